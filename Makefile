@@ -1,0 +1,46 @@
+# The two commands: `make run` and `make test`. Both create .venv and install everything.
+# The first Python 3.11+ that actually runs (pyenv shims can exist for versions that are not installed).
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PLUGINS := plugins/instagram plugins/facebook plugins/gemini plugins/webhooks
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: run test install lint bench clean
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Herald needs Python 3.11 or newer: install it (e.g. apt-get install python3) and retry."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg $(addsuffix /setup.cfg,$(PLUGINS))
+	$(BIN)/python -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/herald init-db
+	$(BIN)/herald demo
+	$(BIN)/herald run
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	@if $(BIN)/python -c "import psycopg2,sys; psycopg2.connect('$(PG_URL)', connect_timeout=3)" 2>/dev/null; then \
+		echo "== the suite again on PostgreSQL ($(PG_URL)) =="; \
+		HERALD_TEST_POSTGRES=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider tests; \
+	else \
+		echo "WARNING: no PostgreSQL answers at $(PG_URL); the PostgreSQL run was skipped."; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/action_throughput.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,92 @@
+"""Helpers shared by the blueprints: the ``endpoint`` decorator (auth, scope, body validation,
+OpenAPI record) and JSON body parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+
+from flask import Blueprint, current_app, g, request
+
+from ..errors import UnsupportedMediaType, ValidationError
+
+
+@dataclasses.dataclass(frozen=True)
+class EndpointDoc:
+    """What the OpenAPI document says about one route."""
+
+    path: str
+    methods: tuple[str, ...]
+    summary: str
+    scope: str | None
+    body: str | None
+    auth: bool
+    tag: str
+    query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
+    content_type: str = "application/json"
+
+
+ENDPOINTS: list[EndpointDoc] = []
+
+
+def state():
+    """The running application's :class:`herald.app.HeraldState`."""
+    return current_app.extensions["herald"]
+
+
+def json_body() -> dict:
+    """The request's JSON object; 415 for another content type, 400 for malformed JSON or a non-object."""
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
+    raw = request.get_data(cache=True)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(payload, dict):
+        raise ValidationError("The body must be a JSON object.")
+    return payload
+
+
+def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope: str | None = None,
+             body: str | None = None, auth: bool = True, query=(), content_type: str = "application/json"):
+    """Register ``view`` on ``bp`` with authentication, a scope check and body validation.
+
+    ``body`` names a schema in ``schemas/``; the validated object is passed as ``payload``.
+    Every route registered this way appears in ``/openapi.json``.
+    """
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(**kwargs):
+            if auth:
+                g.principal = state().auth.authenticate(request)
+                if scope:
+                    g.principal.require(scope)
+            if body:
+                payload = json_body()
+                state().schemas.validate(body, payload)
+                kwargs["payload"] = payload
+            return view(**kwargs)
+
+        bp.add_url_rule(rule, view.__name__, wrapper, methods=list(methods))
+        ENDPOINTS.append(EndpointDoc((bp.url_prefix or "") + rule, tuple(methods), summary, scope, body, auth,
+                                     bp.name, tuple(query), content_type))
+        return wrapper
+
+    return decorate
+
+
+def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+    """An integer query parameter within bounds; 400 naming it otherwise."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a whole number.", field=name) from None
+    if not minimum <= value <= maximum:
+        raise ValidationError(f"{name} must be between {minimum} and {maximum}.", field=name)
+    return value

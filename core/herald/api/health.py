@@ -1,0 +1,30 @@
+"""``GET /health``: database and Redis checks (200 when all pass, 503 otherwise)."""
+
+import time
+
+from flask import Blueprint, jsonify
+
+from ..models import db
+from . import endpoint, state
+
+bp = Blueprint("health", __name__)
+
+
+def _check(probe) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+@endpoint(bp, "/health", ("GET",), summary="Service health check", auth=False)
+def health():
+    """Check the database and Redis."""
+    checks = {
+        "database": _check(lambda: db.execute_sql("SELECT 1").fetchone()),
+        "redis": _check(state().redis.ping),
+    }
+    healthy = all(check["ok"] for check in checks.values())
+    return jsonify({"status": "ok" if healthy else "unhealthy", "checks": checks}), 200 if healthy else 503

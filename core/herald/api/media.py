@@ -1,0 +1,57 @@
+"""``POST /api/media`` (multipart upload, 50 MB per file) and ``GET /api/media/<id>``."""
+
+from flask import Blueprint, g, jsonify, request
+
+from ..errors import NotFound, UnsupportedMediaType, ValidationError
+from ..media import HashingSpool, store
+from ..models import Media, isoformat
+from . import endpoint, state
+
+bp = Blueprint("media", __name__, url_prefix="/api/media")
+
+MULTIPART_OVERHEAD = 64 * 1024  # room for part headers and form fields around the file
+
+
+def serialize_media(row: Media) -> dict:
+    """The JSON shape of an uploaded file."""
+    return {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size,
+            "sha256": row.sha256, "created_at": isoformat(row.created_at)}
+
+
+@endpoint(bp, "", ("POST",), summary="Upload an image or video (multipart field 'file', 50 MB max)",
+          scope="posts:write", content_type="multipart/form-data")
+def upload():
+    """Stream the file to disk, check its type by content, record its SHA-256."""
+    config = state().config
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType("Upload the file as multipart/form-data in the field 'file'.")
+    request.max_content_length = config.max_upload_bytes + MULTIPART_OVERHEAD
+    spools: list[HashingSpool] = []
+
+    def stream_factory(total_content_length, content_type, filename, content_length=None):
+        spool = HashingSpool(config.media_dir / "tmp", config.max_upload_bytes)
+        spools.append(spool)
+        return spool
+
+    request._get_file_stream = stream_factory
+    try:
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise ValidationError("Send the file in the multipart field 'file'.", field="file")
+        spool = upload.stream
+        content_type, relative = store(spool, config.media_dir)
+        row = Media.create(workspace=g.principal.workspace_id, filename=upload.filename[:255],
+                           content_type=content_type, size=spool.size, sha256=spool.sha256, path=relative)
+    finally:
+        for spool in spools:
+            spool.discard()
+    return jsonify({"media": serialize_media(row)}), 201
+
+
+@endpoint(bp, "/<int:media_id>", ("GET",), summary="Describe an uploaded file", scope="posts:read")
+def describe(media_id):
+    """Metadata of one uploaded file of the workspace."""
+    row = Media.get_or_none((Media.id == media_id) & (Media.workspace == g.principal.workspace_id))
+    if row is None:
+        raise NotFound(f"No media {media_id} in this workspace.")
+    return jsonify({"media": serialize_media(row)})

@@ -1,0 +1,92 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 document built from the registered routes and ``schemas/``."""
+
+import re
+
+from flask import Blueprint, jsonify
+
+from .. import __version__
+from ..actions import schema_name
+from . import ENDPOINTS, endpoint, state
+
+bp = Blueprint("openapi", __name__)
+
+_CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
+_ERROR = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}},
+}
+
+
+def _component(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _operation(doc, method: str, schemas) -> dict:
+    operation = {"summary": doc.summary, "tags": [doc.tag], "operationId": f"{method.lower()}_{doc.tag}_"
+                 + _component(doc.path.strip("/").replace("/", "_").replace("<", "").replace(">", ""))}
+    parameters = [{"name": name, "in": "path", "required": True,
+                   "schema": {"type": "integer" if kind == "int" else "string"}}
+                  for kind, name in _CONVERTER.findall(doc.path)]
+    parameters += [{"name": name, "in": "query", "required": False, "description": description,
+                    "schema": {"type": kind}} for name, kind, description in doc.query]
+    if parameters:
+        operation["parameters"] = parameters
+    if doc.body:
+        operation["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{_component(doc.body)}"}}}}
+    elif doc.content_type == "multipart/form-data":
+        operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}}
+    elif doc.tag == "actions":
+        refs = [{"$ref": f"#/components/schemas/{_component(schema_name(reg.obj))}"}
+                for reg in schemas.values()]
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"oneOf": refs}}}}
+    if not doc.auth:
+        operation["security"] = []
+    error = {"description": "Error",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    operation["responses"] = {"200": {"description": "Success"}, "400": error, "429": error, "500": error}
+    if doc.auth:
+        operation["responses"].update({"401": error, "403": error})
+        if doc.scope:
+            operation["description"] = f"Needs the `{doc.scope}` scope."
+    if "{" in _CONVERTER.sub(r"{\2}", doc.path):
+        operation["responses"]["404"] = error
+    return operation
+
+
+def build_document() -> dict:
+    """The OpenAPI 3.1 document for the running application."""
+    store = state().schemas
+    paths: dict = {}
+    for doc in ENDPOINTS:
+        path = _CONVERTER.sub(r"{\2}", doc.path)
+        for method in doc.methods:
+            paths.setdefault(path, {})[method.lower()] = _operation(doc, method, state().registry.actions)
+    components = {_component(name): schema for name, schema in store.schemas.items()}
+    components["Error"] = _ERROR
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Herald API", "version": __version__,
+                 "description": "Publishing and content-intelligence API. Errors always use the envelope "
+                                "{\"error\": {\"code\", \"message\", \"field\"?}}."},
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "herald_session"},
+            },
+        },
+        "security": [{"apiKey": []}, {"bearer": []}, {"session": []}],
+    }
+
+
+@endpoint(bp, "/openapi.json", ("GET",), summary="This API's OpenAPI 3.1 document", auth=False)
+def openapi():
+    """The OpenAPI document, built from the same schemas the API validates with."""
+    return jsonify(build_document())

@@ -1,0 +1,52 @@
+"""Session auth for dashboards: ``POST /api/login``, ``POST /api/logout``, ``GET /api/session``."""
+
+from flask import Blueprint, g, jsonify, request
+
+from ..auth import SESSION_COOKIE, SESSION_LIFETIME
+from ..errors import Unauthorized
+from ..models import User, Workspace
+from . import endpoint, state
+
+bp = Blueprint("session", __name__, url_prefix="/api")
+
+
+def _session_body(user, token: str) -> dict:
+    workspace = Workspace.get_by_id(user.workspace_id)
+    return {"user": {"id": user.id, "email": user.email, "role": user.role},
+            "workspace": {"id": workspace.id, "name": workspace.name, "plan": workspace.plan},
+            "csrf_token": state().auth.csrf_token(token)}
+
+
+@endpoint(bp, "/login", ("POST",), summary="Log in with email and password (sets the session cookie)",
+          auth=False, body="login")
+def login(payload):
+    """Check the credentials and set an HttpOnly, SameSite=Lax session cookie."""
+    user, token = state().auth.login(payload["email"], payload["password"])
+    response = jsonify(_session_body(user, token))
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True,
+                        samesite="Lax", secure=not state().config.insecure_cookies, path="/")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@endpoint(bp, "/logout", ("POST",), summary="End the session", auth=False)
+def logout():
+    """End the session named by the cookie and clear the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        # Same CSRF rules as any other cookie-authenticated change.
+        state().auth.principal_for_session(token, request)
+        state().auth.logout(token)
+    response = jsonify({"success": True})
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
+                           secure=not state().config.insecure_cookies)
+    return response
+
+
+@endpoint(bp, "/session", ("GET",), summary="The current session's user and CSRF token")
+def current_session():
+    """Who is logged in, with the CSRF token their changes must carry."""
+    if g.principal.kind != "session":
+        raise Unauthorized("This endpoint describes a login session; API keys have none.")
+    token = request.cookies[SESSION_COOKIE]
+    return jsonify(_session_body(User.get_by_id(g.principal.user_id), token))

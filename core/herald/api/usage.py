@@ -1,0 +1,16 @@
+"""``GET /api/plan``: the workspace's plan and this month's usage."""
+
+from flask import Blueprint, g, jsonify
+
+from ..models import Workspace
+from ..plans import plan_report
+from . import endpoint, state
+
+bp = Blueprint("usage", __name__, url_prefix="/api")
+
+
+@endpoint(bp, "/plan", ("GET",), summary="Current plan and this month's usage", scope="posts:read")
+def plan():
+    """The plan, its limits and usage since the first of the month (UTC)."""
+    workspace = Workspace.get_by_id(g.principal.workspace_id)
+    return jsonify(plan_report(workspace, state().config))

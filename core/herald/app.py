@@ -1,0 +1,96 @@
+"""The application factory: ``create_app(config)`` wires configuration, database, plugins,
+schemas, auth, rate limits, error handling and the blueprints. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+
+import pluggy
+import redis
+from flask import Flask, g, request
+
+from . import ratelimit
+from .actions import add_action_schemas
+from .auth import Authenticator
+from .config import Config
+from .errors import register_error_handlers
+from .models import bind_database, db
+from .plugins import PluginRegistry, get_plugin_manager
+from .schemas import SchemaStore
+
+log = logging.getLogger("herald")
+
+JSON_BODY_LIMIT = 1024 * 1024  # non-upload requests; uploads raise their own limit
+
+
+@dataclasses.dataclass
+class HeraldState:
+    """Everything the request handlers share, kept in ``app.extensions["herald"]``."""
+
+    config: Config
+    pm: pluggy.PluginManager
+    registry: PluginRegistry
+    schemas: SchemaStore
+    auth: Authenticator
+    redis: redis.Redis
+    limiter: object
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A Redis client that fails fast when the server is down (the API keeps serving without it)."""
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2.0, health_check_interval=30)
+
+
+def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = None) -> Flask:
+    """Build the Herald application for ``config`` (default: from the environment)."""
+    config = config or Config.from_env()
+    app = Flask("herald")
+    app.config.update(
+        MAX_CONTENT_LENGTH=JSON_BODY_LIMIT,
+        SECRET_KEY=config.resolved_secret_key(),
+        JSON_SORT_KEYS=False,
+        TESTING=config.testing,
+    )
+    app.json.sort_keys = False
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    bind_database(config.resolved_database_url)
+
+    pm = pm or get_plugin_manager(config.plugins, config.trace_plugins)
+    registry = PluginRegistry(pm)
+    schemas = SchemaStore()
+    add_action_schemas(registry, schemas)
+    state = HeraldState(
+        config=config, pm=pm, registry=registry, schemas=schemas,
+        auth=Authenticator(config.key_cache_seconds, app.config["SECRET_KEY"]),
+        redis=connect_redis(config.redis_url), limiter=None)
+    app.extensions["herald"] = state
+    state.limiter = ratelimit.init_limiter(app, config)
+
+    register_error_handlers(app)
+
+    @app.before_request
+    def _start_request():
+        g.request_id = request.headers.get("X-Request-ID", "")[:64] or secrets.token_hex(8)
+        db.connect(reuse_if_open=True)
+
+    @app.after_request
+    def _finish_request(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if response.status_code != 429 and response.status_code != 503:
+            # flask-limiter adds Retry-After to every response; it only means something on a 429/503.
+            response.headers.pop("Retry-After", None)
+        return response
+
+    @app.teardown_request
+    def _close_db(exc):
+        if not db.is_closed():
+            db.close()  # returns the connection to the pool
+
+    from .api import accounts_admin, actions_api, clients, health, media, openapi, session, usage
+
+    for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin):
+        app.register_blueprint(module.bp)
+    ratelimit.apply_login_limit(app, config)
+    return app

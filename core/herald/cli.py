@@ -1,0 +1,341 @@
+"""The ``herald`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+import click
+from flask.cli import FlaskGroup
+
+from .config import Config
+
+
+def _create_app():
+    from .app import create_app
+
+    return create_app(Config.from_env())
+
+
+def _state():
+    from flask import current_app
+
+    return current_app.extensions["herald"]
+
+
+def _config() -> Config:
+    return _state().config
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def cli():
+    """Herald: social-media publishing and content intelligence.
+
+    Settings come from HERALD_* environment variables (see the README).
+    """
+
+
+def _workspace(ref: str):
+    from .models import Workspace
+
+    workspace = (Workspace.get_or_none(Workspace.id == int(ref)) if ref.isdigit()
+                 else Workspace.get_or_none(Workspace.name == ref))
+    if workspace is None:
+        raise click.ClickException(f"No workspace {ref!r} (give its name or id).")
+    return workspace
+
+
+@cli.command("init-db")
+def init_db():
+    """Create the database schema or upgrade it (safe to run again)."""
+    from .migrate import upgrade
+    from .models import db
+
+    applied = upgrade(db.obj)
+    click.echo(f"Applied migrations: {', '.join(applied)}" if applied else "Database schema is up to date.")
+
+
+@cli.command("create-workspace")
+@click.argument("name")
+@click.option("--plan", type=click.Choice(["free", "pro"]), default="free", show_default=True)
+def create_workspace(name, plan):
+    """Create a workspace."""
+    from .models import Workspace
+
+    if Workspace.get_or_none(Workspace.name == name):
+        raise click.ClickException(f"A workspace named {name!r} exists already.")
+    workspace = Workspace.create(name=name, plan=plan)
+    click.echo(f"Created workspace {workspace.name!r} (id {workspace.id}, plan {plan}).")
+
+
+@cli.command("create-user")
+@click.argument("workspace")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["owner", "admin", "editor", "viewer"]), default="editor",
+              show_default=True)
+@click.password_option(envvar="HERALD_NEW_USER_PASSWORD", help="The password (prompted when not given).")
+def create_user_command(workspace, email, role, password):
+    """Create a user who can log in with POST /api/login."""
+    from .auth import create_user
+    from .errors import HeraldError
+
+    try:
+        user = create_user(_workspace(workspace), email, password, role)
+    except HeraldError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created {role} {user.email} in workspace {workspace!r}.")
+
+
+@cli.command("create-key")
+@click.argument("workspace")
+@click.option("--scope", "scopes", multiple=True, help="Repeat for several; default: every scope.")
+@click.option("--name", default="", help="A label to recognise the key by.")
+def create_key(workspace, scopes, name):
+    """Create an API key; the key is printed alone on the last line (it is shown only once)."""
+    from .auth import SCOPES, create_api_key
+    from .errors import HeraldError
+
+    try:
+        row, key = create_api_key(_workspace(workspace), list(scopes) or SCOPES, name)
+    except HeraldError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created API key #{row.id} with scopes: {', '.join(row.scopes)}. Store it now: it is not shown again.")
+    click.echo(key)
+
+
+@cli.command("revoke-key")
+@click.argument("workspace")
+@click.argument("key_id", type=int)
+def revoke_key(workspace, key_id):
+    """Revoke an API key by its id."""
+    if not _state().auth.revoke_key(_workspace(workspace).id, key_id):
+        raise click.ClickException(f"No active key #{key_id} in workspace {workspace!r}.")
+    click.echo(f"Revoked key #{key_id}.")
+
+
+@cli.group()
+def plugins():
+    """List installed plugins and enable or disable them per workspace."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_list(as_json):
+    """Every installed plugin: version, hooks, what it provides and where it is disabled."""
+    from .models import PluginSetting, Workspace
+
+    registry = _state().registry
+    rows = registry.describe()
+    for row in rows:
+        settings = (PluginSetting.select(PluginSetting, Workspace).join(Workspace)
+                    .where(PluginSetting.plugin == row["name"]))
+        row["disabled_in"] = sorted(s.workspace.name for s in settings if not s.enabled)
+        row["enabled"] = "everywhere" if row["builtin"] else (
+            "everywhere" if not row["disabled_in"] else "all workspaces except " + ", ".join(row["disabled_in"]))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        kind = "built-in" if row["builtin"] else (row["version"] or "")
+        click.echo(f"{row['name']} {kind}")
+        click.echo(f"  hooks: {', '.join(row['hooks']) or '-'}")
+        for what, names in row["provides"].items():
+            click.echo(f"  {what}: {', '.join(names)}")
+        click.echo(f"  enabled: {row['enabled']}")
+
+
+def _set_plugin(workspace, name, enabled):
+    from .models import set_plugin_enabled
+
+    registry = _state().registry
+    if name not in registry.plugin_names():
+        raise click.ClickException(f"No plugin named {name!r}. Installed: {', '.join(registry.plugin_names())}.")
+    if registry.is_builtin(name):
+        raise click.ClickException(f"{name!r} is built into Herald and is always enabled.")
+    ws = _workspace(workspace)
+    set_plugin_enabled(ws.id, name, enabled)
+    click.echo(f"{'Enabled' if enabled else 'Disabled'} {name} for workspace {ws.name!r}.")
+
+
+@plugins.command("enable")
+@click.argument("workspace")
+@click.argument("name")
+def plugins_enable(workspace, name):
+    """Enable plugin NAME for WORKSPACE."""
+    _set_plugin(workspace, name, True)
+
+
+@plugins.command("disable")
+@click.argument("workspace")
+@click.argument("name")
+def plugins_disable(workspace, name):
+    """Disable plugin NAME for WORKSPACE: its actions answer 403 feature_disabled there."""
+    _set_plugin(workspace, name, False)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: HERALD_PORT or 5000.")
+@click.option("--workers", type=int, default=2, show_default=True)
+def serve(host, port, workers):
+    """Serve the API with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    config = _config()
+    port = port or config.port
+
+    class HeraldServer(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return _create_app()
+
+    HeraldServer().run()
+
+
+@cli.command("worker")
+@click.option("--queue", "queues", multiple=True, help="Queues to consume (default: all).")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues, burst):
+    """Run an RQ worker (with the scheduler) on Herald's queues."""
+    from .queue import QUEUE_NAMES, make_worker
+
+    make_worker(_state().redis, queues or QUEUE_NAMES).work(with_scheduler=True, burst=burst)
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_private_redis(config: Config) -> tuple[subprocess.Popen, str]:
+    """Start a ``redis-server`` for this install under ``<data_dir>/redis``; returns it and its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise click.ClickException(
+            f"No Redis answers at {config.redis_url} and redis-server is not installed. Install it "
+            "(Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or point HERALD_REDIS_URL "
+            "at a running Redis.")
+    parsed = urlparse(config.redis_url)
+    port = parsed.port or 6379
+    if parsed.hostname not in ("127.0.0.1", "localhost", None) or not _port_free(port):
+        port = _free_port()
+    directory = (config.data_dir / "redis").resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory), "--appendonly", "yes",
+         "--save", "", "--maxmemory-policy", "noeviction", "--logfile", str(directory / "redis.log")])
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        if _redis_answers(url):
+            return process, url
+        time.sleep(0.05)
+    process.terminate()
+    raise click.ClickException(f"redis-server did not start; see {directory / 'redis.log'}.")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@cli.command("run")
+@click.option("--port", type=int, default=None, help="Default: HERALD_PORT or 5000.")
+def run(port):
+    """Run everything on one machine: web (gunicorn), a worker with the scheduler, and Redis if needed."""
+    config = _config()
+    env = dict(os.environ)
+    children: list[subprocess.Popen] = []
+    if not _redis_answers(config.redis_url):
+        process, url = start_private_redis(config)
+        children.append(process)
+        env["HERALD_REDIS_URL"] = url
+        click.echo(f"Started a private redis-server at {url} (data in {config.data_dir / 'redis'}).")
+    herald = [sys.executable, "-m", "herald.cli"]
+    children.append(subprocess.Popen([*herald, "worker"], env=env))
+    children.append(subprocess.Popen([*herald, "serve", "--port", str(port or config.port)], env=env))
+
+    def stop(*_):
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    click.echo("A Herald process stopped; shutting the others down.", err=True)
+    stop()
+
+
+@cli.command("demo")
+def demo():
+    """Create (or reuse) the demo workspace and client, and print a fresh API key with curl examples."""
+    from .auth import create_api_key
+    from .models import Client, Workspace
+
+    workspace, created = Workspace.get_or_create(name="Demo Agency", defaults={"plan": "pro"})
+    client = (Client.select().where((Client.workspace == workspace) & Client.deleted_at.is_null())
+              .order_by(Client.id).first())
+    if client is None:
+        client = Client.create(workspace=workspace, name="Demo Client", brand_voice="Friendly, concise, no jargon.")
+    _, key = create_api_key(workspace, name="demo")
+    base = f"http://127.0.0.1:{_config().port}"
+    click.echo(f"{'Created' if created else 'Reusing'} workspace {workspace.name!r} (id {workspace.id}) "
+               f"with client {client.name!r} (client_id {client.id}).")
+    click.echo(f"\nAPI key (shown once): {key}\n")
+    examples = [
+        {"action": "create_post", "client_id": client.id, "topic": "Text on design",
+         "caption": "Instagram caption", "post_type": "post", "platforms": "instagram"},
+        {"action": "list_posts", "client_id": client.id},
+        {"action": "update_engagement", "post_id": 1, "likes": 150, "comments": 23, "saves": 45, "shares": 12,
+         "reach": 5000},
+    ]
+    click.echo("Try it:")
+    for example in examples:
+        click.echo(f"  curl -s {base}/api/webhooks -H 'X-API-Key: {key}' -H 'Content-Type: application/json' "
+                   f"-d '{json.dumps(example)}'")
+    click.echo(f"  curl -s {base}/health\n  curl -s {base}/openapi.json\n")
+
+
+def main():
+    """Entry point of the ``herald`` console script: loads plugin commands, then runs."""
+    from .plugins import get_plugin_manager
+
+    config = Config.from_env()
+    get_plugin_manager(config.plugins, config.trace_plugins).hook.register_commands(cli=cli)
+    cli.main(prog_name="herald")
+
+
+if __name__ == "__main__":
+    main()

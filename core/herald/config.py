@@ -1,0 +1,122 @@
+"""Settings, read once from ``HERALD_*`` environment variables into one dataclass.
+
+Code receives a :class:`Config`; nothing outside this module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from pathlib import Path
+
+DEFAULT_RATE_LIMIT = "200/minute"
+DEFAULT_LOGIN_RATE_LIMIT = "10/minute"
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    if value is None or not value.strip():
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every setting Herald reads. Build one with :meth:`Config.from_env` or directly in tests."""
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: str | None = None
+    port: int = 5000
+    public_url: str | None = None
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    login_rate_limit: str = DEFAULT_LOGIN_RATE_LIMIT
+    plugins: tuple[str, ...] | None = None
+    trace_plugins: bool = False
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_version: str = "v25.0"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    webhook_allow_private: bool = False
+    insecure_cookies: bool = False
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    # How long a resolved API key is trusted from the per-process cache before the
+    # database is asked again. Revocation through Herald clears the local cache at once;
+    # other processes see it within this many seconds.
+    key_cache_seconds: float = 5.0
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
+        """Read the ``HERALD_*`` variables (or ``environ`` when given); ``overrides`` win."""
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        if env.get("HERALD_DATA_DIR"):
+            values["data_dir"] = Path(env["HERALD_DATA_DIR"])
+        simple = {
+            "HERALD_DATABASE_URL": "database_url",
+            "HERALD_REDIS_URL": "redis_url",
+            "HERALD_SECRET_KEY": "secret_key",
+            "HERALD_PUBLIC_URL": "public_url",
+            "HERALD_RATE_LIMIT": "rate_limit",
+            "HERALD_LOGIN_RATE_LIMIT": "login_rate_limit",
+            "HERALD_GRAPH_BASE_URL": "graph_base_url",
+            "HERALD_GRAPH_VERSION": "graph_version",
+            "HERALD_GEMINI_BASE_URL": "gemini_base_url",
+        }
+        for name, field in simple.items():
+            if env.get(name):
+                values[field] = env[name]
+        if env.get("HERALD_PORT"):
+            values["port"] = int(env["HERALD_PORT"])
+        if env.get("HERALD_KEY_CACHE_SECONDS"):
+            values["key_cache_seconds"] = float(env["HERALD_KEY_CACHE_SECONDS"])
+        values["plugins"] = _csv(env.get("HERALD_PLUGINS"))
+        values["trace_plugins"] = _flag(env.get("HERALD_TRACE_PLUGINS"))
+        values["webhook_allow_private"] = _flag(env.get("HERALD_WEBHOOK_ALLOW_PRIVATE"))
+        values["insecure_cookies"] = _flag(env.get("HERALD_INSECURE_COOKIES"))
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the SQLite file ``<data_dir>/herald.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'herald.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        """Where uploaded media files are stored."""
+        return self.data_dir / "media"
+
+    def resolved_secret_key(self) -> str:
+        """``HERALD_SECRET_KEY``, or a random key generated once and kept in ``<data_dir>/secret_key``.
+
+        Keeping the generated key on disk means sessions and encrypted values survive a restart
+        of a self-hosted install that never set the variable.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Write to a private temporary file, then link it into place: the link either wins
+        # atomically or finds another process's complete key.
+        tmp = self.data_dir / f".secret_key.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        return path.read_text().strip()

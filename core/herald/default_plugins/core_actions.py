@@ -1,0 +1,79 @@
+"""The core actions of ``POST /api/webhooks``: ``create_post``, ``list_posts``, ``update_engagement``."""
+
+from __future__ import annotations
+
+from herald import Action, hookimpl
+from herald.errors import ValidationError
+from herald.models import Post
+from herald.posts import (
+    check_media,
+    create_post,
+    get_client,
+    get_post,
+    latest_engagement,
+    record_engagement,
+    serialize_engagement,
+    serialize_post,
+)
+
+
+def normalise_platforms(value) -> list[str]:
+    """``"instagram"``, ``"instagram, facebook"`` or ``["instagram"]`` as a list of names."""
+    items = value.split(",") if isinstance(value, str) else value
+    return list(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
+
+
+def handle_create_post(ctx, payload):
+    """Create a draft post for a client."""
+    client = get_client(ctx.workspace_id, int(payload["client_id"]))
+    platforms = normalise_platforms(payload.get("platforms", []))
+    ctx.check_platforms(platforms)
+    post_type = payload.get("post_type", "post")
+    for name in platforms:
+        supported = ctx.state.registry.platforms[name].obj.post_types
+        if post_type not in supported:
+            raise ValidationError(f"{name} does not support post_type {post_type!r}; it supports "
+                                  f"{', '.join(supported)}.", field="post_type")
+    media = check_media(ctx.workspace_id, payload.get("media", []))
+    post = create_post(ctx.workspace_id, ctx.actor, client=client, topic=payload.get("topic", ""),
+                       caption=payload.get("caption", ""), post_type=post_type, platforms=platforms, media=media)
+    return {"post": serialize_post(post)}, 201
+
+
+def handle_list_posts(ctx, payload):
+    """Recent posts of a client, newest first, with their latest engagement."""
+    client = get_client(ctx.workspace_id, int(payload["client_id"]))
+    limit = payload.get("limit", 20)
+    query = Post.select().where((Post.workspace == ctx.workspace_id) & (Post.client == client))
+    if payload.get("status"):
+        query = query.where(Post.status == payload["status"])
+    total = query.count()
+    if payload.get("cursor"):
+        query = query.where(Post.id < int(payload["cursor"]))
+    posts = list(query.order_by(Post.id.desc()).limit(limit + 1))
+    has_more = len(posts) > limit
+    posts = posts[:limit]
+    engagement = latest_engagement([post.id for post in posts])
+    return {
+        "posts": [serialize_post(post, engagement.get(post.id)) for post in posts],
+        "total": total,
+        "next_cursor": str(posts[-1].id) if has_more else None,
+    }
+
+
+def handle_update_engagement(ctx, payload):
+    """Record engagement metrics for a post (kept as history)."""
+    post = get_post(ctx.workspace_id, int(payload["post_id"]))
+    snapshot = record_engagement(post, payload, source="action")
+    return {"post_id": post.id, "engagement": serialize_engagement(snapshot)}
+
+
+@hookimpl
+def register_actions(register):
+    """Provide the three actions of the Airpost document."""
+    register(Action("create_post", handle_create_post, "create_post", scope="posts:write",
+                    description="Create a draft post for a client."))
+    register(Action("list_posts", handle_list_posts, "list_posts", scope="posts:read",
+                    description="Get recent posts for a client."))
+    register(Action("update_engagement", handle_update_engagement, "update_engagement", scope="posts:write",
+                    description="Push engagement metrics for a post."))

@@ -1,0 +1,162 @@
+"""The one error envelope: ``{"error": {"code", "message", "field"?}}``.
+
+Handlers raise :class:`HeraldError` (or let werkzeug raise its HTTP exceptions); the handlers
+registered by :func:`register_error_handlers` turn every failure into the envelope, so no
+response from the API is ever an HTML error page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("herald.errors")
+
+# The code each HTTP status maps to when werkzeug (not Herald) raised it.
+_HTTP_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+class HeraldError(Exception):
+    """An error a client can act on: ``code`` (snake_case), ``message``, optional ``field``."""
+
+    status = 400
+    code = "validation_error"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 status: int | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.field = field
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict:
+        """The envelope body for this error."""
+        body = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class ValidationError(HeraldError):
+    """400: the request body or a parameter is invalid; ``field`` names it."""
+
+    status = 400
+    code = "validation_error"
+
+
+class Unauthorized(HeraldError):
+    """401: no credentials, or credentials that are invalid, revoked or expired."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(HeraldError):
+    """403: authenticated, but a scope or role is missing."""
+
+    status = 403
+    code = "forbidden"
+
+
+class FeatureDisabled(HeraldError):
+    """403: the plugin providing this feature is disabled for the workspace."""
+
+    status = 403
+    code = "feature_disabled"
+
+
+class NotFound(HeraldError):
+    """404: no such resource in the caller's workspace."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HeraldError):
+    """409: the request conflicts with the resource's current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(HeraldError):
+    """413: the body or an uploaded file is over the limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(HeraldError):
+    """415: the request's (or an upload's) content type is not accepted here."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+def error_response(error: HeraldError) -> Response:
+    """Build the JSON response for ``error``, carrying its headers."""
+    response = jsonify(error.to_dict())
+    response.status_code = error.status
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _from_http_exception(exc: HTTPException) -> HeraldError:
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "validation_error")
+    messages = {
+        404: f"No route matches {request.method} {request.path}.",
+        405: f"{request.method} is not allowed on {request.path}."
+             + (f" Allowed: {', '.join(sorted(exc.valid_methods))}." if getattr(exc, "valid_methods", None)
+                else ""),
+        413: "The request body is larger than this endpoint accepts.",
+    }
+    message = messages.get(status) or exc.description or exc.name
+    headers = {}
+    if status == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return HeraldError(message, code=code, status=status, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install handlers that turn every exception into the envelope."""
+
+    @app.errorhandler(HeraldError)
+    def _herald_error(exc: HeraldError):
+        return error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        response = error_response(_from_http_exception(exc))
+        # Keep headers werkzeug or flask-limiter attached (Retry-After, X-RateLimit-*, Allow).
+        original = exc.get_response() if exc.response is None else exc.response
+        for name in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+            if name in original.headers and name not in response.headers:
+                response.headers[name] = original.headers[name]
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        request_id = getattr(g, "request_id", "-")
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+        error = HeraldError(
+            f"Something went wrong on our side. Quote request id {request_id} when reporting it.",
+            code="internal_error", status=500)
+        return error_response(error)

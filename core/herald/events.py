@@ -1,0 +1,80 @@
+"""Domain events: written as rows with the change that causes them, dispatched after commit.
+
+Call :func:`record` inside the transaction that makes the change; wrap the transaction in
+:func:`collecting` and call :func:`dispatch` with what it collected once the transaction has
+committed. Every ``on_event`` implementation is called; one that raises is logged and the others
+still run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import datetime as dt
+import logging
+from typing import Any
+
+from .models import Event, isoformat, utcnow
+
+log = logging.getLogger("herald.events")
+
+EVENT_TYPES = (
+    "post.created", "post.updated", "post.approved", "post.rejected", "approval.requested",
+    "publish.completed", "publish.failed", "engagement.updated",
+)
+
+_pending: contextvars.ContextVar[list | None] = contextvars.ContextVar("herald_pending_events", default=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainEvent:
+    """What ``on_event`` receives."""
+
+    id: int
+    type: str
+    workspace_id: int
+    data: dict[str, Any]
+    created_at: dt.datetime
+
+    def to_dict(self) -> dict:
+        """The event as JSON-ready data (``{"type", "timestamp", "data"}`` plus ids)."""
+        return {"id": self.id, "type": self.type, "workspace_id": self.workspace_id,
+                "timestamp": isoformat(self.created_at), "data": self.data}
+
+
+def record(workspace_id: int, event_type: str, data: dict) -> DomainEvent:
+    """Write an event row (inside the caller's transaction) and queue it for dispatch."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    row = Event.create(workspace=workspace_id, type=event_type, data=data, created_at=utcnow())
+    event = DomainEvent(row.id, event_type, workspace_id, data, row.created_at)
+    pending = _pending.get()
+    if pending is not None:
+        pending.append(event)
+    return event
+
+
+@contextlib.contextmanager
+def collecting():
+    """Collect the events recorded inside the block; yields the list."""
+    events: list[DomainEvent] = []
+    token = _pending.set(events)
+    try:
+        yield events
+    finally:
+        _pending.reset(token)
+
+
+def dispatch(pm, events: list[DomainEvent]) -> None:
+    """Call every ``on_event`` implementation for each committed event, then mark it dispatched."""
+    if not events:
+        return
+    impls = pm.hook.on_event.get_hookimpls()
+    for event in events:
+        for impl in impls:
+            try:
+                impl.function(event)
+            except Exception:
+                log.exception("on_event of plugin %s failed for event %s (%s)", impl.plugin_name, event.id, event.type)
+    Event.update(dispatched_at=utcnow()).where(Event.id.in_([event.id for event in events])).execute()

@@ -1,0 +1,219 @@
+"""Peewee models. ``db`` is a proxy bound by :func:`bind_database` to SQLite (default) or PostgreSQL.
+
+Times are stored as naive UTC datetimes and serialised with a ``Z`` suffix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from urllib.parse import urlparse
+
+import peewee as pw
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from .cache import TTLCache
+
+db = pw.DatabaseProxy()
+
+PLANS = ("free", "pro")
+ROLES = ("owner", "admin", "editor", "viewer")
+
+
+def utcnow() -> dt.datetime:
+    """The current time as a naive UTC datetime (how every time is stored)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def isoformat(value: dt.datetime | None) -> str | None:
+    """``2026-06-01T09:00:00Z`` for a stored (naive UTC) datetime; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+def open_database(url: str) -> pw.Database:
+    """A pooled peewee database for ``url`` (``sqlite:///path`` or ``postgresql://…``)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = parsed.path if parsed.netloc == "" else parsed.netloc + parsed.path
+        if path.startswith("//"):
+            path = path[1:]
+        return PooledSqliteDatabase(
+            path or ":memory:", max_connections=64, stale_timeout=300, check_same_thread=False,
+            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
+                     "busy_timeout": 10_000, "cache_size": -16_000})
+    if parsed.scheme in ("postgres", "postgresql"):
+        return PooledPostgresqlDatabase(
+            (parsed.path or "/").lstrip("/") or "postgres", user=parsed.username, password=parsed.password,
+            host=parsed.hostname, port=parsed.port or 5432, max_connections=64, stale_timeout=300)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
+
+
+def bind_database(url: str) -> pw.Database:
+    """Open ``url`` and bind the model proxy to it; returns the database."""
+    database = open_database(url)
+    db.initialize(database)
+    return database
+
+
+class JSONField(pw.TextField):
+    """A JSON value stored as text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Workspace(BaseModel):
+    name = pw.CharField(max_length=200, unique=True)
+    plan = pw.CharField(max_length=20, default="free")
+    settings = JSONField(default=dict)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class User(BaseModel):
+    class Meta:
+        table_name = "users"  # "user" is reserved in PostgreSQL
+
+    workspace = pw.ForeignKeyField(Workspace, backref="users", on_delete="CASCADE")
+    email = pw.CharField(max_length=320, unique=True)
+    password_hash = pw.CharField(max_length=300)
+    role = pw.CharField(max_length=20, default="editor")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class ApiKey(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="api_keys", on_delete="CASCADE")
+    name = pw.CharField(max_length=200, default="")
+    digest = pw.CharField(max_length=64, unique=True)  # SHA-256 hex of the full key; the key itself is never stored
+    display = pw.CharField(max_length=40)  # "hrld_live_AbC…xyz9": enough to recognise, useless to use
+    scopes = JSONField(default=list)
+    created_at = pw.DateTimeField(default=utcnow)
+    last_used_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+
+
+class UserSession(BaseModel):
+    user = pw.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    digest = pw.CharField(max_length=64, unique=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+
+
+class Client(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="clients", on_delete="CASCADE")
+    name = pw.CharField(max_length=200)
+    brand_voice = pw.TextField(default="")
+    timezone = pw.CharField(max_length=64, default="UTC")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    deleted_at = pw.DateTimeField(null=True)
+
+
+class Media(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="media", on_delete="CASCADE")
+    filename = pw.CharField(max_length=255)
+    content_type = pw.CharField(max_length=100)
+    size = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64, index=True)
+    path = pw.CharField(max_length=500)  # relative to the media directory
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Post(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="posts", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="posts", null=True, on_delete="SET NULL")
+    topic = pw.TextField(default="")
+    caption = pw.TextField(default="")
+    post_type = pw.CharField(max_length=20, default="post")
+    platforms = JSONField(default=list)
+    media = JSONField(default=list)
+    status = pw.CharField(max_length=30, default="draft", index=True)
+    score = pw.FloatField(null=True)
+    scheduled_at = pw.DateTimeField(null=True, index=True)
+    published_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class PostVersion(BaseModel):
+    post = pw.ForeignKeyField(Post, backref="versions", on_delete="CASCADE")
+    number = pw.IntegerField()
+    actor = pw.CharField(max_length=200)
+    changes = JSONField(default=dict)  # field -> {"before": …, "after": …}
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("post", "number"), True),)
+
+
+class EngagementSnapshot(BaseModel):
+    post = pw.ForeignKeyField(Post, backref="engagement", on_delete="CASCADE")
+    likes = pw.IntegerField(default=0)
+    comments = pw.IntegerField(default=0)
+    saves = pw.IntegerField(default=0)
+    shares = pw.IntegerField(default=0)
+    reach = pw.IntegerField(default=0)
+    impressions = pw.IntegerField(null=True)
+    source = pw.CharField(max_length=40, default="api")
+    recorded_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class PluginSetting(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="plugin_settings", on_delete="CASCADE")
+    plugin = pw.CharField(max_length=100)
+    enabled = pw.BooleanField(default=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("workspace", "plugin"), True),)
+
+
+class Event(BaseModel):
+    """A domain event, written in the same transaction as the change that caused it (an outbox)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="events", on_delete="CASCADE")
+    type = pw.CharField(max_length=60, index=True)
+    data = JSONField(default=dict)
+    created_at = pw.DateTimeField(default=utcnow)
+    dispatched_at = pw.DateTimeField(null=True, index=True)
+
+
+MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, Post, PostVersion, EngagementSnapshot,
+          PluginSetting, Event]
+
+_plugin_cache = TTLCache(ttl=5.0)
+
+
+def plugin_enabled(workspace_id: int, plugin: str) -> bool:
+    """Whether ``plugin`` is enabled for the workspace (enabled unless an operator disabled it)."""
+    key = (workspace_id, plugin)
+    cached = _plugin_cache.get(key)
+    if cached is not None:
+        return cached
+    row = (PluginSetting.select(PluginSetting.enabled)
+           .where((PluginSetting.workspace == workspace_id) & (PluginSetting.plugin == plugin))
+           .first())
+    enabled = True if row is None else bool(row.enabled)
+    _plugin_cache.set(key, enabled)
+    return enabled
+
+
+def set_plugin_enabled(workspace_id: int, plugin: str, enabled: bool) -> None:
+    """Enable or disable ``plugin`` for the workspace."""
+    (PluginSetting.insert(workspace=workspace_id, plugin=plugin, enabled=enabled, updated_at=utcnow())
+     .on_conflict(conflict_target=[PluginSetting.workspace, PluginSetting.plugin],
+                  update={PluginSetting.enabled: enabled, PluginSetting.updated_at: utcnow()})
+     .execute())
+    _plugin_cache.discard((workspace_id, plugin))

@@ -1,0 +1,83 @@
+"""Typed results that plugins return to the core.
+
+Plugins import these from ``herald.outcomes``; the core never guesses at dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishOutcome:
+    """What a platform's ``publish`` or ``check`` call came to.
+
+    ``kind`` is one of:
+
+    - ``published``: done; ``platform_post_id`` (and ``url`` when known) say where.
+    - ``pending``: the platform is still working (a media container); check again after
+      ``retry_after`` seconds. ``state`` carries what the next ``check`` needs (a container id).
+    - ``transient``: a temporary failure; retry with backoff (or after ``retry_after``).
+    - ``permanent``: will not succeed as it is; ``reason`` tells the user why.
+    """
+
+    kind: Literal["published", "pending", "transient", "permanent"]
+    platform_post_id: str | None = None
+    url: str | None = None
+    retry_after: float | None = None
+    reason: str | None = None
+    state: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def published(cls, platform_post_id: str, url: str | None = None) -> PublishOutcome:
+        """The post is live on the platform."""
+        return cls("published", platform_post_id=platform_post_id, url=url)
+
+    @classmethod
+    def pending(cls, retry_after: float, **state: Any) -> PublishOutcome:
+        """Not finished yet; call ``check`` again after ``retry_after`` seconds with ``state``."""
+        return cls("pending", retry_after=retry_after, state=state)
+
+    @classmethod
+    def transient(cls, reason: str, retry_after: float | None = None) -> PublishOutcome:
+        """A temporary failure worth retrying."""
+        return cls("transient", reason=reason, retry_after=retry_after)
+
+    @classmethod
+    def permanent(cls, reason: str) -> PublishOutcome:
+        """A failure that retrying cannot fix."""
+        return cls("permanent", reason=reason)
+
+
+@dataclasses.dataclass(frozen=True)
+class Generation:
+    """The answer of an AI provider: ``text`` (and ``json`` when a schema was asked for)."""
+
+    text: str
+    json: Any = None
+    usage: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """A scoring strategy's verdict: ``value`` in 0..100 and the reasons behind it."""
+
+    value: float
+    reasons: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class Action:
+    """An action for ``POST /api/webhooks``.
+
+    ``schema`` is a JSON Schema (a dict) or the name of a file in ``schemas/`` (without
+    ``.json``). ``handler(ctx, payload)`` returns ``(body, status)`` or a body (status 200).
+    ``scope`` is the API-key scope the caller needs.
+    """
+
+    name: str
+    handler: Any
+    schema: dict | str
+    scope: str = "posts:write"
+    description: str = ""

@@ -1,0 +1,166 @@
+"""The plugin manager: loads plugins from the ``herald`` entry-point group and collects what they
+register.
+
+Built-in plugins (modules under ``herald.default_plugins``) are registered through the same
+entry-point group as third-party ones and always load; ``HERALD_PLUGINS=a,b`` restricts which of
+the others load. ``HERALD_TRACE_PLUGINS=1`` logs every hook call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import FeatureDisabled
+from .outcomes import Action
+
+log = logging.getLogger("herald.plugins")
+
+BUILTIN_PREFIX = "herald.default_plugins"
+
+_managers: dict[tuple[str, ...] | None, pluggy.PluginManager] = {}
+# plugin name -> the distribution that installed it (for versions in `herald plugins`)
+_distributions: dict[str, Any] = {}
+
+
+class PluginError(RuntimeError):
+    """A plugin registered something invalid; raised at start-up, never at request time."""
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    """A plugin manager with Herald's hookspecs and no plugins."""
+    pm = pluggy.PluginManager("herald")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def is_builtin(plugin: Any) -> bool:
+    """Whether ``plugin`` (a module or object) is one of Herald's built-in plugins."""
+    name = getattr(plugin, "__name__", None) or type(plugin).__module__
+    return name.startswith(BUILTIN_PREFIX)
+
+
+def get_plugin_manager(only: tuple[str, ...] | None = None, trace: bool = False) -> pluggy.PluginManager:
+    """The process-wide plugin manager, loading entry points on first use.
+
+    ``only`` names the non-built-in plugins to load (``HERALD_PLUGINS``); ``None`` loads all.
+    Tests register throwaway plugins on the returned manager and unregister them afterwards.
+    """
+    if only in _managers:
+        return _managers[only]
+    pm = new_plugin_manager()
+    for ep in entry_points(group="herald"):
+        builtin = ep.value.startswith(BUILTIN_PREFIX)
+        if not builtin and only is not None and ep.name not in only:
+            continue
+        if pm.get_plugin(ep.name) is not None:
+            continue
+        pm.register(ep.load(), name=ep.name)
+        _distributions[ep.name] = ep.dist
+    if only is not None:
+        missing = set(only) - {name for name, _ in pm.list_name_plugin()}
+        if missing:
+            raise PluginError(f"HERALD_PLUGINS names plugins that are not installed: {', '.join(sorted(missing))}")
+    pm.check_pending()
+    if trace:
+        def before(hook_name, hook_impls, kwargs):
+            log.warning("hook %s -> %s", hook_name, [impl.plugin_name for impl in hook_impls])
+        pm.add_hookcall_monitoring(before, lambda *args: None)
+    _managers[only] = pm
+    return pm
+
+
+@dataclasses.dataclass(frozen=True)
+class Registered:
+    """An object a plugin registered, with the name of the plugin that registered it."""
+
+    plugin: str
+    obj: Any
+
+
+# hook name -> (attributes every registered object must have, what the objects are called)
+_REQUIRED = {
+    "register_platforms": (("name", "post_types", "publish"), "platform"),
+    "register_ai_providers": (("name", "generate"), "AI provider"),
+    "register_scorers": (("name", "score"), "scorer"),
+    "register_webhook_sinks": (("name", "deliver"), "webhook sink"),
+    "register_actions": (("name", "handler", "schema"), "action"),
+}
+
+
+class PluginRegistry:
+    """Everything the loaded plugins registered, checked once at start-up."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self.pm = pm
+        self.platforms = self._collect("register_platforms")
+        self.ai_providers = self._collect("register_ai_providers")
+        self.scorers = self._collect("register_scorers")
+        self.webhook_sinks = self._collect("register_webhook_sinks")
+        self.actions = self._collect("register_actions")
+        for registered in self.actions.values():
+            if not isinstance(registered.obj, Action):
+                raise PluginError(f"plugin {registered.plugin!r} registered an action that is not a herald.Action")
+
+    def _collect(self, hook_name: str) -> dict[str, Registered]:
+        required, noun = _REQUIRED[hook_name]
+        found: dict[str, Registered] = {}
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(obj, _plugin=plugin_name):
+                missing = [attr for attr in required if not hasattr(obj, attr)]
+                if missing:
+                    raise PluginError(f"plugin {_plugin!r} registered a {noun} without {', '.join(missing)}")
+                if obj.name in found:
+                    raise PluginError(
+                        f"{noun} {obj.name!r} is registered twice: by {found[obj.name].plugin!r} and {_plugin!r}")
+                found[obj.name] = Registered(_plugin, obj)
+
+            impl.function(*[register for _ in impl.argnames])
+        return found
+
+    def plugin_names(self) -> list[str]:
+        """Names of every loaded plugin, sorted."""
+        return sorted(name for name, plugin in self.pm.list_name_plugin() if plugin is not None)
+
+    def is_builtin(self, plugin_name: str) -> bool:
+        """Whether the named plugin is built into Herald (it cannot be disabled)."""
+        return is_builtin(self.pm.get_plugin(plugin_name))
+
+    def describe(self) -> list[dict]:
+        """Each plugin's name, version, hooks and what it registered (for ``herald plugins``)."""
+        rows = []
+        for name in self.plugin_names():
+            plugin = self.pm.get_plugin(name)
+            dist = _distributions.get(name)
+            provides = {
+                kind: sorted(key for key, reg in getattr(self, kind).items() if reg.plugin == name)
+                for kind in ("platforms", "ai_providers", "scorers", "webhook_sinks", "actions")
+            }
+            rows.append({
+                "name": name,
+                "version": dist.version if dist is not None else None,
+                "builtin": is_builtin(plugin),
+                "hooks": sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or []),
+                "provides": {kind: names for kind, names in provides.items() if names},
+            })
+        return rows
+
+
+def check_enabled(registry: PluginRegistry, workspace_id: int, plugin_name: str, what: str) -> None:
+    """Raise 403 ``feature_disabled`` when ``plugin_name`` is disabled for the workspace."""
+    from .models import plugin_enabled
+
+    if registry.is_builtin(plugin_name):
+        return
+    if not plugin_enabled(workspace_id, plugin_name):
+        raise FeatureDisabled(
+            f"{what} is provided by the plugin {plugin_name!r}, which is disabled for this workspace. "
+            f"An operator can enable it with `herald plugins enable <workspace> {plugin_name}`.")

@@ -1,0 +1,134 @@
+"""Posts: creation, edit history and the JSON shape every API shows them in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import events
+from .errors import NotFound, ValidationError
+from .models import Client, EngagementSnapshot, Media, Post, PostVersion, isoformat, utcnow
+
+VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
+                    "scheduled_at")
+METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
+
+
+def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> Client:
+    """The workspace's (not deleted) client; 404 naming ``field`` otherwise."""
+    client = Client.get_or_none((Client.id == client_id) & (Client.workspace == workspace_id)
+                                & Client.deleted_at.is_null())
+    if client is None:
+        raise NotFound(f"No client {client_id} in this workspace.", field=field)
+    return client
+
+
+def get_post(workspace_id: int, post_id: int, field: str = "post_id") -> Post:
+    """The workspace's post; 404 naming ``field`` otherwise (another workspace's post is not found)."""
+    post = Post.get_or_none((Post.id == post_id) & (Post.workspace == workspace_id))
+    if post is None:
+        raise NotFound(f"No post {post_id} in this workspace.", field=field)
+    return post
+
+
+def check_media(workspace_id: int, media_ids: list[int]) -> list[int]:
+    """The media ids, each checked to belong to the workspace; 404 naming ``media`` otherwise."""
+    media_ids = list(dict.fromkeys(media_ids))
+    if not media_ids:
+        return []
+    found = {row.id for row in Media.select(Media.id).where((Media.workspace == workspace_id)
+                                                             & Media.id.in_(media_ids))}
+    for index, media_id in enumerate(media_ids):
+        if media_id not in found:
+            raise NotFound(f"No media {media_id} in this workspace; upload it with POST /api/media first.",
+                           field=f"media.{index}")
+    return media_ids
+
+
+def _snapshot(post: Post) -> dict[str, Any]:
+    return {
+        "client_id": post.client_id, "topic": post.topic, "caption": post.caption,
+        "post_type": post.post_type, "platforms": list(post.platforms or []), "media": list(post.media or []),
+        "status": post.status, "score": post.score, "scheduled_at": isoformat(post.scheduled_at),
+    }
+
+
+def record_version(post: Post, actor: str, before: dict[str, Any] | None) -> PostVersion | None:
+    """Record what changed in ``post`` since ``before`` (a snapshot; ``None`` for creation)."""
+    after = _snapshot(post)
+    before = before or {}
+    changes = {name: {"before": before.get(name), "after": after[name]}
+               for name in VERSIONED_FIELDS if before.get(name) != after[name]}
+    if not changes:
+        return None
+    last = (PostVersion.select(PostVersion.number).where(PostVersion.post == post)
+            .order_by(PostVersion.number.desc()).first())
+    return PostVersion.create(post=post, number=(last.number + 1) if last else 1, actor=actor, changes=changes)
+
+
+def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, caption: str, post_type: str,
+                platforms: list[str], media: list[int]) -> Post:
+    """Create a draft post, record its first version and the ``post.created`` event."""
+    if not (topic or "").strip() and not (caption or "").strip():
+        raise ValidationError("Give a caption or a topic (or both).", field="caption")
+    now = utcnow()
+    post = Post.create(workspace=workspace_id, client=client, topic=topic or "", caption=caption or "",
+                       post_type=post_type, platforms=platforms, media=media, status="draft",
+                       created_at=now, updated_at=now)
+    record_version(post, actor, None)
+    events.record(workspace_id, "post.created", {"post": serialize_post(post)})
+    return post
+
+
+def record_engagement(post: Post, metrics: dict[str, int], source: str) -> EngagementSnapshot:
+    """Append an engagement snapshot (history is kept, never overwritten) and emit ``engagement.updated``."""
+    values = {name: metrics[name] for name in METRICS if metrics.get(name) is not None}
+    if not values:
+        raise ValidationError(f"Send at least one metric: {', '.join(METRICS)}.", field="likes")
+    snapshot = EngagementSnapshot.create(post=post, source=source, **values)
+    events.record(post.workspace_id, "engagement.updated",
+                  {"post_id": post.id, "engagement": serialize_engagement(snapshot)})
+    return snapshot
+
+
+def serialize_engagement(snapshot: EngagementSnapshot | None) -> dict[str, Any] | None:
+    """The JSON shape of an engagement snapshot."""
+    if snapshot is None:
+        return None
+    data = {name: getattr(snapshot, name) for name in METRICS}
+    data["source"] = snapshot.source
+    data["recorded_at"] = isoformat(snapshot.recorded_at)
+    return data
+
+
+def serialize_post(post: Post, engagement: EngagementSnapshot | None = None) -> dict[str, Any]:
+    """The JSON shape of a post."""
+    data = {
+        "id": post.id,
+        "client_id": post.client_id,
+        "topic": post.topic,
+        "caption": post.caption,
+        "post_type": post.post_type,
+        "platforms": list(post.platforms or []),
+        "media": list(post.media or []),
+        "status": post.status,
+        "score": post.score,
+        "scheduled_at": isoformat(post.scheduled_at),
+        "published_at": isoformat(post.published_at),
+        "created_at": isoformat(post.created_at),
+        "updated_at": isoformat(post.updated_at),
+    }
+    if engagement is not None:
+        data["engagement"] = serialize_engagement(engagement)
+    return data
+
+
+def latest_engagement(post_ids: list[int]) -> dict[int, EngagementSnapshot]:
+    """The newest engagement snapshot of each post in ``post_ids``."""
+    if not post_ids:
+        return {}
+    latest: dict[int, EngagementSnapshot] = {}
+    rows = (EngagementSnapshot.select().where(EngagementSnapshot.post.in_(post_ids))
+            .order_by(EngagementSnapshot.recorded_at, EngagementSnapshot.id))
+    for row in rows:
+        latest[row.post_id] = row
+    return latest
