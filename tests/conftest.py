@@ -1,0 +1,130 @@
+"""Shared fixtures: a fresh database (SQLite, or PostgreSQL when HERALD_TEST_POSTGRES is set), a real
+Redis database flushed per test, the application and workspaces with API keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from urllib.parse import urlparse
+
+import psycopg2
+import pytest
+import redis
+
+from herald.app import create_app
+from herald.auth import SCOPES, create_api_key
+from herald.config import Config
+from herald.migrate import upgrade
+from herald.models import MODELS, Client, Workspace, db, open_database
+
+TEST_REDIS_URL = os.environ.get("HERALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES")
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A PostgreSQL database for this test session, migrated once (None when running on SQLite)."""
+    if not POSTGRES_URL:
+        yield None
+        return
+    name = f"herald_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(POSTGRES_URL)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    parsed = urlparse(POSTGRES_URL)
+    url = parsed._replace(path=f"/{name}").geturl()
+    database = open_database(url)
+    upgrade(database)
+    database.close_all()
+    yield url
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def redis_client():
+    """The test Redis database, emptied before the test."""
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def config(tmp_path, postgres_database, redis_client) -> Config:
+    """Settings for one test: its own data directory and an empty database."""
+    if postgres_database:
+        database = open_database(postgres_database)
+        tables = ", ".join(f'"{model._meta.table_name}"' for model in MODELS)
+        database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        database.close_all()
+        database_url = postgres_database
+    else:
+        database_url = f"sqlite:///{tmp_path / 'herald.db'}"
+        database = open_database(database_url)
+        upgrade(database)
+        database.close_all()
+    return Config(data_dir=tmp_path, database_url=database_url, redis_url=TEST_REDIS_URL,
+                  secret_key="test-secret-key", testing=True, insecure_cookies=True)
+
+
+@pytest.fixture
+def app(config):
+    """The Herald application for ``config``."""
+    application = create_app(config)
+    yield application
+    db.obj.close_all()
+
+
+@pytest.fixture
+def client(app):
+    """A test client for ``app``."""
+    return app.test_client()
+
+
+@dataclasses.dataclass
+class Tenant:
+    """A workspace with one client and an API key, as a test sees it."""
+
+    workspace: Workspace
+    client: Client
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
+
+
+@pytest.fixture
+def make_tenant(app):
+    """Factory: a workspace (with a client and a key having ``scopes``)."""
+    counter = iter(range(1, 1000))
+
+    def make(name: str | None = None, scopes=SCOPES, plan: str = "free") -> Tenant:
+        with app.app_context(), db.connection_context():
+            workspace = Workspace.create(name=name or f"Agency {next(counter)}", plan=plan)
+            client = Client.create(workspace=workspace, name=f"{workspace.name} client")
+            _, key = create_api_key(workspace, scopes, name="test")
+        return Tenant(workspace, client, key)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant) -> Tenant:
+    """A workspace with every scope."""
+    return make_tenant("Acme Agency")
+
+
+def assert_error(response, status: int, code: str, field: str | None = "<any>"):
+    """Assert ``response`` is the error envelope with ``status``, ``code`` and (when given) ``field``."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    assert response.mimetype == "application/json", response.get_data(as_text=True)[:200]
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if field != "<any>":
+        assert body["error"].get("field") == field, body
+    return body["error"]
