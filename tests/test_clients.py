@@ -1,0 +1,46 @@
+"""/api/clients."""
+
+from conftest import assert_error
+from herald.models import Client, Post
+
+
+def test_create_get_update_list_client(client, tenant):
+    created = client.post("/api/clients", json={"name": "Bakery", "brand_voice": "Warm", "timezone": "Europe/Berlin"},
+                          headers=tenant.headers)
+    assert created.status_code == 201
+    body = created.get_json()["client"]
+    assert body["timezone"] == "Europe/Berlin"
+    path = f"/api/clients/{body['id']}"
+    assert client.get(path, headers=tenant.headers).get_json()["client"]["name"] == "Bakery"
+    patched = client.patch(path, json={"brand_voice": "Warm, playful"}, headers=tenant.headers)
+    assert patched.get_json()["client"]["brand_voice"] == "Warm, playful"
+    listed = client.get("/api/clients", headers=tenant.headers).get_json()
+    assert listed["total"] == 2
+    assert [c["name"] for c in listed["clients"]] == [tenant.client.name, "Bakery"]
+
+
+def test_bad_timezone_is_400(client, tenant):
+    response = client.post("/api/clients", json={"name": "X", "timezone": "Mars/Olympus"}, headers=tenant.headers)
+    assert_error(response, 400, "validation_error", "timezone")
+
+
+def test_missing_name_is_400(client, tenant):
+    assert_error(client.post("/api/clients", json={}, headers=tenant.headers), 400, "validation_error", "name")
+
+
+def test_empty_patch_is_400(client, tenant):
+    response = client.patch(f"/api/clients/{tenant.client.id}", json={}, headers=tenant.headers)
+    assert_error(response, 400, "validation_error")
+
+
+def test_bad_limit_is_400(client, tenant):
+    assert_error(client.get("/api/clients?limit=abc", headers=tenant.headers), 400, "validation_error", "limit")
+
+
+def test_delete_archives_client_and_keeps_posts(client, tenant):
+    client.post("/api/webhooks", headers=tenant.headers,
+                json={"action": "create_post", "client_id": tenant.client.id, "caption": "keep me"})
+    assert client.delete(f"/api/clients/{tenant.client.id}", headers=tenant.headers).status_code == 200
+    assert_error(client.get(f"/api/clients/{tenant.client.id}", headers=tenant.headers), 404, "not_found")
+    assert Client.get_by_id(tenant.client.id).deleted_at is not None
+    assert Post.select().where(Post.caption == "keep me").count() == 1
