@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 import redis
 
+from herald import models
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
 from herald.config import Config
@@ -54,6 +55,8 @@ def redis_client():
 @pytest.fixture
 def config(tmp_path, postgres_database, redis_client) -> Config:
     """Settings for one test: its own data directory and an empty database."""
+    # Ids restart at 1 in every test database: forget per-process caches keyed by them.
+    models._plugin_cache.clear()
     if postgres_database:
         database = open_database(postgres_database)
         tables = ", ".join(f'"{model._meta.table_name}"' for model in MODELS)

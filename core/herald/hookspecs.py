@@ -74,7 +74,7 @@ def register_commands(cli):
 def on_event(event):
     """Called for every domain event after the change that caused it is committed.
 
-    ``event`` is a :class:`herald.events.Event` (``id``, ``type`` such as ``post.created``,
+    ``event`` is a :class:`herald.events.DomainEvent` (``id``, ``type`` such as ``post.created``,
     ``workspace_id``, ``data``, ``created_at``). Every implementation is called (a broadcast);
     return values are ignored, and an exception in one implementation is logged without stopping
     the others.

@@ -111,7 +111,8 @@ class PluginRegistry:
         required, noun = _REQUIRED[hook_name]
         found: dict[str, Registered] = {}
         caller = getattr(self.pm.hook, hook_name)
-        for impl in caller.get_hookimpls():
+        impls = caller.get_hookimpls()
+        for impl in impls:
             plugin_name = impl.plugin_name
 
             def register(obj, _plugin=plugin_name):
@@ -123,7 +124,10 @@ class PluginRegistry:
                         f"{noun} {obj.name!r} is registered twice: by {found[obj.name].plugin!r} and {_plugin!r}")
                 found[obj.name] = Registered(_plugin, obj)
 
-            impl.function(*[register for _ in impl.argnames])
+            # One plugin at a time (so `register` knows who registers), called through pluggy rather
+            # than impl.function so that HERALD_TRACE_PLUGINS sees the call.
+            others = [other.plugin for other in impls if other is not impl]
+            self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
         return found
 
     def plugin_names(self) -> list[str]:

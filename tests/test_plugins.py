@@ -1,0 +1,582 @@
+"""Plugins: a throwaway plugin registered in a fixture, per-workspace enablement (admin API and CLI),
+start-up checks, HERALD_PLUGINS, and the documented example plugin (imported from docs/)."""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import http.server
+import inspect
+import json
+import logging
+import socket
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+from types import SimpleNamespace
+
+import pluggy
+import pytest
+
+import herald.models
+from conftest import Tenant, assert_error
+from herald import Action, PublishOutcome, hookimpl, hookspecs
+from herald.app import create_app
+from herald.auth import SCOPES, create_api_key
+from herald.cli import cli
+from herald.models import Client, Workspace, db
+from herald.plugins import PluginError, PluginRegistry, get_plugin_manager, new_plugin_manager
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_DIR = ROOT / "docs" / "examples" / "herald_mastodon"
+DOCS = ROOT / "docs" / "plugins.md"
+
+
+# -- a throwaway plugin -------------------------------------------------------------------------
+
+class PigeonPlatform:
+    name = "carrier_pigeon"
+    post_types = ("post",)
+
+    def publish(self, task_context):
+        return PublishOutcome.published("coo-1")
+
+
+ECHO_SCHEMA = {
+    "type": "object",
+    "required": ["action", "text"],
+    "additionalProperties": False,
+    "properties": {"action": {"const": "pigeon_echo"}, "text": {"type": "string", "maxLength": 100}},
+}
+
+
+def handle_echo(ctx, payload):
+    return {"echo": payload["text"].upper(), "workspace_id": ctx.workspace_id}
+
+
+class Throwaway:
+    """Registers the ``carrier_pigeon`` platform and the ``pigeon_echo`` action."""
+
+    @hookimpl
+    def register_platforms(self, register):
+        register(PigeonPlatform())
+
+    @hookimpl
+    def register_actions(self, register):
+        register(Action("pigeon_echo", handle_echo, ECHO_SCHEMA, scope="posts:read"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_enablement_cache():
+    """Workspace ids repeat from one test's database to the next; forget enablement cached by earlier tests."""
+    herald.models._plugin_cache.clear()
+    yield
+    herald.models._plugin_cache.clear()
+
+
+def app_with(config, plugin, name):
+    """Register ``plugin`` on the process-wide manager, then build the app (yields it; unregisters after)."""
+    pm = get_plugin_manager()
+    pm.register(plugin, name=name)
+    try:
+        yield create_app(config)
+    finally:
+        pm.unregister(name=name)
+        db.obj.close_all()
+
+
+@pytest.fixture
+def plugin_app(config):
+    """The application with the throwaway plugin loaded."""
+    yield from app_with(config, Throwaway(), "throwaway")
+
+
+@pytest.fixture
+def plugin_client(plugin_app):
+    return plugin_app.test_client()
+
+
+def make_tenant(app, name, scopes=SCOPES) -> Tenant:
+    with app.app_context(), db.connection_context():
+        workspace = Workspace.create(name=name)
+        client = Client.create(workspace=workspace, name=f"{name} client")
+        _, key = create_api_key(workspace, scopes, name="test")
+    return Tenant(workspace, client, key)
+
+
+@pytest.fixture
+def tenants(plugin_app):
+    """Two workspaces with every scope."""
+    return make_tenant(plugin_app, "North"), make_tenant(plugin_app, "South")
+
+
+def echo(client, tenant):
+    return client.post("/api/webhooks", json={"action": "pigeon_echo", "text": "hi"}, headers=tenant.headers)
+
+
+def create_pigeon_post(client, tenant):
+    payload = {"action": "create_post", "client_id": tenant.client.id, "caption": "Coo", "platforms": "carrier_pigeon"}
+    return client.post("/api/webhooks", json=payload, headers=tenant.headers)
+
+
+def set_enabled(client, tenant, name, enabled):
+    return client.put(f"/api/admin/plugins/{name}", json={"enabled": enabled}, headers=tenant.headers)
+
+
+def invoke(app, *args):
+    return app.test_cli_runner().invoke(cli, list(args))
+
+
+# -- (a) the throwaway plugin works like a built-in ---------------------------------------------
+
+def test_plugin_action_runs_through_webhooks_endpoint(plugin_client, tenants):
+    north, _ = tenants
+    response = echo(plugin_client, north)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"echo": "HI", "workspace_id": north.workspace.id}
+
+
+def test_plugin_action_payload_is_checked_against_its_inline_schema(plugin_client, tenants):
+    north, _ = tenants
+    response = plugin_client.post("/api/webhooks", json={"action": "pigeon_echo", "txt": "hi"}, headers=north.headers)
+    assert_error(response, 400, "validation_error", "text")
+
+
+def test_plugin_action_needs_its_scope(plugin_app, plugin_client):
+    writer = make_tenant(plugin_app, "Writer", scopes=["posts:write"])
+    error = assert_error(echo(plugin_client, writer), 403, "forbidden")
+    assert "'posts:read'" in error["message"]
+
+
+def test_create_post_accepts_plugin_platform(plugin_client, tenants):
+    north, _ = tenants
+    response = create_pigeon_post(plugin_client, north)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["post"]["platforms"] == ["carrier_pigeon"]
+
+
+def test_plugins_list_shows_plugin_with_hooks_and_what_it_provides(plugin_app):
+    result = invoke(plugin_app, "plugins", "list")
+    assert result.exit_code == 0, result.output
+    block = result.output.split("throwaway", 1)[1].split("\n\n")[0]
+    assert "hooks: register_actions, register_platforms" in block
+    assert "platforms: carrier_pigeon" in block
+    assert "actions: pigeon_echo" in block
+    assert "enabled: everywhere" in block
+    assert "core_actions built-in" in result.output
+
+
+def test_plugins_list_json_describes_plugin(plugin_app):
+    result = invoke(plugin_app, "plugins", "list", "--json")
+    assert result.exit_code == 0, result.output
+    row = next(row for row in json.loads(result.output) if row["name"] == "throwaway")
+    assert row["builtin"] is False
+    assert row["hooks"] == ["register_actions", "register_platforms"]
+    assert row["provides"] == {"platforms": ["carrier_pigeon"], "actions": ["pigeon_echo"]}
+    assert row["disabled_in"] == []
+
+
+def test_admin_api_lists_plugin_as_enabled(plugin_client, tenants):
+    north, _ = tenants
+    response = plugin_client.get("/api/admin/plugins", headers=north.headers)
+    assert response.status_code == 200
+    rows = {row["name"]: row for row in response.get_json()["plugins"]}
+    assert rows["throwaway"]["enabled"] is True
+    assert rows["core_actions"]["builtin"] is True and rows["core_actions"]["enabled"] is True
+
+
+# -- (b) per-workspace enablement ---------------------------------------------------------------
+
+def test_disabled_by_admin_api_plugin_action_is_403_in_that_workspace_only(plugin_client, tenants):
+    north, south = tenants
+    response = set_enabled(plugin_client, north, "throwaway", False)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["plugin"]["enabled"] is False
+
+    error = assert_error(echo(plugin_client, north), 403, "feature_disabled")
+    assert "throwaway" in error["message"]
+    assert echo(plugin_client, south).status_code == 200
+    listed = {row["name"]: row for row in plugin_client.get("/api/admin/plugins", headers=north.headers)
+              .get_json()["plugins"]}
+    assert listed["throwaway"]["enabled"] is False
+
+
+def test_disabled_plugin_platform_is_403_for_create_post_in_that_workspace_only(plugin_client, tenants):
+    north, south = tenants
+    set_enabled(plugin_client, north, "throwaway", False)
+    assert_error(create_pigeon_post(plugin_client, north), 403, "feature_disabled")
+    assert create_pigeon_post(plugin_client, south).status_code == 201
+    instagram = {"action": "create_post", "client_id": north.client.id, "caption": "x", "platforms": "instagram"}
+    assert plugin_client.post("/api/webhooks", json=instagram, headers=north.headers).status_code == 201
+
+
+def test_reenabled_by_admin_api_plugin_works_again(plugin_client, tenants):
+    north, _ = tenants
+    set_enabled(plugin_client, north, "throwaway", False)
+    assert echo(plugin_client, north).status_code == 403
+    assert set_enabled(plugin_client, north, "throwaway", True).status_code == 200
+    assert echo(plugin_client, north).status_code == 200
+    assert create_pigeon_post(plugin_client, north).status_code == 201
+
+
+def test_disabled_by_cli_plugin_is_403_in_that_workspace_only(plugin_app, plugin_client, tenants):
+    north, south = tenants
+    result = invoke(plugin_app, "plugins", "disable", "North", "throwaway")
+    assert result.exit_code == 0, result.output
+    assert "Disabled throwaway for workspace 'North'" in result.output
+
+    assert_error(echo(plugin_client, north), 403, "feature_disabled")
+    assert_error(create_pigeon_post(plugin_client, north), 403, "feature_disabled")
+    assert echo(plugin_client, south).status_code == 200
+    listed = invoke(plugin_app, "plugins", "list").output.split("throwaway", 1)[1]
+    assert "enabled: all workspaces except North" in listed
+
+
+def test_reenabled_by_cli_plugin_works_again(plugin_app, plugin_client, tenants):
+    north, _ = tenants
+    invoke(plugin_app, "plugins", "disable", str(north.workspace.id), "throwaway")
+    assert echo(plugin_client, north).status_code == 403
+    result = invoke(plugin_app, "plugins", "enable", "North", "throwaway")
+    assert result.exit_code == 0, result.output
+    assert echo(plugin_client, north).status_code == 200
+
+
+def test_builtin_core_actions_cannot_be_disabled(plugin_app, plugin_client, tenants):
+    north, _ = tenants
+    error = assert_error(set_enabled(plugin_client, north, "core_actions", False), 400, "validation_error", "enabled")
+    assert "built into Herald" in error["message"]
+    result = invoke(plugin_app, "plugins", "disable", "North", "core_actions")
+    assert result.exit_code != 0
+    assert "built into Herald" in result.output
+    listed = {"action": "list_posts", "client_id": north.client.id}
+    assert plugin_client.post("/api/webhooks", json=listed, headers=north.headers).status_code == 200
+
+
+def test_unknown_plugin_is_404_and_a_cli_error(plugin_app, plugin_client, tenants):
+    north, _ = tenants
+    assert_error(set_enabled(plugin_client, north, "myspace", False), 404, "not_found")
+    result = invoke(plugin_app, "plugins", "disable", "North", "myspace")
+    assert result.exit_code != 0
+    assert "No plugin named 'myspace'" in result.output
+
+
+def test_unknown_workspace_is_a_cli_error(plugin_app):
+    result = invoke(plugin_app, "plugins", "disable", "Nowhere", "throwaway")
+    assert result.exit_code != 0
+    assert "No workspace 'Nowhere'" in result.output
+
+
+def test_plugin_admin_api_needs_admin_scope(plugin_app, plugin_client):
+    editor = make_tenant(plugin_app, "Editor", scopes=["posts:read", "posts:write"])
+    error = assert_error(set_enabled(plugin_client, editor, "throwaway", False), 403, "forbidden")
+    assert "'admin'" in error["message"]
+    error = assert_error(plugin_client.get("/api/admin/plugins", headers=editor.headers), 403, "forbidden")
+    assert "'admin'" in error["message"]
+    assert echo(plugin_client, editor).status_code == 200
+
+
+def test_plugin_update_body_is_validated(plugin_client, tenants):
+    north, _ = tenants
+    assert_error(set_enabled(plugin_client, north, "throwaway", "no"), 400, "validation_error", "enabled")
+
+
+# -- (c) start-up checks --------------------------------------------------------------------------
+
+def platforms_plugin(*platforms):
+    class Plugin:
+        @hookimpl
+        def register_platforms(self, register):
+            for platform in platforms:
+                register(platform)
+
+    return Plugin()
+
+
+def test_duplicate_platform_name_stops_start_up():
+    pm = new_plugin_manager()
+    pm.register(platforms_plugin(PigeonPlatform()), name="first")
+    pm.register(platforms_plugin(PigeonPlatform()), name="second")
+    with pytest.raises(PluginError, match="'carrier_pigeon' is registered twice: by 'first' and 'second'"):
+        PluginRegistry(pm)
+
+
+def test_platform_without_publish_stops_start_up():
+    pm = new_plugin_manager()
+    pm.register(platforms_plugin(SimpleNamespace(name="fax", post_types=("post",))), name="faxer")
+    with pytest.raises(PluginError, match="'faxer' registered a platform without publish"):
+        PluginRegistry(pm)
+
+
+def test_create_app_refuses_a_plugin_manager_with_an_invalid_plugin(config):
+    pm = new_plugin_manager()
+    pm.register(platforms_plugin(SimpleNamespace(name="fax", publish=lambda ctx: None)), name="faxer")
+    with pytest.raises(PluginError, match="without post_types"):
+        create_app(config, pm=pm)
+
+
+def test_action_that_is_not_an_action_object_stops_start_up():
+    class Plugin:
+        @hookimpl
+        def register_actions(self, register):
+            register(SimpleNamespace(name="bad", handler=print, schema={}))
+
+    pm = new_plugin_manager()
+    pm.register(Plugin(), name="bad_actions")
+    with pytest.raises(PluginError, match="not a herald.Action"):
+        PluginRegistry(pm)
+
+
+def test_misspelled_hookimpl_fails_check_pending():
+    class Typo:
+        @hookimpl
+        def register_platfroms(self, register):
+            register(PigeonPlatform())
+
+    pm = new_plugin_manager()
+    pm.register(Typo(), name="typo")
+    with pytest.raises(pluggy.PluginValidationError, match="register_platfroms"):
+        pm.check_pending()
+
+
+def test_hookimpl_with_unknown_argument_is_refused_at_registration():
+    class Wrong:
+        @hookimpl
+        def register_platforms(self, register, app):
+            pass
+
+    with pytest.raises(pluggy.PluginValidationError):
+        new_plugin_manager().register(Wrong(), name="wrong")
+
+
+# -- (d) HERALD_PLUGINS and HERALD_TRACE_PLUGINS ------------------------------------------------
+
+@pytest.fixture
+def forget_managers():
+    """Drop the managers a test builds with ``only`` (they are cached per tuple for the process)."""
+    before = set(herald.plugins._managers)
+    yield
+    for key in set(herald.plugins._managers) - before:
+        herald.plugins._managers.pop(key)
+
+
+def test_herald_plugins_loads_builtins_and_the_named_plugins_only(forget_managers):
+    pm = get_plugin_manager(only=("instagram",))
+    assert sorted(name for name, _ in pm.list_name_plugin()) == ["core_actions", "instagram"]
+    registry = PluginRegistry(pm)
+    assert list(registry.platforms) == ["instagram"]
+    assert {"create_post", "list_posts", "update_engagement"} <= set(registry.actions)
+
+
+def test_herald_plugins_naming_an_uninstalled_plugin_stops_start_up(forget_managers):
+    with pytest.raises(PluginError, match="not installed: myspace"):
+        get_plugin_manager(only=("instagram", "myspace"))
+
+
+def test_app_with_herald_plugins_knows_only_those_platforms(config, forget_managers):
+    from herald.config import Config
+
+    assert Config.from_env({"HERALD_PLUGINS": "instagram, gemini"}).plugins == ("instagram", "gemini")
+    app = create_app(dataclasses.replace(config, plugins=("instagram",)))
+    tenant = make_tenant(app, "Restricted")
+    payload = {"action": "create_post", "client_id": tenant.client.id, "caption": "x", "platforms": "facebook"}
+    error = assert_error(app.test_client().post("/api/webhooks", json=payload, headers=tenant.headers),
+                         400, "validation_error", "platforms")
+    assert "Available: instagram." in error["message"]
+    db.obj.close_all()
+
+
+def test_trace_plugins_logs_every_hook_call(caplog, forget_managers):
+    pm = get_plugin_manager(only=("webhooks",), trace=True)
+    with caplog.at_level(logging.WARNING, logger="herald.plugins"):
+        PluginRegistry(pm)
+    messages = [record.getMessage() for record in caplog.records]
+    assert "hook register_webhook_sinks -> ['webhooks']" in messages
+    assert "hook register_actions -> ['core_actions']" in messages
+
+
+# -- (e) the documented example plugin ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mastodon_module():
+    sys.path.insert(0, str(EXAMPLE_DIR))
+    try:
+        import herald_mastodon
+    finally:
+        sys.path.remove(str(EXAMPLE_DIR))
+    return herald_mastodon
+
+
+@pytest.fixture
+def mastodon_app(config, mastodon_module):
+    yield from app_with(config, mastodon_module, "mastodon")
+
+
+def test_docs_contain_the_example_module_verbatim():
+    source = (EXAMPLE_DIR / "herald_mastodon.py").read_text(encoding="utf-8")
+    assert f"```python\n{source}```" in DOCS.read_text(encoding="utf-8")
+
+
+def test_example_distribution_declares_its_entry_point():
+    setup = configparser.ConfigParser()
+    setup.read(EXAMPLE_DIR / "setup.cfg")
+    assert setup["metadata"]["name"] == "herald-mastodon"
+    assert setup["options"]["py_modules"].strip() == "herald_mastodon"
+    assert setup["options.entry_points"]["herald"].strip() == "mastodon = herald_mastodon"
+    assert "setuptools.build_meta" in (EXAMPLE_DIR / "pyproject.toml").read_text()
+    docs = DOCS.read_text(encoding="utf-8")
+    assert (EXAMPLE_DIR / "setup.cfg").read_text() in docs
+
+
+def test_example_plugin_registers_platform_and_action(mastodon_module):
+    pm = new_plugin_manager()
+    pm.register(mastodon_module, name="mastodon")
+    pm.check_pending()
+    registry = PluginRegistry(pm)
+    assert registry.platforms["mastodon"].plugin == "mastodon"
+    assert registry.actions["mastodon_preview"].obj.scope == "posts:read"
+    assert not registry.is_builtin("mastodon")
+
+
+def test_example_preview_action_splits_long_caption_into_a_thread(mastodon_app):
+    tenant = make_tenant(mastodon_app, "Fediverse")
+    caption = " ".join(f"word{i}" for i in range(150))  # 1,039 characters
+    response = mastodon_app.test_client().post(
+        "/api/webhooks", json={"action": "mastodon_preview", "caption": caption}, headers=tenant.headers)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["length"] == len(caption) and body["limit"] == 500 and body["fits"] is False
+    parts = body["parts"]
+    assert len(parts) == 3
+    assert all(len(part) <= 500 for part in parts)
+    assert [part.rsplit(" ", 1)[1] for part in parts] == ["(1/3)", "(2/3)", "(3/3)"]
+    assert " ".join(part.rsplit(" ", 1)[0] for part in parts) == caption
+
+
+def test_example_preview_action_truncates_and_keeps_short_captions(mastodon_app):
+    tenant = make_tenant(mastodon_app, "Fediverse")
+    client = mastodon_app.test_client()
+
+    def preview(**payload):
+        return client.post("/api/webhooks", json={"action": "mastodon_preview", **payload},
+                           headers=tenant.headers).get_json()
+
+    truncated = preview(caption="a " * 400, mode="truncate")
+    assert len(truncated["parts"]) == 1
+    assert len(truncated["parts"][0]) <= 500 and truncated["parts"][0].endswith("…")
+    short = preview(caption="Read https://example.com/" + "x" * 600)
+    assert short["fits"] is True and short["length"] == 5 + 23
+    assert short["parts"] == ["Read https://example.com/" + "x" * 600]
+    error = assert_error(client.post("/api/webhooks", json={"action": "mastodon_preview", "caption": "x", "mode": "x"},
+                                     headers=tenant.headers), 400, "validation_error", "mode")
+    assert error
+
+
+def test_create_post_accepts_example_platform(mastodon_app):
+    tenant = make_tenant(mastodon_app, "Fediverse")
+    client = mastodon_app.test_client()
+    payload = {"action": "create_post", "client_id": tenant.client.id, "caption": "Toot", "platforms": "mastodon"}
+    assert client.post("/api/webhooks", json=payload, headers=tenant.headers).status_code == 201
+    assert_error(client.post("/api/webhooks", json=dict(payload, post_type="reel"), headers=tenant.headers),
+                 400, "validation_error", "post_type")
+
+
+class FakeMastodon:
+    """A local HTTP server answering ``POST /api/v1/statuses`` with a status set by the test."""
+
+    def __init__(self):
+        self.requests = []
+        self.answer = (200, {}, {"id": "110000000000000001", "url": "https://social.test/@herald/110000000000000001"})
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                fake.requests.append((self.path, dict(self.headers), urllib.parse.parse_qs(body)))
+                status, headers, payload = fake.answer
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def fake_mastodon():
+    fake = FakeMastodon()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def task(base_url, caption="Hello fediverse"):
+    return SimpleNamespace(post=SimpleNamespace(id=7, caption=caption),
+                           account=SimpleNamespace(token="tkn", settings={"base_url": base_url + "/"}))
+
+
+def test_example_publish_posts_a_status_and_returns_its_id(mastodon_module, fake_mastodon):
+    outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url))
+    assert outcome == PublishOutcome.published("110000000000000001",
+                                               url="https://social.test/@herald/110000000000000001")
+    [(path, headers, form)] = fake_mastodon.requests
+    assert path == "/api/v1/statuses"
+    assert headers["Authorization"] == "Bearer tkn"
+    assert headers["Idempotency-Key"] == "herald-post-7"
+    assert form == {"status": ["Hello fediverse"], "visibility": ["public"]}
+
+
+@pytest.mark.parametrize(("status", "kind"), [(401, "permanent"), (422, "permanent"), (404, "permanent"),
+                                              (429, "transient"), (500, "transient"), (503, "transient")])
+def test_example_publish_classifies_failures_by_status(mastodon_module, fake_mastodon, status, kind):
+    fake_mastodon.answer = (status, {}, {"error": "Something"})
+    outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url))
+    assert outcome.kind == kind
+    assert f"Mastodon answered {status}" in outcome.reason and "Something" in outcome.reason
+
+
+def test_example_publish_rate_limited_retries_after_reset(mastodon_module, fake_mastodon):
+    fake_mastodon.answer = (429, {"X-RateLimit-Reset": "2000-01-01T00:00:00.000000Z"}, {"error": "Too many requests"})
+    outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url))
+    assert outcome.kind == "transient" and outcome.retry_after == 0.0
+
+
+def test_example_publish_unreachable_server_is_transient(mastodon_module):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    outcome = mastodon_module.MastodonPlatform().publish(task(f"http://127.0.0.1:{port}"))
+    assert outcome.kind == "transient"
+
+
+def test_example_publish_refuses_a_caption_over_the_limit_without_a_request(mastodon_module, fake_mastodon):
+    outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url, caption="x" * 501))
+    assert outcome.kind == "permanent" and "501" in outcome.reason
+    assert fake_mastodon.requests == []
+
+
+# -- (f) the hook reference ---------------------------------------------------------------------
+
+HOOKSPECS = [function for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
+             if hasattr(function, "herald_spec")]
+
+
+def test_every_hookspec_has_a_docstring():
+    assert {function.__name__ for function in HOOKSPECS} == {
+        name for name in dir(new_plugin_manager().hook) if not name.startswith("_")}
+    for function in HOOKSPECS:
+        assert (function.__doc__ or "").strip(), f"{function.__name__} has no docstring"
+
+
+def test_docs_document_every_hook_with_its_signature():
+    docs = DOCS.read_text(encoding="utf-8")
+    for function in HOOKSPECS:
+        assert f"{function.__name__}{inspect.signature(function)}" in docs, function.__name__
