@@ -66,6 +66,17 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         auth=Authenticator(config.key_cache_seconds, app.config["SECRET_KEY"]),
         redis=connect_redis(config.redis_url), limiter=None)
     app.extensions["herald"] = state
+
+    @app.after_request
+    def _drop_meaningless_retry_after(response):
+        # flask-limiter adds Retry-After to every response; it only means something on a 429 or 503.
+        # Registered before the limiter so that it runs after the limiter's own after_request.
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        elif "retry_after" in g:  # keep the header equal to the seconds the 429 message names
+            response.headers["Retry-After"] = str(g.retry_after)
+        return response
+
     state.limiter = ratelimit.init_limiter(app, config)
 
     register_error_handlers(app)
@@ -78,9 +89,6 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     @app.after_request
     def _finish_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        if response.status_code != 429 and response.status_code != 503:
-            # flask-limiter adds Retry-After to every response; it only means something on a 429/503.
-            response.headers.pop("Retry-After", None)
         return response
 
     @app.teardown_request

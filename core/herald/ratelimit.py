@@ -4,10 +4,9 @@ address on login. When Redis is unreachable flask-limiter falls back to per-proc
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
@@ -48,7 +47,8 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded):
         current = limiter.current_limit
-        wait = max(1, math.ceil(current.reset_at - time.time())) if current is not None else 60
+        wait = max(1, int(current.reset_at - time.time())) if current is not None else 60
+        g.retry_after = wait
         error = HeraldError(f"Too many requests. Retry after {wait} seconds.", code="rate_limited", status=429,
                             headers={"Retry-After": str(wait)})
         return error_response(error)
@@ -59,5 +59,5 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
 def apply_login_limit(app: Flask, config: Config) -> None:
     """Limit ``POST /api/login`` per client address (``HERALD_LOGIN_RATE_LIMIT``)."""
     limiter: Limiter = app.extensions["herald"].limiter
-    limiter.limit(config.login_rate_limit, key_func=lambda: "login:" + (get_remote_address() or "unknown"))(
-        app.view_functions["session.login"])
+    limit = limiter.limit(config.login_rate_limit, key_func=lambda: "login:" + (get_remote_address() or "unknown"))
+    app.view_functions["session.login"] = limit(app.view_functions["session.login"])
