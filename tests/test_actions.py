@@ -158,3 +158,19 @@ def test_bad_input_leaves_no_rows(client, tenant):
     run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id, platforms="myspace"))
     run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id, media=[77]))
     assert Post.select().count() == 0
+
+
+def test_concurrent_writers_all_succeed(app, tenant):
+    """Writers queue on the database lock instead of failing with "database is locked"."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(index):
+        return app.test_client().post("/api/webhooks", headers=tenant.headers, json=dict(
+            SEED_CREATE, client_id=tenant.client.id, topic=f"t{index}")).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(create, range(48)))
+    assert statuses == [201] * 48
+    from herald.models import Post
+
+    assert Post.select().count() == 48

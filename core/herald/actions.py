@@ -14,7 +14,7 @@ from typing import Any
 from . import events
 from .auth import Principal
 from .errors import ValidationError
-from .models import db
+from .models import write_transaction
 from .plugins import check_enabled
 
 
@@ -72,7 +72,7 @@ def dispatch(state, principal: Principal, payload: dict) -> tuple[Any, int]:
     check_enabled(state.registry, principal.workspace_id, registered.plugin, f"The {name} action")
     state.schemas.validate(schema_name(action), payload)
     context = ActionContext(principal.workspace_id, principal, state)
-    with events.collecting() as recorded, db.atomic():
+    with events.collecting() as recorded, write_transaction():
         result = action.handler(context, payload)
     events.dispatch(state.pm, recorded)
     if isinstance(result, tuple):

@@ -20,7 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .cache import TTLCache
 from .errors import Forbidden, Unauthorized, ValidationError
-from .models import ROLES, ApiKey, User, UserSession, Workspace, db, utcnow
+from .models import ROLES, ApiKey, User, UserSession, Workspace, utcnow, write_transaction
 
 KEY_PREFIX = "hrld_live_"
 SESSION_COOKIE = "herald_session"
@@ -221,7 +221,7 @@ def create_user(workspace: Workspace | int, email: str, password: str, role: str
         raise ValidationError("email must be an email address.", field="email")
     if len(password) < 8:
         raise ValidationError("password must be at least 8 characters.", field="password")
-    with db.atomic():
+    with write_transaction():
         if User.select().where(User.email == email).exists():
             raise ValidationError("A user with this email already exists.", field="email")
         return User.create(workspace=workspace, email=email, password_hash=generate_password_hash(password),

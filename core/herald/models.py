@@ -59,6 +59,18 @@ def bind_database(url: str) -> pw.Database:
     return database
 
 
+def write_transaction():
+    """A transaction that will write: on SQLite it takes the write lock up front (``BEGIN IMMEDIATE``).
+
+    A deferred SQLite transaction that reads first and writes later cannot wait for another writer:
+    its upgrade fails at once with "database is locked". Taking the lock at BEGIN lets busy_timeout
+    queue concurrent writers instead.
+    """
+    if isinstance(db.obj, pw.SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
+
+
 class JSONField(pw.TextField):
     """A JSON value stored as text (portable across SQLite and PostgreSQL)."""
 

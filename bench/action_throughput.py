@@ -1,0 +1,141 @@
+"""Throughput of ``create_post`` through ``POST /api/webhooks`` against a bare Flask JSON echo app.
+
+Both run under gunicorn with 2 sync workers on this machine and are driven by the same load
+generator (several processes, one HTTP request per connection, as gunicorn's sync workers close
+connections) for the same duration, in the same run. Herald's side does everything a real request
+does: key lookup, Redis rate limiting (limit set high so nothing is rejected), schema validation,
+a SQLite write with its version row and event. The figure that matters is the ratio.
+
+    .venv/bin/python bench/action_throughput.py [--duration 8] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ECHO_APP = textwrap.dedent("""
+    from flask import Flask, jsonify, request
+    app = Flask("echo")
+
+    @app.post("/api/webhooks")
+    def echo():
+        return jsonify(request.get_json()), 201
+""")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def drive(port: int, body: bytes, headers: dict, until: float, results) -> None:
+    ok = errors = 0
+    latencies = []
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("POST", "/api/webhooks", body=body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            if response.status == 201:
+                ok += 1
+            else:
+                errors += 1
+                if errors == 1:
+                    print(f"first error: {response.status} {payload[:200]!r}", file=sys.stderr)
+        except OSError:
+            errors += 1
+        finally:
+            connection.close()
+        latencies.append(time.perf_counter() - started)
+    results.put((ok, errors, latencies))
+
+
+def measure(port: int, body: bytes, headers: dict, duration: float, connections: int) -> dict:
+    warm_until = time.monotonic() + 1.0
+    drive(port, body, headers, warm_until, multiprocessing.Queue())
+    results = multiprocessing.Queue()
+    until = time.monotonic() + duration
+    workers = [multiprocessing.Process(target=drive, args=(port, body, headers, until, results))
+               for _ in range(connections)]
+    for worker in workers:
+        worker.start()
+    collected = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    ok = sum(item[0] for item in collected)
+    latencies = sorted(lat for item in collected for lat in item[2])
+    return {"rate": ok / duration, "errors": sum(item[1] for item in collected),
+            "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else 0}
+
+
+def gunicorn(target: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", target],
+                            env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
+    env = dict(os.environ, HERALD_DATA_DIR=str(tmp), HERALD_REDIS_URL="redis://127.0.0.1:6379/12",
+               HERALD_RATE_LIMIT="100000000/minute", HERALD_SECRET_KEY="bench")
+    subprocess.run([str(BIN / "herald"), "init-db"], env=env, check=True, capture_output=True)
+    setup = subprocess.run([str(BIN / "herald"), "demo"], env=env, check=True, capture_output=True, text=True)
+    key = next(line.split()[-1] for line in setup.stdout.splitlines() if line.startswith("API key"))
+    import redis
+
+    redis.Redis.from_url(env["HERALD_REDIS_URL"]).flushdb()
+    (tmp / "echo_app.py").write_text(ECHO_APP)
+    body = json.dumps({"action": "create_post", "client_id": 1, "topic": "Text on design",
+                       "caption": "Instagram caption", "post_type": "post", "platforms": "instagram"}).encode()
+    headers = {"Content-Type": "application/json", "X-API-Key": key}
+
+    figures = {}
+    for name, target, cwd in (("echo", "echo_app:app", tmp), ("herald", "herald.app:create_app()", ROOT)):
+        port = free_port()
+        server = gunicorn(target, port, env, cwd)
+        try:
+            wait_until_serving(port, time.monotonic() + 20)
+            figures[name] = measure(port, body, headers, args.duration, args.connections)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    herald, echo = figures["herald"], figures["echo"]
+    print(f"echo:   {echo['rate']:8.0f} req/s  p50 {echo['p50_ms']:.1f} ms  errors {echo['errors']}")
+    print(f"herald: {herald['rate']:8.0f} req/s  p50 {herald['p50_ms']:.1f} ms  errors {herald['errors']}")
+    print(f"action_throughput: herald {herald['rate']:.0f} req/s, echo {echo['rate']:.0f} req/s, "
+          f"ratio {herald['rate'] / echo['rate']:.2f} (gunicorn 2 sync workers, {args.connections} connections, "
+          f"Python load generator on the same 2 cores)")
+
+
+if __name__ == "__main__":
+    main()
