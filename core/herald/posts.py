@@ -60,9 +60,12 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None) -> Pos
                for name in VERSIONED_FIELDS if before.get(name) != after[name]}
     if not changes:
         return None
-    last = (PostVersion.select(PostVersion.number).where(PostVersion.post == post)
-            .order_by(PostVersion.number.desc()).first())
-    return PostVersion.create(post=post, number=(last.number + 1) if last else 1, actor=actor, changes=changes)
+    number = 1
+    if before:  # a new post has no versions yet: skip the lookup on the hot path
+        last = (PostVersion.select(PostVersion.number).where(PostVersion.post == post)
+                .order_by(PostVersion.number.desc()).first())
+        number = (last.number + 1) if last else 1
+    return PostVersion.create(post=post, number=number, actor=actor, changes=changes)
 
 
 def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, caption: str, post_type: str,
