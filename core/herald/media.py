@@ -1,8 +1,8 @@
 """Uploaded media: streamed to disk while hashed, sniffed by content, kept under the media directory.
 
 Files are never read whole into memory: werkzeug's multipart parser writes each file part into a
-:class:`HashingSpool`, which hashes and counts as it writes and aborts with 413 as soon as a file
-passes the limit.
+:class:`HashingSpool`, which hashes and counts as it writes and aborts with 413 (``payload_too_large``,
+field ``file``) as soon as a file passes the limit.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from werkzeug.exceptions import RequestEntityTooLarge
-
-from .errors import UnsupportedMediaType
+from .errors import PayloadTooLarge, UnsupportedMediaType
 
 ALLOWED = {
     "image/jpeg": ".jpg",
@@ -24,21 +22,48 @@ ALLOWED = {
     "video/quicktime": ".mov",
 }
 _QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+# ISO base media files start with an "ftyp" box naming their major brand. These brands are still
+# images (HEIF/HEIC, AVIF), audio (M4A, M4B …) or camera raw, not video.
+_NOT_VIDEO_BRANDS = {
+    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1", b"miaf",
+    b"avif", b"avis", b"avio", b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ", b"crx ",
+}
 
 
-def sniff(head: bytes) -> str | None:
-    """The content type of a file from its first bytes, when it is one Herald accepts."""
+def _box_size(head: bytes) -> int:
+    return int.from_bytes(head[:4], "big")
+
+
+def sniff(head: bytes, size: int | None = None) -> str | None:
+    """The content type of a file from its first bytes, when it is one Herald accepts.
+
+    ``size`` is the whole file's length; when given, the first MP4/QuickTime box must fit in it, so
+    text whose bytes 4-8 happen to spell an atom name ("The free …") is not taken for a video.
+    """
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    limit = size if size is not None else 1 << 64
     if head[4:8] == b"ftyp":
+        box = _box_size(head)  # 8-byte header, major brand, minor version, compatible brands
+        if box < 16 or box % 4 or box > limit or head[8:12] in _NOT_VIDEO_BRANDS:
+            return None
         return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
     if head[4:8] in _QUICKTIME_ATOMS:
-        return "video/quicktime"
+        box = _box_size(head)  # 0: up to the end of the file; 1: a 64-bit size follows
+        if box in (0, 1) or 8 <= box <= limit:
+            return "video/quicktime"
     return None
+
+
+def size_limit_message(limit: int) -> str:
+    """The 413 message for files over ``limit`` bytes."""
+    mib = 1024 * 1024
+    amount = f"{limit // mib} MB" if limit >= mib and limit % mib == 0 else f"{limit} bytes"
+    return f"The file is larger than the {amount} limit."
 
 
 class HashingSpool:
@@ -56,7 +81,7 @@ class HashingSpool:
     def write(self, data: bytes) -> int:
         self.size += len(data)
         if self.size > self.limit:
-            raise RequestEntityTooLarge(f"A file is larger than the {self.limit // (1024 * 1024)} MB limit.")
+            raise PayloadTooLarge(size_limit_message(self.limit), field="file")
         self._hash.update(data)
         return self._file.write(data)
 
@@ -81,7 +106,7 @@ def store(spool: HashingSpool, media_dir: Path) -> tuple[str, str]:
     """
     spool.flush()
     spool.seek(0)
-    content_type = sniff(spool.read(32))
+    content_type = sniff(spool.read(32), spool.size)
     if content_type is None:
         spool.discard()
         raise UnsupportedMediaType(

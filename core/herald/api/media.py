@@ -2,8 +2,8 @@
 
 from flask import Blueprint, g, jsonify, request
 
-from ..errors import NotFound, UnsupportedMediaType, ValidationError
-from ..media import HashingSpool, store
+from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
+from ..media import HashingSpool, size_limit_message, store
 from ..models import Media, isoformat
 from . import endpoint, state
 
@@ -26,6 +26,9 @@ def upload():
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("Upload the file as multipart/form-data in the field 'file'.")
     request.max_content_length = config.max_upload_bytes + MULTIPART_OVERHEAD
+    if request.content_length is not None and request.content_length > request.max_content_length:
+        # Refuse on the declared length alone, with the same answer as a file caught while streaming.
+        raise PayloadTooLarge(size_limit_message(config.max_upload_bytes), field="file")
     spools: list[HashingSpool] = []
 
     def stream_factory(total_content_length, content_type, filename, content_length=None):

@@ -1,0 +1,203 @@
+"""Rate limits: per API key on the API, per address on login, /health exempt, headers on every limited
+response, and the per-process fallback when Redis goes away."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import types
+
+import limits.storage.memory
+import pytest
+import redis
+from redis_server import RedisServer
+
+from conftest import assert_error
+from herald.app import create_app
+from herald.auth import create_user
+from herald.config import DEFAULT_RATE_LIMIT, Config
+from herald.models import db
+
+
+@pytest.fixture
+def build_app(config):
+    """Factory: an application for ``config`` with some settings changed (pools closed afterwards)."""
+
+    def build(**changes):
+        if db.obj is not None:
+            db.obj.close_all()
+        return create_app(dataclasses.replace(config, **changes))
+
+    yield build
+    db.obj.close_all()
+
+
+@pytest.fixture
+def redis_server():
+    """A private redis-server the test may kill."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mid_minute_clock(monkeypatch):
+    """Put the in-memory fallback's clock in the middle of a minute for the test.
+
+    Its sliding windows are aligned to the clock (unlike Redis's, which start at the first hit); a test
+    running across a minute boundary would see the previous minute's hits weighted down and get one
+    request more. Shifting its clock by under a minute leaves 30 s before the next boundary.
+    """
+    real_time = time.time
+    offset = 30 - real_time() % 60
+    monkeypatch.setattr(limits.storage.memory, "time", types.SimpleNamespace(time=lambda: real_time() + offset))
+
+
+def list_posts(client, tenant):
+    return client.post("/api/webhooks", json={"action": "list_posts", "client_id": tenant.client.id},
+                       headers=tenant.headers)
+
+
+def login(client, email="nobody@example.com", password="wrong password", address="127.0.0.1"):
+    return client.post("/api/login", json={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def assert_limit_headers(response, limit: int, remaining: int | None = None):
+    """The X-RateLimit-* headers are there and consistent; no Retry-After outside 429/503."""
+    assert response.headers["X-RateLimit-Limit"] == str(limit)
+    if remaining is not None:
+        assert response.headers["X-RateLimit-Remaining"] == str(remaining)
+    reset = int(response.headers["X-RateLimit-Reset"])  # UTC epoch seconds
+    assert time.time() - 1 <= reset <= time.time() + 61
+    if response.status_code not in (429, 503):
+        assert "Retry-After" not in response.headers
+
+
+def assert_rate_limited(response, limit: int) -> int:
+    """A 429 ``rate_limited`` envelope with Retry-After (seconds, named in the message) and limit headers."""
+    error = assert_error(response, 429, "rate_limited", None)
+    wait = response.headers["Retry-After"]
+    assert wait.isdigit(), wait
+    wait = int(wait)
+    assert 0 < wait <= 60
+    assert f"{wait} seconds" in error["message"]
+    assert_limit_headers(response, limit, remaining=0)
+    assert int(response.headers["X-RateLimit-Reset"]) >= int(time.time()) + wait - 1
+    return wait
+
+
+def test_sixth_request_with_the_same_key_is_429(build_app, make_tenant):
+    client = build_app(rate_limit="5/minute").test_client()
+    first, second = make_tenant(), make_tenant()
+    for remaining in (4, 3, 2, 1, 0):
+        response = list_posts(client, first)
+        assert response.status_code == 200, response.get_json()
+        assert_limit_headers(response, 5, remaining)
+    assert_rate_limited(list_posts(client, first), 5)
+    assert_rate_limited(list_posts(client, first), 5)  # still limited, not a one-off
+
+    other = list_posts(client, second)  # another workspace's key has its own budget
+    assert other.status_code == 200
+    assert_limit_headers(other, 5, remaining=4)
+
+
+def test_bearer_and_x_api_key_share_one_budget(build_app, tenant):
+    client = build_app(rate_limit="2/minute").test_client()
+    payload = {"action": "list_posts", "client_id": tenant.client.id}
+    assert client.post("/api/webhooks", json=payload, headers={"X-API-Key": tenant.key}).status_code == 200
+    assert client.post("/api/webhooks", json=payload,
+                       headers={"Authorization": f"Bearer {tenant.key}"}).status_code == 200
+    assert_rate_limited(client.post("/api/webhooks", json=payload, headers={"X-API-Key": tenant.key}), 2)
+
+
+def test_default_limit_is_200_per_minute(client, tenant):
+    assert DEFAULT_RATE_LIMIT == Config().rate_limit == "200/minute"
+    response = list_posts(client, tenant)
+    assert response.status_code == 200
+    assert_limit_headers(response, 200, remaining=199)
+
+
+def test_error_responses_count_and_carry_limit_headers(build_app, tenant):
+    client = build_app(rate_limit="2/minute").test_client()
+    bad = client.post("/api/webhooks", json={"action": "nope"}, headers=tenant.headers)
+    assert_error(bad, 400, "validation_error", "action")
+    assert_limit_headers(bad, 2, remaining=1)
+    assert list_posts(client, tenant).status_code == 200
+    assert_rate_limited(list_posts(client, tenant), 2)
+
+
+def test_login_is_limited_per_address_even_with_wrong_credentials(build_app, app, tenant):
+    with app.app_context(), db.connection_context():
+        create_user(tenant.workspace, "owner@example.com", "correct horse battery", role="owner")
+    client = build_app(login_rate_limit="3/minute").test_client()
+    for remaining in (2, 1, 0):
+        response = login(client)
+        assert_error(response, 401, "unauthorized")
+        assert_limit_headers(response, 3, remaining)
+    assert_rate_limited(login(client), 3)
+    # The right password does not get past the limit either: guessing stops here.
+    assert_rate_limited(login(client, "owner@example.com", "correct horse battery"), 3)
+    # Another address still has its budget.
+    ok = login(client, "owner@example.com", "correct horse battery", address="198.51.100.7")
+    assert ok.status_code == 200, ok.get_json()
+
+
+def test_health_is_exempt(build_app, tenant):
+    client = build_app(rate_limit="2/minute").test_client()
+    for _ in range(5):
+        response = client.get("/health", headers=tenant.headers)
+        assert response.status_code == 200
+        assert "X-RateLimit-Limit" not in response.headers
+        assert "Retry-After" not in response.headers
+    # Nothing was counted against the key.
+    assert_limit_headers(list_posts(client, tenant), 2, remaining=1)
+
+
+def test_limits_are_kept_in_redis(build_app, tenant, redis_server):
+    client = build_app(redis_url=redis_server.url, rate_limit="5/minute").test_client()
+    assert list_posts(client, tenant).status_code == 200
+    keys = redis.Redis.from_url(redis_server.url).keys("*herald-limits*")
+    assert keys, "no rate-limit counters in Redis"
+    # A second process (another app on the same Redis) sees the same budget.
+    other_process = build_app(redis_url=redis_server.url, rate_limit="5/minute").test_client()
+    assert_limit_headers(list_posts(other_process, tenant), 5, remaining=3)
+
+
+def test_redis_dying_keeps_the_api_serving_with_per_process_limits(build_app, tenant, redis_server, mid_minute_clock):
+    app = build_app(redis_url=redis_server.url, rate_limit="5/minute")
+    client = app.test_client()
+    assert_limit_headers(list_posts(client, tenant), 5, remaining=4)
+    assert client.get("/health").status_code == 200
+
+    redis_server.kill()
+    assert not redis_server.ping()
+    started = time.monotonic()
+    responses = [list_posts(client, tenant) for _ in range(6)]
+    # The per-process counter starts afresh when the fallback takes over, and still limits.
+    assert [r.status_code for r in responses] == [200] * 5 + [429], [r.get_json() for r in responses]
+    for remaining, response in zip((4, 3, 2, 1, 0), responses, strict=False):
+        assert_limit_headers(response, 5, remaining)
+    assert_rate_limited(responses[-1], 5)
+
+    health = client.get("/health")
+    assert health.status_code == 503
+    body = health.get_json()
+    assert body["status"] == "unhealthy"
+    assert body["checks"]["redis"]["ok"] is False
+    assert body["checks"]["redis"]["error"]
+    assert body["checks"]["database"]["ok"] is True
+    assert time.monotonic() - started < 5  # nothing waited on the dead server
+
+
+def test_redis_down_from_the_start(build_app, make_tenant, redis_server, mid_minute_clock):
+    redis_server.kill()  # the port is now closed: nothing answers there
+    started = time.monotonic()
+    app = build_app(redis_url=redis_server.url, rate_limit="3/minute", login_rate_limit="2/minute")
+    client, tenant = app.test_client(), make_tenant()
+    assert [list_posts(client, tenant).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert [login(client).status_code for _ in range(3)] == [401, 401, 429]
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.get_json()["checks"]["redis"]["ok"] is False
+    assert health.get_json()["checks"]["database"]["ok"] is True
+    assert time.monotonic() - started < 5
