@@ -445,10 +445,6 @@ def test_json_body_over_1_mib_is_413(client, tenant):
     assert_error(response, 413, "payload_too_large")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "werkzeug's LimitedStream(is_max=True).readall() stops at MAX_CONTENT_LENGTH without raising, so "
-    "json_body() (herald/api/__init__.py) parses the first 1 MiB of a chunked body and answers 400 "
-    "'not valid JSON' instead of 413"))
 def test_streamed_json_body_over_1_mib_is_413(client, tenant):
     """Without a Content-Length (a chunked request, which gunicorn marks wsgi.input_terminated), the
     limit must be enforced while reading."""

@@ -54,6 +54,13 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         TESTING=config.testing,
     )
     app.json.sort_keys = False
+    if config.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Take the client address, scheme and host from the X-Forwarded-* headers the proxies set,
+        # so per-address limits count the real client and Secure cookies see HTTPS.
+        hops = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     bind_database(config.resolved_database_url)
 
@@ -84,7 +91,8 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     @app.before_request
     def _start_request():
         g.request_id = request.headers.get("X-Request-ID", "")[:64] or secrets.token_hex(8)
-        db.connect(reuse_if_open=True)
+        if request.path != "/health":  # /health opens its own connection and reports when it cannot
+            db.connect(reuse_if_open=True)
 
     @app.after_request
     def _finish_request(response):

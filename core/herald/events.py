@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from . import hotpath
 from .models import Event, isoformat, utcnow
 
 log = logging.getLogger("herald.events")
@@ -47,7 +48,7 @@ def record(workspace_id: int, event_type: str, data: dict) -> DomainEvent:
     """Write an event row (inside the caller's transaction) and queue it for dispatch."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    row = Event.create(workspace=workspace_id, type=event_type, data=data, created_at=utcnow())
+    row = hotpath.insert(Event, workspace=workspace_id, type=event_type, data=data, created_at=utcnow())
     event = DomainEvent(row.id, event_type, workspace_id, data, row.created_at)
     pending = _pending.get()
     if pending is not None:
@@ -77,4 +78,4 @@ def dispatch(pm, events: list[DomainEvent]) -> None:
                 impl.function(event)
             except Exception:
                 log.exception("on_event of plugin %s failed for event %s (%s)", impl.plugin_name, event.id, event.type)
-    Event.update(dispatched_at=utcnow()).where(Event.id.in_([event.id for event in events])).execute()
+    hotpath.update_by_ids(Event, [event.id for event in events], dispatched_at=utcnow())

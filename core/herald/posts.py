@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import events
+from . import events, hotpath
 from .errors import NotFound, ValidationError
 from .models import Client, EngagementSnapshot, Media, Post, PostVersion, isoformat, utcnow
 
@@ -15,8 +15,7 @@ METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 
 def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> Client:
     """The workspace's (not deleted) client; 404 naming ``field`` otherwise."""
-    client = Client.get_or_none((Client.id == client_id) & (Client.workspace == workspace_id)
-                                & Client.deleted_at.is_null())
+    client = hotpath.select_one(Client, id=client_id, workspace=workspace_id, null=("deleted_at",))
     if client is None:
         raise NotFound(f"No client {client_id} in this workspace.", field=field)
     return client
@@ -65,7 +64,7 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None) -> Pos
         last = (PostVersion.select(PostVersion.number).where(PostVersion.post == post)
                 .order_by(PostVersion.number.desc()).first())
         number = (last.number + 1) if last else 1
-    return PostVersion.create(post=post, number=number, actor=actor, changes=changes)
+    return hotpath.insert(PostVersion, post=post.id, number=number, actor=actor, changes=changes)
 
 
 def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, caption: str, post_type: str,
@@ -74,9 +73,9 @@ def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, ca
     if not (topic or "").strip() and not (caption or "").strip():
         raise ValidationError("Give a caption or a topic (or both).", field="caption")
     now = utcnow()
-    post = Post.create(workspace=workspace_id, client=client, topic=topic or "", caption=caption or "",
-                       post_type=post_type, platforms=platforms, media=media, status="draft",
-                       created_at=now, updated_at=now)
+    post = hotpath.insert(Post, workspace=workspace_id, client=client.id, topic=topic or "", caption=caption or "",
+                          post_type=post_type, platforms=platforms, media=media, status="draft",
+                          created_at=now, updated_at=now)
     record_version(post, actor, None)
     events.record(workspace_id, "post.created", {"post": serialize_post(post)})
     return post

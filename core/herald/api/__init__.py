@@ -9,7 +9,7 @@ import json
 
 from flask import Blueprint, current_app, g, request
 
-from ..errors import UnsupportedMediaType, ValidationError
+from ..errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,10 @@ def json_body() -> dict:
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
     raw = request.get_data(cache=True)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if not request.content_length and limit is not None and len(raw) >= limit:
+        # A chunked body is cut at the limit without an error; a body that reached it was longer.
+        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KiB.")
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

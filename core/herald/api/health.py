@@ -24,11 +24,16 @@ def _check(name: str, probe) -> dict:
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
+def _probe_database() -> None:
+    db.connect(reuse_if_open=True)
+    db.execute_sql("SELECT 1").fetchone()
+
+
 @endpoint(bp, "/health", ("GET",), summary="Service health check", auth=False)
 def health():
     """Check the database and Redis."""
     checks = {
-        "database": _check("database", lambda: db.execute_sql("SELECT 1").fetchone()),
+        "database": _check("database", _probe_database),
         "redis": _check("redis", state().redis.ping),
     }
     healthy = all(check["ok"] for check in checks.values())

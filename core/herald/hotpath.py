@@ -1,0 +1,103 @@
+"""Cached SQL for the few statements every write request runs.
+
+Peewee builds each statement's SQL text anew on every call, which costs more than running the
+statement on SQLite (about 0.5 ms against 0.02 ms for a one-row select on a 2-core machine). The
+statements on the hot path of the action endpoint (a client lookup, the inserts of a new post,
+its version row and its event) are built here once per shape and database, then only executed.
+Values still go through each field's ``db_value``/``python_value``, so JSON and datetime fields
+behave exactly as they do through the ORM.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import peewee as pw
+
+from .models import db
+
+
+def _database() -> pw.Database:
+    return db.obj
+
+
+def _quote(database: pw.Database, name: str) -> str:
+    opening, closing = database.quote  # the database's identifier quotes, e.g. '""'
+    return f"{opening}{name}{closing}"
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(model: type[pw.Model], columns: tuple[str, ...], database_class: type) -> str:
+    database = _database()
+    table = _quote(database, model._meta.table_name)
+    names = ", ".join(_quote(database, model._meta.fields[name].column_name) for name in columns)
+    params = ", ".join(database.param for _ in columns)
+    return f"INSERT INTO {table} ({names}) VALUES ({params}) RETURNING {_quote(database, 'id')}"
+
+
+def insert(model: type[pw.Model], **values: Any) -> pw.Model:
+    """Insert one row of ``model`` with ``values`` (field names) and return the new instance.
+
+    Field defaults that are not given are applied as the ORM would apply them.
+    """
+    for name, field in model._meta.fields.items():
+        if name not in values and name != "id" and field.default is not None:
+            values[name] = field.default() if callable(field.default) else field.default
+    columns = tuple(values)
+    sql = _insert_sql(model, columns, type(_database()))
+    params = [model._meta.fields[name].db_value(_id_of(values[name])) for name in columns]
+    new_id = _database().execute_sql(sql, params).fetchone()[0]
+    instance = model(**values)
+    instance.id = new_id
+    instance._dirty.clear()
+    return instance
+
+
+def _id_of(value: Any) -> Any:
+    return value.id if isinstance(value, pw.Model) else value
+
+
+@functools.lru_cache(maxsize=256)
+def _select_sql(model: type[pw.Model], columns: tuple[str, ...], null_columns: tuple[str, ...],
+                database_class: type) -> str:
+    database = _database()
+    table = _quote(database, model._meta.table_name)
+    names = ", ".join(_quote(database, field.column_name) for field in model._meta.sorted_fields)
+    conditions = [f"{_quote(database, model._meta.fields[name].column_name)} = {database.param}" for name in columns]
+    conditions += [f"{_quote(database, model._meta.fields[name].column_name)} IS NULL" for name in null_columns]
+    return f"SELECT {names} FROM {table} WHERE {' AND '.join(conditions)} LIMIT 1"
+
+
+def select_one(model: type[pw.Model], *, null: tuple[str, ...] = (), **equal: Any) -> pw.Model | None:
+    """The first row of ``model`` whose fields equal ``equal`` and whose ``null`` fields are NULL."""
+    columns = tuple(equal)
+    sql = _select_sql(model, columns, tuple(null), type(_database()))
+    params = [model._meta.fields[name].db_value(_id_of(equal[name])) for name in columns]
+    row = _database().execute_sql(sql, params).fetchone()
+    if row is None:
+        return None
+    fields = model._meta.sorted_fields
+    instance = model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
+    instance._dirty.clear()
+    return instance
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(model: type[pw.Model], columns: tuple[str, ...], id_count: int, database_class: type) -> str:
+    database = _database()
+    table = _quote(database, model._meta.table_name)
+    assignments = ", ".join(f"{_quote(database, model._meta.fields[name].column_name)} = {database.param}"
+                            for name in columns)
+    ids = ", ".join(database.param for _ in range(id_count))
+    return f"UPDATE {table} SET {assignments} WHERE {_quote(database, 'id')} IN ({ids})"
+
+
+def update_by_ids(model: type[pw.Model], ids: list[int], **values: Any) -> None:
+    """Set ``values`` on the rows of ``model`` whose id is in ``ids``."""
+    if not ids:
+        return
+    columns = tuple(values)
+    sql = _update_sql(model, columns, len(ids), type(_database()))
+    params = [model._meta.fields[name].db_value(values[name]) for name in columns] + list(ids)
+    _database().execute_sql(sql, params)
