@@ -1,18 +1,37 @@
-"""The ``herald`` command, run through Flask's CLI runner against the test application."""
+"""The ``herald`` command: most commands through Flask's CLI runner against the test application;
+``serve``, ``worker`` and ``run`` as real processes on a free port."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import http.client
 import json
+import os
 import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
+import redis
+from redis_server import free_port
 
 import herald.models
-from conftest import assert_error
+from conftest import TEST_REDIS_URL, assert_error
 from herald.app import create_app
+from herald.auth import digest
 from herald.cli import cli
 from herald.models import ApiKey, Client, User, Workspace, db
+from herald.queue import get_queue
+
+# The console script next to the test's Python, as installed; ``python -m herald.cli`` otherwise.
+_SCRIPT = Path(sys.executable).with_name("herald")
+HERALD = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "herald.cli"]
+START_TIMEOUT = 8.0  # seconds for a command to answer; they take about one
 
 
 @pytest.fixture(autouse=True)
@@ -209,3 +228,187 @@ def test_demo_curl_example_creates_a_post(herald_cmd, client):
     assert f"-d '{json.dumps(payload)}'" in result.output
     response = client.post("/api/webhooks", json=payload, headers={"X-API-Key": key})
     assert response.status_code == 201, response.get_json()
+
+
+# -- serve, worker and run as processes -----------------------------------------------------------
+
+
+@pytest.fixture
+def herald_env(config, redis_client, tmp_path) -> dict[str, str]:
+    """The environment of a ``herald`` process using the test's database, data directory and Redis."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("HERALD_")}
+    env.update(HERALD_DATA_DIR=str(config.data_dir), HERALD_DATABASE_URL=config.database_url,
+               HERALD_REDIS_URL=TEST_REDIS_URL, HERALD_SECRET_KEY=config.secret_key, HERALD_INSECURE_COOKIES="1",
+               # gunicorn's control socket goes to $XDG_RUNTIME_DIR: keep it away from other gunicorns.
+               XDG_RUNTIME_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture
+def start_herald(tmp_path):
+    """Factory: start ``herald ARGS…`` in a session of its own; anything left is killed afterwards."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args, env: dict[str, str]) -> subprocess.Popen:
+        log_path = tmp_path / f"herald-{len(started)}.log"
+        with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen([*HERALD, *map(str, args)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        process.log_path = log_path
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # its own process group: only what the test started
+            process.wait(timeout=10)
+
+
+def output(process: subprocess.Popen) -> str:
+    """What the process printed so far."""
+    return process.log_path.read_text(errors="replace")
+
+
+def call(port: int, method: str, path: str, payload: dict | None = None, headers=None) -> tuple[int, dict]:
+    """One HTTP request to 127.0.0.1:``port``; returns the status and the JSON body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        body = json.dumps(payload) if payload is not None else None
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def wait_for_health(process: subprocess.Popen, port: int, timeout: float = START_TIMEOUT) -> dict:
+    """Poll ``GET /health`` until it answers 200; fails early when the process exits."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            status, body = call(port, "GET", "/health")
+            if status == 200:
+                return body
+            last = (status, body)
+        except OSError as exc:  # not listening yet
+            last = exc
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.05)  # returns at once when the process dies
+            pytest.fail(f"herald exited with {process.returncode} before /health answered:\n{output(process)}")
+    pytest.fail(f"/health did not answer 200 within {timeout} s (last: {last}):\n{output(process)}")
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below ``pid``, from the parent ids in /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = set(), [pid]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def wait_gone(pids: set[int], timeout: float) -> set[int]:
+    """Wait (on pidfds, no polling) until every process in ``pids`` has exited; returns those still running."""
+    deadline = time.monotonic() + timeout
+    running = set()
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                running.add(pid)
+        finally:
+            os.close(fd)
+    return running
+
+
+def terminate_and_assert_tree_exits(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process; it and everything it started must exit, it with status 0."""
+    tree = descendants(process.pid)
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"herald did not exit within {timeout} s of SIGTERM:\n{output(process)}")
+    assert process.returncode == 0, output(process)
+    assert wait_gone(tree, timeout=timeout) == set(), f"children left running:\n{output(process)}"
+
+
+def list_posts_over_http(port: int, tenant) -> tuple[int, dict]:
+    return call(port, "POST", "/api/webhooks", {"action": "list_posts", "client_id": tenant.client.id},
+                {"X-API-Key": tenant.key})
+
+
+def assert_healthy(body: dict) -> None:
+    assert body["status"] == "ok", body
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["redis"]["ok"] is True
+
+
+def test_serve_answers_an_authenticated_request_and_stops_on_sigterm(herald_env, start_herald, tenant):
+    port = free_port()
+    process = start_herald("serve", "--port", port, "--workers", 1, env=herald_env)
+    assert_healthy(wait_for_health(process, port))
+
+    status, body = list_posts_over_http(port, tenant)
+    assert status == 200, body
+    status, body = call(port, "POST", "/api/webhooks", {"action": "list_posts"}, {"X-API-Key": "hrld_live_nope"})
+    assert status == 401 and body["error"]["code"] == "unauthorized", body
+    terminate_and_assert_tree_exits(process)
+
+
+def test_worker_runs_a_queued_job_and_stops_on_sigterm(herald_env, start_herald, redis_client):
+    process = start_herald("worker", env=herald_env)
+    # Any importable function with JSON arguments will do: Herald's queues use the JSON serializer.
+    job = get_queue(redis_client).enqueue("herald.auth.digest", "hello")
+    result = job.latest_result(timeout=int(START_TIMEOUT))  # blocks on the result stream
+    assert result is not None, f"the worker did not run the job:\n{output(process)}"
+    assert result.type == result.Type.SUCCESSFUL, result.exc_string
+    assert result.return_value == digest("hello")
+    terminate_and_assert_tree_exits(process)
+
+
+def test_run_starts_a_private_redis_when_none_answers(herald_env, start_herald, tenant, config):
+    redis_port = free_port()
+    port = next(port for port in iter(free_port, None) if port != redis_port)
+    herald_env["HERALD_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"  # nothing listens there
+    process = start_herald("run", "--port", port, env=herald_env)
+    assert_healthy(wait_for_health(process, port))
+    assert f"Started a private redis-server at redis://127.0.0.1:{redis_port}/0" in output(process)
+    assert "redis-server" in {Path(f"/proc/{pid}/comm").read_text().strip() for pid in descendants(process.pid)}
+    private = redis.Redis.from_url(herald_env["HERALD_REDIS_URL"], socket_connect_timeout=1)
+    assert private.ping()
+    assert (config.data_dir / "redis").is_dir()
+
+    status, body = list_posts_over_http(port, tenant)
+    assert status == 200, body
+    terminate_and_assert_tree_exits(process)
+    with pytest.raises(redis.ConnectionError):
+        private.ping()  # the private server stopped with the rest
+
+
+def test_run_without_redis_server_says_what_to_install(herald_env, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    herald_env.update(PATH=str(empty), HERALD_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    port = free_port()
+    result = subprocess.run([*HERALD, "run", "--port", str(port)], env=herald_env, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "redis-server is not installed" in result.stderr
+    assert "apt-get install redis-server" in result.stderr and "brew install redis" in result.stderr
+    with pytest.raises(OSError):
+        call(port, "GET", "/health")  # it gave up instead of serving without Redis

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
+import os
+import stat
 import struct
 import time
 import tracemalloc
@@ -281,6 +284,74 @@ def test_upload_needs_the_posts_write_scope(client, config, make_tenant, spool_w
     assert spool_writes == []  # refused before the body was parsed
     assert media_count() == 0
     assert files_under(config.media_dir) == []
+
+
+# -- private files, and no orphan when the row cannot be written ----------------------------------
+
+
+@pytest.fixture
+def permissive_umask():
+    """Run the test with umask 000, so only Herald's own modes keep files private."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def fail_create(**fields):
+    raise RuntimeError("the database went away")
+
+
+def test_stored_file_and_media_directories_are_private(client, config, tenant, permissive_umask):
+    response = upload(client, tenant, PNG)
+    assert response.status_code == 201, response.get_json()
+    stored = config.media_dir / stored_row(response.get_json()["media"]["id"]).path
+    assert mode(stored) == 0o600
+    for directory in (config.media_dir, config.media_dir / "tmp", stored.parent):
+        assert mode(directory) == 0o700, directory
+
+
+def test_failed_recording_is_500_and_removes_the_stored_file(client, config, tenant, monkeypatch, caplog):
+    monkeypatch.setattr(Media, "create", fail_create)
+    error = assert_error(upload(client, tenant, PNG), 500, "internal_error")
+    assert "went away" not in error["message"]
+    assert "the database went away" in caplog.text  # logged for the operator
+    assert media_count() == 0
+    assert files_under(config.media_dir) == []  # neither the stored file nor the spool
+
+
+def test_failed_recording_keeps_the_file_an_earlier_upload_uses(client, config, make_tenant, monkeypatch):
+    first, second = make_tenant(), make_tenant()
+    kept = upload(client, first, PNG).get_json()["media"]
+    monkeypatch.setattr(Media, "create", fail_create)
+    assert_error(upload(client, second, PNG), 500, "internal_error")
+    stored = config.media_dir / stored_row(kept["id"]).path
+    assert stored.read_bytes() == PNG
+    assert files_under(config.media_dir) == [stored]
+
+
+def test_uploads_of_the_same_content_take_turns_while_recording(client, config, tenant, monkeypatch):
+    """Another upload of the same content can neither find the file nor remove it before the row exists."""
+    original = Media.create
+    attempts = []
+
+    def create_while_another_upload_tries_the_lock(**fields):
+        shard = os.open(config.media_dir / fields["path"].split("/")[0], os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(shard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            attempts.append(fields["path"])
+        finally:
+            os.close(shard)
+        return original(**fields)
+
+    monkeypatch.setattr(Media, "create", create_while_another_upload_tries_the_lock)
+    response = upload(client, tenant, PNG)
+    assert response.status_code == 201, response.get_json()
+    assert attempts == [stored_row(response.get_json()["media"]["id"]).path]
 
 
 # -- refused files and requests --------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Rate limits: per API key on the API, per address on login, /health exempt, headers on every limited
-response, and the per-process fallback when Redis goes away."""
+"""Rate limits: per API key on the API, per address on login and on failed authentication, /health exempt,
+headers on every limited response, the per-process fallback when Redis goes away, and client addresses
+behind trusted reverse proxies."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import types
 import limits.storage.memory
 import pytest
 import redis
+from flask import request
 from redis_server import RedisServer
 
 from conftest import assert_error
 from herald.app import create_app
-from herald.auth import create_user
-from herald.config import DEFAULT_RATE_LIMIT, Config
+from herald.auth import SESSION_COOKIE, create_user, generate_key
+from herald.config import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMIT, Config
 from herald.models import db
 
 
@@ -57,9 +59,14 @@ def list_posts(client, tenant):
                        headers=tenant.headers)
 
 
-def login(client, email="nobody@example.com", password="wrong password", address="127.0.0.1"):
+def login(client, email="nobody@example.com", password="wrong password", address="127.0.0.1", headers=None):
     return client.post("/api/login", json={"email": email, "password": password},
-                       environ_base={"REMOTE_ADDR": address})
+                       environ_base={"REMOTE_ADDR": address}, headers=headers)
+
+
+def with_random_key(client, address="127.0.0.1"):
+    """A request presenting a well-formed API key that was never issued (a new one each call)."""
+    return client.get("/api/plan", headers={"X-API-Key": generate_key()}, environ_base={"REMOTE_ADDR": address})
 
 
 def assert_limit_headers(response, limit: int, remaining: int | None = None):
@@ -201,3 +208,123 @@ def test_redis_down_from_the_start(build_app, make_tenant, redis_server, mid_min
     assert health.get_json()["checks"]["redis"]["ok"] is False
     assert health.get_json()["checks"]["database"]["ok"] is True
     assert time.monotonic() - started < 5
+
+
+# -- failed authentication per address -------------------------------------------------------------
+
+
+def test_default_auth_failure_limit_is_30_per_minute():
+    assert DEFAULT_AUTH_FAILURE_LIMIT == Config().auth_failure_limit == "30/minute"
+    assert Config.from_env({"HERALD_AUTH_FAILURE_LIMIT": "5/second"}).auth_failure_limit == "5/second"
+
+
+def test_rotating_invalid_keys_are_limited_per_address(build_app, tenant):
+    client = build_app(auth_failure_limit="3/minute").test_client()
+    for _ in range(3):
+        assert_error(with_random_key(client), 401, "unauthorized")
+    assert_rate_limited(with_random_key(client), 3)
+    assert_rate_limited(with_random_key(client), 3)  # a fresh key does not help
+    # Nor do no credentials, or a made-up session cookie.
+    assert_rate_limited(client.get("/api/plan"), 3)
+    client.set_cookie(SESSION_COOKIE, "made-up-session")
+    assert_rate_limited(client.get("/api/plan"), 3)
+    client.delete_cookie(SESSION_COOKIE)
+
+    # A valid key from the same address keeps working, on its own per-key budget.
+    valid = list_posts(client, tenant)
+    assert valid.status_code == 200, valid.get_json()
+    assert_limit_headers(valid, 200, remaining=199)
+    # Another address has its own failure budget.
+    assert_error(with_random_key(client, address="198.51.100.7"), 401, "unauthorized")
+
+
+def test_only_failed_credentials_count_as_auth_failures(build_app, app, make_tenant):
+    with app.app_context(), db.connection_context():
+        reader = make_tenant(scopes=("posts:read",))
+        create_user(reader.workspace, "owner@example.com", "correct horse battery", role="owner")
+    client = build_app(auth_failure_limit="2/minute").test_client()
+    for _ in range(3):
+        assert_error(login(client), 401, "unauthorized")  # wrong password: the login limit's business
+        # A valid key asking for a session's details, or for a scope it lacks.
+        assert_error(client.get("/api/session", headers=reader.headers), 401, "unauthorized")
+        assert_error(client.post("/api/webhooks", json={"action": "create_post", "client_id": reader.client.id,
+                                                        "caption": "x", "platforms": "instagram"},
+                                 headers=reader.headers), 403, "forbidden")
+    assert_error(with_random_key(client), 401, "unauthorized")  # the budget is untouched
+
+
+def test_auth_failures_are_counted_in_redis_across_processes(build_app, redis_server):
+    first = build_app(redis_url=redis_server.url, auth_failure_limit="3/minute").test_client()
+    second = build_app(redis_url=redis_server.url, auth_failure_limit="3/minute").test_client()
+    assert [with_random_key(client).status_code for client in (first, second, first)] == [401] * 3
+    assert redis.Redis.from_url(redis_server.url).keys("*auth-failures*"), "no failure counter in Redis"
+    assert_rate_limited(with_random_key(second), 3)
+
+
+def test_auth_failures_are_limited_per_process_without_redis(build_app, tenant, redis_server, mid_minute_clock):
+    redis_server.kill()
+    started = time.monotonic()
+    client = build_app(redis_url=redis_server.url, auth_failure_limit="2/minute").test_client()
+    assert [with_random_key(client).status_code for _ in range(3)] == [401, 401, 429]
+    assert_rate_limited(with_random_key(client), 2)
+    assert list_posts(client, tenant).status_code == 200
+    assert time.monotonic() - started < 5
+
+
+# -- reverse proxies -------------------------------------------------------------------------------
+
+PROXY = "10.0.0.2"  # the address every request arrives from when a reverse proxy is in front
+
+
+def behind_proxy(forwarded_for: str) -> dict[str, str]:
+    return {"X-Forwarded-For": forwarded_for}
+
+
+def test_trusted_proxies_setting():
+    assert Config().trusted_proxies == 0
+    assert Config.from_env({"HERALD_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+    for wrong in ("-1", "one", "1.5"):
+        with pytest.raises(ValueError, match="HERALD_TRUSTED_PROXIES"):
+            Config.from_env({"HERALD_TRUSTED_PROXIES": wrong})
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_login_limit(build_app):
+    client = build_app(trusted_proxies=1, login_rate_limit="2/minute").test_client()
+    for _ in range(2):
+        assert_error(login(client, address=PROXY, headers=behind_proxy("203.0.113.1")), 401, "unauthorized")
+    assert_rate_limited(login(client, address=PROXY, headers=behind_proxy("203.0.113.1")), 2)
+    # The proxy appends the address it saw; a value the client sent itself comes before it and is ignored.
+    assert_rate_limited(login(client, address=PROXY, headers=behind_proxy("192.0.2.99, 203.0.113.1")), 2)
+    other = login(client, address=PROXY, headers=behind_proxy("203.0.113.2"))
+    assert_error(other, 401, "unauthorized")
+    assert_limit_headers(other, 2, remaining=1)
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(build_app):
+    client = build_app(login_rate_limit="2/minute").test_client()
+    statuses = [login(client, address=PROXY, headers=behind_proxy(f"203.0.113.{n}")).status_code for n in range(4)]
+    assert statuses == [401, 401, 429, 429]  # a spoofed header does not escape the limit
+
+
+def test_behind_a_trusted_proxy_auth_failures_count_per_client(build_app):
+    client = build_app(trusted_proxies=1, auth_failure_limit="1/minute").test_client()
+
+    def random_key_from(address):
+        return client.get("/api/plan", headers={"X-API-Key": generate_key(), **behind_proxy(address)},
+                          environ_base={"REMOTE_ADDR": PROXY})
+
+    assert_error(random_key_from("203.0.113.1"), 401, "unauthorized")
+    assert_rate_limited(random_key_from("203.0.113.1"), 1)
+    assert_error(random_key_from("203.0.113.2"), 401, "unauthorized")
+
+
+def test_trusted_proxy_supplies_client_address_scheme_and_host(build_app):
+    def seen(app):
+        app.add_url_rule("/probe", "probe", lambda: {"address": request.remote_addr, "scheme": request.scheme,
+                                                     "host": request.host})
+        return app.test_client().get("/probe", environ_base={"REMOTE_ADDR": PROXY}, headers={
+            "X-Forwarded-For": "203.0.113.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "herald.example"})
+
+    assert seen(build_app(trusted_proxies=1)).get_json() == {
+        "address": "203.0.113.1", "scheme": "https", "host": "herald.example"}
+    assert seen(build_app()).get_json() == {"address": PROXY, "scheme": "http", "host": "localhost"}

@@ -12,11 +12,22 @@ from pathlib import Path
 
 DEFAULT_RATE_LIMIT = "200/minute"
 DEFAULT_LOGIN_RATE_LIMIT = "10/minute"
+DEFAULT_AUTH_FAILURE_LIMIT = "30/minute"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _whole_number(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ValueError(f"{name} must be a whole number of 0 or more, not {value!r}.")
+    return number
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
@@ -37,6 +48,12 @@ class Config:
     public_url: str | None = None
     rate_limit: str = DEFAULT_RATE_LIMIT
     login_rate_limit: str = DEFAULT_LOGIN_RATE_LIMIT
+    # Failed authentications (401) per client address before requests from it that carry no valid
+    # credentials are answered 429: the per-key limit cannot stop a client presenting a new key each time.
+    auth_failure_limit: str = DEFAULT_AUTH_FAILURE_LIMIT
+    # How many reverse proxies in front of Herald set X-Forwarded-For/-Proto/-Host. 0 ignores those
+    # headers: trusting them without a proxy would let any client pick the address its limits count on.
+    trusted_proxies: int = 0
     plugins: tuple[str, ...] | None = None
     trace_plugins: bool = False
     graph_base_url: str = "https://graph.facebook.com"
@@ -49,6 +66,12 @@ class Config:
     # database is asked again. Revocation through Herald clears the local cache at once;
     # other processes see it within this many seconds.
     key_cache_seconds: float = 5.0
+    # How long a worker may hold a publish task while it talks to the platform. A task still held
+    # after this is taken to belong to a dead worker and is reconciled with the platform.
+    task_lease_seconds: float = 60.0
+    # How often the reconciler re-enqueues tasks whose jobs were lost, and re-checks token health.
+    reconcile_interval_seconds: int = 30
+    token_check_interval_seconds: int = 6 * 3600
     testing: bool = False
 
     @classmethod
@@ -65,6 +88,7 @@ class Config:
             "HERALD_PUBLIC_URL": "public_url",
             "HERALD_RATE_LIMIT": "rate_limit",
             "HERALD_LOGIN_RATE_LIMIT": "login_rate_limit",
+            "HERALD_AUTH_FAILURE_LIMIT": "auth_failure_limit",
             "HERALD_GRAPH_BASE_URL": "graph_base_url",
             "HERALD_GRAPH_VERSION": "graph_version",
             "HERALD_GEMINI_BASE_URL": "gemini_base_url",
@@ -74,6 +98,10 @@ class Config:
                 values[field] = env[name]
         if env.get("HERALD_PORT"):
             values["port"] = int(env["HERALD_PORT"])
+        if env.get("HERALD_TRUSTED_PROXIES"):
+            values["trusted_proxies"] = _whole_number("HERALD_TRUSTED_PROXIES", env["HERALD_TRUSTED_PROXIES"])
+        if env.get("HERALD_TASK_LEASE_SECONDS"):
+            values["task_lease_seconds"] = float(env["HERALD_TASK_LEASE_SECONDS"])
         if env.get("HERALD_KEY_CACHE_SECONDS"):
             values["key_cache_seconds"] = float(env["HERALD_KEY_CACHE_SECONDS"])
         values["plugins"] = _csv(env.get("HERALD_PLUGINS"))

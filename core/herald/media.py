@@ -3,16 +3,25 @@
 Files are never read whole into memory: werkzeug's multipart parser writes each file part into a
 :class:`HashingSpool`, which hashes and counts as it writes and aborts with 413 (``payload_too_large``,
 field ``file``) as soon as a file passes the limit.
+
+Only Herald's user may read what is stored: directories are created 0700 and files 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import PayloadTooLarge, UnsupportedMediaType
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 ALLOWED = {
     "image/jpeg": ".jpg",
@@ -66,12 +75,22 @@ def size_limit_message(limit: int) -> str:
     return f"The file is larger than the {amount} limit."
 
 
+def make_private_dirs(path: Path) -> Path:
+    """Create ``path`` and its missing parents readable by this user only (0700); returns ``path``."""
+    for directory in reversed((path, *path.parents)):
+        if not directory.exists():
+            # mkdir(parents=True) would give the parents the default mode, so create each one.
+            directory.mkdir(mode=DIR_MODE, exist_ok=True)
+    return path
+
+
 class HashingSpool:
     """A temporary file on disk that hashes and counts what is written, refusing more than ``limit`` bytes."""
 
     def __init__(self, directory: Path, limit: int):
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(directory)
         fd, name = tempfile.mkstemp(dir=directory, prefix="upload-", suffix=".part")
+        os.fchmod(fd, FILE_MODE)  # mkstemp's mode already; explicit because this file becomes the stored one
         self._file = os.fdopen(fd, "w+b")
         self.path = Path(name)
         self.limit = limit
@@ -99,11 +118,17 @@ class HashingSpool:
         self.path.unlink(missing_ok=True)
 
 
-def store(spool: HashingSpool, media_dir: Path) -> tuple[str, str]:
-    """Sniff the spooled file and move it into ``media_dir``; returns ``(content_type, relative path)``.
+@dataclasses.dataclass(frozen=True)
+class StoredFile:
+    """Where :func:`stored` put an upload."""
 
-    Raises 415 ``unsupported_media_type`` (and deletes the file) when the content is not allowed.
-    """
+    content_type: str
+    path: str  # relative to the media directory
+    created: bool  # False when a file with the same content was in place already
+
+
+def _check_content(spool: HashingSpool) -> str:
+    """The spooled file's content type; 415 ``unsupported_media_type`` (file deleted) when not allowed."""
     spool.flush()
     spool.seek(0)
     content_type = sniff(spool.read(32), spool.size)
@@ -112,10 +137,43 @@ def store(spool: HashingSpool, media_dir: Path) -> tuple[str, str]:
         raise UnsupportedMediaType(
             "Only JPEG, PNG, WebP, MP4 and MOV files are accepted (checked from the file's content).",
             field="file")
+    return content_type
+
+
+@contextlib.contextmanager
+def stored(spool: HashingSpool, media_dir: Path) -> Iterator[StoredFile]:
+    """Sniff the spooled file and move it into ``media_dir`` under its SHA-256 for the block, which records it.
+
+    Raises 415 ``unsupported_media_type`` (and deletes the spool) when the content is not allowed.
+    Identical content lands on the same file. When the block raises, a file this upload created is
+    removed again, so no file is left that no upload records. Uploads of the same content take turns
+    from storing to recording: a file this upload created is used by no other, and a file found in
+    place (recorded by an earlier upload) is never removed.
+    """
+    content_type = _check_content(spool)
     spool.close()
     digest = spool.sha256
     relative = Path(digest[:2]) / f"{digest}{ALLOWED[content_type]}"
     target = media_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(spool.path, target)  # identical content lands on the same file
-    return content_type, str(relative)
+    with _locked(make_private_dirs(target.parent)):
+        created = not target.exists()
+        if created:
+            os.replace(spool.path, target)
+        try:
+            yield StoredFile(content_type, str(relative), created)
+        except BaseException:
+            if created:
+                target.unlink(missing_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``directory``: other processes and threads wait for it alike."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor is closed
+        yield
+    finally:
+        os.close(fd)
+

@@ -1,21 +1,34 @@
 """Rate limits with flask-limiter on Redis: per API key (or session, or address) on the API, per
-address on login. When Redis is unreachable flask-limiter falls back to per-process limits."""
+address on login, and per address on failed authentication. When Redis is unreachable flask-limiter
+falls back to per-process limits."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
-from flask import Flask, g, request
-from flask_limiter import Limiter
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter, RequestLimit
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse
 
 from .auth import SESSION_COOKIE, Authenticator
 from .config import Config
-from .errors import HeraldError, error_response
+from .errors import HeraldError, Unauthorized, error_response
+
+log = logging.getLogger("herald.ratelimit")
 
 EXEMPT_PATHS = frozenset({"/health"})
+KEY_PREFIX = "herald-limits"
+LOGIN_ENDPOINT = "session.login"
+AUTH_FAILURE_SCOPE = "auth-failures"
+
+
+def client_address() -> str:
+    """The client's address (the one the trusted proxies report when ``HERALD_TRUSTED_PROXIES`` is set)."""
+    return get_remote_address() or "unknown"
 
 
 def caller_key() -> str:
@@ -26,11 +39,11 @@ def caller_key() -> str:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         return "session:" + hashlib.sha256(token.encode()).hexdigest()[:32]
-    return "addr:" + (get_remote_address() or "unknown")
+    return "addr:" + client_address()
 
 
 def init_limiter(app: Flask, config: Config) -> Limiter:
-    """Attach flask-limiter to ``app`` with Herald's defaults."""
+    """Attach flask-limiter to ``app`` with Herald's defaults and the failed-authentication limit."""
     limiter = Limiter(
         caller_key,
         app=app,
@@ -41,23 +54,62 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
         strategy="sliding-window-counter",
         headers_enabled=True,
         in_memory_fallback_enabled=True,
-        key_prefix="herald-limits",
+        key_prefix=KEY_PREFIX,
     )
-
-    @app.errorhandler(RateLimitExceeded)
-    def _rate_limited(exc: RateLimitExceeded):
-        current = limiter.current_limit
-        wait = max(1, int(current.reset_at - time.time())) if current is not None else 60
-        g.retry_after = wait
-        error = HeraldError(f"Too many requests. Retry after {wait} seconds.", code="rate_limited", status=429,
-                            headers={"Retry-After": str(wait)})
-        return error_response(error)
-
+    app.register_error_handler(RateLimitExceeded, lambda exc: too_many_requests(limiter))
+    limit_auth_failures(app, limiter, parse(config.auth_failure_limit))
     return limiter
+
+
+def too_many_requests(limiter: Limiter) -> Response:
+    """The 429 ``rate_limited`` envelope for the limit the request broke, with Retry-After."""
+    current = limiter.current_limit
+    wait = max(1, int(current.reset_at - time.time())) if current is not None else 60
+    g.retry_after = wait
+    error = HeraldError(f"Too many requests. Retry after {wait} seconds.", code="rate_limited", status=429,
+                        headers={"Retry-After": str(wait)})
+    return error_response(error)
+
+
+def limit_auth_failures(app: Flask, limiter: Limiter, limit: RateLimitItem) -> None:
+    """Count failed authentications (401) per client address; past ``limit``, answer them 429 instead.
+
+    The per-key limit counts each presented key separately, so a client sending a new invalid key
+    every time would never meet it. Requests with valid credentials never fail authentication, so
+    they keep working from an address that is over this limit.
+    """
+
+    @app.errorhandler(Unauthorized)
+    def _unauthorized(exc: Unauthorized):
+        if _failed_credentials() and not _count_auth_failure(limiter, limit):
+            return too_many_requests(limiter)
+        return error_response(exc)
+
+
+def _failed_credentials() -> bool:
+    # A wrong password on login is not counted here (login has its own limit), nor a 401 from a view
+    # that authenticated the caller first (GET /api/session called with an API key).
+    return request.endpoint != LOGIN_ENDPOINT and "principal" not in g
+
+
+def _count_auth_failure(limiter: Limiter, limit: RateLimitItem) -> bool:
+    """Count one failed authentication for the client address; False when the address is over ``limit``."""
+    args = [KEY_PREFIX, "addr:" + client_address(), AUTH_FAILURE_SCOPE]
+    try:
+        # limiter.limiter is the strategy on Redis, or on the in-memory fallback once Redis failed.
+        within = limiter.limiter.hit(limit, *args)
+    except Exception as exc:  # Redis went away during this request: answer 401; the fallback takes over next
+        log.warning("could not count a failed authentication: %s: %s", type(exc).__name__, exc)
+        return True
+    if not within:
+        log.info("failed-authentication limit %s exceeded by %s", limit, client_address())
+        # Make the X-RateLimit-* headers and Retry-After describe this limit rather than the per-key one.
+        limiter.context.view_rate_limit = RequestLimit(limiter, limit, args, breached=True, shared=True)
+    return within
 
 
 def apply_login_limit(app: Flask, config: Config) -> None:
     """Limit ``POST /api/login`` per client address (``HERALD_LOGIN_RATE_LIMIT``)."""
     limiter: Limiter = app.extensions["herald"].limiter
-    limit = limiter.limit(config.login_rate_limit, key_func=lambda: "login:" + (get_remote_address() or "unknown"))
-    app.view_functions["session.login"] = limit(app.view_functions["session.login"])
+    limit = limiter.limit(config.login_rate_limit, key_func=lambda: "login:" + client_address())
+    app.view_functions[LOGIN_ENDPOINT] = limit(app.view_functions[LOGIN_ENDPOINT])

@@ -3,7 +3,7 @@
 from flask import Blueprint, g, jsonify, request
 
 from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
-from ..media import HashingSpool, size_limit_message, store
+from ..media import HashingSpool, size_limit_message, stored
 from ..models import Media, isoformat
 from . import endpoint, state
 
@@ -42,9 +42,10 @@ def upload():
         if upload is None or not upload.filename:
             raise ValidationError("Send the file in the multipart field 'file'.", field="file")
         spool = upload.stream
-        content_type, relative = store(spool, config.media_dir)
-        row = Media.create(workspace=g.principal.workspace_id, filename=upload.filename[:255],
-                           content_type=content_type, size=spool.size, sha256=spool.sha256, path=relative)
+        with stored(spool, config.media_dir) as file:
+            row = Media.create(workspace=g.principal.workspace_id, filename=upload.filename[:255],
+                               content_type=file.content_type, size=spool.size, sha256=spool.sha256,
+                               path=file.path)
     finally:
         for spool in spools:
             spool.discard()
