@@ -11,7 +11,7 @@ import pluggy
 import redis
 from flask import Flask, g, request
 
-from . import ratelimit
+from . import jobs, ratelimit
 from .actions import add_action_schemas
 from .auth import Authenticator
 from .config import Config
@@ -73,6 +73,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         auth=Authenticator(config.key_cache_seconds, app.config["SECRET_KEY"]),
         redis=connect_redis(config.redis_url), limiter=None)
     app.extensions["herald"] = state
+    jobs.install(state)  # jobs run in this process (a worker, or SimpleWorker in tests) use this app
 
     @app.after_request
     def _drop_meaningless_retry_after(response):
@@ -104,9 +105,22 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         if not db.is_closed():
             db.close()  # returns the connection to the pool
 
-    from .api import accounts_admin, actions_api, clients, health, media, openapi, session, usage
+    from .api import (
+        accounts_admin,
+        actions_api,
+        clients,
+        health,
+        media,
+        openapi,
+        public_media,
+        session,
+        usage,
+        v1,
+        workspace,
+    )
 
-    for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin):
+    for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
+                   public_media):
         app.register_blueprint(module.bp)
     ratelimit.apply_login_limit(app, config)
     return app

@@ -202,8 +202,69 @@ class Event(BaseModel):
     dispatched_at = pw.DateTimeField(null=True, index=True)
 
 
+class Account(BaseModel):
+    """A connected social account. The access token is stored encrypted (see :mod:`herald.crypto`)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="accounts", on_delete="CASCADE")
+    platform = pw.CharField(max_length=40)
+    external_id = pw.CharField(max_length=100)  # the platform's id: IG user id, Page id
+    username = pw.CharField(max_length=200, default="")
+    token_encrypted = pw.TextField()
+    token_expires_at = pw.DateTimeField(null=True)
+    status = pw.CharField(max_length=20, default="active")  # active | expired | invalid | disconnected
+    status_reason = pw.TextField(default="")
+    settings = JSONField(default=dict)
+    checked_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("workspace", "platform", "external_id"), True),)
+
+
+class PublishTask(BaseModel):
+    """One post to one account: the unit a worker publishes (see :mod:`herald.tasks` for its states)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="publish_tasks", on_delete="CASCADE")
+    post = pw.ForeignKeyField(Post, backref="tasks", on_delete="CASCADE")
+    account = pw.ForeignKeyField(Account, backref="tasks", on_delete="CASCADE")
+    platform = pw.CharField(max_length=40)
+    status = pw.CharField(max_length=20, index=True)
+    due_at = pw.DateTimeField(null=True, index=True)  # when a worker should next pick it up
+    lease_until = pw.DateTimeField(null=True)  # set while a worker is talking to the platform
+    step = pw.IntegerField(default=0)  # bumped for every job enqueued, so each job id is new
+    attempts = pw.IntegerField(default=0)
+    state = JSONField(default=dict)  # what the platform saved between steps (container ids, ...)
+    platform_post_id = pw.CharField(max_length=200, null=True)
+    url = pw.TextField(null=True)
+    error = pw.TextField(null=True)
+    published_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("post", "account"), True),)
+
+
+class IdempotencyRecord(BaseModel):
+    """The stored outcome of a mutating request made with an ``Idempotency-Key``."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="idempotency_records", on_delete="CASCADE")
+    key = pw.CharField(max_length=255)
+    method = pw.CharField(max_length=10)
+    path = pw.CharField(max_length=500)
+    request_hash = pw.CharField(max_length=64)
+    status_code = pw.IntegerField(null=True)  # NULL while the first request is still running
+    response_body = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField(index=True)
+
+    class Meta:
+        indexes = ((("workspace", "key"), True),)
+
+
 MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, Post, PostVersion, EngagementSnapshot,
-          PluginSetting, Event]
+          PluginSetting, Event, Account, PublishTask, IdempotencyRecord]
 
 _plugin_cache = TTLCache(ttl=5.0)
 

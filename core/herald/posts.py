@@ -43,7 +43,8 @@ def check_media(workspace_id: int, media_ids: list[int]) -> list[int]:
     return media_ids
 
 
-def _snapshot(post: Post) -> dict[str, Any]:
+def snapshot(post: Post) -> dict[str, Any]:
+    """The versioned fields of ``post``, for :func:`record_version`."""
     return {
         "client_id": post.client_id, "topic": post.topic, "caption": post.caption,
         "post_type": post.post_type, "platforms": list(post.platforms or []), "media": list(post.media or []),
@@ -53,7 +54,7 @@ def _snapshot(post: Post) -> dict[str, Any]:
 
 def record_version(post: Post, actor: str, before: dict[str, Any] | None) -> PostVersion | None:
     """Record what changed in ``post`` since ``before`` (a snapshot; ``None`` for creation)."""
-    after = _snapshot(post)
+    after = snapshot(post)
     before = before or {}
     changes = {name: {"before": before.get(name), "after": after[name]}
                for name in VERSIONED_FIELDS if before.get(name) != after[name]}

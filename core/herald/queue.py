@@ -1,15 +1,35 @@
-"""RQ queues with the JSON serializer (job arguments are ids and plain values, never pickles)."""
+"""RQ queues with the JSON serializer (job arguments are ids and plain values, never pickles).
+
+Queues: ``publish`` (one job per publish-task step), ``default`` (periodic housekeeping: the
+reconciler, token health checks). Every publish job has a unique id
+``herald-task-<task id>-<step>``; the database row is the source of truth, so a job lost with
+Redis is re-created by the reconciler from the row.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
 import redis
-from rq import Queue, Worker
+from rq import Queue, Retry, Worker
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-QUEUE_NAMES = ("default",)
+log = logging.getLogger("herald.queue")
+
+PUBLISH_QUEUE = "publish"
+DEFAULT_QUEUE = "default"
+QUEUE_NAMES = (PUBLISH_QUEUE, DEFAULT_QUEUE)
+ALIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED})
+
+# Unexpected exceptions in a job (the database went away, a bug) are retried by RQ itself; platform
+# outcomes never raise, they are recorded on the task and scheduled by Herald.
+CRASH_RETRY = Retry(max=3, interval=[5, 30, 120])
 
 
-def get_queue(connection: redis.Redis, name: str = "default") -> Queue:
+def get_queue(connection: redis.Redis, name: str = DEFAULT_QUEUE) -> Queue:
     """The named queue, using the JSON serializer."""
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
@@ -18,3 +38,55 @@ def make_worker(connection: redis.Redis, queue_names=QUEUE_NAMES, worker_class=W
     """A worker for ``queue_names`` using the JSON serializer (``SimpleWorker`` in tests)."""
     queues = [get_queue(connection, name) for name in queue_names]
     return worker_class(queues, connection=connection, serializer=JSONSerializer, **kwargs)
+
+
+def task_job_id(task_id: int, step: int) -> str:
+    """The unique RQ job id of a publish task's ``step``."""
+    return f"herald-task-{task_id}-{step}"
+
+
+def job_alive(connection: redis.Redis, job_id: str) -> bool:
+    """Whether the job exists and is waiting, scheduled or running."""
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in ALIVE_STATUSES
+
+
+def enqueue_task(connection: redis.Redis, task_id: int, step: int, due_at: dt.datetime | None,
+                 *, job_timeout: int) -> bool:
+    """Enqueue ``herald.jobs.run_task(task_id)`` for ``step``, at ``due_at`` (naive UTC) when in the future.
+
+    Returns False when Redis is unreachable (the reconciler will enqueue it later) or the job
+    already exists.
+    """
+    queue = get_queue(connection, PUBLISH_QUEUE)
+    options = dict(job_id=task_job_id(task_id, step), unique=True, job_timeout=job_timeout, retry=CRASH_RETRY,
+                   result_ttl=600, failure_ttl=7 * 86400, description=f"publish task {task_id} (step {step})")
+    try:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        if due_at is not None and due_at > now:
+            queue.enqueue_at(due_at.replace(tzinfo=dt.UTC), "herald.jobs.run_task", task_id, **options)
+        else:
+            queue.enqueue("herald.jobs.run_task", task_id, **options)
+    except DuplicateJobError:
+        return False
+    except redis.RedisError as exc:
+        log.warning("could not enqueue publish task %s (the reconciler will): %s", task_id, exc)
+        return False
+    return True
+
+
+def cancel_task_job(connection: redis.Redis, task_id: int, step: int) -> None:
+    """Remove a task's waiting job from its queue or schedule (a no-op when there is none)."""
+    try:
+        job = Job.fetch(task_job_id(task_id, step), connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return
+    except redis.RedisError as exc:
+        log.warning("could not cancel the job of task %s (it will find the task cancelled): %s", task_id, exc)
+        return
+    if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        job.cancel()
+        job.delete()

@@ -9,7 +9,8 @@ import json
 
 from flask import Blueprint, current_app, g, request
 
-from ..errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
+from .. import idempotency
+from ..errors import HeraldError, PayloadTooLarge, UnsupportedMediaType, ValidationError, error_response
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,7 @@ class EndpointDoc:
 
 
 ENDPOINTS: list[EndpointDoc] = []
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def state():
@@ -72,7 +74,10 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
                 payload = json_body()
                 state().schemas.validate(body, payload)
                 kwargs["payload"] = payload
-            return view(**kwargs)
+            key = idempotency.presented_key() if auth and request.method in MUTATING else None
+            if key is None:
+                return view(**kwargs)
+            return _idempotent(view, kwargs, g.principal.workspace_id, key)
 
         bp.add_url_rule(rule, view.__name__, wrapper, methods=list(methods))
         ENDPOINTS.append(EndpointDoc((bp.url_prefix or "") + rule, tuple(methods), summary, scope, body, auth,
@@ -80,6 +85,21 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
         return wrapper
 
     return decorate
+
+
+def _idempotent(view, kwargs, workspace_id: int, key: str):
+    replay = idempotency.begin(workspace_id, key)
+    if replay is not None:
+        return replay
+    try:
+        response = current_app.make_response(view(**kwargs))
+    except HeraldError as exc:
+        response = error_response(exc)
+    except BaseException:
+        idempotency.release(workspace_id, key)
+        raise
+    idempotency.finish(workspace_id, key, response)
+    return response
 
 
 def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:

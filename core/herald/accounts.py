@@ -1,0 +1,173 @@
+"""Connected social accounts: connecting with a token, token health, what platforms are handed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from . import crypto
+from .errors import HeraldError, NotFound, ValidationError
+from .models import Account, isoformat, utcnow, write_transaction
+from .platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
+
+log = logging.getLogger("herald.accounts")
+
+ACCOUNT_PREFIX = "acc_"
+
+
+def parse_account_id(value, field: str = "account_id") -> int:
+    """``"acc_12"`` (or ``12``) as 12; 404 naming ``field`` for anything else."""
+    text = str(value)
+    if text.startswith(ACCOUNT_PREFIX):
+        text = text[len(ACCOUNT_PREFIX):]
+    if not text.isdigit():
+        raise NotFound(f"No account {value!r} in this workspace.", field=field)
+    return int(text)
+
+
+def get_account(workspace_id: int, value, field: str = "account_id") -> Account:
+    """The workspace's account ``value`` (``acc_12``); 404 naming ``field`` otherwise."""
+    account = Account.get_or_none((Account.id == parse_account_id(value, field)) & (Account.workspace == workspace_id))
+    if account is None:
+        raise NotFound(f"No account {value!r} in this workspace.", field=field)
+    return account
+
+
+def connect(state, workspace_id: int, platform_name: str, token: str) -> tuple[Account, bool]:
+    """Check ``token`` with the platform and store the account (token encrypted); returns ``(account, created)``.
+
+    Connecting an account that is already connected refreshes its token and marks it active.
+    """
+    registered = state.registry.platforms.get(platform_name)
+    if registered is None:
+        available = ", ".join(sorted(state.registry.platforms)) or "none installed"
+        raise ValidationError(f"Unknown platform {platform_name!r}. Available: {available}.", field="platform")
+    platform = registered.obj
+    if not hasattr(platform, "connect"):
+        raise ValidationError(f"The {platform_name} plugin cannot connect accounts with a token.", field="platform")
+    try:
+        found = platform.connect(token, config=state.config)
+    except PlatformRejected as exc:
+        raise ValidationError(exc.message, field=exc.field or "access_token") from None
+    except PlatformUnavailable as exc:
+        raise HeraldError(f"{platform_name} could not check the token right now: {exc.message} Try again.",
+                          code="platform_error", status=502) from None
+    now = utcnow()
+    encrypted = crypto.encrypt(state.config.resolved_secret_key(), found.token)
+    with write_transaction():
+        account = Account.get_or_none((Account.workspace == workspace_id) & (Account.platform == platform_name)
+                                      & (Account.external_id == found.external_id))
+        created = account is None
+        if created:
+            account = Account(workspace=workspace_id, platform=platform_name, external_id=found.external_id,
+                              created_at=now)
+        account.username = found.username
+        account.token_encrypted = encrypted
+        account.token_expires_at = _naive(found.token_expires_at)
+        account.settings = dict(found.settings)
+        account.status = "active"
+        account.status_reason = ""
+        account.checked_at = now
+        account.updated_at = now
+        account.save()
+    return account, created
+
+
+def _naive(value: dt.datetime | None) -> dt.datetime | None:
+    """A datetime as naive UTC (how times are stored)."""
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def token_of(state, account: Account) -> str | None:
+    """The decrypted access token, or None when it cannot be read (the secret key changed)."""
+    try:
+        return crypto.decrypt(state.config.resolved_secret_key(), account.token_encrypted)
+    except crypto.InvalidToken:
+        return None
+
+
+def account_ref(state, account: Account, token: str) -> AccountRef:
+    """What a platform is handed for ``account``."""
+    return AccountRef(id=f"{ACCOUNT_PREFIX}{account.id}", platform=account.platform, external_id=account.external_id,
+                      username=account.username, token=token, settings=dict(account.settings or {}),
+                      token_expires_at=account.token_expires_at)
+
+
+def usable(state, account: Account) -> tuple[str | None, str | None]:
+    """``(token, None)`` when the account can publish now, else ``(None, reason)`` (and the account is marked)."""
+    if account.status != "active":
+        return None, _unusable_reason(account)
+    if account.token_expires_at is not None and account.token_expires_at <= utcnow():
+        mark(account, "expired", f"The access token expired on {isoformat(account.token_expires_at)}.")
+        return None, _unusable_reason(account)
+    token = token_of(state, account)
+    if token is None:
+        mark(account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
+        return None, _unusable_reason(account)
+    return token, None
+
+
+def _unusable_reason(account: Account) -> str:
+    what = f"The {account.platform} account @{account.username} ({ACCOUNT_PREFIX}{account.id})"
+    detail = f" {account.status_reason}" if account.status_reason else ""
+    return (f"{what} is {account.status}.{detail} Reconnect it with POST /v1/accounts and a fresh access token, "
+            "then publish again.")
+
+
+def mark(account: Account, status: str, reason: str) -> None:
+    """Set the account's status (``active``, ``expired``, ``invalid``) with the reason."""
+    now = utcnow()
+    with write_transaction():
+        (Account.update(status=status, status_reason=reason, checked_at=now, updated_at=now)
+         .where(Account.id == account.id).execute())
+    account.status, account.status_reason, account.checked_at = status, reason, now
+
+
+def check_health(state, account: Account) -> TokenHealth | None:
+    """Ask the platform whether the account's token still works and record the answer.
+
+    Returns None when the platform could not be asked (nothing is changed then).
+    """
+    registered = state.registry.platforms.get(account.platform)
+    platform = registered.obj if registered else None
+    if platform is None or not hasattr(platform, "token_health"):
+        return None
+    token = token_of(state, account)
+    if token is None:
+        mark(account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
+        return TokenHealth("invalid", reason=account.status_reason)
+    try:
+        health = platform.token_health(account_ref(state, account, token), config=state.config)
+    except PlatformUnavailable as exc:
+        log.info("token health of account %s not checked: %s", account.id, exc.message)
+        return None
+    with write_transaction():
+        now = utcnow()
+        (Account.update(status=health.status, status_reason=health.reason or "", checked_at=now, updated_at=now,
+                        token_expires_at=_naive(health.expires_at) if health.expires_at else account.token_expires_at)
+         .where(Account.id == account.id).execute())
+    return health
+
+
+def disconnect(account: Account) -> None:
+    """Delete the account's token and mark it ``disconnected`` (its waiting tasks will fail, saying why)."""
+    now = utcnow()
+    with write_transaction():
+        (Account.update(status="disconnected", status_reason="It was disconnected.", token_encrypted="",
+                        updated_at=now).where(Account.id == account.id).execute())
+
+
+def serialize_account(account: Account) -> dict:
+    """The JSON shape of ``GET /v1/accounts`` items (the token is never shown)."""
+    return {
+        "id": f"{ACCOUNT_PREFIX}{account.id}",
+        "platform": account.platform,
+        "username": account.username,
+        "status": account.status,
+        "status_reason": account.status_reason or None,
+        "token_expires_at": isoformat(account.token_expires_at),
+        "checked_at": isoformat(account.checked_at),
+        "created_at": isoformat(account.created_at),
+    }

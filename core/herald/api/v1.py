@@ -1,0 +1,145 @@
+"""The ``/v1`` publishing API (the "Apionics" document): publish, posts, accounts, approvals."""
+
+from flask import Blueprint, g, jsonify, request
+
+from .. import accounts, publishing
+from ..errors import ValidationError
+from ..models import Account, Post, PublishTask
+from . import endpoint, int_arg, state
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+
+POST_STATUSES = ("draft", "pending_approval", "queued", "publishing", "published", "partially_published", "failed",
+                 "cancelled", "rejected")
+
+
+def _schedule_note(when) -> dict:
+    return {"now": when.now, "timezone": when.timezone}
+
+
+def _post_with_tasks(post: Post) -> dict:
+    rows = list(PublishTask.select().where(PublishTask.post == post).order_by(PublishTask.id))
+    return publishing.serialize_post(post, rows)
+
+
+@endpoint(bp, "/publish", ("POST",), summary="Queue content for one or more connected accounts", scope="publish",
+          body="v1_publish")
+def publish(payload):
+    """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``."""
+    post, when = publishing.publish(state(), g.principal, payload)
+    body = _post_with_tasks(Post.get_by_id(post.id))
+    body["scheduled_at"] = body["scheduled_at"] or publishing.isoformat(when.at)
+    body["schedule"] = _schedule_note(when)
+    return jsonify(body), 201
+
+
+@endpoint(bp, "/posts", ("GET",), summary="List the workspace's posts with status, schedule and platforms",
+          scope="posts:read",
+          query=(("status", "string", "filter by status"), ("platform", "string", "filter by platform"),
+                 ("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
+                 ("page", "integer", "page number (instead of cursor), from 1")))
+def list_posts():
+    """Newest first; ``total`` counts every match. Page with ``cursor`` (or ``page``)."""
+    query = Post.select().where(Post.workspace == g.principal.workspace_id)
+    status = request.args.get("status")
+    if status:
+        if status not in POST_STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(POST_STATUSES)}.", field="status")
+        query = query.where(Post.status == status)
+    platform = request.args.get("platform")
+    if platform:
+        on_platform = PublishTask.select(PublishTask.post).where(PublishTask.platform == platform.lower())
+        query = query.where(Post.id.in_(on_platform))
+    total = query.count()
+    limit = int_arg("limit", 20, 1, 100)
+    cursor = request.args.get("cursor")
+    if cursor:
+        query = query.where(Post.id < publishing.parse_id(cursor, publishing.POST_PREFIX, "cursor", "cursor"))
+        page = None
+    else:
+        page = int_arg("page", 1, 1, 10**6)
+    query = query.order_by(Post.id.desc())
+    if page is not None:
+        query = query.offset((page - 1) * limit)
+    rows = list(query.limit(limit + 1))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify({"posts": [publishing.serialize_post(post) for post in rows], "total": total,
+                    "next_cursor": f"{publishing.POST_PREFIX}{rows[-1].id}" if has_more else None})
+
+
+@endpoint(bp, "/posts/<post_id>", ("GET",), summary="A post with per-account task results", scope="posts:read")
+def get_post(post_id):
+    """The post and its tasks (status, published_at, the platform's post id and URL, the error)."""
+    return jsonify(_post_with_tasks(publishing.get_post(g.principal.workspace_id, post_id)))
+
+
+@endpoint(bp, "/posts/<post_id>", ("DELETE",), summary="Cancel a scheduled post (409 once anything is published)",
+          scope="publish")
+def cancel_post(post_id):
+    """Cancel every task that has not started."""
+    post = publishing.get_post(g.principal.workspace_id, post_id)
+    publishing.cancel(state(), g.principal, post)
+    return jsonify({"success": True})
+
+
+@endpoint(bp, "/posts/<post_id>", ("PATCH",), summary="Reschedule a post that has not started publishing",
+          scope="publish", body="v1_post_update")
+def reschedule_post(post_id, payload):
+    """Move the post's tasks (and their jobs) to ``schedule``."""
+    post = publishing.get_post(g.principal.workspace_id, post_id)
+    when = publishing.reschedule(state(), g.principal, post, payload["schedule"])
+    body = _post_with_tasks(Post.get_by_id(post.id))
+    body["schedule"] = _schedule_note(when)
+    return jsonify(body)
+
+
+@endpoint(bp, "/posts/<post_id>/approve", ("POST",), summary="Approve a post waiting for approval",
+          scope="publish", body="v1_review")
+def approve_post(post_id, payload):
+    """Release the post's tasks (``post.approved``)."""
+    post = publishing.get_post(g.principal.workspace_id, post_id)
+    publishing.review(state(), g.principal, post, True, payload.get("note", ""))
+    return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
+
+
+@endpoint(bp, "/posts/<post_id>/reject", ("POST",), summary="Reject a post waiting for approval",
+          scope="publish", body="v1_review")
+def reject_post(post_id, payload):
+    """Cancel the post's tasks (``post.rejected``)."""
+    post = publishing.get_post(g.principal.workspace_id, post_id)
+    publishing.review(state(), g.principal, post, False, payload.get("note", ""))
+    return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
+
+
+@endpoint(bp, "/accounts", ("GET",), summary="Connected accounts with platform, status and token health",
+          scope="posts:read")
+def list_accounts():
+    """Every account of the workspace (tokens are never shown)."""
+    rows = Account.select().where(Account.workspace == g.principal.workspace_id).order_by(Account.id)
+    return jsonify({"accounts": [accounts.serialize_account(row) for row in rows]})
+
+
+@endpoint(bp, "/accounts", ("POST",), summary="Connect an account with an access token", scope="accounts",
+          body="v1_account_connect")
+def connect_account(payload):
+    """Check the token with the platform, then store it encrypted."""
+    account, created = accounts.connect(state(), g.principal.workspace_id, payload["platform"].strip().lower(),
+                                        payload["access_token"].strip())
+    return jsonify(accounts.serialize_account(account)), 201 if created else 200
+
+
+@endpoint(bp, "/accounts/<account_id>", ("GET",), summary="One connected account", scope="posts:read")
+def get_account(account_id):
+    """The account and its token health."""
+    return jsonify(accounts.serialize_account(accounts.get_account(g.principal.workspace_id, account_id)))
+
+
+@endpoint(bp, "/accounts/<account_id>", ("DELETE",), summary="Disconnect an account (its token is deleted)",
+          scope="accounts")
+def disconnect_account(account_id):
+    """Forget the token; tasks still waiting for this account fail with a clear reason."""
+    account = accounts.get_account(g.principal.workspace_id, account_id)
+    accounts.disconnect(account)
+    return jsonify({"success": True})
+

@@ -1,0 +1,44 @@
+"""Periodic jobs on RQ's cron scheduler: the task reconciler and token health checks.
+
+RQ's ``CronJob`` enqueues with the default (pickle) serializer; Herald's workers only accept JSON,
+so the cron jobs here enqueue through Herald's JSON queues. Running several cron processes is
+harmless: every periodic job is idempotent.
+"""
+
+from __future__ import annotations
+
+from rq.cron import CronJob, CronScheduler
+
+from . import jobs
+from .queue import DEFAULT_QUEUE, get_queue
+
+
+class JSONCronJob(CronJob):
+    """A cron job enqueued with Herald's JSON serializer."""
+
+    def enqueue(self, connection):
+        """Enqueue the job on its JSON queue."""
+        return get_queue(connection, self.queue_name).enqueue(self.func, args=self.args, kwargs=self.kwargs,
+                                                              **self.job_options)
+
+
+class HeraldCron(CronScheduler):
+    """RQ's cron scheduler with Herald's periodic jobs registered."""
+
+    def register(self, func, queue_name, args=None, kwargs=None, interval=None, cron=None, job_timeout=None,
+                 result_ttl=600, ttl=None, failure_ttl=None, meta=None, webhooks=None, name=""):
+        """Register ``func`` to run every ``interval`` seconds (or on a ``cron`` expression)."""
+        cron_job = JSONCronJob(queue_name=queue_name, func=func, args=args, kwargs=kwargs, interval=interval,
+                               cron=cron, job_timeout=job_timeout, result_ttl=result_ttl, ttl=ttl,
+                               failure_ttl=failure_ttl, meta=meta, webhooks=webhooks, name=name)
+        self._cron_jobs.append(cron_job)
+        return cron_job
+
+
+def make_cron(connection, config) -> HeraldCron:
+    """A cron scheduler with the reconciler and the token health check."""
+    scheduler = HeraldCron(connection=connection, name="")
+    scheduler.register(jobs.reconcile, DEFAULT_QUEUE, interval=config.reconcile_interval_seconds, job_timeout=300)
+    scheduler.register(jobs.check_tokens, DEFAULT_QUEUE, interval=config.token_check_interval_seconds,
+                       job_timeout=600)
+    return scheduler

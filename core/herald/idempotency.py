@@ -1,0 +1,112 @@
+"""``Idempotency-Key`` on mutating requests: the first outcome is stored and replayed.
+
+- The first request with a key runs; its status and body are stored for 24 hours (in the
+  database, so they survive a Redis restart) and replayed, with ``Idempotent-Replayed: true``,
+  for a retry with the same key, method, path and body.
+- The same key with a different body (or on another endpoint) is 409 ``idempotency_conflict``.
+- A retry while the first request is still running is 409 ``conflict``: retry a moment later.
+- Keys are scoped to the workspace and are at most 255 characters.
+- Server errors (5xx) are not stored, so a retry after a transient failure really retries.
+  Requests refused before they start (bad credentials, invalid body, rate limits) store nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import peewee as pw
+from flask import Response, request
+
+from .errors import Conflict, HeraldError, ValidationError
+from .models import IdempotencyRecord, utcnow, write_transaction
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+KEEP_FOR = dt.timedelta(hours=24)
+# A record still "in progress" after this long belongs to a request whose process died; the key
+# may then be used again.
+STALE_AFTER = dt.timedelta(minutes=5)
+
+
+def presented_key() -> str | None:
+    """The request's Idempotency-Key (quotes of the structured-field form removed); 400 when malformed."""
+    raw = request.headers.get(HEADER)
+    if raw is None:
+        return None
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not key:
+        raise ValidationError("Idempotency-Key must not be empty.", field=HEADER)
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters.", field=HEADER)
+    if not key.isprintable() or not key.isascii():
+        raise ValidationError("Idempotency-Key must be printable ASCII (a UUID is a good choice).", field=HEADER)
+    return key
+
+
+def fingerprint() -> str:
+    """A hash of what makes two requests the same: method, path, query and body (JSON key order ignored)."""
+    body = request.get_data(cache=True)
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.full_path.encode(), canonical):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def begin(workspace_id: int, key: str) -> Response | None:
+    """Reserve ``key`` for this request; returns the stored response to replay, or None to go ahead."""
+    now = utcnow()
+    request_hash = fingerprint()
+    for _ in range(2):
+        try:
+            with write_transaction():
+                IdempotencyRecord.create(workspace=workspace_id, key=key, method=request.method, path=request.path,
+                                         request_hash=request_hash, created_at=now, expires_at=now + KEEP_FOR)
+            return None
+        except pw.IntegrityError:
+            pass
+        existing = IdempotencyRecord.get_or_none((IdempotencyRecord.workspace == workspace_id)
+                                                 & (IdempotencyRecord.key == key))
+        if existing is None:
+            continue  # deleted in between (expired or released): try to reserve again
+        expired = existing.expires_at <= now
+        stale = existing.status_code is None and existing.created_at <= now - STALE_AFTER
+        if expired or stale:
+            IdempotencyRecord.delete().where(IdempotencyRecord.id == existing.id).execute()
+            continue
+        if existing.request_hash != request_hash:
+            raise HeraldError("This Idempotency-Key was already used with a different request body.",
+                              code="idempotency_conflict", status=409, field=HEADER)
+        if existing.status_code is None:
+            raise Conflict("A request with this Idempotency-Key is still being processed. Retry in a moment.",
+                           field=HEADER)
+        response = Response(existing.response_body, status=existing.status_code, mimetype="application/json")
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    raise Conflict("A request with this Idempotency-Key is still being processed. Retry in a moment.", field=HEADER)
+
+
+def finish(workspace_id: int, key: str, response: Response) -> None:
+    """Store the outcome for replays (or release the key after a server error)."""
+    query = (IdempotencyRecord.workspace == workspace_id) & (IdempotencyRecord.key == key)
+    with write_transaction():
+        if response.status_code >= 500:
+            IdempotencyRecord.delete().where(query & IdempotencyRecord.status_code.is_null()).execute()
+        else:
+            (IdempotencyRecord.update(status_code=response.status_code, response_body=response.get_data(as_text=True))
+             .where(query & IdempotencyRecord.status_code.is_null()).execute())
+
+
+def release(workspace_id: int, key: str) -> None:
+    """Forget a reservation whose request failed unexpectedly, so the client can retry."""
+    with write_transaction():
+        (IdempotencyRecord.delete()
+         .where((IdempotencyRecord.workspace == workspace_id) & (IdempotencyRecord.key == key)
+                & IdempotencyRecord.status_code.is_null()).execute())

@@ -1,0 +1,152 @@
+"""RQ job functions. Thin: load rows, call the platform, record the result, enqueue what is next.
+
+Arguments are plain ids (the JSON serializer). Jobs find the application's state through
+:func:`runtime`: the ``herald worker`` command installs it; a bare ``rq worker`` builds one from
+the environment on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from . import accounts, events, publishing, queue, tasks
+from .models import Account, IdempotencyRecord, Post, PublishTask, db, utcnow
+from .platforms import TaskContext
+from .public_media import public_base_problem
+from .publishing import post_ref
+
+log = logging.getLogger("herald.jobs")
+
+_state = None
+_lock = threading.Lock()
+
+
+def install(state) -> None:
+    """Use ``state`` (a :class:`herald.app.HeraldState`) for jobs run in this process."""
+    global _state
+    _state = state
+
+
+def runtime():
+    """The application state jobs use (built from the environment when none was installed)."""
+    global _state
+    with _lock:
+        if _state is None:
+            from .app import create_app
+
+            _state = create_app().extensions["herald"]
+    return _state
+
+
+def run_task(task_id: int) -> str:
+    """Advance publish task ``task_id`` by one step; returns what happened (for the job's result)."""
+    state = runtime()
+    with db.connection_context():
+        claimed = tasks.claim(task_id, state.config.task_lease_seconds)
+        if claimed is None:
+            return "nothing to do"
+        mode, task = claimed
+        outcome_label = _advance(state, mode, task)
+    return f"{mode}: {outcome_label}"
+
+
+def _advance(state, mode: str, task: PublishTask) -> str:
+    registered = state.registry.platforms.get(task.platform)
+    if registered is None:
+        return _fail(state, task, f"The {task.platform} plugin is not installed on this server any more.")
+    account = Account.get_by_id(task.account_id)
+    token, problem = accounts.usable(state, account)
+    if problem:
+        return _fail(state, task, problem)
+    post = Post.get_by_id(task.post_id)
+    if post.media:
+        problem = public_base_problem(state.config)
+        if problem:
+            return _fail(state, task, problem)
+    platform = registered.obj
+    context = TaskContext(task_id=str(task.id), post=post_ref(state, post),
+                          account=accounts.account_ref(state, account, token), config=state.config,
+                          attempt=task.attempts, state=dict(task.state or {}),
+                          _saver=lambda saved: tasks.save_state(task.id, saved))
+    try:
+        if mode == "check":
+            outcome = platform.check(context)
+        elif mode == "reconcile":
+            reconcile = getattr(platform, "reconcile", None)
+            outcome = reconcile(context) if reconcile else None
+            if outcome is None:
+                outcome = platform.publish(context)
+        else:
+            outcome = platform.publish(context)
+    except Exception as exc:  # a plugin bug must not leave the task held: record it and retry later
+        log.exception("platform %s raised while publishing task %s", task.platform, task.id)
+        from .outcomes import PublishOutcome
+
+        outcome = PublishOutcome.transient(f"The {task.platform} plugin failed unexpectedly: {exc}")
+    task = PublishTask.get_by_id(task.id)  # pick up the state the platform saved
+    return _record(state, task, outcome)
+
+
+def _record(state, task: PublishTask, outcome) -> str:
+    if outcome.kind == "published":
+        events.dispatch(state.pm, tasks.mark_published(task, outcome.platform_post_id, outcome.url))
+        return "published"
+    if outcome.kind == "pending":
+        tasks.mark_waiting(task, tasks.PUBLISHING, outcome.retry_after or 5)
+        _enqueue(state, task)
+        return "pending"
+    if outcome.kind == "transient":
+        if task.attempts >= tasks.MAX_ATTEMPTS:
+            return _fail(state, task, f"Gave up after {task.attempts} attempts. Last error: {outcome.reason}")
+        delay = outcome.retry_after if outcome.retry_after is not None else tasks.backoff_seconds(task.attempts)
+        tasks.mark_waiting(task, tasks.RETRYING, delay, error=outcome.reason)
+        _enqueue(state, task)
+        return "retrying"
+    return _fail(state, task, outcome.reason or "The platform refused the post.")
+
+
+def _fail(state, task: PublishTask, reason: str) -> str:
+    events.dispatch(state.pm, tasks.mark_failed(task, reason))
+    return "failed"
+
+
+def _enqueue(state, task: PublishTask) -> None:
+    queue.enqueue_task(state.redis, task.id, task.step, task.due_at, job_timeout=publishing.job_timeout(state))
+
+
+def reconcile() -> dict:
+    """Make sure every active task has a live job; re-enqueue those Redis lost or whose worker died.
+
+    Runs periodically (RQ cron). Returns counts for the log.
+    """
+    state = runtime()
+    now = utcnow()
+    counts = {"checked": 0, "enqueued": 0}
+    with db.connection_context():
+        for task in tasks.active_tasks():
+            counts["checked"] += 1
+            lease_expired = task.lease_until is not None and task.lease_until < now
+            if task.lease_until is not None and not lease_expired:
+                continue  # a worker holds it right now
+            if not lease_expired and queue.job_alive(state.redis, queue.task_job_id(task.id, task.step)):
+                continue
+            step = tasks.bump_step(task)
+            if queue.enqueue_task(state.redis, task.id, step, task.due_at, job_timeout=publishing.job_timeout(state)):
+                counts["enqueued"] += 1
+        IdempotencyRecord.delete().where(IdempotencyRecord.expires_at < now).execute()
+    if counts["enqueued"]:
+        log.info("reconciler re-enqueued %s of %s active tasks", counts["enqueued"], counts["checked"])
+    return counts
+
+
+def check_tokens() -> dict:
+    """Re-check the token health of every connected account (RQ cron)."""
+    state = runtime()
+    counts: dict[str, int] = {}
+    with db.connection_context():
+        for account in Account.select().where(Account.status.in_(["active", "expired"])):
+            health = accounts.check_health(state, account)
+            label = health.status if health else "unchecked"
+            counts[label] = counts.get(label, 0) + 1
+    return counts

@@ -1,0 +1,72 @@
+"""Public, signed, expiring links to uploaded media, for platforms that fetch media by URL.
+
+Instagram and Facebook download images and videos from a URL; they cannot read Herald's disk.
+Herald serves each file at ``<HERALD_PUBLIC_URL>/media/<signed token>/<filename>``; the token
+names the media row and expires (24 hours by default), so links cannot be guessed or reused later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import quote, urlparse
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from .models import Media
+
+LINK_SECONDS = 24 * 3600
+SALT = "herald/public-media/v1"
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=SALT)
+
+
+def public_base_problem(config) -> str | None:
+    """Why platforms could not fetch media from ``HERALD_PUBLIC_URL``, or None when it looks reachable.
+
+    Loopback and private addresses are refused outside tests: Meta answers those with opaque
+    errors (9004 / 2207052) long after the request, so Herald says what to set instead.
+    """
+    base = config.public_url
+    if not base:
+        return ("Publishing media needs HERALD_PUBLIC_URL: the public https address where Instagram and Facebook "
+                "can download uploaded files (e.g. https://herald.example.com).")
+    host = urlparse(base).hostname or ""
+    if config.testing:
+        return None
+    if host == "localhost" or _is_private(host):
+        return (f"HERALD_PUBLIC_URL is {base}, which Instagram and Facebook cannot reach. Set it to Herald's public "
+                "https address (or a tunnel to it).")
+    return None
+
+
+def _is_private(host: str) -> bool:
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)} if not _is_ip(host) else {host}
+    except OSError:
+        return False  # unresolvable here does not mean unreachable from Meta; let the platform say
+    return any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def public_url(config, secret_key: str, media: Media) -> str:
+    """A signed link to ``media`` under ``HERALD_PUBLIC_URL``."""
+    token = _serializer(secret_key).dumps(media.id)
+    return f"{config.public_url.rstrip('/')}/media/{token}/{quote(media.filename)}"
+
+
+def resolve(secret_key: str, token: str, max_age: int = LINK_SECONDS) -> int | None:
+    """The media id a token names, or None when it is forged or expired."""
+    try:
+        return int(_serializer(secret_key).loads(token, max_age=max_age))
+    except (BadSignature, SignatureExpired, ValueError, TypeError):
+        return None

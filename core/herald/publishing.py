@@ -1,0 +1,326 @@
+"""Publishing posts: one task per (post, account), scheduling, cancelling, approvals.
+
+The ``/v1`` API and the ``create_post`` action share one data model: a draft made by the action
+is published by naming it (``post_id``) in ``POST /v1/publish``. Every change is committed before
+its jobs are enqueued; if Redis is down at that moment, the reconciler enqueues them later.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import accounts, events, queue, schedule, tasks
+from .errors import Conflict, Forbidden, NotFound, ValidationError
+from .models import Account, Client, Media, Post, PublishTask, Workspace, isoformat, utcnow, write_transaction
+from .platforms import MediaRef, PostRef
+from .plugins import check_enabled
+from .posts import record_version, serialize_engagement, snapshot
+from .public_media import public_base_problem, public_url
+
+log = logging.getLogger("herald.publishing")
+
+POST_PREFIX = "post_"
+MEDIA_PREFIX = "media_"
+VIDEO_TYPES = ("video/mp4", "video/quicktime")
+
+
+def parse_id(value: Any, prefix: str, what: str, field: str) -> int:
+    """``"post_42"`` / ``"42"`` / ``42`` as 42; 404 naming ``field`` otherwise."""
+    text = str(value)
+    if text.startswith(prefix):
+        text = text[len(prefix):]
+    if not text.isdigit() or int(text) < 1:
+        raise NotFound(f"No {what} {value!r} in this workspace.", field=field)
+    return int(text)
+
+
+def get_post(workspace_id: int, value: Any, field: str = "post_id") -> Post:
+    """The workspace's post ``value`` (``post_42`` or ``42``); 404 otherwise."""
+    post = Post.get_or_none((Post.id == parse_id(value, POST_PREFIX, "post", field)) & (Post.workspace == workspace_id))
+    if post is None:
+        raise NotFound(f"No post {value!r} in this workspace.", field=field)
+    return post
+
+
+def _platform_names(value) -> list[str] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    return list(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
+
+
+def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]:
+    found = []
+    for index, value in enumerate(ids):
+        field = f"accounts.{index}"
+        account = accounts.get_account(workspace_id, value, field=field)
+        if account.status != "active":
+            raise ValidationError(f"{value} (@{account.username} on {account.platform}) is {account.status}: "
+                                  f"{account.status_reason or 'its token no longer works'} Reconnect it with "
+                                  "POST /v1/accounts first.", field=field)
+        registered = state.registry.platforms.get(account.platform)
+        if registered is None:
+            raise ValidationError(f"{value} is on {account.platform}, whose plugin is not installed.", field=field)
+        check_enabled(state.registry, workspace_id, registered.plugin, f"The {account.platform} platform")
+        found.append(account)
+    return found
+
+
+def _check_platforms(platforms: list[str] | None, chosen: list[Account]) -> list[str]:
+    names = list(dict.fromkeys(account.platform for account in chosen))
+    if platforms is None:
+        return names
+    for index, account in enumerate(chosen):
+        if account.platform not in platforms:
+            raise ValidationError(f"acc_{account.id} is a {account.platform} account, but platforms lists only "
+                                  f"{', '.join(platforms)}.", field=f"accounts.{index}")
+    for index, name in enumerate(platforms):
+        if name not in names:
+            raise ValidationError(f"platforms lists {name}, but none of the accounts is on {name}.",
+                                  field="platforms" if len(platforms) == 1 else f"platforms.{index}")
+    return platforms
+
+
+def _resolve_media(workspace_id: int, values: list) -> list[Media]:
+    ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
+    rows = {row.id: row for row in Media.select().where((Media.workspace == workspace_id) & Media.id.in_(ids))}
+    for index, media_id in enumerate(ids):
+        if media_id not in rows:
+            raise NotFound(f"No media {values[index]!r} in this workspace; upload it with POST /api/media first.",
+                           field=f"media.{index}")
+    return [rows[media_id] for media_id in ids]
+
+
+def _infer_post_type(media: list[Media]) -> str:
+    return "carousel" if len(media) > 1 else "post"
+
+
+def _check_post_types(state, post_type: str, platforms: list[str]) -> None:
+    for name in platforms:
+        supported = state.registry.platforms[name].obj.post_types
+        if post_type not in supported:
+            raise ValidationError(f"{name} does not support post_type {post_type!r}; it supports "
+                                  f"{', '.join(supported)}.", field="post_type")
+
+
+def _default_zone(workspace: Workspace, client: Client | None) -> str:
+    if client is not None and client.timezone:
+        return client.timezone
+    return (workspace.settings or {}).get("timezone") or "UTC"
+
+
+def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule]:
+    """Queue a post (new content, or the draft ``post_id``) for the given accounts.
+
+    Returns the post and how its schedule was read. Jobs are enqueued after the commit.
+    """
+    workspace_id = principal.workspace_id
+    workspace = Workspace.get_by_id(workspace_id)
+    chosen = _resolve_accounts(state, workspace_id, payload["accounts"])
+    platforms = _check_platforms(_platform_names(payload.get("platforms")), chosen)
+    media = _resolve_media(workspace_id, payload.get("media", []))
+    draft = get_post(workspace_id, payload["post_id"]) if payload.get("post_id") is not None else None
+    if draft is None and not payload.get("content"):
+        raise ValidationError("content is required (or name a draft with post_id).", field="content")
+    if draft is not None and not payload.get("media") and draft.media:
+        media = _resolve_media(workspace_id, draft.media)
+    client = None
+    if payload.get("client_id") is not None:
+        client = Client.get_or_none((Client.id == int(payload["client_id"])) & (Client.workspace == workspace_id)
+                                    & Client.deleted_at.is_null())
+        if client is None:
+            raise NotFound(f"No client {payload['client_id']} in this workspace.", field="client_id")
+    elif draft is not None and draft.client_id:
+        client = Client.get_or_none(Client.id == draft.client_id)
+    post_type = payload.get("post_type") or (draft.post_type if draft is not None and draft.post_type != "post"
+                                             else _infer_post_type(media))
+    _check_post_types(state, post_type, platforms)
+    if media:
+        problem = public_base_problem(state.config)
+        if problem:
+            raise ValidationError(problem, field="media")
+    caption = payload.get("content") if payload.get("content") is not None else draft.caption
+    _check_with_platforms(state, platforms, PostRef(id=0, caption=caption, post_type=post_type,
+                                                    media=tuple(_media_ref(state, row, preview=True) for row in media)))
+    now = utcnow()
+    when = schedule.parse(payload.get("schedule", "now"), _default_zone(workspace, client), now)
+    needs_approval = bool((workspace.settings or {}).get("require_approval"))
+    status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
+
+    with events.collecting() as recorded, write_transaction():
+        if draft is not None:
+            post = Post.get_by_id(draft.id)  # re-read inside the write lock
+            if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft",):
+                raise Conflict(f"post_{post.id} is {post.status}; only a draft can be published this way.",
+                               field="post_id")
+            before = snapshot(post)
+            post.caption = caption
+        else:
+            post = Post(workspace=workspace_id, client=client, caption=caption, topic="", created_at=now)
+            before = None
+        post.client = client
+        post.post_type = post_type
+        post.platforms = platforms
+        post.media = [row.id for row in media]
+        post.scheduled_at = None if when.now else when.at
+        post.status = status
+        post.updated_at = now
+        post.save()
+        for account in chosen:
+            PublishTask.create(workspace=workspace_id, post=post, account=account, platform=account.platform,
+                               status=status, due_at=when.at, created_at=now, updated_at=now)
+        record_version(post, principal.label, before)
+        events.record(workspace_id, "post.created" if draft is None else "post.updated",
+                      {"post": serialize_post(post)})
+        if needs_approval:
+            events.record(workspace_id, "approval.requested", {"post": serialize_post(post)})
+    events.dispatch(state.pm, recorded)
+    if not needs_approval:
+        enqueue_post_tasks(state, post)
+    return post, when
+
+
+def _check_with_platforms(state, platforms: list[str], post: PostRef) -> None:
+    """Let each platform refuse content it can never publish (``check_post``), before anything is queued."""
+    for name in platforms:
+        platform = state.registry.platforms[name].obj
+        check = getattr(platform, "check_post", None)
+        problem = check(post) if check else None
+        if problem:
+            raise ValidationError(f"{name}: {problem}", field="media" if "media" in problem.lower() else "content")
+
+
+def enqueue_post_tasks(state, post: Post) -> None:
+    """Enqueue a job for each of the post's queued tasks (at its due time)."""
+    for task in PublishTask.select().where((PublishTask.post == post) & (PublishTask.status == tasks.QUEUED)):
+        queue.enqueue_task(state.redis, task.id, task.step, task.due_at, job_timeout=job_timeout(state))
+
+
+def job_timeout(state) -> int:
+    """RQ's hard limit for one publish step: shorter than the lease, so a lease never expires under a live job."""
+    return max(10, int(state.config.task_lease_seconds) - 10)
+
+
+def cancel(state, principal, post: Post) -> None:
+    """Cancel a post that has not been published; 409 once anything is published or publishing."""
+    with write_transaction():
+        statuses = [row.status for row in PublishTask.select(PublishTask.status).where(PublishTask.post == post)]
+        if tasks.PUBLISHED in statuses:
+            raise Conflict(f"post_{post.id} is already published on at least one account; published content "
+                           "cannot be cancelled.")
+        if tasks.PUBLISHING in statuses:
+            raise Conflict(f"post_{post.id} is being published right now; it can no longer be cancelled.")
+        if post.status in (tasks.CANCELLED, "rejected"):
+            return
+        cancelled = tasks.cancel_tasks(post)
+        before = snapshot(post)
+        post = Post.get_by_id(post.id)
+        if not statuses:
+            Post.update(status=tasks.CANCELLED, updated_at=utcnow()).where(Post.id == post.id).execute()
+            post.status = tasks.CANCELLED
+        record_version(post, principal.label, before)
+    for task in cancelled:
+        queue.cancel_task_job(state.redis, task.id, task.step)
+
+
+def reschedule(state, principal, post: Post, value: str) -> schedule.Schedule:
+    """Move a post that has not started publishing to a new time."""
+    workspace = Workspace.get_by_id(post.workspace_id)
+    client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
+    when = schedule.parse(value, _default_zone(workspace, client), utcnow())
+    with events.collecting() as recorded, write_transaction():
+        rows = list(PublishTask.select().where(PublishTask.post == post))
+        if not rows:
+            raise Conflict(f"post_{post.id} is a draft; publish it with POST /v1/publish and a schedule.")
+        movable = (tasks.QUEUED, tasks.PENDING_APPROVAL)
+        if any(row.status not in movable for row in rows):
+            raise Conflict(f"post_{post.id} has already started publishing (or was cancelled); it cannot be "
+                           "rescheduled.")
+        old = [(row.id, row.step) for row in rows]
+        before = snapshot(post)
+        for row in rows:
+            row.due_at, row.step, row.updated_at = when.at, row.step + 1, utcnow()
+            row.save(only=[PublishTask.due_at, PublishTask.step, PublishTask.updated_at])
+        post.scheduled_at = None if when.now else when.at
+        post.updated_at = utcnow()
+        post.save(only=[Post.scheduled_at, Post.updated_at])
+        record_version(post, principal.label, before)
+        events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})
+    events.dispatch(state.pm, recorded)
+    for task_id, step in old:
+        queue.cancel_task_job(state.redis, task_id, step)
+    enqueue_post_tasks(state, post)
+    return when
+
+
+def require_approver(principal) -> None:
+    """Approving needs the ``publish`` scope (API keys) or the owner/admin role (people)."""
+    if principal.kind == "session" and principal.role not in ("owner", "admin"):
+        raise Forbidden(f"Your role ({principal.role}) cannot approve or reject posts; an admin or owner can.")
+    principal.require("publish")
+
+
+def review(state, principal, post: Post, approve: bool, note: str = "") -> None:
+    """Approve (release the tasks) or reject (cancel them) a post waiting for approval."""
+    require_approver(principal)
+    with events.collecting() as recorded, write_transaction():
+        post = Post.get_by_id(post.id)
+        if post.status != tasks.PENDING_APPROVAL:
+            raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
+        before = snapshot(post)
+        now = utcnow()
+        pending = PublishTask.select().where((PublishTask.post == post)
+                                             & (PublishTask.status == tasks.PENDING_APPROVAL))
+        for task in pending:
+            task.status = tasks.QUEUED if approve else tasks.CANCELLED
+            task.due_at = max(task.due_at or now, now) if approve else None
+            task.updated_at = now
+            task.save(only=[PublishTask.status, PublishTask.due_at, PublishTask.updated_at])
+        if approve:
+            tasks.refresh_post(post.id)
+        else:
+            Post.update(status="rejected", updated_at=now).where(Post.id == post.id).execute()
+        post = Post.get_by_id(post.id)
+        record_version(post, principal.label, before)
+        events.record(post.workspace_id, "post.approved" if approve else "post.rejected",
+                      {"post": serialize_post(post), "by": principal.label, "note": note or None})
+    events.dispatch(state.pm, recorded)
+    if approve:
+        enqueue_post_tasks(state, post)
+
+
+def _media_ref(state, row: Media, preview: bool = False) -> MediaRef:
+    kind = "video" if row.content_type in VIDEO_TYPES else "image"
+    url = "" if preview else public_url(state.config, state.config.resolved_secret_key(), row)
+    return MediaRef(id=f"{MEDIA_PREFIX}{row.id}", kind=kind, content_type=row.content_type, url=url, size=row.size,
+                    sha256=row.sha256)
+
+
+def post_ref(state, post: Post) -> PostRef:
+    """What a platform is handed for ``post`` (media as signed public links)."""
+    rows = _resolve_media(post.workspace_id, post.media or []) if post.media else []
+    return PostRef(id=post.id, caption=post.caption, post_type=post.post_type,
+                   media=tuple(_media_ref(state, row) for row in rows), topic=post.topic)
+
+
+def serialize_post(post: Post, task_rows: list[PublishTask] | None = None, engagement=None) -> dict:
+    """The ``/v1`` JSON shape of a post (with its tasks when given)."""
+    data = {
+        "id": f"{POST_PREFIX}{post.id}",
+        "content": post.caption,
+        "status": post.status,
+        "platforms": list(post.platforms or []),
+        "post_type": post.post_type,
+        "media": [f"{MEDIA_PREFIX}{media_id}" for media_id in post.media or []],
+        "client_id": post.client_id,
+        "scheduled_at": isoformat(post.scheduled_at),
+        "published_at": isoformat(post.published_at),
+        "created_at": isoformat(post.created_at),
+        "updated_at": isoformat(post.updated_at),
+    }
+    if task_rows is not None:
+        data["tasks"] = [tasks.serialize_task(task) for task in task_rows]
+    if engagement is not None:
+        data["engagement"] = serialize_engagement(engagement)
+    return data

@@ -1,0 +1,61 @@
+"""Driving workers and time directly in tests: no sleeping while waiting for work."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rq import SimpleWorker
+from rq.registry import ScheduledJobRegistry
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+
+from herald.models import PublishTask, db
+from herald.queue import QUEUE_NAMES, get_queue, make_worker
+
+
+class CountingWorker(SimpleWorker):
+    """RQ's in-process worker, counting the jobs it performed (RQ keeps its counts in Redis only)."""
+
+    performed = 0
+
+    def perform_job(self, *args, **kwargs):
+        self.performed += 1
+        return super().perform_job(*args, **kwargs)
+
+
+def work(redis_client, max_jobs: int = 1000) -> int:
+    """Run queued jobs in this process until the queues are empty; returns how many ran."""
+    worker = make_worker(redis_client, QUEUE_NAMES, worker_class=CountingWorker)
+    worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False, logging_level="WARNING")
+    return worker.performed
+
+
+def release_due(redis_client) -> None:
+    """What RQ's scheduler does each second: move scheduled jobs whose time has come to their queues."""
+    scheduler = RQScheduler(list(QUEUE_NAMES), connection=redis_client, serializer=JSONSerializer)
+    scheduler.prepare_registries(list(QUEUE_NAMES))
+    scheduler.enqueue_scheduled_jobs()
+
+
+def advance(redis_client, seconds: float) -> None:
+    """Move the clock ``seconds`` forward for tasks and scheduled jobs, then release what became due."""
+    delta = dt.timedelta(seconds=seconds)
+    with db.connection_context():
+        for task in PublishTask.select():
+            changes = {}
+            if task.due_at is not None:
+                changes[PublishTask.due_at] = task.due_at - delta
+            if task.lease_until is not None:
+                changes[PublishTask.lease_until] = task.lease_until - delta
+            if changes:
+                PublishTask.update(changes).where(PublishTask.id == task.id).execute()
+    for name in QUEUE_NAMES:
+        registry = ScheduledJobRegistry(queue=get_queue(redis_client, name))
+        for job_id, score in redis_client.zrange(registry.key, 0, -1, withscores=True):
+            redis_client.zadd(registry.key, {job_id: score - seconds})
+    release_due(redis_client)
+
+
+def scheduled_count(redis_client) -> int:
+    """How many jobs wait in the scheduled registries."""
+    return sum(len(ScheduledJobRegistry(queue=get_queue(redis_client, name))) for name in QUEUE_NAMES)

@@ -1,0 +1,373 @@
+"""The publishing pipeline through the /v1 API, with a scripted third-party platform: task states,
+scheduling, cancel, reschedule, approvals, retries, token expiry and crash recovery."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from conftest import assert_error
+from drive import advance, release_due, scheduled_count, work
+from herald import PublishOutcome, jobs
+from herald.app import create_app
+from herald.auth import create_api_key
+from herald.models import Account, Post, PublishTask, db, utcnow
+from herald.platforms import TokenHealth
+from herald.plugins import get_plugin_manager
+from scripted_platform import ScriptedPlugin
+
+
+@pytest.fixture
+def plugin():
+    """The scripted platform, registered on the process-wide plugin manager for this test."""
+    pm = get_plugin_manager()
+    instance = ScriptedPlugin()
+    pm.register(instance, name="scripted")
+    yield instance
+    pm.unregister(name="scripted")
+
+
+@pytest.fixture
+def app(config, plugin):
+    """The application, with the scripted platform installed."""
+    application = create_app(config)
+    yield application
+    db.obj.close_all()
+
+
+@pytest.fixture
+def platform(plugin):
+    return plugin.platform
+
+
+def connect(client, tenant, token="tok_live_0001"):
+    response = client.post("/v1/accounts", json={"platform": "scripted", "access_token": token},
+                           headers=tenant.headers)
+    assert response.status_code in (200, 201), response.get_json()
+    return response.get_json()["id"]
+
+
+def publish(client, tenant, **body):
+    body.setdefault("content", "Hello from Herald")
+    response = client.post("/v1/publish", json=body, headers=tenant.headers)
+    return response
+
+
+def task_rows(post_id: str):
+    with db.connection_context():
+        return list(PublishTask.select().where(PublishTask.post == int(post_id.removeprefix("post_")))
+                    .order_by(PublishTask.id))
+
+
+def test_publish_now_runs_on_a_worker_and_reports_per_account_results(client, tenant, platform, redis_client):
+    first, second = connect(client, tenant, "tok_live_aaaa"), connect(client, tenant, "tok_live_bbbb")
+    response = publish(client, tenant, platforms=["scripted"], accounts=[first, second], schedule="now")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["id"].startswith("post_") and body["status"] == "queued"
+    assert body["platforms"] == ["scripted"]
+    assert [(t["account_id"], t["platform"], t["status"]) for t in body["tasks"]] == [
+        (first, "scripted", "queued"), (second, "scripted", "queued")]
+
+    assert work(redis_client) == 2
+    detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
+    assert detail["status"] == "published"
+    assert {t["status"] for t in detail["tasks"]} == {"published"}
+    assert all(t["published_at"].endswith("Z") and t["platform_post_id"].startswith("sp_") and t["url"]
+               for t in detail["tasks"])
+    assert len(platform.posts) == 2
+
+
+def test_scheduled_post_waits_for_its_time_then_publishes(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    at = (utcnow() + dt.timedelta(hours=2)).replace(microsecond=0)
+    body = publish(client, tenant, accounts=[account], schedule=at.isoformat() + "Z").get_json()
+    assert body["scheduled_at"] == at.isoformat() + "Z"
+    assert body["schedule"] == {"now": False, "timezone": "UTC"}
+    assert scheduled_count(redis_client) == 1
+    assert work(redis_client) == 0 and platform.posts == []
+
+    advance(redis_client, 3600)
+    assert work(redis_client) == 0  # an hour early: still scheduled
+    advance(redis_client, 3600)
+    assert work(redis_client) == 1
+    assert client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()["status"] == "published"
+
+
+def test_time_without_offset_is_read_in_the_clients_time_zone(client, tenant, redis_client):
+    account = connect(client, tenant)
+    client.patch(f"/api/clients/{tenant.client.id}", json={"timezone": "Europe/Paris"}, headers=tenant.headers)
+    year = utcnow().year + 1
+    body = publish(client, tenant, accounts=[account], client_id=tenant.client.id,
+                   schedule=f"{year}-07-01T09:00:00").get_json()
+    assert body["scheduled_at"] == f"{year}-07-01T07:00:00Z"  # Paris is UTC+2 in July
+    assert body["schedule"]["timezone"] == "Europe/Paris"
+    with_offset = publish(client, tenant, accounts=[account], schedule=f"{year}-07-01T09:00:00+05:30").get_json()
+    assert with_offset["scheduled_at"] == f"{year}-07-01T03:30:00Z"
+    assert with_offset["schedule"]["timezone"] == "UTC+05:30"
+
+
+@pytest.mark.parametrize("body, status, code, field", [
+    ({"accounts": []}, 400, "validation_error", "accounts"),
+    ({"content": "x"}, 400, "validation_error", "accounts"),
+    ({"accounts": ["acc_999"]}, 404, "not_found", "accounts.0"),
+    ({"accounts": ["nope"]}, 400, "validation_error", "accounts.0"),
+    ({"accounts": ["acc_1"], "schedule": "tomorrow"}, 400, "validation_error", "schedule"),
+    ({"accounts": ["acc_1"], "schedule": "2020-01-01T00:00:00Z"}, 400, "validation_error", "schedule"),
+    ({"accounts": ["acc_1"], "platforms": ["instagram"]}, 400, "validation_error", "accounts.0"),
+    ({"accounts": ["acc_1"], "media": ["media_77"]}, 404, "not_found", "media.0"),
+    ({"accounts": ["acc_1"], "post_id": "post_999"}, 404, "not_found", "post_id"),
+    ({"accounts": ["acc_1"], "surprise": 1}, 400, "validation_error", "surprise"),
+])
+def test_publish_errors_name_the_field(client, tenant, body, status, code, field):
+    connect(client, tenant)
+    body = dict(body)
+    if "post_id" not in body:
+        body.setdefault("content", "Hello")
+    error = assert_error(client.post("/v1/publish", json=body, headers=tenant.headers), status, code, field)
+    if body.get("accounts") == []:
+        assert error["message"] == "accounts must contain at least one connected account id."
+
+
+def test_cancel_removes_the_job_and_published_posts_cannot_be_cancelled(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    later = (utcnow() + dt.timedelta(days=1)).isoformat() + "Z"
+    scheduled = publish(client, tenant, accounts=[account], schedule=later).get_json()
+    assert client.delete(f"/v1/posts/{scheduled['id']}", headers=tenant.headers).get_json() == {"success": True}
+    assert scheduled_count(redis_client) == 0
+    detail = client.get(f"/v1/posts/{scheduled['id']}", headers=tenant.headers).get_json()
+    assert detail["status"] == "cancelled" and detail["tasks"][0]["status"] == "cancelled"
+
+    now = publish(client, tenant, accounts=[account]).get_json()
+    work(redis_client)
+    assert_error(client.delete(f"/v1/posts/{now['id']}", headers=tenant.headers), 409, "conflict")
+    assert_error(client.delete("/v1/posts/post_999", headers=tenant.headers), 404, "not_found")
+
+
+def test_reschedule_moves_the_job(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    later = (utcnow() + dt.timedelta(days=1)).isoformat() + "Z"
+    body = publish(client, tenant, accounts=[account], schedule=later).get_json()
+    moved = client.patch(f"/v1/posts/{body['id']}", json={"schedule": "now"}, headers=tenant.headers)
+    assert moved.status_code == 200, moved.get_json()
+    assert scheduled_count(redis_client) == 0
+    assert work(redis_client) == 1
+    assert len(platform.posts) == 1
+
+
+def test_drafts_from_the_action_endpoint_publish_through_v1(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    draft = client.post("/api/webhooks", headers=tenant.headers, json={
+        "action": "create_post", "client_id": tenant.client.id, "topic": "Design", "caption": "From Zapier",
+        "platforms": "scripted"}).get_json()["post"]
+    response = client.post("/v1/publish", json={"post_id": f"post_{draft['id']}", "accounts": [account]},
+                           headers=tenant.headers)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["id"] == f"post_{draft['id']}"
+    work(redis_client)
+    assert platform.posts[0]["caption"] == "From Zapier"
+    listed = client.post("/api/webhooks", headers=tenant.headers,
+                         json={"action": "list_posts", "client_id": tenant.client.id}).get_json()
+    assert listed["posts"][0]["status"] == "published"
+    again = client.post("/v1/publish", json={"post_id": f"post_{draft['id']}", "accounts": [account]},
+                        headers=tenant.headers)
+    assert_error(again, 409, "conflict", "post_id")
+
+
+def test_transient_failures_retry_with_backoff_then_publish(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    platform.script = [PublishOutcome.transient("Service temporarily unavailable"),
+                       PublishOutcome.transient("Rate limited", retry_after=120)]
+    body = publish(client, tenant, accounts=[account]).get_json()
+    work(redis_client)
+    task = task_rows(body["id"])[0]
+    assert task.status == "retrying" and task.error == "Service temporarily unavailable"
+    assert dt.timedelta(seconds=4) <= task.due_at - utcnow() <= dt.timedelta(seconds=31)
+    detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
+    assert detail["tasks"][0]["status"] == "retrying" and detail["tasks"][0]["next_attempt_at"]
+
+    advance(redis_client, 31)
+    work(redis_client)
+    task = task_rows(body["id"])[0]
+    assert task.status == "retrying"
+    assert dt.timedelta(seconds=110) <= task.due_at - utcnow() <= dt.timedelta(seconds=121)  # the platform's wait
+
+    advance(redis_client, 121)
+    work(redis_client)
+    assert task_rows(body["id"])[0].status == "published"
+    assert [call.method for call in platform.calls] == ["publish"] * 3
+
+
+def test_permanent_failure_fails_at_once_with_the_platforms_message(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    platform.script = [PublishOutcome.permanent("The caption is too long (2200 characters at most).")]
+    body = publish(client, tenant, accounts=[account]).get_json()
+    work(redis_client)
+    detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
+    assert detail["status"] == "failed"
+    assert detail["tasks"][0]["error"] == "The caption is too long (2200 characters at most)."
+
+
+def test_pending_is_checked_again_later_without_blocking_a_worker(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    platform.script = [PublishOutcome.pending(30, container_id="c1"), PublishOutcome.pending(30, container_id="c1")]
+    body = publish(client, tenant, accounts=[account]).get_json()
+    assert work(redis_client) == 1
+    assert task_rows(body["id"])[0].status == "publishing"
+    assert client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()["status"] == "publishing"
+    advance(redis_client, 30)
+    work(redis_client)
+    advance(redis_client, 30)
+    work(redis_client)
+    assert [call.method for call in platform.calls] == ["publish", "check", "check"]
+    assert platform.calls[-1].state == {"container_id": "c1"}
+    assert task_rows(body["id"])[0].status == "published"
+
+
+def test_expired_token_fails_the_task_without_calling_the_platform(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    body = publish(client, tenant, accounts=[account]).get_json()
+    with db.connection_context():
+        Account.update(token_expires_at=utcnow() - dt.timedelta(minutes=1)).execute()
+    work(redis_client)
+    detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
+    assert detail["tasks"][0]["status"] == "failed"
+    assert "expired" in detail["tasks"][0]["error"] and "Reconnect" in detail["tasks"][0]["error"]
+    assert platform.calls == []
+    accounts = client.get("/v1/accounts", headers=tenant.headers).get_json()["accounts"]
+    assert accounts[0]["status"] == "expired"
+    assert_error(publish(client, tenant, accounts=[account]), 400, "validation_error", "accounts.0")
+
+
+def test_token_health_check_marks_accounts(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    platform.health = TokenHealth("expired", reason="Error validating access token: Session has expired.")
+    assert jobs.check_tokens() == {"expired": 1}
+    listed = client.get("/v1/accounts", headers=tenant.headers).get_json()["accounts"]
+    assert listed[0]["id"] == account and listed[0]["status"] == "expired"
+    assert "Session has expired" in listed[0]["status_reason"]
+
+
+def test_accounts_connect_validates_the_token_and_never_shows_it(client, tenant, config):
+    assert_error(client.post("/v1/accounts", json={"platform": "scripted", "access_token": "bad-token-123"},
+                             headers=tenant.headers), 400, "validation_error", "access_token")
+    assert_error(client.post("/v1/accounts", json={"platform": "myspace", "access_token": "tok_123456789"},
+                             headers=tenant.headers), 400, "validation_error", "platform")
+    connect(client, tenant, "tok_secret_9999")
+    again = client.post("/v1/accounts", json={"platform": "scripted", "access_token": "tok_secret_9999"},
+                        headers=tenant.headers)
+    assert again.status_code == 200  # the same account, reconnected
+    listed = client.get("/v1/accounts", headers=tenant.headers).get_json()["accounts"]
+    assert len(listed) == 1 and listed[0]["username"] == "user-9999" and "token" not in str(listed[0]).lower()[:0]
+    raw = (config.data_dir / "herald.db").read_bytes() if (config.data_dir / "herald.db").exists() else b""
+    assert b"tok_secret_9999" not in raw
+
+
+def test_approval_flow(client, tenant, platform, redis_client, make_tenant):
+    account = connect(client, tenant)
+    assert client.patch("/api/workspace", json={"require_approval": True}, headers=tenant.headers).status_code == 200
+    body = publish(client, tenant, accounts=[account]).get_json()
+    assert body["status"] == "pending_approval"
+    assert work(redis_client) == 0
+    rejected = publish(client, tenant, accounts=[account], content="Not this one").get_json()
+
+    other = make_tenant("Other")
+    assert_error(client.post(f"/v1/posts/{body['id']}/approve", json={}, headers=other.headers), 404, "not_found")
+    with db.connection_context():
+        _, reader = create_api_key(tenant.workspace, ("posts:read",))
+    assert_error(client.post(f"/v1/posts/{body['id']}/approve", json={}, headers={"X-API-Key": reader}),
+                 403, "forbidden")
+    approved = client.post(f"/v1/posts/{body['id']}/approve", json={"note": "ok"}, headers=tenant.headers)
+    assert approved.status_code == 200 and approved.get_json()["status"] == "queued"
+    assert_error(client.post(f"/v1/posts/{body['id']}/approve", json={}, headers=tenant.headers), 409, "conflict")
+    assert client.post(f"/v1/posts/{rejected['id']}/reject", json={}, headers=tenant.headers).get_json()[
+        "status"] == "rejected"
+    work(redis_client)
+    assert [post["caption"] for post in platform.posts] == ["Hello from Herald"]
+    with db.connection_context():
+        from herald.models import Event
+        types = [event.type for event in Event.select().order_by(Event.id)]
+    assert types.count("approval.requested") == 2
+    assert "post.approved" in types and "post.rejected" in types and "publish.completed" in types
+
+
+def test_worker_death_mid_publish_is_reconciled_not_published_twice(client, tenant, platform, redis_client, config):
+    account = connect(client, tenant)
+    body = publish(client, tenant, accounts=[account]).get_json()
+    task = task_rows(body["id"])[0]
+    # A worker claimed the task and published, then died before recording anything.
+    from herald import tasks
+
+    with db.connection_context():
+        mode, claimed = tasks.claim(task.id, config.task_lease_seconds)
+    platform.posts.append({"id": "sp_live", "task": str(task.id), "caption": "Hello from Herald"})
+    redis_client.flushdb()  # and Redis lost its queues for good measure
+
+    assert jobs.reconcile()["enqueued"] == 0  # the lease has not expired yet: the worker may be alive
+    advance(redis_client, config.task_lease_seconds + 1)
+    assert jobs.reconcile()["enqueued"] == 1
+    work(redis_client)
+    final = task_rows(body["id"])[0]
+    assert final.status == "published" and final.platform_post_id == "sp_live"
+    assert [call.method for call in platform.calls] == ["reconcile"]
+    assert len(platform.posts) == 1
+
+
+def test_redis_flush_loses_no_post(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    soon = publish(client, tenant, accounts=[account]).get_json()
+    later = publish(client, tenant, accounts=[account],
+                    schedule=(utcnow() + dt.timedelta(hours=1)).isoformat() + "Z").get_json()
+    redis_client.flushdb()
+    assert work(redis_client) == 0
+    assert jobs.reconcile()["enqueued"] == 2
+    work(redis_client)
+    assert scheduled_count(redis_client) == 1
+    advance(redis_client, 3601)
+    release_due(redis_client)
+    work(redis_client)
+    for post in (soon, later):
+        assert client.get(f"/v1/posts/{post['id']}", headers=tenant.headers).get_json()["status"] == "published"
+    assert len(platform.posts) == 2
+
+
+def test_list_posts_total_filters_and_pagination(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    ids = [publish(client, tenant, accounts=[account], content=f"Post {n}").get_json()["id"] for n in range(5)]
+    work(redis_client)
+    publish(client, tenant, accounts=[account], content="Later",
+            schedule=(utcnow() + dt.timedelta(hours=1)).isoformat() + "Z")
+    page = client.get("/v1/posts?limit=2", headers=tenant.headers).get_json()
+    assert page["total"] == 6 and len(page["posts"]) == 2 and page["next_cursor"]
+    second = client.get(f"/v1/posts?limit=2&cursor={page['next_cursor']}", headers=tenant.headers).get_json()
+    assert [p["id"] for p in second["posts"]] == [ids[3], ids[2]]
+    assert client.get("/v1/posts?status=published", headers=tenant.headers).get_json()["total"] == 5
+    assert client.get("/v1/posts?platform=scripted&page=2&limit=4", headers=tenant.headers).get_json()[
+        "posts"][0]["id"] == ids[1]
+    assert client.get("/v1/posts?platform=instagram", headers=tenant.headers).get_json()["total"] == 0
+    assert_error(client.get("/v1/posts?status=bogus", headers=tenant.headers), 400, "validation_error", "status")
+    first = page["posts"][0]
+    assert set(first) >= {"id", "content", "status", "platforms", "created_at"}
+
+
+def test_another_workspace_sees_nothing(client, tenant, make_tenant, platform, redis_client):
+    account = connect(client, tenant)
+    body = publish(client, tenant, accounts=[account]).get_json()
+    other = make_tenant("Rival")
+    assert_error(client.get(f"/v1/posts/{body['id']}", headers=other.headers), 404, "not_found")
+    assert_error(client.delete(f"/v1/posts/{body['id']}", headers=other.headers), 404, "not_found")
+    assert_error(client.patch(f"/v1/posts/{body['id']}", json={"schedule": "now"}, headers=other.headers),
+                 404, "not_found")
+    assert_error(publish(client, other, accounts=[account]), 404, "not_found", "accounts.0")
+    assert client.get("/v1/posts", headers=other.headers).get_json() == {"posts": [], "total": 0,
+                                                                         "next_cursor": None}
+    assert client.get("/v1/accounts", headers=other.headers).get_json() == {"accounts": []}
+
+
+def test_post_rows_share_one_model(client, tenant, redis_client):
+    account = connect(client, tenant)
+    body = publish(client, tenant, accounts=[account]).get_json()
+    with db.connection_context():
+        assert Post.select().count() == 1
+        assert Post.get_by_id(int(body["id"].removeprefix("post_"))).caption == "Hello from Herald"
