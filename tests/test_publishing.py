@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from rq import SimpleWorker
 
 from conftest import assert_error
 from drive import advance, release_due, scheduled_count, work
@@ -15,6 +16,7 @@ from herald.auth import create_api_key
 from herald.models import Account, Post, PublishTask, db, utcnow
 from herald.platforms import TokenHealth
 from herald.plugins import get_plugin_manager
+from herald.queue import QUEUE_NAMES, make_worker
 from scripted_platform import ScriptedPlugin
 
 
@@ -371,3 +373,28 @@ def test_post_rows_share_one_model(client, tenant, redis_client):
     with db.connection_context():
         assert Post.select().count() == 1
         assert Post.get_by_id(int(body["id"].removeprefix("post_"))).caption == "Hello from Herald"
+
+
+def test_health_is_unhealthy_when_a_post_is_due_and_no_worker_consumes_the_queue(client, tenant, redis_client):
+    account = connect(client, tenant)
+    publish(client, tenant, accounts=[account])
+    advance(redis_client, 90)
+    body = client.get("/health").get_json()
+    assert client.get("/health").status_code == 503
+    queues = body["checks"]["queues"]
+    assert queues["ok"] is False and queues["error"] == "NoWorker" and "herald worker" in queues["message"]
+    assert queues["publish"] == {"depth": 1, "workers": 0}
+    assert queues["oldest_due_seconds"] >= 89
+
+    worker = make_worker(redis_client, QUEUE_NAMES, worker_class=SimpleWorker)
+    worker.register_birth()
+    try:
+        body = client.get("/health").get_json()
+        assert body["status"] == "ok" and body["checks"]["queues"]["publish"]["workers"] == 1
+        advance(redis_client, 600)
+        late = client.get("/health")
+        assert late.status_code == 503 and late.get_json()["checks"]["queues"]["error"] == "Backlog"
+    finally:
+        worker.register_death()
+    work(redis_client)
+    assert client.get("/health").status_code == 200

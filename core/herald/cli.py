@@ -208,9 +208,22 @@ def serve(host, port, workers):
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker(queues, burst):
     """Run an RQ worker (with the scheduler) on Herald's queues."""
+    from .models import db
     from .queue import QUEUE_NAMES, make_worker
 
-    make_worker(_state().redis, queues or QUEUE_NAMES).work(with_scheduler=True, burst=burst)
+    state = _state()
+    # Jobs run in forked work-horses: none may inherit an open database connection from this process.
+    db.close_all()
+    make_worker(state.redis, queues or QUEUE_NAMES).work(with_scheduler=True, burst=burst)
+
+
+@cli.command("cron")
+def cron():
+    """Run the periodic jobs (task reconciler, token health checks) on RQ's cron scheduler."""
+    from .cron import make_cron
+
+    state = _state()
+    make_cron(state.redis, state.config).start()
 
 
 def _redis_answers(url: str) -> bool:
@@ -266,20 +279,12 @@ def _port_free(port: int) -> bool:
 @cli.command("run")
 @click.option("--port", type=int, default=None, help="Default: HERALD_PORT or 5000.")
 def run(port):
-    """Run everything on one machine: web (gunicorn), a worker with the scheduler, and Redis if needed."""
+    """Run everything on one machine: web (gunicorn), a worker with the scheduler, cron, and Redis if needed."""
     config = _config()
     env = dict(os.environ)
     children: list[subprocess.Popen] = []
-    if not _redis_answers(config.redis_url):
-        process, url = start_private_redis(config)
-        children.append(process)
-        env["HERALD_REDIS_URL"] = url
-        click.echo(f"Started a private redis-server at {url} (data in {config.data_dir / 'redis'}).")
-    herald = [sys.executable, "-m", "herald.cli"]
-    children.append(subprocess.Popen([*herald, "worker"], env=env))
-    children.append(subprocess.Popen([*herald, "serve", "--port", str(port or config.port)], env=env))
 
-    def stop(*_):
+    def stop(status: int = 0):
         for child in reversed(children):
             if child.poll() is None:
                 child.terminate()
@@ -288,14 +293,23 @@ def run(port):
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
-        sys.exit(0)
+        sys.exit(status)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    # Installed before anything starts, so a signal during start-up leaves no orphan behind.
+    signal.signal(signal.SIGTERM, lambda *_: stop(0))
+    signal.signal(signal.SIGINT, lambda *_: stop(0))
+    if not _redis_answers(config.redis_url):
+        process, url = start_private_redis(config)
+        children.append(process)
+        env["HERALD_REDIS_URL"] = url
+        click.echo(f"Started a private redis-server at {url} (data in {config.data_dir / 'redis'}).")
+    herald = [sys.executable, "-m", "herald.cli"]
+    for command in (["worker"], ["cron"], ["serve", "--port", str(port or config.port)]):
+        children.append(subprocess.Popen([*herald, *command], env=env))
     while all(child.poll() is None for child in children):
         time.sleep(0.5)
     click.echo("A Herald process stopped; shutting the others down.", err=True)
-    stop()
+    stop(1)  # a supervisor must see that something failed
 
 
 @cli.command("demo")

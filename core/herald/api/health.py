@@ -1,11 +1,19 @@
-"""``GET /health``: database and Redis checks (200 when all pass, 503 otherwise)."""
+"""``GET /health``: database, Redis and queue checks (200 when all pass, 503 otherwise).
+
+The queue check tells the truth about publishing: how many jobs wait in each queue, how many
+workers consume it, and how late the most overdue task is. A task that is due while no worker
+consumes the publish queue makes the service unhealthy: posts would silently not go out.
+"""
 
 import logging
 import time
 
 from flask import Blueprint, jsonify
+from rq import Worker
 
-from ..models import db
+from .. import tasks
+from ..models import db, utcnow
+from ..queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
 from . import endpoint, state
 
 bp = Blueprint("health", __name__)
@@ -29,12 +37,46 @@ def _probe_database() -> None:
     db.execute_sql("SELECT 1").fetchone()
 
 
-@endpoint(bp, "/health", ("GET",), summary="Service health check", auth=False)
+# A task this late with workers running means they cannot keep up (or are stuck).
+LATE_AFTER_SECONDS = 300
+
+
+def _queues_check() -> dict:
+    connection = state().redis
+    started = time.perf_counter()
+    report: dict = {"ok": True}
+    try:
+        workers = Worker.all(connection=connection)
+        for name in QUEUE_NAMES:
+            report[name] = {"depth": len(get_queue(connection, name)),
+                            "workers": sum(1 for worker in workers if name in worker.queue_names())}
+        due = tasks.oldest_due()
+    except Exception as exc:  # reported, not raised (see _check)
+        log.warning("health check queues failed: %s: %s", type(exc).__name__, exc)
+        return {"ok": False, "error": type(exc).__name__}
+    lateness = max(0.0, (utcnow() - due).total_seconds()) if due is not None else 0.0
+    report["oldest_due_seconds"] = round(lateness, 1)
+    if due is not None and report[PUBLISH_QUEUE]["workers"] == 0:
+        report["ok"] = False
+        report["error"] = "NoWorker"
+        report["message"] = "Publish tasks are due but no worker consumes the publish queue; start `herald worker`."
+    elif lateness > LATE_AFTER_SECONDS:
+        report["ok"] = False
+        report["error"] = "Backlog"
+        report["message"] = f"The oldest due task is {int(lateness)} s late; add workers or check their logs."
+    report["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return report
+
+
+@endpoint(bp, "/health", ("GET",), summary="Service health check (database, Redis, queues and workers)",
+          auth=False)
 def health():
-    """Check the database and Redis."""
+    """Check the database, Redis and the publish queues."""
     checks = {
         "database": _check("database", _probe_database),
         "redis": _check("redis", state().redis.ping),
     }
+    if checks["database"]["ok"] and checks["redis"]["ok"]:
+        checks["queues"] = _queues_check()
     healthy = all(check["ok"] for check in checks.values())
     return jsonify({"status": "ok" if healthy else "unhealthy", "checks": checks}), 200 if healthy else 503
