@@ -16,7 +16,8 @@ import logging
 from typing import Any
 
 from . import hotpath
-from .models import Event, isoformat, utcnow
+from .models import Event, isoformat, plugin_enabled, utcnow
+from .plugins import is_builtin
 
 log = logging.getLogger("herald.events")
 
@@ -68,12 +69,17 @@ def collecting():
 
 
 def dispatch(pm, events: list[DomainEvent]) -> None:
-    """Call every ``on_event`` implementation for each committed event, then mark it dispatched."""
+    """Call every ``on_event`` implementation for each committed event, then mark it dispatched.
+
+    A plugin disabled for the event's workspace does not hear about it (built-in plugins always do).
+    """
     if not events:
         return
     impls = pm.hook.on_event.get_hookimpls()
     for event in events:
         for impl in impls:
+            if not is_builtin(impl.plugin) and not plugin_enabled(event.workspace_id, impl.plugin_name):
+                continue
             try:
                 impl.function(event)
             except Exception:
