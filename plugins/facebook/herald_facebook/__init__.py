@@ -1,21 +1,239 @@
 """Facebook Pages publisher for Herald (Meta Graph API: ``/feed``, ``/photos``, ``/videos``).
 
-This release registers the platform so posts can target ``facebook``; the Graph API calls arrive
-with the publishing pipeline.
+A connected account is a Page: ``external_id`` is the Page id, the token a Page access token
+(``connect`` swaps a user token that manages exactly one Page for that Page's token). A post
+(type ``post``) becomes, depending on its media:
+
+- no media: ``POST /{page}/feed`` with ``message``;
+- one image: ``POST /{page}/photos`` with ``url`` and ``caption``;
+- one video: ``POST /{page}/videos`` with ``file_url`` and ``description``;
+- several images: each uploaded with ``published=false`` to ``/{page}/photos``, then one
+  ``POST /{page}/feed`` with ``message`` and ``attached_media``.
+
+Never twice: ``publish_started_at`` is saved before the post is sent. When a later ``publish`` or
+``reconcile`` finds it saved, it first looks for the post among the Page's recent posts (same
+text, created after that time) and answers ``published`` when it is there.
 """
 
-from herald import hookimpl
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from herald import PublishOutcome, hookimpl
+from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, PostRef, TaskContext, TokenHealth
+from herald_facebook.graph import (
+    GraphClient,
+    GraphError,
+    graph_time,
+    inspect_token,
+    metric_error_is_local,
+    parse_time,
+    require_scopes,
+    require_valid,
+    token_expiry,
+    token_health,
+    utcnow,
+)
+
+MATCH_SLACK = dt.timedelta(seconds=60)  # clock difference allowed between Herald and Meta
+RECENT_POSTS = 25
+FACEBOOK = "https://www.facebook.com"
+
+
+def same_text(first: str | None, second: str | None) -> bool:
+    """Whether two post texts are the same once whitespace is normalised."""
+    return " ".join((first or "").split()) == " ".join((second or "").split())
+
+
+def post_problem(post: PostRef) -> str | None:
+    """Why a post cannot go to a Page as it is, or None."""
+    if post.post_type != "post":
+        return f"Facebook Pages take plain posts, not a {post.post_type}."
+    images = [media for media in post.media if media.kind == "image"]
+    videos = [media for media in post.media if media.kind == "video"]
+    if videos and (images or len(videos) > 1):
+        return "A Facebook post takes several photos or one video, not both and not several videos."
+    if not post.media and not post.caption.strip():
+        return "The post has no text and no media to publish."
+    return None
 
 
 class FacebookPlatform:
     """Publishes to a Facebook Page through the Graph API."""
 
     name = "facebook"
-    post_types = ("post", "reel", "story")
+    post_types = ("post",)
 
-    def publish(self, task_context):
-        """Publish one post to one Page (not implemented yet)."""
-        raise NotImplementedError("Publishing to Facebook is not implemented yet in herald-facebook 0.1.")
+    # -- accounts -----------------------------------------------------------------------------
+
+    def connect(self, token: str, *, config: Any) -> ConnectedAccount:
+        """Check a Page token (or a user token managing one Page) and say which Page it is."""
+        client = GraphClient(config, token)
+        try:
+            data = inspect_token(client)
+            require_valid(data)
+            if data and data.get("type") == "USER":
+                client, data = self._page_client(client, config)
+            require_scopes(data, {"pages_manage_posts"}, "publishing to a Page")
+            page = client.get("me", fields="id,name")
+        except GraphError as err:
+            raise err.platform_error() from None
+        return ConnectedAccount(external_id=str(page["id"]), username=page.get("name") or str(page["id"]),
+                                token=client.token, token_expires_at=token_expiry(data),
+                                settings={"token_type": "PAGE", "scopes": (data or {}).get("scopes")})
+
+    def _page_client(self, client: GraphClient, config: Any) -> tuple[GraphClient, dict[str, Any] | None]:
+        """Swap a user token for the token of the one Page it manages."""
+        pages = [page for page in client.get("me/accounts", fields="id,name,access_token,tasks").get("data", [])
+                 if page.get("access_token")]
+        if not pages:
+            raise PlatformRejected("This Facebook user manages no Page: connect a Page access token, or the token "
+                                   "of a user who manages the Page.")
+        if len(pages) > 1:
+            names = ", ".join(f"{page.get('name')} ({page['id']})" for page in pages)
+            raise PlatformRejected(f"This token manages several Pages ({names}): connect the Page access token "
+                                   "of the one Herald should publish to.")
+        page = pages[0]
+        if page.get("tasks") is not None and "CREATE_CONTENT" not in page["tasks"]:
+            raise PlatformRejected(f"The user may not create content on the Page {page.get('name')}: ask a Page "
+                                   "admin for that task, then connect again.")
+        page_client = GraphClient(config, page["access_token"])
+        page_data = inspect_token(page_client)
+        require_valid(page_data)
+        return page_client, page_data
+
+    def token_health(self, account: AccountRef, *, config: Any) -> TokenHealth:
+        """Whether the Page token still works (``debug_token``)."""
+        return token_health(GraphClient(config, account.token), known_expiry=account.token_expires_at)
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def publish(self, ctx: TaskContext) -> PublishOutcome:
+        """Publish ``ctx.post`` on the Page, unless an earlier attempt already did."""
+        problem = post_problem(ctx.post)
+        if problem:
+            return PublishOutcome.permanent(problem)
+        client = GraphClient(ctx.config, ctx.account.token)
+        try:
+            if ctx.state.get("platform_post_id"):
+                return PublishOutcome.published(ctx.state["platform_post_id"], url=ctx.state.get("url"))
+            if ctx.state.get("publish_started_at"):
+                found = self._find(ctx, client)
+                if found:
+                    return found
+            return self._send(ctx, client)
+        except GraphError as err:
+            return err.outcome()
+
+    def reconcile(self, ctx: TaskContext) -> PublishOutcome | None:
+        """After a crash: ``published`` when the Page has our post, None when it was never sent."""
+        if ctx.state.get("platform_post_id"):
+            return PublishOutcome.published(ctx.state["platform_post_id"], url=ctx.state.get("url"))
+        if not ctx.state.get("publish_started_at"):
+            return None
+        try:
+            return self._find(ctx, GraphClient(ctx.config, ctx.account.token))
+        except GraphError as err:
+            return err.outcome()
+
+    def _send(self, ctx: TaskContext, client: GraphClient) -> PublishOutcome:
+        post, page = ctx.post, ctx.account.external_id
+        images = [media for media in post.media if media.kind == "image"]
+        videos = [media for media in post.media if media.kind == "video"]
+        caption = post.caption or None
+        attached = self._upload_unpublished(ctx, client, images) if len(images) > 1 else []
+        if not ctx.state.get("publish_started_at"):  # the earliest attempt bounds the search for our post
+            ctx.save_state(publish_started_at=graph_time(utcnow()))
+        try:
+            if videos:
+                answer = client.post(f"{page}/videos", file_url=videos[0].url, description=caption)
+            elif images and not attached:
+                answer = client.post(f"{page}/photos", url=images[0].url, caption=caption)
+            else:
+                answer = client.post(f"{page}/feed", message=caption,
+                                     attached_media=[{"media_fbid": photo_id} for photo_id in attached] or None)
+        except GraphError as err:
+            if err.uncertain:  # the post may be live: look before anything is sent again
+                found = self._find(ctx, client)
+                if found:
+                    return found
+            raise
+        post_id = str(answer.get("post_id") or answer["id"])
+        url = self._permalink(client, post_id)
+        ctx.save_state(platform_post_id=post_id, url=url)
+        return PublishOutcome.published(post_id, url=url)
+
+    def _upload_unpublished(self, ctx: TaskContext, client: GraphClient, images) -> list[str]:
+        """Upload photos with ``published=false`` for a multi-photo post, reusing earlier uploads."""
+        photo_ids = list(ctx.state.get("photo_ids") or [])
+        for image in images[len(photo_ids):]:
+            photo_ids.append(str(client.post(f"{ctx.account.external_id}/photos", url=image.url,
+                                             published=False)["id"]))
+            ctx.save_state(photo_ids=photo_ids)
+        return photo_ids
+
+    def _find(self, ctx: TaskContext, client: GraphClient) -> PublishOutcome | None:
+        """Our post among the Page's recent posts: same text, created after ``publish_started_at``."""
+        started = parse_time(ctx.state.get("publish_started_at"))
+        if started is None:
+            return None
+        answer = client.get(f"{ctx.account.external_id}/published_posts",
+                            fields="id,message,created_time,permalink_url", limit=RECENT_POSTS)
+        matches = []
+        for item in answer.get("data", []):
+            created = parse_time(item.get("created_time"))
+            if created and created >= started - MATCH_SLACK and same_text(item.get("message"), ctx.post.caption):
+                matches.append((created, item))
+        if not matches:
+            return None
+        _, item = min(matches, key=lambda match: match[0])  # the first one after we started is ours
+        ctx.save_state(platform_post_id=item["id"], url=item.get("permalink_url"))
+        return PublishOutcome.published(item["id"], url=item.get("permalink_url"))
+
+    def _permalink(self, client: GraphClient, object_id: str) -> str | None:
+        """The post's address on facebook.com, when Meta says (videos answer a relative path)."""
+        try:
+            link = client.get(object_id, fields="permalink_url").get("permalink_url")
+        except GraphError:
+            return None
+        if link and link.startswith("/"):
+            link = FACEBOOK + link
+        return link
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def fetch_metrics(self, account: AccountRef, platform_post_id: str, *, config: Any) -> dict[str, int]:
+        """Reactions (as ``likes``), comments, shares and reach of a published post."""
+        client = GraphClient(config, account.token)
+        is_post = bool(re.fullmatch(r"\d+_\d+", platform_post_id))  # a video id has no Page prefix
+        fields = "reactions.summary(true).limit(0),comments.summary(true).limit(0)" + (",shares" if is_post else "")
+        try:
+            data = client.get(platform_post_id, fields=fields)
+        except GraphError as err:
+            raise err.platform_error() from None
+        metrics: dict[str, int | None] = {
+            "likes": ((data.get("reactions") or {}).get("summary") or {}).get("total_count"),
+            "comments": ((data.get("comments") or {}).get("summary") or {}).get("total_count"),
+        }
+        if is_post:
+            metrics["shares"] = (data.get("shares") or {}).get("count", 0)
+            metrics["reach"] = self._reach(client, platform_post_id)
+        return {name: value for name, value in metrics.items() if value is not None}
+
+    def _reach(self, client: GraphClient, post_id: str) -> int | None:
+        try:
+            answer = client.get(f"{post_id}/insights", metric="post_total_media_view_unique")
+        except GraphError as err:
+            if metric_error_is_local(err):
+                return None
+            raise err.platform_error() from None
+        for item in answer.get("data", []):
+            values = item.get("values") or [{}]
+            if isinstance(values[0].get("value"), int):
+                return values[0]["value"]
+        return None
 
 
 @hookimpl

@@ -1,10 +1,39 @@
 """Instagram publisher for Herald (Meta Graph API, content-publishing container flow).
 
-This release registers the platform so posts can target ``instagram``; the Graph API flow
-(containers, status checks, publishing quota) arrives with the publishing pipeline.
+An account is an Instagram professional account: ``external_id`` is its IG user id. Its token is
+either an Instagram User token (Instagram Login) or the Page token of the Facebook Page the
+account is linked to (Facebook Login). Calls go to ``config.graph_base_url`` with
+``config.graph_version``, through :mod:`herald_facebook.graph`.
+
+Publishing is asynchronous: ``publish`` creates the media container(s) and answers ``pending``
+while Instagram processes them; ``check`` reads the container and publishes it when it is
+``FINISHED`` (see :mod:`herald_instagram.publishing`). A container is published at most once,
+so a repeated ``publish``, ``check`` or ``reconcile`` never makes a second post.
 """
 
-from herald import hookimpl
+from __future__ import annotations
+
+from typing import Any
+
+from herald import PublishOutcome, hookimpl
+from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, TaskContext, TokenHealth
+from herald_facebook.graph import (
+    GraphClient,
+    GraphError,
+    inspect_token,
+    metric_error_is_local,
+    require_scopes,
+    require_valid,
+    token_expiry,
+    token_health,
+)
+from herald_facebook.graph_errors import INVALID
+from herald_instagram import containers
+from herald_instagram.publishing import Publisher
+
+PUBLISH_SCOPES = {"instagram_content_publish", "instagram_business_content_publish"}
+WRONG_TOKEN = ("Paste an Instagram User access token, or the Page access token of the Facebook Page the "
+               "Instagram professional account is linked to.")
 
 
 class InstagramPlatform:
@@ -13,9 +42,102 @@ class InstagramPlatform:
     name = "instagram"
     post_types = ("post", "reel", "carousel", "story")
 
-    def publish(self, task_context):
-        """Publish one post to one account (not implemented yet)."""
-        raise NotImplementedError("Publishing to Instagram is not implemented yet in herald-instagram 0.1.")
+    # -- accounts -----------------------------------------------------------------------------
+
+    def connect(self, token: str, *, config: Any) -> ConnectedAccount:
+        """Check an Instagram User token (or a linked Page's token) and say which account it is."""
+        client = GraphClient(config, token)
+        try:
+            data = inspect_token(client)
+            require_valid(data)
+            if data and data.get("type") == "PAGE":
+                page = client.get("me", fields="id,name,instagram_business_account{id,username}")
+                account = page.get("instagram_business_account")
+                if not account:
+                    raise PlatformRejected(f"The Facebook Page {page.get('name') or page.get('id')} has no "
+                                           "Instagram professional account linked to it: link one in the Page's "
+                                           "settings, then connect again.")
+                settings = {"login": "facebook", "page_id": str(page["id"])}
+            else:
+                account = self._me(client)
+                settings = {"login": "instagram"}
+            require_scopes(data, PUBLISH_SCOPES, "publishing to Instagram")
+            if not account.get("username"):
+                account = self._me(client, account["id"])
+        except GraphError as err:
+            raise err.platform_error() from None
+        return ConnectedAccount(external_id=str(account["id"]), username=account["username"], token=token,
+                                token_expires_at=token_expiry(data), settings=settings)
+
+    def _me(self, client: GraphClient, node: str = "me") -> dict[str, Any]:
+        try:
+            account = client.get(node, fields="id,username")
+        except GraphError as err:
+            if err.kind == INVALID:  # e.g. a Facebook user token: users have no username
+                raise PlatformRejected(f"Meta did not return an Instagram account for this token ({err.message}). "
+                                       f"{WRONG_TOKEN}") from None
+            raise
+        if not account.get("username"):
+            raise PlatformRejected(f"This token does not belong to an Instagram account. {WRONG_TOKEN}")
+        return account
+
+    def token_health(self, account: AccountRef, *, config: Any) -> TokenHealth:
+        """Whether the account's token still works (``debug_token``, or ``/me`` where that is missing)."""
+        return token_health(GraphClient(config, account.token), known_expiry=account.token_expires_at)
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def publish(self, ctx: TaskContext) -> PublishOutcome:
+        """Create the container(s), or carry on with the saved ones; publish when Instagram is ready."""
+        return self._run(ctx)
+
+    def check(self, ctx: TaskContext) -> PublishOutcome:
+        """Read the saved container's status; publish it when it is ``FINISHED``."""
+        return self._run(ctx)
+
+    def reconcile(self, ctx: TaskContext) -> PublishOutcome | None:
+        """After a crash: ``published`` if the saved container was published, ``pending`` if it is
+        still usable, None when there is no container (``publish`` may run again)."""
+        if not ctx.state.get("container_id") and not ctx.state.get("media_id"):
+            return None
+        problem = containers.problem(ctx.post)
+        if problem:
+            return PublishOutcome.permanent(problem)
+        try:
+            return Publisher(ctx, GraphClient(ctx.config, ctx.account.token)).reconcile()
+        except GraphError as err:
+            return err.outcome()
+
+    def _run(self, ctx: TaskContext) -> PublishOutcome:
+        problem = containers.problem(ctx.post)
+        if problem:
+            return PublishOutcome.permanent(problem)
+        try:
+            return Publisher(ctx, GraphClient(ctx.config, ctx.account.token)).run()
+        except GraphError as err:
+            return err.outcome()
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def fetch_metrics(self, account: AccountRef, platform_post_id: str, *, config: Any) -> dict[str, int]:
+        """Likes, comments, reach, saves and shares of a published media."""
+        client = GraphClient(config, account.token)
+        try:
+            media = client.get(platform_post_id, fields="id,media_product_type,like_count,comments_count")
+        except GraphError as err:
+            raise err.platform_error() from None
+        metrics: dict[str, Any] = {"likes": media.get("like_count"), "comments": media.get("comments_count")}
+        names = ["reach", "shares"] + ([] if media.get("media_product_type") == "STORY" else ["saved"])
+        try:
+            insights = client.get(f"{platform_post_id}/insights", metric=",".join(names))
+        except GraphError as err:
+            if not metric_error_is_local(err):  # e.g. a story with too few viewers has no insights
+                raise err.platform_error() from None
+            insights = {}
+        for item in insights.get("data", []):
+            value = (item.get("values") or [{}])[0].get("value")
+            metrics["saves" if item.get("name") == "saved" else item.get("name")] = value
+        return {name: value for name, value in metrics.items() if isinstance(value, int)}
 
 
 @hookimpl

@@ -1,0 +1,204 @@
+"""A small client for Meta's Graph API, shared by the Facebook and Instagram plugins.
+
+URLs are ``{config.graph_base_url}/{config.graph_version}/{path}``, so the same code talks to
+``https://graph.facebook.com`` or to a test's fake server. The access token travels in an
+``Authorization: Bearer`` header (never in a URL, where proxies would log it); parameters go in
+the query string of a GET and in a form-encoded body of a POST. Failures raise
+:class:`~herald_facebook.graph_errors.GraphError`, classified per Meta's error codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from herald.platforms import PlatformRejected, TokenHealth
+from herald_facebook.graph_errors import (
+    INVALID,
+    NETWORK,
+    PERMISSION,
+    TOKEN,
+    GraphError,
+    error_from_response,
+    hint_for,
+    network_error,
+)
+
+__all__ = ["GraphClient", "GraphError", "api_root", "graph_time", "inspect_token", "invalid_token_reason",
+           "metric_error_is_local", "parse_time", "require_scopes", "require_valid", "token_expiry", "token_health",
+           "utcnow"]
+
+TIMEOUT = 30.0  # seconds for one call; a video upload by URL answers at once, Meta fetches later
+USER_AGENT = "herald-graph/0.1"
+
+
+def api_root(config: Any) -> str:
+    """``https://graph.facebook.com/v25.0`` from the config's base URL and version."""
+    version = str(config.graph_version).strip("/")
+    if not version.startswith("v"):
+        version = f"v{version}"
+    return f"{config.graph_base_url.rstrip('/')}/{version}"
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+class GraphClient:
+    """Calls the Graph API with one access token: ``GraphClient(config, token).get("me", fields="id")``."""
+
+    def __init__(self, config: Any, token: str, *, timeout: float | None = None):
+        self.root = api_root(config)
+        self.host = urllib.parse.urlsplit(self.root).netloc
+        self.token = token
+        self.timeout = timeout or TIMEOUT
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        """GET ``path`` (``"me"``, ``"<id>/media"``) with query ``params``; the JSON answer."""
+        return self.request("GET", path, params)
+
+    def post(self, path: str, **params: Any) -> dict[str, Any]:
+        """POST ``params`` (form-encoded) to ``path``; the JSON answer."""
+        return self.request("POST", path, params)
+
+    def request(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send one request; raise :class:`GraphError` for an error answer or no answer."""
+        fields = {name: _encode(value) for name, value in params.items() if value is not None}
+        url = f"{self.root}/{path.lstrip('/')}"
+        data = None
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        if method == "GET":
+            if fields:
+                url = f"{url}?{urllib.parse.urlencode(fields)}"
+        else:
+            data = urllib.parse.urlencode(fields).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            response = urllib.request.urlopen(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                body = exc.read()
+            raise error_from_response(exc.code, body, exc.headers) from None
+        except urllib.error.URLError as exc:  # raised while connecting or sending: nothing took effect
+            raise network_error(self.host, exc, uncertain=False) from None
+        except (http.client.HTTPException, OSError) as exc:  # sent, then the answer was lost or timed out
+            raise network_error(self.host, exc, uncertain=method != "GET") from None
+        with response:
+            try:
+                body = response.read()
+            except (http.client.HTTPException, OSError) as exc:
+                raise network_error(self.host, exc, uncertain=method != "GET") from None
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise GraphError(f"{self.host} answered with something that is not JSON", kind=NETWORK,
+                             status=response.status, uncertain=method != "GET") from None
+        return answer if isinstance(answer, dict) else {"data": answer}
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware (UTC)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    """A Graph timestamp (``2026-11-23T10:00:00+0000``) or an ISO string, as an aware datetime."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def graph_time(value: dt.datetime) -> str:
+    """An aware datetime as a timestamp to keep in task state (ISO 8601, UTC)."""
+    return value.astimezone(dt.UTC).isoformat()
+
+
+# -- tokens -------------------------------------------------------------------------------------
+
+def inspect_token(client: GraphClient) -> dict[str, Any] | None:
+    """``debug_token``'s ``data`` for the client's own token, or None when the host cannot say.
+
+    Raises :class:`GraphError` when the token itself is refused (190) or Meta is unavailable;
+    other refusals (a host without ``debug_token``, one that wants an app token) give None.
+    """
+    try:
+        return client.get("debug_token", input_token=client.token).get("data") or None
+    except GraphError as err:
+        if err.kind in (INVALID, PERMISSION):
+            return None
+        raise
+
+
+def token_expiry(data: dict[str, Any] | None) -> dt.datetime | None:
+    """When a token expires, from ``debug_token`` data; None when it never does (``expires_at`` 0)."""
+    expires_at = (data or {}).get("expires_at")
+    if not expires_at:
+        return None
+    return dt.datetime.fromtimestamp(int(expires_at), dt.UTC)
+
+
+def invalid_token_reason(data: dict[str, Any]) -> str:
+    """Why ``debug_token`` says a token is not valid: Meta's message and a hint."""
+    error = data.get("error") or {}
+    message = (error.get("message") or "Meta says the access token is not valid").rstrip(".")
+    return f"{message}. {hint_for(TOKEN, 190, error.get('subcode'))}"
+
+
+def require_valid(data: dict[str, Any] | None) -> None:
+    """Raise :class:`PlatformRejected` when ``debug_token`` data says the token is not valid."""
+    if data is not None and not data.get("is_valid", True):
+        raise PlatformRejected(invalid_token_reason(data))
+
+
+def require_scopes(data: dict[str, Any] | None, needed: set[str], what: str) -> None:
+    """Raise :class:`PlatformRejected` when the token's scopes (if known) include none of ``needed``."""
+    scopes = (data or {}).get("scopes")
+    if scopes is not None and not needed & set(scopes):
+        names = " or ".join(sorted(needed))
+        raise PlatformRejected(f"The access token lacks the {names} permission, which {what} needs. "
+                               "Create a new token that grants it and connect again.")
+
+
+def token_health(client: GraphClient, *, known_expiry: dt.datetime | None = None) -> TokenHealth:
+    """Whether the client's token works: ``debug_token``, or ``/me`` on hosts without it.
+
+    Raises :class:`~herald.platforms.PlatformUnavailable` when Meta cannot be asked right now.
+    """
+    try:
+        data = inspect_token(client)
+        if data is None:
+            client.get("me", fields="id")
+            return TokenHealth("active", expires_at=known_expiry)
+    except GraphError as err:
+        if err.kind == TOKEN:
+            return TokenHealth("expired" if err.subcode == 463 else "invalid", reason=err.reason)
+        if err.retryable:
+            raise err.platform_error() from None
+        return TokenHealth("invalid", reason=err.reason)
+    if data.get("is_valid"):
+        return TokenHealth("active", expires_at=token_expiry(data))
+    subcode = (data.get("error") or {}).get("subcode")
+    status = "expired" if subcode == 463 else "invalid"
+    return TokenHealth(status, expires_at=token_expiry(data), reason=invalid_token_reason(data))
+
+
+def metric_error_is_local(err: GraphError) -> bool:
+    """Whether a metrics read failed for that metric only (unsupported, too few viewers), so the
+    other metrics still count."""
+    return err.kind in (INVALID, PERMISSION)

@@ -1,0 +1,272 @@
+"""The Instagram content-publishing flow for one task, as a resumable state machine.
+
+Steps, each saved in the task state before the next one is taken:
+
+1. create the container(s) (``POST /{ig}/media``): ``children`` for a carousel's items, then
+   ``container_id`` (with ``container_created_at``);
+2. read the container's ``status_code``: ``IN_PROGRESS`` answers ``pending`` (nothing blocks
+   a worker), ``FINISHED`` goes on, ``ERROR`` fails with Meta's reason (or makes a new container
+   when Meta says that helps), ``EXPIRED`` makes a new container, ``PUBLISHED`` means an earlier
+   attempt already published it;
+3. check the publishing quota (``content_publishing_limit``);
+4. save ``publish_requested_at``, then ``POST /{ig}/media_publish``; save ``media_id``.
+
+A container can be published once only, so retrying with the saved container can never make a
+second post: that is why every call starts from the saved state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from herald.outcomes import PublishOutcome
+from herald.platforms import TaskContext
+from herald_facebook.graph import GraphClient, GraphError, graph_time, parse_time, utcnow
+from herald_facebook.graph_errors import INVALID, NOT_READY, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
+from herald_instagram import containers
+
+POLL_IMAGE = 10.0  # seconds between status reads of an image container
+POLL_VIDEO = 30.0  # videos transcode for a while
+CONFIRM_AFTER = 5.0  # after a lost media_publish answer, read the container again this soon
+MAX_PROCESSING = dt.timedelta(minutes=30)
+MAX_ATTEMPTS = 3  # fresh sets of containers tried for one task before giving up
+MATCH_SLACK = dt.timedelta(minutes=2)  # clock difference allowed between Herald and Meta
+RECENT_MEDIA = 25
+QUOTA_PROBES = (1, 3, 6, 12)  # hours: "will a slot be free by then?" asked in this order
+FORGET = {"container_id": None, "container_created_at": None, "publish_requested_at": None, "children": [],
+          "children_created_at": None}
+
+
+def same_text(first: str | None, second: str | None) -> bool:
+    """Whether two captions are the same once whitespace is normalised."""
+    return " ".join((first or "").split()) == " ".join((second or "").split())
+
+
+class Publisher:
+    """Moves one task through the container flow, from whatever ``ctx.state`` holds."""
+
+    def __init__(self, ctx: TaskContext, client: GraphClient):
+        self.ctx = ctx
+        self.client = client
+        self.ig = ctx.account.external_id
+        self.plan = containers.plan(ctx.post)
+        self.poll = POLL_VIDEO if self.plan.has_video else POLL_IMAGE
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.ctx.state
+
+    # -- the flow -----------------------------------------------------------------------------
+
+    def run(self) -> PublishOutcome:
+        """Take the next step(s) until the post is published or Instagram makes us wait."""
+        if self.state.get("media_id"):
+            return PublishOutcome.published(self.state["media_id"], url=self.state.get("permalink"))
+        if not self.state.get("container_id"):
+            waiting = self._create()
+            if waiting:
+                return waiting
+        return self._advance()
+
+    def reconcile(self) -> PublishOutcome | None:
+        """After a crash: what the saved container says, without creating or publishing anything."""
+        if self.state.get("media_id"):
+            return PublishOutcome.published(self.state["media_id"], url=self.state.get("permalink"))
+        container_id = self.state.get("container_id")
+        if not container_id:
+            return None
+        info = self._status(container_id)
+        code = info.get("status_code")
+        if code == "PUBLISHED":
+            return self._found()
+        if code == "FINISHED":
+            return PublishOutcome.pending(CONFIRM_AFTER, container_id=container_id)
+        if code == "IN_PROGRESS":
+            return PublishOutcome.pending(self.poll, container_id=container_id)
+        if code == "ERROR" and self._error_kind(info) not in (RECREATE, TRANSIENT):
+            return self._failed(info)
+        self.ctx.save_state(**FORGET)  # EXPIRED, or an ERROR a new container may fix
+        return None
+
+    def _create(self) -> PublishOutcome | None:
+        params = self.plan.single
+        if self.plan.children:
+            waiting = self._create_children()
+            if waiting:
+                return waiting
+            params = dict(self.plan.parent, children=",".join(self.state["children"]))
+        answer = self.client.post(f"{self.ig}/media", **params)
+        self.ctx.save_state(container_id=str(answer["id"]), container_created_at=graph_time(utcnow()),
+                            publish_requested_at=None)
+        return None
+
+    def _create_children(self) -> PublishOutcome | None:
+        """Create the carousel's item containers (reusing saved ones) and wait until all are ready."""
+        children = list(self.state.get("children") or [])
+        if not children:
+            self.ctx.save_state(children_created_at=graph_time(utcnow()))
+        for params in self.plan.children[len(children):]:
+            children.append(str(self.client.post(f"{self.ig}/media", **params)["id"]))
+            self.ctx.save_state(children=children)
+        for child in children:
+            info = self._status(child)
+            code = info.get("status_code")
+            if code == "IN_PROGRESS":
+                return self._too_slow("children_created_at") or PublishOutcome.pending(self.poll, children=children)
+            if code == "ERROR":
+                return self._failed(info)
+            if code == "EXPIRED":
+                self.ctx.save_state(children=[])
+                return self._create_children()
+        return None
+
+    def _advance(self) -> PublishOutcome:
+        container_id = self.state["container_id"]
+        info = self._status(container_id)
+        code = info.get("status_code")
+        if code == "PUBLISHED":
+            return self._found()
+        if code == "FINISHED":
+            return self._publish(container_id)
+        if code == "IN_PROGRESS":
+            return self._too_slow("container_created_at") or PublishOutcome.pending(self.poll,
+                                                                                    container_id=container_id)
+        if code == "ERROR":
+            return self._failed(info)
+        if code == "EXPIRED":  # not published within 24 hours: start again with a new container
+            return self._start_over("The media container expired before it was published.")
+        return PublishOutcome.transient(f"Instagram answered an unexpected container status {code!r}; Herald "
+                                        "will check again.", self.poll)
+
+    def _publish(self, container_id: str) -> PublishOutcome:
+        waiting = self._check_quota()
+        if waiting:
+            return waiting
+        if not self.state.get("publish_requested_at"):
+            self.ctx.save_state(publish_requested_at=graph_time(utcnow()))
+        try:
+            answer = self.client.post(f"{self.ig}/media_publish", creation_id=container_id)
+        except GraphError as err:
+            if err.uncertain:  # it may have been published: the container's status will say
+                return PublishOutcome.pending(CONFIRM_AFTER, container_id=container_id)
+            if err.kind == NOT_READY:
+                return PublishOutcome.pending(self.poll, container_id=container_id)
+            if err.kind == RECREATE:
+                if self._status(container_id).get("status_code") == "PUBLISHED":
+                    return self._found()
+                return self._start_over(err.reason)
+            raise
+        media_id = str(answer["id"])
+        self.ctx.save_state(media_id=media_id)
+        permalink = self._permalink(media_id)
+        self.ctx.save_state(permalink=permalink)
+        return PublishOutcome.published(media_id, url=permalink)
+
+    def _check_quota(self) -> PublishOutcome | None:
+        """``transient`` while the account has used its publishing quota for the moving window."""
+        try:
+            answer = self.client.get(f"{self.ig}/content_publishing_limit", fields="quota_usage,config")
+        except GraphError as err:
+            if err.kind == INVALID:  # a host without this endpoint: media_publish will tell
+                return None
+            raise
+        item = (answer.get("data") or [{}])[0]
+        config = item.get("config") or {}
+        total, usage = config.get("quota_total"), item.get("quota_usage") or 0
+        if total is None or usage < total:
+            return None
+        duration = float(config.get("quota_duration") or 86400)
+        wait = self._quota_wait(total, duration)
+        return PublishOutcome.transient(
+            f"The account has published {usage} of the {total} posts Instagram allows through the API in "
+            f"{duration / 3600:g} hours. Herald will try again in about {wait / 3600:g} hours, when a slot "
+            "frees up.", wait)
+
+    def _quota_wait(self, total: int, duration: float) -> float:
+        """Seconds until the moving window frees a slot, at most ``duration``.
+
+        Posts published before ``since`` have left the window ``wait`` seconds from now, so when
+        fewer than ``total`` were published after ``now - duration + wait``, a slot is free by then.
+        """
+        now = utcnow().timestamp()
+        for hours in QUOTA_PROBES:
+            wait = hours * 3600.0
+            if wait >= duration:
+                break
+            try:
+                answer = self.client.get(f"{self.ig}/content_publishing_limit", fields="quota_usage",
+                                         since=int(now - duration + wait))
+                usage = (answer.get("data") or [{}])[0].get("quota_usage")
+            except GraphError:
+                break
+            if isinstance(usage, int) and usage < total:
+                return wait
+        return duration
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _start_over(self, why: str) -> PublishOutcome:
+        """Forget the containers and make new ones, at most ``MAX_ATTEMPTS`` times per task."""
+        attempts = int(self.state.get("container_attempts") or 1) + 1
+        if attempts > MAX_ATTEMPTS:
+            return PublishOutcome.permanent(f"{why} Instagram could not take the media in {MAX_ATTEMPTS} attempts: "
+                                            "check its format and size (JPEG images; MP4 or MOV videos).")
+        self.ctx.save_state(**FORGET, container_attempts=attempts)
+        return self.run()
+
+    def _too_slow(self, started_key: str) -> PublishOutcome | None:
+        """``permanent`` when containers have been processing for longer than ``MAX_PROCESSING``."""
+        started = parse_time(self.state.get(started_key))
+        if started is None or utcnow() - started <= MAX_PROCESSING:
+            return None
+        minutes = int(MAX_PROCESSING.total_seconds() // 60)
+        return PublishOutcome.permanent(
+            f"Instagram was still processing the media {minutes} minutes after it was uploaded. Check the "
+            "video's format and length (MP4 or MOV, 3 seconds to 15 minutes), then publish again.")
+
+    def _status(self, container_id: str) -> dict[str, Any]:
+        return self.client.get(container_id, fields="status_code,status")
+
+    def _error_kind(self, info: dict[str, Any]) -> str:
+        match = re.search(r"\b(\d{7})\b", info.get("status") or "")
+        return classify(None, int(match.group(1)) if match else None)
+
+    def _failed(self, info: dict[str, Any]) -> PublishOutcome:
+        """A container in ERROR: start again when Meta says a new container helps, else fail."""
+        text = (info.get("status") or "Error: Media upload failed").strip()
+        kind = self._error_kind(info)
+        if kind in (RECREATE, TRANSIENT):
+            return self._start_over(f"Instagram could not process the media ({text}).")
+        match = re.search(r"\b(\d{7})\b", text)
+        hint = SUBCODE_HINTS.get(int(match.group(1)) if match else 0,
+                                 "Check the media's format and size (JPEG images; MP4 or MOV videos).")
+        return PublishOutcome.permanent(f"Instagram could not process the media ({text}). {hint}")
+
+    def _found(self) -> PublishOutcome:
+        """The container is PUBLISHED: find the media it became among the account's recent media."""
+        since = parse_time(self.state.get("publish_requested_at")) or parse_time(self.state.get("container_created_at"))
+        edge = "stories" if self.plan.is_story else "media"
+        answer = self.client.get(f"{self.ig}/{edge}", fields="id,caption,timestamp,permalink", limit=RECENT_MEDIA)
+        matches = []
+        for item in answer.get("data", []):
+            stamp = parse_time(item.get("timestamp"))
+            if since and (stamp is None or stamp < since - MATCH_SLACK):
+                continue
+            if not self.plan.is_story and not same_text(item.get("caption"), self.ctx.post.caption):
+                continue
+            matches.append((stamp or utcnow(), item))
+        if not matches:  # Meta does not link a container to its media: the container id stands in
+            media_id, permalink = self.state["container_id"], None
+        else:
+            _, item = min(matches, key=lambda match: match[0])
+            media_id, permalink = str(item["id"]), item.get("permalink")
+        self.ctx.save_state(media_id=media_id, permalink=permalink)
+        return PublishOutcome.published(media_id, url=permalink)
+
+    def _permalink(self, media_id: str) -> str | None:
+        try:
+            return self.client.get(media_id, fields="permalink").get("permalink")
+        except GraphError:
+            return None

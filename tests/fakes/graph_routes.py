@@ -1,0 +1,244 @@
+"""Routing of the fake Graph API and the routes both products share: authentication, node reads,
+``debug_token``, ``/me/accounts`` and insights. Instagram and Pages routes live in
+:mod:`fakes.graph_instagram` and :mod:`fakes.graph_pages`.
+
+Every route runs with the fake's lock held and answers a dict (the JSON body of a 200) or raises
+:class:`GraphFault`. Paths arrive without their version prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .graph_instagram import InstagramRoutes
+from .graph_model import (
+    INVALIDATED_MESSAGES,
+    FakeRequest,
+    GraphFault,
+    IGUser,
+    Page,
+    Token,
+    as_list,
+    missing_param,
+    no_object,
+    session_expired_message,
+    top_fields,
+)
+from .graph_pages import PagesRoutes
+
+IG_METRICS = {  # §2.7: which insights each product type has
+    "FEED": {"likes", "comments", "saved", "shares", "reach", "views", "total_interactions", "reposts",
+             "follows", "profile_visits", "profile_activity"},
+    "REELS": {"likes", "comments", "saved", "shares", "reach", "views", "total_interactions", "reposts",
+              "ig_reels_avg_watch_time", "ig_reels_video_view_total_time", "reels_skip_rate"},
+    "STORY": {"shares", "reach", "views", "total_interactions", "reposts", "follows", "profile_visits",
+              "profile_activity", "navigation", "replies"},
+}
+PAGE_POST_METRICS = {"post_total_media_view_unique", "post_total_media_view", "post_reactions_by_type_total",
+                     "post_clicks"}
+NODE_FIELDS = {
+    "IGUser": {"id", "username", "name", "media_count", "instagram_business_account"},
+    "IGMedia": {"id", "caption", "media_type", "media_product_type", "permalink", "timestamp", "like_count",
+                "comments_count", "shortcode", "username"},
+    "ShadowIGMediaBuilder": {"id", "status_code", "status"},
+    "Page": {"id", "name", "access_token", "instagram_business_account", "category"},
+    "User": {"id", "name"},
+    "Post": {"id", "message", "created_time", "permalink_url", "is_published", "shares", "reactions",
+             "comments", "scheduled_publish_time"},
+    "Photo": {"id", "name", "permalink_url", "created_time"},
+    "Video": {"id", "description", "title", "permalink_url", "reactions", "comments"},
+}
+
+
+class GraphRoutes(InstagramRoutes, PagesRoutes):
+    """Dispatch, authentication, node reads, ``debug_token``, ``/me/accounts`` and insights;
+    :class:`fakes.graph.FakeGraph` provides the state every route uses."""
+
+    def _dispatch(self, req: FakeRequest) -> dict[str, Any]:
+        token = self._authenticate(req)
+        parts = [part for part in req.path.split("/") if part]
+        if parts == ["debug_token"] and req.method == "GET":
+            return self._debug_token(req)
+        if not parts:
+            raise GraphFault(100, "(#100) Missing node id")
+        if parts[0] == "me":
+            parts[0] = token.owner
+        if len(parts) == 1:
+            if req.method != "GET":
+                raise no_object(parts[0], req.method)
+            return self._get_node(req, token, parts[0])
+        if len(parts) == 2:
+            handler = self._edges().get((req.method, parts[1]))
+            if handler is None:
+                raise GraphFault(2500, f"Unknown path components: /{parts[1]}")
+            return handler(req, token, parts[0])
+        raise GraphFault(2500, "Unknown path components: /" + "/".join(parts[2:]))
+
+    def _edges(self):
+        return {
+            ("POST", "media"): self._create_container,
+            ("GET", "media"): self._list_media,
+            ("GET", "stories"): self._list_stories,
+            ("POST", "media_publish"): self._media_publish,
+            ("GET", "content_publishing_limit"): self._publishing_limit,
+            ("GET", "insights"): self._insights,
+            ("POST", "feed"): self._post_feed,
+            ("POST", "photos"): self._post_photo,
+            ("POST", "videos"): self._post_video,
+            ("GET", "feed"): self._list_posts,
+            ("GET", "posts"): self._list_posts,
+            ("GET", "published_posts"): self._list_posts,
+            ("GET", "scheduled_posts"): self._list_scheduled,
+            ("GET", "accounts"): self._accounts,
+        }
+
+    def _authenticate(self, req: FakeRequest) -> Token:
+        if not req.token:
+            raise GraphFault(104, "An access token is required to request this resource.")
+        token = self._tokens.get(req.token)
+        if token is None:
+            raise GraphFault(190, "Invalid OAuth access token - Cannot parse access token")
+        problem = self._token_problem(token)
+        if problem:
+            raise GraphFault(190, problem["message"], subcode=problem["subcode"])
+        return token
+
+    def _token_problem(self, token: Token) -> dict[str, Any] | None:
+        if token.invalid_subcode:
+            return {"code": 190, "subcode": token.invalid_subcode,
+                    "message": INVALIDATED_MESSAGES.get(token.invalid_subcode, "Error validating access token.")}
+        if token.expires_at is not None and token.expires_at <= self.now():
+            return {"code": 190, "subcode": 463, "message": session_expired_message(token.expires_at, self.now())}
+        return None
+
+    def _ig_user(self, ig_id: str, token: Token, method: str) -> IGUser:
+        user = self._ig_users.get(ig_id)
+        page = self._pages.get(token.owner) if token.kind == "PAGE" else None
+        if user is None or not (token.owner == ig_id or (page and page.ig_user_id == ig_id)):
+            raise no_object(ig_id, method)
+        return user
+
+    def _page(self, page_id: str, token: Token, method: str) -> Page:
+        page = self._pages.get(page_id)
+        fb_user = self._fb_users.get(token.owner)
+        if page is None or not (token.owner == page_id or (fb_user and page_id in fb_user.pages)):
+            raise no_object(page_id, method)
+        return page
+
+    def _pick(self, record: dict[str, Any], req: FakeRequest, node_type: str, default: str) -> dict[str, Any]:
+        fields = top_fields(req.params.get("fields")) or top_fields(default)
+        for name in fields:
+            if name not in NODE_FIELDS[node_type]:
+                raise GraphFault(100, f"(#100) Tried accessing nonexisting field ({name}) on node type ({node_type})")
+        picked = {"id": record["id"]} if "id" in record else {}  # Graph always answers a node's id
+        picked.update((name, record[name]) for name in fields if record.get(name) is not None)
+        return picked
+
+    def _debug_token(self, req: FakeRequest) -> dict[str, Any]:
+        value = req.params.get("input_token")
+        if not value:
+            raise missing_param("input_token")
+        token = self._tokens.get(value)
+        if token is None:
+            error = {"code": 190, "message": "Invalid OAuth access token - Cannot parse access token"}
+            return {"data": {"error": error, "is_valid": False, "scopes": []}}
+        data: dict[str, Any] = {
+            "app_id": token.app_id, "type": token.kind, "application": "Herald Test App",
+            "data_access_expires_at": int(self.now() + 90 * 86400),
+            "expires_at": int(token.expires_at) if token.expires_at is not None else 0,
+            "is_valid": True, "issued_at": int(token.issued_at), "scopes": list(token.scopes),
+            "user_id": token.owner if token.kind == "USER" else "10220000000000001",
+        }
+        if token.kind == "PAGE":
+            data["profile_id"] = token.owner
+        problem = self._token_problem(token)
+        if problem:
+            data["is_valid"] = False
+            data["error"] = problem
+        return {"data": data}
+
+    def _get_node(self, req: FakeRequest, token: Token, node_id: str) -> dict[str, Any]:
+        if node_id in self._ig_users:
+            user = self._ig_user(node_id, token, "GET")
+            record = {"id": user.id, "username": user.username, "name": user.username,
+                      "media_count": sum(1 for media in self._media.values() if media.owner == user.id)}
+            return self._pick(record, req, "IGUser", "id,username")
+        if node_id in self._containers:
+            return self._container_status(req, token, node_id)
+        if node_id in self._media:
+            return self._pick(self._media_record(node_id, token), req, "IGMedia", "id")
+        if node_id in self._pages:
+            return self._page_node(req, token, node_id)
+        if node_id in self._fb_users and token.owner == node_id:
+            return self._pick({"id": node_id, "name": self._fb_users[node_id].name}, req, "User", "id,name")
+        if node_id in self._posts:
+            post = self._posts[node_id]
+            self._page(post.page_id, token, "GET")
+            return self._pick(self._post_record(post), req, "Post", "id,message,created_time")
+        if node_id in self._photos:
+            photo = self._photos[node_id]
+            self._page(photo.page_id, token, "GET")
+            record = {"id": photo.id, "name": photo.caption or None,
+                      "permalink_url": f"https://www.facebook.com/photo.php?fbid={photo.id}"}
+            return self._pick(record, req, "Photo", "id")
+        if node_id in self._videos:
+            video = self._videos[node_id]
+            self._page(video.page_id, token, "GET")
+            post = self._posts.get(video.post_id or "")
+            record = {"id": video.id, "description": video.description or None, "title": video.title or None,
+                      "permalink_url": f"/{video.page_id}/videos/{video.id}/"}
+            if post:
+                record.update(self._engagement(post))
+            return self._pick(record, req, "Video", "id")
+        raise no_object(node_id, "GET")
+
+    def _page_node(self, req: FakeRequest, token: Token, page_id: str) -> dict[str, Any]:
+        page = self._page(page_id, token, "GET")
+        record: dict[str, Any] = {"id": page.id, "name": page.name, "category": "Brand", "access_token": page.token}
+        if page.ig_user_id:
+            linked = self._ig_users[page.ig_user_id]
+            nested = {"id": linked.id}
+            if "username" in (req.params.get("fields") or "").split("instagram_business_account", 1)[-1]:
+                nested["username"] = linked.username
+            record["instagram_business_account"] = nested
+        return self._pick(record, req, "Page", "id,name")
+
+    def _accounts(self, req: FakeRequest, token: Token, node_id: str) -> dict[str, Any]:
+        user = self._fb_users.get(node_id)
+        if user is None or token.owner != node_id:
+            kind = "Page" if node_id in self._pages else "IGUser"
+            raise GraphFault(100, f"(#100) Tried accessing nonexisting field (accounts) on node type ({kind})")
+        data = [{"access_token": self._pages[page_id].token, "category": "Brand", "name": self._pages[page_id].name,
+                 "id": page_id, "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE"]}
+                for page_id in user.pages]
+        return {"data": data, "paging": {"cursors": {"before": "QVFIUmE", "after": "QVFIUmI"}}}
+
+    def _list(self, items: list[dict[str, Any]], req: FakeRequest) -> dict[str, Any]:
+        limit = int(req.params.get("limit") or 25)
+        return {"data": items[:limit], "paging": {"cursors": {"before": "QVFIUk1", "after": "QVFIUk2"}}}
+
+    def _insights(self, req: FakeRequest, token: Token, node_id: str) -> dict[str, Any]:
+        metrics = as_list(req.params.get("metric"))
+        if node_id in self._media:
+            media = self._media[node_id]
+            self._ig_user(media.owner, token, "GET")
+            allowed = IG_METRICS[media.media_product_type]
+            values, prefix = media.insights, node_id
+        elif node_id in self._posts:
+            post = self._posts[node_id]
+            self._page(post.page_id, token, "GET")
+            allowed, values, prefix = PAGE_POST_METRICS, post.insights, node_id
+        else:
+            raise no_object(node_id, "GET")
+        if not metrics:
+            raise GraphFault(100, "(#100) The parameter metric is required")
+        for index, name in enumerate(metrics):
+            if name not in allowed:
+                raise GraphFault(100, f"(#100) metric[{index}] must be one of the following values: "
+                                      + ", ".join(sorted(allowed)))
+        if node_id in self._media and self._media[node_id].too_few_viewers:
+            raise GraphFault(10, "(#10) Not enough viewers for the media to show insights")
+        data = [{"name": name, "period": "lifetime", "values": [{"value": values.get(name, 0)}],
+                 "title": name.replace("_", " ").capitalize(), "description": f"Lifetime {name}",
+                 "id": f"{prefix}/insights/{name}/lifetime"} for name in metrics]
+        return {"data": data}
