@@ -41,7 +41,7 @@ def advance(redis_client, seconds: float) -> None:
     """Move the clock ``seconds`` forward for tasks and scheduled jobs, then release what became due."""
     delta = dt.timedelta(seconds=seconds)
     with db.connection_context():
-        for task in PublishTask.select():
+        for task in list(PublishTask.select()):  # read first: a write under an open read cannot wait for the lock
             changes = {}
             if task.due_at is not None:
                 changes[PublishTask.due_at] = task.due_at - delta

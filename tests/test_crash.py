@@ -1,0 +1,187 @@
+"""Crash test: real worker processes are SIGKILLed at random points while publishing to the fake
+Graph API. Afterwards every task is published exactly once on the platform and none is stuck."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_graph_plugins import connect_account, upload_jpeg
+
+from conftest import TEST_REDIS_URL
+from drive import advance
+from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN, FakeGraph
+from herald import jobs, tasks
+from herald.app import create_app
+from herald.models import PublishTask, db
+
+SEED = int(os.environ.get("HERALD_CRASH_SEED", "20261123"))
+POSTS = 5  # x 2 accounts
+HERALD = Path(sys.executable).parent / "herald"
+
+
+@pytest.fixture
+def fake():
+    with FakeGraph() as server:
+        yield server
+
+
+@pytest.fixture
+def app(config, fake):
+    application = create_app(dataclasses.replace(config, graph_base_url=fake.base_url,
+                                                 public_url="https://herald.test"))
+    yield application
+    db.obj.close_all()
+
+
+def worker_env(config, fake) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HERALD_DATA_DIR=str(config.data_dir), HERALD_DATABASE_URL=config.database_url,
+               HERALD_REDIS_URL=TEST_REDIS_URL, HERALD_SECRET_KEY=config.secret_key,
+               HERALD_GRAPH_BASE_URL=fake.base_url,
+               # Resolves to nothing here, so it counts as public; the fake never downloads media.
+               HERALD_PUBLIC_URL="https://herald.test")
+    return env
+
+
+def statuses() -> list[str]:
+    with db.connection_context():
+        return [row.status for row in PublishTask.select(PublishTask.status)]
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL the worker and its work-horse at once, as a machine crash would.
+
+    RQ puts each work-horse in its own process group, so killing the worker's group alone would
+    leave the horse running.
+    """
+    doomed = [process.pid, *children(process.pid)]
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)  # freeze first, so nothing moves between the kills
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    for pid in doomed[1:]:
+        deadline = time.monotonic() + 10
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting to be reaped does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def run_worker(env, fake, kill_after_requests: int | None = None, kill_when=None, deadline: float = 30.0) -> bool:
+    """Run a burst worker; SIGKILL it (and its work-horse) once the fake has seen that many more
+    requests, or once ``kill_when()`` is true. Returns whether it was killed."""
+    target = len(fake.requests) + kill_after_requests if kill_after_requests else None
+    if kill_when is None and target is not None:
+        def kill_when():
+            return len(fake.requests) >= target
+    process = subprocess.Popen([str(HERALD), "worker", "--burst"], env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    until = time.monotonic() + deadline
+    try:
+        while process.poll() is None and time.monotonic() < until:
+            if kill_when is not None and kill_when():
+                kill_tree(process)
+                return True
+            time.sleep(0.005)
+        assert process.poll() is not None, "the worker did not finish its burst in time"
+        return False
+    finally:
+        if process.poll() is None:
+            kill_tree(process)
+
+
+def test_workers_killed_at_random_points_publish_everything_exactly_once(client, tenant, fake, config, redis_client):
+    rng = random.Random(SEED)
+    instagram = connect_account(client, tenant, "instagram", IG_TOKEN).get_json()["id"]
+    facebook = connect_account(client, tenant, "facebook", PAGE_TOKEN).get_json()["id"]
+    media = upload_jpeg(client, tenant)
+    for number in range(POSTS):
+        # Every other post's publish call answers slowly, so some kills land while Meta is working.
+        if number % 2:
+            fake.delay_next(r"/(media_publish|feed|photos)$", 0.3, times=1, method="POST")
+        response = client.post("/v1/publish", headers=tenant.headers, json={
+            "content": f"Crash test post {number}", "accounts": [instagram, facebook], "media": [media]})
+        assert response.status_code == 201, response.get_json()
+    env = worker_env(config, fake)
+
+    kills = 0
+    for _ in range(40):
+        if all(status in tasks.FINAL for status in statuses()):
+            break
+        killed = run_worker(env, fake, kill_after_requests=rng.randint(1, 5) if kills < 8 else None)
+        kills += killed
+        # Time passes: leases of killed workers expire and container checks fall due.
+        advance(redis_client, config.task_lease_seconds + 1)
+        jobs.reconcile()
+    final = statuses()
+    assert final and all(status == tasks.PUBLISHED for status in final), (SEED, final)
+    assert kills >= 5, f"only {kills} workers were killed (seed {SEED})"
+
+    captions = {f"Crash test post {number}" for number in range(POSTS)}
+    on_instagram = [post["caption"] for post in fake.published(IG_USER_ID)]
+    on_facebook = [post["message"] for post in fake.published(PAGE_ID)]
+    assert sorted(on_instagram) == sorted(captions), (SEED, on_instagram)
+    assert sorted(on_facebook) == sorted(captions), (SEED, on_facebook)
+    with db.connection_context():
+        for task in PublishTask.select():
+            assert task.platform_post_id and task.published_at and task.lease_until is None
+
+
+def test_a_worker_killed_while_meta_publishes_does_not_post_twice(client, tenant, fake, config, redis_client):
+    """The worst moment: the platform has the publish request (and will carry it out), the worker
+    dies before it hears back. The task must end published once, found again by reconcile."""
+    instagram = connect_account(client, tenant, "instagram", IG_TOKEN).get_json()["id"]
+    facebook = connect_account(client, tenant, "facebook", PAGE_TOKEN).get_json()["id"]
+    media = upload_jpeg(client, tenant)
+    body = client.post("/v1/publish", headers=tenant.headers, json={
+        "content": "Exactly once", "accounts": [instagram, facebook], "media": [media]}).get_json()
+    env = worker_env(config, fake)
+    fake.delay_next(r"/(media_publish|photos)$", 0.5, times=2, method="POST")
+
+    def publish_calls():
+        return [req for req in fake.requests
+                if req.method == "POST" and req.path.endswith(("/photos", "/media_publish"))]
+
+    for _ in range(10):
+        if all(status in tasks.FINAL for status in statuses()):
+            break
+        seen = len(publish_calls())
+        run_worker(env, fake, kill_when=lambda seen=seen: len(publish_calls()) > seen)
+        # Meta carries out what it received even though nobody waits for the answer any more.
+        deadline = time.monotonic() + 10
+        while any(req.status is None for req in publish_calls()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        advance(redis_client, config.task_lease_seconds + 1)
+        jobs.reconcile()
+    assert len(publish_calls()) == 2, "each platform got exactly one publish call"
+    detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
+    assert detail["status"] == "published", detail
+    assert [post["caption"] for post in fake.published(IG_USER_ID)] == ["Exactly once"]
+    assert [post["message"] for post in fake.published(PAGE_ID)] == ["Exactly once"]
