@@ -50,8 +50,8 @@ def connect(state, workspace_id: int, platform_name: str, token: str) -> tuple[A
     except PlatformRejected as exc:
         raise ValidationError(exc.message, field=exc.field or "access_token") from None
     except PlatformUnavailable as exc:
-        raise HeraldError(f"{platform_name} could not check the token right now: {exc.message} Try again.",
-                          code="platform_error", status=502) from None
+        raise HeraldError(f"The platform API returned a transient error ({platform_name}: {exc.message}). "
+                          "Retry with the same Idempotency-Key.", code="platform_error", status=500) from None
     now = utcnow()
     encrypted = crypto.encrypt(state.config.resolved_secret_key(), found.token)
     with write_transaction():

@@ -13,6 +13,9 @@ A platform object (registered through ``register_platforms``) has:
   the platform already has the post, ``pending`` when it is still processing, ``None`` when nothing
   was published and ``publish`` may run again;
 - ``token_health(account, *, config) -> TokenHealth``;
+- ``check_post(post) -> str | None`` (optional): why the platform could never publish this post
+  (no media on Instagram, too many images), asked before anything is queued so the request is a
+  400 instead of a failed task later;
 - ``fetch_metrics(account, platform_post_id, *, config) -> dict`` (optional).
 
 Plugins must save each step with :meth:`TaskContext.save_state` *before* taking the next one

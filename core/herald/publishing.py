@@ -67,19 +67,23 @@ def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]
     return found
 
 
-def _check_platforms(platforms: list[str] | None, chosen: list[Account]) -> list[str]:
+def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) -> tuple[list[str], list[str]]:
+    """The post's platforms, and warnings for listed platforms that no given account is on."""
     names = list(dict.fromkeys(account.platform for account in chosen))
     if platforms is None:
-        return names
+        return names, []
+    for index, name in enumerate(platforms):
+        if name not in state.registry.platforms:
+            available = ", ".join(sorted(state.registry.platforms)) or "none installed"
+            raise ValidationError(f"Unknown platform {name!r}. Available: {available}.",
+                                  field="platforms" if len(platforms) == 1 else f"platforms.{index}")
     for index, account in enumerate(chosen):
         if account.platform not in platforms:
             raise ValidationError(f"acc_{account.id} is a {account.platform} account, but platforms lists only "
                                   f"{', '.join(platforms)}.", field=f"accounts.{index}")
-    for index, name in enumerate(platforms):
-        if name not in names:
-            raise ValidationError(f"platforms lists {name}, but none of the accounts is on {name}.",
-                                  field="platforms" if len(platforms) == 1 else f"platforms.{index}")
-    return platforms
+    warnings = [f"No {name} account is among accounts, so nothing will be published on {name}."
+                for name in platforms if name not in names]
+    return platforms, warnings
 
 
 def _resolve_media(workspace_id: int, values: list) -> list[Media]:
@@ -110,15 +114,16 @@ def _default_zone(workspace: Workspace, client: Client | None) -> str:
     return (workspace.settings or {}).get("timezone") or "UTC"
 
 
-def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule]:
+def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, list[str]]:
     """Queue a post (new content, or the draft ``post_id``) for the given accounts.
 
-    Returns the post and how its schedule was read. Jobs are enqueued after the commit.
+    Returns the post, how its schedule was read and warnings for the caller. Jobs are enqueued
+    after the commit.
     """
     workspace_id = principal.workspace_id
     workspace = Workspace.get_by_id(workspace_id)
     chosen = _resolve_accounts(state, workspace_id, payload["accounts"])
-    platforms = _check_platforms(_platform_names(payload.get("platforms")), chosen)
+    platforms, warnings = _check_platforms(state, _platform_names(payload.get("platforms")), chosen)
     media = _resolve_media(workspace_id, payload.get("media", []))
     draft = get_post(workspace_id, payload["post_id"]) if payload.get("post_id") is not None else None
     if draft is None and not payload.get("content"):
@@ -135,14 +140,16 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule]:
         client = Client.get_or_none(Client.id == draft.client_id)
     post_type = payload.get("post_type") or (draft.post_type if draft is not None and draft.post_type != "post"
                                              else _infer_post_type(media))
-    _check_post_types(state, post_type, platforms)
+    targets = list(dict.fromkeys(account.platform for account in chosen))
+    _check_post_types(state, post_type, targets)
     if media:
         problem = public_base_problem(state.config)
         if problem:
             raise ValidationError(problem, field="media")
     caption = payload.get("content") if payload.get("content") is not None else draft.caption
-    _check_with_platforms(state, platforms, PostRef(id=0, caption=caption, post_type=post_type,
-                                                    media=tuple(_media_ref(state, row, preview=True) for row in media)))
+    preview = PostRef(id=0, caption=caption, post_type=post_type,
+                      media=tuple(_media_ref(state, row, preview=True) for row in media))
+    _check_with_platforms(state, targets, preview)
     now = utcnow()
     when = schedule.parse(payload.get("schedule", "now"), _default_zone(workspace, client), now)
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
@@ -178,7 +185,7 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule]:
     events.dispatch(state.pm, recorded)
     if not needs_approval:
         enqueue_post_tasks(state, post)
-    return post, when
+    return post, when, warnings
 
 
 def _check_with_platforms(state, platforms: list[str], post: PostRef) -> None:
@@ -188,7 +195,8 @@ def _check_with_platforms(state, platforms: list[str], post: PostRef) -> None:
         check = getattr(platform, "check_post", None)
         problem = check(post) if check else None
         if problem:
-            raise ValidationError(f"{name}: {problem}", field="media" if "media" in problem.lower() else "content")
+            about_text = "caption" in problem.lower() or "text" in problem.lower()
+            raise ValidationError(f"{name}: {problem}", field="content" if about_text else "media")
 
 
 def enqueue_post_tasks(state, post: Post) -> None:

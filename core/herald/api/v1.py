@@ -26,10 +26,12 @@ def _post_with_tasks(post: Post) -> dict:
           body="v1_publish")
 def publish(payload):
     """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``."""
-    post, when = publishing.publish(state(), g.principal, payload)
+    post, when, warnings = publishing.publish(state(), g.principal, payload)
     body = _post_with_tasks(Post.get_by_id(post.id))
     body["scheduled_at"] = body["scheduled_at"] or publishing.isoformat(when.at)
     body["schedule"] = _schedule_note(when)
+    if warnings:
+        body["warnings"] = warnings
     return jsonify(body), 201
 
 

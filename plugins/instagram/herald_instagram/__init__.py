@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from herald import PublishOutcome, hookimpl
-from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, TaskContext, TokenHealth
+from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, PostRef, TaskContext, TokenHealth
 from herald_facebook.graph import (
     GraphClient,
     GraphError,
@@ -86,6 +86,10 @@ class InstagramPlatform:
         return token_health(GraphClient(config, account.token), known_expiry=account.token_expires_at)
 
     # -- publishing ---------------------------------------------------------------------------
+
+    def check_post(self, post: PostRef) -> str | None:
+        """Why Instagram could never publish ``post`` (asked before anything is queued), or None."""
+        return containers.problem(post)
 
     def publish(self, ctx: TaskContext) -> PublishOutcome:
         """Create the container(s), or carry on with the saved ones; publish when Instagram is ready."""
