@@ -12,7 +12,7 @@ from conftest import assert_error
 from drive import advance, release_due, scheduled_count, work
 from herald import PublishOutcome, jobs
 from herald.app import create_app
-from herald.auth import create_api_key
+from herald.auth import create_api_key, create_user
 from herald.models import Account, Post, PublishTask, db, utcnow
 from herald.platforms import TokenHealth
 from herald.plugins import get_plugin_manager
@@ -398,3 +398,29 @@ def test_health_is_unhealthy_when_a_post_is_due_and_no_worker_consumes_the_queue
         worker.register_death()
     work(redis_client)
     assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("role, status", [("editor", 403), ("admin", 200)])
+def test_people_approve_with_the_admin_role(app, client, tenant, redis_client, role, status):
+    account = connect(client, tenant)
+    client.patch("/api/workspace", json={"require_approval": True}, headers=tenant.headers)
+    body = publish(client, tenant, accounts=[account]).get_json()
+    with app.app_context(), db.connection_context():
+        create_user(tenant.workspace, f"{role}@example.com", "correct horse battery", role=role)
+    login = client.post("/api/login", json={"email": f"{role}@example.com", "password": "correct horse battery"})
+    csrf = login.get_json()["csrf_token"]
+    response = client.post(f"/v1/posts/{body['id']}/approve", json={}, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == status, response.get_json()
+    if status == 403:
+        assert "admin or owner" in response.get_json()["error"]["message"]
+
+
+def test_cancelling_emits_post_updated(client, tenant, redis_client):
+    account = connect(client, tenant)
+    body = publish(client, tenant, accounts=[account],
+                   schedule=(utcnow() + dt.timedelta(hours=1)).isoformat() + "Z").get_json()
+    client.delete(f"/v1/posts/{body['id']}", headers=tenant.headers)
+    with db.connection_context():
+        from herald.models import Event
+        last = Event.select().order_by(Event.id.desc()).first()
+    assert last.type == "post.updated" and last.data["post"]["status"] == "cancelled"

@@ -212,7 +212,7 @@ def job_timeout(state) -> int:
 
 def cancel(state, principal, post: Post) -> None:
     """Cancel a post that has not been published; 409 once anything is published or publishing."""
-    with write_transaction():
+    with events.collecting() as recorded, write_transaction():
         statuses = [row.status for row in PublishTask.select(PublishTask.status).where(PublishTask.post == post)]
         if tasks.PUBLISHED in statuses:
             raise Conflict(f"post_{post.id} is already published on at least one account; published content "
@@ -221,13 +221,14 @@ def cancel(state, principal, post: Post) -> None:
             raise Conflict(f"post_{post.id} is being published right now; it can no longer be cancelled.")
         if post.status in (tasks.CANCELLED, "rejected"):
             return
-        cancelled = tasks.cancel_tasks(post)
         before = snapshot(post)
-        post = Post.get_by_id(post.id)
-        if not statuses:
+        cancelled = tasks.cancel_tasks(post)
+        if not statuses:  # a draft: nothing was queued, the post itself is cancelled
             Post.update(status=tasks.CANCELLED, updated_at=utcnow()).where(Post.id == post.id).execute()
-            post.status = tasks.CANCELLED
+        post = Post.get_by_id(post.id)
         record_version(post, principal.label, before)
+        events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})
+    events.dispatch(state.pm, recorded)
     for task in cancelled:
         queue.cancel_task_job(state.redis, task.id, task.step)
 
