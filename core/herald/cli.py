@@ -339,6 +339,13 @@ def demo():
     for example in examples:
         click.echo(f"  curl -s {base}/api/webhooks -H 'X-API-Key: {key}' -H 'Content-Type: application/json' "
                    f"-d '{json.dumps(example)}'")
+    click.echo("Publishing API (connect an account with its access token, then publish to it):")
+    click.echo(f"  curl -s {base}/v1/accounts -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+               "-d '{\"platform\": \"facebook\", \"access_token\": \"<Page access token>\"}'")
+    click.echo(f"  curl -s {base}/v1/publish -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+               "-H 'Idempotency-Key: demo-1' -d '{\"content\": \"Hello from Herald\", \"accounts\": [\"acc_1\"], "
+               "\"schedule\": \"now\"}'")
+    click.echo(f"  curl -s {base}/v1/posts -H 'Authorization: Bearer {key}'")
     click.echo(f"  curl -s {base}/health\n  curl -s {base}/openapi.json\n")
 
 
