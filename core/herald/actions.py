@@ -61,10 +61,11 @@ def add_action_schemas(registry, schemas) -> None:
 
 def dispatch(state, principal: Principal, payload: dict) -> tuple[Any, int]:
     """Run the action ``payload["action"]`` for ``principal``; returns ``(body, status)``."""
-    state.schemas.validate("action_request", payload)
-    name = payload["action"]
-    registered = state.registry.actions.get(name)
+    name = payload.get("action")
+    registered = state.registry.actions.get(name) if isinstance(name, str) else None
     if registered is None:
+        # Only an unusable request pays for this check: the action's own schema covers the rest.
+        state.schemas.validate("action_request", payload)
         available = ", ".join(sorted(state.registry.actions))
         raise ValidationError(f"Unknown action {name!r}. Available actions: {available}.", field="action")
     action = registered.obj
