@@ -16,8 +16,8 @@ from herald import models
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
 from herald.config import Config
-from herald.migrate import upgrade
-from herald.models import MODELS, Client, Workspace, db, open_database
+from herald.migrate import HISTORY_TABLE, upgrade
+from herald.models import Client, Workspace, db, open_database
 
 TEST_REDIS_URL = os.environ.get("HERALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES")
@@ -59,7 +59,9 @@ def config(tmp_path, postgres_database, redis_client) -> Config:
     models._plugin_cache.clear()
     if postgres_database:
         database = open_database(postgres_database)
-        tables = ", ".join(f'"{model._meta.table_name}"' for model in MODELS)
+        # Every table (plugins' too) except the migration histories.
+        tables = ", ".join(f'"{name}"' for name in database.get_tables()
+                           if not name.startswith(HISTORY_TABLE))
         database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         database.close_all()
         database_url = postgres_database

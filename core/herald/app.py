@@ -17,7 +17,7 @@ from .auth import Authenticator
 from .config import Config
 from .errors import register_error_handlers
 from .models import bind_database, db
-from .plugins import PluginRegistry, get_plugin_manager
+from .plugins import PluginRegistry, get_plugin_manager, install_sink_dispatcher
 from .schemas import SchemaStore
 
 log = logging.getLogger("herald")
@@ -73,6 +73,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         auth=Authenticator(config.key_cache_seconds, app.config["SECRET_KEY"]),
         redis=connect_redis(config.redis_url), limiter=None)
     app.extensions["herald"] = state
+    install_sink_dispatcher(pm, registry)  # committed events reach the webhook sinks through on_event
     jobs.install(state)  # jobs run in this process (a worker, or SimpleWorker in tests) use this app
 
     @app.after_request
@@ -122,5 +123,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
                    public_media):
         app.register_blueprint(module.bp)
+    for registered in registry.blueprints():  # plugins' routes (register_blueprints)
+        app.register_blueprint(registered.obj)
     ratelimit.apply_login_limit(app, config)
     return app

@@ -58,7 +58,7 @@ def init_db():
     from .migrate import upgrade
     from .models import db
 
-    applied = upgrade(db.obj)
+    applied = upgrade(db.obj, _state().pm)
     click.echo(f"Applied migrations: {', '.join(applied)}" if applied else "Database schema is up to date.")
 
 

@@ -46,8 +46,38 @@ def register_scorers(register):
 def register_webhook_sinks(register):
     """Register places events are delivered to by calling ``register(sink)`` once for each.
 
-    Called once at start-up. A sink has ``name`` and ``deliver(event) -> None`` (it enqueues its
-    own jobs for slow work). The return value is ignored.
+    Called once at start-up. A sink has ``name`` and ``deliver(event) -> None``; the core calls
+    ``deliver`` with every committed :class:`herald.events.DomainEvent` (through its own
+    ``on_event`` implementation, :class:`herald.plugins.SinkDispatcher`), except in workspaces
+    where the sink's plugin is disabled. ``deliver`` must be quick (enqueue jobs for slow work)
+    and idempotent: the reconciler re-dispatches events whose dispatch never completed, so a sink
+    may see an event twice. A sink may also have ``reconcile() -> int``, called by the periodic
+    reconciler to re-enqueue work Redis lost; it returns how many jobs it enqueued. The return
+    value of this hook is ignored.
+    """
+
+
+@hookspec
+def register_blueprints(register):
+    """Add HTTP routes by calling ``register(blueprint)`` once for each Flask blueprint.
+
+    Called once by ``create_app``. Define routes with :func:`herald.api.endpoint` so they get
+    authentication, scopes, schema validation, Idempotency-Key handling and a place in
+    ``/openapi.json``; start each view with ``herald.plugins.require_enabled("<plugin>")`` (or
+    decorate it with :func:`herald.plugins.plugin_feature`) so the routes answer 403
+    ``feature_disabled`` in workspaces where the plugin is disabled. The return value is ignored.
+    """
+
+
+@hookspec
+def register_migrations(register):
+    """Declare the plugin's database migrations by calling ``register(name, directory)``.
+
+    Called by ``herald init-db`` (:func:`herald.migrate.upgrade`), which applies the core's
+    migrations first and then each plugin's, in the order registered. ``name`` identifies the
+    plugin's migration history (kept in its own table, ``herald_schema_migration_<name>``);
+    ``directory`` holds peewee ``playhouse.migrations`` scripts (``0001_initial.py``, ...). The
+    return value is ignored.
     """
 
 

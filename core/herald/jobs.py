@@ -7,12 +7,14 @@ the environment on first use.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
 from . import accounts, events, publishing, queue, tasks
-from .models import Account, IdempotencyRecord, Post, PublishTask, db, utcnow
+from .models import Account, Event, IdempotencyRecord, Post, PublishTask, db, utcnow
 from .platforms import TaskContext
+from .plugins import SinkDispatcher
 from .public_media import public_base_problem
 from .publishing import post_ref
 
@@ -20,6 +22,7 @@ log = logging.getLogger("herald.jobs")
 
 _state = None
 _lock = threading.Lock()
+EVENT_DISPATCH_GRACE_SECONDS = 60  # an undispatched event older than this was lost, not in flight
 
 
 def install(state) -> None:
@@ -118,7 +121,8 @@ def _enqueue(state, task: PublishTask) -> None:
 def reconcile() -> dict:
     """Make sure every active task has a live job; re-enqueue those Redis lost or whose worker died.
 
-    Runs periodically (RQ cron). Returns counts for the log.
+    Also re-dispatches events that were committed but never dispatched, and lets each webhook sink
+    re-enqueue its lost deliveries. Runs periodically (RQ cron). Returns counts for the log.
     """
     state = runtime()
     now = utcnow()
@@ -135,9 +139,28 @@ def reconcile() -> dict:
             if queue.enqueue_task(state.redis, task.id, step, task.due_at, job_timeout=publishing.job_timeout(state)):
                 counts["enqueued"] += 1
         IdempotencyRecord.delete().where(IdempotencyRecord.expires_at < now).execute()
+        counts["events_redispatched"] = redispatch_events(state, now)
+        dispatcher = state.pm.get_plugin(SinkDispatcher.NAME)
+        counts["sink_jobs"] = dispatcher.reconcile() if dispatcher is not None else 0
     if counts["enqueued"]:
         log.info("reconciler re-enqueued %s of %s active tasks", counts["enqueued"], counts["checked"])
     return counts
+
+
+def redispatch_events(state, now: dt.datetime, limit: int = 1000) -> int:
+    """Dispatch events committed but never dispatched (the web process died, say); returns how many.
+
+    Only events older than :data:`EVENT_DISPATCH_GRACE_SECONDS` are taken, so an event whose
+    request is dispatching it right now is left alone. Listeners may hear an event twice.
+    """
+    cutoff = now - dt.timedelta(seconds=EVENT_DISPATCH_GRACE_SECONDS)
+    rows = list(Event.select().where(Event.dispatched_at.is_null() & (Event.created_at < cutoff))
+                .order_by(Event.id).limit(limit))
+    events.dispatch(state.pm, [events.DomainEvent(row.id, row.type, row.workspace_id, row.data, row.created_at)
+                               for row in rows])
+    if rows:
+        log.info("reconciler re-dispatched %s events", len(rows))
+    return len(rows)
 
 
 def check_tokens() -> dict:

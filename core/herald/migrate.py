@@ -4,6 +4,9 @@ Migrations live in ``herald/migrations/`` as numbered scripts; applying them is 
 ``herald init-db`` is safe to run any number of times. A new model field needs a new migration
 (``python -m playhouse.migrations <db-url> generate NAME herald.models:MODELS -d core/herald/migrations``);
 the test suite fails when the models and the migrated schema differ.
+
+Plugins bring their own migrations through the ``register_migrations`` hook; :func:`upgrade` applies
+the core's first, then each plugin's, each set with its own history table.
 """
 
 from __future__ import annotations
@@ -23,14 +26,32 @@ def runner(database: pw.Database) -> Runner:
     return Runner(database, directory=str(MIGRATIONS_DIR), table_name=HISTORY_TABLE)
 
 
-def upgrade(database: pw.Database) -> list[str]:
-    """Apply every pending migration; returns the names applied (empty when up to date)."""
+def plugin_runners(database: pw.Database, pm=None) -> list[tuple[str, Runner]]:
+    """``(name, runner)`` for each plugin's migrations (plugins of ``pm``, default: all installed)."""
+    from .plugins import PluginRegistry, get_plugin_manager
+
+    registry = PluginRegistry(pm or get_plugin_manager())
+    return [(name, Runner(database, directory=str(directory), table_name=f"{HISTORY_TABLE}_{name}"))
+            for name, directory in registry.migrations()]
+
+
+def upgrade(database: pw.Database, pm=None) -> list[str]:
+    """Apply every pending migration, the core's then the plugins'; returns the names applied.
+
+    Plugin migrations are named ``<plugin>:<migration>``. Empty when everything is up to date.
+    """
     logging.getLogger("peewee.migrations").setLevel(logging.WARNING)
     with database.connection_context():
-        return runner(database).up()
+        applied = runner(database).up()
+        for name, plugin_runner in plugin_runners(database, pm):
+            applied += [f"{name}:{migration}" for migration in plugin_runner.up()]
+    return applied
 
 
-def pending(database: pw.Database) -> list[str]:
-    """Names of migrations not yet applied."""
+def pending(database: pw.Database, pm=None) -> list[str]:
+    """Names of migrations not yet applied (the core's, then ``<plugin>:<migration>``)."""
     with database.connection_context():
-        return [m.name for m in runner(database).status() if not m.applied]
+        names = [m.name for m in runner(database).status() if not m.applied]
+        for name, plugin_runner in plugin_runners(database, pm):
+            names += [f"{name}:{m.name}" for m in plugin_runner.status() if not m.applied]
+    return names

@@ -9,11 +9,14 @@ the others load. ``HERALD_TRACE_PLUGINS=1`` logs every hook call.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
+from flask import Blueprint
 
 from . import hookspecs
 from .errors import FeatureDisabled
@@ -41,6 +44,8 @@ def new_plugin_manager() -> pluggy.PluginManager:
 
 def is_builtin(plugin: Any) -> bool:
     """Whether ``plugin`` (a module or object) is one of Herald's built-in plugins."""
+    if isinstance(plugin, SinkDispatcher):
+        return True
     name = getattr(plugin, "__name__", None) or type(plugin).__module__
     return name.startswith(BUILTIN_PREFIX)
 
@@ -131,8 +136,41 @@ class PluginRegistry:
         return found
 
     def plugin_names(self) -> list[str]:
-        """Names of every loaded plugin, sorted."""
-        return sorted(name for name, plugin in self.pm.list_name_plugin() if plugin is not None)
+        """Names of every loaded plugin, sorted (the core's own sink dispatcher is not one)."""
+        return sorted(name for name, plugin in self.pm.list_name_plugin()
+                      if plugin is not None and not isinstance(plugin, SinkDispatcher))
+
+    def blueprints(self) -> list[Registered]:
+        """The Flask blueprints plugins registered (``register_blueprints``), checked once."""
+        found: list[Registered] = []
+        for plugin_name, obj in self._each("register_blueprints"):
+            if not isinstance(obj, Blueprint):
+                raise PluginError(f"plugin {plugin_name!r} registered a blueprint that is not a flask.Blueprint")
+            found.append(Registered(plugin_name, obj))
+        return found
+
+    def migrations(self) -> list[tuple[str, Path]]:
+        """``(name, directory)`` of every plugin's migrations (``register_migrations``), checked once."""
+        found: dict[str, Path] = {}
+        for plugin_name, (name, directory) in self._each("register_migrations", pairs=True):
+            directory = Path(directory)
+            if not directory.is_dir():
+                raise PluginError(f"plugin {plugin_name!r} registered migrations in {directory}: not a directory")
+            if name in found:
+                raise PluginError(f"migrations {name!r} are registered twice")
+            found[name] = directory
+        return list(found.items())
+
+    def _each(self, hook_name: str, pairs: bool = False) -> list[tuple[str, Any]]:
+        collected: list[tuple[str, Any]] = []
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        for impl in impls:
+            def register(*args, _plugin=impl.plugin_name):
+                collected.append((_plugin, args if pairs else args[0]))
+
+            others = [other.plugin for other in impls if other is not impl]
+            self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        return collected
 
     def is_builtin(self, plugin_name: str) -> bool:
         """Whether the named plugin is built into Herald (it cannot be disabled)."""
@@ -156,6 +194,81 @@ class PluginRegistry:
                 "provides": {kind: names for kind, names in provides.items() if names},
             })
         return rows
+
+
+class SinkDispatcher:
+    """The core's ``on_event`` implementation: hands every committed event to the webhook sinks.
+
+    Registered by ``create_app`` (one per plugin manager, pointed at the newest registry). A sink
+    whose plugin is disabled for the event's workspace is skipped; one that raises is logged and
+    the others still run.
+    """
+
+    NAME = "herald.sink_dispatcher"
+
+    def __init__(self, registry: PluginRegistry):
+        self.registry = registry
+
+    @hookspecs.hookimpl
+    def on_event(self, event):
+        """Call ``deliver(event)`` on every sink enabled for the event's workspace."""
+        from .models import plugin_enabled
+
+        for name, registered in self.registry.webhook_sinks.items():
+            if not self.registry.is_builtin(registered.plugin) and not plugin_enabled(event.workspace_id,
+                                                                                      registered.plugin):
+                continue
+            try:
+                registered.obj.deliver(event)
+            except Exception:
+                log.exception("webhook sink %s failed for event %s (%s)", name, event.id, event.type)
+
+    def reconcile(self) -> int:
+        """Let each sink re-enqueue lost work (its optional ``reconcile()``); returns jobs enqueued."""
+        total = 0
+        for name, registered in self.registry.webhook_sinks.items():
+            reconcile = getattr(registered.obj, "reconcile", None)
+            if reconcile is None:
+                continue
+            try:
+                total += reconcile() or 0
+            except Exception:
+                log.exception("webhook sink %s failed to reconcile", name)
+        return total
+
+
+def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry) -> SinkDispatcher:
+    """Register (or re-point) the :class:`SinkDispatcher` of ``pm`` at ``registry``."""
+    dispatcher = pm.get_plugin(SinkDispatcher.NAME)
+    if dispatcher is None:
+        dispatcher = SinkDispatcher(registry)
+        pm.register(dispatcher, name=SinkDispatcher.NAME)
+    dispatcher.registry = registry
+    return dispatcher
+
+
+def require_enabled(plugin_name: str, what: str = "This feature") -> None:
+    """Raise 403 ``feature_disabled`` when ``plugin_name`` is disabled for the calling workspace.
+
+    One line at the top of a plugin's view (after :func:`herald.api.endpoint` authenticated it).
+    """
+    from flask import current_app, g
+
+    check_enabled(current_app.extensions["herald"].registry, g.principal.workspace_id, plugin_name, what)
+
+
+def plugin_feature(plugin_name: str, what: str = "This feature"):
+    """Decorator form of :func:`require_enabled` for a plugin's view functions."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            require_enabled(plugin_name, what)
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
 
 
 def check_enabled(registry: PluginRegistry, workspace_id: int, plugin_name: str, what: str) -> None:

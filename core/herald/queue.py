@@ -1,7 +1,7 @@
 """RQ queues with the JSON serializer (job arguments are ids and plain values, never pickles).
 
 Queues: ``publish`` (one job per publish-task step), ``default`` (periodic housekeeping: the
-reconciler, token health checks). Every publish job has a unique id
+reconciler, token health checks), ``webhooks`` (outgoing webhook deliveries). Every publish job has a unique id
 ``herald-task-<task id>-<step>``; the database row is the source of truth, so a job lost with
 Redis is re-created by the reconciler from the row.
 """
@@ -21,7 +21,8 @@ log = logging.getLogger("herald.queue")
 
 PUBLISH_QUEUE = "publish"
 DEFAULT_QUEUE = "default"
-QUEUE_NAMES = (PUBLISH_QUEUE, DEFAULT_QUEUE)
+WEBHOOKS_QUEUE = "webhooks"  # outgoing webhook deliveries (the webhooks plugin), one job per attempt
+QUEUE_NAMES = (PUBLISH_QUEUE, DEFAULT_QUEUE, WEBHOOKS_QUEUE)
 ALIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED})
 
 # Unexpected exceptions in a job (the database went away, a bug) are retried by RQ itself; platform

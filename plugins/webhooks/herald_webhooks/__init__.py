@@ -1,23 +1,55 @@
 """Signed outgoing webhooks for Herald (Standard Webhooks).
 
-This release registers the HTTP sink; endpoints, signing and delivery arrive with the webhooks
-feature.
+The plugin registers the ``http`` webhook sink (every committed event becomes one delivery job per
+subscribed endpoint), the ``/v1/webhooks`` routes and its own tables (migrations). Deliveries are
+signed with the ``standardwebhooks`` package, retried on the Svix schedule and logged per attempt.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from herald import hookimpl
 
+MIGRATIONS = Path(__file__).parent / "migrations"
+
 
 class HttpSink:
-    """Delivers events to the workspace's HTTPS endpoints, signed with Standard Webhooks."""
+    """Delivers events to the workspace's HTTP(S) endpoints, signed with Standard Webhooks."""
 
     name = "http"
 
     def deliver(self, event):
-        """Deliver ``event`` to subscribed endpoints (not implemented yet)."""
-        raise NotImplementedError("Outgoing webhook delivery is not implemented yet in herald-webhooks 0.1.")
+        """Create a delivery for each subscribed endpoint and enqueue its first attempt."""
+        from herald.jobs import runtime
+
+        from . import deliveries, jobs
+
+        for delivery in deliveries.fan_out(event):
+            jobs.enqueue(runtime().redis, delivery.id, delivery.step)
+
+    def reconcile(self) -> int:
+        """Re-enqueue deliveries whose jobs were lost; returns how many."""
+        from . import jobs
+
+        return jobs.reconcile()
 
 
 @hookimpl
 def register_webhook_sinks(register):
     """Provide the ``http`` webhook sink."""
     register(HttpSink())
+
+
+@hookimpl
+def register_blueprints(register):
+    """Provide the ``/v1/webhooks`` routes."""
+    from .api import bp
+
+    register(bp)
+
+
+@hookimpl
+def register_migrations(register):
+    """Provide the tables for endpoints, deliveries and attempts."""
+    register("webhooks", MIGRATIONS)

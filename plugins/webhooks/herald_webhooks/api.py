@@ -1,0 +1,142 @@
+"""``/v1/webhooks``: endpoints (Apionics), their secrets, test sends, and the delivery log (Airpost)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from herald.api import endpoint, int_arg, state
+from herald.errors import Conflict, NotFound, ValidationError
+from herald.plugins import plugin_feature
+
+from . import deliveries, endpoints, jobs
+from .models import ATTEMPT_PREFIX, DELIVERY_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
+feature = plugin_feature("webhooks", "Outgoing webhooks are")
+LOG_QUERY = (("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
+             ("success", "string", "true or false: only successful or only failed attempts"))
+
+
+def _workspace() -> int:
+    return g.principal.workspace_id
+
+
+@endpoint(bp, "", ("POST",), summary="Register a webhook endpoint (the secret is returned once)", scope="webhooks",
+          body="webhook_create")
+@feature
+def create_webhook(payload):
+    """Create an endpoint; a ``whsec_`` secret is generated when none is given."""
+    row, secret = endpoints.create(state(), _workspace(), payload)
+    return jsonify(endpoints.serialize(row, secret)), 201
+
+
+@endpoint(bp, "", ("GET",), summary="List the workspace's webhook endpoints", scope="webhooks")
+@feature
+def list_webhooks():
+    """Every endpoint of the workspace, oldest first (secrets are never shown again)."""
+    rows = WebhookEndpoint.select().where(WebhookEndpoint.workspace == _workspace()).order_by(WebhookEndpoint.id)
+    return jsonify({"webhooks": [endpoints.serialize(row) for row in rows]})
+
+
+@endpoint(bp, "/<webhook_id>", ("GET",), summary="A webhook endpoint", scope="webhooks")
+@feature
+def get_webhook(webhook_id):
+    """One endpoint, with its disabled notice when Herald disabled it."""
+    return jsonify(endpoints.serialize(endpoints.get(_workspace(), webhook_id)))
+
+
+@endpoint(bp, "/<webhook_id>", ("PATCH",), summary="Change a webhook's url, events or active", scope="webhooks",
+          body="webhook_update")
+@feature
+def update_webhook(webhook_id, payload):
+    """Change the endpoint; ``active: true`` re-enables one Herald disabled."""
+    row = endpoints.update(state(), endpoints.get(_workspace(), webhook_id), payload)
+    return jsonify(endpoints.serialize(row))
+
+
+@endpoint(bp, "/<webhook_id>", ("DELETE",), summary="Delete a webhook endpoint and its delivery log",
+          scope="webhooks")
+@feature
+def delete_webhook(webhook_id):
+    """Delete the endpoint; pending deliveries to it stop."""
+    row = endpoints.get(_workspace(), webhook_id)
+    WebhookEndpoint.delete().where(WebhookEndpoint.id == row.id).execute()
+    return "", 204
+
+
+@endpoint(bp, "/<webhook_id>/rotate-secret", ("POST",), summary="Replace the signing secret (returned once)",
+          scope="webhooks")
+@feature
+def rotate_secret(webhook_id):
+    """A new secret; the previous one keeps signing alongside it for 24 hours."""
+    row, secret = endpoints.rotate(state(), endpoints.get(_workspace(), webhook_id))
+    return jsonify(endpoints.serialize(row, secret))
+
+
+@endpoint(bp, "/<webhook_id>/test", ("POST",), summary="Send a webhook.test event to the endpoint",
+          scope="webhooks")
+@feature
+def test_webhook(webhook_id):
+    """Queue one signed ``webhook.test`` delivery (one attempt; see the delivery log for the result)."""
+    row = endpoints.get(_workspace(), webhook_id)
+    if not row.active:
+        raise Conflict("This webhook is disabled; re-enable it (PATCH active: true) before testing it.")
+    delivery = deliveries.test_delivery(row)
+    jobs.enqueue(state().redis, delivery.id, delivery.step)
+    return jsonify(deliveries.serialize_delivery(delivery)), 202
+
+
+@endpoint(bp, "/<webhook_id>/deliveries", ("GET",), summary="The endpoint's delivery attempts, newest first",
+          scope="webhooks", query=LOG_QUERY)
+@feature
+def endpoint_deliveries(webhook_id):
+    """Each attempt: time, event, HTTP status, duration, the start of the response, the next attempt."""
+    row = endpoints.get(_workspace(), webhook_id)
+    return jsonify(_attempt_page(WebhookAttempt.endpoint == row.id))
+
+
+@endpoint(bp, "/deliveries", ("GET",), summary="Recent delivery attempts to all of the workspace's webhooks",
+          scope="webhooks", query=LOG_QUERY)
+@feature
+def recent_deliveries():
+    """The workspace-wide delivery log, newest first."""
+    return jsonify(_attempt_page(WebhookAttempt.workspace == _workspace()))
+
+
+@endpoint(bp, "/deliveries/<delivery_id>/redeliver", ("POST",), summary="Send a delivery again now",
+          scope="webhooks")
+@feature
+def redeliver(delivery_id):
+    """Re-send a delivery (failed, succeeded or still retrying) with the same webhook-id and body."""
+    number = endpoints.parse_id(delivery_id, DELIVERY_PREFIX, "delivery")
+    row = WebhookDelivery.get_or_none((WebhookDelivery.id == number) & (WebhookDelivery.workspace == _workspace()))
+    if row is None:
+        raise NotFound(f"No delivery {delivery_id!r} in this workspace.")
+    row = deliveries.request_redelivery(row)
+    jobs.enqueue(state().redis, row.id, row.step)
+    return jsonify(deliveries.serialize_delivery(row)), 202
+
+
+def _attempt_page(condition) -> dict:
+    query = (WebhookAttempt.select(WebhookAttempt, WebhookDelivery).join(WebhookDelivery)
+             .where(condition).order_by(WebhookAttempt.id.desc()))
+    success = request.args.get("success")
+    if success:
+        if success not in ("true", "false"):
+            raise ValidationError("success must be true or false.", field="success")
+        query = query.where(WebhookAttempt.success == (success == "true"))
+    cursor = request.args.get("cursor")
+    if cursor:
+        query = query.where(WebhookAttempt.id < _cursor(cursor))
+    limit = int_arg("limit", 20, 1, 100)
+    rows = list(query.limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"deliveries": [deliveries.serialize_attempt(row, row.delivery) for row in rows],
+            "next_cursor": f"{ATTEMPT_PREFIX}{rows[-1].id}" if more else None}
+
+
+def _cursor(value: str) -> int:
+    if value.startswith(ATTEMPT_PREFIX) and value[len(ATTEMPT_PREFIX):].isdigit():
+        return int(value[len(ATTEMPT_PREFIX):])
+    raise ValidationError("cursor must be the next_cursor of a previous page.", field="cursor")

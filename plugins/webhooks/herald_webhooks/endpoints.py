@@ -1,0 +1,142 @@
+"""Webhook endpoints: create, change, rotate the secret, and their JSON shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+from herald import netguard
+from herald.errors import NotFound, ValidationError
+from herald.models import isoformat, utcnow, write_transaction
+
+from . import signing
+from .models import ENDPOINT_PREFIX, PENDING, WebhookDelivery, WebhookEndpoint
+
+ROTATION_GRACE = dt.timedelta(hours=24)  # the previous secret keeps signing this long after a rotation
+MAX_ENDPOINTS = 20  # per workspace
+
+
+@functools.lru_cache(maxsize=4)
+def _secret_key(config) -> str:
+    return config.resolved_secret_key()
+
+
+def secret_key(state) -> str:
+    """The key secrets are encrypted with (``HERALD_SECRET_KEY``)."""
+    return _secret_key(state.config)
+
+
+def parse_id(value: str, prefix: str, what: str) -> int:
+    """The number in an id such as ``wh_12``; 404 when ``value`` cannot be one."""
+    if isinstance(value, str) and value.startswith(prefix) and value[len(prefix):].isdigit():
+        return int(value[len(prefix):])
+    raise NotFound(f"No {what} {value!r} in this workspace.")
+
+
+def get(workspace_id: int, endpoint_id: str) -> WebhookEndpoint:
+    """The workspace's endpoint ``wh_…``; 404 for another workspace's or an unknown one."""
+    number = parse_id(endpoint_id, ENDPOINT_PREFIX, "webhook")
+    row = WebhookEndpoint.get_or_none((WebhookEndpoint.id == number) & (WebhookEndpoint.workspace == workspace_id))
+    if row is None:
+        raise NotFound(f"No webhook {endpoint_id!r} in this workspace.")
+    return row
+
+
+def check_url(state, url: str) -> str:
+    """``url`` when Herald may deliver to it; 400 naming ``url`` otherwise.
+
+    A host that does not resolve yet is accepted (every delivery checks again); one that resolves
+    to a refused address is not.
+    """
+    try:
+        netguard.check_url(url, allow_private=state.config.webhook_allow_private)
+    except netguard.Unresolvable:
+        pass
+    except netguard.BlockedURL as exc:
+        raise ValidationError(f"url is not allowed: {exc.reason}.", field="url") from None
+    return url
+
+
+def signing_secrets(state, endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> list[str]:
+    """The secrets that sign deliveries to ``endpoint`` now: the current one, then the previous one
+    while its grace period lasts."""
+    now = now or utcnow()
+    key = secret_key(state)
+    found = [signing.unseal(key, endpoint.secret_encrypted)]
+    if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at and \
+            endpoint.previous_secret_expires_at > now:
+        found.append(signing.unseal(key, endpoint.previous_secret_encrypted))
+    return found
+
+
+def create(state, workspace_id: int, payload: dict) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint from a ``webhook_create`` body; returns it and its secret (shown once)."""
+    url = check_url(state, payload["url"])
+    secret = signing.check_secret(payload["secret"]) if payload.get("secret") else signing.generate_secret()
+    with write_transaction():
+        if WebhookEndpoint.select().where(WebhookEndpoint.workspace == workspace_id).count() >= MAX_ENDPOINTS:
+            raise ValidationError(f"A workspace can have at most {MAX_ENDPOINTS} webhooks; delete one first.",
+                                  field="url")
+        endpoint = WebhookEndpoint.create(workspace=workspace_id, url=url, events=list(payload["events"]),
+                                          secret_encrypted=signing.seal(secret_key(state), secret))
+    return endpoint, secret
+
+
+def update(state, endpoint: WebhookEndpoint, payload: dict) -> WebhookEndpoint:
+    """Change url, events or active (``webhook_update``). Re-activating clears the disabled notice."""
+    changes: dict = {WebhookEndpoint.updated_at: utcnow()}
+    if "url" in payload:
+        changes[WebhookEndpoint.url] = check_url(state, payload["url"])
+    if "events" in payload:
+        changes[WebhookEndpoint.events] = list(payload["events"])
+    if "active" in payload:
+        changes[WebhookEndpoint.active] = payload["active"]
+        if payload["active"]:
+            changes.update({WebhookEndpoint.disabled_reason: None, WebhookEndpoint.disabled_at: None,
+                            WebhookEndpoint.failing_since: None})
+    with write_transaction():
+        WebhookEndpoint.update(changes).where(WebhookEndpoint.id == endpoint.id).execute()
+    return WebhookEndpoint.get_by_id(endpoint.id)
+
+
+def rotate(state, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
+    """A new secret; the current one keeps signing (alongside) for :data:`ROTATION_GRACE`."""
+    secret = signing.generate_secret()
+    now = utcnow()
+    with write_transaction():
+        WebhookEndpoint.update(previous_secret_encrypted=endpoint.secret_encrypted,
+                               previous_secret_expires_at=now + ROTATION_GRACE,
+                               secret_encrypted=signing.seal(secret_key(state), secret), updated_at=now,
+                               ).where(WebhookEndpoint.id == endpoint.id).execute()
+    return WebhookEndpoint.get_by_id(endpoint.id), secret
+
+
+def disable(endpoint_id: int, reason: str, now: dt.datetime) -> None:
+    """Stop delivering to the endpoint with ``reason`` as its notice; its pending deliveries are cancelled."""
+    WebhookEndpoint.update(active=False, disabled_reason=reason, disabled_at=now, updated_at=now,
+                           ).where(WebhookEndpoint.id == endpoint_id).execute()
+    WebhookDelivery.update(status="cancelled", next_attempt_at=None, updated_at=now,
+                           last_error=reason).where((WebhookDelivery.endpoint == endpoint_id)
+                                                    & (WebhookDelivery.status == PENDING)).execute()
+
+
+def serialize(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
+    """The JSON shape of an endpoint (``secret`` only when it was just created or rotated)."""
+    now = utcnow()
+    rotating = endpoint.previous_secret_expires_at if (
+        endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now) else None
+    data = {
+        "id": f"{ENDPOINT_PREFIX}{endpoint.id}",
+        "url": endpoint.url,
+        "events": list(endpoint.events or []),
+        "active": endpoint.active,
+        "disabled_reason": endpoint.disabled_reason,
+        "disabled_at": isoformat(endpoint.disabled_at),
+        "failing_since": isoformat(endpoint.failing_since),
+        "previous_secret_expires_at": isoformat(rotating),
+        "created_at": isoformat(endpoint.created_at),
+        "updated_at": isoformat(endpoint.updated_at),
+    }
+    if secret is not None:
+        data["secret"] = secret
+    return data

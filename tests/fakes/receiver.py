@@ -1,0 +1,137 @@
+"""A webhook receiver on real HTTP, for tests: records every request and answers as scripted.
+
+::
+
+    with Receiver() as receiver:
+        receiver.script = [Reply(500), Reply(503, headers={"Retry-After": "120"})]  # then 200s
+        ...                                   # deliver to receiver.url
+        payloads = receiver.verified(secret)  # every request checked with standardwebhooks
+
+It listens on 127.0.0.1 (a free port) in a background thread. ``go_down()`` closes the port
+(connections are refused) and ``come_up()`` opens the same port again. A :class:`Reply` with
+``delay`` holds the response that long (a slow receiver), which tests pair with a short client
+timeout instead of sleeping themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks import Webhook
+
+
+@dataclasses.dataclass
+class Reply:
+    """One scripted answer."""
+
+    status: int = 200
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    body: bytes = b"ok"
+    delay: float = 0.0
+
+
+@dataclasses.dataclass
+class Received:
+    """One request as the receiver saw it."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    received_at: float
+    status: int
+
+
+class Receiver:
+    """See the module docstring."""
+
+    def __init__(self, default: Reply | None = None):
+        self.default = default or Reply()
+        self.script: list[Reply] = []
+        self.requests: list[Received] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def __enter__(self) -> Receiver:
+        self.come_up()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.go_down()
+
+    def come_up(self) -> None:
+        """Listen (on the same port as before, after :meth:`go_down`)."""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                reply = receiver._next()
+                with receiver._lock:
+                    receiver.requests.append(Received(self.path, dict(self.headers.items()), body, time.time(),
+                                                      reply.status))
+                if reply.delay:
+                    time.sleep(reply.delay)  # the receiver is slow; the test itself never waits on this
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
+        self._thread.start()
+
+    def go_down(self) -> None:
+        """Stop listening: connections to the port are refused until :meth:`come_up`."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- behaviour and inspection -------------------------------------------------------------------
+
+    def url(self, path: str = "/hook") -> str:
+        """The URL of ``path`` on this receiver."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _next(self) -> Reply:
+        with self._lock:
+            return self.script.pop(0) if self.script else self.default
+
+    def verified(self, *secrets: str, path: str | None = None) -> list[dict]:
+        """Every request's payload, each verified with ``standardwebhooks`` against one of ``secrets``.
+
+        Raises ``WebhookVerificationError`` when a request verifies with none of them.
+        """
+        payloads = []
+        for request in self.received(path):
+            errors = []
+            for secret in secrets:
+                try:
+                    payloads.append(Webhook(secret).verify(request.body, request.headers))
+                    break
+                except Exception as exc:  # try the next secret
+                    errors.append(exc)
+            else:
+                raise errors[-1]
+        return payloads
+
+    def received(self, path: str | None = None) -> list[Received]:
+        """The requests so far (to ``path`` when given)."""
+        with self._lock:
+            return [r for r in self.requests if path is None or r.path == path]

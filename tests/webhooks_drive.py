@@ -1,0 +1,65 @@
+"""Driving webhook deliveries in tests: a clock moved through the database and RQ's schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from drive import CountingWorker, advance
+from herald.models import Event, db
+from herald.queue import QUEUE_NAMES, make_worker
+from herald_webhooks.models import WebhookDelivery, WebhookEndpoint
+
+
+class QuickWorker(CountingWorker):
+    """drive.CountingWorker without RQ's pub/sub listener (it only carries "stop this job" commands,
+    and joining its thread costs up to a second at the end of every burst)."""
+
+    def subscribe(self):
+        self.pubsub_thread = None
+
+    def unsubscribe(self):
+        pass
+
+
+def work(redis_client, max_jobs: int = 1000) -> int:
+    """Run queued jobs in this process until the queues are empty; returns how many ran."""
+    worker = make_worker(redis_client, QUEUE_NAMES, worker_class=QuickWorker)
+    worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False, logging_level="WARNING")
+    return worker.performed
+
+
+def advance_webhooks(redis_client, seconds: float) -> None:
+    """Move the clock ``seconds`` forward for deliveries, endpoints, events and scheduled jobs."""
+    delta = dt.timedelta(seconds=seconds)
+    with db.connection_context():
+        for model, fields in ((WebhookDelivery, ("next_attempt_at",)),
+                              (WebhookEndpoint, ("failing_since", "previous_secret_expires_at")),
+                              (Event, ("created_at",))):
+            for row in list(model.select()):  # read first: a write under an open read cannot wait for the lock
+                changes = {getattr(model, f): getattr(row, f) - delta for f in fields if getattr(row, f) is not None}
+                if changes:
+                    model.update(changes).where(model.id == row.id).execute()
+    advance(redis_client, seconds)
+
+
+def create_webhook(client, tenant, url: str, events=("post.created",), **extra) -> dict:
+    """Register a webhook through the API; returns its JSON (with the secret)."""
+    response = client.post("/v1/webhooks", headers=tenant.headers, json={"url": url, "events": list(events), **extra})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def create_post(client, tenant, caption: str = "Hello") -> dict:
+    """Create a draft post through the action endpoint (emits ``post.created``)."""
+    response = client.post("/api/webhooks", headers=tenant.headers, json={
+        "action": "create_post", "client_id": tenant.client.id, "caption": caption, "platforms": "instagram"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def delivery_log(client, tenant, webhook_id: str | None = None, **params) -> list[dict]:
+    """The delivery attempts the API shows, newest first."""
+    path = f"/v1/webhooks/{webhook_id}/deliveries" if webhook_id else "/v1/webhooks/deliveries"
+    response = client.get(path, headers=tenant.headers, query_string=params)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["deliveries"]
