@@ -128,12 +128,14 @@ def reconcile() -> dict:
     now = utcnow()
     counts = {"checked": 0, "enqueued": 0}
     with db.connection_context():
-        for task in tasks.active_tasks():
+        active = tasks.active_tasks()
+        alive = queue.alive_jobs(state.redis, [queue.task_job_id(task.id, task.step) for task in active])
+        for task in active:
             counts["checked"] += 1
             lease_expired = task.lease_until is not None and task.lease_until < now
             if task.lease_until is not None and not lease_expired:
                 continue  # a worker holds it right now
-            if not lease_expired and queue.job_alive(state.redis, queue.task_job_id(task.id, task.step)):
+            if not lease_expired and queue.task_job_id(task.id, task.step) in alive:
                 continue
             step = tasks.bump_step(task)
             if queue.enqueue_task(state.redis, task.id, step, task.due_at, job_timeout=publishing.job_timeout(state)):

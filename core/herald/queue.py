@@ -55,6 +55,19 @@ def job_alive(connection: redis.Redis, job_id: str) -> bool:
     return job.get_status(refresh=False) in ALIVE_STATUSES
 
 
+def alive_jobs(connection: redis.Redis, job_ids: list[str]) -> set[str]:
+    """Which of ``job_ids`` exist and are waiting, scheduled or running (one round trip for all)."""
+    if not job_ids:
+        return set()
+    alive_values = {status.value for status in ALIVE_STATUSES}
+    with connection.pipeline(transaction=False) as pipeline:
+        for job_id in job_ids:
+            pipeline.hget(Job.key_for(job_id), "status")
+        statuses = pipeline.execute()
+    return {job_id for job_id, status in zip(job_ids, statuses, strict=True)
+            if status is not None and status.decode() in alive_values}
+
+
 def enqueue_task(connection: redis.Redis, task_id: int, step: int, due_at: dt.datetime | None,
                  *, job_timeout: int) -> bool:
     """Enqueue ``herald.jobs.run_task(task_id)`` for ``step``, at ``due_at`` (naive UTC) when in the future.
