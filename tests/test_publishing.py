@@ -424,3 +424,17 @@ def test_cancelling_emits_post_updated(client, tenant, redis_client):
         from herald.models import Event
         last = Event.select().order_by(Event.id.desc()).first()
     assert last.type == "post.updated" and last.data["post"]["status"] == "cancelled"
+
+
+def test_a_job_that_arrives_before_its_task_is_due_reschedules_it(client, tenant, platform, redis_client):
+    """RQ's scheduler works in whole seconds; a job handed over early must not lose its task."""
+    account = connect(client, tenant)
+    body = publish(client, tenant, accounts=[account],
+                   schedule=(utcnow() + dt.timedelta(minutes=10)).isoformat() + "Z").get_json()
+    [task] = task_rows(body["id"])
+    assert jobs.run_task(task.id) == "not due yet: rescheduled"
+    assert scheduled_count(redis_client) == 2  # the original job and the re-scheduled one
+    with db.connection_context():
+        PublishTask.update(due_at=utcnow() + dt.timedelta(seconds=1)).execute()
+    assert jobs.run_task(task.id) == "publish: published"  # within the scheduler's slack
+    assert len(platform.posts) == 1

@@ -48,10 +48,20 @@ def run_task(task_id: int) -> str:
     with db.connection_context():
         claimed = tasks.claim(task_id, state.config.task_lease_seconds)
         if claimed is None:
-            return "nothing to do"
+            return _not_claimed(state, task_id)
         mode, task = claimed
         outcome_label = _advance(state, mode, task)
     return f"{mode}: {outcome_label}"
+
+
+def _not_claimed(state, task_id: int) -> str:
+    """A job that found its task not due yet puts it back on the schedule rather than dropping it."""
+    task = PublishTask.get_or_none(PublishTask.id == task_id)
+    if task is None or task.status not in tasks.ACTIVE or task.lease_until is not None or task.due_at is None:
+        return "nothing to do"
+    step = tasks.bump_step(task)
+    queue.enqueue_task(state.redis, task.id, step, task.due_at, job_timeout=publishing.job_timeout(state))
+    return "not due yet: rescheduled"
 
 
 def _advance(state, mode: str, task: PublishTask) -> str:

@@ -38,6 +38,8 @@ FINAL = frozenset({PUBLISHED, FAILED, CANCELLED})
 ACTIVE = frozenset({QUEUED, PUBLISHING, RETRYING})  # a job should exist for these
 CANCELLABLE = frozenset({PENDING_APPROVAL, QUEUED, RETRYING})
 
+# RQ's scheduler keeps whole seconds and may hand a job over up to a second before its time.
+SCHEDULER_SLACK = dt.timedelta(seconds=2)
 MAX_ATTEMPTS = 6  # calls of publish; transient failures beyond this fail the task
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
@@ -57,7 +59,7 @@ def claim(task_id: int, lease_seconds: float, now: dt.datetime | None = None) ->
     """
     now = now or utcnow()
     lease = now + dt.timedelta(seconds=lease_seconds)
-    due = PublishTask.due_at.is_null() | (PublishTask.due_at <= now)
+    due = PublishTask.due_at.is_null() | (PublishTask.due_at <= now + SCHEDULER_SLACK)
     candidates = (
         ("publish", (PublishTask.status.in_([QUEUED, RETRYING])) & due,
          {PublishTask.attempts: PublishTask.attempts + 1}),

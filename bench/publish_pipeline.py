@@ -1,0 +1,534 @@
+"""Throughput and punctuality of the publishing pipeline: RQ workers publishing through a fake Graph API.
+
+Part 1, throughput. ``--posts`` posts, each for one Instagram account and one Facebook Page with
+one small JPEG (two publish tasks per post), are published end to end by ``--workers`` real
+``herald worker`` processes (RQ's forking ``Worker`` with the scheduler and the JSON serializer):
+claim, token decryption, the Instagram container flow (create, status, quota, publish, permalink)
+and the Facebook photo post over real HTTP to the fake Graph server (``tests/fakes/graph.py``,
+answering at once, in this process), every step committed to SQLite, events recorded and
+dispatched. In the same run, as many ``herald worker`` processes consume as many raw RQ no-op
+jobs (``herald.auth.digest("bench")``) as there are tasks: same command, worker class, fork per
+job, serializer, number of queues listened to, result bookkeeping and Redis. The figure that
+matters is the ratio herald/raw (goal: at least 0.5): the share of RQ's own job rate left once
+Herald does its work per task. Both sides run on the same machine in the same run, so most of the
+machine's speed cancels out; not all of it (the raw side is mostly fork and Redis round trips,
+Herald's side mostly Python, SQLite and HTTP), and a busy machine makes both figures noisy: a
+warning is printed when the load average is above 0.5 at the start.
+
+Both sides are timed the same way. The jobs are enqueued while no worker runs and taken off their
+queue; the workers are started and left to become idle; the jobs are put back in one command and
+the clock runs until every task is ``published``/``failed`` (the database is polled every 50 ms) or
+every no-op job is in RQ's finished registry. The posts are created beforehand through
+``POST /v1/publish`` (Flask test client, in this process): the pipeline is measured, not HTTP
+(``bench/action_throughput.py`` does that). Also printed: RQ's mean time per job in the work-horse
+and the CPU time per job or task of the workers (horses included) and of this process (the fake).
+
+Part 2, lateness. ``--late-posts`` posts (default 1,000), each for the Facebook Page only (text,
+one task per post), are all scheduled for the same whole second, with 2 workers running with the
+scheduler (RQ moves due jobs to the queue once a second). A task's lateness is its
+``published_at`` minus that instant; p50, p99 and max are printed (goal: p99 at most 5 s).
+
+    .venv/bin/python bench/publish_pipeline.py [--posts 200] [--workers 2] [--late-posts 1000]
+
+Experiments, not what Herald ships: ``--worker-class simple`` runs both sides of both parts on
+RQ's non-forking ``SimpleWorker`` (otherwise set up as ``herald worker``); ``--graph-latency 0.3``
+makes the fake wait before every answer, as the real Graph API does. Needs the Redis at
+``--redis-url`` (default ``redis://127.0.0.1:6379/11``, flushed at the start and at the end);
+everything else (data directory, SQLite database, the fake, the workers) is temporary. Exits 1
+when a task failed or did not finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import datetime as dt
+import io
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tests"))  # the fake Graph API lives with the tests
+
+import peewee as pw  # noqa: E402
+import redis  # noqa: E402
+from rq import Worker  # noqa: E402
+from rq.registry import FailedJobRegistry, FinishedJobRegistry  # noqa: E402
+
+from fakes.graph import FB_USER_TOKEN, IG_TOKEN, IG_USER_ID, PAGE_ID, FakeGraph  # noqa: E402
+from herald import tasks  # noqa: E402
+from herald.app import create_app  # noqa: E402
+from herald.auth import create_api_key  # noqa: E402
+from herald.config import Config  # noqa: E402
+from herald.models import PublishTask, Workspace, db, utcnow  # noqa: E402
+from herald.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
+
+SECRET = "bench-secret-key"
+# The public media host. Workers (not in testing mode) refuse loopback and private addresses, and resolve a host
+# name for every task with media; a global address literal (example.com's) needs no DNS. Nothing fetches from it:
+# the fake Graph server never downloads media.
+PUBLIC_URL = "https://93.184.215.14"
+NOOP_QUEUE = "bench-noop"
+# The raw side listens on as many queues as `herald worker` does (the same BLPOP), all but one empty.
+IDLE_QUEUES = tuple(f"bench-idle-{number}" for number in range(1, len(QUEUE_NAMES)))
+NOOP_FUNC = "herald.auth.digest"
+POLL = 0.05
+# `herald worker` with RQ's SimpleWorker instead of the forking Worker (--worker-class simple).
+SIMPLE_WORKER = """
+import sys
+from rq import SimpleWorker
+from herald.app import create_app
+from herald.models import db
+from herald.queue import QUEUE_NAMES, make_worker
+state = create_app().extensions["herald"]
+db.close_all()
+make_worker(state.redis, sys.argv[1:] or QUEUE_NAMES, worker_class=SimpleWorker).work(with_scheduler=True)
+"""
+# A 2×2 grey baseline JFIF JPEG (as in tests/test_graph_plugins.py).
+JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5"
+    "PTgyPC4zNDL/wAALCAACAAIBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQR"
+    "BRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4"
+    "eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEB"
+    "AAA/ACv/2Q==")
+
+
+class Failure(RuntimeError):
+    """The benchmark could not run (a broken setup, not a slow result)."""
+
+
+class LogCollector(logging.Handler):
+    """Keeps what Herald logs in this process (warnings and errors) out of the figures, counted for the end."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+# -- worker processes -------------------------------------------------------------------------
+
+class Workers:
+    """Worker subprocesses, each leading its own process group (with its work-horses and scheduler)."""
+
+    def __init__(self, env: dict, logs: Path, worker_class: str):
+        self.env = env
+        self.logs = logs
+        self.worker_class = worker_class
+        self.procs: list[subprocess.Popen] = []
+        self.started = 0
+
+    def start(self, count: int, queues: tuple[str, ...] = ()) -> None:
+        if self.worker_class == "simple":
+            args = [sys.executable, "-c", SIMPLE_WORKER, *queues]
+        else:
+            args = [str(BIN / "herald"), "worker"]
+            for name in queues:
+                args += ["--queue", name]
+        for _ in range(count):
+            self.started += 1
+            with open(self.logs / f"worker-{self.started}.log", "wb") as log:
+                self.procs.append(subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=log,
+                                                   stderr=subprocess.STDOUT, start_new_session=True))
+
+    def wait_idle(self, connection: redis.Redis, queue_name: str, count: int, timeout: float = 60.0) -> None:
+        """Wait until ``count`` workers listen on ``queue_name`` and are idle."""
+        deadline = time.monotonic() + timeout
+        queue = get_queue(connection, queue_name)
+        while time.monotonic() < deadline:
+            dead = [proc for proc in self.procs if proc.poll() is not None]
+            if dead:
+                raise Failure(f"a worker exited with status {dead[0].returncode}:\n{self.tail()}")
+            idle = [worker for worker in Worker.all(connection=connection, queue=queue)
+                    if worker.get_state() == "idle"]
+            if len(idle) >= count:
+                time.sleep(0.2)  # let them reach BLPOP
+                return
+            time.sleep(POLL)
+        raise Failure(f"{count} workers were not idle on {queue_name} after {timeout:.0f} s:\n{self.tail()}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the worker processes and of the work-horses they have reaped (Linux ``/proc``)."""
+        total = 0
+        for proc in self.procs:
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return math.nan
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def tail(self, lines: int = 15) -> str:
+        return "\n".join(f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+                         for path in sorted(self.logs.glob("worker-*.log")))
+
+    def problems(self) -> tuple[int, str]:
+        """Tracebacks written to the worker logs so far, and the first one's exception line."""
+        count, first = 0, ""
+        for path in sorted(self.logs.glob("worker-*.log")):
+            lines = path.read_text(errors="replace").splitlines()
+            for index, line in enumerate(lines):
+                if line.startswith("Traceback (most recent call last)"):
+                    count += 1
+                    if not first:
+                        first = next((text for text in lines[index + 1:] if text and not text.startswith(" ")), "")
+        return count, first
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (RQ's warm shutdown), then SIGKILL each worker's process group."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # a horse or scheduler left behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+        self.procs = []
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="herald-bench-publish-"))
+        self.fake: FakeGraph | None = None
+        self.redis = redis.Redis.from_url(args.redis_url)
+        self.workers: Workers | None = None
+        self.logs = LogCollector()
+
+    def setup(self) -> None:
+        try:
+            self.redis.ping()
+        except redis.RedisError as exc:
+            raise Failure(f"no Redis at {self.args.redis_url}: {exc}") from None
+        self.redis.flushdb()
+        root = logging.getLogger()
+        root.addHandler(self.logs)
+        root.setLevel(logging.WARNING)
+        self.fake = FakeGraph(quota_total=10**9).start()  # containers FINISHED at the first read; no quota
+        database_url = f"sqlite:///{self.tmp / 'herald.db'}"
+        self.env = dict(os.environ, HERALD_DATA_DIR=str(self.tmp), HERALD_DATABASE_URL=database_url,
+                        HERALD_REDIS_URL=self.args.redis_url, HERALD_SECRET_KEY=SECRET, HERALD_PUBLIC_URL=PUBLIC_URL,
+                        HERALD_GRAPH_BASE_URL=self.fake.base_url, HERALD_RATE_LIMIT="100000000/minute",
+                        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        init = subprocess.run([str(BIN / "herald"), "init-db"], env=self.env, cwd=ROOT, capture_output=True, text=True)
+        if init.returncode:
+            raise Failure(f"herald init-db failed:\n{init.stdout}{init.stderr}")
+        config = Config(data_dir=self.tmp, database_url=database_url, redis_url=self.args.redis_url,
+                        secret_key=SECRET, public_url=PUBLIC_URL, graph_base_url=self.fake.base_url,
+                        rate_limit="100000000/minute", testing=True)
+        self.app = create_app(config)
+        with self.app.app_context(), db.connection_context():
+            workspace = Workspace.create(name="Bench Agency", plan="pro")
+            _, key = create_api_key(workspace, name="bench")
+        self.client = self.app.test_client()
+        self.headers = {"X-API-Key": key}
+        self.instagram = self._connect("instagram", IG_TOKEN)
+        self.facebook = self._connect("facebook", FB_USER_TOKEN)
+        response = self.client.post("/api/media", headers=self.headers, content_type="multipart/form-data",
+                                    data={"file": (io.BytesIO(JPEG), "bench.jpg", "image/jpeg")})
+        self._expect(response, 201, "POST /api/media")
+        self.media = response.get_json()["media"]["id"]
+        self.workers = Workers(self.env, self.tmp, self.args.worker_class)
+        if self.args.graph_latency > 0:
+            self.fake.delay_next(r".*", self.args.graph_latency, times=None)
+
+    def _connect(self, platform: str, token: str) -> dict:
+        response = self.client.post("/v1/accounts", json={"platform": platform, "access_token": token},
+                                    headers=self.headers)
+        self._expect(response, (200, 201), f"POST /v1/accounts ({platform})")
+        return response.get_json()
+
+    @staticmethod
+    def _expect(response, status, what: str) -> None:
+        allowed = status if isinstance(status, tuple) else (status,)
+        if response.status_code not in allowed:
+            raise Failure(f"{what} answered {response.status_code}: {response.get_data(as_text=True)[:400]}")
+
+    def publish_posts(self, count: int, accounts: list[str], media: list, schedule: str, label: str) -> float:
+        """Create ``count`` posts through POST /v1/publish; returns the seconds it took."""
+        started = time.perf_counter()
+        for number in range(count):
+            body = {"content": f"{label} post {number} #herald", "accounts": accounts, "media": media,
+                    "schedule": schedule}
+            self._expect(self.client.post("/v1/publish", json=body, headers=self.headers), 201, "POST /v1/publish")
+        return time.perf_counter() - started
+
+    def task_counts(self, after_id: int = 0) -> dict[str, int]:
+        with db.connection_context():
+            query = (PublishTask.select(PublishTask.status, pw.fn.COUNT(PublishTask.id).alias("n"))
+                     .where(PublishTask.id > after_id).group_by(PublishTask.status))
+            return {row.status: row.n for row in query}
+
+    def last_task_id(self) -> int:
+        with db.connection_context():
+            return PublishTask.select(pw.fn.MAX(PublishTask.id)).scalar() or 0
+
+    def errors(self, after_id: int = 0, limit: int = 3) -> list[str]:
+        with db.connection_context():
+            rows = (PublishTask.select(PublishTask.id, PublishTask.platform, PublishTask.error)
+                    .where((PublishTask.status == tasks.FAILED) & (PublishTask.id > after_id)).limit(limit))
+            return [f"task_{row.id} ({row.platform}): {row.error}" for row in rows]
+
+    def hold(self, queue_name: str) -> list[bytes]:
+        """Take every job id off ``queue_name`` (to be put back at once by :meth:`window`)."""
+        key = get_queue(self.redis, queue_name).key
+        with self.redis.pipeline() as pipe:
+            pipe.lrange(key, 0, -1)
+            pipe.delete(key)
+            ids, _ = pipe.execute()
+        return ids
+
+    def window(self, queue_name: str, held: list[bytes], workers: int, queues: tuple[str, ...], progress) -> dict:
+        """Start ``workers``, wait until they are idle, put ``held`` back on ``queue_name`` in one command and
+        poll ``progress()`` (``(final, total)``) every 50 ms until everything is final.
+
+        Returns the elapsed seconds and the CPU the workers (work-horses included) and this process
+        (the fake Graph server, the polling) used meanwhile.
+        """
+        self.workers.start(workers, queues)
+        try:
+            self.workers.wait_idle(self.redis, queue_name, workers)
+            cpu_workers, cpu_self = self.workers.cpu_seconds(), time.process_time()
+            started = time.perf_counter()
+            self.redis.rpush(get_queue(self.redis, queue_name).key, *held)
+            deadline = started + self.args.timeout
+            while True:
+                final, total = progress()
+                if final >= total or time.perf_counter() > deadline:
+                    break
+                time.sleep(POLL)
+            elapsed = time.perf_counter() - started
+            cpu_workers = self.workers.cpu_seconds() - cpu_workers
+            cpu_self = time.process_time() - cpu_self
+        finally:
+            self.workers.stop()
+        horse = self.horse_times(queue_name)
+        return {"final": final, "seconds": elapsed, "rate": final / elapsed, "jobs": len(horse),
+                "horse_ms": 1000 * sum(horse) / max(1, len(horse)),
+                "cpu_workers_ms": 1000 * cpu_workers / max(1, final), "cpu_self_ms": 1000 * cpu_self / max(1, final),
+                "cores": (cpu_workers + cpu_self) / elapsed}
+
+    def horse_times(self, queue_name: str) -> list[float]:
+        """Seconds each finished job spent in its work-horse (RQ's started_at → ended_at)."""
+        ids = FinishedJobRegistry(queue=get_queue(self.redis, queue_name)).get_job_ids()
+        with self.redis.pipeline() as pipe:
+            for job_id in ids:
+                pipe.hmget(f"rq:job:{job_id}", "started_at", "ended_at")
+            rows = pipe.execute()
+        return [(_rq_time(ended) - _rq_time(started)).total_seconds() for started, ended in rows if started and ended]
+
+    # part 1
+
+    def raw_rq(self, jobs: int, workers: int) -> dict:
+        queue = get_queue(self.redis, NOOP_QUEUE)
+        with self.redis.pipeline() as pipe:
+            for number in range(jobs):
+                queue.enqueue(NOOP_FUNC, "bench", job_id=f"bench-noop-{number}", result_ttl=600, job_timeout=50,
+                              pipeline=pipe)
+            pipe.execute()
+        held = self.hold(NOOP_QUEUE)
+        if len(held) != jobs:
+            raise Failure(f"enqueued {jobs} no-op jobs, found {len(held)} on the queue")
+        finished, failed = FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)
+        result = self.window(NOOP_QUEUE, held, workers, (NOOP_QUEUE, *IDLE_QUEUES),
+                             lambda: (finished.count + failed.count, jobs))
+        result["failed"] = failed.count
+        return result
+
+    def herald(self, posts: int, workers: int) -> dict:
+        create_seconds = self.publish_posts(posts, [self.instagram["id"], self.facebook["id"]], [self.media], "now",
+                                            "Throughput")
+        expected = 2 * posts
+        held = self.hold(PUBLISH_QUEUE)
+        if len(held) != expected:
+            raise Failure(f"expected {expected} publish jobs on the queue, found {len(held)}")
+        graph_calls = len(self.fake.requests)
+
+        def progress():
+            counts = self.task_counts()
+            return counts.get(tasks.PUBLISHED, 0) + counts.get(tasks.FAILED, 0), expected
+
+        result = self.window(PUBLISH_QUEUE, held, workers, (), progress)
+        counts = self.task_counts()
+        result.update(published=counts.get(tasks.PUBLISHED, 0), failed=counts.get(tasks.FAILED, 0), counts=counts,
+                      expected=expected, create_ms=1000 * create_seconds / posts,
+                      graph_calls=len(self.fake.requests) - graph_calls,
+                      ig=len(self.fake.published(IG_USER_ID)), fb=len(self.fake.published(PAGE_ID)),
+                      errors=self.errors())
+        return result
+
+    # part 2
+
+    def lateness(self, posts: int, create_ms: float) -> dict:
+        before = self.last_task_id()
+        self.workers.start(2)
+        try:
+            self.workers.wait_idle(self.redis, PUBLISH_QUEUE, 2)
+            # A whole second (RQ's scheduler scores jobs by whole seconds), leaving room to create every post.
+            lead = posts * create_ms / 1000 * 1.3 + 3.0
+            at = (utcnow() + dt.timedelta(seconds=lead)).replace(microsecond=0) + dt.timedelta(seconds=1)
+            self.publish_posts(posts, [self.facebook["id"]], [], at.isoformat() + "Z", "Scheduled")
+            margin = (at - utcnow()).total_seconds()
+            cpu_workers, cpu_self = self.workers.cpu_seconds(), time.process_time()
+            deadline = time.perf_counter() + max(0.0, margin) + self.args.timeout
+            while time.perf_counter() < deadline:
+                counts = self.task_counts(before)
+                if counts.get(tasks.PUBLISHED, 0) + counts.get(tasks.FAILED, 0) >= posts:
+                    break
+                time.sleep(POLL)
+            cpu_workers = self.workers.cpu_seconds() - cpu_workers
+            cpu_self = time.process_time() - cpu_self
+        finally:
+            self.workers.stop()
+        with db.connection_context():
+            rows = list(PublishTask.select(PublishTask.status, PublishTask.published_at)
+                        .where(PublishTask.id > before))
+        late = sorted((row.published_at - at).total_seconds() for row in rows
+                      if row.status == tasks.PUBLISHED and row.published_at)
+        return {"posts": posts, "published": len(late), "failed": sum(row.status == tasks.FAILED for row in rows),
+                "unfinished": sum(row.status not in tasks.FINAL for row in rows), "margin": margin,
+                "p50": percentile(late, 50), "p99": percentile(late, 99), "max": late[-1] if late else math.nan,
+                "first": late[0] if late else math.nan, "errors": self.errors(before),
+                "rate": len(late) / late[-1] if late and late[-1] > 0 else math.nan,
+                "cpu_workers_ms": 1000 * cpu_workers / max(1, len(rows)),
+                "cpu_self_ms": 1000 * cpu_self / max(1, len(rows))}
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
+        if self.fake is not None:
+            self.fake.stop()
+        with contextlib.suppress(Exception):  # nothing is bound when the setup failed early
+            db.obj.close_all()
+        with contextlib.suppress(redis.RedisError):
+            self.redis.flushdb()
+        logging.getLogger().removeHandler(self.logs)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _rq_time(value: bytes) -> dt.datetime:
+    return dt.datetime.fromisoformat(re.sub(r"Z$", "", value.decode()))
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of sorted ``values``."""
+    if not values:
+        return math.nan
+    return values[min(len(values) - 1, max(0, math.ceil(pct / 100 * len(values)) - 1))]
+
+
+def cost(result: dict) -> str:
+    """Where a phase's time went, per job or task."""
+    return (f"work-horse {result['horse_ms']:.1f} ms wall, CPU {result['cpu_workers_ms']:.1f} ms in workers + "
+            f"{result['cpu_self_ms']:.1f} ms fake/bench, {result['cores']:.2f} cores busy")
+
+
+def loud(message: str) -> None:
+    print(f"!!! {message}", file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=200, help="posts in part 1, 2 tasks each (default 200)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes in part 1 (default 2)")
+    parser.add_argument("--late-posts", type=int, default=1000,
+                        help="posts due in the same second in part 2, 0 skips it (default 1000)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11",
+                        help="a Redis database the benchmark flushes (default redis://127.0.0.1:6379/11)")
+    parser.add_argument("--worker-class", choices=("fork", "simple"), default="fork",
+                        help="fork: `herald worker` (RQ Worker, default); simple: RQ SimpleWorker, an experiment")
+    parser.add_argument("--graph-latency", type=float, default=0.0, metavar="SECONDS",
+                        help="make the fake Graph server wait this long before every answer (default 0: at once)")
+    parser.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take (default 150)")
+    args = parser.parse_args()
+    if args.posts < 1 or args.workers < 1:
+        parser.error("--posts and --workers must be at least 1")
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the workers and remove the files
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        loud(f"the load average is {load:.2f} before the run: something else uses the CPU, the figures will be low")
+    bench = Bench(args)
+    try:
+        bench.setup()
+        kind = "SimpleWorker processes" if args.worker_class == "simple" else "`herald worker` processes (RQ Worker)"
+        print(f"setup: Instagram {bench.instagram['id']} (@{bench.instagram['username']}) and Facebook Page "
+              f"{bench.facebook['id']} ({bench.facebook['username']}), fake Graph at {bench.fake.base_url}; "
+              f"{args.workers} {kind}"
+              + (f"; every Graph answer delayed {args.graph_latency:g} s" if args.graph_latency else ""), flush=True)
+        raw = bench.raw_rq(2 * args.posts, args.workers)
+        print(f"raw rq:  {raw['rate']:7.1f} jobs/s   {raw['final']} no-op jobs in {raw['seconds']:.2f} s; {cost(raw)}",
+              flush=True)
+        pub = bench.herald(args.posts, args.workers)
+        print(f"herald:  {pub['rate']:7.1f} tasks/s  {pub['final']} of {pub['expected']} tasks ({args.posts} posts x "
+              f"Instagram image + Facebook photo) in {pub['seconds']:.2f} s; {cost(pub)}; "
+              f"{pub['graph_calls'] / max(1, pub['final']):.1f} Graph calls per task; "
+              f"creating them took {pub['create_ms']:.1f} ms per post (POST /v1/publish, test client)", flush=True)
+        ratio = pub["rate"] / raw["rate"] if raw["rate"] else math.nan
+        failed = bool(raw["failed"] or raw["final"] < 2 * args.posts)
+        if raw["failed"] or raw["final"] < 2 * args.posts:
+            loud(f"raw rq: {raw['failed']} no-op jobs failed, {2 * args.posts - raw['final']} did not finish")
+        if pub["failed"] or pub["final"] < pub["expected"] or pub["ig"] != args.posts or pub["fb"] != args.posts:
+            failed = True
+            loud(f"herald: {pub['failed']} tasks FAILED, {pub['expected'] - pub['final']} not final "
+                 f"(statuses {pub['counts']}; on the fake: {pub['ig']} Instagram, {pub['fb']} Facebook posts); "
+                 f"first errors: {pub['errors']}")
+        late = None
+        if args.late_posts > 0:
+            late = bench.lateness(args.late_posts, pub["create_ms"])
+            print(f"late:    p50 {late['p50']:.2f} s  p99 {late['p99']:.2f} s  max {late['max']:.2f} s after the "
+                  f"scheduled second ({late['published']} of {late['posts']} Facebook text posts, 1 task each, all due "
+                  f"then; 2 workers; first published {late['first']:.2f} s after it, {late['rate']:.1f} tasks/s; "
+                  f"CPU {late['cpu_workers_ms']:.1f} ms per task in workers + {late['cpu_self_ms']:.1f} ms fake/bench; "
+                  f"created with {late['margin']:.1f} s to spare)", flush=True)
+            if late["margin"] < 0:
+                loud("the posts were not all created before their scheduled time: the lateness includes that")
+            if late["failed"] or late["unfinished"]:
+                failed = True
+                loud(f"lateness: {late['failed']} tasks FAILED, {late['unfinished']} not final; "
+                     f"first errors: {late['errors']}")
+        tracebacks, first = bench.workers.problems()
+        if tracebacks:
+            loud(f"the worker logs hold {tracebacks} tracebacks; the first: {first}")
+        if bench.logs.records:
+            record = bench.logs.records[0]
+            loud(f"Herald logged {len(bench.logs.records)} warnings/errors in the benchmark process (creating "
+                 f"posts); the first: {record.name}: {record.getMessage()}")
+        summary = (f"publish_pipeline: herald {pub['rate']:.1f} tasks/s, raw rq {raw['rate']:.1f} jobs/s, "
+                   f"ratio {ratio:.2f} (goal >= 0.5; {args.workers} {args.worker_class} workers, "
+                   f"{args.posts} posts x 2 accounts)")
+        if late is not None:
+            summary += (f"; {late['posts']} posts due at once: lateness p50 {late['p50']:.1f} s, "
+                        f"p99 {late['p99']:.1f} s (goal p99 <= 5 s, 2 workers)")
+        print(summary)
+        return 1 if failed else 0
+    except Failure as exc:
+        print(f"publish_pipeline: could not run: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bench.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
