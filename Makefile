@@ -41,6 +41,8 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/action_throughput.py
+	$(BIN)/python bench/publish_pipeline.py
+	$(BIN)/python bench/webhook_fanout.py
 
 clean:
 	rm -rf $(VENV) var
