@@ -7,12 +7,12 @@ names the media row and expires (24 hours by default), so links cannot be guesse
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from urllib.parse import quote, urlparse
+import functools
+from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from . import netguard
 from .models import Media
 
 LINK_SECONDS = 24 * 3600
@@ -33,29 +33,25 @@ def public_base_problem(config) -> str | None:
     if not base:
         return ("Publishing media needs HERALD_PUBLIC_URL: the public https address where Instagram and Facebook "
                 "can download uploaded files (e.g. https://herald.example.com).")
-    host = urlparse(base).hostname or ""
     if config.testing:
         return None
-    if host == "localhost" or _is_private(host):
-        return (f"HERALD_PUBLIC_URL is {base}, which Instagram and Facebook cannot reach. Set it to Herald's public "
-                "https address (or a tunnel to it).")
+    problem = _unreachable(base)
+    if problem:
+        return (f"HERALD_PUBLIC_URL is {base}, which Instagram and Facebook cannot reach ({problem}). Set it to "
+                "Herald's public https address (or a tunnel to it).")
     return None
 
 
-def _is_private(host: str) -> bool:
+@functools.lru_cache(maxsize=16)
+def _unreachable(base: str) -> str | None:
+    """Why platforms could not reach ``base`` (cached: publishing asks for every task)."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)} if not _is_ip(host) else {host}
-    except OSError:
-        return False  # unresolvable here does not mean unreachable from Meta; let the platform say
-    return any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+        netguard.check_url(base)
+    except netguard.Unresolvable:
+        return None  # unresolvable here does not mean unreachable from Meta; let the platform say
+    except netguard.BlockedURL as exc:
+        return str(exc)
+    return None
 
 
 def public_url(config, secret_key: str, media: Media) -> str:
