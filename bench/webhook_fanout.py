@@ -2,22 +2,41 @@
 healthy receivers with and without a dead (never-answering) receiver.
 
 Everything runs on this machine in one run: a SQLite database, the Redis at ``--redis`` (its
-database is FLUSHED), ``--workers`` real ``herald worker --burst`` processes, and local receivers
-(tests/fakes/receiver.py). Goals (issue #4): delivery rate >= 0.5 x the no-op job rate; p95
-latency to a healthy receiver while a fourth receiver times out within 2 x the p95 without it.
+database is FLUSHED), ``--workers`` real ``herald worker`` processes, and local receivers
+(tests/fakes/receiver.py). Every measurement starts the workers first and waits until each is
+idle, consuming its queues, so no figure includes worker start-up. Goals (issue #4): delivery rate
+>= 0.5 x the no-op job rate; p95 latency to a healthy receiver while a fourth receiver times out
+within 2 x the p95 without it.
 
-    .venv/bin/python bench/webhook_fanout.py [--events 300] [--workers 4] [--redis redis://127.0.0.1:6379/8]
+- Rates: ``--events`` events to 3 receivers (3 x ``--events`` deliveries) against as many no-op
+  jobs, each timed from the first enqueue/emit to the last job's end/receipt; ``--repeat`` pairs,
+  interleaved, and the medians are reported (a shared machine is noisy).
+- Latency: events at ``--rate`` per second for about 20 s, below capacity (by default half the
+  measured delivery rate), first to the 3 healthy receivers, then with a 4th that accepts
+  connections and never answers (every attempt to it times out after 15 s).
+
+    .venv/bin/python bench/webhook_fanout.py [--events 300] [--workers 4] [--repeat 3] [--rate EVENTS_PER_S]
+        [--timeline] [--redis redis://127.0.0.1:6379/8]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from rq import Worker
+from rq.job import Job
+from rq.registry import FinishedJobRegistry
+from rq.serializers import JSONSerializer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -33,82 +52,133 @@ from herald_webhooks import endpoints as webhook_endpoints  # noqa: E402
 from herald_webhooks.models import WebhookDelivery  # noqa: E402
 
 HERALD = Path(sys.executable).parent / "herald"
+POLL = 0.01  # seconds between looks at Redis / the receivers while the workers run (not part of any figure)
 
 
-def start_workers(env: dict, count: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([str(HERALD), "worker", "--burst"], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL) for _ in range(count)]
+def start_workers(state, env: dict, count: int) -> list[subprocess.Popen]:
+    """Start ``count`` ``herald worker`` processes and return once every one is idle, consuming its queues.
+
+    Nothing is measured until then, so no figure includes the workers' start-up (imports, app creation).
+    """
+    processes = [subprocess.Popen([str(HERALD), "worker"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for _ in range(count)]
+    pids = {process.pid for process in processes}
+    deadline = time.monotonic() + 120
+    while True:
+        idle = {worker.pid for worker in Worker.all(connection=state.redis) if worker.get_state() == "idle"}
+        if pids <= idle:
+            return processes
+        if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
+            stop_workers(processes)
+            raise RuntimeError("the workers did not start")
+        time.sleep(POLL)
 
 
-def wait(processes: list[subprocess.Popen]) -> None:
+def stop_workers(processes: list[subprocess.Popen]) -> None:
+    """Stop the workers: a warm shutdown, then a cold one for a worker stuck in a (15 s) attempt."""
     for process in processes:
-        process.wait(timeout=600)
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.terminate()  # RQ's second SIGTERM kills the running work-horse
+            process.wait(timeout=30)
+
+
+def wait_for(done, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(POLL)
 
 
 def noop_rate(state, env, jobs: int, workers: int) -> float:
+    """Jobs per second of ``herald.models.utcnow`` jobs: from the first enqueue to the last job's end."""
     q = get_queue(state.redis, DEFAULT_QUEUE)
-    for _ in range(jobs):
-        q.enqueue("herald.models.utcnow", result_ttl=0)
-    started = time.perf_counter()
-    wait(start_workers(env, workers))
-    return jobs / (time.perf_counter() - started)
-
-
-def emit(state, workspace_id: int, count: int) -> None:
-    for number in range(count):
-        with db.connection_context(), events.collecting() as recorded, write_transaction():
-            events.record(workspace_id, "post.created", {"post": {"id": number, "caption": f"bench {number}"}})
-        with db.connection_context():
-            events.dispatch(state.pm, recorded)
-
-
-def delivered() -> int:
-    with db.connection_context():
-        return WebhookDelivery.select().where(WebhookDelivery.status == "succeeded").count()
-
-
-def delivery_rate(state, env, workspace_id: int, count: int, workers: int, receivers: int) -> float:
-    emit(state, workspace_id, count)
-    started = time.perf_counter()
-    wait(start_workers(env, workers))
-    elapsed = time.perf_counter() - started
-    return delivered() / elapsed if delivered() == count * receivers else float("nan")
-
-
-def latency_p95(state, env, workspace_id: int, healthy: list[Receiver], count: int, workers: int,
-                rate: float) -> float:
-    """Emit ``count`` events at ``rate`` per second while workers run; p95 seconds from emit to receipt."""
-    sent: dict[str, float] = {}
-    processes = [subprocess.Popen([str(HERALD), "worker"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL) for _ in range(workers)]
+    finished = FinishedJobRegistry(queue=q)
+    before = finished.count
+    processes = start_workers(state, env, workers)
     try:
-        for number in range(count):
-            sent[f"bench {number}"] = time.time()
-            with db.connection_context(), events.collecting() as recorded, write_transaction():
-                events.record(workspace_id, "post.created", {"post": {"id": number, "caption": f"bench {number}"}})
-            with db.connection_context():
-                events.dispatch(state.pm, recorded)
-            time.sleep(1 / rate)  # the load generator's pace, not waiting for work
-        deadline = time.time() + 60
-        while time.time() < deadline and sum(len(r.received()) for r in healthy) < count * len(healthy):
-            time.sleep(0.05)
+        started = time.time()
+        ids = [q.enqueue("herald.models.utcnow", result_ttl=600).id for _ in range(jobs)]
+        wait_for(lambda: finished.count >= before + jobs, 600)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-    import json
+        stop_workers(processes)
+    ended = max(job.ended_at for job in Job.fetch_many(ids, connection=state.redis, serializer=JSONSerializer))
+    return jobs / (ended.replace(tzinfo=dt.UTC).timestamp() - started)
 
-    latencies = sorted(r.received_at - sent[json.loads(r.body)["data"]["post"]["caption"]]
-                       for receiver in healthy for r in receiver.received())
-    return latencies[int(len(latencies) * 0.95) - 1] if latencies else float("nan")
+
+def emit(state, workspace_id: int, number: int) -> None:
+    """Record one ``post.created`` event and dispatch it (as a web request does after its commit)."""
+    with db.connection_context(), events.collecting() as recorded, write_transaction():
+        events.record(workspace_id, "post.created", {"post": {"id": number, "caption": f"bench {number}"}})
+    with db.connection_context():
+        events.dispatch(state.pm, recorded)
+
+
+def delivery_rate(state, env, workspace_id: int, count: int, workers: int, receivers: list[Receiver]) -> float:
+    """Deliveries per second: from the first event emitted to the last delivery received."""
+    processes = start_workers(state, env, workers)
+    try:
+        started = time.time()
+        for number in range(count):
+            emit(state, workspace_id, number)
+        wait_for(lambda: all(len(r.received()) >= count for r in receivers), 600)
+    finally:
+        stop_workers(processes)
+    received = [request for receiver in receivers for request in receiver.received()]
+    if len(received) != count * len(receivers) or any(request.status != 200 for request in received):
+        return float("nan")
+    return len(received) / (max(request.received_at for request in received) - started)
+
+
+def latency_run(state, env, workspace_id: int, healthy: list[Receiver], count: int, workers: int,
+                rate: float) -> list[tuple[float, float]]:
+    """Emit ``count`` events at ``rate`` per second to idle workers; for every delivery to ``healthy``,
+    (seconds from the first event to its event, seconds from its event to its receipt)."""
+    sent: dict[str, float] = {}
+    processes = start_workers(state, env, workers)
+    try:
+        begin = time.time()
+        for number in range(count):
+            pause = begin + number / rate - time.time()
+            if pause > 0:
+                time.sleep(pause)  # the load generator's pace, not waiting for work
+            sent[f"bench {number}"] = time.time()
+            emit(state, workspace_id, number)
+        wait_for(lambda: sum(len(r.received()) for r in healthy) >= count * len(healthy), 120)
+    finally:
+        stop_workers(processes)
+    samples = []
+    for receiver in healthy:
+        for request in receiver.received():
+            at = sent[json.loads(request.body)["data"]["post"]["caption"]]
+            samples.append((at - begin, request.received_at - at))
+    return samples if len(samples) == count * len(healthy) else []
+
+
+def p95(values: list[float]) -> float:
+    values = sorted(values)
+    return values[math.ceil(len(values) * 0.95) - 1] if values else float("nan")
+
+
+def timeline(samples: list[tuple[float, float]]) -> str:
+    """The p95 latency (ms) of the events sent in each second of a run."""
+    seconds: dict[int, list[float]] = {}
+    for at, latency in samples:
+        seconds.setdefault(int(at), []).append(latency)
+    return " ".join(f"{second}s:{p95(values) * 1000:.0f}" for second, values in sorted(seconds.items()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=20.0, help="events per second in the latency runs")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="events per second in the latency runs (default: half the measured delivery "
+                             "capacity, i.e. 0.5 x deliveries/s / 3 receivers)")
+    parser.add_argument("--repeat", type=int, default=3, help="no-op/delivery rate pairs to take the median of")
+    parser.add_argument("--timeline", action="store_true", help="also print each latency run's p95 second by second")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/8")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
@@ -121,32 +191,54 @@ def main() -> None:
     state = create_app(config).extensions["herald"]
     state.redis.flushdb()
 
-    jobs_per_s = noop_rate(state, env, args.events * 3, args.workers)
     receivers = [Receiver().__enter__() for _ in range(3)]
     with db.connection_context():
         workspace = Workspace.create(name="bench")
     for receiver in receivers:
         with db.connection_context():
             webhook_endpoints.create(state, workspace.id, {"url": receiver.url(), "events": ["post.created"]})
-    deliveries_per_s = delivery_rate(state, env, workspace.id, args.events, args.workers, 3)
-    print(f"raw RQ no-op jobs:  {jobs_per_s:8.1f} jobs/s ({args.workers} workers)")
-    print(f"webhook deliveries: {deliveries_per_s:8.1f} deliveries/s to 3 receivers "
-          f"(ratio {deliveries_per_s / jobs_per_s:.2f}, goal >= 0.5)")
+    pairs = []
+    for _ in range(args.repeat):
+        jobs_per_s = noop_rate(state, env, args.events * len(receivers), args.workers)
+        for receiver in receivers:
+            receiver.requests.clear()
+        pairs.append((jobs_per_s, delivery_rate(state, env, workspace.id, args.events, args.workers, receivers)))
+        print(f"  no-op {pairs[-1][0]:.1f} jobs/s, deliveries {pairs[-1][1]:.1f}/s: ratio "
+              f"{pairs[-1][1] / pairs[-1][0]:.2f}", flush=True)
+    jobs_per_s = statistics.median(jobs for jobs, _ in pairs)
+    deliveries_per_s = statistics.median(deliveries for _, deliveries in pairs)
+    ratio = statistics.median(deliveries / jobs for jobs, deliveries in pairs)
+    print(f"raw RQ no-op jobs:  {jobs_per_s:8.1f} jobs/s ({args.workers} workers; median of {args.repeat})")
+    print(f"webhook deliveries: {deliveries_per_s:8.1f} deliveries/s to {len(receivers)} receivers "
+          f"(ratio {ratio:.2f}, median of {args.repeat}; goal >= 0.5)", flush=True)
 
-    latency_events = max(20, int(args.rate * 5))
+    # Below capacity: at or above it the queue grows for as long as events come, and the p95 measures
+    # that backlog (with or without a dead receiver), not how deliveries to one endpoint hold up others.
+    rate = args.rate or round(0.5 * deliveries_per_s / len(receivers), 1)
+    latency_events = max(100, int(rate * 20))  # about 20 s of events
+    print(f"latency runs: {latency_events} events at {rate:g} events/s "
+          f"({rate * len(receivers):g} healthy deliveries/s, {args.workers} workers)", flush=True)
     for receiver in receivers:
         receiver.requests.clear()
-    base = latency_p95(state, env, workspace.id, receivers, latency_events, args.workers, args.rate)
+    base = latency_run(state, env, workspace.id, receivers, latency_events, args.workers, rate)
     dead = Receiver(Reply(delay=3600)).__enter__()  # accepts, never answers: every attempt times out (15 s)
     with db.connection_context():
-        webhook_endpoints.create(state, workspace.id, {"url": dead.url(), "events": ["post.created"]})
+        dead_endpoint, _ = webhook_endpoints.create(state, workspace.id,
+                                                 {"url": dead.url(), "events": ["post.created"]})
     for receiver in receivers:
         receiver.requests.clear()
-    with_dead = latency_p95(state, env, workspace.id, receivers, latency_events, args.workers, args.rate)
-    print(f"p95 latency, healthy receivers:             {base * 1000:8.1f} ms")
-    print(f"p95 latency, healthy, a 4th receiver dead:  {with_dead * 1000:8.1f} ms "
-          f"({with_dead / base:.2f} x, goal <= 2)")
-
+    with_dead = latency_run(state, env, workspace.id, receivers, latency_events, args.workers, rate)
+    base_p95, dead_p95 = p95([latency for _, latency in base]), p95([latency for _, latency in with_dead])
+    print(f"p95 latency, healthy receivers:             {base_p95 * 1000:8.1f} ms")
+    print(f"p95 latency, healthy, a 4th receiver dead:  {dead_p95 * 1000:8.1f} ms "
+          f"({dead_p95 / base_p95:.2f} x, goal <= 2)")
+    with db.connection_context():
+        rows = list(WebhookDelivery.select().where(WebhookDelivery.endpoint == dead_endpoint.id))
+    print(f"dead receiver: {len(dead.received())} attempts begun for {len(rows)} deliveries, which were "
+          f"deferred {sum(row.step - row.attempts for row in rows)} times")
+    if args.timeline:
+        print("p95 ms by second, healthy:   ", timeline(base))
+        print("p95 ms by second, with dead: ", timeline(with_dead))
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
+from rq.registry import ScheduledJobRegistry
 from webhooks_drive import advance_webhooks, create_post, create_webhook, delivery_log, work
 
 from conftest import TEST_REDIS_URL
@@ -19,6 +21,7 @@ from fakes.receiver import Receiver, Reply
 from herald import events, jobs
 from herald.app import create_app
 from herald.models import Event, db, write_transaction
+from herald.queue import WEBHOOKS_QUEUE, get_queue
 from herald_webhooks import deliveries
 from herald_webhooks import jobs as webhook_jobs
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -292,21 +295,207 @@ def test_a_slow_endpoint_times_out_without_holding_up_the_others(client, tenant,
     assert len(failed) == 1 and failed[0].error == "timed out after 0.3 s"
 
 
-def test_a_busy_failing_endpoint_defers_instead_of_taking_more_workers(client, tenant, redis_client):
+@pytest.fixture
+def clock(monkeypatch):
+    """The clock of the in-flight bookkeeping (epoch seconds), moved by hand: ``clock[0] += 3``."""
+    now = [time.time()]
+    monkeypatch.setattr(webhook_jobs, "_now", lambda: now[0])
+    return now
+
+
+def busy(redis_client, hook, started: float, member: str = "busy:0") -> None:
+    """Another worker has had an attempt to ``hook`` in flight since ``started`` (epoch seconds)."""
+    redis_client.zadd(webhook_jobs._slot_key(endpoint_row(hook).id), {member: started})
+
+
+def in_flight(redis_client, hook) -> dict[str, float]:
+    """The attempts to ``hook`` in flight, by member, with their start times."""
+    return {member.decode(): score for member, score in
+            redis_client.zrange(webhook_jobs._slot_key(endpoint_row(hook).id), 0, -1, withscores=True)}
+
+
+def limit(redis_client, hook) -> int:
+    return webhook_jobs.in_flight_limit(redis_client, endpoint_row(hook))
+
+
+def deferred_by(redis_client) -> list[float]:
+    """Seconds from now until each scheduled webhook job is due (RQ keeps whole seconds)."""
+    registry = ScheduledJobRegistry(queue=get_queue(redis_client, WEBHOOKS_QUEUE))
+    return sorted(score - time.time() for _, score in redis_client.zrange(registry.key, 0, -1, withscores=True))
+
+
+def test_a_busy_failing_endpoint_defers_instead_of_taking_more_workers(client, tenant, redis_client, clock):
     with Receiver(Reply(500)) as failing, Receiver() as healthy:
         bad = create_webhook(client, tenant, failing.url())
         create_webhook(client, tenant, healthy.url())
         create_post(client, tenant)
         work(redis_client)
         assert endpoint_row(bad).failing_since is not None
-        assert webhook_jobs.in_flight_limit(endpoint_row(bad)) == webhook_jobs.FAILING_IN_FLIGHT
-        redis_client.set(webhook_jobs._slot_key(endpoint_row(bad).id), 1)  # a worker is on it right now
+        assert limit(redis_client, bad) == webhook_jobs.FAILING_IN_FLIGHT  # answers promptly, but fails
+        busy(redis_client, bad, clock[0])  # a worker is on it right now
         create_post(client, tenant)
         advance_webhooks(redis_client, 6)
         work(redis_client)
         assert len(healthy.received()) == 2
         assert len(failing.received()) == 1  # both due attempts were deferred, not made
+        assert all(0 <= delay <= webhook_jobs.DEFER_JITTER[1] + 1 for delay in deferred_by(redis_client))
         redis_client.delete(webhook_jobs._slot_key(endpoint_row(bad).id))
         advance_webhooks(redis_client, 4)
         work(redis_client)
         assert len(failing.received()) == 3
+
+
+def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client, tenant, redis_client, clock):
+    with Receiver() as receiver:
+        hook = create_webhook(client, tenant, receiver.url())
+        endpoint_id = endpoint_row(hook).id
+        # Never answered yet (for all Herald knows it is dead): one attempt at a time.
+        assert limit(redis_client, hook) == webhook_jobs.FAILING_IN_FLIGHT
+        busy(redis_client, hook, clock[0] - 0.5)  # its first attempt has been in flight for 0.5 s
+        create_post(client, tenant)
+        work(redis_client)
+        assert receiver.received() == []  # deferred a moment, no second worker
+        (delay,) = deferred_by(redis_client)
+        assert 0 <= delay <= webhook_jobs.DEFER_JITTER[1] + 1
+        # That first attempt gets a prompt answer: the endpoint earns its parallel attempts.
+        webhook_jobs._release_slot(redis_client, endpoint_id, "busy:0", deliveries.AttemptResult(200, 12))
+        assert in_flight(redis_client, hook) == {}
+        assert 0 < redis_client.ttl(webhook_jobs._answer_key(endpoint_id)) <= webhook_jobs.ANSWER_TTL
+        assert limit(redis_client, hook) == webhook_jobs.HEALTHY_IN_FLIGHT
+        for number in range(webhook_jobs.HEALTHY_IN_FLIGHT - 1):
+            busy(redis_client, hook, clock[0] - 0.5, member=f"busy:{number}")
+        advance_webhooks(redis_client, 4)
+        work(redis_client)
+        assert len(receiver.received()) == 1  # the fourth slot
+        assert set(in_flight(redis_client, hook)) == {"busy:0", "busy:1", "busy:2"}  # its own was released
+        # An attempt that gets no answer at all (a timeout) takes the endpoint back to one at a time.
+        webhook_jobs._release_slot(redis_client, endpoint_id, "busy:0",
+                                   deliveries.AttemptResult(None, 15000, error="timed out after 15 s"))
+        assert redis_client.get(webhook_jobs._answer_key(endpoint_id)) == webhook_jobs.NO_ANSWER.encode()
+        assert limit(redis_client, hook) == webhook_jobs.FAILING_IN_FLIGHT
+        # Its next attempt will most likely time out too: whoever waits on it waits for that, even
+        # while the attempt is young (instead of re-running every few seconds meanwhile).
+        redis_client.delete(webhook_jobs._slot_key(endpoint_id))
+        busy(redis_client, hook, clock[0] - 0.5)
+        create_post(client, tenant)
+        work(redis_client)
+        assert len(receiver.received()) == 1
+        (delay,) = deferred_by(redis_client)
+        earliest = webhook_jobs.TIMEOUT_SECONDS - 0.5 + webhook_jobs.DEFER_JITTER[0]
+        assert earliest - 1 <= delay <= earliest + webhook_jobs.TIMEOUT_SECONDS + 1
+
+
+def test_an_attempt_stuck_past_stuck_after_limits_its_endpoint_to_one_worker(client, tenant, redis_client, clock):
+    with Receiver() as hanging, Receiver() as healthy:
+        dead = create_webhook(client, tenant, hanging.url())
+        good = create_webhook(client, tenant, healthy.url())
+        create_post(client, tenant)
+        work(redis_client)  # both answer promptly: both may take HEALTHY_IN_FLIGHT workers
+        assert limit(redis_client, dead) == limit(redis_client, good) == webhook_jobs.HEALTHY_IN_FLIGHT
+        busy(redis_client, dead, clock[0])  # then a worker's attempt to it hangs
+        assert limit(redis_client, dead) == webhook_jobs.HEALTHY_IN_FLIGHT  # not for long enough yet
+        clock[0] += webhook_jobs.STUCK_AFTER + 1
+        assert limit(redis_client, dead) == webhook_jobs.FAILING_IN_FLIGHT  # before its timeout completes
+        assert limit(redis_client, good) == webhook_jobs.HEALTHY_IN_FLIGHT
+        create_post(client, tenant)
+        work(redis_client)
+        assert len(healthy.received()) == 2
+        assert len(hanging.received()) == 1  # the second delivery waits instead of taking a second worker
+        # It answered promptly until now, so this may be a stall: look again after as long again.
+        stuck = webhook_jobs.STUCK_AFTER + 1
+        (delay,) = deferred_by(redis_client)
+        assert stuck + webhook_jobs.DEFER_JITTER[0] - 1 <= delay <= stuck + webhook_jobs.DEFER_JITTER[1] + 1
+        clock[0] += 6  # still hanging, 9 s in: the next look is when its 15 s timeout ends it
+        advance_webhooks(redis_client, stuck + webhook_jobs.DEFER_JITTER[1] + 1)
+        work(redis_client)
+        assert len(hanging.received()) == 1
+        (delay,) = deferred_by(redis_client)
+        remaining = webhook_jobs.TIMEOUT_SECONDS - 9
+        assert remaining + webhook_jobs.DEFER_JITTER[0] - 1 <= delay <= remaining + webhook_jobs.DEFER_JITTER[1] + 1
+        webhook_jobs._release_slot(redis_client, endpoint_row(dead).id, "busy:0",  # the timeout ends it
+                                   deliveries.AttemptResult(None, 15000, error="timed out after 15 s"))
+        advance_webhooks(redis_client, remaining + webhook_jobs.DEFER_JITTER[1] + 1)
+        work(redis_client)
+        assert len(hanging.received()) == 2
+
+
+def test_deliveries_waiting_on_a_first_attempt_that_hangs_wait_for_its_timeout(client, tenant, redis_client,
+                                                                                  clock):
+    with Receiver() as receiver:
+        hook = create_webhook(client, tenant, receiver.url())  # a new endpoint: nothing known about it
+        busy(redis_client, hook, clock[0] - webhook_jobs.STUCK_AFTER - 1)  # its first attempt hangs
+        for caption in ("one", "two"):
+            create_post(client, tenant, caption)
+        # Their jobs are scheduled when the events fan out: no worker runs a job only to find the slot taken.
+        assert work(redis_client) == 0
+        assert receiver.received() == []
+        # Until the HTTP timeout ends that attempt, spread over one more timeout: those waiting on a
+        # dead endpoint neither re-run every few seconds nor wake all at once when its slot frees.
+        earliest = webhook_jobs.TIMEOUT_SECONDS - webhook_jobs.STUCK_AFTER - 1 + webhook_jobs.DEFER_JITTER[0]
+        assert all(earliest - 1 <= delay <= earliest + webhook_jobs.TIMEOUT_SECONDS + 1
+                   for delay in deferred_by(redis_client))
+        assert len(deferred_by(redis_client)) == 2
+        # Both are counted as waiting (until their wake time) ...
+        waiting_key = webhook_jobs._waiting_key(endpoint_row(hook).id)
+        wake_times = dict(redis_client.zrange(waiting_key, 0, -1, withscores=True))
+        assert len(wake_times) == 2 and 0 < redis_client.ttl(waiting_key) <= webhook_jobs.WAIT_TTL
+        # ... so that the more wait, the wider their wake-ups are spread.
+        with db.connection_context():
+            delivery = WebhookDelivery.select().order_by(WebhookDelivery.id).first()
+        redis_client.zadd(waiting_key, {str(1000 + n): clock[0] + 100 for n in range(40)})
+        assert webhook_jobs._slot(redis_client, endpoint_row(hook), delivery.id, delivery.step,
+                                  take=False).waiting == 41  # not counting itself
+        # ... and one that gets its slot no longer waits; one whose wake time is long past no longer counts.
+        redis_client.delete(webhook_jobs._slot_key(endpoint_row(hook).id))
+        assert webhook_jobs._take_slot(redis_client, endpoint_row(hook), delivery.id, delivery.step) is None
+        assert webhook_jobs._slot(redis_client, endpoint_row(hook), 0, 0, take=False).waiting == 41
+        redis_client.zadd(waiting_key, {"2000": clock[0] + 200})
+        clock[0] += 100 + webhook_jobs.WAIT_GRACE + 1
+        assert webhook_jobs._slot(redis_client, endpoint_row(hook), 0, 0, take=False).waiting == 1
+        assert redis_client.zrange(waiting_key, 0, -1) == [b"2000"]
+
+
+def test_how_long_a_delivery_waits_for_a_busy_endpoint():
+    defer_for, lo, hi = webhook_jobs.defer_for, *webhook_jobs.DEFER_JITTER
+    timeout = webhook_jobs.TIMEOUT_SECONDS
+    assert lo <= defer_for(0.5, "0.012") <= hi  # a prompt endpoint: that attempt ends any moment
+    assert lo <= defer_for(0.5, None) <= hi  # a new one: its first attempt may well end any moment
+    assert 4 + lo <= defer_for(1.0, "5.000") <= 4 + lo + 5  # a slow one: when that attempt should end
+    assert 3 + lo <= defer_for(3.0, "0.012") <= 3 + hi  # a prompt one stalled 3 s: look again in 3 s
+    assert 3 + lo <= defer_for(12.0, "0.012") <= 3 + hi  # ... but not after its timeout
+    assert timeout - 3 + lo <= defer_for(3.0, None) <= timeout - 3 + lo + timeout  # a first attempt hanging
+    no_answer = defer_for(0.5, webhook_jobs.NO_ANSWER)  # its last attempt got no answer
+    assert timeout - 0.5 + lo <= no_answer <= timeout - 0.5 + lo + timeout
+    # It takes one attempt at a time: with 40 others waiting, spread over 10 attempts, not one.
+    many = defer_for(0.5, webhook_jobs.NO_ANSWER, waiting=40)
+    assert timeout - 0.5 + lo <= many <= timeout - 0.5 + lo + 10 * timeout
+    assert defer_for(0.5, webhook_jobs.NO_ANSWER, waiting=10**6) <= timeout + lo + webhook_jobs.MAX_SPREAD
+    assert lo <= defer_for(0.5, "0.012", waiting=40) <= hi  # not when it answers promptly
+
+
+def test_a_crashed_workers_in_flight_entry_does_not_throttle_its_endpoint_for_ever(client, tenant, redis_client,
+                                                                                     clock):
+    with Receiver() as receiver:
+        hook = create_webhook(client, tenant, receiver.url())
+        create_post(client, tenant)
+        work(redis_client)
+        key = webhook_jobs._slot_key(endpoint_row(hook).id)
+        busy(redis_client, hook, clock[0], member="crashed:0")  # its work-horse was killed mid-attempt
+        clock[0] += 10
+        assert limit(redis_client, hook) == webhook_jobs.FAILING_IN_FLIGHT  # looks stuck: one at a time ...
+        create_post(client, tenant)
+        work(redis_client)
+        assert len(receiver.received()) == 1  # ... and its one slot is taken
+        clock[0] += webhook_jobs.STALE_AFTER  # older than any live attempt can be
+        assert limit(redis_client, hook) == webhook_jobs.HEALTHY_IN_FLIGHT
+        assert in_flight(redis_client, hook) == {}  # pruned
+        advance_webhooks(redis_client, 30)
+        work(redis_client)
+        assert len(receiver.received()) == 2
+        # Whatever is left behind expires with the endpoint's quiet: the set has a TTL.
+        busy(redis_client, hook, clock[0], member="crashed:1")
+        assert webhook_jobs._take_slot(redis_client, endpoint_row(hook), 7, 1) is None
+        assert 0 < redis_client.ttl(key) <= webhook_jobs.STALE_AFTER
+        # RQ re-running a job whose work-horse crashed replaces that run's entry instead of waiting for it.
+        assert webhook_jobs._take_slot(redis_client, endpoint_row(hook), 7, 1) is None
+        assert set(in_flight(redis_client, hook)) == {"crashed:1", "7:1"}

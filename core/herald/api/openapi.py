@@ -1,8 +1,13 @@
-"""``GET /openapi.json``: an OpenAPI 3.1 document built from the registered routes and ``schemas/``."""
+"""``GET /openapi.json``: an OpenAPI 3.1 document built from the registered routes and ``schemas/``.
+
+``ENDPOINTS`` lists every route ever declared with :func:`herald.api.endpoint` in this process
+(plugin blueprints included, whichever application imported them); the document keeps only those
+the running application actually serves (its ``url_map``).
+"""
 
 import re
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from .. import __version__
 from ..actions import schema_name
@@ -57,14 +62,21 @@ def _operation(doc, method: str, schemas) -> dict:
     return operation
 
 
+def _served() -> set[tuple[str, str]]:
+    """(rule, method) for every route of the running application."""
+    return {(rule.rule, method) for rule in current_app.url_map.iter_rules() for method in rule.methods or ()}
+
+
 def build_document() -> dict:
-    """The OpenAPI 3.1 document for the running application."""
+    """The OpenAPI 3.1 document for the running application (only the routes it serves)."""
     store = state().schemas
+    served = _served()
     paths: dict = {}
     for doc in ENDPOINTS:
         path = _CONVERTER.sub(r"{\2}", doc.path)
         for method in doc.methods:
-            paths.setdefault(path, {})[method.lower()] = _operation(doc, method, state().registry.actions)
+            if (doc.path, method) in served:
+                paths.setdefault(path, {})[method.lower()] = _operation(doc, method, state().registry.actions)
     components = {_component(name): schema for name, schema in store.schemas.items()}
     components["Error"] = _ERROR
     return {

@@ -69,7 +69,9 @@ def fan_out(event) -> list[WebhookDelivery]:
     """Create a delivery for each active endpoint of the workspace subscribed to ``event.type``.
 
     Idempotent: an endpoint that already has a delivery of this event gets no second one. Returns
-    the deliveries created (the caller enqueues them).
+    the deliveries created (the caller enqueues them; those to an endpoint that is not answering
+    and busy with an attempt are scheduled already, see :func:`herald_webhooks.jobs.schedule_if_held`,
+    which makes enqueueing them again a no-op).
     """
     subscribed = [row for row in WebhookEndpoint.select().where(
         (WebhookEndpoint.workspace == event.workspace_id) & (WebhookEndpoint.active == True))  # noqa: E712
@@ -91,6 +93,14 @@ def fan_out(event) -> list[WebhookDelivery]:
                         message_id=f"msg_{event.id}", payload=body, next_attempt_at=utcnow()))
             except pw.IntegrityError:
                 continue
+    if created:
+        from herald.jobs import runtime
+
+        from . import jobs
+
+        by_id = {endpoint.id: endpoint for endpoint in subscribed}
+        for delivery in created:
+            jobs.schedule_if_held(runtime().redis, by_id[delivery.endpoint_id], delivery)
     return created
 
 
@@ -158,16 +168,17 @@ def record(delivery: WebhookDelivery, step: int, result: AttemptResult, now: dt.
     number = delivery.attempts + 1
     trigger = delivery.trigger
     with write_transaction():
-        endpoint = WebhookEndpoint.get_by_id(delivery.endpoint_id)
         next_at = None
         status = SUCCEEDED if result.success else FAILED
         notice = None
-        if result.success:
-            WebhookEndpoint.update(failing_since=None).where(WebhookEndpoint.id == endpoint.id).execute()
+        if result.success:  # (the common case: no read of the endpoint, and a write only when it was failing)
+            WebhookEndpoint.update(failing_since=None).where(
+                (WebhookEndpoint.id == delivery.endpoint_id) & WebhookEndpoint.failing_since.is_null(False)).execute()
         elif result.status == 410:
             notice = (f"Disabled on {isoformat(now)}: the endpoint answered 410 Gone, which asks senders to stop. "
                       "Re-enable it to resume deliveries.")
         else:
+            endpoint = WebhookEndpoint.get_by_id(delivery.endpoint_id)
             failing_since = endpoint.failing_since or now
             if endpoint.failing_since is None:
                 WebhookEndpoint.update(failing_since=now).where(WebhookEndpoint.id == endpoint.id).execute()
@@ -193,7 +204,7 @@ def record(delivery: WebhookDelivery, step: int, result: AttemptResult, now: dt.
             WebhookDelivery.update(attempts=WebhookDelivery.attempts + 1).where(
                 WebhookDelivery.id == delivery.id).execute()
         if notice:
-            endpoints.disable(endpoint.id, notice, now)
+            endpoints.disable(delivery.endpoint_id, notice, now)
             status = FAILED
     return status if changed else "superseded"
 
