@@ -74,7 +74,7 @@ def test_create_post_records_first_version_and_event(client, tenant):
     assert versions[0].actor.startswith("key:")
     assert versions[0].changes["caption"] == {"before": None, "after": "Instagram caption"}
     event = Event.get(Event.type == "post.created")
-    assert event.data["post"]["id"] == post_id
+    assert event.data["post"]["id"] == f"post_{post_id}"  # events carry the /v1 shape, as webhooks do
     assert event.dispatched_at is not None
 
 

@@ -18,7 +18,7 @@ class Listener:
 
     @hookimpl
     def on_event(self, event):
-        if event.data.get("post", {}).get("caption") == "explode":
+        if event.data.get("post", {}).get("content") == "explode":
             raise RuntimeError("listener bug")
         self.heard.append((event.workspace_id, event.type))
 

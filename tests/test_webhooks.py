@@ -57,7 +57,8 @@ def test_deliveries_are_signed_and_verify_with_standardwebhooks(client, tenant, 
     with db.connection_context():
         event = Event.get(Event.type == "post.created")
     assert payload["data"] == event.data  # exactly what the event recorded with the change
-    assert payload["data"]["post"]["id"] == post["post"]["id"] and payload["data"]["post"]["caption"] == "Signed hello"
+    assert payload["data"]["post"]["id"] == f"post_{post['post']['id']}"  # the /v1 shape
+    assert payload["data"]["post"]["content"] == "Signed hello"
     (request,) = receiver.received()
     assert request.headers["webhook-id"].startswith("msg_")
     assert request.headers["Content-Type"] == "application/json"

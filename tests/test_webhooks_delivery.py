@@ -219,7 +219,7 @@ def test_a_receiver_down_then_up_gets_every_event_exactly_as_signed(client, tena
     advance_webhooks(redis_client, 6)
     work(redis_client)
     payloads = receiver.verified(hook["secret"])
-    assert sorted(p["data"]["post"]["caption"] for p in payloads) == ["one", "three", "two"]
+    assert sorted(p["data"]["post"]["content"] for p in payloads) == ["one", "three", "two"]
     assert len({r.headers["webhook-id"] for r in receiver.received()}) == 3
 
 
@@ -239,14 +239,14 @@ def test_an_event_committed_but_never_dispatched_is_delivered_by_the_reconciler(
                                                                                    redis_client):
     hook = create_webhook(client, tenant, receiver.url())
     with db.connection_context(), events.collecting(), write_transaction():
-        events.record(tenant.workspace.id, "post.created", {"post": {"id": 1, "caption": "orphan"}})
+        events.record(tenant.workspace.id, "post.created", {"post": {"id": "post_1", "content": "orphan"}})
     # the process that made the change died before dispatching
     assert jobs.reconcile()["events_redispatched"] == 0  # too recent: its request may be dispatching it
     advance_webhooks(redis_client, jobs.EVENT_DISPATCH_GRACE_SECONDS + 1)
     assert jobs.reconcile()["events_redispatched"] == 1
     work(redis_client)
     (payload,) = receiver.verified(hook["secret"])
-    assert payload["data"]["post"]["caption"] == "orphan"
+    assert payload["data"]["post"]["content"] == "orphan"
     assert jobs.reconcile()["events_redispatched"] == 0
     with db.connection_context():
         assert Event.select().where(Event.dispatched_at.is_null()).count() == 0
@@ -280,7 +280,7 @@ def test_events_survive_a_killed_web_process(client, tenant, config, receiver, r
     jobs.reconcile()
     work(redis_client)
     (payload,) = receiver.verified(hook["secret"])
-    assert payload["type"] == "post.created" and payload["data"]["post"]["caption"] == "survivor"
+    assert payload["type"] == "post.created" and payload["data"]["post"]["content"] == "survivor"
 
 
 def test_a_slow_endpoint_times_out_without_holding_up_the_others(client, tenant, redis_client, monkeypatch):

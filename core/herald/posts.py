@@ -78,7 +78,9 @@ def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, ca
                           post_type=post_type, platforms=platforms, media=media, status="draft",
                           created_at=now, updated_at=now)
     record_version(post, actor, None)
-    events.record(workspace_id, "post.created", {"post": serialize_post(post)})
+    from .publishing import serialize_post as public_shape  # the /v1 shape, which webhooks carry
+
+    events.record(workspace_id, "post.created", {"post": public_shape(post)})
     return post
 
 
@@ -89,7 +91,7 @@ def record_engagement(post: Post, metrics: dict[str, int], source: str) -> Engag
         raise ValidationError(f"Send at least one metric: {', '.join(METRICS)}.", field="likes")
     snapshot = EngagementSnapshot.create(post=post, source=source, **values)
     events.record(post.workspace_id, "engagement.updated",
-                  {"post_id": post.id, "engagement": serialize_engagement(snapshot)})
+                  {"post_id": f"post_{post.id}", "engagement": serialize_engagement(snapshot)})
     return snapshot
 
 

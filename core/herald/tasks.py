@@ -98,7 +98,8 @@ def mark_published(task: PublishTask, platform_post_id: str, url: str | None) ->
     with events.collecting() as recorded, write_transaction():
         _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=now,
                 lease_until=None, error=None, due_at=None)
-        events.record(task.workspace_id, "publish.completed", {"task": serialize_task(task), "post_id": task.post_id})
+        events.record(task.workspace_id, "publish.completed",
+                      {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
         refresh_post(task.post_id)
     return recorded
 
@@ -109,7 +110,8 @@ def mark_failed(task: PublishTask, reason: str) -> list:
     Returns the events to dispatch."""
     with events.collecting() as recorded, write_transaction():
         _finish(task, status=FAILED, error=reason, lease_until=None, due_at=None)
-        events.record(task.workspace_id, "publish.failed", {"task": serialize_task(task), "post_id": task.post_id})
+        events.record(task.workspace_id, "publish.failed",
+                      {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
         refresh_post(task.post_id)
     return recorded
 
