@@ -10,7 +10,8 @@ answered within :data:`STUCK_AFTER` in the last :data:`ANSWER_TTL` seconds (new,
 slow, or whose last attempt got no answer), that is failing, or that has an attempt in flight for
 longer than :data:`STUCK_AFTER` right now, gets one attempt at a time. So a receiver that never
 answers holds one worker from its very first delivery, not every worker until its first timeout
-completes.
+completes. Deliveries waiting for it are spread out (:func:`defer_for`), and new ones are scheduled
+as the event fans out (:func:`schedule_if_held`) rather than run only to find the slot taken.
 
 Attempts in flight are kept in a Redis sorted set per endpoint (member ``<delivery id>:<step>``,
 score: start time), changed atomically by a Lua script; entries older than :data:`STALE_AFTER`
