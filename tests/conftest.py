@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 import redis
 
+from fakes.graph import FakeGraph
 from herald import models
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
@@ -80,6 +81,26 @@ def app(config):
     application = create_app(config)
     yield application
     db.obj.close_all()
+
+
+@pytest.fixture
+def build_app(config):
+    """Factory: an application for ``config`` with some settings changed (pools closed afterwards)."""
+
+    def build(**changes):
+        if db.obj is not None:
+            db.obj.close_all()
+        return create_app(dataclasses.replace(config, **changes))
+
+    yield build
+    db.obj.close_all()
+
+
+@pytest.fixture
+def fake():
+    """A running fake Graph API."""
+    with FakeGraph() as server:
+        yield server
 
 
 @pytest.fixture

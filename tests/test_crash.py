@@ -18,7 +18,7 @@ from test_graph_plugins import connect_account, upload_jpeg
 
 from conftest import TEST_REDIS_URL
 from drive import advance
-from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN, FakeGraph
+from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import jobs, tasks
 from herald.app import create_app
 from herald.models import PublishTask, db
@@ -26,12 +26,6 @@ from herald.models import PublishTask, db
 SEED = int(os.environ.get("HERALD_CRASH_SEED", "20261123"))
 POSTS = 5  # x 2 accounts
 HERALD = Path(sys.executable).parent / "herald"
-
-
-@pytest.fixture
-def fake():
-    with FakeGraph() as server:
-        yield server
 
 
 @pytest.fixture

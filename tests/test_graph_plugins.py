@@ -27,7 +27,6 @@ from fakes.graph import (
     PAGE_ID,
     PAGE_NAME,
     PAGE_TOKEN,
-    FakeGraph,
 )
 from herald.app import create_app
 from herald.config import Config
@@ -41,13 +40,6 @@ from herald_instagram.publishing import CONFIRM_AFTER, POLL_IMAGE, POLL_VIDEO
 CAPTION = "Fresh bread at 7, as every Saturday #bakery"
 instagram = InstagramPlatform()
 facebook = FacebookPlatform()
-
-
-@pytest.fixture
-def fake():
-    """A running fake Graph API."""
-    with FakeGraph() as server:
-        yield server
 
 
 @pytest.fixture

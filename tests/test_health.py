@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-import pytest
 from redis_server import RedisServer
-
-from herald.app import create_app
-from herald.models import db
 
 
 def test_health_is_ok_with_database_and_redis(client, redis_client):
@@ -46,19 +40,6 @@ def test_health_only_answers_get(client):
     response = client.post("/health")
     assert response.status_code == 405
     assert response.get_json()["error"]["code"] == "method_not_allowed"
-
-
-@pytest.fixture
-def build_app(config):
-    """Factory: an application for ``config`` with some settings changed (pools closed afterwards)."""
-
-    def build(**changes):
-        if db.obj is not None:
-            db.obj.close_all()
-        return create_app(dataclasses.replace(config, **changes))
-
-    yield build
-    db.obj.close_all()
 
 
 def test_health_is_503_when_redis_is_down_without_revealing_where_it_is(build_app):

@@ -4,7 +4,6 @@ media ids in create_post; the 1 MiB limit on JSON bodies."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import fcntl
 import hashlib
 import io
@@ -20,7 +19,6 @@ import pytest
 
 from conftest import assert_error
 from herald import media as media_module
-from herald.app import create_app
 from herald.models import Media, db
 
 MiB = 1024 * 1024
@@ -181,19 +179,6 @@ class LazyMultipartBody(io.RawIOBase):
 
 def upload_lazy(client, tenant, body: LazyMultipartBody):
     return client.post("/api/media", headers=tenant.headers, input_stream=body, content_type=body.content_type)
-
-
-@pytest.fixture
-def build_app(config):
-    """Factory: an application for ``config`` with some settings changed (pools closed afterwards)."""
-
-    def build(**changes):
-        if db.obj is not None:
-            db.obj.close_all()
-        return create_app(dataclasses.replace(config, **changes))
-
-    yield build
-    db.obj.close_all()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ behind trusted reverse proxies."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import types
 
@@ -15,23 +14,9 @@ from flask import request
 from redis_server import RedisServer
 
 from conftest import assert_error
-from herald.app import create_app
 from herald.auth import SESSION_COOKIE, create_user, generate_key
 from herald.config import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMIT, Config
 from herald.models import db
-
-
-@pytest.fixture
-def build_app(config):
-    """Factory: an application for ``config`` with some settings changed (pools closed afterwards)."""
-
-    def build(**changes):
-        if db.obj is not None:
-            db.obj.close_all()
-        return create_app(dataclasses.replace(config, **changes))
-
-    yield build
-    db.obj.close_all()
 
 
 @pytest.fixture

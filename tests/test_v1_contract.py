@@ -10,18 +10,12 @@ from test_graph_plugins import connect_account, upload_jpeg
 
 from conftest import assert_error
 from drive import work
-from fakes.graph import IG_TOKEN, PAGE_TOKEN, FakeGraph
+from fakes.graph import IG_TOKEN, PAGE_TOKEN
 from herald.app import create_app
 from herald.auth import create_api_key
 from herald.models import db, utcnow
 
 NEXT_YEAR = utcnow().year + 1
-
-
-@pytest.fixture
-def fake():
-    with FakeGraph() as server:
-        yield server
 
 
 @pytest.fixture
