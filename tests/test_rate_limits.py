@@ -13,7 +13,7 @@ import redis
 from flask import request
 from redis_server import RedisServer
 
-from conftest import assert_error
+from conftest import TEST_REDIS_URL, assert_error
 from herald.auth import SESSION_COOKIE, create_user, generate_key
 from herald.config import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMIT, Config
 from herald.models import db
@@ -313,3 +313,23 @@ def test_trusted_proxy_supplies_client_address_scheme_and_host(build_app):
     assert seen(build_app(trusted_proxies=1)).get_json() == {
         "address": "203.0.113.1", "scheme": "https", "host": "herald.example"}
     assert seen(build_app()).get_json() == {"address": PROXY, "scheme": "http", "host": "localhost"}
+
+
+def test_one_trip_storage_reports_the_window_redis_holds(app, redis_client):
+    """The window remembered from a hit equals what limits' own RedisStorage reads back afterwards."""
+    from limits.storage import RedisStorage
+
+    from herald.ratelimit_storage import OneTripRedisStorage, storage_uri
+
+    fast = OneTripRedisStorage(storage_uri(TEST_REDIS_URL))
+    stock = RedisStorage(TEST_REDIS_URL)
+    with app.test_request_context():
+        for _ in range(3):
+            assert fast.acquire_sliding_window_entry("one-trip", 3, 60)
+        remembered = fast.get_sliding_window("one-trip", 60)
+        assert not fast.acquire_sliding_window_entry("one-trip", 3, 60)  # the fourth is refused
+        refused = fast.get_sliding_window("one-trip", 60)
+    read_back = stock.get_sliding_window("one-trip", 60)
+    assert remembered[0] == read_back[0] == 0 and remembered[2] == read_back[2] == 3
+    assert refused[2] == 3  # a refused hit takes nothing
+    assert abs(remembered[3] - read_back[3]) < 1  # current window's time to live, seconds

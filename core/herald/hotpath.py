@@ -60,27 +60,38 @@ def _id_of(value: Any) -> Any:
 
 @functools.lru_cache(maxsize=256)
 def _select_sql(model: type[pw.Model], columns: tuple[str, ...], null_columns: tuple[str, ...],
-                database_class: type) -> str:
+                limit: int | None, database_class: type) -> str:
     database = _database()
     table = _quote(database, model._meta.table_name)
     names = ", ".join(_quote(database, field.column_name) for field in model._meta.sorted_fields)
     conditions = [f"{_quote(database, model._meta.fields[name].column_name)} = {database.param}" for name in columns]
     conditions += [f"{_quote(database, model._meta.fields[name].column_name)} IS NULL" for name in null_columns]
-    return f"SELECT {names} FROM {table} WHERE {' AND '.join(conditions)} LIMIT 1"
+    sql = f"SELECT {names} FROM {table} WHERE {' AND '.join(conditions)} ORDER BY {_quote(database, 'id')}"
+    return sql if limit is None else f"{sql} LIMIT {int(limit)}"
+
+
+def _select(model: type[pw.Model], null: tuple[str, ...], limit: int | None, equal: dict[str, Any]) -> list[pw.Model]:
+    columns = tuple(equal)
+    sql = _select_sql(model, columns, tuple(null), limit, type(_database()))
+    params = [model._meta.fields[name].db_value(_id_of(equal[name])) for name in columns]
+    fields = model._meta.sorted_fields
+    instances = []
+    for row in _database().execute_sql(sql, params).fetchall():
+        instance = model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
+        instance._dirty.clear()
+        instances.append(instance)
+    return instances
 
 
 def select_one(model: type[pw.Model], *, null: tuple[str, ...] = (), **equal: Any) -> pw.Model | None:
-    """The first row of ``model`` whose fields equal ``equal`` and whose ``null`` fields are NULL."""
-    columns = tuple(equal)
-    sql = _select_sql(model, columns, tuple(null), type(_database()))
-    params = [model._meta.fields[name].db_value(_id_of(equal[name])) for name in columns]
-    row = _database().execute_sql(sql, params).fetchone()
-    if row is None:
-        return None
-    fields = model._meta.sorted_fields
-    instance = model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
-    instance._dirty.clear()
-    return instance
+    """The first row (lowest id) of ``model`` whose fields equal ``equal`` and whose ``null`` fields are NULL."""
+    rows = _select(model, null, 1, equal)
+    return rows[0] if rows else None
+
+
+def select_all(model: type[pw.Model], *, null: tuple[str, ...] = (), **equal: Any) -> list[pw.Model]:
+    """Every row of ``model`` (by id) whose fields equal ``equal`` and whose ``null`` fields are NULL."""
+    return _select(model, null, None, equal)
 
 
 @functools.lru_cache(maxsize=256)

@@ -17,6 +17,7 @@ from limits import RateLimitItem, parse
 from .auth import SESSION_COOKIE, Authenticator
 from .config import Config
 from .errors import HeraldError, Unauthorized, error_response
+from .ratelimit_storage import storage_uri
 
 log = logging.getLogger("herald.ratelimit")
 
@@ -49,7 +50,7 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
         app=app,
         default_limits=[config.rate_limit],
         default_limits_exempt_when=lambda: request.path in EXEMPT_PATHS,
-        storage_uri=config.redis_url,
+        storage_uri=storage_uri(config.redis_url),  # one Redis round trip per request
         storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         strategy="sliding-window-counter",
         headers_enabled=True,
