@@ -74,13 +74,36 @@ def _select(model: type[pw.Model], null: tuple[str, ...], limit: int | None, equ
     columns = tuple(equal)
     sql = _select_sql(model, columns, tuple(null), limit, type(_database()))
     params = [model._meta.fields[name].db_value(_id_of(equal[name])) for name in columns]
+    return [from_row(model, row) for row in _database().execute_sql(sql, params).fetchall()]
+
+
+def column_list(model: type[pw.Model]) -> str:
+    """Every column of ``model``, quoted, in the order :func:`from_row` expects."""
+    database = _database()
+    return ", ".join(_quote(database, field.column_name) for field in model._meta.sorted_fields)
+
+
+def column(model: type[pw.Model], name: str) -> str:
+    """The quoted column of ``model``'s field ``name``."""
+    return _quote(_database(), model._meta.fields[name].column_name)
+
+
+def table(model: type[pw.Model]) -> str:
+    """The quoted table name of ``model``."""
+    return _quote(_database(), model._meta.table_name)
+
+
+def param() -> str:
+    """The database driver's parameter placeholder."""
+    return _database().param
+
+
+def from_row(model: type[pw.Model], row: tuple) -> pw.Model:
+    """An instance of ``model`` from a row of :func:`column_list`'s columns."""
     fields = model._meta.sorted_fields
-    instances = []
-    for row in _database().execute_sql(sql, params).fetchall():
-        instance = model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
-        instance._dirty.clear()
-        instances.append(instance)
-    return instances
+    instance = model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
+    instance._dirty.clear()
+    return instance
 
 
 def select_one(model: type[pw.Model], *, null: tuple[str, ...] = (), **equal: Any) -> pw.Model | None:

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 
-from . import accounts, events, publishing, queue, tasks
+from . import accounts, events, hotpath, publishing, queue, tasks
 from .models import Account, Event, IdempotencyRecord, Post, PublishTask, db, utcnow
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
@@ -68,11 +68,11 @@ def _advance(state, mode: str, task: PublishTask) -> str:
     registered = state.registry.platforms.get(task.platform)
     if registered is None:
         return _fail(state, task, f"The {task.platform} plugin is not installed on this server any more.")
-    account = Account.get_by_id(task.account_id)
+    account = hotpath.select_one(Account, id=task.account_id)
     token, problem = accounts.usable(state, account)
     if problem:
         return _fail(state, task, problem)
-    post = Post.get_by_id(task.post_id)
+    post = hotpath.select_one(Post, id=task.post_id)
     if post.media:
         problem = public_base_problem(state.config)
         if problem:
@@ -97,7 +97,7 @@ def _advance(state, mode: str, task: PublishTask) -> str:
         from .outcomes import PublishOutcome
 
         outcome = PublishOutcome.transient(f"The {task.platform} plugin failed unexpectedly: {exc}")
-    task = PublishTask.get_by_id(task.id)  # pick up the state the platform saved
+    task.state = context.state  # what the platform saved (committed by save_state)
     return _record(state, task, outcome)
 
 

@@ -18,11 +18,12 @@ the next job is enqueued, so the database alone is enough to rebuild the queues.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 
-from . import events
-from .models import Post, PublishTask, isoformat, utcnow, write_transaction
+from . import events, hotpath
+from .models import Post, PublishTask, db, isoformat, utcnow, write_transaction
 
 log = logging.getLogger("herald.tasks")
 
@@ -51,44 +52,54 @@ def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
     return max(5.0, (rng or random).uniform(0, ceiling))
 
 
+@functools.lru_cache(maxsize=16)
+def _claim_sql(mode: str, database_class: type) -> str:
+    """The conditional UPDATE that claims a task in ``mode`` (built once per database; see herald.hotpath)."""
+    c = functools.partial(hotpath.column, PublishTask)
+    p = hotpath.param()
+    due = f"({c('due_at')} IS NULL OR {c('due_at')} <= {p})"
+    condition = {
+        "publish": f"{c('status')} IN ({p}, {p}) AND {due}",
+        "check": f"{c('status')} = {p} AND {c('lease_until')} IS NULL AND {due}",
+        "reconcile": f"{c('status')} = {p} AND {c('lease_until')} < {p}",
+    }[mode]
+    return (f"UPDATE {hotpath.table(PublishTask)} SET {c('status')} = {p}, {c('lease_until')} = {p}, "
+            f"{c('updated_at')} = {p}, {c('attempts')} = {c('attempts')} + {p} "
+            f"WHERE {c('id')} = {p} AND {condition} RETURNING {hotpath.column_list(PublishTask)}")
+
+
 def claim(task_id: int, lease_seconds: float, now: dt.datetime | None = None) -> tuple[str, PublishTask] | None:
     """Take a due task for this worker; returns ``(mode, task)`` or None when there is nothing to do.
 
     ``mode`` is ``publish`` (queued or retrying), ``check`` (waiting on the platform) or
-    ``reconcile`` (a worker died while it held the task).
+    ``reconcile`` (a worker died while it held the task). One conditional UPDATE per mode, in one
+    transaction: the database decides, so two workers never both hold the task.
     """
     now = now or utcnow()
-    lease = now + dt.timedelta(seconds=lease_seconds)
-    due = PublishTask.due_at.is_null() | (PublishTask.due_at <= now + SCHEDULER_SLACK)
-    candidates = (
-        ("publish", (PublishTask.status.in_([QUEUED, RETRYING])) & due,
-         {PublishTask.attempts: PublishTask.attempts + 1}),
-        ("check", (PublishTask.status == PUBLISHING) & PublishTask.lease_until.is_null() & due, {}),
-        ("reconcile", (PublishTask.status == PUBLISHING) & (PublishTask.lease_until < now),
-         {PublishTask.attempts: PublishTask.attempts + 1}),
-    )
-    for mode, condition, extra in candidates:
-        changes = {PublishTask.status: PUBLISHING, PublishTask.lease_until: lease, PublishTask.updated_at: now,
-                   **extra}
-        with write_transaction():
-            claimed = (PublishTask.update(changes)
-                       .where((PublishTask.id == task_id) & condition).execute())
-        if claimed:
-            return mode, PublishTask.get_by_id(task_id)
+    stamp = PublishTask.updated_at.db_value
+    lease, when, slack = stamp(now + dt.timedelta(seconds=lease_seconds)), stamp(now), stamp(now + SCHEDULER_SLACK)
+    conditions = {"publish": ([QUEUED, RETRYING, slack], 1), "check": ([PUBLISHING, slack], 0),
+                  "reconcile": ([PUBLISHING, when], 1)}
+    with write_transaction():
+        for mode, (values, attempt) in conditions.items():
+            sql = _claim_sql(mode, type(db.obj))
+            row = db.execute_sql(sql, [PUBLISHING, lease, when, attempt, task_id, *values]).fetchone()
+            if row is not None:
+                return mode, hotpath.from_row(PublishTask, row)
     return None
 
 
 def save_state(task_id: int, state: dict) -> None:
     """Commit what the platform saved for the task (its next step depends on it)."""
     with write_transaction():
-        PublishTask.update(state=state, updated_at=utcnow()).where(PublishTask.id == task_id).execute()
+        hotpath.update_by_ids(PublishTask, [task_id], state=state, updated_at=utcnow())
 
 
 def _finish(task: PublishTask, **changes) -> PublishTask:
     changes.setdefault("updated_at", utcnow())
     for name, value in changes.items():
         setattr(task, name, value)
-    task.save(only=[getattr(PublishTask, name) for name in changes])
+    hotpath.update_by_ids(PublishTask, [task.id], **changes)
     return task
 
 
@@ -160,20 +171,20 @@ def post_status(statuses: list[str]) -> str:
 
 def refresh_post(post_id: int) -> None:
     """Recompute the post's status (and ``published_at``) from its tasks; call inside the writing transaction."""
-    rows = list(PublishTask.select(PublishTask.status, PublishTask.published_at).where(PublishTask.post == post_id))
-    post = Post.get_by_id(post_id)
-    if post.status == "rejected":
+    post = hotpath.select_one(Post, id=post_id)
+    if post is None or post.status == "rejected":
         return
+    rows = hotpath.select_all(PublishTask, post=post_id)
     status = post_status([row.status for row in rows])
     published = [row.published_at for row in rows if row.published_at]
     changes = {}
     if status != post.status:
-        changes[Post.status] = status
+        changes["status"] = status
     if published and post.published_at != min(published):
-        changes[Post.published_at] = min(published)
+        changes["published_at"] = min(published)
     if changes:
-        changes[Post.updated_at] = utcnow()
-        Post.update(changes).where(Post.id == post_id).execute()
+        changes["updated_at"] = utcnow()
+        hotpath.update_by_ids(Post, [post_id], **changes)
 
 
 def serialize_task(task: PublishTask) -> dict:
