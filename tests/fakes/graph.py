@@ -372,7 +372,8 @@ class _Handler(BaseHTTPRequestHandler):
     """Parses one HTTP request into a :class:`FakeRequest` and writes the fake's answer."""
 
     fake: FakeGraph
-    protocol_version = "HTTP/1.0"
+    protocol_version = "HTTP/1.1"  # keep-alive, as graph.facebook.com
+    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall between them
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         self._serve("GET")

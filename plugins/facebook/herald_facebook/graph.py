@@ -10,14 +10,12 @@ the query string of a GET and in a form-encoded body of a POST. Failures raise
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from herald.platforms import PlatformRejected, TokenHealth
+from herald_facebook import transport
 from herald_facebook.graph_errors import (
     INVALID,
     NETWORK,
@@ -82,28 +80,20 @@ class GraphClient:
         else:
             data = urllib.parse.urlencode(fields).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            response = urllib.request.urlopen(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                body = exc.read()
-            raise error_from_response(exc.code, body, exc.headers) from None
-        except urllib.error.URLError as exc:  # raised while connecting or sending: nothing took effect
-            raise network_error(self.host, exc, uncertain=False) from None
-        except (http.client.HTTPException, OSError) as exc:  # sent, then the answer was lost or timed out
-            raise network_error(self.host, exc, uncertain=method != "GET") from None
-        with response:
-            try:
-                body = response.read()
-            except (http.client.HTTPException, OSError) as exc:
-                raise network_error(self.host, exc, uncertain=method != "GET") from None
+            answer = transport.send(method, url, body=data, headers=headers, timeout=self.timeout)
+        except transport.SendFailed as exc:  # nothing reached the host: nothing took effect
+            raise network_error(self.host, exc.reason, uncertain=False) from None
+        except transport.AnswerLost as exc:  # sent, then the answer was lost or timed out
+            raise network_error(self.host, exc.reason, uncertain=method != "GET") from None
+        if answer.status >= 400:
+            raise error_from_response(answer.status, answer.body, answer.headers)
         try:
-            answer = json.loads(body)
+            parsed = json.loads(answer.body)
         except ValueError:
             raise GraphError(f"{self.host} answered with something that is not JSON", kind=NETWORK,
-                             status=response.status, uncertain=method != "GET") from None
-        return answer if isinstance(answer, dict) else {"data": answer}
+                             status=answer.status, uncertain=method != "GET") from None
+        return parsed if isinstance(parsed, dict) else {"data": parsed}
 
 
 # -- time ---------------------------------------------------------------------------------------
