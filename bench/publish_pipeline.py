@@ -2,18 +2,18 @@
 
 Part 1, throughput. ``--posts`` posts, each for one Instagram account and one Facebook Page with
 one small JPEG (two publish tasks per post), are published end to end by ``--workers`` real
-``herald worker`` processes (RQ's forking ``Worker`` with the scheduler and the JSON serializer):
-claim, token decryption, the Instagram container flow (create, status, quota, publish, permalink)
-and the Facebook photo post over real HTTP to the fake Graph server (``tests/fakes/graph.py``,
-answering at once, in this process), every step committed to SQLite, events recorded and
-dispatched. In the same run, as many ``herald worker`` processes consume as many raw RQ no-op
-jobs (``herald.auth.digest("bench")``) as there are tasks: same command, worker class, fork per
-job, serializer, number of queues listened to, result bookkeeping and Redis. The figure that
+``herald worker`` processes (RQ's ``SimpleWorker``, Herald's default, with the scheduler and the
+JSON serializer): claim, token decryption, the Instagram container flow (create, status, quota,
+publish, permalink) and the Facebook photo post over real HTTP to the fake Graph server
+(``tests/fakes/graph.py``, answering at once, in this process), every step committed to SQLite,
+events recorded and dispatched. In the same run, as many ``herald worker`` processes consume as
+many raw RQ no-op jobs (``herald.auth.digest("bench")``) as there are tasks: same command, worker
+class, serializer, number of queues listened to, result bookkeeping and Redis. The figure that
 matters is the ratio herald/raw (goal: at least 0.5): the share of RQ's own job rate left once
 Herald does its work per task. Both sides run on the same machine in the same run, so most of the
-machine's speed cancels out; not all of it (the raw side is mostly fork and Redis round trips,
-Herald's side mostly Python, SQLite and HTTP), and a busy machine makes both figures noisy: a
-warning is printed when the load average is above 0.5 at the start.
+machine's speed cancels out; not all of it (the raw side is mostly RQ's bookkeeping and Redis
+round trips, Herald's side mostly Python, SQLite and HTTP), and a busy machine makes both figures
+noisy: a warning is printed when the load average is above 0.5 at the start.
 
 Both sides are timed the same way. The jobs are enqueued while no worker runs and taken off their
 queue; the workers are started and left to become idle; the jobs are put back in one command and
@@ -30,10 +30,10 @@ scheduler (RQ moves due jobs to the queue once a second). A task's lateness is i
 
     .venv/bin/python bench/publish_pipeline.py [--posts 200] [--workers 2] [--late-posts 1000]
 
-Experiments, not what Herald ships: ``--worker-class simple`` runs both sides of both parts on
-RQ's non-forking ``SimpleWorker`` (otherwise set up as ``herald worker``); ``--graph-latency 0.3``
+Experiments: ``--worker-class fork`` runs both sides of both parts on RQ's forking ``Worker`` (a
+work-horse process per job, ``HERALD_WORKER_CLASS=fork``); ``--graph-latency 0.3``
 makes the fake wait before every answer, as the real Graph API does. Needs the Redis at
-``--redis-url`` (default ``redis://127.0.0.1:6379/11``, flushed at the start and at the end);
+``--redis-url`` (default ``redis://127.0.0.1:6379/7``, flushed at the start and at the end);
 everything else (data directory, SQLite database, the fake, the workers) is temporary. Exits 1
 when a task failed or did not finish.
 """
@@ -84,17 +84,6 @@ NOOP_QUEUE = "bench-noop"
 IDLE_QUEUES = tuple(f"bench-idle-{number}" for number in range(1, len(QUEUE_NAMES)))
 NOOP_FUNC = "herald.auth.digest"
 POLL = 0.05
-# `herald worker` with RQ's SimpleWorker instead of the forking Worker (--worker-class simple).
-SIMPLE_WORKER = """
-import sys
-from rq import SimpleWorker
-from herald.app import create_app
-from herald.models import db
-from herald.queue import QUEUE_NAMES, make_worker
-state = create_app().extensions["herald"]
-db.close_all()
-make_worker(state.redis, sys.argv[1:] or QUEUE_NAMES, worker_class=SimpleWorker).work(with_scheduler=True)
-"""
 # A 2×2 grey baseline JFIF JPEG (as in tests/test_graph_plugins.py).
 JPEG = base64.b64decode(
     "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5"
@@ -132,12 +121,9 @@ class Workers:
         self.started = 0
 
     def start(self, count: int, queues: tuple[str, ...] = ()) -> None:
-        if self.worker_class == "simple":
-            args = [sys.executable, "-c", SIMPLE_WORKER, *queues]
-        else:
-            args = [str(BIN / "herald"), "worker"]
-            for name in queues:
-                args += ["--queue", name]
+        args = [str(BIN / "herald"), "worker", "--worker-class", self.worker_class]
+        for name in queues:
+            args += ["--queue", name]
         for _ in range(count):
             self.started += 1
             with open(self.logs / f"worker-{self.started}.log", "wb") as log:
@@ -454,10 +440,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes in part 1 (default 2)")
     parser.add_argument("--late-posts", type=int, default=1000,
                         help="posts due in the same second in part 2, 0 skips it (default 1000)")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11",
-                        help="a Redis database the benchmark flushes (default redis://127.0.0.1:6379/11)")
-    parser.add_argument("--worker-class", choices=("fork", "simple"), default="fork",
-                        help="fork: `herald worker` (RQ Worker, default); simple: RQ SimpleWorker, an experiment")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7",
+                        help="a Redis database the benchmark flushes (default redis://127.0.0.1:6379/7)")
+    parser.add_argument("--worker-class", choices=("simple", "fork"), default="simple",
+                        help="`herald worker --worker-class`: simple (RQ SimpleWorker, Herald's default) "
+                             "or fork (RQ Worker)")
     parser.add_argument("--graph-latency", type=float, default=0.0, metavar="SECONDS",
                         help="make the fake Graph server wait this long before every answer (default 0: at once)")
     parser.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take (default 150)")
@@ -472,7 +459,7 @@ def main() -> int:
     bench = Bench(args)
     try:
         bench.setup()
-        kind = "SimpleWorker processes" if args.worker_class == "simple" else "`herald worker` processes (RQ Worker)"
+        kind = f"`herald worker --worker-class {args.worker_class}` processes"
         print(f"setup: Instagram {bench.instagram['id']} (@{bench.instagram['username']}) and Facebook Page "
               f"{bench.facebook['id']} ({bench.facebook['username']}), fake Graph at {bench.fake.base_url}; "
               f"{args.workers} {kind}"

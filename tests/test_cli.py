@@ -25,6 +25,7 @@ from conftest import TEST_REDIS_URL, assert_error
 from herald.app import create_app
 from herald.auth import digest
 from herald.cli import cli
+from herald.config import Config
 from herald.models import ApiKey, Client, User, Workspace, db
 from herald.queue import get_queue
 
@@ -370,7 +371,10 @@ def test_serve_answers_an_authenticated_request_and_stops_on_sigterm(herald_env,
     terminate_and_assert_tree_exits(process)
 
 
-def test_worker_runs_a_queued_job_and_stops_on_sigterm(herald_env, start_herald, redis_client):
+@pytest.mark.parametrize("worker_class", [None, "fork"])
+def test_worker_runs_a_queued_job_and_stops_on_sigterm(herald_env, start_herald, redis_client, worker_class):
+    if worker_class:
+        herald_env["HERALD_WORKER_CLASS"] = worker_class
     process = start_herald("worker", env=herald_env)
     # Any importable function with JSON arguments will do: Herald's queues use the JSON serializer.
     job = get_queue(redis_client).enqueue("herald.auth.digest", "hello")
@@ -378,7 +382,19 @@ def test_worker_runs_a_queued_job_and_stops_on_sigterm(herald_env, start_herald,
     assert result is not None, f"the worker did not run the job:\n{output(process)}"
     assert result.type == result.Type.SUCCESSFUL, result.exc_string
     assert result.return_value == digest("hello")
+    ran_in = get_queue(redis_client).enqueue("os.getpid").latest_result(timeout=int(START_TIMEOUT)).return_value
+    if worker_class == "fork":
+        assert ran_in != process.pid  # a forked work-horse ran it
+    else:
+        assert ran_in == process.pid  # SimpleWorker: the worker process itself
     terminate_and_assert_tree_exits(process)
+
+
+def test_worker_class_setting():
+    assert Config().worker_class == Config.from_env({}).worker_class == "simple"
+    assert Config.from_env({"HERALD_WORKER_CLASS": " Fork "}).worker_class == "fork"
+    with pytest.raises(ValueError, match="HERALD_WORKER_CLASS"):
+        Config.from_env({"HERALD_WORKER_CLASS": "threads"})
 
 
 def test_run_starts_a_private_redis_when_none_answers(herald_env, start_herald, tenant, config):

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import click
 from flask.cli import FlaskGroup
 
-from .config import Config
+from .config import WORKER_CLASSES, Config
 
 
 def _create_app():
@@ -206,15 +206,21 @@ def serve(host, port, workers):
 @cli.command("worker")
 @click.option("--queue", "queues", multiple=True, help="Queues to consume (default: all).")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(queues, burst):
+@click.option("--worker-class", type=click.Choice(WORKER_CLASSES), default=None,
+              help="simple: jobs run in this process; fork: each job in a forked work-horse "
+                   "(default: HERALD_WORKER_CLASS, else simple).")
+def worker(queues, burst, worker_class):
     """Run an RQ worker (with the scheduler) on Herald's queues."""
+    from rq import SimpleWorker, Worker
+
     from .models import db
     from .queue import QUEUE_NAMES, make_worker
 
     state = _state()
-    # Jobs run in forked work-horses: none may inherit an open database connection from this process.
+    # Forked work-horses must not inherit an open database connection from this process.
     db.close_all()
-    make_worker(state.redis, queues or QUEUE_NAMES).work(with_scheduler=True, burst=burst)
+    chosen = SimpleWorker if (worker_class or state.config.worker_class) == "simple" else Worker
+    make_worker(state.redis, queues or QUEUE_NAMES, worker_class=chosen).work(with_scheduler=True, burst=burst)
 
 
 @cli.command("cron")

@@ -30,6 +30,16 @@ def _whole_number(name: str, value: str) -> int:
     return number
 
 
+WORKER_CLASSES = ("simple", "fork")
+
+
+def _worker_class(value: str) -> str:
+    value = value.strip().lower()
+    if value not in WORKER_CLASSES:
+        raise ValueError(f"HERALD_WORKER_CLASS must be one of {', '.join(WORKER_CLASSES)}, not {value!r}.")
+    return value
+
+
 def _csv(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
@@ -72,6 +82,10 @@ class Config:
     # How often the reconciler re-enqueues tasks whose jobs were lost, and re-checks token health.
     reconcile_interval_seconds: int = 30
     token_check_interval_seconds: int = 6 * 3600
+    # "simple": jobs run in the worker process (RQ SimpleWorker); "fork": each job in a forked
+    # work-horse (RQ Worker). Herald's jobs are short network calls whose failures are already
+    # contained (leases, reconciler), and a fork costs about 20 ms, more than a publish step.
+    worker_class: str = "simple"
     testing: bool = False
 
     @classmethod
@@ -102,6 +116,8 @@ class Config:
             values["trusted_proxies"] = _whole_number("HERALD_TRUSTED_PROXIES", env["HERALD_TRUSTED_PROXIES"])
         if env.get("HERALD_TASK_LEASE_SECONDS"):
             values["task_lease_seconds"] = float(env["HERALD_TASK_LEASE_SECONDS"])
+        if env.get("HERALD_WORKER_CLASS"):
+            values["worker_class"] = _worker_class(env["HERALD_WORKER_CLASS"])
         if env.get("HERALD_KEY_CACHE_SECONDS"):
             values["key_cache_seconds"] = float(env["HERALD_KEY_CACHE_SECONDS"])
         values["plugins"] = _csv(env.get("HERALD_PLUGINS"))
