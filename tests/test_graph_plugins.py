@@ -255,12 +255,18 @@ def test_exhausted_quota_waits_until_a_slot_frees_and_keeps_the_container(fake, 
     outcome = instagram.publish(task.ctx)
     assert outcome.kind == "transient" and outcome.retry_after == 6 * 3600
     assert "100 of the 100 posts" in outcome.reason and "about 6 hours" in outcome.reason
-    assert fake.calls("POST", r"/media_publish$") == []
+    [refused] = fake.calls("POST", r"/media_publish$")  # the quota is read only once Instagram refuses
+    assert refused.status == 400 and fake.published(IG_USER_ID) == []
     probes = [req.params.get("since") for req in fake.calls("GET", r"/content_publishing_limit$")]
     assert probes[0] is None and len(probes) == 4  # the limit, then "since" 1, 3 and 6 hours on
     fake.advance(6 * 3600)
     assert instagram.publish(task.after_crash()).kind == "published"
-    assert len(fake.calls("POST", r"/media$")) == 1
+    assert len(fake.calls("POST", r"/media$")) == 1  # the same container, published once
+
+
+def test_a_publish_within_quota_does_not_read_the_quota(fake, graph_config):
+    assert instagram.publish(ig_task(fake, graph_config).ctx).kind == "published"
+    assert fake.calls("GET", r"/content_publishing_limit$") == []
 
 
 def test_quota_used_just_now_waits_the_whole_window(fake, graph_config):

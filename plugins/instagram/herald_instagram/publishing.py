@@ -8,8 +8,10 @@ Steps, each saved in the task state before the next one is taken:
    a worker), ``FINISHED`` goes on, ``ERROR`` fails with Meta's reason (or makes a new container
    when Meta says that helps), ``EXPIRED`` makes a new container, ``PUBLISHED`` means an earlier
    attempt already published it;
-3. check the publishing quota (``content_publishing_limit``);
-4. save ``publish_requested_at``, then ``POST /{ig}/media_publish``; save ``media_id``.
+3. save ``publish_requested_at``, then ``POST /{ig}/media_publish``; save ``media_id``. When
+   Instagram refuses it for the publishing quota (9/2207042), ``content_publishing_limit`` says
+   when a slot frees up. (The quota is read only then, not before every publish: one Graph call
+   fewer per post, and Graph rate limits count calls.)
 
 A container can be published once only, so retrying with the saved container can never make a
 second post: that is why every call starts from the saved state.
@@ -24,7 +26,7 @@ from typing import Any
 from herald.outcomes import PublishOutcome
 from herald.platforms import TaskContext
 from herald_facebook.graph import GraphClient, GraphError, graph_time, parse_time, utcnow
-from herald_facebook.graph_errors import INVALID, NOT_READY, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
+from herald_facebook.graph_errors import NOT_READY, QUOTA, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
 from herald_instagram import containers
 
 POLL_IMAGE = 10.0  # seconds between status reads of an image container
@@ -141,9 +143,6 @@ class Publisher:
                                         "will check again.", self.poll)
 
     def _publish(self, container_id: str) -> PublishOutcome:
-        waiting = self._check_quota()
-        if waiting:
-            return waiting
         if not self.state.get("publish_requested_at"):
             self.ctx.save_state(publish_requested_at=graph_time(utcnow()))
         try:
@@ -157,6 +156,10 @@ class Publisher:
                 if self._status(container_id).get("status_code") == "PUBLISHED":
                     return self._found()
                 return self._start_over(err.reason)
+            if err.kind == QUOTA:
+                waiting = self._quota_outcome()
+                if waiting:
+                    return waiting
             raise
         media_id = str(answer["id"])
         self.ctx.save_state(media_id=media_id)
@@ -164,14 +167,13 @@ class Publisher:
         self.ctx.save_state(permalink=permalink)
         return PublishOutcome.published(media_id, url=permalink)
 
-    def _check_quota(self) -> PublishOutcome | None:
-        """``transient`` while the account has used its publishing quota for the moving window."""
+    def _quota_outcome(self) -> PublishOutcome | None:
+        """After a quota refusal: ``transient`` until the moving window frees a slot, or None when
+        ``content_publishing_limit`` cannot say (the refusal's own wait then applies)."""
         try:
             answer = self.client.get(f"{self.ig}/content_publishing_limit", fields="quota_usage,config")
-        except GraphError as err:
-            if err.kind == INVALID:  # a host without this endpoint: media_publish will tell
-                return None
-            raise
+        except GraphError:
+            return None
         item = (answer.get("data") or [{}])[0]
         config = item.get("config") or {}
         total, usage = config.get("quota_total"), item.get("quota_usage") or 0
