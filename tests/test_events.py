@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from herald import hookimpl
+from herald import events, hookimpl
 from herald.app import create_app
 from herald.models import Event, db, set_plugin_enabled
 from herald.plugins import get_plugin_manager
@@ -59,3 +59,18 @@ def test_a_failing_listener_does_not_fail_the_request(client, tenant, listener):
     assert create(client, tenant, "explode").status_code == 201
     assert create(client, tenant).status_code == 201
     assert listener.heard == [(tenant.workspace.id, "post.created")]
+
+
+def test_every_event_type_can_be_subscribed_to_and_is_documented():
+    """The webhook schemas, the README and docs/plugins.md list exactly the event types Herald emits."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("webhook_create", "webhook_update"):
+        schema = json.loads((root / "schemas" / f"{name}.json").read_text())
+        assert schema["properties"]["events"]["items"]["enum"] == list(events.EVENT_TYPES), name
+    for document in ("README.md", "docs/plugins.md"):
+        text = (root / document).read_text()
+        missing = [kind for kind in events.EVENT_TYPES if f"`{kind}`" not in text]
+        assert not missing, f"{document} does not mention {missing}"

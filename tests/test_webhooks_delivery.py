@@ -133,6 +133,20 @@ def test_410_disables_the_endpoint_and_stops_its_deliveries(client, tenant, rece
     assert len(receiver.received()) == 2
 
 
+def test_disabling_an_endpoint_notifies_the_endpoints_subscribed_to_webhook_disabled(client, tenant, redis_client):
+    with Receiver(Reply(410)) as gone, Receiver(Reply(200)) as watcher:
+        hook = create_webhook(client, tenant, gone.url())
+        ops = create_webhook(client, tenant, watcher.url("/ops"), events=("webhook.disabled",))
+        create_post(client, tenant)
+        work(redis_client)
+        [notice] = watcher.verified(ops["secret"])
+    assert notice["type"] == "webhook.disabled"
+    disabled = notice["data"]["webhook"]
+    assert disabled["id"] == hook["id"] and disabled["active"] is False and "410" in disabled["disabled_reason"]
+    assert "secret" not in disabled
+    assert len(gone.received()) == 1  # and nothing more to the disabled one
+
+
 def test_an_endpoint_failing_for_five_days_is_disabled_with_a_notice(client, tenant, redis_client):
     with Receiver(Reply(500)) as receiver:
         hook = create_webhook(client, tenant, receiver.url())

@@ -16,7 +16,7 @@ import secrets
 
 import peewee as pw
 
-from herald import hotpath
+from herald import events, hotpath
 from herald.errors import Conflict
 from herald.models import isoformat, utcnow, write_transaction
 
@@ -168,7 +168,7 @@ def record(delivery: WebhookDelivery, step: int, result: AttemptResult, now: dt.
     now = now or utcnow()
     number = delivery.attempts + 1
     trigger = delivery.trigger
-    with write_transaction():
+    with events.collecting() as recorded, write_transaction():
         next_at = None
         status = SUCCEEDED if result.success else FAILED
         notice = None
@@ -207,6 +207,10 @@ def record(delivery: WebhookDelivery, step: int, result: AttemptResult, now: dt.
         if notice:
             endpoints.disable(delivery.endpoint_id, notice, now)
             status = FAILED
+    if recorded:  # webhook.disabled, now committed
+        from herald.jobs import runtime
+
+        events.dispatch(runtime().pm, recorded)
     return status if changed else "superseded"
 
 

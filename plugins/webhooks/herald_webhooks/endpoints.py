@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from herald import netguard
+from herald import events, netguard
 from herald.errors import NotFound, ValidationError
 from herald.models import isoformat, utcnow, write_transaction
 
@@ -112,12 +112,18 @@ def rotate(state, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
 
 
 def disable(endpoint_id: int, reason: str, now: dt.datetime) -> None:
-    """Stop delivering to the endpoint with ``reason`` as its notice; its pending deliveries are cancelled."""
+    """Stop delivering to the endpoint with ``reason`` as its notice; its pending deliveries are cancelled.
+
+    Call inside the writing transaction: it records a ``webhook.disabled`` event, so the workspace's
+    other endpoints (and sinks) subscribed to it hear that this one stopped receiving.
+    """
     WebhookEndpoint.update(active=False, disabled_reason=reason, disabled_at=now, updated_at=now,
                            ).where(WebhookEndpoint.id == endpoint_id).execute()
     WebhookDelivery.update(status="cancelled", next_attempt_at=None, updated_at=now,
                            last_error=reason).where((WebhookDelivery.endpoint == endpoint_id)
                                                     & (WebhookDelivery.status == PENDING)).execute()
+    endpoint = WebhookEndpoint.get_by_id(endpoint_id)
+    events.record(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint)})
 
 
 def serialize(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
