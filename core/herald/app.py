@@ -113,6 +113,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         health,
         media,
         openapi,
+        post_versions,
         public_media,
         session,
         usage,
@@ -121,7 +122,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     )
 
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
-                   public_media):
+                   public_media, post_versions):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)
