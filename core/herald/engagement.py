@@ -17,8 +17,9 @@ from .models import EngagementSnapshot, Post
 INTERACTIONS = ("likes", "comments", "saves", "shares")
 BATCH = 500  # ids per IN (...) list: well under every database's parameter limit
 
-# When a post's engagement counts: the day it went out (see the module docstring).
-ATTRIBUTED_AT = pw.fn.COALESCE(Post.published_at, Post.scheduled_at, Post.created_at)
+def attributed_at() -> pw.Function:
+    """The SQL expression of when a post's engagement counts: the moment it went out (see above)."""
+    return pw.fn.COALESCE(Post.published_at, Post.scheduled_at, Post.created_at)
 
 
 def latest_by_post(post_ids: Iterable[int]) -> dict[int, EngagementSnapshot]:
