@@ -119,7 +119,8 @@ def scoped_query(model: type[pw.Model], path: list[pw.ForeignKeyField], workspac
     return query.where(path[-1] == workspace_id)
 
 
-def _jsonable(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A column value as JSON: times as ``…Z`` strings, decimals and UUIDs as text, bytes as ``{"base64"}``."""
     if isinstance(value, dt.datetime):
         return isoformat(value)
     if isinstance(value, dt.date | dt.time):
@@ -167,7 +168,7 @@ class TablePlan:
                 value = REDACTED
             elif isinstance(value, dict | list):
                 value = redact_json(value)
-            row[field.column_name] = _jsonable(value)
+            row[field.column_name] = json_value(value)
         return row
 
 
