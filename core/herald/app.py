@@ -110,9 +110,12 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         accounts_admin,
         actions_api,
         clients,
+        exports,
         health,
+        health_scores,
         media,
         openapi,
+        post_versions,
         public_media,
         session,
         usage,
@@ -121,7 +124,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     )
 
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
-                   public_media):
+                   public_media, post_versions, exports, health_scores):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

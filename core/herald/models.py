@@ -165,6 +165,7 @@ class PostVersion(BaseModel):
     actor = pw.CharField(max_length=200)
     changes = JSONField(default=dict)  # field -> {"before": …, "after": …}
     created_at = pw.DateTimeField(default=utcnow)
+    restored_from = pw.IntegerField(null=True)  # the version number a restore brought back
 
     class Meta:
         indexes = ((("post", "number"), True),)

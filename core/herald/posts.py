@@ -52,8 +52,13 @@ def snapshot(post: Post) -> dict[str, Any]:
     }
 
 
-def record_version(post: Post, actor: str, before: dict[str, Any] | None) -> PostVersion | None:
-    """Record what changed in ``post`` since ``before`` (a snapshot; ``None`` for creation)."""
+def record_version(post: Post, actor: str, before: dict[str, Any] | None,
+                   restored_from: int | None = None) -> PostVersion | None:
+    """Record what changed in ``post`` since ``before`` (a snapshot; ``None`` for creation).
+
+    ``restored_from`` is the version number a restore brought back (see :mod:`herald.versions`).
+    Returns None when nothing changed.
+    """
     after = snapshot(post)
     before = before or {}
     changes = {name: {"before": before.get(name), "after": after[name]}
@@ -65,7 +70,8 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None) -> Pos
         last = (PostVersion.select(PostVersion.number).where(PostVersion.post == post)
                 .order_by(PostVersion.number.desc()).first())
         number = (last.number + 1) if last else 1
-    return hotpath.insert(PostVersion, post=post.id, number=number, actor=actor, changes=changes)
+    extra = {"restored_from": restored_from} if restored_from is not None else {}
+    return hotpath.insert(PostVersion, post=post.id, number=number, actor=actor, changes=changes, **extra)
 
 
 def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, caption: str, post_type: str,

@@ -199,6 +199,25 @@ def _check_with_platforms(state, platforms: list[str], post: PostRef) -> None:
             raise ValidationError(f"{name}: {problem}", field="content" if about_text else "media")
 
 
+def check_content(state, workspace_id: int, platforms: list[str], *, caption: str, post_type: str,
+                  media_ids: list[int]) -> None:
+    """400 when one of ``platforms`` could never publish this content (post type, caption, media).
+
+    The checks ``publish`` runs before queueing, for content that changes after it was queued
+    (a restored version, see :mod:`herald.versions`). Platforms whose plugin is gone are skipped.
+    """
+    installed = [name for name in platforms if name in state.registry.platforms]
+    media = _resolve_media(workspace_id, media_ids)
+    _check_post_types(state, post_type, installed)
+    if media:
+        problem = public_base_problem(state.config)
+        if problem:
+            raise ValidationError(problem, field="media")
+    preview = PostRef(id=0, caption=caption, post_type=post_type,
+                      media=tuple(_media_ref(state, row, preview=True) for row in media))
+    _check_with_platforms(state, installed, preview)
+
+
 def enqueue_post_tasks(state, post: Post) -> None:
     """Enqueue a job for each of the post's queued tasks (at its due time)."""
     for task in PublishTask.select().where((PublishTask.post == post) & (PublishTask.status == tasks.QUEUED)):

@@ -1,7 +1,8 @@
-"""``/api/workspace``: the caller's workspace and its settings (approvals, default time zone)."""
+"""``/api/workspace``: the caller's workspace and its settings (approvals, default time zone, posting target)."""
 
 from flask import Blueprint, g, jsonify
 
+from ..health_scores import posts_per_week
 from ..models import Workspace, isoformat, write_transaction
 from . import endpoint
 from .clients import check_timezone
@@ -14,7 +15,8 @@ def serialize_workspace(workspace: Workspace) -> dict:
     settings = workspace.settings or {}
     return {"id": workspace.id, "name": workspace.name, "plan": workspace.plan,
             "settings": {"require_approval": bool(settings.get("require_approval")),
-                         "timezone": settings.get("timezone") or "UTC"},
+                         "timezone": settings.get("timezone") or "UTC",
+                         "posts_per_week": posts_per_week(workspace)},
             "created_at": isoformat(workspace.created_at)}
 
 
@@ -24,10 +26,10 @@ def get_workspace():
     return jsonify(serialize_workspace(Workspace.get_by_id(g.principal.workspace_id)))
 
 
-@endpoint(bp, "", ("PATCH",), summary="Change workspace settings (approvals, time zone)", scope="admin",
+@endpoint(bp, "", ("PATCH",), summary="Change workspace settings (approvals, time zone, posting target)", scope="admin",
           body="workspace_update")
 def update_workspace(payload):
-    """Set ``require_approval`` and/or ``timezone``."""
+    """Set ``require_approval``, ``timezone`` and/or ``posts_per_week``."""
     if "timezone" in payload:
         check_timezone(payload["timezone"])
     with write_transaction():

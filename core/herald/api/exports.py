@@ -1,0 +1,84 @@
+"""Exports: the posts CSV, the daily analytics CSV, a client's JSON export and the GDPR archive.
+
+The big ones are streamed: the response body is produced while it is sent, a batch of rows at a
+time, so an export of any size needs the memory of one batch.
+"""
+
+from flask import Blueprint, Response, g, request, stream_with_context
+
+from .. import archive, daily_analytics, exports
+from ..csvsafe import csv_lines
+from ..errors import ValidationError
+from ..models import Workspace, utcnow
+from ..posts import get_client
+from . import endpoint, int_arg, state
+from .clients import serialize_client
+
+bp = Blueprint("exports", __name__)
+
+
+def _client_arg():
+    """The ``client_id`` query parameter as the workspace's client, or None when absent."""
+    raw = request.args.get("client_id")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise ValidationError("client_id must be a whole number.", field="client_id")
+    return get_client(g.principal.workspace_id, int(raw))
+
+
+def _download(body, mimetype: str, filename: str) -> Response:
+    response = Response(stream_with_context(body), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _stamp() -> str:
+    return utcnow().strftime("%Y%m%d-%H%M%S")
+
+
+@endpoint(bp, "/api/export/posts", ("GET",), summary="Download posts as CSV (streamed)", scope="posts:read",
+          query=(("client_id", "integer", "only this client's posts (default: every client)"),))
+def export_posts():
+    """Every post with its latest engagement; cells a spreadsheet would run as formulas are neutralised."""
+    client = _client_arg()
+    rows = exports.post_csv_rows(g.principal.workspace_id, client.id if client else None)
+    suffix = f"-client-{client.id}" if client else ""
+    return _download(csv_lines(exports.POST_COLUMNS, rows), "text/csv",
+                     f"herald-posts{suffix}-{_stamp()}.csv")
+
+
+@endpoint(bp, "/api/analytics/export", ("GET",), summary="Download daily analytics as CSV", scope="posts:read",
+          query=(("period", "integer", "days, 1-365, default 30"),
+                 ("client_id", "integer", "only this client (default: the whole workspace)")))
+def export_analytics():
+    """One row per day of the period (today included), zeros on quiet days."""
+    period = int_arg("period", 30, 1, 365)
+    client = _client_arg()
+    workspace = Workspace.get_by_id(g.principal.workspace_id)
+    timezone = client.timezone if client else (workspace.settings or {}).get("timezone") or "UTC"
+    days = daily_analytics.daily(workspace.id, period, client_id=client.id if client else None, timezone=timezone)
+    suffix = f"-client-{client.id}" if client else ""
+    response = _download(csv_lines(daily_analytics.COLUMNS, (day.row() for day in days)), "text/csv",
+                         f"herald-analytics{suffix}-{period}d-{_stamp()}.csv")
+    response.headers["X-Herald-Timezone"] = timezone
+    return response
+
+
+@endpoint(bp, "/api/clients/<int:client_id>/export", ("GET",),
+          summary="A client's data as JSON: posts with versions, engagement history and publish tasks",
+          scope="posts:read")
+def export_client(client_id):
+    """The client, every post of it (with versions, engagement history, tasks) and the accounts used; no tokens."""
+    client = get_client(g.principal.workspace_id, client_id, field=None)
+    body = exports.client_export(g.principal.workspace_id, client, serialize_client(client))
+    return _download(body, "application/json", f"herald-client-{client.id}-{_stamp()}.json")
+
+
+@endpoint(bp, "/api/account/export", ("GET",), summary="GDPR export: everything the workspace holds, as a zip",
+          scope="admin")
+def export_account():
+    """Every table's rows of this workspace (secrets redacted), a manifest, and the uploaded files."""
+    body = archive.archive_chunks(g.principal.workspace_id, state().config.media_dir)
+    return _download(body, "application/zip", f"herald-account-{g.principal.workspace_id}-{_stamp()}.zip")
