@@ -109,10 +109,13 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     from .api import (
         accounts_admin,
         actions_api,
+        client_portal,
         clients,
+        comments,
         health,
         media,
         openapi,
+        portal_tokens,
         public_media,
         session,
         usage,
@@ -121,7 +124,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     )
 
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
-                   public_media):
+                   public_media, portal_tokens, client_portal, comments):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)
