@@ -71,7 +71,7 @@ class BarChart:
     height: int
     bars: list[Bar]
     y_ticks: list[tuple[float, str]]  # (y, label)
-    x_labels: list[tuple[float, str]]  # (x at the label's centre, label)
+    x_labels: list[tuple[float, str, str]]  # (x, label, SVG text-anchor)
     baseline_y: float
     total: int
 
@@ -112,6 +112,10 @@ def bar_chart(series: list[tuple[dt.date, int]]) -> BarChart:
         bars.append(Bar(x=round(LEFT + index * slot + slot * 0.15, 2), y=round(baseline - height, 2),
                         width=round(slot * 0.7, 2), height=round(height, 2), day=day, value=value))
     ticks = [(round(baseline - plot_height * fraction, 2), f"{int(top * fraction):,}") for fraction in (0, 0.5, 1)]
-    label_at = sorted({0, len(series) // 2, len(series) - 1}) if series else []
-    x_labels = [(round(LEFT + index * slot + slot / 2, 2), f"{series[index][0]:%d %b}") for index in label_at]
+    x_labels = []
+    if series:  # the first and last day, aligned to the plot's edges so they are not cut off, and the middle one
+        x_labels = [(LEFT, f"{series[0][0]:%d %b}", "start"),
+                    (round(LEFT + (len(series) // 2) * slot + slot / 2, 2), f"{series[len(series) // 2][0]:%d %b}",
+                     "middle"),
+                    (WIDTH - RIGHT, f"{series[-1][0]:%d %b}", "end")]
     return BarChart(WIDTH, HEIGHT, bars, ticks, x_labels, baseline, sum(value for _, value in series))
