@@ -393,6 +393,17 @@ def test_each_link_has_its_own_rate_limit(build_app, tenant):
     assert client.get(other).status_code == 200
 
 
+def test_the_per_address_limit_answers_the_portal_with_a_page(build_app, tenant):
+    app = build_app(rate_limit="2/minute")
+    client = app.test_client()
+    _, path = make_link(client, tenant, "view")  # counted against the key, not the address
+    assert [client.get(path).status_code for _ in range(2)] == [200, 200]
+    limited = client.get(path)
+    assert limited.status_code == 429 and limited.mimetype == "text/html"
+    assert "Too many requests" in limited.get_data(as_text=True) and limited.headers["Retry-After"]
+    assert limited.headers["Referrer-Policy"] == "no-referrer"
+
+
 # -- pieces ---------------------------------------------------------------------------------------
 
 def test_daily_interactions_are_gains_of_cumulative_counts(app, tenant):
