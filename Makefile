@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLUGINS := plugins/instagram plugins/facebook plugins/gemini plugins/webhooks
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install browser lint bench clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Herald needs Python 3.11 or newer: install it (e.g. apt-get install python3) and retry."; exit 1; }
@@ -26,7 +27,13 @@ run: install
 	$(BIN)/herald demo
 	$(BIN)/herald run
 
-test: install
+# The portal's browser tests drive Debian's Chromium: install it when it is missing and we can.
+browser:
+	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "NOTE: $(CHROMIUM) is missing and only root can apt-get install chromium: browser tests will be skipped."; fi; }
+
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	@if $(BIN)/python -c "import psycopg2,sys; psycopg2.connect('$(PG_URL)', connect_timeout=3)" 2>/dev/null; then \

@@ -20,6 +20,7 @@ from fakes.receiver import Receiver
 from herald import archive
 from herald.app import create_app
 from herald.auth import create_user
+from herald.comments import add_comment
 from herald.models import (
     Account,
     BaseModel,
@@ -100,7 +101,13 @@ def fill(client, tenant, receiver, name: str) -> Filled:
     post_id = created.get_json()["post"]["id"]
     client.post("/api/webhooks", headers=tenant.headers,
                 json={"action": "update_engagement", "post_id": post_id, "likes": 7, "reach": 70})
+    link = client.post("/api/client-portal/create-token", headers=tenant.headers,
+                       json={"client_id": tenant.client.id, "permissions": "comment", "name": f"{name} link"})
+    assert link.status_code == 201, link.get_json()
+    portal_token = link.get_json()["url"].rsplit("/", 1)[1]
     with db.connection_context():
+        add_comment(client.application.extensions["herald"].pm, Post.get_by_id(post_id), f"{name} client",
+                    f"{name}'s comment", portal_token_id=link.get_json()["id"])
         account = Account.create(workspace=tenant.workspace.id, platform="instagram", external_id=name,
                                  username=name, token_encrypted=f"ciphertext-of-{name}",
                                  settings={"login": "facebook", "page_access_token": f"page-token-{name}"})
@@ -109,7 +116,8 @@ def fill(client, tenant, receiver, name: str) -> Filled:
         Note.create(post=post_id, body=f"{name}'s note", share_token=f"share-{name}")
         Orphan.create(name=f"global row from {name}")
     return Filled(tenant, [tenant.key, new_key.get_json()["key"], password, session_token, SECRET,
-                           f"ciphertext-of-{name}", f"page-token-{name}", f"share-{name}", hook["secret"]],
+                           f"ciphertext-of-{name}", f"page-token-{name}", f"share-{name}", hook["secret"],
+                           portal_token],
                   post_id, media_id)
 
 
@@ -152,7 +160,8 @@ def test_archive_holds_exactly_each_workspaces_rows_of_every_table(client, make_
         assert exported | {entry["table"] for entry in skipped} == every_table
         assert {"workspace", "users", "api_key", "user_session", "client", "media", "post", "post_version",
                 "engagement_snapshot", "plugin_setting", "event", "account", "publish_task", "idempotency_record",
-                "webhook_endpoint", "webhook_delivery", "webhook_attempt", "note"} <= exported
+                "webhook_endpoint", "webhook_delivery", "webhook_attempt", "note", "portal_token",
+                "post_comment"} <= exported
 
         for plan in plans:
             everything = database_rows(plan)

@@ -41,7 +41,7 @@ class Principal:
     """The authenticated caller: a workspace and what it may do there."""
 
     workspace_id: int
-    kind: str  # "key" or "session"
+    kind: str  # "key", "session" or "portal" (a client portal link)
     scopes: frozenset[str]
     key_id: int | None = None
     user_id: int | None = None

@@ -13,6 +13,7 @@ from pathlib import Path
 DEFAULT_RATE_LIMIT = "200/minute"
 DEFAULT_LOGIN_RATE_LIMIT = "10/minute"
 DEFAULT_AUTH_FAILURE_LIMIT = "30/minute"
+DEFAULT_PORTAL_RATE_LIMIT = "60/minute"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
@@ -64,6 +65,8 @@ class Config:
     # How many reverse proxies in front of Herald set X-Forwarded-For/-Proto/-Host. 0 ignores those
     # headers: trusting them without a proxy would let any client pick the address its limits count on.
     trusted_proxies: int = 0
+    # Requests per client portal link (page views and form posts), on top of the per-address limit.
+    portal_rate_limit: str = DEFAULT_PORTAL_RATE_LIMIT
     plugins: tuple[str, ...] | None = None
     trace_plugins: bool = False
     graph_base_url: str = "https://graph.facebook.com"
@@ -103,6 +106,7 @@ class Config:
             "HERALD_RATE_LIMIT": "rate_limit",
             "HERALD_LOGIN_RATE_LIMIT": "login_rate_limit",
             "HERALD_AUTH_FAILURE_LIMIT": "auth_failure_limit",
+            "HERALD_PORTAL_RATE_LIMIT": "portal_rate_limit",
             "HERALD_GRAPH_BASE_URL": "graph_base_url",
             "HERALD_GRAPH_VERSION": "graph_version",
             "HERALD_GEMINI_BASE_URL": "gemini_base_url",

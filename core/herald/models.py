@@ -264,8 +264,34 @@ class IdempotencyRecord(BaseModel):
         indexes = ((("workspace", "key"), True),)
 
 
+class PortalToken(BaseModel):
+    """A client portal link: ``/portal/<token>`` shows one client's posts; only the token's digest is stored."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="portal_tokens", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="portal_tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=200, default="")
+    digest = pw.CharField(max_length=64, unique=True)  # SHA-256 hex of the token in the URL
+    display = pw.CharField(max_length=20)  # the token's last characters, to recognise a link
+    permissions = pw.CharField(max_length=20)  # view | comment | approve
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    revoked_at = pw.DateTimeField(null=True)
+    last_used_at = pw.DateTimeField(null=True)
+
+
+class PostComment(BaseModel):
+    """A comment on a post, from the client portal (``portal_token`` set) or the agency."""
+
+    post = pw.ForeignKeyField(Post, backref="comments", on_delete="CASCADE")
+    author = pw.CharField(max_length=200)
+    body = pw.TextField()
+    kind = pw.CharField(max_length=20, default="comment")  # comment | rejection (the reason given when rejecting)
+    portal_token = pw.ForeignKeyField(PortalToken, backref="comments", null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+
 MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, Post, PostVersion, EngagementSnapshot,
-          PluginSetting, Event, Account, PublishTask, IdempotencyRecord]
+          PluginSetting, Event, Account, PublishTask, IdempotencyRecord, PortalToken, PostComment]
 
 _plugin_cache = TTLCache(ttl=5.0)
 

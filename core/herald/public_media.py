@@ -54,10 +54,15 @@ def _unreachable(base: str) -> str | None:
     return None
 
 
+def signed_path(secret_key: str, media: Media) -> str:
+    """The signed, expiring path of ``media`` on this server (``/media/<token>/<filename>``)."""
+    token = _serializer(secret_key).dumps(media.id)
+    return f"/media/{token}/{quote(media.filename)}"
+
+
 def public_url(config, secret_key: str, media: Media) -> str:
     """A signed link to ``media`` under ``HERALD_PUBLIC_URL``."""
-    token = _serializer(secret_key).dumps(media.id)
-    return f"{config.public_url.rstrip('/')}/media/{token}/{quote(media.filename)}"
+    return config.public_url.rstrip("/") + signed_path(secret_key, media)
 
 
 def resolve(secret_key: str, token: str, max_age: int = LINK_SECONDS) -> int | None:

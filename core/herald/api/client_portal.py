@@ -1,0 +1,235 @@
+"""``/portal/<token>``: the client portal page (server-rendered HTML, no login, no script) and its forms.
+
+The token in the URL is the credential. Every response forbids caching, indexing, framing and
+referrers (the token must not leak into other sites' logs), and the Content-Security-Policy allows
+nothing but this server's own stylesheet, images and videos. Forms post back here and redirect to
+the page with a notice, so everything works without JavaScript. Each form carries a per-link CSRF
+value (an HMAC of the token) and cross-site posts are refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_limiter.errors import RateLimitExceeded
+from limits import RateLimitItem, parse
+
+from .. import comments, portal, portal_page, publishing
+from ..auth import digest
+from ..errors import Conflict, HeraldError, ValidationError
+from ..models import PortalToken, Post
+from ..ratelimit import KEY_PREFIX
+from . import endpoint, state
+
+log = logging.getLogger("herald.portal")
+
+bp = Blueprint("client_portal", __name__)
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; form-action 'self'; "
+       "base-uri 'none'; frame-ancestors 'none'")
+NOTICES = {
+    "approved": "Approved. The post will be published as scheduled.",
+    "rejected": "Rejected. The agency can see your reason.",
+    "commented": "Thank you: your comment was sent to the agency.",
+}
+ERRORS = {
+    "reason_required": "Please say why you reject this post, so the agency can fix it.",
+    "reason_too_long": f"Please keep the reason under {comments.MAX_LENGTH} characters.",
+    "comment_empty": "Write a comment before sending it.",
+    "comment_too_long": f"Please keep comments under {comments.MAX_LENGTH} characters.",
+    "not_pending": "This post is no longer waiting for approval: someone approved or rejected it already.",
+}
+MAX_AUTHOR = 80
+
+
+class PortalRefusal(Exception):
+    """Answer with a plain message page: ``status``, a title and one sentence."""
+
+    def __init__(self, status: int, title: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.title, self.message, self.headers = status, title, message, headers or {}
+
+
+def _message_page(status: int, title: str, message: str, headers: dict[str, str] | None = None):
+    return render_template("portal/message.html", title=title, message=message), status, headers or {}
+
+
+@bp.errorhandler(PortalRefusal)
+def _refused(exc: PortalRefusal):
+    return _message_page(exc.status, exc.title, exc.message, exc.headers)
+
+
+@bp.errorhandler(HeraldError)
+def _herald_error(exc: HeraldError):
+    return _message_page(exc.status, "Something is not right", exc.message, exc.headers)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _too_many(exc: RateLimitExceeded):
+    return _message_page(429, "Too many requests", "Please wait a minute, then reload the page.",
+                         {"Retry-After": "60"})
+
+
+@bp.after_request
+def _protect(response):
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+@functools.lru_cache(maxsize=8)
+def _limit(text: str) -> RateLimitItem:
+    return parse(text)
+
+
+def _check_rate(token: str) -> None:
+    """Count the request against the link's limit (``HERALD_PORTAL_RATE_LIMIT``); 429 page past it."""
+    limiter = state().limiter.limiter  # the Redis strategy, or the in-memory fallback once Redis failed
+    item = _limit(state().config.portal_rate_limit)
+    args = (KEY_PREFIX, "portal:" + digest(token)[:32], "portal")
+    try:
+        if limiter.hit(item, *args):
+            return
+        wait = max(1, int(limiter.get_window_stats(item, *args).reset_time - time.time()))
+    except Exception as exc:  # Redis went away: serve rather than lock clients out
+        log.warning("could not count a portal request: %s: %s", type(exc).__name__, exc)
+        return
+    raise PortalRefusal(429, "Too many requests", f"Please wait {wait} seconds, then reload the page.",
+                        {"Retry-After": str(wait)})
+
+
+def _open(token: str) -> PortalToken:
+    """The active link for ``token``; the "this link has expired" page otherwise."""
+    _check_rate(token)
+    try:
+        link = portal.resolve(token)
+    except portal.LinkUnknown:
+        raise PortalRefusal(404, "This link has expired", "Ask the agency for a new link.") from None
+    except portal.LinkExpired:
+        raise PortalRefusal(410, "This link has expired", "Ask the agency for a new link.") from None
+    portal.touch(link)
+    return link
+
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def _check_form(token: str) -> None:
+    """Refuse a form post from another site, or without this link's CSRF value."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        raise PortalRefusal(403, "Not allowed", "Forms can only be sent from this page.")
+    if not portal.check_csrf(_secret(), token, request.form.get("csrf", "")):
+        raise PortalRefusal(403, "Not allowed", "This form is out of date or did not come from this page; "
+                                                "reload the page and try again.")
+
+
+def _client_post(link: PortalToken, post_id: int) -> Post:
+    """The link's client's post ``post_id``; the not-found page for any other post."""
+    post = Post.get_or_none((Post.id == post_id) & (Post.workspace == link.workspace_id)
+                            & (Post.client == link.client_id))
+    if post is None:
+        raise PortalRefusal(404, "Post not found", "This post is not part of this portal.")
+    return post
+
+
+def _back(token: str, post_id: int | None = None, *, notice: str | None = None, error: str | None = None):
+    """303 to the page, with a notice (or error) shown next to the post."""
+    anchor = f"post-{post_id}" if post_id is not None else None
+    return redirect(url_for("client_portal.page", token=token, notice=notice, error=error, post=post_id,
+                            _anchor=anchor), 303)
+
+
+def _flash() -> dict | None:
+    """The notice or error named in the query string (fixed texts only: nothing from the URL is shown)."""
+    code = request.args.get("notice") or request.args.get("error")
+    text = NOTICES.get(code) if "notice" in request.args else ERRORS.get(code)
+    if not text:
+        return None
+    post_id = request.args.get("post", "")
+    return {"text": text, "error": "notice" not in request.args,
+            "post_id": int(post_id) if post_id.isdigit() else None}
+
+
+@endpoint(bp, "/portal/<token>", ("GET",), auth=False, content_type="text/html",
+          summary="The client portal page (HTML): posts, statuses, stats, approvals and comments")
+def page(token):
+    """The page for an active link; "this link has expired" (410, or 404 for an unknown link) otherwise."""
+    link = _open(token)
+    view = portal_page.build(link, _secret())
+    flash = _flash()
+    shown = {card.id for group in (view.awaiting, view.upcoming, view.published) for card in group}
+    if flash and flash["post_id"] not in shown:
+        flash["post_id"] = None  # the post left the page (rejected): show the notice at the top
+    return render_template("portal/page.html", page=view, token=token, flash=flash,
+                           csrf=portal.csrf_token(_secret(), token))
+
+
+def _require(link: PortalToken, allowed: frozenset[str], what: str) -> None:
+    if link.permissions not in allowed:
+        raise PortalRefusal(403, "Not allowed", f"This link does not allow {what}.")
+
+
+@endpoint(bp, "/portal/<token>/posts/<int:post_id>/approve", ("POST",), auth=False,
+          content_type="application/x-www-form-urlencoded", summary="Approve a post from the client portal (form)")
+def approve(token, post_id):
+    """Release the post's tasks (``post.approved``, a version by ``portal:<link>``); needs an "approve" link."""
+    link = _open(token)
+    _check_form(token)
+    _require(link, portal.CAN_APPROVE, "approving posts")
+    post = _client_post(link, post_id)
+    try:
+        publishing.review(state(), portal.principal(link), post, True)
+    except Conflict:
+        return _back(token, post_id, error="not_pending")
+    return _back(token, post_id, notice="approved")
+
+
+@endpoint(bp, "/portal/<token>/posts/<int:post_id>/reject", ("POST",), auth=False,
+          content_type="application/x-www-form-urlencoded", summary="Reject a post with a reason (form)")
+def reject(token, post_id):
+    """Cancel the post's tasks (``post.rejected`` carrying the reason, which is also kept as a comment)."""
+    link = _open(token)
+    _check_form(token)
+    _require(link, portal.CAN_APPROVE, "rejecting posts")
+    post = _client_post(link, post_id)
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        return _back(token, post_id, error="reason_required")
+    if len(reason) > comments.MAX_LENGTH:
+        return _back(token, post_id, error="reason_too_long")
+    try:
+        publishing.review(state(), portal.principal(link), post, False, reason)
+    except Conflict:
+        return _back(token, post_id, error="not_pending")
+    comments.add_comment(state().pm, post, _author(link), reason, link.id, kind=comments.REJECTION)
+    return _back(token, post_id, notice="rejected")
+
+
+def _author(link: PortalToken) -> str:
+    name = " ".join(request.form.get("author", "").split())[:MAX_AUTHOR]
+    return name or link.name or link.client.name
+
+
+@endpoint(bp, "/portal/<token>/posts/<int:post_id>/comments", ("POST",), auth=False,
+          content_type="application/x-www-form-urlencoded", summary="Comment on a post from the client portal (form)")
+def comment(token, post_id):
+    """Store the comment (``post.commented``); needs a "comment" or "approve" link."""
+    link = _open(token)
+    _check_form(token)
+    _require(link, portal.CAN_COMMENT, "comments")
+    post = _client_post(link, post_id)
+    body = request.form.get("body", "")
+    try:
+        comments.add_comment(state().pm, post, _author(link), body, link.id)
+    except ValidationError:
+        return _back(token, post_id, error="comment_empty" if not body.strip() else "comment_too_long")
+    return _back(token, post_id, notice="commented")

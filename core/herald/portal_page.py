@@ -1,0 +1,175 @@
+"""What the client portal page shows: one client's posts in groups, with media, per-platform status,
+engagement, comments, stats and the engagement chart. Plain data for the template; no HTML here."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from peewee import fn
+
+from . import engagement_chart, tasks
+from .comments import comments_of
+from .models import Media, PortalToken, Post, PostComment, PublishTask, utcnow
+from .portal import CAN_APPROVE, CAN_COMMENT
+from .posts import latest_engagement
+from .public_media import signed_path
+from .publishing import VIDEO_TYPES
+
+GROUP_LIMIT = 50  # posts per group on the page
+AWAITING = ("pending_approval",)
+UPCOMING = ("queued", "publishing")
+PUBLISHED = ("published", "partially_published")
+SHOWN = AWAITING + UPCOMING + PUBLISHED
+TASK_LABELS = {
+    tasks.PENDING_APPROVAL: "Awaiting approval", tasks.QUEUED: "Scheduled", tasks.PUBLISHING: "Publishing",
+    tasks.RETRYING: "Publishing", tasks.PUBLISHED: "Published", tasks.FAILED: "Not published",
+    tasks.CANCELLED: "Cancelled",
+}
+POST_LABELS = {"pending_approval": "Awaiting approval", "queued": "Scheduled", "publishing": "Publishing",
+               "published": "Published", "partially_published": "Partly published"}
+METRICS = ("likes", "comments", "saves", "shares", "reach")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformStatus:
+    """One account's task for a post, as the client sees it."""
+
+    platform: str
+    status: str
+    label: str
+    url: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaPreview:
+    """An image or video of a post, at a signed same-origin link."""
+
+    kind: str  # image | video
+    src: str
+    filename: str
+
+
+@dataclasses.dataclass
+class PostCard:
+    """One post on the page."""
+
+    id: int
+    topic: str
+    caption: str
+    post_type: str
+    status: str
+    label: str
+    when: str  # "Scheduled for …" / "Published …"
+    platforms: list[PlatformStatus]
+    media: list[MediaPreview]
+    engagement: dict[str, int] | None
+    comments: list[PostComment]
+
+
+@dataclasses.dataclass
+class PortalPage:
+    """Everything the page template shows."""
+
+    client_name: str
+    timezone: str
+    permissions: str
+    can_comment: bool
+    can_approve: bool
+    expires_at: str
+    awaiting: list[PostCard]
+    upcoming: list[PostCard]
+    published: list[PostCard]
+    stats: dict[str, int]
+    chart: engagement_chart.BarChart
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
+    """``Tue 3 Jun 2026, 09:00`` in the client's zone ("" for no time)."""
+    if value is None:
+        return ""
+    local = value.replace(tzinfo=dt.UTC).astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+
+
+def _when(post: Post, zone: ZoneInfo) -> str:
+    if post.status in PUBLISHED and post.published_at:
+        return "Published " + local_time(post.published_at, zone)
+    if post.scheduled_at:
+        return "Scheduled for " + local_time(post.scheduled_at, zone)
+    return "To be published as soon as it is approved" if post.status in AWAITING else "Publishing now"
+
+
+def _media_previews(secret_key: str, posts: list[Post]) -> dict[int, MediaPreview]:
+    ids = {media_id for post in posts for media_id in post.media or []}
+    if not ids:
+        return {}
+    rows = Media.select().where(Media.id.in_(list(ids)) & (Media.workspace == posts[0].workspace_id))
+    return {row.id: MediaPreview("video" if row.content_type in VIDEO_TYPES else "image",
+                                 signed_path(secret_key, row), row.filename) for row in rows}
+
+
+def _cards(secret_key: str, posts: list[Post], zone: ZoneInfo) -> list[PostCard]:
+    ids = [post.id for post in posts]
+    by_post: dict[int, list[PlatformStatus]] = {post_id: [] for post_id in ids}
+    if ids:
+        for task in PublishTask.select().where(PublishTask.post.in_(ids)).order_by(PublishTask.id):
+            by_post[task.post_id].append(PlatformStatus(task.platform, task.status,
+                                                        TASK_LABELS.get(task.status, task.status), task.url))
+    media = _media_previews(secret_key, posts)
+    engagement = latest_engagement(ids)
+    comments = comments_of(ids)
+    cards = []
+    for post in posts:
+        snapshot = engagement.get(post.id)
+        cards.append(PostCard(
+            id=post.id, topic=post.topic, caption=post.caption, post_type=post.post_type, status=post.status,
+            label=POST_LABELS.get(post.status, post.status), when=_when(post, zone), platforms=by_post[post.id],
+            media=[media[media_id] for media_id in post.media or [] if media_id in media],
+            engagement={name: getattr(snapshot, name) for name in METRICS} if snapshot else None,
+            comments=comments[post.id]))
+    return cards
+
+
+def _group(link: PortalToken, statuses: tuple[str, ...], order) -> list[Post]:
+    return list(Post.select().where((Post.workspace == link.workspace_id) & (Post.client == link.client_id)
+                                    & Post.status.in_(list(statuses)))
+                .order_by(*order).limit(GROUP_LIMIT))
+
+
+def build(link: PortalToken, secret_key: str, now: dt.datetime | None = None) -> PortalPage:
+    """The page for ``link`` (an active link, with its client loaded)."""
+    client = link.client
+    zone = _zone(client.timezone)
+    awaiting = _group(link, AWAITING, (Post.scheduled_at.asc(nulls="first"), Post.id))
+    upcoming = _group(link, UPCOMING, (Post.scheduled_at.asc(nulls="first"), Post.id))
+    published = _group(link, PUBLISHED, (Post.published_at.desc(nulls="last"), Post.id.desc()))
+    shown = (Post.select(Post.id).where((Post.workspace == link.workspace_id) & (Post.client == link.client_id)
+                                        & Post.status.in_(list(SHOWN))))
+    all_ids = [row.id for row in shown]
+    totals = {name: 0 for name in METRICS}
+    for snapshot in latest_engagement(all_ids).values():
+        for name in METRICS:
+            totals[name] += getattr(snapshot, name) or 0
+    counts = {row.status: row.count for row in
+              Post.select(Post.status, fn.COUNT(Post.id).alias("count"))
+              .where((Post.workspace == link.workspace_id) & (Post.client == link.client_id))
+              .group_by(Post.status)}
+    stats = {"posts": sum(counts.get(status, 0) for status in SHOWN),
+             "published": sum(counts.get(status, 0) for status in PUBLISHED),
+             "awaiting": counts.get("pending_approval", 0), **totals}
+    series = engagement_chart.daily_interactions(all_ids, 30, now or utcnow())
+    return PortalPage(
+        client_name=client.name, timezone=zone.key, permissions=link.permissions,
+        can_comment=link.permissions in CAN_COMMENT, can_approve=link.permissions in CAN_APPROVE,
+        expires_at=local_time(link.expires_at, zone),
+        awaiting=_cards(secret_key, awaiting, zone), upcoming=_cards(secret_key, upcoming, zone),
+        published=_cards(secret_key, published, zone), stats=stats, chart=engagement_chart.bar_chart(series))
