@@ -109,8 +109,10 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     from .api import (
         accounts_admin,
         actions_api,
+        campaigns,
         clients,
         health,
+        intelligence,
         media,
         openapi,
         public_media,
@@ -121,7 +123,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     )
 
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
-                   public_media):
+                   public_media, intelligence, campaigns):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

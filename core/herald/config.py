@@ -72,6 +72,10 @@ class Config:
     # How often the reconciler re-enqueues tasks whose jobs were lost, and re-checks token health.
     reconcile_interval_seconds: int = 30
     token_check_interval_seconds: int = 6 * 3600
+    # The scheduled pull of engagement from the platforms: how often, and for posts published how
+    # many days back (older posts hardly change, and every post costs platform API calls).
+    engagement_pull_interval_seconds: int = 3 * 3600
+    engagement_pull_days: int = 30
     testing: bool = False
 
     @classmethod
@@ -102,6 +106,9 @@ class Config:
             values["trusted_proxies"] = _whole_number("HERALD_TRUSTED_PROXIES", env["HERALD_TRUSTED_PROXIES"])
         if env.get("HERALD_TASK_LEASE_SECONDS"):
             values["task_lease_seconds"] = float(env["HERALD_TASK_LEASE_SECONDS"])
+        if env.get("HERALD_ENGAGEMENT_PULL_DAYS"):
+            values["engagement_pull_days"] = _whole_number("HERALD_ENGAGEMENT_PULL_DAYS",
+                                                           env["HERALD_ENGAGEMENT_PULL_DAYS"])
         if env.get("HERALD_KEY_CACHE_SECONDS"):
             values["key_cache_seconds"] = float(env["HERALD_KEY_CACHE_SECONDS"])
         values["plugins"] = _csv(env.get("HERALD_PLUGINS"))
