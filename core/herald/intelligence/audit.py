@@ -104,15 +104,18 @@ def recommendations(items: list[PostStats], found: dict, cadence_: dict, trend_:
         change = change if change is not None else trend_["change_within_period"]
         add("reverse_decline", "high", f"Engagement is falling ({change:+.0%}): lean on the winning patterns "
             "below and drop the weak ones.", change=change)
+    def ratio(row):  # from the rates rather than the rounded lift, so "1.4146" reads 1.41x, not 1.42x
+        return row["average_engagement_rate"] / row["baseline_engagement_rate"]
+
     for row in found["patterns"][:3]:
         add("use_more", "medium", f"Do more {row['pattern']}: {row['sample_size']} posts averaged "
             f"{row['average_engagement_rate']:.2%} against a baseline of {row['baseline_engagement_rate']:.2%} "
-            f"({row['lift']:.2f}x).", dimension=row["dimension"], value=row["value"], lift=row["lift"],
+            f"({ratio(row):.2f}x).", dimension=row["dimension"], value=row["value"], lift=row["lift"],
             sample_size=row["sample_size"])
     for row in found["weak_patterns"][:2]:
         add("use_less", "low", f"Do fewer {row['pattern']}: {row['sample_size']} posts averaged "
             f"{row['average_engagement_rate']:.2%} against a baseline of {row['baseline_engagement_rate']:.2%} "
-            f"({row['lift']:.2f}x).", dimension=row["dimension"], value=row["value"], lift=row["lift"],
+            f"({ratio(row):.2f}x).", dimension=row["dimension"], value=row["value"], lift=row["lift"],
             sample_size=row["sample_size"])
     best_day = next((row for row in times["best_days"] if row["posts"] >= patterns.MIN_SAMPLE), None)
     best_hour = next((row for row in times["best_hours"] if row["posts"] >= patterns.MIN_SAMPLE), None)
