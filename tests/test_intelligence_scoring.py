@@ -4,6 +4,9 @@ scores stored on posts, and a third-party scorer plugged in through register_sco
 from __future__ import annotations
 
 import datetime as dt
+import re
+import types
+from pathlib import Path
 
 import pytest
 from intel_data import make_post, push, rate_item
@@ -260,3 +263,22 @@ def test_third_party_scorer_counts_and_a_broken_one_is_reported(plugin_client, c
     body = plugin_client.post("/api/intelligence/score", json={"caption": caption},
                               headers={"X-API-Key": key}).get_json()
     assert {s["name"] for s in body["strategies"]} == {"heuristic", "learned"}
+
+
+def test_the_scorer_in_the_docs_plugs_in(config):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "intelligence.md").read_text()
+    module = types.ModuleType("doc_emoji_scorer")
+    exec(re.search(r"```python\n(.*?)```", text, re.S).group(1), module.__dict__)
+    pm = get_plugin_manager()
+    pm.register(module, name="doc_emoji_scorer")
+    try:
+        app = create_app(config, pm=pm)
+        with db.connection_context():
+            _, key = create_api_key(Workspace.create(name="Docs"), ["intelligence"], name="t")
+        body = app.test_client().post("/api/intelligence/score", json={"caption": "Fresh bread \U0001F35E"},
+                                      headers={"X-API-Key": key}).get_json()
+    finally:
+        pm.unregister(name="doc_emoji_scorer")
+        db.obj.close_all()
+    emoji = next(s for s in body["strategies"] if s["name"] == "emoji")
+    assert (emoji["value"], emoji["confidence"], emoji["reasons"]) == (80, 0.5, ["1 emojis"])
