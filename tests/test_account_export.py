@@ -101,6 +101,9 @@ def fill(client, tenant, receiver, name: str) -> Filled:
     post_id = created.get_json()["post"]["id"]
     client.post("/api/webhooks", headers=tenant.headers,
                 json={"action": "update_engagement", "post_id": post_id, "likes": 7, "reach": 70})
+    campaign = client.post("/api/campaigns", headers=tenant.headers,
+                           json={"name": f"{name} launch", "client_id": tenant.client.id})
+    assert campaign.status_code == 201, campaign.get_json()
     link = client.post("/api/client-portal/create-token", headers=tenant.headers,
                        json={"client_id": tenant.client.id, "permissions": "comment", "name": f"{name} link"})
     assert link.status_code == 201, link.get_json()
@@ -161,7 +164,7 @@ def test_archive_holds_exactly_each_workspaces_rows_of_every_table(client, make_
         assert {"workspace", "users", "api_key", "user_session", "client", "media", "post", "post_version",
                 "engagement_snapshot", "plugin_setting", "event", "account", "publish_task", "idempotency_record",
                 "webhook_endpoint", "webhook_delivery", "webhook_attempt", "note", "portal_token",
-                "post_comment"} <= exported
+                "post_comment", "campaign"} <= exported
 
         for plan in plans:
             everything = database_rows(plan)

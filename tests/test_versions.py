@@ -87,7 +87,9 @@ def test_edits_through_the_action_endpoint_and_v1_each_record_a_version(client, 
         "client_id": {"before": None, "after": tenant.client.id}, "topic": {"before": None, "after": "Launch"},
         "caption": {"before": None, "after": "First caption"}, "post_type": {"before": None, "after": "post"},
         "platforms": {"before": None, "after": ["scripted"]}, "media": {"before": None, "after": []},
-        "status": {"before": None, "after": "draft"}}
+        "status": {"before": None, "after": "draft"}, "score": {"before": None, "after": rows[0]["changes"][
+            "score"]["after"]}}
+    assert 0 <= rows[0]["changes"]["score"]["after"] <= 100  # the heuristic score given at creation
     assert rows[1]["changes"] == {
         "caption": {"before": "First caption", "after": "Second caption"},
         "status": {"before": "draft", "after": "queued"},

@@ -109,12 +109,14 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     from .api import (
         accounts_admin,
         actions_api,
+        campaigns,
         client_portal,
         clients,
         comments,
         exports,
         health,
         health_scores,
+        intelligence,
         media,
         openapi,
         portal_tokens,
@@ -128,7 +130,8 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
 
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
                    public_media, post_versions, exports, health_scores,
-                   portal_tokens, client_portal, comments):
+                   portal_tokens, client_portal, comments,
+                   intelligence, campaigns):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

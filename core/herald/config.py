@@ -89,6 +89,10 @@ class Config:
     # work-horse (RQ Worker). Herald's jobs are short network calls whose failures are already
     # contained (leases, reconciler), and a fork costs about 20 ms, more than a publish step.
     worker_class: str = "simple"
+    # The scheduled pull of engagement from the platforms: how often, and for posts published how
+    # many days back (older posts hardly change, and every post costs platform API calls).
+    engagement_pull_interval_seconds: int = 3 * 3600
+    engagement_pull_days: int = 30
     testing: bool = False
 
     @classmethod
@@ -122,6 +126,9 @@ class Config:
             values["task_lease_seconds"] = float(env["HERALD_TASK_LEASE_SECONDS"])
         if env.get("HERALD_WORKER_CLASS"):
             values["worker_class"] = _worker_class(env["HERALD_WORKER_CLASS"])
+        if env.get("HERALD_ENGAGEMENT_PULL_DAYS"):
+            values["engagement_pull_days"] = _whole_number("HERALD_ENGAGEMENT_PULL_DAYS",
+                                                           env["HERALD_ENGAGEMENT_PULL_DAYS"])
         if env.get("HERALD_KEY_CACHE_SECONDS"):
             values["key_cache_seconds"] = float(env["HERALD_KEY_CACHE_SECONDS"])
         values["plugins"] = _csv(env.get("HERALD_PLUGINS"))

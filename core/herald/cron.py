@@ -1,4 +1,4 @@
-"""Periodic jobs on RQ's cron scheduler: the task reconciler and token health checks.
+"""Periodic jobs on RQ's cron scheduler: the task reconciler, token health checks and the engagement pull.
 
 RQ's ``CronJob`` enqueues with the default (pickle) serializer; Herald's workers only accept JSON,
 so the cron jobs here enqueue through Herald's JSON queues. Running several cron processes is
@@ -36,9 +36,11 @@ class HeraldCron(CronScheduler):
 
 
 def make_cron(connection, config) -> HeraldCron:
-    """A cron scheduler with the reconciler and the token health check."""
+    """A cron scheduler with the reconciler, the token health check and the engagement pull."""
     scheduler = HeraldCron(connection=connection, name="")
     scheduler.register(jobs.reconcile, DEFAULT_QUEUE, interval=config.reconcile_interval_seconds, job_timeout=300)
     scheduler.register(jobs.check_tokens, DEFAULT_QUEUE, interval=config.token_check_interval_seconds,
                        job_timeout=600)
+    scheduler.register(jobs.pull_engagement, DEFAULT_QUEUE, interval=config.engagement_pull_interval_seconds,
+                       job_timeout=1800)
     return scheduler

@@ -37,8 +37,13 @@ def register_ai_providers(register):
 def register_scorers(register):
     """Register content-scoring strategies by calling ``register(scorer)`` once for each.
 
-    Called once at start-up. A scorer has ``name`` and ``score(post, context) -> Score`` with a
-    value from 0 to 100 and the reasons behind it. The return value is ignored.
+    Called once at start-up. A scorer has ``name`` and ``score(post, context) -> Score``: ``post``
+    is a :class:`herald.intelligence.scoring.ScoringPost` (``caption``, ``topic``, ``post_type``,
+    ``platforms``, ``client_id``, ``features``), ``context`` a
+    :class:`herald.intelligence.scoring.ScoringContext` (``workspace_id``, ``client``,
+    ``history()``: the client's past posts with engagement). The :class:`herald.Score` has a value
+    from 0 to 100, the reasons behind it and a ``confidence`` (0..1): the combined score is the
+    confidence-weighted mean of every enabled scorer's value. The return value is ignored.
     """
 
 

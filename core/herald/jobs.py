@@ -185,3 +185,12 @@ def check_tokens() -> dict:
             label = health.status if health else "unchecked"
             counts[label] = counts.get(label, 0) + 1
     return counts
+
+
+def pull_engagement() -> dict:
+    """Pull engagement from the platforms for posts published in the last days (RQ cron)."""
+    from .intelligence import pull
+
+    state = runtime()
+    with db.connection_context():
+        return pull.pull(state, state.config.engagement_pull_days)

@@ -143,9 +143,24 @@ class Media(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
+class Campaign(BaseModel):
+    """A named push for a client (a launch, a season) that posts can belong to."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="campaigns", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="campaigns", null=True, on_delete="SET NULL")
+    name = pw.CharField(max_length=200)
+    goal = pw.TextField(default="")
+    starts_on = pw.DateField(null=True)
+    ends_on = pw.DateField(null=True)
+    status = pw.CharField(max_length=20, default="planned")  # planned | active | paused | completed | archived
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
 class Post(BaseModel):
     workspace = pw.ForeignKeyField(Workspace, backref="posts", on_delete="CASCADE")
     client = pw.ForeignKeyField(Client, backref="posts", null=True, on_delete="SET NULL")
+    campaign = pw.ForeignKeyField(Campaign, backref="posts", null=True, on_delete="SET NULL")
     topic = pw.TextField(default="")
     caption = pw.TextField(default="")
     post_type = pw.CharField(max_length=20, default="post")
@@ -291,7 +306,8 @@ class PostComment(BaseModel):
 
 
 MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, Post, PostVersion, EngagementSnapshot,
-          PluginSetting, Event, Account, PublishTask, IdempotencyRecord, PortalToken, PostComment]
+          PluginSetting, Event, Account, PublishTask, IdempotencyRecord, PortalToken, PostComment,
+          Campaign]
 
 _plugin_cache = TTLCache(ttl=5.0)
 

@@ -61,10 +61,19 @@ class Generation:
 
 @dataclasses.dataclass(frozen=True)
 class Score:
-    """A scoring strategy's verdict: ``value`` in 0..100 and the reasons behind it."""
+    """A scoring strategy's verdict: ``value`` in 0..100 and the reasons behind it.
+
+    ``confidence`` (0..1) is how much the verdict should weigh when several strategies are
+    combined: the combined score is the mean of the values weighted by confidence, so a strategy
+    that knows little (a learned scorer with almost no history) says so with a low confidence
+    instead of pulling the result towards a guess. ``details`` holds what the strategy measured,
+    as JSON-ready data.
+    """
 
     value: float
     reasons: list[str] = dataclasses.field(default_factory=list)
+    confidence: float = 1.0
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

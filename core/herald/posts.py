@@ -6,10 +6,11 @@ from typing import Any
 
 from . import events, hotpath
 from .errors import NotFound, ValidationError
-from .models import Client, EngagementSnapshot, Media, Post, PostVersion, isoformat, utcnow
+from .intelligence import heuristic
+from .models import Campaign, Client, EngagementSnapshot, Media, Post, PostVersion, isoformat, utcnow
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
-                    "scheduled_at")
+                    "scheduled_at", "campaign_id")
 METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 
 
@@ -49,6 +50,7 @@ def snapshot(post: Post) -> dict[str, Any]:
         "client_id": post.client_id, "topic": post.topic, "caption": post.caption,
         "post_type": post.post_type, "platforms": list(post.platforms or []), "media": list(post.media or []),
         "status": post.status, "score": post.score, "scheduled_at": isoformat(post.scheduled_at),
+        "campaign_id": post.campaign_id,
     }
 
 
@@ -75,14 +77,15 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None,
 
 
 def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, caption: str, post_type: str,
-                platforms: list[str], media: list[int]) -> Post:
-    """Create a draft post, record its first version and the ``post.created`` event."""
+                platforms: list[str], media: list[int], campaign: Campaign | None = None) -> Post:
+    """Create a draft post (scored by the heuristic scorer), record its first version and ``post.created``."""
     if not (topic or "").strip() and not (caption or "").strip():
         raise ValidationError("Give a caption or a topic (or both).", field="caption")
     now = utcnow()
     post = hotpath.insert(Post, workspace=workspace_id, client=client.id, topic=topic or "", caption=caption or "",
                           post_type=post_type, platforms=platforms, media=media, status="draft",
-                          created_at=now, updated_at=now)
+                          score=heuristic.quick_value(caption, platforms),
+                          campaign=campaign.id if campaign is not None else None, created_at=now, updated_at=now)
     record_version(post, actor, None)
     from .publishing import serialize_post as public_shape  # the /v1 shape, which webhooks carry
 
@@ -123,6 +126,7 @@ def serialize_post(post: Post, engagement: EngagementSnapshot | None = None) -> 
         "media": list(post.media or []),
         "status": post.status,
         "score": post.score,
+        "campaign_id": post.campaign_id,
         "scheduled_at": isoformat(post.scheduled_at),
         "published_at": isoformat(post.published_at),
         "created_at": isoformat(post.created_at),

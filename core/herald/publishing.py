@@ -11,7 +11,9 @@ import logging
 from typing import Any
 
 from . import accounts, events, queue, schedule, tasks
+from .campaigns import campaign_for_post
 from .errors import Conflict, Forbidden, NotFound, ValidationError
+from .intelligence import heuristic
 from .models import Account, Client, Media, Post, PublishTask, Workspace, isoformat, utcnow, write_transaction
 from .platforms import MediaRef, PostRef
 from .plugins import check_enabled
@@ -138,6 +140,8 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
             raise NotFound(f"No client {payload['client_id']} in this workspace.", field="client_id")
     elif draft is not None and draft.client_id:
         client = Client.get_or_none(Client.id == draft.client_id)
+    campaign = campaign_for_post(workspace_id, payload.get("campaign_id"),
+                                 client.id if client is not None else None)
     post_type = payload.get("post_type") or (draft.post_type if draft is not None and draft.post_type != "post"
                                              else _infer_post_type(media))
     targets = list(dict.fromkeys(account.platform for account in chosen))
@@ -167,6 +171,10 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
             post = Post(workspace=workspace_id, client=client, caption=caption, topic="", created_at=now)
             before = None
         post.client = client
+        if campaign is not None:
+            post.campaign = campaign
+        if draft is None or post.caption != draft.caption or post.score is None:
+            post.score = heuristic.quick_value(caption, platforms)
         post.post_type = post_type
         post.platforms = platforms
         post.media = [row.id for row in media]
@@ -250,6 +258,19 @@ def cancel(state, principal, post: Post) -> None:
     events.dispatch(state.pm, recorded)
     for task in cancelled:
         queue.cancel_task_job(state.redis, task.id, task.step)
+
+
+def set_campaign(state, principal, post: Post, campaign) -> None:
+    """Put ``post`` in ``campaign`` (checked with :func:`campaign_for_post`), or take it out with None."""
+    with events.collecting() as recorded, write_transaction():
+        post = Post.get_by_id(post.id)
+        before = snapshot(post)
+        post.campaign = campaign
+        post.updated_at = utcnow()
+        post.save(only=[Post.campaign, Post.updated_at])
+        if record_version(post, principal.label, before):
+            events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})
+    events.dispatch(state.pm, recorded)
 
 
 def reschedule(state, principal, post: Post, value: str) -> schedule.Schedule:
@@ -342,6 +363,7 @@ def serialize_post(post: Post, task_rows: list[PublishTask] | None = None, engag
         "post_type": post.post_type,
         "media": [f"{MEDIA_PREFIX}{media_id}" for media_id in post.media or []],
         "client_id": post.client_id,
+        "campaign_id": post.campaign_id,
         "scheduled_at": isoformat(post.scheduled_at),
         "published_at": isoformat(post.published_at),
         "created_at": isoformat(post.created_at),

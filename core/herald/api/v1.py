@@ -3,6 +3,7 @@
 from flask import Blueprint, g, jsonify, request
 
 from .. import accounts, publishing
+from ..campaigns import campaign_for_post
 from ..errors import ValidationError
 from ..models import Account, Post, PublishTask
 from . import endpoint, int_arg, state
@@ -85,14 +86,21 @@ def cancel_post(post_id):
     return jsonify({"success": True})
 
 
-@endpoint(bp, "/posts/<post_id>", ("PATCH",), summary="Reschedule a post that has not started publishing",
-          scope="publish", body="v1_post_update")
+@endpoint(bp, "/posts/<post_id>", ("PATCH",),
+          summary="Reschedule a post that has not started publishing; put it in a campaign", scope="publish",
+          body="v1_post_update")
 def reschedule_post(post_id, payload):
-    """Move the post's tasks (and their jobs) to ``schedule``."""
+    """Move the post's tasks (and their jobs) to ``schedule``; set ``campaign_id`` (null: no campaign)."""
     post = publishing.get_post(g.principal.workspace_id, post_id)
-    when = publishing.reschedule(state(), g.principal, post, payload["schedule"])
+    campaign = None
+    if payload.get("campaign_id") is not None:  # checked before anything changes
+        campaign = campaign_for_post(g.principal.workspace_id, payload["campaign_id"], post.client_id)
+    when = publishing.reschedule(state(), g.principal, post, payload["schedule"]) if "schedule" in payload else None
+    if "campaign_id" in payload:
+        publishing.set_campaign(state(), g.principal, post, campaign)
     body = _post_with_tasks(Post.get_by_id(post.id))
-    body["schedule"] = _schedule_note(when)
+    if when is not None:
+        body["schedule"] = _schedule_note(when)
     return jsonify(body)
 
 

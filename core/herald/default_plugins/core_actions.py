@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from herald import Action, hookimpl
+from herald.campaigns import campaign_for_post
 from herald.errors import ValidationError
 from herald.models import Post
 from herald.posts import (
@@ -35,8 +36,10 @@ def handle_create_post(ctx, payload):
             raise ValidationError(f"{name} does not support post_type {post_type!r}; it supports "
                                   f"{', '.join(supported)}.", field="post_type")
     media = check_media(ctx.workspace_id, payload.get("media", []))
+    campaign = campaign_for_post(ctx.workspace_id, payload.get("campaign_id"), client.id)
     post = create_post(ctx.workspace_id, ctx.actor, client=client, topic=payload.get("topic", ""),
-                       caption=payload.get("caption", ""), post_type=post_type, platforms=platforms, media=media)
+                       caption=payload.get("caption", ""), post_type=post_type, platforms=platforms, media=media,
+                       campaign=campaign)
     return {"post": serialize_post(post)}, 201
 
 

@@ -1,0 +1,61 @@
+"""Top hooks: the first lines of a client's posts, ranked by the engagement of the posts that used
+them. AI-generated hooks (made by an AI provider and stored per client) are a second list beside
+these; :func:`generated_hooks` is where they come in."""
+
+from __future__ import annotations
+
+import re
+
+from ..models import Client
+from .history import PostStats, mean_rate, rated, round_rate
+
+
+def normalise(line: str) -> str:
+    """A first line compared case- and space-insensitively (the same hook reused counts together)."""
+    return re.sub(r"\s+", " ", line).strip().lower()
+
+
+def ranked(items: list[PostStats]) -> list[dict]:
+    """Each distinct first line with its uses, how many of those have engagement, and their average rate.
+
+    Hooks with engagement come first, best average rate first (ties: more uses first); hooks
+    without engagement follow, most used first.
+    """
+    groups: dict[str, list[PostStats]] = {}
+    for item in items:
+        if item.features.first_line:
+            groups.setdefault(normalise(item.features.first_line), []).append(item)
+    rows = []
+    for members in groups.values():
+        with_rate = rated(members)
+        newest = members[-1]
+        rows.append({
+            "hook": newest.features.first_line,
+            "hook_style": newest.features.hook_style,
+            "uses": len(members),
+            "posts_with_engagement": len(with_rate),
+            "average_engagement_rate": round_rate(mean_rate(with_rate)),
+            "best_engagement_rate": round_rate(max((i.rate for i in with_rate), default=None)),
+            "post_ids": [item.post_id for item in members],
+        })
+    rows.sort(key=lambda row: (row["average_engagement_rate"] is None, -(row["average_engagement_rate"] or 0),
+                               -row["uses"], row["hook"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+def generated_hooks(workspace_id: int, client: Client) -> list[dict]:
+    """AI-generated hooks for the client (``POST /api/intelligence/populate-hooks``).
+
+    None are stored by this module: the AI features add a ``GeneratedHook`` table and fill this
+    list from it, newest first.
+    """
+    return []
+
+
+def build(workspace_id: int, client: Client, items: list[PostStats], limit: int = 50) -> dict:
+    """The hooks report: ``hooks`` (from the client's posts) and ``generated`` (from an AI provider)."""
+    hooks = ranked(items)
+    return {"client_id": client.id, "total": len(hooks), "hooks": hooks[:limit],
+            "generated": generated_hooks(workspace_id, client)}

@@ -1,0 +1,40 @@
+"""The full intelligence report of a client as one JSON document: memory, hooks, patterns, audit
+and the scores stored on its posts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+
+from ..models import Client, isoformat
+from . import audit, hooks, memory, patterns
+from .history import PostStats
+
+REPORT_VERSION = 1
+
+
+def scores(items: list[PostStats]) -> dict:
+    """The scores stored on the client's posts (newest first) and their average."""
+    scored = [item for item in items if item.score is not None]
+    return {
+        "posts_scored": len(scored),
+        "average": round(statistics.fmean(item.score for item in scored), 1) if scored else None,
+        "posts": [{"post_id": item.post_id, "score": item.score, "first_line": item.features.first_line[:200],
+                   "engagement_rate": item.brief()["engagement_rate"]}
+                  for item in sorted(scored, key=lambda item: (item.when, item.post_id), reverse=True)],
+    }
+
+
+def build(workspace_id: int, client: Client, items: list[PostStats], *, period_days: int,
+          now: dt.datetime) -> dict:
+    """Everything Herald knows about the client's content, from ``items`` (see :func:`history.load`)."""
+    return {
+        "report_version": REPORT_VERSION,
+        "generated_at": isoformat(now),
+        "client": {"id": client.id, "name": client.name, "timezone": client.timezone},
+        "memory": memory.build(client, items),
+        "hooks": hooks.build(workspace_id, client, items),
+        "patterns": patterns.analyse(items),
+        "audit": audit.run(client, items, period_days, now),
+        "scores": scores(items),
+    }
