@@ -109,19 +109,22 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     from .api import (
         accounts_admin,
         actions_api,
+        ai_usage,
+        background_jobs,
         clients,
         health,
         media,
         openapi,
         public_media,
         session,
+        settings,
         usage,
         v1,
         workspace,
     )
 
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
-                   public_media):
+                   public_media, settings, ai_usage, background_jobs):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)
