@@ -19,8 +19,11 @@ def gemini():
 
 
 @pytest.fixture
-def ai_app(build_app, gemini):
-    """The application with Gemini at the fake and competitor fetches allowed to reach loopback."""
+def ai_app(app, build_app, gemini):
+    """The application with Gemini at the fake and competitor fetches allowed to reach loopback.
+
+    Built after ``app`` (which ``tenant`` needs), so that jobs run by the worker use this one.
+    """
     return build_app(gemini_base_url=gemini.base_url, fetch_allow_private=True)
 
 

@@ -109,6 +109,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     from .api import (
         accounts_admin,
         actions_api,
+        ai_features,
         ai_usage,
         background_jobs,
         clients,
@@ -124,7 +125,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     )
 
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
-                   public_media, settings, ai_usage, background_jobs):
+                   public_media, settings, ai_usage, background_jobs, ai_features):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)
