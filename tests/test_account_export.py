@@ -23,8 +23,14 @@ from herald.auth import create_user
 from herald.comments import add_comment
 from herald.models import (
     Account,
+    AIGeneration,
+    AISetting,
+    BackgroundJob,
     BaseModel,
+    CompetitorAnalysis,
+    DesignTemplate,
     EngagementSnapshot,
+    GeneratedHook,
     Media,
     Post,
     PublishTask,
@@ -104,6 +110,9 @@ def fill(client, tenant, receiver, name: str) -> Filled:
     campaign = client.post("/api/campaigns", headers=tenant.headers,
                            json={"name": f"{name} launch", "client_id": tenant.client.id})
     assert campaign.status_code == 201, campaign.get_json()
+    gemini_key = f"AIzaSy-{name}-gemini-key-0123456789"
+    saved = client.put("/api/settings", headers=tenant.headers, json={"gemini_api_key": gemini_key})
+    assert saved.status_code == 200, saved.get_json()
     link = client.post("/api/client-portal/create-token", headers=tenant.headers,
                        json={"client_id": tenant.client.id, "permissions": "comment", "name": f"{name} link"})
     assert link.status_code == 201, link.get_json()
@@ -117,10 +126,23 @@ def fill(client, tenant, receiver, name: str) -> Filled:
         PublishTask.create(workspace=tenant.workspace.id, post=post_id, account=account, platform="instagram",
                            status="failed", error="nope", state={"container_id": "c1"})
         Note.create(post=post_id, body=f"{name}'s note", share_token=f"share-{name}")
+        workspace_id, client_id = tenant.workspace.id, tenant.client.id
+        AIGeneration.create(workspace=workspace_id, client=client_id, feature="populate_hooks", provider="gemini",
+                            model="gemini-flash-latest", input_tokens=900, output_tokens=700, status="succeeded")
+        job = BackgroundJob.create(id=f"job_{name}", workspace=workspace_id, kind="populate_hooks",
+                                   function="herald.ai_jobs.populate_hooks", params={"client_id": client_id},
+                                   status="succeeded", result={"created": 1})
+        GeneratedHook.create(workspace=workspace_id, client=client_id, text=f"{name}'s hook", style="question",
+                             fingerprint=f"fp-{name}", job=job)
+        CompetitorAnalysis.create(workspace=workspace_id, client=client_id, url=f"https://{name}.example/",
+                                  title=name, analysis={"tone": "warm"}, job=job)
+        DesignTemplate.create(workspace=workspace_id, media=media_id, palette=[{"hex": "#112233"}],
+                              template={"layout": "split"}, job=job)
+        gemini_ciphertext = AISetting.get(AISetting.workspace == workspace_id).gemini_api_key
         Orphan.create(name=f"global row from {name}")
     return Filled(tenant, [tenant.key, new_key.get_json()["key"], password, session_token, SECRET,
                            f"ciphertext-of-{name}", f"page-token-{name}", f"share-{name}", hook["secret"],
-                           portal_token],
+                           portal_token, gemini_key, gemini_ciphertext],
                   post_id, media_id)
 
 
@@ -164,7 +186,8 @@ def test_archive_holds_exactly_each_workspaces_rows_of_every_table(client, make_
         assert {"workspace", "users", "api_key", "user_session", "client", "media", "post", "post_version",
                 "engagement_snapshot", "plugin_setting", "event", "account", "publish_task", "idempotency_record",
                 "webhook_endpoint", "webhook_delivery", "webhook_attempt", "note", "portal_token",
-                "post_comment", "campaign"} <= exported
+                "post_comment", "campaign", "ai_setting", "ai_generation", "background_job", "generated_hook",
+                "competitor_analysis", "design_template"} <= exported
 
         for plan in plans:
             everything = database_rows(plan)

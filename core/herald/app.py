@@ -109,6 +109,9 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     from .api import (
         accounts_admin,
         actions_api,
+        ai_features,
+        ai_usage,
+        background_jobs,
         campaigns,
         client_portal,
         clients,
@@ -123,6 +126,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         post_versions,
         public_media,
         session,
+        settings,
         usage,
         v1,
         workspace,
@@ -131,7 +135,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
                    public_media, post_versions, exports, health_scores,
                    portal_tokens, client_portal, comments,
-                   intelligence, campaigns):
+                   intelligence, campaigns, settings, ai_usage, background_jobs, ai_features):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

@@ -73,6 +73,8 @@ class Config:
     graph_version: str = "v25.0"
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     webhook_allow_private: bool = False
+    # Lets competitor-page fetches reach loopback and private addresses (tests, closed networks).
+    fetch_allow_private: bool = False
     insecure_cookies: bool = False
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     # How long a resolved API key is trusted from the per-process cache before the
@@ -134,6 +136,7 @@ class Config:
         values["plugins"] = _csv(env.get("HERALD_PLUGINS"))
         values["trace_plugins"] = _flag(env.get("HERALD_TRACE_PLUGINS"))
         values["webhook_allow_private"] = _flag(env.get("HERALD_WEBHOOK_ALLOW_PRIVATE"))
+        values["fetch_allow_private"] = _flag(env.get("HERALD_FETCH_ALLOW_PRIVATE"))
         values["insecure_cookies"] = _flag(env.get("HERALD_INSECURE_COOKIES"))
         values.update(overrides)
         return cls(**values)

@@ -26,10 +26,11 @@ def register_platforms(register):
 def register_ai_providers(register):
     """Register text-generation providers by calling ``register(provider)`` once for each.
 
-    Called once at start-up. A provider has ``name`` and
-    ``generate(prompt, *, system, schema, settings) -> Generation``. Providers read their API key
-    from the workspace's settings; without one they raise ``HeraldError(code="no_api_key")``.
-    The return value is ignored.
+    Called once at start-up. A provider has ``name`` (optionally ``default_model``) and
+    ``generate(prompt, *, system, schema, settings) -> Generation``, where ``settings`` is a
+    :class:`herald.ai_provider.ProviderSettings` (the workspace's decrypted ``api_key``, ``model``,
+    ``config``); the core answers ``no_api_key`` itself when the workspace has no key. Features
+    call providers only through :func:`herald.ai.generate`. The return value is ignored.
     """
 
 

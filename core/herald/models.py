@@ -333,3 +333,90 @@ def set_plugin_enabled(workspace_id: int, plugin: str, enabled: bool) -> None:
                   update={PluginSetting.enabled: enabled, PluginSetting.updated_at: utcnow()})
      .execute())
     _plugin_cache.discard((workspace_id, plugin))
+
+
+# -- AI: settings, usage accounting, background jobs and the features' stored results ----------------
+
+class AISetting(BaseModel):
+    """A workspace's AI settings. The API key is stored encrypted (see :mod:`herald.crypto`)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="ai_settings", unique=True, on_delete="CASCADE")
+    gemini_api_key = pw.TextField(null=True)  # ciphertext
+    gemini_model = pw.CharField(max_length=100, null=True)  # None: the provider's default
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class AIGeneration(BaseModel):
+    """One call to an AI provider: ``reserved`` while it runs, then ``succeeded`` or ``failed``."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="ai_generations", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="ai_generations", null=True, on_delete="SET NULL")
+    feature = pw.CharField(max_length=60)
+    provider = pw.CharField(max_length=60)
+    model = pw.CharField(max_length=100, default="")
+    input_tokens = pw.IntegerField(default=0)
+    output_tokens = pw.IntegerField(default=0)
+    status = pw.CharField(max_length=20)
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("workspace", "created_at"), False),)
+
+
+class BackgroundJob(BaseModel):
+    """Long work a request started (``job_…`` ids): queued → running → succeeded | failed."""
+
+    id = pw.CharField(max_length=40, primary_key=True)
+    workspace = pw.ForeignKeyField(Workspace, backref="background_jobs", on_delete="CASCADE")
+    kind = pw.CharField(max_length=60)
+    function = pw.CharField(max_length=200)  # dotted path of the function the job runs
+    params = JSONField(default=dict)
+    status = pw.CharField(max_length=20, default="queued")
+    result = JSONField(null=True)
+    error_code = pw.CharField(max_length=60, null=True)
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+
+class GeneratedHook(BaseModel):
+    """An opening line the AI wrote for a client (``populate-hooks``); one per client and wording."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="generated_hooks", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="generated_hooks", on_delete="CASCADE")
+    text = pw.TextField()
+    style = pw.CharField(max_length=40)
+    fingerprint = pw.CharField(max_length=64)  # of the normalised wording, for de-duplication
+    job = pw.ForeignKeyField(BackgroundJob, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("client", "fingerprint"), True),)
+
+
+class CompetitorAnalysis(BaseModel):
+    """The AI's reading of a competitor's page (``analyze-competitor``)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="competitor_analyses", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="competitor_analyses", null=True, on_delete="SET NULL")
+    url = pw.TextField()
+    title = pw.TextField(default="")
+    analysis = JSONField(default=dict)
+    job = pw.ForeignKeyField(BackgroundJob, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class DesignTemplate(BaseModel):
+    """A template built from a logo (``generate-template``): measured palette, AI typography and layout."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="design_templates", on_delete="CASCADE")
+    media = pw.ForeignKeyField(Media, null=True, on_delete="SET NULL")
+    palette = JSONField(default=list)
+    template = JSONField(default=dict)
+    job = pw.ForeignKeyField(BackgroundJob, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+MODELS += [AISetting, AIGeneration, BackgroundJob, GeneratedHook, CompetitorAnalysis, DesignTemplate]

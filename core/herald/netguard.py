@@ -256,6 +256,17 @@ def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float
     Tries the checked addresses in order until one accepts the connection. Raises ``OSError``
     (including timeouts) or ``http.client.HTTPException`` when no response arrives.
     """
+    return send("POST", target, body, headers, timeout=timeout, read_limit=read_limit, ssl_context=ssl_context)
+
+
+def send(method: str, target: Target, body: bytes | None, headers: dict[str, str], *,
+         timeout: float = DEFAULT_TIMEOUT, read_limit: int = 4096, deadline: float | None = None,
+         ssl_context: ssl.SSLContext | None = None) -> Response:
+    """Send one request to ``target`` and read at most ``read_limit`` bytes of the answer.
+
+    ``deadline`` (a ``time.monotonic()`` value) stops reading a slow answer: ``TimeoutError``.
+    Redirects are returned, not followed. Raises like :func:`post`.
+    """
     started = time.monotonic()
     last_error: Exception | None = None
     for address in target.addresses:
@@ -269,15 +280,32 @@ def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float
             except ConnectionError as exc:
                 last_error = exc
                 continue
-            conn.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
+            conn.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
             conn.putheader("Host", target.host_header)
-            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            extra = {"Content-Length": str(len(body))} if body is not None else {}
+            for name, value in {**headers, **extra}.items():
                 conn.putheader(name, value)
             conn.endheaders(body)
             reply = conn.getresponse()
-            data = reply.read(read_limit)
+            data = _read(reply, read_limit, deadline)
             return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, data,
                             int((time.monotonic() - started) * 1000))
         finally:
             conn.close()
     raise last_error or OSError("no address to connect to")
+
+
+def _read(reply: http.client.HTTPResponse, limit: int, deadline: float | None) -> bytes:
+    if deadline is None:
+        return reply.read(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer took too long to arrive")
+        chunk = reply.read1(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

@@ -52,11 +52,32 @@ class PublishOutcome:
 
 @dataclasses.dataclass(frozen=True)
 class Generation:
-    """The answer of an AI provider: ``text`` (and ``json`` when a schema was asked for)."""
+    """The answer of an AI provider, and of :func:`herald.ai.generate`.
+
+    ``text`` is the model's answer; ``data`` the parsed (and schema-checked) JSON when a schema was
+    asked for, else None. ``provider`` and ``model`` say who answered (the core fills ``provider``
+    in when a provider leaves it empty); the token counts come from the provider's usage report.
+    """
 
     text: str
-    json: Any = None
-    usage: dict[str, int] = dataclasses.field(default_factory=dict)
+    data: Any = None
+    provider: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderSettings:
+    """What :func:`herald.ai.generate` hands an AI provider's ``generate`` as ``settings``.
+
+    ``api_key`` (decrypted; never empty: the core answers ``no_api_key`` before calling), ``model``
+    (None: the provider's default) and the server's ``config`` (base URLs).
+    """
+
+    api_key: str
+    model: str | None
+    config: Any
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,6 +21,8 @@ def month_start(now: dt.datetime | None = None) -> dt.datetime:
 
 def plan_report(workspace: Workspace, config: Config) -> dict:
     """The workspace's plan, its limits and this calendar month's usage."""
+    from .ai_usage import used_this_month  # ai_usage builds on this module
+
     since = month_start()
     posts = Post.select().where((Post.workspace == workspace) & (Post.created_at >= since)).count()
     uploads = Media.select().where((Media.workspace == workspace) & (Media.created_at >= since))
@@ -35,7 +37,7 @@ def plan_report(workspace: Workspace, config: Config) -> dict:
             "posts_created": posts,
             "media_uploaded": uploads.count(),
             "media_uploaded_bytes": sum(row.size for row in uploads),
-            # AI generations are counted by the intelligence features; none exist in this release.
-            "ai_generations": 0,
+            # Succeeded generations, and those running now (they hold a slot until they end).
+            "ai_generations": used_this_month(workspace.id),
         },
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ..models import Client
+from ..models import Client, GeneratedHook, isoformat
 from .history import PostStats, mean_rate, rated, round_rate
 
 
@@ -46,12 +46,15 @@ def ranked(items: list[PostStats]) -> list[dict]:
 
 
 def generated_hooks(workspace_id: int, client: Client) -> list[dict]:
-    """AI-generated hooks for the client (``POST /api/intelligence/populate-hooks``).
+    """AI-generated hooks for the client (``POST /api/intelligence/populate-hooks``), newest first.
 
-    None are stored by this module: the AI features add a ``GeneratedHook`` table and fill this
-    list from it, newest first.
+    They have no engagement yet, so they are listed apart from the ranked hooks of real posts.
     """
-    return []
+    rows = (GeneratedHook.select()
+            .where((GeneratedHook.workspace == workspace_id) & (GeneratedHook.client == client.id))
+            .order_by(GeneratedHook.created_at.desc(), GeneratedHook.id.desc()))
+    return [{"text": row.text, "style": row.style, "created_at": isoformat(row.created_at),
+             "job_id": row.job_id} for row in rows]
 
 
 def build(workspace_id: int, client: Client, items: list[PostStats], limit: int = 50) -> dict:

@@ -1,0 +1,277 @@
+"""The AI foundation: settings, ``herald.ai.generate`` with usage accounting and plan limits, the
+usage and plan endpoints, and background jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from ai_drive import record_generations, set_key
+from conftest import assert_error
+from drive import work
+from fakes.gemini import API_KEY
+from herald import ai, ai_usage, background, crypto
+from herald.ai_provider import NoApiKey
+from herald.errors import HeraldError
+from herald.models import AIGeneration, AISetting, BackgroundJob, db, utcnow
+from herald.plans import month_start
+
+
+def generate(app, tenant, **kwargs):
+    with app.app_context(), db.connection_context():
+        return ai.generate(tenant.workspace.id, feature=kwargs.pop("feature", "test"),
+                           prompt=kwargs.pop("prompt", "Hi"),
+                           config=app.extensions["herald"].config, **kwargs)
+
+
+def rows(workspace_id):
+    with db.connection_context():
+        return list(AIGeneration.select().where(AIGeneration.workspace == workspace_id).order_by(AIGeneration.id))
+
+
+# -- settings -----------------------------------------------------------------------------------------
+
+def test_settings_start_empty_with_the_default_model(api, tenant):
+    response = api.get("/api/settings", headers=tenant.headers)
+    assert response.status_code == 200
+    assert response.get_json()["settings"] == {
+        "ai_provider": "gemini", "gemini_api_key": None, "gemini_api_key_set": False,
+        "gemini_model": "gemini-flash-latest", "gemini_model_is_default": True, "updated_at": None}
+
+
+def test_key_is_stored_encrypted_and_shown_masked(api, tenant, config):
+    settings = set_key(api, tenant)
+    assert settings["gemini_api_key"] == "AIza…x9Q2" and settings["gemini_api_key_set"] is True
+    assert api.get("/api/settings", headers=tenant.headers).get_json()["settings"]["gemini_api_key"] == "AIza…x9Q2"
+    with db.connection_context():
+        stored = AISetting.get(AISetting.workspace == tenant.workspace.id).gemini_api_key
+    assert API_KEY not in stored and crypto.decrypt(config.secret_key, stored) == API_KEY
+
+
+def test_model_can_be_set_and_reset_and_key_cleared(api, tenant):
+    set_key(api, tenant, gemini_model="gemini-2.5-flash")
+    settings = api.put("/api/settings", json={"gemini_model": None}, headers=tenant.headers).get_json()["settings"]
+    assert settings["gemini_model"] == "gemini-flash-latest" and settings["gemini_model_is_default"] is True
+    assert settings["gemini_api_key"] == "AIza…x9Q2"  # a field left out stays
+    settings = api.put("/api/settings", json={"gemini_api_key": None}, headers=tenant.headers).get_json()["settings"]
+    assert settings["gemini_api_key"] is None and settings["gemini_api_key_set"] is False
+
+
+def test_settings_need_admin_and_valid_values(api, tenant, make_tenant):
+    editor = make_tenant("Editors", scopes=["posts:read", "posts:write", "intelligence"])
+    assert_error(api.get("/api/settings", headers=editor.headers), 403, "forbidden")
+    assert_error(api.put("/api/settings", json={"gemini_api_key": "x"}, headers=editor.headers), 403, "forbidden")
+    assert_error(api.put("/api/settings", json={"gemini_model": "../../etc"}, headers=tenant.headers), 400,
+                 "validation_error", "gemini_model")
+    assert_error(api.put("/api/settings", json={"gemini_api_key": "a b c"}, headers=tenant.headers), 400,
+                 "validation_error", "gemini_api_key")
+    assert_error(api.put("/api/settings", json={}, headers=tenant.headers), 400, "validation_error")
+
+
+def test_settings_are_per_workspace(api, tenant, make_tenant):
+    other = make_tenant("Other")
+    set_key(api, tenant)
+    assert api.get("/api/settings", headers=other.headers).get_json()["settings"]["gemini_api_key"] is None
+
+
+# -- generate -----------------------------------------------------------------------------------------
+
+def test_generate_records_a_succeeded_call_with_tokens(ai_app, api, tenant, gemini):
+    set_key(api, tenant, gemini_model="gemini-2.5-flash")
+    gemini.reply_json({"caption": "Hello"}, usage=(21, 17))
+    schema = {"type": "object", "required": ["caption"], "properties": {"caption": {"type": "string"}}}
+    result = generate(ai_app, tenant, feature="caption", schema=schema, system="Be brief.", client_id=tenant.client.id)
+    assert (result.data, result.provider, result.model) == ({"caption": "Hello"}, "gemini", "gemini-2.5-flash")
+    assert (result.input_tokens, result.output_tokens) == (21, 17)
+    [row] = rows(tenant.workspace.id)
+    assert (row.status, row.feature, row.provider, row.model, row.input_tokens, row.output_tokens, row.client_id) == (
+        "succeeded", "caption", "gemini", "gemini-2.5-flash", 21, 17, tenant.client.id)
+    assert gemini.requests[-1].model == "gemini-2.5-flash" and gemini.requests[-1].system == "Be brief."
+
+
+def test_without_a_key_generate_is_no_api_key_and_nothing_is_recorded(ai_app, tenant, gemini):
+    with pytest.raises(NoApiKey) as caught:
+        generate(ai_app, tenant)
+    assert caught.value.code == "no_api_key" and caught.value.status == 400
+    assert "PUT /api/settings" in caught.value.message
+    assert rows(tenant.workspace.id) == [] and gemini.requests == []
+
+
+def test_a_failed_call_is_recorded_with_its_error_and_costs_nothing(ai_app, api, tenant, gemini):
+    set_key(api, tenant)
+    gemini.block_prompt("SAFETY")
+    with pytest.raises(HeraldError) as caught:
+        generate(ai_app, tenant)
+    assert caught.value.code == "ai_blocked"
+    [row] = rows(tenant.workspace.id)
+    assert row.status == "failed" and row.error.startswith("ai_blocked: ") and row.input_tokens > 0
+    with db.connection_context():
+        assert ai_usage.used_this_month(tenant.workspace.id) == 0
+
+
+def test_free_plan_allows_the_50th_generation_and_refuses_the_51st(ai_app, api, tenant, gemini):
+    set_key(api, tenant)
+    record_generations(tenant.workspace.id, 49)
+    record_generations(tenant.workspace.id, 5, status="failed")  # failures do not count
+    record_generations(tenant.workspace.id, 30, when=month_start() - dt.timedelta(seconds=1))  # last month
+    assert generate(ai_app, tenant).text  # the 50th
+    with pytest.raises(HeraldError) as caught:
+        generate(ai_app, tenant)  # the 51st
+    error = caught.value
+    assert (error.code, error.status) == ("plan_limit", 402)
+    assert "all 50 AI generations" in error.message and "Upgrade to Pro for 500" in error.message
+    assert len(gemini.requests) == 1  # the refused one never reached the provider
+    assert api.get("/api/plan", headers=tenant.headers).get_json()["usage"]["ai_generations"] == 50
+
+
+def test_pro_plan_allows_500(ai_app, api, make_tenant, gemini):
+    pro = make_tenant("Pro agency", plan="pro")
+    set_key(api, pro)
+    record_generations(pro.workspace.id, 499)
+    generate(ai_app, pro)
+    with pytest.raises(HeraldError, match="all 500 AI generations"):
+        generate(ai_app, pro)
+
+
+def test_concurrent_reservations_cannot_overshoot_the_limit(ai_app, tenant):
+    record_generations(tenant.workspace.id, 47)
+    outcomes, barrier = [], threading.Barrier(8)
+
+    def reserve():
+        barrier.wait()
+        with db.connection_context():
+            try:
+                outcomes.append(ai_usage.reserve(tenant.workspace.id, feature="t", provider="gemini", model="m",
+                                                 client_id=None))
+            except HeraldError as exc:
+                outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=reserve) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str).count("plan_limit") == 5
+    assert len([o for o in outcomes if isinstance(o, int)]) == 3
+    with db.connection_context():
+        assert ai_usage.used_this_month(tenant.workspace.id) == 50
+
+
+def test_a_stale_reservation_no_longer_holds_a_slot(ai_app, tenant):
+    record_generations(tenant.workspace.id, 49)
+    record_generations(tenant.workspace.id, 1, status="reserved", when=utcnow() - dt.timedelta(minutes=16))
+    record_generations(tenant.workspace.id, 1, status="reserved")
+    with db.connection_context():
+        assert ai_usage.used_this_month(tenant.workspace.id) == 50
+
+
+# -- usage and plan -----------------------------------------------------------------------------------
+
+def test_ai_usage_reports_generations_and_tokens_by_day_feature_and_provider(api, tenant, make_tenant):
+    today = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
+    record_generations(tenant.workspace.id, 3, feature="populate_hooks", tokens=(100, 50), when=today)
+    record_generations(tenant.workspace.id, 2, feature="analyze_competitor", tokens=(1000, 200),
+                       when=today - dt.timedelta(days=2))
+    record_generations(tenant.workspace.id, 1, feature="populate_hooks", status="failed", tokens=(40, 0), when=today)
+    record_generations(tenant.workspace.id, 4, when=today - dt.timedelta(days=40))  # outside 30 days
+    record_generations(make_tenant("Other").workspace.id, 7, when=today)  # another workspace
+    body = api.get("/api/analytics/ai-usage", headers=tenant.headers).get_json()
+    assert body["totals"] == {"generations": 5, "failed": 1, "input_tokens": 2340, "output_tokens": 550}
+    assert body["period"]["days"] == 30 and len(body["by_day"]) == 30
+    days = {entry["date"]: entry for entry in body["by_day"]}
+    assert days[today.date().isoformat()] == {"date": today.date().isoformat(), "generations": 3, "failed": 1,
+                                              "input_tokens": 340, "output_tokens": 150}
+    assert days[(today - dt.timedelta(days=2)).date().isoformat()]["generations"] == 2
+    assert body["by_feature"] == [
+        {"feature": "analyze_competitor", "generations": 2, "failed": 0, "input_tokens": 2000, "output_tokens": 400},
+        {"feature": "populate_hooks", "generations": 3, "failed": 1, "input_tokens": 340, "output_tokens": 150}]
+    assert body["by_provider"] == [{"provider": "gemini", "model": "gemini-flash-latest", "generations": 5,
+                                    "failed": 1, "input_tokens": 2340, "output_tokens": 550}]
+    assert body["this_month"]["limit"] == 50 and body["this_month"]["plan"] == "free"
+    week = api.get("/api/analytics/ai-usage?period=1", headers=tenant.headers).get_json()
+    assert week["totals"]["generations"] == 3 and len(week["by_day"]) == 1
+    assert_error(api.get("/api/analytics/ai-usage?period=0", headers=tenant.headers), 400, "validation_error", "period")
+
+
+def test_plan_reports_ai_generations_against_the_limit(api, tenant):
+    record_generations(tenant.workspace.id, 12)
+    record_generations(tenant.workspace.id, 3, status="failed")
+    body = api.get("/api/plan", headers=tenant.headers).get_json()
+    assert body["usage"]["ai_generations"] == 12 and body["limits"]["ai_generations_per_month"] == 50
+
+
+# -- background jobs ----------------------------------------------------------------------------------
+
+def echo_job(*, workspace_id, job_id, value):
+    """A job that reports what it saw of itself while running."""
+    seen = BackgroundJob.get_by_id(job_id)
+    return {"value": value, "status_while_running": seen.status, "workspace_id": workspace_id}
+
+
+def refusing_job(*, workspace_id, job_id):
+    """A job that fails the way features do."""
+    raise HeraldError("The page could not be read.", code="fetch_failed", status=422)
+
+
+def crashing_job(*, workspace_id, job_id):
+    """A job with a bug."""
+    raise ZeroDivisionError("boom")
+
+
+def start_job(app, tenant, function, **kwargs):
+    with app.app_context(), db.connection_context():
+        return background.start(tenant.workspace.id, "test", function, **kwargs).id
+
+
+def test_job_goes_from_queued_to_running_to_succeeded(ai_app, api, tenant, redis_client):
+    job_id = start_job(ai_app, tenant, echo_job, value=42)
+    assert job_id.startswith("job_")
+    queued = api.get(f"/api/jobs/{job_id}", headers=tenant.headers).get_json()["job"]
+    assert (queued["status"], queued["result"], queued["started_at"], queued["kind"]) == ("queued", None, None, "test")
+    assert work(redis_client) == 1
+    done = api.get(f"/api/jobs/{job_id}", headers=tenant.headers).get_json()["job"]
+    assert done["status"] == "succeeded" and done["error"] is None
+    assert done["result"] == {"value": 42, "status_while_running": "running", "workspace_id": tenant.workspace.id}
+    assert done["started_at"] and done["finished_at"]
+
+
+def test_job_failures_keep_their_code_and_bugs_are_internal_errors(ai_app, api, tenant, redis_client):
+    refused = start_job(ai_app, tenant, refusing_job)
+    crashed = start_job(ai_app, tenant, crashing_job)
+    work(redis_client)
+    job = api.get(f"/api/jobs/{refused}", headers=tenant.headers).get_json()["job"]
+    assert job["status"] == "failed" and job["error"] == {"code": "fetch_failed",
+                                                          "message": "The page could not be read."}
+    job = api.get(f"/api/jobs/{crashed}", headers=tenant.headers).get_json()["job"]
+    assert job["status"] == "failed" and job["error"]["code"] == "internal_error" and crashed in job["error"]["message"]
+
+
+def test_another_workspaces_job_is_404(ai_app, api, tenant, make_tenant):
+    job_id = start_job(ai_app, tenant, echo_job, value=1)
+    other = make_tenant("Other")
+    assert_error(api.get(f"/api/jobs/{job_id}", headers=other.headers), 404, "not_found")
+    assert_error(api.get("/api/jobs/job_unknown", headers=tenant.headers), 404, "not_found")
+
+
+def test_migrated_ai_tables_match_the_models(app):
+    from herald.models import (
+        AIGeneration,
+        AISetting,
+        BackgroundJob,
+        CompetitorAnalysis,
+        DesignTemplate,
+        GeneratedHook,
+    )
+
+    with db.connection_context():
+        for model in (AISetting, AIGeneration, BackgroundJob, GeneratedHook, CompetitorAnalysis, DesignTemplate):
+            columns = {column.name: column for column in db.get_columns(model._meta.table_name)}
+            assert set(columns) == {field.column_name for field in model._meta.sorted_fields}, model
+            for field in model._meta.sorted_fields:
+                assert columns[field.column_name].null == field.null, (model, field.name)
+            unique = {tuple(index.columns) for index in db.get_indexes(model._meta.table_name) if index.unique}
+            for fields, is_unique in model._meta.indexes:
+                wanted = tuple(model._meta.fields[name].column_name for name in fields)
+                assert (wanted in unique) == is_unique, (model, fields)
