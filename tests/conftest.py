@@ -98,6 +98,20 @@ def build_app(config):
 
 
 @pytest.fixture
+def plugin():
+    """The scripted platform (``tests/scripted_platform.py``), registered on the process-wide plugin
+    manager for this test. A test module may override it with its own platform."""
+    from herald.plugins import get_plugin_manager
+    from scripted_platform import ScriptedPlugin
+
+    pm = get_plugin_manager()
+    instance = ScriptedPlugin()
+    pm.register(instance, name="scripted")
+    yield instance
+    pm.unregister(name="scripted")
+
+
+@pytest.fixture
 def fake():
     """A running fake Graph API."""
     with FakeGraph() as server:

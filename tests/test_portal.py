@@ -27,18 +27,6 @@ from herald.models import (
     db,
     utcnow,
 )
-from herald.plugins import get_plugin_manager
-from scripted_platform import ScriptedPlugin
-
-
-@pytest.fixture
-def plugin():
-    """The scripted platform, registered on the process-wide plugin manager for this test."""
-    pm = get_plugin_manager()
-    instance = ScriptedPlugin()
-    pm.register(instance, name="scripted")
-    yield instance
-    pm.unregister(name="scripted")
 
 
 @pytest.fixture

@@ -22,8 +22,6 @@ from werkzeug.serving import make_server
 from herald import portal
 from herald.app import create_app
 from herald.models import Client, Event, PortalToken, Post, PostComment, db, utcnow
-from herald.plugins import get_plugin_manager
-from scripted_platform import ScriptedPlugin
 
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the core's test extra)")
@@ -39,15 +37,6 @@ def browser():
         yield instance
         instance.close()
 
-
-@pytest.fixture
-def plugin():
-    """The scripted platform, registered on the process-wide plugin manager for this test."""
-    pm = get_plugin_manager()
-    instance = ScriptedPlugin()
-    pm.register(instance, name="scripted")
-    yield instance
-    pm.unregister(name="scripted")
 
 
 @pytest.fixture

@@ -15,19 +15,7 @@ from herald.app import create_app
 from herald.auth import create_api_key, create_user
 from herald.models import Account, Post, PublishTask, db, utcnow
 from herald.platforms import TokenHealth
-from herald.plugins import get_plugin_manager
 from herald.queue import QUEUE_NAMES, make_worker
-from scripted_platform import ScriptedPlugin
-
-
-@pytest.fixture
-def plugin():
-    """The scripted platform, registered on the process-wide plugin manager for this test."""
-    pm = get_plugin_manager()
-    instance = ScriptedPlugin()
-    pm.register(instance, name="scripted")
-    yield instance
-    pm.unregister(name="scripted")
 
 
 @pytest.fixture
