@@ -60,21 +60,41 @@ def _id_of(value: Any) -> Any:
 
 @functools.lru_cache(maxsize=256)
 def _select_sql(model: type[pw.Model], columns: tuple[str, ...], null_columns: tuple[str, ...],
-                limit: int | None, database_class: type) -> str:
+                limit: int | None, fields: tuple[str, ...] | None, database_class: type) -> str:
     database = _database()
     table = _quote(database, model._meta.table_name)
-    names = ", ".join(_quote(database, field.column_name) for field in model._meta.sorted_fields)
+    names = ", ".join(_quote(database, field.column_name) for field in _fields(model, fields))
     conditions = [f"{_quote(database, model._meta.fields[name].column_name)} = {database.param}" for name in columns]
     conditions += [f"{_quote(database, model._meta.fields[name].column_name)} IS NULL" for name in null_columns]
     sql = f"SELECT {names} FROM {table} WHERE {' AND '.join(conditions)} ORDER BY {_quote(database, 'id')}"
     return sql if limit is None else f"{sql} LIMIT {int(limit)}"
 
 
-def _select(model: type[pw.Model], null: tuple[str, ...], limit: int | None, equal: dict[str, Any]) -> list[pw.Model]:
+def _fields(model: type[pw.Model], names: tuple[str, ...] | None) -> list[pw.Field]:
+    return model._meta.sorted_fields if names is None else [model._meta.fields[name] for name in names]
+
+
+def _select(model: type[pw.Model], null: tuple[str, ...], limit: int | None, equal: dict[str, Any],
+            fields: tuple[str, ...] | None = None) -> list[pw.Model]:
     columns = tuple(equal)
-    sql = _select_sql(model, columns, tuple(null), limit, type(_database()))
+    sql = _select_sql(model, columns, tuple(null), limit, fields, type(_database()))
     params = [model._meta.fields[name].db_value(_id_of(equal[name])) for name in columns]
-    return [from_row(model, row) for row in _database().execute_sql(sql, params).fetchall()]
+    return [from_row(model, row, fields) for row in _database().execute_sql(sql, params).fetchall()]
+
+
+def select_one(model: type[pw.Model], *, null: tuple[str, ...] = (), **equal: Any) -> pw.Model | None:
+    """The first row (lowest id) of ``model`` whose fields equal ``equal`` and whose ``null`` fields are NULL."""
+    rows = _select(model, null, 1, equal)
+    return rows[0] if rows else None
+
+
+def select_all(model: type[pw.Model], *, null: tuple[str, ...] = (), fields: tuple[str, ...] | None = None,
+               **equal: Any) -> list[pw.Model]:
+    """Every row of ``model`` (by id) whose fields equal ``equal`` and whose ``null`` fields are NULL.
+
+    With ``fields``, only those fields are read (the instances hold nothing else).
+    """
+    return _select(model, null, None, equal, fields)
 
 
 def column_list(model: type[pw.Model]) -> str:
@@ -98,23 +118,12 @@ def param() -> str:
     return _database().param
 
 
-def from_row(model: type[pw.Model], row: tuple) -> pw.Model:
-    """An instance of ``model`` from a row of :func:`column_list`'s columns."""
-    fields = model._meta.sorted_fields
-    instance = model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
+def from_row(model: type[pw.Model], row: tuple, fields: tuple[str, ...] | None = None) -> pw.Model:
+    """An instance of ``model`` from a row of :func:`column_list`'s columns (or of ``fields``)."""
+    instance = model(**{field.name: field.python_value(value)
+                        for field, value in zip(_fields(model, fields), row, strict=True)})
     instance._dirty.clear()
     return instance
-
-
-def select_one(model: type[pw.Model], *, null: tuple[str, ...] = (), **equal: Any) -> pw.Model | None:
-    """The first row (lowest id) of ``model`` whose fields equal ``equal`` and whose ``null`` fields are NULL."""
-    rows = _select(model, null, 1, equal)
-    return rows[0] if rows else None
-
-
-def select_all(model: type[pw.Model], *, null: tuple[str, ...] = (), **equal: Any) -> list[pw.Model]:
-    """Every row of ``model`` (by id) whose fields equal ``equal`` and whose ``null`` fields are NULL."""
-    return _select(model, null, None, equal)
 
 
 @functools.lru_cache(maxsize=256)

@@ -174,7 +174,7 @@ def refresh_post(post_id: int) -> None:
     post = hotpath.select_one(Post, id=post_id)
     if post is None or post.status == "rejected":
         return
-    rows = hotpath.select_all(PublishTask, post=post_id)
+    rows = hotpath.select_all(PublishTask, post=post_id, fields=("status", "published_at"))
     status = post_status([row.status for row in rows])
     published = [row.published_at for row in rows if row.published_at]
     changes = {}

@@ -12,6 +12,7 @@ which honours it, one connection per call as before.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import http.client
 import ssl
 import threading
@@ -131,8 +132,14 @@ def close_all() -> None:
 
 
 def _proxied(split: urllib.parse.SplitResult) -> bool:
+    return _proxied_host(split.scheme, split.hostname or "")
+
+
+@functools.lru_cache(maxsize=64)
+def _proxied_host(scheme: str, hostname: str) -> bool:
+    # Read once per host: getproxies() scans the whole environment, which cost more than a call.
     proxies = urllib.request.getproxies()
-    return split.scheme in proxies and not urllib.request.proxy_bypass(split.hostname or "")
+    return scheme in proxies and not urllib.request.proxy_bypass(hostname)
 
 
 def _send_with_urllib(method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float) -> Answer:
