@@ -522,8 +522,9 @@ def test_text_post_goes_to_the_feed(fake, graph_config):
     [post] = fake.published(PAGE_ID)
     assert outcome.kind == "published" and outcome.platform_post_id == post["id"]
     assert outcome.url == post["permalink_url"] and post["message"] == CAPTION
-    assert fake.calls("POST", r"/feed$")[0].params == {"message": CAPTION}
+    assert fake.calls("POST", r"/feed$")[0].params == {"message": CAPTION, "fields": "id,permalink_url"}
     assert task.commits[0][0] <= index_of(fake, "POST", r"/feed$")  # publish_started_at committed first
+    assert len(fake.calls()) == 1  # read-after-write: no second call for the permalink
 
 
 def test_photo_post(fake, graph_config):

@@ -71,6 +71,9 @@ class PagesRoutes:
                               scheduled=scheduled, attached=attached, link=link)
         for photo_id in attached:
             self._photos[photo_id].post_id = post.id
+        # Read After Write (Graph API v2.9 changelog): a POST with "fields" answers the created object.
+        if req.params.get("fields"):
+            return self._pick(self._post_record(post), req, "Post", "id")
         return {"id": post.id}
 
     def _attached_media(self, params: dict[str, Any], page: Page) -> list[str]:

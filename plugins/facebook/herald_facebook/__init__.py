@@ -151,8 +151,8 @@ class FacebookPlatform:
                 answer = client.post(f"{page}/videos", file_url=videos[0].url, description=caption)
             elif images and not attached:
                 answer = client.post(f"{page}/photos", url=images[0].url, caption=caption)
-            else:
-                answer = client.post(f"{page}/feed", message=caption,
+            else:  # read-after-write: the new post's permalink comes with the answer
+                answer = client.post(f"{page}/feed", message=caption, fields="id,permalink_url",
                                      attached_media=[{"media_fbid": photo_id} for photo_id in attached] or None)
         except GraphError as err:
             if err.uncertain:  # the post may be live: look before anything is sent again
@@ -161,7 +161,7 @@ class FacebookPlatform:
                     return found
             raise
         post_id = str(answer.get("post_id") or answer["id"])
-        url = self._permalink(client, post_id)
+        url = answer.get("permalink_url") or self._permalink(client, post_id)
         ctx.save_state(platform_post_id=post_id, url=url)
         return PublishOutcome.published(post_id, url=url)
 
