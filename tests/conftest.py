@@ -72,8 +72,10 @@ def config(tmp_path, postgres_database, redis_client) -> Config:
         database = open_database(database_url)
         upgrade(database)
         database.close_all()
+    # Gemini at a closed loopback port unless a test points it at the fake: no test may reach Google.
     return Config(data_dir=tmp_path, database_url=database_url, redis_url=TEST_REDIS_URL,
-                  secret_key="test-secret-key", testing=True, insecure_cookies=True)
+                  secret_key="test-secret-key", testing=True, insecure_cookies=True,
+                  gemini_base_url="http://127.0.0.1:9")
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_free_plan_allows_the_50th_generation_and_refuses_the_51st(ai_app, api, 
     error = caught.value
     assert (error.code, error.status) == ("plan_limit", 402)
     assert "all 50 AI generations" in error.message and "Upgrade to Pro for 500" in error.message
-    assert len(gemini.requests) == 1  # the refused one never reached the provider
+    assert len(gemini.generations) == 1  # the refused one never reached the provider
     assert api.get("/api/plan", headers=tenant.headers).get_json()["usage"]["ai_generations"] == 50
 
 

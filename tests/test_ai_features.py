@@ -110,7 +110,7 @@ def test_the_job_checks_the_limit_again(api, tenant, gemini, redis_client):
                                           headers=tenant.headers))
     record_generations(tenant.workspace.id, 50)  # used up while the job waited
     job = finished(api, tenant, redis_client, job_id)
-    assert job["status"] == "failed" and job["error"]["code"] == "plan_limit" and gemini.requests == []
+    assert job["status"] == "failed" and job["error"]["code"] == "plan_limit" and gemini.generations == []
 
 
 def test_a_blocked_answer_fails_the_job_and_stores_nothing(api, tenant, gemini, redis_client):
@@ -208,7 +208,7 @@ def test_unreadable_pages_fail_the_job_without_a_generation(api, tenant, gemini,
                                           headers=tenant.headers))
     job = finished(api, tenant, redis_client, job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "fetch_failed" and message in job["error"]["message"]
-    assert gemini.requests == []
+    assert gemini.generations == []
 
 
 def test_the_ssrf_guard_refuses_metadata_and_by_default_loopback(api, build_app, tenant, gemini, site):

@@ -167,7 +167,9 @@ def test_fenced_json_is_read(provider, gemini):
 def test_through_herald_a_wrong_key_is_recorded_as_failed(ai_app, api, tenant, gemini):
     from herald import ai
 
-    set_key(api, tenant, key="AIzaWRONGkey000000")
+    gemini.keys.add("AIzaREVOKEDkey00000")
+    set_key(api, tenant, key="AIzaREVOKEDkey00000")
+    gemini.keys.discard("AIzaREVOKEDkey00000")  # revoked in Google AI Studio after it was saved
     with ai_app.app_context(), db.connection_context(), pytest.raises(HeraldError) as caught:
         ai.generate(tenant.workspace.id, feature="test", prompt="x", config=ai_app.extensions["herald"].config)
     assert caught.value.code == "invalid_api_key"

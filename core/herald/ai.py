@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from . import ai_settings, ai_usage
+from . import ai_settings, ai_usage, background
 from .ai_provider import AIProviderError, check_output
 from .config import Config
 from .errors import FeatureDisabled, HeraldError
@@ -82,7 +82,7 @@ def generate(workspace_id: int, *, feature: str, prompt: str, system: str | None
     settings = ai_settings.provider_settings(workspace_id, config, provider.name)
     model = settings.model or getattr(provider, "default_model", "") or ""
     reservation = ai_usage.reserve(workspace_id, feature=feature, provider=provider.name, model=model,
-                                   client_id=client_id)
+                                   client_id=client_id, job_id=background.current_job_id())
     try:
         result = provider.generate(prompt, system=system, schema=schema, settings=settings)
         if not isinstance(result, Generation):

@@ -5,6 +5,7 @@ the AI analyse it (themes, tone, hooks, posting ideas, strengths and weaknesses)
 from __future__ import annotations
 
 from . import ai, pagetext
+from .errors import NotFound
 from .models import CompetitorAnalysis, isoformat, utcnow
 from .posts import get_client
 
@@ -46,6 +47,15 @@ def serialize(row: CompetitorAnalysis) -> dict:
     """The JSON shape of a stored analysis."""
     return {"id": row.id, "url": row.url, "title": row.title, "client_id": row.client_id, "job_id": row.job_id,
             **row.analysis, "created_at": isoformat(row.created_at)}
+
+
+def get_analysis(workspace_id: int, analysis_id: int) -> CompetitorAnalysis:
+    """The workspace's analysis; 404 for an unknown id or another workspace's."""
+    row = CompetitorAnalysis.get_or_none((CompetitorAnalysis.id == analysis_id)
+                                         & (CompetitorAnalysis.workspace == workspace_id))
+    if row is None:
+        raise NotFound(f"No competitor analysis {analysis_id} in this workspace.")
+    return row
 
 
 def analyze(*, workspace_id: int, job_id: str, url: str, client_id: int | None = None) -> dict:

@@ -64,8 +64,16 @@ def build_prompt(roles: list[dict], client) -> str:
 
 def serialize(row: Template) -> dict:
     """The JSON shape of a stored template."""
-    return {"id": row.id, "media_id": row.media_id, "job_id": row.job_id, "palette": row.palette, **row.template,
-            "created_at": isoformat(row.created_at)}
+    return {"id": row.id, "media_id": row.media_id, "client_id": row.client_id, "job_id": row.job_id,
+            "palette": row.palette, **row.template, "created_at": isoformat(row.created_at)}
+
+
+def get_template(workspace_id: int, template_id: int) -> Template:
+    """The workspace's template; 404 for an unknown id or another workspace's."""
+    row = Template.get_or_none((Template.id == template_id) & (Template.workspace == workspace_id))
+    if row is None:
+        raise NotFound(f"No template {template_id} in this workspace.")
+    return row
 
 
 def generate_template(*, workspace_id: int, job_id: str, media_id: int, client_id: int | None = None) -> dict:
@@ -81,6 +89,6 @@ def generate_template(*, workspace_id: int, job_id: str, media_id: int, client_i
                              schema=SCHEMA, config=config, client_id=client_id)
     template = {name: generation.data[name] for name in ("name", "typography", "layout", "rationale")}
     template["colors"] = [{"hex": c["hex"], "share": c["share"]} for c in colors]
-    stored = Template.create(workspace=workspace_id, media=media_id, palette=roles, template=template, job=job_id,
-                             created_at=utcnow())
+    stored = Template.create(workspace=workspace_id, media=media_id, client=client_id, palette=roles,
+                             template=template, job=job_id, created_at=utcnow())
     return {"template": serialize(stored)}

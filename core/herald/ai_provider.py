@@ -16,7 +16,7 @@ from .errors import HeraldError
 from .outcomes import Generation, ProviderSettings
 
 __all__ = ["AIBlocked", "AIInvalidOutput", "AIProviderError", "AITruncated", "AIUnavailable", "Generation",
-           "InvalidApiKey", "NoApiKey", "ProviderSettings", "check_output"]
+           "InvalidApiKey", "NoApiKey", "ProviderSettings", "UnknownModel", "check_output"]
 
 SETTINGS_HINT = "PUT /api/settings"
 
@@ -33,6 +33,13 @@ class InvalidApiKey(HeraldError):
 
     status = 400
     code = "invalid_api_key"
+
+
+class UnknownModel(HeraldError):
+    """400: the provider has no such model (raised when settings are checked; ``field`` is the model setting)."""
+
+    status = 400
+    code = "validation_error"
 
 
 class AIBlocked(HeraldError):

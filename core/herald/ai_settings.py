@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import crypto
-from .ai_provider import SETTINGS_HINT, NoApiKey, ProviderSettings
+from .ai_provider import SETTINGS_HINT, AIUnavailable, NoApiKey, ProviderSettings
 from .config import Config
 from .models import AISetting, isoformat, utcnow, write_transaction
 
@@ -47,6 +47,43 @@ def has_api_key(workspace_id: int) -> bool:
     """Whether a key is stored (without decrypting it)."""
     row = load(workspace_id)
     return bool(row and row.gemini_api_key)
+
+
+def check(workspace_id: int, config: Config, payload: dict[str, Any], provider) -> list[dict]:
+    """Ask ``provider`` whether the key and model ``payload`` puts in effect work, before anything is stored.
+
+    Checked when the payload sets a key, or changes the model while a key is stored; the provider's
+    ``check_settings(settings)`` (optional: providers without it are not asked) raises
+    ``invalid_api_key`` or a ``validation_error`` on ``gemini_model``, which the caller lets through
+    so nothing is stored. When the provider cannot be reached, the settings are stored anyway and
+    a warning is returned: a user briefly offline from Google should not be kept from saving a key.
+    """
+    check_settings = getattr(provider, "check_settings", None)
+    row = load(workspace_id)
+    if check_settings is None:
+        return []
+    if "gemini_api_key" in payload:
+        key = (payload["gemini_api_key"] or "").strip()
+    elif "gemini_model" in payload:
+        try:
+            key = _decrypt(config, row)
+        except NoApiKey:
+            key = None  # unreadable: the next AI call says so
+    else:
+        key = None
+    if not key:
+        return []  # a key removed, or a model chosen before any key: nothing to ask about
+    if "gemini_model" in payload:
+        model = (payload["gemini_model"] or "").strip() or None
+    else:
+        model = row.gemini_model if row is not None else None
+    try:
+        check_settings(ProviderSettings(api_key=key, model=model, config=config))
+    except AIUnavailable as exc:
+        return [{"code": "key_not_checked",
+                 "message": f"{exc.message} The settings were stored unchecked; an AI request will tell if the key "
+                            "is refused (invalid_api_key)."}]
+    return []
 
 
 def update(workspace_id: int, config: Config, payload: dict[str, Any]) -> AISetting:

@@ -66,8 +66,11 @@ def check_limit(workspace_id: int) -> None:
         raise limit_error(plan, limit)
 
 
-def reserve(workspace_id: int, *, feature: str, provider: str, model: str, client_id: int | None) -> int:
+def reserve(workspace_id: int, *, feature: str, provider: str, model: str, client_id: int | None,
+            job_id: str | None = None) -> int:
     """Count this month's generations and reserve the next one in one transaction; its row id.
+
+    ``job_id`` is the background job making the call, if any (see :func:`release_job`).
 
     Raises ``plan_limit`` when the month is used up. On SQLite the write transaction holds the
     database's write lock; on PostgreSQL the workspace row is locked, so reservations of one
@@ -82,7 +85,7 @@ def reserve(workspace_id: int, *, feature: str, provider: str, model: str, clien
         if used_this_month(workspace_id) >= limit:
             raise limit_error(plan, limit)
         row = AIGeneration.create(workspace=workspace_id, client=client_id, feature=feature, provider=provider,
-                                  model=model or "", status=RESERVED, created_at=utcnow())
+                                  model=model or "", status=RESERVED, created_at=utcnow(), job=job_id)
     return row.id
 
 
@@ -96,6 +99,13 @@ def fail(generation_id: int, error: str, *, input_tokens: int = 0, output_tokens
     """Mark a reserved generation failed (it no longer counts against the limit)."""
     (AIGeneration.update(status=FAILED, error=error[:2000], input_tokens=input_tokens, output_tokens=output_tokens)
      .where(AIGeneration.id == generation_id).execute())
+
+
+def release_job(job_id: str, error: str) -> int:
+    """Fail the generations background job ``job_id`` still holds reserved (its worker died mid-call),
+    so they stop counting against the plan; returns how many."""
+    return (AIGeneration.update(status=FAILED, error=error[:2000])
+            .where((AIGeneration.job == job_id) & (AIGeneration.status == RESERVED)).execute())
 
 
 def _bucket() -> dict:

@@ -110,6 +110,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         accounts_admin,
         actions_api,
         ai_features,
+        ai_results,
         ai_usage,
         background_jobs,
         campaigns,
@@ -135,7 +136,8 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
                    public_media, post_versions, exports, health_scores,
                    portal_tokens, client_portal, comments,
-                   intelligence, campaigns, settings, ai_usage, background_jobs, ai_features):
+                   intelligence, campaigns, settings, ai_usage, background_jobs, ai_features,
+                   ai_results):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

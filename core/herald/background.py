@@ -9,10 +9,18 @@ given to :func:`start`, and stores what it returned (JSON) as the result, or its
 A function that raises :class:`herald.errors.HeraldError` fails the job with that code and
 message. Anything else fails it with ``internal_error`` (logged); such jobs are not retried,
 because an AI call that already ran would be paid for twice.
+
+The row is the source of truth. :func:`reconcile` (run by ``herald cron`` through
+:func:`herald.jobs.reconcile`) re-enqueues ``queued`` jobs whose RQ job Redis lost, and fails
+``running`` jobs whose worker is gone with ``job_interrupted`` (never running them again), releasing
+the plan slot their AI call had reserved.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime as dt
 import importlib
 import json
 import logging
@@ -21,8 +29,10 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
-from . import queue
+from . import ai_usage, queue
 from .errors import HeraldError, NotFound
 from .models import BackgroundJob, db, isoformat, utcnow, write_transaction
 
@@ -30,6 +40,17 @@ log = logging.getLogger("herald.background")
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 JOB_TIMEOUT = 15 * 60  # seconds; an AI call with its retries fits well inside
+# A job row is committed before its RQ job is enqueued: give start() this long before a queued row
+# without an RQ job counts as lost.
+ENQUEUE_GRACE = dt.timedelta(seconds=30)
+# A worker enforces the job's timeout even when Redis lost the job's record, so a running job that
+# Redis forgot and that started longer ago than this has no worker any more.
+LOST_RUNNING_AFTER = dt.timedelta(seconds=JOB_TIMEOUT + 60)
+RECONCILE_BATCH = 1000
+INTERRUPTED = "job_interrupted"
+WAITING = frozenset({JobStatus.QUEUED.value, JobStatus.SCHEDULED.value, JobStatus.DEFERRED.value})
+
+_current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("herald_background_job", default=None)
 
 
 def new_job_id() -> str:
@@ -49,6 +70,16 @@ def _path_of(function: Callable | str) -> str:
 def _resolve(path: str) -> Callable:
     module_name, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module_name), name)
+
+
+def current_job_id() -> str | None:
+    """The id of the background job running in this context (None outside jobs)."""
+    return _current_job.get()
+
+
+def rq_job_id(job_id: str) -> str:
+    """The RQ job id of background job ``job_id``."""
+    return f"herald-{job_id}"
 
 
 def _redis() -> redis.Redis:
@@ -75,21 +106,27 @@ def start(workspace_id: int, kind: str, function: Callable | str, **kwargs: Any)
         job = BackgroundJob.create(id=new_job_id(), workspace=workspace_id, kind=kind, function=path, params=kwargs,
                                    status=QUEUED, created_at=utcnow())
     try:
-        queue.get_queue(connection, queue.DEFAULT_QUEUE).enqueue(
-            "herald.background.run", job.id, job_id=f"herald-{job.id}", job_timeout=JOB_TIMEOUT, result_ttl=600,
-            failure_ttl=7 * 86400, description=f"{kind} ({job.id})")
+        _enqueue(connection, job)
     except redis.RedisError as exc:
-        _finish(job.id, FAILED, error_code="queue_unavailable", error=f"The job could not be queued: {exc}")
+        _finish(job.id, FAILED, error_code="queue_unavailable", error=f"The job could not be queued: {exc}",
+                was=QUEUED)
         raise HeraldError("The job queue is unavailable right now; nothing was started. Try again shortly.",
                           code="queue_unavailable", status=503) from None
     return job
 
 
+def _enqueue(connection: redis.Redis, job: BackgroundJob) -> None:
+    queue.get_queue(connection, queue.DEFAULT_QUEUE).enqueue(
+        "herald.background.run", job.id, job_id=rq_job_id(job.id), job_timeout=JOB_TIMEOUT, result_ttl=600,
+        failure_ttl=7 * 86400, description=f"{job.kind} ({job.id})")
+
+
 def _finish(job_id: str, status: str, *, result: Any = None, error_code: str | None = None,
-            error: str | None = None) -> None:
+            error: str | None = None, was: str = RUNNING) -> None:
+    # Only from ``was``: a job the reconciler already failed as interrupted stays failed.
     with write_transaction():
         (BackgroundJob.update(status=status, result=result, error_code=error_code, error=error, finished_at=utcnow())
-         .where(BackgroundJob.id == job_id).execute())
+         .where((BackgroundJob.id == job_id) & (BackgroundJob.status == was)).execute())
 
 
 def run(job_id: str) -> str:
@@ -101,6 +138,7 @@ def run(job_id: str) -> str:
         if not claimed:
             return "nothing to do"
         job = BackgroundJob.get_by_id(job_id)
+        token = _current_job.set(job_id)  # AI calls made by the job record it (see reconcile)
         try:
             result = _resolve(job.function)(workspace_id=job.workspace_id, job_id=job.id, **(job.params or {}))
             json.dumps(result)
@@ -113,8 +151,83 @@ def run(job_id: str) -> str:
                     error=f"The job failed unexpectedly ({type(exc).__name__}); quote job id {job_id} "
                           "when reporting it.")
             return FAILED
+        finally:
+            _current_job.reset(token)
         _finish(job_id, SUCCEEDED, result=result)
         return SUCCEEDED
+
+
+def reconcile(connection: redis.Redis, now: dt.datetime | None = None) -> dict[str, int]:
+    """Bring unfinished jobs back in line with Redis; returns counts (``requeued``, ``interrupted``).
+
+    A ``queued`` job whose RQ job is gone (Redis flushed or restarted) or ended without claiming the
+    row is enqueued again: nothing of it ran yet. A ``running`` job is failed with ``job_interrupted``
+    and not run again (an AI call it may have made would be paid twice), releasing the plan slot that
+    call reserved, when its worker no longer exists (the worker's key expired without heartbeats),
+    when its RQ job ended without recording an outcome, or when Redis lost its RQ job and it started
+    longer ago than the job timeout (a live worker would have stopped it by then). Call it inside a
+    database connection.
+    """
+    now = now or utcnow()
+    unfinished = list(BackgroundJob.select(BackgroundJob.id, BackgroundJob.kind, BackgroundJob.status,
+                                           BackgroundJob.created_at, BackgroundJob.started_at)
+                      .where(BackgroundJob.status.in_([QUEUED, RUNNING]))
+                      .order_by(BackgroundJob.created_at).limit(RECONCILE_BATCH))
+    states = queue.job_states(connection, [rq_job_id(job.id) for job in unfinished])
+    live = queue.live_workers(connection, {worker for status, worker in states.values()
+                                           if status == JobStatus.STARTED.value and worker})
+    counts = {"requeued": 0, "interrupted": 0}
+    for job in unfinished:
+        status, worker = states[rq_job_id(job.id)]
+        if job.status == QUEUED:
+            if status in WAITING or status == JobStatus.STARTED.value or job.created_at > now - ENQUEUE_GRACE:
+                continue
+            _requeue(connection, job, status)
+            counts["requeued"] += 1
+        elif _worker_gone(job, status, worker, live, now):
+            counts["interrupted"] += _interrupt(job, _lost_because(status, worker))
+    if counts["requeued"] or counts["interrupted"]:
+        log.info("background jobs: re-enqueued %s lost, failed %s interrupted", counts["requeued"],
+                 counts["interrupted"])
+    return counts
+
+
+def _worker_gone(job: BackgroundJob, status: str | None, worker: str | None, live: set[str],
+                 now: dt.datetime) -> bool:
+    if status is None:  # Redis forgot the job: only time tells whether a worker still runs it
+        return job.started_at is None or job.started_at < now - LOST_RUNNING_AFTER
+    if status == JobStatus.STARTED.value:
+        return worker not in live
+    return status not in WAITING  # ended (finished, failed, stopped) without recording an outcome
+
+
+def _lost_because(status: str | None, worker: str | None) -> str:
+    if status is None:
+        return "the queue lost it"
+    if status == JobStatus.STARTED.value:
+        return f"its worker ({worker or 'unknown'}) stopped"
+    return f"its queue entry ended ({status}) without a result"
+
+
+def _requeue(connection: redis.Redis, job: BackgroundJob, status: str | None) -> None:
+    if status is not None:  # an RQ job that ended without running ours: replace it, registries and all
+        with contextlib.suppress(NoSuchJobError):
+            Job.fetch(rq_job_id(job.id), connection=connection, serializer=queue.JSONSerializer).delete()
+    _enqueue(connection, job)
+
+
+def _interrupt(job: BackgroundJob, why: str) -> int:
+    message = (f"The job was interrupted: {why} before it finished (a worker restart or a Redis restart). "
+               "It was not run again, because an AI call it may already have made would be paid twice; "
+               "start it again if you still want the result.")
+    with write_transaction():
+        changed = (BackgroundJob.update(status=FAILED, error_code=INTERRUPTED, error=message, finished_at=utcnow())
+                   .where((BackgroundJob.id == job.id) & (BackgroundJob.status == RUNNING)).execute())
+        if changed:
+            ai_usage.release_job(job.id, f"{INTERRUPTED}: {why}")
+    if changed:
+        log.warning("background job %s (%s) interrupted: %s", job.id, job.kind, why)
+    return changed
 
 
 def get_job(workspace_id: int, job_id: str) -> BackgroundJob:

@@ -29,8 +29,10 @@ def register_ai_providers(register):
     Called once at start-up. A provider has ``name`` (optionally ``default_model``) and
     ``generate(prompt, *, system, schema, settings) -> Generation``, where ``settings`` is a
     :class:`herald.ai_provider.ProviderSettings` (the workspace's decrypted ``api_key``, ``model``,
-    ``config``); the core answers ``no_api_key`` itself when the workspace has no key. Features
-    call providers only through :func:`herald.ai.generate`. The return value is ignored.
+    ``config``); the core answers ``no_api_key`` itself when the workspace has no key. Optionally
+    ``check_settings(settings)``: a free call made before a new key is stored, raising
+    ``InvalidApiKey``, ``UnknownModel`` or ``AIUnavailable``. Features call providers only through
+    :func:`herald.ai.generate`. The return value is ignored.
     """
 
 

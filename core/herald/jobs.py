@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 
-from . import accounts, events, hotpath, publishing, queue, tasks
+from . import accounts, background, events, hotpath, publishing, queue, tasks
 from .models import Account, Event, IdempotencyRecord, Post, PublishTask, db, utcnow
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
@@ -131,8 +131,10 @@ def _enqueue(state, task: PublishTask) -> None:
 def reconcile() -> dict:
     """Make sure every active task has a live job; re-enqueue those Redis lost or whose worker died.
 
-    Also re-dispatches events that were committed but never dispatched, and lets each webhook sink
-    re-enqueue its lost deliveries. Runs periodically (RQ cron). Returns counts for the log.
+    Also re-dispatches events that were committed but never dispatched, lets each webhook sink
+    re-enqueue its lost deliveries, and reconciles background jobs (:func:`herald.background.reconcile`:
+    lost queued ones run, interrupted running ones fail). Runs periodically (RQ cron). Returns counts
+    for the log.
     """
     state = runtime()
     now = utcnow()
@@ -154,6 +156,7 @@ def reconcile() -> dict:
         counts["events_redispatched"] = redispatch_events(state, now)
         dispatcher = state.pm.get_plugin(SinkDispatcher.NAME)
         counts["sink_jobs"] = dispatcher.reconcile() if dispatcher is not None else 0
+        counts["background_jobs"] = background.reconcile(state.redis, now)
     if counts["enqueued"]:
         log.info("reconciler re-enqueued %s of %s active tasks", counts["enqueued"], counts["checked"])
     return counts

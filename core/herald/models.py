@@ -359,6 +359,9 @@ class AIGeneration(BaseModel):
     status = pw.CharField(max_length=20)
     error = pw.TextField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
+    # The background job that made the call, so the reconciler can release the slot of a job whose
+    # worker died mid-call (BackgroundJob is defined below).
+    job = pw.DeferredForeignKey("BackgroundJob", null=True, on_delete="SET NULL")
 
     class Meta:
         indexes = ((("workspace", "created_at"), False),)
@@ -372,7 +375,7 @@ class BackgroundJob(BaseModel):
     kind = pw.CharField(max_length=60)
     function = pw.CharField(max_length=200)  # dotted path of the function the job runs
     params = JSONField(default=dict)
-    status = pw.CharField(max_length=20, default="queued")
+    status = pw.CharField(max_length=20, default="queued", index=True)  # the reconciler looks for unfinished ones
     result = JSONField(null=True)
     error_code = pw.CharField(max_length=60, null=True)
     error = pw.TextField(null=True)
@@ -413,6 +416,7 @@ class DesignTemplate(BaseModel):
 
     workspace = pw.ForeignKeyField(Workspace, backref="design_templates", on_delete="CASCADE")
     media = pw.ForeignKeyField(Media, null=True, on_delete="SET NULL")
+    client = pw.ForeignKeyField(Client, backref="design_templates", null=True, on_delete="SET NULL")
     palette = JSONField(default=list)
     template = JSONField(default=dict)
     job = pw.ForeignKeyField(BackgroundJob, null=True, on_delete="SET NULL")

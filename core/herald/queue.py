@@ -68,6 +68,32 @@ def alive_jobs(connection: redis.Redis, job_ids: list[str]) -> set[str]:
             if status is not None and status.decode() in alive_values}
 
 
+def job_states(connection: redis.Redis, job_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """``{job id: (status, worker name)}`` for ``job_ids`` in one round trip; ``(None, None)`` for a job
+    Redis does not have (lost with a flush or a restart, or expired)."""
+    if not job_ids:
+        return {}
+    with connection.pipeline(transaction=False) as pipeline:
+        for job_id in job_ids:
+            pipeline.hmget(Job.key_for(job_id), "status", "worker_name")
+        answers = pipeline.execute()
+    return {job_id: tuple(value.decode() if value else None for value in answer)
+            for job_id, answer in zip(job_ids, answers, strict=True)}
+
+
+def live_workers(connection: redis.Redis, names: set[str]) -> set[str]:
+    """Which of the worker ``names`` are alive: their key exists (a worker's key expires when it stops
+    sending heartbeats, and is deleted when it stops cleanly)."""
+    names = sorted(names)
+    if not names:
+        return set()
+    with connection.pipeline(transaction=False) as pipeline:
+        for name in names:
+            pipeline.exists(Worker.redis_worker_namespace_prefix + name)
+        answers = pipeline.execute()
+    return {name for name, exists in zip(names, answers, strict=True) if exists}
+
+
 def enqueue_task(connection: redis.Redis, task_id: int, step: int, due_at: dt.datetime | None,
                  *, job_timeout: int) -> bool:
     """Enqueue ``herald.jobs.run_task(task_id)`` for ``step``, at ``due_at`` (naive UTC) when in the future.

@@ -10,13 +10,16 @@
         fake.requests[-1].body["generationConfig"]        # what the plugin sent
 
 Behaviour follows /work/shared/research/platform-apis.md §5 and the "Gemini fake" checklist of §7:
-``POST /v1beta/models/{model}:generateContent`` with the key in ``x-goog-api-key`` (or ``?key=``);
+``POST /v1beta/models/{model}:generateContent`` and ``GET /v1beta/models/{model}`` (``models.get``,
+the model's description: what Herald asks when a key is saved; it costs no generation), with the
+key in ``x-goog-api-key`` (or ``?key=``);
 a missing key is 403 PERMISSION_DENIED, a wrong one 400 INVALID_ARGUMENT with reason
 API_KEY_INVALID, a model that is not a ``gemini-*`` id (or is in ``unknown_models``) 404 NOT_FOUND.
 Scripted replies are used in order; without one the fake answers a short text, or, when JSON was
 asked for, an example built from the response schema. Errors use the documented envelope
 ``{"error": {"code", "message", "status", "details"}}``; a 429 carries QuotaFailure and, when
-given, RetryInfo with ``retryDelay``.
+given, RetryInfo with ``retryDelay``. ``on_generate`` (a callable) runs while a generation request
+is in flight, before it is answered: tests use it to act "mid-call" (flush Redis, kill a worker).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 API_KEY = "AIzaSyTEST-fake-gemini-key-0000x9Q2"
 ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
+MODEL_ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+)$")
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
                 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 DEFAULT_MESSAGES = {
@@ -69,6 +73,7 @@ class GeminiRequest:
     headers: dict[str, str]  # names in lower case
     body: Any
     status: int  # what the fake answered
+    method: str = "POST"  # GET: models.get
 
     @property
     def prompt(self) -> str:
@@ -125,6 +130,8 @@ class FakeGemini:
         self.keys = set(keys)
         self.unknown_models = set(unknown_models)
         self.script: list[Reply] = []
+        self.on_generate: Any = None  # called (no arguments) while a generation is in flight
+        self.check_status: int | None = None  # models.get answers this error (after the key and model checks)
         self.requests: list[GeminiRequest] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -139,13 +146,23 @@ class FakeGemini:
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                status, answer = fake._handle(self.path, dict(self.headers.items()), raw)
+                if fake.on_generate is not None and ROUTE.match(urlsplit(self.path).path):
+                    fake.on_generate()
+                self._send(*fake._handle(self.path, dict(self.headers.items()), raw))
+
+            def do_GET(self):  # noqa: N802
+                self._send(*fake._handle_get(self.path, dict(self.headers.items())))
+
+            def _send(self, status, answer):
                 payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=UTF-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the caller is gone (a killed worker)
 
             def log_message(self, *args):
                 pass
@@ -168,6 +185,11 @@ class FakeGemini:
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT`` (what ``Config.gemini_base_url`` takes)."""
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def generations(self) -> list[GeminiRequest]:
+        """The ``generateContent`` requests received (``requests`` also holds ``models.get`` checks)."""
+        return [request for request in self.requests if request.method == "POST"]
 
     # -- scripting ----------------------------------------------------------------------------------
 
@@ -218,7 +240,26 @@ class FakeGemini:
             self.requests.append(GeminiRequest(model, key, lowered, body, status))
         return status, answer
 
-    def _answer(self, match, model: str, key: str | None, body: Any) -> tuple[int, dict]:
+    def _handle_get(self, path: str, headers: dict[str, str]) -> tuple[int, dict]:
+        """``models.get``: the same key and model checks as a generation, then the model's description."""
+        parts = urlsplit(path)
+        match = MODEL_ROUTE.match(parts.path)
+        lowered = {name.lower(): value for name, value in headers.items()}
+        key = lowered.get("x-goog-api-key") or (parse_qs(parts.query).get("key") or [None])[0]
+        model = match.group("model") if match else ""
+        status, answer = self._checked(match, model, key, "get")
+        if status == 200 and self.check_status:
+            status, answer = self._error(self.check_status, None, model=model)
+        elif status == 200:
+            answer = {"name": f"models/{model}", "version": "001", "displayName": model,
+                      "description": "A fake Gemini model.", "inputTokenLimit": 1048576, "outputTokenLimit": 65536,
+                      "supportedGenerationMethods": ["generateContent", "countTokens"]}
+        with self._lock:
+            self.requests.append(GeminiRequest(model, key, lowered, None, status, method="GET"))
+        return status, answer
+
+    def _checked(self, match, model: str, key: str | None, method: str) -> tuple[int, dict]:
+        """The key and model checks every route makes; ``(200, {})`` when both pass."""
         if match is None:
             return self._error(404, f"Method not found: {model or 'unknown path'}.")
         if not key:
@@ -227,9 +268,15 @@ class FakeGemini:
         if key not in self.keys:
             return self._error(400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID")
         if not model.startswith("gemini-") or model in self.unknown_models:
-            return self._error(404, f"models/{model} is not found for API version v1beta, or is not supported for "
-                                    "generateContent. Call ListModels to see the list of available models and their "
-                                    "supported methods.")
+            supported = ", or is not supported for generateContent" if method == "generate" else ""
+            return self._error(404, f"models/{model} is not found for API version v1beta{supported}. Call "
+                                    "ListModels to see the list of available models and their supported methods.")
+        return 200, {}
+
+    def _answer(self, match, model: str, key: str | None, body: Any) -> tuple[int, dict]:
+        status, answer = self._checked(match, model, key, "generate")
+        if status != 200:
+            return status, answer
         problem = self._invalid(body)
         if problem:
             return self._error(400, problem)

@@ -1,4 +1,5 @@
-"""``/api/settings``: the workspace's AI settings (Gemini API key, shown masked, and model)."""
+"""``/api/settings``: the workspace's AI settings (Gemini API key, shown masked, and model). A new key
+(or model) is checked with the provider before it is stored."""
 
 from flask import Blueprint, g, jsonify
 
@@ -9,11 +10,14 @@ from . import endpoint, state
 bp = Blueprint("settings", __name__, url_prefix="/api/settings")
 
 
-def _view(row) -> dict:
+def _provider():
     try:
-        provider = ai.provider_for(g.principal.workspace_id, state().registry).obj
+        return ai.provider_for(g.principal.workspace_id, state().registry).obj
     except FeatureDisabled:
-        provider = None
+        return None
+
+
+def _view(row, provider) -> dict:
     return {"settings": ai_settings.serialize(row, state().config, getattr(provider, "name", None),
                                               getattr(provider, "default_model", None))}
 
@@ -21,11 +25,19 @@ def _view(row) -> dict:
 @endpoint(bp, "", ("GET",), summary="AI settings (the API key masked)", scope="admin")
 def get_settings():
     """The AI provider, the masked API key and the model."""
-    return jsonify(_view(ai_settings.load(g.principal.workspace_id)))
+    return jsonify(_view(ai_settings.load(g.principal.workspace_id), _provider()))
 
 
 @endpoint(bp, "", ("PUT",), summary="Set or clear the Gemini API key and model", scope="admin",
           body="settings_update")
 def put_settings(payload):
-    """Store the key encrypted; a field left out stays, null clears it."""
-    return jsonify(_view(ai_settings.update(g.principal.workspace_id, state().config, payload)))
+    """Check a new key (or model) with the provider, then store the key encrypted; a field left out
+    stays, null clears it. A key the provider refuses is 400 ``invalid_api_key``, a model it does not
+    have 400 ``validation_error`` on ``gemini_model``; when it cannot be reached the settings are stored
+    with a ``warnings`` entry."""
+    provider = _provider()
+    warnings = ai_settings.check(g.principal.workspace_id, state().config, payload, provider)
+    body = _view(ai_settings.update(g.principal.workspace_id, state().config, payload), provider)
+    if warnings:
+        body["warnings"] = warnings
+    return jsonify(body)

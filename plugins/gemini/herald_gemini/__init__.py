@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from herald import hookimpl
-from herald.ai_provider import AIUnavailable, Generation, ProviderSettings
+from herald.ai_provider import AIProviderError, AIUnavailable, Generation, InvalidApiKey, ProviderSettings, UnknownModel
 
 from . import api
 
@@ -20,6 +20,7 @@ from . import api
 # working when Google shuts it down; a workspace that wants a fixed model sets gemini_model.
 DEFAULT_MODEL = "gemini-flash-latest"
 RETRYABLE = frozenset({429, 500, 503, 504})
+CHECK_TIMEOUT = 10.0  # seconds; a settings request waits for this check
 
 
 class GeminiProvider:
@@ -65,6 +66,30 @@ class GeminiProvider:
             self.sleep(delay)
             waited += delay
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def check_settings(self, settings: ProviderSettings) -> None:
+        """Ask Gemini whether the key works and the model exists, with ``models.get`` (no generation, no cost).
+
+        Raises ``InvalidApiKey`` for a refused key, ``UnknownModel`` for a model Gemini does not have,
+        ``AIUnavailable`` when Gemini cannot be reached or is overloaded (one attempt, no retries:
+        someone is waiting on the answer), ``AIProviderError`` for any other refusal.
+        """
+        model = settings.model or DEFAULT_MODEL
+        status, answer, _ = api.send(api.model_url(settings.config.gemini_base_url, model), settings.api_key, None,
+                                     min(self.timeout, CHECK_TIMEOUT))
+        if status == 200:
+            return
+        if status is None or status in RETRYABLE:
+            raise AIUnavailable(f"Gemini could not be asked whether the key works ({api.error_message(answer)}).")
+        if isinstance(api.refusal(status, answer, model), InvalidApiKey):
+            raise InvalidApiKey(f"Gemini refused this API key ({api.error_message(answer)}); nothing was stored. "
+                                "Check that it is a Gemini API key from Google AI Studio.", field="gemini_api_key")
+        if status == 404:
+            default = " (the default)" if not settings.model else ""
+            raise UnknownModel(f"Gemini has no model {model!r}{default} for this key ({api.error_message(answer)}). "
+                               "Set gemini_model to a model the key can use, such as gemini-2.5-flash.",
+                               field="gemini_model")
+        raise AIProviderError(f"Gemini refused to check the key (HTTP {status}): {api.error_message(answer)}")
 
     def _gave_up(self, status: int | None, answer: dict, attempts: int, delay: float) -> AIUnavailable:
         what = {None: "did not answer", 429: "kept answering 429 (rate limit or quota)",

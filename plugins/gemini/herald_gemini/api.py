@@ -39,6 +39,11 @@ def endpoint(base_url: str, model: str) -> str:
     return f"{base_url.rstrip('/')}/v1beta/models/{urllib.parse.quote(model, safe='')}:generateContent"
 
 
+def model_url(base_url: str, model: str) -> str:
+    """``{base}/v1beta/models/{model}`` (``models.get``: the model's description, no generation)."""
+    return f"{base_url.rstrip('/')}/v1beta/models/{urllib.parse.quote(model, safe='')}"
+
+
 def request_body(prompt: str, system: str | None, schema: dict | None) -> dict[str, Any]:
     """The JSON body of a ``generateContent`` request."""
     body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
@@ -49,11 +54,15 @@ def request_body(prompt: str, system: str | None, schema: dict | None) -> dict[s
     return body
 
 
-def send(url: str, api_key: str, body: dict[str, Any], timeout: float) -> tuple[int | None, dict[str, Any], dict]:
-    """POST ``body``; ``(status, JSON answer, headers)``. Status None: no answer (connection failed, timed out)."""
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "x-goog-api-key": api_key, "Content-Type": "application/json", "Accept": "application/json",
-        "User-Agent": USER_AGENT})
+def send(url: str, api_key: str, body: dict[str, Any] | None,
+         timeout: float) -> tuple[int | None, dict[str, Any], dict]:
+    """POST ``body`` (GET when it is None); ``(status, JSON answer, headers)``. Status None: no answer
+    (connection failed, timed out)."""
+    headers = {"x-goog-api-key": api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                     method="GET" if body is None else "POST", headers=headers)
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:

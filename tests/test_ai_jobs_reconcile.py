@@ -1,0 +1,189 @@
+"""No stuck background jobs: ``herald cron``'s reconciler re-enqueues queued AI jobs Redis lost and
+fails running ones whose worker is gone (never running them again), releasing their plan slot.
+Driven through the API, the Gemini plugin and its fake, real RQ workers and a real Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import threading
+
+from rq.worker import Worker
+from test_crash import HERALD, kill_tree
+
+from ai_drive import set_key
+from conftest import TEST_REDIS_URL
+from drive import work
+from herald import ai_usage, background, jobs
+from herald.models import AIGeneration, BackgroundJob, GeneratedHook, db
+
+
+def hooks(count):
+    return {"hooks": [{"text": f"Hook number {n}?", "style": "question"} for n in range(count)]}
+
+
+def start_hooks(api, tenant) -> str:
+    response = api.post("/api/intelligence/populate-hooks", json={"client_id": tenant.client.id},
+                        headers=tenant.headers)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["job"]["id"]
+
+
+def job(api, tenant, job_id) -> dict:
+    return api.get(f"/api/jobs/{job_id}", headers=tenant.headers).get_json()["job"]
+
+
+def reconcile() -> dict:
+    return jobs.reconcile()["background_jobs"]
+
+
+def age(job_id, **delta) -> None:
+    """Move the job's clock back: it was created (and started) ``delta`` earlier."""
+    shift = dt.timedelta(**delta)
+    with db.connection_context():
+        row = BackgroundJob.get_by_id(job_id)
+        (BackgroundJob.update(created_at=row.created_at - shift,
+                              started_at=row.started_at - shift if row.started_at else None)
+         .where(BackgroundJob.id == job_id).execute())
+
+
+def generations(workspace_id):
+    with db.connection_context():
+        return list(AIGeneration.select().where(AIGeneration.workspace == workspace_id).order_by(AIGeneration.id))
+
+
+def used(api, tenant) -> int:
+    return api.get("/api/plan", headers=tenant.headers).get_json()["usage"]["ai_generations"]
+
+
+def test_a_queued_job_lost_in_a_redis_flush_is_enqueued_again_and_runs_once(api, tenant, gemini, redis_client):
+    set_key(api, tenant)
+    gemini.reply_json(hooks(20))
+    job_id = start_hooks(api, tenant)
+    redis_client.flushdb()  # Redis restarted without its data
+    assert reconcile() == {"requeued": 0, "interrupted": 0}  # just created: start() may still be enqueueing
+    age(job_id, minutes=1)
+    assert reconcile() == {"requeued": 1, "interrupted": 0}
+    assert reconcile() == {"requeued": 0, "interrupted": 0}  # its RQ job is waiting now
+    assert work(redis_client) == 1
+    done = job(api, tenant, job_id)
+    assert done["status"] == "succeeded" and done["result"]["created"] == 20
+    assert len(gemini.generations) == 1 and [row.status for row in generations(tenant.workspace.id)] == ["succeeded"]
+    with db.connection_context():
+        assert GeneratedHook.select().count() == 20
+
+
+def test_a_queued_job_whose_rq_job_failed_before_claiming_it_runs_again(api, tenant, gemini, redis_client):
+    set_key(api, tenant)
+    gemini.reply_json(hooks(20))
+    job_id = start_hooks(api, tenant)
+    rq_job = background.queue.get_queue(redis_client).fetch_job(background.rq_job_id(job_id))
+    rq_job.set_status("failed")  # what RQ records when run() crashed before its claim (database down)
+    age(job_id, minutes=1)
+    assert reconcile() == {"requeued": 1, "interrupted": 0}
+    assert work(redis_client) == 1
+    done = job(api, tenant, job_id)
+    assert done["status"] == "succeeded", done["error"]
+    assert len(gemini.generations) == 1
+
+
+def test_redis_flushed_mid_call_the_job_still_finishes_once(api, tenant, gemini, redis_client):
+    set_key(api, tenant)
+    gemini.reply_json(hooks(20))
+    job_id = start_hooks(api, tenant)
+    seen = []
+
+    def mid_call():
+        redis_client.flushdb()
+        seen.append(reconcile())
+        with db.connection_context():
+            seen.append(BackgroundJob.get_by_id(job_id).status)
+
+    gemini.on_generate = mid_call
+    assert work(redis_client) == 1
+    # The worker still runs it: Redis forgot the job, but it started a moment ago.
+    assert seen == [{"requeued": 0, "interrupted": 0}, "running"]
+    done = job(api, tenant, job_id)
+    assert done["status"] == "succeeded" and done["result"]["created"] == 20
+    gemini.on_generate = None
+    assert reconcile() == {"requeued": 0, "interrupted": 0}
+    assert work(redis_client) == 0 and len(gemini.generations) == 1
+
+
+def test_a_running_job_whose_rq_job_is_gone_fails_after_the_timeout_and_frees_its_slot(api, tenant, gemini,
+                                                                                        redis_client):
+    set_key(api, tenant)
+    job_id = start_hooks(api, tenant)
+    with db.connection_context():  # a worker claimed it and reserved its generation, then died
+        BackgroundJob.update(status="running", started_at=BackgroundJob.created_at).where(
+            BackgroundJob.id == job_id).execute()
+        ai_usage.reserve(tenant.workspace.id, feature="populate_hooks", provider="gemini",
+                         model="gemini-flash-latest", client_id=tenant.client.id, job_id=job_id)
+    redis_client.flushdb()
+    assert used(api, tenant) == 1
+    assert reconcile() == {"requeued": 0, "interrupted": 0}  # a live worker may still be on it
+    age(job_id, seconds=background.JOB_TIMEOUT + 61)
+    assert reconcile() == {"requeued": 0, "interrupted": 1}
+    failed = job(api, tenant, job_id)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "job_interrupted"
+    assert "the queue lost it" in failed["error"]["message"] and "not run again" in failed["error"]["message"]
+    assert failed["finished_at"] is not None
+    [row] = generations(tenant.workspace.id)
+    assert row.status == "failed" and row.error.startswith("job_interrupted: ") and row.job_id == job_id
+    assert used(api, tenant) == 0  # the slot is free again
+    assert reconcile() == {"requeued": 0, "interrupted": 0}
+    assert work(redis_client) == 0 and gemini.generations == []
+
+
+def test_another_workspaces_interrupted_job_stays_its_own(api, tenant, make_tenant, gemini, redis_client):
+    set_key(api, tenant)
+    job_id = start_hooks(api, tenant)
+    other = make_tenant("Other")
+    redis_client.flushdb()
+    age(job_id, minutes=1)
+    reconcile()
+    assert api.get(f"/api/jobs/{job_id}", headers=other.headers).status_code == 404
+
+
+def worker_env(config, gemini) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HERALD_DATA_DIR=str(config.data_dir), HERALD_DATABASE_URL=config.database_url,
+               HERALD_REDIS_URL=TEST_REDIS_URL, HERALD_SECRET_KEY=config.secret_key,
+               HERALD_GEMINI_BASE_URL=gemini.base_url)
+    return env
+
+
+def test_a_worker_killed_during_the_gemini_call_fails_its_job_once_its_key_expires(api, tenant, gemini, config,
+                                                                                   redis_client):
+    set_key(api, tenant)
+    job_id = start_hooks(api, tenant)
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold():
+        arrived.set()
+        release.wait(30)
+
+    gemini.on_generate = hold
+    process = subprocess.Popen([str(HERALD), "worker", "--burst"], env=worker_env(config, gemini),
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert arrived.wait(60), "the worker never called Gemini"
+        kill_tree(process)  # SIGKILL while the paid call is in flight
+    finally:
+        release.set()
+        if process.poll() is None:
+            kill_tree(process)
+    gemini.on_generate = None
+    assert job(api, tenant, job_id)["status"] == "running" and used(api, tenant) == 1
+    assert reconcile() == {"requeued": 0, "interrupted": 0}  # the worker's key has not expired yet
+    worker_keys = Worker.all_keys(connection=redis_client)
+    assert len(worker_keys) == 1
+    redis_client.delete(*worker_keys)  # what its expiry does, without waiting out the TTL
+    assert reconcile() == {"requeued": 0, "interrupted": 1}
+    failed = job(api, tenant, job_id)
+    assert failed["error"]["code"] == "job_interrupted" and "stopped" in failed["error"]["message"]
+    assert used(api, tenant) == 0
+    assert work(redis_client) == 0 and len(gemini.generations) == 1  # the call it was killed in, never another
+    with db.connection_context():
+        assert GeneratedHook.select().count() == 0
