@@ -167,9 +167,8 @@ def page(token):
     link = _open(token)
     view = portal_page.build(link, _secret())
     flash = _flash()
-    shown = {card.id for group in (view.awaiting, view.upcoming, view.published) for card in group}
-    if flash and flash["post_id"] not in shown:
-        flash["post_id"] = None  # the post left the page (rejected): show the notice at the top
+    if flash and flash["post_id"] not in portal_page.shown_ids(view):
+        flash["post_id"] = None  # the post is not on the page: show the notice at the top
     return render_template("portal/page.html", page=view, token=token, flash=flash,
                            csrf=portal.csrf_token(_secret(), token))
 
@@ -228,6 +227,9 @@ def comment(token, post_id):
     _check_form(token)
     _require(link, portal.CAN_COMMENT, "comments")
     post = _client_post(link, post_id)
+    if post.status in portal_page.READ_ONLY:
+        raise PortalRefusal(409, "Not possible any more", "This post was rejected or could not be published, "
+                                                          "so it can no longer be commented on here.")
     body = request.form.get("body", "")
     try:
         comments.add_comment(state().pm, post, _author(link), body, link.id)
