@@ -54,3 +54,50 @@ def test_openapi_documents_only_the_routes_of_the_loaded_plugins(client, app_wit
     assert "/openapi.json" in document["paths"] and "/api/webhooks" in document["paths"]  # the core stays
     served = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in app_without_webhooks.url_map.iter_rules()}
     assert set(document["paths"]) <= served
+
+
+def _success_types(document, path: str, method: str = "get") -> dict:
+    responses = document["paths"][path][method]["responses"]
+    return {status: sorted(response.get("content", {})) for status, response in responses.items()
+            if status.startswith(("2", "3"))}
+
+
+def test_downloads_and_the_portal_declare_their_real_content_types(client, tenant):
+    document = client.get("/openapi.json").get_json()
+    assert _success_types(document, "/api/export/posts") == {"200": ["text/csv"]}
+    assert _success_types(document, "/api/analytics/export") == {"200": ["text/csv"]}
+    assert _success_types(document, "/api/account/export") == {"200": ["application/zip"]}
+    assert _success_types(document, "/portal/{token}") == {"200": ["text/html"]}
+    assert _success_types(document, "/media/{token}/{filename}") == {
+        "200": ["image/jpeg", "image/png", "image/webp", "video/mp4", "video/quicktime"]}
+    zip_schema = document["paths"]["/api/account/export"]["get"]["responses"]["200"]["content"]["application/zip"]
+    assert zip_schema["schema"] == {"type": "string", "contentMediaType": "application/zip"}
+    # A download's mistakes (a bad client_id) are still the JSON envelope; the page's are pages.
+    csv_error = document["paths"]["/api/export/posts"]["get"]["responses"]["400"]["content"]
+    assert csv_error == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    page_error = document["paths"]["/portal/{token}"]["get"]["responses"]["404"]["content"]
+    assert list(page_error) == ["text/html"]
+    # The portal's forms take a form body and answer with a redirect back to the page.
+    approve = document["paths"]["/portal/{token}/posts/{post_id}/approve"]["post"]
+    assert list(approve["requestBody"]["content"]) == ["application/x-www-form-urlencoded"]
+    assert _success_types(document, "/portal/{token}/posts/{post_id}/approve", "post") == {"303": []}
+    # JSON stays JSON.
+    assert _success_types(document, "/v1/posts/{post_id}") == {"200": ["application/json"]}
+    assert _success_types(document, "/api/clients/{client_id}/export") == {"200": ["application/json"]}
+
+
+def test_declared_content_types_are_what_the_server_sends(client, tenant):
+    document = client.get("/openapi.json").get_json()
+    link = client.post("/api/client-portal/create-token", headers=tenant.headers,
+                       json={"client_id": tenant.client.id, "permissions": "view"}).get_json()
+    portal_path = "/portal/" + link["url"].rsplit("/portal/", 1)[1]
+    for documented, url in (("/api/export/posts", "/api/export/posts"),
+                            ("/api/analytics/export", "/api/analytics/export?period=3"),
+                            ("/api/account/export", "/api/account/export"),
+                            ("/api/clients/{client_id}/export", f"/api/clients/{tenant.client.id}/export"),
+                            ("/portal/{token}", portal_path)):
+        response = client.get(url, headers=tenant.headers)
+        assert response.status_code == 200, (url, response.status_code)
+        declared = list(document["paths"][documented]["get"]["responses"]["200"]["content"])
+        assert declared == [response.mimetype], (url, declared, response.mimetype)
+        response.close()

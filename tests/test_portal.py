@@ -63,6 +63,20 @@ def events_of(kind: str) -> list[Event]:
         return list(Event.select().where(Event.type == kind).order_by(Event.id))
 
 
+def group_of(html: str, name: str) -> str:
+    """The HTML of the page's section ``name`` (awaiting, upcoming, published, problems, rejected)."""
+    return html.split(f'id="{name}"', 1)[1].split("</section>", 1)[0]
+
+
+def post_ids(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'data-post-id="(\d+)"', html)]
+
+
+def card_of(html: str, post_id: int) -> str:
+    """The HTML of one post's card."""
+    return html.split(f'<article class="post" id="post-{post_id}"', 1)[1].split("</article>", 1)[0]
+
+
 # -- the token API --------------------------------------------------------------------------------
 
 def test_create_token_shows_the_url_once_and_stores_only_a_digest(client, tenant):
@@ -294,7 +308,11 @@ def test_reject_needs_a_reason_which_the_agency_sees(client, tenant, seeded):
         ("rejection", "Jane", "Wrong colours <b>again</b>", data["id"])]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Rejected. The agency can see your reason." in page
-    assert f'data-post-id="{seeded.awaiting}"' not in page  # no longer awaiting, nor upcoming
+    # No longer awaiting, nor upcoming: in the rejected group, with the reason (escaped), and no forms.
+    assert page.count(f'data-post-id="{seeded.awaiting}"') == 1
+    assert post_ids(group_of(page, "rejected")) == [seeded.awaiting]
+    card = card_of(page, seeded.awaiting)
+    assert "Reason given:</strong> Wrong colours &lt;b&gt;again&lt;/b&gt;" in card and "<form" not in card
 
 
 def test_comments_reach_the_agency_api_and_emit_an_event(client, tenant, seeded, make_tenant):

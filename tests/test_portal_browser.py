@@ -16,10 +16,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from portal_support import PUBLIC_URL, make_link, seed
+from portal_support import PUBLIC_URL, connect, make_link, number, publish, seed
 from werkzeug.serving import make_server
 
-from herald import portal
+from drive import work
+from herald import PublishOutcome, portal
 from herald.app import create_app
 from herald.models import Client, Event, PortalToken, Post, PostComment, db, utcnow
 
@@ -144,8 +145,11 @@ def test_reject_needs_a_reason(client, tenant, seeded, open_page):
     post.get_by_label("Why?").fill("The caption needs our new opening hours.")
     post.get_by_role("button", name="Reject this post").click()
     page.wait_for_url("**notice=rejected*")
-    assert "Rejected. The agency can see your reason." in page.locator(".flash").inner_text()
-    assert page.locator(f"#post-{seeded.second_awaiting}").count() == 0
+    rejected = page.locator(f"#rejected #post-{seeded.second_awaiting}")
+    assert "Rejected. The agency can see your reason." in rejected.locator(".flash").inner_text()
+    assert page.locator(f"#awaiting #post-{seeded.second_awaiting}").count() == 0
+    assert rejected.locator(".reason").inner_text() == "Reason given: The caption needs our new opening hours."
+    assert rejected.locator("form").count() == 0 and rejected.locator("summary").count() == 0
     assert status_of(seeded.second_awaiting) == "rejected"
     assert events_of("post.rejected")[-1].data["note"] == "The caption needs our new opening hours."
 
@@ -166,6 +170,48 @@ def test_comment(client, tenant, seeded, open_page):
     with db.connection_context():
         assert [(row.author, row.post_id) for row in PostComment.select()] == [("Ana", seeded.upcoming)]
     assert events_of("post.commented")[-1].data["comment"]["author"] == "Ana"
+
+
+def test_client_comments_agency_replies_client_sees_the_reply(client, tenant, seeded, open_page):
+    _, path = make_link(client, tenant, "comment", name="Jane at Acme")
+    page, _ = open_page(path)
+    post = card(page, seeded.upcoming)
+    post.locator("summary", has_text="Comment").click()
+    post.get_by_label("Comment", exact=True).fill("Could we use the photo from Tuesday?")
+    post.get_by_role("button", name="Send comment").click()
+    page.wait_for_url("**notice=commented*")
+    # The agency answers through the API...
+    response = client.post(f"/v1/posts/post_{seeded.upcoming}/comments", headers=tenant.headers,
+                           json={"body": "Done: Tuesday's photo is in."})
+    assert response.status_code == 201, response.get_json()
+    # ...and the client, reloading the page, sees the conversation in order, with who wrote what.
+    page.reload()
+    items = card(page, seeded.upcoming).locator(".comments li")
+    assert items.count() == 2
+    assert [items.nth(index).get_attribute("data-author-kind") for index in range(2)] == ["client", "agency"]
+    assert items.nth(0).locator(".comment-meta strong").inner_text() == "Jane at Acme"
+    assert items.nth(0).locator(".who").inner_text() == "Client"
+    assert items.nth(1).locator(".comment-meta strong").inner_text() == "Acme Agency"
+    assert items.nth(1).locator(".who").inner_text() == "Agency"
+    assert items.nth(1).locator(".comment-body").inner_text() == "Done: Tuesday's photo is in."
+    assert [event.data["comment"]["author_kind"] for event in events_of("post.commented")] == ["client", "agency"]
+
+
+def test_failed_posts_show_plain_words_and_no_forms(client, tenant, seeded, open_page, plugin, redis_client):
+    account = connect(client, tenant, "tok_live_0009")
+    assert client.patch("/api/workspace", json={"require_approval": False}, headers=tenant.headers).status_code == 200
+    plugin.platform.script = [PublishOutcome.permanent("(#100) Invalid parameter: token EAAGsecret123")]
+    failed = number(publish(client, tenant, accounts=[account], client_id=tenant.client.id,
+                            content="This one will fail")["id"])
+    work(redis_client)
+    _, path = make_link(client, tenant, "approve")
+    page, _ = open_page(path)
+    post = page.locator(f"#problems #post-{failed}")
+    assert post.locator(".badge").inner_text() == "Not published"
+    assert post.locator(".platform-note").inner_text() == ("The platform did not accept the post. "
+                                                           "Your agency can see why.")
+    assert post.locator("form").count() == 0 and post.get_by_role("button").count() == 0
+    assert "EAAG" not in page.content() and "Invalid parameter" not in page.content()
 
 
 def test_view_link_has_no_forms_and_a_forged_post_is_refused(client, tenant, seeded, open_page, live, config):

@@ -1,4 +1,5 @@
-"""Comments on posts: written from the client portal, read by the agency (``GET /v1/posts/{id}/comments``)."""
+"""Comments on posts: the client writes them in the portal, the agency reads and answers them through the
+API (``GET`` / ``POST /v1/posts/{id}/comments``); the portal page shows the conversation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from .models import Post, PostComment, isoformat, utcnow, write_transaction
 MAX_LENGTH = 5000
 COMMENT = "comment"
 REJECTION = "rejection"  # the reason given when a post was rejected in the portal
+CLIENT = "client"  # written in the portal
+AGENCY = "agency"  # written through the API, by a key or a person of the workspace
 
 
 def clean_body(text: str | None, field: str = "body") -> str:
@@ -22,12 +25,15 @@ def clean_body(text: str | None, field: str = "body") -> str:
 
 
 def add_comment(pm, post: Post, author: str, body: str, portal_token_id: int | None = None,
-                kind: str = COMMENT) -> PostComment:
-    """Store a comment and emit ``post.commented`` (a rejection reason is carried by ``post.rejected``)."""
+                kind: str = COMMENT, author_kind: str = CLIENT) -> PostComment:
+    """Store a comment and emit ``post.commented`` (a rejection reason is carried by ``post.rejected``).
+
+    ``author_kind`` is ``client`` (the portal) or ``agency`` (the API); the event's comment says which.
+    """
     body = clean_body(body)
     with events.collecting() as recorded, write_transaction():
         comment = PostComment.create(post=post.id, author=author[:200], body=body, kind=kind,
-                                     portal_token=portal_token_id, created_at=utcnow())
+                                     portal_token=portal_token_id, author_kind=author_kind, created_at=utcnow())
         if kind == COMMENT:
             events.record(post.workspace_id, "post.commented",
                           {"post_id": f"post_{post.id}", "comment": serialize_comment(comment)})
@@ -49,5 +55,6 @@ def comments_of(post_ids: list[int]) -> dict[int, list[PostComment]]:
 def serialize_comment(comment: PostComment) -> dict:
     """The JSON shape of a comment."""
     return {"id": f"comment_{comment.id}", "post_id": f"post_{comment.post_id}", "kind": comment.kind,
-            "author": comment.author, "body": comment.body, "portal_link_id": comment.portal_token_id,
+            "author": comment.author, "author_kind": comment.author_kind, "body": comment.body,
+            "portal_link_id": comment.portal_token_id,
             "created_at": isoformat(comment.created_at)}

@@ -303,6 +303,7 @@ class PostComment(BaseModel):
     kind = pw.CharField(max_length=20, default="comment")  # comment | rejection (the reason given when rejecting)
     portal_token = pw.ForeignKeyField(PortalToken, backref="comments", null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow, index=True)
+    author_kind = pw.CharField(max_length=20, default="client")  # client (portal) | agency (API)
 
 
 MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, Post, PostVersion, EngagementSnapshot,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import peewee as pw
+
 from . import events, hotpath
-from .errors import NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 from .intelligence import heuristic
-from .models import Campaign, Client, EngagementSnapshot, Media, Post, PostVersion, isoformat, utcnow
+from .models import Campaign, Client, EngagementSnapshot, Media, Post, PostVersion, db, isoformat, utcnow
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
                     "scheduled_at", "campaign_id")
@@ -44,6 +46,30 @@ def check_media(workspace_id: int, media_ids: list[int]) -> list[int]:
     return media_ids
 
 
+def lock_post(post_id: int) -> Post:
+    """Re-read the post inside a write transaction, holding its row lock until the transaction ends.
+
+    Every edit calls this first, so edits of one post run one after the other: each sees the post
+    as the previous one left it, and the version numbers they record follow each other. PostgreSQL
+    needs ``SELECT … FOR UPDATE``; SQLite's write transaction (``BEGIN IMMEDIATE``) already holds
+    the database's only write lock.
+    """
+    query = Post.select().where(Post.id == post_id)
+    if not isinstance(db.obj, pw.SqliteDatabase):
+        query = query.for_update()
+    return query.get()
+
+
+def hold_post_lock(post_id: int) -> None:
+    """Take the post's row lock (PostgreSQL) without reading it; a worker calls this before it touches a task.
+
+    Edits lock the post and then its tasks; a worker that locked a task and then the post (to
+    update its status) could deadlock with them, so workers take the locks in the same order.
+    """
+    if not isinstance(db.obj, pw.SqliteDatabase):
+        Post.select(Post.id).where(Post.id == post_id).for_update().execute()
+
+
 def snapshot(post: Post) -> dict[str, Any]:
     """The versioned fields of ``post``, for :func:`record_version`."""
     return {
@@ -73,7 +99,12 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None,
                 .order_by(PostVersion.number.desc()).first())
         number = (last.number + 1) if last else 1
     extra = {"restored_from": restored_from} if restored_from is not None else {}
-    return hotpath.insert(PostVersion, post=post.id, number=number, actor=actor, changes=changes, **extra)
+    try:
+        return hotpath.insert(PostVersion, post=post.id, number=number, actor=actor, changes=changes, **extra)
+    except pw.IntegrityError:
+        # Only an edit that skipped lock_post can get here; its transaction is rolled back whole.
+        raise Conflict(f"post_{post.id} was changed by someone else at the same moment; "
+                       "nothing was saved, try again.") from None
 
 
 def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, caption: str, post_type: str,

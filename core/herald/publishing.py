@@ -17,7 +17,7 @@ from .intelligence import heuristic
 from .models import Account, Client, Media, Post, PublishTask, Workspace, isoformat, utcnow, write_transaction
 from .platforms import MediaRef, PostRef
 from .plugins import check_enabled
-from .posts import record_version, serialize_engagement, snapshot
+from .posts import lock_post, record_version, serialize_engagement, snapshot
 from .public_media import public_base_problem, public_url
 
 log = logging.getLogger("herald.publishing")
@@ -161,7 +161,7 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
 
     with events.collecting() as recorded, write_transaction():
         if draft is not None:
-            post = Post.get_by_id(draft.id)  # re-read inside the write lock
+            post = lock_post(draft.id)  # re-read inside the write lock
             if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft",):
                 raise Conflict(f"post_{post.id} is {post.status}; only a draft can be published this way.",
                                field="post_id")
@@ -240,6 +240,7 @@ def job_timeout(state) -> int:
 def cancel(state, principal, post: Post) -> None:
     """Cancel a post that has not been published; 409 once anything is published or publishing."""
     with events.collecting() as recorded, write_transaction():
+        post = lock_post(post.id)
         statuses = [row.status for row in PublishTask.select(PublishTask.status).where(PublishTask.post == post)]
         if tasks.PUBLISHED in statuses:
             raise Conflict(f"post_{post.id} is already published on at least one account; published content "
@@ -263,7 +264,7 @@ def cancel(state, principal, post: Post) -> None:
 def set_campaign(state, principal, post: Post, campaign) -> None:
     """Put ``post`` in ``campaign`` (checked with :func:`campaign_for_post`), or take it out with None."""
     with events.collecting() as recorded, write_transaction():
-        post = Post.get_by_id(post.id)
+        post = lock_post(post.id)
         before = snapshot(post)
         post.campaign = campaign
         post.updated_at = utcnow()
@@ -279,6 +280,7 @@ def reschedule(state, principal, post: Post, value: str) -> schedule.Schedule:
     client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
     when = schedule.parse(value, _default_zone(workspace, client), utcnow())
     with events.collecting() as recorded, write_transaction():
+        post = lock_post(post.id)
         rows = list(PublishTask.select().where(PublishTask.post == post))
         if not rows:
             raise Conflict(f"post_{post.id} is a draft; publish it with POST /v1/publish and a schedule.")
@@ -314,7 +316,7 @@ def review(state, principal, post: Post, approve: bool, note: str = "") -> None:
     """Approve (release the tasks) or reject (cancel them) a post waiting for approval."""
     require_approver(principal)
     with events.collecting() as recorded, write_transaction():
-        post = Post.get_by_id(post.id)
+        post = lock_post(post.id)
         if post.status != tasks.PENDING_APPROVAL:
             raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
         before = snapshot(post)

@@ -24,6 +24,7 @@ import random
 
 from . import events, hotpath
 from .models import Post, PublishTask, db, isoformat, utcnow, write_transaction
+from .posts import hold_post_lock
 
 log = logging.getLogger("herald.tasks")
 
@@ -107,6 +108,7 @@ def mark_published(task: PublishTask, platform_post_id: str, url: str | None) ->
     """Record the platform's post; emit ``publish.completed``. Returns the events to dispatch."""
     now = utcnow()
     with events.collecting() as recorded, write_transaction():
+        hold_post_lock(task.post_id)
         _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=now,
                 lease_until=None, error=None, due_at=None)
         events.record(task.workspace_id, "publish.completed",
@@ -120,6 +122,7 @@ def mark_failed(task: PublishTask, reason: str) -> list:
 
     Returns the events to dispatch."""
     with events.collecting() as recorded, write_transaction():
+        hold_post_lock(task.post_id)
         _finish(task, status=FAILED, error=reason, lease_until=None, due_at=None)
         events.record(task.workspace_id, "publish.failed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
@@ -134,6 +137,7 @@ def mark_waiting(task: PublishTask, status: str, delay_seconds: float, error: st
     """
     due = utcnow() + dt.timedelta(seconds=max(0.0, delay_seconds))
     with write_transaction():
+        hold_post_lock(task.post_id)
         _finish(task, status=status, due_at=due, lease_until=None, step=task.step + 1,
                 **({"error": error} if error is not None else {}))
         refresh_post(task.post_id)

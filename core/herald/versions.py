@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import peewee as pw
-
 from . import events, publishing, tasks
 from .errors import Conflict, NotFound, ValidationError
-from .models import Client, Media, Post, PostVersion, PublishTask, db, isoformat, utcnow, write_transaction
-from .posts import VERSIONED_FIELDS, record_version, snapshot
+from .models import Client, Media, Post, PostVersion, PublishTask, isoformat, utcnow, write_transaction
+from .posts import VERSIONED_FIELDS, lock_post, record_version, snapshot
 
 # What a restore puts back. Status, score and schedule are not content: the publishing API moves them.
 EDITABLE_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media")
@@ -45,14 +43,6 @@ def state_after(versions: list[PostVersion]) -> dict[str, Any]:
             if name in fields:
                 fields[name] = change.get("after")
     return fields
-
-
-def _locked_post(post_id: int) -> Post:
-    """Re-read the post inside the writing transaction, locking its row where the database can."""
-    query = Post.select().where(Post.id == post_id)
-    if not isinstance(db.obj, pw.SqliteDatabase):  # SQLite's write transaction already holds the lock
-        query = query.for_update()
-    return query.get()
 
 
 def _refuse_when_published(post: Post, statuses: list[str]) -> None:
@@ -103,7 +93,7 @@ def restore(state, principal, post: Post, number: int) -> tuple[Post, PostVersio
     published or publishing, or when a platform it is queued for cannot take the restored content.
     """
     with events.collecting() as recorded, write_transaction():
-        post = _locked_post(post.id)
+        post = lock_post(post.id)
         versions = list(PostVersion.select().where((PostVersion.post == post) & (PostVersion.number <= number))
                         .order_by(PostVersion.number))
         if not versions or versions[-1].number != number:

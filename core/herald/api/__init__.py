@@ -25,7 +25,9 @@ class EndpointDoc:
     auth: bool
     tag: str
     query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
-    content_type: str = "application/json"
+    content_type: str = "application/json"  # the request body's media type
+    # What a successful answer is (text/csv, application/zip, text/html…); several for a file download.
+    response_type: str | tuple[str, ...] = "application/json"
 
 
 ENDPOINTS: list[EndpointDoc] = []
@@ -56,11 +58,14 @@ def json_body() -> dict:
 
 
 def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope: str | None = None,
-             body: str | None = None, auth: bool = True, query=(), content_type: str = "application/json"):
+             body: str | None = None, auth: bool = True, query=(), content_type: str = "application/json",
+             response_type: str | tuple[str, ...] = "application/json"):
     """Register ``view`` on ``bp`` with authentication, a scope check and body validation.
 
     ``body`` names a schema in ``schemas/``; the validated object is passed as ``payload``.
-    Every route registered this way appears in ``/openapi.json``.
+    ``content_type`` is the request body's media type, ``response_type`` the successful answer's
+    (``text/csv`` for a download, ``text/html`` for a page). Every route registered this way
+    appears in ``/openapi.json``.
     """
 
     def decorate(view):
@@ -81,7 +86,7 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
 
         bp.add_url_rule(rule, view.__name__, wrapper, methods=list(methods))
         ENDPOINTS.append(EndpointDoc((bp.url_prefix or "") + rule, tuple(methods), summary, scope, body, auth,
-                                     bp.name, tuple(query), content_type))
+                                     bp.name, tuple(query), content_type, response_type))
         return wrapper
 
     return decorate

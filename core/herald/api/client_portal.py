@@ -43,6 +43,7 @@ ERRORS = {
     "not_pending": "This post is no longer waiting for approval: someone approved or rejected it already.",
 }
 MAX_AUTHOR = 80
+FORM = "application/x-www-form-urlencoded"
 
 
 class PortalRefusal(Exception):
@@ -159,16 +160,15 @@ def _flash() -> dict | None:
             "post_id": int(post_id) if post_id.isdigit() else None}
 
 
-@endpoint(bp, "/portal/<token>", ("GET",), auth=False, content_type="text/html",
+@endpoint(bp, "/portal/<token>", ("GET",), auth=False, response_type="text/html",
           summary="The client portal page (HTML): posts, statuses, stats, approvals and comments")
 def page(token):
     """The page for an active link; "this link has expired" (410, or 404 for an unknown link) otherwise."""
     link = _open(token)
     view = portal_page.build(link, _secret())
     flash = _flash()
-    shown = {card.id for group in (view.awaiting, view.upcoming, view.published) for card in group}
-    if flash and flash["post_id"] not in shown:
-        flash["post_id"] = None  # the post left the page (rejected): show the notice at the top
+    if flash and flash["post_id"] not in portal_page.shown_ids(view):
+        flash["post_id"] = None  # the post is not on the page: show the notice at the top
     return render_template("portal/page.html", page=view, token=token, flash=flash,
                            csrf=portal.csrf_token(_secret(), token))
 
@@ -179,7 +179,7 @@ def _require(link: PortalToken, allowed: frozenset[str], what: str) -> None:
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/approve", ("POST",), auth=False,
-          content_type="application/x-www-form-urlencoded", summary="Approve a post from the client portal (form)")
+          content_type=FORM, response_type="text/html", summary="Approve a post from the client portal (form)")
 def approve(token, post_id):
     """Release the post's tasks (``post.approved``, a version by ``portal:<link>``); needs an "approve" link."""
     link = _open(token)
@@ -194,7 +194,7 @@ def approve(token, post_id):
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/reject", ("POST",), auth=False,
-          content_type="application/x-www-form-urlencoded", summary="Reject a post with a reason (form)")
+          content_type=FORM, response_type="text/html", summary="Reject a post with a reason (form)")
 def reject(token, post_id):
     """Cancel the post's tasks (``post.rejected`` carrying the reason, which is also kept as a comment)."""
     link = _open(token)
@@ -220,13 +220,16 @@ def _author(link: PortalToken) -> str:
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/comments", ("POST",), auth=False,
-          content_type="application/x-www-form-urlencoded", summary="Comment on a post from the client portal (form)")
+          content_type=FORM, response_type="text/html", summary="Comment on a post from the client portal (form)")
 def comment(token, post_id):
     """Store the comment (``post.commented``); needs a "comment" or "approve" link."""
     link = _open(token)
     _check_form(token)
     _require(link, portal.CAN_COMMENT, "comments")
     post = _client_post(link, post_id)
+    if post.status in portal_page.READ_ONLY:
+        raise PortalRefusal(409, "Not possible any more", "This post was rejected or could not be published, "
+                                                          "so it can no longer be commented on here.")
     body = request.form.get("body", "")
     try:
         comments.add_comment(state().pm, post, _author(link), body, link.id)

@@ -39,6 +39,7 @@ def _stamp() -> str:
 
 
 @endpoint(bp, "/api/export/posts", ("GET",), summary="Download posts as CSV (streamed)", scope="posts:read",
+          response_type="text/csv",
           query=(("client_id", "integer", "only this client's posts (default: every client)"),))
 def export_posts():
     """Every post with its latest engagement; cells a spreadsheet would run as formulas are neutralised."""
@@ -50,6 +51,7 @@ def export_posts():
 
 
 @endpoint(bp, "/api/analytics/export", ("GET",), summary="Download daily analytics as CSV", scope="posts:read",
+          response_type="text/csv",
           query=(("period", "integer", "days, 1-365, default 30"),
                  ("client_id", "integer", "only this client (default: the whole workspace)")))
 def export_analytics():
@@ -77,7 +79,7 @@ def export_client(client_id):
 
 
 @endpoint(bp, "/api/account/export", ("GET",), summary="GDPR export: everything the workspace holds, as a zip",
-          scope="admin")
+          scope="admin", response_type="application/zip")
 def export_account():
     """Every table's rows of this workspace (secrets redacted), a manifest, and the uploaded files."""
     body = archive.archive_chunks(g.principal.workspace_id, state().config.media_dir)

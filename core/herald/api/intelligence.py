@@ -11,7 +11,7 @@ from .. import publishing
 from ..errors import ValidationError
 from ..intelligence import audit, engagement, history, hooks, memory, patterns, report, scoring
 from ..models import Client, Post, utcnow, write_transaction
-from ..posts import get_client, record_version, snapshot
+from ..posts import get_client, lock_post, record_version, snapshot
 from . import endpoint, int_arg, state
 
 bp = Blueprint("intelligence", __name__, url_prefix="/api/intelligence")
@@ -64,7 +64,7 @@ def score(payload):
     combined = scoring.combine(state().registry, subject, context, payload.get("scorers"))
     if post is not None:
         with write_transaction():
-            post = Post.get_by_id(post.id)
+            post = lock_post(post.id)
             before = snapshot(post)
             post.score = combined.value
             post.save(only=[Post.score])

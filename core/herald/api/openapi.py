@@ -15,6 +15,8 @@ from . import ENDPOINTS, endpoint, state
 
 bp = Blueprint("openapi", __name__)
 
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
 _ERROR = {
     "type": "object", "required": ["error"],
@@ -25,6 +27,31 @@ _ERROR = {
 
 def _component(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _body_schema(media_type: str) -> dict:
+    """The schema of a non-JSON body: text, or bytes of that media type."""
+    if media_type.startswith("text/"):
+        return {"type": "string"}
+    return {"type": "string", "contentMediaType": media_type}
+
+
+def _success(doc) -> dict:
+    """The success response, in its real media types; a form post answers 303 back to its page."""
+    if doc.content_type == FORM:
+        return {"303": {"description": "Back to the page, with a notice next to the post",
+                        "headers": {"Location": {"schema": {"type": "string"}}}}}
+    types = (doc.response_type,) if isinstance(doc.response_type, str) else doc.response_type
+    content = {kind: {} if kind == JSON else {"schema": _body_schema(kind)} for kind in types}
+    return {"200": {"description": "Success", "content": content}}
+
+
+def _error_response(response_type: str) -> dict:
+    """Errors are the JSON envelope, except on HTML pages, which answer with a page that says what is wrong."""
+    if response_type == "text/html":
+        return {"description": "Error (a page that explains it)",
+                "content": {"text/html": {"schema": {"type": "string"}}}}
+    return {"description": "Error", "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 def _operation(doc, method: str, schemas) -> dict:
@@ -48,11 +75,13 @@ def _operation(doc, method: str, schemas) -> dict:
         refs = [{"$ref": f"#/components/schemas/{_component(schema_name(reg.obj))}"}
                 for reg in schemas.values()]
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"oneOf": refs}}}}
+    elif doc.content_type == FORM:
+        operation["requestBody"] = {"required": True, "content": {FORM: {"schema": {
+            "type": "object", "additionalProperties": {"type": "string"}}}}}
     if not doc.auth:
         operation["security"] = []
-    error = {"description": "Error",
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    operation["responses"] = {"200": {"description": "Success"}, "400": error, "429": error, "500": error}
+    error = _error_response(doc.response_type)
+    operation["responses"] = {**_success(doc), "400": error, "429": error, "500": error}
     if doc.auth:
         operation["responses"].update({"401": error, "403": error})
         if doc.scope:

@@ -3,6 +3,7 @@
 from flask import Blueprint, current_app, send_file
 
 from ..errors import NotFound
+from ..media import ALLOWED
 from ..models import Media
 from ..public_media import resolve
 from . import endpoint, state
@@ -11,7 +12,8 @@ bp = Blueprint("public_media", __name__)
 
 
 @endpoint(bp, "/media/<token>/<path:filename>", ("GET",), auth=False,
-          summary="Download an uploaded file from a signed link (how platforms fetch media)")
+          summary="Download an uploaded file from a signed link (how platforms fetch media)",
+          response_type=tuple(ALLOWED))
 def download(token: str, filename: str):
     """Serve the file the signed token names; 404 for a forged or expired link."""
     media_id = resolve(current_app.config["SECRET_KEY"], token)
