@@ -57,6 +57,9 @@ WAKES_PER_ATTEMPT = 4  # deliveries waiting on a slow or dead endpoint wake abou
 MAX_SPREAD = 600  # ... spread over at most this many seconds however many wait
 WAIT_GRACE = 60  # seconds after its wake time a waiting delivery stops counting (woken, or its job lost)
 WAIT_TTL = MAX_SPREAD + 2 * int(TIMEOUT_SECONDS) + WAIT_GRACE
+KEEP_ALIVE_SECONDS = 4.0  # an idle connection to a receiver is reused this long (servers commonly keep 5 s or more)
+# Keep-alive connections of this process's attempts, each to the address checked when it was opened.
+CONNECTIONS = netguard.ConnectionPool(idle_seconds=KEEP_ALIVE_SECONDS)
 
 # Atomically: prune stale entries, work out the endpoint's limit, and take a slot when one is free.
 # KEYS: the in-flight sorted set, the last-answer key, the waiting sorted set (delivery id -> wake
@@ -280,7 +283,7 @@ def attempt(state, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> deli
     started = dt.datetime.now(dt.UTC)
     try:
         response = netguard.post(target, delivery.payload.encode(), headers, timeout=TIMEOUT_SECONDS,
-                                 read_limit=deliveries.RESPONSE_EXCERPT)
+                                 read_limit=deliveries.RESPONSE_EXCERPT, pool=CONNECTIONS)
     except TimeoutError:
         return deliveries.AttemptResult(None, _ms_since(started), error=f"timed out after {TIMEOUT_SECONDS:g} s")
     except (OSError, http.client.HTTPException) as exc:
