@@ -237,6 +237,23 @@ def test_a_receiver_down_then_up_gets_every_event_exactly_as_signed(client, tena
     assert len({r.headers["webhook-id"] for r in receiver.received()}) == 3
 
 
+def test_deliveries_to_one_receiver_share_a_kept_alive_connection_and_each_arrives_once(
+        client, tenant, receiver, redis_client):
+    hook = create_webhook(client, tenant, receiver.url())
+    for caption in ("one", "two", "three"):
+        create_post(client, tenant, caption)
+    work(redis_client)
+    receiver.go_down()  # closes the kept connection: the next attempt opens a new one
+    receiver.come_up()
+    create_post(client, tenant, "four")
+    work(redis_client)
+    payloads = receiver.verified(hook["secret"])
+    assert sorted(p["data"]["post"]["content"] for p in payloads) == ["four", "one", "three", "two"]
+    first, second, third, fourth = (request.client_port for request in receiver.received())
+    assert first == second == third != fourth
+    assert [a.status_code for a in attempts()] == [200, 200, 200, 200]
+
+
 def test_deliveries_lost_with_redis_are_re_enqueued_by_the_reconciler(client, tenant, receiver, redis_client):
     hook = create_webhook(client, tenant, receiver.url())
     create_post(client, tenant)

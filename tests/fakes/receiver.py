@@ -7,15 +7,18 @@
         ...                                   # deliver to receiver.url
         payloads = receiver.verified(secret)  # every request checked with standardwebhooks
 
-It listens on 127.0.0.1 (a free port) in a background thread. ``go_down()`` closes the port
-(connections are refused) and ``come_up()`` opens the same port again. A :class:`Reply` with
+It listens on 127.0.0.1 (a free port) in a background thread and keeps connections alive
+(HTTP/1.1), as real receivers do. ``go_down()`` closes the port (connections are refused) and the
+connections kept alive, and ``come_up()`` opens the same port again. A :class:`Reply` with
 ``delay`` holds the response that long (a slow receiver), which tests pair with a short client
 timeout instead of sleeping themselves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +45,7 @@ class Received:
     body: bytes
     received_at: float
     status: int
+    client_port: int = 0  # the client's end of the connection (a kept-alive connection keeps it)
 
 
 class Receiver:
@@ -51,6 +55,8 @@ class Receiver:
         self.default = default or Reply()
         self.script: list[Reply] = []
         self.requests: list[Received] = []
+        self._connections: set[socket.socket] = set()
+        self.connections_closed = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -70,13 +76,29 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
+            def setup(self):
+                super().setup()
+                # The status line and headers, then the body, are two writes: without this, Nagle's
+                # algorithm holds the body until the client's delayed ACK (40 ms) on a kept connection.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with receiver._lock:
+                    receiver._connections.add(self.connection)
+
+            def finish(self):
+                with receiver._lock:
+                    receiver._connections.discard(self.connection)
+                    receiver.connections_closed += 1
+                super().finish()
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 reply = receiver._next()
                 with receiver._lock:
                     receiver.requests.append(Received(self.path, dict(self.headers.items()), body, time.time(),
-                                                      reply.status))
+                                                      reply.status, self.client_address[1]))
                 if reply.delay:
                     time.sleep(reply.delay)  # the receiver is slow; the test itself never waits on this
                 self.send_response(reply.status)
@@ -102,6 +124,10 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            with self._lock:  # and the kept-alive connections: a client sees them closed
+                for connection in self._connections:
+                    with contextlib.suppress(OSError):
+                        connection.shutdown(socket.SHUT_RDWR)
 
     # -- behaviour and inspection -------------------------------------------------------------------
 

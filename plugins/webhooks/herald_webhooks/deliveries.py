@@ -20,7 +20,7 @@ from herald import events, hotpath
 from herald.errors import Conflict
 from herald.models import isoformat, utcnow, write_transaction
 
-from . import endpoints
+from . import endpoints, hotsql
 from .models import (
     ATTEMPT_PREFIX,
     CANCELLED,
@@ -159,22 +159,40 @@ def retry_delay(failures: int, retry_after: float | None = None, rng: random.Ran
     return max(delay, retry_after or 0.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """What :func:`record` decided: the delivery's status, and its step and time of the next attempt
+    (``step`` is None when the attempt was superseded by a re-send)."""
+
+    status: str
+    step: int | None
+    next_attempt_at: dt.datetime | None
+
+
 def record(delivery: WebhookDelivery, step: int, result: AttemptResult, now: dt.datetime | None = None) -> str:
     """Store the attempt and decide what follows; returns the delivery's status afterwards.
 
     When ``step`` is no longer the delivery's (someone asked for a re-send meanwhile) the attempt
-    is logged but the newer job decides the schedule.
+    is logged but the newer job decides the schedule (``"superseded"``).
+    """
+    return record_attempt(delivery, step, result, now).status
+
+
+def record_attempt(delivery: WebhookDelivery, step: int, result: AttemptResult,
+                   now: dt.datetime | None = None) -> Recorded:
+    """:func:`record`, also returning the step and time of the next attempt when one is due.
+
+    One write transaction; the statements of the common (successful) case are cached SQL
+    (:mod:`herald_webhooks.hotsql`).
     """
     now = now or utcnow()
     number = delivery.attempts + 1
-    trigger = delivery.trigger
     with events.collecting() as recorded, write_transaction():
         next_at = None
         status = SUCCEEDED if result.success else FAILED
         notice = None
         if result.success:  # (the common case: no read of the endpoint, and a write only when it was failing)
-            WebhookEndpoint.update(failing_since=None).where(
-                (WebhookEndpoint.id == delivery.endpoint_id) & WebhookEndpoint.failing_since.is_null(False)).execute()
+            hotsql.clear_failing(delivery.endpoint_id)
         elif result.status == 410:
             notice = (f"Disabled on {isoformat(now)}: the endpoint answered 410 Gone, which asks senders to stop. "
                       "Re-enable it to resume deliveries.")
@@ -191,19 +209,16 @@ def record(delivery: WebhookDelivery, step: int, result: AttemptResult, now: dt.
                 delay = retry_delay(number, result.retry_after)
                 if delay is not None:
                     status, next_at = PENDING, now + dt.timedelta(seconds=delay)
-        WebhookAttempt.create(workspace=delivery.workspace_id, endpoint=delivery.endpoint_id, delivery=delivery.id,
-                              number=number, trigger=trigger, attempted_at=now, status_code=result.status,
-                              success=result.success, duration_ms=result.duration_ms, error=result.error,
-                              response=result.response[:RESPONSE_EXCERPT], next_attempt_at=next_at)
+        hotpath.insert(WebhookAttempt, workspace=delivery.workspace_id, endpoint=delivery.endpoint_id,
+                       delivery=delivery.id, number=number, trigger=delivery.trigger, attempted_at=now,
+                       status_code=result.status, success=result.success, duration_ms=result.duration_ms,
+                       error=result.error, response=result.response[:RESPONSE_EXCERPT], next_attempt_at=next_at)
         # A new step for the next attempt: the running job still holds the current step's job id.
-        changed = WebhookDelivery.update(
-            attempts=WebhookDelivery.attempts + 1, status=status, next_attempt_at=next_at, trigger="scheduled",
-            step=WebhookDelivery.step + (1 if status == PENDING else 0),
-            last_status_code=result.status, last_error=None if result.success else describe(result), updated_at=now,
-        ).where((WebhookDelivery.id == delivery.id) & (WebhookDelivery.step == step)).execute()
-        if not changed:
-            WebhookDelivery.update(attempts=WebhookDelivery.attempts + 1).where(
-                WebhookDelivery.id == delivery.id).execute()
+        new_step = hotsql.after_attempt(
+            delivery.id, step, status=status, next_attempt_at=next_at, last_status_code=result.status,
+            last_error=None if result.success else describe(result), updated_at=now, new_step=status == PENDING)
+        if new_step is None:
+            hotsql.count_attempt(delivery.id)
         if notice:
             endpoints.disable(delivery.endpoint_id, notice, now)
             status = FAILED
@@ -211,7 +226,9 @@ def record(delivery: WebhookDelivery, step: int, result: AttemptResult, now: dt.
         from herald.jobs import runtime
 
         events.dispatch(runtime().pm, recorded)
-    return status if changed else "superseded"
+    if new_step is None:
+        return Recorded("superseded", None, None)
+    return Recorded(status, new_step, next_at)
 
 
 def describe(result: AttemptResult) -> str:

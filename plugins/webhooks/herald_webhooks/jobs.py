@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import http.client
 import logging
 import random
@@ -35,9 +36,9 @@ from rq.exceptions import DuplicateJobError
 
 from herald import netguard, queue
 from herald.jobs import runtime
-from herald.models import db, utcnow, write_transaction
+from herald.models import db, utcnow
 
-from . import deliveries, endpoints, signing
+from . import deliveries, endpoints, hotsql, signing
 from .models import PENDING, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("herald.webhooks")
@@ -56,6 +57,9 @@ WAKES_PER_ATTEMPT = 4  # deliveries waiting on a slow or dead endpoint wake abou
 MAX_SPREAD = 600  # ... spread over at most this many seconds however many wait
 WAIT_GRACE = 60  # seconds after its wake time a waiting delivery stops counting (woken, or its job lost)
 WAIT_TTL = MAX_SPREAD + 2 * int(TIMEOUT_SECONDS) + WAIT_GRACE
+KEEP_ALIVE_SECONDS = 4.0  # an idle connection to a receiver is reused this long (servers commonly keep 5 s or more)
+# Keep-alive connections of this process's attempts, each to the address checked when it was opened.
+CONNECTIONS = netguard.ConnectionPool(idle_seconds=KEEP_ALIVE_SECONDS)
 
 # Atomically: prune stale entries, work out the endpoint's limit, and take a slot when one is free.
 # KEYS: the in-flight sorted set, the last-answer key, the waiting sorted set (delivery id -> wake
@@ -118,10 +122,10 @@ def enqueue(connection: redis.Redis, delivery_id: int, step: int, at: dt.datetim
     return True
 
 
-def _bump(delivery: WebhookDelivery) -> int:
-    with write_transaction():
-        WebhookDelivery.update(step=WebhookDelivery.step + 1).where(WebhookDelivery.id == delivery.id).execute()
-    return WebhookDelivery.select(WebhookDelivery.step).where(WebhookDelivery.id == delivery.id).scalar()
+def _requeue(connection: redis.Redis, delivery: WebhookDelivery, at: dt.datetime | None) -> bool:
+    """Enqueue the delivery under a new step (the running or lost job holds the current one's id)."""
+    step = hotsql.bump_step(delivery.id)
+    return step is not None and enqueue(connection, delivery.id, step, at)
 
 
 def _now() -> float:
@@ -140,6 +144,12 @@ def _waiting_key(endpoint_id: int) -> str:
     return f"herald:webhooks:waiting:{endpoint_id}"
 
 
+@functools.lru_cache(maxsize=8)
+def _take_slot_script(connection: redis.Redis):
+    """The slot script registered once per connection (redis-py then runs it by its SHA)."""
+    return connection.register_script(_TAKE_SLOT)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Slot:
     taken: bool  # (when only looking: whether one is free)
@@ -152,7 +162,7 @@ class _Slot:
 def _slot(connection: redis.Redis, endpoint: WebhookEndpoint, delivery_id: int | None, step: int | None,
           take: bool) -> _Slot:
     base = FAILING_IN_FLIGHT if endpoint.failing_since else HEALTHY_IN_FLIGHT
-    script = connection.register_script(_TAKE_SLOT)
+    script = _take_slot_script(connection)
     taken, limit, oldest, last, waiting = script(
         keys=[_slot_key(endpoint.id), _answer_key(endpoint.id), _waiting_key(endpoint.id)],
         args=[repr(_now()), f"{delivery_id}:{step}", base, FAILING_IN_FLIGHT, STUCK_AFTER, STALE_AFTER,
@@ -273,7 +283,7 @@ def attempt(state, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> deli
     started = dt.datetime.now(dt.UTC)
     try:
         response = netguard.post(target, delivery.payload.encode(), headers, timeout=TIMEOUT_SECONDS,
-                                 read_limit=deliveries.RESPONSE_EXCERPT)
+                                 read_limit=deliveries.RESPONSE_EXCERPT, pool=CONNECTIONS)
     except TimeoutError:
         return deliveries.AttemptResult(None, _ms_since(started), error=f"timed out after {TIMEOUT_SECONDS:g} s")
     except (OSError, http.client.HTTPException) as exc:
@@ -292,19 +302,21 @@ def deliver(delivery_id: int, step: int) -> str:
     """Make one attempt of delivery ``delivery_id`` (when ``step`` is still current); returns what happened."""
     state = runtime()
     with db.connection_context():
-        delivery = WebhookDelivery.get_or_none(WebhookDelivery.id == delivery_id)
-        if delivery is None or delivery.status != PENDING or delivery.step != step:
+        loaded = hotsql.load(delivery_id)
+        if loaded is None:
             return "nothing to do"
-        endpoint = WebhookEndpoint.get_by_id(delivery.endpoint_id)
+        delivery, endpoint = loaded
+        if delivery.status != PENDING or delivery.step != step:
+            return "nothing to do"
         if not endpoint.active:
             deliveries.cancel(delivery, endpoint.disabled_reason or "The webhook was disabled.")
             return "cancelled"
         if delivery.next_attempt_at and delivery.next_attempt_at > utcnow() + dt.timedelta(seconds=1):
-            enqueue(state.redis, delivery.id, _bump(delivery), delivery.next_attempt_at)
+            _requeue(state.redis, delivery, delivery.next_attempt_at)
             return "not due yet"
         defer = _take_slot(state.redis, endpoint, delivery.id, step)
         if defer is not None:
-            enqueue(state.redis, delivery.id, _bump(delivery), utcnow() + dt.timedelta(seconds=defer))
+            _requeue(state.redis, delivery, utcnow() + dt.timedelta(seconds=defer))
             return f"endpoint busy: deferred {defer:.1f} s"
     result = None
     try:
@@ -312,11 +324,10 @@ def deliver(delivery_id: int, step: int) -> str:
     finally:
         _release_slot(state.redis, endpoint.id, f"{delivery.id}:{step}", result)
     with db.connection_context():
-        status = deliveries.record(delivery, step, result)
-        if status == PENDING:
-            fresh = WebhookDelivery.get_by_id(delivery.id)
-            enqueue(state.redis, fresh.id, fresh.step, fresh.next_attempt_at)
-    return f"attempt {delivery.attempts + 1}: {status}"
+        recorded = deliveries.record_attempt(delivery, step, result)
+    if recorded.status == PENDING:
+        enqueue(state.redis, delivery.id, recorded.step, recorded.next_attempt_at)
+    return f"attempt {delivery.attempts + 1}: {recorded.status}"
 
 
 def reconcile(limit: int = 5000) -> int:
@@ -329,7 +340,7 @@ def reconcile(limit: int = 5000) -> int:
         for delivery in rows:
             if queue.job_alive(state.redis, job_id(delivery.id, delivery.step)):
                 continue
-            if enqueue(state.redis, delivery.id, _bump(delivery), delivery.next_attempt_at):
+            if _requeue(state.redis, delivery, delivery.next_attempt_at):
                 enqueued += 1
     if enqueued:
         log.info("re-enqueued %s webhook deliveries", enqueued)

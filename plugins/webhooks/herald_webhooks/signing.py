@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import secrets
 
 from standardwebhooks import Webhook
@@ -41,9 +42,20 @@ def seal(secret_key: str, secret: str) -> str:
     return crypto.encrypt(secret_key, secret)
 
 
+@functools.lru_cache(maxsize=1024)
 def unseal(secret_key: str, sealed: str) -> str:
-    """The stored secret in clear."""
+    """The stored secret in clear.
+
+    Remembered per process: every delivery attempt needs it, and decrypting costs more than
+    signing. The ciphertext is the key (each seal gets a fresh IV), so a rotated or changed secret
+    is a new entry, never a stale one.
+    """
     return crypto.decrypt(secret_key, sealed)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> Webhook:
+    return Webhook(secret)
 
 
 def headers(signing_secrets: list[str], message_id: str, body: str, now: dt.datetime | None = None) -> dict[str, str]:
@@ -53,6 +65,6 @@ def headers(signing_secrets: list[str], message_id: str, body: str, now: dt.date
     space-separated as the spec allows; a receiver accepts the request when any matches.
     """
     now = now or dt.datetime.now(dt.UTC)
-    signatures = [Webhook(secret).sign(message_id, now, body) for secret in signing_secrets]
+    signatures = [_signer(secret).sign(message_id, now, body) for secret in signing_secrets]
     return {"webhook-id": message_id, "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": " ".join(signatures)}
