@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import re
 import struct
 import zlib
 
 from drive import work
-from herald.models import EngagementSnapshot, Post, db, utcnow
+from herald.models import EngagementSnapshot, Event, Post, db, utcnow
 
 PUBLIC_URL = "https://herald.test"
 
@@ -110,3 +111,24 @@ def make_link(client, tenant, permissions: str, **extra) -> tuple[dict, str]:
     assert response.status_code == 201, response.get_json()
     data = response.get_json()
     return data, "/portal/" + data["url"].rsplit("/portal/", 1)[1]
+
+
+# -- reading the page --------------------------------------------------------------------------
+
+def events_of(kind: str) -> list[Event]:
+    with db.connection_context():
+        return list(Event.select().where(Event.type == kind).order_by(Event.id))
+
+
+def group_of(html: str, name: str) -> str:
+    """The HTML of the page's section ``name`` (awaiting, upcoming, published, problems, rejected)."""
+    return html.split(f'id="{name}"', 1)[1].split("</section>", 1)[0]
+
+
+def post_ids(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'data-post-id="(\d+)"', html)]
+
+
+def card_of(html: str, post_id: int) -> str:
+    """The HTML of one post's card."""
+    return html.split(f'<article class="post" id="post-{post_id}"', 1)[1].split("</article>", 1)[0]

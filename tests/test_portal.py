@@ -10,7 +10,7 @@ import hashlib
 import re
 
 import pytest
-from portal_support import PUBLIC_URL, make_link, seed
+from portal_support import PUBLIC_URL, card_of, events_of, group_of, make_link, post_ids, seed
 
 from conftest import assert_error
 from herald import engagement_chart, portal
@@ -19,7 +19,6 @@ from herald.auth import create_api_key
 from herald.models import (
     Client,
     EngagementSnapshot,
-    Event,
     PortalToken,
     Post,
     PostComment,
@@ -56,25 +55,6 @@ def csrf_of(html: str) -> str:
 def post_status(post_id: int) -> str:
     with db.connection_context():
         return Post.get_by_id(post_id).status
-
-
-def events_of(kind: str) -> list[Event]:
-    with db.connection_context():
-        return list(Event.select().where(Event.type == kind).order_by(Event.id))
-
-
-def group_of(html: str, name: str) -> str:
-    """The HTML of the page's section ``name`` (awaiting, upcoming, published, problems, rejected)."""
-    return html.split(f'id="{name}"', 1)[1].split("</section>", 1)[0]
-
-
-def post_ids(html: str) -> list[int]:
-    return [int(found) for found in re.findall(r'data-post-id="(\d+)"', html)]
-
-
-def card_of(html: str, post_id: int) -> str:
-    """The HTML of one post's card."""
-    return html.split(f'<article class="post" id="post-{post_id}"', 1)[1].split("</article>", 1)[0]
 
 
 # -- the token API --------------------------------------------------------------------------------

@@ -9,14 +9,26 @@ import datetime as dt
 import re
 
 import pytest
-from portal_support import PUBLIC_URL, connect, later, make_link, number, publish, seed
+from portal_support import (
+    PUBLIC_URL,
+    card_of,
+    connect,
+    events_of,
+    group_of,
+    later,
+    make_link,
+    number,
+    post_ids,
+    publish,
+    seed,
+)
 
 from conftest import assert_error
 from drive import work
 from herald import PublishOutcome, portal
 from herald.app import create_app
 from herald.auth import create_api_key
-from herald.models import Account, Client, Event, Post, PostComment, db, utcnow
+from herald.models import Account, Client, Post, PostComment, db, utcnow
 
 SECRET_ERROR = "(#190) Error validating access token EAAGsecretTOKEN123: session expired; trace=fbtrace_Xy9"
 
@@ -33,23 +45,6 @@ def seeded(client, tenant, redis_client):
     with db.connection_context():
         other = Client.create(workspace=tenant.workspace, name="Other client")
     return seed(client, tenant, redis_client, other.id)
-
-
-def events_of(kind: str) -> list[Event]:
-    with db.connection_context():
-        return list(Event.select().where(Event.type == kind).order_by(Event.id))
-
-
-def group_of(html: str, name: str) -> str:
-    return html.split(f'id="{name}"', 1)[1].split("</section>", 1)[0]
-
-
-def post_ids(html: str) -> list[int]:
-    return [int(found) for found in re.findall(r'data-post-id="(\d+)"', html)]
-
-
-def card_of(html: str, post_id: int) -> str:
-    return html.split(f'<article class="post" id="post-{post_id}"', 1)[1].split("</article>", 1)[0]
 
 
 def client_comment(client, path: str, post_id: int, body: str, author: str = "Jane"):
