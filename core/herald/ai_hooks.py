@@ -7,8 +7,9 @@ import hashlib
 import re
 
 from . import ai
+from .engagement import latest_by_post
 from .models import Client, EngagementSnapshot, GeneratedHook, Post, isoformat, utcnow, write_transaction
-from .posts import get_client, latest_engagement
+from .posts import get_client
 
 FEATURE = "populate_hooks"
 STYLES = ("question", "bold_claim", "statistic", "story", "how_to", "list", "contrarian", "curiosity", "mistake",
@@ -46,7 +47,7 @@ def engagement_points(snapshot: EngagementSnapshot) -> float:
 def best_first_lines(client: Client, limit: int = BEST_POSTS) -> list[str]:
     """First caption lines of the client's posts with the highest engagement (posts without any are left out)."""
     posts = {post.id: post for post in Post.select(Post.id, Post.caption).where(Post.client == client.id)}
-    latest = latest_engagement(list(posts))
+    latest = latest_by_post(posts)
     ranked = sorted(latest.items(), key=lambda item: engagement_points(item[1]), reverse=True)
     lines = []
     for post_id, _ in ranked:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from .engagement import INTERACTIONS
 from .models import EngagementSnapshot, utcnow
 
-INTERACTIONS = ("likes", "comments", "saves", "shares")
 WIDTH, HEIGHT = 600, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28  # room for the axis labels
 

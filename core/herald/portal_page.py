@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from . import engagement_chart, tasks
+from . import engagement_chart, schedule, tasks
 from .comments import REJECTION, comments_of
+from .engagement import latest_by_post
 from .models import Account, Media, PortalToken, Post, PostComment, PublishTask, Workspace, utcnow
 from .portal import CAN_APPROVE, CAN_COMMENT
-from .posts import latest_engagement
 from .public_media import signed_path
 from .publishing import VIDEO_TYPES
 
@@ -103,13 +103,6 @@ class PortalPage:
     chart: engagement_chart.BarChart
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
     """``Tue 3 Jun 2026, 09:00`` in the client's zone ("" for no time)."""
     if value is None:
@@ -162,7 +155,7 @@ def _cards(secret_key: str, posts: list[Post], zone: ZoneInfo) -> list[PostCard]
                                                         TASK_LABELS.get(task.status, task.status), task.url,
                                                         _problem(task, statuses[task.post_id])))
     media = _media_previews(secret_key, posts)
-    engagement = latest_engagement(ids)
+    engagement = latest_by_post(ids)
     comments = comments_of(ids)
     cards = []
     for post in posts:
@@ -200,7 +193,7 @@ def _problem_posts(link: PortalToken, since: dt.datetime) -> list[Post]:
 def build(link: PortalToken, secret_key: str, now: dt.datetime | None = None) -> PortalPage:
     """The page for ``link`` (an active link, with its client loaded)."""
     client = link.client
-    zone = _zone(client.timezone)
+    zone = schedule.zone(client.timezone)
     now = now or utcnow()
     since = now - dt.timedelta(days=RECENT_DAYS)
     awaiting = _group(link, AWAITING, (Post.scheduled_at.asc(nulls="first"), Post.id))
@@ -212,7 +205,7 @@ def build(link: PortalToken, secret_key: str, now: dt.datetime | None = None) ->
                                         & Post.status.in_(list(SHOWN))))
     all_ids = [row.id for row in shown]
     totals = {name: 0 for name in METRICS}
-    for snapshot in latest_engagement(all_ids).values():
+    for snapshot in latest_by_post(all_ids).values():
         for name in METRICS:
             totals[name] += getattr(snapshot, name) or 0
     counts = {row.status: row.count for row in

@@ -166,15 +166,3 @@ def serialize_post(post: Post, engagement: EngagementSnapshot | None = None) -> 
     if engagement is not None:
         data["engagement"] = serialize_engagement(engagement)
     return data
-
-
-def latest_engagement(post_ids: list[int]) -> dict[int, EngagementSnapshot]:
-    """The newest engagement snapshot of each post in ``post_ids``."""
-    if not post_ids:
-        return {}
-    latest: dict[int, EngagementSnapshot] = {}
-    rows = (EngagementSnapshot.select().where(EngagementSnapshot.post.in_(post_ids))
-            .order_by(EngagementSnapshot.recorded_at, EngagementSnapshot.id))
-    for row in rows:
-        latest[row.post_id] = row
-    return latest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from herald import Action, hookimpl
 from herald.campaigns import campaign_for_post
+from herald.engagement import latest_by_post
 from herald.errors import ValidationError
 from herald.models import Post
 from herald.posts import (
@@ -11,7 +12,6 @@ from herald.posts import (
     create_post,
     get_client,
     get_post,
-    latest_engagement,
     record_engagement,
     serialize_engagement,
     serialize_post,
@@ -56,7 +56,7 @@ def handle_list_posts(ctx, payload):
     posts = list(query.order_by(Post.id.desc()).limit(limit + 1))
     has_more = len(posts) > limit
     posts = posts[:limit]
-    engagement = latest_engagement([post.id for post in posts])
+    engagement = latest_by_post(post.id for post in posts)
     return {
         "posts": [serialize_post(post, engagement.get(post.id)) for post in posts],
         "total": total,

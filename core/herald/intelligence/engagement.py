@@ -13,7 +13,7 @@ from .. import events
 from ..errors import HeraldError, NotFound
 from ..models import Post, db, write_transaction
 from ..posts import record_engagement, serialize_engagement
-from ..publishing import POST_PREFIX, parse_id
+from ..publishing import POST_PREFIX, get_post, parse_id
 from .history import current_engagement, engagement_rate, round_rate
 
 MAX_BATCH = 1000
@@ -36,11 +36,8 @@ def result_for(post: Post, snapshot) -> dict:
 
 def push(state, workspace_id: int, payload: dict) -> dict:
     """Record one snapshot for ``payload["post_id"]`` (already validated); 404 for another workspace's post."""
-    post_id = _post_id(payload["post_id"])
     with events.collecting() as recorded, write_transaction():
-        post = Post.get_or_none((Post.id == post_id) & (Post.workspace == workspace_id))
-        if post is None:
-            raise NotFound(f"No post {payload['post_id']!r} in this workspace.", field="post_id")
+        post = get_post(workspace_id, payload["post_id"])
         snapshot = record_engagement(post, payload, source=SOURCE)
     events.dispatch(state.pm, recorded)
     return result_for(post, snapshot)
