@@ -140,10 +140,15 @@ def test_another_workspaces_interrupted_job_stays_its_own(api, tenant, make_tena
     set_key(api, tenant)
     job_id = start_hooks(api, tenant)
     other = make_tenant("Other")
+    with db.connection_context():  # claimed by a worker that died, and the queue lost it
+        BackgroundJob.update(status="running", started_at=BackgroundJob.created_at).where(
+            BackgroundJob.id == job_id).execute()
     redis_client.flushdb()
-    age(job_id, minutes=1)
-    reconcile()
+    age(job_id, seconds=background.JOB_TIMEOUT + 61)
+    assert reconcile() == {"requeued": 0, "interrupted": 1}
+    assert job(api, tenant, job_id)["error"]["code"] == "job_interrupted"
     assert api.get(f"/api/jobs/{job_id}", headers=other.headers).status_code == 404
+    assert used(api, other) == 0 and generations(other.workspace.id) == []
 
 
 def worker_env(config, gemini) -> dict[str, str]:
