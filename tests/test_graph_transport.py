@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import select
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from herald.netguard import still_open
 from herald_facebook import transport
 
 
@@ -96,6 +99,20 @@ def test_a_get_on_a_connection_the_server_closed_is_sent_again(server_factory):
     assert get(f"{server.url}/a").status == 200
     assert get(f"{server.url}/b").status == 200  # the kept connection was closed: a new one is made
     assert server.requests == ["GET /a", "GET /b"]
+    assert server.connections == 2
+
+
+def test_a_post_after_the_server_closed_the_idle_connection_goes_on_a_new_one(server_factory):
+    server = server_factory(close_after=1)
+    assert get(f"{server.url}/me").status == 200
+    [(kept, _)] = transport._pool().values()
+    deadline = time.monotonic() + 5
+    while still_open(kept) and time.monotonic() < deadline:  # until the server's close has arrived
+        select.select([kept.sock], [], [], 0.05)
+    # The server closed the kept connection without saying so: it is not reused, so the POST is
+    # neither lost (which would make a publish "uncertain") nor sent twice.
+    assert get(f"{server.url}/feed", "POST").status == 200
+    assert server.requests == ["GET /me", "POST /feed"]
     assert server.connections == 2
 
 

@@ -80,7 +80,7 @@ def test_a_request_on_a_connection_closed_in_the_meantime_is_sent_once_more_on_a
         netguard.post(target, b"{}", {}, timeout=5, pool=pool)
         receiver.go_down()
         receiver.come_up()
-        monkeypatch.setattr(netguard, "_still_open", lambda conn: True)  # the look came just too early
+        monkeypatch.setattr(netguard, "still_open", lambda conn: True)  # the look came just too early
         assert netguard.post(target, b'{"n":2}', {}, timeout=5, pool=pool).status == 200
         assert [request.body for request in receiver.received()] == [b"{}", b'{"n":2}']
     pool.clear()

@@ -326,7 +326,9 @@ def test_one_trip_storage_reports_the_window_redis_holds(app, redis_client):
     with app.test_request_context():
         for _ in range(3):
             assert fast.acquire_sliding_window_entry("one-trip", 3, 60)
-        remembered = fast.get_sliding_window("one-trip", 60)
+        with pytest.MonkeyPatch.context() as patch:  # answered from the hit, not from Redis
+            patch.setattr(RedisStorage, "get_sliding_window", lambda *args: pytest.fail("asked Redis again"))
+            remembered = fast.get_sliding_window("one-trip", 60)
         assert not fast.acquire_sliding_window_entry("one-trip", 3, 60)  # the fourth is refused
         refused = fast.get_sliding_window("one-trip", 60)
     read_back = stock.get_sliding_window("one-trip", 60)

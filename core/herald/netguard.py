@@ -289,7 +289,7 @@ class ConnectionPool:
                 if not idle:
                     return None
                 conn, since = idle.pop()  # the most recently used: the least likely to be closed
-            if now - since <= self.idle_seconds and _still_open(conn):
+            if now - since <= self.idle_seconds and still_open(conn):
                 return conn
             conn.close()
 
@@ -321,7 +321,7 @@ class ConnectionPool:
             conn.close()
 
 
-def _still_open(conn: http.client.HTTPConnection) -> bool:
+def still_open(conn: http.client.HTTPConnection) -> bool:
     """False when the server closed the idle connection (or sent something unasked)."""
     sock = conn.sock
     if sock is None:

@@ -12,7 +12,7 @@ Selected with a ``herald+redis://`` (or ``herald+rediss://``) storage URI, see :
 
 from __future__ import annotations
 
-from flask import g, has_app_context
+from flask import g, has_request_context
 from limits.storage import RedisStorage
 
 SCHEME_PREFIX = "herald+"
@@ -75,7 +75,7 @@ class OneTripRedisStorage(RedisStorage):
         current_key = self.prefixed_key(self._current_window_key(key))
         acquired, previous_count, previous_ttl, current_count, current_ttl = self.lua_acquire_and_report(
             [previous_key, current_key], [limit, expiry, amount])
-        if has_app_context():
+        if has_request_context():
             windows = g.setdefault("_rate_limit_windows", {})
             windows[(key, expiry)] = (int(previous_count), float(previous_ttl) / 1000,
                                       int(current_count), float(current_ttl) / 1000)
@@ -83,7 +83,7 @@ class OneTripRedisStorage(RedisStorage):
 
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         """The window of ``key``: the one this request's hit reported, or else Redis's."""
-        if has_app_context():
+        if has_request_context():
             window = g.get("_rate_limit_windows", {}).pop((key, expiry), None)
             if window is not None:
                 return window

@@ -22,6 +22,8 @@ import urllib.parse
 import urllib.request
 from email.message import Message
 
+from herald.netguard import still_open
+
 IDLE_SECONDS = 4.0
 # How a kept connection the server closed in the meantime fails (a timeout is not one of them).
 CLOSED_BY_SERVER = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
@@ -111,7 +113,8 @@ def _checkout(key: tuple[str, str], timeout: float, fresh: bool = False) -> tupl
     kept = _pool().pop(key, None)
     if kept is not None:
         connection, idle_since = kept
-        if not fresh and time.monotonic() - idle_since < IDLE_SECONDS:
+        # A connection the server closed while it was idle would lose the request sent on it.
+        if not fresh and time.monotonic() - idle_since < IDLE_SECONDS and still_open(connection):
             connection.timeout = timeout
             if connection.sock is not None:
                 connection.sock.settimeout(timeout)

@@ -337,8 +337,9 @@ def reconcile(limit: int = 5000) -> int:
     with db.connection_context():
         rows = list(WebhookDelivery.select().where(WebhookDelivery.status == PENDING)
                     .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))
+        alive = queue.alive_jobs(state.redis, [job_id(delivery.id, delivery.step) for delivery in rows])
         for delivery in rows:
-            if queue.job_alive(state.redis, job_id(delivery.id, delivery.step)):
+            if job_id(delivery.id, delivery.step) in alive:
                 continue
             if _requeue(state.redis, delivery, delivery.next_attempt_at):
                 enqueued += 1
