@@ -3,6 +3,8 @@ address of the current check, only for a short idle time, and never when they ca
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fakes.receiver import Receiver, Reply
@@ -116,3 +118,20 @@ def test_the_pool_keeps_at_most_per_key_and_max_idle_connections():
         assert pool.take(targets[0], "127.0.0.1") is None  # the oldest went first
         assert pool.take(targets[2], "127.0.0.1") is not None
     pool.clear()
+
+
+def test_an_address_that_cannot_be_reached_moves_on_to_the_next_checked_one(monkeypatch):
+    with Receiver() as receiver:
+        checked = netguard.check_url(receiver.url(), allow_private=True)
+        target = dataclasses.replace(checked, addresses=("127.0.0.2", *checked.addresses))
+        opened = netguard._connection
+
+        def connection(target, address, timeout, ssl_context):
+            conn = opened(target, address, timeout, ssl_context)
+            if address == "127.0.0.2":  # a dead A record: the connect times out
+                conn.connect = lambda: (_ for _ in ()).throw(TimeoutError("timed out"))
+            return conn
+
+        monkeypatch.setattr(netguard, "_connection", connection)
+        assert netguard.post(target, b"{}", {}, timeout=5).status == 200
+        assert len(receiver.received()) == 1

@@ -374,7 +374,7 @@ def send(method: str, target: Target, body: bytes | None, headers: dict[str, str
         conn = _connection(target, address, timeout, ssl_context)
         try:
             conn.connect()
-        except ConnectionError as exc:
+        except OSError as exc:  # refused, unreachable, timed out, TLS refused: nothing was sent, try the next
             conn.close()
             last_error = exc
             continue
