@@ -430,3 +430,13 @@ def test_run_without_redis_server_says_what_to_install(herald_env, tmp_path):
     assert "apt-get install redis-server" in result.stderr and "brew install redis" in result.stderr
     with pytest.raises(OSError):
         call(port, "GET", "/health")  # it gave up instead of serving without Redis
+
+
+def test_a_generated_secret_key_is_kept_in_the_data_directory(tmp_path):
+    first = Config(data_dir=tmp_path / "var").resolved_secret_key()
+    stored = tmp_path / "var" / "secret_key"
+    assert stored.read_text().strip() == first and len(first) >= 48
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert Config(data_dir=tmp_path / "var").resolved_secret_key() == first  # the next process's view
+    assert Config(data_dir=tmp_path / "other").resolved_secret_key() != first
+    assert Config(data_dir=tmp_path / "var", secret_key="set").resolved_secret_key() == "set"

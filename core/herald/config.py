@@ -6,6 +6,7 @@ Code receives a :class:`Config`; nothing outside this module reads ``os.environ`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import secrets
 from pathlib import Path
@@ -157,24 +158,28 @@ class Config:
         """``HERALD_SECRET_KEY``, or a random key generated once and kept in ``<data_dir>/secret_key``.
 
         Keeping the generated key on disk means sessions and encrypted values survive a restart
-        of a self-hosted install that never set the variable.
+        of a self-hosted install that never set the variable. The file is read once per process
+        (every token decryption asks for the key).
         """
-        if self.secret_key:
-            return self.secret_key
-        path = self.data_dir / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        # Write to a private temporary file, then link it into place: the link either wins
-        # atomically or finds another process's complete key.
-        tmp = self.data_dir / f".secret_key.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        return self.secret_key or _stored_secret_key(self.data_dir.resolve())
+
+
+@functools.lru_cache(maxsize=16)
+def _stored_secret_key(data_dir: Path) -> str:
+    path = data_dir / "secret_key"
+    if path.exists():
         return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Write to a private temporary file, then link it into place: the link either wins
+    # atomically or finds another process's complete key.
+    tmp = data_dir / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
 from herald import events, netguard
 from herald.errors import NotFound, ValidationError
@@ -16,14 +15,9 @@ ROTATION_GRACE = dt.timedelta(hours=24)  # the previous secret keeps signing thi
 MAX_ENDPOINTS = 20  # per workspace
 
 
-@functools.lru_cache(maxsize=4)
-def _secret_key(config) -> str:
-    return config.resolved_secret_key()
-
-
 def secret_key(state) -> str:
     """The key secrets are encrypted with (``HERALD_SECRET_KEY``)."""
-    return _secret_key(state.config)
+    return state.config.resolved_secret_key()
 
 
 def parse_id(value: str, prefix: str, what: str) -> int:
