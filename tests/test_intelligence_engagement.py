@@ -46,6 +46,16 @@ def test_push_keeps_history_and_answers_with_the_rate(client, tenant):
     assert [row.likes for row in snapshots(post_id)] == [150, 200]
 
 
+def test_current_engagement_adds_the_newest_snapshot_of_each_source(client, tenant):
+    post_id = make_post(tenant, "Rye day", dt.datetime(2026, 3, 1, 9))
+    with db.connection_context():
+        for likes, source in ((1, "instagram"), (7, "instagram"), (100, "action")):
+            EngagementSnapshot.create(post=post_id, likes=likes, reach=10 * likes, source=source)
+    pushed = push_one(client, tenant, post_id=post_id, likes=200, reach=2000).get_json()  # "api": replaces "action"
+    assert pushed["current"]["metrics"] == {"likes": 207, "comments": 0, "saves": 0, "shares": 0, "reach": 2070}
+    assert pushed["current"]["snapshots"] == 4
+
+
 def test_push_errors(client, tenant, make_tenant):
     post_id = make_post(tenant, "Rye day", dt.datetime(2026, 3, 1, 9))
     assert_error(push_one(client, tenant, post_id=post_id), 400, "validation_error", "likes")

@@ -11,8 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import statistics
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+import peewee as pw
+
+from .. import schedule
 from ..models import Client, EngagementSnapshot, Post
 from . import features as feats
 
@@ -73,10 +76,7 @@ def mean_rate(items: list[PostStats]) -> float | None:
 
 def zone_of(client: Client | None) -> ZoneInfo:
     """The client's time zone (UTC when it has none or an unknown one)."""
-    try:
-        return ZoneInfo((client.timezone if client is not None else None) or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return schedule.zone(client.timezone if client is not None else None)
 
 
 def local_time(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
@@ -85,21 +85,29 @@ def local_time(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 
 
 def current_engagement(post_ids: list[int]) -> dict[int, tuple[dict[str, int], int]]:
-    """For each post with engagement: ``(summed newest snapshot per source, number of snapshots)``."""
-    newest: dict[int, dict[str, EngagementSnapshot]] = {}
-    counts: dict[int, int] = {}
+    """For each post with engagement: ``(summed newest snapshot per source, number of snapshots)``.
+
+    The database picks the newest snapshot of each (post, source) and counts the post's snapshots,
+    so only those rows are read, however long the history (the scheduled pull adds one every few hours).
+    """
+    snapshot = EngagementSnapshot
+    source = pw.Case(None, [(snapshot.source.in_(sorted(PUSHED_SOURCES)), "pushed")], snapshot.source)
+    rank = pw.fn.ROW_NUMBER().over(partition_by=[snapshot.post, source],
+                                   order_by=[snapshot.recorded_at.desc(), snapshot.id.desc()])
+    count = pw.fn.COUNT(snapshot.id).over(partition_by=[snapshot.post])
+    result: dict[int, tuple[dict[str, int], int]] = {}
     for start in range(0, len(post_ids), 500):  # keep IN lists small for the databases
-        chunk = post_ids[start:start + 500]
-        rows = (EngagementSnapshot.select().where(EngagementSnapshot.post.in_(chunk))
-                .order_by(EngagementSnapshot.recorded_at, EngagementSnapshot.id))
-        for row in rows:
-            source = "pushed" if row.source in PUSHED_SOURCES else row.source
-            newest.setdefault(row.post_id, {})[source] = row
-            counts[row.post_id] = counts.get(row.post_id, 0) + 1
-    result = {}
-    for post_id, by_source in newest.items():
-        totals = {name: sum(getattr(row, name) or 0 for row in by_source.values()) for name in TOTALS}
-        result[post_id] = (totals, counts[post_id])
+        ranked = (snapshot.select(snapshot.post, *(getattr(snapshot, name) for name in TOTALS),
+                                  rank.alias("rank"), count.alias("snapshots"))
+                  .where(snapshot.post.in_(post_ids[start:start + 500])))
+        newest = (snapshot.select(ranked.c.post_id, ranked.c.snapshots,
+                                  *(getattr(ranked.c, name) for name in TOTALS))
+                  .from_(ranked).where(ranked.c.rank == 1).dicts())
+        for row in newest:
+            totals, _ = result.get(row["post_id"], ({name: 0 for name in TOTALS}, 0))
+            for name in TOTALS:
+                totals[name] += row[name] or 0
+            result[row["post_id"]] = (totals, row["snapshots"])
     return result
 
 
