@@ -56,7 +56,6 @@ class Receiver:
         self.script: list[Reply] = []
         self.requests: list[Received] = []
         self._connections: set[socket.socket] = set()
-        self.connections_closed = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -89,7 +88,6 @@ class Receiver:
             def finish(self):
                 with receiver._lock:
                     receiver._connections.discard(self.connection)
-                    receiver.connections_closed += 1
                 super().finish()
 
             def do_POST(self):  # noqa: N802 (http.server's naming)

@@ -161,7 +161,7 @@ def retry_delay(failures: int, retry_after: float | None = None, rng: random.Ran
 
 @dataclasses.dataclass(frozen=True)
 class Recorded:
-    """What :func:`record` decided: the delivery's status, and its step and time of the next attempt
+    """What :func:`record_attempt` decided: the delivery's status, and its step and time of the next attempt
     (``step`` is None when the attempt was superseded by a re-send)."""
 
     status: str
@@ -169,18 +169,10 @@ class Recorded:
     next_attempt_at: dt.datetime | None
 
 
-def record(delivery: WebhookDelivery, step: int, result: AttemptResult, now: dt.datetime | None = None) -> str:
-    """Store the attempt and decide what follows; returns the delivery's status afterwards.
-
-    When ``step`` is no longer the delivery's (someone asked for a re-send meanwhile) the attempt
-    is logged but the newer job decides the schedule (``"superseded"``).
-    """
-    return record_attempt(delivery, step, result, now).status
-
-
 def record_attempt(delivery: WebhookDelivery, step: int, result: AttemptResult,
                    now: dt.datetime | None = None) -> Recorded:
-    """:func:`record`, also returning the step and time of the next attempt when one is due.
+    """Store the attempt and decide what follows: the delivery's status, and the step and time of
+    the next attempt when one is due.
 
     One write transaction; the statements of the common (successful) case are cached SQL
     (:mod:`herald_webhooks.hotsql`).
