@@ -1,5 +1,5 @@
-"""The migrated schema is the schema the models describe: every table, column, nullability and
-foreign key (a model field without a migration fails here, not in production)."""
+"""The migrated schema is the schema the models describe: every table, column, nullability, foreign
+key and index (a model field or index without a migration fails here, not in production)."""
 
 from __future__ import annotations
 
@@ -19,4 +19,23 @@ def test_migrations_create_exactly_what_the_models_describe(tmp_path):
             foreign_keys = {(fk.column, fk.dest_table) for fk in database.get_foreign_keys(table)}
             assert foreign_keys == {(field.column_name, field.rel_model._meta.table_name)
                                     for field in model._meta.refs}, table
+            assert indexes_in(database, model) == indexes_of(model), table
     database.close_all()
+
+
+def indexes_of(model) -> set[tuple]:
+    """``(columns, unique, partial)`` of each index the model declares."""
+    return {(tuple(getattr(part, "column_name", str(part)) for part in index._expressions), bool(index._unique),
+             index._where is not None) for index in model._meta.fields_to_index()}
+
+
+def indexes_in(database, model) -> set[tuple]:
+    """``(columns, unique, partial)`` of each index on the model's table, its primary key's aside."""
+    primary = (model._meta.primary_key.column_name,)
+    found = set()
+    for index in database.get_indexes(model._meta.table_name):
+        columns = tuple(index.columns)
+        if columns == primary and index.unique:
+            continue
+        found.add((columns, bool(index.unique), " where " in (index.sql or "").lower()))
+    return found

@@ -10,6 +10,7 @@ import secrets
 import pluggy
 import redis
 from flask import Flask, g, request
+from flask.sessions import SessionInterface
 
 from . import jobs, ratelimit
 from .actions import add_action_schemas
@@ -41,6 +42,18 @@ class HeraldState:
 def connect_redis(url: str) -> redis.Redis:
     """A Redis client that fails fast when the server is down (the API keeps serving without it)."""
     return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2.0, health_check_interval=30)
+
+
+class NoFlaskSessions(SessionInterface):
+    """Herald signs in with its own session cookie (:mod:`herald.auth`) and never uses ``flask.session``,
+    so no request pays for opening Flask's signed-cookie session."""
+
+    def open_session(self, app, request):
+        """The null session (it refuses writes)."""
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response):
+        """Nothing to save."""
 
 
 def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = None) -> Flask:
@@ -87,6 +100,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         return response
 
     state.limiter = ratelimit.init_limiter(app, config)
+    app.session_interface = NoFlaskSessions()
 
     register_error_handlers(app)
 

@@ -158,24 +158,31 @@ class Campaign(BaseModel):
 
 
 class Post(BaseModel):
-    workspace = pw.ForeignKeyField(Workspace, backref="posts", on_delete="CASCADE")
+    # Few indexes: every new post writes each of them (see migration 0009).
+    workspace = pw.ForeignKeyField(Workspace, backref="posts", on_delete="CASCADE", index=False)
     client = pw.ForeignKeyField(Client, backref="posts", null=True, on_delete="SET NULL")
-    campaign = pw.ForeignKeyField(Campaign, backref="posts", null=True, on_delete="SET NULL")
+    campaign = pw.ForeignKeyField(Campaign, backref="posts", null=True, on_delete="SET NULL", index=False)
     topic = pw.TextField(default="")
     caption = pw.TextField(default="")
     post_type = pw.CharField(max_length=20, default="post")
     platforms = JSONField(default=list)
     media = JSONField(default=list)
-    status = pw.CharField(max_length=30, default="draft", index=True)
+    status = pw.CharField(max_length=30, default="draft")
     score = pw.FloatField(null=True)
-    scheduled_at = pw.DateTimeField(null=True, index=True)
+    scheduled_at = pw.DateTimeField(null=True)
     published_at = pw.DateTimeField(null=True)
-    created_at = pw.DateTimeField(default=utcnow, index=True)
+    created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("workspace", "created_at"), False),)
+
+
+Post.add_index(Post.campaign, where=Post.campaign.is_null(False), name="post_campaign_id_set")
 
 
 class PostVersion(BaseModel):
-    post = pw.ForeignKeyField(Post, backref="versions", on_delete="CASCADE")
+    post = pw.ForeignKeyField(Post, backref="versions", on_delete="CASCADE", index=False)  # (post, number) serves
     number = pw.IntegerField()
     actor = pw.CharField(max_length=200)
     changes = JSONField(default=dict)  # field -> {"before": …, "after": …}
@@ -211,11 +218,15 @@ class PluginSetting(BaseModel):
 class Event(BaseModel):
     """A domain event, written in the same transaction as the change that caused it (an outbox)."""
 
-    workspace = pw.ForeignKeyField(Workspace, backref="events", on_delete="CASCADE")
-    type = pw.CharField(max_length=60, index=True)
+    workspace = pw.ForeignKeyField(Workspace, backref="events", on_delete="CASCADE", index=False)
+    type = pw.CharField(max_length=60)
     data = JSONField(default=dict)
     created_at = pw.DateTimeField(default=utcnow)
-    dispatched_at = pw.DateTimeField(null=True, index=True)
+    dispatched_at = pw.DateTimeField(null=True)
+
+
+# Only the reconciler reads events, looking for undispatched ones (see migration 0009).
+Event.add_index(Event.created_at, where=Event.dispatched_at.is_null(), name="event_undispatched")
 
 
 class Account(BaseModel):

@@ -7,7 +7,7 @@ to action (15), hashtags (15), a question (10), line breaks (10) and readability
 from __future__ import annotations
 
 from ..outcomes import Score
-from .features import Features
+from .features import Features, extract
 
 # (ideal low, ideal high, acceptable low, acceptable high) caption length in characters.
 # Instagram shows ~125 characters before "more" and rewards captions that carry a story;
@@ -155,7 +155,6 @@ def evaluate(f: Features, platforms: tuple[str, ...] = ()) -> Score:
 
 def quick_value(caption: str, platforms) -> float | None:
     """The heuristic value of ``caption`` alone (stored on posts when they are created); None without text."""
-    from .features import extract
 
     if not (caption or "").strip():
         return None
