@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import accounts, events, queue, schedule, tasks
+from . import accounts, events, hotpath, queue, schedule, tasks
 from .campaigns import campaign_for_post
 from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .intelligence import heuristic
@@ -90,12 +90,15 @@ def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) 
 
 def _resolve_media(workspace_id: int, values: list) -> list[Media]:
     ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
-    rows = {row.id: row for row in Media.select().where((Media.workspace == workspace_id) & Media.id.in_(ids))}
+    rows = []
     for index, media_id in enumerate(ids):
-        if media_id not in rows:
+        # One cached statement per item (at most 10): every publish task resolves its post's media.
+        row = hotpath.select_one(Media, id=media_id, workspace=workspace_id)
+        if row is None:
             raise NotFound(f"No media {values[index]!r} in this workspace; upload it with POST /api/media first.",
                            field=f"media.{index}")
-    return [rows[media_id] for media_id in ids]
+        rows.append(row)
+    return rows
 
 
 def _infer_post_type(media: list[Media]) -> str:
