@@ -10,7 +10,9 @@ events recorded and dispatched. In the same run, as many ``herald worker`` proce
 many raw RQ no-op jobs (``herald.auth.digest("bench")``) as there are tasks: same command, worker
 class, serializer, number of queues listened to, result bookkeeping and Redis. The figure that
 matters is the ratio herald/raw (goal: at least 0.5): the share of RQ's own job rate left once
-Herald does its work per task. Both sides run on the same machine in the same run, so most of the
+Herald does its work per task. ``--repeat`` (default 3) raw/herald pairs run one after the other,
+and the median of their ratios is reported, so one noisy stretch of a shared machine does not
+decide the figure. Both sides run on the same machine in the same run, so most of the
 machine's speed cancels out; not all of it (the raw side is mostly RQ's bookkeeping and Redis
 round trips, Herald's side mostly Python, SQLite and HTTP), and a busy machine makes both figures
 noisy: a warning is printed when the load average is above 0.5 at the start.
@@ -31,7 +33,7 @@ the baseline, as many raw RQ no-op jobs are scheduled with ``enqueue_at`` for on
 run by 2 workers the same way: their lateness (``ended_at`` minus that second) is what RQ's
 scheduler and per-job bookkeeping cost before Herald does anything.
 
-    .venv/bin/python bench/publish_pipeline.py [--posts 200] [--workers 2] [--late-posts 1000]
+    .venv/bin/python bench/publish_pipeline.py [--posts 200] [--workers 2] [--repeat 3] [--late-posts 1000]
 
 Experiments: ``--worker-class fork`` runs both sides of both parts on RQ's forking ``Worker`` (a
 work-horse process per job, ``HERALD_WORKER_CLASS=fork``); ``--graph-latency 0.3``
@@ -54,6 +56,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -329,12 +332,13 @@ class Bench:
 
     # part 1
 
-    def raw_rq(self, jobs: int, workers: int) -> dict:
+    def raw_rq(self, jobs: int, workers: int, round_number: int = 0) -> dict:
         queue = get_queue(self.redis, NOOP_QUEUE)
+        self._forget_finished(NOOP_QUEUE)
         with self.redis.pipeline() as pipe:
             for number in range(jobs):
-                queue.enqueue(NOOP_FUNC, "bench", job_id=f"bench-noop-{number}", result_ttl=600, job_timeout=50,
-                              pipeline=pipe)
+                queue.enqueue(NOOP_FUNC, "bench", job_id=f"bench-noop-{round_number}-{number}", result_ttl=600,
+                              job_timeout=50, pipeline=pipe)
             pipe.execute()
         held = self.hold(NOOP_QUEUE)
         if len(held) != jobs:
@@ -345,7 +349,15 @@ class Bench:
         result["failed"] = failed.count
         return result
 
+    def _forget_finished(self, queue_name: str) -> None:
+        """Empty the queue's finished and failed registries (each round counts its own jobs)."""
+        queue = get_queue(self.redis, queue_name)
+        self.redis.delete(FinishedJobRegistry(queue=queue).key, FailedJobRegistry(queue=queue).key)
+
     def herald(self, posts: int, workers: int) -> dict:
+        before = self.last_task_id()
+        self._forget_finished(PUBLISH_QUEUE)
+        ig_before, fb_before = len(self.fake.published(IG_USER_ID)), len(self.fake.published(PAGE_ID))
         create_seconds = self.publish_posts(posts, [self.instagram["id"], self.facebook["id"]], [self.media], "now",
                                             "Throughput")
         expected = 2 * posts
@@ -355,16 +367,16 @@ class Bench:
         graph_calls = len(self.fake.requests)
 
         def progress():
-            counts = self.task_counts()
+            counts = self.task_counts(before)
             return counts.get(tasks.PUBLISHED, 0) + counts.get(tasks.FAILED, 0), expected
 
         result = self.window(PUBLISH_QUEUE, held, workers, (), progress)
-        counts = self.task_counts()
+        counts = self.task_counts(before)
         result.update(published=counts.get(tasks.PUBLISHED, 0), failed=counts.get(tasks.FAILED, 0), counts=counts,
                       expected=expected, create_ms=1000 * create_seconds / posts,
                       graph_calls=len(self.fake.requests) - graph_calls,
-                      ig=len(self.fake.published(IG_USER_ID)), fb=len(self.fake.published(PAGE_ID)),
-                      errors=self.errors())
+                      ig=len(self.fake.published(IG_USER_ID)) - ig_before,
+                      fb=len(self.fake.published(PAGE_ID)) - fb_before, errors=self.errors(before))
         return result
 
     # part 2
@@ -474,6 +486,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=200, help="posts in part 1, 2 tasks each (default 200)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes in part 1 (default 2)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="raw/herald pairs in part 1, interleaved; the median ratio is reported (default 3)")
     parser.add_argument("--late-posts", type=int, default=1000,
                         help="posts due in the same second in part 2, 0 skips it (default 1000)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7",
@@ -485,8 +499,8 @@ def main() -> int:
                         help="make the fake Graph server wait this long before every answer (default 0: at once)")
     parser.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take (default 150)")
     args = parser.parse_args()
-    if args.posts < 1 or args.workers < 1:
-        parser.error("--posts and --workers must be at least 1")
+    if args.posts < 1 or args.workers < 1 or args.repeat < 1:
+        parser.error("--posts, --workers and --repeat must be at least 1")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the workers and remove the files
     load = os.getloadavg()[0]
@@ -500,26 +514,35 @@ def main() -> int:
               f"{bench.facebook['id']} ({bench.facebook['username']}), fake Graph at {bench.fake.base_url}; "
               f"{args.workers} {kind}"
               + (f"; every Graph answer delayed {args.graph_latency:g} s" if args.graph_latency else ""), flush=True)
-        raw = bench.raw_rq(2 * args.posts, args.workers)
-        print(f"raw rq:  {raw['rate']:7.1f} jobs/s   {raw['final']} no-op jobs in {raw['seconds']:.2f} s; {cost(raw)}",
-              flush=True)
-        pub = bench.herald(args.posts, args.workers)
-        print(f"herald:  {pub['rate']:7.1f} tasks/s  {pub['final']} of {pub['expected']} tasks ({args.posts} posts x "
-              f"Instagram image + Facebook photo) in {pub['seconds']:.2f} s; {cost(pub)}; "
-              f"{pub['graph_calls'] / max(1, pub['final']):.1f} Graph calls per task; "
-              f"creating them took {pub['create_ms']:.1f} ms per post (POST /v1/publish, test client)", flush=True)
-        ratio = pub["rate"] / raw["rate"] if raw["rate"] else math.nan
-        failed = bool(raw["failed"] or raw["final"] < 2 * args.posts)
-        if raw["failed"] or raw["final"] < 2 * args.posts:
-            loud(f"raw rq: {raw['failed']} no-op jobs failed, {2 * args.posts - raw['final']} did not finish")
-        if pub["failed"] or pub["final"] < pub["expected"] or pub["ig"] != args.posts or pub["fb"] != args.posts:
-            failed = True
-            loud(f"herald: {pub['failed']} tasks FAILED, {pub['expected'] - pub['final']} not final "
-                 f"(statuses {pub['counts']}; on the fake: {pub['ig']} Instagram, {pub['fb']} Facebook posts); "
-                 f"first errors: {pub['errors']}")
+        raws, pubs, ratios = [], [], []
+        failed = False
+        for round_number in range(args.repeat):
+            raw = bench.raw_rq(2 * args.posts, args.workers, round_number)
+            print(f"raw rq:  {raw['rate']:7.1f} jobs/s   {raw['final']} no-op jobs in {raw['seconds']:.2f} s; "
+                  f"{cost(raw)}", flush=True)
+            pub = bench.herald(args.posts, args.workers)
+            print(f"herald:  {pub['rate']:7.1f} tasks/s  {pub['final']} of {pub['expected']} tasks ({args.posts} posts "
+                  f"x Instagram image + Facebook photo) in {pub['seconds']:.2f} s; {cost(pub)}; "
+                  f"{pub['graph_calls'] / max(1, pub['final']):.1f} Graph calls per task; creating them took "
+                  f"{pub['create_ms']:.1f} ms per post (POST /v1/publish, test client)", flush=True)
+            raws.append(raw)
+            pubs.append(pub)
+            ratios.append(pub["rate"] / raw["rate"] if raw["rate"] else math.nan)
+            if raw["failed"] or raw["final"] < 2 * args.posts:
+                failed = True
+                loud(f"raw rq: {raw['failed']} no-op jobs failed, {2 * args.posts - raw['final']} did not finish")
+            if pub["failed"] or pub["final"] < pub["expected"] or pub["ig"] != args.posts or pub["fb"] != args.posts:
+                failed = True
+                loud(f"herald: {pub['failed']} tasks FAILED, {pub['expected'] - pub['final']} not final "
+                     f"(statuses {pub['counts']}; on the fake: {pub['ig']} Instagram, {pub['fb']} Facebook posts); "
+                     f"first errors: {pub['errors']}")
+        ratio = statistics.median(ratios)
+        raw_rate = statistics.median(raw["rate"] for raw in raws)
+        pub_rate = statistics.median(pub["rate"] for pub in pubs)
+        create_ms = statistics.median(pub["create_ms"] for pub in pubs)
         late = None
         if args.late_posts > 0:
-            late = bench.lateness(args.late_posts, pub["create_ms"])
+            late = bench.lateness(args.late_posts, create_ms)
             print(f"late:    p50 {late['p50']:.2f} s  p99 {late['p99']:.2f} s  max {late['max']:.2f} s after the "
                   f"scheduled second ({late['published']} of {late['posts']} Facebook text posts, 1 task each, all due "
                   f"then; 2 workers; first published {late['first']:.2f} s after it, {late['rate']:.1f} tasks/s; "
@@ -544,9 +567,10 @@ def main() -> int:
             record = bench.logs.records[0]
             loud(f"Herald logged {len(bench.logs.records)} warnings/errors in the benchmark process (creating "
                  f"posts); the first: {record.name}: {record.getMessage()}")
-        summary = (f"publish_pipeline: herald {pub['rate']:.1f} tasks/s, raw rq {raw['rate']:.1f} jobs/s, "
-                   f"ratio {ratio:.2f} (goal >= 0.5; {args.workers} {args.worker_class} workers, "
-                   f"{args.posts} posts x 2 accounts)")
+        summary = (f"publish_pipeline: herald {pub_rate:.1f} tasks/s, raw rq {raw_rate:.1f} jobs/s, "
+                   f"ratio {ratio:.2f} (median of {args.repeat} interleaved pairs: "
+                   f"{', '.join(f'{value:.2f}' for value in ratios)}; goal >= 0.5; {args.workers} "
+                   f"{args.worker_class} workers, {args.posts} posts x 2 accounts)")
         if late is not None:
             summary += (f"; {late['posts']} posts due at once: lateness p50 {late['p50']:.1f} s, "
                         f"p99 {late['p99']:.1f} s (goal p99 <= 5 s, 2 workers; raw RQ no-op jobs: "
