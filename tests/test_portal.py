@@ -13,7 +13,7 @@ import pytest
 from portal_support import PUBLIC_URL, card_of, events_of, group_of, make_link, post_ids, seed
 
 from conftest import assert_error
-from herald import engagement_chart, portal
+from herald import comments, engagement_chart, portal
 from herald.app import create_app
 from herald.auth import create_api_key
 from herald.models import (
@@ -23,6 +23,7 @@ from herald.models import (
     Post,
     PostComment,
     PostVersion,
+    PublishTask,
     db,
     utcnow,
 )
@@ -293,6 +294,55 @@ def test_reject_needs_a_reason_which_the_agency_sees(client, tenant, seeded):
     assert post_ids(group_of(page, "rejected")) == [seeded.awaiting]
     card = card_of(page, seeded.awaiting)
     assert "Reason given:</strong> Wrong colours &lt;b&gt;again&lt;/b&gt;" in card and "<form" not in card
+
+
+def test_a_reject_whose_reason_cannot_be_stored_changes_nothing(client, tenant, seeded, monkeypatch):
+    _, path = make_link(client, tenant, "approve")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+
+    def tasks_and_versions():
+        with db.connection_context():
+            return ([(task.id, task.status, task.due_at) for task in
+                     PublishTask.select().where(PublishTask.post == seeded.awaiting).order_by(PublishTask.id)],
+                    PostVersion.select().where(PostVersion.post == seeded.awaiting).count())
+
+    before = tasks_and_versions()
+    assert {status for _, status, _ in before[0]} == {"pending_approval"}
+
+    def refuse(cls, **fields):  # the reason's insert fails after the post and its tasks were changed
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(PostComment, "create", classmethod(refuse))
+    failed = client.post(f"{path}/posts/{seeded.awaiting}/reject", data={"csrf": csrf, "reason": "Wrong colours"})
+    assert failed.status_code == 500
+    assert post_status(seeded.awaiting) == "pending_approval" and tasks_and_versions() == before
+    assert events_of("post.rejected") == []
+    monkeypatch.undo()
+    # Sent again once the reason can be stored: rejected, with the reason cleaned as a comment would be.
+    response = client.post(f"{path}/posts/{seeded.awaiting}/reject",
+                           data={"csrf": csrf, "reason": "  Wrong colours\r\nagain\r\n"})
+    assert response.status_code == 303 and "notice=rejected" in response.headers["Location"]
+    assert post_status(seeded.awaiting) == "rejected"
+    assert {status for _, status, _ in tasks_and_versions()[0]} == {"cancelled"}
+    rejected = events_of("post.rejected")
+    assert [event.data["note"] for event in rejected] == ["Wrong colours\nagain"]
+    assert rejected[0].dispatched_at is not None  # after the commit
+    with db.connection_context():
+        assert [(row.kind, row.body) for row in PostComment.select()] == [("rejection", "Wrong colours\nagain")]
+
+
+def test_a_reason_too_long_for_a_comment_is_refused_before_anything_changes(client, tenant, seeded):
+    _, path = make_link(client, tenant, "approve")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+    reason = "x" * (comments.MAX_LENGTH + 1)
+    response = client.post(f"{path}/posts/{seeded.awaiting}/reject", data={"csrf": csrf, "reason": reason})
+    assert response.status_code == 303 and "error=reason_too_long" in response.headers["Location"]
+    assert post_status(seeded.awaiting) == "pending_approval" and events_of("post.rejected") == []
+    # Line breaks count once, as in a comment: 5,000 characters typed with CRLF line ends fit.
+    fits = "\r\n".join(["y" * 99] * 50)
+    assert len(fits) > comments.MAX_LENGTH
+    response = client.post(f"{path}/posts/{seeded.awaiting}/reject", data={"csrf": csrf, "reason": fits})
+    assert "notice=rejected" in response.headers["Location"] and post_status(seeded.awaiting) == "rejected"
 
 
 def test_comments_reach_the_agency_api_and_emit_an_event(client, tenant, seeded, make_tenant):

@@ -13,11 +13,12 @@ import hashlib
 import hmac
 import secrets
 
+from . import comments, events
 from .auth import Principal, digest
 from .errors import NotFound, ValidationError
-from .models import Client, PortalToken, isoformat, utcnow
+from .models import Client, PortalToken, Post, PostComment, isoformat, utcnow, write_transaction
 from .posts import get_client
-from .publishing import require_approver
+from .publishing import apply_review, require_approver
 
 PERMISSIONS = ("view", "comment", "approve")
 DEFAULT_DAYS = 30
@@ -128,6 +129,21 @@ def principal(row: PortalToken) -> Principal:
     """The caller a link acts as: the workspace, and ``publish`` only when the link may approve."""
     scopes = frozenset({"publish"}) if row.permissions in CAN_APPROVE else frozenset()
     return Principal(workspace_id=row.workspace_id, kind="portal", scopes=scopes, label=label(row))
+
+
+def reject(state, row: PortalToken, post: Post, author: str, reason: str) -> PostComment:
+    """Reject ``post`` from the portal, keeping ``reason`` as a rejection comment: both or neither.
+
+    The reason is cleaned as comments are (400 :class:`comments.EmptyBody` or :class:`comments.BodyTooLong`
+    naming ``reason``); 409 when the post is no longer waiting for approval. ``post.rejected`` (carrying
+    the reason) is dispatched after the commit.
+    """
+    reason = comments.clean_body(reason, field="reason")
+    with events.collecting() as recorded, write_transaction():
+        post = apply_review(principal(row), post, False, reason)
+        comment = comments.insert_comment(post, author, reason, row.id, kind=comments.REJECTION)
+    events.dispatch(state.pm, recorded)
+    return comment
 
 
 def csrf_token(secret_key: str, token: str) -> str:

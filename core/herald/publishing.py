@@ -317,31 +317,41 @@ def require_approver(principal) -> None:
 
 def review(state, principal, post: Post, approve: bool, note: str = "") -> None:
     """Approve (release the tasks) or reject (cancel them) a post waiting for approval."""
-    require_approver(principal)
     with events.collecting() as recorded, write_transaction():
-        post = lock_post(post.id)
-        if post.status != tasks.PENDING_APPROVAL:
-            raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
-        before = snapshot(post)
-        now = utcnow()
-        pending = PublishTask.select().where((PublishTask.post == post)
-                                             & (PublishTask.status == tasks.PENDING_APPROVAL))
-        for task in pending:
-            task.status = tasks.QUEUED if approve else tasks.CANCELLED
-            task.due_at = max(task.due_at or now, now) if approve else None
-            task.updated_at = now
-            task.save(only=[PublishTask.status, PublishTask.due_at, PublishTask.updated_at])
-        if approve:
-            tasks.refresh_post(post.id)
-        else:
-            Post.update(status="rejected", updated_at=now).where(Post.id == post.id).execute()
-        post = Post.get_by_id(post.id)
-        record_version(post, principal.label, before)
-        events.record(post.workspace_id, "post.approved" if approve else "post.rejected",
-                      {"post": serialize_post(post), "by": principal.label, "note": note or None})
+        post = apply_review(principal, post, approve, note)
     events.dispatch(state.pm, recorded)
     if approve:
         enqueue_post_tasks(state, post)
+
+
+def apply_review(principal, post: Post, approve: bool, note: str = "") -> Post:
+    """:func:`review`'s changes, inside the caller's write transaction; returns the post as it now is.
+
+    The caller dispatches the events it collected after its commit and, for an approval, enqueues the
+    post's tasks (:func:`enqueue_post_tasks`) then, as :func:`review` does.
+    """
+    require_approver(principal)
+    post = lock_post(post.id)
+    if post.status != tasks.PENDING_APPROVAL:
+        raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
+    before = snapshot(post)
+    now = utcnow()
+    pending = PublishTask.select().where((PublishTask.post == post)
+                                         & (PublishTask.status == tasks.PENDING_APPROVAL))
+    for task in pending:
+        task.status = tasks.QUEUED if approve else tasks.CANCELLED
+        task.due_at = max(task.due_at or now, now) if approve else None
+        task.updated_at = now
+        task.save(only=[PublishTask.status, PublishTask.due_at, PublishTask.updated_at])
+    if approve:
+        tasks.refresh_post(post.id)
+    else:
+        Post.update(status="rejected", updated_at=now).where(Post.id == post.id).execute()
+    post = Post.get_by_id(post.id)
+    record_version(post, principal.label, before)
+    events.record(post.workspace_id, "post.approved" if approve else "post.rejected",
+                  {"post": serialize_post(post), "by": principal.label, "note": note or None})
+    return post
 
 
 def _media_ref(state, row: Media, preview: bool = False) -> MediaRef:

@@ -19,7 +19,7 @@ from limits import RateLimitItem, parse
 
 from .. import comments, portal, portal_page, publishing
 from ..auth import digest
-from ..errors import Conflict, HeraldError, ValidationError
+from ..errors import Conflict, HeraldError
 from ..models import PortalToken, Post
 from ..ratelimit import KEY_PREFIX
 from . import endpoint, state
@@ -196,21 +196,19 @@ def approve(token, post_id):
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/reject", ("POST",), auth=False,
           content_type=FORM, response_type="text/html", summary="Reject a post with a reason (form)")
 def reject(token, post_id):
-    """Cancel the post's tasks (``post.rejected`` carrying the reason, which is also kept as a comment)."""
+    """Cancel the post's tasks (``post.rejected`` carrying the reason, kept as a comment in the same transaction)."""
     link = _open(token)
     _check_form(token)
     _require(link, portal.CAN_APPROVE, "rejecting posts")
     post = _client_post(link, post_id)
-    reason = request.form.get("reason", "").strip()
-    if not reason:
-        return _back(token, post_id, error="reason_required")
-    if len(reason) > comments.MAX_LENGTH:
-        return _back(token, post_id, error="reason_too_long")
     try:
-        publishing.review(state(), portal.principal(link), post, False, reason)
+        portal.reject(state(), link, post, _author(link), request.form.get("reason", ""))
+    except comments.EmptyBody:
+        return _back(token, post_id, error="reason_required")
+    except comments.BodyTooLong:
+        return _back(token, post_id, error="reason_too_long")
     except Conflict:
         return _back(token, post_id, error="not_pending")
-    comments.add_comment(state().pm, post, _author(link), reason, link.id, kind=comments.REJECTION)
     return _back(token, post_id, notice="rejected")
 
 
@@ -230,9 +228,10 @@ def comment(token, post_id):
     if post.status in portal_page.READ_ONLY:
         raise PortalRefusal(409, "Not possible any more", "This post was rejected or could not be published, "
                                                           "so it can no longer be commented on here.")
-    body = request.form.get("body", "")
     try:
-        comments.add_comment(state().pm, post, _author(link), body, link.id)
-    except ValidationError:
-        return _back(token, post_id, error="comment_empty" if not body.strip() else "comment_too_long")
+        comments.add_comment(state().pm, post, _author(link), request.form.get("body", ""), link.id)
+    except comments.EmptyBody:
+        return _back(token, post_id, error="comment_empty")
+    except comments.BodyTooLong:
+        return _back(token, post_id, error="comment_too_long")
     return _back(token, post_id, notice="commented")
