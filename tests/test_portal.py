@@ -345,6 +345,30 @@ def test_a_reason_too_long_for_a_comment_is_refused_before_anything_changes(clie
     assert "notice=rejected" in response.headers["Location"] and post_status(seeded.awaiting) == "rejected"
 
 
+@pytest.mark.parametrize("action, done", [("approve", "approved"), ("reject", "rejected")])
+def test_approve_and_reject_forms_refuse_the_same_way(client, tenant, seeded, action, done):
+    _, path = make_link(client, tenant, "approve")
+    _, view_path = make_link(client, tenant, "view")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+    form = {"csrf": csrf, "reason": "Not this one"}
+    emitted = len(events_of(f"post.{done}"))
+    assert client.post(f"/portal/{'A' * 43}/posts/{seeded.awaiting}/{action}", data=form).status_code == 404
+    view = client.post(f"{view_path}/posts/{seeded.awaiting}/{action}",
+                       data={**form, "csrf": portal.csrf_token("test-secret-key", view_path.removeprefix("/portal/"))})
+    assert view.status_code == 403 and "This link does not allow" in view.get_data(as_text=True)
+    assert client.post(f"{path}/posts/{seeded.awaiting}/{action}", data={**form, "csrf": "0" * 64}).status_code == 403
+    assert client.post(f"{path}/posts/{seeded.other_client}/{action}", data=form).status_code == 404
+    assert client.post(f"{path}/posts/{seeded.upcoming}/{action}", data=form).headers["Location"].endswith(
+        f"?error=not_pending&post={seeded.upcoming}#post-{seeded.upcoming}")
+    assert post_status(seeded.awaiting) == "pending_approval" and post_status(seeded.upcoming) == "queued"
+    assert len(events_of(f"post.{done}")) == emitted
+    with db.connection_context():
+        assert PostComment.select().count() == 0
+    answer = client.post(f"{path}/posts/{seeded.awaiting}/{action}", data=form)
+    assert answer.headers["Location"].endswith(f"?notice={done}&post={seeded.awaiting}#post-{seeded.awaiting}")
+    assert len(events_of(f"post.{done}")) == emitted + 1
+
+
 def test_comments_reach_the_agency_api_and_emit_an_event(client, tenant, seeded, make_tenant):
     data, path = make_link(client, tenant, "comment", name="Ops")
     html = client.get(path).get_data(as_text=True)

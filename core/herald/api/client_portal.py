@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
@@ -42,6 +43,8 @@ ERRORS = {
     "comment_too_long": f"Please keep comments under {comments.MAX_LENGTH} characters.",
     "not_pending": "This post is no longer waiting for approval: someone approved or rejected it already.",
 }
+# The rejection reason's problems, as the page's error codes.
+REASON_ERRORS = {comments.EmptyBody: "reason_required", comments.BodyTooLong: "reason_too_long"}
 MAX_AUTHOR = 80
 FORM = "application/x-www-form-urlencoded"
 
@@ -178,38 +181,45 @@ def _require(link: PortalToken, allowed: frozenset[str], what: str) -> None:
         raise PortalRefusal(403, "Not allowed", f"This link does not allow {what}.")
 
 
+def _decide(token: str, post_id: int, what: str, decision: Callable[[PortalToken, Post], object], notice: str,
+            errors: dict[type[Exception], str] | None = None):
+    """What the approve and reject forms share: open the link, check the form and that the link may approve,
+    load the client's post and apply ``decision`` to it; back to the post with ``notice``, or with the error
+    ``errors`` names for what ``decision`` raised (``not_pending`` when the post no longer waits for approval).
+    """
+    link = _open(token)
+    _check_form(token)
+    _require(link, portal.CAN_APPROVE, what)
+    post = _client_post(link, post_id)
+    refusals = {Conflict: "not_pending", **(errors or {})}
+    try:
+        decision(link, post)
+    except tuple(refusals) as exc:
+        code = next(code for kind, code in refusals.items() if isinstance(exc, kind))
+        return _back(token, post_id, error=code)
+    return _back(token, post_id, notice=notice)
+
+
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/approve", ("POST",), auth=False,
           content_type=FORM, response_type="text/html", summary="Approve a post from the client portal (form)")
 def approve(token, post_id):
     """Release the post's tasks (``post.approved``, a version by ``portal:<link>``); needs an "approve" link."""
-    link = _open(token)
-    _check_form(token)
-    _require(link, portal.CAN_APPROVE, "approving posts")
-    post = _client_post(link, post_id)
-    try:
+
+    def release(link: PortalToken, post: Post) -> None:
         publishing.review(state(), portal.principal(link), post, True)
-    except Conflict:
-        return _back(token, post_id, error="not_pending")
-    return _back(token, post_id, notice="approved")
+
+    return _decide(token, post_id, "approving posts", release, "approved")
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/reject", ("POST",), auth=False,
           content_type=FORM, response_type="text/html", summary="Reject a post with a reason (form)")
 def reject(token, post_id):
     """Cancel the post's tasks (``post.rejected`` carrying the reason, kept as a comment in the same transaction)."""
-    link = _open(token)
-    _check_form(token)
-    _require(link, portal.CAN_APPROVE, "rejecting posts")
-    post = _client_post(link, post_id)
-    try:
+
+    def stop(link: PortalToken, post: Post) -> None:
         portal.reject(state(), link, post, _author(link), request.form.get("reason", ""))
-    except comments.EmptyBody:
-        return _back(token, post_id, error="reason_required")
-    except comments.BodyTooLong:
-        return _back(token, post_id, error="reason_too_long")
-    except Conflict:
-        return _back(token, post_id, error="not_pending")
-    return _back(token, post_id, notice="rejected")
+
+    return _decide(token, post_id, "rejecting posts", stop, "rejected", REASON_ERRORS)
 
 
 def _author(link: PortalToken) -> str:
