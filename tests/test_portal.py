@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
+import time
 
 import pytest
 from portal_support import PUBLIC_URL, card_of, events_of, group_of, make_link, post_ids, seed
@@ -451,6 +452,24 @@ def test_each_link_has_its_own_rate_limit(build_app, tenant):
     assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 60
     assert "Too many requests" in limited.get_data(as_text=True)
     assert client.get(other).status_code == 200
+
+
+def test_the_links_limit_is_flask_limiters_shared_by_the_page_and_its_forms(build_app, tenant):
+    app = build_app(portal_rate_limit="3/minute")
+    client = app.test_client()
+    _, path = make_link(client, tenant, "approve")
+    assert client.get(path).status_code == 200
+    csrf = portal.csrf_token("test-secret-key", path.removeprefix("/portal/"))
+    assert client.post(f"{path}/posts/999999/approve", data={"csrf": csrf}).status_code == 404
+    assert client.post(f"{path}/posts/999999/comments", data={"csrf": csrf, "body": "hi"}).status_code == 404
+    limited = client.post(f"{path}/posts/999999/reject", data={"csrf": csrf, "reason": "no"})
+    assert limited.status_code == 429 and limited.mimetype == "text/html"
+    # The headers describe the link's limit, and the page names the seconds Retry-After gives.
+    assert limited.headers["X-RateLimit-Limit"] == "3" and limited.headers["X-RateLimit-Remaining"] == "0"
+    wait = int(limited.headers["Retry-After"])
+    assert 0 < wait <= 60 and f"Please wait {wait} seconds" in limited.get_data(as_text=True)
+    assert int(limited.headers["X-RateLimit-Reset"]) >= int(time.time()) + wait - 1
+    assert limited.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
 def test_the_per_address_limit_answers_the_portal_with_a_page(build_app, tenant):

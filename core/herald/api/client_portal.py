@@ -9,23 +9,15 @@ value (an HMAC of the token) and cross-site posts are refused.
 
 from __future__ import annotations
 
-import functools
-import logging
-import time
 from collections.abc import Callable
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
-from limits import RateLimitItem, parse
 
-from .. import comments, portal, portal_page, publishing
-from ..auth import digest
+from .. import comments, portal, portal_page, publishing, ratelimit
 from ..errors import Conflict, HeraldError
 from ..models import PortalToken, Post
-from ..ratelimit import KEY_PREFIX
 from . import endpoint, state
-
-log = logging.getLogger("herald.portal")
 
 bp = Blueprint("client_portal", __name__)
 
@@ -73,8 +65,10 @@ def _herald_error(exc: HeraldError):
 
 @bp.errorhandler(RateLimitExceeded)
 def _too_many(exc: RateLimitExceeded):
-    return _message_page(429, "Too many requests", "Please wait a minute, then reload the page.",
-                         {"Retry-After": "60"})
+    """The link's limit (:func:`herald.ratelimit.apply_portal_limit`) or the per-address one was broken."""
+    wait = ratelimit.retry_after(state().limiter)
+    return _message_page(429, "Too many requests", f"Please wait {wait} seconds, then reload the page.",
+                         {"Retry-After": str(wait)})
 
 
 @bp.after_request
@@ -88,30 +82,8 @@ def _protect(response):
     return response
 
 
-@functools.lru_cache(maxsize=8)
-def _limit(text: str) -> RateLimitItem:
-    return parse(text)
-
-
-def _check_rate(token: str) -> None:
-    """Count the request against the link's limit (``HERALD_PORTAL_RATE_LIMIT``); 429 page past it."""
-    limiter = state().limiter.limiter  # the Redis strategy, or the in-memory fallback once Redis failed
-    item = _limit(state().config.portal_rate_limit)
-    args = (KEY_PREFIX, "portal:" + digest(token)[:32], "portal")
-    try:
-        if limiter.hit(item, *args):
-            return
-        wait = max(1, int(limiter.get_window_stats(item, *args).reset_time - time.time()))
-    except Exception as exc:  # Redis went away: serve rather than lock clients out
-        log.warning("could not count a portal request: %s: %s", type(exc).__name__, exc)
-        return
-    raise PortalRefusal(429, "Too many requests", f"Please wait {wait} seconds, then reload the page.",
-                        {"Retry-After": str(wait)})
-
-
 def _open(token: str) -> PortalToken:
     """The active link for ``token``; the "this link has expired" page otherwise."""
-    _check_rate(token)
     try:
         link = portal.resolve(token)
     except portal.LinkUnknown:
