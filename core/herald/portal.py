@@ -9,12 +9,10 @@ comment); ``approve`` (view, comment, approve and reject). Links expire (30 days
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import secrets
 
 from . import comments, events
-from .auth import Principal, digest
+from .auth import Principal, csrf_matches, csrf_value, digest
 from .errors import NotFound, ValidationError
 from .models import Client, PortalToken, Post, PostComment, isoformat, utcnow, write_transaction
 from .posts import get_client
@@ -24,6 +22,7 @@ PERMISSIONS = ("view", "comment", "approve")
 DEFAULT_DAYS = 30
 MAX_DAYS = 365
 TOKEN_BYTES = 32
+PORTAL_CSRF = "portal-csrf"  # the purpose of a link's CSRF value, so it is never a session's
 # What each permission allows, beyond viewing.
 CAN_COMMENT = frozenset({"comment", "approve"})
 CAN_APPROVE = frozenset({"approve"})
@@ -147,13 +146,13 @@ def reject(state, row: PortalToken, post: Post, author: str, reason: str) -> Pos
 
 
 def csrf_token(secret_key: str, token: str) -> str:
-    """The value portal forms must send back: an HMAC of the link's token with the server's secret."""
-    return hmac.new(secret_key.encode(), b"portal-csrf:" + token.encode(), hashlib.sha256).hexdigest()
+    """The value portal forms must send back: bound to the link's token (:func:`herald.auth.csrf_value`)."""
+    return csrf_value(secret_key, PORTAL_CSRF, token)
 
 
 def check_csrf(secret_key: str, token: str, sent: str) -> bool:
     """Whether ``sent`` is the link's CSRF value (constant-time)."""
-    return hmac.compare_digest(sent.encode(), csrf_token(secret_key, token).encode())
+    return csrf_matches(secret_key, PORTAL_CSRF, token, sent)
 
 
 def serialize_link(row: PortalToken, url: str | None = None) -> dict:

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_limiter.errors import RateLimitExceeded
 
 from .. import comments, portal, portal_page, publishing, ratelimit
+from ..auth import from_another_site
 from ..errors import Conflict, HeraldError
 from ..models import PortalToken, Post
 from . import endpoint, state
@@ -100,8 +101,7 @@ def _secret() -> str:
 
 def _check_form(token: str) -> None:
     """Refuse a form post from another site, or without this link's CSRF value."""
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site not in ("same-origin", "none"):
+    if from_another_site(request):
         raise PortalRefusal(403, "Not allowed", "Forms can only be sent from this page.")
     if not portal.check_csrf(_secret(), token, request.form.get("csrf", "")):
         raise PortalRefusal(403, "Not allowed", "This form is out of date or did not come from this page; "
