@@ -370,6 +370,32 @@ def test_approve_and_reject_forms_refuse_the_same_way(client, tenant, seeded, ac
     assert len(events_of(f"post.{done}")) == emitted + 1
 
 
+@pytest.mark.parametrize("client_zone, workspace_zone, written, published", [
+    ("America/New_York", "Europe/Paris", "Wed 14 Jan 2026, 07:30 EST", "Sat 4 Jul 2026, 12:00 EDT"),
+    ("", "Europe/Paris", "Wed 14 Jan 2026, 13:30 CET", "Sat 4 Jul 2026, 18:00 CEST"),  # the workspace's zone
+    ("", None, "Wed 14 Jan 2026, 12:30 UTC", "Sat 4 Jul 2026, 16:00 UTC"),
+])
+def test_comment_and_activity_times_are_shown_in_the_clients_zone(client, tenant, seeded, client_zone,
+                                                                   workspace_zone, written, published):
+    if workspace_zone:
+        assert client.patch("/api/workspace", json={"timezone": workspace_zone},
+                            headers=tenant.headers).status_code == 200
+    _, path = make_link(client, tenant, "comment")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+    sent = client.post(f"{path}/posts/{seeded.upcoming}/comments", data={"csrf": csrf, "body": "When?"})
+    assert sent.status_code == 303
+    with db.connection_context():
+        Client.update(timezone=client_zone).where(Client.id == tenant.client.id).execute()
+        PostComment.update(created_at=dt.datetime(2026, 1, 14, 12, 30)).execute()
+        Post.update(published_at=dt.datetime(2026, 7, 4, 16, 0)).where(Post.id == seeded.published).execute()
+    html = client.get(path).get_data(as_text=True)
+    zone = client_zone or workspace_zone or "UTC"
+    assert f"Times are in {zone}." in html
+    assert f'<time datetime="2026-01-14T12:30:00Z">{written}</time>' in card_of(html, seeded.upcoming)
+    assert f"Published {published}</span>" in card_of(html, seeded.published)
+    assert re.search(r"This link works until \w{3} \d+ \w{3} \d{4}, \d\d:\d\d [A-Z+\-0-9]{3,5}\.", html)
+
+
 def test_comments_reach_the_agency_api_and_emit_an_event(client, tenant, seeded, make_tenant):
     data, path = make_link(client, tenant, "comment", name="Ops")
     html = client.get(path).get_data(as_text=True)

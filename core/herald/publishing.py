@@ -113,7 +113,9 @@ def _check_post_types(state, post_type: str, platforms: list[str]) -> None:
                                   f"{', '.join(supported)}.", field="post_type")
 
 
-def _default_zone(workspace: Workspace, client: Client | None) -> str:
+def default_zone(workspace: Workspace, client: Client | None) -> str:
+    """The IANA zone name a client's times are read and shown in: the client's own, else the workspace's
+    ``timezone`` setting, else UTC."""
     if client is not None and client.timezone:
         return client.timezone
     return (workspace.settings or {}).get("timezone") or "UTC"
@@ -158,7 +160,7 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
                       media=tuple(_media_ref(state, row, preview=True) for row in media))
     _check_with_platforms(state, targets, preview)
     now = utcnow()
-    when = schedule.parse(payload.get("schedule", "now"), _default_zone(workspace, client), now)
+    when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
 
@@ -281,7 +283,7 @@ def reschedule(state, principal, post: Post, value: str) -> schedule.Schedule:
     """Move a post that has not started publishing to a new time."""
     workspace = Workspace.get_by_id(post.workspace_id)
     client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
-    when = schedule.parse(value, _default_zone(workspace, client), utcnow())
+    when = schedule.parse(value, default_zone(workspace, client), utcnow())
     with events.collecting() as recorded, write_transaction():
         post = lock_post(post.id)
         rows = list(PublishTask.select().where(PublishTask.post == post))
