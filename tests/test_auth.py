@@ -6,8 +6,9 @@ import re
 import pytest
 
 from conftest import assert_error
+from herald import portal
 from herald.app import create_app
-from herald.auth import create_user
+from herald.auth import SESSION_CSRF, Authenticator, create_user, csrf_matches, csrf_value
 from herald.models import ApiKey, db
 
 
@@ -125,6 +126,26 @@ def test_session_gets_need_no_csrf_token_but_posts_do(client, tenant, user):
     assert ok.status_code == 201
     assert ok.get_json()["post"]["caption"] == "from the dashboard"
     assert client.get("/api/clients").status_code == 200
+
+
+def test_a_csrf_header_that_is_not_ascii_is_refused_not_a_crash(client, tenant, user):
+    login(client)
+    response = client.post("/api/clients", json={"name": "x"}, headers={"X-CSRF-Token": "é" * 64})
+    assert_error(response, 403, "forbidden")
+
+
+def test_sessions_and_portal_links_get_csrf_values_from_one_function():
+    session_value = Authenticator(5, "secret").csrf_token("tok")
+    link_value = portal.csrf_token("secret", "tok")
+    assert session_value == csrf_value("secret", SESSION_CSRF, "tok")
+    assert link_value == csrf_value("secret", portal.PORTAL_CSRF, "tok")
+    assert len({session_value, link_value, csrf_value("other secret", SESSION_CSRF, "tok"),
+                csrf_value("secret", SESSION_CSRF, "tok2")}) == 4  # bound to purpose, token and secret
+    assert csrf_matches("secret", SESSION_CSRF, "tok", session_value)
+    assert portal.check_csrf("secret", "tok", link_value)
+    for sent in (link_value, session_value[:-1], "", "é" * 64):
+        assert not csrf_matches("secret", SESSION_CSRF, "tok", sent)
+        assert not portal.check_csrf("secret", "tok", sent if sent != link_value else session_value)
 
 
 def test_cross_site_request_with_cookie_is_refused(client, tenant, user):

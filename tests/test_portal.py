@@ -8,12 +8,13 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
+import time
 
 import pytest
 from portal_support import PUBLIC_URL, card_of, events_of, group_of, make_link, post_ids, seed
 
 from conftest import assert_error
-from herald import engagement_chart, portal
+from herald import comments, engagement_chart, portal
 from herald.app import create_app
 from herald.auth import create_api_key
 from herald.models import (
@@ -23,6 +24,7 @@ from herald.models import (
     Post,
     PostComment,
     PostVersion,
+    PublishTask,
     db,
     utcnow,
 )
@@ -295,6 +297,105 @@ def test_reject_needs_a_reason_which_the_agency_sees(client, tenant, seeded):
     assert "Reason given:</strong> Wrong colours &lt;b&gt;again&lt;/b&gt;" in card and "<form" not in card
 
 
+def test_a_reject_whose_reason_cannot_be_stored_changes_nothing(client, tenant, seeded, monkeypatch):
+    _, path = make_link(client, tenant, "approve")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+
+    def tasks_and_versions():
+        with db.connection_context():
+            return ([(task.id, task.status, task.due_at) for task in
+                     PublishTask.select().where(PublishTask.post == seeded.awaiting).order_by(PublishTask.id)],
+                    PostVersion.select().where(PostVersion.post == seeded.awaiting).count())
+
+    before = tasks_and_versions()
+    assert {status for _, status, _ in before[0]} == {"pending_approval"}
+
+    def refuse(cls, **fields):  # the reason's insert fails after the post and its tasks were changed
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(PostComment, "create", classmethod(refuse))
+    failed = client.post(f"{path}/posts/{seeded.awaiting}/reject", data={"csrf": csrf, "reason": "Wrong colours"})
+    assert failed.status_code == 500
+    assert post_status(seeded.awaiting) == "pending_approval" and tasks_and_versions() == before
+    assert events_of("post.rejected") == []
+    monkeypatch.undo()
+    # Sent again once the reason can be stored: rejected, with the reason cleaned as a comment would be.
+    response = client.post(f"{path}/posts/{seeded.awaiting}/reject",
+                           data={"csrf": csrf, "reason": "  Wrong colours\r\nagain\r\n"})
+    assert response.status_code == 303 and "notice=rejected" in response.headers["Location"]
+    assert post_status(seeded.awaiting) == "rejected"
+    assert {status for _, status, _ in tasks_and_versions()[0]} == {"cancelled"}
+    rejected = events_of("post.rejected")
+    assert [event.data["note"] for event in rejected] == ["Wrong colours\nagain"]
+    assert rejected[0].dispatched_at is not None  # after the commit
+    with db.connection_context():
+        assert [(row.kind, row.body) for row in PostComment.select()] == [("rejection", "Wrong colours\nagain")]
+
+
+def test_a_reason_too_long_for_a_comment_is_refused_before_anything_changes(client, tenant, seeded):
+    _, path = make_link(client, tenant, "approve")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+    reason = "x" * (comments.MAX_LENGTH + 1)
+    response = client.post(f"{path}/posts/{seeded.awaiting}/reject", data={"csrf": csrf, "reason": reason})
+    assert response.status_code == 303 and "error=reason_too_long" in response.headers["Location"]
+    assert post_status(seeded.awaiting) == "pending_approval" and events_of("post.rejected") == []
+    # Line breaks count once, as in a comment: 5,000 characters typed with CRLF line ends fit.
+    fits = "\r\n".join(["y" * 99] * 50)
+    assert len(fits) > comments.MAX_LENGTH
+    response = client.post(f"{path}/posts/{seeded.awaiting}/reject", data={"csrf": csrf, "reason": fits})
+    assert "notice=rejected" in response.headers["Location"] and post_status(seeded.awaiting) == "rejected"
+
+
+@pytest.mark.parametrize("action, done", [("approve", "approved"), ("reject", "rejected")])
+def test_approve_and_reject_forms_refuse_the_same_way(client, tenant, seeded, action, done):
+    _, path = make_link(client, tenant, "approve")
+    _, view_path = make_link(client, tenant, "view")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+    form = {"csrf": csrf, "reason": "Not this one"}
+    emitted = len(events_of(f"post.{done}"))
+    assert client.post(f"/portal/{'A' * 43}/posts/{seeded.awaiting}/{action}", data=form).status_code == 404
+    view = client.post(f"{view_path}/posts/{seeded.awaiting}/{action}",
+                       data={**form, "csrf": portal.csrf_token("test-secret-key", view_path.removeprefix("/portal/"))})
+    assert view.status_code == 403 and "This link does not allow" in view.get_data(as_text=True)
+    assert client.post(f"{path}/posts/{seeded.awaiting}/{action}", data={**form, "csrf": "0" * 64}).status_code == 403
+    assert client.post(f"{path}/posts/{seeded.other_client}/{action}", data=form).status_code == 404
+    assert client.post(f"{path}/posts/{seeded.upcoming}/{action}", data=form).headers["Location"].endswith(
+        f"?error=not_pending&post={seeded.upcoming}#post-{seeded.upcoming}")
+    assert post_status(seeded.awaiting) == "pending_approval" and post_status(seeded.upcoming) == "queued"
+    assert len(events_of(f"post.{done}")) == emitted
+    with db.connection_context():
+        assert PostComment.select().count() == 0
+    answer = client.post(f"{path}/posts/{seeded.awaiting}/{action}", data=form)
+    assert answer.headers["Location"].endswith(f"?notice={done}&post={seeded.awaiting}#post-{seeded.awaiting}")
+    assert len(events_of(f"post.{done}")) == emitted + 1
+
+
+@pytest.mark.parametrize("client_zone, workspace_zone, written, published", [
+    ("America/New_York", "Europe/Paris", "Wed 14 Jan 2026, 07:30 EST", "Sat 4 Jul 2026, 12:00 EDT"),
+    ("", "Europe/Paris", "Wed 14 Jan 2026, 13:30 CET", "Sat 4 Jul 2026, 18:00 CEST"),  # the workspace's zone
+    ("", None, "Wed 14 Jan 2026, 12:30 UTC", "Sat 4 Jul 2026, 16:00 UTC"),
+])
+def test_comment_and_activity_times_are_shown_in_the_clients_zone(client, tenant, seeded, client_zone,
+                                                                   workspace_zone, written, published):
+    if workspace_zone:
+        assert client.patch("/api/workspace", json={"timezone": workspace_zone},
+                            headers=tenant.headers).status_code == 200
+    _, path = make_link(client, tenant, "comment")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+    sent = client.post(f"{path}/posts/{seeded.upcoming}/comments", data={"csrf": csrf, "body": "When?"})
+    assert sent.status_code == 303
+    with db.connection_context():
+        Client.update(timezone=client_zone).where(Client.id == tenant.client.id).execute()
+        PostComment.update(created_at=dt.datetime(2026, 1, 14, 12, 30)).execute()
+        Post.update(published_at=dt.datetime(2026, 7, 4, 16, 0)).where(Post.id == seeded.published).execute()
+    html = client.get(path).get_data(as_text=True)
+    zone = client_zone or workspace_zone or "UTC"
+    assert f"Times are in {zone}." in html
+    assert f'<time datetime="2026-01-14T12:30:00Z">{written}</time>' in card_of(html, seeded.upcoming)
+    assert f"Published {published}</span>" in card_of(html, seeded.published)
+    assert re.search(r"This link works until \w{3} \d+ \w{3} \d{4}, \d\d:\d\d [A-Z+\-0-9]{3,5}\.", html)
+
+
 def test_comments_reach_the_agency_api_and_emit_an_event(client, tenant, seeded, make_tenant):
     data, path = make_link(client, tenant, "comment", name="Ops")
     html = client.get(path).get_data(as_text=True)
@@ -377,6 +478,24 @@ def test_each_link_has_its_own_rate_limit(build_app, tenant):
     assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 60
     assert "Too many requests" in limited.get_data(as_text=True)
     assert client.get(other).status_code == 200
+
+
+def test_the_links_limit_is_flask_limiters_shared_by_the_page_and_its_forms(build_app, tenant):
+    app = build_app(portal_rate_limit="3/minute")
+    client = app.test_client()
+    _, path = make_link(client, tenant, "approve")
+    assert client.get(path).status_code == 200
+    csrf = portal.csrf_token("test-secret-key", path.removeprefix("/portal/"))
+    assert client.post(f"{path}/posts/999999/approve", data={"csrf": csrf}).status_code == 404
+    assert client.post(f"{path}/posts/999999/comments", data={"csrf": csrf, "body": "hi"}).status_code == 404
+    limited = client.post(f"{path}/posts/999999/reject", data={"csrf": csrf, "reason": "no"})
+    assert limited.status_code == 429 and limited.mimetype == "text/html"
+    # The headers describe the link's limit, and the page names the seconds Retry-After gives.
+    assert limited.headers["X-RateLimit-Limit"] == "3" and limited.headers["X-RateLimit-Remaining"] == "0"
+    wait = int(limited.headers["Retry-After"])
+    assert 0 < wait <= 60 and f"Please wait {wait} seconds" in limited.get_data(as_text=True)
+    assert int(limited.headers["X-RateLimit-Reset"]) >= int(time.time()) + wait - 1
+    assert limited.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
 def test_the_per_address_limit_answers_the_portal_with_a_page(build_app, tenant):

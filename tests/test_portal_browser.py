@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from portal_support import PUBLIC_URL, connect, make_link, number, publish, seed
@@ -155,6 +156,8 @@ def test_reject_needs_a_reason(client, tenant, seeded, open_page):
 
 
 def test_comment(client, tenant, seeded, open_page):
+    with db.connection_context():
+        Client.update(timezone="America/New_York").where(Client.id == tenant.client.id).execute()
     _, path = make_link(client, tenant, "comment")
     page, _ = open_page(path)
     post = card(page, seeded.upcoming)
@@ -167,6 +170,11 @@ def test_comment(client, tenant, seeded, open_page):
     post = card(page, seeded.upcoming)
     assert post.locator(".comment-body").inner_text() == "Could we use the photo from Tuesday?"
     assert post.locator(".comment-meta strong").inner_text() == "Ana"
+    # Shown in the client's zone, with its abbreviation (EST or EDT, depending on the day).
+    written = post.locator(".comment-meta time")
+    moment = dt.datetime.fromisoformat(written.get_attribute("datetime")).astimezone(ZoneInfo("America/New_York"))
+    assert written.inner_text() == f"{moment:%a} {moment.day} {moment:%b %Y, %H:%M} {moment:%Z}"
+    assert moment.strftime("%Z") in ("EST", "EDT")
     with db.connection_context():
         assert [(row.author, row.post_id) for row in PostComment.select()] == [("Ana", seeded.upcoming)]
     assert events_of("post.commented")[-1].data["comment"]["author"] == "Ana"

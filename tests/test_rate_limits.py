@@ -11,6 +11,7 @@ import limits.storage.memory
 import pytest
 import redis
 from flask import request
+from portal_support import make_link
 from redis_server import RedisServer
 
 from conftest import TEST_REDIS_URL, assert_error
@@ -193,6 +194,17 @@ def test_redis_down_from_the_start(build_app, make_tenant, redis_server, mid_min
     assert health.get_json()["checks"]["redis"]["ok"] is False
     assert health.get_json()["checks"]["database"]["ok"] is True
     assert time.monotonic() - started < 5
+
+
+def test_portal_links_stay_limited_per_process_without_redis(build_app, tenant, redis_server, mid_minute_clock):
+    redis_server.kill()
+    client = build_app(redis_url=redis_server.url, portal_rate_limit="2/minute").test_client()
+    _, path = make_link(client, tenant, "view")
+    _, other = make_link(client, tenant, "view")
+    responses = [client.get(path) for _ in range(3)]
+    assert [response.status_code for response in responses] == [200, 200, 429]
+    assert responses[-1].mimetype == "text/html" and 0 < int(responses[-1].headers["Retry-After"]) <= 60
+    assert client.get(other).status_code == 200
 
 
 # -- failed authentication per address -------------------------------------------------------------

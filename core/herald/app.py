@@ -156,4 +156,5 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)
     ratelimit.apply_login_limit(app, config)
+    ratelimit.apply_portal_limit(app, config)
     return app

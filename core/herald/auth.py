@@ -34,6 +34,7 @@ ROLE_SCOPES = {
 }
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SESSION_CSRF = "csrf"  # the purpose of a session's CSRF value (see csrf_value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,24 @@ class Principal:
 def digest(secret: str) -> str:
     """SHA-256 hex digest of a key or session token (what the database stores)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def csrf_value(secret_key: str, purpose: str, bound_to: str) -> str:
+    """The CSRF value for ``bound_to`` (a session's or a portal link's token): an HMAC-SHA256 of
+    ``purpose:bound_to`` with the server's secret, so a value made for one purpose fits no other."""
+    return hmac.new(secret_key.encode(), f"{purpose}:{bound_to}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_matches(secret_key: str, purpose: str, bound_to: str, sent: str) -> bool:
+    """Whether ``sent`` is :func:`csrf_value` for ``bound_to``, compared in constant time (as bytes, so
+    any text a client sends is merely wrong)."""
+    return hmac.compare_digest(sent.encode(), csrf_value(secret_key, purpose, bound_to).encode())
+
+
+def from_another_site(request: Request) -> bool:
+    """Whether the browser says the request comes from another site (``Sec-Fetch-Site``)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    return site is not None and site not in ("same-origin", "none")
 
 
 def _base62(data: bytes) -> str:
@@ -99,7 +118,7 @@ class Authenticator:
     def __init__(self, key_cache_seconds: float, secret_key: str):
         self._keys = TTLCache(ttl=key_cache_seconds)
         self._touched = TTLCache(ttl=60.0)
-        self._secret = secret_key.encode()
+        self._secret_key = secret_key
 
     # -- API keys -------------------------------------------------------------------------------
 
@@ -153,7 +172,7 @@ class Authenticator:
 
     def csrf_token(self, session_token: str) -> str:
         """The CSRF token bound to a session (an HMAC of its token with the secret key)."""
-        return hmac.new(self._secret, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+        return csrf_value(self._secret_key, SESSION_CSRF, session_token)
 
     def login(self, email: str, password: str) -> tuple[User, str]:
         """Check credentials and open a session; returns the user and the new session token."""
@@ -186,11 +205,9 @@ class Authenticator:
                          user_id=user.id, role=user.role, label=f"user:{user.email}")
 
     def _check_csrf(self, token: str, request: Request) -> None:
-        site = request.headers.get("Sec-Fetch-Site")
-        if site is not None and site not in ("same-origin", "none"):
+        if from_another_site(request):
             raise Forbidden("Cross-site requests with a session cookie are refused.")
-        sent = request.headers.get("X-CSRF-Token", "")
-        if not hmac.compare_digest(sent, self.csrf_token(token)):
+        if not csrf_matches(self._secret_key, SESSION_CSRF, token, request.headers.get("X-CSRF-Token", "")):
             raise Forbidden("Missing or wrong X-CSRF-Token header; it is returned by POST /api/login "
                             "and GET /api/session.")
 

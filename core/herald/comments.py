@@ -14,13 +14,21 @@ CLIENT = "client"  # written in the portal
 AGENCY = "agency"  # written through the API, by a key or a person of the workspace
 
 
+class EmptyBody(ValidationError):
+    """400: the comment (or rejection reason) has nothing in it once stripped."""
+
+
+class BodyTooLong(ValidationError):
+    """400: the comment (or rejection reason) is longer than :data:`MAX_LENGTH` characters."""
+
+
 def clean_body(text: str | None, field: str = "body") -> str:
     """The comment text, stripped; 400 naming ``field`` when it is empty or longer than 5,000 characters."""
     body = (text or "").replace("\r\n", "\n").strip()
     if not body:
-        raise ValidationError("Write something first.", field=field)
+        raise EmptyBody("Write something first.", field=field)
     if len(body) > MAX_LENGTH:
-        raise ValidationError(f"Keep it under {MAX_LENGTH} characters (this is {len(body)}).", field=field)
+        raise BodyTooLong(f"Keep it under {MAX_LENGTH} characters (this is {len(body)}).", field=field)
     return body
 
 
@@ -32,12 +40,22 @@ def add_comment(pm, post: Post, author: str, body: str, portal_token_id: int | N
     """
     body = clean_body(body)
     with events.collecting() as recorded, write_transaction():
-        comment = PostComment.create(post=post.id, author=author[:200], body=body, kind=kind,
-                                     portal_token=portal_token_id, author_kind=author_kind, created_at=utcnow())
-        if kind == COMMENT:
-            events.record(post.workspace_id, "post.commented",
-                          {"post_id": f"post_{post.id}", "comment": serialize_comment(comment)})
+        comment = insert_comment(post, author, body, portal_token_id, kind, author_kind)
     events.dispatch(pm, recorded)
+    return comment
+
+
+def insert_comment(post: Post, author: str, body: str, portal_token_id: int | None = None,
+                   kind: str = COMMENT, author_kind: str = CLIENT) -> PostComment:
+    """Store a comment inside the caller's transaction, recording ``post.commented`` for a plain comment.
+
+    The caller collects and dispatches the events after its commit (see :mod:`herald.events`).
+    """
+    comment = PostComment.create(post=post.id, author=author[:200], body=clean_body(body), kind=kind,
+                                 portal_token=portal_token_id, author_kind=author_kind, created_at=utcnow())
+    if kind == COMMENT:
+        events.record(post.workspace_id, "post.commented",
+                      {"post_id": f"post_{post.id}", "comment": serialize_comment(comment)})
     return comment
 
 

@@ -9,20 +9,20 @@ comment); ``approve`` (view, comment, approve and reject). Links expire (30 days
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import secrets
 
-from .auth import Principal, digest
+from . import comments, events
+from .auth import Principal, csrf_matches, csrf_value, digest
 from .errors import NotFound, ValidationError
-from .models import Client, PortalToken, isoformat, utcnow
+from .models import Client, PortalToken, Post, PostComment, isoformat, utcnow, write_transaction
 from .posts import get_client
-from .publishing import require_approver
+from .publishing import apply_review, require_approver
 
 PERMISSIONS = ("view", "comment", "approve")
 DEFAULT_DAYS = 30
 MAX_DAYS = 365
 TOKEN_BYTES = 32
+PORTAL_CSRF = "portal-csrf"  # the purpose of a link's CSRF value, so it is never a session's
 # What each permission allows, beyond viewing.
 CAN_COMMENT = frozenset({"comment", "approve"})
 CAN_APPROVE = frozenset({"approve"})
@@ -130,14 +130,29 @@ def principal(row: PortalToken) -> Principal:
     return Principal(workspace_id=row.workspace_id, kind="portal", scopes=scopes, label=label(row))
 
 
+def reject(state, row: PortalToken, post: Post, author: str, reason: str) -> PostComment:
+    """Reject ``post`` from the portal, keeping ``reason`` as a rejection comment: both or neither.
+
+    The reason is cleaned as comments are (400 :class:`comments.EmptyBody` or :class:`comments.BodyTooLong`
+    naming ``reason``); 409 when the post is no longer waiting for approval. ``post.rejected`` (carrying
+    the reason) is dispatched after the commit.
+    """
+    reason = comments.clean_body(reason, field="reason")
+    with events.collecting() as recorded, write_transaction():
+        post = apply_review(principal(row), post, False, reason)
+        comment = comments.insert_comment(post, author, reason, row.id, kind=comments.REJECTION)
+    events.dispatch(state.pm, recorded)
+    return comment
+
+
 def csrf_token(secret_key: str, token: str) -> str:
-    """The value portal forms must send back: an HMAC of the link's token with the server's secret."""
-    return hmac.new(secret_key.encode(), b"portal-csrf:" + token.encode(), hashlib.sha256).hexdigest()
+    """The value portal forms must send back: bound to the link's token (:func:`herald.auth.csrf_value`)."""
+    return csrf_value(secret_key, PORTAL_CSRF, token)
 
 
 def check_csrf(secret_key: str, token: str, sent: str) -> bool:
     """Whether ``sent`` is the link's CSRF value (constant-time)."""
-    return hmac.compare_digest(sent.encode(), csrf_token(secret_key, token).encode())
+    return csrf_matches(secret_key, PORTAL_CSRF, token, sent)
 
 
 def serialize_link(row: PortalToken, url: str | None = None) -> dict:

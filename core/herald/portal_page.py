@@ -15,10 +15,10 @@ from peewee import fn
 from . import engagement_chart, schedule, tasks
 from .comments import REJECTION, comments_of
 from .engagement import latest_by_post
-from .models import Account, Media, PortalToken, Post, PostComment, PublishTask, Workspace, utcnow
+from .models import Account, Media, PortalToken, Post, PostComment, PublishTask, Workspace, isoformat, utcnow
 from .portal import CAN_APPROVE, CAN_COMMENT
 from .public_media import signed_path
-from .publishing import VIDEO_TYPES
+from .publishing import VIDEO_TYPES, default_zone
 
 GROUP_LIMIT = 50  # posts per group on the page
 AWAITING = ("pending_approval",)
@@ -64,6 +64,18 @@ class MediaPreview:
     filename: str
 
 
+@dataclasses.dataclass(frozen=True)
+class ShownComment:
+    """One comment of a post's conversation, as the page shows it."""
+
+    kind: str  # comment | rejection
+    author: str
+    author_kind: str  # client | agency
+    body: str
+    at: str  # when it was written, in the client's zone (see local_time)
+    at_iso: str  # the same moment in UTC, for the <time> element
+
+
 @dataclasses.dataclass
 class PostCard:
     """One post on the page."""
@@ -78,7 +90,7 @@ class PostCard:
     platforms: list[PlatformStatus]
     media: list[MediaPreview]
     engagement: dict[str, int] | None
-    comments: list[PostComment]
+    comments: list[ShownComment]
     read_only: bool = False  # rejected or failed: shown, but nothing can be done with it
     reason: str | None = None  # why it was rejected, when the client gave a reason in the portal
 
@@ -104,11 +116,18 @@ class PortalPage:
 
 
 def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
-    """``Tue 3 Jun 2026, 09:00`` in the client's zone ("" for no time)."""
+    """``Tue 3 Jun 2026, 09:00 EDT``: a stored (UTC) time in the client's zone, with the zone's abbreviation
+    (or offset, such as ``+03``, where it has none); "" for no time."""
     if value is None:
         return ""
     local = value.replace(tzinfo=dt.UTC).astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M %Z}"
+
+
+def _shown(comment: PostComment, zone: ZoneInfo) -> ShownComment:
+    return ShownComment(kind=comment.kind, author=comment.author, author_kind=comment.author_kind,
+                        body=comment.body, at=local_time(comment.created_at, zone),
+                        at_iso=isoformat(comment.created_at))
 
 
 def _when(post: Post, zone: ZoneInfo) -> str:
@@ -170,7 +189,7 @@ def _cards(secret_key: str, posts: list[Post], zone: ZoneInfo) -> list[PostCard]
             label=POST_LABELS.get(post.status, post.status), when=_when(post, zone), platforms=by_post[post.id],
             media=[media[media_id] for media_id in post.media or [] if media_id in media],
             engagement={name: getattr(snapshot, name) for name in METRICS} if snapshot else None,
-            comments=conversation, read_only=post.status in READ_ONLY, reason=reason))
+            comments=[_shown(row, zone) for row in conversation], read_only=post.status in READ_ONLY, reason=reason))
     return cards
 
 
@@ -193,7 +212,8 @@ def _problem_posts(link: PortalToken, since: dt.datetime) -> list[Post]:
 def build(link: PortalToken, secret_key: str, now: dt.datetime | None = None) -> PortalPage:
     """The page for ``link`` (an active link, with its client loaded)."""
     client = link.client
-    zone = schedule.zone(client.timezone)
+    workspace = Workspace.select(Workspace.name, Workspace.settings).where(Workspace.id == link.workspace_id).get()
+    zone = schedule.zone(default_zone(workspace, client))
     now = now or utcnow()
     since = now - dt.timedelta(days=RECENT_DAYS)
     awaiting = _group(link, AWAITING, (Post.scheduled_at.asc(nulls="first"), Post.id))
@@ -216,9 +236,8 @@ def build(link: PortalToken, secret_key: str, now: dt.datetime | None = None) ->
              "published": sum(counts.get(status, 0) for status in ("published", "partially_published")),
              "awaiting": counts.get("pending_approval", 0), **totals}
     series = engagement_chart.daily_interactions(all_ids, 30, now)
-    agency = Workspace.select(Workspace.name).where(Workspace.id == link.workspace_id).get()
     return PortalPage(
-        client_name=client.name, timezone=zone.key, agency_name=agency.name, permissions=link.permissions,
+        client_name=client.name, timezone=zone.key, agency_name=workspace.name, permissions=link.permissions,
         can_comment=link.permissions in CAN_COMMENT, can_approve=link.permissions in CAN_APPROVE,
         expires_at=local_time(link.expires_at, zone),
         awaiting=_cards(secret_key, awaiting, zone), upcoming=_cards(secret_key, upcoming, zone),

@@ -113,7 +113,9 @@ def _check_post_types(state, post_type: str, platforms: list[str]) -> None:
                                   f"{', '.join(supported)}.", field="post_type")
 
 
-def _default_zone(workspace: Workspace, client: Client | None) -> str:
+def default_zone(workspace: Workspace, client: Client | None) -> str:
+    """The IANA zone name a client's times are read and shown in: the client's own, else the workspace's
+    ``timezone`` setting, else UTC."""
     if client is not None and client.timezone:
         return client.timezone
     return (workspace.settings or {}).get("timezone") or "UTC"
@@ -158,7 +160,7 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
                       media=tuple(_media_ref(state, row, preview=True) for row in media))
     _check_with_platforms(state, targets, preview)
     now = utcnow()
-    when = schedule.parse(payload.get("schedule", "now"), _default_zone(workspace, client), now)
+    when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
 
@@ -281,7 +283,7 @@ def reschedule(state, principal, post: Post, value: str) -> schedule.Schedule:
     """Move a post that has not started publishing to a new time."""
     workspace = Workspace.get_by_id(post.workspace_id)
     client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
-    when = schedule.parse(value, _default_zone(workspace, client), utcnow())
+    when = schedule.parse(value, default_zone(workspace, client), utcnow())
     with events.collecting() as recorded, write_transaction():
         post = lock_post(post.id)
         rows = list(PublishTask.select().where(PublishTask.post == post))
@@ -317,31 +319,41 @@ def require_approver(principal) -> None:
 
 def review(state, principal, post: Post, approve: bool, note: str = "") -> None:
     """Approve (release the tasks) or reject (cancel them) a post waiting for approval."""
-    require_approver(principal)
     with events.collecting() as recorded, write_transaction():
-        post = lock_post(post.id)
-        if post.status != tasks.PENDING_APPROVAL:
-            raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
-        before = snapshot(post)
-        now = utcnow()
-        pending = PublishTask.select().where((PublishTask.post == post)
-                                             & (PublishTask.status == tasks.PENDING_APPROVAL))
-        for task in pending:
-            task.status = tasks.QUEUED if approve else tasks.CANCELLED
-            task.due_at = max(task.due_at or now, now) if approve else None
-            task.updated_at = now
-            task.save(only=[PublishTask.status, PublishTask.due_at, PublishTask.updated_at])
-        if approve:
-            tasks.refresh_post(post.id)
-        else:
-            Post.update(status="rejected", updated_at=now).where(Post.id == post.id).execute()
-        post = Post.get_by_id(post.id)
-        record_version(post, principal.label, before)
-        events.record(post.workspace_id, "post.approved" if approve else "post.rejected",
-                      {"post": serialize_post(post), "by": principal.label, "note": note or None})
+        post = apply_review(principal, post, approve, note)
     events.dispatch(state.pm, recorded)
     if approve:
         enqueue_post_tasks(state, post)
+
+
+def apply_review(principal, post: Post, approve: bool, note: str = "") -> Post:
+    """:func:`review`'s changes, inside the caller's write transaction; returns the post as it now is.
+
+    The caller dispatches the events it collected after its commit and, for an approval, enqueues the
+    post's tasks (:func:`enqueue_post_tasks`) then, as :func:`review` does.
+    """
+    require_approver(principal)
+    post = lock_post(post.id)
+    if post.status != tasks.PENDING_APPROVAL:
+        raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
+    before = snapshot(post)
+    now = utcnow()
+    pending = PublishTask.select().where((PublishTask.post == post)
+                                         & (PublishTask.status == tasks.PENDING_APPROVAL))
+    for task in pending:
+        task.status = tasks.QUEUED if approve else tasks.CANCELLED
+        task.due_at = max(task.due_at or now, now) if approve else None
+        task.updated_at = now
+        task.save(only=[PublishTask.status, PublishTask.due_at, PublishTask.updated_at])
+    if approve:
+        tasks.refresh_post(post.id)
+    else:
+        Post.update(status="rejected", updated_at=now).where(Post.id == post.id).execute()
+    post = Post.get_by_id(post.id)
+    record_version(post, principal.label, before)
+    events.record(post.workspace_id, "post.approved" if approve else "post.rejected",
+                  {"post": serialize_post(post), "by": principal.label, "note": note or None})
+    return post
 
 
 def _media_ref(state, row: Media, preview: bool = False) -> MediaRef:

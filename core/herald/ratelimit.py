@@ -1,6 +1,6 @@
 """Rate limits with flask-limiter on Redis: per API key (or session, or address) on the API, per
-address on login, and per address on failed authentication. When Redis is unreachable flask-limiter
-falls back to per-process limits."""
+address on login, per address on failed authentication, and per link on the client portal. When Redis
+is unreachable flask-limiter falls back to per-process limits."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 
-from .auth import SESSION_COOKIE, Authenticator
+from .auth import SESSION_COOKIE, Authenticator, digest
 from .config import Config
 from .errors import HeraldError, Unauthorized, error_response
 from .ratelimit_storage import storage_uri
@@ -24,6 +24,8 @@ log = logging.getLogger("herald.ratelimit")
 EXEMPT_PATHS = frozenset({"/health"})
 KEY_PREFIX = "herald-limits"
 LOGIN_ENDPOINT = "session.login"
+PORTAL_BLUEPRINT = "client_portal"
+PORTAL_SCOPE = "portal"  # one budget per link, shared by the page and its forms
 AUTH_FAILURE_SCOPE = "auth-failures"
 
 
@@ -62,11 +64,17 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
     return limiter
 
 
-def too_many_requests(limiter: Limiter) -> Response:
-    """The 429 ``rate_limited`` envelope for the limit the request broke, with Retry-After."""
+def retry_after(limiter: Limiter) -> int:
+    """Seconds until the limit the request broke lets it through, kept as the response's Retry-After."""
     current = limiter.current_limit
     wait = max(1, int(current.reset_at - time.time())) if current is not None else 60
     g.retry_after = wait
+    return wait
+
+
+def too_many_requests(limiter: Limiter) -> Response:
+    """The 429 ``rate_limited`` envelope for the limit the request broke, with Retry-After."""
+    wait = retry_after(limiter)
     error = HeraldError(f"Too many requests. Retry after {wait} seconds.", code="rate_limited", status=429,
                         headers={"Retry-After": str(wait)})
     return error_response(error)
@@ -114,3 +122,16 @@ def apply_login_limit(app: Flask, config: Config) -> None:
     limiter: Limiter = app.extensions["herald"].limiter
     limit = limiter.limit(config.login_rate_limit, key_func=lambda: "login:" + client_address())
     app.view_functions[LOGIN_ENDPOINT] = limit(app.view_functions[LOGIN_ENDPOINT])
+
+
+def portal_link_key() -> str:
+    """The client portal link a request counts against: a digest of the token in its URL."""
+    return "portal:" + digest(request.view_args["token"])[:32]
+
+
+def apply_portal_limit(app: Flask, config: Config) -> None:
+    """Limit each client portal link (``HERALD_PORTAL_RATE_LIMIT``), on top of the per-address limit."""
+    limiter: Limiter = app.extensions["herald"].limiter
+    limit = limiter.shared_limit(config.portal_rate_limit, PORTAL_SCOPE, key_func=portal_link_key,
+                                 override_defaults=False)
+    limit(app.blueprints[PORTAL_BLUEPRINT])

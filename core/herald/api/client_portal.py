@@ -9,22 +9,16 @@ value (an HMAC of the token) and cross-site posts are refused.
 
 from __future__ import annotations
 
-import functools
-import logging
-import time
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
-from limits import RateLimitItem, parse
 
-from .. import comments, portal, portal_page, publishing
-from ..auth import digest
-from ..errors import Conflict, HeraldError, ValidationError
+from .. import comments, portal, portal_page, publishing, ratelimit
+from ..auth import from_another_site
+from ..errors import Conflict, HeraldError
 from ..models import PortalToken, Post
-from ..ratelimit import KEY_PREFIX
 from . import endpoint, state
-
-log = logging.getLogger("herald.portal")
 
 bp = Blueprint("client_portal", __name__)
 
@@ -42,6 +36,8 @@ ERRORS = {
     "comment_too_long": f"Please keep comments under {comments.MAX_LENGTH} characters.",
     "not_pending": "This post is no longer waiting for approval: someone approved or rejected it already.",
 }
+# The rejection reason's problems, as the page's error codes.
+REASON_ERRORS = {comments.EmptyBody: "reason_required", comments.BodyTooLong: "reason_too_long"}
 MAX_AUTHOR = 80
 FORM = "application/x-www-form-urlencoded"
 
@@ -70,8 +66,10 @@ def _herald_error(exc: HeraldError):
 
 @bp.errorhandler(RateLimitExceeded)
 def _too_many(exc: RateLimitExceeded):
-    return _message_page(429, "Too many requests", "Please wait a minute, then reload the page.",
-                         {"Retry-After": "60"})
+    """The link's limit (:func:`herald.ratelimit.apply_portal_limit`) or the per-address one was broken."""
+    wait = ratelimit.retry_after(state().limiter)
+    return _message_page(429, "Too many requests", f"Please wait {wait} seconds, then reload the page.",
+                         {"Retry-After": str(wait)})
 
 
 @bp.after_request
@@ -85,30 +83,8 @@ def _protect(response):
     return response
 
 
-@functools.lru_cache(maxsize=8)
-def _limit(text: str) -> RateLimitItem:
-    return parse(text)
-
-
-def _check_rate(token: str) -> None:
-    """Count the request against the link's limit (``HERALD_PORTAL_RATE_LIMIT``); 429 page past it."""
-    limiter = state().limiter.limiter  # the Redis strategy, or the in-memory fallback once Redis failed
-    item = _limit(state().config.portal_rate_limit)
-    args = (KEY_PREFIX, "portal:" + digest(token)[:32], "portal")
-    try:
-        if limiter.hit(item, *args):
-            return
-        wait = max(1, int(limiter.get_window_stats(item, *args).reset_time - time.time()))
-    except Exception as exc:  # Redis went away: serve rather than lock clients out
-        log.warning("could not count a portal request: %s: %s", type(exc).__name__, exc)
-        return
-    raise PortalRefusal(429, "Too many requests", f"Please wait {wait} seconds, then reload the page.",
-                        {"Retry-After": str(wait)})
-
-
 def _open(token: str) -> PortalToken:
     """The active link for ``token``; the "this link has expired" page otherwise."""
-    _check_rate(token)
     try:
         link = portal.resolve(token)
     except portal.LinkUnknown:
@@ -125,8 +101,7 @@ def _secret() -> str:
 
 def _check_form(token: str) -> None:
     """Refuse a form post from another site, or without this link's CSRF value."""
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site not in ("same-origin", "none"):
+    if from_another_site(request):
         raise PortalRefusal(403, "Not allowed", "Forms can only be sent from this page.")
     if not portal.check_csrf(_secret(), token, request.form.get("csrf", "")):
         raise PortalRefusal(403, "Not allowed", "This form is out of date or did not come from this page; "
@@ -178,40 +153,45 @@ def _require(link: PortalToken, allowed: frozenset[str], what: str) -> None:
         raise PortalRefusal(403, "Not allowed", f"This link does not allow {what}.")
 
 
+def _decide(token: str, post_id: int, what: str, decision: Callable[[PortalToken, Post], object], notice: str,
+            errors: dict[type[Exception], str] | None = None):
+    """What the approve and reject forms share: open the link, check the form and that the link may approve,
+    load the client's post and apply ``decision`` to it; back to the post with ``notice``, or with the error
+    ``errors`` names for what ``decision`` raised (``not_pending`` when the post no longer waits for approval).
+    """
+    link = _open(token)
+    _check_form(token)
+    _require(link, portal.CAN_APPROVE, what)
+    post = _client_post(link, post_id)
+    refusals = {Conflict: "not_pending", **(errors or {})}
+    try:
+        decision(link, post)
+    except tuple(refusals) as exc:
+        code = next(code for kind, code in refusals.items() if isinstance(exc, kind))
+        return _back(token, post_id, error=code)
+    return _back(token, post_id, notice=notice)
+
+
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/approve", ("POST",), auth=False,
           content_type=FORM, response_type="text/html", summary="Approve a post from the client portal (form)")
 def approve(token, post_id):
     """Release the post's tasks (``post.approved``, a version by ``portal:<link>``); needs an "approve" link."""
-    link = _open(token)
-    _check_form(token)
-    _require(link, portal.CAN_APPROVE, "approving posts")
-    post = _client_post(link, post_id)
-    try:
+
+    def release(link: PortalToken, post: Post) -> None:
         publishing.review(state(), portal.principal(link), post, True)
-    except Conflict:
-        return _back(token, post_id, error="not_pending")
-    return _back(token, post_id, notice="approved")
+
+    return _decide(token, post_id, "approving posts", release, "approved")
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/reject", ("POST",), auth=False,
           content_type=FORM, response_type="text/html", summary="Reject a post with a reason (form)")
 def reject(token, post_id):
-    """Cancel the post's tasks (``post.rejected`` carrying the reason, which is also kept as a comment)."""
-    link = _open(token)
-    _check_form(token)
-    _require(link, portal.CAN_APPROVE, "rejecting posts")
-    post = _client_post(link, post_id)
-    reason = request.form.get("reason", "").strip()
-    if not reason:
-        return _back(token, post_id, error="reason_required")
-    if len(reason) > comments.MAX_LENGTH:
-        return _back(token, post_id, error="reason_too_long")
-    try:
-        publishing.review(state(), portal.principal(link), post, False, reason)
-    except Conflict:
-        return _back(token, post_id, error="not_pending")
-    comments.add_comment(state().pm, post, _author(link), reason, link.id, kind=comments.REJECTION)
-    return _back(token, post_id, notice="rejected")
+    """Cancel the post's tasks (``post.rejected`` carrying the reason, kept as a comment in the same transaction)."""
+
+    def stop(link: PortalToken, post: Post) -> None:
+        portal.reject(state(), link, post, _author(link), request.form.get("reason", ""))
+
+    return _decide(token, post_id, "rejecting posts", stop, "rejected", REASON_ERRORS)
 
 
 def _author(link: PortalToken) -> str:
@@ -230,9 +210,10 @@ def comment(token, post_id):
     if post.status in portal_page.READ_ONLY:
         raise PortalRefusal(409, "Not possible any more", "This post was rejected or could not be published, "
                                                           "so it can no longer be commented on here.")
-    body = request.form.get("body", "")
     try:
-        comments.add_comment(state().pm, post, _author(link), body, link.id)
-    except ValidationError:
-        return _back(token, post_id, error="comment_empty" if not body.strip() else "comment_too_long")
+        comments.add_comment(state().pm, post, _author(link), request.form.get("body", ""), link.id)
+    except comments.EmptyBody:
+        return _back(token, post_id, error="comment_empty")
+    except comments.BodyTooLong:
+        return _back(token, post_id, error="comment_too_long")
     return _back(token, post_id, notice="commented")
