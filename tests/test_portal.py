@@ -315,7 +315,9 @@ def test_a_reject_whose_reason_cannot_be_stored_changes_nothing(client, tenant, 
 
     monkeypatch.setattr(PostComment, "create", classmethod(refuse))
     failed = client.post(f"{path}/posts/{seeded.awaiting}/reject", data={"csrf": csrf, "reason": "Wrong colours"})
-    assert failed.status_code == 500
+    assert failed.status_code == 500 and failed.mimetype == "text/html"  # a page for the browser, not JSON
+    assert "Something went wrong" in failed.get_data(as_text=True)
+    assert failed.headers["X-Request-ID"] in failed.get_data(as_text=True)
     assert post_status(seeded.awaiting) == "pending_approval" and tasks_and_versions() == before
     assert events_of("post.rejected") == []
     monkeypatch.undo()
@@ -546,3 +548,13 @@ def test_migration_creates_the_tables_the_models_describe(app):
             for field in model._meta.sorted_fields:
                 assert columns[field.column_name].null == field.null, (table, field.name)
         assert {index.columns[0] for index in db.get_indexes("portal_token") if index.unique} >= {"digest"}
+
+
+def test_http_errors_on_portal_routes_are_pages_not_json(client, tenant, seeded):
+    _, path = make_link(client, tenant, "approve")
+    too_large = client.post(f"{path}/posts/{seeded.awaiting}/comments",
+                            data={"csrf": "x", "body": "a" * (2 * 1024 * 1024)})
+    assert too_large.status_code == 413 and too_large.mimetype == "text/html"
+    assert "Content-Security-Policy" in too_large.headers  # the portal's own headers still apply
+    # Outside the portal the API keeps its JSON envelope (as do routing errors, which match no portal view).
+    assert_error(client.delete("/api/plan", headers=tenant.headers), 405, "method_not_allowed")

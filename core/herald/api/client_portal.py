@@ -9,10 +9,12 @@ value (an HMAC of the token) and cross-site posts are refused.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
+from werkzeug.exceptions import HTTPException
 
 from .. import comments, portal, portal_page, publishing, ratelimit
 from ..auth import from_another_site
@@ -21,6 +23,7 @@ from ..models import PortalToken, Post
 from . import endpoint, state
 
 bp = Blueprint("client_portal", __name__)
+log = logging.getLogger("herald.portal")
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; form-action 'self'; "
        "base-uri 'none'; frame-ancestors 'none'")
@@ -62,6 +65,23 @@ def _refused(exc: PortalRefusal):
 @bp.errorhandler(HeraldError)
 def _herald_error(exc: HeraldError):
     return _message_page(exc.status, "Something is not right", exc.message, exc.headers)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    """A client reads the portal in a browser: HTTP errors (a form too large, ...) are pages, not JSON."""
+    kept = {name: value for name, value in exc.get_response().headers.items() if name in ("Allow", "Retry-After")}
+    return _message_page(exc.code or 500, exc.name, exc.description or exc.name, kept)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    """An unexpected error is logged with the request id and answered with a page naming that id."""
+    request_id = getattr(g, "request_id", "-")
+    log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+    return _message_page(500, "Something went wrong",
+                         f"Something went wrong on our side. Please try again later, or tell the agency "
+                         f"(request id {request_id}).")
 
 
 @bp.errorhandler(RateLimitExceeded)
