@@ -12,7 +12,7 @@ from ai_drive import record_generations, set_key
 from conftest import assert_error
 from drive import work
 from fakes.gemini import API_KEY
-from herald import ai, ai_usage, background, crypto
+from herald import ai, ai_usage, background, crypto, plugins
 from herald.ai_provider import NoApiKey
 from herald.errors import HeraldError
 from herald.models import AIGeneration, AISetting, BackgroundJob, db, utcnow
@@ -95,8 +95,84 @@ def test_without_a_key_generate_is_no_api_key_and_nothing_is_recorded(ai_app, te
     with pytest.raises(NoApiKey) as caught:
         generate(ai_app, tenant)
     assert caught.value.code == "no_api_key" and caught.value.status == 400
-    assert "PUT /api/settings" in caught.value.message
+    assert caught.value.message == ("AI features need the workspace's API key for gemini, and none is stored. An "
+                                    'admin adds it with PUT /api/settings {"gemini_api_key": "…"} (scope admin).')
+    assert caught.value.field == "gemini_api_key"
     assert rows(tenant.workspace.id) == [] and gemini.requests == []
+
+
+# -- when AI is not available: the message says what is missing and who fixes it how ----------------
+
+def populate_hooks(api, tenant):
+    return api.post("/api/intelligence/populate-hooks", json={"client_id": tenant.client.id}, headers=tenant.headers)
+
+
+def test_gemini_disabled_for_the_workspace_says_how_to_enable_it(ai_app, api, tenant, gemini):
+    set_key(api, tenant)
+    assert api.put("/api/admin/plugins/gemini", json={"enabled": False}, headers=tenant.headers).status_code == 200
+    error = assert_error(populate_hooks(api, tenant), 403, "feature_disabled", None)
+    assert error["message"] == (
+        "AI generation is provided by the plugin 'gemini', which is disabled for this workspace. An admin of the "
+        'workspace enables it with PUT /api/admin/plugins/gemini {"enabled": true}; an operator with '
+        f"`herald plugins enable {tenant.workspace.id} gemini`.")
+    with pytest.raises(HeraldError) as caught:
+        generate(ai_app, tenant)
+    assert (caught.value.code, caught.value.status, caught.value.message) == ("feature_disabled", 403,
+                                                                              error["message"])
+    assert rows(tenant.workspace.id) == [] and gemini.generations == []
+    # Doing what it says is enough.
+    assert api.put("/api/admin/plugins/gemini", json={"enabled": True}, headers=tenant.headers).status_code == 200
+    assert populate_hooks(api, tenant).status_code == 202
+
+
+def test_a_key_saved_while_gemini_is_disabled_is_kept_with_a_warning(api, tenant, gemini):
+    api.put("/api/admin/plugins/gemini", json={"enabled": False}, headers=tenant.headers)
+    response = api.put("/api/settings", json={"gemini_api_key": API_KEY}, headers=tenant.headers)
+    assert response.status_code == 200
+    [warning] = response.get_json()["warnings"]
+    assert warning["code"] == "key_not_checked"
+    assert "disabled for this workspace" in warning["message"] and "stored unchecked" in warning["message"]
+    assert response.get_json()["settings"]["gemini_api_key_set"] is True and gemini.requests == []
+
+
+@pytest.fixture
+def forget_managers():
+    """Drop the plugin managers a test builds with HERALD_PLUGINS (they are cached per tuple for the process)."""
+    before = set(plugins._managers)
+    yield
+    for key in set(plugins._managers) - before:
+        plugins._managers.pop(key)
+
+
+def test_gemini_left_out_by_herald_plugins_says_so(build_app, tenant, gemini, forget_managers):
+    restricted = build_app(plugins=("instagram",), gemini_base_url=gemini.base_url)
+    error = assert_error(populate_hooks(restricted.test_client(), tenant), 403, "feature_disabled", None)
+    assert error["message"] == (
+        "AI features need an AI provider plugin, and none is loaded on this server. The gemini plugin is installed "
+        "but HERALD_PLUGINS leaves it out: an operator adds gemini to HERALD_PLUGINS (or unsets it to load every "
+        "installed plugin) and restarts Herald.")
+    with pytest.raises(HeraldError) as caught:
+        generate(restricted, tenant)
+    assert caught.value.message == error["message"]
+
+
+class Registry:
+    """What :func:`herald.ai.no_provider_message` asks of a registry: the installed plugins not loaded."""
+
+    def __init__(self, left_out):
+        self._left_out = left_out
+
+    def left_out(self):
+        return self._left_out
+
+
+def test_without_any_ai_plugin_installed_the_message_says_to_install_gemini():
+    assert ai.no_provider_message(Registry([])) == (
+        "AI features need an AI provider plugin, and none is loaded on this server. An operator installs the "
+        "herald-gemini distribution (`pip install -e plugins/gemini` from Herald's source) and restarts Herald; "
+        'then an admin of the workspace adds its Gemini API key with PUT /api/settings {"gemini_api_key": "…"}.')
+    assert "HERALD_PLUGINS also leaves out the installed plugins acme, pigeon" in ai.no_provider_message(
+        Registry(["acme", "pigeon"]))
 
 
 def test_a_failed_call_is_recorded_with_its_error_and_costs_nothing(ai_app, api, tenant, gemini):

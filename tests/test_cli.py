@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import http.client
 import json
+import logging
 import os
 import re
 import select
@@ -22,6 +23,7 @@ from redis_server import free_port
 
 import herald.models
 from conftest import TEST_REDIS_URL, assert_error
+from herald import logs
 from herald.app import create_app
 from herald.auth import digest
 from herald.cli import cli
@@ -399,6 +401,51 @@ def test_worker_class_setting():
         Config.from_env({"HERALD_WORKER_CLASS": "threads"})
 
 
+# -- console logging ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def restore_logging():
+    """Put back what a command under test replaced in this process's logging (pytest's handlers, levels)."""
+    root = logging.getLogger()
+    loggers = [logging.getLogger(name) for name in ("herald", *logs.RQ_LOGGERS)]
+    saved = (root.level, list(root.handlers), [(lg.level, list(lg.handlers), lg.propagate) for lg in loggers])
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    for logger, (level, handlers, propagate) in zip(loggers, saved[2], strict=True):
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+
+
+def burst_worker(app, redis_client) -> str:
+    """``herald worker --burst`` through the CLI runner after queueing a job that works and one that fails;
+    returns what it printed."""
+    get_queue(redis_client).enqueue("herald.auth.digest", "hello")
+    get_queue(redis_client).enqueue("herald.auth.digest", "too", "many")  # a TypeError
+    result = app.test_cli_runner().invoke(cli, ["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_worker_logs_its_start_and_failures_but_not_rqs_lines_for_every_job(app, redis_client, restore_logging):
+    printed = burst_worker(app, redis_client)
+    assert "INFO herald.cli: Worker consuming publish, default, webhooks (simple worker, with the scheduler)" in printed
+    assert "digest() takes 1 positional argument but 2 were given" in printed  # the failed job's traceback
+    assert "herald.auth.digest('hello')" not in printed and "Job OK" not in printed, printed
+
+
+def test_log_levels_come_from_the_settings(app, build_app, redis_client, restore_logging):
+    verbose_rq = build_app(log_level="WARNING", rq_log_level="INFO")
+    printed = burst_worker(verbose_rq, redis_client)
+    assert "herald.auth.digest('hello')" in printed and "Job OK" in printed
+    assert "Worker consuming" not in printed
+    assert Config.from_env({"HERALD_LOG_LEVEL": " debug ", "HERALD_RQ_LOG_LEVEL": "info"}).log_level == "DEBUG"
+    assert (Config().log_level, Config().rq_log_level) == ("INFO", "WARNING")
+    with pytest.raises(ValueError, match="HERALD_RQ_LOG_LEVEL must be one of DEBUG, INFO, WARNING"):
+        Config.from_env({"HERALD_RQ_LOG_LEVEL": "loud"})
+
+
 def test_run_starts_a_private_redis_when_none_answers(herald_env, start_herald, tenant, config):
     redis_port = free_port()
     port = next(port for port in iter(free_port, None) if port != redis_port)
@@ -406,6 +453,7 @@ def test_run_starts_a_private_redis_when_none_answers(herald_env, start_herald, 
     process = start_herald("run", "--port", port, env=herald_env)
     assert_healthy(wait_for_health(process, port))
     assert f"Started a private redis-server at redis://127.0.0.1:{redis_port}/0" in output(process)
+    assert f"Herald runs at http://127.0.0.1:{port} (web, worker, cron)" in output(process)
     assert "redis-server" in {Path(f"/proc/{pid}/comm").read_text().strip() for pid in descendants(process.pid)}
     private = redis.Redis.from_url(herald_env["HERALD_REDIS_URL"], socket_connect_timeout=1)
     assert private.ping()

@@ -12,9 +12,10 @@ from intel_data import make_post
 from conftest import assert_error
 from drive import work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
-from herald import cron, jobs
+from herald import cron, crypto, hookimpl, jobs, plugins
 from herald.app import create_app
-from herald.models import EngagementSnapshot, Event, PublishTask, db
+from herald.intelligence import pull
+from herald.models import Account, EngagementSnapshot, Event, PublishTask, db
 from herald.queue import get_queue
 
 
@@ -201,3 +202,122 @@ def test_the_pull_is_a_cron_job(config, redis_client):
     scheduler = cron.make_cron(redis_client, config)
     pull = [job for job in scheduler._cron_jobs if job.func is jobs.pull_engagement]
     assert len(pull) == 1 and pull[0].interval == config.engagement_pull_interval_seconds == 3 * 3600
+
+
+# -- what the pull costs the database ----------------------------------------------------------------
+
+class MeteredPlatform:
+    """Platform ``metered``: publishes nothing; every post it is asked about has 5 likes and a reach of 100."""
+
+    name = "metered"
+    post_types = ("post",)
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def publish(self, ctx):
+        raise AssertionError("the pull never publishes")
+
+    def fetch_metrics(self, account, platform_post_id, *, config):
+        self.asked.append(platform_post_id)
+        return {"likes": 5, "reach": 100}
+
+
+class MeteredPlugin:
+    def __init__(self):
+        self.platform = MeteredPlatform()
+
+    @hookimpl
+    def register_platforms(self, register):
+        register(self.platform)
+
+
+@pytest.fixture
+def metered(config, tenant):
+    """(the application state, the platform): Herald with only the built-in plugins and ``metered``,
+    so what the database sees is the pull's own work (a webhook sink reads its endpoints per event)."""
+    before = set(plugins._managers)
+    pm = plugins.get_plugin_manager(only=())
+    plugin = MeteredPlugin()
+    pm.register(plugin, name="metered")
+    application = create_app(dataclasses.replace(config, plugins=()))
+    yield application.extensions["herald"], plugin.platform
+    db.obj.close_all()
+    for key in set(plugins._managers) - before:  # managers are cached per HERALD_PLUGINS for the process
+        plugins._managers.pop(key)
+
+
+def metered_account(state, tenant, **fields) -> Account:
+    with db.connection_context():
+        return Account.create(workspace=tenant.workspace.id, platform="metered",
+                              external_id=f"m{Account.select().count()}",
+                              token_encrypted=crypto.encrypt(state.config.resolved_secret_key(), "token"), **fields)
+
+
+def publish_metered(tenant, account: Account, count: int) -> list[int]:
+    """``count`` posts published to ``account`` an hour ago; returns their ids."""
+    when = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)
+    ids = [make_post(tenant, f"Loaf {n}", when, platforms=("metered",)) for n in range(count)]
+    with db.connection_context():
+        for post_id in ids:
+            PublishTask.create(workspace=tenant.workspace.id, post=post_id, account=account.id, platform="metered",
+                               status="published", platform_post_id=f"mp_{post_id}", published_at=when)
+    return ids
+
+
+def pull_counting_statements(state) -> tuple[dict[str, int], list[str]]:
+    """Run the pull; returns its counts and every SQL statement it sent."""
+    database = db.obj
+    sent: list[str] = []
+    execute_sql = database.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        sent.append(sql)
+        return execute_sql(sql, params, *args, **kwargs)
+
+    database.execute_sql = counting
+    try:
+        with db.connection_context():
+            counts = pull.pull(state)
+    finally:
+        del database.execute_sql
+    return counts, sent
+
+
+def test_the_pull_sends_as_many_statements_for_40_posts_as_for_20(metered, tenant):
+    state, platform = metered
+    account = metered_account(state, tenant)
+    first = publish_metered(tenant, account, 20)
+    counts, twenty = pull_counting_statements(state)
+    assert counts == {"recorded": 20}
+    second = publish_metered(tenant, account, 20)
+    counts, forty = pull_counting_statements(state)
+    assert counts == {"recorded": 40}
+    # The tasks with their accounts; the snapshots; their events; the events marked dispatched.
+    assert len(forty) == len(twenty) == 4, forty
+    assert sorted(platform.asked) == sorted([f"mp_{post_id}" for post_id in first] * 2
+                                            + [f"mp_{post_id}" for post_id in second])
+    with db.connection_context():  # the history and the events, as one pull per post would have left them
+        rows = list(EngagementSnapshot.select().order_by(EngagementSnapshot.id))
+        assert [(row.post_id, row.source, row.likes, row.reach) for row in rows] == (
+            [(post_id, "metered", 5, 100) for post_id in first + first + second])
+        updates = list(Event.select().where(Event.type == "engagement.updated").order_by(Event.id))
+    assert [(event.workspace_id, event.data["post_id"]) for event in updates] == (
+        [(tenant.workspace.id, f"post_{post_id}") for post_id in first + first + second])
+    assert all(event.dispatched_at is not None for event in updates)
+    assert updates[-1].data["engagement"]["likes"] == 5 and updates[-1].data["engagement"]["source"] == "metered"
+
+
+def test_the_pull_writes_a_batch_at_a_time_and_checks_each_account_once(metered, tenant, monkeypatch):
+    state, platform = metered
+    monkeypatch.setattr(pull, "BATCH", 3)
+    posts = publish_metered(tenant, metered_account(state, tenant), 7)
+    expired = metered_account(state, tenant, token_expires_at=dt.datetime(2000, 1, 1))
+    publish_metered(tenant, expired, 4)
+    counts, sent = pull_counting_statements(state)
+    assert counts == {"recorded": 7, "account_unusable": 4}
+    assert sum(sql.startswith("UPDATE \"account\"") for sql in sent) == 1  # marked expired once
+    with db.connection_context():
+        assert [row.post_id for row in EngagementSnapshot.select().order_by(EngagementSnapshot.id)] == posts
+        assert Account.get_by_id(expired.id).status == "expired"
+        assert Event.select().where(Event.dispatched_at.is_null()).count() == 0

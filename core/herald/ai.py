@@ -44,17 +44,35 @@ def _registry() -> PluginRegistry:
 
 
 def provider_for(workspace_id: int, registry: PluginRegistry | None = None) -> Registered:
-    """The workspace's AI provider: Gemini when installed, else the first one installed.
+    """The workspace's AI provider: Gemini when loaded, else the first one loaded (by name).
 
-    403 ``feature_disabled`` when no provider is installed or its plugin is disabled for the workspace.
+    403 ``feature_disabled`` when no provider plugin is loaded (the message says whether to install
+    one or to stop ``HERALD_PLUGINS`` leaving it out) or when the provider's plugin is disabled for
+    the workspace (the message says how to enable it). A disabled provider is never replaced by
+    another one: the workspace's stored key would go to a provider it was not meant for.
     """
     registry = registry or _registry()
     providers = registry.ai_providers
     if not providers:
-        raise FeatureDisabled("No AI provider plugin is installed on this server (install herald-gemini).")
+        raise FeatureDisabled(no_provider_message(registry))
     registered = providers.get(DEFAULT_PROVIDER) or providers[sorted(providers)[0]]
     check_enabled(registry, workspace_id, registered.plugin, "AI generation")
     return registered
+
+
+def no_provider_message(registry: PluginRegistry) -> str:
+    """Why no AI provider is loaded, and what an operator does about it."""
+    message = "AI features need an AI provider plugin, and none is loaded on this server. "
+    left_out = registry.left_out()
+    if DEFAULT_PROVIDER in left_out:
+        return message + (f"The {DEFAULT_PROVIDER} plugin is installed but HERALD_PLUGINS leaves it out: an operator "
+                          f"adds {DEFAULT_PROVIDER} to HERALD_PLUGINS (or unsets it to load every installed plugin) "
+                          "and restarts Herald.")
+    hint = (f" (HERALD_PLUGINS also leaves out the installed plugins {', '.join(left_out)}: add the one that "
+            "provides AI, if any)") if left_out else ""
+    return message + (f"An operator installs the herald-gemini distribution (`pip install -e plugins/gemini` from "
+                      f"Herald's source){hint} and restarts Herald; then an admin of the workspace adds its Gemini "
+                      "API key with PUT /api/settings {\"gemini_api_key\": \"…\"}.")
 
 
 def check_ready(workspace_id: int, config: Config, registry: PluginRegistry | None = None) -> None:

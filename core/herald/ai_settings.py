@@ -38,8 +38,9 @@ def provider_settings(workspace_id: int, config: Config, provider_name: str) -> 
     row = load(workspace_id)
     key = _decrypt(config, row)
     if not key:
-        raise NoApiKey(f"AI features need an API key for {provider_name}. Add the workspace's key with "
-                       f"{SETTINGS_HINT} {{\"gemini_api_key\": \"…\"}} (scope admin).", field="gemini_api_key")
+        raise NoApiKey(f"AI features need the workspace's API key for {provider_name}, and none is stored. An admin "
+                       f"adds it with {SETTINGS_HINT} {{\"gemini_api_key\": \"…\"}} (scope admin).",
+                       field="gemini_api_key")
     return ProviderSettings(api_key=key, model=row.gemini_model, config=config)
 
 

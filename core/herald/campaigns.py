@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from .errors import NotFound, ValidationError
-from .models import Campaign, Client, Post, isoformat, utcnow
+from .models import Campaign, Post, isoformat, utcnow
 from .posts import get_client
 
 STATUSES = ("planned", "active", "paused", "completed", "archived")
@@ -136,8 +136,3 @@ def detail(campaign: Campaign) -> dict:
         "average_post_engagement_rate": round_rate(sum(rates) / len(rates)) if rates else None,
     }
     return body
-
-
-def client_of(workspace_id: int, client_id: int | None) -> Client | None:
-    """The client for a campaign filter (404 for another workspace's), or None."""
-    return get_client(workspace_id, client_id) if client_id is not None else None

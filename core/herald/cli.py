@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -15,7 +16,10 @@ from urllib.parse import urlparse
 import click
 from flask.cli import FlaskGroup
 
+from . import logs
 from .config import WORKER_CLASSES, Config
+
+log = logging.getLogger("herald.cli")
 
 
 def _create_app():
@@ -189,6 +193,7 @@ def serve(host, port, workers):
     from gunicorn.app.base import BaseApplication
 
     config = _config()
+    logs.configure(config)
     port = port or config.port
 
     class HeraldServer(BaseApplication):
@@ -196,6 +201,7 @@ def serve(host, port, workers):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("loglevel", config.log_level.lower())  # its start-up lines are Herald's
 
         def load(self):
             return _create_app()
@@ -217,10 +223,15 @@ def worker(queues, burst, worker_class):
     from .queue import QUEUE_NAMES, make_worker
 
     state = _state()
+    logs.configure(state.config)
     # Forked work-horses must not inherit an open database connection from this process.
     db.close_all()
-    chosen = SimpleWorker if (worker_class or state.config.worker_class) == "simple" else Worker
-    make_worker(state.redis, queues or QUEUE_NAMES, worker_class=chosen).work(with_scheduler=True, burst=burst)
+    kind = worker_class or state.config.worker_class
+    chosen = SimpleWorker if kind == "simple" else Worker
+    names = queues or QUEUE_NAMES
+    log.info("Worker consuming %s (%s worker, with the scheduler)%s", ", ".join(names), kind,
+             " until the queues are empty" if burst else "")
+    make_worker(state.redis, names, worker_class=chosen).work(with_scheduler=True, burst=burst)
 
 
 @cli.command("cron")
@@ -229,7 +240,17 @@ def cron():
     from .cron import make_cron
 
     state = _state()
-    make_cron(state.redis, state.config).start()
+    config = state.config
+    logs.configure(config)
+    log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s",
+             _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
+             _every(config.engagement_pull_interval_seconds))
+    make_cron(state.redis, config).start()
+
+
+def _every(seconds: int) -> str:
+    """``30 s``, ``6 h``: an interval as people say it."""
+    return f"{seconds // 3600} h" if seconds >= 3600 and seconds % 3600 == 0 else f"{seconds} s"
 
 
 def _redis_answers(url: str) -> bool:
@@ -287,6 +308,7 @@ def _port_free(port: int) -> bool:
 def run(port):
     """Run everything on one machine: web (gunicorn), a worker with the scheduler, cron, and Redis if needed."""
     config = _config()
+    logs.configure(config)
     env = dict(os.environ)
     children: list[subprocess.Popen] = []
 
@@ -310,8 +332,11 @@ def run(port):
         env["HERALD_REDIS_URL"] = url
         click.echo(f"Started a private redis-server at {url} (data in {config.data_dir / 'redis'}).")
     herald = [sys.executable, "-m", "herald.cli"]
-    for command in (["worker"], ["cron"], ["serve", "--port", str(port or config.port)]):
+    port = port or config.port
+    for command in (["worker"], ["cron"], ["serve", "--port", str(port)]):
         children.append(subprocess.Popen([*herald, *command], env=env))
+    click.echo(f"Herald runs at http://127.0.0.1:{port} (web, worker, cron); Ctrl-C stops it. Logs: Herald's at "
+               f"{config.log_level} (HERALD_LOG_LEVEL), RQ's at {config.rq_log_level} (HERALD_RQ_LOG_LEVEL).")
     while all(child.poll() is None for child in children):
         time.sleep(0.5)
     click.echo("A Herald process stopped; shutting the others down.", err=True)

@@ -42,6 +42,16 @@ def _worker_class(value: str) -> str:
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(name: str, value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{name} must be one of {', '.join(LOG_LEVELS)}, not {value!r}.")
+    return level
+
+
 def _csv(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
@@ -96,6 +106,10 @@ class Config:
     # many days back (older posts hardly change, and every post costs platform API calls).
     engagement_pull_interval_seconds: int = 3 * 3600
     engagement_pull_days: int = 30
+    # Console logging of the herald processes: Herald's own loggers (``herald.*``, the web server's
+    # start-up lines) and RQ's, whose INFO lines (several per job, a job every 30 s) would bury the rest.
+    log_level: str = "INFO"
+    rq_log_level: str = "WARNING"
     testing: bool = False
 
     @classmethod
@@ -132,6 +146,9 @@ class Config:
         if env.get("HERALD_ENGAGEMENT_PULL_DAYS"):
             values["engagement_pull_days"] = _whole_number("HERALD_ENGAGEMENT_PULL_DAYS",
                                                            env["HERALD_ENGAGEMENT_PULL_DAYS"])
+        for name, field in (("HERALD_LOG_LEVEL", "log_level"), ("HERALD_RQ_LOG_LEVEL", "rq_log_level")):
+            if env.get(name):
+                values[field] = _log_level(name, env[name])
         if env.get("HERALD_KEY_CACHE_SECONDS"):
             values["key_cache_seconds"] = float(env["HERALD_KEY_CACHE_SECONDS"])
         values["plugins"] = _csv(env.get("HERALD_PLUGINS"))

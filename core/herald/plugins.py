@@ -140,6 +140,11 @@ class PluginRegistry:
         return sorted(name for name, plugin in self.pm.list_name_plugin()
                       if plugin is not None and not isinstance(plugin, SinkDispatcher))
 
+    def left_out(self) -> list[str]:
+        """Names of the installed plugins that were not loaded (``HERALD_PLUGINS`` leaves them out), sorted."""
+        loaded = set(self.plugin_names())
+        return sorted({ep.name for ep in entry_points(group="herald")} - loaded)
+
     def blueprints(self) -> list[Registered]:
         """The Flask blueprints plugins registered (``register_blueprints``), checked once."""
         found: list[Registered] = []
@@ -280,4 +285,5 @@ def check_enabled(registry: PluginRegistry, workspace_id: int, plugin_name: str,
     if not plugin_enabled(workspace_id, plugin_name):
         raise FeatureDisabled(
             f"{what} is provided by the plugin {plugin_name!r}, which is disabled for this workspace. "
-            f"An operator can enable it with `herald plugins enable <workspace> {plugin_name}`.")
+            f"An admin of the workspace enables it with PUT /api/admin/plugins/{plugin_name} "
+            f"{{\"enabled\": true}}; an operator with `herald plugins enable {workspace_id} {plugin_name}`.")

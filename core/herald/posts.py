@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, NamedTuple
 
 import peewee as pw
 
@@ -124,15 +125,44 @@ def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, ca
     return post
 
 
+class EngagementReading(NamedTuple):
+    """Metrics of one post, read from ``source`` at ``recorded_at`` (naive UTC)."""
+
+    workspace_id: int
+    post_id: int
+    metrics: dict[str, int]
+    source: str
+    recorded_at: dt.datetime
+
+
 def record_engagement(post: Post, metrics: dict[str, int], source: str) -> EngagementSnapshot:
     """Append an engagement snapshot (history is kept, never overwritten) and emit ``engagement.updated``."""
+    values = _metric_values(metrics)
+    snapshot = EngagementSnapshot.create(post=post, source=source, **values)
+    events.record(post.workspace_id, "engagement.updated", _engagement_event(post.id, snapshot))
+    return snapshot
+
+
+def record_engagements(readings: list[EngagementReading]) -> None:
+    """:func:`record_engagement` for many posts in two statements: the snapshots, then their events."""
+    snapshots = [EngagementSnapshot(post=reading.post_id, source=reading.source, recorded_at=reading.recorded_at,
+                                    **_metric_values(reading.metrics)) for reading in readings]
+    EngagementSnapshot.bulk_create(snapshots)
+    events.record_many("engagement.updated", [(reading.workspace_id, _engagement_event(reading.post_id, snapshot))
+                                              for reading, snapshot in zip(readings, snapshots, strict=True)])
+
+
+def _metric_values(metrics: dict[str, int]) -> dict[str, int]:
+    """The known metrics that have a value; 400 when there is none."""
     values = {name: metrics[name] for name in METRICS if metrics.get(name) is not None}
     if not values:
         raise ValidationError(f"Send at least one metric: {', '.join(METRICS)}.", field="likes")
-    snapshot = EngagementSnapshot.create(post=post, source=source, **values)
-    events.record(post.workspace_id, "engagement.updated",
-                  {"post_id": f"post_{post.id}", "engagement": serialize_engagement(snapshot)})
-    return snapshot
+    return values
+
+
+def _engagement_event(post_id: int, snapshot: EngagementSnapshot) -> dict[str, Any]:
+    """The data of an ``engagement.updated`` event."""
+    return {"post_id": f"post_{post_id}", "engagement": serialize_engagement(snapshot)}
 
 
 def serialize_engagement(snapshot: EngagementSnapshot | None) -> dict[str, Any] | None:

@@ -1,5 +1,5 @@
 """Helpers shared by the blueprints: the ``endpoint`` decorator (auth, scope, body validation,
-OpenAPI record) and JSON body parsing."""
+OpenAPI record), JSON body parsing and query parameters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import json
 from flask import Blueprint, current_app, g, request
 
 from .. import idempotency
-from ..errors import HeraldError, PayloadTooLarge, UnsupportedMediaType, ValidationError, error_response
+from ..errors import HeraldError, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError, error_response
+from ..models import Client
+from ..posts import get_client
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,8 @@ class EndpointDoc:
 
 ENDPOINTS: list[EndpointDoc] = []
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The largest id an integer primary key holds (PostgreSQL's ``integer``); a larger one names no row.
+MAX_ROW_ID = 2**31 - 1
 
 
 def state():
@@ -119,3 +123,24 @@ def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     if not minimum <= value <= maximum:
         raise ValidationError(f"{name} must be between {minimum} and {maximum}.", field=name)
     return value
+
+
+def client_arg(*, required: bool = False) -> Client | None:
+    """The caller's workspace's client named by the ``client_id`` query parameter, or None when it is absent.
+
+    400 ``validation_error`` (field ``client_id``) when it is not a positive whole number, or absent
+    although ``required``; 404 ``not_found`` when no client of the workspace has it (another
+    workspace's and archived clients included).
+    """
+    raw = request.args.get("client_id", "")
+    if raw == "":
+        if required:
+            raise ValidationError("client_id is required.", field="client_id")
+        return None
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ValidationError("client_id must be a positive whole number.", field="client_id")
+    client_id = int(raw)
+    if client_id > MAX_ROW_ID:
+        raise NotFound(f"No client {client_id} in this workspace.", field="client_id")
+    return get_client(g.principal.workspace_id, client_id)

@@ -2,13 +2,11 @@
 ``GET /api/ai-design/templates`` (and ``/<id>``). Newest first, optionally one client's; another
 workspace's result is 404. Same scope as the endpoints that create them (``intelligence``)."""
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 
 from .. import ai_competitor, ai_design
-from ..errors import ValidationError
 from ..models import CompetitorAnalysis, DesignTemplate
-from ..posts import get_client
-from . import endpoint, int_arg
+from . import client_arg, endpoint, int_arg
 
 bp = Blueprint("ai_results", __name__, url_prefix="/api")
 
@@ -19,11 +17,9 @@ LIST_QUERY = (("client_id", "integer", "only this client's"), ("limit", "integer
 def _listed(model, serialize, name: str):
     """``{name: [...], "total": n}``: the workspace's rows of ``model``, newest first, filtered and paged."""
     query = model.select().where(model.workspace == g.principal.workspace_id)
-    raw = request.args.get("client_id")
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValidationError("client_id must be a positive whole number.", field="client_id")
-        query = query.where(model.client == get_client(g.principal.workspace_id, int(raw)).id)
+    client = client_arg()
+    if client is not None:
+        query = query.where(model.client == client.id)
     total = query.count()
     rows = query.order_by(model.created_at.desc(), model.id.desc()).limit(int_arg("limit", 50, 1, 200)).offset(
         int_arg("offset", 0, 0, 10**9))

@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify, request
 from .. import campaigns
 from ..errors import ValidationError
 from ..models import Campaign
-from . import endpoint, int_arg
+from . import client_arg, endpoint, int_arg
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 
@@ -22,11 +22,9 @@ def create_campaign(payload):
 def list_campaigns():
     """The workspace's campaigns, newest first, each with its number of posts."""
     query = Campaign.select().where(Campaign.workspace == g.principal.workspace_id)
-    client_id = request.args.get("client_id")
-    if client_id:
-        if not client_id.isdigit():
-            raise ValidationError("client_id must be a positive whole number.", field="client_id")
-        query = query.where(Campaign.client == campaigns.client_of(g.principal.workspace_id, int(client_id)).id)
+    client = client_arg()
+    if client is not None:
+        query = query.where(Campaign.client == client.id)
     status = request.args.get("status")
     if status:
         if status not in campaigns.STATUSES:

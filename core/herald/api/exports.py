@@ -4,27 +4,16 @@ The big ones are streamed: the response body is produced while it is sent, a bat
 time, so an export of any size needs the memory of one batch.
 """
 
-from flask import Blueprint, Response, g, request, stream_with_context
+from flask import Blueprint, Response, g, stream_with_context
 
 from .. import archive, daily_analytics, exports
 from ..csvsafe import csv_lines
-from ..errors import ValidationError
 from ..models import Workspace, utcnow
 from ..posts import get_client
-from . import endpoint, int_arg, state
+from . import client_arg, endpoint, int_arg, state
 from .clients import serialize_client
 
 bp = Blueprint("exports", __name__)
-
-
-def _client_arg():
-    """The ``client_id`` query parameter as the workspace's client, or None when absent."""
-    raw = request.args.get("client_id")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit():
-        raise ValidationError("client_id must be a whole number.", field="client_id")
-    return get_client(g.principal.workspace_id, int(raw))
 
 
 def _download(body, mimetype: str, filename: str) -> Response:
@@ -43,7 +32,7 @@ def _stamp() -> str:
           query=(("client_id", "integer", "only this client's posts (default: every client)"),))
 def export_posts():
     """Every post with its latest engagement; cells a spreadsheet would run as formulas are neutralised."""
-    client = _client_arg()
+    client = client_arg()
     rows = exports.post_csv_rows(g.principal.workspace_id, client.id if client else None)
     suffix = f"-client-{client.id}" if client else ""
     return _download(csv_lines(exports.POST_COLUMNS, rows), "text/csv",
@@ -57,7 +46,7 @@ def export_posts():
 def export_analytics():
     """One row per day of the period (today included), zeros on quiet days."""
     period = int_arg("period", 30, 1, 365)
-    client = _client_arg()
+    client = client_arg()
     workspace = Workspace.get_by_id(g.principal.workspace_id)
     timezone = client.timezone if client else (workspace.settings or {}).get("timezone") or "UTC"
     days = daily_analytics.daily(workspace.id, period, client_id=client.id if client else None, timezone=timezone)

@@ -5,28 +5,18 @@ Everything here works from the workspace's own data; nothing calls an AI provide
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 
 from .. import publishing
 from ..errors import ValidationError
 from ..intelligence import audit, engagement, history, hooks, memory, patterns, report, scoring
 from ..models import Client, Post, utcnow, write_transaction
 from ..posts import get_client, lock_post, record_version, snapshot
-from . import endpoint, int_arg, state
+from . import client_arg, endpoint, int_arg, state
 
 bp = Blueprint("intelligence", __name__, url_prefix="/api/intelligence")
 
 CLIENT_QUERY = ("client_id", "integer", "required: the client")
-
-
-def client_arg() -> Client:
-    """The workspace's client named by the required ``client_id`` query parameter."""
-    raw = request.args.get("client_id", "")
-    if not raw:
-        raise ValidationError("client_id is required.", field="client_id")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationError("client_id must be a positive whole number.", field="client_id")
-    return get_client(g.principal.workspace_id, int(raw))
 
 
 def platform_names(value) -> tuple[str, ...]:
@@ -93,7 +83,7 @@ def push_engagement_batch(payload):
           scope="intelligence", query=(CLIENT_QUERY,))
 def brand_memory():
     """What the client's own posts say about it."""
-    client = client_arg()
+    client = client_arg(required=True)
     return jsonify(memory.build(client, history.load(g.principal.workspace_id, client)))
 
 
@@ -101,7 +91,7 @@ def brand_memory():
           scope="intelligence", query=(CLIENT_QUERY, ("limit", "integer", "1-200, default 50")))
 def top_hooks():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
-    client = client_arg()
+    client = client_arg(required=True)
     limit = int_arg("limit", 50, 1, 200)
     return jsonify(hooks.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
                                limit=limit))
@@ -113,7 +103,7 @@ def top_hooks():
                  ("min_sample", "integer", f"posts a pattern needs, 1-100, default {patterns.MIN_SAMPLE}")))
 def top_patterns():
     """Post type, length, time, day and hook style against the client's baseline engagement rate."""
-    client = client_arg()
+    client = client_arg(required=True)
     min_sample = int_arg("min_sample", patterns.MIN_SAMPLE, 1, 100)
     body = patterns.analyse(history.load(g.principal.workspace_id, client), min_sample=min_sample)
     return jsonify({"client_id": client.id, **body})
@@ -132,7 +122,7 @@ def analyze_performance(payload):
           query=(CLIENT_QUERY, ("period", "integer", "days the audit covers, 1-365, default 30")))
 def export_report():
     """Memory, hooks, patterns, audit and scores in one document (served as a download)."""
-    client = client_arg()
+    client = client_arg(required=True)
     period = int_arg("period", 30, 1, 365)
     now = utcnow()
     body = report.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),

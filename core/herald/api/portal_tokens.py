@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify, request
 
 from .. import portal
 from ..models import PortalToken
-from . import endpoint, int_arg, state
+from . import client_arg, endpoint, state
 
 bp = Blueprint("portal_tokens", __name__, url_prefix="/api/client-portal")
 
@@ -28,9 +28,9 @@ def create_token(payload):
 def list_tokens():
     """Every link of the workspace, newest first, with its status (active, expired, revoked)."""
     query = PortalToken.select().where(PortalToken.workspace == g.principal.workspace_id)
-    client_id = int_arg("client_id", 0, 0, 2**31)
-    if client_id:
-        query = query.where(PortalToken.client == client_id)
+    client = client_arg()
+    if client is not None:
+        query = query.where(PortalToken.client == client.id)
     return jsonify({"tokens": [portal.serialize_link(row) for row in query.order_by(PortalToken.id.desc())]})
 
 
