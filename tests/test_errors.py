@@ -79,3 +79,32 @@ def test_unexpected_exception_is_500_with_request_id(exploding_app, tenant, capl
 
 def test_request_id_is_echoed_when_sent(client):
     assert client.get("/health", headers={"X-Request-ID": "abc123"}).headers["X-Request-ID"] == "abc123"
+
+
+HUGE = "99999999999999999999999"  # past SQLite's 64-bit integers: a query with it raises OverflowError
+
+
+@pytest.mark.parametrize("path", [
+    f"/api/clients/{HUGE}", "/api/clients/9223372036854775808", f"/api/clients/{HUGE}/health",
+    f"/api/media/{HUGE}", f"/v1/posts/post_{HUGE}", f"/v1/posts/{HUGE}", f"/v1/accounts/acc_{HUGE}",
+    f"/api/campaigns/{HUGE}", f"/v1/webhooks/wh_{HUGE}", "/v1/posts/post_²",
+])
+def test_an_id_too_big_or_not_a_number_is_404_not_500(client, tenant, path):
+    assert_error(client.get(path, headers=tenant.headers), 404, "not_found")
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({"action": "create_post", "client_id": int(HUGE)}, "client_id"),
+    ({"action": "create_post", "client_id": 1, "media": [int(HUGE)]}, "media.0"),
+    ({"action": "list_posts", "client_id": int(HUGE)}, "client_id"),
+    ({"action": "update_engagement", "post_id": int(HUGE), "likes": 1}, "post_id"),
+])
+def test_an_id_too_big_in_a_body_is_a_400_naming_the_field(client, tenant, payload, field):
+    assert_error(client.post("/api/webhooks", json=payload, headers=tenant.headers), 400, "validation_error", field)
+
+
+def test_an_id_too_big_in_v1_publish_is_refused(client, tenant):
+    response = client.post("/v1/publish", json={"accounts": [f"acc_{HUGE}"], "content": "Hi", "client_id": int(HUGE)},
+                           headers=tenant.headers)
+    assert response.status_code in (400, 404)
+    assert response.get_json()["error"]["field"] in ("client_id", "accounts.0")

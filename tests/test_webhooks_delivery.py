@@ -99,6 +99,7 @@ def test_retry_after_as_an_http_date_is_understood():
     assert deliveries.parse_retry_after("30", now) == 30
     assert deliveries.parse_retry_after("999999999", now) == deliveries.MAX_RETRY_AFTER
     assert deliveries.parse_retry_after("soon", now) is None
+    assert deliveries.parse_retry_after("²", now) is None  # a digit to str.isdigit, not to float()
 
 
 def test_a_delivery_fails_after_the_eighth_attempt(client, tenant, redis_client):

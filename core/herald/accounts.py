@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from . import crypto
+from . import crypto, ids
 from .errors import HeraldError, NotFound, ValidationError
 from .models import Account, isoformat, utcnow, write_transaction
 from .platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
@@ -17,12 +17,10 @@ ACCOUNT_PREFIX = "acc_"
 
 def parse_account_id(value, field: str = "account_id") -> int:
     """``"acc_12"`` (or ``12``) as 12; 404 naming ``field`` for anything else."""
-    text = str(value)
-    if text.startswith(ACCOUNT_PREFIX):
-        text = text[len(ACCOUNT_PREFIX):]
-    if not text.isdigit():
+    number = ids.parse_id(value, ACCOUNT_PREFIX)
+    if number is None:
         raise NotFound(f"No account {value!r} in this workspace.", field=field)
-    return int(text)
+    return number
 
 
 def get_account(workspace_id: int, value, field: str = "account_id") -> Account:

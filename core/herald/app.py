@@ -17,6 +17,7 @@ from .actions import add_action_schemas
 from .auth import Authenticator
 from .config import Config
 from .errors import register_error_handlers
+from .ids import IdConverter
 from .models import bind_database, db
 from .plugins import PluginRegistry, get_plugin_manager, install_sink_dispatcher
 from .schemas import SchemaStore
@@ -60,6 +61,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     """Build the Herald application for ``config`` (default: from the environment)."""
     config = config or Config.from_env()
     app = Flask("herald")
+    app.url_map.converters["int"] = IdConverter  # before any route: a too-big id is a 404, not an overflow
     app.config.update(
         MAX_CONTENT_LENGTH=JSON_BODY_LIMIT,
         SECRET_KEY=config.resolved_secret_key(),

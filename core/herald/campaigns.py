@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from . import ids
 from .errors import NotFound, ValidationError
 from .models import Campaign, Post, isoformat, utcnow
 from .posts import get_client
@@ -15,10 +16,10 @@ STATUSES = ("planned", "active", "paused", "completed", "archived")
 
 def get_campaign(workspace_id: int, campaign_id: Any, field: str | None = "campaign_id") -> Campaign:
     """The workspace's campaign; 404 naming ``field`` otherwise (another workspace's is not found)."""
-    text = str(campaign_id)
+    number = ids.parse_id(campaign_id)
     campaign = None
-    if text.isdigit() and int(text) > 0:
-        campaign = Campaign.get_or_none((Campaign.id == int(text)) & (Campaign.workspace == workspace_id))
+    if number is not None:
+        campaign = Campaign.get_or_none((Campaign.id == number) & (Campaign.workspace == workspace_id))
     if campaign is None:
         raise NotFound(f"No campaign {campaign_id!r} in this workspace.", field=field)
     return campaign

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import accounts, events, hotpath, queue, schedule, tasks
+from . import accounts, events, hotpath, ids, queue, schedule, tasks
 from .campaigns import campaign_for_post
 from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .intelligence import heuristic
@@ -29,12 +29,10 @@ VIDEO_TYPES = ("video/mp4", "video/quicktime")
 
 def parse_id(value: Any, prefix: str, what: str, field: str) -> int:
     """``"post_42"`` / ``"42"`` / ``42`` as 42; 404 naming ``field`` otherwise."""
-    text = str(value)
-    if text.startswith(prefix):
-        text = text[len(prefix):]
-    if not text.isdigit() or int(text) < 1:
+    number = ids.parse_id(value, prefix)
+    if number is None:
         raise NotFound(f"No {what} {value!r} in this workspace.", field=field)
-    return int(text)
+    return number
 
 
 def get_post(workspace_id: int, value: Any, field: str = "post_id") -> Post:

@@ -9,7 +9,7 @@ import json
 
 from flask import Blueprint, current_app, g, request
 
-from .. import idempotency
+from .. import idempotency, ids
 from ..errors import HeraldError, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError, error_response
 from ..models import Client
 from ..posts import get_client
@@ -34,8 +34,6 @@ class EndpointDoc:
 
 ENDPOINTS: list[EndpointDoc] = []
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# The largest id an integer primary key holds (PostgreSQL's ``integer``); a larger one names no row.
-MAX_ROW_ID = 2**31 - 1
 
 
 def state():
@@ -140,7 +138,7 @@ def client_arg(*, required: bool = False) -> Client | None:
     # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ValidationError("client_id must be a positive whole number.", field="client_id")
-    client_id = int(raw)
-    if client_id > MAX_ROW_ID:
-        raise NotFound(f"No client {client_id} in this workspace.", field="client_id")
+    client_id = ids.parse_id(raw)
+    if client_id is None:  # more digits than any id has
+        raise NotFound(f"No client {raw} in this workspace.", field="client_id")
     return get_client(g.principal.workspace_id, client_id)

@@ -102,7 +102,7 @@ def retry_delay(answer: dict[str, Any], headers: dict) -> float | None:
             if match:
                 return float(match.group(1))
     value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
-    if value and value.strip().isdigit():
+    if value and value.strip().isascii() and value.strip().isdigit():
         return float(value)
     return None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
+from herald import ids
 from herald.api import endpoint, int_arg, state
 from herald.errors import Conflict, NotFound, ValidationError
 from herald.plugins import plugin_feature
@@ -137,6 +138,7 @@ def _attempt_page(condition) -> dict:
 
 
 def _cursor(value: str) -> int:
-    if value.startswith(ATTEMPT_PREFIX) and value[len(ATTEMPT_PREFIX):].isdigit():
-        return int(value[len(ATTEMPT_PREFIX):])
+    number = ids.parse_id(value, ATTEMPT_PREFIX) if value.startswith(ATTEMPT_PREFIX) else None
+    if number is not None:
+        return number
     raise ValidationError("cursor must be the next_cursor of a previous page.", field="cursor")

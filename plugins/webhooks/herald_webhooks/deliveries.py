@@ -137,7 +137,7 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # isdigit alone also takes "²", which float() refuses
         seconds = float(value)
     else:
         try:

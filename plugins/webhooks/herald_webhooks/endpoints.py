@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from herald import events, netguard
+from herald import events, ids, netguard
 from herald.errors import NotFound, ValidationError
 from herald.models import isoformat, utcnow, write_transaction
 
@@ -22,8 +22,9 @@ def secret_key(state) -> str:
 
 def parse_id(value: str, prefix: str, what: str) -> int:
     """The number in an id such as ``wh_12``; 404 when ``value`` cannot be one."""
-    if isinstance(value, str) and value.startswith(prefix) and value[len(prefix):].isdigit():
-        return int(value[len(prefix):])
+    number = ids.parse_id(value, prefix) if isinstance(value, str) and value.startswith(prefix) else None
+    if number is not None:
+        return number
     raise NotFound(f"No {what} {value!r} in this workspace.")
 
 
