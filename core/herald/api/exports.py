@@ -6,7 +6,7 @@ time, so an export of any size needs the memory of one batch.
 
 from flask import Blueprint, Response, g, stream_with_context
 
-from .. import archive, daily_analytics, exports
+from .. import archive, daily_analytics, exports, publishing
 from ..csvsafe import csv_lines
 from ..models import Workspace, utcnow
 from ..posts import get_client
@@ -48,7 +48,7 @@ def export_analytics():
     period = int_arg("period", 30, 1, 365)
     client = client_arg()
     workspace = Workspace.get_by_id(g.principal.workspace_id)
-    timezone = client.timezone if client else (workspace.settings or {}).get("timezone") or "UTC"
+    timezone = publishing.default_zone(workspace, client)
     days = daily_analytics.daily(workspace.id, period, client_id=client.id if client else None, timezone=timezone)
     suffix = f"-client-{client.id}" if client else ""
     response = _download(csv_lines(daily_analytics.COLUMNS, (day.row() for day in days)), "text/csv",
