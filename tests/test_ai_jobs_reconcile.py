@@ -8,7 +8,9 @@ import datetime as dt
 import os
 import subprocess
 import threading
+import time
 
+import pytest
 from rq.worker import Worker
 from test_crash import HERALD, kill_tree
 
@@ -72,6 +74,29 @@ def test_a_queued_job_lost_in_a_redis_flush_is_enqueued_again_and_runs_once(api,
     assert len(gemini.generations) == 1 and [row.status for row in generations(tenant.workspace.id)] == ["succeeded"]
     with db.connection_context():
         assert GeneratedHook.select().count() == 20
+
+
+def test_a_running_job_stamps_its_pulse_while_its_call_lasts_and_removes_it_after(api, tenant, gemini, redis_client,
+                                                                                monkeypatch):
+    monkeypatch.setattr(background, "PULSE_EVERY", 0.02)
+    set_key(api, tenant)
+    gemini.reply_json(hooks(20))
+    job_id = start_hooks(api, tenant)
+    seen = []
+
+    def slow_call():  # the worker waits on this call; its pulse thread goes on stamping
+        deadline = time.monotonic() + 10
+        while len(set(seen)) < 3 and time.monotonic() < deadline:
+            stamp = redis_client.get(background.pulse_key(job_id))
+            if stamp is not None:
+                seen.append(stamp)
+        assert reconcile() == {"requeued": 0, "interrupted": 0}  # a slow call is not a dead worker
+
+    gemini.on_generate = slow_call
+    assert work(redis_client) == 1
+    assert len(set(seen)) >= 3, "the pulse was not stamped again during the call"
+    assert job(api, tenant, job_id)["status"] == "succeeded"
+    assert not redis_client.exists(background.pulse_key(job_id))
 
 
 def test_a_queued_job_whose_rq_job_failed_before_claiming_it_runs_again(api, tenant, gemini, redis_client):
@@ -159,8 +184,9 @@ def worker_env(config, gemini) -> dict[str, str]:
     return env
 
 
-def test_a_worker_killed_during_the_gemini_call_fails_its_job_once_its_key_expires(api, tenant, gemini, config,
-                                                                                   redis_client):
+@pytest.mark.parametrize("noticed_by", ["its stale pulse", "its worker key expiring"])
+def test_a_worker_killed_during_the_gemini_call_fails_its_job_once_noticed(api, tenant, gemini, config, redis_client,
+                                                                           noticed_by):
     set_key(api, tenant)
     job_id = start_hooks(api, tenant)
     arrived, release = threading.Event(), threading.Event()
@@ -181,10 +207,15 @@ def test_a_worker_killed_during_the_gemini_call_fails_its_job_once_its_key_expir
             kill_tree(process)
     gemini.on_generate = None
     assert job(api, tenant, job_id)["status"] == "running" and used(api, tenant) == 1
-    assert reconcile() == {"requeued": 0, "interrupted": 0}  # the worker's key has not expired yet
+    assert reconcile() == {"requeued": 0, "interrupted": 0}  # its pulse is fresh, its worker key alive
     worker_keys = Worker.all_keys(connection=redis_client)
     assert len(worker_keys) == 1
-    redis_client.delete(*worker_keys)  # what its expiry does, without waiting out the TTL
+    stamp = float(redis_client.get(background.pulse_key(job_id)))
+    if noticed_by == "its stale pulse":  # what a minute without stamps looks like, without waiting it out
+        redis_client.set(background.pulse_key(job_id), stamp - background.PULSE_STALE - 1)
+        assert redis_client.exists(*worker_keys)  # RQ keeps the key for the whole job timeout (15 min)
+    else:  # an older Herald stamped no pulse: only the worker key's expiry tells
+        redis_client.delete(background.pulse_key(job_id), *worker_keys)
     assert reconcile() == {"requeued": 0, "interrupted": 1}
     failed = job(api, tenant, job_id)
     assert failed["error"]["code"] == "job_interrupted" and "stopped" in failed["error"]["message"]

@@ -13,7 +13,9 @@ because an AI call that already ran would be paid for twice.
 The row is the source of truth. :func:`reconcile` (run by ``herald cron`` through
 :func:`herald.jobs.reconcile`) re-enqueues ``queued`` jobs whose RQ job Redis lost, and fails
 ``running`` jobs whose worker is gone with ``job_interrupted`` (never running them again), releasing
-the plan slot their AI call had reserved.
+the plan slot their AI call had reserved. A running job stamps a pulse in Redis every 10 s, so a
+worker killed mid-job is noticed within a minute, not when RQ lets its worker key expire (the job
+timeout, 15 minutes).
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ import importlib
 import json
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
+from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -47,6 +52,14 @@ ENQUEUE_GRACE = dt.timedelta(seconds=30)
 # Redis forgot and that started longer ago than this has no worker any more.
 LOST_RUNNING_AFTER = dt.timedelta(seconds=JOB_TIMEOUT + 60)
 RECONCILE_BATCH = 1000
+# While a job runs, its process stamps a pulse key every PULSE_EVERY seconds. RQ keeps a worker's key
+# alive for the whole job timeout (15 min) however the job is doing, so the pulse is what tells a
+# worker killed mid-job from a slow AI call within a minute. A job whose pulse is older than
+# PULSE_STALE has no process any more. A job started without a pulse (by an older Herald) is judged
+# by its worker's key alone.
+PULSE_EVERY = 10
+PULSE_STALE = 45
+PULSE_PREFIX = "herald:job-pulse:"
 INTERRUPTED = "job_interrupted"
 WAITING = frozenset({JobStatus.QUEUED.value, JobStatus.SCHEDULED.value, JobStatus.DEFERRED.value})
 
@@ -139,6 +152,7 @@ def run(job_id: str) -> str:
             return "nothing to do"
         job = BackgroundJob.get_by_id(job_id)
         token = _current_job.set(job_id)  # AI calls made by the job record it (see reconcile)
+        pulse = _Pulse(job_id)
         try:
             result = _resolve(job.function)(workspace_id=job.workspace_id, job_id=job.id, **(job.params or {}))
             json.dumps(result)
@@ -152,9 +166,47 @@ def run(job_id: str) -> str:
                           "when reporting it.")
             return FAILED
         finally:
+            pulse.stop()
             _current_job.reset(token)
         _finish(job_id, SUCCEEDED, result=result)
         return SUCCEEDED
+
+
+def pulse_key(job_id: str) -> str:
+    """The Redis key a running job stamps with the time (seconds since the epoch) to show it is alive."""
+    return PULSE_PREFIX + job_id
+
+
+class _Pulse:
+    """Stamps the job's pulse key now and every :data:`PULSE_EVERY` seconds, from a daemon thread, until
+    :meth:`stop`. Only inside an RQ job (the worker's connection); a Redis error skips one stamp."""
+
+    def __init__(self, job_id: str):
+        rq_job = get_current_job()
+        self.connection = rq_job.connection if rq_job is not None else None
+        self.key = pulse_key(job_id)
+        self.stopped = threading.Event()
+        if self.connection is None:
+            return
+        self._stamp()
+        threading.Thread(target=self._beat, name=f"pulse {job_id}", daemon=True).start()
+
+    def _stamp(self) -> None:
+        try:
+            self.connection.set(self.key, f"{time.time():.3f}", ex=JOB_TIMEOUT + 120)
+        except redis.RedisError as exc:  # the reconciler then judges by the worker's key
+            log.warning("could not stamp the pulse of %s: %s", self.key, exc)
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(PULSE_EVERY):
+            self._stamp()
+
+    def stop(self) -> None:
+        """Stop stamping and remove the key (the row's status says the rest)."""
+        self.stopped.set()
+        if self.connection is not None:
+            with contextlib.suppress(redis.RedisError):
+                self.connection.delete(self.key)
 
 
 def reconcile(connection: redis.Redis, now: dt.datetime | None = None) -> dict[str, int]:
@@ -163,10 +215,10 @@ def reconcile(connection: redis.Redis, now: dt.datetime | None = None) -> dict[s
     A ``queued`` job whose RQ job is gone (Redis flushed or restarted) or ended without claiming the
     row is enqueued again: nothing of it ran yet. A ``running`` job is failed with ``job_interrupted``
     and not run again (an AI call it may have made would be paid twice), releasing the plan slot that
-    call reserved, when its worker no longer exists (the worker's key expired without heartbeats),
-    when its RQ job ended without recording an outcome, or when Redis lost its RQ job and it started
-    longer ago than the job timeout (a live worker would have stopped it by then). Call it inside a
-    database connection.
+    call reserved, when its process stopped stamping its pulse (:data:`PULSE_STALE`), when its worker
+    no longer exists (the worker's key expired without heartbeats), when its RQ job ended without
+    recording an outcome, or when Redis lost its RQ job and it started longer ago than the job timeout
+    (a live worker would have stopped it by then). Call it inside a database connection.
     """
     now = now or utcnow()
     unfinished = list(BackgroundJob.select(BackgroundJob.id, BackgroundJob.kind, BackgroundJob.status,
@@ -176,6 +228,9 @@ def reconcile(connection: redis.Redis, now: dt.datetime | None = None) -> dict[s
     states = queue.job_states(connection, [rq_job_id(job.id) for job in unfinished])
     live = queue.live_workers(connection, {worker for status, worker in states.values()
                                            if status == JobStatus.STARTED.value and worker})
+    running = [job.id for job in unfinished if job.status == RUNNING]
+    stamps = connection.mget([pulse_key(job_id) for job_id in running]) if running else []
+    pulses = dict(zip(running, stamps, strict=True))
     counts = {"requeued": 0, "interrupted": 0}
     for job in unfinished:
         status, worker = states[rq_job_id(job.id)]
@@ -184,7 +239,7 @@ def reconcile(connection: redis.Redis, now: dt.datetime | None = None) -> dict[s
                 continue
             _requeue(connection, job, status)
             counts["requeued"] += 1
-        elif _worker_gone(job, status, worker, live, now):
+        elif _worker_gone(job, status, worker, live, now) or _pulse_stale(pulses.get(job.id), now):
             counts["interrupted"] += _interrupt(job, _lost_because(status, worker))
     if counts["requeued"] or counts["interrupted"]:
         log.info("background jobs: re-enqueued %s lost, failed %s interrupted", counts["requeued"],
@@ -199,6 +254,13 @@ def _worker_gone(job: BackgroundJob, status: str | None, worker: str | None, liv
     if status == JobStatus.STARTED.value:
         return worker not in live
     return status not in WAITING  # ended (finished, failed, stopped) without recording an outcome
+
+
+def _pulse_stale(stamp: bytes | None, now: dt.datetime) -> bool:
+    """Whether the job's process stopped stamping its pulse (no stamp: it never had one, or it ended)."""
+    if stamp is None:
+        return False
+    return now.replace(tzinfo=dt.UTC).timestamp() - float(stamp) > PULSE_STALE
 
 
 def _lost_because(status: str | None, worker: str | None) -> str:
