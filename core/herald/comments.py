@@ -49,9 +49,10 @@ def insert_comment(post: Post, author: str, body: str, portal_token_id: int | No
                    kind: str = COMMENT, author_kind: str = CLIENT) -> PostComment:
     """Store a comment inside the caller's transaction, recording ``post.commented`` for a plain comment.
 
-    The caller collects and dispatches the events after its commit (see :mod:`herald.events`).
+    ``body`` is already cleaned (:func:`clean_body`, before the transaction opens). The caller collects
+    and dispatches the events after its commit (see :mod:`herald.events`).
     """
-    comment = PostComment.create(post=post.id, author=author[:200], body=clean_body(body), kind=kind,
+    comment = PostComment.create(post=post.id, author=author[:200], body=body, kind=kind,
                                  portal_token=portal_token_id, author_kind=author_kind, created_at=utcnow())
     if kind == COMMENT:
         events.record(post.workspace_id, "post.commented",

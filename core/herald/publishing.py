@@ -87,9 +87,9 @@ def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) 
 
 
 def _resolve_media(workspace_id: int, values: list) -> list[Media]:
-    ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
+    media_ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
     rows = []
-    for index, media_id in enumerate(ids):
+    for index, media_id in enumerate(media_ids):
         # One cached statement per item (at most 10): every publish task resolves its post's media.
         row = hotpath.select_one(Media, id=media_id, workspace=workspace_id)
         if row is None:
