@@ -111,12 +111,11 @@ def current_engagement(post_ids: list[int]) -> dict[int, tuple[dict[str, int], i
     return result
 
 
-def load(workspace_id: int, client: Client, *, since: dt.datetime | None = None,
-         until: dt.datetime | None = None, exclude_post: int | None = None) -> list[PostStats]:
+def load(workspace_id: int, client: Client, *, exclude_post: int | None = None) -> list[PostStats]:
     """The client's posts (newest :data:`MAX_POSTS`), oldest first, with engagement and features.
 
-    ``since``/``until`` (naive UTC) bound the post time. Cancelled and rejected posts never reached
-    an audience and are left out.
+    Cancelled and rejected posts never reached an audience and are left out. Reports that cover a
+    period filter these items by ``when`` themselves.
     """
     query = (Post.select().where((Post.workspace == workspace_id) & (Post.client == client.id)
                                  & Post.status.not_in(["cancelled", "rejected"]))
@@ -127,8 +126,6 @@ def load(workspace_id: int, client: Client, *, since: dt.datetime | None = None,
     items = []
     for post in posts:
         when = post.published_at or post.scheduled_at or post.created_at
-        if (since is not None and when < since) or (until is not None and when >= until):
-            continue
         metrics, snapshots = engagement.get(post.id, (None, 0))
         items.append(PostStats(
             post_id=post.id, caption=post.caption or "", topic=post.topic or "", post_type=post.post_type,
