@@ -97,6 +97,21 @@ def select_all(model: type[pw.Model], *, null: tuple[str, ...] = (), fields: tup
     return _select(model, null, None, equal, fields)
 
 
+@functools.lru_cache(maxsize=64)
+def _increment_sql(model: type[pw.Model], name: str, database_class: type) -> str:
+    database = _database()
+    target = _quote(database, model._meta.fields[name].column_name)
+    return (f"UPDATE {_quote(database, model._meta.table_name)} SET {target} = {target} + 1 "
+            f"WHERE {_quote(database, 'id')} = {database.param} RETURNING {target}")
+
+
+def increment(model: type[pw.Model], name: str, row_id: int) -> int | None:
+    """Add 1 to field ``name`` of ``model``'s row ``row_id`` in one statement; the new value, or None
+    when the row is gone. Runs in the caller's transaction (or autocommits)."""
+    row = _database().execute_sql(_increment_sql(model, name, type(_database())), [row_id]).fetchone()
+    return row[0] if row else None
+
+
 def column_list(model: type[pw.Model]) -> str:
     """Every column of ``model``, quoted, in the order :func:`from_row` expects."""
     database = _database()

@@ -218,8 +218,7 @@ def active_tasks(limit: int = 5000) -> list[PublishTask]:
 def bump_step(task: PublishTask) -> int:
     """Give the task a new step number (for a fresh job id) and return it."""
     with write_transaction():
-        PublishTask.update(step=PublishTask.step + 1).where(PublishTask.id == task.id).execute()
-    return PublishTask.select(PublishTask.step).where(PublishTask.id == task.id).scalar()
+        return hotpath.increment(PublishTask, "step", task.id)
 
 
 def oldest_due(now: dt.datetime | None = None) -> dt.datetime | None:

@@ -40,20 +40,13 @@ def load(delivery_id: int) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
     return hotpath.from_row(WebhookDelivery, row[:split]), hotpath.from_row(WebhookEndpoint, row[split:])
 
 
-@functools.lru_cache(maxsize=4)
-def _bump_sql(database_class: type) -> str:
-    return (f"UPDATE {hotpath.table(WebhookDelivery)} SET {_D('step')} = {_D('step')} + 1 "
-            f"WHERE {_D('id')} = {hotpath.param()} RETURNING {_D('step')}")
-
-
 def bump_step(delivery_id: int) -> int | None:
     """Give the delivery a new step (so its next job gets a new id) and return it; None when it is gone.
 
     Runs in its own transaction unless the caller has one open.
     """
     with write_transaction():
-        row = db.execute_sql(_bump_sql(type(db.obj)), [delivery_id]).fetchone()
-    return row[0] if row else None
+        return hotpath.increment(WebhookDelivery, "step", delivery_id)
 
 
 @functools.lru_cache(maxsize=4)
