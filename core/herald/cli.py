@@ -217,17 +217,16 @@ def serve(host, port, workers):
                    "(default: HERALD_WORKER_CLASS, else simple).")
 def worker(queues, burst, worker_class):
     """Run an RQ worker (with the scheduler) on Herald's queues."""
-    from rq import SimpleWorker, Worker
-
     from .models import db
     from .queue import QUEUE_NAMES, make_worker
+    from .workers import worker_class as worker_class_for
 
     state = _state()
     logs.configure(state.config)
     # Forked work-horses must not inherit an open database connection from this process.
     db.close_all()
     kind = worker_class or state.config.worker_class
-    chosen = SimpleWorker if kind == "simple" else Worker
+    chosen = worker_class_for(kind)
     names = queues or QUEUE_NAMES
     log.info("Worker consuming %s (%s worker, with the scheduler)%s", ", ".join(names), kind,
              " until the queues are empty" if burst else "")

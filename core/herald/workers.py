@@ -1,0 +1,58 @@
+"""Herald's RQ worker classes: RQ's own, minus the heartbeats that change nothing.
+
+RQ refreshes a worker's key (``HSET last_heartbeat``, then ``EXPIRE`` on the worker key and on its
+executions key: three round trips) before it waits for a job, again when the job arrives, and again
+after the job, each time for the same ``worker_ttl + 60`` seconds. For short jobs that is 9 of the
+roughly 20 round trips RQ makes per job. These classes skip a heartbeat when the previous one,
+sent less than a second ago, already keeps the key alive at least as long as the new one would.
+A heartbeat that must shorten or lengthen the key's life (before a job, RQ sets its own TTL in a
+pipeline) is always sent, so the worker key never expires earlier than RQ intends.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rq import SimpleWorker, Worker
+from rq.worker import BaseWorker
+
+# A skipped heartbeat leaves the key's expiry at most this much earlier than RQ asked for.
+HEARTBEAT_TOLERANCE_SECONDS = 1.0
+
+
+class DedupedHeartbeats(BaseWorker):
+    """Mixin for an RQ worker class: send a heartbeat only when it moves the worker key's expiry."""
+
+    _heartbeat_expires: float | None = None  # time.monotonic() at which the last sent heartbeat lapses
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        """RQ's heartbeat, skipped when the last one already covers ``timeout`` (see the module)."""
+        ttl = timeout or self.worker_ttl + 60
+        now = time.monotonic()
+        expires = self._heartbeat_expires
+        if pipeline is None and expires is not None and now + ttl - HEARTBEAT_TOLERANCE_SECONDS <= expires:
+            return
+        super().heartbeat(timeout, pipeline)
+        # EXPIRE replaces the TTL, so a shorter heartbeat (in a pipeline before a job) shortens it.
+        self._heartbeat_expires = now + ttl
+
+    def register_birth(self, *args, **kwargs):
+        """RQ's registration; the key's TTL it sets is not tracked, so the next heartbeat is sent."""
+        self._heartbeat_expires = None
+        return super().register_birth(*args, **kwargs)
+
+
+class HeraldSimpleWorker(DedupedHeartbeats, SimpleWorker):
+    """RQ's ``SimpleWorker`` (jobs run in the worker process) with deduplicated heartbeats."""
+
+
+class HeraldForkWorker(DedupedHeartbeats, Worker):
+    """RQ's forking ``Worker`` (a work-horse process per job) with deduplicated heartbeats."""
+
+
+WORKER_CLASS_BY_KIND = {"simple": HeraldSimpleWorker, "fork": HeraldForkWorker}
+
+
+def worker_class(kind: str) -> type[BaseWorker]:
+    """The worker class for ``HERALD_WORKER_CLASS`` ``kind`` (``simple`` or ``fork``)."""
+    return WORKER_CLASS_BY_KIND[kind]
