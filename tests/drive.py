@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rq import SimpleWorker
-from rq.registry import ScheduledJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
+from rq.utils import utcformat, utcparse
 
 from herald.models import PublishTask, db
 from herald.queue import QUEUE_NAMES, get_queue, make_worker
+from herald.workers import HeraldSimpleWorker
 
 
-class CountingWorker(SimpleWorker):
-    """RQ's in-process worker, counting the jobs it performed (RQ keeps its counts in Redis only)."""
+class CountingWorker(HeraldSimpleWorker):
+    """Herald's in-process worker (what ``herald worker`` runs by default), counting the jobs it
+    performed (RQ keeps its counts in Redis only)."""
 
     performed = 0
 
@@ -38,7 +40,8 @@ def release_due(redis_client) -> None:
 
 
 def advance(redis_client, seconds: float) -> None:
-    """Move the clock ``seconds`` forward for tasks and scheduled jobs, then release what became due."""
+    """Move the clock ``seconds`` forward for tasks, scheduled jobs and running jobs (their start), then
+    release what became due."""
     delta = dt.timedelta(seconds=seconds)
     with db.connection_context():
         for task in list(PublishTask.select()):  # read first: a write under an open read cannot wait for the lock
@@ -50,9 +53,15 @@ def advance(redis_client, seconds: float) -> None:
             if changes:
                 PublishTask.update(changes).where(PublishTask.id == task.id).execute()
     for name in QUEUE_NAMES:
-        registry = ScheduledJobRegistry(queue=get_queue(redis_client, name))
+        queue = get_queue(redis_client, name)
+        registry = ScheduledJobRegistry(queue=queue)
         for job_id, score in redis_client.zrange(registry.key, 0, -1, withscores=True):
             redis_client.zadd(registry.key, {job_id: score - seconds})
+        for job_id in StartedJobRegistry(queue=queue).get_job_ids():  # e.g. left by a killed worker
+            key = f"rq:job:{job_id}"
+            started = redis_client.hget(key, "started_at")
+            if started:
+                redis_client.hset(key, "started_at", utcformat(utcparse(started.decode()) - delta))
     release_due(redis_client)
 
 

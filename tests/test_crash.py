@@ -22,6 +22,7 @@ from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import jobs, tasks
 from herald.app import create_app
 from herald.models import PublishTask, db
+from herald.queue import task_job_id
 
 SEED = int(os.environ.get("HERALD_CRASH_SEED", "20261123"))
 POSTS = 5  # x 2 accounts
@@ -49,6 +50,23 @@ def worker_env(config, fake) -> dict[str, str]:
 def statuses() -> list[str]:
     with db.connection_context():
         return [row.status for row in PublishTask.select(PublishTask.status)]
+
+
+def unpublished(redis_client) -> str:
+    """The tasks not published and their jobs in Redis, as a failure message needs to explain them."""
+    with db.connection_context():
+        rows = list(PublishTask.select().where(PublishTask.status != tasks.PUBLISHED))
+    lines = []
+    for task in rows:
+        job_id = task_job_id(task.id, task.step)
+        job = {key.decode(): value.decode()[:60] for key, value in redis_client.hgetall(f"rq:job:{job_id}").items()
+               if key.decode() in ("status", "started_at", "enqueued_at", "worker_name", "origin")}
+        queued = {key.decode(): redis_client.lpos(key, job_id) for key in redis_client.keys("rq:queue:*")
+                  if redis_client.type(key) == b"list"}
+        lines.append(f"task_{task.id} ({task.platform}) {task.status}, attempts {task.attempts}, step {task.step}, "
+                     f"lease {task.lease_until}, due {task.due_at}, error {task.error!r}, state {task.state}; "
+                     f"job {job_id}: {job}; positions in lists: {queued}")
+    return "\n".join(lines)
 
 
 def children(pid: int) -> list[int]:
@@ -135,7 +153,7 @@ def test_workers_killed_at_random_points_publish_everything_exactly_once(client,
         advance(redis_client, config.task_lease_seconds + 1)
         jobs.reconcile()
     final = statuses()
-    assert final and all(status == tasks.PUBLISHED for status in final), (SEED, final)
+    assert final and all(status == tasks.PUBLISHED for status in final), f"seed {SEED}:\n{unpublished(redis_client)}"
     assert kills >= 5, f"only {kills} workers were killed (seed {SEED})"
 
     captions = {f"Crash test post {number}" for number in range(POSTS)}

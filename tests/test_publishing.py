@@ -16,6 +16,7 @@ from herald.auth import create_api_key, create_user
 from herald.models import Account, Post, PublishTask, db, utcnow
 from herald.platforms import TokenHealth
 from herald.queue import QUEUE_NAMES, make_worker
+from herald.workers import HeraldSimpleWorker
 
 
 @pytest.fixture
@@ -302,6 +303,42 @@ def test_worker_death_mid_publish_is_reconciled_not_published_twice(client, tena
     assert final.status == "published" and final.platform_post_id == "sp_live"
     assert [call.method for call in platform.calls] == ["reconcile"]
     assert len(platform.posts) == 1
+
+
+def test_worker_death_between_taking_a_job_and_claiming_its_task_is_reconciled(client, tenant, platform,
+                                                                              redis_client, config):
+    account = connect(client, tenant)
+    body = publish(client, tenant, accounts=[account]).get_json()
+    # A worker takes the job off the queue and starts it (RQ marks it started), then dies at once:
+    # the task was never claimed, so no lease will expire, and RQ keeps the job "started".
+    dying = make_worker(redis_client, QUEUE_NAMES, worker_class=HeraldSimpleWorker)
+    dying.register_birth()
+    job, _ = dying.dequeue_job_and_maintain_ttl(timeout=None)
+    dying.prepare_execution(job)  # what SimpleWorker.execute_job does before it runs the function
+    dying.prepare_job_execution(job)
+    assert job.get_status(refresh=True) == "started" and work(redis_client) == 0
+
+    assert jobs.reconcile()["enqueued"] == 0  # a job that started just now may still claim the task
+    advance(redis_client, config.task_lease_seconds + 1)  # longer than any live publish job runs
+    assert jobs.reconcile()["enqueued"] == 1
+    assert work(redis_client) == 1
+    assert task_rows(body["id"])[0].status == "published" and len(platform.posts) == 1
+
+
+def test_worker_death_right_after_taking_a_job_off_the_queue_is_reconciled(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    body = publish(client, tenant, accounts=[account]).get_json()
+    # The worker moves the job to RQ's intermediate list and dies before it starts it: the job stays
+    # "queued" on no queue, where RQ's own maintenance would find it minutes later.
+    dying = make_worker(redis_client, QUEUE_NAMES, worker_class=HeraldSimpleWorker)
+    dying.register_birth()
+    job, _ = dying.dequeue_job_and_maintain_ttl(timeout=None)
+    assert job.get_status(refresh=True) == "queued" and work(redis_client) == 0
+
+    assert jobs.reconcile()["enqueued"] == 1
+    assert work(redis_client) == 1
+    assert task_rows(body["id"])[0].status == "published" and len(platform.posts) == 1
+    assert jobs.reconcile()["enqueued"] == 0
 
 
 def test_redis_flush_loses_no_post(client, tenant, platform, redis_client):

@@ -97,7 +97,7 @@ def _advance(state, mode: str, task: PublishTask) -> str:
         from .outcomes import PublishOutcome
 
         outcome = PublishOutcome.transient(f"The {task.platform} plugin failed unexpectedly: {exc}")
-    task.state = context.state  # what the platform saved (committed by save_state)
+    task.state = context.state  # what the platform saved, and what it remembered (committed with the outcome)
     return _record(state, task, outcome)
 
 
@@ -141,7 +141,10 @@ def reconcile() -> dict:
     counts = {"checked": 0, "enqueued": 0}
     with db.connection_context():
         active = tasks.active_tasks()
-        alive = queue.alive_jobs(state.redis, [queue.task_job_id(task.id, task.step) for task in active])
+        # A job running past the lease lost its worker before it claimed the task (a claimed task's
+        # lease says the same, sooner): no live publish job runs that long (job_timeout < lease).
+        alive = queue.alive_jobs(state.redis, [queue.task_job_id(task.id, task.step) for task in active],
+                                 running_limit=state.config.task_lease_seconds)
         for task in active:
             counts["checked"] += 1
             lease_expired = task.lease_until is not None and task.lease_until < now

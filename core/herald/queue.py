@@ -16,6 +16,7 @@ from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
+from rq.utils import utcparse
 
 log = logging.getLogger("herald.queue")
 
@@ -55,17 +56,45 @@ def job_alive(connection: redis.Redis, job_id: str) -> bool:
     return job.get_status(refresh=False) in ALIVE_STATUSES
 
 
-def alive_jobs(connection: redis.Redis, job_ids: list[str]) -> set[str]:
-    """Which of ``job_ids`` exist and are waiting, scheduled or running (one round trip for all)."""
+def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: float | None = None,
+               now: dt.datetime | None = None) -> set[str]:
+    """Which of ``job_ids`` exist and are waiting, scheduled or running (one atomic read for all).
+
+    A job counts as waiting only while it is on its queue: a worker killed between taking a job off
+    the queue and starting it leaves it ``queued`` on no queue (RQ's intermediate list), where RQ
+    notices it only at its maintenance, minutes later. With ``running_limit`` (seconds), a job that
+    started longer ago than that does not count either: its worker died with it (SIGKILL, a lost
+    machine) and RQ would only notice after ``job_timeout`` plus its maintenance interval. Callers
+    pass a limit no live job can reach (its ``job_timeout`` and some), so a slow job is never taken
+    for a dead one. A job taken for lost while a live worker was in fact starting it is harmless:
+    callers give the work a new job, and the database decides which of the two does it.
+    """
     if not job_ids:
         return set()
     alive_values = {status.value for status in ALIVE_STATUSES}
-    with connection.pipeline(transaction=False) as pipeline:
+    queue_keys = [get_queue(connection, name).key for name in QUEUE_NAMES]
+    with connection.pipeline(transaction=True) as pipeline:  # one snapshot: a job cannot slip between reads
         for job_id in job_ids:
-            pipeline.hget(Job.key_for(job_id), "status")
-        statuses = pipeline.execute()
-    return {job_id for job_id, status in zip(job_ids, statuses, strict=True)
-            if status is not None and status.decode() in alive_values}
+            pipeline.hmget(Job.key_for(job_id), "status", "started_at", "origin")
+        for key in queue_keys:
+            pipeline.lrange(key, 0, -1)
+        answers = pipeline.execute()
+    waiting = {job_id.decode() for listed in answers[len(job_ids):] for job_id in listed}
+    cutoff = None
+    if running_limit is not None:
+        cutoff = (now or dt.datetime.now(dt.UTC).replace(tzinfo=None)) - dt.timedelta(seconds=running_limit)
+    alive = set()
+    for job_id, (status, started_at, origin) in zip(job_ids, answers[:len(job_ids)], strict=True):
+        status = status.decode() if status else None
+        if status not in alive_values:
+            continue
+        if status == JobStatus.QUEUED.value and job_id not in waiting and origin and origin.decode() in QUEUE_NAMES:
+            continue  # taken off its queue by a worker that died before starting it
+        if cutoff is not None and status == JobStatus.STARTED.value and started_at \
+                and utcparse(started_at.decode()).replace(tzinfo=None) < cutoff:
+            continue  # running for longer than any live job can: its worker is gone
+        alive.add(job_id)
+    return alive
 
 
 def job_states(connection: redis.Redis, job_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:

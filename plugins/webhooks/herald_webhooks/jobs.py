@@ -337,7 +337,9 @@ def reconcile(limit: int = 5000) -> int:
     with db.connection_context():
         rows = list(WebhookDelivery.select().where(WebhookDelivery.status == PENDING)
                     .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))
-        alive = queue.alive_jobs(state.redis, [job_id(delivery.id, delivery.step) for delivery in rows])
+        # A delivery job running past its timeout (plus a margin) lost its worker: deliver again.
+        alive = queue.alive_jobs(state.redis, [job_id(delivery.id, delivery.step) for delivery in rows],
+                                 running_limit=JOB_TIMEOUT + 30)
         for delivery in rows:
             if job_id(delivery.id, delivery.step) in alive:
                 continue
