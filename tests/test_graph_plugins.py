@@ -30,7 +30,7 @@ from fakes.graph import (
 )
 from herald.app import create_app
 from herald.config import Config
-from herald.models import db
+from herald.models import PublishTask, db
 from herald.platforms import AccountRef, MediaRef, PlatformRejected, PostRef, TaskContext
 from herald_facebook import FacebookPlatform
 from herald_facebook.graph_errors import RATE_LIMIT_WAIT
@@ -680,6 +680,11 @@ def test_facebook_post_through_the_pipeline(fake, client, tenant, redis_client):
     [post] = fake.published(PAGE_ID)
     assert detail["status"] == "published"
     assert (detail["tasks"][0]["platform_post_id"], detail["tasks"][0]["url"]) == (post["id"], post["permalink_url"])
+    # What the plugin remembered for the outcome was committed with it (not in a commit of its own).
+    with db.connection_context():
+        task = PublishTask.get_by_id(int(detail["tasks"][0]["id"].removeprefix("task_")))
+    assert task.state["platform_post_id"] == post["id"] and task.state["url"] == post["permalink_url"]
+    assert task.state["publish_started_at"]
 
 
 def test_instagram_image_through_the_pipeline_waits_for_the_container(fake, client, tenant, redis_client):
@@ -696,6 +701,9 @@ def test_instagram_image_through_the_pipeline_waits_for_the_container(fake, clie
     [published] = fake.published(IG_USER_ID)
     assert detail["status"] == "published" and detail["tasks"][0]["platform_post_id"] == published["id"]
     assert fake.containers(IG_USER_ID)[0]["params"]["image_url"].startswith("https://herald.test/")
+    with db.connection_context():
+        task = PublishTask.get_by_id(int(detail["tasks"][0]["id"].removeprefix("task_")))
+    assert (task.state["media_id"], task.state["permalink"]) == (published["id"], detail["tasks"][0]["url"])
 
 
 def test_connecting_an_expired_token_is_a_400_on_access_token(fake, client, tenant):

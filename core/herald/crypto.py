@@ -29,5 +29,14 @@ def encrypt(secret_key: str, plaintext: str) -> str:
 
 
 def decrypt(secret_key: str, ciphertext: str) -> str:
-    """The plaintext of :func:`encrypt`'s output; raises ``InvalidToken`` if it was altered or the key changed."""
+    """The plaintext of :func:`encrypt`'s output; raises ``InvalidToken`` if it was altered or the key changed.
+
+    Remembered per process (a worker decrypts the same few account tokens for every task); a
+    failure is not remembered, and a new token is a new ciphertext.
+    """
+    return _decrypt(secret_key, ciphertext)
+
+
+@functools.lru_cache(maxsize=256)
+def _decrypt(secret_key: str, ciphertext: str) -> str:
     return _fernet(secret_key).decrypt(ciphertext.encode()).decode()

@@ -133,11 +133,20 @@ def param() -> str:
     return _database().param
 
 
+@functools.lru_cache(maxsize=256)
+def _converters(model: type[pw.Model], fields: tuple[str, ...] | None) -> tuple:
+    return tuple((field.name, field.python_value) for field in _fields(model, fields))
+
+
 def from_row(model: type[pw.Model], row: tuple, fields: tuple[str, ...] | None = None) -> pw.Model:
-    """An instance of ``model`` from a row of :func:`column_list`'s columns (or of ``fields``)."""
-    instance = model(**{field.name: field.python_value(value)
-                        for field, value in zip(_fields(model, fields), row, strict=True)})
-    instance._dirty.clear()
+    """An instance of ``model`` from a row of :func:`column_list`'s columns (or of ``fields``).
+
+    Built as peewee builds query results (no defaults, nothing dirty), but without a ``setattr``
+    per field: the converted values go straight into the instance's data.
+    """
+    instance = model(__no_default__=True)
+    instance.__data__ = {name: convert(value)
+                         for (name, convert), value in zip(_converters(model, fields), row, strict=True)}
     return instance
 
 

@@ -20,7 +20,9 @@ A platform object (registered through ``register_platforms``) has:
 
 Plugins must save each step with :meth:`TaskContext.save_state` *before* taking the next one
 (e.g. the container id before ``media_publish``): the saved state is committed at once, and it is
-what ``check`` and ``reconcile`` see after a worker dies.
+what ``check`` and ``reconcile`` see after a worker dies. Values that only describe the outcome
+about to be returned (the new post's id and permalink) can be set with :meth:`TaskContext.remember`
+instead: the state is committed together with the outcome, in the same transaction.
 """
 
 from __future__ import annotations
@@ -113,6 +115,12 @@ class TaskContext:
         self.state.update(values)
         if self._saver is not None:
             self._saver(dict(self.state))
+
+    def remember(self, **values: Any) -> None:
+        """Merge ``values`` into ``state`` without a commit of their own: they are committed with the
+        outcome ``publish``/``check``/``reconcile`` returns next (never use it for a step that a
+        later call or a crash recovery depends on: that is :meth:`save_state`)."""
+        self.state.update(values)
 
     @property
     def idempotency_key(self) -> str:

@@ -97,6 +97,8 @@ def save_state(task_id: int, state: dict) -> None:
 
 
 def _finish(task: PublishTask, **changes) -> PublishTask:
+    """Apply ``changes`` to the task and its row. The platform's ``state`` is among them when a job
+    ends, so what it remembered for the outcome (see ``TaskContext.remember``) lands with it."""
     changes.setdefault("updated_at", utcnow())
     for name, value in changes.items():
         setattr(task, name, value)
@@ -110,7 +112,7 @@ def mark_published(task: PublishTask, platform_post_id: str, url: str | None) ->
     with events.collecting() as recorded, write_transaction():
         hold_post_lock(task.post_id)
         _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=now,
-                lease_until=None, error=None, due_at=None)
+                lease_until=None, error=None, due_at=None, state=task.state)
         events.record(task.workspace_id, "publish.completed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
         refresh_post(task.post_id)
@@ -123,7 +125,7 @@ def mark_failed(task: PublishTask, reason: str) -> list:
     Returns the events to dispatch."""
     with events.collecting() as recorded, write_transaction():
         hold_post_lock(task.post_id)
-        _finish(task, status=FAILED, error=reason, lease_until=None, due_at=None)
+        _finish(task, status=FAILED, error=reason, lease_until=None, due_at=None, state=task.state)
         events.record(task.workspace_id, "publish.failed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
         refresh_post(task.post_id)
@@ -138,7 +140,7 @@ def mark_waiting(task: PublishTask, status: str, delay_seconds: float, error: st
     due = utcnow() + dt.timedelta(seconds=max(0.0, delay_seconds))
     with write_transaction():
         hold_post_lock(task.post_id)
-        _finish(task, status=status, due_at=due, lease_until=None, step=task.step + 1,
+        _finish(task, status=status, due_at=due, lease_until=None, step=task.step + 1, state=task.state,
                 **({"error": error} if error is not None else {}))
         refresh_post(task.post_id)
     return task

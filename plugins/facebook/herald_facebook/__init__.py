@@ -162,7 +162,7 @@ class FacebookPlatform:
             raise
         post_id = str(answer.get("post_id") or answer["id"])
         url = answer.get("permalink_url") or self._permalink(client, post_id)
-        ctx.save_state(platform_post_id=post_id, url=url)
+        ctx.remember(platform_post_id=post_id, url=url)  # committed with the outcome
         return PublishOutcome.published(post_id, url=url)
 
     def _upload_unpublished(self, ctx: TaskContext, client: GraphClient, images) -> list[str]:
@@ -189,7 +189,7 @@ class FacebookPlatform:
         if not matches:
             return None
         _, item = min(matches, key=lambda match: match[0])  # the first one after we started is ours
-        ctx.save_state(platform_post_id=item["id"], url=item.get("permalink_url"))
+        ctx.remember(platform_post_id=item["id"], url=item.get("permalink_url"))  # committed with the outcome
         return PublishOutcome.published(item["id"], url=item.get("permalink_url"))
 
     def _permalink(self, client: GraphClient, object_id: str) -> str | None:

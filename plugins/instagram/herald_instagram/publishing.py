@@ -164,7 +164,7 @@ class Publisher:
         media_id = str(answer["id"])
         self.ctx.save_state(media_id=media_id)
         permalink = self._permalink(media_id)
-        self.ctx.save_state(permalink=permalink)
+        self.ctx.remember(permalink=permalink)  # committed with the outcome
         return PublishOutcome.published(media_id, url=permalink)
 
     def _quota_outcome(self) -> PublishOutcome | None:
@@ -264,7 +264,7 @@ class Publisher:
         else:
             _, item = min(matches, key=lambda match: match[0])
             media_id, permalink = str(item["id"]), item.get("permalink")
-        self.ctx.save_state(media_id=media_id, permalink=permalink)
+        self.ctx.remember(media_id=media_id, permalink=permalink)  # committed with the outcome
         return PublishOutcome.published(media_id, url=permalink)
 
     def _permalink(self, media_id: str) -> str | None:
