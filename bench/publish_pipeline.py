@@ -2,20 +2,23 @@
 
 Part 1, throughput. ``--posts`` posts, each for one Instagram account and one Facebook Page with
 one small JPEG (two publish tasks per post), are published end to end by ``--workers`` real
-``herald worker`` processes (RQ's ``SimpleWorker``, Herald's default, with the scheduler and the
-JSON serializer): claim, token decryption, the Instagram container flow (create, status, quota,
-publish, permalink) and the Facebook photo post over real HTTP to the fake Graph server
-(``tests/fakes/graph.py``, answering at once, in this process), every step committed to SQLite,
-events recorded and dispatched. In the same run, as many ``herald worker`` processes consume as
-many raw RQ no-op jobs (``herald.auth.digest("bench")``) as there are tasks: same command, worker
-class, serializer, number of queues listened to, result bookkeeping and Redis. The figure that
-matters is the ratio herald/raw (goal: at least 0.5): the share of RQ's own job rate left once
-Herald does its work per task. ``--repeat`` (default 3) raw/herald pairs run one after the other,
-and the median of their ratios is reported, so one noisy stretch of a shared machine does not
-decide the figure. Both sides run on the same machine in the same run, so most of the
-machine's speed cancels out; not all of it (the raw side is mostly RQ's bookkeeping and Redis
-round trips, Herald's side mostly Python, SQLite and HTTP), and a busy machine makes both figures
-noisy: a warning is printed when the load average is above 0.5 at the start.
+``herald worker`` processes (Herald's default worker class: RQ's ``SimpleWorker`` minus redundant
+heartbeats, see ``herald.workers``; with the scheduler and the JSON serializer): claim, token
+decryption, the Instagram container flow (create, status, quota, publish, permalink) and the
+Facebook photo post over real HTTP to the fake Graph server (``tests/fakes/graph.py``, answering at
+once, in this process), every step committed to SQLite, events recorded and dispatched. In the same
+run, as many raw RQ no-op jobs (``json.dumps("bench")``) as there are tasks are consumed by as many
+``rq worker`` processes: RQ as its users run it, with RQ's own worker class of the same kind, the
+same serializer, scheduler, log level, number of queues listened to, result bookkeeping and Redis.
+The figure that matters is the ratio herald/raw (goal: at least 0.5): the share of raw RQ's job
+rate that Herald keeps while it does its work per task. The same no-op jobs also run on ``herald
+worker``, printed beside them, so the part of the figure that is Herald's leaner worker class shows.
+``--repeat`` (default 3) rounds run one after the other, and the median of their ratios is
+reported, so one noisy stretch of a shared machine does not decide the figure. Both sides run on
+the same machine in the same run, so most of the machine's speed cancels out; not all of it (the
+raw side is mostly RQ's bookkeeping and Redis round trips, Herald's side mostly Python, SQLite and
+HTTP), and a busy machine makes both figures noisy: a warning is printed when the load average is
+above 0.5 at the start.
 
 Both sides are timed the same way. The jobs are enqueued while no worker runs and taken off their
 queue; the workers are started and left to become idle; the jobs are put back in one command and
@@ -30,13 +33,13 @@ one task per post), are all scheduled for the same whole second, with 2 workers 
 scheduler (RQ moves due jobs to the queue once a second). A task's lateness is its
 ``published_at`` minus that instant; p50, p99 and max are printed (goal: p99 at most 5 s). Then, as
 the baseline, as many raw RQ no-op jobs are scheduled with ``enqueue_at`` for one whole second and
-run by 2 workers the same way: their lateness (``ended_at`` minus that second) is what RQ's
+run by 2 ``rq worker`` processes the same way: their lateness (``ended_at`` minus that second) is what RQ's
 scheduler and per-job bookkeeping cost before Herald does anything.
 
     .venv/bin/python bench/publish_pipeline.py [--posts 200] [--workers 2] [--repeat 3] [--late-posts 1000]
 
-Experiments: ``--worker-class fork`` runs both sides of both parts on RQ's forking ``Worker`` (a
-work-horse process per job, ``HERALD_WORKER_CLASS=fork``); ``--graph-latency 0.3``
+Experiments: ``--worker-class fork`` runs both sides of both parts on forking workers (a
+work-horse process per job: RQ's ``Worker``, and Herald's with ``HERALD_WORKER_CLASS=fork``); ``--graph-latency 0.3``
 makes the fake wait before every answer, as the real Graph API does. Needs the Redis at
 ``--redis-url`` (default ``redis://127.0.0.1:6379/7``, flushed at the start and at the end);
 everything else (data directory, SQLite database, the fake, the workers) is temporary. Exits 1
@@ -88,7 +91,7 @@ PUBLIC_URL = "https://93.184.215.14"
 NOOP_QUEUE = "bench-noop"
 # The raw side listens on as many queues as `herald worker` does (the same BLPOP), all but one empty.
 IDLE_QUEUES = tuple(f"bench-idle-{number}" for number in range(1, len(QUEUE_NAMES)))
-NOOP_FUNC = "herald.auth.digest"
+NOOP_FUNC = "json.dumps"  # already imported in every worker (RQ's JSON serializer): no first-job import
 POLL = 0.05
 # A 2×2 grey baseline JFIF JPEG (as in tests/test_graph_plugins.py).
 JPEG = base64.b64decode(
@@ -126,10 +129,17 @@ class Workers:
         self.procs: list[subprocess.Popen] = []
         self.started = 0
 
-    def start(self, count: int, queues: tuple[str, ...] = ()) -> None:
-        args = [str(BIN / "herald"), "worker", "--worker-class", self.worker_class]
-        for name in queues:
-            args += ["--queue", name]
+    def start(self, count: int, queues: tuple[str, ...] = (), stock: bool = False) -> None:
+        """Start ``count`` ``herald worker`` processes, or with ``stock`` RQ's own ``rq worker`` with RQ's
+        worker class (same queues, serializer, scheduler and log level): raw RQ as its users run it."""
+        if stock:
+            rq_class = {"simple": "rq.SimpleWorker", "fork": "rq.Worker"}[self.worker_class]
+            args = [str(BIN / "rq"), "worker", "--url", self.env["HERALD_REDIS_URL"], "--worker-class", rq_class,
+                    "--serializer", "json", "--with-scheduler", "--logging_level", "WARNING", *queues]
+        else:
+            args = [str(BIN / "herald"), "worker", "--worker-class", self.worker_class]
+            for name in queues:
+                args += ["--queue", name]
         for _ in range(count):
             self.started += 1
             with open(self.logs / f"worker-{self.started}.log", "wb") as log:
@@ -291,14 +301,15 @@ class Bench:
             ids, _ = pipe.execute()
         return ids
 
-    def window(self, queue_name: str, held: list[bytes], workers: int, queues: tuple[str, ...], progress) -> dict:
+    def window(self, queue_name: str, held: list[bytes], workers: int, queues: tuple[str, ...], progress,
+               stock: bool = False) -> dict:
         """Start ``workers``, wait until they are idle, put ``held`` back on ``queue_name`` in one command and
         poll ``progress()`` (``(final, total)``) every 50 ms until everything is final.
 
         Returns the elapsed seconds and the CPU the workers (work-horses included) and this process
         (the fake Graph server, the polling) used meanwhile.
         """
-        self.workers.start(workers, queues)
+        self.workers.start(workers, queues, stock)
         try:
             self.workers.wait_idle(self.redis, queue_name, workers)
             cpu_workers, cpu_self = self.workers.cpu_seconds(), time.process_time()
@@ -332,12 +343,13 @@ class Bench:
 
     # part 1
 
-    def raw_rq(self, jobs: int, workers: int, round_number: int = 0) -> dict:
+    def raw_rq(self, jobs: int, workers: int, round_number: int = 0, stock: bool = True) -> dict:
+        """``jobs`` no-op jobs run by RQ's own worker (``stock``) or by ``herald worker``."""
         queue = get_queue(self.redis, NOOP_QUEUE)
         self._forget_finished(NOOP_QUEUE)
         with self.redis.pipeline() as pipe:
             for number in range(jobs):
-                queue.enqueue(NOOP_FUNC, "bench", job_id=f"bench-noop-{round_number}-{number}", result_ttl=600,
+                queue.enqueue(NOOP_FUNC, "bench", job_id=f"bench-noop-{round_number}-{stock}-{number}", result_ttl=600,
                               job_timeout=50, pipeline=pipe)
             pipe.execute()
         held = self.hold(NOOP_QUEUE)
@@ -345,7 +357,7 @@ class Bench:
             raise Failure(f"enqueued {jobs} no-op jobs, found {len(held)} on the queue")
         finished, failed = FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)
         result = self.window(NOOP_QUEUE, held, workers, (NOOP_QUEUE, *IDLE_QUEUES),
-                             lambda: (finished.count + failed.count, jobs))
+                             lambda: (finished.count + failed.count, jobs), stock)
         result["failed"] = failed.count
         return result
 
@@ -421,7 +433,7 @@ class Bench:
         ``ended_at`` minus that second."""
         queue = get_queue(self.redis, NOOP_QUEUE)
         queues = (NOOP_QUEUE, *IDLE_QUEUES)
-        self.workers.start(2, queues)
+        self.workers.start(2, queues, stock=True)
         try:
             self.workers.wait_idle(self.redis, NOOP_QUEUE, 2)
             at = (utcnow() + dt.timedelta(seconds=3)).replace(microsecond=0) + dt.timedelta(seconds=1)
@@ -492,8 +504,8 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7",
                         help="a Redis database the benchmark flushes (default redis://127.0.0.1:6379/7)")
     parser.add_argument("--worker-class", choices=("simple", "fork"), default="simple",
-                        help="`herald worker --worker-class`: simple (RQ SimpleWorker, Herald's default) "
-                             "or fork (RQ Worker)")
+                        help="simple (jobs in the worker process, Herald's default; raw side: rq.SimpleWorker) "
+                             "or fork (a work-horse per job; raw side: rq.Worker)")
     parser.add_argument("--graph-latency", type=float, default=0.0, metavar="SECONDS",
                         help="make the fake Graph server wait this long before every answer (default 0: at once)")
     parser.add_argument("--timeout", type=float, default=150.0, help="seconds each phase may take (default 150)")
@@ -513,12 +525,16 @@ def main() -> int:
               f"{bench.facebook['id']} ({bench.facebook['username']}), fake Graph at {bench.fake.base_url}; "
               f"{args.workers} {kind}"
               + (f"; every Graph answer delayed {args.graph_latency:g} s" if args.graph_latency else ""), flush=True)
-        raws, pubs, ratios = [], [], []
+        raws, pubs, ratios, own = [], [], [], []
         failed = False
         for round_number in range(args.repeat):
             raw = bench.raw_rq(2 * args.posts, args.workers, round_number)
-            print(f"raw rq:  {raw['rate']:7.1f} jobs/s   {raw['final']} no-op jobs in {raw['seconds']:.2f} s; "
-                  f"{cost(raw)}", flush=True)
+            print(f"raw rq:  {raw['rate']:7.1f} jobs/s   {raw['final']} no-op jobs in {raw['seconds']:.2f} s on "
+                  f"`rq worker`; {cost(raw)}", flush=True)
+            noop = bench.raw_rq(2 * args.posts, args.workers, round_number, stock=False)
+            print(f"no-op:   {noop['rate']:7.1f} jobs/s   the same jobs on `herald worker` (Herald's worker class, "
+                  f"{noop['rate'] / raw['rate']:.2f} x RQ's); {cost(noop)}", flush=True)
+            own.append(noop["rate"] / raw["rate"] if raw["rate"] else math.nan)
             pub = bench.herald(args.posts, args.workers)
             print(f"herald:  {pub['rate']:7.1f} tasks/s  {pub['final']} of {pub['expected']} tasks ({args.posts} posts "
                   f"x Instagram image + Facebook photo) in {pub['seconds']:.2f} s; {cost(pub)}; "
@@ -527,9 +543,11 @@ def main() -> int:
             raws.append(raw)
             pubs.append(pub)
             ratios.append(pub["rate"] / raw["rate"] if raw["rate"] else math.nan)
-            if raw["failed"] or raw["final"] < 2 * args.posts:
-                failed = True
-                loud(f"raw rq: {raw['failed']} no-op jobs failed, {2 * args.posts - raw['final']} did not finish")
+            for side, result in (("raw rq", raw), ("no-op on herald worker", noop)):
+                if result["failed"] or result["final"] < 2 * args.posts:
+                    failed = True
+                    loud(f"{side}: {result['failed']} no-op jobs failed, {2 * args.posts - result['final']} did not "
+                         "finish")
             if pub["failed"] or pub["final"] < pub["expected"] or pub["ig"] != args.posts or pub["fb"] != args.posts:
                 failed = True
                 loud(f"herald: {pub['failed']} tasks FAILED, {pub['expected'] - pub['final']} not final "
@@ -569,7 +587,8 @@ def main() -> int:
         summary = (f"publish_pipeline: herald {pub_rate:.1f} tasks/s, raw rq {raw_rate:.1f} jobs/s, "
                    f"ratio {ratio:.2f} (median of {args.repeat} interleaved pairs: "
                    f"{', '.join(f'{value:.2f}' for value in ratios)}; goal >= 0.5; {args.workers} "
-                   f"{args.worker_class} workers, {args.posts} posts x 2 accounts)")
+                   f"{args.worker_class} workers, {args.posts} posts x 2 accounts; Herald's worker class alone runs "
+                   f"no-op jobs {statistics.median(own):.2f} x as fast as RQ's)")
         if late is not None:
             summary += (f"; {late['posts']} posts due at once: lateness p50 {late['p50']:.1f} s, "
                         f"p99 {late['p99']:.1f} s (goal p99 <= 5 s, 2 workers; raw RQ no-op jobs: "

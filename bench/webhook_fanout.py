@@ -8,9 +8,10 @@ idle, consuming its queues, so no figure includes worker start-up. Goals (issue 
 >= 0.5 x the no-op job rate; p95 latency to a healthy receiver while a fourth receiver times out
 within 2 x the p95 without it.
 
-- Rates: ``--events`` events to 3 receivers (3 x ``--events`` deliveries) against as many no-op
-  jobs, each timed from the first enqueue/emit to the last job's end/receipt; ``--repeat`` pairs,
-  interleaved, and the medians are reported (a shared machine is noisy).
+- Rates: ``--events`` events to 3 receivers (3 x ``--events`` deliveries) against as many raw RQ
+  no-op jobs run by as many ``rq worker`` processes (RQ's own ``SimpleWorker``), each timed from
+  the first enqueue/emit to the last job's end/receipt; ``--repeat`` pairs, interleaved, and the
+  medians are reported (a shared machine is noisy).
 - Latency: events at ``--rate`` per second for about 15 s, below capacity (by default half the
   measured delivery rate), first to the 3 healthy receivers, then with a 4th that accepts
   connections and never answers (every attempt to it times out after 15 s); ``--repeat`` such
@@ -49,20 +50,26 @@ from herald.app import create_app  # noqa: E402
 from herald.config import Config  # noqa: E402
 from herald.migrate import upgrade  # noqa: E402
 from herald.models import Workspace, db, open_database, write_transaction  # noqa: E402
-from herald.queue import DEFAULT_QUEUE, get_queue  # noqa: E402
+from herald.queue import DEFAULT_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
 from herald_webhooks import endpoints as webhook_endpoints  # noqa: E402
 from herald_webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402
 
 HERALD = Path(sys.executable).parent / "herald"
+RQ = Path(sys.executable).parent / "rq"
 POLL = 0.01  # seconds between looks at Redis / the receivers while the workers run (not part of any figure)
 
 
-def start_workers(state, env: dict, count: int) -> list[subprocess.Popen]:
-    """Start ``count`` ``herald worker`` processes and return once every one is idle, consuming its queues.
+def start_workers(state, env: dict, count: int, stock: bool = False) -> list[subprocess.Popen]:
+    """Start ``count`` ``herald worker`` processes (with ``stock``, RQ's own ``rq worker`` with RQ's
+    ``SimpleWorker`` on the same queues, serializer, scheduler and log level) and return once every
+    one is idle, consuming its queues.
 
     Nothing is measured until then, so no figure includes the workers' start-up (imports, app creation).
     """
-    processes = [subprocess.Popen([str(HERALD), "worker"], env=env, stdout=subprocess.DEVNULL,
+    command = ([str(RQ), "worker", "--url", env["HERALD_REDIS_URL"], "--worker-class", "rq.SimpleWorker",
+                "--serializer", "json", "--with-scheduler", "--logging_level", "WARNING", *QUEUE_NAMES]
+               if stock else [str(HERALD), "worker"])
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for _ in range(count)]
     pids = {process.pid for process in processes}
     deadline = time.monotonic() + 120
@@ -95,14 +102,15 @@ def wait_for(done, timeout: float) -> None:
 
 
 def noop_rate(state, env, jobs: int, workers: int) -> float:
-    """Jobs per second of ``herald.models.utcnow`` jobs: from the first enqueue to the last job's end."""
+    """Jobs per second of raw RQ no-op jobs (``json.dumps``, imported in every worker already) on RQ's own
+    ``rq worker``: from the first enqueue to the last job's end."""
     q = get_queue(state.redis, DEFAULT_QUEUE)
     finished = FinishedJobRegistry(queue=q)
     before = finished.count
-    processes = start_workers(state, env, workers)
+    processes = start_workers(state, env, workers, stock=True)
     try:
         started = time.time()
-        ids = [q.enqueue("herald.models.utcnow", result_ttl=600).id for _ in range(jobs)]
+        ids = [q.enqueue("json.dumps", "bench", result_ttl=600).id for _ in range(jobs)]
         wait_for(lambda: finished.count >= before + jobs, 600)
     finally:
         stop_workers(processes)
