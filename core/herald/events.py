@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from . import hotpath
-from .models import Event, isoformat, plugin_enabled, utcnow
+from .models import Event, isoformat, plugin_enabled, utcnow, write_transaction
 from .plugins import is_builtin
 
 log = logging.getLogger("herald.events")
@@ -112,4 +112,5 @@ def dispatch(pm, events: list[DomainEvent]) -> None:
                 impl.function(event)
             except Exception:
                 log.exception("on_event of plugin %s failed for event %s (%s)", impl.plugin_name, event.id, event.type)
-    hotpath.update_by_ids(Event, [event.id for event in events], dispatched_at=utcnow())
+    with write_transaction():  # queued with the other writers instead of polling SQLite's lock
+        hotpath.update_by_ids(Event, [event.id for event in events], dispatched_at=utcnow())

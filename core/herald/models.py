@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import peewee as pw
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from . import writelock
 from .cache import TTLCache
 
 db = pw.DatabaseProxy()
@@ -64,11 +65,17 @@ def write_transaction():
 
     A deferred SQLite transaction that reads first and writes later cannot wait for another writer:
     its upgrade fails at once with "database is locked". Taking the lock at BEGIN lets busy_timeout
-    queue concurrent writers instead.
+    queue concurrent writers instead. Before that, Herald's writers queue on a ``flock`` that wakes
+    each one as soon as the previous one is done (see :mod:`herald.writelock`). Inside a
+    transaction already open this is a savepoint of it: the outer transaction holds both locks.
     """
-    if isinstance(db.obj, pw.SqliteDatabase):
+    database = db.obj
+    if not isinstance(database, pw.SqliteDatabase):
+        return db.atomic()
+    path = writelock.lock_path(database.database)
+    if database.in_transaction() or path is None:
         return db.atomic(lock_type="IMMEDIATE")
-    return db.atomic()
+    return writelock.SerialisedWrite(path, db.atomic(lock_type="IMMEDIATE"))
 
 
 class JSONField(pw.TextField):
