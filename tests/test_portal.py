@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import re
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from portal_support import PUBLIC_URL, card_of, events_of, group_of, make_link, post_ids, seed
@@ -537,6 +538,25 @@ def test_daily_interactions_are_gains_of_cumulative_counts(app, tenant):
     assert tallest.value == 24 and [label for _, label in chart.y_ticks] == ["0", "25", "50"]
     assert all(bar.y + bar.height == pytest.approx(chart.baseline_y) for bar in chart.bars)
     assert "38 interactions" in chart.summary and "02 Jun with 24" in chart.summary
+
+
+def test_daily_interactions_count_in_the_clients_calendar_days(app, tenant):
+    zone = ZoneInfo("America/New_York")
+    now = dt.datetime(2026, 11, 3, 3, 30)  # Monday 2 November, 22:30 in New York
+    with db.connection_context():
+        post = Post.create(workspace=tenant.workspace, client=tenant.client, caption="a")
+        for when, likes in ((dt.datetime(2026, 10, 31, 3, 59), 5),   # Friday 30 October, 23:59 EDT
+                            (dt.datetime(2026, 10, 31, 4, 0), 8),    # Saturday 31 October, 00:00 EDT
+                            (dt.datetime(2026, 11, 2, 4, 30), 10),   # Sunday 1 November, 23:30 EST (the long day)
+                            (dt.datetime(2026, 11, 3, 3, 0), 15),    # Monday 2 November, 22:00 EST
+                            (dt.datetime(2026, 11, 3, 5, 0), 99)):   # Tuesday in New York: not yet
+            EngagementSnapshot.create(post=post, likes=likes, recorded_at=when)
+        local = dict(engagement_chart.daily_interactions([post.id], 4, now, zone))
+        utc = dict(engagement_chart.daily_interactions([post.id], 4, now))
+    assert local == {dt.date(2026, 10, 30): 5, dt.date(2026, 10, 31): 3, dt.date(2026, 11, 1): 2,
+                     dt.date(2026, 11, 2): 5}
+    assert utc == {dt.date(2026, 10, 31): 8, dt.date(2026, 11, 1): 0, dt.date(2026, 11, 2): 2,
+                   dt.date(2026, 11, 3): 89}
 
 
 def test_migration_creates_the_tables_the_models_describe(app):

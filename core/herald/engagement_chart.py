@@ -18,12 +18,17 @@ WIDTH, HEIGHT = 600, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28  # room for the axis labels
 
 
-def daily_interactions(post_ids: list[int], days: int = 30,
-                       now: dt.datetime | None = None) -> list[tuple[dt.date, int]]:
-    """``(day, interactions gained that day)`` for the last ``days`` days (UTC), oldest first."""
-    today = (now or utcnow()).date()
+def daily_interactions(post_ids: list[int], days: int = 30, now: dt.datetime | None = None,
+                       zone: dt.tzinfo = dt.UTC) -> list[tuple[dt.date, int]]:
+    """``(day, interactions gained that day)`` for the last ``days`` days, oldest first.
+
+    Days are the calendar days of ``zone`` (the client's), so a reading taken on a Monday evening in
+    New York counts for that Monday, not for Tuesday in UTC. ``now`` is naive UTC, as stored.
+    """
+    today = _local(now or utcnow(), zone).date()
     start = today - dt.timedelta(days=days - 1)
-    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time())
+    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    end = end.replace(tzinfo=None)
     day_end_totals: list[int | None] = [None] * days  # every post's latest counts, added up, at the end of a day
     baseline = 0  # the same total before the first day
     if post_ids:
@@ -37,7 +42,7 @@ def daily_interactions(post_ids: list[int], days: int = 30,
             value = sum(getattr(row, name) or 0 for name in INTERACTIONS)
             running += value - latest.get(row.post_id, 0)
             latest[row.post_id] = value
-            day = (row.recorded_at.date() - start).days
+            day = (_local(row.recorded_at, zone).date() - start).days
             if day < 0:
                 baseline = running
             else:
@@ -49,6 +54,11 @@ def daily_interactions(post_ids: list[int], days: int = 30,
         series.append((start + dt.timedelta(days=offset), max(0, total - previous)))  # unlikes do not go below 0
         previous = total
     return series
+
+
+def _local(value: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """A stored (naive UTC) time in ``zone``."""
+    return value.replace(tzinfo=dt.UTC).astimezone(zone)
 
 
 @dataclasses.dataclass(frozen=True)

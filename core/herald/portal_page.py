@@ -235,7 +235,7 @@ def build(link: PortalToken, secret_key: str, now: dt.datetime | None = None) ->
     stats = {"posts": sum(counts.get(status, 0) for status in SHOWN),
              "published": sum(counts.get(status, 0) for status in ("published", "partially_published")),
              "awaiting": counts.get("pending_approval", 0), **totals}
-    series = engagement_chart.daily_interactions(all_ids, 30, now)
+    series = engagement_chart.daily_interactions(all_ids, 30, now, zone)
     return PortalPage(
         client_name=client.name, timezone=zone.key, agency_name=workspace.name, permissions=link.permissions,
         can_comment=link.permissions in CAN_COMMENT, can_approve=link.permissions in CAN_APPROVE,
