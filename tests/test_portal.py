@@ -576,5 +576,24 @@ def test_http_errors_on_portal_routes_are_pages_not_json(client, tenant, seeded)
                             data={"csrf": "x", "body": "a" * (2 * 1024 * 1024)})
     assert too_large.status_code == 413 and too_large.mimetype == "text/html"
     assert "Content-Security-Policy" in too_large.headers  # the portal's own headers still apply
-    # Outside the portal the API keeps its JSON envelope (as do routing errors, which match no portal view).
+    # Outside the portal the API keeps its JSON envelope.
     assert_error(client.delete("/api/plan", headers=tenant.headers), 405, "method_not_allowed")
+    assert_error(client.get("/api/nothing-here", headers=tenant.headers), 404, "not_found")
+
+
+def test_portal_addresses_that_match_no_route_are_pages_with_the_portals_headers(client, tenant):
+    _, path = make_link(client, tenant, "approve")
+    token = path.rsplit("/", 1)[1]
+    mistyped = client.get(f"{path}/nothing-here")
+    assert mistyped.status_code == 404 and mistyped.mimetype == "text/html"
+    page = mistyped.get_data(as_text=True)
+    assert "Page not found" in page and "Check the link the agency sent you" in page
+    assert token not in page  # nothing echoes the credential in the address
+    for name, value in (("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"),
+                        ("X-Robots-Tag", "noindex, nofollow")):
+        assert mistyped.headers[name] == value
+    assert "Content-Security-Policy" in mistyped.headers
+    wrong_method = client.delete(path)
+    assert wrong_method.status_code == 405 and wrong_method.mimetype == "text/html"
+    assert set(wrong_method.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert wrong_method.headers["Referrer-Policy"] == "no-referrer"

@@ -8,8 +8,9 @@ response from the API is ever an HTML error page.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("herald.errors")
@@ -135,6 +136,28 @@ def _from_http_exception(exc: HTTPException) -> HeraldError:
     return HeraldError(message, code=code, status=status, headers=headers)
 
 
+ROUTING_ERROR_PAGES = "herald_routing_error_pages"
+
+
+def serve_routing_errors_as_pages(app: Flask, prefix: str, render: Callable[[HTTPException], Response]) -> None:
+    """Answer requests under ``prefix`` that match no route (404, 405) with ``render(exc)``, not JSON.
+
+    Flask runs a blueprint's error handlers only for requests one of its routes matched, so a
+    mistyped address under a blueprint serving pages to people would otherwise get the API's
+    envelope, without the headers that blueprint adds to its pages.
+    """
+    app.extensions.setdefault(ROUTING_ERROR_PAGES, []).append((prefix, render))
+
+
+def _routing_error_page(exc: HTTPException) -> Response | None:
+    if request.blueprint is not None:
+        return None
+    for prefix, render in current_app.extensions.get(ROUTING_ERROR_PAGES, ()):
+        if request.path.startswith(prefix):
+            return render(exc)
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install handlers that turn every exception into the envelope."""
 
@@ -144,6 +167,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        page = _routing_error_page(exc)
+        if page is not None:
+            return page
         response = error_response(_from_http_exception(exc))
         # Keep headers werkzeug or flask-limiter attached (Retry-After, X-RateLimit-*, Allow).
         original = exc.get_response() if exc.response is None else exc.response

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from .. import comments, portal, portal_page, publishing, ratelimit
 from ..auth import from_another_site
-from ..errors import Conflict, HeraldError
+from ..errors import Conflict, HeraldError, serve_routing_errors_as_pages
 from ..models import PortalToken, Post
 from . import endpoint, state
 
@@ -72,6 +72,19 @@ def _http_error(exc: HTTPException):
     """A client reads the portal in a browser: HTTP errors (a form too large, ...) are pages, not JSON."""
     kept = {name: value for name, value in exc.get_response().headers.items() if name in ("Allow", "Retry-After")}
     return _message_page(exc.code or 500, exc.name, exc.description or exc.name, kept)
+
+
+def routing_error_page(exc: HTTPException):
+    """The page for an address under ``/portal/`` that matches no route: a mistyped link or method."""
+    if exc.code == 404:
+        page = _message_page(404, "Page not found", "There is no such page. Check the link the agency sent you, "
+                                                    "or ask them for a new one.")
+    else:
+        page = _http_error(exc)
+    return _protect(make_response(page))
+
+
+bp.record_once(lambda setup: serve_routing_errors_as_pages(setup.app, "/portal/", routing_error_page))
 
 
 @bp.errorhandler(Exception)
