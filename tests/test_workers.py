@@ -1,12 +1,14 @@
-"""Herald's worker classes: RQ's, with the heartbeats that would change nothing left out."""
+"""Herald's worker classes: RQ's, with the round trips that would change nothing left out."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
+from rq.exceptions import StopRequested
 
 from drive import work
+from herald import workers
 from herald.auth import digest
 from herald.queue import QUEUE_NAMES, get_queue, make_worker
 from herald.workers import HeraldForkWorker, HeraldSimpleWorker, worker_class
@@ -56,6 +58,28 @@ def test_the_worker_key_never_lives_shorter_than_any_heartbeat_asked(worker, red
         worker.heartbeat(timeout)
         asked = timeout or worker.worker_ttl + 60
         assert redis_client.ttl(worker.key) >= asked - 2  # 1 s of tolerance, 1 s of TTL rounding
+
+
+def test_a_long_running_worker_checks_for_suspension_at_most_once_a_second(worker, redis_client, monkeypatch):
+    from rq.suspension import resume, suspend
+
+    clock = [1000.0]
+    monkeypatch.setattr(workers.time, "monotonic", lambda: clock[0])
+    worker.check_for_suspension(False)
+    before = _commands(redis_client)
+    worker.check_for_suspension(False)
+    assert _commands(redis_client) - before == 1  # the INFO call itself
+    suspend(redis_client)
+    try:
+        worker.check_for_suspension(False)  # within the second: not seen yet
+        with pytest.raises(StopRequested):
+            worker.check_for_suspension(True)  # a burst worker checks before every job
+    finally:
+        resume(redis_client)
+    clock[0] += workers.SUSPENSION_CHECK_SECONDS
+    before = _commands(redis_client)
+    worker.check_for_suspension(False)
+    assert _commands(redis_client) - before > 1  # a second later it asks Redis again
 
 
 def test_a_job_costs_fewer_round_trips_than_on_rqs_own_worker(redis_client):

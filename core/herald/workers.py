@@ -1,4 +1,4 @@
-"""Herald's RQ worker classes: RQ's own, minus the heartbeats that change nothing.
+"""Herald's RQ worker classes: RQ's own, minus Redis round trips that change nothing.
 
 RQ refreshes a worker's key (``HSET last_heartbeat``, then ``EXPIRE`` on the worker key and on its
 executions key: three round trips) before it waits for a job, again when the job arrives, and again
@@ -7,6 +7,10 @@ roughly 20 round trips RQ makes per job. These classes skip a heartbeat when the
 sent less than a second ago, already keeps the key alive at least as long as the new one would.
 A heartbeat that must shorten or lengthen the key's life (before a job, RQ sets its own TTL in a
 pipeline) is always sent, so the worker key never expires earlier than RQ intends.
+
+RQ also asks Redis whether ``rq suspend`` is in force before every job. A long-running worker
+asks at most once a second: a suspension still stops it within a second (it waits for the job in
+hand either way). A burst worker keeps RQ's check before every job.
 """
 
 from __future__ import annotations
@@ -42,12 +46,31 @@ class DedupedHeartbeats(BaseWorker):
         return super().register_birth(*args, **kwargs)
 
 
-class HeraldSimpleWorker(DedupedHeartbeats, SimpleWorker):
-    """RQ's ``SimpleWorker`` (jobs run in the worker process) with deduplicated heartbeats."""
+# A long-running worker asks whether it is suspended at most this often.
+SUSPENSION_CHECK_SECONDS = 1.0
 
 
-class HeraldForkWorker(DedupedHeartbeats, Worker):
-    """RQ's forking ``Worker`` (a work-horse process per job) with deduplicated heartbeats."""
+class ThrottledSuspensionCheck(BaseWorker):
+    """Mixin for an RQ worker class: outside burst mode, check for ``rq suspend`` at most once a second."""
+
+    _suspension_checked: float | None = None  # time.monotonic() of the last check that found none
+
+    def check_for_suspension(self, burst: bool):
+        """RQ's check, skipped when a long-running worker found no suspension less than a second ago."""
+        now = time.monotonic()
+        if not burst and self._suspension_checked is not None \
+                and now - self._suspension_checked < SUSPENSION_CHECK_SECONDS:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked = time.monotonic()
+
+
+class HeraldSimpleWorker(DedupedHeartbeats, ThrottledSuspensionCheck, SimpleWorker):
+    """RQ's ``SimpleWorker`` (jobs run in the worker process) with fewer Redis round trips."""
+
+
+class HeraldForkWorker(DedupedHeartbeats, ThrottledSuspensionCheck, Worker):
+    """RQ's forking ``Worker`` (a work-horse process per job) with fewer Redis round trips."""
 
 
 WORKER_CLASS_BY_KIND = {"simple": HeraldSimpleWorker, "fork": HeraldForkWorker}
