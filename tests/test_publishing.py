@@ -147,6 +147,29 @@ def test_reschedule_moves_the_job(client, tenant, platform, redis_client):
     assert len(platform.posts) == 1
 
 
+def test_scheduling_past_an_accounts_token_expiry_warns_while_there_is_time_to_reconnect(client, tenant, platform):
+    account = connect(client, tenant)
+    expires = (utcnow() + dt.timedelta(days=3)).replace(microsecond=0)
+    with db.connection_context():
+        Account.update(token_expires_at=expires).execute()
+
+    def at(days: int) -> str:
+        return (utcnow() + dt.timedelta(days=days)).isoformat() + "Z"
+
+    early = publish(client, tenant, accounts=[account], schedule=at(1))
+    assert early.status_code == 201 and "warnings" not in early.get_json()
+    late = publish(client, tenant, accounts=[account], schedule=at(5))
+    assert late.status_code == 201  # still queued: the account may be reconnected in time
+    [warning] = late.get_json()["warnings"]
+    assert warning.startswith(f"{account} (@") and expires.isoformat() + "Z" in warning
+    assert "before this post is due" in warning and "POST /v1/accounts" in warning
+
+    moved = client.patch(f"/v1/posts/{early.get_json()['id']}", json={"schedule": at(4)}, headers=tenant.headers)
+    assert moved.status_code == 200 and len(moved.get_json()["warnings"]) == 1
+    back = client.patch(f"/v1/posts/{early.get_json()['id']}", json={"schedule": at(2)}, headers=tenant.headers)
+    assert back.status_code == 200 and "warnings" not in back.get_json()
+
+
 def test_drafts_from_the_action_endpoint_publish_through_v1(client, tenant, platform, redis_client):
     account = connect(client, tenant)
     draft = client.post("/api/webhooks", headers=tenant.headers, json={

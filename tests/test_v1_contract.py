@@ -45,7 +45,10 @@ def test_publish_example_request_and_response(client, tenant, bearer, redis_clie
     assert body["scheduled_at"] == f"{NEXT_YEAR}-06-01T09:00:00Z"
     assert body["platforms"] == ["instagram", "facebook"]
     assert body["tasks"] == [{**body["tasks"][0], "account_id": account, "platform": "instagram", "status": "queued"}]
-    assert body["warnings"] == ["No facebook account is among accounts, so nothing will be published on facebook."]
+    no_facebook, token_expires = body["warnings"]
+    assert no_facebook == "No facebook account is among accounts, so nothing will be published on facebook."
+    # A long-lived Instagram token lasts 60 days: it will have expired by June.
+    assert token_expires.startswith(f"{account} (@") and "before this post is due" in token_expires
 
 
 def test_posts_list_and_detail_examples(client, tenant, bearer, redis_client):

@@ -7,6 +7,7 @@ its jobs are enqueued; if Redis is down at that moment, the reconciler enqueues 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -86,6 +87,23 @@ def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) 
     return platforms, warnings
 
 
+def token_expiry_warnings(chosen: list[Account], due: dt.datetime) -> list[str]:
+    """Warnings for the accounts whose access token expires before ``due`` (naive UTC).
+
+    Their tasks would fail at the due time, so the caller hears it now, while there is time to reconnect.
+    """
+    return [f"acc_{account.id} (@{account.username}): its access token expires at "
+            f"{isoformat(account.token_expires_at)}, before this post is due ({isoformat(due)}). Reconnect it with "
+            "POST /v1/accounts before then, or its task will fail."
+            for account in chosen if account.token_expires_at is not None and account.token_expires_at <= due]
+
+
+def post_accounts(post: Post) -> list[Account]:
+    """The accounts ``post`` has a task for."""
+    return list(Account.select().join(PublishTask, on=(PublishTask.account == Account.id))
+                .where(PublishTask.post == post.id).order_by(PublishTask.id))
+
+
 def _resolve_media(workspace_id: int, values: list) -> list[Media]:
     media_ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
     rows = []
@@ -159,6 +177,7 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
     _check_with_platforms(state, targets, preview)
     now = utcnow()
     when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
+    warnings += token_expiry_warnings(chosen, when.at)
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
 
