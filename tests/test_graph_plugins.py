@@ -30,7 +30,7 @@ from fakes.graph import (
 )
 from herald.app import create_app
 from herald.config import Config
-from herald.models import PublishTask, db
+from herald.models import Event, PublishTask, db
 from herald.platforms import AccountRef, MediaRef, PlatformRejected, PostRef, TaskContext
 from herald_facebook import FacebookPlatform
 from herald_facebook.graph_errors import RATE_LIMIT_WAIT
@@ -685,6 +685,25 @@ def test_facebook_post_through_the_pipeline(fake, client, tenant, redis_client):
         task = PublishTask.get_by_id(int(detail["tasks"][0]["id"].removeprefix("task_")))
     assert task.state["platform_post_id"] == post["id"] and task.state["url"] == post["permalink_url"]
     assert task.state["publish_started_at"]
+
+
+def test_a_refused_page_token_marks_the_account_and_spares_its_other_tasks_the_call(fake, client, tenant,
+                                                                                 redis_client):
+    account = connect_account(client, tenant, "facebook", FB_USER_TOKEN).get_json()["id"]
+    posts = [client.post("/v1/publish", json={"content": f"{CAPTION} {number}", "accounts": [account]},
+                         headers=tenant.headers).get_json()["id"] for number in range(2)]
+    fake.invalidate_token(PAGE_TOKEN, subcode=460)  # the owner changed their password
+    assert work(redis_client) == 2
+    first, second = (client.get(f"/v1/posts/{post}", headers=tenant.headers).get_json()["tasks"][0] for post in posts)
+    assert first["status"] == second["status"] == "failed"
+    assert "190/460" in first["error"]  # Meta's own message and code, from the one call made
+    assert "is invalid" in second["error"] and "Reconnect it with POST /v1/accounts" in second["error"]
+    assert len(fake.calls("POST", rf"^/?{PAGE_ID}/feed$")) == 1
+    [listed] = client.get("/v1/accounts", headers=tenant.headers).get_json()["accounts"]
+    assert listed["status"] == "invalid" and "190/460" in listed["status_reason"]
+    with db.connection_context():
+        announced = [event.data for event in Event.select().where(Event.type == "account.needs_reconnect")]
+    assert [event["account"]["id"] for event in announced] == [account]
 
 
 def test_instagram_image_through_the_pipeline_waits_for_the_container(fake, client, tenant, redis_client):

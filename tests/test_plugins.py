@@ -541,6 +541,7 @@ def test_example_publish_classifies_failures_by_status(mastodon_module, fake_mas
     outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url))
     assert outcome.kind == kind
     assert f"Mastodon answered {status}" in outcome.reason and "Something" in outcome.reason
+    assert outcome.account_status == ("invalid" if status == 401 else None)  # only the token marks the account
 
 
 def test_example_publish_rate_limited_retries_after_reset(mastodon_module, fake_mastodon):

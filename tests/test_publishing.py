@@ -263,6 +263,72 @@ def test_token_health_check_marks_accounts(client, tenant, platform, redis_clien
     assert "Session has expired" in listed[0]["status_reason"]
 
 
+def account_events(kind: str) -> list[dict]:
+    with db.connection_context():
+        from herald.models import Event
+        return [event.data for event in Event.select().where(Event.type == kind).order_by(Event.id)]
+
+
+def test_an_account_that_stops_working_is_announced_once(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    platform.health = TokenHealth("expired", reason="Error validating access token: Session has expired.")
+    jobs.check_tokens()
+    jobs.check_tokens()  # still expired: nothing new to say
+    [announced] = account_events("account.needs_reconnect")
+    assert announced["account"]["id"] == account and announced["account"]["status"] == "expired"
+    assert "Session has expired" in announced["account"]["status_reason"]
+    assert "token" not in announced["account"]  # never the token itself
+
+    connect(client, tenant)  # reconnected: active again
+    with db.connection_context():  # this time the token runs out between checks, found by a publish
+        Account.update(token_expires_at=utcnow() - dt.timedelta(minutes=1)).execute()
+    publish(client, tenant, accounts=[account])
+    work(redis_client)
+    assert [event["account"]["status"] for event in account_events("account.needs_reconnect")] == ["expired"] * 2
+
+
+def test_a_token_about_to_expire_is_announced_once_a_week_ahead(client, tenant, platform):
+    account = connect(client, tenant)
+    now = utcnow()
+    platform.health = TokenHealth("active", expires_at=(now + dt.timedelta(days=10)).replace(tzinfo=dt.UTC))
+    jobs.check_tokens()
+    assert account_events("account.token_expiring") == []  # 10 days left: not yet
+    platform.health = TokenHealth("active", expires_at=(now + dt.timedelta(days=6, hours=23)).replace(tzinfo=dt.UTC))
+    jobs.check_tokens()
+    jobs.check_tokens()  # the next checks stay quiet
+    [warning] = account_events("account.token_expiring")
+    assert warning["account"]["id"] == account and warning["days_left"] == 6
+    assert warning["account"]["token_expires_at"].startswith((now + dt.timedelta(days=6, hours=23)).date().isoformat())
+
+    platform.health = TokenHealth("active", expires_at=(now + dt.timedelta(days=60)).replace(tzinfo=dt.UTC))
+    jobs.check_tokens()  # a fresh token: far from expiring
+    assert len(account_events("account.token_expiring")) == 1
+    platform.health = TokenHealth("active", expires_at=(now + dt.timedelta(days=5)).replace(tzinfo=dt.UTC))
+    jobs.check_tokens()  # another expiry inside the window is another token: warned about in turn
+    assert [event["days_left"] for event in account_events("account.token_expiring")] == [6, 4]
+
+
+def test_a_health_check_that_races_a_disconnect_leaves_the_account_disconnected(client, tenant, platform):
+    from herald import accounts
+
+    account = connect(client, tenant)
+    with db.connection_context():
+        loaded = Account.get_by_id(int(account.removeprefix("acc_")))  # as the health check read it
+    assert client.delete(f"/v1/accounts/{account}", headers=tenant.headers).get_json() == {"success": True}
+    platform.health = TokenHealth("active")
+    with db.connection_context():
+        accounts.check_health(jobs.runtime(), loaded)  # with the token it read: the platform says active
+    [listed] = client.get("/v1/accounts", headers=tenant.headers).get_json()["accounts"]
+    assert listed["status"] == "disconnected" and account_events("account.needs_reconnect") == []
+
+
+def test_webhooks_can_subscribe_to_account_events(client, tenant):
+    response = client.post("/v1/webhooks", json={"url": "https://hooks.example.com/ops",
+                                                 "events": ["account.token_expiring", "account.needs_reconnect"]},
+                           headers=tenant.headers)
+    assert response.status_code == 201, response.get_json()
+
+
 def test_accounts_connect_validates_the_token_and_never_shows_it(client, tenant, config):
     assert_error(client.post("/v1/accounts", json={"platform": "scripted", "access_token": "bad-token-123"},
                              headers=tenant.headers), 400, "validation_error", "access_token")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from . import crypto, ids
+from . import crypto, events, ids
 from .errors import HeraldError, NotFound, ValidationError
 from .models import Account, isoformat, utcnow, write_transaction
 from .platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
@@ -13,6 +13,8 @@ from .platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenH
 log = logging.getLogger("herald.accounts")
 
 ACCOUNT_PREFIX = "acc_"
+# account.token_expiring goes out this many days before an account's token expires.
+TOKEN_WARNING_DAYS = 7
 
 
 def parse_account_id(value, field: str = "account_id") -> int:
@@ -98,11 +100,11 @@ def usable(state, account: Account) -> tuple[str | None, str | None]:
     if account.status != "active":
         return None, _unusable_reason(account)
     if account.token_expires_at is not None and account.token_expires_at <= utcnow():
-        mark(account, "expired", f"The access token expired on {isoformat(account.token_expires_at)}.")
+        mark(state, account, "expired", f"The access token expired on {isoformat(account.token_expires_at)}.")
         return None, _unusable_reason(account)
     token = token_of(state, account)
     if token is None:
-        mark(account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
+        mark(state, account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
         return None, _unusable_reason(account)
     return token, None
 
@@ -114,13 +116,45 @@ def _unusable_reason(account: Account) -> str:
             "then publish again.")
 
 
-def mark(account: Account, status: str, reason: str) -> None:
-    """Set the account's status (``active``, ``expired``, ``invalid``) with the reason."""
+def mark(state, account: Account, status: str, reason: str) -> None:
+    """Set the account's status (``active``, ``expired``, ``invalid``) with the reason.
+
+    An active account that becomes unusable records ``account.needs_reconnect``.
+    """
     now = utcnow()
-    with write_transaction():
+    with events.collecting() as recorded, write_transaction():
+        previous = Account.select(Account.status).where(Account.id == account.id).scalar()
+        if previous == "disconnected":  # disconnected meanwhile: that stands
+            return
         (Account.update(status=status, status_reason=reason, checked_at=now, updated_at=now)
          .where(Account.id == account.id).execute())
-    account.status, account.status_reason, account.checked_at = status, reason, now
+        account.status, account.status_reason, account.checked_at = status, reason, now
+        _record_status_change(account, previous)
+    events.dispatch(state.pm, recorded)
+
+
+def _record_status_change(account: Account, previous: str | None) -> None:
+    """``account.needs_reconnect`` when ``account`` (as now stored) stopped being active."""
+    if previous == "active" and account.status != "active":
+        events.record(account.workspace_id, "account.needs_reconnect", {"account": serialize_account(account)})
+
+
+def _entered_warning_window(account: Account, before: Account, now: dt.datetime) -> bool:
+    """Whether this check is the first to find ``account``'s token within :data:`TOKEN_WARNING_DAYS` of expiring.
+
+    ``before`` is the account as the previous check left it. The warning goes out once per token
+    and expiry without keeping a flag: a check already inside the window for the same expiry, on an
+    active account, has sent it.
+    """
+    expires = account.token_expires_at
+    if account.status != "active" or expires is None or expires <= now:
+        return False
+    line = expires - dt.timedelta(days=TOKEN_WARNING_DAYS)
+    if now < line:
+        return False
+    already = (before.status == "active" and before.token_expires_at == expires
+               and before.checked_at is not None and before.checked_at >= line)
+    return not already
 
 
 def check_health(state, account: Account) -> TokenHealth | None:
@@ -134,18 +168,31 @@ def check_health(state, account: Account) -> TokenHealth | None:
         return None
     token = token_of(state, account)
     if token is None:
-        mark(account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
+        mark(state, account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
         return TokenHealth("invalid", reason=account.status_reason)
     try:
         health = platform.token_health(account_ref(state, account, token), config=state.config)
     except PlatformUnavailable as exc:
         log.info("token health of account %s not checked: %s", account.id, exc.message)
         return None
-    with write_transaction():
+    with events.collecting() as recorded, write_transaction():
         now = utcnow()
-        (Account.update(status=health.status, status_reason=health.reason or "", checked_at=now, updated_at=now,
-                        token_expires_at=_naive(health.expires_at) if health.expires_at else account.token_expires_at)
-         .where(Account.id == account.id).execute())
+        stored = Account.get_by_id(account.id)  # re-read inside the write lock: the status it had
+        if stored.status == "disconnected":  # disconnected while the platform was asked: that stands
+            return health
+        before = Account(status=stored.status, token_expires_at=stored.token_expires_at, checked_at=stored.checked_at)
+        stored.status, stored.status_reason, stored.checked_at, stored.updated_at = (
+            health.status, health.reason or "", now, now)
+        if health.expires_at:
+            stored.token_expires_at = _naive(health.expires_at)
+        stored.save(only=[Account.status, Account.status_reason, Account.checked_at, Account.updated_at,
+                          Account.token_expires_at])
+        _record_status_change(stored, before.status)
+        if _entered_warning_window(stored, before, now):
+            events.record(stored.workspace_id, "account.token_expiring",
+                          {"account": serialize_account(stored),
+                           "days_left": (stored.token_expires_at - now).days})
+    events.dispatch(state.pm, recorded)
     return health
 
 

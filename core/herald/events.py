@@ -24,6 +24,7 @@ log = logging.getLogger("herald.events")
 EVENT_TYPES = (
     "post.created", "post.updated", "post.approved", "post.rejected", "approval.requested",
     "publish.completed", "publish.failed", "engagement.updated", "post.commented", "webhook.disabled",
+    "account.token_expiring", "account.needs_reconnect",
 )
 
 _pending: contextvars.ContextVar[list | None] = contextvars.ContextVar("herald_pending_events", default=None)

@@ -116,6 +116,10 @@ def _record(state, task: PublishTask, outcome) -> str:
         tasks.mark_waiting(task, tasks.RETRYING, delay, error=outcome.reason)
         _enqueue(state, task)
         return "retrying"
+    if outcome.account_status:
+        account = hotpath.select_one(Account, id=task.account_id)
+        if account.status == "active":
+            accounts.mark(state, account, outcome.account_status, outcome.reason or "The platform refused its token.")
     return _fail(state, task, outcome.reason or "The platform refused the post.")
 
 

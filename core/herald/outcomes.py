@@ -19,7 +19,10 @@ class PublishOutcome:
     - ``pending``: the platform is still working (a media container); check again after
       ``retry_after`` seconds. ``state`` carries what the next ``check`` needs (a container id).
     - ``transient``: a temporary failure; retry with backoff (or after ``retry_after``).
-    - ``permanent``: will not succeed as it is; ``reason`` tells the user why.
+    - ``permanent``: will not succeed as it is; ``reason`` tells the user why. With
+      ``account_status`` (``expired`` or ``invalid``) the account's token itself was refused: the
+      core marks the account, so its other tasks fail at once without calling the platform, and
+      announces ``account.needs_reconnect``.
     """
 
     kind: Literal["published", "pending", "transient", "permanent"]
@@ -28,6 +31,7 @@ class PublishOutcome:
     retry_after: float | None = None
     reason: str | None = None
     state: dict[str, Any] = dataclasses.field(default_factory=dict)
+    account_status: Literal["expired", "invalid"] | None = None
 
     @classmethod
     def published(cls, platform_post_id: str, url: str | None = None) -> PublishOutcome:
@@ -45,9 +49,9 @@ class PublishOutcome:
         return cls("transient", reason=reason, retry_after=retry_after)
 
     @classmethod
-    def permanent(cls, reason: str) -> PublishOutcome:
-        """A failure that retrying cannot fix."""
-        return cls("permanent", reason=reason)
+    def permanent(cls, reason: str, account_status: Literal["expired", "invalid"] | None = None) -> PublishOutcome:
+        """A failure that retrying cannot fix; ``account_status`` when the account's token was refused."""
+        return cls("permanent", reason=reason, account_status=account_status)
 
 
 @dataclasses.dataclass(frozen=True)

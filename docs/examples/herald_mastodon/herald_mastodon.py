@@ -79,7 +79,9 @@ class MastodonPlatform:
             reason = f"Mastodon answered {exc.code}: {exc.read(300).decode(errors='replace')}"
             if exc.code in (408, 429) or exc.code >= 500:
                 return PublishOutcome.transient(reason, seconds_until(exc.headers.get("X-RateLimit-Reset")))
-            return PublishOutcome.permanent(reason)  # 401 bad token, 422 rejected status, ...
+            if exc.code == 401:  # the token itself: Herald marks the account and spares its other posts
+                return PublishOutcome.permanent(reason, account_status="invalid")
+            return PublishOutcome.permanent(reason)  # 422 rejected status, 404, ...
         except (urllib.error.URLError, TimeoutError) as exc:
             return PublishOutcome.transient(f"Could not reach {base_url}: {exc}")
         return PublishOutcome.published(status["id"], url=status.get("url"))

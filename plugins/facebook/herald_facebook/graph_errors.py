@@ -145,6 +145,8 @@ class GraphError(Exception):
         """The publish outcome this error leads to."""
         if self.retryable:
             return PublishOutcome.transient(self.reason, self.retry_after)
+        if self.kind == TOKEN:  # the account's token, not this post: the core marks the account
+            return PublishOutcome.permanent(self.reason, account_status="expired" if self.subcode == 463 else "invalid")
         return PublishOutcome.permanent(self.reason)
 
     def platform_error(self) -> PlatformRejected | PlatformUnavailable:
