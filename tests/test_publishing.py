@@ -161,11 +161,14 @@ def test_scheduling_past_an_accounts_token_expiry_warns_while_there_is_time_to_r
     late = publish(client, tenant, accounts=[account], schedule=at(5))
     assert late.status_code == 201  # still queued: the account may be reconnected in time
     [warning] = late.get_json()["warnings"]
-    assert warning.startswith(f"{account} (@") and expires.isoformat() + "Z" in warning
-    assert "before this post is due" in warning and "POST /v1/accounts" in warning
+    assert (warning["code"], warning["field"]) == ("token_expires_before_due", "accounts.0")
+    assert warning["message"].startswith(f"{account} (@") and expires.isoformat() + "Z" in warning["message"]
+    assert "before this post is due" in warning["message"] and "POST /v1/accounts" in warning["message"]
 
     moved = client.patch(f"/v1/posts/{early.get_json()['id']}", json={"schedule": at(4)}, headers=tenant.headers)
-    assert moved.status_code == 200 and len(moved.get_json()["warnings"]) == 1
+    assert moved.status_code == 200
+    assert [(item["code"], item["field"]) for item in moved.get_json()["warnings"]] == [
+        ("token_expires_before_due", "schedule")]
     back = client.patch(f"/v1/posts/{early.get_json()['id']}", json={"schedule": at(2)}, headers=tenant.headers)
     assert back.status_code == 200 and "warnings" not in back.get_json()
 

@@ -46,9 +46,13 @@ def test_publish_example_request_and_response(client, tenant, bearer, redis_clie
     assert body["platforms"] == ["instagram", "facebook"]
     assert body["tasks"] == [{**body["tasks"][0], "account_id": account, "platform": "instagram", "status": "queued"}]
     no_facebook, token_expires = body["warnings"]
-    assert no_facebook == "No facebook account is among accounts, so nothing will be published on facebook."
+    assert no_facebook == {
+        "code": "no_account_for_platform", "field": "platforms.1",
+        "message": "No facebook account is among accounts, so nothing will be published on facebook."}
     # A long-lived Instagram token lasts 60 days: it will have expired by June.
-    assert token_expires.startswith(f"{account} (@") and "before this post is due" in token_expires
+    assert token_expires["code"] == "token_expires_before_due" and token_expires["field"] == "accounts.0"
+    assert token_expires["message"].startswith(f"{account} (@")
+    assert "before this post is due" in token_expires["message"]
 
 
 def test_posts_list_and_detail_examples(client, tenant, bearer, redis_client):

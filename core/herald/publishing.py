@@ -68,7 +68,12 @@ def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]
     return found
 
 
-def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) -> tuple[list[str], list[str]]:
+def warning(code: str, message: str, field: str | None = None) -> dict[str, str]:
+    """One entry of a response's ``warnings``: what was accepted but deserves the caller's attention."""
+    return {"code": code, "message": message, **({"field": field} if field else {})}
+
+
+def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) -> tuple[list[str], list[dict]]:
     """The post's platforms, and warnings for listed platforms that no given account is on."""
     names = list(dict.fromkeys(account.platform for account in chosen))
     if platforms is None:
@@ -82,20 +87,26 @@ def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) 
         if account.platform not in platforms:
             raise ValidationError(f"acc_{account.id} is a {account.platform} account, but platforms lists only "
                                   f"{', '.join(platforms)}.", field=f"accounts.{index}")
-    warnings = [f"No {name} account is among accounts, so nothing will be published on {name}."
-                for name in platforms if name not in names]
+    warnings = [warning("no_account_for_platform",
+                        f"No {name} account is among accounts, so nothing will be published on {name}.",
+                        "platforms" if len(platforms) == 1 else f"platforms.{index}")
+                for index, name in enumerate(platforms) if name not in names]
     return platforms, warnings
 
 
-def token_expiry_warnings(chosen: list[Account], due: dt.datetime) -> list[str]:
+def token_expiry_warnings(chosen: list[Account], due: dt.datetime, field: str | None = None) -> list[dict]:
     """Warnings for the accounts whose access token expires before ``due`` (naive UTC).
 
     Their tasks would fail at the due time, so the caller hears it now, while there is time to reconnect.
+    Each names ``field``, or else the account's place in the request's ``accounts``.
     """
-    return [f"acc_{account.id} (@{account.username}): its access token expires at "
-            f"{isoformat(account.token_expires_at)}, before this post is due ({isoformat(due)}). Reconnect it with "
-            "POST /v1/accounts before then, or its task will fail."
-            for account in chosen if account.token_expires_at is not None and account.token_expires_at <= due]
+    return [warning("token_expires_before_due",
+                    f"acc_{account.id} (@{account.username}): its access token expires at "
+                    f"{isoformat(account.token_expires_at)}, before this post is due ({isoformat(due)}). "
+                    "Reconnect it with POST /v1/accounts before then, or its task will fail.",
+                    field or f"accounts.{index}")
+            for index, account in enumerate(chosen)
+            if account.token_expires_at is not None and account.token_expires_at <= due]
 
 
 def post_accounts(post: Post) -> list[Account]:
@@ -137,7 +148,7 @@ def default_zone(workspace: Workspace, client: Client | None) -> str:
     return (workspace.settings or {}).get("timezone") or "UTC"
 
 
-def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, list[str]]:
+def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, list[dict]]:
     """Queue a post (new content, or the draft ``post_id``) for the given accounts.
 
     Returns the post, how its schedule was read and warnings for the caller. Jobs are enqueued

@@ -101,7 +101,7 @@ def reschedule_post(post_id, payload):
     body = _post_with_tasks(Post.get_by_id(post.id))
     if when is not None:
         body["schedule"] = _schedule_note(when)
-        warnings = publishing.token_expiry_warnings(publishing.post_accounts(post), when.at)
+        warnings = publishing.token_expiry_warnings(publishing.post_accounts(post), when.at, "schedule")
         if warnings:
             body["warnings"] = warnings
     return jsonify(body)
