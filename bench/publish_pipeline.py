@@ -231,13 +231,14 @@ class Bench:
         database_url = f"sqlite:///{self.tmp / 'herald.db'}"
         self.env = dict(os.environ, HERALD_DATA_DIR=str(self.tmp), HERALD_DATABASE_URL=database_url,
                         HERALD_REDIS_URL=self.args.redis_url, HERALD_SECRET_KEY=SECRET, HERALD_PUBLIC_URL=PUBLIC_URL,
-                        HERALD_GRAPH_BASE_URL=self.fake.base_url, HERALD_RATE_LIMIT="100000000/minute",
+                        HERALD_GRAPH_BASE_URL=self.fake.base_url,
+                        HERALD_INSTAGRAM_BASE_URL=self.fake.base_url, HERALD_RATE_LIMIT="100000000/minute",
                         NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
         init = subprocess.run([str(BIN / "herald"), "init-db"], env=self.env, cwd=ROOT, capture_output=True, text=True)
         if init.returncode:
             raise Failure(f"herald init-db failed:\n{init.stdout}{init.stderr}")
         config = Config(data_dir=self.tmp, database_url=database_url, redis_url=self.args.redis_url,
-                        secret_key=SECRET, public_url=PUBLIC_URL, graph_base_url=self.fake.base_url,
+                        secret_key=SECRET, public_url=PUBLIC_URL, **self.fake.hosts(),
                         rate_limit="100000000/minute", testing=True)
         self.app = create_app(config)
         with self.app.app_context(), db.connection_context():

@@ -112,7 +112,7 @@ def test_campaign_shows_its_posts_and_their_engagement(client, tenant):
 
 @pytest.fixture
 def page_account(client, tenant, fake, build_app):
-    app = build_app(graph_base_url=fake.base_url)
+    app = build_app(**fake.hosts())
     http = app.test_client()
     account = http.post("/v1/accounts", json={"platform": "facebook", "access_token": PAGE_TOKEN},
                         headers=tenant.headers).get_json()["id"]

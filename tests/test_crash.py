@@ -31,7 +31,7 @@ HERALD = Path(sys.executable).parent / "herald"
 
 @pytest.fixture
 def app(config, fake):
-    application = create_app(dataclasses.replace(config, graph_base_url=fake.base_url,
+    application = create_app(dataclasses.replace(config, **fake.hosts(),
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()
@@ -41,7 +41,7 @@ def worker_env(config, fake) -> dict[str, str]:
     env = dict(os.environ)
     env.update(HERALD_DATA_DIR=str(config.data_dir), HERALD_DATABASE_URL=config.database_url,
                HERALD_REDIS_URL=TEST_REDIS_URL, HERALD_SECRET_KEY=config.secret_key,
-               HERALD_GRAPH_BASE_URL=fake.base_url,
+               HERALD_GRAPH_BASE_URL=fake.base_url, HERALD_INSTAGRAM_BASE_URL=fake.base_url,
                # Resolves to nothing here, so it counts as public; the fake never downloads media.
                HERALD_PUBLIC_URL="https://herald.test")
     return env

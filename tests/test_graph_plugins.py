@@ -27,6 +27,7 @@ from fakes.graph import (
     PAGE_ID,
     PAGE_NAME,
     PAGE_TOKEN,
+    FakeGraph,
 )
 from herald.app import create_app
 from herald.config import Config
@@ -45,7 +46,7 @@ facebook = FacebookPlatform()
 @pytest.fixture
 def graph_config(fake):
     """Herald settings pointing the Graph base URL at the fake."""
-    return Config(graph_base_url=fake.base_url)
+    return Config(**fake.hosts())
 
 
 def image(n: int = 1, content_type: str = "image/jpeg") -> MediaRef:
@@ -455,6 +456,30 @@ def test_graph_version_comes_from_the_config(fake):
 
 # -- Instagram: accounts and metrics ------------------------------------------------------------
 
+def test_instagram_login_accounts_are_served_by_the_instagram_host(fake):
+    """Instagram User tokens work only on graph.instagram.com, Facebook tokens only on graph.facebook.com."""
+    with FakeGraph() as instagram_host:
+        fake.forget_token(IG_TOKEN)
+        instagram_host.forget_token(PAGE_TOKEN)
+        config = Config(graph_base_url=fake.base_url, instagram_base_url=instagram_host.base_url)
+        connected = instagram.connect(IG_TOKEN, config=config)
+        assert (connected.external_id, connected.settings) == (IG_USER_ID, {"login": "instagram"})
+        assert fake.requests == []  # an IG… token is tried on the Instagram host first
+        account = dataclasses.replace(ig_account(), settings=connected.settings)
+        outcome = instagram.publish(make_task(instagram_host, config, account, media=(image(),)).ctx)
+        assert outcome.kind == "published" and instagram_host.published(IG_USER_ID)
+        assert instagram.token_health(account, config=config).status == "active"
+        assert fake.requests == []
+
+        by_page = instagram.connect(PAGE_TOKEN, config=config)  # Facebook Login: the Page's token
+        assert by_page.settings == {"login": "facebook", "page_id": PAGE_ID}
+        instagram_host.add_ig_user("17841400000000777", "odd.token", token="odd-token-without-prefix")
+        odd = instagram.connect("odd-token-without-prefix", config=config)  # Facebook host cannot parse it
+        assert (odd.username, odd.settings) == ("odd.token", {"login": "instagram"})
+        with pytest.raises(PlatformRejected, match="Cannot parse access token"):
+            instagram.connect("unknown-everywhere", config=config)
+
+
 def test_connect_an_instagram_user_token(fake, graph_config):
     account = instagram.connect(IG_TOKEN, config=graph_config)
     assert (account.external_id, account.username, account.token) == (IG_USER_ID, IG_USERNAME, IG_TOKEN)
@@ -644,7 +669,7 @@ def test_facebook_metrics(fake, graph_config):
 @pytest.fixture
 def app(config, fake):
     """Herald with its Graph base URL on the fake and a public URL for media links."""
-    application = create_app(dataclasses.replace(config, graph_base_url=fake.base_url,
+    application = create_app(dataclasses.replace(config, **fake.hosts(),
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()

@@ -121,7 +121,7 @@ def test_engagement_needs_the_intelligence_scope(client, make_tenant):
 @pytest.fixture
 def graph_app(config, fake, tenant):
     """Herald on the fake Graph API; built after ``tenant``'s app, so jobs run in this process use it."""
-    application = create_app(dataclasses.replace(config, graph_base_url=fake.base_url,
+    application = create_app(dataclasses.replace(config, **fake.hosts(),
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()

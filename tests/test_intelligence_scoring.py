@@ -190,7 +190,7 @@ def test_only_the_named_scorers_count(client, tenant):
 
 
 def test_v1_publish_scores_new_content(client, tenant, fake, build_app):
-    app = build_app(graph_base_url=fake.base_url)
+    app = build_app(**fake.hosts())
     http = app.test_client()
     from fakes.graph import PAGE_TOKEN
 

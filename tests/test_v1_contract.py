@@ -20,7 +20,7 @@ NEXT_YEAR = utcnow().year + 1
 
 @pytest.fixture
 def app(config, fake):
-    application = create_app(dataclasses.replace(config, graph_base_url=fake.base_url,
+    application = create_app(dataclasses.replace(config, **fake.hosts(),
                                                  public_url="https://herald.test", rate_limit="5/minute"))
     yield application
     db.obj.close_all()

@@ -81,6 +81,8 @@ class Config:
     plugins: tuple[str, ...] | None = None
     trace_plugins: bool = False
     graph_base_url: str = "https://graph.facebook.com"
+    # Instagram accounts connected with an Instagram User token (Instagram Login) are served here.
+    instagram_base_url: str = "https://graph.instagram.com"
     graph_version: str = "v25.0"
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     webhook_allow_private: bool = False
@@ -129,6 +131,7 @@ class Config:
             "HERALD_AUTH_FAILURE_LIMIT": "auth_failure_limit",
             "HERALD_PORTAL_RATE_LIMIT": "portal_rate_limit",
             "HERALD_GRAPH_BASE_URL": "graph_base_url",
+            "HERALD_INSTAGRAM_BASE_URL": "instagram_base_url",
             "HERALD_GRAPH_VERSION": "graph_version",
             "HERALD_GEMINI_BASE_URL": "gemini_base_url",
         }

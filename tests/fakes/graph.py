@@ -123,6 +123,10 @@ class FakeGraph(GraphRoutes):
             raise RuntimeError("FakeGraph is not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def hosts(self) -> dict[str, str]:
+        """Config settings pointing both Meta hosts (Facebook Login's and Instagram Login's) at this fake."""
+        return {"graph_base_url": self.base_url, "instagram_base_url": self.base_url}
+
     # -- clock ------------------------------------------------------------------------------
 
     def now(self) -> float:
@@ -184,6 +188,12 @@ class FakeGraph(GraphRoutes):
         """Make a token expired (Graph answers 190/463 for it from now on)."""
         with self._lock:
             self._tokens[value].expires_at = self.now() - 60
+
+    def forget_token(self, value: str) -> None:
+        """Unknown from now on: Graph answers 190 "Cannot parse access token", as a host that never
+        issued it does (an Instagram User token on graph.facebook.com, a Facebook one on graph.instagram.com)."""
+        with self._lock:
+            del self._tokens[value]
 
     def invalidate_token(self, value: str, subcode: int = 460) -> None:
         """Invalidate a token's session (460 password changed, 458 app removed, 467 logged out, …)."""

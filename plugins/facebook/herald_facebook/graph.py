@@ -35,12 +35,18 @@ TIMEOUT = 30.0  # seconds for one call; a video upload by URL answers at once, M
 USER_AGENT = "herald-graph/0.1"
 
 
-def api_root(config: Any) -> str:
-    """``https://graph.facebook.com/v25.0`` from the config's base URL and version."""
+def api_root(config: Any, instagram_login: bool = False) -> str:
+    """``https://graph.facebook.com/v25.0`` from the config's base URL and version.
+
+    With ``instagram_login``, the host of the Instagram API with Instagram Login
+    (``config.instagram_base_url``, ``https://graph.instagram.com``): Instagram User tokens work
+    there and only there, Facebook tokens everywhere else.
+    """
     version = str(config.graph_version).strip("/")
     if not version.startswith("v"):
         version = f"v{version}"
-    return f"{config.graph_base_url.rstrip('/')}/{version}"
+    base = config.instagram_base_url if instagram_login else config.graph_base_url
+    return f"{base.rstrip('/')}/{version}"
 
 
 def _encode(value: Any) -> str:
@@ -54,8 +60,8 @@ def _encode(value: Any) -> str:
 class GraphClient:
     """Calls the Graph API with one access token: ``GraphClient(config, token).get("me", fields="id")``."""
 
-    def __init__(self, config: Any, token: str, *, timeout: float | None = None):
-        self.root = api_root(config)
+    def __init__(self, config: Any, token: str, *, timeout: float | None = None, instagram_login: bool = False):
+        self.root = api_root(config, instagram_login)
         self.host = urllib.parse.urlsplit(self.root).netloc
         self.token = token
         self.timeout = timeout or TIMEOUT

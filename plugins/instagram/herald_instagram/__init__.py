@@ -36,6 +36,11 @@ WRONG_TOKEN = ("Paste an Instagram User access token, or the Page access token o
                "Instagram professional account is linked to.")
 
 
+def client_for(config: Any, account: AccountRef) -> GraphClient:
+    """A Graph client for ``account``, on the host its token belongs to (see ``connect``)."""
+    return GraphClient(config, account.token, instagram_login=(account.settings or {}).get("login") == "instagram")
+
+
 class InstagramPlatform:
     """Publishes to an Instagram professional account through the Graph API."""
 
@@ -45,28 +50,42 @@ class InstagramPlatform:
     # -- accounts -----------------------------------------------------------------------------
 
     def connect(self, token: str, *, config: Any) -> ConnectedAccount:
-        """Check an Instagram User token (or a linked Page's token) and say which account it is."""
-        client = GraphClient(config, token)
-        try:
-            data = inspect_token(client)
-            require_valid(data)
-            if data and data.get("type") == "PAGE":
-                page = client.get("me", fields="id,name,instagram_business_account{id,username}")
-                account = page.get("instagram_business_account")
-                if not account:
-                    raise PlatformRejected(f"The Facebook Page {page.get('name') or page.get('id')} has no "
-                                           "Instagram professional account linked to it: link one in the Page's "
-                                           "settings, then connect again.")
-                settings = {"login": "facebook", "page_id": str(page["id"])}
-            else:
-                account = self._me(client)
-                settings = {"login": "instagram"}
-            require_scopes(data, PUBLISH_SCOPES, "publishing to Instagram")
-            if not account.get("username"):
-                account = self._me(client, account["id"])
-        except GraphError as err:
-            raise err.platform_error() from None
-        return ConnectedAccount(external_id=str(account["id"]), username=account["username"], token=token,
+        """Check an Instagram User token (or a linked Page's token) and say which account it is.
+
+        An Instagram User token (Instagram Login) works only on ``graph.instagram.com``, a Facebook
+        token only on ``graph.facebook.com``. The host the token's form suggests (Instagram's start
+        with ``IG``) is asked first, the other one when the first cannot parse the token at all; the
+        account remembers its host (``settings["login"]``) for every later call.
+        """
+        hosts = (True, False) if token.startswith("IG") else (False, True)
+        unparsed = None
+        for instagram_login in hosts:
+            try:
+                return self._connect(GraphClient(config, token, instagram_login=instagram_login), instagram_login)
+            except GraphError as err:
+                if not (err.code == 190 and not err.subcode):  # a token this host knows: its answer stands
+                    raise err.platform_error() from None
+                unparsed = unparsed or err
+        raise unparsed.platform_error() from None
+
+    def _connect(self, client: GraphClient, instagram_login: bool) -> ConnectedAccount:
+        data = inspect_token(client)
+        require_valid(data)
+        if not instagram_login and data and data.get("type") == "PAGE":
+            page = client.get("me", fields="id,name,instagram_business_account{id,username}")
+            account = page.get("instagram_business_account")
+            if not account:
+                raise PlatformRejected(f"The Facebook Page {page.get('name') or page.get('id')} has no "
+                                       "Instagram professional account linked to it: link one in the Page's "
+                                       "settings, then connect again.")
+            settings = {"login": "facebook", "page_id": str(page["id"])}
+        else:
+            account = self._me(client)
+            settings = {"login": "instagram" if instagram_login else "facebook"}
+        require_scopes(data, PUBLISH_SCOPES, "publishing to Instagram")
+        if not account.get("username"):
+            account = self._me(client, account["id"])
+        return ConnectedAccount(external_id=str(account["id"]), username=account["username"], token=client.token,
                                 token_expires_at=token_expiry(data), settings=settings)
 
     def _me(self, client: GraphClient, node: str = "me") -> dict[str, Any]:
@@ -83,7 +102,7 @@ class InstagramPlatform:
 
     def token_health(self, account: AccountRef, *, config: Any) -> TokenHealth:
         """Whether the account's token still works (``debug_token``, or ``/me`` where that is missing)."""
-        return token_health(GraphClient(config, account.token), known_expiry=account.token_expires_at)
+        return token_health(client_for(config, account), known_expiry=account.token_expires_at)
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -108,7 +127,7 @@ class InstagramPlatform:
         if problem:
             return PublishOutcome.permanent(problem)
         try:
-            return Publisher(ctx, GraphClient(ctx.config, ctx.account.token)).reconcile()
+            return Publisher(ctx, client_for(ctx.config, ctx.account)).reconcile()
         except GraphError as err:
             return err.outcome()
 
@@ -117,7 +136,7 @@ class InstagramPlatform:
         if problem:
             return PublishOutcome.permanent(problem)
         try:
-            return Publisher(ctx, GraphClient(ctx.config, ctx.account.token)).run()
+            return Publisher(ctx, client_for(ctx.config, ctx.account)).run()
         except GraphError as err:
             return err.outcome()
 
@@ -125,7 +144,7 @@ class InstagramPlatform:
 
     def fetch_metrics(self, account: AccountRef, platform_post_id: str, *, config: Any) -> dict[str, int]:
         """Likes, comments, reach, saves and shares of a published media."""
-        client = GraphClient(config, account.token)
+        client = client_for(config, account)
         try:
             media = client.get(platform_post_id, fields="id,media_product_type,like_count,comments_count")
         except GraphError as err:
