@@ -156,6 +156,14 @@ def test_scheduling_past_an_accounts_token_expiry_warns_while_there_is_time_to_r
     def at(days: int) -> str:
         return (utcnow() + dt.timedelta(days=days)).isoformat() + "Z"
 
+    with db.connection_context():  # already expired, though no check has marked it yet: refused
+        Account.update(token_expires_at=utcnow() - dt.timedelta(seconds=1)).execute()
+    expired = publish(client, tenant, accounts=[account], schedule=at(1))
+    assert_error(expired, 400, "validation_error", "accounts.0")
+    assert "expired at" in expired.get_json()["error"]["message"]
+    with db.connection_context():
+        Account.update(token_expires_at=expires).execute()
+
     early = publish(client, tenant, accounts=[account], schedule=at(1))
     assert early.status_code == 201 and "warnings" not in early.get_json()
     late = publish(client, tenant, accounts=[account], schedule=at(5))
@@ -283,9 +291,9 @@ def test_an_account_that_stops_working_is_announced_once(client, tenant, platfor
     assert "token" not in announced["account"]  # never the token itself
 
     connect(client, tenant)  # reconnected: active again
-    with db.connection_context():  # this time the token runs out between checks, found by a publish
+    assert publish(client, tenant, accounts=[account]).status_code == 201
+    with db.connection_context():  # this time the token runs out before the task runs, found by the task
         Account.update(token_expires_at=utcnow() - dt.timedelta(minutes=1)).execute()
-    publish(client, tenant, accounts=[account])
     work(redis_client)
     assert [event["account"]["status"] for event in account_events("account.needs_reconnect")] == ["expired"] * 2
 

@@ -60,6 +60,10 @@ def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]
             raise ValidationError(f"{value} (@{account.username} on {account.platform}) is {account.status}: "
                                   f"{account.status_reason or 'its token no longer works'} Reconnect it with "
                                   "POST /v1/accounts first.", field=field)
+        if account.token_expires_at is not None and account.token_expires_at <= utcnow():
+            raise ValidationError(f"{value} (@{account.username} on {account.platform}): its access token expired "
+                                  f"at {isoformat(account.token_expires_at)}. Reconnect it with POST /v1/accounts "
+                                  "first.", field=field)
         registered = state.registry.platforms.get(account.platform)
         if registered is None:
             raise ValidationError(f"{value} is on {account.platform}, whose plugin is not installed.", field=field)
