@@ -35,7 +35,7 @@ def sqlite(tmp_path):
 
 def lock_is_free(path: str) -> bool:
     """Whether a separate open of ``path`` (as another process or thread would) gets the lock now."""
-    descriptor = os.open(path, os.O_RDWR)
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -109,6 +109,21 @@ def test_a_forked_process_opens_the_lock_file_again(sqlite):
             os._exit(code)
         _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_lock_file_is_opened_read_only_so_any_user_who_can_read_it_can_lock_it(sqlite):
+    with db.connection_context(), write_transaction():  # creates the lock file
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(sqlite).st_mode & 0o777 == 0o644 & ~umask  # readable by the other users, as the umask allows
+    os.chmod(sqlite, 0o444)  # as a user sees a lock file another user created
+    writelock._local.__dict__.clear()  # forget the descriptor opened above: open it again
+    with db.connection_context(), write_transaction():
+        Note.create(body="written")
+        assert not lock_is_free(sqlite)
+    descriptor = writelock._descriptor(sqlite)
+    assert fcntl.fcntl(descriptor, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY  # no write access needed
 
 
 def test_an_in_memory_database_has_no_lock_file():

@@ -37,7 +37,9 @@ def _descriptor(path: str) -> int:
         opened = _local.opened = (pid, {})  # descriptors inherited from the parent are left alone
     descriptors = opened[1]
     if path not in descriptors:
-        descriptors[path] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # flock needs no write access: a lock file another user created (web and workers run as
+        # different users) can still be locked by everyone who can read it.
+        descriptors[path] = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     return descriptors[path]
 
 
