@@ -1,5 +1,10 @@
 """/api/clients."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 from conftest import assert_error
 from herald.models import Client, Post
 
@@ -44,3 +49,23 @@ def test_delete_archives_client_and_keeps_posts(client, tenant):
     assert_error(client.get(f"/api/clients/{tenant.client.id}", headers=tenant.headers), 404, "not_found")
     assert Client.get_by_id(tenant.client.id).deleted_at is not None
     assert Post.select().where(Post.caption == "keep me").count() == 1
+
+
+def test_time_zones_work_on_a_system_without_zone_files(tmp_path):
+    """Slim and Alpine images have no /usr/share/zoneinfo: the tzdata package stands in, so a client's
+    zone is neither refused nor silently read as UTC."""
+    script = textwrap.dedent("""
+        import datetime as dt
+        import zoneinfo
+        from herald import schedule
+        from herald.api.clients import check_timezone
+
+        assert zoneinfo.TZPATH == (), zoneinfo.TZPATH  # no system zone files at all
+        assert check_timezone("America/New_York") == "America/New_York"
+        july = dt.datetime(2026, 7, 1, 12, tzinfo=schedule.zone("America/New_York"))
+        assert july.utcoffset() == dt.timedelta(hours=-4), july.utcoffset()
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONTZPATH": ""})
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
