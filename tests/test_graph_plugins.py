@@ -712,6 +712,17 @@ def test_facebook_post_through_the_pipeline(fake, client, tenant, redis_client):
     assert task.state["publish_started_at"]
 
 
+def test_connecting_a_token_that_expires_within_a_week_warns(fake, client, tenant):
+    lasting = connect_account(client, tenant, "instagram", IG_TOKEN)  # 60 days left
+    assert lasting.status_code == 201 and "warnings" not in lasting.get_json()
+    fake.add_ig_user("17841400000000888", "short.lived", token="IGAA-three-days-left", expires_in=3 * 86400 - 60)
+    short = connect_account(client, tenant, "instagram", "IGAA-three-days-left")
+    assert short.status_code == 201
+    [warning] = short.get_json()["warnings"]
+    assert (warning["code"], warning["field"]) == ("token_expires_soon", "access_token")
+    assert "in 2 days" in warning["message"] and short.get_json()["token_expires_at"] in warning["message"]
+
+
 def test_a_refused_page_token_marks_the_account_and_spares_its_other_tasks_the_call(fake, client, tenant,
                                                                                  redis_client):
     account = connect_account(client, tenant, "facebook", FB_USER_TOKEN).get_json()["id"]

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from . import crypto, events, ids
-from .errors import HeraldError, NotFound, ValidationError
+from .errors import HeraldError, NotFound, ValidationError, warning
 from .models import Account, isoformat, utcnow, write_transaction
 from .platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
 
@@ -137,6 +137,24 @@ def _record_status_change(account: Account, previous: str | None) -> None:
     """``account.needs_reconnect`` when ``account`` (as now stored) stopped being active."""
     if previous == "active" and account.status != "active":
         events.record(account.workspace_id, "account.needs_reconnect", {"account": serialize_account(account)})
+
+
+def expiry_warnings(account: Account, now: dt.datetime | None = None) -> list[dict]:
+    """A ``token_expires_soon`` warning when ``account``'s token expires within :data:`TOKEN_WARNING_DAYS`.
+
+    For the answer to connecting: the health check announces a token entering that window only
+    once it has seen the token outside it, so a token connected inside it is flagged here.
+    """
+    now = now or utcnow()
+    expires = account.token_expires_at
+    if expires is None or expires - now > dt.timedelta(days=TOKEN_WARNING_DAYS):
+        return []
+    days = max(0, (expires - now).days)
+    within = f"in {days} day{'s' * (days != 1)}" if days else "within a day"
+    return [warning("token_expires_soon",
+                    f"This access token expires at {isoformat(expires)}, {within}. "
+                    "Connect the account again with a fresh long-lived token before then, or its posts will fail.",
+                    "access_token")]
 
 
 def _entered_warning_window(account: Account, before: Account, now: dt.datetime) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from . import crypto
 from .ai_provider import SETTINGS_HINT, AIUnavailable, NoApiKey, ProviderSettings
 from .config import Config
+from .errors import warning
 from .models import AISetting, isoformat, utcnow, write_transaction
 
 
@@ -81,9 +82,8 @@ def check(workspace_id: int, config: Config, payload: dict[str, Any], provider) 
     try:
         check_settings(ProviderSettings(api_key=key, model=model, config=config))
     except AIUnavailable as exc:
-        return [{"code": "key_not_checked",
-                 "message": f"{exc.message} The settings were stored unchecked; an AI request will tell if the key "
-                            "is refused (invalid_api_key)."}]
+        return [warning("key_not_checked", f"{exc.message} The settings were stored unchecked; an AI request will "
+                                           "tell if the key is refused (invalid_api_key).")]
     return []
 
 

@@ -136,6 +136,14 @@ def _from_http_exception(exc: HTTPException) -> HeraldError:
     return HeraldError(message, code=code, status=status, headers=headers)
 
 
+def warning(code: str, message: str, field: str | None = None) -> dict[str, str]:
+    """One entry of a successful response's ``warnings``: accepted, but the caller should know.
+
+    The same ``code``/``message``/``field`` shape as an error, so clients handle both alike.
+    """
+    return {"code": code, "message": message, **({"field": field} if field else {})}
+
+
 ROUTING_ERROR_PAGES = "herald_routing_error_pages"
 
 

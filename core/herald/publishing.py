@@ -13,7 +13,7 @@ from typing import Any
 
 from . import accounts, events, hotpath, ids, queue, schedule, tasks
 from .campaigns import campaign_for_post
-from .errors import Conflict, Forbidden, NotFound, ValidationError
+from .errors import Conflict, Forbidden, NotFound, ValidationError, warning
 from .intelligence import heuristic
 from .models import Account, Client, Media, Post, PublishTask, Workspace, isoformat, utcnow, write_transaction
 from .platforms import MediaRef, PostRef
@@ -70,11 +70,6 @@ def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]
         check_enabled(state.registry, workspace_id, registered.plugin, f"The {account.platform} platform")
         found.append(account)
     return found
-
-
-def warning(code: str, message: str, field: str | None = None) -> dict[str, str]:
-    """One entry of a response's ``warnings``: what was accepted but deserves the caller's attention."""
-    return {"code": code, "message": message, **({"field": field} if field else {})}
 
 
 def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) -> tuple[list[str], list[dict]]:

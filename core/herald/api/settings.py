@@ -4,7 +4,7 @@
 from flask import Blueprint, g, jsonify
 
 from .. import ai, ai_settings
-from ..errors import FeatureDisabled
+from ..errors import FeatureDisabled, warning
 from . import endpoint, state
 
 bp = Blueprint("settings", __name__, url_prefix="/api/settings")
@@ -22,8 +22,8 @@ def _unchecked(payload: dict, problem: FeatureDisabled | None) -> list[dict]:
     """A warning when a key is stored while no provider may check it (the settings are kept for later)."""
     if problem is None or not (payload.get("gemini_api_key") or "").strip():
         return []
-    return [{"code": "key_not_checked",
-             "message": f"{problem.message} The key was stored unchecked; it is used once AI is available."}]
+    return [warning("key_not_checked", f"{problem.message} The key was stored unchecked; it is used once AI is "
+                                       "available.")]
 
 
 def _view(row, provider) -> dict:

@@ -136,10 +136,14 @@ def list_accounts():
 @endpoint(bp, "/accounts", ("POST",), summary="Connect an account with an access token", scope="accounts",
           body="v1_account_connect")
 def connect_account(payload):
-    """Check the token with the platform, then store it encrypted."""
+    """Check the token with the platform, then store it encrypted; warn when it expires within a week."""
     account, created = accounts.connect(state(), g.principal.workspace_id, payload["platform"].strip().lower(),
                                         payload["access_token"].strip())
-    return jsonify(accounts.serialize_account(account)), 201 if created else 200
+    body = accounts.serialize_account(account)
+    warnings = accounts.expiry_warnings(account)
+    if warnings:
+        body["warnings"] = warnings
+    return jsonify(body), 201 if created else 200
 
 
 @endpoint(bp, "/accounts/<account_id>", ("GET",), summary="One connected account", scope="posts:read")
