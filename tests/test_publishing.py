@@ -181,6 +181,65 @@ def test_scheduling_past_an_accounts_token_expiry_warns_while_there_is_time_to_r
     assert back.status_code == 200 and "warnings" not in back.get_json()
 
 
+def batch(client, tenant, posts, **headers):
+    return client.post("/v1/publish/batch", json={"posts": posts}, headers={**tenant.headers, **headers})
+
+
+def post_count() -> int:
+    with db.connection_context():
+        return Post.select().count()
+
+
+def test_a_batch_queues_every_post_and_answers_each_as_publish_does(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    later = (utcnow() + dt.timedelta(days=1)).replace(microsecond=0)
+    response = batch(client, tenant, [
+        {"content": "First", "accounts": [account]},
+        {"content": "Second", "accounts": [account], "schedule": later.isoformat() + "Z"}])
+    assert response.status_code == 201, response.get_json()
+    first, second = response.get_json()["posts"]
+    assert first["status"] == second["status"] == "queued" and first["schedule"]["now"] is True
+    assert second["scheduled_at"] == later.isoformat() + "Z" and len(second["tasks"]) == 1
+    assert scheduled_count(redis_client) == 1 and work(redis_client) == 1
+    assert [post["caption"] for post in platform.posts] == ["First"]
+
+
+def test_a_batch_with_one_bad_post_creates_none_and_names_it(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    good = {"content": "Fine", "accounts": [account]}
+    assert_error(batch(client, tenant, [good, {"content": "Bad time", "accounts": [account], "schedule": "soonish"}]),
+                 400, "validation_error", "posts.1.schedule")
+    assert_error(batch(client, tenant, [good, good, {"content": "No accounts"}]), 400, "validation_error",
+                 "posts.2.accounts")
+    assert_error(batch(client, tenant, [good, {"content": "x", "accounts": ["acc_999"]}]), 404, "not_found",
+                 "posts.1.accounts.0")
+    assert_error(batch(client, tenant, []), 400, "validation_error", "posts")
+    assert_error(batch(client, tenant, [good] * 101), 400, "validation_error", "posts")
+    draft = client.post("/api/webhooks", headers=tenant.headers, json={
+        "action": "create_post", "client_id": tenant.client.id, "caption": "Draft", "platforms": "scripted"}).get_json()
+    twice = {"post_id": f"post_{draft['post']['id']}", "accounts": [account]}
+    before = post_count()
+    assert_error(batch(client, tenant, [good, twice, twice]), 409, "conflict", "posts.2.post_id")
+    assert post_count() == before  # the first two were rolled back with the third
+    assert work(redis_client) == 0 and platform.posts == []
+
+
+def test_a_batch_names_its_posts_warnings_and_replays_with_its_key(client, tenant, platform):
+    account = connect(client, tenant)
+    with db.connection_context():
+        Account.update(token_expires_at=utcnow() + dt.timedelta(days=2)).execute()
+    posts = [{"content": "Soon", "accounts": [account]},
+             {"content": "Too late", "accounts": [account],
+              "schedule": (utcnow() + dt.timedelta(days=3)).isoformat() + "Z"}]
+    first = batch(client, tenant, posts, **{"Idempotency-Key": "batch-1"})
+    assert first.status_code == 201
+    assert "warnings" not in first.get_json()["posts"][0]
+    [warning] = first.get_json()["posts"][1]["warnings"]
+    assert (warning["code"], warning["field"]) == ("token_expires_before_due", "posts.1.accounts.0")
+    again = batch(client, tenant, posts, **{"Idempotency-Key": "batch-1"})
+    assert again.get_json() == first.get_json() and post_count() == 2
+
+
 def test_drafts_from_the_action_endpoint_publish_through_v1(client, tenant, platform, redis_client):
     account = connect(client, tenant)
     draft = client.post("/api/webhooks", headers=tenant.headers, json={

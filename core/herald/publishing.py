@@ -7,15 +7,16 @@ its jobs are enqueued; if Redis is down at that moment, the reconciler enqueues 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Any
 
 from . import accounts, events, hotpath, ids, queue, schedule, tasks
 from .campaigns import campaign_for_post
-from .errors import Conflict, Forbidden, NotFound, ValidationError, warning
+from .errors import Conflict, Forbidden, HeraldError, NotFound, ValidationError, warning
 from .intelligence import heuristic
-from .models import Account, Client, Media, Post, PublishTask, Workspace, isoformat, utcnow, write_transaction
+from .models import Account, Campaign, Client, Media, Post, PublishTask, Workspace, isoformat, utcnow, write_transaction
 from .platforms import MediaRef, PostRef
 from .plugins import check_enabled
 from .posts import lock_post, record_version, serialize_engagement, snapshot
@@ -147,12 +148,71 @@ def default_zone(workspace: Workspace, client: Client | None) -> str:
     return (workspace.settings or {}).get("timezone") or "UTC"
 
 
+@dataclasses.dataclass
+class PreparedPost:
+    """A publish request that passed every check (see :func:`prepare`), ready to be written."""
+
+    workspace_id: int
+    chosen: list[Account]
+    platforms: list[str]
+    media: list[Media]
+    draft: Post | None
+    client: Client | None
+    campaign: Campaign | None
+    post_type: str
+    caption: str
+    when: schedule.Schedule
+    needs_approval: bool
+    status: str
+    now: dt.datetime
+    warnings: list[dict]
+
+
 def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, list[dict]]:
     """Queue a post (new content, or the draft ``post_id``) for the given accounts.
 
     Returns the post, how its schedule was read and warnings for the caller. Jobs are enqueued
     after the commit.
     """
+    prepared = prepare(state, principal, payload)
+    with events.collecting() as recorded, write_transaction():
+        post = write(principal, prepared)
+    events.dispatch(state.pm, recorded)
+    if not prepared.needs_approval:
+        enqueue_post_tasks(state, post)
+    return post, prepared.when, prepared.warnings
+
+
+def publish_many(state, principal, payloads: list[dict]) -> list[tuple[Post, schedule.Schedule, list[dict]]]:
+    """:func:`publish` for several posts, all or none: every one is checked before any is written,
+    then all are written in one transaction. An error names its post (``field`` ``posts.N.…``)."""
+    prepared = [naming_post(index, prepare, state, principal, payload) for index, payload in enumerate(payloads)]
+    with events.collecting() as recorded, write_transaction():
+        posts = [naming_post(index, write, principal, item) for index, item in enumerate(prepared)]
+    events.dispatch(state.pm, recorded)
+    for post, item in zip(posts, prepared, strict=True):
+        if not item.needs_approval:
+            enqueue_post_tasks(state, post)
+    return [(post, item.when, item.warnings) for post, item in zip(posts, prepared, strict=True)]
+
+
+def naming_post(index: int, step, *args):
+    """``step(*args)`` for the post at ``index`` of a batch: the field of its error (and of its
+    warnings) moves under ``posts.<index>``."""
+    try:
+        result = step(*args)
+    except HeraldError as exc:
+        exc.field = f"posts.{index}.{exc.field}" if exc.field else f"posts.{index}"
+        raise
+    if isinstance(result, PreparedPost):
+        for item in result.warnings:
+            item["field"] = f"posts.{index}.{item['field']}" if item.get("field") else f"posts.{index}"
+    return result
+
+
+def prepare(state, principal, payload: dict) -> PreparedPost:
+    """Check a publish request (accounts, media, draft, schedule, what the platforms accept) and resolve
+    what it names; raises the error to answer, or returns what :func:`write` needs. Writes nothing."""
     workspace_id = principal.workspace_id
     workspace = Workspace.get_by_id(workspace_id)
     chosen = _resolve_accounts(state, workspace_id, payload["accounts"])
@@ -191,41 +251,48 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
 
-    with events.collecting() as recorded, write_transaction():
-        if draft is not None:
-            post = lock_post(draft.id)  # re-read inside the write lock
-            if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft",):
-                raise Conflict(f"post_{post.id} is {post.status}; only a draft can be published this way.",
-                               field="post_id")
-            before = snapshot(post)
-            post.caption = caption
-        else:
-            post = Post(workspace=workspace_id, client=client, caption=caption, topic="", created_at=now)
-            before = None
-        post.client = client
-        if campaign is not None:
-            post.campaign = campaign
-        if draft is None or post.caption != draft.caption or post.score is None:
-            post.score = heuristic.quick_value(caption, platforms)
-        post.post_type = post_type
-        post.platforms = platforms
-        post.media = [row.id for row in media]
-        post.scheduled_at = None if when.now else when.at
-        post.status = status
-        post.updated_at = now
-        post.save()
-        for account in chosen:
-            PublishTask.create(workspace=workspace_id, post=post, account=account, platform=account.platform,
-                               status=status, due_at=when.at, created_at=now, updated_at=now)
-        record_version(post, principal.label, before)
-        events.record(workspace_id, "post.created" if draft is None else "post.updated",
-                      {"post": serialize_post(post)})
-        if needs_approval:
-            events.record(workspace_id, "approval.requested", {"post": serialize_post(post)})
-    events.dispatch(state.pm, recorded)
-    if not needs_approval:
-        enqueue_post_tasks(state, post)
-    return post, when, warnings
+    return PreparedPost(workspace_id=workspace_id, chosen=chosen, platforms=platforms, media=media, draft=draft,
+                        client=client, campaign=campaign, post_type=post_type, caption=caption, when=when,
+                        needs_approval=needs_approval, status=status, now=now, warnings=warnings)
+
+
+def write(principal, prepared: PreparedPost) -> Post:
+    """Write a prepared post, its tasks, version and events, inside the caller's write transaction."""
+    workspace_id, chosen, platforms, media, draft = (prepared.workspace_id, prepared.chosen, prepared.platforms,
+                                                     prepared.media, prepared.draft)
+    client, campaign, post_type, caption = prepared.client, prepared.campaign, prepared.post_type, prepared.caption
+    when, needs_approval, status, now = prepared.when, prepared.needs_approval, prepared.status, prepared.now
+    if draft is not None:
+        post = lock_post(draft.id)  # re-read inside the write lock
+        if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft",):
+            raise Conflict(f"post_{post.id} is {post.status}; only a draft can be published this way.",
+                           field="post_id")
+        before = snapshot(post)
+        post.caption = caption
+    else:
+        post = Post(workspace=workspace_id, client=client, caption=caption, topic="", created_at=now)
+        before = None
+    post.client = client
+    if campaign is not None:
+        post.campaign = campaign
+    if draft is None or post.caption != draft.caption or post.score is None:
+        post.score = heuristic.quick_value(caption, platforms)
+    post.post_type = post_type
+    post.platforms = platforms
+    post.media = [row.id for row in media]
+    post.scheduled_at = None if when.now else when.at
+    post.status = status
+    post.updated_at = now
+    post.save()
+    for account in chosen:
+        PublishTask.create(workspace=workspace_id, post=post, account=account, platform=account.platform,
+                           status=status, due_at=when.at, created_at=now, updated_at=now)
+    record_version(post, principal.label, before)
+    events.record(workspace_id, "post.created" if draft is None else "post.updated",
+                  {"post": serialize_post(post)})
+    if needs_approval:
+        events.record(workspace_id, "approval.requested", {"post": serialize_post(post)})
+    return post
 
 
 def _check_with_platforms(state, platforms: list[str], post: PostRef) -> None:

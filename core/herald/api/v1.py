@@ -28,12 +28,29 @@ def _post_with_tasks(post: Post) -> dict:
 def publish(payload):
     """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``."""
     post, when, warnings = publishing.publish(state(), g.principal, payload)
+    return jsonify(_published(post, when, warnings)), 201
+
+
+@endpoint(bp, "/publish/batch", ("POST",), summary="Queue up to 100 posts at once, all or none", scope="publish",
+          body="v1_publish_batch")
+def publish_batch(payload):
+    """Check every post as ``POST /v1/publish`` would, then create them all in one transaction. An
+    error names its post (``posts.3.schedule``) and nothing is created."""
+    items = payload["posts"]
+    for index, item in enumerate(items):
+        publishing.naming_post(index, state().schemas.validate, "v1_publish", item)
+    created = publishing.publish_many(state(), g.principal, items)
+    return jsonify({"posts": [_published(post, when, warnings) for post, when, warnings in created]}), 201
+
+
+def _published(post: Post, when, warnings: list[dict]) -> dict:
+    """What ``POST /v1/publish`` answers for ``post``."""
     body = _post_with_tasks(Post.get_by_id(post.id))
     body["scheduled_at"] = body["scheduled_at"] or publishing.isoformat(when.at)
     body["schedule"] = _schedule_note(when)
     if warnings:
         body["warnings"] = warnings
-    return jsonify(body), 201
+    return body
 
 
 @endpoint(bp, "/posts", ("GET",), summary="List the workspace's posts with status, schedule and platforms",
