@@ -95,11 +95,16 @@ def account_ref(state, account: Account, token: str) -> AccountRef:
                       token_expires_at=account.token_expires_at)
 
 
+def token_expired(account: Account, now: dt.datetime | None = None) -> bool:
+    """Whether the account's token has an expiry and it has passed."""
+    return account.token_expires_at is not None and account.token_expires_at <= (now or utcnow())
+
+
 def usable(state, account: Account) -> tuple[str | None, str | None]:
     """``(token, None)`` when the account can publish now, else ``(None, reason)`` (and the account is marked)."""
     if account.status != "active":
         return None, _unusable_reason(account)
-    if account.token_expires_at is not None and account.token_expires_at <= utcnow():
+    if token_expired(account):
         mark(state, account, "expired", f"The access token expired on {isoformat(account.token_expires_at)}.")
         return None, _unusable_reason(account)
     token = token_of(state, account)

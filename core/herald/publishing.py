@@ -61,7 +61,7 @@ def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]
             raise ValidationError(f"{value} (@{account.username} on {account.platform}) is {account.status}: "
                                   f"{account.status_reason or 'its token no longer works'} Reconnect it with "
                                   "POST /v1/accounts first.", field=field)
-        if account.token_expires_at is not None and account.token_expires_at <= utcnow():
+        if accounts.token_expired(account):
             raise ValidationError(f"{value} (@{account.username} on {account.platform}): its access token expired "
                                   f"at {isoformat(account.token_expires_at)}. Reconnect it with POST /v1/accounts "
                                   "first.", field=field)
@@ -174,21 +174,25 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
     Returns the post, how its schedule was read and warnings for the caller. Jobs are enqueued
     after the commit.
     """
-    prepared = prepare(state, principal, payload)
-    with events.collecting() as recorded, write_transaction():
-        post = write(principal, prepared)
-    events.dispatch(state.pm, recorded)
-    if not prepared.needs_approval:
-        enqueue_post_tasks(state, post)
-    return post, prepared.when, prepared.warnings
+    [published] = _write_all(state, principal, [prepare(state, principal, payload)], batch=False)
+    return published
 
 
 def publish_many(state, principal, payloads: list[dict]) -> list[tuple[Post, schedule.Schedule, list[dict]]]:
     """:func:`publish` for several posts, all or none: every one is checked before any is written,
-    then all are written in one transaction. An error names its post (``field`` ``posts.N.…``)."""
+    then all are written in one transaction. Errors and warnings name their post (``posts.N.…``)."""
     prepared = [naming_post(index, prepare, state, principal, payload) for index, payload in enumerate(payloads)]
+    for index, item in enumerate(prepared):
+        for entry in item.warnings:
+            entry["field"] = f"posts.{index}.{entry['field']}" if entry.get("field") else f"posts.{index}"
+    return _write_all(state, principal, prepared, batch=True)
+
+
+def _write_all(state, principal, prepared: list[PreparedPost], *, batch: bool):
+    """Write ``prepared`` in one transaction, then dispatch their events and enqueue their tasks."""
     with events.collecting() as recorded, write_transaction():
-        posts = [naming_post(index, write, principal, item) for index, item in enumerate(prepared)]
+        posts = [naming_post(index, write, principal, item) if batch else write(principal, item)
+                 for index, item in enumerate(prepared)]
     events.dispatch(state.pm, recorded)
     for post, item in zip(posts, prepared, strict=True):
         if not item.needs_approval:
@@ -197,17 +201,13 @@ def publish_many(state, principal, payloads: list[dict]) -> list[tuple[Post, sch
 
 
 def naming_post(index: int, step, *args):
-    """``step(*args)`` for the post at ``index`` of a batch: the field of its error (and of its
-    warnings) moves under ``posts.<index>``."""
+    """``step(*args)`` for the post at ``index`` of a batch: the field of its error moves under
+    ``posts.<index>``."""
     try:
-        result = step(*args)
+        return step(*args)
     except HeraldError as exc:
         exc.field = f"posts.{index}.{exc.field}" if exc.field else f"posts.{index}"
         raise
-    if isinstance(result, PreparedPost):
-        for item in result.warnings:
-            item["field"] = f"posts.{index}.{item['field']}" if item.get("field") else f"posts.{index}"
-    return result
 
 
 def prepare(state, principal, payload: dict) -> PreparedPost:
@@ -258,40 +258,38 @@ def prepare(state, principal, payload: dict) -> PreparedPost:
 
 def write(principal, prepared: PreparedPost) -> Post:
     """Write a prepared post, its tasks, version and events, inside the caller's write transaction."""
-    workspace_id, chosen, platforms, media, draft = (prepared.workspace_id, prepared.chosen, prepared.platforms,
-                                                     prepared.media, prepared.draft)
-    client, campaign, post_type, caption = prepared.client, prepared.campaign, prepared.post_type, prepared.caption
-    when, needs_approval, status, now = prepared.when, prepared.needs_approval, prepared.status, prepared.now
+    draft, now = prepared.draft, prepared.now
     if draft is not None:
         post = lock_post(draft.id)  # re-read inside the write lock
         if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft",):
             raise Conflict(f"post_{post.id} is {post.status}; only a draft can be published this way.",
                            field="post_id")
         before = snapshot(post)
-        post.caption = caption
+        post.caption = prepared.caption
     else:
-        post = Post(workspace=workspace_id, client=client, caption=caption, topic="", created_at=now)
+        post = Post(workspace=prepared.workspace_id, client=prepared.client, caption=prepared.caption, topic="",
+                    created_at=now)
         before = None
-    post.client = client
-    if campaign is not None:
-        post.campaign = campaign
+    post.client = prepared.client
+    if prepared.campaign is not None:
+        post.campaign = prepared.campaign
     if draft is None or post.caption != draft.caption or post.score is None:
-        post.score = heuristic.quick_value(caption, platforms)
-    post.post_type = post_type
-    post.platforms = platforms
-    post.media = [row.id for row in media]
-    post.scheduled_at = None if when.now else when.at
-    post.status = status
+        post.score = heuristic.quick_value(prepared.caption, prepared.platforms)
+    post.post_type = prepared.post_type
+    post.platforms = prepared.platforms
+    post.media = [row.id for row in prepared.media]
+    post.scheduled_at = None if prepared.when.now else prepared.when.at
+    post.status = prepared.status
     post.updated_at = now
     post.save()
-    for account in chosen:
-        PublishTask.create(workspace=workspace_id, post=post, account=account, platform=account.platform,
-                           status=status, due_at=when.at, created_at=now, updated_at=now)
+    for account in prepared.chosen:
+        PublishTask.create(workspace=prepared.workspace_id, post=post, account=account, platform=account.platform,
+                           status=prepared.status, due_at=prepared.when.at, created_at=now, updated_at=now)
     record_version(post, principal.label, before)
-    events.record(workspace_id, "post.created" if draft is None else "post.updated",
+    events.record(prepared.workspace_id, "post.created" if draft is None else "post.updated",
                   {"post": serialize_post(post)})
-    if needs_approval:
-        events.record(workspace_id, "approval.requested", {"post": serialize_post(post)})
+    if prepared.needs_approval:
+        events.record(prepared.workspace_id, "approval.requested", {"post": serialize_post(post)})
     return post
 
 
