@@ -72,6 +72,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the fake Graph API lives with the tes
 
 import peewee as pw  # noqa: E402
 import redis  # noqa: E402
+import stock_rq  # noqa: E402  (beside this script)
 from rq import Worker  # noqa: E402
 from rq.registry import FailedJobRegistry, FinishedJobRegistry  # noqa: E402
 
@@ -133,9 +134,7 @@ class Workers:
         """Start ``count`` ``herald worker`` processes, or with ``stock`` RQ's own ``rq worker`` with RQ's
         worker class (same queues, serializer, scheduler and log level): raw RQ as its users run it."""
         if stock:
-            rq_class = {"simple": "rq.SimpleWorker", "fork": "rq.Worker"}[self.worker_class]
-            args = [str(BIN / "rq"), "worker", "--url", self.env["HERALD_REDIS_URL"], "--worker-class", rq_class,
-                    "--serializer", "json", "--with-scheduler", "--logging_level", "WARNING", *queues]
+            args = stock_rq.worker_command(self.env["HERALD_REDIS_URL"], queues, self.worker_class)
         else:
             args = [str(BIN / "herald"), "worker", "--worker-class", self.worker_class]
             for name in queues:

@@ -44,6 +44,8 @@ from rq.serializers import JSONSerializer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+import stock_rq  # noqa: E402  (beside this script)
+
 from fakes.receiver import Receiver, Reply  # noqa: E402
 from herald import events  # noqa: E402
 from herald.app import create_app  # noqa: E402
@@ -55,7 +57,6 @@ from herald_webhooks import endpoints as webhook_endpoints  # noqa: E402
 from herald_webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402
 
 HERALD = Path(sys.executable).parent / "herald"
-RQ = Path(sys.executable).parent / "rq"
 POLL = 0.01  # seconds between looks at Redis / the receivers while the workers run (not part of any figure)
 
 
@@ -66,9 +67,7 @@ def start_workers(state, env: dict, count: int, stock: bool = False) -> list[sub
 
     Nothing is measured until then, so no figure includes the workers' start-up (imports, app creation).
     """
-    command = ([str(RQ), "worker", "--url", env["HERALD_REDIS_URL"], "--worker-class", "rq.SimpleWorker",
-                "--serializer", "json", "--with-scheduler", "--logging_level", "WARNING", *QUEUE_NAMES]
-               if stock else [str(HERALD), "worker"])
+    command = stock_rq.worker_command(env["HERALD_REDIS_URL"], QUEUE_NAMES) if stock else [str(HERALD), "worker"]
     processes = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for _ in range(count)]
     pids = {process.pid for process in processes}
