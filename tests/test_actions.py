@@ -174,3 +174,37 @@ def test_concurrent_writers_all_succeed(app, tenant):
     from herald.models import Post
 
     assert Post.select().count() == 48
+
+
+def test_create_post_reads_and_scores_before_taking_the_write_lock(client, tenant, monkeypatch):
+    """Only the inserts hold SQLite's single write lock: the client lookup and the score run before."""
+    from herald import hotpath, posts
+    from herald.intelligence import heuristic
+    from herald.models import db
+
+    seen = {}
+
+    def watch(name, function):
+        def watched(*args, **kwargs):
+            seen.setdefault(name, db.in_transaction())
+            return function(*args, **kwargs)
+        return watched
+
+    monkeypatch.setattr(hotpath, "select_one", watch("client lookup", hotpath.select_one))
+    monkeypatch.setattr(heuristic, "quick_value", watch("score", heuristic.quick_value))
+    monkeypatch.setattr(posts, "record_version", watch("version", posts.record_version))
+    assert run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id)).status_code == 201
+    assert seen == {"client lookup": False, "score": False, "version": True}
+
+
+def test_create_post_failing_after_its_first_insert_leaves_nothing(client, tenant, monkeypatch):
+    from herald import posts
+    from herald.models import Event, Post, PostVersion, db
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("event store unavailable")
+
+    monkeypatch.setattr(posts.events, "record", broken)
+    assert_error(run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id)), 500, "internal_error")
+    with db.connection_context():
+        assert (Post.select().count(), PostVersion.select().count(), Event.select().count()) == (0, 0, 0)

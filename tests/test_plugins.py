@@ -55,8 +55,25 @@ def handle_echo(ctx, payload):
     return {"echo": payload["text"].upper(), "workspace_id": ctx.workspace_id}
 
 
+def handle_note(ctx, payload):
+    """An action that opens its own write transaction (``transaction=False``)."""
+    from herald.models import write_transaction
+    from herald.posts import create_post, get_client
+
+    outside = db.in_transaction()
+    client = get_client(ctx.workspace_id, payload["client_id"])
+    with write_transaction():
+        post = create_post(ctx.workspace_id, ctx.actor, client=client, topic="", caption=payload["text"],
+                           post_type="post", platforms=["carrier_pigeon"], media=[])
+    return {"post_id": post.id, "in_transaction_before_writing": outside}, 201
+
+
+NOTE_SCHEMA = {"type": "object", "required": ["action", "client_id", "text"],
+               "properties": {"client_id": {"type": "integer"}, "text": {"type": "string"}}}
+
+
 class Throwaway:
-    """Registers the ``carrier_pigeon`` platform and the ``pigeon_echo`` action."""
+    """Registers the ``carrier_pigeon`` platform and the ``pigeon_echo`` and ``pigeon_note`` actions."""
 
     @hookimpl
     def register_platforms(self, register):
@@ -65,6 +82,7 @@ class Throwaway:
     @hookimpl
     def register_actions(self, register):
         register(Action("pigeon_echo", handle_echo, ECHO_SCHEMA, scope="posts:read"))
+        register(Action("pigeon_note", handle_note, NOTE_SCHEMA, transaction=False))
 
 
 @pytest.fixture(autouse=True)
@@ -137,6 +155,20 @@ def test_plugin_action_runs_through_webhooks_endpoint(plugin_client, tenants):
     assert response.get_json() == {"echo": "HI", "workspace_id": north.workspace.id}
 
 
+def test_plugin_action_without_transaction_writes_in_its_own_and_its_events_are_dispatched(plugin_client, tenants):
+    from herald.models import Event
+
+    north = tenants[0]
+    response = plugin_client.post("/api/webhooks", headers=north.headers,
+                                  json={"action": "pigeon_note", "client_id": north.client.id, "text": "Coo"})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["in_transaction_before_writing"] is False
+    with db.connection_context():
+        event = Event.get(Event.type == "post.created")
+        assert event.data["post"]["id"] == f"post_{response.get_json()['post_id']}"
+        assert event.dispatched_at is not None  # dispatched after its transaction committed
+
+
 def test_plugin_action_payload_is_checked_against_its_inline_schema(plugin_client, tenants):
     north, _ = tenants
     response = plugin_client.post("/api/webhooks", json={"action": "pigeon_echo", "txt": "hi"}, headers=north.headers)
@@ -162,7 +194,7 @@ def test_plugins_list_shows_plugin_with_hooks_and_what_it_provides(plugin_app):
     block = result.output.split("throwaway", 1)[1].split("\n\n")[0]
     assert "hooks: register_actions, register_platforms" in block
     assert "platforms: carrier_pigeon" in block
-    assert "actions: pigeon_echo" in block
+    assert "actions: pigeon_echo, pigeon_note" in block
     assert "enabled: everywhere" in block
     assert "core_actions built-in" in result.output
 
@@ -173,7 +205,7 @@ def test_plugins_list_json_describes_plugin(plugin_app):
     row = next(row for row in json.loads(result.output) if row["name"] == "throwaway")
     assert row["builtin"] is False
     assert row["hooks"] == ["register_actions", "register_platforms"]
-    assert row["provides"] == {"platforms": ["carrier_pigeon"], "actions": ["pigeon_echo"]}
+    assert row["provides"] == {"platforms": ["carrier_pigeon"], "actions": ["pigeon_echo", "pigeon_note"]}
     assert row["disabled_in"] == []
 
 

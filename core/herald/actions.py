@@ -2,8 +2,8 @@
 
 Core actions and plugin actions are registered the same way (``register_actions``). Dispatch
 checks, in order: the action exists, the caller has its scope, its plugin is enabled for the
-workspace, and the payload matches its schema; then the handler runs in one transaction, and the
-events it recorded are dispatched after commit.
+workspace, and the payload matches its schema; then the handler runs in one transaction (or opens
+its own, see ``Action.transaction``), and the events it recorded are dispatched after commit.
 """
 
 from __future__ import annotations
@@ -73,8 +73,12 @@ def dispatch(state, principal: Principal, payload: dict) -> tuple[Any, int]:
     check_enabled(state.registry, principal.workspace_id, registered.plugin, f"The {name} action")
     state.schemas.validate(schema_name(action), payload)
     context = ActionContext(principal.workspace_id, principal, state)
-    with events.collecting() as recorded, write_transaction():
-        result = action.handler(context, payload)
+    with events.collecting() as recorded:
+        if action.transaction:
+            with write_transaction():
+                result = action.handler(context, payload)
+        else:
+            result = action.handler(context, payload)
     events.dispatch(state.pm, recorded)
     if isinstance(result, tuple):
         return result

@@ -10,7 +10,18 @@ import peewee as pw
 from . import events, hotpath
 from .errors import Conflict, NotFound, ValidationError
 from .intelligence import heuristic
-from .models import Campaign, Client, EngagementSnapshot, Media, Post, PostVersion, db, isoformat, utcnow
+from .models import (
+    Campaign,
+    Client,
+    EngagementSnapshot,
+    Media,
+    Post,
+    PostVersion,
+    db,
+    isoformat,
+    utcnow,
+    write_transaction,
+)
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
                     "scheduled_at", "campaign_id")
@@ -110,18 +121,24 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None,
 
 def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, caption: str, post_type: str,
                 platforms: list[str], media: list[int], campaign: Campaign | None = None) -> Post:
-    """Create a draft post (scored by the heuristic scorer), record its first version and ``post.created``."""
+    """Create a draft post (scored by the heuristic scorer), record its first version and ``post.created``.
+
+    The score is computed first; only the inserts run in a write transaction (a savepoint of the
+    caller's, when there is one), so other writers wait for the database as briefly as possible.
+    """
     if not (topic or "").strip() and not (caption or "").strip():
         raise ValidationError("Give a caption or a topic (or both).", field="caption")
-    now = utcnow()
-    post = hotpath.insert(Post, workspace=workspace_id, client=client.id, topic=topic or "", caption=caption or "",
-                          post_type=post_type, platforms=platforms, media=media, status="draft",
-                          score=heuristic.quick_value(caption, platforms),
-                          campaign=campaign.id if campaign is not None else None, created_at=now, updated_at=now)
-    record_version(post, actor, None)
+    score = heuristic.quick_value(caption, platforms)
     from .publishing import serialize_post as public_shape  # the /v1 shape, which webhooks carry
 
-    events.record(workspace_id, "post.created", {"post": public_shape(post)})
+    with write_transaction():
+        now = utcnow()
+        post = hotpath.insert(Post, workspace=workspace_id, client=client.id, topic=topic or "",
+                              caption=caption or "", post_type=post_type, platforms=platforms, media=media,
+                              status="draft", score=score, campaign=campaign.id if campaign is not None else None,
+                              created_at=now, updated_at=now)
+        record_version(post, actor, None)
+        events.record(workspace_id, "post.created", {"post": public_shape(post)})
     return post
 
 

@@ -25,7 +25,8 @@ def normalise_platforms(value) -> list[str]:
 
 
 def handle_create_post(ctx, payload):
-    """Create a draft post for a client."""
+    """Create a draft post for a client (its checks read outside the write transaction, which
+    :func:`herald.posts.create_post` opens around its inserts alone)."""
     client = get_client(ctx.workspace_id, int(payload["client_id"]))
     platforms = normalise_platforms(payload.get("platforms", []))
     ctx.check_platforms(platforms)
@@ -75,7 +76,7 @@ def handle_update_engagement(ctx, payload):
 def register_actions(register):
     """Provide the three actions of the Airpost document."""
     register(Action("create_post", handle_create_post, "create_post", scope="posts:write",
-                    description="Create a draft post for a client."))
+                    description="Create a draft post for a client.", transaction=False))
     register(Action("list_posts", handle_list_posts, "list_posts", scope="posts:read",
                     description="Get recent posts for a client."))
     register(Action("update_engagement", handle_update_engagement, "update_engagement", scope="posts:write",
