@@ -1,6 +1,7 @@
 """The action endpoint with the Airpost document's payloads, as written."""
 
 from conftest import assert_error
+from herald import event_marks
 
 SEED_CREATE = {"action": "create_post", "client_id": 1, "topic": "Text on design", "caption": "Instagram caption",
                "post_type": "post", "platforms": "instagram"}
@@ -75,7 +76,8 @@ def test_create_post_records_first_version_and_event(client, tenant):
     assert versions[0].changes["caption"] == {"before": None, "after": "Instagram caption"}
     event = Event.get(Event.type == "post.created")
     assert event.data["post"]["id"] == f"post_{post_id}"  # events carry the /v1 shape, as webhooks do
-    assert event.dispatched_at is not None
+    assert event_marks.write_owed() == 1  # dispatched; its mark is written with the next ones
+    assert Event.get_by_id(event.id).dispatched_at is not None
 
 
 def test_list_posts_paginates_with_cursor(client, tenant):

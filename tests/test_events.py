@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from herald import events, hookimpl
+from herald import event_marks, events, hookimpl
 from herald.app import create_app
 from herald.models import Event, db, set_plugin_enabled
 from herald.plugins import get_plugin_manager
@@ -52,6 +52,7 @@ def test_events_reach_enabled_plugins_only(client, make_tenant, listener):
     assert create(client, second).status_code == 201
     assert listener.heard == [(first.workspace.id, "post.created")]
     with db.connection_context():
+        assert event_marks.write_owed() == 2
         assert Event.select().where(Event.dispatched_at.is_null()).count() == 0
 
 
@@ -74,3 +75,84 @@ def test_every_event_type_can_be_subscribed_to_and_is_documented():
         text = (root / document).read_text()
         missing = [kind for kind in events.EVENT_TYPES if f"`{kind}`" not in text]
         assert not missing, f"{document} does not mention {missing}"
+
+
+# -- the dispatched mark, deferred on the action endpoint (herald.event_marks) -------------------
+
+def undispatched() -> int:
+    with db.connection_context():
+        return Event.select().where(Event.dispatched_at.is_null()).count()
+
+
+class HeldTimer:
+    """Stands in for threading.Timer: remembers what it would run, so a test runs it when it likes."""
+
+    made: list[HeldTimer] = []
+
+    def __init__(self, interval, function):
+        self.interval, self.function, self.cancelled, self.daemon = interval, function, False, False
+        HeldTimer.made.append(self)
+
+    def start(self):
+        pass
+
+    def cancel(self):
+        self.cancelled = True
+
+
+@pytest.fixture
+def held_timers(monkeypatch):
+    HeldTimer.made = []
+    monkeypatch.setattr(event_marks.threading, "Timer", HeldTimer)
+    yield HeldTimer.made
+    event_marks.write_owed()
+
+
+def test_marks_wait_for_a_batch_then_are_written_together(client, tenant, listener, held_timers, monkeypatch):
+    monkeypatch.setattr(event_marks, "BATCH", 3)
+    for _ in range(2):
+        assert create(client, tenant).status_code == 201
+    assert len(listener.heard) == 2 and undispatched() == 2  # heard at once, marked later
+    assert [timer.interval for timer in held_timers] == [1.0]  # one timer for the batch, not one per event
+    assert create(client, tenant).status_code == 201
+    assert undispatched() == 0 and held_timers[0].cancelled
+
+
+def test_the_timer_writes_owed_marks_from_its_own_thread(client, tenant, held_timers):
+    import threading
+
+    assert create(client, tenant).status_code == 201
+    (timer,) = held_timers
+    assert undispatched() == 1
+    thread = threading.Thread(target=timer.function)  # a thread with no database connection yet
+    thread.start()
+    thread.join()
+    assert undispatched() == 0
+    assert event_marks.write_owed() == 0  # nothing is owed twice
+
+
+def test_the_reconciler_does_not_dispatch_again_what_this_process_owes_marks_for(app, client, tenant, listener,
+                                                                             held_timers):
+    import datetime as dt
+
+    from herald import jobs
+
+    assert create(client, tenant).status_code == 201
+    with app.app_context():
+        grace = dt.timedelta(seconds=jobs.EVENT_DISPATCH_GRACE_SECONDS + 5)
+        later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + grace
+        with db.connection_context():
+            assert jobs.redispatch_events(app.extensions["herald"], later) == 0
+    assert listener.heard == [(tenant.workspace.id, "post.created")] and undispatched() == 0
+
+
+def test_a_forked_child_owes_nothing_its_parent_owes(client, tenant, held_timers):
+    import os
+
+    assert create(client, tenant).status_code == 201
+    child = os.fork()
+    if child == 0:
+        os._exit(0 if event_marks.pending.ids == [] and event_marks.pending.timer is None else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert event_marks.pending.ids != []  # the parent still owes its mark

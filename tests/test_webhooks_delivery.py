@@ -294,7 +294,7 @@ def test_events_survive_a_killed_web_process(client, tenant, config, receiver, r
         from herald.app import create_app
         from herald.config import Config
 
-        def killed(pm, recorded):  # the process dies the moment the change has committed
+        def killed(pm, recorded, **options):  # the process dies the moment the change has committed
             os._exit(9)
 
         events.dispatch = killed

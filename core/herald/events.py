@@ -15,8 +15,8 @@ import datetime as dt
 import logging
 from typing import Any
 
-from . import hotpath
-from .models import Event, isoformat, plugin_enabled, utcnow, write_transaction
+from . import event_marks, hotpath
+from .models import Event, isoformat, plugin_enabled, utcnow
 from .plugins import is_builtin
 
 log = logging.getLogger("herald.events")
@@ -97,10 +97,12 @@ def collecting():
         _pending.reset(token)
 
 
-def dispatch(pm, events: list[DomainEvent]) -> None:
+def dispatch(pm, events: list[DomainEvent], mark_within: float = 0) -> None:
     """Call every ``on_event`` implementation for each committed event, then mark it dispatched.
 
     A plugin disabled for the event's workspace does not hear about it (built-in plugins always do).
+    With ``mark_within`` (seconds), the mark is deferred and written together with others' within
+    that time (:mod:`herald.event_marks`): web requests use this to spare a write transaction each.
     """
     if not events:
         return
@@ -113,5 +115,8 @@ def dispatch(pm, events: list[DomainEvent]) -> None:
                 impl.function(event)
             except Exception:
                 log.exception("on_event of plugin %s failed for event %s (%s)", impl.plugin_name, event.id, event.type)
-    with write_transaction():  # queued with the other writers instead of polling SQLite's lock
-        hotpath.update_by_ids(Event, [event.id for event in events], dispatched_at=utcnow())
+    ids = [event.id for event in events]
+    if mark_within > 0:
+        event_marks.defer(ids, mark_within)
+    else:
+        event_marks.write_now(ids)

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 
-from . import accounts, background, events, hotpath, publishing, queue, tasks
+from . import accounts, background, event_marks, events, hotpath, publishing, queue, tasks
 from .models import Account, Event, IdempotencyRecord, Post, PublishTask, db, utcnow
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
@@ -175,6 +175,7 @@ def redispatch_events(state, now: dt.datetime, limit: int = 1000) -> int:
     Only events older than :data:`EVENT_DISPATCH_GRACE_SECONDS` are taken, so an event whose
     request is dispatching it right now is left alone. Listeners may hear an event twice.
     """
+    event_marks.write_owed()  # what this process dispatched but has not marked yet is not lost
     cutoff = now - dt.timedelta(seconds=EVENT_DISPATCH_GRACE_SECONDS)
     rows = list(Event.select().where(Event.dispatched_at.is_null() & (Event.created_at < cutoff))
                 .order_by(Event.id).limit(limit))
