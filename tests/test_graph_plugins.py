@@ -20,6 +20,8 @@ import pytest
 import herald_facebook.graph
 from drive import advance, work
 from fakes.graph import (
+    APP_ID,
+    APP_SECRET,
     FB_USER_TOKEN,
     IG_TOKEN,
     IG_USER_ID,
@@ -644,6 +646,45 @@ def test_connect_a_user_token_keeps_the_page_token(fake, graph_config):
     assert (account.external_id, account.token) == (PAGE_ID, PAGE_TOKEN)
 
 
+def short_lived_user(fake, token="EAAU-short-lived"):
+    """A Facebook user token with an hour left (as the Graph API Explorer gives), managing the Page."""
+    fake.add_user("10220000000000003", "Short Lived", token=token, pages=[PAGE_ID], expires_in=3600)
+    return token
+
+
+def test_a_short_lived_user_token_gives_a_page_token_that_dies_with_it(fake, graph_config):
+    account = facebook.connect(short_lived_user(fake), config=graph_config)
+    assert account.external_id == PAGE_ID and account.token != PAGE_TOKEN
+    assert account.token_expires_at is not None
+    assert account.token_expires_at - dt.datetime.now(dt.UTC) < dt.timedelta(hours=1, minutes=1)
+    assert fake.calls("GET", r"oauth/access_token") == []  # no app configured: nothing to exchange with
+
+
+def test_with_the_meta_app_configured_a_short_lived_user_token_is_exchanged_first(fake, graph_config):
+    config = dataclasses.replace(graph_config, meta_app_id=APP_ID, meta_app_secret=APP_SECRET)
+    account = facebook.connect(short_lived_user(fake), config=config)
+    assert (account.external_id, account.token, account.token_expires_at) == (PAGE_ID, PAGE_TOKEN, None)
+    [exchange] = fake.calls("GET", r"oauth/access_token")
+    assert exchange.params == {"grant_type": "fb_exchange_token", "client_id": APP_ID, "client_secret": APP_SECRET,
+                               "fb_exchange_token": "EAAU-short-lived"}
+    assert exchange.token is None and "Authorization" not in exchange.headers
+    facebook.connect(FB_USER_TOKEN, config=config)  # a long-lived user token is used as it is
+    assert len(fake.calls("GET", r"oauth/access_token")) == 1
+
+
+def test_the_meta_app_is_read_from_the_environment_and_its_secret_never_shown():
+    config = Config.from_env({"HERALD_META_APP_ID": APP_ID, "HERALD_META_APP_SECRET": APP_SECRET})
+    assert (config.meta_app_id, config.meta_app_secret) == (APP_ID, APP_SECRET)
+    assert APP_SECRET not in repr(config)
+
+
+def test_a_refused_exchange_is_logged_and_the_short_lived_token_kept(fake, graph_config, caplog):
+    config = dataclasses.replace(graph_config, meta_app_id=APP_ID, meta_app_secret="wrong-secret")
+    account = facebook.connect(short_lived_user(fake), config=config)
+    assert account.external_id == PAGE_ID and account.token_expires_at is not None  # still connected
+    assert "Error validating client secret" in caplog.text and "wrong-secret" not in caplog.text
+
+
 def test_connect_refuses_ambiguous_or_unusable_tokens(fake, graph_config):
     fake.add_page("1055500000000002", "Second Page", token="EAAP-second")
     fake.add_user("10220000000000002", "Two Pages", token="EAAU-two", pages=[PAGE_ID, "1055500000000002"])
@@ -721,6 +762,17 @@ def test_connecting_a_token_that_expires_within_a_week_warns(fake, client, tenan
     [warning] = short.get_json()["warnings"]
     assert (warning["code"], warning["field"]) == ("token_expires_soon", "access_token")
     assert "in 2 days" in warning["message"] and short.get_json()["token_expires_at"] in warning["message"]
+
+
+def test_a_short_lived_user_token_connects_for_good_once_the_meta_app_is_set(fake, client, tenant, build_app,
+                                                                           config):
+    short = connect_account(client, tenant, "facebook", short_lived_user(fake)).get_json()
+    [warning] = short["warnings"]  # without the app: a Page token for an hour, and the user is told
+    assert warning["code"] == "token_expires_soon" and short["token_expires_at"] is not None
+    with_app = build_app(**fake.hosts(), meta_app_id=APP_ID, meta_app_secret=APP_SECRET).test_client()
+    lasting = connect_account(with_app, tenant, "facebook", short_lived_user(fake, "EAAU-short-2"))
+    assert lasting.status_code == 200 and "warnings" not in lasting.get_json()  # the same Page, reconnected
+    assert lasting.get_json()["token_expires_at"] is None and lasting.get_json()["id"] == short["id"]
 
 
 def test_a_refused_page_token_marks_the_account_and_spares_its_other_tasks_the_call(fake, client, tenant,

@@ -240,6 +240,79 @@ def test_a_batch_names_its_posts_warnings_and_replays_with_its_key(client, tenan
     assert again.get_json() == first.get_json() and post_count() == 2
 
 
+def upload_csv(client, tenant, text: str | bytes, content_type: str = "text/csv", **headers):
+    data = text.encode() if isinstance(text, str) else text
+    return client.post("/v1/publish/csv", data=data, content_type=content_type, headers={**tenant.headers, **headers})
+
+
+def test_a_spreadsheet_queues_a_post_per_row(client, tenant, platform, redis_client):
+    first, second = connect(client, tenant, "tok_live_aaaa"), connect(client, tenant, "tok_live_bbbb")
+    later = (utcnow() + dt.timedelta(days=1)).replace(microsecond=0).isoformat() + "Z"
+    sheet = ("Content,Accounts,Schedule\r\n"
+             f"Monday tip,{first},now\r\n"
+             f'"Line one\nLine two, with a comma","{first}; {second}",{later}\r\n'
+             ",,\r\n")  # the empty row a spreadsheet leaves at the end
+    response = upload_csv(client, tenant, sheet)
+    assert response.status_code == 201, response.get_json()
+    now, scheduled = response.get_json()["posts"]
+    assert now["status"] == "queued" and now["schedule"]["now"] is True and len(now["tasks"]) == 1
+    assert scheduled["scheduled_at"] == later and len(scheduled["tasks"]) == 2
+    assert work(redis_client) == 1
+    assert [post["caption"] for post in platform.posts] == ["Monday tip"]
+
+
+def test_a_spreadsheet_saved_with_semicolons_and_a_byte_order_mark_is_read(client, tenant, platform):
+    account = connect(client, tenant)
+    sheet = "\ufeffaccounts;content;post_type\n" + f"{account};Caf\u00e9 cr\u00e8me, 2 \u20ac;post\n"
+    response = upload_csv(client, tenant, sheet.encode("utf-8"), content_type="text/csv; charset=utf-8")
+    assert response.status_code == 201, response.get_json()
+    with db.connection_context():
+        assert Post.get().caption == "Caf\u00e9 cr\u00e8me, 2 \u20ac"
+
+
+def test_a_spreadsheet_with_one_bad_row_creates_nothing_and_names_the_row(client, tenant, platform, redis_client):
+    account = connect(client, tenant)
+    assert_error(upload_csv(client, tenant, f"content,accounts,schedule\nFine,{account},now\nBad,{account},soonish\n"),
+                 400, "validation_error", "rows.3.schedule")
+    assert_error(upload_csv(client, tenant, f"content,accounts\nFine,{account}\nNo account,\n"),
+                 400, "validation_error", "rows.3.accounts")
+    assert_error(upload_csv(client, tenant, "content,accounts\nHello,acc_999\n"), 404, "not_found",
+                 "rows.2.accounts.0")
+    assert_error(upload_csv(client, tenant, f"content,accounts\nToo,{account},many cells\n"), 400,
+                 "validation_error", "rows.2")
+    assert post_count() == 0 and work(redis_client) == 0
+
+
+def test_a_spreadsheet_that_cannot_be_read_is_refused_clearly(client, tenant, platform):
+    account = connect(client, tenant)
+    cases = [
+        ("", "validation_error", None, "empty"),
+        ("content,accounts\n", "validation_error", None, "no post"),
+        (f"content,acounts\nHi,{account}\n", "validation_error", "columns.acounts", "Unknown column 'acounts'"),
+        ("content\nHi\n", "validation_error", "columns.accounts", "needs an 'accounts' column"),
+        (f"content,accounts,content\nA,{account},B\n", "validation_error", "columns.content", "appears twice"),
+        ("content,accounts\n" + f"Hi,{account}\n" * 101, "validation_error", "rows.102", "more than 100 posts"),
+    ]
+    for sheet, code, field, words in cases:
+        error = assert_error(upload_csv(client, tenant, sheet), 400, code, field)
+        assert words in error["message"], (sheet[:40], error)
+    error = assert_error(upload_csv(client, tenant, "content,accounts\nCaf\xe9,acc_1\n".encode("latin-1")), 400,
+                         "validation_error", None)
+    assert "UTF-8" in error["message"]
+    assert_error(upload_csv(client, tenant, "content,accounts\n", content_type="text/plain"), 415,
+                 "unsupported_media_type")
+    assert post_count() == 0
+
+
+def test_a_spreadsheet_upload_replays_with_its_idempotency_key(client, tenant, platform):
+    account = connect(client, tenant)
+    sheet = f"content,accounts\nOnce,{account}\n"
+    first = upload_csv(client, tenant, sheet, **{"Idempotency-Key": "sheet-1"})
+    again = upload_csv(client, tenant, sheet, **{"Idempotency-Key": "sheet-1"})
+    assert first.status_code == again.status_code == 201 and again.get_json() == first.get_json()
+    assert post_count() == 1
+
+
 def test_drafts_from_the_action_endpoint_publish_through_v1(client, tenant, platform, redis_client):
     account = connect(client, tenant)
     draft = client.post("/api/webhooks", headers=tenant.headers, json={

@@ -84,6 +84,10 @@ class Config:
     # Instagram accounts connected with an Instagram User token (Instagram Login) are served here.
     instagram_base_url: str = "https://graph.instagram.com"
     graph_version: str = "v25.0"
+    # The operator's Meta app: with both set, a short-lived Facebook user token pasted to connect an
+    # account is exchanged for a long-lived one first, so the Page token kept never expires.
+    meta_app_id: str = ""
+    meta_app_secret: str = dataclasses.field(default="", repr=False)
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     webhook_allow_private: bool = False
     # Lets competitor-page fetches reach loopback and private addresses (tests, closed networks).
@@ -133,6 +137,8 @@ class Config:
             "HERALD_GRAPH_BASE_URL": "graph_base_url",
             "HERALD_INSTAGRAM_BASE_URL": "instagram_base_url",
             "HERALD_GRAPH_VERSION": "graph_version",
+            "HERALD_META_APP_ID": "meta_app_id",
+            "HERALD_META_APP_SECRET": "meta_app_secret",
             "HERALD_GEMINI_BASE_URL": "gemini_base_url",
         }
         for name, field in simple.items():

@@ -174,24 +174,29 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
     Returns the post, how its schedule was read and warnings for the caller. Jobs are enqueued
     after the commit.
     """
-    [published] = _write_all(state, principal, [prepare(state, principal, payload)], batch=False)
+    [published] = _write_all(state, principal, [prepare(state, principal, payload)], labels=None)
     return published
 
 
-def publish_many(state, principal, payloads: list[dict]) -> list[tuple[Post, schedule.Schedule, list[dict]]]:
+def publish_many(state, principal, payloads: list[dict],
+                 labels: list[str] | None = None) -> list[tuple[Post, schedule.Schedule, list[dict]]]:
     """:func:`publish` for several posts, all or none: every one is checked before any is written,
-    then all are written in one transaction. Errors and warnings name their post (``posts.N.…``)."""
-    prepared = [naming_post(index, prepare, state, principal, payload) for index, payload in enumerate(payloads)]
-    for index, item in enumerate(prepared):
+    then all are written in one transaction. Errors and warnings name their post: under its label,
+    ``posts.<index>`` unless ``labels`` gives one per post (``rows.<row>`` for a spreadsheet)."""
+    labels = labels or [f"posts.{index}" for index in range(len(payloads))]
+    prepared = [naming_post(label, prepare, state, principal, payload)
+                for label, payload in zip(labels, payloads, strict=True)]
+    for label, item in zip(labels, prepared, strict=True):
         for entry in item.warnings:
-            entry["field"] = f"posts.{index}.{entry['field']}" if entry.get("field") else f"posts.{index}"
-    return _write_all(state, principal, prepared, batch=True)
+            entry["field"] = f"{label}.{entry['field']}" if entry.get("field") else label
+    return _write_all(state, principal, prepared, labels=labels)
 
 
-def _write_all(state, principal, prepared: list[PreparedPost], *, batch: bool):
-    """Write ``prepared`` in one transaction, then dispatch their events and enqueue their tasks."""
+def _write_all(state, principal, prepared: list[PreparedPost], *, labels: list[str] | None):
+    """Write ``prepared`` in one transaction, then dispatch their events and enqueue their tasks.
+    With ``labels`` (a batch), an error found while writing names its post."""
     with events.collecting() as recorded, write_transaction():
-        posts = [naming_post(index, write, principal, item) if batch else write(principal, item)
+        posts = [naming_post(labels[index], write, principal, item) if labels else write(principal, item)
                  for index, item in enumerate(prepared)]
     events.dispatch(state.pm, recorded)
     for post, item in zip(posts, prepared, strict=True):
@@ -200,13 +205,13 @@ def _write_all(state, principal, prepared: list[PreparedPost], *, batch: bool):
     return [(post, item.when, item.warnings) for post, item in zip(posts, prepared, strict=True)]
 
 
-def naming_post(index: int, step, *args):
-    """``step(*args)`` for the post at ``index`` of a batch: the field of its error moves under
-    ``posts.<index>``."""
+def naming_post(label: str, step, *args):
+    """``step(*args)`` for one post of a batch: the field of its error moves under ``label``
+    (``posts.3``, ``rows.5``)."""
     try:
         return step(*args)
     except HeraldError as exc:
-        exc.field = f"posts.{index}.{exc.field}" if exc.field else f"posts.{index}"
+        exc.field = f"{label}.{exc.field}" if exc.field else label
         raise
 
 

@@ -10,7 +10,8 @@
 The fake listens on 127.0.0.1 (a free port) in a background thread and accepts any version
 prefix (``/v25.0/…``) or none. It starts with one Instagram account (:data:`IG_USER_ID`, token
 :data:`IG_TOKEN`), one Page (:data:`PAGE_ID`, token :data:`PAGE_TOKEN`, linked to that account)
-and one Facebook user who manages the Page (:data:`FB_USER_TOKEN`). Containers move on by
+and one Facebook user who manages the Page (:data:`FB_USER_TOKEN`), all made by the app
+:data:`APP_ID` (secret :data:`APP_SECRET`). Containers move on by
 status reads, not by time, so tests never sleep; ``advance()`` moves the fake's clock (token
 expiry, 24-hour container expiry, the publishing quota window). Behaviour follows
 /work/shared/research/platform-apis.md §1-4 and the checklist of §7.
@@ -48,6 +49,8 @@ PAGE_NAME = "Herald Test Page"
 PAGE_TOKEN = "EAAP-test-page-token"
 FB_USER_ID = "10220000000000001"
 FB_USER_TOKEN = "EAAU-test-facebook-user-token"
+APP_ID = "1234567890"  # the app every token of the fake was made for (debug_token's app_id)
+APP_SECRET = "test-app-secret"
 IG_SCOPES = ["instagram_business_basic", "instagram_business_content_publish", "instagram_business_manage_insights"]
 PAGE_SCOPES = ["pages_show_list", "pages_manage_posts", "pages_read_engagement", "read_insights",
                "instagram_basic", "instagram_content_publish", "instagram_manage_insights"]
@@ -67,6 +70,7 @@ class FakeGraph(GraphRoutes):
         self.image_polls = image_polls
         self.video_polls = video_polls
         self.reject_duplicates = reject_duplicates
+        self.app_id, self.app_secret = APP_ID, APP_SECRET
         self._lock = threading.RLock()
         self._offset = 0.0
         self._counter = itertools.count(1)

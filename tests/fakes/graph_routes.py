@@ -55,6 +55,8 @@ class GraphRoutes(InstagramRoutes, PagesRoutes):
     :class:`fakes.graph.FakeGraph` provides the state every route uses."""
 
     def _dispatch(self, req: FakeRequest) -> dict[str, Any]:
+        if req.path.strip("/") == "oauth/access_token" and req.method == "GET":
+            return self._exchange_token(req)  # authenticated by the app secret, not by a token
         token = self._authenticate(req)
         parts = [part for part in req.path.split("/") if part]
         if parts == ["debug_token"] and req.method == "GET":
@@ -134,6 +136,33 @@ class GraphRoutes(InstagramRoutes, PagesRoutes):
         picked.update((name, record[name]) for name in fields if record.get(name) is not None)
         return picked
 
+    def _exchange_token(self, req: FakeRequest) -> dict[str, Any]:
+        """``oauth/access_token?grant_type=fb_exchange_token``: a long-lived user token (about 60 days)
+        for a user token of the app (§3.1). The error codes for a wrong app id (101) and secret (1)
+        are Meta's usual OAuth answers; the research file does not list them."""
+        for name in ("grant_type", "client_id", "client_secret", "fb_exchange_token"):
+            if not req.params.get(name):
+                raise missing_param(name)
+        if req.params["grant_type"] != "fb_exchange_token":
+            raise GraphFault(100, "(#100) Invalid grant_type")
+        if req.params["client_id"] != self.app_id:
+            raise GraphFault(101, "Error validating application. Invalid application ID.")
+        if req.params["client_secret"] != self.app_secret:
+            raise GraphFault(1, "Error validating client secret.")
+        short = self._tokens.get(req.params["fb_exchange_token"])
+        if short is None:
+            raise GraphFault(190, "Invalid OAuth access token - Cannot parse access token")
+        problem = self._token_problem(short)
+        if problem:
+            raise GraphFault(190, problem["message"], subcode=problem["subcode"])
+        if short.kind != "USER" or short.app_id != self.app_id:
+            raise GraphFault(190, "Error validating access token: the token was not issued for this application.")
+        lifetime = 60 * 86400
+        value = f"EAAL-long-lived-{next(self._counter)}"
+        self._tokens[value] = Token(value=value, kind="USER", owner=short.owner, expires_at=self.now() + lifetime,
+                                    scopes=list(short.scopes), issued_at=self.now(), app_id=short.app_id)
+        return {"access_token": value, "token_type": "bearer", "expires_in": lifetime - 1}
+
     def _debug_token(self, req: FakeRequest) -> dict[str, Any]:
         value = req.params.get("input_token")
         if not value:
@@ -208,10 +237,23 @@ class GraphRoutes(InstagramRoutes, PagesRoutes):
         if user is None or token.owner != node_id:
             kind = "Page" if node_id in self._pages else "IGUser"
             raise GraphFault(100, f"(#100) Tried accessing nonexisting field (accounts) on node type ({kind})")
-        data = [{"access_token": self._pages[page_id].token, "category": "Brand", "name": self._pages[page_id].name,
-                 "id": page_id, "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE"]}
+        data = [{"access_token": self._page_token_for(token, page_id), "category": "Brand",
+                 "name": self._pages[page_id].name, "id": page_id,
+                 "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE"]}
                 for page_id in user.pages]
         return {"data": data, "paging": {"cursors": {"before": "QVFIUmE", "after": "QVFIUmI"}}}
+
+    def _page_token_for(self, user_token: Token, page_id: str) -> str:
+        """The Page token ``/me/accounts`` gives: the Page's own, which never expires, for a long-lived
+        user token (§3.1); for a short-lived one (a day or less left), a Page token that dies with it."""
+        page = self._pages[page_id]
+        if user_token.expires_at is None or user_token.expires_at - self.now() > 86400:
+            return page.token
+        value = f"{page.token}-short-{user_token.value}"
+        if value not in self._tokens:
+            self._tokens[value] = Token(value=value, kind="PAGE", owner=page_id, expires_at=user_token.expires_at,
+                                        scopes=list(self._tokens[page.token].scopes), issued_at=self.now())
+        return value
 
     def _list(self, items: list[dict[str, Any]], req: FakeRequest) -> dict[str, Any]:
         limit = int(req.params.get("limit") or 25)

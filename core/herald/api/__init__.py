@@ -45,18 +45,23 @@ def json_body() -> dict:
     """The request's JSON object; 415 for another content type, 400 for malformed JSON or a non-object."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
-    raw = request.get_data(cache=True)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if not request.content_length and limit is not None and len(raw) >= limit:
-        # A chunked body is cut at the limit without an error; a body that reached it was longer.
-        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KiB.")
     try:
-        payload = json.loads(raw)
+        payload = json.loads(raw_body())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):
         raise ValidationError("The body must be a JSON object.")
     return payload
+
+
+def raw_body() -> bytes:
+    """The request's body as bytes; 413 when it is larger than the body limit."""
+    raw = request.get_data(cache=True)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if not request.content_length and limit is not None and len(raw) >= limit:
+        # A chunked body is cut at the limit without an error; a body that reached it was longer.
+        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KiB.")
+    return raw
 
 
 def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope: str | None = None,

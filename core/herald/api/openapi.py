@@ -75,6 +75,8 @@ def _operation(doc, method: str, schemas) -> dict:
         refs = [{"$ref": f"#/components/schemas/{_component(schema_name(reg.obj))}"}
                 for reg in schemas.values()]
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"oneOf": refs}}}}
+    elif doc.content_type == "text/csv":
+        operation["requestBody"] = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     elif doc.content_type == FORM:
         operation["requestBody"] = {"required": True, "content": {FORM: {"schema": {
             "type": "object", "additionalProperties": {"type": "string"}}}}}

@@ -3,10 +3,11 @@
 from flask import Blueprint, g, jsonify, request
 
 from .. import accounts, publishing
+from .. import publish_csv as publish_csv_reader
 from ..campaigns import campaign_for_post
-from ..errors import ValidationError
+from ..errors import UnsupportedMediaType, ValidationError
 from ..models import Account, Post, PublishTask
-from . import endpoint, int_arg, state
+from . import endpoint, int_arg, raw_body, state
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -38,8 +39,25 @@ def publish_batch(payload):
     error names its post (``posts.3.schedule``) and nothing is created."""
     items = payload["posts"]
     for index, item in enumerate(items):
-        publishing.naming_post(index, state().schemas.validate, "v1_publish", item)
+        publishing.naming_post(f"posts.{index}", state().schemas.validate, "v1_publish", item)
     created = publishing.publish_many(state(), g.principal, items)
+    return jsonify({"posts": [_published(post, when, warnings) for post, when, warnings in created]}), 201
+
+
+@endpoint(bp, "/publish/csv", ("POST",), summary="Queue up to 100 posts from a spreadsheet (CSV), all or none",
+          scope="publish", content_type="text/csv")
+def publish_csv():
+    """Read each row of a CSV file as a ``POST /v1/publish`` body (see :mod:`herald.publish_csv`),
+    then queue them as ``POST /v1/publish/batch`` does. An error names its row (``rows.3.schedule``)
+    and nothing is created."""
+    if request.mimetype not in ("text/csv", "application/csv"):
+        raise UnsupportedMediaType("Send the spreadsheet as CSV with Content-Type: text/csv.")
+    rows = publish_csv_reader.parse(raw_body())
+    labels = [publish_csv_reader.row_label(row) for row, _ in rows]
+    items = [item for _, item in rows]
+    for label, item in zip(labels, items, strict=True):
+        publishing.naming_post(label, state().schemas.validate, "v1_publish", item)
+    created = publishing.publish_many(state(), g.principal, items, labels)
     return jsonify({"posts": [_published(post, when, warnings) for post, when, warnings in created]}), 201
 
 

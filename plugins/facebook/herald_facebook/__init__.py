@@ -28,6 +28,7 @@ from herald_facebook.graph import (
     GraphError,
     graph_time,
     inspect_token,
+    long_lived_user_token,
     metric_error_is_local,
     parse_time,
     require_scopes,
@@ -69,12 +70,22 @@ class FacebookPlatform:
     # -- accounts -----------------------------------------------------------------------------
 
     def connect(self, token: str, *, config: Any) -> ConnectedAccount:
-        """Check a Page token (or a user token managing one Page) and say which Page it is."""
+        """Check a Page token (or a user token managing one Page) and say which Page it is.
+
+        A short-lived user token is first exchanged for a long-lived one when the operator's Meta
+        app is configured: the Page token it gives then never expires, where one from a short-lived
+        user token would last about an hour.
+        """
         client = GraphClient(config, token)
         try:
             data = inspect_token(client)
             require_valid(data)
             if data and data.get("type") == "USER":
+                longer = long_lived_user_token(config, token, data)
+                if longer:
+                    client = GraphClient(config, longer)
+                    data = inspect_token(client)
+                    require_valid(data)
                 client, data = self._page_client(client, config)
             require_scopes(data, {"pages_manage_posts"}, "publishing to a Page")
             page = client.get("me", fields="id,name")

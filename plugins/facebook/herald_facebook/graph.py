@@ -4,13 +4,16 @@ URLs are ``{config.graph_base_url}/{config.graph_version}/{path}``, so the same 
 ``https://graph.facebook.com`` or to a test's fake server. The access token travels in an
 ``Authorization: Bearer`` header (never in a URL, where proxies would log it); parameters go in
 the query string of a GET and in a form-encoded body of a POST. Failures raise
-:class:`~herald_facebook.graph_errors.GraphError`, classified per Meta's error codes.
+:class:`~herald_facebook.graph_errors.GraphError`, classified per Meta's error codes. The one call
+made without a bearer token is the exchange of a short-lived user token for a long-lived one,
+which Meta documents as a GET carrying both the token and the app secret in its query string.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import urllib.parse
 from typing import Any
 
@@ -28,10 +31,14 @@ from herald_facebook.graph_errors import (
 )
 
 __all__ = ["GraphClient", "GraphError", "api_root", "graph_time", "inspect_token", "invalid_token_reason",
-           "metric_error_is_local", "parse_time", "require_scopes", "require_valid", "token_expiry", "token_health",
-           "utcnow"]
+           "long_lived_user_token", "metric_error_is_local", "parse_time", "require_scopes", "require_valid",
+           "token_expiry", "token_health", "utcnow"]
+
+log = logging.getLogger("herald.graph")
 
 TIMEOUT = 30.0  # seconds for one call; a video upload by URL answers at once, Meta fetches later
+# A user token expiring sooner than this is a short-lived one (they last hours; long-lived ones ~60 days).
+SHORT_LIVED = dt.timedelta(days=1)
 USER_AGENT = "herald-graph/0.1"
 
 
@@ -79,7 +86,9 @@ class GraphClient:
         fields = {name: _encode(value) for name, value in params.items() if value is not None}
         url = f"{self.root}/{path.lstrip('/')}"
         data = None
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         if method == "GET":
             if fields:
                 url = f"{url}?{urllib.parse.urlencode(fields)}"
@@ -139,6 +148,30 @@ def inspect_token(client: GraphClient) -> dict[str, Any] | None:
         if err.kind in (INVALID, PERMISSION):
             return None
         raise
+
+
+def long_lived_user_token(config: Any, token: str, data: dict[str, Any] | None) -> str | None:
+    """A long-lived user token (about 60 days) for the short-lived user ``token``, from Meta's
+    ``oauth/access_token`` with the operator's app (``HERALD_META_APP_ID``, ``HERALD_META_APP_SECRET``).
+
+    ``data`` is the token's ``debug_token`` data. None when no app is configured, when the token is
+    not a short-lived user token, or when Meta refuses the exchange (a token made for another app,
+    say): that is logged, and the caller goes on with the token it has.
+    """
+    app_id, app_secret = getattr(config, "meta_app_id", ""), getattr(config, "meta_app_secret", "")
+    expiry = token_expiry(data)
+    if not (app_id and app_secret) or not data or data.get("type") != "USER" or expiry is None:
+        return None
+    if expiry - utcnow() > SHORT_LIVED:
+        return None
+    try:
+        answer = GraphClient(config, "").get("oauth/access_token", grant_type="fb_exchange_token", client_id=app_id,
+                                             client_secret=app_secret, fb_exchange_token=token)
+    except GraphError as err:
+        log.warning("Meta did not exchange a short-lived user token for a long-lived one with app %s: %s "
+                    "(the account keeps the short-lived token)", app_id, err.reason)
+        return None
+    return answer.get("access_token") or None
 
 
 def token_expiry(data: dict[str, Any] | None) -> dt.datetime | None:
