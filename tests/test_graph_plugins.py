@@ -512,6 +512,29 @@ def test_connect_refuses_other_tokens(fake, graph_config):
         instagram.connect("IGAA-read-only", config=graph_config)
 
 
+def instagram_login_account(token: str = IG_TOKEN) -> AccountRef:
+    return dataclasses.replace(ig_account(token), settings={"login": "instagram"})
+
+
+def test_an_instagram_login_token_a_day_old_is_refreshed_for_60_days(fake, graph_config):
+    fake.advance(2 * 86400)  # Meta refreshes tokens at least 24 hours old
+    fresh = instagram.refresh_token(instagram_login_account(), config=graph_config)
+    assert fresh.token != IG_TOKEN and fake.token(fresh.token).owner == IG_USER_ID
+    assert dt.timedelta(days=59) < fresh.expires_at - dt.datetime.now(dt.UTC) <= dt.timedelta(days=60)
+    [call] = fake.calls("GET", r"refresh_access_token")
+    assert call.version is None  # Meta documents the call on the unversioned host
+    assert call.params == {"grant_type": "ig_refresh_token"} and call.token == IG_TOKEN
+    assert "Authorization" not in call.headers  # the token goes in the query string, as documented
+
+
+def test_a_token_too_young_to_refresh_is_refused_and_page_linked_accounts_are_not_refreshed(fake, graph_config):
+    with pytest.raises(PlatformRejected, match="less than 24 hours old"):
+        instagram.refresh_token(instagram_login_account(), config=graph_config)
+    page_linked = dataclasses.replace(ig_account(PAGE_TOKEN), settings={"login": "facebook", "page_id": PAGE_ID})
+    assert instagram.refresh_token(page_linked, config=graph_config) is None
+    assert len(fake.calls("GET", r"refresh_access_token")) == 1
+
+
 def test_token_health(fake, graph_config):
     health = instagram.token_health(ig_account(), config=graph_config)
     assert health.status == "active" and health.expires_at is not None
@@ -773,6 +796,48 @@ def test_a_short_lived_user_token_connects_for_good_once_the_meta_app_is_set(fak
     lasting = connect_account(with_app, tenant, "facebook", short_lived_user(fake, "EAAU-short-2"))
     assert lasting.status_code == 200 and "warnings" not in lasting.get_json()  # the same Page, reconnected
     assert lasting.get_json()["token_expires_at"] is None and lasting.get_json()["id"] == short["id"]
+
+
+def stored_token(account_id: str) -> tuple[str, dt.datetime | None]:
+    from herald import crypto
+    from herald.models import Account
+
+    with db.connection_context():
+        row = Account.get_by_id(int(account_id.removeprefix("acc_")))
+        return crypto.decrypt("test-secret-key", row.token_encrypted), row.token_expires_at
+
+
+def test_the_health_check_refreshes_an_instagram_login_token_a_month_before_it_expires(fake, client, tenant, app):
+    from herald import jobs
+
+    fake.add_ig_user("17841400000000777", "monthly", token="IGAA-20-days-left", expires_in=20 * 86400)
+    fake.add_ig_user("17841400000000778", "lasting", token="IGAA-45-days-left", expires_in=45 * 86400)
+    due = connect_account(client, tenant, "instagram", "IGAA-20-days-left").get_json()["id"]
+    lasting = connect_account(client, tenant, "instagram", "IGAA-45-days-left").get_json()["id"]
+    fake.advance(86400 + 60)
+    with app.app_context():
+        assert jobs.check_tokens() == {"active": 2}
+    token, expires = stored_token(due)
+    assert token.startswith("IGAA-refreshed-")
+    assert expires - dt.datetime.now(dt.UTC).replace(tzinfo=None) > dt.timedelta(days=55)
+    assert stored_token(lasting)[0] == "IGAA-45-days-left"  # not due yet
+    assert [call.token for call in fake.calls("GET", r"refresh_access_token")] == ["IGAA-20-days-left"]
+    with app.app_context():
+        jobs.check_tokens()  # the refreshed token is far from expiring: not refreshed again
+    assert len(fake.calls("GET", r"refresh_access_token")) == 1
+    with db.connection_context():
+        assert Event.select().where(Event.type == "account.token_expiring").count() == 0
+
+
+def test_a_refresh_that_fails_keeps_the_token_and_the_check_goes_on(fake, client, tenant, app, caplog):
+    from herald import jobs
+
+    fake.add_ig_user("17841400000000779", "young", token="IGAA-young", expires_in=20 * 86400)
+    account = connect_account(client, tenant, "instagram", "IGAA-young").get_json()["id"]
+    with app.app_context():  # issued less than a day ago: Meta refuses to refresh it
+        assert jobs.check_tokens() == {"active": 1}
+    assert stored_token(account)[0] == "IGAA-young"
+    assert "was not refreshed" in caplog.text and "less than 24 hours old" in caplog.text
 
 
 def test_a_refused_page_token_marks_the_account_and_spares_its_other_tasks_the_call(fake, client, tenant,

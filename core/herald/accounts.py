@@ -15,6 +15,9 @@ log = logging.getLogger("herald.accounts")
 ACCOUNT_PREFIX = "acc_"
 # account.token_expiring goes out this many days before an account's token expires.
 TOKEN_WARNING_DAYS = 7
+# The health check asks a platform that can refresh tokens for a new one this many days before
+# the old one expires (Instagram Login tokens last 60 days; Meta refreshes those at least a day old).
+REFRESH_WITHIN_DAYS = 30
 
 
 def parse_account_id(value, field: str = "account_id") -> int:
@@ -193,6 +196,7 @@ def check_health(state, account: Account) -> TokenHealth | None:
     if token is None:
         mark(state, account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
         return TokenHealth("invalid", reason=account.status_reason)
+    token = refresh_if_due(state, account, platform, token)
     try:
         health = platform.token_health(account_ref(state, account, token), config=state.config)
     except PlatformUnavailable as exc:
@@ -217,6 +221,41 @@ def check_health(state, account: Account) -> TokenHealth | None:
                            "days_left": (stored.token_expires_at - now).days})
     events.dispatch(state.pm, recorded)
     return health
+
+
+def refresh_if_due(state, account: Account, platform, token: str) -> str:
+    """The account's token, replaced first by a refreshed one when it runs out within
+    :data:`REFRESH_WITHIN_DAYS` and the platform can refresh it (``refresh_token``).
+
+    A refusal or an unreachable platform is logged and the old token kept: the health check that
+    follows says whether it still works, and the next check tries again.
+    """
+    refresh = getattr(platform, "refresh_token", None)
+    now = utcnow()
+    expires = account.token_expires_at
+    if (refresh is None or account.status != "active" or expires is None or expires <= now
+            or expires - now > dt.timedelta(days=REFRESH_WITHIN_DAYS)):
+        return token
+    try:
+        fresh = refresh(account_ref(state, account, token), config=state.config)
+    except (PlatformRejected, PlatformUnavailable) as exc:
+        log.warning("the token of account %s (expiring %s) was not refreshed: %s", account.id, isoformat(expires),
+                    exc.message)
+        return token
+    if fresh is None:
+        return token
+    encrypted = crypto.encrypt(state.config.resolved_secret_key(), fresh.token)
+    with write_transaction():
+        changed = (Account.update(token_encrypted=encrypted, token_expires_at=_naive(fresh.expires_at), updated_at=now)
+                   .where((Account.id == account.id) & (Account.token_encrypted == account.token_encrypted)
+                          & (Account.status == "active"))
+                   .execute())
+    if not changed:  # reconnected or disconnected meanwhile: that stands
+        return token
+    account.token_encrypted, account.token_expires_at = encrypted, _naive(fresh.expires_at)
+    log.info("refreshed the token of account %s: it now expires at %s", account.id,
+             isoformat(account.token_expires_at))
+    return fresh.token
 
 
 def disconnect(account: Account) -> None:

@@ -13,6 +13,9 @@ A platform object (registered through ``register_platforms``) has:
   the platform already has the post, ``pending`` when it is still processing, ``None`` when nothing
   was published and ``publish`` may run again;
 - ``token_health(account, *, config) -> TokenHealth``;
+- ``refresh_token(account, *, config) -> RefreshedToken | None`` (optional): a new token for an
+  account whose token runs out within ``herald.accounts.REFRESH_WITHIN_DAYS`` days, asked by the
+  token health check before it checks; None when this account's token cannot be refreshed;
 - ``check_post(post) -> str | None`` (optional): why the platform could never publish this post
   (no media on Instagram, too many images), asked before anything is queued so the request is a
   400 instead of a failed task later;
@@ -49,6 +52,14 @@ class PlatformUnavailable(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+
+
+@dataclasses.dataclass(frozen=True)
+class RefreshedToken:
+    """What ``refresh_token`` answers: the account's new token and when it expires (None: never)."""
+
+    token: str
+    expires_at: dt.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -61,6 +61,8 @@ class GraphRoutes(InstagramRoutes, PagesRoutes):
         parts = [part for part in req.path.split("/") if part]
         if parts == ["debug_token"] and req.method == "GET":
             return self._debug_token(req)
+        if parts == ["refresh_access_token"] and req.method == "GET":
+            return self._refresh_token(req, token)
         if not parts:
             raise GraphFault(100, "(#100) Missing node id")
         if parts[0] == "me":
@@ -162,6 +164,23 @@ class GraphRoutes(InstagramRoutes, PagesRoutes):
         self._tokens[value] = Token(value=value, kind="USER", owner=short.owner, expires_at=self.now() + lifetime,
                                     scopes=list(short.scopes), issued_at=self.now(), app_id=short.app_id)
         return {"access_token": value, "token_type": "bearer", "expires_in": lifetime - 1}
+
+    def _refresh_token(self, req: FakeRequest, token: Token) -> dict[str, Any]:
+        """``refresh_access_token?grant_type=ig_refresh_token`` (Instagram Login): a new token valid 60
+        days, for an Instagram User token at least 24 hours old that has not expired (Meta's reference
+        for the endpoint). The codes of the refusals below are not documented; these are plausible."""
+        if req.params.get("grant_type") != "ig_refresh_token":
+            raise missing_param("grant_type") if not req.params.get("grant_type") else GraphFault(
+                100, "(#100) Invalid grant_type")
+        if token.kind != "USER" or token.owner not in self._ig_users:
+            raise GraphFault(100, "(#100) Only Instagram User access tokens can be refreshed here")
+        if self.now() - token.issued_at < 86400:
+            raise GraphFault(100, "(#100) The access token is less than 24 hours old and cannot be refreshed yet")
+        lifetime = 60 * 86400
+        value = f"IGAA-refreshed-{next(self._counter)}"
+        self._tokens[value] = Token(value=value, kind="USER", owner=token.owner, expires_at=self.now() + lifetime,
+                                    scopes=list(token.scopes), issued_at=self.now(), app_id=token.app_id)
+        return {"access_token": value, "token_type": "bearer", "expires_in": lifetime}
 
     def _debug_token(self, req: FakeRequest) -> dict[str, Any]:
         value = req.params.get("input_token")

@@ -4,9 +4,10 @@ URLs are ``{config.graph_base_url}/{config.graph_version}/{path}``, so the same 
 ``https://graph.facebook.com`` or to a test's fake server. The access token travels in an
 ``Authorization: Bearer`` header (never in a URL, where proxies would log it); parameters go in
 the query string of a GET and in a form-encoded body of a POST. Failures raise
-:class:`~herald_facebook.graph_errors.GraphError`, classified per Meta's error codes. The one call
-made without a bearer token is the exchange of a short-lived user token for a long-lived one,
-which Meta documents as a GET carrying both the token and the app secret in its query string.
+:class:`~herald_facebook.graph_errors.GraphError`, classified per Meta's error codes. Two calls are
+made without a bearer token, as Meta documents them: the exchange of a short-lived user token for
+a long-lived one (the token and the app secret in the query string) and the refresh of an
+Instagram User token (the token in the query string, on the unversioned host).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from herald_facebook.graph_errors import (
 )
 
 __all__ = ["GraphClient", "GraphError", "api_root", "graph_time", "inspect_token", "invalid_token_reason",
-           "long_lived_user_token", "metric_error_is_local", "parse_time", "require_scopes", "require_valid",
-           "token_expiry", "token_health", "utcnow"]
+           "long_lived_user_token", "metric_error_is_local", "parse_time", "refreshed_instagram_token",
+           "require_scopes", "require_valid", "token_expiry", "token_health", "utcnow"]
 
 log = logging.getLogger("herald.graph")
 
@@ -42,7 +43,7 @@ SHORT_LIVED = dt.timedelta(days=1)
 USER_AGENT = "herald-graph/0.1"
 
 
-def api_root(config: Any, instagram_login: bool = False) -> str:
+def api_root(config: Any, instagram_login: bool = False, versioned: bool = True) -> str:
     """``https://graph.facebook.com/v25.0`` from the config's base URL and version.
 
     With ``instagram_login``, the host of the Instagram API with Instagram Login
@@ -52,8 +53,8 @@ def api_root(config: Any, instagram_login: bool = False) -> str:
     version = str(config.graph_version).strip("/")
     if not version.startswith("v"):
         version = f"v{version}"
-    base = config.instagram_base_url if instagram_login else config.graph_base_url
-    return f"{base.rstrip('/')}/{version}"
+    base = (config.instagram_base_url if instagram_login else config.graph_base_url).rstrip("/")
+    return f"{base}/{version}" if versioned else base
 
 
 def _encode(value: Any) -> str:
@@ -67,8 +68,9 @@ def _encode(value: Any) -> str:
 class GraphClient:
     """Calls the Graph API with one access token: ``GraphClient(config, token).get("me", fields="id")``."""
 
-    def __init__(self, config: Any, token: str, *, timeout: float | None = None, instagram_login: bool = False):
-        self.root = api_root(config, instagram_login)
+    def __init__(self, config: Any, token: str, *, timeout: float | None = None, instagram_login: bool = False,
+                 versioned: bool = True):
+        self.root = api_root(config, instagram_login, versioned)
         self.host = urllib.parse.urlsplit(self.root).netloc
         self.token = token
         self.timeout = timeout or TIMEOUT
@@ -172,6 +174,22 @@ def long_lived_user_token(config: Any, token: str, data: dict[str, Any] | None) 
                     "(the account keeps the short-lived token)", app_id, err.reason)
         return None
     return answer.get("access_token") or None
+
+
+def refreshed_instagram_token(config: Any, token: str) -> tuple[str, dt.datetime | None]:
+    """A new Instagram User token for ``token`` (Instagram Login), valid 60 days from now, and when it
+    expires: ``GET graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token``.
+
+    Meta refreshes long-lived tokens at least a day old that have not expired. Raises
+    :class:`GraphError` when it does not.
+    """
+    client = GraphClient(config, "", instagram_login=True, versioned=False)
+    answer = client.get("refresh_access_token", grant_type="ig_refresh_token", access_token=token)
+    if not answer.get("access_token"):
+        raise GraphError("Instagram answered the token refresh without a token", kind=NETWORK, uncertain=False)
+    expires_in = answer.get("expires_in")
+    expires_at = utcnow() + dt.timedelta(seconds=int(expires_in)) if expires_in else None
+    return answer["access_token"], expires_at
 
 
 def token_expiry(data: dict[str, Any] | None) -> dt.datetime | None:

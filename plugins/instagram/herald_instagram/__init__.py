@@ -16,12 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 from herald import PublishOutcome, hookimpl
-from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, PostRef, TaskContext, TokenHealth
+from herald.platforms import (
+    AccountRef,
+    ConnectedAccount,
+    PlatformRejected,
+    PostRef,
+    RefreshedToken,
+    TaskContext,
+    TokenHealth,
+)
 from herald_facebook.graph import (
     GraphClient,
     GraphError,
     inspect_token,
     metric_error_is_local,
+    refreshed_instagram_token,
     require_scopes,
     require_valid,
     token_expiry,
@@ -103,6 +112,17 @@ class InstagramPlatform:
     def token_health(self, account: AccountRef, *, config: Any) -> TokenHealth:
         """Whether the account's token still works (``debug_token``, or ``/me`` where that is missing)."""
         return token_health(client_for(config, account), known_expiry=account.token_expires_at)
+
+    def refresh_token(self, account: AccountRef, *, config: Any) -> RefreshedToken | None:
+        """A new 60-day token for an account connected with Instagram Login; None for one connected
+        through a Facebook Page (a Page token from a long-lived user token does not expire)."""
+        if (account.settings or {}).get("login") != "instagram":
+            return None
+        try:
+            token, expires_at = refreshed_instagram_token(config, account.token)
+        except GraphError as err:
+            raise err.platform_error() from None
+        return RefreshedToken(token=token, expires_at=expires_at)
 
     # -- publishing ---------------------------------------------------------------------------
 
