@@ -38,10 +38,7 @@ def publish_batch(payload):
     """Check every post as ``POST /v1/publish`` would, then create them all in one transaction. An
     error names its post (``posts.3.schedule``) and nothing is created."""
     items = payload["posts"]
-    for index, item in enumerate(items):
-        publishing.naming_post(f"posts.{index}", state().schemas.validate, "v1_publish", item)
-    created = publishing.publish_many(state(), g.principal, items)
-    return jsonify({"posts": [_published(post, when, warnings) for post, when, warnings in created]}), 201
+    return _queue_batch(items, [f"posts.{index}" for index in range(len(items))])
 
 
 @endpoint(bp, "/publish/csv", ("POST",), summary="Queue up to 100 posts from a spreadsheet (CSV), all or none",
@@ -53,8 +50,11 @@ def publish_csv():
     if request.mimetype not in ("text/csv", "application/csv"):
         raise UnsupportedMediaType("Send the spreadsheet as CSV with Content-Type: text/csv.")
     rows = publish_csv_reader.parse(raw_body())
-    labels = [publish_csv_reader.row_label(row) for row, _ in rows]
-    items = [item for _, item in rows]
+    return _queue_batch([item for _, item in rows], [publish_csv_reader.row_label(row) for row, _ in rows])
+
+
+def _queue_batch(items: list[dict], labels: list[str]):
+    """Check each ``POST /v1/publish`` body (errors named by its label), then queue them all or none."""
     for label, item in zip(labels, items, strict=True):
         publishing.naming_post(label, state().schemas.validate, "v1_publish", item)
     created = publishing.publish_many(state(), g.principal, items, labels)
