@@ -785,6 +785,8 @@ def test_connecting_a_token_that_expires_within_a_week_warns(fake, client, tenan
     [warning] = short.get_json()["warnings"]
     assert (warning["code"], warning["field"]) == ("token_expires_soon", "access_token")
     assert "in 2 days" in warning["message"] and short.get_json()["token_expires_at"] in warning["message"]
+    # Instagram renews its tokens itself: the advice says so before it says to reconnect.
+    assert "Herald asks instagram for a new token 30 days before it expires" in warning["message"]
 
 
 def test_a_short_lived_user_token_connects_for_good_once_the_meta_app_is_set(fake, client, tenant, build_app,

@@ -172,6 +172,7 @@ def test_scheduling_past_an_accounts_token_expiry_warns_while_there_is_time_to_r
     assert (warning["code"], warning["field"]) == ("token_expires_before_due", "accounts.0")
     assert warning["message"].startswith(f"{account} (@") and expires.isoformat() + "Z" in warning["message"]
     assert "before this post is due" in warning["message"] and "POST /v1/accounts" in warning["message"]
+    assert "Reconnect it with POST /v1/accounts before then" in warning["message"]  # it cannot renew tokens
 
     moved = client.patch(f"/v1/posts/{early.get_json()['id']}", json={"schedule": at(4)}, headers=tenant.headers)
     assert moved.status_code == 200

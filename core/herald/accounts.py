@@ -147,7 +147,22 @@ def _record_status_change(account: Account, previous: str | None) -> None:
         events.record(account.workspace_id, "account.needs_reconnect", {"account": serialize_account(account)})
 
 
-def expiry_warnings(account: Account, now: dt.datetime | None = None) -> list[dict]:
+def renews_tokens(state, account: Account) -> bool:
+    """Whether ``account``'s platform asks for new tokens before they run out (``refresh_token``)."""
+    registered = state.registry.platforms.get(account.platform)
+    return registered is not None and hasattr(registered.obj, "refresh_token")
+
+
+def what_to_do_before_expiry(state, account: Account, reconnect: str) -> str:
+    """The advice closing a token-expiry warning: ``reconnect``, after saying that Herald renews
+    the token first where the platform can."""
+    if renews_tokens(state, account):
+        return (f"Herald asks {account.platform} for a new token {REFRESH_WITHIN_DAYS} days before it expires "
+                f"(herald cron's token check); if that fails, {reconnect}")
+    return reconnect[0].upper() + reconnect[1:]
+
+
+def expiry_warnings(state, account: Account, now: dt.datetime | None = None) -> list[dict]:
     """A ``token_expires_soon`` warning when ``account``'s token expires within :data:`TOKEN_WARNING_DAYS`.
 
     For the answer to connecting: the health check announces a token entering that window only
@@ -159,9 +174,9 @@ def expiry_warnings(account: Account, now: dt.datetime | None = None) -> list[di
         return []
     days = max(0, (expires - now).days)
     within = f"in {days} day{'s' * (days != 1)}" if days else "within a day"
-    return [warning("token_expires_soon",
-                    f"This access token expires at {isoformat(expires)}, {within}. "
-                    "Connect the account again with a fresh long-lived token before then, or its posts will fail.",
+    advice = what_to_do_before_expiry(state, account, "connect the account again with a fresh long-lived token "
+                                                      "before then, or its posts will fail.")
+    return [warning("token_expires_soon", f"This access token expires at {isoformat(expires)}, {within}. {advice}",
                     "access_token")]
 
 

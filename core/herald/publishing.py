@@ -94,7 +94,7 @@ def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) 
     return platforms, warnings
 
 
-def token_expiry_warnings(chosen: list[Account], due: dt.datetime, field: str | None = None) -> list[dict]:
+def token_expiry_warnings(state, chosen: list[Account], due: dt.datetime, field: str | None = None) -> list[dict]:
     """Warnings for the accounts whose access token expires before ``due`` (naive UTC).
 
     Their tasks would fail at the due time, so the caller hears it now, while there is time to reconnect.
@@ -103,7 +103,8 @@ def token_expiry_warnings(chosen: list[Account], due: dt.datetime, field: str | 
     return [warning("token_expires_before_due",
                     f"acc_{account.id} (@{account.username}): its access token expires at "
                     f"{isoformat(account.token_expires_at)}, before this post is due ({isoformat(due)}). "
-                    "Reconnect it with POST /v1/accounts before then, or its task will fail.",
+                    + accounts.what_to_do_before_expiry(state, account, "reconnect it with POST /v1/accounts "
+                                                                        "before then, or its task will fail."),
                     field or f"accounts.{index}")
             for index, account in enumerate(chosen)
             if account.token_expires_at is not None and account.token_expires_at <= due]
@@ -252,7 +253,7 @@ def prepare(state, principal, payload: dict) -> PreparedPost:
     _check_with_platforms(state, targets, preview)
     now = utcnow()
     when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
-    warnings += token_expiry_warnings(chosen, when.at)
+    warnings += token_expiry_warnings(state, chosen, when.at)
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
 

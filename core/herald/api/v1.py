@@ -136,7 +136,7 @@ def reschedule_post(post_id, payload):
     body = _post_with_tasks(Post.get_by_id(post.id))
     if when is not None:
         body["schedule"] = _schedule_note(when)
-        warnings = publishing.token_expiry_warnings(publishing.post_accounts(post), when.at, "schedule")
+        warnings = publishing.token_expiry_warnings(state(), publishing.post_accounts(post), when.at, "schedule")
         if warnings:
             body["warnings"] = warnings
     return jsonify(body)
@@ -175,7 +175,7 @@ def connect_account(payload):
     account, created = accounts.connect(state(), g.principal.workspace_id, payload["platform"].strip().lower(),
                                         payload["access_token"].strip())
     body = accounts.serialize_account(account)
-    warnings = accounts.expiry_warnings(account)
+    warnings = accounts.expiry_warnings(state(), account)
     if warnings:
         body["warnings"] = warnings
     return jsonify(body), 201 if created else 200
