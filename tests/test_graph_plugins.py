@@ -18,6 +18,7 @@ import time
 import pytest
 
 import herald_facebook.graph
+from conftest import assert_error
 from drive import advance, work
 from fakes.graph import (
     APP_ID,
@@ -840,6 +841,35 @@ def test_a_refresh_that_fails_keeps_the_token_and_the_check_goes_on(fake, client
         assert jobs.check_tokens() == {"active": 1}
     assert stored_token(account)[0] == "IGAA-young"
     assert "was not refreshed" in caplog.text and "less than 24 hours old" in caplog.text
+
+
+def test_an_instagram_accounts_publishing_quota_is_read_through_the_api(fake, client, tenant):
+    instagram_id = connect_account(client, tenant, "instagram", IG_TOKEN).get_json()["id"]
+    page_id = connect_account(client, tenant, "facebook", PAGE_TOKEN).get_json()["id"]
+    fake.set_quota_usage(IG_USER_ID, 37)
+    response = client.get(f"/v1/accounts/{instagram_id}/quota", headers=tenant.headers)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"account_id": instagram_id, "platform": "instagram",
+                                   "quota": {"used": 37, "limit": 100, "remaining": 63, "window_hours": 24}}
+    [call] = fake.calls("GET", rf"{IG_USER_ID}/content_publishing_limit")
+    assert call.params == {"fields": "quota_usage,config"}
+    facebook_quota = client.get(f"/v1/accounts/{page_id}/quota", headers=tenant.headers).get_json()
+    assert facebook_quota == {"account_id": page_id, "platform": "facebook", "quota": None}  # Pages have none
+    assert_error(client.get("/v1/accounts/acc_999/quota", headers=tenant.headers), 404, "not_found")
+
+
+def test_a_quota_read_for_an_unusable_account_or_a_silent_meta_is_a_clear_error(fake, client, tenant):
+    account = connect_account(client, tenant, "instagram", IG_TOKEN).get_json()["id"]
+    fake.fail_next(rf"{IG_USER_ID}/content_publishing_limit", code=2, status=503, method="GET")
+    unavailable = client.get(f"/v1/accounts/{account}/quota", headers=tenant.headers)
+    assert_error(unavailable, 503, "platform_unavailable")
+    assert int(unavailable.headers["Retry-After"]) >= 1
+    fake.invalidate_token(IG_TOKEN, subcode=460)
+    refused = assert_error(client.get(f"/v1/accounts/{account}/quota", headers=tenant.headers), 409, "conflict")
+    assert "460" in refused["message"]
+    client.delete(f"/v1/accounts/{account}", headers=tenant.headers)
+    gone = assert_error(client.get(f"/v1/accounts/{account}/quota", headers=tenant.headers), 409, "conflict")
+    assert "Reconnect it with POST /v1/accounts" in gone["message"]
 
 
 def test_a_refused_page_token_marks_the_account_and_spares_its_other_tasks_the_call(fake, client, tenant,

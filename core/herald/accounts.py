@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from . import crypto, events, ids
-from .errors import HeraldError, NotFound, ValidationError, warning
+from .errors import Conflict, HeraldError, NotFound, ValidationError, warning
 from .models import Account, isoformat, utcnow, write_transaction
 from .platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
 
@@ -271,6 +271,34 @@ def refresh_if_due(state, account: Account, platform, token: str) -> str:
     log.info("refreshed the token of account %s: it now expires at %s", account.id,
              isoformat(account.token_expires_at))
     return fresh.token
+
+
+def publishing_quota(state, account: Account) -> dict | None:
+    """How much of its platform's posting quota ``account`` has used, asked of the platform now
+    (``publishing_quota``); None when the platform has no such quota.
+
+    409 ``conflict`` when the account cannot be used (reconnect it) or the platform refuses its
+    token; 503 ``platform_unavailable`` when the platform cannot answer now.
+    """
+    registered = state.registry.platforms.get(account.platform)
+    ask = getattr(registered.obj, "publishing_quota", None) if registered else None
+    if ask is None:
+        return None
+    token, reason = usable(state, account)
+    if token is None:
+        raise Conflict(reason)
+    try:
+        quota = ask(account_ref(state, account, token), config=state.config)
+    except PlatformRejected as exc:
+        raise Conflict(f"{account.platform} refused to say: {exc.message}") from None
+    except PlatformUnavailable as exc:
+        wait = str(max(1, int(exc.retry_after))) if exc.retry_after else "60"
+        raise HeraldError(f"{account.platform} cannot answer right now ({exc.message}). Try again later.",
+                          code="platform_unavailable", status=503, headers={"Retry-After": wait}) from None
+    if quota is None:
+        return None
+    return {"used": quota.used, "limit": quota.limit, "remaining": max(0, quota.limit - quota.used),
+            "window_hours": round(quota.window_seconds / 3600, 2)}
 
 
 def disconnect(account: Account) -> None:

@@ -16,6 +16,8 @@ A platform object (registered through ``register_platforms``) has:
 - ``refresh_token(account, *, config) -> RefreshedToken | None`` (optional): a new token for an
   account whose token runs out within ``herald.accounts.REFRESH_WITHIN_DAYS`` days, asked by the
   token health check before it checks; None when this account's token cannot be refreshed;
+- ``publishing_quota(account, *, config) -> PublishingQuota | None`` (optional): how much of the
+  platform's posting quota the account has used (Instagram: 100 API posts in 24 hours);
 - ``check_post(post) -> str | None`` (optional): why the platform could never publish this post
   (no media on Instagram, too many images), asked before anything is queued so the request is a
   400 instead of a failed task later;
@@ -60,6 +62,15 @@ class RefreshedToken:
 
     token: str
     expires_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishingQuota:
+    """What ``publishing_quota`` answers: ``used`` of ``limit`` posts in a moving window of ``window_seconds``."""
+
+    used: int
+    limit: int
+    window_seconds: float
 
 
 @dataclasses.dataclass(frozen=True)

@@ -187,6 +187,16 @@ def get_account(account_id):
     return jsonify(accounts.serialize_account(accounts.get_account(g.principal.workspace_id, account_id)))
 
 
+@endpoint(bp, "/accounts/<account_id>/quota", ("GET",), scope="posts:read",
+          summary="How much of its platform's posting quota an account has used (Instagram: 100 API posts a day)")
+def account_quota(account_id):
+    """Ask the platform now; ``quota`` is null for a platform without a posting quota."""
+    account = accounts.get_account(g.principal.workspace_id, account_id)
+    quota = accounts.publishing_quota(state(), account)
+    return jsonify({"account_id": f"{accounts.ACCOUNT_PREFIX}{account.id}", "platform": account.platform,
+                    "quota": quota})
+
+
 @endpoint(bp, "/accounts/<account_id>", ("DELETE",), summary="Disconnect an account (its token is deleted)",
           scope="accounts")
 def disconnect_account(account_id):

@@ -21,6 +21,7 @@ from herald.platforms import (
     ConnectedAccount,
     PlatformRejected,
     PostRef,
+    PublishingQuota,
     RefreshedToken,
     TaskContext,
     TokenHealth,
@@ -38,7 +39,7 @@ from herald_facebook.graph import (
 )
 from herald_facebook.graph_errors import INVALID
 from herald_instagram import containers
-from herald_instagram.publishing import Publisher
+from herald_instagram.publishing import Publisher, read_quota
 
 PUBLISH_SCOPES = {"instagram_content_publish", "instagram_business_content_publish"}
 WRONG_TOKEN = ("Paste an Instagram User access token, or the Page access token of the Facebook Page the "
@@ -112,6 +113,13 @@ class InstagramPlatform:
     def token_health(self, account: AccountRef, *, config: Any) -> TokenHealth:
         """Whether the account's token still works (``debug_token``, or ``/me`` where that is missing)."""
         return token_health(client_for(config, account), known_expiry=account.token_expires_at)
+
+    def publishing_quota(self, account: AccountRef, *, config: Any) -> PublishingQuota | None:
+        """How many of the posts Instagram allows through the API in 24 hours the account has used."""
+        try:
+            return read_quota(client_for(config, account), account.external_id)
+        except GraphError as err:
+            raise err.platform_error() from None
 
     def refresh_token(self, account: AccountRef, *, config: Any) -> RefreshedToken | None:
         """A new 60-day token for an account connected with Instagram Login; None for one connected

@@ -24,7 +24,7 @@ import re
 from typing import Any
 
 from herald.outcomes import PublishOutcome
-from herald.platforms import TaskContext
+from herald.platforms import PublishingQuota, TaskContext
 from herald_facebook.graph import GraphClient, GraphError, graph_time, parse_time, utcnow
 from herald_facebook.graph_errors import NOT_READY, QUOTA, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
 from herald_instagram import containers
@@ -44,6 +44,18 @@ FORGET = {"container_id": None, "container_created_at": None, "publish_requested
 def same_text(first: str | None, second: str | None) -> bool:
     """Whether two captions are the same once whitespace is normalised."""
     return " ".join((first or "").split()) == " ".join((second or "").split())
+
+
+def read_quota(client: GraphClient, ig_id: str) -> PublishingQuota | None:
+    """The account's use of the API publishing quota (``content_publishing_limit``), or None when
+    the answer has no limit in it. Raises :class:`GraphError` when Meta refuses or cannot answer."""
+    answer = client.get(f"{ig_id}/content_publishing_limit", fields="quota_usage,config")
+    item = (answer.get("data") or [{}])[0]
+    config = item.get("config") or {}
+    if config.get("quota_total") is None:
+        return None
+    return PublishingQuota(used=int(item.get("quota_usage") or 0), limit=int(config["quota_total"]),
+                           window_seconds=float(config.get("quota_duration") or 86400))
 
 
 class Publisher:
@@ -171,15 +183,12 @@ class Publisher:
         """After a quota refusal: ``transient`` until the moving window frees a slot, or None when
         ``content_publishing_limit`` cannot say (the refusal's own wait then applies)."""
         try:
-            answer = self.client.get(f"{self.ig}/content_publishing_limit", fields="quota_usage,config")
+            quota = read_quota(self.client, self.ig)
         except GraphError:
             return None
-        item = (answer.get("data") or [{}])[0]
-        config = item.get("config") or {}
-        total, usage = config.get("quota_total"), item.get("quota_usage") or 0
-        if total is None or usage < total:
+        if quota is None or quota.used < quota.limit:
             return None
-        duration = float(config.get("quota_duration") or 86400)
+        total, usage, duration = quota.limit, quota.used, quota.window_seconds
         wait = self._quota_wait(total, duration)
         return PublishOutcome.transient(
             f"The account has published {usage} of the {total} posts Instagram allows through the API in "
