@@ -696,3 +696,30 @@ def test_a_job_that_arrives_before_its_task_is_due_reschedules_it(client, tenant
         PublishTask.update(due_at=utcnow() + dt.timedelta(seconds=1)).execute()
     assert jobs.run_task(task.id) == "publish: published"  # within the scheduler's slack
     assert len(platform.posts) == 1
+
+
+def test_a_task_outcome_reads_its_post_once_under_its_lock(client, tenant, platform):
+    """The post is read (and, on PostgreSQL, locked) once per task transition, not once to lock and
+    again to recompute its status."""
+    from herald import tasks
+
+    account = connect(client, tenant)
+    post_id = publish(client, tenant, accounts=[account]).get_json()["id"]
+    database, sent = db.obj, []
+    execute_sql = database.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        sent.append(sql)
+        return execute_sql(sql, params, *args, **kwargs)
+
+    database.execute_sql = counting
+    try:
+        with db.connection_context():
+            [task] = PublishTask.select().where(PublishTask.post == int(post_id.removeprefix("post_")))
+            sent.clear()
+            tasks.mark_published(task, "remote-1", "https://example.test/p/1")
+    finally:
+        del database.execute_sql
+    assert sum(sql.lstrip().startswith("SELECT") and 'FROM "post"' in sql for sql in sent) == 1, sent
+    with db.connection_context():
+        assert Post.get_by_id(int(post_id.removeprefix("post_"))).status == "published"

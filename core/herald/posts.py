@@ -72,14 +72,17 @@ def lock_post(post_id: int) -> Post:
     return query.get()
 
 
-def hold_post_lock(post_id: int) -> None:
-    """Take the post's row lock (PostgreSQL) without reading it; a worker calls this before it touches a task.
+def hold_post_lock(post_id: int) -> Post | None:
+    """Take the post's row lock (PostgreSQL) and read the post; a worker calls this before it touches a task.
 
     Edits lock the post and then its tasks; a worker that locked a task and then the post (to
     update its status) could deadlock with them, so workers take the locks in the same order.
+    The post read stays current while the transaction holds the lock (None: it was deleted); hand
+    it to :func:`herald.tasks.refresh_post` so the post is read once.
     """
-    if not isinstance(db.obj, pw.SqliteDatabase):
-        Post.select(Post.id).where(Post.id == post_id).for_update().execute()
+    if isinstance(db.obj, pw.SqliteDatabase):  # BEGIN IMMEDIATE already holds the database's only write lock
+        return hotpath.select_one(Post, id=post_id)
+    return Post.select().where(Post.id == post_id).for_update().first()
 
 
 def snapshot(post: Post) -> dict[str, Any]:

@@ -110,12 +110,12 @@ def mark_published(task: PublishTask, platform_post_id: str, url: str | None) ->
     """Record the platform's post; emit ``publish.completed``. Returns the events to dispatch."""
     now = utcnow()
     with events.collecting() as recorded, write_transaction():
-        hold_post_lock(task.post_id)
+        post = hold_post_lock(task.post_id)
         _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=now,
                 lease_until=None, error=None, due_at=None, state=task.state)
         events.record(task.workspace_id, "publish.completed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
-        refresh_post(task.post_id)
+        refresh_post(task.post_id, post)
     return recorded
 
 
@@ -124,11 +124,11 @@ def mark_failed(task: PublishTask, reason: str) -> list:
 
     Returns the events to dispatch."""
     with events.collecting() as recorded, write_transaction():
-        hold_post_lock(task.post_id)
+        post = hold_post_lock(task.post_id)
         _finish(task, status=FAILED, error=reason, lease_until=None, due_at=None, state=task.state)
         events.record(task.workspace_id, "publish.failed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
-        refresh_post(task.post_id)
+        refresh_post(task.post_id, post)
     return recorded
 
 
@@ -139,10 +139,10 @@ def mark_waiting(task: PublishTask, status: str, delay_seconds: float, error: st
     """
     due = utcnow() + dt.timedelta(seconds=max(0.0, delay_seconds))
     with write_transaction():
-        hold_post_lock(task.post_id)
+        post = hold_post_lock(task.post_id)
         _finish(task, status=status, due_at=due, lease_until=None, step=task.step + 1, state=task.state,
                 **({"error": error} if error is not None else {}))
-        refresh_post(task.post_id)
+        refresh_post(task.post_id, post)
     return task
 
 
@@ -175,9 +175,12 @@ def post_status(statuses: list[str]) -> str:
     return FAILED
 
 
-def refresh_post(post_id: int) -> None:
-    """Recompute the post's status (and ``published_at``) from its tasks; call inside the writing transaction."""
-    post = hotpath.select_one(Post, id=post_id)
+def refresh_post(post_id: int, post: Post | None = None) -> None:
+    """Recompute the post's status (and ``published_at``) from its tasks; call inside the writing transaction.
+
+    ``post`` is the post as read under its lock in this transaction (:func:`hold_post_lock`), if it was.
+    """
+    post = post if post is not None else hotpath.select_one(Post, id=post_id)
     if post is None or post.status == "rejected":
         return
     rows = hotpath.select_all(PublishTask, post=post_id, fields=("status", "published_at"))
