@@ -223,3 +223,28 @@ def test_a_worker_killed_during_the_gemini_call_fails_its_job_once_noticed(api, 
     assert work(redis_client) == 0 and len(gemini.generations) == 1  # the call it was killed in, never another
     with db.connection_context():
         assert GeneratedHook.select().count() == 0
+
+
+def test_a_stamp_in_flight_when_the_job_ends_does_not_outlive_it(redis_client, monkeypatch):
+    """The pulse thread may be writing a stamp at the moment the job ends; the key is removed after
+    that stamp lands, not before it (where the stamp would bring the key back for 17 minutes)."""
+    from types import SimpleNamespace
+
+    real_stamp, entered = background._Pulse._stamp, threading.Event()
+
+    def stamp_in_flight(pulse):
+        if threading.current_thread() is not threading.main_thread():  # the thread's stamps, not the first
+            entered.set()
+            pulse.stopped.wait(5)  # still writing when the job ends...
+            time.sleep(0.05)  # ...and slower than the job's own clean-up
+        real_stamp(pulse)
+
+    monkeypatch.setattr(background._Pulse, "_stamp", stamp_in_flight)
+    monkeypatch.setattr(background, "PULSE_EVERY", 0.01)
+    monkeypatch.setattr(background, "get_current_job", lambda: SimpleNamespace(connection=redis_client))
+    pulse = background._Pulse("job_race")
+    assert entered.wait(5)
+    [beat] = [thread for thread in threading.enumerate() if thread.name == "pulse job_race"]
+    pulse.stop()
+    beat.join(5)  # whatever the thread was writing has landed
+    assert not redis_client.exists(background.pulse_key("job_race"))

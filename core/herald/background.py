@@ -186,10 +186,12 @@ class _Pulse:
         self.connection = rq_job.connection if rq_job is not None else None
         self.key = pulse_key(job_id)
         self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
         if self.connection is None:
             return
         self._stamp()
-        threading.Thread(target=self._beat, name=f"pulse {job_id}", daemon=True).start()
+        self.thread = threading.Thread(target=self._beat, name=f"pulse {job_id}", daemon=True)
+        self.thread.start()
 
     def _stamp(self) -> None:
         try:
@@ -204,6 +206,8 @@ class _Pulse:
     def stop(self) -> None:
         """Stop stamping and remove the key (the row's status says the rest)."""
         self.stopped.set()
+        if self.thread is not None:  # a stamp in flight lands before the key is removed, not after
+            self.thread.join(timeout=5)
         if self.connection is not None:
             with contextlib.suppress(redis.RedisError):
                 self.connection.delete(self.key)
