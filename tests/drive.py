@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -12,6 +13,23 @@ from rq.utils import utcformat, utcparse
 from herald.models import PublishTask, db
 from herald.queue import QUEUE_NAMES, get_queue, make_worker
 from herald.workers import HeraldSimpleWorker
+
+
+@contextlib.contextmanager
+def sql_sent():
+    """Yields a list that collects every SQL statement sent to the database inside the block."""
+    database, sent = db.obj, []
+    execute_sql = database.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        sent.append(sql)
+        return execute_sql(sql, params, *args, **kwargs)
+
+    database.execute_sql = counting
+    try:
+        yield sent
+    finally:
+        del database.execute_sql
 
 
 class CountingWorker(HeraldSimpleWorker):

@@ -10,6 +10,7 @@ import io
 import pytest
 
 from conftest import assert_error
+from drive import sql_sent
 from herald.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, Workspace, db, utcnow
 
 NASTY = [
@@ -103,19 +104,8 @@ def test_posts_csv_reads_in_batches_without_a_query_per_post(app, client, tenant
         ids = [post.id for post in Post.select(Post.id).order_by(Post.id)]
         EngagementSnapshot.insert_many([{"post": post_id, "likes": post_id, "recorded_at": now} for post_id in ids[::2]]
                                        ).execute()
-    statements = []
-    database = db.obj
-    original = database.execute_sql
-
-    def counting(sql, params=None, *args, **kwargs):
-        statements.append(sql)
-        return original(sql, params, *args, **kwargs)
-
-    database.execute_sql = counting
-    try:
+    with sql_sent() as statements:
         rows = parse(client.get("/api/export/posts", headers=tenant.headers))
-    finally:
-        del database.execute_sql
     assert [int(row["id"]) for row in rows] == ids
     assert [row["likes"] for row in rows[:4]] == [str(ids[0]), "", str(ids[2]), ""]
     selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]

@@ -10,7 +10,7 @@ import pytest
 from intel_data import make_post
 
 from conftest import assert_error
-from drive import work
+from drive import sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import cron, crypto, hookimpl, jobs, plugins
 from herald.app import create_app
@@ -267,20 +267,8 @@ def publish_metered(tenant, account: Account, count: int) -> list[int]:
 
 def pull_counting_statements(state) -> tuple[dict[str, int], list[str]]:
     """Run the pull; returns its counts and every SQL statement it sent."""
-    database = db.obj
-    sent: list[str] = []
-    execute_sql = database.execute_sql
-
-    def counting(sql, params=None, *args, **kwargs):
-        sent.append(sql)
-        return execute_sql(sql, params, *args, **kwargs)
-
-    database.execute_sql = counting
-    try:
-        with db.connection_context():
-            counts = pull.pull(state)
-    finally:
-        del database.execute_sql
+    with sql_sent() as sent, db.connection_context():
+        counts = pull.pull(state)
     return counts, sent
 
 

@@ -9,7 +9,7 @@ import pytest
 from rq import SimpleWorker
 
 from conftest import assert_error
-from drive import advance, release_due, scheduled_count, work
+from drive import advance, release_due, scheduled_count, sql_sent, work
 from herald import PublishOutcome, jobs
 from herald.app import create_app
 from herald.auth import create_api_key, create_user
@@ -705,21 +705,10 @@ def test_a_task_outcome_reads_its_post_once_under_its_lock(client, tenant, platf
 
     account = connect(client, tenant)
     post_id = publish(client, tenant, accounts=[account]).get_json()["id"]
-    database, sent = db.obj, []
-    execute_sql = database.execute_sql
-
-    def counting(sql, params=None, *args, **kwargs):
-        sent.append(sql)
-        return execute_sql(sql, params, *args, **kwargs)
-
-    database.execute_sql = counting
-    try:
-        with db.connection_context():
-            [task] = PublishTask.select().where(PublishTask.post == int(post_id.removeprefix("post_")))
-            sent.clear()
+    with db.connection_context():
+        [task] = PublishTask.select().where(PublishTask.post == int(post_id.removeprefix("post_")))
+        with sql_sent() as sent:
             tasks.mark_published(task, "remote-1", "https://example.test/p/1")
-    finally:
-        del database.execute_sql
     assert sum(sql.lstrip().startswith("SELECT") and 'FROM "post"' in sql for sql in sent) == 1, sent
     with db.connection_context():
         assert Post.get_by_id(int(post_id.removeprefix("post_"))).status == "published"
