@@ -147,10 +147,15 @@ def _record_status_change(account: Account, previous: str | None) -> None:
         events.record(account.workspace_id, "account.needs_reconnect", {"account": serialize_account(account)})
 
 
+def platform_of(state, account: Account):
+    """The platform object ``account`` belongs to; None when its plugin is no longer installed."""
+    registered = state.registry.platforms.get(account.platform)
+    return registered.obj if registered is not None else None
+
+
 def renews_tokens(state, account: Account) -> bool:
     """Whether ``account``'s platform asks for new tokens before they run out (``refresh_token``)."""
-    registered = state.registry.platforms.get(account.platform)
-    return registered is not None and hasattr(registered.obj, "refresh_token")
+    return hasattr(platform_of(state, account), "refresh_token")
 
 
 def what_to_do_before_expiry(state, account: Account, reconnect: str) -> str:
@@ -203,9 +208,8 @@ def check_health(state, account: Account) -> TokenHealth | None:
 
     Returns None when the platform could not be asked (nothing is changed then).
     """
-    registered = state.registry.platforms.get(account.platform)
-    platform = registered.obj if registered else None
-    if platform is None or not hasattr(platform, "token_health"):
+    platform = platform_of(state, account)
+    if not hasattr(platform, "token_health"):
         return None
     token = token_of(state, account)
     if token is None:
@@ -280,8 +284,7 @@ def publishing_quota(state, account: Account) -> dict | None:
     409 ``conflict`` when the account cannot be used (reconnect it) or the platform refuses its
     token; 503 ``platform_unavailable`` when the platform cannot answer now.
     """
-    registered = state.registry.platforms.get(account.platform)
-    ask = getattr(registered.obj, "publishing_quota", None) if registered else None
+    ask = getattr(platform_of(state, account), "publishing_quota", None)
     if ask is None:
         return None
     token, reason = usable(state, account)

@@ -107,7 +107,7 @@ def token_expiry_warnings(state, chosen: list[Account], due: dt.datetime, field:
                                                                         "before then, or its task will fail."),
                     field or f"accounts.{index}")
             for index, account in enumerate(chosen)
-            if account.token_expires_at is not None and account.token_expires_at <= due]
+            if accounts.token_expired(account, due)]
 
 
 def post_accounts(post: Post) -> list[Account]:
@@ -180,11 +180,10 @@ def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, l
 
 
 def publish_many(state, principal, payloads: list[dict],
-                 labels: list[str] | None = None) -> list[tuple[Post, schedule.Schedule, list[dict]]]:
+                 labels: list[str]) -> list[tuple[Post, schedule.Schedule, list[dict]]]:
     """:func:`publish` for several posts, all or none: every one is checked before any is written,
-    then all are written in one transaction. Errors and warnings name their post: under its label,
-    ``posts.<index>`` unless ``labels`` gives one per post (``rows.<row>`` for a spreadsheet)."""
-    labels = labels or [f"posts.{index}" for index in range(len(payloads))]
+    then all are written in one transaction. Errors and warnings name their post by its label
+    (``posts.3`` in a JSON batch, ``rows.5`` in a spreadsheet)."""
     prepared = [naming_post(label, prepare, state, principal, payload)
                 for label, payload in zip(labels, payloads, strict=True)]
     for label, item in zip(labels, prepared, strict=True):

@@ -160,7 +160,7 @@ def long_lived_user_token(config: Any, token: str, data: dict[str, Any] | None) 
     not a short-lived user token, or when Meta refuses the exchange (a token made for another app,
     say): that is logged, and the caller goes on with the token it has.
     """
-    app_id, app_secret = getattr(config, "meta_app_id", ""), getattr(config, "meta_app_secret", "")
+    app_id, app_secret = config.meta_app_id, config.meta_app_secret
     expiry = token_expiry(data)
     if not (app_id and app_secret) or not data or data.get("type") != "USER" or expiry is None:
         return None

@@ -188,12 +188,11 @@ class Publisher:
             return None
         if quota is None or quota.used < quota.limit:
             return None
-        total, usage, duration = quota.limit, quota.used, quota.window_seconds
-        wait = self._quota_wait(total, duration)
+        wait = self._quota_wait(quota.limit, quota.window_seconds)
         return PublishOutcome.transient(
-            f"The account has published {usage} of the {total} posts Instagram allows through the API in "
-            f"{duration / 3600:g} hours. Herald will try again in about {wait / 3600:g} hours, when a slot "
-            "frees up.", wait)
+            f"The account has published {quota.used} of the {quota.limit} posts Instagram allows through the API "
+            f"in {quota.window_seconds / 3600:g} hours. Herald will try again in about {wait / 3600:g} hours, "
+            "when a slot frees up.", wait)
 
     def _quota_wait(self, total: int, duration: float) -> float:
         """Seconds until the moving window frees a slot, at most ``duration``.
