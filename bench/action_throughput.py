@@ -8,7 +8,9 @@ a SQLite write with its version row and event. The figure that matters is the ra
 
 The machine these figures come from is shared and noisy (its speed drifts by half within minutes),
 so ``--repeat`` (default 3) echo/Herald pairs run interleaved and the median of their ratios is
-reported, with every pair's figures.
+reported, with every pair's figures. Each side also prints the CPU one request costs, split into the
+gunicorn workers' and the load generator's (Linux only): on 2 shared cores the ratio can be no better
+than echo's total CPU per request over Herald's, so the split shows where the bound comes from.
 
     .venv/bin/python bench/action_throughput.py [--duration 6] [--connections 8] [--repeat 3]
 """
@@ -20,6 +22,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -78,12 +81,49 @@ def drive(port: int, body: bytes, headers: dict, until: float, results) -> None:
         finally:
             connection.close()
         latencies.append(time.perf_counter() - started)
-    results.put((ok, errors, latencies))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    results.put((ok, errors, latencies, usage.ru_utime + usage.ru_stime))
 
 
-def measure(port: int, body: bytes, headers: dict, duration: float, connections: int) -> dict:
-    warm_until = time.monotonic() + 1.0
-    drive(port, body, headers, warm_until, multiprocessing.Queue())
+def warm_up(port: int, body: bytes, headers: dict, deadline: float) -> None:
+    """Wait for a first successful answer (gunicorn listens before its workers have loaded the
+    app, and Herald's takes most of a second), then keep one connection busy for a second more."""
+    while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("POST", "/api/webhooks", body=body, headers=headers)
+            if connection.getresponse().status == 201:
+                break
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            connection.close()
+    else:
+        raise RuntimeError(f"no successful answer on port {port}")
+    drive(port, body, headers, time.monotonic() + 1.0, multiprocessing.Queue())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used so far, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` forked (gunicorn's workers), from /proc (empty where there is none)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def measure(port: int, body: bytes, headers: dict, duration: float, connections: int, server_pid: int) -> dict:
+    warm_up(port, body, headers, time.monotonic() + 30)
+    server_pids = [server_pid, *children_of(server_pid)]
+    server_cpu = -sum(cpu_seconds(pid) for pid in server_pids)
     results = multiprocessing.Queue()
     until = time.monotonic() + duration
     workers = [multiprocessing.Process(target=drive, args=(port, body, headers, until, results))
@@ -91,12 +131,16 @@ def measure(port: int, body: bytes, headers: dict, duration: float, connections:
     for worker in workers:
         worker.start()
     collected = [results.get() for _ in workers]
+    server_cpu += sum(cpu_seconds(pid) for pid in server_pids)
     for worker in workers:
         worker.join()
     ok = sum(item[0] for item in collected)
     latencies = sorted(lat for item in collected for lat in item[2])
+    per_request_ms = 1000 / ok if ok else 0.0
     return {"rate": ok / duration, "errors": sum(item[1] for item in collected),
-            "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else 0}
+            "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else 0,
+            "server_cpu_ms": server_cpu * per_request_ms,
+            "client_cpu_ms": sum(item[3] for item in collected) * per_request_ms}
 
 
 def gunicorn(target: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
@@ -110,7 +154,7 @@ def serve_and_measure(target: str, cwd: Path, env: dict, body: bytes, headers: d
     server = gunicorn(target, port, env, cwd)
     try:
         wait_until_serving(port, time.monotonic() + 20)
-        return measure(port, body, headers, args.duration, args.connections)
+        return measure(port, body, headers, args.duration, args.connections, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -137,6 +181,9 @@ def main() -> None:
                        "caption": "Instagram caption", "post_type": "post", "platforms": "instagram"}).encode()
     headers = {"Content-Type": "application/json", "X-API-Key": key}
 
+    def cpu(side: dict) -> str:
+        return f"cpu/request {side['server_cpu_ms']:.2f} ms gunicorn + {side['client_cpu_ms']:.2f} ms load generator"
+
     pairs = []
     for round_number in range(1, args.repeat + 1):
         echo = serve_and_measure("echo_app:app", tmp, env, body, headers, args)
@@ -145,6 +192,7 @@ def main() -> None:
         print(f"pair {round_number}: echo {echo['rate']:6.0f} req/s (p50 {echo['p50_ms']:.1f} ms, "
               f"errors {echo['errors']}), herald {herald['rate']:6.0f} req/s (p50 {herald['p50_ms']:.1f} ms, "
               f"errors {herald['errors']}), ratio {herald['rate'] / echo['rate']:.2f}")
+        print(f"        echo {cpu(echo)}; herald {cpu(herald)}")
     ratio = statistics.median(herald["rate"] / echo["rate"] for echo, herald in pairs)
     echo_rate = statistics.median(echo["rate"] for echo, _ in pairs)
     herald_rate = statistics.median(herald["rate"] for _, herald in pairs)
