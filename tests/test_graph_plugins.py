@@ -35,7 +35,7 @@ from fakes.graph import (
 from herald.app import create_app
 from herald.config import Config
 from herald.models import Event, PublishTask, db
-from herald.platforms import AccountRef, MediaRef, PlatformRejected, PostRef, TaskContext
+from herald.platforms import AccountRef, MediaRef, PlatformRejected, PlatformUnavailable, PostRef, TaskContext
 from herald_facebook import FacebookPlatform
 from herald_facebook.graph_errors import RATE_LIMIT_WAIT
 from herald_instagram import InstagramPlatform
@@ -720,6 +720,61 @@ def test_connect_refuses_ambiguous_or_unusable_tokens(fake, graph_config):
     fake.expire_token(PAGE_TOKEN)
     with pytest.raises(PlatformRejected, match="Session has expired.*reconnect"):
         facebook.connect(PAGE_TOKEN, config=graph_config)
+
+
+# -- first comments ---------------------------------------------------------------------------
+
+FIRST_COMMENT = "Order at bakery.test/order #bakery #fresh"
+
+
+@pytest.mark.parametrize("platform, account, media", [
+    (instagram, ig_account, (image(),)),
+    (facebook, page_account, ()),
+    (facebook, page_account, (image(),)),  # a photo: Meta answers the photo's post_id
+])
+def test_first_comment_goes_under_the_published_post(fake, graph_config, platform, account, media):
+    outcome = platform.publish(make_task(fake, graph_config, account(), media=media).ctx)
+    comment_id = platform.post_comment(account(), outcome.platform_post_id, FIRST_COMMENT, config=graph_config)
+    [comment] = fake.comments(outcome.platform_post_id)
+    assert (comment["id"], comment["message"], comment["author"]) == (comment_id, FIRST_COMMENT,
+                                                                      account().external_id)
+    assert fake.calls("POST", r"/comments$")[0].params == {"message": FIRST_COMMENT}
+
+
+def test_instagram_comments_need_the_comments_permission(fake, graph_config):
+    fake.add_ig_user("17841400000000009", "no.comments", token="IGAA-no-comments",
+                     scopes=["instagram_business_basic", "instagram_business_content_publish"])
+    account = dataclasses.replace(ig_account("IGAA-no-comments"), external_id="17841400000000009")
+    outcome = instagram.publish(make_task(fake, graph_config, account, media=(image(),)).ctx)
+    with pytest.raises(PlatformRejected, match=r"Graph API error 10\b"):
+        instagram.post_comment(account, outcome.platform_post_id, FIRST_COMMENT, config=graph_config)
+    assert fake.comments(outcome.platform_post_id) == []
+
+
+def test_a_page_comment_needs_pages_manage_engagement(fake, graph_config):
+    fake.add_page("1055500000000009", "No Engagement", token="EAAP-no-engagement",
+                  scopes=["pages_show_list", "pages_manage_posts", "pages_read_engagement"])
+    account = dataclasses.replace(page_account("EAAP-no-engagement"), external_id="1055500000000009")
+    outcome = facebook.publish(make_task(fake, graph_config, account).ctx)
+    with pytest.raises(PlatformRejected, match=r"Graph API error 200\b"):
+        facebook.post_comment(account, outcome.platform_post_id, FIRST_COMMENT, config=graph_config)
+
+
+def test_a_transient_comment_error_is_retryable_and_certain(fake, graph_config):
+    outcome = facebook.publish(make_task(fake, graph_config, page_account()).ctx)
+    fake.fail_next(r"/comments$", code=2)
+    with pytest.raises(PlatformUnavailable) as raised:
+        facebook.post_comment(page_account(), outcome.platform_post_id, FIRST_COMMENT, config=graph_config)
+    assert not raised.value.uncertain and fake.comments(outcome.platform_post_id) == []
+
+
+def test_a_lost_comment_answer_is_uncertain(fake, graph_config):
+    outcome = instagram.publish(ig_task(fake, graph_config).ctx)
+    fake.drop_connection_after(r"/comments$")
+    with pytest.raises(PlatformUnavailable) as raised:
+        instagram.post_comment(ig_account(), outcome.platform_post_id, FIRST_COMMENT, config=graph_config)
+    assert raised.value.uncertain  # the comment was made: the caller must not send it again
+    assert len(fake.comments(outcome.platform_post_id)) == 1
 
 
 def test_facebook_metrics(fake, graph_config):

@@ -18,6 +18,13 @@ A platform object (registered through ``register_platforms``) has:
   token health check before it checks; None when this account's token cannot be refreshed;
 - ``publishing_quota(account, *, config) -> PublishingQuota | None`` (optional): how much of the
   platform's posting quota the account has used (Instagram: 100 API posts in 24 hours);
+- ``post_comment(account, platform_post_id, message, *, config) -> str`` (optional): add ``message``
+  as the account's own comment under its published post (a *first comment*, asked for with
+  ``first_comment`` on ``POST /v1/publish``); answer the comment's id. Raise :class:`PlatformRejected`
+  when the platform refused, :class:`PlatformUnavailable` when it did not take the comment (retried
+  later), with ``uncertain=True`` when the request went out and its answer was lost (never retried:
+  a comment is posted at most once). ``comment_post_types`` (optional) lists the post types that
+  can take comments (default: all of ``post_types``);
 - ``check_post(post) -> str | None`` (optional): why the platform could never publish this post
   (no media on Instagram, too many images), asked before anything is queued so the request is a
   400 instead of a failed task later;
@@ -48,12 +55,16 @@ class PlatformRejected(Exception):
 
 
 class PlatformUnavailable(Exception):
-    """The platform could not be reached or answered with a transient error; try again later."""
+    """The platform could not be reached or answered with a transient error; try again later.
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
+    ``uncertain`` is true when the request was sent and its answer lost, so it may have taken effect.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, uncertain: bool = False):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.uncertain = uncertain
 
 
 @dataclasses.dataclass(frozen=True)

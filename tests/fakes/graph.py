@@ -20,6 +20,7 @@ expiry, 24-hour container expiry, the publishing quota window). Behaviour follow
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import re
@@ -51,13 +52,15 @@ FB_USER_ID = "10220000000000001"
 FB_USER_TOKEN = "EAAU-test-facebook-user-token"
 APP_ID = "1234567890"  # the app every token of the fake was made for (debug_token's app_id)
 APP_SECRET = "test-app-secret"
-IG_SCOPES = ["instagram_business_basic", "instagram_business_content_publish", "instagram_business_manage_insights"]
-PAGE_SCOPES = ["pages_show_list", "pages_manage_posts", "pages_read_engagement", "read_insights",
-               "instagram_basic", "instagram_content_publish", "instagram_manage_insights"]
+IG_SCOPES = ["instagram_business_basic", "instagram_business_content_publish", "instagram_business_manage_insights",
+             "instagram_business_manage_comments"]
+PAGE_SCOPES = ["pages_show_list", "pages_manage_posts", "pages_read_engagement", "pages_manage_engagement",
+               "read_insights", "instagram_basic", "instagram_content_publish", "instagram_manage_insights",
+               "instagram_manage_comments"]
 DEFAULT_VERSION = "v25.0"
 VERSION_PREFIX = re.compile(r"^/(v\d+\.\d+)(?=/|$)")
 ID_BASES = {"container": 18000000000000100, "media": 17900000000000100, "post": 1200000000000100,
-            "photo": 1300000000000100, "video": 1400000000000100}
+            "photo": 1300000000000100, "video": 1400000000000100, "comment": 17800000000000100}
 
 
 class FakeGraph(GraphRoutes):
@@ -83,6 +86,7 @@ class FakeGraph(GraphRoutes):
         self._posts: dict = {}
         self._photos: dict = {}
         self._videos: dict = {}
+        self._comments: list = []
         self._publishes: dict[str, list[float]] = {}
         self._plans: list[ContainerPlan] = []
         self._rules: list[Rule] = []
@@ -282,6 +286,11 @@ class FakeGraph(GraphRoutes):
         """Scheduled (not yet published) posts of a Page."""
         with self._lock:
             return [post.as_dict() for post in self._page_posts(page_id, scheduled=True)]
+
+    def comments(self, object_id: str) -> list[dict[str, Any]]:
+        """Comments made through the API under ``object_id`` (IG media, Page post, photo or video), oldest first."""
+        with self._lock:
+            return [dataclasses.asdict(item) for item in self._comments if item.object_id == object_id]
 
     def set_metrics(self, object_id: str, **values: Any) -> None:
         """Set counts of a published object: for IG media ``like_count``, ``comments_count``,

@@ -1,6 +1,6 @@
 """Routing of the fake Graph API and the routes both products share: authentication, node reads,
-``debug_token``, ``/me/accounts`` and insights. Instagram and Pages routes live in
-:mod:`fakes.graph_instagram` and :mod:`fakes.graph_pages`.
+``debug_token``, ``/me/accounts`` and insights. Instagram, Pages and comment routes live in
+:mod:`fakes.graph_instagram`, :mod:`fakes.graph_pages` and :mod:`fakes.graph_comments`.
 
 Every route runs with the fake's lock held and answers a dict (the JSON body of a 200) or raises
 :class:`GraphFault`. Paths arrive without their version prefix.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .graph_comments import CommentsRoutes
 from .graph_instagram import InstagramRoutes
 from .graph_model import (
     INVALIDATED_MESSAGES,
@@ -50,7 +51,7 @@ NODE_FIELDS = {
 }
 
 
-class GraphRoutes(InstagramRoutes, PagesRoutes):
+class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
     """Dispatch, authentication, node reads, ``debug_token``, ``/me/accounts`` and insights;
     :class:`fakes.graph.FakeGraph` provides the state every route uses."""
 
@@ -94,6 +95,7 @@ class GraphRoutes(InstagramRoutes, PagesRoutes):
             ("GET", "published_posts"): self._list_posts,
             ("GET", "scheduled_posts"): self._list_scheduled,
             ("GET", "accounts"): self._accounts,
+            ("POST", "comments"): self._create_comment,
         }
 
     def _authenticate(self, req: FakeRequest) -> Token:

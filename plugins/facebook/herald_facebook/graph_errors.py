@@ -152,7 +152,7 @@ class GraphError(Exception):
     def platform_error(self) -> PlatformRejected | PlatformUnavailable:
         """The exception ``connect``/``token_health``/``fetch_metrics`` raise for this error."""
         if self.retryable:
-            return PlatformUnavailable(self.reason, retry_after=self.retry_after)
+            return PlatformUnavailable(self.reason, retry_after=self.retry_after, uncertain=self.uncertain)
         return PlatformRejected(self.reason)
 
 

@@ -56,6 +56,7 @@ class InstagramPlatform:
 
     name = "instagram"
     post_types = ("post", "reel", "carousel", "story")
+    comment_post_types = ("post", "reel", "carousel")  # stories take replies by message, not comments
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -167,6 +168,14 @@ class InstagramPlatform:
             return Publisher(ctx, client_for(ctx.config, ctx.account)).run()
         except GraphError as err:
             return err.outcome()
+
+    def post_comment(self, account: AccountRef, platform_post_id: str, message: str, *, config: Any) -> str:
+        """Comment ``message`` as the account under its published media (``instagram_manage_comments``, or
+        ``instagram_business_manage_comments`` with Instagram Login); the comment's id."""
+        try:
+            return str(client_for(config, account).post(f"{platform_post_id}/comments", message=message)["id"])
+        except GraphError as err:
+            raise err.platform_error() from None
 
     # -- metrics ------------------------------------------------------------------------------
 
