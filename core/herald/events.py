@@ -23,7 +23,8 @@ log = logging.getLogger("herald.events")
 
 EVENT_TYPES = (
     "post.created", "post.updated", "post.approved", "post.rejected", "approval.requested",
-    "publish.completed", "publish.failed", "engagement.updated", "post.commented", "webhook.disabled",
+    "publish.completed", "publish.failed", "publish.comment_completed", "publish.comment_failed",
+    "engagement.updated", "post.commented", "webhook.disabled",
     "account.token_expiring", "account.needs_reconnect",
 )
 

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 
-from . import accounts, background, event_marks, events, hotpath, publishing, queue, tasks
+from . import accounts, background, event_marks, events, first_comments, hotpath, publishing, queue, tasks
 from .models import Account, Event, IdempotencyRecord, Post, PublishTask, db, utcnow
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
@@ -104,6 +104,8 @@ def _advance(state, mode: str, task: PublishTask) -> str:
 def _record(state, task: PublishTask, outcome) -> str:
     if outcome.kind == "published":
         events.dispatch(state.pm, tasks.mark_published(task, outcome.platform_post_id, outcome.url))
+        if task.comment_status == first_comments.PENDING:
+            first_comments.enqueue(state, task)
         return "published"
     if outcome.kind == "pending":
         tasks.mark_waiting(task, tasks.PUBLISHING, outcome.retry_after or 5)
@@ -136,7 +138,8 @@ def reconcile() -> dict:
     """Make sure every active task has a live job; re-enqueue those Redis lost or whose worker died.
 
     Also re-dispatches events that were committed but never dispatched, lets each webhook sink
-    re-enqueue its lost deliveries, and reconciles background jobs (:func:`herald.background.reconcile`:
+    re-enqueue its lost deliveries, re-enqueues lost first comments (:func:`herald.first_comments.reconcile`),
+    and reconciles background jobs (:func:`herald.background.reconcile`:
     lost queued ones run, interrupted running ones fail). Runs periodically (RQ cron). Returns counts
     for the log.
     """
@@ -164,6 +167,7 @@ def reconcile() -> dict:
         dispatcher = state.pm.get_plugin(SinkDispatcher.NAME)
         counts["sink_jobs"] = dispatcher.reconcile() if dispatcher is not None else 0
         counts["background_jobs"] = background.reconcile(state.redis, now)
+        counts["first_comments"] = first_comments.reconcile(state, now)
     if counts["enqueued"]:
         log.info("reconciler re-enqueued %s of %s active tasks", counts["enqueued"], counts["checked"])
     return counts

@@ -171,6 +171,7 @@ class Post(BaseModel):
     campaign = pw.ForeignKeyField(Campaign, backref="posts", null=True, on_delete="SET NULL", index=False)
     topic = pw.TextField(default="")
     caption = pw.TextField(default="")
+    first_comment = pw.TextField(null=True)  # posted under the post once published (see herald.first_comments)
     post_type = pw.CharField(max_length=20, default="post")
     platforms = JSONField(default=list)
     media = JSONField(default=list)
@@ -273,11 +274,18 @@ class PublishTask(BaseModel):
     url = pw.TextField(null=True)
     error = pw.TextField(null=True)
     published_at = pw.DateTimeField(null=True)
+    comment_status = pw.CharField(max_length=20, null=True)  # the first comment's (see herald.first_comments)
+    comment = JSONField(null=True)  # the first comment's id, error, attempts, due and start times
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("post", "account"), True),)
+
+
+# Only the reconciler looks tasks up by comment status, and only for the few still under way.
+PublishTask.add_index(PublishTask.comment_status, where=PublishTask.comment_status.in_(["pending", "posting"]),
+                      name="publish_task_comment_under_way")
 
 
 class IdempotencyRecord(BaseModel):

@@ -20,7 +20,7 @@ import re
 from .errors import ValidationError
 
 COLUMNS = ("content", "accounts", "schedule", "media", "platforms", "post_type", "client_id", "campaign_id",
-           "post_id")
+           "post_id", "first_comment")
 LISTS = frozenset({"accounts", "media", "platforms"})
 REQUIRED = ("accounts",)
 MAX_ROWS = 100  # as POST /v1/publish/batch

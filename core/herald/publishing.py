@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from . import accounts, events, hotpath, ids, queue, schedule, tasks
+from . import accounts, events, first_comments, hotpath, ids, queue, schedule, tasks
 from .campaigns import campaign_for_post
 from .errors import Conflict, Forbidden, HeraldError, NotFound, ValidationError, warning
 from .intelligence import heuristic
@@ -162,6 +162,7 @@ class PreparedPost:
     campaign: Campaign | None
     post_type: str
     caption: str
+    first_comment: str | None
     when: schedule.Schedule
     needs_approval: bool
     status: str
@@ -242,6 +243,7 @@ def prepare(state, principal, payload: dict) -> PreparedPost:
                                              else _infer_post_type(media))
     targets = list(dict.fromkeys(account.platform for account in chosen))
     _check_post_types(state, post_type, targets)
+    first_comments.check_request(state, targets, post_type, payload.get("first_comment"))
     if media:
         problem = public_base_problem(state.config)
         if problem:
@@ -257,7 +259,8 @@ def prepare(state, principal, payload: dict) -> PreparedPost:
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
 
     return PreparedPost(workspace_id=workspace_id, chosen=chosen, platforms=platforms, media=media, draft=draft,
-                        client=client, campaign=campaign, post_type=post_type, caption=caption, when=when,
+                        client=client, campaign=campaign, post_type=post_type, caption=caption,
+                        first_comment=payload.get("first_comment"), when=when,
                         needs_approval=needs_approval, status=status, now=now, warnings=warnings)
 
 
@@ -280,6 +283,7 @@ def write(principal, prepared: PreparedPost) -> Post:
         post.campaign = prepared.campaign
     if draft is None or post.caption != draft.caption or post.score is None:
         post.score = heuristic.quick_value(prepared.caption, prepared.platforms)
+    post.first_comment = prepared.first_comment
     post.post_type = prepared.post_type
     post.platforms = prepared.platforms
     post.media = [row.id for row in prepared.media]
@@ -472,6 +476,7 @@ def serialize_post(post: Post, task_rows: list[PublishTask] | None = None, engag
     data = {
         "id": f"{POST_PREFIX}{post.id}",
         "content": post.caption,
+        "first_comment": post.first_comment,
         "status": post.status,
         "platforms": list(post.platforms or []),
         "post_type": post.post_type,

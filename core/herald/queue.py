@@ -130,19 +130,27 @@ def enqueue_task(connection: redis.Redis, task_id: int, step: int, due_at: dt.da
     Returns False when Redis is unreachable (the reconciler will enqueue it later) or the job
     already exists.
     """
+    return enqueue_job(connection, "herald.jobs.run_task", task_id, job_id=task_job_id(task_id, step),
+                       due_at=due_at, job_timeout=job_timeout, description=f"publish task {task_id} (step {step})")
+
+
+def enqueue_job(connection: redis.Redis, function: str, task_id: int, *, job_id: str, due_at: dt.datetime | None,
+                job_timeout: int, description: str) -> bool:
+    """Enqueue ``function(task_id)`` on the publish queue under the unique ``job_id``, at ``due_at``
+    (naive UTC) when in the future. False when Redis is unreachable or the job already exists."""
     queue = get_queue(connection, PUBLISH_QUEUE)
-    options = dict(job_id=task_job_id(task_id, step), unique=True, job_timeout=job_timeout, retry=CRASH_RETRY,
-                   result_ttl=600, failure_ttl=7 * 86400, description=f"publish task {task_id} (step {step})")
+    options = dict(job_id=job_id, unique=True, job_timeout=job_timeout, retry=CRASH_RETRY,
+                   result_ttl=600, failure_ttl=7 * 86400, description=description)
     try:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         if due_at is not None and due_at > now:
-            queue.enqueue_at(due_at.replace(tzinfo=dt.UTC), "herald.jobs.run_task", task_id, **options)
+            queue.enqueue_at(due_at.replace(tzinfo=dt.UTC), function, task_id, **options)
         else:
-            queue.enqueue("herald.jobs.run_task", task_id, **options)
+            queue.enqueue(function, task_id, **options)
     except DuplicateJobError:
         return False
     except redis.RedisError as exc:
-        log.warning("could not enqueue publish task %s (the reconciler will): %s", task_id, exc)
+        log.warning("could not enqueue %s (the reconciler will): %s", description, exc)
         return False
     return True
 

@@ -111,8 +111,10 @@ def mark_published(task: PublishTask, platform_post_id: str, url: str | None) ->
     now = utcnow()
     with events.collecting() as recorded, write_transaction():
         post = hold_post_lock(task.post_id)
+        # A first comment waits for this commit; jobs.py enqueues it (see herald.first_comments).
+        comment = {"comment_status": "pending", "comment": {"attempts": 0}} if post.first_comment else {}
         _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=now,
-                lease_until=None, error=None, due_at=None, state=task.state)
+                lease_until=None, error=None, due_at=None, state=task.state, **comment)
         events.record(task.workspace_id, "publish.completed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
         refresh_post(task.post_id, post)
@@ -210,8 +212,19 @@ def serialize_task(task: PublishTask) -> dict:
         "platform_post_id": task.platform_post_id,
         "url": task.url,
         "error": task.error,
+        "first_comment": serialize_comment(task),
     }
     return data
+
+
+def serialize_comment(task: PublishTask) -> dict | None:
+    """A task's first comment in the API (see :mod:`herald.first_comments`): ``{"status", "id", "error",
+    "attempts", "next_attempt_at"}``, or None when its post asked for none."""
+    if task.comment_status is None:
+        return None
+    details = task.comment or {}
+    return {"status": task.comment_status, "id": details.get("id"), "error": details.get("error"),
+            "attempts": details.get("attempts", 0), "next_attempt_at": details.get("due_at")}
 
 
 def active_tasks(limit: int = 5000) -> list[PublishTask]:

@@ -1,0 +1,175 @@
+"""First comments: text each account posts as a comment under its own post once the post is
+published (links, hashtags, a call to action), asked for with ``first_comment`` on ``POST /v1/publish``.
+
+A task's ``comment_status``::
+
+    pending ──claim──▶ posting ──▶ posted
+       ▲                  ├──▶ failed        (the platform refused, or out of attempts)
+       └──(not taken)─────┤                  (the platform said so: back off, then try again)
+                          └──▶ unconfirmed   (sent but the answer was lost, or the worker died)
+
+A comment is posted at most once. A worker claims it with a conditional UPDATE; when the platform
+may have taken it without saying so, the comment is ``unconfirmed`` and never sent again, since a
+duplicate in public is worse than a missing comment the user is told about. The comment never
+changes the task's own ``published`` status; ``publish.comment_completed`` and
+``publish.comment_failed`` tell webhooks how it went.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from . import accounts, events, queue, tasks
+from .errors import ValidationError
+from .models import Account, Post, PublishTask, db, isoformat, utcnow, write_transaction
+from .platforms import PlatformRejected, PlatformUnavailable
+
+log = logging.getLogger("herald.first_comments")
+
+PENDING = "pending"
+POSTING = "posting"
+POSTED = "posted"
+FAILED = "failed"
+UNCONFIRMED = "unconfirmed"
+UNDER_WAY = (PENDING, POSTING)
+
+MAX_ATTEMPTS = 4
+# A claim older than this belonged to a worker that died (a comment is one short request).
+POSTING_TIMEOUT = dt.timedelta(minutes=10)
+JOB_TIMEOUT_SECONDS = 120
+UNCONFIRMED_HINT = ("It may have been posted: check the post on {platform} and add the comment by hand if it "
+                    "is missing. Herald does not send it again, so it is never posted twice.")
+
+
+def check_request(state, platforms: list[str], post_type: str, text: str | None) -> None:
+    """400 naming ``first_comment`` when one of ``platforms`` cannot take a comment on this post type."""
+    if not text:
+        return
+    for name in platforms:
+        platform = state.registry.platforms[name].obj
+        if not hasattr(platform, "post_comment"):
+            raise ValidationError(f"{name} cannot post a first comment.", field="first_comment")
+        if post_type not in getattr(platform, "comment_post_types", platform.post_types):
+            raise ValidationError(f"A {post_type} on {name} cannot take comments; leave out first_comment.",
+                                  field="first_comment")
+
+
+def job_id(task_id: int, attempt: int) -> str:
+    """The RQ job id of a task's ``attempt``-th comment attempt (each attempt a new, unique id)."""
+    return f"comment-{task_id}-{attempt}"
+
+
+def enqueue(state, task: PublishTask) -> bool:
+    """Enqueue the job that posts ``task``'s pending comment (at its due time); False when Redis
+    is down or the job exists (the reconciler enqueues it later)."""
+    details = task.comment or {}
+    due = dt.datetime.fromisoformat(details["due_at"].rstrip("Z")) if details.get("due_at") else None
+    return queue.enqueue_job(state.redis, "herald.first_comments.run", task.id,
+                             job_id=job_id(task.id, details.get("attempts", 0) + 1), due_at=due,
+                             job_timeout=JOB_TIMEOUT_SECONDS, description=f"first comment of task {task.id}")
+
+
+def run(task_id: int) -> str:
+    """RQ job: post the first comment of task ``task_id`` if it is still pending; returns what happened."""
+    from .jobs import runtime
+
+    state = runtime()
+    with db.connection_context():
+        task = _claim(task_id)
+        if task is None:
+            return "nothing to do"
+        text = Post.get_by_id(task.post_id).first_comment
+        outcome = _post(state, task, text)
+    return outcome
+
+
+def _claim(task_id: int) -> PublishTask | None:
+    """Take the pending comment (one conditional UPDATE decides between racing workers), or None."""
+    now = utcnow()
+    with write_transaction():
+        taken = (PublishTask.update(comment_status=POSTING)
+                 .where((PublishTask.id == task_id) & (PublishTask.comment_status == PENDING)).execute())
+        if not taken:
+            return None
+        task = PublishTask.get_by_id(task_id)
+        task.comment = {**task.comment, "attempts": task.comment.get("attempts", 0) + 1,
+                        "started_at": isoformat(now), "due_at": None}
+        PublishTask.update(comment=task.comment).where(PublishTask.id == task_id).execute()
+    return task
+
+
+def _post(state, task: PublishTask, text: str | None) -> str:
+    registered = state.registry.platforms.get(task.platform)
+    poster = getattr(registered.obj, "post_comment", None) if registered else None
+    if not text or poster is None:
+        return _finish(state, task, FAILED, error=f"The {task.platform} plugin cannot post comments (any more).")
+    account = Account.get_by_id(task.account_id)
+    token, problem = accounts.usable(state, account)
+    if problem:
+        return _finish(state, task, FAILED, error=problem)
+    try:
+        comment_id = poster(accounts.account_ref(state, account, token), task.platform_post_id, text,
+                            config=state.config)
+    except PlatformRejected as exc:
+        return _finish(state, task, FAILED, error=exc.message)
+    except PlatformUnavailable as exc:
+        if exc.uncertain:
+            return _finish(state, task, UNCONFIRMED,
+                           error=f"{exc.message} {UNCONFIRMED_HINT.format(platform=task.platform)}")
+        if task.comment["attempts"] >= MAX_ATTEMPTS:
+            return _finish(state, task, FAILED, error=f"Gave up after {task.comment['attempts']} attempts. "
+                                                      f"Last error: {exc.message}")
+        return _retry(state, task, exc)
+    except Exception as exc:  # a plugin bug: whether the comment went out is unknown, so never resend it
+        log.exception("platform %s raised while commenting for task %s", task.platform, task.id)
+        return _finish(state, task, UNCONFIRMED, error=f"The {task.platform} plugin failed unexpectedly: {exc}. "
+                                                       + UNCONFIRMED_HINT.format(platform=task.platform))
+    return _finish(state, task, POSTED, comment_id=str(comment_id))
+
+
+def _retry(state, task: PublishTask, exc: PlatformUnavailable) -> str:
+    delay = exc.retry_after if exc.retry_after is not None else tasks.backoff_seconds(task.comment["attempts"])
+    task.comment = {**task.comment, "error": exc.message,
+                    "due_at": isoformat(utcnow() + dt.timedelta(seconds=max(1.0, delay)))}
+    with write_transaction():
+        PublishTask.update(comment_status=PENDING, comment=task.comment).where(PublishTask.id == task.id).execute()
+    task.comment_status = PENDING
+    enqueue(state, task)
+    return "retrying"
+
+
+def _finish(state, task: PublishTask, status: str, *, error: str | None = None, comment_id: str | None = None) -> str:
+    """Record how the comment ended and emit its event (dispatched after the commit)."""
+    task.comment_status = status
+    task.comment = {**(task.comment or {}), "id": comment_id, "error": error, "due_at": None,
+                    "finished_at": isoformat(utcnow())}
+    kind = "publish.comment_completed" if status == POSTED else "publish.comment_failed"
+    with events.collecting() as recorded, write_transaction():
+        PublishTask.update(comment_status=status, comment=task.comment).where(PublishTask.id == task.id).execute()
+        events.record(task.workspace_id, kind, {"task": tasks.serialize_task(task), "post_id": f"post_{task.post_id}"})
+    events.dispatch(state.pm, recorded)
+    if status != POSTED:
+        log.warning("first comment of task %s %s: %s", task.id, status, error)
+    return status
+
+
+def reconcile(state, now: dt.datetime) -> int:
+    """Enqueue pending comments whose job Redis lost, and settle those whose worker died while
+    posting (``unconfirmed``: the request may have gone out). Returns how many were acted on."""
+    acted = 0
+    under_way = list(PublishTask.select().where(PublishTask.comment_status.in_(list(UNDER_WAY))))
+    pending = [task for task in under_way if task.comment_status == PENDING]
+    alive = queue.alive_jobs(state.redis, [job_id(task.id, (task.comment or {}).get("attempts", 0) + 1)
+                                           for task in pending])
+    for task in pending:
+        if job_id(task.id, (task.comment or {}).get("attempts", 0) + 1) not in alive and enqueue(state, task):
+            acted += 1
+    for task in under_way:
+        started = (task.comment or {}).get("started_at")
+        if task.comment_status == POSTING and started and \
+                dt.datetime.fromisoformat(started.rstrip("Z")) < now - POSTING_TIMEOUT:
+            _finish(state, task, UNCONFIRMED, error="The worker posting the comment stopped before it recorded the "
+                    "answer. " + UNCONFIRMED_HINT.format(platform=task.platform))
+            acted += 1
+    return acted
