@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import peewee as pw
 import pytest
 
 from conftest import assert_error
-from drive import advance, work
+from drive import advance, sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import first_comments, jobs, queue
 from herald.app import create_app
@@ -189,3 +190,15 @@ def test_first_comment_column_in_a_spreadsheet(fake, client, tenant, redis_clien
     with db.connection_context():
         [task] = PublishTask.select()
     assert task.comment_status == "posted" and fake.comments(task.platform_post_id)[0]["message"] == COMMENT
+
+
+def test_the_reconcilers_lookup_uses_the_partial_index(app):
+    """Every 30 s the reconciler looks for comments under way: on SQLite that must be an index search,
+    not a scan of every task ever published (a partial index serves only a WHERE that repeats its own)."""
+    if not isinstance(db.obj, pw.SqliteDatabase):
+        pytest.skip("PostgreSQL picks its plan by table size; the literal WHERE matters to SQLite")
+    with app.app_context(), db.connection_context(), sql_sent() as statements:
+        first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        [lookup] = [sql for sql in statements if '"publish_task"' in sql]
+        plan = db.execute_sql("EXPLAIN QUERY PLAN " + lookup, [None] * lookup.count("?")).fetchall()
+    assert "USING INDEX publish_task_comment_under_way" in " ".join(row[-1] for row in plan), plan

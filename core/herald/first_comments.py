@@ -22,7 +22,7 @@ import logging
 
 from . import accounts, events, queue, tasks
 from .errors import ValidationError
-from .models import Account, Post, PublishTask, db, isoformat, utcnow, write_transaction
+from .models import COMMENT_UNDER_WAY, Account, Post, PublishTask, db, isoformat, utcnow, write_transaction
 from .platforms import PlatformRejected, PlatformUnavailable
 
 log = logging.getLogger("herald.first_comments")
@@ -32,7 +32,6 @@ POSTING = "posting"
 POSTED = "posted"
 FAILED = "failed"
 UNCONFIRMED = "unconfirmed"
-UNDER_WAY = (PENDING, POSTING)
 
 MAX_ATTEMPTS = 4
 # A claim older than this belonged to a worker that died (a comment is one short request).
@@ -63,11 +62,19 @@ def job_id(task_id: int, attempt: int) -> str:
 def enqueue(state, task: PublishTask) -> bool:
     """Enqueue the job that posts ``task``'s pending comment (at its due time); False when Redis
     is down or the job exists (the reconciler enqueues it later)."""
-    details = task.comment or {}
-    due = dt.datetime.fromisoformat(details["due_at"].rstrip("Z")) if details.get("due_at") else None
-    return queue.enqueue_job(state.redis, "herald.first_comments.run", task.id,
-                             job_id=job_id(task.id, details.get("attempts", 0) + 1), due_at=due,
+    return queue.enqueue_job(state.redis, "herald.first_comments.run", task.id, job_id=next_job_id(task),
+                             due_at=_stored_time((task.comment or {}).get("due_at")),
                              job_timeout=JOB_TIMEOUT_SECONDS, description=f"first comment of task {task.id}")
+
+
+def next_job_id(task: PublishTask) -> str:
+    """The job id of ``task``'s next comment attempt."""
+    return job_id(task.id, (task.comment or {}).get("attempts", 0) + 1)
+
+
+def _stored_time(value: str | None) -> dt.datetime | None:
+    """A time kept in ``PublishTask.comment`` (``isoformat``'s ``…Z``) as the naive UTC it stands for."""
+    return dt.datetime.fromisoformat(value.removesuffix("Z")) if value else None
 
 
 def run(task_id: int) -> str:
@@ -158,17 +165,15 @@ def reconcile(state, now: dt.datetime) -> int:
     """Enqueue pending comments whose job Redis lost, and settle those whose worker died while
     posting (``unconfirmed``: the request may have gone out). Returns how many were acted on."""
     acted = 0
-    under_way = list(PublishTask.select().where(PublishTask.comment_status.in_(list(UNDER_WAY))))
-    pending = [task for task in under_way if task.comment_status == PENDING]
-    alive = queue.alive_jobs(state.redis, [job_id(task.id, (task.comment or {}).get("attempts", 0) + 1)
-                                           for task in pending])
-    for task in pending:
-        if job_id(task.id, (task.comment or {}).get("attempts", 0) + 1) not in alive and enqueue(state, task):
+    under_way = list(PublishTask.select().where(COMMENT_UNDER_WAY))
+    pending = {next_job_id(task): task for task in under_way if task.comment_status == PENDING}
+    alive = queue.alive_jobs(state.redis, list(pending))
+    for job, task in pending.items():
+        if job not in alive and enqueue(state, task):
             acted += 1
     for task in under_way:
-        started = (task.comment or {}).get("started_at")
-        if task.comment_status == POSTING and started and \
-                dt.datetime.fromisoformat(started.rstrip("Z")) < now - POSTING_TIMEOUT:
+        started = _stored_time((task.comment or {}).get("started_at"))
+        if task.comment_status == POSTING and started is not None and started < now - POSTING_TIMEOUT:
             _finish(state, task, UNCONFIRMED, error="The worker posting the comment stopped before it recorded the "
                     "answer. " + UNCONFIRMED_HINT.format(platform=task.platform))
             acted += 1

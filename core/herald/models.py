@@ -283,9 +283,11 @@ class PublishTask(BaseModel):
         indexes = ((("post", "account"), True),)
 
 
-# Only the reconciler looks tasks up by comment status, and only for the few still under way.
-PublishTask.add_index(PublishTask.comment_status, where=PublishTask.comment_status.in_(["pending", "posting"]),
-                      name="publish_task_comment_under_way")
+# Only the reconciler looks tasks up by comment status, and only for the few still under way. It
+# queries with this very text: SQLite uses a partial index only for a query whose WHERE repeats the
+# index's, and bound parameters (``IN (?, ?)``) do not.
+COMMENT_UNDER_WAY = pw.SQL("comment_status IN ('pending', 'posting')")
+PublishTask.add_index(PublishTask.comment_status, where=COMMENT_UNDER_WAY, name="publish_task_comment_under_way")
 
 
 class IdempotencyRecord(BaseModel):

@@ -213,8 +213,6 @@ class FacebookPlatform:
             link = FACEBOOK + link
         return link
 
-    # -- metrics ------------------------------------------------------------------------------
-
     def post_comment(self, account: AccountRef, platform_post_id: str, message: str, *, config: Any) -> str:
         """Comment ``message`` as the Page under its published post, photo or video (``pages_manage_engagement``);
         the comment's id."""
@@ -222,6 +220,8 @@ class FacebookPlatform:
             return str(GraphClient(config, account.token).post(f"{platform_post_id}/comments", message=message)["id"])
         except GraphError as err:
             raise err.platform_error() from None
+
+    # -- metrics ------------------------------------------------------------------------------
 
     def fetch_metrics(self, account: AccountRef, platform_post_id: str, *, config: Any) -> dict[str, int]:
         """Reactions (as ``likes``), comments, shares and reach of a published post."""
