@@ -331,9 +331,9 @@ def test_one_trip_storage_reports_the_window_redis_holds(app, redis_client):
     """The window remembered from a hit equals what limits' own RedisStorage reads back afterwards."""
     from limits.storage import RedisStorage
 
-    from herald.ratelimit_storage import OneTripRedisStorage, storage_uri
+    from herald.ratelimit_storage import LeasingRedisStorage, storage_uri
 
-    fast = OneTripRedisStorage(storage_uri(TEST_REDIS_URL))
+    fast = LeasingRedisStorage(storage_uri(TEST_REDIS_URL))
     stock = RedisStorage(TEST_REDIS_URL)
     with app.test_request_context():
         for _ in range(3):

@@ -52,7 +52,7 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
         app=app,
         default_limits=[config.rate_limit],
         default_limits_exempt_when=lambda: request.path in EXEMPT_PATHS,
-        storage_uri=storage_uri(config.redis_url),  # one Redis round trip per request
+        storage_uri=storage_uri(config.redis_url),  # leases entries: few Redis round trips
         storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         strategy="sliding-window-counter",
         headers_enabled=True,
