@@ -13,13 +13,14 @@ import pytest
 import redis
 
 from fakes.graph import FakeGraph
-from herald import models
+from herald import models, schemas
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
 from herald.config import Config
 from herald.migrate import HISTORY_TABLE, upgrade
 from herald.models import Client, Workspace, db, open_database
 
+schemas.CROSSCHECK = True  # every request the tests validate checks jsonschema-rs against jsonschema
 TEST_REDIS_URL = os.environ.get("HERALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES")
 pytest_plugins = ("ai_drive",)  # fixtures of the AI tests: gemini, ai_app, api
