@@ -36,21 +36,34 @@ def _insert_sql(model: type[pw.Model], columns: tuple[str, ...], database_class:
     return f"INSERT INTO {table} ({names}) VALUES ({params}) RETURNING {_quote(database, 'id')}"
 
 
+@functools.lru_cache(maxsize=256)
+def _defaults(model: type[pw.Model]) -> tuple[tuple[str, Any], ...]:
+    """``(field name, default)`` of the fields with a default (a value or a callable), id excluded."""
+    return tuple((name, field.default) for name, field in model._meta.fields.items()
+                 if name != "id" and field.default is not None)
+
+
+@functools.lru_cache(maxsize=256)
+def _db_values(model: type[pw.Model], columns: tuple[str, ...]) -> tuple:
+    return tuple(model._meta.fields[name].db_value for name in columns)
+
+
 def insert(model: type[pw.Model], **values: Any) -> pw.Model:
     """Insert one row of ``model`` with ``values`` (field names) and return the new instance.
 
-    Field defaults that are not given are applied as the ORM would apply them.
+    Field defaults that are not given are applied as the ORM would apply them. A foreign key is given
+    as the related row's id (or the row); the instance holds the id, as one read from the database does.
     """
-    for name, field in model._meta.fields.items():
-        if name not in values and name != "id" and field.default is not None:
-            values[name] = field.default() if callable(field.default) else field.default
+    for name, default in _defaults(model):
+        if name not in values:
+            values[name] = default() if callable(default) else default
+    values = {name: _id_of(value) for name, value in values.items()}
     columns = tuple(values)
     sql = _insert_sql(model, columns, type(_database()))
-    params = [model._meta.fields[name].db_value(_id_of(values[name])) for name in columns]
-    new_id = _database().execute_sql(sql, params).fetchone()[0]
-    instance = model(**values)
-    instance.id = new_id
-    instance._dirty.clear()
+    params = [convert(values[name]) for convert, name in zip(_db_values(model, columns), columns, strict=True)]
+    values["id"] = _database().execute_sql(sql, params).fetchone()[0]
+    instance = model(__no_default__=True)
+    instance.__data__ = values  # as from_row builds rows: nothing dirty, no setattr per field
     return instance
 
 
