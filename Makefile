@@ -48,6 +48,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/action_throughput.py
+	$(BIN)/python bench/action_breakdown.py
 	$(BIN)/python bench/publish_pipeline.py
 	$(BIN)/python bench/webhook_fanout.py
 
