@@ -103,6 +103,19 @@ def test_bearer_and_x_api_key_share_one_budget(build_app, tenant):
     assert_rate_limited(client.post("/api/webhooks", json=payload, headers={"X-API-Key": tenant.key}), 2)
 
 
+def test_one_budget_per_key_across_the_whole_api(build_app, make_tenant):
+    """The limit counts a key's requests to every endpoint together, not each route apart."""
+    client = build_app(rate_limit="3/minute").test_client()
+    first, second = make_tenant(), make_tenant()
+    assert_limit_headers(client.get("/api/plan", headers=first.headers), 3, remaining=2)
+    assert_limit_headers(client.get("/api/clients", headers=first.headers), 3, remaining=1)
+    assert_limit_headers(client.get("/v1/posts", headers=first.headers), 3, remaining=0)
+    assert_rate_limited(list_posts(client, first), 3)
+    assert_rate_limited(client.get("/api/plan", headers=first.headers), 3)
+    # Another key has its own budget.
+    assert_limit_headers(list_posts(client, second), 3, remaining=2)
+
+
 def test_default_limit_is_200_per_minute(client, tenant):
     assert DEFAULT_RATE_LIMIT == Config().rate_limit == "200/minute"
     response = list_posts(client, tenant)

@@ -50,8 +50,9 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
     limiter = Limiter(
         caller_key,
         app=app,
-        default_limits=[config.rate_limit],
-        default_limits_exempt_when=lambda: request.path in EXEMPT_PATHS,
+        # One budget per caller across the whole API (default limits would count each route apart).
+        application_limits=[config.rate_limit],
+        application_limits_exempt_when=lambda: request.path in EXEMPT_PATHS,
         storage_uri=storage_uri(config.redis_url),  # leases entries: few Redis round trips
         storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         strategy="sliding-window-counter",
