@@ -159,6 +159,24 @@ def test_health_is_exempt(build_app, tenant):
     assert_limit_headers(list_posts(client, tenant), 2, remaining=1)
 
 
+def test_signed_media_links_and_static_files_are_not_limited(build_app, tenant, config):
+    """Platforms fetch a bulk publish's media, and portal pages load previews, from one address."""
+    from test_graph_plugins import upload_jpeg
+
+    from herald.models import Media
+    from herald.public_media import public_url
+
+    client = build_app(rate_limit="2/minute").test_client()
+    media_id = upload_jpeg(client, tenant)  # one of the key's 2
+    with db.connection_context():
+        link = public_url(Config(public_url="https://herald.test"), config.secret_key, Media.get_by_id(media_id))
+    for path in [link.removeprefix("https://herald.test"), "/static/portal.css"] * 3:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "X-RateLimit-Limit" not in response.headers
+    assert_limit_headers(list_posts(client, tenant), 2, remaining=0)  # only the API calls counted
+
+
 def test_limits_are_kept_in_redis(build_app, tenant, redis_server):
     client = build_app(redis_url=redis_server.url, rate_limit="5/minute").test_client()
     assert list_posts(client, tenant).status_code == 200

@@ -22,6 +22,10 @@ from .ratelimit_storage import storage_uri
 log = logging.getLogger("herald.ratelimit")
 
 EXEMPT_PATHS = frozenset({"/health"})
+# Signed media links (the platforms fetch a post's media there while publishing, and the client portal
+# shows previews from there) and the portal's stylesheet are files, not API calls: counted against the
+# caller's address, a bulk publish or a portal page full of previews would run into 429s.
+EXEMPT_PREFIXES = ("/media/", "/static/")
 KEY_PREFIX = "herald-limits"
 LOGIN_ENDPOINT = "session.login"
 PORTAL_BLUEPRINT = "client_portal"
@@ -45,6 +49,12 @@ def caller_key() -> str:
     return "addr:" + client_address()
 
 
+def exempt_from_api_limit() -> bool:
+    """Whether the request does not count against ``HERALD_RATE_LIMIT`` (health checks and files)."""
+    path = request.path
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+
+
 def init_limiter(app: Flask, config: Config) -> Limiter:
     """Attach flask-limiter to ``app`` with Herald's defaults and the failed-authentication limit."""
     limiter = Limiter(
@@ -52,7 +62,7 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
         app=app,
         # One budget per caller across the whole API (default limits would count each route apart).
         application_limits=[config.rate_limit],
-        application_limits_exempt_when=lambda: request.path in EXEMPT_PATHS,
+        application_limits_exempt_when=exempt_from_api_limit,
         storage_uri=storage_uri(config.redis_url),  # leases entries: few Redis round trips
         storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         strategy="sliding-window-counter",
