@@ -96,6 +96,54 @@ def test_dropped_connection_still_performs_the_action(fake):
     assert len(fake.published(IG_USER_ID)) == 1  # a container publishes once
 
 
+def test_a_request_can_be_lost_before_it_is_handled_or_handled_and_answered_with_an_error(fake):
+    container = call(fake, "POST", f"/{IG_USER_ID}/media", image_url="https://x/1.jpg")[1]["id"]
+    fake.drop_connection_before(r"/media_publish$")
+    with pytest.raises(http.client.RemoteDisconnected):
+        call(fake, "POST", f"/{IG_USER_ID}/media_publish", creation_id=container)
+    assert fake.published(IG_USER_ID) == []
+    fake.fail_next(r"/media_publish$", code=1, applied=True)
+    status, body, _ = call(fake, "POST", f"/{IG_USER_ID}/media_publish", creation_id=container)
+    assert (status, body["error"]["code"]) == (500, 1) and len(fake.published(IG_USER_ID)) == 1
+
+
+def test_comments_read_back_newest_or_oldest_first_in_cursor_pages(fake):
+    post_id = call(fake, "POST", f"/{PAGE_ID}/feed", token=PAGE_TOKEN, message="Hello")[1]["id"]
+    mine = call(fake, "POST", f"/{post_id}/comments", token=PAGE_TOKEN, message="First!")[1]["id"]
+    for number in range(4):
+        fake.add_comment(post_id, f"reply {number}")
+    status, body, _ = call(fake, "GET", f"/{post_id}/comments", token=PAGE_TOKEN)
+    assert status == 200 and body["data"][0] == {"id": mine, "message": "First!",
+                                                 "created_time": body["data"][0]["created_time"]}
+    assert "next" not in body["paging"]
+    pages, after = [], None
+    while True:
+        params = {"fields": "id,message,from", "order": "reverse_chronological", "limit": 2}
+        body = call(fake, "GET", f"/{post_id}/comments", token=PAGE_TOKEN, **params, **({"after": after} if after
+                                                                                            else {}))[1]
+        pages.append([(item["message"], item["from"]["id"]) for item in body["data"]])
+        if "next" not in body["paging"]:
+            break
+        after = body["paging"]["cursors"]["after"]
+    assert pages == [[("reply 3", "17841499999999999"), ("reply 2", "17841499999999999")],
+                     [("reply 1", "17841499999999999"), ("reply 0", "17841499999999999")],
+                     [("First!", PAGE_ID)]]
+    status, body, _ = call(fake, "GET", f"/{post_id}/comments", token=PAGE_TOKEN, fields="id,text")
+    assert (status, body["error"]["code"]) == (400, 100) and "(text) on node type (Comment)" in body["error"]["message"]
+
+
+def test_instagram_comments_name_their_author_and_need_a_comments_permission(fake):
+    media = call(fake, "POST", f"/{IG_USER_ID}/media", image_url="https://x/1.jpg")[1]["id"]
+    media_id = call(fake, "POST", f"/{IG_USER_ID}/media_publish", creation_id=media)[1]["id"]
+    call(fake, "POST", f"/{media_id}/comments", message="Link in bio")
+    body = call(fake, "GET", f"/{media_id}/comments", fields="id,text,from,username")[1]
+    [comment] = body["data"]
+    assert comment["from"] == {"id": IG_USER_ID, "username": "herald.test"} and comment["text"] == "Link in bio"
+    fake.add_token("IGAA-no-comments", kind="USER", owner=IG_USER_ID, scopes=["instagram_business_basic"])
+    status, body, _ = call(fake, "GET", f"/{media_id}/comments", token="IGAA-no-comments")
+    assert (status, body["error"]["code"]) == (400, 10)
+
+
 def test_container_state_machine(fake):
     fake.next_container(polls_until_finished=2, end="ERROR", subcode=2207026, kind="REELS")
     container = call(fake, "POST", f"/{IG_USER_ID}/media", media_type="REELS", video_url="https://x/1.mp4")[1]["id"]

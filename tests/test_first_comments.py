@@ -115,17 +115,135 @@ def test_a_comment_the_platform_did_not_take_is_retried_later(fake, client, tena
     [task] = detail(client, tenant, body["id"])["tasks"]
     assert task["first_comment"]["status"] == "posted" and task["first_comment"]["attempts"] == 2
     assert len(fake.comments(task["platform_post_id"])) == 1
+    # Meta promises nothing about a code 2: Herald read the comments before sending it again
+    assert [call.method for call in fake.calls(path_regex=r"/comments$")] == ["POST", "GET", "POST"]
 
 
-def test_a_comment_whose_answer_was_lost_is_never_sent_again(fake, client, tenant, redis_client):
+def test_a_comment_meta_took_despite_an_error_is_not_posted_twice(fake, client, tenant, redis_client):
+    from test_graph_plugins import upload_jpeg
+
+    account = connect(client, tenant, "instagram", IG_TOKEN)
+    fake.fail_next(r"/comments$", code=1, method="POST", applied=True)  # taken, yet "An unknown error occurred"
+    body = publish(client, tenant, [account], media=[upload_jpeg(client, tenant)]).get_json()
+    work(redis_client)
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "pending"
+    fake.add_comment(task["platform_post_id"], "Love it!")  # a follower answers meanwhile
+    advance(redis_client, 3600)
+    assert work(redis_client) == 1
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    [mine, _follower] = fake.comments(task["platform_post_id"])
+    assert task["first_comment"] == {"status": "posted", "id": mine["id"], "error": None, "attempts": 2,
+                                     "next_attempt_at": None}
+    assert len(fake.calls("POST", r"/comments$")) == 1
+    assert event_types() == ["publish.comment_completed"]
+
+
+def test_a_comment_whose_answer_was_lost_is_looked_for_instead_of_sent_again(fake, client, tenant, redis_client):
     fake.drop_connection_after(r"/comments$")  # Meta takes the comment, the answer is lost
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    work(redis_client)
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "pending"
+    assert "looks for the comment on facebook before sending it again" in task["first_comment"]["error"]
+    due = dt.datetime.fromisoformat(task["first_comment"]["next_attempt_at"].removesuffix("Z"))
+    assert dt.timedelta(seconds=25) < due - dt.datetime.now(dt.UTC).replace(tzinfo=None) <= dt.timedelta(seconds=30)
+    assert work(redis_client) == 0  # not before the check is due
+    advance(redis_client, first_comments.CHECK_DELAY_SECONDS)
+    assert work(redis_client) == 1
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    [comment] = fake.comments(task["platform_post_id"])
+    assert task["first_comment"]["status"] == "posted" and task["first_comment"]["id"] == comment["id"]
+    assert len(fake.calls("POST", r"/comments$")) == 1
+    assert event_types() == ["publish.comment_completed"]
+
+
+def test_a_comment_lost_on_its_way_is_sent_once_herald_has_looked(fake, client, tenant, redis_client):
+    fake.drop_connection_before(r"/comments$", method="POST")  # the request never reached Meta
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    work(redis_client)
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    fake.add_comment(task["platform_post_id"], COMMENT)  # a follower writing the same words is not the Page
+    advance(redis_client, first_comments.CHECK_DELAY_SECONDS)
+    assert work(redis_client) == 1
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "posted" and task["first_comment"]["attempts"] == 2
+    assert [comment["author"] for comment in fake.comments(task["platform_post_id"])] == ["17841499999999999",
+                                                                                          PAGE_ID]
+
+
+def test_herald_reads_every_page_of_comments_before_sending_again(fake, client, tenant, redis_client):
+    fake.drop_connection_after(r"/comments$")
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    work(redis_client)
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    for number in range(250):  # newest first: the Page's comment is on the third page
+        fake.add_comment(task["platform_post_id"], f"follower comment {number}")
+    advance(redis_client, first_comments.CHECK_DELAY_SECONDS)
+    work(redis_client)
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "posted"
+    assert task["first_comment"]["id"] == fake.comments(task["platform_post_id"])[0]["id"]
+    reads = fake.calls("GET", r"/comments$")
+    assert len(reads) == 3 and [read.params.get("after") is None for read in reads] == [True, False, False]
+    assert len(fake.calls("POST", r"/comments$")) == 1
+
+
+def test_too_many_comments_to_read_through_leave_it_unconfirmed(fake, client, tenant, redis_client, monkeypatch):
+    from herald_facebook import comments
+
+    monkeypatch.setattr(comments, "MAX_PAGES", 2)
+    fake.drop_connection_before(r"/comments$", method="POST")  # not there: only reading them all could tell
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    work(redis_client)
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    for number in range(201):
+        fake.add_comment(task["platform_post_id"], f"follower comment {number}")
+    advance(redis_client, first_comments.CHECK_DELAY_SECONDS)
+    work(redis_client)
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "unconfirmed"
+    assert "more than 200 comments" in task["first_comment"]["error"]
+    assert len(fake.calls("GET", r"/comments$")) == 2 and len(fake.calls("POST", r"/comments$")) == 1
+
+
+def test_a_lost_comment_stays_unconfirmed_when_the_comments_cannot_be_read(fake, client, tenant, redis_client):
+    fake.drop_connection_after(r"/comments$")
+    fake.fail_next(r"/comments$", method="GET", code=10,
+                   message="(#10) This endpoint requires the 'pages_read_engagement' permission")
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    work(redis_client)
+    advance(redis_client, first_comments.CHECK_DELAY_SECONDS)
+    work(redis_client)
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "unconfirmed"
+    assert "could not check whether the comment is already on facebook" in task["first_comment"]["error"]
+    assert "pages_read_engagement" in task["first_comment"]["error"]
+    assert "never posted twice" in task["first_comment"]["error"]
+    assert len(fake.calls("POST", r"/comments$")) == 1
+    with db.connection_context():
+        jobs.reconcile()
+    assert work(redis_client) == 0 and len(fake.calls("POST", r"/comments$")) == 1
+    assert event_types() == ["publish.comment_failed"]
+
+
+def test_a_platform_that_cannot_look_never_sends_a_lost_comment_again(fake, client, tenant, redis_client,
+                                                                       monkeypatch):
+    from herald_facebook import FacebookPlatform
+
+    monkeypatch.delattr(FacebookPlatform, "find_comment")  # as a third-party platform without it
+    fake.drop_connection_after(r"/comments$")
     page = connect(client, tenant, "facebook", PAGE_TOKEN)
     body = publish(client, tenant, [page]).get_json()
     work(redis_client)
     [task] = detail(client, tenant, body["id"])["tasks"]
     assert task["first_comment"]["status"] == "unconfirmed"
     assert "never posted twice" in task["first_comment"]["error"]
-    assert len(fake.comments(task["platform_post_id"])) == 1  # it did go through
     with db.connection_context():
         jobs.reconcile()
     assert work(redis_client) == 0 and len(fake.calls("POST", r"/comments$")) == 1
@@ -148,9 +266,8 @@ def test_the_reconciler_enqueues_a_comment_whose_job_redis_lost(fake, client, te
     assert task["first_comment"]["status"] == "posted"
 
 
-def test_a_worker_that_died_while_commenting_leaves_it_unconfirmed(fake, client, tenant, redis_client, app):
-    page = connect(client, tenant, "facebook", PAGE_TOKEN)
-    body = publish(client, tenant, [page]).get_json()
+def claim_then_die(client, tenant, redis_client, app, body) -> int:
+    """Publish, claim the comment as a worker would, then lose that worker; the task's id."""
     worker = queue.make_worker(redis_client, [queue.PUBLISH_QUEUE])
     worker.work(burst=True, max_jobs=1, with_scheduler=False, logging_level="WARNING")
     [task_id] = [int(task["id"].removeprefix("task_")) for task in detail(client, tenant, body["id"])["tasks"]]
@@ -163,6 +280,52 @@ def test_a_worker_that_died_while_commenting_leaves_it_unconfirmed(fake, client,
     with app.app_context(), db.connection_context():
         first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None)
                                  + first_comments.POSTING_TIMEOUT + dt.timedelta(seconds=1))
+    return task_id
+
+
+def test_a_comment_whose_worker_died_is_looked_for_then_sent(fake, client, tenant, redis_client, app):
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    claim_then_die(client, tenant, redis_client, app, body)
+    comment = detail(client, tenant, body["id"])["tasks"][0]["first_comment"]
+    assert comment["status"] == "pending" and "stopped before it recorded" in comment["error"]
+    advance(redis_client, 2)
+    assert work(redis_client) == 1
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "posted" and len(fake.comments(task["platform_post_id"])) == 1
+    assert [call.method for call in fake.calls(path_regex=r"/comments$")] == ["GET", "POST"]
+
+
+def test_a_comment_whose_worker_died_after_sending_it_is_found(fake, client, tenant, redis_client, app):
+    from fakes.graph import PAGE_NAME
+
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    worker = queue.make_worker(redis_client, [queue.PUBLISH_QUEUE])
+    worker.work(burst=True, max_jobs=1, with_scheduler=False, logging_level="WARNING")
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    sent = fake.add_comment(task["platform_post_id"], COMMENT, author=PAGE_ID, username=PAGE_NAME)
+    with db.connection_context():
+        assert first_comments._claim(int(task["id"].removeprefix("task_"))) is not None  # sent, then killed
+    queue.get_queue(redis_client, queue.PUBLISH_QUEUE).empty()
+    with app.app_context(), db.connection_context():
+        first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                                 + first_comments.POSTING_TIMEOUT + dt.timedelta(seconds=1))
+    advance(redis_client, 2)
+    assert work(redis_client) == 1
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "posted" and task["first_comment"]["id"] == sent
+    assert fake.calls("POST", r"/comments$") == []
+
+
+def test_a_worker_that_died_while_commenting_leaves_it_unconfirmed_without_a_way_to_look(
+        fake, client, tenant, redis_client, app, monkeypatch):
+    from herald_facebook import FacebookPlatform
+
+    monkeypatch.delattr(FacebookPlatform, "find_comment")
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    claim_then_die(client, tenant, redis_client, app, body)
     comment = detail(client, tenant, body["id"])["tasks"][0]["first_comment"]
     assert comment["status"] == "unconfirmed" and "stopped before it recorded" in comment["error"]
     assert fake.calls("POST", r"/comments$") == []

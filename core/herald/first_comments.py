@@ -6,12 +6,16 @@ A task's ``comment_status``::
     pending ──claim──▶ posting ──▶ posted
        ▲                  ├──▶ failed        (the platform refused, or out of attempts)
        └──(not taken)─────┤                  (the platform said so: back off, then try again)
-                          └──▶ unconfirmed   (sent but the answer was lost, or the worker died)
+       └──(look first)────┤                  (sent but the answer was lost, or the worker died)
+                          └──▶ unconfirmed   (it may be there and nobody can tell)
 
-A comment is posted at most once. A worker claims it with a conditional UPDATE; when the platform
-may have taken it without saying so, the comment is ``unconfirmed`` and never sent again, since a
-duplicate in public is worse than a missing comment the user is told about. The comment never
-changes the task's own ``published`` status; ``publish.comment_completed`` and
+A comment is posted at most once. A worker claims it with a conditional UPDATE. Before sending a
+comment again, Herald reads the post's comments through the platform's ``find_comment`` and settles
+it as ``posted`` when the account's comment is already there: Meta sometimes takes a comment and
+answers an error (code 1 or 2), or the answer is lost on the way. A platform without
+``find_comment``, or one that cannot be read, leaves such a comment ``unconfirmed`` and never sends
+it again, since a duplicate in public is worse than a missing comment the user is told about. The
+comment never changes the task's own ``published`` status; ``publish.comment_completed`` and
 ``publish.comment_failed`` tell webhooks how it went.
 """
 
@@ -39,6 +43,9 @@ POSTING_TIMEOUT = dt.timedelta(minutes=10)
 JOB_TIMEOUT_SECONDS = 120
 UNCONFIRMED_HINT = ("It may have been posted: check the post on {platform} and add the comment by hand if it "
                     "is missing. Herald does not send it again, so it is never posted twice.")
+# How long after a comment whose answer was lost Herald looks for it: long enough for a comment Meta
+# took to show when its comments are read back.
+CHECK_DELAY_SECONDS = 30.0
 
 
 def check_request(state, platforms: list[str], post_type: str, text: str | None) -> None:
@@ -115,19 +122,28 @@ def _post(state, task: PublishTask, text: str | None) -> str:
     token, problem = accounts.usable(state, account)
     if problem:
         return _finish(state, task, FAILED, error=problem)
+    ref = accounts.account_ref(state, account, token)
+    finder = getattr(registered.obj, "find_comment", None)
+    if finder is not None and task.comment.get("check_first"):
+        found = _look_for(state, task, finder, ref, text)
+        if found is not None:
+            return found
     try:
-        comment_id = poster(accounts.account_ref(state, account, token), task.platform_post_id, text,
-                            config=state.config)
+        comment_id = poster(ref, task.platform_post_id, text, config=state.config)
     except PlatformRejected as exc:
         return _finish(state, task, FAILED, error=exc.message)
     except PlatformUnavailable as exc:
         if exc.uncertain:
-            return _finish(state, task, UNCONFIRMED,
-                           error=f"{exc.message} {UNCONFIRMED_HINT.format(platform=task.platform)}")
+            if finder is None or task.comment["attempts"] >= MAX_ATTEMPTS:
+                return _finish(state, task, UNCONFIRMED,
+                               error=f"{exc.message} {UNCONFIRMED_HINT.format(platform=task.platform)}")
+            return _retry(state, task, f"{exc.message} Herald looks for the comment on {task.platform} "
+                                       "before sending it again.", CHECK_DELAY_SECONDS, check_first=True)
         if task.comment["attempts"] >= MAX_ATTEMPTS:
             return _finish(state, task, FAILED, error=f"Gave up after {task.comment['attempts']} attempts. "
                                                       f"Last error: {exc.message}")
-        return _retry(state, task, exc)
+        # Meta may have taken it despite the error (codes 1 and 2 promise nothing): look before resending.
+        return _retry(state, task, exc.message, _delay(exc, task), check_first=finder is not None)
     except Exception as exc:  # a plugin bug: whether the comment went out is unknown, so never resend it
         log.exception("platform %s raised while commenting for task %s", task.platform, task.id)
         return _finish(state, task, UNCONFIRMED, error=f"The {task.platform} plugin failed unexpectedly: {exc}. "
@@ -135,9 +151,37 @@ def _post(state, task: PublishTask, text: str | None) -> str:
     return _finish(state, task, POSTED, comment_id=str(comment_id))
 
 
-def _retry(state, task: PublishTask, exc: PlatformUnavailable) -> str:
-    delay = exc.retry_after if exc.retry_after is not None else tasks.backoff_seconds(task.comment["attempts"])
-    task.comment = {**task.comment, "error": exc.message,
+def _look_for(state, task: PublishTask, finder, ref, text: str) -> str | None:
+    """Settle a comment an earlier attempt may have posted: ``posted`` when the platform shows it,
+    ``unconfirmed`` when it cannot be read, a later look when the platform is unavailable. None
+    when it is certainly not there, so it may be sent."""
+    hint = UNCONFIRMED_HINT.format(platform=task.platform)
+    try:
+        comment_id = finder(ref, task.platform_post_id, text, config=state.config)
+    except PlatformRejected as exc:
+        return _finish(state, task, UNCONFIRMED, error=f"Herald could not check whether the comment is already on "
+                                                       f"{task.platform}: {exc.message} {hint}")
+    except PlatformUnavailable as exc:
+        if task.comment["attempts"] >= MAX_ATTEMPTS:
+            return _finish(state, task, UNCONFIRMED, error=f"Gave up after {task.comment['attempts']} attempts. "
+                                                           f"Last error: {exc.message} {hint}")
+        return _retry(state, task, exc.message, _delay(exc, task), check_first=True)
+    except Exception as exc:
+        log.exception("platform %s raised while looking for the comment of task %s", task.platform, task.id)
+        return _finish(state, task, UNCONFIRMED, error=f"The {task.platform} plugin failed unexpectedly: {exc}. "
+                                                       + hint)
+    if comment_id is not None:
+        return _finish(state, task, POSTED, comment_id=str(comment_id))
+    return None
+
+
+def _delay(exc: PlatformUnavailable, task: PublishTask) -> float:
+    """Seconds to wait before the next attempt: what the platform asked for, or the backoff."""
+    return exc.retry_after if exc.retry_after is not None else tasks.backoff_seconds(task.comment["attempts"])
+
+
+def _retry(state, task: PublishTask, error: str, delay: float, *, check_first: bool) -> str:
+    task.comment = {**task.comment, "error": error, "check_first": check_first,
                     "due_at": isoformat(utcnow() + dt.timedelta(seconds=max(1.0, delay)))}
     with write_transaction():
         PublishTask.update(comment_status=PENDING, comment=task.comment).where(PublishTask.id == task.id).execute()
@@ -174,7 +218,17 @@ def reconcile(state, now: dt.datetime) -> int:
     for task in under_way:
         started = _stored_time((task.comment or {}).get("started_at"))
         if task.comment_status == POSTING and started is not None and started < now - POSTING_TIMEOUT:
-            _finish(state, task, UNCONFIRMED, error="The worker posting the comment stopped before it recorded the "
-                    "answer. " + UNCONFIRMED_HINT.format(platform=task.platform))
+            stopped = "The worker posting the comment stopped before it recorded the answer."
+            if _can_look(state, task) and task.comment.get("attempts", 0) < MAX_ATTEMPTS:
+                _retry(state, task, f"{stopped} Herald looks for the comment on {task.platform} before sending it "
+                                    "again.", 0, check_first=True)
+            else:
+                _finish(state, task, UNCONFIRMED, error=f"{stopped} {UNCONFIRMED_HINT.format(platform=task.platform)}")
             acted += 1
     return acted
+
+
+def _can_look(state, task: PublishTask) -> bool:
+    """Whether ``task``'s platform can tell whether a comment is already under the post."""
+    registered = state.registry.platforms.get(task.platform)
+    return registered is not None and hasattr(registered.obj, "find_comment")

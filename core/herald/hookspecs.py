@@ -18,8 +18,9 @@ def register_platforms(register):
     Called once at start-up. A platform has ``name`` (``"instagram"``), ``post_types`` (the post
     types it can publish), ``publish(task_context) -> PublishOutcome``, and optionally
     ``check(task_context) -> PublishOutcome`` (asynchronous platforms), ``fetch_metrics(...)``,
-    ``token_health(account)``, ``refresh_token(account)``, ``publishing_quota(account)`` and
-    ``post_comment(account, platform_post_id, message)`` (see :mod:`herald.platforms`). The return
+    ``token_health(account)``, ``refresh_token(account)``, ``publishing_quota(account)``,
+    ``post_comment(account, platform_post_id, message)`` and ``find_comment(account,
+    platform_post_id, message)`` (see :mod:`herald.platforms`). The return
     value is ignored.
     """
 

@@ -22,9 +22,14 @@ A platform object (registered through ``register_platforms``) has:
   as the account's own comment under its published post (a *first comment*, asked for with
   ``first_comment`` on ``POST /v1/publish``); answer the comment's id. Raise :class:`PlatformRejected`
   when the platform refused, :class:`PlatformUnavailable` when it did not take the comment (retried
-  later), with ``uncertain=True`` when the request went out and its answer was lost (never retried:
-  a comment is posted at most once). ``comment_post_types`` (optional) lists the post types that
-  can take comments (default: all of ``post_types``);
+  later), with ``uncertain=True`` when the request went out and its answer was lost. A comment is
+  posted at most once: it is sent again only after ``find_comment`` said it is not there, and never
+  after a lost answer on a platform without ``find_comment``. ``comment_post_types`` (optional)
+  lists the post types that can take comments (default: all of ``post_types``);
+- ``find_comment(account, platform_post_id, message, *, config) -> str | None`` (optional): the id
+  of the account's own comment ``message`` under its published post, or None after reading every
+  comment and not finding it; raise :class:`PlatformUnavailable` to be asked later,
+  :class:`PlatformRejected` when the comments cannot be read (the comment is then never sent again);
 - ``check_post(post) -> str | None`` (optional): why the platform could never publish this post
   (no media on Instagram, too many images), asked before anything is queued so the request is a
   400 instead of a failed task later;

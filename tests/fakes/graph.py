@@ -292,6 +292,12 @@ class FakeGraph(GraphRoutes):
         with self._lock:
             return [dataclasses.asdict(item) for item in self._comments if item.object_id == object_id]
 
+    def add_comment(self, object_id: str, message: str, *, author: str = "17841499999999999",
+                    username: str = "a.follower") -> str:
+        """Someone else comments ``message`` under ``object_id`` (as a follower would); the comment's id."""
+        with self._lock:
+            return self._store_comment(object_id, author, username, message).id
+
     def set_metrics(self, object_id: str, **values: Any) -> None:
         """Set counts of a published object: for IG media ``like_count``, ``comments_count``,
         ``too_few_viewers`` or insight names (``reach=…``, ``saved=…``); for Page posts ``reactions``,
@@ -311,15 +317,18 @@ class FakeGraph(GraphRoutes):
     def fail_next(self, path_regex: str, *, code: int, subcode: int | None = None, status: int | None = None,
                   message: str | None = None, is_transient: bool | None = None, times: int | None = 1,
                   headers: dict[str, Any] | None = None, method: str | None = None,
-                  error_user_title: str | None = None, error_user_msg: str | None = None) -> None:
+                  error_user_title: str | None = None, error_user_msg: str | None = None,
+                  applied: bool = False) -> None:
         """Answer the next ``times`` requests whose path (no version) matches ``path_regex`` with a
-        Graph error, without doing anything else. ``status`` defaults to 500 for codes 1/2, 403 for
-        rate-limit codes and 400 otherwise; ``headers`` values that are dicts are sent as JSON (for
-        ``X-App-Usage`` / ``X-Business-Use-Case-Usage``). ``times=None`` fails until cleared.
+        Graph error, without doing anything else (``applied=True``: after doing the work anyway, as
+        when Meta answers code 1 or 2 for a request that took effect). ``status`` defaults to 500 for
+        codes 1/2, 403 for rate-limit codes and 400 otherwise; ``headers`` values that are dicts are
+        sent as JSON (for ``X-App-Usage`` / ``X-Business-Use-Case-Usage``). ``times=None`` fails until
+        cleared.
         """
         fault = GraphFault(code, message, subcode=subcode, status=status, is_transient=is_transient,
                            headers=headers, user_title=error_user_title, user_msg=error_user_msg)
-        self._add_rule(Rule(re.compile(path_regex), method, "fail", times, fault=fault))
+        self._add_rule(Rule(re.compile(path_regex), method, "fail", times, fault=fault, applied=applied))
 
     def delay_next(self, path_regex: str, seconds: float, *, times: int | None = 1, method: str | None = None) -> None:
         """Wait ``seconds`` before handling the next matching request(s) (to trigger client timeouts)."""
@@ -329,6 +338,11 @@ class FakeGraph(GraphRoutes):
         """Handle the next matching request(s) fully (e.g. really publish), then close the connection
         without answering, as when a response is lost."""
         self._add_rule(Rule(re.compile(path_regex), method, "drop", times))
+
+    def drop_connection_before(self, path_regex: str, *, times: int | None = 1, method: str | None = None) -> None:
+        """Close the connection on the next matching request(s) without handling them, as when a
+        request is lost on its way: the client cannot tell this from :meth:`drop_connection_after`."""
+        self._add_rule(Rule(re.compile(path_regex), method, "hang_up", times))
 
     def clear_faults(self) -> None:
         """Forget every injected fault."""
@@ -372,6 +386,9 @@ class FakeGraph(GraphRoutes):
         """Answer one request: (status, JSON body, headers, drop the connection?)."""
         with self._lock:
             self._requests.append(req)
+            if self._take_rule(req, "hang_up") is not None:
+                req.status = None
+                return 0, {}, {}, True
             delay = self._take_rule(req, "delay")
         if delay:
             time.sleep(delay.seconds)  # only ever an injected delay
@@ -380,6 +397,8 @@ class FakeGraph(GraphRoutes):
             headers: dict[str, str] = {}
             try:
                 if failure:
+                    if failure.applied:
+                        self._dispatch(req)
                     raise failure.fault
                 status, body = 200, self._dispatch(req)
             except GraphFault as fault:

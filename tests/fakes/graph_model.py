@@ -344,10 +344,11 @@ class Rule:
 
     pattern: Any  # re.Pattern
     method: str | None
-    action: str  # fail, delay, drop
+    action: str  # fail, delay, drop, hang_up
     times: int | None
     fault: GraphFault | None = None
     seconds: float = 0.0
+    applied: bool = False  # fail only: do the work before answering the error
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this rule applies to a request."""

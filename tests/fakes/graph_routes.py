@@ -96,6 +96,7 @@ class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
             ("GET", "scheduled_posts"): self._list_scheduled,
             ("GET", "accounts"): self._accounts,
             ("POST", "comments"): self._create_comment,
+            ("GET", "comments"): self._list_comments,
         }
 
     def _authenticate(self, req: FakeRequest) -> Token:

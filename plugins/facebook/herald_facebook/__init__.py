@@ -23,6 +23,7 @@ from typing import Any
 
 from herald import PublishOutcome, hookimpl
 from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, PostRef, TaskContext, TokenHealth
+from herald_facebook import comments
 from herald_facebook.graph import (
     GraphClient,
     GraphError,
@@ -216,10 +217,13 @@ class FacebookPlatform:
     def post_comment(self, account: AccountRef, platform_post_id: str, message: str, *, config: Any) -> str:
         """Comment ``message`` as the Page under its published post, photo or video (``pages_manage_engagement``);
         the comment's id."""
-        try:
-            return str(GraphClient(config, account.token).post(f"{platform_post_id}/comments", message=message)["id"])
-        except GraphError as err:
-            raise err.platform_error() from None
+        return comments.post(GraphClient(config, account.token), platform_post_id, message)
+
+    def find_comment(self, account: AccountRef, platform_post_id: str, message: str, *, config: Any) -> str | None:
+        """The id of the Page's own comment ``message`` under its post, photo or video, or None when it is
+        not there (``GET /{object-id}/comments``, newest first, matched on ``from.id`` and the text)."""
+        return comments.find_own(GraphClient(config, account.token), platform_post_id, message, account.external_id,
+                                 text_field="message", filter="stream", order="reverse_chronological")
 
     # -- metrics ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from herald.platforms import (
     TaskContext,
     TokenHealth,
 )
+from herald_facebook import comments
 from herald_facebook.graph import (
     GraphClient,
     GraphError,
@@ -172,10 +173,13 @@ class InstagramPlatform:
     def post_comment(self, account: AccountRef, platform_post_id: str, message: str, *, config: Any) -> str:
         """Comment ``message`` as the account under its published media (``instagram_manage_comments``, or
         ``instagram_business_manage_comments`` with Instagram Login); the comment's id."""
-        try:
-            return str(client_for(config, account).post(f"{platform_post_id}/comments", message=message)["id"])
-        except GraphError as err:
-            raise err.platform_error() from None
+        return comments.post(client_for(config, account), platform_post_id, message)
+
+    def find_comment(self, account: AccountRef, platform_post_id: str, message: str, *, config: Any) -> str | None:
+        """The id of the account's own comment ``message`` under its media, or None when it is not there
+        (``GET /{ig-media-id}/comments``, matched on ``from.id`` and the text)."""
+        return comments.find_own(client_for(config, account), platform_post_id, message, account.external_id,
+                                 text_field="text")
 
     # -- metrics ------------------------------------------------------------------------------
 
