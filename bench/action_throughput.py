@@ -2,17 +2,20 @@
 
 Both run under gunicorn with 2 sync workers on this machine and are driven by the same load
 generator (several processes, one HTTP request per connection, as gunicorn's sync workers close
-connections) for the same duration, in the same run. Herald's side does everything a real request
-does: key lookup, Redis rate limiting (limit set high so nothing is rejected), schema validation,
-a SQLite write with its version row and event. The figure that matters is the ratio.
+connections), in the same run. Herald's side does everything a real request does: key lookup, Redis
+rate limiting (limit set high so nothing is rejected), schema validation, caption scoring, a SQLite
+write with its version row and event. The figure that matters is the ratio.
 
-The machine these figures come from is shared and noisy (its speed drifts by half within minutes),
-so ``--repeat`` (default 3) echo/Herald pairs run interleaved and the median of their ratios is
-reported, with every pair's figures. Each side also prints the CPU one request costs, split into the
-gunicorn workers' and the load generator's (Linux only): on 2 shared cores the ratio can be no better
-than echo's total CPU per request over Herald's, so the split shows where the bound comes from.
+The machine these figures come from is shared and its speed drifts by half within minutes, so both
+servers stay up and the load generator switches between them in short windows (``--window``
+seconds, default 1), echo and Herald in turn, in the order echo-Herald-Herald-echo so that a steady
+drift falls on both alike, until each side has had ``--duration`` seconds. The ratio is Herald's
+requests over echo's in the same total time; the spread of the ratios of neighbouring windows is
+printed beside it. Each side also prints the CPU one request costs, split into the gunicorn
+workers' and the load generator's (Linux only): on 2 shared cores the ratio can be no better than
+echo's total CPU per request over Herald's, so the split shows where the bound comes from.
 
-    .venv/bin/python bench/action_throughput.py [--duration 6] [--connections 8] [--repeat 3]
+    .venv/bin/python bench/action_throughput.py [--duration 12] [--window 1] [--connections 8]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -60,47 +64,55 @@ def wait_until_serving(port: int, deadline: float) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-def drive(port: int, body: bytes, headers: dict, until: float, results) -> None:
-    ok = errors = 0
-    latencies = []
-    while time.monotonic() < until:
-        started = time.perf_counter()
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            connection.request("POST", "/api/webhooks", body=body, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
-            if response.status == 201:
-                ok += 1
+def request_once(port: int, body: bytes, headers: dict) -> tuple[int, bytes]:
+    """One POST on a new connection: (status, body); status 0 when the connection failed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("POST", "/api/webhooks", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    except OSError:
+        return 0, b""
+    finally:
+        connection.close()
+
+
+def drive(schedule: list[tuple[int, float, float]], body: bytes, headers: dict, results) -> None:
+    """Send requests to each window's port from its start to its end (``time.monotonic``, which all
+    processes share); put one ``(ok, errors, latencies, cpu seconds)`` per window."""
+    windows = []
+    for port, start, end in schedule:
+        time.sleep(max(0.0, start - time.monotonic()))
+        ok = errors = 0
+        latencies = []
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        while time.monotonic() < end:
+            started = time.perf_counter()
+            status, payload = request_once(port, body, headers)
+            if status == 201:
+                ok += time.monotonic() <= end  # one still under way at the end does not count
             else:
                 errors += 1
                 if errors == 1:
-                    print(f"first error: {response.status} {payload[:200]!r}", file=sys.stderr)
-        except OSError:
-            errors += 1
-        finally:
-            connection.close()
-        latencies.append(time.perf_counter() - started)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    results.put((ok, errors, latencies, usage.ru_utime + usage.ru_stime))
+                    print(f"first error on port {port}: {status} {payload[:200]!r}", file=sys.stderr)
+            latencies.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        windows.append((ok, errors, latencies, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))
+    results.put(windows)
 
 
 def warm_up(port: int, body: bytes, headers: dict, deadline: float) -> None:
     """Wait for a first successful answer (gunicorn listens before its workers have loaded the
     app, and Herald's takes most of a second), then keep one connection busy for a second more."""
     while time.monotonic() < deadline:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            connection.request("POST", "/api/webhooks", body=body, headers=headers)
-            if connection.getresponse().status == 201:
-                break
-        except OSError:
-            time.sleep(0.05)
-        finally:
-            connection.close()
+        if request_once(port, body, headers)[0] == 201:
+            break
+        time.sleep(0.05)
     else:
         raise RuntimeError(f"no successful answer on port {port}")
-    drive(port, body, headers, time.monotonic() + 1.0, multiprocessing.Queue())
+    until = time.monotonic() + 1.0
+    while time.monotonic() < until:
+        request_once(port, body, headers)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -120,51 +132,73 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
-def measure(port: int, body: bytes, headers: dict, duration: float, connections: int, server_pid: int) -> dict:
-    warm_up(port, body, headers, time.monotonic() + 30)
-    server_pids = [server_pid, *children_of(server_pid)]
-    server_cpu = -sum(cpu_seconds(pid) for pid in server_pids)
-    results = multiprocessing.Queue()
-    until = time.monotonic() + duration
-    workers = [multiprocessing.Process(target=drive, args=(port, body, headers, until, results))
-               for _ in range(connections)]
-    for worker in workers:
-        worker.start()
-    collected = [results.get() for _ in workers]
-    server_cpu += sum(cpu_seconds(pid) for pid in server_pids)
-    for worker in workers:
-        worker.join()
-    ok = sum(item[0] for item in collected)
-    latencies = sorted(lat for item in collected for lat in item[2])
-    per_request_ms = 1000 / ok if ok else 0.0
-    return {"rate": ok / duration, "errors": sum(item[1] for item in collected),
-            "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else 0,
-            "server_cpu_ms": server_cpu * per_request_ms,
-            "client_cpu_ms": sum(item[3] for item in collected) * per_request_ms}
-
-
 def gunicorn(target: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", target],
                             env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def serve_and_measure(target: str, cwd: Path, env: dict, body: bytes, headers: dict, args) -> dict:
-    """Start ``target`` under gunicorn, drive it for ``args.duration`` seconds, stop it."""
-    port = free_port()
-    server = gunicorn(target, port, env, cwd)
-    try:
-        wait_until_serving(port, time.monotonic() + 20)
-        return measure(port, body, headers, args.duration, args.connections, server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+def window_order(windows_per_side: int) -> list[str]:
+    """``echo, herald, herald, echo, echo, herald, ...``: each side as often, a steady drift shared."""
+    order = []
+    while len(order) < 2 * windows_per_side:
+        order += ["echo", "herald"] if len(order) % 4 == 0 else ["herald", "echo"]
+    return order
+
+
+def measure(servers: dict, body: bytes, headers: dict, args) -> dict:
+    """Drive the servers ({side: (port, pids)}) window by window; the totals of each side."""
+    windows_per_side = max(1, round(args.duration / args.window))
+    order = window_order(windows_per_side)
+    gap = 0.2  # lets the requests of one window finish before the next begins
+    first = time.monotonic() + 1.0  # time for the load generator's processes to start
+    schedule = [(servers[side][0], first + index * (args.window + gap), first + index * (args.window + gap)
+                 + args.window) for index, side in enumerate(order)]
+    results = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=drive, args=(schedule, body, headers, results))
+               for _ in range(args.connections)]
+    for worker in workers:
+        worker.start()
+    server_cpu = []
+    for side, (_, start, end) in zip(order, schedule, strict=True):
+        time.sleep(max(0.0, start - time.monotonic()))
+        used = -sum(cpu_seconds(pid) for pid in servers[side][1])
+        time.sleep(max(0.0, end + gap / 2 - time.monotonic()))
+        server_cpu.append(used + sum(cpu_seconds(pid) for pid in servers[side][1]))
+    collected = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    totals = {side: {"ok": 0, "errors": 0, "latencies": [], "client_cpu": 0.0, "server_cpu": 0.0, "windows": []}
+              for side in servers}
+    for index, side in enumerate(order):
+        ok = sum(process[index][0] for process in collected)
+        total = totals[side]
+        total["ok"] += ok
+        total["windows"].append(ok)
+        total["errors"] += sum(process[index][1] for process in collected)
+        total["latencies"] += [lat for process in collected for lat in process[index][2]]
+        total["client_cpu"] += sum(process[index][3] for process in collected)
+        total["server_cpu"] += server_cpu[index]
+    seconds = windows_per_side * args.window
+    for total in totals.values():
+        per_request_ms = 1000 / total["ok"] if total["ok"] else 0.0
+        latencies = sorted(total["latencies"])
+        total.update(rate=total["ok"] / seconds, p50_ms=latencies[len(latencies) // 2] * 1000 if latencies else 0,
+                     server_cpu_ms=total["server_cpu"] * per_request_ms,
+                     client_cpu_ms=total["client_cpu"] * per_request_ms)
+    return totals
+
+
+def neighbour_ratios(totals: dict) -> list[float]:
+    """Herald's requests over echo's in each pair of neighbouring windows (the spread of the figure)."""
+    return [herald / echo for echo, herald in zip(totals["echo"]["windows"], totals["herald"]["windows"], strict=True)
+            if echo]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=6.0)
+    parser.add_argument("--duration", type=float, default=12.0, help="seconds of load on each side (default 12)")
+    parser.add_argument("--window", type=float, default=1.0, help="seconds of one window (default 1)")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=3, help="echo/Herald pairs, interleaved (default 3)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
@@ -184,21 +218,32 @@ def main() -> None:
     def cpu(side: dict) -> str:
         return f"cpu/request {side['server_cpu_ms']:.2f} ms gunicorn + {side['client_cpu_ms']:.2f} ms load generator"
 
-    pairs = []
-    for round_number in range(1, args.repeat + 1):
-        echo = serve_and_measure("echo_app:app", tmp, env, body, headers, args)
-        herald = serve_and_measure("herald.app:create_app()", ROOT, env, body, headers, args)
-        pairs.append((echo, herald))
-        print(f"pair {round_number}: echo {echo['rate']:6.0f} req/s (p50 {echo['p50_ms']:.1f} ms, "
-              f"errors {echo['errors']}), herald {herald['rate']:6.0f} req/s (p50 {herald['p50_ms']:.1f} ms, "
-              f"errors {herald['errors']}), ratio {herald['rate'] / echo['rate']:.2f}")
-        print(f"        echo {cpu(echo)}; herald {cpu(herald)}")
-    ratio = statistics.median(herald["rate"] / echo["rate"] for echo, herald in pairs)
-    echo_rate = statistics.median(echo["rate"] for echo, _ in pairs)
-    herald_rate = statistics.median(herald["rate"] for _, herald in pairs)
-    print(f"action_throughput: herald {herald_rate:.0f} req/s, echo {echo_rate:.0f} req/s, "
-          f"ratio {ratio:.2f} (median of {args.repeat} interleaved pairs; gunicorn 2 sync workers, "
-          f"{args.connections} connections, Python load generator on the same 2 cores)")
+    echo_port, herald_port = free_port(), free_port()
+    echo = gunicorn("echo_app:app", echo_port, env, tmp)
+    herald = gunicorn("herald.app:create_app()", herald_port, env, ROOT)
+    try:
+        for port in (echo_port, herald_port):
+            wait_until_serving(port, time.monotonic() + 20)
+            warm_up(port, body, headers, time.monotonic() + 30)
+        servers = {"echo": (echo_port, [echo.pid, *children_of(echo.pid)]),
+                   "herald": (herald_port, [herald.pid, *children_of(herald.pid)])}
+        totals = measure(servers, body, headers, args)
+    finally:
+        for server in (echo, herald):
+            server.terminate()
+            server.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+    ratios = neighbour_ratios(totals)
+    for side in ("echo", "herald"):
+        total = totals[side]
+        print(f"{side:6} {total['rate']:6.0f} req/s (p50 {total['p50_ms']:.1f} ms, errors {total['errors']}); "
+              f"{cpu(total)}")
+    print(f"ratios of neighbouring windows: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, "
+          f"max {max(ratios):.2f} ({len(ratios)} pairs of {args.window:g} s)")
+    print(f"action_throughput: herald {totals['herald']['rate']:.0f} req/s, echo {totals['echo']['rate']:.0f} req/s, "
+          f"ratio {totals['herald']['rate'] / totals['echo']['rate']:.2f} ({args.duration:g} s each, in alternating "
+          f"{args.window:g} s windows; gunicorn 2 sync workers, {args.connections} connections, Python load generator "
+          f"on the same 2 cores)")
 
 
 if __name__ == "__main__":
