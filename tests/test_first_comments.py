@@ -211,6 +211,24 @@ def test_too_many_comments_to_read_through_leave_it_unconfirmed(fake, client, te
     assert len(fake.calls("GET", r"/comments$")) == 2 and len(fake.calls("POST", r"/comments$")) == 1
 
 
+def test_when_reading_the_comments_fails_for_now_herald_looks_again_later(fake, client, tenant, redis_client):
+    fake.drop_connection_after(r"/comments$", method="POST")
+    fake.fail_next(r"/comments$", method="GET", code=2)
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    work(redis_client)
+    advance(redis_client, first_comments.CHECK_DELAY_SECONDS)
+    assert work(redis_client) == 1  # the look failed: still pending, nothing sent
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "pending" and "Graph API error 2" in task["first_comment"]["error"]
+    assert len(fake.calls("POST", r"/comments$")) == 1
+    advance(redis_client, 3600)
+    assert work(redis_client) == 1
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "posted" and task["first_comment"]["attempts"] == 3
+    assert len(fake.calls("POST", r"/comments$")) == 1 and len(fake.comments(task["platform_post_id"])) == 1
+
+
 def test_a_lost_comment_stays_unconfirmed_when_the_comments_cannot_be_read(fake, client, tenant, redis_client):
     fake.drop_connection_after(r"/comments$")
     fake.fail_next(r"/comments$", method="GET", code=10,
