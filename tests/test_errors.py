@@ -108,3 +108,43 @@ def test_an_id_too_big_in_v1_publish_is_refused(client, tenant):
                            headers=tenant.headers)
     assert response.status_code in (400, 404)
     assert response.get_json()["error"]["field"] in ("client_id", "accounts.0")
+
+
+@pytest.mark.parametrize("method, path, payload, field", [
+    ("POST", "/api/webhooks", {"action": "create_post", "client_id": 1, "caption": "Fresh\u0000bread",
+                               "platforms": "instagram"}, "caption"),
+    ("POST", "/api/clients", {"name": "Bakery\u0000"}, "name"),
+    ("POST", "/v1/publish", {"content": "x", "accounts": ["acc_1"], "media": [], "tags": {"a\u0000": 1}}, "tags.a"),
+    ("POST", "/api/login", {"email": "owner\u0000@example.com", "password": "secret"}, "email"),
+])
+def test_a_nul_character_in_a_json_body_is_a_400_naming_the_field(client, tenant, method, path, payload, field):
+    """PostgreSQL cannot store U+0000: refused at the door on both databases, never a 500."""
+    error = assert_error(client.open(path, method=method, json=payload, headers=tenant.headers),
+                         400, "validation_error", field)
+    assert "NUL character" in error["message"]
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(client, tenant):
+    caption = "Write \\u0000 to mean nothing"
+    response = client.post("/api/webhooks", json={"action": "create_post", "client_id": tenant.client.id,
+                                                  "caption": caption, "platforms": "instagram"},
+                           headers=tenant.headers)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["post"]["caption"] == caption
+
+
+def test_a_nul_character_in_the_query_or_the_path_is_refused(client, tenant):
+    assert_error(client.get("/v1/posts?status=draft%00", headers=tenant.headers), 400, "validation_error", "status")
+    assert_error(client.get("/api/jobs/job%00x", headers=tenant.headers), 404, "not_found")
+    assert_error(client.get("/api/clients/1%00", headers=tenant.headers), 404, "not_found")
+
+
+def test_a_nul_character_in_an_uploaded_file_name_is_dropped(client, tenant):
+    import io
+
+    from test_graph_plugins import JPEG
+
+    response = client.post("/api/media", headers=tenant.headers, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(JPEG), "bre\x00ad.jpg", "image/jpeg")})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["media"]["filename"] == "bread.jpg"

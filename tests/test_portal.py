@@ -597,3 +597,18 @@ def test_portal_addresses_that_match_no_route_are_pages_with_the_portals_headers
     assert wrong_method.status_code == 405 and wrong_method.mimetype == "text/html"
     assert set(wrong_method.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
     assert wrong_method.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_nul_character_in_a_form_is_refused_with_a_page_or_dropped(client, tenant, seeded):
+    """PostgreSQL cannot store U+0000: a URL-encoded form carrying one gets the portal's 400 page, a
+    multipart one (only a script sends those) has it dropped."""
+    _, path = make_link(client, tenant, "comment", name="Ops")
+    csrf = csrf_of(client.get(path).get_data(as_text=True))
+    refused = client.post(f"{path}/posts/{seeded.upcoming}/comments", data={"csrf": csrf, "body": "Love\x00it"})
+    assert refused.status_code == 400 and refused.mimetype == "text/html"
+    assert "NUL character" in refused.get_data(as_text=True)
+    dropped = client.post(f"{path}/posts/{seeded.upcoming}/comments", content_type="multipart/form-data",
+                          data={"csrf": csrf, "body": "Love\x00it", "author": "B\x00ob"})
+    assert dropped.status_code == 303, dropped.get_data(as_text=True)
+    listed = client.get(f"/v1/posts/post_{seeded.upcoming}/comments", headers=tenant.headers).get_json()["comments"]
+    assert [(item["author"], item["body"]) for item in listed] == [("Bob", "Loveit")]

@@ -9,7 +9,7 @@ import json
 
 from flask import Blueprint, current_app, g, request
 
-from .. import idempotency, ids
+from .. import idempotency, ids, nul
 from ..errors import HeraldError, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError, error_response
 from ..models import Client
 from ..posts import get_client
@@ -45,12 +45,14 @@ def json_body() -> dict:
     """The request's JSON object; 415 for another content type, 400 for malformed JSON or a non-object."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
+    raw = raw_body()
     try:
-        payload = json.loads(raw_body())
+        payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):
         raise ValidationError("The body must be a JSON object.")
+    nul.refuse_in_json(raw, payload)
     return payload
 
 

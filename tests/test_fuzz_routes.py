@@ -1,0 +1,126 @@
+"""Every route, every method, fed junk: no answer is a 500, and every error is the one JSON envelope.
+
+The routes come from the application's own URL map, so a route added later is covered without
+touching this file. Each is called with a key holding every scope, with path ids that exist, that
+do not, and that overflow, with malformed and wrongly shaped bodies, and with junk query strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from herald.app import create_app
+from herald.models import db
+
+BODIES = [
+    ("application/json", b'{"caption": '),  # malformed
+    ("application/json", b"[]"),
+    ("application/json", b'"text"'),
+    ("application/json", b"null"),
+    ("application/json", b"{}"),
+    ("application/json", b'{"name": 12, "client_id": "x", "platforms": {"a": 1}, "schedule": [1], "limit": -5,'
+                         b' "events": "all", "url": 7, "status": 3, "email": [], "password": {}}'),
+    ("application/json", b'{"client_id": 99999999999999999999999999, "post_id": -1, "id": 1e309}'),
+    ("application/json", b'{"action": "create_post", "client_id": 1, "caption": "nul \\u0000 in text", '
+                         b'"name": "a\\u0000b", "content": "x\\u0000", "posts": [{"caption": "\\u0000"}], '
+                         b'"accounts": ["acc_\\u0000"], "email": "a\\u0000@b.c", "password": "\\u0000"}'),
+    ("text/plain", b"plain words"),
+    ("text/csv", b"content,accounts,first_comment\nnul \x00 here,acc_1,x\x00\n"),
+    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n"),
+    ("multipart/form-data; boundary=x",
+     b'--x\r\nContent-Disposition: form-data; name="file"; filename="a\x00.jpg"\r\n'
+     b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0\x00\x10JFIF\x00\r\n--x--\r\n"),
+]
+QUERIES = ["", "?limit=-1&cursor=zz&status=nope&from=yesterday&to=2026-13-45&page=x&since=1e999", "?cursor=%00"]
+PATH_VALUES = {"int": ["1", "99999999999999999999999999"], "default": ["1", "post_1", "..%2F..", "%00"]}
+# What answers without credentials (logging out without a session is not an error).
+PUBLIC_PATHS = {"/health", "/openapi.json", "/api/logout"}
+HTML_ROUTES = re.compile(r"^/(portal|p)/")  # pages for people, not the API
+
+
+@pytest.fixture
+def fuzz_app(config):
+    application = create_app(dataclasses.replace(config, rate_limit="1000000/minute",
+                                                 graph_base_url="http://127.0.0.1:9",
+                                                 instagram_base_url="http://127.0.0.1:9"))
+    yield application
+    db.obj.close_all()
+
+
+def concrete_paths(rule) -> list[str]:
+    """``rule`` with its placeholders filled in each way :data:`PATH_VALUES` gives."""
+    paths = [rule.rule]
+    for converter, name in re.findall(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", rule.rule):
+        values = PATH_VALUES.get(converter, PATH_VALUES["default"])
+        pattern = re.compile(r"<(?:\w+(?:\([^)]*\))?:)?" + name + ">")
+        paths = [pattern.sub(value, path, count=1) for path in paths for value in values]
+    return paths
+
+
+def test_no_route_answers_a_500_or_an_error_outside_the_envelope(fuzz_app, make_tenant):
+    tenant = make_tenant("Fuzz Agency")
+    client = fuzz_app.test_client()
+    created = client.post("/api/webhooks", json={"action": "create_post", "client_id": tenant.client.id,
+                                                  "caption": "A post for the ids to find", "platforms": "instagram"},
+                          headers=tenant.headers)
+    assert created.status_code == 201, created.get_json()
+    statuses, _ = fuzz(fuzz_app, client, tenant.headers)
+    # the junk reached the handlers: not everything was refused at the door
+    assert statuses.get(400, 0) > 100 and statuses.get(200, 0) > 20 and statuses.get(401, 0) < 50, statuses
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer hrld_live_" + "x" * 43},
+                                     {"Cookie": "herald_session=forged", "X-CSRF-Token": "forged"}],
+                         ids=["no credentials", "unknown key", "forged session"])
+def test_without_valid_credentials_every_route_answers_in_the_envelope(config, make_tenant, headers):
+    make_tenant("Fuzz Agency")
+    app = create_app(dataclasses.replace(config, rate_limit="1000000/minute", auth_failure_limit="1000000/minute",
+                                         login_rate_limit="1000000/minute"))
+    statuses, succeeded = fuzz(app, app.test_client(), headers)
+    assert statuses.get(401, 0) > 100, statuses
+    assert {path for _, path in succeeded} <= PUBLIC_PATHS, succeeded
+
+
+def fuzz(app, client, headers: dict) -> tuple[dict[int, int], set[tuple[str, str]]]:
+    """Call every route of ``app`` every junk way; fail with the answers that break the rules,
+    return how many answers had each status and the calls that succeeded."""
+    rules = sorted((rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"),
+                   key=lambda rule: rule.rule)
+    calls = [(method, path) for rule in rules for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+             for path in concrete_paths(rule)]
+    calls.sort(key=lambda call: call[0] == "DELETE")  # deletions last, so the rest sees the data
+    problems, statuses, succeeded = [], {}, set()
+    for method, path in calls:
+        for query in QUERIES:
+            for content_type, body in BODIES if method in ("POST", "PUT", "PATCH") else [(None, None)]:
+                response = client.open(path + query, method=method, data=body, content_type=content_type,
+                                       headers=headers)
+                problem = what_is_wrong(response, path)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                if response.status_code < 300:
+                    succeeded.add((method, path))
+                response.close()  # a streamed export is closed, not left to the garbage collector
+                if problem:
+                    problems.append(f"{method} {path}{query} [{content_type} {body!r}]: {problem}")
+    assert not problems, "\n".join(problems[:40]) + f"\n({len(problems)} in all)"
+    return statuses, succeeded
+
+
+def what_is_wrong(response, path: str) -> str | None:
+    """Why ``response`` breaks the rules, or None."""
+    if response.status_code >= 500:
+        return f"{response.status_code} {response.get_data(as_text=True)[:300]}"
+    if response.status_code < 400:
+        return None
+    if HTML_ROUTES.match(path) and response.mimetype == "text/html":
+        return None
+    if response.mimetype != "application/json":
+        return f"{response.status_code} as {response.mimetype}: {response.get_data(as_text=True)[:200]}"
+    body = response.get_json(silent=True)
+    error = (body or {}).get("error") if isinstance(body, dict) else None
+    if set(body or {}) != {"error"} or not isinstance(error, dict) or not error.get("code") or not error.get("message"):
+        return f"{response.status_code} outside the envelope: {response.get_data(as_text=True)[:200]}"
+    return None
