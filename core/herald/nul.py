@@ -40,23 +40,28 @@ def refuse_in_json(raw: bytes, payload: Any) -> None:
         raise ValidationError(MESSAGE, field=strip(where) or None)  # a key's NUL is not echoed back
 
 
-def first_nul(value: Any, path: str = "") -> str | None:
-    """The dotted path of the first string (or key) in ``value`` holding a NUL, or None."""
-    if isinstance(value, str):
-        return path if NUL in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if NUL in str(key):
-                return inner
-            found = first_nul(item, inner)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = first_nul(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
+def first_nul(value: Any) -> str | None:
+    """The dotted path of a string (or key) in ``value`` holding a NUL (the first one found), or None.
+
+    Walks with a stack of its own: a body nested as deep as the JSON parser allows must not
+    exhaust Python's."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            if NUL in item:
+                return path
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                inner = f"{path}.{key}" if path else str(key)
+                if NUL in str(key):
+                    return inner
+                children.append((inner, child))
+            pending.extend(reversed(children))
+        elif isinstance(item, list):
+            pending.extend(reversed([(f"{path}.{index}" if path else str(index), child)
+                                     for index, child in enumerate(item)]))
     return None
 
 

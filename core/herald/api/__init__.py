@@ -41,13 +41,24 @@ def state():
     return current_app.extensions["herald"]
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+# JSON as RFC 8259 has it: NaN and Infinity, which Python's parser takes by default, are refused
+# (PostgreSQL's jsonb cannot store them, and a response carrying one would not be JSON).
+STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def json_body() -> dict:
     """The request's JSON object; 415 for another content type, 400 for malformed JSON or a non-object."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
     raw = raw_body()
     try:
-        payload = json.loads(raw)
+        payload = STRICT_JSON.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+    except RecursionError:
+        raise ValidationError("The body is not valid JSON: it is nested too deeply.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):
