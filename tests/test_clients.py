@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from conftest import assert_error
 from herald.models import Client, Post
 
@@ -24,9 +26,20 @@ def test_create_get_update_list_client(client, tenant):
     assert [c["name"] for c in listed["clients"]] == [tenant.client.name, "Bakery"]
 
 
-def test_bad_timezone_is_400(client, tenant):
-    response = client.post("/api/clients", json={"name": "X", "timezone": "Mars/Olympus"}, headers=tenant.headers)
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "localtime", "Factory", "posixrules", "right/UTC", "posix/UTC",
+                                  "../zoneinfo/UTC", "europe/berlin"])
+def test_bad_timezone_is_400(client, tenant, zone):
+    """Only names the zone database lists: not the server's own ``localtime``, nor files that are not places."""
+    response = client.post("/api/clients", json={"name": "X", "timezone": zone}, headers=tenant.headers)
     assert_error(response, 400, "validation_error", "timezone")
+    response = client.patch("/api/workspace", json={"timezone": zone}, headers=tenant.headers)
+    assert_error(response, 400, "validation_error", "timezone")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT-14"])
+def test_iana_zones_are_accepted(client, tenant, zone):
+    response = client.post("/api/clients", json={"name": "X", "timezone": zone}, headers=tenant.headers)
+    assert response.status_code == 201 and response.get_json()["client"]["timezone"] == zone
 
 
 def test_missing_name_is_400(client, tenant):

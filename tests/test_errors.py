@@ -174,3 +174,17 @@ def test_nan_and_infinity_are_not_json(client, tenant, constant):
     response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
     error = assert_error(response, 400, "validation_error")
     assert f"{constant} is not a JSON value" in error["message"]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+def test_a_time_that_leaves_the_calendar_in_utc_is_a_400(client, tenant, moment):
+    """Python's datetime stops at years 1 and 9999: converting these to UTC overflowed into a 500."""
+    post = client.post("/api/webhooks", json={"action": "create_post", "client_id": tenant.client.id,
+                                              "caption": "x", "platforms": "instagram"},
+                       headers=tenant.headers).get_json()["post"]["id"]
+    error = assert_error(client.patch(f"/v1/posts/post_{post}", json={"schedule": moment}, headers=tenant.headers),
+                         400, "validation_error", "schedule")
+    assert "too far in the past or the future" in error["message"]
+    assert_error(client.post("/api/client-portal/create-token", headers=tenant.headers,
+                             json={"client_id": tenant.client.id, "permissions": "view", "expires_at": moment}),
+                 400, "validation_error", "expires_at")

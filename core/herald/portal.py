@@ -17,6 +17,7 @@ from .errors import NotFound, ValidationError
 from .models import Client, PortalToken, Post, PostComment, isoformat, utcnow, write_transaction
 from .posts import get_client
 from .publishing import apply_review, require_approver
+from .schedule import to_utc
 
 PERMISSIONS = ("view", "comment", "approve")
 DEFAULT_DAYS = 30
@@ -49,7 +50,7 @@ def expiry(payload: dict, now: dt.datetime) -> dt.datetime:
                                   field="expires_at") from None
         if when.tzinfo is None:
             raise ValidationError("expires_at needs a time zone offset (e.g. Z for UTC).", field="expires_at")
-        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+        when = to_utc(when, "expires_at")
         if when <= now:
             raise ValidationError("expires_at is in the past.", field="expires_at")
         if when > now + dt.timedelta(days=MAX_DAYS):

@@ -51,13 +51,22 @@ def parse(value: str | None, default_zone: str | None, now: dt.datetime, field: 
     else:
         offset = parsed.utcoffset() or dt.timedelta(0)
         label = "UTC" if offset == dt.timedelta(0) else _offset_label(offset)
-    at = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    at = to_utc(parsed, field)
     if at < now - PAST_GRACE:
         raise ValidationError(f"{field} {text} ({at.isoformat()}Z) is in the past; use \"now\" to publish at once.",
                               field=field)
     if at > now + MAX_AHEAD:
         raise ValidationError(f"{field} is more than two years ahead.", field=field)
     return Schedule(max(at, now), at <= now, label)
+
+
+def to_utc(moment: dt.datetime, field: str) -> dt.datetime:
+    """``moment`` (aware) as naive UTC; 400 naming ``field`` when that falls outside the years 1 to 9999
+    (``0001-01-01T00:00:00+14:00`` is in year 0 in UTC, which Python cannot represent)."""
+    try:
+        return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValidationError(f"{field} is too far in the past or the future.", field=field) from None
 
 
 def _offset_label(offset: dt.timedelta) -> str:

@@ -1,6 +1,7 @@
 """``/api/clients``: the agency's clients (the seeds' ``client_id``)."""
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+import functools
+import zoneinfo
 
 from flask import Blueprint, g, jsonify
 
@@ -12,13 +13,25 @@ from . import endpoint, int_arg
 bp = Blueprint("clients", __name__, url_prefix="/api/clients")
 
 
+# Files in the zone directory that are not places: ``localtime`` is the server's own zone (another
+# server reads it differently, and the tzdata package has no such name), ``Factory`` means "unset".
+NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
+@functools.cache
+def known_zones() -> frozenset[str]:
+    """The IANA zone names this system knows (its zone files, or the tzdata package), read once."""
+    return frozenset(zoneinfo.available_timezones()) - NOT_PLACES
+
+
 def check_timezone(name: str) -> str:
-    """``name`` if it is an IANA time zone; 400 naming ``timezone`` otherwise."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    """``name`` if it is an IANA time zone; 400 naming ``timezone`` otherwise.
+
+    Only the names the zone database lists: ZoneInfo also opens files such as ``posixrules`` or
+    ``right/UTC`` (leap seconds), which are not zones a client lives in."""
+    if name not in known_zones():
         raise ValidationError(f"Unknown time zone {name!r}; use an IANA name such as Europe/Berlin.",
-                              field="timezone") from None
+                              field="timezone")
     return name
 
 
