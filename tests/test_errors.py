@@ -188,3 +188,24 @@ def test_a_time_that_leaves_the_calendar_in_utc_is_a_400(client, tenant, moment)
     assert_error(client.post("/api/client-portal/create-token", headers=tenant.headers,
                              json={"client_id": tenant.client.id, "permissions": "view", "expires_at": moment}),
                  400, "validation_error", "expires_at")
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/webhooks", b'{"action": "create_post", "client_id": 1, "caption": "Fresh \\ud800 bread", '
+                      b'"platforms": "instagram"}', "caption"),
+    ("/api/clients", b'{"name": "Bakery \\uDFFF"}', "name"),
+    ("/api/clients", b'{"name": "Bakery", "\\ud83d": 1}', ""),
+])
+def test_a_lone_surrogate_is_a_400_naming_the_field(client, tenant, path, body, field):
+    """``\\ud800`` alone is valid JSON but not a character: no database can store it (it was a 500)."""
+    response = client.post(path, data=body, content_type="application/json", headers=tenant.headers)
+    error = assert_error(response, 400, "validation_error", field or None)
+    assert "lone surrogate" in error["message"]
+
+
+def test_an_emoji_sent_as_an_escaped_surrogate_pair_is_kept(client, tenant):
+    body = (b'{"action": "create_post", "client_id": 1, "caption": "Fresh bread \\ud83e\\udd56", '
+            b'"platforms": "instagram"}')
+    response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["post"]["caption"] == "Fresh bread \N{BAGUETTE BREAD}"

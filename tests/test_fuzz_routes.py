@@ -28,6 +28,7 @@ BODIES = [
                          b'"name": "a\\u0000b", "content": "x\\u0000", "posts": [{"caption": "\\u0000"}], '
                          b'"accounts": ["acc_\\u0000"], "email": "a\\u0000@b.c", "password": "\\u0000"}'),
     ("application/json", b'{"limit": NaN, "client_id": Infinity, "name": -Infinity}'),
+    ("application/json", b'{"name": "lone \\ud800", "caption": "\\udfff", "content": "x\\uD83D"}'),
     ("application/json", b"[" * 5000 + b"]" * 5000),
     ("text/plain", b"plain words"),
     ("text/csv", b"content,accounts,first_comment\nnul \x00 here,acc_1,x\x00\n"),

@@ -12,7 +12,7 @@ import redis
 from flask import Flask, g, request
 from flask.sessions import SessionInterface
 
-from . import jobs, nul, ratelimit
+from . import jobs, ratelimit, unstorable
 from .actions import add_action_schemas
 from .auth import Authenticator
 from .config import Config
@@ -109,7 +109,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     @app.before_request
     def _start_request():
         g.request_id = request.headers.get("X-Request-ID", "")[:64] or secrets.token_hex(8)
-        nul.refuse_in_request()
+        unstorable.refuse_in_request()
         if request.path != "/health":  # /health opens its own connection and reports when it cannot
             db.connect(reuse_if_open=True)
 

@@ -9,7 +9,7 @@ import json
 
 from flask import Blueprint, current_app, g, request
 
-from .. import idempotency, ids, nul
+from .. import idempotency, ids, unstorable
 from ..errors import HeraldError, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError, error_response
 from ..models import Client
 from ..posts import get_client
@@ -63,7 +63,7 @@ def json_body() -> dict:
         raise ValidationError(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):
         raise ValidationError("The body must be a JSON object.")
-    nul.refuse_in_json(raw, payload)
+    unstorable.refuse_in_json(raw, payload)
     return payload
 
 
