@@ -209,3 +209,37 @@ def test_an_emoji_sent_as_an_escaped_surrogate_pair_is_kept(client, tenant):
     response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["post"]["caption"] == "Fresh bread \N{BAGUETTE BREAD}"
+
+
+def test_a_nul_character_in_a_spreadsheet_names_its_row(client, tenant):
+    csv_text = 'content,accounts\nFresh bread,acc_1\n"Two\nlines",acc_1\nNUL \x00 here,acc_1\n'
+    response = client.post("/v1/publish/csv", data=csv_text.encode(), content_type="text/csv", headers=tenant.headers)
+    error = assert_error(response, 400, "validation_error", "rows.4")
+    assert "NUL character" in error["message"]
+
+
+def test_whole_numbers_written_with_a_fraction_are_integers(client, tenant):
+    """JSON Schema counts 5.0 as an integer, so the code behind it gets 5 (LIMIT 5.0 was a 500, post 1.0 a 404)."""
+    post = client.post("/api/webhooks", json={"action": "create_post", "client_id": float(tenant.client.id),
+                                              "caption": "Fresh bread", "platforms": "instagram"},
+                       headers=tenant.headers).get_json()["post"]["id"]
+    listed = client.post("/api/webhooks", json={"action": "list_posts", "client_id": tenant.client.id, "limit": 5.0},
+                         headers=tenant.headers)
+    assert listed.status_code == 200 and [item["id"] for item in listed.get_json()["posts"]] == [post]
+    engagement = client.post("/api/webhooks", headers=tenant.headers,
+                             json={"action": "update_engagement", "post_id": float(post), "likes": 3.0,
+                                   "comments": 1e2})
+    assert engagement.status_code == 200, engagement.get_json()
+    assert engagement.get_data(as_text=True).count('"likes":3,') == 1
+    assert engagement.get_json()["engagement"]["comments"] == 100
+    scored = client.post("/api/intelligence/engagement", json={"post_id": float(post), "likes": 2.0},
+                         headers=tenant.headers)
+    assert scored.status_code < 300, scored.get_json()
+
+
+@pytest.mark.parametrize("number", ["1e999999999", "1.5e400", "-1e400"])
+def test_numbers_beyond_any_count_are_refused_without_building_them(client, tenant, number):
+    body = '{"action": "list_posts", "client_id": 1, "limit": ' + number + "}"
+    response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert "too large" in error["message"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
+from decimal import Decimal
 
 from flask import Blueprint, current_app, g, request
 
@@ -45,9 +47,25 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _number(text: str) -> int | float:
+    """A JSON number written with a fraction or an exponent: an ``int`` when it is whole (JSON Schema
+    counts ``5.0`` as an integer, so the code behind the schema must get ``5``: ``LIMIT 5.0`` is an SQL
+    error, ``post 1.0`` no post), else a finite ``float``."""
+    value = Decimal(text)
+    if value == value.to_integral_value():
+        if value.adjusted() > MAX_WHOLE_DIGITS:  # int() of 1e999999999 would build a billion digits
+            raise ValueError(f"{text} is too large")
+        return int(value)
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large")
+    return number
+
+
+MAX_WHOLE_DIGITS = 30  # far beyond any count or id Herald keeps (they are 64-bit)
 # JSON as RFC 8259 has it: NaN and Infinity, which Python's parser takes by default, are refused
 # (PostgreSQL's jsonb cannot store them, and a response carrying one would not be JSON).
-STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
+STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_number)
 
 
 def json_body() -> dict:
