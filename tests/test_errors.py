@@ -243,3 +243,25 @@ def test_numbers_beyond_any_count_are_refused_without_building_them(client, tena
     response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
     error = assert_error(response, 400, "validation_error")
     assert "too large" in error["message"]
+
+
+def test_a_key_with_the_longest_name_can_still_write_history(client, tenant):
+    """The edit history keeps "key:<name> (#id)" in 200 characters: a 200-character key name (which the
+    API allows) made every write of that key a 500 on PostgreSQL."""
+    made = client.post("/api/keys", json={"name": "Z" * 200, "scopes": ["posts:read", "posts:write"]},
+                       headers=tenant.headers)
+    assert made.status_code == 201, made.get_json()
+    headers = {"X-API-Key": made.get_json()["key"]}
+    created = client.post("/api/webhooks", json={"action": "create_post", "client_id": tenant.client.id,
+                                                 "caption": "Fresh bread", "platforms": "instagram"}, headers=headers)
+    assert created.status_code == 201, created.get_json()
+    post = created.get_json()["post"]["id"]
+    [version] = client.get(f"/api/posts/{post}/versions", headers=tenant.headers).get_json()["versions"]
+    assert len(version["actor"]) == 200 and version["actor"].startswith("key:ZZZ")
+    assert version["actor"].endswith(f"\N{HORIZONTAL ELLIPSIS} (#{made.get_json()['api_key']['id']})")
+
+
+def test_an_idempotent_request_to_a_very_long_path_is_answered(client, tenant):
+    response = client.patch("/v1/posts/post_" + "9" * 600, json={"schedule": "now"},
+                            headers={**tenant.headers, "Idempotency-Key": "long-path-1"})
+    assert_error(response, 404, "not_found")

@@ -34,8 +34,19 @@ ROLE_SCOPES = {
 }
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LABEL_LENGTH = 200  # the columns that keep who acted (PostVersion.actor, PostComment.author)
 SESSION_CSRF = "csrf"  # the purpose of a session's CSRF value (see csrf_value)
 
+
+
+def fit_label(prefix: str, name: str, suffix: str = "") -> str:
+    """``prefix + name + suffix`` in at most :data:`LABEL_LENGTH` characters, the name cut short (with an
+    ellipsis) when it is longer: a key named with 200 characters, or a long e-mail address, must still
+    fit the edit history (PostgreSQL refuses a longer value; SQLite would keep it)."""
+    room = LABEL_LENGTH - len(prefix) - len(suffix)
+    if len(name) > room:
+        name = name[:room - 1] + "\N{HORIZONTAL ELLIPSIS}"
+    return prefix + name + suffix
 
 @dataclasses.dataclass(frozen=True)
 class Principal:
@@ -144,7 +155,7 @@ class Authenticator:
                    .first())
             if row is None:
                 raise Unauthorized("API key missing, invalid, or expired.")
-            label = f"key:{row.name} (#{row.id})" if row.name else f"key:#{row.id}"
+            label = fit_label("key:", row.name, f" (#{row.id})") if row.name else f"key:#{row.id}"
             principal = Principal(workspace_id=row.workspace_id, kind="key", scopes=frozenset(row.scopes),
                                   key_id=row.id, label=label)
             self._keys.set(key_digest, principal)
@@ -202,7 +213,7 @@ class Authenticator:
         if request.method in UNSAFE_METHODS:
             self._check_csrf(token, request)
         return Principal(workspace_id=user.workspace_id, kind="session", scopes=ROLE_SCOPES[user.role],
-                         user_id=user.id, role=user.role, label=f"user:{user.email}")
+                         user_id=user.id, role=user.role, label=fit_label("user:", user.email))
 
     def _check_csrf(self, token: str, request: Request) -> None:
         if from_another_site(request):

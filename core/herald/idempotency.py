@@ -24,6 +24,7 @@ from .models import IdempotencyRecord, utcnow, write_transaction
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+PATH_LENGTH = 500  # the column's size: the path is kept to read, the request hash is what matches
 KEEP_FOR = dt.timedelta(hours=24)
 # A record still "in progress" after this long belongs to a request whose process died; the key
 # may then be used again.
@@ -67,8 +68,9 @@ def begin(workspace_id: int, key: str) -> Response | None:
     for _ in range(2):
         try:
             with write_transaction():
-                IdempotencyRecord.create(workspace=workspace_id, key=key, method=request.method, path=request.path,
-                                         request_hash=request_hash, created_at=now, expires_at=now + KEEP_FOR)
+                IdempotencyRecord.create(workspace=workspace_id, key=key, method=request.method,
+                                         path=request.path[:PATH_LENGTH], request_hash=request_hash, created_at=now,
+                                         expires_at=now + KEEP_FOR)
             return None
         except pw.IntegrityError:
             pass
