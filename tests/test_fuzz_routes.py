@@ -37,7 +37,10 @@ BODIES = [
      b'--x\r\nContent-Disposition: form-data; name="file"; filename="a\x00.jpg"\r\n'
      b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0\x00\x10JFIF\x00\r\n--x--\r\n"),
 ]
-QUERIES = ["", "?limit=-1&cursor=zz&status=nope&from=yesterday&to=2026-13-45&page=x&since=1e999", "?cursor=%00"]
+QUERIES = ["", "?limit=-1&cursor=zz&status=nope&from=yesterday&to=2026-13-45&page=x&since=1e999",
+           "?limit=99999999999999999999&offset=-5&period=0&client_id=1e5&platform=%20&cursor=-1",
+           "?period=99999999999999999999&offset=99999999999999999999&client_id=99999999999999999999&limit=0",
+           "?cursor=%00"]
 PATH_VALUES = {"int": ["1", "99999999999999999999999999"], "default": ["1", "post_1", "..%2F..", "%00"]}
 # What answers without credentials (logging out without a session is not an error).
 PUBLIC_PATHS = {"/health", "/openapi.json", "/api/logout"}
