@@ -130,3 +130,77 @@ def what_is_wrong(response, path: str) -> str | None:
     if set(body or {}) != {"error"} or not isinstance(error, dict) or not error.get("code") or not error.get("message"):
         return f"{response.status_code} outside the envelope: {response.get_data(as_text=True)[:200]}"
     return None
+
+
+def test_bodies_at_the_edges_of_their_schemas_are_never_a_500(fuzz_app, make_tenant):
+    """Each documented JSON body, built from its own schema at the edges: the longest strings (in
+    two-byte characters), the smallest and largest integers, the most items, each enum value, null
+    where allowed. A value the schema lets through must never fail further in (a column too short,
+    an overflow): the answer is a success or an error in the envelope."""
+    tenant = make_tenant("Edge Agency")
+    client = fuzz_app.test_client()
+    client.post("/api/webhooks", json={"action": "create_post", "client_id": tenant.client.id, "caption": "x",
+                                       "platforms": "instagram"}, headers=tenant.headers)
+    client.post("/api/campaigns", json={"client_id": tenant.client.id, "name": "Spring"}, headers=tenant.headers)
+    spec = client.get("/openapi.json").get_json()
+    problems, sent, succeeded = [], 0, 0
+    for path, operations in spec["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "1", path.replace("{post_id}", "post_1") if path.startswith("/v1") else path)
+        for method, operation in operations.items():
+            content = ((operation.get("requestBody") or {}).get("content") or {}).get("application/json")
+            if not content:
+                continue
+            for variant in range(4):
+                body = edge_instance(content["schema"], (spec,), variant)
+                response = client.open(concrete, method=method.upper(), json=body, headers=tenant.headers)
+                sent += 1
+                succeeded += response.status_code < 300
+                problem = what_is_wrong(response, concrete)
+                if problem:
+                    problems.append(f"{method.upper()} {concrete} variant {variant}: {problem}")
+    assert not problems, "\n".join(problems[:40])
+    assert sent > 60 and succeeded > 10, (sent, succeeded)  # the bodies were found, and many were taken
+
+
+def edge_instance(schema: dict, roots: tuple[dict, ...], variant: int):
+    """A value for ``schema`` at one of its edges: ``variant`` 0 and 2 the smallest, 1 and 3 the largest.
+    ``roots`` are the documents a ``$ref`` may point into, innermost first (a schema's own ``$defs``,
+    then the OpenAPI document's components)."""
+    if not isinstance(schema, dict):  # true: anything goes
+        return None
+    if "$ref" in schema:
+        for root in roots:
+            target = root
+            for part in schema["$ref"].removeprefix("#/").split("/"):
+                target = target.get(part) if isinstance(target, dict) else None
+            if isinstance(target, dict):
+                return edge_instance(target, (target, *roots), variant)
+        raise AssertionError(f"unresolved {schema['$ref']}")
+    if "$defs" in schema:
+        roots = (schema, *roots)
+    for key in ("oneOf", "anyOf"):
+        if key in schema:
+            return edge_instance(schema[key][variant % len(schema[key])], roots, variant)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][variant % len(schema["enum"])]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = kind[-1] if variant == 3 else next(item for item in kind if item != "null")
+    largest = variant % 2 == 1
+    if kind == "object" or "properties" in schema:
+        return {name: edge_instance(item, roots, variant) for name, item in schema.get("properties", {}).items()}
+    if kind == "array":
+        count = schema.get("maxItems", 3) if largest else max(schema.get("minItems", 1), 1)
+        return [edge_instance(schema.get("items", {}), roots, variant) for _ in range(min(count, 50))]
+    if kind == "integer":
+        return schema.get("maximum", 2**62) if largest else schema.get("minimum", 0)
+    if kind == "boolean":
+        return largest
+    if kind == "string":
+        if "pattern" in schema or "format" in schema:
+            return "x"  # the schema's own refusal is not what this test is about
+        return "\N{LATIN SMALL LETTER E WITH ACUTE}" * (schema.get("maxLength", 300) if largest
+                                                        else max(schema.get("minLength", 1), 1))
+    return None
