@@ -38,7 +38,6 @@ LABEL_LENGTH = 200  # the columns that keep who acted (PostVersion.actor, PostCo
 SESSION_CSRF = "csrf"  # the purpose of a session's CSRF value (see csrf_value)
 
 
-
 def fit_label(prefix: str, name: str, suffix: str = "") -> str:
     """``prefix + name + suffix`` in at most :data:`LABEL_LENGTH` characters, the name cut short (with an
     ellipsis) when it is longer: a key named with 200 characters, or a long e-mail address, must still
@@ -47,6 +46,7 @@ def fit_label(prefix: str, name: str, suffix: str = "") -> str:
     if len(name) > room:
         name = name[:room - 1] + "\N{HORIZONTAL ELLIPSIS}"
     return prefix + name + suffix
+
 
 @dataclasses.dataclass(frozen=True)
 class Principal:

@@ -34,6 +34,7 @@ from herald_facebook.graph import (
     parse_time,
     require_scopes,
     require_valid,
+    same_text,
     token_expiry,
     token_health,
     utcnow,
@@ -42,11 +43,6 @@ from herald_facebook.graph import (
 MATCH_SLACK = dt.timedelta(seconds=60)  # clock difference allowed between Herald and Meta
 RECENT_POSTS = 25
 FACEBOOK = "https://www.facebook.com"
-
-
-def same_text(first: str | None, second: str | None) -> bool:
-    """Whether two post texts are the same once whitespace is normalised."""
-    return " ".join((first or "").split()) == " ".join((second or "").split())
 
 
 def post_problem(post: PostRef) -> str | None:

@@ -9,7 +9,7 @@ so that a comment Meta took without saying so (code 1 or 2, or a lost answer) is
 from __future__ import annotations
 
 from herald.platforms import PlatformRejected
-from herald_facebook.graph import GraphClient, GraphError
+from herald_facebook.graph import GraphClient, GraphError, same_text
 
 PAGE_SIZE = 100  # the most the comments edge gives per page
 MAX_PAGES = 20  # 2,000 comments: a first comment made minutes ago is far inside that
@@ -32,7 +32,6 @@ def find_own(client: GraphClient, object_id: str, message: str, author_id: str, 
     request (``order`` for Pages). Raises :class:`PlatformRejected` when the comments are too many
     to read through (then nobody can say it is not there), and the platform errors of a failed read.
     """
-    wanted = normalise(message)
     after = None
     for _ in range(MAX_PAGES):
         page_params = dict(params, fields=f"id,{text_field},from", limit=PAGE_SIZE)
@@ -43,7 +42,7 @@ def find_own(client: GraphClient, object_id: str, message: str, author_id: str, 
         except GraphError as err:
             raise err.platform_error() from None
         for item in answer.get("data", []):
-            if str((item.get("from") or {}).get("id")) == author_id and normalise(item.get(text_field)) == wanted:
+            if str((item.get("from") or {}).get("id")) == author_id and same_text(item.get(text_field), message):
                 return str(item["id"])
         paging = answer.get("paging") or {}
         after = (paging.get("cursors") or {}).get("after")
@@ -51,8 +50,3 @@ def find_own(client: GraphClient, object_id: str, message: str, author_id: str, 
             return None
     raise PlatformRejected(f"There are more than {MAX_PAGES * PAGE_SIZE} comments under {object_id}: "
                            "Herald could not read through them to see whether its comment is there.")
-
-
-def normalise(text: str | None) -> str:
-    """Comment text compared the way Meta may give it back (whitespace runs collapsed)."""
-    return " ".join((text or "").split())

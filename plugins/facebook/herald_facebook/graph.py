@@ -113,6 +113,14 @@ class GraphClient:
         return parsed if isinstance(parsed, dict) else {"data": parsed}
 
 
+# -- text ---------------------------------------------------------------------------------------
+
+def same_text(first: str | None, second: str | None) -> bool:
+    """Whether two texts (a caption, a comment) are the same once whitespace is normalised, as Meta
+    may give them back."""
+    return " ".join((first or "").split()) == " ".join((second or "").split())
+
+
 # -- time ---------------------------------------------------------------------------------------
 
 def utcnow() -> dt.datetime:

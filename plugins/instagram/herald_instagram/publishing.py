@@ -25,7 +25,7 @@ from typing import Any
 
 from herald.outcomes import PublishOutcome
 from herald.platforms import PublishingQuota, TaskContext
-from herald_facebook.graph import GraphClient, GraphError, graph_time, parse_time, utcnow
+from herald_facebook.graph import GraphClient, GraphError, graph_time, parse_time, same_text, utcnow
 from herald_facebook.graph_errors import NOT_READY, QUOTA, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
 from herald_instagram import containers
 
@@ -39,11 +39,6 @@ RECENT_MEDIA = 25
 QUOTA_PROBES = (1, 3, 6, 12)  # hours: "will a slot be free by then?" asked in this order
 FORGET = {"container_id": None, "container_created_at": None, "publish_requested_at": None, "children": [],
           "children_created_at": None}
-
-
-def same_text(first: str | None, second: str | None) -> bool:
-    """Whether two captions are the same once whitespace is normalised."""
-    return " ".join((first or "").split()) == " ".join((second or "").split())
 
 
 def read_quota(client: GraphClient, ig_id: str) -> PublishingQuota | None:
