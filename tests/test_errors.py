@@ -1,6 +1,8 @@
 """Every error a client can cause is the one envelope with the right status; never HTML, never a 500
 for bad input."""
 
+import sys
+
 import pytest
 
 from conftest import assert_error
@@ -159,13 +161,25 @@ def test_json_nested_too_deeply_is_a_400_not_a_500(client, tenant, headers):
     assert "nested too deeply" in error["message"]
 
 
-def test_a_nul_deep_down_is_found_without_exhausting_the_stack(client, tenant):
+def test_a_nul_deep_down_is_named_by_its_whole_path(client, tenant):
     body = '{"caption": ' + '{"a": ' * 900 + '"x\\u0000"' + "}" * 900 + "}"
     response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
     if response.status_code == 400 and "nested too deeply" in response.get_json()["error"]["message"]:
         pytest.skip("this Python's JSON parser stops before 900 levels")
     error = assert_error(response, 400, "validation_error")
     assert error["field"] == "caption." + ".".join(["a"] * 900)
+
+
+def test_the_walk_for_unstorable_text_does_not_use_python_recursion():
+    """From Python 3.12 the JSON parser's nesting limit is no longer Python's recursion limit, so a
+    body can be deeper than a recursive walk could go: the walk keeps its own stack."""
+    from herald.unstorable import first_unstorable
+
+    value = "x\u0000"
+    for _ in range(5 * sys.getrecursionlimit()):
+        value = {"a": [value]}
+    path, message = first_unstorable(value)
+    assert path == ".".join(["a.0"] * 5 * sys.getrecursionlimit()) and "NUL" in message
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
