@@ -23,7 +23,7 @@ from herald.models import Client, Workspace, db, open_database
 schemas.CROSSCHECK = True  # every request the tests validate checks jsonschema-rs against jsonschema
 TEST_REDIS_URL = os.environ.get("HERALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES")
-pytest_plugins = ("ai_drive",)  # fixtures of the AI tests: gemini, ai_app, api
+pytest_plugins = ("ai_drive", "serve_drive")  # fixtures of the AI tests (gemini, ai_app, api); of herald processes
 
 
 @pytest.fixture(scope="session")

@@ -3,26 +3,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import http.client
 import json
 import logging
 import os
 import re
 import select
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import redis
 from redis_server import free_port
+from serve_drive import HERALD, START_TIMEOUT, call, output, wait_for_health
 
 import herald.models
-from conftest import TEST_REDIS_URL, assert_error
+from conftest import assert_error
 from herald import logs
 from herald.app import create_app
 from herald.auth import digest
@@ -30,13 +27,6 @@ from herald.cli import cli
 from herald.config import Config
 from herald.models import ApiKey, Client, User, Workspace, db
 from herald.queue import get_queue
-
-# The console script next to the test's Python, as installed; ``python -m herald.cli`` otherwise.
-_SCRIPT = Path(sys.executable).with_name("herald")
-HERALD = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "herald.cli"]
-# Seconds for a command to answer. They take about one on an idle machine, several while other test
-# runs load both cores; waiting returns as soon as the command answers, so a long limit costs nothing.
-START_TIMEOUT = 30.0
 
 
 @pytest.fixture(autouse=True)
@@ -236,74 +226,6 @@ def test_demo_curl_example_creates_a_post(herald_cmd, client):
 
 
 # -- serve, worker and run as processes -----------------------------------------------------------
-
-
-@pytest.fixture
-def herald_env(config, redis_client, tmp_path) -> dict[str, str]:
-    """The environment of a ``herald`` process using the test's database, data directory and Redis."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("HERALD_")}
-    env.update(HERALD_DATA_DIR=str(config.data_dir), HERALD_DATABASE_URL=config.database_url,
-               HERALD_REDIS_URL=TEST_REDIS_URL, HERALD_SECRET_KEY=config.secret_key, HERALD_INSECURE_COOKIES="1",
-               # gunicorn's control socket goes to $XDG_RUNTIME_DIR: keep it away from other gunicorns.
-               XDG_RUNTIME_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    return env
-
-
-@pytest.fixture
-def start_herald(tmp_path):
-    """Factory: start ``herald ARGS…`` in a session of its own; anything left is killed afterwards."""
-    started: list[subprocess.Popen] = []
-
-    def start(*args, env: dict[str, str]) -> subprocess.Popen:
-        log_path = tmp_path / f"herald-{len(started)}.log"
-        with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
-            process = subprocess.Popen([*HERALD, *map(str, args)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
-        process.log_path = log_path
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # its own process group: only what the test started
-            process.wait(timeout=10)
-
-
-def output(process: subprocess.Popen) -> str:
-    """What the process printed so far."""
-    return process.log_path.read_text(errors="replace")
-
-
-def call(port: int, method: str, path: str, payload: dict | None = None, headers=None) -> tuple[int, dict]:
-    """One HTTP request to 127.0.0.1:``port``; returns the status and the JSON body."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        body = json.dumps(payload) if payload is not None else None
-        connection.request(method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
-
-
-def wait_for_health(process: subprocess.Popen, port: int, timeout: float = START_TIMEOUT) -> dict:
-    """Poll ``GET /health`` until it answers 200; fails early when the process exits."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            status, body = call(port, "GET", "/health")
-            if status == 200:
-                return body
-            last = (status, body)
-        except OSError as exc:  # not listening yet
-            last = exc
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=0.05)  # returns at once when the process dies
-            pytest.fail(f"herald exited with {process.returncode} before /health answered:\n{output(process)}")
-    pytest.fail(f"/health did not answer 200 within {timeout} s (last: {last}):\n{output(process)}")
 
 
 def descendants(pid: int) -> set[int]:

@@ -20,6 +20,7 @@ from .errors import register_error_handlers
 from .ids import IdConverter
 from .models import bind_database, db
 from .plugins import PluginRegistry, get_plugin_manager, install_sink_dispatcher
+from .request_body import guard_request_bodies
 from .schemas import SchemaStore
 
 log = logging.getLogger("herald")
@@ -69,6 +70,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         TESTING=config.testing,
     )
     app.json.sort_keys = False
+    app.wsgi_app = guard_request_bodies(app.wsgi_app)  # a body the server cannot read is a 400, not a 500
     if config.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -200,6 +200,7 @@ def serve(host, port, workers):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "herald.serving.JsonErrorsSyncWorker")  # its own refusals in JSON too
             self.cfg.set("accesslog", "-")
             self.cfg.set("loglevel", config.log_level.lower())  # its start-up lines are Herald's
 

@@ -11,7 +11,10 @@ import logging
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+
+from . import request_body
+from .request_body import UnreadableBody
 
 log = logging.getLogger("herald.errors")
 
@@ -130,6 +133,10 @@ def _from_http_exception(exc: HTTPException) -> HeraldError:
         413: "The request body is larger than this endpoint accepts.",
     }
     message = messages.get(status) or exc.description or exc.name
+    if isinstance(exc, (UnreadableBody, ClientDisconnected)):  # the HTTP message itself, not its content
+        code = request_body.CODE
+        if isinstance(exc, ClientDisconnected):
+            message = "The request body ended before its Content-Length. Send it again, whole."
     headers = {}
     if status == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(sorted(exc.valid_methods))
