@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, g, jsonify, request
+import peewee as pw
+from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from . import request_body
+from . import db_errors, request_body
 from .request_body import UnreadableBody
 
 log = logging.getLogger("herald.errors")
@@ -119,6 +120,10 @@ def error_response(error: HeraldError) -> Response:
     response.status_code = error.status
     for name, value in error.headers.items():
         response.headers[name] = value
+    if "Retry-After" in error.headers and has_request_context():
+        # flask-limiter rewrites Retry-After on every response (to its window's reset when later);
+        # the app's last after_request puts this one back.
+        g.retry_after = error.headers["Retry-After"]
     return response
 
 
@@ -192,6 +197,18 @@ def register_error_handlers(app: Flask) -> None:
             if name in original.headers and name not in response.headers:
                 response.headers[name] = original.headers[name]
         return response
+
+    @app.errorhandler(pw.OperationalError)
+    @app.errorhandler(pw.InterfaceError)
+    def _database_error(exc: pw.DatabaseError):
+        if not db_errors.is_unavailable(exc):
+            return _unexpected(exc)
+        log.warning("database unavailable in %s %s (request %s): %s", request.method, request.path,
+                    getattr(g, "request_id", "-"), exc)
+        wait = db_errors.RETRY_AFTER_SECONDS
+        return error_response(HeraldError(f"The database is not answering. Retry in {wait} seconds.",
+                                          code="database_unavailable", status=503,
+                                          headers={"Retry-After": str(wait)}))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
