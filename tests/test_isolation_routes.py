@@ -256,6 +256,8 @@ def body_calls(ids: Ids, own: Ids):
         ("POST", "/api/intelligence/score", {"post_id": ids.post}),
         ("POST", "/api/intelligence/score", {"caption": "x", "client_id": ids.client}),
         ("POST", "/api/intelligence/analyze-performance", {"client_id": ids.client}),
+        ("GET", f"/v1/posts?client_id={ids.client}", None),
+        ("GET", f"/v1/posts?campaign_id={ids.campaign}", None),
         ("GET", f"/api/campaigns?client_id={ids.client}", None),
         ("GET", f"/api/export/posts?client_id={ids.client}", None),
         ("GET", f"/api/analytics/export?client_id={ids.client}", None),

@@ -611,6 +611,37 @@ def test_list_posts_total_filters_and_pagination(client, tenant, platform, redis
     assert set(first) >= {"id", "content", "status", "platforms", "created_at"}
 
 
+def test_list_posts_by_client_and_by_campaign(client, tenant, make_tenant, platform):
+    account = connect(client, tenant)
+    bakery = client.post("/api/clients", json={"name": "Bakery"}, headers=tenant.headers).get_json()["client"]["id"]
+    spring = client.post("/api/campaigns", json={"name": "Spring", "client_id": tenant.client.id},
+                         headers=tenant.headers).get_json()["campaign"]["id"]
+    later = (utcnow() + dt.timedelta(days=1)).isoformat() + "Z"
+    in_campaign, plain, bakerys, no_client = (
+        publish(client, tenant, accounts=[account], schedule=later, content=content, **fields).get_json()["id"]
+        for content, fields in (("Spring", {"client_id": tenant.client.id, "campaign_id": spring}),
+                                ("Plain", {"client_id": tenant.client.id}), ("Bread", {"client_id": bakery}),
+                                ("Nobody's", {})))
+
+    def listed(query: str) -> tuple[int, list[str]]:
+        body = client.get(f"/v1/posts?{query}", headers=tenant.headers).get_json()
+        return body["total"], [post["id"] for post in body["posts"]]
+
+    assert listed(f"client_id={tenant.client.id}") == (2, [plain, in_campaign])
+    assert listed(f"client_id={bakery}") == (1, [bakerys])
+    assert listed(f"campaign_id={spring}") == (1, [in_campaign])
+    assert listed(f"client_id={bakery}&campaign_id={spring}") == (0, [])
+    assert listed("")[0] == 4 and no_client in listed("")[1]
+    for query, status, code, field in (("client_id=abc", 400, "validation_error", "client_id"),
+                                       ("campaign_id=-1", 400, "validation_error", "campaign_id"),
+                                       ("client_id=999", 404, "not_found", "client_id"),
+                                       ("campaign_id=999", 404, "not_found", "campaign_id")):
+        assert_error(client.get(f"/v1/posts?{query}", headers=tenant.headers), status, code, field)
+    rival = make_tenant("Rival")  # another workspace's client or campaign is not found, never listed
+    assert_error(client.get(f"/v1/posts?client_id={tenant.client.id}", headers=rival.headers), 404, "not_found")
+    assert_error(client.get(f"/v1/posts?campaign_id={spring}", headers=rival.headers), 404, "not_found")
+
+
 def test_another_workspace_sees_nothing(client, tenant, make_tenant, platform, redis_client):
     account = connect(client, tenant)
     body = publish(client, tenant, accounts=[account]).get_json()

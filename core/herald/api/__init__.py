@@ -166,15 +166,26 @@ def client_arg(*, required: bool = False) -> Client | None:
     although ``required``; 404 ``not_found`` when no client of the workspace has it (another
     workspace's and archived clients included).
     """
-    raw = request.args.get("client_id", "")
-    if raw == "":
-        if required:
-            raise ValidationError("client_id is required.", field="client_id")
+    raw = id_arg("client_id", required=required)
+    if raw is None:
         return None
-    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise ValidationError("client_id must be a positive whole number.", field="client_id")
     client_id = ids.parse_id(raw)
     if client_id is None:  # more digits than any id has
         raise NotFound(f"No client {raw} in this workspace.", field="client_id")
     return get_client(g.principal.workspace_id, client_id)
+
+
+def id_arg(name: str, *, required: bool = False) -> str | None:
+    """The query parameter ``name`` holding a positive whole number (as sent), or None when absent.
+
+    400 ``validation_error`` naming it when it is anything else, or absent although ``required``.
+    """
+    raw = request.args.get(name, "")
+    if raw == "":
+        if required:
+            raise ValidationError(f"{name} is required.", field=name)
+        return None
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ValidationError(f"{name} must be a positive whole number.", field=name)
+    return raw

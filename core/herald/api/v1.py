@@ -4,10 +4,10 @@ from flask import Blueprint, g, jsonify, request
 
 from .. import accounts, publishing
 from .. import publish_csv as publish_csv_reader
-from ..campaigns import campaign_for_post
+from ..campaigns import campaign_for_post, get_campaign
 from ..errors import UnsupportedMediaType, ValidationError
 from ..models import Account, Post, PublishTask
-from . import endpoint, int_arg, raw_body, state
+from . import client_arg, endpoint, id_arg, int_arg, raw_body, state
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -74,11 +74,18 @@ def _published(post: Post, when, warnings: list[dict]) -> dict:
 @endpoint(bp, "/posts", ("GET",), summary="List the workspace's posts with status, schedule and platforms",
           scope="posts:read",
           query=(("status", "string", "filter by status"), ("platform", "string", "filter by platform"),
+                 ("client_id", "integer", "filter by client"), ("campaign_id", "integer", "filter by campaign"),
                  ("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
                  ("page", "integer", "page number (instead of cursor), from 1")))
 def list_posts():
     """Newest first; ``total`` counts every match. Page with ``cursor`` (or ``page``)."""
     query = Post.select().where(Post.workspace == g.principal.workspace_id)
+    client = client_arg()
+    if client is not None:
+        query = query.where(Post.client == client.id)
+    campaign_id = id_arg("campaign_id")
+    if campaign_id is not None:
+        query = query.where(Post.campaign == get_campaign(g.principal.workspace_id, campaign_id).id)
     status = request.args.get("status")
     if status:
         if status not in POST_STATUSES:
