@@ -1,4 +1,5 @@
-"""Requests broken at the HTTP level, sent as raw bytes to a real ``herald serve`` (gunicorn).
+"""Requests broken at the HTTP level, sent as raw bytes to a real ``herald serve`` (gunicorn), and a
+download slower than gunicorn's worker timeout.
 
 The test client cannot send these: a malformed chunked body, a body cut short, a request line that is
 not HTTP, a URL or headers over gunicorn's limits. Each must be answered in the error envelope with
@@ -7,8 +8,12 @@ the right status, never a 500, an HTML page or a traceback in the log, and must 
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import socket
+import time
+import zipfile
 
 import pytest
 from redis_server import free_port
@@ -142,3 +147,47 @@ def test_requests_gunicorn_refuses_are_answered_in_the_envelope(server, request_
     message = assert_envelope(exchange(port, request_bytes), status, code)
     assert words in message, message
     assert "<html>" not in output(process)
+
+
+def test_a_download_slower_than_the_worker_timeout_arrives_whole(herald_env, start_herald, tenant):
+    """A sync worker busy longer than gunicorn's timeout is killed mid-response (the client got a cut
+    zip under a 200); herald serve's threaded workers keep answering the arbiter while a thread sends."""
+    port = free_port()
+    process = start_herald("serve", "--port", port, "--workers", 1, "--timeout", 3, env=herald_env)
+    wait_for_health(process, port)
+    picture = b"\x89PNG\r\n\x1a\n" + os.urandom(12 * 2**20)  # random: the zip cannot make it smaller
+    form = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + picture + b"\r\n--b--\r\n")
+    upload = post_request("/api/media", tenant.key, "multipart/form-data; boundary=b",
+                          f"Content-Length: {len(form)}\r\n".encode(), form)
+    assert exchange(port, upload)[0] == 201
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # before connecting: a small window
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(f"GET /api/account/export HTTP/1.1\r\nHost: herald.test\r\nX-API-Key: {tenant.key}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        started, answer = time.monotonic(), b""
+        while chunk := sock.recv(64 * 1024):
+            answer += chunk
+            time.sleep(0.03)  # a slow client: about 2 MB/s, so the download outlasts the 3 s timeout
+        took = time.monotonic() - started
+    assert took > 4, f"the download took {took:.1f} s: not slower than the timeout, the test shows nothing"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    archive = zipfile.ZipFile(io.BytesIO(dechunked(body) if b"chunked" in head.lower() else body))
+    assert archive.testzip() is None
+    [stored] = [name for name in archive.namelist() if name.startswith("media/")]
+    assert archive.read(stored) == picture
+    assert "was sent SIGKILL" not in output(process) and "WORKER TIMEOUT" not in output(process)
+
+
+def dechunked(body: bytes) -> bytes:
+    """The payload of a chunked HTTP body."""
+    payload, rest = b"", body
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return payload
+        payload, rest = payload + rest[:size], rest[size + 2:]

@@ -187,9 +187,13 @@ def plugins_disable(workspace, name):
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Default: HERALD_PORT or 5000.")
-@click.option("--workers", type=int, default=2, show_default=True)
-def serve(host, port, workers):
-    """Serve the API with gunicorn."""
+@click.option("--workers", type=int, default=2, show_default=True, help="Processes.")
+@click.option("--threads", type=int, default=4, show_default=True, help="Connections each process serves at once.")
+@click.option("--timeout", type=int, default=30, show_default=True,
+              help="Seconds a worker process may stop answering gunicorn before it is restarted "
+                   "(not a limit on a request: a long download is not cut).")
+def serve(host, port, workers, threads, timeout):
+    """Serve the API with gunicorn (threaded workers, herald.serving)."""
     from gunicorn.app.base import BaseApplication
 
     config = _config()
@@ -200,7 +204,9 @@ def serve(host, port, workers):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "herald.serving.JsonErrorsSyncWorker")  # its own refusals in JSON too
+            self.cfg.set("worker_class", "herald.serving.HeraldWorker")  # threaded; its own refusals in JSON
+            self.cfg.set("threads", threads)
+            self.cfg.set("timeout", timeout)
             self.cfg.set("accesslog", "-")
             self.cfg.set("loglevel", config.log_level.lower())  # its start-up lines are Herald's
 

@@ -1,20 +1,27 @@
-"""gunicorn's sync worker, answering the requests gunicorn itself refuses in Herald's error envelope.
+"""The gunicorn worker ``herald serve`` runs: threaded, and answering in Herald's error envelope the
+requests gunicorn itself refuses.
+
+Threaded (gunicorn's ``gthread``): each worker process serves ``--threads`` connections at once, so a
+slow client holds one thread rather than a whole process, and a request may take as long as it needs.
+gunicorn's ``timeout`` is then about the worker answering its arbiter, not about one request: with
+sync workers, a download taking longer than the timeout (the account export, with its media, over a
+slow link) had its worker killed in the middle and the client got a truncated file under a 200.
+Herald is thread-safe per request: database connections are per thread (peewee's pool), the SQLite
+write lock is taken on a descriptor of each thread's own (:mod:`herald.writelock`), and the
+process-wide caches and rate-limit leases take their locks.
 
 Some requests never reach the application: a request line that is not HTTP (a byte that is not
 ASCII in the path), a URL over gunicorn's ``limit_request_line`` (4094 bytes), too many or too large
-headers, an unsupported ``Transfer-Encoding``. gunicorn answers those itself, with an HTML page.
-:class:`JsonErrorsSyncWorker` (what ``herald serve`` runs) answers them with the same status in
-``{"error": {"code", "message"}}``, like every other error of the API.
+headers. gunicorn answers those itself, with an HTML page. :class:`HeraldWorker` answers them with
+the same status in ``{"error": {"code", "message"}}``, like every other error of the API.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 
 from gunicorn import util
-from gunicorn.workers.sync import SyncWorker
+from gunicorn.workers.gthread import ThreadWorker
 
 # The envelope's code for each status gunicorn answers by itself.
 CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
@@ -39,21 +46,11 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     util.write_nonblock(sock, error_message(status_int, reason, mesg))
 
 
-@contextlib.contextmanager
-def json_error_pages() -> Iterator[None]:
-    """Within this block, gunicorn writes its error responses with :func:`write_json_error`."""
-    html_writer = util.write_error
-    util.write_error = write_json_error
-    try:
-        yield
-    finally:
-        util.write_error = html_writer
+class HeraldWorker(ThreadWorker):
+    """gunicorn's ``gthread`` worker whose own error responses (requests it refuses) are JSON."""
 
-
-class JsonErrorsSyncWorker(SyncWorker):
-    """gunicorn's ``sync`` worker whose own error responses (requests it refuses) are JSON."""
-
-    def handle_error(self, req, client, addr, exc):
-        """Answer the request that failed ``exc`` as gunicorn does, in the error envelope."""
-        with json_error_pages():
-            super().handle_error(req, client, addr, exc)
+    def init_process(self):
+        """Write gunicorn's refusals as JSON in this worker process, then serve."""
+        # Replaced once for the whole process, before any thread runs: this process serves only Herald.
+        util.write_error = write_json_error
+        super().init_process()
