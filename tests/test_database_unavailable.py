@@ -3,7 +3,6 @@ as one warning line; a mistake in SQL stays a 500 ``internal_error`` with its tr
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sqlite3
 
@@ -13,30 +12,15 @@ from redis_server import free_port
 
 from conftest import assert_error
 from herald import db_errors
-from herald.app import create_app
 from herald.models import db
 
 
-@pytest.fixture
-def broken_app(config, tmp_path):
-    """Factory: the app on a database URL that cannot be used."""
-    apps = []
-
-    def build(database_url: str):
-        app = create_app(dataclasses.replace(config, database_url=database_url))
-        apps.append(app)
-        return app
-
-    yield build
-    db.obj.close_all()
-
-
 @pytest.mark.parametrize("where", ["postgresql", "sqlite"])
-def test_requests_to_a_database_that_does_not_answer_are_503_with_retry_after(broken_app, tenant, tmp_path, caplog,
+def test_requests_to_a_database_that_does_not_answer_are_503_with_retry_after(build_app, tenant, tmp_path, caplog,
                                                                               where):
     url = (f"postgresql://postgres@127.0.0.1:{free_port()}/herald" if where == "postgresql"
            else f"sqlite:///{tmp_path / 'no-such-directory' / 'herald.db'}")
-    client = broken_app(url).test_client()
+    client = build_app(database_url=url).test_client()
     caplog.set_level(logging.WARNING, logger="herald")
     calls = [("POST", "/api/webhooks", {"action": "list_posts", "client_id": 1}),
              ("POST", "/api/webhooks", {"action": "create_post", "client_id": 1, "caption": "Waiting"}),

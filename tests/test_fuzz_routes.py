@@ -11,6 +11,7 @@ import dataclasses
 import re
 
 import pytest
+import route_paths
 
 from herald.app import create_app
 from herald.models import db
@@ -58,12 +59,7 @@ def fuzz_app(config):
 
 def concrete_paths(rule) -> list[str]:
     """``rule`` with its placeholders filled in each way :data:`PATH_VALUES` gives."""
-    paths = [rule.rule]
-    for converter, name in re.findall(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", rule.rule):
-        values = PATH_VALUES.get(converter, PATH_VALUES["default"])
-        pattern = re.compile(r"<(?:\w+(?:\([^)]*\))?:)?" + name + ">")
-        paths = [pattern.sub(value, path, count=1) for path in paths for value in values]
-    return paths
+    return route_paths.fill(rule.rule, lambda converter, name: PATH_VALUES.get(converter, PATH_VALUES["default"]))
 
 
 def test_no_route_answers_a_500_or_an_error_outside_the_envelope(fuzz_app, make_tenant):

@@ -15,10 +15,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import re
 import zipfile
 
 import pytest
+import route_paths
 from portal_support import gradient_png, later
 
 from herald import portal
@@ -224,12 +224,7 @@ def test_another_workspaces_ids_in_a_path_are_404_and_change_nothing(app, client
 
 def concrete(rule: str, values: dict[str, list[str]], own_portal_token: str) -> list[str]:
     """``rule`` with each placeholder filled in every way ``values`` gives (``token``: B's portal link)."""
-    paths = [rule]
-    for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule):
-        placeholder = f"<{converter}:{name}>" if converter else f"<{name}>"
-        options = [own_portal_token] if name == "token" else values[name]
-        paths = [path.replace(placeholder, option) for path in paths for option in options]
-    return paths
+    return route_paths.fill(rule, lambda converter, name: [own_portal_token] if name == "token" else values[name])
 
 
 def body_calls(ids: Ids, own: Ids):

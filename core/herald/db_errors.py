@@ -17,7 +17,7 @@ import peewee as pw
 RETRY_AFTER_SECONDS = 5
 
 # SQLite's primary result codes (the low byte of the extended code) for a database that cannot be
-# used now: BUSY, LOCKED, READONLY, IOERR, CORRUPT is not here (not transient), FULL, CANTOPEN, PROTOCOL.
+# used now: BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL. Not CORRUPT: retrying cannot help.
 SQLITE_UNAVAILABLE = frozenset({5, 6, 8, 10, 13, 14, 15})
 
 

@@ -15,7 +15,6 @@ from flask import Flask, Response, current_app, g, has_request_context, jsonify,
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from . import db_errors, request_body
-from .request_body import UnreadableBody
 
 log = logging.getLogger("herald.errors")
 
@@ -138,7 +137,7 @@ def _from_http_exception(exc: HTTPException) -> HeraldError:
         413: "The request body is larger than this endpoint accepts.",
     }
     message = messages.get(status) or exc.description or exc.name
-    if isinstance(exc, (UnreadableBody, ClientDisconnected)):  # the HTTP message itself, not its content
+    if isinstance(exc, (request_body.UnreadableBody, ClientDisconnected)):  # the HTTP message itself, not its content
         code = request_body.CODE
         if isinstance(exc, ClientDisconnected):
             message = "The request body ended before its Content-Length. Send it again, whole."
