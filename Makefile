@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 PLUGINS := plugins/instagram plugins/facebook plugins/gemini plugins/webhooks
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 CHROMIUM := /usr/bin/chromium
+# pytest-xdist processes for make test (each takes its own Redis database below 15)
+TEST_WORKERS ?= 2
 
 .PHONY: run test install browser lint bench clean
 
@@ -35,10 +37,10 @@ browser:
 
 test: install browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests
 	@if $(BIN)/python -c "import psycopg2,sys; psycopg2.connect('$(PG_URL)', connect_timeout=3)" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_URL)) =="; \
-		HERALD_TEST_POSTGRES=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider tests; \
+		HERALD_TEST_POSTGRES=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests; \
 	else \
 		echo "WARNING: no PostgreSQL answers at $(PG_URL); the PostgreSQL run was skipped."; \
 	fi

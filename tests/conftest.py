@@ -21,7 +21,21 @@ from herald.migrate import HISTORY_TABLE, upgrade
 from herald.models import Client, Workspace, db, open_database
 
 schemas.CROSSCHECK = True  # every request the tests validate checks jsonschema-rs against jsonschema
-TEST_REDIS_URL = os.environ.get("HERALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _test_redis_url() -> str:
+    """The Redis database of this test process: ``HERALD_TEST_REDIS_URL`` (database 15 by default),
+    one database lower for each further pytest-xdist worker (gw1 gets 14), so that parallel workers
+    never flush each other's data."""
+    base = urlparse(os.environ.get("HERALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    database = int(base.path.strip("/") or 0) - int(worker.removeprefix("gw") or 0)
+    if database < 0:
+        raise RuntimeError(f"too many pytest-xdist workers for Redis databases below {base.geturl()}")
+    return base._replace(path=f"/{database}").geturl()
+
+
+TEST_REDIS_URL = _test_redis_url()
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES")
 pytest_plugins = ("ai_drive", "serve_drive")  # fixtures of the AI tests (gemini, ai_app, api); of herald processes
 

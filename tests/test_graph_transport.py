@@ -62,6 +62,7 @@ class CountingServer:
 @pytest.fixture
 def server_factory():
     servers = []
+    transport.close_all()  # connections earlier tests in this process kept are not this test's
 
     def make(**kwargs):
         servers.append(CountingServer(**kwargs))

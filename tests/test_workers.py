@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+import redis
+from redis_server import RedisServer
 from rq.exceptions import StopRequested
 
 from drive import work
@@ -12,6 +14,23 @@ from herald import workers
 from herald.auth import digest
 from herald.queue import QUEUE_NAMES, get_queue, make_worker
 from herald.workers import HeraldForkWorker, HeraldSimpleWorker, worker_class
+
+
+@pytest.fixture(scope="module")
+def private_redis():
+    """A redis-server of this module's own: the tests count the commands the server processed, which
+    other test processes (pytest-xdist workers) would add to on the shared one."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_client(private_redis):
+    """The private server's database, emptied before the test."""
+    client = redis.Redis.from_url(private_redis.url)
+    client.flushdb()
+    yield client
+    client.close()
 
 
 def _commands(redis_client) -> int:
