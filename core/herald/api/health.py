@@ -1,5 +1,8 @@
 """``GET /health``: database, Redis and queue checks (200 when all pass, 503 otherwise).
 
+The database check reads and writes (a write that changes nothing): a database that answers reads
+but refuses writes (files made read-only, a full disk, a standby) is unhealthy.
+
 The queue check tells the truth about publishing: how many jobs wait in each queue, how many
 workers consume it, and how late the most overdue task is. A task that is due while no worker
 consumes the publish queue makes the service unhealthy: posts would silently not go out.
@@ -12,7 +15,7 @@ from flask import Blueprint, jsonify
 from rq import Worker
 
 from .. import tasks
-from ..models import db, utcnow
+from ..models import db, probe_writes, utcnow
 from ..queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
 from . import endpoint, state
 
@@ -35,6 +38,17 @@ def _check(name: str, probe) -> dict:
 def _probe_database() -> None:
     db.connect(reuse_if_open=True)
     db.execute_sql("SELECT 1").fetchone()
+
+
+def _database_check() -> dict:
+    """Whether the database answers and whether it accepts writes (both must hold for ``ok``)."""
+    check = _check("database", _probe_database)
+    if not check["ok"]:
+        return {**check, "writable": False}
+    written = _check("database writes", probe_writes)
+    if not written["ok"]:
+        return {**written, "writable": False}
+    return {**check, "writable": True}
 
 
 # A task this late with workers running means they cannot keep up (or are stuck).
@@ -73,7 +87,7 @@ def _queues_check() -> dict:
 def health():
     """Check the database, Redis and the publish queues."""
     checks = {
-        "database": _check("database", _probe_database),
+        "database": _database_check(),
         "redis": _check("redis", state().redis.ping),
     }
     if checks["database"]["ok"] and checks["redis"]["ok"]:
