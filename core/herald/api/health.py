@@ -4,7 +4,9 @@ The database check reads and writes (a write that changes nothing): a database t
 but refuses writes (files made read-only, a full disk, a standby) is unhealthy.
 
 The queue check tells the truth about publishing: how many jobs wait in each queue, how many
-workers consume it, and how late the most overdue task is. A task that is due while no worker
+workers consume it (workers alive by their heartbeat, :mod:`herald.heartbeat`, not by RQ's
+registration, which outlives a killed worker and vanishes with a Redis flush), and how late the
+most overdue task is. A task that is due while no worker
 consumes the publish queue makes the service unhealthy: posts would silently not go out.
 """
 
@@ -12,9 +14,8 @@ import logging
 import time
 
 from flask import Blueprint, jsonify
-from rq import Worker
 
-from .. import tasks
+from .. import heartbeat, tasks
 from ..models import db, probe_writes, utcnow
 from ..queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
 from . import endpoint, state
@@ -60,10 +61,10 @@ def _queues_check() -> dict:
     started = time.perf_counter()
     report: dict = {"ok": True}
     try:
-        workers = Worker.all(connection=connection)
+        workers = heartbeat.live_workers(connection)
         for name in QUEUE_NAMES:
             report[name] = {"depth": len(get_queue(connection, name)),
-                            "workers": sum(1 for worker in workers if name in worker.queue_names())}
+                            "workers": sum(1 for queues in workers.values() if name in queues)}
         due = tasks.oldest_due()
     except Exception as exc:  # reported, not raised (see _check)
         log.warning("health check queues failed: %s: %s", type(exc).__name__, exc)
