@@ -10,13 +10,13 @@ import time
 
 import pytest
 from rq import Worker
+from serve_drive import START_TIMEOUT, output
 
 from drive import age_heartbeats
 from herald import heartbeat
 from herald.config import Config
 from herald.queue import QUEUE_NAMES, make_worker
 from herald.workers import HeraldSimpleWorker
-from serve_drive import START_TIMEOUT, output
 
 
 @pytest.fixture

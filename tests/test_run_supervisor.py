@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from redis_server import free_port
-
 from serve_drive import HERALD, START_TIMEOUT, output, wait_for_health
 from test_cli import descendants, terminate_and_assert_tree_exits, wait_gone
 
