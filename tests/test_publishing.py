@@ -13,6 +13,7 @@ from drive import advance, release_due, scheduled_count, sql_sent, work
 from herald import PublishOutcome, jobs
 from herald.app import create_app
 from herald.auth import create_api_key, create_user
+from herald.heartbeat import Heartbeat
 from herald.models import Account, Post, PublishTask, db, utcnow
 from herald.platforms import TokenHealth
 from herald.queue import QUEUE_NAMES, make_worker
@@ -676,7 +677,8 @@ def test_health_is_unhealthy_when_a_post_is_due_and_no_worker_consumes_the_queue
     assert queues["oldest_due_seconds"] >= 89
 
     worker = make_worker(redis_client, QUEUE_NAMES, worker_class=SimpleWorker)
-    worker.register_birth()
+    beats = Heartbeat(redis_client, worker.name, QUEUE_NAMES)
+    beats.beat()  # what `herald worker` writes as it starts
     try:
         body = client.get("/health").get_json()
         assert body["status"] == "ok" and body["checks"]["queues"]["publish"]["workers"] == 1
@@ -684,7 +686,7 @@ def test_health_is_unhealthy_when_a_post_is_due_and_no_worker_consumes_the_queue
         late = client.get("/health")
         assert late.status_code == 503 and late.get_json()["checks"]["queues"]["error"] == "Backlog"
     finally:
-        worker.register_death()
+        beats.stop()
     work(redis_client)
     assert client.get("/health").status_code == 200
 

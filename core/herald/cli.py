@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import click
 from flask.cli import FlaskGroup
 
-from . import logs
+from . import logs, supervise
 from .config import WORKER_CLASSES, Config
 
 log = logging.getLogger("herald.cli")
@@ -44,6 +44,16 @@ def cli():
 
     Settings come from HERALD_* environment variables (see the README).
     """
+
+
+def _require_schema() -> None:
+    """Stop with a clear message when the database has no schema yet (before serving or working on it)."""
+    from .migrate import has_schema
+    from .models import db
+
+    if not has_schema(db.obj):
+        raise click.ClickException("The database has no schema yet: run `herald init-db` first "
+                                   "(`herald run` creates it by itself).")
 
 
 def _workspace(ref: str):
@@ -198,6 +208,7 @@ def serve(host, port, workers, threads, timeout):
 
     config = _config()
     logs.configure(config)
+    _require_schema()
     port = port or config.port
 
     class HeraldServer(BaseApplication):
@@ -224,12 +235,15 @@ def serve(host, port, workers, threads, timeout):
                    "(default: HERALD_WORKER_CLASS, else simple).")
 def worker(queues, burst, worker_class):
     """Run an RQ worker (with the scheduler) on Herald's queues."""
+    from .heartbeat import Heartbeat
     from .models import db
     from .queue import QUEUE_NAMES, make_worker
     from .workers import worker_class as worker_class_for
 
     state = _state()
     logs.configure(state.config)
+    _require_schema()
+    supervise.forks_die_with_parent()  # RQ's scheduler child and fork work-horses end with this process
     # Forked work-horses must not inherit an open database connection from this process.
     db.close_all()
     kind = worker_class or state.config.worker_class
@@ -237,7 +251,9 @@ def worker(queues, burst, worker_class):
     names = queues or QUEUE_NAMES
     log.info("Worker consuming %s (%s worker, with the scheduler)%s", ", ".join(names), kind,
              " until the queues are empty" if burst else "")
-    make_worker(state.redis, names, worker_class=chosen).work(with_scheduler=True, burst=burst)
+    rq_worker = make_worker(state.redis, names, worker_class=chosen)
+    with Heartbeat(state.redis, rq_worker.name, names, state.config.worker_heartbeat_seconds):
+        rq_worker.work(with_scheduler=True, burst=burst)
 
 
 @cli.command("cron")
@@ -248,6 +264,7 @@ def cron():
     state = _state()
     config = state.config
     logs.configure(config)
+    _require_schema()
     log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s",
              _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
              _every(config.engagement_pull_interval_seconds))
@@ -290,7 +307,8 @@ def start_private_redis(config: Config) -> tuple[subprocess.Popen, str]:
     directory.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory), "--appendonly", "yes",
-         "--save", "", "--maxmemory-policy", "noeviction", "--logfile", str(directory / "redis.log")])
+         "--save", "", "--maxmemory-policy", "noeviction", "--logfile", str(directory / "redis.log")],
+        preexec_fn=supervise.die_with_parent)
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):
         if _redis_answers(url):
@@ -312,40 +330,51 @@ def _port_free(port: int) -> bool:
 @cli.command("run")
 @click.option("--port", type=int, default=None, help="Default: HERALD_PORT or 5000.")
 def run(port):
-    """Run everything on one machine: web (gunicorn), a worker with the scheduler, cron, and Redis if needed."""
+    """Run everything on one machine: web (gunicorn), a worker with the scheduler, cron, and Redis if needed.
+
+    Creates or upgrades the database schema first. A process that dies is started again (see
+    herald.supervise); every process ends with this one.
+    """
+    from .migrate import upgrade
+    from .models import db
+
     config = _config()
     logs.configure(config)
     env = dict(os.environ)
-    children: list[subprocess.Popen] = []
+    redis_server: subprocess.Popen | None = None
+    children: list[supervise.Child] = []
 
     def stop(status: int = 0):
         for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            child.stop()
+        if redis_server is not None and redis_server.poll() is None:
+            redis_server.terminate()
+            redis_server.wait(timeout=10)
         sys.exit(status)
 
     # Installed before anything starts, so a signal during start-up leaves no orphan behind.
     signal.signal(signal.SIGTERM, lambda *_: stop(0))
     signal.signal(signal.SIGINT, lambda *_: stop(0))
+    applied = upgrade(db.obj, _state().pm)
+    db.obj.close_all()  # the children open their own connections
+    if applied:
+        click.echo(f"Applied migrations: {', '.join(applied)}")
     if not _redis_answers(config.redis_url):
-        process, url = start_private_redis(config)
-        children.append(process)
+        redis_server, url = start_private_redis(config)
         env["HERALD_REDIS_URL"] = url
         click.echo(f"Started a private redis-server at {url} (data in {config.data_dir / 'redis'}).")
     herald = [sys.executable, "-m", "herald.cli"]
     port = port or config.port
-    for command in (["worker"], ["cron"], ["serve", "--port", str(port)]):
-        children.append(subprocess.Popen([*herald, *command], env=env))
+    for name, command in (("worker", ["worker"]), ("cron", ["cron"]), ("web server", ["serve", "--port", str(port)])):
+        children.append(supervise.Child(name, [*herald, *command], env))
+        children[-1].start()
     click.echo(f"Herald runs at http://127.0.0.1:{port} (web, worker, cron); Ctrl-C stops it. Logs: Herald's at "
                f"{config.log_level} (HERALD_LOG_LEVEL), RQ's at {config.rq_log_level} (HERALD_RQ_LOG_LEVEL).")
-    while all(child.poll() is None for child in children):
+    while redis_server is None or redis_server.poll() is None:
         time.sleep(0.5)
-    click.echo("A Herald process stopped; shutting the others down.", err=True)
+        for child in children:
+            child.check()
+    click.echo("The private redis-server stopped; shutting Herald down.", err=True)
     stop(1)  # a supervisor must see that something failed
 
 

@@ -101,6 +101,9 @@ class Config:
     # How long a worker may hold a publish task while it talks to the platform. A task still held
     # after this is taken to belong to a dead worker and is reconciled with the platform.
     task_lease_seconds: float = 60.0
+    # How long a write waits for another writer before it gives up with 503 database_unavailable
+    # (SQLite: its busy handler and Herald's write lock alike).
+    database_busy_timeout_seconds: float = 10.0
     # How often the reconciler re-enqueues tasks whose jobs were lost, and re-checks token health.
     reconcile_interval_seconds: int = 30
     token_check_interval_seconds: int = 6 * 3600
@@ -108,6 +111,8 @@ class Config:
     # work-horse (RQ Worker). Herald's jobs are short network calls whose failures are already
     # contained (leases, reconciler), and a fork costs about 20 ms, more than a publish step.
     worker_class: str = "simple"
+    # How often each worker writes its heartbeat; /health counts a worker dead after 3 missed beats.
+    worker_heartbeat_seconds: float = 5.0
     # The scheduled pull of engagement from the platforms: how often, and for posts published how
     # many days back (older posts hardly change, and every post costs platform API calls).
     engagement_pull_interval_seconds: int = 3 * 3600
@@ -150,6 +155,10 @@ class Config:
             values["trusted_proxies"] = _whole_number("HERALD_TRUSTED_PROXIES", env["HERALD_TRUSTED_PROXIES"])
         if env.get("HERALD_TASK_LEASE_SECONDS"):
             values["task_lease_seconds"] = float(env["HERALD_TASK_LEASE_SECONDS"])
+        if env.get("HERALD_DATABASE_BUSY_TIMEOUT_SECONDS"):
+            values["database_busy_timeout_seconds"] = float(env["HERALD_DATABASE_BUSY_TIMEOUT_SECONDS"])
+        if env.get("HERALD_WORKER_HEARTBEAT_SECONDS"):
+            values["worker_heartbeat_seconds"] = float(env["HERALD_WORKER_HEARTBEAT_SECONDS"])
         if env.get("HERALD_WORKER_CLASS"):
             values["worker_class"] = _worker_class(env["HERALD_WORKER_CLASS"])
         if env.get("HERALD_ENGAGEMENT_PULL_DAYS"):

@@ -48,6 +48,14 @@ def upgrade(database: pw.Database, pm=None) -> list[str]:
     return applied
 
 
+def has_schema(database: pw.Database) -> bool:
+    """Whether the core's migrations were applied to ``database`` at least once (``herald init-db``)."""
+    with database.connection_context():
+        if HISTORY_TABLE not in database.get_tables():
+            return False
+        return any(migration.applied for migration in runner(database).status())
+
+
 def pending(database: pw.Database, pm=None) -> list[str]:
     """Names of migrations not yet applied (the core's, then ``<plugin>:<migration>``)."""
     with database.connection_context():

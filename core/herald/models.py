@@ -10,10 +10,10 @@ import json
 from urllib.parse import urlparse
 
 import peewee as pw
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from . import writelock
 from .cache import TTLCache
+from .connections import HeraldPostgresqlDatabase, HeraldSqliteDatabase
 
 db = pw.DatabaseProxy()
 
@@ -35,27 +35,40 @@ def isoformat(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z"
 
 
-def open_database(url: str) -> pw.Database:
-    """A pooled peewee database for ``url`` (``sqlite:///path`` or ``postgresql://…``)."""
+DEFAULT_BUSY_TIMEOUT_SECONDS = 10.0
+
+
+def open_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS) -> pw.Database:
+    """A pooled peewee database for ``url`` (``sqlite:///path`` or ``postgresql://…``).
+
+    On SQLite, ``busy_timeout`` (seconds) is how long a writer waits for another writer, in SQLite's
+    busy handler and on Herald's write lock alike (see :func:`write_transaction`).
+    """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = parsed.path if parsed.netloc == "" else parsed.netloc + parsed.path
         if path.startswith("//"):
             path = path[1:]
-        return PooledSqliteDatabase(
+        database = HeraldSqliteDatabase(
             path or ":memory:", max_connections=64, stale_timeout=300, check_same_thread=False,
+            # mmap_size 0: pages are read with read(), never through a memory map of the database file,
+            # where an I/O error or a file changed under the mapping is a SIGBUS that kills the process
+            # instead of an error a request can answer. (0 is this SQLite's default; it is said here so
+            # a build with another default cannot bring the hazard back.)
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
-                     "busy_timeout": 10_000, "cache_size": -16_000})
+                     "busy_timeout": int(busy_timeout * 1000), "cache_size": -16_000, "mmap_size": 0})
+        database.busy_timeout = busy_timeout
+        return database
     if parsed.scheme in ("postgres", "postgresql"):
-        return PooledPostgresqlDatabase(
+        return HeraldPostgresqlDatabase(
             (parsed.path or "/").lstrip("/") or "postgres", user=parsed.username, password=parsed.password,
             host=parsed.hostname, port=parsed.port or 5432, max_connections=64, stale_timeout=300)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
 
 
-def bind_database(url: str) -> pw.Database:
+def bind_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS) -> pw.Database:
     """Open ``url`` and bind the model proxy to it; returns the database."""
-    database = open_database(url)
+    database = open_database(url, busy_timeout)
     db.initialize(database)
     return database
 
@@ -66,7 +79,8 @@ def write_transaction():
     A deferred SQLite transaction that reads first and writes later cannot wait for another writer:
     its upgrade fails at once with "database is locked". Taking the lock at BEGIN lets busy_timeout
     queue concurrent writers instead. Before that, Herald's writers queue on a ``flock`` that wakes
-    each one as soon as the previous one is done (see :mod:`herald.writelock`). Inside a
+    each one as soon as the previous one is done (see :mod:`herald.writelock`), for at most the same
+    busy timeout (then :class:`herald.writelock.WriteLockTimeout`, a 503 in the API). Inside a
     transaction already open this is a savepoint of it: the outer transaction holds both locks.
     """
     database = db.obj
@@ -75,7 +89,31 @@ def write_transaction():
     path = writelock.lock_path(database.database)
     if database.in_transaction() or path is None:
         return db.atomic(lock_type="IMMEDIATE")
-    return writelock.SerialisedWrite(path, db.atomic(lock_type="IMMEDIATE"))
+    timeout = getattr(database, "busy_timeout", DEFAULT_BUSY_TIMEOUT_SECONDS)
+    return writelock.SerialisedWrite(path, db.atomic(lock_type="IMMEDIATE"), timeout)
+
+
+class ReadOnlyDatabase(pw.OperationalError):
+    """The database answers but refuses writes (a PostgreSQL standby or a read-only transaction default)."""
+
+
+def probe_writes() -> None:
+    """Write to the database without changing anything; raises the database's error when it cannot.
+
+    SQLite: rewrites its ``user_version`` header field with its own value in a committed write
+    transaction (through Herald's write lock), so a read-only connection, an unwritable file or a full
+    disk fails here as a real write would. PostgreSQL: asks whether this session may write.
+    """
+    database = db.obj
+    if isinstance(database, pw.SqliteDatabase):
+        with write_transaction():
+            version = int(db.execute_sql("PRAGMA user_version").fetchone()[0])
+            db.execute_sql(f"PRAGMA user_version = {version}")
+        return
+    recovering, read_only = db.execute_sql(
+        "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").fetchone()
+    if recovering or read_only == "on":
+        raise ReadOnlyDatabase("the database accepts no writes (a standby, or read-only transactions)")
 
 
 class JSONField(pw.TextField):

@@ -11,6 +11,13 @@ the previous one commits. SQLite's own lock and ``busy_timeout`` still guard eve
 
 Each thread of each process opens the lock file itself: ``flock`` locks belong to an open file,
 so a descriptor shared by threads, or inherited across ``fork``, would not keep them apart.
+
+A writer waits for the lock no longer than SQLite's busy handler would wait for SQLite's own lock
+(``busy_timeout``); then it raises :class:`WriteLockTimeout`, which the API answers as it answers
+a database locked past its busy timeout: 503 ``database_unavailable`` with ``Retry-After``. Linux
+has no ``flock`` with a time limit, so a contended lock is waited for by a helper thread blocked in
+``flock`` (still woken by the kernel the moment the lock is free); a writer that gives up leaves
+the descriptor to that thread, which closes it, releasing the lock, if it ever gets it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,13 @@ import fcntl
 import os
 import threading
 
+import peewee as pw
+
 _local = threading.local()
+
+
+class WriteLockTimeout(pw.OperationalError):
+    """Another writer held the database's write lock longer than the busy timeout."""
 
 
 def lock_path(database_path: str) -> str | None:
@@ -43,21 +56,78 @@ def _descriptor(path: str) -> int:
     return descriptors[path]
 
 
+def _forget(path: str) -> None:
+    """Drop this thread's descriptor of ``path`` (handed to a helper that will close it)."""
+    _local.opened[1].pop(path, None)
+
+
+class _LockWaiter:
+    """Blocks in ``flock`` on ``descriptor`` in a daemon thread; the caller waits for it with a time limit."""
+
+    def __init__(self, descriptor: int) -> None:
+        self.descriptor = descriptor
+        self.guard = threading.Lock()
+        self.finished = threading.Event()
+        self.abandoned = False
+        self.error: OSError | None = None
+        threading.Thread(target=self._wait, name="herald write lock", daemon=True).start()
+
+    def _wait(self) -> None:
+        try:
+            fcntl.flock(self.descriptor, fcntl.LOCK_EX)
+        except OSError as exc:
+            self.error = exc
+        with self.guard:
+            if self.abandoned:  # nobody wants it any more: closing the descriptor releases the lock
+                os.close(self.descriptor)
+                return
+            self.finished.set()
+
+    def acquired(self, timeout: float) -> bool:
+        """Whether the lock was taken within ``timeout`` seconds; if not, the helper keeps the descriptor."""
+        if not self.finished.wait(timeout):
+            with self.guard:
+                if not self.finished.is_set():
+                    self.abandoned = True
+                    return False
+        if self.error is not None:
+            raise self.error
+        return True
+
+
+def acquire(path: str, timeout: float) -> int:
+    """Take the write lock of ``path`` within ``timeout`` seconds; returns the descriptor holding it.
+
+    Raises :class:`WriteLockTimeout` when another writer held it all that time.
+    """
+    descriptor = _descriptor(path)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return descriptor
+    except BlockingIOError:
+        pass
+    if _LockWaiter(descriptor).acquired(timeout):
+        return descriptor
+    _forget(path)
+    raise WriteLockTimeout(f"database is locked: another writer held {path} for more than {timeout:g} s")
+
+
 class SerialisedWrite:
     """A context manager: hold the database's write ``flock``, then run ``transaction`` inside it.
 
     ``transaction`` is the context manager of the write transaction itself (peewee's
     ``atomic(lock_type="IMMEDIATE")``); the lock is released whether it commits or rolls back.
+    ``timeout`` is how many seconds to wait for the lock (see :func:`acquire`).
     """
 
-    def __init__(self, path: str, transaction) -> None:
+    def __init__(self, path: str, transaction, timeout: float) -> None:
         self.path = path
         self.transaction = transaction
+        self.timeout = timeout
         self.descriptor: int | None = None
 
     def __enter__(self):
-        self.descriptor = _descriptor(self.path)
-        fcntl.flock(self.descriptor, fcntl.LOCK_EX)
+        self.descriptor = acquire(self.path, self.timeout)
         try:
             return self.transaction.__enter__()
         except BaseException:

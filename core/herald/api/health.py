@@ -1,7 +1,12 @@
 """``GET /health``: database, Redis and queue checks (200 when all pass, 503 otherwise).
 
+The database check reads and writes (a write that changes nothing): a database that answers reads
+but refuses writes (files made read-only, a full disk, a standby) is unhealthy.
+
 The queue check tells the truth about publishing: how many jobs wait in each queue, how many
-workers consume it, and how late the most overdue task is. A task that is due while no worker
+workers consume it (workers alive by their heartbeat, :mod:`herald.heartbeat`, not by RQ's
+registration, which outlives a killed worker and vanishes with a Redis flush), and how late the
+most overdue task is. A task that is due while no worker
 consumes the publish queue makes the service unhealthy: posts would silently not go out.
 """
 
@@ -9,10 +14,9 @@ import logging
 import time
 
 from flask import Blueprint, jsonify
-from rq import Worker
 
-from .. import tasks
-from ..models import db, utcnow
+from .. import heartbeat, tasks
+from ..models import db, probe_writes, utcnow
 from ..queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
 from . import endpoint, state
 
@@ -37,6 +41,17 @@ def _probe_database() -> None:
     db.execute_sql("SELECT 1").fetchone()
 
 
+def _database_check() -> dict:
+    """Whether the database answers and whether it accepts writes (both must hold for ``ok``)."""
+    check = _check("database", _probe_database)
+    if not check["ok"]:
+        return {**check, "writable": False}
+    written = _check("database writes", probe_writes)
+    if not written["ok"]:
+        return {**written, "writable": False}
+    return {**check, "writable": True}
+
+
 # A task this late with workers running means they cannot keep up (or are stuck).
 LATE_AFTER_SECONDS = 300
 
@@ -46,10 +61,10 @@ def _queues_check() -> dict:
     started = time.perf_counter()
     report: dict = {"ok": True}
     try:
-        workers = Worker.all(connection=connection)
+        workers = heartbeat.live_workers(connection)
         for name in QUEUE_NAMES:
             report[name] = {"depth": len(get_queue(connection, name)),
-                            "workers": sum(1 for worker in workers if name in worker.queue_names())}
+                            "workers": sum(1 for queues in workers.values() if name in queues)}
         due = tasks.oldest_due()
     except Exception as exc:  # reported, not raised (see _check)
         log.warning("health check queues failed: %s: %s", type(exc).__name__, exc)
@@ -73,7 +88,7 @@ def _queues_check() -> dict:
 def health():
     """Check the database, Redis and the publish queues."""
     checks = {
-        "database": _check("database", _probe_database),
+        "database": _database_check(),
         "redis": _check("redis", state().redis.ping),
     }
     if checks["database"]["ok"] and checks["redis"]["ok"]:
