@@ -56,8 +56,10 @@ def test_run_creates_the_schema_and_starts_a_killed_worker_again(fresh_env, star
     workers = herald_children(process.pid, "worker")
     assert len(workers) == 1, output(process)
     worker = workers.pop()
-    scheduler = descendants(worker)  # RQ's scheduler, forked by the worker
-    assert scheduler, "the worker runs its scheduler in a child"
+    deadline = time.monotonic() + START_TIMEOUT
+    while not (scheduler := descendants(worker)):  # RQ's scheduler, forked once the worker has started
+        assert time.monotonic() < deadline, "the worker runs its scheduler in a child"
+        time.sleep(0.05)
 
     os.kill(worker, signal.SIGKILL)
     assert wait_gone(scheduler, timeout=10) == set(), "the scheduler outlived its worker"
