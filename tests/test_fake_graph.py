@@ -132,6 +132,37 @@ def test_comments_read_back_newest_or_oldest_first_in_cursor_pages(fake):
     assert (status, body["error"]["code"]) == (400, 100) and "(text) on node type (Comment)" in body["error"]["message"]
 
 
+def test_page_posts_are_paged_with_since_until_limit_and_a_next_link(fake):
+    for number in range(5):
+        call(fake, "POST", f"/{PAGE_ID}/feed", token=PAGE_TOKEN, message=f"Old {number}")
+    fake.advance(3600)
+    middle = fake.now()
+    for number in range(130):
+        call(fake, "POST", f"/{PAGE_ID}/feed", token=PAGE_TOKEN, message=f"New {number}")
+    fake.advance(3600)
+    call(fake, "POST", f"/{PAGE_ID}/feed", token=PAGE_TOKEN, message="Later")
+    status, body, _ = call(fake, "GET", f"/{PAGE_ID}/published_posts", token=PAGE_TOKEN)
+    assert status == 200 and len(body["data"]) == 25 and body["data"][0]["message"] == "Later"  # 25 by default
+    messages, path, params, reads = [], f"/v25.0/{PAGE_ID}/published_posts", {
+        "fields": "id,message", "since": int(middle) - 1, "until": int(middle) + 60, "limit": 500}, 0
+    while True:
+        reads += 1
+        status, body, _ = call(fake, "GET", path, token=None, **params) if reads > 1 else \
+            call(fake, "GET", path, token=PAGE_TOKEN, **params)
+        assert status == 200
+        messages += [item["message"] for item in body["data"]]
+        if "next" not in body.get("paging", {}):
+            break
+        split = urllib.parse.urlsplit(body["paging"]["next"])  # absolute, with the token, as Meta writes it
+        assert split.netloc == urllib.parse.urlsplit(fake.base_url).netloc
+        path, params = split.path, dict(urllib.parse.parse_qsl(split.query))
+        assert params["access_token"] == PAGE_TOKEN and params["since"] == str(int(middle) - 1)
+    assert reads == 2  # at most 100 a page
+    assert messages == [f"New {number}" for number in reversed(range(130))]  # each once, none outside the window
+    status, body, _ = call(fake, "GET", f"/{PAGE_ID}/feed", token=PAGE_TOKEN, after="not-a-cursor")
+    assert (status, body["error"]["code"]) == (400, 100)
+
+
 def test_instagram_comments_name_their_author_and_need_a_comments_permission(fake):
     media = call(fake, "POST", f"/{IG_USER_ID}/media", image_url="https://x/1.jpg")[1]["id"]
     media_id = call(fake, "POST", f"/{IG_USER_ID}/media_publish", creation_id=media)[1]["id"]

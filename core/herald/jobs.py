@@ -118,6 +118,10 @@ def _record(state, task: PublishTask, outcome) -> str:
         tasks.mark_waiting(task, tasks.RETRYING, delay, error=outcome.reason)
         _enqueue(state, task)
         return "retrying"
+    if outcome.kind == "unconfirmed":
+        events.dispatch(state.pm, tasks.mark_failed(task, outcome.reason or "The platform cannot say whether the post "
+                                                    "is live.", status=tasks.UNCONFIRMED))
+        return "unconfirmed"
     if outcome.account_status:
         account = hotpath.select_one(Account, id=task.account_id)
         if account.status == "active":

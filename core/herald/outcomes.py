@@ -19,13 +19,17 @@ class PublishOutcome:
     - ``pending``: the platform is still working (a media container); check again after
       ``retry_after`` seconds. ``state`` carries what the next ``check`` needs (a container id).
     - ``transient``: a temporary failure; retry with backoff (or after ``retry_after``).
+    - ``unconfirmed``: an earlier attempt may be live on the platform and the platform cannot say
+      whether it is (its list of posts could not be read to the end, or two posts match). The core
+      settles the task as ``unconfirmed`` and never sends it again; ``reason`` tells the user what
+      to check.
     - ``permanent``: will not succeed as it is; ``reason`` tells the user why. With
       ``account_status`` (``expired`` or ``invalid``) the account's token itself was refused: the
       core marks the account, so its other tasks fail at once without calling the platform, and
       announces ``account.needs_reconnect``.
     """
 
-    kind: Literal["published", "pending", "transient", "permanent"]
+    kind: Literal["published", "pending", "transient", "unconfirmed", "permanent"]
     platform_post_id: str | None = None
     url: str | None = None
     retry_after: float | None = None
@@ -47,6 +51,11 @@ class PublishOutcome:
     def transient(cls, reason: str, retry_after: float | None = None) -> PublishOutcome:
         """A temporary failure worth retrying."""
         return cls("transient", reason=reason, retry_after=retry_after)
+
+    @classmethod
+    def unconfirmed(cls, reason: str) -> PublishOutcome:
+        """An earlier attempt may be live and nobody can tell: never send the post again."""
+        return cls("unconfirmed", reason=reason)
 
     @classmethod
     def permanent(cls, reason: str, account_status: Literal["expired", "invalid"] | None = None) -> PublishOutcome:

@@ -11,7 +11,9 @@ A platform object (registered through ``register_platforms``) has:
 - ``reconcile(ctx) -> PublishOutcome | None``: called instead of ``publish`` when a task is found
   half-done after a crash (its ``ctx.state`` holds whatever was saved). Answer ``published`` when
   the platform already has the post, ``pending`` when it is still processing, ``None`` when nothing
-  was published and ``publish`` may run again;
+  was published and ``publish`` may run again, ``unconfirmed`` when the platform cannot say (the
+  task then ends ``unconfirmed`` and is never sent again). Find an earlier attempt by what was
+  recorded before it was sent (its time window, an id), never by its position among recent posts;
 - ``token_health(account, *, config) -> TokenHealth``;
 - ``refresh_token(account, *, config) -> RefreshedToken | None`` (optional): a new token for an
   account whose token runs out within ``herald.accounts.REFRESH_WITHIN_DAYS`` days, asked by the

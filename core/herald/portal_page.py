@@ -24,7 +24,7 @@ GROUP_LIMIT = 50  # posts per group on the page
 AWAITING = ("pending_approval",)
 UPCOMING = ("queued", "publishing")
 PUBLISHED = ("published",)
-PROBLEMS = ("failed", "partially_published")  # published nowhere, or not everywhere
+PROBLEMS = ("failed", "partially_published", "unconfirmed")  # published nowhere, not everywhere, or unsure
 REJECTED = ("rejected",)
 RECENT_DAYS = 30  # rejected and failed posts stay on the page this long
 SHOWN = AWAITING + UPCOMING + PUBLISHED + PROBLEMS  # what the stats count
@@ -32,15 +32,16 @@ READ_ONLY = PROBLEMS + REJECTED  # nothing to approve, reject or comment on any 
 TASK_LABELS = {
     tasks.PENDING_APPROVAL: "Awaiting approval", tasks.QUEUED: "Scheduled", tasks.PUBLISHING: "Publishing",
     tasks.RETRYING: "Publishing", tasks.PUBLISHED: "Published", tasks.FAILED: "Not published",
-    tasks.CANCELLED: "Cancelled",
+    tasks.CANCELLED: "Cancelled", tasks.UNCONFIRMED: "Not confirmed",
 }
 POST_LABELS = {"pending_approval": "Awaiting approval", "queued": "Scheduled", "publishing": "Publishing",
                "published": "Published", "partially_published": "Partly published", "failed": "Not published",
-               "rejected": "Rejected"}
+               "unconfirmed": "Not confirmed", "rejected": "Rejected"}
 # Why a task did not publish, in words for the client; chosen from our own data, never from the error text.
 ACCOUNT_PROBLEM = "The account needs to be reconnected. Your agency has been told."
 OTHER_PROBLEM = "The platform did not accept the post. Your agency can see why."
 STOPPED = "Not published here: publishing was stopped."
+UNSURE = "It may be live: the platform could not confirm it. Your agency can see why."
 METRICS = ("likes", "comments", "saves", "shares", "reach")
 
 
@@ -159,6 +160,8 @@ def _problem(task: PublishTask, post_status: str) -> str | None:
         return ACCOUNT_PROBLEM if task.account.status in ("expired", "invalid", "disconnected") else OTHER_PROBLEM
     if task.status == tasks.CANCELLED:
         return STOPPED
+    if task.status == tasks.UNCONFIRMED:
+        return UNSURE
     return None
 
 

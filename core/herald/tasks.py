@@ -4,6 +4,8 @@ States::
 
     pending_approval ──approve──▶ queued ──claim──▶ publishing ──▶ published
           │                          ▲                  │ ├──▶ failed      (permanent, or out of attempts)
+          │                          │                  │ ├──▶ unconfirmed (an earlier attempt may be live
+          │                          │                  │ │                 and the platform cannot say)
           └──reject──▶ cancelled     │                  │ └──▶ publishing  (pending: check again later)
                                      └──── retrying ◀───┘      (transient: back off, then publish again)
     queued / retrying / pending_approval ──cancel──▶ cancelled
@@ -11,7 +13,9 @@ States::
 A worker *claims* a task with one conditional UPDATE (the database decides, so two jobs for the
 same task never both talk to the platform) and holds a lease while it calls the platform. A task
 found in ``publishing`` with an expired lease belonged to a worker that died: it is handed to the
-platform's ``reconcile`` before anything is published again. Every transition is committed before
+platform's ``reconcile`` before anything is published again; when the platform cannot tell whether
+an earlier attempt went out, the task ends ``unconfirmed`` and is never sent again (a duplicate in
+public is worse than a post the user is told to check). Every transition is committed before
 the next job is enqueued, so the database alone is enough to rebuild the queues.
 """
 
@@ -35,8 +39,9 @@ RETRYING = "retrying"
 PUBLISHED = "published"
 FAILED = "failed"
 CANCELLED = "cancelled"
+UNCONFIRMED = "unconfirmed"
 
-FINAL = frozenset({PUBLISHED, FAILED, CANCELLED})
+FINAL = frozenset({PUBLISHED, FAILED, CANCELLED, UNCONFIRMED})
 ACTIVE = frozenset({QUEUED, PUBLISHING, RETRYING})  # a job should exist for these
 CANCELLABLE = frozenset({PENDING_APPROVAL, QUEUED, RETRYING})
 
@@ -121,13 +126,15 @@ def mark_published(task: PublishTask, platform_post_id: str, url: str | None) ->
     return recorded
 
 
-def mark_failed(task: PublishTask, reason: str) -> list:
+def mark_failed(task: PublishTask, reason: str, status: str = FAILED) -> list:
     """Fail the task for good with ``reason`` (the platform's words plus a hint); emit ``publish.failed``.
 
+    ``status`` is ``unconfirmed`` when an earlier attempt may be live and the platform cannot say:
+    the task is final all the same (never sent again), and the event carries that status.
     Returns the events to dispatch."""
     with events.collecting() as recorded, write_transaction():
         post = hold_post_lock(task.post_id)
-        _finish(task, status=FAILED, error=reason, lease_until=None, due_at=None, state=task.state)
+        _finish(task, status=status, error=reason, lease_until=None, due_at=None, state=task.state)
         events.record(task.workspace_id, "publish.failed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
         refresh_post(task.post_id, post)
@@ -172,6 +179,8 @@ def post_status(statuses: list[str]) -> str:
         return PUBLISHED
     if found == {CANCELLED}:
         return CANCELLED
+    if UNCONFIRMED in found:
+        return UNCONFIRMED
     if PUBLISHED in found:
         return "partially_published"
     return FAILED

@@ -318,17 +318,19 @@ class FakeGraph(GraphRoutes):
                   message: str | None = None, is_transient: bool | None = None, times: int | None = 1,
                   headers: dict[str, Any] | None = None, method: str | None = None,
                   error_user_title: str | None = None, error_user_msg: str | None = None,
-                  applied: bool = False) -> None:
+                  applied: bool = False, with_param: str | None = None) -> None:
         """Answer the next ``times`` requests whose path (no version) matches ``path_regex`` with a
         Graph error, without doing anything else (``applied=True``: after doing the work anyway, as
         when Meta answers code 1 or 2 for a request that took effect). ``status`` defaults to 500 for
         codes 1/2, 403 for rate-limit codes and 400 otherwise; ``headers`` values that are dicts are
         sent as JSON (for ``X-App-Usage`` / ``X-Business-Use-Case-Usage``). ``times=None`` fails until
-        cleared.
+        cleared. ``with_param`` limits it to requests carrying that parameter (``after``: the later
+        pages of a list, so a read fails mid-paging).
         """
         fault = GraphFault(code, message, subcode=subcode, status=status, is_transient=is_transient,
                            headers=headers, user_title=error_user_title, user_msg=error_user_msg)
-        self._add_rule(Rule(re.compile(path_regex), method, "fail", times, fault=fault, applied=applied))
+        self._add_rule(Rule(re.compile(path_regex), method, "fail", times, fault=fault, applied=applied,
+                            param=with_param))
 
     def delay_next(self, path_regex: str, seconds: float, *, times: int | None = 1, method: str | None = None) -> None:
         """Wait ``seconds`` before handling the next matching request(s) (to trigger client timeouts)."""
@@ -355,7 +357,7 @@ class FakeGraph(GraphRoutes):
 
     def _take_rule(self, req: FakeRequest, action: str) -> Rule | None:
         for rule in self._rules:
-            if rule.action == action and rule.matches(req.method, req.path):
+            if rule.action == action and rule.matches(req.method, req.path, req.params):
                 if rule.times is not None:
                     rule.times -= 1
                     if rule.times <= 0:

@@ -196,10 +196,12 @@ class InstagramRoutes:
         self._ig_user(ig_id, token, "GET")
         found = sorted((m for m in self._media.values() if m.owner == ig_id and m.media_product_type != "STORY"),
                        key=lambda m: m.timestamp, reverse=True)
-        return self._list([self._pick(self._media_record(m.id, token), req, "IGMedia", "id") for m in found], req)
+        return self._timeline([(m.timestamp, m.id, self._pick(self._media_record(m.id, token), req, "IGMedia", "id"))
+                               for m in found], req)
 
     def _list_stories(self, req: FakeRequest, token: Token, ig_id: str) -> dict[str, Any]:
         self._ig_user(ig_id, token, "GET")
         found = sorted((m for m in self._media.values() if m.owner == ig_id and m.media_product_type == "STORY"
                         and self.now() - m.timestamp < 86400), key=lambda m: m.timestamp, reverse=True)
-        return self._list([self._pick(self._media_record(m.id, token), req, "IGMedia", "id") for m in found], req)
+        return self._timeline([(m.timestamp, m.id, self._pick(self._media_record(m.id, token), req, "IGMedia", "id"))
+                               for m in found], req)

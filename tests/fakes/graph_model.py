@@ -349,10 +349,12 @@ class Rule:
     fault: GraphFault | None = None
     seconds: float = 0.0
     applied: bool = False  # fail only: do the work before answering the error
+    param: str | None = None  # only requests carrying this parameter (``after``: a list's later pages)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, params: dict[str, Any] | None = None) -> bool:
         """Whether this rule applies to a request."""
-        return (self.method is None or self.method == method) and bool(self.pattern.search(path))
+        return ((self.method is None or self.method == method) and bool(self.pattern.search(path))
+                and (self.param is None or self.param in (params or {})))
 
 
 @dataclasses.dataclass

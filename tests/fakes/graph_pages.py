@@ -153,8 +153,8 @@ class PagesRoutes:
     def _list_posts(self, req: FakeRequest, token: Token, page_id: str) -> dict[str, Any]:
         self._page(page_id, token, "GET")
         posts = self._page_posts(page_id)
-        return self._list([self._pick(self._post_record(p), req, "Post", "created_time,message,id") for p in posts],
-                          req)
+        return self._timeline([(p.created_time, p.id, self._pick(self._post_record(p), req, "Post",
+                                                                 "created_time,message,id")) for p in posts], req)
 
     def _list_scheduled(self, req: FakeRequest, token: Token, page_id: str) -> dict[str, Any]:
         self._page(page_id, token, "GET")

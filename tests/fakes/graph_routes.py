@@ -8,7 +8,10 @@ Every route runs with the fake's lock held and answers a dict (the JSON body of 
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
 from .graph_comments import CommentsRoutes
 from .graph_instagram import InstagramRoutes
@@ -49,6 +52,36 @@ NODE_FIELDS = {
     "Photo": {"id", "name", "permalink_url", "created_time"},
     "Video": {"id", "description", "title", "permalink_url", "reactions", "comments"},
 }
+
+
+def time_param(params: dict[str, Any], name: str) -> float | None:
+    """``since``/``until`` as Unix seconds: Graph takes a Unix timestamp or a date it can parse."""
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise GraphFault(100, f"(#100) The parameter {name} is not a valid time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def encode_cursor(key: tuple[float, str]) -> str:
+    """An opaque cursor naming one item of a list (its time and id)."""
+    return base64.urlsafe_b64encode(f"{key[0]!r}|{key[1]}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The item a cursor names; a cursor the fake did not make is Graph's code 100."""
+    try:
+        stamp, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return float(stamp), item_id
+    except (ValueError, UnicodeDecodeError):
+        raise GraphFault(100, "(#100) Invalid cursor") from None
 
 
 class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
@@ -280,6 +313,32 @@ class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
     def _list(self, items: list[dict[str, Any]], req: FakeRequest) -> dict[str, Any]:
         limit = int(req.params.get("limit") or 25)
         return {"data": items[:limit], "paging": {"cursors": {"before": "QVFIUk1", "after": "QVFIUk2"}}}
+
+    def _timeline(self, entries: list[tuple[float, str, dict[str, Any]]], req: FakeRequest) -> dict[str, Any]:
+        """One page of a list of posts or media, newest first, as Graph pages them (research §3.2,
+        Meta's "Paginated Results"): ``since``/``until`` (Unix seconds or a date) bound ``created_time``,
+        ``limit`` (25 by default, at most 100) sizes the page, ``after`` continues from a cursor, and
+        ``paging.next`` is an absolute URL (token included, as Meta writes it) present only while more
+        items follow. ``entries`` are ``(timestamp, id, record)``; a cursor names an item, not a
+        position, so posts made between two reads neither repeat nor hide older ones."""
+        since, until = time_param(req.params, "since"), time_param(req.params, "until")
+        limit = max(1, min(int(req.params.get("limit") or 25), 100))
+        entries = sorted(((stamp, item_id, record) for stamp, item_id, record in entries
+                          if (since is None or stamp >= since) and (until is None or stamp <= until)),
+                         key=lambda entry: (entry[0], entry[1]), reverse=True)
+        after = req.params.get("after")
+        if after:
+            key = decode_cursor(after)
+            entries = [entry for entry in entries if (entry[0], entry[1]) < key]
+        page, more = entries[:limit], len(entries) > limit
+        paging: dict[str, Any] = {}
+        if page:
+            paging["cursors"] = {"before": encode_cursor(page[0][:2]), "after": encode_cursor(page[-1][:2])}
+        if page and more:
+            query = {**req.params, "limit": str(limit), "after": paging["cursors"]["after"],
+                     "access_token": req.token or ""}
+            paging["next"] = f"{self.base_url}/{req.version or 'v25.0'}{req.path}?{urlencode(query)}"
+        return {"data": [record for _, _, record in page], **({"paging": paging} if paging else {})}
 
     def _insights(self, req: FakeRequest, token: Token, node_id: str) -> dict[str, Any]:
         metrics = as_list(req.params.get("metric"))

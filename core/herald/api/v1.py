@@ -12,7 +12,7 @@ from . import client_arg, endpoint, id_arg, int_arg, raw_body, state
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
 POST_STATUSES = ("draft", "pending_approval", "queued", "publishing", "published", "partially_published", "failed",
-                 "cancelled", "rejected")
+                 "unconfirmed", "cancelled", "rejected")
 
 
 def _schedule_note(when) -> dict:

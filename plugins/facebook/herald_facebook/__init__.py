@@ -10,9 +10,15 @@ A connected account is a Page: ``external_id`` is the Page id, the token a Page 
 - several images: each uploaded with ``published=false`` to ``/{page}/photos``, then one
   ``POST /{page}/feed`` with ``message`` and ``attached_media``.
 
-Never twice: ``publish_started_at`` is saved before the post is sent. When a later ``publish`` or
-``reconcile`` finds it saved, it first looks for the post among the Page's recent posts (same
-text, created after that time) and answers ``published`` when it is there.
+Never twice: ``publish_started_at`` (the first attempt) and ``publish_last_attempt_at`` (the latest)
+are saved before the post is sent. When a later ``publish`` or ``reconcile`` finds them saved, it
+first looks for the post on the Page: the Page's published posts are read within the window those
+times bound (``since``/``until``, following ``paging.next`` however many posts came after it), and
+a post with the same text in that window is ours. Meta keeps no marker of ours on a post that users
+would not see, so the text within the recorded window is the match. One match is ``published``;
+none means the attempt never reached Meta, so the post may be sent; when the list cannot be read to
+the end of the window, or two posts match, the task is ``unconfirmed`` and never sent again (a read
+that fails for a passing reason is tried again first, up to :data:`MAX_LOOKS` times).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from typing import Any
 
 from herald import PublishOutcome, hookimpl
 from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, PostRef, TaskContext, TokenHealth
-from herald_facebook import comments
+from herald_facebook import comments, lookup
 from herald_facebook.graph import (
+    TIMEOUT,
     GraphClient,
     GraphError,
     graph_time,
@@ -41,7 +48,12 @@ from herald_facebook.graph import (
 )
 
 MATCH_SLACK = dt.timedelta(seconds=60)  # clock difference allowed between Herald and Meta
-RECENT_POSTS = 25
+# How long after an attempt started its post can appear: the request's own timeout, then the slack.
+ATTEMPT_SPAN = dt.timedelta(seconds=TIMEOUT) + MATCH_SLACK
+MAX_LOOKS = 3  # reads of the Page that fail for a passing reason before the task is unconfirmed
+POST_FIELDS = "id,message,created_time,permalink_url"
+UNCONFIRMED_HINT = ("Check the Page: if the post is missing, publish it again. Herald does not send it again "
+                    "itself, so it is never posted twice.")
 FACEBOOK = "https://www.facebook.com"
 
 
@@ -128,7 +140,7 @@ class FacebookPlatform:
             if ctx.state.get("platform_post_id"):
                 return PublishOutcome.published(ctx.state["platform_post_id"], url=ctx.state.get("url"))
             if ctx.state.get("publish_started_at"):
-                found = self._find(ctx, client)
+                found = self._look(ctx, client)
                 if found:
                     return found
             return self._send(ctx, client)
@@ -141,10 +153,7 @@ class FacebookPlatform:
             return PublishOutcome.published(ctx.state["platform_post_id"], url=ctx.state.get("url"))
         if not ctx.state.get("publish_started_at"):
             return None
-        try:
-            return self._find(ctx, GraphClient(ctx.config, ctx.account.token))
-        except GraphError as err:
-            return err.outcome()
+        return self._look(ctx, GraphClient(ctx.config, ctx.account.token))
 
     def _send(self, ctx: TaskContext, client: GraphClient) -> PublishOutcome:
         post, page = ctx.post, ctx.account.external_id
@@ -152,8 +161,9 @@ class FacebookPlatform:
         videos = [media for media in post.media if media.kind == "video"]
         caption = post.caption or None
         attached = self._upload_unpublished(ctx, client, images) if len(images) > 1 else []
-        if not ctx.state.get("publish_started_at"):  # the earliest attempt bounds the search for our post
-            ctx.save_state(publish_started_at=graph_time(utcnow()))
+        # The earliest and the latest attempt bound the search for our post after a crash.
+        now = graph_time(utcnow())
+        ctx.save_state(publish_started_at=ctx.state.get("publish_started_at") or now, publish_last_attempt_at=now)
         try:
             if videos:
                 answer = client.post(f"{page}/videos", file_url=videos[0].url, description=caption)
@@ -164,7 +174,7 @@ class FacebookPlatform:
                                      attached_media=[{"media_fbid": photo_id} for photo_id in attached] or None)
         except GraphError as err:
             if err.uncertain:  # the post may be live: look before anything is sent again
-                found = self._find(ctx, client)
+                found = self._look(ctx, client)
                 if found:
                     return found
             raise
@@ -182,21 +192,45 @@ class FacebookPlatform:
             ctx.save_state(photo_ids=photo_ids)
         return photo_ids
 
+    def _look(self, ctx: TaskContext, client: GraphClient) -> PublishOutcome | None:
+        """Whether an earlier attempt made the post: ``published`` when the Page has it, None when it
+        certainly does not, ``unconfirmed`` when that cannot be told (``transient`` first when the read
+        failed for a passing reason and may be tried again)."""
+        try:
+            return self._find(ctx, client)
+        except lookup.Undecided as exc:
+            return PublishOutcome.unconfirmed(f"Herald could not tell whether an earlier attempt already published "
+                                              f"this post: {exc.reason}. {UNCONFIRMED_HINT}")
+        except GraphError as err:
+            looks = int(ctx.state.get("failed_looks") or 0) + 1
+            if err.retryable and looks < MAX_LOOKS:
+                ctx.save_state(failed_looks=looks)
+                return PublishOutcome.transient(f"{err.reason} Herald reads the Page again before sending the post, "
+                                                "since an earlier attempt may have published it.", err.retry_after)
+            return PublishOutcome.unconfirmed(f"Herald could not read the Page to see whether an earlier attempt "
+                                              f"already published this post: {err.reason} {UNCONFIRMED_HINT}")
+
     def _find(self, ctx: TaskContext, client: GraphClient) -> PublishOutcome | None:
-        """Our post among the Page's recent posts: same text, created after ``publish_started_at``."""
+        """Our post on the Page: the same text, created within the window the recorded attempts bound.
+
+        Raises :class:`lookup.Undecided` or :class:`GraphError` when the Page cannot be read to the end
+        of that window."""
         started = parse_time(ctx.state.get("publish_started_at"))
         if started is None:
             return None
-        answer = client.get(f"{ctx.account.external_id}/published_posts",
-                            fields="id,message,created_time,permalink_url", limit=RECENT_POSTS)
-        matches = []
-        for item in answer.get("data", []):
-            created = parse_time(item.get("created_time"))
-            if created and created >= started - MATCH_SLACK and same_text(item.get("message"), ctx.post.caption):
-                matches.append((created, item))
+        last = parse_time(ctx.state.get("publish_last_attempt_at")) or started
+        matches = {}
+        for item in lookup.read_window(client, f"{ctx.account.external_id}/published_posts", fields=POST_FIELDS,
+                                       since=started - MATCH_SLACK, until=max(last, started) + ATTEMPT_SPAN,
+                                       time_field="created_time"):
+            if same_text(item.get("message"), ctx.post.caption):
+                matches[str(item["id"])] = item
+        if len(matches) > 1:
+            raise lookup.Undecided(f"{len(matches)} posts on the Page have this text within the time of the "
+                                   f"attempts ({', '.join(sorted(matches))})")
         if not matches:
             return None
-        _, item = min(matches, key=lambda match: match[0])  # the first one after we started is ours
+        item = next(iter(matches.values()))
         ctx.remember(platform_post_id=item["id"], url=item.get("permalink_url"))  # committed with the outcome
         return PublishOutcome.published(item["id"], url=item.get("permalink_url"))
 

@@ -31,7 +31,7 @@ from herald_facebook.graph_errors import (
     network_error,
 )
 
-__all__ = ["GraphClient", "GraphError", "api_root", "graph_time", "inspect_token", "invalid_token_reason",
+__all__ = ["TIMEOUT", "GraphClient", "GraphError", "api_root", "graph_time", "inspect_token", "invalid_token_reason",
            "long_lived_user_token", "metric_error_is_local", "parse_time", "refreshed_instagram_token",
            "require_scopes", "require_valid", "token_expiry", "token_health", "utcnow"]
 

@@ -8,13 +8,18 @@ Steps, each saved in the task state before the next one is taken:
    a worker), ``FINISHED`` goes on, ``ERROR`` fails with Meta's reason (or makes a new container
    when Meta says that helps), ``EXPIRED`` makes a new container, ``PUBLISHED`` means an earlier
    attempt already published it;
-3. save ``publish_requested_at``, then ``POST /{ig}/media_publish``; save ``media_id``. When
+3. save ``publish_requested_at`` (the first request) and ``publish_last_requested_at``, then
+   ``POST /{ig}/media_publish``; save ``media_id``. When
    Instagram refuses it for the publishing quota (9/2207042), ``content_publishing_limit`` says
    when a slot frees up. (The quota is read only then, not before every publish: one Graph call
    fewer per post, and Graph rate limits count calls.)
 
 A container can be published once only, so retrying with the saved container can never make a
-second post: that is why every call starts from the saved state.
+second post: that is why every call starts from the saved state, and why a crash is settled by the
+container's own status, read before anything else is sent. Meta does not say which media a
+``PUBLISHED`` container became, so its id is found by reading the account's media back within the
+window the recorded request times bound, page by page (not among the newest N), matched on the
+caption; when that cannot single one out, the container id stands in for the media id.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 
 from herald.outcomes import PublishOutcome
 from herald.platforms import PublishingQuota, TaskContext
-from herald_facebook.graph import GraphClient, GraphError, graph_time, parse_time, same_text, utcnow
+from herald_facebook import lookup
+from herald_facebook.graph import TIMEOUT, GraphClient, GraphError, graph_time, parse_time, same_text, utcnow
 from herald_facebook.graph_errors import NOT_READY, QUOTA, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
 from herald_instagram import containers
 
@@ -35,9 +41,11 @@ CONFIRM_AFTER = 5.0  # after a lost media_publish answer, read the container aga
 MAX_PROCESSING = dt.timedelta(minutes=30)
 MAX_ATTEMPTS = 3  # fresh sets of containers tried for one task before giving up
 MATCH_SLACK = dt.timedelta(minutes=2)  # clock difference allowed between Herald and Meta
-RECENT_MEDIA = 25
+# How long after a publish request its media can appear: the request's own timeout, then the slack.
+REQUEST_SPAN = dt.timedelta(seconds=TIMEOUT) + MATCH_SLACK
 QUOTA_PROBES = (1, 3, 6, 12)  # hours: "will a slot be free by then?" asked in this order
-FORGET = {"container_id": None, "container_created_at": None, "publish_requested_at": None, "children": [],
+FORGET = {"container_id": None, "container_created_at": None, "publish_requested_at": None,
+          "publish_last_requested_at": None, "children": [],
           "children_created_at": None}
 
 
@@ -150,8 +158,9 @@ class Publisher:
                                         "will check again.", self.poll)
 
     def _publish(self, container_id: str) -> PublishOutcome:
-        if not self.state.get("publish_requested_at"):
-            self.ctx.save_state(publish_requested_at=graph_time(utcnow()))
+        now = graph_time(utcnow())  # the first and the latest request bound the search for the media
+        self.ctx.save_state(publish_requested_at=self.state.get("publish_requested_at") or now,
+                            publish_last_requested_at=now)
         try:
             answer = self.client.post(f"{self.ig}/media_publish", creation_id=container_id)
         except GraphError as err:
@@ -250,25 +259,33 @@ class Publisher:
         return PublishOutcome.permanent(f"Instagram could not process the media ({text}). {hint}")
 
     def _found(self) -> PublishOutcome:
-        """The container is PUBLISHED: find the media it became among the account's recent media."""
-        since = parse_time(self.state.get("publish_requested_at")) or parse_time(self.state.get("container_created_at"))
-        edge = "stories" if self.plan.is_story else "media"
-        answer = self.client.get(f"{self.ig}/{edge}", fields="id,caption,timestamp,permalink", limit=RECENT_MEDIA)
-        matches = []
-        for item in answer.get("data", []):
-            stamp = parse_time(item.get("timestamp"))
-            if since and (stamp is None or stamp < since - MATCH_SLACK):
-                continue
-            if not self.plan.is_story and not same_text(item.get("caption"), self.ctx.post.caption):
-                continue
-            matches.append((stamp or utcnow(), item))
-        if not matches:  # Meta does not link a container to its media: the container id stands in
+        """The container is PUBLISHED: find the media it became among the account's media created
+        while it was being published (read page by page, however many came after it)."""
+        item = self._media_of_container()
+        if item is None:  # Meta does not link a container to its media: the container id stands in
             media_id, permalink = self.state["container_id"], None
         else:
-            _, item = min(matches, key=lambda match: match[0])
             media_id, permalink = str(item["id"]), item.get("permalink")
         self.ctx.remember(media_id=media_id, permalink=permalink)  # committed with the outcome
         return PublishOutcome.published(media_id, url=permalink)
+
+    def _media_of_container(self) -> dict[str, Any] | None:
+        """The one media with the post's caption created within the window of the publish requests,
+        or None when there is none or more than one (or the window cannot be read to its end)."""
+        first = (parse_time(self.state.get("publish_requested_at"))
+                 or parse_time(self.state.get("container_created_at")) or utcnow())
+        last = parse_time(self.state.get("publish_last_requested_at")) or first
+        edge = "stories" if self.plan.is_story else "media"
+        matches = {}
+        try:
+            for item in lookup.read_window(self.client, f"{self.ig}/{edge}", fields="id,caption,timestamp,permalink",
+                                           since=first - MATCH_SLACK, until=max(first, last) + REQUEST_SPAN,
+                                           time_field="timestamp"):
+                if self.plan.is_story or same_text(item.get("caption"), self.ctx.post.caption):
+                    matches[str(item["id"])] = item
+        except lookup.Undecided:
+            return None
+        return next(iter(matches.values())) if len(matches) == 1 else None
 
     def _permalink(self, media_id: str) -> str | None:
         try:
