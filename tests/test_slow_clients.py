@@ -40,7 +40,8 @@ def open_slow_connections(port: int, key: str) -> list[socket.socket]:
 def list_posts(connection: http.client.HTTPConnection, tenant) -> tuple[int, float]:
     """One ``list_posts`` on ``connection``: its status and how long the answer took."""
     started = time.monotonic()
-    connection.request("POST", "/api/webhooks", body=json.dumps({"action": "list_posts", "client_id": tenant.client.id}),
+    body = json.dumps({"action": "list_posts", "client_id": tenant.client.id})
+    connection.request("POST", "/api/webhooks", body=body,
                        headers={"X-API-Key": tenant.key, "Content-Type": "application/json"})
     response = connection.getresponse()
     response.read()

@@ -219,6 +219,7 @@ def serve(host, port, workers, threads, timeout, request_timeout):
             # on the host removed the first one's. Herald does not use it.
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", "herald.serving.HeraldLogger")  # no portal or media token in a line
             self.cfg.set("loglevel", config.log_level.lower())  # its start-up lines are Herald's
 
         def load(self):

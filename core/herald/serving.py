@@ -37,8 +37,10 @@ from dataclasses import dataclass
 from functools import partial
 
 from gunicorn import util
+from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
+from .redaction import RedactSecrets
 from .request_gathering import CONTINUE, ReplaySocket, RequestGatherer, Verdict
 
 # The envelope's code for each status gunicorn (or this worker) answers by itself.
@@ -251,3 +253,15 @@ class HeraldWorker(ThreadWorker):
         for conn, deadline in list(self.lingering.items()):
             if force or now >= deadline:
                 self.close_lingering(conn)
+
+
+class HeraldLogger(Logger):
+    """gunicorn's logger whose access and error lines carry no secret of a URL (a portal link's token,
+    a media link's signature: :mod:`herald.redaction`)."""
+
+    def setup(self, cfg):
+        """Set up gunicorn's logs, then redact on each of their handlers."""
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.addFilter(RedactSecrets())
