@@ -1,8 +1,9 @@
 """Throughput of ``create_post`` through ``POST /api/webhooks`` against a bare Flask JSON echo app.
 
-Both run under gunicorn with 2 sync workers on this machine and are driven by the same load
-generator (several processes, one HTTP request per connection, as gunicorn's sync workers close
-connections), in the same run. Herald's side does everything a real request does: key lookup, Redis
+Both run under gunicorn as ``herald serve`` runs it (2 workers of ``herald.serving.HeraldWorker``
+with 4 threads each; ``--worker-class``/``--threads`` choose others, e.g. ``sync``) on this machine
+and are driven by the same load generator (several processes, one HTTP request per connection), in
+the same run. Herald's side does everything a real request does: key lookup, Redis
 rate limiting (limit set high so nothing is rejected), schema validation, caption scoring, a SQLite
 write with its version row and event. The figure that matters is the ratio.
 
@@ -132,8 +133,9 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
-def gunicorn(target: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", target],
+def gunicorn(target: str, port: int, env: dict, cwd: Path, args) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "-k", args.worker_class, "--threads", str(args.threads),
+                             "--no-control-socket", "-b", f"127.0.0.1:{port}", target],
                             env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -199,6 +201,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=12.0, help="seconds of load on each side (default 12)")
     parser.add_argument("--window", type=float, default=1.0, help="seconds of one window (default 1)")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--worker-class", default="herald.serving.HeraldWorker",
+                        help="gunicorn worker class of both servers (default: herald serve's)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4, as herald serve)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="herald-bench-"))
@@ -219,8 +224,8 @@ def main() -> None:
         return f"cpu/request {side['server_cpu_ms']:.2f} ms gunicorn + {side['client_cpu_ms']:.2f} ms load generator"
 
     echo_port, herald_port = free_port(), free_port()
-    echo = gunicorn("echo_app:app", echo_port, env, tmp)
-    herald = gunicorn("herald.app:create_app()", herald_port, env, ROOT)
+    echo = gunicorn("echo_app:app", echo_port, env, tmp, args)
+    herald = gunicorn("herald.app:create_app()", herald_port, env, ROOT, args)
     try:
         for port in (echo_port, herald_port):
             wait_until_serving(port, time.monotonic() + 20)
@@ -242,7 +247,8 @@ def main() -> None:
           f"max {max(ratios):.2f} ({len(ratios)} pairs of {args.window:g} s)")
     print(f"action_throughput: herald {totals['herald']['rate']:.0f} req/s, echo {totals['echo']['rate']:.0f} req/s, "
           f"ratio {totals['herald']['rate'] / totals['echo']['rate']:.2f} ({args.duration:g} s each, in alternating "
-          f"{args.window:g} s windows; gunicorn 2 sync workers, {args.connections} connections, Python load generator "
+          f"{args.window:g} s windows; gunicorn 2 workers {args.worker_class} x {args.threads} threads, "
+          f"{args.connections} connections, Python load generator "
           f"on the same 2 cores)")
 
 

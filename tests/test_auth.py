@@ -95,13 +95,29 @@ def user(app, tenant):
         return create_user(tenant.workspace, "Ana@Example.com", "correct horse battery", role="editor")
 
 
-def login(client, email="ana@example.com", password="correct horse battery"):
-    return client.post("/api/login", json={"email": email, "password": password})
+def login(client, email="ana@example.com", password="correct horse battery", **options):
+    return client.post("/api/login", json={"email": email, "password": password}, **options)
+
+
+@pytest.mark.parametrize(("base_url", "peer", "secure"), [
+    ("http://127.0.0.1:5000", "127.0.0.1", False),  # make run, and a script or browser on the same machine
+    ("http://localhost:5000", "::1", False),
+    ("http://[::1]:5000", "::1", False),
+    ("https://127.0.0.1:5000", "127.0.0.1", True),
+    ("http://herald.example.com", "127.0.0.1", True),  # a proxy on this host, its https not declared trusted
+    ("http://127.0.0.1:5000", "10.0.0.7", True),  # another machine naming a loopback host
+    ("http://10.0.0.2:5000", "10.0.0.7", True),
+])
+def test_the_session_cookie_is_secure_except_on_plain_http_within_this_machine(app, user, base_url, peer, secure):
+    secure_app = create_app(dataclasses.replace(app.extensions["herald"].config, insecure_cookies=False))
+    response = login(secure_app.test_client(), base_url=base_url, environ_base={"REMOTE_ADDR": peer})
+    assert response.status_code == 200
+    assert ("Secure" in response.headers["Set-Cookie"].split("; ")) is secure
 
 
 def test_login_sets_secure_httponly_lax_cookie(app, user):
     secure_app = create_app(dataclasses.replace(app.extensions["herald"].config, insecure_cookies=False))
-    response = login(secure_app.test_client())
+    response = login(secure_app.test_client(), base_url="https://herald.example.com")
     assert response.status_code == 200
     cookie = response.headers["Set-Cookie"]
     assert "herald_session=" in cookie

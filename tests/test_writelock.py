@@ -116,7 +116,8 @@ def test_the_lock_file_is_opened_read_only_so_any_user_who_can_read_it_can_lock_
         pass
     umask = os.umask(0)
     os.umask(umask)
-    assert os.stat(sqlite).st_mode & 0o777 == 0o644 & ~umask  # readable by the other users, as the umask allows
+    # The database's mode (0600: its owner only; 0640 with HERALD_DATABASE_GROUP_READABLE), within the umask.
+    assert os.stat(sqlite).st_mode & 0o777 == 0o600 & ~umask
     os.chmod(sqlite, 0o444)  # as a user sees a lock file another user created
     writelock._local.__dict__.clear()  # forget the descriptor opened above: open it again
     with db.connection_context(), write_transaction():

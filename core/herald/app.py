@@ -79,7 +79,8 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         hops = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    bind_database(config.resolved_database_url, config.database_busy_timeout_seconds)
+    bind_database(config.resolved_database_url, config.database_busy_timeout_seconds,
+                  config.database_group_readable)
 
     pm = pm or get_plugin_manager(config.plugins, config.trace_plugins)
     registry = PluginRegistry(pm)

@@ -202,9 +202,14 @@ def plugins_disable(workspace, name):
 @click.option("--timeout", type=int, default=30, show_default=True,
               help="Seconds a worker process may stop answering gunicorn before it is restarted "
                    "(not a limit on a request: a long download is not cut).")
-def serve(host, port, workers, threads, timeout):
-    """Serve the API with gunicorn (threaded workers, herald.serving)."""
+@click.option("--request-timeout", type=float, default=10.0, show_default=True,
+              help="Seconds a request may take to arrive (headers complete, and no pause that long in its body) "
+                   "before its connection is closed.")
+def serve(host, port, workers, threads, timeout, request_timeout):
+    """Serve the API with gunicorn (threaded workers reading whole requests, herald.serving)."""
     from gunicorn.app.base import BaseApplication
+
+    from .serving import BODY_OVERHEAD, ServingLimits
 
     config = _config()
     logs.configure(config)
@@ -212,13 +217,20 @@ def serve(host, port, workers, threads, timeout):
     port = port or config.port
 
     class HeraldServer(BaseApplication):
+        # Read by each HeraldWorker: the largest body Herald accepts is an upload, with its form's framing.
+        limits = ServingLimits(request_timeout=request_timeout, body_limit=config.max_upload_bytes + BODY_OVERHEAD)
+
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "herald.serving.HeraldWorker")  # threaded; its own refusals in JSON
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", timeout)
+            # gunicorn's control socket (gunicornc) is one path per user by default: a second herald serve
+            # on the host removed the first one's. Herald does not use it.
+            self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", "herald.serving.HeraldLogger")  # no portal or media token in a line
             self.cfg.set("loglevel", config.log_level.lower())  # its start-up lines are Herald's
 
         def load(self):

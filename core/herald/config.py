@@ -93,6 +93,7 @@ class Config:
     # Lets competitor-page fetches reach loopback and private addresses (tests, closed networks).
     fetch_allow_private: bool = False
     insecure_cookies: bool = False
+    database_group_readable: bool = False  # SQLite files 0640 instead of 0600
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     # How long a resolved API key is trusted from the per-process cache before the
     # database is asked again. Revocation through Herald clears the local cache at once;
@@ -174,6 +175,7 @@ class Config:
         values["webhook_allow_private"] = _flag(env.get("HERALD_WEBHOOK_ALLOW_PRIVATE"))
         values["fetch_allow_private"] = _flag(env.get("HERALD_FETCH_ALLOW_PRIVATE"))
         values["insecure_cookies"] = _flag(env.get("HERALD_INSECURE_COOKIES"))
+        values["database_group_readable"] = _flag(env.get("HERALD_DATABASE_GROUP_READABLE"))
         values.update(overrides)
         return cls(**values)
 

@@ -5,8 +5,10 @@ Times are stored as naive UTC datetimes and serialised with a ``Z`` suffix.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 from urllib.parse import urlparse
 
 import peewee as pw
@@ -38,17 +40,25 @@ def isoformat(value: dt.datetime | None) -> str | None:
 DEFAULT_BUSY_TIMEOUT_SECONDS = 10.0
 
 
-def open_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS) -> pw.Database:
+def open_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
+                  group_readable: bool = False) -> pw.Database:
     """A pooled peewee database for ``url`` (``sqlite:///path`` or ``postgresql://…``).
 
     On SQLite, ``busy_timeout`` (seconds) is how long a writer waits for another writer, in SQLite's
     busy handler and on Herald's write lock alike (see :func:`write_transaction`).
+
+    A SQLite file that does not exist yet is created readable by its owner only (0600; 0640 when
+    ``group_readable``): SQLite would create it 0644, readable by every user of the host. SQLite
+    gives its WAL and shared-memory files the database file's mode, and :mod:`herald.writelock` its
+    lock file.
     """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = parsed.path if parsed.netloc == "" else parsed.netloc + parsed.path
         if path.startswith("//"):
             path = path[1:]
+        if path and path != ":memory:" and not path.startswith("file:"):
+            create_private_file(path, 0o640 if group_readable else 0o600)
         database = HeraldSqliteDatabase(
             path or ":memory:", max_connections=64, stale_timeout=300, check_same_thread=False,
             # mmap_size 0: pages are read with read(), never through a memory map of the database file,
@@ -66,9 +76,17 @@ def open_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS) 
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
 
 
-def bind_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS) -> pw.Database:
+def create_private_file(path: str, mode: int) -> None:
+    """Create the empty file ``path`` with ``mode`` unless it exists (an existing file keeps its mode; a
+    missing directory is left for SQLite to report)."""
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode))
+
+
+def bind_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
+                  group_readable: bool = False) -> pw.Database:
     """Open ``url`` and bind the model proxy to it; returns the database."""
-    database = open_database(url, busy_timeout)
+    database = open_database(url, busy_timeout, group_readable)
     db.initialize(database)
     return database
 

@@ -51,9 +51,18 @@ def _descriptor(path: str) -> int:
     descriptors = opened[1]
     if path not in descriptors:
         # flock needs no write access: a lock file another user created (web and workers run as
-        # different users) can still be locked by everyone who can read it.
-        descriptors[path] = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # different users of one group) can still be locked by everyone who can read it. It gets the
+        # database file's mode (0600, or 0640 with HERALD_DATABASE_GROUP_READABLE).
+        descriptors[path] = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, _mode_of_database(path))
     return descriptors[path]
+
+
+def _mode_of_database(lock: str) -> int:
+    """The permission bits of the database beside the lock file ``lock`` (0600 when it has none yet)."""
+    try:
+        return os.stat(lock.removesuffix("-writelock")).st_mode & 0o666
+    except OSError:
+        return 0o600
 
 
 def _forget(path: str) -> None:

@@ -1,5 +1,8 @@
 """Session auth for dashboards: ``POST /api/login``, ``POST /api/logout``, ``GET /api/session``."""
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from flask import Blueprint, g, jsonify, request
 
 from ..auth import SESSION_COOKIE, SESSION_LIFETIME
@@ -8,6 +11,30 @@ from ..models import User, Workspace
 from . import endpoint, state
 
 bp = Blueprint("session", __name__, url_prefix="/api")
+
+
+def _loopback(host: str | None) -> bool:
+    """Whether ``host`` (an address, or a Host header's name without its port) is this machine."""
+    if not host:
+        return False
+    name = host.lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _secure_cookie() -> bool:
+    """Whether the session cookie is ``Secure``: always, except on plain http between two ends of this
+    machine (the browser or script at ``http://127.0.0.1`` or ``localhost``, which would never send a
+    Secure cookie back), or when ``HERALD_INSECURE_COOKIES`` says so. Behind a proxy that speaks
+    https, ``HERALD_TRUSTED_PROXIES`` makes the scheme https, so the cookie stays Secure."""
+    if state().config.insecure_cookies:
+        return False
+    host = urlsplit("//" + request.host).hostname  # the Host header's name, without its port or brackets
+    return not (request.scheme == "http" and _loopback(request.remote_addr) and _loopback(host))
 
 
 def _session_body(user, token: str) -> dict:
@@ -24,7 +51,7 @@ def login(payload):
     user, token = state().auth.login(payload["email"], payload["password"])
     response = jsonify(_session_body(user, token))
     response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True,
-                        samesite="Lax", secure=not state().config.insecure_cookies, path="/")
+                        samesite="Lax", secure=_secure_cookie(), path="/")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -39,7 +66,7 @@ def logout():
         state().auth.logout(token)
     response = jsonify({"success": True})
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
-                           secure=not state().config.insecure_cookies)
+                           secure=_secure_cookie())
     return response
 
 
