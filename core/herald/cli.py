@@ -18,6 +18,7 @@ from flask.cli import FlaskGroup
 
 from . import logs
 from .config import WORKER_CLASSES, Config
+from .queue import RUN_WORKERS
 
 log = logging.getLogger("herald.cli")
 
@@ -312,7 +313,8 @@ def _port_free(port: int) -> bool:
 @cli.command("run")
 @click.option("--port", type=int, default=None, help="Default: HERALD_PORT or 5000.")
 def run(port):
-    """Run everything on one machine: web (gunicorn), a worker with the scheduler, cron, and Redis if needed."""
+    """Run everything on one machine: web (gunicorn), a worker per queue (with the scheduler), cron, and Redis if
+    needed."""
     config = _config()
     logs.configure(config)
     env = dict(os.environ)
@@ -339,7 +341,8 @@ def run(port):
         click.echo(f"Started a private redis-server at {url} (data in {config.data_dir / 'redis'}).")
     herald = [sys.executable, "-m", "herald.cli"]
     port = port or config.port
-    for command in (["worker"], ["cron"], ["serve", "--port", str(port)]):
+    workers = [["worker", *(arg for name in names for arg in ("--queue", name))] for names in RUN_WORKERS]
+    for command in (*workers, ["cron"], ["serve", "--port", str(port)]):
         children.append(subprocess.Popen([*herald, *command], env=env))
     click.echo(f"Herald runs at http://127.0.0.1:{port} (web, worker, cron); Ctrl-C stops it. Logs: Herald's at "
                f"{config.log_level} (HERALD_LOG_LEVEL), RQ's at {config.rq_log_level} (HERALD_RQ_LOG_LEVEL).")
