@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python bench/action_breakdown.py
 	$(BIN)/python bench/publish_pipeline.py
 	$(BIN)/python bench/webhook_fanout.py
+	$(BIN)/python bench/webhook_latency.py
 
 clean:
 	rm -rf $(VENV) var

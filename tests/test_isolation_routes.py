@@ -32,6 +32,7 @@ from herald.models import (
     Post,
     db,
 )
+from herald_webhooks.models import ATTEMPT_PREFIX, DELIVERY_PREFIX, WebhookAttempt, WebhookDelivery
 
 CANARY = "canary-a7f3"
 LATER = later(40)  # a time to schedule for
@@ -68,6 +69,7 @@ class Ids:
     draft: int  # a post from the action endpoint, not queued yet
     webhook: str
     delivery: str
+    attempt: str  # an attempt of ``delivery``: the delivery log's id, which re-sends it too
     portal_token: str
     portal_token_id: int
     key_id: int
@@ -118,17 +120,22 @@ def build_world(client, tenant, text: str) -> Ids:
                                              analysis={"summary": text}, job=job.id)
         GeneratedHook.create(workspace=tenant.workspace.id, client=tenant.client.id, text=text, style="question",
                              fingerprint=text)
+        number = int(delivery.removeprefix(DELIVERY_PREFIX))  # as a worker records it (no request leaves here)
+        attempt = WebhookAttempt.create(workspace=tenant.workspace.id, delivery=number, number=1, trigger="manual",
+                                        endpoint=WebhookDelivery.get_by_id(number).endpoint_id, status_code=500,
+                                        response=text)
     return Ids(client=tenant.client.id, post=post, account=account, media=media, campaign=campaign,
-               draft=draft, webhook=webhook, delivery=delivery,
+               draft=draft, webhook=webhook, delivery=delivery, attempt=f"{ATTEMPT_PREFIX}{attempt.id}",
                portal_token=link["url"].rsplit("/portal/", 1)[1], portal_token_id=link["id"], key_id=key_id,
                job=job.id, template=template.id, analysis=analysis.id)
 
 
 def path_values(ids: Ids) -> dict[str, list[str]]:
-    """The values each path parameter takes for ``ids`` (posts by both of their names)."""
+    """The values each path parameter takes for ``ids`` (posts and deliveries by both of their names)."""
     return {"client_id": [str(ids.client)], "post_id": [ids.post, str(ids.post_number)],
             "campaign_id": [str(ids.campaign)], "media_id": [str(ids.media)], "account_id": [ids.account],
-            "webhook_id": [ids.webhook], "delivery_id": [ids.delivery], "token_id": [str(ids.portal_token_id)],
+            "webhook_id": [ids.webhook], "delivery_id": [ids.delivery, ids.attempt],
+            "token_id": [str(ids.portal_token_id)],
             "key_id": [str(ids.key_id)], "job_id": [ids.job], "template_id": [str(ids.template)],
             "analysis_id": [str(ids.analysis)], "number": ["1"]}
 

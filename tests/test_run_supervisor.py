@@ -23,8 +23,9 @@ def fresh_env(herald_env, tmp_path) -> dict[str, str]:
     return {**herald_env, "HERALD_DATA_DIR": str(data), "HERALD_DATABASE_URL": f"sqlite:///{data / 'herald.db'}"}
 
 
-def herald_children(pid: int, command: str) -> set[int]:
-    """The ``herald COMMAND`` processes ``pid`` started (not what they forked in turn)."""
+def herald_children(pid: int, command: str, *args: str) -> set[int]:
+    """The ``herald COMMAND`` processes ``pid`` started with each of ``args`` among their arguments (not what
+    they forked in turn)."""
     found = set()
     for child in descendants(pid):
         try:
@@ -32,16 +33,16 @@ def herald_children(pid: int, command: str) -> set[int]:
             parent = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if parent == pid and command.encode() in argv and b"herald.cli" in argv:
+        if parent == pid and b"herald.cli" in argv and all(arg.encode() in argv for arg in (command, *args)):
             found.add(child)
     return found
 
 
-def wait_for_new_child(process, command: str, old: set[int]) -> int:
-    """Wait for ``herald COMMAND`` to be running under ``process`` again (a process other than ``old``)."""
+def wait_for_new_child(process, command: str, old: set[int], *args: str) -> int:
+    """Wait for ``herald COMMAND ARGS`` to be running under ``process`` again (a process other than ``old``)."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        new = herald_children(process.pid, command) - old
+        new = herald_children(process.pid, command, *args) - old
         if new:
             return new.pop()
         time.sleep(0.05)
@@ -53,7 +54,8 @@ def test_run_creates_the_schema_and_starts_a_killed_worker_again(fresh_env, star
     process = start_herald("run", "--port", port, env=fresh_env)
     wait_for_health(process, port)
     assert "Applied migrations:" in output(process)
-    workers = herald_children(process.pid, "worker")
+    assert len(herald_children(process.pid, "worker")) == 3, output(process)  # one per queue
+    workers = herald_children(process.pid, "worker", "publish")
     assert len(workers) == 1, output(process)
     worker = workers.pop()
     deadline = time.monotonic() + START_TIMEOUT
@@ -63,11 +65,11 @@ def test_run_creates_the_schema_and_starts_a_killed_worker_again(fresh_env, star
 
     os.kill(worker, signal.SIGKILL)
     assert wait_gone(scheduler, timeout=10) == set(), "the scheduler outlived its worker"
-    restarted = wait_for_new_child(process, "worker", {worker})
-    assert "Herald's worker exited (killed by SIGKILL); starting it again in 1 s" in output(process)
+    restarted = wait_for_new_child(process, "worker", {worker}, "publish")
+    assert "Herald's publish worker exited (killed by SIGKILL); starting it again in 1 s" in output(process)
     assert process.poll() is None  # the others were not shut down
     wait_for_health(process, port)
-    assert restarted in herald_children(process.pid, "worker")
+    assert restarted in herald_children(process.pid, "worker", "publish")
     terminate_and_assert_tree_exits(process)
 
 

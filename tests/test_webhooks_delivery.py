@@ -206,6 +206,27 @@ def test_any_past_delivery_can_be_resent_with_the_same_id_and_body(client, tenan
     assert log[0]["delivery_status"] == "succeeded"
 
 
+def test_a_delivery_can_be_resent_by_the_attempt_id_the_log_shows(client, tenant, make_tenant, receiver,
+                                                                   redis_client):
+    hook = create_webhook(client, tenant, receiver.url())
+    create_post(client, tenant)
+    work(redis_client)
+    (line,) = delivery_log(client, tenant)
+    assert line["id"].startswith("att_") and line["delivery_id"].startswith("dlv_")
+    other = make_tenant("Other Agency")
+    for headers, status in ((other.headers, 404), (tenant.headers, 202)):  # another workspace's first: no re-send
+        response = client.post(f"/v1/webhooks/deliveries/{line['id']}/redeliver", headers=headers)
+        assert response.status_code == status, response.get_json()
+    assert response.get_json()["id"] == line["delivery_id"]
+    work(redis_client)
+    assert len(receiver.verified(hook["secret"])) == 2
+    assert [(e["attempt"], e["delivery_id"]) for e in delivery_log(client, tenant)] == [
+        (2, line["delivery_id"]), (1, line["delivery_id"])]
+    for unknown in ("att_999", "att_x", "wh_1", "1"):
+        response = client.post(f"/v1/webhooks/deliveries/{unknown}/redeliver", headers=tenant.headers)
+        assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found", unknown
+
+
 def test_a_failed_delivery_resent_by_hand_gets_one_attempt(client, tenant, receiver, redis_client):
     receiver.default = Reply(500)
     create_webhook(client, tenant, receiver.url())

@@ -18,6 +18,7 @@ from flask.cli import FlaskGroup
 
 from . import logs, supervise
 from .config import WORKER_CLASSES, Config
+from .queue import RUN_WORKERS
 
 log = logging.getLogger("herald.cli")
 
@@ -342,7 +343,8 @@ def _port_free(port: int) -> bool:
 @cli.command("run")
 @click.option("--port", type=int, default=None, help="Default: HERALD_PORT or 5000.")
 def run(port):
-    """Run everything on one machine: web (gunicorn), a worker with the scheduler, cron, and Redis if needed.
+    """Run everything on one machine: web (gunicorn), a worker per queue (with the scheduler), cron, and Redis if
+    needed.
 
     Creates or upgrades the database schema first. A process that dies is started again (see
     herald.supervise); every process ends with this one.
@@ -377,7 +379,9 @@ def run(port):
         click.echo(f"Started a private redis-server at {url} (data in {config.data_dir / 'redis'}).")
     herald = [sys.executable, "-m", "herald.cli"]
     port = port or config.port
-    for name, command in (("worker", ["worker"]), ("cron", ["cron"]), ("web server", ["serve", "--port", str(port)])):
+    workers = [(f"{' and '.join(names)} worker", ["worker", *(arg for name in names for arg in ("--queue", name))])
+               for names in RUN_WORKERS]
+    for name, command in (*workers, ("cron", ["cron"]), ("web server", ["serve", "--port", str(port)])):
         children.append(supervise.Child(name, [*herald, *command], env))
         children[-1].start()
     click.echo(f"Herald runs at http://127.0.0.1:{port} (web, worker, cron); Ctrl-C stops it. Logs: Herald's at "

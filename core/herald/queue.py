@@ -24,6 +24,10 @@ PUBLISH_QUEUE = "publish"
 DEFAULT_QUEUE = "default"
 WEBHOOKS_QUEUE = "webhooks"  # outgoing webhook deliveries (the webhooks plugin), one job per attempt
 QUEUE_NAMES = (PUBLISH_QUEUE, DEFAULT_QUEUE, WEBHOOKS_QUEUE)
+# The workers ``herald run`` starts: one per queue. A worker takes jobs from its queues in this order,
+# so one worker on every queue would run a whole publish backlog before a webhook delivery, and a
+# delivery stuck on a slow receiver (up to 15 s) or a long AI job would hold up posts that are due.
+RUN_WORKERS = tuple((name,) for name in QUEUE_NAMES)
 ALIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED})
 
 # Unexpected exceptions in a job (the database went away, a bug) are retried by RQ itself; platform

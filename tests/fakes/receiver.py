@@ -11,7 +11,8 @@ It listens on 127.0.0.1 (a free port) in a background thread and keeps connectio
 (HTTP/1.1), as real receivers do. ``go_down()`` closes the port (connections are refused) and the
 connections kept alive, and ``come_up()`` opens the same port again. A :class:`Reply` with
 ``delay`` holds the response that long (a slow receiver), which tests pair with a short client
-timeout instead of sleeping themselves.
+timeout instead of sleeping themselves; one with ``hold`` (a ``threading.Event``) holds it until the
+test sets the event. ``wait_for(n)`` returns once ``n`` requests have arrived.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
 
+HOLD_LIMIT = 60.0  # seconds a held answer waits at most for its test
+
 
 @dataclasses.dataclass
 class Reply:
@@ -34,6 +37,7 @@ class Reply:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     body: bytes = b"ok"
     delay: float = 0.0
+    hold: threading.Event | None = None  # answer only once the test sets it (at most HOLD_LIMIT seconds)
 
 
 @dataclasses.dataclass
@@ -57,6 +61,7 @@ class Receiver:
         self.requests: list[Received] = []
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -94,11 +99,14 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 reply = receiver._next()
-                with receiver._lock:
+                with receiver._arrived:
                     receiver.requests.append(Received(self.path, dict(self.headers.items()), body, time.time(),
                                                       reply.status, self.client_address[1]))
+                    receiver._arrived.notify_all()
                 if reply.delay:
                     time.sleep(reply.delay)  # the receiver is slow; the test itself never waits on this
+                if reply.hold is not None:
+                    reply.hold.wait(HOLD_LIMIT)
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -132,6 +140,11 @@ class Receiver:
     def url(self, path: str = "/hook") -> str:
         """The URL of ``path`` on this receiver."""
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> bool:
+        """Block until ``count`` requests have arrived (False when ``timeout`` seconds pass first)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def _next(self) -> Reply:
         with self._lock:

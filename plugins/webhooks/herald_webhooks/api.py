@@ -6,11 +6,11 @@ from flask import Blueprint, g, jsonify, request
 
 from herald import ids
 from herald.api import endpoint, int_arg, state
-from herald.errors import Conflict, NotFound, ValidationError
+from herald.errors import Conflict, ValidationError
 from herald.plugins import plugin_feature
 
 from . import deliveries, endpoints, jobs
-from .models import ATTEMPT_PREFIX, DELIVERY_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .models import ATTEMPT_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
 feature = plugin_feature("webhooks", "Outgoing webhooks are")
@@ -104,16 +104,13 @@ def recent_deliveries():
     return jsonify(_attempt_page(WebhookAttempt.workspace == _workspace()))
 
 
-@endpoint(bp, "/deliveries/<delivery_id>/redeliver", ("POST",), summary="Send a delivery again now",
-          scope="webhooks")
+@endpoint(bp, "/deliveries/<delivery_id>/redeliver", ("POST",),
+          summary="Send a delivery again now (named by its dlv_ id or by an att_ id of the log)", scope="webhooks")
 @feature
 def redeliver(delivery_id):
-    """Re-send a delivery (failed, succeeded or still retrying) with the same webhook-id and body."""
-    number = endpoints.parse_id(delivery_id, DELIVERY_PREFIX, "delivery")
-    row = WebhookDelivery.get_or_none((WebhookDelivery.id == number) & (WebhookDelivery.workspace == _workspace()))
-    if row is None:
-        raise NotFound(f"No delivery {delivery_id!r} in this workspace.")
-    row = deliveries.request_redelivery(row)
+    """Re-send a delivery (failed, succeeded or still retrying) with the same webhook-id and body; named
+    by its ``dlv_`` id or by the ``att_`` id of any of its attempts (as the delivery log lists them)."""
+    row = deliveries.request_redelivery(deliveries.get(_workspace(), delivery_id))
     jobs.enqueue(state().redis, row.id, row.step)
     return jsonify(deliveries.serialize_delivery(row)), 202
 

@@ -17,7 +17,7 @@ import secrets
 import peewee as pw
 
 from herald import events, hotpath
-from herald.errors import Conflict
+from herald.errors import Conflict, NotFound
 from herald.models import isoformat, utcnow, write_transaction
 
 from . import endpoints, hotsql
@@ -116,6 +116,22 @@ def test_delivery(endpoint: WebhookEndpoint) -> WebhookDelivery:
         return WebhookDelivery.create(workspace=endpoint.workspace_id, endpoint=endpoint.id, event=None,
                                       event_type=TEST_EVENT, message_id=f"msg_test_{secrets.token_hex(8)}",
                                       payload=body, next_attempt_at=now, trigger="manual", one_shot=True)
+
+
+def get(workspace_id: int, delivery_id: str) -> WebhookDelivery:
+    """The workspace's delivery named by its own id (``dlv_…``) or by any of its attempts' (``att_…``,
+    the ``id`` of a line of the delivery log); 404 for another workspace's or an unknown one."""
+    if isinstance(delivery_id, str) and delivery_id.startswith(ATTEMPT_PREFIX):
+        number = endpoints.parse_id(delivery_id, ATTEMPT_PREFIX, "delivery")
+        row = (WebhookDelivery.select().join(WebhookAttempt, on=WebhookAttempt.delivery == WebhookDelivery.id)
+               .where((WebhookAttempt.id == number) & (WebhookAttempt.workspace == workspace_id)
+                      & (WebhookDelivery.workspace == workspace_id)).first())
+    else:
+        number = endpoints.parse_id(delivery_id, DELIVERY_PREFIX, "delivery")
+        row = WebhookDelivery.get_or_none((WebhookDelivery.id == number) & (WebhookDelivery.workspace == workspace_id))
+    if row is None:
+        raise NotFound(f"No delivery {delivery_id!r} in this workspace.")
+    return row
 
 
 def request_redelivery(delivery: WebhookDelivery) -> WebhookDelivery:
