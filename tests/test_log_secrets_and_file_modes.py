@@ -71,7 +71,8 @@ def test_sqlite_files_are_created_for_their_owner_only(tmp_path, group_readable,
         path = tmp_path / "herald.db"
         database = open_database(f"sqlite:///{path}", group_readable=group_readable)
         database.connect()
-        with writelock.SerialisedWrite(writelock.lock_path(str(path)), database.atomic(lock_type="IMMEDIATE"), timeout=5):
+        lock = writelock.lock_path(str(path))
+        with writelock.SerialisedWrite(lock, database.atomic(lock_type="IMMEDIATE"), timeout=5):
             database.execute_sql("CREATE TABLE note (body TEXT)")
         got = modes(path)
         database.close_all()
