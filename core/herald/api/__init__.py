@@ -12,7 +12,7 @@ from decimal import Decimal
 from flask import Blueprint, current_app, g, request
 
 from .. import idempotency, ids, unstorable
-from ..errors import HeraldError, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError, error_response
+from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from ..models import Client
 from ..posts import get_client
 
@@ -131,13 +131,18 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
 
 
 def _idempotent(view, kwargs, workspace_id: int, key: str):
+    """Run ``view`` under ``key``: what it answers is stored for replays; what it raises is not.
+
+    Handlers refuse by raising before they act (an unknown account, a rule the schema cannot say),
+    and the raised error rolls back the write transaction it interrupts: the request did nothing,
+    so the key is released and the corrected request (or the same one, once the account exists)
+    goes through, as Stripe does.
+    """
     replay = idempotency.begin(workspace_id, key)
     if replay is not None:
         return replay
     try:
         response = current_app.make_response(view(**kwargs))
-    except HeraldError as exc:
-        response = error_response(exc)
     except BaseException:
         idempotency.release(workspace_id, key)
         raise
