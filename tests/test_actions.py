@@ -65,6 +65,23 @@ def test_update_engagement_keeps_history(client, tenant):
     assert listed["posts"][0]["engagement"]["likes"] == 170
 
 
+def test_the_zapier_example_without_shares_keeps_the_shares_last_pushed(client, tenant):
+    """The document's Zapier step omits ``shares``: the post's shares stay 12, not 0."""
+    post_id = run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id)).get_json()["post"]["id"]
+    run(client, tenant, {"action": "update_engagement", "post_id": post_id, "likes": 150, "comments": 23,
+                         "saves": 45, "shares": 12, "reach": 5000})
+    zapier = run(client, tenant, {"action": "update_engagement", "post_id": post_id, "likes": 160, "comments": 23,
+                                  "saves": 45, "reach": 5000})
+    assert zapier.status_code == 200, zapier.get_json()
+    engagement = zapier.get_json()["engagement"]
+    assert (engagement["likes"], engagement["shares"], engagement["reach"]) == (160, 12, 5000)
+    listed = run(client, tenant, {"action": "list_posts", "client_id": tenant.client.id}).get_json()
+    assert listed["posts"][0]["engagement"]["shares"] == 12
+    likes_only = run(client, tenant, {"action": "update_engagement", "post_id": post_id, "likes": 170}).get_json()
+    assert {name: likes_only["engagement"][name] for name in ("likes", "comments", "saves", "shares", "reach")} == {
+        "likes": 170, "comments": 23, "saves": 45, "shares": 12, "reach": 5000}
+
+
 def test_create_post_records_first_version_and_event(client, tenant):
     from herald.models import Event, PostVersion
 

@@ -7,6 +7,7 @@ import io
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import media_samples
 import pytest
 from PIL import Image
 
@@ -287,7 +288,7 @@ def test_template_palette_is_measured_from_the_logo_and_layout_comes_from_the_ai
 
 def test_template_needs_an_image_of_the_workspace(api, tenant, make_tenant, gemini):
     set_key(api, tenant)
-    video = upload(api, tenant, b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64, "clip.mp4")
+    video = upload(api, tenant, media_samples.mp4(), "clip.mp4")
     assert_error(api.post("/api/ai-design/generate-template", json={"media_id": video}, headers=tenant.headers),
                  400, "validation_error", "media_id")
     other = make_tenant("Other")

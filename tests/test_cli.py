@@ -200,7 +200,7 @@ def demo_key_and_client_id(result) -> tuple[str, int]:
     return key, client_id
 
 
-def test_demo_twice_reuses_workspace_and_client_with_a_new_working_key(herald_cmd, client):
+def test_demo_twice_reuses_workspace_and_client_and_revokes_the_earlier_key(herald_cmd, client, tenant):
     first = herald_cmd("demo")
     second = herald_cmd("demo")
     assert first.output.startswith("Created workspace 'Demo Agency'")
@@ -209,9 +209,15 @@ def test_demo_twice_reuses_workspace_and_client_with_a_new_working_key(herald_cm
     second_key, second_client = demo_key_and_client_id(second)
     assert first_client == second_client
     assert first_key != second_key
-    assert Workspace.select().count() == 1 and Client.select().count() == 1
-    for key in (first_key, second_key):
-        assert list_posts(client, key, first_client).status_code == 200
+    assert Workspace.select().count() == 2 and Client.select().count() == 2  # the demo's, and tenant's
+    assert "Revoked the earlier demo key (#" in second.output
+    assert list_posts(client, first_key, first_client).status_code == 401
+    assert list_posts(client, second_key, first_client).status_code == 200
+    third_key, _ = demo_key_and_client_id(herald_cmd("demo"))
+    demo = Workspace.get(Workspace.name == "Demo Agency")
+    assert ApiKey.select().where((ApiKey.workspace == demo) & ApiKey.revoked_at.is_null()).count() == 1
+    assert list_posts(client, third_key, first_client).status_code == 200
+    assert list_posts(client, tenant.key, tenant.client.id).status_code == 200  # other workspaces' keys stay
 
 
 def test_demo_curl_example_creates_a_post(herald_cmd, client):

@@ -1,6 +1,8 @@
 """Every error a client can cause is the one envelope with the right status; never HTML, never a 500
 for bad input."""
 
+import codecs
+import json
 import sys
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from conftest import assert_error
 from herald import Action, hookimpl
 from herald.app import create_app
+from herald.models import Post, db
 from herald.plugins import get_plugin_manager
 
 
@@ -279,3 +282,58 @@ def test_an_idempotent_request_to_a_very_long_path_is_answered(client, tenant):
     response = client.patch("/v1/posts/post_" + "9" * 600, json={"schedule": "now"},
                             headers={**tenant.headers, "Idempotency-Key": "long-path-1"})
     assert_error(response, 404, "not_found")
+
+
+# -- what errors echo, and which JSON is JSON (issue 19, item 14) ------------------------------------
+
+MEGABYTE_VALUE = "x" * 1_000_000
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/publish", {"content": MEGABYTE_VALUE, "accounts": ["acc_1"]}, "content"),
+    ("/v1/publish", {"content": "Hi", "accounts": ["acc_1"], "schedule": MEGABYTE_VALUE}, "schedule"),
+    ("/api/webhooks", {"action": MEGABYTE_VALUE}, "action"),
+    ("/v1/accounts", {"platform": MEGABYTE_VALUE, "access_token": "x"}, "platform"),
+], ids=["too-long-content", "bad-schedule", "unknown-action", "enum-platform"])
+def test_an_error_quotes_at_most_100_characters_of_a_huge_value(client, tenant, path, body, field):
+    response = client.post(path, json=body, headers=tenant.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert len(response.data) < 1000, len(response.data)
+    assert "x" * 100 + "…" in error["message"] and "x" * 101 not in error["message"]
+    assert "(1,000,000 characters)" in error["message"], error["message"]
+
+
+def test_a_huge_unknown_property_name_is_cut_in_the_field_and_the_message(client, tenant):
+    response = client.post("/v1/publish", json={"content": "Hi", "accounts": ["acc_1"], MEGABYTE_VALUE: 1},
+                           headers=tenant.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert len(response.data) < 1000, len(response.data)
+    assert error["field"] == "x" * 100 + "… (1,000,000 characters)"
+    assert error["message"] == error["field"] + " is not a recognised field."
+
+
+def test_the_apostrophes_of_prose_are_not_taken_for_quotes(client, tenant):
+    from herald.errors import HeraldError
+
+    message = "The client's plan " + "is long " * 30 + "and Herald's answer says so."
+    assert HeraldError(message).to_dict()["error"]["message"] == message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_json_in_utf16_or_utf32_is_400(client, tenant, encoding):
+    body = json.dumps({"action": "create_post", "client_id": tenant.client.id, "caption": "Hi"}).encode(encoding)
+    response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
+    error = assert_error(response, 400, "validation_error")
+    assert error["message"].startswith("The body must be JSON in UTF-8 (RFC 8259); this one is in UTF-"), error
+    assert error["message"].endswith("Send it encoded as UTF-8.")
+    with db.connection_context():
+        assert Post.select().count() == 0
+
+
+def test_a_utf8_byte_order_mark_is_ignored(client, tenant):
+    """RFC 8259 section 8.1: parsers MAY ignore a UTF-8 BOM; Herald does (Windows tools write one)."""
+    body = codecs.BOM_UTF8 + json.dumps({"action": "create_post", "client_id": tenant.client.id,
+                                         "caption": "Café"}).encode()
+    response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["post"]["caption"] == "Café"

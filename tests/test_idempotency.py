@@ -75,12 +75,37 @@ def test_keys_are_scoped_per_workspace(client, tenant, make_tenant, account):
     assert count(Post) == 2
 
 
-def test_client_errors_are_replayed_but_server_errors_are_not_stored(client, tenant, account, monkeypatch):
+def test_a_refusal_is_not_stored_so_the_same_request_goes_through_once_the_account_is_connected(
+        client, tenant, account):
+    """The demo's publish example run before its account is connected: the 404 (here a 400 for a
+    disconnected account) is not kept for 24 hours, so after connecting, the same request publishes."""
+    assert client.delete(f"/v1/accounts/{account}", headers=tenant.headers).status_code == 200
+    body = {"content": "Launch day", "accounts": [account]}
+    assert_error(post(client, tenant, body, "demo-1"), 400, "validation_error", "accounts.0")
+    assert count(IdempotencyRecord) == 0
+    again = client.post("/v1/accounts", json={"platform": "scripted", "access_token": "tok_live_1234"},
+                        headers=tenant.headers).get_json()
+    assert again["id"] == account and again["status"] == "active"
+    published = post(client, tenant, body, "demo-1")
+    assert published.status_code == 201, published.get_json()
+    assert "Idempotent-Replayed" not in published.headers
+    replayed = post(client, tenant, body, "demo-1")  # what acted is stored and replayed
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.get_json() == published.get_json()
+    assert count(Post) == 1
+
+
+def test_the_corrected_request_with_the_same_key_goes_through_after_a_404(client, tenant, account):
     missing = post(client, tenant, {"content": "A", "accounts": ["acc_999"]}, "key-404")
     assert_error(missing, 404, "not_found", "accounts.0")
-    assert post(client, tenant, {"content": "A", "accounts": ["acc_999"]}, "key-404").headers[
-        "Idempotent-Replayed"] == "true"
+    again = post(client, tenant, {"content": "A", "accounts": ["acc_999"]}, "key-404")
+    assert_error(again, 404, "not_found", "accounts.0")
+    assert "Idempotent-Replayed" not in again.headers  # looked up again, not replayed
+    fixed = post(client, tenant, {"content": "A", "accounts": [account]}, "key-404")
+    assert fixed.status_code == 201, fixed.get_json()
+    assert count(Post) == 1
 
+
+def test_server_errors_are_not_stored(client, tenant, account, monkeypatch):
     from herald import publishing
 
     def explode(*args, **kwargs):
@@ -93,9 +118,35 @@ def test_client_errors_are_replayed_but_server_errors_are_not_stored(client, ten
     assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
 
 
-def test_validation_failures_store_nothing(client, tenant, account):
-    assert_error(post(client, tenant, {"content": "A", "accounts": []}, "key-v"), 400, "validation_error", "accounts")
-    assert post(client, tenant, {"content": "A", "accounts": [account]}, "key-v").status_code == 201
+def test_a_retry_while_the_first_request_runs_is_409_with_retry_after(app, client, tenant, account, monkeypatch):
+    from herald import publishing
+
+    original, running, finish = publishing.publish, threading.Event(), threading.Event()
+
+    def slow_publish(*args, **kwargs):
+        running.set()
+        finish.wait(10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "publish", slow_publish)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+    body = {"content": "C", "accounts": [account]}
+    connection.request("POST", "/v1/publish", body=json.dumps(body), headers={
+        "Content-Type": "application/json", "X-API-Key": tenant.key, "Idempotency-Key": "key-busy"})
+    try:
+        assert running.wait(10)
+        retry = post(client, tenant, body, "key-busy")
+    finally:
+        finish.set()
+        first = connection.getresponse()
+        first.read()
+        server.shutdown()
+    assert first.status == 201
+    error = assert_error(retry, 409, "conflict", "Idempotency-Key")
+    assert retry.headers["Retry-After"] == "1"
+    assert "still being processed. Retry in 1 second" in error["message"]
 
 
 @pytest.mark.parametrize("key, field", [("x" * 256, "Idempotency-Key"), ("", "Idempotency-Key"),
@@ -125,7 +176,7 @@ def test_fifty_concurrent_requests_with_one_key_create_one_post(app, tenant, acc
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     body = json.dumps({"content": "Concurrent", "accounts": [account]})
-    results: list[tuple[int, dict, str | None]] = []
+    results: list[tuple[int, dict, str | None, str | None]] = []
     lock = threading.Lock()
     start = threading.Barrier(50)
 
@@ -137,7 +188,8 @@ def test_fifty_concurrent_requests_with_one_key_create_one_post(app, tenant, acc
         response = connection.getresponse()
         payload = json.loads(response.read())
         with lock:
-            results.append((response.status, payload, response.getheader("Idempotent-Replayed")))
+            results.append((response.status, payload, response.getheader("Idempotent-Replayed"),
+                            response.getheader("Retry-After")))
         connection.close()
 
     threads = [threading.Thread(target=send) for _ in range(50)]
@@ -148,12 +200,13 @@ def test_fifty_concurrent_requests_with_one_key_create_one_post(app, tenant, acc
     server.shutdown()
 
     assert count(Post) == 1 and count(PublishTask) == 1 and count(IdempotencyRecord) == 1
-    statuses = sorted(status for status, _, _ in results)
+    statuses = sorted(status for status, _, _, _ in results)
     assert set(statuses) <= {201, 409}
-    fresh = [payload for status, payload, replayed in results if status == 201 and replayed is None]
+    fresh = [payload for status, payload, replayed, _ in results if status == 201 and replayed is None]
     assert len(fresh) == 1
-    for status, payload, _ in results:
+    for status, payload, _, _ in results:
         if status == 201:
             assert payload == fresh[0]
         else:
             assert payload["error"]["code"] == "conflict"
+    assert all(retry_after == "1" for status, _, _, retry_after in results if status == 409)

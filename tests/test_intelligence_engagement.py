@@ -57,6 +57,31 @@ def test_current_engagement_adds_the_newest_snapshot_of_each_source(client, tena
     assert pushed["current"]["snapshots"] == 4
 
 
+def test_an_omitted_metric_keeps_the_value_its_source_last_pushed(client, tenant):
+    post_id = make_post(tenant, "Rye day", dt.datetime(2026, 3, 1, 9))
+    with db.connection_context():  # a platform's own figures are another source: not mixed in
+        EngagementSnapshot.create(post=post_id, likes=1, shares=50, reach=10, source="instagram")
+    push_one(client, tenant, post_id=post_id, likes=150, comments=23, saves=45, shares=12, reach=5000)
+    pushed = push_one(client, tenant, post_id=post_id, likes=160, reach=5100).get_json()
+    assert pushed["engagement"] | {"recorded_at": None} == {
+        "likes": 160, "comments": 23, "saves": 45, "shares": 12, "reach": 5100, "impressions": None,
+        "source": "api", "recorded_at": None}
+    assert pushed["current"]["metrics"] == {"likes": 161, "comments": 23, "saves": 45, "shares": 62, "reach": 5110}
+    assert [(row.source, row.shares) for row in snapshots(post_id)] == [("instagram", 50), ("api", 12), ("api", 12)]
+
+
+def test_a_batch_item_without_a_metric_keeps_its_last_value(client, tenant):
+    post_id = make_post(tenant, "Rye day", dt.datetime(2026, 3, 1, 9))
+    batch(client, tenant, [{"post_id": post_id, "likes": 10, "shares": 3, "reach": 100}])
+    body = batch(client, tenant, [{"post_id": post_id, "likes": 11}, {"post_id": post_id, "reach": 120}]).get_json()
+    assert body["succeeded"] == 2
+    first, second = (row["engagement"] for row in body["results"])
+    assert (first["likes"], first["shares"], first["reach"]) == (11, 3, 100)
+    assert (second["likes"], second["shares"], second["reach"]) == (11, 3, 120)
+    assert [(row.likes, row.shares, row.reach) for row in snapshots(post_id)] == [(10, 3, 100), (11, 3, 100),
+                                                                                  (11, 3, 120)]
+
+
 def test_push_errors(client, tenant, make_tenant):
     post_id = make_post(tenant, "Rye day", dt.datetime(2026, 3, 1, 9))
     assert_error(push_one(client, tenant, post_id=post_id), 400, "validation_error", "likes")
@@ -281,8 +306,9 @@ def test_the_pull_sends_as_many_statements_for_40_posts_as_for_20(metered, tenan
     second = publish_metered(tenant, account, 20)
     counts, forty = pull_counting_statements(state)
     assert counts == {"recorded": 40}
-    # The tasks with their accounts; the snapshots; their events; the events marked dispatched.
-    assert len(forty) == len(twenty) == 4, forty
+    # The tasks with their accounts; the last values of each source; the snapshots; their events; the
+    # events marked dispatched.
+    assert len(forty) == len(twenty) == 5, forty
     assert sorted(platform.asked) == sorted([f"mp_{post_id}" for post_id in first] * 2
                                             + [f"mp_{post_id}" for post_id in second])
     with db.connection_context():  # the history and the events, as one pull per post would have left them

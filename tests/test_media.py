@@ -1,5 +1,5 @@
-"""POST /api/media: streamed multipart uploads, content sniffing, SHA-256, size limits, workspace isolation;
-media ids in create_post; the 1 MiB limit on JSON bodies."""
+"""POST /api/media: streamed multipart uploads, content sniffing and decoding, SHA-256, size limits,
+workspace isolation; media ids in create_post; the 1 MiB limit on JSON bodies."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import time
 import tracemalloc
 import zlib
 
+import media_samples
 import pytest
 
 from conftest import assert_error
@@ -52,9 +53,8 @@ JPEG = base64.b64decode(
     "AAA/ACv/2Q==")
 # A 1×1 lossless WebP.
 WEBP = base64.b64decode("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
-MP4 = (box(b"ftyp", b"isom" + struct.pack(">I", 0x200) + b"isomiso2avc1mp41") + box(b"free")
-       + box(b"mdat", bytes(range(64))))
-MOV = box(b"ftyp", b"qt  " + struct.pack(">I", 0x200) + b"qt  ") + box(b"wide") + box(b"mdat", bytes(range(64)))
+MP4 = media_samples.mp4()
+MOV = media_samples.mov()
 PNG = png_bytes()
 
 ACCEPTED = [
@@ -340,6 +340,62 @@ def test_uploads_of_the_same_content_take_turns_while_recording(client, config, 
 
 
 # -- refused files and requests --------------------------------------------------------------------
+
+
+# Files whose first bytes claim a type Herald takes, but which do not decode as it (issue 19, item 8).
+_GOOD_PNG = media_samples.png(16, 16)
+_GOOD_JPEG = media_samples.jpeg(16, 16)
+UNDECODABLE = [
+    pytest.param(b"\x89PNG\r\n\x1a\n", "is not one", id="png-signature-alone"),
+    pytest.param(_GOOD_PNG[:len(_GOOD_PNG) // 2], "cut short", id="truncated-png"),
+    pytest.param(_GOOD_PNG[:-12], "IEND chunk is missing", id="png-without-its-end"),
+    pytest.param(_GOOD_JPEG[:len(_GOOD_JPEG) // 2], "cut short", id="truncated-jpeg"),
+    pytest.param(MP4[:32] + os.urandom(4096), "does not decode", id="mp4-header-then-random-bytes"),
+    pytest.param(MP4[:len(MP4) // 2], "does not decode", id="truncated-mp4"),
+    pytest.param(box(b"ftyp", b"isom" + struct.pack(">I", 0x200) + b"isomiso2avc1mp41") + box(b"free")
+                 + box(b"mdat", bytes(range(64))), "does not decode", id="mp4-boxes-without-a-movie"),
+    pytest.param(_GOOD_JPEG + b"<html><body><script>alert(document.cookie)</script></body></html>",
+                 "HTML or script follows the end of the image", id="jpeg-html-polyglot"),
+    pytest.param(media_samples.jpeg(16, 16, comment=b"<script>alert(1)</script>"), "metadata holds HTML",
+                 id="jpeg-with-script-in-its-comment"),
+]
+
+
+@pytest.mark.parametrize(("data", "why"), UNDECODABLE)
+def test_a_file_that_does_not_decode_is_415_saying_why(client, config, tenant, data, why):
+    error = assert_error(upload(client, tenant, data, filename="innocent.jpg"), 415, "unsupported_media_type", "file")
+    assert error["message"].startswith("The file could not be read as an image or a video: "), error["message"]
+    assert why in error["message"], error["message"]
+    assert media_count() == 0
+    assert files_under(config.media_dir) == []  # the spool is gone too
+
+
+def test_a_picture_is_stored_with_its_dimensions(client, tenant):
+    media = upload(client, tenant, media_samples.jpeg(320, 180)).get_json()["media"]
+    facts = {name: media[name] for name in ("content_type", "width", "height", "aspect_ratio", "duration_seconds",
+                                            "video_codec", "audio_codec", "frame_rate")}
+    assert facts == {"content_type": "image/jpeg", "width": 320, "height": 180, "aspect_ratio": 1.7778,
+                     "duration_seconds": None, "video_codec": None, "audio_codec": None, "frame_rate": None}
+    assert client.get(f"/api/media/{media['id']}", headers=tenant.headers).get_json() == {"media": media}
+
+
+def test_a_motion_photo_keeps_the_video_after_its_picture(client, tenant):
+    # Phones append a short video after the JPEG's end (motion photos): that is not markup.
+    response = upload(client, tenant, media_samples.jpeg(40, 30) + MP4)
+    assert response.status_code == 201, response.get_json()
+    assert (response.get_json()["media"]["width"], response.get_json()["media"]["height"]) == (40, 30)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mov"])
+def test_a_video_is_stored_with_its_dimensions_duration_and_codecs(client, tenant, container):
+    data = media_samples.video(width=96, height=120, seconds=2, container=container, audio=True)
+    media = upload(client, tenant, data, filename=f"clip.{container}").get_json()["media"]
+    facts = {name: media[name] for name in ("width", "height", "aspect_ratio", "duration_seconds", "video_codec",
+                                            "audio_codec", "frame_rate")}
+    assert facts == {"width": 96, "height": 120, "aspect_ratio": 0.8, "duration_seconds": 2.0,
+                     "video_codec": "h264", "audio_codec": "aac", "frame_rate": 10.0}
+    described = client.get(f"/api/media/{media['id']}", headers=tenant.headers).get_json()["media"]
+    assert described == media
 
 
 @pytest.mark.parametrize("data", REJECTED)

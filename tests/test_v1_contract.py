@@ -4,6 +4,7 @@ Instagram and Facebook plugins talking to the fake Graph API."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 
 import pytest
 from test_graph_plugins import connect_account, upload_jpeg
@@ -13,7 +14,7 @@ from drive import work
 from fakes.graph import IG_TOKEN, PAGE_TOKEN
 from herald.app import create_app
 from herald.auth import create_api_key
-from herald.models import db, utcnow
+from herald.models import Account, db, utcnow
 
 NEXT_YEAR = utcnow().year + 1
 
@@ -137,11 +138,64 @@ def test_429_rate_limited_with_retry_after(client, bearer):
     assert error["message"] == f"Too many requests. Retry after {seconds} seconds."
 
 
-def test_500_transient_platform_failure(client, tenant, fake):
+def assert_connect_unavailable(response, platform: str = "instagram") -> str:
+    """Connecting answered 503 ``platform_unavailable``: retry later, no account stored; the message."""
+    error = assert_error(response, 503, "platform_unavailable")
+    wait = int(response.headers["Retry-After"])
+    assert wait >= 1
+    message = error["message"]
+    assert message.startswith(f"{platform} cannot be reached right now, so the account was not connected ("), message
+    assert message.endswith(f"Retry in {wait} seconds (with the same Idempotency-Key, if you sent one)."), message
+    assert "Herald will try again" not in message  # connecting is not a job: nobody else retries
+    with db.connection_context():
+        assert Account.select().count() == 0
+    return message
+
+
+def test_503_when_meta_answers_a_transient_error_and_the_retry_connects(client, tenant, fake):
     fake.fail_next(r"/debug_token$|/me$", code=2, message="Service temporarily unavailable", times=4)
-    response = connect_account(client, tenant, "instagram", IG_TOKEN)
-    error = assert_error(response, 500, "platform_error")
-    assert "Retry with the same Idempotency-Key" in error["message"]
+    headers = {**tenant.headers, "Idempotency-Key": "connect-1"}
+    response = client.post("/v1/accounts", json={"platform": "instagram", "access_token": IG_TOKEN}, headers=headers)
+    message = assert_connect_unavailable(response)
+    assert "Service temporarily unavailable (Graph API error 2)" in message
+    fake.clear_faults()
+    retried = client.post("/v1/accounts", json={"platform": "instagram", "access_token": IG_TOKEN}, headers=headers)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+
+
+def test_503_when_meta_answers_http_500_without_a_graph_error(client, tenant, fake):
+    fake.fail_next(r"/debug_token$|/me$", code=1, status=500, times=None)
+    assert_connect_unavailable(connect_account(client, tenant, "facebook", PAGE_TOKEN), "facebook")
+
+
+def test_503_when_meta_drops_the_connection(client, tenant, fake):
+    fake.drop_connection_before(r"/debug_token$|/me$", times=None)
+    assert_connect_unavailable(connect_account(client, tenant, "facebook", PAGE_TOKEN), "facebook")
+
+
+def test_503_when_meta_does_not_answer_in_time(client, tenant, fake, monkeypatch):
+    from herald_facebook import graph
+
+    monkeypatch.setattr(graph, "TIMEOUT", 0.3)
+    fake.delay_next(r"/debug_token$|/me$", 2, times=None)
+    message = assert_connect_unavailable(connect_account(client, tenant, "instagram", IG_TOKEN))
+    assert "timed out" in message
+
+
+def test_503_when_the_graph_server_is_stopped(client, tenant, fake):
+    fake.stop()
+    message = assert_connect_unavailable(connect_account(client, tenant, "instagram", IG_TOKEN))
+    assert "Could not reach" in message
+
+
+def test_503_when_nothing_listens_on_the_graph_port(build_app, make_tenant):
+    with socket.socket() as sock:  # a loopback port that was free a moment ago and is closed now
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = build_app(graph_base_url=closed, instagram_base_url=closed)
+    message = assert_connect_unavailable(connect_account(app.test_client(), make_tenant(), "facebook", PAGE_TOKEN),
+                                         "facebook")
+    assert "Connection refused" in message
 
 
 def test_instagram_without_media_is_refused_before_anything_is_queued(client, tenant, bearer):

@@ -18,6 +18,9 @@ TOKEN_WARNING_DAYS = 7
 # The health check asks a platform that can refresh tokens for a new one this many days before
 # the old one expires (Instagram Login tokens last 60 days; Meta refreshes those at least a day old).
 REFRESH_WITHIN_DAYS = 30
+# Seconds a client is told to wait when a platform it asked through Herald cannot answer, and says
+# no wait of its own.
+PLATFORM_RETRY_AFTER = 60
 
 
 def parse_account_id(value, field: str = "account_id") -> int:
@@ -53,8 +56,8 @@ def connect(state, workspace_id: int, platform_name: str, token: str) -> tuple[A
     except PlatformRejected as exc:
         raise ValidationError(exc.message, field=exc.field or "access_token") from None
     except PlatformUnavailable as exc:
-        raise HeraldError(f"The platform API returned a transient error ({platform_name}: {exc.message}). "
-                          "Retry with the same Idempotency-Key.", code="platform_error", status=500) from None
+        # Connecting happens now, not in a job: nothing will try again unless the client does.
+        raise platform_unavailable(platform_name, exc, "so the account was not connected") from None
     now = utcnow()
     encrypted = crypto.encrypt(state.config.resolved_secret_key(), found.token)
     with write_transaction():
@@ -295,13 +298,21 @@ def publishing_quota(state, account: Account) -> dict | None:
     except PlatformRejected as exc:
         raise Conflict(f"{account.platform} refused to say: {exc.message}") from None
     except PlatformUnavailable as exc:
-        wait = str(max(1, int(exc.retry_after))) if exc.retry_after else "60"
-        raise HeraldError(f"{account.platform} cannot answer right now ({exc.message}). Try again later.",
-                          code="platform_unavailable", status=503, headers={"Retry-After": wait}) from None
+        raise platform_unavailable(account.platform, exc, "so it cannot say") from None
     if quota is None:
         return None
     return {"used": quota.used, "limit": quota.limit, "remaining": max(0, quota.limit - quota.used),
             "window_hours": round(quota.window_seconds / 3600, 2)}
+
+
+def platform_unavailable(platform_name: str, exc: PlatformUnavailable, consequence: str) -> HeraldError:
+    """503 ``platform_unavailable`` for a platform that cannot answer a request made now, with
+    ``Retry-After`` (the platform's wait, else :data:`PLATFORM_RETRY_AFTER`) and a message saying to retry."""
+    wait = max(1, int(exc.retry_after)) if exc.retry_after else PLATFORM_RETRY_AFTER
+    detail = exc.message.strip().rstrip(".")
+    return HeraldError(f"{platform_name} cannot be reached right now, {consequence} ({detail}). "
+                       f"Retry in {wait} seconds (with the same Idempotency-Key, if you sent one).",
+                       code="platform_unavailable", status=503, headers={"Retry-After": str(wait)})
 
 
 def disconnect(account: Account) -> None:

@@ -96,12 +96,13 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
 
     @app.after_request
     def _drop_meaningless_retry_after(response):
-        # flask-limiter adds Retry-After to every response; it only means something on a 429 or 503.
+        # flask-limiter adds Retry-After to every response; it only means something on a 429 or 503,
+        # or on an error Herald gave one (the 409 for an Idempotency-Key still running).
         # Registered before the limiter so that it runs after the limiter's own after_request.
-        if response.status_code not in (429, 503):
-            response.headers.pop("Retry-After", None)
-        elif "retry_after" in g:  # keep the header equal to the seconds the 429 message names
+        if "retry_after" in g:  # keep the header equal to the seconds the message names
             response.headers["Retry-After"] = str(g.retry_after)
+        elif response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
         return response
 
     state.limiter = ratelimit.init_limiter(app, config)

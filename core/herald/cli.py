@@ -394,21 +394,36 @@ def run(port):
     stop(1)  # a supervisor must see that something failed
 
 
+DEMO_KEY_NAME = "demo"
+
+
 @cli.command("demo")
 def demo():
-    """Create (or reuse) the demo workspace and client, and print a fresh API key with curl examples."""
+    """Create (or reuse) the demo workspace and client, and print a fresh API key with curl examples.
+
+    Keys are kept as digests only, so an earlier demo key cannot be shown again: each run revokes the
+    demo keys it made before, leaving one full-scope demo key, the one printed.
+    """
     from .auth import create_api_key
-    from .models import Client, Workspace
+    from .models import ApiKey, Client, Workspace
 
     workspace, created = Workspace.get_or_create(name="Demo Agency", defaults={"plan": "pro"})
     client = (Client.select().where((Client.workspace == workspace) & Client.deleted_at.is_null())
               .order_by(Client.id).first())
     if client is None:
         client = Client.create(workspace=workspace, name="Demo Client", brand_voice="Friendly, concise, no jargon.")
-    _, key = create_api_key(workspace, name="demo")
+    earlier = [row.id for row in ApiKey.select(ApiKey.id).where(
+        (ApiKey.workspace == workspace) & (ApiKey.name == DEMO_KEY_NAME) & ApiKey.revoked_at.is_null())]
+    auth = _state().auth
+    for key_id in earlier:
+        auth.revoke_key(workspace.id, key_id)
+    _, key = create_api_key(workspace, name=DEMO_KEY_NAME)
     base = f"http://127.0.0.1:{_config().port}"
     click.echo(f"{'Created' if created else 'Reusing'} workspace {workspace.name!r} (id {workspace.id}) "
                f"with client {client.name!r} (client_id {client.id}).")
+    if earlier:
+        click.echo(f"Revoked the earlier demo key{'s' * (len(earlier) > 1)} (#{', #'.join(map(str, earlier))}): "
+                   "only the key below works now.")
     click.echo(f"\nAPI key (shown once): {key}\n")
     examples = [
         {"action": "create_post", "client_id": client.id, "topic": "Text on design",

@@ -8,6 +8,7 @@ response from the API is ever an HTML error page.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 import peewee as pw
@@ -32,6 +33,44 @@ _HTTP_CODES = {
 }
 
 
+# An error quotes what the client sent so it can find it, not to send it back whole: a 1 MB value
+# once made a 1 MB error. Quoted values ('…' or "…") and each part of a field's path (a property
+# name is the client's text too) are cut to QUOTE_LIMIT characters; a field's path to FIELD_LIMIT
+# (a path 900 levels deep still fits), and a message to MESSAGE_LIMIT.
+QUOTE_LIMIT = 100
+FIELD_LIMIT = 2000
+MESSAGE_LIMIT = 2000
+# A quote opens after a non-word character: the apostrophes of prose (the client's, Herald's) do not.
+_LONG_QUOTE = re.compile("|".join(f"(?<!\\w){q}[^{q}\\n]{{{QUOTE_LIMIT + 1},}}{q}" for q in "'\""))
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` when it has at most ``limit`` characters, else its start and how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def capped_field(field: str) -> str:
+    """A field's path with each part cut to :data:`QUOTE_LIMIT` characters, :data:`FIELD_LIMIT` in all."""
+    if len(field) > QUOTE_LIMIT:
+        field = ".".join(shorten(part, QUOTE_LIMIT) for part in field.split("."))
+    return shorten(field, FIELD_LIMIT)
+
+
+def _shorten_quote(match: re.Match) -> str:
+    quoted = match.group()
+    return f"{quoted[:QUOTE_LIMIT + 1]}…{quoted[-1]} ({len(quoted) - 2:,} characters)"
+
+
+def capped(message: str) -> str:
+    """``message`` with every quoted value cut to :data:`QUOTE_LIMIT` characters, and at most
+    :data:`MESSAGE_LIMIT` characters in all."""
+    if len(message) <= QUOTE_LIMIT:
+        return message
+    return shorten(_LONG_QUOTE.sub(_shorten_quote, message), MESSAGE_LIMIT)
+
+
 class HeraldError(Exception):
     """An error a client can act on: ``code`` (snake_case), ``message``, optional ``field``."""
 
@@ -50,10 +89,10 @@ class HeraldError(Exception):
         self.headers = headers or {}
 
     def to_dict(self) -> dict:
-        """The envelope body for this error."""
-        body = {"code": self.code, "message": self.message}
+        """The envelope body for this error (long quoted values and fields cut: :func:`capped`)."""
+        body = {"code": self.code, "message": capped(self.message)}
         if self.field is not None:
-            body["field"] = self.field
+            body["field"] = capped_field(self.field)
         return {"error": body}
 
 
@@ -152,7 +191,7 @@ def warning(code: str, message: str, field: str | None = None) -> dict[str, str]
 
     The same ``code``/``message``/``field`` shape as an error, so clients handle both alike.
     """
-    return {"code": code, "message": message, **({"field": field} if field else {})}
+    return {"code": code, "message": capped(message), **({"field": capped_field(field)} if field else {})}
 
 
 ROUTING_ERROR_PAGES = "herald_routing_error_pages"

@@ -4,10 +4,12 @@
   database, so they survive a Redis restart) and replayed, with ``Idempotent-Replayed: true``,
   for a retry with the same key, method, path and body.
 - The same key with a different body (or on another endpoint) is 409 ``idempotency_conflict``.
-- A retry while the first request is still running is 409 ``conflict``: retry a moment later.
+- A retry while the first request is still running is 409 ``conflict`` with ``Retry-After``.
 - Keys are scoped to the workspace and are at most 255 characters.
-- Server errors (5xx) are not stored, so a retry after a transient failure really retries.
-  Requests refused before they start (bad credentials, invalid body, rate limits) store nothing.
+- Only a request that passed validation and acted is stored (as Stripe does). Refusals store
+  nothing: bad credentials, an invalid body, rate limits, and every error a handler raises (a
+  404 for an account not connected yet, a rule of the endpoint), so the corrected request with the
+  same key goes through. Server errors (5xx) are not stored either, so a retry really retries.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ KEEP_FOR = dt.timedelta(hours=24)
 # A record still "in progress" after this long belongs to a request whose process died; the key
 # may then be used again.
 STALE_AFTER = dt.timedelta(minutes=5)
+RETRY_RUNNING_AFTER = "1"  # seconds: Retry-After on the 409 for a key whose request is still running
 
 
 def presented_key() -> str | None:
@@ -87,16 +90,21 @@ def begin(workspace_id: int, key: str) -> Response | None:
             raise HeraldError("This Idempotency-Key was already used with a different request body.",
                               code="idempotency_conflict", status=409, field=HEADER)
         if existing.status_code is None:
-            raise Conflict("A request with this Idempotency-Key is still being processed. Retry in a moment.",
-                           field=HEADER)
+            raise _still_running()
         response = Response(existing.response_body, status=existing.status_code, mimetype="application/json")
         response.headers["Idempotent-Replayed"] = "true"
         return response
-    raise Conflict("A request with this Idempotency-Key is still being processed. Retry in a moment.", field=HEADER)
+    raise _still_running()
+
+
+def _still_running() -> Conflict:
+    return Conflict(f"A request with this Idempotency-Key is still being processed. Retry in {RETRY_RUNNING_AFTER} "
+                    "second with the same key to get its response.", field=HEADER,
+                    headers={"Retry-After": RETRY_RUNNING_AFTER})
 
 
 def finish(workspace_id: int, key: str, response: Response) -> None:
-    """Store the outcome for replays (or release the key after a server error)."""
+    """Store the response the handler gave for replays (or release the key after a server error)."""
     query = (IdempotencyRecord.workspace == workspace_id) & (IdempotencyRecord.key == key)
     with write_transaction():
         if response.status_code >= 500:
@@ -107,7 +115,7 @@ def finish(workspace_id: int, key: str, response: Response) -> None:
 
 
 def release(workspace_id: int, key: str) -> None:
-    """Forget a reservation whose request failed unexpectedly, so the client can retry."""
+    """Forget a reservation whose request was refused or failed, so the client can send it again."""
     with write_transaction():
         (IdempotencyRecord.delete()
          .where((IdempotencyRecord.workspace == workspace_id) & (IdempotencyRecord.key == key)

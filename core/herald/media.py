@@ -1,8 +1,12 @@
-"""Uploaded media: streamed to disk while hashed, sniffed by content, kept under the media directory.
+"""Uploaded media: streamed to disk while hashed, sniffed by content, decoded, kept under the media directory.
 
 Files are never read whole into memory: werkzeug's multipart parser writes each file part into a
 :class:`HashingSpool`, which hashes and counts as it writes and aborts with 413 (``payload_too_large``,
 field ``file``) as soon as a file passes the limit.
+
+The first bytes only say what a file claims to be; :func:`herald.media_facts.inspect` then decodes
+it (415 when it does not decode as that type) and records what platforms check (dimensions,
+duration, codecs).
 
 Only Herald's user may read what is stored: directories are created 0700 and files 0600.
 """
@@ -19,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import PayloadTooLarge, UnsupportedMediaType
+from .media_facts import MediaFacts, inspect
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -125,10 +130,12 @@ class StoredFile:
     content_type: str
     path: str  # relative to the media directory
     created: bool  # False when a file with the same content was in place already
+    facts: MediaFacts  # what decoding the file found
 
 
-def _check_content(spool: HashingSpool) -> str:
-    """The spooled file's content type; 415 ``unsupported_media_type`` (file deleted) when not allowed."""
+def _check_content(spool: HashingSpool) -> tuple[str, MediaFacts]:
+    """The spooled file's content type and facts; 415 ``unsupported_media_type`` (file deleted) when
+    it is not an allowed type or does not decode as the one it claims."""
     spool.flush()
     spool.seek(0)
     content_type = sniff(spool.read(32), spool.size)
@@ -137,20 +144,25 @@ def _check_content(spool: HashingSpool) -> str:
         raise UnsupportedMediaType(
             "Only JPEG, PNG, WebP, MP4 and MOV files are accepted (checked from the file's content).",
             field="file")
-    return content_type
+    try:
+        return content_type, inspect(spool.path, content_type)
+    except UnsupportedMediaType:
+        spool.discard()
+        raise
 
 
 @contextlib.contextmanager
 def stored(spool: HashingSpool, media_dir: Path) -> Iterator[StoredFile]:
-    """Sniff the spooled file and move it into ``media_dir`` under its SHA-256 for the block, which records it.
+    """Sniff and decode the spooled file, move it into ``media_dir`` under its SHA-256 for the block that records it.
 
-    Raises 415 ``unsupported_media_type`` (and deletes the spool) when the content is not allowed.
+    Raises 415 ``unsupported_media_type`` (and deletes the spool) when the content is not allowed or
+    does not decode.
     Identical content lands on the same file. When the block raises, a file this upload created is
     removed again, so no file is left that no upload records. Uploads of the same content take turns
     from storing to recording: a file this upload created is used by no other, and a file found in
     place (recorded by an earlier upload) is never removed.
     """
-    content_type = _check_content(spool)
+    content_type, facts = _check_content(spool)
     spool.close()
     digest = spool.sha256
     relative = Path(digest[:2]) / f"{digest}{ALLOWED[content_type]}"
@@ -160,7 +172,7 @@ def stored(spool: HashingSpool, media_dir: Path) -> Iterator[StoredFile]:
         if created:
             os.replace(spool.path, target)
         try:
-            yield StoredFile(content_type, str(relative), created)
+            yield StoredFile(content_type, str(relative), created, facts)
         except BaseException:
             if created:
                 target.unlink(missing_ok=True)

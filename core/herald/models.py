@@ -204,6 +204,13 @@ class Media(BaseModel):
     sha256 = pw.CharField(max_length=64, index=True)
     path = pw.CharField(max_length=500)  # relative to the media directory
     created_at = pw.DateTimeField(default=utcnow)
+    # What decoding the file found (herald.media_facts); null on files uploaded before Herald decoded them.
+    width = pw.IntegerField(null=True)
+    height = pw.IntegerField(null=True)
+    duration_seconds = pw.FloatField(null=True)
+    video_codec = pw.CharField(max_length=40, null=True)
+    audio_codec = pw.CharField(max_length=40, null=True)
+    frame_rate = pw.FloatField(null=True)
 
 
 class Campaign(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import peewee as pw
 
 from . import events, hotpath
+from .engagement import latest_by_post, same_source
 from .errors import Conflict, NotFound, ValidationError
 from .intelligence import heuristic
 from .models import (
@@ -156,27 +157,38 @@ class EngagementReading(NamedTuple):
 
 
 def record_engagement(post: Post, metrics: dict[str, int], source: str) -> EngagementSnapshot:
-    """Append an engagement snapshot (history is kept, never overwritten) and emit ``engagement.updated``."""
-    values = _metric_values(metrics)
-    snapshot = EngagementSnapshot.create(post=post, source=source, **values)
+    """Append an engagement snapshot (history is kept, never overwritten) and emit ``engagement.updated``.
+
+    A metric ``metrics`` leaves out keeps the value ``source`` last reported for the post.
+    """
+    previous = latest_by_post([post.id], same_source(source)).get(post.id)
+    snapshot = EngagementSnapshot.create(post=post, source=source, **_metric_values(metrics, previous))
     events.record(post.workspace_id, "engagement.updated", _engagement_event(post.id, snapshot))
     return snapshot
 
 
 def record_engagements(readings: list[EngagementReading]) -> None:
-    """:func:`record_engagement` for many posts in two statements: the snapshots, then their events."""
+    """:func:`record_engagement` for many posts in a few statements: the last values, the snapshots, their events."""
+    previous: dict[tuple[int, str], EngagementSnapshot] = {}
+    for source in {reading.source for reading in readings}:
+        post_ids = [reading.post_id for reading in readings if reading.source == source]
+        previous.update({(post_id, source): snapshot
+                         for post_id, snapshot in latest_by_post(post_ids, same_source(source)).items()})
     snapshots = [EngagementSnapshot(post=reading.post_id, source=reading.source, recorded_at=reading.recorded_at,
-                                    **_metric_values(reading.metrics)) for reading in readings]
+                                    **_metric_values(reading.metrics, previous.get((reading.post_id, reading.source))))
+                 for reading in readings]
     EngagementSnapshot.bulk_create(snapshots)
     events.record_many("engagement.updated", [(reading.workspace_id, _engagement_event(reading.post_id, snapshot))
                                               for reading, snapshot in zip(readings, snapshots, strict=True)])
 
 
-def _metric_values(metrics: dict[str, int]) -> dict[str, int]:
-    """The known metrics that have a value; 400 when there is none."""
+def _metric_values(metrics: dict[str, int], previous: EngagementSnapshot | None) -> dict[str, int]:
+    """The metrics sent, and for each one left out the value of ``previous``; 400 when none is sent."""
     values = {name: metrics[name] for name in METRICS if metrics.get(name) is not None}
     if not values:
         raise ValidationError(f"Send at least one metric: {', '.join(METRICS)}.", field="likes")
+    if previous is not None:
+        values = {name: getattr(previous, name) for name in METRICS} | values
     return values
 
 

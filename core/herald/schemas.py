@@ -25,7 +25,7 @@ try:
 except ImportError:  # an optional accelerator: without it every request goes through jsonschema
     jsonschema_rs = None
 
-from .errors import ValidationError
+from .errors import ValidationError, capped_field
 
 CROSSCHECK = False  # tests set it: validate with both, fail loudly where jsonschema-rs is more lenient
 
@@ -55,6 +55,8 @@ def _field_of(error) -> str | None:
 
 
 def _message_of(error, field: str | None) -> str:
+    if field is not None:  # a property's name is the client's text too: a long one is cut
+        field = capped_field(field)
     if error.validator == "required":
         return f"{field} is required."
     if error.validator == "additionalProperties":

@@ -3,6 +3,7 @@ OpenAPI record), JSON body parsing and query parameters."""
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import functools
 import json
@@ -12,7 +13,7 @@ from decimal import Decimal
 from flask import Blueprint, current_app, g, request
 
 from .. import idempotency, ids, unstorable
-from ..errors import HeraldError, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError, error_response
+from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from ..models import Client
 from ..posts import get_client
 
@@ -69,12 +70,13 @@ STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_num
 
 
 def json_body() -> dict:
-    """The request's JSON object; 415 for another content type, 400 for malformed JSON or a non-object."""
+    """The request's JSON object; 415 for another content type, 400 for malformed JSON, JSON not in
+    UTF-8, or a non-object."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
     raw = raw_body()
     try:
-        payload = STRICT_JSON.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+        payload = STRICT_JSON.decode(_utf8_text(raw))
     except RecursionError:
         raise ValidationError("The body is not valid JSON: it is nested too deeply.") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -83,6 +85,19 @@ def json_body() -> dict:
         raise ValidationError("The body must be a JSON object.")
     unstorable.refuse_in_json(raw, payload)
     return payload
+
+
+def _utf8_text(raw: bytes) -> str:
+    """The body as text. RFC 8259 (section 8.1) has JSON exchanged between systems in UTF-8: a body in
+    UTF-16 or UTF-32 is refused. A UTF-8 byte order mark, which parsers MAY ignore, is ignored, as
+    Windows tools often write one."""
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    encoding = json.detect_encoding(raw)
+    if encoding != "utf-8":
+        name = encoding.upper().replace("-BE", " big-endian").replace("-LE", " little-endian")
+        raise ValidationError(f"The body must be JSON in UTF-8 (RFC 8259); this one is in {name}. "
+                              "Send it encoded as UTF-8.")
+    return raw.decode("utf-8", "surrogatepass")
 
 
 def raw_body() -> bytes:
@@ -131,13 +146,18 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
 
 
 def _idempotent(view, kwargs, workspace_id: int, key: str):
+    """Run ``view`` under ``key``: what it answers is stored for replays; what it raises is not.
+
+    Handlers refuse by raising before they act (an unknown account, a rule the schema cannot say),
+    and the raised error rolls back the write transaction it interrupts: the request did nothing,
+    so the key is released and the corrected request (or the same one, once the account exists)
+    goes through, as Stripe does.
+    """
     replay = idempotency.begin(workspace_id, key)
     if replay is not None:
         return replay
     try:
         response = current_app.make_response(view(**kwargs))
-    except HeraldError as exc:
-        response = error_response(exc)
     except BaseException:
         idempotency.release(workspace_id, key)
         raise

@@ -1,10 +1,11 @@
-"""``POST /api/media`` (multipart upload, 50 MB per file) and ``GET /api/media/<id>``."""
+"""``POST /api/media`` (multipart upload, 50 MB per file, decoded before it is kept) and ``GET /api/media/<id>``."""
 
 from flask import Blueprint, g, jsonify, request
 
 from .. import unstorable
 from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from ..media import HashingSpool, size_limit_message, stored
+from ..media_facts import MediaFacts
 from ..models import Media, isoformat
 from . import endpoint, state
 
@@ -14,15 +15,24 @@ MULTIPART_OVERHEAD = 64 * 1024  # room for part headers and form fields around t
 
 
 def serialize_media(row: Media) -> dict:
-    """The JSON shape of an uploaded file."""
+    """The JSON shape of an uploaded file, with what decoding it found (null where unknown)."""
+    aspect_ratio = round(row.width / row.height, 4) if row.width and row.height else None
     return {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size,
-            "sha256": row.sha256, "created_at": isoformat(row.created_at)}
+            "sha256": row.sha256, "width": row.width, "height": row.height, "aspect_ratio": aspect_ratio,
+            "duration_seconds": row.duration_seconds, "video_codec": row.video_codec,
+            "audio_codec": row.audio_codec, "frame_rate": row.frame_rate, "created_at": isoformat(row.created_at)}
+
+
+def facts_columns(facts: MediaFacts) -> dict:
+    """The :class:`Media` columns holding ``facts``."""
+    return {"width": facts.width, "height": facts.height, "duration_seconds": facts.duration_seconds,
+            "video_codec": facts.video_codec, "audio_codec": facts.audio_codec, "frame_rate": facts.frame_rate}
 
 
 @endpoint(bp, "", ("POST",), summary="Upload an image or video (multipart field 'file', 50 MB max)",
           scope="posts:write", content_type="multipart/form-data")
 def upload():
-    """Stream the file to disk, check its type by content, record its SHA-256."""
+    """Stream the file to disk, check its type by content and decode it, record its SHA-256 and facts."""
     config = state().config
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("Upload the file as multipart/form-data in the field 'file'.")
@@ -46,7 +56,7 @@ def upload():
         with stored(spool, config.media_dir) as file:
             row = Media.create(workspace=g.principal.workspace_id, filename=unstorable.strip(upload.filename)[:255],
                                content_type=file.content_type, size=spool.size, sha256=spool.sha256,
-                               path=file.path)
+                               path=file.path, **facts_columns(file.facts))
     finally:
         for spool in spools:
             spool.discard()

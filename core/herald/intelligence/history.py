@@ -16,14 +16,13 @@ from zoneinfo import ZoneInfo
 import peewee as pw
 
 from .. import schedule
+from ..engagement import PUSHED_SOURCES
 from ..models import Client, EngagementSnapshot, Post
 from . import features as feats
 
 INTERACTIONS = ("likes", "comments", "saves", "shares")
 TOTALS = INTERACTIONS + ("reach",)
 MAX_POSTS = 5000  # the newest posts of a client that an analysis reads
-# Sources that mean "someone pushed the numbers" rather than a platform pull; they count as one source.
-PUSHED_SOURCES = frozenset({"api", "action"})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -130,13 +130,17 @@ class GraphError(Exception):
         return self.kind in RETRYABLE
 
     @property
-    def reason(self) -> str:
-        """Meta's message, the error code and the hint: what a user reads."""
+    def detail(self) -> str:
+        """Meta's message and the error code, without the hint."""
         codes = ""
         if self.code is not None:
             codes = f" (Graph API error {self.code}" + (f"/{self.subcode}" if self.subcode else "") + ")"
-        text = self.message.strip().rstrip(".")
-        return f"{text}{codes}. {self.hint}"
+        return f"{self.message.strip().rstrip('.')}{codes}"
+
+    @property
+    def reason(self) -> str:
+        """Meta's message, the error code and the hint: what a user reads."""
+        return f"{self.detail}. {self.hint}"
 
     def __str__(self) -> str:
         return self.reason
@@ -150,9 +154,13 @@ class GraphError(Exception):
         return PublishOutcome.permanent(self.reason)
 
     def platform_error(self) -> PlatformRejected | PlatformUnavailable:
-        """The exception ``connect``/``token_health``/``fetch_metrics`` raise for this error."""
+        """The exception ``connect``/``token_health``/``fetch_metrics`` raise for this error.
+
+        An unavailable platform carries no hint: whether Herald tries again (a job) or the client
+        must (connecting an account, asked now) is for the core to say.
+        """
         if self.retryable:
-            return PlatformUnavailable(self.reason, retry_after=self.retry_after, uncertain=self.uncertain)
+            return PlatformUnavailable(self.detail, retry_after=self.retry_after, uncertain=self.uncertain)
         return PlatformRejected(self.reason)
 
 
