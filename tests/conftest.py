@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from fakes.graph import FakeGraph
+from fakes.receiver import Receiver
 from herald import event_marks, models, schemas
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
@@ -134,6 +135,13 @@ def plugin():
 def fake():
     """A running fake Graph API."""
     with FakeGraph() as server:
+        yield server
+
+
+@pytest.fixture
+def receiver():
+    """A running fake webhook receiver (``tests/fakes/receiver.py``)."""
+    with Receiver() as server:
         yield server
 
 

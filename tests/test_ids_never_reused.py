@@ -16,7 +16,6 @@ import time
 import pytest
 from webhooks_drive import create_post, create_webhook, work
 
-from fakes.receiver import Receiver
 from herald.app import create_app
 from herald.migrate import plugin_runners, runner, upgrade
 from herald.models import Account, Post, PublishTask, Workspace, db, open_database
@@ -30,12 +29,6 @@ def app(config, plugin):
     application = create_app(dataclasses.replace(config, webhook_allow_private=True))
     yield application
     db.obj.close_all()
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
 
 
 def ids_of(model) -> set[int]:

@@ -27,12 +27,6 @@ def app(config):
     db.obj.close_all()
 
 
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
-
-
 def test_create_returns_a_generated_secret_once(client, tenant, receiver):
     created = create_webhook(client, tenant, receiver.url(), ["publish.completed", "approval.requested"])
     assert created["id"].startswith("wh_") and created["active"] is True

@@ -34,12 +34,6 @@ def app(config):
     db.obj.close_all()
 
 
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
-
-
 def attempts() -> list[WebhookAttempt]:
     with db.connection_context():
         return list(WebhookAttempt.select().order_by(WebhookAttempt.id))

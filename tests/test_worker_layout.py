@@ -22,7 +22,7 @@ from rq import Worker
 from serve_drive import START_TIMEOUT, output
 from webhooks_drive import QuickWorker, create_post, create_webhook
 
-from fakes.receiver import Receiver, Reply
+from fakes.receiver import Reply
 from herald import queue
 from herald.app import create_app
 from herald.models import Account, Post, PublishTask, db, utcnow
@@ -38,12 +38,6 @@ def app(config, plugin):
     application = create_app(dataclasses.replace(config, webhook_allow_private=True))
     yield application
     db.obj.close_all()
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
 
 
 def run_worker(redis_client, consuming: str, max_jobs: int) -> tuple[tuple[str, ...], int]:
