@@ -381,7 +381,7 @@ def test_run_starts_a_private_redis_when_none_answers(herald_env, start_herald, 
     process = start_herald("run", "--port", port, env=herald_env)
     assert_healthy(wait_for_health(process, port))
     assert f"Started a private redis-server at redis://127.0.0.1:{redis_port}/0" in output(process)
-    assert f"Herald runs at http://127.0.0.1:{port} (web, worker, cron)" in output(process)
+    assert f"Herald runs at http://127.0.0.1:{port} (web, a worker per queue, cron)" in output(process)
     assert "redis-server" in {Path(f"/proc/{pid}/comm").read_text().strip() for pid in descendants(process.pid)}
     private = redis.Redis.from_url(herald_env["HERALD_REDIS_URL"], socket_connect_timeout=1)
     assert private.ping()

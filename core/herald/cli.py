@@ -384,8 +384,9 @@ def run(port):
     for name, command in (*workers, ("cron", ["cron"]), ("web server", ["serve", "--port", str(port)])):
         children.append(supervise.Child(name, [*herald, *command], env))
         children[-1].start()
-    click.echo(f"Herald runs at http://127.0.0.1:{port} (web, worker, cron); Ctrl-C stops it. Logs: Herald's at "
-               f"{config.log_level} (HERALD_LOG_LEVEL), RQ's at {config.rq_log_level} (HERALD_RQ_LOG_LEVEL).")
+    click.echo(f"Herald runs at http://127.0.0.1:{port} (web, a worker per queue, cron); Ctrl-C stops it. "
+               f"Logs: Herald's at {config.log_level} (HERALD_LOG_LEVEL), "
+               f"RQ's at {config.rq_log_level} (HERALD_RQ_LOG_LEVEL).")
     while redis_server is None or redis_server.poll() is None:
         time.sleep(0.5)
         for child in children:

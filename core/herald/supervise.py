@@ -1,6 +1,6 @@
 """Keeping ``herald run``'s processes alive, and never leaving one behind.
 
-A child of ``herald run`` (web, worker, cron) that dies is started again after a pause that doubles
+A child of ``herald run`` (web, the workers, cron) that dies is started again after a pause that doubles
 with each death in a row (1 s, 2 s, 4 s … at most 30 s; back to 1 s once it has run a minute), and
 each death and restart is logged. A process Herald starts ends with its parent, whatever way the
 parent ends (SIGKILL included): the kernel sends it SIGTERM (``PR_SET_PDEATHSIG``, set through
