@@ -31,6 +31,8 @@ class ScriptedPlatform:
 
     def __init__(self):
         self.script: list[PublishOutcome] = []
+        # What the next reconcile calls answer (an exception is raised), before it looks for the post.
+        self.reconcile_script: list[PublishOutcome | Exception] = []
         self.calls: list[Call] = []
         self.posts: list[dict] = []  # what is "live" on the platform
         self.health = TokenHealth("active")
@@ -64,8 +66,14 @@ class ScriptedPlatform:
         return self._next("check", ctx)
 
     def reconcile(self, ctx):
-        """Published when a post for this task is live; None (publish again) otherwise."""
+        """The next of ``reconcile_script``; else published when a post for this task is live, None
+        (publish again) otherwise."""
         self.calls.append(Call("reconcile", ctx.task_id, ctx.account.id, ctx.post.caption, dict(ctx.state)))
+        if self.reconcile_script:
+            scripted = self.reconcile_script.pop(0)
+            if isinstance(scripted, Exception):
+                raise scripted
+            return scripted
         for post in self.posts:
             if post["task"] == ctx.task_id:
                 return PublishOutcome.published(post["id"])

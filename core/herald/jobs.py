@@ -13,6 +13,7 @@ import threading
 
 from . import accounts, background, event_marks, events, first_comments, hotpath, publishing, queue, tasks
 from .models import Account, Event, IdempotencyRecord, Post, PublishTask, db, utcnow
+from .outcomes import PublishOutcome
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
 from .public_media import public_base_problem
@@ -65,43 +66,61 @@ def _not_claimed(state, task_id: int) -> str:
 
 
 def _advance(state, mode: str, task: PublishTask) -> str:
+    # An earlier attempt may have reached the platform: a worker died holding the task, or the last
+    # step ended without settling that (see PublishTask.maybe_live). Nothing is sent again until the
+    # platform's reconcile has ruled it out, and nothing ends "failed" while it may be live.
+    unsure = mode == "reconcile" or bool(task.maybe_live)
     registered = state.registry.platforms.get(task.platform)
     if registered is None:
-        return _fail(state, task, f"The {task.platform} plugin is not installed on this server any more.")
+        return _fail(state, task, f"The {task.platform} plugin is not installed on this server any more.", unsure)
     account = hotpath.select_one(Account, id=task.account_id)
     token, problem = accounts.usable(state, account)
     if problem:
-        return _fail(state, task, problem)
+        return _fail(state, task, problem, unsure)
     post = hotpath.select_one(Post, id=task.post_id)
     if post.media:
         problem = public_base_problem(state.config)
         if problem:
-            return _fail(state, task, problem)
+            return _fail(state, task, problem, unsure)
     platform = registered.obj
+    reconcile = getattr(platform, "reconcile", None)
+    if unsure and mode != "check" and reconcile is None:
+        return _fail(state, task, f"The worker publishing this post stopped before it recorded {task.platform}'s "
+                                  f"answer, and the {task.platform} plugin cannot check whether the post went out.",
+                     maybe_live=True)
     context = TaskContext(task_id=str(task.id), post=post_ref(state, post),
                           account=accounts.account_ref(state, account, token), config=state.config,
                           attempt=task.attempts, state=dict(task.state or {}),
                           _saver=lambda saved: tasks.save_state(task.id, saved))
     try:
-        if mode == "check":
-            outcome = platform.check(context)
-        elif mode == "reconcile":
-            reconcile = getattr(platform, "reconcile", None)
-            outcome = reconcile(context) if reconcile else None
-            if outcome is None:
-                outcome = platform.publish(context)
-        else:
-            outcome = platform.publish(context)
+        outcome, unsure = _call_platform(platform, mode, context, unsure)
     except Exception as exc:  # a plugin bug must not leave the task held: record it and retry later
         log.exception("platform %s raised while publishing task %s", task.platform, task.id)
-        from .outcomes import PublishOutcome
-
-        outcome = PublishOutcome.transient(f"The {task.platform} plugin failed unexpectedly: {exc}")
+        task.state = context.state
+        reason = f"The {task.platform} plugin failed unexpectedly: {exc}"
+        if reconcile is None:  # it may have sent the post, and nothing can look later
+            return _fail(state, task, f"{reason}. It cannot check whether the post went out.", maybe_live=True)
+        outcome, unsure = PublishOutcome.transient(reason), True  # reconcile before anything is sent again
     task.state = context.state  # what the platform saved, and what it remembered (committed with the outcome)
+    task.maybe_live = unsure or outcome.maybe_live
     return _record(state, task, outcome)
 
 
-def _record(state, task: PublishTask, outcome) -> str:
+def _call_platform(platform, mode: str, context: TaskContext, unsure: bool) -> tuple[PublishOutcome, bool]:
+    """The platform's answer for this step, and whether an earlier attempt may still be live.
+
+    While one may be (``unsure``), ``reconcile`` runs first: None from it rules the attempt out, so
+    ``publish`` may run; ``transient`` leaves the question open for the next step."""
+    if mode == "check":
+        return platform.check(context), unsure
+    if unsure:
+        outcome = platform.reconcile(context)
+        if outcome is not None:
+            return outcome, outcome.kind == "transient"
+    return platform.publish(context), False
+
+
+def _record(state, task: PublishTask, outcome: PublishOutcome) -> str:
     if outcome.kind == "published":
         events.dispatch(state.pm, tasks.mark_published(task, outcome.platform_post_id, outcome.url))
         if task.comment_status == first_comments.PENDING:
@@ -113,7 +132,8 @@ def _record(state, task: PublishTask, outcome) -> str:
         return "pending"
     if outcome.kind == "transient":
         if task.attempts >= tasks.MAX_ATTEMPTS:
-            return _fail(state, task, f"Gave up after {task.attempts} attempts. Last error: {outcome.reason}")
+            return _fail(state, task, f"Gave up after {task.attempts} attempts. Last error: {outcome.reason}",
+                         task.maybe_live)
         delay = outcome.retry_after if outcome.retry_after is not None else tasks.backoff_seconds(task.attempts)
         tasks.mark_waiting(task, tasks.RETRYING, delay, error=outcome.reason)
         _enqueue(state, task)
@@ -126,10 +146,15 @@ def _record(state, task: PublishTask, outcome) -> str:
         account = hotpath.select_one(Account, id=task.account_id)
         if account.status == "active":
             accounts.mark(state, account, outcome.account_status, outcome.reason or "The platform refused its token.")
-    return _fail(state, task, outcome.reason or "The platform refused the post.")
+    return _fail(state, task, outcome.reason or "The platform refused the post.", outcome.maybe_live)
 
 
-def _fail(state, task: PublishTask, reason: str) -> str:
+def _fail(state, task: PublishTask, reason: str, maybe_live: bool = False) -> str:
+    """End the task ``failed``, or ``unconfirmed`` when an earlier attempt may be live (never sent again)."""
+    if maybe_live:
+        reason = f"{reason.rstrip()} An earlier attempt may have published the post, and nothing could confirm it."
+        events.dispatch(state.pm, tasks.mark_failed(task, reason, status=tasks.UNCONFIRMED))
+        return "unconfirmed"
     events.dispatch(state.pm, tasks.mark_failed(task, reason))
     return "failed"
 

@@ -333,6 +333,9 @@ class PublishTask(BaseModel):
     step = pw.IntegerField(default=0)  # bumped for every job enqueued, so each job id is new
     attempts = pw.IntegerField(default=0)
     state = JSONField(default=dict)  # what the platform saved between steps (container ids, ...)
+    # An earlier attempt may have reached the platform and nothing has confirmed or ruled it out
+    # (a worker died holding the task, a plugin raised or said so): reconcile before publishing again.
+    maybe_live = pw.BooleanField(default=False)
     platform_post_id = pw.CharField(max_length=200, null=True)
     url = pw.TextField(null=True)
     error = pw.TextField(null=True)

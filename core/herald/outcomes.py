@@ -27,6 +27,12 @@ class PublishOutcome:
       ``account_status`` (``expired`` or ``invalid``) the account's token itself was refused: the
       core marks the account, so its other tasks fail at once without calling the platform, and
       announces ``account.needs_reconnect``.
+
+    ``maybe_live`` (on ``transient`` and ``permanent``) says that an earlier attempt may have reached
+    the platform and nothing has confirmed or ruled it out yet (a lost answer, a container whose
+    status could not be read). The core then never lets the task end ``failed``: when it runs out of
+    attempts, or the failure is permanent, the task ends ``unconfirmed``; until then it is handed to
+    ``reconcile`` before ``publish`` runs again.
     """
 
     kind: Literal["published", "pending", "transient", "unconfirmed", "permanent"]
@@ -36,6 +42,7 @@ class PublishOutcome:
     reason: str | None = None
     state: dict[str, Any] = dataclasses.field(default_factory=dict)
     account_status: Literal["expired", "invalid"] | None = None
+    maybe_live: bool = False
 
     @classmethod
     def published(cls, platform_post_id: str, url: str | None = None) -> PublishOutcome:
@@ -48,9 +55,9 @@ class PublishOutcome:
         return cls("pending", retry_after=retry_after, state=state)
 
     @classmethod
-    def transient(cls, reason: str, retry_after: float | None = None) -> PublishOutcome:
-        """A temporary failure worth retrying."""
-        return cls("transient", reason=reason, retry_after=retry_after)
+    def transient(cls, reason: str, retry_after: float | None = None, *, maybe_live: bool = False) -> PublishOutcome:
+        """A temporary failure worth retrying (``maybe_live``: an earlier attempt may be live, unconfirmed)."""
+        return cls("transient", reason=reason, retry_after=retry_after, maybe_live=maybe_live)
 
     @classmethod
     def unconfirmed(cls, reason: str) -> PublishOutcome:
@@ -58,9 +65,13 @@ class PublishOutcome:
         return cls("unconfirmed", reason=reason)
 
     @classmethod
-    def permanent(cls, reason: str, account_status: Literal["expired", "invalid"] | None = None) -> PublishOutcome:
-        """A failure that retrying cannot fix; ``account_status`` when the account's token was refused."""
-        return cls("permanent", reason=reason, account_status=account_status)
+    def permanent(cls, reason: str, account_status: Literal["expired", "invalid"] | None = None, *,
+                  maybe_live: bool = False) -> PublishOutcome:
+        """A failure that retrying cannot fix; ``account_status`` when the account's token was refused.
+
+        With ``maybe_live`` (an earlier attempt may be live and this failure stops Herald from checking)
+        the task ends ``unconfirmed`` instead of ``failed``."""
+        return cls("permanent", reason=reason, account_status=account_status, maybe_live=maybe_live)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -119,7 +119,7 @@ def mark_published(task: PublishTask, platform_post_id: str, url: str | None) ->
         # A first comment waits for this commit; jobs.py enqueues it (see herald.first_comments).
         comment = {"comment_status": "pending", "comment": {"attempts": 0}} if post.first_comment else {}
         _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=now,
-                lease_until=None, error=None, due_at=None, state=task.state, **comment)
+                lease_until=None, error=None, due_at=None, state=task.state, maybe_live=False, **comment)
         events.record(task.workspace_id, "publish.completed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
         refresh_post(task.post_id, post)
@@ -130,15 +130,26 @@ def mark_failed(task: PublishTask, reason: str, status: str = FAILED) -> list:
     """Fail the task for good with ``reason`` (the platform's words plus a hint); emit ``publish.failed``.
 
     ``status`` is ``unconfirmed`` when an earlier attempt may be live and the platform cannot say:
-    the task is final all the same (never sent again), and the event carries that status.
+    the task is final all the same (never sent again), the event carries that status, and the error
+    ends with what the user can do about it (:func:`resolve_hint`).
     Returns the events to dispatch."""
+    if status == UNCONFIRMED:
+        reason = f"{reason} {resolve_hint(task)}"
     with events.collecting() as recorded, write_transaction():
         post = hold_post_lock(task.post_id)
-        _finish(task, status=status, error=reason, lease_until=None, due_at=None, state=task.state)
+        _finish(task, status=status, error=reason, lease_until=None, due_at=None, state=task.state,
+                maybe_live=task.maybe_live)
         events.record(task.workspace_id, "publish.failed",
                       {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
         refresh_post(task.post_id, post)
     return recorded
+
+
+def resolve_hint(task: PublishTask) -> str:
+    """What a user does with an ``unconfirmed`` task: look, then tell Herald (``…/resolve``)."""
+    return (f"Look for the post on the account. Then tell Herald: POST /v1/posts/post_{task.post_id}/tasks/"
+            f"task_{task.id}/resolve with {{\"outcome\": \"published\", \"platform_post_id\": \"…\"}} when "
+            "it is there, or {\"outcome\": \"send_again\"} when it is not.")
 
 
 def mark_waiting(task: PublishTask, status: str, delay_seconds: float, error: str | None = None) -> PublishTask:
@@ -150,7 +161,7 @@ def mark_waiting(task: PublishTask, status: str, delay_seconds: float, error: st
     with write_transaction():
         post = hold_post_lock(task.post_id)
         _finish(task, status=status, due_at=due, lease_until=None, step=task.step + 1, state=task.state,
-                **({"error": error} if error is not None else {}))
+                maybe_live=task.maybe_live, **({"error": error} if error is not None else {}))
         refresh_post(task.post_id, post)
     return task
 

@@ -206,7 +206,8 @@ class FacebookPlatform:
             if err.retryable and looks < MAX_LOOKS:
                 ctx.save_state(failed_looks=looks)
                 return PublishOutcome.transient(f"{err.reason} Herald reads the Page again before sending the post, "
-                                                "since an earlier attempt may have published it.", err.retry_after)
+                                                "since an earlier attempt may have published it.", err.retry_after,
+                                                maybe_live=True)
             return PublishOutcome.unconfirmed(f"Herald could not read the Page to see whether an earlier attempt "
                                               f"already published this post: {err.reason} {UNCONFIRMED_HINT}")
 

@@ -156,19 +156,21 @@ class InstagramPlatform:
         problem = containers.problem(ctx.post)
         if problem:
             return PublishOutcome.permanent(problem)
+        publisher = Publisher(ctx, client_for(ctx.config, ctx.account))
         try:
-            return Publisher(ctx, client_for(ctx.config, ctx.account)).reconcile()
+            return publisher.reconcile()
         except GraphError as err:
-            return err.outcome()
+            return publisher.settle_error(err)
 
     def _run(self, ctx: TaskContext) -> PublishOutcome:
         problem = containers.problem(ctx.post)
         if problem:
             return PublishOutcome.permanent(problem)
+        publisher = Publisher(ctx, client_for(ctx.config, ctx.account))
         try:
-            return Publisher(ctx, client_for(ctx.config, ctx.account)).run()
+            return publisher.run()
         except GraphError as err:
-            return err.outcome()
+            return publisher.settle_error(err)
 
     def post_comment(self, account: AccountRef, platform_post_id: str, message: str, *, config: Any) -> str:
         """Comment ``message`` as the account under its published media (``instagram_manage_comments``, or

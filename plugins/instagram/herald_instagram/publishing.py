@@ -24,6 +24,7 @@ caption; when that cannot single one out, the container id stands in for the med
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any
@@ -74,6 +75,19 @@ class Publisher:
     @property
     def state(self) -> dict[str, Any]:
         return self.ctx.state
+
+    @property
+    def publish_requested(self) -> bool:
+        """Whether the current container was sent to ``media_publish`` and its media is not known:
+        until its status is read again, the post may be live."""
+        return bool(self.state.get("publish_requested_at")) and not self.state.get("media_id")
+
+    def settle_error(self, err: GraphError) -> PublishOutcome:
+        """The outcome of a Graph error that ended a step; ``maybe_live`` when a publish request of the
+        current container may have gone through (its status could not be read), so that the task ends
+        ``unconfirmed`` rather than ``failed`` if it never can be."""
+        outcome = err.outcome()
+        return dataclasses.replace(outcome, maybe_live=True) if self.publish_requested else outcome
 
     # -- the flow -----------------------------------------------------------------------------
 
@@ -155,7 +169,7 @@ class Publisher:
         if code == "EXPIRED":  # not published within 24 hours: start again with a new container
             return self._start_over("The media container expired before it was published.")
         return PublishOutcome.transient(f"Instagram answered an unexpected container status {code!r}; Herald "
-                                        "will check again.", self.poll)
+                                        "will check again.", self.poll, maybe_live=self.publish_requested)
 
     def _publish(self, container_id: str) -> PublishOutcome:
         now = graph_time(utcnow())  # the first and the latest request bound the search for the media
@@ -176,7 +190,7 @@ class Publisher:
                 waiting = self._quota_outcome()
                 if waiting:
                     return waiting
-            raise
+            return err.outcome()  # Meta answered no: this request published nothing
         media_id = str(answer["id"])
         self.ctx.save_state(media_id=media_id)
         permalink = self._permalink(media_id)

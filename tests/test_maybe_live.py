@@ -1,0 +1,230 @@
+"""A task whose earlier attempt may be live never ends ``failed`` and is never sent again blindly:
+when nothing can confirm the attempt, the task ends ``unconfirmed`` (issue 19, item 1, the paths
+left open: out of attempts, a reconcile that fails for a passing reason or raises, a lease that
+expires again, a plugin without ``reconcile``, an account that stops working meanwhile, and
+Instagram's container whose status cannot be read after ``media_publish``).
+
+The core's paths run with the scripted platform (a third-party plugin that knows nothing of
+``maybe_live``); the Facebook and Instagram paths against the fake Graph API over real HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from test_graph_plugins import CAPTION, connect_account, upload_jpeg
+
+from drive import advance, work
+from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
+from herald import PublishOutcome, jobs, tasks
+from herald.app import create_app
+from herald.models import Account, PublishTask, db
+
+
+@pytest.fixture
+def app(config, plugin, fake):
+    """Herald with the scripted platform installed and the Graph base URL on the fake."""
+    application = create_app(dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
+    yield application
+    db.obj.close_all()
+
+
+@pytest.fixture
+def platform(plugin):
+    return plugin.platform
+
+
+def scripted_post(client, tenant) -> tuple[str, int]:
+    """A post to one scripted account, queued now: ``(post id, task id)``."""
+    account = client.post("/v1/accounts", json={"platform": "scripted", "access_token": "tok_live_0001"},
+                          headers=tenant.headers).get_json()["id"]
+    body = client.post("/v1/publish", json={"content": "Maybe live", "accounts": [account]},
+                       headers=tenant.headers).get_json()
+    with db.connection_context():
+        [task] = PublishTask.select().where(PublishTask.post == int(body["id"].removeprefix("post_")))
+    return body["id"], task.id
+
+
+def worker_dies_holding(task_id: int, config, redis_client) -> None:
+    """A worker claims the task, calls the platform, and dies before it records anything; the lease
+    runs out and the reconciler hands the task to a worker again."""
+    with db.connection_context():
+        assert tasks.claim(task_id, config.task_lease_seconds)[0] in ("publish", "reconcile")
+    advance(redis_client, config.task_lease_seconds + 1)
+    assert jobs.reconcile()["enqueued"] == 1
+
+
+def task_row(task_id: int) -> PublishTask:
+    with db.connection_context():
+        return PublishTask.get_by_id(task_id)
+
+
+def retry_due(redis_client) -> int:
+    """Let the retry's back-off pass and run what is due."""
+    advance(redis_client, tasks.BACKOFF_CAP_SECONDS + 1)
+    return work(redis_client)
+
+
+def use_attempts(task_id: int, attempts: int) -> None:
+    with db.connection_context():
+        PublishTask.update(attempts=attempts).where(PublishTask.id == task_id).execute()
+
+
+def test_out_of_attempts_when_the_reconcile_fails_for_a_passing_reason_is_unconfirmed(client, tenant, platform,
+                                                                                      config, redis_client):
+    post_id, task_id = scripted_post(client, tenant)
+    use_attempts(task_id, tasks.MAX_ATTEMPTS - 2)  # used up on other errors
+    worker_dies_holding(task_id, config, redis_client)  # the next to last: its post may be live
+    platform.reconcile_script.append(PublishOutcome.transient("The platform is busy (HTTP 503)."))
+    work(redis_client)
+    task = task_row(task_id)
+    assert task.status == tasks.UNCONFIRMED, task.error
+    assert "Gave up after 6 attempts" in task.error and "may have published" in task.error
+    assert f"POST /v1/posts/{post_id}/tasks/task_{task_id}/resolve" in task.error
+    assert [call.method for call in platform.calls] == ["reconcile"] and platform.posts == []
+
+
+def test_a_reconcile_that_fails_for_a_passing_reason_reconciles_again_instead_of_sending(client, tenant, platform,
+                                                                                        config, redis_client):
+    _, task_id = scripted_post(client, tenant)
+    worker_dies_holding(task_id, config, redis_client)
+    platform.posts.append({"id": "sp_live", "task": str(task_id), "caption": "Maybe live"})  # it went out
+    platform.reconcile_script.append(PublishOutcome.transient("The platform is busy (HTTP 503)."))
+    work(redis_client)
+    assert task_row(task_id).status == tasks.RETRYING
+    retry_due(redis_client)
+    task = task_row(task_id)
+    assert (task.status, task.platform_post_id) == (tasks.PUBLISHED, "sp_live")
+    assert [call.method for call in platform.calls] == ["reconcile", "reconcile"] and len(platform.posts) == 1
+
+
+def test_a_reconcile_that_raises_is_tried_again_never_followed_by_a_send(client, tenant, platform, config,
+                                                                         redis_client):
+    _, task_id = scripted_post(client, tenant)
+    worker_dies_holding(task_id, config, redis_client)
+    platform.posts.append({"id": "sp_live", "task": str(task_id), "caption": "Maybe live"})
+    platform.reconcile_script.append(RuntimeError("the plugin tripped over its own feet"))
+    work(redis_client)
+    assert task_row(task_id).status == tasks.RETRYING
+    retry_due(redis_client)
+    assert task_row(task_id).status == tasks.PUBLISHED
+    assert [call.method for call in platform.calls] == ["reconcile", "reconcile"] and len(platform.posts) == 1
+
+
+def test_a_reconcile_that_raises_on_the_last_attempt_is_unconfirmed(client, tenant, platform, config, redis_client):
+    _, task_id = scripted_post(client, tenant)
+    use_attempts(task_id, tasks.MAX_ATTEMPTS - 2)
+    worker_dies_holding(task_id, config, redis_client)
+    platform.reconcile_script.append(RuntimeError("the plugin tripped over its own feet"))
+    work(redis_client)
+    assert task_row(task_id).status == tasks.UNCONFIRMED
+    assert platform.posts == [] and "publish" not in [call.method for call in platform.calls]
+
+
+def test_a_lease_that_expires_again_while_reconciling_still_never_sends(client, tenant, platform, config,
+                                                                        redis_client):
+    _, task_id = scripted_post(client, tenant)
+    use_attempts(task_id, tasks.MAX_ATTEMPTS - 3)
+    worker_dies_holding(task_id, config, redis_client)
+    worker_dies_holding(task_id, config, redis_client)  # the worker reconciling it dies too
+    platform.reconcile_script.append(PublishOutcome.transient("The platform timed out."))
+    work(redis_client)
+    task = task_row(task_id)
+    assert task.status == tasks.UNCONFIRMED and task.attempts == tasks.MAX_ATTEMPTS
+    assert platform.posts == []
+
+
+def test_a_plugin_without_reconcile_leaves_a_dead_workers_task_unconfirmed_not_sent_again(client, tenant, platform,
+                                                                                         config, redis_client,
+                                                                                         monkeypatch):
+    monkeypatch.setattr(platform, "reconcile", None)  # a third-party plugin that cannot look
+    _, task_id = scripted_post(client, tenant)
+    worker_dies_holding(task_id, config, redis_client)
+    work(redis_client)
+    task = task_row(task_id)
+    assert task.status == tasks.UNCONFIRMED, task.error
+    assert "cannot check whether the post went out" in task.error
+    assert platform.calls == [] and platform.posts == []
+
+
+def test_a_plugin_without_reconcile_that_raises_is_unconfirmed_not_retried(client, tenant, platform, redis_client,
+                                                                           monkeypatch):
+    monkeypatch.setattr(platform, "reconcile", None)
+
+    def publish(ctx):
+        platform.posts.append({"id": "sp_live", "task": ctx.task_id, "caption": ctx.post.caption})
+        raise KeyError("id")  # the post went out; reading the answer failed
+
+    monkeypatch.setattr(platform, "publish", publish)
+    _, task_id = scripted_post(client, tenant)
+    work(redis_client)
+    assert task_row(task_id).status == tasks.UNCONFIRMED
+    assert retry_due(redis_client) == 0 and len(platform.posts) == 1
+
+
+def test_an_account_that_stops_working_while_an_attempt_may_be_live_is_unconfirmed(client, tenant, platform, config,
+                                                                                  redis_client):
+    _, task_id = scripted_post(client, tenant)
+    with db.connection_context():
+        tasks.claim(task_id, config.task_lease_seconds)
+        Account.update(status="invalid", status_reason="The token was revoked.").execute()
+    advance(redis_client, config.task_lease_seconds + 1)
+    jobs.reconcile()
+    work(redis_client)
+    task = task_row(task_id)
+    assert task.status == tasks.UNCONFIRMED, task.error
+    assert "is invalid" in task.error and "may have published" in task.error
+
+
+def test_a_permanent_failure_that_stops_a_look_is_unconfirmed(client, tenant, platform, config, redis_client):
+    _, task_id = scripted_post(client, tenant)
+    worker_dies_holding(task_id, config, redis_client)
+    platform.reconcile_script.append(PublishOutcome.permanent("Permission denied.", maybe_live=True))
+    work(redis_client)
+    assert task_row(task_id).status == tasks.UNCONFIRMED
+
+
+def test_facebook_out_of_attempts_when_the_last_answer_is_lost_and_the_page_cannot_be_read(fake, client, tenant,
+                                                                                          redis_client):
+    """Five attempts fail for a passing reason while the photos go up; the sixth reaches Meta but its
+    answer is lost and the Page cannot be read: the post is live, so the task must not say ``failed``."""
+    account = connect_account(client, tenant, "facebook", PAGE_TOKEN).get_json()["id"]
+    media = [upload_jpeg(client, tenant), upload_jpeg(client, tenant)]
+    fake.fail_next(r"/photos$", code=2, method="POST", times=tasks.MAX_ATTEMPTS - 1)
+    body = client.post("/v1/publish", json={"content": CAPTION, "accounts": [account], "media": media,
+                                                "post_type": "post"},
+                       headers=tenant.headers).get_json()
+    assert "id" in body, body
+    work(redis_client)
+    for _ in range(tasks.MAX_ATTEMPTS - 2):
+        retry_due(redis_client)
+    fake.drop_connection_after(r"/feed$", method="POST")
+    fake.fail_next(r"/published_posts$", code=2, times=None)
+    retry_due(redis_client)
+    [task] = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()["tasks"]
+    assert task["attempts"] == tasks.MAX_ATTEMPTS
+    assert task["status"] == "unconfirmed", task["error"]
+    assert "may have published" in task["error"] and "/resolve" in task["error"]
+    assert [post["message"] for post in fake.published(PAGE_ID)] == [CAPTION]
+    assert retry_due(redis_client) == 0 and len(fake.calls("POST", r"/feed$")) == 1
+
+
+def test_instagram_container_unreadable_after_media_publish_is_unconfirmed_not_failed(fake, client, tenant,
+                                                                                     redis_client):
+    """``media_publish`` went through but its answer was lost; then the container's status cannot
+    be read (the token was revoked): the post is live, the task ends ``unconfirmed``."""
+    account = connect_account(client, tenant, "instagram", IG_TOKEN).get_json()["id"]
+    media = upload_jpeg(client, tenant)
+    fake.drop_connection_after(r"/media_publish$")
+    body = client.post("/v1/publish", json={"content": CAPTION, "accounts": [account], "media": [media]},
+                       headers=tenant.headers).get_json()
+    work(redis_client)
+    [container] = fake.containers(IG_USER_ID)
+    fake.fail_next(rf"/{container['id']}$", code=190, subcode=460, method="GET", times=None)
+    retry_due(redis_client)
+    detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
+    [task] = detail["tasks"]
+    assert task["status"] == "unconfirmed", task["error"]
+    assert len(fake.published(IG_USER_ID)) == 1
+    assert client.get(f"/v1/accounts/{account}", headers=tenant.headers).get_json()["status"] == "invalid"
