@@ -49,6 +49,7 @@ BODIES = {
     ("PATCH", "/v1/posts/<post_id>"): {"schedule": LATER},
     ("POST", "/v1/posts/<post_id>/approve"): {"note": "hijacked"},
     ("POST", "/v1/posts/<post_id>/reject"): {"note": "hijacked"},
+    ("POST", "/v1/posts/<post_id>/tasks/<task_id>/resolve"): {"outcome": "send_again"},
     ("POST", "/v1/posts/<post_id>/comments"): {"body": "hijacked"},
     ("PATCH", "/v1/webhooks/<webhook_id>"): {"active": False},
     ("POST", "/v1/webhooks/<webhook_id>/rotate-secret"): {},
@@ -63,6 +64,7 @@ class Ids:
 
     client: int
     post: str  # post_N
+    task: str  # task_N, the post's task
     account: str
     media: int
     campaign: int
@@ -96,9 +98,10 @@ def build_world(client, tenant, text: str) -> Ids:
                            data={"file": (io.BytesIO(gradient_png()), f"{text}.png", "image/png")}))["media"]["id"]
     campaign = ok(client.post("/api/campaigns", json={"name": text, "client_id": tenant.client.id, "goal": text},
                               headers=headers))["campaign"]["id"]
-    post = ok(client.post("/v1/publish", headers=headers, json={
+    published = ok(client.post("/v1/publish", headers=headers, json={
         "content": f"{text} launch", "accounts": [account], "media": [media], "client_id": tenant.client.id,
-        "campaign_id": campaign, "schedule": later(30)}))["id"]
+        "campaign_id": campaign, "schedule": later(30)}))
+    post, [task] = published["id"], [task["id"] for task in published["tasks"]]
     ok(client.post(f"/v1/posts/{post}/comments", json={"body": f"{text} remark"}, headers=headers))
     draft = ok(client.post("/api/webhooks", headers=headers, json={
         "action": "create_post", "client_id": tenant.client.id, "caption": f"{text} draft"}))["post"]["id"]
@@ -124,7 +127,7 @@ def build_world(client, tenant, text: str) -> Ids:
         attempt = WebhookAttempt.create(workspace=tenant.workspace.id, delivery=number, number=1, trigger="manual",
                                         endpoint=WebhookDelivery.get_by_id(number).endpoint_id, status_code=500,
                                         response=text)
-    return Ids(client=tenant.client.id, post=post, account=account, media=media, campaign=campaign,
+    return Ids(client=tenant.client.id, post=post, task=task, account=account, media=media, campaign=campaign,
                draft=draft, webhook=webhook, delivery=delivery, attempt=f"{ATTEMPT_PREFIX}{attempt.id}",
                portal_token=link["url"].rsplit("/portal/", 1)[1], portal_token_id=link["id"], key_id=key_id,
                job=job.id, template=template.id, analysis=analysis.id)
@@ -133,6 +136,7 @@ def build_world(client, tenant, text: str) -> Ids:
 def path_values(ids: Ids) -> dict[str, list[str]]:
     """The values each path parameter takes for ``ids`` (posts and deliveries by both of their names)."""
     return {"client_id": [str(ids.client)], "post_id": [ids.post, str(ids.post_number)],
+            "task_id": [ids.task],
             "campaign_id": [str(ids.campaign)], "media_id": [str(ids.media)], "account_id": [ids.account],
             "webhook_id": [ids.webhook], "delivery_id": [ids.delivery, ids.attempt],
             "token_id": [str(ids.portal_token_id)],

@@ -15,6 +15,7 @@ import dataclasses
 import pytest
 from test_graph_plugins import CAPTION, connect_account, upload_jpeg
 
+from conftest import assert_error
 from drive import advance, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import PublishOutcome, jobs, tasks
@@ -228,3 +229,76 @@ def test_instagram_container_unreadable_after_media_publish_is_unconfirmed_not_f
     assert task["status"] == "unconfirmed", task["error"]
     assert len(fake.published(IG_USER_ID)) == 1
     assert client.get(f"/v1/accounts/{account}", headers=tenant.headers).get_json()["status"] == "invalid"
+
+
+# -- resolving an unconfirmed task (POST /v1/posts/{post_id}/tasks/{task_id}/resolve) ---------------
+
+
+def unconfirmed_task(client, tenant, platform, config, redis_client, monkeypatch) -> tuple[str, str]:
+    """A scripted task left ``unconfirmed`` (a dead worker, a plugin that cannot look): its post and task ids."""
+    monkeypatch.setattr(platform, "reconcile", None)
+    post_id, task_id = scripted_post(client, tenant)
+    worker_dies_holding(task_id, config, redis_client)
+    work(redis_client)
+    assert task_row(task_id).status == tasks.UNCONFIRMED
+    return post_id, f"task_{task_id}"
+
+
+def resolve(client, tenant, post_id, task_id, body):
+    return client.post(f"/v1/posts/{post_id}/tasks/{task_id}/resolve", json=body, headers=tenant.headers)
+
+
+def test_an_unconfirmed_task_the_user_found_live_is_resolved_published(client, tenant, platform, config,
+                                                                       redis_client, monkeypatch):
+    post_id, task_id = unconfirmed_task(client, tenant, platform, config, redis_client, monkeypatch)
+    response = resolve(client, tenant, post_id, task_id, {"outcome": "published", "platform_post_id": "sp_found",
+                                                          "url": "https://scripted.example/p/sp_found"})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    [task] = body["tasks"]
+    assert (body["status"], task["status"], task["platform_post_id"], task["url"], task["error"]) == (
+        "published", "published", "sp_found", "https://scripted.example/p/sp_found", None)
+    assert task["published_at"] and body["published_at"]
+    with db.connection_context():
+        from herald.models import Event, PostVersion
+        events_ = {row.type: row.data for row in Event.select().where(Event.type.in_(["publish.completed",
+                                                                                        "post.updated"]))}
+        [version] = PostVersion.select().where(PostVersion.number > 1)
+    assert events_["publish.completed"]["resolved_by"] and events_["publish.completed"]["task"]["id"] == task_id
+    assert version.changes["status"] == {"before": "unconfirmed", "after": "published"}
+    assert work(redis_client) == 0 and platform.posts == []  # nothing is sent
+    assert resolve(client, tenant, post_id, task_id, {"outcome": "send_again"}).status_code == 409
+
+
+def test_an_unconfirmed_task_the_user_did_not_find_is_sent_again_from_the_start(client, tenant, platform, config,
+                                                                                redis_client, monkeypatch):
+    post_id, task_id = unconfirmed_task(client, tenant, platform, config, redis_client, monkeypatch)
+    body = resolve(client, tenant, post_id, task_id, {"outcome": "send_again"}).get_json()
+    [task] = body["tasks"]
+    assert (body["status"], task["status"], task["attempts"], task["error"]) == ("queued", "queued", 0, None)
+    assert work(redis_client) == 1
+    assert [post["caption"] for post in platform.posts] == ["Maybe live"]
+    assert task_row(int(task_id.removeprefix("task_"))).status == tasks.PUBLISHED
+
+
+def test_resolving_refuses_what_is_not_unconfirmed_or_not_well_formed(client, tenant, platform, config,
+                                                                      redis_client, monkeypatch, make_tenant):
+    post_id, task_id = unconfirmed_task(client, tenant, platform, config, redis_client, monkeypatch)
+    assert_error(resolve(client, tenant, post_id, task_id, {"outcome": "published"}), 400, "validation_error")
+    assert_error(resolve(client, tenant, post_id, task_id, {"outcome": "send_again", "platform_post_id": "x"}),
+                 400, "validation_error")
+    assert_error(resolve(client, tenant, post_id, task_id, {"outcome": "maybe"}), 400, "validation_error")
+    assert_error(resolve(client, tenant, post_id, "task_999999", {"outcome": "send_again"}), 404, "not_found",
+                 "task_id")
+    other_post, other_task = scripted_post(client, tenant)  # queued, not unconfirmed; and not this post's task
+    assert_error(resolve(client, tenant, post_id, f"task_{other_task}", {"outcome": "send_again"}), 404, "not_found")
+    assert_error(resolve(client, tenant, other_post, f"task_{other_task}", {"outcome": "send_again"}), 409, "conflict")
+    stranger = make_tenant("Stranger Agency")
+    assert_error(resolve(client, stranger, post_id, task_id, {"outcome": "send_again"}), 404, "not_found")
+    with db.connection_context():
+        from herald.auth import create_api_key
+        _, reader = create_api_key(tenant.workspace, ("posts:read",))
+    response = client.post(f"/v1/posts/{post_id}/tasks/{task_id}/resolve", json={"outcome": "send_again"},
+                           headers={"X-API-Key": reader})
+    assert_error(response, 403, "forbidden")
+    assert task_row(int(task_id.removeprefix("task_"))).status == tasks.UNCONFIRMED

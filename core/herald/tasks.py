@@ -113,17 +113,30 @@ def _finish(task: PublishTask, **changes) -> PublishTask:
 
 def mark_published(task: PublishTask, platform_post_id: str, url: str | None) -> list:
     """Record the platform's post; emit ``publish.completed``. Returns the events to dispatch."""
-    now = utcnow()
     with events.collecting() as recorded, write_transaction():
-        post = hold_post_lock(task.post_id)
-        # A first comment waits for this commit; jobs.py enqueues it (see herald.first_comments).
-        comment = {"comment_status": "pending", "comment": {"attempts": 0}} if post.first_comment else {}
-        _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=now,
-                lease_until=None, error=None, due_at=None, state=task.state, maybe_live=False, **comment)
-        events.record(task.workspace_id, "publish.completed",
-                      {"task": serialize_task(task), "post_id": f"post_{task.post_id}"})
-        refresh_post(task.post_id, post)
+        settle_published(task, hold_post_lock(task.post_id), platform_post_id, url)
     return recorded
+
+
+def settle_published(task: PublishTask, post: Post, platform_post_id: str, url: str | None,
+                     extra: dict | None = None) -> None:
+    """:func:`mark_published`'s changes, inside the caller's write transaction holding ``post``'s lock
+    (``extra`` goes into the event: who said so, for a task a user resolved)."""
+    # A first comment waits for this commit; the caller enqueues it (see herald.first_comments).
+    comment = {"comment_status": "pending", "comment": {"attempts": 0}} if post.first_comment else {}
+    _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=utcnow(),
+            lease_until=None, error=None, due_at=None, state=task.state, maybe_live=False, **comment)
+    events.record(task.workspace_id, "publish.completed",
+                  {"task": serialize_task(task), "post_id": f"post_{task.post_id}", **(extra or {})})
+    refresh_post(task.post_id, post)
+
+
+def requeue(task: PublishTask, post: Post) -> None:
+    """Send an ``unconfirmed`` task again from the start, now, inside the caller's write transaction:
+    what the platform saved of the earlier attempts is forgotten (a user checked that none is live)."""
+    _finish(task, status=QUEUED, due_at=utcnow(), lease_until=None, step=task.step + 1, attempts=0, state={},
+            error=None, maybe_live=False)
+    refresh_post(task.post_id, post)
 
 
 def mark_failed(task: PublishTask, reason: str, status: str = FAILED) -> list:

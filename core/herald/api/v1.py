@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import accounts, publishing
+from .. import accounts, publishing, resolving
 from .. import publish_csv as publish_csv_reader
 from ..campaigns import campaign_for_post, get_campaign
 from ..errors import UnsupportedMediaType, ValidationError
@@ -165,6 +165,14 @@ def reject_post(post_id, payload):
     post = publishing.get_post(g.principal.workspace_id, post_id)
     publishing.review(state(), g.principal, post, False, payload.get("note", ""))
     return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
+
+
+@endpoint(bp, "/posts/<post_id>/tasks/<task_id>/resolve", ("POST",), scope="publish", body="v1_task_resolve",
+          summary="Settle an unconfirmed task: the post is live (with its id on the platform), or send it again")
+def resolve_task(post_id, task_id, payload):
+    """409 unless the task is ``unconfirmed``; the post with its tasks as they now are."""
+    post = publishing.get_post(g.principal.workspace_id, post_id)
+    return jsonify(_post_with_tasks(resolving.resolve(state(), g.principal, post, task_id, payload)))
 
 
 @endpoint(bp, "/accounts", ("GET",), summary="Connected accounts with platform, status and token health",
