@@ -135,6 +135,9 @@ def test_analytics_csv_has_every_day_and_attributes_engagement_to_the_publish_da
         failed = post(created_at=day(1), status="failed")
         PublishTask.create(workspace=tenant.workspace.id, post=failed, account=account, platform="scripted",
                            status="failed", updated_at=day(1, hour=15))
+        unsure = post(created_at=day(1), status="unconfirmed")  # may be live: counted beside the failed ones
+        PublishTask.create(workspace=tenant.workspace.id, post=unsure, account=account, platform="scripted",
+                           status="unconfirmed", updated_at=day(1, hour=16))
         PublishTask.create(workspace=tenant.workspace.id, post=published, account=account, platform="scripted",
                            status="published", updated_at=day(3))
         post(created_at=day(9))  # before the period
@@ -147,18 +150,18 @@ def test_analytics_csv_has_every_day_and_attributes_engagement_to_the_publish_da
     assert response.headers["Content-Disposition"].startswith('attachment; filename="herald-analytics-7d-')
     assert response.headers["X-Herald-Timezone"] == "UTC"
     rows = parse(response)
-    assert list(rows[0]) == ["date", "posts_created", "posts_published", "failed_publishes", "likes", "comments",
-                             "saves", "shares", "reach", "engagement_rate"]
+    assert list(rows[0]) == ["date", "posts_created", "posts_published", "failed_publishes", "unconfirmed_publishes",
+                             "likes", "comments", "saves", "shares", "reach", "engagement_rate"]
     assert [row["date"] for row in rows] == [day(offset).date().isoformat() for offset in range(6, -1, -1)]
     table = {row["date"]: [row[name] for name in list(row)[1:]] for row in rows}
-    zero = ["0", "0", "0", "0", "0", "0", "0", "0", "0.00"]
+    zero = ["0", "0", "0", "0", "0", "0", "0", "0", "0", "0.00"]
     assert table == {
         day(6).date().isoformat(): zero,
-        day(5).date().isoformat(): ["1", "0", "0", "0", "0", "0", "0", "0", "0.00"],
+        day(5).date().isoformat(): ["1", "0", "0", "0", "0", "0", "0", "0", "0", "0.00"],
         day(4).date().isoformat(): zero,
-        day(3).date().isoformat(): ["0", "1", "0", "40", "4", "4", "2", "200", "25.00"],
-        day(2).date().isoformat(): ["1", "0", "0", "1", "0", "0", "0", "0", "0.00"],
-        day(1).date().isoformat(): ["1", "0", "1", "0", "0", "0", "0", "0", "0.00"],
+        day(3).date().isoformat(): ["0", "1", "0", "0", "40", "4", "4", "2", "200", "25.00"],
+        day(2).date().isoformat(): ["1", "0", "0", "0", "1", "0", "0", "0", "0", "0.00"],
+        day(1).date().isoformat(): ["2", "0", "1", "1", "0", "0", "0", "0", "0", "0.00"],
         day(0).date().isoformat(): zero,
     }
 

@@ -93,8 +93,8 @@ def test_a_constructed_workspace_scores_every_part(client, tenant):
     assert found["approval_backlog"]["numbers"]["pending"] == 2
     assert found["approval_backlog"]["numbers"]["oldest_waiting_hours"] == pytest.approx(36, abs=0.1)
     assert found["approval_backlog"]["score"] == 50  # 1 - 36/72
-    assert found["failed_publishes"]["numbers"] == {"failed": 2, "finished": 8, "failure_rate_percent": 25.0,
-                                                    "window_days": 30}
+    assert found["failed_publishes"]["numbers"] == {"failed": 2, "unconfirmed": 0, "finished": 8,
+                                                    "failure_rate_percent": 25.0, "window_days": 30}
     assert found["failed_publishes"]["score"] == 50  # 1 - 2 * 0.25
     assert found["accounts"]["numbers"] == {"accounts": 3, "expired_or_invalid": 1, "expiring_soon": 1,
                                             "expiring_within_days": 7, "healthy": 1}
@@ -171,3 +171,18 @@ def test_health_needs_a_key_and_the_read_scope(client, make_tenant):
     assert_error(client.get("/api/workspace/health", headers=hooks_only.headers), 403, "forbidden")
     assert client.get("/api/workspace", headers=make_tenant("Readers", scopes=["posts:read"]).headers
                       ).status_code == 200
+
+
+def test_unconfirmed_publishes_need_attention_as_failed_ones_do(client, tenant):
+    """A task that ended unconfirmed may be live and must be checked: it counts beside the failed ones."""
+    with db.connection_context():
+        build = Builder(tenant)
+        build.account("main", token_expires_at=ago(-60))
+        for days in (1, 2, 3):
+            build.post(published_at=ago(days), status="published", task="published", task_at=ago(days))
+        build.post(status="unconfirmed", task="unconfirmed", task_at=ago(2))
+    part = parts(get_health(client, tenant))["failed_publishes"]
+    assert part["numbers"] == {"failed": 0, "unconfirmed": 1, "finished": 4, "failure_rate_percent": 25.0,
+                               "window_days": 30}
+    assert part["score"] == 50
+    assert "1 could not be confirmed" in part["explanation"]

@@ -40,7 +40,8 @@ def scripted_post(client, tenant) -> tuple[str, int]:
     """A post to one scripted account, queued now: ``(post id, task id)``."""
     account = client.post("/v1/accounts", json={"platform": "scripted", "access_token": "tok_live_0001"},
                           headers=tenant.headers).get_json()["id"]
-    body = client.post("/v1/publish", json={"content": "Maybe live", "accounts": [account]},
+    body = client.post("/v1/publish", json={"content": "Maybe live", "accounts": [account],
+                                            "client_id": tenant.client.id},
                        headers=tenant.headers).get_json()
     with db.connection_context():
         [task] = PublishTask.select().where(PublishTask.post == int(body["id"].removeprefix("post_")))
@@ -302,3 +303,30 @@ def test_resolving_refuses_what_is_not_unconfirmed_or_not_well_formed(client, te
                            headers={"X-API-Key": reader})
     assert_error(response, 403, "forbidden")
     assert task_row(int(task_id.removeprefix("task_"))).status == tasks.UNCONFIRMED
+
+
+def test_the_client_portal_shows_an_unconfirmed_post_as_not_confirmed(client, tenant, platform, config,
+                                                                      redis_client, monkeypatch):
+    from portal_support import card_of, group_of, make_link
+
+    post_id, _ = unconfirmed_task(client, tenant, platform, config, redis_client, monkeypatch)
+    _, path = make_link(client, tenant, "view")
+    html = client.get(path).get_data(as_text=True)
+    card = card_of(group_of(html, "problems"), int(post_id.removeprefix("post_")))
+    assert "Not confirmed" in card and "It may be live" in card and "Publishing now" not in card
+
+
+def test_an_unconfirmed_posts_content_cannot_be_restored_while_it_may_be_live(client, tenant, platform, config,
+                                                                             redis_client, monkeypatch):
+    post_id, _ = unconfirmed_task(client, tenant, platform, config, redis_client, monkeypatch)
+    assert_error(client.post(f"/api/posts/{post_id}/versions/1/restore", json={}, headers=tenant.headers),
+                 409, "conflict")
+
+
+def test_the_status_filters_name_unconfirmed_in_the_openapi_document(client):
+    document = client.get("/openapi.json").get_json()
+    [status] = [parameter for parameter in document["paths"]["/v1/posts"]["get"]["parameters"]
+                if parameter["name"] == "status"]
+    assert "unconfirmed" in status["schema"]["enum"]
+    action = document["components"]["schemas"]["list_posts"]["properties"]["status"]
+    assert action["enum"] == status["schema"]["enum"]  # the action endpoint's list_posts takes the same

@@ -6,6 +6,8 @@ UTC), ending today. Every day of the period is present, with zeros when nothing 
 - ``posts_created``: posts whose ``created_at`` falls on the day.
 - ``posts_published``: posts whose ``published_at`` (their first successful publish) falls on the day.
 - ``failed_publishes``: publish tasks that failed for good on the day.
+- ``unconfirmed_publishes``: publish tasks that ended ``unconfirmed`` on the day (they may be live:
+  the user must check them), beside the failed ones: both need the user's attention.
 - ``likes`` … ``reach``: each post's latest engagement snapshot, counted once, on the day the post
   went out (see :mod:`herald.engagement`).
 - ``engagement_rate``: (likes + comments + saves + shares) / reach, in percent; 0 when reach is 0.
@@ -21,8 +23,8 @@ from . import tasks
 from .engagement import INTERACTIONS, attributed_at, latest_by_post, rate
 from .models import Post, PublishTask, utcnow
 
-COLUMNS = ["date", "posts_created", "posts_published", "failed_publishes", "likes", "comments", "saves", "shares",
-           "reach", "engagement_rate"]
+COLUMNS = ["date", "posts_created", "posts_published", "failed_publishes", "unconfirmed_publishes", "likes",
+           "comments", "saves", "shares", "reach", "engagement_rate"]
 METRICS = ("likes", "comments", "saves", "shares", "reach")
 
 
@@ -34,6 +36,7 @@ class Day:
     posts_created: int = 0
     posts_published: int = 0
     failed_publishes: int = 0
+    unconfirmed_publishes: int = 0
     likes: int = 0
     comments: int = 0
     saves: int = 0
@@ -44,7 +47,7 @@ class Day:
         """The CSV row, in :data:`COLUMNS` order."""
         interactions = sum(getattr(self, name) for name in INTERACTIONS)
         return [self.date.isoformat(), self.posts_created, self.posts_published, self.failed_publishes,
-                self.likes, self.comments, self.saves, self.shares, self.reach,
+                self.unconfirmed_publishes, self.likes, self.comments, self.saves, self.shares, self.reach,
                 f"{rate(interactions, self.reach):.2f}"]
 
 
@@ -74,13 +77,16 @@ def daily(workspace_id: int, period: int, *, client_id: int | None = None, timez
         day_of(post.created_at).posts_created += 1
     for post in posts(Post.published_at).where((Post.published_at >= start) & (Post.published_at < end)):
         day_of(post.published_at).posts_published += 1
-    failed = (PublishTask.select(PublishTask.updated_at).join(Post)
-              .where((PublishTask.workspace == workspace_id) & (PublishTask.status == tasks.FAILED)
-                     & (PublishTask.updated_at >= start) & (PublishTask.updated_at < end)))
+    ended = (PublishTask.select(PublishTask.status, PublishTask.updated_at).join(Post)
+             .where((PublishTask.workspace == workspace_id) & PublishTask.status.in_([tasks.FAILED, tasks.UNCONFIRMED])
+                    & (PublishTask.updated_at >= start) & (PublishTask.updated_at < end)))
     if client_id is not None:
-        failed = failed.where(Post.client == client_id)
-    for task in failed:
-        day_of(task.updated_at).failed_publishes += 1
+        ended = ended.where(Post.client == client_id)
+    for task in ended:
+        if task.status == tasks.FAILED:
+            day_of(task.updated_at).failed_publishes += 1
+        else:
+            day_of(task.updated_at).unconfirmed_publishes += 1
 
     went_out = attributed_at()
     attributed = list(posts(Post.published_at, Post.scheduled_at, Post.created_at)

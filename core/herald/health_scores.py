@@ -132,19 +132,25 @@ def approval_backlog(scope: Scope, now: dt.datetime) -> Part:
 
 
 def failed_publishes(scope: Scope, now: dt.datetime) -> Part:
-    """Publishes that failed for good among those finished in the last 30 days."""
+    """Publishes that failed for good, or ended unconfirmed (they may be live: someone must check),
+    among those finished in the last 30 days. Both need the user's attention, so both lower the score."""
     since = now - dt.timedelta(days=FAILURE_DAYS)
+    ended = [tasks.PUBLISHED, tasks.FAILED, tasks.UNCONFIRMED]
     rows = dict(scope.posts(PublishTask.select(PublishTask.status, pw.fn.COUNT(PublishTask.id)).join(Post))
-                .where(PublishTask.status.in_([tasks.PUBLISHED, tasks.FAILED]) & (PublishTask.updated_at >= since))
+                .where(PublishTask.status.in_(ended) & (PublishTask.updated_at >= since))
                 .group_by(PublishTask.status).tuples())
-    failed, finished = rows.get(tasks.FAILED, 0), sum(rows.values())
-    numbers = {"failed": failed, "finished": finished, "failure_rate_percent": None, "window_days": FAILURE_DAYS}
+    failed, unconfirmed, finished = rows.get(tasks.FAILED, 0), rows.get(tasks.UNCONFIRMED, 0), sum(rows.values())
+    numbers = {"failed": failed, "unconfirmed": unconfirmed, "finished": finished, "failure_rate_percent": None,
+               "window_days": FAILURE_DAYS}
     if not finished:
         return Part("failed_publishes", None, numbers, f"Nothing was published in the last {FAILURE_DAYS} days.")
-    share = failed / finished
+    share = (failed + unconfirmed) / finished
     numbers["failure_rate_percent"] = round(100 * share, 1)
-    return Part("failed_publishes", _clamp(100 * (1 - 2 * share)), numbers,
-                f"{failed} of {finished} publishes in the last {FAILURE_DAYS} days failed.")
+    summary = f"{failed} of {finished} publishes in the last {FAILURE_DAYS} days failed."
+    if unconfirmed:
+        summary = (f"{failed} of {finished} publishes in the last {FAILURE_DAYS} days failed and {unconfirmed} could "
+                   "not be confirmed (they may be live: check them).")
+    return Part("failed_publishes", _clamp(100 * (1 - 2 * share)), numbers, summary)
 
 
 def accounts(scope: Scope, now: dt.datetime) -> Part:

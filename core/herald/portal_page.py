@@ -136,6 +136,8 @@ def _when(post: Post, zone: ZoneInfo) -> str:
         return "Rejected " + local_time(post.updated_at, zone)
     if post.status == "failed":
         return "Could not be published " + local_time(post.updated_at, zone)
+    if post.status == tasks.UNCONFIRMED and not post.published_at:
+        return "Not confirmed since " + local_time(post.updated_at, zone)
     if post.status in PUBLISHED + PROBLEMS and post.published_at:
         return "Published " + local_time(post.published_at, zone)
     if post.scheduled_at:
@@ -205,9 +207,10 @@ def _group(link: PortalToken, statuses: tuple[str, ...], order, since: dt.dateti
 
 
 def _problem_posts(link: PortalToken, since: dt.datetime) -> list[Post]:
-    """Partly published posts (they are live somewhere), and posts that failed in the last days; newest first."""
+    """Partly published posts (they are live somewhere), posts not confirmed (they may be live, until
+    the agency settles them), and posts that failed in the last days; newest first."""
     return list(Post.select().where((Post.workspace == link.workspace_id) & (Post.client == link.client_id)
-                                    & ((Post.status == "partially_published")
+                                    & (Post.status.in_(["partially_published", tasks.UNCONFIRMED])
                                        | ((Post.status == "failed") & (Post.updated_at >= since))))
                 .order_by(Post.updated_at.desc(), Post.id.desc()).limit(GROUP_LIMIT))
 

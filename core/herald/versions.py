@@ -48,6 +48,9 @@ def state_after(versions: list[PostVersion]) -> dict[str, Any]:
 def _refuse_when_published(post: Post, statuses: list[str]) -> None:
     if post.status in (tasks.PUBLISHED, "partially_published") or tasks.PUBLISHED in statuses:
         raise Conflict(f"post_{post.id} is already published; published content cannot be restored.")
+    if tasks.UNCONFIRMED in statuses:  # what is live may be this content: a restore would not match it
+        raise Conflict(f"post_{post.id} may already be published (a task is unconfirmed); resolve the task "
+                       "before restoring its content.")
     if post.status == tasks.PUBLISHING or tasks.PUBLISHING in statuses:
         raise Conflict(f"post_{post.id} is being published right now; its content cannot be restored.")
 

@@ -29,7 +29,7 @@ class EndpointDoc:
     body: str | None
     auth: bool
     tag: str
-    query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
+    query: tuple[tuple[str, str | dict, str], ...] = ()  # (name, type or JSON Schema, description)
     content_type: str = "application/json"  # the request body's media type
     # What a successful answer is (text/csv, application/zip, text/html…); several for a file download.
     response_type: str | tuple[str, ...] = "application/json"

@@ -61,7 +61,8 @@ def _operation(doc, method: str, schemas) -> dict:
                    "schema": {"type": "integer" if kind == "int" else "string"}}
                   for kind, name in _CONVERTER.findall(doc.path)]
     parameters += [{"name": name, "in": "query", "required": False, "description": description,
-                    "schema": {"type": kind}} for name, kind, description in doc.query]
+                    "schema": kind if isinstance(kind, dict) else {"type": kind}}
+                   for name, kind, description in doc.query]
     if parameters:
         operation["parameters"] = parameters
     if doc.body:

@@ -73,7 +73,8 @@ def _published(post: Post, when, warnings: list[dict]) -> dict:
 
 @endpoint(bp, "/posts", ("GET",), summary="List the workspace's posts with status, schedule and platforms",
           scope="posts:read",
-          query=(("status", "string", "filter by status"), ("platform", "string", "filter by platform"),
+          query=(("status", {"type": "string", "enum": list(POST_STATUSES)}, "filter by status"),
+                 ("platform", "string", "filter by platform"),
                  ("client_id", "integer", "filter by client"), ("campaign_id", "integer", "filter by campaign"),
                  ("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
                  ("page", "integer", "page number (instead of cursor), from 1")))
