@@ -9,13 +9,16 @@ States::
           └──reject──▶ cancelled     │                  │ └──▶ publishing  (pending: check again later)
                                      └──── retrying ◀───┘      (transient: back off, then publish again)
     queued / retrying / pending_approval ──cancel──▶ cancelled
+    unconfirmed ──resolve (a user)──▶ published, or queued (sent again from the start)
 
 A worker *claims* a task with one conditional UPDATE (the database decides, so two jobs for the
 same task never both talk to the platform) and holds a lease while it calls the platform. A task
 found in ``publishing`` with an expired lease belonged to a worker that died: it is handed to the
 platform's ``reconcile`` before anything is published again; when the platform cannot tell whether
 an earlier attempt went out, the task ends ``unconfirmed`` and is never sent again (a duplicate in
-public is worse than a post the user is told to check). Every transition is committed before
+public is worse than a post the user is told to check). ``maybe_live`` keeps that question open
+across steps (see :mod:`herald.jobs`): while it is set, ``reconcile`` runs before ``publish``, and a
+task that runs out of attempts ends ``unconfirmed`` rather than ``failed``. Every transition is committed before
 the next job is enqueued, so the database alone is enough to rebuild the queues.
 """
 
