@@ -323,6 +323,14 @@ def test_an_unconfirmed_posts_content_cannot_be_restored_while_it_may_be_live(cl
                  409, "conflict")
 
 
+def test_a_post_that_may_be_live_cannot_be_cancelled_until_it_is_resolved(client, tenant, platform, config,
+                                                                         redis_client, monkeypatch):
+    post_id, task_id = unconfirmed_task(client, tenant, platform, config, redis_client, monkeypatch)
+    error = assert_error(client.delete(f"/v1/posts/{post_id}", headers=tenant.headers), 409, "conflict")
+    assert f"/v1/posts/{post_id}/tasks/{task_id}/resolve" in error["message"]
+    assert task_row(int(task_id.removeprefix("task_"))).status == tasks.UNCONFIRMED
+
+
 def test_the_status_filters_name_unconfirmed_in_the_openapi_document(client):
     document = client.get("/openapi.json").get_json()
     [status] = [parameter for parameter in document["paths"]["/v1/posts"]["get"]["parameters"]

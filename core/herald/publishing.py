@@ -347,7 +347,13 @@ def cancel(state, principal, post: Post) -> None:
     """Cancel a post that has not been published; 409 once anything is published or publishing."""
     with events.collecting() as recorded, write_transaction():
         post = lock_post(post.id)
-        statuses = [row.status for row in PublishTask.select(PublishTask.status).where(PublishTask.post == post)]
+        rows = list(PublishTask.select(PublishTask.id, PublishTask.status).where(PublishTask.post == post))
+        statuses = [row.status for row in rows]
+        unconfirmed = [row.id for row in rows if row.status == tasks.UNCONFIRMED]
+        if unconfirmed:
+            raise Conflict(f"post_{post.id} may already be live on an account (unconfirmed): look for it on the "
+                           f"platform, then settle it with POST /v1/posts/post_{post.id}/tasks/task_{unconfirmed[0]}"
+                           "/resolve before cancelling.")
         if tasks.PUBLISHED in statuses:
             raise Conflict(f"post_{post.id} is already published on at least one account; published content "
                            "cannot be cancelled.")
