@@ -93,7 +93,7 @@ def pieces(state):
             state.limiter.enabled = True
 
     return [
-        ("rate limit (flask-limiter, leased Redis entries)", no_rate_limit),
+        ("rate limit (flask-limiter, limits' Redis storage)", no_rate_limit),
         ("schema validation", lambda: replaced(state.schemas, "validate", lambda name, instance: None)),
         ("caption score", lambda: replaced(heuristic, "quick_value", lambda caption, platforms: 1.0)),
         ("event row, dispatch and mark", lambda: replaced(events, "record", lambda *args, **kwargs: None)),
@@ -130,7 +130,7 @@ def main() -> None:
 
     app = create_app()
     call = caller(app, key, "201")
-    for _ in range(300):  # warm caches, the key lookup, the first leases
+    for _ in range(300):  # warm caches and the key lookup
         call()
     echo_namespace: dict = {}
     exec(ECHO_APP, echo_namespace)

@@ -1,6 +1,11 @@
 """Rate limits with flask-limiter on Redis: per API key (or session, or address) on the API, per
 address on login, per address on failed authentication, and per link on the client portal. When Redis
-is unreachable flask-limiter falls back to per-process limits."""
+is unreachable flask-limiter falls back to per-process limits.
+
+The counters are the ``limits`` library's own Redis storage (sliding window counter), configured
+through flask-limiter: a limited request costs two Redis round trips, one to count it and one to read
+the window its ``X-RateLimit-*`` headers describe. Every process counts in Redis, so the limits are
+exact across processes."""
 
 from __future__ import annotations
 
@@ -17,7 +22,6 @@ from limits import RateLimitItem, parse
 from .auth import SESSION_COOKIE, Authenticator, digest
 from .config import Config
 from .errors import HeraldError, Unauthorized, error_response
-from .ratelimit_storage import storage_uri
 
 log = logging.getLogger("herald.ratelimit")
 
@@ -63,7 +67,7 @@ def init_limiter(app: Flask, config: Config) -> Limiter:
         # One budget per caller across the whole API (default limits would count each route apart).
         application_limits=[config.rate_limit],
         application_limits_exempt_when=exempt_from_api_limit,
-        storage_uri=storage_uri(config.redis_url),  # leases entries: few Redis round trips
+        storage_uri=config.redis_url,
         storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         strategy="sliding-window-counter",
         headers_enabled=True,

@@ -8,7 +8,7 @@ sync workers, a download taking longer than the timeout (the account export, wit
 slow link) had its worker killed in the middle and the client got a truncated file under a 200.
 Herald is thread-safe per request: database connections are per thread (peewee's pool), the SQLite
 write lock is taken on a descriptor of each thread's own (:mod:`herald.writelock`), and the
-process-wide caches and rate-limit leases take their locks.
+process-wide caches take their locks.
 
 Slow or idle clients hold no thread. gunicorn's ``gthread`` gives a connection to a thread as soon as
 it sends a byte, and the thread waits for the rest: ten clients sending half a request stalled
