@@ -106,6 +106,12 @@ def rotate(state, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
     return WebhookEndpoint.get_by_id(endpoint.id), secret
 
 
+def clear_failing(endpoint_id: int) -> None:
+    """The endpoint answered: it is no longer failing (a write only when it was)."""
+    (WebhookEndpoint.update(failing_since=None)
+     .where((WebhookEndpoint.id == endpoint_id) & WebhookEndpoint.failing_since.is_null(False)).execute())
+
+
 def disable(endpoint_id: int, reason: str, now: dt.datetime) -> None:
     """Stop delivering to the endpoint with ``reason`` as its notice; its pending deliveries are cancelled.
 
