@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 
-from . import hotpath
 from .models import Event, db, utcnow, write_transaction
 
 log = logging.getLogger("herald.events")
@@ -27,8 +26,10 @@ BATCH = 100  # marks written in one transaction at most; reached, they are writt
 
 def write_now(event_ids: list[int]) -> None:
     """Mark the events dispatched, in a write transaction of their own (or the caller's)."""
+    if not event_ids:
+        return
     with write_transaction():  # queued with the other writers instead of polling SQLite's lock
-        hotpath.update_by_ids(Event, event_ids, dispatched_at=utcnow())
+        Event.update(dispatched_at=utcnow()).where(Event.id.in_(event_ids)).execute()
 
 
 class PendingMarks:

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from . import event_marks, hotpath
+from . import event_marks
 from .models import Event, isoformat, plugin_enabled, utcnow
 from .plugins import is_builtin
 
@@ -50,7 +50,7 @@ class DomainEvent:
 def record(workspace_id: int, event_type: str, data: dict) -> DomainEvent:
     """Write an event row (inside the caller's transaction) and queue it for dispatch."""
     _check_type(event_type)
-    row = hotpath.insert(Event, workspace=workspace_id, type=event_type, data=data, created_at=utcnow())
+    row = Event.create(workspace=workspace_id, type=event_type, data=data, created_at=utcnow())
     event = DomainEvent(row.id, event_type, workspace_id, data, row.created_at)
     _queue([event])
     return event

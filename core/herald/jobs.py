@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 
-from . import accounts, background, event_marks, events, first_comments, hotpath, publishing, queue, tasks
+from . import accounts, background, event_marks, events, first_comments, publishing, queue, tasks
 from .models import Account, Event, IdempotencyRecord, Post, PublishTask, db, utcnow
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
@@ -68,11 +68,11 @@ def _advance(state, mode: str, task: PublishTask) -> str:
     registered = state.registry.platforms.get(task.platform)
     if registered is None:
         return _fail(state, task, f"The {task.platform} plugin is not installed on this server any more.")
-    account = hotpath.select_one(Account, id=task.account_id)
+    account = Account.get_or_none(Account.id == task.account_id)
     token, problem = accounts.usable(state, account)
     if problem:
         return _fail(state, task, problem)
-    post = hotpath.select_one(Post, id=task.post_id)
+    post = Post.get_or_none(Post.id == task.post_id)
     if post.media:
         problem = public_base_problem(state.config)
         if problem:
@@ -123,7 +123,7 @@ def _record(state, task: PublishTask, outcome) -> str:
                                                     "is live.", status=tasks.UNCONFIRMED))
         return "unconfirmed"
     if outcome.account_status:
-        account = hotpath.select_one(Account, id=task.account_id)
+        account = Account.get_or_none(Account.id == task.account_id)
         if account.status == "active":
             accounts.mark(state, account, outcome.account_status, outcome.reason or "The platform refused its token.")
     return _fail(state, task, outcome.reason or "The platform refused the post.")

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import peewee as pw
 
-from . import events, hotpath
+from . import events
 from .engagement import latest_by_post, same_source
 from .errors import Conflict, NotFound, ValidationError
 from .intelligence import heuristic
@@ -31,7 +31,8 @@ METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 
 def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> Client:
     """The workspace's (not deleted) client; 404 naming ``field`` otherwise."""
-    client = hotpath.select_one(Client, id=client_id, workspace=workspace_id, null=("deleted_at",))
+    client = Client.get_or_none((Client.id == client_id) & (Client.workspace == workspace_id)
+                                & Client.deleted_at.is_null())
     if client is None:
         raise NotFound(f"No client {client_id} in this workspace.", field=field)
     return client
@@ -82,7 +83,7 @@ def hold_post_lock(post_id: int) -> Post | None:
     it to :func:`herald.tasks.refresh_post` so the post is read once.
     """
     if isinstance(db.obj, pw.SqliteDatabase):  # BEGIN IMMEDIATE already holds the database's only write lock
-        return hotpath.select_one(Post, id=post_id)
+        return Post.get_or_none(Post.id == post_id)
     return Post.select().where(Post.id == post_id).for_update().first()
 
 
@@ -116,7 +117,7 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None,
         number = (last.number + 1) if last else 1
     extra = {"restored_from": restored_from} if restored_from is not None else {}
     try:
-        return hotpath.insert(PostVersion, post=post.id, number=number, actor=actor, changes=changes, **extra)
+        return PostVersion.create(post=post.id, number=number, actor=actor, changes=changes, **extra)
     except pw.IntegrityError:
         # Only an edit that skipped lock_post can get here; its transaction is rolled back whole.
         raise Conflict(f"post_{post.id} was changed by someone else at the same moment; "
@@ -137,10 +138,9 @@ def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, ca
 
     with write_transaction():
         now = utcnow()
-        post = hotpath.insert(Post, workspace=workspace_id, client=client.id, topic=topic or "",
-                              caption=caption or "", post_type=post_type, platforms=platforms, media=media,
-                              status="draft", score=score, campaign=campaign.id if campaign is not None else None,
-                              created_at=now, updated_at=now)
+        post = Post.create(workspace=workspace_id, client=client.id, topic=topic or "", caption=caption or "",
+                           post_type=post_type, platforms=platforms, media=media, status="draft", score=score,
+                           campaign=campaign.id if campaign is not None else None, created_at=now, updated_at=now)
         record_version(post, actor, None)
         events.record(workspace_id, "post.created", {"post": public_shape(post)})
     return post

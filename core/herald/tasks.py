@@ -22,12 +22,11 @@ the next job is enqueued, so the database alone is enough to rebuild the queues.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import random
 
-from . import events, hotpath
-from .models import Post, PublishTask, db, isoformat, utcnow, write_transaction
+from . import events
+from .models import Post, PublishTask, isoformat, utcnow, write_transaction
 from .posts import hold_post_lock
 
 log = logging.getLogger("herald.tasks")
@@ -58,47 +57,35 @@ def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
     return max(5.0, (rng or random).uniform(0, ceiling))
 
 
-@functools.lru_cache(maxsize=16)
-def _claim_sql(mode: str, database_class: type) -> str:
-    """The conditional UPDATE that claims a task in ``mode`` (built once per database; see herald.hotpath)."""
-    c = functools.partial(hotpath.column, PublishTask)
-    p = hotpath.param()
-    due = f"({c('due_at')} IS NULL OR {c('due_at')} <= {p})"
-    condition = {
-        "publish": f"{c('status')} IN ({p}, {p}) AND {due}",
-        "check": f"{c('status')} = {p} AND {c('lease_until')} IS NULL AND {due}",
-        "reconcile": f"{c('status')} = {p} AND {c('lease_until')} < {p}",
-    }[mode]
-    return (f"UPDATE {hotpath.table(PublishTask)} SET {c('status')} = {p}, {c('lease_until')} = {p}, "
-            f"{c('updated_at')} = {p}, {c('attempts')} = {c('attempts')} + {p} "
-            f"WHERE {c('id')} = {p} AND {condition} RETURNING {hotpath.column_list(PublishTask)}")
-
-
 def claim(task_id: int, lease_seconds: float, now: dt.datetime | None = None) -> tuple[str, PublishTask] | None:
     """Take a due task for this worker; returns ``(mode, task)`` or None when there is nothing to do.
 
     ``mode`` is ``publish`` (queued or retrying), ``check`` (waiting on the platform) or
-    ``reconcile`` (a worker died while it held the task). One conditional UPDATE per mode, in one
-    transaction: the database decides, so two workers never both hold the task.
+    ``reconcile`` (a worker died while it held the task). One conditional ``UPDATE … RETURNING`` per
+    mode, in one transaction: the database decides, so two workers never both hold the task, and the
+    task is read from what the UPDATE returns.
     """
     now = now or utcnow()
-    stamp = PublishTask.updated_at.db_value
-    lease, when, slack = stamp(now + dt.timedelta(seconds=lease_seconds)), stamp(now), stamp(now + SCHEDULER_SLACK)
-    conditions = {"publish": ([QUEUED, RETRYING, slack], 1), "check": ([PUBLISHING, slack], 0),
-                  "reconcile": ([PUBLISHING, when], 1)}
+    due = PublishTask.due_at.is_null() | (PublishTask.due_at <= now + SCHEDULER_SLACK)
+    held = PublishTask.status == PUBLISHING
+    modes = (("publish", PublishTask.status.in_([QUEUED, RETRYING]) & due, 1),
+             ("check", held & PublishTask.lease_until.is_null() & due, 0),
+             ("reconcile", held & (PublishTask.lease_until < now), 1))
+    lease = now + dt.timedelta(seconds=lease_seconds)
     with write_transaction():
-        for mode, (values, attempt) in conditions.items():
-            sql = _claim_sql(mode, type(db.obj))
-            row = db.execute_sql(sql, [PUBLISHING, lease, when, attempt, task_id, *values]).fetchone()
-            if row is not None:
-                return mode, hotpath.from_row(PublishTask, row)
+        for mode, condition, attempt in modes:
+            claimed = list(PublishTask.update(status=PUBLISHING, lease_until=lease, updated_at=now,
+                                              attempts=PublishTask.attempts + attempt)
+                           .where((PublishTask.id == task_id) & condition).returning(PublishTask).execute())
+            if claimed:
+                return mode, claimed[0]
     return None
 
 
 def save_state(task_id: int, state: dict) -> None:
     """Commit what the platform saved for the task (its next step depends on it)."""
     with write_transaction():
-        hotpath.update_by_ids(PublishTask, [task_id], state=state, updated_at=utcnow())
+        PublishTask.update(state=state, updated_at=utcnow()).where(PublishTask.id == task_id).execute()
 
 
 def _finish(task: PublishTask, **changes) -> PublishTask:
@@ -107,7 +94,7 @@ def _finish(task: PublishTask, **changes) -> PublishTask:
     changes.setdefault("updated_at", utcnow())
     for name, value in changes.items():
         setattr(task, name, value)
-    hotpath.update_by_ids(PublishTask, [task.id], **changes)
+    PublishTask.update(**changes).where(PublishTask.id == task.id).execute()
     return task
 
 
@@ -191,10 +178,10 @@ def refresh_post(post_id: int, post: Post | None = None) -> None:
 
     ``post`` is the post as read under its lock in this transaction (:func:`hold_post_lock`), if it was.
     """
-    post = post if post is not None else hotpath.select_one(Post, id=post_id)
+    post = post if post is not None else Post.get_or_none(Post.id == post_id)
     if post is None or post.status == "rejected":
         return
-    rows = hotpath.select_all(PublishTask, post=post_id, fields=("status", "published_at"))
+    rows = list(PublishTask.select(PublishTask.status, PublishTask.published_at).where(PublishTask.post == post_id))
     status = post_status([row.status for row in rows])
     published = [row.published_at for row in rows if row.published_at]
     changes = {}
@@ -204,7 +191,7 @@ def refresh_post(post_id: int, post: Post | None = None) -> None:
         changes["published_at"] = min(published)
     if changes:
         changes["updated_at"] = utcnow()
-        hotpath.update_by_ids(Post, [post_id], **changes)
+        Post.update(**changes).where(Post.id == post_id).execute()
 
 
 def serialize_task(task: PublishTask) -> dict:
@@ -242,10 +229,12 @@ def active_tasks(limit: int = 5000) -> list[PublishTask]:
                 .order_by(PublishTask.due_at.asc(nulls="first"), PublishTask.id).limit(limit))
 
 
-def bump_step(task: PublishTask) -> int:
-    """Give the task a new step number (for a fresh job id) and return it."""
+def bump_step(task: PublishTask) -> int | None:
+    """Give the task a new step number (for a fresh job id) and return it; None when the task is gone."""
     with write_transaction():
-        return hotpath.increment(PublishTask, "step", task.id)
+        rows = list(PublishTask.update(step=PublishTask.step + 1).where(PublishTask.id == task.id)
+                    .returning(PublishTask.step).tuples().execute())
+    return rows[0][0] if rows else None
 
 
 def oldest_due(now: dt.datetime | None = None) -> dt.datetime | None:
