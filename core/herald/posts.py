@@ -23,19 +23,26 @@ from .models import (
     utcnow,
     write_transaction,
 )
+from .prepared import Prepared, PreparedInsert
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
                     "scheduled_at", "campaign_id")
 METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 
+# The action endpoint's statements, prepared (see herald.prepared for the figures).
+_CLIENT = Prepared(Client, lambda param: Client.select().where(
+    (Client.id == param(Client.id)) & (Client.workspace == param(Client.workspace))
+    & Client.deleted_at.is_null()).limit(1))
+_insert_post = PreparedInsert(Post)
+_insert_version = PreparedInsert(PostVersion)
+
 
 def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> Client:
     """The workspace's (not deleted) client; 404 naming ``field`` otherwise."""
-    client = Client.get_or_none((Client.id == client_id) & (Client.workspace == workspace_id)
-                                & Client.deleted_at.is_null())
-    if client is None:
+    found = _CLIENT.rows(id=client_id, workspace=workspace_id)
+    if not found:
         raise NotFound(f"No client {client_id} in this workspace.", field=field)
-    return client
+    return found[0]
 
 
 def get_post(workspace_id: int, post_id: int, field: str = "post_id") -> Post:
@@ -117,7 +124,7 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None,
         number = (last.number + 1) if last else 1
     extra = {"restored_from": restored_from} if restored_from is not None else {}
     try:
-        return PostVersion.create(post=post.id, number=number, actor=actor, changes=changes, **extra)
+        return _insert_version(post=post.id, number=number, actor=actor, changes=changes, **extra)
     except pw.IntegrityError:
         # Only an edit that skipped lock_post can get here; its transaction is rolled back whole.
         raise Conflict(f"post_{post.id} was changed by someone else at the same moment; "
@@ -138,9 +145,9 @@ def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, ca
 
     with write_transaction():
         now = utcnow()
-        post = Post.create(workspace=workspace_id, client=client.id, topic=topic or "", caption=caption or "",
-                           post_type=post_type, platforms=platforms, media=media, status="draft", score=score,
-                           campaign=campaign.id if campaign is not None else None, created_at=now, updated_at=now)
+        post = _insert_post(workspace=workspace_id, client=client.id, topic=topic or "", caption=caption or "",
+                            post_type=post_type, platforms=platforms, media=media, status="draft", score=score,
+                            campaign=campaign.id if campaign is not None else None, created_at=now, updated_at=now)
         record_version(post, actor, None)
         events.record(workspace_id, "post.created", {"post": public_shape(post)})
     return post
