@@ -23,7 +23,7 @@ from .models import (
     utcnow,
     write_transaction,
 )
-from .prepared import Prepared, PreparedInsert
+from .prepared import Prepared, PreparedInsert, by_id
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
                     "scheduled_at", "campaign_id")
@@ -35,6 +35,7 @@ _CLIENT = Prepared(Client, lambda param: Client.select().where(
     & Client.deleted_at.is_null()).limit(1))
 _insert_post = PreparedInsert(Post)
 _insert_version = PreparedInsert(PostVersion)
+post_by_id = by_id(Post)  # the post a publish job reads, prepared (see herald.prepared)
 
 
 def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> Client:
@@ -90,7 +91,7 @@ def hold_post_lock(post_id: int) -> Post | None:
     it to :func:`herald.tasks.refresh_post` so the post is read once.
     """
     if isinstance(db.obj, pw.SqliteDatabase):  # BEGIN IMMEDIATE already holds the database's only write lock
-        return Post.get_or_none(Post.id == post_id)
+        return post_by_id(post_id)
     return Post.select().where(Post.id == post_id).for_update().first()
 
 

@@ -29,23 +29,23 @@ class _Slot:
 
     __slots__ = ("field", "name")
 
-    def __init__(self, field: pw.Field):
+    def __init__(self, field: pw.Field, name: str | None = None):
         self.field = field
-        self.name = field.name
+        self.name = name or field.name
 
 
-def _param(field: pw.Field) -> pw.Value:
-    return pw.Value(_Slot(field), converter=False)  # kept as is by peewee: replaced when the statement runs
+def _param(field: pw.Field, name: str | None = None) -> pw.Value:
+    return pw.Value(_Slot(field, name), converter=False)  # kept as is by peewee: replaced when the statement runs
 
 
 class Prepared:
     """A peewee query of ``model`` rendered once per kind of database, run with new values.
 
-    ``build(param)`` returns the query; ``param(field)`` stands for the value named ``field.name``
-    given to :meth:`rows` (converted by ``field``).
+    ``build(param)`` returns the query; ``param(field, name=None)`` stands for the value named
+    ``name`` (by default ``field.name``) given when the statement runs, converted by ``field``.
     """
 
-    def __init__(self, model: type[pw.Model], build: Callable[[Callable[[pw.Field], pw.Value]], pw.Query]):
+    def __init__(self, model: type[pw.Model], build: Callable[..., pw.Query]):
         self.model = model
         self._build = build
         self._rendered: dict[type, tuple[str, list]] = {}
@@ -95,3 +95,34 @@ class PreparedInsert:
                 values[field.name] = field.default() if callable(field.default) else field.default
         [(row_id,)] = self.statement.execute(**values).fetchall()
         return self.model(**{self.model._meta.primary_key.name: row_id}, **values)
+
+
+class PreparedUpdate:
+    """``UPDATE`` of one ``model`` row by id, prepared once for each set of fields it is asked to set."""
+
+    def __init__(self, model: type[pw.Model]):
+        self.model = model
+        self._statements: dict[tuple[str, ...], Prepared] = {}
+
+    def __call__(self, row_id: int, **values: Any) -> None:
+        """Set ``values`` (field names) on the row ``row_id``."""
+        names = tuple(values)
+        statement = self._statements.get(names)
+        if statement is None:
+            model, key = self.model, self.model._meta.primary_key
+            statement = self._statements[names] = Prepared(model, lambda param: model.update(
+                {model._meta.fields[name]: param(model._meta.fields[name]) for name in names})
+                .where(key == param(key, "row_id")))
+        statement.execute(row_id=row_id, **values)
+
+
+def by_id(model: type[pw.Model]) -> Callable[[int], pw.Model | None]:
+    """A prepared lookup of ``model`` by id: a function of the id returning the row or None."""
+    key = model._meta.primary_key
+    statement = Prepared(model, lambda param: model.select().where(key == param(key, "row_id")))
+
+    def get(row_id: int) -> pw.Model | None:
+        rows = statement.rows(row_id=row_id)
+        return rows[0] if rows else None
+
+    return get

@@ -27,7 +27,8 @@ import random
 
 from . import events
 from .models import Post, PublishTask, isoformat, utcnow, write_transaction
-from .posts import hold_post_lock
+from .posts import hold_post_lock, post_by_id
+from .prepared import Prepared, PreparedUpdate
 
 log = logging.getLogger("herald.tasks")
 
@@ -57,6 +58,33 @@ def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
     return max(5.0, (rng or random).uniform(0, ceiling))
 
 
+def _claim_statement(condition) -> Prepared:
+    """The conditional ``UPDATE … RETURNING`` that claims a task when ``condition(param)`` holds."""
+    task = PublishTask
+    return Prepared(task, lambda param: task.update(
+        status=PUBLISHING, lease_until=param(task.lease_until), updated_at=param(task.updated_at),
+        attempts=task.attempts + param(task.attempts, "attempt"))
+        .where((task.id == param(task.id)) & condition(param)).returning(task))
+
+
+def _due(param):
+    return PublishTask.due_at.is_null() | (PublishTask.due_at <= param(PublishTask.due_at, "due_by"))
+
+
+# Every job runs one; prepared (see herald.prepared): rendering one each time cost about 0.2 ms.
+_CLAIMS = (
+    ("publish", _claim_statement(lambda param: PublishTask.status.in_([QUEUED, RETRYING]) & _due(param)), 1),
+    ("check", _claim_statement(lambda param: (PublishTask.status == PUBLISHING) & PublishTask.lease_until.is_null()
+                               & _due(param)), 0),
+    ("reconcile", _claim_statement(lambda param: (PublishTask.status == PUBLISHING)
+                                   & (PublishTask.lease_until < param(PublishTask.lease_until, "now"))), 1),
+)
+_TASK_OUTCOMES = Prepared(PublishTask, lambda param: PublishTask.select(PublishTask.status, PublishTask.published_at)
+                          .where(PublishTask.post == param(PublishTask.post)))
+_update_task = PreparedUpdate(PublishTask)
+_update_post = PreparedUpdate(Post)
+
+
 def claim(task_id: int, lease_seconds: float, now: dt.datetime | None = None) -> tuple[str, PublishTask] | None:
     """Take a due task for this worker; returns ``(mode, task)`` or None when there is nothing to do.
 
@@ -66,17 +94,11 @@ def claim(task_id: int, lease_seconds: float, now: dt.datetime | None = None) ->
     task is read from what the UPDATE returns.
     """
     now = now or utcnow()
-    due = PublishTask.due_at.is_null() | (PublishTask.due_at <= now + SCHEDULER_SLACK)
-    held = PublishTask.status == PUBLISHING
-    modes = (("publish", PublishTask.status.in_([QUEUED, RETRYING]) & due, 1),
-             ("check", held & PublishTask.lease_until.is_null() & due, 0),
-             ("reconcile", held & (PublishTask.lease_until < now), 1))
-    lease = now + dt.timedelta(seconds=lease_seconds)
+    values = {"id": task_id, "lease_until": now + dt.timedelta(seconds=lease_seconds), "updated_at": now,
+              "due_by": now + SCHEDULER_SLACK, "now": now}
     with write_transaction():
-        for mode, condition, attempt in modes:
-            claimed = list(PublishTask.update(status=PUBLISHING, lease_until=lease, updated_at=now,
-                                              attempts=PublishTask.attempts + attempt)
-                           .where((PublishTask.id == task_id) & condition).returning(PublishTask).execute())
+        for mode, statement, attempt in _CLAIMS:
+            claimed = statement.rows(attempt=attempt, **values)
             if claimed:
                 return mode, claimed[0]
     return None
@@ -85,7 +107,7 @@ def claim(task_id: int, lease_seconds: float, now: dt.datetime | None = None) ->
 def save_state(task_id: int, state: dict) -> None:
     """Commit what the platform saved for the task (its next step depends on it)."""
     with write_transaction():
-        PublishTask.update(state=state, updated_at=utcnow()).where(PublishTask.id == task_id).execute()
+        _update_task(task_id, state=state, updated_at=utcnow())
 
 
 def _finish(task: PublishTask, **changes) -> PublishTask:
@@ -94,7 +116,7 @@ def _finish(task: PublishTask, **changes) -> PublishTask:
     changes.setdefault("updated_at", utcnow())
     for name, value in changes.items():
         setattr(task, name, value)
-    PublishTask.update(**changes).where(PublishTask.id == task.id).execute()
+    _update_task(task.id, **changes)
     return task
 
 
@@ -178,10 +200,10 @@ def refresh_post(post_id: int, post: Post | None = None) -> None:
 
     ``post`` is the post as read under its lock in this transaction (:func:`hold_post_lock`), if it was.
     """
-    post = post if post is not None else Post.get_or_none(Post.id == post_id)
+    post = post if post is not None else post_by_id(post_id)
     if post is None or post.status == "rejected":
         return
-    rows = list(PublishTask.select(PublishTask.status, PublishTask.published_at).where(PublishTask.post == post_id))
+    rows = _TASK_OUTCOMES.rows(post=post_id)
     status = post_status([row.status for row in rows])
     published = [row.published_at for row in rows if row.published_at]
     changes = {}
@@ -191,7 +213,7 @@ def refresh_post(post_id: int, post: Post | None = None) -> None:
         changes["published_at"] = min(published)
     if changes:
         changes["updated_at"] = utcnow()
-        Post.update(**changes).where(Post.id == post_id).execute()
+        _update_post(post_id, **changes)
 
 
 def serialize_task(task: PublishTask) -> dict:

@@ -19,6 +19,7 @@ import peewee as pw
 from herald import events
 from herald.errors import Conflict, NotFound
 from herald.models import db, isoformat, utcnow, write_transaction
+from herald.prepared import Prepared
 
 from . import endpoints
 from .models import (
@@ -38,6 +39,12 @@ from .models import (
 # 2 h, 5 h, 10 h, 10 h (Svix). After the last one fails the delivery is failed.
 SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 JITTER = 0.1  # +-10 %
+
+# Runs for every event, on the request path: prepared (see herald.prepared); rendered each time it
+# cost the action endpoint about 0.2 ms a request.
+_ACTIVE_ENDPOINTS = Prepared(WebhookEndpoint, lambda param: WebhookEndpoint.select().where(
+    (WebhookEndpoint.workspace == param(WebhookEndpoint.workspace)) & WebhookEndpoint.active)
+    .order_by(WebhookEndpoint.id))
 MAX_RETRY_AFTER = 24 * 3600
 DISABLE_AFTER = dt.timedelta(days=5)
 RESPONSE_EXCERPT = 1024
@@ -74,9 +81,7 @@ def fan_out(event) -> list[WebhookDelivery]:
     and busy with an attempt are scheduled already, see :func:`herald_webhooks.jobs.schedule_if_held`,
     which makes enqueueing them again a no-op).
     """
-    subscribed = [row for row in WebhookEndpoint.select()
-                  .where((WebhookEndpoint.workspace == event.workspace_id) & WebhookEndpoint.active)
-                  .order_by(WebhookEndpoint.id)
+    subscribed = [row for row in _ACTIVE_ENDPOINTS.rows(workspace=event.workspace_id)
                   if event.type in (row.events or [])]
     if not subscribed:
         return []
