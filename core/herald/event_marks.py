@@ -18,10 +18,13 @@ import os
 import threading
 
 from .models import Event, db, utcnow, write_transaction
+from .prepared import PreparedUpdate
 
 log = logging.getLogger("herald.events")
 
 BATCH = 100  # marks written in one transaction at most; reached, they are written at once
+# A publish job marks its event at once: prepared (see herald.prepared), one statement per number of ids.
+_mark = PreparedUpdate(Event)
 
 
 def write_now(event_ids: list[int]) -> None:
@@ -29,7 +32,7 @@ def write_now(event_ids: list[int]) -> None:
     if not event_ids:
         return
     with write_transaction():  # queued with the other writers instead of polling SQLite's lock
-        Event.update(dispatched_at=utcnow()).where(Event.id.in_(event_ids)).execute()
+        _mark(event_ids, dispatched_at=utcnow())
 
 
 class PendingMarks:

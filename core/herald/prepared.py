@@ -71,8 +71,24 @@ class Prepared:
         column converted by its field's ``python_value`` as peewee converts a query's rows."""
         cursor = self.execute(**values)
         fields = [self.model._meta.columns[column[0]] for column in cursor.description]
-        return [self.model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
-                for row in cursor.fetchall()]
+        return [_instance(self.model, fields, row) for row in cursor.fetchall()]
+
+    def joined_rows(self, *models: type[pw.Model], **values: Any) -> list[tuple[pw.Model, ...]]:
+        """Run a join that selects every field of each of ``models`` in turn (``select(A, B)``); an
+        instance of each model per row."""
+        rows = []
+        for row in self.execute(**values).fetchall():
+            instances, start = [], 0
+            for model in models:
+                fields = model._meta.sorted_fields
+                instances.append(_instance(model, fields, row[start:start + len(fields)]))
+                start += len(fields)
+            rows.append(tuple(instances))
+        return rows
+
+
+def _instance(model: type[pw.Model], fields: list[pw.Field], row) -> pw.Model:
+    return model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
 
 
 class PreparedInsert:
@@ -98,22 +114,27 @@ class PreparedInsert:
 
 
 class PreparedUpdate:
-    """``UPDATE`` of one ``model`` row by id, prepared once for each set of fields it is asked to set."""
+    """``UPDATE`` of ``model`` rows by id, prepared once for each set of fields and number of ids."""
 
     def __init__(self, model: type[pw.Model]):
         self.model = model
-        self._statements: dict[tuple[str, ...], Prepared] = {}
+        self._statements: dict[tuple[tuple[str, ...], int], Prepared] = {}
 
-    def __call__(self, row_id: int, **values: Any) -> None:
-        """Set ``values`` (field names) on the row ``row_id``."""
-        names = tuple(values)
-        statement = self._statements.get(names)
+    def __call__(self, row_ids: int | list[int], **values: Any) -> None:
+        """Set ``values`` (field names) on the row ``row_ids`` (an id, or a list of them)."""
+        ids = [row_ids] if isinstance(row_ids, int) else list(row_ids)
+        if not ids:
+            return
+        shape = (tuple(values), len(ids))
+        statement = self._statements.get(shape)
         if statement is None:
-            model, key = self.model, self.model._meta.primary_key
-            statement = self._statements[names] = Prepared(model, lambda param: model.update(
-                {model._meta.fields[name]: param(model._meta.fields[name]) for name in names})
-                .where(key == param(key, "row_id")))
-        statement.execute(row_id=row_id, **values)
+            statement = self._statements[shape] = self._prepare(*shape)
+        statement.execute(**values, **{f"row_id_{index}": row_id for index, row_id in enumerate(ids)})
+
+    def _prepare(self, names: tuple[str, ...], count: int) -> Prepared:
+        model, key, fields = self.model, self.model._meta.primary_key, self.model._meta.fields
+        return Prepared(model, lambda param: model.update({fields[name]: param(fields[name]) for name in names})
+                        .where(key.in_([param(key, f"row_id_{index}") for index in range(count)])))
 
 
 def by_id(model: type[pw.Model]) -> Callable[[int], pw.Model | None]:

@@ -19,7 +19,7 @@ import peewee as pw
 from herald import events
 from herald.errors import Conflict, NotFound
 from herald.models import db, isoformat, utcnow, write_transaction
-from herald.prepared import Prepared
+from herald.prepared import Prepared, PreparedInsert
 
 from . import endpoints
 from .models import (
@@ -45,6 +45,18 @@ JITTER = 0.1  # +-10 %
 _ACTIVE_ENDPOINTS = Prepared(WebhookEndpoint, lambda param: WebhookEndpoint.select().where(
     (WebhookEndpoint.workspace == param(WebhookEndpoint.workspace)) & WebhookEndpoint.active)
     .order_by(WebhookEndpoint.id))
+# Every delivery attempt runs these (see herald.prepared): rendering a statement costs about 0.2 ms
+# on this VM, ten times running it; the fan-out bench fell from 0.52-0.73 of raw RQ to 0.42 without.
+_LOAD = Prepared(WebhookDelivery, lambda param: WebhookDelivery.select(WebhookDelivery, WebhookEndpoint)
+                 .join(WebhookEndpoint).where(WebhookDelivery.id == param(WebhookDelivery.id)))
+_insert_attempt = PreparedInsert(WebhookAttempt)
+_AFTER_ATTEMPT = Prepared(WebhookDelivery, lambda param: WebhookDelivery.update(
+    attempts=WebhookDelivery.attempts + 1, trigger="scheduled", status=param(WebhookDelivery.status),
+    step=WebhookDelivery.step + param(WebhookDelivery.step, "new_steps"),
+    next_attempt_at=param(WebhookDelivery.next_attempt_at), last_status_code=param(WebhookDelivery.last_status_code),
+    last_error=param(WebhookDelivery.last_error), updated_at=param(WebhookDelivery.updated_at))
+    .where((WebhookDelivery.id == param(WebhookDelivery.id)) & (WebhookDelivery.step == param(WebhookDelivery.step)))
+    .returning(WebhookDelivery.step))
 MAX_RETRY_AFTER = 24 * 3600
 DISABLE_AFTER = dt.timedelta(days=5)
 RESPONSE_EXCERPT = 1024
@@ -183,9 +195,8 @@ def retry_delay(failures: int, retry_after: float | None = None, rng: random.Ran
 
 def load(delivery_id: int) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
     """The delivery and its endpoint in one query; None when the delivery is gone."""
-    delivery = (WebhookDelivery.select(WebhookDelivery, WebhookEndpoint).join(WebhookEndpoint)
-                .where(WebhookDelivery.id == delivery_id).first())
-    return None if delivery is None else (delivery, delivery.endpoint)
+    rows = _LOAD.joined_rows(WebhookDelivery, WebhookEndpoint, id=delivery_id)
+    return rows[0] if rows else None
 
 
 def bump_step(delivery_id: int) -> int | None:
@@ -204,11 +215,9 @@ def _after_attempt(delivery_id: int, step: int, *, status: str, **values) -> int
     ``step`` is still the delivery's; returns the delivery's step afterwards, or None (someone asked
     for a re-send meanwhile). A pending delivery gets a new step: the running job still holds the
     current step's job id."""
-    rows = list(WebhookDelivery.update(attempts=WebhookDelivery.attempts + 1, trigger="scheduled", status=status,
-                                       step=WebhookDelivery.step + (1 if status == PENDING else 0), **values)
-                .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.step == step))
-                .returning(WebhookDelivery.step).tuples().execute())
-    return rows[0][0] if rows else None
+    rows = _AFTER_ATTEMPT.rows(id=delivery_id, step=step, status=status, new_steps=1 if status == PENDING else 0,
+                               **values)
+    return rows[0].step if rows else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,11 +262,10 @@ def record_attempt(delivery: WebhookDelivery, step: int, result: AttemptResult,
                 delay = retry_delay(number, result.retry_after)
                 if delay is not None:
                     status, next_at = PENDING, now + dt.timedelta(seconds=delay)
-        WebhookAttempt.insert(workspace=delivery.workspace_id, endpoint=delivery.endpoint_id,
-                              delivery=delivery.id, number=number, trigger=delivery.trigger, attempted_at=now,
-                              status_code=result.status, success=result.success, duration_ms=result.duration_ms,
-                              error=result.error, response=result.response[:RESPONSE_EXCERPT],
-                              next_attempt_at=next_at).execute()
+        _insert_attempt(workspace=delivery.workspace_id, endpoint=delivery.endpoint_id, delivery=delivery.id,
+                        number=number, trigger=delivery.trigger, attempted_at=now, status_code=result.status,
+                        success=result.success, duration_ms=result.duration_ms, error=result.error,
+                        response=result.response[:RESPONSE_EXCERPT], next_attempt_at=next_at)
         new_step = _after_attempt(delivery.id, step, status=status, next_attempt_at=next_at,
                                   last_status_code=result.status,
                                   last_error=None if result.success else describe(result), updated_at=now)
