@@ -76,13 +76,13 @@ def replaced(target, name: str, value):
 
 def pieces(state):
     """``(label, context manager factory that switches the piece off)``."""
-    from herald import events, hotpath, posts
+    from herald import events, posts
     from herald.default_plugins import core_actions
     from herald.intelligence import heuristic
     from herald.models import Client, db
 
     with db.connection_context():
-        client = hotpath.select_one(Client, id=1)
+        client = Client.get_by_id(1)
 
     @contextlib.contextmanager
     def no_rate_limit():

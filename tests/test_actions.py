@@ -197,7 +197,8 @@ def test_concurrent_writers_all_succeed(app, tenant):
 
 def test_create_post_reads_and_scores_before_taking_the_write_lock(client, tenant, monkeypatch):
     """Only the inserts hold SQLite's single write lock: the client lookup and the score run before."""
-    from herald import hotpath, posts
+    from herald import posts
+    from herald.default_plugins import core_actions
     from herald.intelligence import heuristic
     from herald.models import db
 
@@ -209,7 +210,7 @@ def test_create_post_reads_and_scores_before_taking_the_write_lock(client, tenan
             return function(*args, **kwargs)
         return watched
 
-    monkeypatch.setattr(hotpath, "select_one", watch("client lookup", hotpath.select_one))
+    monkeypatch.setattr(core_actions, "get_client", watch("client lookup", core_actions.get_client))
     monkeypatch.setattr(heuristic, "quick_value", watch("score", heuristic.quick_value))
     monkeypatch.setattr(posts, "record_version", watch("version", posts.record_version))
     assert run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id)).status_code == 201

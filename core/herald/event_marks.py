@@ -17,18 +17,22 @@ import logging
 import os
 import threading
 
-from . import hotpath
 from .models import Event, db, utcnow, write_transaction
+from .prepared import PreparedUpdate
 
 log = logging.getLogger("herald.events")
 
 BATCH = 100  # marks written in one transaction at most; reached, they are written at once
+# A publish job marks its event at once: prepared (see herald.prepared), one statement per number of ids.
+_mark = PreparedUpdate(Event)
 
 
 def write_now(event_ids: list[int]) -> None:
     """Mark the events dispatched, in a write transaction of their own (or the caller's)."""
+    if not event_ids:
+        return
     with write_transaction():  # queued with the other writers instead of polling SQLite's lock
-        hotpath.update_by_ids(Event, event_ids, dispatched_at=utcnow())
+        _mark(event_ids, dispatched_at=utcnow())
 
 
 class PendingMarks:

@@ -15,9 +15,10 @@ import datetime as dt
 import logging
 from typing import Any
 
-from . import event_marks, hotpath
+from . import event_marks
 from .models import Event, isoformat, plugin_enabled, utcnow
 from .plugins import is_builtin
+from .prepared import PreparedInsert
 
 log = logging.getLogger("herald.events")
 
@@ -28,6 +29,7 @@ EVENT_TYPES = (
     "account.token_expiring", "account.needs_reconnect",
 )
 
+_insert_event = PreparedInsert(Event)  # every write request records one (see herald.prepared for the figures)
 _pending: contextvars.ContextVar[list | None] = contextvars.ContextVar("herald_pending_events", default=None)
 
 
@@ -50,7 +52,7 @@ class DomainEvent:
 def record(workspace_id: int, event_type: str, data: dict) -> DomainEvent:
     """Write an event row (inside the caller's transaction) and queue it for dispatch."""
     _check_type(event_type)
-    row = hotpath.insert(Event, workspace=workspace_id, type=event_type, data=data, created_at=utcnow())
+    row = _insert_event(workspace=workspace_id, type=event_type, data=data, created_at=utcnow())
     event = DomainEvent(row.id, event_type, workspace_id, data, row.created_at)
     _queue([event])
     return event

@@ -11,11 +11,13 @@ import datetime as dt
 import logging
 import threading
 
-from . import accounts, background, event_marks, events, first_comments, hotpath, publishing, queue, tasks
-from .models import Account, Event, IdempotencyRecord, Post, PublishTask, db, utcnow
+from . import accounts, background, event_marks, events, first_comments, publishing, queue, tasks
+from .models import Account, Event, IdempotencyRecord, PublishTask, db, utcnow
 from .outcomes import PublishOutcome
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
+from .posts import post_by_id
+from .prepared import by_id
 from .public_media import public_base_problem
 from .publishing import post_ref
 
@@ -23,6 +25,7 @@ log = logging.getLogger("herald.jobs")
 
 _state = None
 _lock = threading.Lock()
+_account_by_id = by_id(Account)  # every publish job reads its account (see herald.prepared)
 EVENT_DISPATCH_GRACE_SECONDS = 60  # an undispatched event older than this was lost, not in flight
 
 
@@ -73,11 +76,11 @@ def _advance(state, mode: str, task: PublishTask) -> str:
     registered = state.registry.platforms.get(task.platform)
     if registered is None:
         return _fail(state, task, f"The {task.platform} plugin is not installed on this server any more.", unsure)
-    account = hotpath.select_one(Account, id=task.account_id)
+    account = _account_by_id(task.account_id)
     token, problem = accounts.usable(state, account)
     if problem:
         return _fail(state, task, problem, unsure)
-    post = hotpath.select_one(Post, id=task.post_id)
+    post = post_by_id(task.post_id)
     if post.media:
         problem = public_base_problem(state.config)
         if problem:
@@ -143,7 +146,7 @@ def _record(state, task: PublishTask, outcome: PublishOutcome) -> str:
                                                     "is live.", status=tasks.UNCONFIRMED))
         return "unconfirmed"
     if outcome.account_status:
-        account = hotpath.select_one(Account, id=task.account_id)
+        account = _account_by_id(task.account_id)
         if account.status == "active":
             accounts.mark(state, account, outcome.account_status, outcome.reason or "The platform refused its token.")
     return _fail(state, task, outcome.reason or "The platform refused the post.", outcome.maybe_live)

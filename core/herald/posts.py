@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import peewee as pw
 
-from . import events, hotpath
+from . import events
 from .engagement import latest_by_post, same_source
 from .errors import Conflict, NotFound, ValidationError
 from .intelligence import heuristic
@@ -23,18 +23,27 @@ from .models import (
     utcnow,
     write_transaction,
 )
+from .prepared import Prepared, PreparedInsert, by_id
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
                     "scheduled_at", "campaign_id")
 METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 
+# The action endpoint's statements, prepared (see herald.prepared for the figures).
+_CLIENT = Prepared(Client, lambda param: Client.select().where(
+    (Client.id == param(Client.id)) & (Client.workspace == param(Client.workspace))
+    & Client.deleted_at.is_null()).limit(1))
+_insert_post = PreparedInsert(Post)
+_insert_version = PreparedInsert(PostVersion)
+post_by_id = by_id(Post)  # the post a publish job reads, prepared (see herald.prepared)
+
 
 def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> Client:
     """The workspace's (not deleted) client; 404 naming ``field`` otherwise."""
-    client = hotpath.select_one(Client, id=client_id, workspace=workspace_id, null=("deleted_at",))
-    if client is None:
+    found = _CLIENT.rows(id=client_id, workspace=workspace_id)
+    if not found:
         raise NotFound(f"No client {client_id} in this workspace.", field=field)
-    return client
+    return found[0]
 
 
 def get_post(workspace_id: int, post_id: int, field: str = "post_id") -> Post:
@@ -82,7 +91,7 @@ def hold_post_lock(post_id: int) -> Post | None:
     it to :func:`herald.tasks.refresh_post` so the post is read once.
     """
     if isinstance(db.obj, pw.SqliteDatabase):  # BEGIN IMMEDIATE already holds the database's only write lock
-        return hotpath.select_one(Post, id=post_id)
+        return post_by_id(post_id)
     return Post.select().where(Post.id == post_id).for_update().first()
 
 
@@ -116,7 +125,7 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None,
         number = (last.number + 1) if last else 1
     extra = {"restored_from": restored_from} if restored_from is not None else {}
     try:
-        return hotpath.insert(PostVersion, post=post.id, number=number, actor=actor, changes=changes, **extra)
+        return _insert_version(post=post.id, number=number, actor=actor, changes=changes, **extra)
     except pw.IntegrityError:
         # Only an edit that skipped lock_post can get here; its transaction is rolled back whole.
         raise Conflict(f"post_{post.id} was changed by someone else at the same moment; "
@@ -137,10 +146,9 @@ def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, ca
 
     with write_transaction():
         now = utcnow()
-        post = hotpath.insert(Post, workspace=workspace_id, client=client.id, topic=topic or "",
-                              caption=caption or "", post_type=post_type, platforms=platforms, media=media,
-                              status="draft", score=score, campaign=campaign.id if campaign is not None else None,
-                              created_at=now, updated_at=now)
+        post = _insert_post(workspace=workspace_id, client=client.id, topic=topic or "", caption=caption or "",
+                            post_type=post_type, platforms=platforms, media=media, status="draft", score=score,
+                            campaign=campaign.id if campaign is not None else None, created_at=now, updated_at=now)
         record_version(post, actor, None)
         events.record(workspace_id, "post.created", {"post": public_shape(post)})
     return post

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from . import accounts, events, first_comments, hotpath, ids, queue, schedule, tasks
+from . import accounts, events, first_comments, ids, queue, schedule, tasks
 from .campaigns import campaign_for_post
 from .errors import Conflict, Forbidden, HeraldError, NotFound, ValidationError, warning
 from .intelligence import heuristic
@@ -118,15 +118,14 @@ def post_accounts(post: Post) -> list[Account]:
 
 def _resolve_media(workspace_id: int, values: list) -> list[Media]:
     media_ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
-    rows = []
+    # One query for every item (at most 10): every publish task resolves its post's media.
+    found = {row.id: row for row in Media.select().where((Media.workspace == workspace_id)
+                                                          & Media.id.in_(media_ids))} if media_ids else {}
     for index, media_id in enumerate(media_ids):
-        # One cached statement per item (at most 10): every publish task resolves its post's media.
-        row = hotpath.select_one(Media, id=media_id, workspace=workspace_id)
-        if row is None:
+        if media_id not in found:
             raise NotFound(f"No media {values[index]!r} in this workspace; upload it with POST /api/media first.",
                            field=f"media.{index}")
-        rows.append(row)
-    return rows
+    return [found[media_id] for media_id in media_ids]
 
 
 def _infer_post_type(media: list[Media]) -> str:

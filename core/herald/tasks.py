@@ -25,13 +25,13 @@ the next job is enqueued, so the database alone is enough to rebuild the queues.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import random
 
-from . import events, hotpath
-from .models import Post, PublishTask, db, isoformat, utcnow, write_transaction
-from .posts import hold_post_lock
+from . import events
+from .models import Post, PublishTask, isoformat, utcnow, write_transaction
+from .posts import hold_post_lock, post_by_id
+from .prepared import Prepared, PreparedUpdate
 
 log = logging.getLogger("herald.tasks")
 
@@ -61,47 +61,56 @@ def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
     return max(5.0, (rng or random).uniform(0, ceiling))
 
 
-@functools.lru_cache(maxsize=16)
-def _claim_sql(mode: str, database_class: type) -> str:
-    """The conditional UPDATE that claims a task in ``mode`` (built once per database; see herald.hotpath)."""
-    c = functools.partial(hotpath.column, PublishTask)
-    p = hotpath.param()
-    due = f"({c('due_at')} IS NULL OR {c('due_at')} <= {p})"
-    condition = {
-        "publish": f"{c('status')} IN ({p}, {p}) AND {due}",
-        "check": f"{c('status')} = {p} AND {c('lease_until')} IS NULL AND {due}",
-        "reconcile": f"{c('status')} = {p} AND {c('lease_until')} < {p}",
-    }[mode]
-    return (f"UPDATE {hotpath.table(PublishTask)} SET {c('status')} = {p}, {c('lease_until')} = {p}, "
-            f"{c('updated_at')} = {p}, {c('attempts')} = {c('attempts')} + {p} "
-            f"WHERE {c('id')} = {p} AND {condition} RETURNING {hotpath.column_list(PublishTask)}")
+def _claim_statement(condition) -> Prepared:
+    """The conditional ``UPDATE … RETURNING`` that claims a task when ``condition(param)`` holds."""
+    task = PublishTask
+    return Prepared(task, lambda param: task.update(
+        status=PUBLISHING, lease_until=param(task.lease_until), updated_at=param(task.updated_at),
+        attempts=task.attempts + param(task.attempts, "attempt"))
+        .where((task.id == param(task.id)) & condition(param)).returning(task))
+
+
+def _due(param):
+    return PublishTask.due_at.is_null() | (PublishTask.due_at <= param(PublishTask.due_at, "due_by"))
+
+
+# Every job runs one; prepared (see herald.prepared): rendering one each time cost about 0.2 ms.
+_CLAIMS = (
+    ("publish", _claim_statement(lambda param: PublishTask.status.in_([QUEUED, RETRYING]) & _due(param)), 1),
+    ("check", _claim_statement(lambda param: (PublishTask.status == PUBLISHING) & PublishTask.lease_until.is_null()
+                               & _due(param)), 0),
+    ("reconcile", _claim_statement(lambda param: (PublishTask.status == PUBLISHING)
+                                   & (PublishTask.lease_until < param(PublishTask.lease_until, "now"))), 1),
+)
+_TASK_OUTCOMES = Prepared(PublishTask, lambda param: PublishTask.select(PublishTask.status, PublishTask.published_at)
+                          .where(PublishTask.post == param(PublishTask.post)))
+_update_task = PreparedUpdate(PublishTask)
+_update_post = PreparedUpdate(Post)
 
 
 def claim(task_id: int, lease_seconds: float, now: dt.datetime | None = None) -> tuple[str, PublishTask] | None:
     """Take a due task for this worker; returns ``(mode, task)`` or None when there is nothing to do.
 
     ``mode`` is ``publish`` (queued or retrying), ``check`` (waiting on the platform) or
-    ``reconcile`` (a worker died while it held the task). One conditional UPDATE per mode, in one
-    transaction: the database decides, so two workers never both hold the task.
+    ``reconcile`` (a worker died while it held the task). One conditional ``UPDATE … RETURNING`` per
+    mode, in one transaction: the database decides, so two workers never both hold the task, and the
+    task is read from what the UPDATE returns.
     """
     now = now or utcnow()
-    stamp = PublishTask.updated_at.db_value
-    lease, when, slack = stamp(now + dt.timedelta(seconds=lease_seconds)), stamp(now), stamp(now + SCHEDULER_SLACK)
-    conditions = {"publish": ([QUEUED, RETRYING, slack], 1), "check": ([PUBLISHING, slack], 0),
-                  "reconcile": ([PUBLISHING, when], 1)}
+    values = {"id": task_id, "lease_until": now + dt.timedelta(seconds=lease_seconds), "updated_at": now,
+              "due_by": now + SCHEDULER_SLACK, "now": now}
     with write_transaction():
-        for mode, (values, attempt) in conditions.items():
-            sql = _claim_sql(mode, type(db.obj))
-            row = db.execute_sql(sql, [PUBLISHING, lease, when, attempt, task_id, *values]).fetchone()
-            if row is not None:
-                return mode, hotpath.from_row(PublishTask, row)
+        for mode, statement, attempt in _CLAIMS:
+            claimed = statement.rows(attempt=attempt, **values)
+            if claimed:
+                return mode, claimed[0]
     return None
 
 
 def save_state(task_id: int, state: dict) -> None:
     """Commit what the platform saved for the task (its next step depends on it)."""
     with write_transaction():
-        hotpath.update_by_ids(PublishTask, [task_id], state=state, updated_at=utcnow())
+        _update_task(task_id, state=state, updated_at=utcnow())
 
 
 def _finish(task: PublishTask, **changes) -> PublishTask:
@@ -110,7 +119,7 @@ def _finish(task: PublishTask, **changes) -> PublishTask:
     changes.setdefault("updated_at", utcnow())
     for name, value in changes.items():
         setattr(task, name, value)
-    hotpath.update_by_ids(PublishTask, [task.id], **changes)
+    _update_task(task.id, **changes)
     return task
 
 
@@ -218,10 +227,10 @@ def refresh_post(post_id: int, post: Post | None = None) -> None:
 
     ``post`` is the post as read under its lock in this transaction (:func:`hold_post_lock`), if it was.
     """
-    post = post if post is not None else hotpath.select_one(Post, id=post_id)
+    post = post if post is not None else post_by_id(post_id)
     if post is None or post.status == "rejected":
         return
-    rows = hotpath.select_all(PublishTask, post=post_id, fields=("status", "published_at"))
+    rows = _TASK_OUTCOMES.rows(post=post_id)
     status = post_status([row.status for row in rows])
     published = [row.published_at for row in rows if row.published_at]
     changes = {}
@@ -231,7 +240,7 @@ def refresh_post(post_id: int, post: Post | None = None) -> None:
         changes["published_at"] = min(published)
     if changes:
         changes["updated_at"] = utcnow()
-        hotpath.update_by_ids(Post, [post_id], **changes)
+        _update_post(post_id, **changes)
 
 
 def serialize_task(task: PublishTask) -> dict:
@@ -269,10 +278,12 @@ def active_tasks(limit: int = 5000) -> list[PublishTask]:
                 .order_by(PublishTask.due_at.asc(nulls="first"), PublishTask.id).limit(limit))
 
 
-def bump_step(task: PublishTask) -> int:
-    """Give the task a new step number (for a fresh job id) and return it."""
+def bump_step(task: PublishTask) -> int | None:
+    """Give the task a new step number (for a fresh job id) and return it; None when the task is gone."""
     with write_transaction():
-        return hotpath.increment(PublishTask, "step", task.id)
+        rows = list(PublishTask.update(step=PublishTask.step + 1).where(PublishTask.id == task.id)
+                    .returning(PublishTask.step).tuples().execute())
+    return rows[0][0] if rows else None
 
 
 def oldest_due(now: dt.datetime | None = None) -> dt.datetime | None:

@@ -7,6 +7,7 @@ import datetime as dt
 from herald import events, ids, netguard
 from herald.errors import NotFound, ValidationError
 from herald.models import isoformat, utcnow, write_transaction
+from herald.prepared import Prepared
 
 from . import signing
 from .models import ENDPOINT_PREFIX, PENDING, WebhookDelivery, WebhookEndpoint
@@ -104,6 +105,16 @@ def rotate(state, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
                                secret_encrypted=signing.seal(secret_key(state), secret), updated_at=now,
                                ).where(WebhookEndpoint.id == endpoint.id).execute()
     return WebhookEndpoint.get_by_id(endpoint.id), secret
+
+
+# Every successful delivery attempt runs it: prepared (see herald.prepared and herald_webhooks.deliveries).
+_CLEAR_FAILING = Prepared(WebhookEndpoint, lambda param: WebhookEndpoint.update(failing_since=None).where(
+    (WebhookEndpoint.id == param(WebhookEndpoint.id)) & WebhookEndpoint.failing_since.is_null(False)))
+
+
+def clear_failing(endpoint_id: int) -> None:
+    """The endpoint answered: it is no longer failing (a write only when it was)."""
+    _CLEAR_FAILING.execute(id=endpoint_id)
 
 
 def disable(endpoint_id: int, reason: str, now: dt.datetime) -> None:

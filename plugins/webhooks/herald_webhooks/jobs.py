@@ -38,7 +38,7 @@ from herald import netguard, queue
 from herald.jobs import runtime
 from herald.models import db, utcnow
 
-from . import deliveries, endpoints, hotsql, signing
+from . import deliveries, endpoints, signing
 from .models import PENDING, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("herald.webhooks")
@@ -124,7 +124,7 @@ def enqueue(connection: redis.Redis, delivery_id: int, step: int, at: dt.datetim
 
 def _requeue(connection: redis.Redis, delivery: WebhookDelivery, at: dt.datetime | None) -> bool:
     """Enqueue the delivery under a new step (the running or lost job holds the current one's id)."""
-    step = hotsql.bump_step(delivery.id)
+    step = deliveries.bump_step(delivery.id)
     return step is not None and enqueue(connection, delivery.id, step, at)
 
 
@@ -302,7 +302,7 @@ def deliver(delivery_id: int, step: int) -> str:
     """Make one attempt of delivery ``delivery_id`` (when ``step`` is still current); returns what happened."""
     state = runtime()
     with db.connection_context():
-        loaded = hotsql.load(delivery_id)
+        loaded = deliveries.load(delivery_id)
         if loaded is None:
             return "nothing to do"
         delivery, endpoint = loaded
