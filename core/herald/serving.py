@@ -95,6 +95,17 @@ def drain_unread_body(app):
     return drained
 
 
+def _read_available(conn) -> bytes | None:
+    """What the client sent since the last read: ``b""`` at its end (or a broken connection), ``None``
+    when nothing has arrived yet."""
+    try:
+        return conn.sock.read_now(READ_SIZE)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 class HeraldWorker(ThreadWorker):
     """gunicorn's ``gthread`` worker that gives its threads whole requests only, and whose own error
     responses (requests it refuses) are JSON."""
@@ -137,12 +148,9 @@ class HeraldWorker(ThreadWorker):
         gatherer = self.gathering.get(conn)
         if gatherer is None:
             return
-        try:
-            data = conn.sock.read_now(READ_SIZE)
-        except BlockingIOError:
+        data = _read_available(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data and not gatherer.size:  # closed before sending anything
             self.drop(conn)
             return
@@ -210,13 +218,7 @@ class HeraldWorker(ThreadWorker):
 
     def on_lingering_bytes(self, conn, _sock=None):
         """Drop what a closing connection sends; close it at its end."""
-        try:
-            data = conn.sock.read_now(READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
+        if _read_available(conn) == b"":
             self.close_lingering(conn)
 
     def close_lingering(self, conn) -> None:
