@@ -15,6 +15,7 @@ from serve_drive import HERALD, output, wait_for_health
 
 from herald import public_media, writelock
 from herald.models import Media, db, open_database
+from herald.redaction import redact
 
 QUERY_SECRET = "qs-secret-4f1e9a"
 
@@ -62,6 +63,12 @@ def modes(path) -> dict[str, int]:
     """The permission bits of the SQLite files at ``path`` (database, WAL, shared memory, write lock)."""
     return {suffix: stat.S_IMODE(os.stat(f"{path}{suffix}").st_mode)
             for suffix in ("", "-wal", "-shm", "-writelock") if os.path.exists(f"{path}{suffix}")}
+
+
+def test_only_query_parameters_named_as_secrets_are_redacted():
+    line = "GET /cb?design=blue&encoding=utf8&author=ann&access_token=S1&X-Amz-Signature=S2&code=S3 HTTP/1.1"
+    assert redact(line) == ("GET /cb?design=blue&encoding=utf8&author=ann&access_token=[redacted]"
+                            "&X-Amz-Signature=[redacted]&code=[redacted] HTTP/1.1")
 
 
 @pytest.mark.parametrize(("group_readable", "expected"), [(False, 0o600), (True, 0o640)])

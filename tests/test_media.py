@@ -345,6 +345,14 @@ def test_uploads_of_the_same_content_take_turns_while_recording(client, config, 
 # Files whose first bytes claim a type Herald takes, but which do not decode as it (issue 19, item 8).
 _GOOD_PNG = media_samples.png(16, 16)
 _GOOD_JPEG = media_samples.jpeg(16, 16)
+_APP0_END = 4 + int.from_bytes(_GOOD_JPEG[4:6], "big")  # SOI, then the APP0 marker and its segment
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """A PNG chunk: length, type, data and CRC."""
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
 UNDECODABLE = [
     pytest.param(b"\x89PNG\r\n\x1a\n", "is not one", id="png-signature-alone"),
     pytest.param(_GOOD_PNG[:len(_GOOD_PNG) // 2], "cut short", id="truncated-png"),
@@ -358,6 +366,10 @@ UNDECODABLE = [
                  "HTML or script follows the end of the image", id="jpeg-html-polyglot"),
     pytest.param(media_samples.jpeg(16, 16, comment=b"<script>alert(1)</script>"), "metadata holds HTML",
                  id="jpeg-with-script-in-its-comment"),
+    pytest.param(_GOOD_JPEG[:_APP0_END] + b"\x00" + _GOOD_JPEG[_APP0_END:] + b"<html><script>alert(1)</script>",
+                 "HTML or script follows", id="jpeg-html-polyglot-behind-a-stray-byte"),
+    pytest.param(_GOOD_PNG[:33] + png_chunk(b"prVt", b"<html><script>alert(1)</script>") + _GOOD_PNG[33:],
+                 "metadata holds HTML", id="png-with-script-in-a-private-chunk"),
 ]
 
 

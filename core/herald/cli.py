@@ -361,9 +361,7 @@ def run(port):
     def stop(status: int = 0):
         for child in reversed(children):
             child.stop()
-        if redis_server is not None and redis_server.poll() is None:
-            redis_server.terminate()
-            redis_server.wait(timeout=10)
+        supervise.stop_process(redis_server)
         sys.exit(status)
 
     # Installed before anything starts, so a signal during start-up leaves no orphan behind.

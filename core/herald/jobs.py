@@ -142,14 +142,12 @@ def _record(state, task: PublishTask, outcome: PublishOutcome) -> str:
         _enqueue(state, task)
         return "retrying"
     if outcome.kind == "unconfirmed":
-        events.dispatch(state.pm, tasks.mark_failed(task, outcome.reason or "The platform cannot say whether the post "
-                                                    "is live.", status=tasks.UNCONFIRMED))
-        return "unconfirmed"
+        return _fail(state, task, outcome.reason or "The platform cannot say whether the post is live.", True)
     if outcome.account_status:
         account = _account_by_id(task.account_id)
         if account.status == "active":
             accounts.mark(state, account, outcome.account_status, outcome.reason or "The platform refused its token.")
-    return _fail(state, task, outcome.reason or "The platform refused the post.", outcome.maybe_live)
+    return _fail(state, task, outcome.reason or "The platform refused the post.", task.maybe_live)
 
 
 def _fail(state, task: PublishTask, reason: str, maybe_live: bool = False) -> str:

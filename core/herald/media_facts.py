@@ -105,6 +105,9 @@ def _png_end(data) -> int:
     while position + 12 <= len(data):
         length = int.from_bytes(data[position:position + 4], "big")
         kind = data[position + 4:position + 8]
+        # Pillow keeps no trace of chunks it does not know: markup in a private chunk is looked for here.
+        if kind != b"IDAT" and _MARKUP.search(data, position + 8, position + 8 + length):
+            raise _refuse("its metadata holds HTML or script, which no picture needs.")
         position += 12 + length
         if kind == b"IEND":
             return position
@@ -122,7 +125,7 @@ def _jpeg_end(data) -> int:
     position = 2
     while position + 4 <= len(data):
         if data[position] != 0xFF:
-            return len(data)  # not a marker where one must be: Pillow decoded it, so look at it whole
+            return position  # not a marker where one must be: look at everything from here on
         marker = data[position + 1]
         if marker == 0xD9:
             return position + 2
@@ -132,7 +135,7 @@ def _jpeg_end(data) -> int:
         position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
         if marker == 0xDA:  # start of scan: entropy-coded data runs up to the next marker
             position = _next_marker(data, position)
-    return len(data)
+    return min(position, len(data))  # no end-of-image marker: everything from here on is looked at
 
 
 def _next_marker(data, position: int) -> int:

@@ -19,7 +19,10 @@ REDACTED = "[redacted]"
 _PATH_SECRET = re.compile(r"(?<!/api)(/(?:portal|media)/)([^/\s?#\"']+)")
 # The value of a query parameter named like a secret.
 _QUERY_SECRET = re.compile(
-    r"([?&;][\w.\-]*(?:token|key|secret|password|passwd|signature|sig|code|auth)[\w.\-]*=)([^&;\s#\"']+)",
+    # The secret word is a whole part of the name (``access_token``, ``X-Amz-Signature``), so ``design``
+    # or ``encoding`` are left alone.
+    r"([?&;](?:[\w.\-]*[_.\-])?(?:token|key|secret|password|passwd|signature|sig|code|auth)(?:[_.\-][\w.\-]*)?=)"
+    r"([^&;\s#\"']+)",
     re.IGNORECASE)
 
 

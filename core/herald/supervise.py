@@ -83,14 +83,19 @@ class Child:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the command and wait for it (SIGKILL after ``timeout`` seconds)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout)
+
+
+def stop_process(process: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """SIGTERM ``process`` (if it runs) and wait for it, with SIGKILL after ``timeout`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _describe(status: int) -> str:

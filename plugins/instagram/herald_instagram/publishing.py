@@ -297,7 +297,7 @@ class Publisher:
                                            time_field="timestamp"):
                 if self.plan.is_story or same_text(item.get("caption"), self.ctx.post.caption):
                     matches[str(item["id"])] = item
-        except lookup.Undecided:
+        except (lookup.Undecided, GraphError):  # the post is live either way: the container id stands in
             return None
         return next(iter(matches.values())) if len(matches) == 1 else None
 
