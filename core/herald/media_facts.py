@@ -46,11 +46,6 @@ class MediaFacts:
     audio_codec: str | None = None
     frame_rate: float | None = None
 
-    @property
-    def aspect_ratio(self) -> float:
-        """Width over height, rounded to 4 decimals (1.7778 for 16:9)."""
-        return round(self.width / self.height, 4)
-
 
 def inspect(path: Path, content_type: str) -> MediaFacts:
     """Decode the file at ``path``, which claims ``content_type``; 415 saying why when it does not decode."""
