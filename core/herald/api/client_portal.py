@@ -18,8 +18,9 @@ from werkzeug.exceptions import HTTPException
 
 from .. import comments, portal, portal_page, publishing, ratelimit, unstorable
 from ..auth import from_another_site
-from ..errors import Conflict, HeraldError, serve_routing_errors_as_pages
+from ..errors import Conflict, HeraldError, NotFound, serve_routing_errors_as_pages
 from ..models import PortalToken, Post
+from ..posts import get_post
 from . import endpoint, state
 
 bp = Blueprint("client_portal", __name__)
@@ -143,11 +144,10 @@ def _check_form(token: str) -> None:
 
 def _client_post(link: PortalToken, post_id: int) -> Post:
     """The link's client's post ``post_id``; the not-found page for any other post."""
-    post = Post.get_or_none((Post.id == post_id) & (Post.workspace == link.workspace_id)
-                            & (Post.client == link.client_id))
-    if post is None:
-        raise PortalRefusal(404, "Post not found", "This post is not part of this portal.")
-    return post
+    try:
+        return get_post(link.workspace_id, post_id, client_id=link.client_id)
+    except NotFound:
+        raise PortalRefusal(404, "Post not found", "This post is not part of this portal.") from None
 
 
 def _back(token: str, post_id: int | None = None, *, notice: str | None = None, error: str | None = None):
