@@ -15,10 +15,10 @@ import datetime as dt
 import logging
 from typing import Any
 
-from . import event_marks
+from . import event_dispatch_marks
 from .models import Event, isoformat, plugin_enabled, utcnow
 from .plugins import is_builtin
-from .prepared import PreparedInsert
+from .prepared_statements import PreparedInsert
 
 log = logging.getLogger("herald.events")
 
@@ -120,6 +120,6 @@ def dispatch(pm, events: list[DomainEvent], mark_within: float = 0) -> None:
                 log.exception("on_event of plugin %s failed for event %s (%s)", impl.plugin_name, event.id, event.type)
     ids = [event.id for event in events]
     if mark_within > 0:
-        event_marks.defer(ids, mark_within)
+        event_dispatch_marks.defer(ids, mark_within)
     else:
-        event_marks.write_now(ids)
+        event_dispatch_marks.write_now(ids)

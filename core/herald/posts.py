@@ -23,7 +23,7 @@ from .models import (
     utcnow,
     write_transaction,
 )
-from .prepared import Prepared, PreparedInsert, by_id
+from .prepared_statements import Prepared, PreparedInsert, by_id
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
                     "scheduled_at", "campaign_id")

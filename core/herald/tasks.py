@@ -31,7 +31,7 @@ import random
 from . import events
 from .models import Post, PublishTask, isoformat, utcnow, write_transaction
 from .posts import hold_post_lock, post_by_id
-from .prepared import Prepared, PreparedUpdate
+from .prepared_statements import Prepared, PreparedUpdate
 
 log = logging.getLogger("herald.tasks")
 

@@ -8,7 +8,7 @@ the client learns about ``no_api_key`` or ``plan_limit`` without polling; the jo
 
 from flask import Blueprint, g, jsonify
 
-from .. import ai, ai_competitor, ai_design, ai_hooks, background, pagetext
+from .. import ai, ai_competitor, ai_design, ai_hooks, background, webpage_reader
 from ..posts import get_client
 from . import endpoint, state
 
@@ -41,7 +41,7 @@ def analyze_competitor(payload):
     client_id = payload.get("client_id")
     if client_id is not None:
         get_client(workspace_id, client_id)
-    pagetext.check(payload["url"], state().config.fetch_allow_private)
+    webpage_reader.check(payload["url"], state().config.fetch_allow_private)
     ai.check_ready(workspace_id, state().config, state().registry)
     return _started("analyze_competitor", ai_competitor.analyze, url=payload["url"], client_id=client_id)
 

@@ -19,7 +19,7 @@ import peewee as pw
 from herald import events
 from herald.errors import Conflict, NotFound
 from herald.models import db, isoformat, utcnow, write_transaction
-from herald.prepared import Prepared, PreparedInsert
+from herald.prepared_statements import Prepared, PreparedInsert
 
 from . import endpoints
 from .models import (

@@ -7,7 +7,7 @@ import datetime as dt
 from herald import events, ids, netguard
 from herald.errors import NotFound, ValidationError
 from herald.models import isoformat, utcnow, write_transaction
-from herald.prepared import Prepared
+from herald.prepared_statements import Prepared
 
 from . import signing
 from .models import ENDPOINT_PREFIX, PENDING, WebhookDelivery, WebhookEndpoint

@@ -18,7 +18,7 @@ import os
 import threading
 
 from .models import Event, db, utcnow, write_transaction
-from .prepared import PreparedUpdate
+from .prepared_statements import PreparedUpdate
 
 log = logging.getLogger("herald.events")
 
