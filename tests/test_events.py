@@ -77,7 +77,7 @@ def test_every_event_type_can_be_subscribed_to_and_is_documented():
         assert not missing, f"{document} does not mention {missing}"
 
 
-# -- the dispatched mark, deferred on the action endpoint (herald.event_marks) -------------------
+# -- the dispatched mark, deferred on the action endpoint (herald.event_dispatch_marks) -------------------
 
 def undispatched() -> int:
     with db.connection_context():

@@ -1,4 +1,4 @@
-"""Prepared statements (herald.prepared) give the rows and instances peewee's ordinary queries give."""
+"""Prepared statements (herald.prepared_statements) give the rows and instances peewee's ordinary queries give."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from .prepared_statements import PreparedUpdate
 log = logging.getLogger("herald.events")
 
 BATCH = 100  # marks written in one transaction at most; reached, they are written at once
-# A publish job marks its event at once: prepared (see herald.prepared), one statement per number of ids.
+# A publish job marks its event at once: prepared (see herald.prepared_statements), one statement per number of ids.
 _mark = PreparedUpdate(Event)
 
 

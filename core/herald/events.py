@@ -29,7 +29,8 @@ EVENT_TYPES = (
     "account.token_expiring", "account.needs_reconnect",
 )
 
-_insert_event = PreparedInsert(Event)  # every write request records one (see herald.prepared for the figures)
+# Every write request records one (see herald.prepared_statements for the figures).
+_insert_event = PreparedInsert(Event)
 _pending: contextvars.ContextVar[list | None] = contextvars.ContextVar("herald_pending_events", default=None)
 
 
@@ -105,7 +106,7 @@ def dispatch(pm, events: list[DomainEvent], mark_within: float = 0) -> None:
 
     A plugin disabled for the event's workspace does not hear about it (built-in plugins always do).
     With ``mark_within`` (seconds), the mark is deferred and written together with others' within
-    that time (:mod:`herald.event_marks`): web requests use this to spare a write transaction each.
+    that time (:mod:`herald.event_dispatch_marks`): web requests use this to spare a write transaction each.
     """
     if not events:
         return

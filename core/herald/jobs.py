@@ -25,7 +25,7 @@ log = logging.getLogger("herald.jobs")
 
 _state = None
 _lock = threading.Lock()
-_account_by_id = by_id(Account)  # every publish job reads its account (see herald.prepared)
+_account_by_id = by_id(Account)  # every publish job reads its account (see herald.prepared_statements)
 EVENT_DISPATCH_GRACE_SECONDS = 60  # an undispatched event older than this was lost, not in flight
 
 

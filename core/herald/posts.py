@@ -31,13 +31,13 @@ METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 POST_PREFIX = "post_"
 MEDIA_PREFIX = "media_"
 
-# The action endpoint's statements, prepared (see herald.prepared for the figures).
+# The action endpoint's statements, prepared (see herald.prepared_statements for the figures).
 _CLIENT = Prepared(Client, lambda param: Client.select().where(
     (Client.id == param(Client.id)) & (Client.workspace == param(Client.workspace))
     & Client.deleted_at.is_null()).limit(1))
 _insert_post = PreparedInsert(Post)
 _insert_version = PreparedInsert(PostVersion)
-post_by_id = by_id(Post)  # the post a publish job reads, prepared (see herald.prepared)
+post_by_id = by_id(Post)  # the post a publish job reads, prepared (see herald.prepared_statements)
 
 
 def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> Client:
