@@ -8,7 +8,7 @@ the client learns about ``no_api_key`` or ``plan_limit`` without polling; the jo
 
 from flask import Blueprint, g, jsonify
 
-from .. import ai, ai_competitor, ai_design, ai_hooks, background, webpage_reader
+from .. import ai, ai_competitor, ai_design, ai_openers, background, webpage_reader
 from ..posts import get_client
 from . import endpoint, state
 
@@ -30,7 +30,7 @@ def populate_hooks(payload):
     workspace_id = g.principal.workspace_id
     client = get_client(workspace_id, payload["client_id"])
     ai.check_ready(workspace_id, state().config, state().registry)
-    return _started("populate_hooks", ai_hooks.populate, client_id=client.id, count=payload.get("count", 20))
+    return _started("populate_hooks", ai_openers.populate, client_id=client.id, count=payload.get("count", 20))
 
 
 @endpoint(bp, "/intelligence/analyze-competitor", ("POST",), summary="Fetch and analyse a competitor's page (a job)",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify
 
 from ..errors import ValidationError
-from ..intelligence import audit, engagement, history, hooks, memory, patterns, report, scoring
+from ..intelligence import audit, engagement, history, memory, openers, patterns, report, scoring
 from ..models import Client, Post, utcnow, write_transaction
 from ..posts import get_client, get_post, lock_post, platform_names, record_version, snapshot
 from . import client_arg, endpoint, int_arg, state
@@ -86,7 +86,7 @@ def top_hooks():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
     client = client_arg(required=True)
     limit = int_arg("limit", 50, 1, 200)
-    return jsonify(hooks.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
+    return jsonify(openers.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
                                limit=limit))
 
 
