@@ -28,7 +28,7 @@ from herald.models import (
     BaseModel,
     CompetitorAnalysis,
     DesignTemplate,
-    GeneratedHook,
+    GeneratedOpener,
     Post,
     db,
 )
@@ -121,7 +121,7 @@ def build_world(client, tenant, text: str) -> Ids:
         analysis = CompetitorAnalysis.create(workspace=tenant.workspace.id, client=tenant.client.id,
                                              url=f"https://{text}.example.com", title=text,
                                              analysis={"summary": text}, job=job.id)
-        GeneratedHook.create(workspace=tenant.workspace.id, client=tenant.client.id, text=text, style="question",
+        GeneratedOpener.create(workspace=tenant.workspace.id, client=tenant.client.id, text=text, style="question",
                              fingerprint=text)
         number = int(delivery.removeprefix(DELIVERY_PREFIX))  # as a worker records it (no request leaves here)
         attempt = WebhookAttempt.create(workspace=tenant.workspace.id, delivery=number, number=1, trigger="manual",

@@ -25,8 +25,8 @@ def _started(kind: str, function, **kwargs):
 
 @endpoint(bp, "/intelligence/populate-hooks", ("POST",), summary="AI-generate 20+ hooks for a client (a job)",
           scope="intelligence", body="populate_hooks")
-def populate_hooks(payload):
-    """Start generating hooks from the client's brand voice and best posts."""
+def populate_openers(payload):
+    """Start generating opening lines from the client's brand voice and best posts."""
     workspace_id = g.principal.workspace_id
     client = get_client(workspace_id, payload["client_id"])
     ai.check_ready(workspace_id, state().config, state().registry)

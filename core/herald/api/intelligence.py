@@ -82,7 +82,7 @@ def brand_memory():
 
 @endpoint(bp, "/hooks", ("GET",), summary="Top hooks: first lines ranked by the engagement of posts that used them",
           scope="intelligence", query=(CLIENT_QUERY, ("limit", "integer", "1-200, default 50")))
-def top_hooks():
+def top_openers():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
     client = client_arg(required=True)
     limit = int_arg("limit", 50, 1, 200)
