@@ -14,7 +14,7 @@ import redis
 
 from fakes.graph import FakeGraph
 from fakes.receiver import Receiver
-from herald import event_marks, models, schemas
+from herald import event_dispatch_marks, models, schemas
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
 from herald.config import Config
@@ -58,7 +58,7 @@ def postgres_database():
     database.close_all()
     yield url
     # Marks the last test's requests still owe would otherwise be written at exit, to a dropped database.
-    event_marks.write_owed()
+    event_dispatch_marks.write_owed()
     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
 

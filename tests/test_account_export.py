@@ -30,7 +30,7 @@ from herald.models import (
     CompetitorAnalysis,
     DesignTemplate,
     EngagementSnapshot,
-    GeneratedHook,
+    GeneratedOpener,
     Media,
     Post,
     PublishTask,
@@ -132,7 +132,7 @@ def fill(client, tenant, receiver, name: str) -> Filled:
         job = BackgroundJob.create(id=f"job_{name}", workspace=workspace_id, kind="populate_hooks",
                                    function="herald.ai_jobs.populate_hooks", params={"client_id": client_id},
                                    status="succeeded", result={"created": 1})
-        GeneratedHook.create(workspace=workspace_id, client=client_id, text=f"{name}'s hook", style="question",
+        GeneratedOpener.create(workspace=workspace_id, client=client_id, text=f"{name}'s hook", style="question",
                              fingerprint=f"fp-{name}", job=job)
         CompetitorAnalysis.create(workspace=workspace_id, client=client_id, url=f"https://{name}.example/",
                                   title=name, analysis={"tone": "warm"}, job=job)

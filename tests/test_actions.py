@@ -1,7 +1,7 @@
 """The action endpoint with the Airpost document's payloads, as written."""
 
 from conftest import assert_error
-from herald import event_marks
+from herald import event_dispatch_marks
 
 SEED_CREATE = {"action": "create_post", "client_id": 1, "topic": "Text on design", "caption": "Instagram caption",
                "post_type": "post", "platforms": "instagram"}
@@ -93,7 +93,7 @@ def test_create_post_records_first_version_and_event(client, tenant):
     assert versions[0].changes["caption"] == {"before": None, "after": "Instagram caption"}
     event = Event.get(Event.type == "post.created")
     assert event.data["post"]["id"] == f"post_{post_id}"  # events carry the /v1 shape, as webhooks do
-    assert event_marks.write_owed() == 1  # dispatched; its mark is written with the next ones
+    assert event_dispatch_marks.write_owed() == 1  # dispatched; its mark is written with the next ones
     assert Event.get_by_id(event.id).dispatched_at is not None
 
 

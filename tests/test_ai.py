@@ -338,11 +338,11 @@ def test_migrated_ai_tables_match_the_models(app):
         BackgroundJob,
         CompetitorAnalysis,
         DesignTemplate,
-        GeneratedHook,
+        GeneratedOpener,
     )
 
     with db.connection_context():
-        for model in (AISetting, AIGeneration, BackgroundJob, GeneratedHook, CompetitorAnalysis, DesignTemplate):
+        for model in (AISetting, AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate):
             columns = {column.name: column for column in db.get_columns(model._meta.table_name)}
             assert set(columns) == {field.column_name for field in model._meta.sorted_fields}, model
             for field in model._meta.sorted_fields:

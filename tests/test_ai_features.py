@@ -14,7 +14,7 @@ from PIL import Image
 from ai_drive import record_generations, set_key
 from conftest import assert_error
 from drive import work
-from herald.models import CompetitorAnalysis, DesignTemplate, EngagementSnapshot, GeneratedHook, Post, db
+from herald.models import CompetitorAnalysis, DesignTemplate, EngagementSnapshot, GeneratedOpener, Post, db
 
 
 def job_of(api, tenant, response):
@@ -69,7 +69,7 @@ def test_populate_hooks_stores_20_hooks_from_brand_voice_and_best_posts(api, ten
     schema = gemini.requests[-1].body["generationConfig"]["responseJsonSchema"]
     assert schema["properties"]["hooks"]["minItems"] == 20
     with db.connection_context():
-        assert GeneratedHook.select().where(GeneratedHook.client == tenant.client.id).count() == 24
+        assert GeneratedOpener.select().where(GeneratedOpener.client == tenant.client.id).count() == 24
     report = api.get(f"/api/intelligence/hooks?client_id={tenant.client.id}", headers=tenant.headers).get_json()
     assert len(report["generated"]) == 24 and {hook["job_id"] for hook in report["generated"]} == {job_id}
     assert {hook["text"] for hook in report["generated"]} == {hook["text"] for hook in result["hooks"]}
@@ -88,7 +88,7 @@ def test_a_second_run_skips_hooks_already_stored_and_shows_them_to_the_ai(api, t
     assert (result["created"], result["duplicates"]) == (15, 10)
     assert "Hook number 3?" in gemini.requests[-1].prompt  # existing hooks are listed to avoid
     with db.connection_context():
-        assert GeneratedHook.select().count() == 37
+        assert GeneratedOpener.select().count() == 37
 
 
 def test_populate_hooks_without_a_key_is_no_api_key_at_once(api, tenant, gemini):
@@ -122,7 +122,7 @@ def test_a_blocked_answer_fails_the_job_and_stores_nothing(api, tenant, gemini, 
     job = finished(api, tenant, redis_client, job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "ai_blocked"
     with db.connection_context():
-        assert GeneratedHook.select().count() == 0
+        assert GeneratedOpener.select().count() == 0
 
 
 def test_populate_hooks_validates_and_isolates(api, tenant, make_tenant, gemini):

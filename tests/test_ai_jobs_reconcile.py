@@ -18,7 +18,7 @@ from ai_drive import set_key
 from conftest import TEST_REDIS_URL
 from drive import work
 from herald import ai_usage, background, jobs
-from herald.models import AIGeneration, BackgroundJob, GeneratedHook, db
+from herald.models import AIGeneration, BackgroundJob, GeneratedOpener, db
 
 
 def hooks(count):
@@ -73,7 +73,7 @@ def test_a_queued_job_lost_in_a_redis_flush_is_enqueued_again_and_runs_once(api,
     assert done["status"] == "succeeded" and done["result"]["created"] == 20
     assert len(gemini.generations) == 1 and [row.status for row in generations(tenant.workspace.id)] == ["succeeded"]
     with db.connection_context():
-        assert GeneratedHook.select().count() == 20
+        assert GeneratedOpener.select().count() == 20
 
 
 def test_a_running_job_stamps_its_pulse_while_its_call_lasts_and_removes_it_after(api, tenant, gemini, redis_client,
@@ -222,7 +222,7 @@ def test_a_worker_killed_during_the_gemini_call_fails_its_job_once_noticed(api, 
     assert used(api, tenant) == 0
     assert work(redis_client) == 0 and len(gemini.generations) == 1  # the call it was killed in, never another
     with db.connection_context():
-        assert GeneratedHook.select().count() == 0
+        assert GeneratedOpener.select().count() == 0
 
 
 def test_a_stamp_in_flight_when_the_job_ends_does_not_outlive_it(redis_client, monkeypatch):

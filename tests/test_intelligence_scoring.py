@@ -42,7 +42,7 @@ def score(client, tenant, **body):
     ("", "none"),
 ])
 def test_hook_styles(line, style):
-    assert features.hook_style(line) == style
+    assert features.opener_style(line) == style
 
 
 def test_features_of_a_caption():

@@ -21,14 +21,14 @@ import pytest
 import route_paths
 from portal_support import gradient_png, later
 
-from herald import event_marks, portal
+from herald import event_dispatch_marks, portal
 from herald.app import create_app
 from herald.models import (
     BackgroundJob,
     BaseModel,
     CompetitorAnalysis,
     DesignTemplate,
-    GeneratedHook,
+    GeneratedOpener,
     Post,
     db,
 )
@@ -121,7 +121,7 @@ def build_world(client, tenant, text: str) -> Ids:
         analysis = CompetitorAnalysis.create(workspace=tenant.workspace.id, client=tenant.client.id,
                                              url=f"https://{text}.example.com", title=text,
                                              analysis={"summary": text}, job=job.id)
-        GeneratedHook.create(workspace=tenant.workspace.id, client=tenant.client.id, text=text, style="question",
+        GeneratedOpener.create(workspace=tenant.workspace.id, client=tenant.client.id, text=text, style="question",
                              fingerprint=text)
         number = int(delivery.removeprefix(DELIVERY_PREFIX))  # as a worker records it (no request leaves here)
         attempt = WebhookAttempt.create(workspace=tenant.workspace.id, delivery=number, number=1, trigger="manual",
@@ -159,7 +159,7 @@ def all_models() -> list[type[BaseModel]]:
 def snapshot(workspace_id: int) -> str:
     """Every row of every table that belongs to the workspace (directly, or through one of its posts)."""
     # Dispatched marks this process still owes would otherwise land mid-test from their timer.
-    event_marks.write_owed()
+    event_dispatch_marks.write_owed()
     rows = {}
     with db.connection_context():
         posts = [post.id for post in Post.select(Post.id).where(Post.workspace == workspace_id)]

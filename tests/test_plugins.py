@@ -21,7 +21,7 @@ import pytest
 
 import herald.models
 from conftest import Tenant, assert_error
-from herald import Action, PublishOutcome, event_marks, hookimpl, hookspecs
+from herald import Action, PublishOutcome, event_dispatch_marks, hookimpl, hookspecs
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
 from herald.cli import cli
@@ -166,7 +166,7 @@ def test_plugin_action_without_transaction_writes_in_its_own_and_its_events_are_
     with db.connection_context():
         event = Event.get(Event.type == "post.created")
         assert event.data["post"]["id"] == f"post_{response.get_json()['post_id']}"
-        assert event_marks.write_owed() == 1  # dispatched after its transaction committed
+        assert event_dispatch_marks.write_owed() == 1  # dispatched after its transaction committed
 
 
 def test_plugin_action_payload_is_checked_against_its_inline_schema(plugin_client, tenants):

@@ -18,7 +18,7 @@ from .models import write_transaction
 from .plugins import check_enabled
 
 # The action endpoint's events are marked dispatched in batches, at the latest this long after
-# (see herald.event_marks): one write transaction per request instead of two.
+# (see herald.event_dispatch_marks): one write transaction per request instead of two.
 MARK_WITHIN_SECONDS = 1.0
 
 

@@ -4,7 +4,7 @@ the AI analyse it (themes, tone, hooks, posting ideas, strengths and weaknesses)
 
 from __future__ import annotations
 
-from . import ai, pagetext
+from . import ai, webpage_reader
 from .errors import NotFound
 from .models import CompetitorAnalysis, isoformat, utcnow
 from .posts import get_client
@@ -29,7 +29,7 @@ SCHEMA = {"type": "object", "required": ["summary", "themes", "tone", "hooks", "
               "weaknesses": {**_STRINGS, "minItems": 1, "maxItems": 10}}}
 
 
-def build_prompt(page: pagetext.Page, client) -> str:
+def build_prompt(page: webpage_reader.Page, client) -> str:
     """The user prompt: the page's title, description, headings and text, and who it is for."""
     parts = [f"Competitor page: {page.url}", f"Title: {page.title or '(none)'}"]
     if page.description:
@@ -64,7 +64,7 @@ def analyze(*, workspace_id: int, job_id: str, url: str, client_id: int | None =
 
     config = runtime().config
     client = get_client(workspace_id, client_id) if client_id is not None else None
-    page = pagetext.fetch(url, allow_private=config.fetch_allow_private)
+    page = webpage_reader.fetch(url, allow_private=config.fetch_allow_private)
     generation = ai.generate(workspace_id, feature=FEATURE, prompt=build_prompt(page, client), system=SYSTEM,
                              schema=SCHEMA, config=config, client_id=client_id)
     analysis = {name: generation.data[name] for name in SCHEMA["properties"]}

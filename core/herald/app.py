@@ -12,7 +12,7 @@ import redis
 from flask import Flask, g, request
 from flask.sessions import SessionInterface
 
-from . import jobs, ratelimit, unstorable
+from . import jobs, ratelimit, unstorable_text
 from .actions import add_action_schemas
 from .auth import Authenticator
 from .config import Config
@@ -113,7 +113,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     @app.before_request
     def _start_request():
         g.request_id = request.headers.get("X-Request-ID", "")[:64] or secrets.token_hex(8)
-        unstorable.refuse_in_request()
+        unstorable_text.refuse_in_request()
         if request.path != "/health":  # /health opens its own connection and reports when it cannot
             db.connect(reuse_if_open=True)
 
@@ -128,37 +128,37 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
             db.close()  # returns the connection to the pool
 
     from .api import (
-        accounts_admin,
         actions_api,
         ai_features,
-        ai_results,
         ai_usage,
+        api_keys_and_plugins,
         background_jobs,
         campaigns,
         client_portal,
         clients,
         comments,
+        competitors_and_templates,
         exports,
         health,
         health_scores,
         intelligence,
         media,
         openapi,
+        plan,
         portal_tokens,
         post_versions,
         public_media,
         session,
         settings,
-        usage,
         v1,
         workspace,
     )
 
-    for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
+    for module in (actions_api, clients, media, health, openapi, session, plan, api_keys_and_plugins, v1, workspace,
                    public_media, post_versions, exports, health_scores,
                    portal_tokens, client_portal, comments,
                    intelligence, campaigns, settings, ai_usage, background_jobs, ai_features,
-                   ai_results):
+                   competitors_and_templates):
         app.register_blueprint(module.bp)
     for registered in registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

@@ -9,7 +9,7 @@ from typing import Any
 from . import ids
 from .errors import NotFound, ValidationError
 from .models import Campaign, Post, isoformat, utcnow
-from .posts import get_client
+from .posts import get_client, serialize_post
 
 STATUSES = ("planned", "active", "paused", "completed", "archived")
 
@@ -108,14 +108,13 @@ def post_counts(campaign_ids: list[int]) -> dict[int, int]:
 def detail(campaign: Campaign) -> dict:
     """The campaign with its posts (each with its current engagement) and their aggregate engagement."""
     from .intelligence.history import INTERACTIONS, TOTALS, current_engagement, engagement_rate, round_rate
-    from .posts import serialize_post
 
     posts = list(Post.select().where(Post.campaign == campaign.id).order_by(Post.id))
     engagement = current_engagement([post.id for post in posts])
     rows, rates = [], []
     totals = {name: 0 for name in TOTALS}
     for post in posts:
-        data = serialize_post(post)
+        data = serialize_post(post, shape="action")
         metrics = engagement.get(post.id, (None, 0))[0]
         data["engagement"] = metrics
         data["engagement_rate"] = round_rate(engagement_rate(metrics))

@@ -15,10 +15,10 @@ import datetime as dt
 import logging
 from typing import Any
 
-from . import event_marks
+from . import event_dispatch_marks
 from .models import Event, isoformat, plugin_enabled, utcnow
 from .plugins import is_builtin
-from .prepared import PreparedInsert
+from .prepared_statements import PreparedInsert
 
 log = logging.getLogger("herald.events")
 
@@ -29,7 +29,8 @@ EVENT_TYPES = (
     "account.token_expiring", "account.needs_reconnect",
 )
 
-_insert_event = PreparedInsert(Event)  # every write request records one (see herald.prepared for the figures)
+# Every write request records one (see herald.prepared_statements for the figures).
+_insert_event = PreparedInsert(Event)
 _pending: contextvars.ContextVar[list | None] = contextvars.ContextVar("herald_pending_events", default=None)
 
 
@@ -105,7 +106,7 @@ def dispatch(pm, events: list[DomainEvent], mark_within: float = 0) -> None:
 
     A plugin disabled for the event's workspace does not hear about it (built-in plugins always do).
     With ``mark_within`` (seconds), the mark is deferred and written together with others' within
-    that time (:mod:`herald.event_marks`): web requests use this to spare a write transaction each.
+    that time (:mod:`herald.event_dispatch_marks`): web requests use this to spare a write transaction each.
     """
     if not events:
         return
@@ -120,6 +121,6 @@ def dispatch(pm, events: list[DomainEvent], mark_within: float = 0) -> None:
                 log.exception("on_event of plugin %s failed for event %s (%s)", impl.plugin_name, event.id, event.type)
     ids = [event.id for event in events]
     if mark_within > 0:
-        event_marks.defer(ids, mark_within)
+        event_dispatch_marks.defer(ids, mark_within)
     else:
-        event_marks.write_now(ids)
+        event_dispatch_marks.write_now(ids)

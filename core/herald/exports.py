@@ -67,7 +67,7 @@ def _post_documents(workspace_id: int, client_id: int, account_ids: set[int]) ->
         tasks = _grouped(PublishTask.select().where(PublishTask.post.in_(ids)).order_by(PublishTask.id),
                          lambda row: row.post_id)
         for post in rows:
-            document = serialize_post(post)
+            document = serialize_post(post, shape="action")
             document["versions"] = [serialize_version(row) for row in versions.get(post.id, [])]
             document["engagement"] = [serialize_engagement(row) for row in engagement.get(post.id, [])]
             document["tasks"] = [serialize_task(row) for row in tasks.get(post.id, [])]

@@ -11,13 +11,13 @@ import datetime as dt
 import logging
 import threading
 
-from . import accounts, background, event_marks, events, first_comments, publishing, queue, tasks
+from . import accounts, background, event_dispatch_marks, events, first_comments, publishing, queue, tasks
 from .models import Account, Event, IdempotencyRecord, PublishTask, db, utcnow
 from .outcomes import PublishOutcome
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
 from .posts import post_by_id
-from .prepared import by_id
+from .prepared_statements import by_id
 from .public_media import public_base_problem
 from .publishing import post_ref
 
@@ -25,7 +25,7 @@ log = logging.getLogger("herald.jobs")
 
 _state = None
 _lock = threading.Lock()
-_account_by_id = by_id(Account)  # every publish job reads its account (see herald.prepared)
+_account_by_id = by_id(Account)  # every publish job reads its account (see herald.prepared_statements)
 EVENT_DISPATCH_GRACE_SECONDS = 60  # an undispatched event older than this was lost, not in flight
 
 
@@ -209,7 +209,7 @@ def redispatch_events(state, now: dt.datetime, limit: int = 1000) -> int:
     Only events older than :data:`EVENT_DISPATCH_GRACE_SECONDS` are taken, so an event whose
     request is dispatching it right now is left alone. Listeners may hear an event twice.
     """
-    event_marks.write_owed()  # what this process dispatched but has not marked yet is not lost
+    event_dispatch_marks.write_owed()  # what this process dispatched but has not marked yet is not lost
     cutoff = now - dt.timedelta(seconds=EVENT_DISPATCH_GRACE_SECONDS)
     rows = list(Event.select().where(Event.dispatched_at.is_null() & (Event.created_at < cutoff))
                 .order_by(Event.id).limit(limit))

@@ -479,11 +479,11 @@ class BackgroundJob(BaseModel):
     finished_at = pw.DateTimeField(null=True)
 
 
-class GeneratedHook(BaseModel):
+class GeneratedOpener(BaseModel):
     """An opening line the AI wrote for a client (``populate-hooks``); one per client and wording."""
 
-    workspace = pw.ForeignKeyField(Workspace, backref="generated_hooks", on_delete="CASCADE")
-    client = pw.ForeignKeyField(Client, backref="generated_hooks", on_delete="CASCADE")
+    workspace = pw.ForeignKeyField(Workspace, backref="generated_openers", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="generated_openers", on_delete="CASCADE")
     text = pw.TextField()
     style = pw.CharField(max_length=40)
     fingerprint = pw.CharField(max_length=64)  # of the normalised wording, for de-duplication
@@ -491,6 +491,7 @@ class GeneratedHook(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
+        table_name = "generated_hook"  # the API's word, from before the code called them openers
         indexes = ((("client", "fingerprint"), True),)
 
 
@@ -518,4 +519,4 @@ class DesignTemplate(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
-MODELS += [AISetting, AIGeneration, BackgroundJob, GeneratedHook, CompetitorAnalysis, DesignTemplate]
+MODELS += [AISetting, AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate]

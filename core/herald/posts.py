@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import peewee as pw
 
-from . import events
+from . import events, ids
 from .engagement import latest_by_post, same_source
 from .errors import Conflict, NotFound, ValidationError
 from .intelligence import heuristic
@@ -23,19 +23,21 @@ from .models import (
     utcnow,
     write_transaction,
 )
-from .prepared import Prepared, PreparedInsert, by_id
+from .prepared_statements import Prepared, PreparedInsert, by_id
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
                     "scheduled_at", "campaign_id")
 METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
+POST_PREFIX = "post_"
+MEDIA_PREFIX = "media_"
 
-# The action endpoint's statements, prepared (see herald.prepared for the figures).
+# The action endpoint's statements, prepared (see herald.prepared_statements for the figures).
 _CLIENT = Prepared(Client, lambda param: Client.select().where(
     (Client.id == param(Client.id)) & (Client.workspace == param(Client.workspace))
     & Client.deleted_at.is_null()).limit(1))
 _insert_post = PreparedInsert(Post)
 _insert_version = PreparedInsert(PostVersion)
-post_by_id = by_id(Post)  # the post a publish job reads, prepared (see herald.prepared)
+post_by_id = by_id(Post)  # the post a publish job reads, prepared (see herald.prepared_statements)
 
 
 def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> Client:
@@ -46,12 +48,28 @@ def get_client(workspace_id: int, client_id: int, field: str = "client_id") -> C
     return found[0]
 
 
-def get_post(workspace_id: int, post_id: int, field: str = "post_id") -> Post:
-    """The workspace's post; 404 naming ``field`` otherwise (another workspace's post is not found)."""
-    post = Post.get_or_none((Post.id == post_id) & (Post.workspace == workspace_id))
+def get_post(workspace_id: int, value: Any, field: str | None = "post_id", *, client_id: int | None = None) -> Post:
+    """The workspace's post ``value`` (``42``, ``"42"`` or ``"post_42"``); 404 naming ``field`` otherwise.
+
+    Another workspace's post is not found; with ``client_id``, neither is another client's.
+    """
+    post_id = ids.parse_id(value, POST_PREFIX)
+    post = None
+    if post_id is not None:
+        where = (Post.id == post_id) & (Post.workspace == workspace_id)
+        if client_id is not None:
+            where &= Post.client == client_id
+        post = Post.get_or_none(where)
     if post is None:
-        raise NotFound(f"No post {post_id} in this workspace.", field=field)
+        raise NotFound(f"No post {value!r} in this workspace.", field=field)
     return post
+
+
+def platform_names(value: str | list[str] | None) -> list[str]:
+    """``"instagram"``, ``"instagram, facebook"`` or ``["instagram"]`` as a list of lower-case names,
+    each once, in the order given (None: none)."""
+    items = value.split(",") if isinstance(value, str) else (value or [])
+    return list(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
 
 
 def check_media(workspace_id: int, media_ids: list[int]) -> list[int]:
@@ -132,25 +150,27 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None,
                        "nothing was saved, try again.") from None
 
 
-def create_post(workspace_id: int, actor: str, *, client: Client, topic: str, caption: str, post_type: str,
-                platforms: list[str], media: list[int], campaign: Campaign | None = None) -> Post:
-    """Create a draft post (scored by the heuristic scorer), record its first version and ``post.created``.
+def create_post(workspace_id: int, actor: str, *, client: Client | None, topic: str, caption: str,
+                post_type: str, platforms: list[str], media: list[int], campaign: Campaign | None = None,
+                status: str = "draft", first_comment: str | None = None, scheduled_at: dt.datetime | None = None,
+                now: dt.datetime | None = None) -> Post:
+    """Create a post (a draft unless ``status`` says otherwise, scored by the heuristic scorer), record its
+    first version and ``post.created``; every new post, from the action endpoint or ``/v1``, is made here.
 
     The score is computed first; only the inserts run in a write transaction (a savepoint of the
     caller's, when there is one), so other writers wait for the database as briefly as possible.
+    ``now`` (naive UTC) is its creation time, by default the moment of the insert.
     """
-    if not (topic or "").strip() and not (caption or "").strip():
-        raise ValidationError("Give a caption or a topic (or both).", field="caption")
     score = heuristic.quick_value(caption, platforms)
-    from .publishing import serialize_post as public_shape  # the /v1 shape, which webhooks carry
-
     with write_transaction():
-        now = utcnow()
-        post = _insert_post(workspace=workspace_id, client=client.id, topic=topic or "", caption=caption or "",
-                            post_type=post_type, platforms=platforms, media=media, status="draft", score=score,
-                            campaign=campaign.id if campaign is not None else None, created_at=now, updated_at=now)
+        now = now or utcnow()
+        post = _insert_post(workspace=workspace_id, client=client.id if client is not None else None,
+                            topic=topic or "", caption=caption or "", first_comment=first_comment,
+                            post_type=post_type, platforms=platforms, media=media, status=status, score=score,
+                            campaign=campaign.id if campaign is not None else None, scheduled_at=scheduled_at,
+                            created_at=now, updated_at=now)
         record_version(post, actor, None)
-        events.record(workspace_id, "post.created", {"post": public_shape(post)})
+        events.record(workspace_id, "post.created", {"post": serialize_post(post, shape="v1")})
     return post
 
 
@@ -215,24 +235,43 @@ def serialize_engagement(snapshot: EngagementSnapshot | None) -> dict[str, Any] 
     return data
 
 
-def serialize_post(post: Post, engagement: EngagementSnapshot | None = None) -> dict[str, Any]:
-    """The JSON shape of a post."""
-    data = {
-        "id": post.id,
-        "client_id": post.client_id,
-        "topic": post.topic,
-        "caption": post.caption,
-        "post_type": post.post_type,
-        "platforms": list(post.platforms or []),
-        "media": list(post.media or []),
-        "status": post.status,
-        "score": post.score,
-        "campaign_id": post.campaign_id,
-        "scheduled_at": isoformat(post.scheduled_at),
-        "published_at": isoformat(post.published_at),
-        "created_at": isoformat(post.created_at),
-        "updated_at": isoformat(post.updated_at),
-    }
+def serialize_post(post: Post, engagement: EngagementSnapshot | None = None, *,
+                   shape: Literal["action", "v1"]) -> dict[str, Any]:
+    """The JSON shape of a post, as one of the two APIs shows it (events carry the ``v1`` one).
+
+    ``action`` (the action endpoint and the ``/api`` pages): numeric ids, ``topic``, ``caption`` and
+    ``score``. ``v1`` (the publishing API): ``post_42`` and ``media_7`` ids, ``content`` and
+    ``first_comment``. Both end with the post's times, then ``engagement`` when it is given.
+    """
+    if shape == "v1":
+        data = {
+            "id": f"{POST_PREFIX}{post.id}",
+            "content": post.caption,
+            "first_comment": post.first_comment,
+            "status": post.status,
+            "platforms": list(post.platforms or []),
+            "post_type": post.post_type,
+            "media": [f"{MEDIA_PREFIX}{media_id}" for media_id in post.media or []],
+            "client_id": post.client_id,
+            "campaign_id": post.campaign_id,
+        }
+    else:
+        data = {
+            "id": post.id,
+            "client_id": post.client_id,
+            "topic": post.topic,
+            "caption": post.caption,
+            "post_type": post.post_type,
+            "platforms": list(post.platforms or []),
+            "media": list(post.media or []),
+            "status": post.status,
+            "score": post.score,
+            "campaign_id": post.campaign_id,
+        }
+    data["scheduled_at"] = isoformat(post.scheduled_at)
+    data["published_at"] = isoformat(post.published_at)
+    data["created_at"] = isoformat(post.created_at)
+    data["updated_at"] = isoformat(post.updated_at)
     if engagement is not None:
         data["engagement"] = serialize_engagement(engagement)
     return data

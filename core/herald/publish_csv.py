@@ -17,7 +17,7 @@ import csv
 import io
 import re
 
-from . import unstorable
+from . import unstorable_text
 from .errors import ValidationError
 
 COLUMNS = ("content", "accounts", "schedule", "media", "platforms", "post_type", "client_id", "campaign_id",
@@ -57,8 +57,8 @@ def parse(data: bytes) -> list[tuple[int, dict]]:
         if len(posts) == MAX_ROWS:
             raise ValidationError(f"The CSV file has more than {MAX_ROWS} posts: split it into files of "
                                   f"{MAX_ROWS} at most.", field=row_label(row))
-        if any(unstorable.NUL in cell for cell in cells):  # Python's csv reads it; PostgreSQL cannot store it
-            raise ValidationError(f"Row {row}: {unstorable.NUL_MESSAGE}", field=row_label(row))
+        if any(unstorable_text.NUL in cell for cell in cells):  # Python's csv reads it; PostgreSQL cannot store it
+            raise ValidationError(f"Row {row}: {unstorable_text.NUL_MESSAGE}", field=row_label(row))
         if len(cells) > len(columns):
             raise ValidationError(f"Row {row} has {len(cells)} cells but the header names {len(columns)} columns.",
                                   field=row_label(row))

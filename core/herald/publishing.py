@@ -19,13 +19,20 @@ from .intelligence import heuristic
 from .models import Account, Campaign, Client, Media, Post, PublishTask, Workspace, isoformat, utcnow, write_transaction
 from .platforms import MediaRef, PostRef
 from .plugins import check_enabled
-from .posts import lock_post, record_version, serialize_engagement, snapshot
+from .posts import (
+    MEDIA_PREFIX,
+    create_post,
+    get_post,
+    lock_post,
+    platform_names,
+    record_version,
+    serialize_post,
+    snapshot,
+)
 from .public_media import public_base_problem, public_url
 
 log = logging.getLogger("herald.publishing")
 
-POST_PREFIX = "post_"
-MEDIA_PREFIX = "media_"
 VIDEO_TYPES = ("video/mp4", "video/quicktime")
 
 
@@ -35,21 +42,6 @@ def parse_id(value: Any, prefix: str, what: str, field: str) -> int:
     if number is None:
         raise NotFound(f"No {what} {value!r} in this workspace.", field=field)
     return number
-
-
-def get_post(workspace_id: int, value: Any, field: str = "post_id") -> Post:
-    """The workspace's post ``value`` (``post_42`` or ``42``); 404 otherwise."""
-    post = Post.get_or_none((Post.id == parse_id(value, POST_PREFIX, "post", field)) & (Post.workspace == workspace_id))
-    if post is None:
-        raise NotFound(f"No post {value!r} in this workspace.", field=field)
-    return post
-
-
-def _platform_names(value) -> list[str] | None:
-    if value is None:
-        return None
-    items = value.split(",") if isinstance(value, str) else value
-    return list(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
 
 
 def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]:
@@ -221,7 +213,8 @@ def prepare(state, principal, payload: dict) -> PreparedPost:
     workspace_id = principal.workspace_id
     workspace = Workspace.get_by_id(workspace_id)
     chosen = _resolve_accounts(state, workspace_id, payload["accounts"])
-    platforms, warnings = _check_platforms(state, _platform_names(payload.get("platforms")), chosen)
+    listed = payload.get("platforms")
+    platforms, warnings = _check_platforms(state, platform_names(listed) if listed is not None else None, chosen)
     media = _resolve_media(workspace_id, payload.get("media", []))
     draft = get_post(workspace_id, payload["post_id"]) if payload.get("post_id") is not None else None
     if draft is None and not payload.get("content"):
@@ -266,38 +259,40 @@ def prepare(state, principal, payload: dict) -> PreparedPost:
 def write(principal, prepared: PreparedPost) -> Post:
     """Write a prepared post, its tasks, version and events, inside the caller's write transaction."""
     draft, now = prepared.draft, prepared.now
-    if draft is not None:
+    scheduled_at = None if prepared.when.now else prepared.when.at
+    if draft is None:
+        post = create_post(prepared.workspace_id, principal.label, client=prepared.client, topic="",
+                           caption=prepared.caption, post_type=prepared.post_type, platforms=prepared.platforms,
+                           media=[row.id for row in prepared.media], campaign=prepared.campaign,
+                           status=prepared.status, first_comment=prepared.first_comment,
+                           scheduled_at=scheduled_at, now=now)
+    else:
         post = lock_post(draft.id)  # re-read inside the write lock
         if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft",):
             raise Conflict(f"post_{post.id} is {post.status}; only a draft can be published this way.",
                            field="post_id")
         before = snapshot(post)
         post.caption = prepared.caption
-    else:
-        post = Post(workspace=prepared.workspace_id, client=prepared.client, caption=prepared.caption, topic="",
-                    created_at=now)
-        before = None
-    post.client = prepared.client
-    if prepared.campaign is not None:
-        post.campaign = prepared.campaign
-    if draft is None or post.caption != draft.caption or post.score is None:
-        post.score = heuristic.quick_value(prepared.caption, prepared.platforms)
-    post.first_comment = prepared.first_comment
-    post.post_type = prepared.post_type
-    post.platforms = prepared.platforms
-    post.media = [row.id for row in prepared.media]
-    post.scheduled_at = None if prepared.when.now else prepared.when.at
-    post.status = prepared.status
-    post.updated_at = now
-    post.save()
+        post.client = prepared.client
+        if prepared.campaign is not None:
+            post.campaign = prepared.campaign
+        if post.caption != draft.caption or post.score is None:
+            post.score = heuristic.quick_value(prepared.caption, prepared.platforms)
+        post.first_comment = prepared.first_comment
+        post.post_type = prepared.post_type
+        post.platforms = prepared.platforms
+        post.media = [row.id for row in prepared.media]
+        post.scheduled_at = scheduled_at
+        post.status = prepared.status
+        post.updated_at = now
+        post.save()
+        record_version(post, principal.label, before)
+        events.record(prepared.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     for account in prepared.chosen:
         PublishTask.create(workspace=prepared.workspace_id, post=post, account=account, platform=account.platform,
                            status=prepared.status, due_at=prepared.when.at, created_at=now, updated_at=now)
-    record_version(post, principal.label, before)
-    events.record(prepared.workspace_id, "post.created" if draft is None else "post.updated",
-                  {"post": serialize_post(post)})
     if prepared.needs_approval:
-        events.record(prepared.workspace_id, "approval.requested", {"post": serialize_post(post)})
+        events.record(prepared.workspace_id, "approval.requested", {"post": serialize_post(post, shape="v1")})
     return post
 
 
@@ -366,7 +361,7 @@ def cancel(state, principal, post: Post) -> None:
             Post.update(status=tasks.CANCELLED, updated_at=utcnow()).where(Post.id == post.id).execute()
         post = Post.get_by_id(post.id)
         record_version(post, principal.label, before)
-        events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})
+        events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(state.pm, recorded)
     for task in cancelled:
         queue.cancel_task_job(state.redis, task.id, task.step)
@@ -381,7 +376,7 @@ def set_campaign(state, principal, post: Post, campaign) -> None:
         post.updated_at = utcnow()
         post.save(only=[Post.campaign, Post.updated_at])
         if record_version(post, principal.label, before):
-            events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})
+            events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(state.pm, recorded)
 
 
@@ -408,7 +403,7 @@ def reschedule(state, principal, post: Post, value: str) -> schedule.Schedule:
         post.updated_at = utcnow()
         post.save(only=[Post.scheduled_at, Post.updated_at])
         record_version(post, principal.label, before)
-        events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})
+        events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(state.pm, recorded)
     for task_id, step in old:
         queue.cancel_task_job(state.redis, task_id, step)
@@ -458,7 +453,7 @@ def apply_review(principal, post: Post, approve: bool, note: str = "") -> Post:
     post = Post.get_by_id(post.id)
     record_version(post, principal.label, before)
     events.record(post.workspace_id, "post.approved" if approve else "post.rejected",
-                  {"post": serialize_post(post), "by": principal.label, "note": note or None})
+                  {"post": serialize_post(post, shape="v1"), "by": principal.label, "note": note or None})
     return post
 
 
@@ -474,27 +469,3 @@ def post_ref(state, post: Post) -> PostRef:
     rows = _resolve_media(post.workspace_id, post.media or []) if post.media else []
     return PostRef(id=post.id, caption=post.caption, post_type=post.post_type,
                    media=tuple(_media_ref(state, row) for row in rows), topic=post.topic)
-
-
-def serialize_post(post: Post, task_rows: list[PublishTask] | None = None, engagement=None) -> dict:
-    """The ``/v1`` JSON shape of a post (with its tasks when given)."""
-    data = {
-        "id": f"{POST_PREFIX}{post.id}",
-        "content": post.caption,
-        "first_comment": post.first_comment,
-        "status": post.status,
-        "platforms": list(post.platforms or []),
-        "post_type": post.post_type,
-        "media": [f"{MEDIA_PREFIX}{media_id}" for media_id in post.media or []],
-        "client_id": post.client_id,
-        "campaign_id": post.campaign_id,
-        "scheduled_at": isoformat(post.scheduled_at),
-        "published_at": isoformat(post.published_at),
-        "created_at": isoformat(post.created_at),
-        "updated_at": isoformat(post.updated_at),
-    }
-    if task_rows is not None:
-        data["tasks"] = [tasks.serialize_task(task) for task in task_rows]
-    if engagement is not None:
-        data["engagement"] = serialize_engagement(engagement)
-    return data

@@ -12,7 +12,7 @@ from __future__ import annotations
 from . import events, first_comments, publishing, queue, tasks
 from .errors import Conflict, NotFound, ValidationError
 from .models import Post, PublishTask, write_transaction
-from .posts import lock_post, record_version, snapshot
+from .posts import lock_post, record_version, serialize_post, snapshot
 
 TASK_PREFIX = "task_"
 PUBLISHED = "published"
@@ -51,7 +51,7 @@ def resolve(state, principal, post: Post, task_value, payload: dict) -> Post:
             tasks.requeue(task, post)
         post = Post.get_by_id(post.id)
         record_version(post, principal.label, before)
-        events.record(post.workspace_id, "post.updated", {"post": publishing.serialize_post(post)})
+        events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(state.pm, recorded)
     if outcome == PUBLISHED and task.comment_status == first_comments.PENDING:
         first_comments.enqueue(state, task)

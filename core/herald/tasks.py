@@ -31,7 +31,7 @@ import random
 from . import events
 from .models import Post, PublishTask, isoformat, utcnow, write_transaction
 from .posts import hold_post_lock, post_by_id
-from .prepared import Prepared, PreparedUpdate
+from .prepared_statements import Prepared, PreparedUpdate
 
 log = logging.getLogger("herald.tasks")
 
@@ -74,7 +74,7 @@ def _due(param):
     return PublishTask.due_at.is_null() | (PublishTask.due_at <= param(PublishTask.due_at, "due_by"))
 
 
-# Every job runs one; prepared (see herald.prepared): rendering one each time cost about 0.2 ms.
+# Every job runs one; prepared (see herald.prepared_statements): rendering one each time cost about 0.2 ms.
 _CLAIMS = (
     ("publish", _claim_statement(lambda param: PublishTask.status.in_([QUEUED, RETRYING]) & _due(param)), 1),
     ("check", _claim_statement(lambda param: (PublishTask.status == PUBLISHING) & PublishTask.lease_until.is_null()

@@ -16,7 +16,7 @@ from typing import Any
 from . import events, publishing, tasks
 from .errors import Conflict, NotFound, ValidationError
 from .models import Client, Media, Post, PostVersion, PublishTask, isoformat, utcnow, write_transaction
-from .posts import VERSIONED_FIELDS, lock_post, record_version, snapshot
+from .posts import VERSIONED_FIELDS, lock_post, record_version, serialize_post, snapshot
 
 # What a restore puts back. Status, score and schedule are not content: the publishing API moves them.
 EDITABLE_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media")
@@ -125,6 +125,6 @@ def restore(state, principal, post: Post, number: int) -> tuple[Post, PostVersio
             post.updated_at = utcnow()
             post.save()
             version = record_version(post, principal.label, before, restored_from=number)
-            events.record(post.workspace_id, "post.updated", {"post": publishing.serialize_post(post)})
+            events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(state.pm, recorded)
     return post, version, kept

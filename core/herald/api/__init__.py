@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from flask import Blueprint, current_app, g, request
 
-from .. import idempotency, ids, unstorable
+from .. import idempotency, ids, unstorable_text
 from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from ..models import Client
 from ..posts import get_client
@@ -83,7 +83,7 @@ def json_body() -> dict:
         raise ValidationError(f"The body is not valid JSON: {exc}.") from None
     if not isinstance(payload, dict):
         raise ValidationError("The body must be a JSON object.")
-    unstorable.refuse_in_json(raw, payload)
+    unstorable_text.refuse_in_json(raw, payload)
     return payload
 
 

@@ -8,7 +8,7 @@ the client learns about ``no_api_key`` or ``plan_limit`` without polling; the jo
 
 from flask import Blueprint, g, jsonify
 
-from .. import ai, ai_competitor, ai_design, ai_hooks, background, pagetext
+from .. import ai, ai_competitor, ai_design, ai_openers, background, webpage_reader
 from ..posts import get_client
 from . import endpoint, state
 
@@ -25,12 +25,12 @@ def _started(kind: str, function, **kwargs):
 
 @endpoint(bp, "/intelligence/populate-hooks", ("POST",), summary="AI-generate 20+ hooks for a client (a job)",
           scope="intelligence", body="populate_hooks")
-def populate_hooks(payload):
-    """Start generating hooks from the client's brand voice and best posts."""
+def populate_openers(payload):
+    """Start generating opening lines from the client's brand voice and best posts."""
     workspace_id = g.principal.workspace_id
     client = get_client(workspace_id, payload["client_id"])
     ai.check_ready(workspace_id, state().config, state().registry)
-    return _started("populate_hooks", ai_hooks.populate, client_id=client.id, count=payload.get("count", 20))
+    return _started("populate_hooks", ai_openers.populate, client_id=client.id, count=payload.get("count", 20))
 
 
 @endpoint(bp, "/intelligence/analyze-competitor", ("POST",), summary="Fetch and analyse a competitor's page (a job)",
@@ -41,7 +41,7 @@ def analyze_competitor(payload):
     client_id = payload.get("client_id")
     if client_id is not None:
         get_client(workspace_id, client_id)
-    pagetext.check(payload["url"], state().config.fetch_allow_private)
+    webpage_reader.check(payload["url"], state().config.fetch_allow_private)
     ai.check_ready(workspace_id, state().config, state().registry)
     return _started("analyze_competitor", ai_competitor.analyze, url=payload["url"], client_id=client_id)
 

@@ -16,10 +16,11 @@ from flask import Blueprint, current_app, g, make_response, redirect, render_tem
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
-from .. import comments, portal, portal_page, publishing, ratelimit, unstorable
+from .. import comments, portal, portal_page, publishing, ratelimit, unstorable_text
 from ..auth import from_another_site
-from ..errors import Conflict, HeraldError, serve_routing_errors_as_pages
+from ..errors import Conflict, HeraldError, NotFound, serve_routing_errors_as_pages
 from ..models import PortalToken, Post
+from ..posts import get_post
 from . import endpoint, state
 
 bp = Blueprint("client_portal", __name__)
@@ -143,11 +144,10 @@ def _check_form(token: str) -> None:
 
 def _client_post(link: PortalToken, post_id: int) -> Post:
     """The link's client's post ``post_id``; the not-found page for any other post."""
-    post = Post.get_or_none((Post.id == post_id) & (Post.workspace == link.workspace_id)
-                            & (Post.client == link.client_id))
-    if post is None:
-        raise PortalRefusal(404, "Post not found", "This post is not part of this portal.")
-    return post
+    try:
+        return get_post(link.workspace_id, post_id, client_id=link.client_id)
+    except NotFound:
+        raise PortalRefusal(404, "Post not found", "This post is not part of this portal.") from None
 
 
 def _back(token: str, post_id: int | None = None, *, notice: str | None = None, error: str | None = None):
@@ -222,13 +222,13 @@ def reject(token, post_id):
     """Cancel the post's tasks (``post.rejected`` carrying the reason, kept as a comment in the same transaction)."""
 
     def stop(link: PortalToken, post: Post) -> None:
-        portal.reject(state(), link, post, _author(link), unstorable.strip(request.form.get("reason", "")))
+        portal.reject(state(), link, post, _author(link), unstorable_text.strip(request.form.get("reason", "")))
 
     return _decide(token, post_id, "rejecting posts", stop, "rejected", REASON_ERRORS)
 
 
 def _author(link: PortalToken) -> str:
-    name = " ".join(unstorable.strip(request.form.get("author", "")).split())[:MAX_AUTHOR]
+    name = " ".join(unstorable_text.strip(request.form.get("author", "")).split())[:MAX_AUTHOR]
     return name or link.name or link.client.name
 
 
@@ -244,7 +244,8 @@ def comment(token, post_id):
         raise PortalRefusal(409, "Not possible any more", "This post was rejected or could not be published, "
                                                           "so it can no longer be commented on here.")
     try:
-        comments.add_comment(state().pm, post, _author(link), unstorable.strip(request.form.get("body", "")), link.id)
+        comments.add_comment(state().pm, post, _author(link), unstorable_text.strip(request.form.get("body", "")),
+                             link.id)
     except comments.EmptyBody:
         return _back(token, post_id, error="comment_empty")
     except comments.BodyTooLong:

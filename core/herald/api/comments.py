@@ -2,8 +2,8 @@
 
 from flask import Blueprint, g, jsonify
 
-from .. import publishing
 from ..comments import AGENCY, add_comment, comments_of, serialize_comment
+from ..posts import get_post
 from . import endpoint, state
 
 bp = Blueprint("comments", __name__, url_prefix="/v1")
@@ -14,7 +14,7 @@ bp = Blueprint("comments", __name__, url_prefix="/v1")
 def list_comments(post_id):
     """Oldest first; ``kind`` is ``comment``, or ``rejection`` for the reason given when the post was rejected;
     ``author_kind`` is ``client`` (the portal) or ``agency`` (this API)."""
-    post = publishing.get_post(g.principal.workspace_id, post_id)
+    post = get_post(g.principal.workspace_id, post_id)
     return jsonify({"comments": [serialize_comment(row) for row in comments_of([post.id])[post.id]]})
 
 
@@ -22,6 +22,6 @@ def list_comments(post_id):
           scope="posts:write", body="v1_comment")
 def create_comment(post_id, payload):
     """Store the comment with the caller as its author (``post.commented``); the client sees it in the portal."""
-    post = publishing.get_post(g.principal.workspace_id, post_id)
+    post = get_post(g.principal.workspace_id, post_id)
     comment = add_comment(state().pm, post, g.principal.label, payload["body"], author_kind=AGENCY)
     return jsonify({"comment": serialize_comment(comment)}), 201

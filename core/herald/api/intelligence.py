@@ -7,22 +7,15 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from .. import publishing
 from ..errors import ValidationError
-from ..intelligence import audit, engagement, history, hooks, memory, patterns, report, scoring
+from ..intelligence import audit, engagement, history, memory, openers, patterns, report, scoring
 from ..models import Client, Post, utcnow, write_transaction
-from ..posts import get_client, lock_post, record_version, snapshot
+from ..posts import get_client, get_post, lock_post, platform_names, record_version, snapshot
 from . import client_arg, endpoint, int_arg, state
 
 bp = Blueprint("intelligence", __name__, url_prefix="/api/intelligence")
 
 CLIENT_QUERY = ("client_id", "integer", "required: the client")
-
-
-def platform_names(value) -> tuple[str, ...]:
-    """``"instagram"``, ``"instagram, facebook"`` or a list, as a tuple of lower-case names."""
-    items = value.split(",") if isinstance(value, str) else (value or [])
-    return tuple(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
 
 
 @endpoint(bp, "/score", ("POST",), summary="Score a caption (or a stored post) with every scoring strategy",
@@ -34,7 +27,7 @@ def score(payload):
         raise ValidationError("Give caption or post_id, not both.", field="caption")
     post = None
     if "post_id" in payload:
-        post = publishing.get_post(workspace_id, payload["post_id"])
+        post = get_post(workspace_id, payload["post_id"])
         if not post.caption.strip():
             raise ValidationError(f"post_{post.id} has no caption to score yet.", field="post_id")
         client = (Client.get_or_none((Client.id == post.client_id) & (Client.workspace == workspace_id))
@@ -46,7 +39,7 @@ def score(payload):
         client = get_client(workspace_id, int(payload["client_id"])) if payload.get("client_id") else None
         subject = scoring.ScoringPost(caption=payload["caption"], topic=payload.get("topic", ""),
                                       post_type=payload.get("post_type", "post"),
-                                      platforms=platform_names(payload.get("platforms")),
+                                      platforms=tuple(platform_names(payload.get("platforms"))),
                                       client_id=client.id if client else None)
     else:
         raise ValidationError("Give the caption to score, or the post_id of a stored post.", field="caption")
@@ -89,11 +82,11 @@ def brand_memory():
 
 @endpoint(bp, "/hooks", ("GET",), summary="Top hooks: first lines ranked by the engagement of posts that used them",
           scope="intelligence", query=(CLIENT_QUERY, ("limit", "integer", "1-200, default 50")))
-def top_hooks():
+def top_openers():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
     client = client_arg(required=True)
     limit = int_arg("limit", 50, 1, 200)
-    return jsonify(hooks.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
+    return jsonify(openers.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
                                limit=limit))
 
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import unstorable
+from .. import unstorable_text
 from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from ..media import HashingSpool, size_limit_message, stored
 from ..media_facts import MediaFacts
@@ -54,7 +54,8 @@ def upload():
             raise ValidationError("Send the file in the multipart field 'file'.", field="file")
         spool = upload.stream
         with stored(spool, config.media_dir) as file:
-            row = Media.create(workspace=g.principal.workspace_id, filename=unstorable.strip(upload.filename)[:255],
+            row = Media.create(workspace=g.principal.workspace_id,
+                               filename=unstorable_text.strip(upload.filename)[:255],
                                content_type=file.content_type, size=spool.size, sha256=spool.sha256,
                                path=file.path, **facts_columns(file.facts))
     finally:

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g, jsonify
 
-from .. import posts, publishing, versions
+from .. import posts, versions
 from . import endpoint, state
 
 bp = Blueprint("post_versions", __name__, url_prefix="/api/posts")
@@ -12,7 +12,7 @@ bp = Blueprint("post_versions", __name__, url_prefix="/api/posts")
           scope="posts:read")
 def list_versions(post_id):
     """Oldest first; each change names the field with its value before and after."""
-    post = publishing.get_post(g.principal.workspace_id, post_id, field=None)
+    post = posts.get_post(g.principal.workspace_id, post_id, field=None)
     return jsonify({"post_id": post.id,
                     "versions": [versions.serialize_version(row) for row in versions.list_versions(post)]})
 
@@ -21,8 +21,8 @@ def list_versions(post_id):
           summary="Restore the content of a version (409 once published or publishing)", scope="posts:write")
 def restore_version(post_id, number):
     """Put back the editable fields of version ``number``; the restore is recorded as a new version."""
-    post = publishing.get_post(g.principal.workspace_id, post_id, field=None)
+    post = posts.get_post(g.principal.workspace_id, post_id, field=None)
     post, version, kept = versions.restore(state(), g.principal, post, number)
-    return jsonify({"post": posts.serialize_post(post),
+    return jsonify({"post": posts.serialize_post(post, shape="action"),
                     "version": versions.serialize_version(version) if version else None,
                     "not_restored": kept})

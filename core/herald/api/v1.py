@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import accounts, publishing, resolving
+from .. import accounts, posts, publishing, resolving, tasks
 from .. import publish_csv as publish_csv_reader
 from ..campaigns import campaign_for_post, get_campaign
 from ..errors import UnsupportedMediaType, ValidationError
@@ -20,8 +20,10 @@ def _schedule_note(when) -> dict:
 
 
 def _post_with_tasks(post: Post) -> dict:
-    rows = list(PublishTask.select().where(PublishTask.post == post).order_by(PublishTask.id))
-    return publishing.serialize_post(post, rows)
+    data = posts.serialize_post(post, shape="v1")
+    data["tasks"] = [tasks.serialize_task(row)
+                     for row in PublishTask.select().where(PublishTask.post == post).order_by(PublishTask.id)]
+    return data
 
 
 @endpoint(bp, "/publish", ("POST",), summary="Queue content for one or more connected accounts", scope="publish",
@@ -100,7 +102,7 @@ def list_posts():
     limit = int_arg("limit", 20, 1, 100)
     cursor = request.args.get("cursor")
     if cursor:
-        query = query.where(Post.id < publishing.parse_id(cursor, publishing.POST_PREFIX, "cursor", "cursor"))
+        query = query.where(Post.id < publishing.parse_id(cursor, posts.POST_PREFIX, "cursor", "cursor"))
         page = None
     else:
         page = int_arg("page", 1, 1, 10**6)
@@ -110,21 +112,21 @@ def list_posts():
     rows = list(query.limit(limit + 1))
     has_more = len(rows) > limit
     rows = rows[:limit]
-    return jsonify({"posts": [publishing.serialize_post(post) for post in rows], "total": total,
-                    "next_cursor": f"{publishing.POST_PREFIX}{rows[-1].id}" if has_more else None})
+    return jsonify({"posts": [posts.serialize_post(post, shape="v1") for post in rows], "total": total,
+                    "next_cursor": f"{posts.POST_PREFIX}{rows[-1].id}" if has_more else None})
 
 
 @endpoint(bp, "/posts/<post_id>", ("GET",), summary="A post with per-account task results", scope="posts:read")
 def get_post(post_id):
     """The post and its tasks (status, published_at, the platform's post id and URL, the error)."""
-    return jsonify(_post_with_tasks(publishing.get_post(g.principal.workspace_id, post_id)))
+    return jsonify(_post_with_tasks(posts.get_post(g.principal.workspace_id, post_id)))
 
 
 @endpoint(bp, "/posts/<post_id>", ("DELETE",), summary="Cancel a scheduled post (409 once anything is published)",
           scope="publish")
 def cancel_post(post_id):
     """Cancel every task that has not started."""
-    post = publishing.get_post(g.principal.workspace_id, post_id)
+    post = posts.get_post(g.principal.workspace_id, post_id)
     publishing.cancel(state(), g.principal, post)
     return jsonify({"success": True})
 
@@ -134,7 +136,7 @@ def cancel_post(post_id):
           body="v1_post_update")
 def reschedule_post(post_id, payload):
     """Move the post's tasks (and their jobs) to ``schedule``; set ``campaign_id`` (null: no campaign)."""
-    post = publishing.get_post(g.principal.workspace_id, post_id)
+    post = posts.get_post(g.principal.workspace_id, post_id)
     campaign = None
     if payload.get("campaign_id") is not None:  # checked before anything changes
         campaign = campaign_for_post(g.principal.workspace_id, payload["campaign_id"], post.client_id)
@@ -154,7 +156,7 @@ def reschedule_post(post_id, payload):
           scope="publish", body="v1_review")
 def approve_post(post_id, payload):
     """Release the post's tasks (``post.approved``)."""
-    post = publishing.get_post(g.principal.workspace_id, post_id)
+    post = posts.get_post(g.principal.workspace_id, post_id)
     publishing.review(state(), g.principal, post, True, payload.get("note", ""))
     return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
 
@@ -163,7 +165,7 @@ def approve_post(post_id, payload):
           scope="publish", body="v1_review")
 def reject_post(post_id, payload):
     """Cancel the post's tasks (``post.rejected``)."""
-    post = publishing.get_post(g.principal.workspace_id, post_id)
+    post = posts.get_post(g.principal.workspace_id, post_id)
     publishing.review(state(), g.principal, post, False, payload.get("note", ""))
     return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
 
@@ -172,7 +174,7 @@ def reject_post(post_id, payload):
           summary="Settle an unconfirmed task: the post is live (with its id on the platform), or send it again")
 def resolve_task(post_id, task_id, payload):
     """409 unless the task is ``unconfirmed``; the post with its tasks as they now are."""
-    post = publishing.get_post(g.principal.workspace_id, post_id)
+    post = posts.get_post(g.principal.workspace_id, post_id)
     return jsonify(_post_with_tasks(resolving.resolve(state(), g.principal, post, task_id, payload)))
 
 

@@ -12,23 +12,18 @@ from herald.posts import (
     create_post,
     get_client,
     get_post,
+    platform_names,
     record_engagement,
     serialize_engagement,
     serialize_post,
 )
 
 
-def normalise_platforms(value) -> list[str]:
-    """``"instagram"``, ``"instagram, facebook"`` or ``["instagram"]`` as a list of names."""
-    items = value.split(",") if isinstance(value, str) else value
-    return list(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
-
-
 def handle_create_post(ctx, payload):
     """Create a draft post for a client (its checks read outside the write transaction, which
     :func:`herald.posts.create_post` opens around its inserts alone)."""
     client = get_client(ctx.workspace_id, int(payload["client_id"]))
-    platforms = normalise_platforms(payload.get("platforms", []))
+    platforms = platform_names(payload.get("platforms", []))
     ctx.check_platforms(platforms)
     post_type = payload.get("post_type", "post")
     for name in platforms:
@@ -38,10 +33,12 @@ def handle_create_post(ctx, payload):
                                   f"{', '.join(supported)}.", field="post_type")
     media = check_media(ctx.workspace_id, payload.get("media", []))
     campaign = campaign_for_post(ctx.workspace_id, payload.get("campaign_id"), client.id)
+    if not (payload.get("topic") or "").strip() and not (payload.get("caption") or "").strip():
+        raise ValidationError("Give a caption or a topic (or both).", field="caption")
     post = create_post(ctx.workspace_id, ctx.actor, client=client, topic=payload.get("topic", ""),
                        caption=payload.get("caption", ""), post_type=post_type, platforms=platforms, media=media,
                        campaign=campaign)
-    return {"post": serialize_post(post)}, 201
+    return {"post": serialize_post(post, shape="action")}, 201
 
 
 def handle_list_posts(ctx, payload):
@@ -59,7 +56,7 @@ def handle_list_posts(ctx, payload):
     posts = posts[:limit]
     engagement = latest_by_post(post.id for post in posts)
     return {
-        "posts": [serialize_post(post, engagement.get(post.id)) for post in posts],
+        "posts": [serialize_post(post, engagement.get(post.id), shape="action") for post in posts],
         "total": total,
         "next_cursor": str(posts[-1].id) if has_more else None,
     }

@@ -12,8 +12,8 @@ from typing import Any
 from .. import events
 from ..errors import HeraldError, NotFound
 from ..models import Post, db, write_transaction
-from ..posts import record_engagement, serialize_engagement
-from ..publishing import POST_PREFIX, get_post, parse_id
+from ..posts import POST_PREFIX, get_post, record_engagement, serialize_engagement
+from ..publishing import parse_id
 from .history import current_engagement, engagement_rate, round_rate
 
 MAX_BATCH = 1000

@@ -1,4 +1,4 @@
-"""What a caption is made of: its hook (first line) and hook style, length, call to action,
+"""What a caption is made of: its opener (first line) and opener style, length, call to action,
 questions, hashtags, line breaks and readability. Pure functions of the text."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ we're you're i'm don't can't won't let's also get got every make made one new to
 """
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
-HOOK_STYLES = ("question", "how_to", "number", "bold_claim", "statement", "none")
+OPENER_STYLES = ("question", "how_to", "number", "bold_claim", "statement", "none")
 LENGTH_BUCKETS = ("short", "medium", "long", "very_long")  # < 100, < 300, < 1000, the rest (characters)
 HASHTAG_BUCKETS = ("none", "1-3", "4-10", "11+")
 
@@ -48,7 +48,7 @@ class Features:
     """The measurable parts of one caption."""
 
     first_line: str
-    hook_style: str
+    opener_style: str  # shown as hook_style, the API's word
     length: int
     words: int
     line_breaks: int
@@ -86,7 +86,8 @@ class Features:
 
     def as_dict(self) -> dict:
         """The features as JSON-ready data."""
-        data = dataclasses.asdict(self)
+        data = {("hook_style" if name == "opener_style" else name): value
+                for name, value in dataclasses.asdict(self).items()}
         data["hashtags"] = list(self.hashtags)
         data.update(has_cta=self.has_cta, length_bucket=self.length_bucket, hashtag_bucket=self.hashtag_bucket)
         return data
@@ -102,15 +103,15 @@ def length_bucket(length: int) -> str:
 
 
 def first_line(caption: str) -> str:
-    """The first non-empty line of ``caption``, stripped (the hook readers see before "more")."""
+    """The first non-empty line of ``caption``, stripped (the opener readers see before "more")."""
     for line in (caption or "").splitlines():
         if line.strip():
             return line.strip()
     return ""
 
 
-def hook_style(line: str) -> str:
-    """What kind of hook ``line`` is: question, how_to, number, bold_claim, statement (or none)."""
+def opener_style(line: str) -> str:
+    """What kind of opener ``line`` is: question, how_to, number, bold_claim, statement (or none)."""
     text = line.strip()
     if not text:
         return "none"
@@ -136,14 +137,14 @@ def significant_words(text: str) -> list[str]:
 def extract(caption: str) -> Features:
     """The :class:`Features` of ``caption``."""
     text = caption or ""
-    hook = first_line(text)
+    opener = first_line(text)
     words = WORD.findall(HASHTAG.sub(" ", text))
     sentences = [part for part in SENTENCE_END.split(HASHTAG.sub(" ", text)) if WORD.search(part or "")]
     cta = CTA.search(text)
     stripped = text.strip()
     return Features(
-        first_line=hook,
-        hook_style=hook_style(hook),
+        first_line=opener,
+        opener_style=opener_style(opener),
         length=len(stripped),
         words=len(words),
         line_breaks=stripped.count("\n"),

@@ -1,7 +1,7 @@
 """The heuristic scorer: rules of thumb about captions, each worth points, each explained.
 
-Seven parts add up to 100: the hook in the first line (20), length for the platform (20), a call
-to action (15), hashtags (15), a question (10), line breaks (10) and readability (10).
+Seven parts add up to 100: the opener, the first line (20, the part named ``hook``), length for the
+platform (20), a call to action (15), hashtags (15), a question (10), line breaks (10) and readability (10).
 """
 
 from __future__ import annotations
@@ -23,33 +23,34 @@ HASHTAG_RANGES = {
     "facebook": (0, 3, 10),
 }
 DEFAULT_HASHTAG_RANGE = (1, 5, 15)
-HOOK_MAX_CHARS = 125
+OPENER_MAX_CHARS = 125
 
 
 def _part(name: str, points: float, maximum: int, reason: str, **measured) -> dict:
     return {"part": name, "points": round(points, 1), "max": maximum, "reason": reason, **measured}
 
 
-def hook_part(f: Features) -> dict:
-    """Up to 20: a first line that exists, fits before "more", and hooks (question, number, how-to, claim)."""
+def opener_part(f: Features) -> dict:
+    """Up to 20 (the part the API calls ``hook``): a first line that exists, fits before "more", and
+    hooks the reader (question, number, how-to, claim)."""
     if not f.first_line:
         return _part("hook", 0, 20, "No first line to hook readers: start with a line that stops the scroll.")
     points, notes = 0.0, []
-    if len(f.first_line) <= HOOK_MAX_CHARS and len(f.first_line.split()) >= 3:
+    if len(f.first_line) <= OPENER_MAX_CHARS and len(f.first_line.split()) >= 3:
         points += 10
         notes.append("the first line fits before \"more\"")
-    elif len(f.first_line) > HOOK_MAX_CHARS:
-        notes.append(f"the first line is {len(f.first_line)} characters, cut off after ~{HOOK_MAX_CHARS}")
+    elif len(f.first_line) > OPENER_MAX_CHARS:
+        notes.append(f"the first line is {len(f.first_line)} characters, cut off after ~{OPENER_MAX_CHARS}")
     else:
         points += 5
         notes.append("the first line is very short")
-    if f.hook_style in ("question", "how_to", "number", "bold_claim"):
+    if f.opener_style in ("question", "how_to", "number", "bold_claim"):
         points += 10
-        notes.append(f"it is a {f.hook_style.replace('_', '-')} hook")
+        notes.append(f"it is a {f.opener_style.replace('_', '-')} hook")
     else:
         points += 4
         notes.append("it is a plain statement (a question, a number or a bold claim hooks better)")
-    return _part("hook", points, 20, "; ".join(notes).capitalize() + ".", hook_style=f.hook_style)
+    return _part("hook", points, 20, "; ".join(notes).capitalize() + ".", hook_style=f.opener_style)
 
 
 def length_part(f: Features, platforms: tuple[str, ...]) -> dict:
@@ -144,7 +145,7 @@ def readability_part(f: Features) -> dict:
 
 def evaluate(f: Features, platforms: tuple[str, ...] = ()) -> Score:
     """The heuristic :class:`Score` of a caption's features for ``platforms``."""
-    parts = [hook_part(f), length_part(f, platforms), cta_part(f), hashtag_part(f, platforms), question_part(f),
+    parts = [opener_part(f), length_part(f, platforms), cta_part(f), hashtag_part(f, platforms), question_part(f),
              line_break_part(f), readability_part(f)]
     value = sum(part["points"] for part in parts)
     reasons = [f"{part['points']:g}/{part['max']} {part['part'].replace('_', ' ')}: {part['reason']}"

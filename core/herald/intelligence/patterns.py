@@ -25,7 +25,7 @@ def time_of_day(item: PostStats) -> str:
 
 # dimension -> (what it is, value of a post). The caption ones also drive the learned scorer.
 CAPTION_DIMENSIONS: dict[str, tuple[str, Callable[[PostStats], str]]] = {
-    "hook_style": ("Hook style of the first line", lambda item: item.features.hook_style),
+    "hook_style": ("Hook style of the first line", lambda item: item.features.opener_style),
     "length": ("Caption length", lambda item: item.features.length_bucket),
     "call_to_action": ("Call to action", lambda item: "with" if item.features.has_cta else "without"),
     "question": ("Asks a question", lambda item: "with" if item.features.has_question else "without"),

@@ -7,7 +7,7 @@ import datetime as dt
 import statistics
 
 from ..models import Client, isoformat
-from . import audit, hooks, memory, patterns
+from . import audit, memory, openers, patterns
 from .history import PostStats
 
 REPORT_VERSION = 1
@@ -33,7 +33,7 @@ def build(workspace_id: int, client: Client, items: list[PostStats], *, period_d
         "generated_at": isoformat(now),
         "client": {"id": client.id, "name": client.name, "timezone": client.timezone},
         "memory": memory.build(client, items),
-        "hooks": hooks.build(workspace_id, client, items),
+        "hooks": openers.build(workspace_id, client, items),
         "patterns": patterns.analyse(items),
         "audit": audit.run(client, items, period_days, now),
         "scores": scores(items),

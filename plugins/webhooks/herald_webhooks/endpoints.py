@@ -7,7 +7,7 @@ import datetime as dt
 from herald import events, ids, netguard
 from herald.errors import NotFound, ValidationError
 from herald.models import isoformat, utcnow, write_transaction
-from herald.prepared import Prepared
+from herald.prepared_statements import Prepared
 
 from . import signing
 from .models import ENDPOINT_PREFIX, PENDING, WebhookDelivery, WebhookEndpoint
@@ -107,7 +107,7 @@ def rotate(state, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
     return WebhookEndpoint.get_by_id(endpoint.id), secret
 
 
-# Every successful delivery attempt runs it: prepared (see herald.prepared and herald_webhooks.deliveries).
+# Every successful delivery attempt runs it: prepared (see herald.prepared_statements and herald_webhooks.deliveries).
 _CLEAR_FAILING = Prepared(WebhookEndpoint, lambda param: WebhookEndpoint.update(failing_since=None).where(
     (WebhookEndpoint.id == param(WebhookEndpoint.id)) & WebhookEndpoint.failing_since.is_null(False)))
 

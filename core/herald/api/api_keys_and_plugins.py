@@ -7,6 +7,7 @@ from ..errors import NotFound, ValidationError
 from ..models import ApiKey, isoformat, plugin_enabled, set_plugin_enabled
 from . import endpoint, state
 
+# The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("admin", __name__, url_prefix="/api")
 
 

@@ -1,24 +1,25 @@
-"""Top hooks: the first lines of a client's posts, ranked by the engagement of the posts that used
-them. AI-generated hooks (made by an AI provider and stored per client) are a second list beside
-these; :func:`generated_hooks` is where they come in."""
+"""Top openers (``GET /api/intelligence/hooks``): the first lines of a client's posts, ranked by the
+engagement of the posts that used them. AI-generated openers (made by an AI provider and stored per
+client) are a second list beside these; :func:`generated_openers` is where they come in. The API
+calls them hooks; in the code a hook is a pluggy hook."""
 
 from __future__ import annotations
 
 import re
 
-from ..models import Client, GeneratedHook, isoformat
+from ..models import Client, GeneratedOpener, isoformat
 from .history import PostStats, mean_rate, rated, round_rate
 
 
 def normalise(line: str) -> str:
-    """A first line compared case- and space-insensitively (the same hook reused counts together)."""
+    """A first line compared case- and space-insensitively (the same opener reused counts together)."""
     return re.sub(r"\s+", " ", line).strip().lower()
 
 
 def ranked(items: list[PostStats]) -> list[dict]:
     """Each distinct first line with its uses, how many of those have engagement, and their average rate.
 
-    Hooks with engagement come first, best average rate first (ties: more uses first); hooks
+    Openers with engagement come first, best average rate first (ties: more uses first); openers
     without engagement follow, most used first.
     """
     groups: dict[str, list[PostStats]] = {}
@@ -31,7 +32,7 @@ def ranked(items: list[PostStats]) -> list[dict]:
         newest = members[-1]
         rows.append({
             "hook": newest.features.first_line,
-            "hook_style": newest.features.hook_style,
+            "hook_style": newest.features.opener_style,
             "uses": len(members),
             "posts_with_engagement": len(with_rate),
             "average_engagement_rate": round_rate(mean_rate(with_rate)),
@@ -45,20 +46,20 @@ def ranked(items: list[PostStats]) -> list[dict]:
     return rows
 
 
-def generated_hooks(workspace_id: int, client: Client) -> list[dict]:
-    """AI-generated hooks for the client (``POST /api/intelligence/populate-hooks``), newest first.
+def generated_openers(workspace_id: int, client: Client) -> list[dict]:
+    """AI-generated openers for the client (``POST /api/intelligence/populate-hooks``), newest first.
 
-    They have no engagement yet, so they are listed apart from the ranked hooks of real posts.
+    They have no engagement yet, so they are listed apart from the ranked openers of real posts.
     """
-    rows = (GeneratedHook.select()
-            .where((GeneratedHook.workspace == workspace_id) & (GeneratedHook.client == client.id))
-            .order_by(GeneratedHook.created_at.desc(), GeneratedHook.id.desc()))
+    rows = (GeneratedOpener.select()
+            .where((GeneratedOpener.workspace == workspace_id) & (GeneratedOpener.client == client.id))
+            .order_by(GeneratedOpener.created_at.desc(), GeneratedOpener.id.desc()))
     return [{"text": row.text, "style": row.style, "created_at": isoformat(row.created_at),
              "job_id": row.job_id} for row in rows]
 
 
 def build(workspace_id: int, client: Client, items: list[PostStats], limit: int = 50) -> dict:
-    """The hooks report: ``hooks`` (from the client's posts) and ``generated`` (from an AI provider)."""
-    hooks = ranked(items)
-    return {"client_id": client.id, "total": len(hooks), "hooks": hooks[:limit],
-            "generated": generated_hooks(workspace_id, client)}
+    """The openers report: ``hooks`` (from the client's posts) and ``generated`` (from an AI provider)."""
+    openers = ranked(items)
+    return {"client_id": client.id, "total": len(openers), "hooks": openers[:limit],
+            "generated": generated_openers(workspace_id, client)}

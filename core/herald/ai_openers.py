@@ -1,5 +1,8 @@
 """``populate-hooks``: the AI writes 20+ opening lines for a client, from its brand voice and the
-first lines of its best posts, stored as :class:`~herald.models.GeneratedHook` without duplicates."""
+first lines of its best posts, stored as :class:`~herald.models.GeneratedOpener` without duplicates.
+
+The API and the prompt call opening lines "hooks" (the marketing word); in the code they are
+openers, since a hook here is a pluggy hook."""
 
 from __future__ import annotations
 
@@ -8,14 +11,14 @@ import re
 
 from . import ai
 from .engagement import latest_by_post
-from .models import Client, EngagementSnapshot, GeneratedHook, Post, isoformat, utcnow, write_transaction
+from .models import Client, EngagementSnapshot, GeneratedOpener, Post, isoformat, utcnow, write_transaction
 from .posts import get_client
 
 FEATURE = "populate_hooks"
 STYLES = ("question", "bold_claim", "statistic", "story", "how_to", "list", "contrarian", "curiosity", "mistake",
           "direct_address")
 BEST_POSTS = 10
-EXTRA = 5  # asked for on top of ``count``, so duplicates of stored hooks still leave ``count`` new ones
+EXTRA = 5  # asked for on top of ``count``, so duplicates of stored openers still leave ``count`` new ones
 
 SYSTEM = ("You are a senior social-media copywriter for an agency. You write scroll-stopping opening lines "
           "(hooks) for Instagram and Facebook posts: one sentence, at most 150 characters, no hashtags, no emoji "
@@ -23,8 +26,8 @@ SYSTEM = ("You are a senior social-media copywriter for an agency. You write scr
           "and idea. Label each hook with its style.")
 
 
-def hooks_schema(count: int) -> dict:
-    """The answer's JSON Schema: ``{"hooks": [{"text", "style"}, …]}`` with at least ``count`` hooks."""
+def openers_schema(count: int) -> dict:
+    """The answer's JSON Schema: ``{"hooks": [{"text", "style"}, …]}`` with at least ``count`` opening lines."""
     return {"type": "object", "required": ["hooks"], "properties": {"hooks": {
         "type": "array", "minItems": count, "maxItems": count + 2 * EXTRA,
         "items": {"type": "object", "required": ["text", "style"], "properties": {
@@ -33,7 +36,7 @@ def hooks_schema(count: int) -> dict:
 
 
 def fingerprint(text: str) -> str:
-    """The same for hooks that differ only in case, spacing and punctuation."""
+    """The same for opening lines that differ only in case, spacing and punctuation."""
     normalised = " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
     return hashlib.sha256(normalised.encode()).hexdigest()
 
@@ -60,7 +63,7 @@ def best_first_lines(client: Client, limit: int = BEST_POSTS) -> list[str]:
 
 
 def build_prompt(client: Client, count: int, best: list[str], existing: list[str]) -> str:
-    """The user prompt: the client, its voice, its best openings and the hooks it already has."""
+    """The user prompt: the client, its voice, its best openings and the openers it already has."""
     parts = [f"Client: {client.name}",
              f"Brand voice: {client.brand_voice.strip() or 'not described; infer a friendly, professional voice'}"]
     if best:
@@ -73,28 +76,28 @@ def build_prompt(client: Client, count: int, best: list[str], existing: list[str
     return "\n\n".join(parts)
 
 
-def serialize(hook: GeneratedHook) -> dict:
-    """The JSON shape of a stored hook."""
-    return {"id": hook.id, "client_id": hook.client_id, "text": hook.text, "style": hook.style,
-            "job_id": hook.job_id, "created_at": isoformat(hook.created_at)}
+def serialize(opener: GeneratedOpener) -> dict:
+    """The JSON shape of a stored opener."""
+    return {"id": opener.id, "client_id": opener.client_id, "text": opener.text, "style": opener.style,
+            "job_id": opener.job_id, "created_at": isoformat(opener.created_at)}
 
 
 def populate(*, workspace_id: int, job_id: str, client_id: int, count: int) -> dict:
-    """Generate and store hooks for the client (a background job's function); returns the job's result."""
+    """Generate and store opening lines for the client (a background job's function); returns the job's result."""
     from .jobs import runtime
 
     config = runtime().config
     client = get_client(workspace_id, client_id)
-    existing = [row.text for row in GeneratedHook.select(GeneratedHook.text).where(GeneratedHook.client == client.id)
-                .order_by(GeneratedHook.id.desc()).limit(60)]
+    existing = [row.text for row in GeneratedOpener.select(GeneratedOpener.text)
+                .where(GeneratedOpener.client == client.id).order_by(GeneratedOpener.id.desc()).limit(60)]
     generation = ai.generate(workspace_id, feature=FEATURE, prompt=build_prompt(client, count, best_first_lines(client),
                                                                                 existing),
-                             system=SYSTEM, schema=hooks_schema(count), config=config, client_id=client.id)
+                             system=SYSTEM, schema=openers_schema(count), config=config, client_id=client.id)
     duplicates = 0
     fresh: dict[str, dict] = {}
     with write_transaction():
-        known = {row.fingerprint for row in GeneratedHook.select(GeneratedHook.fingerprint)
-                 .where(GeneratedHook.client == client.id)}
+        known = {row.fingerprint for row in GeneratedOpener.select(GeneratedOpener.fingerprint)
+                 .where(GeneratedOpener.client == client.id)}
         for item in generation.data["hooks"]:
             text = " ".join(item["text"].split())
             key = fingerprint(text)
@@ -103,12 +106,12 @@ def populate(*, workspace_id: int, job_id: str, client_id: int, count: int) -> d
                 continue
             fresh[key] = {"text": text, "style": item["style"]}
         for key, item in fresh.items():  # a concurrent job may store the same wording first: then it is skipped
-            (GeneratedHook.insert(workspace=workspace_id, client=client.id, text=item["text"], style=item["style"],
+            (GeneratedOpener.insert(workspace=workspace_id, client=client.id, text=item["text"], style=item["style"],
                                   fingerprint=key, job=job_id, created_at=utcnow())
              .on_conflict_ignore().execute())
-    rows = list(GeneratedHook.select().where((GeneratedHook.client == client.id) & (GeneratedHook.job == job_id)
-                                             & GeneratedHook.fingerprint.in_(list(fresh) or [""]))
-                .order_by(GeneratedHook.id))
+    rows = list(GeneratedOpener.select().where((GeneratedOpener.client == client.id) & (GeneratedOpener.job == job_id)
+                                             & GeneratedOpener.fingerprint.in_(list(fresh) or [""]))
+                .order_by(GeneratedOpener.id))
     duplicates += len(fresh) - len(rows)
     return {"client_id": client.id, "requested": count, "created": len(rows), "duplicates": duplicates,
             "hooks": [serialize(row) for row in rows],

@@ -8,6 +8,7 @@ from .. import ai_competitor, ai_design
 from ..models import CompetitorAnalysis, DesignTemplate
 from . import client_arg, endpoint, int_arg
 
+# The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("ai_results", __name__, url_prefix="/api")
 
 LIST_QUERY = (("client_id", "integer", "only this client's"), ("limit", "integer", "1-200, default 50"),

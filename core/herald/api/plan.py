@@ -6,6 +6,7 @@ from ..models import Workspace
 from ..plans import plan_report
 from . import endpoint, state
 
+# The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("usage", __name__, url_prefix="/api")
 
 

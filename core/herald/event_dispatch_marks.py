@@ -18,12 +18,12 @@ import os
 import threading
 
 from .models import Event, db, utcnow, write_transaction
-from .prepared import PreparedUpdate
+from .prepared_statements import PreparedUpdate
 
 log = logging.getLogger("herald.events")
 
 BATCH = 100  # marks written in one transaction at most; reached, they are written at once
-# A publish job marks its event at once: prepared (see herald.prepared), one statement per number of ids.
+# A publish job marks its event at once: prepared (see herald.prepared_statements), one statement per number of ids.
 _mark = PreparedUpdate(Event)
 
 
