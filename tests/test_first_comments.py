@@ -9,20 +9,19 @@ import datetime as dt
 import peewee as pw
 import pytest
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from drive import advance, sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import first_comments, jobs, queue
-from herald.app import create_app
 from herald.models import Event, PublishTask, db
 
 COMMENT = "Order at bakery.test/order #bakery #fresh"
 
 
 @pytest.fixture
-def app(config, fake):
+def app(clock, config, fake):
     """Herald with its Graph base URL on the fake."""
-    application = create_app(dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
+    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
     yield application
     db.obj.close_all()
 

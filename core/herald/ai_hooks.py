@@ -10,6 +10,7 @@ from . import ai
 from .engagement import latest_by_post
 from .models import Client, EngagementSnapshot, GeneratedHook, Post, isoformat, utcnow, write_transaction
 from .posts import get_client
+from .runtime import Runtime
 
 FEATURE = "populate_hooks"
 STYLES = ("question", "bold_claim", "statistic", "story", "how_to", "list", "contrarian", "curiosity", "mistake",
@@ -79,17 +80,14 @@ def serialize(hook: GeneratedHook) -> dict:
             "job_id": hook.job_id, "created_at": isoformat(hook.created_at)}
 
 
-def populate(*, workspace_id: int, job_id: str, client_id: int, count: int) -> dict:
+def populate(runtime: Runtime, *, workspace_id: int, job_id: str, client_id: int, count: int) -> dict:
     """Generate and store hooks for the client (a background job's function); returns the job's result."""
-    from .jobs import runtime
-
-    config = runtime().config
     client = get_client(workspace_id, client_id)
     existing = [row.text for row in GeneratedHook.select(GeneratedHook.text).where(GeneratedHook.client == client.id)
                 .order_by(GeneratedHook.id.desc()).limit(60)]
-    generation = ai.generate(workspace_id, feature=FEATURE, prompt=build_prompt(client, count, best_first_lines(client),
-                                                                                existing),
-                             system=SYSTEM, schema=hooks_schema(count), config=config, client_id=client.id)
+    prompt = build_prompt(client, count, best_first_lines(client), existing)
+    generation = ai.generate(runtime, workspace_id, feature=FEATURE, prompt=prompt, system=SYSTEM,
+                             schema=hooks_schema(count), client_id=client.id)
     duplicates = 0
     fresh: dict[str, dict] = {}
     with write_transaction():

@@ -204,19 +204,20 @@ class PluginRegistry:
 class SinkDispatcher:
     """The core's ``on_event`` implementation: hands every committed event to the webhook sinks.
 
-    Registered by ``create_app`` (one per plugin manager, pointed at the newest registry). A sink
-    whose plugin is disabled for the event's workspace is skipped; one that raises is logged and
-    the others still run.
+    Registered by :meth:`herald.runtime.Runtime.build` (one per plugin manager, pointed at the newest
+    runtime and its registry). A sink whose plugin is disabled for the event's workspace is skipped;
+    one that raises is logged and the others still run.
     """
 
     NAME = "herald.sink_dispatcher"
 
-    def __init__(self, registry: PluginRegistry):
+    def __init__(self, registry: PluginRegistry, runtime: Any = None):
         self.registry = registry
+        self.runtime = runtime  # the herald.runtime.Runtime handed to the sinks
 
     @hookspecs.hookimpl
     def on_event(self, event):
-        """Call ``deliver(event)`` on every sink enabled for the event's workspace."""
+        """Call ``deliver(event, runtime)`` on every sink enabled for the event's workspace."""
         from .models import plugin_enabled
 
         for name, registered in self.registry.webhook_sinks.items():
@@ -224,31 +225,32 @@ class SinkDispatcher:
                                                                                       registered.plugin):
                 continue
             try:
-                registered.obj.deliver(event)
+                registered.obj.deliver(event, self.runtime)
             except Exception:
                 log.exception("webhook sink %s failed for event %s (%s)", name, event.id, event.type)
 
-    def reconcile(self) -> int:
-        """Let each sink re-enqueue lost work (its optional ``reconcile()``); returns jobs enqueued."""
+    def reconcile(self, runtime) -> int:
+        """Let each sink re-enqueue lost work (its optional ``reconcile(runtime)``); returns jobs enqueued."""
         total = 0
         for name, registered in self.registry.webhook_sinks.items():
             reconcile = getattr(registered.obj, "reconcile", None)
             if reconcile is None:
                 continue
             try:
-                total += reconcile() or 0
+                total += reconcile(runtime) or 0
             except Exception:
                 log.exception("webhook sink %s failed to reconcile", name)
         return total
 
 
-def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry) -> SinkDispatcher:
-    """Register (or re-point) the :class:`SinkDispatcher` of ``pm`` at ``registry``."""
+def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry, runtime: Any) -> SinkDispatcher:
+    """Register (or re-point) the :class:`SinkDispatcher` of ``pm`` at ``runtime`` and its ``registry``."""
     dispatcher = pm.get_plugin(SinkDispatcher.NAME)
     if dispatcher is None:
-        dispatcher = SinkDispatcher(registry)
+        dispatcher = SinkDispatcher(registry, runtime)
         pm.register(dispatcher, name=SinkDispatcher.NAME)
     dispatcher.registry = registry
+    dispatcher.runtime = runtime
     return dispatcher
 
 

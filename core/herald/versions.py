@@ -17,6 +17,7 @@ from . import events, publishing, tasks
 from .errors import Conflict, NotFound, ValidationError
 from .models import Client, Media, Post, PostVersion, PublishTask, isoformat, utcnow, write_transaction
 from .posts import VERSIONED_FIELDS, lock_post, record_version, snapshot
+from .runtime import Runtime
 
 # What a restore puts back. Status, score and schedule are not content: the publishing API moves them.
 EDITABLE_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media")
@@ -88,7 +89,8 @@ def _restorable(workspace_id: int, post: Post, target: dict[str, Any], has_tasks
     return changes, kept
 
 
-def restore(state, principal, post: Post, number: int) -> tuple[Post, PostVersion | None, list[dict[str, str]]]:
+def restore(runtime: Runtime, principal, post: Post,
+            number: int) -> tuple[Post, PostVersion | None, list[dict[str, str]]]:
     """Put back the editable fields of version ``number`` of ``post``.
 
     Returns the post, the version recording the restore (None when nothing differed) and the fields
@@ -110,7 +112,7 @@ def restore(state, principal, post: Post, number: int) -> tuple[Post, PostVersio
         waiting = list(dict.fromkeys(row.platform for row in task_rows if row.status in WAITING_TASKS))
         if waiting and changes.keys() & {"caption", "post_type", "media"}:
             try:
-                publishing.check_content(state, post.workspace_id, waiting,
+                publishing.check_content(runtime, post.workspace_id, waiting,
                                          caption=changes.get("caption", post.caption),
                                          post_type=changes.get("post_type", post.post_type),
                                          media_ids=changes.get("media", list(post.media or [])))
@@ -126,5 +128,5 @@ def restore(state, principal, post: Post, number: int) -> tuple[Post, PostVersio
             post.save()
             version = record_version(post, principal.label, before, restored_from=number)
             events.record(post.workspace_id, "post.updated", {"post": publishing.serialize_post(post)})
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     return post, version, kept

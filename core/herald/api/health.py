@@ -18,7 +18,7 @@ from flask import Blueprint, jsonify
 from .. import heartbeat, tasks
 from ..models import db, probe_writes, utcnow
 from ..queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("herald.health")
@@ -57,7 +57,7 @@ LATE_AFTER_SECONDS = 300
 
 
 def _queues_check() -> dict:
-    connection = state().redis
+    connection = runtime().redis
     started = time.perf_counter()
     report: dict = {"ok": True}
     try:
@@ -89,7 +89,7 @@ def health():
     """Check the database, Redis and the publish queues."""
     checks = {
         "database": _database_check(),
-        "redis": _check("redis", state().redis.ping),
+        "redis": _check("redis", runtime().redis.ping),
     }
     if checks["database"]["ok"] and checks["redis"]["ok"]:
         checks["queues"] = _queues_check()

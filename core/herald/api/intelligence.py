@@ -12,7 +12,7 @@ from ..errors import ValidationError
 from ..intelligence import audit, engagement, history, hooks, memory, patterns, report, scoring
 from ..models import Client, Post, utcnow, write_transaction
 from ..posts import get_client, lock_post, record_version, snapshot
-from . import client_arg, endpoint, int_arg, state
+from . import client_arg, endpoint, int_arg, runtime
 
 bp = Blueprint("intelligence", __name__, url_prefix="/api/intelligence")
 
@@ -51,7 +51,7 @@ def score(payload):
     else:
         raise ValidationError("Give the caption to score, or the post_id of a stored post.", field="caption")
     context = scoring.ScoringContext(workspace_id, client, exclude_post=post.id if post else None)
-    combined = scoring.combine(state().registry, subject, context, payload.get("scorers"))
+    combined = scoring.combine(runtime().registry, subject, context, payload.get("scorers"))
     if post is not None:
         with write_transaction():
             post = lock_post(post.id)
@@ -69,14 +69,14 @@ def score(payload):
           scope="intelligence", body="intelligence_engagement")
 def push_engagement(payload):
     """Append one snapshot; answers with it, its engagement rate and the post's current totals."""
-    return jsonify(engagement.push(state(), g.principal.workspace_id, payload)), 201
+    return jsonify(engagement.push(runtime(), g.principal.workspace_id, payload)), 201
 
 
 @endpoint(bp, "/engagement/batch", ("POST",), summary="Record engagement for up to 1,000 posts (per-item results)",
           scope="intelligence", body="intelligence_engagement_batch")
 def push_engagement_batch(payload):
     """Each item is recorded on its own: failed items are reported by index, the others are kept."""
-    return jsonify(engagement.push_batch(state(), g.principal.workspace_id, payload["items"]))
+    return jsonify(engagement.push_batch(runtime(), g.principal.workspace_id, payload["items"]))
 
 
 @endpoint(bp, "/memory", ("GET",), summary="Brand memory: voice, topics, hashtags, best days and hours, averages",
