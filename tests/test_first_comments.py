@@ -295,7 +295,7 @@ def claim_then_die(client, tenant, redis_client, app, body) -> int:
         jobs.reconcile()
     assert detail(client, tenant, body["id"])["tasks"][0]["first_comment"]["status"] == "posting"
     with app.app_context(), db.connection_context():
-        first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        first_comments.reconcile(app.extensions["herald"], app.extensions["herald"].clock.now()
                                  + first_comments.POSTING_TIMEOUT + dt.timedelta(seconds=1))
     return task_id
 
@@ -326,7 +326,7 @@ def test_a_comment_whose_worker_died_after_sending_it_is_found(fake, client, ten
         assert first_comments._claim(int(task["id"].removeprefix("task_"))) is not None  # sent, then killed
     queue.get_queue(redis_client, queue.PUBLISH_QUEUE).empty()
     with app.app_context(), db.connection_context():
-        first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        first_comments.reconcile(app.extensions["herald"], app.extensions["herald"].clock.now()
                                  + first_comments.POSTING_TIMEOUT + dt.timedelta(seconds=1))
     advance(redis_client, 2)
     assert work(redis_client) == 1
@@ -378,7 +378,7 @@ def test_the_reconcilers_lookup_uses_the_partial_index(app):
     if not isinstance(db.obj, pw.SqliteDatabase):
         pytest.skip("PostgreSQL picks its plan by table size; the literal WHERE matters to SQLite")
     with app.app_context(), db.connection_context(), sql_sent() as statements:
-        first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        first_comments.reconcile(app.extensions["herald"], app.extensions["herald"].clock.now())
         [lookup] = [sql for sql in statements if '"publish_task"' in sql]
         plan = db.execute_sql("EXPLAIN QUERY PLAN " + lookup, [None] * lookup.count("?")).fetchall()
     assert "USING INDEX publish_task_comment_under_way" in " ".join(row[-1] for row in plan), plan

@@ -725,8 +725,7 @@ def test_a_job_that_arrives_before_its_task_is_due_reschedules_it(client, tenant
     [task] = task_rows(body["id"])
     assert jobs.run_task(task.id) == "not due yet: rescheduled"
     assert scheduled_count(redis_client) == 2  # the original job and the re-scheduled one
-    with db.connection_context():
-        PublishTask.update(due_at=utcnow() + dt.timedelta(seconds=1)).execute()
+    advance(redis_client, 10 * 60 - 1)
     assert jobs.run_task(task.id) == "publish: published"  # within the scheduler's slack
     assert len(platform.posts) == 1
 

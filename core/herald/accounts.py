@@ -59,7 +59,7 @@ def connect(runtime: Runtime, workspace_id: int, platform_name: str, token: str)
     except PlatformUnavailable as exc:
         # Connecting happens now, not in a job: nothing will try again unless the client does.
         raise platform_unavailable(platform_name, exc, "so the account was not connected") from None
-    now = utcnow()
+    now = runtime.clock.now()
     encrypted = crypto.encrypt(runtime.config.resolved_secret_key(), found.token)
     with write_transaction():
         account = Account.get_or_none((Account.workspace == workspace_id) & (Account.platform == platform_name)
@@ -133,7 +133,7 @@ def mark(runtime: Runtime, account: Account, status: str, reason: str) -> None:
 
     An active account that becomes unusable records ``account.needs_reconnect``.
     """
-    now = utcnow()
+    now = runtime.clock.now()
     with events.collecting() as recorded, write_transaction():
         previous = Account.select(Account.status).where(Account.id == account.id).scalar()
         if previous == "disconnected":  # disconnected meanwhile: that stands
@@ -177,7 +177,7 @@ def expiry_warnings(runtime: Runtime, account: Account, now: dt.datetime | None 
     For the answer to connecting: the health check announces a token entering that window only
     once it has seen the token outside it, so a token connected inside it is flagged here.
     """
-    now = now or utcnow()
+    now = now or runtime.clock.now()
     expires = account.token_expires_at
     if expires is None or expires - now > dt.timedelta(days=TOKEN_WARNING_DAYS):
         return []
@@ -226,7 +226,7 @@ def check_health(runtime: Runtime, account: Account) -> TokenHealth | None:
         log.info("token health of account %s not checked: %s", account.id, exc.message)
         return None
     with events.collecting() as recorded, write_transaction():
-        now = utcnow()
+        now = runtime.clock.now()
         stored = Account.get_by_id(account.id)  # re-read inside the write lock: the status it had
         if stored.status == "disconnected":  # disconnected while the platform was asked: that stands
             return health
@@ -254,7 +254,7 @@ def refresh_if_due(runtime: Runtime, account: Account, platform, token: str) -> 
     follows says whether it still works, and the next check tries again.
     """
     refresh = getattr(platform, "refresh_token", None)
-    now = utcnow()
+    now = runtime.clock.now()
     expires = account.token_expires_at
     if (refresh is None or account.status != "active" or expires is None or expires <= now
             or expires - now > dt.timedelta(days=REFRESH_WITHIN_DAYS)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import ai, pagetext
 from .errors import NotFound
-from .models import CompetitorAnalysis, isoformat, utcnow
+from .models import CompetitorAnalysis, isoformat
 from .posts import get_client
 from .runtime import Runtime
 
@@ -69,5 +69,5 @@ def analyze(runtime: Runtime, *, workspace_id: int, job_id: str, url: str, clien
     analysis = {name: generation.data[name] for name in SCHEMA["properties"]}
     analysis["final_url"] = page.url
     row = CompetitorAnalysis.create(workspace=workspace_id, client=client_id, url=url, title=page.title,
-                                    analysis=analysis, job=job_id, created_at=utcnow())
+                                    analysis=analysis, job=job_id, created_at=runtime.clock.now())
     return {"analysis": serialize(row)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from . import ai, palette
 from .errors import NotFound, ValidationError
 from .models import DesignTemplate as Template
-from .models import Media, isoformat, utcnow
+from .models import Media, isoformat
 from .posts import get_client
 from .runtime import Runtime
 
@@ -90,5 +90,5 @@ def generate_template(runtime: Runtime, *, workspace_id: int, job_id: str, media
     template = {name: generation.data[name] for name in ("name", "typography", "layout", "rationale")}
     template["colors"] = [{"hex": c["hex"], "share": c["share"]} for c in colors]
     stored = Template.create(workspace=workspace_id, media=media_id, client=client_id, palette=roles,
-                             template=template, job=job_id, created_at=utcnow())
+                             template=template, job=job_id, created_at=runtime.clock.now())
     return {"template": serialize(stored)}

@@ -8,7 +8,7 @@ import re
 
 from . import ai
 from .engagement import latest_by_post
-from .models import Client, EngagementSnapshot, GeneratedHook, Post, isoformat, utcnow, write_transaction
+from .models import Client, EngagementSnapshot, GeneratedHook, Post, isoformat, write_transaction
 from .posts import get_client
 from .runtime import Runtime
 
@@ -102,7 +102,7 @@ def populate(runtime: Runtime, *, workspace_id: int, job_id: str, client_id: int
             fresh[key] = {"text": text, "style": item["style"]}
         for key, item in fresh.items():  # a concurrent job may store the same wording first: then it is skipped
             (GeneratedHook.insert(workspace=workspace_id, client=client.id, text=item["text"], style=item["style"],
-                                  fingerprint=key, job=job_id, created_at=utcnow())
+                                  fingerprint=key, job=job_id, created_at=runtime.clock.now())
              .on_conflict_ignore().execute())
     rows = list(GeneratedHook.select().where((GeneratedHook.client == client.id) & (GeneratedHook.job == job_id)
                                              & GeneratedHook.fingerprint.in_(list(fresh) or [""]))

@@ -9,8 +9,35 @@ import secrets
 import pluggy
 from flask import Flask, g, request
 from flask.sessions import SessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import ratelimit, unstorable
+from .api import (
+    accounts_admin,
+    actions_api,
+    ai_features,
+    ai_results,
+    ai_usage,
+    background_jobs,
+    campaigns,
+    client_portal,
+    clients,
+    comments,
+    exports,
+    health,
+    health_scores,
+    intelligence,
+    media,
+    openapi,
+    portal_tokens,
+    post_versions,
+    public_media,
+    session,
+    settings,
+    usage,
+    v1,
+    workspace,
+)
 from .config import Config
 from .errors import register_error_handlers
 from .ids import IdConverter
@@ -51,8 +78,6 @@ def create_app(config: Config | Runtime | None = None, pm: pluggy.PluginManager 
     app.json.sort_keys = False
     app.wsgi_app = guard_request_bodies(app.wsgi_app)  # a body the server cannot read is a 400, not a 500
     if config.trusted_proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         # Take the client address, scheme and host from the X-Forwarded-* headers the proxies set,
         # so per-address limits count the real client and Secure cookies see HTTPS.
         hops = config.trusted_proxies
@@ -92,32 +117,6 @@ def create_app(config: Config | Runtime | None = None, pm: pluggy.PluginManager 
         if not db.is_closed():
             db.close()  # returns the connection to the pool
 
-    from .api import (
-        accounts_admin,
-        actions_api,
-        ai_features,
-        ai_results,
-        ai_usage,
-        background_jobs,
-        campaigns,
-        client_portal,
-        clients,
-        comments,
-        exports,
-        health,
-        health_scores,
-        intelligence,
-        media,
-        openapi,
-        portal_tokens,
-        post_versions,
-        public_media,
-        session,
-        settings,
-        usage,
-        v1,
-        workspace,
-    )
 
     for module in (actions_api, clients, media, health, openapi, session, usage, accounts_admin, v1, workspace,
                    public_media, post_versions, exports, health_scores,

@@ -182,7 +182,7 @@ def _delay(exc: PlatformUnavailable, task: PublishTask) -> float:
 
 def _retry(runtime: Runtime, task: PublishTask, error: str, delay: float, *, check_first: bool) -> str:
     task.comment = {**task.comment, "error": error, "check_first": check_first,
-                    "due_at": isoformat(utcnow() + dt.timedelta(seconds=max(1.0, delay)))}
+                    "due_at": isoformat(runtime.clock.now() + dt.timedelta(seconds=max(1.0, delay)))}
     with write_transaction():
         PublishTask.update(comment_status=PENDING, comment=task.comment).where(PublishTask.id == task.id).execute()
     task.comment_status = PENDING
@@ -195,7 +195,7 @@ def _finish(runtime: Runtime, task: PublishTask, status: str, *, error: str | No
     """Record how the comment ended and emit its event (dispatched after the commit)."""
     task.comment_status = status
     task.comment = {**(task.comment or {}), "id": comment_id, "error": error, "due_at": None,
-                    "finished_at": isoformat(utcnow())}
+                    "finished_at": isoformat(runtime.clock.now())}
     kind = "publish.comment_completed" if status == POSTED else "publish.comment_failed"
     with events.collecting() as recorded, write_transaction():
         PublishTask.update(comment_status=status, comment=task.comment).where(PublishTask.id == task.id).execute()

@@ -11,7 +11,7 @@ import logging
 
 from . import accounts, background, event_marks, events, first_comments, publishing, queue, tasks
 from .intelligence import pull
-from .models import Account, Event, IdempotencyRecord, PublishTask, db, utcnow
+from .models import Account, Event, IdempotencyRecord, PublishTask, db
 from .outcomes import PublishOutcome
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
@@ -31,7 +31,7 @@ def run_task(task_id: int) -> str:
     """Advance publish task ``task_id`` by one step; returns what happened (for the job's result)."""
     runtime = for_jobs()
     with db.connection_context():
-        claimed = tasks.claim(task_id, runtime.config.task_lease_seconds)
+        claimed = tasks.claim(task_id, runtime.config.task_lease_seconds, runtime.clock.now())
         if claimed is None:
             return _not_claimed(runtime, task_id)
         mode, task = claimed
@@ -111,7 +111,7 @@ def _record(runtime: Runtime, task: PublishTask, outcome: PublishOutcome) -> str
             first_comments.enqueue(runtime, task)
         return "published"
     if outcome.kind == "pending":
-        tasks.mark_waiting(task, tasks.PUBLISHING, outcome.retry_after or 5)
+        tasks.mark_waiting(task, tasks.PUBLISHING, outcome.retry_after or 5, runtime.clock.now())
         _enqueue(runtime, task)
         return "pending"
     if outcome.kind == "transient":
@@ -119,7 +119,7 @@ def _record(runtime: Runtime, task: PublishTask, outcome: PublishOutcome) -> str
             return _fail(runtime, task, f"Gave up after {task.attempts} attempts. Last error: {outcome.reason}",
                          task.maybe_live)
         delay = outcome.retry_after if outcome.retry_after is not None else tasks.backoff_seconds(task.attempts)
-        tasks.mark_waiting(task, tasks.RETRYING, delay, error=outcome.reason)
+        tasks.mark_waiting(task, tasks.RETRYING, delay, runtime.clock.now(), error=outcome.reason)
         _enqueue(runtime, task)
         return "retrying"
     if outcome.kind == "unconfirmed":
@@ -155,7 +155,7 @@ def reconcile() -> dict:
     for the log.
     """
     runtime = for_jobs()
-    now = utcnow()
+    now = runtime.clock.now()
     counts = {"checked": 0, "enqueued": 0}
     with db.connection_context():
         active = tasks.active_tasks()

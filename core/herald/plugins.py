@@ -20,6 +20,7 @@ from flask import Blueprint
 
 from . import hookspecs
 from .errors import FeatureDisabled
+from .models import plugin_enabled
 from .outcomes import Action
 
 log = logging.getLogger("herald.plugins")
@@ -218,8 +219,6 @@ class SinkDispatcher:
     @hookspecs.hookimpl
     def on_event(self, event):
         """Call ``deliver(event, runtime)`` on every sink enabled for the event's workspace."""
-        from .models import plugin_enabled
-
         for name, registered in self.registry.webhook_sinks.items():
             if not self.registry.is_builtin(registered.plugin) and not plugin_enabled(event.workspace_id,
                                                                                       registered.plugin):
@@ -280,8 +279,6 @@ def plugin_feature(plugin_name: str, what: str = "This feature"):
 
 def check_enabled(registry: PluginRegistry, workspace_id: int, plugin_name: str, what: str) -> None:
     """Raise 403 ``feature_disabled`` when ``plugin_name`` is disabled for the workspace."""
-    from .models import plugin_enabled
-
     if registry.is_builtin(plugin_name):
         return
     if not plugin_enabled(workspace_id, plugin_name):

@@ -254,7 +254,7 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     preview = PostRef(id=0, caption=caption, post_type=post_type,
                       media=tuple(_media_ref(runtime, row, preview=True) for row in media))
     _check_with_platforms(runtime, targets, preview)
-    now = utcnow()
+    now = runtime.clock.now()
     when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
     warnings += token_expiry_warnings(runtime, chosen, when.at)
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
@@ -372,7 +372,7 @@ def cancel(runtime: Runtime, principal, post: Post) -> None:
         before = snapshot(post)
         cancelled = tasks.cancel_tasks(post)
         if not statuses:  # a draft: nothing was queued, the post itself is cancelled
-            Post.update(status=tasks.CANCELLED, updated_at=utcnow()).where(Post.id == post.id).execute()
+            Post.update(status=tasks.CANCELLED, updated_at=runtime.clock.now()).where(Post.id == post.id).execute()
         post = Post.get_by_id(post.id)
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})
@@ -387,7 +387,7 @@ def set_campaign(runtime: Runtime, principal, post: Post, campaign) -> None:
         post = lock_post(post.id)
         before = snapshot(post)
         post.campaign = campaign
-        post.updated_at = utcnow()
+        post.updated_at = runtime.clock.now()
         post.save(only=[Post.campaign, Post.updated_at])
         if record_version(post, principal.label, before):
             events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})
@@ -398,7 +398,7 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
     """Move a post that has not started publishing to a new time."""
     workspace = Workspace.get_by_id(post.workspace_id)
     client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
-    when = schedule.parse(value, default_zone(workspace, client), utcnow())
+    when = schedule.parse(value, default_zone(workspace, client), runtime.clock.now())
     with events.collecting() as recorded, write_transaction():
         post = lock_post(post.id)
         rows = list(PublishTask.select().where(PublishTask.post == post))
@@ -411,10 +411,10 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
         old = [(row.id, row.step) for row in rows]
         before = snapshot(post)
         for row in rows:
-            row.due_at, row.step, row.updated_at = when.at, row.step + 1, utcnow()
+            row.due_at, row.step, row.updated_at = when.at, row.step + 1, runtime.clock.now()
             row.save(only=[PublishTask.due_at, PublishTask.step, PublishTask.updated_at])
         post.scheduled_at = None if when.now else when.at
-        post.updated_at = utcnow()
+        post.updated_at = runtime.clock.now()
         post.save(only=[Post.scheduled_at, Post.updated_at])
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post)})

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import events, publishing, tasks
 from .errors import Conflict, NotFound, ValidationError
-from .models import Client, Media, Post, PostVersion, PublishTask, isoformat, utcnow, write_transaction
+from .models import Client, Media, Post, PostVersion, PublishTask, isoformat, write_transaction
 from .posts import VERSIONED_FIELDS, lock_post, record_version, snapshot
 from .runtime import Runtime
 
@@ -124,7 +124,7 @@ def restore(runtime: Runtime, principal, post: Post,
             setattr(post, "client" if name == "client_id" else name, value)
         version = None
         if changes:
-            post.updated_at = utcnow()
+            post.updated_at = runtime.clock.now()
             post.save()
             version = record_version(post, principal.label, before, restored_from=number)
             events.record(post.workspace_id, "post.updated", {"post": publishing.serialize_post(post)})

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, stream_with_context
 
 from .. import archive, daily_analytics, exports, publishing
 from ..csvsafe import csv_lines
-from ..models import Workspace, utcnow
+from ..models import Workspace
 from ..posts import get_client
 from . import client_arg, endpoint, int_arg, runtime
 from .clients import serialize_client
@@ -24,7 +24,7 @@ def _download(body, mimetype: str, filename: str) -> Response:
 
 
 def _stamp() -> str:
-    return utcnow().strftime("%Y%m%d-%H%M%S")
+    return runtime().clock.now().strftime("%Y%m%d-%H%M%S")
 
 
 @endpoint(bp, "/api/export/posts", ("GET",), summary="Download posts as CSV (streamed)", scope="posts:read",

@@ -16,7 +16,7 @@ import time
 from flask import Blueprint, jsonify
 
 from .. import heartbeat, tasks
-from ..models import db, probe_writes, utcnow
+from ..models import db, probe_writes
 from ..queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
 from . import endpoint, runtime
 
@@ -69,7 +69,7 @@ def _queues_check() -> dict:
     except Exception as exc:  # reported, not raised (see _check)
         log.warning("health check queues failed: %s: %s", type(exc).__name__, exc)
         return {"ok": False, "error": type(exc).__name__}
-    lateness = max(0.0, (utcnow() - due).total_seconds()) if due is not None else 0.0
+    lateness = max(0.0, (runtime().clock.now() - due).total_seconds()) if due is not None else 0.0
     report["oldest_due_seconds"] = round(lateness, 1)
     if due is not None and report[PUBLISH_QUEUE]["workers"] == 0:
         report["ok"] = False

@@ -10,7 +10,7 @@ from flask import Blueprint, g, jsonify
 from .. import publishing
 from ..errors import ValidationError
 from ..intelligence import audit, engagement, history, hooks, memory, patterns, report, scoring
-from ..models import Client, Post, utcnow, write_transaction
+from ..models import Client, Post, write_transaction
 from ..posts import get_client, lock_post, record_version, snapshot
 from . import client_arg, endpoint, int_arg, runtime
 
@@ -115,7 +115,7 @@ def analyze_performance(payload):
     """Cadence, trend, best and worst posts, patterns and rule-based recommendations over ``period`` days."""
     client = get_client(g.principal.workspace_id, int(payload["client_id"]))
     items = history.load(g.principal.workspace_id, client)
-    return jsonify(audit.run(client, items, payload.get("period", 30), utcnow()))
+    return jsonify(audit.run(client, items, payload.get("period", 30), runtime().clock.now()))
 
 
 @endpoint(bp, "/export", ("GET",), summary="The full intelligence report of a client as JSON", scope="intelligence",
@@ -124,7 +124,7 @@ def export_report():
     """Memory, hooks, patterns, audit and scores in one document (served as a download)."""
     client = client_arg(required=True)
     period = int_arg("period", 30, 1, 365)
-    now = utcnow()
+    now = runtime().clock.now()
     body = report.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
                         period_days=period, now=now)
     response = jsonify(body)

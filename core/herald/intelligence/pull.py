@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 
 from .. import accounts, events
-from ..models import Account, PublishTask, utcnow, write_transaction
+from ..models import Account, PublishTask, write_transaction
 from ..platforms import PlatformRejected, PlatformUnavailable
 from ..posts import METRICS, EngagementReading, record_engagements
 from ..runtime import Runtime
@@ -65,7 +65,7 @@ def fetch_task(runtime: Runtime, task: PublishTask,
     values = {name: value for name, value in (metrics or {}).items() if name in METRICS and isinstance(value, int)}
     if not values:
         return "no_metrics", None
-    return "recorded", EngagementReading(task.workspace_id, task.post_id, values, task.platform, utcnow())
+    return "recorded", EngagementReading(task.workspace_id, task.post_id, values, task.platform, runtime.clock.now())
 
 
 def record(runtime: Runtime, readings: list[EngagementReading]) -> None:
@@ -82,7 +82,7 @@ def pull(runtime: Runtime, days: int = DEFAULT_DAYS, now: dt.datetime | None = N
     counts: dict[str, int] = {}
     tokens: dict[int, str | None] = {}
     readings: list[EngagementReading] = []
-    for task in published_tasks(days, now or utcnow()):
+    for task in published_tasks(days, now or runtime.clock.now()):
         outcome, reading = fetch_task(runtime, task, tokens)
         counts[outcome] = counts.get(outcome, 0) + 1
         if reading is not None:

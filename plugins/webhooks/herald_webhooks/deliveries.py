@@ -231,7 +231,7 @@ def record_attempt(runtime: Runtime, delivery: WebhookDelivery, step: int, resul
     One write transaction; the common (successful) case reads nothing: it writes the attempt, updates
     the delivery (``UPDATE … RETURNING`` its step) and clears the endpoint's failing mark when it has one.
     """
-    now = now or utcnow()
+    now = now or runtime.clock.now()
     number = delivery.attempts + 1
     with events.collecting() as recorded, write_transaction():
         next_at = None

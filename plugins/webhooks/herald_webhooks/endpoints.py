@@ -57,7 +57,7 @@ def check_url(runtime: Runtime, url: str) -> str:
 def signing_secrets(runtime: Runtime, endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> list[str]:
     """The secrets that sign deliveries to ``endpoint`` now: the current one, then the previous one
     while its grace period lasts."""
-    now = now or utcnow()
+    now = now or runtime.clock.now()
     key = secret_key(runtime)
     found = [signing.unseal(key, endpoint.secret_encrypted)]
     if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at and \
@@ -81,7 +81,7 @@ def create(runtime: Runtime, workspace_id: int, payload: dict) -> tuple[WebhookE
 
 def update(runtime: Runtime, endpoint: WebhookEndpoint, payload: dict) -> WebhookEndpoint:
     """Change url, events or active (``webhook_update``). Re-activating clears the disabled notice."""
-    changes: dict = {WebhookEndpoint.updated_at: utcnow()}
+    changes: dict = {WebhookEndpoint.updated_at: runtime.clock.now()}
     if "url" in payload:
         changes[WebhookEndpoint.url] = check_url(runtime, payload["url"])
     if "events" in payload:
@@ -99,7 +99,7 @@ def update(runtime: Runtime, endpoint: WebhookEndpoint, payload: dict) -> Webhoo
 def rotate(runtime: Runtime, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
     """A new secret; the current one keeps signing (alongside) for :data:`ROTATION_GRACE`."""
     secret = signing.generate_secret()
-    now = utcnow()
+    now = runtime.clock.now()
     with write_transaction():
         WebhookEndpoint.update(previous_secret_encrypted=endpoint.secret_encrypted,
                                previous_secret_expires_at=now + ROTATION_GRACE,

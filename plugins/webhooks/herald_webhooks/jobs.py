@@ -311,12 +311,12 @@ def deliver(delivery_id: int, step: int) -> str:
         if not endpoint.active:
             deliveries.cancel(delivery, endpoint.disabled_reason or "The webhook was disabled.")
             return "cancelled"
-        if delivery.next_attempt_at and delivery.next_attempt_at > utcnow() + dt.timedelta(seconds=1):
+        if delivery.next_attempt_at and delivery.next_attempt_at > runtime.clock.now() + dt.timedelta(seconds=1):
             _requeue(runtime.redis, delivery, delivery.next_attempt_at)
             return "not due yet"
         defer = _take_slot(runtime.redis, endpoint, delivery.id, step)
         if defer is not None:
-            _requeue(runtime.redis, delivery, utcnow() + dt.timedelta(seconds=defer))
+            _requeue(runtime.redis, delivery, runtime.clock.now() + dt.timedelta(seconds=defer))
             return f"endpoint busy: deferred {defer:.1f} s"
     result = None
     try:
