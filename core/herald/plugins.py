@@ -13,7 +13,7 @@ import functools
 import logging
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from flask import Blueprint
@@ -22,6 +22,9 @@ from . import hookspecs
 from .errors import FeatureDisabled
 from .models import plugin_enabled
 from .outcomes import Action
+
+if TYPE_CHECKING:  # runtime.py builds on this module
+    from .runtime import Runtime
 
 log = logging.getLogger("herald.plugins")
 
@@ -212,9 +215,9 @@ class SinkDispatcher:
 
     NAME = "herald.sink_dispatcher"
 
-    def __init__(self, registry: PluginRegistry, runtime: Any = None):
+    def __init__(self, registry: PluginRegistry, runtime: Runtime | None = None):
         self.registry = registry
-        self.runtime = runtime  # the herald.runtime.Runtime handed to the sinks
+        self.runtime = runtime  # handed to the sinks
 
     @hookspecs.hookimpl
     def on_event(self, event):
@@ -228,7 +231,7 @@ class SinkDispatcher:
             except Exception:
                 log.exception("webhook sink %s failed for event %s (%s)", name, event.id, event.type)
 
-    def reconcile(self, runtime) -> int:
+    def reconcile(self, runtime: Runtime) -> int:
         """Let each sink re-enqueue lost work (its optional ``reconcile(runtime)``); returns jobs enqueued."""
         total = 0
         for name, registered in self.registry.webhook_sinks.items():
@@ -242,7 +245,7 @@ class SinkDispatcher:
         return total
 
 
-def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry, runtime: Any) -> SinkDispatcher:
+def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry, runtime: Runtime) -> SinkDispatcher:
     """Register (or re-point) the :class:`SinkDispatcher` of ``pm`` at ``runtime`` and its ``registry``."""
     dispatcher = pm.get_plugin(SinkDispatcher.NAME)
     if dispatcher is None:

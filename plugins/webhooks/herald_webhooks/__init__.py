@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from herald import hookimpl
+from herald.runtime import Runtime
 
 from . import jobs
 
@@ -21,11 +22,11 @@ class HttpSink:
 
     name = "http"
 
-    def deliver(self, event, runtime):
+    def deliver(self, event, runtime: Runtime):
         """Create a delivery for each subscribed endpoint and enqueue its first attempt."""
         jobs.fan_out(runtime, event)
 
-    def reconcile(self, runtime) -> int:
+    def reconcile(self, runtime: Runtime) -> int:
         """Re-enqueue deliveries whose jobs were lost; returns how many."""
         return jobs.reconcile(runtime)
 
