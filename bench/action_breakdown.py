@@ -74,7 +74,7 @@ def replaced(target, name: str, value):
         setattr(target, name, original)
 
 
-def pieces(state):
+def pieces(runtime):
     """``(label, context manager factory that switches the piece off)``."""
     from herald import events, posts
     from herald.default_plugins import core_actions
@@ -86,15 +86,15 @@ def pieces(state):
 
     @contextlib.contextmanager
     def no_rate_limit():
-        state.limiter.enabled = False
+        runtime.limiter.enabled = False
         try:
             yield
         finally:
-            state.limiter.enabled = True
+            runtime.limiter.enabled = True
 
     return [
         ("rate limit (flask-limiter, limits' Redis storage)", no_rate_limit),
-        ("schema validation", lambda: replaced(state.schemas, "validate", lambda name, instance: None)),
+        ("schema validation", lambda: replaced(runtime.schemas, "validate", lambda name, instance: None)),
         ("caption score", lambda: replaced(heuristic, "quick_value", lambda caption, platforms: 1.0)),
         ("event row, dispatch and mark", lambda: replaced(events, "record", lambda *args, **kwargs: None)),
         ("version row", lambda: replaced(posts, "record_version", lambda *args, **kwargs: None)),
@@ -140,9 +140,9 @@ def main() -> None:
         echo()
     echo_ms = (time.process_time() - started) * 1000 / (args.rounds * args.batch)
 
-    state = app.extensions["herald"]
+    runtime = app.extensions["herald"]
     print(f"{'piece':<50} {'on ms':>7} {'off ms':>7} {'costs ms':>9}")
-    for label, switch_off in pieces(state):
+    for label, switch_off in pieces(runtime):
         on, off = alternate(call, switch_off, args.rounds, args.batch)
         print(f"{label:<50} {on:7.3f} {off:7.3f} {on - off:9.3f}")
     print(f"{'echo app, whole request':<50} {echo_ms:7.3f}")

@@ -60,7 +60,7 @@ HERALD = Path(sys.executable).parent / "herald"
 POLL = 0.01  # seconds between looks at Redis / the receivers while the workers run (not part of any figure)
 
 
-def start_workers(state, env: dict, count: int, stock: bool = False) -> list[subprocess.Popen]:
+def start_workers(runtime, env: dict, count: int, stock: bool = False) -> list[subprocess.Popen]:
     """Start ``count`` ``herald worker`` processes (with ``stock``, RQ's own ``rq worker`` with RQ's
     ``SimpleWorker`` on the same queues, serializer, scheduler and log level) and return once every
     one is idle, consuming its queues.
@@ -73,7 +73,7 @@ def start_workers(state, env: dict, count: int, stock: bool = False) -> list[sub
     pids = {process.pid for process in processes}
     deadline = time.monotonic() + 120
     while True:
-        idle = {worker.pid for worker in Worker.all(connection=state.redis) if worker.get_state() == "idle"}
+        idle = {worker.pid for worker in Worker.all(connection=runtime.redis) if worker.get_state() == "idle"}
         if pids <= idle:
             return processes
         if time.monotonic() > deadline or any(process.poll() is not None for process in processes):
@@ -100,38 +100,38 @@ def wait_for(done, timeout: float) -> None:
         time.sleep(POLL)
 
 
-def noop_rate(state, env, jobs: int, workers: int) -> float:
+def noop_rate(runtime, env, jobs: int, workers: int) -> float:
     """Jobs per second of raw RQ no-op jobs (``json.dumps``, imported in every worker already) on RQ's own
     ``rq worker``: from the first enqueue to the last job's end."""
-    q = get_queue(state.redis, DEFAULT_QUEUE)
+    q = get_queue(runtime.redis, DEFAULT_QUEUE)
     finished = FinishedJobRegistry(queue=q)
     before = finished.count
-    processes = start_workers(state, env, workers, stock=True)
+    processes = start_workers(runtime, env, workers, stock=True)
     try:
         started = time.time()
         ids = [q.enqueue("json.dumps", "bench", result_ttl=600).id for _ in range(jobs)]
         wait_for(lambda: finished.count >= before + jobs, 600)
     finally:
         stop_workers(processes)
-    ended = max(job.ended_at for job in Job.fetch_many(ids, connection=state.redis, serializer=JSONSerializer))
+    ended = max(job.ended_at for job in Job.fetch_many(ids, connection=runtime.redis, serializer=JSONSerializer))
     return jobs / (ended.replace(tzinfo=dt.UTC).timestamp() - started)
 
 
-def emit(state, workspace_id: int, number: int) -> None:
+def emit(runtime, workspace_id: int, number: int) -> None:
     """Record one ``post.created`` event and dispatch it (as a web request does after its commit)."""
     with db.connection_context(), events.collecting() as recorded, write_transaction():
         events.record(workspace_id, "post.created", {"post": {"id": number, "caption": f"bench {number}"}})
     with db.connection_context():
-        events.dispatch(state.pm, recorded)
+        events.dispatch(runtime.pm, recorded)
 
 
-def delivery_rate(state, env, workspace_id: int, count: int, workers: int, receivers: list[Receiver]) -> float:
+def delivery_rate(runtime, env, workspace_id: int, count: int, workers: int, receivers: list[Receiver]) -> float:
     """Deliveries per second: from the first event emitted to the last delivery received."""
-    processes = start_workers(state, env, workers)
+    processes = start_workers(runtime, env, workers)
     try:
         started = time.time()
         for number in range(count):
-            emit(state, workspace_id, number)
+            emit(runtime, workspace_id, number)
         wait_for(lambda: all(len(r.received()) >= count for r in receivers), 600)
     finally:
         stop_workers(processes)
@@ -141,12 +141,12 @@ def delivery_rate(state, env, workspace_id: int, count: int, workers: int, recei
     return len(received) / (max(request.received_at for request in received) - started)
 
 
-def latency_run(state, env, workspace_id: int, healthy: list[Receiver], count: int, workers: int,
+def latency_run(runtime, env, workspace_id: int, healthy: list[Receiver], count: int, workers: int,
                 rate: float) -> list[tuple[float, float]]:
     """Emit ``count`` events at ``rate`` per second to idle workers; for every delivery to ``healthy``,
     (seconds from the first event to its event, seconds from its event to its receipt)."""
     sent: dict[str, float] = {}
-    processes = start_workers(state, env, workers)
+    processes = start_workers(runtime, env, workers)
     try:
         begin = time.time()
         for number in range(count):
@@ -154,7 +154,7 @@ def latency_run(state, env, workspace_id: int, healthy: list[Receiver], count: i
             if pause > 0:
                 time.sleep(pause)  # the load generator's pace, not waiting for work
             sent[f"bench {number}"] = time.time()
-            emit(state, workspace_id, number)
+            emit(runtime, workspace_id, number)
         wait_for(lambda: sum(len(r.received()) for r in healthy) >= count * len(healthy), 120)
     finally:
         stop_workers(processes)
@@ -197,21 +197,21 @@ def main() -> None:
     database.close_all()
     env = dict(os.environ, HERALD_DATA_DIR=str(tmp), HERALD_REDIS_URL=args.redis, HERALD_SECRET_KEY="bench-secret",
                HERALD_WEBHOOK_ALLOW_PRIVATE="1")
-    state = create_app(config).extensions["herald"]
-    state.redis.flushdb()
+    runtime = create_app(config).extensions["herald"]
+    runtime.redis.flushdb()
 
     receivers = [Receiver().__enter__() for _ in range(3)]
     with db.connection_context():
         workspace = Workspace.create(name="bench")
     for receiver in receivers:
         with db.connection_context():
-            webhook_endpoints.create(state, workspace.id, {"url": receiver.url(), "events": ["post.created"]})
+            webhook_endpoints.create(runtime, workspace.id, {"url": receiver.url(), "events": ["post.created"]})
     pairs = []
     for _ in range(args.repeat):
-        jobs_per_s = noop_rate(state, env, args.events * len(receivers), args.workers)
+        jobs_per_s = noop_rate(runtime, env, args.events * len(receivers), args.workers)
         for receiver in receivers:
             receiver.requests.clear()
-        pairs.append((jobs_per_s, delivery_rate(state, env, workspace.id, args.events, args.workers, receivers)))
+        pairs.append((jobs_per_s, delivery_rate(runtime, env, workspace.id, args.events, args.workers, receivers)))
         print(f"  no-op {pairs[-1][0]:.1f} jobs/s, deliveries {pairs[-1][1]:.1f}/s: ratio "
               f"{pairs[-1][1] / pairs[-1][0]:.2f}", flush=True)
     jobs_per_s = statistics.median(jobs for jobs, _ in pairs)
@@ -229,7 +229,7 @@ def main() -> None:
           f"({rate * len(receivers):g} healthy deliveries/s, {args.workers} workers)", flush=True)
     dead = Receiver(Reply(delay=3600)).__enter__()  # accepts, never answers: every attempt times out (15 s)
     with db.connection_context():
-        dead_endpoint, _ = webhook_endpoints.create(state, workspace.id,
+        dead_endpoint, _ = webhook_endpoints.create(runtime, workspace.id,
                                                  {"url": dead.url(), "events": ["post.created"]})
     # Interleaved pairs, as for the rates: without the dead receiver (its endpoint inactive), then with it.
     base, with_dead, ratios = [], [], []
@@ -240,7 +240,7 @@ def main() -> None:
                 WebhookEndpoint.update(active=active).where(WebhookEndpoint.id == dead_endpoint.id).execute()
             for receiver in receivers:
                 receiver.requests.clear()
-            pair.append(latency_run(state, env, workspace.id, receivers, latency_events, args.workers, rate))
+            pair.append(latency_run(runtime, env, workspace.id, receivers, latency_events, args.workers, rate))
         base += pair[0]
         with_dead += pair[1]
         ratios.append(p95([latency for _, latency in pair[1]]) / p95([latency for _, latency in pair[0]]))

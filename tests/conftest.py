@@ -17,9 +17,11 @@ from fakes.receiver import Receiver
 from herald import event_dispatch_marks, models, schemas
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
+from herald.clock import FakeClock, SystemClock
 from herald.config import Config
 from herald.migrate import HISTORY_TABLE, upgrade
-from herald.models import Client, Workspace, db, open_database
+from herald.models import Client, Workspace, bind_clock, db, open_database
+from herald.runtime import Runtime, install_for_jobs
 
 schemas.CROSSCHECK = True  # every request the tests validate checks jsonschema-rs against jsonschema
 
@@ -97,21 +99,51 @@ def config(tmp_path, postgres_database, redis_client) -> Config:
 
 
 @pytest.fixture
-def app(config):
-    """The Herald application for ``config``."""
-    application = create_app(config)
+def clock(request) -> FakeClock | SystemClock:
+    """The test's clock: it moves only when the test moves it (``drive.advance``). Tests marked
+    ``real_time`` (crash tests, whose workers are other processes) get the system's clock."""
+    if request.node.get_closest_marker("real_time"):
+        return SystemClock()
+    return FakeClock()
+
+
+def pytest_configure(config):
+    """Declare the markers the suite uses."""
+    config.addinivalue_line("markers", "real_time: the test runs on the system's clock (workers in other processes)")
+
+
+def start_app(clock: FakeClock | SystemClock, config: Config, pm=None):
+    """The Herald application for ``config`` on the test's ``clock``. Its runtime is the one jobs run
+    by in-process workers (SimpleWorker) use from now on, as ``herald worker`` installs its own."""
+    application = create_app(Runtime.build(config, pm, clock))
+    install_for_jobs(application.extensions["herald"])
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _forget_the_runtime():
+    """After each test: no runtime for jobs, and row defaults of a later test read the real time."""
+    yield
+    install_for_jobs(None)
+    bind_clock(SystemClock())
+
+
+@pytest.fixture
+def app(config, clock):
+    """The Herald application for ``config``, on the test's clock."""
+    application = start_app(clock, config)
     yield application
     db.obj.close_all()
 
 
 @pytest.fixture
-def build_app(config):
+def build_app(config, clock):
     """Factory: an application for ``config`` with some settings changed (pools closed afterwards)."""
 
     def build(**changes):
         if db.obj is not None:
             db.obj.close_all()
-        return create_app(dataclasses.replace(config, **changes))
+        return start_app(clock, dataclasses.replace(config, **changes))
 
     yield build
     db.obj.close_all()

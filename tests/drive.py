@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import time
 
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
-from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat, utcparse
 
 from herald import heartbeat
 from herald.models import PublishTask, db
 from herald.queue import QUEUE_NAMES, get_queue, make_worker
+from herald.runtime import installed_for_jobs
 from herald.workers import HeraldSimpleWorker
 
 
@@ -52,16 +55,33 @@ def work(redis_client, max_jobs: int = 1000) -> int:
     return worker.performed
 
 
-def release_due(redis_client) -> None:
-    """What RQ's scheduler does each second: move scheduled jobs whose time has come to their queues."""
-    scheduler = RQScheduler(list(QUEUE_NAMES), connection=redis_client, serializer=JSONSerializer)
-    scheduler.prepare_registries(list(QUEUE_NAMES))
-    scheduler.enqueue_scheduled_jobs()
+def release_due(redis_client, timestamp: float) -> int:
+    """What RQ's scheduler does each second, at the test's time ``timestamp`` (seconds since the epoch):
+    move scheduled jobs whose time has come to their queues. Returns how many moved."""
+    released = 0
+    for name in QUEUE_NAMES:
+        queue = get_queue(redis_client, name)
+        registry = ScheduledJobRegistry(queue=queue)
+        for job_id in registry.get_jobs_to_schedule(timestamp):
+            registry.remove(job_id)
+            with contextlib.suppress(NoSuchJobError):
+                queue.enqueue_job(Job.fetch(job_id, connection=redis_client, serializer=JSONSerializer))
+                released += 1
+    return released
 
 
 def advance(redis_client, seconds: float) -> None:
-    """Move the clock ``seconds`` forward for tasks, scheduled jobs and running jobs (their start), then
-    release what became due."""
+    """Move the test's clock ``seconds`` forward (the clock of the runtime its in-process workers use),
+    then release the scheduled jobs that became due by it."""
+    clock = installed_for_jobs().clock
+    clock.advance(seconds)
+    release_due(redis_client, clock.timestamp())
+
+
+def advance_rows(redis_client, seconds: float) -> None:
+    """For crash tests only, whose workers are other processes on the real clock (which no test can
+    move): make ``seconds`` pass for them by moving tasks' due and lease times and RQ's schedule and
+    start times back, then release what became due by the real clock."""
     delta = dt.timedelta(seconds=seconds)
     with db.connection_context():
         for task in list(PublishTask.select()):  # read first: a write under an open read cannot wait for the lock
@@ -82,7 +102,7 @@ def advance(redis_client, seconds: float) -> None:
             started = redis_client.hget(key, "started_at")
             if started:
                 redis_client.hset(key, "started_at", utcformat(utcparse(started.decode()) - delta))
-    release_due(redis_client)
+    release_due(redis_client, time.time())
 
 
 def scheduled_count(redis_client) -> int:

@@ -15,10 +15,9 @@ import peewee as pw
 import pytest
 from webhooks_drive import create_webhook, work
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from fakes.receiver import Receiver
 from herald import archive
-from herald.app import create_app
 from herald.auth import create_user
 from herald.comments import add_comment
 from herald.models import (
@@ -60,8 +59,8 @@ class Orphan(BaseModel):
 
 
 @pytest.fixture
-def app(config):
-    application = create_app(dataclasses.replace(config, webhook_allow_private=True))
+def app(clock, config):
+    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
     yield application
     db.obj.close_all()
 

@@ -21,9 +21,8 @@ from herald.plans import month_start
 
 def generate(app, tenant, **kwargs):
     with app.app_context(), db.connection_context():
-        return ai.generate(tenant.workspace.id, feature=kwargs.pop("feature", "test"),
-                           prompt=kwargs.pop("prompt", "Hi"),
-                           config=app.extensions["herald"].config, **kwargs)
+        return ai.generate(app.extensions["herald"], tenant.workspace.id, feature=kwargs.pop("feature", "test"),
+                           prompt=kwargs.pop("prompt", "Hi"), **kwargs)
 
 
 def rows(workspace_id):
@@ -280,25 +279,25 @@ def test_plan_reports_ai_generations_against_the_limit(api, tenant):
 
 # -- background jobs ----------------------------------------------------------------------------------
 
-def echo_job(*, workspace_id, job_id, value):
+def echo_job(runtime, *, workspace_id, job_id, value):
     """A job that reports what it saw of itself while running."""
     seen = BackgroundJob.get_by_id(job_id)
     return {"value": value, "status_while_running": seen.status, "workspace_id": workspace_id}
 
 
-def refusing_job(*, workspace_id, job_id):
+def refusing_job(runtime, *, workspace_id, job_id):
     """A job that fails the way features do."""
     raise HeraldError("The page could not be read.", code="fetch_failed", status=422)
 
 
-def crashing_job(*, workspace_id, job_id):
+def crashing_job(runtime, *, workspace_id, job_id):
     """A job with a bug."""
     raise ZeroDivisionError("boom")
 
 
 def start_job(app, tenant, function, **kwargs):
     with app.app_context(), db.connection_context():
-        return background.start(tenant.workspace.id, "test", function, **kwargs).id
+        return background.start(app.extensions["herald"], tenant.workspace.id, "test", function, **kwargs).id
 
 
 def test_job_goes_from_queued_to_running_to_succeeded(ai_app, api, tenant, redis_client):

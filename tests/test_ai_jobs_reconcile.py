@@ -4,7 +4,6 @@ Driven through the API, the Gemini plugin and its fake, real RQ workers and a re
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import threading
@@ -16,8 +15,9 @@ from test_crash import HERALD, kill_tree
 
 from ai_drive import set_key
 from conftest import TEST_REDIS_URL
-from drive import work
+from drive import advance, work
 from herald import ai_usage, background, jobs
+from herald.clock import SystemClock
 from herald.models import AIGeneration, BackgroundJob, GeneratedOpener, db
 
 
@@ -40,16 +40,6 @@ def reconcile() -> dict:
     return jobs.reconcile()["background_jobs"]
 
 
-def age(job_id, **delta) -> None:
-    """Move the job's clock back: it was created (and started) ``delta`` earlier."""
-    shift = dt.timedelta(**delta)
-    with db.connection_context():
-        row = BackgroundJob.get_by_id(job_id)
-        (BackgroundJob.update(created_at=row.created_at - shift,
-                              started_at=row.started_at - shift if row.started_at else None)
-         .where(BackgroundJob.id == job_id).execute())
-
-
 def generations(workspace_id):
     with db.connection_context():
         return list(AIGeneration.select().where(AIGeneration.workspace == workspace_id).order_by(AIGeneration.id))
@@ -65,7 +55,7 @@ def test_a_queued_job_lost_in_a_redis_flush_is_enqueued_again_and_runs_once(api,
     job_id = start_hooks(api, tenant)
     redis_client.flushdb()  # Redis restarted without its data
     assert reconcile() == {"requeued": 0, "interrupted": 0}  # just created: start() may still be enqueueing
-    age(job_id, minutes=1)
+    advance(redis_client, 60)
     assert reconcile() == {"requeued": 1, "interrupted": 0}
     assert reconcile() == {"requeued": 0, "interrupted": 0}  # its RQ job is waiting now
     assert work(redis_client) == 1
@@ -77,7 +67,7 @@ def test_a_queued_job_lost_in_a_redis_flush_is_enqueued_again_and_runs_once(api,
 
 
 def test_a_running_job_stamps_its_pulse_while_its_call_lasts_and_removes_it_after(api, tenant, gemini, redis_client,
-                                                                                monkeypatch):
+                                                                                monkeypatch, clock):
     monkeypatch.setattr(background, "PULSE_EVERY", 0.02)
     set_key(api, tenant)
     gemini.reply_json(hooks(20))
@@ -88,8 +78,9 @@ def test_a_running_job_stamps_its_pulse_while_its_call_lasts_and_removes_it_afte
         deadline = time.monotonic() + 10
         while len(set(seen)) < 3 and time.monotonic() < deadline:
             stamp = redis_client.get(background.pulse_key(job_id))
-            if stamp is not None:
+            if stamp is not None and stamp not in seen:
                 seen.append(stamp)
+                clock.advance(background.PULSE_EVERY)  # time passes during the call
         assert reconcile() == {"requeued": 0, "interrupted": 0}  # a slow call is not a dead worker
 
     gemini.on_generate = slow_call
@@ -105,7 +96,7 @@ def test_a_queued_job_whose_rq_job_failed_before_claiming_it_runs_again(api, ten
     job_id = start_hooks(api, tenant)
     rq_job = background.queue.get_queue(redis_client).fetch_job(background.rq_job_id(job_id))
     rq_job.set_status("failed")  # what RQ records when run() crashed before its claim (database down)
-    age(job_id, minutes=1)
+    advance(redis_client, 60)
     assert reconcile() == {"requeued": 1, "interrupted": 0}
     assert work(redis_client) == 1
     done = job(api, tenant, job_id)
@@ -148,7 +139,7 @@ def test_a_running_job_whose_rq_job_is_gone_fails_after_the_timeout_and_frees_it
     redis_client.flushdb()
     assert used(api, tenant) == 1
     assert reconcile() == {"requeued": 0, "interrupted": 0}  # a live worker may still be on it
-    age(job_id, seconds=background.JOB_TIMEOUT + 61)
+    advance(redis_client, background.JOB_TIMEOUT + 61)
     assert reconcile() == {"requeued": 0, "interrupted": 1}
     failed = job(api, tenant, job_id)
     assert failed["status"] == "failed" and failed["error"]["code"] == "job_interrupted"
@@ -169,7 +160,7 @@ def test_another_workspaces_interrupted_job_stays_its_own(api, tenant, make_tena
         BackgroundJob.update(status="running", started_at=BackgroundJob.created_at).where(
             BackgroundJob.id == job_id).execute()
     redis_client.flushdb()
-    age(job_id, seconds=background.JOB_TIMEOUT + 61)
+    advance(redis_client, background.JOB_TIMEOUT + 61)
     assert reconcile() == {"requeued": 0, "interrupted": 1}
     assert job(api, tenant, job_id)["error"]["code"] == "job_interrupted"
     assert api.get(f"/api/jobs/{job_id}", headers=other.headers).status_code == 404
@@ -184,6 +175,7 @@ def worker_env(config, gemini) -> dict[str, str]:
     return env
 
 
+@pytest.mark.real_time  # the worker is another process, stamping its pulse by the system's clock
 @pytest.mark.parametrize("noticed_by", ["its stale pulse", "its worker key expiring"])
 def test_a_worker_killed_during_the_gemini_call_fails_its_job_once_noticed(api, tenant, gemini, config, redis_client,
                                                                            noticed_by):
@@ -242,7 +234,7 @@ def test_a_stamp_in_flight_when_the_job_ends_does_not_outlive_it(redis_client, m
     monkeypatch.setattr(background._Pulse, "_stamp", stamp_in_flight)
     monkeypatch.setattr(background, "PULSE_EVERY", 0.01)
     monkeypatch.setattr(background, "get_current_job", lambda: SimpleNamespace(connection=redis_client))
-    pulse = background._Pulse("job_race")
+    pulse = background._Pulse("job_race", SystemClock())
     assert entered.wait(5)
     [beat] = [thread for thread in threading.enumerate() if thread.name == "pulse job_race"]
     pulse.stop()

@@ -19,9 +19,8 @@ from redis_server import free_port
 from serve_drive import HERALD, START_TIMEOUT, call, output, wait_for_health
 
 import herald.models
-from conftest import assert_error
+from conftest import assert_error, start_app
 from herald import logs
-from herald.app import create_app
 from herald.auth import digest
 from herald.cli import cli
 from herald.config import Config
@@ -63,8 +62,8 @@ def list_posts(client, key, client_id):
 
 # -- init-db --------------------------------------------------------------------------------------
 
-def test_init_db_applies_migrations_once_then_says_up_to_date(config, tmp_path):
-    app = create_app(dataclasses.replace(config, database_url=f"sqlite:///{tmp_path / 'fresh.db'}"))
+def test_init_db_applies_migrations_once_then_says_up_to_date(clock, config, tmp_path):
+    app = start_app(clock, dataclasses.replace(config, database_url=f"sqlite:///{tmp_path / 'fresh.db'}"))
     runner = app.test_cli_runner()
     first = runner.invoke(cli, ["init-db"])
     assert first.exit_code == 0, first.output

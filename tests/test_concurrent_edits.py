@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from herald.app import create_app
+from conftest import start_app
 from herald.models import Event, Post, db, isoformat, utcnow
 from herald.versions import state_after
 
@@ -18,8 +18,8 @@ THREADS = 6
 
 
 @pytest.fixture
-def app(config, plugin):
-    application = create_app(config)
+def app(clock, config, plugin):
+    application = start_app(clock, config)
     yield application
     db.obj.close_all()
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from test_graph_plugins import connect_account, upload_jpeg
 
-from conftest import TEST_REDIS_URL
-from drive import advance, work
+from conftest import TEST_REDIS_URL, start_app
+from drive import advance_rows, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import jobs, tasks
-from herald.app import create_app
 from herald.models import Post, PublishTask, db
 from herald.queue import task_job_id
 
@@ -28,11 +27,14 @@ SEED = int(os.environ.get("HERALD_CRASH_SEED", "20261123"))
 POSTS = 5  # x 2 accounts
 HERALD = Path(sys.executable).parent / "herald"
 
+# The workers are other processes, on the system's clock: time passes for them by moving stored times.
+pytestmark = pytest.mark.real_time
+
 
 @pytest.fixture
-def app(config, fake):
+def app(clock, config, fake):
     # 320 posts go in within seconds: the per-key request limit is not what these tests are about.
-    application = create_app(dataclasses.replace(config, **fake.hosts(), rate_limit="100000 per minute",
+    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), rate_limit="100000 per minute",
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()
@@ -151,7 +153,7 @@ def test_workers_killed_at_random_points_publish_everything_exactly_once(client,
         killed = run_worker(env, fake, kill_after_requests=rng.randint(1, 5) if kills < 8 else None)
         kills += killed
         # Time passes: leases of killed workers expire and container checks fall due.
-        advance(redis_client, config.task_lease_seconds + 1)
+        advance_rows(redis_client, config.task_lease_seconds + 1)
         jobs.reconcile()
     final = statuses()
     assert final and all(status == tasks.PUBLISHED for status in final), f"seed {SEED}:\n{unpublished(redis_client)}"
@@ -191,7 +193,7 @@ def test_a_worker_killed_while_meta_publishes_does_not_post_twice(client, tenant
         deadline = time.monotonic() + 10
         while any(req.status is None for req in publish_calls()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        advance(redis_client, config.task_lease_seconds + 1)
+        advance_rows(redis_client, config.task_lease_seconds + 1)
         jobs.reconcile()
     assert len(publish_calls()) == 2, "each platform got exactly one publish call"
     detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
@@ -231,7 +233,7 @@ def test_a_page_with_many_posts_after_a_killed_attempt_gets_each_post_exactly_on
     for round_number in range(PAGE_ROUNDS):
         # The last round's orphan, buried under the posts published since, is reconciled in this
         # round's first worker, which may be killed in turn (during the look, say).
-        advance(redis_client, config.task_lease_seconds + 1)
+        advance_rows(redis_client, config.task_lease_seconds + 1)
         jobs.reconcile()
         for number in range(POSTS_PER_ROUND):
             caption = f"Crash test post {round_number}-{number}"
@@ -250,7 +252,7 @@ def test_a_page_with_many_posts_after_a_killed_attempt_gets_each_post_exactly_on
     for _ in range(5):  # the last leases expire; the reconciler hands the orphans to the platform
         if all(status in tasks.FINAL for status in statuses()):
             break
-        advance(redis_client, config.task_lease_seconds + 1)
+        advance_rows(redis_client, config.task_lease_seconds + 1)
         jobs.reconcile()
         work(redis_client)
     final = statuses()

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import assert_error
-from drive import advance, release_due
+from drive import advance
 from herald import db_errors
 from herald.auth import SCOPES, create_api_key
 from herald.migrate import upgrade
@@ -109,7 +109,6 @@ def test_the_worker_survives_a_database_episode_and_publishes_once_it_is_over(pl
         assert plugin.platform.posts == []
     assert worker.get_state() != "dead"
     advance(redis_client, 10)  # RQ's retry of a crashed job is 5 s later
-    release_due(redis_client)
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")  # the same worker, consuming on
     assert len(plugin.platform.posts) == 1
     with db.connection_context():

@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from herald import Action, hookimpl
-from herald.app import create_app
 from herald.models import Post, db
 from herald.plugins import get_plugin_manager
 
@@ -64,11 +63,11 @@ class Exploding:
 
 
 @pytest.fixture
-def exploding_app(config):
+def exploding_app(clock, config):
     pm = get_plugin_manager()
     pm.register(Exploding(), name="exploding")
     try:
-        yield create_app(config)
+        yield start_app(clock, config)
     finally:
         pm.unregister(name="exploding")
 

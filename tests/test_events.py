@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import start_app
 from herald import event_dispatch_marks, events, hookimpl
-from herald.app import create_app
 from herald.models import Event, db, set_plugin_enabled
 from herald.plugins import get_plugin_manager
 
@@ -33,8 +33,8 @@ def listener():
 
 
 @pytest.fixture
-def app(config, listener):
-    application = create_app(config)
+def app(clock, config, listener):
+    application = start_app(clock, config)
     yield application
     db.obj.close_all()
 

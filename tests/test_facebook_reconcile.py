@@ -12,9 +12,9 @@ import dataclasses
 import pytest
 from test_graph_plugins import CAPTION, connect_account, fb_task, ig_task, image
 
+from conftest import start_app
 from drive import work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
-from herald.app import create_app
 from herald.config import Config
 from herald.models import Event, db
 from herald_facebook import FacebookPlatform
@@ -32,9 +32,9 @@ def graph_config(fake):
 
 
 @pytest.fixture
-def app(config, fake):
+def app(clock, config, fake):
     """Herald with its Graph base URL on the fake."""
-    application = create_app(dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
+    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
     yield application
     db.obj.close_all()
 

@@ -9,20 +9,19 @@ import datetime as dt
 import peewee as pw
 import pytest
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from drive import advance, sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import first_comments, jobs, queue
-from herald.app import create_app
 from herald.models import Event, PublishTask, db
 
 COMMENT = "Order at bakery.test/order #bakery #fresh"
 
 
 @pytest.fixture
-def app(config, fake):
+def app(clock, config, fake):
     """Herald with its Graph base URL on the fake."""
-    application = create_app(dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
+    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
     yield application
     db.obj.close_all()
 
@@ -296,7 +295,7 @@ def claim_then_die(client, tenant, redis_client, app, body) -> int:
         jobs.reconcile()
     assert detail(client, tenant, body["id"])["tasks"][0]["first_comment"]["status"] == "posting"
     with app.app_context(), db.connection_context():
-        first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        first_comments.reconcile(app.extensions["herald"], app.extensions["herald"].clock.now()
                                  + first_comments.POSTING_TIMEOUT + dt.timedelta(seconds=1))
     return task_id
 
@@ -327,7 +326,7 @@ def test_a_comment_whose_worker_died_after_sending_it_is_found(fake, client, ten
         assert first_comments._claim(int(task["id"].removeprefix("task_"))) is not None  # sent, then killed
     queue.get_queue(redis_client, queue.PUBLISH_QUEUE).empty()
     with app.app_context(), db.connection_context():
-        first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        first_comments.reconcile(app.extensions["herald"], app.extensions["herald"].clock.now()
                                  + first_comments.POSTING_TIMEOUT + dt.timedelta(seconds=1))
     advance(redis_client, 2)
     assert work(redis_client) == 1
@@ -379,7 +378,7 @@ def test_the_reconcilers_lookup_uses_the_partial_index(app):
     if not isinstance(db.obj, pw.SqliteDatabase):
         pytest.skip("PostgreSQL picks its plan by table size; the literal WHERE matters to SQLite")
     with app.app_context(), db.connection_context(), sql_sent() as statements:
-        first_comments.reconcile(app.extensions["herald"], dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        first_comments.reconcile(app.extensions["herald"], app.extensions["herald"].clock.now())
         [lookup] = [sql for sql in statements if '"publish_task"' in sql]
         plan = db.execute_sql("EXPLAIN QUERY PLAN " + lookup, [None] * lookup.count("?")).fetchall()
     assert "USING INDEX publish_task_comment_under_way" in " ".join(row[-1] for row in plan), plan

@@ -13,7 +13,7 @@ import re
 import pytest
 import route_paths
 
-from herald.app import create_app
+from conftest import start_app
 from herald.models import db
 
 BODIES = [
@@ -49,8 +49,8 @@ HTML_ROUTES = re.compile(r"^/(portal|p)/")  # pages for people, not the API
 
 
 @pytest.fixture
-def fuzz_app(config):
-    application = create_app(dataclasses.replace(config, rate_limit="1000000/minute",
+def fuzz_app(clock, config):
+    application = start_app(clock, dataclasses.replace(config, rate_limit="1000000/minute",
                                                  graph_base_url="http://127.0.0.1:9",
                                                  instagram_base_url="http://127.0.0.1:9"))
     yield application
@@ -77,9 +77,9 @@ def test_no_route_answers_a_500_or_an_error_outside_the_envelope(fuzz_app, make_
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer hrld_live_" + "x" * 43},
                                      {"Cookie": "herald_session=forged", "X-CSRF-Token": "forged"}],
                          ids=["no credentials", "unknown key", "forged session"])
-def test_without_valid_credentials_every_route_answers_in_the_envelope(config, make_tenant, headers):
+def test_without_valid_credentials_every_route_answers_in_the_envelope(clock, config, make_tenant, headers):
     make_tenant("Fuzz Agency")
-    app = create_app(dataclasses.replace(config, rate_limit="1000000/minute", auth_failure_limit="1000000/minute",
+    app = start_app(clock, dataclasses.replace(config, rate_limit="1000000/minute", auth_failure_limit="1000000/minute",
                                          login_rate_limit="1000000/minute"))
     statuses, succeeded = fuzz(app, app.test_client(), headers)
     assert statuses.get(401, 0) > 100, statuses

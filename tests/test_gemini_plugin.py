@@ -171,7 +171,7 @@ def test_through_herald_a_wrong_key_is_recorded_as_failed(ai_app, api, tenant, g
     set_key(api, tenant, key="AIzaREVOKEDkey00000")
     gemini.keys.discard("AIzaREVOKEDkey00000")  # revoked in Google AI Studio after it was saved
     with ai_app.app_context(), db.connection_context(), pytest.raises(HeraldError) as caught:
-        ai.generate(tenant.workspace.id, feature="test", prompt="x", config=ai_app.extensions["herald"].config)
+        ai.generate(ai_app.extensions["herald"], tenant.workspace.id, feature="test", prompt="x")
     assert caught.value.code == "invalid_api_key"
     with db.connection_context():
         [row] = AIGeneration.select()

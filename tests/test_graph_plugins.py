@@ -18,7 +18,7 @@ import time
 import pytest
 
 import herald_facebook.graph
-from conftest import assert_error
+from conftest import assert_error, start_app
 from drive import advance, work
 from fakes.graph import (
     APP_ID,
@@ -32,7 +32,6 @@ from fakes.graph import (
     PAGE_TOKEN,
     FakeGraph,
 )
-from herald.app import create_app
 from herald.config import Config
 from herald.models import Event, PublishTask, db
 from herald.platforms import AccountRef, MediaRef, PlatformRejected, PlatformUnavailable, PostRef, TaskContext
@@ -787,9 +786,9 @@ def test_facebook_metrics(fake, graph_config):
 # -- through Herald's publishing pipeline (/v1 API, RQ worker in this process) ------------------
 
 @pytest.fixture
-def app(config, fake):
+def app(clock, config, fake):
     """Herald with its Graph base URL on the fake and a public URL for media links."""
-    application = create_app(dataclasses.replace(config, **fake.hosts(),
+    application = start_app(clock, dataclasses.replace(config, **fake.hosts(),
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()

@@ -12,9 +12,11 @@ import pytest
 from rq import Worker
 from serve_drive import START_TIMEOUT, output
 
+from conftest import start_app
 from drive import age_heartbeats
 from herald import heartbeat
 from herald.config import Config
+from herald.models import db
 from herald.queue import QUEUE_NAMES, make_worker
 from herald.workers import HeraldSimpleWorker
 
@@ -30,12 +32,9 @@ def due_post(app, plugin, client, tenant):
 
 
 @pytest.fixture
-def app(config, plugin):
+def app(clock, config, plugin):
     """The application, with the scripted platform installed before it is built."""
-    from herald.app import create_app
-    from herald.models import db
-
-    application = create_app(config)
+    application = start_app(clock, config)
     yield application
     db.obj.close_all()
 

@@ -9,18 +9,17 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import assert_error
-from herald.app import create_app
+from conftest import assert_error, start_app
 from herald.models import IdempotencyRecord, Post, PublishTask, db
 from herald.plugins import get_plugin_manager
 from scripted_platform import ScriptedPlugin
 
 
 @pytest.fixture
-def app(config):
+def app(clock, config):
     pm = get_plugin_manager()
     pm.register(ScriptedPlugin(), name="scripted")
-    application = create_app(config)
+    application = start_app(clock, config)
     yield application
     pm.unregister(name="scripted")
     db.obj.close_all()

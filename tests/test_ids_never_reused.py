@@ -16,7 +16,7 @@ import time
 import pytest
 from webhooks_drive import create_post, create_webhook, work
 
-from herald.app import create_app
+from conftest import start_app
 from herald.migrate import plugin_runners, runner, upgrade
 from herald.models import Account, Post, PublishTask, Workspace, db, open_database
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -25,8 +25,8 @@ DELIVERED_WITHIN = 2.0  # seconds from the request that creates a delivery to it
 
 
 @pytest.fixture
-def app(config, plugin):
-    application = create_app(dataclasses.replace(config, webhook_allow_private=True))
+def app(clock, config, plugin):
+    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
     yield application
     db.obj.close_all()
 

@@ -9,11 +9,10 @@ import datetime as dt
 import pytest
 from intel_data import make_post
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from drive import sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import cron, crypto, hookimpl, jobs, plugins
-from herald.app import create_app
 from herald.intelligence import pull
 from herald.models import Account, EngagementSnapshot, Event, PublishTask, db
 from herald.queue import get_queue
@@ -144,9 +143,9 @@ def test_engagement_needs_the_intelligence_scope(client, make_tenant):
 # -- the scheduled pull from the platforms ---------------------------------------------------------
 
 @pytest.fixture
-def graph_app(config, fake, tenant):
+def graph_app(clock, config, fake, tenant):
     """Herald on the fake Graph API; built after ``tenant``'s app, so jobs run in this process use it."""
-    application = create_app(dataclasses.replace(config, **fake.hosts(),
+    application = start_app(clock, dataclasses.replace(config, **fake.hosts(),
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()
@@ -258,14 +257,14 @@ class MeteredPlugin:
 
 
 @pytest.fixture
-def metered(config, tenant):
+def metered(clock, config, tenant):
     """(the application state, the platform): Herald with only the built-in plugins and ``metered``,
     so what the database sees is the pull's own work (a webhook sink reads its endpoints per event)."""
     before = set(plugins._managers)
     pm = plugins.get_plugin_manager(only=())
     plugin = MeteredPlugin()
     pm.register(plugin, name="metered")
-    application = create_app(dataclasses.replace(config, plugins=()))
+    application = start_app(clock, dataclasses.replace(config, plugins=()))
     yield application.extensions["herald"], plugin.platform
     db.obj.close_all()
     for key in set(plugins._managers) - before:  # managers are cached per HERALD_PLUGINS for the process

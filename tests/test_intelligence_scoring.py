@@ -12,9 +12,8 @@ import pytest
 from intel_data import make_post, push, rate_item
 
 import herald.models
-from conftest import assert_error
+from conftest import assert_error, start_app
 from herald import Score, hookimpl
-from herald.app import create_app
 from herald.auth import create_api_key
 from herald.intelligence import features, heuristic, learned
 from herald.models import Post, PostVersion, Workspace, db
@@ -231,12 +230,12 @@ class ScorerPlugin:
 
 
 @pytest.fixture
-def plugin_client(config):
+def plugin_client(clock, config):
     pm = get_plugin_manager()
     pm.register(ScorerPlugin(), name="throwaway_scorers")
     herald.models._plugin_cache.clear()
     try:
-        app = create_app(config, pm=pm)
+        app = start_app(clock, config, pm=pm)
         yield app.test_client()
     finally:
         pm.unregister(name="throwaway_scorers")
@@ -265,14 +264,14 @@ def test_third_party_scorer_counts_and_a_broken_one_is_reported(plugin_client, c
     assert {s["name"] for s in body["strategies"]} == {"heuristic", "learned"}
 
 
-def test_the_scorer_in_the_docs_plugs_in(config):
+def test_the_scorer_in_the_docs_plugs_in(clock, config):
     text = (Path(__file__).resolve().parents[1] / "docs" / "intelligence.md").read_text()
     module = types.ModuleType("doc_emoji_scorer")
     exec(re.search(r"```python\n(.*?)```", text, re.S).group(1), module.__dict__)
     pm = get_plugin_manager()
     pm.register(module, name="doc_emoji_scorer")
     try:
-        app = create_app(config, pm=pm)
+        app = start_app(clock, config, pm=pm)
         with db.connection_context():
             _, key = create_api_key(Workspace.create(name="Docs"), ["intelligence"], name="t")
         body = app.test_client().post("/api/intelligence/score", json={"caption": "Fresh bread \U0001F35E"},

@@ -21,8 +21,8 @@ import pytest
 import route_paths
 from portal_support import gradient_png, later
 
+from conftest import start_app
 from herald import event_dispatch_marks, portal
-from herald.app import create_app
 from herald.models import (
     BackgroundJob,
     BaseModel,
@@ -176,9 +176,9 @@ def snapshot(workspace_id: int) -> str:
 
 
 @pytest.fixture
-def app(config, plugin):
+def app(clock, config, plugin):
     """The application, with the scripted platform installed (for A's account)."""
-    application = create_app(dataclasses.replace(config, rate_limit="1000000/minute",
+    application = start_app(clock, dataclasses.replace(config, rate_limit="1000000/minute",
                                                  public_url="https://herald.example.com"))
     yield application
     db.obj.close_all()

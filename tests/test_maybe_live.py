@@ -15,18 +15,17 @@ import dataclasses
 import pytest
 from test_graph_plugins import CAPTION, connect_account, upload_jpeg
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from drive import advance, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import PublishOutcome, jobs, tasks
-from herald.app import create_app
 from herald.models import Account, PublishTask, db
 
 
 @pytest.fixture
-def app(config, plugin, fake):
+def app(clock, config, plugin, fake):
     """Herald with the scripted platform installed and the Graph base URL on the fake."""
-    application = create_app(dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
+    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
     yield application
     db.obj.close_all()
 

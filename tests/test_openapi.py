@@ -6,8 +6,8 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
+from conftest import start_app
 from herald import plugins
-from herald.app import create_app
 from herald.models import db
 
 
@@ -34,10 +34,10 @@ def test_openapi_schemas_are_the_validation_schemas(client):
 
 
 @pytest.fixture
-def app_without_webhooks(config):
+def app_without_webhooks(clock, config):
     """An application whose HERALD_PLUGINS leaves the webhooks plugin out."""
     before = set(plugins._managers)
-    application = create_app(dataclasses.replace(config, plugins=("instagram",)))
+    application = start_app(clock, dataclasses.replace(config, plugins=("instagram",)))
     yield application
     db.obj.close_all()
     for key in set(plugins._managers) - before:  # managers are cached per HERALD_PLUGINS for the process

@@ -20,7 +20,7 @@ import pluggy
 import pytest
 
 import herald.models
-from conftest import Tenant, assert_error
+from conftest import Tenant, assert_error, start_app
 from herald import Action, PublishOutcome, event_dispatch_marks, hookimpl, hookspecs
 from herald.app import create_app
 from herald.auth import SCOPES, create_api_key
@@ -93,21 +93,21 @@ def fresh_enablement_cache():
     herald.models._plugin_cache.clear()
 
 
-def app_with(config, plugin, name):
+def app_with(clock, config, plugin, name):
     """Register ``plugin`` on the process-wide manager, then build the app (yields it; unregisters after)."""
     pm = get_plugin_manager()
     pm.register(plugin, name=name)
     try:
-        yield create_app(config)
+        yield start_app(clock, config)
     finally:
         pm.unregister(name=name)
         db.obj.close_all()
 
 
 @pytest.fixture
-def plugin_app(config):
+def plugin_app(clock, config):
     """The application with the throwaway plugin loaded."""
-    yield from app_with(config, Throwaway(), "throwaway")
+    yield from app_with(clock, config, Throwaway(), "throwaway")
 
 
 @pytest.fixture
@@ -405,11 +405,11 @@ def test_herald_plugins_naming_an_uninstalled_plugin_stops_start_up(forget_manag
         get_plugin_manager(only=("instagram", "myspace"))
 
 
-def test_app_with_herald_plugins_knows_only_those_platforms(config, forget_managers):
+def test_app_with_herald_plugins_knows_only_those_platforms(clock, config, forget_managers):
     from herald.config import Config
 
     assert Config.from_env({"HERALD_PLUGINS": "instagram, gemini"}).plugins == ("instagram", "gemini")
-    app = create_app(dataclasses.replace(config, plugins=("instagram",)))
+    app = start_app(clock, dataclasses.replace(config, plugins=("instagram",)))
     tenant = make_tenant(app, "Restricted")
     payload = {"action": "create_post", "client_id": tenant.client.id, "caption": "x", "platforms": "facebook"}
     error = assert_error(app.test_client().post("/api/webhooks", json=payload, headers=tenant.headers),
@@ -440,8 +440,8 @@ def mastodon_module():
 
 
 @pytest.fixture
-def mastodon_app(config, mastodon_module):
-    yield from app_with(config, mastodon_module, "mastodon")
+def mastodon_app(clock, config, mastodon_module):
+    yield from app_with(clock, config, mastodon_module, "mastodon")
 
 
 def test_docs_contain_the_example_module_verbatim():

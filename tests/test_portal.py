@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from portal_support import PUBLIC_URL, card_of, events_of, group_of, make_link, post_ids, seed
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from herald import comments, engagement_chart, portal
-from herald.app import create_app
 from herald.auth import create_api_key
 from herald.models import (
     Client,
@@ -32,9 +31,9 @@ from herald.models import (
 
 
 @pytest.fixture
-def app(config, plugin):
+def app(clock, config, plugin):
     """The application with the scripted platform and a public URL (media can be published)."""
-    application = create_app(dataclasses.replace(config, public_url=PUBLIC_URL))
+    application = start_app(clock, dataclasses.replace(config, public_url=PUBLIC_URL))
     yield application
     db.obj.close_all()
 

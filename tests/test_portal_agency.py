@@ -23,10 +23,9 @@ from portal_support import (
     seed,
 )
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from drive import work
 from herald import PublishOutcome, portal
-from herald.app import create_app
 from herald.auth import create_api_key
 from herald.models import Account, Client, Post, PostComment, db, utcnow
 
@@ -34,8 +33,8 @@ SECRET_ERROR = "(#190) Error validating access token EAAGsecretTOKEN123: session
 
 
 @pytest.fixture
-def app(config, plugin):
-    application = create_app(dataclasses.replace(config, public_url=PUBLIC_URL))
+def app(clock, config, plugin):
+    application = start_app(clock, dataclasses.replace(config, public_url=PUBLIC_URL))
     yield application
     db.obj.close_all()
 

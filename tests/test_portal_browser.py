@@ -20,9 +20,9 @@ import pytest
 from portal_support import PUBLIC_URL, connect, make_link, number, publish, seed
 from werkzeug.serving import make_server
 
+from conftest import start_app
 from drive import work
 from herald import PublishOutcome, portal
-from herald.app import create_app
 from herald.models import Client, Event, PortalToken, Post, PostComment, db, utcnow
 
 CHROMIUM = "/usr/bin/chromium"
@@ -42,9 +42,9 @@ def browser():
 
 
 @pytest.fixture
-def app(config, plugin):
+def app(clock, config, plugin):
     """The application (with the scripted platform and a public URL for media)."""
-    application = create_app(dataclasses.replace(config, public_url=PUBLIC_URL))
+    application = start_app(clock, dataclasses.replace(config, public_url=PUBLIC_URL))
     yield application
     db.obj.close_all()
 

@@ -9,10 +9,9 @@ import socket
 import pytest
 from test_graph_plugins import connect_account, upload_jpeg
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from drive import work
 from fakes.graph import IG_TOKEN, PAGE_TOKEN
-from herald.app import create_app
 from herald.auth import create_api_key
 from herald.models import Account, db, utcnow
 
@@ -20,8 +19,8 @@ NEXT_YEAR = utcnow().year + 1
 
 
 @pytest.fixture
-def app(config, fake):
-    application = create_app(dataclasses.replace(config, **fake.hosts(),
+def app(clock, config, fake):
+    application = start_app(clock, dataclasses.replace(config, **fake.hosts(),
                                                  public_url="https://herald.test", rate_limit="5/minute"))
     yield application
     db.obj.close_all()

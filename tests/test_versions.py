@@ -7,9 +7,8 @@ import datetime as dt
 
 import pytest
 
-from conftest import assert_error
+from conftest import assert_error, start_app
 from drive import advance, work
-from herald.app import create_app
 from herald.intelligence import heuristic
 from herald.models import ApiKey, Client, Event, Post, PostVersion, db, isoformat, utcnow
 from herald.plugins import get_plugin_manager
@@ -39,8 +38,8 @@ def plugin():
 
 
 @pytest.fixture
-def app(config, plugin):
-    application = create_app(config)
+def app(clock, config, plugin):
+    application = start_app(clock, config)
     yield application
     db.obj.close_all()
 

@@ -7,11 +7,11 @@ import dataclasses
 import json
 
 import pytest
-from webhooks_drive import advance_webhooks, create_post, create_webhook, delivery_log, work
+from webhooks_drive import create_post, create_webhook, delivery_log, work
 
-from conftest import assert_error
+from conftest import assert_error, start_app
+from drive import advance
 from fakes.receiver import Receiver
-from herald.app import create_app
 from herald.auth import create_api_key
 from herald.events import EVENT_TYPES
 from herald.models import Event, db, set_plugin_enabled
@@ -21,8 +21,8 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks examp
 
 
 @pytest.fixture
-def app(config):
-    application = create_app(dataclasses.replace(config, webhook_allow_private=True))
+def app(clock, config):
+    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
     yield application
     db.obj.close_all()
 
@@ -89,8 +89,8 @@ def test_create_errors_name_the_field(client, tenant, body, field):
     assert_error(client.post("/v1/webhooks", headers=tenant.headers, json=body), 400, "validation_error", field)
 
 
-def test_private_urls_are_refused_unless_allowed(config, tenant):
-    strict = create_app(config).test_client()  # HERALD_WEBHOOK_ALLOW_PRIVATE unset
+def test_private_urls_are_refused_unless_allowed(clock, config, tenant):
+    strict = start_app(clock, config).test_client()  # HERALD_WEBHOOK_ALLOW_PRIVATE unset
     for url in ("http://127.0.0.1:9/hook", "http://localhost./hook", "http://10.1.2.3/", "http://[::1]/"):
         error = assert_error(strict.post("/v1/webhooks", headers=tenant.headers,
                                          json={"url": url, "events": ["post.created"]}), 400, "validation_error", "url")
@@ -164,7 +164,7 @@ def test_rotation_signs_with_both_secrets_for_a_day(client, tenant, receiver, re
     assert len(receiver.received()[0].headers["webhook-signature"].split(" ")) == 2
     receiver.verified(hook["secret"])
     receiver.verified(new_secret)
-    advance_webhooks(redis_client, 25 * 3600)
+    advance(redis_client, 25 * 3600)
     create_post(client, tenant)
     work(redis_client)
     last = receiver.received()[-1]

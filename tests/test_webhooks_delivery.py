@@ -14,22 +14,24 @@ import time
 
 import pytest
 from rq.registry import ScheduledJobRegistry
-from webhooks_drive import advance_webhooks, create_post, create_webhook, delivery_log, work
+from webhooks_drive import create_post, create_webhook, delivery_log, work
 
-from conftest import TEST_REDIS_URL
+from conftest import TEST_REDIS_URL, start_app
+from drive import advance
 from fakes.receiver import Receiver, Reply
 from herald import events, jobs
-from herald.app import create_app
+from herald.clock import system_now
 from herald.models import Event, db, write_transaction
 from herald.queue import WEBHOOKS_QUEUE, get_queue
+from herald.runtime import installed_for_jobs
 from herald_webhooks import deliveries
 from herald_webhooks import jobs as webhook_jobs
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 @pytest.fixture
-def app(config):
-    application = create_app(dataclasses.replace(config, webhook_allow_private=True))
+def app(clock, config):
+    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
     yield application
     db.obj.close_all()
 
@@ -60,10 +62,10 @@ def test_retry_schedule_follows_svix_with_jitter(client, tenant, receiver, redis
         planned = attempts()[-1].next_attempt_at - attempts()[-1].attempted_at
         assert delay * 0.9 <= planned.total_seconds() <= delay * 1.1 + 1
         early = delay * (1 - deliveries.JITTER) - 1.5  # RQ schedules in whole seconds
-        advance_webhooks(redis_client, early)
+        advance(redis_client, early)
         work(redis_client)
         assert len(receiver.received()) == number, "retried before its time"
-        advance_webhooks(redis_client, delay * (1 + deliveries.JITTER) + 1.5 - early)
+        advance(redis_client, delay * (1 + deliveries.JITTER) + 1.5 - early)
         work(redis_client)
         assert len(receiver.received()) == number + 1
     assert only_delivery().status == "succeeded"
@@ -79,10 +81,10 @@ def test_retry_after_postpones_the_next_attempt(client, tenant, receiver, redis_
     create_webhook(client, tenant, receiver.url())
     create_post(client, tenant)
     work(redis_client)
-    advance_webhooks(redis_client, 10)  # the schedule alone would have retried after 5 s
+    advance(redis_client, 10)  # the schedule alone would have retried after 5 s
     work(redis_client)
     assert len(receiver.received()) == 1
-    advance_webhooks(redis_client, 111)
+    advance(redis_client, 111)
     work(redis_client)
     assert [r.status for r in receiver.received()] == [503, 200]
 
@@ -102,9 +104,9 @@ def test_a_delivery_fails_after_the_eighth_attempt(client, tenant, redis_client)
         create_post(client, tenant)
         work(redis_client)
         for delay in deliveries.SCHEDULE[1:]:
-            advance_webhooks(redis_client, delay * 1.1 + 1)
+            advance(redis_client, delay * 1.1 + 1)
             work(redis_client)
-        advance_webhooks(redis_client, 48 * 3600)
+        advance(redis_client, 48 * 3600)
         work(redis_client)
         assert len(receiver.received()) == len(deliveries.SCHEDULE) == 8
     delivery = only_delivery()
@@ -148,10 +150,10 @@ def test_an_endpoint_failing_for_five_days_is_disabled_with_a_notice(client, ten
         create_post(client, tenant)
         work(redis_client)
         assert endpoint_row(hook).failing_since is not None
-        advance_webhooks(redis_client, 4 * 86400)
+        advance(redis_client, 4 * 86400)
         work(redis_client)  # retries keep failing: 4 days is not enough
         assert endpoint_row(hook).active is True
-        advance_webhooks(redis_client, 86400 + 60)
+        advance(redis_client, 86400 + 60)
         create_post(client, tenant)
         work(redis_client)
     row = endpoint_row(hook)
@@ -168,7 +170,7 @@ def test_a_success_resets_the_failing_clock(client, tenant, receiver, redis_clie
     create_post(client, tenant)
     work(redis_client)
     assert endpoint_row(hook).failing_since is not None
-    advance_webhooks(redis_client, 6)
+    advance(redis_client, 6)
     work(redis_client)
     assert endpoint_row(hook).failing_since is None
 
@@ -246,7 +248,7 @@ def test_a_receiver_down_then_up_gets_every_event_exactly_as_signed(client, tena
     work(redis_client)
     assert all(a.error and a.error.startswith("connection failed") for a in attempts())
     receiver.come_up()
-    advance_webhooks(redis_client, 6)
+    advance(redis_client, 6)
     work(redis_client)
     payloads = receiver.verified(hook["secret"])
     assert sorted(p["data"]["post"]["content"] for p in payloads) == ["one", "three", "two"]
@@ -289,7 +291,7 @@ def test_an_event_committed_but_never_dispatched_is_delivered_by_the_reconciler(
         events.record(tenant.workspace.id, "post.created", {"post": {"id": "post_1", "content": "orphan"}})
     # the process that made the change died before dispatching
     assert jobs.reconcile()["events_redispatched"] == 0  # too recent: its request may be dispatching it
-    advance_webhooks(redis_client, jobs.EVENT_DISPATCH_GRACE_SECONDS + 1)
+    advance(redis_client, jobs.EVENT_DISPATCH_GRACE_SECONDS + 1)
     assert jobs.reconcile()["events_redispatched"] == 1
     work(redis_client)
     (payload,) = receiver.verified(hook["secret"])
@@ -299,7 +301,7 @@ def test_an_event_committed_but_never_dispatched_is_delivered_by_the_reconciler(
         assert Event.select().where(Event.dispatched_at.is_null()).count() == 0
 
 
-def test_events_survive_a_killed_web_process(client, tenant, config, receiver, redis_client):
+def test_events_survive_a_killed_web_process(client, tenant, config, receiver, redis_client, clock):
     hook = create_webhook(client, tenant, receiver.url())
     script = textwrap.dedent(f"""
         import os
@@ -323,7 +325,8 @@ def test_events_survive_a_killed_web_process(client, tenant, config, receiver, r
     result = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), capture_output=True, timeout=60)
     assert result.returncode == 9, result.stderr.decode()[-2000:]
     assert work(redis_client) == 0 and receiver.received() == []
-    advance_webhooks(redis_client, jobs.EVENT_DISPATCH_GRACE_SECONDS + 1)
+    clock.set(system_now())  # the killed process stored its event by the system's clock
+    advance(redis_client, jobs.EVENT_DISPATCH_GRACE_SECONDS + 1)
     jobs.reconcile()
     work(redis_client)
     (payload,) = receiver.verified(hook["secret"])
@@ -343,8 +346,8 @@ def test_a_slow_endpoint_times_out_without_holding_up_the_others(client, tenant,
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The clock of the in-flight bookkeeping (epoch seconds), moved by hand: ``clock[0] += 3``."""
+def inflight_clock(monkeypatch):
+    """The clock of the in-flight bookkeeping (epoch seconds), moved by hand: ``inflight_clock[0] += 3``."""
     now = [time.time()]
     monkeypatch.setattr(webhook_jobs, "_now", lambda: now[0])
     return now
@@ -366,12 +369,13 @@ def limit(redis_client, hook) -> int:
 
 
 def deferred_by(redis_client) -> list[float]:
-    """Seconds from now until each scheduled webhook job is due (RQ keeps whole seconds)."""
+    """Seconds from now (the test's clock) until each scheduled webhook job is due (RQ keeps whole seconds)."""
     registry = ScheduledJobRegistry(queue=get_queue(redis_client, WEBHOOKS_QUEUE))
-    return sorted(score - time.time() for _, score in redis_client.zrange(registry.key, 0, -1, withscores=True))
+    now = installed_for_jobs().clock.timestamp()
+    return sorted(score - now for _, score in redis_client.zrange(registry.key, 0, -1, withscores=True))
 
 
-def test_a_busy_failing_endpoint_defers_instead_of_taking_more_workers(client, tenant, redis_client, clock):
+def test_a_busy_failing_endpoint_defers_instead_of_taking_more_workers(client, tenant, redis_client, inflight_clock):
     with Receiver(Reply(500)) as failing, Receiver() as healthy:
         bad = create_webhook(client, tenant, failing.url())
         create_webhook(client, tenant, healthy.url())
@@ -379,26 +383,26 @@ def test_a_busy_failing_endpoint_defers_instead_of_taking_more_workers(client, t
         work(redis_client)
         assert endpoint_row(bad).failing_since is not None
         assert limit(redis_client, bad) == webhook_jobs.FAILING_IN_FLIGHT  # answers promptly, but fails
-        busy(redis_client, bad, clock[0])  # a worker is on it right now
+        busy(redis_client, bad, inflight_clock[0])  # a worker is on it right now
         create_post(client, tenant)
-        advance_webhooks(redis_client, 6)
+        advance(redis_client, 6)
         work(redis_client)
         assert len(healthy.received()) == 2
         assert len(failing.received()) == 1  # both due attempts were deferred, not made
         assert all(0 <= delay <= webhook_jobs.DEFER_JITTER[1] + 1 for delay in deferred_by(redis_client))
         redis_client.delete(webhook_jobs._slot_key(endpoint_row(bad).id))
-        advance_webhooks(redis_client, 4)
+        advance(redis_client, 4)
         work(redis_client)
         assert len(failing.received()) == 3
 
 
-def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client, tenant, redis_client, clock):
+def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client, tenant, redis_client, inflight_clock):
     with Receiver() as receiver:
         hook = create_webhook(client, tenant, receiver.url())
         endpoint_id = endpoint_row(hook).id
         # Never answered yet (for all Herald knows it is dead): one attempt at a time.
         assert limit(redis_client, hook) == webhook_jobs.FAILING_IN_FLIGHT
-        busy(redis_client, hook, clock[0] - 0.5)  # its first attempt has been in flight for 0.5 s
+        busy(redis_client, hook, inflight_clock[0] - 0.5)  # its first attempt has been in flight for 0.5 s
         create_post(client, tenant)
         work(redis_client)
         assert receiver.received() == []  # deferred a moment, no second worker
@@ -410,8 +414,8 @@ def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client
         assert 0 < redis_client.ttl(webhook_jobs._answer_key(endpoint_id)) <= webhook_jobs.ANSWER_TTL
         assert limit(redis_client, hook) == webhook_jobs.HEALTHY_IN_FLIGHT
         for number in range(webhook_jobs.HEALTHY_IN_FLIGHT - 1):
-            busy(redis_client, hook, clock[0] - 0.5, member=f"busy:{number}")
-        advance_webhooks(redis_client, 4)
+            busy(redis_client, hook, inflight_clock[0] - 0.5, member=f"busy:{number}")
+        advance(redis_client, 4)
         work(redis_client)
         assert len(receiver.received()) == 1  # the fourth slot
         assert set(in_flight(redis_client, hook)) == {"busy:0", "busy:1", "busy:2"}  # its own was released
@@ -423,7 +427,7 @@ def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client
         # Its next attempt will most likely time out too: whoever waits on it waits for that, even
         # while the attempt is young (instead of re-running every few seconds meanwhile).
         redis_client.delete(webhook_jobs._slot_key(endpoint_id))
-        busy(redis_client, hook, clock[0] - 0.5)
+        busy(redis_client, hook, inflight_clock[0] - 0.5)
         create_post(client, tenant)
         work(redis_client)
         assert len(receiver.received()) == 1
@@ -432,16 +436,17 @@ def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client
         assert earliest - 1 <= delay <= earliest + webhook_jobs.TIMEOUT_SECONDS + 1
 
 
-def test_an_attempt_stuck_past_stuck_after_limits_its_endpoint_to_one_worker(client, tenant, redis_client, clock):
+def test_an_attempt_stuck_past_stuck_after_limits_its_endpoint_to_one_worker(client, tenant, redis_client,
+                                                                            inflight_clock):
     with Receiver() as hanging, Receiver() as healthy:
         dead = create_webhook(client, tenant, hanging.url())
         good = create_webhook(client, tenant, healthy.url())
         create_post(client, tenant)
         work(redis_client)  # both answer promptly: both may take HEALTHY_IN_FLIGHT workers
         assert limit(redis_client, dead) == limit(redis_client, good) == webhook_jobs.HEALTHY_IN_FLIGHT
-        busy(redis_client, dead, clock[0])  # then a worker's attempt to it hangs
+        busy(redis_client, dead, inflight_clock[0])  # then a worker's attempt to it hangs
         assert limit(redis_client, dead) == webhook_jobs.HEALTHY_IN_FLIGHT  # not for long enough yet
-        clock[0] += webhook_jobs.STUCK_AFTER + 1
+        inflight_clock[0] += webhook_jobs.STUCK_AFTER + 1
         assert limit(redis_client, dead) == webhook_jobs.FAILING_IN_FLIGHT  # before its timeout completes
         assert limit(redis_client, good) == webhook_jobs.HEALTHY_IN_FLIGHT
         create_post(client, tenant)
@@ -452,8 +457,8 @@ def test_an_attempt_stuck_past_stuck_after_limits_its_endpoint_to_one_worker(cli
         stuck = webhook_jobs.STUCK_AFTER + 1
         (delay,) = deferred_by(redis_client)
         assert stuck + webhook_jobs.DEFER_JITTER[0] - 1 <= delay <= stuck + webhook_jobs.DEFER_JITTER[1] + 1
-        clock[0] += 6  # still hanging, 9 s in: the next look is when its 15 s timeout ends it
-        advance_webhooks(redis_client, stuck + webhook_jobs.DEFER_JITTER[1] + 1)
+        inflight_clock[0] += 6  # still hanging, 9 s in: the next look is when its 15 s timeout ends it
+        advance(redis_client, stuck + webhook_jobs.DEFER_JITTER[1] + 1)
         work(redis_client)
         assert len(hanging.received()) == 1
         (delay,) = deferred_by(redis_client)
@@ -461,16 +466,16 @@ def test_an_attempt_stuck_past_stuck_after_limits_its_endpoint_to_one_worker(cli
         assert remaining + webhook_jobs.DEFER_JITTER[0] - 1 <= delay <= remaining + webhook_jobs.DEFER_JITTER[1] + 1
         webhook_jobs._release_slot(redis_client, endpoint_row(dead).id, "busy:0",  # the timeout ends it
                                    deliveries.AttemptResult(None, 15000, error="timed out after 15 s"))
-        advance_webhooks(redis_client, remaining + webhook_jobs.DEFER_JITTER[1] + 1)
+        advance(redis_client, remaining + webhook_jobs.DEFER_JITTER[1] + 1)
         work(redis_client)
         assert len(hanging.received()) == 2
 
 
 def test_deliveries_waiting_on_a_first_attempt_that_hangs_wait_for_its_timeout(client, tenant, redis_client,
-                                                                                  clock):
+                                                                                  inflight_clock):
     with Receiver() as receiver:
         hook = create_webhook(client, tenant, receiver.url())  # a new endpoint: nothing known about it
-        busy(redis_client, hook, clock[0] - webhook_jobs.STUCK_AFTER - 1)  # its first attempt hangs
+        busy(redis_client, hook, inflight_clock[0] - webhook_jobs.STUCK_AFTER - 1)  # its first attempt hangs
         for caption in ("one", "two"):
             create_post(client, tenant, caption)
         # Their jobs are scheduled when the events fan out: no worker runs a job only to find the slot taken.
@@ -489,15 +494,15 @@ def test_deliveries_waiting_on_a_first_attempt_that_hangs_wait_for_its_timeout(c
         # ... so that the more wait, the wider their wake-ups are spread.
         with db.connection_context():
             delivery = WebhookDelivery.select().order_by(WebhookDelivery.id).first()
-        redis_client.zadd(waiting_key, {str(1000 + n): clock[0] + 100 for n in range(40)})
+        redis_client.zadd(waiting_key, {str(1000 + n): inflight_clock[0] + 100 for n in range(40)})
         assert webhook_jobs._slot(redis_client, endpoint_row(hook), delivery.id, delivery.step,
                                   take=False).waiting == 41  # not counting itself
         # ... and one that gets its slot no longer waits; one whose wake time is long past no longer counts.
         redis_client.delete(webhook_jobs._slot_key(endpoint_row(hook).id))
         assert webhook_jobs._take_slot(redis_client, endpoint_row(hook), delivery.id, delivery.step) is None
         assert webhook_jobs._slot(redis_client, endpoint_row(hook), 0, 0, take=False).waiting == 41
-        redis_client.zadd(waiting_key, {"2000": clock[0] + 200})
-        clock[0] += 100 + webhook_jobs.WAIT_GRACE + 1
+        redis_client.zadd(waiting_key, {"2000": inflight_clock[0] + 200})
+        inflight_clock[0] += 100 + webhook_jobs.WAIT_GRACE + 1
         assert webhook_jobs._slot(redis_client, endpoint_row(hook), 0, 0, take=False).waiting == 1
         assert redis_client.zrange(waiting_key, 0, -1) == [b"2000"]
 
@@ -521,26 +526,26 @@ def test_how_long_a_delivery_waits_for_a_busy_endpoint():
 
 
 def test_a_crashed_workers_in_flight_entry_does_not_throttle_its_endpoint_for_ever(client, tenant, redis_client,
-                                                                                     clock):
+                                                                                     inflight_clock):
     with Receiver() as receiver:
         hook = create_webhook(client, tenant, receiver.url())
         create_post(client, tenant)
         work(redis_client)
         key = webhook_jobs._slot_key(endpoint_row(hook).id)
-        busy(redis_client, hook, clock[0], member="crashed:0")  # its work-horse was killed mid-attempt
-        clock[0] += 10
+        busy(redis_client, hook, inflight_clock[0], member="crashed:0")  # its work-horse was killed mid-attempt
+        inflight_clock[0] += 10
         assert limit(redis_client, hook) == webhook_jobs.FAILING_IN_FLIGHT  # looks stuck: one at a time ...
         create_post(client, tenant)
         work(redis_client)
         assert len(receiver.received()) == 1  # ... and its one slot is taken
-        clock[0] += webhook_jobs.STALE_AFTER  # older than any live attempt can be
+        inflight_clock[0] += webhook_jobs.STALE_AFTER  # older than any live attempt can be
         assert limit(redis_client, hook) == webhook_jobs.HEALTHY_IN_FLIGHT
         assert in_flight(redis_client, hook) == {}  # pruned
-        advance_webhooks(redis_client, 30)
+        advance(redis_client, 30)
         work(redis_client)
         assert len(receiver.received()) == 2
         # Whatever is left behind expires with the endpoint's quiet: the set has a TTL.
-        busy(redis_client, hook, clock[0], member="crashed:1")
+        busy(redis_client, hook, inflight_clock[0], member="crashed:1")
         assert webhook_jobs._take_slot(redis_client, endpoint_row(hook), 7, 1) is None
         assert 0 < redis_client.ttl(key) <= webhook_jobs.STALE_AFTER
         # RQ re-running a job whose work-horse crashed replaces that run's entry instead of waiting for it.

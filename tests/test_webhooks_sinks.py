@@ -9,8 +9,8 @@ import pytest
 from flask import Blueprint
 from webhooks_drive import create_post, create_webhook, work
 
+from conftest import start_app
 from herald import hookimpl, netguard
-from herald.app import create_app
 from herald.migrate import pending, upgrade
 from herald.models import db, open_database, set_plugin_enabled
 from herald.plugins import PluginError, PluginRegistry, get_plugin_manager, new_plugin_manager
@@ -25,7 +25,7 @@ class MemorySink:
     def __init__(self):
         self.events = []
 
-    def deliver(self, event):
+    def deliver(self, event, runtime):
         self.events.append((event.workspace_id, event.type, event.id))
 
 
@@ -48,8 +48,8 @@ def memory_plugin():
 
 
 @pytest.fixture
-def app(config, memory_plugin):
-    application = create_app(dataclasses.replace(config, webhook_allow_private=True))
+def app(clock, config, memory_plugin):
+    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
     yield application
     db.obj.close_all()
 
@@ -104,7 +104,7 @@ def test_a_plugin_registering_something_else_than_a_blueprint_stops_start_up():
         PluginRegistry(pm).blueprints()
 
 
-def test_plugin_blueprints_are_served(config):
+def test_plugin_blueprints_are_served(clock, config):
     bp = Blueprint("pinger", __name__, url_prefix="/v1/pinger")
     bp.add_url_rule("/ping", "ping", lambda: {"pong": True})
 
@@ -115,17 +115,17 @@ def test_plugin_blueprints_are_served(config):
 
     pm = new_plugin_manager()
     pm.register(Pinger(), name="pinger")
-    application = create_app(config, pm=pm)
+    application = start_app(clock, config, pm=pm)
     assert application.test_client().get("/v1/pinger/ping").get_json() == {"pong": True}
     db.obj.close_all()
 
 
-def test_a_name_resolving_to_a_private_address_at_delivery_time_is_refused(config, tenant, redis_client,
+def test_a_name_resolving_to_a_private_address_at_delivery_time_is_refused(clock, config, tenant, redis_client,
                                                                             monkeypatch):
     """DNS rebinding across registration and delivery: the URL was public when registered."""
     answers = iter([["93.184.216.34"], ["10.0.0.7"]])
     monkeypatch.setattr(netguard, "system_resolver", lambda host, port: next(answers))
-    strict = create_app(config).test_client()  # private addresses not allowed
+    strict = start_app(clock, config).test_client()  # private addresses not allowed
     create_webhook(strict, tenant, "https://hooks.example.com/in")
     create_post(strict, tenant)
     work(redis_client)

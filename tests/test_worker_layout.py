@@ -22,9 +22,9 @@ from rq import Worker
 from serve_drive import START_TIMEOUT, output
 from webhooks_drive import QuickWorker, create_post, create_webhook
 
+from conftest import start_app
 from fakes.receiver import Reply
 from herald import queue
-from herald.app import create_app
 from herald.models import Account, Post, PublishTask, db, utcnow
 from herald.queue import PUBLISH_QUEUE, RUN_WORKERS, WEBHOOKS_QUEUE, get_queue, make_worker
 from herald_webhooks.models import WebhookDelivery
@@ -34,8 +34,8 @@ DELIVERED_WITHIN = 2.0  # seconds from the event to the delivery's arrival
 
 
 @pytest.fixture
-def app(config, plugin):
-    application = create_app(dataclasses.replace(config, webhook_allow_private=True))
+def app(clock, config, plugin):
+    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
     yield application
     db.obj.close_all()
 
@@ -71,7 +71,7 @@ def queue_backlog(redis_client, tenant, account_id: str, count: int) -> None:
                                  for post in posts]).execute()
         tasks = [row.id for row in PublishTask.select(PublishTask.id).where(PublishTask.post.in_(posts))]
     for task in tasks:
-        assert queue.enqueue_task(redis_client, task, 0, None, job_timeout=60)
+        assert queue.enqueue_task(redis_client, task, 0, None, job_timeout=60, now=utcnow())
 
 
 def test_herald_run_gives_each_queue_a_worker_of_its_own(herald_env, start_herald, redis_client):

@@ -1,13 +1,9 @@
-"""Driving webhook deliveries in tests: a clock moved through the database and RQ's schedule."""
+"""Driving webhook deliveries in tests: in-process workers, and the API calls the tests repeat."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from drive import CountingWorker, advance
-from herald.models import Event, db
+from drive import CountingWorker
 from herald.queue import QUEUE_NAMES, make_worker
-from herald_webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 class QuickWorker(CountingWorker):
@@ -26,20 +22,6 @@ def work(redis_client, max_jobs: int = 1000) -> int:
     worker = make_worker(redis_client, QUEUE_NAMES, worker_class=QuickWorker)
     worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False, logging_level="WARNING")
     return worker.performed
-
-
-def advance_webhooks(redis_client, seconds: float) -> None:
-    """Move the clock ``seconds`` forward for deliveries, endpoints, events and scheduled jobs."""
-    delta = dt.timedelta(seconds=seconds)
-    with db.connection_context():
-        for model, fields in ((WebhookDelivery, ("next_attempt_at",)),
-                              (WebhookEndpoint, ("failing_since", "previous_secret_expires_at")),
-                              (Event, ("created_at",))):
-            for row in list(model.select()):  # read first: a write under an open read cannot wait for the lock
-                changes = {getattr(model, f): getattr(row, f) - delta for f in fields if getattr(row, f) is not None}
-                if changes:
-                    model.update(changes).where(model.id == row.id).execute()
-    advance(redis_client, seconds)
 
 
 def create_webhook(client, tenant, url: str, events=("post.created",), **extra) -> dict:

@@ -9,6 +9,7 @@ from . import crypto, events, ids
 from .errors import Conflict, HeraldError, NotFound, ValidationError, warning
 from .models import Account, isoformat, utcnow, write_transaction
 from .platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
+from .runtime import Runtime
 
 log = logging.getLogger("herald.accounts")
 
@@ -39,27 +40,27 @@ def get_account(workspace_id: int, value, field: str = "account_id") -> Account:
     return account
 
 
-def connect(state, workspace_id: int, platform_name: str, token: str) -> tuple[Account, bool]:
+def connect(runtime: Runtime, workspace_id: int, platform_name: str, token: str) -> tuple[Account, bool]:
     """Check ``token`` with the platform and store the account (token encrypted); returns ``(account, created)``.
 
     Connecting an account that is already connected refreshes its token and marks it active.
     """
-    registered = state.registry.platforms.get(platform_name)
+    registered = runtime.registry.platforms.get(platform_name)
     if registered is None:
-        available = ", ".join(sorted(state.registry.platforms)) or "none installed"
+        available = ", ".join(sorted(runtime.registry.platforms)) or "none installed"
         raise ValidationError(f"Unknown platform {platform_name!r}. Available: {available}.", field="platform")
     platform = registered.obj
     if not hasattr(platform, "connect"):
         raise ValidationError(f"The {platform_name} plugin cannot connect accounts with a token.", field="platform")
     try:
-        found = platform.connect(token, config=state.config)
+        found = platform.connect(token, config=runtime.config)
     except PlatformRejected as exc:
         raise ValidationError(exc.message, field=exc.field or "access_token") from None
     except PlatformUnavailable as exc:
         # Connecting happens now, not in a job: nothing will try again unless the client does.
         raise platform_unavailable(platform_name, exc, "so the account was not connected") from None
-    now = utcnow()
-    encrypted = crypto.encrypt(state.config.resolved_secret_key(), found.token)
+    now = runtime.clock.now()
+    encrypted = crypto.encrypt(runtime.config.resolved_secret_key(), found.token)
     with write_transaction():
         account = Account.get_or_none((Account.workspace == workspace_id) & (Account.platform == platform_name)
                                       & (Account.external_id == found.external_id))
@@ -86,15 +87,15 @@ def _naive(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-def token_of(state, account: Account) -> str | None:
+def token_of(runtime: Runtime, account: Account) -> str | None:
     """The decrypted access token, or None when it cannot be read (the secret key changed)."""
     try:
-        return crypto.decrypt(state.config.resolved_secret_key(), account.token_encrypted)
+        return crypto.decrypt(runtime.config.resolved_secret_key(), account.token_encrypted)
     except crypto.InvalidToken:
         return None
 
 
-def account_ref(state, account: Account, token: str) -> AccountRef:
+def account_ref(runtime: Runtime, account: Account, token: str) -> AccountRef:
     """What a platform is handed for ``account``."""
     return AccountRef(id=f"{ACCOUNT_PREFIX}{account.id}", platform=account.platform, external_id=account.external_id,
                       username=account.username, token=token, settings=dict(account.settings or {}),
@@ -106,16 +107,16 @@ def token_expired(account: Account, now: dt.datetime | None = None) -> bool:
     return account.token_expires_at is not None and account.token_expires_at <= (now or utcnow())
 
 
-def usable(state, account: Account) -> tuple[str | None, str | None]:
+def usable(runtime: Runtime, account: Account) -> tuple[str | None, str | None]:
     """``(token, None)`` when the account can publish now, else ``(None, reason)`` (and the account is marked)."""
     if account.status != "active":
         return None, _unusable_reason(account)
     if token_expired(account):
-        mark(state, account, "expired", f"The access token expired on {isoformat(account.token_expires_at)}.")
+        mark(runtime, account, "expired", f"The access token expired on {isoformat(account.token_expires_at)}.")
         return None, _unusable_reason(account)
-    token = token_of(state, account)
+    token = token_of(runtime, account)
     if token is None:
-        mark(state, account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
+        mark(runtime, account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
         return None, _unusable_reason(account)
     return token, None
 
@@ -127,12 +128,12 @@ def _unusable_reason(account: Account) -> str:
             "then publish again.")
 
 
-def mark(state, account: Account, status: str, reason: str) -> None:
+def mark(runtime: Runtime, account: Account, status: str, reason: str) -> None:
     """Set the account's status (``active``, ``expired``, ``invalid``) with the reason.
 
     An active account that becomes unusable records ``account.needs_reconnect``.
     """
-    now = utcnow()
+    now = runtime.clock.now()
     with events.collecting() as recorded, write_transaction():
         previous = Account.select(Account.status).where(Account.id == account.id).scalar()
         if previous == "disconnected":  # disconnected meanwhile: that stands
@@ -141,7 +142,7 @@ def mark(state, account: Account, status: str, reason: str) -> None:
          .where(Account.id == account.id).execute())
         account.status, account.status_reason, account.checked_at = status, reason, now
         _record_status_change(account, previous)
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
 
 
 def _record_status_change(account: Account, previous: str | None) -> None:
@@ -150,39 +151,39 @@ def _record_status_change(account: Account, previous: str | None) -> None:
         events.record(account.workspace_id, "account.needs_reconnect", {"account": serialize_account(account)})
 
 
-def platform_of(state, account: Account):
+def platform_of(runtime: Runtime, account: Account):
     """The platform object ``account`` belongs to; None when its plugin is no longer installed."""
-    registered = state.registry.platforms.get(account.platform)
+    registered = runtime.registry.platforms.get(account.platform)
     return registered.obj if registered is not None else None
 
 
-def renews_tokens(state, account: Account) -> bool:
+def renews_tokens(runtime: Runtime, account: Account) -> bool:
     """Whether ``account``'s platform asks for new tokens before they run out (``refresh_token``)."""
-    return hasattr(platform_of(state, account), "refresh_token")
+    return hasattr(platform_of(runtime, account), "refresh_token")
 
 
-def what_to_do_before_expiry(state, account: Account, reconnect: str) -> str:
+def what_to_do_before_expiry(runtime: Runtime, account: Account, reconnect: str) -> str:
     """The advice closing a token-expiry warning: ``reconnect``, after saying that Herald renews
     the token first where the platform can."""
-    if renews_tokens(state, account):
+    if renews_tokens(runtime, account):
         return (f"Herald asks {account.platform} for a new token {REFRESH_WITHIN_DAYS} days before it expires "
                 f"(herald cron's token check); if that fails, {reconnect}")
     return reconnect[0].upper() + reconnect[1:]
 
 
-def expiry_warnings(state, account: Account, now: dt.datetime | None = None) -> list[dict]:
+def expiry_warnings(runtime: Runtime, account: Account, now: dt.datetime | None = None) -> list[dict]:
     """A ``token_expires_soon`` warning when ``account``'s token expires within :data:`TOKEN_WARNING_DAYS`.
 
     For the answer to connecting: the health check announces a token entering that window only
     once it has seen the token outside it, so a token connected inside it is flagged here.
     """
-    now = now or utcnow()
+    now = now or runtime.clock.now()
     expires = account.token_expires_at
     if expires is None or expires - now > dt.timedelta(days=TOKEN_WARNING_DAYS):
         return []
     days = max(0, (expires - now).days)
     within = f"in {days} day{'s' * (days != 1)}" if days else "within a day"
-    advice = what_to_do_before_expiry(state, account, "connect the account again with a fresh long-lived token "
+    advice = what_to_do_before_expiry(runtime, account, "connect the account again with a fresh long-lived token "
                                                       "before then, or its posts will fail.")
     return [warning("token_expires_soon", f"This access token expires at {isoformat(expires)}, {within}. {advice}",
                     "access_token")]
@@ -206,26 +207,26 @@ def _entered_warning_window(account: Account, before: Account, now: dt.datetime)
     return not already
 
 
-def check_health(state, account: Account) -> TokenHealth | None:
+def check_health(runtime: Runtime, account: Account) -> TokenHealth | None:
     """Ask the platform whether the account's token still works and record the answer.
 
     Returns None when the platform could not be asked (nothing is changed then).
     """
-    platform = platform_of(state, account)
+    platform = platform_of(runtime, account)
     if not hasattr(platform, "token_health"):
         return None
-    token = token_of(state, account)
+    token = token_of(runtime, account)
     if token is None:
-        mark(state, account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
+        mark(runtime, account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
         return TokenHealth("invalid", reason=account.status_reason)
-    token = refresh_if_due(state, account, platform, token)
+    token = refresh_if_due(runtime, account, platform, token)
     try:
-        health = platform.token_health(account_ref(state, account, token), config=state.config)
+        health = platform.token_health(account_ref(runtime, account, token), config=runtime.config)
     except PlatformUnavailable as exc:
         log.info("token health of account %s not checked: %s", account.id, exc.message)
         return None
     with events.collecting() as recorded, write_transaction():
-        now = utcnow()
+        now = runtime.clock.now()
         stored = Account.get_by_id(account.id)  # re-read inside the write lock: the status it had
         if stored.status == "disconnected":  # disconnected while the platform was asked: that stands
             return health
@@ -241,11 +242,11 @@ def check_health(state, account: Account) -> TokenHealth | None:
             events.record(stored.workspace_id, "account.token_expiring",
                           {"account": serialize_account(stored),
                            "days_left": (stored.token_expires_at - now).days})
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     return health
 
 
-def refresh_if_due(state, account: Account, platform, token: str) -> str:
+def refresh_if_due(runtime: Runtime, account: Account, platform, token: str) -> str:
     """The account's token, replaced first by a refreshed one when it runs out within
     :data:`REFRESH_WITHIN_DAYS` and the platform can refresh it (``refresh_token``).
 
@@ -253,20 +254,20 @@ def refresh_if_due(state, account: Account, platform, token: str) -> str:
     follows says whether it still works, and the next check tries again.
     """
     refresh = getattr(platform, "refresh_token", None)
-    now = utcnow()
+    now = runtime.clock.now()
     expires = account.token_expires_at
     if (refresh is None or account.status != "active" or expires is None or expires <= now
             or expires - now > dt.timedelta(days=REFRESH_WITHIN_DAYS)):
         return token
     try:
-        fresh = refresh(account_ref(state, account, token), config=state.config)
+        fresh = refresh(account_ref(runtime, account, token), config=runtime.config)
     except (PlatformRejected, PlatformUnavailable) as exc:
         log.warning("the token of account %s (expiring %s) was not refreshed: %s", account.id, isoformat(expires),
                     exc.message)
         return token
     if fresh is None:
         return token
-    encrypted = crypto.encrypt(state.config.resolved_secret_key(), fresh.token)
+    encrypted = crypto.encrypt(runtime.config.resolved_secret_key(), fresh.token)
     with write_transaction():
         changed = (Account.update(token_encrypted=encrypted, token_expires_at=_naive(fresh.expires_at), updated_at=now)
                    .where((Account.id == account.id) & (Account.token_encrypted == account.token_encrypted)
@@ -280,21 +281,21 @@ def refresh_if_due(state, account: Account, platform, token: str) -> str:
     return fresh.token
 
 
-def publishing_quota(state, account: Account) -> dict | None:
+def publishing_quota(runtime: Runtime, account: Account) -> dict | None:
     """How much of its platform's posting quota ``account`` has used, asked of the platform now
     (``publishing_quota``); None when the platform has no such quota.
 
     409 ``conflict`` when the account cannot be used (reconnect it) or the platform refuses its
     token; 503 ``platform_unavailable`` when the platform cannot answer now.
     """
-    ask = getattr(platform_of(state, account), "publishing_quota", None)
+    ask = getattr(platform_of(runtime, account), "publishing_quota", None)
     if ask is None:
         return None
-    token, reason = usable(state, account)
+    token, reason = usable(runtime, account)
     if token is None:
         raise Conflict(reason)
     try:
-        quota = ask(account_ref(state, account, token), config=state.config)
+        quota = ask(account_ref(runtime, account, token), config=runtime.config)
     except PlatformRejected as exc:
         raise Conflict(f"{account.platform} refused to say: {exc.message}") from None
     except PlatformUnavailable as exc:

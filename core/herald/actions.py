@@ -16,6 +16,8 @@ from .auth import Principal
 from .errors import ValidationError
 from .models import write_transaction
 from .plugins import check_enabled
+from .runtime import Runtime
+from .schemas import schema_name
 
 # The action endpoint's events are marked dispatched in batches, at the latest this long after
 # (see herald.event_dispatch_marks): one write transaction per request instead of two.
@@ -28,7 +30,7 @@ class ActionContext:
 
     workspace_id: int
     principal: Principal
-    state: Any  # herald.app.HeraldState
+    runtime: Runtime
 
     @property
     def actor(self) -> str:
@@ -37,7 +39,7 @@ class ActionContext:
 
     def check_platforms(self, platforms: list[str], field: str = "platforms") -> None:
         """400 for a platform no plugin provides; 403 when its plugin is disabled for the workspace."""
-        registry = self.state.registry
+        registry = self.runtime.registry
         for index, name in enumerate(platforms):
             registered = registry.platforms.get(name)
             if registered is None:
@@ -47,43 +49,27 @@ class ActionContext:
             check_enabled(registry, self.workspace_id, registered.plugin, f"The {name} platform")
 
 
-def schema_name(action) -> str:
-    """The name the action's schema is stored under in the schema store."""
-    return action.schema if isinstance(action.schema, str) else f"action:{action.name}"
-
-
-def add_action_schemas(registry, schemas) -> None:
-    """Compile the inline schemas of plugin actions; check that named ones exist."""
-    for registered in registry.actions.values():
-        action = registered.obj
-        if isinstance(action.schema, dict):
-            schemas.add(schema_name(action), action.schema)
-        elif action.schema not in schemas.schemas:
-            raise RuntimeError(f"action {action.name!r} of plugin {registered.plugin!r} names a schema "
-                               f"{action.schema!r} that is not in schemas/")
-
-
-def dispatch(state, principal: Principal, payload: dict) -> tuple[Any, int]:
+def dispatch(runtime: Runtime, principal: Principal, payload: dict) -> tuple[Any, int]:
     """Run the action ``payload["action"]`` for ``principal``; returns ``(body, status)``."""
     name = payload.get("action")
-    registered = state.registry.actions.get(name) if isinstance(name, str) else None
+    registered = runtime.registry.actions.get(name) if isinstance(name, str) else None
     if registered is None:
         # Only an unusable request pays for this check: the action's own schema covers the rest.
-        state.schemas.validate("action_request", payload)
-        available = ", ".join(sorted(state.registry.actions))
+        runtime.schemas.validate("action_request", payload)
+        available = ", ".join(sorted(runtime.registry.actions))
         raise ValidationError(f"Unknown action {name!r}. Available actions: {available}.", field="action")
     action = registered.obj
     principal.require(action.scope)
-    check_enabled(state.registry, principal.workspace_id, registered.plugin, f"The {name} action")
-    state.schemas.validate(schema_name(action), payload)
-    context = ActionContext(principal.workspace_id, principal, state)
+    check_enabled(runtime.registry, principal.workspace_id, registered.plugin, f"The {name} action")
+    runtime.schemas.validate(schema_name(action), payload)
+    context = ActionContext(principal.workspace_id, principal, runtime)
     with events.collecting() as recorded:
         if action.transaction:
             with write_transaction():
                 result = action.handler(context, payload)
         else:
             result = action.handler(context, payload)
-    events.dispatch(state.pm, recorded, mark_within=MARK_WITHIN_SECONDS)
+    events.dispatch(runtime.pm, recorded, mark_within=MARK_WITHIN_SECONDS)
     if isinstance(result, tuple):
         return result
     return result, 200

@@ -4,8 +4,8 @@
 
     from herald import ai
 
-    result = ai.generate(workspace_id, feature="populate_hooks", prompt=prompt, system=system,
-                         schema=HOOKS_SCHEMA, config=config, client_id=client.id)
+    result = ai.generate(runtime, workspace_id, feature="populate_hooks", prompt=prompt, system=system,
+                         schema=HOOKS_SCHEMA, client_id=client.id)
     result.data["hooks"]          # parsed and checked against HOOKS_SCHEMA
 
 It picks the workspace's AI provider (registered through ``register_ai_providers``), answers
@@ -25,6 +25,7 @@ from .config import Config
 from .errors import FeatureDisabled, HeraldError
 from .outcomes import Generation
 from .plugins import PluginRegistry, Registered, check_enabled
+from .runtime import Runtime
 
 __all__ = ["DEFAULT_PROVIDER", "Generation", "check_ready", "generate", "provider_for"]
 
@@ -33,17 +34,7 @@ log = logging.getLogger("herald.ai")
 DEFAULT_PROVIDER = "gemini"
 
 
-def _registry() -> PluginRegistry:
-    from flask import current_app, has_app_context
-
-    if has_app_context() and "herald" in current_app.extensions:
-        return current_app.extensions["herald"].registry
-    from .jobs import runtime
-
-    return runtime().registry
-
-
-def provider_for(workspace_id: int, registry: PluginRegistry | None = None) -> Registered:
+def provider_for(workspace_id: int, registry: PluginRegistry) -> Registered:
     """The workspace's AI provider: Gemini when loaded, else the first one loaded (by name).
 
     403 ``feature_disabled`` when no provider plugin is loaded (the message says whether to install
@@ -51,7 +42,6 @@ def provider_for(workspace_id: int, registry: PluginRegistry | None = None) -> R
     the workspace (the message says how to enable it). A disabled provider is never replaced by
     another one: the workspace's stored key would go to a provider it was not meant for.
     """
-    registry = registry or _registry()
     providers = registry.ai_providers
     if not providers:
         raise FeatureDisabled(no_provider_message(registry))
@@ -75,7 +65,7 @@ def no_provider_message(registry: PluginRegistry) -> str:
                       "API key with PUT /api/settings {\"gemini_api_key\": \"…\"}.")
 
 
-def check_ready(workspace_id: int, config: Config, registry: PluginRegistry | None = None) -> None:
+def check_ready(workspace_id: int, config: Config, registry: PluginRegistry) -> None:
     """Raise what :func:`generate` would raise before calling the provider (no provider, no key, plan limit).
 
     Endpoints that start AI work in the background call it so the client learns at once; the job
@@ -86,8 +76,8 @@ def check_ready(workspace_id: int, config: Config, registry: PluginRegistry | No
     ai_usage.check_limit(workspace_id)
 
 
-def generate(workspace_id: int, *, feature: str, prompt: str, system: str | None = None, schema: dict | None = None,
-             config: Config, client_id: int | None = None, registry: PluginRegistry | None = None) -> Generation:
+def generate(runtime: Runtime, workspace_id: int, *, feature: str, prompt: str, system: str | None = None,
+             schema: dict | None = None, client_id: int | None = None) -> Generation:
     """Generate with the workspace's AI provider, counting and recording the call.
 
     ``feature`` names the caller in the usage report (``populate_hooks``). With ``schema`` (a JSON
@@ -95,9 +85,9 @@ def generate(workspace_id: int, *, feature: str, prompt: str, system: str | None
     ``plan_limit``, ``feature_disabled`` or the provider's error (``ai_blocked``, ``ai_truncated``, …).
     Must not be called inside a database transaction: the provider call can take a while.
     """
-    registered = provider_for(workspace_id, registry)
+    registered = provider_for(workspace_id, runtime.registry)
     provider = registered.obj
-    settings = ai_settings.provider_settings(workspace_id, config, provider.name)
+    settings = ai_settings.provider_settings(workspace_id, runtime.config, provider.name)
     model = settings.model or getattr(provider, "default_model", "") or ""
     reservation = ai_usage.reserve(workspace_id, feature=feature, provider=provider.name, model=model,
                                    client_id=client_id, job_id=background.current_job_id())

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from . import ai, webpage_reader
 from .errors import NotFound
-from .models import CompetitorAnalysis, isoformat, utcnow
+from .models import CompetitorAnalysis, isoformat
 from .posts import get_client
+from .runtime import Runtime
 
 FEATURE = "analyze_competitor"
 
@@ -58,17 +59,15 @@ def get_analysis(workspace_id: int, analysis_id: int) -> CompetitorAnalysis:
     return row
 
 
-def analyze(*, workspace_id: int, job_id: str, url: str, client_id: int | None = None) -> dict:
+def analyze(runtime: Runtime, *, workspace_id: int, job_id: str, url: str, client_id: int | None = None) -> dict:
     """Fetch, analyse and store (a background job's function); returns the job's result."""
-    from .jobs import runtime
-
-    config = runtime().config
+    config = runtime.config
     client = get_client(workspace_id, client_id) if client_id is not None else None
     page = webpage_reader.fetch(url, allow_private=config.fetch_allow_private)
-    generation = ai.generate(workspace_id, feature=FEATURE, prompt=build_prompt(page, client), system=SYSTEM,
-                             schema=SCHEMA, config=config, client_id=client_id)
+    generation = ai.generate(runtime, workspace_id, feature=FEATURE, prompt=build_prompt(page, client), system=SYSTEM,
+                             schema=SCHEMA, client_id=client_id)
     analysis = {name: generation.data[name] for name in SCHEMA["properties"]}
     analysis["final_url"] = page.url
     row = CompetitorAnalysis.create(workspace=workspace_id, client=client_id, url=url, title=page.title,
-                                    analysis=analysis, job=job_id, created_at=utcnow())
+                                    analysis=analysis, job=job_id, created_at=runtime.clock.now())
     return {"analysis": serialize(row)}

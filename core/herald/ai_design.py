@@ -7,8 +7,9 @@ from __future__ import annotations
 from . import ai, palette
 from .errors import NotFound, ValidationError
 from .models import DesignTemplate as Template
-from .models import Media, isoformat, utcnow
+from .models import Media, isoformat
 from .posts import get_client
+from .runtime import Runtime
 
 FEATURE = "generate_template"
 ROLES = ("primary", "secondary", "accent", "background", "text")
@@ -76,19 +77,18 @@ def get_template(workspace_id: int, template_id: int) -> Template:
     return row
 
 
-def generate_template(*, workspace_id: int, job_id: str, media_id: int, client_id: int | None = None) -> dict:
+def generate_template(runtime: Runtime, *, workspace_id: int, job_id: str, media_id: int,
+                      client_id: int | None = None) -> dict:
     """Measure the logo, ask the AI for typography and layout, store the template (a job's function)."""
-    from .jobs import runtime
-
-    config = runtime().config
+    config = runtime.config
     row = logo(workspace_id, media_id)
     client = get_client(workspace_id, client_id) if client_id is not None else None
     colors = palette.dominant_colors(config.media_dir / row.path)
     roles = palette.palette_roles(colors)
-    generation = ai.generate(workspace_id, feature=FEATURE, prompt=build_prompt(roles, client), system=SYSTEM,
-                             schema=SCHEMA, config=config, client_id=client_id)
+    generation = ai.generate(runtime, workspace_id, feature=FEATURE, prompt=build_prompt(roles, client), system=SYSTEM,
+                             schema=SCHEMA, client_id=client_id)
     template = {name: generation.data[name] for name in ("name", "typography", "layout", "rationale")}
     template["colors"] = [{"hex": c["hex"], "share": c["share"]} for c in colors]
     stored = Template.create(workspace=workspace_id, media=media_id, client=client_id, palette=roles,
-                             template=template, job=job_id, created_at=utcnow())
+                             template=template, job=job_id, created_at=runtime.clock.now())
     return {"template": serialize(stored)}

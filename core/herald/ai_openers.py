@@ -11,8 +11,9 @@ import re
 
 from . import ai
 from .engagement import latest_by_post
-from .models import Client, EngagementSnapshot, GeneratedOpener, Post, isoformat, utcnow, write_transaction
+from .models import Client, EngagementSnapshot, GeneratedOpener, Post, isoformat, write_transaction
 from .posts import get_client
+from .runtime import Runtime
 
 FEATURE = "populate_hooks"
 STYLES = ("question", "bold_claim", "statistic", "story", "how_to", "list", "contrarian", "curiosity", "mistake",
@@ -82,17 +83,14 @@ def serialize(opener: GeneratedOpener) -> dict:
             "job_id": opener.job_id, "created_at": isoformat(opener.created_at)}
 
 
-def populate(*, workspace_id: int, job_id: str, client_id: int, count: int) -> dict:
+def populate(runtime: Runtime, *, workspace_id: int, job_id: str, client_id: int, count: int) -> dict:
     """Generate and store opening lines for the client (a background job's function); returns the job's result."""
-    from .jobs import runtime
-
-    config = runtime().config
     client = get_client(workspace_id, client_id)
     existing = [row.text for row in GeneratedOpener.select(GeneratedOpener.text)
                 .where(GeneratedOpener.client == client.id).order_by(GeneratedOpener.id.desc()).limit(60)]
-    generation = ai.generate(workspace_id, feature=FEATURE, prompt=build_prompt(client, count, best_first_lines(client),
-                                                                                existing),
-                             system=SYSTEM, schema=openers_schema(count), config=config, client_id=client.id)
+    prompt = build_prompt(client, count, best_first_lines(client), existing)
+    generation = ai.generate(runtime, workspace_id, feature=FEATURE, prompt=prompt, system=SYSTEM,
+                             schema=openers_schema(count), client_id=client.id)
     duplicates = 0
     fresh: dict[str, dict] = {}
     with write_transaction():
@@ -107,7 +105,7 @@ def populate(*, workspace_id: int, job_id: str, client_id: int, count: int) -> d
             fresh[key] = {"text": text, "style": item["style"]}
         for key, item in fresh.items():  # a concurrent job may store the same wording first: then it is skipped
             (GeneratedOpener.insert(workspace=workspace_id, client=client.id, text=item["text"], style=item["style"],
-                                  fingerprint=key, job=job_id, created_at=utcnow())
+                                  fingerprint=key, job=job_id, created_at=runtime.clock.now())
              .on_conflict_ignore().execute())
     rows = list(GeneratedOpener.select().where((GeneratedOpener.client == client.id) & (GeneratedOpener.job == job_id)
                                              & GeneratedOpener.fingerprint.in_(list(fresh) or [""]))

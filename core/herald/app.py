@@ -3,47 +3,51 @@ schemas, auth, rate limits, error handling and the blueprints. Nothing happens a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import secrets
 
 import pluggy
-import redis
 from flask import Flask, g, request
 from flask.sessions import SessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import jobs, ratelimit, unstorable_text
-from .actions import add_action_schemas
-from .auth import Authenticator
+from . import ratelimit, unstorable_text
+from .api import (
+    actions_api,
+    ai_features,
+    ai_usage,
+    api_keys_and_plugins,
+    background_jobs,
+    campaigns,
+    client_portal,
+    clients,
+    comments,
+    competitors_and_templates,
+    exports,
+    health,
+    health_scores,
+    intelligence,
+    media,
+    openapi,
+    plan,
+    portal_tokens,
+    post_versions,
+    public_media,
+    session,
+    settings,
+    v1,
+    workspace,
+)
 from .config import Config
 from .errors import register_error_handlers
 from .ids import IdConverter
-from .models import bind_database, db
-from .plugins import PluginRegistry, get_plugin_manager, install_sink_dispatcher
+from .models import db
 from .request_body import guard_request_bodies
-from .schemas import SchemaStore
+from .runtime import Runtime
 
 log = logging.getLogger("herald")
 
 JSON_BODY_LIMIT = 1024 * 1024  # non-upload requests; uploads raise their own limit
-
-
-@dataclasses.dataclass
-class HeraldState:
-    """Everything the request handlers share, kept in ``app.extensions["herald"]``."""
-
-    config: Config
-    pm: pluggy.PluginManager
-    registry: PluginRegistry
-    schemas: SchemaStore
-    auth: Authenticator
-    redis: redis.Redis
-    limiter: object
-
-
-def connect_redis(url: str) -> redis.Redis:
-    """A Redis client that fails fast when the server is down (the API keeps serving without it)."""
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2.0, health_check_interval=30)
 
 
 class NoFlaskSessions(SessionInterface):
@@ -58,9 +62,11 @@ class NoFlaskSessions(SessionInterface):
         """Nothing to save."""
 
 
-def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = None) -> Flask:
-    """Build the Herald application for ``config`` (default: from the environment)."""
-    config = config or Config.from_env()
+def create_app(config: Config | Runtime | None = None, pm: pluggy.PluginManager | None = None) -> Flask:
+    """Build the Herald application for ``config`` (default: from the environment), or around a
+    :class:`~herald.runtime.Runtime` already built; the runtime is kept in ``app.extensions["herald"]``."""
+    runtime = config if isinstance(config, Runtime) else Runtime.build(config or Config.from_env(), pm)
+    config = runtime.config
     app = Flask("herald")
     app.url_map.converters["int"] = IdConverter  # before any route: a too-big id is a 404, not an overflow
     app.config.update(
@@ -72,27 +78,11 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
     app.json.sort_keys = False
     app.wsgi_app = guard_request_bodies(app.wsgi_app)  # a body the server cannot read is a 400, not a 500
     if config.trusted_proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         # Take the client address, scheme and host from the X-Forwarded-* headers the proxies set,
         # so per-address limits count the real client and Secure cookies see HTTPS.
         hops = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    bind_database(config.resolved_database_url, config.database_busy_timeout_seconds,
-                  config.database_group_readable)
-
-    pm = pm or get_plugin_manager(config.plugins, config.trace_plugins)
-    registry = PluginRegistry(pm)
-    schemas = SchemaStore()
-    add_action_schemas(registry, schemas)
-    state = HeraldState(
-        config=config, pm=pm, registry=registry, schemas=schemas,
-        auth=Authenticator(config.key_cache_seconds, app.config["SECRET_KEY"]),
-        redis=connect_redis(config.redis_url), limiter=None)
-    app.extensions["herald"] = state
-    install_sink_dispatcher(pm, registry)  # committed events reach the webhook sinks through on_event
-    jobs.install(state)  # jobs run in this process (a worker, or SimpleWorker in tests) use this app
+    app.extensions["herald"] = runtime
 
     @app.after_request
     def _drop_meaningless_retry_after(response):
@@ -105,7 +95,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
             response.headers.pop("Retry-After", None)
         return response
 
-    state.limiter = ratelimit.init_limiter(app, config)
+    runtime.limiter = ratelimit.init_limiter(app, config)
     app.session_interface = NoFlaskSessions()
 
     register_error_handlers(app)
@@ -127,32 +117,6 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
         if not db.is_closed():
             db.close()  # returns the connection to the pool
 
-    from .api import (
-        actions_api,
-        ai_features,
-        ai_usage,
-        api_keys_and_plugins,
-        background_jobs,
-        campaigns,
-        client_portal,
-        clients,
-        comments,
-        competitors_and_templates,
-        exports,
-        health,
-        health_scores,
-        intelligence,
-        media,
-        openapi,
-        plan,
-        portal_tokens,
-        post_versions,
-        public_media,
-        session,
-        settings,
-        v1,
-        workspace,
-    )
 
     for module in (actions_api, clients, media, health, openapi, session, plan, api_keys_and_plugins, v1, workspace,
                    public_media, post_versions, exports, health_scores,
@@ -160,7 +124,7 @@ def create_app(config: Config | None = None, pm: pluggy.PluginManager | None = N
                    intelligence, campaigns, settings, ai_usage, background_jobs, ai_features,
                    competitors_and_templates):
         app.register_blueprint(module.bp)
-    for registered in registry.blueprints():  # plugins' routes (register_blueprints)
+    for registered in runtime.registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)
     ratelimit.apply_login_limit(app, config)
     ratelimit.apply_portal_limit(app, config)

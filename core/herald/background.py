@@ -2,8 +2,8 @@
 
 :func:`start` writes a :class:`~herald.models.BackgroundJob` row (``job_…`` id, ``queued``) and
 enqueues :func:`run` on RQ's ``default`` queue with the JSON serializer; :func:`run` marks the row
-``running``, calls the job's function with ``workspace_id``, ``job_id`` and the keyword arguments
-given to :func:`start`, and stores what it returned (JSON) as the result, or its error:
+``running``, calls the job's function with the runtime and the keywords ``workspace_id``, ``job_id``
+and those given to :func:`start`, and stores what it returned (JSON) as the result, or its error:
 ``queued → running → succeeded | failed``.
 
 A function that raises :class:`herald.errors.HeraldError` fails the job with that code and
@@ -28,7 +28,6 @@ import json
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +37,10 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from . import ai_usage, queue
+from .clock import Clock, epoch_seconds
 from .errors import HeraldError, NotFound
-from .models import BackgroundJob, db, isoformat, utcnow, write_transaction
+from .models import BackgroundJob, db, isoformat, write_transaction
+from .runtime import Runtime, for_jobs
 
 log = logging.getLogger("herald.background")
 
@@ -95,34 +96,24 @@ def rq_job_id(job_id: str) -> str:
     return f"herald-{job_id}"
 
 
-def _redis() -> redis.Redis:
-    from flask import current_app, has_app_context
-
-    if has_app_context() and "herald" in current_app.extensions:
-        return current_app.extensions["herald"].redis
-    from .jobs import runtime
-
-    return runtime().redis
-
-
-def start(workspace_id: int, kind: str, function: Callable | str, **kwargs: Any) -> BackgroundJob:
-    """Record a job and enqueue it; ``function(workspace_id=…, job_id=…, **kwargs)`` runs on a worker.
+def start(runtime: Runtime, workspace_id: int, kind: str, function: Callable | str, **kwargs: Any) -> BackgroundJob:
+    """Record a job and enqueue it; ``function(runtime, workspace_id=…, job_id=…, **kwargs)`` runs on a worker.
 
     ``function`` is a module-level function (or its dotted path); ``kwargs`` must be JSON values
     (ids, strings, numbers). When Redis cannot take the job, the row is marked failed and 503
     ``queue_unavailable`` is raised.
     """
-    connection = _redis()
+    connection = runtime.redis
     path = _path_of(function)
     json.dumps(kwargs)  # fail here, in the request, rather than in the worker
     with write_transaction():
         job = BackgroundJob.create(id=new_job_id(), workspace=workspace_id, kind=kind, function=path, params=kwargs,
-                                   status=QUEUED, created_at=utcnow())
+                                   status=QUEUED, created_at=runtime.clock.now())
     try:
         _enqueue(connection, job)
     except redis.RedisError as exc:
-        _finish(job.id, FAILED, error_code="queue_unavailable", error=f"The job could not be queued: {exc}",
-                was=QUEUED)
+        _finish(job.id, FAILED, runtime.clock.now(), error_code="queue_unavailable",
+                error=f"The job could not be queued: {exc}", was=QUEUED)
         raise HeraldError("The job queue is unavailable right now; nothing was started. Try again shortly.",
                           code="queue_unavailable", status=503) from None
     return job
@@ -134,46 +125,50 @@ def _enqueue(connection: redis.Redis, job: BackgroundJob) -> None:
         failure_ttl=7 * 86400, description=f"{job.kind} ({job.id})")
 
 
-def _finish(job_id: str, status: str, *, result: Any = None, error_code: str | None = None,
+def _finish(job_id: str, status: str, now: dt.datetime, *, result: Any = None, error_code: str | None = None,
             error: str | None = None, was: str = RUNNING) -> None:
     # Only from ``was``: a job the reconciler already failed as interrupted stays failed.
     with write_transaction():
-        (BackgroundJob.update(status=status, result=result, error_code=error_code, error=error, finished_at=utcnow())
+        (BackgroundJob.update(status=status, result=result, error_code=error_code, error=error, finished_at=now)
          .where((BackgroundJob.id == job_id) & (BackgroundJob.status == was)).execute())
 
 
 def run(job_id: str) -> str:
     """Run a queued job (the RQ job function); returns its final status."""
+    runtime = for_jobs()
+    clock = runtime.clock
     with db.connection_context():
         with write_transaction():
-            claimed = (BackgroundJob.update(status=RUNNING, started_at=utcnow())
+            claimed = (BackgroundJob.update(status=RUNNING, started_at=clock.now())
                        .where((BackgroundJob.id == job_id) & (BackgroundJob.status == QUEUED)).execute())
         if not claimed:
             return "nothing to do"
         job = BackgroundJob.get_by_id(job_id)
         token = _current_job.set(job_id)  # AI calls made by the job record it (see reconcile)
-        pulse = _Pulse(job_id)
+        pulse = _Pulse(job_id, clock)
         try:
-            result = _resolve(job.function)(workspace_id=job.workspace_id, job_id=job.id, **(job.params or {}))
+            result = _resolve(job.function)(runtime, workspace_id=job.workspace_id, job_id=job.id,
+                                            **(job.params or {}))
             json.dumps(result)
         except HeraldError as exc:
-            _finish(job_id, FAILED, error_code=exc.code, error=exc.message)
+            _finish(job_id, FAILED, clock.now(), error_code=exc.code, error=exc.message)
             return FAILED
         except Exception as exc:
             log.exception("background job %s (%s) failed", job_id, job.kind)
-            _finish(job_id, FAILED, error_code="internal_error",
+            _finish(job_id, FAILED, clock.now(), error_code="internal_error",
                     error=f"The job failed unexpectedly ({type(exc).__name__}); quote job id {job_id} "
                           "when reporting it.")
             return FAILED
         finally:
             pulse.stop()
             _current_job.reset(token)
-        _finish(job_id, SUCCEEDED, result=result)
+        _finish(job_id, SUCCEEDED, clock.now(), result=result)
         return SUCCEEDED
 
 
 def pulse_key(job_id: str) -> str:
-    """The Redis key a running job stamps with the time (seconds since the epoch) to show it is alive."""
+    """The Redis key a running job stamps with the time (the clock's, in seconds since the epoch) to show it is
+    alive."""
     return PULSE_PREFIX + job_id
 
 
@@ -181,7 +176,8 @@ class _Pulse:
     """Stamps the job's pulse key now and every :data:`PULSE_EVERY` seconds, from a daemon thread, until
     :meth:`stop`. Only inside an RQ job (the worker's connection); a Redis error skips one stamp."""
 
-    def __init__(self, job_id: str):
+    def __init__(self, job_id: str, clock: Clock):
+        self.clock = clock
         rq_job = get_current_job()
         self.connection = rq_job.connection if rq_job is not None else None
         self.key = pulse_key(job_id)
@@ -195,7 +191,7 @@ class _Pulse:
 
     def _stamp(self) -> None:
         try:
-            self.connection.set(self.key, f"{time.time():.3f}", ex=JOB_TIMEOUT + 120)
+            self.connection.set(self.key, f"{self.clock.timestamp():.3f}", ex=JOB_TIMEOUT + 120)
         except redis.RedisError as exc:  # the reconciler then judges by the worker's key
             log.warning("could not stamp the pulse of %s: %s", self.key, exc)
 
@@ -213,7 +209,7 @@ class _Pulse:
                 self.connection.delete(self.key)
 
 
-def reconcile(connection: redis.Redis, now: dt.datetime | None = None) -> dict[str, int]:
+def reconcile(connection: redis.Redis, now: dt.datetime) -> dict[str, int]:
     """Bring unfinished jobs back in line with Redis; returns counts (``requeued``, ``interrupted``).
 
     A ``queued`` job whose RQ job is gone (Redis flushed or restarted) or ended without claiming the
@@ -224,7 +220,6 @@ def reconcile(connection: redis.Redis, now: dt.datetime | None = None) -> dict[s
     recording an outcome, or when Redis lost its RQ job and it started longer ago than the job timeout
     (a live worker would have stopped it by then). Call it inside a database connection.
     """
-    now = now or utcnow()
     unfinished = list(BackgroundJob.select(BackgroundJob.id, BackgroundJob.kind, BackgroundJob.status,
                                            BackgroundJob.created_at, BackgroundJob.started_at)
                       .where(BackgroundJob.status.in_([QUEUED, RUNNING]))
@@ -244,7 +239,7 @@ def reconcile(connection: redis.Redis, now: dt.datetime | None = None) -> dict[s
             _requeue(connection, job, status)
             counts["requeued"] += 1
         elif _worker_gone(job, status, worker, live, now) or _pulse_stale(pulses.get(job.id), now):
-            counts["interrupted"] += _interrupt(job, _lost_because(status, worker))
+            counts["interrupted"] += _interrupt(job, _lost_because(status, worker), now)
     if counts["requeued"] or counts["interrupted"]:
         log.info("background jobs: re-enqueued %s lost, failed %s interrupted", counts["requeued"],
                  counts["interrupted"])
@@ -264,7 +259,7 @@ def _pulse_stale(stamp: bytes | None, now: dt.datetime) -> bool:
     """Whether the job's process stopped stamping its pulse (no stamp: it never had one, or it ended)."""
     if stamp is None:
         return False
-    return now.replace(tzinfo=dt.UTC).timestamp() - float(stamp) > PULSE_STALE
+    return epoch_seconds(now) - float(stamp) > PULSE_STALE
 
 
 def _lost_because(status: str | None, worker: str | None) -> str:
@@ -282,12 +277,12 @@ def _requeue(connection: redis.Redis, job: BackgroundJob, status: str | None) ->
     _enqueue(connection, job)
 
 
-def _interrupt(job: BackgroundJob, why: str) -> int:
+def _interrupt(job: BackgroundJob, why: str, now: dt.datetime) -> int:
     message = (f"The job was interrupted: {why} before it finished (a worker restart or a Redis restart). "
                "It was not run again, because an AI call it may already have made would be paid twice; "
                "start it again if you still want the result.")
     with write_transaction():
-        changed = (BackgroundJob.update(status=FAILED, error_code=INTERRUPTED, error=message, finished_at=utcnow())
+        changed = (BackgroundJob.update(status=FAILED, error_code=INTERRUPTED, error=message, finished_at=now)
                    .where((BackgroundJob.id == job.id) & (BackgroundJob.status == RUNNING)).execute())
         if changed:
             ai_usage.release_job(job.id, f"{INTERRUPTED}: {why}")

@@ -14,29 +14,41 @@ import time
 from urllib.parse import urlparse
 
 import click
+import redis
+from flask import current_app
 from flask.cli import FlaskGroup
+from gunicorn.app.base import BaseApplication
 
 from . import logs, supervise
+from .app import create_app
+from .auth import SCOPES, create_api_key, create_user
 from .config import WORKER_CLASSES, Config
-from .queue import RUN_WORKERS
+from .cron import make_cron
+from .errors import HeraldError
+from .heartbeat import Heartbeat
+from .migrate import has_schema, upgrade
+from .models import ApiKey, Client, PluginSetting, Workspace, db, set_plugin_enabled
+from .plugins import get_plugin_manager
+from .queue import QUEUE_NAMES, RUN_WORKERS, make_worker
+from .runtime import Runtime
+from .serving import BODY_OVERHEAD, ServingLimits
+from .workers import worker_class as worker_class_for
 
 log = logging.getLogger("herald.cli")
 
 
 def _create_app():
-    from .app import create_app
-
     return create_app(Config.from_env())
 
 
-def _state():
-    from flask import current_app
-
+def _runtime() -> Runtime:
+    """The runtime the command works with: the one the CLI's application was built around
+    (:func:`_create_app`, or the application a test's CLI runner gives)."""
     return current_app.extensions["herald"]
 
 
 def _config() -> Config:
-    return _state().config
+    return _runtime().config
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
@@ -49,17 +61,12 @@ def cli():
 
 def _require_schema() -> None:
     """Stop with a clear message when the database has no schema yet (before serving or working on it)."""
-    from .migrate import has_schema
-    from .models import db
-
     if not has_schema(db.obj):
         raise click.ClickException("The database has no schema yet: run `herald init-db` first "
                                    "(`herald run` creates it by itself).")
 
 
 def _workspace(ref: str):
-    from .models import Workspace
-
     workspace = (Workspace.get_or_none(Workspace.id == int(ref)) if ref.isdigit()
                  else Workspace.get_or_none(Workspace.name == ref))
     if workspace is None:
@@ -70,10 +77,7 @@ def _workspace(ref: str):
 @cli.command("init-db")
 def init_db():
     """Create the database schema or upgrade it (safe to run again)."""
-    from .migrate import upgrade
-    from .models import db
-
-    applied = upgrade(db.obj, _state().pm)
+    applied = upgrade(db.obj, _runtime().pm)
     click.echo(f"Applied migrations: {', '.join(applied)}" if applied else "Database schema is up to date.")
 
 
@@ -82,8 +86,6 @@ def init_db():
 @click.option("--plan", type=click.Choice(["free", "pro"]), default="free", show_default=True)
 def create_workspace(name, plan):
     """Create a workspace."""
-    from .models import Workspace
-
     if Workspace.get_or_none(Workspace.name == name):
         raise click.ClickException(f"A workspace named {name!r} exists already.")
     workspace = Workspace.create(name=name, plan=plan)
@@ -98,9 +100,6 @@ def create_workspace(name, plan):
 @click.password_option(envvar="HERALD_NEW_USER_PASSWORD", help="The password (prompted when not given).")
 def create_user_command(workspace, email, role, password):
     """Create a user who can log in with POST /api/login."""
-    from .auth import create_user
-    from .errors import HeraldError
-
     try:
         user = create_user(_workspace(workspace), email, password, role)
     except HeraldError as exc:
@@ -114,9 +113,6 @@ def create_user_command(workspace, email, role, password):
 @click.option("--name", default="", help="A label to recognise the key by.")
 def create_key(workspace, scopes, name):
     """Create an API key; the key is printed alone on the last line (it is shown only once)."""
-    from .auth import SCOPES, create_api_key
-    from .errors import HeraldError
-
     try:
         row, key = create_api_key(_workspace(workspace), list(scopes) or SCOPES, name)
     except HeraldError as exc:
@@ -130,7 +126,7 @@ def create_key(workspace, scopes, name):
 @click.argument("key_id", type=int)
 def revoke_key(workspace, key_id):
     """Revoke an API key by its id."""
-    if not _state().auth.revoke_key(_workspace(workspace).id, key_id):
+    if not _runtime().auth.revoke_key(_workspace(workspace).id, key_id):
         raise click.ClickException(f"No active key #{key_id} in workspace {workspace!r}.")
     click.echo(f"Revoked key #{key_id}.")
 
@@ -144,9 +140,7 @@ def plugins():
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_list(as_json):
     """Every installed plugin: version, hooks, what it provides and where it is disabled."""
-    from .models import PluginSetting, Workspace
-
-    registry = _state().registry
+    registry = _runtime().registry
     rows = registry.describe()
     for row in rows:
         settings = (PluginSetting.select(PluginSetting, Workspace).join(Workspace)
@@ -167,9 +161,7 @@ def plugins_list(as_json):
 
 
 def _set_plugin(workspace, name, enabled):
-    from .models import set_plugin_enabled
-
-    registry = _state().registry
+    registry = _runtime().registry
     if name not in registry.plugin_names():
         raise click.ClickException(f"No plugin named {name!r}. Installed: {', '.join(registry.plugin_names())}.")
     if registry.is_builtin(name):
@@ -208,9 +200,6 @@ def plugins_disable(workspace, name):
                    "before its connection is closed.")
 def serve(host, port, workers, threads, timeout, request_timeout):
     """Serve the API with gunicorn (threaded workers reading whole requests, herald.serving)."""
-    from gunicorn.app.base import BaseApplication
-
-    from .serving import BODY_OVERHEAD, ServingLimits
 
     config = _config()
     logs.configure(config)
@@ -248,40 +237,33 @@ def serve(host, port, workers, threads, timeout, request_timeout):
                    "(default: HERALD_WORKER_CLASS, else simple).")
 def worker(queues, burst, worker_class):
     """Run an RQ worker (with the scheduler) on Herald's queues."""
-    from .heartbeat import Heartbeat
-    from .models import db
-    from .queue import QUEUE_NAMES, make_worker
-    from .workers import worker_class as worker_class_for
-
-    state = _state()
-    logs.configure(state.config)
+    runtime = _runtime()
+    logs.configure(runtime.config)
     _require_schema()
     supervise.forks_die_with_parent()  # RQ's scheduler child and fork work-horses end with this process
     # Forked work-horses must not inherit an open database connection from this process.
     db.close_all()
-    kind = worker_class or state.config.worker_class
+    kind = worker_class or runtime.config.worker_class
     chosen = worker_class_for(kind)
     names = queues or QUEUE_NAMES
     log.info("Worker consuming %s (%s worker, with the scheduler)%s", ", ".join(names), kind,
              " until the queues are empty" if burst else "")
-    rq_worker = make_worker(state.redis, names, worker_class=chosen)
-    with Heartbeat(state.redis, rq_worker.name, names, state.config.worker_heartbeat_seconds):
+    rq_worker = make_worker(runtime.redis, names, worker_class=chosen, runtime=runtime)  # installs it for jobs
+    with Heartbeat(runtime.redis, rq_worker.name, names, runtime.config.worker_heartbeat_seconds):
         rq_worker.work(with_scheduler=True, burst=burst)
 
 
 @cli.command("cron")
 def cron():
     """Run the periodic jobs (task reconciler, token health checks) on RQ's cron scheduler."""
-    from .cron import make_cron
-
-    state = _state()
-    config = state.config
+    runtime = _runtime()
+    config = runtime.config
     logs.configure(config)
     _require_schema()
     log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s",
              _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
              _every(config.engagement_pull_interval_seconds))
-    make_cron(state.redis, config).start()
+    make_cron(runtime.redis, config).start()
 
 
 def _every(seconds: int) -> str:
@@ -290,8 +272,6 @@ def _every(seconds: int) -> str:
 
 
 def _redis_answers(url: str) -> bool:
-    import redis
-
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
     except redis.RedisError:
@@ -349,9 +329,6 @@ def run(port):
     Creates or upgrades the database schema first. A process that dies is started again (see
     herald.supervise); every process ends with this one.
     """
-    from .migrate import upgrade
-    from .models import db
-
     config = _config()
     logs.configure(config)
     env = dict(os.environ)
@@ -367,7 +344,7 @@ def run(port):
     # Installed before anything starts, so a signal during start-up leaves no orphan behind.
     signal.signal(signal.SIGTERM, lambda *_: stop(0))
     signal.signal(signal.SIGINT, lambda *_: stop(0))
-    applied = upgrade(db.obj, _state().pm)
+    applied = upgrade(db.obj, _runtime().pm)
     db.obj.close_all()  # the children open their own connections
     if applied:
         click.echo(f"Applied migrations: {', '.join(applied)}")
@@ -403,9 +380,6 @@ def demo():
     Keys are kept as digests only, so an earlier demo key cannot be shown again: each run revokes the
     demo keys it made before, leaving one full-scope demo key, the one printed.
     """
-    from .auth import create_api_key
-    from .models import ApiKey, Client, Workspace
-
     workspace, created = Workspace.get_or_create(name="Demo Agency", defaults={"plan": "pro"})
     client = (Client.select().where((Client.workspace == workspace) & Client.deleted_at.is_null())
               .order_by(Client.id).first())
@@ -413,7 +387,7 @@ def demo():
         client = Client.create(workspace=workspace, name="Demo Client", brand_voice="Friendly, concise, no jargon.")
     earlier = [row.id for row in ApiKey.select(ApiKey.id).where(
         (ApiKey.workspace == workspace) & (ApiKey.name == DEMO_KEY_NAME) & ApiKey.revoked_at.is_null())]
-    auth = _state().auth
+    auth = _runtime().auth
     for key_id in earlier:
         auth.revoke_key(workspace.id, key_id)
     _, key = create_api_key(workspace, name=DEMO_KEY_NAME)
@@ -447,8 +421,6 @@ def demo():
 
 def main():
     """Entry point of the ``herald`` console script: loads plugin commands, then runs."""
-    from .plugins import get_plugin_manager
-
     config = Config.from_env()
     get_plugin_manager(config.plugins, config.trace_plugins).hook.register_commands(cli=cli)
     cli.main(prog_name="herald")

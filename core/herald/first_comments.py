@@ -28,6 +28,7 @@ from . import accounts, events, queue, tasks
 from .errors import ValidationError
 from .models import COMMENT_UNDER_WAY, Account, Post, PublishTask, db, isoformat, utcnow, write_transaction
 from .platforms import PlatformRejected, PlatformUnavailable
+from .runtime import Runtime, for_jobs
 
 log = logging.getLogger("herald.first_comments")
 
@@ -48,12 +49,12 @@ UNCONFIRMED_HINT = ("It may have been posted: check the post on {platform} and a
 CHECK_DELAY_SECONDS = 30.0
 
 
-def check_request(state, platforms: list[str], post_type: str, text: str | None) -> None:
+def check_request(runtime: Runtime, platforms: list[str], post_type: str, text: str | None) -> None:
     """400 naming ``first_comment`` when one of ``platforms`` cannot take a comment on this post type."""
     if not text:
         return
     for name in platforms:
-        platform = state.registry.platforms[name].obj
+        platform = runtime.registry.platforms[name].obj
         if not hasattr(platform, "post_comment"):
             raise ValidationError(f"{name} cannot post a first comment.", field="first_comment")
         if post_type not in getattr(platform, "comment_post_types", platform.post_types):
@@ -66,12 +67,13 @@ def job_id(task_id: int, attempt: int) -> str:
     return f"comment-{task_id}-{attempt}"
 
 
-def enqueue(state, task: PublishTask) -> bool:
+def enqueue(runtime: Runtime, task: PublishTask) -> bool:
     """Enqueue the job that posts ``task``'s pending comment (at its due time); False when Redis
     is down or the job exists (the reconciler enqueues it later)."""
-    return queue.enqueue_job(state.redis, "herald.first_comments.run", task.id, job_id=next_job_id(task),
+    return queue.enqueue_job(runtime.redis, "herald.first_comments.run", task.id, job_id=next_job_id(task),
                              due_at=_stored_time((task.comment or {}).get("due_at")),
-                             job_timeout=JOB_TIMEOUT_SECONDS, description=f"first comment of task {task.id}")
+                             job_timeout=JOB_TIMEOUT_SECONDS, description=f"first comment of task {task.id}",
+                             now=runtime.clock.now())
 
 
 def next_job_id(task: PublishTask) -> str:
@@ -86,15 +88,13 @@ def _stored_time(value: str | None) -> dt.datetime | None:
 
 def run(task_id: int) -> str:
     """RQ job: post the first comment of task ``task_id`` if it is still pending; returns what happened."""
-    from .jobs import runtime
-
-    state = runtime()
+    runtime = for_jobs()
     with db.connection_context():
         task = _claim(task_id)
         if task is None:
             return "nothing to do"
         text = Post.get_by_id(task.post_id).first_comment
-        outcome = _post(state, task, text)
+        outcome = _post(runtime, task, text)
     return outcome
 
 
@@ -113,65 +113,65 @@ def _claim(task_id: int) -> PublishTask | None:
     return task
 
 
-def _post(state, task: PublishTask, text: str | None) -> str:
-    registered = state.registry.platforms.get(task.platform)
+def _post(runtime: Runtime, task: PublishTask, text: str | None) -> str:
+    registered = runtime.registry.platforms.get(task.platform)
     poster = getattr(registered.obj, "post_comment", None) if registered else None
     if not text or poster is None:
-        return _finish(state, task, FAILED, error=f"The {task.platform} plugin cannot post comments (any more).")
+        return _finish(runtime, task, FAILED, error=f"The {task.platform} plugin cannot post comments (any more).")
     account = Account.get_by_id(task.account_id)
-    token, problem = accounts.usable(state, account)
+    token, problem = accounts.usable(runtime, account)
     if problem:
-        return _finish(state, task, FAILED, error=problem)
-    ref = accounts.account_ref(state, account, token)
+        return _finish(runtime, task, FAILED, error=problem)
+    ref = accounts.account_ref(runtime, account, token)
     finder = getattr(registered.obj, "find_comment", None)
     if finder is not None and task.comment.get("check_first"):
-        found = _look_for(state, task, finder, ref, text)
+        found = _look_for(runtime, task, finder, ref, text)
         if found is not None:
             return found
     try:
-        comment_id = poster(ref, task.platform_post_id, text, config=state.config)
+        comment_id = poster(ref, task.platform_post_id, text, config=runtime.config)
     except PlatformRejected as exc:
-        return _finish(state, task, FAILED, error=exc.message)
+        return _finish(runtime, task, FAILED, error=exc.message)
     except PlatformUnavailable as exc:
         if exc.uncertain:
             if finder is None or task.comment["attempts"] >= MAX_ATTEMPTS:
-                return _finish(state, task, UNCONFIRMED,
+                return _finish(runtime, task, UNCONFIRMED,
                                error=f"{exc.message} {UNCONFIRMED_HINT.format(platform=task.platform)}")
-            return _retry(state, task, f"{exc.message} Herald looks for the comment on {task.platform} "
+            return _retry(runtime, task, f"{exc.message} Herald looks for the comment on {task.platform} "
                                        "before sending it again.", CHECK_DELAY_SECONDS, check_first=True)
         if task.comment["attempts"] >= MAX_ATTEMPTS:
-            return _finish(state, task, FAILED, error=f"Gave up after {task.comment['attempts']} attempts. "
+            return _finish(runtime, task, FAILED, error=f"Gave up after {task.comment['attempts']} attempts. "
                                                       f"Last error: {exc.message}")
         # Meta may have taken it despite the error (codes 1 and 2 promise nothing): look before resending.
-        return _retry(state, task, exc.message, _delay(exc, task), check_first=finder is not None)
+        return _retry(runtime, task, exc.message, _delay(exc, task), check_first=finder is not None)
     except Exception as exc:  # a plugin bug: whether the comment went out is unknown, so never resend it
         log.exception("platform %s raised while commenting for task %s", task.platform, task.id)
-        return _finish(state, task, UNCONFIRMED, error=f"The {task.platform} plugin failed unexpectedly: {exc}. "
+        return _finish(runtime, task, UNCONFIRMED, error=f"The {task.platform} plugin failed unexpectedly: {exc}. "
                                                        + UNCONFIRMED_HINT.format(platform=task.platform))
-    return _finish(state, task, POSTED, comment_id=str(comment_id))
+    return _finish(runtime, task, POSTED, comment_id=str(comment_id))
 
 
-def _look_for(state, task: PublishTask, finder, ref, text: str) -> str | None:
+def _look_for(runtime: Runtime, task: PublishTask, finder, ref, text: str) -> str | None:
     """Settle a comment an earlier attempt may have posted: ``posted`` when the platform shows it,
     ``unconfirmed`` when it cannot be read, a later look when the platform is unavailable. None
     when it is certainly not there, so it may be sent."""
     hint = UNCONFIRMED_HINT.format(platform=task.platform)
     try:
-        comment_id = finder(ref, task.platform_post_id, text, config=state.config)
+        comment_id = finder(ref, task.platform_post_id, text, config=runtime.config)
     except PlatformRejected as exc:
-        return _finish(state, task, UNCONFIRMED, error=f"Herald could not check whether the comment is already on "
+        return _finish(runtime, task, UNCONFIRMED, error=f"Herald could not check whether the comment is already on "
                                                        f"{task.platform}: {exc.message} {hint}")
     except PlatformUnavailable as exc:
         if task.comment["attempts"] >= MAX_ATTEMPTS:
-            return _finish(state, task, UNCONFIRMED, error=f"Gave up after {task.comment['attempts']} attempts. "
+            return _finish(runtime, task, UNCONFIRMED, error=f"Gave up after {task.comment['attempts']} attempts. "
                                                            f"Last error: {exc.message} {hint}")
-        return _retry(state, task, exc.message, _delay(exc, task), check_first=True)
+        return _retry(runtime, task, exc.message, _delay(exc, task), check_first=True)
     except Exception as exc:
         log.exception("platform %s raised while looking for the comment of task %s", task.platform, task.id)
-        return _finish(state, task, UNCONFIRMED, error=f"The {task.platform} plugin failed unexpectedly: {exc}. "
+        return _finish(runtime, task, UNCONFIRMED, error=f"The {task.platform} plugin failed unexpectedly: {exc}. "
                                                        + hint)
     if comment_id is not None:
-        return _finish(state, task, POSTED, comment_id=str(comment_id))
+        return _finish(runtime, task, POSTED, comment_id=str(comment_id))
     return None
 
 
@@ -180,55 +180,57 @@ def _delay(exc: PlatformUnavailable, task: PublishTask) -> float:
     return exc.retry_after if exc.retry_after is not None else tasks.backoff_seconds(task.comment["attempts"])
 
 
-def _retry(state, task: PublishTask, error: str, delay: float, *, check_first: bool) -> str:
+def _retry(runtime: Runtime, task: PublishTask, error: str, delay: float, *, check_first: bool) -> str:
     task.comment = {**task.comment, "error": error, "check_first": check_first,
-                    "due_at": isoformat(utcnow() + dt.timedelta(seconds=max(1.0, delay)))}
+                    "due_at": isoformat(runtime.clock.now() + dt.timedelta(seconds=max(1.0, delay)))}
     with write_transaction():
         PublishTask.update(comment_status=PENDING, comment=task.comment).where(PublishTask.id == task.id).execute()
     task.comment_status = PENDING
-    enqueue(state, task)
+    enqueue(runtime, task)
     return "retrying"
 
 
-def _finish(state, task: PublishTask, status: str, *, error: str | None = None, comment_id: str | None = None) -> str:
+def _finish(runtime: Runtime, task: PublishTask, status: str, *, error: str | None = None,
+            comment_id: str | None = None) -> str:
     """Record how the comment ended and emit its event (dispatched after the commit)."""
     task.comment_status = status
     task.comment = {**(task.comment or {}), "id": comment_id, "error": error, "due_at": None,
-                    "finished_at": isoformat(utcnow())}
+                    "finished_at": isoformat(runtime.clock.now())}
     kind = "publish.comment_completed" if status == POSTED else "publish.comment_failed"
     with events.collecting() as recorded, write_transaction():
         PublishTask.update(comment_status=status, comment=task.comment).where(PublishTask.id == task.id).execute()
         events.record(task.workspace_id, kind, {"task": tasks.serialize_task(task), "post_id": f"post_{task.post_id}"})
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     if status != POSTED:
         log.warning("first comment of task %s %s: %s", task.id, status, error)
     return status
 
 
-def reconcile(state, now: dt.datetime) -> int:
+def reconcile(runtime: Runtime, now: dt.datetime) -> int:
     """Enqueue pending comments whose job Redis lost, and settle those whose worker died while
     posting (``unconfirmed``: the request may have gone out). Returns how many were acted on."""
     acted = 0
     under_way = list(PublishTask.select().where(COMMENT_UNDER_WAY))
     pending = {next_job_id(task): task for task in under_way if task.comment_status == PENDING}
-    alive = queue.alive_jobs(state.redis, list(pending))
+    alive = queue.alive_jobs(runtime.redis, list(pending))
     for job, task in pending.items():
-        if job not in alive and enqueue(state, task):
+        if job not in alive and enqueue(runtime, task):
             acted += 1
     for task in under_way:
         started = _stored_time((task.comment or {}).get("started_at"))
         if task.comment_status == POSTING and started is not None and started < now - POSTING_TIMEOUT:
             stopped = "The worker posting the comment stopped before it recorded the answer."
-            if _can_look(state, task) and task.comment.get("attempts", 0) < MAX_ATTEMPTS:
-                _retry(state, task, f"{stopped} Herald looks for the comment on {task.platform} before sending it "
+            if _can_look(runtime, task) and task.comment.get("attempts", 0) < MAX_ATTEMPTS:
+                _retry(runtime, task, f"{stopped} Herald looks for the comment on {task.platform} before sending it "
                                     "again.", 0, check_first=True)
             else:
-                _finish(state, task, UNCONFIRMED, error=f"{stopped} {UNCONFIRMED_HINT.format(platform=task.platform)}")
+                hint = UNCONFIRMED_HINT.format(platform=task.platform)
+                _finish(runtime, task, UNCONFIRMED, error=f"{stopped} {hint}")
             acted += 1
     return acted
 
 
-def _can_look(state, task: PublishTask) -> bool:
+def _can_look(runtime: Runtime, task: PublishTask) -> bool:
     """Whether ``task``'s platform can tell whether a comment is already under the post."""
-    registered = state.registry.platforms.get(task.platform)
+    registered = runtime.registry.platforms.get(task.platform)
     return registered is not None and hasattr(registered.obj, "find_comment")

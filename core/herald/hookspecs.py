@@ -57,12 +57,13 @@ def register_scorers(register):
 def register_webhook_sinks(register):
     """Register places events are delivered to by calling ``register(sink)`` once for each.
 
-    Called once at start-up. A sink has ``name`` and ``deliver(event) -> None``; the core calls
-    ``deliver`` with every committed :class:`herald.events.DomainEvent` (through its own
+    Called once at start-up. A sink has ``name`` and ``deliver(event, runtime) -> None``; the core
+    calls ``deliver`` with every committed :class:`herald.events.DomainEvent` and the
+    :class:`herald.runtime.Runtime` (through its own
     ``on_event`` implementation, :class:`herald.plugins.SinkDispatcher`), except in workspaces
     where the sink's plugin is disabled. ``deliver`` must be quick (enqueue jobs for slow work)
     and idempotent: the reconciler re-dispatches events whose dispatch never completed, so a sink
-    may see an event twice. A sink may also have ``reconcile() -> int``, called by the periodic
+    may see an event twice. A sink may also have ``reconcile(runtime) -> int``, called by the periodic
     reconciler to re-enqueue work Redis lost; it returns how many jobs it enqueued. The return
     value of this hook is ignored.
     """

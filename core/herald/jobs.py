@@ -1,18 +1,17 @@
 """RQ job functions. Thin: load rows, call the platform, record the result, enqueue what is next.
 
-Arguments are plain ids (the JSON serializer). Jobs find the application's state through
-:func:`runtime`: the ``herald worker`` command installs it; a bare ``rq worker`` builds one from
-the environment on first use.
+Arguments are plain ids (the JSON serializer). The job entry functions here take the runtime the
+worker installed (:func:`herald.runtime.for_jobs`) and pass it down; nothing below them looks it up.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 
 from . import accounts, background, event_dispatch_marks, events, first_comments, publishing, queue, tasks
-from .models import Account, Event, IdempotencyRecord, PublishTask, db, utcnow
+from .intelligence import pull
+from .models import Account, Event, IdempotencyRecord, PublishTask, db
 from .outcomes import PublishOutcome
 from .platforms import TaskContext
 from .plugins import SinkDispatcher
@@ -20,79 +19,61 @@ from .posts import post_by_id
 from .prepared_statements import by_id
 from .public_media import public_base_problem
 from .publishing import post_ref
+from .runtime import Runtime, for_jobs
 
 log = logging.getLogger("herald.jobs")
 
-_state = None
-_lock = threading.Lock()
 _account_by_id = by_id(Account)  # every publish job reads its account (see herald.prepared_statements)
 EVENT_DISPATCH_GRACE_SECONDS = 60  # an undispatched event older than this was lost, not in flight
 
 
-def install(state) -> None:
-    """Use ``state`` (a :class:`herald.app.HeraldState`) for jobs run in this process."""
-    global _state
-    _state = state
-
-
-def runtime():
-    """The application state jobs use (built from the environment when none was installed)."""
-    global _state
-    with _lock:
-        if _state is None:
-            from .app import create_app
-
-            _state = create_app().extensions["herald"]
-    return _state
-
-
 def run_task(task_id: int) -> str:
     """Advance publish task ``task_id`` by one step; returns what happened (for the job's result)."""
-    state = runtime()
+    runtime = for_jobs()
     with db.connection_context():
-        claimed = tasks.claim(task_id, state.config.task_lease_seconds)
+        claimed = tasks.claim(task_id, runtime.config.task_lease_seconds, runtime.clock.now())
         if claimed is None:
-            return _not_claimed(state, task_id)
+            return _not_claimed(runtime, task_id)
         mode, task = claimed
-        outcome_label = _advance(state, mode, task)
+        outcome_label = _advance(runtime, mode, task)
     return f"{mode}: {outcome_label}"
 
 
-def _not_claimed(state, task_id: int) -> str:
+def _not_claimed(runtime: Runtime, task_id: int) -> str:
     """A job that found its task not due yet puts it back on the schedule rather than dropping it."""
     task = PublishTask.get_or_none(PublishTask.id == task_id)
     if task is None or task.status not in tasks.ACTIVE or task.lease_until is not None or task.due_at is None:
         return "nothing to do"
     step = tasks.bump_step(task)
-    queue.enqueue_task(state.redis, task.id, step, task.due_at, job_timeout=publishing.job_timeout(state))
+    publishing.enqueue_task(runtime, task, step)
     return "not due yet: rescheduled"
 
 
-def _advance(state, mode: str, task: PublishTask) -> str:
+def _advance(runtime: Runtime, mode: str, task: PublishTask) -> str:
     # An earlier attempt may have reached the platform: a worker died holding the task, or the last
     # step ended without settling that (see PublishTask.maybe_live). Nothing is sent again until the
     # platform's reconcile has ruled it out, and nothing ends "failed" while it may be live.
     unsure = mode == "reconcile" or bool(task.maybe_live)
-    registered = state.registry.platforms.get(task.platform)
+    registered = runtime.registry.platforms.get(task.platform)
     if registered is None:
-        return _fail(state, task, f"The {task.platform} plugin is not installed on this server any more.", unsure)
+        return _fail(runtime, task, f"The {task.platform} plugin is not installed on this server any more.", unsure)
     account = _account_by_id(task.account_id)
-    token, problem = accounts.usable(state, account)
+    token, problem = accounts.usable(runtime, account)
     if problem:
-        return _fail(state, task, problem, unsure)
+        return _fail(runtime, task, problem, unsure)
     post = post_by_id(task.post_id)
     if post.media:
-        problem = public_base_problem(state.config)
+        problem = public_base_problem(runtime.config)
         if problem:
-            return _fail(state, task, problem, unsure)
+            return _fail(runtime, task, problem, unsure)
     platform = registered.obj
     reconcile = getattr(platform, "reconcile", None)
     if unsure and mode != "check" and reconcile is None:
-        return _fail(state, task, f"The worker publishing this post stopped before it recorded {task.platform}'s "
+        return _fail(runtime, task, f"The worker publishing this post stopped before it recorded {task.platform}'s "
                                   f"answer, and the {task.platform} plugin cannot check whether the post went out.",
                      maybe_live=True)
-    context = TaskContext(task_id=str(task.id), post=post_ref(state, post),
-                          account=accounts.account_ref(state, account, token), config=state.config,
+    context = TaskContext(task_id=str(task.id), post=post_ref(runtime, post),
+                          account=accounts.account_ref(runtime, account, token), config=runtime.config,
                           attempt=task.attempts, state=dict(task.state or {}),
                           _saver=lambda saved: tasks.save_state(task.id, saved))
     try:
@@ -102,11 +83,11 @@ def _advance(state, mode: str, task: PublishTask) -> str:
         task.state = context.state
         reason = f"The {task.platform} plugin failed unexpectedly: {exc}"
         if reconcile is None:  # it may have sent the post, and nothing can look later
-            return _fail(state, task, f"{reason}. It cannot check whether the post went out.", maybe_live=True)
+            return _fail(runtime, task, f"{reason}. It cannot check whether the post went out.", maybe_live=True)
         outcome, unsure = PublishOutcome.transient(reason), True  # reconcile before anything is sent again
     task.state = context.state  # what the platform saved, and what it remembered (committed with the outcome)
     task.maybe_live = unsure or outcome.maybe_live
-    return _record(state, task, outcome)
+    return _record(runtime, task, outcome)
 
 
 def _call_platform(platform, mode: str, context: TaskContext, unsure: bool) -> tuple[PublishOutcome, bool]:
@@ -123,45 +104,45 @@ def _call_platform(platform, mode: str, context: TaskContext, unsure: bool) -> t
     return platform.publish(context), False
 
 
-def _record(state, task: PublishTask, outcome: PublishOutcome) -> str:
+def _record(runtime: Runtime, task: PublishTask, outcome: PublishOutcome) -> str:
     if outcome.kind == "published":
-        events.dispatch(state.pm, tasks.mark_published(task, outcome.platform_post_id, outcome.url))
+        events.dispatch(runtime.pm, tasks.mark_published(task, outcome.platform_post_id, outcome.url))
         if task.comment_status == first_comments.PENDING:
-            first_comments.enqueue(state, task)
+            first_comments.enqueue(runtime, task)
         return "published"
     if outcome.kind == "pending":
-        tasks.mark_waiting(task, tasks.PUBLISHING, outcome.retry_after or 5)
-        _enqueue(state, task)
+        tasks.mark_waiting(task, tasks.PUBLISHING, outcome.retry_after or 5, runtime.clock.now())
+        _enqueue(runtime, task)
         return "pending"
     if outcome.kind == "transient":
         if task.attempts >= tasks.MAX_ATTEMPTS:
-            return _fail(state, task, f"Gave up after {task.attempts} attempts. Last error: {outcome.reason}",
+            return _fail(runtime, task, f"Gave up after {task.attempts} attempts. Last error: {outcome.reason}",
                          task.maybe_live)
         delay = outcome.retry_after if outcome.retry_after is not None else tasks.backoff_seconds(task.attempts)
-        tasks.mark_waiting(task, tasks.RETRYING, delay, error=outcome.reason)
-        _enqueue(state, task)
+        tasks.mark_waiting(task, tasks.RETRYING, delay, runtime.clock.now(), error=outcome.reason)
+        _enqueue(runtime, task)
         return "retrying"
     if outcome.kind == "unconfirmed":
-        return _fail(state, task, outcome.reason or "The platform cannot say whether the post is live.", True)
+        return _fail(runtime, task, outcome.reason or "The platform cannot say whether the post is live.", True)
     if outcome.account_status:
         account = _account_by_id(task.account_id)
         if account.status == "active":
-            accounts.mark(state, account, outcome.account_status, outcome.reason or "The platform refused its token.")
-    return _fail(state, task, outcome.reason or "The platform refused the post.", task.maybe_live)
+            accounts.mark(runtime, account, outcome.account_status, outcome.reason or "The platform refused its token.")
+    return _fail(runtime, task, outcome.reason or "The platform refused the post.", task.maybe_live)
 
 
-def _fail(state, task: PublishTask, reason: str, maybe_live: bool = False) -> str:
+def _fail(runtime: Runtime, task: PublishTask, reason: str, maybe_live: bool = False) -> str:
     """End the task ``failed``, or ``unconfirmed`` when an earlier attempt may be live (never sent again)."""
     if maybe_live:
         reason = f"{reason.rstrip()} An earlier attempt may have published the post, and nothing could confirm it."
-        events.dispatch(state.pm, tasks.mark_failed(task, reason, status=tasks.UNCONFIRMED))
+        events.dispatch(runtime.pm, tasks.mark_failed(task, reason, status=tasks.UNCONFIRMED))
         return "unconfirmed"
-    events.dispatch(state.pm, tasks.mark_failed(task, reason))
+    events.dispatch(runtime.pm, tasks.mark_failed(task, reason))
     return "failed"
 
 
-def _enqueue(state, task: PublishTask) -> None:
-    queue.enqueue_task(state.redis, task.id, task.step, task.due_at, job_timeout=publishing.job_timeout(state))
+def _enqueue(runtime: Runtime, task: PublishTask) -> None:
+    publishing.enqueue_task(runtime, task)
 
 
 def reconcile() -> dict:
@@ -173,15 +154,15 @@ def reconcile() -> dict:
     lost queued ones run, interrupted running ones fail). Runs periodically (RQ cron). Returns counts
     for the log.
     """
-    state = runtime()
-    now = utcnow()
+    runtime = for_jobs()
+    now = runtime.clock.now()
     counts = {"checked": 0, "enqueued": 0}
     with db.connection_context():
         active = tasks.active_tasks()
         # A job running past the lease lost its worker before it claimed the task (a claimed task's
         # lease says the same, sooner): no live publish job runs that long (job_timeout < lease).
-        alive = queue.alive_jobs(state.redis, [queue.task_job_id(task.id, task.step) for task in active],
-                                 running_limit=state.config.task_lease_seconds)
+        alive = queue.alive_jobs(runtime.redis, [queue.task_job_id(task.id, task.step) for task in active],
+                                 running_limit=runtime.config.task_lease_seconds, now=now)
         for task in active:
             counts["checked"] += 1
             lease_expired = task.lease_until is not None and task.lease_until < now
@@ -190,20 +171,20 @@ def reconcile() -> dict:
             if not lease_expired and queue.task_job_id(task.id, task.step) in alive:
                 continue
             step = tasks.bump_step(task)
-            if queue.enqueue_task(state.redis, task.id, step, task.due_at, job_timeout=publishing.job_timeout(state)):
+            if publishing.enqueue_task(runtime, task, step):
                 counts["enqueued"] += 1
         IdempotencyRecord.delete().where(IdempotencyRecord.expires_at < now).execute()
-        counts["events_redispatched"] = redispatch_events(state, now)
-        dispatcher = state.pm.get_plugin(SinkDispatcher.NAME)
-        counts["sink_jobs"] = dispatcher.reconcile() if dispatcher is not None else 0
-        counts["background_jobs"] = background.reconcile(state.redis, now)
-        counts["first_comments"] = first_comments.reconcile(state, now)
+        counts["events_redispatched"] = redispatch_events(runtime, now)
+        dispatcher = runtime.pm.get_plugin(SinkDispatcher.NAME)
+        counts["sink_jobs"] = dispatcher.reconcile(runtime) if dispatcher is not None else 0
+        counts["background_jobs"] = background.reconcile(runtime.redis, now)
+        counts["first_comments"] = first_comments.reconcile(runtime, now)
     if counts["enqueued"]:
         log.info("reconciler re-enqueued %s of %s active tasks", counts["enqueued"], counts["checked"])
     return counts
 
 
-def redispatch_events(state, now: dt.datetime, limit: int = 1000) -> int:
+def redispatch_events(runtime: Runtime, now: dt.datetime, limit: int = 1000) -> int:
     """Dispatch events committed but never dispatched (the web process died, say); returns how many.
 
     Only events older than :data:`EVENT_DISPATCH_GRACE_SECONDS` are taken, so an event whose
@@ -213,7 +194,7 @@ def redispatch_events(state, now: dt.datetime, limit: int = 1000) -> int:
     cutoff = now - dt.timedelta(seconds=EVENT_DISPATCH_GRACE_SECONDS)
     rows = list(Event.select().where(Event.dispatched_at.is_null() & (Event.created_at < cutoff))
                 .order_by(Event.id).limit(limit))
-    events.dispatch(state.pm, [events.DomainEvent(row.id, row.type, row.workspace_id, row.data, row.created_at)
+    events.dispatch(runtime.pm, [events.DomainEvent(row.id, row.type, row.workspace_id, row.data, row.created_at)
                                for row in rows])
     if rows:
         log.info("reconciler re-dispatched %s events", len(rows))
@@ -222,11 +203,11 @@ def redispatch_events(state, now: dt.datetime, limit: int = 1000) -> int:
 
 def check_tokens() -> dict:
     """Re-check the token health of every connected account (RQ cron)."""
-    state = runtime()
+    runtime = for_jobs()
     counts: dict[str, int] = {}
     with db.connection_context():
         for account in Account.select().where(Account.status.in_(["active", "expired"])):
-            health = accounts.check_health(state, account)
+            health = accounts.check_health(runtime, account)
             label = health.status if health else "unchecked"
             counts[label] = counts.get(label, 0) + 1
     return counts
@@ -234,8 +215,6 @@ def check_tokens() -> dict:
 
 def pull_engagement() -> dict:
     """Pull engagement from the platforms for posts published in the last days (RQ cron)."""
-    from .intelligence import pull
-
-    state = runtime()
+    runtime = for_jobs()
     with db.connection_context():
-        return pull.pull(state, state.config.engagement_pull_days)
+        return pull.pull(runtime, runtime.config.engagement_pull_days)

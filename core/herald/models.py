@@ -15,6 +15,7 @@ import peewee as pw
 
 from . import writelock
 from .cache import TTLCache
+from .clock import Clock, SystemClock
 from .connections import HeraldPostgresqlDatabase, HeraldSqliteDatabase
 
 db = pw.DatabaseProxy()
@@ -23,9 +24,22 @@ PLANS = ("free", "pro")
 ROLES = ("owner", "admin", "editor", "viewer")
 
 
+# The clock row timestamps default to (``default=utcnow``). It is bound with the database, by
+# herald.runtime.Runtime.build, to the runtime's clock: a default filled in by peewee then reads the
+# same clock as the code that compares the stored time (a test's fake clock included). Code that has
+# the runtime at hand asks ``runtime.clock`` itself.
+_clock: Clock = SystemClock()
+
+
+def bind_clock(clock: Clock) -> None:
+    """Make ``clock`` the one row timestamp defaults and :func:`utcnow` read (see ``Runtime.build``)."""
+    global _clock
+    _clock = clock
+
+
 def utcnow() -> dt.datetime:
-    """The current time as a naive UTC datetime (how every time is stored)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    """The bound clock's time as a naive UTC datetime (how every time is stored): for field defaults."""
+    return _clock.now()
 
 
 def isoformat(value: dt.datetime | None) -> str | None:

@@ -13,14 +13,18 @@ import functools
 import logging
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from flask import Blueprint
 
 from . import hookspecs
 from .errors import FeatureDisabled
+from .models import plugin_enabled
 from .outcomes import Action
+
+if TYPE_CHECKING:  # runtime.py builds on this module
+    from .runtime import Runtime
 
 log = logging.getLogger("herald.plugins")
 
@@ -204,51 +208,51 @@ class PluginRegistry:
 class SinkDispatcher:
     """The core's ``on_event`` implementation: hands every committed event to the webhook sinks.
 
-    Registered by ``create_app`` (one per plugin manager, pointed at the newest registry). A sink
-    whose plugin is disabled for the event's workspace is skipped; one that raises is logged and
-    the others still run.
+    Registered by :meth:`herald.runtime.Runtime.build` (one per plugin manager, pointed at the newest
+    runtime and its registry). A sink whose plugin is disabled for the event's workspace is skipped;
+    one that raises is logged and the others still run.
     """
 
     NAME = "herald.sink_dispatcher"
 
-    def __init__(self, registry: PluginRegistry):
+    def __init__(self, registry: PluginRegistry, runtime: Runtime | None = None):
         self.registry = registry
+        self.runtime = runtime  # handed to the sinks
 
     @hookspecs.hookimpl
     def on_event(self, event):
-        """Call ``deliver(event)`` on every sink enabled for the event's workspace."""
-        from .models import plugin_enabled
-
+        """Call ``deliver(event, runtime)`` on every sink enabled for the event's workspace."""
         for name, registered in self.registry.webhook_sinks.items():
             if not self.registry.is_builtin(registered.plugin) and not plugin_enabled(event.workspace_id,
                                                                                       registered.plugin):
                 continue
             try:
-                registered.obj.deliver(event)
+                registered.obj.deliver(event, self.runtime)
             except Exception:
                 log.exception("webhook sink %s failed for event %s (%s)", name, event.id, event.type)
 
-    def reconcile(self) -> int:
-        """Let each sink re-enqueue lost work (its optional ``reconcile()``); returns jobs enqueued."""
+    def reconcile(self, runtime: Runtime) -> int:
+        """Let each sink re-enqueue lost work (its optional ``reconcile(runtime)``); returns jobs enqueued."""
         total = 0
         for name, registered in self.registry.webhook_sinks.items():
             reconcile = getattr(registered.obj, "reconcile", None)
             if reconcile is None:
                 continue
             try:
-                total += reconcile() or 0
+                total += reconcile(runtime) or 0
             except Exception:
                 log.exception("webhook sink %s failed to reconcile", name)
         return total
 
 
-def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry) -> SinkDispatcher:
-    """Register (or re-point) the :class:`SinkDispatcher` of ``pm`` at ``registry``."""
+def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry, runtime: Runtime) -> SinkDispatcher:
+    """Register (or re-point) the :class:`SinkDispatcher` of ``pm`` at ``runtime`` and its ``registry``."""
     dispatcher = pm.get_plugin(SinkDispatcher.NAME)
     if dispatcher is None:
-        dispatcher = SinkDispatcher(registry)
+        dispatcher = SinkDispatcher(registry, runtime)
         pm.register(dispatcher, name=SinkDispatcher.NAME)
     dispatcher.registry = registry
+    dispatcher.runtime = runtime
     return dispatcher
 
 
@@ -278,8 +282,6 @@ def plugin_feature(plugin_name: str, what: str = "This feature"):
 
 def check_enabled(registry: PluginRegistry, workspace_id: int, plugin_name: str, what: str) -> None:
     """Raise 403 ``feature_disabled`` when ``plugin_name`` is disabled for the workspace."""
-    from .models import plugin_enabled
-
     if registry.is_builtin(plugin_name):
         return
     if not plugin_enabled(workspace_id, plugin_name):

@@ -17,6 +17,7 @@ from .errors import NotFound, ValidationError
 from .models import Client, PortalToken, Post, PostComment, isoformat, utcnow, write_transaction
 from .posts import get_client
 from .publishing import apply_review, require_approver
+from .runtime import Runtime
 from .schedule import to_utc
 
 PERMISSIONS = ("view", "comment", "approve")
@@ -131,7 +132,7 @@ def principal(row: PortalToken) -> Principal:
     return Principal(workspace_id=row.workspace_id, kind="portal", scopes=scopes, label=label(row))
 
 
-def reject(state, row: PortalToken, post: Post, author: str, reason: str) -> PostComment:
+def reject(runtime: Runtime, row: PortalToken, post: Post, author: str, reason: str) -> PostComment:
     """Reject ``post`` from the portal, keeping ``reason`` as a rejection comment: both or neither.
 
     The reason is cleaned as comments are (400 :class:`comments.EmptyBody` or :class:`comments.BodyTooLong`
@@ -142,7 +143,7 @@ def reject(state, row: PortalToken, post: Post, author: str, reason: str) -> Pos
     with events.collecting() as recorded, write_transaction():
         post = apply_review(principal(row), post, False, reason)
         comment = comments.insert_comment(post, author, reason, row.id, kind=comments.REJECTION)
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     return comment
 
 

@@ -30,6 +30,7 @@ from .posts import (
     snapshot,
 )
 from .public_media import public_base_problem, public_url
+from .runtime import Runtime
 
 log = logging.getLogger("herald.publishing")
 
@@ -44,7 +45,7 @@ def parse_id(value: Any, prefix: str, what: str, field: str) -> int:
     return number
 
 
-def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]:
+def _resolve_accounts(runtime: Runtime, workspace_id: int, ids: list[str]) -> list[Account]:
     found = []
     for index, value in enumerate(ids):
         field = f"accounts.{index}"
@@ -57,22 +58,23 @@ def _resolve_accounts(state, workspace_id: int, ids: list[str]) -> list[Account]
             raise ValidationError(f"{value} (@{account.username} on {account.platform}): its access token expired "
                                   f"at {isoformat(account.token_expires_at)}. Reconnect it with POST /v1/accounts "
                                   "first.", field=field)
-        registered = state.registry.platforms.get(account.platform)
+        registered = runtime.registry.platforms.get(account.platform)
         if registered is None:
             raise ValidationError(f"{value} is on {account.platform}, whose plugin is not installed.", field=field)
-        check_enabled(state.registry, workspace_id, registered.plugin, f"The {account.platform} platform")
+        check_enabled(runtime.registry, workspace_id, registered.plugin, f"The {account.platform} platform")
         found.append(account)
     return found
 
 
-def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) -> tuple[list[str], list[dict]]:
+def _check_platforms(runtime: Runtime, platforms: list[str] | None,
+                     chosen: list[Account]) -> tuple[list[str], list[dict]]:
     """The post's platforms, and warnings for listed platforms that no given account is on."""
     names = list(dict.fromkeys(account.platform for account in chosen))
     if platforms is None:
         return names, []
     for index, name in enumerate(platforms):
-        if name not in state.registry.platforms:
-            available = ", ".join(sorted(state.registry.platforms)) or "none installed"
+        if name not in runtime.registry.platforms:
+            available = ", ".join(sorted(runtime.registry.platforms)) or "none installed"
             raise ValidationError(f"Unknown platform {name!r}. Available: {available}.",
                                   field="platforms" if len(platforms) == 1 else f"platforms.{index}")
     for index, account in enumerate(chosen):
@@ -86,7 +88,8 @@ def _check_platforms(state, platforms: list[str] | None, chosen: list[Account]) 
     return platforms, warnings
 
 
-def token_expiry_warnings(state, chosen: list[Account], due: dt.datetime, field: str | None = None) -> list[dict]:
+def token_expiry_warnings(runtime: Runtime, chosen: list[Account], due: dt.datetime,
+                          field: str | None = None) -> list[dict]:
     """Warnings for the accounts whose access token expires before ``due`` (naive UTC).
 
     Their tasks would fail at the due time, so the caller hears it now, while there is time to reconnect.
@@ -95,7 +98,7 @@ def token_expiry_warnings(state, chosen: list[Account], due: dt.datetime, field:
     return [warning("token_expires_before_due",
                     f"acc_{account.id} (@{account.username}): its access token expires at "
                     f"{isoformat(account.token_expires_at)}, before this post is due ({isoformat(due)}). "
-                    + accounts.what_to_do_before_expiry(state, account, "reconnect it with POST /v1/accounts "
+                    + accounts.what_to_do_before_expiry(runtime, account, "reconnect it with POST /v1/accounts "
                                                                         "before then, or its task will fail."),
                     field or f"accounts.{index}")
             for index, account in enumerate(chosen)
@@ -124,9 +127,9 @@ def _infer_post_type(media: list[Media]) -> str:
     return "carousel" if len(media) > 1 else "post"
 
 
-def _check_post_types(state, post_type: str, platforms: list[str]) -> None:
+def _check_post_types(runtime: Runtime, post_type: str, platforms: list[str]) -> None:
     for name in platforms:
-        supported = state.registry.platforms[name].obj.post_types
+        supported = runtime.registry.platforms[name].obj.post_types
         if post_type not in supported:
             raise ValidationError(f"{name} does not support post_type {post_type!r}; it supports "
                                   f"{', '.join(supported)}.", field="post_type")
@@ -161,39 +164,39 @@ class PreparedPost:
     warnings: list[dict]
 
 
-def publish(state, principal, payload: dict) -> tuple[Post, schedule.Schedule, list[dict]]:
+def publish(runtime: Runtime, principal, payload: dict) -> tuple[Post, schedule.Schedule, list[dict]]:
     """Queue a post (new content, or the draft ``post_id``) for the given accounts.
 
     Returns the post, how its schedule was read and warnings for the caller. Jobs are enqueued
     after the commit.
     """
-    [published] = _write_all(state, principal, [prepare(state, principal, payload)], labels=None)
+    [published] = _write_all(runtime, principal, [prepare(runtime, principal, payload)], labels=None)
     return published
 
 
-def publish_many(state, principal, payloads: list[dict],
+def publish_many(runtime: Runtime, principal, payloads: list[dict],
                  labels: list[str]) -> list[tuple[Post, schedule.Schedule, list[dict]]]:
     """:func:`publish` for several posts, all or none: every one is checked before any is written,
     then all are written in one transaction. Errors and warnings name their post by its label
     (``posts.3`` in a JSON batch, ``rows.5`` in a spreadsheet)."""
-    prepared = [naming_post(label, prepare, state, principal, payload)
+    prepared = [naming_post(label, prepare, runtime, principal, payload)
                 for label, payload in zip(labels, payloads, strict=True)]
     for label, item in zip(labels, prepared, strict=True):
         for entry in item.warnings:
             entry["field"] = f"{label}.{entry['field']}" if entry.get("field") else label
-    return _write_all(state, principal, prepared, labels=labels)
+    return _write_all(runtime, principal, prepared, labels=labels)
 
 
-def _write_all(state, principal, prepared: list[PreparedPost], *, labels: list[str] | None):
+def _write_all(runtime: Runtime, principal, prepared: list[PreparedPost], *, labels: list[str] | None):
     """Write ``prepared`` in one transaction, then dispatch their events and enqueue their tasks.
     With ``labels`` (a batch), an error found while writing names its post."""
     with events.collecting() as recorded, write_transaction():
         posts = [naming_post(labels[index], write, principal, item) if labels else write(principal, item)
                  for index, item in enumerate(prepared)]
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     for post, item in zip(posts, prepared, strict=True):
         if not item.needs_approval:
-            enqueue_post_tasks(state, post)
+            enqueue_post_tasks(runtime, post)
     return [(post, item.when, item.warnings) for post, item in zip(posts, prepared, strict=True)]
 
 
@@ -207,14 +210,14 @@ def naming_post(label: str, step, *args):
         raise
 
 
-def prepare(state, principal, payload: dict) -> PreparedPost:
+def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     """Check a publish request (accounts, media, draft, schedule, what the platforms accept) and resolve
     what it names; raises the error to answer, or returns what :func:`write` needs. Writes nothing."""
     workspace_id = principal.workspace_id
     workspace = Workspace.get_by_id(workspace_id)
-    chosen = _resolve_accounts(state, workspace_id, payload["accounts"])
+    chosen = _resolve_accounts(runtime, workspace_id, payload["accounts"])
     listed = payload.get("platforms")
-    platforms, warnings = _check_platforms(state, platform_names(listed) if listed is not None else None, chosen)
+    platforms, warnings = _check_platforms(runtime, platform_names(listed) if listed is not None else None, chosen)
     media = _resolve_media(workspace_id, payload.get("media", []))
     draft = get_post(workspace_id, payload["post_id"]) if payload.get("post_id") is not None else None
     if draft is None and not payload.get("content"):
@@ -234,19 +237,19 @@ def prepare(state, principal, payload: dict) -> PreparedPost:
     post_type = payload.get("post_type") or (draft.post_type if draft is not None and draft.post_type != "post"
                                              else _infer_post_type(media))
     targets = list(dict.fromkeys(account.platform for account in chosen))
-    _check_post_types(state, post_type, targets)
-    first_comments.check_request(state, targets, post_type, payload.get("first_comment"))
+    _check_post_types(runtime, post_type, targets)
+    first_comments.check_request(runtime, targets, post_type, payload.get("first_comment"))
     if media:
-        problem = public_base_problem(state.config)
+        problem = public_base_problem(runtime.config)
         if problem:
             raise ValidationError(problem, field="media")
     caption = payload.get("content") if payload.get("content") is not None else draft.caption
     preview = PostRef(id=0, caption=caption, post_type=post_type,
-                      media=tuple(_media_ref(state, row, preview=True) for row in media))
-    _check_with_platforms(state, targets, preview)
-    now = utcnow()
+                      media=tuple(_media_ref(runtime, row, preview=True) for row in media))
+    _check_with_platforms(runtime, targets, preview)
+    now = runtime.clock.now()
     when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
-    warnings += token_expiry_warnings(state, chosen, when.at)
+    warnings += token_expiry_warnings(runtime, chosen, when.at)
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
 
@@ -296,10 +299,10 @@ def write(principal, prepared: PreparedPost) -> Post:
     return post
 
 
-def _check_with_platforms(state, platforms: list[str], post: PostRef) -> None:
+def _check_with_platforms(runtime: Runtime, platforms: list[str], post: PostRef) -> None:
     """Let each platform refuse content it can never publish (``check_post``), before anything is queued."""
     for name in platforms:
-        platform = state.registry.platforms[name].obj
+        platform = runtime.registry.platforms[name].obj
         check = getattr(platform, "check_post", None)
         problem = check(post) if check else None
         if problem:
@@ -307,37 +310,43 @@ def _check_with_platforms(state, platforms: list[str], post: PostRef) -> None:
             raise ValidationError(f"{name}: {problem}", field="content" if about_text else "media")
 
 
-def check_content(state, workspace_id: int, platforms: list[str], *, caption: str, post_type: str,
+def check_content(runtime: Runtime, workspace_id: int, platforms: list[str], *, caption: str, post_type: str,
                   media_ids: list[int]) -> None:
     """400 when one of ``platforms`` could never publish this content (post type, caption, media).
 
     The checks ``publish`` runs before queueing, for content that changes after it was queued
     (a restored version, see :mod:`herald.versions`). Platforms whose plugin is gone are skipped.
     """
-    installed = [name for name in platforms if name in state.registry.platforms]
+    installed = [name for name in platforms if name in runtime.registry.platforms]
     media = _resolve_media(workspace_id, media_ids)
-    _check_post_types(state, post_type, installed)
+    _check_post_types(runtime, post_type, installed)
     if media:
-        problem = public_base_problem(state.config)
+        problem = public_base_problem(runtime.config)
         if problem:
             raise ValidationError(problem, field="media")
     preview = PostRef(id=0, caption=caption, post_type=post_type,
-                      media=tuple(_media_ref(state, row, preview=True) for row in media))
-    _check_with_platforms(state, installed, preview)
+                      media=tuple(_media_ref(runtime, row, preview=True) for row in media))
+    _check_with_platforms(runtime, installed, preview)
 
 
-def enqueue_post_tasks(state, post: Post) -> None:
+def enqueue_post_tasks(runtime: Runtime, post: Post) -> None:
     """Enqueue a job for each of the post's queued tasks (at its due time)."""
     for task in PublishTask.select().where((PublishTask.post == post) & (PublishTask.status == tasks.QUEUED)):
-        queue.enqueue_task(state.redis, task.id, task.step, task.due_at, job_timeout=job_timeout(state))
+        enqueue_task(runtime, task)
 
 
-def job_timeout(state) -> int:
+def job_timeout(runtime: Runtime) -> int:
     """RQ's hard limit for one publish step: shorter than the lease, so a lease never expires under a live job."""
-    return max(10, int(state.config.task_lease_seconds) - 10)
+    return max(10, int(runtime.config.task_lease_seconds) - 10)
 
 
-def cancel(state, principal, post: Post) -> None:
+def enqueue_task(runtime: Runtime, task: PublishTask, step: int | None = None) -> bool:
+    """Enqueue the job of the task's ``step`` (default: its current one), at its due time by the runtime's clock."""
+    return queue.enqueue_task(runtime.redis, task.id, task.step if step is None else step, task.due_at,
+                              job_timeout=job_timeout(runtime), now=runtime.clock.now())
+
+
+def cancel(runtime: Runtime, principal, post: Post) -> None:
     """Cancel a post that has not been published; 409 once anything is published or publishing."""
     with events.collecting() as recorded, write_transaction():
         post = lock_post(post.id)
@@ -358,33 +367,33 @@ def cancel(state, principal, post: Post) -> None:
         before = snapshot(post)
         cancelled = tasks.cancel_tasks(post)
         if not statuses:  # a draft: nothing was queued, the post itself is cancelled
-            Post.update(status=tasks.CANCELLED, updated_at=utcnow()).where(Post.id == post.id).execute()
+            Post.update(status=tasks.CANCELLED, updated_at=runtime.clock.now()).where(Post.id == post.id).execute()
         post = Post.get_by_id(post.id)
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     for task in cancelled:
-        queue.cancel_task_job(state.redis, task.id, task.step)
+        queue.cancel_task_job(runtime.redis, task.id, task.step)
 
 
-def set_campaign(state, principal, post: Post, campaign) -> None:
+def set_campaign(runtime: Runtime, principal, post: Post, campaign) -> None:
     """Put ``post`` in ``campaign`` (checked with :func:`campaign_for_post`), or take it out with None."""
     with events.collecting() as recorded, write_transaction():
         post = lock_post(post.id)
         before = snapshot(post)
         post.campaign = campaign
-        post.updated_at = utcnow()
+        post.updated_at = runtime.clock.now()
         post.save(only=[Post.campaign, Post.updated_at])
         if record_version(post, principal.label, before):
             events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
 
 
-def reschedule(state, principal, post: Post, value: str) -> schedule.Schedule:
+def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.Schedule:
     """Move a post that has not started publishing to a new time."""
     workspace = Workspace.get_by_id(post.workspace_id)
     client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
-    when = schedule.parse(value, default_zone(workspace, client), utcnow())
+    when = schedule.parse(value, default_zone(workspace, client), runtime.clock.now())
     with events.collecting() as recorded, write_transaction():
         post = lock_post(post.id)
         rows = list(PublishTask.select().where(PublishTask.post == post))
@@ -397,17 +406,17 @@ def reschedule(state, principal, post: Post, value: str) -> schedule.Schedule:
         old = [(row.id, row.step) for row in rows]
         before = snapshot(post)
         for row in rows:
-            row.due_at, row.step, row.updated_at = when.at, row.step + 1, utcnow()
+            row.due_at, row.step, row.updated_at = when.at, row.step + 1, runtime.clock.now()
             row.save(only=[PublishTask.due_at, PublishTask.step, PublishTask.updated_at])
         post.scheduled_at = None if when.now else when.at
-        post.updated_at = utcnow()
+        post.updated_at = runtime.clock.now()
         post.save(only=[Post.scheduled_at, Post.updated_at])
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     for task_id, step in old:
-        queue.cancel_task_job(state.redis, task_id, step)
-    enqueue_post_tasks(state, post)
+        queue.cancel_task_job(runtime.redis, task_id, step)
+    enqueue_post_tasks(runtime, post)
     return when
 
 
@@ -418,13 +427,13 @@ def require_approver(principal) -> None:
     principal.require("publish")
 
 
-def review(state, principal, post: Post, approve: bool, note: str = "") -> None:
+def review(runtime: Runtime, principal, post: Post, approve: bool, note: str = "") -> None:
     """Approve (release the tasks) or reject (cancel them) a post waiting for approval."""
     with events.collecting() as recorded, write_transaction():
         post = apply_review(principal, post, approve, note)
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     if approve:
-        enqueue_post_tasks(state, post)
+        enqueue_post_tasks(runtime, post)
 
 
 def apply_review(principal, post: Post, approve: bool, note: str = "") -> Post:
@@ -457,15 +466,15 @@ def apply_review(principal, post: Post, approve: bool, note: str = "") -> Post:
     return post
 
 
-def _media_ref(state, row: Media, preview: bool = False) -> MediaRef:
+def _media_ref(runtime: Runtime, row: Media, preview: bool = False) -> MediaRef:
     kind = "video" if row.content_type in VIDEO_TYPES else "image"
-    url = "" if preview else public_url(state.config, state.config.resolved_secret_key(), row)
+    url = "" if preview else public_url(runtime.config, runtime.config.resolved_secret_key(), row)
     return MediaRef(id=f"{MEDIA_PREFIX}{row.id}", kind=kind, content_type=row.content_type, url=url, size=row.size,
                     sha256=row.sha256)
 
 
-def post_ref(state, post: Post) -> PostRef:
+def post_ref(runtime: Runtime, post: Post) -> PostRef:
     """What a platform is handed for ``post`` (media as signed public links)."""
     rows = _resolve_media(post.workspace_id, post.media or []) if post.media else []
     return PostRef(id=post.id, caption=post.caption, post_type=post.post_type,
-                   media=tuple(_media_ref(state, row) for row in rows), topic=post.topic)
+                   media=tuple(_media_ref(runtime, row) for row in rows), topic=post.topic)

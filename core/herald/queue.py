@@ -68,7 +68,8 @@ def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: fl
     the queue and starting it leaves it ``queued`` on no queue (RQ's intermediate list), where RQ
     notices it only at its maintenance, minutes later. With ``running_limit`` (seconds), a job that
     started longer ago than that does not count either: its worker died with it (SIGKILL, a lost
-    machine) and RQ would only notice after ``job_timeout`` plus its maintenance interval. Callers
+    machine) and RQ would only notice after ``job_timeout`` plus its maintenance interval (measured
+    from ``now``, the runtime's clock, required with ``running_limit``). Callers
     pass a limit no live job can reach (its ``job_timeout`` and some), so a slow job is never taken
     for a dead one. A job taken for lost while a live worker was in fact starting it is harmless:
     callers give the work a new job, and the database decides which of the two does it.
@@ -86,7 +87,7 @@ def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: fl
     waiting = {job_id.decode() for listed in answers[len(job_ids):] for job_id in listed}
     cutoff = None
     if running_limit is not None:
-        cutoff = (now or dt.datetime.now(dt.UTC).replace(tzinfo=None)) - dt.timedelta(seconds=running_limit)
+        cutoff = now - dt.timedelta(seconds=running_limit)
     alive = set()
     for job_id, (status, started_at, origin) in zip(job_ids, answers[:len(job_ids)], strict=True):
         status = status.decode() if status else None
@@ -128,25 +129,26 @@ def live_workers(connection: redis.Redis, names: set[str]) -> set[str]:
 
 
 def enqueue_task(connection: redis.Redis, task_id: int, step: int, due_at: dt.datetime | None,
-                 *, job_timeout: int) -> bool:
-    """Enqueue ``herald.jobs.run_task(task_id)`` for ``step``, at ``due_at`` (naive UTC) when in the future.
+                 *, job_timeout: int, now: dt.datetime) -> bool:
+    """Enqueue ``herald.jobs.run_task(task_id)`` for ``step``, at ``due_at`` (naive UTC) when it is later than
+    ``now`` (the runtime's clock).
 
     Returns False when Redis is unreachable (the reconciler will enqueue it later) or the job
     already exists.
     """
     return enqueue_job(connection, "herald.jobs.run_task", task_id, job_id=task_job_id(task_id, step),
-                       due_at=due_at, job_timeout=job_timeout, description=f"publish task {task_id} (step {step})")
+                       due_at=due_at, job_timeout=job_timeout, description=f"publish task {task_id} (step {step})",
+                       now=now)
 
 
 def enqueue_job(connection: redis.Redis, function: str, task_id: int, *, job_id: str, due_at: dt.datetime | None,
-                job_timeout: int, description: str) -> bool:
+                job_timeout: int, description: str, now: dt.datetime) -> bool:
     """Enqueue ``function(task_id)`` on the publish queue under the unique ``job_id``, at ``due_at``
-    (naive UTC) when in the future. False when Redis is unreachable or the job already exists."""
+    (naive UTC) when it is later than ``now``. False when Redis is unreachable or the job already exists."""
     queue = get_queue(connection, PUBLISH_QUEUE)
     options = dict(job_id=job_id, unique=True, job_timeout=job_timeout, retry=CRASH_RETRY,
                    result_ttl=600, failure_ttl=7 * 86400, description=description)
     try:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         if due_at is not None and due_at > now:
             queue.enqueue_at(due_at.replace(tzinfo=dt.UTC), function, task_id, **options)
         else:

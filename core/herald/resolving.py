@@ -9,10 +9,11 @@ transitions a worker makes (``publish.completed`` with ``resolved_by``, ``post.u
 
 from __future__ import annotations
 
-from . import events, first_comments, publishing, queue, tasks
+from . import events, first_comments, publishing, tasks
 from .errors import Conflict, NotFound, ValidationError
 from .models import Post, PublishTask, write_transaction
 from .posts import lock_post, record_version, serialize_post, snapshot
+from .runtime import Runtime
 
 TASK_PREFIX = "task_"
 PUBLISHED = "published"
@@ -28,7 +29,7 @@ def get_task(post: Post, value) -> PublishTask:
     return task
 
 
-def resolve(state, principal, post: Post, task_value, payload: dict) -> Post:
+def resolve(runtime: Runtime, principal, post: Post, task_value, payload: dict) -> Post:
     """Settle the ``unconfirmed`` task as the user says (``payload`` as ``schemas/v1_task_resolve.json``);
     409 when the task is not ``unconfirmed``. Returns the post as it now is."""
     outcome = payload["outcome"]
@@ -52,9 +53,9 @@ def resolve(state, principal, post: Post, task_value, payload: dict) -> Post:
         post = Post.get_by_id(post.id)
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     if outcome == PUBLISHED and task.comment_status == first_comments.PENDING:
-        first_comments.enqueue(state, task)
+        first_comments.enqueue(runtime, task)
     elif outcome == SEND_AGAIN:
-        queue.enqueue_task(state.redis, task.id, task.step, task.due_at, job_timeout=publishing.job_timeout(state))
+        publishing.enqueue_task(runtime, task)
     return post

@@ -111,3 +111,19 @@ class SchemaStore:
             return fast.is_valid(instance)
         except Exception:  # a value it cannot represent (an integer past 64 bits, say): ask jsonschema
             return False
+
+
+def schema_name(action) -> str:
+    """The name the action's schema is stored under in the schema store."""
+    return action.schema if isinstance(action.schema, str) else f"action:{action.name}"
+
+
+def add_action_schemas(registry, schemas) -> None:
+    """Compile the inline schemas of plugin actions; check that named ones exist."""
+    for registered in registry.actions.values():
+        action = registered.obj
+        if isinstance(action.schema, dict):
+            schemas.add(schema_name(action), action.schema)
+        elif action.schema not in schemas.schemas:
+            raise RuntimeError(f"action {action.name!r} of plugin {registered.plugin!r} names a schema "
+                               f"{action.schema!r} that is not in schemas/")

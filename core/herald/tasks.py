@@ -177,12 +177,13 @@ def resolve_hint(task: PublishTask) -> str:
             "it is there, or {\"outcome\": \"send_again\"} when it is not.")
 
 
-def mark_waiting(task: PublishTask, status: str, delay_seconds: float, error: str | None = None) -> PublishTask:
+def mark_waiting(task: PublishTask, status: str, delay_seconds: float, now: dt.datetime,
+                 error: str | None = None) -> PublishTask:
     """Put the task back to wait ``delay_seconds`` (``publishing`` for a check, ``retrying`` after a failure).
 
     Bumps ``step`` so the follow-up job gets a new id.
     """
-    due = utcnow() + dt.timedelta(seconds=max(0.0, delay_seconds))
+    due = now + dt.timedelta(seconds=max(0.0, delay_seconds))
     with write_transaction():
         post = hold_post_lock(task.post_id)
         _finish(task, status=status, due_at=due, lease_until=None, step=task.step + 1, state=task.state,

@@ -15,8 +15,9 @@ from typing import Any
 
 from . import events, publishing, tasks
 from .errors import Conflict, NotFound, ValidationError
-from .models import Client, Media, Post, PostVersion, PublishTask, isoformat, utcnow, write_transaction
+from .models import Client, Media, Post, PostVersion, PublishTask, isoformat, write_transaction
 from .posts import VERSIONED_FIELDS, lock_post, record_version, serialize_post, snapshot
+from .runtime import Runtime
 
 # What a restore puts back. Status, score and schedule are not content: the publishing API moves them.
 EDITABLE_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media")
@@ -88,7 +89,8 @@ def _restorable(workspace_id: int, post: Post, target: dict[str, Any], has_tasks
     return changes, kept
 
 
-def restore(state, principal, post: Post, number: int) -> tuple[Post, PostVersion | None, list[dict[str, str]]]:
+def restore(runtime: Runtime, principal, post: Post,
+            number: int) -> tuple[Post, PostVersion | None, list[dict[str, str]]]:
     """Put back the editable fields of version ``number`` of ``post``.
 
     Returns the post, the version recording the restore (None when nothing differed) and the fields
@@ -110,7 +112,7 @@ def restore(state, principal, post: Post, number: int) -> tuple[Post, PostVersio
         waiting = list(dict.fromkeys(row.platform for row in task_rows if row.status in WAITING_TASKS))
         if waiting and changes.keys() & {"caption", "post_type", "media"}:
             try:
-                publishing.check_content(state, post.workspace_id, waiting,
+                publishing.check_content(runtime, post.workspace_id, waiting,
                                          caption=changes.get("caption", post.caption),
                                          post_type=changes.get("post_type", post.post_type),
                                          media_ids=changes.get("media", list(post.media or [])))
@@ -122,9 +124,9 @@ def restore(state, principal, post: Post, number: int) -> tuple[Post, PostVersio
             setattr(post, "client" if name == "client_id" else name, value)
         version = None
         if changes:
-            post.updated_at = utcnow()
+            post.updated_at = runtime.clock.now()
             post.save()
             version = record_version(post, principal.label, before, restored_from=number)
             events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     return post, version, kept

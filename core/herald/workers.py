@@ -11,6 +11,11 @@ pipeline) is always sent, so the worker key never expires earlier than RQ intend
 RQ also asks Redis whether ``rq suspend`` is in force before every job. A long-running worker
 asks at most once a second: a suspension still stops it within a second (it waits for the job in
 hand either way). A burst worker keeps RQ's check before every job.
+
+Each worker also makes a Herald runtime available to the jobs it runs
+(:func:`herald.runtime.install_for_jobs`): the one given by whoever built it (``herald worker``), else
+the one a test fixture installed, else one built from the environment, so that a bare
+``rq worker --worker-class herald.workers.HeraldSimpleWorker`` works too.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import time
 
 from rq import SimpleWorker, Worker
 from rq.worker import BaseWorker
+
+from .config import Config
+from .runtime import Runtime, install_for_jobs, installed_for_jobs
 
 # A skipped heartbeat leaves the key's expiry at most this much earlier than RQ asked for.
 HEARTBEAT_TOLERANCE_SECONDS = 1.0
@@ -65,11 +73,22 @@ class ThrottledSuspensionCheck(BaseWorker):
         self._suspension_checked = time.monotonic()
 
 
-class HeraldSimpleWorker(DedupedHeartbeats, ThrottledSuspensionCheck, SimpleWorker):
+class InstallsRuntime(BaseWorker):
+    """Mixin for an RQ worker class: install a Herald runtime for the jobs this process runs."""
+
+    def __init__(self, *args, runtime: Runtime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if runtime is None:
+            runtime = installed_for_jobs() or Runtime.build(Config.from_env())
+        install_for_jobs(runtime)
+        self.runtime = runtime
+
+
+class HeraldSimpleWorker(InstallsRuntime, DedupedHeartbeats, ThrottledSuspensionCheck, SimpleWorker):
     """RQ's ``SimpleWorker`` (jobs run in the worker process) with fewer Redis round trips."""
 
 
-class HeraldForkWorker(DedupedHeartbeats, ThrottledSuspensionCheck, Worker):
+class HeraldForkWorker(InstallsRuntime, DedupedHeartbeats, ThrottledSuspensionCheck, Worker):
     """RQ's forking ``Worker`` (a work-horse process per job) with fewer Redis round trips."""
 
 

@@ -16,6 +16,7 @@ from .. import idempotency, ids, unstorable_text
 from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from ..models import Client
 from ..posts import get_client
+from ..runtime import Runtime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +40,8 @@ ENDPOINTS: list[EndpointDoc] = []
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def state():
-    """The running application's :class:`herald.app.HeraldState`."""
+def runtime() -> Runtime:
+    """The running application's :class:`herald.runtime.Runtime`."""
     return current_app.extensions["herald"]
 
 
@@ -125,12 +126,12 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
         @functools.wraps(view)
         def wrapper(**kwargs):
             if auth:
-                g.principal = state().auth.authenticate(request)
+                g.principal = runtime().auth.authenticate(request)
                 if scope:
                     g.principal.require(scope)
             if body:
                 payload = json_body()
-                state().schemas.validate(body, payload)
+                runtime().schemas.validate(body, payload)
                 kwargs["payload"] = payload
             key = idempotency.presented_key() if auth and request.method in MUTATING else None
             if key is None:

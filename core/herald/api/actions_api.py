@@ -3,7 +3,7 @@
 from flask import Blueprint, g, jsonify
 
 from .. import actions
-from . import endpoint, json_body, state
+from . import endpoint, json_body, runtime
 
 bp = Blueprint("actions", __name__, url_prefix="/api")
 
@@ -12,5 +12,5 @@ bp = Blueprint("actions", __name__, url_prefix="/api")
           "and actions added by plugins)", body=None, scope=None)
 def run_action():
     """Validate the action payload and dispatch it to its handler."""
-    body, status = actions.dispatch(state(), g.principal, json_body())
+    body, status = actions.dispatch(runtime(), g.principal, json_body())
     return jsonify(body), status

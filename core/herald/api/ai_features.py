@@ -10,13 +10,13 @@ from flask import Blueprint, g, jsonify
 
 from .. import ai, ai_competitor, ai_design, ai_openers, background, webpage_reader
 from ..posts import get_client
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("ai_features", __name__, url_prefix="/api")
 
 
 def _started(kind: str, function, **kwargs):
-    job = background.start(g.principal.workspace_id, kind, function, **kwargs)
+    job = background.start(runtime(), g.principal.workspace_id, kind, function, **kwargs)
     response = jsonify({"job": background.serialize(job)})
     response.status_code = 202
     response.headers["Location"] = f"/api/jobs/{job.id}"
@@ -29,7 +29,7 @@ def populate_openers(payload):
     """Start generating opening lines from the client's brand voice and best posts."""
     workspace_id = g.principal.workspace_id
     client = get_client(workspace_id, payload["client_id"])
-    ai.check_ready(workspace_id, state().config, state().registry)
+    ai.check_ready(workspace_id, runtime().config, runtime().registry)
     return _started("populate_hooks", ai_openers.populate, client_id=client.id, count=payload.get("count", 20))
 
 
@@ -41,8 +41,8 @@ def analyze_competitor(payload):
     client_id = payload.get("client_id")
     if client_id is not None:
         get_client(workspace_id, client_id)
-    webpage_reader.check(payload["url"], state().config.fetch_allow_private)
-    ai.check_ready(workspace_id, state().config, state().registry)
+    webpage_reader.check(payload["url"], runtime().config.fetch_allow_private)
+    ai.check_ready(workspace_id, runtime().config, runtime().registry)
     return _started("analyze_competitor", ai_competitor.analyze, url=payload["url"], client_id=client_id)
 
 
@@ -55,6 +55,6 @@ def generate_template(payload):
     client_id = payload.get("client_id")
     if client_id is not None:
         get_client(workspace_id, client_id)
-    ai.check_ready(workspace_id, state().config, state().registry)
+    ai.check_ready(workspace_id, runtime().config, runtime().registry)
     return _started("generate_template", ai_design.generate_template, media_id=payload["media_id"],
                     client_id=client_id)

@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify
 from ..auth import SCOPES, create_api_key
 from ..errors import NotFound, ValidationError
 from ..models import ApiKey, isoformat, plugin_enabled, set_plugin_enabled
-from . import endpoint, state
+from . import endpoint, runtime
 
 # The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("admin", __name__, url_prefix="/api")
@@ -36,13 +36,13 @@ def create_key(payload):
 @endpoint(bp, "/keys/<int:key_id>", ("DELETE",), summary="Revoke an API key", scope="admin")
 def revoke_key(key_id):
     """Revoke a key; requests with it answer 401 from then on."""
-    if not state().auth.revoke_key(g.principal.workspace_id, key_id):
+    if not runtime().auth.revoke_key(g.principal.workspace_id, key_id):
         raise NotFound(f"No active API key {key_id} in this workspace.")
     return jsonify({"success": True})
 
 
 def _plugin_row(name: str) -> dict:
-    registry = state().registry
+    registry = runtime().registry
     described = next(row for row in registry.describe() if row["name"] == name)
     builtin = described["builtin"]
     described["enabled"] = True if builtin else plugin_enabled(g.principal.workspace_id, name)
@@ -53,14 +53,14 @@ def _plugin_row(name: str) -> dict:
           scope="admin")
 def list_plugins():
     """Every loaded plugin with its hooks, what it provides and its state in this workspace."""
-    return jsonify({"plugins": [_plugin_row(name) for name in state().registry.plugin_names()]})
+    return jsonify({"plugins": [_plugin_row(name) for name in runtime().registry.plugin_names()]})
 
 
 @endpoint(bp, "/admin/plugins/<name>", ("PUT",), summary="Enable or disable a plugin for this workspace",
           scope="admin", body="plugin_update")
 def update_plugin(name, payload):
     """Enable or disable the named plugin for the caller's workspace."""
-    registry = state().registry
+    registry = runtime().registry
     if name not in registry.plugin_names():
         raise NotFound(f"No plugin named {name!r} is installed.")
     if registry.is_builtin(name):

@@ -21,7 +21,7 @@ from ..auth import from_another_site
 from ..errors import Conflict, HeraldError, NotFound, serve_routing_errors_as_pages
 from ..models import PortalToken, Post
 from ..posts import get_post
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("client_portal", __name__)
 log = logging.getLogger("herald.portal")
@@ -101,7 +101,7 @@ def _unexpected(exc: Exception):
 @bp.errorhandler(RateLimitExceeded)
 def _too_many(exc: RateLimitExceeded):
     """The link's limit (:func:`herald.ratelimit.apply_portal_limit`) or the per-address one was broken."""
-    wait = ratelimit.retry_after(state().limiter)
+    wait = ratelimit.retry_after(runtime().limiter)
     return _message_page(429, "Too many requests", f"Please wait {wait} seconds, then reload the page.",
                          {"Retry-After": str(wait)})
 
@@ -211,7 +211,7 @@ def approve(token, post_id):
     """Release the post's tasks (``post.approved``, a version by ``portal:<link>``); needs an "approve" link."""
 
     def release(link: PortalToken, post: Post) -> None:
-        publishing.review(state(), portal.principal(link), post, True)
+        publishing.review(runtime(), portal.principal(link), post, True)
 
     return _decide(token, post_id, "approving posts", release, "approved")
 
@@ -222,7 +222,7 @@ def reject(token, post_id):
     """Cancel the post's tasks (``post.rejected`` carrying the reason, kept as a comment in the same transaction)."""
 
     def stop(link: PortalToken, post: Post) -> None:
-        portal.reject(state(), link, post, _author(link), unstorable_text.strip(request.form.get("reason", "")))
+        portal.reject(runtime(), link, post, _author(link), unstorable_text.strip(request.form.get("reason", "")))
 
     return _decide(token, post_id, "rejecting posts", stop, "rejected", REASON_ERRORS)
 
@@ -244,7 +244,7 @@ def comment(token, post_id):
         raise PortalRefusal(409, "Not possible any more", "This post was rejected or could not be published, "
                                                           "so it can no longer be commented on here.")
     try:
-        comments.add_comment(state().pm, post, _author(link), unstorable_text.strip(request.form.get("body", "")),
+        comments.add_comment(runtime().pm, post, _author(link), unstorable_text.strip(request.form.get("body", "")),
                              link.id)
     except comments.EmptyBody:
         return _back(token, post_id, error="comment_empty")

@@ -6,9 +6,9 @@ import zoneinfo
 from flask import Blueprint, g, jsonify
 
 from ..errors import ValidationError
-from ..models import Client, isoformat, utcnow
+from ..models import Client, isoformat
 from ..posts import get_client
-from . import endpoint, int_arg
+from . import endpoint, int_arg, runtime
 
 bp = Blueprint("clients", __name__, url_prefix="/api/clients")
 
@@ -78,7 +78,7 @@ def update_client(client_id, payload):
         client.brand_voice = payload["brand_voice"]
     if "timezone" in payload:
         client.timezone = check_timezone(payload["timezone"])
-    client.updated_at = utcnow()
+    client.updated_at = runtime().clock.now()
     client.save()
     return jsonify({"client": serialize_client(client)})
 
@@ -87,6 +87,6 @@ def update_client(client_id, payload):
 def delete_client(client_id):
     """Archive a client: it disappears from the API, its posts and history stay in the database."""
     client = get_client(g.principal.workspace_id, client_id, field=None)
-    client.deleted_at = utcnow()
+    client.deleted_at = runtime().clock.now()
     client.save()
     return jsonify({"success": True})

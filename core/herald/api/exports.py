@@ -8,9 +8,9 @@ from flask import Blueprint, Response, g, stream_with_context
 
 from .. import archive, daily_analytics, exports, publishing
 from ..csvsafe import csv_lines
-from ..models import Workspace, utcnow
+from ..models import Workspace
 from ..posts import get_client
-from . import client_arg, endpoint, int_arg, state
+from . import client_arg, endpoint, int_arg, runtime
 from .clients import serialize_client
 
 bp = Blueprint("exports", __name__)
@@ -24,7 +24,7 @@ def _download(body, mimetype: str, filename: str) -> Response:
 
 
 def _stamp() -> str:
-    return utcnow().strftime("%Y%m%d-%H%M%S")
+    return runtime().clock.now().strftime("%Y%m%d-%H%M%S")
 
 
 @endpoint(bp, "/api/export/posts", ("GET",), summary="Download posts as CSV (streamed)", scope="posts:read",
@@ -71,5 +71,5 @@ def export_client(client_id):
           scope="admin", response_type="application/zip")
 def export_account():
     """Every table's rows of this workspace (secrets redacted), a manifest, and the uploaded files."""
-    body = archive.archive_chunks(g.principal.workspace_id, state().config.media_dir)
+    body = archive.archive_chunks(g.principal.workspace_id, runtime().config.media_dir)
     return _download(body, "application/zip", f"herald-account-{g.principal.workspace_id}-{_stamp()}.zip")

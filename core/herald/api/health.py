@@ -16,9 +16,9 @@ import time
 from flask import Blueprint, jsonify
 
 from .. import heartbeat, tasks
-from ..models import db, probe_writes, utcnow
+from ..models import db, probe_writes
 from ..queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("herald.health")
@@ -57,7 +57,7 @@ LATE_AFTER_SECONDS = 300
 
 
 def _queues_check() -> dict:
-    connection = state().redis
+    connection = runtime().redis
     started = time.perf_counter()
     report: dict = {"ok": True}
     try:
@@ -69,7 +69,7 @@ def _queues_check() -> dict:
     except Exception as exc:  # reported, not raised (see _check)
         log.warning("health check queues failed: %s: %s", type(exc).__name__, exc)
         return {"ok": False, "error": type(exc).__name__}
-    lateness = max(0.0, (utcnow() - due).total_seconds()) if due is not None else 0.0
+    lateness = max(0.0, (runtime().clock.now() - due).total_seconds()) if due is not None else 0.0
     report["oldest_due_seconds"] = round(lateness, 1)
     if due is not None and report[PUBLISH_QUEUE]["workers"] == 0:
         report["ok"] = False
@@ -89,7 +89,7 @@ def health():
     """Check the database, Redis and the publish queues."""
     checks = {
         "database": _database_check(),
-        "redis": _check("redis", state().redis.ping),
+        "redis": _check("redis", runtime().redis.ping),
     }
     if checks["database"]["ok"] and checks["redis"]["ok"]:
         checks["queues"] = _queues_check()

@@ -9,9 +9,9 @@ from flask import Blueprint, g, jsonify
 
 from ..errors import ValidationError
 from ..intelligence import audit, engagement, history, memory, openers, patterns, report, scoring
-from ..models import Client, Post, utcnow, write_transaction
+from ..models import Client, Post, write_transaction
 from ..posts import get_client, get_post, lock_post, platform_names, record_version, snapshot
-from . import client_arg, endpoint, int_arg, state
+from . import client_arg, endpoint, int_arg, runtime
 
 bp = Blueprint("intelligence", __name__, url_prefix="/api/intelligence")
 
@@ -44,7 +44,7 @@ def score(payload):
     else:
         raise ValidationError("Give the caption to score, or the post_id of a stored post.", field="caption")
     context = scoring.ScoringContext(workspace_id, client, exclude_post=post.id if post else None)
-    combined = scoring.combine(state().registry, subject, context, payload.get("scorers"))
+    combined = scoring.combine(runtime().registry, subject, context, payload.get("scorers"))
     if post is not None:
         with write_transaction():
             post = lock_post(post.id)
@@ -62,14 +62,14 @@ def score(payload):
           scope="intelligence", body="intelligence_engagement")
 def push_engagement(payload):
     """Append one snapshot; answers with it, its engagement rate and the post's current totals."""
-    return jsonify(engagement.push(state(), g.principal.workspace_id, payload)), 201
+    return jsonify(engagement.push(runtime(), g.principal.workspace_id, payload)), 201
 
 
 @endpoint(bp, "/engagement/batch", ("POST",), summary="Record engagement for up to 1,000 posts (per-item results)",
           scope="intelligence", body="intelligence_engagement_batch")
 def push_engagement_batch(payload):
     """Each item is recorded on its own: failed items are reported by index, the others are kept."""
-    return jsonify(engagement.push_batch(state(), g.principal.workspace_id, payload["items"]))
+    return jsonify(engagement.push_batch(runtime(), g.principal.workspace_id, payload["items"]))
 
 
 @endpoint(bp, "/memory", ("GET",), summary="Brand memory: voice, topics, hashtags, best days and hours, averages",
@@ -108,7 +108,7 @@ def analyze_performance(payload):
     """Cadence, trend, best and worst posts, patterns and rule-based recommendations over ``period`` days."""
     client = get_client(g.principal.workspace_id, int(payload["client_id"]))
     items = history.load(g.principal.workspace_id, client)
-    return jsonify(audit.run(client, items, payload.get("period", 30), utcnow()))
+    return jsonify(audit.run(client, items, payload.get("period", 30), runtime().clock.now()))
 
 
 @endpoint(bp, "/export", ("GET",), summary="The full intelligence report of a client as JSON", scope="intelligence",
@@ -117,7 +117,7 @@ def export_report():
     """Memory, hooks, patterns, audit and scores in one document (served as a download)."""
     client = client_arg(required=True)
     period = int_arg("period", 30, 1, 365)
-    now = utcnow()
+    now = runtime().clock.now()
     body = report.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
                         period_days=period, now=now)
     response = jsonify(body)

@@ -7,7 +7,7 @@ from ..errors import NotFound, PayloadTooLarge, UnsupportedMediaType, Validation
 from ..media import HashingSpool, size_limit_message, stored
 from ..media_facts import MediaFacts
 from ..models import Media, isoformat
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("media", __name__, url_prefix="/api/media")
 
@@ -33,7 +33,7 @@ def facts_columns(facts: MediaFacts) -> dict:
           scope="posts:write", content_type="multipart/form-data")
 def upload():
     """Stream the file to disk, check its type by content and decode it, record its SHA-256 and facts."""
-    config = state().config
+    config = runtime().config
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("Upload the file as multipart/form-data in the field 'file'.")
     request.max_content_length = config.max_upload_bytes + MULTIPART_OVERHEAD

@@ -10,8 +10,8 @@ import re
 from flask import Blueprint, current_app, jsonify
 
 from .. import __version__
-from ..actions import schema_name
-from . import ENDPOINTS, endpoint, state
+from ..schemas import schema_name
+from . import ENDPOINTS, endpoint, runtime
 
 bp = Blueprint("openapi", __name__)
 
@@ -101,14 +101,14 @@ def _served() -> set[tuple[str, str]]:
 
 def build_document() -> dict:
     """The OpenAPI 3.1 document for the running application (only the routes it serves)."""
-    store = state().schemas
+    store = runtime().schemas
     served = _served()
     paths: dict = {}
     for doc in ENDPOINTS:
         path = _CONVERTER.sub(r"{\2}", doc.path)
         for method in doc.methods:
             if (doc.path, method) in served:
-                paths.setdefault(path, {})[method.lower()] = _operation(doc, method, state().registry.actions)
+                paths.setdefault(path, {})[method.lower()] = _operation(doc, method, runtime().registry.actions)
     components = {_component(name): schema for name, schema in store.schemas.items()}
     components["Error"] = _ERROR
     return {

@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify
 
 from ..models import Workspace
 from ..plans import plan_report
-from . import endpoint, state
+from . import endpoint, runtime
 
 # The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("usage", __name__, url_prefix="/api")
@@ -14,4 +14,4 @@ bp = Blueprint("usage", __name__, url_prefix="/api")
 def plan():
     """The plan, its limits and usage since the first of the month (UTC)."""
     workspace = Workspace.get_by_id(g.principal.workspace_id)
-    return jsonify(plan_report(workspace, state().config))
+    return jsonify(plan_report(workspace, runtime().config))

@@ -4,14 +4,14 @@ from flask import Blueprint, g, jsonify, request
 
 from .. import portal
 from ..models import PortalToken
-from . import client_arg, endpoint, state
+from . import client_arg, endpoint, runtime
 
 bp = Blueprint("portal_tokens", __name__, url_prefix="/api/client-portal")
 
 
 def portal_url(token: str) -> str:
     """The page's address: under ``HERALD_PUBLIC_URL`` when set, else under the host the request came to."""
-    base = state().config.public_url or request.host_url
+    base = runtime().config.public_url or request.host_url
     return f"{base.rstrip('/')}/portal/{token}"
 
 

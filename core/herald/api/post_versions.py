@@ -3,7 +3,7 @@
 from flask import Blueprint, g, jsonify
 
 from .. import posts, versions
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("post_versions", __name__, url_prefix="/api/posts")
 
@@ -22,7 +22,7 @@ def list_versions(post_id):
 def restore_version(post_id, number):
     """Put back the editable fields of version ``number``; the restore is recorded as a new version."""
     post = posts.get_post(g.principal.workspace_id, post_id, field=None)
-    post, version, kept = versions.restore(state(), g.principal, post, number)
+    post, version, kept = versions.restore(runtime(), g.principal, post, number)
     return jsonify({"post": posts.serialize_post(post, shape="action"),
                     "version": versions.serialize_version(version) if version else None,
                     "not_restored": kept})

@@ -6,7 +6,7 @@ from ..errors import NotFound
 from ..media import ALLOWED
 from ..models import Media
 from ..public_media import resolve
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("public_media", __name__)
 
@@ -20,7 +20,7 @@ def download(token: str, filename: str):
     row = Media.get_or_none(Media.id == media_id) if media_id is not None else None
     if row is None:
         raise NotFound("This media link is invalid or has expired.")
-    path = (state().config.media_dir / row.path).resolve()
+    path = (runtime().config.media_dir / row.path).resolve()
     if not path.is_file():
         raise NotFound("This media file is no longer stored.")
     return send_file(path, mimetype=row.content_type, conditional=True, max_age=3600)

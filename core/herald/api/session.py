@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from ..auth import SESSION_COOKIE, SESSION_LIFETIME
 from ..errors import Unauthorized
 from ..models import User, Workspace
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("session", __name__, url_prefix="/api")
 
@@ -31,7 +31,7 @@ def _secure_cookie() -> bool:
     machine (the browser or script at ``http://127.0.0.1`` or ``localhost``, which would never send a
     Secure cookie back), or when ``HERALD_INSECURE_COOKIES`` says so. Behind a proxy that speaks
     https, ``HERALD_TRUSTED_PROXIES`` makes the scheme https, so the cookie stays Secure."""
-    if state().config.insecure_cookies:
+    if runtime().config.insecure_cookies:
         return False
     host = urlsplit("//" + request.host).hostname  # the Host header's name, without its port or brackets
     return not (request.scheme == "http" and _loopback(request.remote_addr) and _loopback(host))
@@ -41,14 +41,14 @@ def _session_body(user, token: str) -> dict:
     workspace = Workspace.get_by_id(user.workspace_id)
     return {"user": {"id": user.id, "email": user.email, "role": user.role},
             "workspace": {"id": workspace.id, "name": workspace.name, "plan": workspace.plan},
-            "csrf_token": state().auth.csrf_token(token)}
+            "csrf_token": runtime().auth.csrf_token(token)}
 
 
 @endpoint(bp, "/login", ("POST",), summary="Log in with email and password (sets the session cookie)",
           auth=False, body="login")
 def login(payload):
     """Check the credentials and set an HttpOnly, SameSite=Lax session cookie."""
-    user, token = state().auth.login(payload["email"], payload["password"])
+    user, token = runtime().auth.login(payload["email"], payload["password"])
     response = jsonify(_session_body(user, token))
     response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True,
                         samesite="Lax", secure=_secure_cookie(), path="/")
@@ -62,8 +62,8 @@ def logout():
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         # Same CSRF rules as any other cookie-authenticated change.
-        state().auth.principal_for_session(token, request)
-        state().auth.logout(token)
+        runtime().auth.principal_for_session(token, request)
+        runtime().auth.logout(token)
     response = jsonify({"success": True})
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
                            secure=_secure_cookie())

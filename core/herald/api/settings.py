@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify
 
 from .. import ai, ai_settings
 from ..errors import FeatureDisabled, warning
-from . import endpoint, state
+from . import endpoint, runtime
 
 bp = Blueprint("settings", __name__, url_prefix="/api/settings")
 
@@ -13,7 +13,7 @@ bp = Blueprint("settings", __name__, url_prefix="/api/settings")
 def _provider():
     """The workspace's AI provider object, and None or why there is none it may use (``FeatureDisabled``)."""
     try:
-        return ai.provider_for(g.principal.workspace_id, state().registry).obj, None
+        return ai.provider_for(g.principal.workspace_id, runtime().registry).obj, None
     except FeatureDisabled as exc:
         return None, exc
 
@@ -27,7 +27,7 @@ def _unchecked(payload: dict, problem: FeatureDisabled | None) -> list[dict]:
 
 
 def _view(row, provider) -> dict:
-    return {"settings": ai_settings.serialize(row, state().config, getattr(provider, "name", None),
+    return {"settings": ai_settings.serialize(row, runtime().config, getattr(provider, "name", None),
                                               getattr(provider, "default_model", None))}
 
 
@@ -47,9 +47,9 @@ def put_settings(payload):
     the workspace (no provider loaded, or its plugin disabled here), the settings are stored with a
     ``warnings`` entry."""
     provider, problem = _provider()
-    warnings = _unchecked(payload, problem) or ai_settings.check(g.principal.workspace_id, state().config, payload,
+    warnings = _unchecked(payload, problem) or ai_settings.check(g.principal.workspace_id, runtime().config, payload,
                                                                  provider)
-    body = _view(ai_settings.update(g.principal.workspace_id, state().config, payload), provider)
+    body = _view(ai_settings.update(g.principal.workspace_id, runtime().config, payload), provider)
     if warnings:
         body["warnings"] = warnings
     return jsonify(body)

@@ -7,7 +7,7 @@ from .. import publish_csv as publish_csv_reader
 from ..campaigns import campaign_for_post, get_campaign
 from ..errors import UnsupportedMediaType, ValidationError
 from ..models import Account, Post, PublishTask
-from . import client_arg, endpoint, id_arg, int_arg, raw_body, state
+from . import client_arg, endpoint, id_arg, int_arg, raw_body, runtime
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -30,7 +30,7 @@ def _post_with_tasks(post: Post) -> dict:
           body="v1_publish")
 def publish(payload):
     """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``."""
-    post, when, warnings = publishing.publish(state(), g.principal, payload)
+    post, when, warnings = publishing.publish(runtime(), g.principal, payload)
     return jsonify(_published(post, when, warnings)), 201
 
 
@@ -58,8 +58,8 @@ def publish_csv():
 def _queue_batch(items: list[dict], labels: list[str]):
     """Check each ``POST /v1/publish`` body (errors named by its label), then queue them all or none."""
     for label, item in zip(labels, items, strict=True):
-        publishing.naming_post(label, state().schemas.validate, "v1_publish", item)
-    created = publishing.publish_many(state(), g.principal, items, labels)
+        publishing.naming_post(label, runtime().schemas.validate, "v1_publish", item)
+    created = publishing.publish_many(runtime(), g.principal, items, labels)
     return jsonify({"posts": [_published(post, when, warnings) for post, when, warnings in created]}), 201
 
 
@@ -127,7 +127,7 @@ def get_post(post_id):
 def cancel_post(post_id):
     """Cancel every task that has not started."""
     post = posts.get_post(g.principal.workspace_id, post_id)
-    publishing.cancel(state(), g.principal, post)
+    publishing.cancel(runtime(), g.principal, post)
     return jsonify({"success": True})
 
 
@@ -140,13 +140,13 @@ def reschedule_post(post_id, payload):
     campaign = None
     if payload.get("campaign_id") is not None:  # checked before anything changes
         campaign = campaign_for_post(g.principal.workspace_id, payload["campaign_id"], post.client_id)
-    when = publishing.reschedule(state(), g.principal, post, payload["schedule"]) if "schedule" in payload else None
+    when = publishing.reschedule(runtime(), g.principal, post, payload["schedule"]) if "schedule" in payload else None
     if "campaign_id" in payload:
-        publishing.set_campaign(state(), g.principal, post, campaign)
+        publishing.set_campaign(runtime(), g.principal, post, campaign)
     body = _post_with_tasks(Post.get_by_id(post.id))
     if when is not None:
         body["schedule"] = _schedule_note(when)
-        warnings = publishing.token_expiry_warnings(state(), publishing.post_accounts(post), when.at, "schedule")
+        warnings = publishing.token_expiry_warnings(runtime(), publishing.post_accounts(post), when.at, "schedule")
         if warnings:
             body["warnings"] = warnings
     return jsonify(body)
@@ -157,7 +157,7 @@ def reschedule_post(post_id, payload):
 def approve_post(post_id, payload):
     """Release the post's tasks (``post.approved``)."""
     post = posts.get_post(g.principal.workspace_id, post_id)
-    publishing.review(state(), g.principal, post, True, payload.get("note", ""))
+    publishing.review(runtime(), g.principal, post, True, payload.get("note", ""))
     return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
 
 
@@ -166,7 +166,7 @@ def approve_post(post_id, payload):
 def reject_post(post_id, payload):
     """Cancel the post's tasks (``post.rejected``)."""
     post = posts.get_post(g.principal.workspace_id, post_id)
-    publishing.review(state(), g.principal, post, False, payload.get("note", ""))
+    publishing.review(runtime(), g.principal, post, False, payload.get("note", ""))
     return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
 
 
@@ -175,7 +175,7 @@ def reject_post(post_id, payload):
 def resolve_task(post_id, task_id, payload):
     """409 unless the task is ``unconfirmed``; the post with its tasks as they now are."""
     post = posts.get_post(g.principal.workspace_id, post_id)
-    return jsonify(_post_with_tasks(resolving.resolve(state(), g.principal, post, task_id, payload)))
+    return jsonify(_post_with_tasks(resolving.resolve(runtime(), g.principal, post, task_id, payload)))
 
 
 @endpoint(bp, "/accounts", ("GET",), summary="Connected accounts with platform, status and token health",
@@ -190,10 +190,10 @@ def list_accounts():
           body="v1_account_connect")
 def connect_account(payload):
     """Check the token with the platform, then store it encrypted; warn when it expires within a week."""
-    account, created = accounts.connect(state(), g.principal.workspace_id, payload["platform"].strip().lower(),
+    account, created = accounts.connect(runtime(), g.principal.workspace_id, payload["platform"].strip().lower(),
                                         payload["access_token"].strip())
     body = accounts.serialize_account(account)
-    warnings = accounts.expiry_warnings(state(), account)
+    warnings = accounts.expiry_warnings(runtime(), account)
     if warnings:
         body["warnings"] = warnings
     return jsonify(body), 201 if created else 200
@@ -210,7 +210,7 @@ def get_account(account_id):
 def account_quota(account_id):
     """Ask the platform now; ``quota`` is null for a platform without a posting quota."""
     account = accounts.get_account(g.principal.workspace_id, account_id)
-    quota = accounts.publishing_quota(state(), account)
+    quota = accounts.publishing_quota(runtime(), account)
     return jsonify({"account_id": f"{accounts.ACCOUNT_PREFIX}{account.id}", "platform": account.platform,
                     "quota": quota})
 

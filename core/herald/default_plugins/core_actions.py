@@ -27,7 +27,7 @@ def handle_create_post(ctx, payload):
     ctx.check_platforms(platforms)
     post_type = payload.get("post_type", "post")
     for name in platforms:
-        supported = ctx.state.registry.platforms[name].obj.post_types
+        supported = ctx.runtime.registry.platforms[name].obj.post_types
         if post_type not in supported:
             raise ValidationError(f"{name} does not support post_type {post_type!r}; it supports "
                                   f"{', '.join(supported)}.", field="post_type")

@@ -14,6 +14,7 @@ from ..errors import HeraldError, NotFound
 from ..models import Post, db, write_transaction
 from ..posts import POST_PREFIX, get_post, record_engagement, serialize_engagement
 from ..publishing import parse_id
+from ..runtime import Runtime
 from .history import current_engagement, engagement_rate, round_rate
 
 MAX_BATCH = 1000
@@ -34,22 +35,22 @@ def result_for(post: Post, snapshot) -> dict:
                         "snapshots": count}}
 
 
-def push(state, workspace_id: int, payload: dict) -> dict:
+def push(runtime: Runtime, workspace_id: int, payload: dict) -> dict:
     """Record one snapshot for ``payload["post_id"]`` (already validated); 404 for another workspace's post."""
     with events.collecting() as recorded, write_transaction():
         post = get_post(workspace_id, payload["post_id"])
         snapshot = record_engagement(post, payload, source=SOURCE)
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     return result_for(post, snapshot)
 
 
-def push_batch(state, workspace_id: int, items: list) -> dict:
+def push_batch(runtime: Runtime, workspace_id: int, items: list) -> dict:
     """Record each valid item; returns per-item results (with ``index``) and the counts."""
     results: list[dict] = [{} for _ in items]
     wanted: dict[int, int] = {}
     for index, item in enumerate(items):
         try:
-            state.schemas.validate(ITEM_SCHEMA, item)
+            runtime.schemas.validate(ITEM_SCHEMA, item)
             wanted[index] = _post_id(item["post_id"])
         except HeraldError as exc:
             results[index] = _failure(index, exc)
@@ -72,7 +73,7 @@ def push_batch(state, workspace_id: int, items: list) -> dict:
                                   "engagement_rate": round_rate(engagement_rate(serialize_engagement(snapshot)))}
             except HeraldError as exc:
                 results[index] = _failure(index, exc)
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
     failed = sum(1 for row in results if row["status"] == "error")
     return {"results": results, "succeeded": len(items) - failed, "failed": failed}
 

@@ -13,9 +13,10 @@ import datetime as dt
 import logging
 
 from .. import accounts, events
-from ..models import Account, PublishTask, utcnow, write_transaction
+from ..models import Account, PublishTask, write_transaction
 from ..platforms import PlatformRejected, PlatformUnavailable
 from ..posts import METRICS, EngagementReading, record_engagements
+from ..runtime import Runtime
 from ..tasks import PUBLISHED
 
 log = logging.getLogger("herald.intelligence.pull")
@@ -35,24 +36,25 @@ def published_tasks(days: int, now: dt.datetime) -> list[PublishTask]:
                 .order_by(PublishTask.id))
 
 
-def fetch_task(state, task: PublishTask, tokens: dict[int, str | None]) -> tuple[str, EngagementReading | None]:
+def fetch_task(runtime: Runtime, task: PublishTask,
+               tokens: dict[int, str | None]) -> tuple[str, EngagementReading | None]:
     """Ask the task's platform for its post's metrics: what happened (for the counts) and the reading, if any.
 
     ``tokens`` keeps each account's usable token (None: unusable) across the tasks of one pull, so an
     account is checked (and marked expired or invalid) once.
     """
-    registered = state.registry.platforms.get(task.platform)
+    registered = runtime.registry.platforms.get(task.platform)
     fetch = getattr(registered.obj, "fetch_metrics", None) if registered else None
     if fetch is None:
         return "unsupported", None
     account = task.account
     if account.id not in tokens:
-        tokens[account.id], _ = accounts.usable(state, account)
+        tokens[account.id], _ = accounts.usable(runtime, account)
     token = tokens[account.id]
     if token is None:
         return "account_unusable", None
     try:
-        metrics = fetch(accounts.account_ref(state, account, token), task.platform_post_id, config=state.config)
+        metrics = fetch(accounts.account_ref(runtime, account, token), task.platform_post_id, config=runtime.config)
     except (PlatformRejected, PlatformUnavailable) as exc:
         log.info("metrics of task %s (%s %s) not fetched: %s", task.id, task.platform, task.platform_post_id,
                  exc.message)
@@ -63,32 +65,32 @@ def fetch_task(state, task: PublishTask, tokens: dict[int, str | None]) -> tuple
     values = {name: value for name, value in (metrics or {}).items() if name in METRICS and isinstance(value, int)}
     if not values:
         return "no_metrics", None
-    return "recorded", EngagementReading(task.workspace_id, task.post_id, values, task.platform, utcnow())
+    return "recorded", EngagementReading(task.workspace_id, task.post_id, values, task.platform, runtime.clock.now())
 
 
-def record(state, readings: list[EngagementReading]) -> None:
+def record(runtime: Runtime, readings: list[EngagementReading]) -> None:
     """Append the readings' snapshots and ``engagement.updated`` events in one transaction, then dispatch them."""
     if not readings:
         return
     with events.collecting() as recorded, write_transaction():
         record_engagements(readings)
-    events.dispatch(state.pm, recorded)
+    events.dispatch(runtime.pm, recorded)
 
 
-def pull(state, days: int = DEFAULT_DAYS, now: dt.datetime | None = None) -> dict[str, int]:
+def pull(runtime: Runtime, days: int = DEFAULT_DAYS, now: dt.datetime | None = None) -> dict[str, int]:
     """Pull metrics for every task published in the last ``days`` days; returns counts by outcome."""
     counts: dict[str, int] = {}
     tokens: dict[int, str | None] = {}
     readings: list[EngagementReading] = []
-    for task in published_tasks(days, now or utcnow()):
-        outcome, reading = fetch_task(state, task, tokens)
+    for task in published_tasks(days, now or runtime.clock.now()):
+        outcome, reading = fetch_task(runtime, task, tokens)
         counts[outcome] = counts.get(outcome, 0) + 1
         if reading is not None:
             readings.append(reading)
         if len(readings) >= BATCH:
-            record(state, readings)
+            record(runtime, readings)
             readings = []
-    record(state, readings)
+    record(runtime, readings)
     if counts.get("recorded"):
         log.info("engagement pulled for %s published posts", counts["recorded"])
     return counts

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from herald import hookimpl
+from herald.runtime import Runtime
+
+from . import jobs
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,20 +22,13 @@ class HttpSink:
 
     name = "http"
 
-    def deliver(self, event):
+    def deliver(self, event, runtime: Runtime):
         """Create a delivery for each subscribed endpoint and enqueue its first attempt."""
-        from herald.jobs import runtime
+        jobs.fan_out(runtime, event)
 
-        from . import deliveries, jobs
-
-        for delivery in deliveries.fan_out(event):
-            jobs.enqueue(runtime().redis, delivery.id, delivery.step)
-
-    def reconcile(self) -> int:
+    def reconcile(self, runtime: Runtime) -> int:
         """Re-enqueue deliveries whose jobs were lost; returns how many."""
-        from . import jobs
-
-        return jobs.reconcile()
+        return jobs.reconcile(runtime)
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from herald import ids
-from herald.api import endpoint, int_arg, state
+from herald.api import endpoint, int_arg, runtime
 from herald.errors import Conflict, ValidationError
 from herald.plugins import plugin_feature
 
@@ -27,7 +27,7 @@ def _workspace() -> int:
 @feature
 def create_webhook(payload):
     """Create an endpoint; a ``whsec_`` secret is generated when none is given."""
-    row, secret = endpoints.create(state(), _workspace(), payload)
+    row, secret = endpoints.create(runtime(), _workspace(), payload)
     return jsonify(endpoints.serialize(row, secret)), 201
 
 
@@ -51,7 +51,7 @@ def get_webhook(webhook_id):
 @feature
 def update_webhook(webhook_id, payload):
     """Change the endpoint; ``active: true`` re-enables one Herald disabled."""
-    row = endpoints.update(state(), endpoints.get(_workspace(), webhook_id), payload)
+    row = endpoints.update(runtime(), endpoints.get(_workspace(), webhook_id), payload)
     return jsonify(endpoints.serialize(row))
 
 
@@ -70,7 +70,7 @@ def delete_webhook(webhook_id):
 @feature
 def rotate_secret(webhook_id):
     """A new secret; the previous one keeps signing alongside it for 24 hours."""
-    row, secret = endpoints.rotate(state(), endpoints.get(_workspace(), webhook_id))
+    row, secret = endpoints.rotate(runtime(), endpoints.get(_workspace(), webhook_id))
     return jsonify(endpoints.serialize(row, secret))
 
 
@@ -83,7 +83,7 @@ def test_webhook(webhook_id):
     if not row.active:
         raise Conflict("This webhook is disabled; re-enable it (PATCH active: true) before testing it.")
     delivery = deliveries.test_delivery(row)
-    jobs.enqueue(state().redis, delivery.id, delivery.step)
+    jobs.enqueue(runtime().redis, delivery.id, delivery.step)
     return jsonify(deliveries.serialize_delivery(delivery)), 202
 
 
@@ -111,7 +111,7 @@ def redeliver(delivery_id):
     """Re-send a delivery (failed, succeeded or still retrying) with the same webhook-id and body; named
     by its ``dlv_`` id or by the ``att_`` id of any of its attempts (as the delivery log lists them)."""
     row = deliveries.request_redelivery(deliveries.get(_workspace(), delivery_id))
-    jobs.enqueue(state().redis, row.id, row.step)
+    jobs.enqueue(runtime().redis, row.id, row.step)
     return jsonify(deliveries.serialize_delivery(row)), 202
 
 

@@ -20,6 +20,7 @@ from herald import events
 from herald.errors import Conflict, NotFound
 from herald.models import db, isoformat, utcnow, write_transaction
 from herald.prepared_statements import Prepared, PreparedInsert
+from herald.runtime import Runtime
 
 from . import endpoints
 from .models import (
@@ -85,13 +86,12 @@ def body_for(event) -> str:
                       separators=(",", ":"))
 
 
-def fan_out(event) -> list[WebhookDelivery]:
+def fan_out(event) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
     """Create a delivery for each active endpoint of the workspace subscribed to ``event.type``.
 
     Idempotent: an endpoint that already has a delivery of this event gets no second one. Returns
-    the deliveries created (the caller enqueues them; those to an endpoint that is not answering
-    and busy with an attempt are scheduled already, see :func:`herald_webhooks.jobs.schedule_if_held`,
-    which makes enqueueing them again a no-op).
+    the deliveries created, each with its endpoint (:func:`herald_webhooks.jobs.fan_out` schedules
+    and enqueues them).
     """
     subscribed = [row for row in _ACTIVE_ENDPOINTS.rows(workspace=event.workspace_id)
                   if event.type in (row.events or [])]
@@ -112,15 +112,8 @@ def fan_out(event) -> list[WebhookDelivery]:
                         message_id=f"msg_{event.id}", payload=body, next_attempt_at=utcnow()))
             except pw.IntegrityError:
                 continue
-    if created:
-        from herald.jobs import runtime
-
-        from . import jobs
-
-        by_id = {endpoint.id: endpoint for endpoint in subscribed}
-        for delivery in created:
-            jobs.schedule_if_held(runtime().redis, by_id[delivery.endpoint_id], delivery)
-    return created
+    by_id = {endpoint.id: endpoint for endpoint in subscribed}
+    return [(delivery, by_id[delivery.endpoint_id]) for delivery in created]
 
 
 def test_delivery(endpoint: WebhookEndpoint) -> WebhookDelivery:
@@ -230,7 +223,7 @@ class Recorded:
     next_attempt_at: dt.datetime | None
 
 
-def record_attempt(delivery: WebhookDelivery, step: int, result: AttemptResult,
+def record_attempt(runtime: Runtime, delivery: WebhookDelivery, step: int, result: AttemptResult,
                    now: dt.datetime | None = None) -> Recorded:
     """Store the attempt and decide what follows: the delivery's status, and the step and time of
     the next attempt when one is due.
@@ -238,7 +231,7 @@ def record_attempt(delivery: WebhookDelivery, step: int, result: AttemptResult,
     One write transaction; the common (successful) case reads nothing: it writes the attempt, updates
     the delivery (``UPDATE … RETURNING`` its step) and clears the endpoint's failing mark when it has one.
     """
-    now = now or utcnow()
+    now = now or runtime.clock.now()
     number = delivery.attempts + 1
     with events.collecting() as recorded, write_transaction():
         next_at = None
@@ -276,9 +269,7 @@ def record_attempt(delivery: WebhookDelivery, step: int, result: AttemptResult,
             endpoints.disable(delivery.endpoint_id, notice, now)
             status = FAILED
     if recorded:  # webhook.disabled, now committed
-        from herald.jobs import runtime
-
-        events.dispatch(runtime().pm, recorded)
+        events.dispatch(runtime.pm, recorded)
     if new_step is None:
         return Recorded("superseded", None, None)
     return Recorded(status, new_step, next_at)

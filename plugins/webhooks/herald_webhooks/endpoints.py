@@ -8,6 +8,7 @@ from herald import events, ids, netguard
 from herald.errors import NotFound, ValidationError
 from herald.models import isoformat, utcnow, write_transaction
 from herald.prepared_statements import Prepared
+from herald.runtime import Runtime
 
 from . import signing
 from .models import ENDPOINT_PREFIX, PENDING, WebhookDelivery, WebhookEndpoint
@@ -16,9 +17,9 @@ ROTATION_GRACE = dt.timedelta(hours=24)  # the previous secret keeps signing thi
 MAX_ENDPOINTS = 20  # per workspace
 
 
-def secret_key(state) -> str:
+def secret_key(runtime: Runtime) -> str:
     """The key secrets are encrypted with (``HERALD_SECRET_KEY``)."""
-    return state.config.resolved_secret_key()
+    return runtime.config.resolved_secret_key()
 
 
 def parse_id(value: str, prefix: str, what: str) -> int:
@@ -38,14 +39,14 @@ def get(workspace_id: int, endpoint_id: str) -> WebhookEndpoint:
     return row
 
 
-def check_url(state, url: str) -> str:
+def check_url(runtime: Runtime, url: str) -> str:
     """``url`` when Herald may deliver to it; 400 naming ``url`` otherwise.
 
     A host that does not resolve yet is accepted (every delivery checks again); one that resolves
     to a refused address is not.
     """
     try:
-        netguard.check_url(url, allow_private=state.config.webhook_allow_private)
+        netguard.check_url(url, allow_private=runtime.config.webhook_allow_private)
     except netguard.Unresolvable:
         pass
     except netguard.BlockedURL as exc:
@@ -53,11 +54,11 @@ def check_url(state, url: str) -> str:
     return url
 
 
-def signing_secrets(state, endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> list[str]:
+def signing_secrets(runtime: Runtime, endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> list[str]:
     """The secrets that sign deliveries to ``endpoint`` now: the current one, then the previous one
     while its grace period lasts."""
-    now = now or utcnow()
-    key = secret_key(state)
+    now = now or runtime.clock.now()
+    key = secret_key(runtime)
     found = [signing.unseal(key, endpoint.secret_encrypted)]
     if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at and \
             endpoint.previous_secret_expires_at > now:
@@ -65,24 +66,24 @@ def signing_secrets(state, endpoint: WebhookEndpoint, now: dt.datetime | None = 
     return found
 
 
-def create(state, workspace_id: int, payload: dict) -> tuple[WebhookEndpoint, str]:
+def create(runtime: Runtime, workspace_id: int, payload: dict) -> tuple[WebhookEndpoint, str]:
     """A new endpoint from a ``webhook_create`` body; returns it and its secret (shown once)."""
-    url = check_url(state, payload["url"])
+    url = check_url(runtime, payload["url"])
     secret = signing.check_secret(payload["secret"]) if payload.get("secret") else signing.generate_secret()
     with write_transaction():
         if WebhookEndpoint.select().where(WebhookEndpoint.workspace == workspace_id).count() >= MAX_ENDPOINTS:
             raise ValidationError(f"A workspace can have at most {MAX_ENDPOINTS} webhooks; delete one first.",
                                   field="url")
         endpoint = WebhookEndpoint.create(workspace=workspace_id, url=url, events=list(payload["events"]),
-                                          secret_encrypted=signing.seal(secret_key(state), secret))
+                                          secret_encrypted=signing.seal(secret_key(runtime), secret))
     return endpoint, secret
 
 
-def update(state, endpoint: WebhookEndpoint, payload: dict) -> WebhookEndpoint:
+def update(runtime: Runtime, endpoint: WebhookEndpoint, payload: dict) -> WebhookEndpoint:
     """Change url, events or active (``webhook_update``). Re-activating clears the disabled notice."""
-    changes: dict = {WebhookEndpoint.updated_at: utcnow()}
+    changes: dict = {WebhookEndpoint.updated_at: runtime.clock.now()}
     if "url" in payload:
-        changes[WebhookEndpoint.url] = check_url(state, payload["url"])
+        changes[WebhookEndpoint.url] = check_url(runtime, payload["url"])
     if "events" in payload:
         changes[WebhookEndpoint.events] = list(payload["events"])
     if "active" in payload:
@@ -95,14 +96,14 @@ def update(state, endpoint: WebhookEndpoint, payload: dict) -> WebhookEndpoint:
     return WebhookEndpoint.get_by_id(endpoint.id)
 
 
-def rotate(state, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
+def rotate(runtime: Runtime, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
     """A new secret; the current one keeps signing (alongside) for :data:`ROTATION_GRACE`."""
     secret = signing.generate_secret()
-    now = utcnow()
+    now = runtime.clock.now()
     with write_transaction():
         WebhookEndpoint.update(previous_secret_encrypted=endpoint.secret_encrypted,
                                previous_secret_expires_at=now + ROTATION_GRACE,
-                               secret_encrypted=signing.seal(secret_key(state), secret), updated_at=now,
+                               secret_encrypted=signing.seal(secret_key(runtime), secret), updated_at=now,
                                ).where(WebhookEndpoint.id == endpoint.id).execute()
     return WebhookEndpoint.get_by_id(endpoint.id), secret
 

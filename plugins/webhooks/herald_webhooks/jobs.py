@@ -35,8 +35,8 @@ import redis
 from rq.exceptions import DuplicateJobError
 
 from herald import netguard, queue
-from herald.jobs import runtime
 from herald.models import db, utcnow
+from herald.runtime import Runtime, for_jobs
 
 from . import deliveries, endpoints, signing
 from .models import PENDING, WebhookDelivery, WebhookEndpoint
@@ -272,13 +272,13 @@ def _release_slot(connection: redis.Redis, endpoint_id: int, member: str,
         pipeline.execute()
 
 
-def attempt(state, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> deliveries.AttemptResult:
+def attempt(runtime: Runtime, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> deliveries.AttemptResult:
     """Check the URL (SSRF guard), sign the stored body and POST it once."""
     try:
-        target = netguard.check_url(endpoint.url, allow_private=state.config.webhook_allow_private)
+        target = netguard.check_url(endpoint.url, allow_private=runtime.config.webhook_allow_private)
     except netguard.BlockedURL as exc:
         return deliveries.AttemptResult(None, 0, error=f"refused by the SSRF guard: {exc.reason}")
-    headers = signing.headers(endpoints.signing_secrets(state, endpoint), delivery.message_id, delivery.payload)
+    headers = signing.headers(endpoints.signing_secrets(runtime, endpoint), delivery.message_id, delivery.payload)
     headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
     started = dt.datetime.now(dt.UTC)
     try:
@@ -300,7 +300,7 @@ def _ms_since(started: dt.datetime) -> int:
 
 def deliver(delivery_id: int, step: int) -> str:
     """Make one attempt of delivery ``delivery_id`` (when ``step`` is still current); returns what happened."""
-    state = runtime()
+    runtime = for_jobs()
     with db.connection_context():
         loaded = deliveries.load(delivery_id)
         if loaded is None:
@@ -311,39 +311,49 @@ def deliver(delivery_id: int, step: int) -> str:
         if not endpoint.active:
             deliveries.cancel(delivery, endpoint.disabled_reason or "The webhook was disabled.")
             return "cancelled"
-        if delivery.next_attempt_at and delivery.next_attempt_at > utcnow() + dt.timedelta(seconds=1):
-            _requeue(state.redis, delivery, delivery.next_attempt_at)
+        if delivery.next_attempt_at and delivery.next_attempt_at > runtime.clock.now() + dt.timedelta(seconds=1):
+            _requeue(runtime.redis, delivery, delivery.next_attempt_at)
             return "not due yet"
-        defer = _take_slot(state.redis, endpoint, delivery.id, step)
+        defer = _take_slot(runtime.redis, endpoint, delivery.id, step)
         if defer is not None:
-            _requeue(state.redis, delivery, utcnow() + dt.timedelta(seconds=defer))
+            _requeue(runtime.redis, delivery, runtime.clock.now() + dt.timedelta(seconds=defer))
             return f"endpoint busy: deferred {defer:.1f} s"
     result = None
     try:
-        result = attempt(state, delivery, endpoint)
+        result = attempt(runtime, delivery, endpoint)
     finally:
-        _release_slot(state.redis, endpoint.id, f"{delivery.id}:{step}", result)
+        _release_slot(runtime.redis, endpoint.id, f"{delivery.id}:{step}", result)
     with db.connection_context():
-        recorded = deliveries.record_attempt(delivery, step, result)
+        recorded = deliveries.record_attempt(runtime, delivery, step, result)
     if recorded.status == PENDING:
-        enqueue(state.redis, delivery.id, recorded.step, recorded.next_attempt_at)
+        enqueue(runtime.redis, delivery.id, recorded.step, recorded.next_attempt_at)
     return f"attempt {delivery.attempts + 1}: {recorded.status}"
 
 
-def reconcile(limit: int = 5000) -> int:
+def fan_out(runtime: Runtime, event) -> None:
+    """Create ``event``'s deliveries and enqueue their first attempts (the ``http`` sink's ``deliver``).
+
+    A delivery to an endpoint that is not answering and busy with an attempt is scheduled for later
+    (:func:`schedule_if_held`), which makes enqueueing it now a no-op.
+    """
+    for delivery, endpoint in deliveries.fan_out(event):
+        schedule_if_held(runtime.redis, endpoint, delivery)
+        enqueue(runtime.redis, delivery.id, delivery.step)
+
+
+def reconcile(runtime: Runtime, limit: int = 5000) -> int:
     """Re-enqueue every pending delivery whose job is gone (Redis lost it, a worker died); returns how many."""
-    state = runtime()
     enqueued = 0
     with db.connection_context():
         rows = list(WebhookDelivery.select().where(WebhookDelivery.status == PENDING)
                     .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))
         # A delivery job running past its timeout (plus a margin) lost its worker: deliver again.
-        alive = queue.alive_jobs(state.redis, [job_id(delivery.id, delivery.step) for delivery in rows],
-                                 running_limit=JOB_TIMEOUT + 30)
+        alive = queue.alive_jobs(runtime.redis, [job_id(delivery.id, delivery.step) for delivery in rows],
+                                 running_limit=JOB_TIMEOUT + 30, now=runtime.clock.now())
         for delivery in rows:
             if job_id(delivery.id, delivery.step) in alive:
                 continue
-            if _requeue(state.redis, delivery, delivery.next_attempt_at):
+            if _requeue(runtime.redis, delivery, delivery.next_attempt_at):
                 enqueued += 1
     if enqueued:
         log.info("re-enqueued %s webhook deliveries", enqueued)
