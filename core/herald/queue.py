@@ -138,19 +138,25 @@ def enqueue_task(connection: redis.Redis, task_id: int, step: int, due_at: dt.da
                        due_at=due_at, job_timeout=job_timeout, description=f"publish task {task_id} (step {step})")
 
 
-def enqueue_job(connection: redis.Redis, function: str, task_id: int, *, job_id: str, due_at: dt.datetime | None,
-                job_timeout: int, description: str) -> bool:
-    """Enqueue ``function(task_id)`` on the publish queue under the unique ``job_id``, at ``due_at``
-    (naive UTC) when in the future. False when Redis is unreachable or the job already exists."""
-    queue = get_queue(connection, PUBLISH_QUEUE)
+def enqueue_job(connection: redis.Redis, function: str, *args, job_id: str, due_at: dt.datetime | None,
+                job_timeout: int, description: str, queue_name: str = PUBLISH_QUEUE,
+                now: dt.datetime | None = None) -> bool:
+    """Enqueue ``function(*args)`` on ``queue_name`` under the unique ``job_id``, at ``due_at`` (naive
+    UTC) when in the future. False when Redis is unreachable or the job already exists.
+
+    ``now`` is the clock ``due_at`` is measured against (a test's clock; the real time when not
+    given): the job waits ``due_at - now`` on RQ's own clock, which is always the real one.
+    """
+    queue = get_queue(connection, queue_name)
     options = dict(job_id=job_id, unique=True, job_timeout=job_timeout, retry=CRASH_RETRY,
                    result_ttl=600, failure_ttl=7 * 86400, description=description)
     try:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        if due_at is not None and due_at > now:
-            queue.enqueue_at(due_at.replace(tzinfo=dt.UTC), function, task_id, **options)
+        real_now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        wait = due_at - (now or real_now) if due_at is not None else dt.timedelta(0)
+        if wait > dt.timedelta(0):
+            queue.enqueue_at((real_now + wait).replace(tzinfo=dt.UTC), function, *args, **options)
         else:
-            queue.enqueue(function, task_id, **options)
+            queue.enqueue(function, *args, **options)
     except DuplicateJobError:
         return False
     except redis.RedisError as exc:
