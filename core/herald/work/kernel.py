@@ -1,0 +1,221 @@
+"""The work kernel: one claim, one way to record an outcome and schedule what follows, one reconciler.
+
+The row is the truth; RQ only delivers. A job ``herald.work.entry.perform(kind, row id, step)``
+*claims* its row (a conditional ``UPDATE … RETURNING``: the database decides, so two jobs never
+both hold it) with a lease, calls the kind's handler, and records the :class:`Outcome` under a
+fence (the row still at the step its claim gave it): a worker whose lease ran out and whose row was
+taken over writes nothing. Every transition bumps ``step``, and a job is named after the row's step
+(:func:`herald.work.kinds.job_id`), so no job id is ever used twice. :func:`reconcile` gives a new
+job to every active row whose job Redis lost or whose worker died (its lease expired); the claim
+hands a row with an expired lease to the kind's handler in mode ``recover``, which finds out what
+the dead worker did before anything is done again.
+
+Functions take the ``runtime`` (``.redis``, ``.registry``, ``.pm``, ``.clock.now()``): every "now"
+comes from its clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import peewee as pw
+
+from .. import events, queue
+from ..models import db, write_transaction
+from .kinds import Outcome, WorkKind, job_id
+
+log = logging.getLogger("herald.work")
+
+ENTRY = "herald.work.entry.perform"  # the RQ job function
+# RQ's scheduler keeps whole seconds and may hand a job over up to a second before its time.
+SCHEDULER_SLACK = dt.timedelta(seconds=2)
+# A job started longer ago than its kind's job_timeout and this has no worker any more.
+RUNNING_MARGIN_SECONDS = 30
+RECONCILE_BATCH = 5000
+
+
+def kinds(runtime) -> dict[str, WorkKind]:
+    """The registered work kinds by name (``register_work_kinds``)."""
+    return {name: registered.obj for name, registered in runtime.registry.work_kinds.items()}
+
+
+def kind(runtime, name: str) -> WorkKind:
+    """The registered work kind ``name``."""
+    return runtime.registry.work_kinds[name].obj
+
+
+def _stamped(model: type[pw.Model], values: dict, now: dt.datetime) -> dict:
+    """``values`` plus the row's ``updated_at`` when its table keeps one."""
+    if "updated_at" in model._meta.fields:
+        values[model._meta.fields["updated_at"]] = now
+    return values
+
+
+def claim(work: WorkKind, row_id: Any, now: dt.datetime) -> tuple[str, pw.Model] | None:
+    """Take row ``row_id`` for this worker under a lease; ``(mode, row)`` or None when there is nothing to do.
+
+    ``mode`` is ``run`` (queued or retrying, due, not held), ``check`` (waiting, due, not held) or
+    ``recover`` (held under a lease that expired: its worker died). One conditional ``UPDATE …
+    RETURNING`` per mode, in one transaction; the row is read from what the UPDATE returns. The claim
+    bumps ``step`` and counts an attempt in the kind's ``counted`` modes.
+    """
+    model, statuses = work.model, work.statuses
+    key = model._meta.primary_key
+    free = model.lease_until.is_null() & (model.due_at.is_null() | (model.due_at <= now + SCHEDULER_SLACK))
+    conditions = (("run", model.status.in_(statuses.runnable) & free),
+                  ("check", (model.status == statuses.waiting) & free),
+                  ("recover", (model.status == statuses.running) & (model.lease_until < now)))
+    held = _stamped(model, {model.status: statuses.running, model.step: model.step + 1,
+                            model.lease_until: now + dt.timedelta(seconds=work.lease_seconds)}, now)
+    with write_transaction():
+        for mode, condition in conditions:
+            values = {**held, model.attempts: model.attempts + (1 if mode in work.counted else 0)}
+            rows = list(model.update(values).where((key == row_id) & condition).returning(model).execute())
+            if rows:
+                return mode, rows[0]
+    return None
+
+
+def perform(runtime, name: str, row_id: Any, step: int) -> str:
+    """One step of row ``row_id`` of kind ``name`` (what the RQ job does); returns what happened.
+
+    Claim, call the handler, record its outcome, enqueue the next step. A handler that raises is
+    treated as a worker that died (mode ``recover`` next, at once); one that raises while
+    recovering leaves the row ``unconfirmed``. ``step`` is the step the job was enqueued for: a
+    job that finds its row not due yet reschedules it only when it is still the row's job.
+    """
+    work = kind(runtime, name)
+    with db.connection_context():
+        claimed = claim(work, row_id, runtime.clock.now())
+        if claimed is None:
+            return _not_claimed(runtime, work, row_id, step)
+        mode, row = claimed
+        try:
+            outcome = work.handler(mode)(runtime, row, mode)
+        except Exception as exc:
+            log.exception("work %s %s raised in mode %s", name, row_id, mode)
+            reason = f"The {name} handler failed unexpectedly: {exc}"
+            outcome = Outcome.unconfirmed(reason) if mode == "recover" else Outcome.unknown(reason)
+        return f"{mode}: {record(runtime, work, row, outcome)}"
+
+
+def _not_claimed(runtime, work: WorkKind, row_id: Any, step: int) -> str:
+    """A job that found its row not due yet puts it back on the schedule rather than dropping it."""
+    model, statuses = work.model, work.statuses
+    row = model.get_or_none(model._meta.primary_key == row_id)
+    if row is None or row.step != step or row.lease_until is not None or row.due_at is None \
+            or row.status not in (*statuses.runnable, statuses.waiting):
+        return "nothing to do"
+    if bump_step(runtime, work, row) is not None:
+        enqueue(runtime, work, row)
+    return "not due yet: rescheduled"
+
+
+def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome) -> str:
+    """Write ``outcome`` for ``row`` as claimed (fenced on its step) and enqueue its next step; returns
+    the outcome's name, or ``stale`` when the row was taken over meanwhile (nothing written)."""
+    model, statuses = work.model, work.statuses
+    now = runtime.clock.now()
+    label, error, status, due = outcome.kind, outcome.error, None, None
+    lease = None
+    if label == "retry":
+        delay = work.retry.delay(row.attempts, outcome.retry_after)
+        if delay is None:
+            label = "unconfirmed" if outcome.unsure else "failed"
+            status = statuses.unconfirmed if outcome.unsure else statuses.failed
+            error = f"Gave up after {row.attempts} attempts. Last error: {outcome.error}"
+        else:
+            status, due = statuses.retrying, now + dt.timedelta(seconds=delay)
+    elif label == "wait":
+        status, due = statuses.waiting, now + dt.timedelta(seconds=max(0.0, outcome.delay or 0.0))
+    elif label == "unknown":  # as if the worker had died: recovered by the next job, at once
+        status, due, lease = statuses.running, now, now - dt.timedelta(seconds=1)
+    else:
+        status = {"done": statuses.done, "failed": statuses.failed, "unconfirmed": statuses.unconfirmed}[label]
+    state = dict(row.state or {})
+    changes: dict[str, Any] = {**outcome.changes, "status": status, "due_at": due, "lease_until": lease,
+                               "step": row.step + 1}
+    if error is not None:
+        if work.error_field:
+            changes[work.error_field] = error
+        else:
+            state["error"] = error
+    changes["state"] = state
+    fields = model._meta.fields
+    values = _stamped(model, {fields[name]: value for name, value in changes.items()}, now)
+    fence = (model._meta.primary_key == row.id) & (model.step == row.step) & (model.status == statuses.running)
+    with events.collecting() as recorded, write_transaction():
+        written = model.update(values).where(fence).execute()
+        if written:
+            for name, value in changes.items():
+                setattr(row, name, value)
+            if work.settle is not None:
+                work.settle(runtime, row, outcome)
+    if not written:
+        log.warning("work %s %s was taken over while this worker held it: its outcome (%s) is dropped",
+                    work.name, row.id, label)
+        return "stale"
+    events.dispatch(runtime.pm, recorded)
+    if status in statuses.active:
+        enqueue(runtime, work, row)
+    return label
+
+
+def enqueue(runtime, work: WorkKind, row: pw.Model) -> bool:
+    """Enqueue the job of ``row``'s current step, at its ``due_at``; False when Redis is down or the
+    job exists (the reconciler enqueues it later). Call it after the row's transaction committed."""
+    return queue.enqueue_job(runtime.redis, ENTRY, work.name, row.id, row.step,
+                             job_id=job_id(work.name, row.id, row.step), due_at=row.due_at,
+                             job_timeout=work.job_timeout, description=f"{work.name} {row.id} (step {row.step})",
+                             queue_name=work.queue, now=runtime.clock.now())
+
+
+def bump_step(runtime, work: WorkKind, row: pw.Model) -> int | None:
+    """Move ``row`` to a new step (for a new job id) when it is still at ``row.step``; returns the new
+    step (``row`` updated), or None when the row moved on or is gone."""
+    model = work.model
+    with write_transaction():
+        bumped = list(model.update(_stamped(model, {model.step: model.step + 1}, runtime.clock.now()))
+                      .where((model._meta.primary_key == row.id) & (model.step == row.step))
+                      .returning(model.step).tuples().execute())
+    if not bumped:
+        return None
+    row.step = bumped[0][0]
+    return row.step
+
+
+def reconcile(runtime, limit: int = RECONCILE_BATCH) -> dict[str, int]:
+    """Give a new job to every active row of every registered kind whose job Redis lost, whose job's
+    worker died before claiming it, or whose lease expired; returns how many per kind."""
+    counts = {}
+    with db.connection_context():
+        for work in kinds(runtime).values():
+            counts[work.name] = reconcile_kind(runtime, work, limit)
+    return counts
+
+
+def reconcile_kind(runtime, work: WorkKind, limit: int = RECONCILE_BATCH) -> int:
+    """:func:`reconcile` for one kind; returns how many rows got a new job."""
+    model = work.model
+    key = model._meta.primary_key
+    now = runtime.clock.now()
+    rows = list(model.select(key, model.status, model.step, model.due_at, model.lease_until)
+                .where(model.status.in_(work.statuses.active))
+                .order_by(model.due_at.asc(nulls="first"), key).limit(limit))
+    unheld = [job_id(work.name, row.id, row.step) for row in rows if row.lease_until is None]
+    # No live job of this kind runs longer than its job_timeout: one that did lost its worker.
+    alive = queue.alive_jobs(runtime.redis, unheld, running_limit=work.job_timeout + RUNNING_MARGIN_SECONDS,
+                             now=now)
+    enqueued = 0
+    for row in rows:
+        if row.lease_until is not None and row.lease_until >= now:
+            continue  # a worker holds it right now
+        if row.lease_until is None and job_id(work.name, row.id, row.step) in alive:
+            continue
+        if bump_step(runtime, work, row) is not None and enqueue(runtime, work, row):
+            enqueued += 1
+    if enqueued:
+        log.info("reconciler gave %s %s rows a new job", enqueued, work.name)
+    return enqueued
