@@ -24,6 +24,7 @@ import peewee as pw
 
 from .. import events, queue
 from ..models import db, write_transaction
+from ..prepared import Prepared
 from .kinds import Outcome, WorkKind, job_id
 
 log = logging.getLogger("herald.work")
@@ -53,26 +54,57 @@ def _stamped(model: type[pw.Model], values: dict, now: dt.datetime) -> dict:
     return values
 
 
+def _claim_statements(work: WorkKind) -> tuple[tuple[str, Prepared, int], ...]:
+    """The kind's claim, one conditional ``UPDATE … RETURNING`` per mode, prepared (see herald.prepared):
+    rendered each time, a claim of a publish task cost 890 us of CPU against 160 us prepared
+    (``bench/work_claim.py``, 2026-12-06), and every job runs one."""
+    statements = _CLAIMS.get(work)
+    if statements is not None:
+        return statements
+    model, statuses = work.model, work.statuses
+    key = model._meta.primary_key
+
+    def free(param):
+        due = model.due_at.is_null() | (model.due_at <= param(model.due_at, "due_by"))
+        return model.lease_until.is_null() & due
+
+    conditions = (("run", lambda param: model.status.in_(list(statuses.runnable)) & free(param)),
+                  ("check", lambda param: (model.status == statuses.waiting) & free(param)),
+                  ("recover", lambda param: (model.status == statuses.running)
+                   & (model.lease_until < param(model.lease_until, "now"))))
+
+    def statement(condition):
+        def build(param):
+            values = {model.status: statuses.running, model.step: model.step + 1,
+                      model.lease_until: param(model.lease_until),
+                      model.attempts: model.attempts + param(model.attempts, "attempt")}
+            if "updated_at" in model._meta.fields:
+                values[model._meta.fields["updated_at"]] = param(model._meta.fields["updated_at"])
+            return model.update(values).where((key == param(key, "row_id")) & condition(param)).returning(model)
+        return Prepared(model, build)
+
+    statements = _CLAIMS[work] = tuple((mode, statement(condition), 1 if mode in work.counted else 0)
+                                       for mode, condition in conditions)
+    return statements
+
+
+_CLAIMS: dict[WorkKind, tuple[tuple[str, Prepared, int], ...]] = {}
+
+
 def claim(work: WorkKind, row_id: Any, now: dt.datetime) -> tuple[str, pw.Model] | None:
     """Take row ``row_id`` for this worker under a lease; ``(mode, row)`` or None when there is nothing to do.
 
     ``mode`` is ``run`` (queued or retrying, due, not held), ``check`` (waiting, due, not held) or
     ``recover`` (held under a lease that expired: its worker died). One conditional ``UPDATE …
-    RETURNING`` per mode, in one transaction; the row is read from what the UPDATE returns. The claim
-    bumps ``step`` and counts an attempt in the kind's ``counted`` modes.
+    RETURNING`` per mode, in one transaction: the database decides, so two workers never both hold
+    the row, and the row is read from what the UPDATE returns. The claim bumps ``step`` and counts
+    an attempt in the kind's ``counted`` modes.
     """
-    model, statuses = work.model, work.statuses
-    key = model._meta.primary_key
-    free = model.lease_until.is_null() & (model.due_at.is_null() | (model.due_at <= now + SCHEDULER_SLACK))
-    conditions = (("run", model.status.in_(statuses.runnable) & free),
-                  ("check", (model.status == statuses.waiting) & free),
-                  ("recover", (model.status == statuses.running) & (model.lease_until < now)))
-    held = _stamped(model, {model.status: statuses.running, model.step: model.step + 1,
-                            model.lease_until: now + dt.timedelta(seconds=work.lease_seconds)}, now)
+    values = {"row_id": row_id, "lease_until": now + dt.timedelta(seconds=work.lease_seconds), "updated_at": now,
+              "due_by": now + SCHEDULER_SLACK, "now": now}
     with write_transaction():
-        for mode, condition in conditions:
-            values = {**held, model.attempts: model.attempts + (1 if mode in work.counted else 0)}
-            rows = list(model.update(values).where((key == row_id) & condition).returning(model).execute())
+        for mode, statement, attempt in _claim_statements(work):
+            rows = statement.rows(attempt=attempt, **values)
             if rows:
                 return mode, rows[0]
     return None

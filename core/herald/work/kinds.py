@@ -123,7 +123,7 @@ class Outcome:
 Handler = Callable[[Any, pw.Model, str], Outcome]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # a kind is itself: its prepared claims are kept per kind
 class WorkKind:
     """A kind of durable work: its rows, its queue and its handler.
 
