@@ -314,6 +314,56 @@ def test_a_recovery_that_raises_ends_unconfirmed(runtime, chores, redis_client):
     assert [mode for _, mode, _ in chores.calls] == ["run", "recover"] and scheduled(redis_client) == {}
 
 
+def test_a_long_step_renews_its_lease_so_a_slow_worker_is_not_taken_for_a_dead_one(database, redis_client, config):
+    pm = get_plugin_manager()
+    renewing = ChorePlugin(job_timeout=900, lease_seconds=30, renew_every=0.02)  # an AI call may take minutes
+    pm.register(renewing, name="chores")
+    runtime = StandInRuntime(config, pm, PluginRegistry(pm), redis_client, FakeClock())
+    jobs.install(runtime)
+    leases = []
+
+    def long_call(runtime, row):  # the worker is on this call; its lease is renewed meanwhile
+        for _ in range(3):
+            runtime.clock.advance(20)  # past the 30 s the claim gave, twice over by the end
+            deadline = time.monotonic() + 10
+            while reload(row).lease_until != runtime.clock.now() + dt.timedelta(seconds=30) \
+                    and time.monotonic() < deadline:
+                pass
+            leases.append(reload(row).lease_until)
+            with db.connection_context():
+                assert kernel.reconcile(runtime) == {"chore": 0}  # a slow call is not a dead worker
+        return Outcome.done()
+
+    try:
+        chore = new_chore(runtime)
+        renewing.script = [long_call]
+        assert work(redis_client) == 1
+    finally:
+        pm.unregister(name="chores")
+        jobs.install(None)
+    assert [(lease - leases[0]).total_seconds() for lease in leases] == [0, 20, 40], leases
+    assert [mode for _, mode, _ in renewing.calls] == ["run"]
+    ended = reload(chore)
+    assert (ended.status, ended.lease_until) == ("done", None)
+
+
+def test_a_renewed_lease_still_runs_out_when_its_worker_dies(runtime, chores, redis_client):
+    chore = new_chore(runtime)
+    redis_client.flushdb()
+    work_kind = kernel.kind(runtime, "chore")
+    with db.connection_context():
+        _, held = kernel.claim(work_kind, chore.id, runtime.clock.now())
+        runtime.clock.advance(LEASE_SECONDS - 1)
+        assert kernel.renew_lease(runtime, work_kind, held)  # the worker was alive then
+        runtime.clock.advance(LEASE_SECONDS - 1)
+        assert kernel.reconcile(runtime) == {"chore": 0}
+        runtime.clock.advance(2)  # and died: no renewal since
+        assert kernel.reconcile(runtime) == {"chore": 1}
+        assert not kernel.renew_lease(runtime, work_kind, held)  # taken over: a late renewal changes nothing
+    work(redis_client)
+    assert [mode for _, mode, _ in chores.calls] == ["recover"] and reload(chore).status == "done"
+
+
 # -- crash: a worker process SIGKILLed mid-job ----------------------------------------------------------
 
 def test_a_worker_killed_mid_job_is_reconciled_and_the_chore_done_exactly_once(runtime, chores, redis_client,

@@ -87,19 +87,21 @@ def effects(chore_id: int) -> list[str]:
 
 class ChorePlugin:
     """Registers the ``chore`` kind. Its handler plays ``scripts[chore id]``, then ``script`` (per call:
-    an Outcome, an exception to raise after doing the chore, or ``"do"``: do it and succeed); a
+    an Outcome, a function of the runtime and the row answering one, an exception to raise after doing
+    the chore, or ``"do"``: do it and succeed); a
     recovering call first looks at the
     effects, as a platform's reconcile looks for the post, and settles the chore as done when it is
     there. ``block``: a path; the handler creates it after doing the chore, then hangs (to be killed)."""
 
-    def __init__(self, retry: RetryPolicy | None = None, block: str | None = None):
+    def __init__(self, retry: RetryPolicy | None = None, block: str | None = None, **kind_options: Any):
         self.script: list[Any] = []
         self.scripts: dict[int, list[Any]] = {}  # a chore's own script, played before the shared one
         self.calls: list[tuple[int, str, str]] = []  # (chore id, mode, RQ job id)
         self.block = block
         self.recovery_error: Exception | None = None  # raised by every recovering call
-        self.kind = WorkKind(name="chore", model=Chore, run=self.handle, job_timeout=JOB_TIMEOUT,
-                             lease_seconds=LEASE_SECONDS, retry=retry or RetryPolicy(), error_field="error")
+        options = {"job_timeout": JOB_TIMEOUT, "lease_seconds": LEASE_SECONDS, **kind_options}
+        self.kind = WorkKind(name="chore", model=Chore, run=self.handle, retry=retry or RetryPolicy(),
+                             error_field="error", **options)
 
     @hookimpl
     def register_work_kinds(self, register):
@@ -116,6 +118,8 @@ class ChorePlugin:
         step = script.pop(0) if script else "do"
         if isinstance(step, Outcome):
             return step
+        if callable(step):
+            return step(runtime, row)
         with write_transaction():
             ChoreEffect.create(chore=row.id, mode=mode)
         if self.block:

@@ -8,10 +8,22 @@ handler and records its :class:`Outcome`, a :class:`RetryPolicy` decides when to
 by sleeping), and :func:`reconcile` rebuilds lost jobs and recovers rows whose worker died.
 """
 
-from .kernel import ENTRY, bump_step, claim, enqueue, kind, kinds, perform, reconcile, reconcile_kind, record
+from .kernel import (
+    ENTRY,
+    bump_step,
+    claim,
+    enqueue,
+    kind,
+    kinds,
+    perform,
+    reconcile,
+    reconcile_kind,
+    record,
+    renew_lease,
+)
 from .kinds import CONTRACT, MODES, Outcome, Statuses, WorkKind, WorkRow, job_id
 from .retry import MAX_RETRY_AFTER, RetryPolicy, parse_retry_after
 
 __all__ = ["CONTRACT", "ENTRY", "MAX_RETRY_AFTER", "MODES", "Outcome", "RetryPolicy", "Statuses", "WorkKind",
            "WorkRow", "bump_step", "claim", "enqueue", "job_id", "kind", "kinds", "parse_retry_after", "perform",
-           "reconcile", "reconcile_kind", "record"]
+           "reconcile", "reconcile_kind", "record", "renew_lease"]

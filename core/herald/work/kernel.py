@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 import peewee as pw
@@ -125,12 +126,57 @@ def perform(runtime, name: str, row_id: Any, step: int) -> str:
             return _not_claimed(runtime, work, row_id, step)
         mode, row = claimed
         try:
-            outcome = work.handler(mode)(runtime, row, mode)
+            with _Renewal(runtime, work, row):
+                outcome = work.handler(mode)(runtime, row, mode)
         except Exception as exc:
             log.exception("work %s %s raised in mode %s", name, row_id, mode)
             reason = f"The {name} handler failed unexpectedly: {exc}"
             outcome = Outcome.unconfirmed(reason) if mode == "recover" else Outcome.unknown(reason)
         return f"{mode}: {record(runtime, work, row, outcome)}"
+
+
+def renew_lease(runtime, work: WorkKind, row: pw.Model) -> bool:
+    """Extend the lease on ``row`` as claimed (its step) by the kind's ``lease_seconds`` from now;
+    False when the row was taken over (the lease had run out)."""
+    model = work.model
+    until = runtime.clock.now() + dt.timedelta(seconds=work.lease_seconds)
+    fence = (model._meta.primary_key == row.id) & (model.step == row.step) & (model.status == work.statuses.running)
+    with db.connection_context(), write_transaction():
+        renewed = model.update({model.lease_until: until}).where(fence).execute()
+    if renewed:
+        row.lease_until = until
+    return bool(renewed)
+
+
+class _Renewal:
+    """While the handler runs, renews the row's lease every ``renew_every`` seconds from a daemon
+    thread (kinds with ``renew_every`` only); stops when the handler returns or the row was taken over."""
+
+    def __init__(self, runtime, work: WorkKind, row: pw.Model):
+        self.runtime, self.work, self.row = runtime, work, row
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self):
+        if self.work.renew_every is not None:
+            self.thread = threading.Thread(target=self._beat, name=f"lease {self.work.name} {self.row.id}",
+                                           daemon=True)
+            self.thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.work.renew_every):
+            try:
+                if not renew_lease(self.runtime, self.work, self.row):
+                    return
+            except Exception as exc:  # the database is away for a moment: the next beat tries again
+                log.warning("could not renew the lease of %s %s: %s", self.work.name, self.row.id, exc)
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        if self.thread is not None:  # a renewal in flight lands before the outcome is recorded
+            self.thread.join(timeout=10)
+        return False
 
 
 def _not_claimed(runtime, work: WorkKind, row_id: Any, step: int) -> str:
@@ -143,6 +189,26 @@ def _not_claimed(runtime, work: WorkKind, row_id: Any, step: int) -> str:
     if bump_step(runtime, work, row) is not None:
         enqueue(runtime, work, row)
     return "not due yet: rescheduled"
+
+
+def _record_statement(work: WorkKind, names: tuple[str, ...]) -> Prepared:
+    """The UPDATE writing the columns ``names`` of a row still held at its claimed step, prepared once
+    per kind and set of columns (every job records one outcome; see :func:`_claim_statements`)."""
+    statement = _RECORDS.get((work, names))
+    if statement is None:
+        model = work.model
+        key, fields = model._meta.primary_key, model._meta.fields
+
+        def build(param):
+            fence = ((key == param(key, "fence_id")) & (model.step == param(model.step, "fence_step"))
+                     & (model.status == work.statuses.running))
+            return model.update({fields[name]: param(fields[name]) for name in names}).where(fence)
+
+        statement = _RECORDS[(work, names)] = Prepared(model, build)
+    return statement
+
+
+_RECORDS: dict[tuple[WorkKind, tuple[str, ...]], Prepared] = {}
 
 
 def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome) -> str:
@@ -175,11 +241,11 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome) -> str:
         else:
             state["error"] = error
     changes["state"] = state
-    fields = model._meta.fields
-    values = _stamped(model, {fields[name]: value for name, value in changes.items()}, now)
-    fence = (model._meta.primary_key == row.id) & (model.step == row.step) & (model.status == statuses.running)
+    if "updated_at" in model._meta.fields:
+        changes["updated_at"] = now
+    statement = _record_statement(work, tuple(changes))
     with events.collecting() as recorded, write_transaction():
-        written = model.update(values).where(fence).execute()
+        written = statement.execute(**changes, fence_id=row.id, fence_step=row.step).rowcount
         if written:
             for name, value in changes.items():
                 setattr(row, name, value)

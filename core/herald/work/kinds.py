@@ -132,8 +132,10 @@ class WorkKind:
     holding it: find out what happened before doing anything again). ``recover`` may be a separate
     handler for that mode. ``counted`` are the modes whose claim counts an attempt. ``settle(runtime,
     row, outcome)``, when given, runs inside the transaction that records an outcome (events recorded
-    there are dispatched after the commit). ``lease_seconds`` must exceed ``job_timeout``: a lease
-    outlived only by a dead worker.
+    there are dispatched after the commit). ``lease_seconds`` must exceed ``job_timeout`` (a lease
+    outlived only by a dead worker), unless the kernel renews the lease every ``renew_every``
+    seconds while the handler runs: then a short lease (three renewals at least) tells a worker
+    killed during a long step (an AI call of minutes) from a slow one within that lease.
     """
 
     name: str
@@ -148,14 +150,17 @@ class WorkKind:
     counted: frozenset[str] = frozenset({"run", "recover"})
     error_field: str | None = None
     settle: Callable[[Any, pw.Model, Outcome], None] | None = None
+    renew_every: float | None = None
 
     def __post_init__(self):
         missing = [name for name in CONTRACT if name not in self.model._meta.fields]
         if missing:
             raise TypeError(f"work kind {self.name!r}: {self.model.__name__} lacks the work-row columns "
                             f"{', '.join(missing)} (inherit herald.work.WorkRow)")
-        if self.lease_seconds <= self.job_timeout:
-            raise ValueError(f"work kind {self.name!r}: lease_seconds must exceed job_timeout")
+        if self.renew_every is None and self.lease_seconds <= self.job_timeout:
+            raise ValueError(f"work kind {self.name!r}: lease_seconds must exceed job_timeout (or renew the lease)")
+        if self.renew_every is not None and self.lease_seconds < 3 * self.renew_every:
+            raise ValueError(f"work kind {self.name!r}: lease_seconds must cover three renewals at least")
         if "-" in self.name:
             raise ValueError(f"work kind {self.name!r}: no '-' in a kind's name (it is part of job ids)")
 
