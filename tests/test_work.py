@@ -109,6 +109,17 @@ def test_retry_after_is_honoured_instead_of_the_backoff_within_floor_and_a_day()
     assert policy.delay(3, retry_after=120) is None  # no attempt left, whatever the platform asks
 
 
+def test_a_fixed_schedule_replaces_the_backoff_and_retry_after_can_only_lengthen_it():
+    policy = RetryPolicy(schedule=(0, 5, 300, 1800), jitter=0.1, retry_after_at_least=True, floor=0)
+    rng = random.Random(3)
+    assert policy.delay(0, rng=rng) == 0
+    assert all(4.5 <= policy.delay(1, rng=rng) <= 5.5 for _ in range(100))
+    assert all(270 <= policy.delay(2, rng=rng) <= 330 for _ in range(100))
+    assert policy.delay(2, retry_after=3600, rng=rng) == 3600
+    assert 270 <= policy.delay(2, retry_after=10, rng=rng) <= 330  # a schedule promised to receivers is a floor
+    assert policy.delay(4, rng=rng) is None  # every scheduled attempt made
+
+
 def test_retry_after_reads_seconds_and_http_dates():
     now = dt.datetime(2026, 12, 6, 12, 0, 0)
     assert parse_retry_after("120", now) == 120
@@ -262,6 +273,44 @@ def test_a_job_handed_over_early_puts_its_chore_back_on_the_schedule(runtime, ch
     later(runtime, redis_client, 60)
     work(redis_client)
     assert reload(chore).status == "done"
+
+
+def test_a_deferred_chore_is_queued_again_without_spending_an_attempt(runtime, chores, redis_client):
+    chore = new_chore(runtime)
+    chores.script = [Outcome.defer(15), Outcome.retry("busy", retry_after=5), Outcome.defer(15)]
+    work(redis_client)
+    deferred = reload(chore)
+    assert (deferred.status, deferred.attempts) == ("queued", 0)
+    assert deferred.due_at == runtime.clock.now() + dt.timedelta(seconds=15)
+    later(runtime, redis_client, 15)
+    work(redis_client)
+    later(runtime, redis_client, 5)
+    work(redis_client)
+    assert (reload(chore).status, reload(chore).attempts) == ("retrying", 1)  # the failed attempt still counts
+    later(runtime, redis_client, 15)
+    work(redis_client)
+    assert (reload(chore).status, reload(chore).attempts, len(chores.calls)) == ("done", 2, 4)
+
+
+def test_the_kinds_lock_is_taken_before_the_outcome_is_written_in_the_same_transaction(database, redis_client,
+                                                                                      config):
+    pm = get_plugin_manager()
+    seen = []
+
+    def lock(runtime, row):  # a publish task takes its post's lock here
+        seen.append((db.in_transaction(), Chore.get_by_id(row.id).status))
+
+    locking = ChorePlugin(lock=lock)
+    pm.register(locking, name="chores")
+    runtime = StandInRuntime(config, pm, PluginRegistry(pm), redis_client, FakeClock())
+    jobs.install(runtime)
+    try:
+        chore = new_chore(runtime)
+        work(redis_client)
+    finally:
+        pm.unregister(name="chores")
+        jobs.install(None)
+    assert seen == [(True, "running")] and reload(chore).status == "done"
 
 
 # -- recovery ------------------------------------------------------------------------------------------

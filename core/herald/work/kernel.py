@@ -132,7 +132,7 @@ def perform(runtime, name: str, row_id: Any, step: int) -> str:
             log.exception("work %s %s raised in mode %s", name, row_id, mode)
             reason = f"The {name} handler failed unexpectedly: {exc}"
             outcome = Outcome.unconfirmed(reason) if mode == "recover" else Outcome.unknown(reason)
-        return f"{mode}: {record(runtime, work, row, outcome)}"
+        return f"{mode}: {record(runtime, work, row, outcome, mode)}"
 
 
 def renew_lease(runtime, work: WorkKind, row: pw.Model) -> bool:
@@ -211,9 +211,10 @@ def _record_statement(work: WorkKind, names: tuple[str, ...]) -> Prepared:
 _RECORDS: dict[tuple[WorkKind, tuple[str, ...]], Prepared] = {}
 
 
-def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome) -> str:
-    """Write ``outcome`` for ``row`` as claimed (fenced on its step) and enqueue its next step; returns
-    the outcome's name, or ``stale`` when the row was taken over meanwhile (nothing written)."""
+def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome, mode: str = "run") -> str:
+    """Write ``outcome`` for ``row`` as claimed in ``mode`` (fenced on its step) and enqueue its next
+    step; returns the outcome's name, or ``stale`` when the row was taken over meanwhile (nothing
+    written)."""
     model, statuses = work.model, work.statuses
     now = runtime.clock.now()
     label, error, status, due = outcome.kind, outcome.error, None, None
@@ -228,6 +229,10 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome) -> str:
             status, due = statuses.retrying, now + dt.timedelta(seconds=delay)
     elif label == "wait":
         status, due = statuses.waiting, now + dt.timedelta(seconds=max(0.0, outcome.delay or 0.0))
+    elif label == "defer":  # back to where it was: retrying when an earlier attempt failed
+        given_back = 1 if mode in work.counted else 0
+        status = statuses.retrying if row.attempts - given_back > 0 else statuses.queued
+        due = now + dt.timedelta(seconds=max(0.0, outcome.delay or 0.0))
     elif label == "unknown":  # as if the worker had died: recovered by the next job, at once
         status, due, lease = statuses.running, now, now - dt.timedelta(seconds=1)
     else:
@@ -235,6 +240,8 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome) -> str:
     state = dict(row.state or {})
     changes: dict[str, Any] = {**outcome.changes, "status": status, "due_at": due, "lease_until": lease,
                                "step": row.step + 1}
+    if label == "defer":
+        changes["attempts"] = row.attempts - given_back
     if error is not None:
         if work.error_field:
             changes[work.error_field] = error
@@ -245,6 +252,8 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome) -> str:
         changes["updated_at"] = now
     statement = _record_statement(work, tuple(changes))
     with events.collecting() as recorded, write_transaction():
+        if work.lock is not None:
+            work.lock(runtime, row)
         written = statement.execute(**changes, fence_id=row.id, fence_step=row.step).rowcount
         if written:
             for name, value in changes.items():

@@ -82,7 +82,7 @@ class Outcome:
     ``error`` goes to the kind's ``error_field`` (or the row's ``state["error"]``).
     """
 
-    kind: str  # done | retry | wait | failed | unconfirmed | unknown
+    kind: str  # done | retry | wait | defer | failed | unconfirmed | unknown
     error: str | None = None
     delay: float | None = None  # wait: seconds until the check
     retry_after: float | None = None  # retry: the seconds the platform asked for, if it did
@@ -103,6 +103,12 @@ class Outcome:
     def wait(cls, seconds: float, **changes: Any) -> Outcome:
         """Handed over, not finished: check again (mode ``check``) in ``seconds``; no attempt is counted."""
         return cls("wait", delay=seconds, changes=changes)
+
+    @classmethod
+    def defer(cls, seconds: float, **changes: Any) -> Outcome:
+        """Not attempted after all (a slot was taken, a quota spent): queued again in ``seconds``,
+        the attempt this claim counted given back."""
+        return cls("defer", delay=seconds, changes=changes)
 
     @classmethod
     def failed(cls, error: str, **changes: Any) -> Outcome:
@@ -132,7 +138,9 @@ class WorkKind:
     holding it: find out what happened before doing anything again). ``recover`` may be a separate
     handler for that mode. ``counted`` are the modes whose claim counts an attempt. ``settle(runtime,
     row, outcome)``, when given, runs inside the transaction that records an outcome (events recorded
-    there are dispatched after the commit). ``lease_seconds`` must exceed ``job_timeout`` (a lease
+    there are dispatched after the commit); ``lock(runtime, row)``, when given, runs first in that
+    transaction, before the row is written (a publish task takes its post's lock there, the order
+    every writer of both keeps). ``lease_seconds`` must exceed ``job_timeout`` (a lease
     outlived only by a dead worker), unless the kernel renews the lease every ``renew_every``
     seconds while the handler runs: then a short lease (three renewals at least) tells a worker
     killed during a long step (an AI call of minutes) from a slow one within that lease.
@@ -151,6 +159,7 @@ class WorkKind:
     error_field: str | None = None
     settle: Callable[[Any, pw.Model, Outcome], None] | None = None
     renew_every: float | None = None
+    lock: Callable[[Any, pw.Model], None] | None = None
 
     def __post_init__(self):
         missing = [name for name in CONTRACT if name not in self.model._meta.fields]

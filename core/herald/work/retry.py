@@ -35,26 +35,40 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
 
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter, at least ``floor`` seconds, at most ``max_attempts`` attempts.
+    """When to try again after a failed attempt, or not at all: exponential backoff with full jitter,
+    or a fixed ``schedule``; at least ``floor`` seconds; at most ``max_attempts`` attempts.
 
-    After the ``n``-th failed attempt the next one waits a random time between 0 and
-    ``min(cap, base * 2 ** (n - 1))`` seconds (never less than ``floor``): full jitter spreads out
-    the retries of work that failed together. A wait the platform asked for (``Retry-After``) is
-    honoured instead, within ``floor`` and a day.
+    Backoff: after the ``n``-th failed attempt the next one waits a random time between 0 and
+    ``min(cap, base * 2 ** (n - 1))`` seconds; full jitter spreads out the retries of work that
+    failed together. ``schedule`` (seconds before each attempt, the first one's included, as
+    Standard Webhooks' senders publish them) replaces the backoff and the attempt count: after the
+    ``n``-th failed attempt the next waits ``schedule[n]``, give or take ``jitter`` of it.
+
+    A wait the platform asked for (``Retry-After``) is honoured, within ``floor`` and a day: instead
+    of the backoff, or, with ``retry_after_at_least``, only when it is longer (a schedule promised to
+    receivers stays a floor).
     """
 
     base: float = 30.0
     cap: float = 3600.0
     max_attempts: int = 6
     floor: float = 5.0
+    schedule: tuple[float, ...] | None = None
+    jitter: float = 0.1
+    retry_after_at_least: bool = False
 
     def delay(self, attempts: int, retry_after: float | None = None,
               rng: random.Random | None = None) -> float | None:
         """Seconds before the next attempt after ``attempts`` attempts (the last one failed); None
         when no attempt is left."""
-        if attempts >= self.max_attempts:
+        if attempts >= (len(self.schedule) if self.schedule is not None else self.max_attempts):
             return None
-        if retry_after is not None:
-            return max(self.floor, min(float(retry_after), MAX_RETRY_AFTER))
-        ceiling = min(self.cap, self.base * 2 ** max(0, attempts - 1))
-        return max(self.floor, (rng or random).uniform(0, ceiling))
+        rng = rng or random
+        if self.schedule is not None:
+            backoff = self.schedule[attempts] * rng.uniform(1 - self.jitter, 1 + self.jitter)
+        else:
+            backoff = max(self.floor, rng.uniform(0, min(self.cap, self.base * 2 ** max(0, attempts - 1))))
+        if retry_after is None:
+            return backoff
+        asked = max(self.floor, min(float(retry_after), MAX_RETRY_AFTER))
+        return max(backoff, asked) if self.retry_after_at_least else asked
