@@ -140,6 +140,8 @@ def test_a_kind_whose_table_lacks_the_work_row_contract_is_refused_when_it_is_ma
 
     with pytest.raises(TypeError, match="lacks the work-row columns step, due_at, lease_until, attempts, state"):
         WorkKind(name="broken", model=NotWork, run=lambda runtime, row, mode: Outcome.done())
+    with pytest.raises(ValueError, match="queue 'chores' is none of Herald's queues"):
+        WorkKind(name="lost", model=Chore, run=lambda runtime, row, mode: Outcome.done(), queue="chores")
     with pytest.raises(ValueError, match="lease_seconds must exceed job_timeout"):
         WorkKind(name="short", model=Chore, run=lambda runtime, row, mode: Outcome.done(), job_timeout=60,
                  lease_seconds=30)
@@ -311,6 +313,25 @@ def test_the_kinds_lock_is_taken_before_the_outcome_is_written_in_the_same_trans
         pm.unregister(name="chores")
         jobs.install(None)
     assert seen == [(True, "running")] and reload(chore).status == "done"
+
+
+def test_a_handler_answering_no_outcome_is_treated_as_one_that_raised(runtime, chores, redis_client):
+    chore = new_chore(runtime)
+    chores.script = [lambda runtime, row: "done"]
+    assert work(redis_client) == 2
+    assert [mode for _, mode, _ in chores.calls] == ["run", "recover"] and reload(chore).status == "done"
+
+
+def test_a_job_of_a_kind_no_longer_registered_leaves_its_row_alone(runtime, chores, redis_client):
+    chore = new_chore(runtime)
+    get_plugin_manager().unregister(name="chores")
+    try:
+        gone = StandInRuntime(runtime.config, runtime.pm, PluginRegistry(runtime.pm), redis_client, runtime.clock)
+        assert kernel.perform(gone, "chore", chore.id, 0) == "no work kind 'chore'"
+        assert kernel.reconcile(gone) == {}
+    finally:
+        get_plugin_manager().register(chores, name="chores")
+    assert reload(chore).status == "queued"
 
 
 # -- recovery ------------------------------------------------------------------------------------------

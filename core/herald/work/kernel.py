@@ -119,7 +119,11 @@ def perform(runtime, name: str, row_id: Any, step: int) -> str:
     recovering leaves the row ``unconfirmed``. ``step`` is the step the job was enqueued for: a
     job that finds its row not due yet reschedules it only when it is still the row's job.
     """
-    work = kind(runtime, name)
+    registered = runtime.registry.work_kinds.get(name)
+    if registered is None:  # its plugin was removed: the rows wait (the reconciler walks registered kinds only)
+        log.warning("no work kind %r is registered: job for row %s dropped", name, row_id)
+        return f"no work kind {name!r}"
+    work = registered.obj
     with db.connection_context():
         claimed = claim(work, row_id, runtime.clock.now())
         if claimed is None:
@@ -128,6 +132,8 @@ def perform(runtime, name: str, row_id: Any, step: int) -> str:
         try:
             with _Renewal(runtime, work, row):
                 outcome = work.handler(mode)(runtime, row, mode)
+            if not isinstance(outcome, Outcome):
+                raise TypeError(f"the handler answered {outcome!r}, not a herald.work.Outcome")
         except Exception as exc:
             log.exception("work %s %s raised in mode %s", name, row_id, mode)
             reason = f"The {name} handler failed unexpectedly: {exc}"
@@ -299,7 +305,11 @@ def reconcile(runtime, limit: int = RECONCILE_BATCH) -> dict[str, int]:
     counts = {}
     with db.connection_context():
         for work in kinds(runtime).values():
-            counts[work.name] = reconcile_kind(runtime, work, limit)
+            try:
+                counts[work.name] = reconcile_kind(runtime, work, limit)
+            except Exception:  # one kind's trouble (its table gone, a bug) leaves the others reconciled
+                log.exception("reconciling work kind %s failed", work.name)
+                counts[work.name] = 0
     return counts
 
 
