@@ -20,12 +20,12 @@ from work_kind import JOB_TIMEOUT, LEASE_SECONDS, TABLES, Chore, ChorePlugin, Fa
 
 from conftest import TEST_REDIS_URL
 from drive import advance_queues, work
-from herald import jobs
+from herald import jobs, tasks
 from herald import work as kernel
-from herald.models import bind_database, db, write_transaction
+from herald.models import Account, Post, PublishTask, bind_database, db, utcnow, write_transaction
 from herald.plugins import PluginError, PluginRegistry, get_plugin_manager
-from herald.queue import DEFAULT_QUEUE, get_queue
-from herald.work import Outcome, RetryPolicy, WorkKind, WorkRow, job_id, parse_retry_after
+from herald.queue import DEFAULT_QUEUE, PUBLISH_QUEUE, get_queue
+from herald.work import Outcome, RetryPolicy, Statuses, WorkKind, WorkRow, job_id, parse_retry_after
 
 WORKER = Path(__file__).with_name("work_worker.py")
 
@@ -332,6 +332,48 @@ def test_a_job_of_a_kind_no_longer_registered_leaves_its_row_alone(runtime, chor
     finally:
         get_plugin_manager().register(chores, name="chores")
     assert reload(chore).status == "queued"
+
+
+# Publish tasks as the kernel will run them: their table keeps the contract already.
+PUBLISH_TASKS = WorkKind(name="task", model=PublishTask, run=lambda runtime, row, mode: Outcome.done(),
+                         queue=PUBLISH_QUEUE, job_timeout=50, lease_seconds=60,
+                         statuses=Statuses(running="publishing", waiting="publishing", done="published"))
+TASK_STATES = [  # status, due (seconds from now), lease (seconds from now)
+    ("queued", -5, None), ("queued", None, None), ("queued", 1, None), ("queued", 30, None), ("retrying", -5, None),
+    ("retrying", 30, None), ("publishing", -5, None), ("publishing", 30, None), ("publishing", -5, 20),
+    ("publishing", -5, -1), ("pending_approval", -5, None), ("published", None, None), ("failed", None, None),
+    ("cancelled", None, None), ("unconfirmed", None, None),
+]
+
+
+def test_the_kernels_claim_takes_publish_tasks_as_tasks_claim_does(app, tenant):
+    """The table of publish tasks keeps the work-row contract: for every state a task can be in, the
+    kernel's claim takes it (or leaves it) in the mode tasks.claim does, with the same lease and
+    attempts, so publish tasks can move onto the kernel without changing what they do."""
+    now = utcnow()
+    modes = {"publish": "run", "check": "check", "reconcile": "recover"}
+
+    def at(seconds):
+        return None if seconds is None else now + dt.timedelta(seconds=seconds)
+
+    def task(status, due, lease):
+        post = Post.create(workspace=tenant.workspace, caption=status)
+        return PublishTask.create(workspace=tenant.workspace, post=post, account=account, platform="facebook",
+                                  status=status, attempts=2, step=3, due_at=at(due), lease_until=at(lease))
+
+    with db.connection_context():
+        account = Account.create(workspace=tenant.workspace, platform="facebook", external_id="1",
+                                 token_encrypted="x")
+        for state in TASK_STATES:
+            by_tasks = tasks.claim(task(*state).id, 60, now)
+            by_kernel = kernel.claim(PUBLISH_TASKS, task(*state).id, now)
+            assert (by_tasks is None) == (by_kernel is None), state
+            if by_tasks is None:
+                continue
+            (old_mode, old), (new_mode, new) = by_tasks, by_kernel
+            assert modes[old_mode] == new_mode, state
+            assert (old.status, old.attempts, old.lease_until) == (new.status, new.attempts, new.lease_until), state
+            assert new.step == old.step + 1, state  # the kernel's claim is a transition: a new step
 
 
 # -- recovery ------------------------------------------------------------------------------------------
