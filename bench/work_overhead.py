@@ -31,6 +31,8 @@ from herald.workers import HeraldSimpleWorker
 
 
 class Noop(WorkRow):
+    """A row of work that does nothing."""
+
     class Meta:
         table_name = "bench_noop"
 
@@ -39,18 +41,26 @@ NOOP = WorkKind(name="noop", model=Noop, run=lambda runtime, row, mode: Outcome.
 
 
 class NoopPlugin:
+    """Registers the no-op kind."""
+
     @hookimpl
     def register_work_kinds(self, register):
+        """The no-op kind."""
         register(NOOP)
 
 
 class Clock:
+    """The real time."""
+
     def now(self):
+        """The current time (naive UTC)."""
         return utcnow()
 
 
 @dataclasses.dataclass
 class Runtime:
+    """What the kernel needs of the runtime."""
+
     config: Any
     pm: Any
     registry: Any

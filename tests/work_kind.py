@@ -105,9 +105,11 @@ class ChorePlugin:
 
     @hookimpl
     def register_work_kinds(self, register):
+        """The ``chore`` kind."""
         register(self.kind)
 
     def handle(self, runtime, row: Chore, mode: str) -> Outcome:
+        """The kind's handler: plays the script (see the class)."""
         job = get_current_job()
         self.calls.append((row.id, mode, job.id if job is not None else None))
         if mode == "recover" and self.recovery_error is not None:
