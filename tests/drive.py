@@ -92,6 +92,13 @@ def advance_rows(redis_client, seconds: float) -> None:
                 changes[PublishTask.lease_until] = task.lease_until - delta
             if changes:
                 PublishTask.update(changes).where(PublishTask.id == task.id).execute()
+    advance_queues(redis_client, seconds)
+
+
+def advance_queues(redis_client, seconds: float) -> None:
+    """Move RQ's clock ``seconds`` forward (scheduled jobs' times, running jobs' starts), then release
+    what became due."""
+    delta = dt.timedelta(seconds=seconds)
     for name in QUEUE_NAMES:
         queue = get_queue(redis_client, name)
         registry = ScheduledJobRegistry(queue=queue)

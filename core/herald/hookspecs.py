@@ -70,6 +70,20 @@ def register_webhook_sinks(register):
 
 
 @hookspec
+def register_work_kinds(register):
+    """Register kinds of durable work by calling ``register(kind)`` once for each.
+
+    Called once at start-up. Each kind is a :class:`herald.work.WorkKind` with a unique ``name`` (part
+    of its jobs' ids: ``herald-<name>-<row id>-<step>``), a peewee model keeping the work-row contract
+    (:class:`herald.work.WorkRow`: ``status``, ``step``, ``due_at``, ``lease_until``, ``attempts``,
+    ``state``), a queue, a job timeout, a lease, a :class:`herald.work.RetryPolicy` and the handler
+    ``run(runtime, row, mode) -> herald.work.Outcome`` (``mode``: ``run``, ``check`` or ``recover``).
+    The kernel claims rows, calls the handler and reconciles every registered kind. The return value
+    is ignored.
+    """
+
+
+@hookspec
 def register_blueprints(register):
     """Add HTTP routes by calling ``register(blueprint)`` once for each Flask blueprint.
 

@@ -99,6 +99,7 @@ _REQUIRED = {
     "register_scorers": (("name", "score"), "scorer"),
     "register_webhook_sinks": (("name", "deliver"), "webhook sink"),
     "register_actions": (("name", "handler", "schema"), "action"),
+    "register_work_kinds": (("name", "model", "run", "statuses", "retry", "lease_seconds"), "work kind"),
 }
 
 
@@ -112,6 +113,7 @@ class PluginRegistry:
         self.scorers = self._collect("register_scorers")
         self.webhook_sinks = self._collect("register_webhook_sinks")
         self.actions = self._collect("register_actions")
+        self.work_kinds = self._collect("register_work_kinds")
         for registered in self.actions.values():
             if not isinstance(registered.obj, Action):
                 raise PluginError(f"plugin {registered.plugin!r} registered an action that is not a herald.Action")
@@ -193,7 +195,8 @@ class PluginRegistry:
             dist = _distributions.get(name)
             provides = {
                 kind: sorted(key for key, reg in getattr(self, kind).items() if reg.plugin == name)
-                for kind in ("platforms", "ai_providers", "scorers", "webhook_sinks", "actions")
+                for kind in ("platforms", "ai_providers", "scorers", "webhook_sinks", "actions",
+                             "work_kinds")
             }
             rows.append({
                 "name": name,

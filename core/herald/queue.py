@@ -141,18 +141,19 @@ def enqueue_task(connection: redis.Redis, task_id: int, step: int, due_at: dt.da
                        now=now)
 
 
-def enqueue_job(connection: redis.Redis, function: str, task_id: int, *, job_id: str, due_at: dt.datetime | None,
-                job_timeout: int, description: str, now: dt.datetime) -> bool:
-    """Enqueue ``function(task_id)`` on the publish queue under the unique ``job_id``, at ``due_at``
-    (naive UTC) when it is later than ``now``. False when Redis is unreachable or the job already exists."""
-    queue = get_queue(connection, PUBLISH_QUEUE)
+def enqueue_job(connection: redis.Redis, function: str, *args, job_id: str, due_at: dt.datetime | None,
+                job_timeout: int, description: str, now: dt.datetime, queue_name: str = PUBLISH_QUEUE) -> bool:
+    """Enqueue ``function(*args)`` on ``queue_name`` under the unique ``job_id``, at ``due_at`` (naive
+    UTC) when it is later than ``now`` (the runtime's clock). False when Redis is unreachable or the
+    job already exists."""
+    queue = get_queue(connection, queue_name)
     options = dict(job_id=job_id, unique=True, job_timeout=job_timeout, retry=CRASH_RETRY,
                    result_ttl=600, failure_ttl=7 * 86400, description=description)
     try:
         if due_at is not None and due_at > now:
-            queue.enqueue_at(due_at.replace(tzinfo=dt.UTC), function, task_id, **options)
+            queue.enqueue_at(due_at.replace(tzinfo=dt.UTC), function, *args, **options)
         else:
-            queue.enqueue(function, task_id, **options)
+            queue.enqueue(function, *args, **options)
     except DuplicateJobError:
         return False
     except redis.RedisError as exc:

@@ -1,0 +1,186 @@
+"""What a kind of durable work is: its rows (the work-row contract), its statuses, its handler and
+what a handler answers (:class:`Outcome`).
+
+Plugins and the core register kinds through the ``register_work_kinds`` hook; a kind's model is
+checked when the kind is made, so a table without the contract stops start-up, not a job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import peewee as pw
+
+from ..models import BaseModel, JSONField
+from ..queue import DEFAULT_QUEUE, QUEUE_NAMES
+from .retry import RetryPolicy
+
+# The columns every kind's table has (see WorkRow).
+CONTRACT = ("status", "step", "due_at", "lease_until", "attempts", "state")
+MODES = ("run", "check", "recover")
+
+
+class WorkRow(BaseModel):
+    """The work-row contract, as fields a kind's model inherits (the model has no table of its own).
+
+    ``status`` says where the work is (see :class:`Statuses`); ``step`` grows with every transition,
+    so the RQ job of each step has an id no other job had; ``due_at`` is when a worker should next
+    take it (None: now); ``lease_until`` is set while a worker holds it, and a lease in the past
+    means that worker died; ``attempts`` counts the claims that count (see ``WorkKind.counted``);
+    ``state`` is what the handler keeps between steps (JSON).
+    """
+
+    status = pw.CharField(max_length=20, index=True)
+    step = pw.IntegerField(default=0)
+    due_at = pw.DateTimeField(null=True, index=True)
+    lease_until = pw.DateTimeField(null=True)
+    attempts = pw.IntegerField(default=0)
+    state = JSONField(default=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Statuses:
+    """The status names a kind's rows take (a kind may keep the names its API already shows).
+
+    ``queued`` and ``retrying`` are runnable (a claim runs the handler in mode ``run``), ``waiting``
+    is checked (mode ``check``: the work was handed over and its result is awaited), ``running``
+    is held under a lease; ``done``, ``failed`` and ``unconfirmed`` are final. ``waiting`` may equal
+    ``running``: a row without a lease is then waiting, one with a lease is held.
+    """
+
+    queued: str = "queued"
+    running: str = "running"
+    retrying: str = "retrying"
+    waiting: str = "waiting"
+    done: str = "done"
+    failed: str = "failed"
+    unconfirmed: str = "unconfirmed"
+
+    @property
+    def runnable(self) -> tuple[str, ...]:
+        """Statuses a claim runs in mode ``run``."""
+        return (self.queued, self.retrying)
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """Statuses that should have a job (or a worker holding the row)."""
+        return tuple(dict.fromkeys((self.queued, self.retrying, self.waiting, self.running)))
+
+    @property
+    def final(self) -> tuple[str, ...]:
+        """Statuses no job ever leaves."""
+        return (self.done, self.failed, self.unconfirmed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a handler answers for one step. Make one with the class methods.
+
+    ``changes`` are more columns of the row to write with the outcome (a platform's post id);
+    ``error`` goes to the kind's ``error_field`` (or the row's ``state["error"]``).
+    """
+
+    kind: str  # done | retry | wait | defer | failed | unconfirmed | unknown
+    error: str | None = None
+    delay: float | None = None  # wait: seconds until the check
+    retry_after: float | None = None  # retry: the seconds the platform asked for, if it did
+    unsure: bool = False  # retry: an earlier attempt may have gone out (out of attempts: unconfirmed)
+    changes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def done(cls, **changes: Any) -> Outcome:
+        """Finished; ``changes`` are written with it."""
+        return cls("done", changes=changes)
+
+    @classmethod
+    def retry(cls, error: str, retry_after: float | None = None, *, unsure: bool = False, **changes: Any) -> Outcome:
+        """A temporary failure: try again after the kind's backoff, or ``retry_after`` seconds."""
+        return cls("retry", error=error, retry_after=retry_after, unsure=unsure, changes=changes)
+
+    @classmethod
+    def wait(cls, seconds: float, **changes: Any) -> Outcome:
+        """Handed over, not finished: check again (mode ``check``) in ``seconds``; no attempt is counted."""
+        return cls("wait", delay=seconds, changes=changes)
+
+    @classmethod
+    def defer(cls, seconds: float, **changes: Any) -> Outcome:
+        """Not attempted after all (a slot was taken, a quota spent): queued again in ``seconds``,
+        the attempt this claim counted given back."""
+        return cls("defer", delay=seconds, changes=changes)
+
+    @classmethod
+    def failed(cls, error: str, **changes: Any) -> Outcome:
+        """Failed for good."""
+        return cls("failed", error=error, changes=changes)
+
+    @classmethod
+    def unconfirmed(cls, error: str, **changes: Any) -> Outcome:
+        """It may have happened and nothing can tell: final, never done again."""
+        return cls("unconfirmed", error=error, changes=changes)
+
+    @classmethod
+    def unknown(cls, error: str) -> Outcome:
+        """Nobody knows what happened (the handler raised): handled as if the worker had died, at once."""
+        return cls("unknown", error=error)
+
+
+Handler = Callable[[Any, pw.Model, str], Outcome]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # a kind is itself: its prepared claims are kept per kind
+class WorkKind:
+    """A kind of durable work: its rows, its queue and its handler.
+
+    ``run(runtime, row, mode)`` does one step and returns an :class:`Outcome`; ``mode`` is ``run``
+    (the row was queued or retrying), ``check`` (it was waiting) or ``recover`` (a worker died
+    holding it: find out what happened before doing anything again). ``recover`` may be a separate
+    handler for that mode. ``counted`` are the modes whose claim counts an attempt. ``settle(runtime,
+    row, outcome)``, when given, runs inside the transaction that records an outcome (events recorded
+    there are dispatched after the commit); ``lock(runtime, row)``, when given, runs first in that
+    transaction, before the row is written (a publish task takes its post's lock there, the order
+    every writer of both keeps). ``lease_seconds`` must exceed ``job_timeout`` (a lease
+    outlived only by a dead worker), unless the kernel renews the lease every ``renew_every``
+    seconds while the handler runs: then a short lease (three renewals at least) tells a worker
+    killed during a long step (an AI call of minutes) from a slow one within that lease.
+    """
+
+    name: str
+    model: type[pw.Model]
+    run: Handler
+    queue: str = DEFAULT_QUEUE
+    job_timeout: int = 60
+    lease_seconds: float = 120.0
+    retry: RetryPolicy = RetryPolicy()
+    statuses: Statuses = Statuses()
+    recover: Handler | None = None
+    counted: frozenset[str] = frozenset({"run", "recover"})
+    error_field: str | None = None
+    settle: Callable[[Any, pw.Model, Outcome], None] | None = None
+    renew_every: float | None = None
+    lock: Callable[[Any, pw.Model], None] | None = None
+
+    def __post_init__(self):
+        missing = [name for name in CONTRACT if name not in self.model._meta.fields]
+        if missing:
+            raise TypeError(f"work kind {self.name!r}: {self.model.__name__} lacks the work-row columns "
+                            f"{', '.join(missing)} (inherit herald.work.WorkRow)")
+        if self.renew_every is None and self.lease_seconds <= self.job_timeout:
+            raise ValueError(f"work kind {self.name!r}: lease_seconds must exceed job_timeout (or renew the lease)")
+        if self.renew_every is not None and self.lease_seconds < 3 * self.renew_every:
+            raise ValueError(f"work kind {self.name!r}: lease_seconds must cover three renewals at least")
+        if self.queue not in QUEUE_NAMES:
+            raise ValueError(f"work kind {self.name!r}: queue {self.queue!r} is none of Herald's queues "
+                             f"({', '.join(QUEUE_NAMES)}), so no worker would take its jobs")
+        if "-" in self.name:
+            raise ValueError(f"work kind {self.name!r}: no '-' in a kind's name (it is part of job ids)")
+
+    def handler(self, mode: str) -> Handler:
+        """The handler of ``mode``."""
+        return self.recover if mode == "recover" and self.recover is not None else self.run
+
+
+def job_id(kind: str, row_id: Any, step: int) -> str:
+    """The RQ job id of a row's ``step``: ``herald-<kind>-<row id>-<step>`` (never the same twice)."""
+    return f"herald-{kind}-{row_id}-{step}"

@@ -1,0 +1,74 @@
+"""When to try again: one :class:`RetryPolicy` and one ``Retry-After`` reader for every kind of work.
+
+A worker never sleeps to wait for a retry: the policy answers a delay, the row gets a new
+``due_at`` and a new job is scheduled for then (see :mod:`herald.work.kernel`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.utils
+import random
+
+MAX_RETRY_AFTER = 24 * 3600.0  # seconds: a platform asking for more than a day is asking for a day
+
+
+def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: a number of seconds or an HTTP date (measured
+    from ``now``, naive UTC), at most a day; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():  # isdigit alone also takes "²", which float() refuses
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - now.replace(tzinfo=dt.UTC)).total_seconds()
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """When to try again after a failed attempt, or not at all: exponential backoff with full jitter,
+    or a fixed ``schedule``; at least ``floor`` seconds; at most ``max_attempts`` attempts.
+
+    Backoff: after the ``n``-th failed attempt the next one waits a random time between 0 and
+    ``min(cap, base * 2 ** (n - 1))`` seconds; full jitter spreads out the retries of work that
+    failed together. ``schedule`` (seconds before each attempt, the first one's included, as
+    Standard Webhooks' senders publish them) replaces the backoff and the attempt count: after the
+    ``n``-th failed attempt the next waits ``schedule[n]``, give or take ``jitter`` of it.
+
+    A wait the platform asked for (``Retry-After``) is honoured, within ``floor`` and a day: instead
+    of the backoff, or, with ``retry_after_at_least``, only when it is longer (a schedule promised to
+    receivers stays a floor).
+    """
+
+    base: float = 30.0
+    cap: float = 3600.0
+    max_attempts: int = 6
+    floor: float = 5.0
+    schedule: tuple[float, ...] | None = None
+    jitter: float = 0.1
+    retry_after_at_least: bool = False
+
+    def delay(self, attempts: int, retry_after: float | None = None,
+              rng: random.Random | None = None) -> float | None:
+        """Seconds before the next attempt after ``attempts`` attempts (the last one failed); None
+        when no attempt is left."""
+        if attempts >= (len(self.schedule) if self.schedule is not None else self.max_attempts):
+            return None
+        rng = rng or random
+        if self.schedule is not None:
+            backoff = self.schedule[attempts] * rng.uniform(1 - self.jitter, 1 + self.jitter)
+        else:
+            backoff = max(self.floor, rng.uniform(0, min(self.cap, self.base * 2 ** max(0, attempts - 1))))
+        if retry_after is None:
+            return backoff
+        asked = max(self.floor, min(float(retry_after), MAX_RETRY_AFTER))
+        return max(backoff, asked) if self.retry_after_at_least else asked
