@@ -9,7 +9,7 @@ import pytest
 from rq import SimpleWorker
 
 from conftest import assert_error, start_app
-from drive import advance, scheduled_count, sql_sent, work
+from drive import advance, catch_up_with_real_time, scheduled_count, sql_sent, work
 from herald import PublishOutcome, jobs
 from herald.auth import create_api_key, create_user
 from herald.heartbeat import Heartbeat
@@ -554,6 +554,7 @@ def test_worker_death_between_taking_a_job_and_claiming_its_task_is_reconciled(c
     assert job.get_status(refresh=True) == "started" and work(redis_client) == 0
 
     assert jobs.reconcile()["enqueued"] == 0  # a job that started just now may still claim the task
+    catch_up_with_real_time()  # the job's start is RQ's, on the real clock
     advance(redis_client, config.task_lease_seconds + 1)  # longer than any live publish job runs
     assert jobs.reconcile()["enqueued"] == 1
     assert work(redis_client) == 1
