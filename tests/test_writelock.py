@@ -131,3 +131,12 @@ def test_an_in_memory_database_has_no_lock_file():
     assert writelock.lock_path(":memory:") is None
     assert writelock.lock_path("file:x?mode=memory") is None
     assert writelock.lock_path("/var/herald.db") == "/var/herald.db-writelock"
+
+
+def test_the_busy_timeout_is_peewees_own_timeout_and_reaches_sqlite(tmp_path):
+    database = open_database(f"sqlite:///{tmp_path}/herald.db", busy_timeout=0.25)
+    try:
+        assert database.timeout == 0.25  # what write_transaction gives the write lock
+        assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 250
+    finally:
+        database.close_all()
