@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
+import time
 
 import peewee as pw
 import pytest
@@ -140,3 +142,27 @@ def test_the_busy_timeout_is_peewees_own_timeout_and_reaches_sqlite(tmp_path):
         assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 250
     finally:
         database.close_all()
+
+
+def test_writers_waiting_in_one_process_start_no_thread_each(sqlite):
+    waiting = 16
+    before = threading.active_count()
+    entered = threading.Barrier(waiting + 1)
+
+    def writer():
+        entered.wait()
+        with writelock.SerialisedWrite(sqlite, contextlib.nullcontext(), timeout=30):
+            pass
+
+    writers = [threading.Thread(target=writer) for _ in range(waiting)]
+    with db.connection_context(), write_transaction():
+        for thread in writers:
+            thread.start()
+        entered.wait()
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and threading.active_count() - before <= waiting:
+            time.sleep(0.01)  # give every writer the time to reach the lock (and start a helper if it would)
+        extra = threading.active_count() - before - waiting
+    for thread in writers:
+        thread.join()
+    assert extra <= 1  # at most the one writer at the head of the process's queue waits in flock
