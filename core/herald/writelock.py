@@ -17,7 +17,9 @@ A writer waits for the lock no longer than SQLite's busy handler would wait for 
 a database locked past its busy timeout: 503 ``database_unavailable`` with ``Retry-After``. Linux
 has no ``flock`` with a time limit, so a contended lock is waited for by a helper thread blocked in
 ``flock`` (still woken by the kernel the moment the lock is free); a writer that gives up leaves
-the descriptor to that thread, which closes it, releasing the lock, if it ever gets it.
+the descriptor to that thread, which closes it, releasing the lock, if it ever gets it. Writers of
+one process queue first on an in-process gate (a ``threading.Lock``, which has a time limit), so
+only the one at its head needs that helper thread, however many writers wait.
 """
 
 from __future__ import annotations
