@@ -7,26 +7,13 @@ import dataclasses
 import datetime as dt
 import io
 import re
-import struct
-import zlib
+
+import media_samples
 
 from drive import work
 from herald.models import EngagementSnapshot, Event, Post, db, utcnow
 
 PUBLIC_URL = "https://herald.test"
-
-
-def gradient_png(width: int = 320, height: int = 200) -> bytes:
-    """A small PNG (a colour gradient) made here, so the page has a real picture to preview."""
-    rows = b"".join(b"\x00" + bytes(channel for x in range(width)
-                                    for channel in (40 + 180 * x // width, 90 + 100 * y // height, 200))
-                    for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def connect(client, tenant, token: str = "tok_live_0001") -> str:
@@ -38,9 +25,9 @@ def connect(client, tenant, token: str = "tok_live_0001") -> str:
 
 
 def upload_png(client, tenant) -> str:
-    """Upload :func:`gradient_png`; its media id."""
+    """Upload a 320 × 200 PNG, so the page has a real picture to preview; its media id."""
     response = client.post("/api/media", headers=tenant.headers, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(gradient_png()), "spring.png", "image/png")})
+                           data={"file": (io.BytesIO(media_samples.png(320, 200)), "spring.png", "image/png")})
     assert response.status_code == 201, response.get_json()
     return response.get_json()["media"]["id"]
 

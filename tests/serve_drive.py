@@ -65,12 +65,18 @@ def output(process: subprocess.Popen) -> str:
 
 def call(port: int, method: str, path: str, payload: dict | None = None, headers=None) -> tuple[int, dict]:
     """One HTTP request to 127.0.0.1:``port``; returns the status and the JSON body."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    status, body = request(port, method, path, json.dumps(payload) if payload is not None else None,
+                           {"Content-Type": "application/json", **(headers or {})})
+    return status, json.loads(body)
+
+
+def request(port: int, method: str, path: str, body: str | None = None, headers=None) -> tuple[int, bytes]:
+    """One HTTP request to 127.0.0.1:``port`` on a new connection; returns the status and the raw body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        body = json.dumps(payload) if payload is not None else None
-        connection.request(method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
+        connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
-        return response.status, json.loads(response.read())
+        return response.status, response.read()
     finally:
         connection.close()
 

@@ -17,9 +17,10 @@ import io
 import json
 import zipfile
 
+import media_samples
 import pytest
 import route_paths
-from portal_support import gradient_png, later
+from portal_support import later
 
 from conftest import start_app
 from herald import event_dispatch_marks, portal
@@ -95,7 +96,7 @@ def build_world(client, tenant, text: str) -> Ids:
     account = ok(client.post("/v1/accounts", json={"platform": "scripted", "access_token": f"tok_live_{text}"},
                              headers=headers))["id"]
     media = ok(client.post("/api/media", headers=headers, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(gradient_png()), f"{text}.png", "image/png")}))["media"]["id"]
+                           data={"file": (io.BytesIO(media_samples.png()), f"{text}.png", "image/png")}))["media"]["id"]
     campaign = ok(client.post("/api/campaigns", json={"name": text, "client_id": tenant.client.id, "goal": text},
                               headers=headers))["campaign"]["id"]
     published = ok(client.post("/v1/publish", headers=headers, json={

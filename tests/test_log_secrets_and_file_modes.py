@@ -3,7 +3,6 @@ links, secret query values), and SQLite's files readable by their owner only."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import stat
 import subprocess
@@ -11,7 +10,7 @@ import subprocess
 import pytest
 from portal_support import make_link, upload_png
 from redis_server import free_port
-from serve_drive import HERALD, output, wait_for_health
+from serve_drive import HERALD, output, request, wait_for_health
 
 from herald import public_media, writelock
 from herald.models import Media, db, open_database
@@ -21,15 +20,8 @@ QUERY_SECRET = "qs-secret-4f1e9a"
 
 
 def get(port: int, path: str, headers=None) -> int:
-    """``GET path`` on a new connection; the status (the body is read and dropped)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path, headers=headers or {})
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
+    """``GET path`` on a new connection; the status (the body is dropped)."""
+    return request(port, "GET", path, headers=headers)[0]
 
 
 def test_no_token_of_a_portal_or_media_link_is_logged(herald_env, start_herald, app, client, tenant):

@@ -28,17 +28,6 @@ MiB = 1024 * 1024
 # -- real files, built or embedded -----------------------------------------------------------------
 
 
-def png_bytes(width: int = 2, height: int = 2) -> bytes:
-    """A valid PNG (8-bit RGB) with correct chunk CRCs and compressed scanlines."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    scanlines = b"".join(b"\x00" + bytes([200, 30, 30]) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(scanlines)) + chunk(b"IEND", b""))
-
-
 def box(kind: bytes, payload: bytes = b"") -> bytes:
     """An ISO base media (MP4/QuickTime) box: 32-bit size, type, payload."""
     return struct.pack(">I", 8 + len(payload)) + kind + payload
@@ -55,7 +44,7 @@ JPEG = base64.b64decode(
 WEBP = base64.b64decode("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
 MP4 = media_samples.mp4()
 MOV = media_samples.mov()
-PNG = png_bytes()
+PNG = media_samples.png()
 
 ACCEPTED = [
     pytest.param(PNG, "image/png", ".png", id="png"),

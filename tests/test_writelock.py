@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
+import time
 
 import peewee as pw
 import pytest
@@ -131,3 +133,36 @@ def test_an_in_memory_database_has_no_lock_file():
     assert writelock.lock_path(":memory:") is None
     assert writelock.lock_path("file:x?mode=memory") is None
     assert writelock.lock_path("/var/herald.db") == "/var/herald.db-writelock"
+
+
+def test_the_busy_timeout_is_peewees_own_timeout_and_reaches_sqlite(tmp_path):
+    database = open_database(f"sqlite:///{tmp_path}/herald.db", busy_timeout=0.25)
+    try:
+        assert database.timeout == 0.25  # what write_transaction gives the write lock
+        assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 250
+    finally:
+        database.close_all()
+
+
+def test_writers_waiting_in_one_process_start_no_thread_each(sqlite):
+    waiting = 16
+    before = threading.active_count()
+    entered = threading.Barrier(waiting + 1)
+
+    def writer():
+        entered.wait()
+        with writelock.SerialisedWrite(sqlite, contextlib.nullcontext(), timeout=30):
+            pass
+
+    writers = [threading.Thread(target=writer) for _ in range(waiting)]
+    with db.connection_context(), write_transaction():
+        for thread in writers:
+            thread.start()
+        entered.wait()
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and threading.active_count() - before <= waiting:
+            time.sleep(0.01)  # give every writer the time to reach the lock (and start a helper if it would)
+        extra = threading.active_count() - before - waiting
+    for thread in writers:
+        thread.join()
+    assert extra <= 1  # at most the one writer at the head of the process's queue waits in flock

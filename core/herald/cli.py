@@ -77,8 +77,16 @@ def _workspace(ref: str):
 @cli.command("init-db")
 def init_db():
     """Create the database schema or upgrade it (safe to run again)."""
+    _upgrade_database(say_when_current=True)
+
+
+def _upgrade_database(say_when_current: bool) -> None:
+    """Apply the pending migrations and say which; ``say_when_current`` also says when there were none."""
     applied = upgrade(db.obj, _runtime().pm)
-    click.echo(f"Applied migrations: {', '.join(applied)}" if applied else "Database schema is up to date.")
+    if applied:
+        click.echo(f"Applied migrations: {', '.join(applied)}")
+    elif say_when_current:
+        click.echo("Database schema is up to date.")
 
 
 @cli.command("create-workspace")
@@ -344,10 +352,8 @@ def run(port):
     # Installed before anything starts, so a signal during start-up leaves no orphan behind.
     signal.signal(signal.SIGTERM, lambda *_: stop(0))
     signal.signal(signal.SIGINT, lambda *_: stop(0))
-    applied = upgrade(db.obj, _runtime().pm)
+    _upgrade_database(say_when_current=False)
     db.obj.close_all()  # the children open their own connections
-    if applied:
-        click.echo(f"Applied migrations: {', '.join(applied)}")
     if not _redis_answers(config.redis_url):
         redis_server, url = start_private_redis(config)
         env["HERALD_REDIS_URL"] = url

@@ -80,8 +80,10 @@ def open_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
             # instead of an error a request can answer. (0 is this SQLite's default; it is said here so
             # a build with another default cannot bring the hazard back.)
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
-                     "busy_timeout": int(busy_timeout * 1000), "cache_size": -16_000, "mmap_size": 0})
-        database.busy_timeout = busy_timeout
+                     "cache_size": -16_000, "mmap_size": 0})
+        # SqliteDatabase's own busy timeout, given to sqlite3.connect. Set after construction: the pool's
+        # ``timeout`` argument is how long to wait for a free pooled connection, not SQLite's.
+        database.timeout = busy_timeout
         return database
     if parsed.scheme in ("postgres", "postgresql"):
         return HeraldPostgresqlDatabase(
@@ -121,8 +123,7 @@ def write_transaction():
     path = writelock.lock_path(database.database)
     if database.in_transaction() or path is None:
         return db.atomic(lock_type="IMMEDIATE")
-    timeout = getattr(database, "busy_timeout", DEFAULT_BUSY_TIMEOUT_SECONDS)
-    return writelock.SerialisedWrite(path, db.atomic(lock_type="IMMEDIATE"), timeout)
+    return writelock.SerialisedWrite(path, db.atomic(lock_type="IMMEDIATE"), database.timeout)
 
 
 class ReadOnlyDatabase(pw.OperationalError):

@@ -46,6 +46,7 @@ class RequestGatherer:
         self.size = 0
         self.headers_done = False
         self.wants_continue = False  # the client waits for "100 Continue" before its body
+        self.continue_sent = False  # the main loop answered it with "100 Continue"
         self.trailing = b""  # bytes after the request: the next one, pipelined
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=HEADER_BLOCK_LIMIT)
         self._spool = tempfile.SpooledTemporaryFile(max_size=MEMORY_SPOOL_BYTES)  # noqa: SIM115 - lives on

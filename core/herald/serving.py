@@ -159,9 +159,9 @@ class HeraldWorker(ThreadWorker):
     def judge(self, conn, gatherer: RequestGatherer, verdict: Verdict) -> None:
         """Hand a whole (or unframeable) request to a thread, refuse one too large, or keep waiting."""
         if verdict is Verdict.WAIT:
-            if gatherer.wants_continue and not getattr(conn, "continue_sent", False):
+            if gatherer.wants_continue and not gatherer.continue_sent:
                 self.send_now(conn, CONTINUE)
-                conn.continue_sent = True
+                gatherer.continue_sent = True
             return
         self.stop_gathering(conn)
         if verdict is Verdict.TOO_LARGE:
@@ -171,8 +171,7 @@ class HeraldWorker(ThreadWorker):
             return
         conn.sock.carry = gatherer.trailing
         conn.sock.replay(gatherer.request_bytes(), time.monotonic() + self.limits.request_timeout,
-                         continue_sent=getattr(conn, "continue_sent", False))
-        conn.continue_sent = False
+                         continue_sent=gatherer.continue_sent)
         conn.data_ready = True  # gthread would otherwise wait for more bytes on the socket first
         super().enqueue_req(conn)
 

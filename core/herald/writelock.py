@@ -17,7 +17,9 @@ A writer waits for the lock no longer than SQLite's busy handler would wait for 
 a database locked past its busy timeout: 503 ``database_unavailable`` with ``Retry-After``. Linux
 has no ``flock`` with a time limit, so a contended lock is waited for by a helper thread blocked in
 ``flock`` (still woken by the kernel the moment the lock is free); a writer that gives up leaves
-the descriptor to that thread, which closes it, releasing the lock, if it ever gets it.
+the descriptor to that thread, which closes it, releasing the lock, if it ever gets it. Writers of
+one process queue first on an in-process gate (a ``threading.Lock``, which has a time limit), so
+only the one at its head needs that helper thread, however many writers wait.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 
 import peewee as pw
 
@@ -63,6 +66,24 @@ def _mode_of_database(lock: str) -> int:
         return os.stat(lock.removesuffix("-writelock")).st_mode & 0o666
     except OSError:
         return 0o600
+
+
+_gates: tuple[int, dict[str, threading.Lock]] = (0, {})
+_gates_guard = threading.Lock()
+
+
+def _gate(path: str) -> threading.Lock:
+    """This process's gate for ``path``: its writers queue on it, so one of them at a time waits in ``flock``.
+
+    Without it every waiting writer needed a helper thread blocked in ``flock`` (64 writers, 63
+    threads: bench/writelock_threads.py). A child of ``fork`` gets gates of its own, never a copy
+    that another thread of the parent held.
+    """
+    global _gates
+    with _gates_guard:
+        if _gates[0] != os.getpid():
+            _gates = (os.getpid(), {})
+        return _gates[1].setdefault(path, threading.Lock())
 
 
 def _forget(path: str) -> None:
@@ -107,18 +128,36 @@ class _LockWaiter:
 def acquire(path: str, timeout: float) -> int:
     """Take the write lock of ``path`` within ``timeout`` seconds; returns the descriptor holding it.
 
-    Raises :class:`WriteLockTimeout` when another writer held it all that time.
+    Writers of one process queue on its gate first (a lock that waits with a time limit and no extra
+    thread); only the one at its head waits for the ``flock`` other processes hold. :func:`release`
+    gives both back. Raises :class:`WriteLockTimeout` when other writers held it all that time.
     """
-    descriptor = _descriptor(path)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return descriptor
-    except BlockingIOError:
-        pass
-    if _LockWaiter(descriptor).acquired(timeout):
-        return descriptor
-    _forget(path)
+    deadline = time.monotonic() + timeout
+    gate = _gate(path)
+    if gate.acquire(timeout=max(timeout, 0)):
+        try:
+            descriptor = _descriptor(path)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return descriptor
+            except BlockingIOError:
+                pass
+            if _LockWaiter(descriptor).acquired(max(deadline - time.monotonic(), 0)):
+                return descriptor
+            _forget(path)
+        except BaseException:
+            gate.release()
+            raise
+        gate.release()
     raise WriteLockTimeout(f"database is locked: another writer held {path} for more than {timeout:g} s")
+
+
+def release(path: str, descriptor: int) -> None:
+    """Give back the write lock of ``path`` that :func:`acquire` returned as ``descriptor``."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        _gate(path).release()
 
 
 class SerialisedWrite:
@@ -140,11 +179,11 @@ class SerialisedWrite:
         try:
             return self.transaction.__enter__()
         except BaseException:
-            fcntl.flock(self.descriptor, fcntl.LOCK_UN)
+            release(self.path, self.descriptor)
             raise
 
     def __exit__(self, *exc_info):
         try:
             return self.transaction.__exit__(*exc_info)
         finally:
-            fcntl.flock(self.descriptor, fcntl.LOCK_UN)
+            release(self.path, self.descriptor)
