@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from urllib.parse import urlparse
 
@@ -343,15 +344,18 @@ def run(port):
     redis_server: subprocess.Popen | None = None
     children: list[supervise.Child] = []
 
+    stopping = threading.Event()
+
     def stop(status: int = 0):
-        for child in reversed(children):
-            child.stop()
-        supervise.stop_process(redis_server)
+        supervise.stop_processes([child.process for child in children])
+        supervise.stop_process(redis_server)  # last: the others may still be writing to it
         sys.exit(status)
 
-    # Installed before anything starts, so a signal during start-up leaves no orphan behind.
-    signal.signal(signal.SIGTERM, lambda *_: stop(0))
-    signal.signal(signal.SIGINT, lambda *_: stop(0))
+    # Installed before anything starts, so a signal during start-up leaves no orphan behind. The handler
+    # only asks for the stop: run inside a Popen (a child being started or restarted), stopping there
+    # would miss that child, which is not in the list yet.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     _upgrade_database(say_when_current=False)
     db.obj.close_all()  # the children open their own connections
     if not _redis_answers(config.redis_url):
@@ -368,10 +372,13 @@ def run(port):
     click.echo(f"Herald runs at http://127.0.0.1:{port} (web, a worker per queue, cron); Ctrl-C stops it. "
                f"Logs: Herald's at {config.log_level} (HERALD_LOG_LEVEL), "
                f"RQ's at {config.rq_log_level} (HERALD_RQ_LOG_LEVEL).")
-    while redis_server is None or redis_server.poll() is None:
-        time.sleep(0.5)
+    while not stopping.is_set() and (redis_server is None or redis_server.poll() is None):
         for child in children:
-            child.check()
+            if not stopping.is_set():
+                child.check()
+        stopping.wait(0.5)
+    if stopping.is_set():
+        stop(0)
     click.echo("The private redis-server stopped; shutting Herald down.", err=True)
     stop(1)  # a supervisor must see that something failed
 

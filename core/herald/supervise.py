@@ -81,21 +81,26 @@ class Child:
         self.restart_at = now + self.pause
         self.pause = min(self.pause * 2, LONGEST_PAUSE_SECONDS)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the command and wait for it (SIGKILL after ``timeout`` seconds)."""
-        stop_process(self.process, timeout)
-
 
 def stop_process(process: subprocess.Popen | None, timeout: float = 10.0) -> None:
     """SIGTERM ``process`` (if it runs) and wait for it, with SIGKILL after ``timeout`` seconds."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_processes([process], timeout)
+
+
+def stop_processes(processes: list[subprocess.Popen | None], timeout: float = 10.0) -> None:
+    """SIGTERM every running one of ``processes`` at once, then wait for them all; those still running
+    ``timeout`` seconds later get SIGKILL. Stopping them together, a shutdown takes as long as the
+    slowest process, not the sum of all (a web server draining, a worker finishing its job)."""
+    running = [process for process in processes if process is not None and process.poll() is None]
+    for process in running:
+        process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _describe(status: int) -> str:
