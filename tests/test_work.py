@@ -321,6 +321,38 @@ def test_the_kinds_lock_is_taken_before_the_outcome_is_written_in_the_same_trans
     assert seen == [(True, "running")] and reload(chore).status == "done"
 
 
+def test_the_kinds_after_step_runs_once_the_outcome_is_committed_before_the_next_job(database, redis_client,
+                                                                                     config):
+    pm = get_plugin_manager()
+    seen = []
+
+    def after(runtime, row, outcome):  # a published task enqueues its first comment here
+        seen.append((db.in_transaction(), Chore.get_by_id(row.id).status, outcome.kind,
+                     len(ScheduledJobRegistry(queue=get_queue(redis_client, DEFAULT_QUEUE)))))
+
+    following = ChorePlugin(after=after)
+    following.script = [Outcome.wait(30), Outcome.done()]
+    pm.register(following, name="chores")
+    runtime = StandInRuntime(config, pm, PluginRegistry(pm), redis_client, whole_second_clock())
+    install_for_jobs(runtime)
+    try:
+        chore = new_chore(runtime)
+        work(redis_client)
+        later(runtime, redis_client, 30)
+        work(redis_client)
+    finally:
+        pm.unregister(name="chores")
+        install_for_jobs(None)
+    # committed and read back outside the transaction; the waiting chore's next job not yet scheduled
+    assert seen == [(False, "waiting", "wait", 0), (False, "done", "done", 0)] and reload(chore).status == "done"
+
+
+def test_a_policy_says_when_no_attempt_is_left():
+    assert not RetryPolicy(max_attempts=3).exhausted(2) and RetryPolicy(max_attempts=3).exhausted(3)
+    assert RetryPolicy(schedule=(0, 5)).exhausted(2) and not RetryPolicy(schedule=(0, 5)).exhausted(1)
+    assert RetryPolicy(max_attempts=3).delay(3) is None
+
+
 def test_a_handler_answering_no_outcome_is_treated_as_one_that_raised(runtime, chores, redis_client):
     chore = new_chore(runtime)
     chores.script = [lambda runtime, row: "done"]

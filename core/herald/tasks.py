@@ -86,8 +86,9 @@ def _finish(task: PublishTask, **changes) -> PublishTask:
 
 def settle_published(task: PublishTask, post: Post, platform_post_id: str, url: str | None,
                      extra: dict | None = None) -> None:
-    """:func:`mark_published`'s changes, inside the caller's write transaction holding ``post``'s lock
-    (``extra`` goes into the event: who said so, for a task a user resolved)."""
+    """Record that a user found the task's post live (see :mod:`herald.resolving`) and emit
+    ``publish.completed``, inside the caller's write transaction holding ``post``'s lock (``extra``
+    goes into the event: who said so)."""
     _finish(task, status=PUBLISHED, lease_until=None, due_at=None, state=task.state,
             **published_changes(utcnow(), platform_post_id, url, post.first_comment))
     events.record(task.workspace_id, "publish.completed",
