@@ -46,7 +46,6 @@ CANCELLED = "cancelled"
 UNCONFIRMED = "unconfirmed"
 
 FINAL = frozenset({PUBLISHED, FAILED, CANCELLED, UNCONFIRMED})
-ACTIVE = frozenset({QUEUED, PUBLISHING, RETRYING})  # a job should exist for these
 CANCELLABLE = frozenset({PENDING_APPROVAL, QUEUED, RETRYING})
 
 WORK_KIND = "publish"  # the name the kernel knows publish tasks by (herald.publish_work)
