@@ -14,6 +14,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import utcformat, utcparse
 
 from herald import heartbeat
+from herald import work as kernel
 from herald.clock import system_now
 from herald.models import PublishTask, db
 from herald.queue import QUEUE_NAMES, get_queue, make_worker
@@ -47,6 +48,18 @@ class CountingWorker(HeraldSimpleWorker):
     def perform_job(self, *args, **kwargs):
         self.performed += 1
         return super().perform_job(*args, **kwargs)
+
+
+def claim(kind: str, row_id):
+    """Claim row ``row_id`` of work kind ``kind`` as a worker would, at the test's time: ``(mode, row)``
+    or None (to play a worker that dies holding it)."""
+    runtime = installed_for_jobs()
+    return kernel.claim(kernel.kind(runtime, kind), row_id, runtime.clock.now())
+
+
+def perform(kind: str, row_id, step: int) -> str:
+    """Run the job of row ``row_id``'s ``step`` of work kind ``kind`` here, as a worker would."""
+    return kernel.perform(installed_for_jobs(), kind, row_id, step)
 
 
 def work(redis_client, max_jobs: int = 1000) -> int:

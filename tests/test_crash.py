@@ -21,7 +21,7 @@ from drive import advance_rows, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import jobs, tasks
 from herald.models import Post, PublishTask, db
-from herald.queue import task_job_id
+from herald.work import job_id as work_job_id
 
 SEED = int(os.environ.get("HERALD_CRASH_SEED", "20261123"))
 POSTS = 5  # x 2 accounts
@@ -61,7 +61,7 @@ def unpublished(redis_client) -> str:
         rows = list(PublishTask.select().where(PublishTask.status != tasks.PUBLISHED))
     lines = []
     for task in rows:
-        job_id = task_job_id(task.id, task.step)
+        job_id = work_job_id(tasks.WORK_KIND, task.id, task.step)
         job = {key.decode(): value.decode()[:60] for key, value in redis_client.hgetall(f"rq:job:{job_id}").items()
                if key.decode() in ("status", "started_at", "enqueued_at", "worker_name", "origin")}
         queued = {key.decode(): redis_client.lpos(key, job_id) for key in redis_client.keys("rq:queue:*")
@@ -153,7 +153,7 @@ def test_workers_killed_at_random_points_publish_everything_exactly_once(client,
         killed = run_worker(env, fake, kill_after_requests=rng.randint(1, 5) if kills < 8 else None)
         kills += killed
         # Time passes: leases of killed workers expire and container checks fall due.
-        advance_rows(redis_client, config.task_lease_seconds + 1)
+        advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
         jobs.reconcile()
     final = statuses()
     assert final and all(status == tasks.PUBLISHED for status in final), f"seed {SEED}:\n{unpublished(redis_client)}"
@@ -193,7 +193,7 @@ def test_a_worker_killed_while_meta_publishes_does_not_post_twice(client, tenant
         deadline = time.monotonic() + 10
         while any(req.status is None for req in publish_calls()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        advance_rows(redis_client, config.task_lease_seconds + 1)
+        advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
         jobs.reconcile()
     assert len(publish_calls()) == 2, "each platform got exactly one publish call"
     detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
@@ -233,7 +233,7 @@ def test_a_page_with_many_posts_after_a_killed_attempt_gets_each_post_exactly_on
     for round_number in range(PAGE_ROUNDS):
         # The last round's orphan, buried under the posts published since, is reconciled in this
         # round's first worker, which may be killed in turn (during the look, say).
-        advance_rows(redis_client, config.task_lease_seconds + 1)
+        advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
         jobs.reconcile()
         for number in range(POSTS_PER_ROUND):
             caption = f"Crash test post {round_number}-{number}"
@@ -252,7 +252,7 @@ def test_a_page_with_many_posts_after_a_killed_attempt_gets_each_post_exactly_on
     for _ in range(5):  # the last leases expire; the reconciler hands the orphans to the platform
         if all(status in tasks.FINAL for status in statuses()):
             break
-        advance_rows(redis_client, config.task_lease_seconds + 1)
+        advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
         jobs.reconcile()
         work(redis_client)
     final = statuses()

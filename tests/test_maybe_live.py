@@ -16,7 +16,7 @@ import pytest
 from test_graph_plugins import CAPTION, connect_account, upload_jpeg
 
 from conftest import assert_error, start_app
-from drive import advance, work
+from drive import advance, claim, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import PublishOutcome, jobs, tasks
 from herald.models import Account, PublishTask, db
@@ -51,8 +51,8 @@ def worker_dies_holding(task_id: int, config, redis_client) -> None:
     """A worker claims the task, calls the platform, and dies before it records anything; the lease
     runs out and the reconciler hands the task to a worker again."""
     with db.connection_context():
-        assert tasks.claim(task_id, config.task_lease_seconds)[0] in ("publish", "reconcile")
-    advance(redis_client, config.task_lease_seconds + 1)
+        assert claim(tasks.WORK_KIND, task_id)[0] in ("run", "recover")
+    advance(redis_client, tasks.LEASE_SECONDS + 1)
     assert jobs.reconcile()["enqueued"] == 1
 
 
@@ -168,9 +168,9 @@ def test_an_account_that_stops_working_while_an_attempt_may_be_live_is_unconfirm
                                                                                   redis_client):
     _, task_id = scripted_post(client, tenant)
     with db.connection_context():
-        tasks.claim(task_id, config.task_lease_seconds)
+        claim(tasks.WORK_KIND, task_id)
         Account.update(status="invalid", status_reason="The token was revoked.").execute()
-    advance(redis_client, config.task_lease_seconds + 1)
+    advance(redis_client, tasks.LEASE_SECONDS + 1)
     jobs.reconcile()
     work(redis_client)
     task = task_row(task_id)

@@ -9,13 +9,16 @@ import pytest
 from rq import SimpleWorker
 
 from conftest import assert_error, start_app
-from drive import advance, catch_up_with_real_time, scheduled_count, sql_sent, work
-from herald import PublishOutcome, jobs
+from drive import advance, catch_up_with_real_time, claim, perform, scheduled_count, sql_sent, work
+from herald import PublishOutcome, jobs, tasks
+from herald import work as kernel
 from herald.auth import create_api_key, create_user
 from herald.heartbeat import Heartbeat
 from herald.models import Account, Post, PublishTask, db, utcnow
 from herald.platforms import TokenHealth
 from herald.queue import QUEUE_NAMES, make_worker
+from herald.runtime import installed_for_jobs
+from herald.work.kernel import RUNNING_MARGIN_SECONDS
 from herald.workers import HeraldSimpleWorker
 
 
@@ -523,15 +526,13 @@ def test_worker_death_mid_publish_is_reconciled_not_published_twice(client, tena
     body = publish(client, tenant, accounts=[account]).get_json()
     task = task_rows(body["id"])[0]
     # A worker claimed the task and published, then died before recording anything.
-    from herald import tasks
-
     with db.connection_context():
-        mode, claimed = tasks.claim(task.id, config.task_lease_seconds)
+        mode, claimed = claim(tasks.WORK_KIND, task.id)
     platform.posts.append({"id": "sp_live", "task": str(task.id), "caption": "Hello from Herald"})
     redis_client.flushdb()  # and Redis lost its queues for good measure
 
     assert jobs.reconcile()["enqueued"] == 0  # the lease has not expired yet: the worker may be alive
-    advance(redis_client, config.task_lease_seconds + 1)
+    advance(redis_client, tasks.LEASE_SECONDS + 1)
     assert jobs.reconcile()["enqueued"] == 1
     work(redis_client)
     final = task_rows(body["id"])[0]
@@ -555,7 +556,7 @@ def test_worker_death_between_taking_a_job_and_claiming_its_task_is_reconciled(c
 
     assert jobs.reconcile()["enqueued"] == 0  # a job that started just now may still claim the task
     catch_up_with_real_time()  # the job's start is RQ's, on the real clock
-    advance(redis_client, config.task_lease_seconds + 1)  # longer than any live publish job runs
+    advance(redis_client, tasks.JOB_TIMEOUT_SECONDS + RUNNING_MARGIN_SECONDS + 1)  # longer than any live job runs
     assert jobs.reconcile()["enqueued"] == 1
     assert work(redis_client) == 1
     assert task_rows(body["id"])[0].status == "published" and len(platform.posts) == 1
@@ -724,24 +725,26 @@ def test_a_job_that_arrives_before_its_task_is_due_reschedules_it(client, tenant
     body = publish(client, tenant, accounts=[account],
                    schedule=(utcnow() + dt.timedelta(minutes=10)).isoformat() + "Z").get_json()
     [task] = task_rows(body["id"])
-    assert jobs.run_task(task.id) == "not due yet: rescheduled"
+    assert perform(tasks.WORK_KIND, task.id, task.step) == "not due yet: rescheduled"
     assert scheduled_count(redis_client) == 2  # the original job and the re-scheduled one
     advance(redis_client, 10 * 60 - 1)
-    assert jobs.run_task(task.id) == "publish: published"  # within the scheduler's slack
+    assert perform(tasks.WORK_KIND, task.id, task.step + 1) == "run: done"  # within the scheduler's slack
     assert len(platform.posts) == 1
 
 
 def test_a_task_outcome_reads_its_post_once_under_its_lock(client, tenant, platform):
     """The post is read (and, on PostgreSQL, locked) once per task transition, not once to lock and
     again to recompute its status."""
-    from herald import tasks
-
     account = connect(client, tenant)
     post_id = publish(client, tenant, accounts=[account]).get_json()["id"]
     with db.connection_context():
         [task] = PublishTask.select().where(PublishTask.post == int(post_id.removeprefix("post_")))
+        _, claimed = claim(tasks.WORK_KIND, task.id)
+        runtime = installed_for_jobs()
         with sql_sent() as sent:
-            tasks.mark_published(task, "remote-1", "https://example.test/p/1")
+            outcome = kernel.Outcome.done(**tasks.published_changes(runtime.clock.now(), "remote-1",
+                                                                    "https://example.test/p/1", None))
+            assert kernel.record(runtime, kernel.kind(runtime, tasks.WORK_KIND), claimed, outcome) == "done"
     assert sum(sql.lstrip().startswith("SELECT") and 'FROM "post"' in sql for sql in sent) == 1, sent
     with db.connection_context():
         assert Post.get_by_id(int(post_id.removeprefix("post_"))).status == "published"

@@ -12,13 +12,14 @@ from herald import jobs, models
 from herald.clock import FakeClock
 from herald.queue import get_queue
 from herald.runtime import NoRuntimeInstalled, Runtime, for_jobs, install_for_jobs
+from herald.work import entry
 from herald.workers import HeraldSimpleWorker
 
 
 def test_a_job_run_where_no_worker_installed_a_runtime_fails_naming_the_fix(config):
     install_for_jobs(None)
     with pytest.raises(NoRuntimeInstalled, match="herald worker"):
-        jobs.run_task(1)
+        entry.perform("publish", 1, 0)
     with pytest.raises(NoRuntimeInstalled):
         jobs.reconcile()
 
@@ -33,7 +34,7 @@ def test_a_runtime_is_built_without_flask_and_a_worker_given_it_runs_jobs_with_i
     assert for_jobs() is runtime  # installed by the worker that was given it
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
     job.refresh()
-    assert job.return_value()["checked"] == 0  # the job ran, with the runtime the worker was given
+    assert job.return_value()["enqueued"] == 0  # the job ran, with the runtime the worker was given
 
 
 def test_row_times_come_from_the_runtimes_clock_and_move_only_with_it(app, tenant, client, clock, redis_client):

@@ -20,13 +20,13 @@ from work_kind import JOB_TIMEOUT, LEASE_SECONDS, TABLES, Chore, ChorePlugin, Fa
 
 from conftest import TEST_REDIS_URL
 from drive import advance_queues, release_due, work
-from herald import tasks
+from herald import publish_work, tasks
 from herald import work as kernel
 from herald.models import Account, Post, PublishTask, bind_database, db, utcnow, write_transaction
 from herald.plugins import PluginError, PluginRegistry, get_plugin_manager
-from herald.queue import DEFAULT_QUEUE, PUBLISH_QUEUE, get_queue
+from herald.queue import DEFAULT_QUEUE, get_queue
 from herald.runtime import install_for_jobs, installed_for_jobs
-from herald.work import Outcome, RetryPolicy, Statuses, WorkKind, WorkRow, job_id, parse_retry_after
+from herald.work import Outcome, RetryPolicy, WorkKind, WorkRow, job_id, parse_retry_after
 
 WORKER = Path(__file__).with_name("work_worker.py")
 
@@ -261,7 +261,7 @@ def test_job_ids_never_repeat_over_a_chores_life(runtime, chores, redis_client):
         kernel.reconcile(runtime)  # a job already waits: nothing new
     redis_client.flushdb()  # Redis loses the next job: the reconciler gives the row a new one
     with db.connection_context():
-        assert kernel.reconcile(runtime) == {"chore": 1}
+        assert kernel.reconcile(runtime) == {"chore": 1, "publish": 0}
     later(runtime, redis_client, 5)
     work(redis_client)
     job_ids = [job for _, _, job in chores.calls]
@@ -321,6 +321,38 @@ def test_the_kinds_lock_is_taken_before_the_outcome_is_written_in_the_same_trans
     assert seen == [(True, "running")] and reload(chore).status == "done"
 
 
+def test_the_kinds_after_step_runs_once_the_outcome_is_committed_before_the_next_job(database, redis_client,
+                                                                                     config):
+    pm = get_plugin_manager()
+    seen = []
+
+    def after(runtime, row, outcome):  # a published task enqueues its first comment here
+        seen.append((db.in_transaction(), Chore.get_by_id(row.id).status, outcome.kind,
+                     len(ScheduledJobRegistry(queue=get_queue(redis_client, DEFAULT_QUEUE)))))
+
+    following = ChorePlugin(after=after)
+    following.script = [Outcome.wait(30), Outcome.done()]
+    pm.register(following, name="chores")
+    runtime = StandInRuntime(config, pm, PluginRegistry(pm), redis_client, whole_second_clock())
+    install_for_jobs(runtime)
+    try:
+        chore = new_chore(runtime)
+        work(redis_client)
+        later(runtime, redis_client, 30)
+        work(redis_client)
+    finally:
+        pm.unregister(name="chores")
+        install_for_jobs(None)
+    # committed and read back outside the transaction; the waiting chore's next job not yet scheduled
+    assert seen == [(False, "waiting", "wait", 0), (False, "done", "done", 0)] and reload(chore).status == "done"
+
+
+def test_a_policy_says_when_no_attempt_is_left():
+    assert not RetryPolicy(max_attempts=3).exhausted(2) and RetryPolicy(max_attempts=3).exhausted(3)
+    assert RetryPolicy(schedule=(0, 5)).exhausted(2) and not RetryPolicy(schedule=(0, 5)).exhausted(1)
+    assert RetryPolicy(max_attempts=3).delay(3) is None
+
+
 def test_a_handler_answering_no_outcome_is_treated_as_one_that_raised(runtime, chores, redis_client):
     chore = new_chore(runtime)
     chores.script = [lambda runtime, row: "done"]
@@ -334,30 +366,26 @@ def test_a_job_of_a_kind_no_longer_registered_leaves_its_row_alone(runtime, chor
     try:
         gone = StandInRuntime(runtime.config, runtime.pm, PluginRegistry(runtime.pm), redis_client, runtime.clock)
         assert kernel.perform(gone, "chore", chore.id, 0) == "no work kind 'chore'"
-        assert kernel.reconcile(gone) == {}
+        assert kernel.reconcile(gone) == {"publish": 0}  # the kinds still registered only
     finally:
         get_plugin_manager().register(chores, name="chores")
     assert reload(chore).status == "queued"
 
 
-# Publish tasks as the kernel will run them: their table keeps the contract already.
-PUBLISH_TASKS = WorkKind(name="task", model=PublishTask, run=lambda runtime, row, mode: Outcome.done(),
-                         queue=PUBLISH_QUEUE, job_timeout=50, lease_seconds=60,
-                         statuses=Statuses(running="publishing", waiting="publishing", done="published"))
-TASK_STATES = [  # status, due (seconds from now), lease (seconds from now)
-    ("queued", -5, None), ("queued", None, None), ("queued", 1, None), ("queued", 30, None), ("retrying", -5, None),
-    ("retrying", 30, None), ("publishing", -5, None), ("publishing", 30, None), ("publishing", -5, 20),
-    ("publishing", -5, -1), ("pending_approval", -5, None), ("published", None, None), ("failed", None, None),
-    ("cancelled", None, None), ("unconfirmed", None, None),
+TASK_STATES = [  # status, due (seconds from now), lease (seconds from now), the mode a claim takes it in
+    ("queued", -5, None, "run"), ("queued", None, None, "run"), ("queued", 1, None, "run"), ("queued", 30, None, None),
+    ("retrying", -5, None, "run"), ("retrying", 30, None, None), ("publishing", -5, None, "check"),
+    ("publishing", 30, None, None), ("publishing", -5, 20, None), ("publishing", -5, -1, "recover"),
+    ("pending_approval", -5, None, None), ("published", None, None, None), ("failed", None, None, None),
+    ("cancelled", None, None, None), ("unconfirmed", None, None, None),
 ]
 
 
-def test_the_kernels_claim_takes_publish_tasks_as_tasks_claim_does(app, tenant):
-    """The table of publish tasks keeps the work-row contract: for every state a task can be in, the
-    kernel's claim takes it (or leaves it) in the mode tasks.claim does, with the same lease and
-    attempts, so publish tasks can move onto the kernel without changing what they do."""
+def test_the_publish_kind_claims_tasks_in_the_modes_publish_tasks_were_always_claimed_in(app, tenant):
+    """For every state a publish task can be in, the kernel's claim takes it (or leaves it) in the
+    mode the hand-written claim of publish tasks did (publish: run, check, reconcile: recover), with a
+    lease of the kind's length, counting an attempt when it publishes or recovers."""
     now = utcnow()
-    modes = {"publish": "run", "check": "check", "reconcile": "recover"}
 
     def at(seconds):
         return None if seconds is None else now + dt.timedelta(seconds=seconds)
@@ -370,16 +398,16 @@ def test_the_kernels_claim_takes_publish_tasks_as_tasks_claim_does(app, tenant):
     with db.connection_context():
         account = Account.create(workspace=tenant.workspace, platform="facebook", external_id="1",
                                  token_encrypted="x")
-        for state in TASK_STATES:
-            by_tasks = tasks.claim(task(*state).id, 60, now)
-            by_kernel = kernel.claim(PUBLISH_TASKS, task(*state).id, now)
-            assert (by_tasks is None) == (by_kernel is None), state
-            if by_tasks is None:
+        for status, due, lease, mode in TASK_STATES:
+            claimed = kernel.claim(publish_work.KIND, task(status, due, lease).id, now)
+            assert (claimed is None) == (mode is None), status
+            if claimed is None:
                 continue
-            (old_mode, old), (new_mode, new) = by_tasks, by_kernel
-            assert modes[old_mode] == new_mode, state
-            assert (old.status, old.attempts, old.lease_until) == (new.status, new.attempts, new.lease_until), state
-            assert new.step == old.step + 1, state  # the kernel's claim is a transition: a new step
+            (new_mode, new) = claimed
+            assert new_mode == mode, (status, due, lease)
+            assert (new.status, new.attempts, new.lease_until) == (
+                tasks.PUBLISHING, 2 if mode == "check" else 3, now + dt.timedelta(seconds=60)), (status, due, lease)
+            assert new.step == 4, status  # the kernel's claim is a transition: a new step
 
 
 # -- recovery ------------------------------------------------------------------------------------------
@@ -388,8 +416,8 @@ def test_a_lost_job_is_rebuilt_from_the_row(runtime, chores, redis_client):
     chore = new_chore(runtime)
     redis_client.flushdb()
     with db.connection_context():
-        assert kernel.reconcile(runtime) == {"chore": 1}
-        assert kernel.reconcile(runtime) == {"chore": 0}  # its new job is alive
+        assert kernel.reconcile(runtime) == {"chore": 1, "publish": 0}
+        assert kernel.reconcile(runtime) == {"chore": 0, "publish": 0}  # its new job is alive
     work(redis_client)
     assert reload(chore).status == "done" and len(chores.calls) == 1
 
@@ -400,9 +428,9 @@ def test_an_expired_lease_is_recovered_by_the_handler_before_anything_is_done_ag
     work_kind = kernel.kind(runtime, "chore")
     with db.connection_context():
         _, held = kernel.claim(work_kind, chore.id, runtime.clock.now())  # then the worker dies
-        assert kernel.reconcile(runtime) == {"chore": 0}  # its lease still runs
+        assert kernel.reconcile(runtime) == {"chore": 0, "publish": 0}  # its lease still runs
         runtime.clock.advance(LEASE_SECONDS + 1)
-        assert kernel.reconcile(runtime) == {"chore": 1}
+        assert kernel.reconcile(runtime) == {"chore": 1, "publish": 0}
     work(redis_client)
     recovered = reload(chore)
     assert [mode for _, mode, _ in chores.calls] == ["recover"]
@@ -449,7 +477,7 @@ def test_a_long_step_renews_its_lease_so_a_slow_worker_is_not_taken_for_a_dead_o
                 pass
             leases.append(reload(row).lease_until)
             with db.connection_context():
-                assert kernel.reconcile(runtime) == {"chore": 0}  # a slow call is not a dead worker
+                assert kernel.reconcile(runtime) == {"chore": 0, "publish": 0}  # a slow call is not a dead worker
         return Outcome.done()
 
     try:
@@ -474,9 +502,9 @@ def test_a_renewed_lease_still_runs_out_when_its_worker_dies(runtime, chores, re
         runtime.clock.advance(LEASE_SECONDS - 1)
         assert kernel.renew_lease(runtime, work_kind, held)  # the worker was alive then
         runtime.clock.advance(LEASE_SECONDS - 1)
-        assert kernel.reconcile(runtime) == {"chore": 0}
+        assert kernel.reconcile(runtime) == {"chore": 0, "publish": 0}
         runtime.clock.advance(2)  # and died: no renewal since
-        assert kernel.reconcile(runtime) == {"chore": 1}
+        assert kernel.reconcile(runtime) == {"chore": 1, "publish": 0}
         assert not kernel.renew_lease(runtime, work_kind, held)  # taken over: a late renewal changes nothing
     work(redis_client)
     assert [mode for _, mode, _ in chores.calls] == ["recover"] and reload(chore).status == "done"
@@ -505,9 +533,9 @@ def test_a_worker_killed_mid_job_is_reconciled_and_the_chore_done_exactly_once(r
     assert held.status == "running" and held.lease_until is not None
     with db.connection_context():
         assert effects(chore.id) == ["run"]  # the worker did the chore, then died before recording it
-        assert kernel.reconcile(runtime) == {"chore": 0}  # its lease still runs
+        assert kernel.reconcile(runtime) == {"chore": 0, "publish": 0}  # its lease still runs
         runtime.clock.set(held.lease_until + dt.timedelta(seconds=1))
-        assert kernel.reconcile(runtime) == {"chore": 1}
+        assert kernel.reconcile(runtime) == {"chore": 1, "publish": 0}
     advance_queues(redis_client, LEASE_SECONDS + JOB_TIMEOUT)  # RQ's clock too: the dead job's start
     work(redis_client)
     done = reload(chore)
@@ -515,5 +543,5 @@ def test_a_worker_killed_mid_job_is_reconciled_and_the_chore_done_exactly_once(r
     assert [mode for _, mode, _ in chores.calls] == ["recover"]
     with db.connection_context():
         assert effects(chore.id) == ["run"]  # done exactly once
-        assert kernel.reconcile(runtime) == {"chore": 0}
+        assert kernel.reconcile(runtime) == {"chore": 0, "publish": 0}
     assert work(redis_client) == 0

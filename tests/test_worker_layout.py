@@ -27,6 +27,8 @@ from fakes.receiver import Reply
 from herald import queue
 from herald.models import Account, Post, PublishTask, db, utcnow
 from herald.queue import PUBLISH_QUEUE, RUN_WORKERS, WEBHOOKS_QUEUE, get_queue, make_worker
+from herald.tasks import WORK_KIND
+from herald.work import ENTRY, job_id
 from herald_webhooks.models import WebhookDelivery
 
 BACKLOG = 1000  # posts due, queued ahead of the webhook delivery
@@ -71,7 +73,8 @@ def queue_backlog(redis_client, tenant, account_id: str, count: int) -> None:
                                  for post in posts]).execute()
         tasks = [row.id for row in PublishTask.select(PublishTask.id).where(PublishTask.post.in_(posts))]
     for task in tasks:
-        assert queue.enqueue_task(redis_client, task, 0, None, job_timeout=60, now=utcnow())
+        assert queue.enqueue_job(redis_client, ENTRY, WORK_KIND, task, 0, job_id=job_id(WORK_KIND, task, 0),
+                                 due_at=None, job_timeout=60, description=f"publish {task}", now=utcnow())
 
 
 def test_herald_run_gives_each_queue_a_worker_of_its_own(herald_env, start_herald, redis_client):

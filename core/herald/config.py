@@ -99,9 +99,6 @@ class Config:
     # database is asked again. Revocation through Herald clears the local cache at once;
     # other processes see it within this many seconds.
     key_cache_seconds: float = 5.0
-    # How long a worker may hold a publish task while it talks to the platform. A task still held
-    # after this is taken to belong to a dead worker and is reconciled with the platform.
-    task_lease_seconds: float = 60.0
     # How long a write waits for another writer before it gives up with 503 database_unavailable
     # (SQLite: its busy handler and Herald's write lock alike).
     database_busy_timeout_seconds: float = 10.0
@@ -154,8 +151,6 @@ class Config:
             values["port"] = int(env["HERALD_PORT"])
         if env.get("HERALD_TRUSTED_PROXIES"):
             values["trusted_proxies"] = _whole_number("HERALD_TRUSTED_PROXIES", env["HERALD_TRUSTED_PROXIES"])
-        if env.get("HERALD_TASK_LEASE_SECONDS"):
-            values["task_lease_seconds"] = float(env["HERALD_TASK_LEASE_SECONDS"])
         if env.get("HERALD_DATABASE_BUSY_TIMEOUT_SECONDS"):
             values["database_busy_timeout_seconds"] = float(env["HERALD_DATABASE_BUSY_TIMEOUT_SECONDS"])
         if env.get("HERALD_WORKER_HEARTBEAT_SECONDS"):

@@ -177,7 +177,7 @@ def _look_for(runtime: Runtime, task: PublishTask, finder, ref, text: str) -> st
 
 def _delay(exc: PlatformUnavailable, task: PublishTask) -> float:
     """Seconds to wait before the next attempt: what the platform asked for, or the backoff."""
-    return exc.retry_after if exc.retry_after is not None else tasks.backoff_seconds(task.comment["attempts"])
+    return exc.retry_after if exc.retry_after is not None else tasks.RETRY.delay(task.comment["attempts"])
 
 
 def _retry(runtime: Runtime, task: PublishTask, error: str, delay: float, *, check_first: bool) -> str:

@@ -9,7 +9,7 @@ Plugins bring their own migrations through the ``register_migrations`` hook; :fu
 the core's first, then each plugin's, each set with its own history table.
 
 A table whose row ids name something outside the database (RQ job ids such as
-``herald-task-<id>-<step>``, Redis keys, idempotency keys sent to platforms) must never hand an id
+``herald-publish-<id>-<step>``, Redis keys, idempotency keys sent to platforms) must never hand an id
 out twice: :func:`never_reuse_ids` is the one way its migration says so.
 """
 

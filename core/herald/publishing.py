@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from . import accounts, events, first_comments, ids, queue, schedule, tasks
+from . import accounts, events, first_comments, ids, queue, schedule, tasks, work
 from .campaigns import campaign_for_post
 from .errors import Conflict, Forbidden, HeraldError, NotFound, ValidationError, warning
 from .intelligence import heuristic
@@ -335,15 +335,15 @@ def enqueue_post_tasks(runtime: Runtime, post: Post) -> None:
         enqueue_task(runtime, task)
 
 
-def job_timeout(runtime: Runtime) -> int:
-    """RQ's hard limit for one publish step: shorter than the lease, so a lease never expires under a live job."""
-    return max(10, int(runtime.config.task_lease_seconds) - 10)
+def enqueue_task(runtime: Runtime, task: PublishTask) -> bool:
+    """Enqueue the job of the task's current step (work kind ``publish``), at its due time by the
+    runtime's clock; call it after the task's row committed."""
+    return work.enqueue(runtime, work.kind(runtime, tasks.WORK_KIND), task)
 
 
-def enqueue_task(runtime: Runtime, task: PublishTask, step: int | None = None) -> bool:
-    """Enqueue the job of the task's ``step`` (default: its current one), at its due time by the runtime's clock."""
-    return queue.enqueue_task(runtime.redis, task.id, task.step if step is None else step, task.due_at,
-                              job_timeout=job_timeout(runtime), now=runtime.clock.now())
+def cancel_task_job(runtime: Runtime, task_id: int, step: int) -> None:
+    """Remove the waiting job of the task's ``step`` (a no-op when there is none)."""
+    queue.cancel_job(runtime.redis, work.job_id(tasks.WORK_KIND, task_id, step))
 
 
 def cancel(runtime: Runtime, principal, post: Post) -> None:
@@ -373,7 +373,7 @@ def cancel(runtime: Runtime, principal, post: Post) -> None:
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(runtime.pm, recorded)
     for task in cancelled:
-        queue.cancel_task_job(runtime.redis, task.id, task.step)
+        cancel_task_job(runtime, task.id, task.step)
 
 
 def set_campaign(runtime: Runtime, principal, post: Post, campaign) -> None:
@@ -415,7 +415,7 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(runtime.pm, recorded)
     for task_id, step in old:
-        queue.cancel_task_job(runtime.redis, task_id, step)
+        cancel_task_job(runtime, task_id, step)
     enqueue_post_tasks(runtime, post)
     return when
 

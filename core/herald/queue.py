@@ -1,9 +1,9 @@
 """RQ queues with the JSON serializer (job arguments are ids and plain values, never pickles).
 
 Queues: ``publish`` (one job per publish-task step), ``default`` (periodic housekeeping: the
-reconciler, token health checks), ``webhooks`` (outgoing webhook deliveries). Every publish job has a unique id
-``herald-task-<task id>-<step>``; the database row is the source of truth, so a job lost with
-Redis is re-created by the reconciler from the row.
+reconciler, token health checks), ``webhooks`` (outgoing webhook deliveries). Every job of durable
+work has a unique id (:func:`herald.work.job_id`); the database row is the source of truth, so a job
+lost with Redis is re-created by the reconciler from the row.
 """
 
 from __future__ import annotations
@@ -44,11 +44,6 @@ def make_worker(connection: redis.Redis, queue_names=QUEUE_NAMES, worker_class=W
     """A worker for ``queue_names`` using the JSON serializer (``SimpleWorker`` in tests)."""
     queues = [get_queue(connection, name) for name in queue_names]
     return worker_class(queues, connection=connection, serializer=JSONSerializer, **kwargs)
-
-
-def task_job_id(task_id: int, step: int) -> str:
-    """The unique RQ job id of a publish task's ``step``."""
-    return f"herald-task-{task_id}-{step}"
 
 
 def job_alive(connection: redis.Redis, job_id: str) -> bool:
@@ -128,19 +123,6 @@ def live_workers(connection: redis.Redis, names: set[str]) -> set[str]:
     return {name for name, exists in zip(names, answers, strict=True) if exists}
 
 
-def enqueue_task(connection: redis.Redis, task_id: int, step: int, due_at: dt.datetime | None,
-                 *, job_timeout: int, now: dt.datetime) -> bool:
-    """Enqueue ``herald.jobs.run_task(task_id)`` for ``step``, at ``due_at`` (naive UTC) when it is later than
-    ``now`` (the runtime's clock).
-
-    Returns False when Redis is unreachable (the reconciler will enqueue it later) or the job
-    already exists.
-    """
-    return enqueue_job(connection, "herald.jobs.run_task", task_id, job_id=task_job_id(task_id, step),
-                       due_at=due_at, job_timeout=job_timeout, description=f"publish task {task_id} (step {step})",
-                       now=now)
-
-
 def enqueue_job(connection: redis.Redis, function: str, *args, job_id: str, due_at: dt.datetime | None,
                 job_timeout: int, description: str, now: dt.datetime, queue_name: str = PUBLISH_QUEUE) -> bool:
     """Enqueue ``function(*args)`` on ``queue_name`` under the unique ``job_id``, at ``due_at`` (naive
@@ -162,14 +144,14 @@ def enqueue_job(connection: redis.Redis, function: str, *args, job_id: str, due_
     return True
 
 
-def cancel_task_job(connection: redis.Redis, task_id: int, step: int) -> None:
-    """Remove a task's waiting job from its queue or schedule (a no-op when there is none)."""
+def cancel_job(connection: redis.Redis, job_id: str) -> None:
+    """Remove a waiting job from its queue or schedule (a no-op when there is none, or it runs)."""
     try:
-        job = Job.fetch(task_job_id(task_id, step), connection=connection, serializer=JSONSerializer)
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
     except NoSuchJobError:
         return
     except redis.RedisError as exc:
-        log.warning("could not cancel the job of task %s (it will find the task cancelled): %s", task_id, exc)
+        log.warning("could not cancel job %s (it will find its work cancelled): %s", job_id, exc)
         return
     if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
         job.cancel()

@@ -271,6 +271,8 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome, mode: str =
                     work.name, row.id, label)
         return "stale"
     events.dispatch(runtime.pm, recorded)
+    if work.after is not None:
+        work.after(runtime, row, outcome)
     if status in statuses.active:
         enqueue(runtime, work, row)
     return label

@@ -140,7 +140,9 @@ class WorkKind:
     row, outcome)``, when given, runs inside the transaction that records an outcome (events recorded
     there are dispatched after the commit); ``lock(runtime, row)``, when given, runs first in that
     transaction, before the row is written (a publish task takes its post's lock there, the order
-    every writer of both keeps). ``lease_seconds`` must exceed ``job_timeout`` (a lease
+    every writer of both keeps). ``after(runtime, row, outcome)``, when given, runs once the outcome
+    is committed and its events dispatched, before the row's next job is enqueued (to enqueue other
+    work that waited for this commit). ``lease_seconds`` must exceed ``job_timeout`` (a lease
     outlived only by a dead worker), unless the kernel renews the lease every ``renew_every``
     seconds while the handler runs: then a short lease (three renewals at least) tells a worker
     killed during a long step (an AI call of minutes) from a slow one within that lease.
@@ -160,6 +162,7 @@ class WorkKind:
     settle: Callable[[Any, pw.Model, Outcome], None] | None = None
     renew_every: float | None = None
     lock: Callable[[Any, pw.Model], None] | None = None
+    after: Callable[[Any, pw.Model, Outcome], None] | None = None
 
     def __post_init__(self):
         missing = [name for name in CONTRACT if name not in self.model._meta.fields]

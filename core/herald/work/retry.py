@@ -57,11 +57,16 @@ class RetryPolicy:
     jitter: float = 0.1
     retry_after_at_least: bool = False
 
+    def exhausted(self, attempts: int) -> bool:
+        """Whether no attempt is left after ``attempts`` attempts (a handler that words its own final
+        error asks this before answering ``retry``)."""
+        return attempts >= (len(self.schedule) if self.schedule is not None else self.max_attempts)
+
     def delay(self, attempts: int, retry_after: float | None = None,
               rng: random.Random | None = None) -> float | None:
         """Seconds before the next attempt after ``attempts`` attempts (the last one failed); None
         when no attempt is left."""
-        if attempts >= (len(self.schedule) if self.schedule is not None else self.max_attempts):
+        if self.exhausted(attempts):
             return None
         rng = rng or random
         if self.schedule is not None:
