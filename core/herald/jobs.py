@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from . import accounts, background, event_dispatch_marks, events, first_comments, publishing, queue, tasks
+from . import accounts, background, event_dispatch_marks, events, first_comments, publishing, queue, tasks, work
 from .intelligence import pull
 from .models import Account, Event, IdempotencyRecord, PublishTask, db
 from .outcomes import PublishOutcome
@@ -107,8 +107,7 @@ def _call_platform(platform, mode: str, context: TaskContext, unsure: bool) -> t
 def _record(runtime: Runtime, task: PublishTask, outcome: PublishOutcome) -> str:
     if outcome.kind == "published":
         events.dispatch(runtime.pm, tasks.mark_published(task, outcome.platform_post_id, outcome.url))
-        if task.comment_status == first_comments.PENDING:
-            first_comments.enqueue(runtime, task)
+        first_comments.enqueue(runtime, task)
         return "published"
     if outcome.kind == "pending":
         tasks.mark_waiting(task, tasks.PUBLISHING, outcome.retry_after or 5, runtime.clock.now())
@@ -149,7 +148,8 @@ def reconcile() -> dict:
     """Make sure every active task has a live job; re-enqueue those Redis lost or whose worker died.
 
     Also re-dispatches events that were committed but never dispatched, lets each webhook sink
-    re-enqueue its lost deliveries, re-enqueues lost first comments (:func:`herald.first_comments.reconcile`),
+    re-enqueue its lost deliveries, reconciles the registered work kinds (:func:`herald.work.reconcile`:
+    first comments; its counts by kind name),
     and reconciles background jobs (:func:`herald.background.reconcile`:
     lost queued ones run, interrupted running ones fail). Runs periodically (RQ cron). Returns counts
     for the log.
@@ -178,7 +178,7 @@ def reconcile() -> dict:
         dispatcher = runtime.pm.get_plugin(SinkDispatcher.NAME)
         counts["sink_jobs"] = dispatcher.reconcile(runtime) if dispatcher is not None else 0
         counts["background_jobs"] = background.reconcile(runtime.redis, now)
-        counts["first_comments"] = first_comments.reconcile(runtime, now)
+        counts.update(work.reconcile(runtime))
     if counts["enqueued"]:
         log.info("reconciler re-enqueued %s of %s active tasks", counts["enqueued"], counts["checked"])
     return counts

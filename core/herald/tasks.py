@@ -29,7 +29,7 @@ import logging
 import random
 
 from . import events
-from .models import Post, PublishTask, isoformat, utcnow, write_transaction
+from .models import FirstComment, Post, PublishTask, isoformat, utcnow, write_transaction
 from .posts import hold_post_lock, post_by_id
 from .prepared_statements import Prepared, PreparedUpdate
 
@@ -134,10 +134,11 @@ def settle_published(task: PublishTask, post: Post, platform_post_id: str, url: 
                      extra: dict | None = None) -> None:
     """:func:`mark_published`'s changes, inside the caller's write transaction holding ``post``'s lock
     (``extra`` goes into the event: who said so, for a task a user resolved)."""
-    # A first comment waits for this commit; the caller enqueues it (see herald.first_comments).
-    comment = {"comment_status": "pending", "comment": {"attempts": 0}} if post.first_comment else {}
     _finish(task, status=PUBLISHED, platform_post_id=platform_post_id, url=url, published_at=utcnow(),
-            lease_until=None, error=None, due_at=None, state=task.state, maybe_live=False, **comment)
+            lease_until=None, error=None, due_at=None, state=task.state, maybe_live=False)
+    if post.first_comment:  # its work row; the caller enqueues it after the commit (see herald.first_comments)
+        FirstComment.insert(task=task.id, workspace=task.workspace_id, text=post.first_comment,
+                            status="pending").on_conflict_ignore().execute()
     events.record(task.workspace_id, "publish.completed",
                   {"task": serialize_task(task), "post_id": f"post_{task.post_id}", **(extra or {})})
     refresh_post(task.post_id, post)
@@ -265,12 +266,13 @@ def serialize_task(task: PublishTask) -> dict:
 
 def serialize_comment(task: PublishTask) -> dict | None:
     """A task's first comment in the API (see :mod:`herald.first_comments`): ``{"status", "id", "error",
-    "attempts", "next_attempt_at"}``, or None when its post asked for none."""
-    if task.comment_status is None:
+    "attempts", "next_attempt_at"}``, or None when it has none (not published yet, or none asked for)."""
+    comment = FirstComment.get_or_none(FirstComment.task == task.id)
+    if comment is None:
         return None
-    details = task.comment or {}
-    return {"status": task.comment_status, "id": details.get("id"), "error": details.get("error"),
-            "attempts": details.get("attempts", 0), "next_attempt_at": details.get("due_at")}
+    return {"status": comment.status, "id": comment.comment_id, "error": comment.error,
+            "attempts": comment.attempts,
+            "next_attempt_at": isoformat(comment.due_at) if comment.status == "pending" else None}
 
 
 def active_tasks(limit: int = 5000) -> list[PublishTask]:
