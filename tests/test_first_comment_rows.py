@@ -72,6 +72,9 @@ def test_every_comment_moves_to_its_own_row_and_the_api_shows_it_as_before(tmp_p
             assert comment.text == f"comment when {state}" and comment.workspace_id == task.workspace_id
         assert tasks.serialize_comment(PublishTask.get_by_id(silent)) is None
         assert FirstComment.select().count() == len(OLD_COMMENTS)
+        # its ids name RQ jobs: never handed out twice (see herald.migrate.never_reuse_ids)
+        [(table_sql,)] = database.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'first_comment'").fetchall()
+        assert "AUTOINCREMENT" in table_sql
     database.close_all()
 
 

@@ -284,6 +284,25 @@ def test_the_reconciler_enqueues_a_comment_whose_job_redis_lost(fake, client, te
     assert task["first_comment"]["status"] == "posted"
 
 
+def test_a_comment_job_queued_before_the_upgrade_still_posts_it_once(fake, client, tenant, redis_client, app):
+    """A job ``herald.first_comments.run(task id)`` (ids ``comment-<task>-<attempt>``) queued before
+    migration 0015 hands the comment to the kernel (here the only job: the new one is gone)."""
+    page = connect(client, tenant, "facebook", PAGE_TOKEN)
+    body = publish(client, tenant, [page]).get_json()
+    worker = queue.make_worker(redis_client, [queue.PUBLISH_QUEUE])
+    worker.work(burst=True, max_jobs=1, with_scheduler=False, logging_level="WARNING")  # the publish only
+    [task_id] = [int(task["id"].removeprefix("task_")) for task in detail(client, tenant, body["id"])["tasks"]]
+    redis_client.delete(*redis_client.keys("rq:job:herald-first_comment-*"))
+    now = app.extensions["herald"].clock.now()
+    assert queue.enqueue_job(redis_client, "herald.first_comments.run", task_id, job_id=f"comment-{task_id}-1",
+                             due_at=None, job_timeout=120, description="a comment queued before the upgrade",
+                             now=now)
+    assert work(redis_client) == 1
+    [task] = detail(client, tenant, body["id"])["tasks"]
+    assert task["first_comment"]["status"] == "posted" and task["first_comment"]["attempts"] == 1
+    assert len(fake.calls("POST", r"/comments$")) == 1
+
+
 def claim_comment(app, task_id: int) -> None:
     """Claim the comment of task ``task_id`` as a worker would (then that worker is lost)."""
     with db.connection_context():

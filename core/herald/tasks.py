@@ -267,6 +267,8 @@ def serialize_task(task: PublishTask) -> dict:
 def serialize_comment(task: PublishTask) -> dict | None:
     """A task's first comment in the API (see :mod:`herald.first_comments`): ``{"status", "id", "error",
     "attempts", "next_attempt_at"}``, or None when it has none (not published yet, or none asked for)."""
+    if task.status != PUBLISHED:  # a comment is made when its task is published: no lookup before
+        return None
     comment = FirstComment.get_or_none(FirstComment.task == task.id)
     if comment is None:
         return None
