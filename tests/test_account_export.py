@@ -29,6 +29,7 @@ from herald.models import (
     CompetitorAnalysis,
     DesignTemplate,
     EngagementSnapshot,
+    FirstComment,
     GeneratedOpener,
     Media,
     Post,
@@ -122,8 +123,10 @@ def fill(client, tenant, receiver, name: str) -> Filled:
         account = Account.create(workspace=tenant.workspace.id, platform="instagram", external_id=name,
                                  username=name, token_encrypted=f"ciphertext-of-{name}",
                                  settings={"login": "facebook", "page_access_token": f"page-token-{name}"})
-        PublishTask.create(workspace=tenant.workspace.id, post=post_id, account=account, platform="instagram",
-                           status="failed", error="nope", state={"container_id": "c1"})
+        task = PublishTask.create(workspace=tenant.workspace.id, post=post_id, account=account, platform="instagram",
+                                  status="failed", error="nope", state={"container_id": "c1"})
+        FirstComment.create(task=task, workspace=tenant.workspace.id, text=f"{name}'s first comment", status="failed",
+                            error="refused")
         Note.create(post=post_id, body=f"{name}'s note", share_token=f"share-{name}")
         workspace_id, client_id = tenant.workspace.id, tenant.client.id
         AIGeneration.create(workspace=workspace_id, client=client_id, feature="populate_hooks", provider="gemini",

@@ -743,7 +743,7 @@ def test_a_task_outcome_reads_its_post_once_under_its_lock(client, tenant, platf
         runtime = installed_for_jobs()
         with sql_sent() as sent:
             outcome = kernel.Outcome.done(**tasks.published_changes(runtime.clock.now(), "remote-1",
-                                                                    "https://example.test/p/1", None))
+                                                                    "https://example.test/p/1"))
             assert kernel.record(runtime, kernel.kind(runtime, tasks.WORK_KIND), claimed, outcome) == "done"
     assert sum(sql.lstrip().startswith("SELECT") and 'FROM "post"' in sql for sql in sent) == 1, sent
     with db.connection_context():

@@ -165,6 +165,25 @@ class BaseModel(pw.Model):
         legacy_table_names = False
 
 
+class WorkRow(BaseModel):
+    """The work-row contract of :mod:`herald.work`, as fields a kind's model inherits (the model has no
+    table of its own; it lives here, with the tables, so the core's models can keep it).
+
+    ``status`` says where the work is (see :class:`herald.work.Statuses`); ``step`` grows with every
+    transition, so the RQ job of each step has an id no other job had; ``due_at`` is when a worker
+    should next take it (None: now); ``lease_until`` is set while a worker holds it, and a lease in
+    the past means that worker died; ``attempts`` counts the claims that count (see
+    ``WorkKind.counted``); ``state`` is what the handler keeps between steps (JSON).
+    """
+
+    status = pw.CharField(max_length=20, index=True)
+    step = pw.IntegerField(default=0)
+    due_at = pw.DateTimeField(null=True, index=True)
+    lease_until = pw.DateTimeField(null=True)
+    attempts = pw.IntegerField(default=0)
+    state = JSONField(default=dict)
+
+
 class Workspace(BaseModel):
     name = pw.CharField(max_length=200, unique=True)
     plan = pw.CharField(max_length=20, default="free")
@@ -355,8 +374,6 @@ class PublishTask(BaseModel):
     url = pw.TextField(null=True)
     error = pw.TextField(null=True)
     published_at = pw.DateTimeField(null=True)
-    comment_status = pw.CharField(max_length=20, null=True)  # the first comment's (see herald.first_comments)
-    comment = JSONField(null=True)  # the first comment's id, error, attempts, due and start times
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -364,11 +381,17 @@ class PublishTask(BaseModel):
         indexes = ((("post", "account"), True),)
 
 
-# Only the reconciler looks tasks up by comment status, and only for the few still under way. It
-# queries with this very text: SQLite uses a partial index only for a query whose WHERE repeats the
-# index's, and bound parameters (``IN (?, ?)``) do not.
-COMMENT_UNDER_WAY = pw.SQL("comment_status IN ('pending', 'posting')")
-PublishTask.add_index(PublishTask.comment_status, where=COMMENT_UNDER_WAY, name="publish_task_comment_under_way")
+class FirstComment(WorkRow):
+    """The first comment of a published task: a work row of kind ``first_comment`` (see
+    :mod:`herald.first_comments`), made when the task is published if its post asked for one."""
+
+    task = pw.ForeignKeyField(PublishTask, backref="first_comments", unique=True, on_delete="CASCADE")
+    workspace = pw.ForeignKeyField(Workspace, backref="first_comments", on_delete="CASCADE")
+    text = pw.TextField()
+    comment_id = pw.CharField(max_length=200, null=True)  # the platform's, once posted
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
 
 
 class IdempotencyRecord(BaseModel):
@@ -416,7 +439,7 @@ class PostComment(BaseModel):
 
 
 MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, Post, PostVersion, EngagementSnapshot,
-          PluginSetting, Event, Account, PublishTask, IdempotencyRecord, PortalToken, PostComment,
+          PluginSetting, Event, Account, PublishTask, FirstComment, IdempotencyRecord, PortalToken, PostComment,
           Campaign]
 
 _plugin_cache = TTLCache(ttl=5.0)

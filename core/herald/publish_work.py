@@ -66,7 +66,7 @@ def advance(runtime: Runtime, task: PublishTask, mode: str) -> Outcome:
         outcome, unsure = PublishOutcome.transient(reason), True  # reconcile before anything is sent again
     task.state = context.state  # what the platform saved, and what it remembered (committed with the outcome)
     task.maybe_live = unsure or outcome.maybe_live
-    return _answer(runtime, task, outcome, post.first_comment)
+    return _answer(runtime, task, outcome)
 
 
 def _call_platform(platform, mode: str, context: TaskContext, unsure: bool) -> tuple[PublishOutcome, bool]:
@@ -83,11 +83,10 @@ def _call_platform(platform, mode: str, context: TaskContext, unsure: bool) -> t
     return platform.publish(context), False
 
 
-def _answer(runtime: Runtime, task: PublishTask, outcome: PublishOutcome, first_comment: str | None) -> Outcome:
+def _answer(runtime: Runtime, task: PublishTask, outcome: PublishOutcome) -> Outcome:
     """The kernel's outcome for the platform's answer."""
     if outcome.kind == "published":
-        return Outcome.done(**tasks.published_changes(runtime.clock.now(), outcome.platform_post_id, outcome.url,
-                                                      first_comment))
+        return Outcome.done(**tasks.published_changes(runtime.clock.now(), outcome.platform_post_id, outcome.url))
     if outcome.kind == "pending":
         return Outcome.wait(outcome.retry_after or 5, maybe_live=task.maybe_live)
     if outcome.kind == "transient":
@@ -120,19 +119,22 @@ def _lock(runtime: Runtime, task: PublishTask) -> None:
 
 
 def _settle(runtime: Runtime, task: PublishTask, outcome: Outcome) -> None:
-    """In the transaction recording the outcome: the post's status, and the task's event."""
+    """In the transaction recording the outcome: the post's status, the task's event, and the work row
+    of the post's first comment once it is published."""
+    held_post = vars(task).pop("held_post", None)
     if task.status == tasks.PUBLISHED:
+        tasks.arm_first_comment(task, held_post if held_post is not None else post_by_id(task.post_id))
         events.record(task.workspace_id, "publish.completed",
                       {"task": tasks.serialize_task(task), "post_id": f"post_{task.post_id}"})
     elif task.status in (tasks.FAILED, tasks.UNCONFIRMED):
         events.record(task.workspace_id, "publish.failed",
                       {"task": tasks.serialize_task(task), "post_id": f"post_{task.post_id}"})
-    tasks.refresh_post(task.post_id, vars(task).pop("held_post", None))
+    tasks.refresh_post(task.post_id, held_post)
 
 
 def _after(runtime: Runtime, task: PublishTask, outcome: Outcome) -> None:
     """Once a publish is committed, its first comment (which waited for it) gets its job."""
-    if task.status == tasks.PUBLISHED and task.comment_status == first_comments.PENDING:
+    if task.status == tasks.PUBLISHED:
         first_comments.enqueue(runtime, task)
 
 

@@ -54,7 +54,7 @@ def resolve(runtime: Runtime, principal, post: Post, task_value, payload: dict) 
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(runtime.pm, recorded)
-    if outcome == PUBLISHED and task.comment_status == first_comments.PENDING:
+    if outcome == PUBLISHED:
         first_comments.enqueue(runtime, task)
     elif outcome == SEND_AGAIN:
         publishing.enqueue_task(runtime, task)

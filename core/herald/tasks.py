@@ -29,7 +29,7 @@ import datetime as dt
 import logging
 
 from . import events
-from .models import Post, PublishTask, isoformat, utcnow, write_transaction
+from .models import FirstComment, Post, PublishTask, isoformat, utcnow, write_transaction
 from .posts import post_by_id
 from .prepared_statements import Prepared, PreparedUpdate
 from .work import RetryPolicy, Statuses
@@ -89,18 +89,26 @@ def settle_published(task: PublishTask, post: Post, platform_post_id: str, url: 
     ``publish.completed``, inside the caller's write transaction holding ``post``'s lock (``extra``
     goes into the event: who said so)."""
     _finish(task, status=PUBLISHED, lease_until=None, due_at=None, state=task.state,
-            **published_changes(utcnow(), platform_post_id, url, post.first_comment))
+            **published_changes(utcnow(), platform_post_id, url))
+    arm_first_comment(task, post)
     events.record(task.workspace_id, "publish.completed",
                   {"task": serialize_task(task), "post_id": f"post_{task.post_id}", **(extra or {})})
     refresh_post(task.post_id, post)
 
 
-def published_changes(now: dt.datetime, platform_post_id: str, url: str | None, first_comment: str | None) -> dict:
+def published_changes(now: dt.datetime, platform_post_id: str, url: str | None) -> dict:
     """What a task's row says once the platform has its post (besides its status)."""
-    # A first comment waits for this commit; the caller enqueues it (see herald.first_comments).
-    comment = {"comment_status": "pending", "comment": {"attempts": 0}} if first_comment else {}
     return {"platform_post_id": platform_post_id, "url": url, "published_at": now, "error": None,
-            "maybe_live": False, **comment}
+            "maybe_live": False}
+
+
+def arm_first_comment(task: PublishTask, post: Post) -> None:
+    """Inside the transaction recording that ``task`` published: the work row of its post's first
+    comment, when it asked for one (never a second: a task settled twice arms one). The caller
+    enqueues it after the commit (see :mod:`herald.first_comments`)."""
+    if post.first_comment:
+        FirstComment.insert(task=task.id, workspace=task.workspace_id, text=post.first_comment,
+                            status="pending").on_conflict_ignore().execute()
 
 
 def requeue(task: PublishTask, post: Post) -> None:
@@ -191,12 +199,15 @@ def serialize_task(task: PublishTask) -> dict:
 
 def serialize_comment(task: PublishTask) -> dict | None:
     """A task's first comment in the API (see :mod:`herald.first_comments`): ``{"status", "id", "error",
-    "attempts", "next_attempt_at"}``, or None when its post asked for none."""
-    if task.comment_status is None:
+    "attempts", "next_attempt_at"}``, or None when it has none (not published yet, or none asked for)."""
+    if task.status != PUBLISHED:  # a comment is made when its task is published: no lookup before
         return None
-    details = task.comment or {}
-    return {"status": task.comment_status, "id": details.get("id"), "error": details.get("error"),
-            "attempts": details.get("attempts", 0), "next_attempt_at": details.get("due_at")}
+    comment = FirstComment.get_or_none(FirstComment.task == task.id)
+    if comment is None:
+        return None
+    return {"status": comment.status, "id": comment.comment_id, "error": comment.error,
+            "attempts": comment.attempts,
+            "next_attempt_at": isoformat(comment.due_at) if comment.status == "pending" else None}
 
 
 def oldest_due(now: dt.datetime | None = None) -> dt.datetime | None:
