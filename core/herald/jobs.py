@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from . import accounts, background, event_dispatch_marks, events, first_comments, publishing, queue, tasks
+from . import accounts, event_dispatch_marks, events, first_comments, publishing, queue, tasks, work
 from .intelligence import pull
 from .models import Account, Event, IdempotencyRecord, PublishTask, db
 from .outcomes import PublishOutcome
@@ -150,9 +150,9 @@ def reconcile() -> dict:
 
     Also re-dispatches events that were committed but never dispatched, lets each webhook sink
     re-enqueue its lost deliveries, re-enqueues lost first comments (:func:`herald.first_comments.reconcile`),
-    and reconciles background jobs (:func:`herald.background.reconcile`:
-    lost queued ones run, interrupted running ones fail). Runs periodically (RQ cron). Returns counts
-    for the log.
+    and reconciles every registered work kind (:func:`herald.work.reconcile`: background jobs among
+    them, whose lost queued ones run and interrupted running ones fail). Runs periodically (RQ cron).
+    Returns counts for the log (``work``: rows given a new job, per kind).
     """
     runtime = for_jobs()
     now = runtime.clock.now()
@@ -177,8 +177,8 @@ def reconcile() -> dict:
         counts["events_redispatched"] = redispatch_events(runtime, now)
         dispatcher = runtime.pm.get_plugin(SinkDispatcher.NAME)
         counts["sink_jobs"] = dispatcher.reconcile(runtime) if dispatcher is not None else 0
-        counts["background_jobs"] = background.reconcile(runtime.redis, now)
         counts["first_comments"] = first_comments.reconcile(runtime, now)
+    counts["work"] = work.reconcile(runtime)
     if counts["enqueued"]:
         log.info("reconciler re-enqueued %s of %s active tasks", counts["enqueued"], counts["checked"])
     return counts

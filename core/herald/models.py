@@ -164,6 +164,25 @@ class BaseModel(pw.Model):
         legacy_table_names = False
 
 
+class WorkRow(BaseModel):
+    """The work-row contract of :mod:`herald.work`, as fields a kind's model inherits (the model has
+    no table of its own). It lives here, with the models, so core models inherit it too.
+
+    ``status`` says where the work is (see :class:`herald.work.Statuses`); ``step`` grows with every transition,
+    so the RQ job of each step has an id no other job had; ``due_at`` is when a worker should next
+    take it (None: now); ``lease_until`` is set while a worker holds it, and a lease in the past
+    means that worker died; ``attempts`` counts the claims that count (see ``WorkKind.counted``);
+    ``state`` is what the handler keeps between steps (JSON).
+    """
+
+    status = pw.CharField(max_length=20, index=True)
+    step = pw.IntegerField(default=0)
+    due_at = pw.DateTimeField(null=True, index=True)
+    lease_until = pw.DateTimeField(null=True)
+    attempts = pw.IntegerField(default=0)
+    state = JSONField(default=dict)
+
+
 class Workspace(BaseModel):
     name = pw.CharField(max_length=200, unique=True)
     plan = pw.CharField(max_length=20, default="free")
@@ -476,12 +495,13 @@ class AIGeneration(BaseModel):
         indexes = ((("workspace", "created_at"), False),)
 
 
-class BackgroundJob(BaseModel):
-    """Long work a request started (``job_…`` ids): queued → running → succeeded | failed."""
+class BackgroundJob(WorkRow):
+    """Long work a request started (``job_…`` ids): queued → running → succeeded | failed; the work
+    kind ``background`` (see :mod:`herald.background`)."""
 
     id = pw.CharField(max_length=40, primary_key=True)
     workspace = pw.ForeignKeyField(Workspace, backref="background_jobs", on_delete="CASCADE")
-    kind = pw.CharField(max_length=60)
+    kind = pw.CharField(max_length=60)  # the feature (populate_hooks, …), shown by the API
     function = pw.CharField(max_length=200)  # dotted path of the function the job runs
     params = JSONField(default=dict)
     status = pw.CharField(max_length=20, default="queued", index=True)  # the reconciler looks for unfinished ones

@@ -13,31 +13,14 @@ from typing import Any
 
 import peewee as pw
 
-from ..models import BaseModel, JSONField
+from ..models import WorkRow as WorkRow  # the contract, re-exported as herald.work.WorkRow
 from ..queue import DEFAULT_QUEUE, QUEUE_NAMES
 from .retry import RetryPolicy
 
-# The columns every kind's table has (see WorkRow).
+# The columns every kind's table has (see WorkRow, defined with the models so that core models can
+# inherit it without importing the kernel).
 CONTRACT = ("status", "step", "due_at", "lease_until", "attempts", "state")
 MODES = ("run", "check", "recover")
-
-
-class WorkRow(BaseModel):
-    """The work-row contract, as fields a kind's model inherits (the model has no table of its own).
-
-    ``status`` says where the work is (see :class:`Statuses`); ``step`` grows with every transition,
-    so the RQ job of each step has an id no other job had; ``due_at`` is when a worker should next
-    take it (None: now); ``lease_until`` is set while a worker holds it, and a lease in the past
-    means that worker died; ``attempts`` counts the claims that count (see ``WorkKind.counted``);
-    ``state`` is what the handler keeps between steps (JSON).
-    """
-
-    status = pw.CharField(max_length=20, index=True)
-    step = pw.IntegerField(default=0)
-    due_at = pw.DateTimeField(null=True, index=True)
-    lease_until = pw.DateTimeField(null=True)
-    attempts = pw.IntegerField(default=0)
-    state = JSONField(default=dict)
 
 
 @dataclasses.dataclass(frozen=True)
