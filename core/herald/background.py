@@ -85,15 +85,22 @@ def start(runtime: Runtime, workspace_id: int, kind: str, function: Callable | s
     """Record a job and enqueue it; ``function(runtime, workspace_id=…, job_id=…, **kwargs)`` runs on a worker.
 
     ``function`` is a module-level function (or its dotted path); ``kwargs`` must be JSON values
-    (ids, strings, numbers). When Redis cannot take the job now, the row stays queued and the
-    reconciler enqueues it.
+    (ids, strings, numbers). When Redis cannot take the job, the row is marked failed and 503
+    ``queue_unavailable`` is raised.
     """
     path = _path_of(function)
     json.dumps(kwargs)  # fail here, in the request, rather than in the worker
     with write_transaction():
         job = BackgroundJob.create(id=new_job_id(), workspace=workspace_id, kind=kind, function=path, params=kwargs,
                                    status=QUEUED, created_at=runtime.clock.now())
-    work.enqueue(runtime, KIND_OF_WORK, job)
+    if not work.enqueue(runtime, KIND_OF_WORK, job):  # a new row's job cannot exist yet: Redis refused it
+        with write_transaction():
+            (BackgroundJob.update(status=FAILED, error_code="queue_unavailable", finished_at=runtime.clock.now(),
+                                  error="The job could not be queued: the job queue is unavailable.")
+             .where((BackgroundJob.id == job.id) & (BackgroundJob.status == QUEUED) & (BackgroundJob.step == 0))
+             .execute())
+        raise HeraldError("The job queue is unavailable right now; nothing was started. Try again shortly.",
+                          code="queue_unavailable", status=503)
     return job
 
 
