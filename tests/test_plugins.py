@@ -394,7 +394,8 @@ def forget_managers():
 
 def test_herald_plugins_loads_builtins_and_the_named_plugins_only(forget_managers):
     pm = get_plugin_manager(only=("instagram",))
-    assert sorted(name for name, _ in pm.list_name_plugin()) == ["core_actions", "core_scorers", "instagram"]
+    assert sorted(name for name, _ in pm.list_name_plugin()) == ["core_actions", "core_background", "core_scorers",
+                                                                 "instagram"]
     registry = PluginRegistry(pm)
     assert list(registry.platforms) == ["instagram"]
     assert {"create_post", "list_posts", "update_engagement"} <= set(registry.actions)
