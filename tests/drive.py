@@ -16,7 +16,7 @@ from rq.utils import utcformat, utcparse
 from herald import heartbeat
 from herald import work as kernel
 from herald.clock import system_now
-from herald.models import PublishTask, db
+from herald.models import BackgroundJob, PublishTask, db
 from herald.queue import QUEUE_NAMES, get_queue, make_worker
 from herald.runtime import installed_for_jobs
 from herald.workers import HeraldSimpleWorker
@@ -101,18 +101,19 @@ def catch_up_with_real_time() -> None:
 
 def advance_rows(redis_client, seconds: float) -> None:
     """For crash tests only, whose workers are other processes on the real clock (which no test can
-    move): make ``seconds`` pass for them by moving tasks' due and lease times and RQ's schedule and
-    start times back, then release what became due by the real clock."""
+    move): make ``seconds`` pass for them by moving tasks' and background jobs' due and lease times and
+    RQ's schedule and start times back, then release what became due by the real clock."""
     delta = dt.timedelta(seconds=seconds)
     with db.connection_context():
-        for task in list(PublishTask.select()):  # read first: a write under an open read cannot wait for the lock
-            changes = {}
-            if task.due_at is not None:
-                changes[PublishTask.due_at] = task.due_at - delta
-            if task.lease_until is not None:
-                changes[PublishTask.lease_until] = task.lease_until - delta
-            if changes:
-                PublishTask.update(changes).where(PublishTask.id == task.id).execute()
+        for model in (PublishTask, BackgroundJob):
+            for row in list(model.select()):  # read first: a write under an open read cannot wait for the lock
+                changes = {}
+                if row.due_at is not None:
+                    changes[model.due_at] = row.due_at - delta
+                if row.lease_until is not None:
+                    changes[model.lease_until] = row.lease_until - delta
+                if changes:
+                    model.update(changes).where(model._meta.primary_key == row.id).execute()
     advance_queues(redis_client, seconds)
 
 

@@ -1,4 +1,8 @@
-"""The Gemini provider plugin against the fake Gemini API: request mapping, retries, errors."""
+"""The Gemini provider plugin against the fake Gemini API: request mapping, retries, errors.
+
+The provider makes one attempt per call; a 429 or 5xx (nothing generated, nothing paid) is tried again
+by the work kernel as a retry of the background job, after the delay Gemini asked for or the kind's
+backoff, on the test's clock (``drive.advance``), never by sleeping in the worker."""
 
 from __future__ import annotations
 
@@ -7,25 +11,23 @@ import socket
 import pytest
 
 from ai_drive import set_key
+from drive import advance, work
 from fakes.gemini import API_KEY
-from herald.ai_provider import ProviderSettings
+from herald import background
+from herald.ai_provider import AIUnavailable, ProviderSettings
 from herald.config import Config
 from herald.errors import HeraldError
-from herald.models import AIGeneration, db
-from herald_gemini import DEFAULT_MODEL, GeminiProvider
+from herald.models import AIGeneration, BackgroundJob, db
+from herald.runtime import installed_for_jobs
+from herald_gemini import DEFAULT_MODEL, GeminiProvider, api
 
 SCHEMA = {"type": "object", "required": ["caption", "hashtags"],
           "properties": {"caption": {"type": "string"}, "hashtags": {"type": "array", "items": {"type": "string"}}}}
 
 
 @pytest.fixture
-def slept():
-    return []
-
-
-@pytest.fixture
-def provider(slept):
-    return GeminiProvider(sleep=slept.append)
+def provider():
+    return GeminiProvider()
 
 
 def settings(fake, key=API_KEY, model=None):
@@ -61,54 +63,118 @@ def test_thinking_tokens_count_as_output(provider, gemini):
     assert (result.input_tokens, result.output_tokens) == (8947, 363 + 1510)
 
 
-def test_429_waits_the_retry_delay_gemini_asks_for_then_succeeds(provider, gemini, slept):
+HOOKS = {"hooks": [{"text": f"Hook number {n}?", "style": "question"} for n in range(20)]}
+
+
+def start_hooks(api_client, tenant) -> str:
+    """Start an AI job through the API (the key stored first); its id."""
+    set_key(api_client, tenant)
+    response = api_client.post("/api/intelligence/populate-hooks", json={"client_id": tenant.client.id},
+                               headers=tenant.headers)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["job"]["id"]
+
+
+def shown(api_client, tenant, job_id) -> dict:
+    return api_client.get(f"/api/jobs/{job_id}", headers=tenant.headers).get_json()["job"]
+
+
+def waits_before_next_attempt(job_id) -> float | None:
+    """Seconds from the test's clock until the job's next attempt (None: no attempt scheduled)."""
+    with db.connection_context():
+        due = BackgroundJob.get_by_id(job_id).due_at
+    return None if due is None else (due - installed_for_jobs().clock.now()).total_seconds()
+
+
+def test_429_raises_unavailable_with_the_retry_delay_gemini_asks_for(provider, gemini):
     gemini.fail(429, retry_delay="7s")
-    gemini.reply_text("after the wait")
-    assert provider.generate("x", settings=settings(gemini)).text == "after the wait"
-    assert slept == [7.0] and [r.status for r in gemini.requests] == [429, 200]
+    with pytest.raises(AIUnavailable) as caught:
+        provider.generate("x", settings=settings(gemini))
+    assert caught.value.code == "ai_unavailable" and caught.value.retry_after == "7"
+    assert [r.status for r in gemini.requests] == [429]
+
+
+def test_the_retry_after_header_is_passed_on_as_sent():
+    assert api.retry_after({}, {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}) == "Wed, 21 Oct 2026 07:28:00 GMT"
+    assert api.retry_after({"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                                   "retryDelay": "1.5s"}]}}, {"retry-after": "9"}) == "2"
+
+
+def test_429_retries_the_job_after_the_delay_gemini_asks_for_then_succeeds(api, tenant, gemini, redis_client):
+    gemini.fail(429, retry_delay="7s")
+    gemini.reply_json(HOOKS)
+    job_id = start_hooks(api, tenant)
+    assert work(redis_client) == 1
+    assert shown(api, tenant, job_id)["status"] == "queued" and waits_before_next_attempt(job_id) == 7
+    advance(redis_client, 6)
+    assert work(redis_client) == 0  # not before the delay Gemini asked for
+    advance(redis_client, 1)
+    assert work(redis_client) == 1
+    done = shown(api, tenant, job_id)
+    assert done["status"] == "succeeded" and done["error"] is None and done["result"]["created"] == 20
+    assert [r.status for r in gemini.generations] == [429, 200]
+    assert [row.status for row in AIGeneration.select().order_by(AIGeneration.id)] == ["failed", "succeeded"]
+    assert api.get("/api/plan", headers=tenant.headers).get_json()["usage"]["ai_generations"] == 1
 
 
 @pytest.mark.parametrize("status", [500, 503, 504])
-def test_server_errors_back_off_exponentially(provider, gemini, slept, status):
+def test_server_errors_back_off_exponentially(api, tenant, gemini, redis_client, status):
     gemini.fail(status, times=3)
-    assert provider.generate("x", settings=settings(gemini)).text
-    assert slept == [1.0, 2.0, 4.0] and len(gemini.requests) == 4
+    gemini.reply_json(HOOKS)
+    job_id = start_hooks(api, tenant)
+    waits = []
+    while work(redis_client):
+        wait = waits_before_next_attempt(job_id)
+        if wait is None:
+            break
+        waits.append(wait)
+        advance(redis_client, wait)
+    assert shown(api, tenant, job_id)["status"] == "succeeded" and len(gemini.generations) == 4
+    assert len(waits) == 3 and all(1.0 <= wait <= 2 ** n for n, wait in enumerate(waits)), waits
 
 
-def test_a_delay_past_the_budget_gives_up_at_once(provider, gemini, slept):
+def test_a_delay_past_what_herald_waits_fails_the_job_at_once(api, tenant, gemini, redis_client):
     gemini.fail(429, retry_delay="3600s")
-    with pytest.raises(HeraldError) as caught:
-        provider.generate("x", settings=settings(gemini))
-    assert caught.value.code == "ai_unavailable" and "3600 s" in caught.value.message
-    assert slept == [] and len(gemini.requests) == 1
+    job_id = start_hooks(api, tenant)
+    assert work(redis_client) == 1
+    failed = shown(api, tenant, job_id)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "ai_unavailable"
+    assert "3600 s" in failed["error"]["message"] and failed["finished_at"] is not None
+    assert len(gemini.generations) == 1
 
 
-def test_attempts_are_bounded(provider, gemini, slept):
+def test_attempts_are_bounded(api, tenant, gemini, redis_client):
     gemini.fail(503, times=10)
-    with pytest.raises(HeraldError) as caught:
-        provider.generate("x", settings=settings(gemini))
-    assert caught.value.code == "ai_unavailable" and "overloaded" in caught.value.message
-    assert len(gemini.requests) == 5 and slept == [1.0, 2.0, 4.0, 8.0]
+    job_id = start_hooks(api, tenant)
+    while work(redis_client):
+        wait = waits_before_next_attempt(job_id)
+        if wait is None:
+            break
+        advance(redis_client, wait)
+    failed = shown(api, tenant, job_id)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "ai_unavailable"
+    assert "overloaded" in failed["error"]["message"]
+    assert len(gemini.generations) == background.RETRY.max_attempts == 5
 
 
-def test_connection_failures_are_retried_then_reported(provider, slept):
+def test_connection_failures_are_reported_as_unavailable(provider):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config = Config(gemini_base_url=f"http://127.0.0.1:{port}")
-    with pytest.raises(HeraldError) as caught:
+    with pytest.raises(AIUnavailable) as caught:
         provider.generate("x", settings=ProviderSettings(api_key=API_KEY, model=None, config=config))
     assert caught.value.code == "ai_unavailable" and "did not answer" in caught.value.message
-    assert slept == [1.0, 2.0, 4.0, 8.0]
+    assert caught.value.retry_after is None  # the job's backoff decides
 
 
-def test_wrong_key_is_not_retried_and_says_how_to_fix_it(provider, gemini, slept):
+def test_wrong_key_is_not_retried_and_says_how_to_fix_it(provider, gemini):
     with pytest.raises(HeraldError) as caught:
         provider.generate("x", settings=settings(gemini, key="AIza-wrong"))
     error = caught.value
     assert (error.code, error.field) == ("invalid_api_key", "gemini_api_key")
     assert "API key not valid" in error.message and "PUT /api/settings" in error.message
-    assert slept == [] and len(gemini.requests) == 1
+    assert len(gemini.requests) == 1
 
 
 def test_permission_denied_is_an_api_key_error(provider, gemini):
@@ -125,11 +191,11 @@ def test_unknown_model_names_the_setting_to_change(provider, gemini):
     assert "gemini-0-unknown" in caught.value.message and len(gemini.requests) == 1
 
 
-def test_other_400_is_not_retried(provider, gemini, slept):
+def test_other_400_is_not_retried(provider, gemini):
     gemini.fail(400, message="Invalid value at 'generation_config'")
     with pytest.raises(HeraldError, match="Invalid value at 'generation_config'") as caught:
         provider.generate("x", settings=settings(gemini))
-    assert caught.value.code == "ai_provider_error" and slept == []
+    assert caught.value.code == "ai_provider_error" and len(gemini.requests) == 1
 
 
 @pytest.mark.parametrize("script", ["block_prompt", "SAFETY", "RECITATION", "PROHIBITED_CONTENT"])

@@ -3,11 +3,23 @@ after the upgrade: its stored function path is moved to the new module."""
 
 from __future__ import annotations
 
+from peewee import Table
 from test_ids_never_reused import bound
 
 from herald import ai_openers
 from herald.migrate import runner, upgrade
-from herald.models import BackgroundJob, Workspace, open_database
+from herald.models import BackgroundJob, JSONField, Workspace, open_database, utcnow
+
+
+def stored_before(database, **row) -> None:
+    """A background job row as an older Herald stored it (the columns of that time only; the model
+    has more since 0015)."""
+    jobs = Table("background_job", ("id", "workspace_id", "kind", "function", "params", "status", "created_at",
+                                    "started_at"))
+    values = {"status": "queued", "created_at": utcnow(), "started_at": None, **row}
+    values["workspace_id"] = values.pop("workspace")
+    values["params"] = JSONField().db_value(values.get("params", {}))
+    jobs.insert({getattr(jobs, name): value for name, value in values.items()}).execute(database)
 
 
 def test_a_job_queued_before_the_rename_names_a_function_that_exists_after_it(tmp_path):
@@ -16,8 +28,8 @@ def test_a_job_queued_before_the_rename_names_a_function_that_exists_after_it(tm
         runner(database).up("0013_task_maybe_live")
     with bound(database):
         workspace = Workspace.create(name="w")
-        BackgroundJob.create(id="job_before", workspace=workspace, kind="populate_hooks",
-                             function="herald.ai_hooks.populate", params={"client_id": 1, "count": 20})
+        stored_before(database, id="job_before", workspace=workspace.id, kind="populate_hooks",
+                      function="herald.ai_hooks.populate", params={"client_id": 1, "count": 20})
     assert "0014_opener_job_paths" in upgrade(database)
     with bound(database):
         stored = BackgroundJob.get_by_id("job_before").function

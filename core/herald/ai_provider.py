@@ -64,10 +64,20 @@ class AIInvalidOutput(HeraldError):
 
 
 class AIUnavailable(HeraldError):
-    """503: the provider stayed overloaded or rate-limited for longer than Herald waits."""
+    """503: the provider is overloaded, rate-limited or unreachable, and nothing was generated (nothing
+    paid). Raised after one attempt: a background job is tried again later by the work kernel, never
+    by sleeping in the worker.
+
+    ``retry_after`` is the wait the provider asked for, written as a ``Retry-After`` header is (a
+    number of seconds or an HTTP date), or None; the core reads it (:func:`herald.work.parse_retry_after`).
+    """
 
     status = 503
     code = "ai_unavailable"
+
+    def __init__(self, message: str, *, retry_after: str | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class AIProviderError(HeraldError):

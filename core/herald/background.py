@@ -1,68 +1,58 @@
-"""Background jobs with a status a client can poll (``GET /api/jobs/<id>``).
+"""Background jobs with a status a client can poll (``GET /api/jobs/<id>``): the work kind ``background``.
 
 :func:`start` writes a :class:`~herald.models.BackgroundJob` row (``job_…`` id, ``queued``) and
-enqueues :func:`run` on RQ's ``default`` queue with the JSON serializer; :func:`run` marks the row
-``running``, calls the job's function with the runtime and the keywords ``workspace_id``, ``job_id``
-and those given to :func:`start`, and stores what it returned (JSON) as the result, or its error:
-``queued → running → succeeded | failed``.
+enqueues it through the work kernel (:mod:`herald.work`); the kernel claims the row under a lease
+(``running``) and calls :func:`run_job`, which calls the job's function with the runtime and the
+keywords ``workspace_id``, ``job_id`` and those given to :func:`start`, and stores what it returned
+(JSON) as the result, or its error: ``queued → running → succeeded | failed``.
 
 A function that raises :class:`herald.errors.HeraldError` fails the job with that code and
-message. Anything else fails it with ``internal_error`` (logged); such jobs are not retried,
-because an AI call that already ran would be paid for twice.
+message. Anything else fails it with ``internal_error`` (logged). The one error tried again is
+:class:`herald.ai_provider.AIUnavailable` (the provider was overloaded or rate-limited: nothing was
+generated, nothing paid): the job is queued again after the provider's ``Retry-After`` or the
+kind's backoff (:data:`RETRY`), never by sleeping in the worker.
 
-The row is the source of truth. :func:`reconcile` (run by ``herald cron`` through
-:func:`herald.jobs.reconcile`) re-enqueues ``queued`` jobs whose RQ job Redis lost, and fails
-``running`` jobs whose worker is gone with ``job_interrupted`` (never running them again), releasing
-the plan slot their AI call had reserved. A running job stamps a pulse in Redis every 10 s, so a
-worker killed mid-job is noticed within a minute, not when RQ lets its worker key expire (the job
-timeout, 15 minutes).
+The row is the truth. While the function runs the kernel renews the lease every
+:data:`RENEW_EVERY` seconds, so a worker killed mid-job is noticed within :data:`LEASE_SECONDS`,
+not when RQ lets its worker key expire (the job timeout, 15 minutes). The kernel's reconciler
+(``herald cron``) gives a lost queued job a new RQ job, and a job whose lease expired is handed to
+:func:`recover_job`: it is failed with ``job_interrupted`` and never run again (an AI call it may
+have made would be paid twice), releasing the plan slot that call reserved.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import datetime as dt
 import importlib
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from typing import Any
 
-import redis
-from rq import get_current_job
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
-
-from . import ai_usage, queue
-from .clock import Clock, epoch_seconds
+from . import ai_usage, work
+from .ai_provider import AIUnavailable
 from .errors import HeraldError, NotFound
-from .models import BackgroundJob, db, isoformat, write_transaction
-from .runtime import Runtime, for_jobs
+from .models import BackgroundJob, isoformat, write_transaction
+from .runtime import Runtime
 
 log = logging.getLogger("herald.background")
 
+KIND = "background"  # the work kind's name
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-JOB_TIMEOUT = 15 * 60  # seconds; an AI call with its retries fits well inside
-# A job row is committed before its RQ job is enqueued: give start() this long before a queued row
-# without an RQ job counts as lost.
-ENQUEUE_GRACE = dt.timedelta(seconds=30)
-# A worker enforces the job's timeout even when Redis lost the job's record, so a running job that
-# Redis forgot and that started longer ago than this has no worker any more.
-LOST_RUNNING_AFTER = dt.timedelta(seconds=JOB_TIMEOUT + 60)
-RECONCILE_BATCH = 1000
-# While a job runs, its process stamps a pulse key every PULSE_EVERY seconds. RQ keeps a worker's key
-# alive for the whole job timeout (15 min) however the job is doing, so the pulse is what tells a
-# worker killed mid-job from a slow AI call within a minute. A job whose pulse is older than
-# PULSE_STALE has no process any more. A job started without a pulse (by an older Herald) is judged
-# by its worker's key alone.
-PULSE_EVERY = 10
-PULSE_STALE = 45
-PULSE_PREFIX = "herald:job-pulse:"
+JOB_TIMEOUT = 15 * 60  # seconds; an AI call fits well inside
+# The lease a running job holds, renewed every RENEW_EVERY seconds while its function runs: a lease
+# that ran out belonged to a worker that died (RQ keeps a dead worker's key for the whole job timeout).
+RENEW_EVERY = 10
+LEASE_SECONDS = 45
+# Gemini's own advice for 429/503: back off exponentially from a second; a provider asking for more
+# than a minute is not waited for (someone polls for the result).
+RETRY = work.RetryPolicy(base=1.0, cap=30.0, max_attempts=5, floor=1.0, max_retry_after=60.0)
 INTERRUPTED = "job_interrupted"
-WAITING = frozenset({JobStatus.QUEUED.value, JobStatus.SCHEDULED.value, JobStatus.DEFERRED.value})
+# The API keeps its four statuses: a job to be tried again is queued again, and nothing is ever
+# "waiting" (no job hands work over to be checked) or "unconfirmed" (a job that may have run is failed).
+STATUSES = work.Statuses(queued=QUEUED, running=RUNNING, retrying=QUEUED, waiting="waiting", done=SUCCEEDED,
+                         failed=FAILED, unconfirmed=FAILED)
 
 _current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("herald_background_job", default=None)
 
@@ -91,11 +81,6 @@ def current_job_id() -> str | None:
     return _current_job.get()
 
 
-def rq_job_id(job_id: str) -> str:
-    """The RQ job id of background job ``job_id``."""
-    return f"herald-{job_id}"
-
-
 def start(runtime: Runtime, workspace_id: int, kind: str, function: Callable | str, **kwargs: Any) -> BackgroundJob:
     """Record a job and enqueue it; ``function(runtime, workspace_id=…, job_id=…, **kwargs)`` runs on a worker.
 
@@ -103,192 +88,74 @@ def start(runtime: Runtime, workspace_id: int, kind: str, function: Callable | s
     (ids, strings, numbers). When Redis cannot take the job, the row is marked failed and 503
     ``queue_unavailable`` is raised.
     """
-    connection = runtime.redis
     path = _path_of(function)
     json.dumps(kwargs)  # fail here, in the request, rather than in the worker
     with write_transaction():
         job = BackgroundJob.create(id=new_job_id(), workspace=workspace_id, kind=kind, function=path, params=kwargs,
                                    status=QUEUED, created_at=runtime.clock.now())
-    try:
-        _enqueue(connection, job)
-    except redis.RedisError as exc:
-        _finish(job.id, FAILED, runtime.clock.now(), error_code="queue_unavailable",
-                error=f"The job could not be queued: {exc}", was=QUEUED)
+    if not work.enqueue(runtime, KIND_OF_WORK, job):  # a new row's job cannot exist yet: Redis refused it
+        with write_transaction():
+            (BackgroundJob.update(status=FAILED, error_code="queue_unavailable", finished_at=runtime.clock.now(),
+                                  error="The job could not be queued: the job queue is unavailable.")
+             .where((BackgroundJob.id == job.id) & (BackgroundJob.status == QUEUED) & (BackgroundJob.step == 0))
+             .execute())
         raise HeraldError("The job queue is unavailable right now; nothing was started. Try again shortly.",
-                          code="queue_unavailable", status=503) from None
+                          code="queue_unavailable", status=503)
     return job
 
 
-def _enqueue(connection: redis.Redis, job: BackgroundJob) -> None:
-    queue.get_queue(connection, queue.DEFAULT_QUEUE).enqueue(
-        "herald.background.run", job.id, job_id=rq_job_id(job.id), job_timeout=JOB_TIMEOUT, result_ttl=600,
-        failure_ttl=7 * 86400, description=f"{job.kind} ({job.id})")
-
-
-def _finish(job_id: str, status: str, now: dt.datetime, *, result: Any = None, error_code: str | None = None,
-            error: str | None = None, was: str = RUNNING) -> None:
-    # Only from ``was``: a job the reconciler already failed as interrupted stays failed.
-    with write_transaction():
-        (BackgroundJob.update(status=status, result=result, error_code=error_code, error=error, finished_at=now)
-         .where((BackgroundJob.id == job_id) & (BackgroundJob.status == was)).execute())
-
-
-def run(job_id: str) -> str:
-    """Run a queued job (the RQ job function); returns its final status."""
-    runtime = for_jobs()
-    clock = runtime.clock
-    with db.connection_context():
+def run_job(runtime: Runtime, job: BackgroundJob, mode: str) -> work.Outcome:
+    """The kind's handler: run the job's function once (see the module docstring)."""
+    if job.started_at is None:  # the API shows when the job first started, while it runs
+        now = runtime.clock.now()
         with write_transaction():
-            claimed = (BackgroundJob.update(status=RUNNING, started_at=clock.now())
-                       .where((BackgroundJob.id == job_id) & (BackgroundJob.status == QUEUED)).execute())
-        if not claimed:
-            return "nothing to do"
-        job = BackgroundJob.get_by_id(job_id)
-        token = _current_job.set(job_id)  # AI calls made by the job record it (see reconcile)
-        pulse = _Pulse(job_id, clock)
-        try:
-            result = _resolve(job.function)(runtime, workspace_id=job.workspace_id, job_id=job.id,
-                                            **(job.params or {}))
-            json.dumps(result)
-        except HeraldError as exc:
-            _finish(job_id, FAILED, clock.now(), error_code=exc.code, error=exc.message)
-            return FAILED
-        except Exception as exc:
-            log.exception("background job %s (%s) failed", job_id, job.kind)
-            _finish(job_id, FAILED, clock.now(), error_code="internal_error",
-                    error=f"The job failed unexpectedly ({type(exc).__name__}); quote job id {job_id} "
-                          "when reporting it.")
-            return FAILED
-        finally:
-            pulse.stop()
-            _current_job.reset(token)
-        _finish(job_id, SUCCEEDED, clock.now(), result=result)
-        return SUCCEEDED
+            BackgroundJob.update(started_at=now).where(BackgroundJob.id == job.id).execute()
+        job.started_at = now
+    token = _current_job.set(job.id)  # AI calls made by the job record it (see recover_job)
+    try:
+        result = _resolve(job.function)(runtime, workspace_id=job.workspace_id, job_id=job.id, **(job.params or {}))
+        json.dumps(result)
+    except AIUnavailable as exc:  # nothing generated, nothing paid: try the job again later
+        retry_after = work.parse_retry_after(exc.retry_after, runtime.clock.now())
+        asked = f" It asked to wait {retry_after:g} s." if retry_after is not None else ""
+        return work.Outcome.retry(exc.message + asked, retry_after, error_code=exc.code)
+    except HeraldError as exc:
+        return work.Outcome.failed(exc.message, error_code=exc.code)
+    except Exception as exc:
+        log.exception("background job %s (%s) failed", job.id, job.kind)
+        return work.Outcome.failed(f"The job failed unexpectedly ({type(exc).__name__}); quote job id {job.id} "
+                                   "when reporting it.", error_code="internal_error")
+    finally:
+        _current_job.reset(token)
+    return work.Outcome.done(result=result, error_code=None, error=None)
 
 
-def pulse_key(job_id: str) -> str:
-    """The Redis key a running job stamps with the time (the clock's, in seconds since the epoch) to show it is
-    alive."""
-    return PULSE_PREFIX + job_id
+def recover_job(runtime: Runtime, job: BackgroundJob, mode: str) -> work.Outcome:
+    """The kind's recovery: the worker running ``job`` died (its lease ran out). Fail it with
+    ``job_interrupted``, never running it again (:func:`settle` frees the plan slot its call held)."""
+    return work.Outcome.failed(
+        "The job was interrupted: its worker stopped before it finished (a worker restart, a Redis restart or "
+        "a lost machine). It was not run again, because an AI call it may already have made would be paid "
+        "twice; start it again if you still want the result.", error_code=INTERRUPTED)
 
 
-class _Pulse:
-    """Stamps the job's pulse key now and every :data:`PULSE_EVERY` seconds, from a daemon thread, until
-    :meth:`stop`. Only inside an RQ job (the worker's connection); a Redis error skips one stamp."""
-
-    def __init__(self, job_id: str, clock: Clock):
-        self.clock = clock
-        rq_job = get_current_job()
-        self.connection = rq_job.connection if rq_job is not None else None
-        self.key = pulse_key(job_id)
-        self.stopped = threading.Event()
-        self.thread: threading.Thread | None = None
-        if self.connection is None:
-            return
-        self._stamp()
-        self.thread = threading.Thread(target=self._beat, name=f"pulse {job_id}", daemon=True)
-        self.thread.start()
-
-    def _stamp(self) -> None:
-        try:
-            self.connection.set(self.key, f"{self.clock.timestamp():.3f}", ex=JOB_TIMEOUT + 120)
-        except redis.RedisError as exc:  # the reconciler then judges by the worker's key
-            log.warning("could not stamp the pulse of %s: %s", self.key, exc)
-
-    def _beat(self) -> None:
-        while not self.stopped.wait(PULSE_EVERY):
-            self._stamp()
-
-    def stop(self) -> None:
-        """Stop stamping and remove the key (the row's status says the rest)."""
-        self.stopped.set()
-        if self.thread is not None:  # a stamp in flight lands before the key is removed, not after
-            self.thread.join(timeout=5)
-        if self.connection is not None:
-            with contextlib.suppress(redis.RedisError):
-                self.connection.delete(self.key)
+def settle(runtime: Runtime, job: BackgroundJob, outcome: work.Outcome) -> None:
+    """With the outcome, in its transaction: a finished job gets its ``finished_at``, and an
+    interrupted one releases the AI generations it still held reserved."""
+    if job.status not in (SUCCEEDED, FAILED):
+        return
+    now = runtime.clock.now()
+    BackgroundJob.update(finished_at=now).where(BackgroundJob.id == job.id).execute()
+    job.finished_at = now
+    if outcome.changes.get("error_code") == INTERRUPTED:
+        released = ai_usage.release_job(job.id, f"{INTERRUPTED}: its worker stopped")
+        log.warning("background job %s (%s) interrupted; %s reserved generations released", job.id, job.kind,
+                    released)
 
 
-def reconcile(connection: redis.Redis, now: dt.datetime) -> dict[str, int]:
-    """Bring unfinished jobs back in line with Redis; returns counts (``requeued``, ``interrupted``).
-
-    A ``queued`` job whose RQ job is gone (Redis flushed or restarted) or ended without claiming the
-    row is enqueued again: nothing of it ran yet. A ``running`` job is failed with ``job_interrupted``
-    and not run again (an AI call it may have made would be paid twice), releasing the plan slot that
-    call reserved, when its process stopped stamping its pulse (:data:`PULSE_STALE`), when its worker
-    no longer exists (the worker's key expired without heartbeats), when its RQ job ended without
-    recording an outcome, or when Redis lost its RQ job and it started longer ago than the job timeout
-    (a live worker would have stopped it by then). Call it inside a database connection.
-    """
-    unfinished = list(BackgroundJob.select(BackgroundJob.id, BackgroundJob.kind, BackgroundJob.status,
-                                           BackgroundJob.created_at, BackgroundJob.started_at)
-                      .where(BackgroundJob.status.in_([QUEUED, RUNNING]))
-                      .order_by(BackgroundJob.created_at).limit(RECONCILE_BATCH))
-    states = queue.job_states(connection, [rq_job_id(job.id) for job in unfinished])
-    live = queue.live_workers(connection, {worker for status, worker in states.values()
-                                           if status == JobStatus.STARTED.value and worker})
-    running = [job.id for job in unfinished if job.status == RUNNING]
-    stamps = connection.mget([pulse_key(job_id) for job_id in running]) if running else []
-    pulses = dict(zip(running, stamps, strict=True))
-    counts = {"requeued": 0, "interrupted": 0}
-    for job in unfinished:
-        status, worker = states[rq_job_id(job.id)]
-        if job.status == QUEUED:
-            if status in WAITING or status == JobStatus.STARTED.value or job.created_at > now - ENQUEUE_GRACE:
-                continue
-            _requeue(connection, job, status)
-            counts["requeued"] += 1
-        elif _worker_gone(job, status, worker, live, now) or _pulse_stale(pulses.get(job.id), now):
-            counts["interrupted"] += _interrupt(job, _lost_because(status, worker), now)
-    if counts["requeued"] or counts["interrupted"]:
-        log.info("background jobs: re-enqueued %s lost, failed %s interrupted", counts["requeued"],
-                 counts["interrupted"])
-    return counts
-
-
-def _worker_gone(job: BackgroundJob, status: str | None, worker: str | None, live: set[str],
-                 now: dt.datetime) -> bool:
-    if status is None:  # Redis forgot the job: only time tells whether a worker still runs it
-        return job.started_at is None or job.started_at < now - LOST_RUNNING_AFTER
-    if status == JobStatus.STARTED.value:
-        return worker not in live
-    return status not in WAITING  # ended (finished, failed, stopped) without recording an outcome
-
-
-def _pulse_stale(stamp: bytes | None, now: dt.datetime) -> bool:
-    """Whether the job's process stopped stamping its pulse (no stamp: it never had one, or it ended)."""
-    if stamp is None:
-        return False
-    return epoch_seconds(now) - float(stamp) > PULSE_STALE
-
-
-def _lost_because(status: str | None, worker: str | None) -> str:
-    if status is None:
-        return "the queue lost it"
-    if status == JobStatus.STARTED.value:
-        return f"its worker ({worker or 'unknown'}) stopped"
-    return f"its queue entry ended ({status}) without a result"
-
-
-def _requeue(connection: redis.Redis, job: BackgroundJob, status: str | None) -> None:
-    if status is not None:  # an RQ job that ended without running ours: replace it, registries and all
-        with contextlib.suppress(NoSuchJobError):
-            Job.fetch(rq_job_id(job.id), connection=connection, serializer=queue.JSONSerializer).delete()
-    _enqueue(connection, job)
-
-
-def _interrupt(job: BackgroundJob, why: str, now: dt.datetime) -> int:
-    message = (f"The job was interrupted: {why} before it finished (a worker restart or a Redis restart). "
-               "It was not run again, because an AI call it may already have made would be paid twice; "
-               "start it again if you still want the result.")
-    with write_transaction():
-        changed = (BackgroundJob.update(status=FAILED, error_code=INTERRUPTED, error=message, finished_at=now)
-                   .where((BackgroundJob.id == job.id) & (BackgroundJob.status == RUNNING)).execute())
-        if changed:
-            ai_usage.release_job(job.id, f"{INTERRUPTED}: {why}")
-    if changed:
-        log.warning("background job %s (%s) interrupted: %s", job.id, job.kind, why)
-    return changed
+KIND_OF_WORK = work.WorkKind(name=KIND, model=BackgroundJob, run=run_job, recover=recover_job, settle=settle,
+                             job_timeout=JOB_TIMEOUT, lease_seconds=LEASE_SECONDS, renew_every=RENEW_EVERY,
+                             retry=RETRY, statuses=STATUSES, error_field="error")
 
 
 def get_job(workspace_id: int, job_id: str) -> BackgroundJob:

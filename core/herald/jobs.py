@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from . import accounts, background, event_dispatch_marks, events, tasks, work
+from . import accounts, event_dispatch_marks, events, tasks, work
 from .intelligence import pull
 from .models import Account, Event, IdempotencyRecord, db
 from .plugins import SinkDispatcher
@@ -23,11 +23,11 @@ EVENT_DISPATCH_GRACE_SECONDS = 60  # an undispatched event older than this was l
 
 def reconcile() -> dict:
     """Make sure every active row of every work kind has a live job (:func:`herald.work.reconcile`:
-    publish tasks and first comments among them), and do the housekeeping that is not work: expire
-    idempotency records, re-dispatch events that were committed but never dispatched, let each webhook
-    sink re-enqueue its lost deliveries, and reconcile background jobs (:func:`herald.background.reconcile`:
-    lost queued ones run, interrupted running ones fail). Runs periodically (RQ cron). Returns counts
-    for the log (``enqueued``: publish tasks given a new job; ``work``: rows given a new job, by kind).
+    publish tasks, first comments and background jobs among them; a background job whose worker died
+    fails, never runs twice), and do the housekeeping that is not work: expire idempotency records,
+    re-dispatch events that were committed but never dispatched, and let each webhook sink re-enqueue
+    its lost deliveries. Runs periodically (RQ cron). Returns counts for the log (``enqueued``: publish
+    tasks given a new job; ``work``: rows given a new job, by kind).
     """
     runtime = for_jobs()
     now = runtime.clock.now()
@@ -38,7 +38,6 @@ def reconcile() -> dict:
         counts["events_redispatched"] = redispatch_events(runtime, now)
         dispatcher = runtime.pm.get_plugin(SinkDispatcher.NAME)
         counts["sink_jobs"] = dispatcher.reconcile(runtime) if dispatcher is not None else 0
-        counts["background_jobs"] = background.reconcile(runtime.redis, now)
     return counts
 
 

@@ -500,12 +500,13 @@ class AIGeneration(BaseModel):
         indexes = ((("workspace", "created_at"), False),)
 
 
-class BackgroundJob(BaseModel):
-    """Long work a request started (``job_…`` ids): queued → running → succeeded | failed."""
+class BackgroundJob(WorkRow):
+    """Long work a request started (``job_…`` ids): queued → running → succeeded | failed; the work
+    kind ``background`` (see :mod:`herald.background`)."""
 
     id = pw.CharField(max_length=40, primary_key=True)
     workspace = pw.ForeignKeyField(Workspace, backref="background_jobs", on_delete="CASCADE")
-    kind = pw.CharField(max_length=60)
+    kind = pw.CharField(max_length=60)  # the feature (populate_hooks, …), shown by the API
     function = pw.CharField(max_length=200)  # dotted path of the function the job runs
     params = JSONField(default=dict)
     status = pw.CharField(max_length=20, default="queued", index=True)  # the reconciler looks for unfinished ones

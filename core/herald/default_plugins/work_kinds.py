@@ -1,15 +1,17 @@
-"""The core's own kinds of durable work: ``publish`` (publish tasks, :mod:`herald.publish_work`) and
-``first_comment`` (first comments under published posts, :mod:`herald.first_comments`)."""
+"""The core's own kinds of durable work: ``publish`` (publish tasks, :mod:`herald.publish_work`),
+``first_comment`` (first comments under published posts, :mod:`herald.first_comments`) and
+``background`` (jobs a request started, polled with ``GET /api/jobs/<id>``, :mod:`herald.background`)."""
 
 from __future__ import annotations
 
-from herald import hookimpl
+from herald import background, hookimpl
 from herald.first_comments import FIRST_COMMENT
 from herald.publish_work import KIND as PUBLISH
 
 
 @hookimpl
 def register_work_kinds(register):
-    """Provide the ``publish`` and ``first_comment`` kinds."""
+    """Provide the ``publish``, ``first_comment`` and ``background`` kinds."""
     register(PUBLISH)
     register(FIRST_COMMENT)
+    register(background.KIND_OF_WORK)

@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee as pw
 
-from ..models import WorkRow  # noqa: F401  (the contract's fields live with the tables)
+from ..models import WorkRow as WorkRow  # the contract, re-exported as herald.work.WorkRow
 from ..queue import DEFAULT_QUEUE, QUEUE_NAMES
 from .retry import RetryPolicy
 

@@ -46,7 +46,8 @@ class RetryPolicy:
 
     A wait the platform asked for (``Retry-After``) is honoured, within ``floor`` and a day: instead
     of the backoff, or, with ``retry_after_at_least``, only when it is longer (a schedule promised to
-    receivers stays a floor).
+    receivers stays a floor). With ``max_retry_after``, a platform asking for a longer wait than that
+    is not waited for: the work gives up at once (someone is waiting on an AI job's result).
     """
 
     base: float = 30.0
@@ -56,6 +57,7 @@ class RetryPolicy:
     schedule: tuple[float, ...] | None = None
     jitter: float = 0.1
     retry_after_at_least: bool = False
+    max_retry_after: float | None = None
 
     def exhausted(self, attempts: int) -> bool:
         """Whether no attempt is left after ``attempts`` attempts (a handler that words its own final
@@ -65,8 +67,10 @@ class RetryPolicy:
     def delay(self, attempts: int, retry_after: float | None = None,
               rng: random.Random | None = None) -> float | None:
         """Seconds before the next attempt after ``attempts`` attempts (the last one failed); None
-        when no attempt is left."""
+        when no attempt is left, or the wait asked for is past ``max_retry_after``."""
         if self.exhausted(attempts):
+            return None
+        if retry_after is not None and self.max_retry_after is not None and retry_after > self.max_retry_after:
             return None
         rng = rng or random
         if self.schedule is not None:

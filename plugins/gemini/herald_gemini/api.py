@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import re
 import urllib.error
 import urllib.parse
@@ -93,18 +94,16 @@ def error_message(answer: dict[str, Any]) -> str:
     return str(error.get("message") or "no message").strip()
 
 
-def retry_delay(answer: dict[str, Any], headers: dict) -> float | None:
-    """Seconds Gemini asks to wait: ``google.rpc.RetryInfo.retryDelay`` (``"22s"``), else ``Retry-After``."""
+def retry_after(answer: dict[str, Any], headers: dict) -> str | None:
+    """The wait Gemini asks for, as a ``Retry-After`` value: ``google.rpc.RetryInfo.retryDelay``
+    (``"22s"`` becomes ``"22"``), else the ``Retry-After`` header as sent (Herald reads it)."""
     error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
     for detail in error.get("details") or []:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
             match = _DURATION.match(str(detail.get("retryDelay", "")))
             if match:
-                return float(match.group(1))
-    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
-    if value and value.strip().isascii() and value.strip().isdigit():
-        return float(value)
-    return None
+                return str(math.ceil(float(match.group(1))))
+    return {k.lower(): v for k, v in headers.items()}.get("retry-after")
 
 
 def _reason(answer: dict[str, Any]) -> str | None:
