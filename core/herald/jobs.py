@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from . import accounts, background, event_dispatch_marks, events, first_comments, publishing, queue, tasks
+from . import accounts, background, event_dispatch_marks, events, first_comments, publishing, queue, tasks, work
 from .intelligence import pull
 from .models import Account, Event, IdempotencyRecord, PublishTask, db
 from .outcomes import PublishOutcome
 from .platforms import TaskContext
-from .plugins import SinkDispatcher
 from .posts import post_by_id
 from .prepared_statements import by_id
 from .public_media import public_base_problem
@@ -148,11 +147,11 @@ def _enqueue(runtime: Runtime, task: PublishTask) -> None:
 def reconcile() -> dict:
     """Make sure every active task has a live job; re-enqueue those Redis lost or whose worker died.
 
-    Also re-dispatches events that were committed but never dispatched, lets each webhook sink
-    re-enqueue its lost deliveries, re-enqueues lost first comments (:func:`herald.first_comments.reconcile`),
-    and reconciles background jobs (:func:`herald.background.reconcile`:
-    lost queued ones run, interrupted running ones fail). Runs periodically (RQ cron). Returns counts
-    for the log.
+    Also re-dispatches events that were committed but never dispatched, reconciles the registered
+    work kinds (:func:`herald.work.reconcile`; counts per kind under ``work``), re-enqueues lost
+    first comments (:func:`herald.first_comments.reconcile`), and reconciles background jobs
+    (:func:`herald.background.reconcile`: lost queued ones run, interrupted running ones fail). Runs
+    periodically (RQ cron). Returns counts for the log.
     """
     runtime = for_jobs()
     now = runtime.clock.now()
@@ -175,8 +174,7 @@ def reconcile() -> dict:
                 counts["enqueued"] += 1
         IdempotencyRecord.delete().where(IdempotencyRecord.expires_at < now).execute()
         counts["events_redispatched"] = redispatch_events(runtime, now)
-        dispatcher = runtime.pm.get_plugin(SinkDispatcher.NAME)
-        counts["sink_jobs"] = dispatcher.reconcile(runtime) if dispatcher is not None else 0
+        counts["work"] = work.reconcile(runtime)
         counts["background_jobs"] = background.reconcile(runtime.redis, now)
         counts["first_comments"] = first_comments.reconcile(runtime, now)
     if counts["enqueued"]:
