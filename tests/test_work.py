@@ -4,6 +4,7 @@ real RQ workers (in process, and a worker process SIGKILLed mid-job), a clock th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import email.utils
 import os
@@ -319,6 +320,32 @@ def test_the_kinds_lock_is_taken_before_the_outcome_is_written_in_the_same_trans
         pm.unregister(name="chores")
         install_for_jobs(None)
     assert seen == [(True, "running")] and reload(chore).status == "done"
+
+
+def test_a_cancelled_chore_is_final_and_settle_gets_the_handlers_detail(database, redis_client, config):
+    pm = get_plugin_manager()
+    settled = []
+
+    def settle(runtime, row, outcome):  # a webhook delivery logs its attempt here
+        settled.append((db.in_transaction(), row.status, outcome.detail))
+
+    plugin = ChorePlugin(settle=settle)
+    plugin.script = [dataclasses.replace(Outcome.cancelled("its purpose is gone", label="off"), detail={"tried": 0})]
+    pm.register(plugin, name="chores")
+    runtime = StandInRuntime(config, pm, PluginRegistry(pm), redis_client, whole_second_clock())
+    install_for_jobs(runtime)
+    try:
+        chore = new_chore(runtime)
+        assert work(redis_client) == 1
+        assert kernel.reconcile(runtime)["chore"] == 0  # final: no job, none rebuilt
+    finally:
+        pm.unregister(name="chores")
+        install_for_jobs(None)
+    row = reload(chore)
+    assert (row.status, row.error, row.label, row.due_at, row.lease_until) == (
+        "cancelled", "its purpose is gone", "off", None, None)
+    assert settled == [(True, "cancelled", {"tried": 0})]
+    assert "cancelled" in Statuses().final and "cancelled" not in Statuses().active
 
 
 def test_a_handler_answering_no_outcome_is_treated_as_one_that_raised(runtime, chores, redis_client):
