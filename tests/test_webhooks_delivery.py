@@ -24,7 +24,7 @@ from herald.clock import system_now
 from herald.models import Event, db, write_transaction
 from herald.queue import WEBHOOKS_QUEUE, get_queue
 from herald.runtime import installed_for_jobs
-from herald.work import MAX_RETRY_AFTER, parse_retry_after
+from herald.work import MAX_RETRY_AFTER, claim, parse_retry_after
 from herald_webhooks import deliveries
 from herald_webhooks import jobs as webhook_jobs
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -282,6 +282,24 @@ def test_deliveries_lost_with_redis_are_re_enqueued_by_the_reconciler(client, te
     assert counts["work"]["webhook_delivery"] == 1
     work(redis_client)
     assert len(receiver.verified(hook["secret"])) == 1
+    assert jobs.reconcile()["work"]["webhook_delivery"] == 0
+
+
+def test_a_delivery_whose_worker_died_mid_attempt_is_attempted_again_once_its_lease_runs_out(
+        client, tenant, receiver, redis_client):
+    hook = create_webhook(client, tenant, receiver.url())
+    create_post(client, tenant)
+    with db.connection_context():  # a worker took the delivery, then died before its attempt ended
+        mode, held = claim(webhook_jobs.KIND, only_delivery().id, installed_for_jobs().clock.now())
+    assert mode == "run" and held.lease_until is not None
+    assert work(redis_client) == 1 and receiver.received() == []  # its job finds the delivery held
+    assert jobs.reconcile()["work"]["webhook_delivery"] == 0  # the lease still runs: it may be alive
+    advance(redis_client, webhook_jobs.LEASE_SECONDS + 1)
+    assert jobs.reconcile()["work"]["webhook_delivery"] == 1
+    work(redis_client)
+    assert len(receiver.verified(hook["secret"])) == 1
+    delivery = only_delivery()
+    assert (delivery.status, delivery.lease_until, delivery.attempts) == ("succeeded", None, 2)
     assert jobs.reconcile()["work"]["webhook_delivery"] == 0
 
 
