@@ -137,9 +137,12 @@ def disable(endpoint_id: int, reason: str, now: dt.datetime) -> None:
     """
     WebhookEndpoint.update(active=False, disabled_reason=reason, disabled_at=now, updated_at=now,
                            ).where(WebhookEndpoint.id == endpoint_id).execute()
+    # A delivery a worker holds right now is left to it: its outcome is recorded (and logged), and
+    # its next job finds the endpoint disabled and cancels it.
     WebhookDelivery.update(status="cancelled", due_at=None, updated_at=now,
                            last_error=reason).where((WebhookDelivery.endpoint == endpoint_id)
-                                                    & (WebhookDelivery.status == PENDING)).execute()
+                                                    & (WebhookDelivery.status == PENDING)
+                                                    & WebhookDelivery.lease_until.is_null()).execute()
     endpoint = WebhookEndpoint.get_by_id(endpoint_id)
     events.record(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint)})
 
