@@ -290,6 +290,8 @@ def run(runtime: Runtime, delivery: WebhookDelivery, mode: str) -> work.Outcome:
     return deliveries.judge(runtime, delivery, endpoint, result)
 
 
+# The API shows one status, pending, for a delivery waiting for its attempt and one being attempted
+# (a worker's lease tells them apart); an attempt nobody can confirm counts as failed.
 KIND = work.WorkKind(
     name="webhook_delivery", model=WebhookDelivery, run=run, queue=queue.WEBHOOKS_QUEUE, job_timeout=JOB_TIMEOUT,
     lease_seconds=LEASE_SECONDS, retry=deliveries.RETRY, settle=deliveries.settle,
