@@ -91,8 +91,8 @@ def test_the_migration_keeps_every_row_and_link_and_ids_go_on_from_the_largest(t
         tasks = [as_of_then(database, PublishTask, workspace=workspace, post=Post.create(workspace=workspace),
                             account=account, platform="scripted", status="queued") for _ in range(3)]
         endpoint = WebhookEndpoint.create(workspace=workspace, url="https://example.com", secret_encrypted="x")
-        delivery = WebhookDelivery.create(workspace=workspace, endpoint=endpoint, event_type="webhook.test",
-                                          message_id="msg_1", payload="{}")
+        delivery = as_of_then(database, WebhookDelivery, workspace=workspace, endpoint=endpoint,
+                              event_type="webhook.test", message_id="msg_1", payload="{}")
         WebhookAttempt.create(workspace=workspace, endpoint=endpoint, delivery=delivery, number=1, trigger="manual")
     assert {"0011_ids_never_reused", "webhooks:0002_ids_never_reused"} <= set(upgrade(database))
     with bound(database):

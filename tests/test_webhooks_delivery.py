@@ -24,6 +24,7 @@ from herald.clock import system_now
 from herald.models import Event, db, write_transaction
 from herald.queue import WEBHOOKS_QUEUE, get_queue
 from herald.runtime import installed_for_jobs
+from herald.work import MAX_RETRY_AFTER, claim, parse_retry_after
 from herald_webhooks import deliveries
 from herald_webhooks import jobs as webhook_jobs
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -91,11 +92,11 @@ def test_retry_after_postpones_the_next_attempt(client, tenant, receiver, redis_
 
 def test_retry_after_as_an_http_date_is_understood():
     now = dt.datetime(2026, 6, 1, 9, 0, 0)
-    assert deliveries.parse_retry_after("Mon, 01 Jun 2026 09:02:00 GMT", now) == 120
-    assert deliveries.parse_retry_after("30", now) == 30
-    assert deliveries.parse_retry_after("999999999", now) == deliveries.MAX_RETRY_AFTER
-    assert deliveries.parse_retry_after("soon", now) is None
-    assert deliveries.parse_retry_after("²", now) is None  # a digit to str.isdigit, not to float()
+    assert parse_retry_after("Mon, 01 Jun 2026 09:02:00 GMT", now) == 120
+    assert parse_retry_after("30", now) == 30
+    assert parse_retry_after("999999999", now) == MAX_RETRY_AFTER
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("²", now) is None  # a digit to str.isdigit, not to float()
 
 
 def test_a_delivery_fails_after_the_eighth_attempt(client, tenant, redis_client):
@@ -110,7 +111,7 @@ def test_a_delivery_fails_after_the_eighth_attempt(client, tenant, redis_client)
         work(redis_client)
         assert len(receiver.received()) == len(deliveries.SCHEDULE) == 8
     delivery = only_delivery()
-    assert delivery.status == "failed" and delivery.next_attempt_at is None and delivery.last_error == "HTTP 500"
+    assert delivery.status == "failed" and delivery.due_at is None and delivery.last_error == "HTTP 500"
 
 
 def test_410_disables_the_endpoint_and_stops_its_deliveries(client, tenant, receiver, redis_client):
@@ -229,7 +230,7 @@ def test_a_failed_delivery_resent_by_hand_gets_one_attempt(client, tenant, recei
     create_post(client, tenant)
     work(redis_client)
     with db.connection_context():
-        WebhookDelivery.update(status="failed", next_attempt_at=None).execute()  # as if retries were exhausted
+        WebhookDelivery.update(status="failed", due_at=None).execute()  # as if retries were exhausted
     delivery_id = delivery_log(client, tenant)[0]["delivery_id"]
     client.post(f"/v1/webhooks/deliveries/{delivery_id}/redeliver", headers=tenant.headers)
     work(redis_client)
@@ -278,10 +279,28 @@ def test_deliveries_lost_with_redis_are_re_enqueued_by_the_reconciler(client, te
     redis_client.flushdb()
     assert work(redis_client) == 0
     counts = jobs.reconcile()
-    assert counts["sink_jobs"] == 1
+    assert counts["work"]["webhook_delivery"] == 1
     work(redis_client)
     assert len(receiver.verified(hook["secret"])) == 1
-    assert jobs.reconcile()["sink_jobs"] == 0
+    assert jobs.reconcile()["work"]["webhook_delivery"] == 0
+
+
+def test_a_delivery_whose_worker_died_mid_attempt_is_attempted_again_once_its_lease_runs_out(
+        client, tenant, receiver, redis_client):
+    hook = create_webhook(client, tenant, receiver.url())
+    create_post(client, tenant)
+    with db.connection_context():  # a worker took the delivery, then died before its attempt ended
+        mode, held = claim(webhook_jobs.KIND, only_delivery().id, installed_for_jobs().clock.now())
+    assert mode == "run" and held.lease_until is not None
+    assert work(redis_client) == 1 and receiver.received() == []  # its job finds the delivery held
+    assert jobs.reconcile()["work"]["webhook_delivery"] == 0  # the lease still runs: it may be alive
+    advance(redis_client, webhook_jobs.LEASE_SECONDS + 1)
+    assert jobs.reconcile()["work"]["webhook_delivery"] == 1
+    work(redis_client)
+    assert len(receiver.verified(hook["secret"])) == 1
+    delivery = only_delivery()
+    assert (delivery.status, delivery.lease_until, delivery.attempts) == ("succeeded", None, 2)
+    assert jobs.reconcile()["work"]["webhook_delivery"] == 0
 
 
 def test_an_event_committed_but_never_dispatched_is_delivered_by_the_reconciler(client, tenant, receiver,

@@ -4,6 +4,7 @@ real RQ workers (in process, and a worker process SIGKILLed mid-job), a clock th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import email.utils
 import os
@@ -26,7 +27,7 @@ from herald.models import Account, Post, PublishTask, bind_database, db, utcnow,
 from herald.plugins import PluginError, PluginRegistry, get_plugin_manager
 from herald.queue import DEFAULT_QUEUE, get_queue
 from herald.runtime import install_for_jobs, installed_for_jobs
-from herald.work import Outcome, RetryPolicy, WorkKind, WorkRow, job_id, parse_retry_after
+from herald.work import Outcome, RetryPolicy, Statuses, WorkKind, WorkRow, job_id, parse_retry_after
 
 WORKER = Path(__file__).with_name("work_worker.py")
 
@@ -360,6 +361,32 @@ def test_a_policy_says_when_no_attempt_is_left():
     assert RetryPolicy(max_attempts=3).delay(3) is None
 
 
+def test_a_cancelled_chore_is_final_and_settle_gets_the_handlers_detail(database, redis_client, config):
+    pm = get_plugin_manager()
+    settled = []
+
+    def settle(runtime, row, outcome):  # a webhook delivery logs its attempt here
+        settled.append((db.in_transaction(), row.status, outcome.detail))
+
+    plugin = ChorePlugin(settle=settle)
+    plugin.script = [dataclasses.replace(Outcome.cancelled("its purpose is gone", label="off"), detail={"tried": 0})]
+    pm.register(plugin, name="chores")
+    runtime = StandInRuntime(config, pm, PluginRegistry(pm), redis_client, whole_second_clock())
+    install_for_jobs(runtime)
+    try:
+        chore = new_chore(runtime)
+        assert work(redis_client) == 1
+        assert kernel.reconcile(runtime)["chore"] == 0  # final: no job, none rebuilt
+    finally:
+        pm.unregister(name="chores")
+        install_for_jobs(None)
+    row = reload(chore)
+    assert (row.status, row.error, row.label, row.due_at, row.lease_until) == (
+        "cancelled", "its purpose is gone", "off", None, None)
+    assert settled == [(True, "cancelled", {"tried": 0})]
+    assert "cancelled" in Statuses().final and "cancelled" not in Statuses().active
+
+
 def test_a_handler_answering_no_outcome_is_treated_as_one_that_raised(runtime, chores, redis_client):
     chore = new_chore(runtime)
     chores.script = [lambda runtime, row: "done"]
@@ -373,7 +400,7 @@ def test_a_job_of_a_kind_no_longer_registered_leaves_its_row_alone(runtime, chor
     try:
         gone = StandInRuntime(runtime.config, runtime.pm, PluginRegistry(runtime.pm), redis_client, runtime.clock)
         assert kernel.perform(gone, "chore", chore.id, 0) == "no work kind 'chore'"
-        assert "chore" not in kernel.reconcile(gone)
+        assert "chore" not in kernel.reconcile(gone)  # (other plugins' kinds are reconciled)
     finally:
         get_plugin_manager().register(chores, name="chores")
     assert reload(chore).status == "queued"

@@ -63,9 +63,9 @@ def register_webhook_sinks(register):
     ``on_event`` implementation, :class:`herald.plugins.SinkDispatcher`), except in workspaces
     where the sink's plugin is disabled. ``deliver`` must be quick (enqueue jobs for slow work)
     and idempotent: the reconciler re-dispatches events whose dispatch never completed, so a sink
-    may see an event twice. A sink may also have ``reconcile(runtime) -> int``, called by the periodic
-    reconciler to re-enqueue work Redis lost; it returns how many jobs it enqueued. The return
-    value of this hook is ignored.
+    may see an event twice. Durable work a sink creates (the ``http`` sink's deliveries) is a work
+    kind (``register_work_kinds``), which the kernel reconciles. The return value of this hook is
+    ignored.
     """
 
 

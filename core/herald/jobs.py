@@ -13,7 +13,6 @@ import logging
 from . import accounts, event_dispatch_marks, events, tasks, work
 from .intelligence import pull
 from .models import Account, Event, IdempotencyRecord, db
-from .plugins import SinkDispatcher
 from .runtime import Runtime, for_jobs
 
 log = logging.getLogger("herald.jobs")
@@ -23,11 +22,11 @@ EVENT_DISPATCH_GRACE_SECONDS = 60  # an undispatched event older than this was l
 
 def reconcile() -> dict:
     """Make sure every active row of every work kind has a live job (:func:`herald.work.reconcile`:
-    publish tasks, first comments and background jobs among them; a background job whose worker died
-    fails, never runs twice), and do the housekeeping that is not work: expire idempotency records,
-    re-dispatch events that were committed but never dispatched, and let each webhook sink re-enqueue
-    its lost deliveries. Runs periodically (RQ cron). Returns counts for the log (``enqueued``: publish
-    tasks given a new job; ``work``: rows given a new job, by kind).
+    publish tasks, first comments, background jobs and the webhooks plugin's deliveries among them; a
+    background job whose worker died fails, never runs twice), and do the housekeeping that is not
+    work: expire idempotency records and re-dispatch events that were committed but never dispatched.
+    Runs periodically (RQ cron). Returns counts for the log (``enqueued``: publish tasks given a new
+    job; ``work``: rows given a new job, by kind).
     """
     runtime = for_jobs()
     now = runtime.clock.now()
@@ -36,8 +35,6 @@ def reconcile() -> dict:
     with db.connection_context():
         IdempotencyRecord.delete().where(IdempotencyRecord.expires_at < now).execute()
         counts["events_redispatched"] = redispatch_events(runtime, now)
-        dispatcher = runtime.pm.get_plugin(SinkDispatcher.NAME)
-        counts["sink_jobs"] = dispatcher.reconcile(runtime) if dispatcher is not None else 0
     return counts
 
 

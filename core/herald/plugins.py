@@ -234,19 +234,6 @@ class SinkDispatcher:
             except Exception:
                 log.exception("webhook sink %s failed for event %s (%s)", name, event.id, event.type)
 
-    def reconcile(self, runtime: Runtime) -> int:
-        """Let each sink re-enqueue lost work (its optional ``reconcile(runtime)``); returns jobs enqueued."""
-        total = 0
-        for name, registered in self.registry.webhook_sinks.items():
-            reconcile = getattr(registered.obj, "reconcile", None)
-            if reconcile is None:
-                continue
-            try:
-                total += reconcile(runtime) or 0
-            except Exception:
-                log.exception("webhook sink %s failed to reconcile", name)
-        return total
-
 
 def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry, runtime: Runtime) -> SinkDispatcher:
     """Register (or re-point) the :class:`SinkDispatcher` of ``pm`` at ``runtime`` and its ``registry``."""

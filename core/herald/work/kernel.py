@@ -242,7 +242,8 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome, mode: str =
     elif label == "unknown":  # as if the worker had died: recovered by the next job, at once
         status, due, lease = statuses.running, now, now - dt.timedelta(seconds=1)
     else:
-        status = {"done": statuses.done, "failed": statuses.failed, "unconfirmed": statuses.unconfirmed}[label]
+        status = {"done": statuses.done, "failed": statuses.failed, "unconfirmed": statuses.unconfirmed,
+                  "cancelled": statuses.cancelled}[label]
     state = dict(row.state or {})
     changes: dict[str, Any] = {**outcome.changes, "status": status, "due_at": due, "lease_until": lease,
                                "step": row.step + 1}

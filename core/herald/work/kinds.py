@@ -28,8 +28,10 @@ class Statuses:
 
     ``queued`` and ``retrying`` are runnable (a claim runs the handler in mode ``run``), ``waiting``
     is checked (mode ``check``: the work was handed over and its result is awaited), ``running``
-    is held under a lease; ``done``, ``failed`` and ``unconfirmed`` are final. ``waiting`` may equal
-    ``running``: a row without a lease is then waiting, one with a lease is held.
+    is held under a lease; ``done``, ``failed``, ``unconfirmed`` and ``cancelled`` are final. ``waiting``
+    may equal ``running``: a row without a lease is then waiting, one with a lease is held. So may
+    ``queued`` and ``retrying`` (a kind whose API shows one ``pending`` for all of them): a claim takes
+    a row in mode ``run`` only when no lease is set.
     """
 
     queued: str = "queued"
@@ -39,6 +41,7 @@ class Statuses:
     done: str = "done"
     failed: str = "failed"
     unconfirmed: str = "unconfirmed"
+    cancelled: str = "cancelled"
 
     @property
     def runnable(self) -> tuple[str, ...]:
@@ -53,7 +56,7 @@ class Statuses:
     @property
     def final(self) -> tuple[str, ...]:
         """Statuses no job ever leaves."""
-        return (self.done, self.failed, self.unconfirmed)
+        return (self.done, self.failed, self.unconfirmed, self.cancelled)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,15 +64,18 @@ class Outcome:
     """What a handler answers for one step. Make one with the class methods.
 
     ``changes`` are more columns of the row to write with the outcome (a platform's post id);
-    ``error`` goes to the kind's ``error_field`` (or the row's ``state["error"]``).
+    ``error`` goes to the kind's ``error_field`` (or the row's ``state["error"]``). ``detail`` is
+    anything the handler hands to the kind's ``settle`` (what an attempt produced, to log beside the
+    row); it is not written (``dataclasses.replace(Outcome.retry(...), detail=...)``).
     """
 
-    kind: str  # done | retry | wait | defer | failed | unconfirmed | unknown
+    kind: str  # done | retry | wait | defer | failed | unconfirmed | cancelled | unknown
     error: str | None = None
     delay: float | None = None  # wait: seconds until the check
     retry_after: float | None = None  # retry: the seconds the platform asked for, if it did
     unsure: bool = False  # retry: an earlier attempt may have gone out (out of attempts: unconfirmed)
     changes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    detail: Any = None
 
     @classmethod
     def done(cls, **changes: Any) -> Outcome:
@@ -101,6 +107,11 @@ class Outcome:
     def unconfirmed(cls, error: str, **changes: Any) -> Outcome:
         """It may have happened and nothing can tell: final, never done again."""
         return cls("unconfirmed", error=error, changes=changes)
+
+    @classmethod
+    def cancelled(cls, error: str, **changes: Any) -> Outcome:
+        """Not to be done any more (what it was for is gone or switched off): final."""
+        return cls("cancelled", error=error, changes=changes)
 
     @classmethod
     def unknown(cls, error: str) -> Outcome:

@@ -2,7 +2,9 @@
 
 The plugin registers the ``http`` webhook sink (every committed event becomes one delivery job per
 subscribed endpoint), the ``/v1/webhooks`` routes and its own tables (migrations). Deliveries are
-signed with the ``standardwebhooks`` package, retried on the Svix schedule and logged per attempt.
+signed with the ``standardwebhooks`` package, retried on the Svix schedule and logged per attempt;
+they run as the ``webhook_delivery`` work kind (:mod:`herald.work`), which the kernel claims,
+retries and reconciles.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ class HttpSink:
         """Create a delivery for each subscribed endpoint and enqueue its first attempt."""
         jobs.fan_out(runtime, event)
 
-    def reconcile(self, runtime: Runtime) -> int:
-        """Re-enqueue deliveries whose jobs were lost; returns how many."""
-        return jobs.reconcile(runtime)
-
 
 @hookimpl
 def register_webhook_sinks(register):
     """Provide the ``http`` webhook sink."""
     register(HttpSink())
+
+
+@hookimpl
+def register_work_kinds(register):
+    """Provide the ``webhook_delivery`` work kind (one attempt of a delivery per job)."""
+    register(jobs.KIND)
 
 
 @hookimpl

@@ -82,8 +82,8 @@ def test_webhook(webhook_id):
     row = endpoints.get(_workspace(), webhook_id)
     if not row.active:
         raise Conflict("This webhook is disabled; re-enable it (PATCH active: true) before testing it.")
-    delivery = deliveries.test_delivery(row)
-    jobs.enqueue(runtime().redis, delivery.id, delivery.step)
+    delivery = deliveries.test_delivery(row, runtime().clock.now())
+    jobs.enqueue(runtime(), delivery)
     return jsonify(deliveries.serialize_delivery(delivery)), 202
 
 
@@ -110,8 +110,8 @@ def recent_deliveries():
 def redeliver(delivery_id):
     """Re-send a delivery (failed, succeeded or still retrying) with the same webhook-id and body; named
     by its ``dlv_`` id or by the ``att_`` id of any of its attempts (as the delivery log lists them)."""
-    row = deliveries.request_redelivery(deliveries.get(_workspace(), delivery_id))
-    jobs.enqueue(runtime().redis, row.id, row.step)
+    row = deliveries.request_redelivery(deliveries.get(_workspace(), delivery_id), runtime().clock.now())
+    jobs.enqueue(runtime(), row)
     return jsonify(deliveries.serialize_delivery(row)), 202
 
 

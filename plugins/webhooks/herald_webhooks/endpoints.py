@@ -8,6 +8,7 @@ from herald import events, ids, netguard
 from herald.errors import NotFound, ValidationError
 from herald.models import isoformat, utcnow, write_transaction
 from herald.prepared_statements import Prepared
+from herald.prepared_statements import by_id as prepared_by_id
 from herald.runtime import Runtime
 
 from . import signing
@@ -113,6 +114,16 @@ _CLEAR_FAILING = Prepared(WebhookEndpoint, lambda param: WebhookEndpoint.update(
     (WebhookEndpoint.id == param(WebhookEndpoint.id)) & WebhookEndpoint.failing_since.is_null(False)))
 
 
+# Every delivery attempt reads its endpoint (see herald.prepared_statements).
+by_id = prepared_by_id(WebhookEndpoint)
+
+
+def mark_failing(endpoint_id: int, now: dt.datetime) -> None:
+    """An attempt failed: the endpoint is failing since ``now``, unless it was already."""
+    WebhookEndpoint.update(failing_since=now).where(
+        (WebhookEndpoint.id == endpoint_id) & WebhookEndpoint.failing_since.is_null()).execute()
+
+
 def clear_failing(endpoint_id: int) -> None:
     """The endpoint answered: it is no longer failing (a write only when it was)."""
     _CLEAR_FAILING.execute(id=endpoint_id)
@@ -126,9 +137,12 @@ def disable(endpoint_id: int, reason: str, now: dt.datetime) -> None:
     """
     WebhookEndpoint.update(active=False, disabled_reason=reason, disabled_at=now, updated_at=now,
                            ).where(WebhookEndpoint.id == endpoint_id).execute()
-    WebhookDelivery.update(status="cancelled", next_attempt_at=None, updated_at=now,
+    # A delivery a worker holds right now is left to it: its outcome is recorded (and logged), and
+    # its next job finds the endpoint disabled and cancels it.
+    WebhookDelivery.update(status="cancelled", due_at=None, updated_at=now,
                            last_error=reason).where((WebhookDelivery.endpoint == endpoint_id)
-                                                    & (WebhookDelivery.status == PENDING)).execute()
+                                                    & (WebhookDelivery.status == PENDING)
+                                                    & WebhookDelivery.lease_until.is_null()).execute()
     endpoint = WebhookEndpoint.get_by_id(endpoint_id)
     events.record(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint)})
 

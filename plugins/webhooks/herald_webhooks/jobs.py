@@ -1,17 +1,20 @@
-"""RQ jobs of the webhooks plugin: one job per delivery attempt on the ``webhooks`` queue.
+"""The ``webhook_delivery`` work kind: one attempt of a delivery per job, on the ``webhooks`` queue.
 
-Job ids are ``herald-webhook-<delivery id>-<step>``; the delivery row is the source of truth, so
-:func:`reconcile` re-creates any job Redis lost.
+Deliveries run on :mod:`herald.work`: the kernel claims the delivery row (under a lease), calls
+:func:`run`, records its :class:`~herald.work.Outcome` (retries on :data:`herald_webhooks.deliveries.RETRY`,
+the Svix schedule, never by sleeping), schedules the next job (``herald-webhook_delivery-<id>-<step>``)
+and reconciles rows whose job Redis lost or whose worker died. :func:`herald_webhooks.deliveries.settle`
+logs each attempt in the same transaction.
 
 An endpoint holds at most :func:`in_flight_limit` workers at a time; further deliveries to it wait
-(a scheduled job, see :func:`defer_for`) rather than occupying workers that other endpoints need.
+(deferred, see :func:`defer_for`) rather than occupying workers that other endpoints need.
 An endpoint *earns* parallel attempts by answering promptly (a slow start): one that has not
 answered within :data:`STUCK_AFTER` in the last :data:`ANSWER_TTL` seconds (new, idle for long,
 slow, or whose last attempt got no answer), that is failing, or that has an attempt in flight for
 longer than :data:`STUCK_AFTER` right now, gets one attempt at a time. So a receiver that never
 answers holds one worker from its very first delivery, not every worker until its first timeout
 completes. Deliveries waiting for it are spread out (:func:`defer_for`), and new ones are scheduled
-as the event fans out (:func:`schedule_if_held`) rather than run only to find the slot taken.
+as the event fans out (:func:`hold_for`) rather than run only to find the slot taken.
 
 Attempts in flight are kept in a Redis sorted set per endpoint (member ``<delivery id>:<step>``,
 score: start time), changed atomically by a Lua script; entries older than :data:`STALE_AFTER`
@@ -32,14 +35,12 @@ import random
 import time
 
 import redis
-from rq.exceptions import DuplicateJobError
 
-from herald import netguard, queue
-from herald.models import db, utcnow
-from herald.runtime import Runtime, for_jobs
+from herald import netguard, queue, work
+from herald.runtime import Runtime
 
 from . import deliveries, endpoints, signing
-from .models import PENDING, WebhookDelivery, WebhookEndpoint
+from .models import CANCELLED, FAILED, PENDING, SUCCEEDED, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("herald.webhooks")
 
@@ -48,6 +49,7 @@ USER_AGENT = "Herald-Webhooks/0.2 (+https://www.standardwebhooks.com/)"
 HEALTHY_IN_FLIGHT = 4  # concurrent attempts to one endpoint that is answering promptly
 FAILING_IN_FLIGHT = 1  # ... and to any other (a dead endpoint never takes more than one worker)
 JOB_TIMEOUT = 60  # seconds RQ lets one attempt run (the HTTP timeout is far shorter)
+LEASE_SECONDS = JOB_TIMEOUT + 30  # a delivery held longer than this lost its worker: the reconciler recovers it
 STUCK_AFTER = 2.0  # seconds: an attempt in flight longer than this means the endpoint is not answering
 ANSWER_TTL = 600  # seconds a prompt answer keeps earning an endpoint parallel attempts
 STALE_AFTER = JOB_TIMEOUT + 15  # seconds: no live attempt is older (RQ kills the work-horse); a crashed one's entry
@@ -93,39 +95,6 @@ redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[6])))
 redis.call('ZREM', KEYS[3], ARGV[8])
 return {1, limit, oldest or false, last, 0}
 """
-
-
-def job_id(delivery_id: int, step: int) -> str:
-    """The unique RQ job id of a delivery's ``step``."""
-    return f"herald-webhook-{delivery_id}-{step}"
-
-
-def enqueue(connection: redis.Redis, delivery_id: int, step: int, at: dt.datetime | None = None) -> bool:
-    """Enqueue :func:`deliver` for the delivery's ``step`` (at ``at``, naive UTC, when in the future).
-
-    False when the job exists already or Redis is unreachable (the reconciler enqueues it later).
-    """
-    q = queue.get_queue(connection, queue.WEBHOOKS_QUEUE)
-    options = dict(job_id=job_id(delivery_id, step), unique=True, job_timeout=JOB_TIMEOUT,
-                   retry=queue.CRASH_RETRY, result_ttl=300, failure_ttl=7 * 86400,
-                   description=f"webhook delivery {delivery_id} (step {step})")
-    try:
-        if at is not None and at > utcnow():
-            q.enqueue_at(at.replace(tzinfo=dt.UTC), "herald_webhooks.jobs.deliver", delivery_id, step, **options)
-        else:
-            q.enqueue("herald_webhooks.jobs.deliver", delivery_id, step, **options)
-    except DuplicateJobError:
-        return False
-    except redis.RedisError as exc:
-        log.warning("could not enqueue webhook delivery %s (the reconciler will): %s", delivery_id, exc)
-        return False
-    return True
-
-
-def _requeue(connection: redis.Redis, delivery: WebhookDelivery, at: dt.datetime | None) -> bool:
-    """Enqueue the delivery under a new step (the running or lost job holds the current one's id)."""
-    step = deliveries.bump_step(delivery.id)
-    return step is not None and enqueue(connection, delivery.id, step, at)
 
 
 def _now() -> float:
@@ -208,22 +177,21 @@ def _not_answering(age: float, last_answer: str | None) -> bool:
     return last_answer == NO_ANSWER or (last_answer is None and age > STUCK_AFTER)
 
 
-def schedule_if_held(connection: redis.Redis, endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> bool:
-    """Schedule a new delivery's first job for later when ``endpoint`` is not answering and its one
-    slot is taken (see :func:`defer_for`); False, doing nothing, otherwise.
+def hold_for(connection: redis.Redis, endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> float | None:
+    """Seconds to hold a new delivery's first attempt back when ``endpoint`` is not answering and
+    its one slot is taken (see :func:`defer_for`; the delivery is then counted among those
+    waiting); None otherwise.
 
-    The job would only find the slot taken and defer itself: at one job per event, that is most
-    of the work a dead endpoint makes, done by workers every other endpoint needs. The job id is
-    the one :func:`enqueue` gives the delivery's current step, so enqueueing it again is a no-op.
+    Its job would only find the slot taken and defer itself: at one job per event, that is most
+    of the work a dead endpoint makes, done by workers every other endpoint needs.
     """
     try:
         slot = _slot(connection, endpoint, delivery.id, delivery.step, take=False)
     except redis.RedisError:
-        return False
+        return None
     if slot.taken or slot.oldest is None or not _not_answering(_now() - slot.oldest, slot.last_answer):
-        return False
-    delay = _wait(connection, endpoint.id, delivery.id, slot)
-    return enqueue(connection, delivery.id, delivery.step, utcnow() + dt.timedelta(seconds=delay))
+        return None
+    return _wait(connection, endpoint.id, delivery.id, slot)
 
 
 def defer_for(age: float, last_answer: str | None, waiting: int = 0) -> float:
@@ -291,70 +259,60 @@ def attempt(runtime: Runtime, delivery: WebhookDelivery, endpoint: WebhookEndpoi
         return deliveries.AttemptResult(None, _ms_since(started), error=f"connection failed: {reason}")
     return deliveries.AttemptResult(response.status, response.duration_ms,
                                     response.body.decode("utf-8", "replace"),
-                                    retry_after=deliveries.parse_retry_after(response.headers.get("retry-after")))
+                                    retry_after=work.parse_retry_after(response.headers.get("retry-after"),
+                                                                       runtime.clock.now()))
 
 
 def _ms_since(started: dt.datetime) -> int:
     return int((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000)
 
 
-def deliver(delivery_id: int, step: int) -> str:
-    """Make one attempt of delivery ``delivery_id`` (when ``step`` is still current); returns what happened."""
-    runtime = for_jobs()
-    with db.connection_context():
-        loaded = deliveries.load(delivery_id)
-        if loaded is None:
-            return "nothing to do"
-        delivery, endpoint = loaded
-        if delivery.status != PENDING or delivery.step != step:
-            return "nothing to do"
-        if not endpoint.active:
-            deliveries.cancel(delivery, endpoint.disabled_reason or "The webhook was disabled.")
-            return "cancelled"
-        if delivery.next_attempt_at and delivery.next_attempt_at > runtime.clock.now() + dt.timedelta(seconds=1):
-            _requeue(runtime.redis, delivery, delivery.next_attempt_at)
-            return "not due yet"
-        defer = _take_slot(runtime.redis, endpoint, delivery.id, step)
-        if defer is not None:
-            _requeue(runtime.redis, delivery, runtime.clock.now() + dt.timedelta(seconds=defer))
-            return f"endpoint busy: deferred {defer:.1f} s"
+def run(runtime: Runtime, delivery: WebhookDelivery, mode: str) -> work.Outcome:
+    """The kind's handler: one attempt of ``delivery`` (claimed by the kernel), unless its endpoint
+    was disabled (cancelled) or is busy (deferred, the attempt given back).
+
+    Every mode makes the attempt: a worker that died mid-attempt may or may not have delivered, and
+    Standard Webhooks receivers tell a repeat by its ``webhook-id`` (the same on every attempt).
+    """
+    endpoint = endpoints.by_id(delivery.endpoint_id)
+    if endpoint is None or not endpoint.active:
+        reason = endpoint.disabled_reason if endpoint is not None else None
+        reason = reason or "The webhook was disabled."
+        return work.Outcome.cancelled(reason, last_error=reason, attempts=delivery.attempts - 1)
+    defer = _take_slot(runtime.redis, endpoint, delivery.id, delivery.step)
+    if defer is not None:
+        return work.Outcome.defer(defer)
     result = None
     try:
         result = attempt(runtime, delivery, endpoint)
     finally:
-        _release_slot(runtime.redis, endpoint.id, f"{delivery.id}:{step}", result)
-    with db.connection_context():
-        recorded = deliveries.record_attempt(runtime, delivery, step, result)
-    if recorded.status == PENDING:
-        enqueue(runtime.redis, delivery.id, recorded.step, recorded.next_attempt_at)
-    return f"attempt {delivery.attempts + 1}: {recorded.status}"
+        _release_slot(runtime.redis, endpoint.id, f"{delivery.id}:{delivery.step}", result)
+    return deliveries.judge(runtime, delivery, endpoint, result)
+
+
+# The API shows one status, pending, for a delivery waiting for its attempt and one being attempted
+# (a worker's lease tells them apart); an attempt nobody can confirm counts as failed.
+KIND = work.WorkKind(
+    name="webhook_delivery", model=WebhookDelivery, run=run, queue=queue.WEBHOOKS_QUEUE, job_timeout=JOB_TIMEOUT,
+    lease_seconds=LEASE_SECONDS, retry=deliveries.RETRY, settle=deliveries.settle,
+    statuses=work.Statuses(queued=PENDING, running=PENDING, retrying=PENDING, waiting=PENDING, done=SUCCEEDED,
+                           failed=FAILED, unconfirmed=FAILED, cancelled=CANCELLED))
+
+
+def enqueue(runtime: Runtime, delivery: WebhookDelivery) -> bool:
+    """Enqueue the job of the delivery's current step, at its ``due_at`` (after its row committed)."""
+    return work.enqueue(runtime, KIND, delivery)
 
 
 def fan_out(runtime: Runtime, event) -> None:
     """Create ``event``'s deliveries and enqueue their first attempts (the ``http`` sink's ``deliver``).
 
-    A delivery to an endpoint that is not answering and busy with an attempt is scheduled for later
-    (:func:`schedule_if_held`), which makes enqueueing it now a no-op.
+    A delivery to an endpoint that is not answering and busy with an attempt is due later
+    (:func:`hold_for`), and its job scheduled for then.
     """
-    for delivery, endpoint in deliveries.fan_out(event):
-        schedule_if_held(runtime.redis, endpoint, delivery)
-        enqueue(runtime.redis, delivery.id, delivery.step)
-
-
-def reconcile(runtime: Runtime, limit: int = 5000) -> int:
-    """Re-enqueue every pending delivery whose job is gone (Redis lost it, a worker died); returns how many."""
-    enqueued = 0
-    with db.connection_context():
-        rows = list(WebhookDelivery.select().where(WebhookDelivery.status == PENDING)
-                    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit))
-        # A delivery job running past its timeout (plus a margin) lost its worker: deliver again.
-        alive = queue.alive_jobs(runtime.redis, [job_id(delivery.id, delivery.step) for delivery in rows],
-                                 running_limit=JOB_TIMEOUT + 30, now=runtime.clock.now())
-        for delivery in rows:
-            if job_id(delivery.id, delivery.step) in alive:
-                continue
-            if _requeue(runtime.redis, delivery, delivery.next_attempt_at):
-                enqueued += 1
-    if enqueued:
-        log.info("re-enqueued %s webhook deliveries", enqueued)
-    return enqueued
+    now = runtime.clock.now()
+    for delivery, endpoint in deliveries.fan_out(event, now):
+        delay = hold_for(runtime.redis, endpoint, delivery)
+        if delay is not None:
+            deliveries.postpone(delivery, now + dt.timedelta(seconds=delay))
+        enqueue(runtime, delivery)

@@ -1,7 +1,8 @@
 """The webhooks plugin's tables: endpoints, deliveries (one event to one endpoint) and attempts.
 
-A delivery row exists before its job does, so a job lost with Redis is re-created from the row
-(:func:`herald_webhooks.jobs.reconcile`). Attempts are the delivery log customers read.
+A delivery is a row of the ``webhook_delivery`` work kind (:mod:`herald.work`): it exists before
+its job does, so a job lost with Redis is re-created from the row by the kernel's reconciler.
+Attempts are the delivery log customers read.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import peewee as pw
 
 from herald.models import BaseModel, Event, JSONField, Workspace, utcnow
+from herald.work import WorkRow
 
 PENDING, SUCCEEDED, FAILED, CANCELLED = "pending", "succeeded", "failed", "cancelled"
 ENDPOINT_PREFIX, DELIVERY_PREFIX, ATTEMPT_PREFIX = "wh_", "dlv_", "att_"
@@ -31,8 +33,14 @@ class WebhookEndpoint(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
-class WebhookDelivery(BaseModel):
-    """One event to one endpoint: the signed body (identical on every attempt) and its schedule."""
+class WebhookDelivery(WorkRow):
+    """One event to one endpoint: the signed body (identical on every attempt) and its schedule.
+
+    The work-row contract (:class:`herald.work.WorkRow`): ``status`` is ``pending`` until it is
+    ``succeeded``, ``failed`` or ``cancelled`` (a worker making an attempt holds it under
+    ``lease_until``); ``due_at`` is when the next attempt is due (the API's ``next_attempt_at``);
+    ``attempts`` counts attempts begun; ``step`` grows with every job, so each job id is new.
+    """
 
     workspace = pw.ForeignKeyField(Workspace, backref="webhook_deliveries", on_delete="CASCADE")
     endpoint = pw.ForeignKeyField(WebhookEndpoint, backref="deliveries", on_delete="CASCADE")
@@ -41,11 +49,8 @@ class WebhookDelivery(BaseModel):
     message_id = pw.CharField(max_length=64)  # the webhook-id header: the same on every attempt
     payload = pw.TextField()
     status = pw.CharField(max_length=20, default=PENDING, index=True)
-    attempts = pw.IntegerField(default=0)
-    step = pw.IntegerField(default=0)  # bumped for every job enqueued, so each job id is new
     trigger = pw.CharField(max_length=20, default="scheduled")  # what the next attempt is: scheduled | manual
     one_shot = pw.BooleanField(default=False)  # a re-send of a finished delivery: no retries after it
-    next_attempt_at = pw.DateTimeField(null=True, index=True)
     last_status_code = pw.IntegerField(null=True)
     last_error = pw.TextField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
