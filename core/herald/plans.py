@@ -1,11 +1,10 @@
-"""Plans and their limits, and this month's usage of a workspace."""
+"""Plans and their limits, and the month their usage is counted in (see :mod:`herald.plan_report`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from .config import Config
-from .models import Media, Post, Workspace, isoformat, utcnow
+from .models import utcnow
 
 PLAN_LIMITS = {
     "free": {"ai_generations_per_month": 50},
@@ -17,27 +16,3 @@ def month_start(now: dt.datetime | None = None) -> dt.datetime:
     """Midnight UTC on the first day of the current calendar month."""
     now = now or utcnow()
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def plan_report(workspace: Workspace, config: Config) -> dict:
-    """The workspace's plan, its limits and this calendar month's usage."""
-    from .ai_usage import used_this_month  # ai_usage builds on this module
-
-    since = month_start()
-    posts = Post.select().where((Post.workspace == workspace) & (Post.created_at >= since)).count()
-    uploads = Media.select().where((Media.workspace == workspace) & (Media.created_at >= since))
-    limits = dict(PLAN_LIMITS[workspace.plan])
-    limits.update({"requests": config.rate_limit, "login_requests": config.login_rate_limit,
-                   "upload_bytes_per_file": config.max_upload_bytes})
-    return {
-        "plan": workspace.plan,
-        "limits": limits,
-        "usage": {
-            "period_start": isoformat(since),
-            "posts_created": posts,
-            "media_uploaded": uploads.count(),
-            "media_uploaded_bytes": sum(row.size for row in uploads),
-            # Succeeded generations, and those running now (they hold a slot until they end).
-            "ai_generations": used_this_month(workspace.id),
-        },
-    }

@@ -3,7 +3,7 @@
 from flask import Blueprint, g, jsonify
 
 from ..models import Workspace
-from ..plans import plan_report
+from ..plan_report import plan_report
 from . import endpoint, runtime
 
 # The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
