@@ -76,10 +76,11 @@ def replaced(target, name: str, value):
 
 def pieces(runtime):
     """``(label, context manager factory that switches the piece off)``."""
-    from herald import events, posts
+    from herald import events
+    from herald.captions import heuristic
+    from herald.db.models import Client, db
     from herald.default_plugins import core_actions
-    from herald.intelligence import heuristic
-    from herald.models import Client, db
+    from herald.publishing import posts
 
     with db.connection_context():
         client = Client.get_by_id(1)
@@ -126,7 +127,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from action_throughput import ECHO_APP
 
-    from herald.app import create_app
+    from herald.web.app import create_app
 
     app = create_app()
     call = caller(app, key, "201")

@@ -1,6 +1,6 @@
 """Throughput of ``create_post`` through ``POST /api/webhooks`` against a bare Flask JSON echo app.
 
-Both run under gunicorn as ``herald serve`` runs it (2 workers of ``herald.serving.HeraldWorker``
+Both run under gunicorn as ``herald serve`` runs it (2 workers of ``herald.web.serving.HeraldWorker``
 with 4 threads each; ``--worker-class``/``--threads`` choose others, e.g. ``sync``) on this machine
 and are driven by the same load generator (several processes, one HTTP request per connection), in
 the same run. Herald's side does everything a real request does: key lookup, Redis
@@ -201,7 +201,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=12.0, help="seconds of load on each side (default 12)")
     parser.add_argument("--window", type=float, default=1.0, help="seconds of one window (default 1)")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--worker-class", default="herald.serving.HeraldWorker",
+    parser.add_argument("--worker-class", default="herald.web.serving.HeraldWorker",
                         help="gunicorn worker class of both servers (default: herald serve's)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4, as herald serve)")
     args = parser.parse_args()
@@ -225,7 +225,7 @@ def main() -> None:
 
     echo_port, herald_port = free_port(), free_port()
     echo = gunicorn("echo_app:app", echo_port, env, tmp, args)
-    herald = gunicorn("herald.app:create_app()", herald_port, env, ROOT, args)
+    herald = gunicorn("herald.web.app:create_app()", herald_port, env, ROOT, args)
     try:
         for port in (echo_port, herald_port):
             wait_until_serving(port, time.monotonic() + 20)

@@ -3,7 +3,7 @@
 Part 1, throughput. ``--posts`` posts, each for one Instagram account and one Facebook Page with
 one small JPEG (two publish tasks per post), are published end to end by ``--workers`` real
 ``herald worker`` processes (Herald's default worker class: RQ's ``SimpleWorker`` minus redundant
-heartbeats, see ``herald.workers``; with the scheduler and the JSON serializer): claim, token
+heartbeats, see ``herald.work.workers``; with the scheduler and the JSON serializer): claim, token
 decryption, the Instagram container flow (create, status, quota, publish, permalink) and the
 Facebook photo post over real HTTP to the fake Graph server (``tests/fakes/graph.py``, answering at
 once, in this process), every step committed to SQLite, events recorded and dispatched. In the same
@@ -77,12 +77,12 @@ from rq import Worker  # noqa: E402
 from rq.registry import FailedJobRegistry, FinishedJobRegistry  # noqa: E402
 
 from fakes.graph import FB_USER_TOKEN, IG_TOKEN, IG_USER_ID, PAGE_ID, FakeGraph  # noqa: E402
-from herald import tasks  # noqa: E402
-from herald.app import create_app  # noqa: E402
 from herald.auth import create_api_key  # noqa: E402
 from herald.config import Config  # noqa: E402
-from herald.models import PublishTask, Workspace, db, utcnow  # noqa: E402
-from herald.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
+from herald.db.models import PublishTask, Workspace, db, utcnow  # noqa: E402
+from herald.publishing import tasks  # noqa: E402
+from herald.web.app import create_app  # noqa: E402
+from herald.work.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
 
 SECRET = "bench-secret-key"
 # The public media host. Workers (not in testing mode) refuse loopback and private addresses, and resolve a host

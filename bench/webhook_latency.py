@@ -3,7 +3,7 @@
 
 Two layouts of worker processes, each in the same run on the same machine:
 
-- ``herald run``'s: a ``herald worker`` per queue (``herald.queue.RUN_WORKERS``);
+- ``herald run``'s: a ``herald worker`` per queue (``herald.work.queue.RUN_WORKERS``);
 - the baseline, ``herald run``'s layout before: one ``herald worker`` on every queue (it takes jobs
   from the ``publish`` queue first).
 
@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import publish_pipeline  # noqa: E402  (beside this script: its worker processes, fake Graph and set-up)
 
 from fakes.receiver import Receiver  # noqa: E402
-from herald.models import Client, PublishTask, Workspace, db  # noqa: E402
-from herald.queue import PUBLISH_QUEUE, QUEUE_NAMES, RUN_WORKERS, get_queue  # noqa: E402
+from herald.db.models import Client, PublishTask, Workspace, db  # noqa: E402
+from herald.work.queue import PUBLISH_QUEUE, QUEUE_NAMES, RUN_WORKERS, get_queue  # noqa: E402
 from herald_webhooks import endpoints  # noqa: E402
 
 LAYOUTS = (("herald run: a worker per queue", RUN_WORKERS), ("before: one worker on every queue", (QUEUE_NAMES,)))

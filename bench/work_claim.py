@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from herald import publish_work, tasks, work
-from herald.migrate import upgrade
-from herald.models import Account, Post, PublishTask, Workspace, bind_database, db, utcnow, write_transaction
+from herald import work
+from herald.db.models import Account, Post, PublishTask, Workspace, bind_database, db, utcnow, write_transaction
+from herald.publishing import publish_work, tasks
+from herald.upgrading import upgrade
 from herald.work.kernel import SCHEDULER_SLACK
 
 

@@ -21,13 +21,13 @@ from typing import Any
 
 import redis
 
-from herald import jobs, work
+from herald import chores, work
+from herald.db.models import bind_database, db, utcnow, write_transaction
 from herald.hookspecs import hookimpl
-from herald.models import bind_database, db, utcnow, write_transaction
 from herald.plugins import PluginRegistry, new_plugin_manager
-from herald.queue import DEFAULT_QUEUE, QUEUE_NAMES, get_queue, make_worker
 from herald.work import Outcome, WorkKind, WorkRow
-from herald.workers import HeraldSimpleWorker
+from herald.work.queue import DEFAULT_QUEUE, QUEUE_NAMES, get_queue, make_worker
+from herald.work.workers import HeraldSimpleWorker
 
 
 class Noop(WorkRow):
@@ -90,7 +90,7 @@ def main() -> None:
     pm = new_plugin_manager()
     pm.register(NoopPlugin(), name="noop")
     runtime = Runtime(None, pm, PluginRegistry(pm), connection, Clock())
-    jobs.install(runtime)
+    chores.install(runtime)
     queue = get_queue(connection, DEFAULT_QUEUE)
     figures: dict[str, list[tuple[float, float]]] = {"raw rq": [], "kernel": []}
     try:

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 
-from herald import writelock
+from herald.db import writelock
 
 
 def main(writers: int = 64, hold_ms: float = 5.0) -> None:

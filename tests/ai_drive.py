@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from fakes.gemini import API_KEY, FakeGemini
-from herald.models import AIGeneration, db, utcnow
+from herald.db.models import AIGeneration, db, utcnow
 
 
 @pytest.fixture

@@ -14,14 +14,17 @@ import redis
 
 from fakes.graph import FakeGraph
 from fakes.receiver import Receiver
-from herald import event_dispatch_marks, models, schemas
-from herald.app import create_app
+from herald import schemas
 from herald.auth import SCOPES, create_api_key
 from herald.clock import FakeClock, SystemClock
 from herald.config import Config
-from herald.migrate import HISTORY_TABLE, upgrade
-from herald.models import Client, Workspace, bind_clock, db, open_database
+from herald.db import models
+from herald.db.migrate import HISTORY_TABLE
+from herald.db.models import Client, Workspace, bind_clock, db, open_database
+from herald.events import dispatch_marks
 from herald.runtime import Runtime, install_for_jobs
+from herald.upgrading import upgrade
+from herald.web.app import create_app
 
 schemas.CROSSCHECK = True  # every request the tests validate checks jsonschema-rs against jsonschema
 
@@ -60,7 +63,7 @@ def postgres_database():
     database.close_all()
     yield url
     # Marks the last test's requests still owe would otherwise be written at exit, to a dropped database.
-    event_dispatch_marks.write_owed()
+    dispatch_marks.write_owed()
     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
 

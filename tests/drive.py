@@ -13,13 +13,13 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat, utcparse
 
-from herald import heartbeat
 from herald import work as kernel
 from herald.clock import system_now
-from herald.models import BackgroundJob, PublishTask, db
-from herald.queue import QUEUE_NAMES, get_queue, make_worker
+from herald.db.models import BackgroundJob, PublishTask, db
 from herald.runtime import installed_for_jobs
-from herald.workers import HeraldSimpleWorker
+from herald.work import heartbeat
+from herald.work.queue import QUEUE_NAMES, get_queue, make_worker
+from herald.work.workers import HeraldSimpleWorker
 
 
 @contextlib.contextmanager

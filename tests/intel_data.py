@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from herald.models import Post, db
+from herald.db.models import Post, db
 
 
 def make_post(tenant, caption: str, when: dt.datetime, *, post_type: str = "post", topic: str = "",

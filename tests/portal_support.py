@@ -11,7 +11,7 @@ import re
 import media_samples
 
 from drive import work
-from herald.models import EngagementSnapshot, Event, Post, db, utcnow
+from herald.db.models import EngagementSnapshot, Event, Post, db, utcnow
 
 PUBLIC_URL = "https://herald.test"
 

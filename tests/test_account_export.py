@@ -17,10 +17,8 @@ from webhooks_drive import create_webhook, work
 
 from conftest import assert_error, start_app
 from fakes.receiver import Receiver
-from herald import archive
 from herald.auth import create_user
-from herald.comments import add_comment
-from herald.models import (
+from herald.db.models import (
     Account,
     AIGeneration,
     AISetting,
@@ -39,6 +37,8 @@ from herald.models import (
     set_plugin_enabled,
     utcnow,
 )
+from herald.exports import archive
+from herald.publishing.comments import add_comment
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00"

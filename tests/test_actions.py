@@ -1,7 +1,7 @@
 """The action endpoint with the Airpost document's payloads, as written."""
 
 from conftest import assert_error
-from herald import event_dispatch_marks
+from herald.events import dispatch_marks
 
 SEED_CREATE = {"action": "create_post", "client_id": 1, "topic": "Text on design", "caption": "Instagram caption",
                "post_type": "post", "platforms": "instagram"}
@@ -58,7 +58,7 @@ def test_update_engagement_keeps_history(client, tenant):
     second = run(client, tenant, {"action": "update_engagement", "post_id": post_id, "likes": 170, "comments": 25,
                                   "saves": 45, "reach": 5200})
     assert second.get_json()["engagement"]["likes"] == 170
-    from herald.models import EngagementSnapshot
+    from herald.db.models import EngagementSnapshot
 
     assert [s.likes for s in EngagementSnapshot.select().order_by(EngagementSnapshot.id)] == [150, 170]
     listed = run(client, tenant, {"action": "list_posts", "client_id": tenant.client.id}).get_json()
@@ -83,7 +83,7 @@ def test_the_zapier_example_without_shares_keeps_the_shares_last_pushed(client, 
 
 
 def test_create_post_records_first_version_and_event(client, tenant):
-    from herald.models import Event, PostVersion
+    from herald.db.models import Event, PostVersion
 
     post_id = run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id)).get_json()["post"]["id"]
     versions = list(PostVersion.select().where(PostVersion.post == post_id))
@@ -93,7 +93,7 @@ def test_create_post_records_first_version_and_event(client, tenant):
     assert versions[0].changes["caption"] == {"before": None, "after": "Instagram caption"}
     event = Event.get(Event.type == "post.created")
     assert event.data["post"]["id"] == f"post_{post_id}"  # events carry the /v1 shape, as webhooks do
-    assert event_dispatch_marks.write_owed() == 1  # dispatched; its mark is written with the next ones
+    assert dispatch_marks.write_owed() == 1  # dispatched; its mark is written with the next ones
     assert Event.get_by_id(event.id).dispatched_at is not None
 
 
@@ -172,7 +172,7 @@ def test_engagement_for_unknown_post_is_404(client, tenant):
 
 
 def test_bad_input_leaves_no_rows(client, tenant):
-    from herald.models import Post
+    from herald.db.models import Post
 
     run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id, platforms="myspace"))
     run(client, tenant, dict(SEED_CREATE, client_id=tenant.client.id, media=[77]))
@@ -190,17 +190,17 @@ def test_concurrent_writers_all_succeed(app, tenant):
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(create, range(48)))
     assert statuses == [201] * 48
-    from herald.models import Post
+    from herald.db.models import Post
 
     assert Post.select().count() == 48
 
 
 def test_create_post_reads_and_scores_before_taking_the_write_lock(client, tenant, monkeypatch):
     """Only the inserts hold SQLite's single write lock: the client lookup and the score run before."""
-    from herald import posts
+    from herald.captions import heuristic
+    from herald.db.models import db
     from herald.default_plugins import core_actions
-    from herald.intelligence import heuristic
-    from herald.models import db
+    from herald.publishing import posts
 
     seen = {}
 
@@ -218,8 +218,8 @@ def test_create_post_reads_and_scores_before_taking_the_write_lock(client, tenan
 
 
 def test_create_post_failing_after_its_first_insert_leaves_nothing(client, tenant, monkeypatch):
-    from herald import posts
-    from herald.models import Event, Post, PostVersion, db
+    from herald.db.models import Event, Post, PostVersion, db
+    from herald.publishing import posts
 
     def broken(*args, **kwargs):
         raise RuntimeError("event store unavailable")

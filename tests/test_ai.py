@@ -12,11 +12,13 @@ from ai_drive import record_generations, set_key
 from conftest import assert_error
 from drive import work
 from fakes.gemini import API_KEY
-from herald import ai, ai_usage, background, crypto, plugins
-from herald.ai_provider import NoApiKey
+from herald import ai, crypto, plugins
+from herald.ai import background
+from herald.ai.provider import NoApiKey
+from herald.db.models import AIGeneration, AISetting, BackgroundJob, db, utcnow
 from herald.errors import HeraldError
-from herald.models import AIGeneration, AISetting, BackgroundJob, db, utcnow
-from herald.plans import month_start
+from herald.plans import ai_usage
+from herald.plans.limits import month_start
 
 
 def generate(app, tenant, **kwargs):
@@ -331,7 +333,7 @@ def test_another_workspaces_job_is_404(ai_app, api, tenant, make_tenant):
 
 
 def test_migrated_ai_tables_match_the_models(app):
-    from herald.models import (
+    from herald.db.models import (
         AIGeneration,
         AISetting,
         BackgroundJob,

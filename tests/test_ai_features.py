@@ -14,7 +14,7 @@ from PIL import Image
 from ai_drive import record_generations, set_key
 from conftest import assert_error
 from drive import work
-from herald.models import CompetitorAnalysis, DesignTemplate, EngagementSnapshot, GeneratedOpener, Post, db
+from herald.db.models import CompetitorAnalysis, DesignTemplate, EngagementSnapshot, GeneratedOpener, Post, db
 
 
 def job_of(api, tenant, response):

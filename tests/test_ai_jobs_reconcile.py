@@ -17,11 +17,13 @@ from test_crash import HERALD, kill_tree
 from ai_drive import set_key
 from conftest import TEST_REDIS_URL
 from drive import advance, advance_rows, work
-from herald import ai_usage, background, jobs
+from herald import chores
 from herald import work as kernel
-from herald.models import AIGeneration, BackgroundJob, GeneratedOpener, db
-from herald.queue import get_queue
+from herald.ai import background
+from herald.db.models import AIGeneration, BackgroundJob, GeneratedOpener, db
+from herald.plans import ai_usage
 from herald.runtime import installed_for_jobs
+from herald.work.queue import get_queue
 
 
 def hooks(count):
@@ -41,7 +43,7 @@ def job(api, tenant, job_id) -> dict:
 
 def reconcile() -> int:
     """How many background jobs the reconciler gave a new RQ job."""
-    return jobs.reconcile()["work"]["background"]
+    return chores.reconcile()["work"]["background"]
 
 
 def generations(workspace_id):

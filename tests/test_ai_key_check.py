@@ -6,8 +6,8 @@ from __future__ import annotations
 from ai_drive import set_key
 from conftest import assert_error
 from fakes.gemini import API_KEY
-from herald import ai_settings
-from herald.models import AIGeneration, AISetting, db
+from herald.ai import settings as ai_settings
+from herald.db.models import AIGeneration, AISetting, db
 
 
 def stored_key(tenant):

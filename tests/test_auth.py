@@ -6,10 +6,10 @@ import re
 import pytest
 
 from conftest import assert_error
-from herald import portal
-from herald.app import create_app
 from herald.auth import SESSION_CSRF, Authenticator, create_user, csrf_matches, csrf_value
-from herald.models import ApiKey, db
+from herald.db.models import ApiKey, db
+from herald.portal import links as portal
+from herald.web.app import create_app
 
 
 def list_posts(client, tenant, headers):

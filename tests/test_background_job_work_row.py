@@ -10,8 +10,9 @@ import datetime as dt
 from test_ids_never_reused import bound
 from test_opener_job_paths import stored_before
 
-from herald.migrate import runner, upgrade
-from herald.models import BackgroundJob, Workspace, open_database, utcnow
+from herald.db.migrate import runner
+from herald.db.models import BackgroundJob, Workspace, open_database, utcnow
+from herald.upgrading import upgrade
 
 
 def test_jobs_stored_before_the_upgrade_keep_the_work_row_contract(tmp_path):

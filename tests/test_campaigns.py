@@ -10,7 +10,7 @@ from intel_data import make_post, push
 
 from conftest import assert_error
 from fakes.graph import PAGE_TOKEN
-from herald.models import Campaign, Client, Post, PostVersion, db
+from herald.db.models import Campaign, Client, Post, PostVersion, db
 
 
 def create(client, tenant, **body):

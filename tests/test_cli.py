@@ -18,20 +18,20 @@ import redis
 from redis_server import free_port
 from serve_drive import HERALD, START_TIMEOUT, call, output, wait_for_health
 
-import herald.models
+import herald.db.models
 from conftest import assert_error, start_app
 from herald import logs
 from herald.auth import digest
 from herald.cli import cli
 from herald.config import Config
-from herald.models import ApiKey, Client, User, Workspace, db
-from herald.queue import get_queue
+from herald.db.models import ApiKey, Client, User, Workspace, db
+from herald.work.queue import get_queue
 
 
 @pytest.fixture(autouse=True)
 def fresh_enablement_cache():
     """Workspace ids repeat from one test's database to the next; forget enablement cached by earlier tests."""
-    herald.models._plugin_cache.clear()
+    herald.db.models._plugin_cache.clear()
 
 
 @pytest.fixture

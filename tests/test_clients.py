@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from conftest import assert_error
-from herald.models import Client, Post
+from herald.db.models import Client, Post
 
 
 def test_create_get_update_list_client(client, tenant):
@@ -70,8 +70,8 @@ def test_time_zones_work_on_a_system_without_zone_files(tmp_path):
     script = textwrap.dedent("""
         import datetime as dt
         import zoneinfo
-        from herald import schedule
-        from herald.api.clients import check_timezone
+        from herald.publishing import schedule
+        from herald.web.api.clients import check_timezone
 
         assert zoneinfo.TZPATH == (), zoneinfo.TZPATH  # no system zone files at all
         assert check_timezone("America/New_York") == "America/New_York"

@@ -11,8 +11,8 @@ import threading
 import pytest
 
 from conftest import start_app
-from herald.models import Event, Post, db, isoformat, utcnow
-from herald.versions import state_after
+from herald.db.models import Event, Post, db, isoformat, utcnow
+from herald.publishing.versions import state_after
 
 THREADS = 6
 

@@ -19,8 +19,9 @@ from test_graph_plugins import connect_account, upload_jpeg
 from conftest import TEST_REDIS_URL, start_app
 from drive import advance_rows, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
-from herald import jobs, tasks
-from herald.models import Post, PublishTask, db
+from herald import chores
+from herald.db.models import Post, PublishTask, db
+from herald.publishing import tasks
 from herald.work import job_id as work_job_id
 
 SEED = int(os.environ.get("HERALD_CRASH_SEED", "20261123"))
@@ -154,7 +155,7 @@ def test_workers_killed_at_random_points_publish_everything_exactly_once(client,
         kills += killed
         # Time passes: leases of killed workers expire and container checks fall due.
         advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
-        jobs.reconcile()
+        chores.reconcile()
     final = statuses()
     assert final and all(status == tasks.PUBLISHED for status in final), f"seed {SEED}:\n{unpublished(redis_client)}"
     assert kills >= 5, f"only {kills} workers were killed (seed {SEED})"
@@ -194,7 +195,7 @@ def test_a_worker_killed_while_meta_publishes_does_not_post_twice(client, tenant
         while any(req.status is None for req in publish_calls()) and time.monotonic() < deadline:
             time.sleep(0.01)
         advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
-        jobs.reconcile()
+        chores.reconcile()
     assert len(publish_calls()) == 2, "each platform got exactly one publish call"
     detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
     assert detail["status"] == "published", detail
@@ -234,7 +235,7 @@ def test_a_page_with_many_posts_after_a_killed_attempt_gets_each_post_exactly_on
         # The last round's orphan, buried under the posts published since, is reconciled in this
         # round's first worker, which may be killed in turn (during the look, say).
         advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
-        jobs.reconcile()
+        chores.reconcile()
         for number in range(POSTS_PER_ROUND):
             caption = f"Crash test post {round_number}-{number}"
             response = client.post("/v1/publish", headers=tenant.headers, json={"content": caption,
@@ -253,7 +254,7 @@ def test_a_page_with_many_posts_after_a_killed_attempt_gets_each_post_exactly_on
         if all(status in tasks.FINAL for status in statuses()):
             break
         advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
-        jobs.reconcile()
+        chores.reconcile()
         work(redis_client)
     final = statuses()
     assert len(final) == len(captions) >= 300

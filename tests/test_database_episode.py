@@ -16,12 +16,12 @@ import pytest
 
 from conftest import assert_error
 from drive import advance
-from herald import db_errors
 from herald.auth import SCOPES, create_api_key
-from herald.migrate import upgrade
-from herald.models import Client, PublishTask, Workspace, db, open_database
-from herald.queue import QUEUE_NAMES, make_worker
-from herald.workers import HeraldSimpleWorker
+from herald.db import availability
+from herald.db.models import Client, PublishTask, Workspace, db, open_database
+from herald.upgrading import upgrade
+from herald.work.queue import QUEUE_NAMES, make_worker
+from herald.work.workers import HeraldSimpleWorker
 
 
 @contextlib.contextmanager
@@ -126,7 +126,7 @@ def test_a_write_waiting_on_a_held_write_lock_gives_up_with_503_after_the_busy_t
         response = create_post(client, sqlite_app, "Waiting")
         waited = time.monotonic() - started
         error = assert_error(response, 503, "database_unavailable")
-        assert response.headers["Retry-After"] == str(db_errors.RETRY_AFTER_SECONDS)
+        assert response.headers["Retry-After"] == str(availability.RETRY_AFTER_SECONDS)
         assert "Retry in" in error["message"]
         assert 0.3 <= waited < 3, waited
     finally:

@@ -11,8 +11,8 @@ import pytest
 from redis_server import free_port
 
 from conftest import assert_error
-from herald import db_errors
-from herald.models import db
+from herald.db import availability
+from herald.db.models import db
 
 
 @pytest.mark.parametrize("where", ["postgresql", "sqlite"])
@@ -28,7 +28,7 @@ def test_requests_to_a_database_that_does_not_answer_are_503_with_retry_after(bu
     for method, path, body in calls:
         response = client.open(path, method=method, json=body, headers=tenant.headers)
         error = assert_error(response, 503, "database_unavailable")
-        assert response.headers["Retry-After"] == str(db_errors.RETRY_AFTER_SECONDS)
+        assert response.headers["Retry-After"] == str(availability.RETRY_AFTER_SECONDS)
         assert "Retry in" in error["message"]
     warnings = [record for record in caplog.records if record.name == "herald.errors"]
     assert len(warnings) == len(calls) and all(record.levelno == logging.WARNING for record in warnings)
@@ -66,10 +66,10 @@ def test_which_errors_mean_unavailable():
 
     with pytest.raises(psycopg2.OperationalError) as refused:
         psycopg2.connect(host="127.0.0.1", port=free_port(), user="postgres", connect_timeout=2)
-    assert db_errors.is_unavailable(wrapped(refused.value))
-    assert db_errors.is_unavailable(wrapped(sqlite_error(5, "database is locked")))  # SQLITE_BUSY
-    assert db_errors.is_unavailable(wrapped(sqlite_error(13 | (1 << 8), "database or disk is full")))
-    assert not db_errors.is_unavailable(wrapped(syntax.value))
-    assert not db_errors.is_unavailable(wrapped(no_table.value))
-    assert not db_errors.is_unavailable(pw.OperationalError("Connection already opened."))  # peewee's own: a bug
-    assert not db_errors.is_unavailable(pw.IntegrityError(sqlite3.IntegrityError("UNIQUE constraint failed")))
+    assert availability.is_unavailable(wrapped(refused.value))
+    assert availability.is_unavailable(wrapped(sqlite_error(5, "database is locked")))  # SQLITE_BUSY
+    assert availability.is_unavailable(wrapped(sqlite_error(13 | (1 << 8), "database or disk is full")))
+    assert not availability.is_unavailable(wrapped(syntax.value))
+    assert not availability.is_unavailable(wrapped(no_table.value))
+    assert not availability.is_unavailable(pw.OperationalError("Connection already opened."))  # peewee's own: a bug
+    assert not availability.is_unavailable(pw.IntegrityError(sqlite3.IntegrityError("UNIQUE constraint failed")))

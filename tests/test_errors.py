@@ -9,7 +9,7 @@ import pytest
 
 from conftest import assert_error, start_app
 from herald import Action, hookimpl
-from herald.models import Post, db
+from herald.db.models import Post, db
 from herald.plugins import get_plugin_manager
 
 
@@ -175,7 +175,7 @@ def test_a_nul_deep_down_is_named_by_its_whole_path(client, tenant):
 def test_the_walk_for_unstorable_text_does_not_use_python_recursion():
     """From Python 3.12 the JSON parser's nesting limit is no longer Python's recursion limit, so a
     body can be deeper than a recursive walk could go: the walk keeps its own stack."""
-    from herald.unstorable_text import first_unstorable
+    from herald.db.unstorable_text import first_unstorable
 
     value = "x\u0000"
     for _ in range(5 * sys.getrecursionlimit()):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import start_app
-from herald import event_dispatch_marks, events, hookimpl
-from herald.models import Event, db, set_plugin_enabled
+from herald import events, hookimpl
+from herald.db.models import Event, db, set_plugin_enabled
+from herald.events import dispatch_marks
 from herald.plugins import get_plugin_manager
 
 
@@ -52,7 +53,7 @@ def test_events_reach_enabled_plugins_only(client, make_tenant, listener):
     assert create(client, second).status_code == 201
     assert listener.heard == [(first.workspace.id, "post.created")]
     with db.connection_context():
-        assert event_dispatch_marks.write_owed() == 2
+        assert dispatch_marks.write_owed() == 2
         assert Event.select().where(Event.dispatched_at.is_null()).count() == 0
 
 
@@ -77,7 +78,7 @@ def test_every_event_type_can_be_subscribed_to_and_is_documented():
         assert not missing, f"{document} does not mention {missing}"
 
 
-# -- the dispatched mark, deferred on the action endpoint (herald.event_dispatch_marks) -------------------
+# -- the dispatched mark, deferred on the action endpoint (herald.events.dispatch_marks) -------------------
 
 def undispatched() -> int:
     with db.connection_context():
@@ -103,13 +104,13 @@ class HeldTimer:
 @pytest.fixture
 def held_timers(monkeypatch):
     HeldTimer.made = []
-    monkeypatch.setattr(event_dispatch_marks.threading, "Timer", HeldTimer)
+    monkeypatch.setattr(dispatch_marks.threading, "Timer", HeldTimer)
     yield HeldTimer.made
-    event_dispatch_marks.write_owed()
+    dispatch_marks.write_owed()
 
 
 def test_marks_wait_for_a_batch_then_are_written_together(client, tenant, listener, held_timers, monkeypatch):
-    monkeypatch.setattr(event_dispatch_marks, "BATCH", 3)
+    monkeypatch.setattr(dispatch_marks, "BATCH", 3)
     for _ in range(2):
         assert create(client, tenant).status_code == 201
     assert len(listener.heard) == 2 and undispatched() == 2  # heard at once, marked later
@@ -128,21 +129,21 @@ def test_the_timer_writes_owed_marks_from_its_own_thread(client, tenant, held_ti
     thread.start()
     thread.join()
     assert undispatched() == 0
-    assert event_dispatch_marks.write_owed() == 0  # nothing is owed twice
+    assert dispatch_marks.write_owed() == 0  # nothing is owed twice
 
 
 def test_the_reconciler_does_not_dispatch_again_what_this_process_owes_marks_for(app, client, tenant, listener,
                                                                              held_timers):
     import datetime as dt
 
-    from herald import jobs
+    from herald import chores
 
     assert create(client, tenant).status_code == 201
     with app.app_context():
-        grace = dt.timedelta(seconds=jobs.EVENT_DISPATCH_GRACE_SECONDS + 5)
+        grace = dt.timedelta(seconds=chores.EVENT_DISPATCH_GRACE_SECONDS + 5)
         later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + grace
         with db.connection_context():
-            assert jobs.redispatch_events(app.extensions["herald"], later) == 0
+            assert chores.redispatch_events(app.extensions["herald"], later) == 0
     assert listener.heard == [(tenant.workspace.id, "post.created")] and undispatched() == 0
 
 
@@ -152,7 +153,7 @@ def test_a_forked_child_owes_nothing_its_parent_owes(client, tenant, held_timers
     assert create(client, tenant).status_code == 201
     child = os.fork()
     if child == 0:
-        os._exit(0 if event_dispatch_marks.pending.ids == [] and event_dispatch_marks.pending.timer is None else 1)
+        os._exit(0 if dispatch_marks.pending.ids == [] and dispatch_marks.pending.timer is None else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert event_dispatch_marks.pending.ids != []  # the parent still owes its mark
+    assert dispatch_marks.pending.ids != []  # the parent still owes its mark

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import assert_error
 from drive import sql_sent
-from herald.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, Workspace, db, utcnow
+from herald.db.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, Workspace, db, utcnow
 
 NASTY = [
     "Plain caption",

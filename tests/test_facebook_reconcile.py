@@ -16,7 +16,7 @@ from conftest import start_app
 from drive import work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald.config import Config
-from herald.models import Event, db
+from herald.db.models import Event, db
 from herald_facebook import FacebookPlatform
 from herald_facebook.graph import GraphClient
 from herald_instagram import InstagramPlatform

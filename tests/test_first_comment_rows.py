@@ -8,9 +8,10 @@ import datetime as dt
 from peewee import Table
 from test_ids_never_reused import as_of_then, bound
 
-from herald import first_comments, tasks
-from herald.migrate import runner, upgrade
-from herald.models import Account, FirstComment, Post, PublishTask, Workspace, open_database
+from herald.db.migrate import runner
+from herald.db.models import Account, FirstComment, Post, PublishTask, Workspace, open_database
+from herald.publishing import first_comments, tasks
+from herald.upgrading import upgrade
 from herald.work import kernel
 
 STARTED = dt.datetime(2026, 6, 1, 9, 0, 0)
@@ -72,7 +73,7 @@ def test_every_comment_moves_to_its_own_row_and_the_api_shows_it_as_before(tmp_p
             assert comment.text == f"comment when {state}" and comment.workspace_id == task.workspace_id
         assert tasks.serialize_comment(PublishTask.get_by_id(silent)) is None
         assert FirstComment.select().count() == len(OLD_COMMENTS)
-        # its ids name RQ jobs: never handed out twice (see herald.migrate.never_reuse_ids)
+        # its ids name RQ jobs: never handed out twice (see herald.db.migrate.never_reuse_ids)
         [(table_sql,)] = database.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'first_comment'").fetchall()
         assert "AUTOINCREMENT" in table_sql
     database.close_all()

@@ -14,7 +14,7 @@ import pytest
 import route_paths
 
 from conftest import start_app
-from herald.models import db
+from herald.db.models import db
 
 BODIES = [
     ("application/json", b'{"caption": '),  # malformed

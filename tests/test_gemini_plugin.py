@@ -13,11 +13,11 @@ import pytest
 from ai_drive import set_key
 from drive import advance, work
 from fakes.gemini import API_KEY
-from herald import background
-from herald.ai_provider import AIUnavailable, ProviderSettings
+from herald.ai import background
+from herald.ai.provider import AIUnavailable, ProviderSettings
 from herald.config import Config
+from herald.db.models import AIGeneration, BackgroundJob, db
 from herald.errors import HeraldError
-from herald.models import AIGeneration, BackgroundJob, db
 from herald.runtime import installed_for_jobs
 from herald_gemini import DEFAULT_MODEL, GeminiProvider, api
 

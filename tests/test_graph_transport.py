@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from herald.netguard import still_open
+from herald.net.guard import still_open
 from herald_facebook import transport
 
 

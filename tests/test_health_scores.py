@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from conftest import assert_error
-from herald.models import Account, Client, EngagementSnapshot, Post, PublishTask, db, utcnow
+from herald.db.models import Account, Client, EngagementSnapshot, Post, PublishTask, db, utcnow
 
 
 def ago(days: float = 0, hours: float = 0) -> dt.datetime:

@@ -14,11 +14,11 @@ from serve_drive import START_TIMEOUT, output
 
 from conftest import start_app
 from drive import age_heartbeats
-from herald import heartbeat
 from herald.config import Config
-from herald.models import db
-from herald.queue import QUEUE_NAMES, make_worker
-from herald.workers import HeraldSimpleWorker
+from herald.db.models import db
+from herald.work import heartbeat
+from herald.work.queue import QUEUE_NAMES, make_worker
+from herald.work.workers import HeraldSimpleWorker
 
 
 @pytest.fixture

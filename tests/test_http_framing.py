@@ -19,7 +19,7 @@ import pytest
 from redis_server import free_port
 from serve_drive import output, wait_for_health
 
-from herald.models import Media, Post, db
+from herald.db.models import Media, Post, db
 
 NO_TRACEBACK = ("Traceback", "unhandled error", "Error handling request")
 

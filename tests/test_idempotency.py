@@ -10,7 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from conftest import assert_error, start_app
-from herald.models import IdempotencyRecord, Post, PublishTask, db
+from herald.db.models import IdempotencyRecord, Post, PublishTask, db
 from herald.plugins import get_plugin_manager
 from scripted_platform import ScriptedPlugin
 
@@ -105,7 +105,7 @@ def test_the_corrected_request_with_the_same_key_goes_through_after_a_404(client
 
 
 def test_server_errors_are_not_stored(client, tenant, account, monkeypatch):
-    from herald import publishing
+    from herald.publishing import publish as publishing
 
     def explode(*args, **kwargs):
         raise RuntimeError("database went away")
@@ -118,7 +118,7 @@ def test_server_errors_are_not_stored(client, tenant, account, monkeypatch):
 
 
 def test_a_retry_while_the_first_request_runs_is_409_with_retry_after(app, client, tenant, account, monkeypatch):
-    from herald import publishing
+    from herald.publishing import publish as publishing
 
     original, running, finish = publishing.publish, threading.Event(), threading.Event()
 

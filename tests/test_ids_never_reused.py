@@ -17,8 +17,9 @@ import pytest
 from webhooks_drive import create_post, create_webhook, work
 
 from conftest import start_app
-from herald.migrate import plugin_runners, runner, upgrade
-from herald.models import Account, Post, PublishTask, Workspace, db, open_database
+from herald.db.migrate import runner
+from herald.db.models import Account, Post, PublishTask, Workspace, db, open_database
+from herald.upgrading import plugin_runners, upgrade
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 DELIVERED_WITHIN = 2.0  # seconds from the request that creates a delivery to its arrival

@@ -12,10 +12,10 @@ from intel_data import make_post
 from conftest import assert_error, start_app
 from drive import sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
-from herald import cron, crypto, hookimpl, jobs, plugins
+from herald import chores, cron, crypto, hookimpl, plugins
+from herald.db.models import Account, EngagementSnapshot, Event, PublishTask, db
 from herald.intelligence import pull
-from herald.models import Account, EngagementSnapshot, Event, PublishTask, db
-from herald.queue import get_queue
+from herald.work.queue import get_queue
 
 
 def push_one(client, tenant, **body):
@@ -163,7 +163,7 @@ def published_post(http, tenant, redis_client, platform: str, token: str) -> dic
 
 
 def run_pull(redis_client) -> None:
-    get_queue(redis_client).enqueue("herald.jobs.pull_engagement")
+    get_queue(redis_client).enqueue("herald.chores.pull_engagement")
     assert work(redis_client) == 1
 
 
@@ -224,7 +224,7 @@ def test_pull_survives_a_platform_error_and_goes_on(graph_app, fake, tenant, red
 
 def test_the_pull_is_a_cron_job(config, redis_client):
     scheduler = cron.make_cron(redis_client, config)
-    pull = [job for job in scheduler._cron_jobs if job.func is jobs.pull_engagement]
+    pull = [job for job in scheduler._cron_jobs if job.func is chores.pull_engagement]
     assert len(pull) == 1 and pull[0].interval == config.engagement_pull_interval_seconds == 3 * 3600
 
 

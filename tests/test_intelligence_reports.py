@@ -9,7 +9,7 @@ import pytest
 from intel_data import make_post, push, rate_item
 
 from conftest import assert_error
-from herald.models import Client, db
+from herald.db.models import Client, db
 
 # (caption, topic, published at (UTC), engagement rate). The client is in New York (UTC-5 in January).
 HISTORY = [

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from intel_data import make_post, push, rate_item
 
-import herald.models
+import herald.db.models
 from conftest import assert_error, start_app
 from herald import Score, hookimpl
 from herald.auth import create_api_key
-from herald.intelligence import features, heuristic, learned
-from herald.models import Post, PostVersion, Workspace, db
+from herald.captions import features, heuristic
+from herald.db.models import Post, PostVersion, Workspace, db
+from herald.intelligence import learned
 from herald.plugins import get_plugin_manager
 
 GOOD_IG = ("Why does sourdough need 12 hours?\n\n"
@@ -233,13 +234,13 @@ class ScorerPlugin:
 def plugin_client(clock, config):
     pm = get_plugin_manager()
     pm.register(ScorerPlugin(), name="throwaway_scorers")
-    herald.models._plugin_cache.clear()
+    herald.db.models._plugin_cache.clear()
     try:
         app = start_app(clock, config, pm=pm)
         yield app.test_client()
     finally:
         pm.unregister(name="throwaway_scorers")
-        herald.models._plugin_cache.clear()
+        herald.db.models._plugin_cache.clear()
         db.obj.close_all()
 
 
@@ -258,7 +259,7 @@ def test_third_party_scorer_counts_and_a_broken_one_is_reported(plugin_client, c
     assert body["score"] == round((h * 1.0 + 12 * 0.5) / 1.5, 1)
     assert "length_only: 12 characters" in body["reasons"]
     with db.connection_context():
-        herald.models.set_plugin_enabled(workspace.id, "throwaway_scorers", False)
+        herald.db.models.set_plugin_enabled(workspace.id, "throwaway_scorers", False)
     body = plugin_client.post("/api/intelligence/score", json={"caption": caption},
                               headers={"X-API-Key": key}).get_json()
     assert {s["name"] for s in body["strategies"]} == {"heuristic", "learned"}

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import assert_error
-from herald.models import EngagementSnapshot, Post
+from herald.db.models import EngagementSnapshot, Post
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_client_list_shows_only_own_clients(client, two):
 
 
 def test_other_workspace_cannot_revoke_keys(client, two):
-    from herald.models import ApiKey
+    from herald.db.models import ApiKey
 
     first, second, _ = two
     first_key = ApiKey.get(ApiKey.workspace == first.workspace.id)

@@ -23,8 +23,7 @@ import route_paths
 from portal_support import later
 
 from conftest import start_app
-from herald import event_dispatch_marks, portal
-from herald.models import (
+from herald.db.models import (
     BackgroundJob,
     BaseModel,
     CompetitorAnalysis,
@@ -33,6 +32,8 @@ from herald.models import (
     Post,
     db,
 )
+from herald.events import dispatch_marks
+from herald.portal import links as portal
 from herald_webhooks.models import ATTEMPT_PREFIX, DELIVERY_PREFIX, WebhookAttempt, WebhookDelivery
 
 CANARY = "canary-a7f3"
@@ -115,7 +116,7 @@ def build_world(client, tenant, text: str) -> Ids:
                             headers=headers))["api_key"]["id"]
     with db.connection_context():
         job = BackgroundJob.create(id=f"job_of_workspace_{tenant.workspace.id}", workspace=tenant.workspace.id,
-                                   kind="analyze_competitor", function="herald.ai_competitor.run",
+                                   kind="analyze_competitor", function="herald.ai.competitor.run",
                                    params={"url": text}, status="succeeded", result={"text": text})
         template = DesignTemplate.create(workspace=tenant.workspace.id, media=media, client=tenant.client.id,
                                          palette=[text], template={"name": text}, job=job.id)
@@ -160,7 +161,7 @@ def all_models() -> list[type[BaseModel]]:
 def snapshot(workspace_id: int) -> str:
     """Every row of every table that belongs to the workspace (directly, or through one of its posts)."""
     # Dispatched marks this process still owes would otherwise land mid-test from their timer.
-    event_dispatch_marks.write_owed()
+    dispatch_marks.write_owed()
     rows = {}
     with db.connection_context():
         posts = [post.id for post in Post.select(Post.id).where(Post.workspace == workspace_id)]

@@ -12,9 +12,10 @@ from portal_support import make_link, upload_png
 from redis_server import free_port
 from serve_drive import HERALD, output, request, wait_for_health
 
-from herald import public_media, writelock
-from herald.models import Media, db, open_database
-from herald.redaction import redact
+from herald.db import writelock
+from herald.db.models import Media, db, open_database
+from herald.media import public_links
+from herald.net.redaction import redact
 
 QUERY_SECRET = "qs-secret-4f1e9a"
 
@@ -30,7 +31,7 @@ def test_no_token_of_a_portal_or_media_link_is_logged(herald_env, start_herald, 
     media_id = upload_png(client, tenant)
     with db.connection_context():
         media = Media.get_by_id(int(media_id.removeprefix("med_")) if isinstance(media_id, str) else media_id)
-    media_path = public_media.signed_path(app.config["SECRET_KEY"], media)
+    media_path = public_links.signed_path(app.config["SECRET_KEY"], media)
     media_token = media_path.split("/")[2]
 
     port = free_port()

@@ -18,8 +18,9 @@ from test_graph_plugins import CAPTION, connect_account, upload_jpeg
 from conftest import assert_error, start_app
 from drive import advance, claim, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
-from herald import PublishOutcome, jobs, tasks
-from herald.models import Account, PublishTask, db
+from herald import PublishOutcome, chores
+from herald.db.models import Account, PublishTask, db
+from herald.publishing import tasks
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def worker_dies_holding(task_id: int, config, redis_client) -> None:
     with db.connection_context():
         assert claim(tasks.WORK_KIND, task_id)[0] in ("run", "recover")
     advance(redis_client, tasks.LEASE_SECONDS + 1)
-    assert jobs.reconcile()["enqueued"] == 1
+    assert chores.reconcile()["enqueued"] == 1
 
 
 def task_row(task_id: int) -> PublishTask:
@@ -171,7 +172,7 @@ def test_an_account_that_stops_working_while_an_attempt_may_be_live_is_unconfirm
         claim(tasks.WORK_KIND, task_id)
         Account.update(status="invalid", status_reason="The token was revoked.").execute()
     advance(redis_client, tasks.LEASE_SECONDS + 1)
-    jobs.reconcile()
+    chores.reconcile()
     work(redis_client)
     task = task_row(task_id)
     assert task.status == tasks.UNCONFIRMED, task.error
@@ -260,7 +261,7 @@ def test_an_unconfirmed_task_the_user_found_live_is_resolved_published(client, t
         "published", "published", "sp_found", "https://scripted.example/p/sp_found", None)
     assert task["published_at"] and body["published_at"]
     with db.connection_context():
-        from herald.models import Event, PostVersion
+        from herald.db.models import Event, PostVersion
         events_ = {row.type: row.data for row in Event.select().where(Event.type.in_(["publish.completed",
                                                                                         "post.updated"]))}
         [version] = PostVersion.select().where(PostVersion.number > 1)

@@ -19,8 +19,8 @@ import media_samples
 import pytest
 
 from conftest import assert_error
-from herald import media as media_module
-from herald.models import Media, db
+from herald.db.models import Media, db
+from herald.media import uploads as media_module
 
 MiB = 1024 * 1024
 

@@ -1,11 +1,11 @@
-"""The SSRF guard (herald.netguard): tricky URLs, DNS answers, pinning, redirects."""
+"""The SSRF guard (herald.net.guard): tricky URLs, DNS answers, pinning, redirects."""
 
 from __future__ import annotations
 
 import pytest
 
 from fakes.receiver import Receiver, Reply
-from herald import netguard
+from herald.net import guard as netguard
 
 PUBLIC = "93.184.216.34"
 

@@ -1,4 +1,4 @@
-"""Keep-alive connections of the SSRF guard (herald.netguard.ConnectionPool): reused only to an
+"""Keep-alive connections of the SSRF guard (herald.net.guard.ConnectionPool): reused only to an
 address of the current check, only for a short idle time, and never when they cannot be."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from fakes.receiver import Receiver, Reply
-from herald import netguard
+from herald.net import guard as netguard
 
 
 def ports(receiver: Receiver) -> list[int]:

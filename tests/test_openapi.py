@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator
 
 from conftest import start_app
 from herald import plugins
-from herald.models import db
+from herald.db.models import db
 
 
 def test_openapi_covers_every_route(app, client):

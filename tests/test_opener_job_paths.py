@@ -1,14 +1,16 @@
-"""A populate-hooks job recorded before ``herald.ai_hooks`` became ``herald.ai_openers`` still runs
-after the upgrade: its stored function path is moved to the new module."""
+"""A populate-hooks job recorded before ``herald.ai_hooks`` became ``herald.ai_openers`` (0014), and that
+module ``herald.ai.openers`` (0017), still runs after the upgrade: its stored function path is moved to
+the new module."""
 
 from __future__ import annotations
 
 from peewee import Table
 from test_ids_never_reused import bound
 
-from herald import ai_openers
-from herald.migrate import runner, upgrade
-from herald.models import BackgroundJob, JSONField, Workspace, open_database, utcnow
+from herald.ai import openers
+from herald.db.migrate import runner
+from herald.db.models import BackgroundJob, JSONField, Workspace, open_database, utcnow
+from herald.upgrading import upgrade
 
 
 def stored_before(database, **row) -> None:
@@ -30,9 +32,10 @@ def test_a_job_queued_before_the_rename_names_a_function_that_exists_after_it(tm
         workspace = Workspace.create(name="w")
         stored_before(database, id="job_before", workspace=workspace.id, kind="populate_hooks",
                       function="herald.ai_hooks.populate", params={"client_id": 1, "count": 20})
-    assert "0014_opener_job_paths" in upgrade(database)
+    applied = upgrade(database)
+    assert "0014_opener_job_paths" in applied and "0017_package_paths" in applied
     with bound(database):
         stored = BackgroundJob.get_by_id("job_before").function
     module_name, _, name = stored.rpartition(".")
-    assert (module_name, name) == (ai_openers.populate.__module__, ai_openers.populate.__qualname__)
+    assert (module_name, name) == (openers.populate.__module__, openers.populate.__qualname__)
     database.close_all()

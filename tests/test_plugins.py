@@ -19,14 +19,15 @@ from types import SimpleNamespace
 import pluggy
 import pytest
 
-import herald.models
+import herald.db.models
 from conftest import Tenant, assert_error, start_app
-from herald import Action, PublishOutcome, event_dispatch_marks, hookimpl, hookspecs
-from herald.app import create_app
+from herald import Action, PublishOutcome, hookimpl, hookspecs
 from herald.auth import SCOPES, create_api_key
 from herald.cli import cli
-from herald.models import Client, Workspace, db
+from herald.db.models import Client, Workspace, db
+from herald.events import dispatch_marks
 from herald.plugins import PluginError, PluginRegistry, get_plugin_manager, new_plugin_manager
+from herald.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = ROOT / "docs" / "examples" / "herald_mastodon"
@@ -57,8 +58,8 @@ def handle_echo(ctx, payload):
 
 def handle_note(ctx, payload):
     """An action that opens its own write transaction (``transaction=False``)."""
-    from herald.models import write_transaction
-    from herald.posts import create_post, get_client
+    from herald.db.models import write_transaction
+    from herald.publishing.posts import create_post, get_client
 
     outside = db.in_transaction()
     client = get_client(ctx.workspace_id, payload["client_id"])
@@ -88,9 +89,9 @@ class Throwaway:
 @pytest.fixture(autouse=True)
 def fresh_enablement_cache():
     """Workspace ids repeat from one test's database to the next; forget enablement cached by earlier tests."""
-    herald.models._plugin_cache.clear()
+    herald.db.models._plugin_cache.clear()
     yield
-    herald.models._plugin_cache.clear()
+    herald.db.models._plugin_cache.clear()
 
 
 def app_with(clock, config, plugin, name):
@@ -156,7 +157,7 @@ def test_plugin_action_runs_through_webhooks_endpoint(plugin_client, tenants):
 
 
 def test_plugin_action_without_transaction_writes_in_its_own_and_its_events_are_dispatched(plugin_client, tenants):
-    from herald.models import Event
+    from herald.db.models import Event
 
     north = tenants[0]
     response = plugin_client.post("/api/webhooks", headers=north.headers,
@@ -166,7 +167,7 @@ def test_plugin_action_without_transaction_writes_in_its_own_and_its_events_are_
     with db.connection_context():
         event = Event.get(Event.type == "post.created")
         assert event.data["post"]["id"] == f"post_{response.get_json()['post_id']}"
-        assert event_dispatch_marks.write_owed() == 1  # dispatched after its transaction committed
+        assert dispatch_marks.write_owed() == 1  # dispatched after its transaction committed
 
 
 def test_plugin_action_payload_is_checked_against_its_inline_schema(plugin_client, tenants):

@@ -15,9 +15,8 @@ import pytest
 from portal_support import PUBLIC_URL, card_of, events_of, group_of, make_link, post_ids, seed
 
 from conftest import assert_error, start_app
-from herald import comments, engagement_chart, portal
 from herald.auth import create_api_key
-from herald.models import (
+from herald.db.models import (
     Client,
     EngagementSnapshot,
     PortalToken,
@@ -28,6 +27,9 @@ from herald.models import (
     db,
     utcnow,
 )
+from herald.intelligence import engagement_chart
+from herald.portal import links as portal
+from herald.publishing import comments
 
 
 @pytest.fixture

@@ -25,9 +25,10 @@ from portal_support import (
 
 from conftest import assert_error, start_app
 from drive import work
-from herald import PublishOutcome, portal
+from herald import PublishOutcome
 from herald.auth import create_api_key
-from herald.models import Account, Client, Post, PostComment, db, utcnow
+from herald.db.models import Account, Client, Post, PostComment, db, utcnow
+from herald.portal import links as portal
 
 SECRET_ERROR = "(#190) Error validating access token EAAGsecretTOKEN123: session expired; trace=fbtrace_Xy9"
 

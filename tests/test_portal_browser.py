@@ -22,8 +22,9 @@ from werkzeug.serving import make_server
 
 from conftest import start_app
 from drive import work
-from herald import PublishOutcome, portal
-from herald.models import Client, Event, PortalToken, Post, PostComment, db, utcnow
+from herald import PublishOutcome
+from herald.db.models import Client, Event, PortalToken, Post, PostComment, db, utcnow
+from herald.portal import links as portal
 
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the core's test extra)")

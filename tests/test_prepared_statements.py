@@ -1,4 +1,4 @@
-"""Prepared statements (herald.prepared_statements) give the rows and instances peewee's ordinary queries give."""
+"""Prepared statements (herald.db.prepared_statements) give the rows and instances peewee's ordinary queries give."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import datetime as dt
 
 from playhouse.shortcuts import model_to_dict
 
-from herald.models import Client, Post, PostVersion, db, write_transaction
-from herald.prepared_statements import Prepared, PreparedInsert
+from herald.db.models import Client, Post, PostVersion, db, write_transaction
+from herald.db.prepared_statements import Prepared, PreparedInsert
 
 
 def test_a_prepared_select_reads_what_an_ordinary_select_reads(app, tenant):

@@ -7,8 +7,8 @@ from test_graph_plugins import JPEG, upload_jpeg
 
 from conftest import assert_error
 from herald.config import Config
-from herald.models import Media, db
-from herald.public_media import public_base_problem, public_url
+from herald.db.models import Media, db
+from herald.media.public_links import public_base_problem, public_url
 
 
 @pytest.mark.parametrize("base, problem", [

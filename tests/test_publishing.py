@@ -10,16 +10,17 @@ from rq import SimpleWorker
 
 from conftest import assert_error, start_app
 from drive import advance, catch_up_with_real_time, claim, perform, scheduled_count, sql_sent, work
-from herald import PublishOutcome, jobs, tasks
+from herald import PublishOutcome, chores
 from herald import work as kernel
 from herald.auth import create_api_key, create_user
-from herald.heartbeat import Heartbeat
-from herald.models import Account, Post, PublishTask, db, utcnow
+from herald.db.models import Account, Post, PublishTask, db, utcnow
 from herald.platforms import TokenHealth
-from herald.queue import QUEUE_NAMES, make_worker
+from herald.publishing import tasks
 from herald.runtime import installed_for_jobs
+from herald.work.heartbeat import Heartbeat
 from herald.work.kernel import RUNNING_MARGIN_SECONDS
-from herald.workers import HeraldSimpleWorker
+from herald.work.queue import QUEUE_NAMES, make_worker
+from herald.work.workers import HeraldSimpleWorker
 
 
 @pytest.fixture
@@ -404,7 +405,7 @@ def test_expired_token_fails_the_task_without_calling_the_platform(client, tenan
 def test_token_health_check_marks_accounts(client, tenant, platform, redis_client):
     account = connect(client, tenant)
     platform.health = TokenHealth("expired", reason="Error validating access token: Session has expired.")
-    assert jobs.check_tokens() == {"expired": 1}
+    assert chores.check_tokens() == {"expired": 1}
     listed = client.get("/v1/accounts", headers=tenant.headers).get_json()["accounts"]
     assert listed[0]["id"] == account and listed[0]["status"] == "expired"
     assert "Session has expired" in listed[0]["status_reason"]
@@ -412,15 +413,15 @@ def test_token_health_check_marks_accounts(client, tenant, platform, redis_clien
 
 def account_events(kind: str) -> list[dict]:
     with db.connection_context():
-        from herald.models import Event
+        from herald.db.models import Event
         return [event.data for event in Event.select().where(Event.type == kind).order_by(Event.id)]
 
 
 def test_an_account_that_stops_working_is_announced_once(client, tenant, platform, redis_client):
     account = connect(client, tenant)
     platform.health = TokenHealth("expired", reason="Error validating access token: Session has expired.")
-    jobs.check_tokens()
-    jobs.check_tokens()  # still expired: nothing new to say
+    chores.check_tokens()
+    chores.check_tokens()  # still expired: nothing new to say
     [announced] = account_events("account.needs_reconnect")
     assert announced["account"]["id"] == account and announced["account"]["status"] == "expired"
     assert "Session has expired" in announced["account"]["status_reason"]
@@ -438,26 +439,26 @@ def test_a_token_about_to_expire_is_announced_once_a_week_ahead(client, tenant, 
     account = connect(client, tenant)
     now = clock.now()
     platform.health = TokenHealth("active", expires_at=(now + dt.timedelta(days=10)).replace(tzinfo=dt.UTC))
-    jobs.check_tokens()
+    chores.check_tokens()
     assert account_events("account.token_expiring") == []  # 10 days left: not yet
     platform.health = TokenHealth("active", expires_at=(now + dt.timedelta(days=6, hours=23)).replace(tzinfo=dt.UTC))
-    jobs.check_tokens()
-    jobs.check_tokens()  # the next checks stay quiet
+    chores.check_tokens()
+    chores.check_tokens()  # the next checks stay quiet
     [warning] = account_events("account.token_expiring")
     assert warning["account"]["id"] == account and warning["days_left"] == 6
     assert warning["account"]["token_expires_at"].startswith((now + dt.timedelta(days=6, hours=23)).date().isoformat())
 
     platform.health = TokenHealth("active", expires_at=(now + dt.timedelta(days=60)).replace(tzinfo=dt.UTC))
-    jobs.check_tokens()  # a fresh token: far from expiring
+    chores.check_tokens()  # a fresh token: far from expiring
     assert len(account_events("account.token_expiring")) == 1
     platform.health = TokenHealth("active", expires_at=(now + dt.timedelta(days=5)).replace(tzinfo=dt.UTC))
     clock.advance(1)  # the check runs a moment after the token's expiry was read: under 5 days left
-    jobs.check_tokens()  # another expiry inside the window is another token: warned about in turn
+    chores.check_tokens()  # another expiry inside the window is another token: warned about in turn
     assert [event["days_left"] for event in account_events("account.token_expiring")] == [6, 4]
 
 
 def test_a_health_check_that_races_a_disconnect_leaves_the_account_disconnected(client, tenant, platform):
-    from herald import accounts
+    from herald.publishing import accounts
 
     account = connect(client, tenant)
     with db.connection_context():
@@ -515,7 +516,7 @@ def test_approval_flow(client, tenant, platform, redis_client, make_tenant):
     work(redis_client)
     assert [post["caption"] for post in platform.posts] == ["Hello from Herald"]
     with db.connection_context():
-        from herald.models import Event
+        from herald.db.models import Event
         types = [event.type for event in Event.select().order_by(Event.id)]
     assert types.count("approval.requested") == 2
     assert "post.approved" in types and "post.rejected" in types and "publish.completed" in types
@@ -531,9 +532,9 @@ def test_worker_death_mid_publish_is_reconciled_not_published_twice(client, tena
     platform.posts.append({"id": "sp_live", "task": str(task.id), "caption": "Hello from Herald"})
     redis_client.flushdb()  # and Redis lost its queues for good measure
 
-    assert jobs.reconcile()["enqueued"] == 0  # the lease has not expired yet: the worker may be alive
+    assert chores.reconcile()["enqueued"] == 0  # the lease has not expired yet: the worker may be alive
     advance(redis_client, tasks.LEASE_SECONDS + 1)
-    assert jobs.reconcile()["enqueued"] == 1
+    assert chores.reconcile()["enqueued"] == 1
     work(redis_client)
     final = task_rows(body["id"])[0]
     assert final.status == "published" and final.platform_post_id == "sp_live"
@@ -554,10 +555,10 @@ def test_worker_death_between_taking_a_job_and_claiming_its_task_is_reconciled(c
     dying.prepare_job_execution(job)
     assert job.get_status(refresh=True) == "started" and work(redis_client) == 0
 
-    assert jobs.reconcile()["enqueued"] == 0  # a job that started just now may still claim the task
+    assert chores.reconcile()["enqueued"] == 0  # a job that started just now may still claim the task
     catch_up_with_real_time()  # the job's start is RQ's, on the real clock
     advance(redis_client, tasks.JOB_TIMEOUT_SECONDS + RUNNING_MARGIN_SECONDS + 1)  # longer than any live job runs
-    assert jobs.reconcile()["enqueued"] == 1
+    assert chores.reconcile()["enqueued"] == 1
     assert work(redis_client) == 1
     assert task_rows(body["id"])[0].status == "published" and len(platform.posts) == 1
 
@@ -572,10 +573,10 @@ def test_worker_death_right_after_taking_a_job_off_the_queue_is_reconciled(clien
     job, _ = dying.dequeue_job_and_maintain_ttl(timeout=None)
     assert job.get_status(refresh=True) == "queued" and work(redis_client) == 0
 
-    assert jobs.reconcile()["enqueued"] == 1
+    assert chores.reconcile()["enqueued"] == 1
     assert work(redis_client) == 1
     assert task_rows(body["id"])[0].status == "published" and len(platform.posts) == 1
-    assert jobs.reconcile()["enqueued"] == 0
+    assert chores.reconcile()["enqueued"] == 0
 
 
 def test_redis_flush_loses_no_post(client, tenant, platform, redis_client):
@@ -585,7 +586,7 @@ def test_redis_flush_loses_no_post(client, tenant, platform, redis_client):
                     schedule=(utcnow() + dt.timedelta(hours=1)).isoformat() + "Z").get_json()
     redis_client.flushdb()
     assert work(redis_client) == 0
-    assert jobs.reconcile()["enqueued"] == 2
+    assert chores.reconcile()["enqueued"] == 2
     work(redis_client)
     assert scheduled_count(redis_client) == 1
     advance(redis_client, 3601)
@@ -714,7 +715,7 @@ def test_cancelling_emits_post_updated(client, tenant, redis_client):
                    schedule=(utcnow() + dt.timedelta(hours=1)).isoformat() + "Z").get_json()
     client.delete(f"/v1/posts/{body['id']}", headers=tenant.headers)
     with db.connection_context():
-        from herald.models import Event
+        from herald.db.models import Event
         last = Event.select().order_by(Event.id.desc()).first()
     assert last.type == "post.updated" and last.data["post"]["status"] == "cancelled"
 

@@ -17,7 +17,7 @@ from redis_server import RedisServer
 from conftest import assert_error
 from herald.auth import SESSION_COOKIE, create_user, generate_key
 from herald.config import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMIT, Config
-from herald.models import db
+from herald.db.models import db
 
 
 @pytest.fixture
@@ -163,8 +163,8 @@ def test_signed_media_links_and_static_files_are_not_limited(build_app, tenant, 
     """Platforms fetch a bulk publish's media, and portal pages load previews, from one address."""
     from test_graph_plugins import upload_jpeg
 
-    from herald.models import Media
-    from herald.public_media import public_url
+    from herald.db.models import Media
+    from herald.media.public_links import public_url
 
     client = build_app(rate_limit="2/minute").test_client()
     media_id = upload_jpeg(client, tenant)  # one of the key's 2

@@ -8,12 +8,13 @@ import pytest
 from flask import has_app_context
 
 from drive import advance
-from herald import jobs, models
+from herald import chores
 from herald.clock import FakeClock
-from herald.queue import get_queue
+from herald.db import models
 from herald.runtime import NoRuntimeInstalled, Runtime, for_jobs, install_for_jobs
 from herald.work import entry
-from herald.workers import HeraldSimpleWorker
+from herald.work.queue import get_queue
+from herald.work.workers import HeraldSimpleWorker
 
 
 def test_a_job_run_where_no_worker_installed_a_runtime_fails_naming_the_fix(config):
@@ -21,14 +22,14 @@ def test_a_job_run_where_no_worker_installed_a_runtime_fails_naming_the_fix(conf
     with pytest.raises(NoRuntimeInstalled, match="herald worker"):
         entry.perform("publish", 1, 0)
     with pytest.raises(NoRuntimeInstalled):
-        jobs.reconcile()
+        chores.reconcile()
 
 
 def test_a_runtime_is_built_without_flask_and_a_worker_given_it_runs_jobs_with_it(config, redis_client):
     runtime = Runtime.build(config, clock=FakeClock())
     assert not has_app_context()
     install_for_jobs(None)
-    job = get_queue(redis_client).enqueue("herald.jobs.reconcile")
+    job = get_queue(redis_client).enqueue("herald.chores.reconcile")
     worker = HeraldSimpleWorker([get_queue(redis_client)], connection=redis_client,
                                 serializer=get_queue(redis_client).serializer, runtime=runtime)
     assert for_jobs() is runtime  # installed by the worker that was given it

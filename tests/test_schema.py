@@ -3,8 +3,8 @@ key and index (a model field or index without a migration fails here, not in pro
 
 from __future__ import annotations
 
-from herald.migrate import upgrade
-from herald.models import MODELS, open_database
+from herald.db.models import MODELS, open_database
+from herald.upgrading import upgrade
 
 
 def test_migrations_create_exactly_what_the_models_describe(tmp_path):

@@ -11,7 +11,7 @@ import threading
 from redis_server import free_port
 from serve_drive import output, wait_for_health
 
-from herald.models import Post, PostVersion, db
+from herald.db.models import Post, PostVersion, db
 
 CLIENTS = 12
 REQUESTS_EACH = 40

@@ -13,7 +13,7 @@ from conftest import assert_error, start_app
 from drive import work
 from fakes.graph import IG_TOKEN, PAGE_TOKEN
 from herald.auth import create_api_key
-from herald.models import Account, db, utcnow
+from herald.db.models import Account, db, utcnow
 
 NEXT_YEAR = utcnow().year + 1
 

@@ -9,10 +9,10 @@ import pytest
 
 from conftest import assert_error, start_app
 from drive import advance, work
-from herald.intelligence import heuristic
-from herald.models import ApiKey, Client, Event, Post, PostVersion, db, isoformat, utcnow
+from herald.captions import heuristic
+from herald.db.models import ApiKey, Client, Event, Post, PostVersion, db, isoformat, utcnow
 from herald.plugins import get_plugin_manager
-from herald.posts import record_version, snapshot
+from herald.publishing.posts import record_version, snapshot
 from scripted_platform import ScriptedPlugin
 
 FIRST = isoformat(utcnow().replace(microsecond=0) + dt.timedelta(days=30))

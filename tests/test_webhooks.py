@@ -13,8 +13,8 @@ from conftest import assert_error, start_app
 from drive import advance
 from fakes.receiver import Receiver
 from herald.auth import create_api_key
+from herald.db.models import Event, db, set_plugin_enabled
 from herald.events import EVENT_TYPES
-from herald.models import Event, db, set_plugin_enabled
 from herald.schemas import SchemaStore
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks example secret (24 bytes)

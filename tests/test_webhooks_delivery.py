@@ -19,12 +19,12 @@ from webhooks_drive import create_post, create_webhook, delivery_log, work
 from conftest import TEST_REDIS_URL, start_app
 from drive import advance
 from fakes.receiver import Receiver, Reply
-from herald import events, jobs
+from herald import chores, events
 from herald.clock import system_now
-from herald.models import Event, db, write_transaction
-from herald.queue import WEBHOOKS_QUEUE, get_queue
+from herald.db.models import Event, db, write_transaction
 from herald.runtime import installed_for_jobs
 from herald.work import MAX_RETRY_AFTER, claim, parse_retry_after
+from herald.work.queue import WEBHOOKS_QUEUE, get_queue
 from herald_webhooks import deliveries
 from herald_webhooks import jobs as webhook_jobs
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -278,11 +278,11 @@ def test_deliveries_lost_with_redis_are_re_enqueued_by_the_reconciler(client, te
     create_post(client, tenant)
     redis_client.flushdb()
     assert work(redis_client) == 0
-    counts = jobs.reconcile()
+    counts = chores.reconcile()
     assert counts["work"]["webhook_delivery"] == 1
     work(redis_client)
     assert len(receiver.verified(hook["secret"])) == 1
-    assert jobs.reconcile()["work"]["webhook_delivery"] == 0
+    assert chores.reconcile()["work"]["webhook_delivery"] == 0
 
 
 def test_a_delivery_whose_worker_died_mid_attempt_is_attempted_again_once_its_lease_runs_out(
@@ -293,14 +293,14 @@ def test_a_delivery_whose_worker_died_mid_attempt_is_attempted_again_once_its_le
         mode, held = claim(webhook_jobs.KIND, only_delivery().id, installed_for_jobs().clock.now())
     assert mode == "run" and held.lease_until is not None
     assert work(redis_client) == 1 and receiver.received() == []  # its job finds the delivery held
-    assert jobs.reconcile()["work"]["webhook_delivery"] == 0  # the lease still runs: it may be alive
+    assert chores.reconcile()["work"]["webhook_delivery"] == 0  # the lease still runs: it may be alive
     advance(redis_client, webhook_jobs.LEASE_SECONDS + 1)
-    assert jobs.reconcile()["work"]["webhook_delivery"] == 1
+    assert chores.reconcile()["work"]["webhook_delivery"] == 1
     work(redis_client)
     assert len(receiver.verified(hook["secret"])) == 1
     delivery = only_delivery()
     assert (delivery.status, delivery.lease_until, delivery.attempts) == ("succeeded", None, 2)
-    assert jobs.reconcile()["work"]["webhook_delivery"] == 0
+    assert chores.reconcile()["work"]["webhook_delivery"] == 0
 
 
 def test_an_event_committed_but_never_dispatched_is_delivered_by_the_reconciler(client, tenant, receiver,
@@ -309,13 +309,13 @@ def test_an_event_committed_but_never_dispatched_is_delivered_by_the_reconciler(
     with db.connection_context(), events.collecting(), write_transaction():
         events.record(tenant.workspace.id, "post.created", {"post": {"id": "post_1", "content": "orphan"}})
     # the process that made the change died before dispatching
-    assert jobs.reconcile()["events_redispatched"] == 0  # too recent: its request may be dispatching it
-    advance(redis_client, jobs.EVENT_DISPATCH_GRACE_SECONDS + 1)
-    assert jobs.reconcile()["events_redispatched"] == 1
+    assert chores.reconcile()["events_redispatched"] == 0  # too recent: its request may be dispatching it
+    advance(redis_client, chores.EVENT_DISPATCH_GRACE_SECONDS + 1)
+    assert chores.reconcile()["events_redispatched"] == 1
     work(redis_client)
     (payload,) = receiver.verified(hook["secret"])
     assert payload["data"]["post"]["content"] == "orphan"
-    assert jobs.reconcile()["events_redispatched"] == 0
+    assert chores.reconcile()["events_redispatched"] == 0
     with db.connection_context():
         assert Event.select().where(Event.dispatched_at.is_null()).count() == 0
 
@@ -327,7 +327,7 @@ def test_events_survive_a_killed_web_process(client, tenant, config, receiver, r
         from pathlib import Path
 
         from herald import events
-        from herald.app import create_app
+        from herald.web.app import create_app
         from herald.config import Config
 
         def killed(pm, recorded, **options):  # the process dies the moment the change has committed
@@ -345,8 +345,8 @@ def test_events_survive_a_killed_web_process(client, tenant, config, receiver, r
     assert result.returncode == 9, result.stderr.decode()[-2000:]
     assert work(redis_client) == 0 and receiver.received() == []
     clock.set(system_now())  # the killed process stored its event by the system's clock
-    advance(redis_client, jobs.EVENT_DISPATCH_GRACE_SECONDS + 1)
-    jobs.reconcile()
+    advance(redis_client, chores.EVENT_DISPATCH_GRACE_SECONDS + 1)
+    chores.reconcile()
     work(redis_client)
     (payload,) = receiver.verified(hook["secret"])
     assert payload["type"] == "post.created" and payload["data"]["post"]["content"] == "survivor"

@@ -10,10 +10,11 @@ from flask import Blueprint
 from webhooks_drive import create_post, create_webhook, work
 
 from conftest import start_app
-from herald import hookimpl, netguard
-from herald.migrate import pending, upgrade
-from herald.models import db, open_database, set_plugin_enabled
+from herald import hookimpl
+from herald.db.models import db, open_database, set_plugin_enabled
+from herald.net import guard as netguard
 from herald.plugins import PluginError, PluginRegistry, get_plugin_manager, new_plugin_manager
+from herald.upgrading import pending, upgrade
 from herald_webhooks.models import WebhookAttempt
 
 

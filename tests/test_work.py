@@ -21,13 +21,13 @@ from work_kind import JOB_TIMEOUT, LEASE_SECONDS, TABLES, Chore, ChorePlugin, Fa
 
 from conftest import TEST_REDIS_URL
 from drive import advance_queues, release_due, work
-from herald import publish_work, tasks
 from herald import work as kernel
-from herald.models import Account, Post, PublishTask, bind_database, db, utcnow, write_transaction
+from herald.db.models import Account, Post, PublishTask, bind_database, db, utcnow, write_transaction
 from herald.plugins import PluginError, PluginRegistry, get_plugin_manager
-from herald.queue import DEFAULT_QUEUE, get_queue
+from herald.publishing import publish_work, tasks
 from herald.runtime import install_for_jobs, installed_for_jobs
 from herald.work import Outcome, RetryPolicy, Statuses, WorkKind, WorkRow, job_id, parse_retry_after
+from herald.work.queue import DEFAULT_QUEUE, get_queue
 
 WORKER = Path(__file__).with_name("work_worker.py")
 

@@ -4,7 +4,7 @@ webhook receiver (issue 19, item 6).
 An RQ worker takes jobs from its queues in order, so the single worker ``herald run`` started on
 every queue ran a whole publish backlog before any delivery (one webhook waited 15 s behind 70
 posts), and a delivery stuck on a receiver that never answers held up the posts that were due.
-``herald run`` now starts a worker per queue (:data:`herald.queue.RUN_WORKERS`): these tests check
+``herald run`` now starts a worker per queue (:data:`herald.work.queue.RUN_WORKERS`): these tests check
 that it does, then run those very workers in this process against a backlog of 1,000 due posts and a
 receiver that holds its answer.
 """
@@ -24,11 +24,10 @@ from webhooks_drive import QuickWorker, create_post, create_webhook
 
 from conftest import start_app
 from fakes.receiver import Reply
-from herald import queue
-from herald.models import Account, Post, PublishTask, db, utcnow
-from herald.queue import PUBLISH_QUEUE, RUN_WORKERS, WEBHOOKS_QUEUE, get_queue, make_worker
-from herald.tasks import WORK_KIND
-from herald.work import ENTRY, job_id
+from herald.db.models import Account, Post, PublishTask, db, utcnow
+from herald.publishing.tasks import WORK_KIND
+from herald.work import ENTRY, job_id, queue
+from herald.work.queue import PUBLISH_QUEUE, RUN_WORKERS, WEBHOOKS_QUEUE, get_queue, make_worker
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery
 
 BACKLOG = 1000  # posts due, queued ahead of the webhook delivery

@@ -10,10 +10,10 @@ from redis_server import RedisServer
 from rq.exceptions import StopRequested
 
 from drive import work
-from herald import workers
 from herald.auth import digest
-from herald.queue import QUEUE_NAMES, get_queue, make_worker
-from herald.workers import HeraldForkWorker, HeraldSimpleWorker, worker_class
+from herald.work import workers
+from herald.work.queue import QUEUE_NAMES, get_queue, make_worker
+from herald.work.workers import HeraldForkWorker, HeraldSimpleWorker, worker_class
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""SQLite write transactions queue on a flock beside the database (herald.writelock)."""
+"""SQLite write transactions queue on a flock beside the database (herald.db.writelock)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 import peewee as pw
 import pytest
 
-from herald import writelock
-from herald.models import db, open_database, write_transaction
+from herald.db import writelock
+from herald.db.models import db, open_database, write_transaction
 
 
 class Note(pw.Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drive import CountingWorker
-from herald.queue import QUEUE_NAMES, make_worker
+from herald.work.queue import QUEUE_NAMES, make_worker
 
 
 class QuickWorker(CountingWorker):

@@ -15,8 +15,8 @@ import peewee as pw
 from rq import get_current_job
 
 from herald.clock import FakeClock, SystemClock  # noqa: F401  (re-exported for the tests)
+from herald.db.models import BaseModel, write_transaction
 from herald.hookspecs import hookimpl
-from herald.models import BaseModel, write_transaction
 from herald.work import Outcome, RetryPolicy, WorkKind, WorkRow
 
 LEASE_SECONDS = 120.0

@@ -11,11 +11,11 @@ import sys
 import redis
 from work_kind import ChorePlugin, StandInRuntime, SystemClock
 
-from herald.models import bind_database
+from herald.db.models import bind_database
 from herald.plugins import PluginRegistry, new_plugin_manager
-from herald.queue import QUEUE_NAMES, make_worker
 from herald.runtime import install_for_jobs
-from herald.workers import HeraldSimpleWorker
+from herald.work.queue import QUEUE_NAMES, make_worker
+from herald.work.workers import HeraldSimpleWorker
 
 
 def main(database_url: str, redis_url: str, marker: str) -> None:

@@ -13,14 +13,14 @@ from typing import Any
 
 from . import events
 from .auth import Principal
+from .db.models import write_transaction
 from .errors import ValidationError
-from .models import write_transaction
 from .plugins import check_enabled
 from .runtime import Runtime
 from .schemas import schema_name
 
 # The action endpoint's events are marked dispatched in batches, at the latest this long after
-# (see herald.event_dispatch_marks): one write transaction per request instead of two.
+# (see herald.events.dispatch_marks): one write transaction per request instead of two.
 MARK_WITHIN_SECONDS = 1.0
 
 

@@ -19,8 +19,8 @@ from flask import Request
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .cache import TTLCache
+from .db.models import ROLES, ApiKey, User, UserSession, Workspace, utcnow, write_transaction
 from .errors import Forbidden, Unauthorized, ValidationError
-from .models import ROLES, ApiKey, User, UserSession, Workspace, utcnow, write_transaction
 
 KEY_PREFIX = "hrld_live_"
 SESSION_COOKIE = "herald_session"

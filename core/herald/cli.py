@@ -21,19 +21,20 @@ from flask.cli import FlaskGroup
 from gunicorn.app.base import BaseApplication
 
 from . import logs, supervise
-from .app import create_app
 from .auth import SCOPES, create_api_key, create_user
 from .config import WORKER_CLASSES, Config
 from .cron import make_cron
+from .db.migrate import has_schema
+from .db.models import ApiKey, Client, PluginSetting, Workspace, db, set_plugin_enabled
 from .errors import HeraldError
-from .heartbeat import Heartbeat
-from .migrate import has_schema, upgrade
-from .models import ApiKey, Client, PluginSetting, Workspace, db, set_plugin_enabled
 from .plugins import get_plugin_manager
-from .queue import QUEUE_NAMES, RUN_WORKERS, make_worker
 from .runtime import Runtime
-from .serving import BODY_OVERHEAD, ServingLimits
-from .workers import worker_class as worker_class_for
+from .upgrading import upgrade
+from .web.app import create_app
+from .web.serving import BODY_OVERHEAD, ServingLimits
+from .work.heartbeat import Heartbeat
+from .work.queue import QUEUE_NAMES, RUN_WORKERS, make_worker
+from .work.workers import worker_class as worker_class_for
 
 log = logging.getLogger("herald.cli")
 
@@ -208,7 +209,7 @@ def plugins_disable(workspace, name):
               help="Seconds a request may take to arrive (headers complete, and no pause that long in its body) "
                    "before its connection is closed.")
 def serve(host, port, workers, threads, timeout, request_timeout):
-    """Serve the API with gunicorn (threaded workers reading whole requests, herald.serving)."""
+    """Serve the API with gunicorn (threaded workers reading whole requests, herald.web.serving)."""
 
     config = _config()
     logs.configure(config)
@@ -222,14 +223,14 @@ def serve(host, port, workers, threads, timeout, request_timeout):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "herald.serving.HeraldWorker")  # threaded; its own refusals in JSON
+            self.cfg.set("worker_class", "herald.web.serving.HeraldWorker")  # threaded; its own refusals in JSON
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", timeout)
             # gunicorn's control socket (gunicornc) is one path per user by default: a second herald serve
             # on the host removed the first one's. Herald does not use it.
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-")
-            self.cfg.set("logger_class", "herald.serving.HeraldLogger")  # no portal or media token in a line
+            self.cfg.set("logger_class", "herald.web.serving.HeraldLogger")  # no portal or media token in a line
             self.cfg.set("loglevel", config.log_level.lower())  # its start-up lines are Herald's
 
         def load(self):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from rq.cron import CronJob, CronScheduler
 
-from . import jobs
-from .queue import DEFAULT_QUEUE, get_queue
+from . import chores
+from .work.queue import DEFAULT_QUEUE, get_queue
 
 
 class JSONCronJob(CronJob):
@@ -38,9 +38,9 @@ class HeraldCron(CronScheduler):
 def make_cron(connection, config) -> HeraldCron:
     """A cron scheduler with the reconciler, the token health check and the engagement pull."""
     scheduler = HeraldCron(connection=connection, name="")
-    scheduler.register(jobs.reconcile, DEFAULT_QUEUE, interval=config.reconcile_interval_seconds, job_timeout=300)
-    scheduler.register(jobs.check_tokens, DEFAULT_QUEUE, interval=config.token_check_interval_seconds,
+    scheduler.register(chores.reconcile, DEFAULT_QUEUE, interval=config.reconcile_interval_seconds, job_timeout=300)
+    scheduler.register(chores.check_tokens, DEFAULT_QUEUE, interval=config.token_check_interval_seconds,
                        job_timeout=600)
-    scheduler.register(jobs.pull_engagement, DEFAULT_QUEUE, interval=config.engagement_pull_interval_seconds,
+    scheduler.register(chores.pull_engagement, DEFAULT_QUEUE, interval=config.engagement_pull_interval_seconds,
                        job_timeout=1800)
     return scheduler

@@ -31,7 +31,7 @@ def register_ai_providers(register):
 
     Called once at start-up. A provider has ``name`` (optionally ``default_model``) and
     ``generate(prompt, *, system, schema, settings) -> Generation``, where ``settings`` is a
-    :class:`herald.ai_provider.ProviderSettings` (the workspace's decrypted ``api_key``, ``model``,
+    :class:`herald.ai.provider.ProviderSettings` (the workspace's decrypted ``api_key``, ``model``,
     ``config``); the core answers ``no_api_key`` itself when the workspace has no key. Optionally
     ``check_settings(settings)``: a free call made before a new key is stored, raising
     ``InvalidApiKey``, ``UnknownModel`` or ``AIUnavailable``. Features call providers only through
@@ -87,7 +87,7 @@ def register_work_kinds(register):
 def register_blueprints(register):
     """Add HTTP routes by calling ``register(blueprint)`` once for each Flask blueprint.
 
-    Called once by ``create_app``. Define routes with :func:`herald.api.endpoint` so they get
+    Called once by ``create_app``. Define routes with :func:`herald.web.api.endpoint` so they get
     authentication, scopes, schema validation, Idempotency-Key handling and a place in
     ``/openapi.json``; start each view with ``herald.plugins.require_enabled("<plugin>")`` (or
     decorate it with :func:`herald.plugins.plugin_feature`) so the routes answer 403
@@ -99,7 +99,7 @@ def register_blueprints(register):
 def register_migrations(register):
     """Declare the plugin's database migrations by calling ``register(name, directory)``.
 
-    Called by ``herald init-db`` (:func:`herald.migrate.upgrade`), which applies the core's
+    Called by ``herald init-db`` (:func:`herald.upgrading.upgrade`), which applies the core's
     migrations first and then each plugin's, in the order registered. ``name`` identifies the
     plugin's migration history (kept in its own table, ``herald_schema_migration_<name>``);
     ``directory`` holds peewee ``playhouse.migrations`` scripts (``0001_initial.py``, ...). The

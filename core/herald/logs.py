@@ -5,7 +5,7 @@ One handler on the root logger writes to stderr. Herald's loggers (``herald`` an
 ``HERALD_RQ_LOG_LEVEL`` (WARNING: RQ logs four INFO lines for every job, and ``herald cron`` enqueues
 one every 30 s, which buried everything else); any other library's at WARNING. RQ adds no handler of
 its own when one is configured, so its warnings and errors (a failed job's traceback) come out here. Every line passes
-:class:`herald.redaction.RedactSecrets`: no portal or media link token, no secret query value.
+:class:`herald.net.redaction.RedactSecrets`: no portal or media link token, no secret query value.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def configure(config: Config) -> None:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"console": {"format": FORMAT, "datefmt": DATE_FORMAT}},
-        "filters": {"redact": {"()": "herald.redaction.RedactSecrets"}},
+        "filters": {"redact": {"()": "herald.net.redaction.RedactSecrets"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console",
                                  "stream": "ext://sys.stderr", "filters": ["redact"]}},
         "root": {"level": "WARNING", "handlers": ["console"]},

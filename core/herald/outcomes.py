@@ -128,7 +128,7 @@ class Action:
     ``schema`` is a JSON Schema (a dict) or the name of a file in ``schemas/`` (without
     ``.json``). ``handler(ctx, payload)`` returns ``(body, status)`` or a body (status 200).
     ``scope`` is the API-key scope the caller needs. With ``transaction=False`` the handler is not
-    wrapped in a write transaction: it opens ``herald.models.write_transaction()`` itself around its
+    wrapped in a write transaction: it opens ``herald.db.models.write_transaction()`` itself around its
     writes, so its reads and computation do not hold the database's write lock.
     """
 

@@ -16,7 +16,7 @@ A platform object (registered through ``register_platforms``) has:
   recorded before it was sent (its time window, an id), never by its position among recent posts;
 - ``token_health(account, *, config) -> TokenHealth``;
 - ``refresh_token(account, *, config) -> RefreshedToken | None`` (optional): a new token for an
-  account whose token runs out within ``herald.accounts.REFRESH_WITHIN_DAYS`` days, asked by the
+  account whose token runs out within ``herald.publishing.accounts.REFRESH_WITHIN_DAYS`` days, asked by the
   token health check before it checks; None when this account's token cannot be refreshed;
 - ``publishing_quota(account, *, config) -> PublishingQuota | None`` (optional): how much of the
   platform's posting quota the account has used (Instagram: 100 API posts in 24 hours);

@@ -19,8 +19,8 @@ import pluggy
 from flask import Blueprint
 
 from . import hookspecs
+from .db.models import plugin_enabled
 from .errors import FeatureDisabled
-from .models import plugin_enabled
 from .outcomes import Action
 
 if TYPE_CHECKING:  # runtime.py builds on this module
@@ -249,7 +249,7 @@ def install_sink_dispatcher(pm: pluggy.PluginManager, registry: PluginRegistry, 
 def require_enabled(plugin_name: str, what: str = "This feature") -> None:
     """Raise 403 ``feature_disabled`` when ``plugin_name`` is disabled for the calling workspace.
 
-    One line at the top of a plugin's view (after :func:`herald.api.endpoint` authenticated it).
+    One line at the top of a plugin's view (after :func:`herald.web.api.endpoint` authenticated it).
     """
     from flask import current_app, g
 

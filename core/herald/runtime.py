@@ -7,7 +7,7 @@ and the other commands build their own. Services receive it as an argument (``ru
 
 RQ calls job functions with plain ids, so a worker process makes its runtime available to the job
 entry functions in exactly one place: :func:`install_for_jobs`, called by whatever built the worker
-(:class:`herald.workers.HeraldSimpleWorker` and its fork sibling, or a test fixture). Only job entry
+(:class:`herald.work.workers.HeraldSimpleWorker` and its fork sibling, or a test fixture). Only job entry
 functions read it (:func:`for_jobs`); a job run where nothing installed one fails with a clear error.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 import pluggy
 import redis
 
-from . import models
 from .auth import Authenticator
 from .clock import Clock, SystemClock
 from .config import Config
+from .db import models
 from .plugins import PluginRegistry, get_plugin_manager, install_sink_dispatcher
 from .schemas import SchemaStore, add_action_schemas
 
@@ -54,7 +54,7 @@ class Runtime:
         """Bind the database, load the plugins (unless ``pm`` is given), compile the schemas, connect Redis.
 
         ``clock`` (default: the system's) is also the one row timestamps default to (see
-        :func:`herald.models.bind_clock`), so a stored ``created_at`` and the code comparing it agree.
+        :func:`herald.db.models.bind_clock`), so a stored ``created_at`` and the code comparing it agree.
         """
         config.data_dir.mkdir(parents=True, exist_ok=True)
         clock = clock or SystemClock()
@@ -91,6 +91,6 @@ def for_jobs() -> Runtime:
     if _for_jobs is None:
         raise NoRuntimeInstalled(
             "No Herald runtime is installed in this process, so this job cannot run. Run jobs with "
-            "`herald worker`, or `rq worker --worker-class herald.workers.HeraldSimpleWorker` (or "
+            "`herald worker`, or `rq worker --worker-class herald.work.workers.HeraldSimpleWorker` (or "
             "HeraldForkWorker), or call herald.runtime.install_for_jobs(runtime) before working.")
     return _for_jobs

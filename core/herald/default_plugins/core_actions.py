@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from herald import Action, hookimpl
-from herald.campaigns import campaign_for_post
-from herald.engagement import latest_by_post
+from herald.db.models import Post
 from herald.errors import ValidationError
-from herald.models import Post
-from herald.posts import (
+from herald.publishing.campaigns import campaign_for_post
+from herald.publishing.engagement_figures import latest_by_post
+from herald.publishing.posts import (
     check_media,
     create_post,
     get_client,
@@ -21,7 +21,7 @@ from herald.posts import (
 
 def handle_create_post(ctx, payload):
     """Create a draft post for a client (its checks read outside the write transaction, which
-    :func:`herald.posts.create_post` opens around its inserts alone)."""
+    :func:`herald.publishing.posts.create_post` opens around its inserts alone)."""
     client = get_client(ctx.workspace_id, int(payload["client_id"]))
     platforms = platform_names(payload.get("platforms", []))
     ctx.check_platforms(platforms)

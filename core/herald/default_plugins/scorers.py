@@ -4,7 +4,7 @@ client's own engagement history). Both live in :mod:`herald.intelligence`."""
 from __future__ import annotations
 
 from herald import hookimpl
-from herald.intelligence.heuristic import HeuristicScorer
+from herald.captions.heuristic import HeuristicScorer
 from herald.intelligence.learned import LearnedScorer
 
 

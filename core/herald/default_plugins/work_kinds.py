@@ -1,12 +1,13 @@
-"""The core's own kinds of durable work: ``publish`` (publish tasks, :mod:`herald.publish_work`),
-``first_comment`` (first comments under published posts, :mod:`herald.first_comments`) and
-``background`` (jobs a request started, polled with ``GET /api/jobs/<id>``, :mod:`herald.background`)."""
+"""The core's own kinds of durable work: ``publish`` (publish tasks, :mod:`herald.publishing.publish_work`),
+``first_comment`` (first comments under published posts, :mod:`herald.publishing.first_comments`) and
+``background`` (jobs a request started, polled with ``GET /api/jobs/<id>``, :mod:`herald.ai.background`)."""
 
 from __future__ import annotations
 
-from herald import background, hookimpl
-from herald.first_comments import FIRST_COMMENT
-from herald.publish_work import KIND as PUBLISH
+from herald import hookimpl
+from herald.ai import background
+from herald.publishing.first_comments import FIRST_COMMENT
+from herald.publishing.publish_work import KIND as PUBLISH
 
 
 @hookimpl

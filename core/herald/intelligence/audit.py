@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 
-from ..models import Client, isoformat
+from ..db.models import Client, isoformat
 from . import memory, patterns
 from .history import PostStats, mean_rate, rated, round_rate
 

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import peewee as pw
 
-from .. import schedule
-from ..engagement import PUSHED_SOURCES
-from ..models import Client, EngagementSnapshot, Post
-from . import features as feats
+from ..captions import features as feats
+from ..db.models import Client, EngagementSnapshot, Post
+from ..publishing import schedule
+from ..publishing.engagement_figures import PUSHED_SOURCES
 
 INTERACTIONS = ("likes", "comments", "saves", "shares")
 TOTALS = INTERACTIONS + ("reach",)

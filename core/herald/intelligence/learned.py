@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+from ..captions import features as feats
 from ..outcomes import Score
-from . import features as feats
 from .history import PostStats, mean_rate, rated, round_rate
 from .patterns import CAPTION_DIMENSIONS, describe
 

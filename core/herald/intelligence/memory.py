@@ -6,8 +6,8 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
-from ..models import Client
-from . import features as feats
+from ..captions import features as feats
+from ..db.models import Client
 from .history import INTERACTIONS, PostStats, mean_rate, rated, round_rate
 from .patterns import DAYS
 

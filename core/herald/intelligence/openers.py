@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ..models import Client, GeneratedOpener, isoformat
+from ..db.models import Client, GeneratedOpener, isoformat
 from .history import PostStats, mean_rate, rated, round_rate
 
 

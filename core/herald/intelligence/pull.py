@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from .. import accounts, events
-from ..models import Account, PublishTask, write_transaction
+from .. import events
+from ..db.models import Account, PublishTask, write_transaction
 from ..platforms import PlatformRejected, PlatformUnavailable
-from ..posts import METRICS, EngagementReading, record_engagements
+from ..publishing import accounts
+from ..publishing.posts import METRICS, EngagementReading, record_engagements
+from ..publishing.tasks import PUBLISHED
 from ..runtime import Runtime
-from ..tasks import PUBLISHED
 
 log = logging.getLogger("herald.intelligence.pull")
 

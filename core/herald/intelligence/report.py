@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 
-from ..models import Client, isoformat
+from ..db.models import Client, isoformat
 from . import audit, memory, openers, patterns
 from .history import PostStats
 

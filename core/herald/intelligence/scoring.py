@@ -14,10 +14,10 @@ import logging
 import math
 from typing import Any
 
+from ..captions import features as feats
+from ..db.models import Client, plugin_enabled
 from ..errors import ValidationError
-from ..models import Client, plugin_enabled
 from ..outcomes import Score
-from . import features as feats
 from . import history
 
 log = logging.getLogger("herald.intelligence")
@@ -36,7 +36,7 @@ class ScoringPost:
 
     @functools.cached_property
     def features(self) -> feats.Features:
-        """The caption's :class:`~herald.intelligence.features.Features` (computed once)."""
+        """The caption's :class:`~herald.captions.features.Features` (computed once)."""
         return feats.extract(self.caption)
 
 

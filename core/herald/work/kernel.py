@@ -23,9 +23,10 @@ from typing import Any
 
 import peewee as pw
 
-from .. import events, queue
-from ..models import db, write_transaction
-from ..prepared_statements import Prepared
+from .. import events
+from ..db.models import db, write_transaction
+from ..db.prepared_statements import Prepared
+from . import queue
 from .kinds import Outcome, WorkKind, job_id
 
 log = logging.getLogger("herald.work")
@@ -56,7 +57,7 @@ def _stamped(model: type[pw.Model], values: dict, now: dt.datetime) -> dict:
 
 
 def _claim_statements(work: WorkKind) -> tuple[tuple[str, Prepared, int], ...]:
-    """The kind's claim, one conditional ``UPDATE … RETURNING`` per mode, prepared (see herald.prepared_statements):
+    """The kind's claim, one conditional ``UPDATE … RETURNING`` per mode, prepared (see herald.db.prepared_statements):
     rendered each time, a claim of a publish task cost 890 us of CPU against 160 us prepared
     (``bench/work_claim.py``, 2026-12-06), and every job runs one."""
     statements = _CLAIMS.get(work)

@@ -13,11 +13,11 @@ from typing import Any
 
 import peewee as pw
 
-from ..models import WorkRow as WorkRow  # the contract, re-exported as herald.work.WorkRow
-from ..queue import DEFAULT_QUEUE, QUEUE_NAMES
+from ..db.models import WorkRow as WorkRow  # the contract, re-exported as herald.work.WorkRow
+from .queue import DEFAULT_QUEUE, QUEUE_NAMES
 from .retry import RetryPolicy
 
-# The columns every kind's table has (see herald.models.WorkRow).
+# The columns every kind's table has (see herald.db.models.WorkRow).
 CONTRACT = ("status", "step", "due_at", "lease_until", "attempts", "state")
 MODES = ("run", "check", "recover")
 

@@ -10,7 +10,7 @@ again by Herald's work kernel after that delay or its backoff. The provider neve
 from __future__ import annotations
 
 from herald import hookimpl
-from herald.ai_provider import AIProviderError, AIUnavailable, Generation, InvalidApiKey, ProviderSettings, UnknownModel
+from herald.ai.provider import AIProviderError, AIUnavailable, Generation, InvalidApiKey, ProviderSettings, UnknownModel
 
 from . import api
 

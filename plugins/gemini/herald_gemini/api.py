@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from herald.ai_provider import (
+from herald.ai.provider import (
     SETTINGS_HINT,
     AIBlocked,
     AIInvalidOutput,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from herald import ids
-from herald.api import endpoint, int_arg, runtime
 from herald.errors import Conflict, ValidationError
 from herald.plugins import plugin_feature
+from herald.web.api import endpoint, int_arg, runtime
 
 from . import deliveries, endpoints, jobs
 from .models import ATTEMPT_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndpoint

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from herald import events, ids, netguard
+from herald import events, ids
+from herald.db.models import isoformat, utcnow, write_transaction
+from herald.db.prepared_statements import Prepared
+from herald.db.prepared_statements import by_id as prepared_by_id
 from herald.errors import NotFound, ValidationError
-from herald.models import isoformat, utcnow, write_transaction
-from herald.prepared_statements import Prepared
-from herald.prepared_statements import by_id as prepared_by_id
+from herald.net import guard as netguard
 from herald.runtime import Runtime
 
 from . import signing
@@ -109,12 +110,12 @@ def rotate(runtime: Runtime, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint
     return WebhookEndpoint.get_by_id(endpoint.id), secret
 
 
-# Every successful delivery attempt runs it: prepared (see herald.prepared_statements and herald_webhooks.deliveries).
+# Every successful delivery attempt runs it: prepared (herald.db.prepared_statements, herald_webhooks.deliveries).
 _CLEAR_FAILING = Prepared(WebhookEndpoint, lambda param: WebhookEndpoint.update(failing_since=None).where(
     (WebhookEndpoint.id == param(WebhookEndpoint.id)) & WebhookEndpoint.failing_since.is_null(False)))
 
 
-# Every delivery attempt reads its endpoint (see herald.prepared_statements).
+# Every delivery attempt reads its endpoint (see herald.db.prepared_statements).
 by_id = prepared_by_id(WebhookEndpoint)
 
 

@@ -36,8 +36,10 @@ import time
 
 import redis
 
-from herald import netguard, queue, work
+from herald import work
+from herald.net import guard as netguard
 from herald.runtime import Runtime
+from herald.work import queue
 
 from . import deliveries, endpoints, signing
 from .models import CANCELLED, FAILED, PENDING, SUCCEEDED, WebhookDelivery, WebhookEndpoint

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from herald.models import BaseModel, Event, JSONField, Workspace, utcnow
+from herald.db.models import BaseModel, Event, JSONField, Workspace, utcnow
 from herald.work import WorkRow
 
 PENDING, SUCCEEDED, FAILED, CANCELLED = "pending", "succeeded", "failed", "cancelled"

@@ -1,7 +1,7 @@
 """Webhook endpoints, deliveries and attempts (the herald-webhooks plugin)."""
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 
-from herald.models import JSONField
+from herald.db.models import JSONField
 
 
 def up(migrator, db):

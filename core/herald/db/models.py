@@ -1,0 +1,561 @@
+"""Peewee models. ``db`` is a proxy bound by :func:`bind_database` to SQLite (default) or PostgreSQL.
+
+Times are stored as naive UTC datetimes and serialised with a ``Z`` suffix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from urllib.parse import urlparse
+
+import peewee as pw
+
+from ..cache import TTLCache
+from ..clock import Clock, SystemClock
+from . import writelock
+from .connections import HeraldPostgresqlDatabase, HeraldSqliteDatabase
+
+db = pw.DatabaseProxy()
+
+PLANS = ("free", "pro")
+ROLES = ("owner", "admin", "editor", "viewer")
+
+
+# The clock row timestamps default to (``default=utcnow``). It is bound with the database, by
+# herald.runtime.Runtime.build, to the runtime's clock: a default filled in by peewee then reads the
+# same clock as the code that compares the stored time (a test's fake clock included). Code that has
+# the runtime at hand asks ``runtime.clock`` itself.
+_clock: Clock = SystemClock()
+
+
+def bind_clock(clock: Clock) -> None:
+    """Make ``clock`` the one row timestamp defaults and :func:`utcnow` read (see ``Runtime.build``)."""
+    global _clock
+    _clock = clock
+
+
+def utcnow() -> dt.datetime:
+    """The bound clock's time as a naive UTC datetime (how every time is stored): for field defaults."""
+    return _clock.now()
+
+
+def isoformat(value: dt.datetime | None) -> str | None:
+    """``2026-06-01T09:00:00Z`` for a stored (naive UTC) datetime; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+DEFAULT_BUSY_TIMEOUT_SECONDS = 10.0
+
+
+def open_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
+                  group_readable: bool = False) -> pw.Database:
+    """A pooled peewee database for ``url`` (``sqlite:///path`` or ``postgresql://…``).
+
+    On SQLite, ``busy_timeout`` (seconds) is how long a writer waits for another writer, in SQLite's
+    busy handler and on Herald's write lock alike (see :func:`write_transaction`).
+
+    A SQLite file that does not exist yet is created readable by its owner only (0600; 0640 when
+    ``group_readable``): SQLite would create it 0644, readable by every user of the host. SQLite
+    gives its WAL and shared-memory files the database file's mode, and :mod:`herald.db.writelock` its
+    lock file.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = parsed.path if parsed.netloc == "" else parsed.netloc + parsed.path
+        if path.startswith("//"):
+            path = path[1:]
+        if path and path != ":memory:" and not path.startswith("file:"):
+            create_private_file(path, 0o640 if group_readable else 0o600)
+        database = HeraldSqliteDatabase(
+            path or ":memory:", max_connections=64, stale_timeout=300, check_same_thread=False,
+            # mmap_size 0: pages are read with read(), never through a memory map of the database file,
+            # where an I/O error or a file changed under the mapping is a SIGBUS that kills the process
+            # instead of an error a request can answer. (0 is this SQLite's default; it is said here so
+            # a build with another default cannot bring the hazard back.)
+            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1,
+                     "cache_size": -16_000, "mmap_size": 0})
+        # SqliteDatabase's own busy timeout, given to sqlite3.connect. Set after construction: the pool's
+        # ``timeout`` argument is how long to wait for a free pooled connection, not SQLite's.
+        database.timeout = busy_timeout
+        return database
+    if parsed.scheme in ("postgres", "postgresql"):
+        return HeraldPostgresqlDatabase(
+            (parsed.path or "/").lstrip("/") or "postgres", user=parsed.username, password=parsed.password,
+            host=parsed.hostname, port=parsed.port or 5432, max_connections=64, stale_timeout=300)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://user@host/db")
+
+
+def create_private_file(path: str, mode: int) -> None:
+    """Create the empty file ``path`` with ``mode`` unless it exists (an existing file keeps its mode; a
+    missing directory is left for SQLite to report)."""
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode))
+
+
+def bind_database(url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS,
+                  group_readable: bool = False) -> pw.Database:
+    """Open ``url`` and bind the model proxy to it; returns the database."""
+    database = open_database(url, busy_timeout, group_readable)
+    db.initialize(database)
+    return database
+
+
+def write_transaction():
+    """A transaction that will write: on SQLite it takes the write lock up front (``BEGIN IMMEDIATE``).
+
+    A deferred SQLite transaction that reads first and writes later cannot wait for another writer:
+    its upgrade fails at once with "database is locked". Taking the lock at BEGIN lets busy_timeout
+    queue concurrent writers instead. Before that, Herald's writers queue on a ``flock`` that wakes
+    each one as soon as the previous one is done (see :mod:`herald.db.writelock`), for at most the same
+    busy timeout (then :class:`herald.db.writelock.WriteLockTimeout`, a 503 in the API). Inside a
+    transaction already open this is a savepoint of it: the outer transaction holds both locks.
+    """
+    database = db.obj
+    if not isinstance(database, pw.SqliteDatabase):
+        return db.atomic()
+    path = writelock.lock_path(database.database)
+    if database.in_transaction() or path is None:
+        return db.atomic(lock_type="IMMEDIATE")
+    return writelock.SerialisedWrite(path, db.atomic(lock_type="IMMEDIATE"), database.timeout)
+
+
+class ReadOnlyDatabase(pw.OperationalError):
+    """The database answers but refuses writes (a PostgreSQL standby or a read-only transaction default)."""
+
+
+def probe_writes() -> None:
+    """Write to the database without changing anything; raises the database's error when it cannot.
+
+    SQLite: rewrites its ``user_version`` header field with its own value in a committed write
+    transaction (through Herald's write lock), so a read-only connection, an unwritable file or a full
+    disk fails here as a real write would. PostgreSQL: asks whether this session may write.
+    """
+    database = db.obj
+    if isinstance(database, pw.SqliteDatabase):
+        with write_transaction():
+            version = int(db.execute_sql("PRAGMA user_version").fetchone()[0])
+            db.execute_sql(f"PRAGMA user_version = {version}")
+        return
+    recovering, read_only = db.execute_sql(
+        "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").fetchone()
+    if recovering or read_only == "on":
+        raise ReadOnlyDatabase("the database accepts no writes (a standby, or read-only transactions)")
+
+
+class JSONField(pw.TextField):
+    """A JSON value stored as text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class WorkRow(BaseModel):
+    """The work-row contract of :mod:`herald.work`, as fields a kind's model inherits (the model has no
+    table of its own; it lives here, with the tables, so the core's models can keep it).
+
+    ``status`` says where the work is (see :class:`herald.work.Statuses`); ``step`` grows with every
+    transition, so the RQ job of each step has an id no other job had; ``due_at`` is when a worker
+    should next take it (None: now); ``lease_until`` is set while a worker holds it, and a lease in
+    the past means that worker died; ``attempts`` counts the claims that count (see
+    ``WorkKind.counted``); ``state`` is what the handler keeps between steps (JSON).
+    """
+
+    status = pw.CharField(max_length=20, index=True)
+    step = pw.IntegerField(default=0)
+    due_at = pw.DateTimeField(null=True, index=True)
+    lease_until = pw.DateTimeField(null=True)
+    attempts = pw.IntegerField(default=0)
+    state = JSONField(default=dict)
+
+
+class Workspace(BaseModel):
+    name = pw.CharField(max_length=200, unique=True)
+    plan = pw.CharField(max_length=20, default="free")
+    settings = JSONField(default=dict)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class User(BaseModel):
+    class Meta:
+        table_name = "users"  # "user" is reserved in PostgreSQL
+
+    workspace = pw.ForeignKeyField(Workspace, backref="users", on_delete="CASCADE")
+    email = pw.CharField(max_length=320, unique=True)
+    password_hash = pw.CharField(max_length=300)
+    role = pw.CharField(max_length=20, default="editor")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class ApiKey(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="api_keys", on_delete="CASCADE")
+    name = pw.CharField(max_length=200, default="")
+    digest = pw.CharField(max_length=64, unique=True)  # SHA-256 hex of the full key; the key itself is never stored
+    display = pw.CharField(max_length=40)  # "hrld_live_AbC…xyz9": enough to recognise, useless to use
+    scopes = JSONField(default=list)
+    created_at = pw.DateTimeField(default=utcnow)
+    last_used_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+
+
+class UserSession(BaseModel):
+    user = pw.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    digest = pw.CharField(max_length=64, unique=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+
+
+class Client(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="clients", on_delete="CASCADE")
+    name = pw.CharField(max_length=200)
+    brand_voice = pw.TextField(default="")
+    timezone = pw.CharField(max_length=64, default="UTC")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    deleted_at = pw.DateTimeField(null=True)
+
+
+class Media(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="media", on_delete="CASCADE")
+    filename = pw.CharField(max_length=255)
+    content_type = pw.CharField(max_length=100)
+    size = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64, index=True)
+    path = pw.CharField(max_length=500)  # relative to the media directory
+    created_at = pw.DateTimeField(default=utcnow)
+    # What decoding the file found (herald.media.facts); null on files uploaded before Herald decoded them.
+    width = pw.IntegerField(null=True)
+    height = pw.IntegerField(null=True)
+    duration_seconds = pw.FloatField(null=True)
+    video_codec = pw.CharField(max_length=40, null=True)
+    audio_codec = pw.CharField(max_length=40, null=True)
+    frame_rate = pw.FloatField(null=True)
+
+
+class Campaign(BaseModel):
+    """A named push for a client (a launch, a season) that posts can belong to."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="campaigns", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="campaigns", null=True, on_delete="SET NULL")
+    name = pw.CharField(max_length=200)
+    goal = pw.TextField(default="")
+    starts_on = pw.DateField(null=True)
+    ends_on = pw.DateField(null=True)
+    status = pw.CharField(max_length=20, default="planned")  # planned | active | paused | completed | archived
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Post(BaseModel):
+    # Few indexes: every new post writes each of them (see migration 0009).
+    workspace = pw.ForeignKeyField(Workspace, backref="posts", on_delete="CASCADE", index=False)
+    client = pw.ForeignKeyField(Client, backref="posts", null=True, on_delete="SET NULL")
+    campaign = pw.ForeignKeyField(Campaign, backref="posts", null=True, on_delete="SET NULL", index=False)
+    topic = pw.TextField(default="")
+    caption = pw.TextField(default="")
+    first_comment = pw.TextField(null=True)  # posted under the post once published (herald.publishing.first_comments)
+    post_type = pw.CharField(max_length=20, default="post")
+    platforms = JSONField(default=list)
+    media = JSONField(default=list)
+    status = pw.CharField(max_length=30, default="draft")
+    score = pw.FloatField(null=True)
+    scheduled_at = pw.DateTimeField(null=True)
+    published_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("workspace", "created_at"), False),)
+
+
+Post.add_index(Post.campaign, where=Post.campaign.is_null(False), name="post_campaign_id_set")
+
+
+class PostVersion(BaseModel):
+    post = pw.ForeignKeyField(Post, backref="versions", on_delete="CASCADE", index=False)  # (post, number) serves
+    number = pw.IntegerField()
+    actor = pw.CharField(max_length=200)
+    changes = JSONField(default=dict)  # field -> {"before": …, "after": …}
+    created_at = pw.DateTimeField(default=utcnow)
+    restored_from = pw.IntegerField(null=True)  # the version number a restore brought back
+
+    class Meta:
+        indexes = ((("post", "number"), True),)
+
+
+class EngagementSnapshot(BaseModel):
+    post = pw.ForeignKeyField(Post, backref="engagement", on_delete="CASCADE")
+    likes = pw.IntegerField(default=0)
+    comments = pw.IntegerField(default=0)
+    saves = pw.IntegerField(default=0)
+    shares = pw.IntegerField(default=0)
+    reach = pw.IntegerField(default=0)
+    impressions = pw.IntegerField(null=True)
+    source = pw.CharField(max_length=40, default="api")
+    recorded_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class PluginSetting(BaseModel):
+    workspace = pw.ForeignKeyField(Workspace, backref="plugin_settings", on_delete="CASCADE")
+    plugin = pw.CharField(max_length=100)
+    enabled = pw.BooleanField(default=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("workspace", "plugin"), True),)
+
+
+class Event(BaseModel):
+    """A domain event, written in the same transaction as the change that caused it (an outbox)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="events", on_delete="CASCADE", index=False)
+    type = pw.CharField(max_length=60)
+    data = JSONField(default=dict)
+    created_at = pw.DateTimeField(default=utcnow)
+    dispatched_at = pw.DateTimeField(null=True)
+
+
+# Only the reconciler reads events, looking for undispatched ones (see migration 0009).
+Event.add_index(Event.created_at, where=Event.dispatched_at.is_null(), name="event_undispatched")
+
+
+class Account(BaseModel):
+    """A connected social account. The access token is stored encrypted (see :mod:`herald.crypto`)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="accounts", on_delete="CASCADE")
+    platform = pw.CharField(max_length=40)
+    external_id = pw.CharField(max_length=100)  # the platform's id: IG user id, Page id
+    username = pw.CharField(max_length=200, default="")
+    token_encrypted = pw.TextField()
+    token_expires_at = pw.DateTimeField(null=True)
+    status = pw.CharField(max_length=20, default="active")  # active | expired | invalid | disconnected
+    status_reason = pw.TextField(default="")
+    settings = JSONField(default=dict)
+    checked_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("workspace", "platform", "external_id"), True),)
+
+
+class PublishTask(BaseModel):
+    """One post to one account: the unit a worker publishes (see :mod:`herald.publishing.tasks` for its states)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="publish_tasks", on_delete="CASCADE")
+    post = pw.ForeignKeyField(Post, backref="tasks", on_delete="CASCADE")
+    account = pw.ForeignKeyField(Account, backref="tasks", on_delete="CASCADE")
+    platform = pw.CharField(max_length=40)
+    status = pw.CharField(max_length=20, index=True)
+    due_at = pw.DateTimeField(null=True, index=True)  # when a worker should next pick it up
+    lease_until = pw.DateTimeField(null=True)  # set while a worker is talking to the platform
+    step = pw.IntegerField(default=0)  # bumped for every job enqueued, so each job id is new
+    attempts = pw.IntegerField(default=0)
+    state = JSONField(default=dict)  # what the platform saved between steps (container ids, ...)
+    # An earlier attempt may have reached the platform and nothing has confirmed or ruled it out
+    # (a worker died holding the task, a plugin raised or said so): reconcile before publishing again.
+    maybe_live = pw.BooleanField(default=False)
+    platform_post_id = pw.CharField(max_length=200, null=True)
+    url = pw.TextField(null=True)
+    error = pw.TextField(null=True)
+    published_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("post", "account"), True),)
+
+
+class FirstComment(WorkRow):
+    """The first comment of a published task: a work row of kind ``first_comment`` (see
+    :mod:`herald.publishing.first_comments`), made when the task is published if its post asked for one."""
+
+    task = pw.ForeignKeyField(PublishTask, backref="first_comments", unique=True, on_delete="CASCADE")
+    workspace = pw.ForeignKeyField(Workspace, backref="first_comments", on_delete="CASCADE")
+    text = pw.TextField()
+    comment_id = pw.CharField(max_length=200, null=True)  # the platform's, once posted
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class IdempotencyRecord(BaseModel):
+    """The stored outcome of a mutating request made with an ``Idempotency-Key``."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="idempotency_records", on_delete="CASCADE")
+    key = pw.CharField(max_length=255)
+    method = pw.CharField(max_length=10)
+    path = pw.CharField(max_length=500)
+    request_hash = pw.CharField(max_length=64)
+    status_code = pw.IntegerField(null=True)  # NULL while the first request is still running
+    response_body = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField(index=True)
+
+    class Meta:
+        indexes = ((("workspace", "key"), True),)
+
+
+class PortalToken(BaseModel):
+    """A client portal link: ``/portal/<token>`` shows one client's posts; only the token's digest is stored."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="portal_tokens", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="portal_tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=200, default="")
+    digest = pw.CharField(max_length=64, unique=True)  # SHA-256 hex of the token in the URL
+    display = pw.CharField(max_length=20)  # the token's last characters, to recognise a link
+    permissions = pw.CharField(max_length=20)  # view | comment | approve
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    revoked_at = pw.DateTimeField(null=True)
+    last_used_at = pw.DateTimeField(null=True)
+
+
+class PostComment(BaseModel):
+    """A comment on a post, from the client portal (``portal_token`` set) or the agency."""
+
+    post = pw.ForeignKeyField(Post, backref="comments", on_delete="CASCADE")
+    author = pw.CharField(max_length=200)
+    body = pw.TextField()
+    kind = pw.CharField(max_length=20, default="comment")  # comment | rejection (the reason given when rejecting)
+    portal_token = pw.ForeignKeyField(PortalToken, backref="comments", null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    author_kind = pw.CharField(max_length=20, default="client")  # client (portal) | agency (API)
+
+
+MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, Post, PostVersion, EngagementSnapshot,
+          PluginSetting, Event, Account, PublishTask, FirstComment, IdempotencyRecord, PortalToken, PostComment,
+          Campaign]
+
+_plugin_cache = TTLCache(ttl=5.0)
+
+
+def plugin_enabled(workspace_id: int, plugin: str) -> bool:
+    """Whether ``plugin`` is enabled for the workspace (enabled unless an operator disabled it)."""
+    key = (workspace_id, plugin)
+    cached = _plugin_cache.get(key)
+    if cached is not None:
+        return cached
+    row = (PluginSetting.select(PluginSetting.enabled)
+           .where((PluginSetting.workspace == workspace_id) & (PluginSetting.plugin == plugin))
+           .first())
+    enabled = True if row is None else bool(row.enabled)
+    _plugin_cache.set(key, enabled)
+    return enabled
+
+
+def set_plugin_enabled(workspace_id: int, plugin: str, enabled: bool) -> None:
+    """Enable or disable ``plugin`` for the workspace."""
+    (PluginSetting.insert(workspace=workspace_id, plugin=plugin, enabled=enabled, updated_at=utcnow())
+     .on_conflict(conflict_target=[PluginSetting.workspace, PluginSetting.plugin],
+                  update={PluginSetting.enabled: enabled, PluginSetting.updated_at: utcnow()})
+     .execute())
+    _plugin_cache.discard((workspace_id, plugin))
+
+
+# -- AI: settings, usage accounting, background jobs and the features' stored results ----------------
+
+class AISetting(BaseModel):
+    """A workspace's AI settings. The API key is stored encrypted (see :mod:`herald.crypto`)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="ai_settings", unique=True, on_delete="CASCADE")
+    gemini_api_key = pw.TextField(null=True)  # ciphertext
+    gemini_model = pw.CharField(max_length=100, null=True)  # None: the provider's default
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class AIGeneration(BaseModel):
+    """One call to an AI provider: ``reserved`` while it runs, then ``succeeded`` or ``failed``."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="ai_generations", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="ai_generations", null=True, on_delete="SET NULL")
+    feature = pw.CharField(max_length=60)
+    provider = pw.CharField(max_length=60)
+    model = pw.CharField(max_length=100, default="")
+    input_tokens = pw.IntegerField(default=0)
+    output_tokens = pw.IntegerField(default=0)
+    status = pw.CharField(max_length=20)
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    # The background job that made the call, so the reconciler can release the slot of a job whose
+    # worker died mid-call (BackgroundJob is defined below).
+    job = pw.DeferredForeignKey("BackgroundJob", null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("workspace", "created_at"), False),)
+
+
+class BackgroundJob(WorkRow):
+    """Long work a request started (``job_…`` ids): queued → running → succeeded | failed; the work
+    kind ``background`` (see :mod:`herald.ai.background`)."""
+
+    id = pw.CharField(max_length=40, primary_key=True)
+    workspace = pw.ForeignKeyField(Workspace, backref="background_jobs", on_delete="CASCADE")
+    kind = pw.CharField(max_length=60)  # the feature (populate_hooks, …), shown by the API
+    function = pw.CharField(max_length=200)  # dotted path of the function the job runs
+    params = JSONField(default=dict)
+    status = pw.CharField(max_length=20, default="queued", index=True)  # the reconciler looks for unfinished ones
+    result = JSONField(null=True)
+    error_code = pw.CharField(max_length=60, null=True)
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+
+class GeneratedOpener(BaseModel):
+    """An opening line the AI wrote for a client (``populate-hooks``); one per client and wording."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="generated_openers", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="generated_openers", on_delete="CASCADE")
+    text = pw.TextField()
+    style = pw.CharField(max_length=40)
+    fingerprint = pw.CharField(max_length=64)  # of the normalised wording, for de-duplication
+    job = pw.ForeignKeyField(BackgroundJob, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "generated_hook"  # the API's word, from before the code called them openers
+        indexes = ((("client", "fingerprint"), True),)
+
+
+class CompetitorAnalysis(BaseModel):
+    """The AI's reading of a competitor's page (``analyze-competitor``)."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="competitor_analyses", on_delete="CASCADE")
+    client = pw.ForeignKeyField(Client, backref="competitor_analyses", null=True, on_delete="SET NULL")
+    url = pw.TextField()
+    title = pw.TextField(default="")
+    analysis = JSONField(default=dict)
+    job = pw.ForeignKeyField(BackgroundJob, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class DesignTemplate(BaseModel):
+    """A template built from a logo (``generate-template``): measured palette, AI typography and layout."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="design_templates", on_delete="CASCADE")
+    media = pw.ForeignKeyField(Media, null=True, on_delete="SET NULL")
+    client = pw.ForeignKeyField(Client, backref="design_templates", null=True, on_delete="SET NULL")
+    palette = JSONField(default=list)
+    template = JSONField(default=dict)
+    job = pw.ForeignKeyField(BackgroundJob, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+MODELS += [AISetting, AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate]

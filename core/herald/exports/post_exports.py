@@ -1,0 +1,90 @@
+"""Exports of posts: the posts CSV and a client's JSON export, both produced a batch at a time.
+
+Rows are read by id in batches of :data:`BATCH` (keyset pagination, so every batch is one indexed
+query) and each batch's related rows (latest engagement, versions, tasks) are fetched with one
+query per kind: the cost does not grow with one query per post, and memory holds one batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from ..db.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, isoformat, utcnow
+from ..publishing.accounts import serialize_account
+from ..publishing.engagement_figures import latest_by_post
+from ..publishing.posts import serialize_engagement, serialize_post
+from ..publishing.tasks import serialize_task
+from ..publishing.versions import serialize_version
+
+BATCH = 500
+POST_COLUMNS = ["id", "client_id", "topic", "caption", "type", "platforms", "status", "score", "likes", "comments",
+                "saves", "shares", "reach", "scheduled_at", "published_at", "created_at"]
+
+
+def post_batches(workspace_id: int, client_id: int | None = None, batch: int = BATCH) -> Iterator[list[Post]]:
+    """The workspace's posts (of one client when given), oldest first, ``batch`` at a time."""
+    last = 0
+    while True:
+        query = Post.select().where((Post.workspace == workspace_id) & (Post.id > last))
+        if client_id is not None:
+            query = query.where(Post.client == client_id)
+        rows = list(query.order_by(Post.id).limit(batch))
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
+
+
+def post_csv_rows(workspace_id: int, client_id: int | None = None) -> Iterator[list]:
+    """One row per post in :data:`POST_COLUMNS` order; engagement is the latest snapshot (empty when none)."""
+    for rows in post_batches(workspace_id, client_id):
+        engagement = latest_by_post(post.id for post in rows)
+        for post in rows:
+            snapshot = engagement.get(post.id)
+            metrics = [getattr(snapshot, name) if snapshot else None
+                       for name in ("likes", "comments", "saves", "shares", "reach")]
+            yield [post.id, post.client_id, post.topic, post.caption, post.post_type,
+                   ", ".join(post.platforms or []), post.status, post.score, *metrics,
+                   isoformat(post.scheduled_at), isoformat(post.published_at), isoformat(post.created_at)]
+
+
+def _grouped(rows, key) -> dict[int, list]:
+    grouped: dict[int, list] = {}
+    for row in rows:
+        grouped.setdefault(key(row), []).append(row)
+    return grouped
+
+
+def _post_documents(workspace_id: int, client_id: int, account_ids: set[int]) -> Iterator[dict]:
+    """Each post of the client with its versions, engagement history and tasks."""
+    for rows in post_batches(workspace_id, client_id):
+        ids = [post.id for post in rows]
+        versions = _grouped(PostVersion.select().where(PostVersion.post.in_(ids))
+                            .order_by(PostVersion.post, PostVersion.number), lambda row: row.post_id)
+        engagement = _grouped(EngagementSnapshot.select().where(EngagementSnapshot.post.in_(ids))
+                              .order_by(EngagementSnapshot.recorded_at, EngagementSnapshot.id), lambda row: row.post_id)
+        tasks = _grouped(PublishTask.select().where(PublishTask.post.in_(ids)).order_by(PublishTask.id),
+                         lambda row: row.post_id)
+        for post in rows:
+            document = serialize_post(post, shape="action")
+            document["versions"] = [serialize_version(row) for row in versions.get(post.id, [])]
+            document["engagement"] = [serialize_engagement(row) for row in engagement.get(post.id, [])]
+            document["tasks"] = [serialize_task(row) for row in tasks.get(post.id, [])]
+            account_ids.update(row.account_id for row in tasks.get(post.id, []))
+            yield document
+
+
+def client_export(workspace_id: int, client: Client, client_shape: dict) -> Iterator[str]:
+    """The JSON text of a client's export, in pieces: the client, its posts, the accounts its tasks used.
+
+    Access tokens are never part of it (accounts appear as the ``/v1`` API shows them).
+    """
+    account_ids: set[int] = set()
+    head = {"exported_at": isoformat(utcnow()), "client": client_shape}
+    yield json.dumps(head)[:-1] + ', "posts": ['
+    for index, document in enumerate(_post_documents(workspace_id, client.id, account_ids)):
+        yield ("," if index else "") + json.dumps(document)
+    accounts = (Account.select().where((Account.workspace == workspace_id) & Account.id.in_(sorted(account_ids)))
+                .order_by(Account.id)) if account_ids else []
+    yield '], "accounts": ' + json.dumps([serialize_account(row) for row in accounts]) + "}"

@@ -1,0 +1,102 @@
+"""Daily analytics of a workspace (or one client) over the last N days, as the analytics CSV shows them.
+
+Days are calendar days in the client's time zone (for one client) or the workspace's (default
+UTC), ending today. Every day of the period is present, with zeros when nothing happened.
+
+- ``posts_created``: posts whose ``created_at`` falls on the day.
+- ``posts_published``: posts whose ``published_at`` (their first successful publish) falls on the day.
+- ``failed_publishes``: publish tasks that failed for good on the day.
+- ``unconfirmed_publishes``: publish tasks that ended ``unconfirmed`` on the day (they may be live:
+  the user must check them), beside the failed ones: both need the user's attention.
+- ``likes`` … ``reach``: each post's latest engagement snapshot, counted once, on the day the post
+  went out (see :mod:`herald.publishing.engagement_figures`).
+- ``engagement_rate``: (likes + comments + saves + shares) / reach, in percent; 0 when reach is 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from ..db.models import Post, PublishTask, utcnow
+from ..publishing import tasks
+from ..publishing.engagement_figures import INTERACTIONS, attributed_at, latest_by_post, rate
+
+COLUMNS = ["date", "posts_created", "posts_published", "failed_publishes", "unconfirmed_publishes", "likes",
+           "comments", "saves", "shares", "reach", "engagement_rate"]
+METRICS = ("likes", "comments", "saves", "shares", "reach")
+
+
+@dataclasses.dataclass
+class Day:
+    """The figures of one day."""
+
+    date: dt.date
+    posts_created: int = 0
+    posts_published: int = 0
+    failed_publishes: int = 0
+    unconfirmed_publishes: int = 0
+    likes: int = 0
+    comments: int = 0
+    saves: int = 0
+    shares: int = 0
+    reach: int = 0
+
+    def row(self) -> list:
+        """The CSV row, in :data:`COLUMNS` order."""
+        interactions = sum(getattr(self, name) for name in INTERACTIONS)
+        return [self.date.isoformat(), self.posts_created, self.posts_published, self.failed_publishes,
+                self.unconfirmed_publishes, self.likes, self.comments, self.saves, self.shares, self.reach,
+                f"{rate(interactions, self.reach):.2f}"]
+
+
+def _utc(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """Local midnight starting ``day`` in ``zone``, as a naive UTC datetime."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def daily(workspace_id: int, period: int, *, client_id: int | None = None, timezone: str = "UTC",
+          now: dt.datetime | None = None) -> list[Day]:
+    """The last ``period`` days (today included) of the workspace, or of ``client_id``, oldest first."""
+    zone = ZoneInfo(timezone)
+    now = now or utcnow()
+    today = now.replace(tzinfo=dt.UTC).astimezone(zone).date()
+    first = today - dt.timedelta(days=period - 1)
+    start, end = _utc(first, zone), _utc(today + dt.timedelta(days=1), zone)
+    days = {first + dt.timedelta(days=offset): Day(first + dt.timedelta(days=offset)) for offset in range(period)}
+
+    def day_of(moment: dt.datetime) -> Day | None:
+        return days.get(moment.replace(tzinfo=dt.UTC).astimezone(zone).date())
+
+    def posts(*fields):
+        query = Post.select(Post.id, *fields).where(Post.workspace == workspace_id)
+        return query.where(Post.client == client_id) if client_id is not None else query
+
+    for post in posts(Post.created_at).where((Post.created_at >= start) & (Post.created_at < end)):
+        day_of(post.created_at).posts_created += 1
+    for post in posts(Post.published_at).where((Post.published_at >= start) & (Post.published_at < end)):
+        day_of(post.published_at).posts_published += 1
+    ended = (PublishTask.select(PublishTask.status, PublishTask.updated_at).join(Post)
+             .where((PublishTask.workspace == workspace_id) & PublishTask.status.in_([tasks.FAILED, tasks.UNCONFIRMED])
+                    & (PublishTask.updated_at >= start) & (PublishTask.updated_at < end)))
+    if client_id is not None:
+        ended = ended.where(Post.client == client_id)
+    for task in ended:
+        if task.status == tasks.FAILED:
+            day_of(task.updated_at).failed_publishes += 1
+        else:
+            day_of(task.updated_at).unconfirmed_publishes += 1
+
+    went_out = attributed_at()
+    attributed = list(posts(Post.published_at, Post.scheduled_at, Post.created_at)
+                      .where((went_out >= start) & (went_out < end)))
+    latest = latest_by_post(post.id for post in attributed)
+    for post in attributed:
+        snapshot = latest.get(post.id)
+        day = day_of(post.published_at or post.scheduled_at or post.created_at)
+        if snapshot is None or day is None:
+            continue
+        for name in METRICS:
+            setattr(day, name, getattr(day, name) + (getattr(snapshot, name) or 0))
+    return [days[key] for key in sorted(days)]

@@ -1,0 +1,226 @@
+"""Health scores of a workspace or of one client: 0-100, with every part explained.
+
+The score is the weighted mean of five parts, each 0-100. A part without data to judge (no
+publish finished in 30 days, no account, no engagement to compare) is reported with
+``score: null`` and left out of the mean, so missing data neither helps nor hurts.
+
+============================  ======  =========================================================
+part                          weight  score
+============================  ======  =========================================================
+``cadence``                   30      posts published in the last 28 days, per week, against the
+                                      workspace's ``posts_per_week`` target per client (default 3):
+                                      100 × min(1, per week / target); a workspace averages its
+                                      clients (so one busy client cannot hide a silent one)
+``approval_backlog``          20      100 with nothing waiting; else 100 × min(1 − oldest wait /
+                                      72 h, 1 − waiting posts / 20), at least 0
+``failed_publishes``          20      publishes finished in the last 30 days: 100 × (1 − 2 ×
+                                      failed share), at least 0 (half failing scores 0)
+``accounts``                  15      100 × (1 − (expired or invalid + ½ × expiring within 7
+                                      days) / accounts); disconnected accounts do not count
+``engagement_trend``          15      interactions per post (likes, comments, saves, shares) of
+                                      posts that went out in the last 30 days against the 30
+                                      before: 100 × min(1, now / before); holding steady is full
+============================  ======  =========================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import peewee as pw
+
+from ..db.models import Account, Client, Post, PublishTask, Workspace, isoformat, utcnow
+from ..publishing import tasks
+from ..publishing.engagement_figures import attributed_at, interactions, latest_by_post
+
+DEFAULT_POSTS_PER_WEEK = 3
+CADENCE_DAYS = 28
+APPROVAL_LIMIT_HOURS = 72
+APPROVAL_LIMIT_POSTS = 20
+FAILURE_DAYS = 30
+EXPIRING_DAYS = 7
+TREND_DAYS = 30
+WEIGHTS = {"cadence": 30, "approval_backlog": 20, "failed_publishes": 20, "accounts": 15, "engagement_trend": 15}
+
+
+@dataclasses.dataclass
+class Part:
+    """One part of a health score."""
+
+    name: str
+    score: int | None  # None: nothing to judge, left out of the total
+    numbers: dict[str, Any]
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of a part."""
+        return {"name": self.name, "score": self.score, "weight": WEIGHTS[self.name], "numbers": self.numbers,
+                "explanation": self.explanation}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """Whose health: a workspace, or one client of it."""
+
+    workspace_id: int
+    client: Client | None = None
+
+    def posts(self, query: pw.ModelSelect) -> pw.ModelSelect:
+        """``query`` (over ``Post``) narrowed to this scope's posts."""
+        query = query.where(Post.workspace == self.workspace_id)
+        return query.where(Post.client == self.client.id) if self.client is not None else query
+
+
+def posts_per_week(workspace: Workspace) -> int:
+    """The workspace's cadence target per client (``settings.posts_per_week``, default 3)."""
+    return int((workspace.settings or {}).get("posts_per_week") or DEFAULT_POSTS_PER_WEEK)
+
+
+def _clamp(value: float) -> int:
+    return max(0, min(100, round(value)))
+
+
+def cadence(scope: Scope, target: int, now: dt.datetime) -> Part:
+    """Posts published per week over the last 28 days against ``target`` per client."""
+    if scope.client is not None:
+        clients = [scope.client]
+    else:
+        clients = list(Client.select().where((Client.workspace == scope.workspace_id) & Client.deleted_at.is_null()))
+    since = now - dt.timedelta(days=CADENCE_DAYS)
+    counts = dict(scope.posts(Post.select(Post.client, pw.fn.COUNT(Post.id)))
+                  .where((Post.published_at >= since) & (Post.published_at <= now))
+                  .group_by(Post.client).tuples())
+    weeks = CADENCE_DAYS / 7
+    published = sum(counts.get(client.id, 0) for client in clients)
+    numbers = {"target_posts_per_week": target, "window_days": CADENCE_DAYS, "clients": len(clients),
+               "posts_published": published,
+               "posts_per_week_per_client": round(published / weeks / len(clients), 2) if clients else 0.0}
+    if not clients:
+        return Part("cadence", 0, {**numbers, "clients_on_target": 0},
+                    "No clients yet: add one with POST /api/clients, then publish for it.")
+    scores = [_clamp(100 * counts.get(client.id, 0) / weeks / target) for client in clients]
+    on_target = sum(score == 100 for score in scores)
+    numbers["clients_on_target"] = on_target
+    if scope.client is not None:
+        sentence = (f"Published {published} posts in the last {CADENCE_DAYS} days: "
+                    f"{numbers['posts_per_week_per_client']} a week against a target of {target}.")
+    else:
+        sentence = (f"{on_target} of {len(clients)} clients published at least {target} posts a week over the last "
+                    f"{CADENCE_DAYS} days ({numbers['posts_per_week_per_client']} a week per client on average).")
+    return Part("cadence", _clamp(sum(scores) / len(scores)), numbers, sentence)
+
+
+def approval_backlog(scope: Scope, now: dt.datetime) -> Part:
+    """Posts waiting in ``pending_approval``, and how long the oldest has waited."""
+    pending = scope.posts(Post.select()).where(Post.status == tasks.PENDING_APPROVAL).count()
+    numbers = {"pending": pending, "oldest_waiting_hours": None, "limit_hours": APPROVAL_LIMIT_HOURS,
+               "limit_posts": APPROVAL_LIMIT_POSTS}
+    if not pending:
+        return Part("approval_backlog", 100, numbers, "No post is waiting for approval.")
+    since = (scope.posts(PublishTask.select(pw.fn.MIN(PublishTask.created_at)).join(Post))
+             .where((PublishTask.status == tasks.PENDING_APPROVAL) & (Post.status == tasks.PENDING_APPROVAL))
+             .scalar())
+    if isinstance(since, str):  # SQLite hands MIN() of a datetime column back as text
+        since = PublishTask.created_at.python_value(since)
+    hours = round(max(0.0, (now - since).total_seconds() / 3600), 1) if since else 0.0
+    numbers["oldest_waiting_hours"] = hours
+    score = _clamp(100 * min(1 - hours / APPROVAL_LIMIT_HOURS, 1 - pending / APPROVAL_LIMIT_POSTS))
+    return Part("approval_backlog", score, numbers,
+                f"{pending} post{'s' if pending != 1 else ''} waiting for approval; the oldest for {hours} hours.")
+
+
+def failed_publishes(scope: Scope, now: dt.datetime) -> Part:
+    """Publishes that failed for good, or ended unconfirmed (they may be live: someone must check),
+    among those finished in the last 30 days. Both need the user's attention, so both lower the score."""
+    since = now - dt.timedelta(days=FAILURE_DAYS)
+    ended = [tasks.PUBLISHED, tasks.FAILED, tasks.UNCONFIRMED]
+    rows = dict(scope.posts(PublishTask.select(PublishTask.status, pw.fn.COUNT(PublishTask.id)).join(Post))
+                .where(PublishTask.status.in_(ended) & (PublishTask.updated_at >= since))
+                .group_by(PublishTask.status).tuples())
+    failed, unconfirmed, finished = rows.get(tasks.FAILED, 0), rows.get(tasks.UNCONFIRMED, 0), sum(rows.values())
+    numbers = {"failed": failed, "unconfirmed": unconfirmed, "finished": finished, "failure_rate_percent": None,
+               "window_days": FAILURE_DAYS}
+    if not finished:
+        return Part("failed_publishes", None, numbers, f"Nothing was published in the last {FAILURE_DAYS} days.")
+    share = (failed + unconfirmed) / finished
+    numbers["failure_rate_percent"] = round(100 * share, 1)
+    summary = f"{failed} of {finished} publishes in the last {FAILURE_DAYS} days failed."
+    if unconfirmed:
+        summary = (f"{failed} of {finished} publishes in the last {FAILURE_DAYS} days failed and {unconfirmed} could "
+                   "not be confirmed (they may be live: check them).")
+    return Part("failed_publishes", _clamp(100 * (1 - 2 * share)), numbers, summary)
+
+
+def accounts(scope: Scope, now: dt.datetime) -> Part:
+    """Connected accounts whose token is expired, invalid or about to expire.
+
+    A client's score looks at the accounts its posts are published to.
+    """
+    query = Account.select().where((Account.workspace == scope.workspace_id) & (Account.status != "disconnected"))
+    if scope.client is not None:
+        used = (PublishTask.select(PublishTask.account).join(Post)
+                .where((Post.workspace == scope.workspace_id) & (Post.client == scope.client.id)))
+        query = query.where(Account.id.in_(used))
+    rows = list(query)
+    soon = now + dt.timedelta(days=EXPIRING_DAYS)
+    broken = [row for row in rows if row.status in ("expired", "invalid")
+              or (row.token_expires_at is not None and row.token_expires_at <= now)]
+    expiring = [row for row in rows if row not in broken
+                and row.token_expires_at is not None and row.token_expires_at <= soon]
+    numbers = {"accounts": len(rows), "expired_or_invalid": len(broken), "expiring_soon": len(expiring),
+               "expiring_within_days": EXPIRING_DAYS, "healthy": len(rows) - len(broken) - len(expiring)}
+    if not rows:
+        whose = "this client's posts use" if scope.client is not None else "is connected"
+        return Part("accounts", None, numbers, f"No account {whose}.")
+    score = _clamp(100 * (1 - (len(broken) + 0.5 * len(expiring)) / len(rows)))
+    if not broken and not expiring:
+        return Part("accounts", score, numbers, f"All {len(rows)} accounts have working tokens.")
+    names = ", ".join(f"@{row.username or row.external_id} ({row.platform})" for row in broken + expiring)
+    return Part("accounts", score, numbers,
+                f"{len(broken)} expired or invalid and {len(expiring)} expiring within {EXPIRING_DAYS} days: "
+                f"{names}. Reconnect them with POST /v1/accounts.")
+
+
+def _interactions_per_post(scope: Scope, start: dt.datetime, end: dt.datetime) -> tuple[int, float]:
+    went_out = attributed_at()
+    ids = [row.id for row in scope.posts(Post.select(Post.id)).where((went_out >= start) & (went_out < end))]
+    latest = latest_by_post(ids)
+    if not latest:
+        return 0, 0.0
+    return len(latest), round(sum(interactions(row) for row in latest.values()) / len(latest), 2)
+
+
+def engagement_trend(scope: Scope, now: dt.datetime) -> Part:
+    """Interactions per post for posts that went out in the last 30 days, against the 30 days before."""
+    window = dt.timedelta(days=TREND_DAYS)
+    current_posts, current = _interactions_per_post(scope, now - window, now)
+    previous_posts, previous = _interactions_per_post(scope, now - 2 * window, now - window)
+    numbers = {"window_days": TREND_DAYS, "posts": current_posts, "interactions_per_post": current,
+               "previous_posts": previous_posts, "previous_interactions_per_post": previous, "change_percent": None}
+    if not current_posts or not previous_posts:
+        missing = "the last" if not current_posts else "the previous"
+        return Part("engagement_trend", None, numbers,
+                    f"No engagement recorded for posts of {missing} {TREND_DAYS} days to compare.")
+    ratio = current / previous if previous else (1.0 if not current else 2.0)
+    numbers["change_percent"] = round(100 * (ratio - 1), 1) if previous else None
+    direction = "up" if current > previous else "down" if current < previous else "unchanged"
+    return Part("engagement_trend", _clamp(100 * min(1.0, ratio)), numbers,
+                f"{current} interactions per post over the last {TREND_DAYS} days against {previous} the "
+                f"{TREND_DAYS} days before ({direction}).")
+
+
+def health(workspace: Workspace, client: Client | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The health score of ``workspace`` (or of its ``client``) with its parts."""
+    now = now or utcnow()
+    scope = Scope(workspace.id, client)
+    parts = [cadence(scope, posts_per_week(workspace), now), approval_backlog(scope, now),
+             failed_publishes(scope, now), accounts(scope, now), engagement_trend(scope, now)]
+    judged = [part for part in parts if part.score is not None]
+    total = _clamp(sum(part.score * WEIGHTS[part.name] for part in judged)
+                   / sum(WEIGHTS[part.name] for part in judged))
+    status = "healthy" if total >= 80 else "needs_attention" if total >= 50 else "at_risk"
+    return {"score": total, "status": status, "workspace_id": workspace.id,
+            "client_id": client.id if client is not None else None, "computed_at": isoformat(now),
+            "parts": [part.to_dict() for part in parts]}

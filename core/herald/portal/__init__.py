@@ -1,0 +1,1 @@
+"""The client portal: links for people without an account, and what the page shows."""

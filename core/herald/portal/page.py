@@ -1,0 +1,258 @@
+"""What the client portal page shows: one client's posts in groups, with media, per-platform status,
+engagement, comments, stats and the engagement chart. Plain data for the template; no HTML here.
+
+Rejected and failed posts are shown read-only, with fixed plain-language texts: a task's ``error``
+holds the platform's own words (and may quote anything it was sent), so it never reaches the page."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from peewee import fn
+
+from ..db.models import Account, Media, PortalToken, Post, PostComment, PublishTask, Workspace, isoformat, utcnow
+from ..intelligence import engagement_chart
+from ..media.public_links import signed_path
+from ..publishing import schedule, tasks
+from ..publishing.comments import REJECTION, comments_of
+from ..publishing.engagement_figures import latest_by_post
+from ..publishing.publish import VIDEO_TYPES, default_zone
+from .links import CAN_APPROVE, CAN_COMMENT
+
+GROUP_LIMIT = 50  # posts per group on the page
+AWAITING = ("pending_approval",)
+UPCOMING = ("queued", "publishing")
+PUBLISHED = ("published",)
+PROBLEMS = ("failed", "partially_published", "unconfirmed")  # published nowhere, not everywhere, or unsure
+REJECTED = ("rejected",)
+RECENT_DAYS = 30  # rejected and failed posts stay on the page this long
+SHOWN = AWAITING + UPCOMING + PUBLISHED + PROBLEMS  # what the stats count
+READ_ONLY = PROBLEMS + REJECTED  # nothing to approve, reject or comment on any more
+TASK_LABELS = {
+    tasks.PENDING_APPROVAL: "Awaiting approval", tasks.QUEUED: "Scheduled", tasks.PUBLISHING: "Publishing",
+    tasks.RETRYING: "Publishing", tasks.PUBLISHED: "Published", tasks.FAILED: "Not published",
+    tasks.CANCELLED: "Cancelled", tasks.UNCONFIRMED: "Not confirmed",
+}
+POST_LABELS = {"pending_approval": "Awaiting approval", "queued": "Scheduled", "publishing": "Publishing",
+               "published": "Published", "partially_published": "Partly published", "failed": "Not published",
+               "unconfirmed": "Not confirmed", "rejected": "Rejected"}
+# Why a task did not publish, in words for the client; chosen from our own data, never from the error text.
+ACCOUNT_PROBLEM = "The account needs to be reconnected. Your agency has been told."
+OTHER_PROBLEM = "The platform did not accept the post. Your agency can see why."
+STOPPED = "Not published here: publishing was stopped."
+UNSURE = "It may be live: the platform could not confirm it. Your agency can see why."
+METRICS = ("likes", "comments", "saves", "shares", "reach")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformStatus:
+    """One account's task for a post, as the client sees it."""
+
+    platform: str
+    status: str
+    label: str
+    url: str | None
+    note: str | None = None  # a plain-language explanation when it did not publish
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaPreview:
+    """An image or video of a post, at a signed same-origin link."""
+
+    kind: str  # image | video
+    src: str
+    filename: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ShownComment:
+    """One comment of a post's conversation, as the page shows it."""
+
+    kind: str  # comment | rejection
+    author: str
+    author_kind: str  # client | agency
+    body: str
+    at: str  # when it was written, in the client's zone (see local_time)
+    at_iso: str  # the same moment in UTC, for the <time> element
+
+
+@dataclasses.dataclass
+class PostCard:
+    """One post on the page."""
+
+    id: int
+    topic: str
+    caption: str
+    post_type: str
+    status: str
+    label: str
+    when: str  # "Scheduled for …" / "Published …"
+    platforms: list[PlatformStatus]
+    media: list[MediaPreview]
+    engagement: dict[str, int] | None
+    comments: list[ShownComment]
+    read_only: bool = False  # rejected or failed: shown, but nothing can be done with it
+    reason: str | None = None  # why it was rejected, when the client gave a reason in the portal
+
+
+@dataclasses.dataclass
+class PortalPage:
+    """Everything the page template shows."""
+
+    client_name: str
+    timezone: str
+    agency_name: str  # shown as the author of the agency's comments
+    permissions: str
+    can_comment: bool
+    can_approve: bool
+    expires_at: str
+    awaiting: list[PostCard]
+    upcoming: list[PostCard]
+    published: list[PostCard]
+    problems: list[PostCard]
+    rejected: list[PostCard]
+    stats: dict[str, int]
+    chart: engagement_chart.BarChart
+
+
+def local_time(value: dt.datetime | None, zone: ZoneInfo) -> str:
+    """``Tue 3 Jun 2026, 09:00 EDT``: a stored (UTC) time in the client's zone, with the zone's abbreviation
+    (or offset, such as ``+03``, where it has none); "" for no time."""
+    if value is None:
+        return ""
+    local = value.replace(tzinfo=dt.UTC).astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M %Z}"
+
+
+def _shown(comment: PostComment, zone: ZoneInfo) -> ShownComment:
+    return ShownComment(kind=comment.kind, author=comment.author, author_kind=comment.author_kind,
+                        body=comment.body, at=local_time(comment.created_at, zone),
+                        at_iso=isoformat(comment.created_at))
+
+
+def _when(post: Post, zone: ZoneInfo) -> str:
+    if post.status == "rejected":
+        return "Rejected " + local_time(post.updated_at, zone)
+    if post.status == "failed":
+        return "Could not be published " + local_time(post.updated_at, zone)
+    if post.status == tasks.UNCONFIRMED and not post.published_at:
+        return "Not confirmed since " + local_time(post.updated_at, zone)
+    if post.status in PUBLISHED + PROBLEMS and post.published_at:
+        return "Published " + local_time(post.published_at, zone)
+    if post.scheduled_at:
+        return "Scheduled for " + local_time(post.scheduled_at, zone)
+    return "To be published as soon as it is approved" if post.status in AWAITING else "Publishing now"
+
+
+def _media_previews(secret_key: str, posts: list[Post]) -> dict[int, MediaPreview]:
+    ids = {media_id for post in posts for media_id in post.media or []}
+    if not ids:
+        return {}
+    rows = Media.select().where(Media.id.in_(list(ids)) & (Media.workspace == posts[0].workspace_id))
+    return {row.id: MediaPreview("video" if row.content_type in VIDEO_TYPES else "image",
+                                 signed_path(secret_key, row), row.filename) for row in rows}
+
+
+def _problem(task: PublishTask, post_status: str) -> str | None:
+    """A plain sentence when ``task`` did not publish a post the client can no longer act on."""
+    if post_status not in READ_ONLY or post_status == "rejected":
+        return None
+    if task.status == tasks.FAILED:
+        return ACCOUNT_PROBLEM if task.account.status in ("expired", "invalid", "disconnected") else OTHER_PROBLEM
+    if task.status == tasks.CANCELLED:
+        return STOPPED
+    if task.status == tasks.UNCONFIRMED:
+        return UNSURE
+    return None
+
+
+def _cards(secret_key: str, posts: list[Post], zone: ZoneInfo) -> list[PostCard]:
+    ids = [post.id for post in posts]
+    statuses = {post.id: post.status for post in posts}
+    by_post: dict[int, list[PlatformStatus]] = {post_id: [] for post_id in ids}
+    if ids:
+        rows = (PublishTask.select(PublishTask, Account.status).join(Account)
+                .where(PublishTask.post.in_(ids)).order_by(PublishTask.id))
+        for task in rows:
+            by_post[task.post_id].append(PlatformStatus(task.platform, task.status,
+                                                        TASK_LABELS.get(task.status, task.status), task.url,
+                                                        _problem(task, statuses[task.post_id])))
+    media = _media_previews(secret_key, posts)
+    engagement = latest_by_post(ids)
+    comments = comments_of(ids)
+    cards = []
+    for post in posts:
+        snapshot = engagement.get(post.id)
+        conversation, reason = comments[post.id], None
+        if post.status == "rejected":
+            given = [row for row in conversation if row.kind == REJECTION]
+            reason = given[-1].body if given else None
+            conversation = [row for row in conversation if row.kind != REJECTION]
+        cards.append(PostCard(
+            id=post.id, topic=post.topic, caption=post.caption, post_type=post.post_type, status=post.status,
+            label=POST_LABELS.get(post.status, post.status), when=_when(post, zone), platforms=by_post[post.id],
+            media=[media[media_id] for media_id in post.media or [] if media_id in media],
+            engagement={name: getattr(snapshot, name) for name in METRICS} if snapshot else None,
+            comments=[_shown(row, zone) for row in conversation], read_only=post.status in READ_ONLY, reason=reason))
+    return cards
+
+
+def _group(link: PortalToken, statuses: tuple[str, ...], order, since: dt.datetime | None = None) -> list[Post]:
+    query = Post.select().where((Post.workspace == link.workspace_id) & (Post.client == link.client_id)
+                                & Post.status.in_(list(statuses)))
+    if since is not None:
+        query = query.where(Post.updated_at >= since)
+    return list(query.order_by(*order).limit(GROUP_LIMIT))
+
+
+def _problem_posts(link: PortalToken, since: dt.datetime) -> list[Post]:
+    """Partly published posts (they are live somewhere), posts not confirmed (they may be live, until
+    the agency settles them), and posts that failed in the last days; newest first."""
+    return list(Post.select().where((Post.workspace == link.workspace_id) & (Post.client == link.client_id)
+                                    & (Post.status.in_(["partially_published", tasks.UNCONFIRMED])
+                                       | ((Post.status == "failed") & (Post.updated_at >= since))))
+                .order_by(Post.updated_at.desc(), Post.id.desc()).limit(GROUP_LIMIT))
+
+
+def build(link: PortalToken, secret_key: str, now: dt.datetime | None = None) -> PortalPage:
+    """The page for ``link`` (an active link, with its client loaded)."""
+    client = link.client
+    workspace = Workspace.select(Workspace.name, Workspace.settings).where(Workspace.id == link.workspace_id).get()
+    zone = schedule.zone(default_zone(workspace, client))
+    now = now or utcnow()
+    since = now - dt.timedelta(days=RECENT_DAYS)
+    awaiting = _group(link, AWAITING, (Post.scheduled_at.asc(nulls="first"), Post.id))
+    upcoming = _group(link, UPCOMING, (Post.scheduled_at.asc(nulls="first"), Post.id))
+    published = _group(link, PUBLISHED, (Post.published_at.desc(nulls="last"), Post.id.desc()))
+    problems = _problem_posts(link, since)
+    rejected = _group(link, REJECTED, (Post.updated_at.desc(), Post.id.desc()), since)
+    shown = (Post.select(Post.id).where((Post.workspace == link.workspace_id) & (Post.client == link.client_id)
+                                        & Post.status.in_(list(SHOWN))))
+    all_ids = [row.id for row in shown]
+    totals = {name: 0 for name in METRICS}
+    for snapshot in latest_by_post(all_ids).values():
+        for name in METRICS:
+            totals[name] += getattr(snapshot, name) or 0
+    counts = {row.status: row.count for row in
+              Post.select(Post.status, fn.COUNT(Post.id).alias("count"))
+              .where((Post.workspace == link.workspace_id) & (Post.client == link.client_id))
+              .group_by(Post.status)}
+    stats = {"posts": sum(counts.get(status, 0) for status in SHOWN),
+             "published": sum(counts.get(status, 0) for status in ("published", "partially_published")),
+             "awaiting": counts.get("pending_approval", 0), **totals}
+    series = engagement_chart.daily_interactions(all_ids, 30, now, zone)
+    return PortalPage(
+        client_name=client.name, timezone=zone.key, agency_name=workspace.name, permissions=link.permissions,
+        can_comment=link.permissions in CAN_COMMENT, can_approve=link.permissions in CAN_APPROVE,
+        expires_at=local_time(link.expires_at, zone),
+        awaiting=_cards(secret_key, awaiting, zone), upcoming=_cards(secret_key, upcoming, zone),
+        published=_cards(secret_key, published, zone), problems=_cards(secret_key, problems, zone),
+        rejected=_cards(secret_key, rejected, zone), stats=stats, chart=engagement_chart.bar_chart(series))
+
+
+def shown_ids(page: PortalPage) -> set[int]:
+    """The ids of every post on the page."""
+    return {card.id for group in (page.awaiting, page.upcoming, page.published, page.problems, page.rejected)
+            for card in group}

@@ -1,0 +1,145 @@
+"""Publish tasks as the core's work kind ``publish``: the handler that calls the platform for one
+step of a task, and what the kernel runs around it (the post's lock, the events, the first comment).
+
+The kernel (:mod:`herald.work`) claims a task (mode ``run`` when queued or retrying, ``check`` when
+the platform is working on it, ``recover`` when its worker died), this handler asks the platform
+and answers an :class:`~herald.work.Outcome`, and the kernel records it under its step fence, then
+schedules the next step. The task's statuses keep the names the API shows (see :mod:`herald.publishing.tasks`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .. import events
+from ..db.models import Account, PublishTask
+from ..db.prepared_statements import by_id
+from ..media.public_links import public_base_problem
+from ..outcomes import PublishOutcome
+from ..platforms import TaskContext
+from ..runtime import Runtime
+from ..work import Outcome, WorkKind, queue
+from . import accounts, first_comments, tasks
+from .posts import hold_post_lock, post_by_id
+from .publish import post_ref
+
+log = logging.getLogger("herald.chores")
+
+_account_by_id = by_id(Account)  # every publish job reads its account (see herald.db.prepared_statements)
+
+
+def advance(runtime: Runtime, task: PublishTask, mode: str) -> Outcome:
+    """The handler of kind ``publish``: one step of ``task`` claimed in ``mode``."""
+    # An earlier attempt may have reached the platform: a worker died holding the task, or the last
+    # step ended without settling that (see PublishTask.maybe_live). Nothing is sent again until the
+    # platform's reconcile has ruled it out, and nothing ends "failed" while it may be live.
+    unsure = mode == "recover" or bool(task.maybe_live)
+    registered = runtime.registry.platforms.get(task.platform)
+    if registered is None:
+        return _fail(task, f"The {task.platform} plugin is not installed on this server any more.", unsure)
+    account = _account_by_id(task.account_id)
+    token, problem = accounts.usable(runtime, account)
+    if problem:
+        return _fail(task, problem, unsure)
+    post = post_by_id(task.post_id)
+    if post.media:
+        problem = public_base_problem(runtime.config)
+        if problem:
+            return _fail(task, problem, unsure)
+    platform = registered.obj
+    reconcile = getattr(platform, "reconcile", None)
+    if unsure and mode != "check" and reconcile is None:
+        return _fail(task, f"The worker publishing this post stopped before it recorded {task.platform}'s "
+                           f"answer, and the {task.platform} plugin cannot check whether the post went out.",
+                     maybe_live=True)
+    context = TaskContext(task_id=str(task.id), post=post_ref(runtime, post),
+                          account=accounts.account_ref(runtime, account, token), config=runtime.config,
+                          attempt=task.attempts, state=dict(task.state or {}),
+                          _saver=lambda saved: tasks.save_state(task.id, saved))
+    try:
+        outcome, unsure = _call_platform(platform, mode, context, unsure)
+    except Exception as exc:  # a plugin bug must not leave the task held: record it and retry later
+        log.exception("platform %s raised while publishing task %s", task.platform, task.id)
+        task.state = context.state
+        reason = f"The {task.platform} plugin failed unexpectedly: {exc}"
+        if reconcile is None:  # it may have sent the post, and nothing can look later
+            return _fail(task, f"{reason}. It cannot check whether the post went out.", maybe_live=True)
+        outcome, unsure = PublishOutcome.transient(reason), True  # reconcile before anything is sent again
+    task.state = context.state  # what the platform saved, and what it remembered (committed with the outcome)
+    task.maybe_live = unsure or outcome.maybe_live
+    return _answer(runtime, task, outcome)
+
+
+def _call_platform(platform, mode: str, context: TaskContext, unsure: bool) -> tuple[PublishOutcome, bool]:
+    """The platform's answer for this step, and whether an earlier attempt may still be live.
+
+    While one may be (``unsure``), ``reconcile`` runs first: None from it rules the attempt out, so
+    ``publish`` may run; ``transient`` leaves the question open for the next step."""
+    if mode == "check":
+        return platform.check(context), unsure
+    if unsure:
+        outcome = platform.reconcile(context)
+        if outcome is not None:
+            return outcome, outcome.kind == "transient"
+    return platform.publish(context), False
+
+
+def _answer(runtime: Runtime, task: PublishTask, outcome: PublishOutcome) -> Outcome:
+    """The kernel's outcome for the platform's answer."""
+    if outcome.kind == "published":
+        return Outcome.done(**tasks.published_changes(runtime.clock.now(), outcome.platform_post_id, outcome.url))
+    if outcome.kind == "pending":
+        return Outcome.wait(outcome.retry_after or 5, maybe_live=task.maybe_live)
+    if outcome.kind == "transient":
+        if tasks.RETRY.exhausted(task.attempts):
+            return _fail(task, f"Gave up after {task.attempts} attempts. Last error: {outcome.reason}",
+                         task.maybe_live)
+        return Outcome.retry(outcome.reason, outcome.retry_after, maybe_live=task.maybe_live)
+    if outcome.kind == "unconfirmed":
+        return _fail(task, outcome.reason or "The platform cannot say whether the post is live.", True)
+    if outcome.account_status:
+        account = _account_by_id(task.account_id)
+        if account.status == "active":
+            accounts.mark(runtime, account, outcome.account_status, outcome.reason or "The platform refused its token.")
+    return _fail(task, outcome.reason or "The platform refused the post.", task.maybe_live)
+
+
+def _fail(task: PublishTask, reason: str, maybe_live: bool = False) -> Outcome:
+    """End the task ``failed``, or ``unconfirmed`` when an earlier attempt may be live (never sent
+    again; the error then ends with what the user can do, :func:`herald.publishing.tasks.resolve_hint`)."""
+    if maybe_live:
+        reason = f"{reason.rstrip()} An earlier attempt may have published the post, and nothing could confirm it."
+        return Outcome.unconfirmed(f"{reason} {tasks.resolve_hint(task)}", maybe_live=True)
+    return Outcome.failed(reason, maybe_live=task.maybe_live)
+
+
+def _lock(runtime: Runtime, task: PublishTask) -> None:
+    """Take the post's lock before the task is written (the order every writer of both keeps); the
+    post read under it is kept on the task for :func:`_settle`, so a transition reads it once."""
+    task.held_post = hold_post_lock(task.post_id)
+
+
+def _settle(runtime: Runtime, task: PublishTask, outcome: Outcome) -> None:
+    """In the transaction recording the outcome: the post's status, the task's event, and the work row
+    of the post's first comment once it is published."""
+    held_post = vars(task).pop("held_post", None)
+    if task.status == tasks.PUBLISHED:
+        tasks.arm_first_comment(task, held_post if held_post is not None else post_by_id(task.post_id))
+        events.record(task.workspace_id, "publish.completed",
+                      {"task": tasks.serialize_task(task), "post_id": f"post_{task.post_id}"})
+    elif task.status in (tasks.FAILED, tasks.UNCONFIRMED):
+        events.record(task.workspace_id, "publish.failed",
+                      {"task": tasks.serialize_task(task), "post_id": f"post_{task.post_id}"})
+    tasks.refresh_post(task.post_id, held_post)
+
+
+def _after(runtime: Runtime, task: PublishTask, outcome: Outcome) -> None:
+    """Once a publish is committed, its first comment (which waited for it) gets its job."""
+    if task.status == tasks.PUBLISHED:
+        first_comments.enqueue(runtime, task)
+
+
+KIND = WorkKind(name=tasks.WORK_KIND, model=PublishTask, run=advance, queue=queue.PUBLISH_QUEUE,
+                job_timeout=tasks.JOB_TIMEOUT_SECONDS, lease_seconds=tasks.LEASE_SECONDS, retry=tasks.RETRY,
+                statuses=tasks.STATUSES, error_field="error", lock=_lock, settle=_settle, after=_after)
+

@@ -1,0 +1,1 @@
+"""The HTTP side: the Flask application, its blueprints (``api``), auth, rate limits, idempotency and serving."""

@@ -1,0 +1,54 @@
+"""``/api/campaigns``: campaigns of the workspace's clients, with their posts and engagement."""
+
+from flask import Blueprint, g, jsonify, request
+
+from ...db.models import Campaign
+from ...errors import ValidationError
+from ...intelligence import campaign_report
+from ...publishing import campaigns
+from . import client_arg, endpoint, int_arg
+
+bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
+
+
+@endpoint(bp, "", ("POST",), summary="Create a campaign", scope="posts:write", body="campaign_create")
+def create_campaign(payload):
+    """A campaign for one of the workspace's clients."""
+    return jsonify({"campaign": campaigns.serialize(campaigns.create(g.principal.workspace_id, payload), 0)}), 201
+
+
+@endpoint(bp, "", ("GET",), summary="List campaigns", scope="posts:read",
+          query=(("client_id", "integer", "only this client's"), ("status", "string", "only this status"),
+                 ("limit", "integer", "1-200, default 50"), ("offset", "integer", "default 0")))
+def list_campaigns():
+    """The workspace's campaigns, newest first, each with its number of posts."""
+    query = Campaign.select().where(Campaign.workspace == g.principal.workspace_id)
+    client = client_arg()
+    if client is not None:
+        query = query.where(Campaign.client == client.id)
+    status = request.args.get("status")
+    if status:
+        if status not in campaigns.STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(campaigns.STATUSES)}.", field="status")
+        query = query.where(Campaign.status == status)
+    total = query.count()
+    rows = list(query.order_by(Campaign.id.desc()).limit(int_arg("limit", 50, 1, 200))
+                .offset(int_arg("offset", 0, 0, 10**9)))
+    counts = campaigns.post_counts([row.id for row in rows])
+    return jsonify({"campaigns": [campaigns.serialize(row, counts.get(row.id, 0)) for row in rows], "total": total})
+
+
+@endpoint(bp, "/<int:campaign_id>", ("GET",), summary="A campaign with its posts and their aggregate engagement",
+          scope="posts:read")
+def get_campaign(campaign_id):
+    """The campaign, its posts (each with its current engagement) and the totals."""
+    return jsonify({"campaign": campaign_report.detail(campaigns.get_campaign(g.principal.workspace_id, campaign_id,
+                                                                          field=None))})
+
+
+@endpoint(bp, "/<int:campaign_id>", ("PATCH",), summary="Change a campaign's name, goal, dates or status",
+          scope="posts:write", body="campaign_update")
+def update_campaign(campaign_id, payload):
+    """Change what is sent; the rest stays."""
+    campaign = campaigns.get_campaign(g.principal.workspace_id, campaign_id, field=None)
+    return jsonify({"campaign": campaigns.serialize(campaigns.update(campaign, payload))})

@@ -1,0 +1,27 @@
+"""``/v1/posts/{id}/comments``: the conversation about a post between the client (portal) and the agency."""
+
+from flask import Blueprint, g, jsonify
+
+from ...publishing.comments import AGENCY, add_comment, comments_of, serialize_comment
+from ...publishing.posts import get_post
+from . import endpoint, runtime
+
+bp = Blueprint("comments", __name__, url_prefix="/v1")
+
+
+@endpoint(bp, "/posts/<post_id>/comments", ("GET",), summary="A post's comments (client and agency)",
+          scope="posts:read")
+def list_comments(post_id):
+    """Oldest first; ``kind`` is ``comment``, or ``rejection`` for the reason given when the post was rejected;
+    ``author_kind`` is ``client`` (the portal) or ``agency`` (this API)."""
+    post = get_post(g.principal.workspace_id, post_id)
+    return jsonify({"comments": [serialize_comment(row) for row in comments_of([post.id])[post.id]]})
+
+
+@endpoint(bp, "/posts/<post_id>/comments", ("POST",), summary="Answer the client: comment on a post as the agency",
+          scope="posts:write", body="v1_comment")
+def create_comment(post_id, payload):
+    """Store the comment with the caller as its author (``post.commented``); the client sees it in the portal."""
+    post = get_post(g.principal.workspace_id, post_id)
+    comment = add_comment(runtime().pm, post, g.principal.label, payload["body"], author_kind=AGENCY)
+    return jsonify({"comment": serialize_comment(comment)}), 201

@@ -1,0 +1,56 @@
+"""What the AI features stored, read back: ``GET /api/intelligence/competitors`` (and ``/<id>``) and
+``GET /api/ai-design/templates`` (and ``/<id>``). Newest first, optionally one client's; another
+workspace's result is 404. Same scope as the endpoints that create them (``intelligence``)."""
+
+from flask import Blueprint, g, jsonify
+
+from ...ai import competitor, design
+from ...db.models import CompetitorAnalysis, DesignTemplate
+from . import client_arg, endpoint, int_arg
+
+# The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
+bp = Blueprint("ai_results", __name__, url_prefix="/api")
+
+LIST_QUERY = (("client_id", "integer", "only this client's"), ("limit", "integer", "1-200, default 50"),
+              ("offset", "integer", "default 0"))
+
+
+def _listed(model, serialize, name: str):
+    """``{name: [...], "total": n}``: the workspace's rows of ``model``, newest first, filtered and paged."""
+    query = model.select().where(model.workspace == g.principal.workspace_id)
+    client = client_arg()
+    if client is not None:
+        query = query.where(model.client == client.id)
+    total = query.count()
+    rows = query.order_by(model.created_at.desc(), model.id.desc()).limit(int_arg("limit", 50, 1, 200)).offset(
+        int_arg("offset", 0, 0, 10**9))
+    return jsonify({name: [serialize(row) for row in rows], "total": total})
+
+
+@endpoint(bp, "/intelligence/competitors", ("GET",), summary="Stored competitor analyses, newest first",
+          scope="intelligence", query=LIST_QUERY)
+def list_competitors():
+    """The analyses ``analyze-competitor`` stored for the workspace."""
+    return _listed(CompetitorAnalysis, competitor.serialize, "analyses")
+
+
+@endpoint(bp, "/intelligence/competitors/<int:analysis_id>", ("GET",), summary="One stored competitor analysis",
+          scope="intelligence")
+def get_competitor(analysis_id):
+    """One analysis of the workspace."""
+    return jsonify({"analysis": competitor.serialize(
+        competitor.get_analysis(g.principal.workspace_id, analysis_id))})
+
+
+@endpoint(bp, "/ai-design/templates", ("GET",), summary="Stored design templates, newest first",
+          scope="intelligence", query=LIST_QUERY)
+def list_templates():
+    """The templates ``generate-template`` stored for the workspace."""
+    return _listed(DesignTemplate, design.serialize, "templates")
+
+
+@endpoint(bp, "/ai-design/templates/<int:template_id>", ("GET",), summary="One stored design template",
+          scope="intelligence")
+def get_template(template_id):
+    """One template of the workspace."""
+    return jsonify({"template": design.serialize(design.get_template(g.principal.workspace_id, template_id))})

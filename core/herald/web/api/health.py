@@ -1,0 +1,98 @@
+"""``GET /health``: database, Redis and queue checks (200 when all pass, 503 otherwise).
+
+The database check reads and writes (a write that changes nothing): a database that answers reads
+but refuses writes (files made read-only, a full disk, a standby) is unhealthy.
+
+The queue check tells the truth about publishing: how many jobs wait in each queue, how many
+workers consume it (workers alive by their heartbeat, :mod:`herald.work.heartbeat`, not by RQ's
+registration, which outlives a killed worker and vanishes with a Redis flush), and how late the
+most overdue task is. A task that is due while no worker
+consumes the publish queue makes the service unhealthy: posts would silently not go out.
+"""
+
+import logging
+import time
+
+from flask import Blueprint, jsonify
+
+from ...db.models import db, probe_writes
+from ...publishing import tasks
+from ...work import heartbeat
+from ...work.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
+from . import endpoint, runtime
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger("herald.health")
+
+
+def _check(name: str, probe) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        # The endpoint is public: name the kind of failure only. The message (hosts, ports, database
+        # user names) goes to the log.
+        log.warning("health check %s failed: %s: %s", name, type(exc).__name__, exc)
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _probe_database() -> None:
+    db.connect(reuse_if_open=True)
+    db.execute_sql("SELECT 1").fetchone()
+
+
+def _database_check() -> dict:
+    """Whether the database answers and whether it accepts writes (both must hold for ``ok``)."""
+    check = _check("database", _probe_database)
+    if not check["ok"]:
+        return {**check, "writable": False}
+    written = _check("database writes", probe_writes)
+    if not written["ok"]:
+        return {**written, "writable": False}
+    return {**check, "writable": True}
+
+
+# A task this late with workers running means they cannot keep up (or are stuck).
+LATE_AFTER_SECONDS = 300
+
+
+def _queues_check() -> dict:
+    connection = runtime().redis
+    started = time.perf_counter()
+    report: dict = {"ok": True}
+    try:
+        workers = heartbeat.live_workers(connection)
+        for name in QUEUE_NAMES:
+            report[name] = {"depth": len(get_queue(connection, name)),
+                            "workers": sum(1 for queues in workers.values() if name in queues)}
+        due = tasks.oldest_due()
+    except Exception as exc:  # reported, not raised (see _check)
+        log.warning("health check queues failed: %s: %s", type(exc).__name__, exc)
+        return {"ok": False, "error": type(exc).__name__}
+    lateness = max(0.0, (runtime().clock.now() - due).total_seconds()) if due is not None else 0.0
+    report["oldest_due_seconds"] = round(lateness, 1)
+    if due is not None and report[PUBLISH_QUEUE]["workers"] == 0:
+        report["ok"] = False
+        report["error"] = "NoWorker"
+        report["message"] = "Publish tasks are due but no worker consumes the publish queue; start `herald worker`."
+    elif lateness > LATE_AFTER_SECONDS:
+        report["ok"] = False
+        report["error"] = "Backlog"
+        report["message"] = f"The oldest due task is {int(lateness)} s late; add workers or check their logs."
+    report["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return report
+
+
+@endpoint(bp, "/health", ("GET",), summary="Service health check (database, Redis, queues and workers)",
+          auth=False)
+def health():
+    """Check the database, Redis and the publish queues."""
+    checks = {
+        "database": _database_check(),
+        "redis": _check("redis", runtime().redis.ping),
+    }
+    if checks["database"]["ok"] and checks["redis"]["ok"]:
+        checks["queues"] = _queues_check()
+    healthy = all(check["ok"] for check in checks.values())
+    return jsonify({"status": "ok" if healthy else "unhealthy", "checks": checks}), 200 if healthy else 503

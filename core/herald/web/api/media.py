@@ -1,0 +1,73 @@
+"""``POST /api/media`` (multipart upload, 50 MB per file, decoded before it is kept) and ``GET /api/media/<id>``."""
+
+from flask import Blueprint, g, jsonify, request
+
+from ...db import unstorable_text
+from ...db.models import Media, isoformat
+from ...errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
+from ...media.facts import MediaFacts
+from ...media.uploads import HashingSpool, size_limit_message, stored
+from . import endpoint, runtime
+
+bp = Blueprint("media", __name__, url_prefix="/api/media")
+
+MULTIPART_OVERHEAD = 64 * 1024  # room for part headers and form fields around the file
+
+
+def serialize_media(row: Media) -> dict:
+    """The JSON shape of an uploaded file, with what decoding it found (null where unknown)."""
+    aspect_ratio = round(row.width / row.height, 4) if row.width and row.height else None
+    return {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size,
+            "sha256": row.sha256, "width": row.width, "height": row.height, "aspect_ratio": aspect_ratio,
+            "duration_seconds": row.duration_seconds, "video_codec": row.video_codec,
+            "audio_codec": row.audio_codec, "frame_rate": row.frame_rate, "created_at": isoformat(row.created_at)}
+
+
+def facts_columns(facts: MediaFacts) -> dict:
+    """The :class:`Media` columns holding ``facts``."""
+    return {"width": facts.width, "height": facts.height, "duration_seconds": facts.duration_seconds,
+            "video_codec": facts.video_codec, "audio_codec": facts.audio_codec, "frame_rate": facts.frame_rate}
+
+
+@endpoint(bp, "", ("POST",), summary="Upload an image or video (multipart field 'file', 50 MB max)",
+          scope="posts:write", content_type="multipart/form-data")
+def upload():
+    """Stream the file to disk, check its type by content and decode it, record its SHA-256 and facts."""
+    config = runtime().config
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType("Upload the file as multipart/form-data in the field 'file'.")
+    request.max_content_length = config.max_upload_bytes + MULTIPART_OVERHEAD
+    if request.content_length is not None and request.content_length > request.max_content_length:
+        # Refuse on the declared length alone, with the same answer as a file caught while streaming.
+        raise PayloadTooLarge(size_limit_message(config.max_upload_bytes), field="file")
+    spools: list[HashingSpool] = []
+
+    def stream_factory(total_content_length, content_type, filename, content_length=None):
+        spool = HashingSpool(config.media_dir / "tmp", config.max_upload_bytes)
+        spools.append(spool)
+        return spool
+
+    request._get_file_stream = stream_factory
+    try:
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise ValidationError("Send the file in the multipart field 'file'.", field="file")
+        spool = upload.stream
+        with stored(spool, config.media_dir) as file:
+            row = Media.create(workspace=g.principal.workspace_id,
+                               filename=unstorable_text.strip(upload.filename)[:255],
+                               content_type=file.content_type, size=spool.size, sha256=spool.sha256,
+                               path=file.path, **facts_columns(file.facts))
+    finally:
+        for spool in spools:
+            spool.discard()
+    return jsonify({"media": serialize_media(row)}), 201
+
+
+@endpoint(bp, "/<int:media_id>", ("GET",), summary="Describe an uploaded file", scope="posts:read")
+def describe(media_id):
+    """Metadata of one uploaded file of the workspace."""
+    row = Media.get_or_none((Media.id == media_id) & (Media.workspace == g.principal.workspace_id))
+    if row is None:
+        raise NotFound(f"No media {media_id} in this workspace.")
+    return jsonify({"media": serialize_media(row)})

@@ -1,0 +1,40 @@
+"""``/api/client-portal``: links that give an agency's client a no-login portal page (``/portal/<token>``)."""
+
+from flask import Blueprint, g, jsonify, request
+
+from ...db.models import PortalToken
+from ...portal import links as portal
+from . import client_arg, endpoint, runtime
+
+bp = Blueprint("portal_tokens", __name__, url_prefix="/api/client-portal")
+
+
+def portal_url(token: str) -> str:
+    """The page's address: under ``HERALD_PUBLIC_URL`` when set, else under the host the request came to."""
+    base = runtime().config.public_url or request.host_url
+    return f"{base.rstrip('/')}/portal/{token}"
+
+
+@endpoint(bp, "/create-token", ("POST",), summary="Create a client portal link (the URL is shown once)",
+          scope="posts:write", body="portal_token_create")
+def create_token(payload):
+    """A new link for one client; ``approve`` links need the right to approve (``publish``, or admin/owner)."""
+    row, token = portal.create_link(g.principal, payload)
+    return jsonify(portal.serialize_link(row, url=portal_url(token))), 201
+
+
+@endpoint(bp, "/tokens", ("GET",), summary="List client portal links (never their tokens)", scope="posts:read",
+          query=(("client_id", "integer", "only this client's links"),))
+def list_tokens():
+    """Every link of the workspace, newest first, with its status (active, expired, revoked)."""
+    query = PortalToken.select().where(PortalToken.workspace == g.principal.workspace_id)
+    client = client_arg()
+    if client is not None:
+        query = query.where(PortalToken.client == client.id)
+    return jsonify({"tokens": [portal.serialize_link(row) for row in query.order_by(PortalToken.id.desc())]})
+
+
+@endpoint(bp, "/tokens/<int:token_id>", ("DELETE",), summary="Revoke a client portal link", scope="posts:write")
+def revoke_token(token_id):
+    """The link answers "this link has expired" from now on."""
+    return jsonify(portal.serialize_link(portal.revoke_link(g.principal.workspace_id, token_id)))

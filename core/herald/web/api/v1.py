@@ -1,0 +1,226 @@
+"""The ``/v1`` publishing API (the "Apionics" document): publish, posts, accounts, approvals."""
+
+from flask import Blueprint, g, jsonify, request
+
+from ...db.models import Account, Post, PublishTask
+from ...errors import UnsupportedMediaType, ValidationError
+from ...publishing import accounts, posts, resolving, tasks
+from ...publishing import csv_import as publish_csv_reader
+from ...publishing import publish as publishing
+from ...publishing.campaigns import campaign_for_post, get_campaign
+from . import client_arg, endpoint, id_arg, int_arg, raw_body, runtime
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+
+POST_STATUSES = ("draft", "pending_approval", "queued", "publishing", "published", "partially_published", "failed",
+                 "unconfirmed", "cancelled", "rejected")
+
+
+def _schedule_note(when) -> dict:
+    return {"now": when.now, "timezone": when.timezone}
+
+
+def _post_with_tasks(post: Post) -> dict:
+    data = posts.serialize_post(post, shape="v1")
+    data["tasks"] = [tasks.serialize_task(row)
+                     for row in PublishTask.select().where(PublishTask.post == post).order_by(PublishTask.id)]
+    return data
+
+
+@endpoint(bp, "/publish", ("POST",), summary="Queue content for one or more connected accounts", scope="publish",
+          body="v1_publish")
+def publish(payload):
+    """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``."""
+    post, when, warnings = publishing.publish(runtime(), g.principal, payload)
+    return jsonify(_published(post, when, warnings)), 201
+
+
+@endpoint(bp, "/publish/batch", ("POST",), summary="Queue up to 100 posts at once, all or none", scope="publish",
+          body="v1_publish_batch")
+def publish_batch(payload):
+    """Check every post as ``POST /v1/publish`` would, then create them all in one transaction. An
+    error names its post (``posts.3.schedule``) and nothing is created."""
+    items = payload["posts"]
+    return _queue_batch(items, [f"posts.{index}" for index in range(len(items))])
+
+
+@endpoint(bp, "/publish/csv", ("POST",), summary="Queue up to 100 posts from a spreadsheet (CSV), all or none",
+          scope="publish", content_type="text/csv")
+def publish_csv():
+    """Read each row of a CSV file as a ``POST /v1/publish`` body (see :mod:`herald.publishing.csv_import`),
+    then queue them as ``POST /v1/publish/batch`` does. An error names its row (``rows.3.schedule``)
+    and nothing is created."""
+    if request.mimetype not in ("text/csv", "application/csv"):
+        raise UnsupportedMediaType("Send the spreadsheet as CSV with Content-Type: text/csv.")
+    rows = publish_csv_reader.parse(raw_body())
+    return _queue_batch([item for _, item in rows], [publish_csv_reader.row_label(row) for row, _ in rows])
+
+
+def _queue_batch(items: list[dict], labels: list[str]):
+    """Check each ``POST /v1/publish`` body (errors named by its label), then queue them all or none."""
+    for label, item in zip(labels, items, strict=True):
+        publishing.naming_post(label, runtime().schemas.validate, "v1_publish", item)
+    created = publishing.publish_many(runtime(), g.principal, items, labels)
+    return jsonify({"posts": [_published(post, when, warnings) for post, when, warnings in created]}), 201
+
+
+def _published(post: Post, when, warnings: list[dict]) -> dict:
+    """What ``POST /v1/publish`` answers for ``post``."""
+    body = _post_with_tasks(Post.get_by_id(post.id))
+    body["scheduled_at"] = body["scheduled_at"] or publishing.isoformat(when.at)
+    body["schedule"] = _schedule_note(when)
+    if warnings:
+        body["warnings"] = warnings
+    return body
+
+
+@endpoint(bp, "/posts", ("GET",), summary="List the workspace's posts with status, schedule and platforms",
+          scope="posts:read",
+          query=(("status", {"type": "string", "enum": list(POST_STATUSES)}, "filter by status"),
+                 ("platform", "string", "filter by platform"),
+                 ("client_id", "integer", "filter by client"), ("campaign_id", "integer", "filter by campaign"),
+                 ("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
+                 ("page", "integer", "page number (instead of cursor), from 1")))
+def list_posts():
+    """Newest first; ``total`` counts every match. Page with ``cursor`` (or ``page``)."""
+    query = Post.select().where(Post.workspace == g.principal.workspace_id)
+    client = client_arg()
+    if client is not None:
+        query = query.where(Post.client == client.id)
+    campaign_id = id_arg("campaign_id")
+    if campaign_id is not None:
+        query = query.where(Post.campaign == get_campaign(g.principal.workspace_id, campaign_id).id)
+    status = request.args.get("status")
+    if status:
+        if status not in POST_STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(POST_STATUSES)}.", field="status")
+        query = query.where(Post.status == status)
+    platform = request.args.get("platform")
+    if platform:
+        on_platform = PublishTask.select(PublishTask.post).where(PublishTask.platform == platform.lower())
+        query = query.where(Post.id.in_(on_platform))
+    total = query.count()
+    limit = int_arg("limit", 20, 1, 100)
+    cursor = request.args.get("cursor")
+    if cursor:
+        query = query.where(Post.id < publishing.parse_id(cursor, posts.POST_PREFIX, "cursor", "cursor"))
+        page = None
+    else:
+        page = int_arg("page", 1, 1, 10**6)
+    query = query.order_by(Post.id.desc())
+    if page is not None:
+        query = query.offset((page - 1) * limit)
+    rows = list(query.limit(limit + 1))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify({"posts": [posts.serialize_post(post, shape="v1") for post in rows], "total": total,
+                    "next_cursor": f"{posts.POST_PREFIX}{rows[-1].id}" if has_more else None})
+
+
+@endpoint(bp, "/posts/<post_id>", ("GET",), summary="A post with per-account task results", scope="posts:read")
+def get_post(post_id):
+    """The post and its tasks (status, published_at, the platform's post id and URL, the error)."""
+    return jsonify(_post_with_tasks(posts.get_post(g.principal.workspace_id, post_id)))
+
+
+@endpoint(bp, "/posts/<post_id>", ("DELETE",), summary="Cancel a scheduled post (409 once anything is published)",
+          scope="publish")
+def cancel_post(post_id):
+    """Cancel every task that has not started."""
+    post = posts.get_post(g.principal.workspace_id, post_id)
+    publishing.cancel(runtime(), g.principal, post)
+    return jsonify({"success": True})
+
+
+@endpoint(bp, "/posts/<post_id>", ("PATCH",),
+          summary="Reschedule a post that has not started publishing; put it in a campaign", scope="publish",
+          body="v1_post_update")
+def reschedule_post(post_id, payload):
+    """Move the post's tasks (and their jobs) to ``schedule``; set ``campaign_id`` (null: no campaign)."""
+    post = posts.get_post(g.principal.workspace_id, post_id)
+    campaign = None
+    if payload.get("campaign_id") is not None:  # checked before anything changes
+        campaign = campaign_for_post(g.principal.workspace_id, payload["campaign_id"], post.client_id)
+    when = publishing.reschedule(runtime(), g.principal, post, payload["schedule"]) if "schedule" in payload else None
+    if "campaign_id" in payload:
+        publishing.set_campaign(runtime(), g.principal, post, campaign)
+    body = _post_with_tasks(Post.get_by_id(post.id))
+    if when is not None:
+        body["schedule"] = _schedule_note(when)
+        warnings = publishing.token_expiry_warnings(runtime(), publishing.post_accounts(post), when.at, "schedule")
+        if warnings:
+            body["warnings"] = warnings
+    return jsonify(body)
+
+
+@endpoint(bp, "/posts/<post_id>/approve", ("POST",), summary="Approve a post waiting for approval",
+          scope="publish", body="v1_review")
+def approve_post(post_id, payload):
+    """Release the post's tasks (``post.approved``)."""
+    post = posts.get_post(g.principal.workspace_id, post_id)
+    publishing.review(runtime(), g.principal, post, True, payload.get("note", ""))
+    return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
+
+
+@endpoint(bp, "/posts/<post_id>/reject", ("POST",), summary="Reject a post waiting for approval",
+          scope="publish", body="v1_review")
+def reject_post(post_id, payload):
+    """Cancel the post's tasks (``post.rejected``)."""
+    post = posts.get_post(g.principal.workspace_id, post_id)
+    publishing.review(runtime(), g.principal, post, False, payload.get("note", ""))
+    return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
+
+
+@endpoint(bp, "/posts/<post_id>/tasks/<task_id>/resolve", ("POST",), scope="publish", body="v1_task_resolve",
+          summary="Settle an unconfirmed task: the post is live (with its id on the platform), or send it again")
+def resolve_task(post_id, task_id, payload):
+    """409 unless the task is ``unconfirmed``; the post with its tasks as they now are."""
+    post = posts.get_post(g.principal.workspace_id, post_id)
+    return jsonify(_post_with_tasks(resolving.resolve(runtime(), g.principal, post, task_id, payload)))
+
+
+@endpoint(bp, "/accounts", ("GET",), summary="Connected accounts with platform, status and token health",
+          scope="posts:read")
+def list_accounts():
+    """Every account of the workspace (tokens are never shown)."""
+    rows = Account.select().where(Account.workspace == g.principal.workspace_id).order_by(Account.id)
+    return jsonify({"accounts": [accounts.serialize_account(row) for row in rows]})
+
+
+@endpoint(bp, "/accounts", ("POST",), summary="Connect an account with an access token", scope="accounts",
+          body="v1_account_connect")
+def connect_account(payload):
+    """Check the token with the platform, then store it encrypted; warn when it expires within a week."""
+    account, created = accounts.connect(runtime(), g.principal.workspace_id, payload["platform"].strip().lower(),
+                                        payload["access_token"].strip())
+    body = accounts.serialize_account(account)
+    warnings = accounts.expiry_warnings(runtime(), account)
+    if warnings:
+        body["warnings"] = warnings
+    return jsonify(body), 201 if created else 200
+
+
+@endpoint(bp, "/accounts/<account_id>", ("GET",), summary="One connected account", scope="posts:read")
+def get_account(account_id):
+    """The account and its token health."""
+    return jsonify(accounts.serialize_account(accounts.get_account(g.principal.workspace_id, account_id)))
+
+
+@endpoint(bp, "/accounts/<account_id>/quota", ("GET",), scope="posts:read",
+          summary="How much of its platform's posting quota an account has used (Instagram: 100 API posts a day)")
+def account_quota(account_id):
+    """Ask the platform now; ``quota`` is null for a platform without a posting quota."""
+    account = accounts.get_account(g.principal.workspace_id, account_id)
+    quota = accounts.publishing_quota(runtime(), account)
+    return jsonify({"account_id": f"{accounts.ACCOUNT_PREFIX}{account.id}", "platform": account.platform,
+                    "quota": quota})
+
+
+@endpoint(bp, "/accounts/<account_id>", ("DELETE",), summary="Disconnect an account (its token is deleted)",
+          scope="accounts")
+def disconnect_account(account_id):
+    """Forget the token; tasks still waiting for this account fail with a clear reason."""
+    account = accounts.get_account(g.principal.workspace_id, account_id)
+    accounts.disconnect(account)
+    return jsonify({"success": True})
+

@@ -1,0 +1,158 @@
+"""RQ queues with the JSON serializer (job arguments are ids and plain values, never pickles).
+
+Queues: ``publish`` (one job per publish-task step), ``default`` (periodic housekeeping: the
+reconciler, token health checks), ``webhooks`` (outgoing webhook deliveries). Every job of durable
+work has a unique id (:func:`herald.work.job_id`); the database row is the source of truth, so a job
+lost with Redis is re-created by the reconciler from the row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import redis
+from rq import Queue, Retry, Worker
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+from rq.utils import utcparse
+
+log = logging.getLogger("herald.work.queue")
+
+PUBLISH_QUEUE = "publish"
+DEFAULT_QUEUE = "default"
+WEBHOOKS_QUEUE = "webhooks"  # outgoing webhook deliveries (the webhooks plugin), one job per attempt
+QUEUE_NAMES = (PUBLISH_QUEUE, DEFAULT_QUEUE, WEBHOOKS_QUEUE)
+# The workers ``herald run`` starts: one per queue. A worker takes jobs from its queues in this order,
+# so one worker on every queue would run a whole publish backlog before a webhook delivery, and a
+# delivery stuck on a slow receiver (up to 15 s) or a long AI job would hold up posts that are due.
+RUN_WORKERS = tuple((name,) for name in QUEUE_NAMES)
+ALIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED})
+
+# Unexpected exceptions in a job (the database went away, a bug) are retried by RQ itself; platform
+# outcomes never raise, they are recorded on the task and scheduled by Herald.
+CRASH_RETRY = Retry(max=3, interval=[5, 30, 120])
+
+
+def get_queue(connection: redis.Redis, name: str = DEFAULT_QUEUE) -> Queue:
+    """The named queue, using the JSON serializer."""
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def make_worker(connection: redis.Redis, queue_names=QUEUE_NAMES, worker_class=Worker, **kwargs) -> Worker:
+    """A worker for ``queue_names`` using the JSON serializer (``SimpleWorker`` in tests)."""
+    queues = [get_queue(connection, name) for name in queue_names]
+    return worker_class(queues, connection=connection, serializer=JSONSerializer, **kwargs)
+
+
+def job_alive(connection: redis.Redis, job_id: str) -> bool:
+    """Whether the job exists and is waiting, scheduled or running."""
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in ALIVE_STATUSES
+
+
+def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: float | None = None,
+               now: dt.datetime | None = None) -> set[str]:
+    """Which of ``job_ids`` exist and are waiting, scheduled or running (one atomic read for all).
+
+    A job counts as waiting only while it is on its queue: a worker killed between taking a job off
+    the queue and starting it leaves it ``queued`` on no queue (RQ's intermediate list), where RQ
+    notices it only at its maintenance, minutes later. With ``running_limit`` (seconds), a job that
+    started longer ago than that does not count either: its worker died with it (SIGKILL, a lost
+    machine) and RQ would only notice after ``job_timeout`` plus its maintenance interval (measured
+    from ``now``, the runtime's clock, required with ``running_limit``). Callers
+    pass a limit no live job can reach (its ``job_timeout`` and some), so a slow job is never taken
+    for a dead one. A job taken for lost while a live worker was in fact starting it is harmless:
+    callers give the work a new job, and the database decides which of the two does it.
+    """
+    if not job_ids:
+        return set()
+    alive_values = {status.value for status in ALIVE_STATUSES}
+    queue_keys = [get_queue(connection, name).key for name in QUEUE_NAMES]
+    with connection.pipeline(transaction=True) as pipeline:  # one snapshot: a job cannot slip between reads
+        for job_id in job_ids:
+            pipeline.hmget(Job.key_for(job_id), "status", "started_at", "origin")
+        for key in queue_keys:
+            pipeline.lrange(key, 0, -1)
+        answers = pipeline.execute()
+    waiting = {job_id.decode() for listed in answers[len(job_ids):] for job_id in listed}
+    cutoff = None
+    if running_limit is not None:
+        cutoff = now - dt.timedelta(seconds=running_limit)
+    alive = set()
+    for job_id, (status, started_at, origin) in zip(job_ids, answers[:len(job_ids)], strict=True):
+        status = status.decode() if status else None
+        if status not in alive_values:
+            continue
+        if status == JobStatus.QUEUED.value and job_id not in waiting and origin and origin.decode() in QUEUE_NAMES:
+            continue  # taken off its queue by a worker that died before starting it
+        if cutoff is not None and status == JobStatus.STARTED.value and started_at \
+                and utcparse(started_at.decode()).replace(tzinfo=None) < cutoff:
+            continue  # running for longer than any live job can: its worker is gone
+        alive.add(job_id)
+    return alive
+
+
+def job_states(connection: redis.Redis, job_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """``{job id: (status, worker name)}`` for ``job_ids`` in one round trip; ``(None, None)`` for a job
+    Redis does not have (lost with a flush or a restart, or expired)."""
+    if not job_ids:
+        return {}
+    with connection.pipeline(transaction=False) as pipeline:
+        for job_id in job_ids:
+            pipeline.hmget(Job.key_for(job_id), "status", "worker_name")
+        answers = pipeline.execute()
+    return {job_id: tuple(value.decode() if value else None for value in answer)
+            for job_id, answer in zip(job_ids, answers, strict=True)}
+
+
+def live_workers(connection: redis.Redis, names: set[str]) -> set[str]:
+    """Which of the worker ``names`` are alive: their key exists (a worker's key expires when it stops
+    sending heartbeats, and is deleted when it stops cleanly)."""
+    names = sorted(names)
+    if not names:
+        return set()
+    with connection.pipeline(transaction=False) as pipeline:
+        for name in names:
+            pipeline.exists(Worker.redis_worker_namespace_prefix + name)
+        answers = pipeline.execute()
+    return {name for name, exists in zip(names, answers, strict=True) if exists}
+
+
+def enqueue_job(connection: redis.Redis, function: str, *args, job_id: str, due_at: dt.datetime | None,
+                job_timeout: int, description: str, now: dt.datetime, queue_name: str = PUBLISH_QUEUE) -> bool:
+    """Enqueue ``function(*args)`` on ``queue_name`` under the unique ``job_id``, at ``due_at`` (naive
+    UTC) when it is later than ``now`` (the runtime's clock). False when Redis is unreachable or the
+    job already exists."""
+    queue = get_queue(connection, queue_name)
+    options = dict(job_id=job_id, unique=True, job_timeout=job_timeout, retry=CRASH_RETRY,
+                   result_ttl=600, failure_ttl=7 * 86400, description=description)
+    try:
+        if due_at is not None and due_at > now:
+            queue.enqueue_at(due_at.replace(tzinfo=dt.UTC), function, *args, **options)
+        else:
+            queue.enqueue(function, *args, **options)
+    except DuplicateJobError:
+        return False
+    except redis.RedisError as exc:
+        log.warning("could not enqueue %s (the reconciler will): %s", description, exc)
+        return False
+    return True
+
+
+def cancel_job(connection: redis.Redis, job_id: str) -> None:
+    """Remove a waiting job from its queue or schedule (a no-op when there is none, or it runs)."""
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return
+    except redis.RedisError as exc:
+        log.warning("could not cancel job %s (it will find its work cancelled): %s", job_id, exc)
+        return
+    if job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        job.cancel()
+        job.delete()
