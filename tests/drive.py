@@ -139,12 +139,8 @@ def scheduled_count(redis_client) -> int:
     return sum(len(ScheduledJobRegistry(queue=get_queue(redis_client, name))) for name in QUEUE_NAMES)
 
 
-def age_heartbeats(redis_client, seconds: float) -> None:
-    """Move the clock ``seconds`` forward for workers' heartbeats: each reads as written that much earlier."""
-    for key in redis_client.scan_iter(match=heartbeat.KEY_PREFIX + "*"):
-        raw = redis_client.get(key)
-        if raw is None:
-            continue
-        value = json.loads(raw)
-        value["at"] -= seconds
-        redis_client.set(key, json.dumps(value), keepttl=True)
+def past_last_heartbeat(clock, redis_client, seconds: float) -> None:
+    """Set the test's ``clock`` ``seconds`` past the latest heartbeat any worker wrote (a worker in
+    another process stamps its beats by the system's time)."""
+    latest = max(json.loads(raw)["at"] for raw in redis_client.hvals(heartbeat.REGISTRY))
+    clock.set(dt.datetime.fromtimestamp(latest + seconds, dt.UTC))

@@ -13,7 +13,7 @@ from rq import Worker
 from serve_drive import START_TIMEOUT, output
 
 from conftest import start_app
-from drive import age_heartbeats
+from drive import past_last_heartbeat
 from herald.config import Config
 from herald.db.models import db
 from herald.work import heartbeat
@@ -44,12 +44,12 @@ def queues_check(client) -> tuple[int, dict]:
     return response.status_code, response.get_json()["checks"]["queues"]
 
 
-def test_a_running_worker_counts_again_within_one_heartbeat_after_a_flush(client, due_post, redis_client):
+def test_a_running_worker_counts_again_within_one_heartbeat_after_a_flush(client, due_post, redis_client, clock):
     status, queues = queues_check(client)
     assert status == 503 and queues["error"] == "NoWorker"
     worker = make_worker(redis_client, QUEUE_NAMES, worker_class=HeraldSimpleWorker)
     worker.register_birth()  # as RQ does when the worker starts
-    beats = heartbeat.Heartbeat(redis_client, worker.name, QUEUE_NAMES, interval=5)
+    beats = heartbeat.Heartbeat(redis_client, worker.name, QUEUE_NAMES, interval=5, clock=clock)
     beats.beat()  # what its thread writes when it starts
     status, queues = queues_check(client)
     assert status == 200 and queues["publish"]["workers"] == 1, queues
@@ -66,13 +66,14 @@ def test_a_running_worker_counts_again_within_one_heartbeat_after_a_flush(client
 
 
 def test_a_killed_worker_stops_counting_within_30_seconds_while_a_post_is_due(
-        client, tenant, plugin, herald_env, start_herald, redis_client):
+        client, tenant, plugin, herald_env, start_herald, redis_client, clock):
     herald_env["HERALD_WORKER_HEARTBEAT_SECONDS"] = "5"
     process = start_herald("worker", env=herald_env)
     deadline = time.monotonic() + START_TIMEOUT
-    while not heartbeat.live_workers(redis_client):  # waiting for the process to start, not for work
+    while not heartbeat.live_workers(redis_client, time.time()):  # waiting for the process to start, not for work
         assert time.monotonic() < deadline and process.poll() is None, output(process)
         time.sleep(0.05)
+    past_last_heartbeat(clock, redis_client, 0)  # the test's clock where the worker's last beat is
     assert queues_check(client)[1]["publish"]["workers"] == 1
 
     os.kill(process.pid, signal.SIGKILL)
@@ -84,7 +85,7 @@ def test_a_killed_worker_stops_counting_within_30_seconds_while_a_post_is_due(
     assert len(Worker.all(connection=redis_client)) == 1  # RQ still has it registered, for minutes
     assert queues_check(client)[0] == 200  # its last heartbeat is still fresh: nothing can tell yet
 
-    age_heartbeats(redis_client, 15.1)  # three heartbeats missed
+    past_last_heartbeat(clock, redis_client, 15.1)  # three heartbeats missed
     status, queues = queues_check(client)
     assert status == 503, queues
     assert queues["error"] == "NoWorker" and queues["publish"]["workers"] == 0
@@ -94,3 +95,16 @@ def test_a_killed_worker_stops_counting_within_30_seconds_while_a_post_is_due(
 def test_a_dead_worker_stops_counting_within_30_seconds_by_default():
     assert Config().worker_heartbeat_seconds * heartbeat.STALE_BEATS <= 30
     assert Config.from_env({"HERALD_WORKER_HEARTBEAT_SECONDS": "2"}).worker_heartbeat_seconds == 2.0
+
+
+def test_a_worker_dead_for_long_is_forgotten_by_the_next_beat_of_another(redis_client, clock):
+    dead = heartbeat.Heartbeat(redis_client, "dead-worker", QUEUE_NAMES, interval=5, clock=clock)
+    alive = heartbeat.Heartbeat(redis_client, "live-worker", QUEUE_NAMES, interval=5, clock=clock)
+    dead.beat()
+    clock.advance(5 * heartbeat.FORGET_AFTER_BEATS - 1)
+    alive.beat()
+    assert set(redis_client.hkeys(heartbeat.REGISTRY)) == {b"dead-worker", b"live-worker"}  # not yet
+    assert list(heartbeat.live_workers(redis_client, clock.timestamp())) == ["live-worker"]
+    clock.advance(2)
+    alive.beat()
+    assert redis_client.hkeys(heartbeat.REGISTRY) == [b"live-worker"]

@@ -668,7 +668,7 @@ def test_post_rows_share_one_model(client, tenant, redis_client):
         assert Post.get_by_id(int(body["id"].removeprefix("post_"))).caption == "Hello from Herald"
 
 
-def test_health_is_unhealthy_when_a_post_is_due_and_no_worker_consumes_the_queue(client, tenant, redis_client):
+def test_health_is_unhealthy_when_a_post_is_due_and_no_worker_consumes_the_queue(app, client, tenant, redis_client):
     account = connect(client, tenant)
     publish(client, tenant, accounts=[account])
     advance(redis_client, 90)
@@ -680,12 +680,13 @@ def test_health_is_unhealthy_when_a_post_is_due_and_no_worker_consumes_the_queue
     assert queues["oldest_due_seconds"] >= 89
 
     worker = make_worker(redis_client, QUEUE_NAMES, worker_class=SimpleWorker)
-    beats = Heartbeat(redis_client, worker.name, QUEUE_NAMES)
+    beats = Heartbeat(redis_client, worker.name, QUEUE_NAMES, clock=app.extensions["herald"].clock)
     beats.beat()  # what `herald worker` writes as it starts
     try:
         body = client.get("/health").get_json()
         assert body["status"] == "ok" and body["checks"]["queues"]["publish"]["workers"] == 1
         advance(redis_client, 600)
+        beats.beat()  # the worker is alive: its thread beat all along
         late = client.get("/health")
         assert late.status_code == 503 and late.get_json()["checks"]["queues"]["error"] == "Backlog"
     finally:

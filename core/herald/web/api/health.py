@@ -62,7 +62,7 @@ def _queues_check() -> dict:
     started = time.perf_counter()
     report: dict = {"ok": True}
     try:
-        workers = heartbeat.live_workers(connection)
+        workers = heartbeat.live_workers(connection, runtime().clock.timestamp())
         for name in QUEUE_NAMES:
             report[name] = {"depth": len(get_queue(connection, name)),
                             "workers": sum(1 for queues in workers.values() if name in queues)}
