@@ -68,10 +68,10 @@ def test_every_comment_moves_to_its_own_row_and_the_api_shows_it_as_before(tmp_p
         assert "comment_status" not in {column.name for column in database.get_columns("publish_task")}
         for state, (status, details) in OLD_COMMENTS.items():
             task = PublishTask.get_by_id(ids[state])
-            assert tasks.serialize_comment(task) == old_shape(status, details), state
+            assert tasks.serialize_first_comment(task) == old_shape(status, details), state
             comment = FirstComment.get(FirstComment.task == task)
             assert comment.text == f"comment when {state}" and comment.workspace_id == task.workspace_id
-        assert tasks.serialize_comment(PublishTask.get_by_id(silent)) is None
+        assert tasks.serialize_first_comment(PublishTask.get_by_id(silent)) is None
         assert FirstComment.select().count() == len(OLD_COMMENTS)
         # its ids name RQ jobs: never handed out twice (see herald.db.migrate.never_reuse_ids)
         [(table_sql,)] = database.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'first_comment'").fetchall()

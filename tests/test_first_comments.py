@@ -421,3 +421,16 @@ def test_the_reconcilers_lookup_uses_an_index(app):
         plan = db.execute_sql("EXPLAIN QUERY PLAN " + lookup, list(first_comments.STATUSES.active)
                               + [None] * (lookup.count("?") - len(first_comments.STATUSES.active))).fetchall()
     assert "USING INDEX first_comment_status" in " ".join(row[-1] for row in plan), plan
+
+
+def test_a_posts_first_comments_are_read_in_one_query_whatever_its_number_of_tasks(fake, client, tenant,
+                                                                                    redis_client, app):
+    from test_graph_plugins import upload_jpeg
+
+    accounts = [connect(client, tenant, "instagram", IG_TOKEN), connect(client, tenant, "facebook", PAGE_TOKEN)]
+    body = publish(client, tenant, accounts, media=[upload_jpeg(client, tenant)]).get_json()
+    work(redis_client)
+    with sql_sent() as statements:
+        post = detail(client, tenant, body["id"])
+    assert [task["first_comment"]["status"] for task in post["tasks"]] == ["posted", "posted"]
+    assert len([sql for sql in statements if 'FROM "first_comment"' in sql]) == 1, statements

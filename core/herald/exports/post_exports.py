@@ -14,7 +14,7 @@ from ..db.models import Account, Client, EngagementSnapshot, Post, PostVersion, 
 from ..publishing.accounts import serialize_account
 from ..publishing.engagement_figures import latest_by_post
 from ..publishing.posts import serialize_engagement, serialize_post
-from ..publishing.tasks import serialize_task
+from ..publishing.tasks import first_comments_of, serialize_task
 from ..publishing.versions import serialize_version
 
 BATCH = 500
@@ -66,11 +66,12 @@ def _post_documents(workspace_id: int, client_id: int, account_ids: set[int]) ->
                               .order_by(EngagementSnapshot.recorded_at, EngagementSnapshot.id), lambda row: row.post_id)
         tasks = _grouped(PublishTask.select().where(PublishTask.post.in_(ids)).order_by(PublishTask.id),
                          lambda row: row.post_id)
+        comments = first_comments_of([task for post_tasks in tasks.values() for task in post_tasks])
         for post in rows:
             document = serialize_post(post, shape="action")
             document["versions"] = [serialize_version(row) for row in versions.get(post.id, [])]
             document["engagement"] = [serialize_engagement(row) for row in engagement.get(post.id, [])]
-            document["tasks"] = [serialize_task(row) for row in tasks.get(post.id, [])]
+            document["tasks"] = [serialize_task(row, comments) for row in tasks.get(post.id, [])]
             account_ids.update(row.account_id for row in tasks.get(post.id, []))
             yield document
 

@@ -178,8 +178,10 @@ def refresh_post(post_id: int, post: Post | None = None) -> None:
         _update_post(post_id, **changes)
 
 
-def serialize_task(task: PublishTask) -> dict:
-    """The JSON shape of a task (as in ``GET /v1/posts/{id}``)."""
+def serialize_task(task: PublishTask, first_comments: dict[int, FirstComment] | None = None) -> dict:
+    """The JSON shape of a task (as in ``GET /v1/posts/{id}``). ``first_comments`` are the tasks'
+    comments by task id, read at once for many tasks (:func:`first_comments_of`); without it the
+    task's own is looked up."""
     data = {
         "id": f"task_{task.id}",
         "account_id": f"acc_{task.account_id}",
@@ -192,17 +194,29 @@ def serialize_task(task: PublishTask) -> dict:
         "platform_post_id": task.platform_post_id,
         "url": task.url,
         "error": task.error,
-        "first_comment": serialize_comment(task),
+        "first_comment": serialize_first_comment(task, first_comments),
     }
     return data
 
 
-def serialize_comment(task: PublishTask) -> dict | None:
-    """A task's first comment in the API (see :mod:`herald.publishing.first_comments`): ``{"status", "id", "error",
-    "attempts", "next_attempt_at"}``, or None when it has none (not published yet, or none asked for)."""
+def first_comments_of(tasks: list[PublishTask]) -> dict[int, FirstComment]:
+    """The first comments of ``tasks`` by task id, in one query (only published tasks have one)."""
+    published = [task.id for task in tasks if task.status == PUBLISHED]
+    if not published:
+        return {}
+    return {comment.task_id: comment for comment in FirstComment.select().where(FirstComment.task.in_(published))}
+
+
+def serialize_first_comment(task: PublishTask, first_comments: dict[int, FirstComment] | None = None) -> dict | None:
+    """A task's first comment in the API (see :mod:`herald.publishing.first_comments`): ``{"status", "id",
+    "error", "attempts", "next_attempt_at"}``, or None when it has none (not published yet, or none asked
+    for). ``first_comments``: see :func:`serialize_task`."""
     if task.status != PUBLISHED:  # a comment is made when its task is published: no lookup before
         return None
-    comment = FirstComment.get_or_none(FirstComment.task == task.id)
+    if first_comments is None:
+        comment = FirstComment.get_or_none(FirstComment.task == task.id)
+    else:
+        comment = first_comments.get(task.id)
     if comment is None:
         return None
     return {"status": comment.status, "id": comment.comment_id, "error": comment.error,

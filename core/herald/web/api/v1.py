@@ -22,8 +22,9 @@ def _schedule_note(when) -> dict:
 
 def _post_with_tasks(post: Post) -> dict:
     data = posts.serialize_post(post, shape="v1")
-    data["tasks"] = [tasks.serialize_task(row)
-                     for row in PublishTask.select().where(PublishTask.post == post).order_by(PublishTask.id)]
+    rows = list(PublishTask.select().where(PublishTask.post == post).order_by(PublishTask.id))
+    comments = tasks.first_comments_of(rows)
+    data["tasks"] = [tasks.serialize_task(row, comments) for row in rows]
     return data
 
 
