@@ -54,7 +54,7 @@ def worker_dies_holding(task_id: int, config, redis_client) -> None:
     with db.connection_context():
         assert claim(tasks.WORK_KIND, task_id)[0] in ("run", "recover")
     advance(redis_client, tasks.LEASE_SECONDS + 1)
-    assert chores.reconcile()["enqueued"] == 1
+    assert chores.reconcile()["work"]["publish"] == 1
 
 
 def task_row(task_id: int) -> PublishTask:

@@ -532,9 +532,9 @@ def test_worker_death_mid_publish_is_reconciled_not_published_twice(client, tena
     platform.posts.append({"id": "sp_live", "task": str(task.id), "caption": "Hello from Herald"})
     redis_client.flushdb()  # and Redis lost its queues for good measure
 
-    assert chores.reconcile()["enqueued"] == 0  # the lease has not expired yet: the worker may be alive
+    assert chores.reconcile()["work"]["publish"] == 0  # the lease has not expired yet: the worker may be alive
     advance(redis_client, tasks.LEASE_SECONDS + 1)
-    assert chores.reconcile()["enqueued"] == 1
+    assert chores.reconcile()["work"]["publish"] == 1
     work(redis_client)
     final = task_rows(body["id"])[0]
     assert final.status == "published" and final.platform_post_id == "sp_live"
@@ -555,10 +555,10 @@ def test_worker_death_between_taking_a_job_and_claiming_its_task_is_reconciled(c
     dying.prepare_job_execution(job)
     assert job.get_status(refresh=True) == "started" and work(redis_client) == 0
 
-    assert chores.reconcile()["enqueued"] == 0  # a job that started just now may still claim the task
+    assert chores.reconcile()["work"]["publish"] == 0  # a job that started just now may still claim the task
     catch_up_with_real_time()  # the job's start is RQ's, on the real clock
     advance(redis_client, tasks.JOB_TIMEOUT_SECONDS + RUNNING_MARGIN_SECONDS + 1)  # longer than any live job runs
-    assert chores.reconcile()["enqueued"] == 1
+    assert chores.reconcile()["work"]["publish"] == 1
     assert work(redis_client) == 1
     assert task_rows(body["id"])[0].status == "published" and len(platform.posts) == 1
 
@@ -573,10 +573,10 @@ def test_worker_death_right_after_taking_a_job_off_the_queue_is_reconciled(clien
     job, _ = dying.dequeue_job_and_maintain_ttl(timeout=None)
     assert job.get_status(refresh=True) == "queued" and work(redis_client) == 0
 
-    assert chores.reconcile()["enqueued"] == 1
+    assert chores.reconcile()["work"]["publish"] == 1
     assert work(redis_client) == 1
     assert task_rows(body["id"])[0].status == "published" and len(platform.posts) == 1
-    assert chores.reconcile()["enqueued"] == 0
+    assert chores.reconcile()["work"]["publish"] == 0
 
 
 def test_redis_flush_loses_no_post(client, tenant, platform, redis_client):
@@ -586,7 +586,7 @@ def test_redis_flush_loses_no_post(client, tenant, platform, redis_client):
                     schedule=(utcnow() + dt.timedelta(hours=1)).isoformat() + "Z").get_json()
     redis_client.flushdb()
     assert work(redis_client) == 0
-    assert chores.reconcile()["enqueued"] == 2
+    assert chores.reconcile()["work"]["publish"] == 2
     work(redis_client)
     assert scheduled_count(redis_client) == 1
     advance(redis_client, 3601)

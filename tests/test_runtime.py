@@ -35,7 +35,7 @@ def test_a_runtime_is_built_without_flask_and_a_worker_given_it_runs_jobs_with_i
     assert for_jobs() is runtime  # installed by the worker that was given it
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
     job.refresh()
-    assert job.return_value()["enqueued"] == 0  # the job ran, with the runtime the worker was given
+    assert job.return_value()["work"]["publish"] == 0  # the job ran, with the runtime the worker was given
 
 
 def test_row_times_come_from_the_runtimes_clock_and_move_only_with_it(app, tenant, client, clock, redis_client):

@@ -14,7 +14,7 @@ from . import events, work
 from .db.models import Account, Event, IdempotencyRecord, db
 from .events import dispatch_marks
 from .intelligence import pull
-from .publishing import accounts, tasks
+from .publishing import accounts
 from .runtime import Runtime, for_jobs
 
 log = logging.getLogger("herald.chores")
@@ -27,13 +27,12 @@ def reconcile() -> dict:
     publish tasks, first comments, background jobs and the webhooks plugin's deliveries among them; a
     background job whose worker died fails, never runs twice), and do the housekeeping that is not
     work: expire idempotency records and re-dispatch events that were committed but never dispatched.
-    Runs periodically (RQ cron). Returns counts for the log (``enqueued``: publish tasks given a new
-    job; ``work``: rows given a new job, by kind).
+    Runs periodically (RQ cron). Returns counts for the log (``work``: rows given a new job, by kind;
+    ``events_redispatched``).
     """
     runtime = for_jobs()
     now = runtime.clock.now()
     counts: dict = {"work": work.reconcile(runtime)}
-    counts["enqueued"] = counts["work"].get(tasks.WORK_KIND, 0)
     with db.connection_context():
         IdempotencyRecord.delete().where(IdempotencyRecord.expires_at < now).execute()
         counts["events_redispatched"] = redispatch_events(runtime, now)
