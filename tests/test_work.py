@@ -447,6 +447,33 @@ def test_the_publish_kind_claims_tasks_in_the_modes_publish_tasks_were_always_cl
 
 # -- recovery ------------------------------------------------------------------------------------------
 
+def test_a_moved_chore_runs_at_its_new_time_and_its_old_job_does_nothing(runtime, chores, redis_client):
+    chore = new_chore(runtime, due_in=60)
+    kind = kernel.kind(runtime, "chore")
+    with db.connection_context(), write_transaction():
+        assert kernel.move(runtime, kind, chore, due_at=runtime.clock.now() + dt.timedelta(seconds=600))
+    assert kernel.enqueue(runtime, kind, chore)
+    assert sorted(scheduled(redis_client)) == sorted([job_id("chore", chore.id, 0), job_id("chore", chore.id, 1)])
+    later(runtime, redis_client, 60)
+    assert work(redis_client) == 1 and chores.calls == []  # the old step's job: its row moved on
+    later(runtime, redis_client, 540)
+    assert work(redis_client) == 1 and reload(chore).status == "done" and len(chores.calls) == 1
+
+
+def test_a_chore_a_worker_holds_is_neither_moved_nor_cancelled(runtime, chores, redis_client):
+    held, waiting = new_chore(runtime), new_chore(runtime, due_in=60)
+    kind = kernel.kind(runtime, "chore")
+    with db.connection_context():
+        assert kernel.claim(kind, held.id, runtime.clock.now())[0] == "run"
+        with write_transaction():
+            assert not kernel.move(runtime, kind, reload(held), due_at=runtime.clock.now())
+            dropped = kernel.cancel(runtime, kind, Chore.id.in_([held.id, waiting.id]), label="stopped")
+    assert dropped == [(waiting.id, 0)]
+    kernel.drop_job(runtime, kind, waiting.id, 0)
+    assert job_id("chore", waiting.id, 0) not in scheduled(redis_client)
+    assert (reload(held).status, reload(waiting).status, reload(waiting).label) == ("running", "cancelled", "stopped")
+
+
 def test_a_lost_job_is_rebuilt_from_the_row(runtime, chores, redis_client):
     chore = new_chore(runtime)
     redis_client.flushdb()

@@ -31,7 +31,6 @@ from ..media.public_links import public_base_problem, public_url
 from ..platforms import MediaRef, PostRef
 from ..plugins import check_enabled
 from ..runtime import Runtime
-from ..work import queue
 from . import accounts, first_comments, schedule, tasks
 from .campaigns import campaign_for_post
 from .posts import (
@@ -354,11 +353,6 @@ def enqueue_task(runtime: Runtime, task: PublishTask) -> bool:
     return work.enqueue(runtime, work.kind(runtime, tasks.WORK_KIND), task)
 
 
-def cancel_task_job(runtime: Runtime, task_id: int, step: int) -> None:
-    """Remove the waiting job of the task's ``step`` (a no-op when there is none)."""
-    queue.cancel_job(runtime.redis, work.job_id(tasks.WORK_KIND, task_id, step))
-
-
 def cancel(runtime: Runtime, principal, post: Post) -> None:
     """Cancel a post that has not been published; 409 once anything is published or publishing."""
     with events.collecting() as recorded, write_transaction():
@@ -378,15 +372,16 @@ def cancel(runtime: Runtime, principal, post: Post) -> None:
         if post.status in (tasks.CANCELLED, "rejected"):
             return
         before = snapshot(post)
-        cancelled = tasks.cancel_tasks(post)
+        cancelled = tasks.cancel_tasks(runtime, post)
         if not statuses:  # a draft: nothing was queued, the post itself is cancelled
             Post.update(status=tasks.CANCELLED, updated_at=runtime.clock.now()).where(Post.id == post.id).execute()
         post = Post.get_by_id(post.id)
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(runtime.pm, recorded)
-    for task in cancelled:
-        cancel_task_job(runtime, task.id, task.step)
+    publish_kind = work.kind(runtime, tasks.WORK_KIND)
+    for task_id, step in cancelled:
+        work.drop_job(runtime, publish_kind, task_id, step)
 
 
 def set_campaign(runtime: Runtime, principal, post: Post, campaign) -> None:
@@ -416,11 +411,12 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
         if any(row.status not in movable for row in rows):
             raise Conflict(f"post_{post.id} has already started publishing (or was cancelled); it cannot be "
                            "rescheduled.")
+        publish_kind = work.kind(runtime, tasks.WORK_KIND)
         old = [(row.id, row.step) for row in rows]
         before = snapshot(post)
         for row in rows:
-            row.due_at, row.step, row.updated_at = when.at, row.step + 1, runtime.clock.now()
-            row.save(only=[PublishTask.due_at, PublishTask.step, PublishTask.updated_at])
+            if not work.move(runtime, publish_kind, row, due_at=when.at):
+                raise Conflict(f"post_{post.id} has just started publishing; it cannot be rescheduled.")
         post.scheduled_at = None if when.now else when.at
         post.updated_at = runtime.clock.now()
         post.save(only=[Post.scheduled_at, Post.updated_at])
@@ -428,7 +424,7 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(runtime.pm, recorded)
     for task_id, step in old:
-        cancel_task_job(runtime, task_id, step)
+        work.drop_job(runtime, publish_kind, task_id, step)
     enqueue_post_tasks(runtime, post)
     return when
 

@@ -51,7 +51,7 @@ def resolve(runtime: Runtime, principal, post: Post, task_value, payload: dict) 
             tasks.settle_published(task, post, payload["platform_post_id"], payload.get("url"),
                                    extra={"resolved_by": principal.label})
         else:
-            tasks.requeue(task, post)
+            tasks.requeue(runtime, task, post)
         post = Post.get_by_id(post.id)
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from .. import events
+from .. import events, work
 from ..db.models import FirstComment, Post, PublishTask, isoformat, utcnow, write_transaction
 from ..db.prepared_statements import Prepared, PreparedUpdate
 from ..work import RetryPolicy, Statuses
@@ -111,11 +111,11 @@ def arm_first_comment(task: PublishTask, post: Post) -> None:
                             status="pending").on_conflict_ignore().execute()
 
 
-def requeue(task: PublishTask, post: Post) -> None:
+def requeue(runtime, task: PublishTask, post: Post) -> None:
     """Send an ``unconfirmed`` task again from the start, now, inside the caller's write transaction:
     what the platform saved of the earlier attempts is forgotten (a user checked that none is live)."""
-    _finish(task, status=QUEUED, due_at=utcnow(), lease_until=None, step=task.step + 1, attempts=0, state={},
-            error=None, maybe_live=False)
+    work.move(runtime, work.kind(runtime, WORK_KIND), task, status=QUEUED, due_at=runtime.clock.now(), attempts=0,
+              state={}, error=None, maybe_live=False)
     refresh_post(task.post_id, post)
 
 
@@ -126,13 +126,13 @@ def resolve_hint(task: PublishTask) -> str:
             "it is there, or {\"outcome\": \"send_again\"} when it is not.")
 
 
-def cancel_tasks(post: Post) -> list[PublishTask]:
-    """Cancel the post's tasks that have not started; returns them (their jobs must be removed)."""
-    tasks = list(PublishTask.select().where((PublishTask.post == post) & PublishTask.status.in_(list(CANCELLABLE))))
-    for task in tasks:
-        _finish(task, status=CANCELLED, due_at=None)
+def cancel_tasks(runtime, post: Post) -> list[tuple[int, int]]:
+    """Cancel the post's tasks that have not started, inside the caller's write transaction; returns
+    the ``(task id, step)`` of the jobs to remove after the commit (:func:`herald.work.drop_job`)."""
+    cancelled = work.cancel(runtime, work.kind(runtime, WORK_KIND),
+                            (PublishTask.post == post) & PublishTask.status.in_(list(CANCELLABLE)))
     refresh_post(post.id)
-    return tasks
+    return cancelled
 
 
 def post_status(statuses: list[str]) -> str:

@@ -11,10 +11,13 @@ by sleeping), and :func:`reconcile` rebuilds lost jobs and recovers rows whose w
 from .kernel import (
     ENTRY,
     bump_step,
+    cancel,
     claim,
+    drop_job,
     enqueue,
     kind,
     kinds,
+    move,
     perform,
     reconcile,
     reconcile_kind,
@@ -25,5 +28,6 @@ from .kinds import CONTRACT, MODES, Outcome, Statuses, WorkKind, WorkRow, job_id
 from .retry import MAX_RETRY_AFTER, RetryPolicy, parse_retry_after
 
 __all__ = ["CONTRACT", "ENTRY", "MAX_RETRY_AFTER", "MODES", "Outcome", "RetryPolicy", "Statuses", "WorkKind",
-           "WorkRow", "bump_step", "claim", "enqueue", "job_id", "kind", "kinds", "parse_retry_after", "perform",
+           "WorkRow", "bump_step", "cancel", "claim", "drop_job", "enqueue", "job_id", "kind", "kinds", "move",
+           "parse_retry_after", "perform",
            "reconcile", "reconcile_kind", "record", "renew_lease"]

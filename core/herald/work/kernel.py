@@ -340,3 +340,49 @@ def reconcile_kind(runtime, work: WorkKind, limit: int = RECONCILE_BATCH) -> int
     if enqueued:
         log.info("reconciler gave %s %s rows a new job", enqueued, work.name)
     return enqueued
+
+
+def move(runtime, work: WorkKind, row: pw.Model, **changes: Any) -> bool:
+    """Start ``row`` on a new step with ``changes`` (a new ``due_at``, the status it starts again from, a
+    reset of its attempts), unless a worker holds it or it moved on from ``row.step``: the one way a
+    user's request (reschedule, send again, redeliver) changes where a row's work stands.
+
+    Runs inside the caller's write transaction; True when the row moved (``row`` updated). After the
+    commit the caller enqueues the new step's job (:func:`enqueue`) and may drop the old step's
+    (:func:`drop_job`); an old job left behind finds its row moved on and does nothing.
+    """
+    model = work.model
+    fields = model._meta.fields
+    now = runtime.clock.now()
+    values = _stamped(model, {fields[name]: value for name, value in changes.items()}, now)
+    values[model.step] = model.step + 1
+    fence = (model._meta.primary_key == row.id) & (model.step == row.step) & model.lease_until.is_null()
+    if not model.update(values).where(fence).execute():
+        return False
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if "updated_at" in fields:
+        row.updated_at = now
+    row.step += 1
+    return True
+
+
+def cancel(runtime, work: WorkKind, condition, **changes: Any) -> list[tuple[Any, int]]:
+    """Cancel every row of ``work`` matching ``condition`` that is not final and no worker holds, writing
+    ``changes`` with it (the reason, in the kind's error column); a row a worker holds is left to it
+    (its outcome is recorded, and its kind decides again at its next step). Runs inside the caller's
+    write transaction; returns the ``(id, step)`` of the jobs to drop after the commit (:func:`drop_job`).
+    """
+    model = work.model
+    fields = model._meta.fields
+    values = _stamped(model, {fields[name]: value for name, value in changes.items()}, runtime.clock.now())
+    values.update({model.status: work.statuses.cancelled, model.due_at: None, model.step: model.step + 1})
+    query = (model.update(values)
+             .where(condition & model.status.not_in(list(work.statuses.final)) & model.lease_until.is_null())
+             .returning(model._meta.primary_key, model.step))
+    return [(row_id, step - 1) for row_id, step in query.tuples().execute()]
+
+
+def drop_job(runtime, work: WorkKind, row_id: Any, step: int) -> None:
+    """Remove the waiting job of ``row_id``'s ``step`` (nothing when there is none)."""
+    queue.cancel_job(runtime.redis, job_id(work.name, row_id, step))

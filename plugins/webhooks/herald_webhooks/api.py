@@ -110,7 +110,7 @@ def recent_deliveries():
 def redeliver(delivery_id):
     """Re-send a delivery (failed, succeeded or still retrying) with the same webhook-id and body; named
     by its ``dlv_`` id or by the ``att_`` id of any of its attempts (as the delivery log lists them)."""
-    row = deliveries.request_redelivery(deliveries.get(_workspace(), delivery_id), runtime().clock.now())
+    row = deliveries.request_redelivery(runtime(), deliveries.get(_workspace(), delivery_id))
     jobs.enqueue(runtime(), row)
     return jsonify(deliveries.serialize_delivery(row)), 202
 

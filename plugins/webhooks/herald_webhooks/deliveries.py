@@ -15,6 +15,7 @@ import secrets
 
 import peewee as pw
 
+from herald import work
 from herald.db.models import db, isoformat, write_transaction
 from herald.db.prepared_statements import Prepared, PreparedInsert
 from herald.errors import Conflict, NotFound
@@ -26,6 +27,7 @@ from .models import (
     ATTEMPT_PREFIX,
     DELIVERY_PREFIX,
     ENDPOINT_PREFIX,
+    KIND_NAME,
     PENDING,
     WebhookAttempt,
     WebhookDelivery,
@@ -144,7 +146,7 @@ def get(workspace_id: int, delivery_id: str) -> WebhookDelivery:
     return row
 
 
-def request_redelivery(delivery: WebhookDelivery, now: dt.datetime) -> WebhookDelivery:
+def request_redelivery(runtime: Runtime, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send ``delivery`` again now (the same webhook-id and body). A finished delivery gets one more
     attempt; a pending one has its next attempt brought forward (one being made right now, under a
     worker's lease, is that attempt: the row is left to it). 409 when the endpoint is disabled."""
@@ -152,10 +154,8 @@ def request_redelivery(delivery: WebhookDelivery, now: dt.datetime) -> WebhookDe
     if not endpoint.active:
         raise Conflict("This webhook is disabled; re-enable it (PATCH active: true) before re-sending.")
     with write_transaction():
-        WebhookDelivery.update(
-            status=PENDING, trigger="manual", one_shot=delivery.status != PENDING, due_at=now,
-            step=WebhookDelivery.step + 1, updated_at=now).where(
-            (WebhookDelivery.id == delivery.id) & WebhookDelivery.lease_until.is_null()).execute()
+        work.move(runtime, work.kind(runtime, KIND_NAME), delivery, status=PENDING, trigger="manual",
+                  one_shot=delivery.status != PENDING, due_at=runtime.clock.now())
     return WebhookDelivery.get_by_id(delivery.id)
 
 
@@ -217,7 +217,7 @@ def settle(runtime: Runtime, delivery: WebhookDelivery, outcome: Outcome) -> Non
                     error=result.error, response=result.response[:RESPONSE_EXCERPT],
                     next_attempt_at=delivery.due_at if delivery.status == PENDING else None)
     if attempted.notice:
-        endpoints.disable(delivery.endpoint_id, attempted.notice, now)
+        endpoints.disable(runtime, delivery.endpoint_id, attempted.notice, now)
 
 
 def describe(result: AttemptResult) -> str:

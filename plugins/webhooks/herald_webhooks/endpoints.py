@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from herald import events, ids
+from herald import events, ids, work
 from herald.db.models import isoformat, utcnow, write_transaction
 from herald.db.prepared_statements import Prepared
 from herald.db.prepared_statements import by_id as prepared_by_id
@@ -13,7 +13,7 @@ from herald.net import guard as netguard
 from herald.runtime import Runtime
 
 from . import signing
-from .models import ENDPOINT_PREFIX, PENDING, WebhookDelivery, WebhookEndpoint
+from .models import ENDPOINT_PREFIX, KIND_NAME, WebhookDelivery, WebhookEndpoint
 
 ROTATION_GRACE = dt.timedelta(hours=24)  # the previous secret keeps signing this long after a rotation
 MAX_ENDPOINTS = 20  # per workspace
@@ -130,7 +130,7 @@ def clear_failing(endpoint_id: int) -> None:
     _CLEAR_FAILING.execute(id=endpoint_id)
 
 
-def disable(endpoint_id: int, reason: str, now: dt.datetime) -> None:
+def disable(runtime, endpoint_id: int, reason: str, now: dt.datetime) -> None:
     """Stop delivering to the endpoint with ``reason`` as its notice; its pending deliveries are cancelled.
 
     Call inside the writing transaction: it records a ``webhook.disabled`` event, so the workspace's
@@ -140,10 +140,7 @@ def disable(endpoint_id: int, reason: str, now: dt.datetime) -> None:
                            ).where(WebhookEndpoint.id == endpoint_id).execute()
     # A delivery a worker holds right now is left to it: its outcome is recorded (and logged), and
     # its next job finds the endpoint disabled and cancels it.
-    WebhookDelivery.update(status="cancelled", due_at=None, updated_at=now,
-                           last_error=reason).where((WebhookDelivery.endpoint == endpoint_id)
-                                                    & (WebhookDelivery.status == PENDING)
-                                                    & WebhookDelivery.lease_until.is_null()).execute()
+    work.cancel(runtime, work.kind(runtime, KIND_NAME), WebhookDelivery.endpoint == endpoint_id, last_error=reason)
     endpoint = WebhookEndpoint.get_by_id(endpoint_id)
     events.record(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint)})
 

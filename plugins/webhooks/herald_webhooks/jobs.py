@@ -42,7 +42,7 @@ from herald.runtime import Runtime
 from herald.work import queue
 
 from . import deliveries, endpoints, signing
-from .models import CANCELLED, FAILED, PENDING, SUCCEEDED, WebhookDelivery, WebhookEndpoint
+from .models import CANCELLED, FAILED, KIND_NAME, PENDING, SUCCEEDED, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("herald.webhooks")
 
@@ -295,7 +295,7 @@ def run(runtime: Runtime, delivery: WebhookDelivery, mode: str) -> work.Outcome:
 # The API shows one status, pending, for a delivery waiting for its attempt and one being attempted
 # (a worker's lease tells them apart); an attempt nobody can confirm counts as failed.
 KIND = work.WorkKind(
-    name="webhook_delivery", model=WebhookDelivery, run=run, queue=queue.WEBHOOKS_QUEUE, job_timeout=JOB_TIMEOUT,
+    name=KIND_NAME, model=WebhookDelivery, run=run, queue=queue.WEBHOOKS_QUEUE, job_timeout=JOB_TIMEOUT,
     lease_seconds=LEASE_SECONDS, retry=deliveries.RETRY, settle=deliveries.settle,
     statuses=work.Statuses(queued=PENDING, running=PENDING, retrying=PENDING, waiting=PENDING, done=SUCCEEDED,
                            failed=FAILED, unconfirmed=FAILED, cancelled=CANCELLED))

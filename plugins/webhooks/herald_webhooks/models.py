@@ -13,6 +13,7 @@ from herald.db.models import BaseModel, Event, JSONField, Workspace, utcnow
 from herald.work import WorkRow
 
 PENDING, SUCCEEDED, FAILED, CANCELLED = "pending", "succeeded", "failed", "cancelled"
+KIND_NAME = "webhook_delivery"  # the work kind of deliveries (herald_webhooks.jobs.KIND)
 ENDPOINT_PREFIX, DELIVERY_PREFIX, ATTEMPT_PREFIX = "wh_", "dlv_", "att_"
 
 
