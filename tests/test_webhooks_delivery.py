@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 from rq.registry import ScheduledJobRegistry
@@ -365,11 +364,9 @@ def test_a_slow_endpoint_times_out_without_holding_up_the_others(client, tenant,
 
 
 @pytest.fixture
-def inflight_clock(monkeypatch):
-    """The clock of the in-flight bookkeeping (epoch seconds), moved by hand: ``inflight_clock[0] += 3``."""
-    now = [time.time()]
-    monkeypatch.setattr(webhook_jobs, "_now", lambda: now[0])
-    return now
+def inflight_clock(app):
+    """The runtime's clock, which the in-flight bookkeeping reads too (moved by the test)."""
+    return app.extensions["herald"].clock
 
 
 def busy(redis_client, hook, started: float, member: str = "busy:0") -> None:
@@ -384,7 +381,7 @@ def in_flight(redis_client, hook) -> dict[str, float]:
 
 
 def limit(redis_client, hook) -> int:
-    return webhook_jobs.in_flight_limit(redis_client, endpoint_row(hook))
+    return webhook_jobs.in_flight_limit(installed_for_jobs(), endpoint_row(hook))
 
 
 def deferred_by(redis_client) -> list[float]:
@@ -402,9 +399,9 @@ def test_a_busy_failing_endpoint_defers_instead_of_taking_more_workers(client, t
         work(redis_client)
         assert endpoint_row(bad).failing_since is not None
         assert limit(redis_client, bad) == webhook_jobs.FAILING_IN_FLIGHT  # answers promptly, but fails
-        busy(redis_client, bad, inflight_clock[0])  # a worker is on it right now
         create_post(client, tenant)
-        advance(redis_client, 6)
+        advance(redis_client, 6)  # the first delivery's retry falls due too
+        busy(redis_client, bad, inflight_clock.timestamp())  # a worker is on it right now
         work(redis_client)
         assert len(healthy.received()) == 2
         assert len(failing.received()) == 1  # both due attempts were deferred, not made
@@ -421,7 +418,7 @@ def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client
         endpoint_id = endpoint_row(hook).id
         # Never answered yet (for all Herald knows it is dead): one attempt at a time.
         assert limit(redis_client, hook) == webhook_jobs.FAILING_IN_FLIGHT
-        busy(redis_client, hook, inflight_clock[0] - 0.5)  # its first attempt has been in flight for 0.5 s
+        busy(redis_client, hook, inflight_clock.timestamp() - 0.5)  # its first attempt has been in flight for 0.5 s
         create_post(client, tenant)
         work(redis_client)
         assert receiver.received() == []  # deferred a moment, no second worker
@@ -432,9 +429,9 @@ def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client
         assert in_flight(redis_client, hook) == {}
         assert 0 < redis_client.ttl(webhook_jobs._answer_key(endpoint_id)) <= webhook_jobs.ANSWER_TTL
         assert limit(redis_client, hook) == webhook_jobs.HEALTHY_IN_FLIGHT
+        advance(redis_client, 4)  # the deferred delivery falls due
         for number in range(webhook_jobs.HEALTHY_IN_FLIGHT - 1):
-            busy(redis_client, hook, inflight_clock[0] - 0.5, member=f"busy:{number}")
-        advance(redis_client, 4)
+            busy(redis_client, hook, inflight_clock.timestamp() - 0.5, member=f"busy:{number}")
         work(redis_client)
         assert len(receiver.received()) == 1  # the fourth slot
         assert set(in_flight(redis_client, hook)) == {"busy:0", "busy:1", "busy:2"}  # its own was released
@@ -446,7 +443,7 @@ def test_an_endpoint_gets_parallel_attempts_only_once_it_answers_promptly(client
         # Its next attempt will most likely time out too: whoever waits on it waits for that, even
         # while the attempt is young (instead of re-running every few seconds meanwhile).
         redis_client.delete(webhook_jobs._slot_key(endpoint_id))
-        busy(redis_client, hook, inflight_clock[0] - 0.5)
+        busy(redis_client, hook, inflight_clock.timestamp() - 0.5)
         create_post(client, tenant)
         work(redis_client)
         assert len(receiver.received()) == 1
@@ -463,9 +460,9 @@ def test_an_attempt_stuck_past_stuck_after_limits_its_endpoint_to_one_worker(cli
         create_post(client, tenant)
         work(redis_client)  # both answer promptly: both may take HEALTHY_IN_FLIGHT workers
         assert limit(redis_client, dead) == limit(redis_client, good) == webhook_jobs.HEALTHY_IN_FLIGHT
-        busy(redis_client, dead, inflight_clock[0])  # then a worker's attempt to it hangs
+        busy(redis_client, dead, inflight_clock.timestamp())  # then a worker's attempt to it hangs
         assert limit(redis_client, dead) == webhook_jobs.HEALTHY_IN_FLIGHT  # not for long enough yet
-        inflight_clock[0] += webhook_jobs.STUCK_AFTER + 1
+        inflight_clock.advance(webhook_jobs.STUCK_AFTER + 1)
         assert limit(redis_client, dead) == webhook_jobs.FAILING_IN_FLIGHT  # before its timeout completes
         assert limit(redis_client, good) == webhook_jobs.HEALTHY_IN_FLIGHT
         create_post(client, tenant)
@@ -476,12 +473,11 @@ def test_an_attempt_stuck_past_stuck_after_limits_its_endpoint_to_one_worker(cli
         stuck = webhook_jobs.STUCK_AFTER + 1
         (delay,) = deferred_by(redis_client)
         assert stuck + webhook_jobs.DEFER_JITTER[0] - 1 <= delay <= stuck + webhook_jobs.DEFER_JITTER[1] + 1
-        inflight_clock[0] += 6  # still hanging, 9 s in: the next look is when its 15 s timeout ends it
         advance(redis_client, stuck + webhook_jobs.DEFER_JITTER[1] + 1)
-        work(redis_client)
+        work(redis_client)  # still hanging, 10 s in: the next look is when its 15 s timeout ends it
         assert len(hanging.received()) == 1
         (delay,) = deferred_by(redis_client)
-        remaining = webhook_jobs.TIMEOUT_SECONDS - 9
+        remaining = webhook_jobs.TIMEOUT_SECONDS - (stuck + stuck + webhook_jobs.DEFER_JITTER[1] + 1)
         assert remaining + webhook_jobs.DEFER_JITTER[0] - 1 <= delay <= remaining + webhook_jobs.DEFER_JITTER[1] + 1
         webhook_jobs._release_slot(redis_client, endpoint_row(dead).id, "busy:0",  # the timeout ends it
                                    deliveries.AttemptResult(None, 15000, error="timed out after 15 s"))
@@ -494,7 +490,7 @@ def test_deliveries_waiting_on_a_first_attempt_that_hangs_wait_for_its_timeout(c
                                                                                   inflight_clock):
     with Receiver() as receiver:
         hook = create_webhook(client, tenant, receiver.url())  # a new endpoint: nothing known about it
-        busy(redis_client, hook, inflight_clock[0] - webhook_jobs.STUCK_AFTER - 1)  # its first attempt hangs
+        busy(redis_client, hook, inflight_clock.timestamp() - webhook_jobs.STUCK_AFTER - 1)  # its first attempt hangs
         for caption in ("one", "two"):
             create_post(client, tenant, caption)
         # Their jobs are scheduled when the events fan out: no worker runs a job only to find the slot taken.
@@ -513,16 +509,16 @@ def test_deliveries_waiting_on_a_first_attempt_that_hangs_wait_for_its_timeout(c
         # ... so that the more wait, the wider their wake-ups are spread.
         with db.connection_context():
             delivery = WebhookDelivery.select().order_by(WebhookDelivery.id).first()
-        redis_client.zadd(waiting_key, {str(1000 + n): inflight_clock[0] + 100 for n in range(40)})
-        assert webhook_jobs._slot(redis_client, endpoint_row(hook), delivery.id, delivery.step,
+        redis_client.zadd(waiting_key, {str(1000 + n): inflight_clock.timestamp() + 100 for n in range(40)})
+        assert webhook_jobs._slot(installed_for_jobs(), endpoint_row(hook), delivery.id, delivery.step,
                                   take=False).waiting == 41  # not counting itself
         # ... and one that gets its slot no longer waits; one whose wake time is long past no longer counts.
         redis_client.delete(webhook_jobs._slot_key(endpoint_row(hook).id))
-        assert webhook_jobs._take_slot(redis_client, endpoint_row(hook), delivery.id, delivery.step) is None
-        assert webhook_jobs._slot(redis_client, endpoint_row(hook), 0, 0, take=False).waiting == 41
-        redis_client.zadd(waiting_key, {"2000": inflight_clock[0] + 200})
-        inflight_clock[0] += 100 + webhook_jobs.WAIT_GRACE + 1
-        assert webhook_jobs._slot(redis_client, endpoint_row(hook), 0, 0, take=False).waiting == 1
+        assert webhook_jobs._take_slot(installed_for_jobs(), endpoint_row(hook), delivery.id, delivery.step) is None
+        assert webhook_jobs._slot(installed_for_jobs(), endpoint_row(hook), 0, 0, take=False).waiting == 41
+        redis_client.zadd(waiting_key, {"2000": inflight_clock.timestamp() + 200})
+        inflight_clock.advance(100 + webhook_jobs.WAIT_GRACE + 1)
+        assert webhook_jobs._slot(installed_for_jobs(), endpoint_row(hook), 0, 0, take=False).waiting == 1
         assert redis_client.zrange(waiting_key, 0, -1) == [b"2000"]
 
 
@@ -551,22 +547,23 @@ def test_a_crashed_workers_in_flight_entry_does_not_throttle_its_endpoint_for_ev
         create_post(client, tenant)
         work(redis_client)
         key = webhook_jobs._slot_key(endpoint_row(hook).id)
-        busy(redis_client, hook, inflight_clock[0], member="crashed:0")  # its work-horse was killed mid-attempt
-        inflight_clock[0] += 10
+        # its work-horse was killed mid-attempt
+        busy(redis_client, hook, inflight_clock.timestamp(), member="crashed:0")
+        inflight_clock.advance(10)
         assert limit(redis_client, hook) == webhook_jobs.FAILING_IN_FLIGHT  # looks stuck: one at a time ...
         create_post(client, tenant)
         work(redis_client)
         assert len(receiver.received()) == 1  # ... and its one slot is taken
-        inflight_clock[0] += webhook_jobs.STALE_AFTER  # older than any live attempt can be
+        inflight_clock.advance(webhook_jobs.STALE_AFTER)  # older than any live attempt can be
         assert limit(redis_client, hook) == webhook_jobs.HEALTHY_IN_FLIGHT
         assert in_flight(redis_client, hook) == {}  # pruned
         advance(redis_client, 30)
         work(redis_client)
         assert len(receiver.received()) == 2
         # Whatever is left behind expires with the endpoint's quiet: the set has a TTL.
-        busy(redis_client, hook, inflight_clock[0], member="crashed:1")
-        assert webhook_jobs._take_slot(redis_client, endpoint_row(hook), 7, 1) is None
+        busy(redis_client, hook, inflight_clock.timestamp(), member="crashed:1")
+        assert webhook_jobs._take_slot(installed_for_jobs(), endpoint_row(hook), 7, 1) is None
         assert 0 < redis_client.ttl(key) <= webhook_jobs.STALE_AFTER
         # RQ re-running a job whose work-horse crashed replaces that run's entry instead of waiting for it.
-        assert webhook_jobs._take_slot(redis_client, endpoint_row(hook), 7, 1) is None
+        assert webhook_jobs._take_slot(installed_for_jobs(), endpoint_row(hook), 7, 1) is None
         assert set(in_flight(redis_client, hook)) == {"crashed:1", "7:1"}

@@ -99,10 +99,6 @@ return {1, limit, oldest or false, last, 0}
 """
 
 
-def _now() -> float:
-    return time.time()
-
-
 def _slot_key(endpoint_id: int) -> str:
     return f"herald:webhooks:in-flight:{endpoint_id}"
 
@@ -130,42 +126,42 @@ class _Slot:
     waiting: int  # other deliveries deferred until a slot frees
 
 
-def _slot(connection: redis.Redis, endpoint: WebhookEndpoint, delivery_id: int | None, step: int | None,
+def _slot(runtime: Runtime, endpoint: WebhookEndpoint, delivery_id: int | None, step: int | None,
           take: bool) -> _Slot:
     base = FAILING_IN_FLIGHT if endpoint.failing_since else HEALTHY_IN_FLIGHT
-    script = _take_slot_script(connection)
+    script = _take_slot_script(runtime.redis)
     taken, limit, oldest, last, waiting = script(
         keys=[_slot_key(endpoint.id), _answer_key(endpoint.id), _waiting_key(endpoint.id)],
-        args=[repr(_now()), f"{delivery_id}:{step}", base, FAILING_IN_FLIGHT, STUCK_AFTER, STALE_AFTER,
-              1 if take else 0, str(delivery_id), WAIT_GRACE])
+        args=[repr(runtime.clock.timestamp()), f"{delivery_id}:{step}", base, FAILING_IN_FLIGHT, STUCK_AFTER,
+              STALE_AFTER, 1 if take else 0, str(delivery_id), WAIT_GRACE])
     return _Slot(bool(taken), int(limit), float(oldest) if oldest else None, last.decode() if last else None,
                  int(waiting))
 
 
-def in_flight_limit(connection: redis.Redis, endpoint: WebhookEndpoint) -> int:
+def in_flight_limit(runtime: Runtime, endpoint: WebhookEndpoint) -> int:
     """How many attempts to ``endpoint`` may run at once right now.
 
     :data:`HEALTHY_IN_FLIGHT` when it is not failing, answered within :data:`STUCK_AFTER` in the
     last :data:`ANSWER_TTL` seconds, and has no attempt in flight for longer than that; otherwise
     :data:`FAILING_IN_FLIGHT`.
     """
-    return _slot(connection, endpoint, None, None, take=False).limit
+    return _slot(runtime, endpoint, None, None, take=False).limit
 
 
-def _take_slot(connection: redis.Redis, endpoint: WebhookEndpoint, delivery_id: int, step: int) -> float | None:
+def _take_slot(runtime: Runtime, endpoint: WebhookEndpoint, delivery_id: int, step: int) -> float | None:
     """Take one of the endpoint's slots for the delivery's ``step``; None when taken, else seconds to
     defer it by (it is then counted among those waiting until that time)."""
     try:
-        slot = _slot(connection, endpoint, delivery_id, step, take=True)
+        slot = _slot(runtime, endpoint, delivery_id, step, take=True)
     except redis.RedisError:
         return None  # without Redis there is no worker either; do not block on bookkeeping
     if slot.taken:
         return None
-    return _wait(connection, endpoint.id, delivery_id, slot)
+    return _wait(runtime, endpoint.id, delivery_id, slot)
 
 
-def _wait(connection: redis.Redis, endpoint_id: int, delivery_id: int, slot: _Slot) -> float:
-    now = _now()
+def _wait(runtime: Runtime, endpoint_id: int, delivery_id: int, slot: _Slot) -> float:
+    connection, now = runtime.redis, runtime.clock.timestamp()
     delay = defer_for(now - slot.oldest if slot.oldest is not None else 0.0, slot.last_answer, slot.waiting)
     with contextlib.suppress(redis.RedisError):
         connection.pipeline().zadd(_waiting_key(endpoint_id), {str(delivery_id): now + delay}).expire(
@@ -179,7 +175,7 @@ def _not_answering(age: float, last_answer: str | None) -> bool:
     return last_answer == NO_ANSWER or (last_answer is None and age > STUCK_AFTER)
 
 
-def hold_for(connection: redis.Redis, endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> float | None:
+def hold_for(runtime: Runtime, endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> float | None:
     """Seconds to hold a new delivery's first attempt back when ``endpoint`` is not answering and
     its one slot is taken (see :func:`defer_for`; the delivery is then counted among those
     waiting); None otherwise.
@@ -188,12 +184,13 @@ def hold_for(connection: redis.Redis, endpoint: WebhookEndpoint, delivery: Webho
     of the work a dead endpoint makes, done by workers every other endpoint needs.
     """
     try:
-        slot = _slot(connection, endpoint, delivery.id, delivery.step, take=False)
+        slot = _slot(runtime, endpoint, delivery.id, delivery.step, take=False)
     except redis.RedisError:
         return None
-    if slot.taken or slot.oldest is None or not _not_answering(_now() - slot.oldest, slot.last_answer):
+    if slot.taken or slot.oldest is None or not _not_answering(runtime.clock.timestamp() - slot.oldest,
+                                                               slot.last_answer):
         return None
-    return _wait(connection, endpoint.id, delivery.id, slot)
+    return _wait(runtime, endpoint.id, delivery.id, slot)
 
 
 def defer_for(age: float, last_answer: str | None, waiting: int = 0) -> float:
@@ -250,7 +247,7 @@ def attempt(runtime: Runtime, delivery: WebhookDelivery, endpoint: WebhookEndpoi
         return deliveries.AttemptResult(None, 0, error=f"refused by the SSRF guard: {exc.reason}")
     headers = signing.headers(endpoints.signing_secrets(runtime, endpoint), delivery.message_id, delivery.payload)
     headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
-    started = dt.datetime.now(dt.UTC)
+    started = time.monotonic()
     try:
         response = netguard.post(target, delivery.payload.encode(), headers, timeout=TIMEOUT_SECONDS,
                                  read_limit=deliveries.RESPONSE_EXCERPT, pool=CONNECTIONS)
@@ -265,8 +262,9 @@ def attempt(runtime: Runtime, delivery: WebhookDelivery, endpoint: WebhookEndpoi
                                                                        runtime.clock.now()))
 
 
-def _ms_since(started: dt.datetime) -> int:
-    return int((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000)
+def _ms_since(started: float) -> int:
+    """Milliseconds since ``started`` (``time.monotonic()``): how long an attempt took."""
+    return int((time.monotonic() - started) * 1000)
 
 
 def run(runtime: Runtime, delivery: WebhookDelivery, mode: str) -> work.Outcome:
@@ -281,7 +279,7 @@ def run(runtime: Runtime, delivery: WebhookDelivery, mode: str) -> work.Outcome:
         reason = endpoint.disabled_reason if endpoint is not None else None
         reason = reason or "The webhook was disabled."
         return work.Outcome.cancelled(reason, last_error=reason, attempts=delivery.attempts - 1)
-    defer = _take_slot(runtime.redis, endpoint, delivery.id, delivery.step)
+    defer = _take_slot(runtime, endpoint, delivery.id, delivery.step)
     if defer is not None:
         return work.Outcome.defer(defer)
     result = None
@@ -314,7 +312,7 @@ def fan_out(runtime: Runtime, event) -> None:
     """
     now = runtime.clock.now()
     for delivery, endpoint in deliveries.fan_out(event, now):
-        delay = hold_for(runtime.redis, endpoint, delivery)
+        delay = hold_for(runtime, endpoint, delivery)
         if delay is not None:
             deliveries.postpone(delivery, now + dt.timedelta(seconds=delay))
         enqueue(runtime, delivery)
