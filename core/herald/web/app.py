@@ -63,10 +63,17 @@ class NoFlaskSessions(SessionInterface):
         """Nothing to save."""
 
 
-def create_app(config: Config | Runtime | None = None, pm: pluggy.PluginManager | None = None) -> Flask:
-    """Build the Herald application for ``config`` (default: from the environment), or around a
-    :class:`~herald.runtime.Runtime` already built; the runtime is kept in ``app.extensions["herald"]``."""
-    runtime = config if isinstance(config, Runtime) else Runtime.build(config or Config.from_env(), pm)
+def create_app(source: Runtime | Config | None = None, pm: pluggy.PluginManager | None = None) -> Flask:
+    """Build the Herald application around ``source``: a :class:`~herald.runtime.Runtime` already
+    built, or a :class:`~herald.config.Config` (default: from the environment) to build one from with
+    the plugins of ``pm`` (default: every installed one; ``pm`` goes with a Config only). The runtime
+    is kept in ``app.extensions["herald"]``."""
+    if isinstance(source, Runtime):
+        if pm is not None:
+            raise TypeError("create_app: pm goes with a Config; a Runtime has its plugin manager already")
+        runtime = source
+    else:
+        runtime = Runtime.build(source or Config.from_env(), pm)
     config = runtime.config
     app = Flask("herald")
     app.url_map.converters["int"] = IdConverter  # before any route: a too-big id is a 404, not an overflow
