@@ -132,7 +132,7 @@ def fill(client, tenant, receiver, name: str) -> Filled:
         AIGeneration.create(workspace=workspace_id, client=client_id, feature="populate_hooks", provider="gemini",
                             model="gemini-flash-latest", input_tokens=900, output_tokens=700, status="succeeded")
         job = BackgroundJob.create(id=f"job_{name}", workspace=workspace_id, kind="populate_hooks",
-                                   function="herald.ai_jobs.populate_hooks", params={"client_id": client_id},
+                                   params={"client_id": client_id},
                                    status="succeeded", result={"created": 1})
         GeneratedOpener.create(workspace=workspace_id, client=client_id, text=f"{name}'s hook", style="question",
                              fingerprint=f"fp-{name}", job=job)

@@ -3,6 +3,7 @@ usage and plan endpoints, and background jobs."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 
@@ -13,9 +14,11 @@ from conftest import assert_error
 from drive import work
 from fakes.gemini import API_KEY
 from herald import ai, crypto, plugins
+from herald import work as kernel
 from herald.ai import background
 from herald.ai.provider import NoApiKey
 from herald.db.models import AIGeneration, AISetting, BackgroundJob, db, utcnow
+from herald.default_plugins.work_kinds import BACKGROUND_JOBS
 from herald.errors import HeraldError
 from herald.plans import ai_usage
 from herald.plans.limits import month_start
@@ -297,16 +300,26 @@ def crashing_job(runtime, *, workspace_id, job_id):
     raise ZeroDivisionError("boom")
 
 
-def start_job(app, tenant, function, **kwargs):
+@pytest.fixture
+def test_jobs(ai_app, monkeypatch):
+    """The ``background`` kind with this module's jobs beside the core's (kinds ``echo``, ``refusing``,
+    ``crashing``), as a plugin registering the kind with them would have it."""
+    kinds = ai_app.extensions["herald"].registry.work_kinds
+    functions = {**BACKGROUND_JOBS, "echo": echo_job, "refusing": refusing_job, "crashing": crashing_job}
+    monkeypatch.setitem(kinds, "background", dataclasses.replace(kinds["background"],
+                                                                 obj=background.work_kind(functions)))
+
+
+def start_job(app, tenant, kind, **kwargs):
     with app.app_context(), db.connection_context():
-        return background.start(app.extensions["herald"], tenant.workspace.id, "test", function, **kwargs).id
+        return background.start(app.extensions["herald"], tenant.workspace.id, kind, **kwargs).id
 
 
-def test_job_goes_from_queued_to_running_to_succeeded(ai_app, api, tenant, redis_client):
-    job_id = start_job(ai_app, tenant, echo_job, value=42)
+def test_job_goes_from_queued_to_running_to_succeeded(ai_app, api, tenant, redis_client, test_jobs):
+    job_id = start_job(ai_app, tenant, "echo", value=42)
     assert job_id.startswith("job_")
     queued = api.get(f"/api/jobs/{job_id}", headers=tenant.headers).get_json()["job"]
-    assert (queued["status"], queued["result"], queued["started_at"], queued["kind"]) == ("queued", None, None, "test")
+    assert (queued["status"], queued["result"], queued["started_at"], queued["kind"]) == ("queued", None, None, "echo")
     assert work(redis_client) == 1
     done = api.get(f"/api/jobs/{job_id}", headers=tenant.headers).get_json()["job"]
     assert done["status"] == "succeeded" and done["error"] is None
@@ -314,9 +327,9 @@ def test_job_goes_from_queued_to_running_to_succeeded(ai_app, api, tenant, redis
     assert done["started_at"] and done["finished_at"]
 
 
-def test_job_failures_keep_their_code_and_bugs_are_internal_errors(ai_app, api, tenant, redis_client):
-    refused = start_job(ai_app, tenant, refusing_job)
-    crashed = start_job(ai_app, tenant, crashing_job)
+def test_job_failures_keep_their_code_and_bugs_are_internal_errors(ai_app, api, tenant, redis_client, test_jobs):
+    refused = start_job(ai_app, tenant, "refusing")
+    crashed = start_job(ai_app, tenant, "crashing")
     work(redis_client)
     job = api.get(f"/api/jobs/{refused}", headers=tenant.headers).get_json()["job"]
     assert job["status"] == "failed" and job["error"] == {"code": "fetch_failed",
@@ -325,8 +338,8 @@ def test_job_failures_keep_their_code_and_bugs_are_internal_errors(ai_app, api, 
     assert job["status"] == "failed" and job["error"]["code"] == "internal_error" and crashed in job["error"]["message"]
 
 
-def test_another_workspaces_job_is_404(ai_app, api, tenant, make_tenant):
-    job_id = start_job(ai_app, tenant, echo_job, value=1)
+def test_another_workspaces_job_is_404(ai_app, api, tenant, make_tenant, test_jobs):
+    job_id = start_job(ai_app, tenant, "echo", value=1)
     other = make_tenant("Other")
     assert_error(api.get(f"/api/jobs/{job_id}", headers=other.headers), 404, "not_found")
     assert_error(api.get("/api/jobs/job_unknown", headers=tenant.headers), 404, "not_found")
@@ -352,3 +365,15 @@ def test_migrated_ai_tables_match_the_models(app):
             for fields, is_unique in model._meta.indexes:
                 wanted = tuple(model._meta.fields[name].column_name for name in fields)
                 assert (wanted in unique) == is_unique, (model, fields)
+
+
+def test_a_job_whose_kind_no_code_runs_any_more_fails_saying_so(ai_app, api, tenant, redis_client):
+    runtime = ai_app.extensions["herald"]
+    with ai_app.app_context(), db.connection_context():
+        job = BackgroundJob.create(id="job_of_a_removed_plugin", workspace=tenant.workspace.id, kind="retired",
+                                   status="queued")
+        assert kernel.enqueue(runtime, kernel.kind(runtime, "background"), job)
+    assert work(redis_client) == 1
+    failed = api.get(f"/api/jobs/{job.id}", headers=tenant.headers).get_json()["job"]
+    assert failed["status"] == "failed" and failed["error"]["code"] == "unknown_job_kind"
+    assert "'retired'" in failed["error"]["message"]

@@ -58,7 +58,8 @@ def used(api, tenant) -> int:
 def claimed_by_a_worker_that_died(job_id: str) -> None:
     """What a worker leaves when it dies holding a job: the row running under its lease."""
     with db.connection_context():
-        assert kernel.claim(background.KIND_OF_WORK, job_id, installed_for_jobs().clock.now())[0] == "run"
+        runtime = installed_for_jobs()
+        assert kernel.claim(kernel.kind(runtime, "background"), job_id, runtime.clock.now())[0] == "run"
 
 
 def test_a_queued_job_lost_in_a_redis_flush_is_enqueued_again_and_runs_once(api, tenant, gemini, redis_client):
@@ -80,7 +81,7 @@ def test_a_running_job_renews_its_lease_while_its_call_lasts_and_drops_it_after(
                                                                                  monkeypatch, clock):
     kinds = installed_for_jobs().registry.work_kinds  # renewed every 20 ms rather than 10 s
     monkeypatch.setitem(kinds, "background", dataclasses.replace(kinds["background"],
-                                                                 obj=dataclasses.replace(background.KIND_OF_WORK,
+                                                                 obj=dataclasses.replace(kinds["background"].obj,
                                                                                          renew_every=0.02)))
     set_key(api, tenant)
     gemini.reply_json(hooks(20))

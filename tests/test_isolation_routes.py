@@ -116,7 +116,7 @@ def build_world(client, tenant, text: str) -> Ids:
                             headers=headers))["api_key"]["id"]
     with db.connection_context():
         job = BackgroundJob.create(id=f"job_of_workspace_{tenant.workspace.id}", workspace=tenant.workspace.id,
-                                   kind="analyze_competitor", function="herald.ai.competitor.run",
+                                   kind="analyze_competitor",
                                    params={"url": text}, status="succeeded", result={"text": text})
         template = DesignTemplate.create(workspace=tenant.workspace.id, media=media, client=tenant.client.id,
                                          palette=[text], template={"name": text}, job=job.id)

@@ -2,9 +2,12 @@
 
 :func:`start` writes a :class:`~herald.db.models.BackgroundJob` row (``job_…`` id, ``queued``) and
 enqueues it through the work kernel (:mod:`herald.work`); the kernel claims the row under a lease
-(``running``) and calls :func:`run_job`, which calls the job's function with the runtime and the
-keywords ``workspace_id``, ``job_id`` and those given to :func:`start`, and stores what it returned
-(JSON) as the result, or its error: ``queued → running → succeeded | failed``.
+(``running``) and calls :func:`run_job`, which calls the function registered for the job's kind
+(:func:`work_kind`: the core registers ``populate_hooks``, ``analyze_competitor`` and
+``generate_template``) with the runtime and the keywords ``workspace_id``, ``job_id`` and those
+given to :func:`start`, and stores what it returned (JSON) as the result, or its error:
+``queued → running → succeeded | failed``. A row names its kind, never a function by its module
+path, so moving code never strands a queued job.
 
 A function that raises :class:`herald.errors.HeraldError` fails the job with that code and
 message. Anything else fails it with ``internal_error`` (logged). The one error tried again is
@@ -23,11 +26,10 @@ have made would be paid twice), releasing the plan slot that call reserved.
 from __future__ import annotations
 
 import contextvars
-import importlib
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import work
@@ -63,38 +65,30 @@ def new_job_id() -> str:
     return "job_" + secrets.token_urlsafe(18)
 
 
-def _path_of(function: Callable | str) -> str:
-    if isinstance(function, str):
-        return function
-    path = f"{function.__module__}.{function.__qualname__}"
-    if "<" in path:
-        raise ValueError(f"{path} cannot run in the background: use a module-level function")
-    return path
-
-
-def _resolve(path: str) -> Callable:
-    module_name, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module_name), name)
-
-
 def current_job_id() -> str | None:
     """The id of the background job running in this context (None outside jobs)."""
     return _current_job.get()
 
 
-def start(runtime: Runtime, workspace_id: int, kind: str, function: Callable | str, **kwargs: Any) -> BackgroundJob:
-    """Record a job and enqueue it; ``function(runtime, workspace_id=…, job_id=…, **kwargs)`` runs on a worker.
+def functions(runtime: Runtime) -> Mapping[str, Callable]:
+    """The function each kind of background job runs, as the ``background`` work kind was registered."""
+    return work.kind(runtime, KIND).run.by_kind
 
-    ``function`` is a module-level function (or its dotted path); ``kwargs`` must be JSON values
-    (ids, strings, numbers). When Redis cannot take the job, the row is marked failed and 503
-    ``queue_unavailable`` is raised.
+
+def start(runtime: Runtime, workspace_id: int, kind: str, **kwargs: Any) -> BackgroundJob:
+    """Record a job of ``kind`` and enqueue it; the kind's function (:func:`functions`) runs on a
+    worker as ``function(runtime, workspace_id=…, job_id=…, **kwargs)``.
+
+    ``kwargs`` must be JSON values (ids, strings, numbers). When Redis cannot take the job, the row
+    is marked failed and 503 ``queue_unavailable`` is raised.
     """
-    path = _path_of(function)
+    if kind not in functions(runtime):
+        raise ValueError(f"no background job kind {kind!r} is registered")
     json.dumps(kwargs)  # fail here, in the request, rather than in the worker
     with write_transaction():
-        job = BackgroundJob.create(id=new_job_id(), workspace=workspace_id, kind=kind, function=path, params=kwargs,
+        job = BackgroundJob.create(id=new_job_id(), workspace=workspace_id, kind=kind, params=kwargs,
                                    status=QUEUED, created_at=runtime.clock.now())
-    if not work.enqueue(runtime, KIND_OF_WORK, job):  # a new row's job cannot exist yet: Redis refused it
+    if not work.enqueue(runtime, work.kind(runtime, KIND), job):  # a new row's job cannot exist yet: Redis refused it
         with write_transaction():
             (BackgroundJob.update(status=FAILED, error_code="queue_unavailable", finished_at=runtime.clock.now(),
                                   error="The job could not be queued: the job queue is unavailable.")
@@ -105,8 +99,23 @@ def start(runtime: Runtime, workspace_id: int, kind: str, function: Callable | s
     return job
 
 
-def run_job(runtime: Runtime, job: BackgroundJob, mode: str) -> work.Outcome:
-    """The kind's handler: run the job's function once (see the module docstring)."""
+class JobFunctions:
+    """The ``background`` kind's handler: runs the function registered for each job's kind."""
+
+    def __init__(self, by_kind: Mapping[str, Callable]):
+        self.by_kind = dict(by_kind)
+
+    def __call__(self, runtime: Runtime, job: BackgroundJob, mode: str) -> work.Outcome:
+        """One run of ``job`` (see :func:`run_job`)."""
+        function = self.by_kind.get(job.kind)
+        if function is None:  # the job outlived the code that knew its kind
+            return work.Outcome.failed(f"No background job of kind {job.kind!r} can run on this server.",
+                                       error_code="unknown_job_kind")
+        return run_job(runtime, job, function)
+
+
+def run_job(runtime: Runtime, job: BackgroundJob, function: Callable) -> work.Outcome:
+    """Run ``function`` for ``job`` once (see the module docstring)."""
     if job.started_at is None:  # the API shows when the job first started, while it runs
         now = runtime.clock.now()
         with write_transaction():
@@ -114,7 +123,7 @@ def run_job(runtime: Runtime, job: BackgroundJob, mode: str) -> work.Outcome:
         job.started_at = now
     token = _current_job.set(job.id)  # AI calls made by the job record it (see recover_job)
     try:
-        result = _resolve(job.function)(runtime, workspace_id=job.workspace_id, job_id=job.id, **(job.params or {}))
+        result = function(runtime, workspace_id=job.workspace_id, job_id=job.id, **(job.params or {}))
         json.dumps(result)
     except AIUnavailable as exc:  # nothing generated, nothing paid: try the job again later
         retry_after = work.parse_retry_after(exc.retry_after, runtime.clock.now())
@@ -154,9 +163,12 @@ def settle(runtime: Runtime, job: BackgroundJob, outcome: work.Outcome) -> None:
                     released)
 
 
-KIND_OF_WORK = work.WorkKind(name=KIND, model=BackgroundJob, run=run_job, recover=recover_job, settle=settle,
-                             job_timeout=JOB_TIMEOUT, lease_seconds=LEASE_SECONDS, renew_every=RENEW_EVERY,
-                             retry=RETRY, statuses=STATUSES, error_field="error")
+def work_kind(by_kind: Mapping[str, Callable]) -> work.WorkKind:
+    """The ``background`` work kind, running ``by_kind[job.kind]`` for each job (module-level
+    functions taking ``runtime, *, workspace_id, job_id`` and the job's parameters)."""
+    return work.WorkKind(name=KIND, model=BackgroundJob, run=JobFunctions(by_kind), recover=recover_job,
+                         settle=settle, job_timeout=JOB_TIMEOUT, lease_seconds=LEASE_SECONDS,
+                         renew_every=RENEW_EVERY, retry=RETRY, statuses=STATUSES, error_field="error")
 
 
 def get_job(workspace_id: int, job_id: str) -> BackgroundJob:

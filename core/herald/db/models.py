@@ -507,7 +507,6 @@ class BackgroundJob(WorkRow):
     id = pw.CharField(max_length=40, primary_key=True)
     workspace = pw.ForeignKeyField(Workspace, backref="background_jobs", on_delete="CASCADE")
     kind = pw.CharField(max_length=60)  # the feature (populate_hooks, …), shown by the API
-    function = pw.CharField(max_length=200)  # dotted path of the function the job runs
     params = JSONField(default=dict)
     status = pw.CharField(max_length=20, default="queued", index=True)  # the reconciler looks for unfinished ones
     result = JSONField(null=True)

@@ -5,9 +5,13 @@
 from __future__ import annotations
 
 from herald import hookimpl
-from herald.ai import background
+from herald.ai import background, competitor, design, openers
 from herald.publishing.first_comments import FIRST_COMMENT
 from herald.publishing.publish_work import KIND as PUBLISH
+
+# What each kind of background job runs (the kind is what a job row stores, never a module path).
+BACKGROUND_JOBS = {"populate_hooks": openers.populate, "analyze_competitor": competitor.analyze,
+                   "generate_template": design.generate_template}
 
 
 @hookimpl
@@ -15,4 +19,4 @@ def register_work_kinds(register):
     """Provide the ``publish``, ``first_comment`` and ``background`` kinds."""
     register(PUBLISH)
     register(FIRST_COMMENT)
-    register(background.KIND_OF_WORK)
+    register(background.work_kind(BACKGROUND_JOBS))

@@ -9,7 +9,7 @@ the client learns about ``no_api_key`` or ``plan_limit`` without polling; the jo
 from flask import Blueprint, g, jsonify
 
 from ... import ai
-from ...ai import background, competitor, design, openers
+from ...ai import background, design
 from ...net import webpage_reader
 from ...publishing.posts import get_client
 from . import endpoint, runtime
@@ -17,8 +17,8 @@ from . import endpoint, runtime
 bp = Blueprint("ai_features", __name__, url_prefix="/api")
 
 
-def _started(kind: str, function, **kwargs):
-    job = background.start(runtime(), g.principal.workspace_id, kind, function, **kwargs)
+def _started(kind: str, **kwargs):
+    job = background.start(runtime(), g.principal.workspace_id, kind, **kwargs)
     response = jsonify({"job": background.serialize(job)})
     response.status_code = 202
     response.headers["Location"] = f"/api/jobs/{job.id}"
@@ -32,7 +32,7 @@ def populate_openers(payload):
     workspace_id = g.principal.workspace_id
     client = get_client(workspace_id, payload["client_id"])
     ai.check_ready(workspace_id, runtime().config, runtime().registry)
-    return _started("populate_hooks", openers.populate, client_id=client.id, count=payload.get("count", 20))
+    return _started("populate_hooks", client_id=client.id, count=payload.get("count", 20))
 
 
 @endpoint(bp, "/intelligence/analyze-competitor", ("POST",), summary="Fetch and analyse a competitor's page (a job)",
@@ -45,7 +45,7 @@ def analyze_competitor(payload):
         get_client(workspace_id, client_id)
     webpage_reader.check(payload["url"], runtime().config.fetch_allow_private)
     ai.check_ready(workspace_id, runtime().config, runtime().registry)
-    return _started("analyze_competitor", competitor.analyze, url=payload["url"], client_id=client_id)
+    return _started("analyze_competitor", url=payload["url"], client_id=client_id)
 
 
 @endpoint(bp, "/ai-design/generate-template", ("POST",), summary="A post template from an uploaded logo (a job)",
@@ -58,5 +58,5 @@ def generate_template(payload):
     if client_id is not None:
         get_client(workspace_id, client_id)
     ai.check_ready(workspace_id, runtime().config, runtime().registry)
-    return _started("generate_template", design.generate_template, media_id=payload["media_id"],
+    return _started("generate_template", media_id=payload["media_id"],
                     client_id=client_id)
