@@ -171,13 +171,14 @@ def plugins_list(as_json):
 
 
 def _set_plugin(workspace, name, enabled):
-    registry = _runtime().registry
+    runtime = _runtime()
+    registry = runtime.registry
     if name not in registry.plugin_names():
         raise click.ClickException(f"No plugin named {name!r}. Installed: {', '.join(registry.plugin_names())}.")
     if registry.is_builtin(name):
         raise click.ClickException(f"{name!r} is built into Herald and is always enabled.")
     ws = _workspace(workspace)
-    set_plugin_enabled(ws.id, name, enabled)
+    set_plugin_enabled(ws.id, name, enabled, runtime.clock.now())
     click.echo(f"{'Enabled' if enabled else 'Disabled'} {name} for workspace {ws.name!r}.")
 
 

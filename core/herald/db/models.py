@@ -459,11 +459,11 @@ def plugin_enabled(workspace_id: int, plugin: str) -> bool:
     return enabled
 
 
-def set_plugin_enabled(workspace_id: int, plugin: str, enabled: bool) -> None:
-    """Enable or disable ``plugin`` for the workspace."""
-    (PluginSetting.insert(workspace=workspace_id, plugin=plugin, enabled=enabled, updated_at=utcnow())
+def set_plugin_enabled(workspace_id: int, plugin: str, enabled: bool, now: dt.datetime) -> None:
+    """Enable or disable ``plugin`` for the workspace at ``now`` (the runtime's clock)."""
+    (PluginSetting.insert(workspace=workspace_id, plugin=plugin, enabled=enabled, updated_at=now)
      .on_conflict(conflict_target=[PluginSetting.workspace, PluginSetting.plugin],
-                  update={PluginSetting.enabled: enabled, PluginSetting.updated_at: utcnow()})
+                  update={PluginSetting.enabled: enabled, PluginSetting.updated_at: now})
      .execute())
     _plugin_cache.discard((workspace_id, plugin))
 
