@@ -130,6 +130,13 @@ class ReadOnlyDatabase(pw.OperationalError):
     """The database answers but refuses writes (a PostgreSQL standby or a read-only transaction default)."""
 
 
+def probe_reads() -> None:
+    """Open a connection (or reuse this thread's) and run a trivial query; raises the database's error
+    when it does not answer."""
+    db.connect(reuse_if_open=True)
+    db.execute_sql("SELECT 1").fetchone()
+
+
 def probe_writes() -> None:
     """Write to the database without changing anything; raises the database's error when it cannot.
 
