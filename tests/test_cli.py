@@ -384,6 +384,16 @@ def test_worker_builds_its_runtime_without_a_flask_application(herald_env, redis
     assert job.return_value() == {"app_context": False, "applications": applications}
 
 
+def test_a_removed_setting_still_set_is_reported_when_a_command_starts(herald_env, redis_client, restore_logging):
+    herald_env["HERALD_TASK_LEASE_SECONDS"] = "90"
+    result = CliRunner().invoke(cli, ["worker", "--burst"], env=herald_env)
+    assert result.exit_code == 0, result.output
+    assert ("WARNING herald.config: HERALD_TASK_LEASE_SECONDS is set but Herald no longer reads it: leases are per "
+            "work kind now, fixed when the kind is registered") in result.output
+    assert Config.from_env({"HERALD_TASK_LEASE_SECONDS": "90"}).removed_settings == ("HERALD_TASK_LEASE_SECONDS",)
+    assert Config.from_env({}).removed_setting_warnings() == []
+
+
 def test_log_levels_come_from_the_settings(app, build_app, redis_client, restore_logging):
     verbose_rq = build_app(log_level="WARNING", rq_log_level="INFO")
     printed = burst_worker(verbose_rq, redis_client)
