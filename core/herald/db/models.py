@@ -38,7 +38,12 @@ def bind_clock(clock: Clock) -> None:
 
 
 def utcnow() -> dt.datetime:
-    """The bound clock's time as a naive UTC datetime (how every time is stored): for field defaults."""
+    """The bound clock's time as a naive UTC datetime (how every time is stored).
+
+    Only for row field defaults (``pw.DateTimeField(default=utcnow)``), which peewee fills in without
+    a runtime at hand. Code that needs "now" takes it from ``runtime.clock.now()``, the runtime being
+    passed as an argument (or a ``now`` read from it by the caller), never from here.
+    """
     return _clock.now()
 
 
