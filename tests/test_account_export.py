@@ -88,7 +88,8 @@ def fill(client, tenant, receiver, name: str) -> Filled:
     password = f"correct horse battery {name}"
     with db.connection_context():
         create_user(tenant.workspace.id, f"owner@{name}.example", password, role="owner")
-        set_plugin_enabled(tenant.workspace.id, "herald-gemini", False)
+        now = client.application.extensions["herald"].clock.now()
+        set_plugin_enabled(tenant.workspace.id, "herald-gemini", False, now)
     login = client.post("/api/login", json={"email": f"owner@{name}.example", "password": password})
     assert login.status_code == 200, login.get_json()
     session_token = login.headers["Set-Cookie"].split("=", 1)[1].split(";", 1)[0]
@@ -118,7 +119,7 @@ def fill(client, tenant, receiver, name: str) -> Filled:
     assert link.status_code == 201, link.get_json()
     portal_token = link.get_json()["url"].rsplit("/", 1)[1]
     with db.connection_context():
-        add_comment(client.application.extensions["herald"].pm, Post.get_by_id(post_id), f"{name} client",
+        add_comment(client.application.extensions["herald"], Post.get_by_id(post_id), f"{name} client",
                     f"{name}'s comment", portal_token_id=link.get_json()["id"])
         account = Account.create(workspace=tenant.workspace.id, platform="instagram", external_id=name,
                                  username=name, token_encrypted=f"ciphertext-of-{name}",

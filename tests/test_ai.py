@@ -188,14 +188,14 @@ def test_a_failed_call_is_recorded_with_its_error_and_costs_nothing(ai_app, api,
     [row] = rows(tenant.workspace.id)
     assert row.status == "failed" and row.error.startswith("ai_blocked: ") and row.input_tokens > 0
     with db.connection_context():
-        assert ai_usage.used_this_month(tenant.workspace.id) == 0
+        assert ai_usage.used_this_month(tenant.workspace.id, utcnow()) == 0
 
 
 def test_free_plan_allows_the_50th_generation_and_refuses_the_51st(ai_app, api, tenant, gemini):
     set_key(api, tenant)
     record_generations(tenant.workspace.id, 49)
     record_generations(tenant.workspace.id, 5, status="failed")  # failures do not count
-    record_generations(tenant.workspace.id, 30, when=month_start() - dt.timedelta(seconds=1))  # last month
+    record_generations(tenant.workspace.id, 30, when=month_start(utcnow()) - dt.timedelta(seconds=1))  # last month
     assert generate(ai_app, tenant).text  # the 50th
     with pytest.raises(HeraldError) as caught:
         generate(ai_app, tenant)  # the 51st
@@ -223,8 +223,8 @@ def test_concurrent_reservations_cannot_overshoot_the_limit(ai_app, tenant):
         barrier.wait()
         with db.connection_context():
             try:
-                outcomes.append(ai_usage.reserve(tenant.workspace.id, feature="t", provider="gemini", model="m",
-                                                 client_id=None))
+                outcomes.append(ai_usage.reserve(tenant.workspace.id, utcnow(), feature="t", provider="gemini",
+                                                 model="m", client_id=None))
             except HeraldError as exc:
                 outcomes.append(exc.code)
 
@@ -236,7 +236,7 @@ def test_concurrent_reservations_cannot_overshoot_the_limit(ai_app, tenant):
     assert sorted(outcomes, key=str).count("plan_limit") == 5
     assert len([o for o in outcomes if isinstance(o, int)]) == 3
     with db.connection_context():
-        assert ai_usage.used_this_month(tenant.workspace.id) == 50
+        assert ai_usage.used_this_month(tenant.workspace.id, utcnow()) == 50
 
 
 def test_a_stale_reservation_no_longer_holds_a_slot(ai_app, tenant):
@@ -244,7 +244,7 @@ def test_a_stale_reservation_no_longer_holds_a_slot(ai_app, tenant):
     record_generations(tenant.workspace.id, 1, status="reserved", when=utcnow() - dt.timedelta(minutes=16))
     record_generations(tenant.workspace.id, 1, status="reserved")
     with db.connection_context():
-        assert ai_usage.used_this_month(tenant.workspace.id) == 50
+        assert ai_usage.used_this_month(tenant.workspace.id, utcnow()) == 50
 
 
 # -- usage and plan -----------------------------------------------------------------------------------

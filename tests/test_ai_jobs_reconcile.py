@@ -20,7 +20,7 @@ from drive import advance, advance_rows, work
 from herald import chores
 from herald import work as kernel
 from herald.ai import background
-from herald.db.models import AIGeneration, BackgroundJob, GeneratedOpener, db
+from herald.db.models import AIGeneration, BackgroundJob, GeneratedOpener, db, utcnow
 from herald.plans import ai_usage
 from herald.runtime import installed_for_jobs
 from herald.work.queue import get_queue
@@ -148,7 +148,7 @@ def test_a_running_job_whose_worker_died_fails_once_its_lease_runs_out_and_frees
     job_id = start_hooks(api, tenant)
     claimed_by_a_worker_that_died(job_id)
     with db.connection_context():  # the worker had reserved its generation
-        ai_usage.reserve(tenant.workspace.id, feature="populate_hooks", provider="gemini",
+        ai_usage.reserve(tenant.workspace.id, utcnow(), feature="populate_hooks", provider="gemini",
                          model="gemini-flash-latest", client_id=tenant.client.id, job_id=job_id)
     redis_client.flushdb()
     assert used(api, tenant) == 1

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import assert_error
 from herald.auth import SESSION_CSRF, Authenticator, create_user, csrf_matches, csrf_value
+from herald.clock import SystemClock
 from herald.db.models import ApiKey, db
 from herald.portal import links as portal
 from herald.web.app import create_app
@@ -152,7 +153,7 @@ def test_a_csrf_header_that_is_not_ascii_is_refused_not_a_crash(client, tenant, 
 
 
 def test_sessions_and_portal_links_get_csrf_values_from_one_function():
-    session_value = Authenticator(5, "secret").csrf_token("tok")
+    session_value = Authenticator(5, "secret", SystemClock()).csrf_token("tok")
     link_value = portal.csrf_token("secret", "tok")
     assert session_value == csrf_value("secret", SESSION_CSRF, "tok")
     assert link_value == csrf_value("secret", portal.PORTAL_CSRF, "tok")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -13,8 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import flask
 import pytest
 import redis
+from click.testing import CliRunner
 from redis_server import free_port
 from serve_drive import HERALD, START_TIMEOUT, call, output, wait_for_health
 
@@ -360,6 +363,35 @@ def test_worker_logs_its_start_and_failures_but_not_rqs_lines_for_every_job(app,
     assert "INFO herald.cli: Worker consuming publish, default, webhooks (simple worker, with the scheduler)" in printed
     assert "digest() takes 1 positional argument but 2 were given" in printed  # the failed job's traceback
     assert "herald.auth.digest('hello')" not in printed and "Job OK" not in printed, printed
+
+
+def flask_state() -> dict:
+    """A job: whether it runs inside a Flask application context, and how many Flask applications exist."""
+    return {"app_context": flask.has_app_context(),
+            "applications": sum(isinstance(thing, flask.Flask) for thing in gc.get_objects())}
+
+
+def test_worker_builds_its_runtime_without_a_flask_application(herald_env, redis_client, restore_logging):
+    """``herald worker`` as a console would run it (no application handed in): the runtime is built from
+    the environment by Runtime.build, and no Flask application is made for it."""
+    job = get_queue(redis_client).enqueue("test_cli.flask_state")
+    gc.collect()
+    applications = sum(isinstance(thing, flask.Flask) for thing in gc.get_objects())
+    result = CliRunner().invoke(cli, ["worker", "--burst"], env=herald_env)
+    assert result.exit_code == 0, result.output
+    job.refresh()
+    assert job.is_finished, result.output
+    assert job.return_value() == {"app_context": False, "applications": applications}
+
+
+def test_a_removed_setting_still_set_is_reported_when_a_command_starts(herald_env, redis_client, restore_logging):
+    herald_env["HERALD_TASK_LEASE_SECONDS"] = "90"
+    result = CliRunner().invoke(cli, ["worker", "--burst"], env=herald_env)
+    assert result.exit_code == 0, result.output
+    assert ("WARNING herald.config: HERALD_TASK_LEASE_SECONDS is set but Herald no longer reads it: leases are per "
+            "work kind now, fixed when the kind is registered") in result.output
+    assert Config.from_env({"HERALD_TASK_LEASE_SECONDS": "90"}).removed_settings == ("HERALD_TASK_LEASE_SECONDS",)
+    assert Config.from_env({}).removed_setting_warnings() == []
 
 
 def test_log_levels_come_from_the_settings(app, build_app, redis_client, restore_logging):

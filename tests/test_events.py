@@ -45,10 +45,10 @@ def create(client, tenant, caption="Hello"):
         "action": "create_post", "client_id": tenant.client.id, "caption": caption, "platforms": "instagram"})
 
 
-def test_events_reach_enabled_plugins_only(client, make_tenant, listener):
+def test_events_reach_enabled_plugins_only(client, make_tenant, listener, clock):
     first, second = make_tenant("First"), make_tenant("Second")
     with db.connection_context():
-        set_plugin_enabled(second.workspace.id, "listener", False)
+        set_plugin_enabled(second.workspace.id, "listener", False, clock.now())
     assert create(client, first).status_code == 201
     assert create(client, second).status_code == 201
     assert listener.heard == [(first.workspace.id, "post.created")]

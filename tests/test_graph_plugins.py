@@ -32,6 +32,7 @@ from fakes.graph import (
     PAGE_TOKEN,
     FakeGraph,
 )
+from herald.clock import FakeClock
 from herald.config import Config
 from herald.db.models import Event, PublishTask, db
 from herald.platforms import AccountRef, MediaRef, PlatformRejected, PlatformUnavailable, PostRef, TaskContext
@@ -96,7 +97,7 @@ def make_task(fake, config, account, *, post_type="post", caption=CAPTION, media
             raise WorkerDied
 
     ctx = TaskContext(task_id="task-1", post=PostRef(id=1, caption=caption, post_type=post_type, media=tuple(media)),
-                      account=account, config=config, _saver=saver)
+                      account=account, config=config, clock=FakeClock(), _saver=saver)
     return Task(ctx, commits)
 
 
@@ -237,8 +238,9 @@ def test_container_processing_for_ever_gives_up(fake, graph_config):
     task = ig_task(fake, graph_config, post_type="reel", media=(video(),))
     assert instagram.publish(task.ctx).kind == "pending"
     assert instagram.check(task.ctx).kind == "pending"
-    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=31)
-    task.ctx.save_state(container_created_at=long_ago.isoformat())
+    task.ctx.clock.advance(29 * 60)
+    assert instagram.check(task.ctx).kind == "pending"  # 29 minutes: Instagram may still finish
+    task.ctx.clock.advance(2 * 60)
     outcome = instagram.check(task.ctx)
     assert outcome.kind == "permanent" and "still processing" in outcome.reason
 
@@ -654,7 +656,7 @@ def test_user_token_without_publishing_permission(fake, graph_config):
 def test_facebook_refuses_mixed_media():
     outcome = facebook.publish(TaskContext(task_id="t", post=PostRef(id=1, caption="x", post_type="post",
                                                                      media=(image(), video())),
-                                           account=page_account(), config=Config()))
+                                           account=page_account(), config=Config(), clock=FakeClock()))
     assert outcome.kind == "permanent" and "several photos or one video" in outcome.reason
 
 

@@ -244,7 +244,7 @@ def plugin_client(clock, config):
         db.obj.close_all()
 
 
-def test_third_party_scorer_counts_and_a_broken_one_is_reported(plugin_client, config):
+def test_third_party_scorer_counts_and_a_broken_one_is_reported(plugin_client, config, clock):
     with db.connection_context():
         workspace = Workspace.create(name="Plugged")
         _, key = create_api_key(workspace, ["intelligence"], name="t")
@@ -259,7 +259,7 @@ def test_third_party_scorer_counts_and_a_broken_one_is_reported(plugin_client, c
     assert body["score"] == round((h * 1.0 + 12 * 0.5) / 1.5, 1)
     assert "length_only: 12 characters" in body["reasons"]
     with db.connection_context():
-        herald.db.models.set_plugin_enabled(workspace.id, "throwaway_scorers", False)
+        herald.db.models.set_plugin_enabled(workspace.id, "throwaway_scorers", False, clock.now())
     body = plugin_client.post("/api/intelligence/score", json={"caption": caption},
                               headers={"X-API-Key": key}).get_json()
     assert {s["name"] for s in body["strategies"]} == {"heuristic", "learned"}

@@ -65,7 +65,7 @@ def handle_note(ctx, payload):
     client = get_client(ctx.workspace_id, payload["client_id"])
     with write_transaction():
         post = create_post(ctx.workspace_id, ctx.actor, client=client, topic="", caption=payload["text"],
-                           post_type="post", platforms=["carrier_pigeon"], media=[])
+                           post_type="post", platforms=["carrier_pigeon"], media=[], now=ctx.runtime.clock.now())
     return {"post_id": post.id, "in_transaction_before_writing": outside}, 201
 
 

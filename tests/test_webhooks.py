@@ -136,13 +136,13 @@ def test_webhooks_need_the_webhooks_scope(app, client, tenant):
     assert_error(client.get("/v1/webhooks"), 401, "unauthorized")
 
 
-def test_a_disabled_plugin_answers_feature_disabled_and_delivers_nothing(client, make_tenant, redis_client):
+def test_a_disabled_plugin_answers_feature_disabled_and_delivers_nothing(client, make_tenant, redis_client, clock):
     off, on = make_tenant("Off"), make_tenant("On")
     with Receiver() as off_receiver, Receiver() as on_receiver:
         create_webhook(client, off, off_receiver.url())
         create_webhook(client, on, on_receiver.url())
         with db.connection_context():
-            set_plugin_enabled(off.workspace.id, "webhooks", False)
+            set_plugin_enabled(off.workspace.id, "webhooks", False, clock.now())
         assert_error(client.get("/v1/webhooks", headers=off.headers), 403, "feature_disabled")
         assert_error(client.post("/v1/webhooks", headers=off.headers,
                                  json={"url": off_receiver.url(), "events": ["post.created"]}), 403, "feature_disabled")

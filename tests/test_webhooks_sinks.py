@@ -55,12 +55,13 @@ def app(clock, config, memory_plugin):
     db.obj.close_all()
 
 
-def test_a_second_sink_from_a_throwaway_plugin_gets_every_event(client, make_tenant, memory_plugin, redis_client):
+def test_a_second_sink_from_a_throwaway_plugin_gets_every_event(client, make_tenant, memory_plugin, redis_client,
+                                                               clock):
     first, second = make_tenant("First"), make_tenant("Second")
     assert set(PluginRegistry(get_plugin_manager()).webhook_sinks) == {"http", "memory"}
     create_post(client, first)
     with db.connection_context():
-        set_plugin_enabled(second.workspace.id, "memory_sink", False)
+        set_plugin_enabled(second.workspace.id, "memory_sink", False, clock.now())
     create_post(client, second)
     assert [(ws, kind) for ws, kind, _ in memory_plugin.sink.events] == [(first.workspace.id, "post.created")]
 

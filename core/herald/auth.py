@@ -19,7 +19,8 @@ from flask import Request
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .cache import TTLCache
-from .db.models import ROLES, ApiKey, User, UserSession, Workspace, utcnow, write_transaction
+from .clock import Clock
+from .db.models import ROLES, ApiKey, User, UserSession, Workspace, write_transaction
 from .errors import Forbidden, Unauthorized, ValidationError
 
 KEY_PREFIX = "hrld_live_"
@@ -126,7 +127,9 @@ def create_api_key(workspace: Workspace | int, scopes=SCOPES, name: str = "") ->
 class Authenticator:
     """Resolves requests to a :class:`Principal`, caching key lookups for a few seconds."""
 
-    def __init__(self, key_cache_seconds: float, secret_key: str):
+    def __init__(self, key_cache_seconds: float, secret_key: str, clock: Clock):
+        """``clock`` is the runtime's: it dates key use, revocations and sessions."""
+        self._clock = clock
         self._keys = TTLCache(ttl=key_cache_seconds)
         self._touched = TTLCache(ttl=60.0)
         self._secret_key = secret_key
@@ -162,7 +165,7 @@ class Authenticator:
         if self._touched.get(principal.key_id) is None:
             # Record use at most once a minute per key: a write per request would cost more than the request.
             self._touched.set(principal.key_id, True)
-            ApiKey.update(last_used_at=utcnow()).where(ApiKey.id == principal.key_id).execute()
+            ApiKey.update(last_used_at=self._clock.now()).where(ApiKey.id == principal.key_id).execute()
         return principal
 
     def forget_key(self, key_digest: str) -> None:
@@ -174,7 +177,7 @@ class Authenticator:
         row = ApiKey.get_or_none((ApiKey.id == key_id) & (ApiKey.workspace == workspace_id))
         if row is None or row.revoked_at is not None:
             return False
-        row.revoked_at = utcnow()
+        row.revoked_at = self._clock.now()
         row.save()
         self.forget_key(row.digest)
         return True
@@ -193,7 +196,7 @@ class Authenticator:
         if not check_password_hash(stored, password) or user is None:
             raise Unauthorized("Email or password is incorrect.")
         token = secrets.token_urlsafe(32)
-        UserSession.create(user=user, digest=digest(token), expires_at=utcnow() + SESSION_LIFETIME)
+        UserSession.create(user=user, digest=digest(token), expires_at=self._clock.now() + SESSION_LIFETIME)
         return user, token
 
     @staticmethod
@@ -205,7 +208,7 @@ class Authenticator:
         """The principal for a session cookie; enforces CSRF protection on unsafe methods."""
         row = (UserSession.select(UserSession, User)
                .join(User)
-               .where((UserSession.digest == digest(token)) & (UserSession.expires_at > utcnow()))
+               .where((UserSession.digest == digest(token)) & (UserSession.expires_at > self._clock.now()))
                .first())
         if row is None:
             raise Unauthorized("Your session has expired or was ended; log in again.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from urllib.parse import urlparse
 import click
 import redis
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, ScriptInfo
 from gunicorn.app.base import BaseApplication
 
 from . import logs, supervise
@@ -40,17 +41,46 @@ log = logging.getLogger("herald.cli")
 
 
 def _create_app():
+    """The web application, for the web command (``herald serve``): built from the environment."""
     return create_app(Config.from_env())
 
 
+_RUNTIME = "herald.runtime"  # where a command invocation keeps its runtime (ScriptInfo.data)
+
+
 def _runtime() -> Runtime:
-    """The runtime the command works with: the one the CLI's application was built around
-    (:func:`_create_app`, or the application a test's CLI runner gives)."""
-    return current_app.extensions["herald"]
+    """The runtime a command works with, made once per invocation.
+
+    Built from the environment with :meth:`Runtime.build`: no Flask application is made for a
+    command that does not serve the web (``worker``, ``cron``, ``init-db``, ...). An invoker that
+    hands the command an application of its own (Flask's CLI test runner) has that application's
+    runtime used instead, so the command works on the test's database and clock.
+    """
+    info = click.get_current_context().ensure_object(ScriptInfo)
+    if _RUNTIME not in info.data:
+        supplied = info.create_app is not None and info.create_app is not _create_app
+        info.data[_RUNTIME] = (info.load_app().extensions["herald"] if supplied
+                               else Runtime.build(Config.from_env()))
+    return info.data[_RUNTIME]
 
 
 def _config() -> Config:
     return _runtime().config
+
+
+def _command(group: click.Group, name: str):
+    """Register a command that does not serve the web: it runs on :func:`_runtime` (which binds the
+    database before the command's body runs), with no Flask application or application context."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            _runtime()
+            return function(*args, **kwargs)
+
+        return group.command(name, with_appcontext=False)(run)
+
+    return decorate
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
@@ -76,7 +106,7 @@ def _workspace(ref: str):
     return workspace
 
 
-@cli.command("init-db")
+@_command(cli, "init-db")
 def init_db():
     """Create the database schema or upgrade it (safe to run again)."""
     _upgrade_database(say_when_current=True)
@@ -91,7 +121,7 @@ def _upgrade_database(say_when_current: bool) -> None:
         click.echo("Database schema is up to date.")
 
 
-@cli.command("create-workspace")
+@_command(cli, "create-workspace")
 @click.argument("name")
 @click.option("--plan", type=click.Choice(["free", "pro"]), default="free", show_default=True)
 def create_workspace(name, plan):
@@ -102,7 +132,7 @@ def create_workspace(name, plan):
     click.echo(f"Created workspace {workspace.name!r} (id {workspace.id}, plan {plan}).")
 
 
-@cli.command("create-user")
+@_command(cli, "create-user")
 @click.argument("workspace")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["owner", "admin", "editor", "viewer"]), default="editor",
@@ -117,7 +147,7 @@ def create_user_command(workspace, email, role, password):
     click.echo(f"Created {role} {user.email} in workspace {workspace!r}.")
 
 
-@cli.command("create-key")
+@_command(cli, "create-key")
 @click.argument("workspace")
 @click.option("--scope", "scopes", multiple=True, help="Repeat for several; default: every scope.")
 @click.option("--name", default="", help="A label to recognise the key by.")
@@ -131,7 +161,7 @@ def create_key(workspace, scopes, name):
     click.echo(key)
 
 
-@cli.command("revoke-key")
+@_command(cli, "revoke-key")
 @click.argument("workspace")
 @click.argument("key_id", type=int)
 def revoke_key(workspace, key_id):
@@ -146,7 +176,7 @@ def plugins():
     """List installed plugins and enable or disable them per workspace."""
 
 
-@plugins.command("list")
+@_command(plugins, "list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_list(as_json):
     """Every installed plugin: version, hooks, what it provides and where it is disabled."""
@@ -171,17 +201,18 @@ def plugins_list(as_json):
 
 
 def _set_plugin(workspace, name, enabled):
-    registry = _runtime().registry
+    runtime = _runtime()
+    registry = runtime.registry
     if name not in registry.plugin_names():
         raise click.ClickException(f"No plugin named {name!r}. Installed: {', '.join(registry.plugin_names())}.")
     if registry.is_builtin(name):
         raise click.ClickException(f"{name!r} is built into Herald and is always enabled.")
     ws = _workspace(workspace)
-    set_plugin_enabled(ws.id, name, enabled)
+    set_plugin_enabled(ws.id, name, enabled, runtime.clock.now())
     click.echo(f"{'Enabled' if enabled else 'Disabled'} {name} for workspace {ws.name!r}.")
 
 
-@plugins.command("enable")
+@_command(plugins, "enable")
 @click.argument("workspace")
 @click.argument("name")
 def plugins_enable(workspace, name):
@@ -189,7 +220,7 @@ def plugins_enable(workspace, name):
     _set_plugin(workspace, name, True)
 
 
-@plugins.command("disable")
+@_command(plugins, "disable")
 @click.argument("workspace")
 @click.argument("name")
 def plugins_disable(workspace, name):
@@ -211,7 +242,7 @@ def plugins_disable(workspace, name):
 def serve(host, port, workers, threads, timeout, request_timeout):
     """Serve the API with gunicorn (threaded workers reading whole requests, herald.web.serving)."""
 
-    config = _config()
+    config = current_app.extensions["herald"].config  # the web command runs in its application's context
     logs.configure(config)
     _require_schema()
     port = port or config.port
@@ -239,7 +270,7 @@ def serve(host, port, workers, threads, timeout, request_timeout):
     HeraldServer().run()
 
 
-@cli.command("worker")
+@_command(cli, "worker")
 @click.option("--queue", "queues", multiple=True, help="Queues to consume (default: all).")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--worker-class", type=click.Choice(WORKER_CLASSES), default=None,
@@ -263,7 +294,7 @@ def worker(queues, burst, worker_class):
         rq_worker.work(with_scheduler=True, burst=burst)
 
 
-@cli.command("cron")
+@_command(cli, "cron")
 def cron():
     """Run the periodic jobs (task reconciler, token health checks) on RQ's cron scheduler."""
     runtime = _runtime()
@@ -330,7 +361,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-@cli.command("run")
+@_command(cli, "run")
 @click.option("--port", type=int, default=None, help="Default: HERALD_PORT or 5000.")
 def run(port):
     """Run everything on one machine: web (gunicorn), a worker per queue (with the scheduler), cron, and Redis if
@@ -387,7 +418,7 @@ def run(port):
 DEMO_KEY_NAME = "demo"
 
 
-@cli.command("demo")
+@_command(cli, "demo")
 def demo():
     """Create (or reuse) the demo workspace and client, and print a fresh API key with curl examples.
 

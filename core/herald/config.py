@@ -52,6 +52,15 @@ def _log_level(name: str, value: str) -> str:
     return level
 
 
+# Settings Herald no longer reads, and what took their place. One still set is reported when a
+# process starts (herald.logs.configure) rather than ignored in silence: its operator would
+# believe it still applies.
+REMOVED_SETTINGS = {
+    "HERALD_TASK_LEASE_SECONDS": "leases are per work kind now, fixed when the kind is registered "
+                                 "(publish tasks: 60 s, with a 50 s job timeout)",
+}
+
+
 def _csv(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
@@ -120,6 +129,7 @@ class Config:
     log_level: str = "INFO"
     rq_log_level: str = "WARNING"
     testing: bool = False
+    removed_settings: tuple[str, ...] = ()  # REMOVED_SETTINGS found set in the environment
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -171,8 +181,14 @@ class Config:
         values["fetch_allow_private"] = _flag(env.get("HERALD_FETCH_ALLOW_PRIVATE"))
         values["insecure_cookies"] = _flag(env.get("HERALD_INSECURE_COOKIES"))
         values["database_group_readable"] = _flag(env.get("HERALD_DATABASE_GROUP_READABLE"))
+        values["removed_settings"] = tuple(name for name in REMOVED_SETTINGS if env.get(name))
         values.update(overrides)
         return cls(**values)
+
+    def removed_setting_warnings(self) -> list[str]:
+        """One sentence for each removed setting still set: that it is ignored, and what replaced it."""
+        return [f"{name} is set but Herald no longer reads it: {REMOVED_SETTINGS[name]}. Remove it."
+                for name in self.removed_settings]
 
     @property
     def resolved_database_url(self) -> str:

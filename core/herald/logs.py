@@ -21,7 +21,8 @@ RQ_LOGGERS = ("rq", "rq.worker", "rq.job", "rq.scheduler", "rq.cron")
 
 
 def configure(config: Config) -> None:
-    """Set up this process's console logging from ``config`` (replacing what was there)."""
+    """Set up this process's console logging from ``config`` (replacing what was there), then warn of
+    the removed settings ``config`` found set (:data:`herald.config.REMOVED_SETTINGS`)."""
     rq = {"level": config.rq_log_level, "handlers": [], "propagate": True}
     logging.config.dictConfig({
         "version": 1,
@@ -34,3 +35,5 @@ def configure(config: Config) -> None:
         "loggers": {"herald": {"level": config.log_level, "handlers": [], "propagate": True},
                     **{name: dict(rq) for name in RQ_LOGGERS}},
     })
+    for warning in config.removed_setting_warnings():
+        logging.getLogger("herald.config").warning("%s", warning)

@@ -51,6 +51,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, Literal
 
+from .clock import Clock
+
 
 class PlatformRejected(Exception):
     """The platform refused (a bad token, a missing permission); ``message`` says why, for the user."""
@@ -139,13 +141,15 @@ class TaskContext:
     """One publish task (one post to one account), as a platform's ``publish``/``check`` sees it.
 
     ``state`` is what earlier calls saved for this task; ``attempt`` counts calls of ``publish``
-    (1 on the first). ``config`` is the :class:`herald.config.Config` (``graph_base_url``, …).
+    (1 on the first). ``config`` is the :class:`herald.config.Config` (``graph_base_url``, …);
+    ``clock`` the runtime's (:meth:`now` reads it).
     """
 
     task_id: str
     post: PostRef
     account: AccountRef
     config: Any
+    clock: Clock
     attempt: int = 1
     state: dict[str, Any] = dataclasses.field(default_factory=dict)
     _saver: Callable[[dict[str, Any]], None] | None = None
@@ -155,6 +159,11 @@ class TaskContext:
         self.state.update(values)
         if self._saver is not None:
             self._saver(dict(self.state))
+
+    def now(self) -> dt.datetime:
+        """The runtime clock's time, timezone-aware (UTC), to keep in ``state`` or compare with the
+        platform's timestamps."""
+        return self.clock.now().replace(tzinfo=dt.UTC)
 
     def remember(self, **values: Any) -> None:
         """Merge ``values`` into ``state`` without a commit of their own: they are committed with the

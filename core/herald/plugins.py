@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
-from flask import Blueprint
+from flask import Blueprint, current_app, g
 
 from . import hookspecs
 from .db.models import plugin_enabled
@@ -251,8 +251,6 @@ def require_enabled(plugin_name: str, what: str = "This feature") -> None:
 
     One line at the top of a plugin's view (after :func:`herald.web.api.endpoint` authenticated it).
     """
-    from flask import current_app, g
-
     check_enabled(current_app.extensions["herald"].registry, g.principal.workspace_id, plugin_name, what)
 
 

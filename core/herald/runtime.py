@@ -66,7 +66,7 @@ class Runtime:
         schemas = SchemaStore()
         add_action_schemas(registry, schemas)
         runtime = cls(config=config, pm=pm, registry=registry, schemas=schemas,
-                      auth=Authenticator(config.key_cache_seconds, config.resolved_secret_key()),
+                      auth=Authenticator(config.key_cache_seconds, config.resolved_secret_key(), clock),
                       redis=connect_redis(config.redis_url), clock=clock)
         install_sink_dispatcher(pm, registry, runtime)  # committed events reach the webhook sinks (on_event)
         return runtime

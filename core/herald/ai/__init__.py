@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from ..config import Config
 from ..errors import FeatureDisabled, HeraldError
 from ..outcomes import Generation
 from ..plans import ai_usage
@@ -67,15 +66,15 @@ def no_provider_message(registry: PluginRegistry) -> str:
                       "API key with PUT /api/settings {\"gemini_api_key\": \"…\"}.")
 
 
-def check_ready(workspace_id: int, config: Config, registry: PluginRegistry) -> None:
+def check_ready(runtime: Runtime, workspace_id: int) -> None:
     """Raise what :func:`generate` would raise before calling the provider (no provider, no key, plan limit).
 
     Endpoints that start AI work in the background call it so the client learns at once; the job
     checks again (and reserves) when it runs.
     """
-    registered = provider_for(workspace_id, registry)
-    ai_settings.provider_settings(workspace_id, config, registered.obj.name)
-    ai_usage.check_limit(workspace_id)
+    registered = provider_for(workspace_id, runtime.registry)
+    ai_settings.provider_settings(workspace_id, runtime.config, registered.obj.name)
+    ai_usage.check_limit(workspace_id, runtime.clock.now())
 
 
 def generate(runtime: Runtime, workspace_id: int, *, feature: str, prompt: str, system: str | None = None,
@@ -91,8 +90,8 @@ def generate(runtime: Runtime, workspace_id: int, *, feature: str, prompt: str, 
     provider = registered.obj
     settings = ai_settings.provider_settings(workspace_id, runtime.config, provider.name)
     model = settings.model or getattr(provider, "default_model", "") or ""
-    reservation = ai_usage.reserve(workspace_id, feature=feature, provider=provider.name, model=model,
-                                   client_id=client_id, job_id=background.current_job_id())
+    reservation = ai_usage.reserve(workspace_id, runtime.clock.now(), feature=feature, provider=provider.name,
+                                   model=model, client_id=client_id, job_id=background.current_job_id())
     try:
         result = provider.generate(prompt, system=system, schema=schema, settings=settings)
         if not isinstance(result, Generation):

@@ -6,8 +6,9 @@ from typing import Any
 
 from .. import crypto
 from ..config import Config
-from ..db.models import AISetting, isoformat, utcnow, write_transaction
+from ..db.models import AISetting, isoformat, write_transaction
 from ..errors import warning
+from ..runtime import Runtime
 from .provider import SETTINGS_HINT, AIUnavailable, NoApiKey, ProviderSettings
 
 
@@ -87,15 +88,15 @@ def check(workspace_id: int, config: Config, payload: dict[str, Any], provider) 
     return []
 
 
-def update(workspace_id: int, config: Config, payload: dict[str, Any]) -> AISetting:
+def update(runtime: Runtime, workspace_id: int, payload: dict[str, Any]) -> AISetting:
     """Apply ``payload``: a field that is absent stays as it is, ``null`` clears it."""
     changes: dict[str, Any] = {}
     if "gemini_api_key" in payload:
         key = (payload["gemini_api_key"] or "").strip()
-        changes["gemini_api_key"] = crypto.encrypt(config.resolved_secret_key(), key) if key else None
+        changes["gemini_api_key"] = crypto.encrypt(runtime.config.resolved_secret_key(), key) if key else None
     if "gemini_model" in payload:
         changes["gemini_model"] = (payload["gemini_model"] or "").strip() or None
-    now = utcnow()
+    now = runtime.clock.now()
     with write_transaction():
         # Insert-or-ignore first, so two first-time PUTs cannot both try to create the row.
         AISetting.insert(workspace=workspace_id, updated_at=now).on_conflict_ignore().execute()

@@ -38,7 +38,12 @@ def bind_clock(clock: Clock) -> None:
 
 
 def utcnow() -> dt.datetime:
-    """The bound clock's time as a naive UTC datetime (how every time is stored): for field defaults."""
+    """The bound clock's time as a naive UTC datetime (how every time is stored).
+
+    Only for row field defaults (``pw.DateTimeField(default=utcnow)``), which peewee fills in without
+    a runtime at hand. Code that needs "now" takes it from ``runtime.clock.now()``, the runtime being
+    passed as an argument (or a ``now`` read from it by the caller), never from here.
+    """
     return _clock.now()
 
 
@@ -128,6 +133,13 @@ def write_transaction():
 
 class ReadOnlyDatabase(pw.OperationalError):
     """The database answers but refuses writes (a PostgreSQL standby or a read-only transaction default)."""
+
+
+def probe_reads() -> None:
+    """Open a connection (or reuse this thread's) and run a trivial query; raises the database's error
+    when it does not answer."""
+    db.connect(reuse_if_open=True)
+    db.execute_sql("SELECT 1").fetchone()
 
 
 def probe_writes() -> None:
@@ -459,11 +471,11 @@ def plugin_enabled(workspace_id: int, plugin: str) -> bool:
     return enabled
 
 
-def set_plugin_enabled(workspace_id: int, plugin: str, enabled: bool) -> None:
-    """Enable or disable ``plugin`` for the workspace."""
-    (PluginSetting.insert(workspace=workspace_id, plugin=plugin, enabled=enabled, updated_at=utcnow())
+def set_plugin_enabled(workspace_id: int, plugin: str, enabled: bool, now: dt.datetime) -> None:
+    """Enable or disable ``plugin`` for the workspace at ``now`` (the runtime's clock)."""
+    (PluginSetting.insert(workspace=workspace_id, plugin=plugin, enabled=enabled, updated_at=now)
      .on_conflict(conflict_target=[PluginSetting.workspace, PluginSetting.plugin],
-                  update={PluginSetting.enabled: enabled, PluginSetting.updated_at: utcnow()})
+                  update={PluginSetting.enabled: enabled, PluginSetting.updated_at: now})
      .execute())
     _plugin_cache.discard((workspace_id, plugin))
 

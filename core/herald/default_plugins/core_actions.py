@@ -37,7 +37,7 @@ def handle_create_post(ctx, payload):
         raise ValidationError("Give a caption or a topic (or both).", field="caption")
     post = create_post(ctx.workspace_id, ctx.actor, client=client, topic=payload.get("topic", ""),
                        caption=payload.get("caption", ""), post_type=post_type, platforms=platforms, media=media,
-                       campaign=campaign)
+                       campaign=campaign, now=ctx.runtime.clock.now())
     return {"post": serialize_post(post, shape="action")}, 201
 
 

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from ..db.models import Event, isoformat, plugin_enabled, utcnow
+from ..db.models import Event, isoformat, plugin_enabled
 from ..db.prepared_statements import PreparedInsert
 from ..plugins import is_builtin
 from . import dispatch_marks
@@ -51,9 +51,12 @@ class DomainEvent:
 
 
 def record(workspace_id: int, event_type: str, data: dict) -> DomainEvent:
-    """Write an event row (inside the caller's transaction) and queue it for dispatch."""
+    """Write an event row (inside the caller's transaction) and queue it for dispatch.
+
+    Its ``created_at`` is the row default: the runtime's clock, bound with the database.
+    """
     _check_type(event_type)
-    row = _insert_event(workspace=workspace_id, type=event_type, data=data, created_at=utcnow())
+    row = _insert_event(workspace=workspace_id, type=event_type, data=data)
     event = DomainEvent(row.id, event_type, workspace_id, data, row.created_at)
     _queue([event])
     return event
@@ -67,12 +70,11 @@ def record_many(event_type: str, items: list[tuple[int, dict]]) -> list[DomainEv
     _check_type(event_type)
     if not items:
         return []
-    now = utcnow()
     # RETURNING gives no promise about row order, so each event is built from its own returned row.
-    rows = (Event.insert_many([{"workspace": workspace_id, "type": event_type, "data": data, "created_at": now}
+    rows = (Event.insert_many([{"workspace": workspace_id, "type": event_type, "data": data}
                                for workspace_id, data in items])
-            .returning(Event.id, Event.workspace, Event.data).execute())
-    events = sorted((DomainEvent(row.id, event_type, row.workspace_id, row.data, now) for row in rows),
+            .returning(Event.id, Event.workspace, Event.data, Event.created_at).execute())
+    events = sorted((DomainEvent(row.id, event_type, row.workspace_id, row.data, row.created_at) for row in rows),
                     key=lambda event: event.id)
     _queue(events)
     return events

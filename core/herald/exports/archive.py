@@ -35,7 +35,7 @@ from typing import Any
 
 import peewee as pw
 
-from ..db.models import MODELS, Media, Workspace, db, isoformat, utcnow
+from ..db.models import MODELS, Media, Workspace, db, isoformat
 
 FORMAT = "herald-account-export"
 FORMAT_VERSION = 1
@@ -224,13 +224,14 @@ def _media_file(media_dir: Path, relative: str) -> Path | None:
     return path
 
 
-def archive_chunks(workspace_id: int, media_dir: Path) -> Iterator[bytes]:
-    """The zip archive of the workspace, in pieces of about 256 KiB (see the module docstring)."""
+def archive_chunks(workspace_id: int, media_dir: Path, exported_at: dt.datetime) -> Iterator[bytes]:
+    """The zip archive of the workspace, in pieces of about 256 KiB (see the module docstring);
+    ``exported_at`` (the runtime clock's time of the request) goes in the manifest."""
     sink = _Sink()
     workspace = Workspace.get_by_id(workspace_id)
     plans, skipped = plan_tables()
     manifest: dict[str, Any] = {
-        "format": FORMAT, "version": FORMAT_VERSION, "exported_at": isoformat(utcnow()),
+        "format": FORMAT, "version": FORMAT_VERSION, "exported_at": isoformat(exported_at),
         "workspace": {"id": workspace.id, "name": workspace.name},
         "redaction": {"value": REDACTED, "secret_words": sorted(SECRET_WORDS),
                       "always_redacted": [f"{table}.{column}" for table, column in ALWAYS_REDACTED]},

@@ -7,10 +7,11 @@ query per kind: the cost does not grow with one query per post, and memory holds
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 
-from ..db.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, isoformat, utcnow
+from ..db.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, isoformat
 from ..publishing.accounts import serialize_account
 from ..publishing.engagement_figures import latest_by_post
 from ..publishing.posts import serialize_engagement, serialize_post
@@ -76,13 +77,14 @@ def _post_documents(workspace_id: int, client_id: int, account_ids: set[int]) ->
             yield document
 
 
-def client_export(workspace_id: int, client: Client, client_shape: dict) -> Iterator[str]:
+def client_export(workspace_id: int, client: Client, client_shape: dict, exported_at: dt.datetime) -> Iterator[str]:
     """The JSON text of a client's export, in pieces: the client, its posts, the accounts its tasks used.
+    ``exported_at`` is the runtime clock's time of the request.
 
     Access tokens are never part of it (accounts appear as the ``/v1`` API shows them).
     """
     account_ids: set[int] = set()
-    head = {"exported_at": isoformat(utcnow()), "client": client_shape}
+    head = {"exported_at": isoformat(exported_at), "client": client_shape}
     yield json.dumps(head)[:-1] + ', "posts": ['
     for index, document in enumerate(_post_documents(workspace_id, client.id, account_ids)):
         yield ("," if index else "") + json.dumps(document)

@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from ..db.models import Post, PublishTask, utcnow
+from ..db.models import Post, PublishTask
 from ..publishing import tasks
 from ..publishing.engagement_figures import INTERACTIONS, attributed_at, latest_by_post, rate
 
@@ -57,10 +57,10 @@ def _utc(day: dt.date, zone: ZoneInfo) -> dt.datetime:
 
 
 def daily(workspace_id: int, period: int, *, client_id: int | None = None, timezone: str = "UTC",
-          now: dt.datetime | None = None) -> list[Day]:
-    """The last ``period`` days (today included) of the workspace, or of ``client_id``, oldest first."""
+          now: dt.datetime) -> list[Day]:
+    """The last ``period`` days up to ``now`` (the runtime's clock; today included) of the workspace,
+    or of ``client_id``, oldest first."""
     zone = ZoneInfo(timezone)
-    now = now or utcnow()
     today = now.replace(tzinfo=dt.UTC).astimezone(zone).date()
     first = today - dt.timedelta(days=period - 1)
     start, end = _utc(first, zone), _utc(today + dt.timedelta(days=1), zone)

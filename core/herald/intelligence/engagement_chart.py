@@ -11,21 +11,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from ..db.models import EngagementSnapshot, utcnow
+from ..db.models import EngagementSnapshot
 from ..publishing.engagement_figures import INTERACTIONS
 
 WIDTH, HEIGHT = 600, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28  # room for the axis labels
 
 
-def daily_interactions(post_ids: list[int], days: int = 30, now: dt.datetime | None = None,
+def daily_interactions(post_ids: list[int], days: int, now: dt.datetime,
                        zone: dt.tzinfo = dt.UTC) -> list[tuple[dt.date, int]]:
     """``(day, interactions gained that day)`` for the last ``days`` days, oldest first.
 
     Days are the calendar days of ``zone`` (the client's), so a reading taken on a Monday evening in
-    New York counts for that Monday, not for Tuesday in UTC. ``now`` is naive UTC, as stored.
+    New York counts for that Monday, not for Tuesday in UTC. ``now`` (the runtime's clock) is naive
+    UTC, as stored.
     """
-    today = _local(now or utcnow(), zone).date()
+    today = _local(now, zone).date()
     start = today - dt.timedelta(days=days - 1)
     end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=zone).astimezone(dt.UTC)
     end = end.replace(tzinfo=None)

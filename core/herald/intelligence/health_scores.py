@@ -31,7 +31,7 @@ from typing import Any
 
 import peewee as pw
 
-from ..db.models import Account, Client, Post, PublishTask, Workspace, isoformat, utcnow
+from ..db.models import Account, Client, Post, PublishTask, Workspace, isoformat
 from ..publishing import tasks
 from ..publishing.engagement_figures import attributed_at, interactions, latest_by_post
 
@@ -211,9 +211,8 @@ def engagement_trend(scope: Scope, now: dt.datetime) -> Part:
                 f"{TREND_DAYS} days before ({direction}).")
 
 
-def health(workspace: Workspace, client: Client | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
-    """The health score of ``workspace`` (or of its ``client``) with its parts."""
-    now = now or utcnow()
+def health(workspace: Workspace, now: dt.datetime, client: Client | None = None) -> dict[str, Any]:
+    """The health score of ``workspace`` (or of its ``client``) at ``now`` (the runtime's clock) with its parts."""
     scope = Scope(workspace.id, client)
     parts = [cadence(scope, posts_per_week(workspace), now), approval_backlog(scope, now),
              failed_publishes(scope, now), accounts(scope, now), engagement_trend(scope, now)]

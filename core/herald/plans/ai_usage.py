@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from ..db.models import AIGeneration, Workspace, db, isoformat, utcnow, write_transaction
+from ..db.models import AIGeneration, Workspace, db, isoformat, write_transaction
 from ..errors import HeraldError
 from .limits import PLAN_LIMITS, month_start
 
@@ -34,15 +34,15 @@ def monthly_limit(plan: str) -> int:
     return PLAN_LIMITS[plan]["ai_generations_per_month"]
 
 
-def next_month_start(now: dt.datetime | None = None) -> dt.datetime:
+def next_month_start(now: dt.datetime) -> dt.datetime:
     """Midnight UTC on the first day of next month (when the count starts again)."""
     start = month_start(now)
     return (start + dt.timedelta(days=32)).replace(day=1)
 
 
-def used_this_month(workspace_id: int, now: dt.datetime | None = None) -> int:
-    """Generations counted against this month's limit: succeeded ones and those still running."""
-    now = now or utcnow()
+def used_this_month(workspace_id: int, now: dt.datetime) -> int:
+    """Generations counted against the limit of the month of ``now`` (the runtime's clock):
+    succeeded ones and those still running."""
     counted = (AIGeneration.status == SUCCEEDED) | (
         (AIGeneration.status == RESERVED) & (AIGeneration.created_at >= now - RESERVATION_TTL))
     return (AIGeneration.select()
@@ -50,25 +50,25 @@ def used_this_month(workspace_id: int, now: dt.datetime | None = None) -> int:
             .count())
 
 
-def limit_error(plan: str, limit: int, now: dt.datetime | None = None) -> PlanLimit:
+def limit_error(plan: str, limit: int, now: dt.datetime) -> PlanLimit:
     """The ``plan_limit`` error, saying when the count resets and what upgrading gives."""
-    now = now or utcnow()
     upgrade = "" if plan == "pro" else f" Upgrade to Pro for {monthly_limit('pro')} a month."
     return PlanLimit(f"This workspace has used all {limit} AI generations of its {PLAN_NAMES.get(plan, plan)} plan "
                      f"for {now:%B %Y}. The count starts again on {isoformat(next_month_start(now))}.{upgrade}")
 
 
-def check_limit(workspace_id: int) -> None:
-    """Raise ``plan_limit`` when the month is used up (a check without reserving anything)."""
+def check_limit(workspace_id: int, now: dt.datetime) -> None:
+    """Raise ``plan_limit`` when the month of ``now`` is used up (a check without reserving anything)."""
     plan = Workspace.select(Workspace.plan).where(Workspace.id == workspace_id).scalar()
     limit = monthly_limit(plan)
-    if used_this_month(workspace_id) >= limit:
-        raise limit_error(plan, limit)
+    if used_this_month(workspace_id, now) >= limit:
+        raise limit_error(plan, limit, now)
 
 
-def reserve(workspace_id: int, *, feature: str, provider: str, model: str, client_id: int | None,
+def reserve(workspace_id: int, now: dt.datetime, *, feature: str, provider: str, model: str, client_id: int | None,
             job_id: str | None = None) -> int:
-    """Count this month's generations and reserve the next one in one transaction; its row id.
+    """Count the generations of the month of ``now`` (the runtime's clock) and reserve the next one
+    in one transaction; its row id.
 
     ``job_id`` is the background job making the call, if any (see :func:`release_job`).
 
@@ -82,10 +82,10 @@ def reserve(workspace_id: int, *, feature: str, provider: str, model: str, clien
             query = query.for_update()
         plan = query.scalar()
         limit = monthly_limit(plan)
-        if used_this_month(workspace_id) >= limit:
-            raise limit_error(plan, limit)
+        if used_this_month(workspace_id, now) >= limit:
+            raise limit_error(plan, limit, now)
         row = AIGeneration.create(workspace=workspace_id, client=client_id, feature=feature, provider=provider,
-                                  model=model or "", status=RESERVED, created_at=utcnow(), job=job_id)
+                                  model=model or "", status=RESERVED, created_at=now, job=job_id)
     return row.id
 
 
@@ -118,10 +118,9 @@ def _add(bucket: dict, row: AIGeneration) -> None:
     bucket["output_tokens"] += row.output_tokens
 
 
-def usage_report(workspace_id: int, days: int, now: dt.datetime | None = None) -> dict:
-    """Generations (succeeded and failed) and tokens of the last ``days`` days (today included), by
-    day, feature and provider. Calls still running are left out."""
-    now = now or utcnow()
+def usage_report(workspace_id: int, days: int, now: dt.datetime) -> dict:
+    """Generations (succeeded and failed) and tokens of the last ``days`` days up to ``now`` (today
+    included), by day, feature and provider. Calls still running are left out."""
     first_day = (now - dt.timedelta(days=days - 1)).date()
     start = dt.datetime.combine(first_day, dt.time())
     rows = (AIGeneration.select()

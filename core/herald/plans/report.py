@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ..config import Config
 from ..db.models import Media, Post, Workspace, isoformat
 from .ai_usage import used_this_month
 from .limits import PLAN_LIMITS, month_start
 
 
-def plan_report(workspace: Workspace, config: Config) -> dict:
-    """The workspace's plan, its limits and this calendar month's usage."""
-    since = month_start()
+def plan_report(workspace: Workspace, config: Config, now: dt.datetime) -> dict:
+    """The workspace's plan, its limits and the usage of the calendar month of ``now`` (the runtime's clock)."""
+    since = month_start(now)
     posts = Post.select().where((Post.workspace == workspace) & (Post.created_at >= since)).count()
     uploads = Media.select().where((Media.workspace == workspace) & (Media.created_at >= since))
     limits = dict(PLAN_LIMITS[workspace.plan])
@@ -25,6 +27,6 @@ def plan_report(workspace: Workspace, config: Config) -> dict:
             "media_uploaded": uploads.count(),
             "media_uploaded_bytes": sum(row.size for row in uploads),
             # Succeeded generations, and those running now (they hold a slot until they end).
-            "ai_generations": used_this_month(workspace.id),
+            "ai_generations": used_this_month(workspace.id, now),
         },
     }

@@ -13,7 +13,7 @@ import secrets
 
 from .. import events
 from ..auth import Principal, csrf_matches, csrf_value, digest
-from ..db.models import Client, PortalToken, Post, PostComment, isoformat, utcnow, write_transaction
+from ..db.models import Client, PortalToken, Post, PostComment, isoformat, write_transaction
 from ..errors import NotFound, ValidationError
 from ..publishing import comments
 from ..publishing.posts import get_client
@@ -61,8 +61,9 @@ def expiry(payload: dict, now: dt.datetime) -> dt.datetime:
     return now + dt.timedelta(days=payload.get("expires_in_days", DEFAULT_DAYS))
 
 
-def create_link(principal: Principal, payload: dict) -> tuple[PortalToken, str]:
-    """Create a link for the workspace's client; returns the row and the token (shown once, never stored).
+def create_link(principal: Principal, payload: dict, now: dt.datetime) -> tuple[PortalToken, str]:
+    """Create a link for the workspace's client at ``now`` (the runtime's clock); returns the row and
+    the token (shown once, never stored).
 
     An ``approve`` link lets its holder approve posts, so creating one needs what approving needs.
     """
@@ -70,7 +71,6 @@ def create_link(principal: Principal, payload: dict) -> tuple[PortalToken, str]:
     permissions = payload["permissions"]
     if permissions in CAN_APPROVE:
         require_approver(principal)
-    now = utcnow()
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row = PortalToken.create(workspace=principal.workspace_id, client=client, name=payload.get("name", "").strip(),
                              digest=digest(token), display=token[-4:], permissions=permissions, created_at=now,
@@ -86,38 +86,37 @@ def get_link(workspace_id: int, link_id: int) -> PortalToken:
     return row
 
 
-def revoke_link(workspace_id: int, link_id: int) -> PortalToken:
-    """Revoke a link; it answers "this link has expired" from then on. Revoking twice is harmless."""
+def revoke_link(workspace_id: int, link_id: int, now: dt.datetime) -> PortalToken:
+    """Revoke a link at ``now``; it answers "this link has expired" from then on. Revoking twice is harmless."""
     row = get_link(workspace_id, link_id)
     if row.revoked_at is None:
-        row.revoked_at = utcnow()
+        row.revoked_at = now
         row.save(only=[PortalToken.revoked_at])
     return row
 
 
-def link_status(row: PortalToken, now: dt.datetime | None = None) -> str:
-    """``active``, ``expired`` or ``revoked``."""
+def link_status(row: PortalToken, now: dt.datetime) -> str:
+    """``active``, ``expired`` or ``revoked`` at ``now`` (the runtime's clock)."""
     if row.revoked_at is not None:
         return "revoked"
-    if row.expires_at <= (now or utcnow()):
+    if row.expires_at <= now:
         return "expired"
     return "active"
 
 
-def resolve(token: str) -> PortalToken:
-    """The active link for ``token``; :class:`LinkUnknown` or :class:`LinkExpired` otherwise."""
+def resolve(token: str, now: dt.datetime) -> PortalToken:
+    """The link for ``token`` active at ``now``; :class:`LinkUnknown` or :class:`LinkExpired` otherwise."""
     row = (PortalToken.select(PortalToken, Client).join(Client)
            .where(PortalToken.digest == digest(token)).first())
     if row is None:
         raise LinkUnknown()
-    if link_status(row) != "active" or row.client.deleted_at is not None:
+    if link_status(row, now) != "active" or row.client.deleted_at is not None:
         raise LinkExpired()
     return row
 
 
-def touch(row: PortalToken) -> None:
-    """Record that the link was used (at most once a minute, so page views do not all write)."""
-    now = utcnow()
+def touch(row: PortalToken, now: dt.datetime) -> None:
+    """Record that the link was used at ``now`` (at most once a minute, so page views do not all write)."""
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
         PortalToken.update(last_used_at=now).where(PortalToken.id == row.id).execute()
 
@@ -142,8 +141,8 @@ def reject(runtime: Runtime, row: PortalToken, post: Post, author: str, reason: 
     """
     reason = comments.clean_body(reason, field="reason")
     with events.collecting() as recorded, write_transaction():
-        post = apply_review(principal(row), post, False, reason)
-        comment = comments.insert_comment(post, author, reason, row.id, kind=comments.REJECTION)
+        post = apply_review(runtime, principal(row), post, False, reason)
+        comment = comments.insert_comment(post, author, reason, runtime.clock.now(), row.id, kind=comments.REJECTION)
     events.dispatch(runtime.pm, recorded)
     return comment
 
@@ -158,10 +157,10 @@ def check_csrf(secret_key: str, token: str, sent: str) -> bool:
     return csrf_matches(secret_key, PORTAL_CSRF, token, sent)
 
 
-def serialize_link(row: PortalToken, url: str | None = None) -> dict:
-    """The JSON shape of a link; ``url`` (with the token) only when it was just created."""
+def serialize_link(row: PortalToken, now: dt.datetime, url: str | None = None) -> dict:
+    """The JSON shape of a link, its status at ``now``; ``url`` (with the token) only when it was just created."""
     data = {"id": row.id, "client_id": row.client_id, "name": row.name, "permissions": row.permissions,
-            "display": f"…{row.display}", "status": link_status(row), "created_at": isoformat(row.created_at),
+            "display": f"…{row.display}", "status": link_status(row, now), "created_at": isoformat(row.created_at),
             "expires_at": isoformat(row.expires_at), "revoked_at": isoformat(row.revoked_at),
             "last_used_at": isoformat(row.last_used_at)}
     if url is not None:

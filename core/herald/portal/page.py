@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from ..db.models import Account, Media, PortalToken, Post, PostComment, PublishTask, Workspace, isoformat, utcnow
+from ..db.models import Account, Media, PortalToken, Post, PostComment, PublishTask, Workspace, isoformat
 from ..intelligence import engagement_chart
 from ..media.public_links import signed_path
 from ..publishing import schedule, tasks
@@ -216,12 +216,11 @@ def _problem_posts(link: PortalToken, since: dt.datetime) -> list[Post]:
                 .order_by(Post.updated_at.desc(), Post.id.desc()).limit(GROUP_LIMIT))
 
 
-def build(link: PortalToken, secret_key: str, now: dt.datetime | None = None) -> PortalPage:
-    """The page for ``link`` (an active link, with its client loaded)."""
+def build(link: PortalToken, secret_key: str, now: dt.datetime) -> PortalPage:
+    """The page for ``link`` (an active link, with its client loaded) at ``now`` (the runtime's clock)."""
     client = link.client
     workspace = Workspace.select(Workspace.name, Workspace.settings).where(Workspace.id == link.workspace_id).get()
     zone = schedule.zone(default_zone(workspace, client))
-    now = now or utcnow()
     since = now - dt.timedelta(days=RECENT_DAYS)
     awaiting = _group(link, AWAITING, (Post.scheduled_at.asc(nulls="first"), Post.id))
     upcoming = _group(link, UPCOMING, (Post.scheduled_at.asc(nulls="first"), Post.id))

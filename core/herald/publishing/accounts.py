@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from .. import crypto, events, ids
-from ..db.models import Account, isoformat, utcnow, write_transaction
+from ..db.models import Account, isoformat, write_transaction
 from ..errors import Conflict, HeraldError, NotFound, ValidationError, warning
 from ..platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
 from ..runtime import Runtime
@@ -102,16 +102,16 @@ def account_ref(runtime: Runtime, account: Account, token: str) -> AccountRef:
                       token_expires_at=account.token_expires_at)
 
 
-def token_expired(account: Account, now: dt.datetime | None = None) -> bool:
-    """Whether the account's token has an expiry and it has passed."""
-    return account.token_expires_at is not None and account.token_expires_at <= (now or utcnow())
+def token_expired(account: Account, now: dt.datetime) -> bool:
+    """Whether the account's token has an expiry and it has passed at ``now`` (the runtime's clock, or a due time)."""
+    return account.token_expires_at is not None and account.token_expires_at <= now
 
 
 def usable(runtime: Runtime, account: Account) -> tuple[str | None, str | None]:
     """``(token, None)`` when the account can publish now, else ``(None, reason)`` (and the account is marked)."""
     if account.status != "active":
         return None, _unusable_reason(account)
-    if token_expired(account):
+    if token_expired(account, runtime.clock.now()):
         mark(runtime, account, "expired", f"The access token expired on {isoformat(account.token_expires_at)}.")
         return None, _unusable_reason(account)
     token = token_of(runtime, account)
@@ -316,9 +316,9 @@ def platform_unavailable(platform_name: str, exc: PlatformUnavailable, consequen
                        code="platform_unavailable", status=503, headers={"Retry-After": str(wait)})
 
 
-def disconnect(account: Account) -> None:
+def disconnect(runtime: Runtime, account: Account) -> None:
     """Delete the account's token and mark it ``disconnected`` (its waiting tasks will fail, saying why)."""
-    now = utcnow()
+    now = runtime.clock.now()
     with write_transaction():
         (Account.update(status="disconnected", status_reason="It was disconnected.", token_encrypted="",
                         updated_at=now).where(Account.id == account.id).execute())

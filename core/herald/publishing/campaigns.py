@@ -9,8 +9,9 @@ from typing import Any
 from peewee import fn
 
 from .. import ids
-from ..db.models import Campaign, Post, isoformat, utcnow
+from ..db.models import Campaign, Post, isoformat
 from ..errors import NotFound, ValidationError
+from ..runtime import Runtime
 from .posts import get_client
 
 STATUSES = ("planned", "active", "paused", "completed", "archived")
@@ -53,18 +54,18 @@ def _check_dates(starts_on: dt.date | None, ends_on: dt.date | None) -> None:
         raise ValidationError("ends_on is before starts_on.", field="ends_on")
 
 
-def create(workspace_id: int, payload: dict) -> Campaign:
+def create(runtime: Runtime, workspace_id: int, payload: dict) -> Campaign:
     """A new campaign for one of the workspace's clients (``payload`` validated by ``campaign_create``)."""
     client = get_client(workspace_id, int(payload["client_id"]))
     starts_on, ends_on = _date(payload.get("starts_on"), "starts_on"), _date(payload.get("ends_on"), "ends_on")
     _check_dates(starts_on, ends_on)
-    now = utcnow()
+    now = runtime.clock.now()
     return Campaign.create(workspace=workspace_id, client=client, name=payload["name"].strip(),
                            goal=payload.get("goal", ""), starts_on=starts_on, ends_on=ends_on,
                            status=payload.get("status", "planned"), created_at=now, updated_at=now)
 
 
-def update(campaign: Campaign, payload: dict) -> Campaign:
+def update(runtime: Runtime, campaign: Campaign, payload: dict) -> Campaign:
     """Change a campaign's name, goal, dates or status (``payload`` validated by ``campaign_update``)."""
     if "name" in payload:
         campaign.name = payload["name"].strip()
@@ -77,7 +78,7 @@ def update(campaign: Campaign, payload: dict) -> Campaign:
     if "status" in payload:
         campaign.status = payload["status"]
     _check_dates(campaign.starts_on, campaign.ends_on)
-    campaign.updated_at = utcnow()
+    campaign.updated_at = runtime.clock.now()
     campaign.save()
     return campaign
 

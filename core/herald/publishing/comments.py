@@ -3,9 +3,12 @@ API (``GET`` / ``POST /v1/posts/{id}/comments``); the portal page shows the conv
 
 from __future__ import annotations
 
+import datetime as dt
+
 from .. import events
-from ..db.models import Post, PostComment, isoformat, utcnow, write_transaction
+from ..db.models import Post, PostComment, isoformat, write_transaction
 from ..errors import ValidationError
+from ..runtime import Runtime
 
 MAX_LENGTH = 5000
 COMMENT = "comment"
@@ -32,7 +35,7 @@ def clean_body(text: str | None, field: str = "body") -> str:
     return body
 
 
-def add_comment(pm, post: Post, author: str, body: str, portal_token_id: int | None = None,
+def add_comment(runtime: Runtime, post: Post, author: str, body: str, portal_token_id: int | None = None,
                 kind: str = COMMENT, author_kind: str = CLIENT) -> PostComment:
     """Store a comment and emit ``post.commented`` (a rejection reason is carried by ``post.rejected``).
 
@@ -40,20 +43,21 @@ def add_comment(pm, post: Post, author: str, body: str, portal_token_id: int | N
     """
     body = clean_body(body)
     with events.collecting() as recorded, write_transaction():
-        comment = insert_comment(post, author, body, portal_token_id, kind, author_kind)
-    events.dispatch(pm, recorded)
+        comment = insert_comment(post, author, body, runtime.clock.now(), portal_token_id, kind, author_kind)
+    events.dispatch(runtime.pm, recorded)
     return comment
 
 
-def insert_comment(post: Post, author: str, body: str, portal_token_id: int | None = None,
+def insert_comment(post: Post, author: str, body: str, now: dt.datetime, portal_token_id: int | None = None,
                    kind: str = COMMENT, author_kind: str = CLIENT) -> PostComment:
-    """Store a comment inside the caller's transaction, recording ``post.commented`` for a plain comment.
+    """Store a comment made at ``now`` (the runtime's clock) inside the caller's transaction, recording
+    ``post.commented`` for a plain comment.
 
     ``body`` is already cleaned (:func:`clean_body`, before the transaction opens). The caller collects
     and dispatches the events after its commit (see :mod:`herald.events`).
     """
     comment = PostComment.create(post=post.id, author=author[:200], body=body, kind=kind,
-                                 portal_token=portal_token_id, author_kind=author_kind, created_at=utcnow())
+                                 portal_token=portal_token_id, author_kind=author_kind, created_at=now)
     if kind == COMMENT:
         events.record(post.workspace_id, "post.commented",
                       {"post_id": f"post_{post.id}", "comment": serialize_comment(comment)})

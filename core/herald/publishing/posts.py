@@ -18,7 +18,6 @@ from ..db.models import (
     PostVersion,
     db,
     isoformat,
-    utcnow,
     write_transaction,
 )
 from ..db.prepared_statements import Prepared, PreparedInsert, by_id
@@ -152,18 +151,17 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None,
 
 def create_post(workspace_id: int, actor: str, *, client: Client | None, topic: str, caption: str,
                 post_type: str, platforms: list[str], media: list[int], campaign: Campaign | None = None,
-                status: str = "draft", first_comment: str | None = None, scheduled_at: dt.datetime | None = None,
-                now: dt.datetime | None = None) -> Post:
+                now: dt.datetime, status: str = "draft", first_comment: str | None = None,
+                scheduled_at: dt.datetime | None = None) -> Post:
     """Create a post (a draft unless ``status`` says otherwise, scored by the heuristic scorer), record its
     first version and ``post.created``; every new post, from the action endpoint or ``/v1``, is made here.
 
     The score is computed first; only the inserts run in a write transaction (a savepoint of the
     caller's, when there is one), so other writers wait for the database as briefly as possible.
-    ``now`` (naive UTC) is its creation time, by default the moment of the insert.
+    ``now`` (naive UTC, the runtime's clock) is its creation time.
     """
     score = heuristic.quick_value(caption, platforms)
     with write_transaction():
-        now = now or utcnow()
         post = _insert_post(workspace=workspace_id, client=client.id if client is not None else None,
                             topic=topic or "", caption=caption or "", first_comment=first_comment,
                             post_type=post_type, platforms=platforms, media=media, status=status, score=score,

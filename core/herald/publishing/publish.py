@@ -23,7 +23,6 @@ from ..db.models import (
     PublishTask,
     Workspace,
     isoformat,
-    utcnow,
     write_transaction,
 )
 from ..errors import Conflict, Forbidden, HeraldError, NotFound, ValidationError, warning
@@ -66,7 +65,7 @@ def _resolve_accounts(runtime: Runtime, workspace_id: int, ids: list[str]) -> li
             raise ValidationError(f"{value} (@{account.username} on {account.platform}) is {account.status}: "
                                   f"{account.status_reason or 'its token no longer works'} Reconnect it with "
                                   "POST /v1/accounts first.", field=field)
-        if accounts.token_expired(account):
+        if accounts.token_expired(account, runtime.clock.now()):
             raise ValidationError(f"{value} (@{account.username} on {account.platform}): its access token expired "
                                   f"at {isoformat(account.token_expires_at)}. Reconnect it with POST /v1/accounts "
                                   "first.", field=field)
@@ -439,13 +438,13 @@ def require_approver(principal) -> None:
 def review(runtime: Runtime, principal, post: Post, approve: bool, note: str = "") -> None:
     """Approve (release the tasks) or reject (cancel them) a post waiting for approval."""
     with events.collecting() as recorded, write_transaction():
-        post = apply_review(principal, post, approve, note)
+        post = apply_review(runtime, principal, post, approve, note)
     events.dispatch(runtime.pm, recorded)
     if approve:
         enqueue_post_tasks(runtime, post)
 
 
-def apply_review(principal, post: Post, approve: bool, note: str = "") -> Post:
+def apply_review(runtime: Runtime, principal, post: Post, approve: bool, note: str = "") -> Post:
     """:func:`review`'s changes, inside the caller's write transaction; returns the post as it now is.
 
     The caller dispatches the events it collected after its commit and, for an approval, enqueues the
@@ -456,7 +455,7 @@ def apply_review(principal, post: Post, approve: bool, note: str = "") -> Post:
     if post.status != tasks.PENDING_APPROVAL:
         raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
     before = snapshot(post)
-    now = utcnow()
+    now = runtime.clock.now()
     pending = PublishTask.select().where((PublishTask.post == post)
                                          & (PublishTask.status == tasks.PENDING_APPROVAL))
     for task in pending:

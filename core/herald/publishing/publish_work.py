@@ -54,6 +54,7 @@ def advance(runtime: Runtime, task: PublishTask, mode: str) -> Outcome:
                      maybe_live=True)
     context = TaskContext(task_id=str(task.id), post=post_ref(runtime, post),
                           account=accounts.account_ref(runtime, account, token), config=runtime.config,
+                          clock=runtime.clock,
                           attempt=task.attempts, state=dict(task.state or {}),
                           _saver=lambda saved: tasks.save_state(task.id, saved))
     try:

@@ -21,7 +21,7 @@ import json
 import peewee as pw
 from flask import Response, request
 
-from ..db.models import IdempotencyRecord, utcnow, write_transaction
+from ..db.models import IdempotencyRecord, write_transaction
 from ..errors import Conflict, HeraldError, ValidationError
 
 HEADER = "Idempotency-Key"
@@ -64,9 +64,9 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def begin(workspace_id: int, key: str) -> Response | None:
-    """Reserve ``key`` for this request; returns the stored response to replay, or None to go ahead."""
-    now = utcnow()
+def begin(workspace_id: int, key: str, now: dt.datetime) -> Response | None:
+    """Reserve ``key`` for this request at ``now`` (the runtime's clock); returns the stored response
+    to replay, or None to go ahead."""
     request_hash = fingerprint()
     for _ in range(2):
         try:

@@ -44,7 +44,6 @@ from herald_facebook.graph import (
     same_text,
     token_expiry,
     token_health,
-    utcnow,
 )
 
 MATCH_SLACK = dt.timedelta(seconds=60)  # clock difference allowed between Herald and Meta
@@ -162,7 +161,7 @@ class FacebookPlatform:
         caption = post.caption or None
         attached = self._upload_unpublished(ctx, client, images) if len(images) > 1 else []
         # The earliest and the latest attempt bound the search for our post after a crash.
-        now = graph_time(utcnow())
+        now = graph_time(ctx.now())
         ctx.save_state(publish_started_at=ctx.state.get("publish_started_at") or now, publish_last_attempt_at=now)
         try:
             if videos:

@@ -32,7 +32,7 @@ from typing import Any
 from herald.outcomes import PublishOutcome
 from herald.platforms import PublishingQuota, TaskContext
 from herald_facebook import lookup
-from herald_facebook.graph import TIMEOUT, GraphClient, GraphError, graph_time, parse_time, same_text, utcnow
+from herald_facebook.graph import TIMEOUT, GraphClient, GraphError, graph_time, parse_time, same_text
 from herald_facebook.graph_errors import NOT_READY, QUOTA, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
 from herald_instagram import containers
 
@@ -129,7 +129,7 @@ class Publisher:
                 return waiting
             params = dict(self.plan.parent, children=",".join(self.state["children"]))
         answer = self.client.post(f"{self.ig}/media", **params)
-        self.ctx.save_state(container_id=str(answer["id"]), container_created_at=graph_time(utcnow()),
+        self.ctx.save_state(container_id=str(answer["id"]), container_created_at=graph_time(self.ctx.now()),
                             publish_requested_at=None)
         return None
 
@@ -137,7 +137,7 @@ class Publisher:
         """Create the carousel's item containers (reusing saved ones) and wait until all are ready."""
         children = list(self.state.get("children") or [])
         if not children:
-            self.ctx.save_state(children_created_at=graph_time(utcnow()))
+            self.ctx.save_state(children_created_at=graph_time(self.ctx.now()))
         for params in self.plan.children[len(children):]:
             children.append(str(self.client.post(f"{self.ig}/media", **params)["id"]))
             self.ctx.save_state(children=children)
@@ -172,7 +172,7 @@ class Publisher:
                                         "will check again.", self.poll, maybe_live=self.publish_requested)
 
     def _publish(self, container_id: str) -> PublishOutcome:
-        now = graph_time(utcnow())  # the first and the latest request bound the search for the media
+        now = graph_time(self.ctx.now())  # the first and the latest request bound the search for the media
         self.ctx.save_state(publish_requested_at=self.state.get("publish_requested_at") or now,
                             publish_last_requested_at=now)
         try:
@@ -218,7 +218,7 @@ class Publisher:
         Posts published before ``since`` have left the window ``wait`` seconds from now, so when
         fewer than ``total`` were published after ``now - duration + wait``, a slot is free by then.
         """
-        now = utcnow().timestamp()
+        now = self.ctx.now().timestamp()
         for hours in QUOTA_PROBES:
             wait = hours * 3600.0
             if wait >= duration:
@@ -247,7 +247,7 @@ class Publisher:
     def _too_slow(self, started_key: str) -> PublishOutcome | None:
         """``permanent`` when containers have been processing for longer than ``MAX_PROCESSING``."""
         started = parse_time(self.state.get(started_key))
-        if started is None or utcnow() - started <= MAX_PROCESSING:
+        if started is None or self.ctx.now() - started <= MAX_PROCESSING:
             return None
         minutes = int(MAX_PROCESSING.total_seconds() // 60)
         return PublishOutcome.permanent(
@@ -287,7 +287,7 @@ class Publisher:
         """The one media with the post's caption created within the window of the publish requests,
         or None when there is none or more than one (or the window cannot be read to its end)."""
         first = (parse_time(self.state.get("publish_requested_at"))
-                 or parse_time(self.state.get("container_created_at")) or utcnow())
+                 or parse_time(self.state.get("container_created_at")) or self.ctx.now())
         last = parse_time(self.state.get("publish_last_requested_at")) or first
         edge = "stories" if self.plan.is_story else "media"
         matches = {}

@@ -28,7 +28,7 @@ def _workspace() -> int:
 def create_webhook(payload):
     """Create an endpoint; a ``whsec_`` secret is generated when none is given."""
     row, secret = endpoints.create(runtime(), _workspace(), payload)
-    return jsonify(endpoints.serialize(row, secret)), 201
+    return jsonify(endpoints.serialize(row, runtime().clock.now(), secret)), 201
 
 
 @endpoint(bp, "", ("GET",), summary="List the workspace's webhook endpoints", scope="webhooks")
@@ -36,14 +36,15 @@ def create_webhook(payload):
 def list_webhooks():
     """Every endpoint of the workspace, oldest first (secrets are never shown again)."""
     rows = WebhookEndpoint.select().where(WebhookEndpoint.workspace == _workspace()).order_by(WebhookEndpoint.id)
-    return jsonify({"webhooks": [endpoints.serialize(row) for row in rows]})
+    now = runtime().clock.now()
+    return jsonify({"webhooks": [endpoints.serialize(row, now) for row in rows]})
 
 
 @endpoint(bp, "/<webhook_id>", ("GET",), summary="A webhook endpoint", scope="webhooks")
 @feature
 def get_webhook(webhook_id):
     """One endpoint, with its disabled notice when Herald disabled it."""
-    return jsonify(endpoints.serialize(endpoints.get(_workspace(), webhook_id)))
+    return jsonify(endpoints.serialize(endpoints.get(_workspace(), webhook_id), runtime().clock.now()))
 
 
 @endpoint(bp, "/<webhook_id>", ("PATCH",), summary="Change a webhook's url, events or active", scope="webhooks",
@@ -52,7 +53,7 @@ def get_webhook(webhook_id):
 def update_webhook(webhook_id, payload):
     """Change the endpoint; ``active: true`` re-enables one Herald disabled."""
     row = endpoints.update(runtime(), endpoints.get(_workspace(), webhook_id), payload)
-    return jsonify(endpoints.serialize(row))
+    return jsonify(endpoints.serialize(row, runtime().clock.now()))
 
 
 @endpoint(bp, "/<webhook_id>", ("DELETE",), summary="Delete a webhook endpoint and its delivery log",
@@ -71,7 +72,7 @@ def delete_webhook(webhook_id):
 def rotate_secret(webhook_id):
     """A new secret; the previous one keeps signing alongside it for 24 hours."""
     row, secret = endpoints.rotate(runtime(), endpoints.get(_workspace(), webhook_id))
-    return jsonify(endpoints.serialize(row, secret))
+    return jsonify(endpoints.serialize(row, runtime().clock.now(), secret))
 
 
 @endpoint(bp, "/<webhook_id>/test", ("POST",), summary="Send a webhook.test event to the endpoint",

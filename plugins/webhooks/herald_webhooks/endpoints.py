@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from herald import events, ids, work
-from herald.db.models import isoformat, utcnow, write_transaction
+from herald.db.models import isoformat, write_transaction
 from herald.db.prepared_statements import Prepared
 from herald.db.prepared_statements import by_id as prepared_by_id
 from herald.errors import NotFound, ValidationError
@@ -142,12 +142,12 @@ def disable(runtime, endpoint_id: int, reason: str, now: dt.datetime) -> None:
     # its next job finds the endpoint disabled and cancels it.
     work.cancel(runtime, work.kind(runtime, KIND_NAME), WebhookDelivery.endpoint == endpoint_id, last_error=reason)
     endpoint = WebhookEndpoint.get_by_id(endpoint_id)
-    events.record(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint)})
+    events.record(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint, now)})
 
 
-def serialize(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
-    """The JSON shape of an endpoint (``secret`` only when it was just created or rotated)."""
-    now = utcnow()
+def serialize(endpoint: WebhookEndpoint, now: dt.datetime, secret: str | None = None) -> dict:
+    """The JSON shape of an endpoint at ``now`` (the runtime's clock; ``secret`` only when it was just
+    created or rotated)."""
     rotating = endpoint.previous_secret_expires_at if (
         endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now) else None
     data = {

@@ -156,7 +156,7 @@ def _idempotent(view, kwargs, workspace_id: int, key: str):
     so the key is released and the corrected request (or the same one, once the account exists)
     goes through, as Stripe does.
     """
-    replay = idempotency.begin(workspace_id, key)
+    replay = idempotency.begin(workspace_id, key, runtime().clock.now())
     if replay is not None:
         return replay
     try:

@@ -31,7 +31,7 @@ def populate_openers(payload):
     """Start generating opening lines from the client's brand voice and best posts."""
     workspace_id = g.principal.workspace_id
     client = get_client(workspace_id, payload["client_id"])
-    ai.check_ready(workspace_id, runtime().config, runtime().registry)
+    ai.check_ready(runtime(), workspace_id)
     return _started("populate_hooks", client_id=client.id, count=payload.get("count", 20))
 
 
@@ -44,7 +44,7 @@ def analyze_competitor(payload):
     if client_id is not None:
         get_client(workspace_id, client_id)
     webpage_reader.check(payload["url"], runtime().config.fetch_allow_private)
-    ai.check_ready(workspace_id, runtime().config, runtime().registry)
+    ai.check_ready(runtime(), workspace_id)
     return _started("analyze_competitor", url=payload["url"], client_id=client_id)
 
 
@@ -57,6 +57,6 @@ def generate_template(payload):
     client_id = payload.get("client_id")
     if client_id is not None:
         get_client(workspace_id, client_id)
-    ai.check_ready(workspace_id, runtime().config, runtime().registry)
+    ai.check_ready(runtime(), workspace_id)
     return _started("generate_template", media_id=payload["media_id"],
                     client_id=client_id)

@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify
 
 from ...db.models import Workspace
 from ...plans import ai_usage
-from . import endpoint, int_arg
+from . import endpoint, int_arg, runtime
 
 bp = Blueprint("ai_usage", __name__, url_prefix="/api/analytics")
 
@@ -14,9 +14,10 @@ bp = Blueprint("ai_usage", __name__, url_prefix="/api/analytics")
 def ai_usage_report():
     """The usage of the last ``period`` days, and this month's count against the plan's limit."""
     workspace_id = g.principal.workspace_id
-    report = ai_usage.usage_report(workspace_id, int_arg("period", 30, 1, 366))
+    now = runtime().clock.now()
+    report = ai_usage.usage_report(workspace_id, int_arg("period", 30, 1, 366), now)
     plan = Workspace.select(Workspace.plan).where(Workspace.id == workspace_id).scalar()
     limit = ai_usage.monthly_limit(plan)
-    used = ai_usage.used_this_month(workspace_id)
+    used = ai_usage.used_this_month(workspace_id, now)
     report["this_month"] = {"plan": plan, "ai_generations": used, "limit": limit, "remaining": max(0, limit - used)}
     return jsonify(report)

@@ -65,5 +65,5 @@ def update_plugin(name, payload):
         raise NotFound(f"No plugin named {name!r} is installed.")
     if registry.is_builtin(name):
         raise ValidationError(f"{name!r} is built into Herald and cannot be disabled.", field="enabled")
-    set_plugin_enabled(g.principal.workspace_id, name, payload["enabled"])
+    set_plugin_enabled(g.principal.workspace_id, name, payload["enabled"], runtime().clock.now())
     return jsonify({"plugin": _plugin_row(name)})

@@ -6,7 +6,7 @@ from ...db.models import Campaign
 from ...errors import ValidationError
 from ...intelligence import campaign_report
 from ...publishing import campaigns
-from . import client_arg, endpoint, int_arg
+from . import client_arg, endpoint, int_arg, runtime
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 
@@ -14,7 +14,8 @@ bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 @endpoint(bp, "", ("POST",), summary="Create a campaign", scope="posts:write", body="campaign_create")
 def create_campaign(payload):
     """A campaign for one of the workspace's clients."""
-    return jsonify({"campaign": campaigns.serialize(campaigns.create(g.principal.workspace_id, payload), 0)}), 201
+    campaign = campaigns.create(runtime(), g.principal.workspace_id, payload)
+    return jsonify({"campaign": campaigns.serialize(campaign, 0)}), 201
 
 
 @endpoint(bp, "", ("GET",), summary="List campaigns", scope="posts:read",
@@ -51,4 +52,4 @@ def get_campaign(campaign_id):
 def update_campaign(campaign_id, payload):
     """Change what is sent; the rest stays."""
     campaign = campaigns.get_campaign(g.principal.workspace_id, campaign_id, field=None)
-    return jsonify({"campaign": campaigns.serialize(campaigns.update(campaign, payload))})
+    return jsonify({"campaign": campaigns.serialize(campaigns.update(runtime(), campaign, payload))})

@@ -126,12 +126,12 @@ def _protect(response):
 def _open(token: str) -> PortalToken:
     """The active link for ``token``; the "this link has expired" page otherwise."""
     try:
-        link = portal.resolve(token)
+        link = portal.resolve(token, runtime().clock.now())
     except portal.LinkUnknown:
         raise PortalRefusal(404, "This link has expired", "Ask the agency for a new link.") from None
     except portal.LinkExpired:
         raise PortalRefusal(410, "This link has expired", "Ask the agency for a new link.") from None
-    portal.touch(link)
+    portal.touch(link, runtime().clock.now())
     return link
 
 
@@ -179,7 +179,7 @@ def _flash() -> dict | None:
 def page(token):
     """The page for an active link; "this link has expired" (410, or 404 for an unknown link) otherwise."""
     link = _open(token)
-    view = portal_page.build(link, _secret())
+    view = portal_page.build(link, _secret(), runtime().clock.now())
     flash = _flash()
     if flash and flash["post_id"] not in portal_page.shown_ids(view):
         flash["post_id"] = None  # the post is not on the page: show the notice at the top
@@ -250,7 +250,7 @@ def comment(token, post_id):
         raise PortalRefusal(409, "Not possible any more", "This post was rejected or could not be published, "
                                                           "so it can no longer be commented on here.")
     try:
-        comments.add_comment(runtime().pm, post, _author(link), unstorable_text.strip(request.form.get("body", "")),
+        comments.add_comment(runtime(), post, _author(link), unstorable_text.strip(request.form.get("body", "")),
                              link.id)
     except comments.EmptyBody:
         return _back(token, post_id, error="comment_empty")

@@ -23,5 +23,5 @@ def list_comments(post_id):
 def create_comment(post_id, payload):
     """Store the comment with the caller as its author (``post.commented``); the client sees it in the portal."""
     post = get_post(g.principal.workspace_id, post_id)
-    comment = add_comment(runtime().pm, post, g.principal.label, payload["body"], author_kind=AGENCY)
+    comment = add_comment(runtime(), post, g.principal.label, payload["body"], author_kind=AGENCY)
     return jsonify({"comment": serialize_comment(comment)}), 201

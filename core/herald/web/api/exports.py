@@ -4,6 +4,8 @@ The big ones are streamed: the response body is produced while it is sent, a bat
 time, so an export of any size needs the memory of one batch.
 """
 
+import datetime as dt
+
 from flask import Blueprint, Response, g, stream_with_context
 
 from ...db.models import Workspace
@@ -25,8 +27,8 @@ def _download(body, mimetype: str, filename: str) -> Response:
     return response
 
 
-def _stamp() -> str:
-    return runtime().clock.now().strftime("%Y%m%d-%H%M%S")
+def _stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y%m%d-%H%M%S")
 
 
 @endpoint(bp, "/api/export/posts", ("GET",), summary="Download posts as CSV (streamed)", scope="posts:read",
@@ -38,7 +40,7 @@ def export_posts():
     rows = post_exports.post_csv_rows(g.principal.workspace_id, client.id if client else None)
     suffix = f"-client-{client.id}" if client else ""
     return _download(csv_lines(post_exports.POST_COLUMNS, rows), "text/csv",
-                     f"herald-posts{suffix}-{_stamp()}.csv")
+                     f"herald-posts{suffix}-{_stamp(runtime().clock.now())}.csv")
 
 
 @endpoint(bp, "/api/analytics/export", ("GET",), summary="Download daily analytics as CSV", scope="posts:read",
@@ -51,10 +53,12 @@ def export_analytics():
     client = client_arg()
     workspace = Workspace.get_by_id(g.principal.workspace_id)
     timezone = publishing.default_zone(workspace, client)
-    days = daily_analytics.daily(workspace.id, period, client_id=client.id if client else None, timezone=timezone)
+    now = runtime().clock.now()
+    days = daily_analytics.daily(workspace.id, period, client_id=client.id if client else None, timezone=timezone,
+                                 now=now)
     suffix = f"-client-{client.id}" if client else ""
     response = _download(csv_lines(daily_analytics.COLUMNS, (day.row() for day in days)), "text/csv",
-                         f"herald-analytics{suffix}-{period}d-{_stamp()}.csv")
+                         f"herald-analytics{suffix}-{period}d-{_stamp(now)}.csv")
     response.headers["X-Herald-Timezone"] = timezone
     return response
 
@@ -65,13 +69,15 @@ def export_analytics():
 def export_client(client_id):
     """The client, every post of it (with versions, engagement history, tasks) and the accounts used; no tokens."""
     client = get_client(g.principal.workspace_id, client_id, field=None)
-    body = post_exports.client_export(g.principal.workspace_id, client, serialize_client(client))
-    return _download(body, "application/json", f"herald-client-{client.id}-{_stamp()}.json")
+    now = runtime().clock.now()
+    body = post_exports.client_export(g.principal.workspace_id, client, serialize_client(client), now)
+    return _download(body, "application/json", f"herald-client-{client.id}-{_stamp(now)}.json")
 
 
 @endpoint(bp, "/api/account/export", ("GET",), summary="GDPR export: everything the workspace holds, as a zip",
           scope="admin", response_type="application/zip")
 def export_account():
     """Every table's rows of this workspace (secrets redacted), a manifest, and the uploaded files."""
-    body = archive.archive_chunks(g.principal.workspace_id, runtime().config.media_dir)
-    return _download(body, "application/zip", f"herald-account-{g.principal.workspace_id}-{_stamp()}.zip")
+    now = runtime().clock.now()
+    body = archive.archive_chunks(g.principal.workspace_id, runtime().config.media_dir, now)
+    return _download(body, "application/zip", f"herald-account-{g.principal.workspace_id}-{_stamp(now)}.zip")

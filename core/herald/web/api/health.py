@@ -15,7 +15,7 @@ import time
 
 from flask import Blueprint, jsonify
 
-from ...db.models import db, probe_writes
+from ...db.models import probe_reads, probe_writes
 from ...publishing import tasks
 from ...work import heartbeat
 from ...work.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
@@ -37,14 +37,9 @@ def _check(name: str, probe) -> dict:
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def _probe_database() -> None:
-    db.connect(reuse_if_open=True)
-    db.execute_sql("SELECT 1").fetchone()
-
-
 def _database_check() -> dict:
     """Whether the database answers and whether it accepts writes (both must hold for ``ok``)."""
-    check = _check("database", _probe_database)
+    check = _check("database", probe_reads)
     if not check["ok"]:
         return {**check, "writable": False}
     written = _check("database writes", probe_writes)
@@ -58,7 +53,7 @@ LATE_AFTER_SECONDS = 300
 
 
 def _queues_check() -> dict:
-    connection = runtime().redis
+    connection, now = runtime().redis, runtime().clock.now()
     started = time.perf_counter()
     report: dict = {"ok": True}
     try:
@@ -66,11 +61,11 @@ def _queues_check() -> dict:
         for name in QUEUE_NAMES:
             report[name] = {"depth": len(get_queue(connection, name)),
                             "workers": sum(1 for queues in workers.values() if name in queues)}
-        due = tasks.oldest_due()
+        due = tasks.oldest_due(now)
     except Exception as exc:  # reported, not raised (see _check)
         log.warning("health check queues failed: %s: %s", type(exc).__name__, exc)
         return {"ok": False, "error": type(exc).__name__}
-    lateness = max(0.0, (runtime().clock.now() - due).total_seconds()) if due is not None else 0.0
+    lateness = max(0.0, (now - due).total_seconds()) if due is not None else 0.0
     report["oldest_due_seconds"] = round(lateness, 1)
     if due is not None and report[PUBLISH_QUEUE]["workers"] == 0:
         report["ok"] = False

@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify
 from ...db.models import Workspace
 from ...intelligence import health_scores
 from ...publishing.posts import get_client
-from . import endpoint
+from . import endpoint, runtime
 
 bp = Blueprint("health_scores", __name__)
 
@@ -14,7 +14,7 @@ bp = Blueprint("health_scores", __name__)
           scope="posts:read")
 def workspace_health():
     """Cadence, approval backlog, failed publishes, account tokens and engagement trend of the workspace."""
-    return jsonify(health_scores.health(Workspace.get_by_id(g.principal.workspace_id)))
+    return jsonify(health_scores.health(Workspace.get_by_id(g.principal.workspace_id), runtime().clock.now()))
 
 
 @endpoint(bp, "/api/clients/<int:client_id>/health", ("GET",),
@@ -22,4 +22,4 @@ def workspace_health():
 def client_health(client_id):
     """The same parts, for one client's posts and the accounts they are published to."""
     client = get_client(g.principal.workspace_id, client_id, field=None)
-    return jsonify(health_scores.health(Workspace.get_by_id(g.principal.workspace_id), client))
+    return jsonify(health_scores.health(Workspace.get_by_id(g.principal.workspace_id), runtime().clock.now(), client))

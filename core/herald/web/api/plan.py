@@ -14,4 +14,4 @@ bp = Blueprint("usage", __name__, url_prefix="/api")
 def plan():
     """The plan, its limits and usage since the first of the month (UTC)."""
     workspace = Workspace.get_by_id(g.principal.workspace_id)
-    return jsonify(plan_report(workspace, runtime().config))
+    return jsonify(plan_report(workspace, runtime().config, runtime().clock.now()))

@@ -19,8 +19,9 @@ def portal_url(token: str) -> str:
           scope="posts:write", body="portal_token_create")
 def create_token(payload):
     """A new link for one client; ``approve`` links need the right to approve (``publish``, or admin/owner)."""
-    row, token = portal.create_link(g.principal, payload)
-    return jsonify(portal.serialize_link(row, url=portal_url(token))), 201
+    now = runtime().clock.now()
+    row, token = portal.create_link(g.principal, payload, now)
+    return jsonify(portal.serialize_link(row, now, url=portal_url(token))), 201
 
 
 @endpoint(bp, "/tokens", ("GET",), summary="List client portal links (never their tokens)", scope="posts:read",
@@ -31,10 +32,12 @@ def list_tokens():
     client = client_arg()
     if client is not None:
         query = query.where(PortalToken.client == client.id)
-    return jsonify({"tokens": [portal.serialize_link(row) for row in query.order_by(PortalToken.id.desc())]})
+    now = runtime().clock.now()
+    return jsonify({"tokens": [portal.serialize_link(row, now) for row in query.order_by(PortalToken.id.desc())]})
 
 
 @endpoint(bp, "/tokens/<int:token_id>", ("DELETE",), summary="Revoke a client portal link", scope="posts:write")
 def revoke_token(token_id):
     """The link answers "this link has expired" from now on."""
-    return jsonify(portal.serialize_link(portal.revoke_link(g.principal.workspace_id, token_id)))
+    now = runtime().clock.now()
+    return jsonify(portal.serialize_link(portal.revoke_link(g.principal.workspace_id, token_id, now), now))

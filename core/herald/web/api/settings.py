@@ -50,7 +50,7 @@ def put_settings(payload):
     provider, problem = _provider()
     warnings = _unchecked(payload, problem) or settings.check(g.principal.workspace_id, runtime().config, payload,
                                                                  provider)
-    body = _view(settings.update(g.principal.workspace_id, runtime().config, payload), provider)
+    body = _view(settings.update(runtime(), g.principal.workspace_id, payload), provider)
     if warnings:
         body["warnings"] = warnings
     return jsonify(body)

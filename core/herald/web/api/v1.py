@@ -222,6 +222,6 @@ def account_quota(account_id):
 def disconnect_account(account_id):
     """Forget the token; tasks still waiting for this account fail with a clear reason."""
     account = accounts.get_account(g.principal.workspace_id, account_id)
-    accounts.disconnect(account)
+    accounts.disconnect(runtime(), account)
     return jsonify({"success": True})
 
