@@ -120,6 +120,8 @@ def test_a_wait_asked_for_past_max_retry_after_gives_up_at_once():
     policy = RetryPolicy(base=4, cap=30, max_attempts=5, floor=1, max_retry_after=60)
     assert policy.delay(1, retry_after=60) == 60
     assert policy.delay(1, retry_after=3600) is None  # nobody waits an hour for an AI job's result
+    assert policy.gives_up(1, retry_after=3600) == "Gave up: asked to wait 3600 s, longer than the 60 s this work waits"
+    assert policy.gives_up(5) == "Gave up after 5 attempts" and policy.gives_up(1, retry_after=60) is None
     backoff = policy.delay(1)  # without Retry-After, the first backoff: full jitter up to the base
     assert backoff is not None and 1 <= backoff <= 4
 
@@ -246,6 +248,27 @@ def test_a_chore_out_of_attempts_fails_and_an_unsure_one_ends_unconfirmed(runtim
     assert failed.error == "Gave up after 3 attempts. Last error: busy"
     assert (unconfirmed.status, unconfirmed.attempts) == ("unconfirmed", 3)
     assert len(chores.calls) == 6 and scheduled(redis_client) == {}
+
+
+def test_a_wait_too_long_to_honour_gives_up_saying_so_and_the_kind_words_an_unconfirmed_end(
+        database, redis_client, config):
+    policy = RetryPolicy(base=1, cap=30, max_attempts=5, floor=1, max_retry_after=60)
+    plugin = ChorePlugin(retry=policy, final_error=lambda row, error, unsure: f"{error} (unsure: {unsure})")
+    pm = get_plugin_manager()
+    pm.register(plugin, name="chores")
+    try:
+        runtime = StandInRuntime(config, pm, PluginRegistry(pm), redis_client, whole_second_clock())
+        install_for_jobs(runtime)
+        chore = new_chore(runtime)
+        plugin.script = [Outcome.retry("overloaded", retry_after=3600, unsure=True)]
+        work(redis_client)
+    finally:
+        install_for_jobs(None)
+        pm.unregister(name="chores")
+    ended = reload(chore)
+    assert (ended.status, ended.attempts) == ("unconfirmed", 1)
+    assert ended.error == ("Gave up: asked to wait 3600 s, longer than the 60 s this work waits. "
+                           "Last error: overloaded (unsure: True)")
 
 
 def test_waiting_for_a_check_counts_no_attempt(runtime, chores, redis_client):

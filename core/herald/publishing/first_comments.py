@@ -140,10 +140,8 @@ def _look_for(runtime: Runtime, task: PublishTask, comment: FirstComment, finder
     except PlatformRejected as exc:
         return Outcome.unconfirmed(f"Herald could not check whether the comment is already on {task.platform}: "
                                    f"{exc.message} {hint}")
-    except PlatformUnavailable as exc:
-        if _out_of_attempts(comment):
-            return Outcome.unconfirmed(f"Gave up after {comment.attempts} attempts. Last error: {exc.message} {hint}")
-        return Outcome.retry(exc.message, exc.retry_after)
+    except PlatformUnavailable as exc:  # out of attempts, the kernel leaves it unconfirmed (_final_error)
+        return Outcome.retry(exc.message, exc.retry_after, unsure=True)
     except Exception as exc:
         log.exception("platform %s raised while looking for the comment of task %s", task.platform, task.id)
         return Outcome.unconfirmed(f"The {task.platform} plugin failed unexpectedly: {exc}. {hint}")
@@ -160,7 +158,12 @@ def _look_later(comment: FirstComment, error: str, seconds: float) -> Outcome:
 
 def _out_of_attempts(comment: FirstComment) -> bool:
     """Whether the kind's retry policy leaves the comment no attempt after this one."""
-    return RETRY.delay(comment.attempts) is None
+    return RETRY.exhausted(comment.attempts)
+
+
+def _final_error(comment: FirstComment, error: str, unsure: bool) -> str:
+    """The error of a comment the retry policy gives up on: an unconfirmed one says what to check."""
+    return f"{error} {_hint(PublishTask.get_by_id(comment.task_id))}" if unsure else error
 
 
 def _hint(task: PublishTask) -> str:
@@ -180,4 +183,5 @@ def _settle(runtime: Runtime, comment: FirstComment, outcome: Outcome) -> None:
 
 FIRST_COMMENT = WorkKind(name=KIND, model=FirstComment, run=post, recover=recover, queue=PUBLISH_QUEUE,
                          job_timeout=JOB_TIMEOUT_SECONDS, lease_seconds=LEASE_SECONDS, retry=RETRY,
-                         statuses=STATUSES, counted=frozenset({"run"}), error_field="error", settle=_settle)
+                         statuses=STATUSES, counted=frozenset({"run"}), error_field="error", settle=_settle,
+                         final_error=_final_error)

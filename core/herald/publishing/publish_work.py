@@ -91,11 +91,8 @@ def _answer(runtime: Runtime, task: PublishTask, outcome: PublishOutcome) -> Out
         return Outcome.done(**tasks.published_changes(runtime.clock.now(), outcome.platform_post_id, outcome.url))
     if outcome.kind == "pending":
         return Outcome.wait(outcome.retry_after or 5, maybe_live=task.maybe_live)
-    if outcome.kind == "transient":
-        if tasks.RETRY.exhausted(task.attempts):
-            return _fail(task, f"Gave up after {task.attempts} attempts. Last error: {outcome.reason}",
-                         task.maybe_live)
-        return Outcome.retry(outcome.reason, outcome.retry_after, maybe_live=task.maybe_live)
+    if outcome.kind == "transient":  # the kernel gives up when the policy says so (see _final_error)
+        return Outcome.retry(outcome.reason, outcome.retry_after, unsure=task.maybe_live, maybe_live=task.maybe_live)
     if outcome.kind == "unconfirmed":
         return _fail(task, outcome.reason or "The platform cannot say whether the post is live.", True)
     if outcome.account_status:
@@ -109,9 +106,16 @@ def _fail(task: PublishTask, reason: str, maybe_live: bool = False) -> Outcome:
     """End the task ``failed``, or ``unconfirmed`` when an earlier attempt may be live (never sent
     again; the error then ends with what the user can do, :func:`herald.publishing.tasks.resolve_hint`)."""
     if maybe_live:
-        reason = f"{reason.rstrip()} An earlier attempt may have published the post, and nothing could confirm it."
-        return Outcome.unconfirmed(f"{reason} {tasks.resolve_hint(task)}", maybe_live=True)
+        return Outcome.unconfirmed(_final_error(task, reason, True), maybe_live=True)
     return Outcome.failed(reason, maybe_live=task.maybe_live)
+
+
+def _final_error(task: PublishTask, error: str, unsure: bool) -> str:
+    """The error of a task that ends: an unconfirmed one says the post may be live and what to do."""
+    if not unsure:
+        return error
+    return (f"{error.rstrip()} An earlier attempt may have published the post, and nothing could confirm it. "
+            f"{tasks.resolve_hint(task)}")
 
 
 def _lock(runtime: Runtime, task: PublishTask) -> None:
@@ -142,5 +146,6 @@ def _after(runtime: Runtime, task: PublishTask, outcome: Outcome) -> None:
 
 KIND = WorkKind(name=tasks.WORK_KIND, model=PublishTask, run=advance, queue=queue.PUBLISH_QUEUE,
                 job_timeout=tasks.JOB_TIMEOUT_SECONDS, lease_seconds=tasks.LEASE_SECONDS, retry=tasks.RETRY,
-                statuses=tasks.STATUSES, error_field="error", lock=_lock, settle=_settle, after=_after)
+                statuses=tasks.STATUSES, error_field="error", lock=_lock, settle=_settle, after=_after,
+                final_error=_final_error)
 

@@ -227,12 +227,15 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome, mode: str =
     label, error, status, due = outcome.kind, outcome.error, None, None
     lease = None
     if label == "retry":
-        delay = work.retry.delay(row.attempts, outcome.retry_after)
-        if delay is None:
+        gave_up = work.retry.gives_up(row.attempts, outcome.retry_after)
+        if gave_up is not None:
             label = "unconfirmed" if outcome.unsure else "failed"
             status = statuses.unconfirmed if outcome.unsure else statuses.failed
-            error = f"Gave up after {row.attempts} attempts. Last error: {outcome.error}"
+            error = f"{gave_up}. Last error: {outcome.error}"
+            if work.final_error is not None:
+                error = work.final_error(row, error, outcome.unsure)
         else:
+            delay = work.retry.delay(row.attempts, outcome.retry_after)
             status, due = statuses.retrying, now + dt.timedelta(seconds=delay)
     elif label == "wait":
         status, due = statuses.waiting, now + dt.timedelta(seconds=max(0.0, outcome.delay or 0.0))

@@ -135,10 +135,13 @@ class WorkKind:
     transaction, before the row is written (a publish task takes its post's lock there, the order
     every writer of both keeps). ``after(runtime, row, outcome)``, when given, runs once the outcome
     is committed and its events dispatched, before the row's next job is enqueued (to enqueue other
-    work that waited for this commit). ``lease_seconds`` must exceed ``job_timeout`` (a lease
-    outlived only by a dead worker), unless the kernel renews the lease every ``renew_every``
-    seconds while the handler runs: then a short lease (three renewals at least) tells a worker
-    killed during a long step (an AI call of minutes) from a slow one within that lease.
+    work that waited for this commit). ``final_error(row, error, unsure)``, when given, words the error
+    of a row the retry policy gives up on (``error`` says why and what the last error was; ``unsure``:
+    it ends ``unconfirmed``), so the kernel alone decides when to give up. ``lease_seconds`` must
+    exceed ``job_timeout`` (a lease outlived only by a dead worker), unless the kernel renews the
+    lease every ``renew_every`` seconds while the handler runs: then a short lease (three renewals at
+    least) tells a worker killed during a long step (an AI call of minutes) from a slow one within
+    that lease.
     """
 
     name: str
@@ -156,6 +159,7 @@ class WorkKind:
     renew_every: float | None = None
     lock: Callable[[Any, pw.Model], None] | None = None
     after: Callable[[Any, pw.Model, Outcome], None] | None = None
+    final_error: Callable[[pw.Model, str, bool], str] | None = None
 
     def __post_init__(self):
         missing = [name for name in CONTRACT if name not in self.model._meta.fields]

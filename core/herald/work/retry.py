@@ -60,17 +60,24 @@ class RetryPolicy:
     max_retry_after: float | None = None
 
     def exhausted(self, attempts: int) -> bool:
-        """Whether no attempt is left after ``attempts`` attempts (a handler that words its own final
-        error asks this before answering ``retry``)."""
+        """Whether no attempt is left after ``attempts`` attempts."""
         return attempts >= (len(self.schedule) if self.schedule is not None else self.max_attempts)
+
+    def gives_up(self, attempts: int, retry_after: float | None = None) -> str | None:
+        """Why no attempt follows the ``attempts``-th (its outcome's error begins with it), or None
+        when one does (then :meth:`delay` says when)."""
+        if self.exhausted(attempts):
+            return f"Gave up after {attempts} attempt{'' if attempts == 1 else 's'}"
+        if retry_after is not None and self.max_retry_after is not None and retry_after > self.max_retry_after:
+            return (f"Gave up: asked to wait {retry_after:g} s, longer than the {self.max_retry_after:g} s "
+                    "this work waits")
+        return None
 
     def delay(self, attempts: int, retry_after: float | None = None,
               rng: random.Random | None = None) -> float | None:
         """Seconds before the next attempt after ``attempts`` attempts (the last one failed); None
-        when no attempt is left, or the wait asked for is past ``max_retry_after``."""
-        if self.exhausted(attempts):
-            return None
-        if retry_after is not None and self.max_retry_after is not None and retry_after > self.max_retry_after:
+        when it gives up (:meth:`gives_up` says why)."""
+        if self.gives_up(attempts, retry_after) is not None:
             return None
         rng = rng or random
         if self.schedule is not None:
