@@ -12,8 +12,7 @@ from typing import Any
 from .. import events
 from ..db.models import Post, db, write_transaction
 from ..errors import HeraldError, NotFound
-from ..publishing.posts import POST_PREFIX, get_post, record_engagement, serialize_engagement
-from ..publishing.publish import parse_id
+from ..publishing.posts import POST_PREFIX, get_post, parse_id, record_engagement, serialize_engagement
 from ..runtime import Runtime
 from .history import current_engagement, engagement_rate, round_rate
 

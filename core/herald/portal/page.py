@@ -18,7 +18,8 @@ from ..media.public_links import signed_path
 from ..publishing import schedule, tasks
 from ..publishing.comments import REJECTION, comments_of
 from ..publishing.engagement_figures import latest_by_post
-from ..publishing.publish import VIDEO_TYPES, default_zone
+from ..publishing.posts import VIDEO_TYPES
+from ..publishing.publish import default_zone
 from .links import CAN_APPROVE, CAN_COMMENT
 
 GROUP_LIMIT = 50  # posts per group on the page

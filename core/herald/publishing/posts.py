@@ -22,6 +22,8 @@ from ..db.models import (
 )
 from ..db.prepared_statements import Prepared, PreparedInsert, by_id
 from ..errors import Conflict, NotFound, ValidationError
+from ..media.public_links import public_url
+from ..platforms import MediaRef, PostRef
 from .engagement_figures import latest_by_post, same_source
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
@@ -273,3 +275,43 @@ def serialize_post(post: Post, engagement: EngagementSnapshot | None = None, *,
     if engagement is not None:
         data["engagement"] = serialize_engagement(engagement)
     return data
+
+
+VIDEO_TYPES = ("video/mp4", "video/quicktime")
+
+
+def parse_id(value: Any, prefix: str, what: str, field: str) -> int:
+    """``"post_42"`` / ``"42"`` / ``42`` as 42; 404 naming ``field`` otherwise."""
+    number = ids.parse_id(value, prefix)
+    if number is None:
+        raise NotFound(f"No {what} {value!r} in this workspace.", field=field)
+    return number
+
+
+def resolve_media(workspace_id: int, values: list) -> list[Media]:
+    """The workspace's media rows for ``values`` (ids as clients send them), in order; 404 naming the
+    first that is not the workspace's."""
+    media_ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
+    # One query for every item (at most 10): every publish task resolves its post's media.
+    found = {row.id: row for row in Media.select().where((Media.workspace == workspace_id)
+                                                          & Media.id.in_(media_ids))} if media_ids else {}
+    for index, media_id in enumerate(media_ids):
+        if media_id not in found:
+            raise NotFound(f"No media {values[index]!r} in this workspace; upload it with POST /api/media first.",
+                           field=f"media.{index}")
+    return [found[media_id] for media_id in media_ids]
+
+
+def media_ref(runtime, row: Media, preview: bool = False) -> MediaRef:
+    """What a platform is handed for a media row (``preview``: without its signed public link)."""
+    kind = "video" if row.content_type in VIDEO_TYPES else "image"
+    url = "" if preview else public_url(runtime.config, runtime.config.resolved_secret_key(), row)
+    return MediaRef(id=f"{MEDIA_PREFIX}{row.id}", kind=kind, content_type=row.content_type, url=url, size=row.size,
+                    sha256=row.sha256)
+
+
+def post_ref(runtime, post: Post) -> PostRef:
+    """What a platform is handed for ``post`` (media as signed public links)."""
+    rows = resolve_media(post.workspace_id, post.media or []) if post.media else []
+    return PostRef(id=post.id, caption=post.caption, post_type=post.post_type,
+                   media=tuple(media_ref(runtime, row) for row in rows), topic=post.topic)

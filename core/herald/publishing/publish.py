@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from typing import Any
 
-from .. import events, ids, work
+from .. import events, work
 from ..captions import heuristic
 from ..db.models import (
     Account,
@@ -26,34 +25,26 @@ from ..db.models import (
     write_transaction,
 )
 from ..errors import Conflict, Forbidden, HeraldError, NotFound, ValidationError, warning
-from ..media.public_links import public_base_problem, public_url
-from ..platforms import MediaRef, PostRef
+from ..media.public_links import public_base_problem
+from ..platforms import PostRef
 from ..plugins import check_enabled
 from ..runtime import Runtime
 from . import accounts, first_comments, schedule, tasks
 from .campaigns import campaign_for_post
 from .posts import (
-    MEDIA_PREFIX,
     create_post,
     get_post,
     lock_post,
+    media_ref,
     platform_names,
     record_version,
+    resolve_media,
     serialize_post,
     snapshot,
 )
+from .publish_work import KIND as PUBLISH
 
 log = logging.getLogger("herald.publishing.publish")
-
-VIDEO_TYPES = ("video/mp4", "video/quicktime")
-
-
-def parse_id(value: Any, prefix: str, what: str, field: str) -> int:
-    """``"post_42"`` / ``"42"`` / ``42`` as 42; 404 naming ``field`` otherwise."""
-    number = ids.parse_id(value, prefix)
-    if number is None:
-        raise NotFound(f"No {what} {value!r} in this workspace.", field=field)
-    return number
 
 
 def _resolve_accounts(runtime: Runtime, workspace_id: int, ids: list[str]) -> list[Account]:
@@ -120,18 +111,6 @@ def post_accounts(post: Post) -> list[Account]:
     """The accounts ``post`` has a task for."""
     return list(Account.select().join(PublishTask, on=(PublishTask.account == Account.id))
                 .where(PublishTask.post == post.id).order_by(PublishTask.id))
-
-
-def _resolve_media(workspace_id: int, values: list) -> list[Media]:
-    media_ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
-    # One query for every item (at most 10): every publish task resolves its post's media.
-    found = {row.id: row for row in Media.select().where((Media.workspace == workspace_id)
-                                                          & Media.id.in_(media_ids))} if media_ids else {}
-    for index, media_id in enumerate(media_ids):
-        if media_id not in found:
-            raise NotFound(f"No media {values[index]!r} in this workspace; upload it with POST /api/media first.",
-                           field=f"media.{index}")
-    return [found[media_id] for media_id in media_ids]
 
 
 def _infer_post_type(media: list[Media]) -> str:
@@ -229,12 +208,12 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     chosen = _resolve_accounts(runtime, workspace_id, payload["accounts"])
     listed = payload.get("platforms")
     platforms, warnings = _check_platforms(runtime, platform_names(listed) if listed is not None else None, chosen)
-    media = _resolve_media(workspace_id, payload.get("media", []))
+    media = resolve_media(workspace_id, payload.get("media", []))
     draft = get_post(workspace_id, payload["post_id"]) if payload.get("post_id") is not None else None
     if draft is None and not payload.get("content"):
         raise ValidationError("content is required (or name a draft with post_id).", field="content")
     if draft is not None and not payload.get("media") and draft.media:
-        media = _resolve_media(workspace_id, draft.media)
+        media = resolve_media(workspace_id, draft.media)
     client = None
     if payload.get("client_id") is not None:
         client = Client.get_or_none((Client.id == int(payload["client_id"])) & (Client.workspace == workspace_id)
@@ -256,7 +235,7 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
             raise ValidationError(problem, field="media")
     caption = payload.get("content") if payload.get("content") is not None else draft.caption
     preview = PostRef(id=0, caption=caption, post_type=post_type,
-                      media=tuple(_media_ref(runtime, row, preview=True) for row in media))
+                      media=tuple(media_ref(runtime, row, preview=True) for row in media))
     _check_with_platforms(runtime, targets, preview)
     now = runtime.clock.now()
     when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
@@ -329,14 +308,14 @@ def check_content(runtime: Runtime, workspace_id: int, platforms: list[str], *, 
     (a restored version, see :mod:`herald.publishing.versions`). Platforms whose plugin is gone are skipped.
     """
     installed = [name for name in platforms if name in runtime.registry.platforms]
-    media = _resolve_media(workspace_id, media_ids)
+    media = resolve_media(workspace_id, media_ids)
     _check_post_types(runtime, post_type, installed)
     if media:
         problem = public_base_problem(runtime.config)
         if problem:
             raise ValidationError(problem, field="media")
     preview = PostRef(id=0, caption=caption, post_type=post_type,
-                      media=tuple(_media_ref(runtime, row, preview=True) for row in media))
+                      media=tuple(media_ref(runtime, row, preview=True) for row in media))
     _check_with_platforms(runtime, installed, preview)
 
 
@@ -349,7 +328,7 @@ def enqueue_post_tasks(runtime: Runtime, post: Post) -> None:
 def enqueue_task(runtime: Runtime, task: PublishTask) -> bool:
     """Enqueue the job of the task's current step (work kind ``publish``), at its due time by the
     runtime's clock; call it after the task's row committed."""
-    return work.enqueue(runtime, work.kind(runtime, tasks.WORK_KIND), task)
+    return work.enqueue(runtime, PUBLISH, task)
 
 
 def cancel(runtime: Runtime, principal, post: Post) -> None:
@@ -378,9 +357,8 @@ def cancel(runtime: Runtime, principal, post: Post) -> None:
         record_version(post, principal.label, before)
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(runtime.pm, recorded)
-    publish_kind = work.kind(runtime, tasks.WORK_KIND)
     for task_id, step in cancelled:
-        work.drop_job(runtime, publish_kind, task_id, step)
+        work.drop_job(runtime, PUBLISH, task_id, step)
 
 
 def set_campaign(runtime: Runtime, principal, post: Post, campaign) -> None:
@@ -410,11 +388,10 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
         if any(row.status not in movable for row in rows):
             raise Conflict(f"post_{post.id} has already started publishing (or was cancelled); it cannot be "
                            "rescheduled.")
-        publish_kind = work.kind(runtime, tasks.WORK_KIND)
         old = [(row.id, row.step) for row in rows]
         before = snapshot(post)
         for row in rows:
-            if not work.move(runtime, publish_kind, row, due_at=when.at):
+            if not work.move(runtime, PUBLISH, row, due_at=when.at):
                 raise Conflict(f"post_{post.id} has just started publishing; it cannot be rescheduled.")
         post.scheduled_at = None if when.now else when.at
         post.updated_at = runtime.clock.now()
@@ -423,7 +400,7 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
         events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
     events.dispatch(runtime.pm, recorded)
     for task_id, step in old:
-        work.drop_job(runtime, publish_kind, task_id, step)
+        work.drop_job(runtime, PUBLISH, task_id, step)
     enqueue_post_tasks(runtime, post)
     return when
 
@@ -472,17 +449,3 @@ def apply_review(runtime: Runtime, principal, post: Post, approve: bool, note: s
     events.record(post.workspace_id, "post.approved" if approve else "post.rejected",
                   {"post": serialize_post(post, shape="v1"), "by": principal.label, "note": note or None})
     return post
-
-
-def _media_ref(runtime: Runtime, row: Media, preview: bool = False) -> MediaRef:
-    kind = "video" if row.content_type in VIDEO_TYPES else "image"
-    url = "" if preview else public_url(runtime.config, runtime.config.resolved_secret_key(), row)
-    return MediaRef(id=f"{MEDIA_PREFIX}{row.id}", kind=kind, content_type=row.content_type, url=url, size=row.size,
-                    sha256=row.sha256)
-
-
-def post_ref(runtime: Runtime, post: Post) -> PostRef:
-    """What a platform is handed for ``post`` (media as signed public links)."""
-    rows = _resolve_media(post.workspace_id, post.media or []) if post.media else []
-    return PostRef(id=post.id, caption=post.caption, post_type=post.post_type,
-                   media=tuple(_media_ref(runtime, row) for row in rows), topic=post.topic)

@@ -20,8 +20,7 @@ from ..platforms import TaskContext
 from ..runtime import Runtime
 from ..work import Outcome, WorkKind, queue
 from . import accounts, first_comments, tasks
-from .posts import hold_post_lock, post_by_id
-from .publish import post_ref
+from .posts import hold_post_lock, post_by_id, post_ref
 
 log = logging.getLogger("herald.chores")
 

@@ -13,7 +13,7 @@ from .. import events
 from ..db.models import Post, PublishTask, write_transaction
 from ..errors import Conflict, NotFound, ValidationError
 from ..runtime import Runtime
-from . import first_comments, tasks
+from . import first_comments, posts, tasks
 from . import publish as publishing
 from .posts import lock_post, record_version, serialize_post, snapshot
 
@@ -24,7 +24,7 @@ SEND_AGAIN = "send_again"
 
 def get_task(post: Post, value) -> PublishTask:
     """The post's task ``value`` (``task_7`` or ``7``); 404 naming ``task_id`` otherwise."""
-    number = publishing.parse_id(value, TASK_PREFIX, "task", "task_id")
+    number = posts.parse_id(value, TASK_PREFIX, "task", "task_id")
     task = PublishTask.get_or_none((PublishTask.id == number) & (PublishTask.post == post.id))
     if task is None:
         raise NotFound(f"No task {value!r} on post_{post.id}.", field="task_id")

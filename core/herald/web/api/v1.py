@@ -104,7 +104,7 @@ def list_posts():
     limit = int_arg("limit", 20, 1, 100)
     cursor = request.args.get("cursor")
     if cursor:
-        query = query.where(Post.id < publishing.parse_id(cursor, posts.POST_PREFIX, "cursor", "cursor"))
+        query = query.where(Post.id < posts.parse_id(cursor, posts.POST_PREFIX, "cursor", "cursor"))
         page = None
     else:
         page = int_arg("page", 1, 1, 10**6)
