@@ -62,7 +62,7 @@ def unpublished(redis_client) -> str:
         rows = list(PublishTask.select().where(PublishTask.status != tasks.PUBLISHED))
     lines = []
     for task in rows:
-        job_id = work_job_id(tasks.WORK_KIND, task.id, task.step)
+        job_id = work_job_id(tasks.KIND_NAME, task.id, task.step)
         job = {key.decode(): value.decode()[:60] for key, value in redis_client.hgetall(f"rq:job:{job_id}").items()
                if key.decode() in ("status", "started_at", "enqueued_at", "worker_name", "origin")}
         queued = {key.decode(): redis_client.lpos(key, job_id) for key in redis_client.keys("rq:queue:*")

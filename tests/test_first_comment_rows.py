@@ -85,7 +85,7 @@ def test_comments_in_flight_across_the_upgrade_go_on_on_the_kernel(tmp_path):
     passed, not before."""
     database, ids, _ = database_before(tmp_path)
     upgrade(database)
-    work_kind = first_comments.FIRST_COMMENT
+    work_kind = first_comments.KIND
     with bound(database):
         retrying = FirstComment.get(FirstComment.task == ids["retrying"])
         assert kernel.claim(work_kind, retrying.id, DUE - dt.timedelta(seconds=10)) is None  # not due yet

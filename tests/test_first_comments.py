@@ -315,7 +315,7 @@ def claim_comment(app, task_id: int) -> None:
     """Claim the comment of task ``task_id`` as a worker would (then that worker is lost)."""
     with db.connection_context():
         comment = FirstComment.get(FirstComment.task == task_id)
-        assert kernel.claim(first_comments.FIRST_COMMENT, comment.id, app.extensions["herald"].clock.now()) is not None
+        assert kernel.claim(first_comments.KIND, comment.id, app.extensions["herald"].clock.now()) is not None
 
 
 def lease_runs_out(redis_client, app) -> None:
@@ -416,7 +416,7 @@ def test_the_reconcilers_lookup_uses_an_index(app):
     if not isinstance(db.obj, pw.SqliteDatabase):
         pytest.skip("PostgreSQL picks its plan by table size")
     with app.app_context(), db.connection_context(), sql_sent() as statements:
-        kernel.reconcile_kind(app.extensions["herald"], first_comments.FIRST_COMMENT)
+        kernel.reconcile_kind(app.extensions["herald"], first_comments.KIND)
         [lookup] = [sql for sql in statements if '"first_comment"' in sql]
         plan = db.execute_sql("EXPLAIN QUERY PLAN " + lookup, list(first_comments.STATUSES.active)
                               + [None] * (lookup.count("?") - len(first_comments.STATUSES.active))).fetchall()

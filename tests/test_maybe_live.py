@@ -52,7 +52,7 @@ def worker_dies_holding(task_id: int, config, redis_client) -> None:
     """A worker claims the task, calls the platform, and dies before it records anything; the lease
     runs out and the reconciler hands the task to a worker again."""
     with db.connection_context():
-        assert claim(tasks.WORK_KIND, task_id)[0] in ("run", "recover")
+        assert claim(tasks.KIND_NAME, task_id)[0] in ("run", "recover")
     advance(redis_client, tasks.LEASE_SECONDS + 1)
     assert chores.reconcile()["work"]["publish"] == 1
 
@@ -169,7 +169,7 @@ def test_an_account_that_stops_working_while_an_attempt_may_be_live_is_unconfirm
                                                                                   redis_client):
     _, task_id = scripted_post(client, tenant)
     with db.connection_context():
-        claim(tasks.WORK_KIND, task_id)
+        claim(tasks.KIND_NAME, task_id)
         Account.update(status="invalid", status_reason="The token was revoked.").execute()
     advance(redis_client, tasks.LEASE_SECONDS + 1)
     chores.reconcile()

@@ -528,7 +528,7 @@ def test_worker_death_mid_publish_is_reconciled_not_published_twice(client, tena
     task = task_rows(body["id"])[0]
     # A worker claimed the task and published, then died before recording anything.
     with db.connection_context():
-        mode, claimed = claim(tasks.WORK_KIND, task.id)
+        mode, claimed = claim(tasks.KIND_NAME, task.id)
     platform.posts.append({"id": "sp_live", "task": str(task.id), "caption": "Hello from Herald"})
     redis_client.flushdb()  # and Redis lost its queues for good measure
 
@@ -727,10 +727,10 @@ def test_a_job_that_arrives_before_its_task_is_due_reschedules_it(client, tenant
     body = publish(client, tenant, accounts=[account],
                    schedule=(utcnow() + dt.timedelta(minutes=10)).isoformat() + "Z").get_json()
     [task] = task_rows(body["id"])
-    assert perform(tasks.WORK_KIND, task.id, task.step) == "not due yet: rescheduled"
+    assert perform(tasks.KIND_NAME, task.id, task.step) == "not due yet: rescheduled"
     assert scheduled_count(redis_client) == 2  # the original job and the re-scheduled one
     advance(redis_client, 10 * 60 - 1)
-    assert perform(tasks.WORK_KIND, task.id, task.step + 1) == "run: done"  # within the scheduler's slack
+    assert perform(tasks.KIND_NAME, task.id, task.step + 1) == "run: done"  # within the scheduler's slack
     assert len(platform.posts) == 1
 
 
@@ -741,12 +741,12 @@ def test_a_task_outcome_reads_its_post_once_under_its_lock(client, tenant, platf
     post_id = publish(client, tenant, accounts=[account]).get_json()["id"]
     with db.connection_context():
         [task] = PublishTask.select().where(PublishTask.post == int(post_id.removeprefix("post_")))
-        _, claimed = claim(tasks.WORK_KIND, task.id)
+        _, claimed = claim(tasks.KIND_NAME, task.id)
         runtime = installed_for_jobs()
         with sql_sent() as sent:
             outcome = kernel.Outcome.done(**tasks.published_changes(runtime.clock.now(), "remote-1",
                                                                     "https://example.test/p/1"))
-            assert kernel.record(runtime, kernel.kind(runtime, tasks.WORK_KIND), claimed, outcome) == "done"
+            assert kernel.record(runtime, kernel.kind(runtime, tasks.KIND_NAME), claimed, outcome) == "done"
     assert sum(sql.lstrip().startswith("SELECT") and 'FROM "post"' in sql for sql in sent) == 1, sent
     with db.connection_context():
         assert Post.get_by_id(int(post_id.removeprefix("post_"))).status == "published"

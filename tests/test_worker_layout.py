@@ -25,7 +25,7 @@ from webhooks_drive import QuickWorker, create_post, create_webhook
 from conftest import start_app
 from fakes.receiver import Reply
 from herald.db.models import Account, Post, PublishTask, db, utcnow
-from herald.publishing.tasks import WORK_KIND
+from herald.publishing.tasks import KIND_NAME
 from herald.work import ENTRY, job_id, queue
 from herald.work.queue import PUBLISH_QUEUE, RUN_WORKERS, WEBHOOKS_QUEUE, get_queue, make_worker
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery
@@ -72,7 +72,7 @@ def queue_backlog(redis_client, tenant, account_id: str, count: int) -> None:
                                  for post in posts]).execute()
         tasks = [row.id for row in PublishTask.select(PublishTask.id).where(PublishTask.post.in_(posts))]
     for task in tasks:
-        assert queue.enqueue_job(redis_client, ENTRY, WORK_KIND, task, 0, job_id=job_id(WORK_KIND, task, 0),
+        assert queue.enqueue_job(redis_client, ENTRY, KIND_NAME, task, 0, job_id=job_id(KIND_NAME, task, 0),
                                  due_at=None, job_timeout=60, description=f"publish {task}", now=utcnow())
 
 

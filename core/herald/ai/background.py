@@ -41,7 +41,7 @@ from .provider import AIUnavailable
 
 log = logging.getLogger("herald.ai.background")
 
-KIND = "background"  # the work kind's name
+KIND_NAME = "background"  # the work kind's name
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 JOB_TIMEOUT = 15 * 60  # seconds; an AI call fits well inside
 # The lease a running job holds, renewed every RENEW_EVERY seconds while its function runs: a lease
@@ -72,7 +72,7 @@ def current_job_id() -> str | None:
 
 def functions(runtime: Runtime) -> Mapping[str, Callable]:
     """The function each kind of background job runs, as the ``background`` work kind was registered."""
-    return work.kind(runtime, KIND).run.by_kind
+    return work.kind(runtime, KIND_NAME).run.by_kind
 
 
 def start(runtime: Runtime, workspace_id: int, kind: str, **kwargs: Any) -> BackgroundJob:
@@ -88,7 +88,8 @@ def start(runtime: Runtime, workspace_id: int, kind: str, **kwargs: Any) -> Back
     with write_transaction():
         job = BackgroundJob.create(id=new_job_id(), workspace=workspace_id, kind=kind, params=kwargs,
                                    status=QUEUED, created_at=runtime.clock.now())
-    if not work.enqueue(runtime, work.kind(runtime, KIND), job):  # a new row's job cannot exist yet: Redis refused it
+    # A new row's job cannot exist yet: False means Redis refused it.
+    if not work.enqueue(runtime, work.kind(runtime, KIND_NAME), job):
         with write_transaction():
             (BackgroundJob.update(status=FAILED, error_code="queue_unavailable", finished_at=runtime.clock.now(),
                                   error="The job could not be queued: the job queue is unavailable.")
@@ -166,7 +167,7 @@ def settle(runtime: Runtime, job: BackgroundJob, outcome: work.Outcome) -> None:
 def work_kind(by_kind: Mapping[str, Callable]) -> work.WorkKind:
     """The ``background`` work kind, running ``by_kind[job.kind]`` for each job (module-level
     functions taking ``runtime, *, workspace_id, job_id`` and the job's parameters)."""
-    return work.WorkKind(name=KIND, model=BackgroundJob, run=JobFunctions(by_kind), recover=recover_job,
+    return work.WorkKind(name=KIND_NAME, model=BackgroundJob, run=JobFunctions(by_kind), recover=recover_job,
                          settle=settle, job_timeout=JOB_TIMEOUT, lease_seconds=LEASE_SECONDS,
                          renew_every=RENEW_EVERY, retry=RETRY, statuses=STATUSES, error_field="error")
 

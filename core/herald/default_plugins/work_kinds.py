@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from herald import hookimpl
 from herald.ai import background, competitor, design, openers
-from herald.publishing.first_comments import FIRST_COMMENT
+from herald.publishing.first_comments import KIND as FIRST_COMMENT
 from herald.publishing.publish_work import KIND as PUBLISH
 
 # What each kind of background job runs (the kind is what a job row stores, never a module path).

@@ -36,7 +36,7 @@ from . import accounts, tasks
 
 log = logging.getLogger("herald.publishing.first_comments")
 
-KIND = "first_comment"
+KIND_NAME = "first_comment"
 PENDING = "pending"
 POSTING = "posting"
 POSTED = "posted"
@@ -77,7 +77,7 @@ def enqueue(runtime: Runtime, task: PublishTask) -> bool:
     """Enqueue the job of ``task``'s pending first comment, once the task's publication committed;
     False when it has none, or Redis is down or the job exists (the reconciler enqueues it later)."""
     comment = FirstComment.get_or_none((FirstComment.task == task.id) & (FirstComment.status == PENDING))
-    return comment is not None and work.enqueue(runtime, FIRST_COMMENT, comment)
+    return comment is not None and work.enqueue(runtime, KIND, comment)
 
 
 def post(runtime: Runtime, comment: FirstComment, mode: str) -> Outcome:
@@ -181,7 +181,7 @@ def _settle(runtime: Runtime, comment: FirstComment, outcome: Outcome) -> None:
         log.warning("first comment of task %s %s: %s", task.id, comment.status, comment.error)
 
 
-FIRST_COMMENT = WorkKind(name=KIND, model=FirstComment, run=post, recover=recover, queue=PUBLISH_QUEUE,
+KIND = WorkKind(name=KIND_NAME, model=FirstComment, run=post, recover=recover, queue=PUBLISH_QUEUE,
                          job_timeout=JOB_TIMEOUT_SECONDS, lease_seconds=LEASE_SECONDS, retry=RETRY,
                          statuses=STATUSES, counted=frozenset({"run"}), error_field="error", settle=_settle,
                          final_error=_final_error)

@@ -22,7 +22,7 @@ from ..work import Outcome, WorkKind, queue
 from . import accounts, first_comments, tasks
 from .posts import hold_post_lock, post_by_id, post_ref
 
-log = logging.getLogger("herald.chores")
+log = logging.getLogger("herald.publishing.publish_work")
 
 _account_by_id = by_id(Account)  # every publish job reads its account (see herald.db.prepared_statements)
 
@@ -143,7 +143,7 @@ def _after(runtime: Runtime, task: PublishTask, outcome: Outcome) -> None:
         first_comments.enqueue(runtime, task)
 
 
-KIND = WorkKind(name=tasks.WORK_KIND, model=PublishTask, run=advance, queue=queue.PUBLISH_QUEUE,
+KIND = WorkKind(name=tasks.KIND_NAME, model=PublishTask, run=advance, queue=queue.PUBLISH_QUEUE,
                 job_timeout=tasks.JOB_TIMEOUT_SECONDS, lease_seconds=tasks.LEASE_SECONDS, retry=tasks.RETRY,
                 statuses=tasks.STATUSES, error_field="error", lock=_lock, settle=_settle, after=_after,
                 final_error=_final_error)

@@ -48,7 +48,7 @@ UNCONFIRMED = "unconfirmed"
 FINAL = frozenset({PUBLISHED, FAILED, CANCELLED, UNCONFIRMED})
 CANCELLABLE = frozenset({PENDING_APPROVAL, QUEUED, RETRYING})
 
-WORK_KIND = "publish"  # the name the kernel knows publish tasks by (herald.publishing.publish_work)
+KIND_NAME = "publish"  # the name the kernel knows publish tasks by (herald.publishing.publish_work)
 # "publishing" is both: held by a worker under a lease, or waiting for the platform without one.
 STATUSES = Statuses(queued=QUEUED, running=PUBLISHING, retrying=RETRYING, waiting=PUBLISHING, done=PUBLISHED,
                     failed=FAILED, unconfirmed=UNCONFIRMED)
@@ -114,7 +114,7 @@ def arm_first_comment(task: PublishTask, post: Post) -> None:
 def requeue(runtime, task: PublishTask, post: Post) -> None:
     """Send an ``unconfirmed`` task again from the start, now, inside the caller's write transaction:
     what the platform saved of the earlier attempts is forgotten (a user checked that none is live)."""
-    work.move(runtime, work.kind(runtime, WORK_KIND), task, status=QUEUED, due_at=runtime.clock.now(), attempts=0,
+    work.move(runtime, work.kind(runtime, KIND_NAME), task, status=QUEUED, due_at=runtime.clock.now(), attempts=0,
               state={}, error=None, maybe_live=False)
     refresh_post(task.post_id, post)
 
@@ -129,7 +129,7 @@ def resolve_hint(task: PublishTask) -> str:
 def cancel_tasks(runtime, post: Post) -> list[tuple[int, int]]:
     """Cancel the post's tasks that have not started, inside the caller's write transaction; returns
     the ``(task id, step)`` of the jobs to remove after the commit (:func:`herald.work.drop_job`)."""
-    cancelled = work.cancel(runtime, work.kind(runtime, WORK_KIND),
+    cancelled = work.cancel(runtime, work.kind(runtime, KIND_NAME),
                             (PublishTask.post == post) & PublishTask.status.in_(list(CANCELLABLE)))
     refresh_post(post.id)
     return cancelled
