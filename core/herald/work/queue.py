@@ -16,7 +16,6 @@ from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
-from rq.utils import utcparse
 
 log = logging.getLogger("herald.work.queue")
 
@@ -46,81 +45,43 @@ def make_worker(connection: redis.Redis, queue_names=QUEUE_NAMES, worker_class=W
     return worker_class(queues, connection=connection, serializer=JSONSerializer, **kwargs)
 
 
-def job_alive(connection: redis.Redis, job_id: str) -> bool:
-    """Whether the job exists and is waiting, scheduled or running."""
-    try:
-        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except NoSuchJobError:
-        return False
-    return job.get_status(refresh=False) in ALIVE_STATUSES
-
-
 def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: float | None = None,
                now: dt.datetime | None = None) -> set[str]:
-    """Which of ``job_ids`` exist and are waiting, scheduled or running (one atomic read for all).
+    """Which of ``job_ids`` exist and are waiting, scheduled or running.
 
     A job counts as waiting only while it is on its queue: a worker killed between taking a job off
     the queue and starting it leaves it ``queued`` on no queue (RQ's intermediate list), where RQ
     notices it only at its maintenance, minutes later. With ``running_limit`` (seconds), a job that
     started longer ago than that does not count either: its worker died with it (SIGKILL, a lost
-    machine) and RQ would only notice after ``job_timeout`` plus its maintenance interval (measured
-    from ``now``, the runtime's clock, required with ``running_limit``). Callers
-    pass a limit no live job can reach (its ``job_timeout`` and some), so a slow job is never taken
-    for a dead one. A job taken for lost while a live worker was in fact starting it is harmless:
-    callers give the work a new job, and the database decides which of the two does it.
+    machine) and RQ would only notice after ``job_timeout`` plus its maintenance interval. It is
+    measured to ``now``, the runtime's clock (required with ``running_limit``): RQ stamps a start
+    by the system's clock, which is the runtime's everywhere but in tests, where a test moving its
+    clock past a start is time passing for that job too. Callers pass
+    a limit no live job can reach (its ``job_timeout`` and some), so a slow job is never taken for a
+    dead one. A job taken for lost while a live worker was in fact starting it is harmless: callers
+    give the work a new job, and the database decides which of the two does it.
     """
     if not job_ids:
         return set()
-    alive_values = {status.value for status in ALIVE_STATUSES}
-    queue_keys = [get_queue(connection, name).key for name in QUEUE_NAMES]
-    with connection.pipeline(transaction=True) as pipeline:  # one snapshot: a job cannot slip between reads
-        for job_id in job_ids:
-            pipeline.hmget(Job.key_for(job_id), "status", "started_at", "origin")
-        for key in queue_keys:
-            pipeline.lrange(key, 0, -1)
-        answers = pipeline.execute()
-    waiting = {job_id.decode() for listed in answers[len(job_ids):] for job_id in listed}
+    jobs = Job.fetch_many(job_ids, connection=connection, serializer=JSONSerializer)
+    waiting = {job_id for name in QUEUE_NAMES for job_id in get_queue(connection, name).get_job_ids()}
     cutoff = None
     if running_limit is not None:
-        cutoff = now - dt.timedelta(seconds=running_limit)
+        cutoff = (now - dt.timedelta(seconds=running_limit)).replace(tzinfo=dt.UTC)
     alive = set()
-    for job_id, (status, started_at, origin) in zip(job_ids, answers[:len(job_ids)], strict=True):
-        status = status.decode() if status else None
-        if status not in alive_values:
+    for job in jobs:
+        if job is None:
             continue
-        if status == JobStatus.QUEUED.value and job_id not in waiting and origin and origin.decode() in QUEUE_NAMES:
+        status = job.get_status(refresh=False)
+        if status not in ALIVE_STATUSES:
+            continue
+        if status == JobStatus.QUEUED and job.id not in waiting and job.origin in QUEUE_NAMES:
             continue  # taken off its queue by a worker that died before starting it
-        if cutoff is not None and status == JobStatus.STARTED.value and started_at \
-                and utcparse(started_at.decode()).replace(tzinfo=None) < cutoff:
+        if cutoff is not None and status == JobStatus.STARTED and job.started_at is not None \
+                and job.started_at.replace(tzinfo=dt.UTC) < cutoff:
             continue  # running for longer than any live job can: its worker is gone
-        alive.add(job_id)
+        alive.add(job.id)
     return alive
-
-
-def job_states(connection: redis.Redis, job_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    """``{job id: (status, worker name)}`` for ``job_ids`` in one round trip; ``(None, None)`` for a job
-    Redis does not have (lost with a flush or a restart, or expired)."""
-    if not job_ids:
-        return {}
-    with connection.pipeline(transaction=False) as pipeline:
-        for job_id in job_ids:
-            pipeline.hmget(Job.key_for(job_id), "status", "worker_name")
-        answers = pipeline.execute()
-    return {job_id: tuple(value.decode() if value else None for value in answer)
-            for job_id, answer in zip(job_ids, answers, strict=True)}
-
-
-def live_workers(connection: redis.Redis, names: set[str]) -> set[str]:
-    """Which of the worker ``names`` are alive: their key exists (a worker's key expires when it stops
-    sending heartbeats, and is deleted when it stops cleanly)."""
-    names = sorted(names)
-    if not names:
-        return set()
-    with connection.pipeline(transaction=False) as pipeline:
-        for name in names:
-            pipeline.exists(Worker.redis_worker_namespace_prefix + name)
-        answers = pipeline.execute()
-    return {name for name, exists in zip(names, answers, strict=True) if exists}
 
 
 def enqueue_job(connection: redis.Redis, function: str, *args, job_id: str, due_at: dt.datetime | None,
