@@ -73,19 +73,6 @@ class Prepared:
         fields = [self.model._meta.columns[column[0]] for column in cursor.description]
         return [_instance(self.model, fields, row) for row in cursor.fetchall()]
 
-    def joined_rows(self, *models: type[pw.Model], **values: Any) -> list[tuple[pw.Model, ...]]:
-        """Run a join that selects every field of each of ``models`` in turn (``select(A, B)``); an
-        instance of each model per row."""
-        rows = []
-        for row in self.execute(**values).fetchall():
-            instances, start = [], 0
-            for model in models:
-                fields = model._meta.sorted_fields
-                instances.append(_instance(model, fields, row[start:start + len(fields)]))
-                start += len(fields)
-            rows.append(tuple(instances))
-        return rows
-
 
 def _instance(model: type[pw.Model], fields: list[pw.Field], row) -> pw.Model:
     return model(**{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)})
