@@ -339,8 +339,12 @@ def test_the_kinds_lock_is_taken_before_the_outcome_is_written_in_the_same_trans
 
     def lock(runtime, row):  # a publish task takes its post's lock here
         seen.append((db.in_transaction(), Chore.get_by_id(row.id).status))
+        return "what the lock read"
 
-    locking = ChorePlugin(lock=lock)
+    def settle(runtime, row, outcome, locked):
+        seen.append(locked)
+
+    locking = ChorePlugin(lock=lock, settle=settle)
     pm.register(locking, name="chores")
     runtime = StandInRuntime(config, pm, PluginRegistry(pm), redis_client, whole_second_clock())
     install_for_jobs(runtime)
@@ -350,7 +354,7 @@ def test_the_kinds_lock_is_taken_before_the_outcome_is_written_in_the_same_trans
     finally:
         pm.unregister(name="chores")
         install_for_jobs(None)
-    assert seen == [(True, "running")] and reload(chore).status == "done"
+    assert seen == [(True, "running"), "what the lock read"] and reload(chore).status == "done"
 
 
 def test_the_kinds_after_step_runs_once_the_outcome_is_committed_before_the_next_job(database, redis_client,
@@ -389,7 +393,7 @@ def test_a_cancelled_chore_is_final_and_settle_gets_the_handlers_detail(database
     pm = get_plugin_manager()
     settled = []
 
-    def settle(runtime, row, outcome):  # a webhook delivery logs its attempt here
+    def settle(runtime, row, outcome, locked):  # a webhook delivery logs its attempt here
         settled.append((db.in_transaction(), row.status, outcome.detail))
 
     plugin = ChorePlugin(settle=settle)

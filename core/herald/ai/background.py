@@ -150,7 +150,7 @@ def recover_job(runtime: Runtime, job: BackgroundJob, mode: str) -> work.Outcome
         "twice; start it again if you still want the result.", error_code=INTERRUPTED)
 
 
-def settle(runtime: Runtime, job: BackgroundJob, outcome: work.Outcome) -> None:
+def settle(runtime: Runtime, job: BackgroundJob, outcome: work.Outcome, locked: None) -> None:
     """With the outcome, in its transaction: a finished job gets its ``finished_at``, and an
     interrupted one releases the AI generations it still held reserved."""
     if job.status not in (SUCCEEDED, FAILED):

@@ -170,7 +170,7 @@ def _hint(task: PublishTask) -> str:
     return UNCONFIRMED_HINT.format(platform=task.platform)
 
 
-def _settle(runtime: Runtime, comment: FirstComment, outcome: Outcome) -> None:
+def _settle(runtime: Runtime, comment: FirstComment, outcome: Outcome, locked: None) -> None:
     """Emit how a comment ended (inside the transaction recording it; dispatched after the commit)."""
     if comment.status not in STATUSES.final:
         return

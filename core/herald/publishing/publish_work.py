@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from .. import events
-from ..db.models import Account, PublishTask
+from ..db.models import Account, Post, PublishTask
 from ..db.prepared_statements import by_id
 from ..media.public_links import public_base_problem
 from ..outcomes import PublishOutcome
@@ -117,18 +117,19 @@ def _final_error(task: PublishTask, error: str, unsure: bool) -> str:
             f"{tasks.resolve_hint(task)}")
 
 
-def _lock(runtime: Runtime, task: PublishTask) -> None:
+def _lock(runtime: Runtime, task: PublishTask) -> Post | None:
     """Take the post's lock before the task is written (the order every writer of both keeps); the
-    post read under it is kept on the task for :func:`_settle`, so a transition reads it once."""
-    task.held_post = hold_post_lock(task.post_id)
+    post read under it goes to :func:`_settle`, so a transition reads it once."""
+    return hold_post_lock(task.post_id)
 
 
-def _settle(runtime: Runtime, task: PublishTask, outcome: Outcome) -> None:
-    """In the transaction recording the outcome: the post's status, the task's event, and the work row
-    of the post's first comment once it is published."""
-    held_post = vars(task).pop("held_post", None)
+def _settle(runtime: Runtime, task: PublishTask, outcome: Outcome, held_post: Post | None) -> None:
+    """In the transaction recording the outcome (under the post's lock, ``held_post`` read under it,
+    None when the post was deleted): the post's status, the task's event, and the work row of the
+    post's first comment once it is published."""
     if task.status == tasks.PUBLISHED:
-        tasks.arm_first_comment(task, held_post if held_post is not None else post_by_id(task.post_id))
+        if held_post is not None:
+            tasks.arm_first_comment(task, held_post)
         events.record(task.workspace_id, "publish.completed",
                       {"task": tasks.serialize_task(task), "post_id": f"post_{task.post_id}"})
     elif task.status in (tasks.FAILED, tasks.UNCONFIRMED):

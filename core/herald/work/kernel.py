@@ -263,14 +263,13 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome, mode: str =
         changes["updated_at"] = now
     statement = _record_statement(work, tuple(changes))
     with events.collecting() as recorded, write_transaction():
-        if work.lock is not None:
-            work.lock(runtime, row)
+        locked = work.lock(runtime, row) if work.lock is not None else None
         written = statement.execute(**changes, fence_id=row.id, fence_step=row.step).rowcount
         if written:
             for name, value in changes.items():
                 setattr(row, name, value)
             if work.settle is not None:
-                work.settle(runtime, row, outcome)
+                work.settle(runtime, row, outcome, locked)
     if not written:
         log.warning("work %s %s was taken over while this worker held it: its outcome (%s) is dropped",
                     work.name, row.id, label)

@@ -130,10 +130,11 @@ class WorkKind:
     (the row was queued or retrying), ``check`` (it was waiting) or ``recover`` (a worker died
     holding it: find out what happened before doing anything again). ``recover`` may be a separate
     handler for that mode. ``counted`` are the modes whose claim counts an attempt. ``settle(runtime,
-    row, outcome)``, when given, runs inside the transaction that records an outcome (events recorded
-    there are dispatched after the commit); ``lock(runtime, row)``, when given, runs first in that
-    transaction, before the row is written (a publish task takes its post's lock there, the order
-    every writer of both keeps). ``after(runtime, row, outcome)``, when given, runs once the outcome
+    row, outcome, locked)``, when given, runs inside the transaction that records an outcome (events
+    recorded there are dispatched after the commit); ``lock(runtime, row)``, when given, runs first in
+    that transaction, before the row is written (a publish task takes its post's lock there, the order
+    every writer of both keeps), and what it returns is ``settle``'s ``locked`` (None without a lock).
+    ``after(runtime, row, outcome)``, when given, runs once the outcome
     is committed and its events dispatched, before the row's next job is enqueued (to enqueue other
     work that waited for this commit). ``final_error(row, error, unsure)``, when given, words the error
     of a row the retry policy gives up on (``error`` says why and what the last error was; ``unsure``:
@@ -155,9 +156,9 @@ class WorkKind:
     recover: Handler | None = None
     counted: frozenset[str] = frozenset({"run", "recover"})
     error_field: str | None = None
-    settle: Callable[[Any, pw.Model, Outcome], None] | None = None
+    settle: Callable[[Any, pw.Model, Outcome, Any], None] | None = None
     renew_every: float | None = None
-    lock: Callable[[Any, pw.Model], None] | None = None
+    lock: Callable[[Any, pw.Model], Any] | None = None
     after: Callable[[Any, pw.Model, Outcome], None] | None = None
     final_error: Callable[[pw.Model, str, bool], str] | None = None
 

@@ -195,7 +195,7 @@ def judge(runtime: Runtime, delivery: WebhookDelivery, endpoint: WebhookEndpoint
     return dataclasses.replace(outcome, detail=Attempted(result, delivery.trigger, endpoint.failing_since, notice))
 
 
-def settle(runtime: Runtime, delivery: WebhookDelivery, outcome: Outcome) -> None:
+def settle(runtime: Runtime, delivery: WebhookDelivery, outcome: Outcome, locked: None) -> None:
     """Inside the transaction that records an attempt's outcome: log the attempt (with the next
     one's time, when one is due) and keep the endpoint's failing mark, disabling it with a notice
     when :func:`judge` said so (a ``webhook.disabled`` event, dispatched after the commit).
