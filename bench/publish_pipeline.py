@@ -2,8 +2,8 @@
 
 Part 1, throughput. ``--posts`` posts, each for one Instagram account and one Facebook Page with
 one small JPEG (two publish tasks per post), are published end to end by ``--workers`` real
-``herald worker`` processes (Herald's default worker class: RQ's ``SimpleWorker`` minus redundant
-heartbeats, see ``herald.work.workers``; with the scheduler and the JSON serializer): claim, token
+``herald worker`` processes (Herald's default worker class: RQ's ``SimpleWorker`` as it is, see
+``herald.work.workers``; with the scheduler and the JSON serializer): claim, token
 decryption, the Instagram container flow (create, status, quota, publish, permalink) and the
 Facebook photo post over real HTTP to the fake Graph server (``tests/fakes/graph.py``, answering at
 once, in this process), every step committed to SQLite, events recorded and dispatched. In the same
@@ -12,7 +12,7 @@ run, as many raw RQ no-op jobs (``json.dumps("bench")``) as there are tasks are 
 same serializer, scheduler, log level, number of queues listened to, result bookkeeping and Redis.
 The figure that matters is the ratio herald/raw (goal: at least 0.5): the share of raw RQ's job
 rate that Herald keeps while it does its work per task. The same no-op jobs also run on ``herald
-worker``, printed beside them, so the part of the figure that is Herald's leaner worker class shows.
+worker``, printed beside them, so the part of the figure that is the ``herald worker`` command shows.
 ``--repeat`` (default 3) rounds run one after the other, and the median of their ratios is
 reported, so one noisy stretch of a shared machine does not decide the figure. Both sides run on
 the same machine in the same run, so most of the machine's speed cancels out; not all of it (the
@@ -77,11 +77,11 @@ from rq import Worker  # noqa: E402
 from rq.registry import FailedJobRegistry, FinishedJobRegistry  # noqa: E402
 
 from fakes.graph import FB_USER_TOKEN, IG_TOKEN, IG_USER_ID, PAGE_ID, FakeGraph  # noqa: E402
-from herald.auth import create_api_key  # noqa: E402
 from herald.config import Config  # noqa: E402
 from herald.db.models import PublishTask, Workspace, db, utcnow  # noqa: E402
-from herald.publishing import tasks  # noqa: E402
+from herald.publishing.publish import tasks  # noqa: E402
 from herald.web.app import create_app  # noqa: E402
+from herald.auth import create_api_key  # noqa: E402
 from herald.work.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
 
 SECRET = "bench-secret-key"

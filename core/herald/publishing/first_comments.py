@@ -76,8 +76,8 @@ def check_request(runtime: Runtime, platforms: list[str], post_type: str, text: 
 def enqueue(runtime: Runtime, task: PublishTask) -> bool:
     """Enqueue the job of ``task``'s pending first comment, once the task's publication committed;
     False when it has none, or Redis is down or the job exists (the reconciler enqueues it later)."""
-    comment = FirstComment.get_or_none((FirstComment.task == task.id) & (FirstComment.status == PENDING))
-    return comment is not None and work.enqueue(runtime, KIND, comment)
+    comment = tasks.first_comment(task.id)
+    return comment is not None and comment.status == PENDING and work.enqueue(runtime, KIND, comment)
 
 
 def post(runtime: Runtime, comment: FirstComment, mode: str) -> Outcome:
