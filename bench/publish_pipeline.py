@@ -77,11 +77,11 @@ from rq import Worker  # noqa: E402
 from rq.registry import FailedJobRegistry, FinishedJobRegistry  # noqa: E402
 
 from fakes.graph import FB_USER_TOKEN, IG_TOKEN, IG_USER_ID, PAGE_ID, FakeGraph  # noqa: E402
+from herald.auth import create_api_key  # noqa: E402
 from herald.config import Config  # noqa: E402
 from herald.db.models import PublishTask, Workspace, db, utcnow  # noqa: E402
 from herald.publishing.publish import tasks  # noqa: E402
 from herald.web.app import create_app  # noqa: E402
-from herald.auth import create_api_key  # noqa: E402
 from herald.work.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
 
 SECRET = "bench-secret-key"
