@@ -433,16 +433,13 @@ def apply_review(runtime: Runtime, principal, post: Post, approve: bool, note: s
         raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
     before = snapshot(post)
     now = runtime.clock.now()
-    pending = PublishTask.select().where((PublishTask.post == post)
-                                         & (PublishTask.status == tasks.PENDING_APPROVAL))
-    for task in pending:
-        task.status = tasks.QUEUED if approve else tasks.CANCELLED
-        task.due_at = max(task.due_at or now, now) if approve else None
-        task.updated_at = now
-        task.save(only=[PublishTask.status, PublishTask.due_at, PublishTask.updated_at])
-    if approve:
-        tasks.refresh_post(post.id)
+    waiting = (PublishTask.post == post) & (PublishTask.status == tasks.PENDING_APPROVAL)
+    if approve:  # no job waits for a task pending approval: the caller enqueues each once this commits
+        for task in list(PublishTask.select().where(waiting)):
+            work.move(runtime, PUBLISH, task, status=tasks.QUEUED, due_at=max(task.due_at or now, now))
+        tasks.refresh_post(post.id, now)
     else:
+        work.cancel(runtime, PUBLISH, waiting)
         Post.update(status="rejected", updated_at=now).where(Post.id == post.id).execute()
     post = Post.get_by_id(post.id)
     record_version(post, principal.label, before)

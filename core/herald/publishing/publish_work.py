@@ -55,7 +55,7 @@ def advance(runtime: Runtime, task: PublishTask, mode: str) -> Outcome:
                           account=accounts.account_ref(runtime, account, token), config=runtime.config,
                           clock=runtime.clock,
                           attempt=task.attempts, state=dict(task.state or {}),
-                          _saver=lambda saved: tasks.save_state(task.id, saved))
+                          _saver=lambda saved: tasks.save_state(task.id, saved, runtime.clock.now()))
     try:
         outcome, unsure = _call_platform(platform, mode, context, unsure)
     except Exception as exc:  # a plugin bug must not leave the task held: record it and retry later
@@ -135,7 +135,7 @@ def _settle(runtime: Runtime, task: PublishTask, outcome: Outcome, held_post: Po
     elif task.status in (tasks.FAILED, tasks.UNCONFIRMED):
         events.record(task.workspace_id, "publish.failed",
                       {"task": tasks.serialize_task(task), "post_id": f"post_{task.post_id}"})
-    tasks.refresh_post(task.post_id, held_post)
+    tasks.refresh_post(task.post_id, runtime.clock.now(), held_post)
 
 
 def _after(runtime: Runtime, task: PublishTask, outcome: Outcome) -> None:

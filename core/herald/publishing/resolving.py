@@ -48,7 +48,7 @@ def resolve(runtime: Runtime, principal, post: Post, task_value, payload: dict) 
                            field="task_id")
         before = snapshot(post)
         if outcome == PUBLISHED:
-            tasks.settle_published(task, post, payload["platform_post_id"], payload.get("url"),
+            tasks.settle_published(runtime, task, post, payload["platform_post_id"], payload.get("url"),
                                    extra={"resolved_by": principal.label})
         else:
             tasks.requeue(runtime, task, post)

@@ -29,7 +29,7 @@ import datetime as dt
 import logging
 
 from .. import events, work
-from ..db.models import FirstComment, Post, PublishTask, isoformat, utcnow, write_transaction
+from ..db.models import FirstComment, Post, PublishTask, isoformat, write_transaction
 from ..db.prepared_statements import Prepared, PreparedUpdate
 from ..work import RetryPolicy, Statuses
 from .posts import post_by_id
@@ -73,33 +73,27 @@ _update_task = PreparedUpdate(PublishTask)
 _update_post = PreparedUpdate(Post)
 
 
-def save_state(task_id: int, state: dict) -> None:
-    """Commit what the platform saved for the task (its next step depends on it)."""
+def save_state(task_id: int, state: dict, now: dt.datetime) -> None:
+    """Commit what the platform saved for the task (its next step depends on it) at ``now``."""
     with write_transaction():
-        _update_task(task_id, state=state, updated_at=utcnow())
+        _update_task(task_id, state=state, updated_at=now)
 
 
-def _finish(task: PublishTask, **changes) -> PublishTask:
-    """Apply ``changes`` to the task and its row. The platform's ``state`` is among them when a job
-    ends, so what it remembered for the outcome (see ``TaskContext.remember``) lands with it."""
-    changes.setdefault("updated_at", utcnow())
-    for name, value in changes.items():
-        setattr(task, name, value)
-    _update_task(task.id, **changes)
-    return task
-
-
-def settle_published(task: PublishTask, post: Post, platform_post_id: str, url: str | None,
+def settle_published(runtime, task: PublishTask, post: Post, platform_post_id: str, url: str | None,
                      extra: dict | None = None) -> None:
     """Record that a user found the task's post live (see :mod:`herald.publishing.resolving`) and emit
     ``publish.completed``, inside the caller's write transaction holding ``post``'s lock (``extra``
-    goes into the event: who said so)."""
-    _finish(task, status=PUBLISHED, lease_until=None, due_at=None, state=task.state,
-            **published_changes(utcnow(), platform_post_id, url))
+    goes into the event: who said so). The task is final (``unconfirmed``): no worker holds it."""
+    now = runtime.clock.now()
+    changes = {"status": PUBLISHED, "lease_until": None, "due_at": None, "updated_at": now,
+               **published_changes(now, platform_post_id, url)}
+    for name, value in changes.items():
+        setattr(task, name, value)
+    _update_task(task.id, **changes)
     arm_first_comment(task, post)
     events.record(task.workspace_id, "publish.completed",
                   {"task": serialize_task(task), "post_id": f"post_{task.post_id}", **(extra or {})})
-    refresh_post(task.post_id, post)
+    refresh_post(task.post_id, now, post)
 
 
 def published_changes(now: dt.datetime, platform_post_id: str, url: str | None) -> dict:
@@ -122,7 +116,7 @@ def requeue(runtime, task: PublishTask, post: Post) -> None:
     what the platform saved of the earlier attempts is forgotten (a user checked that none is live)."""
     work.move(runtime, work.kind(runtime, KIND_NAME), task, status=QUEUED, due_at=runtime.clock.now(), attempts=0,
               state={}, error=None, maybe_live=False)
-    refresh_post(task.post_id, post)
+    refresh_post(task.post_id, runtime.clock.now(), post)
 
 
 def resolve_hint(task: PublishTask) -> str:
@@ -137,7 +131,7 @@ def cancel_tasks(runtime, post: Post) -> list[tuple[int, int]]:
     the ``(task id, step)`` of the jobs to remove after the commit (:func:`herald.work.drop_job`)."""
     cancelled = work.cancel(runtime, work.kind(runtime, KIND_NAME),
                             (PublishTask.post == post) & PublishTask.status.in_(list(CANCELLABLE)))
-    refresh_post(post.id)
+    refresh_post(post.id, runtime.clock.now())
     return cancelled
 
 
@@ -163,8 +157,9 @@ def post_status(statuses: list[str]) -> str:
     return FAILED
 
 
-def refresh_post(post_id: int, post: Post | None = None) -> None:
-    """Recompute the post's status (and ``published_at``) from its tasks; call inside the writing transaction.
+def refresh_post(post_id: int, now: dt.datetime, post: Post | None = None) -> None:
+    """Recompute the post's status (and ``published_at``) from its tasks at ``now``; call inside the
+    writing transaction.
 
     ``post`` is the post as read under its lock in this transaction (:func:`hold_post_lock`), if it was.
     """
@@ -180,7 +175,7 @@ def refresh_post(post_id: int, post: Post | None = None) -> None:
     if published and post.published_at != min(published):
         changes["published_at"] = min(published)
     if changes:
-        changes["updated_at"] = utcnow()
+        changes["updated_at"] = now
         _update_post(post_id, **changes)
 
 
@@ -233,9 +228,8 @@ def first_comment(task_id: int) -> FirstComment | None:
     return rows[0] if rows else None
 
 
-def oldest_due(now: dt.datetime | None = None) -> dt.datetime | None:
-    """The due time of the most overdue task that is waiting for a worker, or None."""
-    now = now or utcnow()
+def oldest_due(now: dt.datetime) -> dt.datetime | None:
+    """The due time of the most overdue task that is waiting for a worker at ``now``, or None."""
     row = (PublishTask.select(PublishTask.due_at)
            .where(PublishTask.status.in_([QUEUED, RETRYING]) & (PublishTask.due_at <= now))
            .order_by(PublishTask.due_at).first())
