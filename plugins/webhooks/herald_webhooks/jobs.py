@@ -229,7 +229,9 @@ def defer_for(age: float, last_answer: str | None, waiting: int = 0) -> float:
 def _release_slot(connection: redis.Redis, endpoint_id: int, member: str,
                   result: deliveries.AttemptResult | None) -> None:
     """Give the slot back and remember how long the endpoint took to answer (if it did)."""
-    pipeline = connection.pipeline()
+    # One round trip without MULTI/EXEC: a slot look between the two writes sees the slot freed and
+    # the previous answer (or the reverse), as it would a moment earlier or later. Every attempt runs it.
+    pipeline = connection.pipeline(transaction=False)
     pipeline.zrem(_slot_key(endpoint_id), member)
     if result is not None and result.status is not None:
         pipeline.set(_answer_key(endpoint_id), f"{result.duration_ms / 1000:.3f}", ex=ANSWER_TTL)
