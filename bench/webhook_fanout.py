@@ -49,8 +49,8 @@ import stock_rq  # noqa: E402  (beside this script)
 from fakes.receiver import Receiver, Reply  # noqa: E402
 from herald import events  # noqa: E402
 from herald.config import Config  # noqa: E402
-from herald.upgrading import upgrade  # noqa: E402
 from herald.db.models import Workspace, db, open_database, write_transaction  # noqa: E402
+from herald.upgrading import upgrade  # noqa: E402
 from herald.web.app import create_app  # noqa: E402
 from herald.work.queue import DEFAULT_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
 from herald_webhooks import endpoints as webhook_endpoints  # noqa: E402
