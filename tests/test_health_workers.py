@@ -70,7 +70,8 @@ def test_a_killed_worker_stops_counting_within_30_seconds_while_a_post_is_due(
     herald_env["HERALD_WORKER_HEARTBEAT_SECONDS"] = "5"
     process = start_herald("worker", env=herald_env)
     deadline = time.monotonic() + START_TIMEOUT
-    while not heartbeat.live_workers(redis_client, time.time()):  # waiting for the process to start, not for work
+    # Waiting for the process to start, not for work: its heartbeat starts before RQ registers it.
+    while not (heartbeat.live_workers(redis_client, time.time()) and Worker.all(connection=redis_client)):
         assert time.monotonic() < deadline and process.poll() is None, output(process)
         time.sleep(0.05)
     past_last_heartbeat(clock, redis_client, 0)  # the test's clock where the worker's last beat is
