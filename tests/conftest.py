@@ -12,6 +12,7 @@ import psycopg2
 import pytest
 import redis
 
+from drive import OffsetClock
 from fakes.graph import FakeGraph
 from fakes.receiver import Receiver
 from herald import schemas
@@ -102,20 +103,22 @@ def config(tmp_path, postgres_database, redis_client) -> Config:
 
 
 @pytest.fixture
-def clock(request) -> FakeClock | SystemClock:
+def clock(request) -> FakeClock | OffsetClock:
     """The test's clock: it moves only when the test moves it (``drive.advance``). Tests marked
-    ``real_time`` (crash tests, whose workers are other processes) get the system's clock."""
+    ``real_time`` (crash tests, whose workers are other processes) get the system's clock plus an
+    offset the test moves and hands to the workers it starts (``drive.OffsetClock``)."""
     if request.node.get_closest_marker("real_time"):
-        return SystemClock()
+        return OffsetClock()
     return FakeClock()
 
 
 def pytest_configure(config):
     """Declare the markers the suite uses."""
-    config.addinivalue_line("markers", "real_time: the test runs on the system's clock (workers in other processes)")
+    config.addinivalue_line("markers", "real_time: the test runs on the system's clock plus an offset it moves "
+                                       "(workers in other processes, see drive.OffsetClock)")
 
 
-def start_app(clock: FakeClock | SystemClock, config: Config, pm=None):
+def start_app(clock: FakeClock | OffsetClock | SystemClock, config: Config, pm=None):
     """The Herald application for ``config`` on the test's ``clock``. Its runtime is the one jobs run
     by in-process workers (SimpleWorker) use from now on, as ``herald worker`` installs its own."""
     application = create_app(Runtime.build(config, pm, clock))

@@ -5,17 +5,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import time
 
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
-from rq.utils import utcformat, utcparse
 
 from herald import work as kernel
-from herald.clock import system_now
-from herald.db.models import BackgroundJob, PublishTask, db
+from herald.clock import epoch_seconds, system_now
+from herald.db.models import db
 from herald.runtime import installed_for_jobs
 from herald.work import heartbeat
 from herald.work.queue import QUEUE_NAMES, get_queue, make_worker
@@ -99,39 +97,26 @@ def catch_up_with_real_time() -> None:
     installed_for_jobs().clock.set(system_now())
 
 
-def advance_rows(redis_client, seconds: float) -> None:
-    """For crash tests only, whose workers are other processes on the real clock (which no test can
-    move): make ``seconds`` pass for them by moving tasks' and background jobs' due and lease times and
-    RQ's schedule and start times back, then release what became due by the real clock."""
-    delta = dt.timedelta(seconds=seconds)
-    with db.connection_context():
-        for model in (PublishTask, BackgroundJob):
-            for row in list(model.select()):  # read first: a write under an open read cannot wait for the lock
-                changes = {}
-                if row.due_at is not None:
-                    changes[model.due_at] = row.due_at - delta
-                if row.lease_until is not None:
-                    changes[model.lease_until] = row.lease_until - delta
-                if changes:
-                    model.update(changes).where(model._meta.primary_key == row.id).execute()
-    advance_queues(redis_client, seconds)
+class OffsetClock:
+    """The system's clock moved forward by ``offset`` seconds: the clock of tests whose workers are
+    other processes (``real_time``). A worker started later is handed the offset
+    (``clocked_worker.py``), so time the test moves passes for it too, and no stored time is rewritten."""
 
+    def __init__(self, offset: float = 0.0):
+        self.offset = offset
 
-def advance_queues(redis_client, seconds: float) -> None:
-    """Move RQ's clock ``seconds`` forward (scheduled jobs' times, running jobs' starts), then release
-    what became due."""
-    delta = dt.timedelta(seconds=seconds)
-    for name in QUEUE_NAMES:
-        queue = get_queue(redis_client, name)
-        registry = ScheduledJobRegistry(queue=queue)
-        for job_id, score in redis_client.zrange(registry.key, 0, -1, withscores=True):
-            redis_client.zadd(registry.key, {job_id: score - seconds})
-        for job_id in StartedJobRegistry(queue=queue).get_job_ids():  # e.g. left by a killed worker
-            key = f"rq:job:{job_id}"
-            started = redis_client.hget(key, "started_at")
-            if started:
-                redis_client.hset(key, "started_at", utcformat(utcparse(started.decode()) - delta))
-    release_due(redis_client, time.time())
+    def now(self) -> dt.datetime:
+        """The system's time plus the offset (naive UTC)."""
+        return system_now() + dt.timedelta(seconds=self.offset)
+
+    def timestamp(self) -> float:
+        """:meth:`now` in seconds since the epoch."""
+        return epoch_seconds(self.now())
+
+    def advance(self, seconds: float) -> dt.datetime:
+        """Move the clock ``seconds`` forward; returns the new time."""
+        self.offset += seconds
+        return self.now()
 
 
 def scheduled_count(redis_client) -> int:

@@ -16,7 +16,7 @@ from test_crash import HERALD, kill_tree
 
 from ai_drive import set_key
 from conftest import TEST_REDIS_URL
-from drive import advance, advance_rows, work
+from drive import advance, work
 from herald import chores
 from herald import work as kernel
 from herald.ai import background
@@ -212,7 +212,7 @@ def test_a_worker_killed_during_the_gemini_call_fails_its_job_once_its_lease_run
     gemini.on_generate = None
     assert job(api, tenant, job_id)["status"] == "running" and used(api, tenant) == 1
     assert reconcile() == 0  # its lease still runs (RQ keeps the dead worker's key for the job timeout)
-    advance_rows(redis_client, background.LEASE_SECONDS + 1)  # a lease without renewals, without waiting it out
+    advance(redis_client, background.LEASE_SECONDS + 1)  # a lease without renewals, without waiting it out
     assert reconcile() == 1
     assert work(redis_client) == 1
     failed = job(api, tenant, job_id)

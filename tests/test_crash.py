@@ -17,18 +17,20 @@ import pytest
 from test_graph_plugins import connect_account, upload_jpeg
 
 from conftest import TEST_REDIS_URL, start_app
-from drive import advance_rows, work
+from drive import advance, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import chores
 from herald.db.models import Post, PublishTask, db
 from herald.publishing import tasks
+from herald.runtime import installed_for_jobs
 from herald.work import job_id as work_job_id
 
 SEED = int(os.environ.get("HERALD_CRASH_SEED", "20261123"))
 POSTS = 5  # x 2 accounts
 HERALD = Path(sys.executable).parent / "herald"
+CLOCKED_WORKER = Path(__file__).with_name("clocked_worker.py")
 
-# The workers are other processes, on the system's clock: time passes for them by moving stored times.
+# The workers are other processes, on the system's clock plus the offset the test moves (drive.OffsetClock).
 pytestmark = pytest.mark.real_time
 
 
@@ -49,6 +51,12 @@ def worker_env(config, fake) -> dict[str, str]:
                # Resolves to nothing here, so it counts as public; the fake never downloads media.
                HERALD_PUBLIC_URL="https://herald.test")
     return env
+
+
+def time_passes(redis_client, fake, seconds: float) -> None:
+    """``seconds`` pass for the test, the workers it starts from now on, and Meta (whose clock agrees with ours)."""
+    advance(redis_client, seconds)
+    fake.advance(seconds)
 
 
 def statuses() -> list[str]:
@@ -117,7 +125,8 @@ def run_worker(env, fake, kill_after_requests: int | None = None, kill_when=None
     if kill_when is None and target is not None:
         def kill_when():
             return len(fake.requests) >= target
-    process = subprocess.Popen([str(HERALD), "worker", "--burst"], env=env, start_new_session=True,
+    env = {**env, "HERALD_TEST_CLOCK_OFFSET": repr(installed_for_jobs().clock.offset)}  # the test's time
+    process = subprocess.Popen([sys.executable, str(CLOCKED_WORKER), "--burst"], env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     until = time.monotonic() + deadline
     try:
@@ -154,7 +163,7 @@ def test_workers_killed_at_random_points_publish_everything_exactly_once(client,
         killed = run_worker(env, fake, kill_after_requests=rng.randint(1, 5) if kills < 8 else None)
         kills += killed
         # Time passes: leases of killed workers expire and container checks fall due.
-        advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
+        time_passes(redis_client, fake, tasks.LEASE_SECONDS + 1)
         chores.reconcile()
     final = statuses()
     assert final and all(status == tasks.PUBLISHED for status in final), f"seed {SEED}:\n{unpublished(redis_client)}"
@@ -194,7 +203,7 @@ def test_a_worker_killed_while_meta_publishes_does_not_post_twice(client, tenant
         deadline = time.monotonic() + 10
         while any(req.status is None for req in publish_calls()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
+        time_passes(redis_client, fake, tasks.LEASE_SECONDS + 1)
         chores.reconcile()
     assert len(publish_calls()) == 2, "each platform got exactly one publish call"
     detail = client.get(f"/v1/posts/{body['id']}", headers=tenant.headers).get_json()
@@ -234,7 +243,7 @@ def test_a_page_with_many_posts_after_a_killed_attempt_gets_each_post_exactly_on
     for round_number in range(PAGE_ROUNDS):
         # The last round's orphan, buried under the posts published since, is reconciled in this
         # round's first worker, which may be killed in turn (during the look, say).
-        advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
+        time_passes(redis_client, fake, tasks.LEASE_SECONDS + 1)
         chores.reconcile()
         for number in range(POSTS_PER_ROUND):
             caption = f"Crash test post {round_number}-{number}"
@@ -253,7 +262,7 @@ def test_a_page_with_many_posts_after_a_killed_attempt_gets_each_post_exactly_on
     for _ in range(5):  # the last leases expire; the reconciler hands the orphans to the platform
         if all(status in tasks.FINAL for status in statuses()):
             break
-        advance_rows(redis_client, tasks.LEASE_SECONDS + 1)
+        time_passes(redis_client, fake, tasks.LEASE_SECONDS + 1)
         chores.reconcile()
         work(redis_client)
     final = statuses()
