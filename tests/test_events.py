@@ -157,3 +157,16 @@ def test_a_forked_child_owes_nothing_its_parent_owes(client, tenant, held_timers
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert dispatch_marks.pending.ids != []  # the parent still owes its mark
+
+
+def test_on_event_is_called_through_pluggy_so_hook_tracing_sees_it(client, tenant, listener):
+    """HERALD_TRACE_PLUGINS logs every hook call with pluggy's hook-call monitoring: on_event included."""
+    called = []
+    undo = get_plugin_manager().add_hookcall_monitoring(
+        lambda hook_name, impls, kwargs: called.append((hook_name, [impl.plugin_name for impl in impls])),
+        lambda *args: None)
+    try:
+        assert create(client, tenant).status_code == 201
+    finally:
+        undo()
+    assert ("on_event", ["listener"]) in called and listener.heard

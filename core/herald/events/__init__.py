@@ -113,12 +113,17 @@ def dispatch(pm, events: list[DomainEvent], mark_within: float = 0) -> None:
     if not events:
         return
     impls = pm.hook.on_event.get_hookimpls()
+    # One plugin at a time, so that one failing leaves the others called, and through pluggy (a hook
+    # caller without the other plugins) rather than impl.function, so that HERALD_TRACE_PLUGINS sees it.
+    callers = [(impl, pm.subset_hook_caller("on_event", remove_plugins=[other.plugin for other in impls
+                                                                        if other is not impl]))
+               for impl in impls]
     for event in events:
-        for impl in impls:
+        for impl, call in callers:
             if not is_builtin(impl.plugin) and not plugin_enabled(event.workspace_id, impl.plugin_name):
                 continue
             try:
-                impl.function(event)
+                call(event=event)
             except Exception:
                 log.exception("on_event of plugin %s failed for event %s (%s)", impl.plugin_name, event.id, event.type)
     ids = [event.id for event in events]
