@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PLUGINS := plugins/instagram plugins/facebook plugins/gemini plugins/webhooks
+PLUGINS := plugins/graph plugins/instagram plugins/facebook plugins/gemini plugins/webhooks
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 CHROMIUM := /usr/bin/chromium
 # pytest-xdist processes for make test (each takes its own Redis database below 15)

@@ -18,7 +18,7 @@ from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald.config import Config
 from herald.db.models import Event, db
 from herald_facebook import FacebookPlatform
-from herald_facebook.graph import GraphClient
+from herald_graph.graph import GraphClient
 from herald_instagram import InstagramPlatform
 
 facebook = FacebookPlatform()
@@ -73,7 +73,7 @@ def test_an_attempt_with_60_newer_posts_on_the_page_is_found_and_not_sent_again(
 
 
 def test_the_page_is_read_back_page_by_page_within_the_attempts_window(fake, graph_config, monkeypatch):
-    monkeypatch.setattr("herald_facebook.lookup.PAGE_SIZE", 25)
+    monkeypatch.setattr("herald_graph.lookup.PAGE_SIZE", 25)
     task, ours = orphaned_attempt(fake, graph_config)
     other_posts(fake, 60)
     reads_before = len(fake.calls("GET", r"/published_posts$"))
@@ -87,7 +87,7 @@ def test_the_page_is_read_back_page_by_page_within_the_attempts_window(fake, gra
 
 
 def test_a_read_that_fails_mid_paging_leaves_the_task_unconfirmed_and_not_sent(fake, graph_config, monkeypatch):
-    monkeypatch.setattr("herald_facebook.lookup.PAGE_SIZE", 25)
+    monkeypatch.setattr("herald_graph.lookup.PAGE_SIZE", 25)
     task, _ = orphaned_attempt(fake, graph_config)
     other_posts(fake, 60)
     fake.fail_next(r"/published_posts$", code=100, message="(#100) Invalid cursor", with_param="after")
@@ -98,7 +98,7 @@ def test_a_read_that_fails_mid_paging_leaves_the_task_unconfirmed_and_not_sent(f
 
 
 def test_a_passing_failure_mid_paging_is_read_again_then_unconfirmed_never_sent(fake, graph_config, monkeypatch):
-    monkeypatch.setattr("herald_facebook.lookup.PAGE_SIZE", 25)
+    monkeypatch.setattr("herald_graph.lookup.PAGE_SIZE", 25)
     task, _ = orphaned_attempt(fake, graph_config)  # its own look already failed once
     other_posts(fake, 60)
     fake.fail_next(r"/published_posts$", code=2, with_param="after", times=None)

@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN, FakeGraph
-from herald_facebook import graph_errors
-from herald_facebook.graph_errors import (
+from herald_graph import graph_errors
+from herald_graph.graph_errors import (
     BLOCKED,
     INVALID,
     NOT_READY,

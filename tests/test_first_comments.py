@@ -194,7 +194,7 @@ def test_herald_reads_every_page_of_comments_before_sending_again(fake, client, 
 
 
 def test_too_many_comments_to_read_through_leave_it_unconfirmed(fake, client, tenant, redis_client, monkeypatch):
-    from herald_facebook import comments
+    from herald_graph import comments
 
     monkeypatch.setattr(comments, "MAX_PAGES", 2)
     fake.drop_connection_before(r"/comments$", method="POST")  # not there: only reading them all could tell

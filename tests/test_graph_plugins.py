@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-import herald_facebook.graph
+import herald_graph.graph
 from conftest import assert_error, start_app
 from drive import advance, work
 from fakes.graph import (
@@ -37,7 +37,7 @@ from herald.config import Config
 from herald.db.models import Event, PublishTask, db
 from herald.platforms import AccountRef, MediaRef, PlatformRejected, PlatformUnavailable, PostRef, TaskContext
 from herald_facebook import FacebookPlatform
-from herald_facebook.graph_errors import RATE_LIMIT_WAIT
+from herald_graph.graph_errors import RATE_LIMIT_WAIT
 from herald_instagram import InstagramPlatform
 from herald_instagram.publishing import CONFIRM_AFTER, POLL_IMAGE, POLL_VIDEO
 
@@ -317,7 +317,7 @@ def test_lost_publish_answer_then_check_finds_the_post(fake, graph_config):
 
 
 def test_publish_timeout_does_not_publish_twice(fake, graph_config, monkeypatch):
-    monkeypatch.setattr(herald_facebook.graph, "TIMEOUT", 0.1)
+    monkeypatch.setattr(herald_graph.graph, "TIMEOUT", 0.1)
     fake.delay_next(r"/media_publish$", 0.3)
     task = ig_task(fake, graph_config)
     assert instagram.publish(task.ctx).kind == "pending"

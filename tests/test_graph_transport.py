@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from herald.net.guard import still_open
-from herald_facebook import transport
+from herald_graph import transport
 
 
 class CountingServer:

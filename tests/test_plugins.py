@@ -10,9 +10,11 @@ import inspect
 import json
 import logging
 import socket
+import subprocess
 import sys
 import threading
 import urllib.parse
+from importlib.metadata import requires
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -615,3 +617,16 @@ def test_docs_document_every_hook_with_its_signature():
     docs = DOCS.read_text(encoding="utf-8")
     for function in HOOKSPECS:
         assert f"{function.__name__}{inspect.signature(function)}" in docs, function.__name__
+
+
+def test_the_instagram_plugin_installs_and_runs_without_the_facebook_plugin():
+    """Both use Meta's Graph API through the herald-graph library, which registers no platform:
+    Instagram neither requires the Facebook distribution nor imports it when it is loaded alone."""
+    assert not any(requirement.startswith("herald-facebook") for requirement in requires("herald-instagram"))
+    assert not any(requirement.startswith("herald-facebook") for requirement in requires("herald-graph"))
+    code = ("import sys; from herald.plugins import PluginRegistry, get_plugin_manager; "
+            "registry = PluginRegistry(get_plugin_manager(('instagram',))); "
+            "print(sorted(registry.platforms), 'herald_facebook' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["['instagram']", "False"]

@@ -173,7 +173,7 @@ def test_503_when_meta_drops_the_connection(client, tenant, fake):
 
 
 def test_503_when_meta_does_not_answer_in_time(client, tenant, fake, monkeypatch):
-    from herald_facebook import graph
+    from herald_graph import graph
 
     monkeypatch.setattr(graph, "TIMEOUT", 0.3)
     fake.delay_next(r"/debug_token$|/me$", 2, times=None)

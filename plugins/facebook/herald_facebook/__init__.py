@@ -29,8 +29,8 @@ from typing import Any
 
 from herald import PublishOutcome, hookimpl
 from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, PostRef, TaskContext, TokenHealth
-from herald_facebook import comments, lookup
-from herald_facebook.graph import (
+from herald_graph import comments, lookup
+from herald_graph.graph import (
     TIMEOUT,
     GraphClient,
     GraphError,

@@ -3,7 +3,7 @@
 An account is an Instagram professional account: ``external_id`` is its IG user id. Its token is
 either an Instagram User token (Instagram Login) or the Page token of the Facebook Page the
 account is linked to (Facebook Login). Calls go to ``config.graph_base_url`` with
-``config.graph_version``, through :mod:`herald_facebook.graph`.
+``config.graph_version``, through :mod:`herald_graph.graph`.
 
 Publishing is asynchronous: ``publish`` creates the media container(s) and answers ``pending``
 while Instagram processes them; ``check`` reads the container and publishes it when it is
@@ -26,8 +26,8 @@ from herald.platforms import (
     TaskContext,
     TokenHealth,
 )
-from herald_facebook import comments
-from herald_facebook.graph import (
+from herald_graph import comments
+from herald_graph.graph import (
     GraphClient,
     GraphError,
     inspect_token,
@@ -38,7 +38,7 @@ from herald_facebook.graph import (
     token_expiry,
     token_health,
 )
-from herald_facebook.graph_errors import INVALID
+from herald_graph.graph_errors import INVALID
 from herald_instagram import containers
 from herald_instagram.publishing import Publisher, read_quota
 

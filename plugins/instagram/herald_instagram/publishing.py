@@ -31,9 +31,9 @@ from typing import Any
 
 from herald.outcomes import PublishOutcome
 from herald.platforms import PublishingQuota, TaskContext
-from herald_facebook import lookup
-from herald_facebook.graph import TIMEOUT, GraphClient, GraphError, graph_time, parse_time, same_text
-from herald_facebook.graph_errors import NOT_READY, QUOTA, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
+from herald_graph import lookup
+from herald_graph.graph import TIMEOUT, GraphClient, GraphError, graph_time, parse_time, same_text
+from herald_graph.graph_errors import NOT_READY, QUOTA, RECREATE, SUBCODE_HINTS, TRANSIENT, classify
 from herald_instagram import containers
 
 POLL_IMAGE = 10.0  # seconds between status reads of an image container

@@ -9,7 +9,7 @@ so that a comment Meta took without saying so (code 1 or 2, or a lost answer) is
 from __future__ import annotations
 
 from herald.platforms import PlatformRejected
-from herald_facebook.graph import GraphClient, GraphError, same_text
+from herald_graph.graph import GraphClient, GraphError, same_text
 
 PAGE_SIZE = 100  # the most the comments edge gives per page
 MAX_PAGES = 20  # 2,000 comments: a first comment made minutes ago is far inside that

@@ -4,7 +4,7 @@ URLs are ``{config.graph_base_url}/{config.graph_version}/{path}``, so the same 
 ``https://graph.facebook.com`` or to a test's fake server. The access token travels in an
 ``Authorization: Bearer`` header (never in a URL, where proxies would log it); parameters go in
 the query string of a GET and in a form-encoded body of a POST. Failures raise
-:class:`~herald_facebook.graph_errors.GraphError`, classified per Meta's error codes. Two calls are
+:class:`~herald_graph.graph_errors.GraphError`, classified per Meta's error codes. Two calls are
 made without a bearer token, as Meta documents them: the exchange of a short-lived user token for
 a long-lived one (the token and the app secret in the query string) and the refresh of an
 Instagram User token (the token in the query string, on the unversioned host).
@@ -19,8 +19,8 @@ import urllib.parse
 from typing import Any
 
 from herald.platforms import PlatformRejected, TokenHealth
-from herald_facebook import transport
-from herald_facebook.graph_errors import (
+from herald_graph import transport
+from herald_graph.graph_errors import (
     INVALID,
     NETWORK,
     PERMISSION,

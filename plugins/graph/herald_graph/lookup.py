@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-from herald_facebook.graph import GraphClient, parse_time
+from herald_graph.graph import GraphClient, parse_time
 
 PAGE_SIZE = 100  # the most Graph returns per page of a Page's posts
 MAX_PAGES = 30  # 3,000 posts in one attempt's window: past that Herald cannot decide
@@ -40,7 +40,7 @@ def read_window(client: GraphClient, edge: str, *, fields: str, since: dt.dateti
     """Every item of ``edge`` (newest first) created between ``since`` and ``until``, each once.
 
     Raises :class:`Undecided` when more than ``max_pages`` pages would be needed or the paging goes
-    round in circles, and :class:`~herald_facebook.graph.GraphError` when a page cannot be read: a
+    round in circles, and :class:`~herald_graph.graph.GraphError` when a page cannot be read: a
     caller must then treat the post as possibly there.
     """
     params: dict[str, Any] = {"fields": fields, "since": int(since.timestamp()),
