@@ -99,7 +99,17 @@ def config(tmp_path, postgres_database, redis_client) -> Config:
     # Gemini at a closed loopback port unless a test points it at the fake: no test may reach Google.
     return Config(data_dir=tmp_path, database_url=database_url, redis_url=TEST_REDIS_URL,
                   secret_key="test-secret-key", testing=True, insecure_cookies=True,
-                  gemini_base_url="http://127.0.0.1:9")
+                  plugin_settings={"gemini_base_url": "http://127.0.0.1:9"})
+
+
+CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
+
+
+def with_changes(config: Config, **changes) -> Config:
+    """``config`` with ``changes``: fields of ``Config`` replaced, the rest set as plugins' settings."""
+    core = {name: value for name, value in changes.items() if name in CONFIG_FIELDS}
+    plugin = {name: value for name, value in changes.items() if name not in CONFIG_FIELDS}
+    return dataclasses.replace(config, **core).with_settings(**plugin)
 
 
 @pytest.fixture
@@ -144,12 +154,13 @@ def app(config, clock):
 
 @pytest.fixture
 def build_app(config, clock):
-    """Factory: an application for ``config`` with some settings changed (pools closed afterwards)."""
+    """Factory: an application for ``config`` with some settings changed (pools closed afterwards):
+    the core's (fields of ``Config``) and plugins' (by setting name)."""
 
     def build(**changes):
         if db.obj is not None:
             db.obj.close_all()
-        return start_app(clock, dataclasses.replace(config, **changes))
+        return start_app(clock, with_changes(config, **changes))
 
     yield build
     db.obj.close_all()

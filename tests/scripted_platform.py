@@ -39,7 +39,7 @@ class ScriptedPlatform:
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
 
-    def connect(self, token, *, config):
+    def connect(self, token, *, config, details):
         """Tokens starting with ``bad`` are refused; the rest name account ``@user-<last 4>``."""
         if token.startswith("bad"):
             raise PlatformRejected("Invalid OAuth access token - Cannot parse access token")

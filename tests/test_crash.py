@@ -4,7 +4,6 @@ Graph API. Afterwards every task is published exactly once on the platform and n
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import random
 import signal
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_graph_plugins import connect_account, upload_jpeg
 
-from conftest import TEST_REDIS_URL, start_app
+from conftest import TEST_REDIS_URL, start_app, with_changes
 from drive import advance, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import chores
@@ -37,7 +36,7 @@ pytestmark = pytest.mark.real_time
 @pytest.fixture
 def app(clock, config, fake):
     # 320 posts go in within seconds: the per-key request limit is not what these tests are about.
-    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), rate_limit="100000 per minute",
+    application = start_app(clock, with_changes(config, **fake.hosts(), rate_limit="100000 per minute",
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()

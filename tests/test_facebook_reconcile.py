@@ -7,12 +7,10 @@ holding only what the plugin committed (see :mod:`test_graph_plugins`).
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from test_graph_plugins import CAPTION, connect_account, fb_task, ig_task, image
 
-from conftest import start_app
+from conftest import start_app, with_changes
 from drive import work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald.config import Config
@@ -28,20 +26,20 @@ instagram = InstagramPlatform()
 @pytest.fixture
 def graph_config(fake):
     """Herald settings pointing the Graph base URL at the fake."""
-    return Config(**fake.hosts())
+    return Config().with_settings(**fake.hosts())
 
 
 @pytest.fixture
 def app(clock, config, fake):
     """Herald with its Graph base URL on the fake."""
-    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
+    application = start_app(clock, with_changes(config, **fake.hosts(), public_url="https://herald.test"))
     yield application
     db.obj.close_all()
 
 
 def other_posts(fake, count: int, text: str = "Another post from the Page's team") -> None:
     """``count`` posts someone else makes on the Page meanwhile (each with its own text)."""
-    client = GraphClient(Config(**fake.hosts()), PAGE_TOKEN)
+    client = GraphClient(Config().with_settings(**fake.hosts()), PAGE_TOKEN)
     for number in range(count):
         client.post(f"{PAGE_ID}/feed", message=f"{text} {number}")
 

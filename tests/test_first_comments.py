@@ -3,13 +3,12 @@ the real pipeline (SimpleWorker jobs, the fake Graph API over HTTP)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import peewee as pw
 import pytest
 
-from conftest import assert_error, start_app
+from conftest import assert_error, start_app, with_changes
 from drive import advance, sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import chores
@@ -23,7 +22,7 @@ COMMENT = "Order at bakery.test/order #bakery #fresh"
 @pytest.fixture
 def app(clock, config, fake):
     """Herald with its Graph base URL on the fake."""
-    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
+    application = start_app(clock, with_changes(config, **fake.hosts(), public_url="https://herald.test"))
     yield application
     db.obj.close_all()
 

@@ -50,9 +50,8 @@ HTML_ROUTES = re.compile(r"^/(portal|p)/")  # pages for people, not the API
 
 @pytest.fixture
 def fuzz_app(clock, config):
-    application = start_app(clock, dataclasses.replace(config, rate_limit="1000000/minute",
-                                                 graph_base_url="http://127.0.0.1:9",
-                                                 instagram_base_url="http://127.0.0.1:9"))
+    application = start_app(clock, dataclasses.replace(config, rate_limit="1000000/minute").with_settings(
+        graph_base_url="http://127.0.0.1:9", instagram_base_url="http://127.0.0.1:9"))
     yield application
     db.obj.close_all()
 

@@ -31,7 +31,7 @@ def provider():
 
 
 def settings(fake, key=API_KEY, model=None):
-    return ProviderSettings(api_key=key, model=model, config=Config(gemini_base_url=fake.base_url))
+    return ProviderSettings(api_key=key, model=model, config=Config().with_settings(gemini_base_url=fake.base_url))
 
 
 def test_text_generation_sends_prompt_system_and_key(provider, gemini):
@@ -161,7 +161,7 @@ def test_connection_failures_are_reported_as_unavailable(provider):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = Config(gemini_base_url=f"http://127.0.0.1:{port}")
+    config = Config().with_settings(gemini_base_url=f"http://127.0.0.1:{port}")
     with pytest.raises(AIUnavailable) as caught:
         provider.generate("x", settings=ProviderSettings(api_key=API_KEY, model=None, config=config))
     assert caught.value.code == "ai_unavailable" and "did not answer" in caught.value.message

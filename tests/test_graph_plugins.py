@@ -18,7 +18,7 @@ import time
 import pytest
 
 import herald_graph.graph
-from conftest import assert_error, start_app
+from conftest import assert_error, start_app, with_changes
 from drive import advance, work
 from fakes.graph import (
     APP_ID,
@@ -38,6 +38,7 @@ from herald.db.models import Event, PublishTask, db
 from herald.platforms import AccountRef, MediaRef, PlatformRejected, PlatformUnavailable, PostRef, TaskContext
 from herald_facebook import FacebookPlatform
 from herald_graph.graph_errors import RATE_LIMIT_WAIT
+from herald_graph.settings import META_APP_ID, META_APP_SECRET
 from herald_instagram import InstagramPlatform
 from herald_instagram.publishing import CONFIRM_AFTER, POLL_IMAGE, POLL_VIDEO
 
@@ -49,7 +50,7 @@ facebook = FacebookPlatform()
 @pytest.fixture
 def graph_config(fake):
     """Herald settings pointing the Graph base URL at the fake."""
-    return Config(**fake.hosts())
+    return Config().with_settings(**fake.hosts())
 
 
 def image(n: int = 1, content_type: str = "image/jpeg") -> MediaRef:
@@ -434,7 +435,7 @@ def test_missing_permission_is_permanent(fake, graph_config):
 
 def test_unreachable_graph_is_transient():
     port = free_port()
-    config = Config(graph_base_url=f"http://127.0.0.1:{port}")
+    config = Config().with_settings(graph_base_url=f"http://127.0.0.1:{port}")
     outcome = instagram.publish(make_task(None, config, ig_account(), media=(image(),)).ctx)
     assert outcome.kind == "transient" and f"Could not reach 127.0.0.1:{port}" in outcome.reason
 
@@ -453,7 +454,7 @@ def test_posts_instagram_cannot_take_are_refused_without_a_call(fake, graph_conf
 
 
 def test_graph_version_comes_from_the_config(fake):
-    config = Config(graph_base_url=fake.base_url + "/", graph_version="v24.0")
+    config = Config().with_settings(graph_base_url=fake.base_url + "/", graph_version="v24.0")
     instagram.publish(make_task(fake, config, ig_account(), media=(image(),)).ctx)
     assert {req.version for req in fake.requests} == {"v24.0"}
 
@@ -465,8 +466,8 @@ def test_instagram_login_accounts_are_served_by_the_instagram_host(fake):
     with FakeGraph() as instagram_host:
         fake.forget_token(IG_TOKEN)
         instagram_host.forget_token(PAGE_TOKEN)
-        config = Config(graph_base_url=fake.base_url, instagram_base_url=instagram_host.base_url)
-        connected = instagram.connect(IG_TOKEN, config=config)
+        config = Config().with_settings(graph_base_url=fake.base_url, instagram_base_url=instagram_host.base_url)
+        connected = instagram.connect(IG_TOKEN, config=config, details={})
         assert (connected.external_id, connected.settings) == (IG_USER_ID, {"login": "instagram"})
         assert fake.requests == []  # an IG… token is tried on the Instagram host first
         account = dataclasses.replace(ig_account(), settings=connected.settings)
@@ -475,24 +476,24 @@ def test_instagram_login_accounts_are_served_by_the_instagram_host(fake):
         assert instagram.token_health(account, config=config).status == "active"
         assert fake.requests == []
 
-        by_page = instagram.connect(PAGE_TOKEN, config=config)  # Facebook Login: the Page's token
+        by_page = instagram.connect(PAGE_TOKEN, config=config, details={})  # Facebook Login: the Page's token
         assert by_page.settings == {"login": "facebook", "page_id": PAGE_ID}
         instagram_host.add_ig_user("17841400000000777", "odd.token", token="odd-token-without-prefix")
-        odd = instagram.connect("odd-token-without-prefix", config=config)  # Facebook host cannot parse it
+        odd = instagram.connect("odd-token-without-prefix", config=config, details={})  # Facebook host cannot parse it
         assert (odd.username, odd.settings) == ("odd.token", {"login": "instagram"})
         with pytest.raises(PlatformRejected, match="Cannot parse access token"):
-            instagram.connect("unknown-everywhere", config=config)
+            instagram.connect("unknown-everywhere", config=config, details={})
 
 
 def test_connect_an_instagram_user_token(fake, graph_config):
-    account = instagram.connect(IG_TOKEN, config=graph_config)
+    account = instagram.connect(IG_TOKEN, config=graph_config, details={})
     assert (account.external_id, account.username, account.token) == (IG_USER_ID, IG_USERNAME, IG_TOKEN)
     expected = dt.datetime.fromtimestamp(int(fake.token(IG_TOKEN).expires_at), dt.UTC)
     assert account.token_expires_at == expected and account.settings == {"login": "instagram"}
 
 
 def test_connect_through_the_linked_page(fake, graph_config):
-    account = instagram.connect(PAGE_TOKEN, config=graph_config)
+    account = instagram.connect(PAGE_TOKEN, config=graph_config, details={})
     assert (account.external_id, account.username, account.token_expires_at) == (IG_USER_ID, IG_USERNAME, None)
     assert account.settings == {"login": "facebook", "page_id": PAGE_ID}
 
@@ -500,18 +501,18 @@ def test_connect_through_the_linked_page(fake, graph_config):
 def test_connect_refuses_an_expired_token(fake, graph_config):
     fake.expire_token(IG_TOKEN)
     with pytest.raises(PlatformRejected, match="Session has expired.*reconnect the account") as caught:
-        instagram.connect(IG_TOKEN, config=graph_config)
+        instagram.connect(IG_TOKEN, config=graph_config, details={})
     assert caught.value.field is None  # the core reports it on access_token
 
 
 def test_connect_refuses_other_tokens(fake, graph_config):
     with pytest.raises(PlatformRejected, match="Instagram User access token"):
-        instagram.connect(FB_USER_TOKEN, config=graph_config)
+        instagram.connect(FB_USER_TOKEN, config=graph_config, details={})
     with pytest.raises(PlatformRejected, match="Cannot parse access token"):
-        instagram.connect("not-a-token", config=graph_config)
+        instagram.connect("not-a-token", config=graph_config, details={})
     fake.add_ig_user("17841400000000002", "reader", token="IGAA-read-only", scopes=["instagram_business_basic"])
     with pytest.raises(PlatformRejected, match="lacks the instagram_business_content_publish or"):
-        instagram.connect("IGAA-read-only", config=graph_config)
+        instagram.connect("IGAA-read-only", config=graph_config, details={})
 
 
 def instagram_login_account(token: str = IG_TOKEN) -> AccountRef:
@@ -661,13 +662,13 @@ def test_facebook_refuses_mixed_media():
 
 
 def test_connect_a_page_token(fake, graph_config):
-    account = facebook.connect(PAGE_TOKEN, config=graph_config)
+    account = facebook.connect(PAGE_TOKEN, config=graph_config, details={})
     assert (account.external_id, account.username, account.token) == (PAGE_ID, PAGE_NAME, PAGE_TOKEN)
     assert account.token_expires_at is None  # a Page token from a long-lived user token never expires
 
 
 def test_connect_a_user_token_keeps_the_page_token(fake, graph_config):
-    account = facebook.connect(FB_USER_TOKEN, config=graph_config)
+    account = facebook.connect(FB_USER_TOKEN, config=graph_config, details={})
     assert (account.external_id, account.token) == (PAGE_ID, PAGE_TOKEN)
 
 
@@ -678,7 +679,7 @@ def short_lived_user(fake, token="EAAU-short-lived"):
 
 
 def test_a_short_lived_user_token_gives_a_page_token_that_dies_with_it(fake, graph_config):
-    account = facebook.connect(short_lived_user(fake), config=graph_config)
+    account = facebook.connect(short_lived_user(fake), config=graph_config, details={})
     assert account.external_id == PAGE_ID and account.token != PAGE_TOKEN
     assert account.token_expires_at is not None
     assert account.token_expires_at - dt.datetime.now(dt.UTC) < dt.timedelta(hours=1, minutes=1)
@@ -686,26 +687,27 @@ def test_a_short_lived_user_token_gives_a_page_token_that_dies_with_it(fake, gra
 
 
 def test_with_the_meta_app_configured_a_short_lived_user_token_is_exchanged_first(fake, graph_config):
-    config = dataclasses.replace(graph_config, meta_app_id=APP_ID, meta_app_secret=APP_SECRET)
-    account = facebook.connect(short_lived_user(fake), config=config)
+    config = graph_config.with_settings(meta_app_id=APP_ID, meta_app_secret=APP_SECRET)
+    account = facebook.connect(short_lived_user(fake), config=config, details={})
     assert (account.external_id, account.token, account.token_expires_at) == (PAGE_ID, PAGE_TOKEN, None)
     [exchange] = fake.calls("GET", r"oauth/access_token")
     assert exchange.params == {"grant_type": "fb_exchange_token", "client_id": APP_ID, "client_secret": APP_SECRET,
                                "fb_exchange_token": "EAAU-short-lived"}
     assert exchange.token is None and "Authorization" not in exchange.headers
-    facebook.connect(FB_USER_TOKEN, config=config)  # a long-lived user token is used as it is
+    facebook.connect(FB_USER_TOKEN, config=config, details={})  # a long-lived user token is used as it is
     assert len(fake.calls("GET", r"oauth/access_token")) == 1
 
 
 def test_the_meta_app_is_read_from_the_environment_and_its_secret_never_shown():
     config = Config.from_env({"HERALD_META_APP_ID": APP_ID, "HERALD_META_APP_SECRET": APP_SECRET})
-    assert (config.meta_app_id, config.meta_app_secret) == (APP_ID, APP_SECRET)
+    assert (META_APP_ID.value(config), META_APP_SECRET.value(config)) == (APP_ID, APP_SECRET)
     assert APP_SECRET not in repr(config)
+    assert (META_APP_ID.shown(config), META_APP_SECRET.shown(config)) == (APP_ID, "set")
 
 
 def test_a_refused_exchange_is_logged_and_the_short_lived_token_kept(fake, graph_config, caplog):
-    config = dataclasses.replace(graph_config, meta_app_id=APP_ID, meta_app_secret="wrong-secret")
-    account = facebook.connect(short_lived_user(fake), config=config)
+    config = graph_config.with_settings(meta_app_id=APP_ID, meta_app_secret="wrong-secret")
+    account = facebook.connect(short_lived_user(fake), config=config, details={})
     assert account.external_id == PAGE_ID and account.token_expires_at is not None  # still connected
     assert "Error validating client secret" in caplog.text and "wrong-secret" not in caplog.text
 
@@ -714,13 +716,13 @@ def test_connect_refuses_ambiguous_or_unusable_tokens(fake, graph_config):
     fake.add_page("1055500000000002", "Second Page", token="EAAP-second")
     fake.add_user("10220000000000002", "Two Pages", token="EAAU-two", pages=[PAGE_ID, "1055500000000002"])
     with pytest.raises(PlatformRejected, match=r"several Pages \(Herald Test Page .*Second Page"):
-        facebook.connect("EAAU-two", config=graph_config)
+        facebook.connect("EAAU-two", config=graph_config, details={})
     fake.add_page("1055500000000003", "Read only", token="EAAP-read", scopes=["pages_show_list"])
     with pytest.raises(PlatformRejected, match="lacks the pages_manage_posts permission"):
-        facebook.connect("EAAP-read", config=graph_config)
+        facebook.connect("EAAP-read", config=graph_config, details={})
     fake.expire_token(PAGE_TOKEN)
     with pytest.raises(PlatformRejected, match="Session has expired.*reconnect"):
-        facebook.connect(PAGE_TOKEN, config=graph_config)
+        facebook.connect(PAGE_TOKEN, config=graph_config, details={})
 
 
 # -- first comments ---------------------------------------------------------------------------
@@ -790,7 +792,7 @@ def test_facebook_metrics(fake, graph_config):
 @pytest.fixture
 def app(clock, config, fake):
     """Herald with its Graph base URL on the fake and a public URL for media links."""
-    application = start_app(clock, dataclasses.replace(config, **fake.hosts(),
+    application = start_app(clock, with_changes(config, **fake.hosts(),
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from intel_data import make_post
 
-from conftest import assert_error, start_app
+from conftest import assert_error, start_app, with_changes
 from drive import sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import chores, cron, crypto, hookimpl, plugins
@@ -145,7 +145,7 @@ def test_engagement_needs_the_intelligence_scope(client, make_tenant):
 @pytest.fixture
 def graph_app(clock, config, fake, tenant):
     """Herald on the fake Graph API; built after ``tenant``'s app, so jobs run in this process use it."""
-    application = start_app(clock, dataclasses.replace(config, **fake.hosts(),
+    application = start_app(clock, with_changes(config, **fake.hosts(),
                                                  public_url="https://herald.test"))
     yield application
     db.obj.close_all()

@@ -10,12 +10,10 @@ The core's paths run with the scripted platform (a third-party plugin that knows
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from test_graph_plugins import CAPTION, connect_account, upload_jpeg
 
-from conftest import assert_error, start_app
+from conftest import assert_error, start_app, with_changes
 from drive import advance, claim, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import PublishOutcome, chores
@@ -26,7 +24,7 @@ from herald.publishing import tasks
 @pytest.fixture
 def app(clock, config, plugin, fake):
     """Herald with the scripted platform installed and the Graph base URL on the fake."""
-    application = start_app(clock, dataclasses.replace(config, **fake.hosts(), public_url="https://herald.test"))
+    application = start_app(clock, with_changes(config, **fake.hosts(), public_url="https://herald.test"))
     yield application
     db.obj.close_all()
 

@@ -630,3 +630,15 @@ def test_the_instagram_plugin_installs_and_runs_without_the_facebook_plugin():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.split() == ["['instagram']", "False"]
+
+
+def test_every_plugin_in_the_tree_is_held_to_importing_only_the_sdk():
+    """``.importlinter``'s plugins contract names every plugin package under ``plugins/`` (a new one
+    left out would be free to import Herald's internals)."""
+    root = Path(__file__).resolve().parent.parent
+    contract = configparser.ConfigParser()
+    contract.read(root / ".importlinter")
+    checked = set(contract["importlinter:contract:plugins"]["source_modules"].split())
+    packages = {path.parent.name for path in root.glob("plugins/*/herald_*/__init__.py")}
+    assert packages and packages == checked
+    assert packages <= set(contract["importlinter"]["root_packages"].split())

@@ -9,7 +9,7 @@ import socket
 import pytest
 from test_graph_plugins import connect_account, upload_jpeg
 
-from conftest import assert_error, start_app
+from conftest import assert_error, start_app, with_changes
 from drive import work
 from fakes.graph import IG_TOKEN, PAGE_TOKEN
 from herald.auth import create_api_key
@@ -20,7 +20,7 @@ NEXT_YEAR = utcnow().year + 1
 
 @pytest.fixture
 def app(clock, config, fake):
-    application = start_app(clock, dataclasses.replace(config, **fake.hosts(),
+    application = start_app(clock, with_changes(config, **fake.hosts(),
                                                  public_url="https://herald.test", rate_limit="5/minute"))
     yield application
     db.obj.close_all()

@@ -180,12 +180,16 @@ def plugins():
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_list(as_json):
     """Every installed plugin: version, hooks, what it provides and where it is disabled."""
-    registry = _runtime().registry
+    runtime = _runtime()
+    registry, registry_config = runtime.registry, runtime.config
     rows = registry.describe()
     for row in rows:
         settings = (PluginSetting.select(PluginSetting, Workspace).join(Workspace)
                     .where(PluginSetting.plugin == row["name"]))
         row["disabled_in"] = sorted(s.workspace.name for s in settings if not s.enabled)
+        row["settings"] = [{"env": setting.env, "value": setting.shown(registry_config),
+                            "default": None if setting.secret else setting.default, "meaning": setting.meaning}
+                           for setting in registry.settings_of(row["name"])]
         row["enabled"] = "everywhere" if row["builtin"] else (
             "everywhere" if not row["disabled_in"] else "all workspaces except " + ", ".join(row["disabled_in"]))
     if as_json:
@@ -197,6 +201,8 @@ def plugins_list(as_json):
         click.echo(f"  hooks: {', '.join(row['hooks']) or '-'}")
         for what, names in row["provides"].items():
             click.echo(f"  {what}: {', '.join(names)}")
+        for setting in row["settings"]:
+            click.echo(f"  setting {setting['env']} = {setting['value']}: {setting['meaning']}")
         click.echo(f"  enabled: {row['enabled']}")
 
 

@@ -9,7 +9,9 @@ import dataclasses
 import functools
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 DEFAULT_RATE_LIMIT = "200/minute"
 DEFAULT_LOGIN_RATE_LIMIT = "10/minute"
@@ -89,15 +91,6 @@ class Config:
     portal_rate_limit: str = DEFAULT_PORTAL_RATE_LIMIT
     plugins: tuple[str, ...] | None = None
     trace_plugins: bool = False
-    graph_base_url: str = "https://graph.facebook.com"
-    # Instagram accounts connected with an Instagram User token (Instagram Login) are served here.
-    instagram_base_url: str = "https://graph.instagram.com"
-    graph_version: str = "v25.0"
-    # The operator's Meta app: with both set, a short-lived Facebook user token pasted to connect an
-    # account is exchanged for a long-lived one first, so the Page token kept never expires.
-    meta_app_id: str = ""
-    meta_app_secret: str = dataclasses.field(default="", repr=False)
-    gemini_base_url: str = "https://generativelanguage.googleapis.com"
     webhook_allow_private: bool = False
     # Lets competitor-page fetches reach loopback and private addresses (tests, closed networks).
     fetch_allow_private: bool = False
@@ -130,6 +123,11 @@ class Config:
     rq_log_level: str = "WARNING"
     testing: bool = False
     removed_settings: tuple[str, ...] = ()  # REMOVED_SETTINGS found set in the environment
+    # Plugins' settings (herald.settings.Setting, by name) given directly, as tests do; they win over
+    # the environment. Plugins read theirs with Setting.value(config).
+    plugin_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    # The HERALD_* variables from_env read, where plugins' settings are looked up.
+    environment: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False, repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -147,12 +145,6 @@ class Config:
             "HERALD_LOGIN_RATE_LIMIT": "login_rate_limit",
             "HERALD_AUTH_FAILURE_LIMIT": "auth_failure_limit",
             "HERALD_PORTAL_RATE_LIMIT": "portal_rate_limit",
-            "HERALD_GRAPH_BASE_URL": "graph_base_url",
-            "HERALD_INSTAGRAM_BASE_URL": "instagram_base_url",
-            "HERALD_GRAPH_VERSION": "graph_version",
-            "HERALD_META_APP_ID": "meta_app_id",
-            "HERALD_META_APP_SECRET": "meta_app_secret",
-            "HERALD_GEMINI_BASE_URL": "gemini_base_url",
         }
         for name, field in simple.items():
             if env.get(name):
@@ -182,8 +174,13 @@ class Config:
         values["insecure_cookies"] = _flag(env.get("HERALD_INSECURE_COOKIES"))
         values["database_group_readable"] = _flag(env.get("HERALD_DATABASE_GROUP_READABLE"))
         values["removed_settings"] = tuple(name for name in REMOVED_SETTINGS if env.get(name))
+        values["environment"] = {name: value for name, value in env.items() if name.startswith("HERALD_")}
         values.update(overrides)
         return cls(**values)
+
+    def with_settings(self, **values: Any) -> Config:
+        """This config with plugins' settings (by :attr:`herald.settings.Setting.name`) set to ``values``."""
+        return dataclasses.replace(self, plugin_settings={**self.plugin_settings, **values})
 
     def removed_setting_warnings(self) -> list[str]:
         """One sentence for each removed setting still set: that it is ignored, and what replaced it."""

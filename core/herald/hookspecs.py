@@ -84,6 +84,19 @@ def register_work_kinds(register):
 
 
 @hookspec
+def register_settings(register):
+    """Declare the plugin's settings by calling ``register(setting)`` once for each.
+
+    Called once at start-up. Each is a :class:`herald.settings.Setting` (its ``HERALD_*`` variable,
+    default, meaning, whether it is secret, how its text is read); the plugin reads it with
+    ``setting.value(config)``. A value that does not parse stops start-up with a message naming the
+    variable; ``herald plugins list`` shows each setting and its value (secrets only as set or
+    unset). Two plugins may register the same object (a library both use); two different settings
+    with one variable stop start-up. The return value is ignored.
+    """
+
+
+@hookspec
 def register_blueprints(register):
     """Add HTTP routes by calling ``register(blueprint)`` once for each Flask blueprint.
 

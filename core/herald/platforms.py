@@ -1,41 +1,8 @@
 """What the core hands a platform plugin, and what a platform hands back besides outcomes.
 
-A platform object (registered through ``register_platforms``) has:
-
-- ``name`` (``"instagram"``) and ``post_types`` (``("post", "reel", "carousel", "story")``);
-- ``connect(token, *, config) -> ConnectedAccount``: check an access token a user pasted and say
-  which account it is; raise :class:`PlatformRejected` when the token is not usable;
-- ``publish(ctx) -> PublishOutcome``: publish ``ctx.post`` to ``ctx.account``;
-- ``check(ctx) -> PublishOutcome`` (asynchronous platforms): called after ``publish`` or ``check``
-  answered ``pending``, with what it saved in ``ctx.state``;
-- ``reconcile(ctx) -> PublishOutcome | None``: called instead of ``publish`` when a task is found
-  half-done after a crash (its ``ctx.state`` holds whatever was saved). Answer ``published`` when
-  the platform already has the post, ``pending`` when it is still processing, ``None`` when nothing
-  was published and ``publish`` may run again, ``unconfirmed`` when the platform cannot say (the
-  task then ends ``unconfirmed`` and is never sent again). Find an earlier attempt by what was
-  recorded before it was sent (its time window, an id), never by its position among recent posts;
-- ``token_health(account, *, config) -> TokenHealth``;
-- ``refresh_token(account, *, config) -> RefreshedToken | None`` (optional): a new token for an
-  account whose token runs out within ``herald.publishing.accounts.REFRESH_WITHIN_DAYS`` days, asked by the
-  token health check before it checks; None when this account's token cannot be refreshed;
-- ``publishing_quota(account, *, config) -> PublishingQuota | None`` (optional): how much of the
-  platform's posting quota the account has used (Instagram: 100 API posts in 24 hours);
-- ``post_comment(account, platform_post_id, message, *, config) -> str`` (optional): add ``message``
-  as the account's own comment under its published post (a *first comment*, asked for with
-  ``first_comment`` on ``POST /v1/publish``); answer the comment's id. Raise :class:`PlatformRejected`
-  when the platform refused, :class:`PlatformUnavailable` when it did not take the comment (retried
-  later), with ``uncertain=True`` when the request went out and its answer was lost. A comment is
-  posted at most once: it is sent again only after ``find_comment`` said it is not there, and never
-  after a lost answer on a platform without ``find_comment``. ``comment_post_types`` (optional)
-  lists the post types that can take comments (default: all of ``post_types``);
-- ``find_comment(account, platform_post_id, message, *, config) -> str | None`` (optional): the id
-  of the account's own comment ``message`` under its published post, or None after reading every
-  comment and not finding it; raise :class:`PlatformUnavailable` to be asked later,
-  :class:`PlatformRejected` when the comments cannot be read (the comment is then never sent again);
-- ``check_post(post) -> str | None`` (optional): why the platform could never publish this post
-  (no media on Instagram, too many images), asked before anything is queued so the request is a
-  400 instead of a failed task later;
-- ``fetch_metrics(account, platform_post_id, *, config) -> dict`` (optional).
+A platform is an object registered through ``register_platforms``, best a subclass of
+:class:`Platform`, whose methods document what the core calls and when. ``publish`` is the one a
+platform must write; the others are capabilities it may leave out (:func:`herald.capabilities.provided`).
 
 Plugins must save each step with :meth:`TaskContext.save_state` *before* taking the next one
 (e.g. the container id before ``media_publish``): the saved state is committed at once, and it is
@@ -49,9 +16,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from .capabilities import placeholder
 from .clock import Clock
+from .outcomes import PublishOutcome
 
 
 class PlatformRejected(Exception):
@@ -199,3 +168,144 @@ class TokenHealth:
     status: Literal["active", "expired", "invalid"]
     expires_at: dt.datetime | None = None
     reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectField:
+    """A value a user gives, besides the token, to connect an account (Mastodon's server address)."""
+
+    name: str
+    meaning: str
+    pattern: str | None = None  # a regular expression the value must match, when there is one
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectFlow:
+    """How a user connects an account of a platform, declared by the platform (``connect_flow``).
+
+    ``kind`` is ``token`` (the user pastes an access token, checked by ``Platform.connect``),
+    ``app_password`` (a handle and an app password, given as the token ``"<handle>:<password>"``)
+    or ``oauth2`` (the platform's authorisation dialog: ``authorize_url``, ``token_url``, ``scopes``,
+    ``pkce``). ``fields`` are the other values the user gives; ``connect`` receives them in
+    ``details``.
+    """
+
+    kind: Literal["token", "app_password", "oauth2"] = "token"
+    fields: tuple[ConnectField, ...] = ()
+    authorize_url: str | None = None
+    token_url: str | None = None
+    scopes: tuple[str, ...] = ()
+    pkce: bool = False
+
+
+class Platform:
+    """Base class of a platform plugin: subclass it, set ``name`` and ``post_types``, write ``publish``.
+
+    Every other method is a capability the platform may leave out: the core calls only the methods
+    a subclass overrides, and answers for the others (no first comments, no engagement pull, …).
+    ``config`` is the :class:`herald.config.Config`: read the plugin's own settings from it with
+    :meth:`herald.settings.Setting.value`.
+    """
+
+    #: The platform's name in the API (``"instagram"``): ``platforms`` of a post, ``platform`` of an account.
+    name: ClassVar[str] = ""
+    #: The post types it can publish (``("post", "reel", "carousel", "story")``).
+    post_types: ClassVar[tuple[str, ...]] = ("post",)
+    #: The post types that can take a first comment (None: all of ``post_types``).
+    comment_post_types: ClassVar[tuple[str, ...] | None] = None
+    #: How a user connects an account (:class:`ConnectFlow`; a pasted token by default).
+    connect_flow: ClassVar[ConnectFlow] = ConnectFlow()
+
+    @placeholder
+    def connect(self, token: str, *, config: Any, details: dict[str, str]) -> ConnectedAccount:
+        """Check a token a user gave and say which account it is (``POST /v1/accounts``).
+
+        ``details`` holds the values of the ``connect_flow``'s fields. Raise
+        :class:`PlatformRejected` when the token is not usable (the user sees its message, as a 400
+        on ``access_token`` or its ``field``), :class:`PlatformUnavailable` when the platform cannot
+        be asked now. A platform without ``connect`` cannot have accounts connected.
+        """
+        raise NotImplementedError
+
+    @placeholder
+    def publish(self, ctx: TaskContext) -> PublishOutcome:
+        """Publish ``ctx.post`` to ``ctx.account`` and say how it went (required).
+
+        Save each step with :meth:`TaskContext.save_state` before taking the next one. Answer
+        ``PublishOutcome.published(...)``, ``pending(...)`` (asynchronous platforms: ``check`` is
+        called later), ``transient(...)`` (tried again later, ``retry_after`` honoured) or
+        ``permanent(...)``. Raising counts as a transient failure of unknown effect: the task is
+        reconciled before anything is sent again.
+        """
+        raise NotImplementedError
+
+    @placeholder
+    def check(self, ctx: TaskContext) -> PublishOutcome:
+        """Asynchronous platforms: called after ``publish`` or ``check`` answered ``pending``, with what
+        was saved in ``ctx.state``; answers like ``publish``."""
+        raise NotImplementedError
+
+    @placeholder
+    def reconcile(self, ctx: TaskContext) -> PublishOutcome | None:
+        """Called instead of ``publish`` when a task is found half-done after a crash (``ctx.state``
+        holds whatever was saved).
+
+        Answer ``published`` when the platform already has the post, ``pending`` when it is still
+        processing, None when nothing was published and ``publish`` may run again, ``unconfirmed``
+        when the platform cannot say (the task then ends ``unconfirmed`` and is never sent again).
+        Find an earlier attempt by what was recorded before it was sent (its time window, an id),
+        never by its position among recent posts. A platform without ``reconcile`` has such a task
+        end failed with ``maybe_live``: it is never sent twice.
+        """
+        raise NotImplementedError
+
+    def check_post(self, post: PostRef) -> str | None:
+        """Why the platform could never publish ``post`` (no media on Instagram, too many images), or
+        None. Asked before anything is queued, so the request is a 400 instead of a failed task later."""
+        return None
+
+    @placeholder
+    def post_comment(self, account: AccountRef, platform_post_id: str, message: str, *, config: Any) -> str:
+        """Add ``message`` as the account's own comment under its published post (a *first comment*);
+        answer the comment's id.
+
+        Raise :class:`PlatformRejected` when the platform refused, :class:`PlatformUnavailable` when
+        it did not take the comment (tried again later), with ``uncertain=True`` when the request went
+        out and its answer was lost. A comment is sent again only after ``find_comment`` said it is
+        not there, and never after a lost answer on a platform without ``find_comment``.
+        """
+        raise NotImplementedError
+
+    @placeholder
+    def find_comment(self, account: AccountRef, platform_post_id: str, message: str, *,
+                     config: Any) -> str | None:
+        """The id of the account's own comment ``message`` under its published post, or None after
+        reading every comment and not finding it. Raise :class:`PlatformUnavailable` to be asked
+        later, :class:`PlatformRejected` when the comments cannot be read (the comment is then never
+        sent again)."""
+        raise NotImplementedError
+
+    @placeholder
+    def token_health(self, account: AccountRef, *, config: Any) -> TokenHealth:
+        """Whether the account's token still works (asked by the periodic token check, every 6 hours); an
+        ``expired`` or ``invalid`` answer marks the account ``needs_reconnect``."""
+        raise NotImplementedError
+
+    @placeholder
+    def refresh_token(self, account: AccountRef, *, config: Any) -> RefreshedToken | None:
+        """A new token for an account whose token runs out soon (asked by the token health check
+        before it checks), or None when this account's token cannot be refreshed."""
+        raise NotImplementedError
+
+    @placeholder
+    def publishing_quota(self, account: AccountRef, *, config: Any) -> PublishingQuota | None:
+        """How much of the platform's posting quota the account has used (Instagram: 100 API posts in
+        24 hours), or None when the platform does not say."""
+        raise NotImplementedError
+
+    @placeholder
+    def fetch_metrics(self, account: AccountRef, platform_post_id: str, *, config: Any) -> dict[str, int]:
+        """The published post's engagement now (``likes``, ``comments``, ``shares``, ``saves``,
+        ``reach``, ``impressions``: whichever the platform gives), for the periodic engagement pull.
+        Raise :class:`PlatformUnavailable` to be asked later."""
+        raise NotImplementedError

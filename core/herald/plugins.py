@@ -13,12 +13,13 @@ import functools
 import logging
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pluggy
 from flask import Blueprint, current_app, g
 
 from . import hookspecs
+from .capabilities import is_placeholder, placeholder
 from .db.models import plugin_enabled
 from .errors import FeatureDisabled
 from .outcomes import Action
@@ -100,6 +101,7 @@ _REQUIRED = {
     "register_webhook_sinks": (("name", "deliver"), "webhook sink"),
     "register_actions": (("name", "handler", "schema"), "action"),
     "register_work_kinds": (("name", "model", "run", "statuses", "retry", "lease_seconds"), "work kind"),
+    "register_settings": (("env", "default", "meaning", "value"), "setting"),
 }
 
 
@@ -114,6 +116,7 @@ class PluginRegistry:
         self.webhook_sinks = self._collect("register_webhook_sinks")
         self.actions = self._collect("register_actions")
         self.work_kinds = self._collect("register_work_kinds")
+        self.settings = self._collect("register_settings")
         for registered in self.actions.values():
             if not isinstance(registered.obj, Action):
                 raise PluginError(f"plugin {registered.plugin!r} registered an action that is not a herald.Action")
@@ -127,9 +130,11 @@ class PluginRegistry:
             plugin_name = impl.plugin_name
 
             def register(obj, _plugin=plugin_name):
-                missing = [attr for attr in required if not hasattr(obj, attr)]
+                missing = [attr for attr in required if not hasattr(obj, attr) or is_placeholder(getattr(obj, attr))]
                 if missing:
                     raise PluginError(f"plugin {_plugin!r} registered a {noun} without {', '.join(missing)}")
+                if obj.name in found and found[obj.name].obj is obj:
+                    return  # the same object from a second plugin (a library both use, its settings)
                 if obj.name in found:
                     raise PluginError(
                         f"{noun} {obj.name!r} is registered twice: by {found[obj.name].plugin!r} and {_plugin!r}")
@@ -150,6 +155,20 @@ class PluginRegistry:
         """Names of the installed plugins that were not loaded (``HERALD_PLUGINS`` leaves them out), sorted."""
         loaded = set(self.plugin_names())
         return sorted({ep.name for ep in entry_points(group="herald")} - loaded)
+
+    def check_settings(self, config) -> None:
+        """Read every registered setting from ``config`` once: a value that does not parse stops
+        start-up here (:class:`PluginError` naming the variable), not at its first use."""
+        for registered in self.settings.values():
+            try:
+                registered.obj.value(config)
+            except ValueError as exc:
+                raise PluginError(f"plugin {registered.plugin!r}: {exc}") from None
+
+    def settings_of(self, plugin_name: str) -> list:
+        """The settings ``plugin_name`` registered (:class:`herald.settings.Setting`), by variable."""
+        return sorted((reg.obj for reg in self.settings.values() if reg.plugin == plugin_name),
+                      key=lambda setting: setting.env)
 
     def blueprints(self) -> list[Registered]:
         """The Flask blueprints plugins registered (``register_blueprints``), checked once."""
@@ -196,7 +215,7 @@ class PluginRegistry:
             provides = {
                 kind: sorted(key for key, reg in getattr(self, kind).items() if reg.plugin == name)
                 for kind in ("platforms", "ai_providers", "scorers", "webhook_sinks", "actions",
-                             "work_kinds")
+                             "work_kinds", "settings")
             }
             rows.append({
                 "name": name,
@@ -206,6 +225,22 @@ class PluginRegistry:
                 "provides": {kind: names for kind, names in provides.items() if names},
             })
         return rows
+
+
+class WebhookSink:
+    """Base class of a place events are delivered to: subclass it, set ``name``, write ``deliver``."""
+
+    #: The sink's name (``"http"``).
+    name: ClassVar[str] = ""
+
+    @placeholder
+    def deliver(self, event, runtime: Runtime) -> None:
+        """Take one committed :class:`herald.events.DomainEvent` (required).
+
+        Be quick (enqueue work kinds for slow work) and idempotent: the reconciler re-dispatches
+        events whose dispatch never completed, so a sink may see an event twice.
+        """
+        raise NotImplementedError
 
 
 class SinkDispatcher:

@@ -63,6 +63,7 @@ class Runtime:
         models.bind_clock(clock)
         pm = pm or get_plugin_manager(config.plugins, config.trace_plugins)
         registry = PluginRegistry(pm)
+        registry.check_settings(config)
         schemas = SchemaStore()
         add_action_schemas(registry, schemas)
         runtime = cls(config=config, pm=pm, registry=registry, schemas=schemas,

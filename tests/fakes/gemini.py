@@ -3,7 +3,7 @@
 ::
 
     with FakeGemini() as fake:
-        config = Config(gemini_base_url=fake.base_url)   # key: fakes.gemini.API_KEY
+        config = Config().with_settings(gemini_base_url=fake.base_url)   # key: fakes.gemini.API_KEY
         fake.reply_json({"hooks": [...]})                 # the next answer
         fake.fail(429, retry_delay="7s")                  # or an injected error first
         ...

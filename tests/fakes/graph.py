@@ -3,7 +3,7 @@
 ::
 
     with FakeGraph() as fake:
-        config = Config(graph_base_url=fake.base_url)
+        config = Config().with_settings(graph_base_url=fake.base_url)
         ...                                   # drive a plugin
         assert len(fake.published(IG_USER_ID)) == 1
 

@@ -7,16 +7,17 @@ answers with the envelope, and a background job records ``code`` and ``message``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
+from ..capabilities import placeholder
 from ..errors import HeraldError
 from ..outcomes import Generation, ProviderSettings
 
-__all__ = ["AIBlocked", "AIInvalidOutput", "AIProviderError", "AITruncated", "AIUnavailable", "Generation",
-           "InvalidApiKey", "NoApiKey", "ProviderSettings", "UnknownModel", "check_output"]
+__all__ = ["AIBlocked", "AIInvalidOutput", "AIProvider", "AIProviderError", "AITruncated", "AIUnavailable",
+           "Generation", "InvalidApiKey", "NoApiKey", "ProviderSettings", "UnknownModel", "check_output"]
 
 SETTINGS_HINT = "PUT /api/settings"
 
@@ -85,6 +86,39 @@ class AIProviderError(HeraldError):
 
     status = 502
     code = "ai_provider_error"
+
+
+class AIProvider:
+    """Base class of an AI provider plugin: subclass it, set ``name``, write ``generate``.
+
+    The core calls the provider only through :func:`herald.ai.generate`, after it checked the
+    workspace's plan and found its API key (``no_api_key`` otherwise): ``settings`` always carries
+    a key.
+    """
+
+    #: The provider's name (``"gemini"``), shown as ``ai_provider`` by ``GET /api/settings``.
+    name: ClassVar[str] = ""
+    #: The model used when the workspace chose none.
+    default_model: ClassVar[str | None] = None
+
+    @placeholder
+    def generate(self, prompt: str, *, system: str | None = None, schema: dict | None = None,
+                 settings: ProviderSettings) -> Generation:
+        """One generation (required): text, and with ``schema`` (a JSON Schema) the parsed JSON in
+        ``data``, checked with :func:`check_output`.
+
+        Raise :class:`InvalidApiKey`, :class:`AIBlocked`, :class:`AITruncated`,
+        :class:`AIInvalidOutput`, :class:`AIProviderError`, or :class:`AIUnavailable` (with the
+        provider's ``retry_after``) when nothing was generated and a later attempt may succeed:
+        never sleep and retry inside ``generate``, the work kernel tries background jobs again.
+        """
+        raise NotImplementedError
+
+    @placeholder
+    def check_settings(self, settings: ProviderSettings) -> None:
+        """A free call made before a new key or model is stored: raise :class:`InvalidApiKey`,
+        :class:`UnknownModel` or :class:`AIUnavailable` (the settings are then stored with a warning)."""
+        raise NotImplementedError
 
 
 def check_output(schema: dict, data: Any) -> Any:

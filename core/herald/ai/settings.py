@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import crypto
+from ..capabilities import provided
 from ..config import Config
 from ..db.models import AISetting, isoformat, write_transaction
 from ..errors import warning
@@ -61,7 +62,7 @@ def check(workspace_id: int, config: Config, payload: dict[str, Any], provider) 
     so nothing is stored. When the provider cannot be reached, the settings are stored anyway and
     a warning is returned: a user briefly offline from Google should not be kept from saving a key.
     """
-    check_settings = getattr(provider, "check_settings", None)
+    check_settings = provided(provider, "check_settings")
     row = load(workspace_id)
     if check_settings is None:
         return []

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 
 from .. import events
+from ..capabilities import provided
 from ..db.models import Account, PublishTask, write_transaction
 from ..platforms import PlatformRejected, PlatformUnavailable
 from ..publishing import accounts
@@ -45,7 +46,7 @@ def fetch_task(runtime: Runtime, task: PublishTask,
     account is checked (and marked expired or invalid) once.
     """
     registered = runtime.registry.platforms.get(task.platform)
-    fetch = getattr(registered.obj, "fetch_metrics", None) if registered else None
+    fetch = provided(registered.obj, "fetch_metrics") if registered else None
     if fetch is None:
         return "unsupported", None
     account = task.account

@@ -12,8 +12,9 @@ import dataclasses
 import functools
 import logging
 import math
-from typing import Any
+from typing import Any, ClassVar
 
+from ..capabilities import placeholder
 from ..captions import features as feats
 from ..db.models import Client, plugin_enabled
 from ..errors import ValidationError
@@ -55,6 +56,19 @@ class ScoringContext:
             self._history = ([] if self.client is None else
                              history.load(self.workspace_id, self.client, exclude_post=self.exclude_post))
         return self._history
+
+
+class Scorer:
+    """Base class of a scoring strategy: subclass it, set ``name``, write ``score``."""
+
+    #: The strategy's name, as ``strategies`` of ``POST /api/intelligence/score`` names it.
+    name: ClassVar[str] = ""
+
+    @placeholder
+    def score(self, post: ScoringPost, context: ScoringContext) -> Score:
+        """The strategy's verdict on ``post`` (required): a :class:`herald.outcomes.Score` with a value
+        from 0 to 100, the reasons, and a ``confidence`` (0..1) saying how much it should weigh."""
+        raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True)

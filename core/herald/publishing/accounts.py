@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 from .. import crypto, events, ids
+from ..capabilities import provided
 from ..db.models import Account, isoformat, write_transaction
 from ..errors import Conflict, HeraldError, NotFound, ValidationError, warning
 from ..platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
@@ -40,20 +42,45 @@ def get_account(workspace_id: int, value, field: str = "account_id") -> Account:
     return account
 
 
-def connect(runtime: Runtime, workspace_id: int, platform_name: str, token: str) -> tuple[Account, bool]:
+def _connect_details(platform, details: dict[str, str]) -> dict[str, str]:
+    """``details`` checked against the fields the platform's connect flow declares (400 naming the field)."""
+    flow = getattr(platform, "connect_flow", None)
+    fields = {field.name: field for field in (flow.fields if flow else ())}
+    for name in details:
+        if name not in fields:
+            expected = ", ".join(sorted(fields)) or "none"
+            raise ValidationError(f"{platform.name} takes no connection detail {name!r} (it takes: {expected}).",
+                                  field=f"details.{name}")
+    for name, field in fields.items():
+        value = str(details.get(name) or "").strip()
+        if not value:
+            raise ValidationError(f"Connecting a {platform.name} account needs {name}: {field.meaning}",
+                                  field=f"details.{name}")
+        if field.pattern and not re.fullmatch(field.pattern, value):
+            raise ValidationError(f"{name} is not valid: {field.meaning}", field=f"details.{name}")
+        details[name] = value
+    return dict(details)
+
+
+def connect(runtime: Runtime, workspace_id: int, platform_name: str, token: str,
+            details: dict[str, str] | None = None) -> tuple[Account, bool]:
     """Check ``token`` with the platform and store the account (token encrypted); returns ``(account, created)``.
 
-    Connecting an account that is already connected refreshes its token and marks it active.
+    ``details`` are the values of the fields the platform's connect flow declares (checked here:
+    every declared field given, matching its pattern, and no other). Connecting an account that is
+    already connected refreshes its token and marks it active.
     """
     registered = runtime.registry.platforms.get(platform_name)
     if registered is None:
         available = ", ".join(sorted(runtime.registry.platforms)) or "none installed"
         raise ValidationError(f"Unknown platform {platform_name!r}. Available: {available}.", field="platform")
     platform = registered.obj
-    if not hasattr(platform, "connect"):
+    connect = provided(platform, "connect")
+    if connect is None:
         raise ValidationError(f"The {platform_name} plugin cannot connect accounts with a token.", field="platform")
+    details = _connect_details(platform, details or {})
     try:
-        found = platform.connect(token, config=runtime.config)
+        found = connect(token, config=runtime.config, details=details)
     except PlatformRejected as exc:
         raise ValidationError(exc.message, field=exc.field or "access_token") from None
     except PlatformUnavailable as exc:
@@ -159,7 +186,7 @@ def platform_of(runtime: Runtime, account: Account):
 
 def renews_tokens(runtime: Runtime, account: Account) -> bool:
     """Whether ``account``'s platform asks for new tokens before they run out (``refresh_token``)."""
-    return hasattr(platform_of(runtime, account), "refresh_token")
+    return provided(platform_of(runtime, account), "refresh_token") is not None
 
 
 def what_to_do_before_expiry(runtime: Runtime, account: Account, reconnect: str) -> str:
@@ -213,7 +240,7 @@ def check_health(runtime: Runtime, account: Account) -> TokenHealth | None:
     Returns None when the platform could not be asked (nothing is changed then).
     """
     platform = platform_of(runtime, account)
-    if not hasattr(platform, "token_health"):
+    if provided(platform, "token_health") is None:
         return None
     token = token_of(runtime, account)
     if token is None:
@@ -253,7 +280,7 @@ def refresh_if_due(runtime: Runtime, account: Account, platform, token: str) -> 
     A refusal or an unreachable platform is logged and the old token kept: the health check that
     follows says whether it still works, and the next check tries again.
     """
-    refresh = getattr(platform, "refresh_token", None)
+    refresh = provided(platform, "refresh_token")
     now = runtime.clock.now()
     expires = account.token_expires_at
     if (refresh is None or account.status != "active" or expires is None or expires <= now
@@ -288,7 +315,7 @@ def publishing_quota(runtime: Runtime, account: Account) -> dict | None:
     409 ``conflict`` when the account cannot be used (reconnect it) or the platform refuses its
     token; 503 ``platform_unavailable`` when the platform cannot answer now.
     """
-    ask = getattr(platform_of(runtime, account), "publishing_quota", None)
+    ask = provided(platform_of(runtime, account), "publishing_quota")
     if ask is None:
         return None
     token, reason = usable(runtime, account)

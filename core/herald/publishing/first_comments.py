@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 
 from .. import events, work
+from ..capabilities import provided
 from ..db.models import Account, FirstComment, PublishTask
 from ..errors import ValidationError
 from ..platforms import PlatformRejected, PlatformUnavailable
@@ -66,9 +67,9 @@ def check_request(runtime: Runtime, platforms: list[str], post_type: str, text: 
         return
     for name in platforms:
         platform = runtime.registry.platforms[name].obj
-        if not hasattr(platform, "post_comment"):
+        if provided(platform, "post_comment") is None:
             raise ValidationError(f"{name} cannot post a first comment.", field="first_comment")
-        if post_type not in getattr(platform, "comment_post_types", platform.post_types):
+        if post_type not in (getattr(platform, "comment_post_types", None) or platform.post_types):
             raise ValidationError(f"A {post_type} on {name} cannot take comments; leave out first_comment.",
                                   field="first_comment")
 
@@ -85,7 +86,7 @@ def post(runtime: Runtime, comment: FirstComment, mode: str) -> Outcome:
     left it there (``state["check_first"]``)."""
     task = PublishTask.get_by_id(comment.task_id)
     registered = runtime.registry.platforms.get(task.platform)
-    poster = getattr(registered.obj, "post_comment", None) if registered else None
+    poster = provided(registered.obj, "post_comment") if registered else None
     if not comment.text or poster is None:
         return Outcome.failed(f"The {task.platform} plugin cannot post comments (any more).")
     account = Account.get_by_id(task.account_id)
@@ -93,7 +94,7 @@ def post(runtime: Runtime, comment: FirstComment, mode: str) -> Outcome:
     if problem:
         return Outcome.failed(problem)
     ref = accounts.account_ref(runtime, account, token)
-    finder = getattr(registered.obj, "find_comment", None)
+    finder = provided(registered.obj, "find_comment")
     if finder is not None and comment.state.get("check_first"):
         found = _look_for(runtime, task, comment, finder, ref)
         if found is not None:
@@ -124,7 +125,7 @@ def recover(runtime: Runtime, comment: FirstComment, mode: str) -> Outcome:
     task = PublishTask.get_by_id(comment.task_id)
     stopped = "The worker posting the comment stopped before it recorded the answer."
     registered = runtime.registry.platforms.get(task.platform)
-    if registered is None or not hasattr(registered.obj, "find_comment") or _out_of_attempts(comment):
+    if registered is None or provided(registered.obj, "find_comment") is None or _out_of_attempts(comment):
         return Outcome.unconfirmed(f"{stopped} {_hint(task)}")
     return _look_later(comment, f"{stopped} Herald looks for the comment on {task.platform} before sending it "
                                 "again.", RECOVER_DELAY_SECONDS)

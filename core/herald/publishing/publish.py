@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 
 from .. import events, work
+from ..capabilities import provided
 from ..captions import heuristic
 from ..db.models import (
     Account,
@@ -293,7 +294,7 @@ def _check_with_platforms(runtime: Runtime, platforms: list[str], post: PostRef)
     """Let each platform refuse content it can never publish (``check_post``), before anything is queued."""
     for name in platforms:
         platform = runtime.registry.platforms[name].obj
-        check = getattr(platform, "check_post", None)
+        check = provided(platform, "check_post")
         problem = check(post) if check else None
         if problem:
             about_text = "caption" in problem.lower() or "text" in problem.lower()

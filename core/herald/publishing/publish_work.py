@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from .. import events
+from ..capabilities import provided
 from ..db.models import Account, Post, PublishTask
 from ..db.prepared_statements import by_id
 from ..media.public_links import public_base_problem
@@ -46,7 +47,7 @@ def advance(runtime: Runtime, task: PublishTask, mode: str) -> Outcome:
         if problem:
             return _fail(task, problem, unsure)
     platform = registered.obj
-    reconcile = getattr(platform, "reconcile", None)
+    reconcile = provided(platform, "reconcile")
     if unsure and mode != "check" and reconcile is None:
         return _fail(task, f"The worker publishing this post stopped before it recorded {task.platform}'s "
                            f"answer, and the {task.platform} plugin cannot check whether the post went out.",

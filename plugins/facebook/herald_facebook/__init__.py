@@ -27,9 +27,18 @@ import datetime as dt
 import re
 from typing import Any
 
-from herald import PublishOutcome, hookimpl
-from herald.platforms import AccountRef, ConnectedAccount, PlatformRejected, PostRef, TaskContext, TokenHealth
-from herald_graph import comments, lookup
+from herald.sdk import (
+    AccountRef,
+    ConnectedAccount,
+    Platform,
+    PlatformRejected,
+    PostRef,
+    PublishOutcome,
+    TaskContext,
+    TokenHealth,
+    hookimpl,
+)
+from herald_graph import comments, lookup, settings
 from herald_graph.graph import (
     TIMEOUT,
     GraphClient,
@@ -69,7 +78,7 @@ def post_problem(post: PostRef) -> str | None:
     return None
 
 
-class FacebookPlatform:
+class FacebookPlatform(Platform):
     """Publishes to a Facebook Page through the Graph API."""
 
     name = "facebook"
@@ -77,7 +86,7 @@ class FacebookPlatform:
 
     # -- accounts -----------------------------------------------------------------------------
 
-    def connect(self, token: str, *, config: Any) -> ConnectedAccount:
+    def connect(self, token: str, *, config: Any, details: dict[str, str]) -> ConnectedAccount:
         """Check a Page token (or a user token managing one Page) and say which Page it is.
 
         A short-lived user token is first exchanged for a long-lived one when the operator's Meta
@@ -293,3 +302,10 @@ class FacebookPlatform:
 def register_platforms(register):
     """Provide the ``facebook`` platform."""
     register(FacebookPlatform())
+
+
+@hookimpl
+def register_settings(register):
+    """Declare the Graph API's settings (shared with the other Meta plugin: the same objects)."""
+    for setting in settings.SETTINGS:
+        register(setting)

@@ -9,8 +9,17 @@ again by Herald's work kernel after that delay or its backoff. The provider neve
 
 from __future__ import annotations
 
-from herald import hookimpl
-from herald.ai.provider import AIProviderError, AIUnavailable, Generation, InvalidApiKey, ProviderSettings, UnknownModel
+from herald.sdk import (
+    AIProvider,
+    AIProviderError,
+    AIUnavailable,
+    Generation,
+    InvalidApiKey,
+    ProviderSettings,
+    Setting,
+    UnknownModel,
+    hookimpl,
+)
 
 from . import api
 
@@ -19,9 +28,11 @@ from . import api
 DEFAULT_MODEL = "gemini-flash-latest"
 RETRYABLE = frozenset({429, 500, 503, 504})
 CHECK_TIMEOUT = 10.0  # seconds; a settings request waits for this check
+BASE_URL = Setting("HERALD_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com",
+                   "Gemini API host; tests point it at a fake server")
 
 
-class GeminiProvider:
+class GeminiProvider(AIProvider):
     """Generates text and structured JSON with Google's Gemini API (one attempt per call)."""
 
     name = "gemini"
@@ -34,7 +45,7 @@ class GeminiProvider:
                  settings: ProviderSettings) -> Generation:
         """One generation; ``data`` is the parsed JSON when ``schema`` is given."""
         model = settings.model or DEFAULT_MODEL
-        status, answer, headers = api.send(api.endpoint(settings.config.gemini_base_url, model), settings.api_key,
+        status, answer, headers = api.send(api.endpoint(BASE_URL.value(settings.config), model), settings.api_key,
                                            api.request_body(prompt, system, schema), self.timeout)
         if status == 200:
             text, data, (input_tokens, output_tokens) = api.read_answer(answer, schema)
@@ -55,7 +66,7 @@ class GeminiProvider:
         someone is waiting on the answer), ``AIProviderError`` for any other refusal.
         """
         model = settings.model or DEFAULT_MODEL
-        status, answer, _ = api.send(api.model_url(settings.config.gemini_base_url, model), settings.api_key, None,
+        status, answer, _ = api.send(api.model_url(BASE_URL.value(settings.config), model), settings.api_key, None,
                                      min(self.timeout, CHECK_TIMEOUT))
         if status == 200:
             return
@@ -76,3 +87,9 @@ class GeminiProvider:
 def register_ai_providers(register):
     """Provide the ``gemini`` AI provider."""
     register(GeminiProvider())
+
+
+@hookimpl
+def register_settings(register):
+    """Declare ``HERALD_GEMINI_BASE_URL``."""
+    register(BASE_URL)

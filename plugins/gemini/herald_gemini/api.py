@@ -17,18 +17,18 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from herald.ai.provider import (
-    SETTINGS_HINT,
+from herald.sdk import (
     AIBlocked,
     AIInvalidOutput,
     AIProviderError,
     AITruncated,
+    HeraldError,
     InvalidApiKey,
     check_output,
 )
-from herald.errors import HeraldError
 
 USER_AGENT = "herald-gemini/0.2"
+SETTINGS_HINT = "PUT /api/settings"  # where a workspace's admin sets the Gemini key and model
 # finishReason / blockReason values meaning the model or its filters refused to answer.
 BLOCKED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
                      "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"})

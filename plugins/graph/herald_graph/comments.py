@@ -8,7 +8,7 @@ so that a comment Meta took without saying so (code 1 or 2, or a lost answer) is
 
 from __future__ import annotations
 
-from herald.platforms import PlatformRejected
+from herald.sdk import PlatformRejected
 from herald_graph.graph import GraphClient, GraphError, same_text
 
 PAGE_SIZE = 100  # the most the comments edge gives per page

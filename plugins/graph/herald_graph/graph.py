@@ -1,7 +1,7 @@
 """A small client for Meta's Graph API, shared by the Facebook and Instagram plugins.
 
-URLs are ``{config.graph_base_url}/{config.graph_version}/{path}``, so the same code talks to
-``https://graph.facebook.com`` or to a test's fake server. The access token travels in an
+URLs are ``{HERALD_GRAPH_BASE_URL}/{HERALD_GRAPH_VERSION}/{path}`` (:mod:`herald_graph.settings`), so
+the same code talks to ``https://graph.facebook.com`` or to a test's fake server. The access token travels in an
 ``Authorization: Bearer`` header (never in a URL, where proxies would log it); parameters go in
 the query string of a GET and in a form-encoded body of a POST. Failures raise
 :class:`~herald_graph.graph_errors.GraphError`, classified per Meta's error codes. Two calls are
@@ -18,8 +18,8 @@ import logging
 import urllib.parse
 from typing import Any
 
-from herald.platforms import PlatformRejected, TokenHealth
-from herald_graph import transport
+from herald.sdk import PlatformRejected, TokenHealth
+from herald_graph import settings, transport
 from herald_graph.graph_errors import (
     INVALID,
     NETWORK,
@@ -47,13 +47,11 @@ def api_root(config: Any, instagram_login: bool = False, versioned: bool = True)
     """``https://graph.facebook.com/v25.0`` from the config's base URL and version.
 
     With ``instagram_login``, the host of the Instagram API with Instagram Login
-    (``config.instagram_base_url``, ``https://graph.instagram.com``): Instagram User tokens work
+    (``HERALD_INSTAGRAM_BASE_URL``, ``https://graph.instagram.com``): Instagram User tokens work
     there and only there, Facebook tokens everywhere else.
     """
-    version = str(config.graph_version).strip("/")
-    if not version.startswith("v"):
-        version = f"v{version}"
-    base = (config.instagram_base_url if instagram_login else config.graph_base_url).rstrip("/")
+    version = settings.GRAPH_VERSION.value(config)
+    base = (settings.INSTAGRAM_BASE_URL if instagram_login else settings.GRAPH_BASE_URL).value(config).rstrip("/")
     return f"{base}/{version}" if versioned else base
 
 
@@ -168,7 +166,7 @@ def long_lived_user_token(config: Any, token: str, data: dict[str, Any] | None) 
     not a short-lived user token, or when Meta refuses the exchange (a token made for another app,
     say): that is logged, and the caller goes on with the token it has.
     """
-    app_id, app_secret = config.meta_app_id, config.meta_app_secret
+    app_id, app_secret = settings.META_APP_ID.value(config), settings.META_APP_SECRET.value(config)
     expiry = token_expiry(data)
     if not (app_id and app_secret) or not data or data.get("type") != "USER" or expiry is None:
         return None

@@ -11,8 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from herald.outcomes import PublishOutcome
-from herald.platforms import PlatformRejected, PlatformUnavailable
+from herald.sdk import PlatformRejected, PlatformUnavailable, PublishOutcome
 
 # Kinds of error.
 TRANSIENT = "transient"  # retry with backoff (codes 1, 2, is_transient, 5xx)

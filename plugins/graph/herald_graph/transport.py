@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from email.message import Message
 
-from herald.net.guard import still_open
+from herald.sdk.http import still_open
 
 IDLE_SECONDS = 4.0
 # How a kept connection the server closed in the meantime fails (a timeout is not one of them).

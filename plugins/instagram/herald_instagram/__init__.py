@@ -2,8 +2,8 @@
 
 An account is an Instagram professional account: ``external_id`` is its IG user id. Its token is
 either an Instagram User token (Instagram Login) or the Page token of the Facebook Page the
-account is linked to (Facebook Login). Calls go to ``config.graph_base_url`` with
-``config.graph_version``, through :mod:`herald_graph.graph`.
+account is linked to (Facebook Login). Calls go to ``HERALD_GRAPH_BASE_URL`` with
+``HERALD_GRAPH_VERSION``, through :mod:`herald_graph.graph`.
 
 Publishing is asynchronous: ``publish`` creates the media container(s) and answers ``pending``
 while Instagram processes them; ``check`` reads the container and publishes it when it is
@@ -15,18 +15,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from herald import PublishOutcome, hookimpl
-from herald.platforms import (
+from herald.sdk import (
     AccountRef,
     ConnectedAccount,
+    Platform,
     PlatformRejected,
     PostRef,
     PublishingQuota,
+    PublishOutcome,
     RefreshedToken,
     TaskContext,
     TokenHealth,
+    hookimpl,
 )
-from herald_graph import comments
+from herald_graph import comments, settings
 from herald_graph.graph import (
     GraphClient,
     GraphError,
@@ -52,7 +54,7 @@ def client_for(config: Any, account: AccountRef) -> GraphClient:
     return GraphClient(config, account.token, instagram_login=(account.settings or {}).get("login") == "instagram")
 
 
-class InstagramPlatform:
+class InstagramPlatform(Platform):
     """Publishes to an Instagram professional account through the Graph API."""
 
     name = "instagram"
@@ -61,7 +63,7 @@ class InstagramPlatform:
 
     # -- accounts -----------------------------------------------------------------------------
 
-    def connect(self, token: str, *, config: Any) -> ConnectedAccount:
+    def connect(self, token: str, *, config: Any, details: dict[str, str]) -> ConnectedAccount:
         """Check an Instagram User token (or a linked Page's token) and say which account it is.
 
         An Instagram User token (Instagram Login) works only on ``graph.instagram.com``, a Facebook
@@ -210,3 +212,10 @@ class InstagramPlatform:
 def register_platforms(register):
     """Provide the ``instagram`` platform."""
     register(InstagramPlatform())
+
+
+@hookimpl
+def register_settings(register):
+    """Declare the Graph API's settings (shared with the other Meta plugin: the same objects)."""
+    for setting in settings.SETTINGS:
+        register(setting)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from herald.platforms import MediaRef, PostRef
+from herald.sdk import MediaRef, PostRef
 
 MAX_CAROUSEL = 10
 

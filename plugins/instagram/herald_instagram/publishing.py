@@ -29,8 +29,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from herald.outcomes import PublishOutcome
-from herald.platforms import PublishingQuota, TaskContext
+from herald.sdk import PublishingQuota, PublishOutcome, TaskContext
 from herald_graph import lookup
 from herald_graph.graph import TIMEOUT, GraphClient, GraphError, graph_time, parse_time, same_text
 from herald_graph.graph_errors import NOT_READY, QUOTA, RECREATE, SUBCODE_HINTS, TRANSIENT, classify

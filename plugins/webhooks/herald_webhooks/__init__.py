@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from herald import hookimpl
-from herald.runtime import Runtime
+from herald.sdk import Runtime, WebhookSink, hookimpl
 
-from . import jobs
+from . import api, jobs
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class HttpSink:
+class HttpSink(WebhookSink):
     """Delivers events to the workspace's HTTP(S) endpoints, signed with Standard Webhooks."""
 
     name = "http"
@@ -44,9 +43,7 @@ def register_work_kinds(register):
 @hookimpl
 def register_blueprints(register):
     """Provide the ``/v1/webhooks`` routes."""
-    from .api import bp
-
-    register(bp)
+    register(api.bp)
 
 
 @hookimpl

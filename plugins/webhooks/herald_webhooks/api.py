@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from herald import ids
-from herald.errors import Conflict, ValidationError
-from herald.plugins import plugin_feature
-from herald.web.api import endpoint, int_arg, runtime
+from herald.sdk import Conflict, ValidationError, ids
+from herald.sdk.web import endpoint, int_arg, plugin_feature, runtime
 
 from . import deliveries, endpoints, jobs
 from .models import ATTEMPT_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndpoint

@@ -15,12 +15,8 @@ import secrets
 
 import peewee as pw
 
-from herald import work
-from herald.db.models import db, isoformat, write_transaction
-from herald.db.prepared_statements import Prepared, PreparedInsert
-from herald.errors import Conflict, NotFound
-from herald.runtime import Runtime
-from herald.work import Outcome, RetryPolicy
+from herald.sdk import Conflict, NotFound, Outcome, RetryPolicy, Runtime, work
+from herald.sdk.storage import Prepared, PreparedInsert, db, isoformat, write_transaction
 
 from . import endpoints
 from .models import (

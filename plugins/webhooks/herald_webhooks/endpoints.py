@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from herald import events, ids, work
-from herald.db.models import isoformat, write_transaction
-from herald.db.prepared_statements import Prepared
-from herald.db.prepared_statements import by_id as prepared_by_id
-from herald.errors import NotFound, ValidationError
-from herald.net import guard as netguard
-from herald.runtime import Runtime
+from herald.sdk import NotFound, Runtime, ValidationError, ids, record_event, work
+from herald.sdk import http as netguard
+from herald.sdk.storage import Prepared, isoformat, write_transaction
+from herald.sdk.storage import by_id as prepared_by_id
 
 from . import signing
 from .models import ENDPOINT_PREFIX, KIND_NAME, WebhookDelivery, WebhookEndpoint
@@ -142,7 +139,7 @@ def disable(runtime, endpoint_id: int, reason: str, now: dt.datetime) -> None:
     # its next job finds the endpoint disabled and cancels it.
     work.cancel(runtime, work.kind(runtime, KIND_NAME), WebhookDelivery.endpoint == endpoint_id, last_error=reason)
     endpoint = WebhookEndpoint.get_by_id(endpoint_id)
-    events.record(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint, now)})
+    record_event(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint, now)})
 
 
 def serialize(endpoint: WebhookEndpoint, now: dt.datetime, secret: str | None = None) -> dict:

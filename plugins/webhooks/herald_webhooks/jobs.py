@@ -36,16 +36,15 @@ import time
 
 import redis
 
-from herald import work
-from herald.net import guard as netguard
-from herald.runtime import Runtime
-from herald.work import queue
+from herald.sdk import Runtime, work
+from herald.sdk import http as netguard
 
 from . import deliveries, endpoints, signing
 from .models import CANCELLED, FAILED, KIND_NAME, PENDING, SUCCEEDED, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("herald.webhooks")
 
+QUEUE = "webhooks"  # its own queue: a delivery stuck on a slow receiver never holds up a publish
 TIMEOUT_SECONDS = 15.0
 USER_AGENT = "Herald-Webhooks/0.2 (+https://www.standardwebhooks.com/)"
 HEALTHY_IN_FLIGHT = 4  # concurrent attempts to one endpoint that is answering promptly
@@ -295,7 +294,7 @@ def run(runtime: Runtime, delivery: WebhookDelivery, mode: str) -> work.Outcome:
 # The API shows one status, pending, for a delivery waiting for its attempt and one being attempted
 # (a worker's lease tells them apart); an attempt nobody can confirm counts as failed.
 KIND = work.WorkKind(
-    name=KIND_NAME, model=WebhookDelivery, run=run, queue=queue.WEBHOOKS_QUEUE, job_timeout=JOB_TIMEOUT,
+    name=KIND_NAME, model=WebhookDelivery, run=run, queue=QUEUE, job_timeout=JOB_TIMEOUT,
     lease_seconds=LEASE_SECONDS, retry=deliveries.RETRY, settle=deliveries.settle,
     statuses=work.Statuses(queued=PENDING, running=PENDING, retrying=PENDING, waiting=PENDING, done=SUCCEEDED,
                            failed=FAILED, unconfirmed=FAILED, cancelled=CANCELLED))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import peewee as pw
 
-from herald.db.models import BaseModel, Event, JSONField, Workspace, utcnow
-from herald.work import WorkRow
+from herald.sdk import WorkRow
+from herald.sdk.storage import BaseModel, Event, JSONField, Workspace, utcnow
 
 PENDING, SUCCEEDED, FAILED, CANCELLED = "pending", "succeeded", "failed", "cancelled"
 KIND_NAME = "webhook_delivery"  # the work kind of deliveries (herald_webhooks.jobs.KIND)

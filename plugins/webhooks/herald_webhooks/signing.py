@@ -10,8 +10,8 @@ import secrets
 
 from standardwebhooks import Webhook
 
-from herald import crypto
-from herald.errors import ValidationError
+from herald.sdk import ValidationError
+from herald.sdk.storage import decrypt, encrypt
 
 PREFIX = "whsec_"
 SECRET_BYTES = 32  # the spec asks for 24 to 64 random bytes
@@ -39,7 +39,7 @@ def check_secret(value: str) -> str:
 
 def seal(secret_key: str, secret: str) -> str:
     """The secret encrypted for storage."""
-    return crypto.encrypt(secret_key, secret)
+    return encrypt(secret_key, secret)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -50,7 +50,7 @@ def unseal(secret_key: str, sealed: str) -> str:
     signing. The ciphertext is the key (each seal gets a fresh IV), so a rotated or changed secret
     is a new entry, never a stale one.
     """
-    return crypto.decrypt(secret_key, sealed)
+    return decrypt(secret_key, sealed)
 
 
 @functools.lru_cache(maxsize=1024)

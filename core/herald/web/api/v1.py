@@ -193,7 +193,7 @@ def list_accounts():
 def connect_account(payload):
     """Check the token with the platform, then store it encrypted; warn when it expires within a week."""
     account, created = accounts.connect(runtime(), g.principal.workspace_id, payload["platform"].strip().lower(),
-                                        payload["access_token"].strip())
+                                        payload["access_token"].strip(), payload.get("details"))
     body = accounts.serialize_account(account)
     warnings = accounts.expiry_warnings(runtime(), account)
     if warnings:

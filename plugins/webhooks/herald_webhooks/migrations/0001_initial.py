@@ -1,7 +1,7 @@
 """Webhook endpoints, deliveries and attempts (the herald-webhooks plugin)."""
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 
-from herald.db.models import JSONField
+from herald.sdk.storage import JSONField
 
 
 def up(migrator, db):

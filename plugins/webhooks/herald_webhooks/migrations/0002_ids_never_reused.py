@@ -7,7 +7,7 @@ with the finished job RQ kept for 300 s under the same id and was not enqueued, 
 arrived only when the reconciler came, and a new endpoint inherited a deleted one's throttling.
 Attempt ids are what the delivery log shows and what a re-send may be asked for by.
 """
-from herald.db.migrate import never_reuse_ids
+from herald.sdk.storage import never_reuse_ids
 
 
 def up(migrator, db):

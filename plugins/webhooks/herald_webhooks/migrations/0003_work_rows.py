@@ -5,7 +5,7 @@ kernel's JSON (why it gave up). ``status``, ``step`` and ``attempts`` were there
 """
 from peewee import DateTimeField
 
-from herald.db.models import JSONField
+from herald.sdk.storage import JSONField
 
 
 def up(migrator, db):
