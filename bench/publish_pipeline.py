@@ -82,7 +82,14 @@ from herald.config import Config  # noqa: E402
 from herald.db.models import PublishTask, Workspace, db, utcnow  # noqa: E402
 from herald.publishing.publish import tasks  # noqa: E402
 from herald.web.app import create_app  # noqa: E402
-from herald.work.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
+from herald.work.queue import (  # noqa: E402
+    CORE_QUEUES,  # noqa: E402
+    PUBLISH_QUEUE,
+    get_queue,
+)
+from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE  # noqa: E402
+
+QUEUES = CORE_QUEUES + (WEBHOOKS_QUEUE,)  # the core's queues and the webhooks plugin's
 
 SECRET = "bench-secret-key"
 # The public media host. Workers (not in testing mode) refuse loopback and private addresses, and resolve a host
@@ -91,7 +98,7 @@ SECRET = "bench-secret-key"
 PUBLIC_URL = "https://93.184.215.14"
 NOOP_QUEUE = "bench-noop"
 # The raw side listens on as many queues as `herald worker` does (the same BLPOP), all but one empty.
-IDLE_QUEUES = tuple(f"bench-idle-{number}" for number in range(1, len(QUEUE_NAMES)))
+IDLE_QUEUES = tuple(f"bench-idle-{number}" for number in range(1, len(QUEUES)))
 NOOP_FUNC = "json.dumps"  # already imported in every worker (RQ's JSON serializer): no first-job import
 POLL = 0.05
 # A 2×2 grey baseline JFIF JPEG (as in tests/test_graph_plugins.py).

@@ -52,9 +52,16 @@ from herald.config import Config  # noqa: E402
 from herald.db.models import Workspace, db, open_database, write_transaction  # noqa: E402
 from herald.upgrading import upgrade  # noqa: E402
 from herald.web.app import create_app  # noqa: E402
-from herald.work.queue import DEFAULT_QUEUE, QUEUE_NAMES, get_queue  # noqa: E402
+from herald.work.queue import (  # noqa: E402
+    CORE_QUEUES,  # noqa: E402
+    DEFAULT_QUEUE,
+    get_queue,
+)
 from herald_webhooks import endpoints as webhook_endpoints  # noqa: E402
+from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE  # noqa: E402
 from herald_webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402
+
+QUEUES = CORE_QUEUES + (WEBHOOKS_QUEUE,)  # the core's queues and the webhooks plugin's
 
 HERALD = Path(sys.executable).parent / "herald"
 POLL = 0.01  # seconds between looks at Redis / the receivers while the workers run (not part of any figure)
@@ -67,7 +74,7 @@ def start_workers(runtime, env: dict, count: int, stock: bool = False) -> list[s
 
     Nothing is measured until then, so no figure includes the workers' start-up (imports, app creation).
     """
-    command = stock_rq.worker_command(env["HERALD_REDIS_URL"], QUEUE_NAMES) if stock else [str(HERALD), "worker"]
+    command = stock_rq.worker_command(env["HERALD_REDIS_URL"], QUEUES) if stock else [str(HERALD), "worker"]
     processes = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for _ in range(count)]
     pids = {process.pid for process in processes}

@@ -3,7 +3,7 @@
 
 Two layouts of worker processes, each in the same run on the same machine:
 
-- ``herald run``'s: a ``herald worker`` per queue (``herald.work.queue.RUN_WORKERS``);
+- ``herald run``'s: a ``herald worker`` per queue (``herald.work.queue.queue_names``);
 - the baseline, ``herald run``'s layout before: one ``herald worker`` on every queue (it takes jobs
   from the ``publish`` queue first).
 
@@ -41,10 +41,18 @@ import publish_pipeline  # noqa: E402  (beside this script: its worker processes
 
 from fakes.receiver import Receiver  # noqa: E402
 from herald.db.models import Client, PublishTask, Workspace, db  # noqa: E402
-from herald.work.queue import PUBLISH_QUEUE, QUEUE_NAMES, RUN_WORKERS, get_queue  # noqa: E402
+from herald.work.queue import (  # noqa: E402
+    CORE_QUEUES,  # noqa: E402
+    PUBLISH_QUEUE,
+    get_queue,
+)
 from herald_webhooks import endpoints  # noqa: E402
+from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE  # noqa: E402
 
-LAYOUTS = (("herald run: a worker per queue", RUN_WORKERS), ("before: one worker on every queue", (QUEUE_NAMES,)))
+QUEUES = CORE_QUEUES + (WEBHOOKS_QUEUE,)  # the core's queues and the webhooks plugin's
+
+LAYOUTS = (("herald run: a worker per queue", tuple((name,) for name in QUEUES)),
+           ("before: one worker on every queue", (QUEUES,)))
 
 
 class LatencyBench(publish_pipeline.Bench):
@@ -76,7 +84,7 @@ class LatencyBench(publish_pipeline.Bench):
             self.workers.start(1, names)
         latencies: list[float] = []
         try:
-            for name in QUEUE_NAMES:
+            for name in QUEUES:
                 self.workers.wait_idle(self.redis, name, 1)
             published_before = self.published()
             self.redis.rpush(get_queue(self.redis, PUBLISH_QUEUE).key, *held)

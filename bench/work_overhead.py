@@ -26,8 +26,16 @@ from herald.db.models import bind_database, db, utcnow, write_transaction
 from herald.hookspecs import hookimpl
 from herald.plugins import PluginRegistry, new_plugin_manager
 from herald.work import Outcome, WorkKind, WorkRow
-from herald.work.queue import DEFAULT_QUEUE, QUEUE_NAMES, get_queue, make_worker
+from herald.work.queue import (
+    CORE_QUEUES,  # noqa: E402
+    DEFAULT_QUEUE,
+    get_queue,
+    make_worker,
+)
 from herald.work.workers import HeraldSimpleWorker
+from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE  # noqa: E402
+
+QUEUES = CORE_QUEUES + (WEBHOOKS_QUEUE,)  # the core's queues and the webhooks plugin's
 
 
 class Noop(WorkRow):
@@ -70,7 +78,7 @@ class Runtime:
 
 def run_burst(connection) -> tuple[float, float]:
     """Run every queued job; (CPU seconds, wall seconds)."""
-    worker = make_worker(connection, QUEUE_NAMES, worker_class=HeraldSimpleWorker)
+    worker = make_worker(connection, QUEUES, worker_class=HeraldSimpleWorker)
     cpu, wall = time.process_time(), time.perf_counter()
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
     return time.process_time() - cpu, time.perf_counter() - wall

@@ -16,8 +16,13 @@ from herald.clock import epoch_seconds, system_now
 from herald.db.models import db
 from herald.runtime import installed_for_jobs
 from herald.work import heartbeat
-from herald.work.queue import QUEUE_NAMES, get_queue, make_worker
+from herald.work.queue import CORE_QUEUES, get_queue, make_worker
 from herald.work.workers import HeraldSimpleWorker
+from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE
+
+# Every queue of the plugins installed here: the core's and the webhooks plugin's (test_worker_layout
+# checks that herald.work.queue.queue_names says the same).
+QUEUES = CORE_QUEUES + (WEBHOOKS_QUEUE,)
 
 
 @contextlib.contextmanager
@@ -62,7 +67,7 @@ def perform(kind: str, row_id, step: int) -> str:
 
 def work(redis_client, max_jobs: int = 1000) -> int:
     """Run queued jobs in this process until the queues are empty; returns how many ran."""
-    worker = make_worker(redis_client, QUEUE_NAMES, worker_class=CountingWorker)
+    worker = make_worker(redis_client, QUEUES, worker_class=CountingWorker)
     worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False, logging_level="WARNING")
     return worker.performed
 
@@ -71,7 +76,7 @@ def release_due(redis_client, timestamp: float) -> int:
     """What RQ's scheduler does each second, at the test's time ``timestamp`` (seconds since the epoch):
     move scheduled jobs whose time has come to their queues. Returns how many moved."""
     released = 0
-    for name in QUEUE_NAMES:
+    for name in QUEUES:
         queue = get_queue(redis_client, name)
         registry = ScheduledJobRegistry(queue=queue)
         for job_id in registry.get_jobs_to_schedule(timestamp):
@@ -121,7 +126,7 @@ class OffsetClock:
 
 def scheduled_count(redis_client) -> int:
     """How many jobs wait in the scheduled registries."""
-    return sum(len(ScheduledJobRegistry(queue=get_queue(redis_client, name))) for name in QUEUE_NAMES)
+    return sum(len(ScheduledJobRegistry(queue=get_queue(redis_client, name))) for name in QUEUES)
 
 
 def past_last_heartbeat(clock, redis_client, seconds: float) -> None:

@@ -15,12 +15,12 @@ import time
 import pytest
 
 from conftest import assert_error
-from drive import advance
+from drive import QUEUES, advance
 from herald.auth import SCOPES, create_api_key
 from herald.db import availability
 from herald.db.models import Client, PublishTask, Workspace, db, open_database
 from herald.upgrading import upgrade
-from herald.work.queue import QUEUE_NAMES, make_worker
+from herald.work.queue import make_worker
 from herald.work.workers import HeraldSimpleWorker
 
 
@@ -99,7 +99,7 @@ def test_the_worker_survives_a_database_episode_and_publishes_once_it_is_over(pl
     headers = sqlite_app.tenant["headers"]
     account = client.post("/v1/accounts", json={"platform": "scripted", "access_token": "tok_live_0001"},
                           headers=headers).get_json()["id"]
-    worker = make_worker(redis_client, QUEUE_NAMES, worker_class=HeraldSimpleWorker)
+    worker = make_worker(redis_client, QUEUES, worker_class=HeraldSimpleWorker)
     response = client.post("/v1/publish", json={"content": "Through the episode", "platforms": ["scripted"],
                                                 "accounts": [account], "schedule": "now"}, headers=headers)
     assert response.status_code == 201, response.get_json()

@@ -13,11 +13,11 @@ from rq import Worker
 from serve_drive import START_TIMEOUT, output
 
 from conftest import start_app
-from drive import past_last_heartbeat
+from drive import QUEUES, past_last_heartbeat
 from herald.config import Config
 from herald.db.models import db
 from herald.work import heartbeat
-from herald.work.queue import QUEUE_NAMES, make_worker
+from herald.work.queue import make_worker
 from herald.work.workers import HeraldSimpleWorker
 
 
@@ -47,9 +47,9 @@ def queues_check(client) -> tuple[int, dict]:
 def test_a_running_worker_counts_again_within_one_heartbeat_after_a_flush(client, due_post, redis_client, clock):
     status, queues = queues_check(client)
     assert status == 503 and queues["error"] == "NoWorker"
-    worker = make_worker(redis_client, QUEUE_NAMES, worker_class=HeraldSimpleWorker)
+    worker = make_worker(redis_client, QUEUES, worker_class=HeraldSimpleWorker)
     worker.register_birth()  # as RQ does when the worker starts
-    beats = heartbeat.Heartbeat(redis_client, worker.name, QUEUE_NAMES, interval=5, clock=clock)
+    beats = heartbeat.Heartbeat(redis_client, worker.name, QUEUES, interval=5, clock=clock)
     beats.beat()  # what its thread writes when it starts
     status, queues = queues_check(client)
     assert status == 200 and queues["publish"]["workers"] == 1, queues
@@ -99,8 +99,8 @@ def test_a_dead_worker_stops_counting_within_30_seconds_by_default():
 
 
 def test_a_worker_dead_for_long_is_forgotten_by_the_next_beat_of_another(redis_client, clock):
-    dead = heartbeat.Heartbeat(redis_client, "dead-worker", QUEUE_NAMES, interval=5, clock=clock)
-    alive = heartbeat.Heartbeat(redis_client, "live-worker", QUEUE_NAMES, interval=5, clock=clock)
+    dead = heartbeat.Heartbeat(redis_client, "dead-worker", QUEUES, interval=5, clock=clock)
+    alive = heartbeat.Heartbeat(redis_client, "live-worker", QUEUES, interval=5, clock=clock)
     dead.beat()
     clock.advance(5 * heartbeat.FORGET_AFTER_BEATS - 1)
     alive.beat()

@@ -9,7 +9,7 @@ import pytest
 from rq import SimpleWorker
 
 from conftest import assert_error, start_app
-from drive import advance, catch_up_with_real_time, claim, perform, scheduled_count, sql_sent, work
+from drive import QUEUES, advance, catch_up_with_real_time, claim, perform, scheduled_count, sql_sent, work
 from herald import PublishOutcome, chores
 from herald import work as kernel
 from herald.auth import create_api_key, create_user
@@ -19,7 +19,7 @@ from herald.publishing import tasks
 from herald.runtime import installed_for_jobs
 from herald.work.heartbeat import Heartbeat
 from herald.work.kernel import RUNNING_MARGIN_SECONDS
-from herald.work.queue import QUEUE_NAMES, make_worker
+from herald.work.queue import make_worker
 from herald.work.workers import HeraldSimpleWorker
 
 
@@ -548,7 +548,7 @@ def test_worker_death_between_taking_a_job_and_claiming_its_task_is_reconciled(c
     body = publish(client, tenant, accounts=[account]).get_json()
     # A worker takes the job off the queue and starts it (RQ marks it started), then dies at once:
     # the task was never claimed, so no lease will expire, and RQ keeps the job "started".
-    dying = make_worker(redis_client, QUEUE_NAMES, worker_class=HeraldSimpleWorker)
+    dying = make_worker(redis_client, QUEUES, worker_class=HeraldSimpleWorker)
     dying.register_birth()
     job, _ = dying.dequeue_job_and_maintain_ttl(timeout=None)
     dying.prepare_execution(job)  # what SimpleWorker.execute_job does before it runs the function
@@ -568,7 +568,7 @@ def test_worker_death_right_after_taking_a_job_off_the_queue_is_reconciled(clien
     body = publish(client, tenant, accounts=[account]).get_json()
     # The worker moves the job to RQ's intermediate list and dies before it starts it: the job stays
     # "queued" on no queue, where RQ's own maintenance would find it minutes later.
-    dying = make_worker(redis_client, QUEUE_NAMES, worker_class=HeraldSimpleWorker)
+    dying = make_worker(redis_client, QUEUES, worker_class=HeraldSimpleWorker)
     dying.register_birth()
     job, _ = dying.dequeue_job_and_maintain_ttl(timeout=None)
     assert job.get_status(refresh=True) == "queued" and work(redis_client) == 0
@@ -679,8 +679,8 @@ def test_health_is_unhealthy_when_a_post_is_due_and_no_worker_consumes_the_queue
     assert queues["publish"] == {"depth": 1, "workers": 0}
     assert queues["oldest_due_seconds"] >= 89
 
-    worker = make_worker(redis_client, QUEUE_NAMES, worker_class=SimpleWorker)
-    beats = Heartbeat(redis_client, worker.name, QUEUE_NAMES, clock=app.extensions["herald"].clock)
+    worker = make_worker(redis_client, QUEUES, worker_class=SimpleWorker)
+    beats = Heartbeat(redis_client, worker.name, QUEUES, clock=app.extensions["herald"].clock)
     beats.beat()  # what `herald worker` writes as it starts
     try:
         body = client.get("/health").get_json()

@@ -23,9 +23,10 @@ from herald.clock import system_now
 from herald.db.models import Event, db, write_transaction
 from herald.runtime import installed_for_jobs
 from herald.work import MAX_RETRY_AFTER, claim, parse_retry_after
-from herald.work.queue import WEBHOOKS_QUEUE, get_queue
+from herald.work.queue import get_queue
 from herald_webhooks import deliveries
 from herald_webhooks import jobs as webhook_jobs
+from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 

@@ -157,8 +157,8 @@ def test_a_kind_whose_table_lacks_the_work_row_contract_is_refused_when_it_is_ma
 
     with pytest.raises(TypeError, match="lacks the work-row columns step, due_at, lease_until, attempts, state"):
         WorkKind(name="broken", model=NotWork, run=lambda runtime, row, mode: Outcome.done())
-    with pytest.raises(ValueError, match="queue 'chores' is none of Herald's queues"):
-        WorkKind(name="lost", model=Chore, run=lambda runtime, row, mode: Outcome.done(), queue="chores")
+    with pytest.raises(ValueError, match="a queue's name is letters, digits"):
+        WorkKind(name="lost", model=Chore, run=lambda runtime, row, mode: Outcome.done(), queue="chores:urgent")
     with pytest.raises(ValueError, match="lease_seconds must exceed job_timeout"):
         WorkKind(name="short", model=Chore, run=lambda runtime, row, mode: Outcome.done(), job_timeout=60,
                  lease_seconds=30)

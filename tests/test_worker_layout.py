@@ -4,7 +4,7 @@ webhook receiver (issue 19, item 6).
 An RQ worker takes jobs from its queues in order, so the single worker ``herald run`` started on
 every queue ran a whole publish backlog before any delivery (one webhook waited 15 s behind 70
 posts), and a delivery stuck on a receiver that never answers held up the posts that were due.
-``herald run`` now starts a worker per queue (:data:`herald.work.queue.RUN_WORKERS`): these tests check
+``herald run`` now starts a worker per queue (:func:`herald.work.queue.queue_names`): these tests check
 that it does, then run those very workers in this process against a backlog of 1,000 due posts and a
 receiver that holds its answer.
 """
@@ -23,11 +23,13 @@ from serve_drive import START_TIMEOUT, output
 from webhooks_drive import QuickWorker, create_post, create_webhook
 
 from conftest import start_app
+from drive import QUEUES
 from fakes.receiver import Reply
 from herald.db.models import Account, Post, PublishTask, db, utcnow
 from herald.publishing.tasks import KIND_NAME
 from herald.work import ENTRY, job_id, queue
-from herald.work.queue import PUBLISH_QUEUE, RUN_WORKERS, WEBHOOKS_QUEUE, get_queue, make_worker
+from herald.work.queue import PUBLISH_QUEUE, get_queue, make_worker, queue_names
+from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE
 from herald_webhooks.models import WebhookAttempt, WebhookDelivery
 
 BACKLOG = 1000  # posts due, queued ahead of the webhook delivery
@@ -44,7 +46,7 @@ def app(clock, config, plugin):
 def run_worker(redis_client, consuming: str, max_jobs: int) -> tuple[tuple[str, ...], int]:
     """Run ``herald run``'s worker for the ``consuming`` queue in this process for up to ``max_jobs``
     jobs; returns the queues it consumes and how many jobs it ran."""
-    (names,) = [names for names in RUN_WORKERS if consuming in names]
+    names = (consuming,)
     worker = make_worker(redis_client, names, worker_class=QuickWorker)
     worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False, logging_level="WARNING")
     return names, worker.performed
@@ -79,14 +81,20 @@ def queue_backlog(redis_client, tenant, account_id: str, count: int) -> None:
 def test_herald_run_gives_each_queue_a_worker_of_its_own(herald_env, start_herald, redis_client):
     process = start_herald("run", "--port", free_port(), env=herald_env)
     deadline = time.monotonic() + START_TIMEOUT
-    while len(workers := Worker.all(connection=redis_client)) < len(queue.QUEUE_NAMES) \
+    while len(workers := Worker.all(connection=redis_client)) < len(QUEUES) \
             and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)  # (the processes' start-up, not work: nothing is queued)
     consumed = sorted(tuple(worker.queue_names()) for worker in workers)
     assert consumed == [("default",), ("publish",), ("webhooks",)], output(process)
-    assert sorted(RUN_WORKERS) == consumed
+    assert sorted((name,) for name in QUEUES) == consumed
     process.terminate()
     assert process.wait(timeout=30) == 0, output(process)
+
+
+def test_the_queues_are_the_cores_and_those_the_work_kinds_name(app):
+    runtime = app.extensions["herald"]
+    assert queue_names(runtime) == QUEUES == ("publish", "default", "webhooks")
+    assert runtime.registry.work_kinds["webhook_delivery"].plugin == "webhooks"
 
 
 def test_a_delivery_goes_out_at_once_while_a_thousand_posts_are_due(client, tenant, plugin, receiver,
@@ -112,8 +120,7 @@ def test_a_receiver_holding_its_answer_does_not_hold_up_a_post_that_is_due(clien
     receiver.default = Reply(hold=answer)  # a slow receiver: the attempt stays in flight until we answer
     create_webhook(client, tenant, receiver.url())
     create_post(client, tenant, caption="held")
-    (names,) = [names for names in RUN_WORKERS if WEBHOOKS_QUEUE in names]
-    webhooks_worker = start_herald("worker", *(arg for name in names for arg in ("--queue", name)),
+    webhooks_worker = start_herald("worker", "--queue", WEBHOOKS_QUEUE,
                                    env=dict(herald_env, HERALD_WEBHOOK_ALLOW_PRIVATE="1"))
     try:
         assert receiver.wait_for(1, START_TIMEOUT), output(webhooks_worker)  # the attempt is in flight

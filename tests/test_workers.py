@@ -6,9 +6,9 @@ import pytest
 import redis
 from redis_server import RedisServer
 
-from drive import work
+from drive import QUEUES, work
 from herald.auth import digest
-from herald.work.queue import QUEUE_NAMES, get_queue, make_worker
+from herald.work.queue import get_queue, make_worker
 from herald.work.workers import HeraldForkWorker, HeraldSimpleWorker, worker_class
 
 
@@ -50,7 +50,7 @@ def test_a_job_costs_as_many_round_trips_as_on_rqs_own_worker(redis_client):
         queue = get_queue(redis_client, "publish")
         for _ in range(20):
             queue.enqueue("herald.auth.digest", "x")
-        worker = make_worker(redis_client, QUEUE_NAMES, worker_class=worker_cls)
+        worker = make_worker(redis_client, QUEUES, worker_class=worker_cls)
         worker.work(burst=True, max_jobs=1, with_scheduler=False, logging_level="WARNING")  # registration
         before = _commands(redis_client)
         worker.work(burst=True, with_scheduler=False, logging_level="WARNING")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drive import CountingWorker
-from herald.work.queue import QUEUE_NAMES, make_worker
+from drive import QUEUES, CountingWorker
+from herald.work.queue import make_worker
 
 
 class QuickWorker(CountingWorker):
@@ -19,7 +19,7 @@ class QuickWorker(CountingWorker):
 
 def work(redis_client, max_jobs: int = 1000) -> int:
     """Run queued jobs in this process until the queues are empty; returns how many ran."""
-    worker = make_worker(redis_client, QUEUE_NAMES, worker_class=QuickWorker)
+    worker = make_worker(redis_client, QUEUES, worker_class=QuickWorker)
     worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False, logging_level="WARNING")
     return worker.performed
 

@@ -11,10 +11,11 @@ import sys
 import redis
 from work_kind import ChorePlugin, StandInRuntime, SystemClock
 
+from drive import QUEUES
 from herald.db.models import bind_database
 from herald.plugins import PluginRegistry, new_plugin_manager
 from herald.runtime import install_for_jobs
-from herald.work.queue import QUEUE_NAMES, make_worker
+from herald.work.queue import make_worker
 from herald.work.workers import HeraldSimpleWorker
 
 
@@ -25,7 +26,7 @@ def main(database_url: str, redis_url: str, marker: str) -> None:
     pm = new_plugin_manager()
     pm.register(ChorePlugin(block=marker), name="chores")
     install_for_jobs(StandInRuntime(None, pm, PluginRegistry(pm), connection, SystemClock()))
-    make_worker(connection, QUEUE_NAMES, worker_class=HeraldSimpleWorker).work(
+    make_worker(connection, QUEUES, worker_class=HeraldSimpleWorker).work(
         burst=True, with_scheduler=False, logging_level="WARNING")
 
 

@@ -34,7 +34,7 @@ from .upgrading import upgrade
 from .web.app import create_app
 from .web.serving import BODY_OVERHEAD, ServingLimits
 from .work.heartbeat import Heartbeat
-from .work.queue import QUEUE_NAMES, RUN_WORKERS, make_worker
+from .work.queue import make_worker, queue_names
 from .work.workers import worker_class as worker_class_for
 
 log = logging.getLogger("herald.cli")
@@ -292,7 +292,7 @@ def worker(queues, burst, worker_class):
     db.close_all()
     kind = worker_class or runtime.config.worker_class
     chosen = worker_class_for(kind)
-    names = queues or QUEUE_NAMES
+    names = queues or queue_names(runtime)
     log.info("Worker consuming %s (%s worker, with the scheduler)%s", ", ".join(names), kind,
              " until the queues are empty" if burst else "")
     rq_worker = make_worker(runtime.redis, names, worker_class=chosen, runtime=runtime)  # installs it for jobs
@@ -402,8 +402,7 @@ def run(port):
         click.echo(f"Started a private redis-server at {url} (data in {config.data_dir / 'redis'}).")
     herald = [sys.executable, "-m", "herald.cli"]
     port = port or config.port
-    workers = [(f"{' and '.join(names)} worker", ["worker", *(arg for name in names for arg in ("--queue", name))])
-               for names in RUN_WORKERS]
+    workers = [(f"{name} worker", ["worker", "--queue", name]) for name in queue_names(_runtime())]
     for name, command in (*workers, ("cron", ["cron"]), ("web server", ["serve", "--port", str(port)])):
         children.append(supervise.Child(name, [*herald, *command], env))
         children[-1].start()

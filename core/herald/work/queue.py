@@ -1,7 +1,9 @@
 """RQ queues with the JSON serializer (job arguments are ids and plain values, never pickles).
 
-Queues: ``publish`` (one job per publish-task step), ``default`` (periodic housekeeping: the
-reconciler, token health checks), ``webhooks`` (outgoing webhook deliveries). Every job of durable
+The core's queues are ``publish`` (one job per publish-task step) and ``default`` (periodic
+housekeeping: the reconciler, token health checks); a plugin's work kind may name a queue of its
+own (the webhooks plugin's deliveries: ``webhooks``), and Herald's workers take that one too
+(:func:`queue_names`). Every job of durable
 work has a unique id (:func:`herald.work.job_id`); the database row is the source of truth, so a job
 lost with Redis is re-created by the reconciler from the row.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 
 import redis
 from rq import Queue, Retry, Worker
@@ -17,16 +20,14 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+if TYPE_CHECKING:  # the runtime builds on the work kernel
+    from ..runtime import Runtime
+
 log = logging.getLogger("herald.work.queue")
 
 PUBLISH_QUEUE = "publish"
 DEFAULT_QUEUE = "default"
-WEBHOOKS_QUEUE = "webhooks"  # outgoing webhook deliveries (the webhooks plugin), one job per attempt
-QUEUE_NAMES = (PUBLISH_QUEUE, DEFAULT_QUEUE, WEBHOOKS_QUEUE)
-# The workers ``herald run`` starts: one per queue. A worker takes jobs from its queues in this order,
-# so one worker on every queue would run a whole publish backlog before a webhook delivery, and a
-# delivery stuck on a slow receiver (up to 15 s) or a long AI job would hold up posts that are due.
-RUN_WORKERS = tuple((name,) for name in QUEUE_NAMES)
+CORE_QUEUES = (PUBLISH_QUEUE, DEFAULT_QUEUE)
 ALIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED})
 
 # Unexpected exceptions in a job (the database went away, a bug) are retried by RQ itself; platform
@@ -34,15 +35,32 @@ ALIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STA
 CRASH_RETRY = Retry(max=3, interval=[5, 30, 120])
 
 
+def queue_names(runtime: Runtime) -> tuple[str, ...]:
+    """Every queue jobs go to: the core's, then those the registered work kinds name (by name).
+
+    ``herald run`` starts one worker per queue: a worker takes jobs from its queues in order, so one
+    worker on every queue would run a whole publish backlog before a webhook delivery, and a
+    delivery stuck on a slow receiver (up to 15 s) or a long AI job would hold up posts that are due.
+    """
+    declared = {registered.obj.queue for registered in runtime.registry.work_kinds.values()}
+    return CORE_QUEUES + tuple(sorted(declared - set(CORE_QUEUES)))
+
+
 def get_queue(connection: redis.Redis, name: str = DEFAULT_QUEUE) -> Queue:
     """The named queue, using the JSON serializer."""
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def make_worker(connection: redis.Redis, queue_names=QUEUE_NAMES, worker_class=Worker, **kwargs) -> Worker:
-    """A worker for ``queue_names`` using the JSON serializer (``SimpleWorker`` in tests)."""
-    queues = [get_queue(connection, name) for name in queue_names]
+def make_worker(connection: redis.Redis, names, worker_class=Worker, **kwargs) -> Worker:
+    """A worker for the queues ``names`` using the JSON serializer (``SimpleWorker`` in tests)."""
+    queues = [get_queue(connection, name) for name in names]
     return worker_class(queues, connection=connection, serializer=JSONSerializer, **kwargs)
+
+
+def _on_queue(connection: redis.Redis, name: str, seen: dict[str, set[str]]) -> set[str]:
+    if name not in seen:
+        seen[name] = set(get_queue(connection, name).get_job_ids())
+    return seen[name]
 
 
 def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: float | None = None,
@@ -64,7 +82,7 @@ def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: fl
     if not job_ids:
         return set()
     jobs = Job.fetch_many(job_ids, connection=connection, serializer=JSONSerializer)
-    waiting = {job_id for name in QUEUE_NAMES for job_id in get_queue(connection, name).get_job_ids()}
+    waiting: dict[str, set[str]] = {}  # queue name -> the ids of the jobs on it, read when first needed
     cutoff = None
     if running_limit is not None:
         cutoff = (now - dt.timedelta(seconds=running_limit)).replace(tzinfo=dt.UTC)
@@ -75,7 +93,7 @@ def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: fl
         status = job.get_status(refresh=False)
         if status not in ALIVE_STATUSES:
             continue
-        if status == JobStatus.QUEUED and job.id not in waiting and job.origin in QUEUE_NAMES:
+        if status == JobStatus.QUEUED and job.id not in _on_queue(connection, job.origin, waiting):
             continue  # taken off its queue by a worker that died before starting it
         if cutoff is not None and status == JobStatus.STARTED and job.started_at is not None \
                 and job.started_at.replace(tzinfo=dt.UTC) < cutoff:

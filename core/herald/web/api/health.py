@@ -18,7 +18,7 @@ from flask import Blueprint, jsonify
 from ...db.models import probe_reads, probe_writes
 from ...publishing import tasks
 from ...work import heartbeat
-from ...work.queue import PUBLISH_QUEUE, QUEUE_NAMES, get_queue
+from ...work.queue import PUBLISH_QUEUE, get_queue, queue_names
 from . import endpoint, runtime
 
 bp = Blueprint("health", __name__)
@@ -58,7 +58,7 @@ def _queues_check() -> dict:
     report: dict = {"ok": True}
     try:
         workers = heartbeat.live_workers(connection, runtime().clock.timestamp())
-        for name in QUEUE_NAMES:
+        for name in queue_names(runtime()):
             report[name] = {"depth": len(get_queue(connection, name)),
                             "workers": sum(1 for queues in workers.values() if name in queues)}
         due = tasks.oldest_due(now)
