@@ -11,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from herald import Action, PublishOutcome, hookimpl
+from herald.sdk import Action, Platform, PublishOutcome, hookimpl
 
 LIMIT = 500
 LINK = re.compile(r"https?://\S+")
@@ -55,7 +55,7 @@ def seconds_until(reset):
         return None
 
 
-class MastodonPlatform:
+class MastodonPlatform(Platform):
     """Publishes a post's caption as a public status with ``POST /api/v1/statuses``."""
 
     name = "mastodon"

@@ -1,0 +1,136 @@
+"""herald.sdk: base classes whose placeholders the core tells apart from capabilities, connect flows
+with fields, and settings a plugin declares."""
+
+from __future__ import annotations
+
+import pytest
+
+import herald.db.models
+from conftest import assert_error, start_app
+from herald.auth import create_api_key
+from herald.capabilities import provided
+from herald.config import Config
+from herald.db.models import Account, Client, Workspace, db
+from herald.plugins import PluginError, PluginRegistry, get_plugin_manager, new_plugin_manager
+from herald.sdk import (
+    ConnectedAccount,
+    ConnectField,
+    ConnectFlow,
+    Platform,
+    PlatformRejected,
+    PublishOutcome,
+    Setting,
+    hookimpl,
+)
+
+SERVER = Setting("HERALD_HERON_SERVER_TIMEOUT", 30.0, "seconds one call may take", parse=float)
+
+
+class Heron(Platform):
+    """A platform on any of many servers: connecting needs the server's address."""
+
+    name = "heron"
+    connect_flow = ConnectFlow(fields=(ConnectField("server", "the server's address, such as https://heron.example",
+                                                    pattern=r"https://[a-z0-9.-]+"),))
+
+    def connect(self, token, *, config, details):
+        if token.startswith("bad"):
+            raise PlatformRejected("The server refused this token.")
+        return ConnectedAccount(external_id=token[-4:], username=f"{details['server']}/@{token[-4:]}", token=token,
+                                settings={"server": details["server"], "timeout": SERVER.value(config)})
+
+    def publish(self, ctx):
+        return PublishOutcome.published("1")
+
+
+class HeronPlugin:
+    @hookimpl
+    def register_platforms(self, register):
+        register(Heron())
+
+    @hookimpl
+    def register_settings(self, register):
+        register(SERVER)
+
+
+def test_a_method_a_subclass_leaves_out_is_no_capability():
+    heron = Heron()
+    assert provided(heron, "publish") is not None and provided(heron, "connect") is not None
+    assert provided(heron, "post_comment") is None and provided(heron, "reconcile") is None
+    assert provided(heron, "check_post") is not None and heron.check_post(None) is None  # a real default
+
+
+def test_a_subclass_without_publish_stops_start_up():
+    class Mute(Platform):
+        name = "mute"
+
+    class Plugin:
+        @hookimpl
+        def register_platforms(self, register):
+            register(Mute())
+
+    pm = new_plugin_manager()
+    pm.register(Plugin(), name="mute")
+    with pytest.raises(PluginError, match="'mute' registered a platform without publish"):
+        PluginRegistry(pm)
+
+
+def test_a_setting_comes_from_the_config_then_the_environment_then_its_default():
+    assert SERVER.value(Config()) == 30.0
+    assert SERVER.value(Config.from_env({"HERALD_HERON_SERVER_TIMEOUT": "5"})) == 5.0
+    from_env = Config.from_env({"HERALD_HERON_SERVER_TIMEOUT": "5"})
+    assert SERVER.value(from_env.with_settings(heron_server_timeout=2)) == 2
+    with pytest.raises(ValueError, match="HERALD_HERON_SERVER_TIMEOUT='soon' is not valid"):
+        SERVER.value(Config.from_env({"HERALD_HERON_SERVER_TIMEOUT": "soon"}))
+    with pytest.raises(ValueError, match="HERALD_ and capitals"):
+        Setting("heron_thing", 1, "no prefix")
+
+
+def test_a_setting_that_does_not_parse_stops_start_up_naming_it():
+    pm = new_plugin_manager()
+    pm.register(HeronPlugin(), name="heron")
+    registry = PluginRegistry(pm)
+    assert registry.settings_of("heron") == [SERVER]
+    with pytest.raises(PluginError, match="plugin 'heron': HERALD_HERON_SERVER_TIMEOUT='soon' is not valid"):
+        registry.check_settings(Config.from_env({"HERALD_HERON_SERVER_TIMEOUT": "soon"}))
+
+
+@pytest.fixture
+def heron_app(clock, config):
+    herald.db.models._plugin_cache.clear()
+    pm = get_plugin_manager()
+    pm.register(HeronPlugin(), name="heron")
+    try:
+        yield start_app(clock, config.with_settings(heron_server_timeout=7.5))
+    finally:
+        pm.unregister(name="heron")
+        db.obj.close_all()
+
+
+@pytest.fixture
+def heron_key(heron_app):
+    with heron_app.app_context(), db.connection_context():
+        workspace = Workspace.create(name="Herons")
+        Client.create(workspace=workspace, name="Herons client")
+        _, key = create_api_key(workspace, ["accounts"], name="test")
+    return {"X-API-Key": key}
+
+
+def test_connecting_asks_for_the_fields_the_platform_declares(heron_app, heron_key):
+    client = heron_app.test_client()
+    token = {"platform": "heron", "access_token": "tok_heron_0001"}
+    missing = client.post("/v1/accounts", json=token, headers=heron_key)
+    assert_error(missing, 400, "validation_error", field="details.server")
+    assert "the server's address" in missing.get_json()["error"]["message"]
+    wrong = client.post("/v1/accounts", json={**token, "details": {"server": "http://inside"}}, headers=heron_key)
+    assert_error(wrong, 400, "validation_error", field="details.server")
+    extra = client.post("/v1/accounts", headers=heron_key,
+                        json={**token, "details": {"server": "https://heron.example", "colour": "grey"}})
+    assert_error(extra, 400, "validation_error", field="details.colour")
+    connected = client.post("/v1/accounts", json={**token, "details": {"server": " https://heron.example "}},
+                            headers=heron_key)
+    assert connected.status_code == 201, connected.get_json()
+    assert connected.get_json()["username"] == "https://heron.example/@0001"
+    with heron_app.app_context(), db.connection_context():
+        account = Account.get(Account.platform == "heron")
+        assert account.settings == {"server": "https://heron.example", "timeout": 7.5}  # the setting, as configured
