@@ -25,7 +25,7 @@ import herald.db.models
 from conftest import assert_error, start_app
 from herald import logs
 from herald.auth import digest
-from herald.cli import cli
+from herald.cli import cli, settings_table
 from herald.config import Config
 from herald.db.models import ApiKey, Client, User, Workspace, db
 from herald.work.queue import get_queue
@@ -447,3 +447,13 @@ def test_a_generated_secret_key_is_kept_in_the_data_directory(tmp_path):
     assert Config(data_dir=tmp_path / "var").resolved_secret_key() == first  # the next process's view
     assert Config(data_dir=tmp_path / "other").resolved_secret_key() != first
     assert Config(data_dir=tmp_path / "var", secret_key="set").resolved_secret_key() == "set"
+
+
+def test_the_readme_lists_the_settings_every_plugin_here_declares(app):
+    """README's plugin settings table is what ``herald plugins settings --markdown`` prints."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- plugin-settings:start -->\n", "\n<!-- plugin-settings:end -->"
+    shown = readme[readme.index(start) + len(start):readme.index(end)]
+    expected = settings_table(app.extensions["herald"].registry)
+    assert "`HERALD_GRAPH_BASE_URL` | facebook, instagram |" in expected and "HERALD_GEMINI_BASE_URL" in expected
+    assert shown == expected, "run `herald plugins settings --markdown` and paste it into README.md"

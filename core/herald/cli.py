@@ -206,6 +206,31 @@ def plugins_list(as_json):
         click.echo(f"  enabled: {row['enabled']}")
 
 
+@_command(plugins, "settings")
+@click.option("--markdown", is_flag=True, help="Print the README's table.")
+def plugins_settings(markdown):
+    """Every setting the loaded plugins declare: variable, default, meaning (and value, without --markdown)."""
+    runtime = _runtime()
+    if markdown:
+        click.echo(settings_table(runtime.registry))
+        return
+    for setting in sorted((reg.obj for reg in runtime.registry.settings.values()), key=lambda s: s.env):
+        click.echo(f"{setting.env}={setting.shown(runtime.config)}  ({setting.meaning})")
+
+
+def settings_table(registry) -> str:
+    """The Markdown table of the loaded plugins' settings (variable, plugins, default, meaning)."""
+    rows = ["| variable | plugin | default | meaning |", "|---|---|---|---|"]
+    declared: dict[str, tuple[object, list[str]]] = {}
+    for plugin in registry.plugin_names():
+        for setting in registry.settings_of(plugin):
+            declared.setdefault(setting.env, (setting, []))[1].append(plugin)
+    for env, (setting, plugin_names) in sorted(declared.items()):
+        default = f"`{setting.default}`" if setting.default not in ("", None) else "unset"
+        rows.append(f"| `{env}` | {', '.join(plugin_names)} | {default} | {setting.meaning} |")
+    return "\n".join(rows)
+
+
 def _set_plugin(workspace, name, enabled):
     runtime = _runtime()
     registry = runtime.registry

@@ -117,6 +117,7 @@ class PluginRegistry:
         self.actions = self._collect("register_actions")
         self.work_kinds = self._collect("register_work_kinds")
         self.settings = self._collect("register_settings")
+        self._settings_by_plugin = self._each("register_settings")  # a shared setting under each plugin
         for registered in self.actions.values():
             if not isinstance(registered.obj, Action):
                 raise PluginError(f"plugin {registered.plugin!r} registered an action that is not a herald.Action")
@@ -167,7 +168,7 @@ class PluginRegistry:
 
     def settings_of(self, plugin_name: str) -> list:
         """The settings ``plugin_name`` registered (:class:`herald.settings.Setting`), by variable."""
-        return sorted((reg.obj for reg in self.settings.values() if reg.plugin == plugin_name),
+        return sorted((setting for plugin, setting in self._settings_by_plugin if plugin == plugin_name),
                       key=lambda setting: setting.env)
 
     def blueprints(self) -> list[Registered]:

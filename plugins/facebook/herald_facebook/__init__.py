@@ -307,5 +307,5 @@ def register_platforms(register):
 @hookimpl
 def register_settings(register):
     """Declare the Graph API's settings (shared with the other Meta plugin: the same objects)."""
-    for setting in settings.SETTINGS:
+    for setting in settings.FACEBOOK_SETTINGS:
         register(setting)

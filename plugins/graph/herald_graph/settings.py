@@ -24,4 +24,6 @@ META_APP_ID = Setting("HERALD_META_APP_ID", "",
 META_APP_SECRET = Setting("HERALD_META_APP_SECRET", "", "your Meta app's secret (see HERALD_META_APP_ID)",
                           secret=True)
 
-SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, INSTAGRAM_BASE_URL, META_APP_ID, META_APP_SECRET)
+# What each plugin registers: the Instagram Login host is Instagram's, the Meta app (token exchange) Facebook's.
+FACEBOOK_SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, META_APP_ID, META_APP_SECRET)
+INSTAGRAM_SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, INSTAGRAM_BASE_URL)
