@@ -1,8 +1,8 @@
 """The SSRF guard: every place Herald fetches a user-supplied URL goes through here.
 
 :func:`check_url` parses a URL (http and https only, no credentials), resolves its host and checks
-*every* address it resolves to; :func:`post` then connects to one of those checked addresses
-itself, so a DNS answer that changes between the check and the connection (DNS rebinding) cannot
+*every* address it resolves to; :func:`herald.net.http.send` then connects to one of those checked
+addresses itself, so a DNS answer that changes between the check and the connection (DNS rebinding) cannot
 redirect the request. The Host header and TLS server name stay the URL's host, so certificates
 are verified as usual. Redirects are never followed.
 
@@ -16,21 +16,15 @@ embedded in IPv6 (mapped, compatible, 6to4, NAT64, Teredo) are judged by the IPv
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import ipaddress
 import re
-import select
 import socket
-import ssl
-import threading
-import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
-DEFAULT_TIMEOUT = 15.0
 # Host names that answer with cloud-instance metadata, whatever they resolve to.
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata.amazonaws.com",
                             "metadata", "instance-data", "instance-data.ec2.internal", "metadata.azure.com"})
@@ -77,16 +71,6 @@ class Target:
         default = 443 if self.scheme == "https" else 80
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port == default else f"{host}:{self.port}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Response:
-    """What came back: status, headers (lower-case names), the first bytes of the body, duration."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    duration_ms: int
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -201,7 +185,7 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | Non
     """Parse, resolve and check ``url``; raises :class:`BlockedURL` naming the first problem.
 
     Every address the host resolves to must be acceptable (one bad answer refuses the URL), and
-    the returned :class:`Target` carries those addresses for :func:`post` to connect to.
+    the returned :class:`Target` carries those addresses for :func:`herald.net.http.send` to connect to.
     """
     scheme, host, port, path = parse_url(url)
     problem = _name_problem(host, allow_private)
@@ -224,207 +208,3 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver | Non
         if problem:
             raise BlockedURL(problem if address == host else f"{host} resolves to {problem}")
     return Target(scheme, host, port, path, tuple(addresses))
-
-
-def _open(address: str, port: int, timeout: float) -> socket.socket:
-    sock = socket.create_connection((address, port), timeout)
-    # As most HTTP clients do: a request written in parts is not held back waiting for an ACK.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """An HTTP connection to a fixed, already-checked address (Host stays the URL's host)."""
-
-    def __init__(self, target: Target, address: str, timeout: float):
-        super().__init__(target.host, target.port, timeout=timeout)
-        self._address = address
-
-    def connect(self):
-        """Open the socket to the checked address, never to a fresh DNS answer."""
-        self.sock = _open(self._address, self.port, self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """An HTTPS connection to a fixed, already-checked address; SNI and certificate checks use the host."""
-
-    def __init__(self, target: Target, address: str, timeout: float, context: ssl.SSLContext | None):
-        super().__init__(target.host, target.port, timeout=timeout, context=context or ssl.create_default_context())
-        self._address = address
-
-    def connect(self):
-        """Open the socket to the checked address and start TLS for the URL's host name."""
-        sock = _open(self._address, self.port, self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
-class ConnectionPool:
-    """Idle keep-alive connections for :func:`send`, each to the address it was opened to.
-
-    A connection is reused only for the same scheme, host and port, when its address is among the
-    addresses of the current check (so every request still goes to an address checked for it),
-    within ``idle_seconds`` of its last answer, and when the server has not closed it meanwhile.
-    Thread-safe; at most ``per_key`` idle connections per address and ``max_idle`` in all.
-    """
-
-    def __init__(self, idle_seconds: float = 4.0, per_key: int = 4, max_idle: int = 64,
-                 clock: Callable[[], float] = time.monotonic):
-        self.idle_seconds = idle_seconds
-        self.per_key = per_key
-        self.max_idle = max_idle
-        self._clock = clock
-        self._idle: dict[tuple, list[tuple[http.client.HTTPConnection, float]]] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(target: Target, address: str) -> tuple:
-        return target.scheme, target.host, target.port, address
-
-    def take(self, target: Target, address: str) -> http.client.HTTPConnection | None:
-        """An idle connection to ``address`` for ``target`` that may be used now, or None."""
-        now = self._clock()
-        while True:
-            with self._lock:
-                idle = self._idle.get(self._key(target, address))
-                if not idle:
-                    return None
-                conn, since = idle.pop()  # the most recently used: the least likely to be closed
-            if now - since <= self.idle_seconds and still_open(conn):
-                return conn
-            conn.close()
-
-    def give(self, target: Target, address: str, conn: http.client.HTTPConnection) -> None:
-        """Keep ``conn`` (whose last answer was read completely) for the next request."""
-        drop = []
-        with self._lock:
-            idle = self._idle.setdefault(self._key(target, address), [])
-            idle.append((conn, self._clock()))
-            if len(idle) > self.per_key:
-                drop.append(idle.pop(0)[0])
-            if sum(len(entries) for entries in self._idle.values()) > self.max_idle:
-                oldest = min((entries for entries in self._idle.values() if entries), key=lambda e: e[0][1])
-                drop.append(oldest.pop(0)[0])
-        for stale in drop:
-            stale.close()
-
-    def idle_count(self) -> int:
-        """How many idle connections the pool holds."""
-        with self._lock:
-            return sum(len(entries) for entries in self._idle.values())
-
-    def clear(self) -> None:
-        """Close every idle connection."""
-        with self._lock:
-            entries = [conn for idle in self._idle.values() for conn, _ in idle]
-            self._idle.clear()
-        for conn in entries:
-            conn.close()
-
-
-def still_open(conn: http.client.HTTPConnection) -> bool:
-    """False when the server closed the idle connection (or sent something unasked)."""
-    sock = conn.sock
-    if sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
-
-
-def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float = DEFAULT_TIMEOUT,
-         read_limit: int = 4096, ssl_context: ssl.SSLContext | None = None,
-         pool: ConnectionPool | None = None) -> Response:
-    """POST ``body`` to ``target`` (a :func:`check_url` result); redirects are returned, not followed.
-
-    Tries the checked addresses in order until one accepts the connection. Raises ``OSError``
-    (including timeouts) or ``http.client.HTTPException`` when no response arrives. With ``pool``,
-    keep-alive connections are reused (see :class:`ConnectionPool`).
-    """
-    return send("POST", target, body, headers, timeout=timeout, read_limit=read_limit, ssl_context=ssl_context,
-                pool=pool)
-
-
-# A reused connection the server closed just before the request fails like this; the request is
-# then sent once more on a new connection (receivers de-duplicate on webhook-id anyway).
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
-
-
-def send(method: str, target: Target, body: bytes | None, headers: dict[str, str], *,
-         timeout: float = DEFAULT_TIMEOUT, read_limit: int = 4096, deadline: float | None = None,
-         ssl_context: ssl.SSLContext | None = None, pool: ConnectionPool | None = None) -> Response:
-    """Send one request to ``target`` and read at most ``read_limit`` bytes of the answer.
-
-    ``deadline`` (a ``time.monotonic()`` value) stops reading a slow answer: ``TimeoutError``.
-    Redirects are returned, not followed. Raises like :func:`post`. With ``pool``, an idle
-    connection to one of the target's (checked) addresses is reused, and the connection is kept
-    for the next request when the whole answer was read and the server did not ask to close it.
-    """
-    started = time.monotonic()
-    last_error: Exception | None = None
-    for address in target.addresses:
-        conn = pool.take(target, address) if pool is not None else None
-        if conn is not None:
-            conn.sock.settimeout(timeout)
-            try:
-                return _exchange(conn, method, target, body, headers, read_limit, deadline, started, pool, address)
-            except _STALE:
-                pass  # closed by the server meanwhile: a new connection below
-        conn = _connection(target, address, timeout, ssl_context)
-        try:
-            conn.connect()
-        except OSError as exc:  # refused, unreachable, timed out, TLS refused: nothing was sent, try the next
-            conn.close()
-            last_error = exc
-            continue
-        return _exchange(conn, method, target, body, headers, read_limit, deadline, started, pool, address)
-    raise last_error or OSError("no address to connect to")
-
-
-def _connection(target: Target, address: str, timeout: float,
-                ssl_context: ssl.SSLContext | None) -> http.client.HTTPConnection:
-    if target.scheme == "https":
-        return _PinnedHTTPSConnection(target, address, timeout, ssl_context)
-    return _PinnedHTTPConnection(target, address, timeout)
-
-
-def _exchange(conn: http.client.HTTPConnection, method: str, target: Target, body: bytes | None,
-              headers: dict[str, str], read_limit: int, deadline: float | None, started: float,
-              pool: ConnectionPool | None, address: str) -> Response:
-    """One request and its answer on the open ``conn``; the connection is pooled or closed afterwards."""
-    keep = False
-    try:
-        conn.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", target.host_header)
-        extra = {"Content-Length": str(len(body))} if body is not None else {}
-        for name, value in {**headers, **extra}.items():
-            conn.putheader(name, value)
-        conn.endheaders(body)
-        reply = conn.getresponse()
-        data = _read(reply, read_limit, deadline)
-        # Reusable only when the answer was read to its end and the server keeps the connection.
-        keep = pool is not None and reply.isclosed() and not reply.will_close
-        return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, data,
-                        int((time.monotonic() - started) * 1000))
-    finally:
-        if keep:
-            pool.give(target, address, conn)
-        else:
-            conn.close()
-
-
-def _read(reply: http.client.HTTPResponse, limit: int, deadline: float | None) -> bytes:
-    if deadline is None:
-        return reply.read(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the answer took too long to arrive")
-        chunk = reply.read1(min(65536, limit - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)

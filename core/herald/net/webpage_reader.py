@@ -9,7 +9,6 @@ styles, navigation chrome and hidden templates left out), with the stdlib ``html
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import re
 import time
 from html.parser import HTMLParser
@@ -17,6 +16,7 @@ from urllib.parse import urljoin
 
 from ..errors import HeraldError
 from . import guard as netguard
+from . import http
 
 MAX_BYTES = 2 * 1024 * 1024
 TIMEOUT = 10.0  # seconds for the whole fetch, redirects included
@@ -65,12 +65,12 @@ def fetch(url: str, *, allow_private: bool = False, timeout: float = TIMEOUT, ma
             raise FetchFailed(f"{url} cannot be fetched: {exc.reason}.", field="url") from None
         headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml;q=0.9,text/plain;q=0.5"}
         try:
-            response = netguard.send("GET", target, None, headers, timeout=max(0.1, deadline - time.monotonic()),
-                                     read_limit=max_bytes, deadline=deadline)
-        except TimeoutError:
-            raise FetchFailed(f"{url} did not answer within {timeout:g} s.", field="url") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise FetchFailed(f"{url} could not be fetched: {exc or type(exc).__name__}.", field="url") from None
+            response = http.send("GET", target, None, headers, timeout=max(0.1, deadline - time.monotonic()),
+                                 read_limit=max_bytes, deadline=deadline)
+        except (http.SendFailed, http.AnswerLost) as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise FetchFailed(f"{url} did not answer within {timeout:g} s.", field="url") from None
+            raise FetchFailed(f"{url} could not be fetched: {exc}.", field="url") from None
         if response.status in (301, 302, 303, 307, 308) and response.headers.get("location"):
             url = urljoin(url, response.headers["location"])
             continue

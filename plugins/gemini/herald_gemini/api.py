@@ -8,13 +8,10 @@ Schema, so the caller's schema is sent as it is and checked again here).
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from herald.sdk import (
@@ -25,6 +22,7 @@ from herald.sdk import (
     HeraldError,
     InvalidApiKey,
     check_output,
+    http,
 )
 
 USER_AGENT = "herald-gemini/0.2"
@@ -62,22 +60,12 @@ def send(url: str, api_key: str, body: dict[str, Any] | None,
     headers = {"x-goog-api-key": api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
     if body is not None:
         headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     method="GET" if body is None else "POST", headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        with exc:
-            raw = exc.read()
-        return exc.code, _json(raw), dict(exc.headers.items())
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        return None, {"error": {"message": str(getattr(exc, "reason", exc)) or type(exc).__name__}}, {}
-    with response:
-        try:
-            raw = response.read()
-        except (http.client.HTTPException, OSError) as exc:
-            return None, {"error": {"message": str(exc) or type(exc).__name__}}, {}
-        return response.status, _json(raw), dict(response.headers.items())
+        answer = http.request("GET" if body is None else "POST", url, headers=headers, timeout=timeout,
+                              body=None if body is None else json.dumps(body).encode())
+    except (http.SendFailed, http.AnswerLost) as exc:
+        return None, {"error": {"message": str(exc.reason) or type(exc.reason).__name__}}, {}
+    return answer.status, _json(answer.body), answer.headers
 
 
 def _json(raw: bytes) -> dict[str, Any]:

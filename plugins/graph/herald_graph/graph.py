@@ -18,8 +18,8 @@ import logging
 import urllib.parse
 from typing import Any
 
-from herald.sdk import PlatformRejected, TokenHealth
-from herald_graph import settings, transport
+from herald.sdk import PlatformRejected, TokenHealth, http
+from herald_graph import settings
 from herald_graph.graph_errors import (
     INVALID,
     NETWORK,
@@ -96,10 +96,10 @@ class GraphClient:
             data = urllib.parse.urlencode(fields).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            answer = transport.send(method, url, body=data, headers=headers, timeout=self.timeout)
-        except transport.SendFailed as exc:  # nothing reached the host: nothing took effect
+            answer = http.request(method, url, body=data, headers=headers, timeout=self.timeout)
+        except http.SendFailed as exc:  # nothing reached the host: nothing took effect
             raise network_error(self.host, exc.reason, uncertain=False) from None
-        except transport.AnswerLost as exc:  # sent, then the answer was lost or timed out
+        except http.AnswerLost as exc:  # sent, then the answer was lost or timed out
             raise network_error(self.host, exc.reason, uncertain=method != "GET") from None
         if answer.status >= 400:
             raise error_from_response(answer.status, answer.body, answer.headers)

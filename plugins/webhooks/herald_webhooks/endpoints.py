@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from herald.sdk import NotFound, Runtime, ValidationError, ids, record_event, work
-from herald.sdk import http as netguard
+from herald.sdk import NotFound, Runtime, ValidationError, http, ids, record_event, work
 from herald.sdk.storage import Prepared, isoformat, write_transaction
 from herald.sdk.storage import by_id as prepared_by_id
 
@@ -45,10 +44,10 @@ def check_url(runtime: Runtime, url: str) -> str:
     to a refused address is not.
     """
     try:
-        netguard.check_url(url, allow_private=runtime.config.webhook_allow_private)
-    except netguard.Unresolvable:
+        http.check_url(url, allow_private=runtime.config.webhook_allow_private)
+    except http.Unresolvable:
         pass
-    except netguard.BlockedURL as exc:
+    except http.BlockedURL as exc:
         raise ValidationError(f"url is not allowed: {exc.reason}.", field="url") from None
     return url
 

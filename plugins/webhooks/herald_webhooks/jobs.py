@@ -29,15 +29,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import http.client
 import logging
 import random
 import time
 
 import redis
 
-from herald.sdk import Runtime, work
-from herald.sdk import http as netguard
+from herald.sdk import Runtime, http, work
 
 from . import deliveries, endpoints, signing
 from .models import CANCELLED, FAILED, KIND_NAME, PENDING, SUCCEEDED, WebhookDelivery, WebhookEndpoint
@@ -62,7 +60,7 @@ WAIT_GRACE = 60  # seconds after its wake time a waiting delivery stops counting
 WAIT_TTL = MAX_SPREAD + 2 * int(TIMEOUT_SECONDS) + WAIT_GRACE
 KEEP_ALIVE_SECONDS = 4.0  # an idle connection to a receiver is reused this long (servers commonly keep 5 s or more)
 # Keep-alive connections of this process's attempts, each to the address checked when it was opened.
-CONNECTIONS = netguard.ConnectionPool(idle_seconds=KEEP_ALIVE_SECONDS)
+CONNECTIONS = http.ConnectionPool(idle_seconds=KEEP_ALIVE_SECONDS)
 
 # Atomically: prune stale entries, work out the endpoint's limit, and take a slot when one is free.
 # KEYS: the in-flight sorted set, the last-answer key, the waiting sorted set (delivery id -> wake
@@ -243,19 +241,21 @@ def _release_slot(connection: redis.Redis, endpoint_id: int, member: str,
 def attempt(runtime: Runtime, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> deliveries.AttemptResult:
     """Check the URL (SSRF guard), sign the stored body and POST it once."""
     try:
-        target = netguard.check_url(endpoint.url, allow_private=runtime.config.webhook_allow_private)
-    except netguard.BlockedURL as exc:
+        target = http.check_url(endpoint.url, allow_private=runtime.config.webhook_allow_private)
+    except http.BlockedURL as exc:
         return deliveries.AttemptResult(None, 0, error=f"refused by the SSRF guard: {exc.reason}")
     headers = signing.headers(endpoints.signing_secrets(runtime, endpoint), delivery.message_id, delivery.payload)
     headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
     started = time.monotonic()
     try:
-        response = netguard.post(target, delivery.payload.encode(), headers, timeout=TIMEOUT_SECONDS,
-                                 read_limit=deliveries.RESPONSE_EXCERPT, pool=CONNECTIONS)
-    except TimeoutError:
-        return deliveries.AttemptResult(None, _ms_since(started), error=f"timed out after {TIMEOUT_SECONDS:g} s")
-    except (OSError, http.client.HTTPException) as exc:
-        reason = str(exc) or type(exc).__name__
+        # Idempotent: receivers tell a repeat by its webhook-id, so a request cut off on a kept
+        # connection the receiver had closed goes once more on a new one.
+        response = http.post(target, delivery.payload.encode(), headers, timeout=TIMEOUT_SECONDS,
+                             read_limit=deliveries.RESPONSE_EXCERPT, pool=CONNECTIONS, idempotent=True)
+    except (http.SendFailed, http.AnswerLost) as exc:
+        if isinstance(exc.reason, TimeoutError):
+            return deliveries.AttemptResult(None, _ms_since(started), error=f"timed out after {TIMEOUT_SECONDS:g} s")
+        reason = str(exc.reason) or type(exc.reason).__name__
         return deliveries.AttemptResult(None, _ms_since(started), error=f"connection failed: {reason}")
     return deliveries.AttemptResult(response.status, response.duration_ms,
                                     response.body.decode("utf-8", "replace"),
