@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import click
@@ -21,14 +22,14 @@ from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo
 from gunicorn.app.base import BaseApplication
 
-from . import logs, supervise
+from . import catalogue_docs, logs, supervise
 from .auth import SCOPES, create_api_key, create_user
 from .config import WORKER_CLASSES, Config
 from .cron import make_cron
 from .db.migrate import has_schema
 from .db.models import ApiKey, Client, PluginSetting, Workspace, db, set_plugin_enabled
 from .errors import HeraldError
-from .plugins import get_plugin_manager
+from .plugins import PluginRegistry, get_plugin_manager
 from .runtime import Runtime
 from .upgrading import upgrade
 from .web.app import create_app
@@ -257,6 +258,30 @@ def plugins_enable(workspace, name):
 def plugins_disable(workspace, name):
     """Disable plugin NAME for WORKSPACE: its actions answer 403 feature_disabled there."""
     _set_plugin(workspace, name, False)
+
+
+@cli.command("docs", with_appcontext=False)
+@click.argument("document", type=click.Path(exists=True, dir_okay=False), default="README.md")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 when the document is not current.")
+def docs(document, check):
+    """Write the tables of error codes and event types in DOCUMENT (the README) from the catalogues.
+
+    Every installed plugin's codes and types are included. Sections are marked
+    ``<!-- herald docs: error-codes -->`` … ``<!-- end herald docs: error-codes -->`` (and event-types).
+    """
+    path = Path(document)
+    text = path.read_text(encoding="utf-8")
+    try:
+        current = catalogue_docs.rewrite(text, PluginRegistry(get_plugin_manager()))
+    except catalogue_docs.MissingSection as exc:
+        raise click.ClickException(str(exc)) from None
+    if current == text:
+        click.echo(f"{document} is current.")
+        return
+    if check:
+        raise click.ClickException(f"{document} is not current: run `herald docs {document}`.")
+    path.write_text(current, encoding="utf-8")
+    click.echo(f"{document} rewritten from the catalogues.")
 
 
 @cli.command("serve")
