@@ -20,7 +20,8 @@ from .catalogue import Catalogue, ErrorCode
 
 __all__ = ["CORE_ERROR_CODES", "ERROR_CODES", "Conflict", "ErrorCode", "FeatureDisabled", "Forbidden",
            "HeraldError", "NotFound", "PayloadTooLarge", "Unauthorized", "UnknownErrorCode",
-           "UnsupportedMediaType", "ValidationError", "code_for_status", "codes_by_status", "error_codes", "warning"]
+           "UnsupportedMediaType", "ValidationError", "capped", "capped_field", "code_for_status", "codes_by_status",
+           "error_codes", "shorten", "warning"]
 
 CORE_ERROR_CODES = (
     ErrorCode("validation_error", 400, "The body, a parameter or a query value is invalid (malformed JSON, a "
