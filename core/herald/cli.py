@@ -22,7 +22,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo
 from gunicorn.app.base import BaseApplication
 
-from . import catalogue_docs, logs, supervise
+from . import logs, readme_tables, supervise
 from .auth import SCOPES, create_api_key, create_user
 from .config import WORKER_CLASSES, Config
 from .cron import make_cron
@@ -213,23 +213,10 @@ def plugins_settings(markdown):
     """Every setting the loaded plugins declare: variable, default, meaning (and value, without --markdown)."""
     runtime = _runtime()
     if markdown:
-        click.echo(settings_table(runtime.registry))
+        click.echo(readme_tables.settings_table(runtime.registry))
         return
     for setting in sorted((reg.obj for reg in runtime.registry.settings.values()), key=lambda s: s.env):
         click.echo(f"{setting.env}={setting.shown(runtime.config)}  ({setting.meaning})")
-
-
-def settings_table(registry) -> str:
-    """The Markdown table of the loaded plugins' settings (variable, plugins, default, meaning)."""
-    rows = ["| variable | plugin | default | meaning |", "|---|---|---|---|"]
-    declared: dict[str, tuple[object, list[str]]] = {}
-    for plugin in registry.plugin_names():
-        for setting in registry.settings_of(plugin):
-            declared.setdefault(setting.env, (setting, []))[1].append(plugin)
-    for env, (setting, plugin_names) in sorted(declared.items()):
-        default = f"`{setting.default}`" if setting.default not in ("", None) else "unset"
-        rows.append(f"| `{env}` | {', '.join(plugin_names)} | {default} | {setting.meaning} |")
-    return "\n".join(rows)
 
 
 def _set_plugin(workspace, name, enabled):
@@ -264,16 +251,16 @@ def plugins_disable(workspace, name):
 @click.argument("document", type=click.Path(exists=True, dir_okay=False), default="README.md")
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 when the document is not current.")
 def docs(document, check):
-    """Write the tables of error codes and event types in DOCUMENT (the README) from the catalogues.
+    """Write the generated tables of DOCUMENT (the README): plugin settings, error codes, event types.
 
-    Every installed plugin's codes and types are included. Sections are marked
-    ``<!-- herald docs: error-codes -->`` … ``<!-- end herald docs: error-codes -->`` (and event-types).
+    Every installed plugin's settings, codes and types are included. Sections are marked
+    ``<!-- error-codes:start -->`` … ``<!-- error-codes:end -->`` (and plugin-settings, event-types).
     """
     path = Path(document)
     text = path.read_text(encoding="utf-8")
     try:
-        current = catalogue_docs.rewrite(text, PluginRegistry(get_plugin_manager()))
-    except catalogue_docs.MissingSection as exc:
+        current = readme_tables.rewrite(text, PluginRegistry(get_plugin_manager()))
+    except readme_tables.MissingSection as exc:
         raise click.ClickException(str(exc)) from None
     if current == text:
         click.echo(f"{document} is current.")

@@ -1,19 +1,21 @@
-"""The README's tables of error codes and event types, written from the catalogues.
+"""The README's generated tables: plugin settings, error codes and event types.
 
-``herald docs README.md`` rewrites each section between its markers (``<!-- herald docs: error-codes
--->`` … ``<!-- end herald docs: error-codes -->``, likewise ``event-types``) from
-:data:`herald.errors.ERROR_CODES` and :data:`herald.event_types.EVENT_TYPES` as the loaded plugins
-extend them; ``--check`` only says whether the file is current (the test suite runs it).
+``herald docs README.md`` rewrites each section between its markers (``<!-- error-codes:start -->``
+… ``<!-- error-codes:end -->``; likewise ``plugin-settings`` and ``event-types``) from what the
+loaded plugins declare and the catalogues, :data:`herald.errors.ERROR_CODES` and
+:data:`herald.event_types.EVENT_TYPES`; ``--check`` only says whether the file is current (the test
+suite runs it).
 """
 
 from __future__ import annotations
 
 import re
 
+from .catalogue import CORE
 from .plugins import PluginRegistry
 
-BEGIN = "<!-- herald docs: {name} -->"
-END = "<!-- end herald docs: {name} -->"
+BEGIN = "<!-- {name}:start -->"
+END = "<!-- {name}:end -->"
 
 
 class MissingSection(ValueError):
@@ -21,11 +23,24 @@ class MissingSection(ValueError):
 
 
 def _origin(plugin: str) -> str:
-    return "core" if plugin == "herald" else f"plugin `{plugin}`"
+    return "core" if plugin == CORE else f"plugin `{plugin}`"
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def settings_table(registry: PluginRegistry) -> str:
+    """The Markdown table of the loaded plugins' settings (variable, plugins, default, meaning)."""
+    rows = ["| variable | plugin | default | meaning |", "|---|---|---|---|"]
+    declared: dict[str, tuple[object, list[str]]] = {}
+    for plugin in registry.plugin_names():
+        for setting in registry.settings_of(plugin):
+            declared.setdefault(setting.env, (setting, []))[1].append(plugin)
+    for env, (setting, plugin_names) in sorted(declared.items()):
+        default = f"`{setting.default}`" if setting.default not in ("", None) else "unset"
+        rows.append(f"| `{env}` | {', '.join(plugin_names)} | {default} | {setting.meaning} |")
+    return "\n".join(rows)
 
 
 def error_table(registry: PluginRegistry) -> str:
@@ -44,11 +59,11 @@ def event_table(registry: PluginRegistry) -> str:
     return "\n".join(rows)
 
 
-SECTIONS = {"error-codes": error_table, "event-types": event_table}
+SECTIONS = {"plugin-settings": settings_table, "error-codes": error_table, "event-types": event_table}
 
 
 def rewrite(text: str, registry: PluginRegistry) -> str:
-    """``text`` with every section between its markers written afresh from the catalogues."""
+    """``text`` with every section between its markers written afresh from ``registry`` and the catalogues."""
     for name, table in SECTIONS.items():
         begin, end = BEGIN.format(name=name), END.format(name=name)
         pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.DOTALL)

@@ -1,5 +1,5 @@
-"""The README's tables of error codes and event types are written from the catalogues (``herald docs``),
-and the README in the tree is current."""
+"""The README's generated tables (plugin settings, error codes, event types) are written by ``herald
+docs``, and the README in the tree is current."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from herald.catalogue_docs import error_table, event_table
 from herald.cli import cli
 from herald.errors import ERROR_CODES
 from herald.plugins import PluginRegistry, get_plugin_manager
+from herald.readme_tables import error_table, event_table, settings_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -24,7 +24,8 @@ def test_the_readme_is_current():
     assert result.exit_code == 0, result.output
     registry = PluginRegistry(get_plugin_manager())
     text = README.read_text(encoding="utf-8")
-    assert error_table(registry) in text and event_table(registry) in text
+    for table in (settings_table, error_table, event_table):
+        assert f":start -->\n{table(registry)}\n<!-- " in text, table.__name__
     assert "| 503 | `database_unavailable` |" in text
     assert "| `webhook.disabled` | " in text and "| plugin `webhooks` |" in text
 
@@ -46,4 +47,4 @@ def test_a_document_without_the_markers_is_refused(tmp_path):
     copy = tmp_path / "README.md"
     copy.write_text("# Nothing to write here\n", encoding="utf-8")
     result = docs(copy)
-    assert result.exit_code == 1 and "no section <!-- herald docs: error-codes -->" in result.output
+    assert result.exit_code == 1 and "no section <!-- plugin-settings:start -->" in result.output
