@@ -292,7 +292,7 @@ def echo_job(runtime, *, workspace_id, job_id, value):
 
 def refusing_job(runtime, *, workspace_id, job_id):
     """A job that fails the way features do."""
-    raise HeraldError("The page could not be read.", code="fetch_failed", status=422)
+    raise HeraldError("The page could not be read.", code="fetch_failed")
 
 
 def crashing_job(runtime, *, workspace_id, job_id):

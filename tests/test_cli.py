@@ -25,9 +25,10 @@ import herald.db.models
 from conftest import assert_error, start_app
 from herald import logs
 from herald.auth import digest
-from herald.cli import cli, settings_table
+from herald.cli import cli
 from herald.config import Config
 from herald.db.models import ApiKey, Client, User, Workspace, db
+from herald.readme_tables import settings_table
 from herald.work.queue import get_queue
 
 

@@ -1,16 +1,33 @@
 """Every error a client can cause is the one envelope with the right status; never HTML, never a 500
 for bad input."""
 
+import ast
 import codecs
+import importlib
 import json
+import pkgutil
 import sys
+from pathlib import Path
 
 import pytest
+from flask import Blueprint
 
 from conftest import assert_error, start_app
 from herald import Action, hookimpl
+from herald.catalogue import Catalogue, CatalogueConflict, ErrorCode
 from herald.db.models import Post, db
-from herald.plugins import get_plugin_manager
+from herald.errors import (
+    ERROR_CODES,
+    FeatureDisabled,
+    HeraldError,
+    NotFound,
+    UnknownErrorCode,
+    code_for_status,
+    codes_by_status,
+    error_codes,
+)
+from herald.plugins import PluginError, PluginRegistry, get_plugin_manager, new_plugin_manager
+from herald.web.serving import error_message
 
 
 def test_malformed_json_is_400(client, tenant):
@@ -336,3 +353,193 @@ def test_a_utf8_byte_order_mark_is_ignored(client, tenant):
     response = client.post("/api/webhooks", data=body, content_type="application/json", headers=tenant.headers)
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["post"]["caption"] == "Café"
+
+
+# -- the error catalogue (herald.errors.ERROR_CODES) -----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = [ROOT / "core" / "herald", *sorted(path for path in (ROOT / "plugins").glob("*/herald_*") if path.is_dir()
+                                         and (path / "__init__.py").exists())]
+
+
+def _catalogued() -> set[str]:
+    """The codes of the core and of every installed plugin."""
+    return {entry.code for entry in PluginRegistry(get_plugin_manager()).error_code_entries()}
+
+
+def _codes_in_source() -> dict[str, list[str]]:
+    """Every error code written as a literal in the core's and the plugins' code: ``code="…"`` and
+    ``error_code="…"`` arguments (or a module's constant passed so) and ``code = "…"`` / ``CODE = "…"``
+    assignments, with where each is."""
+    found: dict[str, list[str]] = {}
+    for source in SOURCES:
+        for path in sorted(source.rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            constants = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                         for target in node.targets if isinstance(target, ast.Name)}
+            for node in ast.walk(tree):
+                value = _code_written(node)
+                if isinstance(value, ast.Name):
+                    value = constants.get(value.id)
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found.setdefault(value.value, []).append(f"{path.relative_to(ROOT)}:{value.lineno}")
+    return found
+
+
+def _code_written(node: ast.AST) -> ast.AST | None:
+    if isinstance(node, ast.keyword) and node.arg in ("code", "error_code"):
+        return node.value
+    if isinstance(node, ast.Assign) and any(isinstance(target, ast.Name) and target.id in ("code", "CODE")
+                                            for target in node.targets):
+        return node.value
+    return None
+
+
+def _every_error_class() -> list[type]:
+    for source in SOURCES:
+        package = source.name
+        importlib.import_module(package)
+        for module in pkgutil.walk_packages([str(source)], prefix=f"{package}."):
+            if ".migrations" not in module.name:
+                importlib.import_module(module.name)
+    found, todo = [], [HeraldError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_code_written_in_the_source_is_catalogued():
+    found = _codes_in_source()
+    assert {"validation_error", "queue_unavailable", "job_interrupted", "bad_request", "fetch_failed"} <= set(found)
+    missing = {code: where for code, where in found.items() if code not in _catalogued()}
+    assert not missing, f"codes raised but not in the error catalogue: {missing}"
+
+
+def test_every_error_class_has_a_catalogued_code_and_takes_its_status_from_the_catalogue():
+    classes = _every_error_class()
+    assert len(classes) > 15
+    catalogued = _catalogued()
+    for cls in classes:
+        assert cls.code in catalogued, cls
+        assert "status" not in vars(cls) or cls is HeraldError, f"{cls} fixes a status of its own"
+        error = cls.__new__(cls)
+        error.code = cls.code
+        assert error.status == ERROR_CODES[cls.code].status
+
+
+def test_a_code_that_is_not_catalogued_cannot_be_raised():
+    with pytest.raises(UnknownErrorCode, match="nope_not_a_code"):
+        HeraldError("Broken.", code="nope_not_a_code")
+    assert HeraldError("Gone.", code="database_unavailable").status == 503
+    assert NotFound("Not here.").status == 404 and FeatureDisabled("Off.").status == 403
+
+
+def test_every_catalogued_code_has_a_status_and_a_meaning():
+    described = error_codes()
+    assert list(described) == list(ERROR_CODES)
+    for code, entry in described.items():
+        assert 400 <= entry["status"] <= 599 and entry["meaning"].endswith("."), code
+    by_status = codes_by_status()
+    assert list(by_status) == sorted(by_status)
+    assert sorted(code for codes in by_status.values() for code in codes) == sorted(described)
+    assert by_status[409] == ["conflict", "idempotency_conflict"]
+    assert "platform_unavailable" in by_status[503]
+
+
+@pytest.mark.parametrize("status", sorted({400, 401, 403, 404, 405, 408, 409, 413, 414, 415, 417, 429, 431, 500, 501,
+                                           406, 410, 411, 412, 416, 418, 502, 505}))
+def test_a_status_a_library_refuses_with_maps_to_a_code_answered_with_that_status(status):
+    code = code_for_status(status)
+    expected = status if status in (400, 401, 403, 404, 405, 408, 409, 413, 414, 415, 417, 429, 431, 500, 501) else (
+        500 if status >= 500 else 400)
+    assert ERROR_CODES[code].status == expected
+    assert ERROR_CODES[code_for_status(status, bad_request="validation_error")].status == expected
+
+
+def test_the_serving_layer_builds_its_envelope_as_the_application_does():
+    response = error_message(431, "Request Header Fields Too Large", "too many headers")
+    head, body = response.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert json.loads(body) == HeraldError("too many headers.", code="headers_too_large").to_dict()
+    # A status Herald has no code of its own for is answered as the catalogue says: 400 bad_request.
+    head, body = error_message(411, "Length Required", "").split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert json.loads(body) == {"error": {"code": "bad_request", "message": "Length Required."}}
+    # A long quoted value is cut, as in every other envelope.
+    body = json.loads(error_message(400, "Bad Request", f"Invalid header '{'x' * 500}'").split(b"\r\n\r\n", 1)[1])
+    assert "(500 characters)" in body["error"]["message"]
+
+
+class Quota:
+    """A plugin that declares an error code of its own and raises it from a route."""
+
+    @hookimpl
+    def register_error_codes(self, register):
+        register("catalogue_test_quota", 429, "The test plugin's own quota is used up.")
+
+    @hookimpl
+    def register_blueprints(self, register):
+        bp = Blueprint("catalogue_test_quota", __name__)
+
+        @bp.route("/catalogue-test/quota")
+        def quota():
+            raise HeraldError("The quota is used up.", code="catalogue_test_quota", headers={"Retry-After": "60"})
+
+        register(bp)
+
+
+def test_a_plugin_declares_error_codes_and_raises_them(clock, config):
+    pm = get_plugin_manager()
+    pm.register(Quota(), name="catalogue_test_quota")
+    try:
+        app = start_app(clock, config)
+        response = app.test_client().get("/catalogue-test/quota")
+        assert_error(response, 429, "catalogue_test_quota")
+        assert response.headers["Retry-After"] == "60"
+        registry = app.extensions["herald"].registry
+        assert registry.error_codes["catalogue_test_quota"].plugin == "catalogue_test_quota"
+        assert error_codes()["catalogue_test_quota"] == {
+            "status": 429, "meaning": "The test plugin's own quota is used up.", "plugin": "catalogue_test_quota"}
+        assert "catalogue_test_quota" in codes_by_status()[429]
+        described = {row["name"]: row for row in registry.describe()}
+        assert described["catalogue_test_quota"]["provides"]["error_codes"] == ["catalogue_test_quota"]
+    finally:
+        pm.unregister(name="catalogue_test_quota")
+        db.obj.close_all()
+
+
+class Declares:
+    def __init__(self, *args):
+        self.args = args
+
+    @hookimpl
+    def register_error_codes(self, register):
+        register(*self.args)
+
+
+@pytest.mark.parametrize("declarations, message", [
+    ([("not_found", 404, "Mine now.")], "'not_found', which is the core's"),
+    ([("catalogue_test_twice", 409, "One."), ("catalogue_test_twice", 409, "One.")], "declared twice"),
+    ([("Catalogue-Test", 400, "Not snake case.")], "not snake_case"),
+    ([("catalogue_test_status", 200, "Not an error.")], "HTTP error status"),
+    ([("catalogue_test_meaning", 400, "")], "needs a meaning"),
+])
+def test_a_plugin_cannot_take_a_core_code_declare_one_twice_or_a_malformed_one(declarations, message):
+    pm = new_plugin_manager()
+    for number, args in enumerate(declarations):
+        pm.register(Declares(*args), name=f"declares_{number}")
+    with pytest.raises(PluginError, match=message):
+        PluginRegistry(pm)
+    assert "catalogue_test_twice" not in ERROR_CODES
+
+
+def test_a_code_keeps_one_meaning_for_the_life_of_the_process():
+    catalogue = Catalogue("error code", [ErrorCode("kept", 409, "Kept.", plugin="a")])
+    catalogue.add(ErrorCode("kept", 409, "Kept.", plugin="a"))  # a second registry of the same plugins
+    with pytest.raises(CatalogueConflict, match="declared twice: by 'a' and by 'b'"):
+        catalogue.add(ErrorCode("kept", 409, "Kept.", plugin="b"))
+    with pytest.raises(CatalogueConflict, match="differently"):
+        catalogue.add(ErrorCode("kept", 410, "Kept.", plugin="a"))
+    assert catalogue.entries() == [ErrorCode("kept", 409, "Kept.", plugin="a")]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import start_app
 from herald import events, hookimpl
 from herald.db.models import Event, db, set_plugin_enabled
+from herald.event_types import CORE_EVENT_TYPES, EVENT_TYPES, event_types
 from herald.events import dispatch_marks
-from herald.plugins import get_plugin_manager
+from herald.plugins import PluginError, PluginRegistry, get_plugin_manager, new_plugin_manager
 
 
 class Listener:
@@ -63,19 +66,59 @@ def test_a_failing_listener_does_not_fail_the_request(client, tenant, listener):
     assert listener.heard == [(tenant.workspace.id, "post.created")]
 
 
-def test_every_event_type_can_be_subscribed_to_and_is_documented():
-    """The webhook schemas, the README and docs/plugins.md list exactly the event types Herald emits."""
-    import json
-    from pathlib import Path
-
+def test_every_event_type_can_be_subscribed_to_and_is_documented(app):
+    """The webhook schemas accept exactly the catalogued types (the core's and the loaded plugins'), the
+    README's table lists them all, and docs/plugins.md points at it."""
     root = Path(__file__).resolve().parents[1]
+    runtime = app.extensions["herald"]
+    names = runtime.registry.event_type_names()
+    assert names[:len(CORE_EVENT_TYPES)] == [entry.name for entry in CORE_EVENT_TYPES]
+    assert "webhook.disabled" in names and "webhook.disabled" not in [entry.name for entry in CORE_EVENT_TYPES]
     for name in ("webhook_create", "webhook_update"):
-        schema = json.loads((root / "schemas" / f"{name}.json").read_text())
-        assert schema["properties"]["events"]["items"]["enum"] == list(events.EVENT_TYPES), name
-    for document in ("README.md", "docs/plugins.md"):
-        text = (root / document).read_text()
-        missing = [kind for kind in events.EVENT_TYPES if f"`{kind}`" not in text]
-        assert not missing, f"{document} does not mention {missing}"
+        assert runtime.schemas.schemas[name]["properties"]["events"]["items"] == {"type": "string", "enum": names}
+    readme = (root / "README.md").read_text()
+    missing = [kind for kind in names if f"| `{kind}` |" not in readme]
+    assert not missing, f"README.md does not list {missing}"
+    assert "register_event_types" in (root / "docs" / "plugins.md").read_text()
+
+
+def test_webhook_disabled_is_the_webhooks_plugins_type():
+    assert EVENT_TYPES["webhook.disabled"].plugin == "webhooks"
+    registry = PluginRegistry(get_plugin_manager())
+    assert registry.event_types["webhook.disabled"].plugin == "webhooks"
+    assert "webhook.disabled" in event_types()
+    source = Path(events.__file__).resolve().parents[1]
+    assert not [path for path in source.rglob("*.py") if "webhook.disabled" in path.read_text(encoding="utf-8")]
+
+
+def test_an_event_type_nobody_declared_is_refused():
+    with pytest.raises(ValueError, match="unknown event type 'catalogue_test.never'"):
+        events.record(1, "catalogue_test.never", {})
+
+
+class DeclaresEvents:
+    def __init__(self, *declarations):
+        self.declarations = declarations
+
+    @hookimpl
+    def register_event_types(self, register):
+        for declaration in self.declarations:
+            register(*declaration)
+
+
+@pytest.mark.parametrize("declarations, message", [
+    ([("post.created", "Mine now.")], "'post.created', which is the core's"),
+    ([("catalogue_test.twice", "One.")] * 2, "declared twice"),
+    ([("NotDotted", "No dot.")], "not dotted lower case"),
+    ([("catalogue_test.bare", "")], "needs a meaning"),
+])
+def test_a_plugin_cannot_take_a_core_type_declare_one_twice_or_a_malformed_one(declarations, message):
+    pm = new_plugin_manager()
+    for number, declaration in enumerate(declarations):
+        pm.register(DeclaresEvents(declaration), name=f"declares_{number}")
+    with pytest.raises(PluginError, match=message):
+        PluginRegistry(pm)
+    assert "catalogue_test.twice" not in EVENT_TYPES
 
 
 # -- the dispatched mark, deferred on the action endpoint (herald.events.dispatch_marks) -------------------

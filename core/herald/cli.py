@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import click
@@ -21,14 +22,14 @@ from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo
 from gunicorn.app.base import BaseApplication
 
-from . import logs, supervise
+from . import logs, readme_tables, supervise
 from .auth import SCOPES, create_api_key, create_user
 from .config import WORKER_CLASSES, Config
 from .cron import make_cron
 from .db.migrate import has_schema
 from .db.models import ApiKey, Client, PluginSetting, Workspace, db, set_plugin_enabled
 from .errors import HeraldError
-from .plugins import get_plugin_manager
+from .plugins import PluginRegistry, get_plugin_manager
 from .runtime import Runtime
 from .upgrading import upgrade
 from .web.app import create_app
@@ -212,23 +213,10 @@ def plugins_settings(markdown):
     """Every setting the loaded plugins declare: variable, default, meaning (and value, without --markdown)."""
     runtime = _runtime()
     if markdown:
-        click.echo(settings_table(runtime.registry))
+        click.echo(readme_tables.settings_table(runtime.registry))
         return
     for setting in sorted((reg.obj for reg in runtime.registry.settings.values()), key=lambda s: s.env):
         click.echo(f"{setting.env}={setting.shown(runtime.config)}  ({setting.meaning})")
-
-
-def settings_table(registry) -> str:
-    """The Markdown table of the loaded plugins' settings (variable, plugins, default, meaning)."""
-    rows = ["| variable | plugin | default | meaning |", "|---|---|---|---|"]
-    declared: dict[str, tuple[object, list[str]]] = {}
-    for plugin in registry.plugin_names():
-        for setting in registry.settings_of(plugin):
-            declared.setdefault(setting.env, (setting, []))[1].append(plugin)
-    for env, (setting, plugin_names) in sorted(declared.items()):
-        default = f"`{setting.default}`" if setting.default not in ("", None) else "unset"
-        rows.append(f"| `{env}` | {', '.join(plugin_names)} | {default} | {setting.meaning} |")
-    return "\n".join(rows)
 
 
 def _set_plugin(workspace, name, enabled):
@@ -257,6 +245,30 @@ def plugins_enable(workspace, name):
 def plugins_disable(workspace, name):
     """Disable plugin NAME for WORKSPACE: its actions answer 403 feature_disabled there."""
     _set_plugin(workspace, name, False)
+
+
+@cli.command("docs", with_appcontext=False)
+@click.argument("document", type=click.Path(exists=True, dir_okay=False), default="README.md")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 when the document is not current.")
+def docs(document, check):
+    """Write the generated tables of DOCUMENT (the README): plugin settings, error codes, event types.
+
+    Every installed plugin's settings, codes and types are included. Sections are marked
+    ``<!-- error-codes:start -->`` … ``<!-- error-codes:end -->`` (and plugin-settings, event-types).
+    """
+    path = Path(document)
+    text = path.read_text(encoding="utf-8")
+    try:
+        current = readme_tables.rewrite(text, PluginRegistry(get_plugin_manager()))
+    except readme_tables.MissingSection as exc:
+        raise click.ClickException(str(exc)) from None
+    if current == text:
+        click.echo(f"{document} is current.")
+        return
+    if check:
+        raise click.ClickException(f"{document} is not current: run `herald docs {document}`.")
+    path.write_text(current, encoding="utf-8")
+    click.echo(f"{document} rewritten from the catalogues.")
 
 
 @cli.command("serve")

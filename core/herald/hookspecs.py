@@ -97,6 +97,31 @@ def register_settings(register):
 
 
 @hookspec
+def register_error_codes(register):
+    """Declare the error codes the plugin's code raises by calling ``register(code, status, meaning)``.
+
+    Called once at start-up. ``code`` is snake_case, ``status`` the HTTP status (400-599) every error
+    with that code is answered with, ``meaning`` one sentence (it goes into the README's table and the
+    OpenAPI document). A :class:`herald.errors.HeraldError` takes its status from the catalogue
+    (:data:`herald.errors.ERROR_CODES`), and one with a code nobody declared cannot be raised, so
+    declare each code the plugin raises that the core does not (the core's stay the core's: reuse
+    ``validation_error``, ``not_found``, ... as they are). A code the core or another plugin declares
+    stops start-up. The return value is ignored.
+    """
+
+
+@hookspec
+def register_event_types(register):
+    """Declare the event types the plugin records by calling ``register(name, meaning)``.
+
+    Called once at start-up. ``name`` is dotted lower case (``report.delivered``), ``meaning`` one
+    sentence. Declared types are accepted by :func:`herald.events.record`, reach every ``on_event``
+    and webhook sink, can be subscribed to (``events`` of ``POST /v1/webhooks``) and are listed in the
+    README. A type the core or another plugin declares stops start-up. The return value is ignored.
+    """
+
+
+@hookspec
 def register_blueprints(register):
     """Add HTTP routes by calling ``register(blueprint)`` once for each Flask blueprint.
 

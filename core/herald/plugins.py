@@ -20,8 +20,11 @@ from flask import Blueprint, current_app, g
 
 from . import hookspecs
 from .capabilities import is_placeholder, placeholder
+from .catalogue import CORE as CORE_OWNER
+from .catalogue import Catalogue, CatalogueConflict, ErrorCode, EventType
 from .db.models import plugin_enabled
-from .errors import FeatureDisabled
+from .errors import ERROR_CODES, FeatureDisabled
+from .event_types import EVENT_TYPES
 from .outcomes import Action
 
 if TYPE_CHECKING:  # runtime.py builds on this module
@@ -118,6 +121,8 @@ class PluginRegistry:
         self.work_kinds = self._collect("register_work_kinds")
         self.settings = self._collect("register_settings")
         self._settings_by_plugin = self._each("register_settings")  # a shared setting under each plugin
+        self.error_codes = self._declare("register_error_codes", ERROR_CODES, ErrorCode)
+        self.event_types = self._declare("register_event_types", EVENT_TYPES, EventType)
         for registered in self.actions.values():
             if not isinstance(registered.obj, Action):
                 raise PluginError(f"plugin {registered.plugin!r} registered an action that is not a herald.Action")
@@ -146,6 +151,47 @@ class PluginRegistry:
             others = [other.plugin for other in impls if other is not impl]
             self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
         return found
+
+    def _declare(self, hook_name: str, catalogue: Catalogue, make) -> dict[str, Registered]:
+        """Collect what plugins declare with ``hook_name`` (``register(*args)`` makes ``make(*args,
+        plugin=...)``), refuse a name the core or two plugins declare, and add the rest to ``catalogue``."""
+        found: dict[str, Registered] = {}
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        for impl in impls:
+            def register(*args, _plugin=impl.plugin_name, **kwargs):
+                try:
+                    entry = make(*args, plugin=_plugin, **kwargs)
+                except (CatalogueConflict, TypeError) as exc:
+                    raise PluginError(f"plugin {_plugin!r} declared an invalid {catalogue.noun}: {exc}") from None
+                known = catalogue.get(entry.name)
+                if known is not None and known.plugin == CORE_OWNER:
+                    raise PluginError(f"plugin {_plugin!r} declares the {catalogue.noun} {entry.name!r}, which is "
+                                      "the core's")
+                if entry.name in found:
+                    raise PluginError(f"{catalogue.noun} {entry.name!r} is declared twice: by "
+                                      f"{found[entry.name].plugin!r} and {_plugin!r}")
+                found[entry.name] = Registered(_plugin, entry)
+
+            others = [other.plugin for other in impls if other is not impl]
+            self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        for registered in found.values():
+            try:
+                catalogue.add(registered.obj)
+            except CatalogueConflict as exc:
+                raise PluginError(str(exc)) from None
+        return found
+
+    def error_code_entries(self) -> list[ErrorCode]:
+        """The error codes of this registry: the core's, then those its plugins declared."""
+        return _core_entries(ERROR_CODES) + [registered.obj for registered in self.error_codes.values()]
+
+    def event_type_entries(self) -> list[EventType]:
+        """The event types of this registry: the core's, then those its plugins declared."""
+        return _core_entries(EVENT_TYPES) + [registered.obj for registered in self.event_types.values()]
+
+    def event_type_names(self) -> list[str]:
+        """The names of :meth:`event_type_entries` (what a webhook endpoint can subscribe to)."""
+        return [entry.name for entry in self.event_type_entries()]
 
     def plugin_names(self) -> list[str]:
         """Names of every loaded plugin, sorted (the core's own sink dispatcher is not one)."""
@@ -216,7 +262,7 @@ class PluginRegistry:
             provides = {
                 kind: sorted(key for key, reg in getattr(self, kind).items() if reg.plugin == name)
                 for kind in ("platforms", "ai_providers", "scorers", "webhook_sinks", "actions",
-                             "work_kinds", "settings")
+                             "work_kinds", "settings", "error_codes", "event_types")
             }
             rows.append({
                 "name": name,
@@ -226,6 +272,10 @@ class PluginRegistry:
                 "provides": {kind: names for kind, names in provides.items() if names},
             })
         return rows
+
+
+def _core_entries(catalogue: Catalogue) -> list:
+    return [entry for entry in catalogue.entries() if entry.plugin == CORE_OWNER]
 
 
 class WebhookSink:

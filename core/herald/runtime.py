@@ -24,7 +24,7 @@ from .clock import Clock, SystemClock
 from .config import Config
 from .db import models
 from .plugins import PluginRegistry, get_plugin_manager, install_sink_dispatcher
-from .schemas import SchemaStore, add_action_schemas
+from .schemas import SchemaStore, add_action_schemas, fill_catalogue_enums
 
 
 class NoRuntimeInstalled(RuntimeError):
@@ -65,6 +65,7 @@ class Runtime:
         registry = PluginRegistry(pm)
         registry.check_settings(config)
         schemas = SchemaStore()
+        fill_catalogue_enums(schemas, {"event_types": registry.event_type_names()})
         add_action_schemas(registry, schemas)
         runtime = cls(config=config, pm=pm, registry=registry, schemas=schemas,
                       auth=Authenticator(config.key_cache_seconds, config.resolved_secret_key(), clock),

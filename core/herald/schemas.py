@@ -118,6 +118,39 @@ def schema_name(action) -> str:
     return action.schema if isinstance(action.schema, str) else f"action:{action.name}"
 
 
+CATALOGUE = "x-herald-catalogue"
+
+
+def fill_catalogue_enums(schemas: SchemaStore, catalogues: dict[str, list[str]]) -> None:
+    """Give each part of a stored schema marked ``{"x-herald-catalogue": "<name>"}`` the enum
+    ``catalogues[name]`` (the marker removed), and compile it again.
+
+    For lists that plugins extend, such as the event types a webhook subscribes to: the schema file
+    cannot know which plugins a server loads. A marker naming no catalogue stops start-up.
+    """
+    for name, schema in list(schemas.schemas.items()):
+        filled = _filled(schema, catalogues, name)
+        if filled is not schema:
+            schemas.add(name, filled)
+
+
+def _filled(node, catalogues: dict[str, list[str]], schema: str):
+    """``node`` with its marked parts given their enums; ``node`` itself when nothing in it is marked."""
+    if isinstance(node, list):
+        items = [_filled(item, catalogues, schema) for item in node]
+        return node if all(new is old for new, old in zip(items, node, strict=True)) else items
+    if not isinstance(node, dict):
+        return node
+    changed = {key: _filled(value, catalogues, schema) for key, value in node.items()}
+    if CATALOGUE in node:
+        catalogue = changed.pop(CATALOGUE)
+        if catalogue not in catalogues:
+            raise RuntimeError(f"schema {schema!r} names the catalogue {catalogue!r}, which does not exist; "
+                               f"there are {', '.join(sorted(catalogues))}")
+        return {**changed, "enum": list(catalogues[catalogue])}
+    return node if all(changed[key] is node[key] for key in node) else changed
+
+
 def add_action_schemas(registry, schemas) -> None:
     """Compile the inline schemas of plugin actions; check that named ones exist."""
     for registered in registry.actions.values():

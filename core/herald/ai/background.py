@@ -96,7 +96,7 @@ def start(runtime: Runtime, workspace_id: int, kind: str, **kwargs: Any) -> Back
              .where((BackgroundJob.id == job.id) & (BackgroundJob.status == QUEUED) & (BackgroundJob.step == 0))
              .execute())
         raise HeraldError("The job queue is unavailable right now; nothing was started. Try again shortly.",
-                          code="queue_unavailable", status=503)
+                          code="queue_unavailable")
     return job
 
 

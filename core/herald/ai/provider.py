@@ -25,42 +25,36 @@ SETTINGS_HINT = "PUT /api/settings"
 class NoApiKey(HeraldError):
     """400: the workspace has no API key for its AI provider."""
 
-    status = 400
     code = "no_api_key"
 
 
 class InvalidApiKey(HeraldError):
     """400: the provider refused the workspace's API key."""
 
-    status = 400
     code = "invalid_api_key"
 
 
 class UnknownModel(HeraldError):
     """400: the provider has no such model (raised when settings are checked; ``field`` is the model setting)."""
 
-    status = 400
     code = "validation_error"
 
 
 class AIBlocked(HeraldError):
     """422: the provider refused to answer (safety, recitation, block lists); nothing was stored."""
 
-    status = 422
     code = "ai_blocked"
 
 
 class AITruncated(HeraldError):
     """502: the answer was cut off at the model's output limit; nothing was stored."""
 
-    status = 502
     code = "ai_truncated"
 
 
 class AIInvalidOutput(HeraldError):
     """502: the answer was not the JSON the schema asked for; nothing was stored."""
 
-    status = 502
     code = "ai_invalid_output"
 
 
@@ -73,7 +67,6 @@ class AIUnavailable(HeraldError):
     number of seconds or an HTTP date), or None; the core reads it (:func:`herald.work.parse_retry_after`).
     """
 
-    status = 503
     code = "ai_unavailable"
 
     def __init__(self, message: str, *, retry_after: str | None = None, **kwargs: Any):
@@ -84,7 +77,6 @@ class AIUnavailable(HeraldError):
 class AIProviderError(HeraldError):
     """502: any other refusal by the provider (unknown model, permission, a bad request)."""
 
-    status = 502
     code = "ai_provider_error"
 
 

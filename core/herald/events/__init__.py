@@ -3,7 +3,8 @@
 Call :func:`record` inside the transaction that makes the change; wrap the transaction in
 :func:`collecting` and call :func:`dispatch` with what it collected once the transaction has
 committed. Every ``on_event`` implementation is called; one that raises is logged and the others
-still run.
+still run. An event's type must be in the catalogue :data:`herald.event_types.EVENT_TYPES` (the
+core's types and those plugins declare); any other is refused.
 """
 
 from __future__ import annotations
@@ -17,17 +18,11 @@ from typing import Any
 
 from ..db.models import Event, isoformat, plugin_enabled
 from ..db.prepared_statements import PreparedInsert
+from ..event_types import EVENT_TYPES
 from ..plugins import is_builtin
 from . import dispatch_marks
 
 log = logging.getLogger("herald.events")
-
-EVENT_TYPES = (
-    "post.created", "post.updated", "post.approved", "post.rejected", "approval.requested",
-    "publish.completed", "publish.failed", "publish.comment_completed", "publish.comment_failed",
-    "engagement.updated", "post.commented", "webhook.disabled",
-    "account.token_expiring", "account.needs_reconnect",
-)
 
 # Every write request records one (see herald.db.prepared_statements for the figures).
 _insert_event = PreparedInsert(Event)
@@ -82,7 +77,8 @@ def record_many(event_type: str, items: list[tuple[int, dict]]) -> list[DomainEv
 
 def _check_type(event_type: str) -> None:
     if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
+        raise ValueError(f"unknown event type {event_type!r}: declare it in herald.event_types, or in the "
+                         "plugin's register_event_types")
 
 
 def _queue(events: list[DomainEvent]) -> None:

@@ -27,7 +27,6 @@ MIN_SHARE = 0.01
 class LogoUnreadable(HeraldError):
     """422: the file is not an image Pillow can read, is too large, or has no opaque pixel."""
 
-    status = 422
     code = "invalid_logo"
 
 

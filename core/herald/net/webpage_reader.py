@@ -32,7 +32,6 @@ BLOCKS = frozenset({"p", "div", "section", "article", "li", "br", "h1", "h2", "h
 class FetchFailed(HeraldError):
     """422: the page could not be fetched or has no readable text."""
 
-    status = 422
     code = "fetch_failed"
 
 

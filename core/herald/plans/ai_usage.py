@@ -25,7 +25,6 @@ PLAN_NAMES = {"free": "Free", "pro": "Pro"}
 class PlanLimit(HeraldError):
     """402: this calendar month's AI generations are used up."""
 
-    status = 402
     code = "plan_limit"
 
 

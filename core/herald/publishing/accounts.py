@@ -340,7 +340,7 @@ def platform_unavailable(platform_name: str, exc: PlatformUnavailable, consequen
     detail = exc.message.strip().rstrip(".")
     return HeraldError(f"{platform_name} cannot be reached right now, {consequence} ({detail}). "
                        f"Retry in {wait} seconds (with the same Idempotency-Key, if you sent one).",
-                       code="platform_unavailable", status=503, headers={"Retry-After": str(wait)})
+                       code="platform_unavailable", headers={"Retry-After": str(wait)})
 
 
 def disconnect(runtime: Runtime, account: Account) -> None:

@@ -12,23 +12,10 @@ from flask import Flask, Response, current_app, g, has_request_context, jsonify,
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from ..db import availability
-from ..errors import HeraldError
+from ..errors import HeraldError, code_for_status
 from . import request_body
 
 log = logging.getLogger("herald.errors")
-
-# The code each HTTP status maps to when werkzeug (not Herald) raised it.
-_HTTP_CODES = {
-    400: "validation_error",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-}
 
 
 def error_response(error: HeraldError) -> Response:
@@ -46,7 +33,8 @@ def error_response(error: HeraldError) -> Response:
 
 def _from_http_exception(exc: HTTPException) -> HeraldError:
     status = exc.code or 500
-    code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "validation_error")
+    # werkzeug's 400s are about the content (JSON that does not parse); the message's own are request_body's.
+    code = code_for_status(status, bad_request="validation_error")
     messages = {
         404: f"No route matches {request.method} {request.path}.",
         405: f"{request.method} is not allowed on {request.path}."
@@ -62,7 +50,7 @@ def _from_http_exception(exc: HTTPException) -> HeraldError:
     headers = {}
     if status == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-    return HeraldError(message, code=code, status=status, headers=headers)
+    return HeraldError(message, code=code, headers=headers)
 
 
 ROUTING_ERROR_PAGES = "herald_routing_error_pages"
@@ -116,7 +104,7 @@ def register_error_handlers(app: Flask) -> None:
                     getattr(g, "request_id", "-"), exc)
         wait = availability.RETRY_AFTER_SECONDS
         return error_response(HeraldError(f"The database is not answering. Retry in {wait} seconds.",
-                                          code="database_unavailable", status=503,
+                                          code="database_unavailable",
                                           headers={"Retry-After": str(wait)}))
 
     @app.errorhandler(Exception)
@@ -125,5 +113,5 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
         error = HeraldError(
             f"Something went wrong on our side. Quote request id {request_id} when reporting it.",
-            code="internal_error", status=500)
+            code="internal_error")
         return error_response(error)

@@ -88,7 +88,7 @@ def begin(workspace_id: int, key: str, now: dt.datetime) -> Response | None:
             continue
         if existing.request_hash != request_hash:
             raise HeraldError("This Idempotency-Key was already used with a different request body.",
-                              code="idempotency_conflict", status=409, field=HEADER)
+                              code="idempotency_conflict", field=HEADER)
         if existing.status_code is None:
             raise _still_running()
         response = Response(existing.response_body, status=existing.status_code, mimetype="application/json")

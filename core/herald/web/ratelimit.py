@@ -91,7 +91,7 @@ def retry_after(limiter: Limiter) -> int:
 def too_many_requests(limiter: Limiter) -> Response:
     """The 429 ``rate_limited`` envelope for the limit the request broke, with Retry-After."""
     wait = retry_after(limiter)
-    error = HeraldError(f"Too many requests. Retry after {wait} seconds.", code="rate_limited", status=429,
+    error = HeraldError(f"Too many requests. Retry after {wait} seconds.", code="rate_limited",
                         headers={"Retry-After": str(wait)})
     return error_response(error)
 

@@ -35,18 +35,16 @@ import socket
 import time
 from dataclasses import dataclass
 from functools import partial
+from http import HTTPStatus
 
 from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
+from ..errors import HeraldError, code_for_status
 from ..net.redaction import RedactSecrets
 from .request_gathering import CONTINUE, ReplaySocket, RequestGatherer, Verdict
 
-# The envelope's code for each status gunicorn (or this worker) answers by itself.
-CODES = {400: "bad_request", 403: "forbidden", 408: "request_timeout", 413: "payload_too_large",
-         414: "uri_too_long", 417: "expectation_failed", 431: "headers_too_large", 500: "internal_error",
-         501: "not_implemented"}
 READ_SIZE = 64 * 1024
 BODY_OVERHEAD = 1024 * 1024  # a multipart form's framing around the largest upload
 LINGER_SECONDS = 2.0  # how long a closing connection is read (and dropped) so the client gets the answer
@@ -62,13 +60,20 @@ SERVER_ERROR_MESSAGE = "Something went wrong on our side while reading the reque
 
 
 def error_message(status: int, reason: str, detail: str) -> bytes:
-    """The whole HTTP response for an error gunicorn answers itself, in Herald's envelope."""
+    """The whole HTTP response for an error gunicorn (or this worker) answers itself, in Herald's envelope.
+
+    The code is the catalogued one for ``status`` (:func:`herald.errors.code_for_status`), and the
+    response carries that code's status; the body is built by :meth:`HeraldError.to_dict`, as the
+    application's are.
+    """
     message = detail.strip() or (SERVER_ERROR_MESSAGE if status >= 500 else reason)
     if not message.endswith("."):
         message += "."
-    code = CODES.get(status, "internal_error" if status >= 500 else "bad_request")
-    body = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")).encode() + b"\n"  # ASCII
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    error = HeraldError(message, code=code_for_status(status))
+    if error.status != status:
+        reason = HTTPStatus(error.status).phrase
+    body = json.dumps(error.to_dict(), separators=(",", ":")).encode() + b"\n"  # ASCII
+    head = (f"HTTP/1.1 {error.status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
     return head + body
 

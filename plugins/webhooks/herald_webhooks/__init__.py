@@ -1,10 +1,10 @@
 """Signed outgoing webhooks for Herald (Standard Webhooks).
 
 The plugin registers the ``http`` webhook sink (every committed event becomes one delivery job per
-subscribed endpoint), the ``/v1/webhooks`` routes and its own tables (migrations). Deliveries are
-signed with the ``standardwebhooks`` package, retried on the Svix schedule and logged per attempt;
-they run as the ``webhook_delivery`` work kind (:mod:`herald.work`), which the kernel claims,
-retries and reconciles.
+subscribed endpoint), the ``/v1/webhooks`` routes, its own tables (migrations) and the event type
+``webhook.disabled``. Deliveries are signed with the ``standardwebhooks`` package, retried on the
+Svix schedule and logged per attempt; they run as the ``webhook_delivery`` work kind
+(:mod:`herald.work`), which the kernel claims, retries and reconciles.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from herald.sdk import Runtime, WebhookSink, hookimpl
 
-from . import api, jobs
+from . import api, endpoints, jobs
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -38,6 +38,13 @@ def register_webhook_sinks(register):
 def register_work_kinds(register):
     """Provide the ``webhook_delivery`` work kind (one attempt of a delivery per job)."""
     register(jobs.KIND)
+
+
+@hookimpl
+def register_event_types(register):
+    """Declare ``webhook.disabled``, recorded when an endpoint of the workspace is disabled."""
+    register(endpoints.DISABLED_EVENT, "An endpoint of the workspace was disabled (410 Gone, or 5 days of "
+             "failures): `data.webhook` says which and why; subscribe an operations endpoint to it.")
 
 
 @hookimpl

@@ -13,6 +13,7 @@ from .models import ENDPOINT_PREFIX, KIND_NAME, WebhookDelivery, WebhookEndpoint
 
 ROTATION_GRACE = dt.timedelta(hours=24)  # the previous secret keeps signing this long after a rotation
 MAX_ENDPOINTS = 20  # per workspace
+DISABLED_EVENT = "webhook.disabled"  # declared by the plugin (register_event_types)
 
 
 def secret_key(runtime: Runtime) -> str:
@@ -138,7 +139,7 @@ def disable(runtime, endpoint_id: int, reason: str, now: dt.datetime) -> None:
     # its next job finds the endpoint disabled and cancels it.
     work.cancel(runtime, work.kind(runtime, KIND_NAME), WebhookDelivery.endpoint == endpoint_id, last_error=reason)
     endpoint = WebhookEndpoint.get_by_id(endpoint_id)
-    record_event(endpoint.workspace_id, "webhook.disabled", {"webhook": serialize(endpoint, now)})
+    record_event(endpoint.workspace_id, DISABLED_EVENT, {"webhook": serialize(endpoint, now)})
 
 
 def serialize(endpoint: WebhookEndpoint, now: dt.datetime, secret: str | None = None) -> dict:
