@@ -75,10 +75,11 @@ class WorkspaceSetting:
     ``name`` is the value's name within the plugin (``api_key``: the core's store is keyed by
     workspace, plugin and name); ``field`` its field in ``GET``/``PUT /api/settings``
     (``acme_api_key``), unique across plugins. Values are text: ``schema`` holds the JSON Schema
-    keywords the text must match (``maxLength``, ``pattern``, ``errorMessage``); ``null`` (or an empty
-    string) clears the value. A ``secret`` is stored encrypted with the server's secret key and only
-    ever shown masked (``AIza…x9Q2``, with ``<field>_set``); any other value is shown as stored, or
-    ``default`` when none is (with ``<field>_is_default``).
+    keywords of strings the text must match (``maxLength``, ``pattern``, ``format``; ``errorMessage``
+    words the refusal), which leave ``null`` alone: ``null`` (or an empty string) clears the value.
+    A ``secret`` is stored encrypted with the server's secret key and only ever shown masked
+    (``AIza…x9Q2``, with ``<field>_set``); any other value is shown as stored, or ``default`` when
+    none is (with ``<field>_is_default``). A value never set reaches the plugin as None.
 
     An AI provider's plugin declares ``api_key`` (secret) and, if it has models, ``model``: the core
     hands their values to the provider as ``ProviderSettings.api_key`` and ``.model`` (every value
