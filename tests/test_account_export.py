@@ -21,7 +21,6 @@ from herald.auth import create_user
 from herald.db.models import (
     Account,
     AIGeneration,
-    AISetting,
     BackgroundJob,
     BaseModel,
     CompetitorAnalysis,
@@ -33,6 +32,7 @@ from herald.db.models import (
     Post,
     PublishTask,
     Workspace,
+    WorkspaceValue,
     db,
     set_plugin_enabled,
     utcnow,
@@ -141,7 +141,8 @@ def fill(client, tenant, receiver, name: str) -> Filled:
                                   title=name, analysis={"tone": "warm"}, job=job)
         DesignTemplate.create(workspace=workspace_id, media=media_id, palette=[{"hex": "#112233"}],
                               template={"layout": "split"}, job=job)
-        gemini_ciphertext = AISetting.get(AISetting.workspace == workspace_id).gemini_api_key
+        gemini_ciphertext = WorkspaceValue.get((WorkspaceValue.workspace == workspace_id)
+                                               & (WorkspaceValue.name == "api_key")).value_encrypted
         Orphan.create(name=f"global row from {name}")
     return Filled(tenant, [tenant.key, new_key.get_json()["key"], password, session_token, SECRET,
                            f"ciphertext-of-{name}", f"page-token-{name}", f"share-{name}", hook["secret"],
@@ -189,7 +190,7 @@ def test_archive_holds_exactly_each_workspaces_rows_of_every_table(client, make_
         assert {"workspace", "users", "api_key", "user_session", "client", "media", "post", "post_version",
                 "engagement_snapshot", "plugin_setting", "event", "account", "publish_task", "idempotency_record",
                 "webhook_endpoint", "webhook_delivery", "webhook_attempt", "note", "portal_token",
-                "post_comment", "campaign", "ai_setting", "ai_generation", "background_job", "generated_hook",
+                "post_comment", "campaign", "workspace_value", "ai_generation", "background_job", "generated_hook",
                 "competitor_analysis", "design_template"} <= exported
 
         for plan in plans:

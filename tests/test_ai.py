@@ -17,7 +17,7 @@ from herald import ai, crypto, plugins
 from herald import work as kernel
 from herald.ai import background
 from herald.ai.provider import NoApiKey
-from herald.db.models import AIGeneration, AISetting, BackgroundJob, db, utcnow
+from herald.db.models import AIGeneration, BackgroundJob, WorkspaceValue, db, utcnow
 from herald.default_plugins.work_kinds import BACKGROUND_JOBS
 from herald.errors import HeraldError
 from herald.plans import ai_usage
@@ -50,8 +50,9 @@ def test_key_is_stored_encrypted_and_shown_masked(api, tenant, config):
     assert settings["gemini_api_key"] == "AIza…x9Q2" and settings["gemini_api_key_set"] is True
     assert api.get("/api/settings", headers=tenant.headers).get_json()["settings"]["gemini_api_key"] == "AIza…x9Q2"
     with db.connection_context():
-        stored = AISetting.get(AISetting.workspace == tenant.workspace.id).gemini_api_key
-    assert API_KEY not in stored and crypto.decrypt(config.secret_key, stored) == API_KEY
+        row = WorkspaceValue.get((WorkspaceValue.workspace == tenant.workspace.id) & (WorkspaceValue.name == "api_key"))
+    assert (row.plugin, row.value) == ("gemini", None)  # the plain column never holds a secret
+    assert API_KEY not in row.value_encrypted and crypto.decrypt(config.secret_key, row.value_encrypted) == API_KEY
 
 
 def test_model_can_be_set_and_reset_and_key_cleared(api, tenant):
@@ -161,22 +162,26 @@ def test_gemini_left_out_by_herald_plugins_says_so(build_app, tenant, gemini, fo
 
 
 class Registry:
-    """What :func:`herald.ai.no_provider_message` asks of a registry: the installed plugins not loaded."""
+    """What :func:`herald.ai.no_provider_message` asks of a registry: the left-out plugins providing AI."""
 
     def __init__(self, left_out):
         self._left_out = left_out
 
-    def left_out(self):
+    def left_out_implementing(self, hook_name):
+        assert hook_name == "register_ai_providers"
         return self._left_out
 
 
-def test_without_any_ai_plugin_installed_the_message_says_to_install_gemini():
+def test_without_any_ai_plugin_installed_the_message_says_to_install_one():
     assert ai.no_provider_message(Registry([])) == (
-        "AI features need an AI provider plugin, and none is loaded on this server. An operator installs the "
-        "herald-gemini distribution (`pip install -e plugins/gemini` from Herald's source) and restarts Herald; "
-        'then an admin of the workspace adds its Gemini API key with PUT /api/settings {"gemini_api_key": "…"}.')
-    assert "HERALD_PLUGINS also leaves out the installed plugins acme, pigeon" in ai.no_provider_message(
-        Registry(["acme", "pigeon"]))
+        "AI features need an AI provider plugin, and none is loaded on this server. An operator installs a "
+        "distribution providing one (a Herald plugin implementing register_ai_providers) and restarts Herald; then "
+        "an admin of the workspace adds the provider's API key with PUT /api/settings (GET /api/settings shows its "
+        "fields).")
+    assert ai.no_provider_message(Registry(["acme", "pigeon"])).endswith(
+        "The plugins acme, pigeon are installed but HERALD_PLUGINS leaves them out: an operator adds one of them to "
+        "HERALD_PLUGINS (or unsets it to load every installed plugin; HERALD_AI_PROVIDER picks one when several are "
+        "loaded) and restarts Herald.")
 
 
 def test_a_failed_call_is_recorded_with_its_error_and_costs_nothing(ai_app, api, tenant, gemini):
@@ -348,7 +353,6 @@ def test_another_workspaces_job_is_404(ai_app, api, tenant, make_tenant, test_jo
 def test_migrated_ai_tables_match_the_models(app):
     from herald.db.models import (
         AIGeneration,
-        AISetting,
         BackgroundJob,
         CompetitorAnalysis,
         DesignTemplate,
@@ -356,7 +360,7 @@ def test_migrated_ai_tables_match_the_models(app):
     )
 
     with db.connection_context():
-        for model in (AISetting, AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate):
+        for model in (WorkspaceValue, AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate):
             columns = {column.name: column for column in db.get_columns(model._meta.table_name)}
             assert set(columns) == {field.column_name for field in model._meta.sorted_fields}, model
             for field in model._meta.sorted_fields:

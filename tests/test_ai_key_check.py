@@ -6,13 +6,14 @@ from __future__ import annotations
 from ai_drive import set_key
 from conftest import assert_error
 from fakes.gemini import API_KEY
-from herald.ai import settings as ai_settings
-from herald.db.models import AIGeneration, AISetting, db
+from herald import workspace_values
+from herald.db.models import AIGeneration, db
 
 
-def stored_key(tenant):
+def stored(tenant, name):
+    """The workspace's stored Gemini value ``name`` (``api_key``, ``model``), or None."""
     with db.connection_context():
-        return AISetting.get_or_none(AISetting.workspace == tenant.workspace.id)
+        return workspace_values.load(tenant.workspace.id, "gemini").get(("gemini", name))
 
 
 def test_a_working_key_is_checked_with_models_get_and_stored(api, tenant, gemini):
@@ -35,10 +36,10 @@ def test_a_refused_key_is_400_invalid_api_key_and_nothing_is_stored(api, tenant,
     assert settings["gemini_api_key"] == "AIza…x9Q2"  # the previous key is kept
 
 
-def test_a_first_refused_key_leaves_no_settings_row(api, tenant, gemini):
+def test_a_first_refused_key_stores_nothing(api, tenant, gemini):
     body = {"gemini_api_key": "AIzaWRONGkey000000", "gemini_model": "gemini-2.5-pro"}
     assert_error(api.put("/api/settings", json=body, headers=tenant.headers), 400, "invalid_api_key", "gemini_api_key")
-    assert stored_key(tenant) is None
+    assert stored(tenant, "api_key") is None and stored(tenant, "model") is None
 
 
 def test_an_unknown_model_is_400_naming_it(api, tenant, gemini):
@@ -46,7 +47,7 @@ def test_an_unknown_model_is_400_naming_it(api, tenant, gemini):
                                  headers=tenant.headers), 400, "validation_error", "gemini_model")
     assert "'gemini-0-unknown'" in error["message"] and "(the default)" not in error["message"]
     assert gemini.requests[-1].model == "gemini-0-unknown"
-    assert stored_key(tenant) is None
+    assert stored(tenant, "api_key") is None and stored(tenant, "model") is None
 
 
 def test_the_default_model_must_exist_too(api, tenant, gemini):
@@ -63,7 +64,7 @@ def test_changing_only_the_model_checks_it_with_the_stored_key(api, tenant, gemi
     assert_error(api.put("/api/settings", json={"gemini_model": "gemini-0-unknown"}, headers=tenant.headers), 400,
                  "validation_error", "gemini_model")
     assert (gemini.requests[-1].key, gemini.requests[-1].model) == (API_KEY, "gemini-0-unknown")
-    assert stored_key(tenant).gemini_model is None
+    assert stored(tenant, "model") is None
     response = api.put("/api/settings", json={"gemini_model": "gemini-2.5-pro"}, headers=tenant.headers)
     assert response.status_code == 200 and response.get_json()["settings"]["gemini_model"] == "gemini-2.5-pro"
     assert "warnings" not in response.get_json()
@@ -87,7 +88,7 @@ def test_gemini_unreachable_stores_the_key_with_a_warning(app, tenant):
     [warning] = body["warnings"]
     assert warning["code"] == "key_not_checked" and "stored unchecked" in warning["message"]
     with db.connection_context():
-        assert ai_settings.has_api_key(tenant.workspace.id)
+        assert workspace_values.is_set(workspace_values.load(tenant.workspace.id).get(("gemini", "api_key")))
 
 
 def test_gemini_overloaded_during_the_check_also_stores_with_a_warning(api, tenant, gemini):

@@ -90,6 +90,8 @@ class Config:
     # Requests per client portal link (page views and form posts), on top of the per-address limit.
     portal_rate_limit: str = DEFAULT_PORTAL_RATE_LIMIT
     plugins: tuple[str, ...] | None = None
+    # The AI provider (by its name) when several are loaded; None: the only one, else the first by name.
+    ai_provider: str | None = None
     trace_plugins: bool = False
     webhook_allow_private: bool = False
     # Lets competitor-page fetches reach loopback and private addresses (tests, closed networks).
@@ -145,6 +147,7 @@ class Config:
             "HERALD_LOGIN_RATE_LIMIT": "login_rate_limit",
             "HERALD_AUTH_FAILURE_LIMIT": "auth_failure_limit",
             "HERALD_PORTAL_RATE_LIMIT": "portal_rate_limit",
+            "HERALD_AI_PROVIDER": "ai_provider",
         }
         for name, field in simple.items():
             if env.get(name):

@@ -122,6 +122,19 @@ def register_event_types(register):
 
 
 @hookspec
+def register_workspace_settings(register):
+    """Declare the values the plugin keeps per workspace by calling ``register(setting)`` once for each.
+
+    Called once at start-up. Each is a :class:`herald.settings.WorkspaceSetting` (its name within
+    the plugin, its field in ``GET``/``PUT /api/settings``, what it means, whether it is secret, its
+    default, the JSON Schema keywords its text must match). The core stores the values per
+    workspace (secrets encrypted), shows them in ``GET /api/settings`` (secrets masked) and accepts
+    them in ``PUT /api/settings``; an AI provider's plugin gets its ``api_key`` and ``model`` in
+    ``ProviderSettings``. Two plugins declaring one field stop start-up. The return value is ignored.
+    """
+
+
+@hookspec
 def register_blueprints(register):
     """Add HTTP routes by calling ``register(blueprint)`` once for each Flask blueprint.
 

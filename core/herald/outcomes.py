@@ -6,6 +6,7 @@ Plugins import these from ``herald.outcomes``; the core never guesses at dicts.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, Literal
 
 
@@ -93,15 +94,19 @@ class Generation:
 
 @dataclasses.dataclass(frozen=True)
 class ProviderSettings:
-    """What :func:`herald.ai.generate` hands an AI provider's ``generate`` as ``settings``.
+    """What :func:`herald.ai.generate` hands an AI provider's ``generate`` as ``settings``: the
+    workspace's values its plugin declared (``herald.settings.WorkspaceSetting``) and the server's
+    ``config`` (base URLs).
 
-    ``api_key`` (decrypted; never empty: the core answers ``no_api_key`` before calling), ``model``
-    (None: the provider's default) and the server's ``config`` (base URLs).
+    ``api_key`` is the decrypted value named ``api_key`` (never empty when the plugin declares one:
+    the core answers ``no_api_key`` before calling; None when it declares none), ``model`` the value
+    named ``model`` (None: the provider's default), ``values`` every declared value by name.
     """
 
-    api_key: str
+    api_key: str | None
     model: str | None
     config: Any
+    values: Mapping[str, str | None] = dataclasses.field(default_factory=dict, hash=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -96,7 +96,8 @@ class Registered:
     obj: Any
 
 
-# hook name -> (attributes every registered object must have, what the objects are called)
+# hook name -> (attributes every registered object must have, what the objects are called); the
+# objects are told apart by ``name``, except where _KEYS names another attribute.
 _REQUIRED = {
     "register_platforms": (("name", "post_types", "publish"), "platform"),
     "register_ai_providers": (("name", "generate"), "AI provider"),
@@ -105,7 +106,10 @@ _REQUIRED = {
     "register_actions": (("name", "handler", "schema"), "action"),
     "register_work_kinds": (("name", "model", "run", "statuses", "retry", "lease_seconds"), "work kind"),
     "register_settings": (("env", "default", "meaning", "value"), "setting"),
+    "register_workspace_settings": (("name", "field", "meaning", "secret", "default", "property_schema"),
+                                    "workspace setting"),
 }
+_KEYS = {"register_workspace_settings": "field"}
 
 
 class PluginRegistry:
@@ -123,12 +127,15 @@ class PluginRegistry:
         self._settings_by_plugin = self._each("register_settings")  # a shared setting under each plugin
         self.error_codes = self._declare("register_error_codes", ERROR_CODES, ErrorCode)
         self.event_types = self._declare("register_event_types", EVENT_TYPES, EventType)
+        self.workspace_settings = self._collect("register_workspace_settings")
+        self._check_workspace_setting_names()
         for registered in self.actions.values():
             if not isinstance(registered.obj, Action):
                 raise PluginError(f"plugin {registered.plugin!r} registered an action that is not a herald.Action")
 
     def _collect(self, hook_name: str) -> dict[str, Registered]:
         required, noun = _REQUIRED[hook_name]
+        key = _KEYS.get(hook_name, "name")
         found: dict[str, Registered] = {}
         caller = getattr(self.pm.hook, hook_name)
         impls = caller.get_hookimpls()
@@ -139,12 +146,13 @@ class PluginRegistry:
                 missing = [attr for attr in required if not hasattr(obj, attr) or is_placeholder(getattr(obj, attr))]
                 if missing:
                     raise PluginError(f"plugin {_plugin!r} registered a {noun} without {', '.join(missing)}")
-                if obj.name in found and found[obj.name].obj is obj:
+                name = getattr(obj, key)
+                if name in found and found[name].obj is obj:
                     return  # the same object from a second plugin (a library both use, its settings)
-                if obj.name in found:
+                if name in found:
                     raise PluginError(
-                        f"{noun} {obj.name!r} is registered twice: by {found[obj.name].plugin!r} and {_plugin!r}")
-                found[obj.name] = Registered(_plugin, obj)
+                        f"{noun} {name!r} is registered twice: by {found[name].plugin!r} and {_plugin!r}")
+                found[name] = Registered(_plugin, obj)
 
             # One plugin at a time (so `register` knows who registers), called through pluggy rather
             # than impl.function so that HERALD_TRACE_PLUGINS sees the call.
@@ -193,6 +201,39 @@ class PluginRegistry:
         """The names of :meth:`event_type_entries` (what a webhook endpoint can subscribe to)."""
         return [entry.name for entry in self.event_type_entries()]
 
+    def ai_provider(self, name: str | None) -> Registered | None:
+        """The AI provider every workspace uses: the one ``name`` (``HERALD_AI_PROVIDER``) names, else
+        the only one loaded, else the first by name; None when none is loaded.
+
+        :class:`PluginError` when ``name`` names no loaded provider (``Runtime.build`` asks once, so a
+        typo stops start-up).
+        """
+        if name:
+            if name not in self.ai_providers:
+                loaded = ", ".join(sorted(self.ai_providers)) or "none"
+                left_out = self.left_out_implementing("register_ai_providers")
+                hint = (f"; the installed plugins {', '.join(left_out)} provide AI but HERALD_PLUGINS leaves them "
+                        "out" if left_out else "")
+                raise PluginError(f"HERALD_AI_PROVIDER={name!r} names no loaded AI provider (loaded: {loaded}{hint}). "
+                                  "Set it to a loaded provider's name, or unset it to use the only (or first) one.")
+            return self.ai_providers[name]
+        if not self.ai_providers:
+            return None
+        return self.ai_providers[sorted(self.ai_providers)[0]]
+
+    def _check_workspace_setting_names(self) -> None:
+        seen: dict[tuple[str, str], str] = {}
+        for field, registered in self.workspace_settings.items():
+            key = (registered.plugin, registered.obj.name)
+            if key in seen:
+                raise PluginError(f"plugin {registered.plugin!r} declares the workspace setting "
+                                  f"{registered.obj.name!r} twice (fields {seen[key]!r} and {field!r})")
+            seen[key] = field
+
+    def workspace_settings_of(self, plugin_name: str) -> dict[str, Any]:
+        """The workspace settings ``plugin_name`` declared (:class:`herald.settings.WorkspaceSetting`), by name."""
+        return {reg.obj.name: reg.obj for reg in self.workspace_settings.values() if reg.plugin == plugin_name}
+
     def plugin_names(self) -> list[str]:
         """Names of every loaded plugin, sorted (the core's own sink dispatcher is not one)."""
         return sorted(name for name, plugin in self.pm.list_name_plugin()
@@ -202,6 +243,20 @@ class PluginRegistry:
         """Names of the installed plugins that were not loaded (``HERALD_PLUGINS`` leaves them out), sorted."""
         loaded = set(self.plugin_names())
         return sorted({ep.name for ep in entry_points(group="herald")} - loaded)
+
+    def left_out_implementing(self, hook_name: str) -> list[str]:
+        """The left-out plugins (:meth:`left_out`) that implement ``hook_name``, sorted: what an operator
+        would load to get, say, an AI provider. Their modules are imported to be asked, never registered
+        where the running server sees them; one that cannot even be imported is not counted."""
+        left_out = set(self.left_out())
+        pm = new_plugin_manager()
+        for ep in entry_points(group="herald"):
+            if ep.name in left_out and pm.get_plugin(ep.name) is None:
+                try:
+                    pm.register(ep.load(), name=ep.name)
+                except Exception:  # a broken plugin the operator may have left out for that reason
+                    log.warning("plugin %s could not be loaded to see what it provides", ep.name, exc_info=True)
+        return sorted({impl.plugin_name for impl in getattr(pm.hook, hook_name).get_hookimpls()})
 
     def check_settings(self, config) -> None:
         """Read every registered setting from ``config`` once: a value that does not parse stops
@@ -262,7 +317,7 @@ class PluginRegistry:
             provides = {
                 kind: sorted(key for key, reg in getattr(self, kind).items() if reg.plugin == name)
                 for kind in ("platforms", "ai_providers", "scorers", "webhook_sinks", "actions",
-                             "work_kinds", "settings", "error_codes", "event_types")
+                             "work_kinds", "settings", "error_codes", "event_types", "workspace_settings")
             }
             rows.append({
                 "name": name,

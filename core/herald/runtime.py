@@ -19,6 +19,7 @@ from typing import Any
 import pluggy
 import redis
 
+from . import workspace_values
 from .auth import Authenticator
 from .clock import Clock, SystemClock
 from .config import Config
@@ -64,9 +65,11 @@ class Runtime:
         pm = pm or get_plugin_manager(config.plugins, config.trace_plugins)
         registry = PluginRegistry(pm)
         registry.check_settings(config)
+        registry.ai_provider(config.ai_provider)  # a name no loaded provider has stops start-up here
         schemas = SchemaStore()
         fill_catalogue_enums(schemas, {"event_types": registry.event_type_names()})
         add_action_schemas(registry, schemas)
+        schemas.add("settings_update", workspace_values.settings_schema(registry, schemas.schemas["settings_update"]))
         runtime = cls(config=config, pm=pm, registry=registry, schemas=schemas,
                       auth=Authenticator(config.key_cache_seconds, config.resolved_secret_key(), clock),
                       redis=connect_redis(config.redis_url), clock=clock)

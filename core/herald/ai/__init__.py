@@ -28,42 +28,42 @@ from . import background
 from . import settings as ai_settings
 from .provider import AIProviderError, check_output
 
-__all__ = ["DEFAULT_PROVIDER", "Generation", "check_ready", "generate", "provider_for"]
+__all__ = ["Generation", "check_ready", "generate", "provider_for"]
 
 log = logging.getLogger("herald.ai")
 
-DEFAULT_PROVIDER = "gemini"
 
-
-def provider_for(workspace_id: int, registry: PluginRegistry) -> Registered:
-    """The workspace's AI provider: Gemini when loaded, else the first one loaded (by name).
+def provider_for(runtime: Runtime, workspace_id: int) -> Registered:
+    """The workspace's AI provider: the one ``HERALD_AI_PROVIDER`` names, else the only one loaded,
+    else the first by name (:meth:`herald.plugins.PluginRegistry.ai_provider`).
 
     403 ``feature_disabled`` when no provider plugin is loaded (the message says whether to install
     one or to stop ``HERALD_PLUGINS`` leaving it out) or when the provider's plugin is disabled for
     the workspace (the message says how to enable it). A disabled provider is never replaced by
     another one: the workspace's stored key would go to a provider it was not meant for.
     """
-    providers = registry.ai_providers
-    if not providers:
-        raise FeatureDisabled(no_provider_message(registry))
-    registered = providers.get(DEFAULT_PROVIDER) or providers[sorted(providers)[0]]
-    check_enabled(registry, workspace_id, registered.plugin, "AI generation")
+    registered = runtime.registry.ai_provider(runtime.config.ai_provider)
+    if registered is None:
+        raise FeatureDisabled(no_provider_message(runtime.registry))
+    check_enabled(runtime.registry, workspace_id, registered.plugin, "AI generation")
     return registered
 
 
 def no_provider_message(registry: PluginRegistry) -> str:
     """Why no AI provider is loaded, and what an operator does about it."""
     message = "AI features need an AI provider plugin, and none is loaded on this server. "
-    left_out = registry.left_out()
-    if DEFAULT_PROVIDER in left_out:
-        return message + (f"The {DEFAULT_PROVIDER} plugin is installed but HERALD_PLUGINS leaves it out: an operator "
-                          f"adds {DEFAULT_PROVIDER} to HERALD_PLUGINS (or unsets it to load every installed plugin) "
-                          "and restarts Herald.")
-    hint = (f" (HERALD_PLUGINS also leaves out the installed plugins {', '.join(left_out)}: add the one that "
-            "provides AI, if any)") if left_out else ""
-    return message + (f"An operator installs the herald-gemini distribution (`pip install -e plugins/gemini` from "
-                      f"Herald's source){hint} and restarts Herald; then an admin of the workspace adds its Gemini "
-                      "API key with PUT /api/settings {\"gemini_api_key\": \"…\"}.")
+    left_out = registry.left_out_implementing("register_ai_providers")
+    if len(left_out) == 1:
+        [name] = left_out
+        return message + (f"The {name} plugin is installed but HERALD_PLUGINS leaves it out: an operator adds {name} "
+                          "to HERALD_PLUGINS (or unsets it to load every installed plugin) and restarts Herald.")
+    if left_out:
+        return message + (f"The plugins {', '.join(left_out)} are installed but HERALD_PLUGINS leaves them out: an "
+                          "operator adds one of them to HERALD_PLUGINS (or unsets it to load every installed plugin; "
+                          "HERALD_AI_PROVIDER picks one when several are loaded) and restarts Herald.")
+    return message + ("An operator installs a distribution providing one (a Herald plugin implementing "
+                      "register_ai_providers) and restarts Herald; then an admin of the workspace adds the "
+                      "provider's API key with PUT /api/settings (GET /api/settings shows its fields).")
 
 
 def check_ready(runtime: Runtime, workspace_id: int) -> None:
@@ -72,8 +72,8 @@ def check_ready(runtime: Runtime, workspace_id: int) -> None:
     Endpoints that start AI work in the background call it so the client learns at once; the job
     checks again (and reserves) when it runs.
     """
-    registered = provider_for(workspace_id, runtime.registry)
-    ai_settings.provider_settings(workspace_id, runtime.config, registered.obj.name)
+    registered = provider_for(runtime, workspace_id)
+    ai_settings.provider_settings(runtime, workspace_id, registered)
     ai_usage.check_limit(workspace_id, runtime.clock.now())
 
 
@@ -86,9 +86,9 @@ def generate(runtime: Runtime, workspace_id: int, *, feature: str, prompt: str, 
     ``plan_limit``, ``feature_disabled`` or the provider's error (``ai_blocked``, ``ai_truncated``, …).
     Must not be called inside a database transaction: the provider call can take a while.
     """
-    registered = provider_for(workspace_id, runtime.registry)
+    registered = provider_for(runtime, workspace_id)
     provider = registered.obj
-    settings = ai_settings.provider_settings(workspace_id, runtime.config, provider.name)
+    settings = ai_settings.provider_settings(runtime, workspace_id, registered)
     model = settings.model or getattr(provider, "default_model", "") or ""
     reservation = ai_usage.reserve(workspace_id, runtime.clock.now(), feature=feature, provider=provider.name,
                                    model=model, client_id=client_id, job_id=background.current_job_id())

@@ -48,7 +48,7 @@ JOB_TIMEOUT = 15 * 60  # seconds; an AI call fits well inside
 # that ran out belonged to a worker that died (RQ keeps a dead worker's key for the whole job timeout).
 RENEW_EVERY = 10
 LEASE_SECONDS = 45
-# Gemini's own advice for 429/503: back off exponentially from a second; a provider asking for more
+# The usual advice of AI APIs for 429/503: back off exponentially from a second; a provider asking for more
 # than a minute is not waited for (someone polls for the result).
 RETRY = work.RetryPolicy(base=1.0, cap=30.0, max_attempts=5, floor=1.0, max_retry_after=60.0)
 INTERRUPTED = "job_interrupted"

@@ -85,10 +85,12 @@ class AIProvider:
 
     The core calls the provider only through :func:`herald.ai.generate`, after it checked the
     workspace's plan and found its API key (``no_api_key`` otherwise): ``settings`` always carries
-    a key.
+    a key when the plugin declares one. The plugin declares the workspace's values (its ``api_key``,
+    its ``model``) with :class:`herald.settings.WorkspaceSetting` through ``register_workspace_settings``.
     """
 
-    #: The provider's name (``"gemini"``), shown as ``ai_provider`` by ``GET /api/settings``.
+    #: The provider's name (``"acme"``), shown as ``ai_provider`` by ``GET /api/settings`` and named by
+    #: ``HERALD_AI_PROVIDER`` when several providers are loaded.
     name: ClassVar[str] = ""
     #: The model used when the workspace chose none.
     default_model: ClassVar[str | None] = None

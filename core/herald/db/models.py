@@ -480,16 +480,28 @@ def set_plugin_enabled(workspace_id: int, plugin: str, enabled: bool, now: dt.da
     _plugin_cache.discard((workspace_id, plugin))
 
 
-# -- AI: settings, usage accounting, background jobs and the features' stored results ----------------
+# -- values plugins keep per workspace (herald.workspace_values) ---------------------------------------
 
-class AISetting(BaseModel):
-    """A workspace's AI settings. The API key is stored encrypted (see :mod:`herald.crypto`)."""
+class WorkspaceValue(BaseModel):
+    """One value a plugin declared per workspace (``herald.settings.WorkspaceSetting``): an AI
+    provider's API key, its model. A secret is kept only in ``value_encrypted`` (see
+    :mod:`herald.crypto`), anything else in ``value``; both None when the value was cleared."""
 
-    workspace = pw.ForeignKeyField(Workspace, backref="ai_settings", unique=True, on_delete="CASCADE")
-    gemini_api_key = pw.TextField(null=True)  # ciphertext
-    gemini_model = pw.CharField(max_length=100, null=True)  # None: the provider's default
+    workspace = pw.ForeignKeyField(Workspace, backref="workspace_values", on_delete="CASCADE")
+    plugin = pw.CharField(max_length=100)
+    name = pw.CharField(max_length=100)
+    value = pw.TextField(null=True)
+    value_encrypted = pw.TextField(null=True)  # ciphertext
     updated_at = pw.DateTimeField(default=utcnow)
 
+    class Meta:
+        indexes = ((("workspace", "plugin", "name"), True),)
+
+
+MODELS.append(WorkspaceValue)
+
+
+# -- AI: usage accounting, background jobs and the features' stored results --------------------------
 
 class AIGeneration(BaseModel):
     """One call to an AI provider: ``reserved`` while it runs, then ``succeeded`` or ``failed``."""
@@ -569,4 +581,4 @@ class DesignTemplate(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
-MODELS += [AISetting, AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate]
+MODELS += [AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate]

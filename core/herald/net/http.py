@@ -6,7 +6,7 @@ Two ways in, one machinery:
 - :func:`send` sends to a :class:`~herald.net.guard.Target` that :func:`herald.net.guard.check_url`
   checked (a webhook receiver, a page to read: URLs users gave). It connects to the checked
   addresses only, never through a proxy (a proxy would resolve the name again, after the check).
-- :func:`request` calls an API at a URL the operator configured (the Graph API, Gemini). It is not
+- :func:`request` calls an API at a URL the operator configured (a platform's, an AI provider's). It is not
   checked, and goes through the proxy the environment names for its host (``HTTPS_PROXY``,
   ``NO_PROXY``), one connection per call there, as urllib does.
 

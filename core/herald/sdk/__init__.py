@@ -3,10 +3,11 @@
 A platform plugin subclasses :class:`Platform`, an AI provider :class:`AIProvider`, a scoring
 strategy :class:`Scorer`, a place events go :class:`WebhookSink`; each registers its objects with
 the hooks (``@hookimpl def register_platforms(register): ...``) and declares its settings with
-:class:`Setting`. A plugin keeping tables of its own and running durable work uses
-:mod:`herald.sdk.storage`, :mod:`herald.sdk.work` and :mod:`herald.sdk.web`; one making HTTP calls
-to an address a user gave uses :mod:`herald.sdk.http`. Nothing else of Herald is a plugin's to
-import: ``make test`` fails when a plugin does (``.importlinter``).
+:class:`Setting` (server-wide, from ``HERALD_*`` variables) and :class:`WorkspaceSetting` (per
+workspace, such as an API key: stored encrypted, set with ``PUT /api/settings``). A plugin keeping
+tables of its own and running durable work uses :mod:`herald.sdk.storage`, :mod:`herald.sdk.work`
+and :mod:`herald.sdk.web`; one making HTTP calls to an address a user gave uses :mod:`herald.sdk.http`.
+Nothing else of Herald is a plugin's to import: ``make test`` fails when a plugin does (``.importlinter``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from ..platforms import (
 )
 from ..plugins import WebhookSink
 from ..runtime import Runtime
-from ..settings import Setting
+from ..settings import Setting, WorkspaceSetting
 from ..work import Outcome, RetryPolicy, WorkKind, WorkRow
 
 __all__ = [
@@ -79,7 +80,7 @@ __all__ = [
     # actions of POST /api/webhooks
     "Action",
     # settings, the runtime
-    "Clock", "Config", "Runtime", "Setting",
+    "Clock", "Config", "Runtime", "Setting", "WorkspaceSetting",
     # durable work (herald.sdk.work has the rest)
     "Outcome", "RetryPolicy", "WorkKind", "WorkRow",
     # errors a client sees (the envelope)

@@ -1,6 +1,7 @@
 """Gemini AI provider for Herald: ``generateContent`` over HTTPS, JSON output with a response schema.
 
-The API key and the model are per-workspace settings (``PUT /api/settings``); the base URL is
+The API key and the model are per-workspace values the plugin declares (``gemini_api_key``, stored
+encrypted, and ``gemini_model`` in ``PUT /api/settings``); the base URL is
 ``HERALD_GEMINI_BASE_URL`` (tests point it at a fake). A 429, 500, 503 or 504 answer or a lost
 connection (nothing generated, nothing paid) raises ``AIUnavailable`` carrying the delay Gemini asks
 for (``RetryInfo.retryDelay``, else ``Retry-After``): the background job making the call is tried
@@ -18,6 +19,7 @@ from herald.sdk import (
     ProviderSettings,
     Setting,
     UnknownModel,
+    WorkspaceSetting,
     hookimpl,
 )
 
@@ -30,6 +32,16 @@ RETRYABLE = frozenset({429, 500, 503, 504})
 CHECK_TIMEOUT = 10.0  # seconds; a settings request waits for this check
 BASE_URL = Setting("HERALD_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com",
                    "Gemini API host; tests point it at a fake server")
+API_KEY = WorkspaceSetting(
+    name="api_key", field="gemini_api_key", secret=True,
+    meaning="A Gemini API key from Google AI Studio; stored encrypted, shown masked. null (or \"\") removes it.",
+    schema={"maxLength": 200, "pattern": "^\\s*[A-Za-z0-9_\\-.]*\\s*$",
+            "errorMessage": "must be a Gemini API key (letters, digits, '-', '_', '.'), or null to remove it."})
+MODEL = WorkspaceSetting(
+    name="model", field="gemini_model", default=DEFAULT_MODEL,
+    meaning=f"The Gemini model id, e.g. gemini-2.5-flash; null goes back to the default ({DEFAULT_MODEL}).",
+    schema={"maxLength": 100, "pattern": "^[a-z0-9][a-z0-9.\\-]*$",
+            "errorMessage": "must be a Gemini model id such as gemini-2.5-flash, or null for the default."})
 
 
 class GeminiProvider(AIProvider):
@@ -74,12 +86,12 @@ class GeminiProvider(AIProvider):
             raise AIUnavailable(f"Gemini could not be asked whether the key works ({api.error_message(answer)}).")
         if isinstance(api.refusal(status, answer, model), InvalidApiKey):
             raise InvalidApiKey(f"Gemini refused this API key ({api.error_message(answer)}); nothing was stored. "
-                                "Check that it is a Gemini API key from Google AI Studio.", field="gemini_api_key")
+                                "Check that it is a Gemini API key from Google AI Studio.", field=API_KEY.field)
         if status == 404:
             default = " (the default)" if not settings.model else ""
             raise UnknownModel(f"Gemini has no model {model!r}{default} for this key ({api.error_message(answer)}). "
                                "Set gemini_model to a model the key can use, such as gemini-2.5-flash.",
-                               field="gemini_model")
+                               field=MODEL.field)
         raise AIProviderError(f"Gemini refused to check the key (HTTP {status}): {api.error_message(answer)}")
 
 
@@ -93,3 +105,10 @@ def register_ai_providers(register):
 def register_settings(register):
     """Declare ``HERALD_GEMINI_BASE_URL``."""
     register(BASE_URL)
+
+
+@hookimpl
+def register_workspace_settings(register):
+    """Declare each workspace's Gemini API key (secret) and model."""
+    register(API_KEY)
+    register(MODEL)

@@ -1,9 +1,10 @@
-"""``/api/settings``: the workspace's AI settings (Gemini API key, shown masked, and model). A new key
-(or model) is checked with the provider before it is stored."""
+"""``/api/settings``: the workspace's values that plugins declare (``herald.settings.WorkspaceSetting``),
+such as its AI provider's API key (shown masked) and model. A new key (or model) is checked with the
+provider before it is stored."""
 
 from flask import Blueprint, g, jsonify
 
-from ... import ai
+from ... import ai, workspace_values
 from ...ai import settings
 from ...errors import FeatureDisabled, warning
 from . import endpoint, runtime
@@ -12,45 +13,52 @@ bp = Blueprint("settings", __name__, url_prefix="/api/settings")
 
 
 def _provider():
-    """The workspace's AI provider object, and None or why there is none it may use (``FeatureDisabled``)."""
+    """The workspace's AI provider (``Registered``), and None or why there is none it may use (``FeatureDisabled``)."""
     try:
-        return ai.provider_for(g.principal.workspace_id, runtime().registry).obj, None
+        return ai.provider_for(runtime(), g.principal.workspace_id), None
     except FeatureDisabled as exc:
         return None, exc
 
 
-def _unchecked(payload: dict, problem: FeatureDisabled | None) -> list[dict]:
-    """A warning when a key is stored while no provider may check it (the settings are kept for later)."""
-    if problem is None or not (payload.get("gemini_api_key") or "").strip():
+def _unchecked(payload: dict, problem: FeatureDisabled) -> list[dict]:
+    """A warning when the AI provider's key is stored while no provider may check it (kept for later)."""
+    chosen = runtime().registry.ai_provider(runtime().config.ai_provider)
+    if not settings.sets_secret(runtime(), chosen, payload):
         return []
     return [warning("key_not_checked", f"{problem.message} The key was stored unchecked; it is used once AI is "
                                        "available.")]
 
 
-def _view(row, provider) -> dict:
-    return {"settings": settings.serialize(row, runtime().config, getattr(provider, "name", None),
-                                              getattr(provider, "default_model", None))}
+def _view(provider) -> dict:
+    shown = workspace_values.serialize(runtime().config, g.principal.workspace_id, runtime().registry)
+    return {"settings": {"ai_provider": provider.obj.name if provider is not None else None, **shown}}
 
 
-@endpoint(bp, "", ("GET",), summary="AI settings (the API key masked)", scope="admin")
+@endpoint(bp, "", ("GET",), summary="The workspace's plugin settings (secrets masked)", scope="admin")
 def get_settings():
-    """The AI provider, the masked API key and the model."""
+    """The AI provider and every field the loaded plugins declare: secrets masked (with ``<field>_set``),
+    other values as stored or their default (with ``<field>_is_default``)."""
     provider, _ = _provider()
-    return jsonify(_view(settings.load(g.principal.workspace_id), provider))
+    return jsonify(_view(provider))
 
 
-@endpoint(bp, "", ("PUT",), summary="Set or clear the Gemini API key and model", scope="admin",
-          body="settings_update")
+@endpoint(bp, "", ("PUT",), summary="Set or clear the workspace's plugin settings (an AI provider's API key, "
+                                    "its model)", scope="admin", body="settings_update")
 def put_settings(payload):
-    """Check a new key (or model) with the provider, then store the key encrypted; a field left out
-    stays, null clears it. A key the provider refuses is 400 ``invalid_api_key``, a model it does not
-    have 400 ``validation_error`` on ``gemini_model``; when it cannot be reached, or AI is not available to
-    the workspace (no provider loaded, or its plugin disabled here), the settings are stored with a
-    ``warnings`` entry."""
+    """Check a new key (or model) with the AI provider, then store the values, secrets encrypted; a field
+    left out stays, null clears it. A key the provider refuses is 400 ``invalid_api_key``, a model it
+    does not have 400 ``validation_error`` on the model's field; when it cannot be reached, or AI is not
+    available to the workspace (no provider loaded, or its plugin disabled here), the settings are
+    stored with a ``warnings`` entry."""
     provider, problem = _provider()
-    warnings = _unchecked(payload, problem) or settings.check(g.principal.workspace_id, runtime().config, payload,
-                                                                 provider)
-    body = _view(settings.update(runtime(), g.principal.workspace_id, payload), provider)
+    workspace_id = g.principal.workspace_id
+    if problem is not None:
+        warnings = _unchecked(payload, problem)
+    else:
+        warnings = settings.check(runtime(), workspace_id, payload, provider)
+    workspace_values.store(runtime().config, workspace_id, workspace_values.changes(runtime().registry, payload),
+                           runtime().clock.now())
+    body = _view(provider)
     if warnings:
         body["warnings"] = warnings
     return jsonify(body)
