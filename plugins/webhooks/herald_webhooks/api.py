@@ -5,15 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from herald.sdk import Conflict, ValidationError, ids
-from herald.sdk.web import endpoint, int_arg, plugin_feature, runtime
+from herald.sdk.web import endpoint, int_arg, int_query, plugin_feature, runtime
 
 from . import deliveries, endpoints, jobs
 from .models import ATTEMPT_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
 feature = plugin_feature("webhooks", "Outgoing webhooks are")
-LOG_QUERY = (("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
-             ("success", "string", "true or false: only successful or only failed attempts"))
+LOG_QUERY = (int_query("limit", 20, 1, 100),
+             ("cursor", {"type": "string", "pattern": f"^{ATTEMPT_PREFIX}[1-9][0-9]{{0,17}}$"},
+              "next_cursor of the previous page"),
+             ("success", {"type": "string", "enum": ["true", "false"]}, "only successful or only failed attempts"))
 
 
 def _workspace() -> int:

@@ -6,7 +6,7 @@ from ...db.models import Campaign
 from ...errors import ValidationError
 from ...intelligence import campaign_report
 from ...publishing import campaigns
-from . import client_arg, endpoint, int_arg, runtime
+from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 
@@ -19,8 +19,9 @@ def create_campaign(payload):
 
 
 @endpoint(bp, "", ("GET",), summary="List campaigns", scope="posts:read",
-          query=(("client_id", "integer", "only this client's"), ("status", "string", "only this status"),
-                 ("limit", "integer", "1-200, default 50"), ("offset", "integer", "default 0")))
+          query=(id_query("client_id", "only this client's"),
+                 ("status", {"type": "string", "enum": list(campaigns.STATUSES)}, "only this status"),
+                 int_query("limit", 50, 1, 200), int_query("offset", 0, 0, 10**9)))
 def list_campaigns():
     """The workspace's campaigns, newest first, each with its number of posts."""
     query = Campaign.select().where(Campaign.workspace == g.principal.workspace_id)

@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify
 from ...db.models import Client, isoformat
 from ...errors import ValidationError
 from ...publishing.posts import get_client
-from . import endpoint, int_arg, runtime
+from . import endpoint, int_arg, int_query, runtime
 
 bp = Blueprint("clients", __name__, url_prefix="/api/clients")
 
@@ -51,7 +51,7 @@ def create_client(payload):
 
 
 @endpoint(bp, "", ("GET",), summary="List clients", scope="posts:read",
-          query=(("limit", "integer", "1-200, default 50"), ("offset", "integer", "default 0")))
+          query=(int_query("limit", 50, 1, 200), int_query("offset", 0, 0, 10**9)))
 def list_clients():
     """The workspace's clients, oldest first."""
     query = (Client.select().where((Client.workspace == g.principal.workspace_id) & Client.deleted_at.is_null())

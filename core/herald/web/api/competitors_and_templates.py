@@ -6,13 +6,13 @@ from flask import Blueprint, g, jsonify
 
 from ...ai import competitor, design
 from ...db.models import CompetitorAnalysis, DesignTemplate
-from . import client_arg, endpoint, int_arg
+from . import client_arg, endpoint, id_query, int_arg, int_query
 
 # The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("ai_results", __name__, url_prefix="/api")
 
-LIST_QUERY = (("client_id", "integer", "only this client's"), ("limit", "integer", "1-200, default 50"),
-              ("offset", "integer", "default 0"))
+LIST_QUERY = (id_query("client_id", "only this client's"), int_query("limit", 50, 1, 200),
+              int_query("offset", 0, 0, 10**9))
 
 
 def _listed(model, serialize, name: str):

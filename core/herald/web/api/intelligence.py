@@ -11,11 +11,11 @@ from ...db.models import Client, Post, write_transaction
 from ...errors import ValidationError
 from ...intelligence import audit, engagement, history, memory, openers, patterns, report, scoring
 from ...publishing.posts import get_client, get_post, lock_post, platform_names, record_version, snapshot
-from . import client_arg, endpoint, int_arg, runtime
+from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
 
 bp = Blueprint("intelligence", __name__, url_prefix="/api/intelligence")
 
-CLIENT_QUERY = ("client_id", "integer", "required: the client")
+CLIENT_QUERY = id_query("client_id", "the client", required=True)
 
 
 @endpoint(bp, "/score", ("POST",), summary="Score a caption (or a stored post) with every scoring strategy",
@@ -81,7 +81,7 @@ def brand_memory():
 
 
 @endpoint(bp, "/hooks", ("GET",), summary="Top hooks: first lines ranked by the engagement of posts that used them",
-          scope="intelligence", query=(CLIENT_QUERY, ("limit", "integer", "1-200, default 50")))
+          scope="intelligence", query=(CLIENT_QUERY, int_query("limit", 50, 1, 200)))
 def top_openers():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
     client = client_arg(required=True)
@@ -93,7 +93,8 @@ def top_openers():
 @endpoint(bp, "/top-patterns", ("GET",), summary="Winning patterns with the evidence behind each",
           scope="intelligence",
           query=(CLIENT_QUERY,
-                 ("min_sample", "integer", f"posts a pattern needs, 1-100, default {patterns.MIN_SAMPLE}")))
+                 int_query("min_sample", patterns.MIN_SAMPLE, 1, 100,
+                           f"posts a pattern needs, 1-100, default {patterns.MIN_SAMPLE}")))
 def top_patterns():
     """Post type, length, time, day and hook style against the client's baseline engagement rate."""
     client = client_arg(required=True)
@@ -112,7 +113,7 @@ def analyze_performance(payload):
 
 
 @endpoint(bp, "/export", ("GET",), summary="The full intelligence report of a client as JSON", scope="intelligence",
-          query=(CLIENT_QUERY, ("period", "integer", "days the audit covers, 1-365, default 30")))
+          query=(CLIENT_QUERY, int_query("period", 30, 1, 365, "days the audit covers, 1-365, default 30")))
 def export_report():
     """Memory, hooks, patterns, audit and scores in one document (served as a download)."""
     client = client_arg(required=True)

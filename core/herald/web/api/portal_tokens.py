@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ...db.models import PortalToken
 from ...portal import links as portal
-from . import client_arg, endpoint, runtime
+from . import client_arg, endpoint, id_query, runtime
 
 bp = Blueprint("portal_tokens", __name__, url_prefix="/api/client-portal")
 
@@ -25,7 +25,7 @@ def create_token(payload):
 
 
 @endpoint(bp, "/tokens", ("GET",), summary="List client portal links (never their tokens)", scope="posts:read",
-          query=(("client_id", "integer", "only this client's links"),))
+          query=(id_query("client_id", "only this client's links"),))
 def list_tokens():
     """Every link of the workspace, newest first, with its status (active, expired, revoked)."""
     query = PortalToken.select().where(PortalToken.workspace == g.principal.workspace_id)

@@ -8,7 +8,7 @@ from ...publishing import accounts, posts, resolving, tasks
 from ...publishing import csv_import as publish_csv_reader
 from ...publishing import publish as publishing
 from ...publishing.campaigns import campaign_for_post, get_campaign
-from . import client_arg, endpoint, id_arg, int_arg, raw_body, runtime
+from . import client_arg, endpoint, id_arg, id_query, int_arg, int_query, raw_body, runtime
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -79,9 +79,11 @@ def _published(post: Post, when, warnings: list[dict]) -> dict:
           scope="posts:read",
           query=(("status", {"type": "string", "enum": list(POST_STATUSES)}, "filter by status"),
                  ("platform", "string", "filter by platform"),
-                 ("client_id", "integer", "filter by client"), ("campaign_id", "integer", "filter by campaign"),
-                 ("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
-                 ("page", "integer", "page number (instead of cursor), from 1")))
+                 id_query("client_id", "filter by client"), id_query("campaign_id", "filter by campaign"),
+                 int_query("limit", 20, 1, 100),
+                 ("cursor", {"type": "string", "pattern": "^(post_)?[1-9][0-9]{0,17}$"},
+                  "next_cursor of the previous page"),
+                 int_query("page", 1, 1, 10**6, "page number (instead of cursor), from 1")))
 def list_posts():
     """Newest first; ``total`` counts every match. Page with ``cursor`` (or ``page``)."""
     query = Post.select().where(Post.workspace == g.principal.workspace_id)
