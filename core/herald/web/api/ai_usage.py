@@ -10,7 +10,8 @@ bp = Blueprint("ai_usage", __name__, url_prefix="/api/analytics")
 
 
 @endpoint(bp, "/ai-usage", ("GET",), summary="AI generations and tokens by day, feature and provider",
-          scope="posts:read", query=(int_query("period", 30, 1, 366, "days, 1-366, default 30 (today included)"),))
+          scope="posts:read", query=(int_query("period", 30, 1, 366, "days, 1-366, default 30 (today included)"),),
+          responses={200: "ai_usage"})
 def ai_usage_report():
     """The usage of the last ``period`` days, and this month's count against the plan's limit."""
     workspace_id = g.principal.workspace_id

@@ -65,7 +65,7 @@ def export_analytics():
 
 @endpoint(bp, "/api/clients/<int:client_id>/export", ("GET",),
           summary="A client's data as JSON: posts with versions, engagement history and publish tasks",
-          scope="posts:read")
+          scope="posts:read", responses={200: "client_export"})
 def export_client(client_id):
     """The client, every post of it (with versions, engagement history, tasks) and the accounts used; no tokens."""
     client = get_client(g.principal.workspace_id, client_id, field=None)

@@ -227,7 +227,8 @@ def build_document() -> dict:
     }
 
 
-@endpoint(bp, "/openapi.json", ("GET",), summary="This API's OpenAPI 3.1 document", auth=False)
+@endpoint(bp, "/openapi.json", ("GET",), summary="This API's OpenAPI 3.1 document", auth=False,
+          responses={200: "openapi_document"})
 def openapi():
     """The OpenAPI document, built from the same schemas the API validates with."""
     return jsonify(build_document())

@@ -32,7 +32,7 @@ def _view(row, provider) -> dict:
                                               getattr(provider, "default_model", None))}
 
 
-@endpoint(bp, "", ("GET",), summary="AI settings (the API key masked)", scope="admin")
+@endpoint(bp, "", ("GET",), summary="AI settings (the API key masked)", scope="admin", responses={200: "settings"})
 def get_settings():
     """The AI provider, the masked API key and the model."""
     provider, _ = _provider()
@@ -40,7 +40,7 @@ def get_settings():
 
 
 @endpoint(bp, "", ("PUT",), summary="Set or clear the Gemini API key and model", scope="admin",
-          body="settings_update")
+          body="settings_update", responses={200: "settings"})
 def put_settings(payload):
     """Check a new key (or model) with the provider, then store the key encrypted; a field left out
     stays, null clears it. A key the provider refuses is 400 ``invalid_api_key``, a model it does not
