@@ -62,6 +62,8 @@ def bundle(name: str, schema: dict, components: dict) -> None:
     def rewrite(node):
         if isinstance(node, dict):
             node = {key: rewrite(value) for key, value in node.items() if key not in ("$defs", "$id", "$schema")}
+            if isinstance(node.get("items"), bool):  # OpenAPI tools take schemas as objects only
+                node["items"] = {} if node["items"] else {"not": {}}
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
                 node["$ref"] = f"#/components/schemas/{_component(name)}.{ref.removeprefix('#/$defs/')}"
@@ -72,7 +74,13 @@ def bundle(name: str, schema: dict, components: dict) -> None:
             return [rewrite(item) for item in node]
         return node
 
-    components[_component(name)] = rewrite(schema)
+    bundled = rewrite(schema)
+    # A title is what generators name a model after ("POST /v1/publish" and "POST /v1/publish/batch" would
+    # both be "Publish"): the component's own name is the model's, the title stays as its description.
+    title = bundled.pop("title", None)
+    if title and "description" not in bundled:
+        bundled["description"] = title
+    components[_component(name)] = bundled
     for key, value in defs.items():
         components[f"{_component(name)}.{key}"] = rewrite(value)
 
@@ -153,8 +161,9 @@ def _query_parameter(entry) -> dict:
 
 
 def _operation(doc, method: str, schemas, components: dict) -> dict:
-    operation = {"summary": doc.summary, "tags": [doc.tag], "operationId": f"{method.lower()}_{doc.tag}_"
-                 + _component(doc.path.strip("/").replace("/", "_").replace("<", "").replace(">", ""))}
+    # The method and the path, placeholders by name: unique, and what generated clients name their functions.
+    words = re.findall(r"[A-Za-z0-9]+", _CONVERTER.sub(r"\2", doc.path))
+    operation = {"summary": doc.summary, "tags": [doc.tag], "operationId": "_".join([method.lower(), *words])}
     parameters = [{"name": name, "in": "path", "required": True,
                    "schema": {"type": "integer", "minimum": 0} if kind == "int" else {"type": "string"}}
                   for kind, name in _CONVERTER.findall(doc.path)]
