@@ -35,10 +35,15 @@ _SUCCESS_MEANINGS = {201: "Created", 202: "Accepted: the work is queued", 204: "
                      503: "Unhealthy: the same report, naming what fails"}
 _ERROR_MEANINGS = {
     400: "The request is malformed or a value is refused (`validation_error`, `field` names it)",
-    401: "No valid credentials", 403: "The key lacks the scope, or the feature is off for this workspace",
-    404: "Nothing with that id in this workspace", 409: "Conflicts with the resource's state, or an "
-    "Idempotency-Key reused with another request", 413: "The body is too large",
-    415: "The body's media type is not the one this operation takes", 429: "Too many requests (see Retry-After)",
+    401: "No valid credentials",
+    402: "The plan's AI generations for this month are used up (`plan_limit`)",
+    403: "The key lacks the scope, or the feature is off for this workspace",
+    404: "Nothing with that id in this workspace",
+    409: "Conflicts with the resource's state, or an Idempotency-Key reused with another request",
+    410: "The link has expired",
+    413: "The body is too large",
+    415: "The body's media type is not the one this operation takes",
+    429: "Too many requests (see Retry-After)",
     503: "A dependency (the database, a queue, the platform) is not answering; retry after Retry-After",
 }
 

@@ -215,7 +215,7 @@ def get_account(account_id):
 
 @endpoint(bp, "/accounts/<account_id>/quota", ("GET",), scope="posts:read",
           summary="How much of its platform's posting quota an account has used (Instagram: 100 API posts a day)",
-          responses={200: "account_quota"})
+          responses={200: "account_quota"}, errors=(409,))
 def account_quota(account_id):
     """Ask the platform now; ``quota`` is null for a platform without a posting quota."""
     account = accounts.get_account(g.principal.workspace_id, account_id)
