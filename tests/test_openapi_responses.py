@@ -189,3 +189,16 @@ def test_an_access_token_outside_printable_ascii_is_a_400_not_a_500(client, tena
     response = client.post("/v1/accounts", json={"platform": "facebook", "access_token": "tök-0123456789"},
                            headers=tenant.headers)
     assert_error(response, 400, "validation_error", "access_token")
+
+
+@pytest.mark.parametrize("path, action, status", [("/api/intelligence/engagement", {}, 201),
+                                                  ("/api/webhooks", {"action": "update_engagement"}, 200)])
+def test_engagement_counts_stop_where_the_column_does(client, tenant, path, action, status):
+    # Found by schemathesis on PostgreSQL: 999999999999 passed the schema and overflowed the integer column (a 500).
+    created = client.post("/api/webhooks", json={"action": "create_post", "client_id": tenant.client.id,
+                                                 "caption": "x"}, headers=tenant.headers).get_json()["post"]
+    body = {**action, "post_id": created["id"], "likes": 1}
+    too_many = client.post(path, json={**body, "impressions": 2**31}, headers=tenant.headers)
+    assert_error(too_many, 400, "validation_error", "impressions")
+    most = client.post(path, json={**body, "impressions": 2**31 - 1}, headers=tenant.headers)
+    assert most.status_code == status, most.get_json()
