@@ -6,7 +6,6 @@ through the whole Flask stack); the publish job runs on an in-process RQ worker.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import start_app
+from conftest import start_app, with_changes
 from drive import work
 from fakes.graph import PAGE_TOKEN
 from herald.db.models import db
@@ -28,7 +27,7 @@ PACKAGE = "herald_generated_client"
 @pytest.fixture
 def app(clock, config, fake):
     """The application (the one ``tenant`` and the workers use) with the Meta hosts at the fake Graph API."""
-    application = start_app(clock, dataclasses.replace(config, **fake.hosts()))
+    application = start_app(clock, with_changes(config, **fake.hosts()))
     yield application
     db.obj.close_all()
 
