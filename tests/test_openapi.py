@@ -101,3 +101,14 @@ def test_declared_content_types_are_what_the_server_sends(client, tenant):
         declared = list(document["paths"][documented]["get"]["responses"]["200"]["content"])
         assert declared == [response.mimetype], (url, declared, response.mimetype)
         response.close()
+
+
+def test_error_codes_in_the_document_come_from_the_catalogue(client):
+    document = client.get("/openapi.json").get_json()
+    code = document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+    assert {"validation_error", "not_found", "database_unavailable"} <= set(code["enum"])
+    assert "webhook_disabled" not in code["enum"]  # a plugin's event, not an error code
+    not_found = document["paths"]["/v1/posts/{post_id}"]["get"]["responses"]["404"]["description"]
+    assert "`not_found`" in not_found
+    unavailable = document["paths"]["/v1/posts/{post_id}"]["get"]["responses"]["503"]["description"]
+    assert "`database_unavailable`" in unavailable and "`validation_error`" not in unavailable

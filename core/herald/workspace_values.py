@@ -124,3 +124,19 @@ def settings_schema(registry: Any, frame: dict[str, Any]) -> dict[str, Any]:
     properties = {field: registered.obj.property_schema()
                   for field, registered in sorted(registry.workspace_settings.items())}
     return {**frame, "properties": properties}
+
+
+def answer_schema(registry: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    """``GET``/``PUT /api/settings``'s answer schema: ``frame`` (``schemas/responses/settings.json``) with
+    the fields :func:`serialize` shows for each declared setting."""
+    fields: dict[str, Any] = {}
+    required: list[str] = []
+    for field, registered in sorted(registry.workspace_settings.items()):
+        flag = f"{field}_set" if registered.obj.secret else f"{field}_is_default"
+        fields[field] = {"type": ["string", "null"], "description": registered.obj.meaning}
+        fields[flag] = {"type": "boolean"}
+        required += [field, flag]
+    settings = frame["properties"]["settings"]
+    settings = {**settings, "properties": {**settings["properties"], **fields},
+                "required": [*settings["required"], *required]}
+    return {**frame, "properties": {**frame["properties"], "settings": settings}}

@@ -7,6 +7,6 @@ the plugin is disabled. :func:`runtime` is the application's :class:`herald.sdk.
 from __future__ import annotations
 
 from ..plugins import plugin_feature, require_enabled
-from ..web.api import endpoint, int_arg, runtime
+from ..web.api import endpoint, id_query, int_arg, int_query, runtime
 
-__all__ = ["endpoint", "int_arg", "plugin_feature", "require_enabled", "runtime"]
+__all__ = ["endpoint", "id_query", "int_arg", "int_query", "plugin_feature", "require_enabled", "runtime"]

@@ -5,15 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from herald.sdk import Conflict, ValidationError, ids
-from herald.sdk.web import endpoint, int_arg, plugin_feature, runtime
+from herald.sdk.web import endpoint, int_arg, int_query, plugin_feature, runtime
 
 from . import deliveries, endpoints, jobs
 from .models import ATTEMPT_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
 feature = plugin_feature("webhooks", "Outgoing webhooks are")
-LOG_QUERY = (("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
-             ("success", "string", "true or false: only successful or only failed attempts"))
+LOG_QUERY = (int_query("limit", 20, 1, 100),
+             ("cursor", {"type": "string", "pattern": f"^{ATTEMPT_PREFIX}[1-9][0-9]{{0,17}}$"},
+              "next_cursor of the previous page"),
+             ("success", {"type": "string", "enum": ["true", "false"]}, "only successful or only failed attempts"))
 
 
 def _workspace() -> int:
@@ -21,7 +23,7 @@ def _workspace() -> int:
 
 
 @endpoint(bp, "", ("POST",), summary="Register a webhook endpoint (the secret is returned once)", scope="webhooks",
-          body="webhook_create")
+          body="webhook_create", responses={201: "webhook"})
 @feature
 def create_webhook(payload):
     """Create an endpoint; a ``whsec_`` secret is generated when none is given."""
@@ -29,7 +31,8 @@ def create_webhook(payload):
     return jsonify(endpoints.serialize(row, runtime().clock.now(), secret)), 201
 
 
-@endpoint(bp, "", ("GET",), summary="List the workspace's webhook endpoints", scope="webhooks")
+@endpoint(bp, "", ("GET",), summary="List the workspace's webhook endpoints", scope="webhooks",
+          responses={200: "webhook_list"})
 @feature
 def list_webhooks():
     """Every endpoint of the workspace, oldest first (secrets are never shown again)."""
@@ -38,7 +41,7 @@ def list_webhooks():
     return jsonify({"webhooks": [endpoints.serialize(row, now) for row in rows]})
 
 
-@endpoint(bp, "/<webhook_id>", ("GET",), summary="A webhook endpoint", scope="webhooks")
+@endpoint(bp, "/<webhook_id>", ("GET",), summary="A webhook endpoint", scope="webhooks", responses={200: "webhook"})
 @feature
 def get_webhook(webhook_id):
     """One endpoint, with its disabled notice when Herald disabled it."""
@@ -46,7 +49,7 @@ def get_webhook(webhook_id):
 
 
 @endpoint(bp, "/<webhook_id>", ("PATCH",), summary="Change a webhook's url, events or active", scope="webhooks",
-          body="webhook_update")
+          body="webhook_update", responses={200: "webhook"})
 @feature
 def update_webhook(webhook_id, payload):
     """Change the endpoint; ``active: true`` re-enables one Herald disabled."""
@@ -55,7 +58,7 @@ def update_webhook(webhook_id, payload):
 
 
 @endpoint(bp, "/<webhook_id>", ("DELETE",), summary="Delete a webhook endpoint and its delivery log",
-          scope="webhooks")
+          scope="webhooks", responses={204: None})
 @feature
 def delete_webhook(webhook_id):
     """Delete the endpoint; pending deliveries to it stop."""
@@ -65,7 +68,7 @@ def delete_webhook(webhook_id):
 
 
 @endpoint(bp, "/<webhook_id>/rotate-secret", ("POST",), summary="Replace the signing secret (returned once)",
-          scope="webhooks")
+          scope="webhooks", responses={200: "webhook"})
 @feature
 def rotate_secret(webhook_id):
     """A new secret; the previous one keeps signing alongside it for 24 hours."""
@@ -74,7 +77,7 @@ def rotate_secret(webhook_id):
 
 
 @endpoint(bp, "/<webhook_id>/test", ("POST",), summary="Send a webhook.test event to the endpoint",
-          scope="webhooks")
+          scope="webhooks", responses={202: "webhook_delivery"})
 @feature
 def test_webhook(webhook_id):
     """Queue one signed ``webhook.test`` delivery (one attempt; see the delivery log for the result)."""
@@ -87,7 +90,7 @@ def test_webhook(webhook_id):
 
 
 @endpoint(bp, "/<webhook_id>/deliveries", ("GET",), summary="The endpoint's delivery attempts, newest first",
-          scope="webhooks", query=LOG_QUERY)
+          scope="webhooks", query=LOG_QUERY, responses={200: "webhook_attempt_page"})
 @feature
 def endpoint_deliveries(webhook_id):
     """Each attempt: time, event, HTTP status, duration, the start of the response, the next attempt."""
@@ -96,7 +99,7 @@ def endpoint_deliveries(webhook_id):
 
 
 @endpoint(bp, "/deliveries", ("GET",), summary="Recent delivery attempts to all of the workspace's webhooks",
-          scope="webhooks", query=LOG_QUERY)
+          scope="webhooks", query=LOG_QUERY, responses={200: "webhook_attempt_page"})
 @feature
 def recent_deliveries():
     """The workspace-wide delivery log, newest first."""
@@ -104,7 +107,8 @@ def recent_deliveries():
 
 
 @endpoint(bp, "/deliveries/<delivery_id>/redeliver", ("POST",),
-          summary="Send a delivery again now (named by its dlv_ id or by an att_ id of the log)", scope="webhooks")
+          summary="Send a delivery again now (named by its dlv_ id or by an att_ id of the log)", scope="webhooks",
+          responses={202: "webhook_delivery"})
 @feature
 def redeliver(delivery_id):
     """Re-send a delivery (failed, succeeded or still retrying) with the same webhook-id and body; named

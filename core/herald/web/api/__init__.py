@@ -32,10 +32,15 @@ class EndpointDoc:
     body: str | None
     auth: bool
     tag: str
-    query: tuple[tuple[str, str | dict, str], ...] = ()  # (name, type or JSON Schema, description)
+    # (name, type or JSON Schema, description[, required]): the schema carries the bounds the view enforces
+    query: tuple[tuple, ...] = ()
     content_type: str = "application/json"  # the request body's media type
     # What a successful answer is (text/csv, application/zip, text/html…); several for a file download.
     response_type: str | tuple[str, ...] = "application/json"
+    # Success status -> the name of its body's schema in schemas/responses/ (None: no body described)
+    responses: tuple[tuple[int, str | None], ...] = ((200, None),)
+    # Error statuses the view itself can answer beyond those its declaration implies (see openapi.error_statuses)
+    errors: tuple[int, ...] = ()
 
 
 ENDPOINTS: list[EndpointDoc] = []
@@ -115,13 +120,17 @@ def raw_body() -> bytes:
 
 def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope: str | None = None,
              body: str | None = None, auth: bool = True, query=(), content_type: str = "application/json",
-             response_type: str | tuple[str, ...] = "application/json"):
+             response_type: str | tuple[str, ...] = "application/json", responses: dict[int, str | None] | None = None,
+             errors: tuple[int, ...] = ()):
     """Register ``view`` on ``bp`` with authentication, a scope check and body validation.
 
     ``body`` names a schema in ``schemas/``; the validated object is passed as ``payload``.
     ``content_type`` is the request body's media type, ``response_type`` the successful answer's
-    (``text/csv`` for a download, ``text/html`` for a page). Every route registered this way
-    appears in ``/openapi.json``.
+    (``text/csv`` for a download, ``text/html`` for a page). ``responses`` maps each success status
+    to the schema of its JSON body in ``schemas/responses/`` (default: 200, no body described);
+    ``errors`` adds the error statuses the view raises itself (a 409 conflict, a 503 from a
+    platform) to those the declaration implies. Every route registered this way appears in
+    ``/openapi.json``.
     """
 
     def decorate(view):
@@ -142,7 +151,8 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
 
         bp.add_url_rule(rule, view.__name__, wrapper, methods=list(methods))
         ENDPOINTS.append(EndpointDoc((bp.url_prefix or "") + rule, tuple(methods), summary, scope, body, auth,
-                                     bp.name, tuple(query), content_type, response_type))
+                                     bp.name, tuple(query), content_type, response_type,
+                                     tuple((responses or {200: None}).items()), tuple(errors)))
         return wrapper
 
     return decorate
@@ -166,6 +176,17 @@ def _idempotent(view, kwargs, workspace_id: int, key: str):
         raise
     idempotency.finish(workspace_id, key, response)
     return response
+
+
+def int_query(name: str, default: int, minimum: int, maximum: int, description: str = "") -> tuple:
+    """The ``query=`` declaration of an integer parameter that :func:`int_arg` reads with these bounds."""
+    return (name, {"type": "integer", "minimum": minimum, "maximum": maximum, "default": default},
+            description or f"{minimum}-{maximum}, default {default}")
+
+
+def id_query(name: str, description: str, *, required: bool = False) -> tuple:
+    """The ``query=`` declaration of an id parameter read by :func:`id_arg` or :func:`client_arg`."""
+    return (name, {"type": "integer", "minimum": 1, "maximum": ids.MAX_ID}, description, required)
 
 
 def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:

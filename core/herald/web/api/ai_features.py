@@ -26,7 +26,7 @@ def _started(kind: str, **kwargs):
 
 
 @endpoint(bp, "/intelligence/populate-hooks", ("POST",), summary="AI-generate 20+ hooks for a client (a job)",
-          scope="intelligence", body="populate_hooks")
+          scope="intelligence", body="populate_hooks", responses={202: "job"}, errors=(402,))
 def populate_openers(payload):
     """Start generating opening lines from the client's brand voice and best posts."""
     workspace_id = g.principal.workspace_id
@@ -36,7 +36,7 @@ def populate_openers(payload):
 
 
 @endpoint(bp, "/intelligence/analyze-competitor", ("POST",), summary="Fetch and analyse a competitor's page (a job)",
-          scope="intelligence", body="analyze_competitor")
+          scope="intelligence", body="analyze_competitor", responses={202: "job"}, errors=(402,))
 def analyze_competitor(payload):
     """Start fetching the page (through the SSRF guard) and analysing it."""
     workspace_id = g.principal.workspace_id
@@ -49,7 +49,7 @@ def analyze_competitor(payload):
 
 
 @endpoint(bp, "/ai-design/generate-template", ("POST",), summary="A post template from an uploaded logo (a job)",
-          scope="intelligence", body="generate_template")
+          scope="intelligence", body="generate_template", responses={202: "job"}, errors=(402,))
 def generate_template(payload):
     """Start measuring the logo's colours and designing the template."""
     workspace_id = g.principal.workspace_id

@@ -4,13 +4,14 @@ from flask import Blueprint, g, jsonify
 
 from ...db.models import Workspace
 from ...plans import ai_usage
-from . import endpoint, int_arg, runtime
+from . import endpoint, int_arg, int_query, runtime
 
 bp = Blueprint("ai_usage", __name__, url_prefix="/api/analytics")
 
 
 @endpoint(bp, "/ai-usage", ("GET",), summary="AI generations and tokens by day, feature and provider",
-          scope="posts:read", query=(("period", "integer", "days, 1-366, default 30 (today included)"),))
+          scope="posts:read", query=(int_query("period", 30, 1, 366, "days, 1-366, default 30 (today included)"),),
+          responses={200: "ai_usage"})
 def ai_usage_report():
     """The usage of the last ``period`` days, and this month's count against the plan's limit."""
     workspace_id = g.principal.workspace_id

@@ -18,7 +18,8 @@ def serialize_key(row: ApiKey) -> dict:
             "revoked_at": isoformat(row.revoked_at)}
 
 
-@endpoint(bp, "/keys", ("GET",), summary="List the workspace's API keys", scope="admin")
+@endpoint(bp, "/keys", ("GET",), summary="List the workspace's API keys", scope="admin",
+          responses={200: "api_key_list"})
 def list_keys():
     """Every key of the workspace, revoked ones included."""
     rows = ApiKey.select().where(ApiKey.workspace == g.principal.workspace_id).order_by(ApiKey.id)
@@ -26,14 +27,14 @@ def list_keys():
 
 
 @endpoint(bp, "/keys", ("POST",), summary="Create an API key (the key is shown once)", scope="admin",
-          body="api_key_create")
+          body="api_key_create", responses={201: "api_key_created"})
 def create_key(payload):
     """Create a key; the response is the only time the key itself is shown."""
     row, key = create_api_key(g.principal.workspace_id, payload.get("scopes", SCOPES), payload.get("name", ""))
     return jsonify({"key": key, "api_key": serialize_key(row)}), 201
 
 
-@endpoint(bp, "/keys/<int:key_id>", ("DELETE",), summary="Revoke an API key", scope="admin")
+@endpoint(bp, "/keys/<int:key_id>", ("DELETE",), summary="Revoke an API key", scope="admin", responses={200: "success"})
 def revoke_key(key_id):
     """Revoke a key; requests with it answer 401 from then on."""
     if not runtime().auth.revoke_key(g.principal.workspace_id, key_id):
@@ -50,14 +51,14 @@ def _plugin_row(name: str) -> dict:
 
 
 @endpoint(bp, "/admin/plugins", ("GET",), summary="Installed plugins and whether each is enabled here",
-          scope="admin")
+          scope="admin", responses={200: "plugin_list"})
 def list_plugins():
     """Every loaded plugin with its hooks, what it provides and its state in this workspace."""
     return jsonify({"plugins": [_plugin_row(name) for name in runtime().registry.plugin_names()]})
 
 
 @endpoint(bp, "/admin/plugins/<name>", ("PUT",), summary="Enable or disable a plugin for this workspace",
-          scope="admin", body="plugin_update")
+          scope="admin", body="plugin_update", responses={200: "plugin_answer"})
 def update_plugin(name, payload):
     """Enable or disable the named plugin for the caller's workspace."""
     registry = runtime().registry

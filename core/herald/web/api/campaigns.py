@@ -6,12 +6,13 @@ from ...db.models import Campaign
 from ...errors import ValidationError
 from ...intelligence import campaign_report
 from ...publishing import campaigns
-from . import client_arg, endpoint, int_arg, runtime
+from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 
 
-@endpoint(bp, "", ("POST",), summary="Create a campaign", scope="posts:write", body="campaign_create")
+@endpoint(bp, "", ("POST",), summary="Create a campaign", scope="posts:write", body="campaign_create",
+          responses={201: "campaign_answer"})
 def create_campaign(payload):
     """A campaign for one of the workspace's clients."""
     campaign = campaigns.create(runtime(), g.principal.workspace_id, payload)
@@ -19,8 +20,9 @@ def create_campaign(payload):
 
 
 @endpoint(bp, "", ("GET",), summary="List campaigns", scope="posts:read",
-          query=(("client_id", "integer", "only this client's"), ("status", "string", "only this status"),
-                 ("limit", "integer", "1-200, default 50"), ("offset", "integer", "default 0")))
+          query=(id_query("client_id", "only this client's"),
+                 ("status", {"type": "string", "enum": list(campaigns.STATUSES)}, "only this status"),
+                 int_query("limit", 50, 1, 200), int_query("offset", 0, 0, 10**9)), responses={200: "campaign_list"})
 def list_campaigns():
     """The workspace's campaigns, newest first, each with its number of posts."""
     query = Campaign.select().where(Campaign.workspace == g.principal.workspace_id)
@@ -40,7 +42,7 @@ def list_campaigns():
 
 
 @endpoint(bp, "/<int:campaign_id>", ("GET",), summary="A campaign with its posts and their aggregate engagement",
-          scope="posts:read")
+          scope="posts:read", responses={200: "campaign_detail"})
 def get_campaign(campaign_id):
     """The campaign, its posts (each with its current engagement) and the totals."""
     return jsonify({"campaign": campaign_report.detail(campaigns.get_campaign(g.principal.workspace_id, campaign_id,
@@ -48,7 +50,7 @@ def get_campaign(campaign_id):
 
 
 @endpoint(bp, "/<int:campaign_id>", ("PATCH",), summary="Change a campaign's name, goal, dates or status",
-          scope="posts:write", body="campaign_update")
+          scope="posts:write", body="campaign_update", responses={200: "campaign_answer"})
 def update_campaign(campaign_id, payload):
     """Change what is sent; the rest stays."""
     campaign = campaigns.get_campaign(g.principal.workspace_id, campaign_id, field=None)

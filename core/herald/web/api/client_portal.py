@@ -174,7 +174,7 @@ def _flash() -> dict | None:
             "post_id": int(post_id) if post_id.isdigit() else None}
 
 
-@endpoint(bp, "/portal/<token>", ("GET",), auth=False, response_type="text/html",
+@endpoint(bp, "/portal/<token>", ("GET",), auth=False, response_type="text/html", errors=(410,),
           summary="The client portal page (HTML): posts, statuses, stats, approvals and comments")
 def page(token):
     """The page for an active link; "this link has expired" (410, or 404 for an unknown link) otherwise."""
@@ -212,7 +212,8 @@ def _decide(token: str, post_id: int, what: str, decision: Callable[[PortalToken
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/approve", ("POST",), auth=False,
-          content_type=FORM, response_type="text/html", summary="Approve a post from the client portal (form)")
+          content_type=FORM, response_type="text/html", errors=(403, 409, 410),
+          summary="Approve a post from the client portal (form)")
 def approve(token, post_id):
     """Release the post's tasks (``post.approved``, a version by ``portal:<link>``); needs an "approve" link."""
 
@@ -223,7 +224,8 @@ def approve(token, post_id):
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/reject", ("POST",), auth=False,
-          content_type=FORM, response_type="text/html", summary="Reject a post with a reason (form)")
+          content_type=FORM, response_type="text/html", errors=(403, 409, 410),
+          summary="Reject a post with a reason (form)")
 def reject(token, post_id):
     """Cancel the post's tasks (``post.rejected`` carrying the reason, kept as a comment in the same transaction)."""
 
@@ -239,7 +241,8 @@ def _author(link: PortalToken) -> str:
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/comments", ("POST",), auth=False,
-          content_type=FORM, response_type="text/html", summary="Comment on a post from the client portal (form)")
+          content_type=FORM, response_type="text/html", errors=(403, 409, 410),
+          summary="Comment on a post from the client portal (form)")
 def comment(token, post_id):
     """Store the comment (``post.commented``); needs a "comment" or "approve" link."""
     link = _open(token)

@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify
 from ...db.models import Client, isoformat
 from ...errors import ValidationError
 from ...publishing.posts import get_client
-from . import endpoint, int_arg, runtime
+from . import endpoint, int_arg, int_query, runtime
 
 bp = Blueprint("clients", __name__, url_prefix="/api/clients")
 
@@ -41,7 +41,8 @@ def serialize_client(client: Client) -> dict:
             "created_at": isoformat(client.created_at), "updated_at": isoformat(client.updated_at)}
 
 
-@endpoint(bp, "", ("POST",), summary="Create a client", scope="posts:write", body="client_create")
+@endpoint(bp, "", ("POST",), summary="Create a client", scope="posts:write", body="client_create",
+          responses={201: "client_answer"})
 def create_client(payload):
     """Create a client in the caller's workspace."""
     client = Client.create(workspace=g.principal.workspace_id, name=payload["name"].strip(),
@@ -51,7 +52,7 @@ def create_client(payload):
 
 
 @endpoint(bp, "", ("GET",), summary="List clients", scope="posts:read",
-          query=(("limit", "integer", "1-200, default 50"), ("offset", "integer", "default 0")))
+          query=(int_query("limit", 50, 1, 200), int_query("offset", 0, 0, 10**9)), responses={200: "client_list"})
 def list_clients():
     """The workspace's clients, oldest first."""
     query = (Client.select().where((Client.workspace == g.principal.workspace_id) & Client.deleted_at.is_null())
@@ -61,14 +62,15 @@ def list_clients():
                     "total": query.count()})
 
 
-@endpoint(bp, "/<int:client_id>", ("GET",), summary="Get a client", scope="posts:read")
+@endpoint(bp, "/<int:client_id>", ("GET",), summary="Get a client", scope="posts:read",
+          responses={200: "client_answer"})
 def get_one(client_id):
     """One client of the workspace."""
     return jsonify({"client": serialize_client(get_client(g.principal.workspace_id, client_id, field=None))})
 
 
 @endpoint(bp, "/<int:client_id>", ("PATCH",), summary="Update a client", scope="posts:write",
-          body="client_update")
+          body="client_update", responses={200: "client_answer"})
 def update_client(client_id, payload):
     """Change a client's name, brand voice or time zone."""
     client = get_client(g.principal.workspace_id, client_id, field=None)
@@ -83,7 +85,8 @@ def update_client(client_id, payload):
     return jsonify({"client": serialize_client(client)})
 
 
-@endpoint(bp, "/<int:client_id>", ("DELETE",), summary="Archive a client (its posts are kept)", scope="admin")
+@endpoint(bp, "/<int:client_id>", ("DELETE",), summary="Archive a client (its posts are kept)", scope="admin",
+          responses={200: "success"})
 def delete_client(client_id):
     """Archive a client: it disappears from the API, its posts and history stay in the database."""
     client = get_client(g.principal.workspace_id, client_id, field=None)

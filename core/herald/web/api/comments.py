@@ -10,7 +10,7 @@ bp = Blueprint("comments", __name__, url_prefix="/v1")
 
 
 @endpoint(bp, "/posts/<post_id>/comments", ("GET",), summary="A post's comments (client and agency)",
-          scope="posts:read")
+          scope="posts:read", responses={200: "comment_list"})
 def list_comments(post_id):
     """Oldest first; ``kind`` is ``comment``, or ``rejection`` for the reason given when the post was rejected;
     ``author_kind`` is ``client`` (the portal) or ``agency`` (this API)."""
@@ -19,7 +19,7 @@ def list_comments(post_id):
 
 
 @endpoint(bp, "/posts/<post_id>/comments", ("POST",), summary="Answer the client: comment on a post as the agency",
-          scope="posts:write", body="v1_comment")
+          scope="posts:write", body="v1_comment", responses={201: "comment_answer"})
 def create_comment(post_id, payload):
     """Store the comment with the caller as its author (``post.commented``); the client sees it in the portal."""
     post = get_post(g.principal.workspace_id, post_id)

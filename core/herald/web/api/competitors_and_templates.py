@@ -6,13 +6,13 @@ from flask import Blueprint, g, jsonify
 
 from ...ai import competitor, design
 from ...db.models import CompetitorAnalysis, DesignTemplate
-from . import client_arg, endpoint, int_arg
+from . import client_arg, endpoint, id_query, int_arg, int_query
 
 # The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("ai_results", __name__, url_prefix="/api")
 
-LIST_QUERY = (("client_id", "integer", "only this client's"), ("limit", "integer", "1-200, default 50"),
-              ("offset", "integer", "default 0"))
+LIST_QUERY = (id_query("client_id", "only this client's"), int_query("limit", 50, 1, 200),
+              int_query("offset", 0, 0, 10**9))
 
 
 def _listed(model, serialize, name: str):
@@ -28,14 +28,14 @@ def _listed(model, serialize, name: str):
 
 
 @endpoint(bp, "/intelligence/competitors", ("GET",), summary="Stored competitor analyses, newest first",
-          scope="intelligence", query=LIST_QUERY)
+          scope="intelligence", query=LIST_QUERY, responses={200: "analysis_list"})
 def list_competitors():
     """The analyses ``analyze-competitor`` stored for the workspace."""
     return _listed(CompetitorAnalysis, competitor.serialize, "analyses")
 
 
 @endpoint(bp, "/intelligence/competitors/<int:analysis_id>", ("GET",), summary="One stored competitor analysis",
-          scope="intelligence")
+          scope="intelligence", responses={200: "analysis"})
 def get_competitor(analysis_id):
     """One analysis of the workspace."""
     return jsonify({"analysis": competitor.serialize(
@@ -43,14 +43,14 @@ def get_competitor(analysis_id):
 
 
 @endpoint(bp, "/ai-design/templates", ("GET",), summary="Stored design templates, newest first",
-          scope="intelligence", query=LIST_QUERY)
+          scope="intelligence", query=LIST_QUERY, responses={200: "template_list"})
 def list_templates():
     """The templates ``generate-template`` stored for the workspace."""
     return _listed(DesignTemplate, design.serialize, "templates")
 
 
 @endpoint(bp, "/ai-design/templates/<int:template_id>", ("GET",), summary="One stored design template",
-          scope="intelligence")
+          scope="intelligence", responses={200: "template"})
 def get_template(template_id):
     """One template of the workspace."""
     return jsonify({"template": design.serialize(design.get_template(g.principal.workspace_id, template_id))})

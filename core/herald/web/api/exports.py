@@ -14,7 +14,7 @@ from ...exports.csvsafe import csv_lines
 from ...intelligence import daily_analytics
 from ...publishing import publish as publishing
 from ...publishing.posts import get_client
-from . import client_arg, endpoint, int_arg, runtime
+from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
 from .clients import serialize_client
 
 bp = Blueprint("exports", __name__)
@@ -33,7 +33,7 @@ def _stamp(moment: dt.datetime) -> str:
 
 @endpoint(bp, "/api/export/posts", ("GET",), summary="Download posts as CSV (streamed)", scope="posts:read",
           response_type="text/csv",
-          query=(("client_id", "integer", "only this client's posts (default: every client)"),))
+          query=(id_query("client_id", "only this client's posts (default: every client)"),))
 def export_posts():
     """Every post with its latest engagement; cells a spreadsheet would run as formulas are neutralised."""
     client = client_arg()
@@ -45,8 +45,8 @@ def export_posts():
 
 @endpoint(bp, "/api/analytics/export", ("GET",), summary="Download daily analytics as CSV", scope="posts:read",
           response_type="text/csv",
-          query=(("period", "integer", "days, 1-365, default 30"),
-                 ("client_id", "integer", "only this client (default: the whole workspace)")))
+          query=(int_query("period", 30, 1, 365, "days, 1-365, default 30"),
+                 id_query("client_id", "only this client (default: the whole workspace)")))
 def export_analytics():
     """One row per day of the period (today included), zeros on quiet days."""
     period = int_arg("period", 30, 1, 365)
@@ -65,7 +65,7 @@ def export_analytics():
 
 @endpoint(bp, "/api/clients/<int:client_id>/export", ("GET",),
           summary="A client's data as JSON: posts with versions, engagement history and publish tasks",
-          scope="posts:read")
+          scope="posts:read", responses={200: "client_export"})
 def export_client(client_id):
     """The client, every post of it (with versions, engagement history, tasks) and the accounts used; no tokens."""
     client = get_client(g.principal.workspace_id, client_id, field=None)

@@ -80,7 +80,7 @@ def _queues_check() -> dict:
 
 
 @endpoint(bp, "/health", ("GET",), summary="Service health check (database, Redis, queues and workers)",
-          auth=False)
+          auth=False, responses={200: "service_health", 503: "service_health"})
 def health():
     """Check the database, Redis and the publish queues."""
     checks = {

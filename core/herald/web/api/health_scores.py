@@ -11,14 +11,15 @@ bp = Blueprint("health_scores", __name__)
 
 
 @endpoint(bp, "/api/workspace/health", ("GET",), summary="Workspace health score (0-100) with its parts explained",
-          scope="posts:read")
+          scope="posts:read", responses={200: "health_score"})
 def workspace_health():
     """Cadence, approval backlog, failed publishes, account tokens and engagement trend of the workspace."""
     return jsonify(health_scores.health(Workspace.get_by_id(g.principal.workspace_id), runtime().clock.now()))
 
 
 @endpoint(bp, "/api/clients/<int:client_id>/health", ("GET",),
-          summary="A client's health score (0-100) with its parts explained", scope="posts:read")
+          summary="A client's health score (0-100) with its parts explained", scope="posts:read",
+          responses={200: "health_score"})
 def client_health(client_id):
     """The same parts, for one client's posts and the accounts they are published to."""
     client = get_client(g.principal.workspace_id, client_id, field=None)

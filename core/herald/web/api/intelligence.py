@@ -11,15 +11,15 @@ from ...db.models import Client, Post, write_transaction
 from ...errors import ValidationError
 from ...intelligence import audit, engagement, history, memory, openers, patterns, report, scoring
 from ...publishing.posts import get_client, get_post, lock_post, platform_names, record_version, snapshot
-from . import client_arg, endpoint, int_arg, runtime
+from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
 
 bp = Blueprint("intelligence", __name__, url_prefix="/api/intelligence")
 
-CLIENT_QUERY = ("client_id", "integer", "required: the client")
+CLIENT_QUERY = id_query("client_id", "the client", required=True)
 
 
 @endpoint(bp, "/score", ("POST",), summary="Score a caption (or a stored post) with every scoring strategy",
-          scope="intelligence", body="intelligence_score")
+          scope="intelligence", body="intelligence_score", responses={200: "score"})
 def score(payload):
     """The combined score (0-100), each strategy's part and the reasons; a ``post_id``'s score is stored."""
     workspace_id = g.principal.workspace_id
@@ -59,21 +59,21 @@ def score(payload):
 
 
 @endpoint(bp, "/engagement", ("POST",), summary="Record engagement metrics for a post (kept as history)",
-          scope="intelligence", body="intelligence_engagement")
+          scope="intelligence", body="intelligence_engagement", responses={201: "engagement_recorded"})
 def push_engagement(payload):
     """Append one snapshot; answers with it, its engagement rate and the post's current totals."""
     return jsonify(engagement.push(runtime(), g.principal.workspace_id, payload)), 201
 
 
 @endpoint(bp, "/engagement/batch", ("POST",), summary="Record engagement for up to 1,000 posts (per-item results)",
-          scope="intelligence", body="intelligence_engagement_batch")
+          scope="intelligence", body="intelligence_engagement_batch", responses={200: "engagement_batch"})
 def push_engagement_batch(payload):
     """Each item is recorded on its own: failed items are reported by index, the others are kept."""
     return jsonify(engagement.push_batch(runtime(), g.principal.workspace_id, payload["items"]))
 
 
 @endpoint(bp, "/memory", ("GET",), summary="Brand memory: voice, topics, hashtags, best days and hours, averages",
-          scope="intelligence", query=(CLIENT_QUERY,))
+          scope="intelligence", query=(CLIENT_QUERY,), responses={200: "brand_memory"})
 def brand_memory():
     """What the client's own posts say about it."""
     client = client_arg(required=True)
@@ -81,7 +81,7 @@ def brand_memory():
 
 
 @endpoint(bp, "/hooks", ("GET",), summary="Top hooks: first lines ranked by the engagement of posts that used them",
-          scope="intelligence", query=(CLIENT_QUERY, ("limit", "integer", "1-200, default 50")))
+          scope="intelligence", query=(CLIENT_QUERY, int_query("limit", 50, 1, 200)), responses={200: "top_hooks"})
 def top_openers():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
     client = client_arg(required=True)
@@ -93,7 +93,9 @@ def top_openers():
 @endpoint(bp, "/top-patterns", ("GET",), summary="Winning patterns with the evidence behind each",
           scope="intelligence",
           query=(CLIENT_QUERY,
-                 ("min_sample", "integer", f"posts a pattern needs, 1-100, default {patterns.MIN_SAMPLE}")))
+                 int_query("min_sample", patterns.MIN_SAMPLE, 1, 100,
+                           f"posts a pattern needs, 1-100, default {patterns.MIN_SAMPLE}")),
+          responses={200: "top_patterns"})
 def top_patterns():
     """Post type, length, time, day and hook style against the client's baseline engagement rate."""
     client = client_arg(required=True)
@@ -103,7 +105,7 @@ def top_patterns():
 
 
 @endpoint(bp, "/analyze-performance", ("POST",), summary="A full audit of a client's posts with recommendations",
-          scope="intelligence", body="intelligence_analyze")
+          scope="intelligence", body="intelligence_analyze", responses={200: "audit"})
 def analyze_performance(payload):
     """Cadence, trend, best and worst posts, patterns and rule-based recommendations over ``period`` days."""
     client = get_client(g.principal.workspace_id, int(payload["client_id"]))
@@ -112,7 +114,8 @@ def analyze_performance(payload):
 
 
 @endpoint(bp, "/export", ("GET",), summary="The full intelligence report of a client as JSON", scope="intelligence",
-          query=(CLIENT_QUERY, ("period", "integer", "days the audit covers, 1-365, default 30")))
+          query=(CLIENT_QUERY, int_query("period", 30, 1, 365, "days the audit covers, 1-365, default 30")),
+          responses={200: "intelligence_report"})
 def export_report():
     """Memory, hooks, patterns, audit and scores in one document (served as a download)."""
     client = client_arg(required=True)

@@ -30,7 +30,7 @@ def facts_columns(facts: MediaFacts) -> dict:
 
 
 @endpoint(bp, "", ("POST",), summary="Upload an image or video (multipart field 'file', 50 MB max)",
-          scope="posts:write", content_type="multipart/form-data")
+          scope="posts:write", content_type="multipart/form-data", responses={201: "media"})
 def upload():
     """Stream the file to disk, check its type by content and decode it, record its SHA-256 and facts."""
     config = runtime().config
@@ -64,7 +64,8 @@ def upload():
     return jsonify({"media": serialize_media(row)}), 201
 
 
-@endpoint(bp, "/<int:media_id>", ("GET",), summary="Describe an uploaded file", scope="posts:read")
+@endpoint(bp, "/<int:media_id>", ("GET",), summary="Describe an uploaded file", scope="posts:read",
+          responses={200: "media"})
 def describe(media_id):
     """Metadata of one uploaded file of the workspace."""
     row = Media.get_or_none((Media.id == media_id) & (Media.workspace == g.principal.workspace_id))

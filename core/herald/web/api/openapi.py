@@ -5,13 +5,15 @@
 the running application actually serves (its ``url_map``).
 """
 
+import functools
+import json
 import re
 
 from flask import Blueprint, current_app, jsonify
 
-from ... import __version__
-from ...schemas import schema_name
-from . import ENDPOINTS, endpoint, runtime
+from ... import __version__, workspace_values
+from ...schemas import schema_name, schemas_dir
+from . import ENDPOINTS, MUTATING, endpoint, runtime
 
 bp = Blueprint("openapi", __name__)
 
@@ -19,14 +21,73 @@ JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
 _ERROR = {
-    "type": "object", "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}},
+    "type": "object", "required": ["error"], "additionalProperties": False,
+    "description": "Every error: a stable machine-readable code, a sentence for people, and the field at fault.",
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "additionalProperties": False,
+                             "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                            "field": {"type": "string"}}}},
+}
+# Paths that neither count against the API rate limit nor read the database.
+_NO_DATABASE = frozenset({"/openapi.json"})
+_RATE_EXEMPT = ("/health", "/media/")
+_BODY_TYPES = frozenset({JSON, "multipart/form-data", "text/csv"})
+_SUCCESS_MEANINGS = {201: "Created", 202: "Accepted: the work is queued", 204: "Done, nothing to say",
+                     503: "Unhealthy: the same report, naming what fails"}
+_ERROR_MEANINGS = {
+    400: "The request is malformed or a value is refused (`validation_error`, `field` names it)",
+    401: "No valid credentials",
+    402: "The plan's AI generations for this month are used up (`plan_limit`)",
+    403: "The key lacks the scope, or the feature is off for this workspace",
+    404: "Nothing with that id in this workspace",
+    409: "Conflicts with the resource's state, or an Idempotency-Key reused with another request",
+    410: "The link has expired",
+    413: "The body is too large",
+    415: "The body's media type is not the one this operation takes",
+    429: "Too many requests (see Retry-After)",
+    503: "A dependency (the database, a queue, the platform) is not answering; retry after Retry-After",
 }
 
 
 def _component(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+@functools.cache
+def response_schemas() -> dict[str, dict]:
+    """The success bodies' schemas, ``schemas/responses/<name>.json``, by name (read once)."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted((schemas_dir() / "responses").glob("*.json"))}
+
+
+def bundle(name: str, schema: dict, components: dict) -> None:
+    """Put ``schema`` in ``components`` as ``name`` with nothing a tool cannot resolve: its ``$defs``
+    become components of their own (``name.def``), ``#/$defs/x`` points there, and a reference to
+    another file (``post.json``) points at that file's component."""
+    defs = schema.get("$defs", {})
+
+    def rewrite(node):
+        if isinstance(node, dict):
+            node = {key: rewrite(value) for key, value in node.items() if key not in ("$defs", "$id", "$schema")}
+            if isinstance(node.get("items"), bool):  # OpenAPI tools take schemas as objects only
+                node["items"] = {} if node["items"] else {"not": {}}
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                node["$ref"] = f"#/components/schemas/{_component(name)}.{ref.removeprefix('#/$defs/')}"
+            elif isinstance(ref, str) and not ref.startswith("#"):
+                node["$ref"] = f"#/components/schemas/{_component(ref.removesuffix('.json'))}"
+            return node
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+
+    bundled = rewrite(schema)
+    # A title is what generators name a model after ("POST /v1/publish" and "POST /v1/publish/batch" would
+    # both be "Publish"): the component's own name is the model's, the title stays as its description.
+    title = bundled.pop("title", None)
+    if title and "description" not in bundled:
+        bundled["description"] = title
+    components[_component(name)] = bundled
+    for key, value in defs.items():
+        components[f"{_component(name)}.{key}"] = rewrite(value)
 
 
 def _body_schema(media_type: str) -> dict:
@@ -37,45 +98,105 @@ def _body_schema(media_type: str) -> dict:
 
 
 def _success(doc) -> dict:
-    """The success response, in its real media types; a form post answers 303 back to its page."""
+    """The success responses, in their real media types; a form post answers 303 back to its page."""
     if doc.content_type == FORM:
         return {"303": {"description": "Back to the page, with a notice next to the post",
                         "headers": {"Location": {"schema": {"type": "string"}}}}}
     types = (doc.response_type,) if isinstance(doc.response_type, str) else doc.response_type
-    content = {kind: {} if kind == JSON else {"schema": _body_schema(kind)} for kind in types}
-    return {"200": {"description": "Success", "content": content}}
+    if types != (JSON,):
+        return {"200": {"description": "Success", "content": {kind: {"schema": _body_schema(kind)} for kind in types}}}
+    answers = {}
+    for status, name in doc.responses:
+        answer = {"description": _SUCCESS_MEANINGS.get(status, "Success")}
+        if status != 204:
+            schema = {"$ref": f"#/components/schemas/{_component(name)}"} if name else {}
+            answer["content"] = {JSON: {"schema": schema}}
+        answers[str(status)] = answer
+    return answers
 
 
-def _error_response(response_type: str) -> dict:
-    """Errors are the JSON envelope, except on HTML pages, which answer with a page that says what is wrong."""
+def _error_response(response_type, status: int, codes: list[str]) -> dict:
+    """Errors are the JSON envelope, except on HTML pages, which answer with a page that says what is wrong.
+    ``codes`` are the error catalogue's codes answered with ``status``."""
     if response_type == "text/html":
-        return {"description": "Error (a page that explains it)",
+        return {"description": f"{_ERROR_MEANINGS[status]} (a page that explains it)",
                 "content": {"text/html": {"schema": {"type": "string"}}}}
-    return {"description": "Error", "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    listed = f". Codes with this status: {', '.join(f'`{code}`' for code in codes)}" if codes else ""
+    return {"description": _ERROR_MEANINGS[status] + listed,
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def _operation(doc, method: str, schemas) -> dict:
-    operation = {"summary": doc.summary, "tags": [doc.tag], "operationId": f"{method.lower()}_{doc.tag}_"
-                 + _component(doc.path.strip("/").replace("/", "_").replace("<", "").replace(">", ""))}
+def _error_component(entries) -> dict:
+    """The envelope, its ``code`` an enum of the catalogue's codes (the core's and the loaded plugins')."""
+    error = _ERROR["properties"]["error"]
+    code = {"type": "string", "enum": [entry.code for entry in entries],
+            "description": "; ".join(f"`{entry.code}` ({entry.status}): {entry.meaning}" for entry in entries)}
+    return {**_ERROR, "properties": {"error": {**error, "properties": {**error["properties"], "code": code}}}}
+
+
+def _has_id_property(schema, components: dict) -> bool:
+    """Whether the request schema names something stored (a ``*_id``, ``media``): 404 when it is not there."""
+    names = set()
+    for option in [schema, *schema.get("oneOf", [])]:
+        if "$ref" in option:
+            option = components.get(option["$ref"].rsplit("/", 1)[1], {})
+        names |= set(option.get("properties", {}))
+    return any(name.endswith("_id") or name in ("media", "accounts") for name in names)
+
+
+def error_statuses(doc, method: str, body_schema: dict | None, components: dict) -> list[int]:
+    """The error statuses an operation can answer, from what it is: credentials (401, 403), the rate
+    limits (429, failed authentications included), a body (400 invalid, 413 too large, 415 another
+    media type), ids in the path, query or body (404), an Idempotency-Key on a write (400, 409), the
+    database (503), and what the view declares it raises itself (``errors``)."""
+    statuses = set(doc.errors)
+    if doc.path not in _NO_DATABASE:
+        statuses.add(503)
+    if not doc.path.startswith(_RATE_EXEMPT):
+        statuses.add(429)
+    if doc.auth:
+        statuses |= {401, 403}
+        if method in MUTATING:
+            statuses |= {400, 409}
+    if doc.query:
+        statuses.add(400)
+    if doc.content_type in _BODY_TYPES and method in MUTATING and (doc.body or doc.content_type != JSON
+                                                                   or body_schema is not None):
+        statuses |= {400, 413, 415}
+    ids_in_query = any(entry[0].endswith("_id") for entry in doc.query)
+    if _CONVERTER.search(doc.path) or ids_in_query or (body_schema and _has_id_property(body_schema, components)):
+        statuses.add(404)
+    return sorted(statuses)
+
+
+def _query_parameter(entry) -> dict:
+    name, kind, description, *required = entry
+    return {"name": name, "in": "query", "required": bool(required and required[0]), "description": description,
+            "schema": kind if isinstance(kind, dict) else {"type": kind}}
+
+
+def _operation(doc, method: str, schemas, components: dict, codes: dict[int, list[str]]) -> dict:
+    # The method and the path, placeholders by name: unique, and what generated clients name their functions.
+    words = re.findall(r"[A-Za-z0-9]+", _CONVERTER.sub(r"\2", doc.path))
+    operation = {"summary": doc.summary, "tags": [doc.tag], "operationId": "_".join([method.lower(), *words])}
     parameters = [{"name": name, "in": "path", "required": True,
-                   "schema": {"type": "integer" if kind == "int" else "string"}}
+                   "schema": {"type": "integer", "minimum": 0} if kind == "int" else {"type": "string"}}
                   for kind, name in _CONVERTER.findall(doc.path)]
-    parameters += [{"name": name, "in": "query", "required": False, "description": description,
-                    "schema": kind if isinstance(kind, dict) else {"type": kind}}
-                   for name, kind, description in doc.query]
+    parameters += [_query_parameter(entry) for entry in doc.query]
     if parameters:
         operation["parameters"] = parameters
+    body_schema = None
     if doc.body:
-        operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{_component(doc.body)}"}}}}
+        body_schema = {"$ref": f"#/components/schemas/{_component(doc.body)}"}
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
     elif doc.content_type == "multipart/form-data":
         operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}}
     elif doc.tag == "actions":
-        refs = [{"$ref": f"#/components/schemas/{_component(schema_name(reg.obj))}"}
-                for reg in schemas.values()]
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"oneOf": refs}}}}
+        body_schema = {"oneOf": [{"$ref": f"#/components/schemas/{_component(schema_name(reg.obj))}"}
+                                 for reg in schemas.values()]}
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
     elif doc.content_type == "text/csv":
         operation["requestBody"] = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     elif doc.content_type == FORM:
@@ -83,14 +204,13 @@ def _operation(doc, method: str, schemas) -> dict:
             "type": "object", "additionalProperties": {"type": "string"}}}}}
     if not doc.auth:
         operation["security"] = []
-    error = _error_response(doc.response_type)
-    operation["responses"] = {**_success(doc), "400": error, "429": error, "500": error}
-    if doc.auth:
-        operation["responses"].update({"401": error, "403": error})
-        if doc.scope:
-            operation["description"] = f"Needs the `{doc.scope}` scope."
-    if "{" in _CONVERTER.sub(r"{\2}", doc.path):
-        operation["responses"]["404"] = error
+    elif doc.scope:
+        operation["description"] = f"Needs the `{doc.scope}` scope."
+    operation["responses"] = _success(doc)
+    for status in error_statuses(doc, method, body_schema, components):
+        # /health answers 503 with its report, which _success describes
+        operation["responses"].setdefault(str(status), _error_response(doc.response_type, status,
+                                                                       codes.get(status, [])))
     return operation
 
 
@@ -101,16 +221,24 @@ def _served() -> set[tuple[str, str]]:
 
 def build_document() -> dict:
     """The OpenAPI 3.1 document for the running application (only the routes it serves)."""
-    store = runtime().schemas
+    components: dict = {}
+    answers = dict(response_schemas())
+    answers["settings"] = workspace_values.answer_schema(runtime().registry, answers["settings"])
+    for name, schema in {**runtime().schemas.schemas, **answers}.items():
+        bundle(name, schema, components)
+    entries = runtime().registry.error_code_entries()
+    components["Error"] = _error_component(entries)
+    codes: dict[int, list[str]] = {}
+    for entry in entries:
+        codes.setdefault(entry.status, []).append(entry.code)
     served = _served()
     paths: dict = {}
     for doc in ENDPOINTS:
         path = _CONVERTER.sub(r"{\2}", doc.path)
         for method in doc.methods:
             if (doc.path, method) in served:
-                paths.setdefault(path, {})[method.lower()] = _operation(doc, method, runtime().registry.actions)
-    components = {_component(name): schema for name, schema in store.schemas.items()}
-    components["Error"] = _ERROR
+                paths.setdefault(path, {})[method.lower()] = _operation(doc, method, runtime().registry.actions,
+                                                                         components, codes)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Herald API", "version": __version__,
@@ -130,7 +258,8 @@ def build_document() -> dict:
     }
 
 
-@endpoint(bp, "/openapi.json", ("GET",), summary="This API's OpenAPI 3.1 document", auth=False)
+@endpoint(bp, "/openapi.json", ("GET",), summary="This API's OpenAPI 3.1 document", auth=False,
+          responses={200: "openapi_document"})
 def openapi():
     """The OpenAPI document, built from the same schemas the API validates with."""
     return jsonify(build_document())

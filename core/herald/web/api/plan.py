@@ -10,7 +10,8 @@ from . import endpoint, runtime
 bp = Blueprint("usage", __name__, url_prefix="/api")
 
 
-@endpoint(bp, "/plan", ("GET",), summary="Current plan and this month's usage", scope="posts:read")
+@endpoint(bp, "/plan", ("GET",), summary="Current plan and this month's usage", scope="posts:read",
+          responses={200: "plan"})
 def plan():
     """The plan, its limits and usage since the first of the month (UTC)."""
     workspace = Workspace.get_by_id(g.principal.workspace_id)

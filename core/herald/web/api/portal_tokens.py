@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ...db.models import PortalToken
 from ...portal import links as portal
-from . import client_arg, endpoint, runtime
+from . import client_arg, endpoint, id_query, runtime
 
 bp = Blueprint("portal_tokens", __name__, url_prefix="/api/client-portal")
 
@@ -16,7 +16,7 @@ def portal_url(token: str) -> str:
 
 
 @endpoint(bp, "/create-token", ("POST",), summary="Create a client portal link (the URL is shown once)",
-          scope="posts:write", body="portal_token_create")
+          scope="posts:write", body="portal_token_create", responses={201: "portal_link"})
 def create_token(payload):
     """A new link for one client; ``approve`` links need the right to approve (``publish``, or admin/owner)."""
     now = runtime().clock.now()
@@ -25,7 +25,7 @@ def create_token(payload):
 
 
 @endpoint(bp, "/tokens", ("GET",), summary="List client portal links (never their tokens)", scope="posts:read",
-          query=(("client_id", "integer", "only this client's links"),))
+          query=(id_query("client_id", "only this client's links"),), responses={200: "portal_link_list"})
 def list_tokens():
     """Every link of the workspace, newest first, with its status (active, expired, revoked)."""
     query = PortalToken.select().where(PortalToken.workspace == g.principal.workspace_id)
@@ -36,7 +36,8 @@ def list_tokens():
     return jsonify({"tokens": [portal.serialize_link(row, now) for row in query.order_by(PortalToken.id.desc())]})
 
 
-@endpoint(bp, "/tokens/<int:token_id>", ("DELETE",), summary="Revoke a client portal link", scope="posts:write")
+@endpoint(bp, "/tokens/<int:token_id>", ("DELETE",), summary="Revoke a client portal link", scope="posts:write",
+          responses={200: "portal_link"})
 def revoke_token(token_id):
     """The link answers "this link has expired" from now on."""
     now = runtime().clock.now()

@@ -9,7 +9,7 @@ bp = Blueprint("post_versions", __name__, url_prefix="/api/posts")
 
 
 @endpoint(bp, "/<post_id>/versions", ("GET",), summary="Every version of a post: who, when, what changed",
-          scope="posts:read")
+          scope="posts:read", responses={200: "version_list"})
 def list_versions(post_id):
     """Oldest first; each change names the field with its value before and after."""
     post = posts.get_post(g.principal.workspace_id, post_id, field=None)
@@ -18,7 +18,8 @@ def list_versions(post_id):
 
 
 @endpoint(bp, "/<post_id>/versions/<int:number>/restore", ("POST",),
-          summary="Restore the content of a version (409 once published or publishing)", scope="posts:write")
+          summary="Restore the content of a version (409 once published or publishing)", scope="posts:write",
+          responses={200: "version_restored"})
 def restore_version(post_id, number):
     """Put back the editable fields of version ``number``; the restore is recorded as a new version."""
     post = posts.get_post(g.principal.workspace_id, post_id, field=None)

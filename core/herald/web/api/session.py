@@ -45,7 +45,7 @@ def _session_body(user, token: str) -> dict:
 
 
 @endpoint(bp, "/login", ("POST",), summary="Log in with email and password (sets the session cookie)",
-          auth=False, body="login")
+          auth=False, body="login", responses={200: "session"}, errors=(401,))
 def login(payload):
     """Check the credentials and set an HttpOnly, SameSite=Lax session cookie."""
     user, token = runtime().auth.login(payload["email"], payload["password"])
@@ -56,7 +56,7 @@ def login(payload):
     return response
 
 
-@endpoint(bp, "/logout", ("POST",), summary="End the session", auth=False)
+@endpoint(bp, "/logout", ("POST",), summary="End the session", auth=False, responses={200: "success"})
 def logout():
     """End the session named by the cookie and clear the cookie."""
     token = request.cookies.get(SESSION_COOKIE)
@@ -70,7 +70,7 @@ def logout():
     return response
 
 
-@endpoint(bp, "/session", ("GET",), summary="The current session's user and CSRF token")
+@endpoint(bp, "/session", ("GET",), summary="The current session's user and CSRF token", responses={200: "session"})
 def current_session():
     """Who is logged in, with the CSRF token their changes must carry."""
     if g.principal.kind != "session":

@@ -34,7 +34,8 @@ def _view(provider) -> dict:
     return {"settings": {"ai_provider": provider.obj.name if provider is not None else None, **shown}}
 
 
-@endpoint(bp, "", ("GET",), summary="The workspace's plugin settings (secrets masked)", scope="admin")
+@endpoint(bp, "", ("GET",), summary="The workspace's plugin settings (secrets masked)", scope="admin",
+          responses={200: "settings"})
 def get_settings():
     """The AI provider and every field the loaded plugins declare: secrets masked (with ``<field>_set``),
     other values as stored or their default (with ``<field>_is_default``)."""
@@ -43,7 +44,7 @@ def get_settings():
 
 
 @endpoint(bp, "", ("PUT",), summary="Set or clear the workspace's plugin settings (an AI provider's API key, "
-                                    "its model)", scope="admin", body="settings_update")
+                                    "its model)", scope="admin", body="settings_update", responses={200: "settings"})
 def put_settings(payload):
     """Check a new key (or model) with the AI provider, then store the values, secrets encrypted; a field
     left out stays, null clears it. A key the provider refuses is 400 ``invalid_api_key``, a model it

@@ -8,7 +8,7 @@ from ...publishing import accounts, posts, resolving, tasks
 from ...publishing import csv_import as publish_csv_reader
 from ...publishing import publish as publishing
 from ...publishing.campaigns import campaign_for_post, get_campaign
-from . import client_arg, endpoint, id_arg, int_arg, raw_body, runtime
+from . import client_arg, endpoint, id_arg, id_query, int_arg, int_query, raw_body, runtime
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -29,7 +29,7 @@ def _post_with_tasks(post: Post) -> dict:
 
 
 @endpoint(bp, "/publish", ("POST",), summary="Queue content for one or more connected accounts", scope="publish",
-          body="v1_publish")
+          body="v1_publish", responses={201: "post_published"})
 def publish(payload):
     """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``."""
     post, when, warnings = publishing.publish(runtime(), g.principal, payload)
@@ -37,7 +37,7 @@ def publish(payload):
 
 
 @endpoint(bp, "/publish/batch", ("POST",), summary="Queue up to 100 posts at once, all or none", scope="publish",
-          body="v1_publish_batch")
+          body="v1_publish_batch", responses={201: "posts_published"})
 def publish_batch(payload):
     """Check every post as ``POST /v1/publish`` would, then create them all in one transaction. An
     error names its post (``posts.3.schedule``) and nothing is created."""
@@ -46,7 +46,7 @@ def publish_batch(payload):
 
 
 @endpoint(bp, "/publish/csv", ("POST",), summary="Queue up to 100 posts from a spreadsheet (CSV), all or none",
-          scope="publish", content_type="text/csv")
+          scope="publish", content_type="text/csv", responses={201: "posts_published"})
 def publish_csv():
     """Read each row of a CSV file as a ``POST /v1/publish`` body (see :mod:`herald.publishing.csv_import`),
     then queue them as ``POST /v1/publish/batch`` does. An error names its row (``rows.3.schedule``)
@@ -79,9 +79,12 @@ def _published(post: Post, when, warnings: list[dict]) -> dict:
           scope="posts:read",
           query=(("status", {"type": "string", "enum": list(POST_STATUSES)}, "filter by status"),
                  ("platform", "string", "filter by platform"),
-                 ("client_id", "integer", "filter by client"), ("campaign_id", "integer", "filter by campaign"),
-                 ("limit", "integer", "1-100, default 20"), ("cursor", "string", "next_cursor of the previous page"),
-                 ("page", "integer", "page number (instead of cursor), from 1")))
+                 id_query("client_id", "filter by client"), id_query("campaign_id", "filter by campaign"),
+                 int_query("limit", 20, 1, 100),
+                 ("cursor", {"type": "string", "pattern": "^(post_)?[1-9][0-9]{0,17}$"},
+                  "next_cursor of the previous page"),
+                 int_query("page", 1, 1, 10**6, "page number (instead of cursor), from 1")),
+          responses={200: "post_page"})
 def list_posts():
     """Newest first; ``total`` counts every match. Page with ``cursor`` (or ``page``)."""
     query = Post.select().where(Post.workspace == g.principal.workspace_id)
@@ -118,14 +121,15 @@ def list_posts():
                     "next_cursor": f"{posts.POST_PREFIX}{rows[-1].id}" if has_more else None})
 
 
-@endpoint(bp, "/posts/<post_id>", ("GET",), summary="A post with per-account task results", scope="posts:read")
+@endpoint(bp, "/posts/<post_id>", ("GET",), summary="A post with per-account task results", scope="posts:read",
+          responses={200: "post_with_tasks"})
 def get_post(post_id):
     """The post and its tasks (status, published_at, the platform's post id and URL, the error)."""
     return jsonify(_post_with_tasks(posts.get_post(g.principal.workspace_id, post_id)))
 
 
 @endpoint(bp, "/posts/<post_id>", ("DELETE",), summary="Cancel a scheduled post (409 once anything is published)",
-          scope="publish")
+          scope="publish", responses={200: "success"})
 def cancel_post(post_id):
     """Cancel every task that has not started."""
     post = posts.get_post(g.principal.workspace_id, post_id)
@@ -135,7 +139,7 @@ def cancel_post(post_id):
 
 @endpoint(bp, "/posts/<post_id>", ("PATCH",),
           summary="Reschedule a post that has not started publishing; put it in a campaign", scope="publish",
-          body="v1_post_update")
+          body="v1_post_update", responses={200: "post_with_tasks"})
 def reschedule_post(post_id, payload):
     """Move the post's tasks (and their jobs) to ``schedule``; set ``campaign_id`` (null: no campaign)."""
     post = posts.get_post(g.principal.workspace_id, post_id)
@@ -155,7 +159,7 @@ def reschedule_post(post_id, payload):
 
 
 @endpoint(bp, "/posts/<post_id>/approve", ("POST",), summary="Approve a post waiting for approval",
-          scope="publish", body="v1_review")
+          scope="publish", body="v1_review", responses={200: "post_with_tasks"})
 def approve_post(post_id, payload):
     """Release the post's tasks (``post.approved``)."""
     post = posts.get_post(g.principal.workspace_id, post_id)
@@ -164,7 +168,7 @@ def approve_post(post_id, payload):
 
 
 @endpoint(bp, "/posts/<post_id>/reject", ("POST",), summary="Reject a post waiting for approval",
-          scope="publish", body="v1_review")
+          scope="publish", body="v1_review", responses={200: "post_with_tasks"})
 def reject_post(post_id, payload):
     """Cancel the post's tasks (``post.rejected``)."""
     post = posts.get_post(g.principal.workspace_id, post_id)
@@ -173,7 +177,8 @@ def reject_post(post_id, payload):
 
 
 @endpoint(bp, "/posts/<post_id>/tasks/<task_id>/resolve", ("POST",), scope="publish", body="v1_task_resolve",
-          summary="Settle an unconfirmed task: the post is live (with its id on the platform), or send it again")
+          summary="Settle an unconfirmed task: the post is live (with its id on the platform), or send it again",
+          responses={200: "post_with_tasks"})
 def resolve_task(post_id, task_id, payload):
     """409 unless the task is ``unconfirmed``; the post with its tasks as they now are."""
     post = posts.get_post(g.principal.workspace_id, post_id)
@@ -181,7 +186,7 @@ def resolve_task(post_id, task_id, payload):
 
 
 @endpoint(bp, "/accounts", ("GET",), summary="Connected accounts with platform, status and token health",
-          scope="posts:read")
+          scope="posts:read", responses={200: "account_list"})
 def list_accounts():
     """Every account of the workspace (tokens are never shown)."""
     rows = Account.select().where(Account.workspace == g.principal.workspace_id).order_by(Account.id)
@@ -189,7 +194,7 @@ def list_accounts():
 
 
 @endpoint(bp, "/accounts", ("POST",), summary="Connect an account with an access token", scope="accounts",
-          body="v1_account_connect")
+          body="v1_account_connect", responses={200: "account", 201: "account"})
 def connect_account(payload):
     """Check the token with the platform, then store it encrypted; warn when it expires within a week."""
     account, created = accounts.connect(runtime(), g.principal.workspace_id, payload["platform"].strip().lower(),
@@ -201,14 +206,16 @@ def connect_account(payload):
     return jsonify(body), 201 if created else 200
 
 
-@endpoint(bp, "/accounts/<account_id>", ("GET",), summary="One connected account", scope="posts:read")
+@endpoint(bp, "/accounts/<account_id>", ("GET",), summary="One connected account", scope="posts:read",
+          responses={200: "account"})
 def get_account(account_id):
     """The account and its token health."""
     return jsonify(accounts.serialize_account(accounts.get_account(g.principal.workspace_id, account_id)))
 
 
 @endpoint(bp, "/accounts/<account_id>/quota", ("GET",), scope="posts:read",
-          summary="How much of its platform's posting quota an account has used (Instagram: 100 API posts a day)")
+          summary="How much of its platform's posting quota an account has used (Instagram: 100 API posts a day)",
+          responses={200: "account_quota"}, errors=(409,))
 def account_quota(account_id):
     """Ask the platform now; ``quota`` is null for a platform without a posting quota."""
     account = accounts.get_account(g.principal.workspace_id, account_id)
@@ -218,7 +225,7 @@ def account_quota(account_id):
 
 
 @endpoint(bp, "/accounts/<account_id>", ("DELETE",), summary="Disconnect an account (its token is deleted)",
-          scope="accounts")
+          scope="accounts", responses={200: "success"})
 def disconnect_account(account_id):
     """Forget the token; tasks still waiting for this account fail with a clear reason."""
     account = accounts.get_account(g.principal.workspace_id, account_id)

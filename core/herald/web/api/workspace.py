@@ -20,14 +20,14 @@ def serialize_workspace(workspace: Workspace) -> dict:
             "created_at": isoformat(workspace.created_at)}
 
 
-@endpoint(bp, "", ("GET",), summary="The workspace and its settings", scope="posts:read")
+@endpoint(bp, "", ("GET",), summary="The workspace and its settings", scope="posts:read", responses={200: "workspace"})
 def get_workspace():
     """Name, plan and settings."""
     return jsonify(serialize_workspace(Workspace.get_by_id(g.principal.workspace_id)))
 
 
 @endpoint(bp, "", ("PATCH",), summary="Change workspace settings (approvals, time zone, posting target)", scope="admin",
-          body="workspace_update")
+          body="workspace_update", responses={200: "workspace"})
 def update_workspace(payload):
     """Set ``require_approval``, ``timezone`` and/or ``posts_per_week``."""
     if "timezone" in payload:
