@@ -23,26 +23,14 @@ from herald.db import models
 from herald.db.migrate import HISTORY_TABLE
 from herald.db.models import Client, Workspace, bind_clock, db, open_database
 from herald.events import dispatch_marks
-from herald.runtime import Runtime, install_for_jobs
+from herald.runtime import install_for_jobs
+from herald.testing import redis_url_for_tests, start_app, with_changes  # noqa: F401 (tests import them from here)
 from herald.upgrading import upgrade
-from herald.web.app import create_app
 
 schemas.CROSSCHECK = True  # every request the tests validate checks jsonschema-rs against jsonschema
 
 
-def _test_redis_url() -> str:
-    """The Redis database of this test process: ``HERALD_TEST_REDIS_URL`` (database 15 by default),
-    one database lower for each further pytest-xdist worker (gw1 gets 14), so that parallel workers
-    never flush each other's data."""
-    base = urlparse(os.environ.get("HERALD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    database = int(base.path.strip("/") or 0) - int(worker.removeprefix("gw") or 0)
-    if database < 0:
-        raise RuntimeError(f"too many pytest-xdist workers for Redis databases below {base.geturl()}")
-    return base._replace(path=f"/{database}").geturl()
-
-
-TEST_REDIS_URL = _test_redis_url()
+TEST_REDIS_URL = redis_url_for_tests()
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES")
 pytest_plugins = ("ai_drive", "serve_drive")  # fixtures of the AI tests (gemini, ai_app, api); of herald processes
 
@@ -102,16 +90,6 @@ def config(tmp_path, postgres_database, redis_client) -> Config:
                   plugin_settings={"gemini_base_url": "http://127.0.0.1:9"})
 
 
-CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
-
-
-def with_changes(config: Config, **changes) -> Config:
-    """``config`` with ``changes``: fields of ``Config`` replaced, the rest set as plugins' settings."""
-    core = {name: value for name, value in changes.items() if name in CONFIG_FIELDS}
-    plugin = {name: value for name, value in changes.items() if name not in CONFIG_FIELDS}
-    return dataclasses.replace(config, **core).with_settings(**plugin)
-
-
 @pytest.fixture
 def clock(request) -> FakeClock | OffsetClock:
     """The test's clock: it moves only when the test moves it (``drive.advance``). Tests marked
@@ -126,14 +104,6 @@ def pytest_configure(config):
     """Declare the markers the suite uses."""
     config.addinivalue_line("markers", "real_time: the test runs on the system's clock plus an offset it moves "
                                        "(workers in other processes, see drive.OffsetClock)")
-
-
-def start_app(clock: FakeClock | OffsetClock | SystemClock, config: Config, pm=None):
-    """The Herald application for ``config`` on the test's ``clock``. Its runtime is the one jobs run
-    by in-process workers (SimpleWorker) use from now on, as ``herald worker`` installs its own."""
-    application = create_app(Runtime.build(config, pm, clock))
-    install_for_jobs(application.extensions["herald"])
-    return application
 
 
 @pytest.fixture(autouse=True)

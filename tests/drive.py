@@ -15,9 +15,9 @@ from herald import work as kernel
 from herald.clock import epoch_seconds, system_now
 from herald.db.models import db
 from herald.runtime import installed_for_jobs
+from herald.testing import CountingWorker
 from herald.work import heartbeat
 from herald.work.queue import CORE_QUEUES, get_queue, make_worker
-from herald.work.workers import HeraldSimpleWorker
 from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE
 
 # Every queue of the plugins installed here: the core's and the webhooks plugin's (test_worker_layout
@@ -40,17 +40,6 @@ def sql_sent():
         yield sent
     finally:
         del database.execute_sql
-
-
-class CountingWorker(HeraldSimpleWorker):
-    """Herald's in-process worker (what ``herald worker`` runs by default), counting the jobs it
-    performed (RQ keeps its counts in Redis only)."""
-
-    performed = 0
-
-    def perform_job(self, *args, **kwargs):
-        self.performed += 1
-        return super().perform_job(*args, **kwargs)
 
 
 def claim(kind: str, row_id):

@@ -3,15 +3,15 @@ with fields, and settings a plugin declares."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-import herald.db.models
-from conftest import assert_error, start_app
-from herald.auth import create_api_key
+from conftest import assert_error
 from herald.capabilities import provided
 from herald.config import Config
-from herald.db.models import Account, Client, Workspace, db
-from herald.plugins import PluginError, PluginRegistry, get_plugin_manager, new_plugin_manager
+from herald.db.models import Account, db
+from herald.plugins import PluginError, PluginRegistry, new_plugin_manager
 from herald.sdk import (
     ConnectedAccount,
     ConnectField,
@@ -96,28 +96,14 @@ def test_a_setting_that_does_not_parse_stops_start_up_naming_it():
 
 
 @pytest.fixture
-def heron_app(clock, config):
-    herald.db.models._plugin_cache.clear()
-    pm = get_plugin_manager()
-    pm.register(HeronPlugin(), name="heron")
-    try:
-        yield start_app(clock, config.with_settings(heron_server_timeout=7.5))
-    finally:
-        pm.unregister(name="heron")
-        db.obj.close_all()
+def heron_app(register_plugin, herald_app_factory):
+    """The application with the Heron platform loaded, as a third party's tests make it (herald.testing)."""
+    register_plugin(HeronPlugin(), "heron")
+    return herald_app_factory(heron_server_timeout=7.5)
 
 
-@pytest.fixture
-def heron_key(heron_app):
-    with heron_app.app_context(), db.connection_context():
-        workspace = Workspace.create(name="Herons")
-        Client.create(workspace=workspace, name="Herons client")
-        _, key = create_api_key(workspace, ["accounts"], name="test")
-    return {"X-API-Key": key}
-
-
-def test_connecting_asks_for_the_fields_the_platform_declares(heron_app, heron_key):
-    client = heron_app.test_client()
+def test_connecting_asks_for_the_fields_the_platform_declares(heron_app, herald_workspace):
+    client, heron_key = heron_app.test_client(), herald_workspace.headers
     token = {"platform": "heron", "access_token": "tok_heron_0001"}
     missing = client.post("/v1/accounts", json=token, headers=heron_key)
     assert_error(missing, 400, "validation_error", field="details.server")
@@ -134,3 +120,20 @@ def test_connecting_asks_for_the_fields_the_platform_declares(heron_app, heron_k
     with heron_app.app_context(), db.connection_context():
         account = Account.get(Account.platform == "heron")
         assert account.settings == {"server": "https://heron.example", "timeout": 7.5}  # the setting, as configured
+
+
+def test_the_kit_publishes_through_a_plugin_with_real_jobs(heron_app, herald_workspace, herald_jobs,
+                                                           herald_clock):
+    client, headers = heron_app.test_client(), herald_workspace.headers
+    account = client.post("/v1/accounts", headers=headers, json={
+        "platform": "heron", "access_token": "tok_heron_0002", "details": {"server": "https://heron.example"}})
+    assert account.status_code == 201, account.get_json()
+    when = (herald_clock.now() + dt.timedelta(seconds=30)).replace(microsecond=0).isoformat() + "Z"
+    later = client.post("/v1/publish", headers=headers, json={
+        "content": "Hello herons", "accounts": [account.get_json()["id"]], "schedule": when})
+    assert later.status_code in (201, 202), later.get_json()
+    assert herald_jobs.run() == 0  # not due yet
+    post_id = later.get_json()["id"]
+    herald_jobs.advance(60)  # the clock moves, due jobs are released and run: no sleeping
+    tasks = client.get(f"/v1/posts/{post_id}", headers=headers).get_json()["tasks"]
+    assert [task["status"] for task in tasks] == ["published"]
