@@ -38,10 +38,10 @@ browser:
 test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests plugins
 	@if $(BIN)/python -c "import psycopg2,sys; psycopg2.connect('$(PG_URL)', connect_timeout=3)" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_URL)) =="; \
-		HERALD_TEST_POSTGRES=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests; \
+		HERALD_TEST_POSTGRES=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests plugins; \
 	else \
 		echo "WARNING: no PostgreSQL answers at $(PG_URL); the PostgreSQL run was skipped."; \
 	fi

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_graph_plugins import connect_account, upload_jpeg
+from graph_drive import connect_account, upload_jpeg
 
 from conftest import TEST_REDIS_URL, start_app, with_changes
 from drive import advance, work

@@ -163,7 +163,7 @@ def test_a_nul_character_in_the_query_or_the_path_is_refused(client, tenant):
 def test_a_nul_character_in_an_uploaded_file_name_is_dropped(client, tenant):
     import io
 
-    from test_graph_plugins import JPEG
+    from graph_drive import JPEG
 
     response = client.post("/api/media", headers=tenant.headers, content_type="multipart/form-data",
                            data={"file": (io.BytesIO(JPEG), "bre\x00ad.jpg", "image/jpeg")})

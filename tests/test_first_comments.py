@@ -120,7 +120,7 @@ def test_a_comment_the_platform_did_not_take_is_retried_later(fake, client, tena
 
 
 def test_a_comment_meta_took_despite_an_error_is_not_posted_twice(fake, client, tenant, redis_client):
-    from test_graph_plugins import upload_jpeg
+    from graph_drive import upload_jpeg
 
     account = connect(client, tenant, "instagram", IG_TOKEN)
     fake.fail_next(r"/comments$", code=1, method="POST", applied=True)  # taken, yet "An unknown error occurred"
@@ -385,7 +385,7 @@ def test_a_worker_that_died_while_commenting_leaves_it_unconfirmed_without_a_way
 
 
 def test_instagram_first_comment_through_the_pipeline(fake, client, tenant, redis_client):
-    from test_graph_plugins import upload_jpeg
+    from graph_drive import upload_jpeg
 
     account = connect(client, tenant, "instagram", IG_TOKEN)
     media = upload_jpeg(client, tenant)
@@ -424,7 +424,7 @@ def test_the_reconcilers_lookup_uses_an_index(app):
 
 def test_a_posts_first_comments_are_read_in_one_query_whatever_its_number_of_tasks(fake, client, tenant,
                                                                                     redis_client, app):
-    from test_graph_plugins import upload_jpeg
+    from graph_drive import upload_jpeg
 
     accounts = [connect(client, tenant, "instagram", IG_TOKEN), connect(client, tenant, "facebook", PAGE_TOKEN)]
     body = publish(client, tenant, accounts, media=[upload_jpeg(client, tenant)]).get_json()

@@ -187,7 +187,7 @@ def test_scheduled_pull_records_platform_metrics_as_history(graph_app, fake, ten
 
 def test_pull_covers_instagram_and_skips_old_posts(graph_app, fake, tenant, redis_client):
     http = graph_app.test_client()
-    from test_graph_plugins import upload_jpeg
+    from graph_drive import upload_jpeg
 
     media = upload_jpeg(http, tenant)
     account = http.post("/v1/accounts", json={"platform": "instagram", "access_token": IG_TOKEN},

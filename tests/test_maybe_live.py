@@ -11,7 +11,7 @@ The core's paths run with the scripted platform (a third-party plugin that knows
 from __future__ import annotations
 
 import pytest
-from test_graph_plugins import CAPTION, connect_account, upload_jpeg
+from graph_drive import CAPTION, connect_account, upload_jpeg
 
 from conftest import assert_error, start_app, with_changes
 from drive import advance, claim, work

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_graph_plugins import JPEG, upload_jpeg
+from graph_drive import JPEG, upload_jpeg
 
 from conftest import assert_error
 from herald.config import Config

@@ -161,7 +161,7 @@ def test_health_is_exempt(build_app, tenant):
 
 def test_signed_media_links_and_static_files_are_not_limited(build_app, tenant, config):
     """Platforms fetch a bulk publish's media, and portal pages load previews, from one address."""
-    from test_graph_plugins import upload_jpeg
+    from graph_drive import upload_jpeg
 
     from herald.db.models import Media
     from herald.media.public_links import public_url

@@ -7,7 +7,7 @@ import dataclasses
 import socket
 
 import pytest
-from test_graph_plugins import connect_account, upload_jpeg
+from graph_drive import connect_account, upload_jpeg
 
 from conftest import assert_error, start_app, with_changes
 from drive import work

@@ -1,12 +1,19 @@
-"""Shared fixtures: a fresh database (SQLite, or PostgreSQL when HERALD_TEST_POSTGRES is set), a real
-Redis database flushed per test, the application and workspaces with API keys."""
+"""Fixtures of Herald's own suite, for the core's tests (``tests/``) and its plugins' (``plugins/<name>/tests``):
+a fresh database (SQLite, or PostgreSQL when HERALD_TEST_POSTGRES is set), a real Redis database
+flushed per test, the application and workspaces with API keys. The shared helpers (``drive``,
+``fakes``, ...) live in ``tests/``, which is put on the import path here. A plugin written elsewhere
+needs none of this: ``herald.testing`` is its kit."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import uuid
+from pathlib import Path
 from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
 
 import psycopg2
 import pytest

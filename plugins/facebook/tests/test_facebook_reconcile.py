@@ -2,13 +2,13 @@
 attempt cannot be told apart is ``unconfirmed``, never sent again (issue 19, item 1).
 
 The plugin runs against the fake Graph API over real HTTP; "the worker died" is a new context
-holding only what the plugin committed (see :mod:`test_graph_plugins`).
+holding only what the plugin committed (see :mod:`graph_drive`).
 """
 
 from __future__ import annotations
 
 import pytest
-from test_graph_plugins import CAPTION, connect_account, fb_task, ig_task, image
+from graph_drive import CAPTION, connect_account, fb_task, ig_task, image
 
 from conftest import start_app, with_changes
 from drive import work
