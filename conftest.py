@@ -33,6 +33,7 @@ from herald.events import dispatch_marks
 from herald.runtime import install_for_jobs
 from herald.testing import redis_url_for_tests, start_app, with_changes  # noqa: F401 (tests import them from here)
 from herald.upgrading import upgrade
+from scripted_platform import ScriptedPlugin
 
 schemas.CROSSCHECK = True  # every request the tests validate checks jsonschema-rs against jsonschema
 
@@ -144,17 +145,10 @@ def build_app(config, clock):
 
 
 @pytest.fixture
-def plugin():
-    """The scripted platform (``tests/scripted_platform.py``), registered on the process-wide plugin
-    manager for this test. A test module may override it with its own platform."""
-    from herald.plugins import get_plugin_manager
-    from scripted_platform import ScriptedPlugin
-
-    pm = get_plugin_manager()
-    instance = ScriptedPlugin()
-    pm.register(instance, name="scripted")
-    yield instance
-    pm.unregister(name="scripted")
+def plugin(register_plugin):
+    """The scripted platform (``tests/scripted_platform.py``), registered for this test (herald.testing's
+    ``register_plugin``). A test module may override it with its own platform."""
+    return register_plugin(ScriptedPlugin(), "scripted")
 
 
 @pytest.fixture

@@ -80,13 +80,9 @@ class Exploding:
 
 
 @pytest.fixture
-def exploding_app(clock, config):
-    pm = get_plugin_manager()
-    pm.register(Exploding(), name="exploding")
-    try:
-        yield start_app(clock, config)
-    finally:
-        pm.unregister(name="exploding")
+def exploding_app(clock, config, register_plugin):
+    register_plugin(Exploding(), "exploding")
+    return start_app(clock, config)
 
 
 def test_unexpected_exception_is_500_with_request_id(exploding_app, tenant, caplog):

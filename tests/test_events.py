@@ -28,12 +28,8 @@ class Listener:
 
 
 @pytest.fixture
-def listener():
-    pm = get_plugin_manager()
-    instance = Listener()
-    pm.register(instance, name="listener")
-    yield instance
-    pm.unregister(name="listener")
+def listener(register_plugin):
+    return register_plugin(Listener(), "listener")
 
 
 @pytest.fixture

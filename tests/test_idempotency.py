@@ -11,17 +11,14 @@ from werkzeug.serving import make_server
 
 from conftest import assert_error, start_app
 from herald.db.models import IdempotencyRecord, Post, PublishTask, db
-from herald.plugins import get_plugin_manager
 from scripted_platform import ScriptedPlugin
 
 
 @pytest.fixture
-def app(clock, config):
-    pm = get_plugin_manager()
-    pm.register(ScriptedPlugin(), name="scripted")
+def app(clock, config, register_plugin):
+    register_plugin(ScriptedPlugin(), "scripted")
     application = start_app(clock, config)
     yield application
-    pm.unregister(name="scripted")
     db.obj.close_all()
 
 

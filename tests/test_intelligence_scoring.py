@@ -231,15 +231,12 @@ class ScorerPlugin:
 
 
 @pytest.fixture
-def plugin_client(clock, config):
-    pm = get_plugin_manager()
-    pm.register(ScorerPlugin(), name="throwaway_scorers")
+def plugin_client(clock, config, register_plugin):
+    register_plugin(ScorerPlugin(), "throwaway_scorers")
     herald.db.models._plugin_cache.clear()
     try:
-        app = start_app(clock, config, pm=pm)
-        yield app.test_client()
+        yield start_app(clock, config).test_client()
     finally:
-        pm.unregister(name="throwaway_scorers")
         herald.db.models._plugin_cache.clear()
         db.obj.close_all()
 

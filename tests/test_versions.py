@@ -11,7 +11,6 @@ from conftest import assert_error, start_app
 from drive import advance, work
 from herald.captions import heuristic
 from herald.db.models import ApiKey, Client, Event, Post, PostVersion, db, isoformat, utcnow
-from herald.plugins import get_plugin_manager
 from herald.publishing.posts import record_version, snapshot
 from scripted_platform import ScriptedPlugin
 
@@ -29,12 +28,8 @@ class CheckingPlugin(ScriptedPlugin):
 
 
 @pytest.fixture
-def plugin():
-    pm = get_plugin_manager()
-    instance = CheckingPlugin()
-    pm.register(instance, name="scripted")
-    yield instance
-    pm.unregister(name="scripted")
+def plugin(register_plugin):
+    return register_plugin(CheckingPlugin(), "scripted")
 
 
 @pytest.fixture
