@@ -110,7 +110,7 @@ class TaskContext:
     """One publish task (one post to one account), as a platform's ``publish``/``check`` sees it.
 
     ``state`` is what earlier calls saved for this task; ``attempt`` counts calls of ``publish``
-    (1 on the first). ``config`` is the :class:`herald.config.Config` (``graph_base_url``, …);
+    (1 on the first). ``config`` is the :class:`herald.config.Config` (the plugin reads its settings from it);
     ``clock`` the runtime's (:meth:`now` reads it).
     """
 

@@ -1,6 +1,7 @@
 """Public, signed, expiring links to uploaded media, for platforms that fetch media by URL.
 
-Instagram and Facebook download images and videos from a URL; they cannot read Herald's disk.
+Platforms such as Instagram and Facebook download images and videos from a URL; they cannot read
+Herald's disk.
 Herald serves each file at ``<HERALD_PUBLIC_URL>/media/<signed token>/<filename>``; the token
 names the media row and expires (24 hours by default), so links cannot be guessed or reused later.
 """
@@ -31,13 +32,13 @@ def public_base_problem(config) -> str | None:
     """
     base = config.public_url
     if not base:
-        return ("Publishing media needs HERALD_PUBLIC_URL: the public https address where Instagram and Facebook "
+        return ("Publishing media needs HERALD_PUBLIC_URL: the public https address where the platforms "
                 "can download uploaded files (e.g. https://herald.example.com).")
     if config.testing:
         return None
     problem = _unreachable(base)
     if problem:
-        return (f"HERALD_PUBLIC_URL is {base}, which Instagram and Facebook cannot reach ({problem}). Set it to "
+        return (f"HERALD_PUBLIC_URL is {base}, which the platforms cannot reach ({problem}). Set it to "
                 "Herald's public https address (or a tunnel to it).")
     return None
 
