@@ -6,7 +6,6 @@ needs none of this: ``herald.testing`` is its kit."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import uuid
@@ -31,6 +30,7 @@ from herald.db.migrate import HISTORY_TABLE
 from herald.db.models import Client, Workspace, bind_clock, db, open_database
 from herald.events import dispatch_marks
 from herald.runtime import install_for_jobs
+from herald.testing import TestWorkspace as Tenant
 from herald.testing import redis_url_for_tests, start_app, with_changes  # noqa: F401 (tests import them from here)
 from herald.upgrading import upgrade
 from scripted_platform import ScriptedPlugin
@@ -169,19 +169,6 @@ def receiver():
 def client(app):
     """A test client for ``app``."""
     return app.test_client()
-
-
-@dataclasses.dataclass
-class Tenant:
-    """A workspace with one client and an API key, as a test sees it."""
-
-    workspace: Workspace
-    client: Client
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.key}
 
 
 @pytest.fixture
