@@ -21,6 +21,10 @@ moves it. Fixtures:
 - ``herald_workspace``: a workspace with a client and an API key of every scope (``.headers``);
 - ``herald_jobs``: a :class:`Jobs` driver: ``run()`` performs every queued job, ``advance(seconds)``
   moves the clock and releases the jobs that became due.
+
+The platform a plugin talks to is faked with :class:`FakeAPI` (:mod:`herald.fake_api`): routes
+answering from the fake's own state, a log of every call, and injected faults (an error answer, an
+answer lost after the platform acted, a slow answer).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from .auth import SCOPES, create_api_key
 from .clock import FakeClock, SystemClock
 from .config import Config
 from .db.models import Client, Workspace, bind_clock, db, open_database
+from .fake_api import Call, FakeAPI, route
 from .plugins import get_plugin_manager
 from .runtime import Runtime, install_for_jobs, installed_for_jobs
 from .upgrading import upgrade
@@ -50,7 +55,7 @@ from .web.app import create_app
 from .work.queue import get_queue, make_worker, queue_names
 from .work.workers import HeraldSimpleWorker
 
-__all__ = ["Jobs", "TestWorkspace", "redis_url_for_tests", "start_app", "with_changes"]
+__all__ = ["Call", "FakeAPI", "Jobs", "TestWorkspace", "redis_url_for_tests", "route", "start_app", "with_changes"]
 
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 
