@@ -8,8 +8,8 @@ before the application sees a request is built by the same :meth:`HeraldError.to
 Every code the API can answer is in :data:`ERROR_CODES` with its HTTP status and meaning: the core's
 (:data:`CORE_ERROR_CODES`) and those plugins declare (``register_error_codes``). A
 :class:`HeraldError` takes its status from there, and one with a code the catalogue lacks cannot be
-made (:class:`UnknownErrorCode`). :func:`error_codes` and :func:`codes_by_status` describe the
-catalogue (for the OpenAPI document, ``herald docs``, the README's table).
+made (:class:`UnknownErrorCode`). The OpenAPI document, ``herald docs`` and the README's table are
+written from the catalogue (the running registry's view: ``PluginRegistry.error_code_entries``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from .catalogue import Catalogue, ErrorCode
 
 __all__ = ["CORE_ERROR_CODES", "ERROR_CODES", "Conflict", "ErrorCode", "FeatureDisabled", "Forbidden",
            "HeraldError", "NotFound", "PayloadTooLarge", "Unauthorized", "UnknownErrorCode",
-           "UnsupportedMediaType", "ValidationError", "capped", "capped_field", "code_for_status", "codes_by_status",
-           "error_codes", "shorten", "warning"]
+           "UnsupportedMediaType", "ValidationError", "capped", "capped_field", "code_for_status",
+           "shorten", "warning"]
 
 CORE_ERROR_CODES = (
     ErrorCode("validation_error", 400, "The body, a parameter or a query value is invalid (malformed JSON, a "
@@ -110,19 +110,6 @@ class UnknownErrorCode(LookupError):
     """A :class:`HeraldError` was made with a code that is not in :data:`ERROR_CODES` (a bug, not a
     client's error: declare the code in the catalogue, or with ``register_error_codes``)."""
 
-
-def error_codes() -> dict[str, dict]:
-    """Every catalogued code: ``{code: {"status", "meaning", "plugin"}}``, the core's first."""
-    return {entry.code: {"status": entry.status, "meaning": entry.meaning, "plugin": entry.plugin}
-            for entry in ERROR_CODES.entries()}
-
-
-def codes_by_status() -> dict[int, list[str]]:
-    """The codes each HTTP status can carry: ``{status: [code, ...]}``, statuses ascending."""
-    found: dict[int, list[str]] = {}
-    for entry in sorted(ERROR_CODES.entries(), key=lambda entry: entry.status):
-        found.setdefault(entry.status, []).append(entry.code)
-    return found
 
 # An error quotes what the client sent so it can find it, not to send it back whole: a 1 MB value
 # once made a 1 MB error. Quoted values ('…' or "…") and each part of a field's path (a property
