@@ -203,3 +203,15 @@ def assert_error(response, status: int, code: str, field: str | None = "<any>"):
     if field != "<any>":
         assert body["error"].get("field") == field, body
     return body["error"]
+
+
+@pytest.fixture
+def herald_config(config):
+    """herald.testing's settings are the suite's: its tests run on PostgreSQL too (HERALD_TEST_POSTGRES)."""
+    return config
+
+
+@pytest.fixture
+def herald_clock(clock):
+    """herald.testing's clock is the suite's (a real-time test's offset clock included)."""
+    return clock
