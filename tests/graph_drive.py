@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import re
+import socket
+import time
 
 from fakes.graph import IG_TOKEN, IG_USER_ID, IG_USERNAME, PAGE_ID, PAGE_NAME, PAGE_TOKEN
 from herald.clock import FakeClock
@@ -93,3 +96,29 @@ def upload_jpeg(client, tenant) -> str:
 
 def connect_account(client, tenant, platform: str, token: str):
     return client.post("/v1/accounts", json={"platform": platform, "access_token": token}, headers=tenant.headers)
+
+
+def index_of(fake, method: str, path_regex: str) -> int:
+    """Position in the request log of the first matching request."""
+    return next(i for i, req in enumerate(fake.requests) if req.method == method and re.search(path_regex, req.path))
+
+
+def free_port() -> int:
+    """A port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    """Wait for the fake's own thread to finish something (used only after an injected delay)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the fake did not get there in time"
+        time.sleep(0.01)
+
+
+def short_lived_user(fake, token="EAAU-short-lived"):
+    """A Facebook user token with an hour left (as the Graph API Explorer gives), managing the Page."""
+    fake.add_user("10220000000000003", "Short Lived", token=token, pages=[PAGE_ID], expires_in=3600)
+    return token
