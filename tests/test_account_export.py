@@ -15,7 +15,7 @@ import peewee as pw
 import pytest
 from webhooks_drive import create_webhook, work
 
-from conftest import assert_error, start_app
+from conftest import assert_error
 from fakes.receiver import Receiver
 from herald.auth import create_user
 from herald.db.models import (
@@ -60,10 +60,8 @@ class Orphan(BaseModel):
 
 
 @pytest.fixture
-def app(clock, config):
-    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
-    yield application
-    db.obj.close_all()
+def app(build_app):
+    return build_app(webhook_allow_private=True)
 
 
 @pytest.fixture

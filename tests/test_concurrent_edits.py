@@ -10,7 +10,6 @@ import threading
 
 import pytest
 
-from conftest import start_app
 from herald.db.models import Event, Post, db, isoformat, utcnow
 from herald.publishing.versions import state_after
 
@@ -18,10 +17,8 @@ THREADS = 6
 
 
 @pytest.fixture
-def app(clock, config, plugin):
-    application = start_app(clock, config)
-    yield application
-    db.obj.close_all()
+def app(build_app, plugin):
+    return build_app()
 
 
 def connect(client, tenant) -> str:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_app
 from herald import events, hookimpl
 from herald.db.models import Event, db, set_plugin_enabled
 from herald.event_types import CORE_EVENT_TYPES, EVENT_TYPES, event_types
@@ -33,10 +32,8 @@ def listener(register_plugin):
 
 
 @pytest.fixture
-def app(clock, config, listener):
-    application = start_app(clock, config)
-    yield application
-    db.obj.close_all()
+def app(build_app, listener):
+    return build_app()
 
 
 def create(client, tenant, caption="Hello"):

@@ -8,7 +8,7 @@ import datetime as dt
 import peewee as pw
 import pytest
 
-from conftest import assert_error, start_app, with_changes
+from conftest import assert_error
 from drive import advance, sql_sent, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import chores
@@ -20,11 +20,9 @@ COMMENT = "Order at bakery.test/order #bakery #fresh"
 
 
 @pytest.fixture
-def app(clock, config, fake):
+def app(build_app, fake):
     """Herald with its Graph base URL on the fake."""
-    application = start_app(clock, with_changes(config, **fake.hosts(), public_url="https://herald.test"))
-    yield application
-    db.obj.close_all()
+    return build_app(**fake.hosts(), public_url="https://herald.test")
 
 
 def connect(client, tenant, platform: str, token: str) -> str:

@@ -12,10 +12,8 @@ import pytest
 from rq import Worker
 from serve_drive import START_TIMEOUT, output
 
-from conftest import start_app
 from drive import QUEUES, past_last_heartbeat
 from herald.config import Config
-from herald.db.models import db
 from herald.work import heartbeat
 from herald.work.queue import make_worker
 from herald.work.workers import HeraldSimpleWorker
@@ -32,11 +30,9 @@ def due_post(app, plugin, client, tenant):
 
 
 @pytest.fixture
-def app(clock, config, plugin):
+def app(build_app, plugin):
     """The application, with the scripted platform installed before it is built."""
-    application = start_app(clock, config)
-    yield application
-    db.obj.close_all()
+    return build_app()
 
 
 def queues_check(client) -> tuple[int, dict]:

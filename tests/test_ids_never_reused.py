@@ -10,13 +10,11 @@ finished job (kept 300 s), and it arrived only when the reconciler came, 26 to 9
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 
 import pytest
 from webhooks_drive import create_post, create_webhook, work
 
-from conftest import start_app
 from herald.db.migrate import runner
 from herald.db.models import Account, Post, PublishTask, Workspace, db, open_database
 from herald.upgrading import plugin_runners, upgrade
@@ -26,10 +24,8 @@ DELIVERED_WITHIN = 2.0  # seconds from the request that creates a delivery to it
 
 
 @pytest.fixture
-def app(clock, config, plugin):
-    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
-    yield application
-    db.obj.close_all()
+def app(build_app, plugin):
+    return build_app(webhook_allow_private=True)
 
 
 def ids_of(model) -> set[int]:

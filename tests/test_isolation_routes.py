@@ -22,7 +22,6 @@ import pytest
 import route_paths
 from portal_support import later
 
-from conftest import start_app
 from herald.db.models import (
     BackgroundJob,
     BaseModel,
@@ -178,12 +177,9 @@ def snapshot(workspace_id: int) -> str:
 
 
 @pytest.fixture
-def app(clock, config, plugin):
+def app(build_app, plugin):
     """The application, with the scripted platform installed (for A's account)."""
-    application = start_app(clock, dataclasses.replace(config, rate_limit="1000000/minute",
-                                                 public_url="https://herald.example.com"))
-    yield application
-    db.obj.close_all()
+    return build_app(rate_limit="1000000/minute", public_url="https://herald.example.com")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from graph_drive import CAPTION, connect_account, upload_jpeg
 
-from conftest import assert_error, start_app, with_changes
+from conftest import assert_error
 from drive import advance, claim, work
 from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import PublishOutcome, chores
@@ -22,11 +22,9 @@ from herald.publishing import tasks
 
 
 @pytest.fixture
-def app(clock, config, plugin, fake):
+def app(build_app, plugin, fake):
     """Herald with the scripted platform installed and the Graph base URL on the fake."""
-    application = start_app(clock, with_changes(config, **fake.hosts(), public_url="https://herald.test"))
-    yield application
-    db.obj.close_all()
+    return build_app(**fake.hosts(), public_url="https://herald.test")
 
 
 @pytest.fixture

@@ -15,21 +15,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import start_app, with_changes
 from drive import work
 from fakes.graph import PAGE_TOKEN
-from herald.db.models import db
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 PACKAGE = "herald_generated_client"
 
 
 @pytest.fixture
-def app(clock, config, fake):
+def app(build_app, fake):
     """The application (the one ``tenant`` and the workers use) with the Meta hosts at the fake Graph API."""
-    application = start_app(clock, with_changes(config, **fake.hosts()))
-    yield application
-    db.obj.close_all()
+    return build_app(**fake.hosts())
 
 
 @pytest.fixture

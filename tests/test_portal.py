@@ -4,7 +4,6 @@ The same flows in a real browser are in test_portal_browser.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -14,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from portal_support import PUBLIC_URL, card_of, events_of, group_of, make_link, post_ids, seed
 
-from conftest import assert_error, start_app
+from conftest import assert_error
 from herald.auth import create_api_key
 from herald.db.models import (
     Client,
@@ -33,11 +32,9 @@ from herald.publishing import comments
 
 
 @pytest.fixture
-def app(clock, config, plugin):
+def app(build_app, plugin):
     """The application with the scripted platform and a public URL (media can be published)."""
-    application = start_app(clock, dataclasses.replace(config, public_url=PUBLIC_URL))
-    yield application
-    db.obj.close_all()
+    return build_app(public_url=PUBLIC_URL)
 
 
 @pytest.fixture

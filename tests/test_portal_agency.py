@@ -23,7 +23,7 @@ from portal_support import (
     seed,
 )
 
-from conftest import assert_error, start_app
+from conftest import assert_error
 from drive import work
 from herald import PublishOutcome
 from herald.auth import create_api_key
@@ -34,10 +34,8 @@ SECRET_ERROR = "(#190) Error validating access token EAAGsecretTOKEN123: session
 
 
 @pytest.fixture
-def app(clock, config, plugin):
-    application = start_app(clock, dataclasses.replace(config, public_url=PUBLIC_URL))
-    yield application
-    db.obj.close_all()
+def app(build_app, plugin):
+    return build_app(public_url=PUBLIC_URL)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ the permission, a cross-site form, revoked and expired links, a phone-sized scre
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -20,7 +19,6 @@ import pytest
 from portal_support import PUBLIC_URL, connect, make_link, number, publish, seed
 from werkzeug.serving import make_server
 
-from conftest import start_app
 from drive import work
 from herald import PublishOutcome
 from herald.db.models import Client, Event, PortalToken, Post, PostComment, db, utcnow
@@ -43,11 +41,9 @@ def browser():
 
 
 @pytest.fixture
-def app(clock, config, plugin):
+def app(build_app, plugin):
     """The application (with the scripted platform and a public URL for media)."""
-    application = start_app(clock, dataclasses.replace(config, public_url=PUBLIC_URL))
-    yield application
-    db.obj.close_all()
+    return build_app(public_url=PUBLIC_URL)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from rq import SimpleWorker
 
-from conftest import assert_error, start_app
+from conftest import assert_error
 from drive import QUEUES, advance, catch_up_with_real_time, claim, perform, scheduled_count, sql_sent, work
 from herald import PublishOutcome, chores
 from herald import work as kernel
@@ -24,11 +24,9 @@ from herald.work.workers import HeraldSimpleWorker
 
 
 @pytest.fixture
-def app(clock, config, plugin):
+def app(build_app, plugin):
     """The application, with the scripted platform installed."""
-    application = start_app(clock, config)
-    yield application
-    db.obj.close_all()
+    return build_app()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import socket
 import pytest
 from graph_drive import connect_account, upload_jpeg
 
-from conftest import assert_error, start_app, with_changes
+from conftest import assert_error
 from drive import work
 from fakes.graph import IG_TOKEN, PAGE_TOKEN
 from herald.auth import create_api_key
@@ -19,11 +19,8 @@ NEXT_YEAR = utcnow().year + 1
 
 
 @pytest.fixture
-def app(clock, config, fake):
-    application = start_app(clock, with_changes(config, **fake.hosts(),
-                                                 public_url="https://herald.test", rate_limit="5/minute"))
-    yield application
-    db.obj.close_all()
+def app(build_app, fake):
+    return build_app(**fake.hosts(), public_url="https://herald.test", rate_limit="5/minute")
 
 
 @pytest.fixture

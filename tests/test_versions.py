@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import assert_error, start_app
+from conftest import assert_error
 from drive import advance, work
 from herald.captions import heuristic
 from herald.db.models import ApiKey, Client, Event, Post, PostVersion, db, isoformat, utcnow
@@ -33,10 +33,8 @@ def plugin(register_plugin):
 
 
 @pytest.fixture
-def app(clock, config, plugin):
-    application = start_app(clock, config)
-    yield application
-    db.obj.close_all()
+def app(build_app, plugin):
+    return build_app()
 
 
 def connect(client, tenant, token="tok_live_0001"):

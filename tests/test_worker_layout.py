@@ -11,7 +11,6 @@ receiver that holds its answer.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 import time
@@ -22,7 +21,6 @@ from rq import Worker
 from serve_drive import START_TIMEOUT, output
 from webhooks_drive import QuickWorker, create_post, create_webhook
 
-from conftest import start_app
 from drive import QUEUES
 from fakes.receiver import Reply
 from herald.db.models import Account, Post, PublishTask, db, utcnow
@@ -37,10 +35,8 @@ DELIVERED_WITHIN = 2.0  # seconds from the event to the delivery's arrival
 
 
 @pytest.fixture
-def app(clock, config, plugin):
-    application = start_app(clock, dataclasses.replace(config, webhook_allow_private=True))
-    yield application
-    db.obj.close_all()
+def app(build_app, plugin):
+    return build_app(webhook_allow_private=True)
 
 
 def run_worker(redis_client, consuming: str, max_jobs: int) -> tuple[tuple[str, ...], int]:
