@@ -20,7 +20,8 @@ moves it. Fixtures:
 - ``herald_app`` and ``herald_client``: the application with ``herald_config``, and its test client;
 - ``herald_workspace``: a workspace with a client and an API key of every scope (``.headers``);
 - ``herald_jobs``: a :class:`Jobs` driver: ``run()`` performs every queued job, ``advance(seconds)``
-  moves the clock and releases the jobs that became due.
+  moves the clock and releases the jobs that became due, ``cron()`` runs ``herald cron``'s periodic
+  jobs once (the reconciler, the token health check, the engagement pull).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
+from . import chores
 from .auth import SCOPES, create_api_key
 from .clock import FakeClock, SystemClock
 from .config import Config
@@ -47,7 +49,7 @@ from .plugins import get_plugin_manager
 from .runtime import Runtime, install_for_jobs, installed_for_jobs
 from .upgrading import upgrade
 from .web.app import create_app
-from .work.queue import get_queue, make_worker, queue_names
+from .work.queue import DEFAULT_QUEUE, get_queue, make_worker, queue_names
 from .work.workers import HeraldSimpleWorker
 
 __all__ = ["Jobs", "TestWorkspace", "redis_url_for_tests", "start_app", "with_changes"]
@@ -121,6 +123,16 @@ class Jobs:
         """Move the clock ``seconds`` forward, release the jobs due by then and run every queued job."""
         installed_for_jobs().clock.advance(seconds)
         self.release_due()
+        return self.run()
+
+    def cron(self) -> int:
+        """What ``herald cron`` does each period, once, at the clock's time: queue the reconciler (it
+        hands a task whose worker died, its lease run out, to the platform's ``reconcile``), the token
+        health check and the engagement pull, then run every queued job. How many jobs ran."""
+        runtime = installed_for_jobs()
+        queue = get_queue(runtime.redis, DEFAULT_QUEUE)
+        for chore in (chores.reconcile, chores.check_tokens, chores.pull_engagement):
+            queue.enqueue(chore)
         return self.run()
 
 
