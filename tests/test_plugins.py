@@ -1,5 +1,6 @@
 """Plugins: a throwaway plugin registered in a fixture, per-workspace enablement (admin API and CLI),
-start-up checks, HERALD_PLUGINS, the tutorial plugin installed from docs/examples and the docs' equality with the SDK."""
+start-up checks, HERALD_PLUGINS, the tutorial plugin installed from docs/examples, and docs/plugins.md
+equal to the example's text and the SDK's docstrings."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import re
 import subprocess
 import sys
 from importlib.metadata import requires
@@ -19,7 +21,7 @@ import pytest
 
 import herald.db.models
 from conftest import Tenant, assert_error, start_app
-from herald import Action, PublishOutcome, hookimpl, hookspecs
+from herald import Action, PublishOutcome, hookimpl, hookspecs, sdk
 from herald.auth import SCOPES, create_api_key
 from herald.cli import cli
 from herald.db.models import Client, Workspace, db
@@ -456,9 +458,50 @@ def test_example_plugin_passes_the_start_up_checks_alone():
     registry = PluginRegistry(pm)
     assert registry.platforms["mastodon"].plugin == "mastodon"
     assert registry.actions["mastodon_preview"].obj.scope == "posts:read"
-    assert [setting.env for setting in registry.settings_of("mastodon")] == [
-        "HERALD_MASTODON_TIMEOUT", "HERALD_MASTODON_ALLOW_PRIVATE"]
+    assert {setting.env for setting in registry.settings_of("mastodon")} == {
+        "HERALD_MASTODON_TIMEOUT", "HERALD_MASTODON_ALLOW_PRIVATE"}
     assert not registry.is_builtin("mastodon")
+
+
+def tutorial_blocks() -> list[str]:
+    """The Python code blocks of the tutorial in docs/plugins.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    tutorial = text.split("<!-- tutorial:start -->", 1)[1].split("<!-- tutorial:end -->", 1)[0]
+    return re.findall(r"```python\n(.*?)```", tutorial, re.DOTALL)
+
+
+def test_the_tutorials_code_is_the_example_plugins_text():
+    """Every run of lines the tutorial shows is in the plugin's module or its tests, verbatim."""
+    sources = [(EXAMPLE_DIR / "herald_mastodon" / "__init__.py").read_text(encoding="utf-8"),
+               (EXAMPLE_DIR / "tests" / "test_mastodon_plugin.py").read_text(encoding="utf-8")]
+    blocks = tutorial_blocks()
+    assert len(blocks) >= 10
+    for block in blocks:
+        for piece in re.split(r"\n\s*\n", block.strip("\n")):
+            assert any(piece in source for source in sources), piece
+
+
+def test_the_tutorial_builds_every_capability_the_done_when_names():
+    shown = "\n".join(tutorial_blocks())
+    for step in ("def connect(", "def publish(", "def reconcile(", "def post_comment(", "def find_comment(",
+                 "def fetch_metrics(", "def register_settings(", "def register_platforms(",
+                 "def test_a_worker_killed_after_sending_is_reconciled_without_a_second_status("):
+        assert step in shown, step
+
+
+def test_the_reference_is_written_from_the_sdks_docstrings():
+    """``herald docs docs/plugins.md`` leaves the page as it is; a docstring changed in the code would not."""
+    from click.testing import CliRunner
+
+    from herald import sdk_reference
+    from herald.readme_tables import rewrite_sections
+
+    result = CliRunner().invoke(cli, ["docs", "--check", str(DOCS)])
+    assert result.exit_code == 0, result.output
+    text = DOCS.read_text(encoding="utf-8")
+    assert sdk_reference.markdown(sdk.Platform.reconcile.__doc__) in text
+    changed = dict(sdk_reference.SECTIONS, **{"sdk-platform": lambda: "### Platform\n\nSomething else."})
+    assert rewrite_sections(text, changed) != text
 
 
 # -- (f) the hook reference ---------------------------------------------------------------------
