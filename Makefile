@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLUGINS := plugins/graph plugins/instagram plugins/facebook plugins/gemini plugins/webhooks
+# The tutorial's plugin (docs/plugins.md): installed and tested as a third party's would be
+EXAMPLES := docs/examples/herald_mastodon
+# The core's tests, each plugin's (plugins/<name>/tests) and the example plugin's, as its author runs them.
+TEST_PATHS := tests plugins $(addsuffix /tests,$(EXAMPLES))
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 CHROMIUM := /usr/bin/chromium
 # pytest-xdist processes for make test (each takes its own Redis database below 15)
@@ -18,8 +22,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python setup.cfg $(addsuffix /setup.cfg,$(PLUGINS))
-	$(BIN)/python -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
+$(STAMP): $(BIN)/python setup.cfg $(addsuffix /setup.cfg,$(PLUGINS) $(EXAMPLES))
+	$(BIN)/python -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS) $(EXAMPLES))
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,10 +42,10 @@ browser:
 test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests plugins
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(TEST_PATHS)
 	@if $(BIN)/python -c "import psycopg2,sys; psycopg2.connect('$(PG_URL)', connect_timeout=3)" 2>/dev/null; then \
 		echo "== the suite again on PostgreSQL ($(PG_URL)) =="; \
-		HERALD_TEST_POSTGRES=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests plugins; \
+		HERALD_TEST_POSTGRES=$(PG_URL) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(TEST_PATHS); \
 	else \
 		echo "WARNING: no PostgreSQL answers at $(PG_URL); the PostgreSQL run was skipped."; \
 	fi

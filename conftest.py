@@ -31,7 +31,7 @@ from herald.db.models import Client, Workspace, bind_clock, db, open_database
 from herald.events import dispatch_marks
 from herald.runtime import install_for_jobs
 from herald.testing import TestWorkspace as Tenant
-from herald.testing import redis_url_for_tests, start_app, with_changes  # noqa: F401 (tests import them from here)
+from herald.testing import fresh_config, redis_url_for_tests, start_app, with_changes  # noqa: F401 (tests import them from here)
 from herald.upgrading import upgrade
 from scripted_platform import ScriptedPlugin
 
@@ -205,13 +205,21 @@ def assert_error(response, status: int, code: str, field: str | None = "<any>"):
     return body["error"]
 
 
+# The example plugin's tests are a third party's: they get the kit as it is, not the suite's fixtures.
+EXAMPLES = Path(__file__).resolve().parent / "docs" / "examples"
+
+
+def _third_party(request) -> bool:
+    return EXAMPLES in request.path.parents
+
+
 @pytest.fixture
-def herald_config(config):
+def herald_config(request, tmp_path):
     """herald.testing's settings are the suite's: its tests run on PostgreSQL too (HERALD_TEST_POSTGRES)."""
-    return config
+    return fresh_config(tmp_path) if _third_party(request) else request.getfixturevalue("config")
 
 
 @pytest.fixture
-def herald_clock(clock):
+def herald_clock(request):
     """herald.testing's clock is the suite's (a real-time test's offset clock included)."""
-    return clock
+    return FakeClock() if _third_party(request) else request.getfixturevalue("clock")

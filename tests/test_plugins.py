@@ -1,19 +1,17 @@
 """Plugins: a throwaway plugin registered in a fixture, per-workspace enablement (admin API and CLI),
-start-up checks, HERALD_PLUGINS, and the documented example plugin (imported from docs/)."""
+start-up checks, HERALD_PLUGINS, the tutorial plugin installed from docs/examples, and docs/plugins.md
+equal to the example's text and the SDK's docstrings."""
 
 from __future__ import annotations
 
 import configparser
 import dataclasses
-import http.server
 import inspect
 import json
 import logging
-import socket
+import re
 import subprocess
 import sys
-import threading
-import urllib.parse
 from importlib.metadata import requires
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +21,7 @@ import pytest
 
 import herald.db.models
 from conftest import Tenant, assert_error, start_app
-from herald import Action, PublishOutcome, hookimpl, hookspecs
+from herald import Action, PublishOutcome, hookimpl, hookspecs, sdk
 from herald.auth import SCOPES, create_api_key
 from herald.cli import cli
 from herald.db.models import Client, Workspace, db
@@ -431,173 +429,79 @@ def test_trace_plugins_logs_every_hook_call(caplog, forget_managers):
     assert "hook register_actions -> ['core_actions']" in messages
 
 
-# -- (e) the documented example plugin ----------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def mastodon_module():
-    sys.path.insert(0, str(EXAMPLE_DIR))
-    try:
-        import herald_mastodon
-    finally:
-        sys.path.remove(str(EXAMPLE_DIR))
-    return herald_mastodon
-
-
-@pytest.fixture
-def mastodon_app(clock, config, mastodon_module):
-    yield from app_with(clock, config, mastodon_module, "mastodon")
-
-
-def test_docs_contain_the_example_module_verbatim():
-    source = (EXAMPLE_DIR / "herald_mastodon.py").read_text(encoding="utf-8")
-    assert f"```python\n{source}```" in DOCS.read_text(encoding="utf-8")
-
+# -- (e) the tutorial's plugin (its own behaviour is tested in docs/examples/herald_mastodon/tests) --------
 
 def test_example_distribution_declares_its_entry_point():
     setup = configparser.ConfigParser()
     setup.read(EXAMPLE_DIR / "setup.cfg")
     assert setup["metadata"]["name"] == "herald-mastodon"
-    assert setup["options"]["py_modules"].strip() == "herald_mastodon"
+    assert setup["options"]["packages"].strip() == "herald_mastodon"
     assert setup["options.entry_points"]["herald"].strip() == "mastodon = herald_mastodon"
     assert "setuptools.build_meta" in (EXAMPLE_DIR / "pyproject.toml").read_text()
-    docs = DOCS.read_text(encoding="utf-8")
-    assert (EXAMPLE_DIR / "setup.cfg").read_text() in docs
+    assert (EXAMPLE_DIR / "setup.cfg").read_text() in DOCS.read_text(encoding="utf-8")
 
 
-def test_example_plugin_registers_platform_and_action(mastodon_module):
+def test_example_is_installed_as_a_third_party_plugin():
+    """``make install`` installs it from its own distribution: Herald finds it by its entry point."""
+    import herald_mastodon
+
+    assert Path(herald_mastodon.__file__).resolve() == EXAMPLE_DIR / "herald_mastodon" / "__init__.py"
+    assert "mastodon" in dict(get_plugin_manager().list_name_plugin())
+
+
+def test_example_plugin_passes_the_start_up_checks_alone():
+    import herald_mastodon
+
     pm = new_plugin_manager()
-    pm.register(mastodon_module, name="mastodon")
+    pm.register(herald_mastodon, name="mastodon")
     pm.check_pending()
     registry = PluginRegistry(pm)
     assert registry.platforms["mastodon"].plugin == "mastodon"
     assert registry.actions["mastodon_preview"].obj.scope == "posts:read"
+    assert {setting.env for setting in registry.settings_of("mastodon")} == {
+        "HERALD_MASTODON_TIMEOUT", "HERALD_MASTODON_ALLOW_PRIVATE"}
     assert not registry.is_builtin("mastodon")
 
 
-def test_example_preview_action_splits_long_caption_into_a_thread(mastodon_app):
-    tenant = make_tenant(mastodon_app, "Fediverse")
-    caption = " ".join(f"word{i}" for i in range(150))  # 1,039 characters
-    response = mastodon_app.test_client().post(
-        "/api/webhooks", json={"action": "mastodon_preview", "caption": caption}, headers=tenant.headers)
-    assert response.status_code == 200, response.get_json()
-    body = response.get_json()
-    assert body["length"] == len(caption) and body["limit"] == 500 and body["fits"] is False
-    parts = body["parts"]
-    assert len(parts) == 3
-    assert all(len(part) <= 500 for part in parts)
-    assert [part.rsplit(" ", 1)[1] for part in parts] == ["(1/3)", "(2/3)", "(3/3)"]
-    assert " ".join(part.rsplit(" ", 1)[0] for part in parts) == caption
+def tutorial_blocks() -> list[str]:
+    """The Python code blocks of the tutorial in docs/plugins.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    tutorial = text.split("<!-- tutorial:start -->", 1)[1].split("<!-- tutorial:end -->", 1)[0]
+    return re.findall(r"```python\n(.*?)```", tutorial, re.DOTALL)
 
 
-def test_example_preview_action_truncates_and_keeps_short_captions(mastodon_app):
-    tenant = make_tenant(mastodon_app, "Fediverse")
-    client = mastodon_app.test_client()
-
-    def preview(**payload):
-        return client.post("/api/webhooks", json={"action": "mastodon_preview", **payload},
-                           headers=tenant.headers).get_json()
-
-    truncated = preview(caption="a " * 400, mode="truncate")
-    assert len(truncated["parts"]) == 1
-    assert len(truncated["parts"][0]) <= 500 and truncated["parts"][0].endswith("…")
-    short = preview(caption="Read https://example.com/" + "x" * 600)
-    assert short["fits"] is True and short["length"] == 5 + 23
-    assert short["parts"] == ["Read https://example.com/" + "x" * 600]
-    error = assert_error(client.post("/api/webhooks", json={"action": "mastodon_preview", "caption": "x", "mode": "x"},
-                                     headers=tenant.headers), 400, "validation_error", "mode")
-    assert error
+def test_the_tutorials_code_is_the_example_plugins_text():
+    """Every run of lines the tutorial shows is in the plugin's module or its tests, verbatim."""
+    sources = [(EXAMPLE_DIR / "herald_mastodon" / "__init__.py").read_text(encoding="utf-8"),
+               (EXAMPLE_DIR / "tests" / "test_mastodon_plugin.py").read_text(encoding="utf-8")]
+    blocks = tutorial_blocks()
+    assert len(blocks) >= 10
+    for block in blocks:
+        for piece in re.split(r"\n\s*\n", block.strip("\n")):
+            assert any(piece in source for source in sources), piece
 
 
-def test_create_post_accepts_example_platform(mastodon_app):
-    tenant = make_tenant(mastodon_app, "Fediverse")
-    client = mastodon_app.test_client()
-    payload = {"action": "create_post", "client_id": tenant.client.id, "caption": "Toot", "platforms": "mastodon"}
-    assert client.post("/api/webhooks", json=payload, headers=tenant.headers).status_code == 201
-    assert_error(client.post("/api/webhooks", json=dict(payload, post_type="reel"), headers=tenant.headers),
-                 400, "validation_error", "post_type")
+def test_the_tutorial_builds_every_capability_the_done_when_names():
+    shown = "\n".join(tutorial_blocks())
+    for step in ("def connect(", "def publish(", "def reconcile(", "def post_comment(", "def find_comment(",
+                 "def fetch_metrics(", "def register_settings(", "def register_platforms(",
+                 "def test_a_worker_killed_after_sending_is_reconciled_without_a_second_status("):
+        assert step in shown, step
 
 
-class FakeMastodon:
-    """A local HTTP server answering ``POST /api/v1/statuses`` with a status set by the test."""
+def test_the_reference_is_written_from_the_sdks_docstrings():
+    """``herald docs docs/plugins.md`` leaves the page as it is; a docstring changed in the code would not."""
+    from click.testing import CliRunner
 
-    def __init__(self):
-        self.requests = []
-        self.answer = (200, {}, {"id": "110000000000000001", "url": "https://social.test/@herald/110000000000000001"})
-        fake = self
+    from herald import sdk_reference
+    from herald.readme_tables import rewrite_sections
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                fake.requests.append((self.path, dict(self.headers), urllib.parse.parse_qs(body)))
-                status, headers, payload = fake.answer
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def fake_mastodon():
-    fake = FakeMastodon()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
-
-
-def task(base_url, caption="Hello fediverse"):
-    return SimpleNamespace(post=SimpleNamespace(id=7, caption=caption),
-                           account=SimpleNamespace(token="tkn", settings={"base_url": base_url + "/"}))
-
-
-def test_example_publish_posts_a_status_and_returns_its_id(mastodon_module, fake_mastodon):
-    outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url))
-    assert outcome == PublishOutcome.published("110000000000000001",
-                                               url="https://social.test/@herald/110000000000000001")
-    [(path, headers, form)] = fake_mastodon.requests
-    assert path == "/api/v1/statuses"
-    assert headers["Authorization"] == "Bearer tkn"
-    assert headers["Idempotency-Key"] == "herald-post-7"
-    assert form == {"status": ["Hello fediverse"], "visibility": ["public"]}
-
-
-@pytest.mark.parametrize(("status", "kind"), [(401, "permanent"), (422, "permanent"), (404, "permanent"),
-                                              (429, "transient"), (500, "transient"), (503, "transient")])
-def test_example_publish_classifies_failures_by_status(mastodon_module, fake_mastodon, status, kind):
-    fake_mastodon.answer = (status, {}, {"error": "Something"})
-    outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url))
-    assert outcome.kind == kind
-    assert f"Mastodon answered {status}" in outcome.reason and "Something" in outcome.reason
-    assert outcome.account_status == ("invalid" if status == 401 else None)  # only the token marks the account
-
-
-def test_example_publish_rate_limited_retries_after_reset(mastodon_module, fake_mastodon):
-    fake_mastodon.answer = (429, {"X-RateLimit-Reset": "2000-01-01T00:00:00.000000Z"}, {"error": "Too many requests"})
-    outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url))
-    assert outcome.kind == "transient" and outcome.retry_after == 0.0
-
-
-def test_example_publish_unreachable_server_is_transient(mastodon_module):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    outcome = mastodon_module.MastodonPlatform().publish(task(f"http://127.0.0.1:{port}"))
-    assert outcome.kind == "transient"
-
-
-def test_example_publish_refuses_a_caption_over_the_limit_without_a_request(mastodon_module, fake_mastodon):
-    outcome = mastodon_module.MastodonPlatform().publish(task(fake_mastodon.url, caption="x" * 501))
-    assert outcome.kind == "permanent" and "501" in outcome.reason
-    assert fake_mastodon.requests == []
+    result = CliRunner().invoke(cli, ["docs", "--check", str(DOCS)])
+    assert result.exit_code == 0, result.output
+    text = DOCS.read_text(encoding="utf-8")
+    assert sdk_reference.markdown(sdk.Platform.reconcile.__doc__) in text
+    changed = dict(sdk_reference.SECTIONS, **{"sdk-platform": lambda: "### Platform\n\nSomething else."})
+    assert rewrite_sections(text, changed) != text
 
 
 # -- (f) the hook reference ---------------------------------------------------------------------
@@ -640,5 +544,8 @@ def test_every_plugin_in_the_tree_is_held_to_importing_only_the_sdk():
     contract.read(root / ".importlinter")
     checked = set(contract["importlinter:contract:plugins"]["source_modules"].split())
     packages = {path.parent.name for path in root.glob("plugins/*/herald_*/__init__.py")}
-    assert packages and packages == checked
+    examples = {path.parent.name for path in root.glob("docs/examples/*/herald_*/__init__.py")}
+    assert packages and examples == {"herald_mastodon"}
+    assert packages | examples == checked
+    packages |= examples
     assert packages <= set(contract["importlinter"]["root_packages"].split())

@@ -22,7 +22,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo
 from gunicorn.app.base import BaseApplication
 
-from . import logs, readme_tables, supervise
+from . import logs, readme_tables, sdk_reference, supervise
 from .auth import SCOPES, create_api_key, create_user
 from .config import WORKER_CLASSES, Config
 from .cron import make_cron
@@ -251,15 +251,21 @@ def plugins_disable(workspace, name):
 @click.argument("document", type=click.Path(exists=True, dir_okay=False), default="README.md")
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 when the document is not current.")
 def docs(document, check):
-    """Write the generated tables of DOCUMENT (the README): plugin settings, error codes, event types.
+    """Write the generated sections of DOCUMENT: the README's tables (plugin settings, error codes,
+    event types), or the SDK reference of docs/plugins.md (from the SDK's docstrings).
 
-    Every installed plugin's settings, codes and types are included. Sections are marked
-    ``<!-- error-codes:start -->`` … ``<!-- error-codes:end -->`` (and plugin-settings, event-types).
+    Every installed plugin's settings, codes and types are included in the README's tables (only those
+    HERALD_PLUGINS names, when it is set). Sections are
+    marked ``<!-- error-codes:start -->`` … ``<!-- error-codes:end -->`` (and plugin-settings,
+    event-types; in docs/plugins.md sdk-platform, sdk-values, sdk-settings, sdk-errors, sdk-http, sdk-hooks).
     """
     path = Path(document)
     text = path.read_text(encoding="utf-8")
     try:
-        current = readme_tables.rewrite(text, PluginRegistry(get_plugin_manager()))
+        if readme_tables.has_section(text, next(iter(sdk_reference.SECTIONS))):
+            current = readme_tables.rewrite_sections(text, sdk_reference.SECTIONS)
+        else:
+            current = readme_tables.rewrite(text, PluginRegistry(get_plugin_manager(Config.from_env().plugins)))
     except readme_tables.MissingSection as exc:
         raise click.ClickException(str(exc)) from None
     if current == text:
@@ -268,7 +274,7 @@ def docs(document, check):
     if check:
         raise click.ClickException(f"{document} is not current: run `herald docs {document}`.")
     path.write_text(current, encoding="utf-8")
-    click.echo(f"{document} rewritten from the catalogues.")
+    click.echo(f"{document} rewritten.")
 
 
 @cli.command("serve")

@@ -15,13 +15,13 @@ hookimpl = HookimplMarker("herald")
 def register_platforms(register):
     """Register platform publishers by calling ``register(platform)`` once for each.
 
-    Called once at start-up. A platform has ``name`` (``"instagram"``), ``post_types`` (the post
-    types it can publish), ``publish(task_context) -> PublishOutcome``, and optionally
-    ``check(task_context) -> PublishOutcome`` (asynchronous platforms), ``fetch_metrics(...)``,
-    ``token_health(account)``, ``refresh_token(account)``, ``publishing_quota(account)``,
-    ``post_comment(account, platform_post_id, message)`` and ``find_comment(account,
-    platform_post_id, message)`` (see :mod:`herald.platforms`). The return
-    value is ignored.
+    Called once at start-up. A platform is best a subclass of :class:`herald.sdk.Platform`: it sets
+    ``name`` (``"instagram"``, unique across plugins) and ``post_types``, writes ``publish(ctx) ->
+    PublishOutcome`` and whichever capabilities it has (``connect``, ``check``, ``reconcile``,
+    ``check_post``, ``post_comment``, ``find_comment``, ``token_health``, ``refresh_token``,
+    ``publishing_quota``, ``fetch_metrics``); the core calls only the methods a subclass overrides,
+    with the arguments the base class's methods document. A duplicate name or a platform without
+    ``publish`` stops start-up. The return value is ignored.
     """
 
 

@@ -110,8 +110,8 @@ class TaskContext:
     """One publish task (one post to one account), as a platform's ``publish``/``check`` sees it.
 
     ``state`` is what earlier calls saved for this task; ``attempt`` counts calls of ``publish``
-    (1 on the first). ``config`` is the :class:`herald.config.Config` (the plugin reads its settings from it);
-    ``clock`` the runtime's (:meth:`now` reads it).
+    (1 on the first). ``config`` is the server's settings (:class:`herald.sdk.Config`: read the
+    plugin's own with :meth:`herald.sdk.Setting.value`); ``clock`` the runtime's (:meth:`now` reads it).
     """
 
     task_id: str
@@ -203,8 +203,8 @@ class Platform:
 
     Every other method is a capability the platform may leave out: the core calls only the methods
     a subclass overrides, and answers for the others (no first comments, no engagement pull, …).
-    ``config`` is the :class:`herald.config.Config`: read the plugin's own settings from it with
-    :meth:`herald.settings.Setting.value`.
+    ``config`` is the server's settings (:class:`herald.sdk.Config`): read the plugin's own settings
+    from it with :meth:`herald.sdk.Setting.value`.
     """
 
     #: The platform's name in the API (``"instagram"``): ``platforms`` of a post, ``platform`` of an account.

@@ -4,12 +4,15 @@
 … ``<!-- error-codes:end -->``; likewise ``plugin-settings`` and ``event-types``) from what the
 loaded plugins declare and the catalogues, :data:`herald.errors.ERROR_CODES` and
 :data:`herald.event_types.EVENT_TYPES`; ``--check`` only says whether the file is current (the test
-suite runs it).
+suite runs it). The same markers in ``docs/plugins.md`` hold the SDK's reference
+(:mod:`herald.sdk_reference`), which :func:`rewrite_sections` writes.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable, Mapping
 
 from .catalogue import CORE
 from .plugins import PluginRegistry
@@ -64,11 +67,22 @@ SECTIONS = {"plugin-settings": settings_table, "error-codes": error_table, "even
 
 def rewrite(text: str, registry: PluginRegistry) -> str:
     """``text`` with every section between its markers written afresh from ``registry`` and the catalogues."""
-    for name, table in SECTIONS.items():
+    return rewrite_sections(text, {name: functools.partial(table, registry) for name, table in SECTIONS.items()})
+
+
+def has_section(text: str, name: str) -> bool:
+    """Whether ``text`` has the start marker of section ``name``."""
+    return BEGIN.format(name=name) in text
+
+
+def rewrite_sections(text: str, sections: Mapping[str, Callable[[], str]]) -> str:
+    """``text`` with each of ``sections`` (name: what writes it) written afresh between its markers;
+    :class:`MissingSection` when one is missing."""
+    for name, write in sections.items():
         begin, end = BEGIN.format(name=name), END.format(name=name)
         pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.DOTALL)
         if not pattern.search(text):
             raise MissingSection(f"the document has no section {begin} … {end}")
-        section = f"{begin}\n{table(registry)}\n{end}"
+        section = f"{begin}\n{write()}\n{end}"
         text = pattern.sub(lambda _match, section=section: section, text, count=1)
     return text

@@ -20,7 +20,8 @@ moves it. Fixtures:
 - ``herald_app`` and ``herald_client``: the application with ``herald_config``, and its test client;
 - ``herald_workspace``: a workspace with a client and an API key of every scope (``.headers``);
 - ``herald_jobs``: a :class:`Jobs` driver: ``run()`` performs every queued job, ``advance(seconds)``
-  moves the clock and releases the jobs that became due.
+  moves the clock and releases the jobs that became due, ``cron()`` runs ``herald cron``'s periodic
+  jobs once (the reconciler, the token health check, the engagement pull).
 
 The platform a plugin talks to is faked with :class:`FakeAPI` (:mod:`herald.fake_api`): routes
 answering from the fake's own state, a log of every call, and injected faults (an error answer, an
@@ -43,6 +44,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
+from . import chores
 from .auth import SCOPES, create_api_key
 from .clock import FakeClock, SystemClock
 from .config import Config
@@ -52,10 +54,11 @@ from .plugins import get_plugin_manager
 from .runtime import Runtime, install_for_jobs, installed_for_jobs
 from .upgrading import upgrade
 from .web.app import create_app
-from .work.queue import get_queue, make_worker, queue_names
+from .work.queue import DEFAULT_QUEUE, get_queue, make_worker, queue_names
 from .work.workers import HeraldSimpleWorker
 
-__all__ = ["Call", "FakeAPI", "Jobs", "TestWorkspace", "redis_url_for_tests", "route", "start_app", "with_changes"]
+__all__ = ["Call", "FakeAPI", "Jobs", "TestWorkspace", "fresh_config", "redis_url_for_tests", "route", "start_app",
+           "with_changes"]
 
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 
@@ -128,6 +131,16 @@ class Jobs:
         self.release_due()
         return self.run()
 
+    def cron(self) -> int:
+        """What ``herald cron`` does each period, once, at the clock's time: queue the reconciler (it
+        hands a task whose worker died, its lease run out, to the platform's ``reconcile``), the token
+        health check and the engagement pull, then run every queued job. How many jobs ran."""
+        runtime = installed_for_jobs()
+        queue = get_queue(runtime.redis, DEFAULT_QUEUE)
+        for chore in (chores.reconcile, chores.check_tokens, chores.pull_engagement):
+            queue.enqueue(chore)
+        return self.run()
+
 
 @dataclasses.dataclass
 class TestWorkspace:
@@ -155,6 +168,12 @@ def herald_clock() -> FakeClock:
 def herald_config(tmp_path) -> Config:
     """Settings for a fresh, migrated SQLite database in ``tmp_path`` and the test's Redis database
     (emptied first). Plugins' settings are at their defaults: change them with ``herald_app_factory``."""
+    return fresh_config(tmp_path)
+
+
+def fresh_config(tmp_path) -> Config:
+    """What ``herald_config`` answers: a fresh, migrated SQLite database in ``tmp_path`` and the test's
+    Redis database, emptied."""
     database_url = f"sqlite:///{tmp_path / 'herald.db'}"
     database = open_database(database_url)
     upgrade(database)
@@ -186,13 +205,17 @@ def register_plugin() -> Iterator[Callable[[Any, str], Any]]:
 @pytest.fixture
 def herald_app_factory(herald_config, herald_clock):
     """``herald_app_factory(**changes)``: the application with ``herald_config`` changed (see
-    :func:`with_changes`), on the test's clock; its runtime is the one in-process jobs use."""
+    :func:`with_changes`), on the test's clock; its runtime is the one in-process jobs use. The
+    applications it made are in ``herald_app_factory.made``, the latest last."""
 
     def make(**changes: Any):
         if db.obj is not None:
             db.obj.close_all()
-        return start_app(herald_clock, with_changes(herald_config, **changes))
+        application = start_app(herald_clock, with_changes(herald_config, **changes))
+        make.made.append(application)
+        return application
 
+    make.made = []
     yield make
     if db.obj is not None:
         db.obj.close_all()
@@ -202,8 +225,10 @@ def herald_app_factory(herald_config, herald_clock):
 
 @pytest.fixture
 def herald_app(herald_app_factory):
-    """The application with ``herald_config``."""
-    return herald_app_factory()
+    """The test's application: the latest one ``herald_app_factory`` made (with the test's settings),
+    else one with ``herald_config`` as it is. ``herald_workspace`` and ``herald_jobs`` use it, so a
+    test that makes its application with changed settings gets its workspace and jobs there."""
+    return herald_app_factory.made[-1] if herald_app_factory.made else herald_app_factory()
 
 
 @pytest.fixture
