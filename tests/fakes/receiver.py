@@ -107,12 +107,15 @@ class Receiver:
                     time.sleep(reply.delay)  # the receiver is slow; the test itself never waits on this
                 if reply.hold is not None:
                     reply.hold.wait(HOLD_LIMIT)
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:
+                    self.close_connection = True  # the sender gave up waiting (its timeout): nobody to answer
 
             def log_message(self, *args):
                 pass
