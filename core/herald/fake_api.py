@@ -34,9 +34,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["Call", "FakeAPI", "route"]
+__all__ = ["Call", "FakeAPI", "route", "serve", "shut"]
 
 Answer = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+
+
+def serve(handler: type[BaseHTTPRequestHandler], name: str) -> ThreadingHTTPServer:
+    """A threaded HTTP server for ``handler`` on a free port of 127.0.0.1, serving in a background
+    thread named ``name`` (stop it with :func:`shut`)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, name=name, daemon=True)
+    server.herald_thread = thread
+    thread.start()
+    return server
+
+
+def shut(server: ThreadingHTTPServer) -> None:
+    """Stop a server :func:`serve` started and release its port (connections are refused from now on)."""
+    server.shutdown()
+    server.server_close()
+    server.herald_thread.join(timeout=5)
 
 
 def route(method: str, path: str) -> Callable:
@@ -94,7 +112,6 @@ class FakeAPI:
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._routes = [getattr(self, name).__fake_route__ + (getattr(self, name),)
                         for name in dir(type(self)) if hasattr(getattr(type(self), name), "__fake_route__")]
 
@@ -109,20 +126,14 @@ class FakeAPI:
 
     def start(self) -> FakeAPI:
         """Listen on a free loopback port."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name=type(self).__name__, daemon=True)
-        self._thread.start()
+        self._server = serve(_handler_for(self), type(self).__name__)
         return self
 
     def stop(self) -> None:
         """Stop listening (connections are refused from now on)."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = self._thread = None
+            shut(self._server)
+            self._server = None
 
     @property
     def url(self) -> str:

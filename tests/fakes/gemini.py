@@ -33,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from herald.fake_api import serve, shut
+
 API_KEY = "AIzaSyTEST-fake-gemini-key-0000x9Q2"
 ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
 MODEL_ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+)$")
@@ -135,7 +137,6 @@ class FakeGemini:
         self.requests: list[GeminiRequest] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -167,19 +168,13 @@ class FakeGemini:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="fake-gemini", daemon=True)
-        self._thread.start()
+        self._server = serve(Handler, "fake-gemini")
         return self
 
     def __exit__(self, *exc) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = self._thread = None
+            shut(self._server)
+            self._server = None
 
     @property
     def base_url(self) -> str:

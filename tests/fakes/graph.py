@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from herald.fake_api import serve, shut
+
 from .graph_model import (
     ContainerPlan,
     FacebookUser,
@@ -92,7 +94,6 @@ class FakeGraph(GraphRoutes):
         self._rules: list[Rule] = []
         self._requests: list[FakeRequest] = []
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         if defaults:
             self.add_ig_user(IG_USER_ID, IG_USERNAME, token=IG_TOKEN)
             self.add_page(PAGE_ID, PAGE_NAME, token=PAGE_TOKEN, ig_user_id=IG_USER_ID)
@@ -102,21 +103,14 @@ class FakeGraph(GraphRoutes):
 
     def start(self) -> FakeGraph:
         """Start serving on a free port of 127.0.0.1; returns the fake."""
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="fake-graph", daemon=True)
-        self._thread.start()
+        self._server = serve(type("Handler", (_Handler,), {"fake": self}), "fake-graph")
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = self._thread = None
+            shut(self._server)
+            self._server = None
 
     def __enter__(self) -> FakeGraph:
         return self.start()
