@@ -244,8 +244,8 @@ class Bench:
         if init.returncode:
             raise Failure(f"herald init-db failed:\n{init.stdout}{init.stderr}")
         config = Config(data_dir=self.tmp, database_url=database_url, redis_url=self.args.redis_url,
-                        secret_key=SECRET, public_url=PUBLIC_URL, **self.fake.hosts(),
-                        rate_limit="100000000/minute", testing=True)
+                        secret_key=SECRET, public_url=PUBLIC_URL, rate_limit="100000000/minute",
+                        testing=True).with_settings(**self.fake.hosts())
         self.app = create_app(config)
         with self.app.app_context(), db.connection_context():
             workspace = Workspace.create(name="Bench Agency", plan="pro")
