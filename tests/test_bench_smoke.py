@@ -1,0 +1,25 @@
+"""The benchmarks still run: each script, with the smallest sizes, on the test's Redis database. They
+print figures and are not timed here; this only fails when a script no longer runs to its end (the
+publish pipeline's broke once, silently, when the Graph hosts left Config for the plugins' settings)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(bool(os.environ.get("HERALD_TEST_POSTGRES")), reason="the benchmarks run on SQLite only")
+def test_the_publish_pipeline_benchmark_runs():
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "publish_pipeline.py"), "--posts", "2", "--repeat", "1",
+                           "--late-posts", "0", "--redis-url", TEST_REDIS_URL],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "publish_pipeline: herald" in done.stdout
