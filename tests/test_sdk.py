@@ -36,6 +36,8 @@ class Heron(Platform):
     def connect(self, token, *, config, details):
         if token.startswith("bad"):
             raise PlatformRejected("The server refused this token.")
+        if token.startswith("crash"):
+            raise KeyError("id")  # an answer the plugin could not read
         return ConnectedAccount(external_id=token[-4:], username=f"{details['server']}/@{token[-4:]}", token=token,
                                 settings={"server": details["server"], "timeout": SERVER.value(config)})
 
@@ -137,3 +139,13 @@ def test_the_kit_publishes_through_a_plugin_with_real_jobs(heron_app, herald_wor
     herald_jobs.advance(60)  # the clock moves, due jobs are released and run: no sleeping
     tasks = client.get(f"/v1/posts/{post_id}", headers=headers).get_json()["tasks"]
     assert [task["status"] for task in tasks] == ["published"]
+
+
+def test_a_plugin_failing_unexpectedly_while_connecting_is_a_platform_error(heron_app, herald_workspace, caplog):
+    response = heron_app.test_client().post("/v1/accounts", headers=herald_workspace.headers, json={
+        "platform": "heron", "access_token": "crash_heron_0003", "details": {"server": "https://heron.example"}})
+    error = assert_error(response, 500, "platform_error")
+    assert "The heron plugin failed while asking heron" in error["message"] and "KeyError" in error["message"]
+    assert "the heron plugin failed unexpectedly" in caplog.text  # with its traceback, for the operator
+    with heron_app.app_context(), db.connection_context():
+        assert not Account.select().where(Account.platform == "heron").exists()

@@ -62,6 +62,8 @@ CORE_ERROR_CODES = (
               "describe the limit."),
     ErrorCode("headers_too_large", 431, "More header lines than `herald serve` accepts (100), or one longer "
               "than 8190 bytes."),
+    ErrorCode("platform_error", 500, "A call to a social platform, made for this request, failed unexpectedly (the "
+              "platform's plugin could not complete it); retry with the same Idempotency-Key."),
     ErrorCode("internal_error", 500, "Something failed on Herald's side; it is logged with the request id, "
               "which the message quotes."),
     ErrorCode("unknown_job_kind", 500, "A background job's kind is one no code on this server runs (in a "

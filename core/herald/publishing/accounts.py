@@ -86,6 +86,10 @@ def connect(runtime: Runtime, workspace_id: int, platform_name: str, token: str,
     except PlatformUnavailable as exc:
         # Connecting happens now, not in a job: nothing will try again unless the client does.
         raise platform_unavailable(platform_name, exc, "so the account was not connected") from None
+    except HeraldError:
+        raise
+    except Exception as exc:  # the plugin or the platform's answer broke: say so, not a bare 500
+        raise platform_error(platform_name, exc, "so the account was not connected") from None
     now = runtime.clock.now()
     encrypted = crypto.encrypt(runtime.config.resolved_secret_key(), found.token)
     with write_transaction():
@@ -327,6 +331,10 @@ def publishing_quota(runtime: Runtime, account: Account) -> dict | None:
         raise Conflict(f"{account.platform} refused to say: {exc.message}") from None
     except PlatformUnavailable as exc:
         raise platform_unavailable(account.platform, exc, "so it cannot say") from None
+    except HeraldError:
+        raise
+    except Exception as exc:  # the plugin or the platform's answer broke: say so, not a bare 500
+        raise platform_error(account.platform, exc, "so it cannot say") from None
     if quota is None:
         return None
     return {"used": quota.used, "limit": quota.limit, "remaining": max(0, quota.limit - quota.used),
@@ -341,6 +349,16 @@ def platform_unavailable(platform_name: str, exc: PlatformUnavailable, consequen
     return HeraldError(f"{platform_name} cannot be reached right now, {consequence} ({detail}). "
                        f"Retry in {wait} seconds (with the same Idempotency-Key, if you sent one).",
                        code="platform_unavailable", headers={"Retry-After": str(wait)})
+
+
+def platform_error(platform_name: str, exc: Exception, consequence: str) -> HeraldError:
+    """500 ``platform_error`` for a call to a platform, made now, that failed unexpectedly (the plugin
+    raised something else than ``PlatformRejected``/``PlatformUnavailable``, say on an answer it could
+    not read); logged with its traceback."""
+    log.exception("the %s plugin failed unexpectedly", platform_name)
+    return HeraldError(f"The {platform_name} plugin failed while asking {platform_name}, {consequence} "
+                       f"({type(exc).__name__}). Retry with the same Idempotency-Key, if you sent one; if it "
+                       "keeps failing, the server's log has the details.", code="platform_error")
 
 
 def disconnect(runtime: Runtime, account: Account) -> None:

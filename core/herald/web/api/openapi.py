@@ -44,6 +44,7 @@ _ERROR_MEANINGS = {
     413: "The body is too large",
     415: "The body's media type is not the one this operation takes",
     429: "Too many requests (see Retry-After)",
+    500: "The call to the platform made for this request failed unexpectedly (`platform_error`)",
     503: "A dependency (the database, a queue, the platform) is not answering; retry after Retry-After",
 }
 

@@ -194,7 +194,7 @@ def list_accounts():
 
 
 @endpoint(bp, "/accounts", ("POST",), summary="Connect an account with an access token", scope="accounts",
-          body="v1_account_connect", responses={200: "account", 201: "account"})
+          body="v1_account_connect", responses={200: "account", 201: "account"}, errors=(500,))
 def connect_account(payload):
     """Check the token with the platform, then store it encrypted; warn when it expires within a week."""
     account, created = accounts.connect(runtime(), g.principal.workspace_id, payload["platform"].strip().lower(),
@@ -215,7 +215,7 @@ def get_account(account_id):
 
 @endpoint(bp, "/accounts/<account_id>/quota", ("GET",), scope="posts:read",
           summary="How much of its platform's posting quota an account has used (Instagram: 100 API posts a day)",
-          responses={200: "account_quota"}, errors=(409,))
+          responses={200: "account_quota"}, errors=(409, 500))
 def account_quota(account_id):
     """Ask the platform now; ``quota`` is null for a platform without a posting quota."""
     account = accounts.get_account(g.principal.workspace_id, account_id)
