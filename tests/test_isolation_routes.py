@@ -51,6 +51,7 @@ BODIES = {
     ("POST", "/v1/posts/<post_id>/approve"): {"note": "hijacked"},
     ("POST", "/v1/posts/<post_id>/reject"): {"note": "hijacked"},
     ("POST", "/v1/posts/<post_id>/tasks/<task_id>/resolve"): {"outcome": "send_again"},
+    ("POST", "/v1/posts/<post_id>/retry"): {},
     ("POST", "/v1/posts/<post_id>/comments"): {"body": "hijacked"},
     ("PATCH", "/v1/webhooks/<webhook_id>"): {"active": False},
     ("POST", "/v1/webhooks/<webhook_id>/rotate-secret"): {},

@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ...db.models import Account, Post, PublishTask
 from ...errors import UnsupportedMediaType, ValidationError
-from ...publishing import accounts, posts, resolving, tasks
+from ...publishing import accounts, posts, resolving, retrying, tasks
 from ...publishing import csv_import as publish_csv_reader
 from ...publishing import publish as publishing
 from ...publishing.campaigns import campaign_for_post, get_campaign
@@ -183,6 +183,18 @@ def resolve_task(post_id, task_id, payload):
     """409 unless the task is ``unconfirmed``; the post with its tasks as they now are."""
     post = posts.get_post(g.principal.workspace_id, post_id)
     return jsonify(_post_with_tasks(resolving.resolve(runtime(), g.principal, post, task_id, payload)))
+
+
+@endpoint(bp, "/posts/<post_id>/retry", ("POST",), scope="publish", body="v1_post_retry",
+          summary="Queue a post's failed tasks again (reconciled first where an attempt may be live)",
+          responses={200: "post_retry"})
+def retry_post(post_id, payload):
+    """The post with its tasks as they now are, and ``retry``: the tasks queued, and why the others were not."""
+    post = posts.get_post(g.principal.workspace_id, post_id)
+    post, queued, skipped = retrying.retry(runtime(), g.principal, post, payload)
+    body = _post_with_tasks(post)
+    body["retry"] = {"queued": [f"task_{task.id}" for task in queued], "not_queued": skipped}
+    return jsonify(body)
 
 
 @endpoint(bp, "/accounts", ("GET",), summary="Connected accounts with platform, status and token health",
