@@ -123,8 +123,10 @@ class PluginRegistry:
         self.webhook_sinks = self._collect("register_webhook_sinks")
         self.actions = self._collect("register_actions")
         self.work_kinds = self._collect("register_work_kinds")
-        self.settings = self._collect("register_settings")
-        self._settings_by_plugin = self._each("register_settings")  # a shared setting under each plugin
+        setting_calls = self._calls("register_settings")
+        self.settings = self._collect("register_settings", setting_calls)
+        # (plugin, setting) for every registration: a setting two plugins share is under each of them
+        self._settings_by_plugin = [(plugin, args[0]) for plugin, args, _ in setting_calls]
         self.error_codes = self._declare("register_error_codes", ERROR_CODES, ErrorCode)
         self.event_types = self._declare("register_event_types", EVENT_TYPES, EventType)
         self.workspace_settings = self._collect("register_workspace_settings")
@@ -133,55 +135,58 @@ class PluginRegistry:
             if not isinstance(registered.obj, Action):
                 raise PluginError(f"plugin {registered.plugin!r} registered an action that is not a herald.Action")
 
-    def _collect(self, hook_name: str) -> dict[str, Registered]:
+    def _calls(self, hook_name: str) -> list[tuple[str, tuple, dict]]:
+        """Call ``hook_name`` on each plugin in turn with a ``register`` callback; every call made, as
+        ``(plugin, args, kwargs)``. One plugin at a time, so each call is known to be that plugin's, and
+        through pluggy rather than ``impl.function``, so that HERALD_TRACE_PLUGINS sees it."""
+        calls: list[tuple[str, tuple, dict]] = []
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        for impl in impls:
+            def register(*args, _plugin=impl.plugin_name, **kwargs):
+                calls.append((_plugin, args, kwargs))
+
+            others = [other.plugin for other in impls if other is not impl]
+            self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        return calls
+
+    def _collect(self, hook_name: str, calls: list | None = None) -> dict[str, Registered]:
+        """What plugins registered with ``hook_name`` (or in ``calls`` of it), by name, checked: the
+        required attributes there, no two objects of one name (the same object twice is one)."""
         required, noun = _REQUIRED[hook_name]
         key = _KEYS.get(hook_name, "name")
         found: dict[str, Registered] = {}
-        caller = getattr(self.pm.hook, hook_name)
-        impls = caller.get_hookimpls()
-        for impl in impls:
-            plugin_name = impl.plugin_name
-
-            def register(obj, _plugin=plugin_name):
-                missing = [attr for attr in required if not hasattr(obj, attr) or is_placeholder(getattr(obj, attr))]
-                if missing:
-                    raise PluginError(f"plugin {_plugin!r} registered a {noun} without {', '.join(missing)}")
-                name = getattr(obj, key)
-                if name in found and found[name].obj is obj:
-                    return  # the same object from a second plugin (a library both use, its settings)
-                if name in found:
-                    raise PluginError(
-                        f"{noun} {name!r} is registered twice: by {found[name].plugin!r} and {_plugin!r}")
-                found[name] = Registered(_plugin, obj)
-
-            # One plugin at a time (so `register` knows who registers), called through pluggy rather
-            # than impl.function so that HERALD_TRACE_PLUGINS sees the call.
-            others = [other.plugin for other in impls if other is not impl]
-            self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        for plugin, args, kwargs in self._calls(hook_name) if calls is None else calls:
+            if len(args) != 1 or kwargs:
+                raise PluginError(f"plugin {plugin!r} called register with other than one {noun}")
+            obj = args[0]
+            missing = [attr for attr in required if not hasattr(obj, attr) or is_placeholder(getattr(obj, attr))]
+            if missing:
+                raise PluginError(f"plugin {plugin!r} registered a {noun} without {', '.join(missing)}")
+            name = getattr(obj, key)
+            if name in found and found[name].obj is obj:
+                continue  # the same object from a second plugin (a library both use, its settings)
+            if name in found:
+                raise PluginError(f"{noun} {name!r} is registered twice: by {found[name].plugin!r} and {plugin!r}")
+            found[name] = Registered(plugin, obj)
         return found
 
     def _declare(self, hook_name: str, catalogue: Catalogue, make) -> dict[str, Registered]:
         """Collect what plugins declare with ``hook_name`` (``register(*args)`` makes ``make(*args,
         plugin=...)``), refuse a name the core or two plugins declare, and add the rest to ``catalogue``."""
         found: dict[str, Registered] = {}
-        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
-        for impl in impls:
-            def register(*args, _plugin=impl.plugin_name, **kwargs):
-                try:
-                    entry = make(*args, plugin=_plugin, **kwargs)
-                except (CatalogueConflict, TypeError) as exc:
-                    raise PluginError(f"plugin {_plugin!r} declared an invalid {catalogue.noun}: {exc}") from None
-                known = catalogue.get(entry.name)
-                if known is not None and known.plugin == CORE_OWNER:
-                    raise PluginError(f"plugin {_plugin!r} declares the {catalogue.noun} {entry.name!r}, which is "
-                                      "the core's")
-                if entry.name in found:
-                    raise PluginError(f"{catalogue.noun} {entry.name!r} is declared twice: by "
-                                      f"{found[entry.name].plugin!r} and {_plugin!r}")
-                found[entry.name] = Registered(_plugin, entry)
-
-            others = [other.plugin for other in impls if other is not impl]
-            self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        for plugin, args, kwargs in self._calls(hook_name):
+            try:
+                entry = make(*args, plugin=plugin, **kwargs)
+            except (CatalogueConflict, TypeError) as exc:
+                raise PluginError(f"plugin {plugin!r} declared an invalid {catalogue.noun}: {exc}") from None
+            known = catalogue.get(entry.name)
+            if known is not None and known.plugin == CORE_OWNER:
+                raise PluginError(f"plugin {plugin!r} declares the {catalogue.noun} {entry.name!r}, which is "
+                                  "the core's")
+            if entry.name in found:
+                raise PluginError(f"{catalogue.noun} {entry.name!r} is declared twice: by "
+                                  f"{found[entry.name].plugin!r} and {plugin!r}")
+            found[entry.name] = Registered(plugin, entry)
         for registered in found.values():
             try:
                 catalogue.add(registered.obj)
@@ -275,7 +280,7 @@ class PluginRegistry:
     def blueprints(self) -> list[Registered]:
         """The Flask blueprints plugins registered (``register_blueprints``), checked once."""
         found: list[Registered] = []
-        for plugin_name, obj in self._each("register_blueprints"):
+        for plugin_name, (obj,), _ in self._calls("register_blueprints"):
             if not isinstance(obj, Blueprint):
                 raise PluginError(f"plugin {plugin_name!r} registered a blueprint that is not a flask.Blueprint")
             found.append(Registered(plugin_name, obj))
@@ -284,7 +289,7 @@ class PluginRegistry:
     def migrations(self) -> list[tuple[str, Path]]:
         """``(name, directory)`` of every plugin's migrations (``register_migrations``), checked once."""
         found: dict[str, Path] = {}
-        for plugin_name, (name, directory) in self._each("register_migrations", pairs=True):
+        for plugin_name, (name, directory), _ in self._calls("register_migrations"):
             directory = Path(directory)
             if not directory.is_dir():
                 raise PluginError(f"plugin {plugin_name!r} registered migrations in {directory}: not a directory")
@@ -292,17 +297,6 @@ class PluginRegistry:
                 raise PluginError(f"migrations {name!r} are registered twice")
             found[name] = directory
         return list(found.items())
-
-    def _each(self, hook_name: str, pairs: bool = False) -> list[tuple[str, Any]]:
-        collected: list[tuple[str, Any]] = []
-        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
-        for impl in impls:
-            def register(*args, _plugin=impl.plugin_name):
-                collected.append((_plugin, args if pairs else args[0]))
-
-            others = [other.plugin for other in impls if other is not impl]
-            self.pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
-        return collected
 
     def is_builtin(self, plugin_name: str) -> bool:
         """Whether the named plugin is built into Herald (it cannot be disabled)."""
