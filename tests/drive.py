@@ -6,16 +6,14 @@ import contextlib
 import datetime as dt
 import json
 
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from rq.serializers import JSONSerializer
 
 from herald import work as kernel
 from herald.clock import epoch_seconds, system_now
 from herald.db.models import db
 from herald.runtime import installed_for_jobs
 from herald.testing import CountingWorker
+from herald.testing import release_due as kit_release_due
 from herald.work import heartbeat
 from herald.work.queue import CORE_QUEUES, get_queue, make_worker
 from herald_webhooks.jobs import QUEUE as WEBHOOKS_QUEUE
@@ -62,18 +60,9 @@ def work(redis_client, max_jobs: int = 1000) -> int:
 
 
 def release_due(redis_client, timestamp: float) -> int:
-    """What RQ's scheduler does each second, at the test's time ``timestamp`` (seconds since the epoch):
-    move scheduled jobs whose time has come to their queues. Returns how many moved."""
-    released = 0
-    for name in QUEUES:
-        queue = get_queue(redis_client, name)
-        registry = ScheduledJobRegistry(queue=queue)
-        for job_id in registry.get_jobs_to_schedule(timestamp):
-            registry.remove(job_id)
-            with contextlib.suppress(NoSuchJobError):
-                queue.enqueue_job(Job.fetch(job_id, connection=redis_client, serializer=JSONSerializer))
-                released += 1
-    return released
+    """What RQ's scheduler does each second, at the test's time ``timestamp`` (seconds since the epoch),
+    on every queue here (herald.testing's :func:`~herald.testing.release_due`). Returns how many moved."""
+    return kit_release_due(redis_client, QUEUES, timestamp)
 
 
 def advance(redis_client, seconds: float) -> None:

@@ -35,12 +35,18 @@ class HeraldCron(CronScheduler):
         return cron_job
 
 
+# Herald's periodic jobs: the chore, the Config field with its interval in seconds, its job timeout.
+PERIODIC = (
+    (chores.reconcile, "reconcile_interval_seconds", 300),
+    (chores.check_tokens, "token_check_interval_seconds", 600),
+    (chores.pull_engagement, "engagement_pull_interval_seconds", 1800),
+)
+
+
 def make_cron(connection, config) -> HeraldCron:
-    """A cron scheduler with the reconciler, the token health check and the engagement pull."""
+    """A cron scheduler with the periodic jobs (:data:`PERIODIC`): the reconciler, the token health
+    check and the engagement pull."""
     scheduler = HeraldCron(connection=connection, name="")
-    scheduler.register(chores.reconcile, DEFAULT_QUEUE, interval=config.reconcile_interval_seconds, job_timeout=300)
-    scheduler.register(chores.check_tokens, DEFAULT_QUEUE, interval=config.token_check_interval_seconds,
-                       job_timeout=600)
-    scheduler.register(chores.pull_engagement, DEFAULT_QUEUE, interval=config.engagement_pull_interval_seconds,
-                       job_timeout=1800)
+    for chore, interval, job_timeout in PERIODIC:
+        scheduler.register(chore, DEFAULT_QUEUE, interval=getattr(config, interval), job_timeout=job_timeout)
     return scheduler

@@ -44,10 +44,10 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from . import chores
 from .auth import SCOPES, create_api_key
 from .clock import FakeClock, SystemClock
 from .config import Config
+from .cron import PERIODIC
 from .db.models import Client, Workspace, bind_clock, db, open_database
 from .fake_api import Call, FakeAPI, route
 from .plugins import get_plugin_manager
@@ -57,8 +57,8 @@ from .web.app import create_app
 from .work.queue import DEFAULT_QUEUE, get_queue, make_worker, queue_names
 from .work.workers import HeraldSimpleWorker
 
-__all__ = ["Call", "FakeAPI", "Jobs", "TestWorkspace", "fresh_config", "redis_url_for_tests", "route", "start_app",
-           "with_changes"]
+__all__ = ["Call", "FakeAPI", "Jobs", "TestWorkspace", "fresh_config", "redis_url_for_tests", "release_due", "route",
+           "start_app", "with_changes"]
 
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 
@@ -100,6 +100,21 @@ class CountingWorker(HeraldSimpleWorker):
         return super().perform_job(*args, **kwargs)
 
 
+def release_due(connection: redis.Redis, names, timestamp: float) -> int:
+    """What RQ's scheduler does each second, at ``timestamp`` (seconds since the epoch): move the
+    scheduled jobs of the queues ``names`` whose time has come to their queues. How many moved."""
+    released = 0
+    for name in names:
+        queue = get_queue(connection, name)
+        registry = ScheduledJobRegistry(queue=queue)
+        for job_id in registry.get_jobs_to_schedule(timestamp):
+            registry.remove(job_id)
+            with contextlib.suppress(NoSuchJobError):
+                queue.enqueue_job(Job.fetch(job_id, connection=connection, serializer=JSONSerializer))
+                released += 1
+    return released
+
+
 class Jobs:
     """Runs the jobs of the installed runtime in this process, on its clock: no sleeping, no waiting."""
 
@@ -111,19 +126,9 @@ class Jobs:
         return worker.performed
 
     def release_due(self) -> int:
-        """What RQ's scheduler does each second, at the clock's time: move the scheduled jobs whose
-        time has come to their queues. How many moved."""
+        """What RQ's scheduler does each second, at the clock's time (:func:`release_due`)."""
         runtime = installed_for_jobs()
-        released = 0
-        for name in queue_names(runtime):
-            queue = get_queue(runtime.redis, name)
-            registry = ScheduledJobRegistry(queue=queue)
-            for job_id in registry.get_jobs_to_schedule(runtime.clock.timestamp()):
-                registry.remove(job_id)
-                with contextlib.suppress(NoSuchJobError):
-                    queue.enqueue_job(Job.fetch(job_id, connection=runtime.redis, serializer=JSONSerializer))
-                    released += 1
-        return released
+        return release_due(runtime.redis, queue_names(runtime), runtime.clock.timestamp())
 
     def advance(self, seconds: float) -> int:
         """Move the clock ``seconds`` forward, release the jobs due by then and run every queued job."""
@@ -137,7 +142,7 @@ class Jobs:
         health check and the engagement pull, then run every queued job. How many jobs ran."""
         runtime = installed_for_jobs()
         queue = get_queue(runtime.redis, DEFAULT_QUEUE)
-        for chore in (chores.reconcile, chores.check_tokens, chores.pull_engagement):
+        for chore, _, _ in PERIODIC:
             queue.enqueue(chore)
         return self.run()
 
