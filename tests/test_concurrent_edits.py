@@ -69,7 +69,8 @@ def assert_consistent_history(client, tenant, post_id: str) -> list[dict]:
     rows = response.get_json()["versions"]
     assert [row["number"] for row in rows] == list(range(1, len(rows) + 1))
     for index in range(1, len(rows)):
-        previous = state_after([_Version(row["changes"]) for row in rows[:index]])
+        previous = state_after([_Version(row["changes"], row["number"]) for row in rows[:index]],
+                               rows[index - 1]["number"])
         for name, change in rows[index]["changes"].items():
             if name in previous:
                 assert change["before"] == previous[name], (rows[index]["number"], name, change, previous[name])
@@ -77,8 +78,8 @@ def assert_consistent_history(client, tenant, post_id: str) -> list[dict]:
 
 
 class _Version:
-    def __init__(self, changes):
-        self.changes = changes
+    def __init__(self, changes, number):
+        self.changes, self.number = changes, number
 
 
 def test_simultaneous_reschedules_get_consecutive_versions(app, client, tenant):
@@ -119,7 +120,8 @@ def test_mixed_edits_at_once_succeed_in_turn_or_get_a_clean_409(app, client, ten
             assert response.get_json()["error"]["code"] == "conflict"
     assert responses[4].status_code == 200  # cancelling a post that has not started always works
     rows = assert_consistent_history(client, tenant, post_id)
-    assert state_after([_Version(row["changes"]) for row in rows])["status"] == "cancelled"
+    assert state_after([_Version(row["changes"], row["number"]) for row in rows], rows[-1]["number"])["status"] \
+        == "cancelled"
     assert client.get(f"/v1/posts/{post_id}", headers=tenant.headers).get_json()["status"] == "cancelled"
 
 

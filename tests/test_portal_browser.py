@@ -299,3 +299,35 @@ def test_screenshot(client, tenant, seeded, open_page, tmp_path):
     keep = os.environ.get("HERALD_PORTAL_SCREENSHOT")
     if keep:
         shutil.copyfile(shot, keep)
+
+
+def test_airpost_flow_draft_request_approval_portal_approve_publish(client, tenant, open_page, redis_client):
+    """The Airpost document's flow: a draft (create_post), sent for review before it has accounts or a
+    schedule, approved by the client in the portal, then published without asking again."""
+    assert client.patch("/api/workspace", json={"require_approval": True}, headers=tenant.headers).status_code == 200
+    created = client.post("/api/webhooks", headers=tenant.headers, json={
+        "action": "create_post", "client_id": tenant.client.id, "caption": "Autumn menu, from Friday",
+        "platforms": "scripted"})
+    post_id = created.get_json()["post"]["id"]
+    asked = client.post(f"/v1/posts/{post_id}/request-approval", json={}, headers=tenant.headers)
+    assert asked.status_code == 200 and asked.get_json()["status"] == "pending_approval"
+    _, path = make_link(client, tenant, "approve", name="Jane")
+    page, _ = open_page(path)
+    draft = page.locator(f"#awaiting #post-{post_id}")
+    assert draft.locator(".planned").inner_text() == "For Scripted"
+    assert draft.locator(".when").inner_text().startswith("Not scheduled yet")
+    draft.get_by_role("button", name="Approve").click()
+    page.wait_for_url(f"**{path}?notice=approved_draft*")
+    approved = page.locator(f"#upcoming #post-{post_id}")
+    assert approved.locator(".badge").inner_text() == "Approved"
+    assert "The agency will schedule it." in approved.locator(".flash").inner_text()
+    assert status_of(post_id) == "approved"
+    assert events_of("post.approved")[-1].data["by"].startswith("portal:")
+
+    account = connect(client, tenant)
+    published = publish(client, tenant, post_id=f"post_{post_id}", accounts=[account])
+    assert published["status"] == "queued"
+    assert work(redis_client) == 1
+    assert status_of(post_id) == "published"
+    page.reload()
+    assert page.locator(f"#published #post-{post_id} .badge").inner_text() == "Published"

@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_error
 from drive import advance, work
 from herald.captions import heuristic
-from herald.db.models import ApiKey, Client, Event, Post, PostVersion, db, isoformat, utcnow
+from herald.db.models import ApiKey, Client, Event, Post, PostVersion, PublishTask, db, isoformat, utcnow
 from herald.publishing.posts import record_version, snapshot
 from scripted_platform import ScriptedPlugin
 
@@ -166,12 +166,12 @@ def test_restore_is_refused_once_published_and_while_publishing(client, tenant, 
     client.post("/v1/publish", headers=tenant.headers, json={"post_id": post_id, "content": "Live now",
                                                              "accounts": [account]})
     with db.connection_context():
-        Post.update(status="publishing").where(Post.id == post_id).execute()
+        PublishTask.update(status="publishing").where(PublishTask.post == post_id).execute()
     error = assert_error(client.post(f"/api/posts/{post_id}/versions/1/restore", headers=tenant.headers),
                          409, "conflict")
     assert "being published" in error["message"]
     with db.connection_context():
-        Post.update(status="queued").where(Post.id == post_id).execute()
+        PublishTask.update(status="queued").where(PublishTask.post == post_id).execute()
     assert work(redis_client) == 1
     error = assert_error(client.post(f"/api/posts/{post_id}/versions/1/restore", headers=tenant.headers),
                          409, "conflict")

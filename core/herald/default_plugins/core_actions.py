@@ -1,10 +1,12 @@
-"""The core actions of ``POST /api/webhooks``: ``create_post``, ``list_posts``, ``update_engagement``."""
+"""The core actions of ``POST /api/webhooks``: ``create_post``, ``update_post``, ``list_posts``,
+``update_engagement``."""
 
 from __future__ import annotations
 
 from herald import Action, hookimpl
 from herald.db.models import Post
 from herald.errors import ValidationError
+from herald.publishing import editing
 from herald.publishing.campaigns import campaign_for_post
 from herald.publishing.engagement_figures import latest_by_post
 from herald.publishing.posts import (
@@ -41,6 +43,17 @@ def handle_create_post(ctx, payload):
     return {"post": serialize_post(post, shape="action")}, 201
 
 
+def handle_update_post(ctx, payload):
+    """Edit a post (see :mod:`herald.publishing.editing`): one version, ``post.updated``; 409 naming the
+    tasks that started once any has."""
+    post = get_post(ctx.workspace_id, int(payload["post_id"]))
+    edited = editing.edit(ctx.runtime, ctx.principal, post, editing.from_action(ctx, post, payload))
+    body = {"post": serialize_post(edited.post, shape="action")}
+    if edited.warnings:
+        body["warnings"] = edited.warnings
+    return body
+
+
 def handle_list_posts(ctx, payload):
     """Recent posts of a client, newest first, with their latest engagement."""
     client = get_client(ctx.workspace_id, int(payload["client_id"]))
@@ -71,9 +84,12 @@ def handle_update_engagement(ctx, payload):
 
 @hookimpl
 def register_actions(register):
-    """Provide the three actions of the Airpost document."""
+    """Provide the three actions of the Airpost document, and ``update_post``."""
     register(Action("create_post", handle_create_post, "create_post", scope="posts:write",
                     description="Create a draft post for a client.", transaction=False))
+    register(Action("update_post", handle_update_post, "update_post", scope="posts:write",
+                    description="Edit a post that has not started publishing (caption, topic, type, platforms, "
+                                "media, campaign).", transaction=False))
     register(Action("list_posts", handle_list_posts, "list_posts", scope="posts:read",
                     description="Get recent posts for a client."))
     register(Action("update_engagement", handle_update_engagement, "update_engagement", scope="posts:write",

@@ -16,8 +16,8 @@ from ..auth import Principal, csrf_matches, csrf_value, digest
 from ..db.models import Client, PortalToken, Post, PostComment, isoformat, write_transaction
 from ..errors import NotFound, ValidationError
 from ..publishing import comments
+from ..publishing.approvals import apply_review, require_approver
 from ..publishing.posts import get_client
-from ..publishing.publish import apply_review, require_approver
 from ..publishing.schedule import to_utc
 from ..runtime import Runtime
 

@@ -24,7 +24,7 @@ from .links import CAN_APPROVE, CAN_COMMENT
 
 GROUP_LIMIT = 50  # posts per group on the page
 AWAITING = ("pending_approval",)
-UPCOMING = ("queued", "publishing")
+UPCOMING = ("approved", "queued", "publishing")  # approved: a draft the client approved, not scheduled yet
 PUBLISHED = ("published",)
 PROBLEMS = ("failed", "partially_published", "unconfirmed")  # published nowhere, not everywhere, or unsure
 REJECTED = ("rejected",)
@@ -36,7 +36,8 @@ TASK_LABELS = {
     tasks.RETRYING: "Publishing", tasks.PUBLISHED: "Published", tasks.FAILED: "Not published",
     tasks.CANCELLED: "Cancelled", tasks.UNCONFIRMED: "Not confirmed",
 }
-POST_LABELS = {"pending_approval": "Awaiting approval", "queued": "Scheduled", "publishing": "Publishing",
+POST_LABELS = {"pending_approval": "Awaiting approval", "approved": "Approved",
+               "queued": "Scheduled", "publishing": "Publishing",
                "published": "Published", "partially_published": "Partly published", "failed": "Not published",
                "unconfirmed": "Not confirmed", "rejected": "Rejected"}
 # Why a task did not publish, in words for the client; chosen from our own data, never from the error text.
@@ -94,6 +95,7 @@ class PostCard:
     media: list[MediaPreview]
     engagement: dict[str, int] | None
     comments: list[ShownComment]
+    planned: list[str] = dataclasses.field(default_factory=list)  # a draft's platforms, before it has accounts
     read_only: bool = False  # rejected or failed: shown, but nothing can be done with it
     reason: str | None = None  # why it was rejected, when the client gave a reason in the portal
 
@@ -133,7 +135,8 @@ def _shown(comment: PostComment, zone: ZoneInfo) -> ShownComment:
                         at_iso=isoformat(comment.created_at))
 
 
-def _when(post: Post, zone: ZoneInfo) -> str:
+def _when(post: Post, zone: ZoneInfo, queued: bool) -> str:
+    """When the post goes out (or went, or why not), in words; ``queued``: it has tasks for accounts."""
     if post.status == "rejected":
         return "Rejected " + local_time(post.updated_at, zone)
     if post.status == "failed":
@@ -144,6 +147,9 @@ def _when(post: Post, zone: ZoneInfo) -> str:
         return "Published " + local_time(post.published_at, zone)
     if post.scheduled_at:
         return "Scheduled for " + local_time(post.scheduled_at, zone)
+    if not queued:  # a draft sent for review: the agency schedules it once it is approved
+        return "Not scheduled yet: the agency schedules it once it is approved" if post.status in AWAITING \
+            else "Approved; the agency will schedule it"
     return "To be published as soon as it is approved" if post.status in AWAITING else "Publishing now"
 
 
@@ -193,7 +199,8 @@ def _cards(secret_key: str, posts: list[Post], zone: ZoneInfo) -> list[PostCard]
             conversation = [row for row in conversation if row.kind != REJECTION]
         cards.append(PostCard(
             id=post.id, topic=post.topic, caption=post.caption, post_type=post.post_type, status=post.status,
-            label=POST_LABELS.get(post.status, post.status), when=_when(post, zone), platforms=by_post[post.id],
+            label=POST_LABELS.get(post.status, post.status), when=_when(post, zone, bool(by_post[post.id])),
+            platforms=by_post[post.id], planned=[] if by_post[post.id] else list(post.platforms or []),
             media=[media[media_id] for media_id in post.media or [] if media_id in media],
             engagement={name: getattr(snapshot, name) for name in METRICS} if snapshot else None,
             comments=[_shown(row, zone) for row in conversation], read_only=post.status in READ_ONLY, reason=reason))

@@ -26,8 +26,8 @@ from ..media.public_links import public_url
 from ..platforms import MediaRef, PostRef
 from .engagement_figures import latest_by_post, same_source
 
-VERSIONED_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media", "status", "score",
-                    "scheduled_at", "campaign_id")
+VERSIONED_FIELDS = ("client_id", "topic", "caption", "first_comment", "post_type", "platforms", "media", "status",
+                    "score", "scheduled_at", "campaign_id")
 METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 POST_PREFIX = "post_"
 MEDIA_PREFIX = "media_"
@@ -117,24 +117,26 @@ def hold_post_lock(post_id: int) -> Post | None:
 def snapshot(post: Post) -> dict[str, Any]:
     """The versioned fields of ``post``, for :func:`record_version`."""
     return {
-        "client_id": post.client_id, "topic": post.topic, "caption": post.caption,
+        "client_id": post.client_id, "topic": post.topic, "caption": post.caption, "first_comment": post.first_comment,
         "post_type": post.post_type, "platforms": list(post.platforms or []), "media": list(post.media or []),
         "status": post.status, "score": post.score, "scheduled_at": isoformat(post.scheduled_at),
         "campaign_id": post.campaign_id,
     }
 
 
-def record_version(post: Post, actor: str, before: dict[str, Any] | None,
-                   restored_from: int | None = None) -> PostVersion | None:
+def record_version(post: Post, actor: str, before: dict[str, Any] | None, restored_from: int | None = None, *,
+                   extra_changes: dict[str, dict[str, Any]] | None = None) -> PostVersion | None:
     """Record what changed in ``post`` since ``before`` (a snapshot; ``None`` for creation).
 
-    ``restored_from`` is the version number a restore brought back (see :mod:`herald.publishing.versions`).
+    ``restored_from`` is the version number a restore brought back (see :mod:`herald.publishing.versions`);
+    ``extra_changes`` adds changes of what is not a field of the post (``{"accounts": {"before", "after"}}``).
     Returns None when nothing changed.
     """
     after = snapshot(post)
     before = before or {}
     changes = {name: {"before": before.get(name), "after": after[name]}
                for name in VERSIONED_FIELDS if before.get(name) != after[name]}
+    changes.update(extra_changes or {})
     if not changes:
         return None
     number = 1

@@ -25,7 +25,7 @@ from ..db.models import (
     isoformat,
     write_transaction,
 )
-from ..errors import Conflict, Forbidden, HeraldError, NotFound, ValidationError, warning
+from ..errors import Conflict, HeraldError, NotFound, ValidationError, warning
 from ..media.public_links import public_base_problem
 from ..platforms import PostRef
 from ..plugins import check_enabled
@@ -47,8 +47,12 @@ from .publish_work import KIND as PUBLISH
 
 log = logging.getLogger("herald.publishing.publish")
 
+APPROVED = "approved"  # a draft the client approved before it was queued (see herald.publishing.approvals)
 
-def _resolve_accounts(runtime: Runtime, workspace_id: int, ids: list[str]) -> list[Account]:
+
+def resolve_accounts(runtime: Runtime, workspace_id: int, ids: list[str]) -> list[Account]:
+    """The workspace's accounts ``ids`` (``acc_1``), each active, with a live token and its platform's plugin
+    installed and enabled; 400/404/403 naming ``accounts.N`` otherwise."""
     found = []
     for index, value in enumerate(ids):
         field = f"accounts.{index}"
@@ -206,7 +210,7 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     what it names; raises the error to answer, or returns what :func:`write` needs. Writes nothing."""
     workspace_id = principal.workspace_id
     workspace = Workspace.get_by_id(workspace_id)
-    chosen = _resolve_accounts(runtime, workspace_id, payload["accounts"])
+    chosen = resolve_accounts(runtime, workspace_id, payload["accounts"])
     listed = payload.get("platforms")
     platforms, warnings = _check_platforms(runtime, platform_names(listed) if listed is not None else None, chosen)
     media = resolve_media(workspace_id, payload.get("media", []))
@@ -241,7 +245,9 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     now = runtime.clock.now()
     when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
     warnings += token_expiry_warnings(runtime, chosen, when.at)
-    needs_approval = bool((workspace.settings or {}).get("require_approval"))
+    # A draft the client approved (POST /v1/posts/{id}/request-approval) is not asked about again.
+    needs_approval = bool((workspace.settings or {}).get("require_approval")) and not (
+        draft is not None and draft.status == APPROVED)
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
 
     return PreparedPost(workspace_id=workspace_id, chosen=chosen, platforms=platforms, media=media, draft=draft,
@@ -262,9 +268,9 @@ def write(principal, prepared: PreparedPost) -> Post:
                            scheduled_at=scheduled_at, now=now)
     else:
         post = lock_post(draft.id)  # re-read inside the write lock
-        if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft",):
-            raise Conflict(f"post_{post.id} is {post.status}; only a draft can be published this way.",
-                           field="post_id")
+        if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft", APPROVED):
+            raise Conflict(f"post_{post.id} is {post.status}; only a draft (or an approved one) can be published "
+                           "this way.", field="post_id")
         before = snapshot(post)
         post.caption = prepared.caption
         post.client = prepared.client
@@ -404,46 +410,3 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
         work.drop_job(runtime, PUBLISH, task_id, step)
     enqueue_post_tasks(runtime, post)
     return when
-
-
-def require_approver(principal) -> None:
-    """Approving needs the ``publish`` scope (API keys) or the owner/admin role (people)."""
-    if principal.kind == "session" and principal.role not in ("owner", "admin"):
-        raise Forbidden(f"Your role ({principal.role}) cannot approve or reject posts; an admin or owner can.")
-    principal.require("publish")
-
-
-def review(runtime: Runtime, principal, post: Post, approve: bool, note: str = "") -> None:
-    """Approve (release the tasks) or reject (cancel them) a post waiting for approval."""
-    with events.collecting() as recorded, write_transaction():
-        post = apply_review(runtime, principal, post, approve, note)
-    events.dispatch(runtime.pm, recorded)
-    if approve:
-        enqueue_post_tasks(runtime, post)
-
-
-def apply_review(runtime: Runtime, principal, post: Post, approve: bool, note: str = "") -> Post:
-    """:func:`review`'s changes, inside the caller's write transaction; returns the post as it now is.
-
-    The caller dispatches the events it collected after its commit and, for an approval, enqueues the
-    post's tasks (:func:`enqueue_post_tasks`) then, as :func:`review` does.
-    """
-    require_approver(principal)
-    post = lock_post(post.id)
-    if post.status != tasks.PENDING_APPROVAL:
-        raise Conflict(f"post_{post.id} is {post.status}, not waiting for approval.")
-    before = snapshot(post)
-    now = runtime.clock.now()
-    waiting = (PublishTask.post == post) & (PublishTask.status == tasks.PENDING_APPROVAL)
-    if approve:  # no job waits for a task pending approval: the caller enqueues each once this commits
-        for task in list(PublishTask.select().where(waiting)):
-            work.move(runtime, PUBLISH, task, status=tasks.QUEUED, due_at=max(task.due_at or now, now))
-        tasks.refresh_post(post.id, now)
-    else:
-        work.cancel(runtime, PUBLISH, waiting)
-        Post.update(status="rejected", updated_at=now).where(Post.id == post.id).execute()
-    post = Post.get_by_id(post.id)
-    record_version(post, principal.label, before)
-    events.record(post.workspace_id, "post.approved" if approve else "post.rejected",
-                  {"post": serialize_post(post, shape="v1"), "by": principal.label, "note": note or None})
-    return post

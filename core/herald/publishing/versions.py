@@ -13,18 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import events
+from .. import events, work
 from ..db.models import Client, Media, Post, PostVersion, PublishTask, isoformat, write_transaction
 from ..errors import Conflict, NotFound, ValidationError
 from ..runtime import Runtime
+from . import first_comments, tasks
 from . import publish as publishing
-from . import tasks
+from .editing import CONTENT_FIELDS, ask_again, refuse_started
 from .posts import VERSIONED_FIELDS, lock_post, record_version, serialize_post, snapshot
+from .publish_work import KIND as PUBLISH
 
 # What a restore puts back. Status, score and schedule are not content: the publishing API moves them.
-EDITABLE_FIELDS = ("client_id", "topic", "caption", "post_type", "platforms", "media")
+EDITABLE_FIELDS = ("client_id", "topic", "caption", "first_comment", "post_type", "platforms", "media")
 # Tasks in these states will still publish the post's current content.
-WAITING_TASKS = (tasks.PENDING_APPROVAL, tasks.QUEUED, tasks.RETRYING)
+WAITING_TASKS = (tasks.PENDING_APPROVAL, tasks.QUEUED)
 
 
 def serialize_version(version: PostVersion) -> dict[str, Any]:
@@ -38,24 +40,21 @@ def list_versions(post: Post) -> list[PostVersion]:
     return list(PostVersion.select().where(PostVersion.post == post).order_by(PostVersion.number))
 
 
-def state_after(versions: list[PostVersion]) -> dict[str, Any]:
-    """The versioned fields as they were after the last of ``versions`` (applied in order from the first)."""
-    fields: dict[str, Any] = dict.fromkeys(VERSIONED_FIELDS)
+def state_after(versions: list[PostVersion], number: int) -> dict[str, Any]:
+    """The versioned fields as they were right after version ``number`` (``versions``: all of the post's,
+    oldest first). A field no version up to ``number`` mentions had, then, the value the first later
+    version that changes it started from; a field no version mentions at all is left out (unknown).
+    """
+    fields: dict[str, Any] = {}
     for version in versions:
         for name, change in (version.changes or {}).items():
-            if name in fields:
+            if name not in VERSIONED_FIELDS:
+                continue
+            if version.number <= number:
                 fields[name] = change.get("after")
+            elif name not in fields:
+                fields[name] = change.get("before")
     return fields
-
-
-def _refuse_when_published(post: Post, statuses: list[str]) -> None:
-    if post.status in (tasks.PUBLISHED, "partially_published") or tasks.PUBLISHED in statuses:
-        raise Conflict(f"post_{post.id} is already published; published content cannot be restored.")
-    if tasks.UNCONFIRMED in statuses:  # what is live may be this content: a restore would not match it
-        raise Conflict(f"post_{post.id} may already be published (a task is unconfirmed); resolve the task "
-                       "before restoring its content.")
-    if post.status == tasks.PUBLISHING or tasks.PUBLISHING in statuses:
-        raise Conflict(f"post_{post.id} is being published right now; its content cannot be restored.")
 
 
 def _restorable(workspace_id: int, post: Post, target: dict[str, Any], has_tasks: bool
@@ -65,6 +64,8 @@ def _restorable(workspace_id: int, post: Post, target: dict[str, Any], has_tasks
     kept: list[dict[str, str]] = []
     current = snapshot(post)
     for name in EDITABLE_FIELDS:
+        if name not in target:
+            continue
         value = target[name]
         if name in ("topic", "caption") and value is None:
             value = ""
@@ -101,34 +102,44 @@ def restore(runtime: Runtime, principal, post: Post,
     """
     with events.collecting() as recorded, write_transaction():
         post = lock_post(post.id)
-        versions = list(PostVersion.select().where((PostVersion.post == post) & (PostVersion.number <= number))
-                        .order_by(PostVersion.number))
-        if not versions or versions[-1].number != number:
+        versions = list_versions(post)
+        if number not in {version.number for version in versions}:
             raise NotFound(f"post_{post.id} has no version {number}; GET /api/posts/{post.id}/versions lists them.",
                            field="number")
-        task_rows = list(PublishTask.select(PublishTask.status, PublishTask.platform)
-                         .where(PublishTask.post == post))
-        statuses = [row.status for row in task_rows]
-        _refuse_when_published(post, statuses)
-        changes, kept = _restorable(post.workspace_id, post, state_after(versions), bool(task_rows))
+        task_rows = list(PublishTask.select().where(PublishTask.post == post))
+        refuse_started(post, task_rows, "its content")
+        changes, kept = _restorable(post.workspace_id, post, state_after(versions, number), bool(task_rows))
         waiting = list(dict.fromkeys(row.platform for row in task_rows if row.status in WAITING_TASKS))
-        if waiting and changes.keys() & {"caption", "post_type", "media"}:
+        if waiting and changes.keys() & {"caption", "post_type", "media", "first_comment"}:
             try:
                 publishing.check_content(runtime, post.workspace_id, waiting,
                                          caption=changes.get("caption", post.caption),
                                          post_type=changes.get("post_type", post.post_type),
                                          media_ids=changes.get("media", list(post.media or [])))
+                first_comments.check_request(runtime, waiting, changes.get("post_type", post.post_type),
+                                             changes.get("first_comment", post.first_comment))
             except ValidationError as exc:
                 raise Conflict(f"Version {number} cannot be restored while post_{post.id} is queued for "
                                f"{', '.join(waiting)}: {exc.message}", field=exc.field) from None
         before = snapshot(post)
         for name, value in changes.items():
             setattr(post, "client" if name == "client_id" else name, value)
-        version = None
+        version, dropped = None, []
         if changes:
+            asked = False
+            if changes.keys() & set(CONTENT_FIELDS):
+                asked, dropped = ask_again(runtime, post, [row for row in task_rows if row.status in WAITING_TASKS],
+                                           [])
             post.updated_at = runtime.clock.now()
             post.save()
+            if task_rows:
+                tasks.refresh_post(post.id, runtime.clock.now())
+                post = Post.get_by_id(post.id)
             version = record_version(post, principal.label, before, restored_from=number)
             events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
+            if asked:
+                events.record(post.workspace_id, "approval.requested", {"post": serialize_post(post, shape="v1")})
     events.dispatch(runtime.pm, recorded)
+    for task_id, step in dropped:
+        work.drop_job(runtime, PUBLISH, task_id, step)
     return post, version, kept

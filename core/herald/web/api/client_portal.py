@@ -22,8 +22,7 @@ from ...db.models import PortalToken, Post
 from ...errors import Conflict, HeraldError, NotFound
 from ...portal import links as portal
 from ...portal import page as portal_page
-from ...publishing import comments
-from ...publishing import publish as publishing
+from ...publishing import approvals, comments
 from ...publishing.posts import get_post
 from .. import ratelimit
 from ..error_handlers import serve_routing_errors_as_pages
@@ -36,6 +35,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; 
        "base-uri 'none'; frame-ancestors 'none'")
 NOTICES = {
     "approved": "Approved. The post will be published as scheduled.",
+    "approved_draft": "Approved. The agency will schedule it.",
     "rejected": "Rejected. The agency can see your reason.",
     "commented": "Thank you: your comment was sent to the agency.",
 }
@@ -192,10 +192,11 @@ def _require(link: PortalToken, allowed: frozenset[str], what: str) -> None:
         raise PortalRefusal(403, "Not allowed", f"This link does not allow {what}.")
 
 
-def _decide(token: str, post_id: int, what: str, decision: Callable[[PortalToken, Post], object], notice: str,
+def _decide(token: str, post_id: int, what: str, decision: Callable[[PortalToken, Post], str | None], notice: str,
             errors: dict[type[Exception], str] | None = None):
     """What the approve and reject forms share: open the link, check the form and that the link may approve,
-    load the client's post and apply ``decision`` to it; back to the post with ``notice``, or with the error
+    load the client's post and apply ``decision`` to it; back to the post with ``notice`` (or the one
+    ``decision`` returns), or with the error
     ``errors`` names for what ``decision`` raised (``not_pending`` when the post no longer waits for approval).
     """
     link = _open(token)
@@ -204,11 +205,11 @@ def _decide(token: str, post_id: int, what: str, decision: Callable[[PortalToken
     post = _client_post(link, post_id)
     refusals = {Conflict: "not_pending", **(errors or {})}
     try:
-        decision(link, post)
+        chosen = decision(link, post)
     except tuple(refusals) as exc:
         code = next(code for kind, code in refusals.items() if isinstance(exc, kind))
         return _back(token, post_id, error=code)
-    return _back(token, post_id, notice=notice)
+    return _back(token, post_id, notice=chosen or notice)
 
 
 @endpoint(bp, "/portal/<token>/posts/<int:post_id>/approve", ("POST",), auth=False,
@@ -217,8 +218,9 @@ def _decide(token: str, post_id: int, what: str, decision: Callable[[PortalToken
 def approve(token, post_id):
     """Release the post's tasks (``post.approved``, a version by ``portal:<link>``); needs an "approve" link."""
 
-    def release(link: PortalToken, post: Post) -> None:
-        publishing.review(runtime(), portal.principal(link), post, True)
+    def release(link: PortalToken, post: Post) -> str | None:
+        approved = approvals.review(runtime(), portal.principal(link), post, True)
+        return "approved_draft" if approved.status == approvals.APPROVED else None
 
     return _decide(token, post_id, "approving posts", release, "approved")
 

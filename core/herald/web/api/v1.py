@@ -4,16 +4,16 @@ from flask import Blueprint, g, jsonify, request
 
 from ...db.models import Account, Post, PublishTask
 from ...errors import UnsupportedMediaType, ValidationError
-from ...publishing import accounts, posts, resolving, retrying, tasks
+from ...publishing import accounts, approvals, editing, posts, resolving, retrying, tasks
 from ...publishing import csv_import as publish_csv_reader
 from ...publishing import publish as publishing
-from ...publishing.campaigns import campaign_for_post, get_campaign
+from ...publishing.campaigns import get_campaign
 from . import client_arg, endpoint, id_arg, id_query, int_arg, int_query, raw_body, runtime
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
-POST_STATUSES = ("draft", "pending_approval", "queued", "publishing", "published", "partially_published", "failed",
-                 "unconfirmed", "cancelled", "rejected")
+POST_STATUSES = ("draft", "pending_approval", "approved", "queued", "publishing", "published", "partially_published",
+                 "failed", "unconfirmed", "cancelled", "rejected")
 
 
 def _schedule_note(when) -> dict:
@@ -138,41 +138,48 @@ def cancel_post(post_id):
 
 
 @endpoint(bp, "/posts/<post_id>", ("PATCH",),
-          summary="Reschedule a post that has not started publishing; put it in a campaign", scope="publish",
-          body="v1_post_update", responses={200: "post_with_tasks"})
-def reschedule_post(post_id, payload):
-    """Move the post's tasks (and their jobs) to ``schedule``; set ``campaign_id`` (null: no campaign)."""
+          summary="Edit a post that has not started publishing: content, media, first comment, type, accounts, "
+                  "schedule, campaign", scope="publish", body="v1_post_update", responses={200: "post_with_tasks"})
+def edit_post(post_id, payload):
+    """One change, one version, ``post.updated``; 409 naming the tasks that have started once any has."""
     post = posts.get_post(g.principal.workspace_id, post_id)
-    campaign = None
-    if payload.get("campaign_id") is not None:  # checked before anything changes
-        campaign = campaign_for_post(g.principal.workspace_id, payload["campaign_id"], post.client_id)
-    when = publishing.reschedule(runtime(), g.principal, post, payload["schedule"]) if "schedule" in payload else None
-    if "campaign_id" in payload:
-        publishing.set_campaign(runtime(), g.principal, post, campaign)
+    edited = editing.edit(runtime(), g.principal, post, editing.from_v1(runtime(), post, payload))
+    body = _post_with_tasks(edited.post)
+    if edited.when is not None:
+        body["schedule"] = _schedule_note(edited.when)
+    if edited.warnings:
+        body["warnings"] = edited.warnings
+    return jsonify(body)
+
+
+@endpoint(bp, "/posts/<post_id>/request-approval", ("POST",), scope="posts:write", body="v1_review",
+          summary="Send a draft (or a rejected post) for the client's approval, before it has accounts or a schedule",
+          responses={200: "post_with_tasks"})
+def request_approval(post_id, payload):
+    """The post in ``pending_approval`` (``approval.requested``); the client portal shows it to approve."""
+    post = posts.get_post(g.principal.workspace_id, post_id)
+    post, warnings = approvals.request_approval(runtime(), g.principal, post, payload.get("note", ""))
     body = _post_with_tasks(Post.get_by_id(post.id))
-    if when is not None:
-        body["schedule"] = _schedule_note(when)
-        warnings = publishing.token_expiry_warnings(runtime(), publishing.post_accounts(post), when.at, "schedule")
-        if warnings:
-            body["warnings"] = warnings
+    if warnings:
+        body["warnings"] = warnings
     return jsonify(body)
 
 
 @endpoint(bp, "/posts/<post_id>/approve", ("POST",), summary="Approve a post waiting for approval",
           scope="publish", body="v1_review", responses={200: "post_with_tasks"})
 def approve_post(post_id, payload):
-    """Release the post's tasks (``post.approved``)."""
+    """Release the post's tasks, or make a draft ``approved`` (``post.approved``)."""
     post = posts.get_post(g.principal.workspace_id, post_id)
-    publishing.review(runtime(), g.principal, post, True, payload.get("note", ""))
+    approvals.review(runtime(), g.principal, post, True, payload.get("note", ""))
     return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
 
 
 @endpoint(bp, "/posts/<post_id>/reject", ("POST",), summary="Reject a post waiting for approval",
           scope="publish", body="v1_review", responses={200: "post_with_tasks"})
 def reject_post(post_id, payload):
-    """Cancel the post's tasks (``post.rejected``)."""
+    """Cancel the post's tasks, or reject the draft (``post.rejected``)."""
     post = posts.get_post(g.principal.workspace_id, post_id)
-    publishing.review(runtime(), g.principal, post, False, payload.get("note", ""))
+    approvals.review(runtime(), g.principal, post, False, payload.get("note", ""))
     return jsonify(_post_with_tasks(Post.get_by_id(post.id)))
 
 
