@@ -269,6 +269,7 @@ def body_calls(ids: Ids, own: Ids):
         ("POST", "/api/intelligence/analyze-performance", {"client_id": ids.client}),
         ("GET", f"/v1/posts?client_id={ids.client}", None),
         ("GET", f"/v1/posts?campaign_id={ids.campaign}", None),
+        ("GET", f"/v1/analytics?client_id={ids.client}", None),
         ("GET", f"/api/campaigns?client_id={ids.client}", None),
         ("GET", f"/api/export/posts?client_id={ids.client}", None),
         ("GET", f"/api/analytics/export?client_id={ids.client}", None),

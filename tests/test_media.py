@@ -437,9 +437,10 @@ def test_file_without_a_filename_is_400(client, config, tenant):
     assert files_under(config.media_dir) == []
 
 
-def test_json_body_instead_of_multipart_is_415(client, tenant):
+def test_json_body_without_a_url_is_400(client, tenant):
+    # JSON imports a file from {"url": ...} (tests/test_media_url_import.py); the file itself is not JSON.
     response = client.post("/api/media", headers=tenant.headers, json={"file": base64.b64encode(PNG).decode()})
-    assert_error(response, 415, "unsupported_media_type")
+    assert_error(response, 400, "validation_error")
     assert media_count() == 0
 
 

@@ -94,8 +94,10 @@ class Config:
     ai_provider: str | None = None
     trace_plugins: bool = False
     webhook_allow_private: bool = False
-    # Lets competitor-page fetches reach loopback and private addresses (tests, closed networks).
+    # Lets competitor-page and media URL fetches reach loopback and private addresses (tests, closed networks).
     fetch_allow_private: bool = False
+    # How long downloading one media URL may take, redirects included (POST /api/media with a URL).
+    media_fetch_timeout_seconds: float = 60.0
     insecure_cookies: bool = False
     database_group_readable: bool = False  # SQLite files 0640 instead of 0600
     max_upload_bytes: int = MAX_UPLOAD_BYTES

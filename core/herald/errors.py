@@ -56,6 +56,8 @@ CORE_ERROR_CODES = (
     ErrorCode("ai_blocked", 422, "The AI provider refused to answer (safety, recitation, block lists); nothing "
               "was stored."),
     ErrorCode("fetch_failed", 422, "A page to analyse could not be fetched or has too little readable text."),
+    ErrorCode("media_fetch_failed", 422, "A media URL could not be downloaded: its host does not resolve or "
+              "answer, it answered other than 2xx, too slowly, cut short, or redirected too often."),
     ErrorCode("invalid_logo", 422, "The upload given as a logo is not a readable image, is too large, or has "
               "no opaque pixel."),
     ErrorCode("rate_limited", 429, "Too many requests; Retry-After says when to try again, X-RateLimit-* "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from herald import Action, hookimpl
 from herald.db.models import Post
 from herald.errors import ValidationError
+from herald.media.url_import import import_urls
 from herald.publishing import editing
 from herald.publishing.campaigns import campaign_for_post
 from herald.publishing.engagement_figures import latest_by_post
@@ -33,10 +34,11 @@ def handle_create_post(ctx, payload):
         if post_type not in supported:
             raise ValidationError(f"{name} does not support post_type {post_type!r}; it supports "
                                   f"{', '.join(supported)}.", field="post_type")
-    media = check_media(ctx.workspace_id, payload.get("media", []))
     campaign = campaign_for_post(ctx.workspace_id, payload.get("campaign_id"), client.id)
     if not (payload.get("topic") or "").strip() and not (payload.get("caption") or "").strip():
         raise ValidationError("Give a caption or a topic (or both).", field="caption")
+    # Media URLs are downloaded and recorded last, after every other check, outside any transaction.
+    media = check_media(ctx.workspace_id, import_urls(ctx.runtime.config, ctx.workspace_id, payload.get("media", [])))
     post = create_post(ctx.workspace_id, ctx.actor, client=client, topic=payload.get("topic", ""),
                        caption=payload.get("caption", ""), post_type=post_type, platforms=platforms, media=media,
                        campaign=campaign, now=ctx.runtime.clock.now())

@@ -73,6 +73,12 @@ def sniff(head: bytes, size: int | None = None) -> str | None:
     return None
 
 
+def facts_columns(facts: MediaFacts) -> dict:
+    """The :class:`~herald.db.models.Media` columns holding ``facts``."""
+    return {"width": facts.width, "height": facts.height, "duration_seconds": facts.duration_seconds,
+            "video_codec": facts.video_codec, "audio_codec": facts.audio_codec, "frame_rate": facts.frame_rate}
+
+
 def size_limit_message(limit: int) -> str:
     """The 413 message for files over ``limit`` bytes."""
     mib = 1024 * 1024
@@ -133,9 +139,9 @@ class StoredFile:
     facts: MediaFacts  # what decoding the file found
 
 
-def _check_content(spool: HashingSpool) -> tuple[str, MediaFacts]:
-    """The spooled file's content type and facts; 415 ``unsupported_media_type`` (file deleted) when
-    it is not an allowed type or does not decode as the one it claims."""
+def inspect_spool(spool: HashingSpool) -> tuple[str, MediaFacts]:
+    """The spooled file's content type (sniffed from its bytes) and facts; 415 ``unsupported_media_type``
+    (file deleted) when it is not an allowed type or does not decode as the one it claims."""
     spool.flush()
     spool.seek(0)
     content_type = sniff(spool.read(32), spool.size)
@@ -152,17 +158,18 @@ def _check_content(spool: HashingSpool) -> tuple[str, MediaFacts]:
 
 
 @contextlib.contextmanager
-def stored(spool: HashingSpool, media_dir: Path) -> Iterator[StoredFile]:
+def stored(spool: HashingSpool, media_dir: Path,
+           checked: tuple[str, MediaFacts] | None = None) -> Iterator[StoredFile]:
     """Sniff and decode the spooled file, move it into ``media_dir`` under its SHA-256 for the block that records it.
 
     Raises 415 ``unsupported_media_type`` (and deletes the spool) when the content is not allowed or
-    does not decode.
+    does not decode. ``checked``: what :func:`inspect_spool` already found for this spool.
     Identical content lands on the same file. When the block raises, a file this upload created is
     removed again, so no file is left that no upload records. Uploads of the same content take turns
     from storing to recording: a file this upload created is used by no other, and a file found in
     place (recorded by an earlier upload) is never removed.
     """
-    content_type, facts = _check_content(spool)
+    content_type, facts = checked or inspect_spool(spool)
     spool.close()
     digest = spool.sha256
     relative = Path(digest[:2]) / f"{digest}{ALLOWED[content_type]}"

@@ -6,6 +6,8 @@ Two ways in, one machinery:
 - :func:`send` sends to a :class:`~herald.net.guard.Target` that :func:`herald.net.guard.check_url`
   checked (a webhook receiver, a page to read: URLs users gave). It connects to the checked
   addresses only, never through a proxy (a proxy would resolve the name again, after the check).
+  :func:`streamed` does the same for an answer read in pieces (a large download), and
+  :func:`get_checked` GETs a user's URL, checking every redirect with the guard before following it.
 - :func:`request` calls an API at a URL the operator configured (a platform's, an AI provider's). It is not
   checked, and goes through the proxy the environment names for its host (``HTTPS_PROXY``,
   ``NO_PROXY``), one connection per call there, as urllib does.
@@ -20,6 +22,7 @@ does an idempotent one whose answer was cut off; anything else is the caller's t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import http.client
@@ -31,9 +34,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from .guard import Target, parse_url
+from .guard import BlockedURL, Resolver, Target, check_url, parse_url
 
 DEFAULT_TIMEOUT = 15.0
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -234,6 +237,111 @@ def post(target: Target, body: bytes, headers: dict[str, str], **options) -> Res
     return send("POST", target, body, headers, **options)
 
 
+class Streamed:
+    """An answer whose body the caller reads piece by piece (:func:`streamed`), for bodies too large
+    to hold in memory: status and headers (lower-case names) first, then :meth:`chunks`."""
+
+    def __init__(self, reply: http.client.HTTPResponse, conn: http.client.HTTPConnection, deadline: float | None):
+        self.status = reply.status
+        self.headers = {k.lower(): v for k, v in reply.getheaders()}
+        self._reply = reply
+        self._conn = conn
+        self._deadline = deadline
+
+    @property
+    def declared_length(self) -> int | None:
+        """The body's length as Content-Length declares it (None when absent or not a number)."""
+        value = self.headers.get("content-length", "")
+        return int(value) if value.isascii() and value.isdigit() else None
+
+    def chunks(self, size: int = 65536) -> Iterator[bytes]:
+        """The body as it arrives; :class:`AnswerLost` when the connection breaks, the body ends
+        before its Content-Length, or the deadline passes."""
+        while True:
+            if self._deadline is not None:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AnswerLost(TimeoutError("the answer took too long to arrive"))
+                if self._conn.sock is not None:
+                    self._conn.sock.settimeout(min(remaining, self._conn.timeout or remaining))
+            try:
+                chunk = self._reply.read1(size)
+            except (http.client.HTTPException, OSError) as exc:
+                raise AnswerLost(exc) from None
+            if not chunk:
+                if self._reply.length:  # what Content-Length promised and did not come
+                    raise AnswerLost(http.client.IncompleteRead(b"", self._reply.length))
+                return
+            yield chunk
+
+
+@contextlib.contextmanager
+def streamed(method: str, target: Target, headers: dict[str, str], *, timeout: float = DEFAULT_TIMEOUT,
+             deadline: float | None = None, ssl_context: ssl.SSLContext | None = None) -> Iterator[Streamed]:
+    """Send a request without a body to a checked ``target`` and hand over its answer to read in pieces.
+
+    As :func:`send`, it connects to the target's addresses only and returns redirects unfollowed;
+    the connection is its own (never pooled) and closed when the block ends. Raises
+    :class:`SendFailed` or :class:`AnswerLost`.
+    """
+    last_error: BaseException | None = None
+    for address in target.addresses:
+        conn = _connection(target, address, timeout, ssl_context)
+        try:
+            conn.connect()
+        except OSError as exc:  # nothing was sent: try the next address
+            conn.close()
+            last_error = exc
+            continue
+        try:
+            _put_request(conn, method, target, None, headers)
+            try:
+                reply = conn.getresponse()
+            except (http.client.HTTPException, OSError) as exc:
+                raise AnswerLost(exc) from None
+            yield Streamed(reply, conn, deadline)
+            return
+        finally:
+            conn.close()
+    raise SendFailed(last_error or OSError("no address to connect to"))
+
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class TooManyRedirects(OSError):
+    """A user's URL redirected more times than allowed."""
+
+
+@contextlib.contextmanager
+def get_checked(url: str, headers: dict[str, str], *, allow_private: bool, timeout: float = DEFAULT_TIMEOUT,
+                max_redirects: int = 3, resolver: Resolver | None = None) -> Iterator[tuple[str, Streamed]]:
+    """GET a URL a user gave, through the SSRF guard: yields the final URL and its answer to stream.
+
+    Every hop is checked by :func:`herald.net.guard.check_url` before anything connects to it: the
+    URL, then each redirect's ``Location`` (at most ``max_redirects``). ``timeout`` bounds the whole
+    exchange, redirects and body included. Raises :class:`~herald.net.guard.BlockedURL` (a refused
+    redirect says where it led), :class:`SendFailed`, :class:`AnswerLost` or :class:`TooManyRedirects`.
+    """
+    deadline = time.monotonic() + timeout
+    for hop in range(max_redirects + 1):
+        try:
+            target = check_url(url, allow_private=allow_private, resolver=resolver)
+        except BlockedURL as exc:
+            if hop == 0:
+                raise
+            raise type(exc)(f"it redirects to {url}, which is refused: {exc.reason}") from None
+        remaining = max(0.05, deadline - time.monotonic())
+        with streamed("GET", target, headers, timeout=min(remaining, DEFAULT_TIMEOUT), deadline=deadline) as answer:
+            location = answer.headers.get("location")
+            if answer.status in REDIRECTS and location:
+                url = urllib.parse.urljoin(url, location)
+                continue
+            yield url, answer
+            return
+    raise TooManyRedirects(f"it redirects more than {max_redirects} times")
+
+
 def request(method: str, url: str, *, body: bytes | None = None, headers: dict[str, str],
             timeout: float = DEFAULT_TIMEOUT, pool: ConnectionPool | None = SHARED_POOL) -> Response:
     """Call an API at a URL the operator configured (not SSRF-checked) and read its whole answer.
@@ -262,15 +370,7 @@ def _exchange(conn: http.client.HTTPConnection, method: str, target: Target, bod
     """One request and its answer on the open ``conn``; the connection is pooled or closed afterwards."""
     keep = False
     try:
-        try:
-            conn.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", target.host_header)
-            extra = {"Content-Length": str(len(body))} if body is not None else {}
-            for name, value in {**headers, **extra}.items():
-                conn.putheader(name, value)
-            conn.endheaders(body)
-        except OSError as exc:
-            raise SendFailed(exc) from None
+        _put_request(conn, method, target, body, headers)
         try:
             reply = conn.getresponse()
             data = _read(reply, read_limit, deadline)
@@ -285,6 +385,20 @@ def _exchange(conn: http.client.HTTPConnection, method: str, target: Target, bod
             pool.give(target, address, conn)
         else:
             conn.close()
+
+
+def _put_request(conn: http.client.HTTPConnection, method: str, target: Target, body: bytes | None,
+                 headers: dict[str, str]) -> None:
+    """Write the request on ``conn``; :class:`SendFailed` when it cannot be written."""
+    try:
+        conn.putrequest(method, target.path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", target.host_header)
+        extra = {"Content-Length": str(len(body))} if body is not None else {}
+        for name, value in {**headers, **extra}.items():
+            conn.putheader(name, value)
+        conn.endheaders(body)
+    except OSError as exc:
+        raise SendFailed(exc) from None
 
 
 def _read(reply: http.client.HTTPResponse, limit: int | None, deadline: float | None) -> bytes:

@@ -53,6 +53,21 @@ def latest_by_post(post_ids: Iterable[int], sources: Iterable[str] | None = None
     return latest
 
 
+def latest_by_post_and_source(post_ids: Iterable[int]) -> dict[tuple[int, str], EngagementSnapshot]:
+    """The newest snapshot of each (post, source) of the posts in ``post_ids``, one query per 500 posts."""
+    ids = list(dict.fromkeys(post_ids))
+    latest: dict[tuple[int, str], EngagementSnapshot] = {}
+    for start in range(0, len(ids), BATCH):
+        rank = pw.fn.ROW_NUMBER().over(partition_by=[EngagementSnapshot.post, EngagementSnapshot.source],
+                                       order_by=[EngagementSnapshot.recorded_at.desc(), EngagementSnapshot.id.desc()])
+        ranked = (EngagementSnapshot.select(EngagementSnapshot, rank.alias("rank"))
+                  .where(EngagementSnapshot.post.in_(ids[start:start + BATCH])))
+        newest = EngagementSnapshot.select(ranked.c.id).from_(ranked).where(ranked.c.rank == 1)
+        for row in EngagementSnapshot.select().where(EngagementSnapshot.id.in_(newest)):
+            latest[(row.post_id, row.source)] = row
+    return latest
+
+
 def interactions(snapshot: EngagementSnapshot | None) -> int:
     """Likes + comments + saves + shares of a snapshot (0 for none)."""
     if snapshot is None:

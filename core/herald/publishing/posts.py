@@ -22,6 +22,7 @@ from ..db.models import (
 )
 from ..db.prepared_statements import Prepared, PreparedInsert, by_id
 from ..errors import Conflict, NotFound, ValidationError
+from ..media import url_import
 from ..media.public_links import public_url
 from ..platforms import MediaRef, PostRef
 from .engagement_figures import latest_by_post, same_source
@@ -309,6 +310,11 @@ _MEDIA_BY_IDS: dict[int, Prepared] = {}
 def resolve_media(workspace_id: int, values: list) -> list[Media]:
     """The workspace's media rows for ``values`` (ids as clients send them), in order; 404 naming the
     first that is not the workspace's."""
+    for index, value in enumerate(values):
+        if url_import.is_url(value):  # POST /v1/publish imports them first; a batch does not download
+            raise ValidationError("Media URLs are imported by POST /v1/publish and create_post, one post at a time. "
+                                  "For a batch, import each first (POST /api/media with {\"url\": ...}) and name "
+                                  "its media id.", field=f"media.{index}")
     media_ids = [parse_id(value, MEDIA_PREFIX, "media", f"media.{index}") for index, value in enumerate(values)]
     # One query for every item (at most 10): every publish task resolves its post's media.
     found = {row.id: row for row in _media_statement(len(media_ids)).rows(

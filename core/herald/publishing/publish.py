@@ -26,6 +26,7 @@ from ..db.models import (
     write_transaction,
 )
 from ..errors import Conflict, HeraldError, NotFound, ValidationError, warning
+from ..media import url_import
 from ..media.public_links import public_base_problem
 from ..platforms import PostRef
 from ..plugins import check_enabled
@@ -163,8 +164,10 @@ def publish(runtime: Runtime, principal, payload: dict) -> tuple[Post, schedule.
     """Queue a post (new content, or the draft ``post_id``) for the given accounts.
 
     Returns the post, how its schedule was read and warnings for the caller. Jobs are enqueued
-    after the commit.
+    after the commit. Media given as URLs are downloaded and recorded first, outside any transaction.
     """
+    if payload.get("media"):
+        payload = {**payload, "media": url_import.import_urls(runtime.config, principal.workspace_id, payload["media"])}
     [published] = _write_all(runtime, principal, [prepare(runtime, principal, payload)], labels=None)
     return published
 

@@ -124,7 +124,9 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
              errors: tuple[int, ...] = ()):
     """Register ``view`` on ``bp`` with authentication, a scope check and body validation.
 
-    ``body`` names a schema in ``schemas/``; the validated object is passed as ``payload``.
+    ``body`` names a schema in ``schemas/``; the validated object is passed as ``payload``. On an
+    endpoint whose ``content_type`` is another (a multipart upload), ``body`` describes the JSON it
+    also takes: ``payload`` is passed only when the request is JSON.
     ``content_type`` is the request body's media type, ``response_type`` the successful answer's
     (``text/csv`` for a download, ``text/html`` for a page). ``responses`` maps each success status
     to the schema of its JSON body in ``schemas/responses/`` (default: 200, no body described);
@@ -140,7 +142,7 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
                 g.principal = runtime().auth.authenticate(request)
                 if scope:
                     g.principal.require(scope)
-            if body:
+            if body and (content_type == "application/json" or request.is_json):
                 payload = json_body()
                 runtime().schemas.validate(body, payload)
                 kwargs["payload"] = payload

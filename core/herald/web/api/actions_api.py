@@ -10,7 +10,7 @@ bp = Blueprint("actions", __name__, url_prefix="/api")
 
 @endpoint(bp, "/webhooks", ("POST",), summary="Run an action (create_post, list_posts, update_engagement, "
           "and actions added by plugins)", body=None, scope=None,
-          responses={200: "action_result", 201: "action_result"})
+          responses={200: "action_result", 201: "action_result"}, errors=(422,))
 def run_action():
     """Validate the action payload and dispatch it to its handler."""
     body, status = actions.dispatch(runtime(), g.principal, json_body())

@@ -1,12 +1,13 @@
-"""``POST /api/media`` (multipart upload, 50 MB per file, decoded before it is kept) and ``GET /api/media/<id>``."""
+"""``POST /api/media`` (multipart upload, 50 MB per file, decoded before it is kept; or JSON ``{"url": …}``
+to download the file, see :mod:`herald.media.url_import`) and ``GET /api/media/<id>``."""
 
 from flask import Blueprint, g, jsonify, request
 
 from ...db import unstorable_text
 from ...db.models import Media, isoformat
 from ...errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
-from ...media.facts import MediaFacts
-from ...media.uploads import HashingSpool, size_limit_message, stored
+from ...media import url_import
+from ...media.uploads import HashingSpool, facts_columns, size_limit_message, stored
 from . import endpoint, runtime
 
 bp = Blueprint("media", __name__, url_prefix="/api/media")
@@ -23,19 +24,19 @@ def serialize_media(row: Media) -> dict:
             "audio_codec": row.audio_codec, "frame_rate": row.frame_rate, "created_at": isoformat(row.created_at)}
 
 
-def facts_columns(facts: MediaFacts) -> dict:
-    """The :class:`Media` columns holding ``facts``."""
-    return {"width": facts.width, "height": facts.height, "duration_seconds": facts.duration_seconds,
-            "video_codec": facts.video_codec, "audio_codec": facts.audio_codec, "frame_rate": facts.frame_rate}
-
-
-@endpoint(bp, "", ("POST",), summary="Upload an image or video (multipart field 'file', 50 MB max)",
-          scope="posts:write", content_type="multipart/form-data", responses={201: "media"})
-def upload():
-    """Stream the file to disk, check its type by content and decode it, record its SHA-256 and facts."""
+@endpoint(bp, "", ("POST",), summary="Upload an image or video (multipart field 'file', 50 MB max), or import "
+          "one from a URL (JSON {\"url\": ...})", scope="posts:write", content_type="multipart/form-data",
+          body="media_import", responses={201: "media"}, errors=(422,))
+def upload(payload=None):
+    """Stream the file to disk (or download it from ``url``), check its type by content and decode it,
+    record its SHA-256 and facts."""
     config = runtime().config
+    if payload is not None:
+        row = url_import.import_url(config, g.principal.workspace_id, payload["url"])
+        return jsonify({"media": serialize_media(row)}), 201
     if request.mimetype != "multipart/form-data":
-        raise UnsupportedMediaType("Upload the file as multipart/form-data in the field 'file'.")
+        raise UnsupportedMediaType("Upload the file as multipart/form-data in the field 'file', or send "
+                                   "JSON {\"url\": ...} to import it from a URL.")
     request.max_content_length = config.max_upload_bytes + MULTIPART_OVERHEAD
     if request.content_length is not None and request.content_length > request.max_content_length:
         # Refuse on the declared length alone, with the same answer as a file caught while streaming.

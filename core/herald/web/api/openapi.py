@@ -43,6 +43,7 @@ _ERROR_MEANINGS = {
     410: "The link has expired",
     413: "The body is too large",
     415: "The body's media type is not the one this operation takes",
+    422: "The request is valid but cannot be carried out (the message says why)",
     429: "Too many requests (see Retry-After)",
     500: "The call to the platform made for this request failed unexpectedly (`platform_error`)",
     503: "A dependency (the database, a queue, the platform) is not answering; retry after Retry-After",
@@ -187,13 +188,17 @@ def _operation(doc, method: str, schemas, components: dict, codes: dict[int, lis
     if parameters:
         operation["parameters"] = parameters
     body_schema = None
-    if doc.body:
+    if doc.content_type == "multipart/form-data":
+        content = {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}
+        if doc.body:  # JSON taken as well (a media URL instead of the file)
+            body_schema = {"$ref": f"#/components/schemas/{_component(doc.body)}"}
+            content[JSON] = {"schema": body_schema}
+        operation["requestBody"] = {"required": True, "content": content}
+    elif doc.body:
         body_schema = {"$ref": f"#/components/schemas/{_component(doc.body)}"}
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
-    elif doc.content_type == "multipart/form-data":
-        operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}}
     elif doc.tag == "actions":
         body_schema = {"oneOf": [{"$ref": f"#/components/schemas/{_component(schema_name(reg.obj))}"}
                                  for reg in schemas.values()]}

@@ -29,7 +29,7 @@ def _post_with_tasks(post: Post) -> dict:
 
 
 @endpoint(bp, "/publish", ("POST",), summary="Queue content for one or more connected accounts", scope="publish",
-          body="v1_publish", responses={201: "post_published"})
+          body="v1_publish", responses={201: "post_published"}, errors=(422,))
 def publish(payload):
     """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``."""
     post, when, warnings = publishing.publish(runtime(), g.principal, payload)

@@ -1,0 +1,152 @@
+"""Engagement totals and rates of a client (or a workspace) over a period, and its best times to post
+(``GET /v1/analytics``).
+
+The period is the last ``period`` calendar days in the client's time zone (else the workspace's,
+else UTC), today included. A post counts in it when it went out then (its ``published_at``, else
+``scheduled_at``, else ``created_at``, as in :mod:`herald.publishing.engagement_figures`) and has
+engagement figures. For each post and each owner (platform and account, see
+:mod:`herald.intelligence.engagement_history`) its newest snapshot counts once: the newest of the
+platform's pulls and the numbers pushed for it. A post's figures are the sum over its platforms;
+pushed numbers that name no platform (a post on several) count for the post alone, when it has
+no platform's figures. So the totals are the platforms' sums, plus such posts.
+
+- ``interactions`` = likes + comments + saves + shares; ``engagement_rate`` = interactions / reach
+  in percent (two decimals), null when the reach is 0 (nothing to divide by, not a rate of 0).
+- ``impressions`` sums the figures that report it; null when none does.
+- Best weekday and hour: the local weekday (hour) whose posts had the most interactions on average,
+  among those with at least :data:`MIN_POSTS_PER_SLOT` posts; decided only from
+  :data:`MIN_POSTS_FOR_BEST_TIMES` measured posts up, else null with a note saying so. Ties go to the
+  earlier weekday (hour).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from ..db.models import EngagementSnapshot, Post
+from ..publishing.engagement_figures import attributed_at, interactions, latest_by_post_and_source, rate
+from .engagement_history import Attribution, Owner
+
+MIN_POSTS_FOR_BEST_TIMES = 10
+MIN_POSTS_PER_SLOT = 2
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+COUNTED = ("likes", "comments", "saves", "shares", "reach")
+
+
+@dataclasses.dataclass
+class Totals:
+    """Summed figures of some posts."""
+
+    posts: int = 0
+    likes: int = 0
+    comments: int = 0
+    saves: int = 0
+    shares: int = 0
+    reach: int = 0
+    impressions: int | None = None
+
+    def add(self, snapshot: EngagementSnapshot) -> None:
+        """Add one snapshot's figures (the caller counts the posts)."""
+        for name in COUNTED:
+            setattr(self, name, getattr(self, name) + (getattr(snapshot, name) or 0))
+        if snapshot.impressions is not None:
+            self.impressions = (self.impressions or 0) + snapshot.impressions
+
+    def as_dict(self) -> dict:
+        """The figures, their interactions and engagement rate."""
+        total = self.likes + self.comments + self.saves + self.shares
+        return {"posts": self.posts, **{name: getattr(self, name) for name in COUNTED}, "impressions": self.impressions,
+                "interactions": total, "engagement_rate": rate(total, self.reach) if self.reach else None}
+
+
+def _utc(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """Local midnight starting ``day`` in ``zone``, as a naive UTC datetime."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _post_figures(post: Post, latest: dict[str, EngagementSnapshot],
+                  attribution: Attribution) -> dict[Owner, EngagementSnapshot]:
+    """The snapshots that make ``post``'s figures: the newest per owner with a platform, else the newest
+    that names none."""
+    owned: dict[Owner, EngagementSnapshot] = {}
+    for source, snapshot in latest.items():
+        owner = attribution.owner(post.id, source)
+        current = owned.get(owner)
+        if current is None or (snapshot.recorded_at, snapshot.id) > (current.recorded_at, current.id):
+            owned[owner] = snapshot
+    with_platform = {owner: snapshot for owner, snapshot in owned.items() if owner.platform is not None}
+    return with_platform or owned
+
+
+def _best(slots: dict[int, list[int]], names) -> dict | None:
+    """The slot with the highest average among those with enough posts (ties: the first), or None."""
+    candidates = [(sum(values) / len(values), -slot, slot, len(values)) for slot, values in slots.items()
+                  if len(values) >= MIN_POSTS_PER_SLOT]
+    if not candidates:
+        return None
+    average, _, slot, count = max(candidates)
+    return {"value": names(slot), "posts": count, "average_interactions": round(average, 2)}
+
+
+def summary(workspace_id: int, period: int, *, client_id: int | None, timezone: str, now: dt.datetime) -> dict:
+    """The figures of the last ``period`` days up to ``now`` of the workspace, or of ``client_id``."""
+    zone = ZoneInfo(timezone)
+    today = now.replace(tzinfo=dt.UTC).astimezone(zone).date()
+    first = today - dt.timedelta(days=period - 1)
+    start, end = _utc(first, zone), _utc(today + dt.timedelta(days=1), zone)
+    went_out = attributed_at()
+    query = (Post.select(Post.id, Post.platforms, Post.published_at, Post.scheduled_at, Post.created_at)
+             .where((Post.workspace == workspace_id) & (went_out >= start) & (went_out < end)))
+    if client_id is not None:
+        query = query.where(Post.client == client_id)
+    posts = list(query.order_by(Post.id))
+    by_post: dict[int, dict[str, EngagementSnapshot]] = {}
+    for (post_id, source), snapshot in latest_by_post_and_source(post.id for post in posts).items():
+        by_post.setdefault(post_id, {})[source] = snapshot
+    measured = [post for post in posts if post.id in by_post]
+    attribution = Attribution(measured)
+    totals, platforms, accounts = Totals(), {}, {}
+    weekdays: dict[int, list[int]] = {}
+    hours: dict[int, list[int]] = {}
+    for post in measured:
+        owned = _post_figures(post, by_post[post.id], attribution)
+        totals.posts += 1
+        for owner, snapshot in owned.items():
+            totals.add(snapshot)
+            if owner.platform is not None:
+                platforms.setdefault(owner.platform, Totals()).add(snapshot)
+                platforms[owner.platform].posts += 1
+            if owner.account_id is not None:
+                accounts.setdefault(owner, Totals()).add(snapshot)
+                accounts[owner].posts += 1
+        local = (post.published_at or post.scheduled_at or post.created_at).replace(tzinfo=dt.UTC).astimezone(zone)
+        engagement = sum(interactions(snapshot) for snapshot in owned.values())
+        weekdays.setdefault(local.weekday(), []).append(engagement)
+        hours.setdefault(local.hour, []).append(engagement)
+    return {
+        "client_id": client_id,
+        "period": {"days": period, "from": first.isoformat(), "to": today.isoformat(), "timezone": timezone},
+        "totals": totals.as_dict(),
+        "platforms": [{"platform": name, **platforms[name].as_dict()} for name in sorted(platforms)],
+        "accounts": [{**owner.as_dict(), **accounts[owner].as_dict()}
+                     for owner in sorted(accounts, key=lambda owner: owner.account_id)],
+        "best_times": _best_times(len(measured), weekdays, hours, timezone),
+    }
+
+
+def _best_times(measured: int, weekdays: dict[int, list[int]], hours: dict[int, list[int]], timezone: str) -> dict:
+    """The best weekday and hour, or nulls and why."""
+    answer = {"timezone": timezone, "posts": measured, "weekday": None, "hour": None, "note": None,
+              "basis": "average interactions per post, by the local time it went out"}
+    if measured < MIN_POSTS_FOR_BEST_TIMES:
+        answer["note"] = (f"Only {measured} post{'s' if measured != 1 else ''} with engagement in this period; "
+                          f"best times need at least {MIN_POSTS_FOR_BEST_TIMES}.")
+        return answer
+    answer["weekday"] = _best(weekdays, lambda slot: WEEKDAYS[slot])
+    answer["hour"] = _best(hours, lambda slot: slot)
+    if answer["weekday"] is None or answer["hour"] is None:
+        answer["note"] = (f"No weekday or hour has {MIN_POSTS_PER_SLOT} posts or more yet, so none can be "
+                          "called best.")
+    return answer
