@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from portal_support import upload_png
 
 from conftest import assert_error
 from drive import work
@@ -182,3 +183,16 @@ def test_restore_brings_back_the_first_comment_too(client, tenant):
     assert restored.status_code == 200, restored.get_json()
     detail = client.get(f"/v1/posts/{post_id}", headers=tenant.headers).get_json()
     assert (detail["content"], detail["first_comment"]) == ("Fresh bread at 7", "#one")
+
+
+def test_media_ids_may_be_strings_in_create_post_and_update_post(client, tenant):
+    media = str(upload_png(client, tenant))
+    created = client.post("/api/webhooks", headers=tenant.headers, json={
+        "action": "create_post", "client_id": tenant.client.id, "caption": "Draft", "media": [media]})
+    assert created.status_code == 201, created.get_json()
+    number = created.get_json()["post"]["id"]
+    assert created.get_json()["post"]["media"] == [int(media)]
+    updated = client.post("/api/webhooks", headers=tenant.headers, json={
+        "action": "update_post", "post_id": str(number), "media": []})
+    assert updated.status_code == 200, updated.get_json()
+    assert updated.get_json()["post"]["media"] == []

@@ -302,7 +302,7 @@ def from_action(ctx, post: Post, payload: dict) -> Edit:
         ctx.check_platforms(platforms)
         change.values["platforms"] = platforms
     if "media" in payload:
-        change.values["media"] = check_media(post.workspace_id, [int(value) for value in payload["media"]])
+        change.values["media"] = check_media(post.workspace_id, payload["media"])
     if "campaign_id" in payload:
         change.values["campaign"] = campaign_value(post.workspace_id, post, payload["campaign_id"])
     return change

@@ -74,9 +74,9 @@ def platform_names(value: str | list[str] | None) -> list[str]:
     return list(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
 
 
-def check_media(workspace_id: int, media_ids: list[int]) -> list[int]:
-    """The media ids, each checked to belong to the workspace; 404 naming ``media`` otherwise."""
-    media_ids = list(dict.fromkeys(media_ids))
+def check_media(workspace_id: int, media_ids: list[int | str]) -> list[int]:
+    """The media ids (``5`` or ``"5"``), each checked to belong to the workspace; 404 naming ``media`` otherwise."""
+    media_ids = list(dict.fromkeys(int(value) for value in media_ids))
     if not media_ids:
         return []
     found = {row.id for row in Media.select(Media.id).where((Media.workspace == workspace_id)
