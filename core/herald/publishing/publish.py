@@ -30,7 +30,7 @@ from ..media.public_links import public_base_problem
 from ..platforms import PostRef
 from ..plugins import check_enabled
 from ..runtime import Runtime
-from . import accounts, first_comments, schedule, tasks
+from . import accounts, first_comments, schedule, slots, tasks
 from .campaigns import campaign_for_post
 from .posts import (
     create_post,
@@ -182,6 +182,7 @@ def _write_all(runtime: Runtime, principal, prepared: list[PreparedPost], *, lab
     """Write ``prepared`` in one transaction, then dispatch their events and enqueue their tasks.
     With ``labels`` (a batch), an error found while writing names its post."""
     with events.collecting() as recorded, write_transaction():
+        slots.lock_clients(item.client for item in prepared if item.when.slot)  # before any post's lock
         posts = [naming_post(labels[index], write, principal, item) if labels else write(principal, item)
                  for index, item in enumerate(prepared)]
     events.dispatch(runtime.pm, recorded)
@@ -239,7 +240,9 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
                       media=tuple(media_ref(runtime, row, preview=True) for row in media))
     _check_with_platforms(runtime, targets, preview)
     now = runtime.clock.now()
-    when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
+    value = payload.get("schedule", "now")
+    when = (slots.next_free(client, chosen, now) if slots.asks_for_slot(value)
+            else schedule.parse(value, default_zone(workspace, client), now))
     warnings += token_expiry_warnings(runtime, chosen, when.at)
     needs_approval = bool((workspace.settings or {}).get("require_approval"))
     status = tasks.PENDING_APPROVAL if needs_approval else tasks.QUEUED
@@ -253,6 +256,8 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
 def write(principal, prepared: PreparedPost) -> Post:
     """Write a prepared post, its tasks, version and events, inside the caller's write transaction."""
     draft, now = prepared.draft, prepared.now
+    if prepared.when.slot:  # the free slot seen by prepare may be gone: take one under the client's lock
+        prepared.when = slots.take(prepared.client, prepared.chosen, now)
     scheduled_at = None if prepared.when.now else prepared.when.at
     if draft is None:
         post = create_post(prepared.workspace_id, principal.label, client=prepared.client, topic="",
@@ -379,8 +384,12 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
     """Move a post that has not started publishing to a new time."""
     workspace = Workspace.get_by_id(post.workspace_id)
     client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
-    when = schedule.parse(value, default_zone(workspace, client), runtime.clock.now())
+    now = runtime.clock.now()
+    wants_slot = slots.asks_for_slot(value)
+    when = None if wants_slot else schedule.parse(value, default_zone(workspace, client), now)
     with events.collecting() as recorded, write_transaction():
+        if wants_slot:
+            slots.lock_clients([client])  # before the post's lock, as publishing does
         post = lock_post(post.id)
         rows = list(PublishTask.select().where(PublishTask.post == post))
         if not rows:
@@ -389,6 +398,8 @@ def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.
         if any(row.status not in movable for row in rows):
             raise Conflict(f"post_{post.id} has already started publishing (or was cancelled); it cannot be "
                            "rescheduled.")
+        if wants_slot:
+            when = slots.take(client, post_accounts(post), now, exclude_post=post.id)
         old = [(row.id, row.step) for row in rows]
         before = snapshot(post)
         for row in rows:

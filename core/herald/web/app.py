@@ -40,6 +40,7 @@ from .api import (
     public_media,
     session,
     settings,
+    slots,
     v1,
     workspace,
 )
@@ -130,7 +131,7 @@ def create_app(source: Runtime | Config | None = None, pm: pluggy.PluginManager 
                    public_media, post_versions, exports, health_scores,
                    portal_tokens, client_portal, comments,
                    intelligence, campaigns, settings, ai_usage, background_jobs, ai_features,
-                   competitors_and_templates):
+                   competitors_and_templates, slots):
         app.register_blueprint(module.bp)
     for registered in runtime.registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)
