@@ -239,6 +239,10 @@ def test_next_slot_needs_a_client_with_slots(client, paris):
     assert "client" in error["message"]
     error = assert_error(publish(client, paris, [instagram]), 400, "validation_error", "schedule")
     assert f"PUT /v1/clients/{paris.client.id}/slots" in error["message"]
+    without_client = client.post("/v1/publish", headers=paris.headers, json={
+        "accounts": [instagram], "content": "x", "schedule": "2027-04-01T10:00:00Z"}).get_json()["id"]
+    moved = client.patch(f"/v1/posts/{without_client}", json={"schedule": "next_slot"}, headers=paris.headers)
+    assert_error(moved, 400, "validation_error", "schedule")
     put_slots(client, paris, [{"day": "friday", "time": "09:00", "account": instagram}])
     error = assert_error(publish(client, paris, [instagram, facebook]), 400, "validation_error", "schedule")
     assert "shared" in error["message"]
