@@ -109,6 +109,9 @@ def fill(client, tenant, receiver, name: str) -> Filled:
     campaign = client.post("/api/campaigns", headers=tenant.headers,
                            json={"name": f"{name} launch", "client_id": tenant.client.id})
     assert campaign.status_code == 201, campaign.get_json()
+    slots = client.put(f"/v1/clients/{tenant.client.id}/slots", headers=tenant.headers,
+                       json={"slots": [{"day": "monday", "time": "09:00"}]})
+    assert slots.status_code == 200, slots.get_json()
     gemini_key = f"AIzaSy-{name}-gemini-key-0123456789"
     saved = client.put("/api/settings", headers=tenant.headers, json={"gemini_api_key": gemini_key})
     assert saved.status_code == 200, saved.get_json()
@@ -189,7 +192,7 @@ def test_archive_holds_exactly_each_workspaces_rows_of_every_table(client, make_
                 "engagement_snapshot", "plugin_setting", "event", "account", "publish_task", "idempotency_record",
                 "webhook_endpoint", "webhook_delivery", "webhook_attempt", "note", "portal_token",
                 "post_comment", "campaign", "workspace_value", "ai_generation", "background_job", "generated_hook",
-                "competitor_analysis", "design_template"} <= exported
+                "competitor_analysis", "design_template", "posting_slot"} <= exported
 
         for plan in plans:
             everything = database_rows(plan)

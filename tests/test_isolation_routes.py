@@ -46,6 +46,7 @@ NOT_WORKSPACE_DATA = {"/api/admin/plugins/<name>", "/media/<token>/<path:filenam
 BODIES = {
     ("PATCH", "/api/campaigns/<int:campaign_id>"): {"name": "hijacked"},
     ("PATCH", "/api/clients/<int:client_id>"): {"name": "hijacked"},
+    ("PUT", "/v1/clients/<int:client_id>/slots"): {"slots": [{"day": "monday", "time": "03:33"}]},
     ("POST", "/api/posts/<post_id>/versions/<int:number>/restore"): {},
     ("PATCH", "/v1/posts/<post_id>"): {"schedule": LATER, "content": "hijacked"},
     ("POST", "/v1/posts/<post_id>/approve"): {"note": "hijacked"},
@@ -106,6 +107,8 @@ def build_world(client, tenant, text: str) -> Ids:
         "campaign_id": campaign, "schedule": later(30)}))
     post, [task] = published["id"], [task["id"] for task in published["tasks"]]
     ok(client.post(f"/v1/posts/{post}/comments", json={"body": f"{text} remark"}, headers=headers))
+    ok(client.put(f"/v1/clients/{tenant.client.id}/slots", json={"slots": [
+        {"day": "friday", "time": "09:00"}, {"day": "friday", "time": "10:00", "account": account}]}, headers=headers))
     draft = ok(client.post("/api/webhooks", headers=headers, json={
         "action": "create_post", "client_id": tenant.client.id, "caption": f"{text} draft"}))["post"]["id"]
     webhook = ok(client.post("/v1/webhooks", headers=headers, json={

@@ -124,6 +124,11 @@ def test_real_answers_match_their_documented_schemas(graph_app, tenant):
     call("GET", "/v1/posts", "/v1/posts?limit=1")
     call("GET", "/v1/posts/{post_id}", f"/v1/posts/{post['id']}")
     call("PATCH", "/v1/posts/{post_id}", f"/v1/posts/{post['id']}", json={"schedule": later})
+    slots = f"/v1/clients/{client_id}/slots"
+    call("PUT", "/v1/clients/{client_id}/slots", slots, json={"slots": [{"day": "monday", "time": "09:00"}]})
+    call("POST", "/v1/publish", json={"content": "Slot", "accounts": [account], "schedule": "next_slot",
+                                      "client_id": client_id})
+    call("GET", "/v1/clients/{client_id}/slots", f"{slots}?days=8")
     call("GET", "/api/campaigns/{campaign_id}", f"/api/campaigns/{campaign_id}")
     call("POST", "/v1/posts/{post_id}/comments", f"/v1/posts/{post['id']}/comments", json={"body": "Looks good"})
     call("GET", "/v1/posts/{post_id}/comments", f"/v1/posts/{post['id']}/comments")

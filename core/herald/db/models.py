@@ -501,6 +501,24 @@ class WorkspaceValue(BaseModel):
 MODELS.append(WorkspaceValue)
 
 
+# -- a client's weekly posting slots (herald.publishing.slots) ----------------------------------------
+
+class PostingSlot(BaseModel):
+    """One weekly posting slot of a client: a weekday and a time of day in the client's time zone,
+    shared by all the client's accounts (``account`` None) or reserved for one account. A slot holds
+    no post: it is taken when a post of the client is scheduled at one of its instants."""
+
+    workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE", index=False)
+    client = pw.ForeignKeyField(Client, backref="posting_slots", on_delete="CASCADE")
+    account = pw.ForeignKeyField(Account, null=True, on_delete="CASCADE", index=False)
+    weekday = pw.SmallIntegerField()  # 0 is Monday, 6 Sunday (datetime.date.weekday)
+    minute = pw.SmallIntegerField()  # minutes after local midnight: 540 is 09:00
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+MODELS.append(PostingSlot)
+
+
 # -- AI: usage accounting, background jobs and the features' stored results --------------------------
 
 class AIGeneration(BaseModel):

@@ -28,7 +28,7 @@ from ..captions import heuristic
 from ..db.models import Account, Campaign, Client, Post, PublishTask, Workspace, write_transaction
 from ..errors import Conflict, ValidationError, warning
 from ..runtime import Runtime
-from . import first_comments, schedule, tasks
+from . import first_comments, schedule, slots, tasks
 from . import publish as publishing
 from .campaigns import campaign_for_post
 from .posts import check_media, lock_post, platform_names, record_version, resolve_media, serialize_post, snapshot
@@ -53,6 +53,12 @@ class Edit:
     values: dict[str, Any] = dataclasses.field(default_factory=dict)
     accounts: list[Account] | None = None
     when: schedule.Schedule | None = None
+    next_slot: bool = False  # "schedule": "next_slot": the client's first free posting slot, taken under its lock
+
+    @property
+    def moves(self) -> bool:
+        """Whether the change moves the post in time."""
+        return self.when is not None or self.next_slot
 
 
 @dataclasses.dataclass
@@ -104,7 +110,10 @@ def edit(runtime: Runtime, principal, post: Post, change: Edit) -> Edited:
     far for it, 400 when a platform it goes to could not publish the new content."""
     warnings: list[dict] = []
     dropped: list[tuple[int, int]] = []
+    client = Client.get_or_none(Client.id == post.client_id) if change.next_slot and post.client_id else None
     with events.collecting() as recorded, write_transaction():
+        if change.next_slot:
+            slots.lock_clients([client])  # before the post's lock, as publishing does
         post = lock_post(post.id)
         rows = list(PublishTask.select().where(PublishTask.post == post).order_by(PublishTask.id))
         refuse_started(post, rows, "it")
@@ -114,11 +123,14 @@ def edit(runtime: Runtime, principal, post: Post, change: Edit) -> Edited:
         _check_targets(post, rows, waiting, change)
         before = snapshot(post)
         accounts_before = [f"acc_{row.account_id}" for row in rows]
-        if change.when is not None:
-            dropped += _move(runtime, post, waiting, change.when)
         if change.accounts is not None:
             waiting, removed = _retarget(runtime, post, rows, waiting, change)
             dropped += removed
+        if change.next_slot:
+            change.when = slots.take(client, [row.account for row in waiting], runtime.clock.now(),
+                                     exclude_post=post.id)
+        if change.when is not None:
+            dropped += _move(runtime, post, waiting, change.when)
         _set_fields(post, change.values)
         targets = list(dict.fromkeys(row.platform for row in waiting))
         _check_content(runtime, post, rows, targets, change)
@@ -158,14 +170,14 @@ def _check_targets(post: Post, rows: list[PublishTask], waiting: list[PublishTas
         if change.accounts is not None:
             raise Conflict(f"post_{post.id} is a draft: choose its accounts when you publish it (POST /v1/publish "
                            f"with post_id).", field="accounts")
-        if change.when is not None:
+        if change.moves:
             raise Conflict(f"post_{post.id} is a draft; publish it with POST /v1/publish and a schedule.",
                            field="schedule")
         return
     if "platforms" in change.values and list(change.values["platforms"]) != list(post.platforms or []):
         raise Conflict(f"post_{post.id} is queued for its accounts, which decide where it goes; change them with "
                        "accounts (PATCH /v1/posts/{post_id}).", field="platforms")
-    if (change.accounts is not None or change.when is not None) and not waiting:
+    if (change.accounts is not None or change.moves) and not waiting:
         field = "accounts" if change.accounts is not None else "schedule"
         raise Conflict(f"post_{post.id} is {post.status}: nothing of it waits to be published. Retry it (POST "
                        f"/v1/posts/post_{post.id}/retry) or publish a new post.", field=field)
@@ -279,7 +291,9 @@ def from_v1(runtime: Runtime, post: Post, payload: dict) -> Edit:
         change.values["campaign"] = campaign_value(workspace_id, post, payload["campaign_id"])
     if "accounts" in payload:
         change.accounts = publishing.resolve_accounts(runtime, workspace_id, payload["accounts"])
-    if "schedule" in payload:
+    if slots.asks_for_slot(payload.get("schedule")):
+        change.next_slot = True
+    elif "schedule" in payload:
         workspace = Workspace.get_by_id(workspace_id)
         client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
         change.when = schedule.parse(payload["schedule"], publishing.default_zone(workspace, client),

@@ -31,7 +31,7 @@ from ..media.public_links import public_base_problem
 from ..platforms import PostRef
 from ..plugins import check_enabled
 from ..runtime import Runtime
-from . import accounts, first_comments, schedule, tasks
+from . import accounts, first_comments, schedule, slots, tasks
 from .campaigns import campaign_for_post
 from .posts import (
     create_post,
@@ -189,6 +189,7 @@ def _write_all(runtime: Runtime, principal, prepared: list[PreparedPost], *, lab
     """Write ``prepared`` in one transaction, then dispatch their events and enqueue their tasks.
     With ``labels`` (a batch), an error found while writing names its post."""
     with events.collecting() as recorded, write_transaction():
+        slots.lock_clients(item.client for item in prepared if item.when.slot)  # before any post's lock
         posts = [naming_post(labels[index], write, principal, item) if labels else write(principal, item)
                  for index, item in enumerate(prepared)]
     events.dispatch(runtime.pm, recorded)
@@ -246,7 +247,9 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
                       media=tuple(media_ref(runtime, row, preview=True) for row in media))
     _check_with_platforms(runtime, targets, preview)
     now = runtime.clock.now()
-    when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
+    value = payload.get("schedule", "now")
+    when = (slots.next_free(client, chosen, now) if slots.asks_for_slot(value)
+            else schedule.parse(value, default_zone(workspace, client), now))
     warnings += token_expiry_warnings(runtime, chosen, when.at)
     # A draft the client approved (POST /v1/posts/{id}/request-approval) is not asked about again.
     needs_approval = bool((workspace.settings or {}).get("require_approval")) and not (
@@ -262,6 +265,8 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
 def write(principal, prepared: PreparedPost) -> Post:
     """Write a prepared post, its tasks, version and events, inside the caller's write transaction."""
     draft, now = prepared.draft, prepared.now
+    if prepared.when.slot:  # the free slot seen by prepare may be gone: take one under the client's lock
+        prepared.when = slots.take(prepared.client, prepared.chosen, now)
     scheduled_at = None if prepared.when.now else prepared.when.at
     if draft is None:
         post = create_post(prepared.workspace_id, principal.label, client=prepared.client, topic="",
@@ -369,47 +374,3 @@ def cancel(runtime: Runtime, principal, post: Post) -> None:
     events.dispatch(runtime.pm, recorded)
     for task_id, step in cancelled:
         work.drop_job(runtime, PUBLISH, task_id, step)
-
-
-def set_campaign(runtime: Runtime, principal, post: Post, campaign) -> None:
-    """Put ``post`` in ``campaign`` (checked with :func:`campaign_for_post`), or take it out with None."""
-    with events.collecting() as recorded, write_transaction():
-        post = lock_post(post.id)
-        before = snapshot(post)
-        post.campaign = campaign
-        post.updated_at = runtime.clock.now()
-        post.save(only=[Post.campaign, Post.updated_at])
-        if record_version(post, principal.label, before):
-            events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
-    events.dispatch(runtime.pm, recorded)
-
-
-def reschedule(runtime: Runtime, principal, post: Post, value: str) -> schedule.Schedule:
-    """Move a post that has not started publishing to a new time."""
-    workspace = Workspace.get_by_id(post.workspace_id)
-    client = Client.get_or_none(Client.id == post.client_id) if post.client_id else None
-    when = schedule.parse(value, default_zone(workspace, client), runtime.clock.now())
-    with events.collecting() as recorded, write_transaction():
-        post = lock_post(post.id)
-        rows = list(PublishTask.select().where(PublishTask.post == post))
-        if not rows:
-            raise Conflict(f"post_{post.id} is a draft; publish it with POST /v1/publish and a schedule.")
-        movable = (tasks.QUEUED, tasks.PENDING_APPROVAL)
-        if any(row.status not in movable for row in rows):
-            raise Conflict(f"post_{post.id} has already started publishing (or was cancelled); it cannot be "
-                           "rescheduled.")
-        old = [(row.id, row.step) for row in rows]
-        before = snapshot(post)
-        for row in rows:
-            if not work.move(runtime, PUBLISH, row, due_at=when.at):
-                raise Conflict(f"post_{post.id} has just started publishing; it cannot be rescheduled.")
-        post.scheduled_at = None if when.now else when.at
-        post.updated_at = runtime.clock.now()
-        post.save(only=[Post.scheduled_at, Post.updated_at])
-        record_version(post, principal.label, before)
-        events.record(post.workspace_id, "post.updated", {"post": serialize_post(post, shape="v1")})
-    events.dispatch(runtime.pm, recorded)
-    for task_id, step in old:
-        work.drop_job(runtime, PUBLISH, task_id, step)
-    enqueue_post_tasks(runtime, post)
-    return when

@@ -1,4 +1,5 @@
-"""Reading the ``schedule`` of a publish request: ``"now"`` or an ISO-8601 time.
+"""Reading the ``schedule`` of a publish request: ``"now"`` or an ISO-8601 time (``"next_slot"`` is
+:mod:`herald.publishing.slots`'s).
 
 A time with an offset (``Z``, ``+02:00``) is exact. A time without one is read in the time zone of
 the post's client (or the workspace's, or UTC), and the answer says which zone that was, so nobody
@@ -19,11 +20,13 @@ MAX_AHEAD = dt.timedelta(days=2 * 365)
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-    """When to publish: ``at`` (naive UTC), and how the input was read (``timezone``)."""
+    """When to publish: ``at`` (naive UTC), and how the input was read (``timezone``; ``slot`` when it
+    is a posting slot's instant, see :mod:`herald.publishing.slots`)."""
 
     at: dt.datetime
     now: bool
     timezone: str
+    slot: bool = False
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -42,7 +45,7 @@ def parse(value: str | None, default_zone: str | None, now: dt.datetime, field: 
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError(f'{field} must be "now" or an ISO-8601 time such as 2026-06-01T09:00:00Z; '
+        raise ValidationError(f'{field} must be "now", "next_slot" or an ISO-8601 time such as 2026-06-01T09:00:00Z; '
                               f"got {value!r}.", field=field) from None
     if parsed.tzinfo is None:
         tz = zone(default_zone)

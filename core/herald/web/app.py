@@ -40,6 +40,7 @@ from .api import (
     public_media,
     session,
     settings,
+    slots,
     v1,
     v1_analytics,
     workspace,
@@ -131,7 +132,7 @@ def create_app(source: Runtime | Config | None = None, pm: pluggy.PluginManager 
                    public_media, post_versions, exports, health_scores,
                    portal_tokens, client_portal, comments,
                    intelligence, campaigns, settings, ai_usage, background_jobs, ai_features,
-                   competitors_and_templates, v1_analytics):
+                   competitors_and_templates, slots, v1_analytics):
         app.register_blueprint(module.bp)
     for registered in runtime.registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

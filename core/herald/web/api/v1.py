@@ -17,7 +17,10 @@ POST_STATUSES = ("draft", "pending_approval", "approved", "queued", "publishing"
 
 
 def _schedule_note(when) -> dict:
-    return {"now": when.now, "timezone": when.timezone}
+    note = {"now": when.now, "timezone": when.timezone}
+    if when.slot:  # "next_slot": the time is one of the client's posting slots
+        note["slot"] = True
+    return note
 
 
 def _post_with_tasks(post: Post) -> dict:
