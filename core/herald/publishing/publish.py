@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 
 from .. import events, work
-from ..capabilities import provided
 from ..captions import heuristic
 from ..db.models import (
     Account,
@@ -30,7 +29,7 @@ from ..media.public_links import public_base_problem
 from ..platforms import PostRef
 from ..plugins import check_enabled
 from ..runtime import Runtime
-from . import accounts, first_comments, schedule, tasks
+from . import accounts, first_comments, fitting, schedule, tasks
 from .campaigns import campaign_for_post
 from .posts import (
     create_post,
@@ -153,6 +152,8 @@ class PreparedPost:
     status: str
     now: dt.datetime
     warnings: list[dict]
+    fit: str | None = None  # "pad": images outside a platform's aspect ratios are padded for it
+    verdicts: dict[str, fitting.Verdict] = dataclasses.field(default_factory=dict)  # per platform: renditions
 
 
 def publish(runtime: Runtime, principal, payload: dict) -> tuple[Post, schedule.Schedule, list[dict]]:
@@ -170,17 +171,28 @@ def publish_many(runtime: Runtime, principal, payloads: list[dict],
     """:func:`publish` for several posts, all or none: every one is checked before any is written,
     then all are written in one transaction. Errors and warnings name their post by its label
     (``posts.3`` in a JSON batch, ``rows.5`` in a spreadsheet)."""
+    return _write_all(runtime, principal, prepare_all(runtime, principal, payloads, labels), labels=labels)
+
+
+def prepare_all(runtime: Runtime, principal, payloads: list[dict], labels: list[str]) -> list[PreparedPost]:
+    """:func:`prepare` for each post of a batch (what a batch's dry run answers): errors and warnings name
+    their post by its label."""
     prepared = [naming_post(label, prepare, runtime, principal, payload)
                 for label, payload in zip(labels, payloads, strict=True)]
     for label, item in zip(labels, prepared, strict=True):
         for entry in item.warnings:
             entry["field"] = f"{label}.{entry['field']}" if entry.get("field") else label
-    return _write_all(runtime, principal, prepared, labels=labels)
+    return prepared
 
 
 def _write_all(runtime: Runtime, principal, prepared: list[PreparedPost], *, labels: list[str] | None):
-    """Write ``prepared`` in one transaction, then dispatch their events and enqueue their tasks.
-    With ``labels`` (a batch), an error found while writing names its post."""
+    """Make the renditions the platforms need, write ``prepared`` in one transaction, then dispatch their
+    events and enqueue their tasks. With ``labels`` (a batch), an error found while writing names its post."""
+    for index, item in enumerate(prepared):  # before the write lock: converting an image takes a moment
+        if labels:
+            naming_post(labels[index], fitting.make_renditions, runtime, item.media, item.verdicts)
+        else:
+            fitting.make_renditions(runtime, item.media, item.verdicts)
     with events.collecting() as recorded, write_transaction():
         posts = [naming_post(labels[index], write, principal, item) if labels else write(principal, item)
                  for index, item in enumerate(prepared)]
@@ -237,7 +249,8 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     caption = payload.get("content") if payload.get("content") is not None else draft.caption
     preview = PostRef(id=0, caption=caption, post_type=post_type,
                       media=tuple(media_ref(runtime, row, preview=True) for row in media))
-    _check_with_platforms(runtime, targets, preview)
+    verdicts = fitting.check_platforms(runtime, targets, preview, payload.get("fit"))
+    warnings += fitting.verdict_warnings(verdicts)
     now = runtime.clock.now()
     when = schedule.parse(payload.get("schedule", "now"), default_zone(workspace, client), now)
     warnings += token_expiry_warnings(runtime, chosen, when.at)
@@ -247,7 +260,8 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     return PreparedPost(workspace_id=workspace_id, chosen=chosen, platforms=platforms, media=media, draft=draft,
                         client=client, campaign=campaign, post_type=post_type, caption=caption,
                         first_comment=payload.get("first_comment"), when=when,
-                        needs_approval=needs_approval, status=status, now=now, warnings=warnings)
+                        needs_approval=needs_approval, status=status, now=now, warnings=warnings,
+                        fit=payload.get("fit"), verdicts=verdicts)
 
 
 def write(principal, prepared: PreparedPost) -> Post:
@@ -259,7 +273,7 @@ def write(principal, prepared: PreparedPost) -> Post:
                            caption=prepared.caption, post_type=prepared.post_type, platforms=prepared.platforms,
                            media=[row.id for row in prepared.media], campaign=prepared.campaign,
                            status=prepared.status, first_comment=prepared.first_comment,
-                           scheduled_at=scheduled_at, now=now)
+                           scheduled_at=scheduled_at, now=now, fit=prepared.fit)
     else:
         post = lock_post(draft.id)  # re-read inside the write lock
         if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft",):
@@ -274,6 +288,7 @@ def write(principal, prepared: PreparedPost) -> Post:
             post.score = heuristic.quick_value(prepared.caption, prepared.platforms)
         post.first_comment = prepared.first_comment
         post.post_type = prepared.post_type
+        post.fit = prepared.fit
         post.platforms = prepared.platforms
         post.media = [row.id for row in prepared.media]
         post.scheduled_at = scheduled_at
@@ -290,19 +305,8 @@ def write(principal, prepared: PreparedPost) -> Post:
     return post
 
 
-def _check_with_platforms(runtime: Runtime, platforms: list[str], post: PostRef) -> None:
-    """Let each platform refuse content it can never publish (``check_post``), before anything is queued."""
-    for name in platforms:
-        platform = runtime.registry.platforms[name].obj
-        check = provided(platform, "check_post")
-        problem = check(post) if check else None
-        if problem:
-            about_text = "caption" in problem.lower() or "text" in problem.lower()
-            raise ValidationError(f"{name}: {problem}", field="content" if about_text else "media")
-
-
 def check_content(runtime: Runtime, workspace_id: int, platforms: list[str], *, caption: str, post_type: str,
-                  media_ids: list[int]) -> None:
+                  media_ids: list[int], fit: str | None = None) -> None:
     """400 when one of ``platforms`` could never publish this content (post type, caption, media).
 
     The checks ``publish`` runs before queueing, for content that changes after it was queued
@@ -317,7 +321,7 @@ def check_content(runtime: Runtime, workspace_id: int, platforms: list[str], *, 
             raise ValidationError(problem, field="media")
     preview = PostRef(id=0, caption=caption, post_type=post_type,
                       media=tuple(media_ref(runtime, row, preview=True) for row in media))
-    _check_with_platforms(runtime, installed, preview)
+    fitting.check_platforms(runtime, installed, preview, fit)
 
 
 def enqueue_post_tasks(runtime: Runtime, post: Post) -> None:

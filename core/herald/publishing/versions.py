@@ -117,7 +117,7 @@ def restore(runtime: Runtime, principal, post: Post,
                 publishing.check_content(runtime, post.workspace_id, waiting,
                                          caption=changes.get("caption", post.caption),
                                          post_type=changes.get("post_type", post.post_type),
-                                         media_ids=changes.get("media", list(post.media or [])))
+                                         media_ids=changes.get("media", list(post.media or [])), fit=post.fit)
             except ValidationError as exc:
                 raise Conflict(f"Version {number} cannot be restored while post_{post.id} is queued for "
                                f"{', '.join(waiting)}: {exc.message}", field=exc.field) from None
