@@ -227,3 +227,11 @@ def test_a_post_the_rules_now_refuse_fails_before_it_is_sent(client, tenant, acc
     [task] = client.get(f"/v1/posts/post_{post_id}", headers=tenant.headers).get_json()["tasks"]
     assert task["status"] == "failed" and "aspect ratio" in task["error"]
     assert fake.calls("POST", r"/media$") == []
+
+
+def test_a_dry_run_leaves_the_idempotency_key_to_the_real_request(client, tenant, accounts, media):
+    body = {"content": "Hello", "accounts": [accounts["instagram"]], "media": [media["square"]]}
+    headers = {**tenant.headers, "Idempotency-Key": "spring-1"}
+    assert client.post("/v1/publish", json={**body, "dry_run": True}, headers=headers).status_code == 200
+    real = client.post("/v1/publish", json=body, headers=headers)
+    assert real.status_code == 201 and "Idempotent-Replayed" not in real.headers
