@@ -3,12 +3,13 @@ worker killed after a commit included), media, a JPEG to upload, an account conn
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import io
 import re
 import socket
 import time
+
+import media_samples
 
 from fakes.graph import IG_TOKEN, IG_USER_ID, IG_USERNAME, PAGE_ID, PAGE_NAME, PAGE_TOKEN
 from herald.clock import FakeClock
@@ -79,12 +80,8 @@ def fb_task(fake, config, **kwargs) -> Task:
     return make_task(fake, config, page_account(), **kwargs)
 
 
-JPEG = base64.b64decode(
-    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5"
-    "PTgyPC4zNDL/wAALCAACAAIBAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQR"
-    "BRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4"
-    "eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEB"
-    "AAA/ACv/2Q==")
+# A photo Instagram shows as it is (square, 400 px wide: no rescaling warning).
+JPEG = media_samples.jpeg(400, 400)
 
 
 def upload_jpeg(client, tenant) -> str:

@@ -29,6 +29,7 @@ from herald.db.models import (
     FirstComment,
     GeneratedOpener,
     Media,
+    MediaRendition,
     Post,
     PublishTask,
     Workspace,
@@ -140,6 +141,8 @@ def fill(client, tenant, receiver, name: str) -> Filled:
                              fingerprint=f"fp-{name}", job=job)
         CompetitorAnalysis.create(workspace=workspace_id, client=client_id, url=f"https://{name}.example/",
                                   title=name, analysis={"tone": "warm"}, job=job)
+        MediaRendition.create(media=media_id, recipe="image/jpeg", content_type="image/jpeg",
+                              path=f"renditions/{name}.jpg", size=1, sha256="0" * 64, width=1, height=1)
         DesignTemplate.create(workspace=workspace_id, media=media_id, palette=[{"hex": "#112233"}],
                               template={"layout": "split"}, job=job)
         gemini_ciphertext = WorkspaceValue.get((WorkspaceValue.workspace == workspace_id)

@@ -307,3 +307,27 @@ def test_create_post_imports_media_urls(client, tenant, files):
         "action": "create_post", "client_id": tenant.client.id, "caption": "Bread",
         "media": ["http://169.254.169.254/x.png"]}),
         400, "validation_error", "media.0")
+
+
+def test_a_dry_run_fetches_and_checks_media_urls_but_stores_nothing(client, tenant, files, config):
+    account = connect_account(client, tenant, "instagram", IG_TOKEN).get_json()["id"]
+    before = len(media_rows())
+    url = files.url("/photo.jpg")
+    tall = client.post("/v1/publish", headers=tenant.headers, json={  # 6 × 8: taller than Instagram takes
+        "content": "Fresh bread", "accounts": [account], "schedule": LATER, "media": [files.url("/pictures/loaf.jpg")],
+        "dry_run": True})
+    assert files.url("/pictures/loaf.jpg") in assert_error(tall, 400, "validation_error", "media.0")["message"]
+    response = client.post("/v1/publish", headers=tenant.headers, json={
+        "content": "Fresh bread", "accounts": [account], "schedule": LATER, "media": [url], "dry_run": True})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["dry_run"], body["media"]) == (True, [url])
+    assert [task["account_id"] for task in body["tasks"]] == [account]
+    assert files.requests == ["/pictures/loaf.jpg", "/photo.jpg"]
+    assert len(media_rows()) == before and leftover_files(config) == []
+    with db.connection_context():
+        assert Post.select().count() == 0
+    refused = client.post("/v1/publish", headers=tenant.headers, json={
+        "content": "x", "accounts": [account], "schedule": LATER, "media": [files.url("/missing.png")],
+        "dry_run": True})
+    assert_error(refused, 422, "media_fetch_failed", "media.0")

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 from .capabilities import placeholder
 from .clock import Clock
 from .outcomes import PublishOutcome
+from .post_rules import PostRules
 
 
 class PlatformRejected(Exception):
@@ -67,7 +68,9 @@ class MediaRef:
     """One media file attached to a post, as a platform sees it.
 
     ``url`` is a public, signed, expiring link under ``HERALD_PUBLIC_URL`` that the platform can
-    fetch; ``kind`` is ``"image"`` or ``"video"``.
+    fetch; ``kind`` is ``"image"`` or ``"video"``. The facts decoded at upload follow (None where
+    unknown): dimensions as displayed, and for videos the duration, codecs and frame rate. When the
+    platform's rules convert the file (a PNG for Instagram), all of it describes the converted file.
     """
 
     id: str
@@ -76,6 +79,12 @@ class MediaRef:
     url: str
     size: int
     sha256: str
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: float | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    frame_rate: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,6 +267,13 @@ class Platform:
         end failed with ``maybe_live``: it is never sent twice.
         """
         raise NotImplementedError
+
+    def rules(self, post: PostRef) -> PostRules | None:
+        """What the platform takes in ``post``'s type (:class:`herald.sdk.PostRules`), or None for no
+        declared limits. The core checks every post against them before it is queued (and in a dry
+        run) and again before it is sent; ``post`` is given so that the rules may depend on it (several
+        media on Instagram make a carousel)."""
+        return None
 
     def check_post(self, post: PostRef) -> str | None:
         """Why the platform could never publish ``post`` (no media on Instagram, too many images), or

@@ -113,7 +113,8 @@ def platform_section() -> str:
 
 
 VALUE_TYPES = ("TaskContext", "PostRef", "MediaRef", "AccountRef", "ConnectFlow", "ConnectField", "ConnectedAccount",
-               "PublishOutcome", "TokenHealth", "RefreshedToken", "PublishingQuota", "Action")
+               "PublishOutcome", "TokenHealth", "RefreshedToken", "PublishingQuota", "PostRules", "MediaRule", "Ratio",
+               "Action")
 
 
 def values_section() -> str:

@@ -259,6 +259,25 @@ class Media(BaseModel):
     frame_rate = pw.FloatField(null=True)
 
 
+class MediaRendition(BaseModel):
+    """A file made from an upload for platforms that cannot take it as it is (a PNG as JPEG for
+    Instagram, an image padded into its aspect ratios): made once, kept beside the original, served
+    through the same signed links (see :mod:`herald.media.renditions`). ``recipe`` says what was made."""
+
+    media = pw.ForeignKeyField(Media, backref="renditions", on_delete="CASCADE", index=False)  # (media, recipe) serves
+    recipe = pw.CharField(max_length=100)
+    content_type = pw.CharField(max_length=100)
+    path = pw.CharField(max_length=500)  # relative to the media directory
+    size = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64)
+    width = pw.IntegerField()
+    height = pw.IntegerField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("media", "recipe"), True),)
+
+
 class Campaign(BaseModel):
     """A named push for a client (a launch, a season) that posts can belong to."""
 
@@ -282,6 +301,7 @@ class Post(BaseModel):
     caption = pw.TextField(default="")
     first_comment = pw.TextField(null=True)  # posted under the post once published (herald.publishing.first_comments)
     post_type = pw.CharField(max_length=20, default="post")
+    fit = pw.CharField(max_length=10, null=True)  # "pad": images outside a platform's aspect ratios are padded
     platforms = JSONField(default=list)
     media = JSONField(default=list)
     status = pw.CharField(max_length=30, default="draft")
@@ -450,7 +470,7 @@ class PostComment(BaseModel):
     author_kind = pw.CharField(max_length=20, default="client")  # client (portal) | agency (API)
 
 
-MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, Post, PostVersion, EngagementSnapshot,
+MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, MediaRendition, Post, PostVersion, EngagementSnapshot,
           PluginSetting, Event, Account, PublishTask, FirstComment, IdempotencyRecord, PortalToken, PostComment,
           Campaign]
 

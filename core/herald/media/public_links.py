@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from ..db.models import Media
+from ..db.models import Media, MediaRendition
 from ..net import guard as netguard
 
 LINK_SECONDS = 24 * 3600
@@ -67,8 +67,28 @@ def public_url(config, secret_key: str, media: Media) -> str:
 
 
 def resolve(secret_key: str, token: str, max_age: int = LINK_SECONDS) -> int | None:
-    """The media id a token names, or None when it is forged or expired."""
+    """The media id a token names, or None when it is forged or expired (or names a rendition)."""
     try:
         return int(_serializer(secret_key).loads(token, max_age=max_age))
     except (BadSignature, SignatureExpired, ValueError, TypeError):
         return None
+
+
+def rendition_url(config, secret_key: str, media: Media, rendition: MediaRendition) -> str:
+    """A signed link to a rendition of ``media`` (see :mod:`herald.media.renditions`), named like the
+    upload with the rendition's extension."""
+    token = _serializer(secret_key).dumps(["rendition", rendition.id])
+    stem = media.filename.rsplit(".", 1)[0] or "media"
+    extension = rendition.path.rsplit(".", 1)[-1]
+    return f"{config.public_url.rstrip('/')}/media/{token}/{quote(stem)}.{extension}"
+
+
+def resolve_rendition(secret_key: str, token: str, max_age: int = LINK_SECONDS) -> int | None:
+    """The rendition id a token made by :func:`rendition_url` names, or None."""
+    try:
+        value = _serializer(secret_key).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    if isinstance(value, list) and len(value) == 2 and value[0] == "rendition" and isinstance(value[1], int):
+        return value[1]
+    return None

@@ -35,7 +35,7 @@ from .posts import check_media, lock_post, platform_names, record_version, resol
 from .publish_work import KIND as PUBLISH
 
 # Fields whose change is a change of what the audience sees (and so of what was approved).
-CONTENT_FIELDS = ("caption", "media", "post_type", "first_comment", "platforms")
+CONTENT_FIELDS = ("caption", "media", "post_type", "first_comment", "platforms", "fit")
 # Tasks that are intentions only: nothing was sent for them yet.
 WAITING = (tasks.PENDING_APPROVAL, tasks.QUEUED)
 APPROVED = publishing.APPROVED
@@ -241,7 +241,7 @@ def _check_content(runtime: Runtime, post: Post, rows: list[PublishTask], target
         return
     installed = [name for name in targets if name in runtime.registry.platforms]
     publishing.check_content(runtime, post.workspace_id, installed, caption=post.caption, post_type=post.post_type,
-                             media_ids=list(post.media or []))
+                             media_ids=list(post.media or []), fit=post.fit)
     first_comments.check_request(runtime, installed, post.post_type, post.first_comment)
 
 
@@ -282,7 +282,7 @@ def from_v1(runtime: Runtime, post: Post, payload: dict) -> Edit:
     change = Edit()
     if "content" in payload:
         change.values["caption"] = payload["content"]
-    for name in ("first_comment", "post_type"):
+    for name in ("first_comment", "post_type", "fit"):
         if name in payload:
             change.values[name] = payload[name]
     if "media" in payload:

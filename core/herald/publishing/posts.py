@@ -24,11 +24,11 @@ from ..db.prepared_statements import Prepared, PreparedInsert, by_id
 from ..errors import Conflict, NotFound, ValidationError
 from ..media import url_import
 from ..media.public_links import public_url
-from ..platforms import MediaRef, PostRef
+from ..platforms import MediaRef
 from .engagement_figures import latest_by_post, same_source
 
-VERSIONED_FIELDS = ("client_id", "topic", "caption", "first_comment", "post_type", "platforms", "media", "status",
-                    "score", "scheduled_at", "campaign_id")
+VERSIONED_FIELDS = ("client_id", "topic", "caption", "first_comment", "post_type", "platforms", "media", "fit",
+                    "status", "score", "scheduled_at", "campaign_id")
 METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 POST_PREFIX = "post_"
 MEDIA_PREFIX = "media_"
@@ -120,6 +120,7 @@ def snapshot(post: Post) -> dict[str, Any]:
     return {
         "client_id": post.client_id, "topic": post.topic, "caption": post.caption, "first_comment": post.first_comment,
         "post_type": post.post_type, "platforms": list(post.platforms or []), "media": list(post.media or []),
+        "fit": post.fit,
         "status": post.status, "score": post.score, "scheduled_at": isoformat(post.scheduled_at),
         "campaign_id": post.campaign_id,
     }
@@ -157,7 +158,7 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None, restor
 def create_post(workspace_id: int, actor: str, *, client: Client | None, topic: str, caption: str,
                 post_type: str, platforms: list[str], media: list[int], campaign: Campaign | None = None,
                 now: dt.datetime, status: str = "draft", first_comment: str | None = None,
-                scheduled_at: dt.datetime | None = None) -> Post:
+                scheduled_at: dt.datetime | None = None, fit: str | None = None) -> Post:
     """Create a post (a draft unless ``status`` says otherwise, scored by the heuristic scorer), record its
     first version and ``post.created``; every new post, from the action endpoint or ``/v1``, is made here.
 
@@ -171,7 +172,7 @@ def create_post(workspace_id: int, actor: str, *, client: Client | None, topic: 
                             topic=topic or "", caption=caption or "", first_comment=first_comment,
                             post_type=post_type, platforms=platforms, media=media, status=status, score=score,
                             campaign=campaign.id if campaign is not None else None, scheduled_at=scheduled_at,
-                            created_at=now, updated_at=now)
+                            fit=fit, created_at=now, updated_at=now)
         record_version(post, actor, None)
         events.record(workspace_id, "post.created", {"post": serialize_post(post, shape="v1")})
     return post
@@ -328,15 +329,13 @@ def resolve_media(workspace_id: int, values: list) -> list[Media]:
 
 
 def media_ref(runtime, row: Media, preview: bool = False) -> MediaRef:
-    """What a platform is handed for a media row (``preview``: without its signed public link)."""
+    """What a platform is handed for a media row, with the facts decoded at upload (``preview``: without
+    its signed public link)."""
     kind = "video" if row.content_type in VIDEO_TYPES else "image"
     url = "" if preview else public_url(runtime.config, runtime.config.resolved_secret_key(), row)
-    return MediaRef(id=f"{MEDIA_PREFIX}{row.id}", kind=kind, content_type=row.content_type, url=url, size=row.size,
-                    sha256=row.sha256)
+    # A dry run's stand-in for a URL it has not imported has no id: its URL names it.
+    name = f"{MEDIA_PREFIX}{row.id}" if row.id is not None else getattr(row, "source_url", "the file")
+    return MediaRef(id=name, kind=kind, content_type=row.content_type, url=url, size=row.size,
+                    sha256=row.sha256, width=row.width, height=row.height, duration_seconds=row.duration_seconds,
+                    video_codec=row.video_codec, audio_codec=row.audio_codec, frame_rate=row.frame_rate)
 
-
-def post_ref(runtime, post: Post) -> PostRef:
-    """What a platform is handed for ``post`` (media as signed public links)."""
-    rows = resolve_media(post.workspace_id, post.media or []) if post.media else []
-    return PostRef(id=post.id, caption=post.caption, post_type=post.post_type,
-                   media=tuple(media_ref(runtime, row) for row in rows), topic=post.topic)

@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 
 from .. import events, work
-from ..capabilities import provided
 from ..captions import heuristic
 from ..db.models import (
     Account,
@@ -31,7 +30,7 @@ from ..media.public_links import public_base_problem
 from ..platforms import PostRef
 from ..plugins import check_enabled
 from ..runtime import Runtime
-from . import accounts, first_comments, schedule, slots, tasks
+from . import accounts, first_comments, fitting, schedule, slots, tasks
 from .campaigns import campaign_for_post
 from .posts import (
     create_post,
@@ -158,6 +157,8 @@ class PreparedPost:
     status: str
     now: dt.datetime
     warnings: list[dict]
+    fit: str | None = None  # "pad": images outside a platform's aspect ratios are padded for it
+    verdicts: dict[str, fitting.Verdict] = dataclasses.field(default_factory=dict)  # per platform: renditions
 
 
 def publish(runtime: Runtime, principal, payload: dict) -> tuple[Post, schedule.Schedule, list[dict]]:
@@ -177,17 +178,28 @@ def publish_many(runtime: Runtime, principal, payloads: list[dict],
     """:func:`publish` for several posts, all or none: every one is checked before any is written,
     then all are written in one transaction. Errors and warnings name their post by its label
     (``posts.3`` in a JSON batch, ``rows.5`` in a spreadsheet)."""
+    return _write_all(runtime, principal, prepare_all(runtime, principal, payloads, labels), labels=labels)
+
+
+def prepare_all(runtime: Runtime, principal, payloads: list[dict], labels: list[str]) -> list[PreparedPost]:
+    """:func:`prepare` for each post of a batch (what a batch's dry run answers): errors and warnings name
+    their post by its label."""
     prepared = [naming_post(label, prepare, runtime, principal, payload)
                 for label, payload in zip(labels, payloads, strict=True)]
     for label, item in zip(labels, prepared, strict=True):
         for entry in item.warnings:
             entry["field"] = f"{label}.{entry['field']}" if entry.get("field") else label
-    return _write_all(runtime, principal, prepared, labels=labels)
+    return prepared
 
 
 def _write_all(runtime: Runtime, principal, prepared: list[PreparedPost], *, labels: list[str] | None):
-    """Write ``prepared`` in one transaction, then dispatch their events and enqueue their tasks.
-    With ``labels`` (a batch), an error found while writing names its post."""
+    """Make the renditions the platforms need, write ``prepared`` in one transaction, then dispatch their
+    events and enqueue their tasks. With ``labels`` (a batch), an error found while writing names its post."""
+    for index, item in enumerate(prepared):  # before the write lock: converting an image takes a moment
+        if labels:
+            naming_post(labels[index], fitting.make_renditions, runtime, item.media, item.verdicts)
+        else:
+            fitting.make_renditions(runtime, item.media, item.verdicts)
     with events.collecting() as recorded, write_transaction():
         slots.lock_clients(item.client for item in prepared if item.when.slot)  # before any post's lock
         posts = [naming_post(labels[index], write, principal, item) if labels else write(principal, item)
@@ -209,15 +221,38 @@ def naming_post(label: str, step, *args):
         raise
 
 
-def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
+def dry_run(runtime: Runtime, principal, payload: dict) -> PreparedPost:
+    """:func:`prepare` for ``"dry_run": true``: media URLs are downloaded and checked like an import but
+    nothing is stored (each stands in as an unsaved media row whose ``source_url`` is the URL)."""
+    values = payload.get("media") or []
+    if not any(url_import.is_url(value) for value in values):
+        return prepare(runtime, principal, payload)
+    ids = [value for value in values if not url_import.is_url(value)]
+    stored = iter(resolve_media(principal.workspace_id, ids))
+    media = []
+    for index, value in enumerate(values):
+        if url_import.is_url(value):
+            found = url_import.inspect_url(runtime.config, value, f"media.{index}")
+            row = Media(workspace=principal.workspace_id, path="", **{key: item for key, item in found.items()
+                                                                      if key != "url"})
+            row.source_url = value
+            media.append(row)
+        else:
+            media.append(next(stored))
+    return prepare(runtime, principal, payload, media=media)
+
+
+def prepare(runtime: Runtime, principal, payload: dict, *, media: list[Media] | None = None) -> PreparedPost:
     """Check a publish request (accounts, media, draft, schedule, what the platforms accept) and resolve
-    what it names; raises the error to answer, or returns what :func:`write` needs. Writes nothing."""
+    what it names; raises the error to answer, or returns what :func:`write` needs. Writes nothing.
+    ``media``: the request's media already resolved (see :func:`dry_run`)."""
     workspace_id = principal.workspace_id
     workspace = Workspace.get_by_id(workspace_id)
     chosen = resolve_accounts(runtime, workspace_id, payload["accounts"])
     listed = payload.get("platforms")
     platforms, warnings = _check_platforms(runtime, platform_names(listed) if listed is not None else None, chosen)
-    media = resolve_media(workspace_id, payload.get("media", []))
+    if media is None:
+        media = resolve_media(workspace_id, payload.get("media", []))
     draft = get_post(workspace_id, payload["post_id"]) if payload.get("post_id") is not None else None
     if draft is None and not payload.get("content"):
         raise ValidationError("content is required (or name a draft with post_id).", field="content")
@@ -245,7 +280,8 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     caption = payload.get("content") if payload.get("content") is not None else draft.caption
     preview = PostRef(id=0, caption=caption, post_type=post_type,
                       media=tuple(media_ref(runtime, row, preview=True) for row in media))
-    _check_with_platforms(runtime, targets, preview)
+    verdicts = fitting.check_platforms(runtime, targets, preview, payload.get("fit"))
+    warnings += fitting.verdict_warnings(verdicts)
     now = runtime.clock.now()
     value = payload.get("schedule", "now")
     when = (slots.next_free(client, chosen, now) if slots.asks_for_slot(value)
@@ -259,7 +295,8 @@ def prepare(runtime: Runtime, principal, payload: dict) -> PreparedPost:
     return PreparedPost(workspace_id=workspace_id, chosen=chosen, platforms=platforms, media=media, draft=draft,
                         client=client, campaign=campaign, post_type=post_type, caption=caption,
                         first_comment=payload.get("first_comment"), when=when,
-                        needs_approval=needs_approval, status=status, now=now, warnings=warnings)
+                        needs_approval=needs_approval, status=status, now=now, warnings=warnings,
+                        fit=payload.get("fit"), verdicts=verdicts)
 
 
 def write(principal, prepared: PreparedPost) -> Post:
@@ -273,7 +310,7 @@ def write(principal, prepared: PreparedPost) -> Post:
                            caption=prepared.caption, post_type=prepared.post_type, platforms=prepared.platforms,
                            media=[row.id for row in prepared.media], campaign=prepared.campaign,
                            status=prepared.status, first_comment=prepared.first_comment,
-                           scheduled_at=scheduled_at, now=now)
+                           scheduled_at=scheduled_at, now=now, fit=prepared.fit)
     else:
         post = lock_post(draft.id)  # re-read inside the write lock
         if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft", APPROVED):
@@ -288,6 +325,7 @@ def write(principal, prepared: PreparedPost) -> Post:
             post.score = heuristic.quick_value(prepared.caption, prepared.platforms)
         post.first_comment = prepared.first_comment
         post.post_type = prepared.post_type
+        post.fit = prepared.fit
         post.platforms = prepared.platforms
         post.media = [row.id for row in prepared.media]
         post.scheduled_at = scheduled_at
@@ -304,19 +342,8 @@ def write(principal, prepared: PreparedPost) -> Post:
     return post
 
 
-def _check_with_platforms(runtime: Runtime, platforms: list[str], post: PostRef) -> None:
-    """Let each platform refuse content it can never publish (``check_post``), before anything is queued."""
-    for name in platforms:
-        platform = runtime.registry.platforms[name].obj
-        check = provided(platform, "check_post")
-        problem = check(post) if check else None
-        if problem:
-            about_text = "caption" in problem.lower() or "text" in problem.lower()
-            raise ValidationError(f"{name}: {problem}", field="content" if about_text else "media")
-
-
 def check_content(runtime: Runtime, workspace_id: int, platforms: list[str], *, caption: str, post_type: str,
-                  media_ids: list[int]) -> None:
+                  media_ids: list[int], fit: str | None = None) -> None:
     """400 when one of ``platforms`` could never publish this content (post type, caption, media).
 
     The checks ``publish`` runs before queueing, for content that changes after it was queued
@@ -331,7 +358,7 @@ def check_content(runtime: Runtime, workspace_id: int, platforms: list[str], *, 
             raise ValidationError(problem, field="media")
     preview = PostRef(id=0, caption=caption, post_type=post_type,
                       media=tuple(media_ref(runtime, row, preview=True) for row in media))
-    _check_with_platforms(runtime, installed, preview)
+    fitting.check_platforms(runtime, installed, preview, fit)
 
 
 def enqueue_post_tasks(runtime: Runtime, post: Post) -> None:

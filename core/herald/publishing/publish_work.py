@@ -15,13 +15,15 @@ from .. import events
 from ..capabilities import provided
 from ..db.models import Account, Post, PublishTask
 from ..db.prepared_statements import by_id
+from ..errors import HeraldError
 from ..media.public_links import public_base_problem
 from ..outcomes import PublishOutcome
 from ..platforms import TaskContext
 from ..runtime import Runtime
 from ..work import Outcome, WorkKind, queue
 from . import accounts, first_comments, tasks
-from .posts import hold_post_lock, post_by_id, post_ref
+from .fitting import post_for_platform
+from .posts import hold_post_lock, post_by_id
 
 log = logging.getLogger("herald.publishing.publish_work")
 
@@ -52,7 +54,11 @@ def advance(runtime: Runtime, task: PublishTask, mode: str) -> Outcome:
         return _fail(task, f"The worker publishing this post stopped before it recorded {task.platform}'s "
                            f"answer, and the {task.platform} plugin cannot check whether the post went out.",
                      maybe_live=True)
-    context = TaskContext(task_id=str(task.id), post=post_ref(runtime, post),
+    try:  # checked again as it was before it was queued: a post the platform's rules now refuse is not sent
+        post_ref = post_for_platform(runtime, post, task.platform)
+    except HeraldError as exc:
+        return _fail(task, exc.message, unsure)
+    context = TaskContext(task_id=str(task.id), post=post_ref,
                           account=accounts.account_ref(runtime, account, token), config=runtime.config,
                           clock=runtime.clock,
                           attempt=task.attempts, state=dict(task.state or {}),

@@ -115,7 +115,7 @@ def restore(runtime: Runtime, principal, post: Post,
                 publishing.check_content(runtime, post.workspace_id, waiting,
                                          caption=changes.get("caption", post.caption),
                                          post_type=changes.get("post_type", post.post_type),
-                                         media_ids=changes.get("media", list(post.media or [])))
+                                         media_ids=changes.get("media", list(post.media or [])), fit=post.fit)
                 first_comments.check_request(runtime, waiting, changes.get("post_type", post.post_type),
                                              changes.get("first_comment", post.first_comment))
             except ValidationError as exc:

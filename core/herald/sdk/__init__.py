@@ -59,6 +59,7 @@ from ..platforms import (
     TokenHealth,
 )
 from ..plugins import WebhookSink
+from ..post_rules import MediaRule, PostRules, Ratio
 from ..runtime import Runtime
 from ..settings import Setting, WorkspaceSetting
 from ..work import Outcome, RetryPolicy, WorkKind, WorkRow
@@ -70,6 +71,8 @@ __all__ = [
     "AccountRef", "ConnectField", "ConnectFlow", "ConnectedAccount", "MediaRef", "Platform", "PlatformRejected",
     "PlatformUnavailable", "PostRef", "PublishOutcome", "PublishingQuota", "RefreshedToken", "TaskContext",
     "TokenHealth",
+    # what a platform takes (checked by the core before queueing and sending)
+    "MediaRule", "PostRules", "Ratio",
     # AI providers
     "AIBlocked", "AIInvalidOutput", "AIProvider", "AIProviderError", "AITruncated", "AIUnavailable", "Generation",
     "InvalidApiKey", "NoApiKey", "ProviderSettings", "UnknownModel", "check_output",

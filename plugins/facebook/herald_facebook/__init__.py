@@ -30,9 +30,11 @@ from typing import Any
 from herald.sdk import (
     AccountRef,
     ConnectedAccount,
+    MediaRule,
     Platform,
     PlatformRejected,
     PostRef,
+    PostRules,
     PublishOutcome,
     TaskContext,
     TokenHealth,
@@ -63,6 +65,18 @@ POST_FIELDS = "id,message,created_time,permalink_url"
 UNCONFIRMED_HINT = ("Check the Page: if the post is missing, publish it again. Herald does not send it again "
                     "itself, so it is never posted twice.")
 FACEBOOK = "https://www.facebook.com"
+MB = 1_000_000
+# What a Page post takes. Meta's photo guide (https://developers.facebook.com/docs/graph-api/photo-uploads)
+# lists JPEG, BMP, PNG, GIF and TIFF (not WebP: Herald sends a JPEG copy) and recommends photos under
+# 4 MB; 10 MB per photo, 10 photos per post and 4 hours of video are the limits publishing services
+# document for Pages (ayrshare.com/docs/media-guidelines/facebook_pages); a message holds at most
+# 63,206 characters.
+RULES = PostRules(
+    max_caption=63206, max_media=10,
+    image=MediaRule(content_types=("image/jpeg", "image/png"), convert=(("image/webp", "image/jpeg"),),
+                    max_bytes=10 * MB, recommended_max_bytes=4 * MB),
+    video=MediaRule(content_types=("video/mp4", "video/quicktime"), max_duration=4 * 3600),
+    source="https://developers.facebook.com/docs/graph-api/photo-uploads")
 
 
 def post_problem(post: PostRef) -> str | None:
@@ -137,6 +151,14 @@ class FacebookPlatform(Platform):
         return token_health(GraphClient(config, account.token), known_expiry=account.token_expires_at)
 
     # -- publishing ---------------------------------------------------------------------------
+
+    def rules(self, post: PostRef) -> PostRules:
+        """What a Page post takes (:data:`RULES`); mixing photos and videos is ``check_post``'s to refuse."""
+        return RULES
+
+    def check_post(self, post: PostRef) -> str | None:
+        """Why a Page could never take ``post`` (photos with a video, no text and no media), or None."""
+        return post_problem(post)
 
     def publish(self, ctx: TaskContext) -> PublishOutcome:
         """Publish ``ctx.post`` on the Page, unless an earlier attempt already did."""

@@ -21,6 +21,7 @@ from herald.sdk import (
     Platform,
     PlatformRejected,
     PostRef,
+    PostRules,
     PublishingQuota,
     PublishOutcome,
     RefreshedToken,
@@ -41,8 +42,8 @@ from herald_graph.graph import (
     token_health,
 )
 from herald_graph.graph_errors import INVALID
-from herald_instagram import containers
 from herald_instagram.publishing import Publisher, read_quota
+from herald_instagram.rules import rules_for
 
 PUBLISH_SCOPES = {"instagram_content_publish", "instagram_business_content_publish"}
 WRONG_TOKEN = ("Paste an Instagram User access token, or the Page access token of the Facebook Page the "
@@ -138,9 +139,10 @@ class InstagramPlatform(Platform):
 
     # -- publishing ---------------------------------------------------------------------------
 
-    def check_post(self, post: PostRef) -> str | None:
-        """Why Instagram could never publish ``post`` (asked before anything is queued), or None."""
-        return containers.problem(post)
+    def rules(self, post: PostRef) -> PostRules:
+        """What Instagram takes in ``post``'s type (caption, media count, formats, sizes; see
+        :mod:`herald_instagram.rules`): the core checks it before queueing and before sending."""
+        return rules_for(post)
 
     def publish(self, ctx: TaskContext) -> PublishOutcome:
         """Create the container(s), or carry on with the saved ones; publish when Instagram is ready."""
@@ -155,9 +157,6 @@ class InstagramPlatform(Platform):
         still usable, None when there is no container (``publish`` may run again)."""
         if not ctx.state.get("container_id") and not ctx.state.get("media_id"):
             return None
-        problem = containers.problem(ctx.post)
-        if problem:
-            return PublishOutcome.permanent(problem)
         publisher = Publisher(ctx, client_for(ctx.config, ctx.account))
         try:
             return publisher.reconcile()
@@ -165,9 +164,8 @@ class InstagramPlatform(Platform):
             return publisher.settle_error(err)
 
     def _run(self, ctx: TaskContext) -> PublishOutcome:
-        problem = containers.problem(ctx.post)
-        if problem:
-            return PublishOutcome.permanent(problem)
+        if not ctx.post.media:  # the core checks the rules before sending; never index an empty post
+            return PublishOutcome.permanent("Instagram needs an image or a video; this post has none.")
         publisher = Publisher(ctx, client_for(ctx.config, ctx.account))
         try:
             return publisher.run()

@@ -16,8 +16,6 @@ from typing import Any
 
 from herald.sdk import MediaRef, PostRef
 
-MAX_CAROUSEL = 10
-
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
@@ -30,26 +28,6 @@ class Plan:
     is_story: bool = False
 
 
-def problem(post: PostRef) -> str | None:
-    """Why Instagram cannot take the post as it is, or None."""
-    media = post.media
-    videos = [item for item in media if item.kind == "video"]
-    if not media:
-        return "Instagram needs an image or a video; this post has none."
-    for item in media:
-        if item.kind == "image" and item.content_type.lower() not in ("image/jpeg", "image/jpg"):
-            return f"Instagram takes JPEG images only; media {item.id} is {item.content_type}."
-    if post.post_type == "reel" and (len(media) != 1 or not videos):
-        return "A reel needs exactly one video."
-    if post.post_type == "story" and len(media) != 1:
-        return "A story takes exactly one image or video; publish several stories as separate posts."
-    if post.post_type == "carousel" and not 2 <= len(media) <= MAX_CAROUSEL:
-        return f"A carousel needs 2 to {MAX_CAROUSEL} images or videos; this one has {len(media)}."
-    if len(media) > MAX_CAROUSEL:
-        return f"Instagram takes at most {MAX_CAROUSEL} images or videos in one post."
-    return None
-
-
 def _item(media: MediaRef) -> dict[str, Any]:
     if media.kind == "video":
         return {"media_type": "VIDEO", "video_url": media.url, "is_carousel_item": True}
@@ -57,7 +35,7 @@ def _item(media: MediaRef) -> dict[str, Any]:
 
 
 def plan(post: PostRef) -> Plan:
-    """The containers for a post that :func:`problem` accepted."""
+    """The containers for a post that Instagram's rules accepted (:mod:`herald_instagram.rules`)."""
     caption = post.caption or None
     has_video = any(item.kind == "video" for item in post.media)
     first = post.media[0]

@@ -146,7 +146,10 @@ def endpoint(bp: Blueprint, rule: str, methods=("GET",), *, summary: str, scope:
                 payload = json_body()
                 runtime().schemas.validate(body, payload)
                 kwargs["payload"] = payload
-            key = idempotency.presented_key() if auth and request.method in MUTATING else None
+            # A dry run changes nothing, so it neither reserves nor replays an Idempotency-Key: the real
+            # request may then use the key the dry run carried.
+            dry_run = isinstance(kwargs.get("payload"), dict) and kwargs["payload"].get("dry_run") is True
+            key = idempotency.presented_key() if auth and request.method in MUTATING and not dry_run else None
             if key is None:
                 return view(**kwargs)
             return _idempotent(view, kwargs, g.principal.workspace_id, key)

@@ -32,20 +32,24 @@ def _post_with_tasks(post: Post) -> dict:
 
 
 @endpoint(bp, "/publish", ("POST",), summary="Queue content for one or more connected accounts", scope="publish",
-          body="v1_publish", responses={201: "post_published"}, errors=(422,))
+          body="v1_publish", responses={201: "post_published", 200: "publish_dry_run"}, errors=(422,))
 def publish(payload):
-    """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``."""
+    """Create (or take the draft ``post_id``) and queue one task per account, now or at ``schedule``.
+    With ``dry_run``: every check and warning, nothing created (200 with the post as it would be)."""
+    if payload.get("dry_run"):
+        return jsonify(_dry_run(publishing.dry_run(runtime(), g.principal, payload))), 200
     post, when, warnings = publishing.publish(runtime(), g.principal, payload)
     return jsonify(_published(post, when, warnings)), 201
 
 
 @endpoint(bp, "/publish/batch", ("POST",), summary="Queue up to 100 posts at once, all or none", scope="publish",
-          body="v1_publish_batch", responses={201: "posts_published"})
+          body="v1_publish_batch", responses={201: "posts_published", 200: "publish_batch_dry_run"})
 def publish_batch(payload):
     """Check every post as ``POST /v1/publish`` would, then create them all in one transaction. An
-    error names its post (``posts.3.schedule``) and nothing is created."""
+    error names its post (``posts.3.schedule``) and nothing is created. With ``dry_run``: the checks
+    and warnings of every post, nothing created."""
     items = payload["posts"]
-    return _queue_batch(items, [f"posts.{index}" for index in range(len(items))])
+    return _queue_batch(items, [f"posts.{index}" for index in range(len(items))], dry_run=payload.get("dry_run"))
 
 
 @endpoint(bp, "/publish/csv", ("POST",), summary="Queue up to 100 posts from a spreadsheet (CSV), all or none",
@@ -60,12 +64,38 @@ def publish_csv():
     return _queue_batch([item for _, item in rows], [publish_csv_reader.row_label(row) for row, _ in rows])
 
 
-def _queue_batch(items: list[dict], labels: list[str]):
-    """Check each ``POST /v1/publish`` body (errors named by its label), then queue them all or none."""
+def _queue_batch(items: list[dict], labels: list[str], dry_run: bool = False):
+    """Check each ``POST /v1/publish`` body (errors named by its label), then queue them all or none
+    (``dry_run``: answer what would be queued)."""
     for label, item in zip(labels, items, strict=True):
         publishing.naming_post(label, runtime().schemas.validate, "v1_publish", item)
+        if item.get("dry_run") and not dry_run:
+            raise ValidationError("dry_run applies to a whole batch: set it next to posts, not in one post.",
+                                  field=f"{label}.dry_run")
+    if dry_run:
+        prepared = publishing.prepare_all(runtime(), g.principal, items, labels)
+        return jsonify({"dry_run": True, "posts": [_dry_run(item) for item in prepared]}), 200
     created = publishing.publish_many(runtime(), g.principal, items, labels)
     return jsonify({"posts": [_published(post, when, warnings) for post, when, warnings in created]}), 201
+
+
+def _dry_run(prepared: publishing.PreparedPost) -> dict:
+    """What a dry run answers for a post that passed every check: the post and the tasks as they would
+    be created, and the warnings."""
+    at = publishing.isoformat(prepared.when.at)
+    return {
+        "dry_run": True,
+        "post_id": f"{posts.POST_PREFIX}{prepared.draft.id}" if prepared.draft is not None else None,
+        "content": prepared.caption, "first_comment": prepared.first_comment, "post_type": prepared.post_type,
+        "platforms": prepared.platforms,
+        "media": [f"{posts.MEDIA_PREFIX}{row.id}" if row.id is not None else row.source_url for row in prepared.media],
+        "fit": prepared.fit, "client_id": prepared.client.id if prepared.client is not None else None,
+        "campaign_id": prepared.campaign.id if prepared.campaign is not None else None,
+        "scheduled_at": at, "schedule": _schedule_note(prepared.when),
+        "tasks": [{"account_id": f"acc_{account.id}", "platform": account.platform, "status": prepared.status,
+                   "scheduled_at": at} for account in prepared.chosen],
+        "warnings": prepared.warnings,
+    }
 
 
 def _published(post: Post, when, warnings: list[dict]) -> dict:
