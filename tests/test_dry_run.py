@@ -14,6 +14,7 @@ import media_samples
 import pytest
 from graph_drive import connect_account
 from PIL import Image
+from portal_support import later
 
 from conftest import assert_error
 from drive import work
@@ -235,3 +236,19 @@ def test_a_dry_run_leaves_the_idempotency_key_to_the_real_request(client, tenant
     assert client.post("/v1/publish", json={**body, "dry_run": True}, headers=headers).status_code == 200
     real = client.post("/v1/publish", json=body, headers=headers)
     assert real.status_code == 201 and "Idempotent-Replayed" not in real.headers
+
+
+def test_an_edit_is_checked_by_the_same_rules_and_pad_can_be_asked_for_later(client, tenant, accounts, media):
+    queued = client.post("/v1/publish", headers=tenant.headers, json={
+        "content": "Square", "accounts": [accounts["instagram"]], "media": [media["square"]], "schedule": later(30)})
+    assert queued.status_code == 201, queued.get_json()
+    post_id = queued.get_json()["id"]
+    too_long = client.patch(f"/v1/posts/{post_id}", json={"content": "x" * 2201}, headers=tenant.headers)
+    assert "at most 2,200 characters" in assert_error(too_long, 400, "validation_error", "content")["message"]
+    tall = client.patch(f"/v1/posts/{post_id}", json={"media": [media["tall"]]}, headers=tenant.headers)
+    assert "4:5 to 1.91:1" in assert_error(tall, 400, "validation_error", "media.0")["message"]
+    padded = client.patch(f"/v1/posts/{post_id}", json={"media": [media["tall"]], "fit": "pad"},
+                          headers=tenant.headers)
+    assert padded.status_code == 200, padded.get_json()
+    with db.connection_context():
+        assert Post.get_by_id(int(post_id[5:])).fit == "pad"
