@@ -263,8 +263,8 @@ def test_a_body_that_is_not_one_url_is_400(client, tenant, body, connections):
 def test_publish_imports_media_urls_and_uses_their_ids(client, tenant, files):
     account = connect_account(client, tenant, "instagram", IG_TOKEN).get_json()["id"]
     uploaded = import_url(client, tenant, files.url("/photo.jpg")).get_json()["media"]["id"]
-    response = client.post("/v1/publish", headers=tenant.headers, json={
-        "content": "Fresh bread", "accounts": [account], "schedule": LATER,
+    response = client.post("/v1/publish", headers=tenant.headers, json={  # the 6 × 8 loaf is padded for Instagram
+        "content": "Fresh bread", "accounts": [account], "schedule": LATER, "fit": "pad",
         "media": [files.url("/pictures/loaf.jpg"), f"media_{uploaded}"]})
     assert response.status_code == 201, response.get_json()
     imported = media_rows()[-1]
