@@ -5,7 +5,7 @@ a rejected post can be edited and sent again."""
 from __future__ import annotations
 
 import pytest
-from portal_support import later, make_link
+from portal_support import connect, later, make_link
 
 from conftest import assert_error
 from drive import work
@@ -17,12 +17,6 @@ from herald.db.models import Event, PostVersion, PublishTask, db
 def app(build_app, plugin):
     return build_app()
 
-
-def connect(client, tenant, token="tok_live_0001"):
-    response = client.post("/v1/accounts", json={"platform": "scripted", "access_token": token},
-                           headers=tenant.headers)
-    assert response.status_code in (200, 201), response.get_json()
-    return response.get_json()["id"]
 
 
 def draft(client, tenant, caption="Spring menu is here"):

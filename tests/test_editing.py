@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from portal_support import upload_png
+from portal_support import connect, upload_png
 
 from conftest import assert_error
 from drive import work
@@ -36,12 +36,6 @@ def plugin(register_plugin):
 def app(build_app, plugin):
     return build_app()
 
-
-def connect(client, tenant, token="tok_live_0001"):
-    response = client.post("/v1/accounts", json={"platform": "scripted", "access_token": token},
-                           headers=tenant.headers)
-    assert response.status_code in (200, 201), response.get_json()
-    return response.get_json()["id"]
 
 
 def publish(client, tenant, accounts, **body):
