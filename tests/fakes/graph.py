@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from herald.fake_api import serve, shut
 
 from .graph_model import (
+    AuthorizationCode,
     ContainerPlan,
     FacebookUser,
     FakeRequest,
@@ -80,6 +81,7 @@ class FakeGraph(GraphRoutes):
         self._offset = 0.0
         self._counter = itertools.count(1)
         self._tokens: dict[str, Token] = {}
+        self._codes: dict[str, AuthorizationCode] = {}
         self._ig_users: dict[str, IGUser] = {}
         self._pages: dict[str, Page] = {}
         self._fb_users: dict[str, FacebookUser] = {}
@@ -185,6 +187,18 @@ class FakeGraph(GraphRoutes):
             self._fb_users[user_id] = user
             self.add_token(token, kind="USER", owner=user_id, expires_in=expires_in, scopes=scopes)
             return user
+
+    def authorize(self, user_id: str, redirect_uri: str, *, scopes: list[str] | None = None,
+                  lifetime: float = 600) -> str:
+        """What the Login dialog does when the user ``user_id`` consents: a code (valid ``lifetime``
+        seconds, once) that ``oauth/access_token`` exchanges for a short-lived user token, given the
+        same ``redirect_uri``. The dialog itself is Meta's page: tests call Herald's callback with this code."""
+        with self._lock:
+            value = f"AQD-code-{next(self._counter)}"
+            self._codes[value] = AuthorizationCode(value, user_id, redirect_uri, list(PAGE_SCOPES if scopes is None
+                                                                                      else scopes),
+                                                   self.now() + lifetime)
+            return value
 
     def expire_token(self, value: str) -> None:
         """Make a token expired (Graph answers 190/463 for it from now on)."""

@@ -19,11 +19,13 @@ INSTAGRAM_BASE_URL = Setting("HERALD_INSTAGRAM_BASE_URL", "https://graph.instagr
                              "host of the Instagram API with Instagram Login, for Instagram accounts connected "
                              "with an Instagram User token; tests point it at the same fake")
 META_APP_ID = Setting("HERALD_META_APP_ID", "",
-                      "your Meta app's id. With it and the secret set, a short-lived Facebook user token pasted to "
-                      "connect a Page is first exchanged for a long-lived one, so the Page token kept never expires")
+                      "your Meta app's id. With it and the secret set, accounts connect through Facebook Login "
+                      "(POST /v1/accounts/connect), and a short-lived Facebook user token pasted to connect a Page is "
+                      "first exchanged for a long-lived one, so the Page token kept never expires")
 META_APP_SECRET = Setting("HERALD_META_APP_SECRET", "", "your Meta app's secret (see HERALD_META_APP_ID)",
                           secret=True)
 
-# What each plugin registers: the Instagram Login host is Instagram's, the Meta app (token exchange) Facebook's.
+# What each plugin registers: the Instagram Login host is Instagram's; the Meta app (OAuth connect, token
+# exchange) both's.
 FACEBOOK_SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, META_APP_ID, META_APP_SECRET)
-INSTAGRAM_SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, INSTAGRAM_BASE_URL)
+INSTAGRAM_SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, INSTAGRAM_BASE_URL, META_APP_ID, META_APP_SECRET)
