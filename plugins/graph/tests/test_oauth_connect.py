@@ -214,7 +214,8 @@ def test_the_browser_goes_back_only_to_an_allowed_address(fake, client, tenant):
     denied = start(client, tenant, redirect_uri="https://console.agency.test/done").get_json()
     back = callback(client, "instagram", state=denied["state"], error="access_denied")
     query = parse_qs(urlsplit(back.headers["Location"]).query)
-    assert back.status_code == 303 and query["error"] == ["access_denied"] and "declined" in query["error_description"][0]
+    assert back.status_code == 303 and query["error"] == ["access_denied"]
+    assert "declined" in query["error_description"][0]
 
 
 def test_reconnecting_keeps_the_account_its_history_and_queued_posts(fake, client, tenant, clock):
