@@ -237,6 +237,7 @@ class AuthorizationCode:
     scopes: list[str]
     expires_at: float
     used: bool = False
+    login: str = "facebook"  # or "instagram": a code of Instagram's authorisation window
 
 
 @dataclasses.dataclass

@@ -91,6 +91,10 @@ class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
     def _dispatch(self, req: FakeRequest) -> dict[str, Any]:
         if req.path.strip("/") == "oauth/access_token" and req.method == "GET":
             return self._exchange_token(req)  # authenticated by the app secret, not by a token
+        if req.path.strip("/") == "oauth/access_token" and req.method == "POST":
+            return self._exchange_instagram_code(req)  # api.instagram.com's, by the Instagram app's secret
+        if req.path.strip("/") == "access_token" and req.method == "GET":
+            return self._exchange_instagram_token(req)
         token = self._authenticate(req)
         parts = [part for part in req.path.split("/") if part]
         if parts == ["debug_token"] and req.method == "GET":
@@ -187,7 +191,7 @@ class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
         if req.params["client_secret"] != self.app_secret:
             raise GraphFault(1, "Error validating client secret.")
         grant = self._codes.get(req.params["code"])
-        if grant is None:
+        if grant is None or grant.login != "facebook":
             raise GraphFault(100, "Invalid verification code format.")
         if grant.used:
             raise GraphFault(100, "This authorization code has been used.", subcode=36009)
@@ -201,6 +205,45 @@ class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
         self._tokens[value] = Token(value=value, kind="USER", owner=grant.user_id, expires_at=self.now() + 5400,
                                     scopes=list(grant.scopes), issued_at=self.now(), app_id=self.app_id)
         return {"access_token": value, "token_type": "bearer", "expires_in": 5400}
+
+    def _exchange_instagram_code(self, req: FakeRequest) -> dict[str, Any]:
+        """``POST api.instagram.com/oauth/access_token`` (Business Login for Instagram): a short-lived
+        Instagram User token, the user id and the permissions, in ``data``. The refusals' codes are not
+        documented; these follow the Graph ones."""
+        for name in ("client_id", "client_secret", "grant_type", "redirect_uri", "code"):
+            if not req.params.get(name):
+                raise missing_param(name)
+        if req.params["grant_type"] != "authorization_code":
+            raise GraphFault(100, "(#100) Invalid grant_type")
+        if (req.params["client_id"], req.params["client_secret"]) != (self.ig_app_id, self.ig_app_secret):
+            raise GraphFault(101, "Error validating application. Invalid application ID or secret.")
+        grant = self._codes.get(req.params["code"])
+        if grant is None or grant.login != "instagram" or grant.used or grant.expires_at <= self.now():
+            raise GraphFault(100, "Invalid authorization code")
+        if req.params["redirect_uri"] != grant.redirect_uri:
+            raise GraphFault(100, "Error validating verification code: the redirect_uri differs from the "
+                                  "authorization request's")
+        grant.used = True
+        value = f"IGAA-short-lived-{next(self._counter)}"
+        self._tokens[value] = Token(value=value, kind="USER", owner=grant.user_id, expires_at=self.now() + 3600,
+                                    scopes=list(grant.scopes), issued_at=self.now(), app_id=self.ig_app_id)
+        return {"data": [{"access_token": value, "user_id": grant.user_id, "permissions": ",".join(grant.scopes)}]}
+
+    def _exchange_instagram_token(self, req: FakeRequest) -> dict[str, Any]:
+        """``GET graph.instagram.com/access_token?grant_type=ig_exchange_token``: a long-lived Instagram User
+        token (60 days) for a short-lived one, given the Instagram app's secret."""
+        if req.params.get("grant_type") != "ig_exchange_token":
+            raise GraphFault(100, "(#100) Invalid grant_type")
+        if req.params.get("client_secret") != self.ig_app_secret:
+            raise GraphFault(1, "Error validating client secret.")
+        short = self._authenticate(req)
+        if short.owner not in self._ig_users:
+            raise GraphFault(100, "(#100) Only Instagram User access tokens can be exchanged here")
+        lifetime = 60 * 86400
+        value = f"IGAA-long-lived-{next(self._counter)}"
+        self._tokens[value] = Token(value=value, kind="USER", owner=short.owner, expires_at=self.now() + lifetime,
+                                    scopes=list(short.scopes), issued_at=self.now(), app_id=short.app_id)
+        return {"access_token": value, "token_type": "bearer", "expires_in": lifetime}
 
     def _exchange_token(self, req: FakeRequest) -> dict[str, Any]:
         """``oauth/access_token?grant_type=fb_exchange_token``: a long-lived user token (about 60 days)

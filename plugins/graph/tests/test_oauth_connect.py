@@ -18,6 +18,8 @@ from fakes.graph import (
     APP_SECRET,
     FB_USER_ID,
     FB_USER_TOKEN,
+    IG_APP_ID,
+    IG_APP_SECRET,
     IG_TOKEN,
     IG_USER_ID,
     IG_USERNAME,
@@ -263,3 +265,33 @@ def test_a_connected_account_publishes(fake, client, tenant, redis_client):
     assert work(redis_client) == 1
     assert [post["message"] for post in fake.published(PAGE_ID)] == ["Hello from OAuth"]
     assert IG_USER_ID  # the IG account linked to the Page was not connected by the facebook flow
+
+
+def test_instagram_login_connects_the_account_that_logs_in(fake, client, tenant, build_app):
+    app = build_app(**fake.hosts(), public_url=PUBLIC, instagram_oauth_login="instagram")
+    bare = app.test_client()
+    message = assert_error(start(bare, tenant), 409, "conflict", "platform")["message"]
+    assert "HERALD_INSTAGRAM_APP_ID and HERALD_INSTAGRAM_APP_SECRET" in message
+    pasted = connect_account(bare, tenant, "instagram", IG_TOKEN).get_json()  # pasting still works
+
+    ig = build_app(**fake.hosts(), public_url=PUBLIC, instagram_oauth_login="instagram", instagram_app_id=IG_APP_ID,
+                   instagram_app_secret=IG_APP_SECRET).test_client()
+    started = start(ig, tenant).get_json()
+    dialog = urlsplit(started["authorization_url"])
+    query = parse_qs(dialog.query)
+    assert f"{dialog.netloc}{dialog.path}" == "www.instagram.com/oauth/authorize"
+    assert query["client_id"] == [IG_APP_ID] and "instagram_business_content_publish" in query["scope"][0]
+    code = fake.authorize(IG_USER_ID, query["redirect_uri"][0])
+    body = callback(ig, "instagram", code=code, state=started["state"]).get_json()
+    [account] = body["accounts"]
+    # The same account as the pasted token's: reconnected, with the long-lived token (60 days).
+    assert account["id"] == pasted["id"] and body["created"] == [] and account["username"] == IG_USERNAME
+    assert token_of(account["id"]).startswith("IGAA-long-lived-") and account["token_expires_at"] is not None
+    assert stored(account["id"]).settings == {"login": "instagram"}
+    [exchange] = fake.calls("POST", r"^/oauth/access_token$")
+    assert exchange.params["grant_type"] == "authorization_code" and exchange.params["client_id"] == IG_APP_ID
+    assert fake.calls("GET", r"^/access_token$")[0].params["grant_type"] == "ig_exchange_token"
+    # A Facebook Login code is not Instagram's.
+    again = start(ig, tenant).get_json()
+    wrong = callback(ig, "instagram", code=consent(fake, again), state=again["state"])
+    assert_error(wrong, 400, "validation_error", "code")

@@ -44,6 +44,7 @@ from herald_graph.graph import (
 )
 from herald_graph.graph_errors import INVALID
 from herald_instagram import containers
+from herald_instagram import instagram_login as ig_login
 from herald_instagram.publishing import Publisher, read_quota
 
 PUBLISH_SCOPES = {"instagram_content_publish", "instagram_business_content_publish"}
@@ -69,16 +70,24 @@ class InstagramPlatform(Platform):
     # -- accounts -----------------------------------------------------------------------------
 
     def authorization_url(self, request: AuthorizationRequest, *, config: Any) -> str:
-        """Facebook Login's dialog with the operator's Meta app (``HERALD_META_APP_ID``)."""
+        """Facebook Login's dialog with the operator's Meta app (``HERALD_META_APP_ID``), or Instagram's
+        authorisation window with the Instagram app when ``HERALD_INSTAGRAM_OAUTH_LOGIN=instagram``."""
+        if ig_login.chosen(config):
+            return ig_login.authorization_url(request, config)
         return oauth.authorization_url(self.connect_flow, request, config)
 
     def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str | None, config: Any) -> OAuthGrant:
-        """The login's long-lived user token for the dialog's code."""
+        """The login's long-lived token for the dialog's code (a Facebook user's, or an Instagram User's)."""
+        if ig_login.chosen(config):
+            return ig_login.exchange_code(code, redirect_uri, config)
         return oauth.exchange_code(code, redirect_uri, config)
 
     def list_connectable(self, grant: OAuthGrant, *, config: Any) -> list[ConnectedAccount]:
         """The Instagram professional accounts linked to the login's Pages, each with its Page's token (which
-        never expires; the account remembers the Page, as when a Page token is pasted)."""
+        never expires; the account remembers the Page, as when a Page token is pasted); with Instagram Login,
+        the account that logged in, with its Instagram User token."""
+        if ig_login.chosen(config):
+            return [ig_login.account(grant, config)]
         found = []
         for page in oauth.managed_pages(grant, config):
             linked = page.get("instagram_business_account") or {}
