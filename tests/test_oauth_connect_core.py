@@ -14,6 +14,7 @@ import pytest
 
 from conftest import assert_error, start_app, with_changes
 from herald import crypto
+from herald.config import Config
 from herald.db.models import Account, db
 from herald.sdk import (
     AuthorizationRequest,
@@ -137,3 +138,9 @@ def test_a_platform_missing_its_settings_names_them(client, tenant, heron):
 def test_a_platform_without_the_flow_takes_pasted_tokens_only(plugin, client, tenant):
     refused = client.post("/v1/accounts/connect", json={"platform": "scripted"}, headers=tenant.headers)
     assert "pasted token" in assert_error(refused, 400, "validation_error", "platform")["message"]
+
+
+def test_the_redirect_allowlist_is_read_from_the_environment():
+    config = Config.from_env({"HERALD_OAUTH_REDIRECT_ALLOWLIST": "https://a.test, https://b.test:8443"})
+    assert config.oauth_redirect_allowlist == ("https://a.test", "https://b.test:8443")
+    assert Config.from_env({}).oauth_redirect_allowlist == ()

@@ -72,7 +72,7 @@ def read_state(runtime: Runtime, state: str) -> dict:
     if not body or not signature:
         raise refused
     expected = _b64(hmac.new(_state_key(runtime), body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
         raise refused
     try:
         payload = json.loads(_unb64(body))
@@ -231,11 +231,11 @@ def finish(runtime: Runtime, platform_name: str, params: dict[str, str]) -> Call
 def _connect(runtime: Runtime, platform, row: OAuthState, params: dict[str, str]):
     name = platform.name
     if params.get("error"):
-        reason = params.get("error_description") or params.get("error_reason") or params["error"]
+        reason = (params.get("error_description") or params.get("error_reason") or params["error"])[:300]
         if params["error"] == "access_denied":
             raise ValidationError(f"The user declined to give Herald access on {name} ({reason}): nothing was "
                                   "connected. Start again with POST /v1/accounts/connect to retry.", field="error")
-        raise ValidationError(f"{name} ended the login with an error: {params['error']} ({reason}). Nothing was "
+        raise ValidationError(f"{name} ended the login with an error: {params['error'][:100]} ({reason}). Nothing was "
                               "connected.", field="error")
     code = params.get("code", "")
     if not code:

@@ -131,7 +131,8 @@ def test_a_tampered_or_foreign_state_is_refused(fake, client, tenant, build_app)
     code = consent(fake, started)
     body, signature = started["state"].split(".")
     flipped = body[:-1] + ("A" if body[-1] != "A" else "B")
-    for state in (f"{flipped}.{signature}", f"{body}.{signature[:-2]}", body, "nonsense", ""):
+    for state in (f"{flipped}.{signature}", f"{body}.{signature[:-2]}", body, "nonsense", "", "é.é",
+                  f"{body}.{signature}é"):
         assert_error(callback(client, "instagram", code=code, state=state), 400, "validation_error", "state")
     # Another platform's callback does not take it either.
     assert_error(callback(client, "facebook", code=code, state=started["state"]), 400, "validation_error", "state")
