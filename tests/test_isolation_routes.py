@@ -40,7 +40,8 @@ LATER = later(40)  # a time to schedule for
 
 # Path parameters that do not name a workspace's data: B's own setting, a signed file link (the link
 # itself is the capability, checked in test_public_media), the static files.
-NOT_WORKSPACE_DATA = {"/api/admin/plugins/<name>", "/media/<token>/<path:filename>", "/static/<path:filename>"}
+NOT_WORKSPACE_DATA = {"/api/admin/plugins/<name>", "/media/<token>/<path:filename>", "/static/<path:filename>",
+                      "/v1/accounts/callback/<platform>"}  # no key: its signed state names the workspace
 
 # The body of each call that changes something, so that a refusal cannot come from the body.
 BODIES = {

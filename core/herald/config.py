@@ -79,6 +79,8 @@ class Config:
     secret_key: str | None = None
     port: int = 5000
     public_url: str | None = None
+    # Origins (besides HERALD_PUBLIC_URL's) the OAuth callback may send the browser back to.
+    oauth_redirect_allowlist: tuple[str, ...] = ()
     rate_limit: str = DEFAULT_RATE_LIMIT
     login_rate_limit: str = DEFAULT_LOGIN_RATE_LIMIT
     # Failed authentications (401) per client address before requests from it that carry no valid
@@ -173,6 +175,7 @@ class Config:
         if env.get("HERALD_KEY_CACHE_SECONDS"):
             values["key_cache_seconds"] = float(env["HERALD_KEY_CACHE_SECONDS"])
         values["plugins"] = _csv(env.get("HERALD_PLUGINS"))
+        values["oauth_redirect_allowlist"] = _csv(env.get("HERALD_OAUTH_REDIRECT_ALLOWLIST")) or ()
         values["trace_plugins"] = _flag(env.get("HERALD_TRACE_PLUGINS"))
         values["webhook_allow_private"] = _flag(env.get("HERALD_WEBHOOK_ALLOW_PRIVATE"))
         values["fetch_allow_private"] = _flag(env.get("HERALD_FETCH_ALLOW_PRIVATE"))

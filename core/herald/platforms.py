@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -31,6 +32,16 @@ class PlatformRejected(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class NotConfigured(Exception):
+    """The operator has not set what a capability needs (``settings``: the ``HERALD_*`` names, such
+    as a Meta app's id and secret for the OAuth connect flow); ``message`` says what they are."""
+
+    def __init__(self, settings: tuple[str, ...], message: str):
+        super().__init__(message)
+        self.settings = tuple(settings)
+        self.message = message
 
 
 class PlatformUnavailable(Exception):
@@ -168,6 +179,33 @@ class ConnectedAccount:
     token: str
     token_expires_at: dt.datetime | None = None
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: A refresh token to keep with the account (encrypted), when the platform gives one; an empty one
+    #: never replaces a refresh token already stored.
+    refresh_token: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthorizationRequest:
+    """What the core hands ``authorization_url``: the signed, single-use ``state``, Herald's callback
+    address (``redirect_uri``, ``HERALD_PUBLIC_URL/v1/accounts/callback/<platform>``) and, when the
+    flow declares ``pkce``, the S256 ``code_challenge`` of a verifier the core keeps."""
+
+    state: str
+    redirect_uri: str
+    code_challenge: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OAuthGrant:
+    """What ``exchange_code`` answers: the login's token (long-lived where the platform has such),
+    when it expires, a refresh token if any, the scopes granted and anything else the platform's
+    ``list_connectable`` needs (``extra``)."""
+
+    access_token: str
+    expires_at: dt.datetime | None = None
+    refresh_token: str = ""
+    scopes: tuple[str, ...] = ()
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +243,23 @@ class ConnectFlow:
     token_url: str | None = None
     scopes: tuple[str, ...] = ()
     pkce: bool = False
+    scope_separator: str = " "  # RFC 6749 joins scopes with spaces; Meta takes commas
+
+    def dialog_url(self, client_id: str, request: AuthorizationRequest, **extra: str) -> str:
+        """The authorisation dialog's address for ``request``: ``authorize_url`` with the RFC 6749
+        (section 4.1.1) parameters ``response_type=code``, ``client_id``, ``redirect_uri``, ``scope`` and
+        ``state``, the RFC 7636 ``code_challenge`` (``S256``) when there is one, and ``extra``."""
+        if not self.authorize_url:
+            raise ValueError("this connect flow declares no authorize_url")
+        params = {"response_type": "code", "client_id": client_id, "redirect_uri": request.redirect_uri,
+                  "state": request.state}
+        if self.scopes:
+            params["scope"] = self.scope_separator.join(self.scopes)
+        if request.code_challenge:
+            params.update(code_challenge=request.code_challenge, code_challenge_method="S256")
+        params.update(extra)
+        separator = "&" if "?" in self.authorize_url else "?"
+        return f"{self.authorize_url}{separator}{urllib.parse.urlencode(params)}"
 
 
 class Platform:
@@ -234,6 +289,32 @@ class Platform:
         on ``access_token`` or its ``field``), :class:`PlatformUnavailable` when the platform cannot
         be asked now. A platform without ``connect`` cannot have accounts connected.
         """
+        raise NotImplementedError
+
+    @placeholder
+    def authorization_url(self, request: AuthorizationRequest, *, config: Any) -> str:
+        """The address of the platform's authorisation dialog for ``request`` (``POST
+        /v1/accounts/connect``), usually ``self.connect_flow.dialog_url(<client id>, request)``.
+
+        Raise :class:`NotConfigured` naming the settings the operator must set (an OAuth app's id and
+        secret) when they are missing. A platform without it connects accounts by pasted tokens only.
+        """
+        raise NotImplementedError
+
+    @placeholder
+    def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str | None, config: Any) -> OAuthGrant:
+        """Exchange the authorisation ``code`` the dialog gave (``GET /v1/accounts/callback/<platform>``)
+        for the login's token, turning a short-lived token into a long-lived one where the platform
+        can. ``redirect_uri`` is the one the dialog was opened with; ``code_verifier`` the PKCE
+        verifier (None without PKCE). Raise :class:`PlatformRejected` for a code the platform refuses,
+        :class:`PlatformUnavailable` when it cannot be asked now, :class:`NotConfigured` as above."""
+        raise NotImplementedError
+
+    @placeholder
+    def list_connectable(self, grant: OAuthGrant, *, config: Any) -> list[ConnectedAccount]:
+        """The accounts the login of ``grant`` can publish to (a Facebook user's Pages, the Instagram
+        accounts linked to them), each with the token to store for it; the core connects all of
+        them, or those the user named. Raise as ``exchange_code`` does."""
         raise NotImplementedError
 
     @placeholder

@@ -113,8 +113,8 @@ def platform_section() -> str:
 
 
 VALUE_TYPES = ("TaskContext", "PostRef", "MediaRef", "AccountRef", "ConnectFlow", "ConnectField", "ConnectedAccount",
-               "PublishOutcome", "TokenHealth", "RefreshedToken", "PublishingQuota", "PostRules", "MediaRule", "Ratio",
-               "Action")
+               "AuthorizationRequest", "OAuthGrant", "PublishOutcome", "TokenHealth", "RefreshedToken",
+               "PublishingQuota", "PostRules", "MediaRule", "Ratio", "Action")
 
 
 def values_section() -> str:
@@ -129,7 +129,7 @@ def settings_section() -> str:
 
 def errors_section() -> str:
     """The exceptions a platform raises, and those of the HTTP client it catches."""
-    classes = (sdk.PlatformRejected, sdk.PlatformUnavailable, sdk.HeraldError)
+    classes = (sdk.PlatformRejected, sdk.PlatformUnavailable, sdk.NotConfigured, sdk.HeraldError)
     parts = [describe_class(cls) for cls in classes]
     parts += [f"#### `herald.sdk.http.{cls.__name__}`\n\n{markdown(cls.__doc__)}"
               for cls in (http.SendFailed, http.AnswerLost, http.BlockedURL, http.Unresolvable)]

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from herald.fake_api import serve, shut
 
 from .graph_model import (
+    AuthorizationCode,
     ContainerPlan,
     FacebookUser,
     FakeRequest,
@@ -54,6 +55,8 @@ FB_USER_ID = "10220000000000001"
 FB_USER_TOKEN = "EAAU-test-facebook-user-token"
 APP_ID = "1234567890"  # the app every token of the fake was made for (debug_token's app_id)
 APP_SECRET = "test-app-secret"
+IG_APP_ID = "9876543210"  # the Instagram app (Instagram Login), whose id differs from the Meta app's
+IG_APP_SECRET = "test-instagram-app-secret"
 IG_SCOPES = ["instagram_business_basic", "instagram_business_content_publish", "instagram_business_manage_insights",
              "instagram_business_manage_comments"]
 PAGE_SCOPES = ["pages_show_list", "pages_manage_posts", "pages_read_engagement", "pages_manage_engagement",
@@ -76,10 +79,12 @@ class FakeGraph(GraphRoutes):
         self.video_polls = video_polls
         self.reject_duplicates = reject_duplicates
         self.app_id, self.app_secret = APP_ID, APP_SECRET
+        self.ig_app_id, self.ig_app_secret = IG_APP_ID, IG_APP_SECRET
         self._lock = threading.RLock()
         self._offset = 0.0
         self._counter = itertools.count(1)
         self._tokens: dict[str, Token] = {}
+        self._codes: dict[str, AuthorizationCode] = {}
         self._ig_users: dict[str, IGUser] = {}
         self._pages: dict[str, Page] = {}
         self._fb_users: dict[str, FacebookUser] = {}
@@ -126,8 +131,10 @@ class FakeGraph(GraphRoutes):
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def hosts(self) -> dict[str, str]:
-        """Config settings pointing both Meta hosts (Facebook Login's and Instagram Login's) at this fake."""
-        return {"graph_base_url": self.base_url, "instagram_base_url": self.base_url}
+        """Config settings pointing every Meta host (Facebook Login's, Instagram Login's and its code
+        exchange's) at this fake."""
+        return {"graph_base_url": self.base_url, "instagram_base_url": self.base_url,
+                "instagram_api_url": self.base_url}
 
     # -- clock ------------------------------------------------------------------------------
 
@@ -185,6 +192,21 @@ class FakeGraph(GraphRoutes):
             self._fb_users[user_id] = user
             self.add_token(token, kind="USER", owner=user_id, expires_in=expires_in, scopes=scopes)
             return user
+
+    def authorize(self, user_id: str, redirect_uri: str, *, scopes: list[str] | None = None,
+                  lifetime: float = 600) -> str:
+        """What the Login dialog does when the user ``user_id`` consents: a code (valid ``lifetime``
+        seconds, once) that ``oauth/access_token`` exchanges for a short-lived user token, given the
+        same ``redirect_uri``. The dialog itself is Meta's page: tests call Herald's callback with this code.
+        For an Instagram account's id: Instagram's authorisation window (Instagram Login) instead."""
+        with self._lock:
+            login = "instagram" if user_id in self._ig_users else "facebook"
+            default = IG_SCOPES if login == "instagram" else PAGE_SCOPES
+            value = f"AQD-code-{next(self._counter)}"
+            self._codes[value] = AuthorizationCode(value, user_id, redirect_uri,
+                                                   list(default if scopes is None else scopes),
+                                                   self.now() + lifetime, login=login)
+            return value
 
     def expire_token(self, value: str) -> None:
         """Make a token expired (Graph answers 190/463 for it from now on)."""

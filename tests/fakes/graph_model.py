@@ -228,6 +228,19 @@ class FacebookUser:
 
 
 @dataclasses.dataclass
+class AuthorizationCode:
+    """A code the Login dialog gave a user (:meth:`fakes.graph.FakeGraph.authorize`)."""
+
+    value: str
+    user_id: str
+    redirect_uri: str
+    scopes: list[str]
+    expires_at: float
+    used: bool = False
+    login: str = "facebook"  # or "instagram": a code of Instagram's authorisation window
+
+
+@dataclasses.dataclass
 class ContainerPlan:
     """How the next matching container behaves: IN_PROGRESS for ``polls`` status reads, then ``end``."""
 

@@ -91,6 +91,10 @@ class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
     def _dispatch(self, req: FakeRequest) -> dict[str, Any]:
         if req.path.strip("/") == "oauth/access_token" and req.method == "GET":
             return self._exchange_token(req)  # authenticated by the app secret, not by a token
+        if req.path.strip("/") == "oauth/access_token" and req.method == "POST":
+            return self._exchange_instagram_code(req)  # api.instagram.com's, by the Instagram app's secret
+        if req.path.strip("/") == "access_token" and req.method == "GET":
+            return self._exchange_instagram_token(req)
         token = self._authenticate(req)
         parts = [part for part in req.path.split("/") if part]
         if parts == ["debug_token"] and req.method == "GET":
@@ -174,10 +178,80 @@ class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
         picked.update((name, record[name]) for name in fields if record.get(name) is not None)
         return picked
 
+    def _exchange_code(self, req: FakeRequest) -> dict[str, Any]:
+        """``oauth/access_token?client_id&redirect_uri&client_secret&code``: a short-lived user token for a
+        code the dialog gave (Meta's "Manually Build a Login Flow", "Exchanging Code for an Access Token"):
+        the redirect_uri must be the dialog's, and a code works once, for 10 minutes. Meta documents no
+        codes for these refusals; 100 with subcodes 36007 (expired) and 36009 (used) are what it answers."""
+        for name in ("client_id", "client_secret", "redirect_uri"):
+            if not req.params.get(name):
+                raise missing_param(name)
+        if req.params["client_id"] != self.app_id:
+            raise GraphFault(101, "Error validating application. Invalid application ID.")
+        if req.params["client_secret"] != self.app_secret:
+            raise GraphFault(1, "Error validating client secret.")
+        grant = self._codes.get(req.params["code"])
+        if grant is None or grant.login != "facebook":
+            raise GraphFault(100, "Invalid verification code format.")
+        if grant.used:
+            raise GraphFault(100, "This authorization code has been used.", subcode=36009)
+        if grant.expires_at <= self.now():
+            raise GraphFault(100, "This authorization code has expired.", subcode=36007)
+        if req.params["redirect_uri"] != grant.redirect_uri:
+            raise GraphFault(100, "Error validating verification code. Please make sure your redirect_uri is "
+                                  "identical to the one you used in the OAuth dialog request")
+        grant.used = True
+        value = f"EAAU-short-lived-{next(self._counter)}"
+        self._tokens[value] = Token(value=value, kind="USER", owner=grant.user_id, expires_at=self.now() + 5400,
+                                    scopes=list(grant.scopes), issued_at=self.now(), app_id=self.app_id)
+        return {"access_token": value, "token_type": "bearer", "expires_in": 5400}
+
+    def _exchange_instagram_code(self, req: FakeRequest) -> dict[str, Any]:
+        """``POST api.instagram.com/oauth/access_token`` (Business Login for Instagram): a short-lived
+        Instagram User token, the user id and the permissions, in ``data``. The refusals' codes are not
+        documented; these follow the Graph ones."""
+        for name in ("client_id", "client_secret", "grant_type", "redirect_uri", "code"):
+            if not req.params.get(name):
+                raise missing_param(name)
+        if req.params["grant_type"] != "authorization_code":
+            raise GraphFault(100, "(#100) Invalid grant_type")
+        if (req.params["client_id"], req.params["client_secret"]) != (self.ig_app_id, self.ig_app_secret):
+            raise GraphFault(101, "Error validating application. Invalid application ID or secret.")
+        grant = self._codes.get(req.params["code"])
+        if grant is None or grant.login != "instagram" or grant.used or grant.expires_at <= self.now():
+            raise GraphFault(100, "Invalid authorization code")
+        if req.params["redirect_uri"] != grant.redirect_uri:
+            raise GraphFault(100, "Error validating verification code: the redirect_uri differs from the "
+                                  "authorization request's")
+        grant.used = True
+        value = f"IGAA-short-lived-{next(self._counter)}"
+        self._tokens[value] = Token(value=value, kind="USER", owner=grant.user_id, expires_at=self.now() + 3600,
+                                    scopes=list(grant.scopes), issued_at=self.now(), app_id=self.ig_app_id)
+        return {"data": [{"access_token": value, "user_id": grant.user_id, "permissions": ",".join(grant.scopes)}]}
+
+    def _exchange_instagram_token(self, req: FakeRequest) -> dict[str, Any]:
+        """``GET graph.instagram.com/access_token?grant_type=ig_exchange_token``: a long-lived Instagram User
+        token (60 days) for a short-lived one, given the Instagram app's secret."""
+        if req.params.get("grant_type") != "ig_exchange_token":
+            raise GraphFault(100, "(#100) Invalid grant_type")
+        if req.params.get("client_secret") != self.ig_app_secret:
+            raise GraphFault(1, "Error validating client secret.")
+        short = self._authenticate(req)
+        if short.owner not in self._ig_users:
+            raise GraphFault(100, "(#100) Only Instagram User access tokens can be exchanged here")
+        lifetime = 60 * 86400
+        value = f"IGAA-long-lived-{next(self._counter)}"
+        self._tokens[value] = Token(value=value, kind="USER", owner=short.owner, expires_at=self.now() + lifetime,
+                                    scopes=list(short.scopes), issued_at=self.now(), app_id=short.app_id)
+        return {"access_token": value, "token_type": "bearer", "expires_in": lifetime}
+
     def _exchange_token(self, req: FakeRequest) -> dict[str, Any]:
         """``oauth/access_token?grant_type=fb_exchange_token``: a long-lived user token (about 60 days)
         for a user token of the app (§3.1). The error codes for a wrong app id (101) and secret (1)
-        are Meta's usual OAuth answers; the research file does not list them."""
+        are Meta's usual OAuth answers; the research file does not list them. With ``code``: the code
+        exchange (:meth:`_exchange_code`)."""
+        if "code" in req.params and "grant_type" not in req.params:
+            return self._exchange_code(req)
         for name in ("grant_type", "client_id", "client_secret", "fb_exchange_token"):
             if not req.params.get(name):
                 raise missing_param(name)
@@ -296,6 +370,11 @@ class GraphRoutes(InstagramRoutes, PagesRoutes, CommentsRoutes):
                  "name": self._pages[page_id].name, "id": page_id,
                  "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE"]}
                 for page_id in user.pages]
+        if "instagram_business_account" in (req.params.get("fields") or ""):
+            for item in data:
+                linked = self._pages[item["id"]].ig_user_id
+                if linked:
+                    item["instagram_business_account"] = {"id": linked, "username": self._ig_users[linked].username}
         return {"data": data, "paging": {"cursors": {"before": "QVFIUmE", "after": "QVFIUmI"}}}
 
     def _page_token_for(self, user_token: Token, page_id: str) -> str:

@@ -375,6 +375,7 @@ class Account(BaseModel):
     username = pw.CharField(max_length=200, default="")
     token_encrypted = pw.TextField()
     token_expires_at = pw.DateTimeField(null=True)
+    refresh_token_encrypted = pw.TextField(default="")  # "" when the platform gave none
     status = pw.CharField(max_length=20, default="active")  # active | expired | invalid | disconnected
     status_reason = pw.TextField(default="")
     settings = JSONField(default=dict)
@@ -426,6 +427,25 @@ class FirstComment(WorkRow):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
+class OAuthState(BaseModel):
+    """One OAuth connect flow started with ``POST /v1/accounts/connect``: the nonce of its signed
+    ``state`` (used once: ``used_at``), the PKCE verifier (encrypted), where the browser goes back to
+    and which accounts to connect. See :mod:`herald.publishing.oauth_connect`."""
+
+    workspace = pw.ForeignKeyField(Workspace, backref="oauth_states", on_delete="CASCADE")
+    nonce = pw.CharField(max_length=64, unique=True)
+    platform = pw.CharField(max_length=40)
+    code_verifier_encrypted = pw.TextField(default="")
+    return_to = pw.TextField(default="")
+    chosen = JSONField(default=list)  # external ids to connect; empty: every one the login offers
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField(index=True)
+    used_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "oauth_state"
+
+
 class IdempotencyRecord(BaseModel):
     """The stored outcome of a mutating request made with an ``Idempotency-Key``."""
 
@@ -471,8 +491,8 @@ class PostComment(BaseModel):
 
 
 MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, MediaRendition, Post, PostVersion, EngagementSnapshot,
-          PluginSetting, Event, Account, PublishTask, FirstComment, IdempotencyRecord, PortalToken, PostComment,
-          Campaign]
+          PluginSetting, Event, Account, PublishTask, FirstComment, OAuthState, IdempotencyRecord, PortalToken,
+          PostComment, Campaign]
 
 _plugin_cache = TTLCache(ttl=5.0)
 

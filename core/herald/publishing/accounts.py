@@ -10,7 +10,7 @@ from .. import crypto, events, ids
 from ..capabilities import provided
 from ..db.models import Account, isoformat, write_transaction
 from ..errors import Conflict, HeraldError, NotFound, ValidationError, warning
-from ..platforms import AccountRef, PlatformRejected, PlatformUnavailable, TokenHealth
+from ..platforms import AccountRef, ConnectedAccount, PlatformRejected, PlatformUnavailable, TokenHealth
 from ..runtime import Runtime
 
 log = logging.getLogger("herald.publishing.accounts")
@@ -90,8 +90,18 @@ def connect(runtime: Runtime, workspace_id: int, platform_name: str, token: str,
         raise
     except Exception as exc:  # the plugin or the platform's answer broke: say so, not a bare 500
         raise platform_error(platform_name, exc, "so the account was not connected") from None
+    return store(runtime, workspace_id, platform_name, found)
+
+
+def store(runtime: Runtime, workspace_id: int, platform_name: str, found: ConnectedAccount) -> tuple[Account, bool]:
+    """Keep the account ``found`` (by a pasted token or an OAuth login) in the workspace: a new row, or the
+    existing one of the same platform and external id with the new token, so the account keeps its
+    id, history and queued posts. A refresh token already stored is kept when ``found`` has none.
+    Returns ``(account, created)``.
+    """
     now = runtime.clock.now()
-    encrypted = crypto.encrypt(runtime.config.resolved_secret_key(), found.token)
+    key = runtime.config.resolved_secret_key()
+    encrypted = crypto.encrypt(key, found.token)
     with write_transaction():
         account = Account.get_or_none((Account.workspace == workspace_id) & (Account.platform == platform_name)
                                       & (Account.external_id == found.external_id))
@@ -101,6 +111,8 @@ def connect(runtime: Runtime, workspace_id: int, platform_name: str, token: str,
                               created_at=now)
         account.username = found.username
         account.token_encrypted = encrypted
+        if found.refresh_token:  # never throw away a working refresh token for an empty one
+            account.refresh_token_encrypted = crypto.encrypt(key, found.refresh_token)
         account.token_expires_at = _naive(found.token_expires_at)
         account.settings = dict(found.settings)
         account.status = "active"
@@ -366,7 +378,7 @@ def disconnect(runtime: Runtime, account: Account) -> None:
     now = runtime.clock.now()
     with write_transaction():
         (Account.update(status="disconnected", status_reason="It was disconnected.", token_encrypted="",
-                        updated_at=now).where(Account.id == account.id).execute())
+                        refresh_token_encrypted="", updated_at=now).where(Account.id == account.id).execute())
 
 
 def serialize_account(account: Account) -> dict:

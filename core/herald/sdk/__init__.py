@@ -45,10 +45,13 @@ from ..intelligence.scoring import Scorer, ScoringContext, ScoringPost
 from ..outcomes import Action, Generation, ProviderSettings, PublishOutcome, Score
 from ..platforms import (
     AccountRef,
+    AuthorizationRequest,
     ConnectedAccount,
     ConnectField,
     ConnectFlow,
     MediaRef,
+    NotConfigured,
+    OAuthGrant,
     Platform,
     PlatformRejected,
     PlatformUnavailable,
@@ -68,7 +71,8 @@ __all__ = [
     # hooks
     "hookimpl",
     # platforms
-    "AccountRef", "ConnectField", "ConnectFlow", "ConnectedAccount", "MediaRef", "Platform", "PlatformRejected",
+    "AccountRef", "AuthorizationRequest", "ConnectField", "ConnectFlow", "ConnectedAccount", "MediaRef",
+    "NotConfigured", "OAuthGrant", "Platform", "PlatformRejected",
     "PlatformUnavailable", "PostRef", "PublishOutcome", "PublishingQuota", "RefreshedToken", "TaskContext",
     "TokenHealth",
     # what a platform takes (checked by the core before queueing and sending)

@@ -29,8 +29,10 @@ from typing import Any
 
 from herald.sdk import (
     AccountRef,
+    AuthorizationRequest,
     ConnectedAccount,
     MediaRule,
+    OAuthGrant,
     Platform,
     PlatformRejected,
     PostRef,
@@ -40,7 +42,7 @@ from herald.sdk import (
     TokenHealth,
     hookimpl,
 )
-from herald_graph import comments, lookup, settings
+from herald_graph import comments, lookup, oauth, settings
 from herald_graph.graph import (
     TIMEOUT,
     GraphClient,
@@ -97,8 +99,25 @@ class FacebookPlatform(Platform):
 
     name = "facebook"
     post_types = ("post",)
+    connect_flow = oauth.flow("pages_show_list", "pages_manage_posts", "pages_read_engagement",
+                              "pages_manage_engagement", "read_insights")
 
     # -- accounts -----------------------------------------------------------------------------
+
+    def authorization_url(self, request: AuthorizationRequest, *, config: Any) -> str:
+        """Facebook Login's dialog with the operator's Meta app (``HERALD_META_APP_ID``)."""
+        return oauth.authorization_url(self.connect_flow, request, config)
+
+    def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str | None, config: Any) -> OAuthGrant:
+        """The login's long-lived user token for the dialog's code."""
+        return oauth.exchange_code(code, redirect_uri, config)
+
+    def list_connectable(self, grant: OAuthGrant, *, config: Any) -> list[ConnectedAccount]:
+        """The Pages the login may create content on, each with its Page token (which never expires)."""
+        return [ConnectedAccount(external_id=str(page["id"]), username=page.get("name") or str(page["id"]),
+                                 token=page["access_token"], settings={"token_type": "PAGE", "scopes": None})
+                for page in oauth.managed_pages(grant, config)
+                if page.get("tasks") is None or "CREATE_CONTENT" in page["tasks"]]
 
     def connect(self, token: str, *, config: Any, details: dict[str, str]) -> ConnectedAccount:
         """Check a Page token (or a user token managing one Page) and say which Page it is.

@@ -64,11 +64,12 @@ def _encode(value: Any) -> str:
 
 
 class GraphClient:
-    """Calls the Graph API with one access token: ``GraphClient(config, token).get("me", fields="id")``."""
+    """Calls the Graph API with one access token: ``GraphClient(config, token).get("me", fields="id")``
+    (``root``: another Meta host, such as Instagram Login's ``api.instagram.com`` for its code exchange)."""
 
     def __init__(self, config: Any, token: str, *, timeout: float | None = None, instagram_login: bool = False,
-                 versioned: bool = True):
-        self.root = api_root(config, instagram_login, versioned)
+                 versioned: bool = True, root: str | None = None):
+        self.root = (root or api_root(config, instagram_login, versioned)).rstrip("/")
         self.host = urllib.parse.urlsplit(self.root).netloc
         self.token = token
         self.timeout = timeout or TIMEOUT

@@ -17,7 +17,9 @@ from typing import Any
 
 from herald.sdk import (
     AccountRef,
+    AuthorizationRequest,
     ConnectedAccount,
+    OAuthGrant,
     Platform,
     PlatformRejected,
     PostRef,
@@ -29,7 +31,7 @@ from herald.sdk import (
     TokenHealth,
     hookimpl,
 )
-from herald_graph import comments, settings
+from herald_graph import comments, oauth, settings
 from herald_graph.graph import (
     GraphClient,
     GraphError,
@@ -42,6 +44,7 @@ from herald_graph.graph import (
     token_health,
 )
 from herald_graph.graph_errors import INVALID
+from herald_instagram import instagram_login as ig_login
 from herald_instagram.publishing import Publisher, read_quota
 from herald_instagram.rules import rules_for
 
@@ -61,8 +64,46 @@ class InstagramPlatform(Platform):
     name = "instagram"
     post_types = ("post", "reel", "carousel", "story")
     comment_post_types = ("post", "reel", "carousel")  # stories take replies by message, not comments
+    # Facebook Login: the Instagram professional accounts linked to the Pages the user manages.
+    connect_flow = oauth.flow("instagram_basic", "instagram_content_publish", "instagram_manage_comments",
+                              "instagram_manage_insights", "pages_show_list", "pages_read_engagement")
 
     # -- accounts -----------------------------------------------------------------------------
+
+    def authorization_url(self, request: AuthorizationRequest, *, config: Any) -> str:
+        """Facebook Login's dialog with the operator's Meta app (``HERALD_META_APP_ID``), or Instagram's
+        authorisation window with the Instagram app when ``HERALD_INSTAGRAM_OAUTH_LOGIN=instagram``."""
+        if ig_login.chosen(config):
+            return ig_login.authorization_url(request, config)
+        return oauth.authorization_url(self.connect_flow, request, config)
+
+    def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str | None, config: Any) -> OAuthGrant:
+        """The login's long-lived token for the dialog's code (a Facebook user's, or an Instagram User's)."""
+        if ig_login.chosen(config):
+            return ig_login.exchange_code(code, redirect_uri, config)
+        return oauth.exchange_code(code, redirect_uri, config)
+
+    def list_connectable(self, grant: OAuthGrant, *, config: Any) -> list[ConnectedAccount]:
+        """The Instagram professional accounts linked to the login's Pages, each with its Page's token (which
+        never expires; the account remembers the Page, as when a Page token is pasted); with Instagram Login,
+        the account that logged in, with its Instagram User token."""
+        if ig_login.chosen(config):
+            return [ig_login.account(grant, config)]
+        found = []
+        for page in oauth.managed_pages(grant, config):
+            linked = page.get("instagram_business_account") or {}
+            if not linked.get("id"):
+                continue
+            username = linked.get("username")
+            if not username:
+                try:
+                    username = self._me(GraphClient(config, page["access_token"]), str(linked["id"]))["username"]
+                except GraphError as err:
+                    raise err.platform_error() from None
+            found.append(ConnectedAccount(external_id=str(linked["id"]), username=username,
+                                          token=page["access_token"],
+                                          settings={"login": "facebook", "page_id": str(page["id"])}))
+        return found
 
     def connect(self, token: str, *, config: Any, details: dict[str, str]) -> ConnectedAccount:
         """Check an Instagram User token (or a linked Page's token) and say which account it is.

@@ -32,6 +32,7 @@ _NO_DATABASE = frozenset({"/openapi.json"})
 _RATE_EXEMPT = ("/health", "/media/")
 _BODY_TYPES = frozenset({JSON, "multipart/form-data", "text/csv"})
 _SUCCESS_MEANINGS = {201: "Created", 202: "Accepted: the work is queued", 204: "Done, nothing to say",
+                     303: "See Other: the browser goes on to the address in Location",
                      503: "Unhealthy: the same report, naming what fails"}
 _ERROR_MEANINGS = {
     400: "The request is malformed or a value is refused (`validation_error`, `field` names it)",
@@ -110,7 +111,9 @@ def _success(doc) -> dict:
     answers = {}
     for status, name in doc.responses:
         answer = {"description": _SUCCESS_MEANINGS.get(status, "Success")}
-        if status != 204:
+        if status == 303:
+            answer["headers"] = {"Location": {"schema": {"type": "string"}}}
+        elif status != 204:
             schema = {"$ref": f"#/components/schemas/{_component(name)}"} if name else {}
             answer["content"] = {JSON: {"schema": schema}}
         answers[str(status)] = answer

@@ -1,10 +1,10 @@
 """The ``/v1`` publishing API (the "Apionics" document): publish, posts, accounts, approvals."""
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify, redirect, request
 
 from ...db.models import Account, Post, PublishTask
 from ...errors import UnsupportedMediaType, ValidationError
-from ...publishing import accounts, approvals, editing, posts, resolving, retrying, tasks
+from ...publishing import accounts, approvals, editing, oauth_connect, posts, resolving, retrying, tasks
 from ...publishing import csv_import as publish_csv_reader
 from ...publishing import publish as publishing
 from ...publishing.campaigns import get_campaign
@@ -256,6 +256,32 @@ def connect_account(payload):
     if warnings:
         body["warnings"] = warnings
     return jsonify(body), 201 if created else 200
+
+
+@endpoint(bp, "/accounts/connect", ("POST",), summary="Start connecting accounts through the platform's OAuth dialog",
+          scope="accounts", body="v1_account_oauth_connect", responses={200: "account_oauth_start"}, errors=(409,))
+def start_oauth_connect(payload):
+    """The platform's authorisation URL with a signed, single-use, expiring state (PKCE where declared)."""
+    return jsonify(oauth_connect.start(runtime(), g.principal.workspace_id, payload["platform"].strip().lower(),
+                                       payload.get("redirect_uri"), payload.get("accounts")))
+
+
+@endpoint(bp, "/accounts/callback/<platform>", ("GET",), auth=False,
+          summary="Where the platform's OAuth dialog sends the browser back: connects the accounts (the state "
+                  "authenticates it)", responses={200: "account_oauth_connected", 303: None}, errors=(409, 500),
+          query=(("state", "string", "The state POST /v1/accounts/connect issued", True),
+                 ("code", "string", "The authorisation code the platform gave"),
+                 ("error", "string", "The platform's error (access_denied when the user declined)"),
+                 ("error_description", "string", "The platform's words for the error")))
+def oauth_callback(platform):
+    """Check and use up the state, exchange the code and connect the chosen accounts; redirect back to
+    the flow's ``redirect_uri`` when it had one, else answer JSON."""
+    result = oauth_connect.finish(runtime(), platform.strip().lower(), request.args.to_dict())
+    if result.return_to:
+        return redirect(oauth_connect.back_to(result), code=303)
+    if result.error is not None:
+        raise result.error
+    return jsonify(oauth_connect.connected_body(result))
 
 
 @endpoint(bp, "/accounts/<account_id>", ("GET",), summary="One connected account", scope="posts:read",
