@@ -33,6 +33,7 @@ from herald_graph.graph_errors import (
 
 __all__ = ["TIMEOUT", "GraphClient", "GraphError", "api_root", "graph_time", "inspect_token", "invalid_token_reason",
            "long_lived_user_token", "metric_error_is_local", "parse_time", "refreshed_instagram_token",
+           "refreshed_user_token",
            "require_scopes", "require_valid", "token_expiry", "token_health", "utcnow"]
 
 log = logging.getLogger("herald.graph")
@@ -193,6 +194,26 @@ def refreshed_instagram_token(config: Any, token: str) -> tuple[str, dt.datetime
     answer = client.get("refresh_access_token", grant_type="ig_refresh_token", access_token=token)
     if not answer.get("access_token"):
         raise GraphError("Instagram answered the token refresh without a token", kind=NETWORK, uncertain=False)
+    expires_in = answer.get("expires_in")
+    expires_at = utcnow() + dt.timedelta(seconds=int(expires_in)) if expires_in else None
+    return answer["access_token"], expires_at
+
+
+def refreshed_user_token(config: Any, token: str) -> tuple[str, dt.datetime | None] | None:
+    """A new long-lived Facebook user token for the long-lived user ``token`` (Facebook Login), and when
+    it expires: Meta's ``oauth/access_token?grant_type=fb_exchange_token`` on ``graph.facebook.com``,
+    with the operator's app (``HERALD_META_APP_ID``, ``HERALD_META_APP_SECRET``). None when no app is
+    configured. Raises :class:`GraphError` when Meta refuses or cannot answer.
+
+    Page tokens need none of this: one derived from a long-lived user token never expires.
+    """
+    app_id, app_secret = settings.META_APP_ID.value(config), settings.META_APP_SECRET.value(config)
+    if not (app_id and app_secret):
+        return None
+    answer = GraphClient(config, "").get("oauth/access_token", grant_type="fb_exchange_token", client_id=app_id,
+                                         client_secret=app_secret, fb_exchange_token=token)
+    if not answer.get("access_token"):
+        raise GraphError("Meta answered the token exchange without a token", kind=NETWORK, uncertain=False)
     expires_in = answer.get("expires_in")
     expires_at = utcnow() + dt.timedelta(seconds=int(expires_in)) if expires_in else None
     return answer["access_token"], expires_at
