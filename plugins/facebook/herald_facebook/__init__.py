@@ -49,6 +49,7 @@ from herald_graph.graph import (
     long_lived_user_token,
     metric_error_is_local,
     parse_time,
+    refresh_error,
     refreshed_user_token,
     require_scopes,
     require_valid,
@@ -148,7 +149,7 @@ class FacebookPlatform(Platform):
         try:
             fresh = refreshed_user_token(config, account.token)
         except GraphError as err:
-            raise err.platform_error() from None
+            raise refresh_error(err) from None
         return RefreshedToken(token=fresh[0], expires_at=fresh[1]) if fresh else None
 
     # -- publishing ---------------------------------------------------------------------------

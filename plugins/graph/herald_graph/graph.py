@@ -18,7 +18,7 @@ import logging
 import urllib.parse
 from typing import Any
 
-from herald.sdk import PlatformRejected, TokenHealth, http
+from herald.sdk import PlatformRejected, PlatformUnavailable, TokenHealth, http
 from herald_graph import settings
 from herald_graph.graph_errors import (
     INVALID,
@@ -33,7 +33,7 @@ from herald_graph.graph_errors import (
 
 __all__ = ["TIMEOUT", "GraphClient", "GraphError", "api_root", "graph_time", "inspect_token", "invalid_token_reason",
            "long_lived_user_token", "metric_error_is_local", "parse_time", "refreshed_instagram_token",
-           "refreshed_user_token",
+           "refresh_error", "refreshed_user_token",
            "require_scopes", "require_valid", "token_expiry", "token_health", "utcnow"]
 
 log = logging.getLogger("herald.graph")
@@ -217,6 +217,15 @@ def refreshed_user_token(config: Any, token: str) -> tuple[str, dt.datetime | No
     expires_in = answer.get("expires_in")
     expires_at = utcnow() + dt.timedelta(seconds=int(expires_in)) if expires_in else None
     return answer["access_token"], expires_at
+
+
+def refresh_error(err: GraphError) -> PlatformRejected | PlatformUnavailable:
+    """What a plugin's ``refresh_token`` raises for ``err``: Meta's own words for a refused refresh
+    (a token less than a day old, say), without the publishing hint a parameter error carries; a
+    token error keeps its reconnect hint, a passing failure stays one."""
+    if err.retryable or err.kind == TOKEN:
+        return err.platform_error()
+    return PlatformRejected(err.detail)
 
 
 def token_expiry(data: dict[str, Any] | None) -> dt.datetime | None:

@@ -5,7 +5,6 @@ through Herald's publishing pipeline (the /v1 API, an RQ worker in this process)
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 import pytest
 from graph_drive import (

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import re
 
 import pytest
 from graph_drive import connect_account, facebook, ig_account, instagram
 
 from conftest import with_changes
 from drive import advance, work
-from fakes.graph import APP_ID, APP_SECRET, FB_USER_ID, FB_USER_TOKEN
+from fakes.graph import APP_ID, APP_SECRET, FB_USER_ID, FB_USER_TOKEN, PAGE_NAME, PAGE_TOKEN
 from herald import chores, crypto
+from herald.cli import cli
 from herald.config import Config
 from herald.db.models import Account, Event, TokenRefresh, db
 from herald.platforms import PlatformRejected, PlatformUnavailable
@@ -210,3 +213,71 @@ def test_the_token_check_refreshes_a_facebook_user_token_through_a_worker(fake, 
     assert work(redis_client) == 1
     assert refreshes(account)[0].status == "done" and token_of(account).startswith("EAAL-long-lived-")
     assert stored(account).token_expires_at - now > dt.timedelta(days=55)
+
+
+# -- the console: herald accounts list|refresh -------------------------------------------------------
+
+@pytest.fixture
+def herald_cmd(app):
+    """Run ``herald ARGS…`` against ``app``; returns click's result."""
+    runner = app.test_cli_runner()
+    return lambda *args: runner.invoke(cli, [str(arg) for arg in args])
+
+
+def test_accounts_list_shows_status_expiry_health_and_refreshes(fake, client, tenant, app, herald_cmd, redis_client):
+    due = ig_login_account(fake, client, tenant, "IGAA-20-days-left", "17841400000000777", 20)
+    page = connect_account(client, tenant, "facebook", PAGE_TOKEN).get_json()["id"]
+    listed = herald_cmd("accounts", "list")
+    assert listed.exit_code == 0, listed.output
+    first, second = listed.output.strip().splitlines()
+    assert first.startswith(f"{due}  workspace {tenant.workspace.id}  instagram  @user777  active  expires ")
+    assert "(in 20 days)" in first and "checked " in first and first.endswith("never refreshed")
+    assert second.startswith(f"{page}  workspace {tenant.workspace.id}  facebook  @{PAGE_NAME}  active  expires never")
+    fake.advance(DAY + 60)
+    check_tokens(app)
+    work(redis_client)
+    rows = [json.loads(line) for line in herald_cmd("accounts", "list", "--json").output.splitlines()]
+    assert rows[0]["id"] == due and rows[0]["last_refresh"]["status"] == "done" and rows[0]["refreshes_tokens"]
+    assert rows[1]["last_refresh"] is None and rows[1]["token_expires_at"] is None
+    assert herald_cmd("accounts", "list", "--workspace", "nope").exit_code == 1
+    assert herald_cmd("accounts", "list", "--workspace", str(tenant.workspace.id + 1)).exit_code == 1
+
+
+def test_accounts_refresh_runs_the_refresh_now_with_a_line_per_account(fake, client, tenant, app, herald_cmd,
+                                                                       redis_client):
+    good = ig_login_account(fake, client, tenant, "IGAA-good-token", "17841400000000783", 50)
+    busy = ig_login_account(fake, client, tenant, "IGAA-busy-token", "17841400000000784", 50)
+    revoked = ig_login_account(fake, client, tenant, "IGAA-revoked", "17841400000000785", 50)
+    page = connect_account(client, tenant, "facebook", PAGE_TOKEN).get_json()["id"]
+    fake.advance(DAY + 60)
+    fake.fail_next(r"refresh_access_token", code=2, status=503)
+    fake.invalidate_token("IGAA-revoked", subcode=460)
+    # The first refresh call fails (code 2): order the accounts so the busy one takes it.
+    result = herald_cmd("accounts", "refresh", busy, good, revoked, page)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == f"[1/4] {busy} instagram @user784: refreshing…"
+    assert lines[1].startswith(f"[1/4] {busy} instagram @user784: not refreshed yet (") and "tried again at" in lines[1]
+    assert lines[3].startswith(f"[2/4] {good} instagram @user783: refreshed: expires ")
+    assert re.search(r"\(in (59|60) days\)", lines[3])
+    assert lines[5].startswith(f"[3/4] {revoked} instagram @user785: failed: ")
+    assert lines[5].endswith("The account needs reconnecting.")
+    assert lines[6] == f"[4/4] {page} facebook @{PAGE_NAME}: refreshing…"
+    assert lines[7].startswith(f"[4/4] {page} facebook @{PAGE_NAME}: nothing to do: ")
+    assert lines[-1] == "3 of 4 accounts refreshed or on their way."
+    assert token_of(good).startswith("IGAA-refreshed-") and stored(revoked).status == "invalid"
+    assert [row.status for row in refreshes(busy)] == ["retrying"]
+    advance(redis_client, token_refresh.RETRY.cap)  # the worker takes the retry
+    assert work(redis_client) == 1 and token_of(busy).startswith("IGAA-refreshed-")
+    fake.advance(DAY + 60)  # Meta refreshes tokens at least a day old
+    again = herald_cmd("accounts", "refresh", "--all")  # every active account with an expiring token
+    assert again.exit_code == 0, again.output
+    assert again.output.count("refreshed: expires") == 2 and revoked not in again.output
+
+
+def test_accounts_refresh_needs_accounts_or_all_and_known_ids(tenant, app, herald_cmd):
+    assert herald_cmd("accounts", "refresh").exit_code == 2
+    assert herald_cmd("accounts", "refresh", "acc_1", "--all").exit_code == 2
+    missing = herald_cmd("accounts", "refresh", "acc_999")
+    assert missing.exit_code == 1 and "No account 'acc_999'" in missing.output
+    assert herald_cmd("accounts", "refresh", "--all").output.strip() == "No account to refresh."

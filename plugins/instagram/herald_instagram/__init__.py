@@ -34,6 +34,7 @@ from herald_graph.graph import (
     GraphError,
     inspect_token,
     metric_error_is_local,
+    refresh_error,
     refreshed_instagram_token,
     refreshed_user_token,
     require_scopes,
@@ -147,7 +148,7 @@ class InstagramPlatform(Platform):
             else:
                 return None
         except GraphError as err:
-            raise err.platform_error() from None
+            raise refresh_error(err) from None
         return RefreshedToken(token=token, expires_at=expires_at)
 
     # -- publishing ---------------------------------------------------------------------------
