@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 import click
-from flask.cli import ScriptInfo
+from flask.cli import AppGroup, ScriptInfo
 
 from .config import Config
 from .runtime import Runtime
@@ -51,7 +51,9 @@ def command(group: click.Group, name: str):
             command_runtime()
             return function(*args, **kwargs)
 
-        return group.command(name, with_appcontext=False)(run)
+        # A Flask group would push an application context for its commands; these need none.
+        options = {"with_appcontext": False} if isinstance(group, AppGroup) else {}
+        return group.command(name, **options)(run)
 
     return decorate
 
