@@ -225,7 +225,8 @@ def herald_cmd(app):
 
 
 def test_accounts_list_shows_status_expiry_health_and_refreshes(fake, client, tenant, app, herald_cmd, redis_client):
-    due = ig_login_account(fake, client, tenant, "IGAA-20-days-left", "17841400000000777", 20)
+    # 20.5 days: Meta's expiry is in whole seconds, so "20 days" whatever fraction of a second the clocks differ by
+    due = ig_login_account(fake, client, tenant, "IGAA-20-days-left", "17841400000000777", 20.5)
     page = connect_account(client, tenant, "facebook", PAGE_TOKEN).get_json()["id"]
     listed = herald_cmd("accounts", "list")
     assert listed.exit_code == 0, listed.output
