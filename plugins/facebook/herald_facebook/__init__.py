@@ -34,7 +34,6 @@ from herald.sdk import (
     PlatformRejected,
     PostRef,
     PublishOutcome,
-    RefreshedToken,
     TaskContext,
     TokenHealth,
     hookimpl,
@@ -49,8 +48,6 @@ from herald_graph.graph import (
     long_lived_user_token,
     metric_error_is_local,
     parse_time,
-    refresh_error,
-    refreshed_user_token,
     require_scopes,
     require_valid,
     same_text,
@@ -138,19 +135,6 @@ class FacebookPlatform(Platform):
     def token_health(self, account: AccountRef, *, config: Any) -> TokenHealth:
         """Whether the Page token still works (``debug_token``)."""
         return token_health(GraphClient(config, account.token), known_expiry=account.token_expires_at)
-
-    def refresh_token(self, account: AccountRef, *, config: Any) -> RefreshedToken | None:
-        """A new long-lived user token for an account kept with a Facebook user token
-        (``settings["token_type"] == "USER"``): Meta's ``fb_exchange_token`` with the operator's Meta
-        app. None for a Page token (one from a long-lived user token never expires: the health check
-        only watches it) or without a Meta app."""
-        if (account.settings or {}).get("token_type") != "USER":
-            return None
-        try:
-            fresh = refreshed_user_token(config, account.token)
-        except GraphError as err:
-            raise refresh_error(err) from None
-        return RefreshedToken(token=fresh[0], expires_at=fresh[1]) if fresh else None
 
     # -- publishing ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import json
 import re
 
 import pytest
-from graph_drive import connect_account, facebook, ig_account, instagram
+from graph_drive import connect_account, ig_account, instagram
 
 from conftest import with_changes
 from drive import advance, work
@@ -166,44 +166,42 @@ def test_a_page_linked_instagram_account_is_never_refreshed(fake, graph_config):
 # -- graph.facebook.com: a Facebook user token, re-exchanged with the Meta app ----------------------
 
 def user_account(token: str = FB_USER_TOKEN):
-    return dataclasses.replace(ig_account(token), platform="facebook", external_id=FB_USER_ID,
-                               settings={"token_type": "USER"})
+    """An Instagram account kept with a Facebook Login user token (calls on graph.facebook.com)."""
+    return dataclasses.replace(ig_account(token), settings={"login": "facebook", "token_type": "USER"})
 
 
 def test_a_facebook_user_token_is_re_exchanged_for_a_new_long_lived_one(fake, graph_config):
-    fresh = facebook.refresh_token(user_account(), config=graph_config)
+    fresh = instagram.refresh_token(user_account(), config=graph_config)
     assert fresh.token.startswith("EAAL-long-lived-") and fresh.expires_at is not None
     [call] = fake.calls("GET", r"oauth/access_token")
     assert call.params == {"grant_type": "fb_exchange_token", "client_id": APP_ID, "client_secret": APP_SECRET,
                            "fb_exchange_token": FB_USER_TOKEN}
-    login_user = dataclasses.replace(user_account(), platform="instagram",
-                                     settings={"login": "facebook", "token_type": "USER"})
-    assert instagram.refresh_token(login_user, config=graph_config).token.startswith("EAAL-long-lived-")
-    page = dataclasses.replace(user_account(), settings={"token_type": "PAGE"})
-    assert facebook.refresh_token(page, config=graph_config) is None  # a Page token never expires
-    assert facebook.refresh_token(user_account(), config=Config().with_settings(**fake.hosts())) is None  # no app
-    assert len(fake.calls("GET", r"oauth/access_token")) == 2
+    assert fake.calls("GET", r"refresh_access_token") == []  # not Instagram's host
+    no_app = Config().with_settings(**fake.hosts())
+    assert instagram.refresh_token(user_account(), config=no_app) is None  # nothing to exchange it with
+    assert len(fake.calls("GET", r"oauth/access_token")) == 1
 
 
 def test_facebook_exchange_failures_are_transient_or_permanent(fake, graph_config):
     fake.fail_next(r"oauth/access_token", code=2, status=503)
     with pytest.raises(PlatformUnavailable):
-        facebook.refresh_token(user_account(), config=graph_config)
+        instagram.refresh_token(user_account(), config=graph_config)
     fake.fail_next(r"oauth/access_token", code=4)
     with pytest.raises(PlatformUnavailable) as limited:
-        facebook.refresh_token(user_account(), config=graph_config)
+        instagram.refresh_token(user_account(), config=graph_config)
     assert limited.value.retry_after == 600.0
     fake.invalidate_token(FB_USER_TOKEN, subcode=460)
     with pytest.raises(PlatformRejected, match="460"):
-        facebook.refresh_token(user_account(), config=graph_config)
+        instagram.refresh_token(user_account(), config=graph_config)
 
 
 def test_the_token_check_refreshes_a_facebook_user_token_through_a_worker(fake, tenant, app, redis_client):
     now = app.extensions["herald"].clock.now()
     with db.connection_context():
-        row = Account.create(workspace=tenant.workspace.id, platform="facebook", external_id=FB_USER_ID,
-                             username="Ana Tester", token_encrypted=crypto.encrypt(SECRET, FB_USER_TOKEN),
-                             token_expires_at=now + dt.timedelta(days=10), settings={"token_type": "USER"},
+        row = Account.create(workspace=tenant.workspace.id, platform="instagram", external_id=FB_USER_ID,
+                             username="ana", token_encrypted=crypto.encrypt(SECRET, FB_USER_TOKEN),
+                             token_expires_at=now + dt.timedelta(days=10),
+                             settings={"login": "facebook", "token_type": "USER"},
                              status="active", created_at=now, updated_at=now)
     account = f"acc_{row.id}"
     fake.fail_next(r"oauth/access_token", code=1, status=500)  # an unknown error: transient
@@ -213,6 +211,7 @@ def test_the_token_check_refreshes_a_facebook_user_token_through_a_worker(fake, 
     assert work(redis_client) == 1
     assert refreshes(account)[0].status == "done" and token_of(account).startswith("EAAL-long-lived-")
     assert stored(account).token_expires_at - now > dt.timedelta(days=55)
+    assert stored(account).status == "active"
 
 
 # -- the console: herald accounts list|refresh -------------------------------------------------------
@@ -234,12 +233,13 @@ def test_accounts_list_shows_status_expiry_health_and_refreshes(fake, client, te
     assert first.startswith(f"{due}  workspace {tenant.workspace.id}  instagram  @user777  active  expires ")
     assert "(in 20 days)" in first and "checked " in first and first.endswith("never refreshed")
     assert second.startswith(f"{page}  workspace {tenant.workspace.id}  facebook  @{PAGE_NAME}  active  expires never")
+    assert second.endswith("not refreshable")
     fake.advance(DAY + 60)
     check_tokens(app)
     work(redis_client)
     rows = [json.loads(line) for line in herald_cmd("accounts", "list", "--json").output.splitlines()]
     assert rows[0]["id"] == due and rows[0]["last_refresh"]["status"] == "done" and rows[0]["refreshes_tokens"]
-    assert rows[1]["last_refresh"] is None and rows[1]["token_expires_at"] is None
+    assert rows[1]["last_refresh"] is None and rows[1]["token_expires_at"] is None and not rows[1]["refreshes_tokens"]
     assert herald_cmd("accounts", "list", "--workspace", "nope").exit_code == 1
     assert herald_cmd("accounts", "list", "--workspace", str(tenant.workspace.id + 1)).exit_code == 1
 
@@ -263,8 +263,7 @@ def test_accounts_refresh_runs_the_refresh_now_with_a_line_per_account(fake, cli
     assert re.search(r"\(in (59|60) days\)", lines[3])
     assert lines[5].startswith(f"[3/4] {revoked} instagram @user785: failed: ")
     assert lines[5].endswith("The account needs reconnecting.")
-    assert lines[6] == f"[4/4] {page} facebook @{PAGE_NAME}: refreshing…"
-    assert lines[7].startswith(f"[4/4] {page} facebook @{PAGE_NAME}: nothing to do: ")
+    assert lines[6] == f"[4/4] {page} facebook @{PAGE_NAME}: skipped, facebook does not refresh tokens"
     assert lines[-1] == "3 of 4 accounts refreshed or on their way."
     assert token_of(good).startswith("IGAA-refreshed-") and stored(revoked).status == "invalid"
     assert [row.status for row in refreshes(busy)] == ["retrying"]
