@@ -32,6 +32,7 @@ from herald.db.models import (
     MediaRendition,
     Post,
     PublishTask,
+    TokenRefresh,
     Workspace,
     WorkspaceValue,
     db,
@@ -130,6 +131,7 @@ def fill(client, tenant, receiver, name: str) -> Filled:
                                   status="failed", error="nope", state={"container_id": "c1"})
         FirstComment.create(task=task, workspace=tenant.workspace.id, text=f"{name}'s first comment", status="failed",
                             error="refused")
+        TokenRefresh.create(account=account, workspace=tenant.workspace.id, status="done")
         Note.create(post=post_id, body=f"{name}'s note", share_token=f"share-{name}")
         workspace_id, client_id = tenant.workspace.id, tenant.client.id
         AIGeneration.create(workspace=workspace_id, client=client_id, feature="populate_hooks", provider="gemini",
@@ -195,7 +197,7 @@ def test_archive_holds_exactly_each_workspaces_rows_of_every_table(client, make_
                 "engagement_snapshot", "plugin_setting", "event", "account", "publish_task", "idempotency_record",
                 "webhook_endpoint", "webhook_delivery", "webhook_attempt", "note", "portal_token",
                 "post_comment", "campaign", "workspace_value", "ai_generation", "background_job", "generated_hook",
-                "competitor_analysis", "design_template", "posting_slot"} <= exported
+                "competitor_analysis", "design_template", "posting_slot", "token_refresh"} <= exported
 
         for plan in plans:
             everything = database_rows(plan)

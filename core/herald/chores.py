@@ -14,7 +14,7 @@ from . import events, work
 from .db.models import Account, Event, IdempotencyRecord, db
 from .events import dispatch_marks
 from .intelligence import pull
-from .publishing import accounts, oauth_connect
+from .publishing import accounts, oauth_connect, token_refresh
 from .runtime import Runtime, for_jobs
 
 log = logging.getLogger("herald.chores")
@@ -59,11 +59,13 @@ def redispatch_events(runtime: Runtime, now: dt.datetime, limit: int = 1000) -> 
 
 
 def check_tokens() -> dict:
-    """Re-check the token health of every connected account (RQ cron)."""
+    """Re-check the token health of every connected account (RQ cron), first requesting a refresh
+    (:mod:`herald.publishing.token_refresh`, a job of its own) of each token that runs out soon."""
     runtime = for_jobs()
     counts: dict[str, int] = {}
     with db.connection_context():
         for account in Account.select().where(Account.status.in_(["active", "expired"])):
+            token_refresh.request_if_due(runtime, account)
             health = accounts.check_health(runtime, account)
             label = health.status if health else "unchecked"
             counts[label] = counts.get(label, 0) + 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -19,20 +18,22 @@ from urllib.parse import urlparse
 import click
 import redis
 from flask import current_app
-from flask.cli import FlaskGroup, ScriptInfo
+from flask.cli import FlaskGroup
 from gunicorn.app.base import BaseApplication
 
 from . import logs, readme_tables, sdk_reference, supervise
 from .auth import SCOPES, create_api_key, create_user
+from .cli_accounts import accounts
 from .config import WORKER_CLASSES, Config
+from .console import command as _command
+from .console import command_runtime as _runtime
+from .console import create_web_app as _create_app
 from .cron import make_cron
 from .db.migrate import has_schema
 from .db.models import ApiKey, Client, PluginSetting, Workspace, db, set_plugin_enabled
 from .errors import HeraldError
 from .plugins import PluginRegistry, get_plugin_manager
-from .runtime import Runtime
 from .upgrading import upgrade
-from .web.app import create_app
 from .web.serving import BODY_OVERHEAD, ServingLimits
 from .work.heartbeat import Heartbeat
 from .work.queue import make_worker, queue_names
@@ -41,47 +42,8 @@ from .work.workers import worker_class as worker_class_for
 log = logging.getLogger("herald.cli")
 
 
-def _create_app():
-    """The web application, for the web command (``herald serve``): built from the environment."""
-    return create_app(Config.from_env())
-
-
-_RUNTIME = "herald.runtime"  # where a command invocation keeps its runtime (ScriptInfo.data)
-
-
-def _runtime() -> Runtime:
-    """The runtime a command works with, made once per invocation.
-
-    Built from the environment with :meth:`Runtime.build`: no Flask application is made for a
-    command that does not serve the web (``worker``, ``cron``, ``init-db``, ...). An invoker that
-    hands the command an application of its own (Flask's CLI test runner) has that application's
-    runtime used instead, so the command works on the test's database and clock.
-    """
-    info = click.get_current_context().ensure_object(ScriptInfo)
-    if _RUNTIME not in info.data:
-        supplied = info.create_app is not None and info.create_app is not _create_app
-        info.data[_RUNTIME] = (info.load_app().extensions["herald"] if supplied
-                               else Runtime.build(Config.from_env()))
-    return info.data[_RUNTIME]
-
-
 def _config() -> Config:
     return _runtime().config
-
-
-def _command(group: click.Group, name: str):
-    """Register a command that does not serve the web: it runs on :func:`_runtime` (which binds the
-    database before the command's body runs), with no Flask application or application context."""
-
-    def decorate(function):
-        @functools.wraps(function)
-        def run(*args, **kwargs):
-            _runtime()
-            return function(*args, **kwargs)
-
-        return group.command(name, with_appcontext=False)(run)
-
-    return decorate
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
@@ -245,6 +207,9 @@ def plugins_enable(workspace, name):
 def plugins_disable(workspace, name):
     """Disable plugin NAME for WORKSPACE: its actions answer 403 feature_disabled there."""
     _set_plugin(workspace, name, False)
+
+
+cli.add_command(accounts)  # herald accounts list|refresh (herald.cli_accounts)
 
 
 @cli.command("docs", with_appcontext=False)

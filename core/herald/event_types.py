@@ -31,6 +31,8 @@ CORE_EVENT_TYPES = (
               "within 7 days of expiring: `data.account`, `data.days_left`; once per token."),
     EventType("account.needs_reconnect", "An active account's token stopped working, found by the health check "
               "or by a publish: `data.account.status` and `status_reason` say why."),
+    EventType("account.token_refreshed", "Herald refreshed an account's token before it ran out (health check "
+              "or `herald accounts refresh`): `data.account.token_expires_at` is the new expiry."),
 )
 
 #: Every event type of this process: the core's, then each loaded plugin's.

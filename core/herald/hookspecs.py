@@ -173,7 +173,9 @@ def register_actions(register):
 def register_commands(cli):
     """Add sub-commands to the ``herald`` command: ``cli`` is its click group.
 
-    Called once when the command starts. The return value is ignored.
+    Called once when the command starts. Make each command with :func:`herald.sdk.console.command`,
+    which hands its body the invocation's runtime (:func:`herald.sdk.console.command_runtime`); the
+    webhooks plugin's ``herald webhooks list|test|deliveries`` are an example. The return value is ignored.
     """
 
 

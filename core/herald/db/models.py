@@ -559,6 +559,23 @@ class PostingSlot(BaseModel):
 MODELS.append(PostingSlot)
 
 
+# -- token refreshes of connected accounts (herald.publishing.token_refresh) ---------------------------
+
+class TokenRefresh(WorkRow):
+    """One refresh of an account's access token: a work row of kind ``token_refresh`` (see
+    :mod:`herald.publishing.token_refresh`), made by the token health check when the token runs out
+    soon, or by ``herald accounts refresh``. A transient failure is retried by the work kernel."""
+
+    account = pw.ForeignKeyField(Account, backref="token_refreshes", on_delete="CASCADE")
+    workspace = pw.ForeignKeyField(Workspace, on_delete="CASCADE", index=False)
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+MODELS.append(TokenRefresh)
+
+
 # -- AI: usage accounting, background jobs and the features' stored results --------------------------
 
 class AIGeneration(BaseModel):

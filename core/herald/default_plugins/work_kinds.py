@@ -1,6 +1,7 @@
 """The core's own kinds of durable work: ``publish`` (publish tasks, :mod:`herald.publishing.publish_work`),
 ``first_comment`` (first comments under published posts, :mod:`herald.publishing.first_comments`) and
-``background`` (jobs a request started, polled with ``GET /api/jobs/<id>``, :mod:`herald.ai.background`)."""
+``background`` (jobs a request started, polled with ``GET /api/jobs/<id>``, :mod:`herald.ai.background`) and
+``token_refresh`` (refreshes of accounts' tokens, :mod:`herald.publishing.token_refresh`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from herald import hookimpl
 from herald.ai import background, competitor, design, openers
 from herald.publishing.first_comments import KIND as FIRST_COMMENT
 from herald.publishing.publish_work import KIND as PUBLISH
+from herald.publishing.token_refresh import KIND as TOKEN_REFRESH
 
 # What each kind of background job runs (the kind is what a job row stores, never a module path).
 BACKGROUND_JOBS = {"populate_hooks": openers.populate, "analyze_competitor": competitor.analyze,
@@ -16,7 +18,8 @@ BACKGROUND_JOBS = {"populate_hooks": openers.populate, "analyze_competitor": com
 
 @hookimpl
 def register_work_kinds(register):
-    """Provide the ``publish``, ``first_comment`` and ``background`` kinds."""
+    """Provide the ``publish``, ``first_comment``, ``background`` and ``token_refresh`` kinds."""
     register(PUBLISH)
     register(FIRST_COMMENT)
     register(background.work_kind(BACKGROUND_JOBS))
+    register(TOKEN_REFRESH)

@@ -262,7 +262,6 @@ def check_health(runtime: Runtime, account: Account) -> TokenHealth | None:
     if token is None:
         mark(runtime, account, "invalid", "The stored token cannot be decrypted (HERALD_SECRET_KEY changed).")
         return TokenHealth("invalid", reason=account.status_reason)
-    token = refresh_if_due(runtime, account, platform, token)
     try:
         health = platform.token_health(account_ref(runtime, account, token), config=runtime.config)
     except PlatformUnavailable as exc:
@@ -287,41 +286,6 @@ def check_health(runtime: Runtime, account: Account) -> TokenHealth | None:
                            "days_left": (stored.token_expires_at - now).days})
     events.dispatch(runtime.pm, recorded)
     return health
-
-
-def refresh_if_due(runtime: Runtime, account: Account, platform, token: str) -> str:
-    """The account's token, replaced first by a refreshed one when it runs out within
-    :data:`REFRESH_WITHIN_DAYS` and the platform can refresh it (``refresh_token``).
-
-    A refusal or an unreachable platform is logged and the old token kept: the health check that
-    follows says whether it still works, and the next check tries again.
-    """
-    refresh = provided(platform, "refresh_token")
-    now = runtime.clock.now()
-    expires = account.token_expires_at
-    if (refresh is None or account.status != "active" or expires is None or expires <= now
-            or expires - now > dt.timedelta(days=REFRESH_WITHIN_DAYS)):
-        return token
-    try:
-        fresh = refresh(account_ref(runtime, account, token), config=runtime.config)
-    except (PlatformRejected, PlatformUnavailable) as exc:
-        log.warning("the token of account %s (expiring %s) was not refreshed: %s", account.id, isoformat(expires),
-                    exc.message)
-        return token
-    if fresh is None:
-        return token
-    encrypted = crypto.encrypt(runtime.config.resolved_secret_key(), fresh.token)
-    with write_transaction():
-        changed = (Account.update(token_encrypted=encrypted, token_expires_at=_naive(fresh.expires_at), updated_at=now)
-                   .where((Account.id == account.id) & (Account.token_encrypted == account.token_encrypted)
-                          & (Account.status == "active"))
-                   .execute())
-    if not changed:  # reconnected or disconnected meanwhile: that stands
-        return token
-    account.token_encrypted, account.token_expires_at = encrypted, _naive(fresh.expires_at)
-    log.info("refreshed the token of account %s: it now expires at %s", account.id,
-             isoformat(account.token_expires_at))
-    return fresh.token
 
 
 def publishing_quota(runtime: Runtime, account: Account) -> dict | None:

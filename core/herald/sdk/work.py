@@ -5,7 +5,8 @@ A kind is a :class:`WorkKind` over a table whose model subclasses :class:`WorkRo
 ``step``, ``due_at``, ``lease_until``, ``attempts``, ``state``); its handler ``run(runtime, row,
 mode)`` answers an :class:`Outcome` (``mode`` is ``run``, ``check`` or ``recover``: after a crash,
 look before doing it again). :class:`RetryPolicy` says how often and how long apart failures are
-tried again. The functions below start and steer rows of a kind.
+tried again. The functions below start and steer rows of a kind (``perform`` runs a row's due step in
+this process, as a worker would: for a console command that shows its result at once).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ..work import (
     kind,
     move,
     parse_retry_after,
+    perform,
 )
 
 __all__ = ["MODES", "Outcome", "RetryPolicy", "Statuses", "WorkKind", "WorkRow", "cancel", "enqueue", "job_id",
-           "kind", "move", "parse_retry_after"]
+           "kind", "move", "parse_retry_after", "perform"]

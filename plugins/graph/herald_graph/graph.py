@@ -18,7 +18,7 @@ import logging
 import urllib.parse
 from typing import Any
 
-from herald.sdk import PlatformRejected, TokenHealth, http
+from herald.sdk import PlatformRejected, PlatformUnavailable, TokenHealth, http
 from herald_graph import settings
 from herald_graph.graph_errors import (
     INVALID,
@@ -33,6 +33,7 @@ from herald_graph.graph_errors import (
 
 __all__ = ["TIMEOUT", "GraphClient", "GraphError", "api_root", "graph_time", "inspect_token", "invalid_token_reason",
            "long_lived_user_token", "metric_error_is_local", "parse_time", "refreshed_instagram_token",
+           "refresh_error", "refreshed_user_token",
            "require_scopes", "require_valid", "token_expiry", "token_health", "utcnow"]
 
 log = logging.getLogger("herald.graph")
@@ -197,6 +198,35 @@ def refreshed_instagram_token(config: Any, token: str) -> tuple[str, dt.datetime
     expires_in = answer.get("expires_in")
     expires_at = utcnow() + dt.timedelta(seconds=int(expires_in)) if expires_in else None
     return answer["access_token"], expires_at
+
+
+def refreshed_user_token(config: Any, token: str) -> tuple[str, dt.datetime | None] | None:
+    """A new long-lived Facebook user token for the long-lived user ``token`` (Facebook Login), and when
+    it expires: Meta's ``oauth/access_token?grant_type=fb_exchange_token`` on ``graph.facebook.com``,
+    with the operator's app (``HERALD_META_APP_ID``, ``HERALD_META_APP_SECRET``). None when no app is
+    configured. Raises :class:`GraphError` when Meta refuses or cannot answer.
+
+    Page tokens need none of this: one derived from a long-lived user token never expires.
+    """
+    app_id, app_secret = settings.META_APP_ID.value(config), settings.META_APP_SECRET.value(config)
+    if not (app_id and app_secret):
+        return None
+    answer = GraphClient(config, "").get("oauth/access_token", grant_type="fb_exchange_token", client_id=app_id,
+                                         client_secret=app_secret, fb_exchange_token=token)
+    if not answer.get("access_token"):
+        raise GraphError("Meta answered the token exchange without a token", kind=NETWORK, uncertain=False)
+    expires_in = answer.get("expires_in")
+    expires_at = utcnow() + dt.timedelta(seconds=int(expires_in)) if expires_in else None
+    return answer["access_token"], expires_at
+
+
+def refresh_error(err: GraphError) -> PlatformRejected | PlatformUnavailable:
+    """What a plugin's ``refresh_token`` raises for ``err``: Meta's own words for a refused refresh
+    (a token less than a day old, say), without the publishing hint a parameter error carries; a
+    token error keeps its reconnect hint, a passing failure stays one."""
+    if err.retryable or err.kind == TOKEN:
+        return err.platform_error()
+    return PlatformRejected(err.detail)
 
 
 def token_expiry(data: dict[str, Any] | None) -> dt.datetime | None:

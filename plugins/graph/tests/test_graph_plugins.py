@@ -5,7 +5,6 @@ through Herald's publishing pipeline (the /v1 API, an RQ worker in this process)
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 import pytest
 from graph_drive import (
@@ -160,48 +159,6 @@ def test_a_short_lived_user_token_connects_for_good_once_the_meta_app_is_set(fak
     lasting = connect_account(with_app, tenant, "facebook", short_lived_user(fake, "EAAU-short-2"))
     assert lasting.status_code == 200 and "warnings" not in lasting.get_json()  # the same Page, reconnected
     assert lasting.get_json()["token_expires_at"] is None and lasting.get_json()["id"] == short["id"]
-
-
-def stored_token(account_id: str) -> tuple[str, dt.datetime | None]:
-    from herald import crypto
-    from herald.db.models import Account
-
-    with db.connection_context():
-        row = Account.get_by_id(int(account_id.removeprefix("acc_")))
-        return crypto.decrypt("test-secret-key", row.token_encrypted), row.token_expires_at
-
-
-def test_the_health_check_refreshes_an_instagram_login_token_a_month_before_it_expires(fake, client, tenant, app):
-    from herald import chores
-
-    fake.add_ig_user("17841400000000777", "monthly", token="IGAA-20-days-left", expires_in=20 * 86400)
-    fake.add_ig_user("17841400000000778", "lasting", token="IGAA-45-days-left", expires_in=45 * 86400)
-    due = connect_account(client, tenant, "instagram", "IGAA-20-days-left").get_json()["id"]
-    lasting = connect_account(client, tenant, "instagram", "IGAA-45-days-left").get_json()["id"]
-    fake.advance(86400 + 60)
-    with app.app_context():
-        assert chores.check_tokens() == {"active": 2}
-    token, expires = stored_token(due)
-    assert token.startswith("IGAA-refreshed-")
-    assert expires - dt.datetime.now(dt.UTC).replace(tzinfo=None) > dt.timedelta(days=55)
-    assert stored_token(lasting)[0] == "IGAA-45-days-left"  # not due yet
-    assert [call.token for call in fake.calls("GET", r"refresh_access_token")] == ["IGAA-20-days-left"]
-    with app.app_context():
-        chores.check_tokens()  # the refreshed token is far from expiring: not refreshed again
-    assert len(fake.calls("GET", r"refresh_access_token")) == 1
-    with db.connection_context():
-        assert Event.select().where(Event.type == "account.token_expiring").count() == 0
-
-
-def test_a_refresh_that_fails_keeps_the_token_and_the_check_goes_on(fake, client, tenant, app, caplog):
-    from herald import chores
-
-    fake.add_ig_user("17841400000000779", "young", token="IGAA-young", expires_in=20 * 86400)
-    account = connect_account(client, tenant, "instagram", "IGAA-young").get_json()["id"]
-    with app.app_context():  # issued less than a day ago: Meta refuses to refresh it
-        assert chores.check_tokens() == {"active": 1}
-    assert stored_token(account)[0] == "IGAA-young"
-    assert "was not refreshed" in caplog.text and "less than 24 hours old" in caplog.text
 
 
 def test_an_instagram_accounts_publishing_quota_is_read_through_the_api(fake, client, tenant):

@@ -37,7 +37,9 @@ from herald_graph.graph import (
     GraphError,
     inspect_token,
     metric_error_is_local,
+    refresh_error,
     refreshed_instagram_token,
+    refreshed_user_token,
     require_scopes,
     require_valid,
     token_expiry,
@@ -168,14 +170,27 @@ class InstagramPlatform(Platform):
             raise err.platform_error() from None
 
     def refresh_token(self, account: AccountRef, *, config: Any) -> RefreshedToken | None:
-        """A new 60-day token for an account connected with Instagram Login; None for one connected
-        through a Facebook Page (a Page token from a long-lived user token does not expire)."""
-        if (account.settings or {}).get("login") != "instagram":
-            return None
+        """A new token for an account whose token runs out soon.
+
+        Instagram Login: ``GET graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token``, a
+        token valid 60 days (Meta refreshes tokens at least a day old). Facebook Login with a user
+        token (``settings["token_type"] == "USER"``): Meta's ``fb_exchange_token`` on ``graph.facebook.com``,
+        with the operator's Meta app. None for an account connected through a Facebook Page (a Page
+        token from a long-lived user token does not expire) or without a Meta app.
+        """
+        kept = account.settings or {}
         try:
-            token, expires_at = refreshed_instagram_token(config, account.token)
+            if kept.get("login") == "instagram":
+                token, expires_at = refreshed_instagram_token(config, account.token)
+            elif kept.get("token_type") == "USER":
+                fresh = refreshed_user_token(config, account.token)
+                if fresh is None:
+                    return None
+                token, expires_at = fresh
+            else:
+                return None
         except GraphError as err:
-            raise err.platform_error() from None
+            raise refresh_error(err) from None
         return RefreshedToken(token=token, expires_at=expires_at)
 
     # -- publishing ---------------------------------------------------------------------------

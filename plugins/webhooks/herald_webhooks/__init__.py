@@ -13,7 +13,7 @@ from pathlib import Path
 
 from herald.sdk import Runtime, WebhookSink, hookimpl
 
-from . import api, endpoints, jobs
+from . import api, console, endpoints, jobs
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -57,3 +57,9 @@ def register_blueprints(register):
 def register_migrations(register):
     """Provide the tables for endpoints, deliveries and attempts."""
     register("webhooks", MIGRATIONS)
+
+
+@hookimpl
+def register_commands(cli):
+    """Provide ``herald webhooks list|test|deliveries``."""
+    cli.add_command(console.webhooks)
