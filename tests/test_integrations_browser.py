@@ -71,8 +71,8 @@ def signed_in(browser, live, app, tenant):
         page.on("console", lambda message: violations.append(message.text)
                 if "Content Security Policy" in message.text else None)
         page.csp_violations = violations
-        page.goto(live + "/app/integrations")
-        assert page.url.endswith("/app/login")  # not signed in yet: the login page
+        response = page.goto(live + "/app/integrations")
+        assert response.status == 401 and page.locator("h1").inner_text() == "Log in to Herald"
         page.get_by_label("Email").fill(make_user(app, tenant, role))
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_label("Password").press("Enter")

@@ -42,8 +42,8 @@ def notice_of(client, response) -> str:
 
 
 def test_the_page_needs_a_login_and_the_login_form_signs_in(app, client, tenant):
-    response = client.get(PAGE)
-    assert response.status_code == 303 and response.headers["Location"].endswith("/app/login")
+    response = client.get(PAGE)  # the login form, which comes back here
+    assert response.status_code == 401 and 'action="/app/login"' in text_of(response)
     login_page = client.get("/app/login")
     assert login_page.status_code == 200 and 'name="password"' in text_of(login_page)
     email = make_user(app, tenant, "owner")
@@ -56,9 +56,12 @@ def test_the_page_needs_a_login_and_the_login_form_signs_in(app, client, tenant)
     assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
     assert page.headers["Cache-Control"] == "no-store" and page.headers["X-Frame-Options"] == "DENY"
     assert "<script>" not in text_of(page)  # the one script is a file of this server's
+    assert client.post("/app/logout", data={"csrf": "0" * 64}).status_code == 403
+    assert client.get(PAGE).status_code == 200
     logout = client.post("/app/logout", data={"csrf": csrf})
     assert logout.status_code == 303 and logout.headers["Location"].endswith("/app/login")
-    assert client.get(PAGE).status_code == 303
+    assert client.get(PAGE).status_code == 401
+    assert client.post("/app/logout", data={"csrf": csrf}).status_code == 303  # no session: nothing to end
 
 
 def test_the_page_shows_actions_keys_accounts_plugins_settings_plan_and_error_codes(client, tenant, admin):

@@ -17,6 +17,7 @@ import functools
 import json
 
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from ...auth import SESSION_COOKIE, SESSION_CSRF, Principal, csrf_matches, digest, from_another_site
 from ...errors import Forbidden, HeraldError, Unauthorized
@@ -131,7 +132,9 @@ def run_form(view, scope: str | None, kwargs: dict):
         g.principal = principal
         notice = view(**kwargs)
     except HeraldError as exc:
-        return message_page(exc.status, exc.message, headers=exc.headers)
+        return error_page(exc)
+    except HTTPException as exc:  # a form too large to read, ...: a page too, not the API's envelope
+        return message_page(exc.code or 500, exc.description or exc.name, exc.name)
     return back(notice)
 
 
@@ -142,12 +145,21 @@ def app_form(bp: Blueprint, rule: str, *, summary: str, scope: str | None, error
     caller from ``flask.g.principal``; what it raises (``NotFound``, ``ValidationError``...) is answered
     as a page with the error's status and message."""
 
+    # What is refused before the view runs (text the database cannot keep, in before_request) is a page
+    # too: ``bp`` should hold the forms only, as its other routes' errors would be pages as well.
+    bp.register_error_handler(HeraldError, error_page)
+
     def decorate(view):
         @functools.wraps(view)
         def form_view(**kwargs):
             return run_form(view, scope, kwargs)
 
         return endpoint(bp, rule, ("POST",), summary=summary, auth=False, content_type=FORM,
-                        response_type="text/html", errors=(401, 403, 404, *errors))(form_view)
+                        response_type="text/html", errors=tuple(sorted({400, 401, 403, 404, *errors})))(form_view)
 
     return decorate
+
+
+def error_page(exc: HeraldError):
+    """The page for an error of the envelope (its status and message)."""
+    return message_page(exc.status, exc.message, headers=exc.headers)

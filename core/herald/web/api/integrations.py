@@ -55,9 +55,6 @@ PLACEHOLDERS = {"integer": 1, "number": 1, "boolean": True, "array": [], "object
 
 @bp.after_request
 def _protect(response):
-    if request.endpoint == "integrations.logout" and response.status_code == 303:
-        clear_session_cookie(response)
-        response.headers["Location"] = LOGIN_PATH
     return protect(response)
 
 
@@ -68,25 +65,21 @@ def _routing_error_page(exc: HTTPException):
 bp.record_once(lambda setup: serve_routing_errors_as_pages(setup.app, "/app/", _routing_error_page))
 
 
-@bp.errorhandler(HeraldError)
-def _herald_error(exc: HeraldError):
-    return message_page(exc.status, exc.message, headers=exc.headers)
+bp.register_error_handler(HeraldError, app_forms.error_page)
 
 
 # -- signing in ---------------------------------------------------------------------------------
 
 
-@endpoint(bp, LOGIN_PATH, ("GET",), auth=False, response_type="text/html",
+@endpoint(bp, LOGIN_PATH, ("GET",), auth=False, response_type="text/html", errors=(400,),
           summary="The login page (HTML) of the Integrations page")
 def login_page():
-    """The email and password form; straight to the Integrations page when already signed in."""
-    if app_forms.page_principal() is not None:
-        return redirect(PAGE_PATH, 303)
+    """The email and password form (the Integrations page shows it too, to a visitor not signed in)."""
     return render_template("app/login.html", error=None)
 
 
 @endpoint(bp, LOGIN_PATH, ("POST",), auth=False, content_type=FORM, response_type="text/html",
-          errors=(401, 403), summary="Log in from the login page (form; sets the session cookie)")
+          errors=(400, 401, 403), summary="Log in from the login page (form; sets the session cookie)")
 def login():
     """Check the credentials (as ``POST /api/login``), set the session cookie, go to the Integrations page."""
     if app_forms.from_another_site(request):
@@ -100,25 +93,31 @@ def login():
     return response
 
 
-@app_form(bp, "/app/logout", summary="Log out (form)", scope=None)
+@endpoint(bp, "/app/logout", ("POST",), auth=False, content_type=FORM, response_type="text/html", errors=(400, 403),
+          summary="Log out (form; back to the login page)")
 def logout():
-    """End the session; the cookie is cleared as the browser follows the redirect."""
-    runtime().auth.logout(app_forms.session_token())
-    return "session.ended"
+    """End the session (the form must carry its CSRF value) and clear the cookie."""
+    token = app_forms.session_token()
+    if token is not None:
+        app_forms.check_form(token)
+        runtime().auth.logout(token)
+    response = redirect(LOGIN_PATH, 303)
+    clear_session_cookie(response)
+    return response
 
 
 # -- the page -----------------------------------------------------------------------------------
 
 
-@endpoint(bp, PAGE_PATH, ("GET",), auth=False, response_type="text/html",
+@endpoint(bp, PAGE_PATH, ("GET",), auth=False, response_type="text/html", errors=(400, 401),
           summary="The Integrations page (HTML): action endpoint, API keys, webhooks, accounts, plugins, "
                   "settings, plan and usage, error codes")
 def page():
     """The page for the signed-in user (the login page otherwise), read-only for roles that may not change
     a part of it."""
     principal = app_forms.page_principal()
-    if principal is None:
-        return redirect(LOGIN_PATH, 303)
+    if principal is None:  # the login form, here: it comes back to this page
+        return render_template("app/login.html", error=None), 401
     g.principal = principal
     token = app_forms.session_token()
     view = app_forms.SectionPage(principal, app_forms.csrf_for(token), runtime().clock.now())
@@ -274,7 +273,7 @@ def connect_account():
 
 
 @app_form(bp, "/app/integrations/accounts/connect", summary="Connect an account through the platform's sign-in "
-          "(form)", scope="accounts")
+          "(form)", scope="accounts", errors=(400,))
 def connect_with_oauth():
     """Start the platform's sign-in flow; says so when this server cannot run one."""
     platform = request.form.get("platform", "").strip().lower()
