@@ -230,3 +230,13 @@ def test_an_unknown_address_under_app_is_a_page(client):
     response = client.get("/app/nothing")
     assert response.status_code == 404 and response.mimetype == "text/html"
     assert response.headers["Content-Security-Policy"]
+
+
+def test_the_login_form_shares_the_login_limit(build_app, plugin, tenant):
+    client = build_app(login_rate_limit="2/minute").test_client()
+    for _ in range(2):
+        assert client.post("/app/login", data={"email": "nobody@example.com", "password": "x"}).status_code == 401
+    limited = client.post("/app/login", data={"email": "nobody@example.com", "password": "x"})
+    assert limited.status_code == 429 and limited.mimetype == "text/html" and limited.headers["Retry-After"]
+    assert "Please wait" in text_of(limited)
+    assert client.post("/api/login", json={"email": "nobody@example.com", "password": "x"}).status_code == 429

@@ -135,9 +135,10 @@ def _count_auth_failure(limiter: Limiter, limit: RateLimitItem) -> bool:
 
 
 def apply_login_limit(app: Flask, config: Config) -> None:
-    """Limit ``POST /api/login`` and ``POST /app/login`` per client address (``HERALD_LOGIN_RATE_LIMIT``)."""
+    """Limit ``POST /api/login`` and ``POST /app/login`` per client address (``HERALD_LOGIN_RATE_LIMIT``),
+    one budget for both: the form is no second door for guessing passwords."""
     limiter: Limiter = app.extensions["herald"].limiter
-    limit = limiter.limit(config.login_rate_limit, key_func=lambda: "login:" + client_address())
+    limit = limiter.shared_limit(config.login_rate_limit, "login", key_func=lambda: "login:" + client_address())
     for endpoint in (LOGIN_ENDPOINT, APP_LOGIN_ENDPOINT):
         app.view_functions[endpoint] = limit(app.view_functions[endpoint])
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask_limiter.errors import RateLimitExceeded
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
@@ -27,6 +28,7 @@ from ...plans.report import plan_report
 from ...plugins import check_enabled
 from ...publishing import accounts
 from ...schemas import schema_name
+from .. import ratelimit
 from ..error_handlers import serve_routing_errors_as_pages
 from . import app_forms, endpoint, runtime
 from .api_keys_and_plugins import change_plugin, plugin_row, serialize_key
@@ -66,6 +68,13 @@ bp.record_once(lambda setup: serve_routing_errors_as_pages(setup.app, "/app/", _
 
 
 bp.register_error_handler(HeraldError, app_forms.error_page)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _too_many(exc: RateLimitExceeded):
+    """The login form's limit (``HERALD_LOGIN_RATE_LIMIT``, shared with ``POST /api/login``) or the address's."""
+    wait = ratelimit.retry_after(runtime().limiter)
+    return message_page(429, f"Please wait {wait} seconds, then try again.", headers={"Retry-After": str(wait)})
 
 
 # -- signing in ---------------------------------------------------------------------------------
