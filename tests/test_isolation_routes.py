@@ -20,6 +20,7 @@ import zipfile
 import media_samples
 import pytest
 import route_paths
+from app_support import login, make_user
 from portal_support import later
 
 from herald.db.models import (
@@ -40,7 +41,8 @@ LATER = later(40)  # a time to schedule for
 
 # Path parameters that do not name a workspace's data: B's own setting, a signed file link (the link
 # itself is the capability, checked in test_public_media), the static files.
-NOT_WORKSPACE_DATA = {"/api/admin/plugins/<name>", "/media/<token>/<path:filename>", "/static/<path:filename>",
+NOT_WORKSPACE_DATA = {"/api/admin/plugins/<name>", "/app/integrations/plugins/<name>", "/media/<token>/<path:filename>",
+                      "/static/<path:filename>",
                       "/v1/accounts/callback/<platform>"}  # no key: its signed state names the workspace
 
 # The body of each call that changes something, so that a refusal cannot come from the body.
@@ -206,7 +208,7 @@ def test_every_route_with_an_id_is_covered(app, world):
             continue
         assert set(rule.arguments) <= known, f"{rule.rule}: add its parameters to path_values"
         for method in rule.methods - {"HEAD", "OPTIONS", "GET", "DELETE"}:
-            if not rule.rule.startswith("/portal/"):
+            if not rule.rule.startswith(("/portal/", "/app/")):  # pages' forms: see the test below
                 assert (method, rule.rule) in BODIES, f"{method} {rule.rule}: add a body to BODIES"
 
 
@@ -214,6 +216,8 @@ def test_another_workspaces_ids_in_a_path_are_404_and_change_nothing(app, client
     first, first_ids, second, second_ids = world
     before = snapshot(first.workspace.id)
     secret = app.config["SECRET_KEY"]
+    page_client = app.test_client()
+    app_csrf = login(page_client, make_user(app, second, "owner"))  # B's owner, on the /app pages
     calls = 0
     for rule in id_routes(app):
         if rule.rule in NOT_WORKSPACE_DATA:
@@ -228,6 +232,9 @@ def test_another_workspaces_ids_in_a_path_are_404_and_change_nothing(app, client
                         assert response.status_code == 200  # B's own page
                     else:
                         assert response.status_code == 404, (method, path, response.status_code)
+                elif rule.rule.startswith("/app/"):  # B's session, A's ids: with a valid form, as the page sends
+                    response = page_client.open(path, method=method, data={"csrf": app_csrf, "active": "false"})
+                    assert response.status_code == 404, (method, path, response.status_code)
                 else:
                     response = client.open(path, method=method, json=BODIES.get((method, rule.rule)),
                                            headers=second.headers)

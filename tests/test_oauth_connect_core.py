@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from app_support import login, make_user
 
 from conftest import assert_error, start_app, with_changes
 from herald import crypto
@@ -144,3 +146,19 @@ def test_the_redirect_allowlist_is_read_from_the_environment():
     config = Config.from_env({"HERALD_OAUTH_REDIRECT_ALLOWLIST": "https://a.test, https://b.test:8443"})
     assert config.oauth_redirect_allowlist == ("https://a.test", "https://b.test:8443")
     assert Config.from_env({}).oauth_redirect_allowlist == ()
+
+
+def test_the_integrations_page_connects_through_the_sign_in_and_comes_back(app, client, tenant, heron):
+    csrf = login(client, make_user(app, tenant, "admin"))
+    answer = client.post("/app/integrations/accounts/connect", data={"csrf": csrf, "platform": "heron"})
+    assert answer.status_code == 200 and "default-src 'none'" in answer.headers["Content-Security-Policy"]
+    dialog = re.search(r'id="continue" href="([^"]+)"', answer.get_data(as_text=True)).group(1).replace("&amp;", "&")
+    assert dialog.startswith("https://heron.example/oauth/authorize?")
+    state = parse_qs(urlsplit(dialog).query)["state"][0]
+    back = client.get("/v1/accounts/callback/heron", query_string={"code": heron.consent(dialog), "state": state})
+    assert back.status_code == 303
+    assert back.headers["Location"].startswith("https://herald.test/app/integrations?connected=acc_")
+    page = client.get("/app/integrations?" + urlsplit(back.headers["Location"]).query).get_data(as_text=True)
+    assert "Account connected." in page and 'data-account="acc_1"' in page
+    declined = client.get("/app/integrations?error=access_denied").get_data(as_text=True)
+    assert "the sign-in was declined" in declined

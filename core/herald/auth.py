@@ -206,6 +206,15 @@ class Authenticator:
 
     def principal_for_session(self, token: str, request: Request) -> Principal:
         """The principal for a session cookie; enforces CSRF protection on unsafe methods."""
+        principal = self.session_principal(token)
+        if request.method in UNSAFE_METHODS:
+            self._check_csrf(token, request)
+        return principal
+
+    def session_principal(self, token: str) -> Principal:
+        """The principal of the session ``token``, without a CSRF check: for callers that check the
+        CSRF value where they carry it (the ``/app`` pages' forms carry it in a field); 401 when the
+        session is unknown or expired."""
         row = (UserSession.select(UserSession, User)
                .join(User)
                .where((UserSession.digest == digest(token)) & (UserSession.expires_at > self._clock.now()))
@@ -213,8 +222,6 @@ class Authenticator:
         if row is None:
             raise Unauthorized("Your session has expired or was ended; log in again.")
         user = row.user
-        if request.method in UNSAFE_METHODS:
-            self._check_csrf(token, request)
         return Principal(workspace_id=user.workspace_id, kind="session", scopes=ROLE_SCOPES[user.role],
                          user_id=user.id, role=user.role, label=fit_label("user:", user.email))
 

@@ -147,6 +147,19 @@ def register_blueprints(register):
 
 
 @hookspec
+def register_integration_sections(register):
+    """Add sections to the Integrations page by calling ``register(section)`` once for each.
+
+    Called once at start-up. A section is best a subclass of
+    :class:`herald.sdk.IntegrationSection`: ``name`` (its anchor and notice prefix), ``title`` and
+    ``render(page) -> str`` (its HTML, from the plugin's own template). Its forms are routes the
+    plugin registers (``register_blueprints``) with :func:`herald.sdk.web.app_form`, which checks the
+    session, the form's CSRF value and the scope, and redirects back to the page with a notice. The
+    page shows a section only in workspaces where its plugin is enabled. The return value is ignored.
+    """
+
+
+@hookspec
 def register_migrations(register):
     """Declare the plugin's database migrations by calling ``register(name, directory)``.
 

@@ -104,6 +104,7 @@ _REQUIRED = {
     "register_scorers": (("name", "score"), "scorer"),
     "register_webhook_sinks": (("name", "deliver"), "webhook sink"),
     "register_actions": (("name", "handler", "schema"), "action"),
+    "register_integration_sections": (("name", "title", "render"), "integration section"),
     "register_work_kinds": (("name", "model", "run", "statuses", "retry", "lease_seconds"), "work kind"),
     "register_settings": (("env", "default", "meaning", "value"), "setting"),
     "register_workspace_settings": (("name", "field", "meaning", "secret", "default", "property_schema"),
@@ -130,6 +131,7 @@ class PluginRegistry:
         self.error_codes = self._declare("register_error_codes", ERROR_CODES, ErrorCode)
         self.event_types = self._declare("register_event_types", EVENT_TYPES, EventType)
         self.workspace_settings = self._collect("register_workspace_settings")
+        self.integration_sections = self._collect("register_integration_sections")
         self._check_workspace_setting_names()
         for registered in self.actions.values():
             if not isinstance(registered.obj, Action):

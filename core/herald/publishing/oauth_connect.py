@@ -85,13 +85,18 @@ def read_state(runtime: Runtime, state: str) -> dict:
 
 # -- starting ----------------------------------------------------------------------------------
 
+def has_sign_in(platform) -> bool:
+    """Whether ``platform`` connects accounts through an OAuth dialog (it provides ``authorization_url``)."""
+    return provided(platform, "authorization_url") is not None
+
+
 def _platform(runtime: Runtime, name: str, field: str = "platform"):
     registered = runtime.registry.platforms.get(name)
     if registered is None:
         available = ", ".join(sorted(runtime.registry.platforms)) or "none installed"
         raise ValidationError(f"Unknown platform {name!r}. Available: {available}.", field=field)
     platform = registered.obj
-    if provided(platform, "authorization_url") is None:
+    if not has_sign_in(platform):
         raise ValidationError(f"The {name} plugin connects accounts with a pasted token only (POST /v1/accounts), "
                               "not through an OAuth dialog.", field=field)
     return platform

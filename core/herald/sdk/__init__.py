@@ -41,6 +41,7 @@ from ..errors import (
 from ..events import DomainEvent
 from ..events import record as record_event
 from ..hookspecs import hookimpl
+from ..integration_sections import IntegrationSection
 from ..intelligence.scoring import Scorer, ScoringContext, ScoringPost
 from ..outcomes import Action, Generation, ProviderSettings, PublishOutcome, Score
 from ..platforms import (
@@ -84,6 +85,8 @@ __all__ = [
     "Score", "Scorer", "ScoringContext", "ScoringPost",
     # events and sinks
     "DomainEvent", "WebhookSink", "record_event",
+    # the Integrations page
+    "IntegrationSection",
     # actions of POST /api/webhooks
     "Action",
     # settings, the runtime

@@ -2,11 +2,17 @@
 authentication, scopes, schema validation, Idempotency-Key handling and a place in ``/openapi.json``,
 and guard it with :func:`plugin_feature` so it answers 403 ``feature_disabled`` in workspaces where
 the plugin is disabled. :func:`runtime` is the application's :class:`herald.sdk.Runtime`.
+
+A section of the Integrations page (:class:`herald.sdk.IntegrationSection`) declares its forms with
+:func:`app_form` (session, CSRF value, scope, a redirect back with a notice); :func:`flash_secret`
+keeps a secret to show once on the next view of the page.
 """
 
 from __future__ import annotations
 
 from ..plugins import plugin_feature, require_enabled
 from ..web.api import endpoint, id_query, int_arg, int_query, runtime
+from ..web.api.app_forms import app_form, flash_secret
 
-__all__ = ["endpoint", "id_query", "int_arg", "int_query", "plugin_feature", "require_enabled", "runtime"]
+__all__ = ["app_form", "endpoint", "flash_secret", "id_query", "int_arg", "int_query", "plugin_feature",
+           "require_enabled", "runtime"]

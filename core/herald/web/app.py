@@ -31,6 +31,7 @@ from .api import (
     exports,
     health,
     health_scores,
+    integrations,
     intelligence,
     media,
     openapi,
@@ -132,7 +133,7 @@ def create_app(source: Runtime | Config | None = None, pm: pluggy.PluginManager 
                    public_media, post_versions, exports, health_scores,
                    portal_tokens, client_portal, comments,
                    intelligence, campaigns, settings, ai_usage, background_jobs, ai_features,
-                   competitors_and_templates, slots, v1_analytics):
+                   competitors_and_templates, slots, v1_analytics, integrations):
         app.register_blueprint(module.bp)
     for registered in runtime.registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

@@ -33,6 +33,7 @@ EXEMPT_PATHS = frozenset({"/health"})
 EXEMPT_PREFIXES = ("/media/", "/static/")
 KEY_PREFIX = "herald-limits"
 LOGIN_ENDPOINT = "session.login"
+APP_LOGIN_ENDPOINT = "integrations.login"  # the /app/login form
 PORTAL_BLUEPRINT = "client_portal"
 PORTAL_SCOPE = "portal"  # one budget per link, shared by the page and its forms
 AUTH_FAILURE_SCOPE = "auth-failures"
@@ -114,7 +115,7 @@ def limit_auth_failures(app: Flask, limiter: Limiter, limit: RateLimitItem) -> N
 def _failed_credentials() -> bool:
     # A wrong password on login is not counted here (login has its own limit), nor a 401 from a view
     # that authenticated the caller first (GET /api/session called with an API key).
-    return request.endpoint != LOGIN_ENDPOINT and "principal" not in g
+    return request.endpoint not in (LOGIN_ENDPOINT, APP_LOGIN_ENDPOINT) and "principal" not in g
 
 
 def _count_auth_failure(limiter: Limiter, limit: RateLimitItem) -> bool:
@@ -134,10 +135,12 @@ def _count_auth_failure(limiter: Limiter, limit: RateLimitItem) -> bool:
 
 
 def apply_login_limit(app: Flask, config: Config) -> None:
-    """Limit ``POST /api/login`` per client address (``HERALD_LOGIN_RATE_LIMIT``)."""
+    """Limit ``POST /api/login`` and ``POST /app/login`` per client address (``HERALD_LOGIN_RATE_LIMIT``),
+    one budget for both: the form is no second door for guessing passwords."""
     limiter: Limiter = app.extensions["herald"].limiter
-    limit = limiter.limit(config.login_rate_limit, key_func=lambda: "login:" + client_address())
-    app.view_functions[LOGIN_ENDPOINT] = limit(app.view_functions[LOGIN_ENDPOINT])
+    limit = limiter.shared_limit(config.login_rate_limit, "login", key_func=lambda: "login:" + client_address())
+    for endpoint in (LOGIN_ENDPOINT, APP_LOGIN_ENDPOINT):
+        app.view_functions[endpoint] = limit(app.view_functions[endpoint])
 
 
 def portal_link_key() -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from herald.sdk import Runtime, WebhookSink, hookimpl
 
-from . import api, console, endpoints, jobs
+from . import api, console, endpoints, jobs, pages
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,8 +49,15 @@ def register_event_types(register):
 
 @hookimpl
 def register_blueprints(register):
-    """Provide the ``/v1/webhooks`` routes."""
+    """Provide the ``/v1/webhooks`` routes and the forms of the Integrations page's section."""
     register(api.bp)
+    register(pages.bp)
+
+
+@hookimpl
+def register_integration_sections(register):
+    """Provide the webhooks section of the Integrations page (endpoints, recent deliveries, their forms)."""
+    register(pages.SECTION)
 
 
 @hookimpl

@@ -42,7 +42,8 @@ def revoke_key(key_id):
     return jsonify({"success": True})
 
 
-def _plugin_row(name: str) -> dict:
+def plugin_row(name: str) -> dict:
+    """The plugin as listed: what it provides and whether it is enabled in the caller's workspace."""
     registry = runtime().registry
     described = next(row for row in registry.describe() if row["name"] == name)
     builtin = described["builtin"]
@@ -54,17 +55,23 @@ def _plugin_row(name: str) -> dict:
           scope="admin", responses={200: "plugin_list"})
 def list_plugins():
     """Every loaded plugin with its hooks, what it provides and its state in this workspace."""
-    return jsonify({"plugins": [_plugin_row(name) for name in runtime().registry.plugin_names()]})
+    return jsonify({"plugins": [plugin_row(name) for name in runtime().registry.plugin_names()]})
 
 
 @endpoint(bp, "/admin/plugins/<name>", ("PUT",), summary="Enable or disable a plugin for this workspace",
           scope="admin", body="plugin_update", responses={200: "plugin_answer"})
 def update_plugin(name, payload):
     """Enable or disable the named plugin for the caller's workspace."""
+    change_plugin(name, payload["enabled"])
+    return jsonify({"plugin": plugin_row(name)})
+
+
+def change_plugin(name: str, enabled: bool) -> None:
+    """Enable or disable the plugin ``name`` for the caller's workspace (this route and the Integrations
+    page's form): 404 when no such plugin is installed, 400 for a built-in one."""
     registry = runtime().registry
     if name not in registry.plugin_names():
         raise NotFound(f"No plugin named {name!r} is installed.")
     if registry.is_builtin(name):
         raise ValidationError(f"{name!r} is built into Herald and cannot be disabled.", field="enabled")
-    set_plugin_enabled(g.principal.workspace_id, name, payload["enabled"], runtime().clock.now())
-    return jsonify({"plugin": _plugin_row(name)})
+    set_plugin_enabled(g.principal.workspace_id, name, enabled, runtime().clock.now())

@@ -50,10 +50,21 @@ def login(payload):
     """Check the credentials and set an HttpOnly, SameSite=Lax session cookie."""
     user, token = runtime().auth.login(payload["email"], payload["password"])
     response = jsonify(_session_body(user, token))
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True,
-                        samesite="Lax", secure=_secure_cookie(), path="/")
+    set_session_cookie(response, token)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def set_session_cookie(response, token: str) -> None:
+    """Give ``response`` the HttpOnly, SameSite=Lax session cookie holding ``token`` (also used by the
+    ``/app`` login form)."""
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True,
+                        samesite="Lax", secure=_secure_cookie(), path="/")
+
+
+def clear_session_cookie(response) -> None:
+    """Tell the browser to forget the session cookie."""
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax", secure=_secure_cookie())
 
 
 @endpoint(bp, "/logout", ("POST",), summary="End the session", auth=False, responses={200: "success"})
@@ -65,8 +76,7 @@ def logout():
         runtime().auth.principal_for_session(token, request)
         runtime().auth.logout(token)
     response = jsonify({"success": True})
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
-                           secure=_secure_cookie())
+    clear_session_cookie(response)
     return response
 
 

@@ -51,6 +51,12 @@ def put_settings(payload):
     does not have 400 ``validation_error`` on the model's field; when it cannot be reached, or AI is not
     available to the workspace (no provider loaded, or its plugin disabled here), the settings are
     stored with a ``warnings`` entry."""
+    return jsonify(apply_settings(payload))
+
+
+def apply_settings(payload: dict) -> dict:
+    """Check and store a ``settings_update`` body for the caller's workspace (this route and the
+    Integrations page's form); the settings as ``GET`` shows them, with ``warnings`` when any."""
     provider, problem = _provider()
     workspace_id = g.principal.workspace_id
     if problem is not None:
@@ -62,4 +68,4 @@ def put_settings(payload):
     body = _view(provider)
     if warnings:
         body["warnings"] = warnings
-    return jsonify(body)
+    return body
