@@ -16,6 +16,7 @@ from app_support import login, make_user
 
 from conftest import assert_error, start_app, with_changes
 from herald import crypto
+from herald.cli import cli
 from herald.config import Config
 from herald.db.models import Account, db
 from herald.sdk import (
@@ -162,3 +163,17 @@ def test_the_integrations_page_connects_through_the_sign_in_and_comes_back(app, 
     assert "Account connected." in page and 'data-account="acc_1"' in page
     declined = client.get("/app/integrations?error=access_denied").get_data(as_text=True)
     assert "the sign-in was declined" in declined
+
+
+def test_herald_accounts_connect_url_prints_the_dialog_a_browser_completes(app, client, tenant, heron):
+    runner = app.test_cli_runner()
+    printed = runner.invoke(cli, ["accounts", "connect-url", "heron", "--workspace", str(tenant.workspace.id)])
+    assert printed.exit_code == 0, printed.output
+    dialog = printed.stdout.strip()
+    assert dialog.startswith("https://heron.example/oauth/authorize?") and "valid" not in dialog
+    state = parse_qs(urlsplit(dialog).query)["state"][0]
+    done = client.get("/v1/accounts/callback/heron", query_string={"code": heron.consent(dialog), "state": state})
+    assert done.status_code == 200 and done.get_json()["created"] == ["acc_1"]
+    heron.client_id = ""
+    refused = runner.invoke(cli, ["accounts", "connect-url", "heron", "--workspace", str(tenant.workspace.id)])
+    assert refused.exit_code == 1 and "HERALD_HERON_CLIENT_ID" in refused.output

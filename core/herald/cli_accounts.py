@@ -2,7 +2,9 @@
 
 ``herald accounts list`` shows every account with its token's expiry and health; ``herald accounts
 refresh`` refreshes tokens now through the same service the token check uses
-(:mod:`herald.publishing.token_refresh`), one progress line per account.
+(:mod:`herald.publishing.token_refresh`), one progress line per account; ``herald accounts connect-url``
+starts the OAuth connect flow ``POST /v1/accounts/connect`` starts (:mod:`herald.publishing.oauth_connect`)
+and prints the address to open.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from flask.cli import AppGroup
 
 from .console import command, command_runtime, progress
 from .db.models import Account, TokenRefresh, Workspace, isoformat
+from .errors import HeraldError
 from .publishing import accounts as account_service
-from .publishing import token_refresh
+from .publishing import oauth_connect, token_refresh
 
 
 @click.group("accounts", cls=AppGroup)
@@ -151,3 +154,23 @@ def accounts_refresh(refs, every, workspace):
     click.echo(f"{len(chosen) - failed} of {len(chosen)} accounts refreshed or on their way.")
     if failed:
         raise SystemExit(1)
+
+
+@command(accounts, "connect-url")
+@click.argument("platform")
+@click.option("--workspace", required=True, help="The workspace the accounts join (its name or id).")
+@click.option("--redirect-uri", help="Where the browser goes once connected (HERALD_PUBLIC_URL's origin or an "
+                                     "allowed one); without it the callback answers JSON.")
+@click.option("--account", "chosen", multiple=True, help="Connect only this platform id (repeatable).")
+def accounts_connect_url(platform, workspace, redirect_uri, chosen):
+    """Start connecting PLATFORM accounts through its sign-in and print the address to open in a browser
+    (single use, valid 10 minutes), as POST /v1/accounts/connect does."""
+    runtime = command_runtime()
+    try:
+        started = oauth_connect.start(runtime, _workspace_id(workspace), platform.strip().lower(), redirect_uri,
+                                      list(chosen) or None)
+    except HeraldError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(started["authorization_url"])
+    click.echo(f"Open it in a browser signed in to {platform}; the platform sends it back to "
+               f"{started['redirect_uri']} (until {started['expires_at']}).", err=True)
