@@ -28,7 +28,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from herald.fake_api import serve, shut
 
@@ -80,6 +80,8 @@ class FakeGraph(GraphRoutes):
         self.reject_duplicates = reject_duplicates
         self.app_id, self.app_secret = APP_ID, APP_SECRET
         self.ig_app_id, self.ig_app_secret = IG_APP_ID, IG_APP_SECRET
+        # Who is signed in to the fake Login dialog (``/dialog/oauth``): it consents for them at once.
+        self.dialog_user: str | None = None
         self._lock = threading.RLock()
         self._offset = 0.0
         self._counter = itertools.count(1)
@@ -134,7 +136,7 @@ class FakeGraph(GraphRoutes):
         """Config settings pointing every Meta host (Facebook Login's, Instagram Login's and its code
         exchange's) at this fake."""
         return {"graph_base_url": self.base_url, "instagram_base_url": self.base_url,
-                "instagram_api_url": self.base_url}
+                "instagram_api_url": self.base_url, "facebook_dialog_url": f"{self.base_url}/dialog/oauth"}
 
     # -- clock ------------------------------------------------------------------------------
 
@@ -447,8 +449,25 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 (keeps test output quiet)
         pass
 
+    def _dialog(self, split) -> None:
+        """Facebook Login's dialog, played by the user ``fake.dialog_user`` consenting at once: back to the
+        ``redirect_uri`` with a code and the ``state`` (or ``error=access_denied`` when nobody is signed in)."""
+        query = dict(parse_qsl(split.query))
+        if self.fake.dialog_user is None:
+            answer = {"error": "access_denied", "error_reason": "user_denied", "state": query.get("state", "")}
+        else:
+            answer = {"code": self.fake.authorize(self.fake.dialog_user, query["redirect_uri"]),
+                      "state": query.get("state", "")}
+        self.send_response(302)
+        self.send_header("Location", f"{query['redirect_uri']}?{urlencode(answer)}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _serve(self, method: str) -> None:
         split = urlsplit(self.path)
+        if method == "GET" and split.path == "/dialog/oauth":
+            self._dialog(split)
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         params: dict[str, Any] = dict(parse_qsl(split.query, keep_blank_values=True))

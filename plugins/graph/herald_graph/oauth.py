@@ -13,6 +13,7 @@ PKCE exists only in Meta's OIDC variant of this flow ("still in testing"), so th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -43,9 +44,10 @@ def app_credentials(config: Any) -> tuple[str, str]:
 
 
 def authorization_url(connect_flow: ConnectFlow, request: AuthorizationRequest, config: Any) -> str:
-    """Facebook Login's dialog for ``request`` with the operator's Meta app."""
+    """Facebook Login's dialog (``HERALD_FACEBOOK_DIALOG_URL``) for ``request`` with the operator's Meta app."""
     app_id, _ = app_credentials(config)
-    return connect_flow.dialog_url(app_id, request)
+    dialog = dataclasses.replace(connect_flow, authorize_url=settings.FACEBOOK_DIALOG_URL.value(config))
+    return dialog.dialog_url(app_id, request)
 
 
 def _refused(err: GraphError, what: str) -> Exception:

@@ -31,6 +31,9 @@ META_APP_ID = Setting("HERALD_META_APP_ID", "",
                       "first exchanged for a long-lived one, so the Page token kept never expires")
 META_APP_SECRET = Setting("HERALD_META_APP_SECRET", "", "your Meta app's secret (see HERALD_META_APP_ID)",
                           secret=True)
+FACEBOOK_DIALOG_URL = Setting("HERALD_FACEBOOK_DIALOG_URL", "https://www.facebook.com/dialog/oauth",
+                              "Facebook Login's dialog, where POST /v1/accounts/connect sends the user; tests point "
+                              "it at a fake")
 
 INSTAGRAM_OAUTH_LOGIN = Setting("HERALD_INSTAGRAM_OAUTH_LOGIN", "facebook",
                                 "which login POST /v1/accounts/connect opens for Instagram: facebook (Facebook Login "
@@ -47,6 +50,7 @@ INSTAGRAM_API_URL = Setting("HERALD_INSTAGRAM_API_URL", "https://api.instagram.c
 
 # What each plugin registers: the Instagram Login host is Instagram's; the Meta app (OAuth connect, token
 # exchange) both's.
-FACEBOOK_SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, META_APP_ID, META_APP_SECRET)
+FACEBOOK_SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, META_APP_ID, META_APP_SECRET, FACEBOOK_DIALOG_URL)
 INSTAGRAM_SETTINGS = (GRAPH_BASE_URL, GRAPH_VERSION, INSTAGRAM_BASE_URL, META_APP_ID, META_APP_SECRET,
-                      INSTAGRAM_OAUTH_LOGIN, INSTAGRAM_APP_ID, INSTAGRAM_APP_SECRET, INSTAGRAM_API_URL)
+                      FACEBOOK_DIALOG_URL, INSTAGRAM_OAUTH_LOGIN, INSTAGRAM_APP_ID, INSTAGRAM_APP_SECRET,
+                      INSTAGRAM_API_URL)

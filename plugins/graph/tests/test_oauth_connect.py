@@ -28,6 +28,7 @@ from fakes.graph import (
     PAGE_TOKEN,
 )
 from herald import crypto
+from herald_graph import settings as graph_settings
 from herald.db.models import Account, OAuthState, Post, db
 from herald.platforms import ConnectedAccount
 from herald.publishing import accounts, oauth_connect
@@ -76,7 +77,8 @@ def test_instagram_accounts_connect_through_facebook_login(fake, client, tenant)
     started = response.get_json()
     dialog = urlsplit(started["authorization_url"])
     query = parse_qs(dialog.query)
-    assert f"{dialog.scheme}://{dialog.netloc}{dialog.path}" == "https://www.facebook.com/dialog/oauth"
+    assert f"{dialog.scheme}://{dialog.netloc}{dialog.path}" == fake.base_url + "/dialog/oauth"  # the fake's
+    assert graph_settings.FACEBOOK_DIALOG_URL.default == "https://www.facebook.com/dialog/oauth"  # Meta's
     assert query["client_id"] == [APP_ID] and query["response_type"] == ["code"]
     assert query["redirect_uri"] == [CALLBACK.format("instagram")] == [started["redirect_uri"]]
     assert query["state"] == [started["state"]]
