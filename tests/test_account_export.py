@@ -30,6 +30,7 @@ from herald.db.models import (
     GeneratedOpener,
     Media,
     MediaRendition,
+    OAuthState,
     Post,
     PublishTask,
     TokenRefresh,
@@ -132,6 +133,8 @@ def fill(client, tenant, receiver, name: str) -> Filled:
         FirstComment.create(task=task, workspace=tenant.workspace.id, text=f"{name}'s first comment", status="failed",
                             error="refused")
         TokenRefresh.create(account=account, workspace=tenant.workspace.id, status="done")
+        OAuthState.create(workspace=tenant.workspace.id, nonce=f"nonce-{name}", platform="instagram",
+                          code_verifier_encrypted=f"verifier-ciphertext-of-{name}", expires_at=utcnow())
         Note.create(post=post_id, body=f"{name}'s note", share_token=f"share-{name}")
         workspace_id, client_id = tenant.workspace.id, tenant.client.id
         AIGeneration.create(workspace=workspace_id, client=client_id, feature="populate_hooks", provider="gemini",

@@ -375,7 +375,8 @@ class Account(BaseModel):
     username = pw.CharField(max_length=200, default="")
     token_encrypted = pw.TextField()
     token_expires_at = pw.DateTimeField(null=True)
-    refresh_token_encrypted = pw.TextField(default="")  # "" when the platform gave none
+    # None when the platform gave none. No default: rows written under an older schema's columns stay writable.
+    refresh_token_encrypted = pw.TextField(null=True)
     status = pw.CharField(max_length=20, default="active")  # active | expired | invalid | disconnected
     status_reason = pw.TextField(default="")
     settings = JSONField(default=dict)

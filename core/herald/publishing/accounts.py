@@ -342,7 +342,7 @@ def disconnect(runtime: Runtime, account: Account) -> None:
     now = runtime.clock.now()
     with write_transaction():
         (Account.update(status="disconnected", status_reason="It was disconnected.", token_encrypted="",
-                        refresh_token_encrypted="", updated_at=now).where(Account.id == account.id).execute())
+                        refresh_token_encrypted=None, updated_at=now).where(Account.id == account.id).execute())
 
 
 def serialize_account(account: Account) -> dict:

@@ -31,7 +31,7 @@ def _table(db):
 def up(migrator, db):
     db.create_tables([_table(db)])
     migrator.migrate(
-        migrator.add_column('account', 'refresh_token_encrypted', TextField(default='')),
+        migrator.add_column('account', 'refresh_token_encrypted', TextField(null=True)),
     )
 
 
