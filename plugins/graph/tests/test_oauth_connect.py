@@ -28,10 +28,10 @@ from fakes.graph import (
     PAGE_TOKEN,
 )
 from herald import crypto
-from herald_graph import settings as graph_settings
 from herald.db.models import Account, OAuthState, Post, db
 from herald.platforms import ConnectedAccount
 from herald.publishing import accounts, oauth_connect
+from herald_graph import settings as graph_settings
 
 PUBLIC = "https://herald.test"
 CALLBACK = PUBLIC + "/v1/accounts/callback/{}"
