@@ -52,10 +52,11 @@ def start_herald(tmp_path):
 
     yield start
     for process in started:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # its own process group: only what the test started
-            process.wait(timeout=10)
+        # The whole group, even when the process itself is gone: a test that killed a worker leaves the
+        # scheduler it forked running, and that scheduler would hold RQ's scheduler locks for later tests.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # its own process group: only what the test started
+        process.wait(timeout=10)
 
 
 def output(process: subprocess.Popen) -> str:
