@@ -19,14 +19,12 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..runtime import Runtime
 from . import first_comments, tasks
 from . import publish as publishing
-from .editing import CONTENT_FIELDS, ask_again, refuse_started
+from .editing import CONTENT_FIELDS, WAITING, ask_again, refuse_started
 from .posts import VERSIONED_FIELDS, lock_post, record_version, serialize_post, snapshot
 from .publish_work import KIND as PUBLISH
 
 # What a restore puts back. Status, score and schedule are not content: the publishing API moves them.
 EDITABLE_FIELDS = ("client_id", "topic", "caption", "first_comment", "post_type", "platforms", "media")
-# Tasks in these states will still publish the post's current content.
-WAITING_TASKS = (tasks.PENDING_APPROVAL, tasks.QUEUED)
 
 
 def serialize_version(version: PostVersion) -> dict[str, Any]:
@@ -109,7 +107,7 @@ def restore(runtime: Runtime, principal, post: Post,
         task_rows = list(PublishTask.select().where(PublishTask.post == post))
         refuse_started(post, task_rows, "its content")
         changes, kept = _restorable(post.workspace_id, post, state_after(versions, number), bool(task_rows))
-        waiting = list(dict.fromkeys(row.platform for row in task_rows if row.status in WAITING_TASKS))
+        waiting = list(dict.fromkeys(row.platform for row in task_rows if row.status in WAITING))
         if waiting and changes.keys() & {"caption", "post_type", "media", "first_comment"}:
             try:
                 publishing.check_content(runtime, post.workspace_id, waiting,
@@ -128,7 +126,7 @@ def restore(runtime: Runtime, principal, post: Post,
         if changes:
             asked = False
             if changes.keys() & set(CONTENT_FIELDS):
-                asked, dropped = ask_again(runtime, post, [row for row in task_rows if row.status in WAITING_TASKS],
+                asked, dropped = ask_again(runtime, post, [row for row in task_rows if row.status in WAITING],
                                            [])
             post.updated_at = runtime.clock.now()
             post.save()

@@ -238,3 +238,16 @@ def id_arg(name: str, *, required: bool = False) -> str | None:
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ValidationError(f"{name} must be a positive whole number.", field=name)
     return raw
+
+
+def private_page_headers(response, *, csp: str, referrer: str):
+    """The headers of a server-rendered page that holds private data (the client portal, the ``/app``
+    pages): its Content-Security-Policy ``csp`` and Referrer-Policy ``referrer``; never cached, indexed,
+    framed or sniffed."""
+    response.headers["Content-Security-Policy"] = csp
+    response.headers["Referrer-Policy"] = referrer
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response

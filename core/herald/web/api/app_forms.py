@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from ...auth import SESSION_COOKIE, SESSION_CSRF, Principal, csrf_matches, digest, from_another_site
 from ...errors import Forbidden, HeraldError, Unauthorized
-from . import endpoint, runtime
+from . import endpoint, private_page_headers, runtime
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; "
        "base-uri 'none'; frame-ancestors 'none'")
@@ -51,13 +51,7 @@ class SectionPage:
 
 def protect(response):
     """The headers of every ``/app`` answer."""
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+    return private_page_headers(response, csp=CSP, referrer="same-origin")
 
 
 def message_page(status: int, message: str, title: str | None = None, headers: dict | None = None):

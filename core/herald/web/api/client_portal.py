@@ -26,7 +26,7 @@ from ...publishing import approvals, comments
 from ...publishing.posts import get_post
 from .. import ratelimit
 from ..error_handlers import serve_routing_errors_as_pages
-from . import endpoint, runtime
+from . import endpoint, private_page_headers, runtime
 
 bp = Blueprint("client_portal", __name__)
 log = logging.getLogger("herald.portal.links")
@@ -114,13 +114,7 @@ def _too_many(exc: RateLimitExceeded):
 
 @bp.after_request
 def _protect(response):
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+    return private_page_headers(response, csp=CSP, referrer="no-referrer")  # the token must not leak
 
 
 def _open(token: str) -> PortalToken:
