@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import events, work
 from ..captions import heuristic
-from ..db.models import Account, Campaign, Client, Post, PublishTask, Workspace, write_transaction
+from ..db.models import Account, Client, Post, PublishTask, Workspace, write_transaction
 from ..errors import Conflict, ValidationError, warning
 from ..runtime import Runtime
 from . import first_comments, schedule, slots, tasks
@@ -268,13 +268,6 @@ def ask_again(runtime: Runtime, post: Post, waiting: list[PublishTask],
     return True, old
 
 
-def campaign_value(workspace_id: int, post: Post, value: Any) -> Campaign | None:
-    """The campaign a request names for ``post`` (checked against its client); None takes it out."""
-    if value is None:
-        return None
-    return campaign_for_post(workspace_id, value, post.client_id)
-
-
 def from_v1(runtime: Runtime, post: Post, payload: dict) -> Edit:
     """The change a ``PATCH /v1/posts/{id}`` body asks for, with what it names resolved and checked
     (media, accounts, campaign, schedule in the client's zone); nothing is written."""
@@ -288,7 +281,7 @@ def from_v1(runtime: Runtime, post: Post, payload: dict) -> Edit:
     if "media" in payload:
         change.values["media"] = [row.id for row in resolve_media(workspace_id, payload["media"])]
     if "campaign_id" in payload:
-        change.values["campaign"] = campaign_value(workspace_id, post, payload["campaign_id"])
+        change.values["campaign"] = campaign_for_post(workspace_id, payload["campaign_id"], post.client_id)
     if "accounts" in payload:
         change.accounts = publishing.resolve_accounts(runtime, workspace_id, payload["accounts"])
     if slots.asks_for_slot(payload.get("schedule")):
@@ -318,5 +311,5 @@ def from_action(ctx, post: Post, payload: dict) -> Edit:
     if "media" in payload:
         change.values["media"] = check_media(post.workspace_id, payload["media"])
     if "campaign_id" in payload:
-        change.values["campaign"] = campaign_value(post.workspace_id, post, payload["campaign_id"])
+        change.values["campaign"] = campaign_for_post(post.workspace_id, payload["campaign_id"], post.client_id)
     return change
