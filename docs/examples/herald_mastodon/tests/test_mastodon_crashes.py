@@ -15,6 +15,7 @@ def mastodon():
     yield fake
     fake.close()
 
+
 def test_workers_killed_at_random_points_post_each_status_once(herald_app_factory, herald_workspace, mastodon):
     client = herald_app_factory(mastodon_allow_private=True).test_client()
     account = client.post("/v1/accounts", headers=herald_workspace.headers, json={
