@@ -5,10 +5,9 @@ broken, the publishing quota; and a worker killed in the middle (the task replay
 from __future__ import annotations
 
 from fake_threads import ALICE
-from threads_support import WorkerKilled, account_of, publish, task_of
-
 from herald_threads.client import ThreadsClient
 from herald_threads.publishing import Publisher
+from threads_support import WorkerKilled, account_of, publish, task_of
 
 LEASE_RUNS_OUT = 600  # seconds: past the publish task's lease
 
