@@ -364,9 +364,10 @@ class FakeThreads(FakeAPI):
         fields = (self._params(call).get("fields") or "id").split(",")
         container = self.containers.get(node)
         if container is not None:
-            if container["status"] == "IN_PROGRESS":
-                container["polls_left"] -= 1
-                if container["polls_left"] <= 0:
+            if container["status"] == "IN_PROGRESS":  # this read still sees it processing, or sees the end
+                if container["polls_left"] > 0:
+                    container["polls_left"] -= 1
+                else:
                     container["status"] = container["end"]
             answer = {"id": node, "status": self._status(container)}
             if answer["status"] == "ERROR":
