@@ -23,10 +23,10 @@ Faults a test injects (besides :class:`herald.testing.FakeAPI`'s ``fail_next``/`
 :meth:`expire_token` (190/463 on every call), :meth:`next_container` (polls, ERROR), :meth:`not_found_on_publish`
 (24/4279009 while Threads "does not know" a new container).
 
-For a test outside this folder (the lead's all-platforms test): :data:`ALICE_TOKEN` connects the
-account ``alice`` with ``POST /v1/accounts {"platform": "threads", "access_token": ALICE_TOKEN}``
-(with ``HERALD_THREADS_BASE_URL`` = :attr:`FakeThreads.url`), :meth:`FakeThreads.hosts` gives the
-settings, and :meth:`FakeThreads.published` / :meth:`FakeThreads.replies_of` list what was posted.
+For a test outside this folder (the lead's all-platforms test): ``with FakeThreads() as fake:``, then
+Herald made with ``**fake.hosts()`` (``threads_base_url``, ...), :data:`CONNECT` is the body of
+``POST /v1/accounts`` that connects the profile ``alice`` (:data:`ALICE_TOKEN`), and
+:meth:`FakeThreads.published` / :meth:`FakeThreads.replies_of` list what was posted.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ ALICE = {"id": "25000000000000001", "username": "alice", "name": "Alice Baker"}
 BOB_TOKEN = "THQVJbob0token"
 BOB = {"id": "25000000000000002", "username": "bob", "name": "Bob"}
 APP_ID, APP_SECRET = "990602627938098", "threads-app-secret"
+# The body of POST /v1/accounts that connects alice (Herald's HERALD_THREADS_BASE_URL on the fake).
+CONNECT = {"platform": "threads", "access_token": ALICE_TOKEN}
 LONG_LIVED_SECONDS = 5183944  # the sample answer's expires_in (about 60 days)
 QUOTA_TOTAL, REPLY_QUOTA_TOTAL = 250, 1000
 VERSION = r"/v\d+\.\d+"
@@ -96,7 +98,6 @@ class FakeThreads(FakeAPI):
         self._not_found_on_publish = 0
         self.quota_extra: dict[str, int] = {}
         self._drop_reply_publish = 0
-        self.start()
 
     # -- time and helpers for tests ------------------------------------------------------------
 

@@ -21,9 +21,8 @@ def clock(herald_clock):
 
 @pytest.fixture
 def fake(clock):
-    server = FakeThreads(clock=clock.now)
-    yield server
-    server.stop()
+    with FakeThreads(clock=clock.now) as server:
+        yield server
 
 
 def media(kind: str, number: int) -> MediaRef:

@@ -19,9 +19,8 @@ class WorkerKilled(BaseException):
 @pytest.fixture
 def threads(herald_clock):
     """A running fake Threads API on the test's clock."""
-    fake = FakeThreads(clock=herald_clock.now)
-    yield fake
-    fake.stop()
+    with FakeThreads(clock=herald_clock.now) as fake:
+        yield fake
 
 
 @pytest.fixture
