@@ -96,6 +96,7 @@ class MediaRef:
     video_codec: str | None = None
     audio_codec: str | None = None
     frame_rate: float | None = None
+    alt_text: str = ""  # the image's description (alt text) the client gave
 
 
 @dataclasses.dataclass(frozen=True)
