@@ -59,7 +59,7 @@ class BlueskyPlatform(Platform):
     """Publishes to a Bluesky account (any PDS) with an app password."""
 
     name = "bluesky"
-    post_types = ("post",)
+    post_types = ("post", "carousel")  # several images (a "carousel" to Herald) are one post on Bluesky
     connect_flow = ConnectFlow(kind="app_password", fields=(PDS,))
     #: Per-post options (``PostRef.options``, when the core hands them): the post's languages.
     options_schema: ClassVar[dict] = {"type": "object", "additionalProperties": False, "properties": {

@@ -24,8 +24,8 @@ RULES = PostRules(
 
 def post_problem(post: PostRef) -> str | None:
     """Why Bluesky could never take ``post`` as it is, or None."""
-    if post.post_type != "post":
-        return f"Bluesky takes plain posts, not a {post.post_type}."
+    if post.post_type not in ("post", "carousel"):
+        return f"Bluesky takes posts (with up to {MAX_IMAGES} images), not a {post.post_type}."
     if any(media.kind != "image" for media in post.media):
         return "Herald publishes images to Bluesky, not videos."
     if not post.media and not post.caption.strip():
