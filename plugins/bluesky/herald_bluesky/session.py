@@ -74,14 +74,18 @@ class Account:
         return found or sign_in(self.config, self.pds, self.identifier, self.password)
 
     def call(self, method: str, nsid: str, **options: Any) -> dict:
-        """``nsid`` on the account's PDS with its access token, refreshed once if it ran out."""
+        """``nsid`` on the account's PDS with its access token: refreshed once if it ran out, and signed in
+        again if the PDS no longer knows the session (the user ended it; the app password may still work)."""
         session = self.session()
         try:
             return call(self.config, self.pds, method, nsid, token=session.access, **options)
         except XrpcError as err:
-            if not err.expired_token:
+            if err.expired_token:
+                session = _refreshed(self.config, session, self.identifier, self.password)
+            elif err.status == 400 and err.error == "InvalidToken":
+                session = sign_in(self.config, self.pds, self.identifier, self.password)
+            else:
                 raise
-        session = _refreshed(self.config, session, self.identifier, self.password)
         return call(self.config, self.pds, method, nsid, token=session.access, **options)
 
     def read(self, nsid: str, **params: str) -> dict:
