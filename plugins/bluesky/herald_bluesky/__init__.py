@@ -234,7 +234,7 @@ class BlueskyPlatform(Platform):
         appview = settings.APPVIEW_URL.value(config)
         params = {"uris": platform_post_id}
         try:
-            if appview:
+            if appview != settings.THROUGH_PDS:
                 data = call(config, appview, "GET", "app.bsky.feed.getPosts", params=params)
             else:
                 data = account_of(account, config).call("GET", "app.bsky.feed.getPosts", params=params)

@@ -22,9 +22,11 @@ def yes_no(text: str) -> bool:
 PDS_URL = Setting("HERALD_BLUESKY_PDS_URL", "https://bsky.social",
                   "the PDS accounts connect to when the user names none (Bluesky's own: https://bsky.social); "
                   "tests point it at a fake", parse=base_url)
+THROUGH_PDS = "pds"
 APPVIEW_URL = Setting("HERALD_BLUESKY_APPVIEW_URL", "https://public.api.bsky.app",
-                      "the AppView engagement is read from (app.bsky.feed.getPosts, no sign-in needed); empty: "
-                      "through each account's PDS, signed in", parse=lambda text: base_url(text) if text else "")
+                      "the AppView engagement is read from (app.bsky.feed.getPosts, no sign-in needed); pds: "
+                      "through each account's PDS, signed in",
+                      parse=lambda text: THROUGH_PDS if text.lower() == THROUGH_PDS else base_url(text))
 TIMEOUT = Setting("HERALD_BLUESKY_TIMEOUT", 30.0, "seconds one call to a PDS or the AppView may take", parse=float)
 ALLOW_PRIVATE = Setting("HERALD_BLUESKY_ALLOW_PRIVATE", False,
                         "let users connect accounts on a PDS at a private or loopback address (tests, an intranet); "

@@ -30,6 +30,7 @@ import re
 import time
 
 import regex
+
 from herald.testing import Call, FakeAPI, route
 
 HANDLE = "alice.bsky.social"
@@ -183,7 +184,8 @@ class FakeBluesky(FakeAPI):
 
     @route("GET", r"/xrpc/com\.atproto\.identity\.resolveHandle")
     def resolve_handle(self, call: Call):
-        did = self._did_of(call.query.get("handle", "")) if not call.query.get("handle", "").startswith("did:") else None
+        handle = call.query.get("handle", "")
+        did = None if handle.startswith("did:") else self._did_of(handle)
         if did is None:
             return _error(400, "InvalidRequest", "Unable to resolve handle")
         return 200, {"did": did}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from bluesky_drive import publish, task_of
 from fake_bluesky import APP_PASSWORD, HANDLE
-
 from herald_bluesky import records
 
 CREATE = r"/xrpc/com\.atproto\.repo\.createRecord"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from bluesky_drive import jpeg, publish, task_of, upload
 from fake_bluesky import DID, OTHER_DID
-
 from herald_bluesky import tid
 
 
