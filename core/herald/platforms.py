@@ -234,6 +234,7 @@ class ConnectField:
     name: str
     meaning: str
     pattern: str | None = None  # a regular expression the value must match, when there is one
+    required: bool = True  # False: the user may leave it out (connect then gets no such key: a default applies)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,6 +53,9 @@ def _connect_details(platform, details: dict[str, str]) -> dict[str, str]:
                                   field=f"details.{name}")
     for name, field in fields.items():
         value = str(details.get(name) or "").strip()
+        if not value and not field.required:
+            details.pop(name, None)
+            continue
         if not value:
             raise ValidationError(f"Connecting a {platform.name} account needs {name}: {field.meaning}",
                                   field=f"details.{name}")
