@@ -82,6 +82,7 @@ class MediaRef:
     fetch; ``kind`` is ``"image"`` or ``"video"``. The facts decoded at upload follow (None where
     unknown): dimensions as displayed, and for videos the duration, codecs and frame rate. When the
     platform's rules convert the file (a PNG for Instagram), all of it describes the converted file.
+    ``alt_text`` is the image description the client gave (empty when none).
     """
 
     id: str
@@ -96,6 +97,7 @@ class MediaRef:
     video_codec: str | None = None
     audio_codec: str | None = None
     frame_rate: float | None = None
+    alt_text: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +115,8 @@ class PostRef:
 class AccountRef:
     """A connected account: ``external_id`` is the platform's id (IG user id, Page id).
 
-    ``token`` is the decrypted access token; ``settings`` holds what ``connect`` returned.
+    ``token`` is the decrypted access token; ``settings`` holds what ``connect`` returned;
+    ``refresh_token`` the decrypted refresh token kept at connect (empty when there is none).
     """
 
     id: str
@@ -123,6 +126,7 @@ class AccountRef:
     token: str
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     token_expires_at: dt.datetime | None = None
+    refresh_token: str = ""
 
 
 @dataclasses.dataclass
