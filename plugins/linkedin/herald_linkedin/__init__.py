@@ -44,7 +44,7 @@ class LinkedInPlatform(Platform):
     """Publishes to LinkedIn company Pages through LinkedIn's versioned REST APIs."""
 
     name = "linkedin"
-    post_types = ("post",)
+    post_types = ("post", "carousel")  # a carousel is LinkedIn's multi-image post
     connect_flow = connect.FLOW
 
     # -- accounts -----------------------------------------------------------------------------
@@ -111,8 +111,8 @@ class LinkedInPlatform(Platform):
     # -- publishing ---------------------------------------------------------------------------
 
     def rules(self, post: PostRef) -> PostRules:
-        """What a Page post takes (:data:`herald_linkedin.rules.RULES`)."""
-        return rules.RULES
+        """What a Page post takes: 3,000 characters and up to 20 images (2 or more for a carousel)."""
+        return rules.rules_for(post)
 
     def check_post(self, post: PostRef) -> str | None:
         """Why a Page could never take ``post`` (a video, an image of too many pixels), or None."""

@@ -14,16 +14,21 @@ MAX_IMAGES = 20
 MAX_PIXELS = 36_152_320
 SOURCE = "https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/multiimage-post-api"
 
-RULES = PostRules(
-    max_caption=MAX_COMMENTARY, max_media=MAX_IMAGES,
-    image=MediaRule(content_types=("image/jpeg", "image/png", "image/gif"), convert=(("image/webp", "image/jpeg"),)),
-    source=SOURCE)
+IMAGE = MediaRule(content_types=("image/jpeg", "image/png", "image/gif"), convert=(("image/webp", "image/jpeg"),))
+RULES = PostRules(max_caption=MAX_COMMENTARY, max_media=MAX_IMAGES, image=IMAGE, source=SOURCE)
+# Several images are one multi-image post: Herald calls that post type a carousel.
+CAROUSEL = PostRules(max_caption=MAX_COMMENTARY, min_media=2, max_media=MAX_IMAGES, image=IMAGE, source=SOURCE)
+
+
+def rules_for(post: PostRef) -> PostRules:
+    """The rules of ``post``'s type."""
+    return CAROUSEL if post.post_type == "carousel" else RULES
 
 
 def post_problem(post: PostRef) -> str | None:
     """Why a Page could never take ``post`` as it is, or None."""
-    if post.post_type != "post":
-        return f"LinkedIn Pages take plain posts, not a {post.post_type}."
+    if post.post_type not in ("post", "carousel"):
+        return f"LinkedIn Pages take posts and multi-image posts, not a {post.post_type}."
     if any(media.kind == "video" for media in post.media):
         return "Herald does not publish videos to LinkedIn yet: post images, or the text alone."
     if not post.media and not post.caption.strip():
