@@ -58,8 +58,9 @@ def linkedin(herald_clock):
 
 @pytest.fixture
 def herald_app(herald_app_factory, linkedin):
-    """Herald with the LinkedIn plugin pointed at the fake (and a public address for media links)."""
-    return herald_app_factory(**settings(linkedin), public_url=PUBLIC)
+    """Herald with the LinkedIn plugin alone (``HERALD_PLUGINS=linkedin``: it works without the others),
+    pointed at the fake, with a public address for media links."""
+    return herald_app_factory(**settings(linkedin), public_url=PUBLIC, plugins=("linkedin",))
 
 
 @pytest.fixture
