@@ -84,7 +84,8 @@ def advance(ctx: TaskContext) -> PublishOutcome:
 def create(ctx: TaskContext, client: LinkedInClient, urns: list[str]) -> PublishOutcome:
     """Record the attempt, then ``POST /rest/posts``."""
     now = _now(ctx)
-    ctx.save_state(publish_started_at=ctx.state.get("publish_started_at") or now, publish_last_attempt_at=now)
+    earlier = ctx.state.get("publish_started_at")  # an attempt before this one may have reached LinkedIn
+    ctx.save_state(publish_started_at=earlier or now, publish_last_attempt_at=now)
     try:
         answer = client.post("posts", body_for(ctx, urns))
         urn = answer.headers.get("x-restli-id")
@@ -101,7 +102,14 @@ def create(ctx: TaskContext, client: LinkedInClient, urns: list[str]) -> Publish
     if found:
         return found
     if failure is not None and failure.kind == DUPLICATE:
+        if earlier:  # the repeat may be this task's own earlier attempt, which the Page did not list (yet)
+            repeated = failure.duplicate_of or "a post on the Page"
+            return PublishOutcome.unconfirmed(f"LinkedIn refused the post as a repeat of {repeated}, and Herald "
+                                              "did not find its earlier attempt among the Page's posts. "
+                                              + UNCONFIRMED_HINT)
         return failure.outcome()  # an older post with this text, not this task's
+    if failure is not None:  # the answer was lost and the Page does not show the post (yet): look again later
+        return failure.outcome()
     return PublishOutcome.transient("LinkedIn did not say which post it made. Herald looks for it before sending "
                                     "again.", maybe_live=True)
 

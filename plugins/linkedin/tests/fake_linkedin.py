@@ -13,9 +13,11 @@ which comes with no rate-limit headers on LinkedIn), :meth:`FakeLinkedIn.unavail
 without an answer), :meth:`FakeLinkedIn.expire` (an expired token answers 401), ``processing_reads``
 (images stay ``PROCESSING`` for that many status reads), plus :class:`herald.testing.FakeAPI`'s own.
 
-For the all-platforms tests: :data:`CONNECT` is the body of ``POST /v1/accounts`` that connects the
-Page :data:`ORG_ID` (give the application ``settings(fake)``), and :meth:`FakeLinkedIn.posts_of` /
-:meth:`FakeLinkedIn.comments_of` list what was published.
+For the all-platforms tests: start it on the test's clock (``FakeLinkedIn(clock=herald_clock.timestamp)``:
+the plugin matches an earlier attempt's post by its creation time); make the application with
+``herald_app_factory(**settings(fake), public_url=...)`` (:func:`settings`; :func:`env` gives the same as
+``HERALD_*`` variables); :data:`CONNECT` is the body of ``POST /v1/accounts`` that connects the Page
+:data:`ORG_ID`; :meth:`FakeLinkedIn.posts_of` and :meth:`FakeLinkedIn.comments_of` list what was published.
 """
 
 from __future__ import annotations
