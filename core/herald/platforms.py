@@ -123,7 +123,8 @@ class PostRef:
 class AccountRef:
     """A connected account: ``external_id`` is the platform's id (IG user id, Page id).
 
-    ``token`` is the decrypted access token; ``settings`` holds what ``connect`` returned.
+    ``token`` is the decrypted access token; ``settings`` holds what ``connect`` returned;
+    ``refresh_token`` the decrypted refresh token kept at connect (empty when there is none).
     """
 
     id: str
@@ -133,6 +134,7 @@ class AccountRef:
     token: str
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     token_expires_at: dt.datetime | None = None
+    refresh_token: str = ""
 
 
 @dataclasses.dataclass

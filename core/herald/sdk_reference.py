@@ -1,7 +1,7 @@
 """The reference part of ``docs/plugins.md``, written from the SDK's docstrings.
 
 ``herald docs docs/plugins.md`` rewrites each section between its markers (``<!-- sdk-platform:start -->``
-… ``<!-- sdk-platform:end -->``; likewise ``sdk-values``, ``sdk-settings``, ``sdk-errors``, ``sdk-http``
+… ``<!-- sdk-platform:end -->``; likewise ``sdk-values``, ``sdk-settings``, ``sdk-errors``, ``sdk-http``, ``sdk-media``
 and ``sdk-hooks``) from the docstrings of :mod:`herald.sdk` and :mod:`herald.hookspecs`, read with
 :mod:`inspect`, so the documentation a plugin author reads is the one the code carries.
 """
@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 
 from . import hookspecs, sdk
-from .sdk import http
+from .sdk import http, media
 
 ROLE = re.compile(r":(?:class|meth|func|mod|data|attr|exc):`~?([^`]+)`")
 ATTRIBUTE_DOC = re.compile(r"^\s*#: (?P<doc>.+)\n\s*(?P<name>\w+)\s*:", re.MULTILINE)
@@ -146,6 +146,14 @@ def http_section() -> str:
     return "\n\n".join(parts)
 
 
+def media_section() -> str:
+    """``herald.sdk.media``: a post's media files as bytes."""
+    parts = [markdown(media.__doc__),
+             f"#### `media.{signature(media.read_media)}`\n\n{markdown(media.read_media.__doc__)}",
+             f"#### `media.MediaMissing`\n\n{markdown(media.MediaMissing.__doc__)}"]
+    return "\n\n".join(parts)
+
+
 def hooks_section() -> str:
     """Every hook of :mod:`herald.hookspecs`, in the order it declares them."""
     parts = [markdown(hookspecs.__doc__)]
@@ -158,4 +166,5 @@ def hooks_section() -> str:
 SECTIONS: dict[str, Callable[[], str]] = {
     "sdk-platform": platform_section, "sdk-values": values_section, "sdk-settings": settings_section,
     "sdk-errors": errors_section, "sdk-http": http_section, "sdk-hooks": hooks_section,
+    "sdk-media": media_section,
 }

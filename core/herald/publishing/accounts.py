@@ -145,7 +145,17 @@ def account_ref(runtime: Runtime, account: Account, token: str) -> AccountRef:
     """What a platform is handed for ``account``."""
     return AccountRef(id=f"{ACCOUNT_PREFIX}{account.id}", platform=account.platform, external_id=account.external_id,
                       username=account.username, token=token, settings=dict(account.settings or {}),
-                      token_expires_at=account.token_expires_at)
+                      token_expires_at=account.token_expires_at, refresh_token=_refresh_token_of(runtime, account))
+
+
+def _refresh_token_of(runtime: Runtime, account: Account) -> str:
+    """The decrypted refresh token kept at connect, or "" (none, or the secret key changed)."""
+    if not account.refresh_token_encrypted:
+        return ""
+    try:
+        return crypto.decrypt(runtime.config.resolved_secret_key(), account.refresh_token_encrypted)
+    except crypto.InvalidToken:
+        return ""
 
 
 def token_expired(account: Account, now: dt.datetime) -> bool:
