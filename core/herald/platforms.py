@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 from .capabilities import placeholder
@@ -96,6 +96,7 @@ class MediaRef:
     video_codec: str | None = None
     audio_codec: str | None = None
     frame_rate: float | None = None
+    alt_text: str = ""  # the image description (alt text) the client gave
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +108,7 @@ class PostRef:
     post_type: str
     media: tuple[MediaRef, ...] = ()
     topic: str = ""
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # this platform's per-post options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,6 +281,8 @@ class Platform:
     comment_post_types: ClassVar[tuple[str, ...] | None] = None
     #: How a user connects an account (:class:`ConnectFlow`; a pasted token by default).
     connect_flow: ClassVar[ConnectFlow] = ConnectFlow()
+    #: The JSON Schema of the per-post options it accepts (``PostRef.options``), or None for none.
+    options_schema: ClassVar[dict | None] = None
 
     @placeholder
     def connect(self, token: str, *, config: Any, details: dict[str, str]) -> ConnectedAccount:
