@@ -47,12 +47,13 @@ def limits_of(instance):
 
 def post_rules(post, limits=DEFAULTS):
     """The :class:`PostRules` of ``post`` under ``limits``: up to ``max_media_attachments`` images, or one
-    video on its own. The text is counted by :func:`too_long` (links count 23, which a table cannot say)."""
+    video on its own (several media take no video). The text is counted by :func:`too_long` (a link
+    counts 23, which a table cannot say)."""
     image = MediaRule(content_types=IMAGE_TYPES, max_bytes=limits["image_size_limit"])
     video = MediaRule(content_types=VIDEO_TYPES, max_bytes=limits["video_size_limit"])
-    if any(media.kind == "video" for media in post.media):
-        return PostRules(max_media=1, image=None, video=video, source=SOURCE)
-    return PostRules(max_media=limits["max_media_attachments"], image=image, video=video, source=SOURCE)
+    alone = len(post.media) <= 1
+    return PostRules(max_media=limits["max_media_attachments"], image=image, video=video if alone else None,
+                     source=SOURCE)
 
 
 def too_long(post, limits=DEFAULTS):

@@ -68,6 +68,7 @@ class FakeMastodon(FakeAPI):
         self.statuses: dict[str, dict] = {}
         self.media: dict[str, dict] = {}
         self.keys: dict[tuple[str, str], tuple[str, dt.datetime]] = {}
+        self.max_characters = MAX_CHARACTERS  # configuration.statuses.max_characters
         self.processing_rounds = 1  # GET /api/v1/media/:id answers 206 this many times for a video
         self.drop_after_create = 0
         self.drop_after_reply = 0
@@ -146,7 +147,7 @@ class FakeMastodon(FakeAPI):
     def instance(self, call):  # public: no token needed
         return 200, {"domain": "127.0.0.1", "title": "Fake Mastodon", "version": "4.3.0", "configuration": {
             "urls": {"streaming": "ws://127.0.0.1"},
-            "statuses": {"max_characters": MAX_CHARACTERS, "max_media_attachments": 4,
+            "statuses": {"max_characters": self.max_characters, "max_media_attachments": 4,
                          "characters_reserved_per_url": 23},
             "media_attachments": {"supported_mime_types": MEDIA_TYPES, "image_size_limit": 16777216,
                                   "image_matrix_limit": 33177600, "video_size_limit": 103809024,
@@ -239,8 +240,8 @@ class FakeMastodon(FakeAPI):
         if not text.strip() and not media_ids:
             return 422, {"error": "Validation failed: Text can't be blank"}
         counted = len(LINK.sub("x" * 23, (form.get("spoiler_text") or "") + text))
-        if counted > MAX_CHARACTERS:
-            return 422, {"error": f"Validation failed: Text character limit of {MAX_CHARACTERS} exceeded"}
+        if counted > self.max_characters:
+            return 422, {"error": f"Validation failed: Text character limit of {self.max_characters} exceeded"}
         if form.get("in_reply_to_id") and form["in_reply_to_id"] not in self.statuses:
             return 404, {"error": "Record not found"}
         if form.get("visibility", "public") not in ("public", "unlisted", "private", "direct"):

@@ -1,61 +1,13 @@
 """The Mastodon plugin inside a real Herald, as a third party tests its plugin: only ``herald.testing``'s
 fixtures (loaded with ``-p herald.testing``), the installed plugin, and a fake Mastodon server on
-loopback speaking real HTTP.
+loopback speaking real HTTP (fixtures in ``conftest.py``, the requests in ``mastodon_drive.py``).
 """
 
 from __future__ import annotations
 
-import pytest
-from fake_mastodon import ALICE_TOKEN, FakeMastodon
+from fake_mastodon import ALICE_TOKEN
 from herald_mastodon import MastodonPlatform
-
-
-@pytest.fixture
-def mastodon():
-    with FakeMastodon() as fake:
-        yield fake
-
-
-def requested(fake, method, path):
-    """Whether ``fake`` was sent a ``method`` request for ``path``."""
-    return any(call.method == method and call.path == path for call in fake.calls)
-
-
-@pytest.fixture
-def herald_config(herald_config):
-    """The kit's settings with the plugin's as these tests need them: the fake is on a loopback address.
-    (Overriding ``herald_config`` changes the settings of every application the kit makes.)"""
-    return herald_config.with_settings(mastodon_allow_private=True)
-
-
-@pytest.fixture
-def client(herald_client):
-    return herald_client
-
-
-def connect(client, workspace, server, token=ALICE_TOKEN):
-    return client.post("/v1/accounts", headers=workspace.headers,
-                       json={"platform": "mastodon", "access_token": token, "details": {"server": server}})
-
-
-def publish(client, workspace, account_id, content="Hello fediverse", **extra):
-    answer = client.post("/v1/publish", headers=workspace.headers, json={
-        "content": content, "accounts": [account_id], "client_id": workspace.client.id, **extra})
-    assert answer.status_code in (201, 202), answer.get_json()
-    return answer.get_json()["id"]
-
-
-def task_of(client, workspace, post_id):
-    [task] = client.get(f"/v1/posts/{post_id}", headers=workspace.headers).get_json()["tasks"]
-    return task
-
-
-@pytest.fixture
-def account(client, herald_workspace, mastodon):
-    answer = connect(client, herald_workspace, mastodon.url)
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
-
+from mastodon_drive import connect, publish, requested, task_of
 
 # -- connect ----------------------------------------------------------------------------------------
 
