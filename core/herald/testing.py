@@ -26,11 +26,15 @@ moves it. Fixtures:
 The platform a plugin talks to is faked with :class:`FakeAPI` (:mod:`herald.fake_api`): routes
 answering from the fake's own state, a log of every call, and injected faults (an error answer, an
 answer lost after the platform acted, a slow answer).
+
+:func:`publish_through_crashes` (:mod:`herald.crash_testing`) is the crash test for any platform plugin:
+real ``herald worker`` processes publish the queued posts and are SIGKILLed at random points, time
+passes, the reconciler hands orphaned tasks to the plugin's ``reconcile``, until everything is final;
+the test then asserts that its fake holds each post exactly once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterator
@@ -39,14 +43,11 @@ from urllib.parse import urlparse
 
 import pytest
 import redis
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
-from rq.registry import ScheduledJobRegistry
-from rq.serializers import JSONSerializer
 
 from .auth import SCOPES, create_api_key
 from .clock import FakeClock, SystemClock
 from .config import Config
+from .crash_testing import CrashReport, publish_through_crashes, release_due
 from .cron import PERIODIC
 from .db.models import Client, Workspace, bind_clock, db, open_database
 from .fake_api import Call, FakeAPI, route
@@ -57,8 +58,8 @@ from .web.app import create_app
 from .work.queue import DEFAULT_QUEUE, get_queue, make_worker, queue_names
 from .work.workers import HeraldSimpleWorker
 
-__all__ = ["Call", "FakeAPI", "Jobs", "TestWorkspace", "fresh_config", "redis_url_for_tests", "release_due", "route",
-           "start_app", "with_changes"]
+__all__ = ["Call", "CrashReport", "FakeAPI", "Jobs", "TestWorkspace", "fresh_config", "publish_through_crashes",
+           "redis_url_for_tests", "release_due", "route", "start_app", "with_changes"]
 
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 
@@ -98,21 +99,6 @@ class CountingWorker(HeraldSimpleWorker):
         """Perform one job, counting it."""
         self.performed += 1
         return super().perform_job(*args, **kwargs)
-
-
-def release_due(connection: redis.Redis, names, timestamp: float) -> int:
-    """What RQ's scheduler does each second, at ``timestamp`` (seconds since the epoch): move the
-    scheduled jobs of the queues ``names`` whose time has come to their queues. How many moved."""
-    released = 0
-    for name in names:
-        queue = get_queue(connection, name)
-        registry = ScheduledJobRegistry(queue=queue)
-        for job_id in registry.get_jobs_to_schedule(timestamp):
-            registry.remove(job_id)
-            with contextlib.suppress(NoSuchJobError):
-                queue.enqueue_job(Job.fetch(job_id, connection=connection, serializer=JSONSerializer))
-                released += 1
-    return released
 
 
 class Jobs:
