@@ -3,35 +3,12 @@ inside a real Herald against the fake Mastodon, Herald's media links served on l
 
 from __future__ import annotations
 
-import io
-
-import av
 import pytest
-from fake_mastodon import ALICE, ALICE_TOKEN, FakeMastodon
+from fake_mastodon import ALICE_TOKEN, FakeMastodon
 from herald_mastodon import MastodonPlatform
-from mastodon_drive import connect, publish, requested, task_of, upload
-from PIL import Image
+from mastodon_drive import Files, connect, jpeg, mp4, publish, requested, task, task_of, upload
 
-from herald.sdk import AccountRef, Config, MediaRef, PostRef, TaskContext
-from herald.testing import FakeAPI, route
-
-
-def jpeg(width=400, height=300):
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (200, 40, 40)).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def mp4(frames=10):
-    """A one-second H.264 video."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as output:
-        stream = output.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for _ in range(frames):
-            output.mux(stream.encode(av.VideoFrame.from_image(Image.new("RGB", (64, 48), (40, 80, 160)))))
-        output.mux(stream.encode())
-    return buffer.getvalue()
+from herald.sdk import PostRef
 
 
 def dry_run(client, workspace, account, **body):
@@ -160,16 +137,6 @@ def test_a_token_revoked_later_is_found_by_the_token_check(client, herald_worksp
 
 # -- options and alt text (the plugin called as the core calls it) ----------------------------------
 
-class Files(FakeAPI):
-    """Herald's public media links, as the plugin fetches them."""
-
-    picture = jpeg()
-
-    @route("GET", r"/media/red.jpg")
-    def red(self, call):
-        return 200, self.picture, {"Content-Type": "image/jpeg"}
-
-
 @pytest.fixture
 def files():
     with Files() as host:
@@ -177,15 +144,10 @@ def files():
 
 
 def test_options_and_alt_text_reach_mastodon(mastodon, files, herald_clock):
-    image = MediaRef(id="media_1", kind="image", content_type="image/jpeg", url=f"{files.url}/media/red.jpg",
-                     size=len(files.picture), sha256="", alt_text="A red square on white")
-    post = PostRef(id=1, caption="Look", post_type="post", media=(image,),
-                   options={"visibility": "unlisted", "spoiler_text": "Colours", "sensitive": True, "language": "de"})
-    account = AccountRef(id="acc_1", platform="mastodon", external_id=ALICE["id"], username="alice",
-                         token=ALICE_TOKEN, settings={"server": mastodon.url})
-    ctx = TaskContext(task_id="7", post=post, account=account, clock=herald_clock,
-                      config=Config().with_settings(mastodon_allow_private=True))
-    outcome = MastodonPlatform().publish(ctx)
+    image = files.add("red.jpg", jpeg(), "image/jpeg", alt_text="A red square on white")
+    options = {"visibility": "unlisted", "spoiler_text": "Colours", "sensitive": True, "language": "de"}
+    outcome = MastodonPlatform().publish(task(mastodon, herald_clock, caption="Look", media=(image,),
+                                              options=options).ctx)
     [status] = mastodon.published()
     assert outcome.kind == "published" and outcome.platform_post_id == status["id"]
     assert (status["visibility"], status["spoiler_text"], status["sensitive"], status["language"]) == (
