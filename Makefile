@@ -5,11 +5,9 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PLUGINS := plugins/graph plugins/instagram plugins/facebook plugins/gemini plugins/webhooks plugins/threads plugins/bluesky plugins/linkedin
-# The tutorial's plugin (docs/plugins.md): installed and tested as a third party's would be
-EXAMPLES := docs/examples/herald_mastodon
-# The core's tests, each plugin's (plugins/<name>/tests) and the example plugin's, as its author runs them.
-TEST_PATHS := tests plugins $(addsuffix /tests,$(EXAMPLES))
+PLUGINS := plugins/graph plugins/instagram plugins/facebook plugins/gemini plugins/webhooks plugins/threads plugins/bluesky plugins/linkedin plugins/mastodon
+# The core's tests and each plugin's (plugins/<name>/tests; plugins/mastodon is also docs/plugins.md's tutorial).
+TEST_PATHS := tests plugins
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 CHROMIUM := /usr/bin/chromium
 # pytest-xdist processes for make test (each takes its own Redis database below 15)
@@ -22,8 +20,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python setup.cfg $(addsuffix /setup.cfg,$(PLUGINS) $(EXAMPLES))
-	$(BIN)/python -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS) $(EXAMPLES))
+$(STAMP): $(BIN)/python setup.cfg $(addsuffix /setup.cfg,$(PLUGINS))
+	$(BIN)/python -m pip install --quiet -e ".[test]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 install: $(STAMP)

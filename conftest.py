@@ -205,8 +205,8 @@ def assert_error(response, status: int, code: str, field: str | None = "<any>"):
     return body["error"]
 
 
-# The example plugin's tests are a third party's: they get the kit as it is, not the suite's fixtures.
-EXAMPLES = Path(__file__).resolve().parent / "docs" / "examples"
+# The tutorial's plugin (docs/plugins.md) is tested as a third party's: the kit as it is, not the suite's fixtures.
+EXAMPLES = Path(__file__).resolve().parent / "plugins" / "mastodon"
 
 
 def _third_party(request) -> bool:

@@ -454,7 +454,7 @@ def test_a_generated_secret_key_is_kept_in_the_data_directory(tmp_path):
 
 def test_the_readme_lists_the_settings_every_plugin_here_declares():
     """README's plugin settings table is what ``herald plugins settings --markdown`` prints for the
-    plugins under plugins/ (not the tutorial's, which is installed too)."""
+    plugins under plugins/ (the tutorial's Mastodon plugin among them)."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- plugin-settings:start -->\n", "\n<!-- plugin-settings:end -->"
     shown = readme[readme.index(start) + len(start):readme.index(end)]

@@ -19,7 +19,7 @@ README = ROOT / "README.md"
 
 def shipped_plugins() -> tuple[str, ...]:
     """The plugins this repository ships (plugins/*/setup.cfg's entry points): the README documents
-    them, not other installed ones (the tutorial's example plugin, a developer's own)."""
+    them, not other installed ones (a developer's own)."""
     names = []
     for setup in sorted(ROOT.glob("plugins/*/setup.cfg")):
         parser = configparser.ConfigParser()

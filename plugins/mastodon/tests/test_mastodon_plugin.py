@@ -1,59 +1,13 @@
 """The Mastodon plugin inside a real Herald, as a third party tests its plugin: only ``herald.testing``'s
 fixtures (loaded with ``-p herald.testing``), the installed plugin, and a fake Mastodon server on
-loopback speaking real HTTP.
+loopback speaking real HTTP (fixtures in ``conftest.py``, the requests in ``mastodon_drive.py``).
 """
 
 from __future__ import annotations
 
-import threading
-
-import pytest
-from fake_mastodon import ALICE_TOKEN, FakeMastodon
+from fake_mastodon import ALICE_TOKEN
 from herald_mastodon import MastodonPlatform
-
-
-@pytest.fixture
-def mastodon():
-    fake = FakeMastodon()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def herald_config(herald_config):
-    """The kit's settings with the plugin's as these tests need them: the fake is on a loopback address.
-    (Overriding ``herald_config`` changes the settings of every application the kit makes.)"""
-    return herald_config.with_settings(mastodon_allow_private=True)
-
-
-@pytest.fixture
-def client(herald_client):
-    return herald_client
-
-
-def connect(client, workspace, server, token=ALICE_TOKEN):
-    return client.post("/v1/accounts", headers=workspace.headers,
-                       json={"platform": "mastodon", "access_token": token, "details": {"server": server}})
-
-
-def publish(client, workspace, account_id, content="Hello fediverse", **extra):
-    answer = client.post("/v1/publish", headers=workspace.headers, json={
-        "content": content, "accounts": [account_id], "client_id": workspace.client.id, **extra})
-    assert answer.status_code in (201, 202), answer.get_json()
-    return answer.get_json()["id"]
-
-
-def task_of(client, workspace, post_id):
-    [task] = client.get(f"/v1/posts/{post_id}", headers=workspace.headers).get_json()["tasks"]
-    return task
-
-
-@pytest.fixture
-def account(client, herald_workspace, mastodon):
-    answer = connect(client, herald_workspace, mastodon.url)
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
-
+from mastodon_drive import connect, publish, requested, task_of
 
 # -- connect ----------------------------------------------------------------------------------------
 
@@ -61,7 +15,7 @@ def test_connecting_checks_the_token_with_the_server(client, herald_workspace, m
     answer = connect(client, herald_workspace, mastodon.url + "/")
     assert answer.status_code == 201, answer.get_json()
     assert answer.get_json()["username"] == f"alice@{mastodon.url.split('://')[1]}"
-    assert ("GET", "/api/v1/accounts/verify_credentials") in mastodon.requests
+    assert requested(mastodon, "GET", "/api/v1/accounts/verify_credentials")
 
 
 def test_connecting_needs_a_server_address_that_looks_like_one(client, herald_workspace):
@@ -81,7 +35,7 @@ def test_a_server_on_a_private_address_is_refused_unless_the_operator_allows_it(
     answer = connect(client, herald_workspace, mastodon.url)
     assert answer.status_code == 400
     assert answer.get_json()["error"]["field"] == "details.server"
-    assert mastodon.requests == []  # refused before any connection
+    assert mastodon.calls == []  # refused before any connection
 
 
 def test_a_token_the_server_refuses_is_a_400_on_the_token(client, herald_workspace, mastodon):
@@ -93,14 +47,14 @@ def test_a_token_the_server_refuses_is_a_400_on_the_token(client, herald_workspa
 
 
 def test_a_server_that_is_down_is_a_503(client, herald_workspace, mastodon):
-    mastodon.close()
+    mastodon.stop()
     answer = connect(client, herald_workspace, mastodon.url)
     assert answer.status_code == 503, answer.get_json()
 
 
 def test_the_timeout_setting_is_honoured(herald_app_factory, herald_workspace, mastodon):
     client = herald_app_factory(mastodon_allow_private=True, mastodon_timeout=0.2).test_client()
-    mastodon.hold = threading.Event()  # the server takes its time
+    mastodon.delay_next(1.0)  # the server takes its time
     answer = connect(client, herald_workspace, mastodon.url)
     assert answer.status_code == 503, answer.get_json()
     assert "timed out" in answer.get_json()["error"]["message"]
@@ -118,13 +72,14 @@ def test_publishing_posts_one_public_status(client, herald_workspace, herald_job
     assert status["text"] == "Hello fediverse" and status["visibility"] == "public"
 
 
-def test_a_caption_over_the_limit_fails_before_any_request(client, herald_workspace, herald_jobs, mastodon,
-                                                         account):
-    post_id = publish(client, herald_workspace, account, content="x" * 501)
-    herald_jobs.run()
-    task = task_of(client, herald_workspace, post_id)
-    assert task["status"] == "failed" and "Mastodon allows 500" in task["error"]
-    assert ("POST", "/api/v1/statuses") not in mastodon.requests
+def test_a_caption_over_the_limit_is_refused_before_it_is_queued(client, herald_workspace, mastodon, account):
+    for dry_run in (True, False):
+        answer = client.post("/v1/publish", headers=herald_workspace.headers, json={
+            "content": "x" * 501, "accounts": [account], "client_id": herald_workspace.client.id, "dry_run": dry_run})
+        assert answer.status_code == 400, answer.get_json()
+        error = answer.get_json()["error"]
+        assert error["field"] == "content" and "Mastodon allows 500" in error["message"]
+    assert not requested(mastodon, "POST", "/api/v1/statuses")
 
 
 def test_a_status_mastodon_refuses_fails_with_its_reason(client, herald_workspace, herald_jobs, mastodon, account):
@@ -139,18 +94,17 @@ def test_a_status_mastodon_refuses_fails_with_its_reason(client, herald_workspac
 
 def test_a_rate_limited_publish_waits_for_the_reset_and_posts_once(client, herald_workspace, herald_jobs,
                                                                    mastodon, account):
-    mastodon.rate_limited = True
+    mastodon.rate_limit()  # the next request is answered 429
     post_id = publish(client, herald_workspace, account)
     herald_jobs.run()
     assert task_of(client, herald_workspace, post_id)["status"] != "published"
-    mastodon.rate_limited = False
     herald_jobs.advance(31)  # X-RateLimit-Reset was 30 seconds ahead
     assert task_of(client, herald_workspace, post_id)["status"] == "published"
     assert len(mastodon.own_statuses()) == 1
 
 
 def test_a_revoked_token_marks_the_account(client, herald_workspace, herald_jobs, mastodon, account):
-    del mastodon.tokens[ALICE_TOKEN]
+    mastodon.revoke(ALICE_TOKEN)
     post_id = publish(client, herald_workspace, account)
     herald_jobs.run()
     assert task_of(client, herald_workspace, post_id)["status"] == "failed"
@@ -202,7 +156,7 @@ def test_an_attempt_older_than_mastodons_key_is_never_sent_again(client, herald_
     mastodon.drop_after_create = 1
     post_id = publish(client, herald_workspace, account)
     herald_jobs.run()
-    mastodon.close()  # the server is away for longer than the hour its keys last
+    mastodon.stop()  # the server is away for longer than the hour its keys last
     herald_jobs.advance(2 * 3600)
     task = task_of(client, herald_workspace, post_id)
     assert task["status"] == "unconfirmed"
@@ -231,7 +185,7 @@ def test_a_first_comment_whose_answer_was_lost_is_found_not_posted_again(client,
     replies = [status for status in mastodon.own_statuses() if status["in_reply_to_id"]]
     assert len(replies) == 1
     assert task["first_comment"]["status"] == "posted" and task["first_comment"]["id"] == replies[0]["id"]
-    assert ("GET", f"/api/v1/statuses/{task['platform_post_id']}/context") in mastodon.requests
+    assert requested(mastodon, "GET", f"/api/v1/statuses/{task['platform_post_id']}/context")
 
 
 # -- engagement -------------------------------------------------------------------------------------

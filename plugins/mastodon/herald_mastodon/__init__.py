@@ -1,12 +1,14 @@
-"""Mastodon for Herald: connects accounts on any server, publishes statuses, posts first comments as
-replies, pulls favourites, boosts and replies, and previews how a caption fits in 500 characters.
+"""Mastodon for Herald: connects accounts on any server, publishes statuses with images or a video,
+posts first comments as replies, pulls favourites, boosts and replies, and checks a post against the
+server's limits before it is queued.
 
-The tutorial in Herald's ``docs/plugins.md`` builds this file step by step.
+The tutorial in Herald's ``docs/plugins.md`` builds this plugin step by step; docs/platforms/mastodon.md
+lists the endpoints, limits and errors it relies on. Modules: :mod:`.client` (settings, one call of the
+API), :mod:`.rules` (what a server takes), :mod:`.media` (uploads), :mod:`.preview` (an action).
 """
 
 import datetime as dt
 import html
-import json
 import re
 
 from herald.sdk import (
@@ -18,25 +20,15 @@ from herald.sdk import (
     PlatformRejected,
     PlatformUnavailable,
     PublishOutcome,
-    Setting,
+    TokenHealth,
     hookimpl,
     http,
 )
 
-# -- settings ---------------------------------------------------------------------------------------
-
-
-def yes_no(text):
-    """``1``/``true``/``yes`` or ``0``/``false``/``no``, as a bool."""
-    if text.lower() not in ("1", "true", "yes", "0", "false", "no"):
-        raise ValueError("say yes or no")
-    return text.lower() in ("1", "true", "yes")
-
-
-TIMEOUT = Setting("HERALD_MASTODON_TIMEOUT", 30.0, "Seconds one call to a Mastodon server may take.", parse=float)
-ALLOW_PRIVATE = Setting("HERALD_MASTODON_ALLOW_PRIVATE", False,
-                        "Let accounts live on servers at private or loopback addresses (tests, an intranet).",
-                        parse=yes_no)
+from . import media
+from .client import ALLOW_PRIVATE, TIMEOUT, call, error_of, read, seconds_until, unavailable
+from .preview import PREVIEW_SCHEMA, preview
+from .rules import DEFAULTS, limits_of, post_rules, refused_by_server, too_long
 
 
 @hookimpl
@@ -45,67 +37,36 @@ def register_settings(register):
     register(ALLOW_PRIVATE)
 
 
-# -- talking to a server ----------------------------------------------------------------------------
-
-POOL = http.ConnectionPool()  # keep-alive connections to the servers, shared by every call
-
-
-def call(method, server, path, token, config, *, form=None, key=None):
-    """One call of the Mastodon API on ``server`` (an address a user gave, so checked first): the
-    answer's status, headers and JSON body. Raises what :mod:`herald.sdk.http` raises."""
-    target = http.check_url(server + path, allow_private=ALLOW_PRIVATE.value(config))
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    if key:  # Mastodon keeps a status's Idempotency-Key for an hour: the same key never posts twice
-        headers["Idempotency-Key"] = key
-    body = None
-    if form is not None:
-        body = json.dumps(form).encode()
-        headers["Content-Type"] = "application/json"
-    answer = http.send(method, target, body, headers, timeout=TIMEOUT.value(config), read_limit=2_000_000,
-                       pool=POOL)
-    try:
-        data = json.loads(answer.body or b"null")
-    except ValueError:
-        data = None
-    return answer.status, answer.headers, data
-
-
-def error_of(status, data):
-    """Mastodon's own words for a refusal (its bodies are ``{"error": "..."}``)."""
-    said = data.get("error") if isinstance(data, dict) else None
-    return f"Mastodon answered {status}: {said or 'no reason given'}"
-
-
-def seconds_until(reset):
-    """Seconds until an ``X-RateLimit-Reset`` time (ISO 8601, the server's clock), or None."""
-    try:
-        return max(0.0, (dt.datetime.fromisoformat(reset) - dt.datetime.now(dt.UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-def unavailable(status, headers, data):
-    """The exception for an answer worth asking again later (429, 5xx)."""
-    return PlatformUnavailable(error_of(status, data), retry_after=seconds_until(headers.get("x-ratelimit-reset")))
-
-
-# -- the platform -----------------------------------------------------------------------------------
-
-LIMIT = 500
 SERVER = ConnectField("server", "the address of the account's Mastodon server, such as https://mastodon.social",
                       pattern=r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+
 # How long after the first send we may send again with the same key: Mastodon keeps a key for an hour
 # from when it created the status; the margin covers the two clocks disagreeing.
 KEY_WINDOW = dt.timedelta(minutes=50)
 
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+OPTIONS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "visibility": {"enum": list(VISIBILITIES),
+                       "description": "Who sees the status; by default the account's own default on its server."},
+        "spoiler_text": {"type": "string", "maxLength": 500,
+                         "description": "A content warning shown before the text (it counts toward the length)."},
+        "sensitive": {"type": "boolean", "description": "Hide the media behind a warning."},
+        "language": {"type": "string", "pattern": "^[a-z]{2}$", "description": "ISO 639-1 code of the text."},
+    },
+}
+
 
 class MastodonPlatform(Platform):
     """A Mastodon account on any server: the user gives the server's address and an access token with
-    the ``read`` and ``write:statuses`` scopes."""
+    the ``read``, ``write:statuses`` and ``write:media`` scopes."""
 
     name = "mastodon"
-    post_types = ("post",)
+    post_types = ("post", "carousel")  # a carousel is a status with several images
     connect_flow = ConnectFlow(kind="token", fields=(SERVER,))
+    options_schema = OPTIONS_SCHEMA
 
     def connect(self, token, *, config, details):
         server = details["server"].rstrip("/")
@@ -126,24 +87,34 @@ class MastodonPlatform(Platform):
                                    field="details.server")
         host = server.split("://", 1)[1]
         return ConnectedAccount(external_id=data["id"], username=f"{data['acct']}@{host}", token=token,
-                                settings={"server": server})
+                                settings={"server": server, "limits": instance_limits(server, token, config)})
+
+    def rules(self, post):
+        return post_rules(post)
+
+    def check_post(self, post):
+        return too_long(post)  # Mastodon's default limit; the account's own server's is checked before sending
 
     def publish(self, ctx):
-        caption = ctx.post.caption
-        if length(caption) > LIMIT:
-            return PublishOutcome.permanent(f"The caption counts {length(caption)} characters; "
-                                            f"Mastodon allows {LIMIT}.")
+        problem = refused_by_server(ctx.post, {**DEFAULTS, **ctx.account.settings.get("limits", {})})
+        if problem:
+            return PublishOutcome.permanent(problem)
+        waiting = media.prepare(ctx)  # uploads the images or video, and waits until the server processed them
+        if waiting is not None:
+            return waiting
         if "first_sent_at" not in ctx.state:  # committed before the status goes out: reconcile reads it
             ctx.save_state(first_sent_at=ctx.now().isoformat())
         return self.send_status(ctx)
+
+    def check(self, ctx):
+        return self.publish(ctx)  # the media were still processing: go on from what was saved
 
     def send_status(self, ctx):
         """POST the status with the task's key; the outcome of Mastodon's answer."""
         account = ctx.account
         try:
             status, headers, data = call("POST", account.settings["server"], "/api/v1/statuses", account.token,
-                                         ctx.config, form={"status": ctx.post.caption, "visibility": "public"},
-                                         key=ctx.idempotency_key)
+                                         ctx.config, form=status_form(ctx), key=ctx.idempotency_key)
         except http.AnswerLost as exc:  # it went out: the status may exist
             return PublishOutcome.transient(f"Mastodon's answer was lost: {exc}", maybe_live=True)
         except (http.SendFailed, http.BlockedURL, http.Unresolvable) as exc:  # nothing went out
@@ -184,7 +155,7 @@ class MastodonPlatform(Platform):
         raise PlatformRejected(error_of(status, data))
 
     def find_comment(self, account, platform_post_id, message, *, config):
-        data = self.read(account, f"/api/v1/statuses/{platform_post_id}/context", config)
+        data = read(account, f"/api/v1/statuses/{platform_post_id}/context", config)
         for reply in data["descendants"]:
             if (reply["in_reply_to_id"] == platform_post_id and reply["account"]["id"] == account.external_id
                     and same_text(reply["content"], message)):
@@ -192,21 +163,35 @@ class MastodonPlatform(Platform):
         return None
 
     def fetch_metrics(self, account, platform_post_id, *, config):
-        data = self.read(account, f"/api/v1/statuses/{platform_post_id}", config)
+        data = read(account, f"/api/v1/statuses/{platform_post_id}", config)
         return {"likes": data["favourites_count"], "shares": data["reblogs_count"],
                 "comments": data["replies_count"]}
 
-    def read(self, account, path, config):
-        """GET ``path`` on the account's server: the JSON body, or the exception its failure means."""
+    def token_health(self, account, *, config):
         try:
-            status, headers, data = call("GET", account.settings["server"], path, account.token, config)
-        except (http.SendFailed, http.AnswerLost, http.BlockedURL, http.Unresolvable) as exc:
-            raise PlatformUnavailable(f"Could not reach {account.settings['server']}: {exc}") from None
-        if status == 200:
-            return data
-        if status == 429 or status >= 500:
-            raise unavailable(status, headers, data)
-        raise PlatformRejected(error_of(status, data))
+            read(account, "/api/v1/accounts/verify_credentials", config)
+        except PlatformRejected as exc:  # 401: revoked; Mastodon's tokens do not otherwise expire
+            return TokenHealth("invalid", reason=exc.message)
+        return TokenHealth("active")
+
+
+def status_form(ctx):
+    """The body of ``POST /api/v1/statuses``: the text, the processed media and the post's options.
+    Without a ``visibility`` option, Mastodon applies the account's own default."""
+    form = {"status": ctx.post.caption}
+    if ctx.state.get("media_ids"):
+        form["media_ids"] = ctx.state["media_ids"]
+    form.update({name: value for name, value in ctx.post.options.items() if name in OPTIONS_SCHEMA["properties"]})
+    return form
+
+
+def instance_limits(server, token, config):
+    """The server's limits (``GET /api/v2/instance``), Mastodon's defaults when it does not say."""
+    try:
+        status, _, data = call("GET", server, "/api/v2/instance", token, config)
+    except (http.SendFailed, http.AnswerLost) as exc:
+        raise PlatformUnavailable(f"Could not reach {server}: {exc}") from None
+    return limits_of(data if status == 200 else None)  # 404 before Mastodon 4.0: the defaults
 
 
 def same_text(content, message):
@@ -218,60 +203,6 @@ def same_text(content, message):
 @hookimpl
 def register_platforms(register):
     register(MastodonPlatform())
-
-
-# -- an action: how a caption fits ------------------------------------------------------------------
-
-LINK = re.compile(r"https?://\S+")
-
-
-def length(text):
-    """The length Mastodon counts, or a little more: every link counts as 23 characters."""
-    return len(LINK.sub("x" * 23, text))
-
-
-def truncate(text, limit=LIMIT):
-    """``text`` cut to ``limit`` characters, ending with "…" when anything was cut."""
-    if length(text) <= limit:
-        return text
-    cut = text[:limit]
-    while length(cut) > limit - 1:
-        cut = cut[:-1]
-    return cut.rstrip() + "…"
-
-
-def split(text, limit=LIMIT):
-    """``text`` as a thread: parts cut between words, numbered "(1/3)" when there are several."""
-    if length(text) <= limit:
-        return [text]
-    room = limit - len(" (99/99)")
-    parts = [""]
-    for word in re.findall(r"\S+\s*", text):
-        pieces = [word] if length(word) <= room else [word[i:i + room] for i in range(0, len(word), room)]
-        for piece in pieces:
-            if parts[-1] and length(parts[-1] + piece.rstrip()) > room:
-                parts.append("")
-            parts[-1] += piece
-    return [f"{part.strip()} ({n}/{len(parts)})" for n, part in enumerate(parts, 1)]
-
-
-PREVIEW_SCHEMA = {
-    "type": "object",
-    "required": ["action", "caption"],
-    "additionalProperties": False,
-    "properties": {
-        "action": {"const": "mastodon_preview"},
-        "caption": {"type": "string", "maxLength": 20000},
-        "mode": {"enum": ["thread", "truncate"], "default": "thread"},
-    },
-}
-
-
-def preview(ctx, payload):
-    """How the caption fits Mastodon's limit: as a thread of statuses, or truncated to one."""
-    caption = payload["caption"]
-    parts = [truncate(caption)] if payload.get("mode") == "truncate" else split(caption)
-    return {"length": length(caption), "limit": LIMIT, "fits": length(caption) <= LIMIT, "parts": parts}
 
 
 @hookimpl
