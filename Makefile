@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PLUGINS := plugins/graph plugins/instagram plugins/facebook plugins/gemini plugins/webhooks
+PLUGINS := plugins/graph plugins/instagram plugins/facebook plugins/gemini plugins/webhooks plugins/mcp
 # The tutorial's plugin (docs/plugins.md): installed and tested as a third party's would be
 EXAMPLES := docs/examples/herald_mastodon
 # The core's tests, each plugin's (plugins/<name>/tests) and the example plugin's, as its author runs them.
