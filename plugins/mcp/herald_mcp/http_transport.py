@@ -24,8 +24,8 @@ NOT_PASSED_ON = frozenset({"content-length", "connection", "transfer-encoding", 
 
 
 @endpoint(bp, "/mcp", ("POST",), summary="The MCP server (Model Context Protocol, streamable HTTP, stateless JSON "
-          "answers): tools and resources acting with the caller's API key and its scopes",
-          responses={200: None, 202: None}, errors=(400, 413, 415))
+          "answers; 202 with no body for a notification): tools and resources acting with the caller's API key "
+          "and its scopes", responses={200: "jsonrpc_response"}, errors=(400, 413, 415))
 def mcp_endpoint():
     """One JSON-RPC message (or batch) of an MCP client, answered by the SDK's transport."""
     require_enabled("mcp", "The MCP server is")
