@@ -5,7 +5,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PLUGINS := plugins/graph plugins/instagram plugins/facebook plugins/gemini plugins/webhooks plugins/threads plugins/bluesky plugins/linkedin plugins/mastodon
+PLUGINS := plugins/graph plugins/instagram plugins/facebook plugins/gemini plugins/webhooks plugins/threads plugins/bluesky plugins/linkedin plugins/mastodon plugins/mcp
 # The core's tests and each plugin's (plugins/<name>/tests; plugins/mastodon is also docs/plugins.md's tutorial).
 TEST_PATHS := tests plugins
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres

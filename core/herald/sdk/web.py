@@ -6,6 +6,11 @@ the plugin is disabled. :func:`runtime` is the application's :class:`herald.sdk.
 A section of the Integrations page (:class:`herald.sdk.IntegrationSection`) declares its forms with
 :func:`app_form` (session, CSRF value, scope, a redirect back with a notice); :func:`flash_secret`
 keeps a secret to show once on the next view of the page.
+
+A plugin acting for the holder of an API key (the MCP server's tools) calls Herald's own API in this
+process with :class:`LocalApi` (``LocalApi.current()`` in a view, ``LocalApi.for_runtime(runtime)`` in
+a console command): scopes, validation, the error envelope (:attr:`ApiAnswer.error`) and events are
+exactly the API's.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 from ..plugins import plugin_feature, require_enabled
 from ..web.api import endpoint, id_query, int_arg, int_query, runtime
 from ..web.api.app_forms import app_form, flash_secret
+from ..web.local_api import ApiAnswer, LocalApi
 
 __all__ = ["app_form", "endpoint", "flash_secret", "id_query", "int_arg", "int_query", "plugin_feature",
            "require_enabled", "runtime"]
+__all__ += ["ApiAnswer", "LocalApi"]  # the API called in this process (herald.web.local_api)
