@@ -189,7 +189,9 @@ class Publisher:
                 waiting = self._quota_outcome()
                 if waiting:
                     return waiting
-            return self.settle_error(err)  # Threads answered: this request published nothing
+            # Threads answered: this request published nothing, and the status read just before said no
+            # earlier one had (a task refused here ends failed, not unconfirmed).
+            return err.outcome()
         media_id = str(answer["id"])
         self.ctx.save_state(media_id=media_id)
         permalink = self._permalink(media_id)

@@ -1,10 +1,12 @@
 """Publishing to Threads through Herald's API and jobs, against the fake Threads API over HTTP: text,
 an image, a carousel, a first comment (a reply), engagement, and what each fault comes to."""
+# The fixtures come from threads_support (a conftest.py here would shadow the suite's own "conftest" module):
+# ruff: noqa: F401, F811
 
 from __future__ import annotations
 
 from fake_threads import ALICE
-from threads_support import PUBLIC, jpeg, publish, task_of, upload
+from threads_support import PUBLIC, account, app, client, jpeg, publish, task_of, threads, upload
 
 
 def test_a_text_post_is_one_container_published_once(client, herald_workspace, herald_jobs, threads, account):
