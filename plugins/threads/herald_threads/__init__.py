@@ -40,6 +40,10 @@ class ThreadsPlatform(Platform):
     name = "threads"
     post_types = ("post", "carousel")
     connect_flow = connect.FLOW
+    # Per-post options (``variants.threads.options``): who may reply (the publishing reference's reply_control).
+    options_schema = {"type": "object", "additionalProperties": False, "properties": {"reply_control": {
+        "enum": ["everyone", "accounts_you_follow", "mentioned_only", "parent_post_author_only", "followers_only"],
+        "description": "Who can reply to the post on Threads."}}}
 
     # -- accounts -----------------------------------------------------------------------------
 

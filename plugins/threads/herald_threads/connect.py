@@ -27,7 +27,7 @@ from herald.sdk import (
     TokenHealth,
 )
 from herald_threads import settings
-from herald_threads.client import TOKEN, ThreadsClient, ThreadsError
+from herald_threads.client import INVALID, TOKEN, ThreadsClient, ThreadsError
 
 log = logging.getLogger("herald.threads")
 
@@ -107,7 +107,7 @@ def profile(config: Any, token: str) -> dict[str, Any]:
     """The token's own profile (``GET /me?fields=id,username``); raises :class:`ThreadsError`."""
     me = ThreadsClient(config, token).get("me", fields="id,username")
     if not me.get("id"):
-        raise ThreadsError("Threads did not say whose token this is", kind="invalid")
+        raise ThreadsError("Threads did not say whose token this is", kind=INVALID)
     return me
 
 

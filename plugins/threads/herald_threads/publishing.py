@@ -36,6 +36,7 @@ REQUEST_SPAN = dt.timedelta(seconds=60)  # how long after a publish request its 
 PAGE_SIZE = 100
 MAX_PAGES = 30
 RETRY_UPLOAD = ("FAILED_DOWNLOADING_VIDEO", "UNKNOWN")  # a new container may succeed
+MAX_ALT_TEXT = 1000  # characters Threads takes in ``alt_text``
 FORGET = {"container_id": None, "container_created_at": None, "publish_requested_at": None,
           "publish_last_requested_at": None, "children": [], "children_created_at": None}
 
@@ -122,16 +123,18 @@ class Publisher:
             params = dict(self._media_params(post.media[0]), text=post.caption)
         else:
             params = {"media_type": "TEXT", "text": post.caption}
-        answer = self.client.post(f"{self.user}/threads", **params)
+        answer = self.client.post(f"{self.user}/threads", **params,
+                                  reply_control=(post.options or {}).get("reply_control"))
         self.ctx.save_state(container_id=str(answer["id"]), container_created_at=self.ctx.now().isoformat(),
                             publish_requested_at=None)
         return None
 
     @staticmethod
     def _media_params(media) -> dict[str, str]:
+        alt = {"alt_text": media.alt_text[:MAX_ALT_TEXT]} if media.alt_text else {}
         if media.kind == "video":
-            return {"media_type": "VIDEO", "video_url": media.url}
-        return {"media_type": "IMAGE", "image_url": media.url}
+            return {"media_type": "VIDEO", "video_url": media.url, **alt}
+        return {"media_type": "IMAGE", "image_url": media.url, **alt}
 
     def _create_children(self) -> PublishOutcome | None:
         """Create the carousel's item containers (reusing saved ones) and wait until every one is ready."""
@@ -189,7 +192,9 @@ class Publisher:
                 waiting = self._quota_outcome()
                 if waiting:
                     return waiting
-            return self.settle_error(err)  # Threads answered: this request published nothing
+            # Threads answered: this request published nothing, and the status read just before said no
+            # earlier one had (a task refused here ends failed, not unconfirmed).
+            return err.outcome()
         media_id = str(answer["id"])
         self.ctx.save_state(media_id=media_id)
         permalink = self._permalink(media_id)

@@ -1,5 +1,7 @@
 """Connecting Threads accounts (Threads' OAuth window and a pasted token), keeping their 60-day tokens
 alive, and the dry run refusing what Threads would refuse."""
+# The fixtures come from threads_support (a conftest.py here would shadow the suite's own "conftest" module):
+# ruff: noqa: F401, F811
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fake_threads import ALICE, ALICE_TOKEN, APP_ID, LONG_LIVED_SECONDS
 from herald_threads import settings
-from threads_support import PUBLIC, account_of, connect, jpeg, upload
+from threads_support import PUBLIC, account, account_of, app, client, connect, jpeg, threads, upload
 
 
 def open_window(url: str) -> str:

@@ -1,10 +1,12 @@
 """The test kit's crash test (``herald.testing.publish_through_crashes``) on the Threads plugin: real worker
 processes SIGKILLed at random points while they publish posts and their first comments to the fake."""
+# The fixtures come from threads_support (a conftest.py here would shadow the suite's own "conftest" module):
+# ruff: noqa: F401, F811
 
 from __future__ import annotations
 
 from fake_threads import ALICE_TOKEN
-from threads_support import PUBLIC
+from threads_support import PUBLIC, threads
 
 from herald.testing import publish_through_crashes
 

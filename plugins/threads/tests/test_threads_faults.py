@@ -1,13 +1,15 @@
 """Faults of the Threads API and crashes of Herald's workers: rate limits with their headers, server
 errors, answers lost after Threads acted, an expired token, containers that are slow, unknown or
 broken, the publishing quota; and a worker killed in the middle (the task replayed in process)."""
+# The fixtures come from threads_support (a conftest.py here would shadow the suite's own "conftest" module):
+# ruff: noqa: F401, F811
 
 from __future__ import annotations
 
-from fake_threads import ALICE
+from fake_threads import ALICE, error
 from herald_threads.client import ThreadsClient
 from herald_threads.publishing import Publisher
-from threads_support import WorkerKilled, account_of, publish, task_of
+from threads_support import WorkerKilled, account, account_of, app, client, publish, task_of, threads
 
 LEASE_RUNS_OUT = 600  # seconds: past the publish task's lease
 
@@ -32,8 +34,7 @@ def test_a_server_error_on_publish_is_retried_without_a_second_post(client, hera
     post_id = publish(client, herald_workspace, account)
     herald_jobs.run()
     assert threads.published() == []
-    herald_jobs.advance(3600)  # the publish request may have been live: reconcile reads the status (FINISHED) ...
-    herald_jobs.advance(10)  # ... and the check publishes the same container
+    herald_jobs.advance(3600)  # the retry reads the container's status (FINISHED) and publishes it
     task = task_of(client, herald_workspace, post_id)
     [post] = threads.published()
     assert task["status"] == "published" and task["platform_post_id"] == post["id"]
@@ -162,3 +163,14 @@ def test_a_worker_killed_after_threads_published_is_reconciled_without_a_second_
     [post] = threads.published()
     assert task["status"] == "published" and task["platform_post_id"] == post["id"]
     assert len(threads.calls_to("POST", r".*/threads_publish")) == 1
+
+
+def test_a_publish_threads_refuses_fails_the_task_without_doubt(client, herald_workspace, herald_jobs, threads,
+                                                                account):
+    threads.fail_next(400, error("(#100) Invalid parameter", 100, user_msg="The post cannot be published."),
+                      path=r".*/threads_publish")
+    post_id = publish(client, herald_workspace, account)
+    herald_jobs.run()
+    task = task_of(client, herald_workspace, post_id)
+    assert task["status"] == "failed" and "cannot be published" in task["error"]
+    assert threads.published() == []

@@ -1,10 +1,14 @@
 """Publishing to Threads through Herald's API and jobs, against the fake Threads API over HTTP: text,
 an image, a carousel, a first comment (a reply), engagement, and what each fault comes to."""
+# The fixtures come from threads_support (a conftest.py here would shadow the suite's own "conftest" module):
+# ruff: noqa: F401, F811
 
 from __future__ import annotations
 
+import io
+
 from fake_threads import ALICE
-from threads_support import PUBLIC, jpeg, publish, task_of, upload
+from threads_support import PUBLIC, account, app, client, jpeg, publish, task_of, threads, upload
 
 
 def test_a_text_post_is_one_container_published_once(client, herald_workspace, herald_jobs, threads, account):
@@ -81,3 +85,24 @@ def test_engagement_is_pulled_from_the_insights(client, herald_workspace, herald
     latest = platform["latest"]
     assert platform["platform"] == "threads" and latest["source"] == "threads"
     assert (latest["impressions"], latest["likes"], latest["comments"], latest["shares"]) == (120, 14, 3, 3)
+
+
+def test_reply_control_and_alt_text_reach_the_container(client, herald_workspace, herald_jobs, threads, account):
+    answer = client.post("/api/media", headers=herald_workspace.headers, content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(jpeg()), "bread.jpg"), "alt_text": "A rye loaf on a board"})
+    assert answer.status_code == 201, answer.get_json()
+    media = f"media_{answer.get_json()['media']['id']}"
+    post_id = publish(client, herald_workspace, account, media=[media],
+                      variants={"threads": {"options": {"reply_control": "accounts_you_follow"}}})
+    herald_jobs.run()
+    assert task_of(client, herald_workspace, post_id)["status"] == "published"
+    [create] = threads.calls_to("POST", r".*/threads")
+    assert create.form["reply_control"] == "accounts_you_follow"
+    assert create.form["alt_text"] == "A rye loaf on a board"
+
+
+def test_an_option_threads_does_not_take_is_refused(client, herald_workspace, threads, account):
+    answer = client.post("/v1/publish", headers=herald_workspace.headers, json={
+        "content": "Hi", "accounts": [account], "variants": {"threads": {"options": {"reply_control": "nobody"}}}})
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "validation_error"
+    assert threads.calls_to("POST", r".*/threads") == []
