@@ -7,6 +7,7 @@ import pytest
 from fake_mastodon import ALICE_TOKEN, FakeMastodon
 from herald_mastodon import MastodonPlatform
 from mastodon_drive import Files, connect, jpeg, mp4, publish, requested, task, task_of, upload
+from mastodon_fixtures import account, client, herald_config, mastodon, media_host  # noqa: F401 (fixtures)
 
 from herald.sdk import PostRef
 
