@@ -49,6 +49,7 @@ NOT_WORKSPACE_DATA = {"/api/admin/plugins/<name>", "/app/integrations/plugins/<n
 BODIES = {
     ("PATCH", "/api/campaigns/<int:campaign_id>"): {"name": "hijacked"},
     ("PATCH", "/api/clients/<int:client_id>"): {"name": "hijacked"},
+    ("PATCH", "/api/media/<int:media_id>"): {"alt_text": "hijacked"},
     ("PUT", "/v1/clients/<int:client_id>/slots"): {"slots": [{"day": "monday", "time": "03:33"}]},
     ("POST", "/api/posts/<post_id>/versions/<int:number>/restore"): {},
     ("PATCH", "/v1/posts/<post_id>"): {"schedule": LATER, "content": "hijacked"},

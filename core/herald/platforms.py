@@ -82,6 +82,8 @@ class MediaRef:
     fetch; ``kind`` is ``"image"`` or ``"video"``. The facts decoded at upload follow (None where
     unknown): dimensions as displayed, and for videos the duration, codecs and frame rate. When the
     platform's rules convert the file (a PNG for Instagram), all of it describes the converted file.
+    ``alt_text`` is the description of what the media shows that the user gave ("" when none), for
+    platforms that publish one (image descriptions for screen readers).
     """
 
     id: str
@@ -96,19 +98,25 @@ class MediaRef:
     video_codec: str | None = None
     audio_codec: str | None = None
     frame_rate: float | None = None
-    alt_text: str = ""  # the image description (alt text) the client gave
+    alt_text: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
 class PostRef:
-    """The post being published: ``caption`` is the text to publish."""
+    """The post being published: ``caption`` is the text to publish on this platform (the post's
+    variant for it when the user wrote one, else the post's content).
+
+    ``options`` are the post's options for this platform (``variants: {"mastodon": {"options":
+    {"visibility": "unlisted"}}}``), already checked against the platform's ``options_schema``; empty
+    when none were given.
+    """
 
     id: int
     caption: str
     post_type: str
     media: tuple[MediaRef, ...] = ()
     topic: str = ""
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # this platform's per-post options
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,8 +289,8 @@ class Platform:
     comment_post_types: ClassVar[tuple[str, ...] | None] = None
     #: How a user connects an account (:class:`ConnectFlow`; a pasted token by default).
     connect_flow: ClassVar[ConnectFlow] = ConnectFlow()
-    #: The JSON Schema of the per-post options it accepts (``PostRef.options``), or None for none.
-    options_schema: ClassVar[dict | None] = None
+    #: JSON Schema of the per-post options it takes (``variants.<name>.options``, as ``PostRef.options``); None: none.
+    options_schema: ClassVar[dict[str, Any] | None] = None
 
     @placeholder
     def connect(self, token: str, *, config: Any, details: dict[str, str]) -> ConnectedAccount:

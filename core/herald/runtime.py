@@ -25,7 +25,7 @@ from .clock import Clock, SystemClock
 from .config import Config
 from .db import models
 from .plugins import PluginRegistry, get_plugin_manager, install_sink_dispatcher
-from .schemas import SchemaStore, add_action_schemas, fill_catalogue_enums
+from .schemas import SchemaStore, add_action_schemas, add_platform_option_schemas, fill_catalogue_enums
 
 
 class NoRuntimeInstalled(RuntimeError):
@@ -69,6 +69,7 @@ class Runtime:
         schemas = SchemaStore()
         fill_catalogue_enums(schemas, {"event_types": registry.event_type_names()})
         add_action_schemas(registry, schemas)
+        add_platform_option_schemas(registry, schemas)
         schemas.add("settings_update", workspace_values.settings_schema(registry, schemas.schemas["settings_update"]))
         runtime = cls(config=config, pm=pm, registry=registry, schemas=schemas,
                       auth=Authenticator(config.key_cache_seconds, config.resolved_secret_key(), clock),

@@ -160,3 +160,16 @@ def add_action_schemas(registry, schemas) -> None:
         elif action.schema not in schemas.schemas:
             raise RuntimeError(f"action {action.name!r} of plugin {registered.plugin!r} names a schema "
                                f"{action.schema!r} that is not in schemas/")
+
+
+def options_schema_name(platform: str) -> str:
+    """The name a platform's ``options_schema`` is stored under in the schema store."""
+    return f"platform_options:{platform}"
+
+
+def add_platform_option_schemas(registry, schemas) -> None:
+    """Compile each platform's ``options_schema`` (the options a post's variant for it may carry)."""
+    for name, registered in registry.platforms.items():
+        schema = getattr(registered.obj, "options_schema", None)
+        if schema is not None:
+            schemas.add(options_schema_name(name), schema)

@@ -257,6 +257,7 @@ class Media(BaseModel):
     video_codec = pw.CharField(max_length=40, null=True)
     audio_codec = pw.CharField(max_length=40, null=True)
     frame_rate = pw.FloatField(null=True)
+    alt_text = pw.TextField(null=True)  # what the media shows, in words (for screen readers)
 
 
 class MediaRendition(BaseModel):
@@ -302,6 +303,8 @@ class Post(BaseModel):
     first_comment = pw.TextField(null=True)  # posted under the post once published (herald.publishing.first_comments)
     post_type = pw.CharField(max_length=20, default="post")
     fit = pw.CharField(max_length=10, null=True)  # "pad": images outside a platform's aspect ratios are padded
+    # Per platform, what differs from the post (herald.publishing.variants): {"bluesky": {"content": "…"}}.
+    variants = JSONField(null=True)
     platforms = JSONField(default=list)
     media = JSONField(default=list)
     status = pw.CharField(max_length=30, default="draft")

@@ -7,7 +7,7 @@ from herald import Action, hookimpl
 from herald.db.models import Post
 from herald.errors import ValidationError
 from herald.media.url_import import import_urls
-from herald.publishing import editing
+from herald.publishing import editing, variants
 from herald.publishing.campaigns import campaign_for_post
 from herald.publishing.engagement_figures import latest_by_post
 from herald.publishing.posts import (
@@ -35,13 +35,14 @@ def handle_create_post(ctx, payload):
             raise ValidationError(f"{name} does not support post_type {post_type!r}; it supports "
                                   f"{', '.join(supported)}.", field="post_type")
     campaign = campaign_for_post(ctx.workspace_id, payload.get("campaign_id"), client.id)
+    post_variants = variants.parse(ctx.runtime, payload.get("variants"))
     if not (payload.get("topic") or "").strip() and not (payload.get("caption") or "").strip():
         raise ValidationError("Give a caption or a topic (or both).", field="caption")
     # Media URLs are downloaded and recorded last, after every other check, outside any transaction.
     media = check_media(ctx.workspace_id, import_urls(ctx.runtime.config, ctx.workspace_id, payload.get("media", [])))
     post = create_post(ctx.workspace_id, ctx.actor, client=client, topic=payload.get("topic", ""),
                        caption=payload.get("caption", ""), post_type=post_type, platforms=platforms, media=media,
-                       campaign=campaign, now=ctx.runtime.clock.now())
+                       campaign=campaign, now=ctx.runtime.clock.now(), variants=post_variants)
     return {"post": serialize_post(post, shape="action")}, 201
 
 

@@ -66,6 +66,7 @@ class MediaPreview:
     kind: str  # image | video
     src: str
     filename: str
+    alt_text: str | None = None  # what it shows, as the agency described it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +97,8 @@ class PostCard:
     engagement: dict[str, int] | None
     comments: list[ShownComment]
     planned: list[str] = dataclasses.field(default_factory=list)  # a draft's platforms, before it has accounts
+    # (platform, text) for each platform that publishes its own text instead of the caption (``variants``)
+    variants: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     read_only: bool = False  # rejected or failed: shown, but nothing can be done with it
     reason: str | None = None  # why it was rejected, when the client gave a reason in the portal
 
@@ -159,7 +162,7 @@ def _media_previews(secret_key: str, posts: list[Post]) -> dict[int, MediaPrevie
         return {}
     rows = Media.select().where(Media.id.in_(list(ids)) & (Media.workspace == posts[0].workspace_id))
     return {row.id: MediaPreview("video" if row.content_type in VIDEO_TYPES else "image",
-                                 signed_path(secret_key, row), row.filename) for row in rows}
+                                 signed_path(secret_key, row), row.filename, row.alt_text) for row in rows}
 
 
 def _problem(task: PublishTask, post_status: str) -> str | None:
@@ -203,7 +206,9 @@ def _cards(secret_key: str, posts: list[Post], zone: ZoneInfo) -> list[PostCard]
             platforms=by_post[post.id], planned=[] if by_post[post.id] else list(post.platforms or []),
             media=[media[media_id] for media_id in post.media or [] if media_id in media],
             engagement={name: getattr(snapshot, name) for name in METRICS} if snapshot else None,
-            comments=[_shown(row, zone) for row in conversation], read_only=post.status in READ_ONLY, reason=reason))
+            comments=[_shown(row, zone) for row in conversation], read_only=post.status in READ_ONLY, reason=reason,
+            variants=[(name, variant["content"]) for name, variant in sorted((post.variants or {}).items())
+                      if variant.get("content") and variant["content"] != post.caption]))
     return cards
 
 

@@ -1,6 +1,7 @@
 """Editing a post: its text, media, first comment, type, accounts, schedule and campaign, as one change.
 
-``PATCH /v1/posts/{id}`` and the ``update_post`` action both end in :func:`edit`. One request is one
+``PATCH /v1/posts/{id}`` and the ``update_post`` action both end in :func:`edit`. ``variants`` (each
+platform's own text and options, :mod:`.variants`) is content like the rest. One request is one
 transaction and one version (who, when, each field before and after), and fires ``post.updated``.
 
 What can change depends on how far the post got:
@@ -28,14 +29,14 @@ from ..captions import heuristic
 from ..db.models import Account, Client, Post, PublishTask, Workspace, write_transaction
 from ..errors import Conflict, ValidationError, warning
 from ..runtime import Runtime
-from . import first_comments, schedule, slots, tasks
+from . import first_comments, schedule, slots, tasks, variants
 from . import publish as publishing
 from .campaigns import campaign_for_post
 from .posts import check_media, lock_post, platform_names, record_version, resolve_media, serialize_post, snapshot
 from .publish_work import KIND as PUBLISH
 
 # Fields whose change is a change of what the audience sees (and so of what was approved).
-CONTENT_FIELDS = ("caption", "media", "post_type", "first_comment", "platforms", "fit")
+CONTENT_FIELDS = ("caption", "media", "post_type", "first_comment", "variants", "platforms", "fit")
 # Tasks that are intentions only: nothing was sent for them yet.
 WAITING = (tasks.PENDING_APPROVAL, tasks.QUEUED)
 APPROVED = publishing.APPROVED
@@ -241,7 +242,7 @@ def _check_content(runtime: Runtime, post: Post, rows: list[PublishTask], target
         return
     installed = [name for name in targets if name in runtime.registry.platforms]
     publishing.check_content(runtime, post.workspace_id, installed, caption=post.caption, post_type=post.post_type,
-                             media_ids=list(post.media or []), fit=post.fit)
+                             media_ids=list(post.media or []), fit=post.fit, post_variants=post.variants)
     first_comments.check_request(runtime, installed, post.post_type, post.first_comment)
 
 
@@ -278,6 +279,8 @@ def from_v1(runtime: Runtime, post: Post, payload: dict) -> Edit:
     for name in ("first_comment", "post_type", "fit"):
         if name in payload:
             change.values[name] = payload[name]
+    if "variants" in payload:
+        change.values["variants"] = variants.parse(runtime, payload["variants"])
     if "media" in payload:
         change.values["media"] = [row.id for row in resolve_media(workspace_id, payload["media"])]
     if "campaign_id" in payload:
@@ -296,8 +299,8 @@ def from_v1(runtime: Runtime, post: Post, payload: dict) -> Edit:
 
 def from_action(ctx, post: Post, payload: dict) -> Edit:
     """The change an ``update_post`` action asks for (``caption``, ``topic``, ``post_type``, ``platforms``,
-    ``media``, ``campaign_id``), checked as ``create_post`` checks them; nothing is written. Changing a post
-    already queued for accounts needs the ``publish`` scope, as ``PATCH /v1/posts/{id}`` does."""
+    ``media``, ``variants``, ``campaign_id``), checked as ``create_post`` checks them; nothing is written.
+    Changing a post already queued for accounts needs the ``publish`` scope, as ``PATCH /v1/posts/{id}`` does."""
     if PublishTask.select().where(PublishTask.post == post).exists():
         ctx.principal.require("publish")
     change = Edit()
@@ -308,6 +311,8 @@ def from_action(ctx, post: Post, payload: dict) -> Edit:
         platforms = platform_names(payload["platforms"])
         ctx.check_platforms(platforms)
         change.values["platforms"] = platforms
+    if "variants" in payload:
+        change.values["variants"] = variants.parse(ctx.runtime, payload["variants"])
     if "media" in payload:
         change.values["media"] = check_media(post.workspace_id, payload["media"])
     if "campaign_id" in payload:

@@ -5,10 +5,12 @@ declared rules (:mod:`herald.publishing.rules`) and then its ``check_post``; :fu
 then makes the copies the rules asked for (a JPEG of a PNG for Instagram), so a conversion that fails
 is a 400 of the request, not a failed task later. Before a worker sends, :func:`post_for_platform`
 checks the post again the same way and hands the platform its renditions (made now if missing),
-the other platforms keeping the originals.
+the other platforms keeping the originals, and its own text and options (:mod:`.variants`).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from ..capabilities import provided
 from ..db.models import Media, Post
@@ -17,25 +19,38 @@ from ..media import renditions
 from ..media.public_links import rendition_url
 from ..platforms import MediaRef, PostRef
 from ..runtime import Runtime
+from . import variants
 from .posts import media_ref, resolve_media
 from .rules import Verdict, evaluate
 
 
-def check_platforms(runtime: Runtime, platforms: list[str], post: PostRef,
-                    fit: str | None = None) -> dict[str, Verdict]:
-    """Each platform's verdict on ``post`` (warnings, renditions); raises the first error any of them has:
-    what its declared rules refuse, then what its ``check_post`` refuses."""
+def check_platforms(runtime: Runtime, platforms: list[str], post: PostRef, fit: str | None = None,
+                    post_variants: dict | None = None) -> dict[str, Verdict]:
+    """Each platform's verdict on ``post`` as it is handed to it (its variant's text and options, see
+    :mod:`herald.publishing.variants`): warnings and renditions. Raises the first error any of them has:
+    what its declared rules refuse, then what its ``check_post`` refuses; an error about a variant's
+    text names ``variants.<platform>.content``."""
     verdicts = {}
     for name in platforms:
         platform = runtime.registry.platforms[name].obj
+        own = variants.for_platform(post, post_variants, name)
+        text_field = variants.content_field(post_variants, name)
         declared = getattr(platform, "rules", None)
-        rules = declared(post) if declared is not None else None
-        verdicts[name] = evaluate(name, rules, post, fit) if rules is not None else Verdict()
+        rules = declared(own) if declared is not None else None
+        try:
+            verdicts[name] = evaluate(name, rules, own, fit) if rules is not None else Verdict()
+        except ValidationError as exc:
+            if exc.field == "content":
+                exc.field = text_field
+            raise
+        for entry in verdicts[name].warnings:
+            if entry.get("field") == "content":
+                entry["field"] = text_field
         check = provided(platform, "check_post")
-        problem = check(post) if check else None
+        problem = check(own) if check else None
         if problem:
             about_text = "caption" in problem.lower() or "text" in problem.lower()
-            raise ValidationError(f"{name}: {problem}", field="content" if about_text else "media")
+            raise ValidationError(f"{name}: {problem}", field=text_field if about_text else "media")
     return verdicts
 
 
@@ -62,17 +77,19 @@ def post_for_platform(runtime: Runtime, post: Post, name: str) -> PostRef:
     rows = resolve_media(post.workspace_id, post.media or []) if post.media else []
     ref = PostRef(id=post.id, caption=post.caption, post_type=post.post_type,
                   media=tuple(media_ref(runtime, row) for row in rows), topic=post.topic)
-    verdict = check_platforms(runtime, [name], ref, fit=post.fit)[name]
+    verdict = check_platforms(runtime, [name], ref, fit=post.fit, post_variants=post.variants)[name]
+    ref = variants.for_platform(ref, post.variants, name)
     if not verdict.recipes:
         return ref
     media = list(ref.media)
     for index, recipe in verdict.recipes.items():
         media[index] = _rendition_ref(runtime, rows[index], media[index], recipe)
-    return PostRef(id=ref.id, caption=ref.caption, post_type=ref.post_type, media=tuple(media), topic=ref.topic)
+    return dataclasses.replace(ref, media=tuple(media))
 
 
 def _rendition_ref(runtime: Runtime, row: Media, original: MediaRef, recipe: renditions.Recipe) -> MediaRef:
     made = renditions.ensure(runtime.config.media_dir, row, recipe)
     return MediaRef(id=original.id, kind=original.kind, content_type=made.content_type,
                     url=rendition_url(runtime.config, runtime.config.resolved_secret_key(), row, made),
-                    size=made.size, sha256=made.sha256, width=made.width, height=made.height)
+                    size=made.size, sha256=made.sha256, width=made.width, height=made.height,
+                    alt_text=original.alt_text)

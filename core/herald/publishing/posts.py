@@ -25,10 +25,11 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..media import url_import
 from ..media.public_links import public_url
 from ..platforms import MediaRef
+from . import variants
 from .engagement_figures import latest_by_post, same_source
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "first_comment", "post_type", "platforms", "media", "fit",
-                    "status", "score", "scheduled_at", "campaign_id")
+                    "variants", "status", "score", "scheduled_at", "campaign_id")
 METRICS = ("likes", "comments", "saves", "shares", "reach", "impressions")
 POST_PREFIX = "post_"
 MEDIA_PREFIX = "media_"
@@ -120,7 +121,7 @@ def snapshot(post: Post) -> dict[str, Any]:
     return {
         "client_id": post.client_id, "topic": post.topic, "caption": post.caption, "first_comment": post.first_comment,
         "post_type": post.post_type, "platforms": list(post.platforms or []), "media": list(post.media or []),
-        "fit": post.fit,
+        "fit": post.fit, "variants": post.variants,
         "status": post.status, "score": post.score, "scheduled_at": isoformat(post.scheduled_at),
         "campaign_id": post.campaign_id,
     }
@@ -158,7 +159,8 @@ def record_version(post: Post, actor: str, before: dict[str, Any] | None, restor
 def create_post(workspace_id: int, actor: str, *, client: Client | None, topic: str, caption: str,
                 post_type: str, platforms: list[str], media: list[int], campaign: Campaign | None = None,
                 now: dt.datetime, status: str = "draft", first_comment: str | None = None,
-                scheduled_at: dt.datetime | None = None, fit: str | None = None) -> Post:
+                scheduled_at: dt.datetime | None = None, fit: str | None = None,
+                variants: dict | None = None) -> Post:
     """Create a post (a draft unless ``status`` says otherwise, scored by the heuristic scorer), record its
     first version and ``post.created``; every new post, from the action endpoint or ``/v1``, is made here.
 
@@ -172,7 +174,7 @@ def create_post(workspace_id: int, actor: str, *, client: Client | None, topic: 
                             topic=topic or "", caption=caption or "", first_comment=first_comment,
                             post_type=post_type, platforms=platforms, media=media, status=status, score=score,
                             campaign=campaign.id if campaign is not None else None, scheduled_at=scheduled_at,
-                            fit=fit, created_at=now, updated_at=now)
+                            fit=fit, variants=variants, created_at=now, updated_at=now)
         record_version(post, actor, None)
         events.record(workspace_id, "post.created", {"post": serialize_post(post, shape="v1")})
     return post
@@ -252,6 +254,8 @@ def serialize_post(post: Post, engagement: EngagementSnapshot | None = None, *,
             "id": f"{POST_PREFIX}{post.id}",
             "content": post.caption,
             "first_comment": post.first_comment,
+            "variants": post.variants or {},
+            "texts": variants.texts(post.caption, post.platforms or [], post.variants),
             "status": post.status,
             "platforms": list(post.platforms or []),
             "post_type": post.post_type,
@@ -271,6 +275,7 @@ def serialize_post(post: Post, engagement: EngagementSnapshot | None = None, *,
             "status": post.status,
             "score": post.score,
             "campaign_id": post.campaign_id,
+            "variants": post.variants or {},
         }
     data["scheduled_at"] = isoformat(post.scheduled_at)
     data["published_at"] = isoformat(post.published_at)
@@ -337,5 +342,6 @@ def media_ref(runtime, row: Media, preview: bool = False) -> MediaRef:
     name = f"{MEDIA_PREFIX}{row.id}" if row.id is not None else getattr(row, "source_url", "the file")
     return MediaRef(id=name, kind=kind, content_type=row.content_type, url=url, size=row.size,
                     sha256=row.sha256, width=row.width, height=row.height, duration_seconds=row.duration_seconds,
-                    video_codec=row.video_codec, audio_codec=row.audio_codec, frame_rate=row.frame_rate)
+                    video_codec=row.video_codec, audio_codec=row.audio_codec, frame_rate=row.frame_rate,
+                    alt_text=row.alt_text or "")
 

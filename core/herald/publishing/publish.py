@@ -30,7 +30,7 @@ from ..media.public_links import public_base_problem
 from ..platforms import PostRef
 from ..plugins import check_enabled
 from ..runtime import Runtime
-from . import accounts, first_comments, fitting, schedule, slots, tasks
+from . import accounts, first_comments, fitting, schedule, slots, tasks, variants
 from .campaigns import campaign_for_post
 from .posts import (
     create_post,
@@ -158,6 +158,7 @@ class PreparedPost:
     now: dt.datetime
     warnings: list[dict]
     fit: str | None = None  # "pad": images outside a platform's aspect ratios are padded for it
+    variants: dict | None = None  # per platform: its own text and options (herald.publishing.variants)
     verdicts: dict[str, fitting.Verdict] = dataclasses.field(default_factory=dict)  # per platform: renditions
 
 
@@ -278,9 +279,11 @@ def prepare(runtime: Runtime, principal, payload: dict, *, media: list[Media] | 
         if problem:
             raise ValidationError(problem, field="media")
     caption = payload.get("content") if payload.get("content") is not None else draft.caption
+    post_variants = (variants.parse(runtime, payload["variants"]) if "variants" in payload
+                     else draft.variants if draft is not None else None)
     preview = PostRef(id=0, caption=caption, post_type=post_type,
                       media=tuple(media_ref(runtime, row, preview=True) for row in media))
-    verdicts = fitting.check_platforms(runtime, targets, preview, payload.get("fit"))
+    verdicts = fitting.check_platforms(runtime, targets, preview, payload.get("fit"), post_variants)
     warnings += fitting.verdict_warnings(verdicts)
     now = runtime.clock.now()
     value = payload.get("schedule", "now")
@@ -296,7 +299,7 @@ def prepare(runtime: Runtime, principal, payload: dict, *, media: list[Media] | 
                         client=client, campaign=campaign, post_type=post_type, caption=caption,
                         first_comment=payload.get("first_comment"), when=when,
                         needs_approval=needs_approval, status=status, now=now, warnings=warnings,
-                        fit=payload.get("fit"), verdicts=verdicts)
+                        fit=payload.get("fit"), verdicts=verdicts, variants=post_variants)
 
 
 def write(principal, prepared: PreparedPost) -> Post:
@@ -310,7 +313,7 @@ def write(principal, prepared: PreparedPost) -> Post:
                            caption=prepared.caption, post_type=prepared.post_type, platforms=prepared.platforms,
                            media=[row.id for row in prepared.media], campaign=prepared.campaign,
                            status=prepared.status, first_comment=prepared.first_comment,
-                           scheduled_at=scheduled_at, now=now, fit=prepared.fit)
+                           scheduled_at=scheduled_at, now=now, fit=prepared.fit, variants=prepared.variants)
     else:
         post = lock_post(draft.id)  # re-read inside the write lock
         if PublishTask.select().where(PublishTask.post == post).exists() or post.status not in ("draft", APPROVED):
@@ -326,6 +329,7 @@ def write(principal, prepared: PreparedPost) -> Post:
         post.first_comment = prepared.first_comment
         post.post_type = prepared.post_type
         post.fit = prepared.fit
+        post.variants = prepared.variants
         post.platforms = prepared.platforms
         post.media = [row.id for row in prepared.media]
         post.scheduled_at = scheduled_at
@@ -343,7 +347,7 @@ def write(principal, prepared: PreparedPost) -> Post:
 
 
 def check_content(runtime: Runtime, workspace_id: int, platforms: list[str], *, caption: str, post_type: str,
-                  media_ids: list[int], fit: str | None = None) -> None:
+                  media_ids: list[int], fit: str | None = None, post_variants: dict | None = None) -> None:
     """400 when one of ``platforms`` could never publish this content (post type, caption, media).
 
     The checks ``publish`` runs before queueing, for content that changes after it was queued
@@ -358,7 +362,7 @@ def check_content(runtime: Runtime, workspace_id: int, platforms: list[str], *, 
             raise ValidationError(problem, field="media")
     preview = PostRef(id=0, caption=caption, post_type=post_type,
                       media=tuple(media_ref(runtime, row, preview=True) for row in media))
-    fitting.check_platforms(runtime, installed, preview, fit)
+    fitting.check_platforms(runtime, installed, preview, fit, post_variants)
 
 
 def enqueue_post_tasks(runtime: Runtime, post: Post) -> None:

@@ -24,7 +24,7 @@ from .posts import VERSIONED_FIELDS, lock_post, record_version, serialize_post, 
 from .publish_work import KIND as PUBLISH
 
 # What a restore puts back. Status, score and schedule are not content: the publishing API moves them.
-EDITABLE_FIELDS = ("client_id", "topic", "caption", "first_comment", "post_type", "platforms", "media")
+EDITABLE_FIELDS = ("client_id", "topic", "caption", "first_comment", "variants", "post_type", "platforms", "media")
 
 
 def serialize_version(version: PostVersion) -> dict[str, Any]:
@@ -108,12 +108,13 @@ def restore(runtime: Runtime, principal, post: Post,
         refuse_started(post, task_rows, "its content")
         changes, kept = _restorable(post.workspace_id, post, state_after(versions, number), bool(task_rows))
         waiting = list(dict.fromkeys(row.platform for row in task_rows if row.status in WAITING))
-        if waiting and changes.keys() & {"caption", "post_type", "media", "first_comment"}:
+        if waiting and changes.keys() & {"caption", "post_type", "media", "first_comment", "variants"}:
             try:
                 publishing.check_content(runtime, post.workspace_id, waiting,
                                          caption=changes.get("caption", post.caption),
                                          post_type=changes.get("post_type", post.post_type),
-                                         media_ids=changes.get("media", list(post.media or [])), fit=post.fit)
+                                         media_ids=changes.get("media", list(post.media or [])), fit=post.fit,
+                                         post_variants=changes.get("variants", post.variants))
                 first_comments.check_request(runtime, waiting, changes.get("post_type", post.post_type),
                                              changes.get("first_comment", post.first_comment))
             except ValidationError as exc:

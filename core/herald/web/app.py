@@ -44,6 +44,7 @@ from .api import (
     slots,
     v1,
     v1_analytics,
+    v1_platforms,
     workspace,
 )
 from .error_handlers import register_error_handlers
@@ -133,7 +134,7 @@ def create_app(source: Runtime | Config | None = None, pm: pluggy.PluginManager 
                    public_media, post_versions, exports, health_scores,
                    portal_tokens, client_portal, comments,
                    intelligence, campaigns, settings, ai_usage, background_jobs, ai_features,
-                   competitors_and_templates, slots, v1_analytics, integrations):
+                   competitors_and_templates, slots, v1_analytics, v1_platforms, integrations):
         app.register_blueprint(module.bp)
     for registered in runtime.registry.blueprints():  # plugins' routes (register_blueprints)
         app.register_blueprint(registered.obj)

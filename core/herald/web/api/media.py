@@ -1,5 +1,6 @@
 """``POST /api/media`` (multipart upload, 50 MB per file, decoded before it is kept; or JSON ``{"url": …}``
-to download the file, see :mod:`herald.media.url_import`) and ``GET /api/media/<id>``."""
+to download the file, see :mod:`herald.media.url_import`), ``GET /api/media/<id>`` and ``PATCH
+/api/media/<id>`` (its ``alt_text``: what it shows, in words, for the platforms that publish one)."""
 
 from flask import Blueprint, g, jsonify, request
 
@@ -13,6 +14,8 @@ from . import endpoint, runtime
 bp = Blueprint("media", __name__, url_prefix="/api/media")
 
 MULTIPART_OVERHEAD = 64 * 1024  # room for part headers and form fields around the file
+# Mastodon keeps descriptions of at most 1,500 characters, the shortest limit of the platforms that publish one.
+MAX_ALT_TEXT = 1500
 
 
 def serialize_media(row: Media) -> dict:
@@ -21,7 +24,8 @@ def serialize_media(row: Media) -> dict:
     return {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size,
             "sha256": row.sha256, "width": row.width, "height": row.height, "aspect_ratio": aspect_ratio,
             "duration_seconds": row.duration_seconds, "video_codec": row.video_codec,
-            "audio_codec": row.audio_codec, "frame_rate": row.frame_rate, "created_at": isoformat(row.created_at)}
+            "audio_codec": row.audio_codec, "frame_rate": row.frame_rate, "alt_text": row.alt_text,
+            "created_at": isoformat(row.created_at)}
 
 
 @endpoint(bp, "", ("POST",), summary="Upload an image or video (multipart field 'file', 50 MB max), or import "
@@ -33,6 +37,9 @@ def upload(payload=None):
     config = runtime().config
     if payload is not None:
         row = url_import.import_url(config, g.principal.workspace_id, payload["url"])
+        if _alt_text(payload.get("alt_text")):
+            row.alt_text = _alt_text(payload["alt_text"])
+            row.save(only=[Media.alt_text])
         return jsonify({"media": serialize_media(row)}), 201
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("Upload the file as multipart/form-data in the field 'file', or send "
@@ -53,12 +60,13 @@ def upload(payload=None):
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise ValidationError("Send the file in the multipart field 'file'.", field="file")
+        alt_text = _alt_text(request.form.get("alt_text"))
         spool = upload.stream
         with stored(spool, config.media_dir) as file:
             row = Media.create(workspace=g.principal.workspace_id,
                                filename=unstorable_text.strip(upload.filename)[:255],
                                content_type=file.content_type, size=spool.size, sha256=spool.sha256,
-                               path=file.path, **facts_columns(file.facts))
+                               path=file.path, alt_text=alt_text, **facts_columns(file.facts))
     finally:
         for spool in spools:
             spool.discard()
@@ -73,3 +81,26 @@ def describe(media_id):
     if row is None:
         raise NotFound(f"No media {media_id} in this workspace.")
     return jsonify({"media": serialize_media(row)})
+
+
+@endpoint(bp, "/<int:media_id>", ("PATCH",), summary="Set an uploaded file's alt text (what it shows, in words)",
+          scope="posts:write", body="media_update", responses={200: "media"})
+def update(media_id, payload):
+    """Set or clear (null) the file's ``alt_text``, which Bluesky, Mastodon and LinkedIn publish with it.
+    Posts already queued publish the new text."""
+    row = Media.get_or_none((Media.id == media_id) & (Media.workspace == g.principal.workspace_id))
+    if row is None:
+        raise NotFound(f"No media {media_id} in this workspace.")
+    row.alt_text = _alt_text(payload["alt_text"])
+    row.save(only=[Media.alt_text])
+    return jsonify({"media": serialize_media(row)})
+
+
+def _alt_text(value: str | None) -> str | None:
+    """The multipart field ``alt_text`` checked as the JSON bodies' schema checks it (None when empty)."""
+    if value is None or not value.strip():
+        return None
+    if len(value) > MAX_ALT_TEXT:
+        raise ValidationError(f"alt_text has {len(value):,} characters; at most {MAX_ALT_TEXT:,} are kept "
+                              "(Mastodon's limit, the shortest of the platforms that publish it).", field="alt_text")
+    return unstorable_text.strip(value)
