@@ -6,6 +6,7 @@ so a crash between a media upload and its status is replayed in-process in test_
 from __future__ import annotations
 
 from mastodon_drive import connect
+from mastodon_fixtures import client, herald_config, mastodon, media_host  # noqa: F401 (fixtures)
 
 from herald.testing import publish_through_crashes
 

@@ -3,10 +3,13 @@ inside a real Herald against the fake Mastodon, Herald's media links served on l
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from fake_mastodon import ALICE_TOKEN, FakeMastodon
 from herald_mastodon import MastodonPlatform
 from mastodon_drive import Files, connect, jpeg, mp4, publish, requested, task, task_of, upload
+from mastodon_fixtures import account, client, herald_config, mastodon, media_host  # noqa: F401 (fixtures)
 
 from herald.sdk import PostRef
 
@@ -164,3 +167,24 @@ def test_without_a_visibility_the_accounts_own_default_applies(client, herald_wo
         [status] = fake.published()
         assert status["visibility"] == "unlisted"
         assert "visibility" not in fake.calls[-1].json()
+
+
+def test_a_posts_mastodon_options_and_alt_text_go_through_herald(client, herald_workspace, herald_jobs, mastodon,
+                                                                  account):
+    answer = client.post("/api/media", headers=herald_workspace.headers, content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(jpeg()), "red.jpg"), "alt_text": "A red square"})
+    assert answer.status_code == 201, answer.get_json()
+    variants = {"mastodon": {"options": {"visibility": "private", "spoiler_text": "Colours"}}}
+    post_id = publish(client, herald_workspace, account, content="Look", variants=variants,
+                      media=[f"media_{answer.get_json()['media']['id']}"])
+    herald_jobs.run()
+    [status] = mastodon.published()
+    assert task_of(client, herald_workspace, post_id)["status"] == "published"
+    assert (status["visibility"], status["spoiler_text"]) == ("private", "Colours")
+    assert status["media_attachments"][0]["description"] == "A red square"
+
+
+def test_an_option_mastodon_does_not_take_is_a_400(client, herald_workspace, account):
+    answer = dry_run(client, herald_workspace, account, content="Hi",
+                     variants={"mastodon": {"options": {"visibility": "everyone"}}})
+    assert answer.status_code == 400, answer.get_json()

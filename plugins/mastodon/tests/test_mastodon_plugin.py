@@ -8,6 +8,7 @@ from __future__ import annotations
 from fake_mastodon import ALICE_TOKEN
 from herald_mastodon import MastodonPlatform
 from mastodon_drive import connect, publish, requested, task_of
+from mastodon_fixtures import account, client, herald_config, mastodon, media_host  # noqa: F401 (fixtures)
 
 # -- connect ----------------------------------------------------------------------------------------
 

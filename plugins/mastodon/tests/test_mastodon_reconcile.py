@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from herald_mastodon import KEY_WINDOW, MastodonPlatform
 from mastodon_drive import Files, WorkerDied, jpeg, mp4, requested, task
+from mastodon_fixtures import mastodon  # noqa: F401 (fixtures)
 
 mastodon_platform = MastodonPlatform()
 

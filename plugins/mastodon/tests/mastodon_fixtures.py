@@ -1,7 +1,8 @@
 """Fixtures of the Mastodon plugin's tests: a fake Mastodon on loopback, Herald's settings to reach it,
 Herald's public media links served on loopback (the plugin downloads each file to upload it), and an
-account connected on the fake. ``herald.testing`` itself is loaded by ``-p herald.testing``
-(``pyproject.toml``; Herald's own ``setup.cfg`` when the suite runs)."""
+account connected on the fake. Each test module imports the ones it uses (a ``conftest.py`` here would
+be imported as ``conftest`` and hide Herald's own from the other plugins' tests). ``herald.testing``
+itself is loaded by ``-p herald.testing`` (``pyproject.toml``; Herald's ``setup.cfg`` in its suite)."""
 
 from __future__ import annotations
 
