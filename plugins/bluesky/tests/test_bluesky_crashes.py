@@ -7,6 +7,7 @@ Each post and each reply ends on the PDS exactly once.
 
 from __future__ import annotations
 
+from bluesky_fixtures import *  # noqa: F403 (the fixtures: fake PDS, settings, connected account)
 from fake_bluesky import env
 
 from herald.testing import publish_through_crashes

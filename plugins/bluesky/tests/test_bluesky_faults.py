@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from bluesky_drive import publish, task_of
+from bluesky_fixtures import *  # noqa: F403 (the fixtures: fake PDS, settings, connected account)
 from fake_bluesky import APP_PASSWORD, HANDLE
 from herald_bluesky import records
 

@@ -4,6 +4,7 @@ facets, images, the first comment, engagement, and the dry run refusing what Blu
 from __future__ import annotations
 
 from bluesky_drive import jpeg, publish, task_of, upload
+from bluesky_fixtures import *  # noqa: F403 (the fixtures: fake PDS, settings, connected account)
 from fake_bluesky import DID, OTHER_DID
 from herald_bluesky import tid
 

@@ -1,9 +1,10 @@
-"""Fixtures of the Bluesky plugin's tests: the fake PDS, Herald's settings pointing at it, and Herald served
-on loopback so that the plugin can download media from ``HERALD_PUBLIC_URL`` as it does in production.
+"""Fixtures of the Bluesky plugin's tests (each test module imports them): the fake PDS, Herald's settings
+pointing at it, and Herald served on loopback so that the plugin can download media from
+``HERALD_PUBLIC_URL`` as it does in production.
 
-Herald's test kit (``herald.testing``) is loaded by ``-p herald.testing`` (this distribution's
-``pyproject.toml``, and Herald's ``setup.cfg`` when the whole suite runs): a ``pytest_plugins`` line here
-would break the suite, where this is not the top-level conftest.
+Not a ``conftest.py``: the suite's other tests import the top-level ``conftest`` by name, which a second
+conftest module would shadow. Herald's test kit (``herald.testing``) is loaded by ``-p herald.testing``
+(this distribution's ``pyproject.toml``, and Herald's ``setup.cfg`` when the whole suite runs).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 import pytest
 from fake_bluesky import FakeBluesky, connect_body, settings
 from werkzeug.serving import make_server
+
+__all__ = ["account", "bluesky", "client", "herald_config", "public_server"]
 
 
 @pytest.fixture
