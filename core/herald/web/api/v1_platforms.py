@@ -26,7 +26,8 @@ def describe_platform(name: str, registered) -> dict:
         "connect": {
             "kind": flow.kind if flow is not None else "token",
             "oauth": provided(platform, "authorization_url") is not None,
-            "fields": [{"name": field.name, "meaning": field.meaning, "pattern": field.pattern}
+            "fields": [{"name": field.name, "meaning": field.meaning, "pattern": field.pattern,
+                        "required": field.required}
                        for field in (flow.fields if flow is not None else ())],
         },
         "options_schema": getattr(platform, "options_schema", None),
