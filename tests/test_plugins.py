@@ -9,6 +9,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -547,3 +548,24 @@ def test_every_plugin_in_the_tree_is_held_to_importing_only_the_sdk():
     assert "herald_mastodon" in packages  # the tutorial's plugin lives with the others
     assert packages == checked
     assert packages <= set(contract["importlinter"]["root_packages"].split())
+
+
+@pytest.mark.parametrize(("plugin", "distribution", "setting"), [
+    ("threads", "herald-threads", "HERALD_THREADS_BASE_URL"),
+    ("bluesky", "herald-bluesky", "HERALD_BLUESKY_PDS_URL"),
+    ("mastodon", "herald-mastodon", "HERALD_MASTODON_TIMEOUT"),
+    ("linkedin", "herald-linkedin", "HERALD_LINKEDIN_API_URL"),
+    ("mcp", "herald-mcp", "HERALD_MCP_RECENT_POSTS")])
+def test_each_new_plugin_installs_and_runs_alone(tmp_path, plugin, distribution, setting):
+    """Issue 24: each distribution needs no other plugin, and ``herald plugins list`` run with it alone (on a
+    server not initialised yet) shows it with its settings and nothing of the other plugins."""
+    others = [name for name in requires(distribution) or [] if name.startswith("herald-")]
+    assert others == [], others
+    env = {name: value for name, value in os.environ.items() if not name.startswith("HERALD_")}
+    env.update(HERALD_PLUGINS=plugin, HERALD_DATA_DIR=str(tmp_path))
+    listed = subprocess.run([str(Path(sys.executable).parent / "herald"), "plugins", "list", "--json"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert [name for name, row in rows.items() if not row["builtin"]] == [plugin]
+    assert setting in {entry["env"] for entry in rows[plugin]["settings"]}

@@ -146,9 +146,10 @@ def plugins_list(as_json):
     runtime = _runtime()
     registry, registry_config = runtime.registry, runtime.config
     rows = registry.describe()
+    initialised = has_schema(db.obj)  # before `herald init-db` nothing can be disabled yet
     for row in rows:
         settings = (PluginSetting.select(PluginSetting, Workspace).join(Workspace)
-                    .where(PluginSetting.plugin == row["name"]))
+                    .where(PluginSetting.plugin == row["name"])) if initialised else []
         row["disabled_in"] = sorted(s.workspace.name for s in settings if not s.enabled)
         row["settings"] = [{"env": setting.env, "value": setting.shown(registry_config),
                             "default": None if setting.secret else setting.default, "meaning": setting.meaning}
