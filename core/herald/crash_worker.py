@@ -22,7 +22,8 @@ from .web.app import create_app
 def main() -> None:
     """Run ``herald worker`` with the arguments given, on the test's clock."""
     at = dt.datetime.fromtimestamp(float(os.environ[CLOCK_VARIABLE]), dt.UTC).replace(tzinfo=None)
-    app = create_app(Runtime.build(Config.from_env(), clock=FakeClock(at)))
+    # A test's worker, as the test's application is: media links on a loopback HERALD_PUBLIC_URL are allowed.
+    app = create_app(Runtime.build(Config.from_env(testing=True), clock=FakeClock(at)))
     cli.cli.main(args=["worker", *sys.argv[1:]], obj=ScriptInfo(create_app=lambda: app), prog_name="herald")
 
 
