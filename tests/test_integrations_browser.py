@@ -11,21 +11,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
-from pathlib import Path
 
 import pytest
 from app_support import PASSWORD, make_user
+from browser_support import chromium, serving
 from portal_support import connect
 from webhooks_drive import work
-from werkzeug.serving import make_server
 
 from herald.db.models import ApiKey, db, plugin_enabled
-
-CHROMIUM = "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the core's test extra)")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)", allow_module_level=True)
 
 DESKTOP = {"width": 1100, "height": 900}
 PHONE = {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "device_scale_factor": 2}
@@ -34,10 +27,8 @@ PHONE = {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "device_s
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium for the module."""
-    with playwright_api.sync_playwright() as driver:
-        instance = driver.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
@@ -49,12 +40,8 @@ def app(build_app, plugin):
 @pytest.fixture
 def live(app):
     """The application served over HTTP on a free loopback port; its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="integrations-live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with serving(app, "integrations-live-server") as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,21 +5,13 @@ The Meta plugins' flow itself is tested in plugins/graph/tests/test_oauth_connec
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import pytest
 from app_support import PASSWORD, make_user
+from browser_support import chromium, serving
 from redis_server import free_port
-from werkzeug.serving import make_server
 
 from fakes.graph import APP_ID, APP_SECRET, FB_USER_ID, IG_USERNAME
 from herald.db.models import Account, db
-
-CHROMIUM = "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the core's test extra)")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)", allow_module_level=True)
 
 PORT = free_port()
 BASE = f"http://127.0.0.1:{PORT}"
@@ -33,18 +25,13 @@ def app(build_app, fake):
 
 @pytest.fixture
 def live(app):
-    server = make_server("127.0.0.1", PORT, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="integrations-oauth-server", daemon=True)
-    thread.start()
-    yield BASE
-    server.shutdown()
-    thread.join(timeout=10)
+    with serving(app, "integrations-oauth-server", PORT) as url:
+        yield url
 
 
 @pytest.fixture
 def page(live, app, tenant):
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1100, "height": 900})
         opened = context.new_page()
         opened.goto(live + "/app/integrations")
@@ -53,7 +40,6 @@ def page(live, app, tenant):
         opened.get_by_label("Password").press("Enter")
         opened.wait_for_url("**/app/integrations")
         yield opened
-        browser.close()
 
 
 def test_connect_instagram_through_the_sign_in_dialog(page, fake, tenant):

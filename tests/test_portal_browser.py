@@ -11,33 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import threading
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from browser_support import chromium, serving
 from portal_support import PUBLIC_URL, connect, make_link, number, publish, seed
-from werkzeug.serving import make_server
 
 from drive import work
 from herald import PublishOutcome
 from herald.db.models import Client, Event, PortalToken, Post, PostComment, db, utcnow
 from herald.portal import links as portal
 
-CHROMIUM = "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the core's test extra)")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)", allow_module_level=True)
-
 
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium for the module."""
-    with playwright_api.sync_playwright() as driver:
-        instance = driver.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as instance:
         yield instance
-        instance.close()
-
 
 
 @pytest.fixture
@@ -49,12 +39,8 @@ def app(build_app, plugin):
 @pytest.fixture
 def live(app):
     """The application served over HTTP on a free loopback port; its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="portal-live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with serving(app, "portal-live-server") as url:
+        yield url
 
 
 @pytest.fixture
