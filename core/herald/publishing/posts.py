@@ -25,8 +25,8 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..media import url_import
 from ..media.public_links import public_url
 from ..platforms import MediaRef
-from . import variants
 from .engagement_figures import latest_by_post, same_source
+from .variants import texts as platform_texts
 
 VERSIONED_FIELDS = ("client_id", "topic", "caption", "first_comment", "post_type", "platforms", "media", "fit",
                     "variants", "status", "score", "scheduled_at", "campaign_id")
@@ -255,7 +255,7 @@ def serialize_post(post: Post, engagement: EngagementSnapshot | None = None, *,
             "content": post.caption,
             "first_comment": post.first_comment,
             "variants": post.variants or {},
-            "texts": variants.texts(post.caption, post.platforms or [], post.variants),
+            "texts": platform_texts(post.caption, post.platforms or [], post.variants),
             "status": post.status,
             "platforms": list(post.platforms or []),
             "post_type": post.post_type,

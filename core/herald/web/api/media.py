@@ -37,8 +37,9 @@ def upload(payload=None):
     config = runtime().config
     if payload is not None:
         row = url_import.import_url(config, g.principal.workspace_id, payload["url"])
-        if _alt_text(payload.get("alt_text")):
-            row.alt_text = _alt_text(payload["alt_text"])
+        alt_text = _alt_text(payload.get("alt_text"))
+        if alt_text:
+            row.alt_text = alt_text
             row.save(only=[Media.alt_text])
         return jsonify({"media": serialize_media(row)}), 201
     if request.mimetype != "multipart/form-data":
