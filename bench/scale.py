@@ -1,0 +1,435 @@
+"""How Herald's reads grow with the data: 10k, 100k and (with ``--full``) 1M realistic posts.
+
+One workspace grows in steps (10k posts, then 100k, then 1M: rows are added, never reloaded) on
+SQLite and on PostgreSQL. It has 50 clients with an Instagram and a Facebook account each; one client
+holds a fifth of the posts, one a fiftieth (the "20k-post client" at 1M), the others share the rest.
+Posts have realistic captions (hooks, hashtags, emoji, links), 1-3 versions, statuses as an agency's
+history has them (mostly published, some failed, drafts, scheduled in the coming weeks), a publish
+task per platform, and 1-3 engagement snapshots once published.
+
+Rows are written with bulk inserts (``insert_many``), not through the API: that is what makes 1M
+posts load in minutes. Whatever Herald derives from its rows (counters, aggregates, stored features)
+is then rebuilt by Herald's own rebuild command, as an operator restoring a backup would.
+
+At each size every read is requested ``--repeat`` times after ``--warmup`` requests, in this process
+through the WSGI app (no sockets), and its p50/p95 in milliseconds is printed; exports are timed once
+(rows per second for the CSV, seconds for the GDPR archive). The last column is the growth from the
+smallest size to the largest (p95 over p95): the goal is at most 2x.
+
+    .venv/bin/python bench/scale.py                      # 10k and 100k, SQLite and PostgreSQL
+    .venv/bin/python bench/scale.py --full               # also 1M (loading takes several minutes)
+    .venv/bin/python bench/scale.py --db sqlite --sizes 10000,50000
+
+PostgreSQL is used when it answers at ``--postgres`` (a database ``herald_bench_scale`` is created
+and dropped); otherwise its columns are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SECRET = "bench-scale-secret"
+PG_DATABASE = "herald_bench_scale"
+CLIENTS = 50
+BATCH = 1000
+NOW = dt.datetime(2026, 12, 1, 12, 0, 0)
+
+HOOKS = ["Stop scrolling:", "Nobody tells you this, but", "3 mistakes we see every week:", "Quick question:",
+         "Here is the truth about", "We tried it for 30 days.", "Hot take:", "Save this for later.",
+         "The one thing that changed everything:", "Behind the scenes:", "New drop!", "Did you know",
+         "POV: your brand finally", "Unpopular opinion:", "This is your sign to", "Meet the team:"]
+TOPICS = ["branding", "typography", "colour", "packaging", "launch", "team", "coffee", "recipes", "travel",
+          "fitness", "skincare", "real estate", "events", "webinar", "sale", "sustainability", "hiring",
+          "product tips", "customer story", "behind the scenes"]
+SENTENCES = ["Good design is invisible until it is missing.", "We spent the week rebuilding our grid.",
+             "Small details decide whether people stay.", "Our customers asked, we listened.",
+             "Here is what we learned from 100 launches.", "Consistency beats intensity every time.",
+             "The best ideas come from the people who use the product.", "Try it and tell us what you think.",
+             "Swipe to see the before and after.", "Link in bio for the full story.",
+             "Tag someone who needs to hear this.", "Which one is your favourite?",
+             "It took three tries to get this right.", "Less noise, more signal."]
+HASHTAGS = ["#design", "#branding", "#marketing", "#smallbusiness", "#socialmedia", "#contentcreator",
+            "#agency", "#inspiration", "#startup", "#behindthescenes", "#tips", "#coffee", "#travel",
+            "#fitness", "#skincare", "#realestate", "#sale", "#newdrop", "#teamwork", "#sustainability"]
+EMOJI = ["✨", "🔥", "🚀", "💡", "👇", "🎉", "☕", "📈", "❤️", "🙌"]
+
+READS = [
+    # (label, method, path template, body); {client}: the big client, {small}: the 1/50 client
+    ("GET /v1/posts first page", "GET", "/v1/posts", None),
+    ("GET /v1/posts?page= deep page", "GET", "/v1/posts?page={deep_page}", None),
+    ("GET /v1/posts?cursor= deep", "GET", "/v1/posts?cursor=post_{deep_id}", None),
+    ("action list_posts (one client)", "POST", "/api/webhooks", {"action": "list_posts", "client_id": "{small}"}),
+    ("GET /api/workspace/health", "GET", "/api/workspace/health", None),
+    ("GET /api/clients/{id}/health", "GET", "/api/clients/{client}/health", None),
+    ("GET /api/analytics/export?period=30", "GET", "/api/analytics/export?period=30", None),
+    ("intelligence memory", "GET", "/api/intelligence/memory?client_id={client}", None),
+    ("intelligence hooks", "GET", "/api/intelligence/hooks?client_id={client}", None),
+    ("intelligence top-patterns", "GET", "/api/intelligence/top-patterns?client_id={client}", None),
+    ("intelligence score", "POST", "/api/intelligence/score",
+     {"caption": "Stop scrolling: 3 mistakes we see every week. #design #branding", "client_id": "{client}"}),
+    ("intelligence export", "GET", "/api/intelligence/export?client_id={client}", None),
+]
+
+
+class Failure(RuntimeError):
+    """The bench cannot go on (a read answered an error, a tool is missing)."""
+
+
+def caption(rng: random.Random) -> str:
+    """A caption as agencies write them: a hook line, 1-4 sentences, sometimes a link, emoji, hashtags."""
+    lines = [f"{rng.choice(HOOKS)} {rng.choice(TOPICS)} {rng.choice(EMOJI) if rng.random() < 0.5 else ''}".strip()]
+    lines.append(" ".join(rng.sample(SENTENCES, rng.randint(1, 4))))
+    if rng.random() < 0.2:
+        lines.append(f"https://example.com/{rng.choice(TOPICS).replace(' ', '-')}")
+    lines.append(" ".join(rng.sample(HASHTAGS, rng.randint(0, 8))))
+    return "\n\n".join(line for line in lines if line)
+
+
+class Loader:
+    """Adds posts (with versions, tasks and engagement) to the bench workspace with bulk inserts."""
+
+    def __init__(self, models, db, workspace_id: int, clients: list[int], accounts: dict[int, list[tuple]]):
+        self.models, self.db = models, db
+        self.workspace_id, self.clients, self.accounts = workspace_id, clients, accounts
+        self.rng = random.Random(25)
+        self.count = 0
+        # a fifth of the posts to the first client, a fiftieth to the second, the rest shared out
+        rest = (1 - 0.2 - 0.02) / (len(clients) - 2)
+        self.weights = [0.2, 0.02] + [rest] * (len(clients) - 2)
+
+    def grow_to(self, total: int) -> float:
+        """Add posts until the workspace has ``total``; returns the seconds it took."""
+        started = time.perf_counter()
+        while self.count < total:
+            size = min(BATCH, total - self.count)
+            with self.db.atomic():
+                self._batch(size)
+            self.count += size
+        return time.perf_counter() - started
+
+    def _batch(self, size: int) -> None:
+        m, rng = self.models, self.rng
+        # Created over the last two years (an agency importing its history), 5% scheduled in the coming weeks.
+        span = dt.timedelta(days=730)
+        post_rows, extras = [], []
+        for _ in range(size):
+            client = rng.choices(self.clients, self.weights)[0]
+            created = NOW - span * rng.random()
+            roll = rng.random()
+            platforms = ["instagram", "facebook"] if rng.random() < 0.4 else [rng.choice(["instagram", "facebook"])]
+            scheduled = published = None
+            if roll < 0.72:
+                status, published = "published", created + dt.timedelta(hours=rng.randint(1, 72))
+                scheduled = published
+            elif roll < 0.77:
+                status, scheduled = "failed", created + dt.timedelta(hours=rng.randint(1, 72))
+            elif roll < 0.82:
+                status, scheduled = "queued", NOW + dt.timedelta(minutes=rng.randint(10, 60 * 24 * 28))
+            elif roll < 0.85:
+                status = "pending_approval"
+            elif roll < 0.87:
+                status = "approved"
+            else:
+                status = "draft"
+            text = caption(rng)
+            post_rows.append({
+                "workspace": self.workspace_id, "client": client, "topic": rng.choice(TOPICS), "caption": text,
+                "post_type": rng.choice(["post", "post", "post", "carousel", "reel"]), "platforms": platforms,
+                "media": [], "status": status, "score": round(rng.uniform(20, 95), 1),
+                "scheduled_at": scheduled, "published_at": published, "created_at": created,
+                "updated_at": published or created})
+            extras.append((client, status, platforms, created, scheduled, published))
+        first_id = self._insert_returning_first(m.Post, post_rows)
+        versions, tasks, snapshots = [], [], []
+        for offset, (client, status, platforms, created, scheduled, published) in enumerate(extras):
+            post_id = first_id + offset
+            for number in range(1, rng.choice([1, 1, 2, 3]) + 1):
+                versions.append({"post": post_id, "number": number, "actor": "api_key:1",
+                                 "changes": {"caption": {"before": None if number == 1 else "…", "after": "…"}},
+                                 "created_at": created + dt.timedelta(minutes=number)})
+            if status in ("published", "failed", "queued"):
+                for platform in platforms:
+                    account = next(acc for acc in self.accounts[client] if acc[1] == platform)
+                    task_status = {"published": "published", "failed": "failed", "queued": "queued"}[status]
+                    tasks.append({"workspace": self.workspace_id, "post": post_id, "account": account[0],
+                                  "platform": platform, "status": task_status,
+                                  "due_at": scheduled if status == "queued" else None,
+                                  "attempts": 0 if status == "queued" else 1, "state": {},
+                                  "platform_post_id": f"{platform[:2]}_{post_id}" if published else None,
+                                  "url": f"https://{platform}.com/p/{post_id}" if published else None,
+                                  "error": "(#9004) The media could not be fetched" if status == "failed" else None,
+                                  "published_at": published, "created_at": created,
+                                  "updated_at": published or scheduled or created})
+            if published is not None:
+                reach = int(rng.lognormvariate(7.5, 1.0))
+                for day in range(rng.randint(1, 3)):
+                    grown = 1 + day * 0.3
+                    snapshots.append({"post": post_id, "likes": int(reach * rng.uniform(0.01, 0.08) * grown),
+                                      "comments": int(reach * rng.uniform(0.0, 0.01) * grown),
+                                      "saves": int(reach * rng.uniform(0.0, 0.02) * grown),
+                                      "shares": int(reach * rng.uniform(0.0, 0.01) * grown),
+                                      "reach": int(reach * grown), "impressions": int(reach * grown * 1.4),
+                                      "source": "api", "recorded_at": published + dt.timedelta(days=day + 1)})
+        for model, rows in ((m.PostVersion, versions), (m.PublishTask, tasks), (m.EngagementSnapshot, snapshots)):
+            for start in range(0, len(rows), BATCH):
+                model.insert_many(rows[start:start + BATCH]).execute()
+
+    def _insert_returning_first(self, model, rows: list[dict]) -> int:
+        """Insert ``rows`` and return the first new id (ids are consecutive inside one transaction here)."""
+        before = model.select(model.id).order_by(model.id.desc()).limit(1).scalar() or 0
+        model.insert_many(rows).execute()
+        first = before + 1
+        last = model.select(model.id).order_by(model.id.desc()).limit(1).scalar()
+        if last - first + 1 != len(rows):
+            raise Failure(f"{model.__name__} ids were not consecutive ({first}..{last} for {len(rows)} rows)")
+        return first
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p95 in milliseconds."""
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[max(0, int(round(len(ordered) * 0.95)) - 1)] * 1000
+
+
+class Deployment:
+    """A data directory, a database (SQLite file or a PostgreSQL database), the app and the bench workspace."""
+
+    def __init__(self, backend: str, args):
+        self.backend, self.args = backend, args
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"herald-scale-{backend}-"))
+        if backend == "sqlite":
+            self.database_url = f"sqlite:///{self.tmp / 'herald.db'}"
+        else:
+            self._recreate_pg()
+            self.database_url = args.postgres.rsplit("/", 1)[0] + f"/{PG_DATABASE}"
+        self.env = dict(os.environ, HERALD_DATA_DIR=str(self.tmp), HERALD_DATABASE_URL=self.database_url,
+                        HERALD_REDIS_URL=args.redis_url, HERALD_SECRET_KEY=SECRET,
+                        HERALD_RATE_LIMIT="100000000/minute")
+        self.herald("init-db")
+        from herald.auth import create_api_key
+        from herald.config import Config
+        from herald.db import models
+        from herald.web.app import create_app
+        config = Config(data_dir=self.tmp, database_url=self.database_url, redis_url=args.redis_url,
+                        secret_key=SECRET, rate_limit="100000000/minute")
+        self.app = create_app(config)
+        self.models = models
+        self.context = self.app.app_context()
+        self.context.push()
+        models.db.connect(reuse_if_open=True)
+        workspace = models.Workspace.create(name="Scale Agency", plan="pro")
+        _, self.key = create_api_key(workspace, name="bench")
+        clients, accounts = [], {}
+        for number in range(CLIENTS):
+            client = models.Client.create(workspace=workspace, name=f"Client {number + 1}",
+                                          brand_voice="Warm, concise, practical.")
+            clients.append(client.id)
+            accounts[client.id] = []
+            for platform in ("instagram", "facebook"):
+                account = models.Account.create(workspace=workspace, platform=platform,
+                                                external_id=f"{platform}-{client.id}", username=f"client{client.id}",
+                                                token_encrypted="x")
+                accounts[client.id].append((account.id, platform))
+        self.client_ids = clients
+        self.loader = Loader(models, models.db, workspace.id, clients, accounts)
+        self.http = self.app.test_client()
+
+    def _recreate_pg(self, create: bool = True) -> None:
+        import psycopg2
+        connection = psycopg2.connect(self.args.postgres, connect_timeout=3)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+            if create:
+                cursor.execute(f"CREATE DATABASE {PG_DATABASE}")
+        connection.close()
+
+    def herald(self, *command: str) -> str:
+        """Run a ``herald`` command on this deployment; returns its output."""
+        done = subprocess.run([str(BIN / "herald"), *command], env=self.env, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode:
+            raise Failure(f"herald {' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def rebuild_derived(self) -> float:
+        """Rebuild what Herald derives from the bulk-inserted rows; returns seconds (0 when nothing to do)."""
+        started = time.perf_counter()
+        if self.args.analyze:
+            self.models.db.execute_sql("ANALYZE")
+        return time.perf_counter() - started
+
+    def request(self, method: str, path: str, body) -> tuple[int, bytes]:
+        headers = {"X-API-Key": self.key}
+        if body is None:
+            response = self.http.open(path, method=method, headers=headers)
+        else:
+            response = self.http.open(path, method=method, headers=headers, json=body)
+        return response.status_code, response.get_data()
+
+    def fill(self, template, values: dict):
+        if isinstance(template, dict):
+            return {key: self.fill(value, values) for key, value in template.items()}
+        if isinstance(template, str):
+            filled = template.format(**values)
+            return int(filled) if filled.isdigit() and template.startswith("{") else filled
+        return template
+
+    def measure(self, size: int) -> dict[str, str]:
+        """Every read at the current size: label -> "p50/p95" (ms) and the exports' figures."""
+        m = self.models
+        newest = m.Post.select(m.Post.id).order_by(m.Post.id.desc()).limit(1).scalar()
+        values = {"client": self.client_ids[0], "small": self.client_ids[1], "deep_id": newest - size // 2,
+                  "deep_page": self.args.deep_page}
+        figures = {}
+        for label, method, template, body in READS:
+            path, filled = self.fill(template, values), self.fill(body, values)
+            samples = []
+            for attempt in range(self.args.warmup + self.args.repeat):
+                started = time.perf_counter()
+                status, data = self.request(method, path, filled)
+                elapsed = time.perf_counter() - started
+                if status >= 400:
+                    raise Failure(f"{label}: {method} {path} answered {status}: {data[:300]!r}")
+                if attempt >= self.args.warmup:
+                    samples.append(elapsed)
+            p50, p95 = percentiles(samples)
+            figures[label] = (p50, p95)
+        figures["CSV export (rows/s)"] = self._csv_export(values["small"])
+        if not self.args.skip_archive:
+            figures["GDPR archive (s)"] = self._archive()
+        return figures
+
+    def _csv_export(self, client_id: int) -> tuple[float, float]:
+        started = time.perf_counter()
+        status, data = self.request("GET", f"/api/export/posts?client_id={client_id}", None)
+        elapsed = time.perf_counter() - started
+        if status != 200:
+            raise Failure(f"CSV export answered {status}: {data[:300]!r}")
+        rows = sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8-sig")))) - 1  # captions hold newlines
+        return rows / elapsed, rows
+
+    def _archive(self) -> tuple[float, float]:
+        started = time.perf_counter()
+        status, data = self.request("GET", "/api/account/export", None)
+        elapsed = time.perf_counter() - started
+        if status != 200:
+            raise Failure(f"GDPR archive answered {status}: {data[:300]!r}")
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            archive.testzip()
+        return elapsed, len(data) / 1e6
+
+    def close(self) -> None:
+        self.models.db.close()
+        self.context.pop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.backend == "postgres":
+            self._recreate_pg(create=False)
+
+
+def postgres_answers(url: str) -> bool:
+    try:
+        import psycopg2
+        psycopg2.connect(url, connect_timeout=3).close()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "skip PostgreSQL"
+        return False
+
+
+def run_backend(backend: str, args, sizes: list[int]) -> dict[int, dict]:
+    """Grow one deployment through ``sizes``; returns size -> figures."""
+    deployment = Deployment(backend, args)
+    results = {}
+    try:
+        for size in sizes:
+            loaded = deployment.loader.grow_to(size)
+            rebuilt = deployment.rebuild_derived()
+            print(f"# {backend}: {size:,} posts loaded (+{loaded:.0f} s, derived data {rebuilt:.1f} s)", flush=True)
+            results[size] = deployment.measure(size)
+            for label, figure in results[size].items():
+                print(f"#   {label}: {format_figure(label, figure)}", flush=True)
+    finally:
+        deployment.close()
+    return results
+
+
+def format_figure(label: str, figure) -> str:
+    if label.startswith("CSV"):
+        return f"{figure[0]:,.0f} rows/s ({figure[1]:,} rows)"
+    if label.startswith("GDPR"):
+        return f"{figure[0]:.1f} s ({figure[1]:.0f} MB)"
+    return f"{figure[0]:,.0f}/{figure[1]:,.0f}"
+
+
+def print_table(all_results: dict[str, dict[int, dict]], sizes: list[int]) -> None:
+    backends = list(all_results)
+    header = ["read"] + [f"{backend} {size // 1000}k" for backend in backends for size in sizes]
+    header += [f"{backend} growth" for backend in backends]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    labels = list(next(iter(next(iter(all_results.values())).values())))
+    for label in labels:
+        cells = [label]
+        for backend in backends:
+            cells += [format_figure(label, all_results[backend][size][label]) for size in sizes]
+        for backend in backends:
+            first, last = all_results[backend][sizes[0]][label], all_results[backend][sizes[-1]][label]
+            # rows per second falling is the cost growing; the others compare p95
+            growth = first[0] / last[0] if label.startswith("CSV") else last[1] / max(first[1], 1e-9)
+            cells.append(f"{growth:.1f}x")
+        print("| " + " | ".join(cells) + " |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000", help="post counts to measure at, ascending")
+    parser.add_argument("--full", action="store_true", help="also measure at 1,000,000 posts")
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--repeat", type=int, default=20, help="timed requests per read")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--deep-page", type=int, default=50, help="the page number of the deep page= read")
+    parser.add_argument("--skip-archive", action="store_true", help="do not time the GDPR archive")
+    parser.add_argument("--no-analyze", dest="analyze", action="store_false",
+                        help="do not run ANALYZE after loading (the planner then guesses)")
+    args = parser.parse_args()
+    sizes = sorted({int(size) for size in args.sizes.split(",")} | ({1_000_000} if args.full else set()))
+    backends = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    if "postgres" in backends and not postgres_answers(args.postgres):
+        print(f"# PostgreSQL does not answer at {args.postgres}: its columns are skipped")
+        backends.remove("postgres")
+    sys.path.insert(0, str(ROOT / "core"))
+    all_results = {}
+    try:
+        for backend in backends:
+            all_results[backend] = run_backend(backend, args, sizes)
+    except Failure as failure:
+        print(f"FAILED: {failure}", file=sys.stderr)
+        return 1
+    print(f"\nHerald at scale, {dt.date.today().isoformat()}: p50/p95 in ms "
+          f"({args.repeat} requests after {args.warmup} warm-up, in-process WSGI)\n")
+    print_table(all_results, sizes)
+    print("\n" + json.dumps({backend: {str(size): {label: list(figure) for label, figure in figures.items()}
+                                       for size, figures in results.items()}
+                             for backend, results in all_results.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
