@@ -25,10 +25,12 @@ def offset_query() -> tuple:
     return int_query("offset", 0, 0, MAX_OFFSET, f"rows to skip, at most {MAX_OFFSET:,} (deeper: use cursor)")
 
 
-def page_query() -> tuple:
-    """The ``query=`` declaration of a bounded ``page``."""
-    return int_query("page", 1, 1, 10**6, f"page number (instead of cursor), from 1; pages whose first row is past "
-                                          f"the first {MAX_OFFSET:,} answer 400: page deeper with cursor")
+def page_query(default_limit: int = 20) -> tuple:
+    """The ``query=`` declaration of a bounded ``page`` (its maximum: the deepest page at the default limit)."""
+    deepest = MAX_OFFSET // default_limit + 1
+    return int_query("page", 1, 1, deepest,
+                     f"page number (instead of cursor), from 1, up to {deepest} at limit {default_limit}: a page "
+                     f"starting past the first {MAX_OFFSET:,} rows answers 400, page deeper with cursor")
 
 
 def cursor_arg(prefix: str = "") -> int | None:
