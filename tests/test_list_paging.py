@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import random
 import threading
+import uuid
+from urllib.parse import urlparse
 
+import psycopg2
 import pytest
 
-from conftest import assert_error
+from conftest import POSTGRES_URL, assert_error
 from herald import chores
 from herald.cli import cli
 from herald.db import post_counts
-from herald.db.models import CompetitorAnalysis, DesignTemplate, Post, PostCount, db
+from herald.db.migrate import runner
+from herald.db.models import CompetitorAnalysis, DesignTemplate, Post, PostCount, db, open_database
 from herald.db.paging import MAX_OFFSET
 
 WRITERS = 4
@@ -266,3 +270,58 @@ def test_drifted_counters_are_found_and_rebuilt(app, client, tenant):
     assert chores.repair_post_counts() == {"drift": 1}
     assert chores.repair_post_counts() == {"drift": 0}
     assert get(client, tenant, "/v1/posts")["total"] == 3
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_at_0025(request, tmp_path):
+    """A database migrated to 0025 (SQLite, or a PostgreSQL database of its own when HERALD_TEST_POSTGRES is set)."""
+    admin = name = None
+    if request.param == "sqlite":
+        database = open_database(f"sqlite:///{tmp_path / 'before.db'}")
+    else:
+        if not POSTGRES_URL:
+            pytest.skip("HERALD_TEST_POSTGRES is not set")
+        name = f"herald_test_{uuid.uuid4().hex[:10]}"
+        admin = psycopg2.connect(POSTGRES_URL)
+        admin.autocommit = True
+        admin.cursor().execute(f'CREATE DATABASE "{name}"')
+        database = open_database(urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl())
+    with database.connection_context():
+        runner(database).up("0025_variants_and_alt_text")
+    yield database
+    database.close_all()
+    if admin is not None:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def stored_counts(database) -> set[tuple]:
+    return set(database.execute_sql("SELECT workspace_id, client_id, campaign_id, status, n FROM post_count "
+                                    "WHERE n <> 0").fetchall())
+
+
+def test_the_migration_counts_the_posts_there_are_and_goes_down_and_up_again(database_at_0025):
+    database = database_at_0025
+    with database.connection_context():
+        database.execute_sql("INSERT INTO workspace (name, plan, settings, created_at) VALUES ('w', 'pro', '{}', CURRENT_TIMESTAMP)")
+        workspace = database.execute_sql("SELECT MAX(id) FROM workspace").fetchone()[0]
+        database.execute_sql(f"INSERT INTO client (workspace_id, name, brand_voice, timezone, created_at, updated_at) "
+                             f"VALUES ({workspace}, 'c', '', 'UTC', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        client = database.execute_sql("SELECT MAX(id) FROM client").fetchone()[0]
+
+        def insert(client_id, status):
+            database.execute_sql(
+                "INSERT INTO post (workspace_id, client_id, topic, caption, post_type, platforms, media, status, "
+                f"created_at, updated_at) VALUES ({workspace}, {client_id or 'NULL'}, '', '', 'post', '[]', '[]', "
+                f"'{status}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+
+        for client_id, status in ((client, "draft"), (client, "draft"), (None, "draft"), (client, "published")):
+            insert(client_id, status)
+        runner(database).up("0026_list_indexes_and_post_counts")
+        assert stored_counts(database) == {(workspace, client, 0, "draft", 2), (workspace, 0, 0, "draft", 1),
+                                           (workspace, client, 0, "published", 1)}
+        runner(database).down("0026_list_indexes_and_post_counts")
+        assert "post_count" not in database.get_tables()
+        insert(client, "published")  # no trigger is left behind to write to the dropped table
+        runner(database).up("0026_list_indexes_and_post_counts")
+        assert (workspace, client, 0, "published", 2) in stored_counts(database)
