@@ -303,7 +303,8 @@ def stored_counts(database) -> set[tuple]:
 def test_the_migration_counts_the_posts_there_are_and_goes_down_and_up_again(database_at_0025):
     database = database_at_0025
     with database.connection_context():
-        database.execute_sql("INSERT INTO workspace (name, plan, settings, created_at) VALUES ('w', 'pro', '{}', CURRENT_TIMESTAMP)")
+        database.execute_sql("INSERT INTO workspace (name, plan, settings, created_at) "
+                             "VALUES ('w', 'pro', '{}', CURRENT_TIMESTAMP)")
         workspace = database.execute_sql("SELECT MAX(id) FROM workspace").fetchone()[0]
         database.execute_sql(f"INSERT INTO client (workspace_id, name, brand_voice, timezone, created_at, updated_at) "
                              f"VALUES ({workspace}, 'c', '', 'UTC', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
