@@ -68,8 +68,10 @@ def test_results_are_workspace_isolated_and_need_the_intelligence_scope(api, ten
     other = make_tenant("Other")
     assert_error(api.get(f"/api/intelligence/competitors/{analysis['id']}", headers=other.headers), 404, "not_found")
     assert_error(api.get(f"/api/ai-design/templates/{template['id']}", headers=other.headers), 404, "not_found")
-    assert api.get("/api/intelligence/competitors", headers=other.headers).get_json() == {"analyses": [], "total": 0}
-    assert api.get("/api/ai-design/templates", headers=other.headers).get_json() == {"templates": [], "total": 0}
+    assert api.get("/api/intelligence/competitors", headers=other.headers).get_json() == {"analyses": [], "total": 0,
+                                                                                   "next_cursor": None}
+    assert api.get("/api/ai-design/templates", headers=other.headers).get_json() == {"templates": [], "total": 0,
+                                                                                 "next_cursor": None}
     assert_error(api.get(f"/api/intelligence/competitors?client_id={tenant.client.id}", headers=other.headers),
                  404, "not_found", "client_id")
     assert_error(api.get("/api/ai-design/templates?client_id=x", headers=tenant.headers), 400, "validation_error",

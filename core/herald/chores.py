@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 
 from . import events, work
+from .db import post_counts
 from .db.models import Account, Event, IdempotencyRecord, db
 from .events import dispatch_marks
 from .intelligence import pull
@@ -77,3 +78,15 @@ def pull_engagement() -> dict:
     runtime = for_jobs()
     with db.connection_context():
         return pull.pull(runtime, runtime.config.engagement_pull_days)
+
+
+def repair_post_counts() -> dict:
+    """Recount every post and rebuild the lists' counters when any differs (RQ cron, daily): the
+    triggers keep them exact, so drift means a write went around them (a restored backup, a table
+    rebuilt without its triggers). Returns ``{"drift": n}``, logged as a warning when n > 0."""
+    with db.connection_context():
+        differing = post_counts.drift()
+        if differing:
+            log.warning("post counters drifted (%s differ, e.g. %s): rebuilding them", len(differing), differing[0])
+            post_counts.rebuild()
+    return {"drift": len(differing)}

@@ -113,6 +113,8 @@ class Config:
     # How often the reconciler re-enqueues tasks whose jobs were lost, and re-checks token health.
     reconcile_interval_seconds: int = 30
     token_check_interval_seconds: int = 6 * 3600
+    # How often herald cron recounts every post to check the lists' counters (and rebuilds them on drift).
+    post_count_check_interval_seconds: int = 24 * 3600
     # "simple": jobs run in the worker process (RQ SimpleWorker); "fork": each job in a forked
     # work-horse (RQ Worker). Herald's jobs are short network calls whose failures are already
     # contained (leases, reconciler), and a fork costs about 20 ms, more than a publish step.

@@ -294,9 +294,10 @@ class Campaign(BaseModel):
 
 
 class Post(BaseModel):
-    # Few indexes: every new post writes each of them (see migration 0009).
+    # Few indexes: every new post writes each of them (see migration 0009); those here serve the lists,
+    # newest first, by workspace, client, status and campaign (migration 0026). Triggers keep PostCount.
     workspace = pw.ForeignKeyField(Workspace, backref="posts", on_delete="CASCADE", index=False)
-    client = pw.ForeignKeyField(Client, backref="posts", null=True, on_delete="SET NULL")
+    client = pw.ForeignKeyField(Client, backref="posts", null=True, on_delete="SET NULL", index=False)
     campaign = pw.ForeignKeyField(Campaign, backref="posts", null=True, on_delete="SET NULL", index=False)
     topic = pw.TextField(default="")
     caption = pw.TextField(default="")
@@ -315,10 +316,27 @@ class Post(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("workspace", "created_at"), False),)
+        indexes = ((("workspace", "created_at"), False), (("workspace", "id"), False),
+                   (("workspace", "status", "id"), False), (("client", "id"), False),
+                   (("client", "status", "id"), False))
 
 
-Post.add_index(Post.campaign, where=Post.campaign.is_null(False), name="post_campaign_id_set")
+Post.add_index(Post.campaign, Post.id, where=Post.campaign.is_null(False), name="post_campaign_id_id_set")
+
+
+class PostCount(BaseModel):
+    """How many posts a workspace has per client, campaign and status (0: none), so that a list's
+    ``total`` sums a few rows (:mod:`herald.db.post_counts`). Written only by the database's triggers on
+    ``post`` (migration 0026), in the transaction that writes the post."""
+
+    workspace_id = pw.IntegerField()
+    client_id = pw.IntegerField()
+    campaign_id = pw.IntegerField()
+    status = pw.CharField(max_length=30)
+    n = pw.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = ((("workspace_id", "client_id", "campaign_id", "status"), True),)
 
 
 class PostVersion(BaseModel):
@@ -496,7 +514,7 @@ class PostComment(BaseModel):
 
 MODELS = [Workspace, User, ApiKey, UserSession, Client, Media, MediaRendition, Post, PostVersion, EngagementSnapshot,
           PluginSetting, Event, Account, PublishTask, FirstComment, OAuthState, IdempotencyRecord, PortalToken,
-          PostComment, Campaign]
+          PostComment, Campaign, PostCount]
 
 _plugin_cache = TTLCache(ttl=5.0)
 

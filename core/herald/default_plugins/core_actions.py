@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from herald import Action, hookimpl
+from herald.db import post_counts
 from herald.db.models import Post
+from herald.db.paging import keyset
 from herald.errors import ValidationError
 from herald.media.url_import import import_urls
 from herald.publishing import editing, variants
@@ -64,17 +66,13 @@ def handle_list_posts(ctx, payload):
     query = Post.select().where((Post.workspace == ctx.workspace_id) & (Post.client == client))
     if payload.get("status"):
         query = query.where(Post.status == payload["status"])
-    total = query.count()
-    if payload.get("cursor"):
-        query = query.where(Post.id < int(payload["cursor"]))
-    posts = list(query.order_by(Post.id.desc()).limit(limit + 1))
-    has_more = len(posts) > limit
-    posts = posts[:limit]
-    engagement = latest_by_post(post.id for post in posts)
+    total = post_counts.total(ctx.workspace_id, client_id=client.id, status=payload.get("status") or None)
+    page = keyset(query, Post.id, limit=limit, after=int(payload["cursor"]) if payload.get("cursor") else None)
+    engagement = latest_by_post(post.id for post in page.rows)
     return {
-        "posts": [serialize_post(post, engagement.get(post.id), shape="action") for post in posts],
+        "posts": [serialize_post(post, engagement.get(post.id), shape="action") for post in page.rows],
         "total": total,
-        "next_cursor": str(posts[-1].id) if has_more else None,
+        "next_cursor": str(page.next_key) if page.next_key is not None else None,
     }
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from peewee import fn
-
 from .. import ids
-from ..db.models import Campaign, Post, isoformat
+from ..db import post_counts as post_count_table
+from ..db.models import Campaign, isoformat
 from ..errors import NotFound, ValidationError
 from ..runtime import Runtime
 from .posts import get_client
@@ -97,10 +96,6 @@ def serialize(campaign: Campaign, post_count: int | None = None) -> dict:
     return data
 
 
-def post_counts(campaign_ids: list[int]) -> dict[int, int]:
-    """How many posts each campaign has."""
-    if not campaign_ids:
-        return {}
-    rows = (Post.select(Post.campaign, fn.COUNT(Post.id).alias("n")).where(Post.campaign.in_(campaign_ids))
-            .group_by(Post.campaign).tuples())
-    return dict(rows)
+def post_counts(workspace_id: int, campaign_ids: list[int]) -> dict[int, int]:
+    """How many posts each of the workspace's campaigns has (from the post counters, :mod:`herald.db.post_counts`)."""
+    return post_count_table.by_campaign(workspace_id, campaign_ids)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from herald.sdk import Conflict, ValidationError, ids
-from herald.sdk.web import endpoint, int_arg, int_query, plugin_feature, runtime
+from herald.sdk import Conflict, ValidationError
+from herald.sdk.web import cursor_query, endpoint, int_query, listed, plugin_feature, runtime
 
 from . import deliveries, endpoints, jobs
 from .models import ATTEMPT_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -13,8 +13,7 @@ from .models import ATTEMPT_PREFIX, WebhookAttempt, WebhookDelivery, WebhookEndp
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
 feature = plugin_feature("webhooks", "Outgoing webhooks are")
 LOG_QUERY = (int_query("limit", 20, 1, 100),
-             ("cursor", {"type": "string", "pattern": f"^{ATTEMPT_PREFIX}[1-9][0-9]{{0,17}}$"},
-              "next_cursor of the previous page"),
+             cursor_query(ATTEMPT_PREFIX),
              ("success", {"type": "string", "enum": ["true", "false"]}, "only successful or only failed attempts"))
 
 
@@ -119,26 +118,11 @@ def redeliver(delivery_id):
 
 
 def _attempt_page(condition) -> dict:
-    query = (WebhookAttempt.select(WebhookAttempt, WebhookDelivery).join(WebhookDelivery)
-             .where(condition).order_by(WebhookAttempt.id.desc()))
+    query = WebhookAttempt.select(WebhookAttempt, WebhookDelivery).join(WebhookDelivery).where(condition)
     success = request.args.get("success")
     if success:
         if success not in ("true", "false"):
             raise ValidationError("success must be true or false.", field="success")
         query = query.where(WebhookAttempt.success == (success == "true"))
-    cursor = request.args.get("cursor")
-    if cursor:
-        query = query.where(WebhookAttempt.id < _cursor(cursor))
-    limit = int_arg("limit", 20, 1, 100)
-    rows = list(query.limit(limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"deliveries": [deliveries.serialize_attempt(row, row.delivery) for row in rows],
-            "next_cursor": f"{ATTEMPT_PREFIX}{rows[-1].id}" if more else None}
-
-
-def _cursor(value: str) -> int:
-    number = ids.parse_id(value, ATTEMPT_PREFIX) if value.startswith(ATTEMPT_PREFIX) else None
-    if number is not None:
-        return number
-    raise ValidationError("cursor must be the next_cursor of a previous page.", field="cursor")
+    rows, next_cursor = listed(query, WebhookAttempt.id, limit=(20, 100), prefix=ATTEMPT_PREFIX)
+    return {"deliveries": [deliveries.serialize_attempt(row, row.delivery) for row in rows], "next_cursor": next_cursor}

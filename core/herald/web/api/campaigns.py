@@ -3,10 +3,11 @@
 from flask import Blueprint, g, jsonify, request
 
 from ...db.models import Campaign
+from ...db.paging import exact_total
 from ...errors import ValidationError
 from ...intelligence import campaign_report
 from ...publishing import campaigns
-from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
+from . import client_arg, endpoint, id_query, int_query, paging, runtime
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 
@@ -22,7 +23,8 @@ def create_campaign(payload):
 @endpoint(bp, "", ("GET",), summary="List campaigns", scope="posts:read",
           query=(id_query("client_id", "only this client's"),
                  ("status", {"type": "string", "enum": list(campaigns.STATUSES)}, "only this status"),
-                 int_query("limit", 50, 1, 200), int_query("offset", 0, 0, 10**9)), responses={200: "campaign_list"})
+                 int_query("limit", 50, 1, 200), paging.cursor_query(), paging.offset_query()),
+          responses={200: "campaign_list"})
 def list_campaigns():
     """The workspace's campaigns, newest first, each with its number of posts."""
     query = Campaign.select().where(Campaign.workspace == g.principal.workspace_id)
@@ -34,11 +36,10 @@ def list_campaigns():
         if status not in campaigns.STATUSES:
             raise ValidationError(f"status must be one of {', '.join(campaigns.STATUSES)}.", field="status")
         query = query.where(Campaign.status == status)
-    total = query.count()
-    rows = list(query.order_by(Campaign.id.desc()).limit(int_arg("limit", 50, 1, 200))
-                .offset(int_arg("offset", 0, 0, 10**9)))
-    counts = campaigns.post_counts([row.id for row in rows])
-    return jsonify({"campaigns": [campaigns.serialize(row, counts.get(row.id, 0)) for row in rows], "total": total})
+    rows, next_cursor = paging.listed(query, Campaign.id, limit=(50, 200), skip="offset")
+    counts = campaigns.post_counts(g.principal.workspace_id, [row.id for row in rows])
+    return jsonify({"campaigns": [campaigns.serialize(row, counts.get(row.id, 0)) for row in rows],
+                    "total": exact_total(query), "next_cursor": next_cursor})
 
 
 @endpoint(bp, "/<int:campaign_id>", ("GET",), summary="A campaign with its posts and their aggregate engagement",

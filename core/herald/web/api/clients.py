@@ -6,9 +6,10 @@ import zoneinfo
 from flask import Blueprint, g, jsonify
 
 from ...db.models import Client, isoformat
+from ...db.paging import exact_total
 from ...errors import ValidationError
 from ...publishing.posts import get_client
-from . import endpoint, int_arg, int_query, runtime
+from . import endpoint, int_query, paging, runtime
 
 bp = Blueprint("clients", __name__, url_prefix="/api/clients")
 
@@ -52,14 +53,15 @@ def create_client(payload):
 
 
 @endpoint(bp, "", ("GET",), summary="List clients", scope="posts:read",
-          query=(int_query("limit", 50, 1, 200), int_query("offset", 0, 0, 10**9)), responses={200: "client_list"})
+          query=(int_query("limit", 50, 1, 200), paging.cursor_query(), paging.offset_query()),
+          responses={200: "client_list"})
 def list_clients():
-    """The workspace's clients, oldest first."""
-    query = (Client.select().where((Client.workspace == g.principal.workspace_id) & Client.deleted_at.is_null())
-             .order_by(Client.id))
-    limit, offset = int_arg("limit", 50, 1, 200), int_arg("offset", 0, 0, 10**9)
-    return jsonify({"clients": [serialize_client(c) for c in query.limit(limit).offset(offset)],
-                    "total": query.count()})
+    """The workspace's clients, oldest first; ``total`` is an exact count (clients are few: it reads the
+    workspace's index). Page with ``cursor`` (or ``offset``, up to 10,000)."""
+    query = Client.select().where((Client.workspace == g.principal.workspace_id) & Client.deleted_at.is_null())
+    rows, next_cursor = paging.listed(query, Client.id, limit=(50, 200), descending=False, skip="offset")
+    return jsonify({"clients": [serialize_client(c) for c in rows], "total": exact_total(query),
+                    "next_cursor": next_cursor})
 
 
 @endpoint(bp, "/<int:client_id>", ("GET",), summary="Get a client", scope="posts:read",

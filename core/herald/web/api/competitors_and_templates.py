@@ -6,25 +6,25 @@ from flask import Blueprint, g, jsonify
 
 from ...ai import competitor, design
 from ...db.models import CompetitorAnalysis, DesignTemplate
-from . import client_arg, endpoint, id_query, int_arg, int_query
+from ...db.paging import exact_total
+from . import client_arg, endpoint, id_query, int_query, paging
 
 # The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("ai_results", __name__, url_prefix="/api")
 
-LIST_QUERY = (id_query("client_id", "only this client's"), int_query("limit", 50, 1, 200),
-              int_query("offset", 0, 0, 10**9))
+LIST_QUERY = (id_query("client_id", "only this client's"), int_query("limit", 50, 1, 200), paging.cursor_query(),
+              paging.offset_query())
 
 
 def _listed(model, serialize, name: str):
-    """``{name: [...], "total": n}``: the workspace's rows of ``model``, newest first, filtered and paged."""
+    """``{name: [...], "total": n, "next_cursor": …}``: the workspace's rows of ``model``, newest first,
+    filtered and paged (``total``: an exact count, these rows are few)."""
     query = model.select().where(model.workspace == g.principal.workspace_id)
     client = client_arg()
     if client is not None:
         query = query.where(model.client == client.id)
-    total = query.count()
-    rows = query.order_by(model.created_at.desc(), model.id.desc()).limit(int_arg("limit", 50, 1, 200)).offset(
-        int_arg("offset", 0, 0, 10**9))
-    return jsonify({name: [serialize(row) for row in rows], "total": total})
+    rows, next_cursor = paging.listed(query, model.id, limit=(50, 200), skip="offset")
+    return jsonify({name: [serialize(row) for row in rows], "total": exact_total(query), "next_cursor": next_cursor})
 
 
 @endpoint(bp, "/intelligence/competitors", ("GET",), summary="Stored competitor analyses, newest first",

@@ -1,14 +1,17 @@
 """The ``/v1`` publishing API (the "Apionics" document): publish, posts, accounts, approvals."""
 
 from flask import Blueprint, g, jsonify, redirect, request
+from peewee import fn
 
+from ...db import post_counts
 from ...db.models import Account, Post, PublishTask
+from ...db.paging import exact_total
 from ...errors import UnsupportedMediaType, ValidationError
 from ...publishing import accounts, approvals, editing, oauth_connect, posts, resolving, retrying, tasks
 from ...publishing import csv_import as publish_csv_reader
 from ...publishing import publish as publishing
 from ...publishing.campaigns import get_campaign
-from . import client_arg, endpoint, id_arg, id_query, int_arg, int_query, raw_body, runtime
+from . import client_arg, endpoint, id_arg, id_query, int_query, paging, raw_body, runtime
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -113,20 +116,20 @@ def _published(post: Post, when, warnings: list[dict]) -> dict:
           query=(("status", {"type": "string", "enum": list(POST_STATUSES)}, "filter by status"),
                  ("platform", "string", "filter by platform"),
                  id_query("client_id", "filter by client"), id_query("campaign_id", "filter by campaign"),
-                 int_query("limit", 20, 1, 100),
-                 ("cursor", {"type": "string", "pattern": "^(post_)?[1-9][0-9]{0,17}$"},
-                  "next_cursor of the previous page"),
-                 int_query("page", 1, 1, 10**6, "page number (instead of cursor), from 1")),
+                 int_query("limit", 20, 1, 100), paging.cursor_query(posts.POST_PREFIX), paging.page_query()),
           responses={200: "post_page"})
 def list_posts():
-    """Newest first; ``total`` counts every match. Page with ``cursor`` (or ``page``)."""
-    query = Post.select().where(Post.workspace == g.principal.workspace_id)
+    """Newest first; ``total`` counts every match (from the post counters; with ``platform``, an exact
+    count). Page with ``cursor`` (or ``page``, up to the first 10,000 posts)."""
+    workspace_id = g.principal.workspace_id
+    query = Post.select().where(Post.workspace == workspace_id)
     client = client_arg()
     if client is not None:
         query = query.where(Post.client == client.id)
     campaign_id = id_arg("campaign_id")
-    if campaign_id is not None:
-        query = query.where(Post.campaign == get_campaign(g.principal.workspace_id, campaign_id).id)
+    campaign = get_campaign(workspace_id, campaign_id) if campaign_id is not None else None
+    if campaign is not None:
+        query = query.where(Post.campaign == campaign.id)
     status = request.args.get("status")
     if status:
         if status not in POST_STATUSES:
@@ -134,24 +137,16 @@ def list_posts():
         query = query.where(Post.status == status)
     platform = request.args.get("platform")
     if platform:
-        on_platform = PublishTask.select(PublishTask.post).where(PublishTask.platform == platform.lower())
-        query = query.where(Post.id.in_(on_platform))
-    total = query.count()
-    limit = int_arg("limit", 20, 1, 100)
-    cursor = request.args.get("cursor")
-    if cursor:
-        query = query.where(Post.id < posts.parse_id(cursor, posts.POST_PREFIX, "cursor", "cursor"))
-        page = None
+        on_platform = PublishTask.select(PublishTask.id).where((PublishTask.post == Post.id)
+                                                               & (PublishTask.platform == platform.lower()))
+        query = query.where(fn.EXISTS(on_platform))
+        total = exact_total(query)
     else:
-        page = int_arg("page", 1, 1, 10**6)
-    query = query.order_by(Post.id.desc())
-    if page is not None:
-        query = query.offset((page - 1) * limit)
-    rows = list(query.limit(limit + 1))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+        total = post_counts.total(workspace_id, client_id=client.id if client is not None else None,
+                                  campaign_id=campaign.id if campaign is not None else None, status=status or None)
+    rows, next_cursor = paging.listed(query, Post.id, limit=(20, 100), prefix=posts.POST_PREFIX, skip="page")
     return jsonify({"posts": [posts.serialize_post(post, shape="v1") for post in rows], "total": total,
-                    "next_cursor": f"{posts.POST_PREFIX}{rows[-1].id}" if has_more else None})
+                    "next_cursor": next_cursor})
 
 
 @endpoint(bp, "/posts/<post_id>", ("GET",), summary="A post with per-account task results", scope="posts:read",
