@@ -173,7 +173,10 @@ _HASHTAGS = FEATURE_FIELDS.index("hashtags")
 
 def _walk_query(workspace_id: int, client_id: int, limit: int) -> pw.Query:
     """The client's newest posts (not cancelled or rejected) with their stored row, if any."""
-    newest = (EngagementSnapshot.select(pw.fn.MAX(EngagementSnapshot.id))
+    # ``id + 0``: without it PostgreSQL may answer MAX(id) by walking the primary key backwards until a
+    # row of the post turns up (seen at 2.9 ms a post when its statistics were stale); the sum keeps
+    # it on the post_id index, which SQLite uses either way.
+    newest = (EngagementSnapshot.select(pw.fn.MAX(EngagementSnapshot.id + 0))
               .where(EngagementSnapshot.post == Post.id))
     when = pw.fn.COALESCE(Post.published_at, Post.scheduled_at, Post.created_at)
     return (Post.select(Post.id, Post.caption, Post.topic, Post.post_type, Post.platforms, Post.status, Post.score,
