@@ -704,3 +704,6 @@ class PostInsight(BaseModel):
 
 
 MODELS.append(PostInsight)
+# Tables computed from others and recomputed when missing: not data of their own, so the account
+# export (herald.exports.archive) leaves them out.
+DERIVED_TABLES = frozenset({PostInsight._meta.table_name})
