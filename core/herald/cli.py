@@ -25,6 +25,7 @@ from . import logs, readme_tables, sdk_reference, supervise
 from .auth import SCOPES, create_api_key, create_user
 from .cli_accounts import accounts
 from .cli_counters import counters
+from .cli_intelligence import intelligence
 from .config import WORKER_CLASSES, Config
 from .console import command as _command
 from .console import command_runtime as _runtime
@@ -213,6 +214,7 @@ def plugins_disable(workspace, name):
 
 cli.add_command(accounts)  # herald accounts list|refresh (herald.cli_accounts)
 cli.add_command(counters)  # herald counters check|rebuild (herald.cli_counters)
+cli.add_command(intelligence)  # herald intelligence rebuild (herald.cli_intelligence)
 
 
 @cli.command("docs", with_appcontext=False)

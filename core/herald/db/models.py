@@ -679,3 +679,49 @@ class DesignTemplate(BaseModel):
 
 
 MODELS += [AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate]
+
+
+# -- stored caption features and current engagement per post (herald.intelligence.insights) --------------
+
+class PostInsight(BaseModel):
+    """What the intelligence reads need of one post, computed once and kept: its caption's features
+    (:mod:`herald.captions.features`) and its current engagement (the newest snapshot of each source,
+    summed; :func:`herald.intelligence.history.current_engagement`). ``caption_digest`` and
+    ``last_snapshot_id`` say what they were computed from: a row whose post's caption or newest snapshot
+    differs is stale and is computed again when next needed. Deleted with its post."""
+
+    post = pw.ForeignKeyField(Post, primary_key=True, on_delete="CASCADE")
+    caption_digest = pw.CharField(max_length=32)
+    first_line = pw.TextField()
+    opener_style = pw.CharField(max_length=20)
+    length = pw.IntegerField()
+    words = pw.IntegerField()
+    line_breaks = pw.IntegerField()
+    paragraphs = pw.IntegerField()
+    hashtags = pw.TextField()  # the caption's hashtags, space-separated, in order of first use
+    keywords = pw.TextField()  # its significant words (features.significant_words), distinct, space-separated
+    mentions = pw.IntegerField()
+    emojis = pw.IntegerField()
+    exclamations = pw.IntegerField()
+    has_question = pw.BooleanField()
+    cta = pw.CharField(max_length=40, null=True)
+    sentences = pw.IntegerField()
+    average_sentence_words = pw.DoubleField()
+    average_word_length = pw.DoubleField()
+    second_person = pw.BooleanField()
+    last_snapshot_id = pw.BigIntegerField(null=True)  # the post's newest engagement snapshot when computed
+    snapshots = pw.IntegerField(default=0)
+    likes = pw.IntegerField(null=True)  # the current engagement; all None without any snapshot
+    comments = pw.IntegerField(null=True)
+    saves = pw.IntegerField(null=True)
+    shares = pw.IntegerField(null=True)
+    reach = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "post_insight"
+
+
+MODELS.append(PostInsight)
+# Tables computed from others and recomputed when missing: not data of their own, so the account
+# export (herald.exports.archive) leaves them out.
+DERIVED_TABLES = frozenset({PostInsight._meta.table_name})

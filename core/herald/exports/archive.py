@@ -35,7 +35,7 @@ from typing import Any
 
 import peewee as pw
 
-from ..db.models import MODELS, Media, Workspace, db, isoformat
+from ..db.models import DERIVED_TABLES, MODELS, Media, Workspace, db, isoformat
 
 FORMAT = "herald-account-export"
 FORMAT_VERSION = 1
@@ -181,7 +181,9 @@ def plan_tables() -> tuple[list[TablePlan], list[dict[str, str]]]:
         if table not in existing:
             continue
         path = workspace_path(model)
-        if path is None:
+        if table in DERIVED_TABLES:
+            skipped.append({"table": table, "reason": "computed from exported tables (a cache), not data of its own"})
+        elif path is None:
             skipped.append({"table": table, "reason": "no foreign-key path to workspace: not workspace data"})
         else:
             plans.append(TablePlan(model, path))

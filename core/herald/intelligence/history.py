@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import statistics
 from zoneinfo import ZoneInfo
 
-import peewee as pw
-
 from ..captions import features as feats
-from ..db.models import Client, EngagementSnapshot, Post
+from ..db.models import Client, Post
 from ..publishing import schedule
-from ..publishing.engagement_figures import PUSHED_SOURCES
+from . import insights
+from .insights import INTERACTIONS, current_engagement
+from .insights import TOTALS as TOTALS  # read from here by the reports
 
-INTERACTIONS = ("likes", "comments", "saves", "shares")
-TOTALS = INTERACTIONS + ("reach",)
 MAX_POSTS = 5000  # the newest posts of a client that an analysis reads
 
 
@@ -42,10 +41,11 @@ class PostStats:
     features: feats.Features
     metrics: dict[str, int] | None  # summed newest snapshot per source; None without engagement
     snapshots: int
+    keywords: frozenset[str] = frozenset()  # the caption's distinct significant words
 
-    @property
+    @functools.cached_property
     def rate(self) -> float | None:
-        """Engagement rate, or None without engagement or reach."""
+        """Engagement rate, or None without engagement or reach (computed once)."""
         return engagement_rate(self.metrics)
 
     def brief(self) -> dict:
@@ -83,41 +83,31 @@ def local_time(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC).astimezone(zone).replace(tzinfo=None)
 
 
-def current_engagement(post_ids: list[int]) -> dict[int, tuple[dict[str, int], int]]:
-    """For each post with engagement: ``(summed newest snapshot per source, number of snapshots)``.
-
-    The database picks the newest snapshot of each (post, source) and counts the post's snapshots,
-    so only those rows are read, however long the history (the scheduled pull adds one every few hours).
-    """
-    snapshot = EngagementSnapshot
-    source = pw.Case(None, [(snapshot.source.in_(sorted(PUSHED_SOURCES)), "pushed")], snapshot.source)
-    rank = pw.fn.ROW_NUMBER().over(partition_by=[snapshot.post, source],
-                                   order_by=[snapshot.recorded_at.desc(), snapshot.id.desc()])
-    count = pw.fn.COUNT(snapshot.id).over(partition_by=[snapshot.post])
-    result: dict[int, tuple[dict[str, int], int]] = {}
-    for start in range(0, len(post_ids), 500):  # keep IN lists small for the databases
-        ranked = (snapshot.select(snapshot.post, *(getattr(snapshot, name) for name in TOTALS),
-                                  rank.alias("rank"), count.alias("snapshots"))
-                  .where(snapshot.post.in_(post_ids[start:start + 500])))
-        newest = (snapshot.select(ranked.c.post_id, ranked.c.snapshots,
-                                  *(getattr(ranked.c, name) for name in TOTALS))
-                  .from_(ranked).where(ranked.c.rank == 1).dicts())
-        for row in newest:
-            totals, _ = result.get(row["post_id"], ({name: 0 for name in TOTALS}, 0))
-            for name in TOTALS:
-                totals[name] += row[name] or 0
-            result[row["post_id"]] = (totals, row["snapshots"])
-    return result
-
-
 def load(workspace_id: int, client: Client, *, exclude_post: int | None = None) -> list[PostStats]:
     """The client's posts (newest :data:`MAX_POSTS`), oldest first, with engagement and features.
 
     Cancelled and rejected posts never reached an audience and are left out. Reports that cover a
-    period filter these items by ``when`` themselves.
+    period filter these items by ``when`` themselves. Features and engagement come from the stored
+    rows of :mod:`herald.intelligence.insights` (computed there when missing or stale).
+    """
+    zone = zone_of(client)
+    items = [PostStats(
+        post_id=post.post_id, caption=post.caption, topic=post.topic, post_type=post.post_type,
+        platforms=post.platforms, status=post.status, score=post.score, campaign_id=post.campaign_id,
+        when=post.when, local_when=local_time(post.when, zone), features=post.features, metrics=post.metrics,
+        snapshots=post.snapshots, keywords=post.keywords)
+        for post in insights.walk(workspace_id, client.id, MAX_POSTS) if post.post_id != exclude_post]
+    items.sort(key=lambda item: (item.when, item.post_id))
+    return items
+
+
+def recompute(workspace_id: int, client: Client, *, exclude_post: int | None = None) -> list[PostStats]:
+    """What :func:`load` answers, computed from the posts and snapshots alone (nothing stored is read).
+
+    The reference the stored rows are checked against (``herald intelligence rebuild --check`` and the tests).
     """
     query = (Post.select().where((Post.workspace == workspace_id) & (Post.client == client.id)
-                                 & Post.status.not_in(["cancelled", "rejected"]))
+                                 & Post.status.not_in(list(insights.EXCLUDED_STATUSES)))
              .order_by(Post.id.desc()).limit(MAX_POSTS))
     posts = [post for post in query if post.id != exclude_post]
     engagement = current_engagement([post.id for post in posts])
@@ -130,7 +120,8 @@ def load(workspace_id: int, client: Client, *, exclude_post: int | None = None) 
             post_id=post.id, caption=post.caption or "", topic=post.topic or "", post_type=post.post_type,
             platforms=tuple(post.platforms or ()), status=post.status, score=post.score,
             campaign_id=getattr(post, "campaign_id", None), when=when, local_when=local_time(when, zone),
-            features=feats.extract(post.caption or ""), metrics=metrics, snapshots=snapshots))
+            features=feats.extract(post.caption or ""), metrics=metrics, snapshots=snapshots,
+            keywords=insights.keywords(post.caption or "")))
     items.sort(key=lambda item: (item.when, item.post_id))
     return items
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-from ..captions import features as feats
 from ..outcomes import Score
 from .history import PostStats, mean_rate, rated, round_rate
+from .insights import keywords
 from .patterns import CAPTION_DIMENSIONS, describe
 
 MIN_HISTORY = 5  # below this many posts with engagement, the verdict is nearly weightless
@@ -44,7 +44,9 @@ def _lift(members: list[PostStats], baseline: float) -> float:
 
 
 def _words(item) -> set[str]:
-    return set(feats.significant_words(item.caption)) | {f"#{tag}" for tag in item.features.hashtags}
+    known = getattr(item, "keywords", None)  # stored with the post; a caller's own candidate may lack it
+    words = set(known) if known is not None else set(keywords(item.caption))
+    return words | {f"#{tag}" for tag in item.features.hashtags}
 
 
 def signals(candidate, history: list[PostStats], baseline: float) -> list[dict]:
@@ -114,7 +116,8 @@ class LearnedScorer:
 
     def score(self, post, context) -> Score:
         """Score ``post`` against the client's engagement history (``context.history()``)."""
-        candidate = SimpleNamespace(caption=post.caption, post_type=post.post_type, features=post.features)
+        candidate = SimpleNamespace(caption=post.caption, post_type=post.post_type, features=post.features,
+                                    keywords=keywords(post.caption))
         if context.client is None:
             return Score(50.0, ["No client_id given: there is no history to learn from."], confidence=0.0,
                          details={"history_posts": 0})

@@ -6,7 +6,6 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
-from ..captions import features as feats
 from ..db.models import Client
 from .history import INTERACTIONS, PostStats, mean_rate, rated, round_rate
 from .patterns import DAYS
@@ -58,7 +57,7 @@ def topics(items: list[PostStats]) -> dict:
                    "average_engagement_rate": round_rate(mean_rate(members))}
                   for topic, members in by_topic.items()]
     topic_rows.sort(key=lambda row: (-row["posts"], -(row["average_engagement_rate"] or 0), row["topic"]))
-    words = Counter(word for item in items for word in set(feats.significant_words(item.caption)))
+    words = Counter(word for item in items for word in item.keywords)
     return {"topics": topic_rows[:TOP],
             "keywords": [{"word": word, "posts": count} for word, count in
                          sorted(words.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP]]}
