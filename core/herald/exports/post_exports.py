@@ -13,12 +13,15 @@ from collections.abc import Iterator
 
 from ..db.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, isoformat
 from ..publishing.accounts import serialize_account
-from ..publishing.engagement_figures import latest_by_post
+from ..publishing.engagement_figures import latest_figures_by_post
 from ..publishing.posts import serialize_engagement, serialize_post
 from ..publishing.tasks import first_comments_of, serialize_task
 from ..publishing.versions import serialize_version
 
 BATCH = 500
+CSV_BATCH = 2000  # tuples, not models: a bigger batch costs little memory and saves round trips
+METRICS = ("likes", "comments", "saves", "shares", "reach")
+NO_FIGURES = (None,) * len(METRICS)
 POST_COLUMNS = ["id", "client_id", "topic", "caption", "type", "platforms", "status", "score", "likes", "comments",
                 "saves", "shares", "reach", "scheduled_at", "published_at", "created_at"]
 
@@ -37,17 +40,41 @@ def post_batches(workspace_id: int, client_id: int | None = None, batch: int = B
         last = rows[-1].id
 
 
+def post_tuple_batches(workspace_id: int, columns, client_id: int | None = None,
+                       batch: int = CSV_BATCH) -> Iterator[list[tuple]]:
+    """:func:`post_batches` as tuples of ``columns`` (the first must be ``Post.id``): no model objects."""
+    last = 0
+    while True:
+        query = Post.select(*columns).where((Post.workspace == workspace_id) & (Post.id > last))
+        if client_id is not None:
+            query = query.where(Post.client == client_id)
+        rows = list(query.order_by(Post.id).limit(batch).tuples())
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
 def post_csv_rows(workspace_id: int, client_id: int | None = None) -> Iterator[list]:
     """One row per post in :data:`POST_COLUMNS` order; engagement is the latest snapshot (empty when none)."""
-    for rows in post_batches(workspace_id, client_id):
-        engagement = latest_by_post(post.id for post in rows)
-        for post in rows:
-            snapshot = engagement.get(post.id)
-            metrics = [getattr(snapshot, name) if snapshot else None
-                       for name in ("likes", "comments", "saves", "shares", "reach")]
-            yield [post.id, post.client_id, post.topic, post.caption, post.post_type,
-                   ", ".join(post.platforms or []), post.status, post.score, *metrics,
-                   isoformat(post.scheduled_at), isoformat(post.published_at), isoformat(post.created_at)]
+    columns = (Post.id, Post.client, Post.topic, Post.caption, Post.post_type, Post.platforms, Post.status, Post.score,
+               Post.scheduled_at, Post.published_at, Post.created_at)
+    for rows in post_tuple_batches(workspace_id, columns, client_id):
+        engagement = latest_figures_by_post((row[0] for row in rows), METRICS)
+        for post_id, client, topic, caption, post_type, platforms, status, score, scheduled, published, created in rows:
+            yield [post_id, client, topic, caption, post_type, ", ".join(platforms or []), status, score,
+                   *engagement.get(post_id, NO_FIGURES), isoformat(scheduled), isoformat(published), isoformat(created)]
+
+
+def count_posts(workspace_id: int, client_id: int | None = None, limit: int | None = None) -> int:
+    """How many posts the workspace (or one client) has, counting no further than ``limit`` when given
+    (so asking "more than the limit?" costs the limit, not the workspace)."""
+    query = Post.select(Post.id).where(Post.workspace == workspace_id)
+    if client_id is not None:
+        query = query.where(Post.client == client_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return query.count()
 
 
 def _grouped(rows, key) -> dict[int, list]:
