@@ -99,18 +99,24 @@ def _result(runtime, job_id: str, workspace_id: int, kind: str, path: Path, rows
 
 
 class _Counted:
-    """The items of ``items``, counted, with progress reported as they are taken."""
+    """The items of ``items``, counted, with progress reported as they are taken; the first ``skip`` items
+    are not rows (a document's head)."""
 
-    def __init__(self, items: Iterable, progress: _Progress, phase: str, total: int | None):
-        self.items, self.progress, self.phase, self.total = items, progress, phase, total
+    def __init__(self, items: Iterable, progress: _Progress, phase: str, total: int, skip: int = 0):
+        self.items, self.progress, self.phase, self.total, self.skip = items, progress, phase, total, skip
         self.done = 0
+
+    @property
+    def rows(self) -> int:
+        """The rows taken so far."""
+        return min(self.total, max(0, self.done - self.skip))
 
     def __iter__(self) -> Iterator:
         self.progress(self.phase, 0, self.total)
         for item in self.items:
             yield item
             self.done += 1
-            self.progress(self.phase, self.done, self.total)
+            self.progress(self.phase, self.rows, self.total)
 
 
 def account_export(runtime, *, workspace_id: int, job_id: str) -> dict:
@@ -133,6 +139,7 @@ def posts_csv(runtime, *, workspace_id: int, job_id: str, client_id: int | None 
         rows = _Counted(post_exports.post_csv_rows(workspace_id, client_id), progress, "posts", total)
         for chunk in csv_lines(post_exports.POST_COLUMNS, rows, flush_every=1000):
             out.write(chunk.encode())
+        progress("done", rows.done, total)
         return rows.done
 
     path, rows = _write_file(runtime, job_id, POSTS_CSV, write)
@@ -149,9 +156,10 @@ def client_export(runtime, *, workspace_id: int, job_id: str, client_id: int, cl
     def write(out):
         # The first piece is the head and the last the accounts; every piece between is one post.
         pieces = _Counted(post_exports.client_export(workspace_id, client, client_shape, runtime.clock.now()),
-                          progress, "posts", total + 2)
+                          progress, "posts", total, skip=1)
         for piece in pieces:
             out.write(piece.encode())
+        progress("done", pieces.done - 2, total)
         return pieces.done - 2
 
     path, rows = _write_file(runtime, job_id, CLIENT_EXPORT, write)
