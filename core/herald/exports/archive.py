@@ -22,12 +22,9 @@ the columns of :data:`ALWAYS_REDACTED`.
 
 from __future__ import annotations
 
-import base64
 import collections
 import datetime as dt
-import decimal
 import json
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,36 +33,21 @@ from typing import Any, BinaryIO
 import peewee as pw
 
 from ..db.models import MODELS, Media, Workspace, db, isoformat
+from .rows import REDACTED, SECRET_WORDS, is_secret_name, line_encoder
+from .rows import json_value as json_value  # re-exported: the archive's value rules, as tests read them
+from .rows import redact_json as redact_json
 
 FORMAT = "herald-account-export"
 FORMAT_VERSION = 1
-REDACTED = "[redacted]"
-SECRET_WORDS = frozenset({"password", "passphrase", "secret", "token", "digest", "hash", "encrypted", "key",
-                          "credentials"})
 # Columns whose name does not say "secret" but whose content can be one.
 ALWAYS_REDACTED = {
     ("idempotency_record", "response_body"): "the stored response can hold an API key or a webhook secret "
                                              "that was shown once",
 }
-BATCH = 1000
+BATCH = 5000  # rows a batch: each is one keyset query (plain tuples, a few MB at most)
 FLUSH_BYTES = 256 * 1024
 MEDIA_CHUNK = 1024 * 1024
 COMPRESS_LEVEL = 1
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a column or JSON key named ``name`` holds a secret (by its last word: ``token_encrypted``)."""
-    return name.lower().rsplit("_", 1)[-1] in SECRET_WORDS
-
-
-def redact_json(value: Any) -> Any:
-    """``value`` (parsed JSON) with the values of secret-named keys replaced, at any depth."""
-    if isinstance(value, dict):
-        return {key: (REDACTED if value[key] is not None and is_secret_name(str(key)) else redact_json(value[key]))
-                for key in value}
-    if isinstance(value, list):
-        return [redact_json(item) for item in value]
-    return value
 
 
 def bound_models() -> list[type[pw.Model]]:
@@ -131,27 +113,6 @@ def scoped_query(model: type[pw.Model], path: list[pw.ForeignKeyField], workspac
     return query.where(path[-1] == workspace_id)
 
 
-def json_value(value: Any) -> Any:
-    """A column value as JSON: times as ``…Z`` strings, decimals and UUIDs as text, bytes as ``{"base64"}``."""
-    if isinstance(value, dt.datetime):
-        return isoformat(value)
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal | uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"base64": base64.b64encode(bytes(value)).decode()}
-    return value
-
-
-def _converter(field: pw.Field) -> Callable[[Any], Any] | None:
-    """How a column's values become JSON values (None: as they are): the common cases decided once per
-    column rather than tested for every value."""
-    if isinstance(field, pw.IntegerField | pw.FloatField | pw.BooleanField | pw.CharField):
-        return None
-    return json_value
-
-
 class TablePlan:
     """How one table is exported: its model, its path to the workspace and its redacted columns."""
 
@@ -163,14 +124,12 @@ class TablePlan:
         self.redacted = [field.column_name for field in self.fields
                          if is_secret_name(field.name) or is_secret_name(field.column_name)
                          or (self.table, field.column_name) in ALWAYS_REDACTED]
-        # (column, redacted, converter): a column with neither is copied as it is.
-        self._columns = [(field.column_name, field.column_name in self.redacted,
-                          json_value if field.column_name in self.redacted else _converter(field))
-                         for field in self.fields]
+        self.encode = line_encoder(self.fields, self.redacted)
 
     def batches(self, workspace_id: int) -> Iterator[list[tuple]]:
-        """The workspace's rows as tuples (columns in ``fields`` order), in primary-key order, a batch at
-        a time: keyset pagination on the table's own key (``WHERE id > last ORDER BY id LIMIT n``)."""
+        """The workspace's rows as the driver returns them (columns in ``fields`` order), in primary-key
+        order, a batch at a time: keyset pagination on the table's own key (``WHERE id > last ORDER BY
+        id LIMIT n``), read as plain tuples (no model objects, no conversions: :meth:`lines` does its own)."""
         query = scoped_query(self.model, self.path, workspace_id)
         key = self.model._meta.primary_key
         if isinstance(key, pw.Field) and not isinstance(key, pw.CompositeKey):
@@ -178,44 +137,26 @@ class TablePlan:
             last = None
             while True:
                 batch = query if last is None else query.where(key > last)
-                rows = list(batch.order_by(key).limit(BATCH).tuples())
+                rows = db.execute(batch.order_by(key).limit(BATCH)).fetchall()
                 if rows:
                     yield rows
                 if len(rows) < BATCH:
                     return
                 last = rows[-1][index]
         else:  # no single-column key to page on: one pass
-            rows = list(query.tuples())
+            rows = db.execute(query).fetchall()
             if rows:
                 yield rows
 
-    def rows(self, workspace_id: int) -> Iterator[dict[str, Any]]:
-        """The workspace's rows as JSON-ready dicts, redacted, in primary-key order, read in batches."""
-        for batch in self.batches(workspace_id):
-            yield from (self._row(values) for values in batch)
-
-    def lines(self, workspace_id: int) -> Iterator[list[bytes]]:
+    def lines(self, workspace_id: int) -> Iterator[list[str]]:
         """The workspace's rows as JSON lines (``tables/<table>.jsonl``), a batch at a time."""
-        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        encode = self.encode
         for batch in self.batches(workspace_id):
-            yield [(dumps(self._row(values)) + "\n").encode() for values in batch]
+            yield [encode(values) for values in batch]
 
     def count(self, workspace_id: int) -> int:
         """How many rows of the table belong to the workspace."""
         return scoped_query(self.model, self.path, workspace_id, self.model._meta.primary_key).count()
-
-    def _row(self, values) -> dict[str, Any]:
-        row = {}
-        for (column, redacted, convert), value in zip(self._columns, values, strict=True):
-            if value is None or convert is None:
-                row[column] = value
-            elif redacted:
-                row[column] = REDACTED
-            elif isinstance(value, dict | list):
-                row[column] = redact_json(value)
-            else:
-                row[column] = convert(value)
-        return row
 
 
 def plan_tables() -> tuple[list[TablePlan], list[dict[str, str]]]:
@@ -320,7 +261,7 @@ def _build(out, workspace_id: int, media_dir: Path, exported_at: dt.datetime, pr
             progress(name, done, total)
             with archive.open(name, "w", force_zip64=True) as entry:
                 for lines in plan.lines(workspace_id):
-                    entry.write(b"".join(lines))
+                    entry.write("".join(lines).encode())
                     count += len(lines)
                     done += len(lines)
                     progress(name, done, total)

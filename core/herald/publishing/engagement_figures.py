@@ -53,24 +53,6 @@ def latest_by_post(post_ids: Iterable[int], sources: Iterable[str] | None = None
     return latest
 
 
-def latest_figures_by_post(post_ids: Iterable[int], names: Iterable[str]) -> dict[int, tuple]:
-    """The columns ``names`` of the newest snapshot of each post in ``post_ids`` (as :func:`latest_by_post`
-    picks it), as tuples: for exports, which read a million of them and need no model objects."""
-    ids = list(dict.fromkeys(post_ids))
-    columns = [getattr(EngagementSnapshot, name) for name in names]
-    latest: dict[int, tuple] = {}
-    for start in range(0, len(ids), BATCH):
-        rank = pw.fn.ROW_NUMBER().over(partition_by=[EngagementSnapshot.post],
-                                       order_by=[EngagementSnapshot.recorded_at.desc(), EngagementSnapshot.id.desc()])
-        ranked = (EngagementSnapshot.select(EngagementSnapshot.id, rank.alias("rank"))
-                  .where(EngagementSnapshot.post.in_(ids[start:start + BATCH])))
-        newest = EngagementSnapshot.select(ranked.c.id).from_(ranked).where(ranked.c.rank == 1)
-        for post_id, *values in (EngagementSnapshot.select(EngagementSnapshot.post, *columns)
-                                 .where(EngagementSnapshot.id.in_(newest)).tuples()):
-            latest[post_id] = tuple(values)
-    return latest
-
-
 def latest_by_post_and_source(post_ids: Iterable[int]) -> dict[tuple[int, str], EngagementSnapshot]:
     """The newest snapshot of each (post, source) of the posts in ``post_ids``, one query per 500 posts."""
     ids = list(dict.fromkeys(post_ids))
