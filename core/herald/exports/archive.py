@@ -143,9 +143,9 @@ class TablePlan:
                 if len(rows) < BATCH:
                     return
                 last = rows[-1][index]
-        else:  # no single-column key to page on: one pass
-            rows = db.execute(query).fetchall()
-            if rows:
+        else:  # no single-column key to page on: one pass, fetched a batch at a time
+            cursor = db.execute(query)
+            while rows := cursor.fetchmany(BATCH):
                 yield rows
 
     def lines(self, workspace_id: int) -> Iterator[list[str]]:
