@@ -121,7 +121,7 @@ def export_account():
 
 
 @endpoint(bp, "/api/exports/<token>", ("GET",), summary="Download a finished export job's file (signed, expiring link)",
-          response_type=("application/zip", "text/csv", "application/json"))
+          response_type=("application/zip", "text/csv", "application/json"), responses={200: "client_export"})
 def download_export(token: str):
     """The file of the export job the signed token names, to the workspace that started it, until the link
     expires (the job's ``result.expires_at``); 404 for a forged, expired or other workspace's link, or a job
