@@ -161,7 +161,7 @@ def test_a_link_is_refused_after_it_expires_to_other_workspaces_and_without_the_
     assert_error(client.get(forged, headers=tenant.headers), 404, "not_found")
 
     path = export_jobs.file_path(installed_for_jobs(), job_id, "account_export")
-    assert path.is_file()
+    assert path.is_file() and path.stat().st_mode & 0o777 == 0o600  # owner only, as the database
     chores.reconcile()
     assert path.is_file()  # still valid: kept
     advance(redis_client, config.export_link_hours * 3600 - 1)

@@ -79,10 +79,12 @@ def _write_file(runtime, job_id: str, kind: str, write) -> tuple[Path, int]:
     """Run ``write(binary file)`` into a part file, make it durable and give it its final name;
     returns the path and the rows ``write`` reported."""
     folder = directory(runtime)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     step = BackgroundJob.get_by_id(job_id).step
     part = folder / f"{job_id}.{step}.part"
-    with part.open("wb", buffering=WRITE_BUFFER) as out:
+    # Owner only, as the database file: an archive holds everything the workspace has.
+    descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb", buffering=WRITE_BUFFER) as out:
         rows = write(out)
         out.flush()
         os.fsync(out.fileno())
