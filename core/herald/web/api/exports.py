@@ -37,17 +37,17 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y%m%d-%H%M%S")
 
 
-JOB_QUERY = ("job", {"type": "boolean", "default": False},
+JOB_QUERY = ("job", {"type": "string", "enum": ["true", "false"], "default": "false"},
              "true: run the export as a background job (202) whatever its size; above HERALD_EXPORT_SYNC_LIMIT "
              "posts it always is one")
 
 
 def _as_job(client_id: int | None = None) -> bool:
     """Whether this export runs as a job: asked for with ``?job=true``, or more posts than the limit."""
-    asked = request.args.get("job", "").lower()
-    if asked not in ("", "true", "false", "1", "0"):
+    asked = request.args.get("job", "")
+    if asked not in ("", "true", "false"):
         raise ValidationError("job must be true or false.", field="job")
-    if asked in ("true", "1"):
+    if asked == "true":
         return True
     limit = runtime().config.export_sync_limit
     return post_exports.count_posts(g.principal.workspace_id, client_id, limit=limit + 1) > limit
