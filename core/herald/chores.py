@@ -14,6 +14,7 @@ from . import events, work
 from .db import post_counts
 from .db.models import Account, Event, IdempotencyRecord, db
 from .events import dispatch_marks
+from .exports import jobs as export_jobs
 from .intelligence import pull
 from .publishing import accounts, oauth_connect, token_refresh
 from .runtime import Runtime, for_jobs
@@ -27,8 +28,8 @@ def reconcile() -> dict:
     """Make sure every active row of every work kind has a live job (:func:`herald.work.reconcile`:
     publish tasks, first comments, background jobs and the webhooks plugin's deliveries among them; a
     background job whose worker died fails, never runs twice), and do the housekeeping that is not
-    work: expire idempotency records and OAuth connect flows, and re-dispatch events that were committed but
-    never dispatched.
+    work: expire idempotency records and OAuth connect flows, delete export files whose link expired, and
+    re-dispatch events that were committed but never dispatched.
     Runs periodically (RQ cron). Returns counts for the log (``work``: rows given a new job, by kind;
     ``events_redispatched``).
     """
@@ -38,6 +39,7 @@ def reconcile() -> dict:
     with db.connection_context():
         IdempotencyRecord.delete().where(IdempotencyRecord.expires_at < now).execute()
         oauth_connect.purge(now)
+        counts["export_files_removed"] = export_jobs.purge(runtime, now)
         counts["events_redispatched"] = redispatch_events(runtime, now)
     return counts
 

@@ -125,6 +125,11 @@ class Config:
     # many days back (older posts hardly change, and every post costs platform API calls).
     engagement_pull_interval_seconds: int = 3 * 3600
     engagement_pull_days: int = 30
+    # Exports (posts CSV, a client's export, the GDPR archive) of more posts than this run as background
+    # jobs: the request answers 202 with the job, and the file is downloaded from a signed link.
+    export_sync_limit: int = 10_000
+    # How long an export job's download link (and its file) lasts.
+    export_link_hours: int = 24
     # Console logging of the herald processes: Herald's own loggers (``herald.*``, the web server's
     # start-up lines) and RQ's, whose INFO lines (several per job, a job every 30 s) would bury the rest.
     log_level: str = "INFO"
@@ -171,6 +176,10 @@ class Config:
         if env.get("HERALD_ENGAGEMENT_PULL_DAYS"):
             values["engagement_pull_days"] = _whole_number("HERALD_ENGAGEMENT_PULL_DAYS",
                                                            env["HERALD_ENGAGEMENT_PULL_DAYS"])
+        for name, field in (("HERALD_EXPORT_SYNC_LIMIT", "export_sync_limit"),
+                            ("HERALD_EXPORT_LINK_HOURS", "export_link_hours")):
+            if env.get(name):
+                values[field] = _whole_number(name, env[name])
         for name, field in (("HERALD_LOG_LEVEL", "log_level"), ("HERALD_RQ_LOG_LEVEL", "rq_log_level")):
             if env.get(name):
                 values[field] = _log_level(name, env[name])

@@ -52,6 +52,9 @@ LEASE_SECONDS = 45
 # than a minute is not waited for (someone polls for the result).
 RETRY = work.RetryPolicy(base=1.0, cap=30.0, max_attempts=5, floor=1.0, max_retry_after=60.0)
 INTERRUPTED = "job_interrupted"
+# How many times a restartable job whose worker died runs again before it fails as interrupted (a job
+# that kills its worker every time, by running out of memory, say, must not run forever).
+RESTARTS = 2
 # The API keeps its four statuses: a job to be tried again is queued again, and nothing is ever
 # "waiting" (no job hands work over to be checked) or "unconfirmed" (a job that may have run is failed).
 STATUSES = work.Statuses(queued=QUEUED, running=RUNNING, retrying=QUEUED, waiting="waiting", done=SUCCEEDED,
@@ -101,10 +104,16 @@ def start(runtime: Runtime, workspace_id: int, kind: str, **kwargs: Any) -> Back
 
 
 class JobFunctions:
-    """The ``background`` kind's handler: runs the function registered for each job's kind."""
+    """The ``background`` kind's handler: runs the function registered for each job's kind.
 
-    def __init__(self, by_kind: Mapping[str, Callable]):
+    ``restartable`` names the kinds whose function may simply run again from the start when its
+    worker died (it only reads and writes a file of its own, as an export does): their recovery
+    reruns them instead of failing them with ``job_interrupted``.
+    """
+
+    def __init__(self, by_kind: Mapping[str, Callable], restartable: frozenset[str] = frozenset()):
         self.by_kind = dict(by_kind)
+        self.restartable = frozenset(restartable)
 
     def __call__(self, runtime: Runtime, job: BackgroundJob, mode: str) -> work.Outcome:
         """One run of ``job`` (see :func:`run_job`)."""
@@ -142,8 +151,13 @@ def run_job(runtime: Runtime, job: BackgroundJob, function: Callable) -> work.Ou
 
 
 def recover_job(runtime: Runtime, job: BackgroundJob, mode: str) -> work.Outcome:
-    """The kind's recovery: the worker running ``job`` died (its lease ran out). Fail it with
-    ``job_interrupted``, never running it again (:func:`settle` frees the plan slot its call held)."""
+    """The kind's recovery: the worker running ``job`` died (its lease ran out). A restartable kind
+    (see :class:`JobFunctions`) runs again from the start; any other fails with ``job_interrupted``,
+    never running again (:func:`settle` frees the plan slot its call held)."""
+    functions = work.kind(runtime, KIND_NAME).run
+    if job.kind in functions.restartable and job.attempts <= RESTARTS + 1:
+        log.warning("background job %s (%s) lost its worker; running it again from the start", job.id, job.kind)
+        return functions(runtime, job, "run")
     return work.Outcome.failed(
         "The job was interrupted: its worker stopped before it finished (a worker restart, a Redis restart or "
         "a lost machine). It was not run again, because an AI call it may already have made would be paid "
@@ -164,10 +178,12 @@ def settle(runtime: Runtime, job: BackgroundJob, outcome: work.Outcome, locked: 
                     released)
 
 
-def work_kind(by_kind: Mapping[str, Callable]) -> work.WorkKind:
+def work_kind(by_kind: Mapping[str, Callable], restartable: frozenset[str] = frozenset()) -> work.WorkKind:
     """The ``background`` work kind, running ``by_kind[job.kind]`` for each job (module-level
-    functions taking ``runtime, *, workspace_id, job_id`` and the job's parameters)."""
-    return work.WorkKind(name=KIND_NAME, model=BackgroundJob, run=JobFunctions(by_kind), recover=recover_job,
+    functions taking ``runtime, *, workspace_id, job_id`` and the job's parameters); the kinds in
+    ``restartable`` run again when their worker died (see :class:`JobFunctions`)."""
+    return work.WorkKind(name=KIND_NAME, model=BackgroundJob, run=JobFunctions(by_kind, restartable),
+                         recover=recover_job,
                          settle=settle, job_timeout=JOB_TIMEOUT, lease_seconds=LEASE_SECONDS,
                          renew_every=RENEW_EVERY, retry=RETRY, statuses=STATUSES, error_field="error")
 
@@ -183,7 +199,7 @@ def get_job(workspace_id: int, job_id: str) -> BackgroundJob:
 def serialize(job: BackgroundJob) -> dict:
     """The JSON shape of a job."""
     return {
-        "id": job.id, "kind": job.kind, "status": job.status, "result": job.result,
+        "id": job.id, "kind": job.kind, "status": job.status, "progress": job.progress, "result": job.result,
         "error": {"code": job.error_code, "message": job.error} if job.status == FAILED else None,
         "created_at": isoformat(job.created_at), "started_at": isoformat(job.started_at),
         "finished_at": isoformat(job.finished_at),

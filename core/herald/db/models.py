@@ -631,6 +631,7 @@ class BackgroundJob(WorkRow):
     params = JSONField(default=dict)
     status = pw.CharField(max_length=20, default="queued", index=True)  # the reconciler looks for unfinished ones
     result = JSONField(null=True)
+    progress = JSONField(null=True)  # how far a running job is (an export: phase, rows done, total)
     error_code = pw.CharField(max_length=60, null=True)
     error = pw.TextField(null=True)
     created_at = pw.DateTimeField(default=utcnow)

@@ -33,7 +33,9 @@ def csv_lines(header: list[str], rows: Iterable[Iterable[Any]], flush_every: int
     writer.writerow([safe_cell(name) for name in header])
     pending = 1
     for row in rows:
-        writer.writerow([safe_cell(value) for value in row])
+        # None (written empty) and whole numbers of 0 or more cannot start a formula: only the rest is checked.
+        writer.writerow([value if value is None or (type(value) is int and value >= 0) else safe_cell(value)
+                         for value in row])
         pending += 1
         if pending >= flush_every:
             yield buffer.getvalue()

@@ -11,14 +11,18 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 
-from ..db.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, isoformat
+import peewee as pw
+
+from ..db.models import Account, Client, EngagementSnapshot, Post, PostVersion, PublishTask, db, isoformat
 from ..publishing.accounts import serialize_account
-from ..publishing.engagement_figures import latest_by_post
 from ..publishing.posts import serialize_engagement, serialize_post
 from ..publishing.tasks import first_comments_of, serialize_task
 from ..publishing.versions import serialize_version
+from .rows import moment_text
 
 BATCH = 500
+CSV_BATCH = 2000  # tuples, not models: a bigger batch costs little memory and saves round trips
+METRICS = ("likes", "comments", "saves", "shares", "reach")
 POST_COLUMNS = ["id", "client_id", "topic", "caption", "type", "platforms", "status", "score", "likes", "comments",
                 "saves", "shares", "reach", "scheduled_at", "published_at", "created_at"]
 
@@ -37,17 +41,50 @@ def post_batches(workspace_id: int, client_id: int | None = None, batch: int = B
         last = rows[-1].id
 
 
-def post_csv_rows(workspace_id: int, client_id: int | None = None) -> Iterator[list]:
-    """One row per post in :data:`POST_COLUMNS` order; engagement is the latest snapshot (empty when none)."""
-    for rows in post_batches(workspace_id, client_id):
-        engagement = latest_by_post(post.id for post in rows)
-        for post in rows:
-            snapshot = engagement.get(post.id)
-            metrics = [getattr(snapshot, name) if snapshot else None
-                       for name in ("likes", "comments", "saves", "shares", "reach")]
-            yield [post.id, post.client_id, post.topic, post.caption, post.post_type,
-                   ", ".join(post.platforms or []), post.status, post.score, *metrics,
-                   isoformat(post.scheduled_at), isoformat(post.published_at), isoformat(post.created_at)]
+def _latest_snapshot_id():
+    """The id of the newest snapshot (by ``recorded_at``, then id, as :func:`latest_by_post` picks it) of
+    the post of the outer query: a correlated subquery served by the index on ``engagement_snapshot.post_id``."""
+    snapshot = EngagementSnapshot.alias()
+    return (snapshot.select(snapshot.id).where(snapshot.post == Post.id)
+            .order_by(snapshot.recorded_at.desc(), snapshot.id.desc()).limit(1))
+
+
+def post_csv_rows(workspace_id: int, client_id: int | None = None, batch: int = CSV_BATCH) -> Iterator[list]:
+    """One row per post in :data:`POST_COLUMNS` order; engagement is the latest snapshot (empty when none).
+
+    One query per batch of posts, keyset on ``post.id``, joining each post's newest snapshot, read as
+    the driver's tuples (no model objects, no ``IN`` list of ids): 9 s for a 20k-post client before.
+    """
+    query = (Post.select(Post.id, Post.client, Post.topic, Post.caption, Post.post_type, Post.platforms, Post.status,
+                         Post.score, *(getattr(EngagementSnapshot, name) for name in METRICS),
+                         Post.scheduled_at, Post.published_at, Post.created_at)
+             .join(EngagementSnapshot, pw.JOIN.LEFT_OUTER, on=(EngagementSnapshot.id == _latest_snapshot_id()))
+             .where(Post.workspace == workspace_id))
+    if client_id is not None:
+        query = query.where(Post.client == client_id)
+    last = 0
+    while True:
+        rows = db.execute(query.where(Post.id > last).order_by(Post.id).limit(batch)).fetchall()
+        for row in rows:
+            platforms = row[5]
+            if isinstance(platforms, str):
+                platforms = json.loads(platforms)
+            yield [*row[:5], ", ".join(platforms or []), *row[6:13], moment_text(row[13]), moment_text(row[14]),
+                   moment_text(row[15])]
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
+
+
+def count_posts(workspace_id: int, client_id: int | None = None, limit: int | None = None) -> int:
+    """How many posts the workspace (or one client) has, counting no further than ``limit`` when given
+    (so asking "more than the limit?" costs the limit, not the workspace)."""
+    query = Post.select(Post.id).where(Post.workspace == workspace_id)
+    if client_id is not None:
+        query = query.where(Post.client == client_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return query.count()
 
 
 def _grouped(rows, key) -> dict[int, list]:

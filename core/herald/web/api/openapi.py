@@ -106,10 +106,17 @@ def _success(doc) -> dict:
         return {"303": {"description": "Back to the page, with a notice next to the post",
                         "headers": {"Location": {"schema": {"type": "string"}}}}}
     types = (doc.response_type,) if isinstance(doc.response_type, str) else doc.response_type
-    if types != (JSON,):
-        return {"200": {"description": "Success", "content": {kind: {"schema": _body_schema(kind)} for kind in types}}}
+    responses = doc.responses
     answers = {}
-    for status, name in doc.responses:
+    if types != (JSON,):
+        # A download: its 200 in its real media types (JSON among them described by the 200's schema);
+        # other successes (202 with the job of an export run in the background) are JSON.
+        named = dict(responses).get(200)
+        answers["200"] = {"description": "Success", "content": {
+            kind: {"schema": {"$ref": f"#/components/schemas/{_component(named)}"} if kind == JSON and named
+                   else _body_schema(kind)} for kind in types}}
+        responses = tuple((status, name) for status, name in responses if status != 200)
+    for status, name in responses:
         answer = {"description": _SUCCESS_MEANINGS.get(status, "Success")}
         if status == 303:
             answer["headers"] = {"Location": {"schema": {"type": "string"}}}

@@ -1,0 +1,129 @@
+"""Rows of the GDPR archive as JSON lines, written fast: each table's columns get an encoder once,
+chosen by the column's type, and values go from the database driver's tuples to JSON text without
+model objects or a dict per row (issue 25: 4 million rows in well under a minute).
+
+Secrets are replaced by ``"[redacted]"`` (see :mod:`herald.exports.archive`): a redacted column's
+values, and the values of secret-named keys inside JSON columns at any depth.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring
+from typing import Any
+
+import peewee as pw
+
+from ..db.models import JSONField, isoformat
+
+REDACTED = "[redacted]"
+SECRET_WORDS = frozenset({"password", "passphrase", "secret", "token", "digest", "hash", "encrypted", "key",
+                          "credentials"})
+def is_secret_name(name: str) -> bool:
+    """Whether a column or JSON key named ``name`` holds a secret (by its last word: ``token_encrypted``)."""
+    return name.lower().rsplit("_", 1)[-1] in SECRET_WORDS
+
+
+def redact_json(value: Any) -> Any:
+    """``value`` (parsed JSON) with the values of secret-named keys replaced, at any depth."""
+    if isinstance(value, dict):
+        return {key: (REDACTED if value[key] is not None and is_secret_name(str(key)) else redact_json(value[key]))
+                for key in value}
+    if isinstance(value, list):
+        return [redact_json(item) for item in value]
+    return value
+
+
+def json_value(value: Any) -> Any:
+    """A column value as JSON: times as ``…Z`` strings, decimals and UUIDs as text, bytes as ``{"base64"}``."""
+    if isinstance(value, dt.datetime):
+        return isoformat(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"base64": base64.b64encode(bytes(value)).decode()}
+    return value
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+# JSON text in which no key can name a secret (none of the words appears anywhere) is written as it is.
+_WORDS = tuple(sorted(SECRET_WORDS))
+
+
+def moment_text(value: Any) -> str | None:
+    """A stored time as the API writes it (``2026-06-01T09:00:00Z``), from what the driver returns:
+    SQLite's text (``2026-06-01 09:00:00.123456``) or a datetime."""
+    if value is None:
+        return None
+    if type(value) is str:
+        if len(value) >= 19 and value[10] in " T" and (len(value) == 19 or value[19] == "."):
+            return value[:10] + "T" + value[11:19] + "Z"
+        return isoformat(pw.DateTimeField().python_value(value))
+    return isoformat(value)
+
+
+def _generic(field: pw.Field) -> Callable[[Any], str]:
+    """Any column: the value as peewee reads it, JSON containers redacted, then :func:`json_value`."""
+    def encode(value: Any) -> str:
+        value = field.python_value(value)
+        if isinstance(value, dict | list):
+            value = redact_json(value)
+        return _dumps(json_value(value))
+    return encode
+
+
+def _encoder(field: pw.Field, redacted: bool) -> Callable[[Any], str]:
+    """The JSON text of a non-null value of ``field`` as the driver returns it."""
+    generic = _generic(field)
+    if redacted:
+        return lambda value: '"' + REDACTED + '"'
+    if isinstance(field, pw.BooleanField):
+        return lambda value: "true" if value else "false"
+    if isinstance(field, JSONField):
+        def json_text(value):
+            # Stored by JSONField as JSON text: kept as it is unless a key might name a secret.
+            if type(value) is not str:
+                return generic(value)
+            lowered = value.lower()
+            for word in _WORDS:
+                if word in lowered:
+                    return generic(value)
+            return value
+        return json_text
+    if isinstance(field, pw.DateTimeField):
+        def moment(value):
+            if type(value) is str and len(value) >= 19 and value[10] in " T" and (len(value) == 19 or value[19] == "."):
+                return '"' + value[:10] + "T" + value[11:19] + 'Z"'  # SQLite's text, naive UTC
+            if isinstance(value, dt.datetime):
+                return '"' + isoformat(value) + '"'
+            return generic(value)
+        return moment
+    if isinstance(field, pw.IntegerField) or (isinstance(field, pw.ForeignKeyField)
+                                              and isinstance(field.rel_field, pw.IntegerField)):
+        return lambda value: str(value) if type(value) is int else generic(value)
+    if isinstance(field, pw.FloatField):
+        return lambda value: repr(value) if type(value) is float and math.isfinite(value) else generic(value)
+    if isinstance(field, pw.CharField | pw.TextField):
+        return lambda value: encode_basestring(value) if type(value) is str else generic(value)
+    return generic
+
+
+def line_encoder(fields: Sequence[pw.Field], redacted: Sequence[str]) -> Callable[[Sequence[Any]], str]:
+    """The function turning a row (values of ``fields`` as the driver returns them) into its JSON line
+    (``{"column": value, …}`` and a newline), with the columns ``redacted`` redacted."""
+    parts = [(encode_basestring(field.column_name) + ":", _encoder(field, field.column_name in redacted))
+             for field in fields]
+
+    def encode(values: Sequence[Any]) -> str:
+        return "{" + ",".join([key + ("null" if value is None else convert(value))
+                               for (key, convert), value in zip(parts, values, strict=True)]) + "}\n"
+
+    return encode
