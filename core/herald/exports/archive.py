@@ -30,12 +30,12 @@ import json
 import uuid
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import peewee as pw
 
 from ..db.models import MODELS, Media, Workspace, db, isoformat
+from ..media.store import MediaNotStored, MediaStore
 
 FORMAT = "herald-account-export"
 FORMAT_VERSION = 1
@@ -215,16 +215,7 @@ class _Sink:
         return data
 
 
-def _media_file(media_dir: Path, relative: str) -> Path | None:
-    """The stored file for a media row's ``path``; None when missing or outside the media directory."""
-    root = media_dir.resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
-
-
-def archive_chunks(workspace_id: int, media_dir: Path, exported_at: dt.datetime) -> Iterator[bytes]:
+def archive_chunks(workspace_id: int, store: MediaStore, exported_at: dt.datetime) -> Iterator[bytes]:
     """The zip archive of the workspace, in pieces of about 256 KiB (see the module docstring);
     ``exported_at`` (the runtime clock's time of the request) goes in the manifest."""
     sink = _Sink()
@@ -250,26 +241,30 @@ def archive_chunks(workspace_id: int, media_dir: Path, exported_at: dt.datetime)
             manifest["tables"].append({"table": plan.table, "model": f"{plan.model.__module__}.{plan.model.__name__}",
                                        "file": name, "rows": count, "scope": describe_path(plan.model, plan.path),
                                        "redacted": plan.redacted})
-        yield from _add_media(archive, sink, workspace_id, media_dir, manifest)
+        yield from _add_media(archive, sink, workspace_id, store, manifest)
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     yield sink.take()
 
 
-def _add_media(archive: zipfile.ZipFile, sink: _Sink, workspace_id: int, media_dir: Path,
+def _add_media(archive: zipfile.ZipFile, sink: _Sink, workspace_id: int, store: MediaStore,
                manifest: dict) -> Iterator[bytes]:
     files, total, missing, written = 0, 0, [], set()
     rows = Media.select(Media.id, Media.path).where(Media.workspace == workspace_id).order_by(Media.id)
     for row in rows:
         if row.path in written:  # identical uploads share one stored file
             continue
-        path = _media_file(media_dir, row.path)
-        if path is None:
+        found = store.stat(row.path)
+        try:
+            source = store.open(row.path) if found is not None else None
+        except MediaNotStored:
+            source = None
+        if source is None:
             missing.append(row.id)
             continue
-        info = zipfile.ZipInfo(f"media/{row.path}", date_time=_zip_time(path))
+        info = zipfile.ZipInfo(f"media/{row.path}", date_time=_zip_time(found.modified))
         info.compress_type = zipfile.ZIP_STORED  # images and videos are compressed already
-        info.file_size = path.stat().st_size
-        with archive.open(info, "w") as out, path.open("rb") as source:
+        info.file_size = found.size
+        with archive.open(info, "w") as out, source:
             while chunk := source.read(MEDIA_CHUNK):
                 out.write(chunk)
                 total += len(chunk)
@@ -280,6 +275,6 @@ def _add_media(archive: zipfile.ZipFile, sink: _Sink, workspace_id: int, media_d
     manifest["media"] = {"files": files, "bytes": total, "missing_media_ids": missing}
 
 
-def _zip_time(path: Path) -> tuple[int, int, int, int, int, int]:
-    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+def _zip_time(stamp: dt.datetime) -> tuple[int, int, int, int, int, int]:
+    stamp = stamp.astimezone(dt.UTC)
     return (max(1980, stamp.year), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)

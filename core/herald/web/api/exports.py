@@ -12,6 +12,7 @@ from ...db.models import Workspace
 from ...exports import archive, post_exports
 from ...exports.csvsafe import csv_lines
 from ...intelligence import daily_analytics
+from ...media.configured import media_store
 from ...publishing import publish as publishing
 from ...publishing.posts import get_client
 from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
@@ -79,5 +80,5 @@ def export_client(client_id):
 def export_account():
     """Every table's rows of this workspace (secrets redacted), a manifest, and the uploaded files."""
     now = runtime().clock.now()
-    body = archive.archive_chunks(g.principal.workspace_id, runtime().config.media_dir, now)
+    body = archive.archive_chunks(g.principal.workspace_id, media_store(runtime().config), now)
     return _download(body, "application/zip", f"herald-account-{g.principal.workspace_id}-{_stamp(now)}.zip")
