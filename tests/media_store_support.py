@@ -107,7 +107,7 @@ def everything_stored(config: Config) -> list[str]:
     """Every file the store holds, and every file left in this machine's spool directory (``tmp/…``)."""
     spool = config.media_dir / "tmp"
     left = [f"tmp/{path.relative_to(spool)}" for path in spool.rglob("*") if path.is_file()] if spool.exists() else []
-    return sorted(media_store(config).keys() + left)
+    return sorted(media_store(config).all_keys() + left)
 
 
 def stored_bytes(config: Config, key: str) -> bytes:

@@ -101,7 +101,7 @@ class S3Store(MediaStore):
         with contextlib.suppress(MediaNotStored):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         found = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
             found.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", []))

@@ -83,7 +83,7 @@ class MediaStore(abc.ABC):
         """Remove the file under ``key`` (nothing happens when there is none)."""
 
     @abc.abstractmethod
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         """Every key in the store, sorted (for operators and tests: it walks the whole store)."""
 
     @abc.abstractmethod
@@ -164,7 +164,7 @@ class LocalStore(MediaStore):
         with contextlib.suppress(MediaNotStored):
             self.path(key).unlink(missing_ok=True)
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         if not self.root.exists():
             return []
         return sorted(str(path.relative_to(self.root)) for path in self.root.rglob("*")
