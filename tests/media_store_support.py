@@ -92,13 +92,17 @@ STORES = ["local", "s3"]
 
 def config_on(request, config: Config) -> Config:
     """``config`` on the store a fixture parametrized with :data:`STORES` asks for: the local directory
-    as it is, or a fresh bucket of the moto server. A module runs its tests on both with::
+    as it is (also when the fixture is not parametrized), or a fresh bucket of the moto server. A module
+    runs all its tests on both with::
 
         @pytest.fixture(params=STORES)
         def config(config, request):
             return config_on(request, config)
+
+    or chosen tests, with that fixture unparametrized and ``@pytest.mark.parametrize("config", STORES,
+    indirect=True)`` on them.
     """
-    if request.param == "local":
+    if getattr(request, "param", "local") == "local":
         return config
     return on_s3(config, request.getfixturevalue("moto_endpoint"))
 
