@@ -25,9 +25,7 @@ from pathlib import Path
 
 from ..errors import PayloadTooLarge, UnsupportedMediaType
 from .facts import MediaFacts, inspect
-from .store import DIR_MODE, FILE_MODE, MediaStore, make_private_dirs
-
-__all__ = ["DIR_MODE", "FILE_MODE", "make_private_dirs"]  # besides what is defined here
+from .store import FILE_MODE, MediaStore, make_private_dirs
 
 ALLOWED = {
     "image/jpeg": ".jpg",
