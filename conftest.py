@@ -40,7 +40,8 @@ schemas.CROSSCHECK = True  # every request the tests validate checks jsonschema-
 
 TEST_REDIS_URL = redis_url_for_tests()
 POSTGRES_URL = os.environ.get("HERALD_TEST_POSTGRES")
-pytest_plugins = ("ai_drive", "serve_drive")  # fixtures of the AI tests (gemini, ai_app, api); of herald processes
+pytest_plugins = ("ai_drive", "serve_drive", "media_store_support")  # fixtures of the AI tests (gemini, ai_app, api);
+# of herald processes; of the media stores (moto_endpoint)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import io
 import media_samples
 import pytest
 from graph_drive import connect_account
+from media_store_support import STORES, config_on
 from PIL import Image
 from portal_support import later
 
@@ -22,6 +23,12 @@ from fakes.graph import IG_TOKEN, PAGE_TOKEN
 from herald.db.models import Event, MediaRendition, Post, PublishTask, db
 
 PUBLIC = "https://herald.test"
+
+
+@pytest.fixture
+def config(config, request):
+    """The tests marked ``parametrize("config", STORES, indirect=True)`` run on the local and the S3 store."""
+    return config_on(request, config)
 
 
 @pytest.fixture
@@ -173,6 +180,7 @@ def served(client, url: str) -> Image.Image:
     return image
 
 
+@pytest.mark.parametrize("config", STORES, indirect=True)
 def test_a_png_is_converted_for_instagram_only(client, tenant, accounts, media, fake, redis_client):
     transparent = upload(client, tenant, picture(400, 400, "PNG", mode="RGBA"), "logo.png")
     response = client.post("/v1/publish", json={"content": "Logo", "accounts": list(accounts.values()),
@@ -195,6 +203,7 @@ def test_a_png_is_converted_for_instagram_only(client, tenant, accounts, media, 
         assert MediaRendition.select().count() == 1
 
 
+@pytest.mark.parametrize("config", STORES, indirect=True)
 def test_fit_pad_gives_instagram_a_padded_copy(client, tenant, accounts, media, fake, redis_client):
     response = client.post("/v1/publish", json={"content": "Tall", "accounts": list(accounts.values()),
                                                  "media": [media["tall"]], "fit": "pad"}, headers=tenant.headers)
@@ -207,6 +216,7 @@ def test_fit_pad_gives_instagram_a_padded_copy(client, tenant, accounts, media, 
     assert served(client, fake.calls("POST", r"/photos$")[0].params["url"]).size == (400, 1000)
 
 
+@pytest.mark.parametrize("config", STORES, indirect=True)
 def test_exif_orientation_is_applied_to_a_rendition(client, tenant, accounts, fake, redis_client):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate a quarter: 500×400 as stored, 400×500 as shown

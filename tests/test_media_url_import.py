@@ -14,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import media_samples
 import pytest
 from graph_drive import connect_account
+from media_store_support import STORES, config_on
 
 from conftest import assert_error
 from fakes.graph import IG_TOKEN, PAGE_TOKEN
 from herald.db.models import Media, Post, db, utcnow
+from herald.media.configured import media_store
 from herald.net import http as nethttp
 
 PNG = media_samples.png(4, 3)
@@ -112,6 +114,12 @@ class FileServer:
 
 
 @pytest.fixture
+def config(config, request):
+    """The tests marked ``parametrize("config", STORES, indirect=True)`` run on the local and the S3 store."""
+    return config_on(request, config)
+
+
+@pytest.fixture
 def files():
     server = FileServer()
     yield server
@@ -155,6 +163,7 @@ def leftover_files(config) -> list:
 # -- POST /api/media with a URL --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("config", STORES, indirect=True)
 def test_a_url_is_downloaded_sniffed_decoded_and_recorded_as_an_upload_is(client, tenant, files, config, connections):
     response = import_url(client, tenant, files.url("/pictures/bread.png"))
     assert response.status_code == 201, response.get_json()
@@ -163,7 +172,7 @@ def test_a_url_is_downloaded_sniffed_decoded_and_recorded_as_an_upload_is(client
     assert (media["content_type"], media["width"], media["height"]) == ("image/png", 4, 3)
     assert (media["size"], media["sha256"]) == (len(PNG), hashlib.sha256(PNG).hexdigest())
     assert media["filename"] == "bread.png"
-    assert (config.media_dir / media["sha256"][:2] / f"{media['sha256']}.png").read_bytes() == PNG
+    assert media_store(config).get(f"{media['sha256'][:2]}/{media['sha256']}.png") == PNG
     assert client.get(f"/api/media/{media['id']}", headers=tenant.headers).get_json()["media"] == media
     assert set(connections) == {"127.0.0.1"} and leftover_files(config) == []
 

@@ -38,6 +38,7 @@ from .plugins import PluginRegistry, get_plugin_manager
 from .upgrading import upgrade
 from .web.serving import BODY_OVERHEAD, ServingLimits
 from .work.heartbeat import Heartbeat
+from .work.hosts import HostBeacon, SecondHost
 from .work.queue import make_worker, queue_names
 from .work.workers import worker_class as worker_class_for
 
@@ -54,6 +55,15 @@ def cli():
 
     Settings come from HERALD_* environment variables (see the README).
     """
+
+
+def _announce_host(runtime) -> HostBeacon:
+    """Announce this machine in Redis (herald.work.hosts); stop with one line when a second machine
+    shares a SQLite deployment."""
+    try:
+        return HostBeacon(runtime.redis, runtime.config.resolved_database_url, runtime.clock).start()
+    except SecondHost as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _require_schema() -> None:
@@ -264,6 +274,7 @@ def serve(host, port, workers, threads, timeout, request_timeout):
     config = current_app.extensions["herald"].config  # the web command runs in its application's context
     logs.configure(config)
     _require_schema()
+    _announce_host(current_app.extensions["herald"])
     port = port or config.port
 
     class HeraldServer(BaseApplication):
@@ -300,6 +311,7 @@ def worker(queues, burst, worker_class):
     runtime = _runtime()
     logs.configure(runtime.config)
     _require_schema()
+    _announce_host(runtime)
     supervise.forks_die_with_parent()  # RQ's scheduler child and fork work-horses end with this process
     # Forked work-horses must not inherit an open database connection from this process.
     db.close_all()
@@ -320,6 +332,7 @@ def cron():
     config = runtime.config
     logs.configure(config)
     _require_schema()
+    _announce_host(runtime)
     log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s",
              _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
              _every(config.engagement_pull_interval_seconds))

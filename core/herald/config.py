@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_RATE_LIMIT = "200/minute"
 DEFAULT_LOGIN_RATE_LIMIT = "10/minute"
@@ -63,6 +64,14 @@ REMOVED_SETTINGS = {
 }
 
 
+def _check_media_store(value: str | None) -> None:
+    """Refuse a ``HERALD_MEDIA_STORE`` that is not an ``s3://bucket[/prefix]`` URL."""
+    parts = urlsplit(value or "")
+    if value and (parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment):
+        raise ValueError(f"HERALD_MEDIA_STORE must be s3://bucket or s3://bucket/prefix (unset: "
+                         f"HERALD_DATA_DIR/media), not {value!r}")
+
+
 def _csv(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
@@ -98,6 +107,10 @@ class Config:
     webhook_allow_private: bool = False
     # Lets competitor-page and media URL fetches reach loopback and private addresses (tests, closed networks).
     fetch_allow_private: bool = False
+    # Where media files live: None for HERALD_DATA_DIR/media, or s3://bucket/prefix (herald.media.s3).
+    media_store: str | None = None
+    # The S3-compatible service's address when it is not AWS (MinIO, R2, …); None: boto3's default.
+    s3_endpoint_url: str | None = None
     # How long downloading one media URL may take, redirects included (POST /api/media with a URL).
     media_fetch_timeout_seconds: float = 60.0
     insecure_cookies: bool = False
@@ -159,6 +172,8 @@ class Config:
             "HERALD_AUTH_FAILURE_LIMIT": "auth_failure_limit",
             "HERALD_PORTAL_RATE_LIMIT": "portal_rate_limit",
             "HERALD_AI_PROVIDER": "ai_provider",
+            "HERALD_MEDIA_STORE": "media_store",
+            "HERALD_S3_ENDPOINT_URL": "s3_endpoint_url",
         }
         for name, field in simple.items():
             if env.get(name):
@@ -195,6 +210,7 @@ class Config:
         values["removed_settings"] = tuple(name for name in REMOVED_SETTINGS if env.get(name))
         values["environment"] = {name: value for name, value in env.items() if name.startswith("HERALD_")}
         values.update(overrides)
+        _check_media_store(values.get("media_store"))
         return cls(**values)
 
     def with_settings(self, **values: Any) -> Config:
@@ -215,7 +231,8 @@ class Config:
 
     @property
     def media_dir(self) -> Path:
-        """Where uploaded media files are stored."""
+        """This machine's media directory: the files themselves unless ``HERALD_MEDIA_STORE`` is set, and
+        uploads on their way in (``tmp/``) either way."""
         return self.data_dir / "media"
 
     def resolved_secret_key(self) -> str:

@@ -9,6 +9,8 @@ from ..db.models import DesignTemplate as Template
 from ..db.models import Media, isoformat
 from ..errors import NotFound, ValidationError
 from ..media import palette
+from ..media.configured import media_store
+from ..media.store import MediaNotStored
 from ..publishing.posts import get_client
 from ..runtime import Runtime
 
@@ -84,7 +86,11 @@ def generate_template(runtime: Runtime, *, workspace_id: int, job_id: str, media
     config = runtime.config
     row = logo(workspace_id, media_id)
     client = get_client(workspace_id, client_id) if client_id is not None else None
-    colors = palette.dominant_colors(config.media_dir / row.path)
+    try:
+        with media_store(config).local_path(row.path) as path:
+            colors = palette.dominant_colors(path)
+    except MediaNotStored:
+        raise palette.LogoUnreadable("The logo's file is no longer stored.", field="media_id") from None
     roles = palette.palette_roles(colors)
     generation = ai.generate(runtime, workspace_id, feature=FEATURE, prompt=build_prompt(roles, client), system=SYSTEM,
                              schema=SCHEMA, client_id=client_id)

@@ -27,12 +27,12 @@ import datetime as dt
 import json
 import zipfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import peewee as pw
 
 from ..db.models import DERIVED_TABLES, MODELS, Media, Workspace, db, isoformat
+from ..media.store import MediaNotStored, MediaStore
 from .rows import REDACTED, SECRET_WORDS, is_secret_name, line_encoder
 from .rows import json_value as json_value  # re-exported: the archive's value rules, as tests read them
 from .rows import redact_json as redact_json
@@ -204,15 +204,6 @@ class _Sink:
         return data
 
 
-def _media_file(media_dir: Path, relative: str) -> Path | None:
-    """The stored file for a media row's ``path``; None when missing or outside the media directory."""
-    root = media_dir.resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
-
-
 Progress = Callable[[str, int, int | None], None]
 
 
@@ -220,21 +211,21 @@ def _no_progress(phase: str, done: int, total: int | None) -> None:
     pass
 
 
-def archive_chunks(workspace_id: int, media_dir: Path, exported_at: dt.datetime) -> Iterator[bytes]:
+def archive_chunks(workspace_id: int, store: MediaStore, exported_at: dt.datetime) -> Iterator[bytes]:
     """The zip archive of the workspace, in pieces of about 256 KiB (see the module docstring);
     ``exported_at`` (the runtime clock's time of the request) goes in the manifest."""
     sink = _Sink()
-    for _ in _build(sink, workspace_id, media_dir, exported_at, _no_progress):
+    for _ in _build(sink, workspace_id, store, exported_at, _no_progress):
         if sink.size >= FLUSH_BYTES:
             yield sink.take()
     yield sink.take()
 
 
-def write_archive(out: BinaryIO, workspace_id: int, media_dir: Path, exported_at: dt.datetime,
+def write_archive(out: BinaryIO, workspace_id: int, store: MediaStore, exported_at: dt.datetime,
                   progress: Progress = _no_progress) -> int:
     """Write the archive :func:`archive_chunks` streams into the file ``out`` (an export job's);
     ``progress(phase, rows done, total rows)`` is called after every batch. Returns the rows written."""
-    return collections.deque(_build(out, workspace_id, media_dir, exported_at, progress), maxlen=1)[0]
+    return collections.deque(_build(out, workspace_id, store, exported_at, progress), maxlen=1)[0]
 
 
 def count_rows(plans: list[TablePlan], workspace_id: int) -> int:
@@ -242,7 +233,7 @@ def count_rows(plans: list[TablePlan], workspace_id: int) -> int:
     return sum(plan.count(workspace_id) for plan in plans)
 
 
-def _build(out, workspace_id: int, media_dir: Path, exported_at: dt.datetime, progress: Progress) -> Iterator[int]:
+def _build(out, workspace_id: int, store: MediaStore, exported_at: dt.datetime, progress: Progress) -> Iterator[int]:
     """Write the archive into ``out``, yielding the rows written so far after every batch."""
     workspace = Workspace.get_by_id(workspace_id)
     plans, skipped = plan_tables()
@@ -272,28 +263,32 @@ def _build(out, workspace_id: int, media_dir: Path, exported_at: dt.datetime, pr
                                        "file": name, "rows": count, "scope": describe_path(plan.model, plan.path),
                                        "redacted": plan.redacted})
         progress("media", done, total)
-        for _ in _add_media(archive, workspace_id, media_dir, manifest):
+        for _ in _add_media(archive, workspace_id, store, manifest):
             yield done
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     progress("done", done, total)
     yield done
 
 
-def _add_media(archive: zipfile.ZipFile, workspace_id: int, media_dir: Path, manifest: dict) -> Iterator[None]:
+def _add_media(archive: zipfile.ZipFile, workspace_id: int, store: MediaStore, manifest: dict) -> Iterator[None]:
     files, total, missing, written = 0, 0, [], set()
     rows = list(Media.select(Media.id, Media.path).where(Media.workspace == workspace_id).order_by(Media.id)
                 .tuples())
     for media_id, relative in rows:
         if relative in written:  # identical uploads share one stored file
             continue
-        path = _media_file(media_dir, relative)
-        if path is None:
+        found = store.stat(relative)
+        try:
+            source = store.open(relative) if found is not None else None
+        except MediaNotStored:
+            source = None
+        if source is None:
             missing.append(media_id)
             continue
-        info = zipfile.ZipInfo(f"media/{relative}", date_time=_zip_time(path))
+        info = zipfile.ZipInfo(f"media/{relative}", date_time=_zip_time(found.modified))
         info.compress_type = zipfile.ZIP_STORED  # images and videos are compressed already
-        info.file_size = path.stat().st_size
-        with archive.open(info, "w") as out, path.open("rb") as source:
+        info.file_size = found.size
+        with archive.open(info, "w") as out, source:
             while chunk := source.read(MEDIA_CHUNK):
                 out.write(chunk)
                 total += len(chunk)
@@ -303,6 +298,6 @@ def _add_media(archive: zipfile.ZipFile, workspace_id: int, media_dir: Path, man
     manifest["media"] = {"files": files, "bytes": total, "missing_media_ids": missing}
 
 
-def _zip_time(path: Path) -> tuple[int, int, int, int, int, int]:
-    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+def _zip_time(stamp: dt.datetime) -> tuple[int, int, int, int, int, int]:
+    stamp = stamp.astimezone(dt.UTC)
     return (max(1980, stamp.year), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..db.models import BackgroundJob, Client, isoformat, write_transaction
+from ..media.configured import media_store
 from . import archive, links, post_exports
 from .csvsafe import csv_lines
 
@@ -126,7 +127,7 @@ def account_export(runtime, *, workspace_id: int, job_id: str) -> dict:
     progress = _Progress(job_id)
 
     def write(out):
-        return archive.write_archive(out, workspace_id, runtime.config.media_dir, runtime.clock.now(), progress)
+        return archive.write_archive(out, workspace_id, media_store(runtime.config), runtime.clock.now(), progress)
 
     path, rows = _write_file(runtime, job_id, ACCOUNT_EXPORT, write)
     return _result(runtime, job_id, workspace_id, ACCOUNT_EXPORT, path, rows)

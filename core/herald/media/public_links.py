@@ -4,6 +4,8 @@ Platforms such as Instagram and Facebook download images and videos from a URL; 
 Herald's disk.
 Herald serves each file at ``<HERALD_PUBLIC_URL>/media/<signed token>/<filename>``; the token
 names the media row and expires (24 hours by default), so links cannot be guessed or reused later.
+Any web server of the deployment serves it from the media store (:mod:`herald.media.store`, the local
+directory or a shared S3 bucket); why these links and not pre-signed S3 URLs is said there.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from PIL import Image, ImageOps
 from ..db.models import Media, MediaRendition, write_transaction
 from ..errors import ValidationError
 from ..post_rules import Ratio
-from .uploads import ALLOWED, FILE_MODE, make_private_dirs
+from .store import FILE_MODE, MediaNotStored, MediaStore, make_private_dirs
+from .uploads import ALLOWED
 
 PADDING = (255, 255, 255)  # the colour of the bars an image is padded with
 JPEG_QUALITY = 90
@@ -50,13 +51,13 @@ class Recipe:
         return ";".join(parts)
 
 
-def ensure(media_dir: Path, media: Media, recipe: Recipe) -> MediaRendition:
-    """The rendition of ``media`` made by ``recipe``: the stored one, or made now (400 naming ``media``
-    when the original cannot be read any more)."""
+def ensure(store: MediaStore, media: Media, recipe: Recipe) -> MediaRendition:
+    """The rendition of ``media`` made by ``recipe``: the one in ``store``, or made now (400 naming
+    ``media`` when the original cannot be read any more)."""
     found = MediaRendition.get_or_none((MediaRendition.media == media.id) & (MediaRendition.recipe == recipe.name))
-    if found is not None and (media_dir / found.path).is_file():
+    if found is not None and store.exists(found.path):
         return found
-    made = _render(media_dir, media, recipe)
+    made = _render(store, media, recipe)
     with write_transaction():
         (MediaRendition.insert(media=media.id, recipe=recipe.name, **made)
          .on_conflict(conflict_target=[MediaRendition.media, MediaRendition.recipe], update=made).execute())
@@ -72,11 +73,13 @@ def padded_size(width: int, height: int, low: Ratio | None, high: Ratio | None) 
     return width, height
 
 
-def _render(media_dir: Path, media: Media, recipe: Recipe) -> dict:
-    source = media_dir / media.path
+def _render(store: MediaStore, media: Media, recipe: Recipe) -> dict:
     try:
-        with Image.open(source) as original:
+        with store.local_path(media.path) as source, Image.open(source) as original:
             image = _flattened(ImageOps.exif_transpose(original), recipe.content_type)
+    except MediaNotStored:
+        raise ValidationError(f"media_{media.id} could not be converted to {recipe.content_type}: its file is "
+                              "no longer stored", field="media") from None
     except (OSError, ValueError) as exc:
         raise ValidationError(f"media_{media.id} could not be converted to {recipe.content_type}: {exc}",
                               field="media") from None
@@ -86,19 +89,19 @@ def _render(media_dir: Path, media: Media, recipe: Recipe) -> dict:
                              Image.Resampling.LANCZOS)
         image = _pad(image, recipe.pad_within)  # rounding may have moved the ratio a pixel out
     digest = hashlib.sha256(f"{media.sha256}/{recipe.name}".encode()).hexdigest()
-    relative = Path("renditions") / digest[:2] / f"{digest}{ALLOWED[recipe.content_type]}"
-    target = media_dir / relative
-    make_private_dirs(target.parent)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix="rendition-", suffix=".part")
+    relative = f"renditions/{digest[:2]}/{digest}{ALLOWED[recipe.content_type]}"
+    # Made on this machine's disk (the spool directory), then put in the store whole.
+    scratch = make_private_dirs(store.scratch)
+    fd, temporary = tempfile.mkstemp(dir=scratch, prefix="rendition-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as file:
             options = {"quality": JPEG_QUALITY, "optimize": True} if recipe.content_type != "image/png" else {}
             image.save(file, SAVE_FORMATS[recipe.content_type], **options)
         os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, target)  # whole or not at all, even when two workers make it at once
+        data = Path(temporary).read_bytes()
+        store.put_file(Path(temporary), relative)  # whole or not at all, even when two workers make it at once
     finally:
         Path(temporary).unlink(missing_ok=True)
-    data = target.read_bytes()
     return {"content_type": recipe.content_type, "path": str(relative), "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest(), "width": image.width, "height": image.height}
 

@@ -8,14 +8,15 @@ The first bytes only say what a file claims to be; :func:`herald.media.facts.ins
 it (415 when it does not decode as that type) and records what platforms check (dimensions,
 duration, codecs).
 
-Only Herald's user may read what is stored: directories are created 0700 and files 0600.
+Only Herald's user may read what is stored: directories are created 0700 and files 0600. The spool
+is on this machine's disk whatever the store; :func:`stored` hands the checked file to the media
+store (:mod:`herald.media.store`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import os
 import tempfile
@@ -24,9 +25,7 @@ from pathlib import Path
 
 from ..errors import PayloadTooLarge, UnsupportedMediaType
 from .facts import MediaFacts, inspect
-
-DIR_MODE = 0o700
-FILE_MODE = 0o600
+from .store import FILE_MODE, MediaStore, make_private_dirs
 
 ALLOWED = {
     "image/jpeg": ".jpg",
@@ -86,15 +85,6 @@ def size_limit_message(limit: int) -> str:
     return f"The file is larger than the {amount} limit."
 
 
-def make_private_dirs(path: Path) -> Path:
-    """Create ``path`` and its missing parents readable by this user only (0700); returns ``path``."""
-    for directory in reversed((path, *path.parents)):
-        if not directory.exists():
-            # mkdir(parents=True) would give the parents the default mode, so create each one.
-            directory.mkdir(mode=DIR_MODE, exist_ok=True)
-    return path
-
-
 class HashingSpool:
     """A temporary file on disk that hashes and counts what is written, refusing more than ``limit`` bytes."""
 
@@ -134,7 +124,7 @@ class StoredFile:
     """Where :func:`stored` put an upload."""
 
     content_type: str
-    path: str  # relative to the media directory
+    path: str  # the key in the media store
     created: bool  # False when a file with the same content was in place already
     facts: MediaFacts  # what decoding the file found
 
@@ -158,41 +148,28 @@ def inspect_spool(spool: HashingSpool) -> tuple[str, MediaFacts]:
 
 
 @contextlib.contextmanager
-def stored(spool: HashingSpool, media_dir: Path,
+def stored(spool: HashingSpool, store: MediaStore,
            checked: tuple[str, MediaFacts] | None = None) -> Iterator[StoredFile]:
-    """Sniff and decode the spooled file, move it into ``media_dir`` under its SHA-256 for the block that records it.
+    """Sniff and decode the spooled file, put it in ``store`` under its SHA-256 for the block that records it.
 
     Raises 415 ``unsupported_media_type`` (and deletes the spool) when the content is not allowed or
     does not decode. ``checked``: what :func:`inspect_spool` already found for this spool.
     Identical content lands on the same file. When the block raises, a file this upload created is
     removed again, so no file is left that no upload records. Uploads of the same content take turns
-    from storing to recording: a file this upload created is used by no other, and a file found in
-    place (recorded by an earlier upload) is never removed.
+    from storing to recording (:meth:`~herald.media.store.MediaStore.lock`): a file this upload
+    created is used by no other, and a file found in place (recorded by an earlier upload) is never removed.
     """
     content_type, facts = checked or inspect_spool(spool)
     spool.close()
     digest = spool.sha256
-    relative = Path(digest[:2]) / f"{digest}{ALLOWED[content_type]}"
-    target = media_dir / relative
-    with _locked(make_private_dirs(target.parent)):
-        created = not target.exists()
+    relative = f"{digest[:2]}/{digest}{ALLOWED[content_type]}"
+    with store.lock(relative):
+        created = not store.exists(relative)
         if created:
-            os.replace(spool.path, target)
+            store.put_file(spool.path, relative)
         try:
-            yield StoredFile(content_type, str(relative), created, facts)
+            yield StoredFile(content_type, relative, created, facts)
         except BaseException:
             if created:
-                target.unlink(missing_ok=True)
+                store.delete(relative)
             raise
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``directory``: other processes and threads wait for it alike."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor is closed
-        yield
-    finally:
-        os.close(fd)
-

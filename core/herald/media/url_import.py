@@ -36,6 +36,7 @@ from ..db.models import Media
 from ..errors import HeraldError, PayloadTooLarge, ValidationError
 from ..net import guard as netguard
 from ..net import http
+from .configured import media_store
 from .facts import MediaFacts
 from .uploads import HashingSpool, facts_columns, inspect_spool, size_limit_message, stored
 
@@ -143,8 +144,8 @@ def _download(config: Config, url: str, spool: HashingSpool, field: str) -> str:
 
 @contextlib.contextmanager
 def _kept(config: Config, fetched: Fetched) -> Iterator[dict]:
-    """Move a fetched file into the media directory for the block that records it (see :func:`stored`)."""
-    with stored(fetched.spool, config.media_dir, checked=(fetched.content_type, fetched.facts)) as file:
+    """Put a fetched file in the media store for the block that records it (see :func:`stored`)."""
+    with stored(fetched.spool, media_store(config), checked=(fetched.content_type, fetched.facts)) as file:
         yield {"filename": fetched.filename, "content_type": file.content_type, "size": fetched.size,
                "sha256": fetched.sha256, "path": file.path, **facts_columns(file.facts)}
 

@@ -16,6 +16,7 @@ from ..capabilities import provided
 from ..db.models import Media, Post
 from ..errors import ValidationError
 from ..media import renditions
+from ..media.configured import media_store
 from ..media.public_links import rendition_url
 from ..platforms import MediaRef, PostRef
 from ..runtime import Runtime
@@ -64,7 +65,7 @@ def make_renditions(runtime: Runtime, media: list[Media], verdicts: dict[str, Ve
     for verdict in verdicts.values():
         for index, recipe in verdict.recipes.items():
             try:
-                renditions.ensure(runtime.config.media_dir, media[index], recipe)
+                renditions.ensure(media_store(runtime.config), media[index], recipe)
             except ValidationError as exc:
                 exc.field = f"media.{index}"
                 raise
@@ -88,7 +89,7 @@ def post_for_platform(runtime: Runtime, post: Post, name: str) -> PostRef:
 
 
 def _rendition_ref(runtime: Runtime, row: Media, original: MediaRef, recipe: renditions.Recipe) -> MediaRef:
-    made = renditions.ensure(runtime.config.media_dir, row, recipe)
+    made = renditions.ensure(media_store(runtime.config), row, recipe)
     return MediaRef(id=original.id, kind=original.kind, content_type=made.content_type,
                     url=rendition_url(runtime.config, runtime.config.resolved_secret_key(), row, made),
                     size=made.size, sha256=made.sha256, width=made.width, height=made.height,

@@ -11,7 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..db.models import Media, MediaRendition
+from ..media.configured import media_store
 from ..media.public_links import resolve, resolve_rendition
+from ..media.store import MediaNotStored
 from ..platforms import MediaRef
 
 __all__ = ["MediaMissing", "read_media"]
@@ -35,8 +37,7 @@ def read_media(media: MediaRef, *, config: Any) -> bytes:
         row = MediaRendition.get_or_none(MediaRendition.id == rendition_id) if rendition_id is not None else None
     if row is None:
         raise MediaMissing(f"{media.id} is no longer in this workspace.")
-    root = config.media_dir.resolve()
-    path = (root / row.path).resolve()
-    if root not in path.parents or not path.is_file():
-        raise MediaMissing(f"The file of {media.id} is no longer stored.")
-    return path.read_bytes()
+    try:
+        return media_store(config).get(row.path)
+    except MediaNotStored:
+        raise MediaMissing(f"The file of {media.id} is no longer stored.") from None

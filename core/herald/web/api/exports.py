@@ -18,6 +18,7 @@ from ...exports import archive, links, post_exports
 from ...exports import jobs as export_jobs
 from ...exports.csvsafe import csv_lines
 from ...intelligence import daily_analytics
+from ...media.configured import media_store
 from ...publishing import publish as publishing
 from ...publishing.posts import get_client
 from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
@@ -116,7 +117,7 @@ def export_account():
     if _as_job():
         return _started(export_jobs.ACCOUNT_EXPORT)
     now = runtime().clock.now()
-    body = archive.archive_chunks(g.principal.workspace_id, runtime().config.media_dir, now)
+    body = archive.archive_chunks(g.principal.workspace_id, media_store(runtime().config), now)
     return _download(body, "application/zip", f"herald-account-{g.principal.workspace_id}-{_stamp(now)}.zip")
 
 

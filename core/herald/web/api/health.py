@@ -1,4 +1,4 @@
-"""``GET /health``: database, Redis and queue checks (200 when all pass, 503 otherwise).
+"""``GET /health``: database, Redis, media store and queue checks (200 when all pass, 503 otherwise).
 
 The database check reads and writes (a write that changes nothing): a database that answers reads
 but refuses writes (files made read-only, a full disk, a standby) is unhealthy.
@@ -8,6 +8,9 @@ workers consume it (workers alive by their heartbeat, :mod:`herald.work.heartbea
 registration, which outlives a killed worker and vanishes with a Redis flush), and how late the
 most overdue task is. A task that is due while no worker
 consumes the publish queue makes the service unhealthy: posts would silently not go out.
+
+The media check says which store this process uses (``local``: its own ``HERALD_DATA_DIR/media``;
+``s3``: the bucket of ``HERALD_MEDIA_STORE``) and whether it answers.
 """
 
 import logging
@@ -16,6 +19,7 @@ import time
 from flask import Blueprint, jsonify
 
 from ...db.models import probe_reads, probe_writes
+from ...media.configured import media_store
 from ...publishing import tasks
 from ...work import heartbeat
 from ...work.queue import PUBLISH_QUEUE, get_queue, queue_names
@@ -79,6 +83,16 @@ def _queues_check() -> dict:
     return report
 
 
+def _media_check() -> dict:
+    """Whether the media store answers (S3: the bucket exists and the credentials may use it), and which it is."""
+    try:
+        store = media_store(runtime().config)
+    except Exception as exc:  # a store that cannot even be made (boto3 missing) is reported, not raised
+        log.warning("health check media failed: %s: %s", type(exc).__name__, exc)
+        return {"ok": False, "error": type(exc).__name__, "store": None}
+    return {**_check("media", store.check), "store": store.kind}
+
+
 @endpoint(bp, "/health", ("GET",), summary="Service health check (database, Redis, queues and workers)",
           auth=False, responses={200: "service_health", 503: "service_health"})
 def health():
@@ -86,6 +100,7 @@ def health():
     checks = {
         "database": _database_check(),
         "redis": _check("redis", runtime().redis.ping),
+        "media": _media_check(),
     }
     if checks["database"]["ok"] and checks["redis"]["ok"]:
         checks["queues"] = _queues_check()

@@ -8,6 +8,7 @@ from ...db import unstorable_text
 from ...db.models import Media, isoformat
 from ...errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from ...media import url_import
+from ...media.configured import media_store
 from ...media.uploads import HashingSpool, facts_columns, size_limit_message, stored
 from . import endpoint, runtime
 
@@ -63,7 +64,7 @@ def upload(payload=None):
             raise ValidationError("Send the file in the multipart field 'file'.", field="file")
         alt_text = _alt_text(request.form.get("alt_text"))
         spool = upload.stream
-        with stored(spool, config.media_dir) as file:
+        with stored(spool, media_store(config)) as file:
             row = Media.create(workspace=g.principal.workspace_id,
                                filename=unstorable_text.strip(upload.filename)[:255],
                                content_type=file.content_type, size=spool.size, sha256=spool.sha256,

@@ -1,10 +1,13 @@
 """``GET /media/<token>/<filename>``: uploaded files at signed, expiring public links (no API key)."""
 
-from flask import Blueprint, current_app, send_file
+from flask import Blueprint, Response, current_app, request, send_file
+from werkzeug.wsgi import wrap_file
 
 from ...db.models import Media, MediaRendition
 from ...errors import NotFound
+from ...media.configured import media_store
 from ...media.public_links import resolve, resolve_rendition
+from ...media.store import MediaNotStored
 from ...media.uploads import ALLOWED
 from . import endpoint, runtime
 
@@ -24,7 +27,21 @@ def download(token: str, filename: str):
         row = MediaRendition.get_or_none(MediaRendition.id == rendition_id) if rendition_id is not None else None
     if row is None:
         raise NotFound("This media link is invalid or has expired.")
-    path = (runtime().config.media_dir / row.path).resolve()
-    if not path.is_file():
+    store = media_store(runtime().config)
+    path = store.local_file(row.path)
+    if path is not None:
+        return send_file(path, mimetype=row.content_type, conditional=True, max_age=3600)
+    # A store elsewhere (S3): streamed through in pieces, never held whole in memory.
+    found = store.stat(row.path)
+    try:
+        stream = store.open(row.path) if found is not None else None
+    except MediaNotStored:
+        stream = None
+    if stream is None:
         raise NotFound("This media file is no longer stored.")
-    return send_file(path, mimetype=row.content_type, conditional=True, max_age=3600)
+    response = Response(wrap_file(request.environ, stream), mimetype=row.content_type, direct_passthrough=True)
+    response.content_length = found.size
+    response.last_modified = found.modified
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response
