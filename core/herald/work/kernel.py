@@ -420,8 +420,8 @@ def _hand_over(runtime, work: WorkKind, rows: list[pw.Model], now: dt.datetime, 
     ``recover``; else only of those Redis has no job for and no lease holds)."""
     unheld = [job_id(work.name, row.id, row.step) for row in rows if row.lease_until is None]
     # No live job of this kind runs longer than its job_timeout: one that did lost its worker.
-    found, alive = queue.job_states(runtime.redis, unheld, running_limit=work.job_timeout + RUNNING_MARGIN_SECONDS,
-                                    now=now)
+    found, alive = queue.job_states(runtime.redis, unheld, queue_name=work.queue,
+                                    running_limit=work.job_timeout + RUNNING_MARGIN_SECONDS, now=now)
     enqueued = 0
     for row in rows:
         if row.lease_until is not None and row.lease_until >= now:
