@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import statistics
 import tempfile
 import time
@@ -185,7 +186,10 @@ def main() -> None:
     parser.add_argument("--lookahead", type=int, default=Config().schedule_lookahead_seconds)
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="herald-sched-bench-"))
-    results = [measure(size, args, directory) for size in [0] + [int(size) for size in args.sizes.split(",")]]
+    try:
+        results = [measure(size, args, directory) for size in [0] + [int(size) for size in args.sizes.split(",")]]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     base = results[0]
     label = "SQLite" if args.database == "sqlite" else "PostgreSQL"
     print(f"scheduler_scale: {label}, posts due over {args.days:g} days, lookahead {args.lookahead} s, "

@@ -14,7 +14,7 @@ from fakes.graph import IG_TOKEN, IG_USER_ID, PAGE_ID, PAGE_TOKEN
 from herald import chores
 from herald.db.models import Event, FirstComment, PublishTask, db
 from herald.publishing import first_comments
-from herald.work import kernel, queue
+from herald.work import kernel, queue, reconciler
 
 COMMENT = "Order at bakery.test/order #bakery #fresh"
 
@@ -413,7 +413,7 @@ def test_the_reconcilers_lookup_uses_an_index(app):
     if not isinstance(db.obj, pw.SqliteDatabase):
         pytest.skip("PostgreSQL picks its plan by table size")
     with app.app_context(), db.connection_context(), sql_sent() as statements:
-        kernel.reconcile_kind(app.extensions["herald"], first_comments.KIND)
+        reconciler.reconcile_kind(app.extensions["herald"], first_comments.KIND)
         lookups = [sql for sql in statements if '"first_comment"' in sql]
         plans = [" ".join(row[-1] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql,
                                                              [None] * sql.count("?")).fetchall())

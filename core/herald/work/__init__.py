@@ -15,20 +15,17 @@ from .kernel import (
     cancel,
     claim,
     drop_job,
-    due_soon,
     enqueue,
-    hand_over,
     kind,
     kinds,
     lookahead,
     move,
     perform,
-    reconcile,
-    reconcile_kind,
     record,
     renew_lease,
 )
 from .kinds import CONTRACT, MODES, Outcome, Statuses, WorkKind, WorkRow, job_id
+from .reconciler import due_soon, hand_over, reconcile, reconcile_kind
 from .retry import MAX_RETRY_AFTER, RetryPolicy, parse_retry_after
 
 __all__ = ["CONTRACT", "ENTRY", "MAX_RETRY_AFTER", "MODES", "Outcome", "RetryPolicy", "Statuses", "WorkKind",
