@@ -61,7 +61,12 @@ def work(redis_client, max_jobs: int = 1000) -> int:
 
 def release_due(redis_client, timestamp: float) -> int:
     """What RQ's scheduler does each second, at the test's time ``timestamp`` (seconds since the epoch),
-    on every queue here (herald.testing's :func:`~herald.testing.release_due`). Returns how many moved."""
+    on every queue here (herald.testing's :func:`~herald.testing.release_due`), after what ``herald
+    cron`` did meanwhile at the runtime's time: hand work entering the lookahead to RQ
+    (:func:`herald.work.hand_over`). Returns how many moved."""
+    runtime = installed_for_jobs()
+    if runtime is not None:
+        kernel.hand_over(runtime)
     return kit_release_due(redis_client, QUEUES, timestamp)
 
 

@@ -23,3 +23,11 @@ def test_the_publish_pipeline_benchmark_runs():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "publish_pipeline: herald" in done.stdout
+
+
+@pytest.mark.skipif(bool(os.environ.get("HERALD_TEST_POSTGRES")), reason="the benchmarks run on SQLite only")
+def test_the_scheduler_benchmark_runs():
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "scheduler_scale.py"), "--sizes", "50", "--repeat", "2",
+                           "--redis-url", TEST_REDIS_URL], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "| 50 | " in done.stdout and "USING INDEX publish_task_active_due" in done.stdout

@@ -478,12 +478,12 @@ def test_a_moved_chore_runs_at_its_new_time_and_its_old_job_does_nothing(runtime
     chore = new_chore(runtime, due_in=60)
     kind = kernel.kind(runtime, "chore")
     with db.connection_context(), write_transaction():
-        assert kernel.move(runtime, kind, chore, due_at=runtime.clock.now() + dt.timedelta(seconds=600))
+        assert kernel.move(runtime, kind, chore, due_at=runtime.clock.now() + dt.timedelta(seconds=240))
     assert kernel.enqueue(runtime, kind, chore)
     assert sorted(scheduled(redis_client)) == sorted([job_id("chore", chore.id, 0), job_id("chore", chore.id, 1)])
     later(runtime, redis_client, 60)
     assert work(redis_client) == 1 and chores.calls == []  # the old step's job: its row moved on
-    later(runtime, redis_client, 540)
+    later(runtime, redis_client, 180)
     assert work(redis_client) == 1 and reload(chore).status == "done" and len(chores.calls) == 1
 
 

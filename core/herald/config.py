@@ -125,6 +125,11 @@ class Config:
     database_busy_timeout_seconds: float = 10.0
     # How often the reconciler re-enqueues tasks whose jobs were lost, and re-checks token health.
     reconcile_interval_seconds: int = 30
+    # How long before its due time a row of durable work (a scheduled post's task) is handed to RQ.
+    # Work due later stays in the database only (Redis holds what is due soon, however far ahead
+    # posts are scheduled); the reconciler hands it over as it enters this window, so the window must
+    # be longer than the reconciler's interval (checked when the config is made).
+    schedule_lookahead_seconds: int = 300
     token_check_interval_seconds: int = 6 * 3600
     # How often herald cron recounts every post to check the lists' counters (and rebuilds them on drift).
     post_count_check_interval_seconds: int = 24 * 3600
@@ -154,6 +159,12 @@ class Config:
     plugin_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
     # The HERALD_* variables from_env read, where plugins' settings are looked up.
     environment: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False, repr=False)
+
+    def __post_init__(self):
+        if self.schedule_lookahead_seconds <= self.reconcile_interval_seconds:
+            raise ValueError(f"HERALD_SCHEDULE_LOOKAHEAD_SECONDS ({self.schedule_lookahead_seconds}) must be longer "
+                             f"than the reconciler's interval ({self.reconcile_interval_seconds} s): scheduled work "
+                             "is handed to RQ by the reconciler as it enters that window.")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -188,6 +199,9 @@ class Config:
             values["worker_heartbeat_seconds"] = float(env["HERALD_WORKER_HEARTBEAT_SECONDS"])
         if env.get("HERALD_WORKER_CLASS"):
             values["worker_class"] = _worker_class(env["HERALD_WORKER_CLASS"])
+        if env.get("HERALD_SCHEDULE_LOOKAHEAD_SECONDS"):
+            values["schedule_lookahead_seconds"] = _whole_number("HERALD_SCHEDULE_LOOKAHEAD_SECONDS",
+                                                                 env["HERALD_SCHEDULE_LOOKAHEAD_SECONDS"])
         if env.get("HERALD_ENGAGEMENT_PULL_DAYS"):
             values["engagement_pull_days"] = _whole_number("HERALD_ENGAGEMENT_PULL_DAYS",
                                                            env["HERALD_ENGAGEMENT_PULL_DAYS"])

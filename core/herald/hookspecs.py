@@ -78,8 +78,11 @@ def register_work_kinds(register):
     (:class:`herald.work.WorkRow`: ``status``, ``step``, ``due_at``, ``lease_until``, ``attempts``,
     ``state``), a queue, a job timeout, a lease, a :class:`herald.work.RetryPolicy` and the handler
     ``run(runtime, row, mode) -> herald.work.Outcome`` (``mode``: ``run``, ``check`` or ``recover``).
-    The kernel claims rows, calls the handler and reconciles every registered kind. The return value
-    is ignored.
+    The kernel claims rows, calls the handler and reconciles every registered kind: a row due later
+    than ``HERALD_SCHEDULE_LOOKAHEAD_SECONDS`` stays in the database until the reconciler hands it to
+    RQ, finding the rows due soon through the table's index
+    ``herald.sdk.storage.active_due_index(model, the kind's active statuses)`` (declare it, with a
+    migration, or the reconciler reads the whole table). The return value is ignored.
     """
 
 

@@ -44,6 +44,7 @@ from urllib.parse import urlparse
 import pytest
 import redis
 
+from . import work
 from .auth import SCOPES, create_api_key
 from .clock import FakeClock, SystemClock
 from .config import Config
@@ -112,8 +113,11 @@ class Jobs:
         return worker.performed
 
     def release_due(self) -> int:
-        """What RQ's scheduler does each second, at the clock's time (:func:`release_due`)."""
+        """What RQ's scheduler does each second, at the clock's time (:func:`release_due`), after what
+        ``herald cron`` did meanwhile for work coming due: hand it to RQ as it enters the lookahead
+        (:func:`herald.work.hand_over`; work due later is not in Redis)."""
         runtime = installed_for_jobs()
+        work.hand_over(runtime)
         return release_due(runtime.redis, queue_names(runtime), runtime.clock.timestamp())
 
     def advance(self, seconds: float) -> int:

@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 from urllib.parse import urlparse
 
 import peewee as pw
@@ -190,10 +191,39 @@ class WorkRow(BaseModel):
 
     status = pw.CharField(max_length=20, index=True)
     step = pw.IntegerField(default=0)
-    due_at = pw.DateTimeField(null=True, index=True)
+    due_at = pw.DateTimeField(null=True)  # indexed where the work is active (active_due_index)
     lease_until = pw.DateTimeField(null=True)
     attempts = pw.IntegerField(default=0)
     state = JSONField(default=dict)
+
+
+_STATUS_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def status_in(statuses) -> pw.SQL:
+    """``(status IN ('a', 'b')) IS TRUE`` for ``statuses`` (sorted, written out as literals): the
+    predicate of a work table's partial index (:func:`active_due_index`) and the term a query repeats
+    to use it.
+
+    SQLite uses a partial index only when the query's WHERE contains its predicate term for term, and
+    it does not look inside a bound ``IN (?, ?)``; so both are this one literal, in one order. ``IS
+    TRUE`` makes it one term that the index on ``status`` cannot serve: SQLite has no statistics
+    unless ``ANALYZE`` ran, and guessing few rows per status it would read that index and sort every
+    active row by ``due_at`` (the temporary B-tree of issue 25) rather than walk the partial index.
+    """
+    names = sorted(set(statuses))
+    if not names or not all(_STATUS_NAME.match(name) for name in names):
+        raise ValueError(f"status names are lower-case identifiers, not {statuses!r}")
+    return pw.SQL("(status IN ({})) IS TRUE".format(", ".join(f"'{name}'" for name in names)))
+
+
+def active_due_index(model: type[pw.Model], statuses) -> pw.ModelIndex:
+    """The index of ``model``'s active work rows by ``(due_at, id)`` (``<table>_active_due``, partial on
+    :func:`status_in`): the reconciler hands rows due soon to RQ, finds expired leases and ``/health``
+    finds the oldest due row through it, in rows due soon, not in every row ever made (final rows
+    are not in it at all). The id makes it the order the reconciler pages in, whatever the key's type."""
+    return model.index(model.due_at, model._meta.primary_key, where=status_in(statuses),
+                       name=f"{model._meta.table_name}_active_due")
 
 
 class Workspace(BaseModel):
@@ -417,7 +447,7 @@ class PublishTask(BaseModel):
     account = pw.ForeignKeyField(Account, backref="tasks", on_delete="CASCADE")
     platform = pw.CharField(max_length=40)
     status = pw.CharField(max_length=20, index=True)
-    due_at = pw.DateTimeField(null=True, index=True)  # when a worker should next pick it up
+    due_at = pw.DateTimeField(null=True)  # when a worker should next pick it up (active_due_index)
     lease_until = pw.DateTimeField(null=True)  # set while a worker is talking to the platform
     step = pw.IntegerField(default=0)  # bumped for every job enqueued, so each job id is new
     attempts = pw.IntegerField(default=0)
@@ -436,6 +466,10 @@ class PublishTask(BaseModel):
         indexes = ((("post", "account"), True),)
 
 
+# The publish kind's active statuses (herald.publishing.tasks.STATUSES.active).
+PublishTask.add_index(active_due_index(PublishTask, ("queued", "retrying", "publishing")))
+
+
 class FirstComment(WorkRow):
     """The first comment of a published task: a work row of kind ``first_comment`` (see
     :mod:`herald.publishing.first_comments`), made when the task is published if its post asked for one."""
@@ -447,6 +481,10 @@ class FirstComment(WorkRow):
     error = pw.TextField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
+
+
+# The first_comment kind's (herald.publishing.first_comments.STATUSES.active).
+FirstComment.add_index(active_due_index(FirstComment, ("pending", "posting")))
 
 
 class OAuthState(BaseModel):
@@ -595,6 +633,7 @@ class TokenRefresh(WorkRow):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
+TokenRefresh.add_index(active_due_index(TokenRefresh, ("queued", "retrying", "running", "waiting")))
 MODELS.append(TokenRefresh)
 
 
@@ -679,6 +718,8 @@ class DesignTemplate(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
+# The background kind's active statuses (herald.ai.background.STATUSES.active).
+BackgroundJob.add_index(active_due_index(BackgroundJob, ("queued", "running", "waiting")))
 MODELS += [AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate]
 
 

@@ -29,7 +29,7 @@ import datetime as dt
 import logging
 
 from .. import events, work
-from ..db.models import FirstComment, Post, PublishTask, isoformat, write_transaction
+from ..db.models import FirstComment, Post, PublishTask, isoformat, status_in, write_transaction
 from ..db.prepared_statements import Prepared, PreparedUpdate
 from ..work import RetryPolicy, Statuses
 from .posts import post_by_id
@@ -230,7 +230,9 @@ def first_comment(task_id: int) -> FirstComment | None:
 
 def oldest_due(now: dt.datetime) -> dt.datetime | None:
     """The due time of the most overdue task that is waiting for a worker at ``now``, or None."""
+    # The active tasks' index by due_at (status_in), read from its start (the most overdue) to now;
+    # queued or retrying is "active and not publishing", a term no other index serves (see status_in).
     row = (PublishTask.select(PublishTask.due_at)
-           .where(PublishTask.status.in_([QUEUED, RETRYING]) & (PublishTask.due_at <= now))
+           .where(status_in(STATUSES.active) & (PublishTask.status != PUBLISHING) & (PublishTask.due_at <= now))
            .order_by(PublishTask.due_at).first())
     return row.due_at if row else None

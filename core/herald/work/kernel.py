@@ -5,10 +5,12 @@ The row is the truth; RQ only delivers. A job ``herald.work.entry.perform(kind, 
 both hold it) with a lease, calls the kind's handler, and records the :class:`Outcome` under a
 fence (the row still at the step its claim gave it): a worker whose lease ran out and whose row was
 taken over writes nothing. Every transition bumps ``step``, and a job is named after the row's step
-(:func:`herald.work.kinds.job_id`), so no job id is ever used twice. :func:`reconcile` gives a new
-job to every active row whose job Redis lost or whose worker died (its lease expired); the claim
+(:func:`herald.work.kinds.job_id`), so no job id is ever used twice. The reconciler
+(:mod:`herald.work.reconciler`) gives a new job to every active row whose job Redis lost or whose
+worker died (its lease expired); the claim
 hands a row with an expired lease to the kind's handler in mode ``recover``, which finds out what
-the dead worker did before anything is done again.
+the dead worker did before anything is done again. :func:`enqueue` hands RQ only work due within the
+:func:`lookahead`; the reconciler hands over the rest as it comes due.
 
 Functions take the ``runtime`` (``.redis``, ``.registry``, ``.pm``, ``.clock.now()``): every "now"
 comes from its clock.
@@ -36,7 +38,6 @@ ENTRY = "herald.work.entry.perform"  # the RQ job function
 SCHEDULER_SLACK = dt.timedelta(seconds=2)
 # A job started longer ago than its kind's job_timeout and this has no worker any more.
 RUNNING_MARGIN_SECONDS = 30
-RECONCILE_BATCH = 5000
 
 
 def kinds(runtime) -> dict[str, WorkKind]:
@@ -282,9 +283,18 @@ def record(runtime, work: WorkKind, row: pw.Model, outcome: Outcome, mode: str =
     return label
 
 
+def lookahead(runtime) -> dt.timedelta:
+    """How long before its ``due_at`` a row's job is handed to RQ (``HERALD_SCHEDULE_LOOKAHEAD_SECONDS``)."""
+    return dt.timedelta(seconds=runtime.config.schedule_lookahead_seconds)
+
+
 def enqueue(runtime, work: WorkKind, row: pw.Model) -> bool:
-    """Enqueue the job of ``row``'s current step, at its ``due_at``; False when Redis is down or the
-    job exists (the reconciler enqueues it later). Call it after the row's transaction committed."""
+    """Enqueue the job of ``row``'s current step, at its ``due_at``, when that is within the lookahead
+    (:func:`lookahead`); a row due later stays in the database only, and the reconciler hands it to RQ
+    once it enters the window (True: nothing more to do now). False when Redis is down or the job
+    exists (the reconciler enqueues it later). Call it after the row's transaction committed."""
+    if row.due_at is not None and row.due_at > runtime.clock.now() + lookahead(runtime):
+        return True
     return queue.enqueue_job(runtime.redis, ENTRY, work.name, row.id, row.step,
                              job_id=job_id(work.name, row.id, row.step), due_at=row.due_at,
                              job_timeout=work.job_timeout, description=f"{work.name} {row.id} (step {row.step})",
@@ -303,45 +313,6 @@ def bump_step(runtime, work: WorkKind, row: pw.Model) -> int | None:
         return None
     row.step = bumped[0][0]
     return row.step
-
-
-def reconcile(runtime, limit: int = RECONCILE_BATCH) -> dict[str, int]:
-    """Give a new job to every active row of every registered kind whose job Redis lost, whose job's
-    worker died before claiming it, or whose lease expired; returns how many per kind."""
-    counts = {}
-    with db.connection_context():
-        for work in kinds(runtime).values():
-            try:
-                counts[work.name] = reconcile_kind(runtime, work, limit)
-            except Exception:  # one kind's trouble (its table gone, a bug) leaves the others reconciled
-                log.exception("reconciling work kind %s failed", work.name)
-                counts[work.name] = 0
-    return counts
-
-
-def reconcile_kind(runtime, work: WorkKind, limit: int = RECONCILE_BATCH) -> int:
-    """:func:`reconcile` for one kind; returns how many rows got a new job."""
-    model = work.model
-    key = model._meta.primary_key
-    now = runtime.clock.now()
-    rows = list(model.select(key, model.status, model.step, model.due_at, model.lease_until)
-                .where(model.status.in_(work.statuses.active))
-                .order_by(model.due_at.asc(nulls="first"), key).limit(limit))
-    unheld = [job_id(work.name, row.id, row.step) for row in rows if row.lease_until is None]
-    # No live job of this kind runs longer than its job_timeout: one that did lost its worker.
-    alive = queue.alive_jobs(runtime.redis, unheld, running_limit=work.job_timeout + RUNNING_MARGIN_SECONDS,
-                             now=now)
-    enqueued = 0
-    for row in rows:
-        if row.lease_until is not None and row.lease_until >= now:
-            continue  # a worker holds it right now
-        if row.lease_until is None and job_id(work.name, row.id, row.step) in alive:
-            continue
-        if bump_step(runtime, work, row) is not None and enqueue(runtime, work, row):
-            enqueued += 1
-    if enqueued:
-        log.info("reconciler gave %s %s rows a new job", enqueued, work.name)
-    return enqueued
 
 
 def move(runtime, work: WorkKind, row: pw.Model, **changes: Any) -> bool:

@@ -18,6 +18,7 @@ import redis
 from rq import Queue, Retry, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 if TYPE_CHECKING:  # the runtime builds on the work kernel
@@ -57,15 +58,39 @@ def make_worker(connection: redis.Redis, names, worker_class=Worker, **kwargs) -
     return worker_class(queues, connection=connection, serializer=JSONSerializer, **kwargs)
 
 
-def _on_queue(connection: redis.Redis, name: str, seen: dict[str, set[str]]) -> set[str]:
-    if name not in seen:
-        seen[name] = set(get_queue(connection, name).get_job_ids())
-    return seen[name]
+def _on_their_queues(connection: redis.Redis, jobs: list[Job]) -> set[str]:
+    """The ids of ``jobs`` (all ``queued``) that are on their queue, asked of Redis by id (``LPOS``, one
+    round trip for all), not by reading whole queues; a Redis older than 6.0.6 (no ``LPOS``) has
+    each queue read once instead."""
+    pipeline = connection.pipeline(transaction=False)
+    for job in jobs:
+        pipeline.lpos(get_queue(connection, job.origin).key, job.id)
+    try:
+        positions = pipeline.execute()
+    except redis.ResponseError:
+        waiting = {name: set(get_queue(connection, name).get_job_ids()) for name in {job.origin for job in jobs}}
+        return {job.id for job in jobs if job.id in waiting[job.origin]}
+    return {job.id for job, position in zip(jobs, positions, strict=True) if position is not None}
 
 
-def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: float | None = None,
-               now: dt.datetime | None = None) -> set[str]:
-    """Which of ``job_ids`` exist and are waiting, scheduled or running.
+def _scheduled(connection: redis.Redis, queue_name: str, job_ids: list[str]) -> set[str]:
+    """Which of ``job_ids`` wait in the schedule of ``queue_name`` (membership of its
+    ``ScheduledJobRegistry``, as ``job_id in registry`` asks it, for all of them in one round trip)."""
+    key = ScheduledJobRegistry(queue=get_queue(connection, queue_name)).key
+    pipeline = connection.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipeline.zscore(key, job_id)
+    return {job_id for job_id, score in zip(job_ids, pipeline.execute(), strict=True) if score is not None}
+
+
+def job_states(connection: redis.Redis, job_ids: list[str], *, queue_name: str = PUBLISH_QUEUE,
+               running_limit: float | None = None, now: dt.datetime | None = None) -> tuple[set[str], set[str]]:
+    """Which of ``job_ids`` (jobs of ``queue_name``) Redis has at all, and which of those are alive:
+    waiting, scheduled or running.
+
+    Those in the queue's schedule (most of the work due within the lookahead) are alive without
+    reading their jobs; only the others are read whole (reading a job costs ten times asking the
+    schedule, and the reconciler asks about every row due soon on every run).
 
     A job counts as waiting only while it is on its queue: a worker killed between taking a job off
     the queue and starting it leaves it ``queued`` on no queue (RQ's intermediate list), where RQ
@@ -80,26 +105,29 @@ def alive_jobs(connection: redis.Redis, job_ids: list[str], *, running_limit: fl
     give the work a new job, and the database decides which of the two does it.
     """
     if not job_ids:
-        return set()
-    jobs = Job.fetch_many(job_ids, connection=connection, serializer=JSONSerializer)
-    waiting: dict[str, set[str]] = {}  # queue name -> the ids of the jobs on it, read when first needed
+        return set(), set()
+    scheduled = _scheduled(connection, queue_name, job_ids)
+    others = [job_id for job_id in job_ids if job_id not in scheduled]
+    jobs = [job for job in Job.fetch_many(others, connection=connection, serializer=JSONSerializer)
+            if job is not None] if others else []
     cutoff = None
     if running_limit is not None:
         cutoff = (now - dt.timedelta(seconds=running_limit)).replace(tzinfo=dt.UTC)
-    alive = set()
+    alive, queued = set(), []
     for job in jobs:
-        if job is None:
-            continue
         status = job.get_status(refresh=False)
         if status not in ALIVE_STATUSES:
             continue
-        if status == JobStatus.QUEUED and job.id not in _on_queue(connection, job.origin, waiting):
-            continue  # taken off its queue by a worker that died before starting it
+        if status == JobStatus.QUEUED:
+            queued.append(job)  # alive if still on its queue (asked below)
+            continue
         if cutoff is not None and status == JobStatus.STARTED and job.started_at is not None \
                 and job.started_at.replace(tzinfo=dt.UTC) < cutoff:
             continue  # running for longer than any live job can: its worker is gone
         alive.add(job.id)
-    return alive
+    if queued:
+        alive |= _on_their_queues(connection, queued)
+    return scheduled | {job.id for job in jobs}, scheduled | alive
 
 
 def enqueue_job(connection: redis.Redis, function: str, *args, job_id: str, due_at: dt.datetime | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import peewee as pw
 
 from herald.sdk import WorkRow
-from herald.sdk.storage import BaseModel, Event, JSONField, Workspace, utcnow
+from herald.sdk.storage import BaseModel, Event, JSONField, Workspace, active_due_index, utcnow
 
 PENDING, SUCCEEDED, FAILED, CANCELLED = "pending", "succeeded", "failed", "cancelled"
 KIND_NAME = "webhook_delivery"  # the work kind of deliveries (herald_webhooks.jobs.KIND)
@@ -59,6 +59,9 @@ class WebhookDelivery(WorkRow):
 
     class Meta:
         indexes = ((("endpoint", "event"), True),)
+
+
+WebhookDelivery.add_index(active_due_index(WebhookDelivery, (PENDING,)))  # the kind's one active status
 
 
 class WebhookAttempt(BaseModel):
