@@ -160,8 +160,11 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
     """
     query = Account.select().where((Account.workspace == scope.workspace_id) & (Account.status != "disconnected"))
     if scope.client is not None:
-        used = (PublishTask.select(PublishTask.account).join(Post)
-                .where((Post.workspace == scope.workspace_id) & (Post.client == scope.client.id)))
+        # The client's account ids first: as one ``IN (tasks JOIN posts)`` PostgreSQL plans a nested-loop
+        # semi-join over every task of the workspace (7 s at 1M posts).
+        used = sorted(account_id for (account_id,) in PublishTask.select(PublishTask.account).join(Post)
+                      .where((Post.workspace == scope.workspace_id) & (Post.client == scope.client.id))
+                      .distinct().tuples())
         query = query.where(Account.id.in_(used))
     rows = list(query)
     soon = now + dt.timedelta(days=EXPIRING_DAYS)
