@@ -661,3 +661,42 @@ class DesignTemplate(BaseModel):
 
 
 MODELS += [AIGeneration, BackgroundJob, GeneratedOpener, CompetitorAnalysis, DesignTemplate]
+
+
+# -- per-day figures the reports read (herald.db.daily_figures keeps them with triggers) -------------------
+
+class DailyFigures(BaseModel):
+    """What a workspace's client did on one UTC day: posts created and published, publish tasks that
+    ended, and the newest engagement of the posts that went out that day (see
+    :mod:`herald.db.daily_figures`). ``client_id`` 0: posts without a client. No foreign keys: the
+    rows are written by triggers, also while a workspace's rows are being deleted."""
+
+    workspace_id = pw.IntegerField()
+    client_id = pw.IntegerField()
+    day = pw.DateField()
+    posts_created = pw.IntegerField(default=0)
+    posts_published = pw.IntegerField(default=0)
+    tasks_published = pw.IntegerField(default=0)
+    tasks_failed = pw.IntegerField(default=0)
+    tasks_unconfirmed = pw.IntegerField(default=0)
+    engaged_posts = pw.IntegerField(default=0)
+    likes = pw.BigIntegerField(default=0)
+    comments = pw.BigIntegerField(default=0)
+    saves = pw.BigIntegerField(default=0)
+    shares = pw.BigIntegerField(default=0)
+    reach = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "daily_figures"
+        indexes = ((("workspace_id", "client_id", "day"), True),)
+
+
+MODELS.append(DailyFigures)
+
+# The reports' short walks over one day's posts and tasks at the edges of a period (migration 0030).
+Post.add_index(Post.workspace, Post.published_at, name="post_workspace_id_published_at")
+PublishTask.add_index(PublishTask.workspace, PublishTask.updated_at, name="publishtask_workspace_id_updated_at")
+EngagementSnapshot.add_index(EngagementSnapshot.post, EngagementSnapshot.recorded_at, EngagementSnapshot.id,
+                             name="engagementsnapshot_post_id_recorded_at_id")
+Post.add_index(Post.workspace, pw.SQL("COALESCE(published_at, scheduled_at, created_at)"),
+               name="post_workspace_id_went_out")

@@ -1,0 +1,141 @@
+"""``daily_figures`` (the reports' per-day aggregates, :mod:`herald.db.daily_figures`) agree with a
+recomputation from scratch after a random mix of operations through the API and the worker, after
+rows are deleted, and while engagement for one post is recorded by several transactions at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+
+import pytest
+
+from drive import advance, work
+from herald import PublishOutcome
+from herald.db import daily_figures
+from herald.db.models import Client, DailyFigures, Post, Workspace, db, utcnow, write_transaction
+from herald.publishing.posts import record_engagement
+
+
+@pytest.fixture
+def app(build_app, plugin):
+    """The application, with the scripted platform installed."""
+    return build_app()
+
+
+@pytest.fixture
+def platform(plugin):
+    return plugin.platform
+
+
+def agree(workspace_id: int | None = None) -> list[tuple]:
+    """The stored figures, after checking they equal a recomputation from scratch."""
+    with db.connection_context():
+        stored = sorted(daily_figures.stored(db.obj, workspace_id))
+        assert stored == sorted(daily_figures.recompute(db.obj, workspace_id))
+    return stored
+
+
+def connect(client, tenant, token):
+    response = client.post("/v1/accounts", json={"platform": "scripted", "access_token": token},
+                           headers=tenant.headers)
+    assert response.status_code in (200, 201), response.get_json()
+    return response.get_json()["id"]
+
+
+def test_figures_agree_with_a_recomputation_after_a_random_mix_of_operations(client, tenant, platform,
+                                                                              redis_client):
+    rng = random.Random(25030)
+    accounts = [connect(client, tenant, f"tok_live_{n:04d}") for n in range(3)]
+    with db.connection_context():
+        second = Client.create(workspace=tenant.workspace.id, name="Second", timezone="Asia/Tokyo")
+        clients = [tenant.client.id, second.id]
+    posts: list[str] = []
+    for _ in range(60):
+        operation = rng.choice(["now", "now", "later", "reschedule", "cancel", "work", "work", "engagement",
+                                "batch", "advance"])
+        if operation in ("now", "later"):
+            later = utcnow() + dt.timedelta(hours=rng.randint(1, 72))
+            when = "now" if operation == "now" else later.isoformat() + "Z"
+            body = {"content": "Hello", "accounts": rng.sample(accounts, rng.randint(1, 3)), "schedule": when}
+            if rng.random() < 0.8:
+                body["client_id"] = rng.choice(clients)
+            response = client.post("/v1/publish", json=body, headers=tenant.headers)
+            assert response.status_code == 201, response.get_json()
+            posts.append(response.get_json()["id"])
+        elif operation == "reschedule" and posts:
+            moved = (utcnow() + dt.timedelta(days=rng.randint(1, 9))).isoformat() + "Z"
+            client.patch(f"/v1/posts/{rng.choice(posts)}", json={"schedule": moved}, headers=tenant.headers)
+        elif operation == "cancel" and posts:
+            client.delete(f"/v1/posts/{rng.choice(posts)}", headers=tenant.headers)
+        elif operation == "work":
+            platform.script.extend(rng.choice([PublishOutcome.published(f"sp_{rng.randint(1, 10**9)}"),
+                                               PublishOutcome.permanent("Rejected by the platform"),
+                                               PublishOutcome.transient("Try later")]) for _ in range(3))
+            work(redis_client)
+        elif operation == "engagement" and posts:
+            metrics = {name: rng.randint(0, 500) for name in rng.sample(["likes", "comments", "saves", "shares",
+                                                                         "reach"], rng.randint(1, 5))}
+            response = client.post("/api/intelligence/engagement", json={"post_id": rng.choice(posts), **metrics},
+                                   headers=tenant.headers)
+            assert response.status_code in (200, 201), response.get_json()
+        elif operation == "batch" and posts:
+            items = [{"post_id": rng.choice(posts), "likes": rng.randint(0, 90), "reach": rng.randint(0, 900)}
+                     for _ in range(rng.randint(1, 6))]
+            response = client.post("/api/intelligence/engagement/batch", json={"items": items},
+                                   headers=tenant.headers)
+            assert response.status_code in (200, 201, 207), response.get_json()
+        elif operation == "advance":
+            advance(redis_client, rng.choice([600, 3600, 86400]))
+            work(redis_client)
+    work(redis_client)
+    figures = agree(tenant.workspace.id)
+    totals = [sum(row[index] for row in figures) for index in range(3, 3 + len(daily_figures.COUNTS))]
+    counts = dict(zip(daily_figures.COUNTS, totals, strict=True))
+    assert counts["posts_created"] == len(posts)
+    assert counts["posts_published"] > 0 and counts["tasks_failed"] > 0 and counts["engaged_posts"] > 0
+
+    with db.connection_context():  # a post deleted outright (its tasks and snapshots go with it), a client archived
+        Post.delete().where(Post.id.in_([int(post.removeprefix("post_")) for post in posts[:5]])).execute()
+        Client.update(timezone="Europe/Paris").where(Client.id == clients[1]).execute()
+    agree(tenant.workspace.id)
+    with db.connection_context():
+        Workspace.delete().where(Workspace.id == tenant.workspace.id).execute()
+        assert not DailyFigures.select().where(DailyFigures.workspace_id == tenant.workspace.id).exists()
+    agree()
+
+
+def test_rebuild_recomputes_figures_changed_behind_the_triggers(client, tenant):
+    with db.connection_context():
+        post = Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c", published_at=utcnow())
+        record_engagement(post, {"likes": 3, "reach": 10}, "api")
+        DailyFigures.update(likes=DailyFigures.likes + 100).execute()
+        assert daily_figures.stored(db.obj) != daily_figures.recompute(db.obj)
+        assert daily_figures.rebuild(db.obj, tenant.workspace.id) >= 1
+    assert agree()[0][3:] == (1, 1, 0, 0, 0, 1, 3, 0, 0, 0, 10)
+
+
+def test_concurrent_engagement_for_one_post_keeps_the_sums_exact(client, tenant):
+    with db.connection_context():
+        posts = [Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c",
+                             published_at=utcnow()) for _ in range(2)]
+    start, errors = threading.Barrier(6), []
+
+    def push(number: int) -> None:
+        try:
+            start.wait()
+            for round_ in range(8):
+                with db.connection_context(), write_transaction():
+                    post = Post.get_by_id(posts[(number + round_) % 2].id)
+                    record_engagement(post, {"likes": number * 10 + round_, "reach": 100 + round_}, "api")
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push, args=(number,)) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    figures = agree(tenant.workspace.id)
+    assert sum(row[3 + daily_figures.COUNTS.index("engaged_posts")] for row in figures) == 2
