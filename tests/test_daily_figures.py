@@ -13,7 +13,20 @@ import pytest
 from drive import advance, work
 from herald import PublishOutcome
 from herald.db import daily_figures
-from herald.db.models import Client, DailyFigures, Post, Workspace, db, utcnow, write_transaction
+from herald.db.models import (
+    Account,
+    Client,
+    DailyFigures,
+    EngagementSnapshot,
+    Post,
+    PublishTask,
+    Workspace,
+    db,
+    utcnow,
+    write_transaction,
+)
+from herald.intelligence import period_figures
+from herald.publishing.engagement_figures import interactions, latest_by_post
 from herald.publishing.posts import record_engagement
 
 
@@ -139,3 +152,53 @@ def test_concurrent_engagement_for_one_post_keeps_the_sums_exact(client, tenant)
     assert errors == []
     figures = agree(tenant.workspace.id)
     assert sum(row[3 + daily_figures.COUNTS.index("engaged_posts")] for row in figures) == 2
+
+
+def test_periods_cut_anywhere_read_the_same_figures_as_a_scan_of_the_rows(client, tenant):
+    """Whole days from daily_figures plus the partial days from the rows equal a scan of every row,
+    for periods starting and ending at random moments (midnight included)."""
+    rng = random.Random(7)
+    base = dt.datetime(2026, 10, 1)
+
+    def moment() -> dt.datetime:
+        return base + dt.timedelta(minutes=rng.randint(0, 70 * 24 * 60), microseconds=rng.choice([0, 250000]))
+
+    with db.connection_context():
+        second = Client.create(workspace=tenant.workspace.id, name="Second")
+        account = Account.create(workspace=tenant.workspace.id, platform="scripted", external_id="a",
+                                 token_encrypted="x")
+        for _ in range(300):
+            fields = {"created_at": moment(), "published_at": moment() if rng.random() < 0.6 else None,
+                      "scheduled_at": moment() if rng.random() < 0.5 else None}
+            post = Post.create(workspace=tenant.workspace.id, client=rng.choice([tenant.client.id, second.id, None]),
+                               caption="c", **fields)
+            if rng.random() < 0.7:
+                PublishTask.create(workspace=tenant.workspace.id, post=post, account=account, platform="scripted",
+                                   status=rng.choice(["published", "failed", "unconfirmed", "queued"]),
+                                   updated_at=moment())
+            for _ in range(rng.choice([0, 0, 1, 2, 3])):
+                EngagementSnapshot.create(post=post, likes=rng.randint(0, 50), comments=rng.randint(0, 9),
+                                          reach=rng.randint(0, 900), recorded_at=moment())
+        ids = [row.id for row in Post.select(Post.id).where(Post.workspace == tenant.workspace.id)]
+        latest = latest_by_post(ids)
+        rows = list(Post.select().where(Post.workspace == tenant.workspace.id))
+        task_rows = list(PublishTask.select(PublishTask, Post.client).join(Post)
+                         .where(PublishTask.workspace == tenant.workspace.id))
+        cuts = [base + dt.timedelta(days=rng.randint(0, 70)) for _ in range(5)] + [moment() for _ in range(15)]
+        for start in cuts:
+            end = start + dt.timedelta(days=rng.choice([0.5, 1, 3, 28, 30]))
+            for scope in (None, tenant.client.id):
+                mine = [post for post in rows if scope is None or post.client_id == scope]
+                published = {}
+                for post in mine:
+                    if post.published_at is not None and start <= post.published_at <= end:
+                        published[post.client_id] = published.get(post.client_id, 0) + 1
+                assert period_figures.published_by_client(tenant.workspace.id, scope, start, end) == published
+                ended = {status: sum(1 for task in task_rows if task.status == status and task.updated_at >= start
+                                     and (scope is None or task.post.client_id == scope))
+                         for status in ("published", "failed", "unconfirmed")}
+                assert period_figures.ended_tasks(tenant.workspace.id, scope, start) == ended
+                went_out = [post for post in mine if post.id in latest
+                            and start <= (post.published_at or post.scheduled_at or post.created_at) < end]
+                expected = (len(went_out), sum(interactions(latest[post.id]) for post in went_out))
+                assert period_figures.engagement(tenant.workspace.id, scope, start, end) == expected

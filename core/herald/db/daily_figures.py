@@ -59,7 +59,7 @@ def _upsert(select: str) -> str:
     columns = ", ".join(COUNTS)
     added = ", ".join(f"{name} = {TABLE}.{name} + excluded.{name}" for name in COUNTS)
     return (f"INSERT INTO {TABLE} (workspace_id, client_id, day, {columns}) {select} "
-            f"ON CONFLICT (workspace_id, client_id, day) DO UPDATE SET {added}")
+            f"ON CONFLICT (workspace_id, day, client_id) DO UPDATE SET {added}")
 
 
 def _values(**given: str) -> str:

@@ -688,7 +688,7 @@ class DailyFigures(BaseModel):
 
     class Meta:
         table_name = "daily_figures"
-        indexes = ((("workspace_id", "client_id", "day"), True),)
+        indexes = ((("workspace_id", "day", "client_id"), True),)
 
 
 MODELS.append(DailyFigures)
@@ -700,3 +700,4 @@ EngagementSnapshot.add_index(EngagementSnapshot.post, EngagementSnapshot.recorde
                              name="engagementsnapshot_post_id_recorded_at_id")
 Post.add_index(Post.workspace, pw.SQL("COALESCE(published_at, scheduled_at, created_at)"),
                name="post_workspace_id_went_out")
+Post.add_index(Post.workspace, Post.client, where=Post.status == "pending_approval", name="post_pending_approval")

@@ -33,7 +33,7 @@ import peewee as pw
 
 from ..db.models import Account, Client, Post, PublishTask, Workspace, isoformat
 from ..publishing import tasks
-from ..publishing.engagement_figures import attributed_at, interactions, latest_by_post
+from . import period_figures
 
 DEFAULT_POSTS_PER_WEEK = 3
 CADENCE_DAYS = 28
@@ -67,6 +67,11 @@ class Scope:
     workspace_id: int
     client: Client | None = None
 
+    @property
+    def client_id(self) -> int | None:
+        """The client's id, or None for the whole workspace."""
+        return self.client.id if self.client is not None else None
+
     def posts(self, query: pw.ModelSelect) -> pw.ModelSelect:
         """``query`` (over ``Post``) narrowed to this scope's posts."""
         query = query.where(Post.workspace == self.workspace_id)
@@ -89,9 +94,7 @@ def cadence(scope: Scope, target: int, now: dt.datetime) -> Part:
     else:
         clients = list(Client.select().where((Client.workspace == scope.workspace_id) & Client.deleted_at.is_null()))
     since = now - dt.timedelta(days=CADENCE_DAYS)
-    counts = dict(scope.posts(Post.select(Post.client, pw.fn.COUNT(Post.id)))
-                  .where((Post.published_at >= since) & (Post.published_at <= now))
-                  .group_by(Post.client).tuples())
+    counts = period_figures.published_by_client(scope.workspace_id, scope.client_id, since, now)
     weeks = CADENCE_DAYS / 7
     published = sum(counts.get(client.id, 0) for client in clients)
     numbers = {"target_posts_per_week": target, "window_days": CADENCE_DAYS, "clients": len(clients),
@@ -135,11 +138,8 @@ def failed_publishes(scope: Scope, now: dt.datetime) -> Part:
     """Publishes that failed for good, or ended unconfirmed (they may be live: someone must check),
     among those finished in the last 30 days. Both need the user's attention, so both lower the score."""
     since = now - dt.timedelta(days=FAILURE_DAYS)
-    ended = [tasks.PUBLISHED, tasks.FAILED, tasks.UNCONFIRMED]
-    rows = dict(scope.posts(PublishTask.select(PublishTask.status, pw.fn.COUNT(PublishTask.id)).join(Post))
-                .where(PublishTask.status.in_(ended) & (PublishTask.updated_at >= since))
-                .group_by(PublishTask.status).tuples())
-    failed, unconfirmed, finished = rows.get(tasks.FAILED, 0), rows.get(tasks.UNCONFIRMED, 0), sum(rows.values())
+    rows = period_figures.ended_tasks(scope.workspace_id, scope.client_id, since)
+    failed, unconfirmed, finished = rows[tasks.FAILED], rows[tasks.UNCONFIRMED], sum(rows.values())
     numbers = {"failed": failed, "unconfirmed": unconfirmed, "finished": finished, "failure_rate_percent": None,
                "window_days": FAILURE_DAYS}
     if not finished:
@@ -187,12 +187,10 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
 
 
 def _interactions_per_post(scope: Scope, start: dt.datetime, end: dt.datetime) -> tuple[int, float]:
-    went_out = attributed_at()
-    ids = [row.id for row in scope.posts(Post.select(Post.id)).where((went_out >= start) & (went_out < end))]
-    latest = latest_by_post(ids)
-    if not latest:
+    posts, total = period_figures.engagement(scope.workspace_id, scope.client_id, start, end)
+    if not posts:
         return 0, 0.0
-    return len(latest), round(sum(interactions(row) for row in latest.values()) / len(latest), 2)
+    return posts, round(total / posts, 2)
 
 
 def engagement_trend(scope: Scope, now: dt.datetime) -> Part:

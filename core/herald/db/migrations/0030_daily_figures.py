@@ -6,7 +6,8 @@ and filled here from the existing rows.
 Indexes for the short walks at a period's edges (a report sums whole days from ``daily_figures`` and
 reads the posts and tasks of the partial days around): posts by (workspace, published_at) and by
 (workspace, the moment they went out: ``COALESCE(published_at, scheduled_at, created_at)``), tasks by
-(workspace, updated_at), and snapshots by (post, recorded_at, id) so a post's newest is one seek.
+(workspace, updated_at), and snapshots by (post, recorded_at, id) so a post's newest is one seek; and the
+posts waiting for approval (a partial index: only those rows), which the health scores count.
 """
 from peewee import *
 
@@ -35,7 +36,7 @@ def _table(db):
         class Meta:
             database = db
             table_name = 'daily_figures'
-            indexes = ((('workspace_id', 'client_id', 'day'), True),)
+            indexes = ((('workspace_id', 'day', 'client_id'), True),)
 
     return DailyFigures
 
@@ -48,6 +49,8 @@ def up(migrator, db):
                            name='publishtask_workspace_id_updated_at'),
         migrator.add_index('engagement_snapshot', ('post_id', 'recorded_at', 'id'), False,
                            name='engagementsnapshot_post_id_recorded_at_id'),
+        migrator.add_index('post', ('workspace_id', 'client_id'), False, where=SQL("status = 'pending_approval'"),
+                           name='post_pending_approval'),
     )
     db.execute_sql(f'CREATE INDEX {WENT_OUT_INDEX} ON post '
                    '(workspace_id, COALESCE(published_at, scheduled_at, created_at))')
@@ -59,6 +62,7 @@ def down(migrator, db):
     daily_figures.uninstall(db)
     db.execute_sql(f'DROP INDEX {WENT_OUT_INDEX}')
     migrator.migrate(
+        migrator.drop_index('post', 'post_pending_approval'),
         migrator.drop_index('engagement_snapshot', 'engagementsnapshot_post_id_recorded_at_id'),
         migrator.drop_index('publish_task', 'publishtask_workspace_id_updated_at'),
         migrator.drop_index('post', 'post_workspace_id_published_at'),
