@@ -11,7 +11,8 @@ import threading
 import pytest
 
 from drive import advance, work
-from herald import PublishOutcome
+from herald import PublishOutcome, chores, cron
+from herald.cli import cli
 from herald.db import daily_figures
 from herald.db.models import (
     Account,
@@ -126,6 +127,29 @@ def test_rebuild_recomputes_figures_changed_behind_the_triggers(client, tenant):
         assert daily_figures.stored(db.obj) != daily_figures.recompute(db.obj)
         assert daily_figures.rebuild(db.obj, tenant.workspace.id) >= 1
     assert agree()[0][3:] == (1, 1, 0, 0, 0, 1, 3, 0, 0, 0, 10)
+
+
+def test_the_cron_chore_and_the_cli_find_and_rebuild_figures_changed_behind_the_triggers(app, tenant, config,
+                                                                                         redis_client):
+    with db.connection_context():
+        post = Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c", published_at=utcnow())
+        record_engagement(post, {"likes": 3, "reach": 10}, "api")
+    runner = app.test_cli_runner()
+    assert runner.invoke(cli, ["figures", "check"]).exit_code == 0
+    with db.connection_context():
+        EngagementSnapshot.update(likes=50).where(EngagementSnapshot.post == post.id).execute()  # behind the triggers
+    result = runner.invoke(cli, ["figures", "check"])
+    assert result.exit_code == 1 and str(tenant.workspace.id) in result.output
+    assert chores.check_figures() == {"checked": 1, "rebuilt": 1}
+    assert chores.check_figures() == {"checked": 1, "rebuilt": 0}
+    assert agree()[0][3 + daily_figures.COUNTS.index("likes")] == 50
+    with db.connection_context():
+        DailyFigures.delete().execute()
+    result = runner.invoke(cli, ["figures", "rebuild", "--workspace", str(tenant.workspace.id)])
+    assert result.exit_code == 0 and "Rebuilt 1 rows" in result.output
+    agree()
+    checks = [job for job in cron.make_cron(redis_client, config)._cron_jobs if job.func is chores.check_figures]
+    assert len(checks) == 1 and checks[0].interval == config.figures_check_interval_seconds == 24 * 3600
 
 
 def test_concurrent_engagement_for_one_post_keeps_the_sums_exact(client, tenant):

@@ -24,6 +24,7 @@ from gunicorn.app.base import BaseApplication
 from . import logs, readme_tables, sdk_reference, supervise
 from .auth import SCOPES, create_api_key, create_user
 from .cli_accounts import accounts
+from .cli_figures import figures
 from .config import WORKER_CLASSES, Config
 from .console import command as _command
 from .console import command_runtime as _runtime
@@ -211,6 +212,7 @@ def plugins_disable(workspace, name):
 
 
 cli.add_command(accounts)  # herald accounts list|refresh (herald.cli_accounts)
+cli.add_command(figures)  # herald figures rebuild|check (herald.cli_figures)
 
 
 @cli.command("docs", with_appcontext=False)
@@ -316,9 +318,9 @@ def cron():
     config = runtime.config
     logs.configure(config)
     _require_schema()
-    log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s",
-             _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
-             _every(config.engagement_pull_interval_seconds))
+    log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s, daily figures "
+             "check every %s", _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
+             _every(config.engagement_pull_interval_seconds), _every(config.figures_check_interval_seconds))
     make_cron(runtime.redis, config).start()
 
 

@@ -123,6 +123,9 @@ class Config:
     # many days back (older posts hardly change, and every post costs platform API calls).
     engagement_pull_interval_seconds: int = 3 * 3600
     engagement_pull_days: int = 30
+    # How often the cron compares each workspace's daily figures with a recomputation and rebuilds
+    # those that differ (herald.db.daily_figures: triggers keep them; this catches writes behind them).
+    figures_check_interval_seconds: int = 24 * 3600
     # Console logging of the herald processes: Herald's own loggers (``herald.*``, the web server's
     # start-up lines) and RQ's, whose INFO lines (several per job, a job every 30 s) would bury the rest.
     log_level: str = "INFO"

@@ -40,6 +40,7 @@ PERIODIC = (
     (chores.reconcile, "reconcile_interval_seconds", 300),
     (chores.check_tokens, "token_check_interval_seconds", 600),
     (chores.pull_engagement, "engagement_pull_interval_seconds", 1800),
+    (chores.check_figures, "figures_check_interval_seconds", 3600),
 )
 
 

@@ -236,17 +236,18 @@ def _from_scratch(postgres: bool, where_post: str) -> str:
 
 
 def recompute(database: pw.Database, workspace_id: int | None = None) -> list[tuple]:
-    """Every figure computed from scratch: ``(workspace_id, client_id, day, *COUNTS)`` rows with a count not 0."""
+    """Every figure computed from scratch: ``(workspace_id, client_id, day, *COUNTS)`` rows with a count
+    not 0, sorted."""
     where = f" AND p.workspace_id = {int(workspace_id)}" if workspace_id is not None else ""
     rows = database.execute_sql(_from_scratch(_is_postgres(database), where)).fetchall()
-    return [_normal(row) for row in rows if any(row[3:])]
+    return sorted(_normal(row) for row in rows if any(row[3:]))
 
 
 def stored(database: pw.Database, workspace_id: int | None = None) -> list[tuple]:
-    """The stored rows with a count not 0, in the shape of :func:`recompute`."""
+    """The stored rows with a count not 0, in the shape and order of :func:`recompute`."""
     where = f" WHERE workspace_id = {int(workspace_id)}" if workspace_id is not None else ""
     rows = database.execute_sql(f"SELECT workspace_id, client_id, day, {', '.join(COUNTS)} FROM {TABLE}{where}")
-    return [_normal(row) for row in rows.fetchall() if any(row[3:])]
+    return sorted(_normal(row) for row in rows.fetchall() if any(row[3:]))
 
 
 def _normal(row) -> tuple:
@@ -267,3 +268,13 @@ def rebuild(database: pw.Database, workspace_id: int | None = None) -> int:
         cursor = database.execute_sql(f"INSERT INTO {TABLE} (workspace_id, client_id, day, {columns}) "
                                       f"{_from_scratch(postgres, where)}")
         return cursor.rowcount
+
+
+def repair(database: pw.Database, workspace_id: int) -> bool:
+    """Compare the workspace's figures with a recomputation and rebuild them when they differ (a write
+    went behind the triggers: a snapshot edited by hand, a table copied without them); returns whether
+    they did."""
+    if stored(database, workspace_id) == recompute(database, workspace_id):
+        return False
+    rebuild(database, workspace_id)
+    return True
