@@ -47,6 +47,8 @@ def agree(workspace_id: int | None = None) -> list[tuple]:
     with db.connection_context():
         stored = sorted(daily_figures.stored(db.obj, workspace_id))
         assert stored == sorted(daily_figures.recompute(db.obj, workspace_id))
+        assert daily_figures.stored_accounts(db.obj, workspace_id) == daily_figures.recompute_accounts(db.obj,
+                                                                                                        workspace_id)
     return stored
 
 
@@ -112,6 +114,9 @@ def test_figures_agree_with_a_recomputation_after_a_random_mix_of_operations(cli
     with db.connection_context():  # a post deleted outright (its tasks and snapshots go with it), a client archived
         Post.delete().where(Post.id.in_([int(post.removeprefix("post_")) for post in posts[:5]])).execute()
         Client.update(timezone="Europe/Paris").where(Client.id == clients[1]).execute()
+        moved = [int(post.removeprefix("post_")) for post in posts[5:9]]  # to another client, or to none
+        Post.update(client=clients[1]).where(Post.id.in_(moved[:2])).execute()
+        Post.update(client=None, published_at=utcnow()).where(Post.id.in_(moved[2:])).execute()
     agree(tenant.workspace.id)
     with db.connection_context():
         Workspace.delete().where(Workspace.id == tenant.workspace.id).execute()

@@ -39,7 +39,9 @@ def check(workspace):
     wanted = _workspace_id(workspace)
     ids = [wanted] if wanted is not None else [row.id for row in Workspace.select(Workspace.id)]
     differing = [workspace_id for workspace_id in ids
-                 if daily_figures.stored(db.obj, workspace_id) != daily_figures.recompute(db.obj, workspace_id)]
+                 if daily_figures.stored(db.obj, workspace_id) != daily_figures.recompute(db.obj, workspace_id)
+                 or daily_figures.stored_accounts(db.obj, workspace_id)
+                 != daily_figures.recompute_accounts(db.obj, workspace_id)]
     if differing:
         raise click.ClickException(f"Daily figures differ from a recomputation in workspace(s) "
                                    f"{', '.join(map(str, differing))}: run `herald figures rebuild`.")

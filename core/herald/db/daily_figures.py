@@ -10,14 +10,17 @@ analytics export count (see :mod:`herald.intelligence.daily_analytics` for what 
   ``recorded_at``, then id), counted once, on the day the post went out
   (``COALESCE(published_at, scheduled_at, created_at)``).
 
-Posts without a client count under ``client_id`` 0. The rows are kept by database triggers, so
-every write that changes a figure (the API, a worker, a cascade, a migration) changes it in the same
-transaction, with ``INSERT … ON CONFLICT DO UPDATE SET x = x + excluded.x`` (never read, modify,
-write). A post's update that moves it (client, times) takes its whole contribution off the old day
-and puts it on the new one. A new snapshot that becomes the post's newest adds the difference from
-the one before. On PostgreSQL the triggers take a transaction-scoped advisory lock per post, so two
-transactions recording engagement for the same post at once are applied one after the other (each
-sees the other's snapshot once it committed) and the sums stay exact.
+Posts without a client count under ``client_id`` 0. Beside them, ``client_account`` counts the
+publish tasks of each client's posts per account: a client's health looks at the accounts with tasks.
+
+The rows are kept by database triggers, so every write that changes a figure (the API, a worker, a
+cascade, a migration) changes it in the same transaction, with ``INSERT … ON CONFLICT DO UPDATE SET
+x = x + excluded.x`` (never read, modify, write). A post's update that moves it (client, times)
+takes its whole contribution off the old day and puts it on the new one. A new snapshot that becomes
+the post's newest adds the difference from the one before. On PostgreSQL the triggers take a
+transaction-scoped advisory lock per post, so two transactions recording engagement for the same
+post at once are applied one after the other (each sees the other's snapshot once it committed) and
+the sums stay exact.
 
 Snapshots are append-only (they go with their post); the triggers do not follow a snapshot deleted
 or edited by hand: :func:`rebuild` recomputes everything from scratch (``herald figures rebuild``).
@@ -32,6 +35,7 @@ from __future__ import annotations
 import peewee as pw
 
 TABLE = "daily_figures"
+ACCOUNTS_TABLE = "client_account"
 COUNTS = ("posts_created", "posts_published", "tasks_published", "tasks_failed", "tasks_unconfirmed",
           "engaged_posts", "likes", "comments", "saves", "shares", "reach")
 METRICS = ("likes", "comments", "saves", "shares", "reach")
@@ -93,15 +97,29 @@ def _post_statements(row: str, sign: str, postgres: bool) -> list[str]:
                 f"FROM engagement_snapshot e WHERE e.id = {_newest_snapshot(f'{row}.id')}"),
         _upsert(f"SELECT {key}, {_day('t.updated_at', postgres)}, {_values(**tasks)} FROM publish_task t "
                 f"WHERE t.post_id = {row}.id AND t.status IN ({ended}) GROUP BY {_day('t.updated_at', postgres)}"),
+        _account_upsert(f"SELECT {row}.workspace_id, {row}.client_id, t.account_id, {sign} * COUNT(*) "
+                        f"FROM publish_task t WHERE t.post_id = {row}.id AND {row}.client_id IS NOT NULL "
+                        "GROUP BY t.account_id"),
     ]
 
 
-def _task_statement(row: str, sign: str, postgres: bool) -> str:
-    """Adds ``sign`` × task ``row`` to its post's day of ``updated_at`` when it ended."""
+def _task_statements(row: str, sign: str, postgres: bool) -> list[str]:
+    """Add ``sign`` × task ``row`` to its post's day of ``updated_at`` when it ended, and to the tasks of
+    its client with its account."""
     tasks = {name: f"CASE WHEN {row}.status = '{status}' THEN {sign} ELSE 0 END" for name, status in ENDED.items()}
     ended = ", ".join(f"'{status}'" for status in ENDED.values())
-    return _upsert(f"SELECT p.workspace_id, COALESCE(p.client_id, 0), {_day(f'{row}.updated_at', postgres)}, "
-                   f"{_values(**tasks)} FROM post p WHERE p.id = {row}.post_id AND {row}.status IN ({ended})")
+    return [
+        _upsert(f"SELECT p.workspace_id, COALESCE(p.client_id, 0), {_day(f'{row}.updated_at', postgres)}, "
+                f"{_values(**tasks)} FROM post p WHERE p.id = {row}.post_id AND {row}.status IN ({ended})"),
+        _account_upsert(f"SELECT p.workspace_id, p.client_id, {row}.account_id, {sign} FROM post p "
+                        f"WHERE p.id = {row}.post_id AND p.client_id IS NOT NULL"),
+    ]
+
+
+def _account_upsert(select: str) -> str:
+    """``INSERT`` the ``(workspace_id, client_id, account_id, tasks)`` rows of ``select``, adding to rows that exist."""
+    return (f"INSERT INTO {ACCOUNTS_TABLE} (workspace_id, client_id, account_id, tasks) {select} "
+            f"ON CONFLICT (client_id, account_id) DO UPDATE SET tasks = {ACCOUNTS_TABLE}.tasks + excluded.tasks")
 
 
 def _snapshot_statement(postgres: bool) -> str:
@@ -118,7 +136,7 @@ def _snapshot_statement(postgres: bool) -> str:
 
 
 _POST_MOVES = ("workspace_id", "client_id", "created_at", "published_at", "scheduled_at")
-_TASK_MOVES = ("post_id", "status", "updated_at")
+_TASK_MOVES = ("post_id", "account_id", "status", "updated_at")
 
 
 def _changed(columns, postgres: bool) -> str:
@@ -138,15 +156,16 @@ def _sqlite_ddl() -> list[str]:
                 f"WHEN {_changed(_POST_MOVES, False)}"),
         # Before the row goes: its snapshots and tasks (deleted by the cascade) are still there to subtract.
         trigger("daily_figures_post_delete", "BEFORE DELETE ON post", _post_statements("OLD", "-1", False)),
-        trigger("daily_figures_task_insert", "AFTER INSERT ON publish_task", [_task_statement("NEW", "1", False)]),
+        trigger("daily_figures_task_insert", "AFTER INSERT ON publish_task", _task_statements("NEW", "1", False)),
         trigger("daily_figures_task_update", "AFTER UPDATE ON publish_task",
-                [_task_statement("OLD", "-1", False), _task_statement("NEW", "1", False)],
+                _task_statements("OLD", "-1", False) + _task_statements("NEW", "1", False),
                 f"WHEN {_changed(_TASK_MOVES, False)}"),
         # A task deleted with its post finds no post here: the post's own trigger took it off.
-        trigger("daily_figures_task_delete", "AFTER DELETE ON publish_task", [_task_statement("OLD", "-1", False)]),
+        trigger("daily_figures_task_delete", "AFTER DELETE ON publish_task", _task_statements("OLD", "-1", False)),
         trigger("daily_figures_snapshot_insert", "AFTER INSERT ON engagement_snapshot", [_snapshot_statement(False)]),
         trigger("daily_figures_workspace_delete", "AFTER DELETE ON workspace",
-                [f"DELETE FROM {TABLE} WHERE workspace_id = OLD.id"]),
+                [f"DELETE FROM {TABLE} WHERE workspace_id = OLD.id",
+                 f"DELETE FROM {ACCOUNTS_TABLE} WHERE workspace_id = OLD.id"]),
     ]
 
 
@@ -165,15 +184,16 @@ def _pg_ddl() -> list[str]:
 
     old_post = [_lock("OLD.id"), *_post_statements("OLD", "-1", True)]
     new_post = [_lock("NEW.id"), *_post_statements("NEW", "1", True)]
-    old_task = [_lock("OLD.post_id"), _task_statement("OLD", "-1", True)]
-    new_task = [_lock("NEW.post_id"), _task_statement("NEW", "1", True)]
+    old_task = [_lock("OLD.post_id"), *_task_statements("OLD", "-1", True)]
+    new_task = [_lock("NEW.post_id"), *_task_statements("NEW", "1", True)]
     return [
         _pg_function("herald_figures_post", block("TG_OP IN ('UPDATE', 'DELETE')", "OLD", old_post)
                      + block("TG_OP IN ('INSERT', 'UPDATE')", "NEW", new_post)),
         _pg_function("herald_figures_task", block("TG_OP IN ('UPDATE', 'DELETE')", "OLD", old_task)
                      + block("TG_OP IN ('INSERT', 'UPDATE')", "NEW", new_task)),
         _pg_function("herald_figures_snapshot", f"{_lock('NEW.post_id')}; {_snapshot_statement(True)};"),
-        _pg_function("herald_figures_workspace", f"DELETE FROM {TABLE} WHERE workspace_id = OLD.id;"),
+        _pg_function("herald_figures_workspace", f"DELETE FROM {TABLE} WHERE workspace_id = OLD.id; "
+                     f"DELETE FROM {ACCOUNTS_TABLE} WHERE workspace_id = OLD.id;"),
         "CREATE TRIGGER daily_figures_post_insert AFTER INSERT ON post FOR EACH ROW "
         "EXECUTE FUNCTION herald_figures_post()",
         f"CREATE TRIGGER daily_figures_post_update AFTER UPDATE ON post FOR EACH ROW "
@@ -250,6 +270,27 @@ def stored(database: pw.Database, workspace_id: int | None = None) -> list[tuple
     return sorted(_normal(row) for row in rows.fetchall() if any(row[3:]))
 
 
+def _accounts_from_scratch(where_post: str) -> str:
+    return ("SELECT p.workspace_id, p.client_id, t.account_id, COUNT(*) FROM publish_task t "
+            f"JOIN post p ON p.id = t.post_id WHERE p.client_id IS NOT NULL{where_post} "
+            "GROUP BY p.workspace_id, p.client_id, t.account_id")
+
+
+def recompute_accounts(database: pw.Database, workspace_id: int | None = None) -> list[tuple]:
+    """``(workspace_id, client_id, account_id, tasks)`` computed from the tasks, sorted."""
+    where = f" AND p.workspace_id = {int(workspace_id)}" if workspace_id is not None else ""
+    return sorted(tuple(int(value) for value in row)
+                  for row in database.execute_sql(_accounts_from_scratch(where)).fetchall())
+
+
+def stored_accounts(database: pw.Database, workspace_id: int | None = None) -> list[tuple]:
+    """The stored ``client_account`` rows with tasks, in the shape of :func:`recompute_accounts`."""
+    where = f" AND workspace_id = {int(workspace_id)}" if workspace_id is not None else ""
+    rows = database.execute_sql(f"SELECT workspace_id, client_id, account_id, tasks FROM {ACCOUNTS_TABLE} "
+                                f"WHERE tasks <> 0{where}").fetchall()
+    return sorted(tuple(int(value) for value in row) for row in rows)
+
+
 def _normal(row) -> tuple:
     return (int(row[0]), int(row[1]), str(row[2])[:10], *(int(value or 0) for value in row[3:]))
 
@@ -267,6 +308,10 @@ def rebuild(database: pw.Database, workspace_id: int | None = None) -> int:
         columns = ", ".join(COUNTS)
         cursor = database.execute_sql(f"INSERT INTO {TABLE} (workspace_id, client_id, day, {columns}) "
                                       f"{_from_scratch(postgres, where)}")
+        database.execute_sql(f"DELETE FROM {ACCOUNTS_TABLE}" + (f" WHERE workspace_id = {int(workspace_id)}"
+                                                                 if workspace_id is not None else ""))
+        database.execute_sql(f"INSERT INTO {ACCOUNTS_TABLE} (workspace_id, client_id, account_id, tasks) "
+                             f"{_accounts_from_scratch(where)}")
         return cursor.rowcount
 
 
@@ -274,7 +319,8 @@ def repair(database: pw.Database, workspace_id: int) -> bool:
     """Compare the workspace's figures with a recomputation and rebuild them when they differ (a write
     went behind the triggers: a snapshot edited by hand, a table copied without them); returns whether
     they did."""
-    if stored(database, workspace_id) == recompute(database, workspace_id):
+    if (stored(database, workspace_id) == recompute(database, workspace_id)
+            and stored_accounts(database, workspace_id) == recompute_accounts(database, workspace_id)):
         return False
     rebuild(database, workspace_id)
     return True

@@ -693,6 +693,23 @@ class DailyFigures(BaseModel):
 
 MODELS.append(DailyFigures)
 
+
+class ClientAccount(BaseModel):
+    """How many publish tasks of a client's posts go to an account (kept by the triggers of
+    :mod:`herald.db.daily_figures`): a client's health looks at the accounts with tasks."""
+
+    workspace_id = pw.IntegerField(index=True)
+    client_id = pw.IntegerField()
+    account_id = pw.IntegerField()
+    tasks = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "client_account"
+        indexes = ((("client_id", "account_id"), True),)
+
+
+MODELS.append(ClientAccount)
+
 # The reports' short walks over one day's posts and tasks at the edges of a period (migration 0030).
 Post.add_index(Post.workspace, Post.published_at, name="post_workspace_id_published_at")
 PublishTask.add_index(PublishTask.workspace, PublishTask.updated_at, name="publishtask_workspace_id_updated_at")

@@ -1,7 +1,8 @@
 """Reports from aggregates (issue 25, item 2): ``daily_figures``, one row per workspace, client and UTC
 day with the counts and engagement sums the health scores and the analytics export read, kept by
 triggers in the same transaction as every write that changes them (see :mod:`herald.db.daily_figures`),
-and filled here from the existing rows.
+and filled here from the existing rows; and ``client_account``, the publish tasks of each client's
+posts per account (the accounts a client's health looks at).
 
 Indexes for the short walks at a period's edges (a report sums whole days from ``daily_figures`` and
 reads the posts and tasks of the partial days around): posts by (workspace, published_at) and by
@@ -38,11 +39,22 @@ def _table(db):
             table_name = 'daily_figures'
             indexes = ((('workspace_id', 'day', 'client_id'), True),)
 
-    return DailyFigures
+    class ClientAccount(Model):
+        workspace_id = IntegerField(index=True)
+        client_id = IntegerField()
+        account_id = IntegerField()
+        tasks = IntegerField(default=0)
+
+        class Meta:
+            database = db
+            table_name = 'client_account'
+            indexes = ((('client_id', 'account_id'), True),)
+
+    return DailyFigures, ClientAccount
 
 
 def up(migrator, db):
-    db.create_tables([_table(db)])
+    db.create_tables(list(_table(db)))
     migrator.migrate(
         migrator.add_index('post', ('workspace_id', 'published_at'), False, name='post_workspace_id_published_at'),
         migrator.add_index('publish_task', ('workspace_id', 'updated_at'), False,
@@ -66,5 +78,6 @@ def down(migrator, db):
         migrator.drop_index('engagement_snapshot', 'engagementsnapshot_post_id_recorded_at_id'),
         migrator.drop_index('publish_task', 'publishtask_workspace_id_updated_at'),
         migrator.drop_index('post', 'post_workspace_id_published_at'),
+        migrator.drop_table('client_account'),
         migrator.drop_table('daily_figures'),
     )
