@@ -717,4 +717,7 @@ EngagementSnapshot.add_index(EngagementSnapshot.post, EngagementSnapshot.recorde
                              name="engagementsnapshot_post_id_recorded_at_id")
 Post.add_index(Post.workspace, pw.SQL("COALESCE(published_at, scheduled_at, created_at)"),
                name="post_workspace_id_went_out")
-Post.add_index(Post.workspace, Post.client, where=Post.status == "pending_approval", name="post_pending_approval")
+Post.add_index(Post.workspace, Post.client, Post.status, where=Post.status == "pending_approval",
+               name="post_pending_approval")  # status too: the count reads the index alone
+PublishTask.add_index(PublishTask.workspace, PublishTask.created_at, where=PublishTask.status == "pending_approval",
+                      name="publishtask_pending_approval")

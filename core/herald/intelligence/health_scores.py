@@ -122,11 +122,11 @@ def approval_backlog(scope: Scope, now: dt.datetime) -> Part:
                "limit_posts": APPROVAL_LIMIT_POSTS}
     if not pending:
         return Part("approval_backlog", 100, numbers, "No post is waiting for approval.")
-    since = (scope.posts(PublishTask.select(pw.fn.MIN(PublishTask.created_at)).join(Post))
-             .where((PublishTask.status == tasks.PENDING_APPROVAL) & (Post.status == tasks.PENDING_APPROVAL))
-             .scalar())
-    if isinstance(since, str):  # SQLite hands MIN() of a datetime column back as text
-        since = PublishTask.created_at.python_value(since)
+    # The oldest first, walking the partial index of waiting tasks by age (not MIN() over all of them).
+    since = (scope.posts(PublishTask.select(PublishTask.created_at).join(Post))
+             .where((PublishTask.workspace == scope.workspace_id) & (PublishTask.status == tasks.PENDING_APPROVAL)
+                    & (Post.status == tasks.PENDING_APPROVAL))
+             .order_by(PublishTask.created_at).limit(1).scalar())
     hours = round(max(0.0, (now - since).total_seconds() / 3600), 1) if since else 0.0
     numbers["oldest_waiting_hours"] = hours
     score = _clamp(100 * min(1 - hours / APPROVAL_LIMIT_HOURS, 1 - pending / APPROVAL_LIMIT_POSTS))

@@ -8,7 +8,8 @@ Indexes for the short walks at a period's edges (a report sums whole days from `
 reads the posts and tasks of the partial days around): posts by (workspace, published_at) and by
 (workspace, the moment they went out: ``COALESCE(published_at, scheduled_at, created_at)``), tasks by
 (workspace, updated_at), and snapshots by (post, recorded_at, id) so a post's newest is one seek; and the
-posts waiting for approval (a partial index: only those rows), which the health scores count.
+posts and tasks waiting for approval (partial indexes: only those rows), which the health scores
+count and take the oldest of.
 """
 from peewee import *
 
@@ -61,8 +62,10 @@ def up(migrator, db):
                            name='publishtask_workspace_id_updated_at'),
         migrator.add_index('engagement_snapshot', ('post_id', 'recorded_at', 'id'), False,
                            name='engagementsnapshot_post_id_recorded_at_id'),
-        migrator.add_index('post', ('workspace_id', 'client_id'), False, where=SQL("status = 'pending_approval'"),
+        migrator.add_index('post', ('workspace_id', 'client_id', 'status'), False, where=SQL("status = 'pending_approval'"),
                            name='post_pending_approval'),
+        migrator.add_index('publish_task', ('workspace_id', 'created_at'), False,
+                           where=SQL("status = 'pending_approval'"), name='publishtask_pending_approval'),
     )
     db.execute_sql(f'CREATE INDEX {WENT_OUT_INDEX} ON post '
                    '(workspace_id, COALESCE(published_at, scheduled_at, created_at))')
@@ -74,6 +77,7 @@ def down(migrator, db):
     daily_figures.uninstall(db)
     db.execute_sql(f'DROP INDEX {WENT_OUT_INDEX}')
     migrator.migrate(
+        migrator.drop_index('publish_task', 'publishtask_pending_approval'),
         migrator.drop_index('post', 'post_pending_approval'),
         migrator.drop_index('engagement_snapshot', 'engagementsnapshot_post_id_recorded_at_id'),
         migrator.drop_index('publish_task', 'publishtask_workspace_id_updated_at'),
