@@ -1,4 +1,5 @@
-"""RQ job functions for periodic chores (RQ cron): the reconciler, token health, engagement pulls.
+"""RQ job functions for periodic chores (RQ cron): the reconciler, token health, engagement pulls, the
+check of the daily figures.
 Durable work (publish tasks among it) runs through :mod:`herald.work`.
 
 Arguments are plain ids (the JSON serializer). The job entry functions here take the runtime the
@@ -11,8 +12,8 @@ import datetime as dt
 import logging
 
 from . import events, work
-from .db import post_counts
-from .db.models import Account, Event, IdempotencyRecord, db
+from .db import daily_figures, post_counts
+from .db.models import Account, Event, IdempotencyRecord, Workspace, db
 from .events import dispatch_marks
 from .exports import jobs as export_jobs
 from .intelligence import pull
@@ -92,3 +93,14 @@ def repair_post_counts() -> dict:
             log.warning("post counters drifted (%s differ, e.g. %s): rebuilding them", len(differing), differing[0])
             post_counts.rebuild()
     return {"drift": len(differing)}
+def check_figures() -> dict:
+    """Compare each workspace's daily figures with a recomputation and rebuild those that differ (RQ
+    cron; see :func:`herald.db.daily_figures.repair`). Returns ``checked`` and ``rebuilt`` counts."""
+    counts = {"checked": 0, "rebuilt": 0}
+    with db.connection_context():
+        for workspace_id in [row.id for row in Workspace.select(Workspace.id)]:
+            counts["checked"] += 1
+            if daily_figures.repair(db.obj, workspace_id):
+                counts["rebuilt"] += 1
+                log.warning("daily figures of workspace %s differed from a recomputation: rebuilt", workspace_id)
+    return counts

@@ -25,6 +25,7 @@ from . import logs, readme_tables, sdk_reference, supervise
 from .auth import SCOPES, create_api_key, create_user
 from .cli_accounts import accounts
 from .cli_counters import counters
+from .cli_figures import figures
 from .cli_intelligence import intelligence
 from .config import WORKER_CLASSES, Config
 from .console import command as _command
@@ -225,6 +226,7 @@ def plugins_disable(workspace, name):
 cli.add_command(accounts)  # herald accounts list|refresh (herald.cli_accounts)
 cli.add_command(counters)  # herald counters check|rebuild (herald.cli_counters)
 cli.add_command(intelligence)  # herald intelligence rebuild (herald.cli_intelligence)
+cli.add_command(figures)  # herald figures rebuild|check (herald.cli_figures)
 
 
 @cli.command("docs", with_appcontext=False)
@@ -333,9 +335,9 @@ def cron():
     logs.configure(config)
     _require_schema()
     _announce_host(runtime)
-    log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s",
-             _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
-             _every(config.engagement_pull_interval_seconds))
+    log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s, daily figures "
+             "check every %s", _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
+             _every(config.engagement_pull_interval_seconds), _every(config.figures_check_interval_seconds))
     make_cron(runtime.redis, config).start()
 
 

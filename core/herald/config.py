@@ -148,6 +148,9 @@ class Config:
     export_sync_limit: int = 10_000
     # How long an export job's download link (and its file) lasts.
     export_link_hours: int = 24
+    # How often the cron compares each workspace's daily figures with a recomputation and rebuilds
+    # those that differ (herald.db.daily_figures: triggers keep them; this catches writes behind them).
+    figures_check_interval_seconds: int = 24 * 3600
     # Console logging of the herald processes: Herald's own loggers (``herald.*``, the web server's
     # start-up lines) and RQ's, whose INFO lines (several per job, a job every 30 s) would bury the rest.
     log_level: str = "INFO"

@@ -42,6 +42,7 @@ PERIODIC = (
     (chores.check_tokens, "token_check_interval_seconds", 600),
     (chores.pull_engagement, "engagement_pull_interval_seconds", 1800),
     (chores.repair_post_counts, "post_count_check_interval_seconds", 1800),
+    (chores.check_figures, "figures_check_interval_seconds", 3600),
 )
 
 

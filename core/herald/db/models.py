@@ -767,3 +767,61 @@ MODELS.append(PostInsight)
 # Tables computed from others and recomputed when missing: not data of their own, so the account
 # export (herald.exports.archive) leaves them out.
 DERIVED_TABLES = frozenset({PostInsight._meta.table_name})
+# -- per-day figures the reports read (herald.db.daily_figures keeps them with triggers) -------------------
+
+class DailyFigures(BaseModel):
+    """What a workspace's client did on one UTC day: posts created and published, publish tasks that
+    ended, and the newest engagement of the posts that went out that day (see
+    :mod:`herald.db.daily_figures`). ``client_id`` 0: posts without a client. No foreign keys: the
+    rows are written by triggers, also while a workspace's rows are being deleted."""
+
+    workspace_id = pw.IntegerField()
+    client_id = pw.IntegerField()
+    day = pw.DateField()
+    posts_created = pw.IntegerField(default=0)
+    posts_published = pw.IntegerField(default=0)
+    tasks_published = pw.IntegerField(default=0)
+    tasks_failed = pw.IntegerField(default=0)
+    tasks_unconfirmed = pw.IntegerField(default=0)
+    engaged_posts = pw.IntegerField(default=0)
+    likes = pw.BigIntegerField(default=0)
+    comments = pw.BigIntegerField(default=0)
+    saves = pw.BigIntegerField(default=0)
+    shares = pw.BigIntegerField(default=0)
+    reach = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "daily_figures"
+        indexes = ((("workspace_id", "day", "client_id"), True),)
+
+
+MODELS.append(DailyFigures)
+
+
+class ClientAccount(BaseModel):
+    """How many publish tasks of a client's posts go to an account (kept by the triggers of
+    :mod:`herald.db.daily_figures`): a client's health looks at the accounts with tasks."""
+
+    workspace_id = pw.IntegerField(index=True)
+    client_id = pw.IntegerField()
+    account_id = pw.IntegerField()
+    tasks = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "client_account"
+        indexes = ((("client_id", "account_id"), True),)
+
+
+MODELS.append(ClientAccount)
+
+# The reports' short walks over one day's posts and tasks at the edges of a period (migration 0030).
+Post.add_index(Post.workspace, Post.published_at, name="post_workspace_id_published_at")
+PublishTask.add_index(PublishTask.workspace, PublishTask.updated_at, name="publishtask_workspace_id_updated_at")
+EngagementSnapshot.add_index(EngagementSnapshot.post, EngagementSnapshot.recorded_at, EngagementSnapshot.id,
+                             name="engagementsnapshot_post_id_recorded_at_id")
+Post.add_index(Post.workspace, pw.SQL("COALESCE(published_at, scheduled_at, created_at)"),
+               name="post_workspace_id_went_out")
+Post.add_index(Post.workspace, Post.client, Post.status, where=Post.status == "pending_approval",
+               name="post_pending_approval")  # status too: the count reads the index alone
+PublishTask.add_index(PublishTask.workspace, PublishTask.created_at, where=PublishTask.status == "pending_approval",
+                      name="publishtask_pending_approval")

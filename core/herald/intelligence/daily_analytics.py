@@ -11,6 +11,10 @@ UTC), ending today. Every day of the period is present, with zeros when nothing 
 - ``likes`` … ``reach``: each post's latest engagement snapshot, counted once, on the day the post
   went out (see :mod:`herald.publishing.engagement_figures`).
 - ``engagement_rate``: (likes + comments + saves + shares) / reach, in percent; 0 when reach is 0.
+
+In UTC (the default) the days are those of ``daily_figures`` (:mod:`herald.db.daily_figures`), read
+whole: one row per client and day, however many posts. In another time zone a local day straddles
+two UTC days, and the rows of the period are read instead.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from ..db.models import Post, PublishTask
+import peewee as pw
+
+from ..db.models import DailyFigures, Post, PublishTask
 from ..publishing import tasks
 from ..publishing.engagement_figures import INTERACTIONS, attributed_at, latest_by_post, rate
 
@@ -66,6 +72,9 @@ def daily(workspace_id: int, period: int, *, client_id: int | None = None, timez
     start, end = _utc(first, zone), _utc(today + dt.timedelta(days=1), zone)
     days = {first + dt.timedelta(days=offset): Day(first + dt.timedelta(days=offset)) for offset in range(period)}
 
+    if zone.key == "UTC":  # the days are daily_figures' days: read them whole
+        return _from_figures(workspace_id, client_id, days)
+
     def day_of(moment: dt.datetime) -> Day | None:
         return days.get(moment.replace(tzinfo=dt.UTC).astimezone(zone).date())
 
@@ -99,4 +108,26 @@ def daily(workspace_id: int, period: int, *, client_id: int | None = None, timez
             continue
         for name in METRICS:
             setattr(day, name, getattr(day, name) + (getattr(snapshot, name) or 0))
+    return [days[key] for key in sorted(days)]
+
+
+FIGURES = {"posts_created": "posts_created", "posts_published": "posts_published",
+           "failed_publishes": "tasks_failed", "unconfirmed_publishes": "tasks_unconfirmed",
+           **{name: name for name in METRICS}}
+
+
+def _from_figures(workspace_id: int, client_id: int | None, days: dict[dt.date, Day]) -> list[Day]:
+    """The UTC ``days`` filled from ``daily_figures`` (one row per client and day; summed for a workspace)."""
+    first, last = min(days), max(days)
+    sums = [pw.fn.SUM(getattr(DailyFigures, column)).alias(name) for name, column in FIGURES.items()]
+    query = (DailyFigures.select(DailyFigures.day, *sums)
+             .where((DailyFigures.workspace_id == workspace_id) & (DailyFigures.day >= first)
+                    & (DailyFigures.day <= last))
+             .group_by(DailyFigures.day))
+    if client_id is not None:
+        query = query.where(DailyFigures.client_id == client_id)
+    for row in query.dicts():
+        day = days[dt.date.fromisoformat(str(row["day"])[:10])]
+        for name in FIGURES:
+            setattr(day, name, int(row[name] or 0))
     return [days[key] for key in sorted(days)]

@@ -31,9 +31,9 @@ from typing import Any
 
 import peewee as pw
 
-from ..db.models import Account, Client, Post, PublishTask, Workspace, isoformat
+from ..db.models import Account, Client, ClientAccount, Post, PublishTask, Workspace, isoformat
 from ..publishing import tasks
-from ..publishing.engagement_figures import attributed_at, interactions, latest_by_post
+from . import period_figures
 
 DEFAULT_POSTS_PER_WEEK = 3
 CADENCE_DAYS = 28
@@ -67,6 +67,11 @@ class Scope:
     workspace_id: int
     client: Client | None = None
 
+    @property
+    def client_id(self) -> int | None:
+        """The client's id, or None for the whole workspace."""
+        return self.client.id if self.client is not None else None
+
     def posts(self, query: pw.ModelSelect) -> pw.ModelSelect:
         """``query`` (over ``Post``) narrowed to this scope's posts."""
         query = query.where(Post.workspace == self.workspace_id)
@@ -89,9 +94,7 @@ def cadence(scope: Scope, target: int, now: dt.datetime) -> Part:
     else:
         clients = list(Client.select().where((Client.workspace == scope.workspace_id) & Client.deleted_at.is_null()))
     since = now - dt.timedelta(days=CADENCE_DAYS)
-    counts = dict(scope.posts(Post.select(Post.client, pw.fn.COUNT(Post.id)))
-                  .where((Post.published_at >= since) & (Post.published_at <= now))
-                  .group_by(Post.client).tuples())
+    counts = period_figures.published_by_client(scope.workspace_id, scope.client_id, since, now)
     weeks = CADENCE_DAYS / 7
     published = sum(counts.get(client.id, 0) for client in clients)
     numbers = {"target_posts_per_week": target, "window_days": CADENCE_DAYS, "clients": len(clients),
@@ -119,11 +122,11 @@ def approval_backlog(scope: Scope, now: dt.datetime) -> Part:
                "limit_posts": APPROVAL_LIMIT_POSTS}
     if not pending:
         return Part("approval_backlog", 100, numbers, "No post is waiting for approval.")
-    since = (scope.posts(PublishTask.select(pw.fn.MIN(PublishTask.created_at)).join(Post))
-             .where((PublishTask.status == tasks.PENDING_APPROVAL) & (Post.status == tasks.PENDING_APPROVAL))
-             .scalar())
-    if isinstance(since, str):  # SQLite hands MIN() of a datetime column back as text
-        since = PublishTask.created_at.python_value(since)
+    # The oldest first, walking the partial index of waiting tasks by age (not MIN() over all of them).
+    since = (scope.posts(PublishTask.select(PublishTask.created_at).join(Post))
+             .where((PublishTask.workspace == scope.workspace_id) & (PublishTask.status == tasks.PENDING_APPROVAL)
+                    & (Post.status == tasks.PENDING_APPROVAL))
+             .order_by(PublishTask.created_at).limit(1).scalar())
     hours = round(max(0.0, (now - since).total_seconds() / 3600), 1) if since else 0.0
     numbers["oldest_waiting_hours"] = hours
     score = _clamp(100 * min(1 - hours / APPROVAL_LIMIT_HOURS, 1 - pending / APPROVAL_LIMIT_POSTS))
@@ -135,11 +138,8 @@ def failed_publishes(scope: Scope, now: dt.datetime) -> Part:
     """Publishes that failed for good, or ended unconfirmed (they may be live: someone must check),
     among those finished in the last 30 days. Both need the user's attention, so both lower the score."""
     since = now - dt.timedelta(days=FAILURE_DAYS)
-    ended = [tasks.PUBLISHED, tasks.FAILED, tasks.UNCONFIRMED]
-    rows = dict(scope.posts(PublishTask.select(PublishTask.status, pw.fn.COUNT(PublishTask.id)).join(Post))
-                .where(PublishTask.status.in_(ended) & (PublishTask.updated_at >= since))
-                .group_by(PublishTask.status).tuples())
-    failed, unconfirmed, finished = rows.get(tasks.FAILED, 0), rows.get(tasks.UNCONFIRMED, 0), sum(rows.values())
+    rows = period_figures.ended_tasks(scope.workspace_id, scope.client_id, since)
+    failed, unconfirmed, finished = rows[tasks.FAILED], rows[tasks.UNCONFIRMED], sum(rows.values())
     numbers = {"failed": failed, "unconfirmed": unconfirmed, "finished": finished, "failure_rate_percent": None,
                "window_days": FAILURE_DAYS}
     if not finished:
@@ -160,8 +160,11 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
     """
     query = Account.select().where((Account.workspace == scope.workspace_id) & (Account.status != "disconnected"))
     if scope.client is not None:
-        used = (PublishTask.select(PublishTask.account).join(Post)
-                .where((Post.workspace == scope.workspace_id) & (Post.client == scope.client.id)))
+        # The client's account ids first, from the tasks counted per client and account (kept by triggers):
+        # as one ``IN (tasks JOIN posts)`` PostgreSQL planned a nested-loop semi-join over every task of
+        # the workspace (7 s at 1M posts), and even alone the join reads every post of the client.
+        used = sorted(account_id for (account_id,) in ClientAccount.select(ClientAccount.account_id)
+                      .where((ClientAccount.client_id == scope.client.id) & (ClientAccount.tasks > 0)).tuples())
         query = query.where(Account.id.in_(used))
     rows = list(query)
     soon = now + dt.timedelta(days=EXPIRING_DAYS)
@@ -184,12 +187,10 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
 
 
 def _interactions_per_post(scope: Scope, start: dt.datetime, end: dt.datetime) -> tuple[int, float]:
-    went_out = attributed_at()
-    ids = [row.id for row in scope.posts(Post.select(Post.id)).where((went_out >= start) & (went_out < end))]
-    latest = latest_by_post(ids)
-    if not latest:
+    posts, total = period_figures.engagement(scope.workspace_id, scope.client_id, start, end)
+    if not posts:
         return 0, 0.0
-    return len(latest), round(sum(interactions(row) for row in latest.values()) / len(latest), 2)
+    return posts, round(total / posts, 2)
 
 
 def engagement_trend(scope: Scope, now: dt.datetime) -> Part:

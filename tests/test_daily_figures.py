@@ -1,0 +1,233 @@
+"""``daily_figures`` (the reports' per-day aggregates, :mod:`herald.db.daily_figures`) agree with a
+recomputation from scratch after a random mix of operations through the API and the worker, after
+rows are deleted, and while engagement for one post is recorded by several transactions at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+
+import pytest
+
+from drive import advance, work
+from herald import PublishOutcome, chores, cron
+from herald.cli import cli
+from herald.db import daily_figures
+from herald.db.models import (
+    Account,
+    Client,
+    DailyFigures,
+    EngagementSnapshot,
+    Post,
+    PublishTask,
+    Workspace,
+    db,
+    utcnow,
+    write_transaction,
+)
+from herald.intelligence import period_figures
+from herald.publishing.engagement_figures import interactions, latest_by_post
+from herald.publishing.posts import record_engagement
+
+
+@pytest.fixture
+def app(build_app, plugin):
+    """The application, with the scripted platform installed."""
+    return build_app()
+
+
+@pytest.fixture
+def platform(plugin):
+    return plugin.platform
+
+
+def agree(workspace_id: int | None = None) -> list[tuple]:
+    """The stored figures, after checking they equal a recomputation from scratch."""
+    with db.connection_context():
+        stored = sorted(daily_figures.stored(db.obj, workspace_id))
+        assert stored == sorted(daily_figures.recompute(db.obj, workspace_id))
+        assert daily_figures.stored_accounts(db.obj, workspace_id) == daily_figures.recompute_accounts(db.obj,
+                                                                                                        workspace_id)
+    return stored
+
+
+def connect(client, tenant, token):
+    response = client.post("/v1/accounts", json={"platform": "scripted", "access_token": token},
+                           headers=tenant.headers)
+    assert response.status_code in (200, 201), response.get_json()
+    return response.get_json()["id"]
+
+
+def test_figures_agree_with_a_recomputation_after_a_random_mix_of_operations(client, tenant, platform,
+                                                                              redis_client):
+    rng = random.Random(25030)
+    accounts = [connect(client, tenant, f"tok_live_{n:04d}") for n in range(3)]
+    with db.connection_context():
+        second = Client.create(workspace=tenant.workspace.id, name="Second", timezone="Asia/Tokyo")
+        clients = [tenant.client.id, second.id]
+    posts: list[str] = []
+    for _ in range(60):
+        operation = rng.choice(["now", "now", "later", "reschedule", "cancel", "work", "work", "engagement",
+                                "batch", "advance"])
+        if operation in ("now", "later"):
+            later = utcnow() + dt.timedelta(hours=rng.randint(1, 72))
+            when = "now" if operation == "now" else later.isoformat() + "Z"
+            body = {"content": "Hello", "accounts": rng.sample(accounts, rng.randint(1, 3)), "schedule": when}
+            if rng.random() < 0.8:
+                body["client_id"] = rng.choice(clients)
+            response = client.post("/v1/publish", json=body, headers=tenant.headers)
+            assert response.status_code == 201, response.get_json()
+            posts.append(response.get_json()["id"])
+        elif operation == "reschedule" and posts:
+            moved = (utcnow() + dt.timedelta(days=rng.randint(1, 9))).isoformat() + "Z"
+            client.patch(f"/v1/posts/{rng.choice(posts)}", json={"schedule": moved}, headers=tenant.headers)
+        elif operation == "cancel" and posts:
+            client.delete(f"/v1/posts/{rng.choice(posts)}", headers=tenant.headers)
+        elif operation == "work":
+            platform.script.extend(rng.choice([PublishOutcome.published(f"sp_{rng.randint(1, 10**9)}"),
+                                               PublishOutcome.permanent("Rejected by the platform"),
+                                               PublishOutcome.transient("Try later")]) for _ in range(3))
+            work(redis_client)
+        elif operation == "engagement" and posts:
+            metrics = {name: rng.randint(0, 500) for name in rng.sample(["likes", "comments", "saves", "shares",
+                                                                         "reach"], rng.randint(1, 5))}
+            response = client.post("/api/intelligence/engagement", json={"post_id": rng.choice(posts), **metrics},
+                                   headers=tenant.headers)
+            assert response.status_code in (200, 201), response.get_json()
+        elif operation == "batch" and posts:
+            items = [{"post_id": rng.choice(posts), "likes": rng.randint(0, 90), "reach": rng.randint(0, 900)}
+                     for _ in range(rng.randint(1, 6))]
+            response = client.post("/api/intelligence/engagement/batch", json={"items": items},
+                                   headers=tenant.headers)
+            assert response.status_code in (200, 201, 207), response.get_json()
+        elif operation == "advance":
+            advance(redis_client, rng.choice([600, 3600, 86400]))
+            work(redis_client)
+    work(redis_client)
+    figures = agree(tenant.workspace.id)
+    totals = [sum(row[index] for row in figures) for index in range(3, 3 + len(daily_figures.COUNTS))]
+    counts = dict(zip(daily_figures.COUNTS, totals, strict=True))
+    assert counts["posts_created"] == len(posts)
+    assert counts["posts_published"] > 0 and counts["tasks_failed"] > 0 and counts["engaged_posts"] > 0
+
+    with db.connection_context():  # a post deleted outright (its tasks and snapshots go with it), a client archived
+        Post.delete().where(Post.id.in_([int(post.removeprefix("post_")) for post in posts[:5]])).execute()
+        Client.update(timezone="Europe/Paris").where(Client.id == clients[1]).execute()
+        moved = [int(post.removeprefix("post_")) for post in posts[5:9]]  # to another client, or to none
+        Post.update(client=clients[1]).where(Post.id.in_(moved[:2])).execute()
+        Post.update(client=None, published_at=utcnow()).where(Post.id.in_(moved[2:])).execute()
+    agree(tenant.workspace.id)
+    with db.connection_context():
+        Workspace.delete().where(Workspace.id == tenant.workspace.id).execute()
+        assert not DailyFigures.select().where(DailyFigures.workspace_id == tenant.workspace.id).exists()
+    agree()
+
+
+def test_rebuild_recomputes_figures_changed_behind_the_triggers(client, tenant):
+    with db.connection_context():
+        post = Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c", published_at=utcnow())
+        record_engagement(post, {"likes": 3, "reach": 10}, "api")
+        DailyFigures.update(likes=DailyFigures.likes + 100).execute()
+        assert daily_figures.stored(db.obj) != daily_figures.recompute(db.obj)
+        assert daily_figures.rebuild(db.obj, tenant.workspace.id) >= 1
+    assert agree()[0][3:] == (1, 1, 0, 0, 0, 1, 3, 0, 0, 0, 10)
+
+
+def test_the_cron_chore_and_the_cli_find_and_rebuild_figures_changed_behind_the_triggers(app, tenant, config,
+                                                                                         redis_client):
+    with db.connection_context():
+        post = Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c", published_at=utcnow())
+        record_engagement(post, {"likes": 3, "reach": 10}, "api")
+    runner = app.test_cli_runner()
+    assert runner.invoke(cli, ["figures", "check"]).exit_code == 0
+    with db.connection_context():
+        EngagementSnapshot.update(likes=50).where(EngagementSnapshot.post == post.id).execute()  # behind the triggers
+    result = runner.invoke(cli, ["figures", "check"])
+    assert result.exit_code == 1 and str(tenant.workspace.id) in result.output
+    assert chores.check_figures() == {"checked": 1, "rebuilt": 1}
+    assert chores.check_figures() == {"checked": 1, "rebuilt": 0}
+    assert agree()[0][3 + daily_figures.COUNTS.index("likes")] == 50
+    with db.connection_context():
+        DailyFigures.delete().execute()
+    result = runner.invoke(cli, ["figures", "rebuild", "--workspace", str(tenant.workspace.id)])
+    assert result.exit_code == 0 and "Rebuilt 1 rows" in result.output
+    agree()
+    checks = [job for job in cron.make_cron(redis_client, config)._cron_jobs if job.func is chores.check_figures]
+    assert len(checks) == 1 and checks[0].interval == config.figures_check_interval_seconds == 24 * 3600
+
+
+def test_concurrent_engagement_for_one_post_keeps_the_sums_exact(client, tenant):
+    with db.connection_context():
+        posts = [Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c",
+                             published_at=utcnow()) for _ in range(2)]
+    start, errors = threading.Barrier(6), []
+
+    def push(number: int) -> None:
+        try:
+            start.wait()
+            for round_ in range(8):
+                with db.connection_context(), write_transaction():
+                    post = Post.get_by_id(posts[(number + round_) % 2].id)
+                    record_engagement(post, {"likes": number * 10 + round_, "reach": 100 + round_}, "api")
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push, args=(number,)) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    figures = agree(tenant.workspace.id)
+    assert sum(row[3 + daily_figures.COUNTS.index("engaged_posts")] for row in figures) == 2
+
+
+def test_periods_cut_anywhere_read_the_same_figures_as_a_scan_of_the_rows(client, tenant):
+    """Whole days from daily_figures plus the partial days from the rows equal a scan of every row,
+    for periods starting and ending at random moments (midnight included)."""
+    rng = random.Random(7)
+    base = dt.datetime(2026, 10, 1)
+
+    def moment() -> dt.datetime:
+        return base + dt.timedelta(minutes=rng.randint(0, 70 * 24 * 60), microseconds=rng.choice([0, 250000]))
+
+    with db.connection_context():
+        second = Client.create(workspace=tenant.workspace.id, name="Second")
+        account = Account.create(workspace=tenant.workspace.id, platform="scripted", external_id="a",
+                                 token_encrypted="x")
+        for _ in range(300):
+            fields = {"created_at": moment(), "published_at": moment() if rng.random() < 0.6 else None,
+                      "scheduled_at": moment() if rng.random() < 0.5 else None}
+            post = Post.create(workspace=tenant.workspace.id, client=rng.choice([tenant.client.id, second.id, None]),
+                               caption="c", **fields)
+            if rng.random() < 0.7:
+                PublishTask.create(workspace=tenant.workspace.id, post=post, account=account, platform="scripted",
+                                   status=rng.choice(["published", "failed", "unconfirmed", "queued"]),
+                                   updated_at=moment())
+            for _ in range(rng.choice([0, 0, 1, 2, 3])):
+                EngagementSnapshot.create(post=post, likes=rng.randint(0, 50), comments=rng.randint(0, 9),
+                                          reach=rng.randint(0, 900), recorded_at=moment())
+        ids = [row.id for row in Post.select(Post.id).where(Post.workspace == tenant.workspace.id)]
+        latest = latest_by_post(ids)
+        rows = list(Post.select().where(Post.workspace == tenant.workspace.id))
+        task_rows = list(PublishTask.select(PublishTask, Post.client).join(Post)
+                         .where(PublishTask.workspace == tenant.workspace.id))
+        cuts = [base + dt.timedelta(days=rng.randint(0, 70)) for _ in range(5)] + [moment() for _ in range(15)]
+        for start in cuts:
+            end = start + dt.timedelta(days=rng.choice([0.5, 1, 3, 28, 30]))
+            for scope in (None, tenant.client.id):
+                mine = [post for post in rows if scope is None or post.client_id == scope]
+                published = {}
+                for post in mine:
+                    if post.published_at is not None and start <= post.published_at <= end:
+                        published[post.client_id] = published.get(post.client_id, 0) + 1
+                assert period_figures.published_by_client(tenant.workspace.id, scope, start, end) == published
+                ended = {status: sum(1 for task in task_rows if task.status == status and task.updated_at >= start
+                                     and (scope is None or task.post.client_id == scope))
+                         for status in ("published", "failed", "unconfirmed")}
+                assert period_figures.ended_tasks(tenant.workspace.id, scope, start) == ended
+                went_out = [post for post in mine if post.id in latest
+                            and start <= (post.published_at or post.scheduled_at or post.created_at) < end]
+                expected = (len(went_out), sum(interactions(latest[post.id]) for post in went_out))
+                assert period_figures.engagement(tenant.workspace.id, scope, start, end) == expected
