@@ -14,12 +14,12 @@ import pytest
 from intel_data import make_post, push
 from peewee import Table
 from test_ids_never_reused import bound
-from test_intelligence_insights import OPENERS, STATUSES, assert_same_as_from_scratch, caption
+from test_intelligence_insights import OPENERS, STATUSES, as_json, assert_same_as_from_scratch, caption
 
 from conftest import POSTGRES_URL
 from herald.db.migrate import runner
 from herald.db.models import Client, EngagementSnapshot, IntelligenceResult, Post, Workspace, db, open_database
-from herald.intelligence import results
+from herald.intelligence import history, report, results
 
 START = dt.datetime(2026, 1, 1, 6)
 KINDS = {"learned_model", "memory", "hooks", "patterns:2"}
@@ -102,7 +102,17 @@ def test_an_unchanged_revision_is_read_back_and_a_change_computes_each_result_on
         assert {row.kind: row.revision for row in IntelligenceResult.select()} == dict.fromkeys(KINDS, revision(tenant))
 
 
-def test_reads_equal_the_computation_from_scratch_after_random_writes_and_reuse_it_until_the_next(client, tenant):
+def assert_export_same_as_from_scratch(client, tenant, clock) -> None:
+    body = client.get(f"/api/intelligence/export?client_id={tenant.client.id}&period=365",
+                      headers=tenant.headers).get_json()
+    with db.connection_context():
+        client_row = Client.get_by_id(tenant.client.id)
+        items = history.recompute(tenant.workspace.id, client_row)
+        assert body == as_json(report.build(tenant.workspace.id, client_row, items, period_days=365, now=clock.now()))
+
+
+def test_reads_equal_the_computation_from_scratch_after_random_writes_and_reuse_it_until_the_next(client, tenant,
+                                                                                                   clock):
     rng = random.Random(2532)
     ids: list[int] = []
     for round_number in range(5):
@@ -125,7 +135,8 @@ def test_reads_equal_the_computation_from_scratch_after_random_writes_and_reuse_
         assert_same_as_from_scratch(client, tenant)  # computed at the new revision
         computed = results.computations
         assert_same_as_from_scratch(client, tenant)  # read back, still equal
-        assert results.computations == computed
+        assert_export_same_as_from_scratch(client, tenant, clock)
+        assert results.computations == computed + 1  # the export's patterns (default min_sample) only
 
 
 def test_scoring_a_stored_post_leaves_it_out_of_the_model(client, tenant):

@@ -120,8 +120,11 @@ def export_report():
     client = client_arg(required=True)
     period = int_arg("period", 30, 1, 365)
     now = runtime().clock.now()
-    body = report.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
-                        period_days=period, now=now)
+    workspace_id = g.principal.workspace_id
+    parts = {"memory": lookups.brand_memory(workspace_id, client), "hooks": lookups.top_openers(workspace_id, client),
+             "patterns": lookups.top_patterns(workspace_id, client)}
+    body = report.build(workspace_id, client, history.load(workspace_id, client), period_days=period, now=now,
+                        parts=parts)
     response = jsonify(body)
     response.headers["Content-Disposition"] = (
         f'attachment; filename="herald-report-client-{client.id}-{now:%Y%m%d}.json"')
