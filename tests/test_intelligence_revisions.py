@@ -5,6 +5,7 @@ revision and read back while it is unchanged, and they stay what a computation f
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import uuid
 from urllib.parse import urlparse
@@ -17,6 +18,7 @@ from test_ids_never_reused import bound
 from test_intelligence_insights import OPENERS, STATUSES, as_json, assert_same_as_from_scratch, caption
 
 from conftest import POSTGRES_URL
+from herald.cli import cli
 from herald.db.migrate import runner
 from herald.db.models import Client, EngagementSnapshot, IntelligenceResult, Post, Workspace, db, open_database
 from herald.intelligence import history, report, results
@@ -208,3 +210,24 @@ def test_the_migration_adds_the_triggers_and_goes_down_and_up_again(database_at_
         runner(database).up("0032_intelligence_revisions")
         add_post()
         assert counter() == 1
+
+
+def test_results_of_another_version_or_forgotten_by_rebuild_are_computed_again(app, client, tenant):
+    post_id = make_post(tenant, "Why is rye so dense? #bread", START)
+    push(client, tenant, [{"post_id": post_id, "likes": 30, "reach": 1000}])
+    read_all(client, tenant)
+    with db.connection_context():
+        row = IntelligenceResult.get(IntelligenceResult.kind == "memory")
+        stored = json.loads(row.body)
+        assert stored["version"] == results.VERSION
+        row.body = json.dumps({**stored, "version": "0.0.0/0/0"})  # as an older Herald stored it
+        row.save()
+    before = results.computations
+    read_all(client, tenant)
+    assert results.computations - before == 1
+    result = app.test_cli_runner().invoke(cli, ["intelligence", "rebuild", str(tenant.workspace.id)])
+    assert result.exit_code == 0, result.output
+    with db.connection_context():
+        assert IntelligenceResult.select().count() == 0
+    read_all(client, tenant)
+    assert results.computations - before == 1 + len(KINDS)

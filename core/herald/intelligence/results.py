@@ -11,6 +11,9 @@ revision it does not describe.
 Results live in the database (``intelligence_result``, one row per client and kind), not in Redis: every
 web machine shares them, they need no second connection in the scoring context, and a result is never
 older than the rows it was read beside. They are few (a handful per client) and replaced in place.
+
+A result also records :data:`VERSION` (Herald's version, the feature extractor's and the analyses'):
+after an upgrade that may answer differently, every result is computed again on its next read.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ..db.models import IntelligenceResult, IntelligenceRevision, write_transaction
+from .. import __version__
+from ..db.models import Client, IntelligenceResult, IntelligenceRevision, write_transaction
+from .insights import FEATURES_VERSION
 
+ANALYSES_VERSION = "1"  # raise when an analysis (memory, openers, patterns, the learned model) answers differently
+VERSION = f"{__version__}/{FEATURES_VERSION}/{ANALYSES_VERSION}"
 computations = 0  # how many results were computed rather than read (for tests and benchmarks)
 
 
@@ -40,12 +47,25 @@ def cached(client_id: int, kind: str, compute: Callable[[], Any]) -> Any:
     row = (IntelligenceResult.select(IntelligenceResult.revision, IntelligenceResult.body)
            .where((IntelligenceResult.client_id == client_id) & (IntelligenceResult.kind == kind)).tuples().first())
     if row is not None and row[0] == current:
-        return json.loads(row[1])
+        stored = json.loads(row[1])
+        if stored["version"] == VERSION:
+            return stored["result"]
     computations += 1
-    body = json.dumps(compute(), separators=(",", ":"))
+    body = json.dumps({"version": VERSION, "result": compute()}, separators=(",", ":"))
     if revision(client_id) == current:
         with write_transaction():
             (IntelligenceResult.insert(client_id=client_id, kind=kind, revision=current, body=body)
              .on_conflict(conflict_target=[IntelligenceResult.client_id, IntelligenceResult.kind],
                           preserve=[IntelligenceResult.revision, IntelligenceResult.body]).execute())
-    return json.loads(body)
+    return json.loads(body)["result"]
+
+
+def forget(workspace_id: int | None = None) -> int:
+    """Delete the stored results (of one workspace's clients, or all): each is computed again when next
+    read. Returns how many were deleted."""
+    query = IntelligenceResult.delete()
+    if workspace_id is not None:
+        query = query.where(IntelligenceResult.client_id.in_(
+            Client.select(Client.id).where(Client.workspace == workspace_id)))
+    with write_transaction():
+        return query.execute()
