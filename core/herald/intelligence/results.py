@@ -48,7 +48,7 @@ def cached(client_id: int, kind: str, compute: Callable[[], Any]) -> Any:
            .where((IntelligenceResult.client_id == client_id) & (IntelligenceResult.kind == kind)).tuples().first())
     if row is not None and row[0] == current:
         stored = json.loads(row[1])
-        if stored["version"] == VERSION:
+        if isinstance(stored, dict) and stored.get("version") == VERSION:  # anything else is computed again
             return stored["result"]
     computations += 1
     body = json.dumps({"version": VERSION, "result": compute()}, separators=(",", ":"))
