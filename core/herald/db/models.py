@@ -764,9 +764,39 @@ class PostInsight(BaseModel):
 
 
 MODELS.append(PostInsight)
+
+
+class IntelligenceRevision(BaseModel):
+    """A client's revision: bumped by triggers (migration 0032) in the transaction of every write that can
+    change what the intelligence reads see (its posts, their engagement snapshots, its name, time zone and
+    brand voice). No row means revision 0. No foreign key: a client's deletion may bump it."""
+
+    client_id = pw.IntegerField(primary_key=True)
+    revision = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "intelligence_revision"
+
+
+class IntelligenceResult(BaseModel):
+    """One computed intelligence result of a client (``kind``: the learned model, memory, ...) as JSON,
+    with the client's revision it was computed at (:mod:`herald.intelligence.results`)."""
+
+    client_id = pw.IntegerField()
+    kind = pw.CharField(max_length=40)
+    revision = pw.BigIntegerField()
+    body = pw.TextField()
+
+    class Meta:
+        table_name = "intelligence_result"
+        indexes = ((("client_id", "kind"), True),)
+
+
+MODELS.extend([IntelligenceRevision, IntelligenceResult])
 # Tables computed from others and recomputed when missing: not data of their own, so the account
 # export (herald.exports.archive) leaves them out.
-DERIVED_TABLES = frozenset({PostInsight._meta.table_name})
+DERIVED_TABLES = frozenset({PostInsight._meta.table_name, IntelligenceRevision._meta.table_name,
+                            IntelligenceResult._meta.table_name})
 # -- per-day figures the reports read (herald.db.daily_figures keeps them with triggers) -------------------
 
 class DailyFigures(BaseModel):

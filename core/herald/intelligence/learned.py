@@ -14,6 +14,7 @@ import math
 from types import SimpleNamespace
 
 from ..outcomes import Score
+from . import history, results
 from .history import PostStats, mean_rate, rated, round_rate
 from .insights import keywords
 from .patterns import CAPTION_DIMENSIONS, describe
@@ -38,36 +39,60 @@ def value_for_lift(lift: float) -> float:
     return round(50 + 50 * math.tanh(math.log2(lift)), 1)
 
 
-def _lift(members: list[PostStats], baseline: float) -> float:
-    low, high = LIFT_BOUNDS
-    return min(high, max(low, mean_rate(members) / baseline))
-
-
 def _words(item) -> set[str]:
     known = getattr(item, "keywords", None)  # stored with the post; a caller's own candidate may lack it
     words = set(known) if known is not None else set(keywords(item.caption))
     return words | {f"#{tag}" for tag in item.features.hashtags}
 
 
-def signals(candidate, history: list[PostStats], baseline: float) -> list[dict]:
-    """Features and words the candidate shares with at least :data:`MIN_SAMPLE` (not all) past posts."""
+def _groups(pairs) -> dict[str, list]:
+    """``[count, exact sum of rates]`` per key of ``(key, rate)`` pairs: what an average over the posts
+    sharing a key needs (``fsum / count`` is what :func:`~herald.intelligence.history.mean_rate` answers)."""
+    rates: dict[str, list[float]] = {}
+    for key, rate in pairs:
+        rates.setdefault(key, []).append(rate)
+    return {key: [len(values), math.fsum(values)] for key, values in rates.items()}
+
+
+def model(history: list[PostStats]) -> dict:
+    """The client model the score compares a caption against, from the client's ``history``: the
+    baseline, and the count and sum of engagement rates of the posts with each feature value and each
+    word (JSON, stored per client revision by :mod:`herald.intelligence.results`)."""
+    past = rated(history)
+    return {
+        "history_posts": len(past), "posts": len(history), "baseline": mean_rate(past),
+        "post_ids": [item.post_id for item in history],
+        "dimensions": {dimension: _groups((value_of(item), item.rate) for item in past)
+                       for dimension, (_, value_of) in DIMENSIONS.items()},
+        "words": _groups((word, item.rate) for item in past for word in _words(item)),
+    }
+
+
+def _signal(group: list | None, count: int, baseline: float) -> dict | None:
+    if group is None or not MIN_SAMPLE <= group[0] < count:
+        return None
+    average = group[1] / group[0]
+    low, high = LIFT_BOUNDS
+    return {"sample_size": group[0], "average_engagement_rate": round_rate(average),
+            "lift": round(min(high, max(low, average / baseline)), 3)}
+
+
+def signals(candidate, client_model: dict) -> list[dict]:
+    """Features and words the candidate shares with at least :data:`MIN_SAMPLE` (not all) past posts
+    with engagement."""
+    count, baseline = client_model["history_posts"], client_model["baseline"]
     found = []
     for dimension, (_, value_of) in DIMENSIONS.items():
         value = value_of(candidate)
-        members = [item for item in history if value_of(item) == value]
-        if MIN_SAMPLE <= len(members) < len(history):
+        signal = _signal(client_model["dimensions"][dimension].get(value), count, baseline)
+        if signal is not None:
             found.append({"kind": "feature", "dimension": dimension, "value": value,
-                          "pattern": describe(dimension, value), "sample_size": len(members),
-                          "average_engagement_rate": round_rate(mean_rate(members)),
-                          "lift": round(_lift(members, baseline), 3)})
+                          "pattern": describe(dimension, value), **signal})
     words = []
-    history_words = [(item, _words(item)) for item in history]
     for word in sorted(_words(candidate)):
-        members = [item for item, item_words in history_words if word in item_words]
-        if MIN_SAMPLE <= len(members) < len(history):
-            words.append({"kind": "word", "word": word, "sample_size": len(members),
-                          "average_engagement_rate": round_rate(mean_rate(members)),
-                          "lift": round(_lift(members, baseline), 3)})
+        signal = _signal(client_model["words"].get(word), count, baseline)
+        if signal is not None:
+            words.append({"kind": "word", "word": word, **signal})
     words.sort(key=lambda row: (-row["sample_size"], -abs(math.log(row["lift"])), row["word"]))
     return found + words[:MAX_WORDS]
 
@@ -75,10 +100,14 @@ def signals(candidate, history: list[PostStats], baseline: float) -> list[dict]:
 def evaluate(candidate, history: list[PostStats]) -> Score:
     """The learned :class:`Score` of ``candidate`` (anything with ``caption``, ``post_type`` and
     ``features``) against the client's ``history``."""
-    past = rated(history)
-    count = len(past)
-    baseline = mean_rate(past)
-    details = {"history_posts": count, "posts_without_engagement": len(history) - count,
+    return evaluate_model(candidate, model(history))
+
+
+def evaluate_model(candidate, client_model: dict) -> Score:
+    """The learned :class:`Score` of ``candidate`` against a client :func:`model`."""
+    count = client_model["history_posts"]
+    baseline = client_model["baseline"]
+    details = {"history_posts": count, "posts_without_engagement": client_model["posts"] - count,
                "baseline_engagement_rate": round_rate(baseline), "signals": []}
     if count == 0 or not baseline:
         reason = ("No engagement history for this client yet, so nothing to learn from: record engagement "
@@ -86,7 +115,7 @@ def evaluate(candidate, history: list[PostStats]) -> Score:
         if count and not baseline:
             reason = f"{count} past posts have engagement, all with a rate of 0: nothing to compare with."
         return Score(50.0, [reason], confidence=0.0, details=details)
-    found = signals(candidate, past, baseline)
+    found = signals(candidate, client_model)
     details["signals"] = found
     confidence = history_confidence(count)
     history_note = (f"Learned from {count} past posts with engagement (baseline engagement rate "
@@ -109,16 +138,29 @@ def evaluate(candidate, history: list[PostStats]) -> Score:
     return Score(value_for_lift(lift), reasons, confidence=confidence, details=details)
 
 
+def client_model(workspace_id: int, client, *, exclude_post: int | None = None) -> dict:
+    """The client's :func:`model`, stored per client revision (:mod:`herald.intelligence.results`).
+
+    Scoring a stored post leaves that post out of its history: when it is one of the posts the model
+    was made from, the model is made again without it (not stored).
+    """
+    stored = results.cached(client.id, "learned_model", lambda: model(history.load(workspace_id, client)))
+    if exclude_post is not None and exclude_post in stored["post_ids"]:
+        return model(history.load(workspace_id, client, exclude_post=exclude_post))
+    return stored
+
+
 class LearnedScorer:
     """The built-in ``learned`` scorer (registered by :mod:`herald.default_plugins.scorers`)."""
 
     name = "learned"
 
     def score(self, post, context) -> Score:
-        """Score ``post`` against the client's engagement history (``context.history()``)."""
+        """Score ``post`` against the client's stored model of its engagement history (:func:`client_model`)."""
         candidate = SimpleNamespace(caption=post.caption, post_type=post.post_type, features=post.features,
                                     keywords=keywords(post.caption))
         if context.client is None:
             return Score(50.0, ["No client_id given: there is no history to learn from."], confidence=0.0,
                          details={"history_posts": 0})
-        return evaluate(candidate, context.history())
+        return evaluate_model(candidate, client_model(context.workspace_id, context.client,
+                                                      exclude_post=context.exclude_post))

@@ -60,6 +60,10 @@ def generated_openers(workspace_id: int, client: Client) -> list[dict]:
 
 def build(workspace_id: int, client: Client, items: list[PostStats], limit: int = 50) -> dict:
     """The openers report: ``hooks`` (from the client's posts) and ``generated`` (from an AI provider)."""
-    openers = ranked(items)
+    return report(workspace_id, client, ranked(items), limit)
+
+
+def report(workspace_id: int, client: Client, openers: list[dict], limit: int = 50) -> dict:
+    """The openers report from the client's :func:`ranked` openers (the generated ones are read here)."""
     return {"client_id": client.id, "total": len(openers), "hooks": openers[:limit],
             "generated": generated_openers(workspace_id, client)}

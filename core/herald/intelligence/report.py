@@ -26,15 +26,20 @@ def scores(items: list[PostStats]) -> dict:
 
 
 def build(workspace_id: int, client: Client, items: list[PostStats], *, period_days: int,
-          now: dt.datetime) -> dict:
-    """Everything Herald knows about the client's content, from ``items`` (see :func:`history.load`)."""
+          now: dt.datetime, parts: dict | None = None) -> dict:
+    """Everything Herald knows about the client's content, from ``items`` (see :func:`history.load`).
+
+    ``parts`` may give ``memory``, ``hooks`` and ``patterns`` already computed from the same items
+    (:mod:`herald.intelligence.lookups`); the others are computed here.
+    """
+    parts = parts or {}
     return {
         "report_version": REPORT_VERSION,
         "generated_at": isoformat(now),
         "client": {"id": client.id, "name": client.name, "timezone": client.timezone},
-        "memory": memory.build(client, items),
-        "hooks": openers.build(workspace_id, client, items),
-        "patterns": patterns.analyse(items),
+        "memory": parts["memory"] if "memory" in parts else memory.build(client, items),
+        "hooks": parts["hooks"] if "hooks" in parts else openers.build(workspace_id, client, items),
+        "patterns": parts["patterns"] if "patterns" in parts else patterns.analyse(items),
         "audit": audit.run(client, items, period_days, now),
         "scores": scores(items),
     }

@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify
 
 from ...db.models import Client, Post, write_transaction
 from ...errors import ValidationError
-from ...intelligence import audit, engagement, history, memory, openers, patterns, report, scoring
+from ...intelligence import audit, engagement, history, lookups, patterns, report, scoring
 from ...publishing.posts import get_client, get_post, lock_post, platform_names, record_version, snapshot
 from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
 
@@ -77,7 +77,7 @@ def push_engagement_batch(payload):
 def brand_memory():
     """What the client's own posts say about it."""
     client = client_arg(required=True)
-    return jsonify(memory.build(client, history.load(g.principal.workspace_id, client)))
+    return jsonify(lookups.brand_memory(g.principal.workspace_id, client))
 
 
 @endpoint(bp, "/hooks", ("GET",), summary="Top hooks: first lines ranked by the engagement of posts that used them",
@@ -86,8 +86,7 @@ def top_openers():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
     client = client_arg(required=True)
     limit = int_arg("limit", 50, 1, 200)
-    return jsonify(openers.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
-                               limit=limit))
+    return jsonify(lookups.top_openers(g.principal.workspace_id, client, limit=limit))
 
 
 @endpoint(bp, "/top-patterns", ("GET",), summary="Winning patterns with the evidence behind each",
@@ -100,7 +99,7 @@ def top_patterns():
     """Post type, length, time, day and hook style against the client's baseline engagement rate."""
     client = client_arg(required=True)
     min_sample = int_arg("min_sample", patterns.MIN_SAMPLE, 1, 100)
-    body = patterns.analyse(history.load(g.principal.workspace_id, client), min_sample=min_sample)
+    body = lookups.top_patterns(g.principal.workspace_id, client, min_sample=min_sample)
     return jsonify({"client_id": client.id, **body})
 
 
@@ -121,8 +120,11 @@ def export_report():
     client = client_arg(required=True)
     period = int_arg("period", 30, 1, 365)
     now = runtime().clock.now()
-    body = report.build(g.principal.workspace_id, client, history.load(g.principal.workspace_id, client),
-                        period_days=period, now=now)
+    workspace_id = g.principal.workspace_id
+    parts = {"memory": lookups.brand_memory(workspace_id, client), "hooks": lookups.top_openers(workspace_id, client),
+             "patterns": lookups.top_patterns(workspace_id, client)}
+    body = report.build(workspace_id, client, history.load(workspace_id, client), period_days=period, now=now,
+                        parts=parts)
     response = jsonify(body)
     response.headers["Content-Disposition"] = (
         f'attachment; filename="herald-report-client-{client.id}-{now:%Y%m%d}.json"')

@@ -1,0 +1,71 @@
+"""Computed intelligence results reused while the client's revision is unchanged.
+
+The freshness rule: a client's revision (``intelligence_revision``, migration 0032) is bumped by
+database triggers in the transaction of every write that can change what the reads see. A result is
+stored with the revision it was computed at and served while the revision is the same; the first read
+after a change computes it again (the full path: :func:`herald.intelligence.history.load` and the
+analysis) and stores it. A result is stored only when the revision read before the computation is still
+the one after it, so a write that commits while it runs can never leave a result stored under a
+revision it does not describe.
+
+Results live in the database (``intelligence_result``, one row per client and kind), not in Redis: every
+web machine shares them, they need no second connection in the scoring context, and a result is never
+older than the rows it was read beside. They are few (a handful per client) and replaced in place.
+
+A result also records :data:`VERSION` (Herald's version, the feature extractor's and the analyses'):
+after an upgrade that may answer differently, every result is computed again on its next read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__
+from ..db.models import Client, IntelligenceResult, IntelligenceRevision, write_transaction
+from .insights import FEATURES_VERSION
+
+ANALYSES_VERSION = "1"  # raise when an analysis (memory, openers, patterns, the learned model) answers differently
+VERSION = f"{__version__}/{FEATURES_VERSION}/{ANALYSES_VERSION}"
+computations = 0  # how many results were computed rather than read (for tests and benchmarks)
+
+
+def revision(client_id: int) -> int:
+    """The client's current revision (0 before any write counted)."""
+    row = (IntelligenceRevision.select(IntelligenceRevision.revision)
+           .where(IntelligenceRevision.client_id == client_id).tuples().first())
+    return row[0] if row else 0
+
+
+def cached(client_id: int, kind: str, compute: Callable[[], Any]) -> Any:
+    """The stored result ``kind`` of the client when computed at its current revision; otherwise
+    ``compute()`` (JSON-serialisable), stored when no write came in while it ran. Answers the JSON
+    form either way (what was stored), so a read answers the same whether it computed or not."""
+    global computations
+    current = revision(client_id)
+    row = (IntelligenceResult.select(IntelligenceResult.revision, IntelligenceResult.body)
+           .where((IntelligenceResult.client_id == client_id) & (IntelligenceResult.kind == kind)).tuples().first())
+    if row is not None and row[0] == current:
+        stored = json.loads(row[1])
+        if isinstance(stored, dict) and stored.get("version") == VERSION:  # anything else is computed again
+            return stored["result"]
+    computations += 1
+    body = json.dumps({"version": VERSION, "result": compute()}, separators=(",", ":"))
+    if revision(client_id) == current:
+        with write_transaction():
+            (IntelligenceResult.insert(client_id=client_id, kind=kind, revision=current, body=body)
+             .on_conflict(conflict_target=[IntelligenceResult.client_id, IntelligenceResult.kind],
+                          preserve=[IntelligenceResult.revision, IntelligenceResult.body]).execute())
+    return json.loads(body)["result"]
+
+
+def forget(workspace_id: int | None = None) -> int:
+    """Delete the stored results (of one workspace's clients, or all): each is computed again when next
+    read. Returns how many were deleted."""
+    query = IntelligenceResult.delete()
+    if workspace_id is not None:
+        query = query.where(IntelligenceResult.client_id.in_(
+            Client.select(Client.id).where(Client.workspace == workspace_id)))
+    with write_transaction():
+        return query.execute()
