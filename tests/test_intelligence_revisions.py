@@ -7,20 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import uuid
-from urllib.parse import urlparse
 
-import psycopg2
 import pytest
 from intel_data import make_post, push
+from migration_support import database_migrated_to
 from peewee import Table
 from test_ids_never_reused import bound
 from test_intelligence_insights import OPENERS, STATUSES, as_json, assert_same_as_from_scratch, caption
 
-from conftest import POSTGRES_URL
 from herald.cli import cli
 from herald.db.migrate import runner
-from herald.db.models import Client, EngagementSnapshot, IntelligenceResult, Post, Workspace, db, open_database
+from herald.db.models import Client, EngagementSnapshot, IntelligenceResult, Post, Workspace, db
 from herald.intelligence import history, report, results
 
 START = dt.datetime(2026, 1, 1, 6)
@@ -156,24 +153,7 @@ def test_scoring_a_stored_post_leaves_it_out_of_the_model(client, tenant):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_at_0031(request, tmp_path):
     """A database migrated to 0031 (SQLite, or a PostgreSQL database of its own when HERALD_TEST_POSTGRES is set)."""
-    admin = name = None
-    if request.param == "sqlite":
-        database = open_database(f"sqlite:///{tmp_path / 'before.db'}")
-    else:
-        if not POSTGRES_URL:
-            pytest.skip("HERALD_TEST_POSTGRES is not set")
-        name = f"herald_test_{uuid.uuid4().hex[:10]}"
-        admin = psycopg2.connect(POSTGRES_URL)
-        admin.autocommit = True
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        database = open_database(urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl())
-    with database.connection_context():
-        runner(database).up("0031_post_insights")
-    yield database
-    database.close_all()
-    if admin is not None:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    yield from database_migrated_to(request.param, tmp_path, "0031_post_insights")
 
 
 def test_the_migration_adds_the_triggers_and_goes_down_and_up_again(database_at_0031):

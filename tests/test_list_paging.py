@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
-from urllib.parse import urlparse
 
-import psycopg2
 import pytest
+from migration_support import database_migrated_to
 
-from conftest import POSTGRES_URL, assert_error
+from conftest import assert_error
 from herald import chores
 from herald.cli import cli
 from herald.db import post_counts
 from herald.db.migrate import runner
-from herald.db.models import CompetitorAnalysis, DesignTemplate, Post, PostCount, db, open_database
+from herald.db.models import CompetitorAnalysis, DesignTemplate, Post, PostCount, db
 from herald.db.paging import MAX_OFFSET
 
 WRITERS = 4
@@ -275,24 +273,7 @@ def test_drifted_counters_are_found_and_rebuilt(app, client, tenant):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_at_0025(request, tmp_path):
     """A database migrated to 0025 (SQLite, or a PostgreSQL database of its own when HERALD_TEST_POSTGRES is set)."""
-    admin = name = None
-    if request.param == "sqlite":
-        database = open_database(f"sqlite:///{tmp_path / 'before.db'}")
-    else:
-        if not POSTGRES_URL:
-            pytest.skip("HERALD_TEST_POSTGRES is not set")
-        name = f"herald_test_{uuid.uuid4().hex[:10]}"
-        admin = psycopg2.connect(POSTGRES_URL)
-        admin.autocommit = True
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        database = open_database(urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl())
-    with database.connection_context():
-        runner(database).up("0025_variants_and_alt_text")
-    yield database
-    database.close_all()
-    if admin is not None:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    yield from database_migrated_to(request.param, tmp_path, "0025_variants_and_alt_text")
 
 
 def stored_counts(database) -> set[tuple]:

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import uuid
-from urllib.parse import urlparse
 
-import psycopg2
 import pytest
+from migration_support import database_migrated_to
 from peewee import Table
 from test_ids_never_reused import bound
 
-from conftest import POSTGRES_URL, assert_error
+from conftest import assert_error
 from fakes.gemini import API_KEY
 from herald import ai, crypto, workspace_values
 from herald.config import Config
 from herald.db.migrate import runner
-from herald.db.models import Workspace, WorkspaceValue, db, open_database
+from herald.db.models import Workspace, WorkspaceValue, db
 from herald.plugins import PluginError, PluginRegistry, get_plugin_manager
 from herald.runtime import Runtime
 from herald.sdk import AIProvider, Generation, WorkspaceSetting, hookimpl
@@ -178,24 +176,7 @@ THEN = dt.datetime(2026, 6, 1, 9, 0, 0)
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_at_0017(request, tmp_path):
     """A database migrated to 0017 (SQLite, or a PostgreSQL database of its own when HERALD_TEST_POSTGRES is set)."""
-    if request.param == "sqlite":
-        database = open_database(f"sqlite:///{tmp_path / 'before.db'}")
-        admin = name = None
-    else:
-        if not POSTGRES_URL:
-            pytest.skip("HERALD_TEST_POSTGRES is not set")
-        name = f"herald_test_{uuid.uuid4().hex[:10]}"
-        admin = psycopg2.connect(POSTGRES_URL)
-        admin.autocommit = True
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        database = open_database(urlparse(POSTGRES_URL)._replace(path=f"/{name}").geturl())
-    with database.connection_context():
-        runner(database).up("0017_background_jobs_by_kind")
-    yield database
-    database.close_all()
-    if admin is not None:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    yield from database_migrated_to(request.param, tmp_path, "0017_background_jobs_by_kind")
 
 
 def fill_ai_settings(database) -> dict[str, int]:
