@@ -313,7 +313,7 @@ def worker(queues, burst, worker_class):
     runtime = _runtime()
     logs.configure(runtime.config)
     _require_schema()
-    _announce_host(runtime)
+    beacon = _announce_host(runtime)
     supervise.forks_die_with_parent()  # RQ's scheduler child and fork work-horses end with this process
     # Forked work-horses must not inherit an open database connection from this process.
     db.close_all()
@@ -323,7 +323,7 @@ def worker(queues, burst, worker_class):
     log.info("Worker consuming %s (%s worker, with the scheduler)%s", ", ".join(names), kind,
              " until the queues are empty" if burst else "")
     rq_worker = make_worker(runtime.redis, names, worker_class=chosen, runtime=runtime)  # installs it for jobs
-    with Heartbeat(runtime.redis, rq_worker.name, names, runtime.config.worker_heartbeat_seconds):
+    with beacon, Heartbeat(runtime.redis, rq_worker.name, names, runtime.config.worker_heartbeat_seconds):
         rq_worker.work(with_scheduler=True, burst=burst)
 
 
@@ -334,11 +334,12 @@ def cron():
     config = runtime.config
     logs.configure(config)
     _require_schema()
-    _announce_host(runtime)
+    beacon = _announce_host(runtime)
     log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s, daily figures "
              "check every %s", _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
              _every(config.engagement_pull_interval_seconds), _every(config.figures_check_interval_seconds))
-    make_cron(runtime.redis, config).start()
+    with beacon:
+        make_cron(runtime.redis, config).start()
 
 
 def _every(seconds: int) -> str:

@@ -114,3 +114,9 @@ class HostBeacon:
     def stop(self) -> None:
         """Stop announcing (the entry goes stale by itself: other processes of this host may still run)."""
         self._stopped.set()
+
+    def __enter__(self) -> HostBeacon:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()  # a command run in-process (tests, ``herald worker --burst``) leaves no thread announcing
