@@ -6,23 +6,17 @@ Each checks at once what would stop it (client, URL or logo; API key; the month'
 the client learns about ``no_api_key`` or ``plan_limit`` without polling; the job checks again.
 """
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g
 
 from ... import ai
-from ...ai import background, design
+from ...ai import design
 from ...net import webpage_reader
 from ...publishing.posts import get_client
 from . import endpoint, runtime
+from .background_jobs import started_job
 
 bp = Blueprint("ai_features", __name__, url_prefix="/api")
 
-
-def _started(kind: str, **kwargs):
-    job = background.start(runtime(), g.principal.workspace_id, kind, **kwargs)
-    response = jsonify({"job": background.serialize(job)})
-    response.status_code = 202
-    response.headers["Location"] = f"/api/jobs/{job.id}"
-    return response
 
 
 @endpoint(bp, "/intelligence/populate-hooks", ("POST",), summary="AI-generate 20+ hooks for a client (a job)",
@@ -32,7 +26,7 @@ def populate_openers(payload):
     workspace_id = g.principal.workspace_id
     client = get_client(workspace_id, payload["client_id"])
     ai.check_ready(runtime(), workspace_id)
-    return _started("populate_hooks", client_id=client.id, count=payload.get("count", 20))
+    return started_job("populate_hooks", client_id=client.id, count=payload.get("count", 20))
 
 
 @endpoint(bp, "/intelligence/analyze-competitor", ("POST",), summary="Fetch and analyse a competitor's page (a job)",
@@ -45,7 +39,7 @@ def analyze_competitor(payload):
         get_client(workspace_id, client_id)
     webpage_reader.check(payload["url"], runtime().config.fetch_allow_private)
     ai.check_ready(runtime(), workspace_id)
-    return _started("analyze_competitor", url=payload["url"], client_id=client_id)
+    return started_job("analyze_competitor", url=payload["url"], client_id=client_id)
 
 
 @endpoint(bp, "/ai-design/generate-template", ("POST",), summary="A post template from an uploaded logo (a job)",
@@ -58,5 +52,5 @@ def generate_template(payload):
     if client_id is not None:
         get_client(workspace_id, client_id)
     ai.check_ready(runtime(), workspace_id)
-    return _started("generate_template", media_id=payload["media_id"],
+    return started_job("generate_template", media_id=payload["media_id"],
                     client_id=client_id)

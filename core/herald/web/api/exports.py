@@ -9,9 +9,8 @@ result holds a signed, expiring ``download_url`` (``GET /api/exports/<token>``).
 
 import datetime as dt
 
-from flask import Blueprint, Response, g, jsonify, request, send_file, stream_with_context
+from flask import Blueprint, Response, g, request, send_file, stream_with_context
 
-from ...ai import background
 from ...db.models import BackgroundJob, Workspace
 from ...errors import NotFound, ValidationError
 from ...exports import archive, links, post_exports
@@ -22,6 +21,7 @@ from ...media.configured import media_store
 from ...publishing import publish as publishing
 from ...publishing.posts import get_client
 from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
+from .background_jobs import started_job
 from .clients import serialize_client
 
 bp = Blueprint("exports", __name__)
@@ -54,13 +54,6 @@ def _as_job(client_id: int | None = None) -> bool:
     return post_exports.count_posts(g.principal.workspace_id, client_id, limit=limit + 1) > limit
 
 
-def _started(kind: str, **params):
-    job = background.start(runtime(), g.principal.workspace_id, kind, **params)
-    response = jsonify({"job": background.serialize(job)})
-    response.status_code = 202
-    response.headers["Location"] = f"/api/jobs/{job.id}"
-    return response
-
 
 @endpoint(bp, "/api/export/posts", ("GET",), summary="Download posts as CSV (streamed; a job when large)",
           scope="posts:read", response_type="text/csv", responses={200: None, 202: "job"},
@@ -69,7 +62,7 @@ def export_posts():
     """Every post with its latest engagement; cells a spreadsheet would run as formulas are neutralised."""
     client = client_arg()
     if _as_job(client.id if client else None):
-        return _started(export_jobs.POSTS_CSV, client_id=client.id if client else None)
+        return started_job(export_jobs.POSTS_CSV, client_id=client.id if client else None)
     rows = post_exports.post_csv_rows(g.principal.workspace_id, client.id if client else None)
     suffix = f"-client-{client.id}" if client else ""
     return _download(csv_lines(post_exports.POST_COLUMNS, rows), "text/csv",
@@ -103,7 +96,7 @@ def export_client(client_id):
     """The client, every post of it (with versions, engagement history, tasks) and the accounts used; no tokens."""
     client = get_client(g.principal.workspace_id, client_id, field=None)
     if _as_job(client.id):
-        return _started(export_jobs.CLIENT_EXPORT, client_id=client.id, client_shape=serialize_client(client))
+        return started_job(export_jobs.CLIENT_EXPORT, client_id=client.id, client_shape=serialize_client(client))
     now = runtime().clock.now()
     body = post_exports.client_export(g.principal.workspace_id, client, serialize_client(client), now)
     return _download(body, "application/json", f"herald-client-{client.id}-{_stamp(now)}.json")
@@ -115,7 +108,7 @@ def export_client(client_id):
 def export_account():
     """Every table's rows of this workspace (secrets redacted), a manifest, and the uploaded files."""
     if _as_job():
-        return _started(export_jobs.ACCOUNT_EXPORT)
+        return started_job(export_jobs.ACCOUNT_EXPORT)
     now = runtime().clock.now()
     body = archive.archive_chunks(g.principal.workspace_id, media_store(runtime().config), now)
     return _download(body, "application/zip", f"herald-account-{g.principal.workspace_id}-{_stamp(now)}.zip")
