@@ -344,8 +344,8 @@ class Deployment:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
-            _, _, usage = os.wait4(worker.pid, 0)  # the worker's own resource usage: its peak memory
-            worker.returncode = 0
+            _, wait_status, usage = os.wait4(worker.pid, 0)  # the worker's own resource usage: its peak memory
+            worker.returncode = os.waitstatus_to_exitcode(wait_status)  # reaped here, so Popen must not wait again
             if job["status"] != "succeeded":
                 job = json.loads(self.request("GET", f"/api/jobs/{job_id}", None)[1])["job"]
             if job["status"] != "succeeded":
