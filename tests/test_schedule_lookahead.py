@@ -229,11 +229,35 @@ def test_the_ticks_and_healths_queries_search_the_index_of_active_rows_by_due_ti
             for sql in reads:
                 plan = plan_of(sql)
                 assert f"USING INDEX {table}_active_due" in plan and "TEMP B-TREE" not in plan, (table, plan)
+        with sql_sent() as statements:  # the tick's first query asks every kind's index at once
+            kernel.reconcile(runtime)
+        probe = statements[0]
+        plan = plan_of(probe)
+        assert "SCAN t" not in plan and "TEMP B-TREE" not in plan, plan  # no table walked, no sort
+        for work_kind in kernel.kinds(runtime).values():
+            table = work_kind.model._meta.table_name
+            assert plan.count(f"USING INDEX {table}_active_due") == 2, (table, plan)  # due now, due by the horizon
         with sql_sent() as statements:
             tasks.oldest_due(utcnow())
         [oldest] = statements
         plan = plan_of(oldest)
         assert "USING INDEX publish_task_active_due" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_tick_reads_only_the_kinds_with_rows_due(client, tenant, platform, runtime, redis_client):
+    """One query asks every kind whether it has rows due now or by the horizon; then only the kinds that
+    do are read, and only the query for what they have (a tick with nothing due is one query)."""
+    with db.connection_context(), sql_sent() as statements:
+        kernel.reconcile(runtime)
+    assert len([sql for sql in statements if sql.startswith("SELECT")]) == 1, statements
+    account = connect(client, tenant)
+    schedule(client, tenant, account, 86400)
+    time_passes(runtime, redis_client, 86400 - 60)
+    with db.connection_context(), sql_sent() as statements:
+        assert kernel.reconcile(runtime)["publish"] == 1
+    reads = [sql for sql in statements if sql.startswith("SELECT")]
+    assert len(reads) == 2 and '"publish_task"' in reads[1] and "IS NULL" not in reads[1], reads
+    assert kernel.due_kinds([], utcnow()) == {}
 
 
 def test_the_lookahead_is_a_setting_longer_than_the_reconcilers_interval():

@@ -25,10 +25,10 @@ from .kernel import (
     renew_lease,
 )
 from .kinds import CONTRACT, MODES, Outcome, Statuses, WorkKind, WorkRow, job_id
-from .reconciler import due_soon, hand_over, reconcile, reconcile_kind
+from .reconciler import due_kinds, due_soon, hand_over, reconcile, reconcile_kind
 from .retry import MAX_RETRY_AFTER, RetryPolicy, parse_retry_after
 
 __all__ = ["CONTRACT", "ENTRY", "MAX_RETRY_AFTER", "MODES", "Outcome", "RetryPolicy", "Statuses", "WorkKind",
-           "WorkRow", "bump_step", "cancel", "claim", "drop_job", "due_soon", "enqueue", "hand_over", "job_id",
-           "kind", "kinds", "lookahead", "move", "parse_retry_after", "perform", "reconcile", "reconcile_kind",
-           "record", "renew_lease"]
+           "WorkRow", "bump_step", "cancel", "claim", "drop_job", "due_kinds", "due_soon", "enqueue", "hand_over",
+           "job_id", "kind", "kinds", "lookahead", "move", "parse_retry_after", "perform", "reconcile",
+           "reconcile_kind", "record", "renew_lease"]
