@@ -33,7 +33,7 @@ import peewee as pw
 
 from ..db.models import DERIVED_TABLES, MODELS, Media, Workspace, db, isoformat
 from ..media.store import MediaNotStored, MediaStore
-from .rows import REDACTED, SECRET_WORDS, is_secret_name, line_encoder
+from .rows import REDACTED, SECRET_WORDS, batch_encoder, is_secret_name
 from .rows import json_value as json_value  # re-exported: the archive's value rules, as tests read them
 from .rows import redact_json as redact_json
 
@@ -124,7 +124,7 @@ class TablePlan:
         self.redacted = [field.column_name for field in self.fields
                          if is_secret_name(field.name) or is_secret_name(field.column_name)
                          or (self.table, field.column_name) in ALWAYS_REDACTED]
-        self.encode = line_encoder(self.fields, self.redacted)
+        self.encode = batch_encoder(self.fields, self.redacted)
 
     def batches(self, workspace_id: int) -> Iterator[list[tuple]]:
         """The workspace's rows as the driver returns them (columns in ``fields`` order), in primary-key
@@ -148,11 +148,11 @@ class TablePlan:
             while rows := cursor.fetchmany(BATCH):
                 yield rows
 
-    def lines(self, workspace_id: int) -> Iterator[list[str]]:
-        """The workspace's rows as JSON lines (``tables/<table>.jsonl``), a batch at a time."""
-        encode = self.encode
+    def lines(self, workspace_id: int) -> Iterator[tuple[str, int]]:
+        """The workspace's rows as JSON lines (``tables/<table>.jsonl``), a batch at a time: the text of
+        the batch's lines and how many rows it holds."""
         for batch in self.batches(workspace_id):
-            yield [encode(values) for values in batch]
+            yield self.encode(batch), len(batch)
 
     def count(self, workspace_id: int) -> int:
         """How many rows of the table belong to the workspace."""
@@ -253,10 +253,10 @@ def _build(out, workspace_id: int, store: MediaStore, exported_at: dt.datetime, 
             count = 0
             progress(name, done, total)
             with archive.open(name, "w", force_zip64=True) as entry:
-                for lines in plan.lines(workspace_id):
-                    entry.write("".join(lines).encode())
-                    count += len(lines)
-                    done += len(lines)
+                for text, rows in plan.lines(workspace_id):
+                    entry.write(text.encode())
+                    count += rows
+                    done += rows
                     progress(name, done, total)
                     yield done
             manifest["tables"].append({"table": plan.table, "model": f"{plan.model.__module__}.{plan.model.__name__}",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -26,21 +27,38 @@ def safe_cell(value: Any) -> str:
     return text
 
 
-def csv_lines(header: list[str], rows: Iterable[Iterable[Any]], flush_every: int = 200) -> Iterator[str]:
-    """The CSV text of ``header`` and ``rows``, yielded in chunks of ``flush_every`` rows (for streaming)."""
+def safe_column(column: Sequence[Any]) -> Sequence[Any]:
+    """One column of a batch made safe (see :func:`safe_cell`), written as ``csv`` writes it: ``None``
+    empty, whole numbers of 0 or more as they are (neither can start a formula). A column of such
+    numbers, or of text none of which starts a formula (most of them), is checked by builtins mapped
+    over it and kept as it is: no Python call a value."""
+    found = set(map(type, column)) - {type(None)}
+    if found <= {int} and min(filter(None, column), default=0) >= 0:
+        return column
+    if found <= {int, float} and None not in column:  # numbers: their text, as csv writes them (str = repr)
+        column, found = list(map(str, column)), {str}
+    if found <= {str} and not any(map(str.startswith, filter(None, column), itertools.repeat(FORMULA_TRIGGERS))):
+        return column
+    return [value if value is None or (type(value) is int and value >= 0) else safe_cell(value) for value in column]
+
+
+def csv_batches(header: list[str], batches: Iterable[Sequence[Sequence[Any]]]) -> Iterator[str]:
+    """The CSV text of ``header`` and then of each batch of rows (for streaming), every cell made safe
+    a column at a time (:func:`safe_column`) and each batch written by one ``writerows``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([safe_cell(name) for name in header])
-    pending = 1
-    for row in rows:
-        # None (written empty) and whole numbers of 0 or more cannot start a formula: only the rest is checked.
-        writer.writerow([value if value is None or (type(value) is int and value >= 0) else safe_cell(value)
-                         for value in row])
-        pending += 1
-        if pending >= flush_every:
+    for batch in batches:
+        if batch:
+            writer.writerows(zip(*[safe_column(column) for column in zip(*batch, strict=True)], strict=True))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
-            pending = 0
-    if buffer.tell():
+    if buffer.tell():  # no rows at all: the header alone
         yield buffer.getvalue()
+
+
+def csv_lines(header: list[str], rows: Iterable[Iterable[Any]], flush_every: int = 200) -> Iterator[str]:
+    """The CSV text of ``header`` and ``rows``, yielded in chunks of ``flush_every`` rows (for streaming)."""
+    rows = iter(rows)
+    return csv_batches(header, iter(lambda: list(itertools.islice(rows, flush_every)), []))

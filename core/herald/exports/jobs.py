@@ -25,7 +25,7 @@ from pathlib import Path
 from ..db.models import BackgroundJob, Client, isoformat, write_transaction
 from ..media.configured import media_store
 from . import archive, links, post_exports
-from .csvsafe import csv_lines
+from .csvsafe import csv_batches
 
 log = logging.getLogger("herald.exports")
 
@@ -103,10 +103,12 @@ def _result(runtime, job_id: str, workspace_id: int, kind: str, path: Path, rows
 
 class _Counted:
     """The items of ``items``, counted, with progress reported as they are taken; the first ``skip`` items
-    are not rows (a document's head)."""
+    are not rows (a document's head); with ``batches``, each item is a batch of rows, counted by its length."""
 
-    def __init__(self, items: Iterable, progress: _Progress, phase: str, total: int, skip: int = 0):
+    def __init__(self, items: Iterable, progress: _Progress, phase: str, total: int, skip: int = 0,
+                 batches: bool = False):
         self.items, self.progress, self.phase, self.total, self.skip = items, progress, phase, total, skip
+        self.batches = batches
         self.done = 0
 
     @property
@@ -118,7 +120,7 @@ class _Counted:
         self.progress(self.phase, 0, self.total)
         for item in self.items:
             yield item
-            self.done += 1
+            self.done += len(item) if self.batches else 1
             self.progress(self.phase, self.rows, self.total)
 
 
@@ -139,8 +141,9 @@ def posts_csv(runtime, *, workspace_id: int, job_id: str, client_id: int | None 
     total = post_exports.count_posts(workspace_id, client_id)
 
     def write(out):
-        rows = _Counted(post_exports.post_csv_rows(workspace_id, client_id), progress, "posts", total)
-        for chunk in csv_lines(post_exports.POST_COLUMNS, rows, flush_every=1000):
+        rows = _Counted(post_exports.post_csv_batches(workspace_id, client_id), progress, "posts", total,
+                        batches=True)
+        for chunk in csv_batches(post_exports.POST_COLUMNS, rows):
             out.write(chunk.encode())
         progress("done", rows.done, total)
         return rows.done

@@ -15,7 +15,7 @@ from ...db.models import BackgroundJob, Workspace
 from ...errors import NotFound, ValidationError
 from ...exports import archive, links, post_exports
 from ...exports import jobs as export_jobs
-from ...exports.csvsafe import csv_lines
+from ...exports.csvsafe import csv_batches, csv_lines
 from ...intelligence import daily_analytics
 from ...media.configured import media_store
 from ...publishing import publish as publishing
@@ -63,9 +63,9 @@ def export_posts():
     client = client_arg()
     if _as_job(client.id if client else None):
         return started_job(export_jobs.POSTS_CSV, client_id=client.id if client else None)
-    rows = post_exports.post_csv_rows(g.principal.workspace_id, client.id if client else None)
+    batches = post_exports.post_csv_batches(g.principal.workspace_id, client.id if client else None)
     suffix = f"-client-{client.id}" if client else ""
-    return _download(csv_lines(post_exports.POST_COLUMNS, rows), "text/csv",
+    return _download(csv_batches(post_exports.POST_COLUMNS, batches), "text/csv",
                      f"herald-posts{suffix}-{_stamp(runtime().clock.now())}.csv")
 
 
