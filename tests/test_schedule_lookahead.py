@@ -8,6 +8,7 @@ import datetime as dt
 
 import peewee as pw
 import pytest
+import redis
 from rq.registry import ScheduledJobRegistry
 
 from drive import QUEUES, release_due, sql_sent, work
@@ -17,7 +18,7 @@ from herald.db.models import PublishTask, db, utcnow
 from herald.publishing import tasks
 from herald.runtime import installed_for_jobs
 from herald.testing import release_due as rq_scheduler  # RQ's scheduler alone (drive's also hands over)
-from herald.work.queue import PUBLISH_QUEUE, get_queue
+from herald.work.queue import PUBLISH_QUEUE, get_queue, job_states
 
 LOOKAHEAD = Config().schedule_lookahead_seconds
 
@@ -258,6 +259,23 @@ def test_a_tick_reads_only_the_kinds_with_rows_due(client, tenant, platform, run
     reads = [sql for sql in statements if sql.startswith("SELECT")]
     assert len(reads) == 2 and '"publish_task"' in reads[1] and "IS NULL" not in reads[1], reads
     assert kernel.due_kinds([], utcnow()) == {}
+
+
+class RedisBefore62(redis.Redis):
+    """A Redis client talking to a server without ``ZMSCORE`` (before 6.2)."""
+
+    def zmscore(self, key, members):
+        raise redis.ResponseError("unknown command 'ZMSCORE'")
+
+
+def test_the_jobs_in_the_schedule_are_asked_in_one_command_or_on_an_older_redis_one_pipeline(redis_client):
+    registry = ScheduledJobRegistry(queue=get_queue(redis_client, PUBLISH_QUEUE))
+    redis_client.zadd(registry.key, {"publish:1:0": 1_900_000_000, "publish:2:3": 1_900_000_100})
+    asked = ["publish:2:3", "publish:9:0", "publish:1:0"]
+    older = RedisBefore62(connection_pool=redis_client.connection_pool)
+    for connection in (redis_client, older):
+        found, alive = job_states(connection, asked, queue_name=PUBLISH_QUEUE)
+        assert found == alive == {"publish:1:0", "publish:2:3"}
 
 
 def test_the_lookahead_is_a_setting_longer_than_the_reconcilers_interval():

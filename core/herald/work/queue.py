@@ -75,12 +75,19 @@ def _on_their_queues(connection: redis.Redis, jobs: list[Job]) -> set[str]:
 
 def _scheduled(connection: redis.Redis, queue_name: str, job_ids: list[str]) -> set[str]:
     """Which of ``job_ids`` wait in the schedule of ``queue_name`` (membership of its
-    ``ScheduledJobRegistry``, as ``job_id in registry`` asks it, for all of them in one round trip)."""
+    ``ScheduledJobRegistry``, as ``job_id in registry`` asks it, for all of them in one command,
+    ``ZMSCORE``: one command instead of one ``ZSCORE`` each saves the client's encoding and parsing of a
+    command a job, most of a tick's CPU with a hundred rows due; a Redis older than 6.2 is asked
+    with one ``ZSCORE`` a job in one pipeline)."""
     key = ScheduledJobRegistry(queue=get_queue(connection, queue_name)).key
-    pipeline = connection.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipeline.zscore(key, job_id)
-    return {job_id for job_id, score in zip(job_ids, pipeline.execute(), strict=True) if score is not None}
+    try:
+        scores = connection.zmscore(key, job_ids)
+    except redis.ResponseError:
+        pipeline = connection.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipeline.zscore(key, job_id)
+        scores = pipeline.execute()
+    return {job_id for job_id, score in zip(job_ids, scores, strict=True) if score is not None}
 
 
 def job_states(connection: redis.Redis, job_ids: list[str], *, queue_name: str = PUBLISH_QUEUE,
