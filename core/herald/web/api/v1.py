@@ -233,11 +233,14 @@ def retry_post(post_id, payload):
 
 
 @endpoint(bp, "/accounts", ("GET",), summary="Connected accounts with platform, status and token health",
-          scope="posts:read", responses={200: "account_list"})
+          scope="posts:read", query=(int_query("limit", 200, 1, 200), paging.cursor_query(accounts.ACCOUNT_PREFIX)),
+          responses={200: "account_list"})
 def list_accounts():
-    """Every account of the workspace (tokens are never shown)."""
-    rows = Account.select().where(Account.workspace == g.principal.workspace_id).order_by(Account.id)
-    return jsonify({"accounts": [accounts.serialize_account(row) for row in rows]})
+    """The workspace's accounts, oldest first (tokens are never shown); page with ``cursor``."""
+    query = Account.select().where(Account.workspace == g.principal.workspace_id)
+    rows, next_cursor = paging.listed(query, Account.id, limit=(200, 200), prefix=accounts.ACCOUNT_PREFIX,
+                                      descending=False)
+    return jsonify({"accounts": [accounts.serialize_account(row) for row in rows], "next_cursor": next_cursor})
 
 
 @endpoint(bp, "/accounts", ("POST",), summary="Connect an account with an access token", scope="accounts",
