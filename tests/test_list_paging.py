@@ -260,6 +260,28 @@ def test_keys_and_accounts_page_with_cursor_oldest_first(app, client, tenant, ma
     assert_error(client.get("/v1/accounts?cursor=post_1", headers=tenant.headers), 400, "validation_error", "cursor")
 
 
+def test_portal_links_and_post_versions_page_with_cursor(app, client, tenant):
+    links = []
+    for number in range(3):
+        response = client.post("/api/client-portal/create-token", headers=tenant.headers,
+                               json={"client_id": tenant.client.id, "permissions": "view", "name": f"link {number}"})
+        assert response.status_code == 201, response.get_json()
+        links.append(response.get_json()["id"])
+    assert walk(client, tenant, "/api/client-portal/tokens", "tokens", limit=2)[0] == links[::-1]  # newest first
+    post = draft(client, tenant, tenant.client.id)
+    for number in range(3):
+        response = client.patch(f"/v1/posts/post_{post}", json={"content": f"Take {number}"}, headers=tenant.headers)
+        assert response.status_code == 200, response.get_json()
+    numbers, cursor = [], None
+    while True:
+        body = get(client, tenant, f"/api/posts/{post}/versions?limit=3" + (f"&cursor={cursor}" if cursor else ""))
+        numbers += [version["number"] for version in body["versions"]]
+        if not (cursor := body["next_cursor"]):
+            break
+    assert numbers == [1, 2, 3, 4]  # oldest first, across pages
+    assert get(client, tenant, f"/api/posts/{post}/versions")["next_cursor"] is None
+
+
 def test_the_platform_filter_counts_exactly(app, client, tenant):
     account = client.post("/v1/accounts", json={"platform": "scripted", "access_token": "tok_live_0001"},
                           headers=tenant.headers).get_json()["id"]

@@ -120,7 +120,8 @@ def test_token_api_is_scoped_to_the_workspace(client, tenant, make_tenant):
     assert_error(client.post("/api/client-portal/create-token", json={"client_id": other.client.id,
                                                                        "permissions": "view"},
                              headers=tenant.headers), 404, "not_found", "client_id")
-    assert client.get("/api/client-portal/tokens", headers=tenant.headers).get_json() == {"tokens": []}
+    listed = client.get("/api/client-portal/tokens", headers=tenant.headers).get_json()
+    assert listed == {"tokens": [], "next_cursor": None}
     assert_error(client.delete(f"/api/client-portal/tokens/{theirs['id']}", headers=tenant.headers),
                  404, "not_found")
     assert_error(client.delete("/api/client-portal/tokens/999", headers=tenant.headers), 404, "not_found")

@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ...db.models import PortalToken
 from ...portal import links as portal
-from . import client_arg, endpoint, id_query, runtime
+from . import client_arg, endpoint, id_query, int_query, paging, runtime
 
 bp = Blueprint("portal_tokens", __name__, url_prefix="/api/client-portal")
 
@@ -25,15 +25,17 @@ def create_token(payload):
 
 
 @endpoint(bp, "/tokens", ("GET",), summary="List client portal links (never their tokens)", scope="posts:read",
-          query=(id_query("client_id", "only this client's links"),), responses={200: "portal_link_list"})
+          query=(id_query("client_id", "only this client's links"), int_query("limit", 200, 1, 200),
+                 paging.cursor_query()), responses={200: "portal_link_list"})
 def list_tokens():
-    """Every link of the workspace, newest first, with its status (active, expired, revoked)."""
+    """The workspace's links, newest first, with their status (active, expired, revoked); page with ``cursor``."""
     query = PortalToken.select().where(PortalToken.workspace == g.principal.workspace_id)
     client = client_arg()
     if client is not None:
         query = query.where(PortalToken.client == client.id)
+    rows, next_cursor = paging.listed(query, PortalToken.id, limit=(200, 200))
     now = runtime().clock.now()
-    return jsonify({"tokens": [portal.serialize_link(row, now) for row in query.order_by(PortalToken.id.desc())]})
+    return jsonify({"tokens": [portal.serialize_link(row, now) for row in rows], "next_cursor": next_cursor})
 
 
 @endpoint(bp, "/tokens/<int:token_id>", ("DELETE",), summary="Revoke a client portal link", scope="posts:write",
