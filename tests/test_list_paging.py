@@ -260,7 +260,7 @@ def test_keys_and_accounts_page_with_cursor_oldest_first(app, client, tenant, ma
     assert_error(client.get("/v1/accounts?cursor=post_1", headers=tenant.headers), 400, "validation_error", "cursor")
 
 
-def test_portal_links_and_post_versions_page_with_cursor(app, client, tenant):
+def test_portal_links_post_versions_and_comments_page_with_cursor(app, client, tenant):
     links = []
     for number in range(3):
         response = client.post("/api/client-portal/create-token", headers=tenant.headers,
@@ -280,6 +280,13 @@ def test_portal_links_and_post_versions_page_with_cursor(app, client, tenant):
             break
     assert numbers == [1, 2, 3, 4]  # oldest first, across pages
     assert get(client, tenant, f"/api/posts/{post}/versions")["next_cursor"] is None
+    comments = []
+    for number in range(3):
+        response = client.post(f"/v1/posts/post_{post}/comments", json={"body": f"Note {number}"},
+                               headers=tenant.headers)
+        assert response.status_code == 201, response.get_json()
+        comments.append(response.get_json()["comment"]["id"])
+    assert walk(client, tenant, f"/v1/posts/post_{post}/comments", "comments", limit=2)[0] == comments
 
 
 def test_the_platform_filter_counts_exactly(app, client, tenant):

@@ -2,20 +2,27 @@
 
 from flask import Blueprint, g, jsonify
 
-from ...publishing.comments import AGENCY, add_comment, comments_of, serialize_comment
+from ...db.models import PostComment
+from ...publishing.comments import AGENCY, add_comment, serialize_comment
 from ...publishing.posts import get_post
-from . import endpoint, runtime
+from . import endpoint, int_query, paging, runtime
+
+COMMENT_PREFIX = "comment_"
 
 bp = Blueprint("comments", __name__, url_prefix="/v1")
 
 
 @endpoint(bp, "/posts/<post_id>/comments", ("GET",), summary="A post's comments (client and agency)",
-          scope="posts:read", responses={200: "comment_list"})
+          scope="posts:read", query=(int_query("limit", 200, 1, 200), paging.cursor_query(COMMENT_PREFIX)),
+          responses={200: "comment_list"})
 def list_comments(post_id):
-    """Oldest first; ``kind`` is ``comment``, or ``rejection`` for the reason given when the post was rejected;
-    ``author_kind`` is ``client`` (the portal) or ``agency`` (this API)."""
+    """Oldest first (in the order they were written); ``kind`` is ``comment``, or ``rejection`` for the reason
+    given when the post was rejected; ``author_kind`` is ``client`` (the portal) or ``agency`` (this API).
+    Page with ``cursor``."""
     post = get_post(g.principal.workspace_id, post_id)
-    return jsonify({"comments": [serialize_comment(row) for row in comments_of([post.id])[post.id]]})
+    rows, next_cursor = paging.listed(PostComment.select().where(PostComment.post == post.id), PostComment.id,
+                                      limit=(200, 200), prefix=COMMENT_PREFIX, descending=False)
+    return jsonify({"comments": [serialize_comment(row) for row in rows], "next_cursor": next_cursor})
 
 
 @endpoint(bp, "/posts/<post_id>/comments", ("POST",), summary="Answer the client: comment on a post as the agency",
