@@ -22,14 +22,18 @@ UTC hours. Posts without a client count under ``client_id`` 0; the two "went out
 each workspace's sum under ``client_id`` -1 (:data:`EVERY_CLIENT`), so a workspace's report reads one
 row per hour and owner, not one per client.
 
-How the triggers stay exact: who owns a snapshot depends on the post's tasks and platforms, so a
-write to a post, a task or a snapshot takes the post's whole "went out" contribution off before the
-row changes and puts the new one on after (a post has a few owners: a handful of rows). The gains
+How the triggers stay exact: who owns a snapshot depends on the post's tasks and platforms, so after
+a write to a post, a task or a snapshot the trigger takes the post's whole "went out" contribution off
+as it was (computed from the rows with the old row in place of the new one) and puts the new one on (a
+post has a few owners: a handful of rows). The gains
 and the status sums follow a new snapshot by differences: it adds its gain over the snapshot before
 it, and the snapshot after it (one recorded out of order) gains that much less; when it is the
 post's newest, the status sums add its difference from the previous newest. A post's update that
 changes its status or client moves its whole contribution. On PostgreSQL each trigger takes a
-transaction-scoped advisory lock per post first, as :mod:`herald.db.daily_figures` does.
+transaction-scoped advisory lock per post first, as :mod:`herald.db.daily_figures` does, and runs after
+``daily_figures``' trigger on the same row (AFTER triggers, named after it), writing rows in the order
+of their keys: two transactions recording engagement for posts of the same hour lock the shared rows
+in the same order and do not deadlock.
 
 Snapshots are append-only (they go with their post); a snapshot edited or deleted by hand is not
 followed: :func:`repair` finds it and :func:`rebuild` recomputes from scratch. SQLite rebuilds a
@@ -38,6 +42,8 @@ table to alter one of its columns and the copy has no triggers: a migration that
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import peewee as pw
 
@@ -60,13 +66,9 @@ VALUES = {OWNERS: ("posts", *METRICS, "impressions", "impressions_reported"),
           GAINS: ("interactions",),
           STATUS: METRICS}
 
-_SQLITE_TRIGGERS = ("engagement_hours_post_move_before", "engagement_hours_post_move_after",
-                    "engagement_hours_post_status", "engagement_hours_post_delete",
-                    "engagement_hours_task_insert_before", "engagement_hours_task_insert_after",
-                    "engagement_hours_task_update_before", "engagement_hours_task_update_after",
-                    "engagement_hours_task_delete_before", "engagement_hours_task_delete_after",
-                    "engagement_hours_snapshot_before", "engagement_hours_snapshot_after",
-                    "engagement_hours_workspace_delete")
+_SQLITE_TRIGGERS = ("engagement_hours_post_move", "engagement_hours_post_status", "engagement_hours_post_delete",
+                    "engagement_hours_task_insert", "engagement_hours_task_update", "engagement_hours_task_delete",
+                    "engagement_hours_snapshot_insert", "engagement_hours_workspace_delete")
 _PG_FUNCTIONS = tuple(name.replace("engagement_hours_", "herald_hours_") for name in _SQLITE_TRIGGERS)
 
 _MOVES_OUT = ("workspace_id", "client_id", "created_at", "published_at", "scheduled_at", "platforms")
@@ -104,38 +106,67 @@ def _upsert(table: str, select: str) -> str:
 
 # -- who owns a snapshot ---------------------------------------------------------------------------------
 
-def _pushed_platform(post_id: str, postgres: bool) -> str:
+@dataclasses.dataclass(frozen=True)
+class _Rows:
+    """The rows a contribution is computed from: the tables as they are, or as they were before the
+    write a trigger follows (a relation in place of a table)."""
+
+    posts: str = "post"
+    tasks: str = "publish_task"
+    snapshots: str = "engagement_snapshot"
+
+
+NOW = _Rows()
+_POST_COLUMNS = ("id", "workspace_id", "client_id", "created_at", "published_at", "scheduled_at", "platforms")
+_TASK_COLUMNS = ("id", "post_id", "platform", "account_id")
+
+
+def _row(row: str, columns) -> str:
+    return "SELECT " + ", ".join(f"{row}.{column} AS {column}" for column in columns)
+
+
+def _tasks_as_they_were(removed: str | None, restored: str | None) -> str:
+    """``publish_task`` without the task ``removed`` (``NEW``: inserted or changed) and with ``restored``
+    (``OLD``: deleted or changed) as it was."""
+    columns = ", ".join(_TASK_COLUMNS)
+    relation = f"SELECT {columns} FROM publish_task" + (f" WHERE id <> {removed}.id" if removed else "")
+    if restored:
+        relation += f" UNION ALL {_row(restored, _TASK_COLUMNS)}"
+    return f"({relation})"
+
+
+def _pushed_platform(post_id: str, rows: _Rows, postgres: bool) -> str:
     """The platform pushed figures of ``post_id`` belong to: its tasks' only platform, else (no tasks)
     the only one it names; NULL when there are several or none."""
-    tasks = f"FROM publish_task t WHERE t.post_id = {post_id}"
+    tasks = f"FROM {rows.tasks} t WHERE t.post_id = {post_id}"
     if postgres:
         array = "CAST(pp.platforms AS json)"
-        named = (f"FROM post pp, json_array_elements_text(CASE WHEN json_typeof({array}) = 'array' "
+        named = (f"FROM {rows.posts} pp, json_array_elements_text(CASE WHEN json_typeof({array}) = 'array' "
                  f"THEN {array} ELSE CAST('[]' AS json) END) AS j(value) WHERE pp.id = {post_id}")
     else:
-        named = f"FROM post pp, json_each(pp.platforms) j WHERE pp.id = {post_id}"
+        named = f"FROM {rows.posts} pp, json_each(pp.platforms) j WHERE pp.id = {post_id}"
     return (f"(CASE WHEN EXISTS (SELECT 1 {tasks}) "
             f"THEN (SELECT CASE WHEN COUNT(DISTINCT t.platform) = 1 THEN MIN(t.platform) END {tasks}) "
             f"ELSE (SELECT CASE WHEN COUNT(DISTINCT j.value) = 1 THEN MIN(j.value) END {named}) END)")
 
 
-def _account(post_id: str, platform: str) -> str:
+def _account(post_id: str, platform: str, rows: _Rows) -> str:
     """The account of the post's only task on ``platform``; NULL when it has none or several."""
-    return (f"(SELECT CASE WHEN COUNT(*) = 1 THEN MIN(t.account_id) END FROM publish_task t "
+    return (f"(SELECT CASE WHEN COUNT(*) = 1 THEN MIN(t.account_id) END FROM {rows.tasks} t "
             f"WHERE t.post_id = {post_id} AND t.platform = {platform})")
 
 
-def _owned(where: str, postgres: bool) -> str:
+def _owned(where: str, rows: _Rows, postgres: bool) -> str:
     """The snapshots that make each post's figures (one per owner: the newest), with ``owner`` (the
     platform, NULL: not known), among the snapshots ``where`` selects (alias ``e``)."""
     metrics = ", ".join(f"e.{name}" for name in (*METRICS, "impressions"))
     owner = (f"CASE WHEN e.source IN ({', '.join(repr(s) for s in sorted(PUSHED_SOURCES))}) "
-             f"THEN {_pushed_platform('e.post_id', postgres)} ELSE e.source END")
+             f"THEN {_pushed_platform('e.post_id', rows, postgres)} ELSE e.source END")
     ranked = (f"SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.post_id, o.owner "
               "ORDER BY o.recorded_at DESC, o.id DESC) AS newest, "
               "COUNT(o.owner) OVER (PARTITION BY o.post_id) AS owned "
               f"FROM (SELECT e.id, e.post_id, e.recorded_at, {metrics}, {owner} AS owner "
-              f"FROM engagement_snapshot e {where}) o")
+              f"FROM {rows.snapshots} e {where}) o")
     return f"SELECT r.* FROM ({ranked}) r WHERE r.newest = 1 AND (r.owner IS NOT NULL OR r.owned = 0)"
 
 
@@ -143,25 +174,31 @@ def _client(every: str) -> str:
     return f"CASE WHEN {every} = 1 THEN {EVERY_CLIENT} ELSE COALESCE(p.client_id, 0) END"
 
 
-def _went_out_sources(where_snapshots: str, where_posts: str, sign: str, postgres: bool) -> tuple[str, str]:
+def _went_out_sources(where_snapshots: str, where_posts: str, sign: str, postgres: bool,
+                      rows: _Rows = NOW) -> tuple[str, str]:
     """The selects of the "went out" rows (owners, posts) of the posts ``where_posts`` (alias ``p``)
-    selects, ``sign`` times; one row per post and owner (and per post), per client and for every client."""
+    selects, ``sign`` times; one row per post and owner (and per post), per client and for every client,
+    in the order of their keys (concurrent triggers on PostgreSQL lock shared rows in one order)."""
     hour = _hour("COALESCE(p.published_at, p.scheduled_at, p.created_at)", postgres)
-    source = (f"FROM ({_owned(where_snapshots, postgres)}) r JOIN post p ON p.id = r.post_id "
+    source = (f"FROM ({_owned(where_snapshots, rows, postgres)}) r JOIN {rows.posts} p ON p.id = r.post_id "
               f"CROSS JOIN (SELECT 0 AS every UNION ALL SELECT 1) k WHERE {where_posts}")
     metrics = [f"{sign} * COALESCE(r.{name}, 0)" for name in (*METRICS, "impressions")]
     client = _client("k.every")
     owners = _select(OWNERS, ["p.workspace_id", client, hour, "COALESCE(r.owner, '')",
-                              f"COALESCE({_account('r.post_id', 'r.owner')}, 0)", sign, *metrics,
-                              f"CASE WHEN r.impressions IS NULL THEN 0 ELSE {sign} END"], source)
+                              f"COALESCE({_account('r.post_id', 'r.owner', rows)}, 0)", sign, *metrics,
+                              f"CASE WHEN r.impressions IS NULL THEN 0 ELSE {sign} END"],
+                     f"{source} ORDER BY 1, 2, 3, 4, 5")
     posts = _select(POSTS, ["p.workspace_id", client, hour, sign, f"{sign} * SUM({_interactions('r')})"],
-                    f"{source} GROUP BY p.id, k.every")
+                    f"{source} GROUP BY p.id, p.workspace_id, p.client_id, p.published_at, p.scheduled_at, "
+                    "p.created_at, k.every ORDER BY 1, 2, 3")
     return owners, posts
 
 
-def _went_out(post_id: str, sign: str, postgres: bool, condition: str = "") -> list[str]:
-    """The statements adding ``sign`` times post ``post_id``'s whole "went out" contribution."""
-    owners, posts = _went_out_sources(f"WHERE e.post_id = {post_id}", f"p.id = {post_id}{condition}", sign, postgres)
+def _went_out(post_id: str, sign: str, postgres: bool, condition: str = "", rows: _Rows = NOW) -> list[str]:
+    """The statements adding ``sign`` times post ``post_id``'s whole "went out" contribution, computed
+    from ``rows``."""
+    owners, posts = _went_out_sources(f"WHERE e.post_id = {post_id}", f"p.id = {post_id}{condition}", sign,
+                                      postgres, rows)
     return [_upsert(OWNERS, owners), _upsert(POSTS, posts)]
 
 
@@ -225,44 +262,50 @@ def _changed(columns, postgres: bool) -> str:
 
 
 def _triggers(postgres: bool) -> list[tuple[str, str, str, str, list[str]]]:
-    """``(name, when, table, condition, statements)`` of every trigger."""
+    """``(name, when, table, condition, statements)`` of every trigger.
+
+    Each runs after the row changed (and after ``daily_figures``' trigger on the same row: PostgreSQL
+    fires a row's triggers in the order of their names), taking the contribution as it was off from
+    the rows as they were (a relation with the old row in place of the new); so two transactions
+    writing the same aggregate rows lock them in the same order as the other triggers do."""
     other_post = " AND NEW.post_id <> OLD.post_id"
+    post_before = _Rows(posts=f"({_row('OLD', _POST_COLUMNS)})")
+    snapshots_before = _Rows(snapshots="(SELECT * FROM engagement_snapshot WHERE id <> NEW.id)")
 
     def lock(post_id: str) -> list[str]:  # SQLite has one writer at a time: nothing to take there
         return [f"PERFORM pg_advisory_xact_lock({LOCK_CLASS}, mod({post_id}, 2147483647)::int)"] if postgres else []
 
-    def out(post_id: str, sign: str, condition: str = "") -> list[str]:
-        return _went_out(post_id, sign, postgres, condition)
+    def out(post_id: str, sign: str, condition: str = "", rows: _Rows = NOW) -> list[str]:
+        return _went_out(post_id, sign, postgres, condition, rows)
+
+    def task_change(removed: str | None, restored: str | None) -> list[str]:
+        before = _Rows(tasks=_tasks_as_they_were(removed, restored))
+        posts = [row for row in (restored, removed) if row]
+        first, second = posts[0], posts[-1]
+        other = other_post if len(posts) == 2 else None
+        statements = [*lock(f"{first}.post_id"), *out(f"{first}.post_id", "-1", rows=before),
+                      *out(f"{first}.post_id", "1")]
+        if other:
+            statements += [*lock(f"{second}.post_id"), *out(f"{second}.post_id", "-1", other, before),
+                           *out(f"{second}.post_id", "1", other)]
+        return statements
 
     return [
-        ("engagement_hours_post_move_before", "BEFORE UPDATE", "post", _changed(_MOVES_OUT, postgres),
-         [*lock("OLD.id"), *out("OLD.id", "-1")]),
-        ("engagement_hours_post_move_after", "AFTER UPDATE", "post", _changed(_MOVES_OUT, postgres),
-         [*lock("NEW.id"), *out("NEW.id", "1")]),
+        ("engagement_hours_post_move", "AFTER UPDATE", "post", _changed(_MOVES_OUT, postgres),
+         [*lock("NEW.id"), *out("OLD.id", "-1", rows=post_before), *out("NEW.id", "1")]),
         ("engagement_hours_post_status", "AFTER UPDATE", "post", _changed(_MOVES_STATUS, postgres),
          [*lock("NEW.id"), *_status_moves("OLD", "-1", postgres), *_status_moves("NEW", "1", postgres)]),
         # Before the row goes: its snapshots and tasks (deleted by the cascade) are still there to subtract.
         ("engagement_hours_post_delete", "BEFORE DELETE", "post", "",
          [*lock("OLD.id"), *out("OLD.id", "-1"), *_status_moves("OLD", "-1", postgres)]),
-        ("engagement_hours_task_insert_before", "BEFORE INSERT", "publish_task", "",
-         [*lock("NEW.post_id"), *out("NEW.post_id", "-1")]),
-        ("engagement_hours_task_insert_after", "AFTER INSERT", "publish_task", "",
-         [*lock("NEW.post_id"), *out("NEW.post_id", "1")]),
-        ("engagement_hours_task_update_before", "BEFORE UPDATE", "publish_task", _changed(_TASK_MOVES, postgres),
-         [*lock("OLD.post_id"), *lock("NEW.post_id"), *out("OLD.post_id", "-1"),
-          *out("NEW.post_id", "-1", other_post)]),
-        ("engagement_hours_task_update_after", "AFTER UPDATE", "publish_task", _changed(_TASK_MOVES, postgres),
-         [*lock("OLD.post_id"), *lock("NEW.post_id"), *out("OLD.post_id", "1"),
-          *out("NEW.post_id", "1", other_post)]),
+        ("engagement_hours_task_insert", "AFTER INSERT", "publish_task", "", task_change("NEW", None)),
+        ("engagement_hours_task_update", "AFTER UPDATE", "publish_task", _changed(_TASK_MOVES, postgres),
+         task_change("NEW", "OLD")),
         # A task deleted with its post finds no post here: the post's own trigger took its figures off.
-        ("engagement_hours_task_delete_before", "BEFORE DELETE", "publish_task", "",
-         [*lock("OLD.post_id"), *out("OLD.post_id", "-1")]),
-        ("engagement_hours_task_delete_after", "AFTER DELETE", "publish_task", "",
-         [*lock("OLD.post_id"), *out("OLD.post_id", "1")]),
-        ("engagement_hours_snapshot_before", "BEFORE INSERT", "engagement_snapshot", "",
-         [*lock("NEW.post_id"), *out("NEW.post_id", "-1")]),
-        ("engagement_hours_snapshot_after", "AFTER INSERT", "engagement_snapshot", "",
-         [*lock("NEW.post_id"), *out("NEW.post_id", "1"), *_snapshot_statements(postgres)]),
+        ("engagement_hours_task_delete", "AFTER DELETE", "publish_task", "", task_change(None, "OLD")),
+        ("engagement_hours_snapshot_insert", "AFTER INSERT", "engagement_snapshot", "",
+         [*lock("NEW.post_id"), *out("NEW.post_id", "-1", rows=snapshots_before), *out("NEW.post_id", "1"),
+          *_snapshot_statements(postgres)]),
         ("engagement_hours_workspace_delete", "AFTER DELETE", "workspace", "",
          [f"DELETE FROM {table} WHERE workspace_id = OLD.id" for table in TABLES]),
     ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import peewee as pw
@@ -156,32 +157,34 @@ def from_hours(workspace_id: int, client_id: int | None, start: dt.datetime, end
         return None
     client = EVERY_CLIENT if client_id is None else client_id
     figures = Figures()
-    posts = (EngagementPostHour.select(EngagementPostHour.hour, EngagementPostHour.posts,
+    hours = (EngagementPostHour.select(EngagementPostHour.hour, EngagementPostHour.posts,
                                        EngagementPostHour.interactions)
              .where((EngagementPostHour.workspace_id == workspace_id) & (EngagementPostHour.client_id == client)
                     & (EngagementPostHour.hour >= start) & (EngagementPostHour.hour < end)
-                    & (EngagementPostHour.posts != 0)))
-    for row in posts:
-        local = local_hours.local(row.hour, zone)
+                    & (EngagementPostHour.posts != 0)).tuples())
+    for hour, posts, engagement in hours:
+        local = local_hours.local(hour, zone)
         if local is None:
             return None
-        figures.measured += row.posts
-        figures.add_slot(local, row.posts, row.interactions)
-    sums = [pw.fn.SUM(getattr(EngagementOwnerHour, name)).alias(name)
-            for name in ("posts", *COUNTED, "impressions", "impressions_reported")]
-    owners = list(EngagementOwnerHour.select(EngagementOwnerHour.platform, EngagementOwnerHour.account_id, *sums)
-                  .where((EngagementOwnerHour.workspace_id == workspace_id) & (EngagementOwnerHour.client_id == client)
-                         & (EngagementOwnerHour.hour >= start) & (EngagementOwnerHour.hour < end))
-                  .group_by(EngagementOwnerHour.platform, EngagementOwnerHour.account_id)
-                  .having(pw.fn.SUM(EngagementOwnerHour.posts) != 0))
+        figures.measured += posts
+        figures.add_slot(local, posts, engagement)
+    names = ("posts", *COUNTED, "impressions", "impressions_reported")
+    sums = [pw.fn.SUM(getattr(EngagementOwnerHour, name)) for name in names]
+    owners = [(platform, account_id, SimpleNamespace(**dict(zip(names, values, strict=True))))
+              for platform, account_id, *values in
+              EngagementOwnerHour.select(EngagementOwnerHour.platform, EngagementOwnerHour.account_id, *sums)
+              .where((EngagementOwnerHour.workspace_id == workspace_id) & (EngagementOwnerHour.client_id == client)
+                     & (EngagementOwnerHour.hour >= start) & (EngagementOwnerHour.hour < end))
+              .group_by(EngagementOwnerHour.platform, EngagementOwnerHour.account_id)
+              .having(pw.fn.SUM(EngagementOwnerHour.posts) != 0).tuples()]
     usernames = dict(Account.select(Account.id, Account.username)
-                     .where(Account.id.in_([row.account_id for row in owners if row.account_id])).tuples())
-    for row in owners:
+                     .where(Account.id.in_([account_id for _, account_id, _ in owners if account_id])).tuples())
+    for platform, account_id, row in owners:
         figures.totals.add_sums(row)
-        if row.platform:
-            figures.platforms.setdefault(row.platform, Totals()).add_sums(row)
-        if row.account_id:
-            owner = Owner(row.platform, row.account_id, usernames.get(row.account_id))
+        if platform:
+            figures.platforms.setdefault(platform, Totals()).add_sums(row)
+        if account_id:
+            owner = Owner(platform, account_id, usernames.get(account_id))
             figures.accounts.setdefault(owner, Totals()).add_sums(row)
     figures.totals.posts = figures.measured
     return figures
