@@ -325,3 +325,20 @@ def test_the_migration_fills_the_tables_and_goes_down_and_up_again(database_at_0
         runner(database).up(migration)
         assert totals() == (3, 15)
         assert engagement_hours.stored(database) == engagement_hours.recompute(database)
+
+
+def test_a_snapshot_recorded_out_of_order_moves_the_gain_of_the_one_after_it(tenant):
+    """Day 1: 10 interactions, day 3: 30; a snapshot of day 2 (25) recorded last gains 15 on day 2 and leaves
+    day 3 with 5, as the walk of the snapshots in time order counts them."""
+    now = dt.datetime(2026, 10, 4, 12)
+    with db.connection_context():
+        post = Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c", status="published",
+                           published_at=dt.datetime(2026, 10, 1, 8))
+        for day, likes in ((1, 10), (3, 30), (2, 25)):
+            EngagementSnapshot.create(post=post, likes=likes, recorded_at=dt.datetime(2026, 10, day, 9))
+        series = engagement_chart.client_daily_interactions(tenant.workspace.id, tenant.client.id, page.SHOWN, 4,
+                                                            now, ZoneInfo("UTC"))
+        assert [value for _, value in series] == [10, 15, 5, 0]
+        assert series == engagement_chart.daily_interactions([post.id], 4, now)
+        assert page.engagement_totals(tenant.workspace.id, tenant.client.id)["likes"] == 30
+    agree()
