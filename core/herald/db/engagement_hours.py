@@ -24,16 +24,19 @@ row per hour and owner, not one per client.
 
 How the triggers stay exact: who owns a snapshot depends on the post's tasks and platforms, so after
 a write to a post, a task or a snapshot the trigger takes the post's whole "went out" contribution off
-as it was (computed from the rows with the old row in place of the new one) and puts the new one on (a
-post has a few owners: a handful of rows). The gains
-and the status sums follow a new snapshot by differences: it adds its gain over the snapshot before
-it, and the snapshot after it (one recorded out of order) gains that much less; when it is the
-post's newest, the status sums add its difference from the previous newest. A post's update that
-changes its status or client moves its whole contribution. On PostgreSQL each trigger takes a
-transaction-scoped advisory lock per post first, as :mod:`herald.db.daily_figures` does, and runs after
-``daily_figures``' trigger on the same row (AFTER triggers, named after it), writing rows in the order
-of their keys: two transactions recording engagement for posts of the same hour lock the shared rows
-in the same order and do not deadlock.
+as it was (computed from the rows with the old row in place of the new one) and puts the new one on
+(a post has a few owners: a handful of rows). The gains and the status sums follow a new snapshot by
+differences: it adds its gain over the snapshot before it, and the snapshot after it (one recorded
+out of order) gains that much less; when it is the post's newest, the status sums add its difference
+from the previous newest. A post's update that changes its status or client moves its whole
+contribution.
+
+On PostgreSQL each trigger takes a transaction-scoped advisory lock per post first, as
+:mod:`herald.db.daily_figures` does, runs after ``daily_figures``' trigger on the same row (both
+AFTER, and PostgreSQL fires them by name) and writes its rows in the order of their keys, so two
+transactions recording engagement for posts of the same hour lock the shared rows in one order. (Two
+posts whose owners change in crossing ways at once can still deadlock; PostgreSQL then cancels one
+transaction, which the API answers 503 ``database_unavailable``, to be retried.)
 
 Snapshots are append-only (they go with their post); a snapshot edited or deleted by hand is not
 followed: :func:`repair` finds it and :func:`rebuild` recomputes from scratch. SQLite rebuilds a
