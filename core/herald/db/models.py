@@ -855,3 +855,77 @@ Post.add_index(Post.workspace, Post.client, Post.status, where=Post.status == "p
                name="post_pending_approval")  # status too: the count reads the index alone
 PublishTask.add_index(PublishTask.workspace, PublishTask.created_at, where=PublishTask.status == "pending_approval",
                       name="publishtask_pending_approval")
+
+# -- per-hour engagement /v1/analytics and the portal read (herald.db.engagement_hours keeps them with triggers) --
+
+
+class EngagementOwnerHour(BaseModel):
+    """The newest figures of the posts that went out in one UTC hour, per owner (platform, account: ``''``
+    and 0 where not known); ``client_id`` 0: posts without a client, -1: the whole workspace."""
+
+    workspace_id = pw.IntegerField()
+    client_id = pw.IntegerField()
+    hour = pw.DateTimeField()
+    platform = pw.CharField(max_length=40)
+    account_id = pw.IntegerField()
+    posts = pw.IntegerField(default=0)
+    likes = pw.BigIntegerField(default=0)
+    comments = pw.BigIntegerField(default=0)
+    saves = pw.BigIntegerField(default=0)
+    shares = pw.BigIntegerField(default=0)
+    reach = pw.BigIntegerField(default=0)
+    impressions = pw.BigIntegerField(default=0)
+    impressions_reported = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "engagement_owner_hour"
+        indexes = ((("workspace_id", "client_id", "hour", "platform", "account_id"), True),)
+
+
+class EngagementPostHour(BaseModel):
+    """The measured posts that went out in one UTC hour and their interactions (as above)."""
+
+    workspace_id = pw.IntegerField()
+    client_id = pw.IntegerField()
+    hour = pw.DateTimeField()
+    posts = pw.IntegerField(default=0)
+    interactions = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "engagement_post_hour"
+        indexes = ((("workspace_id", "client_id", "hour"), True),)
+
+
+class EngagementGainHour(BaseModel):
+    """The interactions a client's posts of one status gained in the snapshots recorded in one UTC hour."""
+
+    workspace_id = pw.IntegerField()
+    client_id = pw.IntegerField()
+    status = pw.CharField(max_length=30)
+    hour = pw.DateTimeField()
+    interactions = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "engagement_gain_hour"
+        indexes = ((("workspace_id", "client_id", "status", "hour"), True),)
+
+
+class EngagementStatus(BaseModel):
+    """The sums of the newest snapshot of a client's posts of one status."""
+
+    workspace_id = pw.IntegerField()
+    client_id = pw.IntegerField()
+    status = pw.CharField(max_length=30)
+    likes = pw.BigIntegerField(default=0)
+    comments = pw.BigIntegerField(default=0)
+    saves = pw.BigIntegerField(default=0)
+    shares = pw.BigIntegerField(default=0)
+    reach = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "engagement_status"
+        indexes = ((("workspace_id", "client_id", "status"), True),)
+
+
+ENGAGEMENT_HOURS_MODELS = [EngagementOwnerHour, EngagementPostHour, EngagementGainHour, EngagementStatus]
+MODELS.extend(ENGAGEMENT_HOURS_MODELS)

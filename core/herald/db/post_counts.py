@@ -32,6 +32,14 @@ def total(workspace_id: int, *, client_id: int | None = None, campaign_id: int |
     return int(query.scalar())
 
 
+def by_status(workspace_id: int, client_id: int) -> dict[str, int]:
+    """How many posts of the client there are per status (a status without posts is left out)."""
+    query = (PostCount.select(PostCount.status, pw.fn.SUM(PostCount.n))
+             .where((PostCount.workspace_id == workspace_id) & (PostCount.client_id == client_id))
+             .group_by(PostCount.status).having(pw.fn.SUM(PostCount.n) > 0))
+    return {status: int(n) for status, n in query.tuples()}
+
+
 def by_campaign(workspace_id: int, campaign_ids: list[int]) -> dict[int, int]:
     """How many posts each of ``campaign_ids`` (of the workspace) has; a campaign without posts is left out."""
     if not campaign_ids:

@@ -17,16 +17,26 @@ no platform's figures. So the totals are the platforms' sums, plus such posts.
   among those with at least :data:`MIN_POSTS_PER_SLOT` posts; decided only from
   :data:`MIN_POSTS_FOR_BEST_TIMES` measured posts up, else null with a note saying so. Ties go to the
   earlier weekday (hour).
+
+The figures are read from per-hour aggregates (:mod:`herald.db.engagement_hours`: per UTC hour the
+posts went out, per owner). In a zone with 30- or 45-minute offsets, whose days and hours are not
+made of whole UTC hours, the posts and their snapshots are walked instead (:func:`walk`, the same
+definitions).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from ..db.models import EngagementSnapshot, Post
+import peewee as pw
+
+from ..db.engagement_hours import EVERY_CLIENT
+from ..db.models import Account, EngagementOwnerHour, EngagementPostHour, EngagementSnapshot, Post
 from ..publishing.engagement_figures import attributed_at, interactions, latest_by_post_and_source, rate
+from . import local_hours
 from .engagement_history import Attribution, Owner
 
 MIN_POSTS_FOR_BEST_TIMES = 10
@@ -54,6 +64,15 @@ class Totals:
         if snapshot.impressions is not None:
             self.impressions = (self.impressions or 0) + snapshot.impressions
 
+    def add_sums(self, row) -> None:
+        """Add the sums of an aggregate row: ``posts``, :data:`COUNTED`, ``impressions`` and
+        ``impressions_reported`` (how many of the figures reported impressions)."""
+        self.posts += int(row.posts)
+        for name in COUNTED:
+            setattr(self, name, getattr(self, name) + int(getattr(row, name)))
+        if int(row.impressions_reported):
+            self.impressions = (self.impressions or 0) + int(row.impressions)
+
     def as_dict(self) -> dict:
         """The figures, their interactions and engagement rate."""
         total = self.likes + self.comments + self.saves + self.shares
@@ -80,10 +99,30 @@ def _post_figures(post: Post, latest: dict[str, EngagementSnapshot],
     return with_platform or owned
 
 
+@dataclasses.dataclass
+class Figures:
+    """What a period's posts add up to, before it is shaped as the answer."""
+
+    measured: int = 0
+    totals: Totals = dataclasses.field(default_factory=Totals)
+    platforms: dict[str, Totals] = dataclasses.field(default_factory=dict)
+    accounts: dict[Owner, Totals] = dataclasses.field(default_factory=dict)
+    # local weekday (hour) -> [posts, their interactions]
+    weekdays: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+    hours: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+
+    def add_slot(self, local: dt.datetime, posts: int, engagement: int) -> None:
+        """Count ``posts`` that went out at ``local`` time with ``engagement`` interactions in all."""
+        for slots, slot in ((self.weekdays, local.weekday()), (self.hours, local.hour)):
+            counted = slots.setdefault(slot, [0, 0])
+            counted[0] += posts
+            counted[1] += engagement
+
+
 def _best(slots: dict[int, list[int]], names) -> dict | None:
     """The slot with the highest average among those with enough posts (ties: the first), or None."""
-    candidates = [(sum(values) / len(values), -slot, slot, len(values)) for slot, values in slots.items()
-                  if len(values) >= MIN_POSTS_PER_SLOT]
+    candidates = [(total / posts, -slot, slot, posts) for slot, (posts, total) in slots.items()
+                  if posts >= MIN_POSTS_PER_SLOT]
     if not candidates:
         return None
     average, _, slot, count = max(candidates)
@@ -96,6 +135,63 @@ def summary(workspace_id: int, period: int, *, client_id: int | None, timezone: 
     today = now.replace(tzinfo=dt.UTC).astimezone(zone).date()
     first = today - dt.timedelta(days=period - 1)
     start, end = _utc(first, zone), _utc(today + dt.timedelta(days=1), zone)
+    figures = from_hours(workspace_id, client_id, start, end, zone)
+    if figures is None:
+        figures = walk(workspace_id, client_id, start, end, zone)
+    return {
+        "client_id": client_id,
+        "period": {"days": period, "from": first.isoformat(), "to": today.isoformat(), "timezone": timezone},
+        "totals": figures.totals.as_dict(),
+        "platforms": [{"platform": name, **figures.platforms[name].as_dict()} for name in sorted(figures.platforms)],
+        "accounts": [{**owner.as_dict(), **figures.accounts[owner].as_dict()}
+                     for owner in sorted(figures.accounts, key=lambda owner: (owner.account_id, owner.platform))],
+        "best_times": _best_times(figures.measured, figures.weekdays, figures.hours, timezone),
+    }
+
+
+def from_hours(workspace_id: int, client_id: int | None, start: dt.datetime, end: dt.datetime,
+               zone: ZoneInfo) -> Figures | None:
+    """The figures of the posts that went out from ``start`` to ``end`` (naive UTC), from the per-hour
+    aggregates; None when the period or an hour of it is not whole UTC hours in ``zone``."""
+    if not (local_hours.on_the_hour(start) and local_hours.on_the_hour(end)):
+        return None
+    client = EVERY_CLIENT if client_id is None else client_id
+    figures = Figures()
+    hours = (EngagementPostHour.select(EngagementPostHour.hour, EngagementPostHour.posts,
+                                       EngagementPostHour.interactions)
+             .where((EngagementPostHour.workspace_id == workspace_id) & (EngagementPostHour.client_id == client)
+                    & (EngagementPostHour.hour >= start) & (EngagementPostHour.hour < end)
+                    & (EngagementPostHour.posts != 0)).tuples())
+    for hour, posts, engagement in hours:
+        local = local_hours.local(hour, zone)
+        if local is None:
+            return None
+        figures.measured += posts
+        figures.add_slot(local, posts, engagement)
+    names = ("posts", *COUNTED, "impressions", "impressions_reported")
+    sums = [pw.fn.SUM(getattr(EngagementOwnerHour, name)) for name in names]
+    owners = [(platform, account_id, SimpleNamespace(**dict(zip(names, values, strict=True))))
+              for platform, account_id, *values in
+              EngagementOwnerHour.select(EngagementOwnerHour.platform, EngagementOwnerHour.account_id, *sums)
+              .where((EngagementOwnerHour.workspace_id == workspace_id) & (EngagementOwnerHour.client_id == client)
+                     & (EngagementOwnerHour.hour >= start) & (EngagementOwnerHour.hour < end))
+              .group_by(EngagementOwnerHour.platform, EngagementOwnerHour.account_id)
+              .having(pw.fn.SUM(EngagementOwnerHour.posts) != 0).tuples()]
+    usernames = dict(Account.select(Account.id, Account.username)
+                     .where(Account.id.in_([account_id for _, account_id, _ in owners if account_id])).tuples())
+    for platform, account_id, row in owners:
+        figures.totals.add_sums(row)
+        if platform:
+            figures.platforms.setdefault(platform, Totals()).add_sums(row)
+        if account_id:
+            owner = Owner(platform, account_id, usernames.get(account_id))
+            figures.accounts.setdefault(owner, Totals()).add_sums(row)
+    figures.totals.posts = figures.measured
+    return figures
+
+
+def walk(workspace_id: int, client_id: int | None, start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> Figures:
+    """The same figures from the posts and their newest snapshots (zones whose hours are not UTC hours)."""
     went_out = attributed_at()
     query = (Post.select(Post.id, Post.platforms, Post.published_at, Post.scheduled_at, Post.created_at)
              .where((Post.workspace == workspace_id) & (went_out >= start) & (went_out < end)))
@@ -107,9 +203,8 @@ def summary(workspace_id: int, period: int, *, client_id: int | None, timezone: 
         by_post.setdefault(post_id, {})[source] = snapshot
     measured = [post for post in posts if post.id in by_post]
     attribution = Attribution(measured)
-    totals, platforms, accounts = Totals(), {}, {}
-    weekdays: dict[int, list[int]] = {}
-    hours: dict[int, list[int]] = {}
+    figures = Figures(measured=len(measured))
+    totals, platforms, accounts = figures.totals, figures.platforms, figures.accounts
     for post in measured:
         owned = _post_figures(post, by_post[post.id], attribution)
         totals.posts += 1
@@ -122,18 +217,8 @@ def summary(workspace_id: int, period: int, *, client_id: int | None, timezone: 
                 accounts.setdefault(owner, Totals()).add(snapshot)
                 accounts[owner].posts += 1
         local = (post.published_at or post.scheduled_at or post.created_at).replace(tzinfo=dt.UTC).astimezone(zone)
-        engagement = sum(interactions(snapshot) for snapshot in owned.values())
-        weekdays.setdefault(local.weekday(), []).append(engagement)
-        hours.setdefault(local.hour, []).append(engagement)
-    return {
-        "client_id": client_id,
-        "period": {"days": period, "from": first.isoformat(), "to": today.isoformat(), "timezone": timezone},
-        "totals": totals.as_dict(),
-        "platforms": [{"platform": name, **platforms[name].as_dict()} for name in sorted(platforms)],
-        "accounts": [{**owner.as_dict(), **accounts[owner].as_dict()}
-                     for owner in sorted(accounts, key=lambda owner: owner.account_id)],
-        "best_times": _best_times(len(measured), weekdays, hours, timezone),
-    }
+        figures.add_slot(local, 1, sum(interactions(snapshot) for snapshot in owned.values()))
+    return figures
 
 
 def _best_times(measured: int, weekdays: dict[int, list[int]], hours: dict[int, list[int]], timezone: str) -> dict:

@@ -4,6 +4,11 @@ Engagement snapshots are cumulative counts (a post's likes so far), so the inter
 a day are the total of every post's latest counts at the end of that day minus the same total at
 the end of the day before. The chart is computed here and drawn by a template: no script runs in
 the browser.
+
+A client's series is read from the interactions gained per UTC hour (:mod:`herald.db.engagement_hours`:
+each snapshot's gain over the post's snapshot before it, by ``recorded_at`` then id, so a snapshot
+recorded out of order counts where it belongs); :func:`daily_interactions` walks the snapshots
+instead, for zones whose days are not whole UTC hours.
 """
 
 from __future__ import annotations
@@ -11,11 +16,48 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from ..db.models import EngagementSnapshot
+import peewee as pw
+
+from ..db.models import EngagementGainHour, EngagementSnapshot
 from ..publishing.engagement_figures import INTERACTIONS
+from . import local_hours
 
 WIDTH, HEIGHT = 600, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28  # room for the axis labels
+
+
+def _period(days: int, now: dt.datetime, zone: dt.tzinfo) -> tuple[dt.date, dt.datetime, dt.datetime]:
+    """The first local day of the last ``days`` up to ``now``, and when the first starts and the last
+    ends (naive UTC)."""
+    today = _local(now, zone).date()
+    first = today - dt.timedelta(days=days - 1)
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC).replace(tzinfo=None)
+
+    return first, midnight(first), midnight(today + dt.timedelta(days=1))
+
+
+def client_daily_interactions(workspace_id: int, client_id: int, statuses: tuple[str, ...], days: int,
+                              now: dt.datetime, zone: dt.tzinfo) -> list[tuple[dt.date, int]] | None:
+    """What :func:`daily_interactions` answers for the client's posts with one of ``statuses``, read from
+    the gains per UTC hour; None when a day of the period is not whole UTC hours in ``zone``."""
+    first, start, end = _period(days, now, zone)
+    if not (local_hours.on_the_hour(start) and local_hours.on_the_hour(end)):
+        return None
+    gained = [0] * days
+    rows = (EngagementGainHour.select(EngagementGainHour.hour, pw.fn.SUM(EngagementGainHour.interactions))
+            .where((EngagementGainHour.workspace_id == workspace_id) & (EngagementGainHour.client_id == client_id)
+                   & EngagementGainHour.status.in_(list(statuses))
+                   & (EngagementGainHour.hour >= start) & (EngagementGainHour.hour < end))
+            .group_by(EngagementGainHour.hour).tuples())
+    for hour, interactions in rows:
+        local = local_hours.local(hour, zone)
+        if local is None:
+            return None
+        gained[(local.date() - first).days] += int(interactions)
+    # A day's gain is the change of the posts' totals over the day; unlikes do not go below 0.
+    return [(first + dt.timedelta(days=offset), max(0, value)) for offset, value in enumerate(gained)]
 
 
 def daily_interactions(post_ids: list[int], days: int, now: dt.datetime,
@@ -26,10 +68,7 @@ def daily_interactions(post_ids: list[int], days: int, now: dt.datetime,
     New York counts for that Monday, not for Tuesday in UTC. ``now`` (the runtime's clock) is naive
     UTC, as stored.
     """
-    today = _local(now, zone).date()
-    start = today - dt.timedelta(days=days - 1)
-    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=zone).astimezone(dt.UTC)
-    end = end.replace(tzinfo=None)
+    start, _, end = _period(days, now, zone)
     day_end_totals: list[int | None] = [None] * days  # every post's latest counts, added up, at the end of a day
     baseline = 0  # the same total before the first day
     if post_ids:

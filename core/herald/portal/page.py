@@ -12,7 +12,18 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from ..db.models import Account, Media, PortalToken, Post, PostComment, PublishTask, Workspace, isoformat
+from ..db import post_counts
+from ..db.models import (
+    Account,
+    EngagementStatus,
+    Media,
+    PortalToken,
+    Post,
+    PostComment,
+    PublishTask,
+    Workspace,
+    isoformat,
+)
 from ..intelligence import engagement_chart
 from ..media.public_links import signed_path
 from ..publishing import schedule, tasks
@@ -229,6 +240,16 @@ def _problem_posts(link: PortalToken, since: dt.datetime) -> list[Post]:
                 .order_by(Post.updated_at.desc(), Post.id.desc()).limit(GROUP_LIMIT))
 
 
+def engagement_totals(workspace_id: int, client_id: int) -> dict[str, int]:
+    """The sums of the newest snapshot of each shown post of the client (kept per status by
+    :mod:`herald.db.engagement_hours`)."""
+    sums = [fn.COALESCE(fn.SUM(getattr(EngagementStatus, name)), 0) for name in METRICS]
+    row = (EngagementStatus.select(*sums)
+           .where((EngagementStatus.workspace_id == workspace_id) & (EngagementStatus.client_id == client_id)
+                  & EngagementStatus.status.in_(list(SHOWN))).tuples().get())
+    return {name: int(value) for name, value in zip(METRICS, row, strict=True)}
+
+
 def build(link: PortalToken, secret_key: str, now: dt.datetime) -> PortalPage:
     """The page for ``link`` (an active link, with its client loaded) at ``now`` (the runtime's clock)."""
     client = link.client
@@ -240,21 +261,15 @@ def build(link: PortalToken, secret_key: str, now: dt.datetime) -> PortalPage:
     published = _group(link, PUBLISHED, (Post.published_at.desc(nulls="last"), Post.id.desc()))
     problems = _problem_posts(link, since)
     rejected = _group(link, REJECTED, (Post.updated_at.desc(), Post.id.desc()), since)
-    shown = (Post.select(Post.id).where((Post.workspace == link.workspace_id) & (Post.client == link.client_id)
-                                        & Post.status.in_(list(SHOWN))))
-    all_ids = [row.id for row in shown]
-    totals = {name: 0 for name in METRICS}
-    for snapshot in latest_by_post(all_ids).values():
-        for name in METRICS:
-            totals[name] += getattr(snapshot, name) or 0
-    counts = {row.status: row.count for row in
-              Post.select(Post.status, fn.COUNT(Post.id).alias("count"))
-              .where((Post.workspace == link.workspace_id) & (Post.client == link.client_id))
-              .group_by(Post.status)}
+    counts = post_counts.by_status(link.workspace_id, link.client_id)
     stats = {"posts": sum(counts.get(status, 0) for status in SHOWN),
              "published": sum(counts.get(status, 0) for status in ("published", "partially_published")),
-             "awaiting": counts.get("pending_approval", 0), **totals}
-    series = engagement_chart.daily_interactions(all_ids, 30, now, zone)
+             "awaiting": counts.get("pending_approval", 0), **engagement_totals(link.workspace_id, link.client_id)}
+    series = engagement_chart.client_daily_interactions(link.workspace_id, link.client_id, SHOWN, 30, now, zone)
+    if series is None:  # a zone whose days are not whole UTC hours: walk the snapshots
+        shown = (Post.select(Post.id).where((Post.workspace == link.workspace_id) & (Post.client == link.client_id)
+                                            & Post.status.in_(list(SHOWN))))
+        series = engagement_chart.daily_interactions([row.id for row in shown], 30, now, zone)
     return PortalPage(
         client_name=client.name, timezone=zone.key, agency_name=workspace.name, permissions=link.permissions,
         can_comment=link.permissions in CAN_COMMENT, can_approve=link.permissions in CAN_APPROVE,

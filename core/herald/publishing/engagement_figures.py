@@ -15,13 +15,14 @@ from collections.abc import Iterable
 
 import peewee as pw
 
+from ..db.engagement_hours import PUSHED_SOURCES
 from ..db.models import EngagementSnapshot, Post
 
 INTERACTIONS = ("likes", "comments", "saves", "shares")
 BATCH = 500  # ids per IN (...) list: well under every database's parameter limit
-# Sources that mean "someone pushed the numbers" (POST /api/intelligence/engagement, the
-# update_engagement action) rather than a platform pull; they count as one source.
-PUSHED_SOURCES = frozenset({"api", "action"})
+# PUSHED_SOURCES: the sources that mean "someone pushed the numbers" (POST /api/intelligence/engagement,
+# the update_engagement action) rather than a platform pull; they count as one source. Defined beside the
+# triggers that count them so (herald.db.engagement_hours).
 
 
 def same_source(source: str) -> frozenset[str]:
