@@ -255,9 +255,23 @@ def test_keys_and_accounts_page_with_cursor_oldest_first(app, client, tenant, ma
     assert len(accounts) >= 3 and len(keys) >= 4
     assert walk(client, tenant, "/v1/accounts", "accounts", limit=2)[0] == accounts
     assert walk(client, tenant, "/api/keys", "keys", limit=1)[0] == keys
-    whole = get(client, tenant, "/v1/accounts")  # up to 200 in one answer, as before there was a cursor
+    whole = get(client, tenant, "/v1/accounts")  # without limit or cursor: every row, as the API documents it
     assert [row["id"] for row in whole["accounts"]] == accounts and whole["next_cursor"] is None
     assert_error(client.get("/v1/accounts?cursor=post_1", headers=tenant.headers), 400, "validation_error", "cursor")
+
+
+def test_lists_documented_whole_stay_whole_unless_the_request_pages(app, client, tenant):
+    with db.connection_context():
+        Account.insert_many([{"workspace": tenant.workspace.id, "platform": "facebook", "external_id": f"page-{n}",
+                              "token_encrypted": "x"} for n in range(205)]).execute()
+        expected = Account.select().where(Account.workspace == tenant.workspace.id).count()
+    whole = get(client, tenant, "/v1/accounts")
+    assert len(whole["accounts"]) == expected > 200 and whole["next_cursor"] is None
+    page = get(client, tenant, "/v1/accounts?limit=200")
+    assert len(page["accounts"]) == 200 and page["next_cursor"] == page["accounts"][-1]["id"]
+    rest = get(client, tenant, f"/v1/accounts?cursor={page['next_cursor']}")  # a cursor pages at the maximum
+    assert [row["id"] for row in page["accounts"] + rest["accounts"]] == [row["id"] for row in whole["accounts"]]
+    assert_error(client.get("/v1/accounts?limit=201", headers=tenant.headers), 400, "validation_error", "limit")
 
 
 def test_portal_links_post_versions_and_comments_page_with_cursor(app, client, tenant):

@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify
 from ...auth import SCOPES, create_api_key
 from ...db.models import ApiKey, isoformat, plugin_enabled, set_plugin_enabled
 from ...errors import NotFound, ValidationError
-from . import endpoint, int_query, paging, runtime
+from . import endpoint, paging, runtime
 
 # The blueprint's name is the routes' OpenAPI tag, which clients see: it keeps its old name.
 bp = Blueprint("admin", __name__, url_prefix="/api")
@@ -19,11 +19,11 @@ def serialize_key(row: ApiKey) -> dict:
 
 
 @endpoint(bp, "/keys", ("GET",), summary="List the workspace's API keys", scope="admin",
-          query=(int_query("limit", 200, 1, 200), paging.cursor_query()), responses={200: "api_key_list"})
+          query=(paging.paged_on_request_query(200), paging.cursor_query()), responses={200: "api_key_list"})
 def list_keys():
     """The workspace's keys, revoked ones included, oldest first; page with ``cursor``."""
     query = ApiKey.select().where(ApiKey.workspace == g.principal.workspace_id)
-    rows, next_cursor = paging.listed(query, ApiKey.id, limit=(200, 200), descending=False)
+    rows, next_cursor = paging.listed(query, ApiKey.id, limit=(None, 200), descending=False)
     return jsonify({"keys": [serialize_key(row) for row in rows], "next_cursor": next_cursor})
 
 

@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify
 from ...db.models import PostComment
 from ...publishing.comments import AGENCY, add_comment, serialize_comment
 from ...publishing.posts import get_post
-from . import endpoint, int_query, paging, runtime
+from . import endpoint, paging, runtime
 
 COMMENT_PREFIX = "comment_"
 
@@ -13,7 +13,7 @@ bp = Blueprint("comments", __name__, url_prefix="/v1")
 
 
 @endpoint(bp, "/posts/<post_id>/comments", ("GET",), summary="A post's comments (client and agency)",
-          scope="posts:read", query=(int_query("limit", 200, 1, 200), paging.cursor_query(COMMENT_PREFIX)),
+          scope="posts:read", query=(paging.paged_on_request_query(200), paging.cursor_query(COMMENT_PREFIX)),
           responses={200: "comment_list"})
 def list_comments(post_id):
     """Oldest first (in the order they were written); ``kind`` is ``comment``, or ``rejection`` for the reason
@@ -21,7 +21,7 @@ def list_comments(post_id):
     Page with ``cursor``."""
     post = get_post(g.principal.workspace_id, post_id)
     rows, next_cursor = paging.listed(PostComment.select().where(PostComment.post == post.id), PostComment.id,
-                                      limit=(200, 200), prefix=COMMENT_PREFIX, descending=False)
+                                      limit=(None, 200), prefix=COMMENT_PREFIX, descending=False)
     return jsonify({"comments": [serialize_comment(row) for row in rows], "next_cursor": next_cursor})
 
 

@@ -54,13 +54,24 @@ def bounded_offset(name: str, offset: int) -> int:
     return offset
 
 
-def listed(query: pw.Select, key: pw.Field, *, limit: tuple[int, int], prefix: str = "", descending: bool = True,
-           skip: str | None = None) -> tuple[list, str | None]:
+def paged_on_request_query(maximum: int) -> tuple:
+    """The ``query=`` declaration of ``limit`` for a list answered whole unless the request pages it."""
+    return ("limit", {"type": "integer", "minimum": 1, "maximum": maximum},
+            f"1-{maximum}: answer a page of this many and its next_cursor (without limit or cursor: every row)")
+
+
+def listed(query: pw.Select, key: pw.Field, *, limit: tuple[int | None, int], prefix: str = "",
+           descending: bool = True, skip: str | None = None) -> tuple[list, str | None]:
     """A page of ``query`` as the request asks (``limit`` as (default, maximum); ``cursor``; ``skip`` names
     the kept offset parameter, ``offset`` or ``page``, read when no cursor is given): its rows and the
-    ``next_cursor`` (written with ``prefix``; None on the last page)."""
-    size = int_arg("limit", limit[0], 1, limit[1])
+    ``next_cursor`` (written with ``prefix``; None on the last page).
+
+    A default of None answers every row when the request gives neither ``limit`` nor ``cursor``: the
+    lists the API documents unpaged (accounts, keys, …) stay whole for clients that do not page."""
     after = cursor_arg(prefix)
+    if limit[0] is None and after is None and request.args.get("limit", "") == "":
+        return list(query.order_by(key.desc() if descending else key)), None
+    size = int_arg("limit", limit[0] or limit[1], 1, limit[1])
     offset = 0
     if after is None and skip == "offset":
         offset = bounded_offset("offset", int_arg("offset", 0, 0, 10**9))

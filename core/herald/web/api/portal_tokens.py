@@ -4,7 +4,7 @@ from flask import Blueprint, g, jsonify, request
 
 from ...db.models import PortalToken
 from ...portal import links as portal
-from . import client_arg, endpoint, id_query, int_query, paging, runtime
+from . import client_arg, endpoint, id_query, paging, runtime
 
 bp = Blueprint("portal_tokens", __name__, url_prefix="/api/client-portal")
 
@@ -25,7 +25,7 @@ def create_token(payload):
 
 
 @endpoint(bp, "/tokens", ("GET",), summary="List client portal links (never their tokens)", scope="posts:read",
-          query=(id_query("client_id", "only this client's links"), int_query("limit", 200, 1, 200),
+          query=(id_query("client_id", "only this client's links"), paging.paged_on_request_query(200),
                  paging.cursor_query()), responses={200: "portal_link_list"})
 def list_tokens():
     """The workspace's links, newest first, with their status (active, expired, revoked); page with ``cursor``."""
@@ -33,7 +33,7 @@ def list_tokens():
     client = client_arg()
     if client is not None:
         query = query.where(PortalToken.client == client.id)
-    rows, next_cursor = paging.listed(query, PortalToken.id, limit=(200, 200))
+    rows, next_cursor = paging.listed(query, PortalToken.id, limit=(None, 200))
     now = runtime().clock.now()
     return jsonify({"tokens": [portal.serialize_link(row, now) for row in rows], "next_cursor": next_cursor})
 

@@ -4,20 +4,20 @@ from flask import Blueprint, g, jsonify
 
 from ...db.models import PostVersion
 from ...publishing import posts, versions
-from . import endpoint, int_query, paging, runtime
+from . import endpoint, paging, runtime
 
 bp = Blueprint("post_versions", __name__, url_prefix="/api/posts")
 
 
 @endpoint(bp, "/<post_id>/versions", ("GET",), summary="Every version of a post: who, when, what changed",
-          scope="posts:read", query=(int_query("limit", 200, 1, 200), paging.cursor_query()),
+          scope="posts:read", query=(paging.paged_on_request_query(200), paging.cursor_query()),
           responses={200: "version_list"})
 def list_versions(post_id):
     """Oldest first (a later version has a larger id); each change names the field with its value before and
     after. Page with ``cursor``."""
     post = posts.get_post(g.principal.workspace_id, post_id, field=None)
     rows, next_cursor = paging.listed(PostVersion.select().where(PostVersion.post == post), PostVersion.id,
-                                      limit=(200, 200), descending=False)
+                                      limit=(None, 200), descending=False)
     return jsonify({"post_id": post.id, "versions": [versions.serialize_version(row) for row in rows],
                     "next_cursor": next_cursor})
 

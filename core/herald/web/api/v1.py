@@ -233,12 +233,12 @@ def retry_post(post_id, payload):
 
 
 @endpoint(bp, "/accounts", ("GET",), summary="Connected accounts with platform, status and token health",
-          scope="posts:read", query=(int_query("limit", 200, 1, 200), paging.cursor_query(accounts.ACCOUNT_PREFIX)),
+          scope="posts:read", query=(paging.paged_on_request_query(200), paging.cursor_query(accounts.ACCOUNT_PREFIX)),
           responses={200: "account_list"})
 def list_accounts():
     """The workspace's accounts, oldest first (tokens are never shown); page with ``cursor``."""
     query = Account.select().where(Account.workspace == g.principal.workspace_id)
-    rows, next_cursor = paging.listed(query, Account.id, limit=(200, 200), prefix=accounts.ACCOUNT_PREFIX,
+    rows, next_cursor = paging.listed(query, Account.id, limit=(None, 200), prefix=accounts.ACCOUNT_PREFIX,
                                       descending=False)
     return jsonify({"accounts": [accounts.serialize_account(row) for row in rows], "next_cursor": next_cursor})
 
