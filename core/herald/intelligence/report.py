@@ -26,20 +26,24 @@ def scores(items: list[PostStats]) -> dict:
 
 
 def build(workspace_id: int, client: Client, items: list[PostStats], *, period_days: int,
-          now: dt.datetime, parts: dict | None = None) -> dict:
-    """Everything Herald knows about the client's content, from ``items`` (see :func:`history.load`).
+          now: dt.datetime) -> dict:
+    """Everything Herald knows about the client's content, computed from ``items`` (see :func:`history.load`);
+    :func:`herald.intelligence.lookups.report` answers the same from the stored results."""
+    return assemble(client, now, memory=memory.build(client, items), hooks=openers.build(workspace_id, client, items),
+                    patterns=patterns.analyse(items), audit=audit.run(client, items, period_days, now),
+                    scores=scores(items))
 
-    ``parts`` may give ``memory``, ``hooks`` and ``patterns`` already computed from the same items
-    (:mod:`herald.intelligence.lookups`); the others are computed here.
-    """
-    parts = parts or {}
+
+def assemble(client: Client, now: dt.datetime, *, memory: dict, hooks: dict, patterns: dict, audit: dict,
+             scores: dict) -> dict:
+    """The report document from its parts."""
     return {
         "report_version": REPORT_VERSION,
         "generated_at": isoformat(now),
         "client": {"id": client.id, "name": client.name, "timezone": client.timezone},
-        "memory": parts["memory"] if "memory" in parts else memory.build(client, items),
-        "hooks": parts["hooks"] if "hooks" in parts else openers.build(workspace_id, client, items),
-        "patterns": parts["patterns"] if "patterns" in parts else patterns.analyse(items),
-        "audit": audit.run(client, items, period_days, now),
-        "scores": scores(items),
+        "memory": memory,
+        "hooks": hooks,
+        "patterns": patterns,
+        "audit": audit,
+        "scores": scores,
     }
