@@ -17,7 +17,7 @@ from . import report as reports
 def compute(workspace_id: int, client: Client) -> dict:
     """Every stored result of the client, by kind, from one walk of its history."""
     items = history.load(workspace_id, client)
-    return {"memory": memory.build(client, items), "hooks": openers.ranked(items),
+    return {"memory": memory.build(client, items), "hooks": openers.top(items),
             "patterns": patterns.analyse(items), "learned_model": learned_model.model(items),
             "scores": reports.scores(items), "timeline": timeline.build(items)}
 

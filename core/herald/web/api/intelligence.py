@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify
 
 from ...db.models import Client, Post, write_transaction
 from ...errors import ValidationError
-from ...intelligence import engagement, lookups, patterns, scoring
+from ...intelligence import engagement, lookups, openers, patterns, scoring
 from ...publishing.posts import get_client, get_post, lock_post, platform_names, record_version, snapshot
 from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
 
@@ -81,11 +81,12 @@ def brand_memory():
 
 
 @endpoint(bp, "/hooks", ("GET",), summary="Top hooks: first lines ranked by the engagement of posts that used them",
-          scope="intelligence", query=(CLIENT_QUERY, int_query("limit", 50, 1, 200)), responses={200: "top_hooks"})
+          scope="intelligence", query=(CLIENT_QUERY, int_query("limit", 50, 1, openers.MAX_LIMIT)),
+          responses={200: "top_hooks"})
 def top_openers():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
     client = client_arg(required=True)
-    limit = int_arg("limit", 50, 1, 200)
+    limit = int_arg("limit", 50, 1, openers.MAX_LIMIT)
     return jsonify(lookups.top_openers(g.principal.workspace_id, client, limit=limit))
 
 
