@@ -224,3 +224,21 @@ def test_results_of_another_version_or_forgotten_by_rebuild_are_computed_again(a
         assert IntelligenceResult.select().count() == 0
     read_all(client, tenant)
     assert results.computations - before == 2
+
+
+def test_the_audit_from_the_stored_timeline_keeps_posts_on_the_edges_of_its_periods(client, tenant, clock):
+    now = dt.datetime(2026, 3, 29, 1, 30, 0, 250)  # the night Europe/Berlin moves its clocks forward
+    with db.connection_context():
+        Client.update(timezone="Europe/Berlin").where(Client.id == tenant.client.id).execute()
+    period = dt.timedelta(days=7)
+    edges = [now, now - dt.timedelta(microseconds=1), now - period, now - period - dt.timedelta(microseconds=1),
+             now - 2 * period, now - 2 * period - dt.timedelta(microseconds=1), now - period / 2,
+             now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)]
+    ids = [make_post(tenant, f"{OPENERS[n % len(OPENERS)]} #bread {n}", when) for n, when in enumerate(edges)]
+    push(client, tenant, [{"post_id": post_id, "likes": 10 * n, "comments": n, "reach": 1000}
+                          for n, post_id in enumerate(ids)])
+    clock.set(now)
+    assert_audit_same_as_from_scratch(client, tenant, clock, 7)
+    body = client.post("/api/intelligence/analyze-performance", headers=tenant.headers,
+                       json={"client_id": tenant.client.id, "period": 7}).get_json()
+    assert body["cadence"]["posts"] == 4 and body["cadence"]["previous_period_posts"] == 2

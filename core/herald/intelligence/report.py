@@ -8,7 +8,7 @@ import statistics
 
 from ..db.models import Client, isoformat
 from . import audit, memory, openers, patterns
-from .history import PostStats
+from .history import PostStats, round_rate
 
 REPORT_VERSION = 1
 
@@ -20,7 +20,7 @@ def scores(items: list[PostStats]) -> dict:
         "posts_scored": len(scored),
         "average": round(statistics.fmean(item.score for item in scored), 1) if scored else None,
         "posts": [{"post_id": item.post_id, "score": item.score, "first_line": item.features.first_line[:200],
-                   "engagement_rate": item.brief()["engagement_rate"]}
+                   "engagement_rate": round_rate(item.rate)}
                   for item in sorted(scored, key=lambda item: (item.when, item.post_id), reverse=True)],
     }
 

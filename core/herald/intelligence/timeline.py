@@ -21,8 +21,6 @@ from .insights import TOTALS
 
 EPOCH = dt.datetime(1970, 1, 1)
 MICROSECOND = dt.timedelta(microseconds=1)
-COLUMNS = ("post_id", "when", "local_when", "post_type", "first_line", "opener_style", "length_bucket", "has_cta",
-           "has_question", "hashtag_bucket", "score", "metrics")
 
 
 class Traits(NamedTuple):
@@ -53,25 +51,31 @@ class Moment(NamedTuple):
         return brief(self)
 
 
-def _microseconds(value: dt.datetime) -> int:
-    """A naive time as whole microseconds since 1970 (exact, and ordered as the times are)."""
-    return (value - EPOCH) // MICROSECOND
+def _microseconds(value: dt.timedelta) -> int:
+    return value // MICROSECOND
+
+
+def _kinds(item: PostStats) -> tuple:
+    """What the post shares with many others: its type and caption traits but the first line."""
+    features = item.features
+    return (item.post_type, features.opener_style, features.length_bucket, features.has_cta, features.has_question,
+            features.hashtag_bucket)
 
 
 def build(items: list[PostStats]) -> dict:
-    """The stored timeline of ``items`` (ordered by ``(when, post_id)``, as :func:`history.load` gives them):
-    one list per column of :data:`COLUMNS`, JSON-ready."""
+    """The stored timeline of ``items`` (ordered by ``(when, post_id)``, as :func:`history.load` gives them),
+    JSON-ready: a list per column, times as microseconds since 1970 (exact, ordered as the times) and the
+    local time as its offset; the type and traits, which few combinations cover, as an index into ``kinds``."""
+    kinds: dict[tuple, int] = {}
+    for item in items:
+        kinds.setdefault(_kinds(item), len(kinds))
     return {
         "post_id": [item.post_id for item in items],
-        "when": [_microseconds(item.when) for item in items],
-        "local_when": [_microseconds(item.local_when) for item in items],
-        "post_type": [item.post_type for item in items],
+        "when": [_microseconds(item.when - EPOCH) for item in items],
+        "offset": [_microseconds(item.local_when - item.when) for item in items],
+        "kinds": list(kinds),
+        "kind": [kinds[_kinds(item)] for item in items],
         "first_line": [item.features.first_line for item in items],
-        "opener_style": [item.features.opener_style for item in items],
-        "length_bucket": [item.features.length_bucket for item in items],
-        "has_cta": [item.features.has_cta for item in items],
-        "has_question": [item.features.has_question for item in items],
-        "hashtag_bucket": [item.features.hashtag_bucket for item in items],
         "score": [item.score for item in items],
         "metrics": [[item.metrics[name] for name in TOTALS] if item.metrics else None for item in items],
     }
@@ -80,14 +84,16 @@ def build(items: list[PostStats]) -> dict:
 def window(stored: dict, start: dt.datetime, end: dt.datetime) -> list[Moment]:
     """The posts of a stored timeline with ``start <= when < end``, in the timeline's order."""
     times = stored["when"]
-    first, last = bisect.bisect_left(times, _microseconds(start)), bisect.bisect_left(times, _microseconds(end))
+    first = bisect.bisect_left(times, _microseconds(start - EPOCH))
+    last = bisect.bisect_left(times, _microseconds(end - EPOCH))
+    kinds = stored["kinds"]
     moments = []
-    for index in range(first, last):
-        values = stored["metrics"][index]
+    for post_id, when, offset, kind, first_line, score, values in zip(
+            *(stored[name][first:last] for name in ("post_id", "when", "offset", "kind", "first_line", "score",
+                                                    "metrics")), strict=True):
+        post_type, *traits = kinds[kind]
         metrics = dict(zip(TOTALS, values, strict=True)) if values is not None else None
-        moments.append(Moment(
-            post_id=stored["post_id"][index], post_type=stored["post_type"][index],
-            when=EPOCH + times[index] * MICROSECOND, local_when=EPOCH + stored["local_when"][index] * MICROSECOND,
-            features=Traits(*(stored[name][index] for name in Traits._fields)), score=stored["score"][index],
-            metrics=metrics, rate=engagement_rate(metrics)))
+        utc = EPOCH + dt.timedelta(microseconds=when)
+        moments.append(Moment(post_id, post_type, utc, utc + dt.timedelta(microseconds=offset),
+                              Traits(first_line, *traits), score, metrics, engagement_rate(metrics)))
     return moments
