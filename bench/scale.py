@@ -13,7 +13,9 @@ in; the stored per-post insights are then computed by ``herald intelligence rebu
 would after an import.
 
 At each size every read is requested ``--repeat`` times after ``--warmup`` requests, in this process
-through the WSGI app (no sockets), and its p50/p95 in milliseconds is printed. The exports (one
+through the WSGI app (no sockets), and its p50/p95 in milliseconds is printed. The reads marked "after a
+snapshot" follow, each, one engagement snapshot of the big client's newest published post (not timed):
+the first read after a write, which cannot be a lookup of a stored result. The exports (one
 client's posts CSV, the GDPR archive) run as the jobs they are at scale, in a ``herald worker --burst``
 process, while this process keeps reading ``GET /v1/posts``: their seconds, rows per second, the
 worker's peak memory and the API's p95 meanwhile are printed. The last column is the growth from the
