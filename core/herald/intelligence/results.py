@@ -26,7 +26,7 @@ from .. import __version__
 from ..db.models import Client, IntelligenceResult, IntelligenceRevision, write_transaction
 from .insights import FEATURES_VERSION
 
-ANALYSES_VERSION = "2"  # raise when an analysis (memory, openers, patterns, the learned model) answers differently
+ANALYSES_VERSION = "2"  # raise when a stored result (lookups.compute: memory, openers, ...) changes shape or answer
 VERSION = f"{__version__}/{FEATURES_VERSION}/{ANALYSES_VERSION}"
 computations = 0  # how many results were computed rather than read (for tests and benchmarks)
 
