@@ -13,7 +13,9 @@ in; the stored per-post insights are then computed by ``herald intelligence rebu
 would after an import.
 
 At each size every read is requested ``--repeat`` times after ``--warmup`` requests, in this process
-through the WSGI app (no sockets), and its p50/p95 in milliseconds is printed. The exports (one
+through the WSGI app (no sockets), and its p50/p95 in milliseconds is printed. The reads marked "after a
+snapshot" follow, each, one engagement snapshot of the big client's newest published post (not timed):
+the first read after a write, which cannot be a lookup of a stored result. The exports (one
 client's posts CSV, the GDPR archive) run as the jobs they are at scale, in a ``herald worker --burst``
 process, while this process keeps reading ``GET /v1/posts``: their seconds, rows per second, the
 worker's peak memory and the API's p95 meanwhile are printed. The last column is the growth from the
@@ -84,7 +86,13 @@ READS = [
     ("intelligence score", "POST", "/api/intelligence/score",
      {"caption": "Stop scrolling: 3 mistakes we see every week. #design #branding", "client_id": "{client}"}),
     ("intelligence export", "GET", "/api/intelligence/export?client_id={client}", None),
+    ("intelligence analyze-performance", "POST", "/api/intelligence/analyze-performance", {"client_id": "{client}"}),
+    # each timed read follows one engagement snapshot of the big client's newest published post (untimed)
+    ("intelligence memory after a snapshot", "GET", "/api/intelligence/memory?client_id={client}", None),
+    ("intelligence score after a snapshot", "POST", "/api/intelligence/score",
+     {"caption": "Stop scrolling: 3 mistakes we see every week. #design #branding", "client_id": "{client}"}),
 ]
+AFTER_WRITE = {"intelligence memory after a snapshot", "intelligence score after a snapshot"}
 
 
 class Failure(RuntimeError):
@@ -297,11 +305,19 @@ class Deployment:
         newest = m.Post.select(m.Post.id).order_by(m.Post.id.desc()).limit(1).scalar()
         values = {"client": self.client_ids[0], "small": self.client_ids[1], "deep_id": newest - size // 2,
                   "deep_page": self.args.deep_page}
+        published = (m.Post.select(m.Post.id).where((m.Post.client == self.client_ids[0])
+                                                    & (m.Post.status == "published"))
+                     .order_by(m.Post.id.desc()).limit(1).scalar())
         figures = {}
         for label, method, template, body in READS:
             path, filled = self.fill(template, values), self.fill(body, values)
             samples = []
             for attempt in range(self.args.warmup + self.args.repeat):
+                if label in AFTER_WRITE:
+                    status, data = self.request("POST", "/api/intelligence/engagement",
+                                                {"post_id": published, "likes": 40 + attempt, "reach": 1000})
+                    if status != 201:
+                        raise Failure(f"{label}: the engagement snapshot answered {status}: {data[:300]!r}")
                 started = time.perf_counter()
                 status, data = self.request(method, path, filled)
                 elapsed = time.perf_counter() - started

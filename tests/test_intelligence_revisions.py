@@ -1,6 +1,7 @@
 """Intelligence reads as lookups (issue 25, item 3): a client's revision is bumped by triggers in the
-transaction of every write the reads depend on, whatever writes it; results are computed once per
-revision and read back while it is unchanged, and they stay what a computation from scratch gives."""
+transaction of every write the reads depend on, whatever writes it; results are computed together (one
+walk of the history) once per revision and read back while it is unchanged, and they stay what a
+computation from scratch gives: the audit and the export too, whatever "now" and period they cover."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from test_intelligence_insights import OPENERS, STATUSES, as_json, assert_same_a
 from herald.cli import cli
 from herald.db.migrate import runner
 from herald.db.models import Client, EngagementSnapshot, IntelligenceResult, Post, Workspace, db
-from herald.intelligence import history, report, results
+from herald.intelligence import audit, history, report, results
 
 START = dt.datetime(2026, 1, 1, 6)
-KINDS = {"learned_model", "memory", "hooks", "patterns:2"}
+KINDS = {"learned_model", "memory", "hooks", "patterns", "scores", "timeline"}
 
 
 def revision(tenant) -> int:
@@ -78,13 +79,13 @@ def test_every_write_the_reads_depend_on_bumps_the_revision_and_nothing_else_doe
     assert revision(tenant) > before
 
 
-def test_an_unchanged_revision_is_read_back_and_a_change_computes_each_result_once(client, tenant):
+def test_an_unchanged_revision_is_read_back_and_a_change_computes_every_result_in_one_go(client, tenant):
     rng = random.Random(32)
     ids = [make_post(tenant, caption(rng), START + dt.timedelta(hours=rng.randint(0, 24 * 30))) for _ in range(20)]
     push(client, tenant, [{"post_id": post_id, "likes": rng.randint(0, 100), "reach": 1000} for post_id in ids])
     before = results.computations
     read_all(client, tenant)
-    assert results.computations - before == len(KINDS)
+    assert results.computations - before == 1  # the first read computed every kind from one walk
     with db.connection_context():
         stored = {row.kind: row.revision for row in IntelligenceResult.select()}
     assert stored == dict.fromkeys(KINDS, revision(tenant))
@@ -96,7 +97,7 @@ def test_an_unchanged_revision_is_read_back_and_a_change_computes_each_result_on
         EngagementSnapshot.create(post=ids[0], source="instagram", likes=50, reach=500)  # straight to the table
     read_all(client, tenant)
     read_all(client, tenant)
-    assert results.computations - before == len(KINDS)
+    assert results.computations - before == 1
     with db.connection_context():
         assert {row.kind: row.revision for row in IntelligenceResult.select()} == dict.fromkeys(KINDS, revision(tenant))
 
@@ -108,6 +109,15 @@ def assert_export_same_as_from_scratch(client, tenant, clock) -> None:
         client_row = Client.get_by_id(tenant.client.id)
         items = history.recompute(tenant.workspace.id, client_row)
         assert body == as_json(report.build(tenant.workspace.id, client_row, items, period_days=365, now=clock.now()))
+
+
+def assert_audit_same_as_from_scratch(client, tenant, clock, period: int) -> None:
+    body = client.post("/api/intelligence/analyze-performance", headers=tenant.headers,
+                       json={"client_id": tenant.client.id, "period": period}).get_json()
+    with db.connection_context():
+        client_row = Client.get_by_id(tenant.client.id)
+        items = history.recompute(tenant.workspace.id, client_row)
+        assert body == as_json(audit.run(client_row, items, period, clock.now())), period
 
 
 def test_reads_equal_the_computation_from_scratch_after_random_writes_and_reuse_it_until_the_next(client, tenant,
@@ -134,8 +144,11 @@ def test_reads_equal_the_computation_from_scratch_after_random_writes_and_reuse_
         assert_same_as_from_scratch(client, tenant)  # computed at the new revision
         computed = results.computations
         assert_same_as_from_scratch(client, tenant)  # read back, still equal
+        for period in (1, 7, 30, 365):
+            assert_audit_same_as_from_scratch(client, tenant, clock, period)
         assert_export_same_as_from_scratch(client, tenant, clock)
-        assert results.computations == computed + 1  # the export's patterns (default min_sample) only
+        assert results.computations == computed  # the audit and the export read the stored results
+        clock.set(START + dt.timedelta(days=rng.randint(0, 70), seconds=rng.randint(0, 86400)))
 
 
 def test_scoring_a_stored_post_leaves_it_out_of_the_model(client, tenant):
@@ -210,4 +223,22 @@ def test_results_of_another_version_or_forgotten_by_rebuild_are_computed_again(a
     with db.connection_context():
         assert IntelligenceResult.select().count() == 0
     read_all(client, tenant)
-    assert results.computations - before == 1 + len(KINDS)
+    assert results.computations - before == 2
+
+
+def test_the_audit_from_the_stored_timeline_keeps_posts_on_the_edges_of_its_periods(client, tenant, clock):
+    now = dt.datetime(2026, 3, 29, 1, 30, 0, 250)  # the night Europe/Berlin moves its clocks forward
+    with db.connection_context():
+        Client.update(timezone="Europe/Berlin").where(Client.id == tenant.client.id).execute()
+    period = dt.timedelta(days=7)
+    edges = [now, now - dt.timedelta(microseconds=1), now - period, now - period - dt.timedelta(microseconds=1),
+             now - 2 * period, now - 2 * period - dt.timedelta(microseconds=1), now - period / 2,
+             now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)]
+    ids = [make_post(tenant, f"{OPENERS[n % len(OPENERS)]} #bread {n}", when) for n, when in enumerate(edges)]
+    push(client, tenant, [{"post_id": post_id, "likes": 10 * n, "comments": n, "reach": 1000}
+                          for n, post_id in enumerate(ids)])
+    clock.set(now)
+    assert_audit_same_as_from_scratch(client, tenant, clock, 7)
+    body = client.post("/api/intelligence/analyze-performance", headers=tenant.headers,
+                       json={"client_id": tenant.client.id, "period": 7}).get_json()
+    assert body["cadence"]["posts"] == 4 and body["cadence"]["previous_period_posts"] == 2

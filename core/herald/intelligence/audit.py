@@ -1,5 +1,9 @@
 """The performance audit of one client over a period: cadence, trend, best and worst posts, winning
-and weak patterns, and recommendations produced by rules from those numbers (no AI)."""
+and weak patterns, and recommendations produced by rules from those numbers (no AI).
+
+The items are the client's posts as :func:`herald.intelligence.history.load` gives them, or as the
+stored timeline gives back those of the periods (:func:`herald.intelligence.timeline.window`): the audit
+reads only what both have."""
 
 from __future__ import annotations
 

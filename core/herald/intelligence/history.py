@@ -49,10 +49,16 @@ class PostStats:
         return engagement_rate(self.metrics)
 
     def brief(self) -> dict:
-        """A short JSON description (id, first line, time, rate), for evidence lists."""
-        return {"post_id": self.post_id, "first_line": self.features.first_line[:200],
-                "posted_at": self.when.isoformat(timespec="seconds") + "Z",
-                "engagement_rate": round_rate(self.rate), "metrics": self.metrics}
+        """:func:`brief` of the post."""
+        return brief(self)
+
+
+def brief(item) -> dict:
+    """A short JSON description of a post (id, first line, time, rate), for evidence lists: ``item`` has
+    ``post_id``, ``features.first_line``, ``when``, ``rate`` and ``metrics``."""
+    return {"post_id": item.post_id, "first_line": item.features.first_line[:200],
+            "posted_at": item.when.isoformat(timespec="seconds") + "Z",
+            "engagement_rate": round_rate(item.rate), "metrics": item.metrics}
 
 
 def engagement_rate(metrics: dict[str, int] | None) -> float | None:

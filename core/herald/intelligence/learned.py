@@ -14,17 +14,17 @@ import math
 from types import SimpleNamespace
 
 from ..outcomes import Score
-from . import history, results
-from .history import PostStats, mean_rate, rated, round_rate
+from . import history, lookups
+from .history import PostStats, round_rate
 from .insights import keywords
-from .patterns import CAPTION_DIMENSIONS, describe
+from .learned_model import DIMENSIONS, model, words
+from .patterns import describe
 
 MIN_HISTORY = 5  # below this many posts with engagement, the verdict is nearly weightless
 FULL_HISTORY = 30  # from this many posts on, the verdict weighs as much as the heuristic one
 MIN_SAMPLE = 2  # posts sharing a feature or word before it counts as a signal
 MAX_WORDS = 8
 LIFT_BOUNDS = (0.1, 10.0)
-DIMENSIONS = {"post_type": ("Post type", lambda item: item.post_type), **CAPTION_DIMENSIONS}
 
 
 def history_confidence(count: int) -> float:
@@ -37,35 +37,6 @@ def history_confidence(count: int) -> float:
 def value_for_lift(lift: float) -> float:
     """50 at lift 1, about 88 at lift 2, about 12 at lift 0.5 (``50 + 50 tanh(log2 lift)``)."""
     return round(50 + 50 * math.tanh(math.log2(lift)), 1)
-
-
-def _words(item) -> set[str]:
-    known = getattr(item, "keywords", None)  # stored with the post; a caller's own candidate may lack it
-    words = set(known) if known is not None else set(keywords(item.caption))
-    return words | {f"#{tag}" for tag in item.features.hashtags}
-
-
-def _groups(pairs) -> dict[str, list]:
-    """``[count, exact sum of rates]`` per key of ``(key, rate)`` pairs: what an average over the posts
-    sharing a key needs (``fsum / count`` is what :func:`~herald.intelligence.history.mean_rate` answers)."""
-    rates: dict[str, list[float]] = {}
-    for key, rate in pairs:
-        rates.setdefault(key, []).append(rate)
-    return {key: [len(values), math.fsum(values)] for key, values in rates.items()}
-
-
-def model(history: list[PostStats]) -> dict:
-    """The client model the score compares a caption against, from the client's ``history``: the
-    baseline, and the count and sum of engagement rates of the posts with each feature value and each
-    word (JSON, stored per client revision by :mod:`herald.intelligence.results`)."""
-    past = rated(history)
-    return {
-        "history_posts": len(past), "posts": len(history), "baseline": mean_rate(past),
-        "post_ids": [item.post_id for item in history],
-        "dimensions": {dimension: _groups((value_of(item), item.rate) for item in past)
-                       for dimension, (_, value_of) in DIMENSIONS.items()},
-        "words": _groups((word, item.rate) for item in past for word in _words(item)),
-    }
 
 
 def _signal(group: list | None, count: int, baseline: float) -> dict | None:
@@ -88,13 +59,13 @@ def signals(candidate, client_model: dict) -> list[dict]:
         if signal is not None:
             found.append({"kind": "feature", "dimension": dimension, "value": value,
                           "pattern": describe(dimension, value), **signal})
-    words = []
-    for word in sorted(_words(candidate)):
+    shared = []
+    for word in sorted(words(candidate)):
         signal = _signal(client_model["words"].get(word), count, baseline)
         if signal is not None:
-            words.append({"kind": "word", "word": word, **signal})
-    words.sort(key=lambda row: (-row["sample_size"], -abs(math.log(row["lift"])), row["word"]))
-    return found + words[:MAX_WORDS]
+            shared.append({"kind": "word", "word": word, **signal})
+    shared.sort(key=lambda row: (-row["sample_size"], -abs(math.log(row["lift"])), row["word"]))
+    return found + shared[:MAX_WORDS]
 
 
 def evaluate(candidate, history: list[PostStats]) -> Score:
@@ -139,12 +110,12 @@ def evaluate_model(candidate, client_model: dict) -> Score:
 
 
 def client_model(workspace_id: int, client, *, exclude_post: int | None = None) -> dict:
-    """The client's :func:`model`, stored per client revision (:mod:`herald.intelligence.results`).
+    """The client's :func:`model`, stored per client revision (:func:`herald.intelligence.lookups.client_model`).
 
     Scoring a stored post leaves that post out of its history: when it is one of the posts the model
     was made from, the model is made again without it (not stored).
     """
-    stored = results.cached(client.id, "learned_model", lambda: model(history.load(workspace_id, client)))
+    stored = lookups.client_model(workspace_id, client)
     if exclude_post is not None and exclude_post in stored["post_ids"]:
         return model(history.load(workspace_id, client, exclude_post=exclude_post))
     return stored

@@ -22,10 +22,10 @@ def voice(client: Client, items: list[PostStats]) -> dict:
     with_text = [item for item in items if item.features.words]
     observed = {
         "posts": len(with_text),
-        "average_sentence_words": round(statistics.fmean(i.features.average_sentence_words for i in with_text), 1)
+        "average_sentence_words": round(statistics.fmean([i.features.average_sentence_words for i in with_text]), 1)
         if with_text else None,
-        "emojis_per_post": round(statistics.fmean(i.features.emojis for i in with_text), 2) if with_text else None,
-        "exclamations_per_post": round(statistics.fmean(i.features.exclamations for i in with_text), 2)
+        "emojis_per_post": round(statistics.fmean([i.features.emojis for i in with_text]), 2) if with_text else None,
+        "exclamations_per_post": round(statistics.fmean([i.features.exclamations for i in with_text]), 2)
         if with_text else None,
         "question_share": _share(with_text, lambda i: i.features.has_question),
         "second_person_share": _share(with_text, lambda i: i.features.second_person),
@@ -101,12 +101,13 @@ def averages(items: list[PostStats]) -> dict:
         "posts": len(items),
         "posts_with_engagement": len(scored),
         "engagement_rate": round_rate(mean_rate(with_rate)),
-        "metrics": {name: round(statistics.fmean(item.metrics.get(name) or 0 for item in scored), 1) if scored
+        "metrics": {name: round(statistics.fmean([item.metrics.get(name) or 0 for item in scored]), 1) if scored
                     else None for name in (*INTERACTIONS, "reach")},
         "caption_length": {
-            "average_characters": round(statistics.fmean(i.features.length for i in captions), 1) if captions else None,
-            "average_words": round(statistics.fmean(i.features.words for i in captions), 1) if captions else None,
-            "top_quarter_average_characters": round(statistics.fmean(i.features.length for i in top), 1)
+            "average_characters": round(statistics.fmean([i.features.length for i in captions]), 1)
+            if captions else None,
+            "average_words": round(statistics.fmean([i.features.words for i in captions]), 1) if captions else None,
+            "top_quarter_average_characters": round(statistics.fmean([i.features.length for i in top]), 1)
             if with_rate else None,
         },
     }

@@ -10,6 +10,8 @@ import re
 from ..db.models import Client, GeneratedOpener, isoformat
 from .history import PostStats, mean_rate, rated, round_rate
 
+MAX_LIMIT = 200  # the most openers a report shows (``limit`` of GET /api/intelligence/hooks)
+
 
 def normalise(line: str) -> str:
     """A first line compared case- and space-insensitively (the same opener reused counts together)."""
@@ -60,10 +62,18 @@ def generated_openers(workspace_id: int, client: Client) -> list[dict]:
 
 def build(workspace_id: int, client: Client, items: list[PostStats], limit: int = 50) -> dict:
     """The openers report: ``hooks`` (from the client's posts) and ``generated`` (from an AI provider)."""
-    return report(workspace_id, client, ranked(items), limit)
+    return report(workspace_id, client, top(items), limit)
 
 
-def report(workspace_id: int, client: Client, openers: list[dict], limit: int = 50) -> dict:
-    """The openers report from the client's :func:`ranked` openers (the generated ones are read here)."""
-    return {"client_id": client.id, "total": len(openers), "hooks": openers[:limit],
+def top(items: list[PostStats]) -> dict:
+    """What the report can show of the :func:`ranked` openers: the first :data:`MAX_LIMIT` and how many
+    there are (what is stored per client revision; a client may have thousands)."""
+    openers = ranked(items)
+    return {"total": len(openers), "hooks": openers[:MAX_LIMIT]}
+
+
+def report(workspace_id: int, client: Client, openers: dict, limit: int = 50) -> dict:
+    """The openers report (``limit`` at most :data:`MAX_LIMIT`) from the client's :func:`top` openers (the
+    generated ones are read here)."""
+    return {"client_id": client.id, "total": openers["total"], "hooks": openers["hooks"][:limit],
             "generated": generated_openers(workspace_id, client)}

@@ -104,7 +104,15 @@ def analyse(items: list[PostStats], min_sample: int = MIN_SAMPLE) -> dict:
         rows = [evidence(dimension, value, members, baseline) for value, members in group(scored, dimension).items()]
         rows.sort(key=lambda row: (-row["average_engagement_rate"], row["value"]))
         result["dimensions"][dimension] = {"label": label, "values": rows}
-        for row in rows:
+    return winners(result, min_sample)
+
+
+def winners(analysis: dict, min_sample: int) -> dict:
+    """``analysis`` (of :func:`analyse`) with its winning and weak patterns chosen for ``min_sample``: the
+    evidence of every value does not depend on it, so one stored analysis answers every ``min_sample``."""
+    result = {**analysis, "min_sample": min_sample, "patterns": [], "weak_patterns": []}
+    for dimension in result["dimensions"].values():
+        for row in dimension["values"]:
             if row["sample_size"] < min_sample:
                 continue
             if row["lift"] >= WINNING_LIFT:

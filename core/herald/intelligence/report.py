@@ -8,7 +8,7 @@ import statistics
 
 from ..db.models import Client, isoformat
 from . import audit, memory, openers, patterns
-from .history import PostStats
+from .history import PostStats, round_rate
 
 REPORT_VERSION = 1
 
@@ -18,28 +18,32 @@ def scores(items: list[PostStats]) -> dict:
     scored = [item for item in items if item.score is not None]
     return {
         "posts_scored": len(scored),
-        "average": round(statistics.fmean(item.score for item in scored), 1) if scored else None,
+        "average": round(statistics.fmean([item.score for item in scored]), 1) if scored else None,
         "posts": [{"post_id": item.post_id, "score": item.score, "first_line": item.features.first_line[:200],
-                   "engagement_rate": item.brief()["engagement_rate"]}
+                   "engagement_rate": round_rate(item.rate)}
                   for item in sorted(scored, key=lambda item: (item.when, item.post_id), reverse=True)],
     }
 
 
 def build(workspace_id: int, client: Client, items: list[PostStats], *, period_days: int,
-          now: dt.datetime, parts: dict | None = None) -> dict:
-    """Everything Herald knows about the client's content, from ``items`` (see :func:`history.load`).
+          now: dt.datetime) -> dict:
+    """Everything Herald knows about the client's content, computed from ``items`` (see :func:`history.load`);
+    :func:`herald.intelligence.lookups.report` answers the same from the stored results."""
+    return assemble(client, now, memory=memory.build(client, items), hooks=openers.build(workspace_id, client, items),
+                    patterns=patterns.analyse(items), audit=audit.run(client, items, period_days, now),
+                    scores=scores(items))
 
-    ``parts`` may give ``memory``, ``hooks`` and ``patterns`` already computed from the same items
-    (:mod:`herald.intelligence.lookups`); the others are computed here.
-    """
-    parts = parts or {}
+
+def assemble(client: Client, now: dt.datetime, *, memory: dict, hooks: dict, patterns: dict, audit: dict,
+             scores: dict) -> dict:
+    """The report document from its parts."""
     return {
         "report_version": REPORT_VERSION,
         "generated_at": isoformat(now),
         "client": {"id": client.id, "name": client.name, "timezone": client.timezone},
-        "memory": parts["memory"] if "memory" in parts else memory.build(client, items),
-        "hooks": parts["hooks"] if "hooks" in parts else openers.build(workspace_id, client, items),
-        "patterns": parts["patterns"] if "patterns" in parts else patterns.analyse(items),
-        "audit": audit.run(client, items, period_days, now),
-        "scores": scores(items),
+        "memory": memory,
+        "hooks": hooks,
+        "patterns": patterns,
+        "audit": audit,
+        "scores": scores,
     }

@@ -3,10 +3,10 @@
 The freshness rule: a client's revision (``intelligence_revision``, migration 0032) is bumped by
 database triggers in the transaction of every write that can change what the reads see. A result is
 stored with the revision it was computed at and served while the revision is the same; the first read
-after a change computes it again (the full path: :func:`herald.intelligence.history.load` and the
-analysis) and stores it. A result is stored only when the revision read before the computation is still
-the one after it, so a write that commits while it runs can never leave a result stored under a
-revision it does not describe.
+after a change computes every kind again from one walk of the history
+(:func:`herald.intelligence.lookups.compute`) and stores them together. Results are stored only when the
+revision read before the computation is still the one after it, so a write that commits while it runs
+can never leave a result stored under a revision it does not describe.
 
 Results live in the database (``intelligence_result``, one row per client and kind), not in Redis: every
 web machine shares them, they need no second connection in the scoring context, and a result is never
@@ -26,7 +26,7 @@ from .. import __version__
 from ..db.models import Client, IntelligenceResult, IntelligenceRevision, write_transaction
 from .insights import FEATURES_VERSION
 
-ANALYSES_VERSION = "1"  # raise when an analysis (memory, openers, patterns, the learned model) answers differently
+ANALYSES_VERSION = "2"  # raise when a stored result (lookups.compute: memory, openers, ...) changes shape or answer
 VERSION = f"{__version__}/{FEATURES_VERSION}/{ANALYSES_VERSION}"
 computations = 0  # how many results were computed rather than read (for tests and benchmarks)
 
@@ -38,10 +38,11 @@ def revision(client_id: int) -> int:
     return row[0] if row else 0
 
 
-def cached(client_id: int, kind: str, compute: Callable[[], Any]) -> Any:
+def cached(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> Any:
     """The stored result ``kind`` of the client when computed at its current revision; otherwise
-    ``compute()`` (JSON-serialisable), stored when no write came in while it ran. Answers the JSON
-    form either way (what was stored), so a read answers the same whether it computed or not."""
+    ``compute()``, which answers every kind computed together (JSON-serialisable, by kind), all stored
+    when no write came in while it ran. Answers the JSON form either way (what was stored), so a read
+    answers the same whether it computed or not."""
     global computations
     current = revision(client_id)
     row = (IntelligenceResult.select(IntelligenceResult.revision, IntelligenceResult.body)
@@ -51,13 +52,15 @@ def cached(client_id: int, kind: str, compute: Callable[[], Any]) -> Any:
         if isinstance(stored, dict) and stored.get("version") == VERSION:  # anything else is computed again
             return stored["result"]
     computations += 1
-    body = json.dumps({"version": VERSION, "result": compute()}, separators=(",", ":"))
+    bodies = {name: json.dumps({"version": VERSION, "result": result}, separators=(",", ":"))
+              for name, result in compute().items()}
     if revision(client_id) == current:
         with write_transaction():
-            (IntelligenceResult.insert(client_id=client_id, kind=kind, revision=current, body=body)
+            (IntelligenceResult.insert_many([{"client_id": client_id, "kind": name, "revision": current, "body": body}
+                                             for name, body in bodies.items()])
              .on_conflict(conflict_target=[IntelligenceResult.client_id, IntelligenceResult.kind],
                           preserve=[IntelligenceResult.revision, IntelligenceResult.body]).execute())
-    return json.loads(body)["result"]
+    return json.loads(bodies[kind])["result"]
 
 
 def forget(workspace_id: int | None = None) -> int:

@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify
 
 from ...db.models import Client, Post, write_transaction
 from ...errors import ValidationError
-from ...intelligence import audit, engagement, history, lookups, patterns, report, scoring
+from ...intelligence import engagement, lookups, openers, patterns, scoring
 from ...publishing.posts import get_client, get_post, lock_post, platform_names, record_version, snapshot
 from . import client_arg, endpoint, id_query, int_arg, int_query, runtime
 
@@ -81,11 +81,12 @@ def brand_memory():
 
 
 @endpoint(bp, "/hooks", ("GET",), summary="Top hooks: first lines ranked by the engagement of posts that used them",
-          scope="intelligence", query=(CLIENT_QUERY, int_query("limit", 50, 1, 200)), responses={200: "top_hooks"})
+          scope="intelligence", query=(CLIENT_QUERY, int_query("limit", 50, 1, openers.MAX_LIMIT)),
+          responses={200: "top_hooks"})
 def top_openers():
     """``hooks`` from the client's posts; ``generated`` holds AI-generated hooks."""
     client = client_arg(required=True)
-    limit = int_arg("limit", 50, 1, 200)
+    limit = int_arg("limit", 50, 1, openers.MAX_LIMIT)
     return jsonify(lookups.top_openers(g.principal.workspace_id, client, limit=limit))
 
 
@@ -108,8 +109,7 @@ def top_patterns():
 def analyze_performance(payload):
     """Cadence, trend, best and worst posts, patterns and rule-based recommendations over ``period`` days."""
     client = get_client(g.principal.workspace_id, int(payload["client_id"]))
-    items = history.load(g.principal.workspace_id, client)
-    return jsonify(audit.run(client, items, payload.get("period", 30), runtime().clock.now()))
+    return jsonify(lookups.audit(g.principal.workspace_id, client, payload.get("period", 30), runtime().clock.now()))
 
 
 @endpoint(bp, "/export", ("GET",), summary="The full intelligence report of a client as JSON", scope="intelligence",
@@ -120,12 +120,7 @@ def export_report():
     client = client_arg(required=True)
     period = int_arg("period", 30, 1, 365)
     now = runtime().clock.now()
-    workspace_id = g.principal.workspace_id
-    parts = {"memory": lookups.brand_memory(workspace_id, client), "hooks": lookups.top_openers(workspace_id, client),
-             "patterns": lookups.top_patterns(workspace_id, client)}
-    body = report.build(workspace_id, client, history.load(workspace_id, client), period_days=period, now=now,
-                        parts=parts)
-    response = jsonify(body)
+    response = jsonify(lookups.report(g.principal.workspace_id, client, period, now))
     response.headers["Content-Disposition"] = (
         f'attachment; filename="herald-report-client-{client.id}-{now:%Y%m%d}.json"')
     return response
