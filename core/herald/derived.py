@@ -122,13 +122,15 @@ def _refresh_intelligence(database: pw.Database, workspace_id: int | None) -> in
 
 REGISTRY: tuple[Derived, ...] = (
     Derived("counters", "The post counters behind the lists' totals (per workspace, client, campaign, status).",
-            post_counts.triggers, post_counts.install, post_counts.uninstall, _counter_drift, post_counts.rebuild),
+            post_counts.TRIGGERS.names, post_counts.TRIGGERS.install, post_counts.TRIGGERS.uninstall, _counter_drift,
+            post_counts.rebuild),
     Derived("figures", "The per-day figures and per-account task counts the health scores and analytics read.",
             daily_figures.triggers, daily_figures.install, daily_figures.uninstall, _figure_drift,
             daily_figures.rebuild),
     Derived("intelligence", "The per-client revisions that make stored intelligence results stale, the stored "
                             "results and the per-post insights (compared with live rows at every read).",
-            intelligence_revisions.triggers, intelligence_revisions.install, intelligence_revisions.uninstall,
+            intelligence_revisions.TRIGGERS.names, intelligence_revisions.TRIGGERS.install,
+            intelligence_revisions.TRIGGERS.uninstall,
             _no_drift, _refresh_intelligence),
 )
 

@@ -8,14 +8,12 @@ them; :mod:`herald.intelligence.results` serves a stored result while its client
 - ``client``: an UPDATE of its name, time zone or brand voice, and its DELETE.
 
 SQLite: a migration that rebuilds ``post``, ``engagement_snapshot`` or ``client`` by copying it drops
-these triggers: such a migration must :func:`install` them again.
+these triggers: such a migration must install them again (``TRIGGERS.install(db)``).
 """
 
 from __future__ import annotations
 
-import peewee as pw
-
-from . import triggers as trigger_names
+from . import triggers
 
 POST_COLUMNS = ("workspace_id, client_id, campaign_id, caption, topic, post_type, platforms, status, score, "
                 "scheduled_at, published_at, created_at")
@@ -56,8 +54,6 @@ SQLITE_TRIGGERS = (
     f"CREATE TRIGGER intelligence_client_delete AFTER DELETE ON client BEGIN {_bump('OLD.id')} END",
 )
 
-_PG_FUNCTIONS = ("intelligence_post_change", "intelligence_snapshot_change", "intelligence_client_change")
-
 POSTGRES_TRIGGERS = (
     f"""CREATE FUNCTION intelligence_post_change() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -93,27 +89,4 @@ POSTGRES_TRIGGERS = (
 )
 
 
-def _is_postgres(database: pw.Database) -> bool:
-    return isinstance(database, pw.PostgresqlDatabase)
-
-
-def triggers(database: pw.Database) -> tuple[str, ...]:
-    """The names of the triggers that bump the revisions on ``database``'s backend."""
-    return trigger_names.created(POSTGRES_TRIGGERS if _is_postgres(database) else SQLITE_TRIGGERS)
-
-
-def install(database: pw.Database) -> None:
-    """Create (or re-create) the triggers that bump ``intelligence_revision``."""
-    uninstall(database)
-    for statement in POSTGRES_TRIGGERS if _is_postgres(database) else SQLITE_TRIGGERS:
-        database.execute_sql(statement)
-
-
-def uninstall(database: pw.Database) -> None:
-    """Drop the triggers (revisions stop following the writes until :func:`install`)."""
-    if _is_postgres(database):
-        for name in _PG_FUNCTIONS:  # their triggers go with them
-            database.execute_sql(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
-    else:
-        for name in triggers(database):
-            database.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+TRIGGERS = triggers.Triggers(SQLITE_TRIGGERS, POSTGRES_TRIGGERS)  # installed by migration 0032

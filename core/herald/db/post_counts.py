@@ -1,7 +1,7 @@
 """``total`` of the post lists in O(1): sums of ``post_count`` rows, the number of posts per (workspace,
 client, campaign, status) that triggers on ``post`` keep in the writing transaction (migration 0026), so
 every write path counts, the ones written later included. The triggers are defined here
-(:func:`install`, :func:`triggers`); migration 0026 installed them.
+(:data:`TRIGGERS`); migration 0026 installed them.
 
 A list filtered by something the counters do not hold (the platform of a post's tasks) counts exactly
 with an index-bounded COUNT instead (:func:`herald.db.paging.exact_total`): ``total`` is exact either way.
@@ -11,14 +11,14 @@ recount: the registry of derived data runs them (:mod:`herald.derived`: ``herald
 and ``herald cron``'s repair).
 
 SQLite: a migration that rebuilds the ``post`` table by copying it (peewee's ``alter_column_type``)
-drops these triggers: such a migration must :func:`install` them again.
+drops these triggers: such a migration must install them again (``TRIGGERS.install(db)``).
 """
 
 from __future__ import annotations
 
 import peewee as pw
 
-from . import triggers as trigger_names
+from . import triggers
 from .models import Post, PostCount
 
 NONE = 0  # the client_id / campaign_id of a post without one
@@ -72,28 +72,7 @@ POSTGRES_TRIGGERS = (
 )
 
 
-def _is_postgres(database: pw.Database) -> bool:
-    return isinstance(database, pw.PostgresqlDatabase)
-
-
-def triggers(database: pw.Database) -> tuple[str, ...]:
-    """The names of the triggers that keep the counters on ``database``'s backend."""
-    return trigger_names.created(POSTGRES_TRIGGERS if _is_postgres(database) else SQLITE_TRIGGERS)
-
-
-def install(database: pw.Database) -> None:
-    """Create (or re-create) the triggers that keep ``post_count``."""
-    uninstall(database)
-    for statement in POSTGRES_TRIGGERS if _is_postgres(database) else SQLITE_TRIGGERS:
-        database.execute_sql(statement)
-
-
-def uninstall(database: pw.Database) -> None:
-    """Drop the triggers (the counters stop following the posts until :func:`install` and :func:`rebuild`)."""
-    if _is_postgres(database):
-        database.execute_sql("DROP FUNCTION IF EXISTS post_count_change() CASCADE")
-    for name in triggers(database):
-        database.execute_sql(f"DROP TRIGGER IF EXISTS {name}" + (" ON post" if _is_postgres(database) else ""))
+TRIGGERS = triggers.Triggers(SQLITE_TRIGGERS, POSTGRES_TRIGGERS)  # installed by migration 0026
 
 
 def total(workspace_id: int, *, client_id: int | None = None, campaign_id: int | None = None,
@@ -156,7 +135,7 @@ def rebuild(database: pw.Database, workspace_id: int | None = None) -> int:
     holds off post writes meanwhile (PostgreSQL: a SHARE lock on ``post``; SQLite: the write transaction).
     Returns the number of counter rows written."""
     with database.atomic():
-        if _is_postgres(database):
+        if isinstance(database, pw.PostgresqlDatabase):
             database.execute_sql("LOCK TABLE post IN SHARE MODE")
         deleted = PostCount.delete()
         if workspace_id is not None:

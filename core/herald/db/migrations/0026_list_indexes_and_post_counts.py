@@ -21,7 +21,7 @@ counts the posts there are; ``herald derived check`` / ``rebuild`` (:mod:`herald
 repair drift and missing triggers.
 
 SQLite: a migration that rebuilds the ``post`` table by copying it (peewee's ``alter_column_type``)
-drops these triggers: such a migration must install them again (:func:`herald.db.post_counts.install`).
+drops these triggers: such a migration must install them again (``herald.db.post_counts.TRIGGERS.install(db)``).
 """
 from peewee import *
 
@@ -63,11 +63,11 @@ def up(migrator, db):
     )
     db.create_tables([_table(db)])
     db.execute_sql(BACKFILL)
-    post_counts.install(db)
+    post_counts.TRIGGERS.install(db)
 
 
 def down(migrator, db):
-    post_counts.uninstall(db)
+    post_counts.TRIGGERS.uninstall(db)
     migrator.migrate(
         migrator.drop_table('post_count'),
         migrator.drop_index('post', 'post_campaign_id_id_set'),

@@ -18,7 +18,7 @@ statement that deletes it. Rows of a deleted client are left behind and never re
 
 The triggers are defined in :mod:`herald.db.intelligence_revisions` (which installs them here). SQLite: a
 migration that rebuilds ``post``, ``engagement_snapshot`` or ``client`` by copying it drops these
-triggers: such a migration must install them again (:func:`herald.db.intelligence_revisions.install`).
+triggers: such a migration must install them again (``herald.db.intelligence_revisions.TRIGGERS.install(db)``).
 """
 from peewee import *
 
@@ -50,9 +50,9 @@ def _tables(db):
 
 def up(migrator, db):
     db.create_tables(list(_tables(db)))
-    intelligence_revisions.install(db)
+    intelligence_revisions.TRIGGERS.install(db)
 
 
 def down(migrator, db):
-    intelligence_revisions.uninstall(db)
+    intelligence_revisions.TRIGGERS.uninstall(db)
     migrator.migrate(migrator.drop_table('intelligence_result'), migrator.drop_table('intelligence_revision'))
