@@ -11,8 +11,9 @@ import peewee as pw
 import pytest
 from migration_support import database_migrated_to
 
-from herald import derived
+from herald import chores, cron, derived
 from herald.cli import cli
+from herald.config import Config
 from herald.db import daily_figures, post_counts
 from herald.db.models import EngagementSnapshot, IntelligenceResult, Post, PostCount, db, utcnow
 from herald.intelligence import results
@@ -140,3 +141,13 @@ def test_the_triggers_come_back_when_the_load_fails(app, tenant):
             raise RuntimeError("the load broke")
         assert derived.missing_triggers(db.obj) == []
         assert post_counts.total(tenant.workspace.id) == 1
+
+
+def test_one_setting_says_how_often_cron_checks_and_repairs_everything(redis_client):
+    config = Config.from_env({"HERALD_DERIVED_CHECK_INTERVAL_SECONDS": "3600"})
+    jobs = [job for job in cron.make_cron(redis_client, config)._cron_jobs if job.func is chores.repair_derived]
+    assert [job.interval for job in jobs] == [3600]
+    assert not [job for job in cron.make_cron(redis_client, config)._cron_jobs
+                if job.func.__name__ in ("repair_post_counts", "check_figures")]
+    with pytest.raises(ValueError, match="HERALD_DERIVED_CHECK_INTERVAL_SECONDS"):
+        Config.from_env({"HERALD_DERIVED_CHECK_INTERVAL_SECONDS": "30"})

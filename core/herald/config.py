@@ -166,6 +166,9 @@ class Config:
             raise ValueError(f"HERALD_SCHEDULE_LOOKAHEAD_SECONDS ({self.schedule_lookahead_seconds}) must be longer "
                              f"than the reconciler's interval ({self.reconcile_interval_seconds} s): scheduled work "
                              "is handed to RQ by the reconciler as it enters that window.")
+        if self.derived_check_interval_seconds < 60:  # each check recounts every post: never back to back
+            raise ValueError(f"HERALD_DERIVED_CHECK_INTERVAL_SECONDS ({self.derived_check_interval_seconds}) must be "
+                             "60 or more.")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
