@@ -7,8 +7,9 @@ Posts have realistic captions (hooks, hashtags, emoji, links), 1-3 versions, sta
 history has them (mostly published, some failed, drafts, scheduled in the coming weeks), a publish
 task per platform, and 1-3 engagement snapshots once published.
 
-Rows are written with bulk inserts (``insert_many``), not through the API: that is what makes 1M
-posts load in minutes. The triggers that keep derived data are suspended while the rows go in
+Rows are written with bulk inserts (the driver's batch insert of the values peewee's ``insert_many``
+would store, without building them into a statement node by node), not through the API: that is what
+makes 1M posts load in minutes. The triggers that keep derived data are suspended while the rows go in
 (:func:`herald.derived.suspended`), and every family (the list counters, the daily figures, the
 intelligence revisions and per-post insights) is rebuilt from scratch after the load, as an operator
 would after an import: the printed "derived data" seconds are that rebuild (and ``ANALYZE``).
@@ -106,8 +107,9 @@ class Loader:
     """Adds posts (with versions, tasks and engagement) to the bench workspace with bulk inserts, the
     triggers of derived data suspended meanwhile and everything derived rebuilt after."""
 
-    def __init__(self, models, derived, db, workspace_id: int, clients: list[int], accounts: dict[int, list[tuple]]):
-        self.models, self.derived, self.db = models, derived, db
+    def __init__(self, models, derived, db, workspace_id: int, clients: list[int], accounts: dict[int, list[tuple]],
+                 postgres: bool):
+        self.models, self.derived, self.db, self.postgres = models, derived, db, postgres
         self.workspace_id, self.clients, self.accounts = workspace_id, clients, accounts
         self.rng = random.Random(25)
         self.count = 0
@@ -192,13 +194,33 @@ class Loader:
                                       "reach": int(reach * grown), "impressions": int(reach * grown * 1.4),
                                       "source": "api", "recorded_at": published + dt.timedelta(days=day + 1)})
         for model, rows in ((m.PostVersion, versions), (m.PublishTask, tasks), (m.EngagementSnapshot, snapshots)):
-            for start in range(0, len(rows), BATCH):
-                model.insert_many(rows[start:start + BATCH]).execute()
+            self._insert(model, rows)
+
+    def _insert(self, model, rows: list[dict]) -> None:
+        """Insert ``rows`` as ``model.insert_many(rows)`` stores them (each field's ``db_value``; a field
+        left out takes its default), through the driver's batch insert: peewee building one node per
+        value took most of the load's time (80% in a profile of 10k posts on PostgreSQL)."""
+        if not rows:
+            return
+        defaults = model._meta.defaults
+        fields = [model._meta.fields[name] for name in rows[0]]
+        fields += [field for field in defaults if field.name not in rows[0]]  # (a field's == makes an expression)
+        values = [tuple(field.db_value(row[field.name] if field.name in row
+                                       else defaults[field]() if callable(defaults[field]) else defaults[field])
+                        for field in fields) for row in rows]
+        columns = ", ".join(f'"{field.column_name}"' for field in fields)
+        statement = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES '
+        cursor = self.db.cursor()
+        if self.postgres:
+            from psycopg2.extras import execute_values
+            execute_values(cursor, statement + "%s", values, page_size=len(values))
+        else:
+            cursor.executemany(statement + f"({', '.join('?' * len(fields))})", values)
 
     def _insert_returning_first(self, model, rows: list[dict]) -> int:
         """Insert ``rows`` and return the first new id (ids are consecutive inside one transaction here)."""
         before = model.select(model.id).order_by(model.id.desc()).limit(1).scalar() or 0
-        model.insert_many(rows).execute()
+        self._insert(model, rows)
         first = before + 1
         last = model.select(model.id).order_by(model.id.desc()).limit(1).scalar()
         if last - first + 1 != len(rows):
@@ -253,7 +275,7 @@ class Deployment:
                                                 token_encrypted="x")
                 accounts[client.id].append((account.id, platform))
         self.client_ids = clients
-        self.loader = Loader(models, derived, models.db, workspace.id, clients, accounts)
+        self.loader = Loader(models, derived, models.db, workspace.id, clients, accounts, backend == "postgres")
         self.http = self.app.test_client()
 
     def _recreate_pg(self, create: bool = True) -> None:
