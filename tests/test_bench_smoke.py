@@ -31,3 +31,12 @@ def test_the_scheduler_benchmark_runs():
                            "--redis-url", TEST_REDIS_URL], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "| 50 | " in done.stdout and "USING INDEX publish_task_active_due" in done.stdout
+
+
+@pytest.mark.skipif(bool(os.environ.get("HERALD_TEST_POSTGRES")), reason="the benchmarks run on SQLite only")
+def test_the_scale_benchmark_loads_with_the_triggers_suspended_and_runs():
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--db", "sqlite", "--sizes", "200,400",
+                           "--repeat", "1", "--warmup", "0", "--skip-archive", "--redis-url", TEST_REDIS_URL],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "# sqlite: 400 posts loaded" in done.stdout and "| GET /v1/posts first page |" in done.stdout

@@ -140,21 +140,21 @@ def test_the_cron_chore_and_the_cli_find_and_rebuild_figures_changed_behind_the_
         post = Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c", published_at=utcnow())
         record_engagement(post, {"likes": 3, "reach": 10}, "api")
     runner = app.test_cli_runner()
-    assert runner.invoke(cli, ["figures", "check"]).exit_code == 0
+    assert runner.invoke(cli, ["derived", "check", "figures"]).exit_code == 0
     with db.connection_context():
         EngagementSnapshot.update(likes=50).where(EngagementSnapshot.post == post.id).execute()  # behind the triggers
-    result = runner.invoke(cli, ["figures", "check"])
-    assert result.exit_code == 1 and str(tenant.workspace.id) in result.output
-    assert chores.check_figures() == {"checked": 1, "rebuilt": 1}
-    assert chores.check_figures() == {"checked": 1, "rebuilt": 0}
+    result = runner.invoke(cli, ["derived", "check", "figures"])
+    assert result.exit_code == 1 and f"figures workspace {tenant.workspace.id}: client" in result.output
+    assert chores.repair_derived() == {"repaired": 1}
+    assert chores.repair_derived() == {"repaired": 0}
     assert agree()[0][3 + daily_figures.COUNTS.index("likes")] == 50
     with db.connection_context():
         DailyFigures.delete().execute()
-    result = runner.invoke(cli, ["figures", "rebuild", "--workspace", str(tenant.workspace.id)])
-    assert result.exit_code == 0 and "Rebuilt 1 rows" in result.output
+    result = runner.invoke(cli, ["derived", "rebuild", "figures", "--workspace", str(tenant.workspace.id)])
+    assert result.exit_code == 0 and "Rebuilt figures (1 rows)" in result.output
     agree()
-    checks = [job for job in cron.make_cron(redis_client, config)._cron_jobs if job.func is chores.check_figures]
-    assert len(checks) == 1 and checks[0].interval == config.figures_check_interval_seconds == 24 * 3600
+    checks = [job for job in cron.make_cron(redis_client, config)._cron_jobs if job.func is chores.repair_derived]
+    assert len(checks) == 1 and checks[0].interval == config.derived_check_interval_seconds == 24 * 3600
 
 
 def test_concurrent_engagement_for_one_post_keeps_the_sums_exact(client, tenant):

@@ -11,12 +11,13 @@ def test_health_is_ok_with_database_and_redis(client, redis_client):
     assert response.mimetype == "application/json"
     body = response.get_json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "redis", "media", "queues"}
+    assert set(body["checks"]) == {"database", "redis", "media", "queues", "derived"}
+    assert body["checks"]["derived"]["missing_triggers"] == []
     assert body["checks"]["media"]["store"] == "local"
     queues = body["checks"]["queues"]
     assert queues["ok"] is True and queues["oldest_due_seconds"] == 0
     assert queues["publish"] == {"depth": 0, "workers": 0} and queues["default"] == {"depth": 0, "workers": 0}
-    for name in ("database", "redis", "media"):
+    for name in ("database", "redis", "media", "derived"):
         check = body["checks"][name]
         assert check["ok"] is True, (name, check)
         assert "error" not in check

@@ -139,9 +139,10 @@ def test_the_rebuild_command_fills_the_table(app, tenant):
     make_post(tenant, "Fresh out of the oven #bread", dt.datetime(2026, 1, 6, 14))
     with db.connection_context():
         PostInsight.delete().execute()
-    result = app.test_cli_runner().invoke(cli, ["intelligence", "rebuild", str(tenant.workspace.id)])
+    result = app.test_cli_runner().invoke(cli, ["derived", "rebuild", "intelligence", "--workspace",
+                                                str(tenant.workspace.id)])
     assert result.exit_code == 0, result.output
-    assert "Rebuilt the insights of 1 post." in result.output
+    assert "Rebuilt intelligence (1 rows)" in result.output
     with db.connection_context():
         assert [row.hashtags for row in PostInsight.select()] == ["bread"]
 

@@ -218,7 +218,8 @@ def test_results_of_another_version_or_forgotten_by_rebuild_are_computed_again(a
     before = results.computations
     read_all(client, tenant)
     assert results.computations - before == 1
-    result = app.test_cli_runner().invoke(cli, ["intelligence", "rebuild", str(tenant.workspace.id)])
+    result = app.test_cli_runner().invoke(cli, ["derived", "rebuild", "intelligence", "--workspace",
+                                                   str(tenant.workspace.id)])
     assert result.exit_code == 0, result.output
     with db.connection_context():
         assert IntelligenceResult.select().count() == 0

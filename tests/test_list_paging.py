@@ -160,7 +160,7 @@ def test_counters_stay_exact_under_concurrent_writes_and_deletes(app, client, te
 
     in_threads(app, [writer] * WRITERS)
     with db.connection_context():
-        assert post_counts.drift() == []
+        assert post_counts.drift(db.obj) == []
     workspace = tenant.workspace.id
     assert get(client, tenant, "/v1/posts")["total"] == counted(workspace=workspace)
     for owner in clients:
@@ -321,16 +321,16 @@ def test_drifted_counters_are_found_and_rebuilt(app, client, tenant):
         PostCount.update(n=PostCount.n + 5).execute()  # a write that went around the triggers
         PostCount.create(workspace_id=tenant.workspace.id, client_id=999, campaign_id=0, status="draft", n=2)
     runner = app.test_cli_runner()
-    result = runner.invoke(cli, ["counters", "check"])
+    result = runner.invoke(cli, ["derived", "check", "counters"])
     assert result.exit_code == 1 and "stored 8, counted 3" in result.output, result.output
-    assert runner.invoke(cli, ["counters", "rebuild"]).exit_code == 0
-    result = runner.invoke(cli, ["counters", "check"])
-    assert result.exit_code == 0 and "exact" in result.output, result.output
+    assert runner.invoke(cli, ["derived", "rebuild", "counters"]).exit_code == 0
+    result = runner.invoke(cli, ["derived", "check", "counters"])
+    assert result.exit_code == 0 and "agrees" in result.output, result.output
     assert get(client, tenant, "/v1/posts")["total"] == 3
     with db.connection_context():
         PostCount.update(n=0).execute()
-    assert chores.repair_post_counts() == {"drift": 1}
-    assert chores.repair_post_counts() == {"drift": 0}
+    assert chores.repair_derived() == {"repaired": 1}
+    assert chores.repair_derived() == {"repaired": 0}
     assert get(client, tenant, "/v1/posts")["total"] == 3
 
 

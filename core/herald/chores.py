@@ -1,5 +1,5 @@
 """RQ job functions for periodic chores (RQ cron): the reconciler, token health, engagement pulls, the
-check of the daily figures.
+check and repair of the derived data.
 Durable work (publish tasks among it) runs through :mod:`herald.work`.
 
 Arguments are plain ids (the JSON serializer). The job entry functions here take the runtime the
@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from . import events, work
-from .db import daily_figures, post_counts
-from .db.models import Account, Event, IdempotencyRecord, Workspace, db
+from . import derived, events, work
+from .db.models import Account, Event, IdempotencyRecord, db
 from .events import dispatch_marks
 from .exports import jobs as export_jobs
 from .intelligence import pull
@@ -83,24 +82,10 @@ def pull_engagement() -> dict:
         return pull.pull(runtime, runtime.config.engagement_pull_days)
 
 
-def repair_post_counts() -> dict:
-    """Recount every post and rebuild the lists' counters when any differs (RQ cron, daily): the
-    triggers keep them exact, so drift means a write went around them (a restored backup, a table
-    rebuilt without its triggers). Returns ``{"drift": n}``, logged as a warning when n > 0."""
+def repair_derived() -> dict:
+    """Check every family of derived data (:data:`herald.derived.REGISTRY`) against a recomputation and
+    for missing triggers, and rebuild what differs (RQ cron): the triggers keep them exact, so a
+    difference means a write went around them (a restored backup, a table rebuilt without its triggers).
+    Each repair is logged as a warning (:func:`herald.derived.repair`). Returns ``{"repaired": n}``."""
     with db.connection_context():
-        differing = post_counts.drift()
-        if differing:
-            log.warning("post counters drifted (%s differ, e.g. %s): rebuilding them", len(differing), differing[0])
-            post_counts.rebuild()
-    return {"drift": len(differing)}
-def check_figures() -> dict:
-    """Compare each workspace's daily figures with a recomputation and rebuild those that differ (RQ
-    cron; see :func:`herald.db.daily_figures.repair`). Returns ``checked`` and ``rebuilt`` counts."""
-    counts = {"checked": 0, "rebuilt": 0}
-    with db.connection_context():
-        for workspace_id in [row.id for row in Workspace.select(Workspace.id)]:
-            counts["checked"] += 1
-            if daily_figures.repair(db.obj, workspace_id):
-                counts["rebuilt"] += 1
-                log.warning("daily figures of workspace %s differed from a recomputation: rebuilt", workspace_id)
-    return counts
+        return {"repaired": len(derived.repair(db.obj))}

@@ -24,9 +24,7 @@ from gunicorn.app.base import BaseApplication
 from . import logs, readme_tables, sdk_reference, supervise
 from .auth import SCOPES, create_api_key, create_user
 from .cli_accounts import accounts
-from .cli_counters import counters
-from .cli_figures import figures
-from .cli_intelligence import intelligence
+from .cli_derived import derived
 from .config import WORKER_CLASSES, Config
 from .console import command as _command
 from .console import command_runtime as _runtime
@@ -224,9 +222,7 @@ def plugins_disable(workspace, name):
 
 
 cli.add_command(accounts)  # herald accounts list|refresh (herald.cli_accounts)
-cli.add_command(counters)  # herald counters check|rebuild (herald.cli_counters)
-cli.add_command(intelligence)  # herald intelligence rebuild (herald.cli_intelligence)
-cli.add_command(figures)  # herald figures rebuild|check (herald.cli_figures)
+cli.add_command(derived)  # herald derived list|check|rebuild (herald.cli_derived)
 
 
 @cli.command("docs", with_appcontext=False)
@@ -335,9 +331,9 @@ def cron():
     logs.configure(config)
     _require_schema()
     beacon = _announce_host(runtime)
-    log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s, daily figures "
+    log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s, derived data "
              "check every %s", _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
-             _every(config.engagement_pull_interval_seconds), _every(config.figures_check_interval_seconds))
+             _every(config.engagement_pull_interval_seconds), _every(config.derived_check_interval_seconds))
     with beacon:
         make_cron(runtime.redis, config).start()
 

@@ -131,8 +131,9 @@ class Config:
     # be longer than the reconciler's interval (checked when the config is made).
     schedule_lookahead_seconds: int = 300
     token_check_interval_seconds: int = 6 * 3600
-    # How often herald cron recounts every post to check the lists' counters (and rebuilds them on drift).
-    post_count_check_interval_seconds: int = 24 * 3600
+    # How often herald cron checks every family of derived data (post counters, daily figures, intelligence
+    # revisions: herald.derived) against a recomputation and for missing triggers, and repairs what differs.
+    derived_check_interval_seconds: int = 24 * 3600
     # "simple": jobs run in the worker process (RQ SimpleWorker); "fork": each job in a forked
     # work-horse (RQ Worker). Herald's jobs are short network calls whose failures are already
     # contained (leases, reconciler), and a fork costs about 20 ms, more than a publish step.
@@ -148,9 +149,6 @@ class Config:
     export_sync_limit: int = 10_000
     # How long an export job's download link (and its file) lasts.
     export_link_hours: int = 24
-    # How often the cron compares each workspace's daily figures with a recomputation and rebuilds
-    # those that differ (herald.db.daily_figures: triggers keep them; this catches writes behind them).
-    figures_check_interval_seconds: int = 24 * 3600
     # Console logging of the herald processes: Herald's own loggers (``herald.*``, the web server's
     # start-up lines) and RQ's, whose INFO lines (several per job, a job every 30 s) would bury the rest.
     log_level: str = "INFO"
@@ -168,6 +166,9 @@ class Config:
             raise ValueError(f"HERALD_SCHEDULE_LOOKAHEAD_SECONDS ({self.schedule_lookahead_seconds}) must be longer "
                              f"than the reconciler's interval ({self.reconcile_interval_seconds} s): scheduled work "
                              "is handed to RQ by the reconciler as it enters that window.")
+        if self.derived_check_interval_seconds < 60:  # each check recounts every post: never back to back
+            raise ValueError(f"HERALD_DERIVED_CHECK_INTERVAL_SECONDS ({self.derived_check_interval_seconds}) must be "
+                             "60 or more.")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -209,7 +210,8 @@ class Config:
             values["engagement_pull_days"] = _whole_number("HERALD_ENGAGEMENT_PULL_DAYS",
                                                            env["HERALD_ENGAGEMENT_PULL_DAYS"])
         for name, field in (("HERALD_EXPORT_SYNC_LIMIT", "export_sync_limit"),
-                            ("HERALD_EXPORT_LINK_HOURS", "export_link_hours")):
+                            ("HERALD_EXPORT_LINK_HOURS", "export_link_hours"),
+                            ("HERALD_DERIVED_CHECK_INTERVAL_SECONDS", "derived_check_interval_seconds")):
             if env.get(name):
                 values[field] = _whole_number(name, env[name])
         for name, field in (("HERALD_LOG_LEVEL", "log_level"), ("HERALD_RQ_LOG_LEVEL", "rq_log_level")):

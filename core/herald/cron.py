@@ -1,5 +1,5 @@
 """Periodic jobs on RQ's cron scheduler: the task reconciler, token health checks, the engagement pull and
-the check of the lists' post counters.
+the check and repair of the derived data.
 
 RQ's ``CronJob`` enqueues with the default (pickle) serializer; Herald's workers only accept JSON,
 so the cron jobs here enqueue through Herald's JSON queues. Running several cron processes is
@@ -41,8 +41,7 @@ PERIODIC = (
     (chores.reconcile, "reconcile_interval_seconds", 300),
     (chores.check_tokens, "token_check_interval_seconds", 600),
     (chores.pull_engagement, "engagement_pull_interval_seconds", 1800),
-    (chores.repair_post_counts, "post_count_check_interval_seconds", 1800),
-    (chores.check_figures, "figures_check_interval_seconds", 3600),
+    (chores.repair_derived, "derived_check_interval_seconds", 3600),
 )
 
 

@@ -23,7 +23,7 @@ post at once are applied one after the other (each sees the other's snapshot onc
 the sums stay exact.
 
 Snapshots are append-only (they go with their post); the triggers do not follow a snapshot deleted
-or edited by hand: :func:`rebuild` recomputes everything from scratch (``herald figures rebuild``).
+or edited by hand: :func:`rebuild` recomputes everything from scratch (``herald derived rebuild figures``).
 
 SQLite rebuilds a table to alter or drop one of its columns (peewee's migrator copies it), and the
 copy has no triggers: a migration that does so to ``post``, ``publish_task`` or
@@ -33,6 +33,8 @@ copy has no triggers: a migration that does so to ``post``, ``publish_task`` or
 from __future__ import annotations
 
 import peewee as pw
+
+from . import triggers as trigger_names
 
 TABLE = "daily_figures"
 ACCOUNTS_TABLE = "client_account"
@@ -324,3 +326,8 @@ def repair(database: pw.Database, workspace_id: int) -> bool:
         return False
     rebuild(database, workspace_id)
     return True
+
+
+def triggers(database: pw.Database) -> tuple[str, ...]:
+    """The names of the triggers :func:`install` creates on ``database``'s backend (read from its statements)."""
+    return trigger_names.created(_pg_ddl() if _is_postgres(database) else _sqlite_ddl())

@@ -9,7 +9,7 @@ row) and the id of the post's newest snapshot. Reading walks the client's newest
 post table and compares both with the live values: a row that is missing or stale is computed again
 for that post alone and stored (first need), so a write anywhere (an edit, a restore, engagement
 pulled, pushed or inserted by hand) is seen at the next read without every writer having to say so.
-:func:`rebuild` computes every row again (``herald intelligence rebuild``); migration 0031 fills the
+:func:`rebuild` computes every row again (``herald derived rebuild intelligence``); migration 0031 fills the
 table for existing posts.
 """
 

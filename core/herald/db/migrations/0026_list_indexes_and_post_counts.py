@@ -16,63 +16,18 @@ write path's cost is measured by ``bench/publish_pipeline.py``).
 ``post_count`` is kept by triggers on ``post`` in the transaction that writes the post, whatever code
 path writes it (an INSERT adds one with an atomic upsert, a DELETE takes one away, an UPDATE that changes
 one of the four dimensions moves one): 0 stands for "no client" / "no campaign" so that the key is
-unique. The backfill counts the posts there are; ``herald counters check`` / ``rebuild``
-(:mod:`herald.db.post_counts`) find and repair drift.
+unique. The triggers are defined in :mod:`herald.db.post_counts` (which installs them here). The backfill
+counts the posts there are; ``herald derived check`` / ``rebuild`` (:mod:`herald.derived`) find and
+repair drift and missing triggers.
 
 SQLite: a migration that rebuilds the ``post`` table by copying it (peewee's ``alter_column_type``)
-drops these triggers: such a migration must create them again (:func:`create_triggers`).
+drops these triggers: such a migration must install them again (``herald.db.post_counts.TRIGGERS.install(db)``).
 """
 from peewee import *
-from playhouse.migrate import SqliteMigrator
 
-KEY = "workspace_id, client_id, campaign_id, status"
+from herald.db import post_counts
 
-SQLITE_TRIGGERS = (
-    f"""CREATE TRIGGER post_count_insert AFTER INSERT ON post BEGIN
-        INSERT INTO post_count ({KEY}, n)
-        VALUES (NEW.workspace_id, COALESCE(NEW.client_id, 0), COALESCE(NEW.campaign_id, 0), NEW.status, 1)
-        ON CONFLICT ({KEY}) DO UPDATE SET n = n + 1;
-    END""",
-    """CREATE TRIGGER post_count_delete AFTER DELETE ON post BEGIN
-        UPDATE post_count SET n = n - 1
-        WHERE workspace_id = OLD.workspace_id AND client_id = COALESCE(OLD.client_id, 0)
-          AND campaign_id = COALESCE(OLD.campaign_id, 0) AND status = OLD.status;
-    END""",
-    f"""CREATE TRIGGER post_count_update AFTER UPDATE OF workspace_id, client_id, campaign_id, status ON post
-    WHEN OLD.workspace_id IS NOT NEW.workspace_id OR OLD.client_id IS NOT NEW.client_id
-      OR OLD.campaign_id IS NOT NEW.campaign_id OR OLD.status IS NOT NEW.status
-    BEGIN
-        UPDATE post_count SET n = n - 1
-        WHERE workspace_id = OLD.workspace_id AND client_id = COALESCE(OLD.client_id, 0)
-          AND campaign_id = COALESCE(OLD.campaign_id, 0) AND status = OLD.status;
-        INSERT INTO post_count ({KEY}, n)
-        VALUES (NEW.workspace_id, COALESCE(NEW.client_id, 0), COALESCE(NEW.campaign_id, 0), NEW.status, 1)
-        ON CONFLICT ({KEY}) DO UPDATE SET n = n + 1;
-    END""",
-)
-
-POSTGRES_TRIGGERS = (
-    f"""CREATE FUNCTION post_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            UPDATE post_count SET n = n - 1
-            WHERE workspace_id = OLD.workspace_id AND client_id = COALESCE(OLD.client_id, 0)
-              AND campaign_id = COALESCE(OLD.campaign_id, 0) AND status = OLD.status;
-        END IF;
-        IF TG_OP IN ('UPDATE', 'INSERT') THEN
-            INSERT INTO post_count AS counted ({KEY}, n)
-            VALUES (NEW.workspace_id, COALESCE(NEW.client_id, 0), COALESCE(NEW.campaign_id, 0), NEW.status, 1)
-            ON CONFLICT ({KEY}) DO UPDATE SET n = counted.n + 1;
-        END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER post_count_insert_delete AFTER INSERT OR DELETE ON post
-    FOR EACH ROW EXECUTE FUNCTION post_count_change()""",
-    """CREATE TRIGGER post_count_update AFTER UPDATE OF workspace_id, client_id, campaign_id, status ON post
-    FOR EACH ROW WHEN ((OLD.workspace_id, OLD.client_id, OLD.campaign_id, OLD.status)
-                       IS DISTINCT FROM (NEW.workspace_id, NEW.client_id, NEW.campaign_id, NEW.status))
-    EXECUTE FUNCTION post_count_change()""",
-)
+KEY = post_counts.KEY
 
 BACKFILL = (f"INSERT INTO post_count ({KEY}, n) SELECT workspace_id, COALESCE(client_id, 0), "
             f"COALESCE(campaign_id, 0), status, COUNT(*) FROM post "
@@ -95,12 +50,6 @@ def _table(db):
     return PostCount
 
 
-def create_triggers(migrator, db):
-    """The triggers that keep ``post_count`` (SQLite's or PostgreSQL's)."""
-    for statement in SQLITE_TRIGGERS if isinstance(migrator, SqliteMigrator) else POSTGRES_TRIGGERS:
-        db.execute_sql(statement)
-
-
 def up(migrator, db):
     migrator.migrate(
         migrator.drop_index('post', 'post_client_id'),
@@ -114,17 +63,11 @@ def up(migrator, db):
     )
     db.create_tables([_table(db)])
     db.execute_sql(BACKFILL)
-    create_triggers(migrator, db)
+    post_counts.TRIGGERS.install(db)
 
 
 def down(migrator, db):
-    if isinstance(migrator, SqliteMigrator):
-        for name in ('post_count_insert', 'post_count_delete', 'post_count_update'):
-            db.execute_sql(f'DROP TRIGGER IF EXISTS {name}')
-    else:
-        db.execute_sql('DROP TRIGGER IF EXISTS post_count_insert_delete ON post')
-        db.execute_sql('DROP TRIGGER IF EXISTS post_count_update ON post')
-        db.execute_sql('DROP FUNCTION IF EXISTS post_count_change()')
+    post_counts.TRIGGERS.uninstall(db)
     migrator.migrate(
         migrator.drop_table('post_count'),
         migrator.drop_index('post', 'post_campaign_id_id_set'),

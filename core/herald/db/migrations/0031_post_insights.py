@@ -1,7 +1,7 @@
 """Issue 25, item 3: ``post_insight``, each post's caption features and current engagement, stored so
 the intelligence reads stop extracting features and ranking snapshots on every request (see
 :mod:`herald.intelligence.insights`). The table is filled here for the posts that exist; a row that
-goes missing or stale later is computed again when next read (``herald intelligence rebuild`` redoes
+goes missing or stale later is computed again when next read (``herald derived rebuild intelligence`` redoes
 them all)."""
 from peewee import *
 

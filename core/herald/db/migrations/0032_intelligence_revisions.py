@@ -16,84 +16,13 @@ ranked openers, patterns) with the revision it was computed at (:mod:`herald.int
 Neither table refers to ``client`` with a foreign key: the triggers may bump a client in the
 statement that deletes it. Rows of a deleted client are left behind and never read again.
 
-SQLite: a migration that rebuilds ``post``, ``engagement_snapshot`` or ``client`` by copying it drops
-these triggers: such a migration must create them again (:func:`create_triggers`).
+The triggers are defined in :mod:`herald.db.intelligence_revisions` (which installs them here). SQLite: a
+migration that rebuilds ``post``, ``engagement_snapshot`` or ``client`` by copying it drops these
+triggers: such a migration must install them again (``herald.db.intelligence_revisions.TRIGGERS.install(db)``).
 """
 from peewee import *
-from playhouse.migrate import SqliteMigrator
 
-POST_COLUMNS = ("workspace_id, client_id, campaign_id, caption, topic, post_type, platforms, status, score, "
-                "scheduled_at, published_at, created_at")
-CLIENT_COLUMNS = "name, timezone, brand_voice"
-
-
-def _bump(client_id):
-    """SQL that adds one to the revision of ``client_id`` (an expression; nothing when it is NULL)."""
-    return (f"INSERT INTO intelligence_revision (client_id, revision) SELECT {client_id}, 1 WHERE {client_id} "
-            f"IS NOT NULL ON CONFLICT (client_id) DO UPDATE SET revision = intelligence_revision.revision + 1;")
-
-
-def _bump_post(post_id):
-    return (f"INSERT INTO intelligence_revision (client_id, revision) SELECT client_id, 1 FROM post "
-            f"WHERE id = {post_id} AND client_id IS NOT NULL "
-            f"ON CONFLICT (client_id) DO UPDATE SET revision = intelligence_revision.revision + 1;")
-
-
-def _changed(columns):
-    return " OR ".join(f"OLD.{name} IS NOT NEW.{name}" for name in columns.split(", "))
-
-
-SQLITE_TRIGGERS = (
-    f"CREATE TRIGGER intelligence_post_insert AFTER INSERT ON post BEGIN {_bump('NEW.client_id')} END",
-    f"CREATE TRIGGER intelligence_post_delete AFTER DELETE ON post BEGIN {_bump('OLD.client_id')} END",
-    f"""CREATE TRIGGER intelligence_post_update AFTER UPDATE OF {POST_COLUMNS} ON post
-    WHEN {_changed(POST_COLUMNS)}
-    BEGIN {_bump('OLD.client_id')} {_bump('NEW.client_id')} END""",
-    f"""CREATE TRIGGER intelligence_snapshot_insert AFTER INSERT ON engagement_snapshot
-    BEGIN {_bump_post('NEW.post_id')} END""",
-    f"""CREATE TRIGGER intelligence_snapshot_delete AFTER DELETE ON engagement_snapshot
-    BEGIN {_bump_post('OLD.post_id')} END""",
-    f"""CREATE TRIGGER intelligence_snapshot_update AFTER UPDATE ON engagement_snapshot
-    BEGIN {_bump_post('OLD.post_id')} {_bump_post('NEW.post_id')} END""",
-    f"""CREATE TRIGGER intelligence_client_update AFTER UPDATE OF {CLIENT_COLUMNS} ON client
-    WHEN {_changed(CLIENT_COLUMNS)}
-    BEGIN {_bump('NEW.id')} END""",
-    f"CREATE TRIGGER intelligence_client_delete AFTER DELETE ON client BEGIN {_bump('OLD.id')} END",
-)
-
-POSTGRES_TRIGGERS = (
-    f"""CREATE FUNCTION intelligence_post_change() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN {_bump('OLD.client_id')} END IF;
-        IF TG_OP IN ('UPDATE', 'INSERT') THEN {_bump('NEW.client_id')} END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER intelligence_post_insert_delete AFTER INSERT OR DELETE ON post
-    FOR EACH ROW EXECUTE FUNCTION intelligence_post_change()""",
-    f"""CREATE TRIGGER intelligence_post_update AFTER UPDATE OF {POST_COLUMNS} ON post
-    FOR EACH ROW WHEN (({', '.join('OLD.' + c for c in POST_COLUMNS.split(', '))})
-                       IS DISTINCT FROM ({', '.join('NEW.' + c for c in POST_COLUMNS.split(', '))}))
-    EXECUTE FUNCTION intelligence_post_change()""",
-    f"""CREATE FUNCTION intelligence_snapshot_change() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN {_bump_post('OLD.post_id')} END IF;
-        IF TG_OP IN ('UPDATE', 'INSERT') THEN {_bump_post('NEW.post_id')} END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER intelligence_snapshot_change AFTER INSERT OR UPDATE OR DELETE ON engagement_snapshot
-    FOR EACH ROW EXECUTE FUNCTION intelligence_snapshot_change()""",
-    f"""CREATE FUNCTION intelligence_client_change() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        {_bump('OLD.id')}
-        RETURN NULL;
-    END $$""",
-    f"""CREATE TRIGGER intelligence_client_update AFTER UPDATE OF {CLIENT_COLUMNS} ON client
-    FOR EACH ROW WHEN (({', '.join('OLD.' + c for c in CLIENT_COLUMNS.split(', '))})
-                       IS DISTINCT FROM ({', '.join('NEW.' + c for c in CLIENT_COLUMNS.split(', '))}))
-    EXECUTE FUNCTION intelligence_client_change()""",
-    """CREATE TRIGGER intelligence_client_delete AFTER DELETE ON client
-    FOR EACH ROW EXECUTE FUNCTION intelligence_client_change()""",
-)
+from herald.db import intelligence_revisions
 
 
 def _tables(db):
@@ -119,28 +48,11 @@ def _tables(db):
     return IntelligenceRevision, IntelligenceResult
 
 
-def create_triggers(migrator, db):
-    """The triggers that bump ``intelligence_revision`` (SQLite's or PostgreSQL's)."""
-    for statement in SQLITE_TRIGGERS if isinstance(migrator, SqliteMigrator) else POSTGRES_TRIGGERS:
-        db.execute_sql(statement)
-
-
 def up(migrator, db):
     db.create_tables(list(_tables(db)))
-    create_triggers(migrator, db)
+    intelligence_revisions.TRIGGERS.install(db)
 
 
 def down(migrator, db):
-    if isinstance(migrator, SqliteMigrator):
-        for name in ('intelligence_post_insert', 'intelligence_post_delete', 'intelligence_post_update',
-                     'intelligence_snapshot_insert', 'intelligence_snapshot_delete', 'intelligence_snapshot_update',
-                     'intelligence_client_update', 'intelligence_client_delete'):
-            db.execute_sql(f'DROP TRIGGER IF EXISTS {name}')
-    else:
-        for name, table in (('intelligence_post_insert_delete', 'post'), ('intelligence_post_update', 'post'),
-                            ('intelligence_snapshot_change', 'engagement_snapshot'),
-                            ('intelligence_client_update', 'client'), ('intelligence_client_delete', 'client')):
-            db.execute_sql(f'DROP TRIGGER IF EXISTS {name} ON {table}')
-        for name in ('intelligence_post_change', 'intelligence_snapshot_change', 'intelligence_client_change'):
-            db.execute_sql(f'DROP FUNCTION IF EXISTS {name}()')
+    intelligence_revisions.TRIGGERS.uninstall(db)
     migrator.migrate(migrator.drop_table('intelligence_result'), migrator.drop_table('intelligence_revision'))

@@ -9,6 +9,13 @@ registration, which outlives a killed worker and vanishes with a Redis flush), a
 most overdue task is. A task that is due while no worker
 consumes the publish queue makes the service unhealthy: posts would silently not go out.
 
+The derived-data check lists the triggers that keep derived data (:mod:`herald.derived`: post
+counters, daily figures, intelligence revisions) and are missing from the database, one catalogue
+query. It is reported but does not make the service unhealthy: without a trigger, totals and reports
+drift from the rows while every request still succeeds, and ``herald cron`` reinstalls it and rebuilds
+what drifted (``herald derived rebuild`` does so at once). A 503 there would take every web machine
+out of a load balancer for it.
+
 The media check says which store this process uses (``local``: its own ``HERALD_DATA_DIR/media``;
 ``s3``: the bucket of ``HERALD_MEDIA_STORE``) and whether it answers.
 """
@@ -18,7 +25,8 @@ import time
 
 from flask import Blueprint, jsonify
 
-from ...db.models import probe_reads, probe_writes
+from ... import derived
+from ...db.models import db, probe_reads, probe_writes
 from ...media.configured import media_store
 from ...publishing import tasks
 from ...work import heartbeat
@@ -83,6 +91,26 @@ def _queues_check() -> dict:
     return report
 
 
+def _derived_check() -> dict:
+    """The triggers of derived data missing from the database (``ok`` when none is)."""
+    started = time.perf_counter()
+    try:
+        missing = derived.missing_triggers(db.obj)
+    except Exception as exc:  # reported, not raised (see _check)
+        log.warning("health check derived failed: %s: %s", type(exc).__name__, exc)
+        return {"ok": False, "error": type(exc).__name__}
+    report = {"ok": not missing, "missing_triggers": missing,
+              "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+    if missing:
+        report["message"] = ("Derived data (totals, reports) drift without these triggers; herald cron repairs "
+                             "them, or run `herald derived rebuild`.")
+    return report
+
+
+# Checks reported without making the service unhealthy (see the module's docstring).
+ADVISORY = frozenset({"derived"})
+
+
 def _media_check() -> dict:
     """Whether the media store answers (S3: the bucket exists and the credentials may use it), and which it is."""
     try:
@@ -96,13 +124,15 @@ def _media_check() -> dict:
 @endpoint(bp, "/health", ("GET",), summary="Service health check (database, Redis, queues and workers)",
           auth=False, responses={200: "service_health", 503: "service_health"})
 def health():
-    """Check the database, Redis and the publish queues."""
+    """Check the database, Redis, the media store, the publish queues and the triggers of derived data."""
     checks = {
         "database": _database_check(),
         "redis": _check("redis", runtime().redis.ping),
         "media": _media_check(),
     }
+    if checks["database"]["ok"]:
+        checks["derived"] = _derived_check()
     if checks["database"]["ok"] and checks["redis"]["ok"]:
         checks["queues"] = _queues_check()
-    healthy = all(check["ok"] for check in checks.values())
+    healthy = all(check["ok"] for name, check in checks.items() if name not in ADVISORY)
     return jsonify({"status": "ok" if healthy else "unhealthy", "checks": checks}), 200 if healthy else 503
