@@ -108,7 +108,7 @@ def test_the_cli_health_and_cron_report_and_repair_a_missing_trigger(app, client
 def test_the_cli_refuses_an_unknown_name(app):
     result = app.test_cli_runner().invoke(cli, ["derived", "check", "countres"])
     assert result.exit_code != 0 and "no derived data called 'countres'" in result.output
-    assert "known: counters, figures, intelligence" in result.output
+    assert "known: counters, figures, engagement, intelligence" in result.output
 
 
 def test_a_load_with_the_triggers_suspended_ends_with_everything_rebuilt(app, client, tenant):

@@ -6,6 +6,8 @@ write path counts, and each can be checked against a recomputation and rebuilt f
 - ``counters``: the post counters behind the lists' ``total`` (:mod:`herald.db.post_counts`);
 - ``figures``: the per-day figures and the tasks per client and account the health scores and the
   analytics export read (:mod:`herald.db.daily_figures`);
+- ``engagement``: the per-hour engagement sums ``GET /v1/analytics`` and the client portal's stats and
+  chart read (:mod:`herald.db.engagement_hours`);
 - ``intelligence``: the per-client revisions that say when a stored intelligence result is stale
   (:mod:`herald.db.intelligence_revisions`), the stored results (:mod:`herald.intelligence.results`) and
   the per-post insights (:mod:`herald.intelligence.insights`). The insights and results are compared
@@ -28,7 +30,7 @@ from collections.abc import Callable, Iterator
 
 import peewee as pw
 
-from .db import daily_figures, intelligence_revisions, post_counts, triggers
+from .db import daily_figures, engagement_hours, intelligence_revisions, post_counts, triggers
 from .intelligence import insights, results
 
 log = logging.getLogger("herald.derived")
@@ -127,6 +129,10 @@ REGISTRY: tuple[Derived, ...] = (
     Derived("figures", "The per-day figures and per-account task counts the health scores and analytics read.",
             daily_figures.triggers, daily_figures.install, daily_figures.uninstall, _figure_drift,
             daily_figures.rebuild),
+    Derived("engagement", "The per-hour engagement sums (per owner, per post, gains, per status) that /v1/analytics "
+                          "and the client portal's stats and chart read.",
+            engagement_hours.triggers, engagement_hours.install, engagement_hours.uninstall, engagement_hours.drift,
+            engagement_hours.rebuild),
     Derived("intelligence", "The per-client revisions that make stored intelligence results stale, the stored "
                             "results and the per-post insights (compared with live rows at every read).",
             intelligence_revisions.TRIGGERS.names, intelligence_revisions.TRIGGERS.install,

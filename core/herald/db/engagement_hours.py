@@ -50,6 +50,8 @@ import dataclasses
 
 import peewee as pw
 
+from . import triggers as trigger_names
+
 OWNERS, POSTS, GAINS, STATUS = "engagement_owner_hour", "engagement_post_hour", "engagement_gain_hour", \
     "engagement_status"
 TABLES = (OWNERS, POSTS, GAINS, STATUS)
@@ -435,3 +437,26 @@ def repair(database: pw.Database, workspace_id: int) -> bool:
         return False
     rebuild(database, workspace_id)
     return True
+
+
+def triggers(database: pw.Database) -> tuple[str, ...]:
+    """The names of the triggers :func:`install` creates on ``database``'s backend (read from its statements)."""
+    return trigger_names.created(_pg_ddl() if _is_postgres(database) else _sqlite_ddl())
+
+
+def drift(database: pw.Database, workspace_id: int | None = None) -> list[tuple[int, str]]:
+    """``(workspace_id, what differs)`` for every stored row that differs from a recomputation (a row
+    missing on one side counts as zeros)."""
+    def keyed(rows: list[tuple]) -> dict[tuple, tuple]:
+        return {row[:1 + len(KEYS[row[0]])]: row[1 + len(KEYS[row[0]]):] for row in rows}
+
+    have, want = keyed(stored(database, workspace_id)), keyed(recompute(database, workspace_id))
+    found = []
+    for key in sorted(have.keys() | want.keys(), key=repr):
+        if have.get(key) != want.get(key):
+            table, names = key[0], VALUES[key[0]]
+            stored_values, recomputed = have.get(key) or (0,) * len(names), want.get(key) or (0,) * len(names)
+            differing = "; ".join(f"{name}: stored {a}, recomputed {b}"
+                                  for name, a, b in zip(names, stored_values, recomputed, strict=True) if a != b)
+            found.append((key[1], f"{table} {dict(zip(KEYS[table][1:], key[2:], strict=True))}: {differing}"))
+    return found

@@ -110,7 +110,7 @@ def load(workspace_id: int, client: Client, *, exclude_post: int | None = None) 
 def recompute(workspace_id: int, client: Client, *, exclude_post: int | None = None) -> list[PostStats]:
     """What :func:`load` answers, computed from the posts and snapshots alone (nothing stored is read).
 
-    The reference the stored rows are checked against (``herald intelligence rebuild --check`` and the tests).
+    The reference the stored rows are checked against (the tests).
     """
     query = (Post.select().where((Post.workspace == workspace_id) & (Post.client == client.id)
                                  & Post.status.not_in(list(insights.EXCLUDED_STATUSES)))
