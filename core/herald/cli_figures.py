@@ -1,4 +1,4 @@
-"""``herald figures``: the per-day figures the reports read (:mod:`herald.db.daily_figures`).
+"""``herald figures``: the per-day and per-hour figures the reports read (:mod:`herald.db.daily_figures`).
 
 ``herald figures rebuild`` recomputes them from scratch (every workspace, or one); ``herald figures
 check`` compares them with a recomputation and exits 1 when they differ. The triggers keep them up to
@@ -20,7 +20,7 @@ from .db.models import Workspace, db
 
 @click.group("figures", cls=AppGroup)
 def figures():
-    """The per-day figures health scores and analytics read: rebuild them, check them."""
+    """The per-day and per-hour figures health scores and analytics read: rebuild them, check them."""
 
 
 @command(figures, "rebuild")
@@ -29,7 +29,8 @@ def rebuild(workspace):
     """Recompute the figures from the posts, tasks and engagement, in one transaction."""
     started = time.perf_counter()
     rows = daily_figures.rebuild(db.obj, _workspace_id(workspace))
-    click.echo(f"Rebuilt {rows} rows of daily figures in {time.perf_counter() - started:.1f} s.")
+    click.echo(f"Rebuilt {rows['day']} rows of daily figures and {rows['hour']} of hourly figures "
+               f"in {time.perf_counter() - started:.1f} s.")
 
 
 @command(figures, "check")
@@ -38,11 +39,8 @@ def check(workspace):
     """Compare the figures with a recomputation; exit 1 when any workspace's differ."""
     wanted = _workspace_id(workspace)
     ids = [wanted] if wanted is not None else [row.id for row in Workspace.select(Workspace.id)]
-    differing = [workspace_id for workspace_id in ids
-                 if daily_figures.stored(db.obj, workspace_id) != daily_figures.recompute(db.obj, workspace_id)
-                 or daily_figures.stored_accounts(db.obj, workspace_id)
-                 != daily_figures.recompute_accounts(db.obj, workspace_id)]
+    differing = [workspace_id for workspace_id in ids if not daily_figures.agrees(db.obj, workspace_id)]
     if differing:
-        raise click.ClickException(f"Daily figures differ from a recomputation in workspace(s) "
+        raise click.ClickException(f"Figures differ from a recomputation in workspace(s) "
                                    f"{', '.join(map(str, differing))}: run `herald figures rebuild`.")
-    click.echo(f"Daily figures agree with a recomputation in {len(ids)} workspace(s).")
+    click.echo(f"Figures agree with a recomputation in {len(ids)} workspace(s).")
