@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
+from zoneinfo import ZoneInfo
 
 import pytest
 from migration_support import database_migrated_to
@@ -32,7 +33,7 @@ from herald.db.models import (
     utcnow,
     write_transaction,
 )
-from herald.intelligence import period_figures
+from herald.intelligence import daily_analytics, period_figures
 from herald.publishing.engagement_figures import interactions, latest_by_post
 from herald.publishing.posts import record_engagement
 
@@ -314,6 +315,52 @@ def test_split_without_an_end_sums_every_day_from_the_next_midnight():
     assert whole.hours == ((hour("01 06:00"), hour("02 00:00")),)
     assert whole.edges == ((hour("01 05:10"), hour("01 06:00")),)
     assert period_figures.split(hour("01 00:00"), None) == period_figures.Split(dt.date(2026, 10, 1), None, (), ())
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Europe/Paris", "Asia/Tokyo", "Asia/Kolkata",
+                                  "Asia/Kathmandu", "Australia/Lord_Howe"])
+def test_the_daily_export_in_any_zone_equals_a_scan_of_the_rows(client, tenant, zone):
+    """Local days summed from the hours (whole-hour zones, across the DST changes of October and
+    November 2026) or from the hours and the rows of the hours a local midnight cuts (30/45-minute
+    zones, Lord Howe's 30-minute DST) equal the same days counted row by row."""
+    rng = random.Random(zone)
+    base = dt.datetime(2026, 9, 20)
+    with db.connection_context():
+        add_random_rows(tenant, rng, base, days=60)
+        latest = latest_by_post(row.id for row in Post.select(Post.id).where(Post.workspace == tenant.workspace.id))
+        rows = list(Post.select().where(Post.workspace == tenant.workspace.id))
+        task_rows = list(PublishTask.select(PublishTask, Post.client).join(Post)
+                         .where(PublishTask.workspace == tenant.workspace.id))
+        local = ZoneInfo(zone)
+
+        def day_of(moment: dt.datetime) -> dt.date:
+            return moment.replace(tzinfo=dt.UTC).astimezone(local).date()
+
+        for now in (dt.datetime(2026, 11, 3, 4, 30), dt.datetime(2026, 10, 30, 23, 59, 59),
+                    dt.datetime(2026, 11, 15, 0, 0)):
+            for scope in (None, tenant.client.id):
+                mine = [post for post in rows if scope is None or post.client_id == scope]
+                days = daily_analytics.daily(tenant.workspace.id, 30, client_id=scope, timezone=zone, now=now)
+                assert len(days) == 30 and days[-1].date == day_of(now)
+                expected = {day.date: daily_analytics.Day(day.date) for day in days}
+
+                def add(moment, name, value=1, expected=expected):
+                    if moment is not None and day_of(moment) in expected:
+                        day = expected[day_of(moment)]
+                        setattr(day, name, getattr(day, name) + value)
+
+                for post in mine:
+                    add(post.created_at, "posts_created")
+                    add(post.published_at, "posts_published")
+                    if post.id in latest:
+                        for name in daily_analytics.METRICS:
+                            add(post.published_at or post.scheduled_at or post.created_at, name,
+                                getattr(latest[post.id], name) or 0)
+                for task in task_rows:
+                    column = {"failed": "failed_publishes", "unconfirmed": "unconfirmed_publishes"}.get(task.status)
+                    if column and (scope is None or task.post.client_id == scope):
+                        add(task.updated_at, column)
+                assert [day.row() for day in days] == [expected[key].row() for key in sorted(expected)]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,7 +14,9 @@ UTC), ending today. Every day of the period is present, with zeros when nothing 
 
 In UTC (the default) the days are those of ``daily_figures`` (:mod:`herald.db.daily_figures`), read
 whole: one row per client and day, however many posts. In another time zone a local day straddles
-two UTC days, and the rows of the period are read instead.
+two UTC days but is a run of whole UTC hours when the zone's offset is a whole number of hours (DST
+included): its figures are sums of ``hourly_figures``. Only an hour cut by a local midnight (zones 30 or
+45 minutes off UTC, such as Asia/Kolkata) is read from the rows themselves, one hour per day at most.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from zoneinfo import ZoneInfo
 
 import peewee as pw
 
-from ..db.models import DailyFigures, Post, PublishTask
+from ..db.models import DailyFigures, HourlyFigures, Post, PublishTask
 from ..publishing import tasks
 from ..publishing.engagement_figures import INTERACTIONS, attributed_at, latest_by_post, rate
+from .period_figures import HOUR, ceil, floor
 
 COLUMNS = ["date", "posts_created", "posts_published", "failed_publishes", "unconfirmed_publishes", "likes",
            "comments", "saves", "shares", "reach", "engagement_rate"]
@@ -78,6 +81,16 @@ def daily(workspace_id: int, period: int, *, client_id: int | None = None, timez
     def day_of(moment: dt.datetime) -> Day | None:
         return days.get(moment.replace(tzinfo=dt.UTC).astimezone(zone).date())
 
+    midnights = [_utc(first + dt.timedelta(days=offset), zone) for offset in range(period + 1)]
+    cut = sorted({floor(moment, HOUR) for moment in midnights if moment != floor(moment, HOUR)})
+    _from_hours(workspace_id, client_id, ceil(start, HOUR), floor(end, HOUR), set(cut), day_of)
+    for hour in cut:
+        _scan(workspace_id, client_id, max(hour, start), min(hour + HOUR, end), day_of)
+    return [days[key] for key in sorted(days)]
+
+
+def _scan(workspace_id: int, client_id: int | None, start: dt.datetime, end: dt.datetime, day_of) -> None:
+    """Add what the rows of ``[start, end)`` count to the days ``day_of`` gives for their moments."""
     def posts(*fields):
         query = Post.select(Post.id, *fields).where(Post.workspace == workspace_id)
         return query.where(Post.client == client_id) if client_id is not None else query
@@ -108,7 +121,6 @@ def daily(workspace_id: int, period: int, *, client_id: int | None = None, timez
             continue
         for name in METRICS:
             setattr(day, name, getattr(day, name) + (getattr(snapshot, name) or 0))
-    return [days[key] for key in sorted(days)]
 
 
 FIGURES = {"posts_created": "posts_created", "posts_published": "posts_published",
@@ -131,3 +143,23 @@ def _from_figures(workspace_id: int, client_id: int | None, days: dict[dt.date, 
         for name in FIGURES:
             setattr(day, name, int(row[name] or 0))
     return [days[key] for key in sorted(days)]
+
+
+def _from_hours(workspace_id: int, client_id: int | None, start: dt.datetime, end: dt.datetime,
+                skipped: set[dt.datetime], day_of) -> None:
+    """Add the ``hourly_figures`` of the whole UTC hours in ``[start, end)`` but ``skipped`` (summed over
+    clients for a workspace) to the days ``day_of`` gives for them."""
+    sums = [pw.fn.SUM(getattr(HourlyFigures, column)).alias(name) for name, column in FIGURES.items()]
+    query = (HourlyFigures.select(HourlyFigures.hour, *sums)
+             .where((HourlyFigures.workspace_id == workspace_id) & (HourlyFigures.hour >= start)
+                    & (HourlyFigures.hour < end))
+             .group_by(HourlyFigures.hour))
+    if client_id is not None:
+        query = query.where(HourlyFigures.client_id == client_id)
+    for row in query.dicts():
+        hour = row["hour"]
+        if hour in skipped:
+            continue
+        day = day_of(hour)
+        for name in FIGURES:
+            setattr(day, name, getattr(day, name) + int(row[name] or 0))
