@@ -57,8 +57,6 @@ _PG_FUNCTIONS = ("herald_figures_post", "herald_figures_task", "herald_figures_s
                  "herald_figures_workspace")
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class Bucket:
     """One granularity of the figures: its table, its key column, and the key of a stored naive UTC
@@ -111,30 +109,34 @@ def _newest_snapshot(post_id: str, *, besides: str | None = None) -> str:
 
 def _post_statements(row: str, sign: str, postgres: bool, buckets: tuple[Bucket, ...]) -> list[str]:
     """The statements adding ``sign`` × the whole contribution of post ``row`` (``NEW`` or ``OLD``) to
-    each of ``buckets``."""
-    key = f"{row}.workspace_id, COALESCE({row}.client_id, 0)"
-    ended = ", ".join(f"'{status}'" for status in ENDED.values())
-    tasks = {name: f"{sign} * SUM(CASE WHEN t.status = '{status}' THEN 1 ELSE 0 END)" for name, status in ENDED.items()}
-    metrics = {name: f"{sign} * COALESCE(e.{name}, 0)" for name in METRICS}
-    statements = []
-    for bucket in buckets:
-        def at(expression: str, bucket: Bucket = bucket) -> str:
-            return bucket.key(expression, postgres)
-
-        statements += [
-            _upsert(bucket, f"SELECT {key}, {at(f'{row}.created_at')}, {_values(posts_created=sign)} "
-                    f"WHERE {row}.created_at IS NOT NULL"),
-            _upsert(bucket, f"SELECT {key}, {at(f'{row}.published_at')}, {_values(posts_published=sign)} "
-                    f"WHERE {row}.published_at IS NOT NULL"),
-            _upsert(bucket, f"SELECT {key}, {at(_went_out(row))}, {_values(engaged_posts=sign, **metrics)} "
-                    f"FROM engagement_snapshot e WHERE e.id = {_newest_snapshot(f'{row}.id')}"),
-            _upsert(bucket, f"SELECT {key}, {at('t.updated_at')}, {_values(**tasks)} FROM publish_task t "
-                    f"WHERE t.post_id = {row}.id AND t.status IN ({ended}) GROUP BY {at('t.updated_at')}"),
-        ]
+    each of ``buckets`` and to the tasks of its client per account."""
+    statements = [statement for bucket in buckets for statement in _post_upserts(bucket, row, sign, postgres)]
     return [*statements,
             _account_upsert(f"SELECT {row}.workspace_id, {row}.client_id, t.account_id, {sign} * COUNT(*) "
                             f"FROM publish_task t WHERE t.post_id = {row}.id AND {row}.client_id IS NOT NULL "
                             "GROUP BY t.account_id")]
+
+
+def _post_upserts(bucket: Bucket, row: str, sign: str, postgres: bool) -> list[str]:
+    """The upserts of post ``row``'s contribution to ``bucket``: its creation, its publication, its
+    newest snapshot and its ended tasks, each in the bucket of its own moment."""
+    def at(expression: str) -> str:
+        return bucket.key(expression, postgres)
+
+    key = f"{row}.workspace_id, COALESCE({row}.client_id, 0)"
+    ended = ", ".join(f"'{status}'" for status in ENDED.values())
+    tasks = {name: f"{sign} * SUM(CASE WHEN t.status = '{status}' THEN 1 ELSE 0 END)" for name, status in ENDED.items()}
+    metrics = {name: f"{sign} * COALESCE(e.{name}, 0)" for name in METRICS}
+    return [
+        _upsert(bucket, f"SELECT {key}, {at(f'{row}.created_at')}, {_values(posts_created=sign)} "
+                f"WHERE {row}.created_at IS NOT NULL"),
+        _upsert(bucket, f"SELECT {key}, {at(f'{row}.published_at')}, {_values(posts_published=sign)} "
+                f"WHERE {row}.published_at IS NOT NULL"),
+        _upsert(bucket, f"SELECT {key}, {at(_went_out(row))}, {_values(engaged_posts=sign, **metrics)} "
+                f"FROM engagement_snapshot e WHERE e.id = {_newest_snapshot(f'{row}.id')}"),
+        _upsert(bucket, f"SELECT {key}, {at('t.updated_at')}, {_values(**tasks)} FROM publish_task t "
+                f"WHERE t.post_id = {row}.id AND t.status IN ({ended}) GROUP BY {at('t.updated_at')}"),
+    ]
 
 
 def _task_statements(row: str, sign: str, postgres: bool, buckets: tuple[Bucket, ...]) -> list[str]:
