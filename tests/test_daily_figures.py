@@ -317,12 +317,13 @@ def test_split_without_an_end_sums_every_day_from_the_next_midnight():
     assert period_figures.split(hour("01 00:00"), None) == period_figures.Split(dt.date(2026, 10, 1), None, (), ())
 
 
-@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Europe/Paris", "Asia/Tokyo", "Asia/Kolkata",
-                                  "Asia/Kathmandu", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/London", "America/New_York", "Europe/Paris", "Asia/Tokyo",
+                                  "America/St_Johns", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"])
 def test_the_daily_export_in_any_zone_equals_a_scan_of_the_rows(client, tenant, zone):
-    """Local days summed from the hours (whole-hour zones, across the DST changes of October and
-    November 2026) or from the hours and the rows of the hours a local midnight cuts (30/45-minute
-    zones, Lord Howe's 30-minute DST) equal the same days counted row by row."""
+    """Local days from the days and hours (whole-hour zones, across the DST changes of October and
+    November 2026; midnights before and after noon UTC) or from the days, hours and the rows of the part
+    of an hour before a local midnight (30/45-minute zones, Lord Howe's 30-minute DST) equal the same
+    days counted row by row."""
     rng = random.Random(zone)
     base = dt.datetime(2026, 9, 20)
     with db.connection_context():
