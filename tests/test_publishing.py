@@ -655,7 +655,7 @@ def test_another_workspace_sees_nothing(client, tenant, make_tenant, platform, r
     assert_error(publish(client, other, accounts=[account]), 404, "not_found", "accounts.0")
     assert client.get("/v1/posts", headers=other.headers).get_json() == {"posts": [], "total": 0,
                                                                          "next_cursor": None}
-    assert client.get("/v1/accounts", headers=other.headers).get_json() == {"accounts": []}
+    assert client.get("/v1/accounts", headers=other.headers).get_json() == {"accounts": [], "next_cursor": None}
 
 
 def test_post_rows_share_one_model(client, tenant, redis_client):

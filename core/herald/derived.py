@@ -4,7 +4,7 @@ Each family (:data:`REGISTRY`) is kept by database triggers in the transaction o
 write path counts, and each can be checked against a recomputation and rebuilt from scratch:
 
 - ``counters``: the post counters behind the lists' ``total`` (:mod:`herald.db.post_counts`);
-- ``figures``: the per-day figures and the tasks per client and account the health scores and the
+- ``figures``: the per-day and per-hour figures and the tasks per client and account the health scores and the
   analytics export read (:mod:`herald.db.daily_figures`);
 - ``engagement``: the per-hour engagement sums ``GET /v1/analytics`` and the client portal's stats and
   chart read (:mod:`herald.db.engagement_hours`);
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Iterator
 
@@ -100,8 +101,9 @@ def _compared(names: tuple[str, ...], stored: tuple | None, recomputed: tuple | 
 
 def _figure_drift(database: pw.Database, workspace_id: int | None) -> list[tuple[int, str]]:
     found = []
-    pairs = (("day", daily_figures.COUNTS, daily_figures.stored, daily_figures.recompute),
-             ("account", ("tasks",), daily_figures.stored_accounts, daily_figures.recompute_accounts))
+    pairs = [(bucket.column, daily_figures.COUNTS, functools.partial(daily_figures.stored, bucket=bucket),
+              functools.partial(daily_figures.recompute, bucket=bucket)) for bucket in daily_figures.BUCKETS]
+    pairs.append(("account", ("tasks",), daily_figures.stored_accounts, daily_figures.recompute_accounts))
     for label, names, stored, recomputed in pairs:
         have = {row[:3]: row[3:] for row in stored(database, workspace_id)}
         want = {row[:3]: row[3:] for row in recomputed(database, workspace_id)}
@@ -110,6 +112,10 @@ def _figure_drift(database: pw.Database, workspace_id: int | None) -> list[tuple
                 found.append((key[0], f"client {key[1]} {label} {key[2]}: "
                                       f"{_compared(names, have.get(key), want.get(key))}"))
     return found
+
+
+def _rebuild_figures(database: pw.Database, workspace_id: int | None) -> int:
+    return sum(daily_figures.rebuild(database, workspace_id).values())
 
 
 def _no_drift(database: pw.Database, workspace_id: int | None) -> list[tuple[int, str]]:
@@ -126,9 +132,10 @@ REGISTRY: tuple[Derived, ...] = (
     Derived("counters", "The post counters behind the lists' totals (per workspace, client, campaign, status).",
             post_counts.TRIGGERS.names, post_counts.TRIGGERS.install, post_counts.TRIGGERS.uninstall, _counter_drift,
             post_counts.rebuild),
-    Derived("figures", "The per-day figures and per-account task counts the health scores and analytics read.",
+    Derived("figures", "The per-day and per-hour figures and per-account task counts the health scores and "
+                       "analytics read.",
             daily_figures.triggers, daily_figures.install, daily_figures.uninstall, _figure_drift,
-            daily_figures.rebuild),
+            _rebuild_figures),
     Derived("engagement", "The per-hour engagement sums (per owner, per post, gains, per status) that /v1/analytics "
                           "and the client portal's stats and chart read.",
             engagement_hours.triggers, engagement_hours.install, engagement_hours.uninstall, engagement_hours.drift,

@@ -828,6 +828,33 @@ class DailyFigures(BaseModel):
 MODELS.append(DailyFigures)
 
 
+class HourlyFigures(BaseModel):
+    """The counts of :class:`DailyFigures` per UTC hour (``hour``: its start), kept by the same triggers:
+    a period that does not start or end at midnight UTC sums whole hours instead of walking posts."""
+
+    workspace_id = pw.IntegerField()
+    hour = pw.DateTimeField()
+    client_id = pw.IntegerField()
+    posts_created = pw.IntegerField(default=0)
+    posts_published = pw.IntegerField(default=0)
+    tasks_published = pw.IntegerField(default=0)
+    tasks_failed = pw.IntegerField(default=0)
+    tasks_unconfirmed = pw.IntegerField(default=0)
+    engaged_posts = pw.IntegerField(default=0)
+    likes = pw.BigIntegerField(default=0)
+    comments = pw.BigIntegerField(default=0)
+    saves = pw.BigIntegerField(default=0)
+    shares = pw.BigIntegerField(default=0)
+    reach = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "hourly_figures"
+        indexes = ((("workspace_id", "hour", "client_id"), True),)
+
+
+MODELS.append(HourlyFigures)
+
+
 class ClientAccount(BaseModel):
     """How many publish tasks of a client's posts go to an account (kept by the triggers of
     :mod:`herald.db.daily_figures`): a client's health looks at the accounts with tasks."""
