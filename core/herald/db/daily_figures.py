@@ -52,11 +52,6 @@ METRICS = ("likes", "comments", "saves", "shares", "reach")
 ENDED = {"tasks_published": "published", "tasks_failed": "failed", "tasks_unconfirmed": "unconfirmed"}
 LOCK_CLASS = 25030  # the advisory lock class of these triggers (PostgreSQL), the migration's number
 
-_SQLITE_TRIGGERS = ("daily_figures_post_insert", "daily_figures_post_update", "daily_figures_post_delete",
-                    "daily_figures_task_insert", "daily_figures_task_update", "daily_figures_task_delete",
-                    "daily_figures_snapshot_insert", "daily_figures_workspace_delete")
-_PG_FUNCTIONS = ("herald_figures_post", "herald_figures_task", "herald_figures_snapshot",
-                 "herald_figures_workspace")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,22 +255,20 @@ def _pg_ddl(buckets: tuple[Bucket, ...]) -> list[str]:
     ]
 
 
+def _triggers(buckets: tuple[Bucket, ...] = BUCKETS) -> trigger_names.Triggers:
+    """The triggers filling ``buckets`` (the same names whatever the buckets: only their bodies differ)."""
+    return trigger_names.Triggers(tuple(_sqlite_ddl(buckets)), tuple(_pg_ddl(buckets)))
+
+
 def install(database: pw.Database, buckets: tuple[Bucket, ...] = BUCKETS) -> None:
     """Create (or re-create) the triggers that keep the tables of ``buckets`` up to date (a migration
     passes the buckets whose tables exist at its point in the history)."""
-    uninstall(database)
-    for statement in (_pg_ddl(buckets) if _is_postgres(database) else _sqlite_ddl(buckets)):
-        database.execute_sql(statement)
+    _triggers(buckets).install(database)
 
 
 def uninstall(database: pw.Database) -> None:
     """Drop the triggers (a migration's ``down``)."""
-    if _is_postgres(database):
-        for name in _PG_FUNCTIONS:
-            database.execute_sql(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
-    else:
-        for name in _SQLITE_TRIGGERS:
-            database.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    _triggers().uninstall(database)
 
 
 def _from_scratch(postgres: bool, where_post: str, bucket: Bucket) -> str:
@@ -391,4 +384,4 @@ def repair(database: pw.Database, workspace_id: int) -> bool:
 
 def triggers(database: pw.Database) -> tuple[str, ...]:
     """The names of the triggers :func:`install` creates on ``database``'s backend (read from its statements)."""
-    return trigger_names.created(_pg_ddl(BUCKETS) if _is_postgres(database) else _sqlite_ddl(BUCKETS))
+    return _triggers().names(database)

@@ -336,21 +336,18 @@ def _pg_ddl() -> list[str]:
     return ddl
 
 
+def _family() -> trigger_names.Triggers:
+    return trigger_names.Triggers(tuple(_sqlite_ddl()), tuple(_pg_ddl()))
+
+
 def install(database: pw.Database) -> None:
     """Create (or re-create) the triggers that keep the four tables up to date."""
-    uninstall(database)
-    for statement in (_pg_ddl() if _is_postgres(database) else _sqlite_ddl()):
-        database.execute_sql(statement)
+    _family().install(database)
 
 
 def uninstall(database: pw.Database) -> None:
     """Drop the triggers (a migration's ``down``)."""
-    if _is_postgres(database):
-        for name in _PG_FUNCTIONS:
-            database.execute_sql(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
-    else:
-        for name in _SQLITE_TRIGGERS:
-            database.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    _family().uninstall(database)
 
 
 # -- from scratch ----------------------------------------------------------------------------------------
@@ -441,7 +438,7 @@ def repair(database: pw.Database, workspace_id: int) -> bool:
 
 def triggers(database: pw.Database) -> tuple[str, ...]:
     """The names of the triggers :func:`install` creates on ``database``'s backend (read from its statements)."""
-    return trigger_names.created(_pg_ddl() if _is_postgres(database) else _sqlite_ddl())
+    return _family().names(database)
 
 
 def drift(database: pw.Database, workspace_id: int | None = None) -> list[tuple[int, str]]:
