@@ -16,10 +16,12 @@ from peewee import Table
 from test_ids_never_reused import bound
 from test_intelligence_insights import OPENERS, STATUSES, as_json, assert_same_as_from_scratch, caption
 
+from herald import chores
 from herald.cli import cli
 from herald.db.migrate import runner
 from herald.db.models import Client, EngagementSnapshot, IntelligenceResult, Post, Workspace, db
 from herald.intelligence import audit, history, report, results
+from herald.intelligence import memory as intelligence_memory
 
 START = dt.datetime(2026, 1, 1, 6)
 KINDS = {"learned_model", "memory", "hooks", "patterns", "scores", "timeline"}
@@ -243,3 +245,33 @@ def test_the_audit_from_the_stored_timeline_keeps_posts_on_the_edges_of_its_peri
     body = client.post("/api/intelligence/analyze-performance", headers=tenant.headers,
                        json={"client_id": tenant.client.id, "period": 7}).get_json()
     assert body["cadence"]["posts"] == 4 and body["cadence"]["previous_period_posts"] == 2
+
+
+def test_the_cron_chore_refreshes_the_results_of_clients_read_before_whose_data_changed(client, tenant,
+                                                                                        make_tenant):
+    rng = random.Random(33)
+    ids = [make_post(tenant, caption(rng), START + dt.timedelta(hours=rng.randint(0, 24 * 30))) for _ in range(12)]
+    unread = make_tenant("Never read")
+    make_post(unread, caption(rng), START)  # a client nobody reads intelligence for: never computed
+    read_all(client, tenant)
+    assert chores.refresh_intelligence() == {"refreshed": 0}  # nothing changed since the read
+    with db.connection_context():
+        EngagementSnapshot.create(post=ids[0], source="instagram", likes=70, reach=900)  # straight to the table
+        assert results.stale_clients(10) == [tenant.client.id]
+    assert chores.refresh_intelligence() == {"refreshed": 1}
+    with db.connection_context():
+        assert results.stale_clients(10) == []
+        assert {row.kind: row.revision for row in IntelligenceResult.select()} == dict.fromkeys(KINDS, revision(tenant))
+    before = results.computations
+    read_all(client, tenant)
+    assert results.computations == before  # the read after the write was a lookup
+    memory = client.get(f"/api/intelligence/memory?client_id={tenant.client.id}", headers=tenant.headers).get_json()
+    with db.connection_context():
+        client_row = Client.get_by_id(tenant.client.id)
+        assert memory == as_json(intelligence_memory.build(client_row, history.recompute(tenant.workspace.id,
+                                                                                            client_row)))
+    with db.connection_context():
+        Client.update(deleted_at=START).where(Client.id == tenant.client.id).execute()
+        Client.update(brand_voice="Calm.").where(Client.id == tenant.client.id).execute()
+        assert results.stale_clients(10) == [tenant.client.id]
+    assert chores.refresh_intelligence() == {"refreshed": 0}  # a deleted client is left alone

@@ -15,7 +15,7 @@ from . import derived, events, work
 from .db.models import Account, Event, IdempotencyRecord, db
 from .events import dispatch_marks
 from .exports import jobs as export_jobs
-from .intelligence import pull
+from .intelligence import lookups, pull
 from .publishing import accounts, oauth_connect, token_refresh
 from .runtime import Runtime, for_jobs
 
@@ -80,6 +80,15 @@ def pull_engagement() -> dict:
     runtime = for_jobs()
     with db.connection_context():
         return pull.pull(runtime, runtime.config.engagement_pull_days)
+
+
+def refresh_intelligence() -> dict:
+    """Compute again the intelligence results of clients whose data changed since they were last read
+    (:func:`herald.intelligence.lookups.refresh_stale`; RQ cron), so that a client whose engagement is
+    pulled every few minutes is answered from stored results instead of a walk of its history at the
+    next read. Returns ``{"refreshed": n}``."""
+    with db.connection_context():
+        return {"refreshed": lookups.refresh_stale()}
 
 
 def repair_derived() -> dict:

@@ -332,8 +332,9 @@ def cron():
     _require_schema()
     beacon = _announce_host(runtime)
     log.info("Cron: task reconciler every %s, token health every %s, engagement pull every %s, derived data "
-             "check every %s", _every(config.reconcile_interval_seconds), _every(config.token_check_interval_seconds),
-             _every(config.engagement_pull_interval_seconds), _every(config.derived_check_interval_seconds))
+             "check every %s, intelligence refresh every %s", _every(config.reconcile_interval_seconds),
+             _every(config.token_check_interval_seconds), _every(config.engagement_pull_interval_seconds),
+             _every(config.derived_check_interval_seconds), _every(config.intelligence_refresh_interval_seconds))
     with beacon:
         make_cron(runtime.redis, config).start()
 

@@ -134,6 +134,9 @@ class Config:
     # How often herald cron checks every family of derived data (post counters, daily figures, intelligence
     # revisions: herald.derived) against a recomputation and for missing triggers, and repairs what differs.
     derived_check_interval_seconds: int = 24 * 3600
+    # How often herald cron computes again the stored intelligence results of clients whose data changed
+    # since they were read (herald.chores.refresh_intelligence), so their next read is a lookup.
+    intelligence_refresh_interval_seconds: int = 60
     # "simple": jobs run in the worker process (RQ SimpleWorker); "fork": each job in a forked
     # work-horse (RQ Worker). Herald's jobs are short network calls whose failures are already
     # contained (leases, reconciler), and a fork costs about 20 ms, more than a publish step.
@@ -166,6 +169,8 @@ class Config:
             raise ValueError(f"HERALD_SCHEDULE_LOOKAHEAD_SECONDS ({self.schedule_lookahead_seconds}) must be longer "
                              f"than the reconciler's interval ({self.reconcile_interval_seconds} s): scheduled work "
                              "is handed to RQ by the reconciler as it enters that window.")
+        if self.intelligence_refresh_interval_seconds < 1:
+            raise ValueError("HERALD_INTELLIGENCE_REFRESH_INTERVAL_SECONDS must be 1 or more.")
         if self.derived_check_interval_seconds < 60:  # each check recounts every post: never back to back
             raise ValueError(f"HERALD_DERIVED_CHECK_INTERVAL_SECONDS ({self.derived_check_interval_seconds}) must be "
                              "60 or more.")
@@ -211,7 +216,8 @@ class Config:
                                                            env["HERALD_ENGAGEMENT_PULL_DAYS"])
         for name, field in (("HERALD_EXPORT_SYNC_LIMIT", "export_sync_limit"),
                             ("HERALD_EXPORT_LINK_HOURS", "export_link_hours"),
-                            ("HERALD_DERIVED_CHECK_INTERVAL_SECONDS", "derived_check_interval_seconds")):
+                            ("HERALD_DERIVED_CHECK_INTERVAL_SECONDS", "derived_check_interval_seconds"),
+                            ("HERALD_INTELLIGENCE_REFRESH_INTERVAL_SECONDS", "intelligence_refresh_interval_seconds")):
             if env.get(name):
                 values[field] = _whole_number(name, env[name])
         for name, field in (("HERALD_LOG_LEVEL", "log_level"), ("HERALD_RQ_LOG_LEVEL", "rq_log_level")):

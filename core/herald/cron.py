@@ -42,6 +42,7 @@ PERIODIC = (
     (chores.check_tokens, "token_check_interval_seconds", 600),
     (chores.pull_engagement, "engagement_pull_interval_seconds", 1800),
     (chores.repair_derived, "derived_check_interval_seconds", 3600),
+    (chores.refresh_intelligence, "intelligence_refresh_interval_seconds", 600),
 )
 
 

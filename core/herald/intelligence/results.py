@@ -28,6 +28,7 @@ from .insights import FEATURES_VERSION
 
 ANALYSES_VERSION = "2"  # raise when a stored result (lookups.compute: memory, openers, ...) changes shape or answer
 VERSION = f"{__version__}/{FEATURES_VERSION}/{ANALYSES_VERSION}"
+STALENESS_KIND = "memory"  # every kind is stored together: one of them tells whether a client's are stale
 computations = 0  # how many results were computed rather than read (for tests and benchmarks)
 
 
@@ -61,6 +62,18 @@ def cached(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> 
              .on_conflict(conflict_target=[IntelligenceResult.client_id, IntelligenceResult.kind],
                           preserve=[IntelligenceResult.revision, IntelligenceResult.body]).execute())
     return json.loads(bodies[kind])["result"]
+
+
+def stale_clients(limit: int) -> list[int]:
+    """Up to ``limit`` clients whose stored results were computed at an older revision than their current
+    one (oldest stored first): clients someone read intelligence for and whose data changed since.
+    Clients never read are not listed: nothing is computed for a reader who may never come."""
+    query = (IntelligenceResult.select(IntelligenceResult.client_id)
+             .join(IntelligenceRevision, on=(IntelligenceRevision.client_id == IntelligenceResult.client_id))
+             .where((IntelligenceResult.kind == STALENESS_KIND)
+                    & (IntelligenceResult.revision != IntelligenceRevision.revision))
+             .order_by(IntelligenceResult.revision, IntelligenceResult.client_id).limit(limit))
+    return [client_id for (client_id,) in query.tuples()]
 
 
 def forget(workspace_id: int | None = None) -> int:
