@@ -31,6 +31,7 @@ from typing import Any
 
 import peewee as pw
 
+from ..db import post_counts
 from ..db.models import Account, Client, ClientAccount, Post, PublishTask, Workspace, isoformat
 from ..publishing import tasks
 from . import period_figures
@@ -117,7 +118,9 @@ def cadence(scope: Scope, target: int, now: dt.datetime) -> Part:
 
 def approval_backlog(scope: Scope, now: dt.datetime) -> Part:
     """Posts waiting in ``pending_approval``, and how long the oldest has waited."""
-    pending = scope.posts(Post.select()).where(Post.status == tasks.PENDING_APPROVAL).count()
+    # From the post counters the triggers keep (O(clients)): counting the waiting posts themselves read
+    # 30k index entries at 1M posts, with a heap visit each on PostgreSQL (130-200 ms).
+    pending = post_counts.total(scope.workspace_id, client_id=scope.client_id, status=tasks.PENDING_APPROVAL)
     numbers = {"pending": pending, "oldest_waiting_hours": None, "limit_hours": APPROVAL_LIMIT_HOURS,
                "limit_posts": APPROVAL_LIMIT_POSTS}
     if not pending:
