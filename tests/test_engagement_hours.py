@@ -342,3 +342,25 @@ def test_a_snapshot_recorded_out_of_order_moves_the_gain_of_the_one_after_it(ten
         assert series == engagement_chart.daily_interactions([post.id], 4, now)
         assert page.engagement_totals(tenant.workspace.id, tenant.client.id)["likes"] == 30
     agree()
+
+
+def test_the_largest_counts_the_api_accepts_add_up_without_overflow(client, tenant):
+    """Each count is at most 2,147,483,647 (PostgreSQL's integer); their sums are not, in the triggers and in
+    the reads (the fuzzer found PostgreSQL's "integer out of range" as a 500)."""
+    biggest = 2147483647
+    with db.connection_context():
+        posts = [Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c", status="published",
+                             published_at=utcnow() - ago) for ago in (dt.timedelta(hours=30), dt.timedelta(seconds=1))]
+    for post in posts:  # the second in the current hour: health walks its row (the first is in the sums)
+        for likes in (biggest - 1, biggest):  # a second snapshot: the gain is a difference of two such sums
+            response = client.post("/api/intelligence/engagement", headers=tenant.headers,
+                                   json={"post_id": post.id, "likes": likes, "comments": biggest, "saves": biggest,
+                                         "shares": biggest, "reach": biggest, "impressions": biggest})
+            assert response.status_code == 201, response.get_json()
+    agree()
+    for path in ("/api/workspace/health", f"/api/clients/{tenant.client.id}/health",
+                 f"/v1/analytics?client_id={tenant.client.id}&period=7", "/api/analytics/export?period=7"):
+        response = client.get(path, headers=tenant.headers)
+        assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
+    body = client.get(f"/v1/analytics?client_id={tenant.client.id}&period=7", headers=tenant.headers).get_json()
+    assert body["totals"]["interactions"] == 2 * 4 * biggest

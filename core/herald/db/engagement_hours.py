@@ -91,7 +91,8 @@ def _hour(expression: str, postgres: bool) -> str:
 
 
 def _interactions(row: str) -> str:
-    return "(" + " + ".join(f"COALESCE({row}.{name}, 0)" for name in INTERACTIONS) + ")"
+    # Each count fits PostgreSQL's integer, their sum may not: add them as bigint.
+    return "(" + " + ".join(f"CAST(COALESCE({row}.{name}, 0) AS BIGINT)" for name in INTERACTIONS) + ")"
 
 
 def _select(table: str, expressions: list[str], rest: str) -> str:

@@ -150,8 +150,9 @@ def engagement(workspace_id: int, client_id: int | None, start: dt.datetime, end
     # Each edge post's newest snapshot by one seek on (post, recorded_at, id): a scalar subquery per
     # row, which both databases run as an index probe (as a join condition PostgreSQL hashed every snapshot).
     snapshot = EngagementSnapshot
-    interactions = sum((pw.fn.COALESCE(getattr(snapshot, name), 0) for name in INTERACTIONS[1:]),
-                       pw.fn.COALESCE(getattr(snapshot, INTERACTIONS[0]), 0))
+    # Each count fits PostgreSQL's integer, their sum may not: add them as bigint.
+    interactions = sum((pw.Cast(pw.fn.COALESCE(getattr(snapshot, name), 0), "BIGINT") for name in INTERACTIONS[1:]),
+                       pw.Cast(pw.fn.COALESCE(getattr(snapshot, INTERACTIONS[0]), 0), "BIGINT"))
     newest = (snapshot.select(interactions).where(snapshot.post == Post.id)
               .order_by(snapshot.recorded_at.desc(), snapshot.id.desc()).limit(1))
     went_out = attributed_at()
