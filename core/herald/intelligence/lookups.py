@@ -33,13 +33,10 @@ def refresh_stale(limit: int = REFRESH_BATCH) -> int:
     stored (:func:`herald.intelligence.results.stale_clients`), so that their next read is a lookup
     rather than the walk (``herald cron``'s :func:`herald.chores.refresh_intelligence`). Reads stay exact
     without it: a read of a stale client computes. Returns how many clients were refreshed."""
-    refreshed = 0
-    for client_id in results.stale_clients(limit):
-        client = Client.get_or_none((Client.id == client_id) & Client.deleted_at.is_null())
-        if client is not None:
-            _stored(client.workspace_id, client, results.STALENESS_KIND)
-            refreshed += 1
-    return refreshed
+    stale = results.stale_clients(limit)
+    for client in Client.select().where(Client.id.in_(stale)):
+        _stored(client.workspace_id, client, results.STALENESS_KIND)
+    return len(stale)
 
 
 def brand_memory(workspace_id: int, client: Client) -> dict:

@@ -67,10 +67,12 @@ def cached(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> 
 def stale_clients(limit: int) -> list[int]:
     """Up to ``limit`` clients whose stored results were computed at an older revision than their current
     one (oldest stored first): clients someone read intelligence for and whose data changed since.
-    Clients never read are not listed: nothing is computed for a reader who may never come."""
+    Clients never read, or deleted, are not listed: nothing is computed for a reader who may never come
+    (and a deleted client listed forever would take a place in every batch)."""
     query = (IntelligenceResult.select(IntelligenceResult.client_id)
              .join(IntelligenceRevision, on=(IntelligenceRevision.client_id == IntelligenceResult.client_id))
-             .where((IntelligenceResult.kind == STALENESS_KIND)
+             .join(Client, on=(Client.id == IntelligenceResult.client_id))
+             .where((IntelligenceResult.kind == STALENESS_KIND) & Client.deleted_at.is_null()
                     & (IntelligenceResult.revision != IntelligenceRevision.revision))
              .order_by(IntelligenceResult.revision, IntelligenceResult.client_id).limit(limit))
     return [client_id for (client_id,) in query.tuples()]
