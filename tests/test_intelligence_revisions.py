@@ -20,11 +20,11 @@ from herald import chores
 from herald.cli import cli
 from herald.db.migrate import runner
 from herald.db.models import Client, EngagementSnapshot, IntelligenceResult, Post, Workspace, db
-from herald.intelligence import audit, history, report, results
+from herald.intelligence import audit, history, items, lookups, report, results
 from herald.intelligence import memory as intelligence_memory
 
 START = dt.datetime(2026, 1, 1, 6)
-KINDS = {"learned_model", "memory", "hooks", "patterns", "scores", "timeline"}
+READ_KINDS = {"learned_model", "memory", "hooks", "patterns"}  # what read_all reads
 
 
 def revision(tenant) -> int:
@@ -81,16 +81,17 @@ def test_every_write_the_reads_depend_on_bumps_the_revision_and_nothing_else_doe
     assert revision(tenant) > before
 
 
-def test_an_unchanged_revision_is_read_back_and_a_change_computes_every_result_in_one_go(client, tenant):
+def test_an_unchanged_revision_is_read_back_and_a_change_computes_each_kind_read_from_one_walk(client, tenant):
     rng = random.Random(32)
     ids = [make_post(tenant, caption(rng), START + dt.timedelta(hours=rng.randint(0, 24 * 30))) for _ in range(20)]
     push(client, tenant, [{"post_id": post_id, "likes": rng.randint(0, 100), "reach": 1000} for post_id in ids])
-    before = results.computations
+    before, loads, updates = results.computations, items.cache.loads, items.cache.updates
     read_all(client, tenant)
-    assert results.computations - before == 1  # the first read computed every kind from one walk
+    assert results.computations - before == len(READ_KINDS)  # each kind read was computed once...
+    assert items.cache.loads - loads == 1  # ... from one walk of the history
     with db.connection_context():
         stored = {row.kind: row.revision for row in IntelligenceResult.select()}
-    assert stored == dict.fromkeys(KINDS, revision(tenant))
+    assert stored == dict.fromkeys(READ_KINDS, revision(tenant))
     before = results.computations
     read_all(client, tenant)
     read_all(client, tenant)
@@ -99,9 +100,12 @@ def test_an_unchanged_revision_is_read_back_and_a_change_computes_every_result_i
         EngagementSnapshot.create(post=ids[0], source="instagram", likes=50, reach=500)  # straight to the table
     read_all(client, tenant)
     read_all(client, tenant)
-    assert results.computations - before == 1
+    assert results.computations - before == len(READ_KINDS)
+    assert items.cache.loads - loads == 1  # the held items were brought up to date from the changed post
+    assert items.cache.updates - updates == 1
     with db.connection_context():
-        assert {row.kind: row.revision for row in IntelligenceResult.select()} == dict.fromkeys(KINDS, revision(tenant))
+        assert {row.kind: row.revision for row in IntelligenceResult.select()} == dict.fromkeys(
+            READ_KINDS, revision(tenant))
 
 
 def assert_export_same_as_from_scratch(client, tenant, clock) -> None:
@@ -148,8 +152,11 @@ def test_reads_equal_the_computation_from_scratch_after_random_writes_and_reuse_
         assert_same_as_from_scratch(client, tenant)  # read back, still equal
         for period in (1, 7, 30, 365):
             assert_audit_same_as_from_scratch(client, tenant, clock, period)
+        assert results.computations == computed  # the audit reads the held items (or the stored timeline)
+        assert_export_same_as_from_scratch(client, tenant, clock)  # computes the scores it had not read
+        computed = results.computations
         assert_export_same_as_from_scratch(client, tenant, clock)
-        assert results.computations == computed  # the audit and the export read the stored results
+        assert results.computations == computed  # the export reads the stored results
         clock.set(START + dt.timedelta(days=rng.randint(0, 70), seconds=rng.randint(0, 86400)))
 
 
@@ -226,7 +233,7 @@ def test_results_of_another_version_or_forgotten_by_rebuild_are_computed_again(a
     with db.connection_context():
         assert IntelligenceResult.select().count() == 0
     read_all(client, tenant)
-    assert results.computations - before == 2
+    assert results.computations - before == 1 + len(READ_KINDS)
 
 
 def test_the_audit_from_the_stored_timeline_keeps_posts_on_the_edges_of_its_periods(client, tenant, clock):
@@ -261,7 +268,8 @@ def test_the_cron_chore_refreshes_the_results_of_clients_read_before_whose_data_
     assert chores.refresh_intelligence() == {"refreshed": 1}
     with db.connection_context():
         assert results.stale_clients(10) == []
-        assert {row.kind: row.revision for row in IntelligenceResult.select()} == dict.fromkeys(KINDS, revision(tenant))
+        assert {row.kind: row.revision for row in IntelligenceResult.select()} == dict.fromkeys(
+            lookups.ANALYSES, revision(tenant))  # every kind was computed again
     before = results.computations
     read_all(client, tenant)
     assert results.computations == before  # the read after the write was a lookup

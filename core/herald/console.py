@@ -14,6 +14,7 @@ import click
 from flask.cli import AppGroup, ScriptInfo
 
 from .config import Config
+from .intelligence import items as intelligence_items
 from .runtime import Runtime
 from .web.app import create_app
 
@@ -36,8 +37,11 @@ def command_runtime() -> Runtime:
     info = click.get_current_context().ensure_object(ScriptInfo)
     if _RUNTIME not in info.data:
         supplied = info.create_app is not None and info.create_app is not create_web_app
-        info.data[_RUNTIME] = (info.load_app().extensions["herald"] if supplied
-                               else Runtime.build(Config.from_env()))
+        if supplied:
+            info.data[_RUNTIME] = info.load_app().extensions["herald"]
+        else:
+            info.data[_RUNTIME] = Runtime.build(Config.from_env())
+            intelligence_items.configure(info.data[_RUNTIME].config.intelligence_cache_posts)
     return info.data[_RUNTIME]
 
 

@@ -8,10 +8,11 @@ write path counts, and each can be checked against a recomputation and rebuilt f
   analytics export read (:mod:`herald.db.daily_figures`);
 - ``engagement``: the per-hour engagement sums ``GET /v1/analytics`` and the client portal's stats and
   chart read (:mod:`herald.db.engagement_hours`);
-- ``intelligence``: the per-client revisions that say when a stored intelligence result is stale
-  (:mod:`herald.db.intelligence_revisions`), the stored results (:mod:`herald.intelligence.results`) and
-  the per-post insights (:mod:`herald.intelligence.insights`). The insights and results are compared
-  with the live rows at every read, so its check looks at its triggers only.
+- ``intelligence``: the per-client revisions that say when a stored intelligence result is stale and the
+  posts that changed at each (:mod:`herald.db.intelligence_revisions`), the stored results
+  (:mod:`herald.intelligence.results`) and the per-post insights (:mod:`herald.intelligence.insights`).
+  The insights and results are compared with the live rows at every read, so its check looks at its
+  triggers only; its rebuild records a change of every post, so nothing held is reused.
 
 A trigger can go missing without an error (SQLite drops a table's triggers when a migration rebuilds the
 table by copying it; a restore may leave them out): :meth:`Derived.check` reports each missing trigger
@@ -124,7 +125,9 @@ def _no_drift(database: pw.Database, workspace_id: int | None) -> list[tuple[int
 
 def _refresh_intelligence(database: pw.Database, workspace_id: int | None) -> int:
     done = insights.rebuild(workspace_id)
-    results.forget(workspace_id)  # computed at revisions that may not have followed every write
+    with database.atomic():  # what was computed or held at revisions that may not have followed every write
+        intelligence_revisions.invalidate(database, workspace_id)
+        results.forget(workspace_id)
     return done
 
 
@@ -142,8 +145,8 @@ REGISTRY: tuple[Derived, ...] = (
             engagement_hours.rebuild),
     Derived("intelligence", "The per-client revisions that make stored intelligence results stale, the stored "
                             "results and the per-post insights (compared with live rows at every read).",
-            intelligence_revisions.TRIGGERS.names, intelligence_revisions.TRIGGERS.install,
-            intelligence_revisions.TRIGGERS.uninstall,
+            intelligence_revisions.ALL_TRIGGERS.names, intelligence_revisions.ALL_TRIGGERS.install,
+            intelligence_revisions.ALL_TRIGGERS.uninstall,
             _no_drift, _refresh_intelligence),
 )
 

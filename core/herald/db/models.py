@@ -778,6 +778,20 @@ class IntelligenceRevision(BaseModel):
         table_name = "intelligence_revision"
 
 
+class IntelligencePostChange(BaseModel):
+    """The last change of a post that the intelligence reads see, with its client and that client's
+    revision then (kept by triggers, migration 0037; :mod:`herald.db.intelligence_revisions`). No foreign
+    key: the triggers write it in the statements that change the post."""
+
+    post_id = pw.IntegerField(primary_key=True)
+    client_id = pw.IntegerField()
+    revision = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "intelligence_post_change"
+        indexes = ((("client_id", "revision"), False),)
+
+
 class IntelligenceResult(BaseModel):
     """One computed intelligence result of a client (``kind``: the learned model, memory, ...) as JSON,
     with the client's revision it was computed at (:mod:`herald.intelligence.results`)."""

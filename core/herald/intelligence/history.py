@@ -96,15 +96,31 @@ def load(workspace_id: int, client: Client, *, exclude_post: int | None = None) 
     period filter these items by ``when`` themselves. Features and engagement come from the stored
     rows of :mod:`herald.intelligence.insights` (computed there when missing or stale).
     """
+    items = [item for item in posts(workspace_id, client) if item.post_id != exclude_post]
+    items.sort(key=order)
+    return items
+
+
+def order(item) -> tuple[dt.datetime, int]:
+    """The order of :func:`load`'s items: by time, then id."""
+    return item.when, item.post_id
+
+
+def posts(workspace_id: int, client: Client, ids: list[int] | None = None) -> list[PostStats]:
+    """The client's newest :data:`MAX_POSTS` posts as :func:`load` makes them (of ``ids`` only, when given),
+    newest first."""
     zone = zone_of(client)
-    items = [PostStats(
+    return [PostStats(
         post_id=post.post_id, caption=post.caption, topic=post.topic, post_type=post.post_type,
         platforms=post.platforms, status=post.status, score=post.score, campaign_id=post.campaign_id,
         when=post.when, local_when=local_time(post.when, zone), features=post.features, metrics=post.metrics,
         snapshots=post.snapshots, keywords=post.keywords)
-        for post in insights.walk(workspace_id, client.id, MAX_POSTS) if post.post_id != exclude_post]
-    items.sort(key=lambda item: (item.when, item.post_id))
-    return items
+        for post in insights.walk(workspace_id, client.id, MAX_POSTS, ids)]
+
+
+def newest_ids(workspace_id: int, client: Client) -> list[int]:
+    """The ids of the posts :func:`load` reads (newest first)."""
+    return insights.newest_ids(workspace_id, client.id, MAX_POSTS)
 
 
 def recompute(workspace_id: int, client: Client, *, exclude_post: int | None = None) -> list[PostStats]:
@@ -128,7 +144,7 @@ def recompute(workspace_id: int, client: Client, *, exclude_post: int | None = N
             campaign_id=getattr(post, "campaign_id", None), when=when, local_when=local_time(when, zone),
             features=feats.extract(post.caption or ""), metrics=metrics, snapshots=snapshots,
             keywords=insights.keywords(post.caption or "")))
-    items.sort(key=lambda item: (item.when, item.post_id))
+    items.sort(key=order)
     return items
 
 

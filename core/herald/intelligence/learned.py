@@ -14,7 +14,7 @@ import math
 from types import SimpleNamespace
 
 from ..outcomes import Score
-from . import history, lookups
+from . import items, lookups
 from .history import PostStats, round_rate
 from .insights import keywords
 from .learned_model import DIMENSIONS, model, words
@@ -117,7 +117,7 @@ def client_model(workspace_id: int, client, *, exclude_post: int | None = None) 
     """
     stored = lookups.client_model(workspace_id, client)
     if exclude_post is not None and exclude_post in stored["post_ids"]:
-        return model(history.load(workspace_id, client, exclude_post=exclude_post))
+        return model(items.items(workspace_id, client, exclude_post=exclude_post))
     return stored
 
 

@@ -6,36 +6,46 @@ they are made at each read from the stored timeline (:mod:`herald.intelligence.t
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 
 from ..db.models import Client
 from . import audit as audits
-from . import history, learned_model, memory, openers, patterns, results, timeline
+from . import items, learned_model, memory, openers, patterns, results, timeline
 from . import report as reports
 
 REFRESH_BATCH = 50  # clients refreshed per run of the chore (about 0.3 s each at 200k posts)
 
+# kind -> how it is made from the client and its items (history.load's answer)
+ANALYSES = {
+    "memory": memory.build,
+    "hooks": lambda client, found: openers.top(found),
+    "patterns": lambda client, found: patterns.analyse(found),
+    "learned_model": lambda client, found: learned_model.model(found),
+    "scores": lambda client, found: reports.scores(found),
+    "timeline": lambda client, found: timeline.build(found),
+}
 
-def compute(workspace_id: int, client: Client) -> dict:
-    """Every stored result of the client, by kind, from one walk of its history."""
-    items = history.load(workspace_id, client)
-    return {"memory": memory.build(client, items), "hooks": openers.top(items),
-            "patterns": patterns.analyse(items), "learned_model": learned_model.model(items),
-            "scores": reports.scores(items), "timeline": timeline.build(items)}
+
+def compute(workspace_id: int, client: Client, kinds=tuple(ANALYSES)) -> dict:
+    """The results ``kinds`` (every kind by default) of the client, from its items
+    (:func:`herald.intelligence.items.items`: held by this process and brought up to date, or loaded)."""
+    found = items.items(workspace_id, client)
+    return {kind: ANALYSES[kind](client, found) for kind in kinds}
 
 
 def _stored(workspace_id: int, client: Client, kind: str):
-    return results.cached(client.id, kind, lambda: compute(workspace_id, client))
+    return results.cached(client.id, kind, lambda: compute(workspace_id, client, (kind,)))
 
 
 def refresh_stale(limit: int = REFRESH_BATCH) -> int:
-    """Compute again the stored results of up to ``limit`` clients whose data changed since they were
-    stored (:func:`herald.intelligence.results.stale_clients`), so that their next read is a lookup
-    rather than the walk (``herald cron``'s :func:`herald.chores.refresh_intelligence`). Reads stay exact
-    without it: a read of a stale client computes. Returns how many clients were refreshed."""
+    """Compute again every stored result of up to ``limit`` clients whose data changed since a result of
+    theirs was stored (:func:`herald.intelligence.results.stale_clients`), so that their next reads are
+    lookups (``herald cron``'s :func:`herald.chores.refresh_intelligence`). Reads stay exact without it:
+    a read of a stale result computes. Returns how many clients were refreshed."""
     stale = results.stale_clients(limit)
     for client in Client.select().where(Client.id.in_(stale)):
-        _stored(client.workspace_id, client, results.STALENESS_KIND)
+        results.cached(client.id, "memory", lambda client=client: compute(client.workspace_id, client))
     return len(stale)
 
 
@@ -62,10 +72,19 @@ def client_model(workspace_id: int, client: Client) -> dict:
 
 def audit(workspace_id: int, client: Client, period_days: int, now: dt.datetime) -> dict:
     """:func:`herald.intelligence.audit.run` of the client's history over the ``period_days`` before ``now``,
-    from the posts of the stored timeline in that period and the one before (all the audit reads)."""
+    from the posts of that period and the one before (all the audit reads): taken from the items this
+    process holds when they are current, else from the stored timeline."""
     start = now - dt.timedelta(days=2 * period_days)
-    moments = timeline.window(_stored(workspace_id, client, "timeline"), start, now)
+    held = items.current(client)
+    if held is not None:
+        moments = held[bisect.bisect_left(held, start, key=_when):bisect.bisect_left(held, now, key=_when)]
+    else:
+        moments = timeline.window(_stored(workspace_id, client, "timeline"), start, now)
     return audits.run(client, moments, period_days, now)
+
+
+def _when(item) -> dt.datetime:
+    return item.when
 
 
 def report(workspace_id: int, client: Client, period_days: int, now: dt.datetime) -> dict:

@@ -3,8 +3,8 @@
 The freshness rule: a client's revision (``intelligence_revision``, migration 0032) is bumped by
 database triggers in the transaction of every write that can change what the reads see. A result is
 stored with the revision it was computed at and served while the revision is the same; the first read
-after a change computes every kind again from one walk of the history
-(:func:`herald.intelligence.lookups.compute`) and stores them together. Results are stored only when the
+of a kind after a change computes it again (:func:`herald.intelligence.lookups.compute`, from the items
+:mod:`herald.intelligence.items` holds and brings up to date) and stores it. Results are stored only when the
 revision read before the computation is still the one after it, so a write that commits while it runs
 can never leave a result stored under a revision it does not describe.
 
@@ -22,13 +22,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import peewee as pw
+
 from .. import __version__
 from ..db.models import Client, IntelligenceResult, IntelligenceRevision, write_transaction
 from .insights import FEATURES_VERSION
 
 ANALYSES_VERSION = "2"  # raise when a stored result (lookups.compute: memory, openers, ...) changes shape or answer
 VERSION = f"{__version__}/{FEATURES_VERSION}/{ANALYSES_VERSION}"
-STALENESS_KIND = "memory"  # every kind is stored together: one of them tells whether a client's are stale
 computations = 0  # how many results were computed rather than read (for tests and benchmarks)
 
 
@@ -41,8 +42,8 @@ def revision(client_id: int) -> int:
 
 def cached(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> Any:
     """The stored result ``kind`` of the client when computed at its current revision; otherwise
-    ``compute()``, which answers every kind computed together (JSON-serialisable, by kind), all stored
-    when no write came in while it ran. Answers the JSON form either way (what was stored), so a read
+    ``compute()``, which answers ``kind`` and maybe others computed with it (JSON-serialisable, by kind),
+    all stored when no write came in while it ran. Answers the JSON form either way (what was stored), so a read
     answers the same whether it computed or not."""
     global computations
     current = revision(client_id)
@@ -65,17 +66,17 @@ def cached(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> 
 
 
 def stale_clients(limit: int) -> list[int]:
-    """Up to ``limit`` clients whose stored results were computed at an older revision than their current
-    one (oldest stored first): clients someone read intelligence for and whose data changed since.
+    """Up to ``limit`` clients with a stored result computed at an older revision than their current one
+    (the longest stale first): clients someone read intelligence for and whose data changed since.
     Clients never read, or deleted, are not listed: nothing is computed for a reader who may never come
     (and a deleted client listed forever would take a place in every batch)."""
-    query = (IntelligenceResult.select(IntelligenceResult.client_id)
+    query = (IntelligenceResult.select(IntelligenceResult.client_id, pw.fn.MIN(IntelligenceResult.revision))
              .join(IntelligenceRevision, on=(IntelligenceRevision.client_id == IntelligenceResult.client_id))
              .join(Client, on=(Client.id == IntelligenceResult.client_id))
-             .where((IntelligenceResult.kind == STALENESS_KIND) & Client.deleted_at.is_null()
-                    & (IntelligenceResult.revision != IntelligenceRevision.revision))
-             .order_by(IntelligenceResult.revision, IntelligenceResult.client_id).limit(limit))
-    return [client_id for (client_id,) in query.tuples()]
+             .where(Client.deleted_at.is_null() & (IntelligenceResult.revision != IntelligenceRevision.revision))
+             .group_by(IntelligenceResult.client_id)
+             .order_by(pw.fn.MIN(IntelligenceResult.revision), IntelligenceResult.client_id).limit(limit))
+    return [client_id for client_id, _ in query.tuples()]
 
 
 def forget(workspace_id: int | None = None) -> int:

@@ -19,7 +19,7 @@ from ..captions import features as feats
 from ..db.models import Client, plugin_enabled
 from ..errors import ValidationError
 from ..outcomes import Score
-from . import history
+from . import history, items
 
 log = logging.getLogger("herald.intelligence")
 
@@ -54,7 +54,7 @@ class ScoringContext:
         """The client's past posts with engagement (loaded on first use; empty without a client)."""
         if self._history is None:
             self._history = ([] if self.client is None else
-                             history.load(self.workspace_id, self.client, exclude_post=self.exclude_post))
+                             items.items(self.workspace_id, self.client, exclude_post=self.exclude_post))
         return self._history
 
 

@@ -15,6 +15,7 @@ from ..config import Config
 from ..db import unstorable_text
 from ..db.models import db
 from ..ids import IdConverter
+from ..intelligence import items as intelligence_items
 from ..runtime import Runtime
 from . import ratelimit
 from .api import (
@@ -79,6 +80,7 @@ def create_app(source: Runtime | Config | None = None, pm: pluggy.PluginManager 
     else:
         runtime = Runtime.build(source or Config.from_env(), pm)
     config = runtime.config
+    intelligence_items.configure(config.intelligence_cache_posts)
     app = Flask("herald")
     app.url_map.converters["int"] = IdConverter  # before any route: a too-big id is a 404, not an overflow
     app.config.update(
