@@ -30,6 +30,9 @@ from .insights import FEATURES_VERSION
 
 ANALYSES_VERSION = "2"  # raise when a stored result (lookups.compute: memory, openers, ...) changes shape or answer
 VERSION = f"{__version__}/{FEATURES_VERSION}/{ANALYSES_VERSION}"
+# A stored body is ``{"version":VERSION,"result":RESULT}`` (compact JSON): the result's text is what
+# follows this prefix, up to the closing brace.
+_PREFIX = '{"version":' + json.dumps(VERSION) + ',"result":'
 computations = 0  # how many results were computed rather than read (for tests and benchmarks)
 
 
@@ -43,26 +46,29 @@ def revision(client_id: int) -> int:
 def cached(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> Any:
     """The stored result ``kind`` of the client when computed at its current revision; otherwise
     ``compute()``, which answers ``kind`` and maybe others computed with it (JSON-serialisable, by kind),
-    all stored when no write came in while it ran. Answers the JSON form either way (what was stored), so a read
-    answers the same whether it computed or not."""
+    all stored when no write came in while it ran. Answers the JSON form either way (what was stored), so a
+    read answers the same whether it computed or not."""
+    return json.loads(cached_json(client_id, kind, compute))
+
+
+def cached_json(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> str:
+    """What :func:`cached` answers, as the JSON text that was stored (nothing decoded: a document that
+    includes a large result, such as the export's scores, splices it in as it is)."""
     global computations
     current = revision(client_id)
     row = (IntelligenceResult.select(IntelligenceResult.revision, IntelligenceResult.body)
            .where((IntelligenceResult.client_id == client_id) & (IntelligenceResult.kind == kind)).tuples().first())
-    if row is not None and row[0] == current:
-        stored = json.loads(row[1])
-        if isinstance(stored, dict) and stored.get("version") == VERSION:  # anything else is computed again
-            return stored["result"]
+    if row is not None and row[0] == current and row[1].startswith(_PREFIX):  # another version: computed again
+        return row[1][len(_PREFIX):-1]
     computations += 1
-    bodies = {name: json.dumps({"version": VERSION, "result": result}, separators=(",", ":"))
-              for name, result in compute().items()}
+    texts = {name: json.dumps(result, separators=(",", ":")) for name, result in compute().items()}
     if revision(client_id) == current:
         with write_transaction():
-            (IntelligenceResult.insert_many([{"client_id": client_id, "kind": name, "revision": current, "body": body}
-                                             for name, body in bodies.items()])
+            (IntelligenceResult.insert_many([{"client_id": client_id, "kind": name, "revision": current,
+                                              "body": f"{_PREFIX}{text}}}"} for name, text in texts.items()])
              .on_conflict(conflict_target=[IntelligenceResult.client_id, IntelligenceResult.kind],
                           preserve=[IntelligenceResult.revision, IntelligenceResult.body]).execute())
-    return json.loads(bodies[kind])["result"]
+    return texts[kind]
 
 
 def stale_clients(limit: int) -> list[int]:

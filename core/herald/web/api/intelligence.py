@@ -5,7 +5,7 @@ Everything here works from the workspace's own data; nothing calls an AI provide
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, current_app, g, jsonify
 
 from ...db.models import Client, Post, write_transaction
 from ...errors import ValidationError
@@ -120,7 +120,8 @@ def export_report():
     client = client_arg(required=True)
     period = int_arg("period", 30, 1, 365)
     now = runtime().clock.now()
-    response = jsonify(lookups.report(g.principal.workspace_id, client, period, now))
+    response = current_app.response_class(lookups.report_json(g.principal.workspace_id, client, period, now),
+                                          mimetype="application/json")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="herald-report-client-{client.id}-{now:%Y%m%d}.json"')
     return response
