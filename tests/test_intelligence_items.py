@@ -7,14 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import intel_reference
 import pytest
 from intel_data import make_post, push
-from test_intelligence_insights import caption
+from test_intelligence_insights import as_json, caption
 
 from herald.cli import cli
 from herald.db import intelligence_revisions
 from herald.db.models import Client, EngagementSnapshot, Post, db
-from herald.intelligence import history, items
+from herald.intelligence import history, items, lookups
 
 START = dt.datetime(2026, 3, 1, 9)
 WINDOW = 15  # the newest posts the analyses read, small so that posts enter and leave it
@@ -35,10 +36,21 @@ def held_and_loaded(tenant):
         return items.items(tenant.workspace.id, client_row), history.load(tenant.workspace.id, client_row)
 
 
+REFERENCES = {"memory": intel_reference.brand_memory,
+              "learned_model": lambda client_row, loaded: intel_reference.learned_model(loaded)}
+
+
 def assert_held_is_loaded(tenant, what: str) -> None:
+    """The held items are what a load gives, and each tally (made at the first check, then kept up to
+    date) answers what the straightforward analysis of the loaded items does."""
     held, loaded = held_and_loaded(tenant)
     assert [item.post_id for item in held] == [item.post_id for item in loaded], what
     assert held == loaded, what
+    with db.connection_context():
+        client_row = Client.get_by_id(tenant.client.id)
+        for kind, tally in lookups.TALLIES.items():
+            answered = items.result(tenant.workspace.id, client_row, kind, tally)
+            assert as_json(answered) == as_json(REFERENCES[kind](client_row, loaded)), f"{what}: {kind}"
 
 
 def test_the_held_items_follow_every_kind_of_write_and_stay_what_a_load_gives(app, client, tenant, make_tenant,
@@ -123,7 +135,7 @@ def test_the_held_posts_are_bounded_and_the_least_recently_read_client_goes_firs
             items.items(second.workspace.id, second_row)  # the first client is dropped
             items.items(second.workspace.id, second_row)
             assert items.cache.loads - loads == 2
-            assert items.current(first_row) is None and items.current(second_row) is not None
+            assert not items.holds(first_row) and items.holds(second_row)
             items.configure(0)  # nothing held: every read loads
             items.items(tenant.workspace.id, first_row)
             items.items(tenant.workspace.id, first_row)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from ..captions import features as feats
 from ..db.models import Client, Post
 from ..publishing import schedule
-from . import insights
+from . import exact, insights
 from .insights import INTERACTIONS, current_engagement
 from .insights import TOTALS as TOTALS  # read from here by the reports
 
@@ -47,6 +47,12 @@ class PostStats:
     def rate(self) -> float | None:
         """Engagement rate, or None without engagement or reach (computed once)."""
         return engagement_rate(self.metrics)
+
+    @functools.cached_property
+    def exact_rate(self) -> int | None:
+        """:attr:`rate` as :func:`herald.intelligence.exact.scaled` gives it (for exact sums; computed once)."""
+        rate = self.rate
+        return None if rate is None else exact.scaled(rate)
 
     def brief(self) -> dict:
         """:func:`brief` of the post."""

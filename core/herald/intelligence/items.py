@@ -22,9 +22,11 @@ recently are dropped first; 0 holds nothing (every read loads).
 
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 import threading
+from typing import Any, Protocol
 
 from ..db import models
 from ..db.models import Client, IntelligencePostChange
@@ -35,22 +37,41 @@ DEFAULT_CAPACITY = 25_000  # posts held (about five clients at the 5,000 the ana
 MOST_CHANGES = 1_000  # more changed posts than this: load everything again (as fast, and simpler)
 
 
+class Tally(Protocol):
+    """An analysis kept up to date one post at a time (:mod:`herald.intelligence.learned_model`'s, ...):
+    made from items, told which post left and which came in, and answering the analysis of the items it
+    counted as its batch function does."""
+
+    @classmethod
+    def of(cls, items) -> Tally: ...
+
+    def add(self, item: PostStats) -> None: ...
+
+    def remove(self, item: PostStats) -> None: ...
+
+    def result(self, client: Client, items) -> Any: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class Held:
-    """A client's items at a revision (never changed once made: readers share it)."""
+    """A client's items at a revision (the items are never changed once made: readers share them), and the
+    tallies made from them so far (by kind; handed on to the next revision's Held, updated)."""
 
     revision: int
     timezone: str | None
     items: tuple[PostStats, ...]  # ordered as history.load orders them
     by_id: dict[int, PostStats]
+    tallies: dict[str, Tally] = dataclasses.field(default_factory=dict)
 
 
 class ItemsCache:
-    """The clients' items this process holds, least recently used dropped first beyond ``capacity`` posts."""
+    """The clients' items this process holds, least recently used dropped first beyond ``capacity`` posts.
+    What concerns one client is done under that client's lock (one thread brings it up to date)."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
         self._held: collections.OrderedDict[int, Held] = collections.OrderedDict()
+        self._locks: dict[int, threading.Lock] = {}
         self._database = None
         self._lock = threading.Lock()
         self.loads = 0  # whole loads (for tests and benchmarks)
@@ -60,6 +81,10 @@ class ItemsCache:
         """Forget every client."""
         with self._lock:
             self._held.clear()
+
+    def _client_lock(self, client_id: int) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(client_id, threading.Lock())
 
     def _get(self, client_id: int) -> Held | None:
         with self._lock:
@@ -85,48 +110,68 @@ class ItemsCache:
     def items(self, workspace_id: int, client: Client) -> list[PostStats]:
         """The client's items as :func:`herald.intelligence.history.load` gives them, from what is held when
         it can be brought up to date (see the module's description)."""
+        with self._client_lock(client.id):
+            return list(self._current(workspace_id, client).items)
+
+    def result(self, workspace_id: int, client: Client, kind: str, tally: type[Tally]) -> Any:
+        """The analysis ``kind`` of the client's items from its tally (made from the items the first time,
+        then kept up to date with them)."""
+        with self._client_lock(client.id):
+            held = self._current(workspace_id, client)
+            if kind not in held.tallies:
+                held.tallies[kind] = tally.of(held.items)
+            return held.tallies[kind].result(client, held.items)
+
+    def holds(self, client: Client) -> bool:
+        """Whether this process holds the client's items (at any revision: :meth:`items` then brings them
+        up to date from the posts that changed)."""
+        held = self._get(client.id)
+        return held is not None and held.timezone == client.timezone
+
+    def _current(self, workspace_id: int, client: Client) -> Held:
         revision = results.revision(client.id)  # before anything is read: what is held is at least this new
         held = self._get(client.id)
         if held is not None and held.timezone == client.timezone:
             if held.revision == revision:
-                return list(held.items)
+                return held
             updated = self._update(workspace_id, client, held, revision)
             if updated is not None:
-                return list(updated.items)
+                return updated
         self.loads += 1
         items = history.load(workspace_id, client)
+        loaded = Held(revision, client.timezone, tuple(items), {item.post_id: item for item in items})
         if self.capacity > 0:
-            self._put(client.id, Held(revision, client.timezone, tuple(items), {item.post_id: item for item in items}))
-        return items
-
-    def current(self, client: Client) -> tuple[PostStats, ...] | None:
-        """The client's items when held at its current revision and time zone (nothing is read but the
-        revision), else None."""
-        held = self._get(client.id)
-        if held is None or held.timezone != client.timezone or held.revision != results.revision(client.id):
-            return None
-        return held.items
+            self._put(client.id, loaded)
+        return loaded
 
     def _update(self, workspace_id: int, client: Client, held: Held, revision: int) -> Held | None:
-        """``held`` brought to ``revision`` from the posts that entered, left or changed; None when
-        everything must be loaded again."""
+        """``held`` brought to ``revision`` from the posts that entered, left or changed (its tallies with
+        them); None when everything must be loaded again."""
         changed = [post_id for (post_id,) in IntelligencePostChange.select(IntelligencePostChange.post_id)
                    .where((IntelligencePostChange.client_id == client.id)
                           & (IntelligencePostChange.revision >= held.revision)).limit(MOST_CHANGES + 1).tuples()]
         if len(changed) > MOST_CHANGES or any(post_id < 0 for post_id in changed):
             return None
-        window = history.newest_ids(workspace_id, client)
-        inside = set(window)
-        wanted = [post_id for post_id in window if post_id not in held.by_id] + \
-                 [post_id for post_id in changed if post_id in inside and post_id in held.by_id]
-        reread = set(wanted)
-        by_id = {post_id: item for post_id, item in held.by_id.items() if post_id in inside and post_id not in reread}
-        for item in history.posts(workspace_id, client, wanted) if wanted else ():
-            by_id[item.post_id] = item
-        if len(by_id) != len(inside):  # a post of the window could not be read (it changed meanwhile)
+        inside = set(history.newest_ids(workspace_id, client))
+        held_ids = held.by_id.keys()
+        reread = (inside - held_ids) | (inside & held_ids & set(changed))  # entered, or changed
+        dropped = (held_ids - inside) | (reread & held_ids)  # left, or read again
+        found = history.posts(workspace_id, client, sorted(reread)) if reread else []
+        if len(found) != len(reread):  # a post of the window could not be read (it changed meanwhile)
             return None
+        by_id = dict(held.by_id)
+        gone = [by_id.pop(post_id) for post_id in dropped]
+        kept = [item for item in held.items if item.post_id not in dropped] if dropped else list(held.items)
+        for item in found:
+            by_id[item.post_id] = item
+            bisect.insort(kept, item, key=history.order)
+        for tally in held.tallies.values():  # the old Held is not read again: its tallies move on
+            for item in gone:
+                tally.remove(item)
+            for item in found:
+                tally.add(item)
         self.updates += 1
-        updated = Held(revision, client.timezone, tuple(sorted(by_id.values(), key=history.order)), by_id)
+        updated = Held(revision, client.timezone, tuple(kept), by_id, held.tallies)
         self._put(client.id, updated)
         return updated
 
@@ -140,9 +185,14 @@ def configure(capacity: int) -> None:
     cache.clear()
 
 
-def current(client: Client) -> tuple[PostStats, ...] | None:
-    """The client's items when this process holds them at its current revision, else None."""
-    return cache.current(client)
+def holds(client: Client) -> bool:
+    """Whether this process holds the client's items (:meth:`ItemsCache.holds`)."""
+    return cache.holds(client)
+
+
+def result(workspace_id: int, client: Client, kind: str, tally: type[Tally]) -> Any:
+    """The analysis ``kind`` of the client's items from its tally (:meth:`ItemsCache.result`)."""
+    return cache.result(workspace_id, client, kind, tally)
 
 
 def items(workspace_id: int, client: Client, *, exclude_post: int | None = None) -> list[PostStats]:

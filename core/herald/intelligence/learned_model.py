@@ -5,9 +5,8 @@ their engagement rates. It is one of the results stored per client revision
 
 from __future__ import annotations
 
-import math
-
-from .history import PostStats, mean_rate, rated
+from . import exact
+from .history import PostStats
 from .insights import keywords
 from .patterns import CAPTION_DIMENSIONS
 
@@ -21,24 +20,61 @@ def words(item) -> set[str]:
     return found | {f"#{tag}" for tag in item.features.hashtags}
 
 
-def _groups(pairs) -> dict[str, list]:
-    """``[count, exact sum of rates]`` per key of ``(key, rate)`` pairs: what an average over the posts
-    sharing a key needs (``fsum / count`` is what :func:`~herald.intelligence.history.mean_rate` answers)."""
-    rates: dict[str, list[float]] = {}
-    for key, rate in pairs:
-        rates.setdefault(key, []).append(rate)
-    return {key: [len(values), math.fsum(values)] for key, values in rates.items()}
+class Tally:
+    """:func:`model` of a client's items, kept up to date one post at a time (:meth:`add`, :meth:`remove`):
+    per feature value and word, how many posts with engagement had it and the exact sum of their rates."""
+
+    def __init__(self):
+        self.rated = [0, 0]  # posts with a rate, exact.scaled sum of their rates
+        self.dimensions: dict[str, dict[str, list[int]]] = {dimension: {} for dimension in DIMENSIONS}
+        self.words: dict[str, list[int]] = {}
+
+    @classmethod
+    def of(cls, items) -> Tally:
+        """The tally of ``items``."""
+        tally = cls()
+        for item in items:
+            tally.add(item)
+        return tally
+
+    def add(self, item: PostStats) -> None:
+        """Count ``item`` in."""
+        self._count(item, 1)
+
+    def remove(self, item: PostStats) -> None:
+        """Take ``item`` (as it was counted in) out."""
+        self._count(item, -1)
+
+    def _count(self, item: PostStats, sign: int) -> None:
+        rate = item.exact_rate
+        if rate is None:
+            return
+        self.rated[0] += sign
+        self.rated[1] += sign * rate
+        for dimension, (_, value_of) in DIMENSIONS.items():
+            exact.bump(self.dimensions[dimension], value_of(item), rate, sign)
+        for word in words(item):
+            exact.bump(self.words, word, rate, sign)
+
+    def result(self, client, items) -> dict:
+        """The client model (JSON) of ``items``, the items this tally counted (in their order)."""
+        count, rate_sum = self.rated
+        return {
+            "history_posts": count, "posts": len(items), "baseline": exact.mean(rate_sum, count) if count else None,
+            "post_ids": [item.post_id for item in items],
+            "dimensions": {dimension: _sums(groups) for dimension, groups in self.dimensions.items()},
+            "words": _sums(self.words),
+        }
+
+
+def _sums(groups: dict[str, list[int]]) -> dict[str, list]:
+    """``[count, exact sum of rates]`` per key (``fsum / count`` is what
+    :func:`~herald.intelligence.history.mean_rate` answers for the posts sharing the key)."""
+    return {key: [count, exact.total(rate_sum)] for key, (count, rate_sum) in groups.items()}
 
 
 def model(history: list[PostStats]) -> dict:
     """The client model the score compares a caption against, from the client's ``history``: the
     baseline, and the count and sum of engagement rates of the posts with each feature value and each
     word (JSON)."""
-    past = rated(history)
-    return {
-        "history_posts": len(past), "posts": len(history), "baseline": mean_rate(past),
-        "post_ids": [item.post_id for item in history],
-        "dimensions": {dimension: _groups((value_of(item), item.rate) for item in past)
-                       for dimension, (_, value_of) in DIMENSIONS.items()},
-        "words": _groups((word, item.rate) for item in past for word in words(item)),
-    }
+    return Tally.of(history).result(None, history)

@@ -28,11 +28,20 @@ ANALYSES = {
 }
 
 
+# kind -> the tally that keeps it up to date one changed post at a time (its batch function's answer)
+TALLIES = {"learned_model": learned_model.Tally, "memory": memory.Tally}
+
+
 def compute(workspace_id: int, client: Client, kinds=tuple(ANALYSES)) -> dict:
     """The results ``kinds`` (every kind by default) of the client, from its items
-    (:func:`herald.intelligence.items.items`: held by this process and brought up to date, or loaded)."""
-    found = items.items(workspace_id, client)
-    return {kind: ANALYSES[kind](client, found) for kind in kinds}
+    (:func:`herald.intelligence.items.items`: held by this process and brought up to date, or loaded), or
+    from their tallies (:data:`TALLIES`, kept up to date with them)."""
+    computed = {kind: items.result(workspace_id, client, kind, TALLIES[kind]) for kind in kinds if kind in TALLIES}
+    rest = [kind for kind in kinds if kind not in TALLIES]
+    if rest:
+        found = items.items(workspace_id, client)
+        computed.update((kind, ANALYSES[kind](client, found)) for kind in rest)
+    return computed
 
 
 def _stored(workspace_id: int, client: Client, kind: str):
@@ -74,10 +83,10 @@ def client_model(workspace_id: int, client: Client) -> dict:
 def audit(workspace_id: int, client: Client, period_days: int, now: dt.datetime) -> dict:
     """:func:`herald.intelligence.audit.run` of the client's history over the ``period_days`` before ``now``,
     from the posts of that period and the one before (all the audit reads): taken from the items this
-    process holds when they are current, else from the stored timeline."""
+    process holds (brought up to date), else from the stored timeline."""
     start = now - dt.timedelta(days=2 * period_days)
-    held = items.current(client)
-    if held is not None:
+    if items.holds(client):
+        held = items.items(workspace_id, client)
         moments = held[bisect.bisect_left(held, start, key=_when):bisect.bisect_left(held, now, key=_when)]
     else:
         moments = timeline.window(_stored(workspace_id, client, "timeline"), start, now)
