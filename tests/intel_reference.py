@@ -11,7 +11,8 @@ from collections import Counter
 from herald.db.models import Client
 from herald.intelligence.history import INTERACTIONS, PostStats, mean_rate, rated, round_rate
 from herald.intelligence.insights import keywords
-from herald.intelligence.patterns import CAPTION_DIMENSIONS, DAYS
+from herald.intelligence.patterns import CAPTION_DIMENSIONS, DAYS, MIN_SAMPLE, describe, winners
+from herald.intelligence.patterns import DIMENSIONS as PATTERN_DIMENSIONS
 
 TOP = 10
 
@@ -159,3 +160,57 @@ def learned_model(history: list[PostStats]) -> dict:
                        for dimension, (_, value_of) in DIMENSIONS.items()},
         "words": _groups((word, item.rate) for item in past for word in learned_words(item)),
     }
+
+
+def pattern_group(items: list[PostStats], dimension: str) -> dict[str, list[PostStats]]:
+    """The rated items by their value of ``dimension``."""
+    value_of = PATTERN_DIMENSIONS[dimension][1]
+    groups: dict[str, list[PostStats]] = {}
+    for item in rated(items):
+        groups.setdefault(value_of(item), []).append(item)
+    return groups
+
+
+def pattern_evidence(dimension: str, value: str, members: list[PostStats], baseline: float) -> dict:
+    """What backs one value of a dimension: sample size, average rate, lift over the baseline."""
+    average = mean_rate(members)
+    lift = average / baseline if baseline else None
+    best = sorted(members, key=lambda item: item.rate, reverse=True)[:3]
+    return {
+        "dimension": dimension,
+        "value": value,
+        "pattern": describe(dimension, value),
+        "sample_size": len(members),
+        "average_engagement_rate": round_rate(average),
+        "median_engagement_rate": round_rate(statistics.median(item.rate for item in members)),
+        "baseline_engagement_rate": round_rate(baseline),
+        "lift": round(lift, 3) if lift is not None else None,
+        "example_post_ids": [item.post_id for item in best],
+    }
+
+
+def pattern_analysis(items: list[PostStats], min_sample: int = MIN_SAMPLE) -> dict:
+    """Every dimension's values with their evidence, and the winning patterns (best lift first).
+
+    A winning pattern has at least ``min_sample`` posts and an average rate at least
+    :data:`WINNING_LIFT` times the baseline (the mean rate of every post with engagement).
+    """
+    scored = rated(items)
+    baseline = mean_rate(scored)
+    result = {
+        "posts_analysed": len(scored),
+        "posts_without_engagement": len(items) - len(scored),
+        "baseline_engagement_rate": round_rate(baseline),
+        "min_sample": min_sample,
+        "patterns": [],
+        "weak_patterns": [],
+        "dimensions": {},
+    }
+    if not scored or not baseline:
+        return result
+    for dimension, (label, _) in PATTERN_DIMENSIONS.items():
+        rows = [pattern_evidence(dimension, value, members, baseline)
+                for value, members in pattern_group(scored, dimension).items()]
+        rows.sort(key=lambda row: (-row["average_engagement_rate"], row["value"]))
+        result["dimensions"][dimension] = {"label": label, "values": rows}
+    return winners(result, min_sample)

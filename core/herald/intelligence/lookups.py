@@ -29,7 +29,7 @@ ANALYSES = {
 
 
 # kind -> the tally that keeps it up to date one changed post at a time (its batch function's answer)
-TALLIES = {"learned_model": learned_model.Tally, "memory": memory.Tally}
+TALLIES = {"learned_model": learned_model.Tally, "memory": memory.Tally, "patterns": patterns.Tally}
 
 
 def compute(workspace_id: int, client: Client, kinds=tuple(ANALYSES)) -> dict:

@@ -3,10 +3,11 @@ baseline engagement rate, with the evidence (sample size, average rate, lift ove
 
 from __future__ import annotations
 
-import statistics
+import bisect
 from collections.abc import Callable
 
-from .history import PostStats, mean_rate, rated, round_rate
+from . import exact
+from .history import PostStats, round_rate
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MIN_SAMPLE = 3  # fewer posts than this with a value is an anecdote, not a pattern
@@ -54,30 +55,94 @@ def describe(dimension: str, value: str) -> str:
     return phrases.get(dimension, f"{dimension} = {value}")
 
 
-def group(items: list[PostStats], dimension: str) -> dict[str, list[PostStats]]:
-    """The rated items by their value of ``dimension``."""
-    value_of = DIMENSIONS[dimension][1]
-    groups: dict[str, list[PostStats]] = {}
-    for item in rated(items):
-        groups.setdefault(value_of(item), []).append(item)
-    return groups
+class Tally:
+    """:func:`analyse` of a client's items, kept up to date one post at a time (:meth:`add`,
+    :meth:`remove`): per dimension and value, the posts with a rate (ordered by rate, then time), their
+    count and the exact sum of their rates."""
+
+    def __init__(self):
+        self.rated = [0, 0]  # posts with a rate, exact sum of their rates
+        # dimension -> value -> [posts, exact sum, [(-rate, when, post_id), ...] in order]
+        self.values: dict[str, dict[str, list]] = {dimension: {} for dimension in DIMENSIONS}
+
+    @classmethod
+    def of(cls, items) -> Tally:
+        """The tally of ``items`` (posts, or the audit's moments)."""
+        tally = cls()
+        for item in items:
+            tally.add(item)
+        return tally
+
+    def add(self, item: PostStats) -> None:
+        """Count ``item`` in."""
+        self._count(item, 1)
+
+    def remove(self, item: PostStats) -> None:
+        """Take ``item`` (as it was counted in) out."""
+        self._count(item, -1)
+
+    def _count(self, item: PostStats, sign: int) -> None:
+        rate = item.exact_rate
+        if rate is None:
+            return
+        self.rated[0] += sign
+        self.rated[1] += sign * rate
+        key = (-item.rate, item.when, item.post_id)
+        for dimension, (_, value_of) in DIMENSIONS.items():
+            values = self.values[dimension]
+            value = value_of(item)
+            found = values.get(value)
+            if found is None:
+                found = values[value] = [0, 0, []]
+            found[0] += sign
+            found[1] += sign * rate
+            if sign > 0:
+                bisect.insort(found[2], key)
+            elif found[0]:
+                del found[2][bisect.bisect_left(found[2], key)]
+            else:
+                del values[value]
+
+    def result(self, client, items, min_sample: int = MIN_SAMPLE) -> dict:
+        """:func:`analyse` of the items this tally counted."""
+        count, rate_sum = self.rated
+        baseline = exact.mean(rate_sum, count) if count else None
+        result = {
+            "posts_analysed": count,
+            "posts_without_engagement": len(items) - count,
+            "baseline_engagement_rate": round_rate(baseline),
+            "min_sample": min_sample,
+            "patterns": [],
+            "weak_patterns": [],
+            "dimensions": {},
+        }
+        if not count or not baseline:
+            return result
+        for dimension, (label, _) in DIMENSIONS.items():
+            rows = [evidence(dimension, value, members, baseline) for value, members in self.values[dimension].items()]
+            rows.sort(key=lambda row: (-row["average_engagement_rate"], row["value"]))
+            result["dimensions"][dimension] = {"label": label, "values": rows}
+        return winners(result, min_sample)
 
 
-def evidence(dimension: str, value: str, members: list[PostStats], baseline: float) -> dict:
-    """What backs one value of a dimension: sample size, average rate, lift over the baseline."""
-    average = mean_rate(members)
+def evidence(dimension: str, value: str, members: list, baseline: float) -> dict:
+    """What backs one value of a dimension: sample size, average rate, lift over the baseline, from its
+    ``[posts, exact sum of rates, [(-rate, when, post_id), ...] ordered]``."""
+    count, rate_sum, ordered = members
+    average = exact.mean(rate_sum, count)
     lift = average / baseline if baseline else None
-    best = sorted(members, key=lambda item: item.rate, reverse=True)[:3]
+    middle = count // 2  # the median of rates ordered best first is the median of them ordered the other way
+    median = -ordered[middle][0] if count % 2 else (-ordered[middle - 1][0] + -ordered[middle][0]) / 2
     return {
         "dimension": dimension,
         "value": value,
         "pattern": describe(dimension, value),
-        "sample_size": len(members),
+        "sample_size": count,
         "average_engagement_rate": round_rate(average),
-        "median_engagement_rate": round_rate(statistics.median(item.rate for item in members)),
+        "median_engagement_rate": round_rate(median),
         "baseline_engagement_rate": round_rate(baseline),
         "lift": round(lift, 3) if lift is not None else None,
-        "example_post_ids": [item.post_id for item in best],
+        "example_post_ids": [post_id for _, _, post_id in ordered[:3]],
     }
 
 
@@ -87,24 +152,7 @@ def analyse(items: list[PostStats], min_sample: int = MIN_SAMPLE) -> dict:
     A winning pattern has at least ``min_sample`` posts and an average rate at least
     :data:`WINNING_LIFT` times the baseline (the mean rate of every post with engagement).
     """
-    scored = rated(items)
-    baseline = mean_rate(scored)
-    result = {
-        "posts_analysed": len(scored),
-        "posts_without_engagement": len(items) - len(scored),
-        "baseline_engagement_rate": round_rate(baseline),
-        "min_sample": min_sample,
-        "patterns": [],
-        "weak_patterns": [],
-        "dimensions": {},
-    }
-    if not scored or not baseline:
-        return result
-    for dimension, (label, _) in DIMENSIONS.items():
-        rows = [evidence(dimension, value, members, baseline) for value, members in group(scored, dimension).items()]
-        rows.sort(key=lambda row: (-row["average_engagement_rate"], row["value"]))
-        result["dimensions"][dimension] = {"label": label, "values": rows}
-    return winners(result, min_sample)
+    return Tally.of(items).result(None, items, min_sample)
 
 
 def winners(analysis: dict, min_sample: int) -> dict:

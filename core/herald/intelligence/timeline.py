@@ -16,6 +16,7 @@ import bisect
 import datetime as dt
 from typing import NamedTuple
 
+from . import exact
 from .history import PostStats, brief, engagement_rate
 from .insights import TOTALS
 
@@ -45,6 +46,11 @@ class Moment(NamedTuple):
     score: float | None
     metrics: dict[str, int] | None
     rate: float | None
+
+    @property
+    def exact_rate(self) -> int | None:
+        """:attr:`rate` as :func:`herald.intelligence.exact.scaled` gives it (for the tallies' exact sums)."""
+        return None if self.rate is None else exact.scaled(self.rate)
 
     def brief(self) -> dict:
         """:func:`herald.intelligence.history.brief` of the post."""
