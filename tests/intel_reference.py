@@ -5,6 +5,7 @@ reference the tallies' answers are checked against."""
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections import Counter
 
@@ -214,3 +215,45 @@ def pattern_analysis(items: list[PostStats], min_sample: int = MIN_SAMPLE) -> di
         rows.sort(key=lambda row: (-row["average_engagement_rate"], row["value"]))
         result["dimensions"][dimension] = {"label": label, "values": rows}
     return winners(result, min_sample)
+
+
+def opener_normalise(line: str) -> str:
+    """A first line compared case- and space-insensitively (the same opener reused counts together)."""
+    return re.sub(r"\s+", " ", line).strip().lower()
+
+
+def ranked_openers(items: list[PostStats]) -> list[dict]:
+    """Each distinct first line with its uses, how many of those have engagement, and their average rate.
+
+    Openers with engagement come first, best average rate first (ties: more uses first); openers
+    without engagement follow, most used first.
+    """
+    groups: dict[str, list[PostStats]] = {}
+    for item in items:
+        if item.features.first_line:
+            groups.setdefault(opener_normalise(item.features.first_line), []).append(item)
+    rows = []
+    for members in groups.values():
+        with_rate = rated(members)
+        newest = members[-1]
+        rows.append({
+            "hook": newest.features.first_line,
+            "hook_style": newest.features.opener_style,
+            "uses": len(members),
+            "posts_with_engagement": len(with_rate),
+            "average_engagement_rate": round_rate(mean_rate(with_rate)),
+            "best_engagement_rate": round_rate(max((i.rate for i in with_rate), default=None)),
+            "post_ids": [item.post_id for item in members],
+        })
+    rows.sort(key=lambda row: (row["average_engagement_rate"] is None, -(row["average_engagement_rate"] or 0),
+                               -row["uses"], row["hook"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+
+
+def top_openers(items: list[PostStats]) -> dict:
+    openers = ranked_openers(items)
+    return {"total": len(openers), "hooks": openers[:200]}

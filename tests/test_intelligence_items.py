@@ -37,6 +37,7 @@ def held_and_loaded(tenant):
 
 
 REFERENCES = {"memory": intel_reference.brand_memory,
+              "hooks": lambda client_row, loaded: intel_reference.top_openers(loaded),
               "patterns": lambda client_row, loaded: intel_reference.pattern_analysis(loaded),
               "learned_model": lambda client_row, loaded: intel_reference.learned_model(loaded)}
 

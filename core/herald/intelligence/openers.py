@@ -5,10 +5,12 @@ calls them hooks; in the code a hook is a pluggy hook."""
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from ..db.models import Client, GeneratedOpener, isoformat
-from .history import PostStats, mean_rate, rated, round_rate
+from . import exact
+from .history import PostStats, round_rate
 
 MAX_LIMIT = 200  # the most openers a report shows (``limit`` of GET /api/intelligence/hooks)
 
@@ -18,34 +20,67 @@ def normalise(line: str) -> str:
     return re.sub(r"\s+", " ", line).strip().lower()
 
 
-def ranked(items: list[PostStats]) -> list[dict]:
-    """Each distinct first line with its uses, how many of those have engagement, and their average rate.
+class Tally:
+    """:func:`top` of a client's items, kept up to date one post at a time (:meth:`add`, :meth:`remove`):
+    per distinct first line, the posts that used it in order, their first lines as written, and the rates
+    and exact rate sum of those with engagement."""
 
-    Openers with engagement come first, best average rate first (ties: more uses first); openers
-    without engagement follow, most used first.
-    """
-    groups: dict[str, list[PostStats]] = {}
-    for item in items:
-        if item.features.first_line:
-            groups.setdefault(normalise(item.features.first_line), []).append(item)
-    rows = []
-    for members in groups.values():
-        with_rate = rated(members)
-        newest = members[-1]
-        rows.append({
-            "hook": newest.features.first_line,
-            "hook_style": newest.features.opener_style,
-            "uses": len(members),
-            "posts_with_engagement": len(with_rate),
-            "average_engagement_rate": round_rate(mean_rate(with_rate)),
-            "best_engagement_rate": round_rate(max((i.rate for i in with_rate), default=None)),
-            "post_ids": [item.post_id for item in members],
-        })
-    rows.sort(key=lambda row: (row["average_engagement_rate"] is None, -(row["average_engagement_rate"] or 0),
-                               -row["uses"], row["hook"]))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
-    return rows
+    def __init__(self):
+        # normalised first line -> [[(when, post_id), ...] in order, {post_id: (line, style)},
+        #                           [rates, ascending], exact sum of the rates]
+        self.openers: dict[str, list] = {}
+
+    @classmethod
+    def of(cls, items) -> Tally:
+        """The tally of ``items``."""
+        tally = cls()
+        for item in items:
+            tally.add(item)
+        return tally
+
+    def add(self, item: PostStats) -> None:
+        """Count ``item`` in."""
+        line = item.features.first_line
+        if not line:
+            return
+        found = self.openers.setdefault(normalise(line), [[], {}, [], 0])
+        bisect.insort(found[0], (item.when, item.post_id))
+        found[1][item.post_id] = (line, item.features.opener_style)
+        if item.rate is not None:
+            bisect.insort(found[2], item.rate)
+            found[3] += item.exact_rate
+
+    def remove(self, item: PostStats) -> None:
+        """Take ``item`` (as it was counted in) out."""
+        line = item.features.first_line
+        if not line:
+            return
+        key = normalise(line)
+        found = self.openers[key]
+        del found[0][bisect.bisect_left(found[0], (item.when, item.post_id))]
+        del found[1][item.post_id]
+        if item.rate is not None:
+            del found[2][bisect.bisect_left(found[2], item.rate)]
+            found[3] -= item.exact_rate
+        if not found[0]:
+            del self.openers[key]
+
+    def result(self, client, items) -> dict:
+        """:func:`top` of the items this tally counted: only the rows it shows are made whole."""
+        ranking = []
+        for members, lines, rates, rate_sum in self.openers.values():
+            average = round_rate(exact.mean(rate_sum, len(rates))) if rates else None
+            hook = lines[members[-1][1]][0]
+            ranking.append(((average is None, -(average or 0), -len(members), hook), average, members, lines, rates))
+        ranking.sort(key=lambda entry: entry[0])
+        rows = []
+        for rank, (_, average, members, lines, rates) in enumerate(ranking[:MAX_LIMIT], start=1):
+            hook, style = lines[members[-1][1]]
+            rows.append({"hook": hook, "hook_style": style, "uses": len(members), "posts_with_engagement": len(rates),
+                         "average_engagement_rate": average,
+                         "best_engagement_rate": round_rate(rates[-1]) if rates else None,
+                         "post_ids": [post_id for _, post_id in members], "rank": rank})
+        return {"total": len(ranking), "hooks": rows}
 
 
 def generated_openers(workspace_id: int, client: Client) -> list[dict]:
@@ -66,10 +101,12 @@ def build(workspace_id: int, client: Client, items: list[PostStats], limit: int 
 
 
 def top(items: list[PostStats]) -> dict:
-    """What the report can show of the :func:`ranked` openers: the first :data:`MAX_LIMIT` and how many
-    there are (what is stored per client revision; a client may have thousands)."""
-    openers = ranked(items)
-    return {"total": len(openers), "hooks": openers[:MAX_LIMIT]}
+    """The openers a report can show: each distinct first line with its uses, how many of those have
+    engagement, their average and best rate and the posts (oldest first), the first :data:`MAX_LIMIT`,
+    and how many there are (what is stored per client revision; a client may have thousands). Openers
+    with engagement come first, best average rate first (ties: more uses first); openers without
+    engagement follow, most used first."""
+    return Tally.of(items).result(None, items)
 
 
 def report(workspace_id: int, client: Client, openers: dict, limit: int = 50) -> dict:
