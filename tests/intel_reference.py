@@ -257,3 +257,14 @@ def ranked_openers(items: list[PostStats]) -> list[dict]:
 def top_openers(items: list[PostStats]) -> dict:
     openers = ranked_openers(items)
     return {"total": len(openers), "hooks": openers[:200]}
+
+
+def scores(items: list[PostStats]) -> dict:
+    scored = [item for item in items if item.score is not None]
+    return {
+        "posts_scored": len(scored),
+        "average": round(statistics.fmean([item.score for item in scored]), 1) if scored else None,
+        "posts": [{"post_id": item.post_id, "score": item.score, "first_line": item.features.first_line[:200],
+                   "engagement_rate": round_rate(item.rate)}
+                  for item in sorted(scored, key=lambda item: (item.when, item.post_id), reverse=True)],
+    }

@@ -5,6 +5,7 @@ after every kind of write, through the API or straight to the tables (the trigge
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 
 import intel_reference
@@ -15,7 +16,7 @@ from test_intelligence_insights import as_json, caption
 from herald.cli import cli
 from herald.db import intelligence_revisions
 from herald.db.models import Client, EngagementSnapshot, Post, db
-from herald.intelligence import history, items, lookups
+from herald.intelligence import history, items, lookups, results
 
 START = dt.datetime(2026, 3, 1, 9)
 WINDOW = 15  # the newest posts the analyses read, small so that posts enter and leave it
@@ -37,6 +38,7 @@ def held_and_loaded(tenant):
 
 
 REFERENCES = {"memory": intel_reference.brand_memory,
+              "scores": lambda client_row, loaded: intel_reference.scores(loaded),
               "hooks": lambda client_row, loaded: intel_reference.top_openers(loaded),
               "patterns": lambda client_row, loaded: intel_reference.pattern_analysis(loaded),
               "learned_model": lambda client_row, loaded: intel_reference.learned_model(loaded)}
@@ -52,6 +54,8 @@ def assert_held_is_loaded(tenant, what: str) -> None:
         client_row = Client.get_by_id(tenant.client.id)
         for kind, tally in lookups.TALLIES.items():
             answered = items.result(tenant.workspace.id, client_row, kind, tally)
+            if isinstance(answered, results.Json):
+                answered = json.loads(answered)
             assert as_json(answered) == as_json(REFERENCES[kind](client_row, loaded)), f"{what}: {kind}"
 
 

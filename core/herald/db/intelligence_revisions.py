@@ -15,8 +15,10 @@ revision it holds instead of walking the client's history again. The row takes t
 write's bump (PostgreSQL fires AFTER triggers by name, and ``intelligence_track_*`` sorts after the
 bumps; SQLite's writers are serial, so a row holding the revision before the bump is still at least the
 revision any reader saw before the write): a cache at revision ``R`` reloads the posts whose row has a
-revision ``>= R``. Inserted, deleted, cancelled or moved posts enter or leave a client's newest posts,
-which the cache sees by their ids; the delete trigger drops the post's row.
+revision ``>= R``. Inserted, deleted, cancelled or moved posts enter or leave a client's newest posts:
+``intelligence_window`` holds per client the revision of the last such write (an INSERT or DELETE of one
+of its posts, an UPDATE of a post's workspace, client or status), and a cache whose revision is newer
+does not read the ids of the client's newest posts again; the delete trigger drops the post's row.
 
 SQLite: a migration that rebuilds ``post``, ``engagement_snapshot`` or ``client`` by copying it drops
 these triggers: such a migration must install them again (``TRIGGERS.install(db)`` and
@@ -114,12 +116,27 @@ def _track(post_id):
 
 
 _FORGET = "DELETE FROM intelligence_post_change WHERE post_id = OLD.id;"
+WINDOW_COLUMNS = "workspace_id, client_id, status"  # what decides whether a post is among a client's
+
+
+def _window(client_id):
+    """SQL that records that the posts of ``client_id`` changed (a post came, went or changed status) at
+    its current revision (an upsert; nothing when the client is NULL)."""
+    return (f"INSERT INTO intelligence_window (client_id, revision) SELECT {client_id}, "
+            f"COALESCE((SELECT revision FROM intelligence_revision WHERE client_id = {client_id}), 0) "
+            f"WHERE {client_id} IS NOT NULL "
+            f"ON CONFLICT (client_id) DO UPDATE SET revision = excluded.revision;")
 
 SQLITE_CHANGE_TRIGGERS = (
     f"""CREATE TRIGGER intelligence_track_post_update AFTER UPDATE OF {POST_COLUMNS} ON post
     WHEN {_changed(POST_COLUMNS)}
     BEGIN {_track('NEW.id')} END""",
-    f"CREATE TRIGGER intelligence_track_post_delete AFTER DELETE ON post BEGIN {_FORGET} END",
+    f"""CREATE TRIGGER intelligence_track_post_delete AFTER DELETE ON post
+    BEGIN {_FORGET} {_window('OLD.client_id')} END""",
+    f"CREATE TRIGGER intelligence_track_post_insert AFTER INSERT ON post BEGIN {_window('NEW.client_id')} END",
+    f"""CREATE TRIGGER intelligence_track_window_update AFTER UPDATE OF {WINDOW_COLUMNS} ON post
+    WHEN {_changed(WINDOW_COLUMNS)}
+    BEGIN {_window('OLD.client_id')} {_window('NEW.client_id')} END""",
     f"""CREATE TRIGGER intelligence_track_snapshot_insert AFTER INSERT ON engagement_snapshot
     BEGIN {_track('NEW.post_id')} END""",
     f"""CREATE TRIGGER intelligence_track_snapshot_delete AFTER DELETE ON engagement_snapshot
@@ -134,6 +151,18 @@ POSTGRES_CHANGE_TRIGGERS = (
         IF TG_OP = 'DELETE' THEN {_FORGET} ELSE {_track('NEW.id')} END IF;
         RETURN NULL;
     END $$""",
+    f"""CREATE FUNCTION intelligence_track_window() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN {_window('OLD.client_id')} END IF;
+        IF TG_OP IN ('UPDATE', 'INSERT') THEN {_window('NEW.client_id')} END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER intelligence_track_window AFTER INSERT OR DELETE ON post
+    FOR EACH ROW EXECUTE FUNCTION intelligence_track_window()""",
+    f"""CREATE TRIGGER intelligence_track_window_update AFTER UPDATE OF {WINDOW_COLUMNS} ON post
+    FOR EACH ROW WHEN (({', '.join('OLD.' + c for c in WINDOW_COLUMNS.split(', '))})
+                       IS DISTINCT FROM ({', '.join('NEW.' + c for c in WINDOW_COLUMNS.split(', '))}))
+    EXECUTE FUNCTION intelligence_track_window()""",
     f"""CREATE TRIGGER intelligence_track_post_update AFTER UPDATE OF {POST_COLUMNS} ON post
     FOR EACH ROW WHEN (({', '.join('OLD.' + c for c in POST_COLUMNS.split(', '))})
                        IS DISTINCT FROM ({', '.join('NEW.' + c for c in POST_COLUMNS.split(', '))}))
@@ -149,6 +178,7 @@ POSTGRES_CHANGE_TRIGGERS = (
     """CREATE TRIGGER intelligence_track_snapshot AFTER INSERT OR UPDATE OR DELETE ON engagement_snapshot
     FOR EACH ROW EXECUTE FUNCTION intelligence_track_snapshot()""",
 )
+
 
 def invalidate(database, workspace_id: int | None = None) -> None:
     """Bump the revision of every client (of one workspace, or all) and record a change of all its posts

@@ -792,6 +792,17 @@ class IntelligencePostChange(BaseModel):
         indexes = ((("client_id", "revision"), False),)
 
 
+class IntelligenceWindow(BaseModel):
+    """The revision of a client at the last write that may have changed which posts it has (a post inserted
+    or deleted, or its workspace, client or status changed), kept by triggers (migration 0037)."""
+
+    client_id = pw.IntegerField(primary_key=True)
+    revision = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "intelligence_window"
+
+
 class IntelligenceResult(BaseModel):
     """One computed intelligence result of a client (``kind``: the learned model, memory, ...) as JSON,
     with the client's revision it was computed at (:mod:`herald.intelligence.results`)."""

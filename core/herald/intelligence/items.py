@@ -7,8 +7,9 @@ constant engagement pulls changes between almost every two reads. So this proces
 loaded, with the client's revision (:mod:`herald.intelligence.results`) and time zone they were loaded
 at, and brings them up to date instead of loading them again:
 
-- the ids of the client's newest posts are read (one index scan): posts that entered (created, restored,
-  moved in) are loaded, posts that left (deleted, cancelled, moved out, pushed out by newer ones) dropped;
+- when a post came, went or changed status since (``intelligence_window``), the ids of the client's newest
+  posts are read (one index scan): posts that entered (created, restored, moved in) are loaded, posts that
+  left (deleted, cancelled, moved out, pushed out by newer ones) dropped;
 - the posts changed since the held revision (``intelligence_post_change``, kept by triggers in the
   transaction of every write: :mod:`herald.db.intelligence_revisions`) are loaded again;
 - a change of the client's time zone, a rebuild of derived data (which records a change of every post),
@@ -29,7 +30,7 @@ import threading
 from typing import Any, Protocol
 
 from ..db import models
-from ..db.models import Client, IntelligencePostChange
+from ..db.models import Client, IntelligencePostChange, IntelligenceWindow
 from . import history, results
 from .history import PostStats
 
@@ -152,8 +153,12 @@ class ItemsCache:
                           & (IntelligencePostChange.revision >= held.revision)).limit(MOST_CHANGES + 1).tuples()]
         if len(changed) > MOST_CHANGES or any(post_id < 0 for post_id in changed):
             return None
-        inside = set(history.newest_ids(workspace_id, client))
         held_ids = held.by_id.keys()
+        window = (IntelligenceWindow.select(IntelligenceWindow.revision)
+                  .where(IntelligenceWindow.client_id == client.id).scalar())
+        # Unless a post came, went or changed status since, the client's newest posts are the ones held.
+        inside = set(history.newest_ids(workspace_id, client)) if window is not None and window >= held.revision \
+            else set(held_ids)
         reread = (inside - held_ids) | (inside & held_ids & set(changed))  # entered, or changed
         dropped = (held_ids - inside) | (reread & held_ids)  # left, or read again
         found = history.posts(workspace_id, client, sorted(reread)) if reread else []

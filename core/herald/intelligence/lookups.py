@@ -30,7 +30,7 @@ ANALYSES = {
 
 # kind -> the tally that keeps it up to date one changed post at a time (its batch function's answer)
 TALLIES = {"learned_model": learned_model.Tally, "memory": memory.Tally, "patterns": patterns.Tally,
-           "hooks": openers.Tally}
+           "hooks": openers.Tally, "scores": reports.ScoresTally}
 
 
 def compute(workspace_id: int, client: Client, kinds=tuple(ANALYSES)) -> dict:

@@ -3,26 +3,60 @@ and the scores stored on its posts."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import statistics
+import json
 
 from ..db.models import Client, isoformat
-from . import audit, memory, openers, patterns
+from . import audit, exact, memory, openers, patterns
 from .history import PostStats, round_rate
+from .results import Json
 
 REPORT_VERSION = 1
 
 
+class ScoresTally:
+    """:func:`scores` of a client's items, kept up to date one post at a time (:meth:`add`, :meth:`remove`):
+    each scored post's entry as JSON text, in order, and the exact sum of the scores. Its answer is JSON
+    text (:class:`~herald.intelligence.results.Json`): the entries are joined, never encoded again."""
+
+    def __init__(self):
+        self.entries: list[tuple] = []  # ((when, post_id), entry as JSON), oldest first
+        self.total = 0  # exact.scaled sum of the scores
+
+    @classmethod
+    def of(cls, items) -> ScoresTally:
+        """The tally of ``items``."""
+        tally = cls()
+        for item in items:
+            tally.add(item)
+        return tally
+
+    def add(self, item: PostStats) -> None:
+        """Count ``item`` in."""
+        if item.score is not None:
+            entry = {"post_id": item.post_id, "score": item.score, "first_line": item.features.first_line[:200],
+                     "engagement_rate": round_rate(item.rate)}
+            bisect.insort(self.entries, ((item.when, item.post_id), json.dumps(entry, separators=(",", ":"))))
+            self.total += exact.scaled(item.score)
+
+    def remove(self, item: PostStats) -> None:
+        """Take ``item`` (as it was counted in) out."""
+        if item.score is not None:
+            del self.entries[bisect.bisect_left(self.entries, ((item.when, item.post_id),))]
+            self.total -= exact.scaled(item.score)
+
+    def result(self, client, items) -> Json:
+        """:func:`scores` of the items this tally counted, as JSON text."""
+        count = len(self.entries)
+        average = json.dumps(round(exact.mean(self.total, count), 1) if count else None)
+        posts = ",".join(entry for _, entry in reversed(self.entries))
+        return Json(f'{{"posts_scored":{count},"average":{average},"posts":[{posts}]}}')
+
+
 def scores(items: list[PostStats]) -> dict:
     """The scores stored on the client's posts (newest first) and their average."""
-    scored = [item for item in items if item.score is not None]
-    return {
-        "posts_scored": len(scored),
-        "average": round(statistics.fmean([item.score for item in scored]), 1) if scored else None,
-        "posts": [{"post_id": item.post_id, "score": item.score, "first_line": item.features.first_line[:200],
-                   "engagement_rate": round_rate(item.rate)}
-                  for item in sorted(scored, key=lambda item: (item.when, item.post_id), reverse=True)],
-    }
+    return json.loads(ScoresTally.of(items).result(None, items))
 
 
 def build(workspace_id: int, client: Client, items: list[PostStats], *, period_days: int,

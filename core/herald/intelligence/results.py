@@ -36,6 +36,10 @@ _PREFIX = '{"version":' + json.dumps(VERSION) + ',"result":'
 computations = 0  # how many results were computed rather than read (for tests and benchmarks)
 
 
+class Json(str):
+    """A result that is JSON text already (stored and spliced as it is, never encoded again)."""
+
+
 def revision(client_id: int) -> int:
     """The client's current revision (0 before any write counted)."""
     row = (IntelligenceRevision.select(IntelligenceRevision.revision)
@@ -61,7 +65,8 @@ def cached_json(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]
     if row is not None and row[0] == current and row[1].startswith(_PREFIX):  # another version: computed again
         return row[1][len(_PREFIX):-1]
     computations += 1
-    texts = {name: json.dumps(result, separators=(",", ":")) for name, result in compute().items()}
+    texts = {name: result if isinstance(result, Json) else json.dumps(result, separators=(",", ":"))
+             for name, result in compute().items()}
     if revision(client_id) == current:
         with write_transaction():
             (IntelligenceResult.insert_many([{"client_id": client_id, "kind": name, "revision": current,
