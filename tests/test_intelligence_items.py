@@ -11,10 +11,13 @@ import random
 import intel_reference
 import pytest
 from intel_data import make_post, push
+from migration_support import database_migrated_to
+from peewee import Table
 from test_intelligence_insights import as_json, caption
 
 from herald.cli import cli
 from herald.db import intelligence_revisions
+from herald.db.migrate import runner
 from herald.db.models import Client, EngagementSnapshot, Post, db
 from herald.intelligence import history, items, lookups, results
 
@@ -148,3 +151,55 @@ def test_the_held_posts_are_bounded_and_the_least_recently_read_client_goes_firs
             assert items.cache.loads - loads == 4
     finally:
         items.configure(items.DEFAULT_CAPACITY)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_at_0035(request, tmp_path):
+    """A database migrated to 0035 (SQLite, or a PostgreSQL database of its own when HERALD_TEST_POSTGRES is set)."""
+    yield from database_migrated_to(request.param, tmp_path, "0035_engagement_hours")
+
+
+def test_the_migration_records_changes_from_then_on_and_goes_down_and_up_again(database_at_0035):
+    database, migration = database_at_0035, "0037_intelligence_post_changes"
+    now = dt.datetime(2026, 6, 1, 9, 30)
+    post = Table("post", ("id", "workspace_id", "client_id", "topic", "caption", "post_type", "platforms", "media",
+                          "status", "created_at", "updated_at", "published_at")).bind(database)
+
+    def add_post() -> int:
+        post.insert(workspace_id=1, client_id=1, topic="", caption="Hi", post_type="post", platforms="[]",
+                    media="[]", status="published", created_at=now, updated_at=now, published_at=now).execute()
+        return database.execute_sql("SELECT MAX(id) FROM post").fetchone()[0]
+
+    def snapshot(post_id: int) -> None:
+        database.execute_sql(f"INSERT INTO engagement_snapshot (post_id, likes, comments, saves, shares, reach, "
+                             f"source, recorded_at) VALUES ({int(post_id)}, 1, 0, 0, 0, 10, 'api', '2026-06-02')")
+
+    def recorded() -> tuple:
+        changes = database.execute_sql("SELECT post_id FROM intelligence_post_change ORDER BY post_id").fetchall()
+        windows = database.execute_sql("SELECT client_id FROM intelligence_window").fetchall()
+        return [row[0] for row in changes], [row[0] for row in windows]
+
+    with database.connection_context():
+        Table("workspace", ("id", "name", "plan", "settings", "created_at")).bind(database).insert(
+            id=1, name="w", plan="free", settings="{}", created_at=now).execute()
+        Table("client", ("id", "workspace_id", "name", "brand_voice", "timezone", "created_at", "updated_at")).bind(
+            database).insert(id=1, workspace_id=1, name="c", brand_voice="", timezone="UTC", created_at=now,
+                             updated_at=now).execute()
+        before = add_post()
+        runner(database).up(migration)
+        assert recorded() == ([], [])  # what was there before needs no row
+        snapshot(before)
+        added = add_post()
+        assert recorded() == ([before], [1])
+        revision = database.execute_sql("SELECT revision FROM intelligence_revision").fetchone()[0]
+        # the revision of the insert, or (SQLite fires the triggers of one write in no set order) the one before
+        assert database.execute_sql("SELECT revision FROM intelligence_window").fetchone()[0] in (revision - 1,
+                                                                                                  revision)
+        snapshot(added)
+        assert recorded() == ([before, added], [1])
+        runner(database).down(migration)
+        assert not {"intelligence_post_change", "intelligence_window"} & set(database.get_tables())
+        snapshot(added)  # no trigger left behind
+        runner(database).up(migration)
+        snapshot(added)
+        assert recorded() == ([added], [])
