@@ -91,10 +91,15 @@ READS = [
     ("intelligence analyze-performance", "POST", "/api/intelligence/analyze-performance", {"client_id": "{client}"}),
     # each timed read follows one engagement snapshot of the big client's newest published post (untimed)
     ("intelligence memory after a snapshot", "GET", "/api/intelligence/memory?client_id={client}", None),
+    ("intelligence hooks after a snapshot", "GET", "/api/intelligence/hooks?client_id={client}", None),
+    ("intelligence top-patterns after a snapshot", "GET", "/api/intelligence/top-patterns?client_id={client}", None),
     ("intelligence score after a snapshot", "POST", "/api/intelligence/score",
      {"caption": "Stop scrolling: 3 mistakes we see every week. #design #branding", "client_id": "{client}"}),
+    ("intelligence export after a snapshot", "GET", "/api/intelligence/export?client_id={client}", None),
+    ("intelligence analyze-performance after a snapshot", "POST", "/api/intelligence/analyze-performance",
+     {"client_id": "{client}"}),
 ]
-AFTER_WRITE = {"intelligence memory after a snapshot", "intelligence score after a snapshot"}
+AFTER_WRITE = {label for label, *_ in READS if label.endswith("after a snapshot")}
 
 
 class Failure(RuntimeError):
