@@ -138,8 +138,8 @@ class Config:
     # since they were read (herald.chores.refresh_intelligence), so their next read is a lookup.
     intelligence_refresh_interval_seconds: int = 60
     # How many analysed posts each process holds for the intelligence reads (herald.intelligence.items):
-    # a read after a write then loads only the posts that changed. About 3.5 KB a post; 0 holds nothing.
-    intelligence_cache_posts: int = 25_000
+    # a read after a write then loads only the posts that changed. About 5 KB a post; 0 holds nothing.
+    intelligence_cache_posts: int = 20_000
     # "simple": jobs run in the worker process (RQ SimpleWorker); "fork": each job in a forked
     # work-horse (RQ Worker). Herald's jobs are short network calls whose failures are already
     # contained (leases, reconciler), and a fork costs about 20 ms, more than a publish step.

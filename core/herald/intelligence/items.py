@@ -34,7 +34,7 @@ from ..db.models import Client, IntelligencePostChange, IntelligenceWindow
 from . import history, results
 from .history import PostStats
 
-DEFAULT_CAPACITY = 25_000  # posts held (about five clients at the 5,000 the analyses read)
+DEFAULT_CAPACITY = 20_000  # posts held (four clients at the 5,000 the analyses read; about 5 KB each)
 MOST_CHANGES = 1_000  # more changed posts than this: load everything again (as fast, and simpler)
 
 
