@@ -15,13 +15,13 @@ at, and brings them up to date instead of loading them again:
 - a change of the client's time zone, a rebuild of derived data (which records a change of every post),
   or more changed posts than :data:`MOST_CHANGES` load everything again.
 
-The answer is what :func:`~herald.intelligence.history.load` gives (the tests compare the two after
-random writes). Beside the items, a client's :class:`Tally` of each analysis that keeps one (memory,
-openers, patterns, the learned model, the scores: :data:`herald.intelligence.lookups.TALLIES`) is held,
-made from the items on first use and then told which posts left and came in, so a read after a write
-costs the changed posts and the tally's answer, not a pass over every post. Processes do not share what they hold: each loads a client once, then follows it. The
-posts held are bounded (``HERALD_INTELLIGENCE_CACHE_POSTS``, :func:`configure`): the clients read least
-recently are dropped first; 0 holds nothing (every read loads).
+The answer is what :func:`~herald.intelligence.history.load` gives (the tests compare the two after random
+writes). Beside the items, a client's :class:`Tally` of each analysis that keeps one (memory, openers,
+patterns, the learned model, the scores: :data:`herald.intelligence.lookups.TALLIES`) is held, made from the
+items on first use and then told which posts left and came in, so a read after a write costs the changed
+posts and the tally's answer, not a pass over every post. Processes do not share what they hold: each loads
+a client once, then follows it. The posts held are bounded (``HERALD_INTELLIGENCE_CACHE_POSTS``,
+:func:`configure`): the clients read least recently are dropped first; 0 holds nothing (every read loads).
 """
 
 from __future__ import annotations

@@ -67,10 +67,25 @@ class Tally:
 
     @classmethod
     def of(cls, items) -> Tally:
-        """The tally of ``items`` (posts, or the audit's moments)."""
+        """The tally of ``items`` (posts, or the audit's moments): each value's posts gathered, then ordered
+        once (what :meth:`add` would make one post at a time)."""
         tally = cls()
+        dimensions = [(tally.values[dimension], value_of) for dimension, (_, value_of) in DIMENSIONS.items()]
         for item in items:
-            tally.add(item)
+            rate = item.exact_rate
+            if rate is None:
+                continue
+            tally.rated[0] += 1
+            tally.rated[1] += rate
+            key = (-item.rate, item.when, item.post_id)
+            for values, value_of in dimensions:
+                found = values.setdefault(value_of(item), [0, 0, []])
+                found[0] += 1
+                found[1] += rate
+                found[2].append(key)
+        for values, _ in dimensions:
+            for found in values.values():
+                found[2].sort()
         return tally
 
     def add(self, item: PostStats) -> None:
