@@ -90,6 +90,7 @@ READS = [
      {"caption": "Stop scrolling: 3 mistakes we see every week. #design #branding", "client_id": "{client}"}),
     ("intelligence export", "GET", "/api/intelligence/export?client_id={client}", None),
     ("intelligence analyze-performance", "POST", "/api/intelligence/analyze-performance", {"client_id": "{client}"}),
+    ("client portal page (big client)", "GET", "/portal/{portal}", None),
     # each timed read follows one engagement snapshot of the big client's newest published post (untimed)
     ("intelligence memory after a snapshot", "GET", "/api/intelligence/memory?client_id={client}", None),
     ("intelligence hooks after a snapshot", "GET", "/api/intelligence/hooks?client_id={client}", None),
@@ -261,7 +262,7 @@ class Deployment:
             self.database_url = args.postgres.rsplit("/", 1)[0] + f"/{PG_DATABASE}"
         self.env = dict(os.environ, HERALD_DATA_DIR=str(self.tmp), HERALD_DATABASE_URL=self.database_url,
                         HERALD_REDIS_URL=args.redis_url, HERALD_SECRET_KEY=SECRET,
-                        HERALD_RATE_LIMIT="100000000/minute")
+                        HERALD_RATE_LIMIT="100000000/minute", HERALD_PORTAL_RATE_LIMIT="100000000/minute")
         self.herald("init-db")
         from herald import derived
         from herald.auth import create_api_key
@@ -269,7 +270,7 @@ class Deployment:
         from herald.db import models
         from herald.web.app import create_app
         config = Config(data_dir=self.tmp, database_url=self.database_url, redis_url=args.redis_url,
-                        secret_key=SECRET, rate_limit="100000000/minute")
+                        secret_key=SECRET, rate_limit="100000000/minute", portal_rate_limit="100000000/minute")
         self.app = create_app(config)
         self.models = models
         self.context = self.app.app_context()
@@ -291,6 +292,7 @@ class Deployment:
         self.client_ids = clients
         self.loader = Loader(models, derived, models.db, workspace.id, clients, accounts, backend == "postgres")
         self.http = self.app.test_client()
+        self.portal = None
 
     def _recreate_pg(self, create: bool = True) -> None:
         import psycopg2
@@ -337,7 +339,7 @@ class Deployment:
         m = self.models
         newest = m.Post.select(m.Post.id).order_by(m.Post.id.desc()).limit(1).scalar()
         values = {"client": self.client_ids[0], "small": self.client_ids[1], "deep_id": newest - size // 2,
-                  "deep_page": self.args.deep_page}
+                  "deep_page": self.args.deep_page, "portal": self._portal_token()}
         published = (m.Post.select(m.Post.id).where((m.Post.client == self.client_ids[0])
                                                     & (m.Post.status == "published"))
                      .order_by(m.Post.id.desc()).limit(1).scalar())
@@ -365,6 +367,16 @@ class Deployment:
         if not self.args.skip_archive:
             figures["GDPR archive job"] = self._archive()
         return figures
+
+    def _portal_token(self) -> str:
+        """The token of an ``approve`` portal link for the big client (made once, through the API)."""
+        if self.portal is None:
+            status, data = self.request("POST", "/api/client-portal/create-token",
+                                        {"client_id": self.client_ids[0], "permissions": "approve"})
+            if status != 201:
+                raise Failure(f"creating a portal link answered {status}: {data[:300]!r}")
+            self.portal = json.loads(data)["url"].rsplit("/portal/", 1)[1]
+        return self.portal
 
     def _csv_export(self, client_id: int) -> tuple[float, float, float, float, float]:
         return self._export_job(f"/api/export/posts?client_id={client_id}&job=true")

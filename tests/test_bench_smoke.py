@@ -40,3 +40,4 @@ def test_the_scale_benchmark_loads_with_the_triggers_suspended_and_runs():
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "# sqlite: 400 posts loaded" in done.stdout and "| GET /v1/posts first page |" in done.stdout
+    assert "| client portal page (big client) |" in done.stdout

@@ -25,9 +25,9 @@ def test_migrations_create_exactly_what_the_models_describe(tmp_path):
 
 def indexes_of(model) -> set[tuple]:
     """``(columns, unique, partial)`` of each index the model declares; an expression (not a column) is None,
-    as the database reports it."""
-    return {(tuple(getattr(part, "column_name", None) for part in index._expressions), bool(index._unique),
-             index._where is not None) for index in model._meta.fields_to_index()}
+    as the database reports it, and a column in an order (``DESC``) is that column."""
+    return {(tuple(getattr(getattr(part, "node", part), "column_name", None) for part in index._expressions),
+             bool(index._unique), index._where is not None) for index in model._meta.fields_to_index()}
 
 
 def indexes_in(database, model) -> set[tuple]:

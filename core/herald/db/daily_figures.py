@@ -363,8 +363,12 @@ def rebuild(database: pw.Database, workspace_id: int | None = None,
             database.execute_sql("LOCK TABLE post, publish_task, engagement_snapshot IN SHARE MODE")
         for bucket in buckets:
             database.execute_sql(f"DELETE FROM {bucket.table}{only}")
+            # In the key's order (workspace, day or hour, client): a period's rows then lie together, as the
+            # triggers append them day after day. In the aggregate's order, PostgreSQL's health at 1M read
+            # a page per row (930 pages for 28 days of 50 clients): 68/76 ms at load 4-5, 44/55 clustered.
             cursor = database.execute_sql(f"INSERT INTO {bucket.table} (workspace_id, client_id, {bucket.column}, "
-                                          f"{', '.join(COUNTS)}) {_from_scratch(postgres, where, bucket)}")
+                                          f"{', '.join(COUNTS)}) {_from_scratch(postgres, where, bucket)} "
+                                          "ORDER BY 1, 3, 2")
             written[bucket.column] = cursor.rowcount
         database.execute_sql(f"DELETE FROM {ACCOUNTS_TABLE}{only}")
         database.execute_sql(f"INSERT INTO {ACCOUNTS_TABLE} (workspace_id, client_id, account_id, tasks) "

@@ -907,6 +907,13 @@ Post.add_index(Post.workspace, Post.client, Post.status, where=Post.status == "p
                name="post_pending_approval")  # status too: the count reads the index alone
 PublishTask.add_index(PublishTask.workspace, PublishTask.created_at, where=PublishTask.status == "pending_approval",
                       name="publishtask_pending_approval")
+# The client portal's lists, in their orders (migration 0036; SQLite's indexes omit NULLS, its defaults).
+Post.add_index(Post.client, Post.status, Post.published_at.desc(nulls="last"), Post.id.desc(),
+               name="post_client_id_status_published_at")
+Post.add_index(Post.client, Post.status, Post.scheduled_at.asc(nulls="first"), Post.id,
+               name="post_client_id_status_scheduled_at")
+Post.add_index(Post.client, Post.status, Post.updated_at.desc(), Post.id.desc(),
+               name="post_client_id_status_updated_at")
 
 # -- per-hour engagement /v1/analytics and the portal read (herald.db.engagement_hours keeps them with triggers) --
 
