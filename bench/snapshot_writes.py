@@ -76,7 +76,7 @@ def _measure(workspace_id: int, pairs: list[tuple[int, str]], snapshots: int, mo
                 entry.uninstall(database)
     readings = [EngagementReading(workspace_id, post_id, {"likes": 2 + number, "reach": 20 + number}, platform,
                                   START + dt.timedelta(minutes=1 + number))
-                for number, (post_id, platform) in zip(range(snapshots), pairs * (snapshots // len(pairs) + 1))]
+                for number, (post_id, platform) in enumerate((pairs * (snapshots // len(pairs) + 1))[:snapshots])]
     started = time.perf_counter()
     for first in range(0, len(readings), BATCH):
         with models.write_transaction():
