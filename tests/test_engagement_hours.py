@@ -488,3 +488,30 @@ def test_random_snapshots_on_few_moments_keep_the_aggregates_exact(tenant):
                 Post.update(published_at=rng.choice(T) - dt.timedelta(days=rng.randint(0, 3))).where(
                     Post.id == post.id).execute()
             agree(tenant.workspace.id)
+
+
+def test_the_migration_to_differences_installs_triggers_that_keep_the_rows(database_at_0032):
+    """0036 installs the triggers again over the rows 0035 filled; a pulled snapshot then adds its difference."""
+    database = database_at_0032
+    with database.connection_context():
+        runner(database).up("0035_engagement_hours")
+        database.execute_sql("INSERT INTO workspace (id, name, plan, settings, created_at) "
+                             "VALUES (1, 'w', 'free', '{}', '2026-06-01 09:00:00')")
+        database.execute_sql("INSERT INTO post (workspace_id, topic, caption, post_type, platforms, media, status, "
+                             "created_at, updated_at, published_at) VALUES (1, '', 'Hi', 'post', '[]', '[]', "
+                             "'published', '2026-06-01 09:30:00', '2026-06-01 09:30:00', '2026-06-01 09:30:00')")
+
+        def snapshot(likes: int, hour: int) -> None:
+            database.execute_sql(f"INSERT INTO engagement_snapshot (post_id, likes, comments, saves, shares, reach, "
+                                 f"source, recorded_at) VALUES (1, {likes}, 0, 0, 0, 10, 'instagram', "
+                                 f"'2026-06-02 {hour:02d}:00:00')")
+
+        snapshot(4, 10)
+        runner(database).up("0036_engagement_by_difference")
+        snapshot(9, 11)
+        assert database.execute_sql("SELECT posts, likes FROM engagement_owner_hour WHERE client_id = 0").fetchone() \
+            == (1, 9)
+        assert engagement_hours.stored(database) == engagement_hours.recompute(database)
+        runner(database).down("0036_engagement_by_difference")
+        snapshot(2, 12)
+        assert engagement_hours.stored(database) == engagement_hours.recompute(database)
