@@ -515,3 +515,40 @@ def test_the_migration_to_differences_installs_triggers_that_keep_the_rows(datab
         runner(database).down("0036_engagement_by_difference")
         snapshot(2, 12)
         assert engagement_hours.stored(database) == engagement_hours.recompute(database)
+
+
+def test_tasks_moved_between_two_posts_in_crossing_ways_at_once_do_not_deadlock(tenant):
+    """One transaction moves a task from post A to post B while another moves one from B to A: each trigger
+    locks both posts in the order of their ids first (on PostgreSQL they locked A then B, and B then A)."""
+    with db.connection_context():
+        accounts = _accounts(tenant)
+        posts = [_post(tenant, ["instagram", "facebook"], []) for _ in range(2)]
+        tasks = [PublishTask.create(workspace=tenant.workspace.id, post=post, account=account,
+                                    platform=account.platform, status="published")
+                 for post, account in zip(posts, (accounts["ig"], accounts["fb"]), strict=True)]
+        for post in posts:
+            _snap(post, "instagram", T[0], 5)
+            _snap(post, "facebook", T[1], 7)
+    rounds, start, errors = 12, threading.Barrier(2), []
+
+    def move(number: int) -> None:
+        try:
+            for round_ in range(rounds):
+                start.wait()
+                with db.connection_context(), write_transaction():
+                    # round 0: task 0 goes A -> B while task 1 goes B -> A; then back
+                    target = posts[(number + round_ + 1) % 2]
+                    PublishTask.update(post=target).where(PublishTask.id == tasks[number].id).execute()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=move, args=(number,)) for number in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    agree(tenant.workspace.id)
+    with db.connection_context():
+        assert daily_figures.agrees(db.obj, tenant.workspace.id)

@@ -40,9 +40,13 @@ contribution.
 On PostgreSQL each trigger takes a transaction-scoped advisory lock per post first, as
 :mod:`herald.db.daily_figures` does, runs after ``daily_figures``' trigger on the same row (both
 AFTER, and PostgreSQL fires them by name) and writes its rows in the order of their keys, so two
-transactions recording engagement for posts of the same hour lock the shared rows in one order. (Two
-posts whose owners change in crossing ways at once can still deadlock; PostgreSQL then cancels one
-transaction, which the API answers 503 ``database_unavailable``, to be retried.)
+transactions recording engagement for posts of the same hour lock the shared rows in one order. A task
+moved from one post to another locks both posts first, in the order of their ids (here and in
+``daily_figures``), so two tasks moved between the same posts in crossing ways wait for each other.
+Transactions that write several posts in different orders, or posts of different hours in crossing
+orders, can still deadlock; PostgreSQL then cancels one, which the API answers 503
+``database_unavailable``, to be retried (:func:`herald.publishing.posts.record_engagements` writes its
+posts in the order of their ids).
 
 PostgreSQL fires a statement's row triggers once all its rows are in, so one ``INSERT`` must not hold
 two snapshots of a post (:func:`herald.publishing.posts.record_engagements` writes a round per snapshot
@@ -349,12 +353,14 @@ def _triggers(postgres: bool) -> list[tuple[str, str, str, str, list[str]]]:
         before = _Rows(tasks=_tasks_as_they_were(removed, restored))
         posts = [row for row in (restored, removed) if row]
         first, second = posts[0], posts[-1]
-        other = other_post if len(posts) == 2 else None
-        statements = [*lock(f"{first}.post_id"), *out(f"{first}.post_id", "-1", rows=before),
-                      *out(f"{first}.post_id", "1")]
-        if other:
-            statements += [*lock(f"{second}.post_id"), *out(f"{second}.post_id", "-1", other, before),
-                           *out(f"{second}.post_id", "1", other)]
+        # Both posts locked first, in the order of their ids: two tasks moved between the same two posts in
+        # crossing ways at once wait for each other instead of deadlocking.
+        statements = [*lock(f"LEAST({first}.post_id, {second}.post_id)"),
+                      *lock(f"GREATEST({first}.post_id, {second}.post_id)"),
+                      *out(f"{first}.post_id", "-1", rows=before), *out(f"{first}.post_id", "1")]
+        if len(posts) == 2:
+            statements += [*out(f"{second}.post_id", "-1", other_post, before),
+                           *out(f"{second}.post_id", "1", other_post)]
         return statements
 
     def snapshot_went_out() -> list[str]:

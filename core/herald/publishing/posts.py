@@ -221,8 +221,8 @@ def record_engagements(readings: list[EngagementReading]) -> None:
         if number == len(rounds):
             rounds.append([])
         rounds[number].append(snapshot)
-    for batch in rounds:
-        EngagementSnapshot.bulk_create(batch)
+    for batch in rounds:  # in the order of the posts' ids: the triggers lock the posts in one order
+        EngagementSnapshot.bulk_create(sorted(batch, key=lambda snapshot: snapshot.post_id))
     events.record_many("engagement.updated", [(reading.workspace_id, _engagement_event(reading.post_id, snapshot))
                                               for reading, snapshot in zip(readings, snapshots, strict=True)])
 
