@@ -491,7 +491,7 @@ def test_random_snapshots_on_few_moments_keep_the_aggregates_exact(tenant):
 
 
 def test_the_migration_to_differences_installs_triggers_that_keep_the_rows(database_at_0032):
-    """0036 installs the triggers again over the rows 0035 filled; a pulled snapshot then adds its difference."""
+    """0038 installs the triggers again over the rows 0035 filled; a pulled snapshot then adds its difference."""
     database = database_at_0032
     with database.connection_context():
         runner(database).up("0035_engagement_hours")
@@ -507,12 +507,12 @@ def test_the_migration_to_differences_installs_triggers_that_keep_the_rows(datab
                                  f"'2026-06-02 {hour:02d}:00:00')")
 
         snapshot(4, 10)
-        runner(database).up("0036_engagement_by_difference")
+        runner(database).up("0038_engagement_by_difference")
         snapshot(9, 11)
         assert database.execute_sql("SELECT posts, likes FROM engagement_owner_hour WHERE client_id = 0").fetchone() \
             == (1, 9)
         assert engagement_hours.stored(database) == engagement_hours.recompute(database)
-        runner(database).down("0036_engagement_by_difference")
+        runner(database).down("0038_engagement_by_difference")
         snapshot(2, 12)
         assert engagement_hours.stored(database) == engagement_hours.recompute(database)
 
