@@ -41,3 +41,11 @@ def test_the_scale_benchmark_loads_with_the_triggers_suspended_and_runs():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "# sqlite: 400 posts loaded" in done.stdout and "| GET /v1/posts first page |" in done.stdout
     assert "| client portal page (big client) |" in done.stdout
+
+
+@pytest.mark.skipif(bool(os.environ.get("HERALD_TEST_POSTGRES")), reason="the benchmarks run on SQLite only")
+def test_the_snapshot_writes_benchmark_runs():
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "snapshot_writes.py"), "--db", "sqlite",
+                           "--snapshots", "40", "--posts", "10"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "sqlite cpu: ms per snapshot (40 snapshots, 10 posts): all " in done.stdout

@@ -16,7 +16,7 @@ from peewee import Table, fn
 
 from drive import advance, work
 from herald import PublishOutcome
-from herald.db import engagement_hours, post_counts
+from herald.db import daily_figures, engagement_hours, post_counts
 from herald.db.migrate import runner
 from herald.db.models import (
     Account,
@@ -33,7 +33,7 @@ from herald.db.models import (
 from herald.intelligence import analytics_summary, engagement_chart
 from herald.portal import page
 from herald.publishing.engagement_figures import latest_by_post
-from herald.publishing.posts import record_engagement
+from herald.publishing.posts import EngagementReading, record_engagement, record_engagements
 
 ZONES = ("UTC", "Asia/Tokyo", "America/New_York", "Europe/Paris", "Pacific/Auckland")
 STATUSES = ("published", "partially_published", "failed", "unconfirmed", "queued", "pending_approval", "draft",
@@ -364,3 +364,191 @@ def test_the_largest_counts_the_api_accepts_add_up_without_overflow(client, tena
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
     body = client.get(f"/v1/analytics?client_id={tenant.client.id}&period=7", headers=tenant.headers).get_json()
     assert body["totals"]["interactions"] == 2 * 4 * biggest
+
+
+# -- a new snapshot that is its owner's newest: the triggers add the difference (the fast path) ----------
+
+T = [dt.datetime(2026, 10, 2, hour, 30) for hour in range(8)]  # recorded_at values, in order
+
+
+def _post(tenant, platforms: list[str], accounts: list[Account]) -> Post:
+    post = Post.create(workspace=tenant.workspace.id, client=tenant.client.id, caption="c", status="published",
+                       platforms=platforms, published_at=dt.datetime(2026, 10, 1, 8, 15))
+    for account in accounts:
+        PublishTask.create(workspace=tenant.workspace.id, post=post, account=account, platform=account.platform,
+                           status="published")
+    return post
+
+
+def _accounts(tenant) -> dict[str, Account]:
+    return {name: Account.create(workspace=tenant.workspace.id, platform=platform, external_id=name,
+                                 username=name, token_encrypted="x")
+            for name, platform in (("ig", "instagram"), ("fb", "facebook"), ("ig2", "instagram"))}
+
+
+def _snap(post: Post, source: str, at: dt.datetime, likes: int, impressions: int | None = None) -> None:
+    EngagementSnapshot.create(post=post, source=source, recorded_at=at, likes=likes, comments=likes % 7,
+                              saves=1, shares=likes % 3, reach=likes * 10, impressions=impressions)
+
+
+FAST_PATH_CASES = {
+    # each step: (source, index into T, likes[, impressions]) or a string naming another write
+    "newest after newest": [("instagram", 0, 5), ("instagram", 1, 9, 40), ("instagram", 2, 7), ("instagram", 3, 30)],
+    "out of order": [("instagram", 0, 5), ("instagram", 3, 30), ("instagram", 1, 9), ("instagram", 2, 12),
+                     ("instagram", 4, 31)],
+    "same recorded_at": [("instagram", 1, 5), ("instagram", 1, 8), ("instagram", 1, 2, 10), ("instagram", 0, 50)],
+    "a second owner": [("instagram", 0, 5), ("facebook", 1, 3), ("facebook", 2, 4, 5), ("instagram", 3, 6)],
+    "newest for one owner, not another": [("instagram", 3, 5), ("facebook", 1, 3), ("facebook", 2, 8),
+                                          ("instagram", 2, 40), ("facebook", 0, 1), ("facebook", 4, 2)],
+    "status changes between snapshots": [("instagram", 0, 5), "failed", ("instagram", 1, 9), "published",
+                                         ("instagram", 2, 4), "draft", ("facebook", 3, 1), ("facebook", 4, 7)],
+    "pushed figures beside pulled ones": [("api", 0, 5), ("api", 1, 7), ("instagram", 2, 3), ("action", 3, 9),
+                                          ("facebook", 4, 2), ("api", 5, 1), ("instagram", 1, 8)],
+    "tasks change between snapshots": [("instagram", 0, 5), ("api", 1, 2), "task on facebook", ("api", 2, 6),
+                                       ("instagram", 3, 8), "task moved to ig2", ("instagram", 4, 9), ("api", 5, 3)],
+    "the post moves between snapshots": [("instagram", 0, 5), "moved", ("instagram", 1, 6), ("facebook", 2, 2),
+                                         "moved", ("facebook", 3, 4)],
+}
+
+
+@pytest.mark.parametrize("case", FAST_PATH_CASES)
+def test_each_snapshot_keeps_the_aggregates_exact(tenant, case):
+    """After every write of the case, on a post with one Instagram task (and a post without tasks naming
+    both platforms, whose pushed figures have no owner), the rows equal a recomputation."""
+    with db.connection_context():
+        accounts = _accounts(tenant)
+        posts = [_post(tenant, ["instagram"], [accounts["ig"]]), _post(tenant, ["instagram", "facebook"], [])]
+        for post in posts:
+            for step in FAST_PATH_CASES[case]:
+                if step in STATUSES:
+                    Post.update(status=step).where(Post.id == post.id).execute()
+                elif step == "moved":
+                    Post.update(published_at=T[0] + dt.timedelta(days=3)).where(Post.id == post.id).execute()
+                elif step == "task on facebook":
+                    PublishTask.create(workspace=tenant.workspace.id, post=post, account=accounts["fb"],
+                                       platform="facebook", status="published")
+                elif step == "task moved to ig2":
+                    PublishTask.update(account=accounts["ig2"]).where(
+                        (PublishTask.post == post) & (PublishTask.account == accounts["ig"])).execute()
+                else:
+                    source, at, likes, *impressions = step
+                    _snap(post, source, T[at], likes, *impressions)
+                agree(tenant.workspace.id)
+
+
+def test_snapshots_of_one_post_in_one_statement_keep_the_aggregates_exact(tenant):
+    """The pull writes its readings with one ``INSERT`` (a post with tasks on two platforms, or two accounts on
+    one, has several in it): PostgreSQL fires the row triggers after the whole statement, each seeing every row."""
+    with db.connection_context():
+        accounts = _accounts(tenant)
+        post = _post(tenant, ["instagram", "facebook"], [accounts["ig"], accounts["fb"], accounts["ig2"]])
+        other = _post(tenant, ["instagram"], [accounts["ig"]])
+        for number, at in enumerate((T[1], T[0], T[2], T[2])):
+            readings = [EngagementReading(tenant.workspace.id, post.id, {"likes": 3 + number}, "instagram", at),
+                        EngagementReading(tenant.workspace.id, post.id, {"likes": 5 * number}, "facebook", at),
+                        EngagementReading(tenant.workspace.id, other.id, {"likes": number}, "instagram", at),
+                        EngagementReading(tenant.workspace.id, post.id, {"likes": 7 + number}, "instagram", at)]
+            with write_transaction():
+                record_engagements(readings)
+            assert daily_figures.agrees(db.obj, tenant.workspace.id)
+            agree(tenant.workspace.id)
+
+
+def test_random_snapshots_on_few_moments_keep_the_aggregates_exact(tenant):
+    """Snapshots of every source on eight moments (ties and out of order often), with tasks, statuses and
+    times changing between them, in single inserts and in batches."""
+    rng = random.Random(25036)
+    with db.connection_context():
+        accounts = list(_accounts(tenant).values())
+        posts = [_post(tenant, rng.choice([["instagram"], ["instagram", "facebook"], []]),
+                       rng.sample(accounts, rng.randint(0, 2))) for _ in range(4)]
+        for _ in range(120):
+            post = rng.choice(posts)
+            operation = rng.choice(["snapshot"] * 6 + ["batch", "status", "task", "move"])
+            if operation == "snapshot":
+                _snap(post, rng.choice(["instagram", "facebook", "api", "action"]), rng.choice(T),
+                      rng.randint(0, 90), rng.choice([None, rng.randint(0, 500)]))
+            elif operation == "batch":
+                with write_transaction():
+                    record_engagements([EngagementReading(tenant.workspace.id, rng.choice(posts).id,
+                                                          {"likes": rng.randint(0, 90)},
+                                                          rng.choice(["instagram", "facebook", "api"]), rng.choice(T))
+                                        for _ in range(rng.randint(2, 6))])
+            elif operation == "status":
+                Post.update(status=rng.choice(STATUSES)).where(Post.id == post.id).execute()
+            elif operation == "task":
+                account = rng.choice(accounts)
+                found = PublishTask.get_or_none((PublishTask.post == post) & (PublishTask.account == account))
+                if found is None:
+                    PublishTask.create(workspace=tenant.workspace.id, post=post, account=account,
+                                       platform=account.platform, status="published")
+                else:
+                    found.delete_instance()
+            else:
+                Post.update(published_at=rng.choice(T) - dt.timedelta(days=rng.randint(0, 3))).where(
+                    Post.id == post.id).execute()
+            agree(tenant.workspace.id)
+
+
+def test_the_migration_to_differences_installs_triggers_that_keep_the_rows(database_at_0032):
+    """0038 installs the triggers again over the rows 0035 filled; a pulled snapshot then adds its difference."""
+    database = database_at_0032
+    with database.connection_context():
+        runner(database).up("0035_engagement_hours")
+        database.execute_sql("INSERT INTO workspace (id, name, plan, settings, created_at) "
+                             "VALUES (1, 'w', 'free', '{}', '2026-06-01 09:00:00')")
+        database.execute_sql("INSERT INTO post (workspace_id, topic, caption, post_type, platforms, media, status, "
+                             "created_at, updated_at, published_at) VALUES (1, '', 'Hi', 'post', '[]', '[]', "
+                             "'published', '2026-06-01 09:30:00', '2026-06-01 09:30:00', '2026-06-01 09:30:00')")
+
+        def snapshot(likes: int, hour: int) -> None:
+            database.execute_sql(f"INSERT INTO engagement_snapshot (post_id, likes, comments, saves, shares, reach, "
+                                 f"source, recorded_at) VALUES (1, {likes}, 0, 0, 0, 10, 'instagram', "
+                                 f"'2026-06-02 {hour:02d}:00:00')")
+
+        snapshot(4, 10)
+        runner(database).up("0038_engagement_by_difference")
+        snapshot(9, 11)
+        assert database.execute_sql("SELECT posts, likes FROM engagement_owner_hour WHERE client_id = 0").fetchone() \
+            == (1, 9)
+        assert engagement_hours.stored(database) == engagement_hours.recompute(database)
+        runner(database).down("0038_engagement_by_difference")
+        snapshot(2, 12)
+        assert engagement_hours.stored(database) == engagement_hours.recompute(database)
+
+
+def test_tasks_moved_between_two_posts_in_crossing_ways_at_once_do_not_deadlock(tenant):
+    """One transaction moves a task from post A to post B while another moves one from B to A: each trigger
+    locks both posts in the order of their ids first (on PostgreSQL they locked A then B, and B then A)."""
+    with db.connection_context():
+        accounts = _accounts(tenant)
+        posts = [_post(tenant, ["instagram", "facebook"], []) for _ in range(2)]
+        tasks = [PublishTask.create(workspace=tenant.workspace.id, post=post, account=account,
+                                    platform=account.platform, status="published")
+                 for post, account in zip(posts, (accounts["ig"], accounts["fb"]), strict=True)]
+        for post in posts:
+            _snap(post, "instagram", T[0], 5)
+            _snap(post, "facebook", T[1], 7)
+    rounds, start, errors = 12, threading.Barrier(2), []
+
+    def move(number: int) -> None:
+        try:
+            for round_ in range(rounds):
+                start.wait()
+                with db.connection_context(), write_transaction():
+                    # round 0: task 0 goes A -> B while task 1 goes B -> A; then back
+                    target = posts[(number + round_ + 1) % 2]
+                    PublishTask.update(post=target).where(PublishTask.id == tasks[number].id).execute()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=move, args=(number,)) for number in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    agree(tenant.workspace.id)
+    with db.connection_context():
+        assert daily_figures.agrees(db.obj, tenant.workspace.id)

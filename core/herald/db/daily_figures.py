@@ -226,13 +226,17 @@ def _pg_ddl(buckets: tuple[Bucket, ...]) -> list[str]:
 
     old_post = [_lock("OLD.id"), *_post_statements("OLD", "-1", True, buckets)]
     new_post = [_lock("NEW.id"), *_post_statements("NEW", "1", True, buckets)]
+    # A task moved to another post locks both first, in the order of their ids: two tasks moved between
+    # the same posts in crossing ways at once wait for each other instead of deadlocking.
+    both_posts = block("TG_OP = 'UPDATE'", "NEW", [_lock("LEAST(OLD.post_id, NEW.post_id)"),
+                                                   _lock("GREATEST(OLD.post_id, NEW.post_id)")])
     old_task = [_lock("OLD.post_id"), *_task_statements("OLD", "-1", True, buckets)]
     new_task = [_lock("NEW.post_id"), *_task_statements("NEW", "1", True, buckets)]
     snapshot = "; ".join([_lock("NEW.post_id"), *(_snapshot_statement(True, bucket) for bucket in buckets)])
     return [
         _pg_function("herald_figures_post", block("TG_OP IN ('UPDATE', 'DELETE')", "OLD", old_post)
                      + block("TG_OP IN ('INSERT', 'UPDATE')", "NEW", new_post)),
-        _pg_function("herald_figures_task", block("TG_OP IN ('UPDATE', 'DELETE')", "OLD", old_task)
+        _pg_function("herald_figures_task", both_posts + block("TG_OP IN ('UPDATE', 'DELETE')", "OLD", old_task)
                      + block("TG_OP IN ('INSERT', 'UPDATE')", "NEW", new_task)),
         _pg_function("herald_figures_snapshot", f"{snapshot};"),
         _pg_function("herald_figures_workspace", "; ".join(_workspace_deletes(buckets)) + ";"),

@@ -25,8 +25,14 @@ row per hour and owner, not one per client.
 How the triggers stay exact: who owns a snapshot depends on the post's tasks and platforms, so after
 a write to a post, a task or a snapshot the trigger takes the post's whole "went out" contribution off
 as it was (computed from the rows with the old row in place of the new one) and puts the new one on
-(a post has a few owners: a handful of rows). The gains and the status sums follow a new snapshot by
-differences: it adds its gain over the snapshot before it, and the snapshot after it (one recorded
+(a post has a few owners: a handful of rows). The common write, a pull's snapshot of an owner measured
+before, changes neither the post's owners nor its measured count: it adds its difference from that
+owner's previous newest (nothing when it is not the newest, or has no owner beside owned ones; figures
+in the README, measured by ``bench/snapshot_writes.py``); the first snapshot of an owner still goes off
+and on. PostgreSQL tests which case once; a SQLite trigger has no control flow, so each statement tests
+it. The triggers' functions use generic plans (``plan_cache_mode``): the custom plans PostgreSQL chose
+for them otherwise were planned again at every call. The gains and the status sums follow a new
+snapshot by differences: it adds its gain over the snapshot before it, and the snapshot after it (one recorded
 out of order) gains that much less; when it is the post's newest, the status sums add its difference
 from the previous newest. A post's update that changes its status or client moves its whole
 contribution.
@@ -34,9 +40,17 @@ contribution.
 On PostgreSQL each trigger takes a transaction-scoped advisory lock per post first, as
 :mod:`herald.db.daily_figures` does, runs after ``daily_figures``' trigger on the same row (both
 AFTER, and PostgreSQL fires them by name) and writes its rows in the order of their keys, so two
-transactions recording engagement for posts of the same hour lock the shared rows in one order. (Two
-posts whose owners change in crossing ways at once can still deadlock; PostgreSQL then cancels one
-transaction, which the API answers 503 ``database_unavailable``, to be retried.)
+transactions recording engagement for posts of the same hour lock the shared rows in one order. A task
+moved from one post to another locks both posts first, in the order of their ids (here and in
+``daily_figures``), so two tasks moved between the same posts in crossing ways wait for each other.
+Transactions that write several posts in different orders, or posts of different hours in crossing
+orders, can still deadlock; PostgreSQL then cancels one, which the API answers 503
+``database_unavailable``, to be retried (:func:`herald.publishing.posts.record_engagements` writes its
+posts in the order of their ids).
+
+PostgreSQL fires a statement's row triggers once all its rows are in, so one ``INSERT`` must not hold
+two snapshots of a post (:func:`herald.publishing.posts.record_engagements` writes a round per snapshot
+of a post); a trigger would see the later one as counted already.
 
 Snapshots are append-only (they go with their post); a snapshot edited or deleted by hand is not
 followed: :func:`repair` finds it and :func:`rebuild` recomputes from scratch. SQLite rebuilds a
@@ -162,12 +176,18 @@ def _account(post_id: str, platform: str, rows: _Rows) -> str:
             f"WHERE t.post_id = {post_id} AND t.platform = {platform})")
 
 
+def _owner(row: str, rows: _Rows, postgres: bool, post_id: str | None = None) -> str:
+    """The owner of snapshot ``row`` (of post ``post_id``, when known beforehand: then the pushed platform
+    is computed once, not per row): the platform whose figures it holds, NULL when not known."""
+    return (f"CASE WHEN {row}.source IN ({', '.join(repr(s) for s in sorted(PUSHED_SOURCES))}) "
+            f"THEN {_pushed_platform(post_id or f'{row}.post_id', rows, postgres)} ELSE {row}.source END")
+
+
 def _owned(where: str, rows: _Rows, postgres: bool) -> str:
     """The snapshots that make each post's figures (one per owner: the newest), with ``owner`` (the
     platform, NULL: not known), among the snapshots ``where`` selects (alias ``e``)."""
     metrics = ", ".join(f"e.{name}" for name in (*METRICS, "impressions"))
-    owner = (f"CASE WHEN e.source IN ({', '.join(repr(s) for s in sorted(PUSHED_SOURCES))}) "
-             f"THEN {_pushed_platform('e.post_id', rows, postgres)} ELSE e.source END")
+    owner = _owner("e", rows, postgres)
     ranked = (f"SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.post_id, o.owner "
               "ORDER BY o.recorded_at DESC, o.id DESC) AS newest, "
               "COUNT(o.owner) OVER (PARTITION BY o.post_id) AS owned "
@@ -203,8 +223,53 @@ def _went_out_sources(where_snapshots: str, where_posts: str, sign: str, postgre
 def _went_out(post_id: str, sign: str, postgres: bool, condition: str = "", rows: _Rows = NOW) -> list[str]:
     """The statements adding ``sign`` times post ``post_id``'s whole "went out" contribution, computed
     from ``rows``."""
-    owners, posts = _went_out_sources(f"WHERE e.post_id = {post_id}", f"p.id = {post_id}{condition}", sign,
-                                      postgres, rows)
+    # The condition (of the trigger's row alone) in both: SQLite then tests it before it reads any snapshot.
+    owners, posts = _went_out_sources(f"WHERE e.post_id = {post_id}{condition}", f"p.id = {post_id}{condition}",
+                                      sign, postgres, rows)
+    return [_upsert(OWNERS, owners), _upsert(POSTS, posts)]
+
+
+# -- a new snapshot of an owner already measured: the difference -----------------------------------------
+
+def _same_owner(postgres: bool) -> str:
+    """Snapshot ``s`` is another of ``NEW``'s post with ``NEW``'s owner (both NULL: not known)."""
+    same = "IS NOT DISTINCT FROM" if postgres else "IS"
+    return (f"s.post_id = NEW.post_id AND s.id <> NEW.id "
+            f"AND ({_owner('s', NOW, postgres, 'NEW.post_id')}) {same} ({_owner('NEW', NOW, postgres)})")
+
+
+def _fast(postgres: bool) -> str:
+    """Whether a new snapshot leaves its post's owners and measured posts as they were, so that the "went
+    out" rows change by its difference from its owner's previous newest (or not at all): its owner has
+    another snapshot already, or it has none (NULL) and counts for nothing beside the post's owned ones."""
+    owned = (f"EXISTS (SELECT 1 FROM engagement_snapshot s WHERE s.post_id = NEW.post_id AND s.id <> NEW.id "
+             f"AND ({_owner('s', NOW, postgres, 'NEW.post_id')}) IS NOT NULL)")
+    return (f"(EXISTS (SELECT 1 FROM engagement_snapshot s WHERE {_same_owner(postgres)}) "
+            f"OR (({_owner('NEW', NOW, postgres)}) IS NULL AND {owned}))")
+
+
+def _went_out_difference(postgres: bool) -> list[str]:
+    """The statements adding a new snapshot's difference from its owner's previous newest to the "went
+    out" rows, when it is the newest of its owner and counts (owned, or no owned snapshot beside it)."""
+    owner = _owner("NEW", NOW, postgres)
+    previous = (f"(SELECT s.id FROM engagement_snapshot s WHERE {_same_owner(postgres)} "
+                "ORDER BY s.recorded_at DESC, s.id DESC LIMIT 1)")
+    counts = (f"({owner}) IS NOT NULL OR NOT EXISTS (SELECT 1 FROM engagement_snapshot s "
+              f"WHERE s.post_id = NEW.post_id AND ({_owner('s', NOW, postgres, 'NEW.post_id')}) IS NOT NULL)")
+    source = (f"FROM post p JOIN engagement_snapshot prev ON prev.id = {previous} "
+              "CROSS JOIN (SELECT 0 AS every UNION ALL SELECT 1) k "
+              "WHERE p.id = NEW.post_id AND (prev.recorded_at < NEW.recorded_at "
+              f"OR (prev.recorded_at = NEW.recorded_at AND prev.id < NEW.id)) AND ({counts})")
+    hour = _hour("COALESCE(p.published_at, p.scheduled_at, p.created_at)", postgres)
+    client = _client("k.every")
+    metrics = [f"COALESCE(NEW.{name}, 0) - COALESCE(prev.{name}, 0)" for name in (*METRICS, "impressions")]
+    reported = ("(CASE WHEN NEW.impressions IS NULL THEN 0 ELSE 1 END) "
+                "- (CASE WHEN prev.impressions IS NULL THEN 0 ELSE 1 END)")
+    owners = _select(OWNERS, ["p.workspace_id", client, hour, f"COALESCE({owner}, '')",
+                              f"COALESCE({_account('NEW.post_id', f'({owner})', NOW)}, 0)", "0", *metrics, reported],
+                     f"{source} ORDER BY 1, 2, 3, 4, 5")
+    posts = _select(POSTS, ["p.workspace_id", client, hour, "0", f"{_interactions('NEW')} - {_interactions('prev')}"],
+                    f"{source} ORDER BY 1, 2, 3")
     return [_upsert(OWNERS, owners), _upsert(POSTS, posts)]
 
 
@@ -288,13 +353,26 @@ def _triggers(postgres: bool) -> list[tuple[str, str, str, str, list[str]]]:
         before = _Rows(tasks=_tasks_as_they_were(removed, restored))
         posts = [row for row in (restored, removed) if row]
         first, second = posts[0], posts[-1]
-        other = other_post if len(posts) == 2 else None
-        statements = [*lock(f"{first}.post_id"), *out(f"{first}.post_id", "-1", rows=before),
-                      *out(f"{first}.post_id", "1")]
-        if other:
-            statements += [*lock(f"{second}.post_id"), *out(f"{second}.post_id", "-1", other, before),
-                           *out(f"{second}.post_id", "1", other)]
+        # Both posts locked first, in the order of their ids: two tasks moved between the same two posts in
+        # crossing ways at once wait for each other instead of deadlocking.
+        statements = [*lock(f"LEAST({first}.post_id, {second}.post_id)"),
+                      *lock(f"GREATEST({first}.post_id, {second}.post_id)"),
+                      *out(f"{first}.post_id", "-1", rows=before), *out(f"{first}.post_id", "1")]
+        if len(posts) == 2:
+            statements += [*out(f"{second}.post_id", "-1", other_post, before),
+                           *out(f"{second}.post_id", "1", other_post)]
         return statements
+
+    def snapshot_went_out() -> list[str]:
+        """The common case (a pull: an owner measured before) by the difference, the others by off and on.
+        PostgreSQL tests which once; a SQLite trigger has no control flow: each statement tests it."""
+        fast = _fast(postgres)
+        if postgres:
+            off_and_on = [*out("NEW.post_id", "-1", rows=snapshots_before), *out("NEW.post_id", "1")]
+            return [f"IF {fast} THEN {'; '.join(_went_out_difference(postgres))}; "
+                    f"ELSE {'; '.join(off_and_on)}; END IF"]
+        return [*_went_out_difference(postgres), *out("NEW.post_id", "-1", f" AND NOT {fast}", snapshots_before),
+                *out("NEW.post_id", "1", f" AND NOT {fast}")]
 
     return [
         ("engagement_hours_post_move", "AFTER UPDATE", "post", _changed(_MOVES_OUT, postgres),
@@ -310,8 +388,7 @@ def _triggers(postgres: bool) -> list[tuple[str, str, str, str, list[str]]]:
         # A task deleted with its post finds no post here: the post's own trigger took its figures off.
         ("engagement_hours_task_delete", "AFTER DELETE", "publish_task", "", task_change(None, "OLD")),
         ("engagement_hours_snapshot_insert", "AFTER INSERT", "engagement_snapshot", "",
-         [*lock("NEW.post_id"), *out("NEW.post_id", "-1", rows=snapshots_before), *out("NEW.post_id", "1"),
-          *_snapshot_statements(postgres)]),
+         [*lock("NEW.post_id"), *snapshot_went_out(), *_snapshot_statements(postgres)]),
         ("engagement_hours_workspace_delete", "AFTER DELETE", "workspace", "",
          [f"DELETE FROM {table} WHERE workspace_id = OLD.id" for table in TABLES]),
     ]
@@ -330,7 +407,8 @@ def _pg_ddl() -> list[str]:
     ddl = []
     for (name, when, table, condition, statements), function in zip(_triggers(True), _PG_FUNCTIONS, strict=True):
         body = "; ".join(statements)
-        ddl.append(f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; "
+        ddl.append(f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
+                   f"SET plan_cache_mode = force_generic_plan AS $$ BEGIN {body}; "
                    "IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; RETURN NEW; END $$")
         guard = f"WHEN ({condition}) " if condition else ""
         ddl.append(f"CREATE TRIGGER {name} {when} ON {table} FOR EACH ROW {guard}EXECUTE FUNCTION {function}()")

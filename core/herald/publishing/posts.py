@@ -211,7 +211,18 @@ def record_engagements(readings: list[EngagementReading]) -> None:
     snapshots = [EngagementSnapshot(post=reading.post_id, source=reading.source, recorded_at=reading.recorded_at,
                                     **_metric_values(reading.metrics, previous.get((reading.post_id, reading.source))))
                  for reading in readings]
-    EngagementSnapshot.bulk_create(snapshots)
+    # One statement per round, each holding at most one snapshot of a post: PostgreSQL fires a statement's
+    # row triggers after all its rows went in, so the triggers of derived data would see a post's later
+    # snapshot of the same statement before their turn came (herald.db.engagement_hours).
+    rounds: list[list[EngagementSnapshot]] = []
+    seen: dict[int, int] = {}
+    for reading, snapshot in zip(readings, snapshots, strict=True):
+        number = seen[reading.post_id] = seen.get(reading.post_id, -1) + 1
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(snapshot)
+    for batch in rounds:  # in the order of the posts' ids: the triggers lock the posts in one order
+        EngagementSnapshot.bulk_create(sorted(batch, key=lambda snapshot: snapshot.post_id))
     events.record_many("engagement.updated", [(reading.workspace_id, _engagement_event(reading.post_id, snapshot))
                                               for reading, snapshot in zip(readings, snapshots, strict=True)])
 
