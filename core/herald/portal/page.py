@@ -286,9 +286,16 @@ def build(link: PortalToken, secret_key: str, now: dt.datetime) -> PortalPage:
         client_name=client.name, timezone=zone.key, agency_name=workspace.name, permissions=link.permissions,
         can_comment=link.permissions in CAN_COMMENT, can_approve=link.permissions in CAN_APPROVE,
         expires_at=local_time(link.expires_at, zone),
-        awaiting=_cards(secret_key, awaiting, zone), upcoming=_cards(secret_key, upcoming, zone),
-        published=_cards(secret_key, published, zone), problems=_cards(secret_key, problems, zone),
-        rejected=_cards(secret_key, rejected, zone), stats=stats, chart=engagement_chart.bar_chart(series))
+        **_grouped_cards(secret_key, zone, awaiting=awaiting, upcoming=upcoming, published=published,
+                         problems=problems, rejected=rejected),
+        stats=stats, chart=engagement_chart.bar_chart(series))
+
+
+def _grouped_cards(secret_key: str, zone: ZoneInfo, **groups: list[Post]) -> dict[str, list[PostCard]]:
+    """The cards of every group, made together (one query each for the tasks, media, engagement and
+    comments of all the page's posts), by group."""
+    cards = iter(_cards(secret_key, [post for posts in groups.values() for post in posts], zone))
+    return {name: [next(cards) for _ in posts] for name, posts in groups.items()}
 
 
 def shown_ids(page: PortalPage) -> set[int]:
