@@ -30,30 +30,16 @@ import bisect
 import collections
 import dataclasses
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 from ..db import models
 from ..db.models import Client, IntelligencePostChange, IntelligenceWindow
 from . import history, results
 from .history import PostStats
+from .tally import Tally
 
 DEFAULT_CAPACITY = 20_000  # posts held (four clients at the 5,000 the analyses read; about 5 KB each)
 MOST_CHANGES = 1_000  # more changed posts than this: load everything again (as fast, and simpler)
-
-
-class Tally(Protocol):
-    """An analysis kept up to date one post at a time (:mod:`herald.intelligence.learned_model`'s, ...):
-    made from items, told which post left and which came in, and answering the analysis of the items it
-    counted as its batch function does."""
-
-    @classmethod
-    def of(cls, items) -> Tally: ...
-
-    def add(self, item: PostStats) -> None: ...
-
-    def remove(self, item: PostStats) -> None: ...
-
-    def result(self, client: Client, items) -> Any: ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ their engagement rates. It is one of the results stored per client revision
 
 from __future__ import annotations
 
-from . import exact
+from . import exact, tally
 from .history import PostStats
 from .insights import keywords
 from .patterns import CAPTION_DIMENSIONS
@@ -20,7 +20,7 @@ def words(item) -> set[str]:
     return found | {f"#{tag}" for tag in item.features.hashtags}
 
 
-class Tally:
+class Tally(tally.Tally):
     """:func:`model` of a client's items, kept up to date one post at a time (:meth:`add`, :meth:`remove`):
     per feature value and word, how many posts with engagement had it and the exact sum of their rates."""
 
@@ -29,23 +29,8 @@ class Tally:
         self.dimensions: dict[str, dict[str, list[int]]] = {dimension: {} for dimension in DIMENSIONS}
         self.words: dict[str, list[int]] = {}
 
-    @classmethod
-    def of(cls, items) -> Tally:
-        """The tally of ``items``."""
-        tally = cls()
-        for item in items:
-            tally.add(item)
-        return tally
-
-    def add(self, item: PostStats) -> None:
-        """Count ``item`` in."""
-        self._count(item, 1)
-
-    def remove(self, item: PostStats) -> None:
-        """Take ``item`` (as it was counted in) out."""
-        self._count(item, -1)
-
-    def _count(self, item: PostStats, sign: int) -> None:
+    def count(self, item: PostStats, sign: int) -> None:
+        """Count ``item`` in (``sign`` 1) or out (-1)."""
         rate = item.exact_rate
         if rate is None:
             return

@@ -7,14 +7,14 @@ import bisect
 import heapq
 
 from ..db.models import Client
-from . import exact
+from . import exact, tally
 from .history import INTERACTIONS, PostStats, round_rate
 from .patterns import DAYS
 
 TOP = 10
 
 
-class Tally:
+class Tally(tally.Tally):
     """:func:`build` of a client's items, kept up to date one post at a time (:meth:`add`, :meth:`remove`):
     counts, exact sums (:mod:`herald.intelligence.exact`) and the posts with a rate ordered by rate, from
     which every section is made without going through the posts again."""
@@ -31,23 +31,8 @@ class Tally:
         self.captions = [0, 0, 0]  # posts with a caption, their characters, their words
         self.by_rate: list[tuple] = []  # (-rate, when, post_id, characters) of the posts with a rate
 
-    @classmethod
-    def of(cls, items) -> Tally:
-        """The tally of ``items``."""
-        tally = cls()
-        for item in items:
-            tally.add(item)
-        return tally
-
-    def add(self, item: PostStats) -> None:
-        """Count ``item`` in."""
-        self._count(item, 1)
-
-    def remove(self, item: PostStats) -> None:
-        """Take ``item`` (as it was counted in) out."""
-        self._count(item, -1)
-
-    def _count(self, item: PostStats, sign: int) -> None:
+    def count(self, item: PostStats, sign: int) -> None:
+        """Count ``item`` in (``sign`` 1) or out (-1)."""
         features, rate, exact_rate = item.features, item.rate, item.exact_rate
         if features.words:
             for index, value in enumerate((1, exact.scaled(features.average_sentence_words), features.emojis,

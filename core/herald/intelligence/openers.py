@@ -9,7 +9,7 @@ import bisect
 import re
 
 from ..db.models import Client, GeneratedOpener, isoformat
-from . import exact
+from . import exact, tally
 from .history import PostStats, round_rate
 
 MAX_LIMIT = 200  # the most openers a report shows (``limit`` of GET /api/intelligence/hooks)
@@ -20,7 +20,7 @@ def normalise(line: str) -> str:
     return re.sub(r"\s+", " ", line).strip().lower()
 
 
-class Tally:
+class Tally(tally.Tally):
     """:func:`top` of a client's items, kept up to date one post at a time (:meth:`add`, :meth:`remove`):
     per distinct first line, the posts that used it in order, their first lines as written, and the rates
     and exact rate sum of those with engagement."""
@@ -30,38 +30,26 @@ class Tally:
         #                           [rates, ascending], exact sum of the rates]
         self.openers: dict[str, list] = {}
 
-    @classmethod
-    def of(cls, items) -> Tally:
-        """The tally of ``items``."""
-        tally = cls()
-        for item in items:
-            tally.add(item)
-        return tally
-
-    def add(self, item: PostStats) -> None:
-        """Count ``item`` in."""
-        line = item.features.first_line
-        if not line:
-            return
-        found = self.openers.setdefault(normalise(line), [[], {}, [], 0])
-        bisect.insort(found[0], (item.when, item.post_id))
-        found[1][item.post_id] = (line, item.features.opener_style)
-        if item.rate is not None:
-            bisect.insort(found[2], item.rate)
-            found[3] += item.exact_rate
-
-    def remove(self, item: PostStats) -> None:
-        """Take ``item`` (as it was counted in) out."""
+    def count(self, item: PostStats, sign: int) -> None:
+        """Count ``item`` in (``sign`` 1) or out (-1)."""
         line = item.features.first_line
         if not line:
             return
         key = normalise(line)
-        found = self.openers[key]
-        del found[0][bisect.bisect_left(found[0], (item.when, item.post_id))]
-        del found[1][item.post_id]
+        found = self.openers.setdefault(key, [[], {}, [], 0])
+        moment = (item.when, item.post_id)
+        if sign > 0:
+            bisect.insort(found[0], moment)
+            found[1][item.post_id] = (line, item.features.opener_style)
+        else:
+            del found[0][bisect.bisect_left(found[0], moment)]
+            del found[1][item.post_id]
         if item.rate is not None:
-            del found[2][bisect.bisect_left(found[2], item.rate)]
-            found[3] -= item.exact_rate
+            if sign > 0:
+                bisect.insort(found[2], item.rate)
+            else:
+                del found[2][bisect.bisect_left(found[2], item.rate)]
+            found[3] += sign * item.exact_rate
         if not found[0]:
             del self.openers[key]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 
-from . import exact
+from . import exact, tally
 from .history import PostStats, round_rate
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -55,7 +55,7 @@ def describe(dimension: str, value: str) -> str:
     return phrases.get(dimension, f"{dimension} = {value}")
 
 
-class Tally:
+class Tally(tally.Tally):
     """:func:`analyse` of a client's items, kept up to date one post at a time (:meth:`add`,
     :meth:`remove`): per dimension and value, the posts with a rate (ordered by rate, then time), their
     count and the exact sum of their rates."""
@@ -69,14 +69,14 @@ class Tally:
     def of(cls, items) -> Tally:
         """The tally of ``items`` (posts, or the audit's moments): each value's posts gathered, then ordered
         once (what :meth:`add` would make one post at a time)."""
-        tally = cls()
-        dimensions = [(tally.values[dimension], value_of) for dimension, (_, value_of) in DIMENSIONS.items()]
+        made = cls()
+        dimensions = [(made.values[dimension], value_of) for dimension, (_, value_of) in DIMENSIONS.items()]
         for item in items:
             rate = item.exact_rate
             if rate is None:
                 continue
-            tally.rated[0] += 1
-            tally.rated[1] += rate
+            made.rated[0] += 1
+            made.rated[1] += rate
             key = (-item.rate, item.when, item.post_id)
             for values, value_of in dimensions:
                 found = values.setdefault(value_of(item), [0, 0, []])
@@ -86,17 +86,10 @@ class Tally:
         for values, _ in dimensions:
             for found in values.values():
                 found[2].sort()
-        return tally
+        return made
 
-    def add(self, item: PostStats) -> None:
-        """Count ``item`` in."""
-        self._count(item, 1)
-
-    def remove(self, item: PostStats) -> None:
-        """Take ``item`` (as it was counted in) out."""
-        self._count(item, -1)
-
-    def _count(self, item: PostStats, sign: int) -> None:
+    def count(self, item: PostStats, sign: int) -> None:
+        """Count ``item`` in (``sign`` 1) or out (-1)."""
         rate = item.exact_rate
         if rate is None:
             return

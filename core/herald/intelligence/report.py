@@ -8,14 +8,14 @@ import datetime as dt
 import json
 
 from ..db.models import Client, isoformat
-from . import audit, exact, memory, openers, patterns
+from . import audit, exact, memory, openers, patterns, tally
 from .history import PostStats, round_rate
 from .results import Json
 
 REPORT_VERSION = 1
 
 
-class ScoresTally:
+class ScoresTally(tally.Tally):
     """:func:`scores` of a client's items, kept up to date one post at a time (:meth:`add`, :meth:`remove`):
     each scored post's entry as JSON text, in order, and the exact sum of the scores. Its answer is JSON
     text (:class:`~herald.intelligence.results.Json`): the entries are joined, never encoded again."""
@@ -24,27 +24,17 @@ class ScoresTally:
         self.entries: list[tuple] = []  # ((when, post_id), entry as JSON), oldest first
         self.total = 0  # exact.scaled sum of the scores
 
-    @classmethod
-    def of(cls, items) -> ScoresTally:
-        """The tally of ``items``."""
-        tally = cls()
-        for item in items:
-            tally.add(item)
-        return tally
-
-    def add(self, item: PostStats) -> None:
-        """Count ``item`` in."""
-        if item.score is not None:
+    def count(self, item: PostStats, sign: int) -> None:
+        """Count ``item`` in (``sign`` 1) or out (-1)."""
+        if item.score is None:
+            return
+        if sign > 0:
             entry = {"post_id": item.post_id, "score": item.score, "first_line": item.features.first_line[:200],
                      "engagement_rate": round_rate(item.rate)}
             bisect.insort(self.entries, ((item.when, item.post_id), json.dumps(entry, separators=(",", ":"))))
-            self.total += exact.scaled(item.score)
-
-    def remove(self, item: PostStats) -> None:
-        """Take ``item`` (as it was counted in) out."""
-        if item.score is not None:
+        else:
             del self.entries[bisect.bisect_left(self.entries, ((item.when, item.post_id),))]
-            self.total -= exact.scaled(item.score)
+        self.total += sign * exact.scaled(item.score)
 
     def result(self, client, items) -> Json:
         """:func:`scores` of the items this tally counted, as JSON text."""
