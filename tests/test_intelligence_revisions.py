@@ -269,7 +269,7 @@ def test_the_cron_chore_refreshes_the_results_of_clients_read_before_whose_data_
     with db.connection_context():
         assert results.stale_clients(10) == []
         assert {row.kind: row.revision for row in IntelligenceResult.select()} == dict.fromkeys(
-            lookups.ANALYSES, revision(tenant))  # every kind was computed again
+            lookups.KINDS, revision(tenant))  # every kind was computed again
     before = results.computations
     read_all(client, tenant)
     assert results.computations == before  # the read after the write was a lookup

@@ -17,31 +17,20 @@ from . import report as reports
 
 REFRESH_BATCH = 50  # clients refreshed per run of the chore (about 0.3 s each at 200k posts)
 
-# kind -> how it is made from the client and its items (history.load's answer)
-ANALYSES = {
-    "memory": memory.build,
-    "hooks": lambda client, found: openers.top(found),
-    "patterns": lambda client, found: patterns.analyse(found),
-    "learned_model": lambda client, found: learned_model.model(found),
-    "scores": lambda client, found: reports.scores(found),
-    "timeline": lambda client, found: timeline.build(found),
-}
-
-
-# kind -> the tally that keeps it up to date one changed post at a time (its batch function's answer)
+# kind -> the tally that keeps it up to date one changed post at a time (its batch function is the same tally
+# made from the posts); the timeline, which lists every post, is made from the items each time
 TALLIES = {"learned_model": learned_model.Tally, "memory": memory.Tally, "patterns": patterns.Tally,
            "hooks": openers.Tally, "scores": reports.ScoresTally}
+KINDS = (*TALLIES, "timeline")  # every stored result of a client
 
 
-def compute(workspace_id: int, client: Client, kinds=tuple(ANALYSES)) -> dict:
-    """The results ``kinds`` (every kind by default) of the client, from its items
-    (:func:`herald.intelligence.items.items`: held by this process and brought up to date, or loaded), or
-    from their tallies (:data:`TALLIES`, kept up to date with them)."""
+def compute(workspace_id: int, client: Client, kinds=KINDS) -> dict:
+    """The results ``kinds`` (every kind by default) of the client: from their tallies (:data:`TALLIES`),
+    and the timeline from the items (:func:`herald.intelligence.items.items`: held by this process and
+    brought up to date, or loaded)."""
     computed = {kind: items.result(workspace_id, client, kind, TALLIES[kind]) for kind in kinds if kind in TALLIES}
-    rest = [kind for kind in kinds if kind not in TALLIES]
-    if rest:
-        found = items.items(workspace_id, client)
-        computed.update((kind, ANALYSES[kind](client, found)) for kind in rest)
+    if "timeline" in kinds:
+        computed["timeline"] = timeline.build(items.items(workspace_id, client))
     return computed
 
 

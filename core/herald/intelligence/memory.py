@@ -173,8 +173,8 @@ def best_times(items: list[PostStats]) -> dict:
     days: dict[int, list[int]] = {}
     hours: dict[int, list[int]] = {}
     for item in items:  # posts, or the audit's moments of a stored timeline
-        if item.rate is not None:
-            rate = exact.scaled(item.rate)
+        rate = item.exact_rate
+        if rate is not None:
             exact.bump(days, item.local_when.weekday(), rate, 1)
             exact.bump(hours, item.local_when.hour, rate, 1)
     return _ranked_times(days, hours)
