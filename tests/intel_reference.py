@@ -156,7 +156,6 @@ def learned_model(history: list[PostStats]) -> dict:
     past = rated(history)
     return {
         "history_posts": len(past), "posts": len(history), "baseline": mean_rate(past),
-        "post_ids": [item.post_id for item in history],
         "dimensions": {dimension: _groups((value_of(item), item.rate) for item in past)
                        for dimension, (_, value_of) in DIMENSIONS.items()},
         "words": _groups((word, item.rate) for item in past for word in learned_words(item)),

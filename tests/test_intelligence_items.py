@@ -19,7 +19,7 @@ from herald.cli import cli
 from herald.db import intelligence_revisions
 from herald.db.migrate import runner
 from herald.db.models import Client, EngagementSnapshot, Post, db
-from herald.intelligence import history, items, lookups, results
+from herald.intelligence import history, items, lookups, openers, results
 
 START = dt.datetime(2026, 3, 1, 9)
 WINDOW = 15  # the newest posts the analyses read, small so that posts enter and leave it
@@ -62,8 +62,10 @@ def assert_held_is_loaded(tenant, what: str) -> None:
             assert as_json(answered) == as_json(REFERENCES[kind](client_row, loaded)), f"{what}: {kind}"
 
 
+@pytest.mark.parametrize("one_by_one", [64, 0], ids=["openers-moved-one-by-one", "openers-sorted-whole"])
 def test_the_held_items_follow_every_kind_of_write_and_stay_what_a_load_gives(app, client, tenant, make_tenant,
-                                                                             small_window):
+                                                                             small_window, monkeypatch, one_by_one):
+    monkeypatch.setattr(openers, "REPLACED_ONE_BY_ONE", one_by_one)
     rng = random.Random(37)
     other = make_tenant("Other bakery")
     ids = [make_post(tenant, caption(rng), START + dt.timedelta(hours=rng.randint(0, 24 * 20))) for _ in range(20)]

@@ -112,13 +112,14 @@ def evaluate_model(candidate, client_model: dict) -> Score:
 def client_model(workspace_id: int, client, *, exclude_post: int | None = None) -> dict:
     """The client's :func:`model`, stored per client revision (:func:`herald.intelligence.lookups.client_model`).
 
-    Scoring a stored post leaves that post out of its history: when it is one of the posts the model
-    was made from, the model is made again without it (not stored).
+    Scoring a stored post leaves that post out of its history: when it is one of the client's analysed
+    posts (:func:`herald.intelligence.items.items`), the model is made again without it (not stored).
     """
-    stored = lookups.client_model(workspace_id, client)
-    if exclude_post is not None and exclude_post in stored["post_ids"]:
-        return model(items.items(workspace_id, client, exclude_post=exclude_post))
-    return stored
+    if exclude_post is not None:
+        history = items.items(workspace_id, client)
+        if any(item.post_id == exclude_post for item in history):
+            return model([item for item in history if item.post_id != exclude_post])
+    return lookups.client_model(workspace_id, client)
 
 
 class LearnedScorer:

@@ -46,7 +46,6 @@ class Tally(tally.Tally):
         count, rate_sum = self.rated
         return {
             "history_posts": count, "posts": len(items), "baseline": exact.mean(rate_sum, count) if count else None,
-            "post_ids": [item.post_id for item in items],
             "dimensions": {dimension: _sums(groups) for dimension, groups in self.dimensions.items()},
             "words": _sums(self.words),
         }

@@ -22,6 +22,7 @@ REFRESH_BATCH = 50  # clients refreshed per run of the chore (about 0.3 s each a
 TALLIES = {"learned_model": learned_model.Tally, "memory": memory.Tally, "patterns": patterns.Tally,
            "hooks": openers.Tally, "scores": reports.ScoresTally}
 KINDS = (*TALLIES, "timeline")  # every stored result of a client
+REPORT_KINDS = ("memory", "hooks", "patterns", "scores")  # the stored results the report is made of
 
 
 def compute(workspace_id: int, client: Client, kinds=KINDS) -> dict:
@@ -34,8 +35,13 @@ def compute(workspace_id: int, client: Client, kinds=KINDS) -> dict:
     return computed
 
 
+def _texts(workspace_id: int, client: Client, kinds: tuple[str, ...]) -> dict[str, str]:
+    """The stored results ``kinds`` as JSON text; those stale are computed together."""
+    return results.cached_texts(client.id, kinds, lambda missing: compute(workspace_id, client, missing))
+
+
 def _stored(workspace_id: int, client: Client, kind: str):
-    return results.cached(client.id, kind, lambda: compute(workspace_id, client, (kind,)))
+    return json.loads(_texts(workspace_id, client, (kind,))[kind])
 
 
 def refresh_stale(limit: int = REFRESH_BATCH) -> int:
@@ -45,7 +51,7 @@ def refresh_stale(limit: int = REFRESH_BATCH) -> int:
     a read of a stale result computes. Returns how many clients were refreshed."""
     stale = results.stale_clients(limit)
     for client in Client.select().where(Client.id.in_(stale)):
-        results.cached(client.id, "memory", lambda client=client: compute(client.workspace_id, client))
+        _texts(client.workspace_id, client, KINDS)
     return len(stale)
 
 
@@ -95,9 +101,10 @@ def report(workspace_id: int, client: Client, period_days: int, now: dt.datetime
 def report_json(workspace_id: int, client: Client, period_days: int, now: dt.datetime) -> str:
     """:func:`report` as JSON text. The ``scores`` section, which lists every scored post, is the stored
     result's text spliced in as it is (decoding and encoding it again was most of the export's time)."""
-    document = reports.assemble(client, now, memory=brand_memory(workspace_id, client),
-                                hooks=top_openers(workspace_id, client), patterns=top_patterns(workspace_id, client),
+    texts = _texts(workspace_id, client, REPORT_KINDS)  # the stale ones computed together
+    document = reports.assemble(client, now, memory=json.loads(texts["memory"]),
+                                hooks=openers.report(workspace_id, client, json.loads(texts["hooks"])),
+                                patterns=patterns.winners(json.loads(texts["patterns"]), patterns.MIN_SAMPLE),
                                 audit=audit(workspace_id, client, period_days, now), scores=None)
     del document["scores"]  # goes last, as in the report
-    scores = results.cached_json(client.id, "scores", lambda: compute(workspace_id, client, ("scores",)))
-    return f'{json.dumps(document, separators=(",", ":"))[:-1]},"scores":{scores}}}'
+    return f'{json.dumps(document, separators=(",", ":"))[:-1]},"scores":{texts["scores"]}}}'

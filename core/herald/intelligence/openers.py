@@ -13,6 +13,7 @@ from . import exact, tally
 from .history import PostStats, round_rate
 
 MAX_LIMIT = 200  # the most openers a report shows (``limit`` of GET /api/intelligence/hooks)
+REPLACED_ONE_BY_ONE = 64  # more openers changed than this: sorted again whole rather than moved one by one
 
 
 def normalise(line: str) -> str:
@@ -29,6 +30,11 @@ class Tally(tally.Tally):
         # normalised first line -> [[(when, post_id), ...] in order, {post_id: (line, style)},
         #                           [rates, ascending], exact sum of the rates]
         self.openers: dict[str, list] = {}
+        # the openers in report order: (sort key..., normalised first line), kept sorted; each one's entry and
+        # average by its line; the lines whose entry changed since (ranked again by the next result)
+        self.ranked: list[tuple] = []
+        self.ranks: dict[str, tuple[tuple, float | None]] = {}
+        self.changed: set[str] = set()
 
     def count(self, item: PostStats, sign: int) -> None:
         """Count ``item`` in (``sign`` 1) or out (-1)."""
@@ -36,6 +42,7 @@ class Tally(tally.Tally):
         if not line:
             return
         key = normalise(line)
+        self.changed.add(key)
         found = self.openers.setdefault(key, [[], {}, [], 0])
         moment = (item.when, item.post_id)
         if sign > 0:
@@ -55,20 +62,35 @@ class Tally(tally.Tally):
 
     def result(self, client, items) -> dict:
         """:func:`top` of the items this tally counted: only the rows it shows are made whole."""
-        ranking = []
-        for members, lines, rates, rate_sum in self.openers.values():
-            average = round_rate(exact.mean(rate_sum, len(rates))) if rates else None
-            hook = lines[members[-1][1]][0]
-            ranking.append(((average is None, -(average or 0), -len(members), hook), average, members, lines, rates))
-        ranking.sort(key=lambda entry: entry[0])
+        self._rank()
         rows = []
-        for rank, (_, average, members, lines, rates) in enumerate(ranking[:MAX_LIMIT], start=1):
+        for rank, entry in enumerate(self.ranked[:MAX_LIMIT], start=1):
+            members, lines, rates, _ = self.openers[entry[-1]]
             hook, style = lines[members[-1][1]]
             rows.append({"hook": hook, "hook_style": style, "uses": len(members), "posts_with_engagement": len(rates),
-                         "average_engagement_rate": average,
+                         "average_engagement_rate": self.ranks[entry[-1]][1],
                          "best_engagement_rate": round_rate(rates[-1]) if rates else None,
                          "post_ids": [post_id for _, post_id in members], "rank": rank})
-        return {"total": len(ranking), "hooks": rows}
+        return {"total": len(self.ranked), "hooks": rows}
+
+    def _rank(self) -> None:
+        """Put the openers changed since the last call in their places in :attr:`ranked`: openers with
+        engagement first, best average rate first (ties: more uses, then the line as written); then openers
+        without engagement, most used first. Many changes (a tally just made) sort everything once."""
+        for key in self.changed:
+            old = self.ranks.pop(key, None)
+            if old is not None and len(self.changed) <= REPLACED_ONE_BY_ONE:
+                del self.ranked[bisect.bisect_left(self.ranked, old[0])]
+            if key in self.openers:
+                members, lines, rates, rate_sum = self.openers[key]
+                average = round_rate(exact.mean(rate_sum, len(rates))) if rates else None
+                entry = (average is None, -(average or 0), -len(members), lines[members[-1][1]][0], key)
+                self.ranks[key] = (entry, average)
+                if len(self.changed) <= REPLACED_ONE_BY_ONE:
+                    bisect.insort(self.ranked, entry)
+        if len(self.changed) > REPLACED_ONE_BY_ONE:
+            self.ranked = sorted(entry for entry, _ in self.ranks.values())
+        self.changed.clear()
 
 
 def generated_openers(workspace_id: int, client: Client) -> list[dict]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import json
+import operator
 
 from ..db.models import Client, isoformat
 from . import audit, exact, memory, openers, patterns, tally
@@ -40,7 +41,7 @@ class ScoresTally(tally.Tally):
         """:func:`scores` of the items this tally counted, as JSON text."""
         count = len(self.entries)
         average = json.dumps(round(exact.mean(self.total, count), 1) if count else None)
-        posts = ",".join(entry for _, entry in reversed(self.entries))
+        posts = ",".join(map(operator.itemgetter(1), reversed(self.entries)))
         return Json(f'{{"posts_scored":{count},"average":{average},"posts":[{posts}]}}')
 
 

@@ -28,7 +28,7 @@ from .. import __version__
 from ..db.models import Client, IntelligenceResult, IntelligenceRevision, write_transaction
 from .insights import FEATURES_VERSION
 
-ANALYSES_VERSION = "2"  # raise when a stored result (lookups.compute: memory, openers, ...) changes shape or answer
+ANALYSES_VERSION = "3"  # raise when a stored result (lookups.compute: memory, openers, ...) changes shape or answer
 VERSION = f"{__version__}/{FEATURES_VERSION}/{ANALYSES_VERSION}"
 # A stored body is ``{"version":VERSION,"result":RESULT}`` (compact JSON): the result's text is what
 # follows this prefix, up to the closing brace.
@@ -47,33 +47,32 @@ def revision(client_id: int) -> int:
     return row[0] if row else 0
 
 
-def cached(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> Any:
-    """The stored result ``kind`` of the client when computed at its current revision; otherwise
-    ``compute()``, which answers ``kind`` and maybe others computed with it (JSON-serialisable, by kind),
-    all stored when no write came in while it ran. Answers the JSON form either way (what was stored), so a
-    read answers the same whether it computed or not."""
-    return json.loads(cached_json(client_id, kind, compute))
-
-
-def cached_json(client_id: int, kind: str, compute: Callable[[], dict[str, Any]]) -> str:
-    """What :func:`cached` answers, as the JSON text that was stored (nothing decoded: a document that
-    includes a large result, such as the export's scores, splices it in as it is)."""
+def cached_texts(client_id: int, kinds: tuple[str, ...], compute: Callable[[tuple[str, ...]], dict[str, Any]]
+                 ) -> dict[str, str]:
+    """The results ``kinds`` of the client as the JSON texts that were stored (nothing decoded: a document
+    that includes a large result, such as the export's scores, splices it in as it is). Those stored at the
+    client's current revision are read; the others are computed together by ``compute(missing kinds)``,
+    which answers them and maybe others computed with them (JSON-serialisable, by kind), all stored when no
+    write came in while it ran. A read answers the same whether it computed or not (the JSON form)."""
     global computations
     current = revision(client_id)
-    row = (IntelligenceResult.select(IntelligenceResult.revision, IntelligenceResult.body)
-           .where((IntelligenceResult.client_id == client_id) & (IntelligenceResult.kind == kind)).tuples().first())
-    if row is not None and row[0] == current and row[1].startswith(_PREFIX):  # another version: computed again
-        return row[1][len(_PREFIX):-1]
-    computations += 1
-    texts = {name: result if isinstance(result, Json) else json.dumps(result, separators=(",", ":"))
-             for name, result in compute().items()}
-    if revision(client_id) == current:
-        with write_transaction():
-            (IntelligenceResult.insert_many([{"client_id": client_id, "kind": name, "revision": current,
-                                              "body": f"{_PREFIX}{text}}}"} for name, text in texts.items()])
-             .on_conflict(conflict_target=[IntelligenceResult.client_id, IntelligenceResult.kind],
-                          preserve=[IntelligenceResult.revision, IntelligenceResult.body]).execute())
-    return texts[kind]
+    found = {kind: body[len(_PREFIX):-1] for kind, stored_at, body in
+             IntelligenceResult.select(IntelligenceResult.kind, IntelligenceResult.revision, IntelligenceResult.body)
+             .where((IntelligenceResult.client_id == client_id) & IntelligenceResult.kind.in_(kinds)).tuples()
+             if stored_at == current and body.startswith(_PREFIX)}  # another version: computed again
+    missing = tuple(kind for kind in kinds if kind not in found)
+    if missing:
+        computations += 1
+        texts = {name: result if isinstance(result, Json) else json.dumps(result, separators=(",", ":"))
+                 for name, result in compute(missing).items()}
+        if revision(client_id) == current:
+            with write_transaction():
+                (IntelligenceResult.insert_many([{"client_id": client_id, "kind": name, "revision": current,
+                                                  "body": f"{_PREFIX}{text}}}"} for name, text in texts.items()])
+                 .on_conflict(conflict_target=[IntelligenceResult.client_id, IntelligenceResult.kind],
+                              preserve=[IntelligenceResult.revision, IntelligenceResult.body]).execute())
+        found.update(texts)
+    return {kind: found[kind] for kind in kinds}
 
 
 def stale_clients(limit: int) -> list[int]:
