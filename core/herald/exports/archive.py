@@ -33,7 +33,7 @@ import peewee as pw
 
 from ..db.models import DERIVED_TABLES, MODELS, Media, Workspace, db, isoformat
 from ..media.store import MediaNotStored, MediaStore
-from .rows import REDACTED, SECRET_WORDS, batch_encoder, is_secret_name
+from .rows import REDACTED, SECRET_WORDS, batch_encoder, is_secret_name, selected_as_text
 from .rows import json_value as json_value  # re-exported: the archive's value rules, as tests read them
 from .rows import redact_json as redact_json
 
@@ -130,7 +130,8 @@ class TablePlan:
         """The workspace's rows as the driver returns them (columns in ``fields`` order), in primary-key
         order, a batch at a time: keyset pagination on the table's own key (``WHERE id > last ORDER BY
         id LIMIT n``), read as plain tuples (no model objects, no conversions: :meth:`lines` does its own)."""
-        query = scoped_query(self.model, self.path, workspace_id)
+        query = scoped_query(self.model, self.path, workspace_id,
+                             *(selected_as_text(field, db.obj) for field in self.fields))
         key = self.model._meta.primary_key
         if isinstance(key, pw.Field) and not isinstance(key, pw.CompositeKey):
             index = self.fields.index(key)

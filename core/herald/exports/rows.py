@@ -84,6 +84,17 @@ def moment_texts(column: Sequence[Any]) -> list[str | None]:
             else moment_text(value) for value in column]
 
 
+def selected_as_text(field: pw.Field, database: pw.Database) -> pw.Node:
+    """What to select for ``field`` so that its values reach Python as cheaply as they are encoded: a naive
+    time column on PostgreSQL as the database's text of it to the second (``2026-06-01 09:00:00``, what
+    SQLite stores and the encoders turn into JSON without a call a value; the driver would otherwise make
+    a ``datetime`` of each, and Python format it again); any other column as it is."""
+    if isinstance(database, pw.PostgresqlDatabase) and isinstance(field, pw.DateTimeField) \
+            and field.field_type == "DATETIME":  # TIMESTAMP without time zone: the stored naive UTC time
+        return pw.fn.to_char(field, "YYYY-MM-DD HH24:MI:SS")
+    return field
+
+
 def _generic(field: pw.Field) -> Callable[[Any], str]:
     """Any column: the value as peewee reads it, JSON containers redacted, then :func:`json_value`."""
     def encode(value: Any) -> str:

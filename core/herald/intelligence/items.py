@@ -39,6 +39,7 @@ from .history import PostStats
 from .tally import Tally
 
 DEFAULT_CAPACITY = 20_000  # posts held (four clients at the 5,000 the analyses read; about 5 KB each)
+LOCK_STRIPES = 64  # client locks (see ItemsCache._client_lock)
 MOST_CHANGES = 1_000  # more changed posts than this: load everything again (as fast, and simpler)
 
 
@@ -56,12 +57,12 @@ class Held:
 
 class ItemsCache:
     """The clients' items this process holds, least recently used dropped first beyond ``capacity`` posts.
-    What concerns one client is done under that client's lock (one thread brings it up to date)."""
+    What concerns one client is done under its lock (one thread brings it up to date)."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
         self._held: collections.OrderedDict[int, Held] = collections.OrderedDict()
-        self._locks: dict[int, threading.Lock] = {}
+        self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
         self._database = None
         self._lock = threading.Lock()
         self.loads = 0  # whole loads (for tests and benchmarks)
@@ -73,8 +74,9 @@ class ItemsCache:
             self._held.clear()
 
     def _client_lock(self, client_id: int) -> threading.Lock:
-        with self._lock:
-            return self._locks.setdefault(client_id, threading.Lock())
+        """The lock of the client's stripe (a fixed set of locks: two clients sharing one wait for each other,
+        which is rare and short, and no lock is kept per client ever read)."""
+        return self._locks[client_id % LOCK_STRIPES]
 
     def _get(self, client_id: int) -> Held | None:
         with self._lock:
