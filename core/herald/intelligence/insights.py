@@ -112,7 +112,7 @@ def compute(posts: list[tuple[int, str]]) -> list[dict]:
     rows = []
     for post_id, caption in posts:
         caption = caption or ""
-        values = dataclasses.asdict(feats.extract(caption))
+        values = dict(vars(feats.extract(caption)))  # its fields (flat values: no deep copy as asdict makes)
         values["hashtags"] = " ".join(values["hashtags"])
         metrics, snapshots = engagement.get(post_id, (None, 0))
         rows.append({"post": post_id, "caption_digest": digest(caption), **values,
