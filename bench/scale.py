@@ -492,7 +492,7 @@ def main() -> int:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
-    parser.add_argument("--repeat", type=int, default=20, help="timed requests per read")
+    parser.add_argument("--repeat", type=int, default=40, help="timed requests per read")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--deep-page", type=int, default=50, help="the page number of the deep page= read")
     parser.add_argument("--skip-archive", action="store_true", help="do not time the GDPR archive")
