@@ -20,7 +20,7 @@ import peewee as pw
 import pytest
 
 from herald.db.models import JSONField
-from herald.exports.csvsafe import csv_batches, safe_cell, safe_column
+from herald.exports.csvsafe import csv_batches, csv_chunk, csv_lines, safe_cell, safe_column
 from herald.exports.rows import REDACTED, batch_encoder, json_value, moment_text, moment_texts, redact_json
 
 
@@ -128,5 +128,36 @@ def test_csv_batches_write_what_a_row_at_a_time_writes():
     for batch in batches:
         for row in batch:
             writer.writerow([one_cell(value) for value in row])
-    assert "".join(csv_batches(header, batches)) == buffer.getvalue()
-    assert "".join(csv_batches(header, [])) == "'=sum".join(["id,score,caption,", "\r\n"])
+    assert b"".join(csv_batches(header, [list(zip(*batch, strict=True)) for batch in batches])) == \
+        buffer.getvalue().encode()
+    assert b"".join(csv_batches(header, [])) == "'=sum".join(["id,score,caption,", "\r\n"]).encode()
+
+
+TEXTS = ["plain", "", " ", "a,b", 'say "hi"', '"', "line\nbreak", "cr\rhere", "crlf\r\n", "émoji 🎉 ✨", "tab\tin",
+         "-minus", "=1+1", "@at", "\ttab", "\rcr", "'quoted'", "\u2028sep", "trailing,", ",", "\n"]
+
+
+def cell(rng: random.Random):
+    """A value as the exports hand them over: NULL, numbers of any sign, text with every character that
+    needs quotes or a formula guard, times, booleans."""
+    return rng.choice([None, rng.randint(0, 10**9), rng.randint(-9, 9), rng.uniform(-5, 5), 3.0, math.inf, True,
+                       dt.datetime(2026, 6, 1, 9, 0), rng.choice(TEXTS), rng.choice(TEXTS) + rng.choice(TEXTS)])
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_batch_is_written_byte_for_byte_as_the_csv_module_writes_its_rows(seed):
+    rng = random.Random(seed)
+    width = rng.choice([1, 1, 2, 3, 16])
+    kinds = [rng.sample(range(10), rng.randint(1, 3)) for _ in range(width)]  # a column holds a few kinds
+    rows = [tuple(cell(rng) if rng.random() < 0.3 else [None, rng.randint(0, 99), "text", "x,y", "émoji 🎉",
+                                                       'q"', "a\nb", 2.5, -1, ""][rng.choice(kinds[index])]
+                  for index in range(width)) for _ in range(rng.randint(1, 40))]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([one_cell(value) for value in row] for row in rows)
+    assert csv_chunk(list(zip(*rows, strict=True))) == buffer.getvalue().encode()
+    header = [rng.choice(TEXTS) for _ in range(width)]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([safe_cell(name) for name in header])
+    assert b"".join(csv_lines(header, [])) == buffer.getvalue().encode()
+    csv.writer(buffer).writerows([one_cell(value) for value in row] for row in rows)
+    assert b"".join(csv_lines(header, rows, flush_every=7)) == buffer.getvalue().encode()

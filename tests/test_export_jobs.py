@@ -7,8 +7,11 @@ written again; its half file is never offered."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import io
 import json
+import random
 import zipfile
 
 import pytest
@@ -19,8 +22,10 @@ from drive import advance, claim, work
 from herald import chores
 from herald.ai import background
 from herald.auth import create_api_key
-from herald.db.models import EngagementSnapshot, Post, db, utcnow
+from herald.db.models import EngagementSnapshot, Post, db, isoformat, utcnow
 from herald.exports import jobs as export_jobs
+from herald.exports import post_exports
+from herald.exports.csvsafe import safe_cell
 from herald.runtime import installed_for_jobs
 
 
@@ -238,3 +243,66 @@ def test_an_export_job_of_an_empty_workspace_is_an_empty_file_not_an_error(clien
     job = job_of(client, tenant, job_id)
     assert job["status"] == "succeeded"
     assert client.get(job["result"]["download_url"], headers=tenant.headers).status_code == 200
+
+
+def recomputed_posts_csv(workspace_id: int) -> bytes:
+    """The posts CSV computed the straightforward way: every post as a model, its newest snapshot (by
+    ``recorded_at``, then id) found in Python, each row written by ``csv.writer`` with every cell made safe."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(post_exports.POST_COLUMNS)
+    for post in Post.select().where(Post.workspace == workspace_id).order_by(Post.id):
+        snapshots = list(EngagementSnapshot.select().where(EngagementSnapshot.post == post.id))
+        latest = max(snapshots, key=lambda row: (row.recorded_at, row.id), default=None)
+        metrics = [getattr(latest, name) if latest else None for name in post_exports.METRICS]
+        writer.writerow([safe_cell(value) for value in [
+            post.id, post.client_id, post.topic, post.caption, post.post_type, ", ".join(post.platforms or []),
+            post.status, post.score, *metrics, isoformat(post.scheduled_at), isoformat(post.published_at),
+            isoformat(post.created_at)]])
+    return buffer.getvalue().encode()
+
+
+def test_the_posts_csv_streamed_and_as_a_job_is_byte_for_byte_the_straightforward_one(build_app, tenant,
+                                                                                       make_tenant, redis_client):
+    """Over two batches of 2,000 posts: captions that need quotes or a formula guard, emoji, every platform
+    list, scores of any sign, posts without engagement, several snapshots recorded out of order and ties."""
+    app = build_app(export_sync_limit=100_000)
+    client = app.test_client()
+    other = make_tenant("Other agency")
+    rng = random.Random(25)
+    captions = ["Plain caption", 'Commas, "quotes" and\na newline', "=HYPERLINK(\"x\")", "-2 for one", "émoji 🎉 ✨",
+                "line\r\nbreak", "", "tab\tinside", "@mention first"]
+    base = dt.datetime(2026, 5, 1, 9, 30, 15, 123456)
+    with app.app_context(), db.connection_context():
+        posts = [{"workspace": tenant.workspace.id, "client": rng.choice([tenant.client.id, None]),
+                  "topic": rng.choice(["launch", "+plus", ""]), "caption": rng.choice(captions) + f" {n}",
+                  "post_type": rng.choice(["post", "reel"]),
+                  "platforms": rng.choice([[], ["instagram"], ["instagram", "facebook"]]),
+                  "status": rng.choice(["draft", "published", "failed"]),
+                  "score": rng.choice([None, 87.5, -3.25, 0.0, 42]),
+                  "scheduled_at": rng.choice([None, base + dt.timedelta(hours=n)]),
+                  "published_at": rng.choice([None, base + dt.timedelta(hours=n, microseconds=1)]),
+                  "created_at": base - dt.timedelta(minutes=n), "updated_at": base} for n in range(4_100)]
+        posts[7]["workspace"] = other.workspace.id
+        Post.insert_many(posts).execute()
+        ids = [post.id for post in Post.select(Post.id).order_by(Post.id)]
+        snapshots = []
+        for post_id in ids:
+            for _ in range(rng.choice([0, 0, 1, 2, 3])):
+                snapshots.append({"post": post_id, "likes": rng.randint(0, 900), "comments": rng.randint(0, 50),
+                                  "saves": rng.randint(0, 9), "shares": rng.randint(0, 9),
+                                  "reach": rng.randint(0, 10**6),
+                                  "recorded_at": base + dt.timedelta(days=rng.choice([1, 2, 2, 3]))})
+        rng.shuffle(snapshots)  # ids not in the order of recorded_at; ties broken by id
+        EngagementSnapshot.insert_many(snapshots).execute()
+        expected = recomputed_posts_csv(tenant.workspace.id)
+    assert expected.count(b"\r\n") > 4_000
+    streamed = client.get("/api/export/posts", headers=tenant.headers)
+    assert streamed.status_code == 200 and streamed.is_streamed
+    assert streamed.get_data() == expected
+
+    job_id = started(client.get("/api/export/posts?job=true", headers=tenant.headers))
+    assert work(redis_client) == 1
+    job = job_of(client, tenant, job_id)
+    assert job["status"] == "succeeded" and job["result"]["rows"] == len(ids) - 1
+    assert client.get(job["result"]["download_url"], headers=tenant.headers).get_data() == expected

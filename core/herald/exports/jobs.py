@@ -103,7 +103,8 @@ def _result(runtime, job_id: str, workspace_id: int, kind: str, path: Path, rows
 
 class _Counted:
     """The items of ``items``, counted, with progress reported as they are taken; the first ``skip`` items
-    are not rows (a document's head); with ``batches``, each item is a batch of rows, counted by its length."""
+    are not rows (a document's head); with ``batches``, each item is a batch given as its columns, counted by
+    the length of its first."""
 
     def __init__(self, items: Iterable, progress: _Progress, phase: str, total: int, skip: int = 0,
                  batches: bool = False):
@@ -120,7 +121,7 @@ class _Counted:
         self.progress(self.phase, 0, self.total)
         for item in self.items:
             yield item
-            self.done += len(item) if self.batches else 1
+            self.done += len(item[0]) if self.batches else 1
             self.progress(self.phase, self.rows, self.total)
 
 
@@ -144,7 +145,7 @@ def posts_csv(runtime, *, workspace_id: int, job_id: str, client_id: int | None 
         rows = _Counted(post_exports.post_csv_batches(workspace_id, client_id), progress, "posts", total,
                         batches=True)
         for chunk in csv_batches(post_exports.POST_COLUMNS, rows):
-            out.write(chunk.encode())
+            out.write(chunk)
         progress("done", rows.done, total)
         return rows.done
 
