@@ -90,7 +90,9 @@ def test_a_batch_of_json_lines_is_each_row_by_the_rules(seed):
 
 def test_moment_texts_are_moment_text_of_each_value():
     column = [None, "2026-06-01 09:00:00", "2026-06-01 09:00:00.5", "2026-06-01T09:00:00", "2026-06-01 09:00:00+02:00",
-              dt.datetime(2026, 6, 1, 9, 0, 0)]
+              dt.datetime(2026, 6, 1, 9, 0, 0), dt.datetime(2026, 6, 1, 9, 0, 0, 999999),
+              dt.datetime(999, 1, 2, 3, 4, 5),
+              dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))]
     assert moment_texts(column) == [moment_text(value) for value in column]
 
 
