@@ -20,7 +20,7 @@ import peewee as pw
 import pytest
 
 from herald.db.models import JSONField
-from herald.exports.csvsafe import csv_batches, csv_chunk, csv_lines, safe_cell, safe_column
+from herald.exports.csvsafe import csv_batches, csv_chunk, csv_lines, safe_cell, safe_texts
 from herald.exports.rows import REDACTED, batch_encoder, json_value, moment_text, moment_texts, redact_json
 
 
@@ -102,21 +102,22 @@ def one_cell(value):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_a_safe_column_is_each_cell_made_safe(seed):
+def test_a_column_of_safe_texts_is_each_cell_made_safe_and_quoted(seed):
     rng = random.Random(seed)
     kinds = [lambda: rng.randint(0, 10**9), lambda: rng.randint(-3, 3), lambda: rng.uniform(-10, 10),
-             lambda: rng.choice(["text", "-minus", "=formula", "@at", "\ttab", "", "plain, comma"]),
+             lambda: rng.choice(["text", "-minus", "=formula", "@at", "\ttab", "", "plain, comma", 'q"', "a\nb"]),
              lambda: True]
     for _ in range(10):
         pick = rng.sample(kinds, rng.randint(1, 2))
         column = [None if rng.random() < 0.2 else rng.choice(pick)() for _ in range(rng.randint(1, 30))]
-        assert _written(safe_column(column)) == _written([one_cell(value) for value in column]), column
+        assert list(safe_texts(column)) == [written(one_cell(value)) for value in column], column
 
 
-def _written(column) -> str:
+def written(cell) -> str:
+    """The text ``csv.writer`` writes for one cell (in a row of two: a lone empty cell would be quoted)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows([cell] for cell in column)
-    return buffer.getvalue()
+    csv.writer(buffer).writerow([cell, ""])
+    return buffer.getvalue()[:-3]
 
 
 def test_csv_batches_write_what_a_row_at_a_time_writes():

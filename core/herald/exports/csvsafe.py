@@ -33,31 +33,26 @@ def safe_cell(value: Any) -> str:
     return text
 
 
-def safe_column(column: Sequence[Any]) -> Sequence[Any]:
-    """One column of a batch made safe (see :func:`safe_cell`), written as ``csv`` writes it: ``None``
-    empty, whole numbers of 0 or more as they are (neither can start a formula). A column of such
-    numbers, or of text none of which starts a formula (most of them), is checked by builtins mapped
-    over it and kept as it is: no Python call a value."""
-    found = set(map(type, column)) - {type(None)}
-    if found <= {int} and min(filter(None, column), default=0) >= 0:
-        return column
-    if found <= {int, float} and None not in column:  # numbers: their text, as csv writes them (str = repr)
-        column, found = list(map(str, column)), {str}
-    if found <= {str} and not any(map(str.startswith, filter(None, column), itertools.repeat(FORMULA_TRIGGERS))):
-        return column
-    return [value if value is None or (type(value) is int and value >= 0) else safe_cell(value) for value in column]
-
-
-def _field_texts(column: Sequence[Any]) -> Sequence[str]:
-    """The CSV text of each field of a safe column (None, whole numbers of 0 or more, text), quoted where
-    needed. A column whose joined text holds no character that needs quotes is kept as it is."""
-    if None in column:
-        column = ["" if value is None else value for value in column]
+def safe_texts(column: Sequence[Any]) -> Sequence[str]:
+    """The CSV text of each cell of a column: made safe (see :func:`safe_cell`; ``None`` empty, whole
+    numbers of 0 or more as their digits: neither can start a formula) and quoted where the ``csv``
+    module quotes. The common columns are checked by builtins mapped over them, with no Python call a
+    value: whole numbers, and text none of which starts a formula (most of it), kept as it is when its
+    joined text holds nothing to quote (all but the captions, mostly). One pass finds the column's types."""
     found = set(map(type, column))
-    if found == {int}:
-        return list(map(str, column))
-    if int in found:
-        column = [value if type(value) is str else str(value) for value in column]
+    nulls = type(None) in found
+    found.discard(type(None))
+    if found <= {int} and min(filter(None, column), default=0) >= 0:  # digits need neither guard nor quotes
+        return ["" if value is None else str(value) for value in column] if nulls else list(map(str, column))
+    if found <= {int, float} and not nulls:  # numbers: their text, as csv writes them (str = repr)
+        column, found = list(map(str, column)), {str}
+    if found <= {str}:
+        if nulls:
+            column = ["" if value is None else value for value in column]
+        if any(map(str.startswith, column, itertools.repeat(FORMULA_TRIGGERS))):
+            column = list(map(safe_cell, column))
+    else:
+        column = [str(value) if type(value) is int and value >= 0 else safe_cell(value) for value in column]
     if not any(map("".join(column).__contains__, QUOTED_WHEN)):
         return column
     return ['"' + value.replace('"', '""') + '"' if "," in value or '"' in value or "\n" in value or "\r" in value
@@ -66,9 +61,9 @@ def _field_texts(column: Sequence[Any]) -> Sequence[str]:
 
 def csv_chunk(columns: Sequence[Sequence[Any]]) -> bytes:
     """The CSV lines, in UTF-8, of a batch of rows given as its columns (all of the same length, at least
-    one row), every cell made safe (:func:`safe_column`), as ``csv.writer(...).writerows`` writes the rows.
+    one row), every cell made safe (:func:`safe_texts`), as ``csv.writer(...).writerows`` writes the rows.
     Lines are encoded one at a time: a line with an emoji is four bytes a character, not the whole batch."""
-    texts = [_field_texts(safe_column(column)) for column in columns]
+    texts = [safe_texts(column) for column in columns]
     if len(texts) == 1:  # the csv module writes a row of one empty field as "" (an empty line is no row)
         texts = [[text or '""' for text in texts[0]]]
     return b"\r\n".join(map(str.encode, map(",".join, zip(*texts, strict=True)))) + b"\r\n"
