@@ -77,12 +77,11 @@ def moment_text(value: Any) -> str | None:
 
 
 def moment_texts(column: Sequence[Any]) -> list[str | None]:
-    """:func:`moment_text` of each value of a column, SQLite's text and PostgreSQL's naive datetimes converted
-    inline, without a call a value (``isoformat()`` cut, not its slower ``timespec``: years are 4 digits)."""
+    """:func:`moment_text` of each value of a column (SQLite's text, and PostgreSQL's selected as text by
+    :func:`selected_as_text`, converted inline, without a call a value)."""
     return [None if value is None else
             f"{value[:10]}T{value[11:19]}Z"  # one string built, not three concatenations
             if type(value) is str and len(value) >= 19 and value[10] in " T" and (len(value) == 19 or value[19] == ".")
-            else value.isoformat()[:19] + "Z" if type(value) is dt.datetime and value.tzinfo is None
             else moment_text(value) for value in column]
 
 
