@@ -183,7 +183,9 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
 
     A client's score looks at the accounts its posts are published to.
     """
-    query = Account.select().where((Account.workspace == scope.workspace_id) & (Account.status != "disconnected"))
+    query = (Account.select(Account.id, Account.status, Account.token_expires_at, Account.username,
+                            Account.external_id, Account.platform)
+             .where((Account.workspace == scope.workspace_id) & (Account.status != "disconnected")))
     if scope.client is not None:
         # The client's account ids first, from the tasks counted per client and account (kept by triggers):
         # as one ``IN (tasks JOIN posts)`` PostgreSQL planned a nested-loop semi-join over every task of
@@ -191,12 +193,14 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
         used = sorted(account_id for (account_id,) in ClientAccount.select(ClientAccount.account_id)
                       .where((ClientAccount.client_id == scope.client.id) & (ClientAccount.tasks > 0)).tuples())
         query = query.where(Account.id.in_(used))
-    rows = list(query)
+    rows = list(query.namedtuples())  # values only: a model instance per account cost more than the rest
     soon = now + dt.timedelta(days=EXPIRING_DAYS)
-    broken = [row for row in rows if row.status in ("expired", "invalid")
-              or (row.token_expires_at is not None and row.token_expires_at <= now)]
-    expiring = [row for row in rows if row not in broken
-                and row.token_expires_at is not None and row.token_expires_at <= soon]
+    broken, expiring = [], []
+    for row in rows:
+        if row.status in ("expired", "invalid") or (row.token_expires_at is not None and row.token_expires_at <= now):
+            broken.append(row)
+        elif row.token_expires_at is not None and row.token_expires_at <= soon:
+            expiring.append(row)
     numbers = {"accounts": len(rows), "expired_or_invalid": len(broken), "expiring_soon": len(expiring),
                "expiring_within_days": EXPIRING_DAYS, "healthy": len(rows) - len(broken) - len(expiring)}
     if not rows:
