@@ -279,10 +279,12 @@ def sums(workspace_id: int, client_id: int | None, wanted: list[tuple[Split, tup
     """For each ``(whole, columns)`` of ``wanted``, the sums of ``columns`` over the whole days and hours
     of ``whole`` for the workspace or its client, per client: ``{client_id: {column: sum}}``.
 
-    One statement over ``daily_figures`` and one over ``hourly_figures`` for all of them: each sum is
-    ``SUM(CASE WHEN <in the period> THEN column ELSE 0 END)``, over the rows of any of the periods' ranges.
-    Each range of the ``WHERE`` repeats the workspace (and client), so both databases walk the index of
-    (workspace, day or hour) once per range instead of every row of the workspace."""
+    One statement over ``daily_figures`` and one over ``hourly_figures`` for all of them. The start and
+    end of every period's days (or hours) cut the time into segments that each period covers whole or
+    not at all; the statement sums every column per client and segment (``GROUP BY client_id, CASE WHEN
+    day < ? THEN 0 WHEN day < ? THEN 1 … END``) over the rows of any period, and each period adds up its
+    segments. (A conditional sum per period and column took SQLite 4.2 ms for health's four periods
+    where the segments take 2.5, at 100k posts.)"""
     found: list[dict] = [{} for _ in wanted]
     for model in (DailyFigures, HourlyFigures):
         ranges = [_days(whole) if model is DailyFigures else list(whole.hours) for whole, _ in wanted]
@@ -290,29 +292,38 @@ def sums(workspace_id: int, client_id: int | None, wanted: list[tuple[Split, tup
         if not asked:
             continue
         where = _merged([one for number in asked for one in ranges[number]])
-        periods = tuple((_ends(ranges[number]), wanted[number][1]) for number in asked)
-        shape = (model.__name__, client_id is not None, periods, _ends(where))
+        cuts = sorted({moment for number in asked for one in ranges[number] for moment in one if moment is not None})
+        columns = tuple(dict.fromkeys(name for number in asked for name in wanted[number][1]))
+        shape = (model.__name__, client_id is not None, len(cuts), columns, _ends(where))
         statement = _STATEMENTS.get(shape)
         if statement is None:
             statement = _STATEMENTS[shape] = Prepared(
                 model, lambda param, model=model, shape=shape: _sums_query(param, model, *shape[1:]))
         values = {"workspace_id": workspace_id, "client_id": client_id}
-        for prefix, of in [*((f"p{at}", ranges[number]) for at, number in enumerate(asked)), ("w", where)]:
-            for index, (low, high) in enumerate(of):
-                values[f"{prefix}_{index}_low"], values[f"{prefix}_{index}_high"] = low, high
-        for client, *sums_found in statement.execute(**values).fetchall():
-            sums_found = iter(sums_found)
+        values.update((f"cut_{index}", moment) for index, moment in enumerate(cuts))
+        for index, (low, high) in enumerate(where):
+            values[f"low_{index}"], values[f"high_{index}"] = low, high
+        # segment i is [cuts[i - 1], cuts[i]) (before the first cut: -inf, after the last: +inf)
+        covers = {number: {segment for segment in range(len(cuts) + 1)
+                           if segment and any(low <= cuts[segment - 1]
+                                              and (high is None or (segment < len(cuts) and cuts[segment] <= high))
+                                              for low, high in ranges[number])}
+                  for number in asked}
+        for client, segment, *totals in statement.execute(**values).fetchall():
+            by_name = dict(zip(columns, totals, strict=True))
             for number in asked:
-                columns = wanted[number][1]
-                into = found[number].setdefault(client, dict.fromkeys(columns, 0))
-                for name in columns:
-                    into[name] += int(next(sums_found) or 0)
+                if segment in covers[number]:
+                    into = found[number].setdefault(client, dict.fromkeys(wanted[number][1], 0))
+                    for name in wanted[number][1]:
+                        into[name] += int(by_name[name] or 0)
     return found
 
 
 def _days(whole: Split) -> list[tuple[dt.date, dt.date | None]]:
-    """The whole days of ``whole`` as one range ``[first, last]`` (``last`` None: no end), or none."""
-    return [(whole.first, whole.last)] if whole.first is not None else []
+    """The whole days of ``whole`` as one range ``[first, day after last)`` (None: no end), or none."""
+    if whole.first is None:
+        return []
+    return [(whole.first, whole.last + DAY if whole.last is not None else None)]
 
 
 def _ends(ranges: list) -> tuple[bool, ...]:
@@ -320,51 +331,36 @@ def _ends(ranges: list) -> tuple[bool, ...]:
     return tuple(high is not None for _, high in ranges)
 
 
-def _sums_query(param, model, scoped: bool, periods: tuple, where: tuple[bool, ...]) -> pw.ModelSelect:
-    """The statement of :func:`sums` for ``model``: the conditional sums of each period (its ranges'
-    ends, its columns), over the rows of the ``where`` ranges."""
+def _sums_query(param, model, scoped: bool, cuts: int, columns: tuple[str, ...],
+                where: tuple[bool, ...]) -> pw.ModelSelect:
+    """The statement of :func:`sums` for ``model``: ``columns`` summed per client and segment (between
+    ``cuts`` boundaries), over the rows of the ``where`` ranges (their ends: whether each has one)."""
     key = model.day if model is DailyFigures else model.hour
-
-    def ranges(prefix: str, ends: tuple[bool, ...]) -> list:
-        return [(param(key, f"{prefix}_{index}_low"), param(key, f"{prefix}_{index}_high") if end else None)
-                for index, end in enumerate(ends)]
-
-    selected = []
-    for at, (ends, columns) in enumerate(periods):
-        inside = _any(key, ranges(f"p{at}", ends))
-        selected += [pw.fn.SUM(pw.Case(None, ((inside, getattr(model, name)),), 0)) for name in columns]
-    return (model.select(model.client_id, *selected)
-            .where(_any(key, ranges("w", where), _scoped(param, model, scoped))).group_by(model.client_id))
+    segment = pw.Case(None, [(key < param(key, f"cut_{index}"), index) for index in range(cuts)], cuts)
+    condition = None
+    for index, end in enumerate(where):
+        one = _scoped(param, model, scoped) & (key >= param(key, f"low_{index}"))
+        if end:
+            one &= key < param(key, f"high_{index}")
+        # the workspace (and client) repeated in each range: both databases walk the index once per range
+        condition = one if condition is None else condition | one
+    totals = [pw.fn.SUM(getattr(model, name)) for name in columns]
+    return (model.select(model.client_id, segment.alias("segment"), *totals)
+            .where(condition).group_by(model.client_id, pw.SQL("segment")))
 
 
 def _merged(ranges: list) -> list:
-    """``ranges`` (days ``(first, last)``, hours ``[low, high)``, see :func:`_any`) with those that overlap
-    or touch joined: the periods' days are then one walk of the index, not one per period."""
+    """``ranges`` (``[low, high)``, ``high`` None: no end) with those that overlap or touch joined: the
+    periods' days are then one walk of the index, not one per period."""
     merged: list = []
     for low, high in sorted(ranges, key=lambda one: one[0]):
         if merged:
             last = merged[-1][1]
-            if last is None or low <= (last if isinstance(low, dt.datetime) else last + DAY):
+            if last is None or low <= last:
                 merged[-1] = (merged[-1][0], None if last is None or high is None else max(last, high))
                 continue
         merged.append((low, high))
     return merged
-
-
-def _any(key, ranges: list, mine: pw.Expression | None = None) -> pw.Expression:
-    """Whether ``key`` (a day or an hour) is in one of ``ranges`` (and ``mine``, repeated in each: both
-    databases then walk the index once per range): days ``(first, last)`` with both ends included
-    (``last`` None: no end), hours ``[low, high)``."""
-    condition = None
-    for low, high in ranges:
-        if key is HourlyFigures.hour:
-            one = _within(key, low, high)
-        else:
-            one = (key >= low) & (key <= high) if high is not None else key >= low
-        if mine is not None:
-            one = mine & one
-        condition = one if condition is None else condition | one
-    return condition
 
 
 def _one(workspace_id: int, client_id: int | None, ask):
