@@ -91,9 +91,9 @@ class Reading:
 
     Ask with :meth:`published_by_client`, :meth:`ended_tasks` and :meth:`engagement` (each returns a
     :class:`Wanted`), then :meth:`read` once: the whole days of every period are one statement over
-    ``daily_figures`` and their whole hours one over ``hourly_figures`` (a conditional sum per period
-    and column), and the partial hours one statement per kind of figure (a conditional count per
-    piece). Health reads five periods in 5 statements instead of 18.
+    ``daily_figures`` and their whole hours one over ``hourly_figures`` (sums per client and segment,
+    see :func:`sums`), and the partial hours one statement per kind of figure (``UNION ALL`` of one
+    index walk per piece). Health reads its four periods in 5 statements instead of 18.
     """
 
     def __init__(self, workspace_id: int, client_id: int | None):
