@@ -279,6 +279,10 @@ def test_periods_cut_anywhere_read_the_same_figures_as_a_scan_of_the_rows(client
                 + [moment() for _ in range(15)])
         lengths = [dt.timedelta(days=days) for days in (0.5, 1, 3, 28, 30)] + [
             dt.timedelta(hours=1), dt.timedelta(hours=5), dt.timedelta(minutes=20), dt.timedelta(0)]
+        # every period is also asked of one Reading per scope, read once at the end (overlapping periods,
+        # shared partial hours, days and hours joined in the statements' WHERE)
+        together = {scope: (period_figures.Reading(tenant.workspace.id, scope), [])
+                    for scope in (None, tenant.client.id)}
         for start in cuts:
             end = start + rng.choice(lengths)
             for scope in (None, tenant.client.id):
@@ -296,6 +300,12 @@ def test_periods_cut_anywhere_read_the_same_figures_as_a_scan_of_the_rows(client
                             and start <= (post.published_at or post.scheduled_at or post.created_at) < end]
                 expected = (len(went_out), sum(interactions(latest[post.id]) for post in went_out))
                 assert period_figures.engagement(tenant.workspace.id, scope, start, end) == expected
+                reading, asked = together[scope]
+                asked += [(reading.published_by_client(start, end), published),
+                          (reading.ended_tasks(start), ended), (reading.engagement(start, end), expected)]
+        for reading, asked in together.values():
+            reading.read()
+            assert [wanted.value for wanted, _ in asked] == [expected for _, expected in asked]
 
 
 def hour(text: str) -> dt.datetime:

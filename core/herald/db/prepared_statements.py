@@ -6,7 +6,9 @@ endpoint that costs ten times what SQLite takes to run them. Measured on the 2-c
 ``Client.get_or_none`` 218 us against 20 us prepared; ``create_post``'s three inserts and commit
 (post, version row, event) 839 us against 283 us. ``bench/action_breakdown.py`` puts a whole
 ``create_post`` request at about 0.8 ms, so rendering each time would cost it most of a half again,
-where the goal allows 15 %. Only such statements are prepared: everything else is an ordinary query.
+where the goal allows 15 %. The health scores' figures (:mod:`herald.intelligence.period_figures`) are
+prepared too: five statements of sums whose rendering through peewee cost more than running them. Only
+such statements are prepared: everything else is an ordinary query.
 
 A :class:`Prepared` statement is an ordinary peewee query whose values are :func:`Prepared.param`
 placeholders: peewee renders it (once per kind of database), the database runs it with each value

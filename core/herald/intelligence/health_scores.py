@@ -88,23 +88,46 @@ def _clamp(value: float) -> int:
     return max(0, min(100, round(value)))
 
 
-def cadence(scope: Scope, target: int, now: dt.datetime) -> Part:
+@dataclasses.dataclass(frozen=True)
+class Figures:
+    """What the parts read from the per-day and per-hour figures, all in one :class:`period_figures.Reading`:
+    posts published per client in the last 28 days, publish tasks ended per status in the last 30, and
+    ``(posts, interactions)`` of the posts that went out in the last 30 days and the 30 before."""
+
+    published: dict[int | None, int]
+    ended: dict[str, int]
+    engagement: tuple[int, int]
+    previous_engagement: tuple[int, int]
+
+    @classmethod
+    def read(cls, scope: Scope, now: dt.datetime) -> Figures:
+        """The figures of ``scope`` at ``now``."""
+        reading = period_figures.Reading(scope.workspace_id, scope.client_id)
+        window = dt.timedelta(days=TREND_DAYS)
+        asked = (reading.published_by_client(now - dt.timedelta(days=CADENCE_DAYS), now),
+                 reading.ended_tasks(now - dt.timedelta(days=FAILURE_DAYS)),
+                 reading.engagement(now - window, now), reading.engagement(now - 2 * window, now - window))
+        reading.read()
+        return cls(*(wanted.value for wanted in asked))
+
+
+def cadence(scope: Scope, target: int, figures: Figures) -> Part:
     """Posts published per week over the last 28 days against ``target`` per client."""
     if scope.client is not None:
-        clients = [scope.client]
+        clients = [scope.client.id]
     else:
-        clients = list(Client.select().where((Client.workspace == scope.workspace_id) & Client.deleted_at.is_null()))
-    since = now - dt.timedelta(days=CADENCE_DAYS)
-    counts = period_figures.published_by_client(scope.workspace_id, scope.client_id, since, now)
+        clients = [client for (client,) in Client.select(Client.id)
+                   .where((Client.workspace == scope.workspace_id) & Client.deleted_at.is_null()).tuples()]
+    counts = figures.published
     weeks = CADENCE_DAYS / 7
-    published = sum(counts.get(client.id, 0) for client in clients)
+    published = sum(counts.get(client, 0) for client in clients)
     numbers = {"target_posts_per_week": target, "window_days": CADENCE_DAYS, "clients": len(clients),
                "posts_published": published,
                "posts_per_week_per_client": round(published / weeks / len(clients), 2) if clients else 0.0}
     if not clients:
         return Part("cadence", 0, {**numbers, "clients_on_target": 0},
                     "No clients yet: add one with POST /api/clients, then publish for it.")
-    scores = [_clamp(100 * counts.get(client.id, 0) / weeks / target) for client in clients]
+    scores = [_clamp(100 * counts.get(client, 0) / weeks / target) for client in clients]
     on_target = sum(score == 100 for score in scores)
     numbers["clients_on_target"] = on_target
     if scope.client is not None:
@@ -137,11 +160,10 @@ def approval_backlog(scope: Scope, now: dt.datetime) -> Part:
                 f"{pending} post{'s' if pending != 1 else ''} waiting for approval; the oldest for {hours} hours.")
 
 
-def failed_publishes(scope: Scope, now: dt.datetime) -> Part:
+def failed_publishes(figures: Figures) -> Part:
     """Publishes that failed for good, or ended unconfirmed (they may be live: someone must check),
     among those finished in the last 30 days. Both need the user's attention, so both lower the score."""
-    since = now - dt.timedelta(days=FAILURE_DAYS)
-    rows = period_figures.ended_tasks(scope.workspace_id, scope.client_id, since)
+    rows = figures.ended
     failed, unconfirmed, finished = rows[tasks.FAILED], rows[tasks.UNCONFIRMED], sum(rows.values())
     numbers = {"failed": failed, "unconfirmed": unconfirmed, "finished": finished, "failure_rate_percent": None,
                "window_days": FAILURE_DAYS}
@@ -161,7 +183,9 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
 
     A client's score looks at the accounts its posts are published to.
     """
-    query = Account.select().where((Account.workspace == scope.workspace_id) & (Account.status != "disconnected"))
+    query = (Account.select(Account.id, Account.status, Account.token_expires_at, Account.username,
+                            Account.external_id, Account.platform)
+             .where((Account.workspace == scope.workspace_id) & (Account.status != "disconnected")))
     if scope.client is not None:
         # The client's account ids first, from the tasks counted per client and account (kept by triggers):
         # as one ``IN (tasks JOIN posts)`` PostgreSQL planned a nested-loop semi-join over every task of
@@ -169,12 +193,14 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
         used = sorted(account_id for (account_id,) in ClientAccount.select(ClientAccount.account_id)
                       .where((ClientAccount.client_id == scope.client.id) & (ClientAccount.tasks > 0)).tuples())
         query = query.where(Account.id.in_(used))
-    rows = list(query)
+    rows = list(query.namedtuples())  # values only: a model instance per account cost more than the rest
     soon = now + dt.timedelta(days=EXPIRING_DAYS)
-    broken = [row for row in rows if row.status in ("expired", "invalid")
-              or (row.token_expires_at is not None and row.token_expires_at <= now)]
-    expiring = [row for row in rows if row not in broken
-                and row.token_expires_at is not None and row.token_expires_at <= soon]
+    broken, expiring = [], []
+    for row in rows:
+        if row.status in ("expired", "invalid") or (row.token_expires_at is not None and row.token_expires_at <= now):
+            broken.append(row)
+        elif row.token_expires_at is not None and row.token_expires_at <= soon:
+            expiring.append(row)
     numbers = {"accounts": len(rows), "expired_or_invalid": len(broken), "expiring_soon": len(expiring),
                "expiring_within_days": EXPIRING_DAYS, "healthy": len(rows) - len(broken) - len(expiring)}
     if not rows:
@@ -189,18 +215,16 @@ def accounts(scope: Scope, now: dt.datetime) -> Part:
                 f"{names}. Reconnect them with POST /v1/accounts.")
 
 
-def _interactions_per_post(scope: Scope, start: dt.datetime, end: dt.datetime) -> tuple[int, float]:
-    posts, total = period_figures.engagement(scope.workspace_id, scope.client_id, start, end)
+def _interactions_per_post(posts: int, total: int) -> tuple[int, float]:
     if not posts:
         return 0, 0.0
     return posts, round(total / posts, 2)
 
 
-def engagement_trend(scope: Scope, now: dt.datetime) -> Part:
+def engagement_trend(figures: Figures) -> Part:
     """Interactions per post for posts that went out in the last 30 days, against the 30 days before."""
-    window = dt.timedelta(days=TREND_DAYS)
-    current_posts, current = _interactions_per_post(scope, now - window, now)
-    previous_posts, previous = _interactions_per_post(scope, now - 2 * window, now - window)
+    current_posts, current = _interactions_per_post(*figures.engagement)
+    previous_posts, previous = _interactions_per_post(*figures.previous_engagement)
     numbers = {"window_days": TREND_DAYS, "posts": current_posts, "interactions_per_post": current,
                "previous_posts": previous_posts, "previous_interactions_per_post": previous, "change_percent": None}
     if not current_posts or not previous_posts:
@@ -218,8 +242,9 @@ def engagement_trend(scope: Scope, now: dt.datetime) -> Part:
 def health(workspace: Workspace, now: dt.datetime, client: Client | None = None) -> dict[str, Any]:
     """The health score of ``workspace`` (or of its ``client``) at ``now`` (the runtime's clock) with its parts."""
     scope = Scope(workspace.id, client)
-    parts = [cadence(scope, posts_per_week(workspace), now), approval_backlog(scope, now),
-             failed_publishes(scope, now), accounts(scope, now), engagement_trend(scope, now)]
+    figures = Figures.read(scope, now)
+    parts = [cadence(scope, posts_per_week(workspace), figures), approval_backlog(scope, now),
+             failed_publishes(figures), accounts(scope, now), engagement_trend(figures)]
     judged = [part for part in parts if part.score is not None]
     total = _clamp(sum(part.score * WEIGHTS[part.name] for part in judged)
                    / sum(WEIGHTS[part.name] for part in judged))
