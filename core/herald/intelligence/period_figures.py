@@ -248,19 +248,6 @@ def _within(expression, low, high) -> pw.Expression:
     return (expression >= low) & (expression < high)
 
 
-def _each_piece(pieces: list[Range], select) -> list[tuple]:
-    """The rows of ``select(number, low, high)`` for every piece, in one statement (``UNION ALL``: each
-    branch is the index walk of its own range), each row led by its piece's number."""
-    if not pieces:
-        return []
-    branches = [select(pw.Value(number, converter=False).alias("piece"), low, high)
-                for number, (low, high) in enumerate(pieces)]
-    query = branches[0]
-    for branch in branches[1:]:
-        query = query + branch
-    return list(query.tuples())
-
-
 def _total(by_client: dict, columns: tuple[str, ...]) -> dict[str, int]:
     return {name: sum(row[name] for row in by_client.values()) for name in columns}
 
