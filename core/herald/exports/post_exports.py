@@ -67,11 +67,16 @@ def post_csv_batches(workspace_id: int, client_id: int | None = None,
                                                                           Post.created_at)))
              .join(EngagementSnapshot, pw.JOIN.LEFT_OUTER, on=(EngagementSnapshot.id == _latest_snapshot_id()))
              .where(Post.workspace == workspace_id))
+    # Ordered by the column fixed by equality, then id: the order of the index that finds the rows
+    # (post(client_id, id), post(workspace_id, id)). By id alone, PostgreSQL walked the primary key and
+    # filtered out every other client's posts (49 in 50 for a client with 1/50 of 1M posts: 3.7 s for its
+    # 20k rows), the random heap reads of the right index costing more in its estimate.
+    order = (Post.client, Post.id) if client_id is not None else (Post.workspace, Post.id)
     if client_id is not None:
         query = query.where(Post.client == client_id)
     last = 0
     while True:
-        rows = db.execute(query.where(Post.id > last).order_by(Post.id).limit(batch)).fetchall()
+        rows = db.execute(query.where(Post.id > last).order_by(*order).limit(batch)).fetchall()
         if rows:
             columns = list(zip(*rows, strict=True))
             columns[5] = _platform_lists(columns[5])
