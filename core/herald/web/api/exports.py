@@ -51,7 +51,7 @@ def _as_job(client_id: int | None = None) -> bool:
     if asked == "true":
         return True
     limit = runtime().config.export_sync_limit
-    return post_exports.count_posts(g.principal.workspace_id, client_id, limit=limit + 1) > limit
+    return post_exports.count_posts(g.principal.workspace_id, client_id) > limit
 
 
 
