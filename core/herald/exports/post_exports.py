@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import peewee as pw
@@ -61,7 +61,7 @@ def post_csv_batches(workspace_id: int, client_id: int | None = None,
     the driver's tuples (no model objects, no ``IN`` list of ids: 9 s for a 20k-post client before),
     and turned into CSV values a column at a time (the platforms of a batch are a handful of distinct
     JSON texts, each read once; times come as text on PostgreSQL too, :func:`.rows.selected_as_text`),
-    never back into rows.
+    never back into rows. On PostgreSQL the next batch is read while one is converted (:func:`_read_ahead`).
     """
     query = (Post.select(Post.id, Post.client, Post.topic, Post.caption, Post.post_type, Post.platforms, Post.status,
                          Post.score, *(getattr(EngagementSnapshot, name) for name in METRICS),
@@ -70,31 +70,53 @@ def post_csv_batches(workspace_id: int, client_id: int | None = None,
              .join(EngagementSnapshot, pw.JOIN.LEFT_OUTER, on=(EngagementSnapshot.id == _latest_snapshot_id()))
              .where(Post.workspace == workspace_id))
     # Ordered by the column fixed by equality, then id: the order of the index that finds the rows
-    # (post(client_id, id), post(workspace_id, id)). By id alone, PostgreSQL walked the primary key and
-    # filtered out every other client's posts (49 in 50 for a client with 1/50 of 1M posts: 3.7 s for its
-    # 20k rows), the random heap reads of the right index costing more in its estimate.
+    # (post(client_id, id), post(workspace_id, id)). By id alone, PostgreSQL may walk the primary key and
+    # filter out every other client's posts, the random heap reads of the right index costing more in its
+    # estimate (seen for the 1/5 client at 250k posts; the 1/50 client's 20k rows took 3.7 s at 1M).
     order = (Post.client, Post.id) if client_id is not None else (Post.workspace, Post.id)
     if client_id is not None:
         query = query.where(Post.client == client_id)
 
     def read(last: int) -> list[tuple]:
-        with db.connection_context():  # the reading thread's own connection, back to the pool after
-            return db.execute(query.where(Post.id > last).order_by(*order).limit(batch)).fetchall()
+        return db.execute(query.where(Post.id > last).order_by(*order).limit(batch)).fetchall()
 
-    # Each batch is read by a second thread while the one before is turned into text (the database and the
-    # driver wait for the disk or the server without the GIL): the reads and the conversion overlap instead
-    # of taking turns. A batch is one statement either way, so nothing a reader sees changes.
+    reading = _read_ahead if isinstance(db.obj, pw.PostgresqlDatabase) else _keyset
+    for rows in reading(read, batch):
+        columns = list(zip(*rows, strict=True))
+        columns[5] = _platform_lists(columns[5])
+        columns[13:16] = [moment_texts(column) for column in columns[13:16]]
+        yield columns
+
+
+def _keyset(read: Callable[[int], list[tuple]], batch: int) -> Iterator[list[tuple]]:
+    """The batches ``read(last id)`` gives, each after the last id of the one before, until one is short."""
+    last = 0
+    while True:
+        rows = read(last)
+        if rows:
+            yield rows
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
+
+
+def _read_ahead(read: Callable[[int], list[tuple]], batch: int) -> Iterator[list[tuple]]:
+    """:func:`_keyset`'s batches, each read by a second thread (with its own connection) while the caller
+    converts the one before: on PostgreSQL the server's work and this process's overlap instead of taking
+    turns (a batch is one statement either way, so nothing a reader sees changes). On SQLite the reads are
+    this process's own CPU, and a second thread only added to it."""
+    def apart(last: int) -> list[tuple]:
+        with db.connection_context():  # the thread's own connection, back to the pool after
+            return read(last)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="herald-posts-csv") as reader:
-        pending = reader.submit(read, 0)
+        pending = reader.submit(apart, 0)
         while True:
             rows = pending.result()
             if len(rows) == batch:
-                pending = reader.submit(read, rows[-1][0])
+                pending = reader.submit(apart, rows[-1][0])
             if rows:
-                columns = list(zip(*rows, strict=True))
-                columns[5] = _platform_lists(columns[5])
-                columns[13:16] = [moment_texts(column) for column in columns[13:16]]
-                yield columns
+                yield rows
             if len(rows) < batch:
                 return
 
