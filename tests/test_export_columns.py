@@ -21,7 +21,7 @@ import pytest
 
 from herald.db.models import JSONField
 from herald.exports.csvsafe import csv_batches, csv_chunk, csv_lines, safe_cell, safe_texts
-from herald.exports.rows import REDACTED, batch_encoder, json_value, moment_text, moment_texts, redact_json
+from herald.exports.rows import REDACTED, batch_encoder, json_value, redact_json
 
 
 class Sample(pw.Model):
@@ -86,14 +86,6 @@ def test_a_batch_of_json_lines_is_each_row_by_the_rules(seed):
         for column in parsed:  # NaN is not equal to itself: compared as text
             assert json.dumps(parsed[column], sort_keys=True) == json.dumps(expected[column], sort_keys=True), column
     assert encode([]) == ""
-
-
-def test_moment_texts_are_moment_text_of_each_value():
-    column = [None, "2026-06-01 09:00:00", "2026-06-01 09:00:00.5", "2026-06-01T09:00:00", "2026-06-01 09:00:00+02:00",
-              dt.datetime(2026, 6, 1, 9, 0, 0), dt.datetime(2026, 6, 1, 9, 0, 0, 999999),
-              dt.datetime(999, 1, 2, 3, 4, 5),
-              dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))]
-    assert moment_texts(column) == [moment_text(value) for value in column]
 
 
 def one_cell(value):

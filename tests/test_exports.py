@@ -79,6 +79,21 @@ def test_posts_csv_quotes_neutralises_formulas_and_has_every_column(client, tena
     assert "not yours" not in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("moment", [dt.datetime(2026, 6, 1, 9, 0, 0, 999999), dt.datetime(2026, 12, 31, 23, 59, 59, 1),
+                                    dt.datetime(999, 1, 2, 3, 4, 5), dt.datetime(2028, 2, 29, 0, 0, 0)])
+def test_posts_csv_times_are_the_apis_text_written_by_the_database(client, tenant, moment):
+    """The database writes the CSV's times (to the second, microseconds dropped as ``isoformat`` drops them)."""
+    post_id = create_post(client, tenant, "timed")
+    with db.connection_context():
+        Post.update(scheduled_at=moment, published_at=moment - dt.timedelta(seconds=1), created_at=moment,
+                    status="published").where(Post.id == post_id).execute()
+        stored = Post.get_by_id(post_id)
+    [row] = parse(client.get("/api/export/posts", headers=tenant.headers))
+    expected = {name: getattr(stored, name).isoformat(timespec="seconds") + "Z"
+                for name in ("scheduled_at", "published_at", "created_at")}
+    assert {name: row[name] for name in expected} == expected
+
+
 def test_posts_csv_for_one_client_and_bad_client_ids(client, tenant, make_tenant):
     with db.connection_context():
         second = Client.create(workspace=tenant.workspace.id, name="Second")

@@ -64,25 +64,13 @@ def _may_name_secret(text: str) -> bool:
     return any(word in lowered for word in _WORDS)
 
 
-def moment_text(value: Any) -> str | None:
-    """A stored time as the API writes it (``2026-06-01T09:00:00Z``), from what the driver returns:
-    SQLite's text (``2026-06-01 09:00:00.123456``) or a datetime."""
-    if value is None:
-        return None
-    if type(value) is str:
-        if len(value) >= 19 and value[10] in " T" and (len(value) == 19 or value[19] == "."):
-            return value[:10] + "T" + value[11:19] + "Z"
-        return isoformat(pw.DateTimeField().python_value(value))
-    return isoformat(value)
-
-
-def moment_texts(column: Sequence[Any]) -> list[str | None]:
-    """:func:`moment_text` of each value of a column (SQLite's text, and PostgreSQL's selected as text by
-    :func:`selected_as_text`, converted inline, without a call a value)."""
-    return [None if value is None else
-            f"{value[:10]}T{value[11:19]}Z"  # one string built, not three concatenations
-            if type(value) is str and len(value) >= 19 and value[10] in " T" and (len(value) == 19 or value[19] == ".")
-            else moment_text(value) for value in column]
+def selected_as_moment(field: pw.Field, database: pw.Database) -> pw.Node:
+    """What to select for a naive time column ``field`` so that the database returns it as the API writes it
+    (``2026-06-01T09:00:00Z``: :func:`herald.db.models.isoformat`, to the second) or NULL, with no conversion
+    a value in Python: PostgreSQL's ``to_char``, SQLite's ``strftime`` of its stored text."""
+    if isinstance(database, pw.PostgresqlDatabase):
+        return pw.fn.to_char(field, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    return pw.fn.strftime("%Y-%m-%dT%H:%M:%SZ", field)
 
 
 def selected_as_text(field: pw.Field, database: pw.Database) -> pw.Node:
