@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import operator
 
 import peewee as pw
 
-from ..db.models import DailyFigures, EngagementSnapshot, HourlyFigures, Post, PublishTask
+from ..db.models import DailyFigures, EngagementSnapshot, HourlyFigures, Post, PublishTask, db
 from ..db.prepared_statements import Prepared
 from ..publishing.engagement_figures import INTERACTIONS, attributed_at
 
@@ -268,35 +270,38 @@ def sums(workspace_id: int, client_id: int | None, wanted: list[tuple[Split, tup
 
     One statement over ``daily_figures`` and one over ``hourly_figures`` for all of them. The start and
     end of every period's days (or hours) cut the time into segments that each period covers whole or
-    not at all; the statement sums every column per client and segment (``GROUP BY client_id, CASE WHEN
-    day < ? THEN 0 WHEN day < ? THEN 1 … END``) over the rows of any period, and each period adds up its
+    not at all; the statement sums every column per client for each segment some period covers (a
+    ``UNION ALL`` of one index walk a segment, ``GROUP BY client_id``), and each period adds up its
     segments. (A conditional sum per period and column took SQLite 4.2 ms for health's four periods
-    where the segments take 2.5, at 100k posts.)"""
+    where the segments took 2.5 at 100k posts; one statement grouping by ``CASE WHEN day < ? THEN 0 …``
+    2.7 ms where the walk a segment takes 1.8, at 1M.)"""
     found: list[dict] = [{} for _ in wanted]
     for model in (DailyFigures, HourlyFigures):
         ranges = [_days(whole) if model is DailyFigures else list(whole.hours) for whole, _ in wanted]
         asked = [number for number, of in enumerate(ranges) if of]
         if not asked:
             continue
-        where = _merged([one for number in asked for one in ranges[number]])
         cuts = sorted({moment for number in asked for one in ranges[number] for moment in one if moment is not None})
+        # segment i is [cuts[i - 1], cuts[i]) (after the last cut: no end); none lies before the first
+        covers = {number: {segment for segment in range(1, len(cuts) + 1)
+                           if any(low <= cuts[segment - 1]
+                                  and (high is None or (segment < len(cuts) and cuts[segment] <= high))
+                                  for low, high in ranges[number])}
+                  for number in asked}
+        segments = sorted(set().union(*covers.values()))
         columns = tuple(dict.fromkeys(name for number in asked for name in wanted[number][1]))
-        shape = (model.__name__, client_id is not None, len(cuts), columns, _ends(where))
+        shape = (model.__name__, client_id is not None, columns, len(segments), segments[-1] == len(cuts))
         statement = _STATEMENTS.get(shape)
         if statement is None:
             statement = _STATEMENTS[shape] = Prepared(
                 model, lambda param, model=model, shape=shape: _sums_query(param, model, *shape[1:]))
         values = {"workspace_id": workspace_id, "client_id": client_id}
-        values.update((f"cut_{index}", moment) for index, moment in enumerate(cuts))
-        for index, (low, high) in enumerate(where):
-            values[f"low_{index}"], values[f"high_{index}"] = low, high
-        # segment i is [cuts[i - 1], cuts[i]) (before the first cut: -inf, after the last: +inf)
-        covers = {number: {segment for segment in range(len(cuts) + 1)
-                           if segment and any(low <= cuts[segment - 1]
-                                              and (high is None or (segment < len(cuts) and cuts[segment] <= high))
-                                              for low, high in ranges[number])}
-                  for number in asked}
-        for client, segment, *totals in statement.execute(**values).fetchall():
+        for branch, segment in enumerate(segments):
+            values[f"low_{branch}"] = cuts[segment - 1]
+            if segment < len(cuts):
+                values[f"high_{branch}"] = cuts[segment]
+        for client, branch, *totals in statement.execute(**values).fetchall():
+            segment = segments[branch]
             by_name = dict(zip(columns, totals, strict=True))
             for number in asked:
                 if segment in covers[number]:
@@ -313,41 +318,31 @@ def _days(whole: Split) -> list[tuple[dt.date, dt.date | None]]:
     return [(whole.first, whole.last + DAY if whole.last is not None else None)]
 
 
-def _ends(ranges: list) -> tuple[bool, ...]:
-    """Which of ``ranges`` have an end (part of a statement's shape)."""
-    return tuple(high is not None for _, high in ranges)
+def _sums_query(param, model, scoped: bool, columns: tuple[str, ...], segments: int,
+                open_ended: bool) -> pw.SelectBase:
+    """The statement of :func:`sums` for ``model``: ``columns`` summed per client over each of ``segments``
+    ranges of the key (the last without an end when ``open_ended``), each row led by its client and the
+    number of its range.
 
-
-def _sums_query(param, model, scoped: bool, cuts: int, columns: tuple[str, ...],
-                where: tuple[bool, ...]) -> pw.ModelSelect:
-    """The statement of :func:`sums` for ``model``: ``columns`` summed per client and segment (between
-    ``cuts`` boundaries), over the rows of the ``where`` ranges (their ends: whether each has one)."""
+    On SQLite a ``UNION ALL`` of one index walk a range, each grouped by client; PostgreSQL plans that
+    union as a parallel append whose workers take 5 ms to start where the statement takes 1, so there
+    the ranges are one walk grouped by client and ``CASE WHEN key < end of range 0 THEN 0 …``."""
     key = model.day if model is DailyFigures else model.hour
-    segment = pw.Case(None, [(key < param(key, f"cut_{index}"), index) for index in range(cuts)], cuts)
-    condition = None
-    for index, end in enumerate(where):
-        one = _scoped(param, model, scoped) & (key >= param(key, f"low_{index}"))
-        if end:
-            one &= key < param(key, f"high_{index}")
-        # the workspace (and client) repeated in each range: both databases walk the index once per range
-        condition = one if condition is None else condition | one
     totals = [pw.fn.SUM(getattr(model, name)) for name in columns]
-    return (model.select(model.client_id, segment.alias("segment"), *totals)
-            .where(condition).group_by(model.client_id, pw.SQL("segment")))
-
-
-def _merged(ranges: list) -> list:
-    """``ranges`` (``[low, high)``, ``high`` None: no end) with those that overlap or touch joined: the
-    periods' days are then one walk of the index, not one per period."""
-    merged: list = []
-    for low, high in sorted(ranges, key=lambda one: one[0]):
-        if merged:
-            last = merged[-1][1]
-            if last is None or low <= last:
-                merged[-1] = (merged[-1][0], None if last is None or high is None else max(last, high))
-                continue
-        merged.append((low, high))
-    return merged
+    ranges = []
+    for branch in range(segments):
+        condition = _scoped(param, model, scoped) & (key >= param(key, f"low_{branch}"))
+        if branch < segments - 1 or not open_ended:
+            condition &= key < param(key, f"high_{branch}")
+        ranges.append(condition)
+    if isinstance(db.obj, pw.PostgresqlDatabase):
+        number = (pw.Case(None, [(key < param(key, f"high_{branch}"), branch) for branch in range(segments - 1)],
+                          segments - 1) if segments > 1 else pw.Value(0))
+        return (model.select(model.client_id, number.alias("branch"), *totals)
+                .where(functools.reduce(operator.or_, ranges)).group_by(model.client_id, pw.SQL("branch")))
+    branches = [model.select(model.client_id, pw.Value(branch), *totals).where(condition).group_by(model.client_id)
+                for branch, condition in enumerate(ranges)]
+    return functools.reduce(operator.add, branches)
 
 
 def _one(workspace_id: int, client_id: int | None, ask):
