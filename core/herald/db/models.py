@@ -897,7 +897,8 @@ class ClientAccount(BaseModel):
 MODELS.append(ClientAccount)
 
 # The reports' short walks over one day's posts and tasks at the edges of a period (migration 0030).
-Post.add_index(Post.workspace, Post.published_at, name="post_workspace_id_published_at")
+POST_PUBLISHED_INDEX = "post_workspace_id_published_at"
+Post.add_index(Post.workspace, Post.published_at, name=POST_PUBLISHED_INDEX)
 PublishTask.add_index(PublishTask.workspace, PublishTask.updated_at, name="publishtask_workspace_id_updated_at")
 EngagementSnapshot.add_index(EngagementSnapshot.post, EngagementSnapshot.recorded_at, EngagementSnapshot.id,
                              name="engagementsnapshot_post_id_recorded_at_id")

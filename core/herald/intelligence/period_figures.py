@@ -22,7 +22,7 @@ import operator
 
 import peewee as pw
 
-from ..db.models import DailyFigures, EngagementSnapshot, HourlyFigures, Post, PublishTask, db
+from ..db.models import POST_PUBLISHED_INDEX, DailyFigures, EngagementSnapshot, HourlyFigures, Post, PublishTask, db
 from ..db.prepared_statements import Prepared
 from ..publishing.engagement_figures import INTERACTIONS, attributed_at
 
@@ -204,8 +204,13 @@ def _scoped(param, model, scoped: bool) -> pw.Expression:
 
 
 def _published_piece(param, scoped: bool, number: int, low, high) -> pw.ModelSelect:
-    return (Post.select(pw.Value(number), Post.client, pw.fn.COUNT(Post.id))
-            .where(_scoped(param, Post, scoped) & _within(Post.published_at, low, high)).group_by(Post.client))
+    query = (Post.select(pw.Value(number), Post.client, pw.fn.COUNT(Post.id))
+             .where(_scoped(param, Post, scoped) & _within(Post.published_at, low, high)).group_by(Post.client))
+    if isinstance(db.obj, pw.SqliteDatabase):
+        # Walked by (workspace, published_at): after ANALYZE of 1M posts SQLite chose a skip-scan of the
+        # portal's (client, status, published_at) index instead, 0.32 ms a piece where the walk takes 0.025.
+        query = query.from_(pw.NodeList((Post, pw.SQL(f"INDEXED BY {POST_PUBLISHED_INDEX}"))))
+    return query
 
 
 def _ended_piece(param, scoped: bool, number: int, low, high) -> pw.ModelSelect:
