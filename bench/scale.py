@@ -14,12 +14,13 @@ makes 1M posts load in minutes. The triggers that keep derived data are suspende
 intelligence revisions and per-post insights) is rebuilt from scratch after the load, as an operator
 would after an import: the printed "derived data" seconds are that rebuild (and ``ANALYZE``).
 
-At each size every read is requested ``--repeat`` times after ``--warmup`` requests, in this process
-through the WSGI app (no sockets), and its p50/p95 in milliseconds is printed. The reads marked "after a
+At each size every read is requested ``--repeat`` times after ``--warmup`` requests, through the WSGI app
+(no sockets) in a Python process started for the reads (not the one that generated and inserted the
+rows: see :meth:`Deployment.measure`), and its p50/p95 in milliseconds is printed. The reads marked "after a
 snapshot" follow, each, one engagement snapshot of the big client's newest published post (not timed):
 the first read after a write, which cannot be a lookup of a stored result. The exports (the posts CSV of
 the 1/50 client and of the big client, the GDPR archive) run as the jobs they are at scale, in a
-``herald worker --burst`` process, while this process keeps reading ``GET /v1/posts``: their seconds and
+``herald worker --burst`` process, while the reading process keeps reading ``GET /v1/posts``: their seconds and
 rows per second (from the worker's start, and of the job alone as its row records it), the worker's
 peak memory and the API's p95 meanwhile are printed. The last column is the growth from the
 smallest size to the largest (p95 over p95): the goal is at most 2x.
@@ -291,8 +292,6 @@ class Deployment:
                 accounts[client.id].append((account.id, platform))
         self.client_ids = clients
         self.loader = Loader(models, derived, models.db, workspace.id, clients, accounts, backend == "postgres")
-        self.http = self.app.test_client()
-        self.portal = None
 
     def _recreate_pg(self, create: bool = True) -> None:
         import psycopg2
@@ -317,6 +316,51 @@ class Deployment:
         if self.args.analyze:
             self.models.db.execute_sql("ANALYZE")
         return time.perf_counter() - started
+
+    def state(self) -> dict:
+        """What a :class:`Reader` in another process needs to read this deployment."""
+        return {"env": {name: value for name, value in self.env.items() if name.startswith("HERALD_")},
+                "key": self.key, "clients": self.client_ids}
+
+    def measure(self, size: int) -> dict[str, tuple]:
+        """Every read at the current size (see :class:`Reader`), in a Python process of its own: the reads
+        are the API's as a server process runs them, not a process that has just generated and inserted a
+        million rows (whose heap made reads of 1-2 ms up to twice as slow: 2026-12-07, SQLite 1M, score 1.6
+        ms in a fresh process, 3.9 in the loading one)."""
+        done = subprocess.run([sys.executable, __file__, "--read", json.dumps(self.state()), "--size", str(size),
+                               "--repeat", str(self.args.repeat), "--warmup", str(self.args.warmup),
+                               "--deep-page", str(self.args.deep_page), "--redis-url", self.args.redis_url,
+                               *(["--skip-archive"] if self.args.skip_archive else [])],
+                              cwd=ROOT, capture_output=True, text=True)
+        if done.returncode:
+            raise Failure(f"reading at {size:,} posts failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        return {label: tuple(figure) for label, figure in json.loads(done.stdout.splitlines()[-1]).items()}
+
+    def close(self) -> None:
+        self.models.db.close()
+        self.context.pop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.backend == "postgres":
+            self._recreate_pg(create=False)
+
+
+class Reader:
+    """The reads of a deployment (:meth:`Deployment.state`), through the WSGI app of this process."""
+
+    def __init__(self, state: dict, args):
+        from herald.config import Config
+        from herald.db import models
+        from herald.web.app import create_app
+        self.args, self.key, self.client_ids = args, state["key"], state["clients"]
+        self.env = dict(os.environ, **state["env"])
+        config = Config.from_env(self.env)
+        self.app = create_app(config)
+        self.models = models
+        self.context = self.app.app_context()
+        self.context.push()
+        models.db.connect(reuse_if_open=True)
+        self.http = self.app.test_client()
+        self.portal = None
 
     def request(self, method: str, path: str, body) -> tuple[int, bytes]:
         headers = {"X-API-Key": self.key}
@@ -427,9 +471,6 @@ class Deployment:
     def close(self) -> None:
         self.models.db.close()
         self.context.pop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        if self.backend == "postgres":
-            self._recreate_pg(create=False)
 
 
 def postgres_answers(url: str) -> bool:
@@ -498,7 +539,21 @@ def main() -> int:
     parser.add_argument("--skip-archive", action="store_true", help="do not time the GDPR archive")
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
                         help="do not run ANALYZE after loading (the planner then guesses)")
+    parser.add_argument("--read", metavar="STATE", help=argparse.SUPPRESS)  # a Reader's run (see Deployment.measure)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.read:
+        sys.path.insert(0, str(ROOT / "core"))
+        reader = Reader(json.loads(args.read), args)
+        try:
+            figures = reader.measure(args.size)
+        except Failure as failure:
+            print(f"FAILED: {failure}", file=sys.stderr)
+            return 1
+        finally:
+            reader.close()
+        print(json.dumps(figures))
+        return 0
     sizes = sorted({int(size) for size in args.sizes.split(",")} | ({1_000_000} if args.full else set()))
     backends = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     if "postgres" in backends and not postgres_answers(args.postgres):
@@ -513,7 +568,7 @@ def main() -> int:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
     print(f"\nHerald at scale, {dt.date.today().isoformat()}: p50/p95 in ms "
-          f"({args.repeat} requests after {args.warmup} warm-up, in-process WSGI)\n")
+          f"({args.repeat} requests after {args.warmup} warm-up, WSGI in a reading process)\n")
     print_table(all_results, sizes)
     print("\n" + json.dumps({backend: {str(size): {label: list(figure) for label, figure in figures.items()}
                                        for size, figures in results.items()}
