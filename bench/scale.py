@@ -348,6 +348,7 @@ class Reader:
     """The reads of a deployment (:meth:`Deployment.state`), through the WSGI app of this process."""
 
     def __init__(self, state: dict, args):
+        from herald.cli import freeze_start_up
         from herald.config import Config
         from herald.db import models
         from herald.web.app import create_app
@@ -355,6 +356,7 @@ class Reader:
         self.env = dict(os.environ, **state["env"])
         config = Config.from_env(self.env)
         self.app = create_app(config)
+        freeze_start_up()  # as each process of herald serve does once its app is made
         self.models = models
         self.context = self.app.app_context()
         self.context.push()
@@ -442,17 +444,23 @@ class Reader:
             started = time.perf_counter()
             worker = subprocess.Popen([str(BIN / "herald"), "worker", "--burst"], env=self.env, cwd=ROOT,
                                       stdout=subprocess.DEVNULL, stderr=errors, text=True)
-            api = []
+            api, ended = [], 0
             while True:
                 began = time.perf_counter()
                 self.request("GET", "/v1/posts", None)
                 api.append(time.perf_counter() - began)
                 job = json.loads(self.request("GET", f"/api/jobs/{job_id}", None)[1])["job"]
-                if job["status"] in ("succeeded", "failed") or worker.poll() is not None:
+                if job["status"] in ("succeeded", "failed"):
+                    break
+                # the worker's own resource usage (its peak memory) comes with its exit status: reaped here
+                # only, never by Popen.poll, which would take both
+                ended, wait_status, usage = os.wait4(worker.pid, os.WNOHANG)
+                if ended:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
-            _, wait_status, usage = os.wait4(worker.pid, 0)  # the worker's own resource usage: its peak memory
+            if not ended:
+                _, wait_status, usage = os.wait4(worker.pid, 0)
             worker.returncode = os.waitstatus_to_exitcode(wait_status)  # reaped here, so Popen must not wait again
             if job["status"] != "succeeded":
                 job = json.loads(self.request("GET", f"/api/jobs/{job_id}", None)[1])["job"]

@@ -12,6 +12,7 @@ import re
 import select
 import subprocess
 import time
+import weakref
 from pathlib import Path
 
 import flask
@@ -26,7 +27,7 @@ import herald.db.models
 from conftest import assert_error, start_app
 from herald import logs
 from herald.auth import digest
-from herald.cli import cli
+from herald.cli import cli, freeze_start_up
 from herald.config import Config
 from herald.db.models import ApiKey, Client, User, Workspace, db
 from herald.plugins import PluginRegistry, get_plugin_manager
@@ -405,6 +406,22 @@ def test_worker_freezes_what_its_start_up_made_while_it_runs(herald_env, redis_c
     job.refresh()
     assert job.return_value() > 10_000  # the modules, plugins and schemas of a whole runtime
     assert gc.get_freeze_count() == 0
+
+
+def test_freezing_the_start_up_frees_its_garbage_and_moves_the_rest_out_of_the_collectors_way():
+    class Cycle:
+        pass
+
+    garbage = Cycle()
+    garbage.itself = garbage  # freed only by a collection
+    collected = weakref.ref(garbage)
+    del garbage
+    try:
+        freeze_start_up()
+        assert collected() is None
+        assert gc.get_freeze_count() > 10_000  # this process's modules, plugins and app
+    finally:
+        gc.unfreeze()
 
 
 def test_a_removed_setting_still_set_is_reported_when_a_command_starts(herald_env, redis_client, restore_logging):
